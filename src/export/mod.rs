@@ -1,0 +1,41 @@
+//! The export pipeline: bounded queues filled by producers, and one dedicated thread that batches,
+//! encodes, compresses and sends OTLP over HTTP, with retries and a circuit breaker.
+
+pub mod endpoint;
+pub mod headers;
+pub mod response;
+pub mod retry_after;
+
+/// One of the three OTLP signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans, posted to `/v1/traces`.
+    Traces,
+    /// Metric data points, posted to `/v1/metrics`.
+    Metrics,
+    /// Log records, posted to `/v1/logs`.
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in the order the accounting reports them.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The lowercase name used in env vars' values, JSON keys and log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The OTLP/HTTP path relative to a base endpoint, e.g. `v1/traces`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "v1/traces",
+            Signal::Metrics => "v1/metrics",
+            Signal::Logs => "v1/logs",
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! nanotel: OpenTelemetry metrics, traces and logs at nanosecond cost on the hot path, exported as
+//! standard OTLP by a dedicated thread.
+
+#![warn(missing_docs)]
+
+pub mod export;
+pub mod proto;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use export::Signal;
