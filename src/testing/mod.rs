@@ -1,1 +1,61 @@
-//! (being written)
+//! A loopback OTLP/HTTP collector for integration tests (feature `testing`).
+//!
+//! [`TestCollector`] listens on `127.0.0.1` and implements the receiving side of OTLP/HTTP:
+//! `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf (`application/x-protobuf`) or
+//! OTLP/JSON (`application/json`) bodies, optionally gzip-compressed, over HTTP/1.1 with
+//! keep-alive and `Content-Length` or chunked bodies. Every export is decoded with the crate's
+//! own generated types and recorded as a [`ReceivedRequest`]; answers mirror the request's
+//! `Content-Type`, as OTLP requires.
+//!
+//! What the collector answers is scripted with [`Reply`]: success, partial success, any status
+//! with an optional `Retry-After`, a hang, a dropped connection, or an unreadable body. That is
+//! enough to drive an exporter through its retry, throttling, timeout and error paths.
+//!
+//! Other requests get the answers a real collector gives: 404 for another path, 405 for another
+//! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does
+//! not decode or malformed HTTP, 413 for a body over 64 MiB (on the wire or after
+//! decompression), 414/431 for a request line or header section over 64 KiB. Error bodies are a
+//! `google.rpc.Status`. No input makes it panic, and a slow client only ties up its own thread.
+//!
+//! ```
+//! use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
+//! use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+//! use nanotel::testing::TestCollector;
+//! use nanotel::Signal;
+//! use prost::Message;
+//!
+//! let collector = TestCollector::start()?;
+//!
+//! let span = Span { name: "checkout".into(), ..Default::default() };
+//! let scope = ScopeSpans { spans: vec![span], ..Default::default() };
+//! let request = ExportTraceServiceRequest {
+//!     resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }],
+//! };
+//! let response = reqwest::blocking::Client::new()
+//!     .post(format!("{}/v1/traces", collector.endpoint()))
+//!     .header("content-type", "application/x-protobuf")
+//!     .body(request.encode_to_vec())
+//!     .send()?;
+//! assert_eq!(response.status(), 200);
+//!
+//! let received = collector.received();
+//! assert_eq!(received.len(), 1);
+//! assert_eq!(received[0].signal, Signal::Traces);
+//! let traces = received[0].request.as_ref().ok().and_then(|r| r.as_traces());
+//! assert_eq!(traces, Some(&request));
+//! assert_eq!(collector.accepted_items(Signal::Traces), 1);
+//!
+//! collector.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod collector;
+mod http;
+mod otlp;
+mod server;
+
+pub use collector::{ReceivedRequest, Reply, SignalSummary, Summary, TestCollector};
+pub use otlp::{DecodeError, ExportRequest};
+
+#[cfg(test)]
+mod tests;
