@@ -1,1 +1,373 @@
-//! (being written)
+//! Where each signal is posted: the OTLP/HTTP endpoint rules applied to the configured values.
+//!
+//! ```
+//! use nanotel::export::endpoint::signal_url;
+//! use nanotel::Signal;
+//!
+//! let url = signal_url(Signal::Logs, Some("http://collector:4318/mycollector/"), None).unwrap();
+//! assert_eq!(url.as_str(), "http://collector:4318/mycollector/v1/logs");
+//! ```
+
+use std::fmt;
+
+use reqwest::Url;
+
+use super::Signal;
+
+/// The endpoint used when neither the signal-specific nor the base endpoint is set.
+const DEFAULT_BASE: &str = "http://localhost:4318";
+
+/// Builds the URL a signal's export requests are posted to.
+///
+/// `signal_specific` is `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` and `base` is
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`; both are trimmed, and an empty value counts as unset.
+///
+/// - A signal-specific endpoint wins and is used as it is; a URL with no path at all is posted to `/`.
+/// - Otherwise the signal's path (`v1/traces`, ...) is appended to the base URL's path with exactly
+///   one `/` between them, so a base path such as `/mycollector/` is kept.
+/// - With neither, the default `http://localhost:4318/v1/<signal>` is used.
+///
+/// Query strings are kept. Only `http` and `https` URLs with a host are accepted.
+///
+/// ```
+/// use nanotel::export::endpoint::signal_url;
+/// use nanotel::Signal;
+///
+/// let traces = signal_url(Signal::Traces, Some("https://otel.example.com"), None).unwrap();
+/// assert_eq!(traces.as_str(), "https://otel.example.com/v1/traces");
+///
+/// // The signal-specific endpoint is not extended.
+/// let metrics = signal_url(Signal::Metrics, Some("https://ignored"), Some("http://c:4318")).unwrap();
+/// assert_eq!(metrics.as_str(), "http://c:4318/");
+///
+/// assert!(signal_url(Signal::Logs, Some("localhost:4318"), None).is_err());
+/// ```
+pub fn signal_url(
+    signal: Signal,
+    base: Option<&str>,
+    signal_specific: Option<&str>,
+) -> Result<Url, EndpointError> {
+    if let Some(value) = non_empty(signal_specific) {
+        let source = Source::SignalSpecific(signal);
+        // The URL parser already turns an absent path into "/" for http(s), which is what the
+        // rules ask for, so "as-is" needs no further work.
+        return parse_http_url(source, value);
+    }
+    let (source, value) = match non_empty(base) {
+        Some(value) => (Source::Base, value),
+        None => (Source::Default, DEFAULT_BASE),
+    };
+    let mut url = parse_http_url(source, value)?;
+    let separator = if url.path().ends_with('/') { "" } else { "/" };
+    let path = format!("{}{}{}", url.path(), separator, signal.path());
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// Why a configured endpoint could not be used, naming the variable it came from.
+///
+/// Any `user:password@` part of the offending value is left out of the message.
+///
+/// ```
+/// use nanotel::export::endpoint::signal_url;
+/// use nanotel::Signal;
+///
+/// let error = signal_url(Signal::Traces, None, Some("ftp://c:21")).unwrap_err();
+/// assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+/// assert!(error.to_string().contains("http or https"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointError {
+    variable: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl EndpointError {
+    /// The environment variable whose value was rejected, e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn variable(&self) -> &'static str {
+        self.variable
+    }
+
+    /// What is wrong with the value, without the value itself.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} {:?}: {}",
+            self.variable, self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
+/// Which configured value a URL came from, for error messages.
+#[derive(Clone, Copy)]
+enum Source {
+    SignalSpecific(Signal),
+    Base,
+    Default,
+}
+
+impl Source {
+    fn variable(self) -> &'static str {
+        match self {
+            Source::SignalSpecific(Signal::Traces) => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            Source::SignalSpecific(Signal::Metrics) => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            Source::SignalSpecific(Signal::Logs) => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            Source::Base | Source::Default => "OTEL_EXPORTER_OTLP_ENDPOINT",
+        }
+    }
+}
+
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|value| !value.is_empty())
+}
+
+fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
+    let error = |reason: String| EndpointError {
+        variable: source.variable(),
+        value: without_credentials(value),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|parse_error| {
+        let hint = if value.contains("://") {
+            String::new()
+        } else {
+            " (expected an absolute URL such as http://host:4318)".to_owned()
+        };
+        error(format!("{parse_error}{hint}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(error(format!(
+            "the scheme must be http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error("the URL has no host".to_owned()));
+    }
+    Ok(url)
+}
+
+/// The value with anything between `://` and an `@` before the path replaced, so that a password
+/// in a rejected URL does not end up in logs.
+fn without_credentials(value: &str) -> String {
+    let authority_start = value.find("://").map_or(0, |at| at + 3);
+    let authority_len = value[authority_start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(value.len() - authority_start);
+    let authority = &value[authority_start..authority_start + authority_len];
+    match authority.rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &value[..authority_start],
+            &value[authority_start + at..]
+        ),
+        None => value.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(signal: Signal, base: Option<&str>, specific: Option<&str>) -> String {
+        match signal_url(signal, base, specific) {
+            Ok(url) => url.to_string(),
+            Err(error) => panic!("{base:?} / {specific:?} rejected: {error}"),
+        }
+    }
+
+    fn rejected(signal: Signal, base: Option<&str>, specific: Option<&str>) -> EndpointError {
+        match signal_url(signal, base, specific) {
+            Ok(url) => panic!("{base:?} / {specific:?} accepted as {url}"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn default_endpoint_per_signal() {
+        assert_eq!(
+            url(Signal::Traces, None, None),
+            "http://localhost:4318/v1/traces"
+        );
+        assert_eq!(
+            url(Signal::Metrics, None, None),
+            "http://localhost:4318/v1/metrics"
+        );
+        assert_eq!(
+            url(Signal::Logs, None, None),
+            "http://localhost:4318/v1/logs"
+        );
+    }
+
+    #[test]
+    fn empty_and_blank_values_count_as_unset() {
+        assert_eq!(
+            url(Signal::Traces, Some(""), Some("  ")),
+            "http://localhost:4318/v1/traces"
+        );
+        assert_eq!(
+            url(Signal::Logs, Some("http://c:4318"), Some("\t")),
+            "http://c:4318/v1/logs"
+        );
+    }
+
+    #[test]
+    fn spec_examples() {
+        assert_eq!(
+            url(Signal::Traces, Some("http://collector:4318"), None),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(
+            url(Signal::Logs, Some("http://c:4318/mycollector/"), None),
+            "http://c:4318/mycollector/v1/logs"
+        );
+        assert_eq!(
+            url(Signal::Traces, None, Some("http://c:4318")),
+            "http://c:4318/"
+        );
+    }
+
+    #[test]
+    fn base_path_without_trailing_slash_gets_exactly_one() {
+        assert_eq!(
+            url(Signal::Metrics, Some("http://c:4318/mycollector"), None),
+            "http://c:4318/mycollector/v1/metrics"
+        );
+        assert_eq!(
+            url(Signal::Metrics, Some("http://c:4318/"), None),
+            "http://c:4318/v1/metrics"
+        );
+    }
+
+    #[test]
+    fn values_are_trimmed() {
+        assert_eq!(
+            url(Signal::Traces, Some("  https://c  "), None),
+            "https://c/v1/traces"
+        );
+        assert_eq!(
+            url(Signal::Traces, None, Some(" http://c:4318/custom/path \n")),
+            "http://c:4318/custom/path"
+        );
+    }
+
+    #[test]
+    fn signal_specific_wins_and_is_used_as_is() {
+        assert_eq!(
+            url(
+                Signal::Traces,
+                Some("http://base:4318"),
+                Some("http://c:4318/v1/traces")
+            ),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            url(
+                Signal::Logs,
+                Some("http://base"),
+                Some("https://c/ingest/otlp")
+            ),
+            "https://c/ingest/otlp"
+        );
+    }
+
+    #[test]
+    fn query_strings_are_kept() {
+        assert_eq!(
+            url(
+                Signal::Traces,
+                Some("http://c:4318/base?tenant=a&x=1"),
+                None
+            ),
+            "http://c:4318/base/v1/traces?tenant=a&x=1"
+        );
+        assert_eq!(
+            url(Signal::Traces, Some("http://c:4318?tenant=a"), None),
+            "http://c:4318/v1/traces?tenant=a"
+        );
+        assert_eq!(
+            url(Signal::Logs, None, Some("http://c:4318?tenant=a")),
+            "http://c:4318/?tenant=a"
+        );
+    }
+
+    #[test]
+    fn ipv6_hosts() {
+        assert_eq!(
+            url(Signal::Traces, Some("http://[::1]:4318"), None),
+            "http://[::1]:4318/v1/traces"
+        );
+        assert_eq!(
+            url(Signal::Metrics, None, Some("https://[2001:db8::7]/otlp")),
+            "https://[2001:db8::7]/otlp"
+        );
+        let bad = rejected(Signal::Traces, Some("http://[::1:4318"), None);
+        assert_eq!(bad.variable(), "OTEL_EXPORTER_OTLP_ENDPOINT");
+    }
+
+    #[test]
+    fn default_ports_are_left_implicit() {
+        let https = signal_url(Signal::Traces, Some("https://c:443"), None).unwrap();
+        assert_eq!(https.as_str(), "https://c/v1/traces");
+        assert_eq!(https.port_or_known_default(), Some(443));
+    }
+
+    #[test]
+    fn only_http_and_https() {
+        for bad in [
+            "ftp://c:21",
+            "grpc://c:4317",
+            "file:///tmp/x",
+            "unix:/run/otel.sock",
+        ] {
+            let error = rejected(Signal::Traces, Some(bad), None);
+            assert!(error.reason().contains("http or https"), "{bad}: {error}");
+        }
+        // Schemes are case-insensitive.
+        assert_eq!(url(Signal::Logs, None, Some("HTTPS://C")), "https://c/");
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_the_variable_name() {
+        let error = rejected(Signal::Metrics, Some("http://base"), Some("localhost:4318"));
+        assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+            "{message}"
+        );
+        assert!(message.contains("\"localhost:4318\""), "{message}");
+
+        for bad in [
+            "collector",
+            "http://",
+            "http://:4318",
+            "http://c:99999",
+            "://c",
+            "http://c d/",
+        ] {
+            let error = rejected(Signal::Traces, Some(bad), None);
+            assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_ENDPOINT", "{bad}");
+            assert!(!error.reason().is_empty());
+        }
+    }
+
+    #[test]
+    fn credentials_stay_out_of_error_messages() {
+        let error = rejected(Signal::Traces, Some("ftp://user:hunter2@c:21/x"), None);
+        let message = error.to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("ftp://***@c:21/x"), "{message}");
+        assert_eq!(without_credentials("no-scheme@host"), "***@host");
+        assert_eq!(without_credentials("http://c/path@x"), "http://c/path@x");
+    }
+}
