@@ -145,14 +145,13 @@ def coverage(message):
     return {"unset_fields": unset_fields, "missing_enum_values": missing_enum_values}
 
 
-def answer(message, **extra):
+def answer(message):
     """The common reply: bytes, OTLP/JSON and coverage of a message known to have no unknowns."""
     reply = {
         "protobuf": message.SerializeToString().hex(),
         "json": to_otlp_json(message),
     }
     reply.update(coverage(message))
-    reply.update(extra)
     return reply
 
 
@@ -165,8 +164,26 @@ def from_protobuf(cls, data):
     return answer(message)
 
 
+def reject_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate JSON keys {duplicates}")
+    return dict(pairs)
+
+
+def reject_constant(token):
+    raise ValueError(f"bare {token} is not JSON; OTLP/JSON spells it as a string")
+
+
 def from_json(cls, data):
-    tree = json.loads(data.decode("utf-8"))
+    # json_format.Parse rejects duplicate keys and bare NaN itself; the id rewrite below goes
+    # through a dict first, so the same strictness is applied here, before anything is lost.
+    tree = json.loads(
+        data.decode("utf-8"),
+        object_pairs_hook=reject_duplicate_keys,
+        parse_constant=reject_constant,
+    )
     rewrite_ids(tree, hex_to_base64)
     message = cls()
     json_format.Parse(json.dumps(tree), message, ignore_unknown_fields=False)
@@ -465,16 +482,16 @@ def metrics_request():
 
 
 def logs_request():
-    l = logs_pb2
+    lg = logs_pb2
     bodies = [kv.value for kv in any_values() if kv.HasField("value")]
     records = []
     for severity in range(25):
         records.append(
-            l.LogRecord(
+            lg.LogRecord(
                 time_unix_nano=1_700_000_000_000_000_000 + severity,
                 observed_time_unix_nano=2**64 - 1 - severity,
                 severity_number=severity,
-                severity_text=l.SeverityNumber.Name(severity),
+                severity_text=lg.SeverityNumber.Name(severity),
                 body=bodies[severity % len(bodies)],
                 attributes=any_values()[severity % 5:],
                 dropped_attributes_count=severity,
@@ -484,15 +501,15 @@ def logs_request():
                 event_name=f"python.event.{severity}" if severity % 2 else "",
             )
         )
-    records.append(l.LogRecord())
+    records.append(lg.LogRecord())
     return logs_service_pb2.ExportLogsServiceRequest(
         resource_logs=[
-            l.ResourceLogs(
+            lg.ResourceLogs(
                 resource=resource(),
-                scope_logs=[l.ScopeLogs(scope=scope(), log_records=records, schema_url="https://s/3"), l.ScopeLogs()],
+                scope_logs=[lg.ScopeLogs(scope=scope(), log_records=records, schema_url="https://s/3"), lg.ScopeLogs()],
                 schema_url="https://s/4",
             ),
-            l.ResourceLogs(),
+            lg.ResourceLogs(),
         ]
     )
 
