@@ -29,7 +29,7 @@ pub enum Reply {
         /// The `error_message`.
         message: String,
     },
-    /// An answer with status `code` (100–999; anything else is sent as 500) and a
+    /// An answer with status `code` (200–999; anything else is sent as 500) and a
     /// `google.rpc.Status` body carrying `message`, plus a `Retry-After` header when given
     /// (delta-seconds or an HTTP-date, sent as is).
     Status {

@@ -363,7 +363,8 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, ReadError> {
 /// An answer to one request.
 #[derive(Debug)]
 pub(super) struct Response {
-    /// Status code, written as given when in 100..=999 and as 500 otherwise.
+    /// Status code, written as given when in 200..=999 and as 500 otherwise (a 1xx would be
+    /// taken for an interim answer and leave the client waiting).
     pub status: u16,
     /// Extra header fields besides `Content-Length` and `Connection`.
     pub headers: Vec<(&'static str, String)>,
@@ -373,7 +374,6 @@ pub(super) struct Response {
 
 fn reason(status: u16) -> &'static str {
     match status {
-        100 => "Continue",
         200 => "OK",
         202 => "Accepted",
         204 => "No Content",
@@ -407,7 +407,7 @@ pub(super) fn write_response<W: Write>(
     close: bool,
     head_only: bool,
 ) -> io::Result<()> {
-    let status = if (100..=999).contains(&response.status) {
+    let status = if (200..=999).contains(&response.status) {
         response.status
     } else {
         500
@@ -422,13 +422,18 @@ pub(super) fn write_response<W: Write>(
             .collect();
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\n", response.body.len()));
+    // 204 and 304 answers end at their head whatever they declare (RFC 9110 §6.4.1): a body
+    // would be read as the start of the next response.
+    let bodiless = status == 204 || status == 304;
+    if !bodiless {
+        out.push_str(&format!("content-length: {}\r\n", response.body.len()));
+    }
     if close {
         out.push_str("connection: close\r\n");
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
-    if !head_only {
+    if !head_only && !bodiless {
         bytes.extend_from_slice(&response.body);
     }
     writer.write_all(&bytes)?;
@@ -679,10 +684,21 @@ mod tests {
             "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1  x-injected: 1\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc"
         );
         let mut out = Vec::new();
+        let no_content = Response {
+            status: 204,
+            headers: vec![],
+            body: b"x".to_vec(),
+        };
+        write_response(&mut out, &no_content, false, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 204 No Content\r\n\r\n"
+        );
+        let mut out = Vec::new();
         write_response(
             &mut out,
             &Response {
-                status: 7,
+                status: 101,
                 headers: vec![],
                 body: b"x".to_vec(),
             },
