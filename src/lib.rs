@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+mod config;
+mod diag;
 pub mod export;
 pub mod proto;
 #[cfg(feature = "testing")]

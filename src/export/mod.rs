@@ -39,3 +39,23 @@ impl Signal {
         }
     }
 }
+
+mod accounting;
+mod breaker;
+mod config;
+mod encode;
+mod pipeline;
+mod retry;
+mod transport;
+mod worker;
+
+pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use config::{BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, Protocol, SignalConfig};
+pub use encode::{EncodedBody, Encoder};
+pub use pipeline::{
+    data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, Scope, ShutdownReport,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+};
+pub use retry::RetryPolicy;
+pub use transport::{TransportError, USER_AGENT};

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, on a fresh machine or a warm one:
+#   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
+#   OpenTelemetry Python classes, fuzz corpus replay), and a compile of the benchmarks.
+# It installs what it needs itself (a Python venv under target/ for the conformance tests).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== python venv for the OTLP conformance tests" >&2
+python="$(scripts/setup-python.sh | tail -n 1)"
+export NANOTEL_PYTHON="$python"
+# Conformance tests skip themselves without a venv when run by hand; here they must run.
+export NANOTEL_REQUIRE_CONFORMANCE=1
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+
+echo "== cargo clippy" >&2
+cargo clippy --all-features --all-targets -- -D warnings
+
+echo "== cargo test" >&2
+cargo test --all-features
+
+echo "== benchmarks compile" >&2
+cargo bench --all-features --no-run

@@ -1,0 +1,274 @@
+//! Where every item handed to the pipeline went.
+//!
+//! Counters are relaxed atomics: each is a tally that orders nothing else, and the producers pay
+//! one uncontended add per item. A [`Snapshot`] reads them one by one, so while the pipeline is
+//! busy an item may be seen in two places or none for an instant; at rest (after a flush or
+//! shutdown) the identity `enqueued = exported + dropped + queued` holds exactly.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+
+use serde::Serialize;
+
+use super::breaker::BreakerState;
+use super::Signal;
+
+/// Why an item did not reach the collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// The pipeline's queue was full when the item was handed over.
+    QueueFull,
+    /// The collector refused it: a partial success, or a status that must not be retried.
+    Rejected,
+    /// Every retry failed, or the retry budget ran out.
+    RetriesExhausted,
+    /// The circuit breaker was open and the backlog had no room left.
+    CircuitOpen,
+    /// Still queued when shutdown's deadline passed, or handed over after shutdown.
+    Shutdown,
+    /// The encoded request was larger than the maximum request size.
+    TooLarge,
+}
+
+impl DropReason {
+    /// Every reason, in the order the JSON lists them.
+    pub const ALL: [DropReason; 6] = [
+        DropReason::QueueFull,
+        DropReason::Rejected,
+        DropReason::RetriesExhausted,
+        DropReason::CircuitOpen,
+        DropReason::Shutdown,
+        DropReason::TooLarge,
+    ];
+
+    /// The key in the accounting JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Rejected => "rejected",
+            DropReason::RetriesExhausted => "retries_exhausted",
+            DropReason::CircuitOpen => "circuit_open",
+            DropReason::Shutdown => "shutdown",
+            DropReason::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The live counters of one signal.
+#[derive(Default)]
+pub(crate) struct SignalCounters {
+    pub enqueued: AtomicU64,
+    pub exported: AtomicU64,
+    pub queued: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub dropped: [AtomicU64; DropReason::ALL.len()],
+    pub retries: AtomicU64,
+    pub requests: AtomicU64,
+    pub failed_requests: AtomicU64,
+    pub latency_count: AtomicU64,
+    pub latency_total_ns: AtomicU64,
+    pub latency_max_ns: AtomicU64,
+    pub bytes_uncompressed: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+impl SignalCounters {
+    /// Items left the pipeline for `reason`.
+    pub fn drop_queued(&self, reason: DropReason, items: u64) {
+        self.dropped[reason as usize].fetch_add(items, Relaxed);
+        self.queued.fetch_sub(items, Relaxed);
+    }
+
+    /// The collector accepted `items`.
+    pub fn export_queued(&self, items: u64) {
+        self.exported.fetch_add(items, Relaxed);
+        self.queued.fetch_sub(items, Relaxed);
+    }
+
+    pub fn record_latency(&self, nanos: u64) {
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_total_ns.fetch_add(nanos, Relaxed);
+        self.latency_max_ns.fetch_max(nanos, Relaxed);
+    }
+
+    fn snapshot(&self) -> SignalSnapshot {
+        SignalSnapshot {
+            enqueued: self.enqueued.load(Relaxed),
+            exported: self.exported.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            dropped: DropReason::ALL
+                .iter()
+                .map(|reason| (reason.name(), self.dropped[*reason as usize].load(Relaxed)))
+                .collect(),
+            retries: self.retries.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            failed_requests: self.failed_requests.load(Relaxed),
+            export_latency_ns: LatencySnapshot {
+                count: self.latency_count.load(Relaxed),
+                total: self.latency_total_ns.load(Relaxed),
+                max: self.latency_max_ns.load(Relaxed),
+            },
+            bytes: BytesSnapshot {
+                uncompressed: self.bytes_uncompressed.load(Relaxed),
+                sent: self.bytes_sent.load(Relaxed),
+            },
+        }
+    }
+}
+
+/// The counters of the whole pipeline, shared by the producers and the exporter thread.
+#[derive(Default)]
+pub(crate) struct Accounting {
+    signals: [SignalCounters; 3],
+    breaker_state: AtomicU8,
+    breaker_transitions: AtomicU64,
+    breaker_failures: AtomicU64,
+}
+
+impl Accounting {
+    pub fn signal(&self, signal: Signal) -> &SignalCounters {
+        &self.signals[signal as usize]
+    }
+
+    /// Publishes the breaker's state; only the exporter thread writes it.
+    pub fn publish_breaker(&self, state: BreakerState, transitions: u64, consecutive_failures: u32) {
+        self.breaker_state.store(state.as_gauge(), Relaxed);
+        self.breaker_transitions.store(transitions, Relaxed);
+        self.breaker_failures.store(u64::from(consecutive_failures), Relaxed);
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        BreakerState::from_gauge(self.breaker_state.load(Relaxed))
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.breaker_state();
+        Snapshot {
+            traces: self.signal(Signal::Traces).snapshot(),
+            metrics: self.signal(Signal::Metrics).snapshot(),
+            logs: self.signal(Signal::Logs).snapshot(),
+            breaker: BreakerSnapshot {
+                state: state.name(),
+                state_gauge: state.as_gauge(),
+                transitions: self.breaker_transitions.load(Relaxed),
+                consecutive_failures: self.breaker_failures.load(Relaxed),
+            },
+        }
+    }
+}
+
+/// A point-in-time copy of the accounting, serializable as the JSON object the demo prints after
+/// `nanotel-summary `.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use nanotel::export::Pipeline;
+///
+/// let pipeline = Pipeline::builder().without_env().endpoint("http://127.0.0.1:9").build().unwrap();
+/// let accounting = pipeline.accounting();
+/// assert_eq!(accounting.traces.enqueued, 0);
+/// let json = accounting.to_json();
+/// assert!(json.starts_with(r#"{"traces":{"enqueued":0,"exported":0,"queued":0,"#));
+/// pipeline.shutdown(Duration::from_secs(1));
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Spans.
+    pub traces: SignalSnapshot,
+    /// Metric data points.
+    pub metrics: SignalSnapshot,
+    /// Log records.
+    pub logs: SignalSnapshot,
+    /// The circuit breaker.
+    pub breaker: BreakerSnapshot,
+}
+
+impl Snapshot {
+    /// One signal's figures.
+    pub fn signal(&self, signal: Signal) -> &SignalSnapshot {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
+
+    /// The snapshot as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing plain integers, strings and maps with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One signal's figures, counted in spans, metric data points or log records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SignalSnapshot {
+    /// Items handed to the pipeline, including those refused at a full queue.
+    pub enqueued: u64,
+    /// Items the collector accepted (or the console exporter wrote).
+    pub exported: u64,
+    /// Items accepted by the pipeline and neither exported nor dropped yet (in flight included).
+    pub queued: u64,
+    /// Items in the request being sent right now.
+    pub in_flight: u64,
+    /// Items dropped, by reason (every reason is present, most at 0).
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// Attempts made after a first one failed.
+    pub retries: u64,
+    /// HTTP requests sent (attempts).
+    pub requests: u64,
+    /// Requests that failed: no answer, a timeout, or a non-2xx status.
+    pub failed_requests: u64,
+    /// Duration of the HTTP requests.
+    pub export_latency_ns: LatencySnapshot,
+    /// Request body sizes.
+    pub bytes: BytesSnapshot,
+}
+
+impl SignalSnapshot {
+    /// Items dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// Items dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(reason.name()).copied().unwrap_or(0)
+    }
+}
+
+/// Request durations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LatencySnapshot {
+    /// Requests timed.
+    pub count: u64,
+    /// Their total, in nanoseconds.
+    pub total: u64,
+    /// The longest, in nanoseconds.
+    pub max: u64,
+}
+
+/// Request body sizes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BytesSnapshot {
+    /// Encoded bytes before compression.
+    pub uncompressed: u64,
+    /// Bytes sent (after compression), retries included.
+    pub sent: u64,
+}
+
+/// The circuit breaker's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BreakerSnapshot {
+    /// `closed`, `open` or `half_open`.
+    pub state: &'static str,
+    /// The same as a number: 0 closed, 1 half-open, 2 open.
+    pub state_gauge: u8,
+    /// State changes since start.
+    pub transitions: u64,
+    /// Failed attempts since the last healthy answer.
+    pub consecutive_failures: u64,
+}

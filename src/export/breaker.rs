@@ -1,0 +1,240 @@
+//! The circuit breaker: stop sending to a collector that keeps failing, and probe it now and then.
+//!
+//! ```text
+//!            N consecutive failures              reset timeout elapsed
+//!   Closed ─────────────────────────▶ Open ─────────────────────────▶ HalfOpen
+//!     ▲                                ▲                                  │
+//!     │         probe succeeds         │          probe fails             │
+//!     └────────────────────────────────┼──────────────────────────────────┘
+//!                                      └──────────────────────────────────┘
+//! ```
+//!
+//! A pure state machine: the caller passes the time in, so tests use a fake clock.
+
+use std::time::{Duration, Instant};
+
+/// The breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Exports flow normally.
+    Closed,
+    /// Nothing is sent until the reset timeout has passed.
+    Open,
+    /// One probe export is allowed; its outcome closes or reopens the breaker.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// The name used in the accounting JSON: `closed`, `open` or `half_open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The gauge value the self-telemetry reports: 0 closed, 1 half-open, 2 open.
+    pub fn as_gauge(self) -> u8 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        }
+    }
+
+    pub(crate) fn from_gauge(value: u8) -> Self {
+        match value {
+            1 => BreakerState::HalfOpen,
+            2 => BreakerState::Open,
+            _ => BreakerState::Closed,
+        }
+    }
+}
+
+/// When the breaker opens and how long it stays open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerConfig {
+    /// Consecutive failed export attempts that open the breaker (default 5).
+    pub failure_threshold: u32,
+    /// How long it stays open before a probe is allowed (default 30 s).
+    pub reset_timeout: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig { failure_threshold: 5, reset_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The state machine. A failure is an attempt that got no answer, timed out, or was answered
+/// with 429 or a 5xx: signs of an unhealthy collector. Any other answer, even a 400 for bad
+/// data, shows the collector is up and counts as a success here.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use nanotel::export::{BreakerConfig, BreakerState, CircuitBreaker};
+///
+/// let mut breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(1) });
+/// let t0 = Instant::now();
+/// breaker.on_failure(t0);
+/// breaker.on_failure(t0);
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// assert!(!breaker.try_acquire(t0));
+/// assert!(breaker.try_acquire(t0 + Duration::from_secs(1))); // the probe
+/// breaker.on_success();
+/// assert_eq!(breaker.state(), BreakerState::Closed);
+/// ```
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    state: BreakerState,
+    consecutive_failures: u32,
+    opened_at: Option<Instant>,
+    probe_in_flight: bool,
+    transitions: u64,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        CircuitBreaker {
+            config,
+            state: BreakerState::Closed,
+            consecutive_failures: 0,
+            opened_at: None,
+            probe_in_flight: false,
+            transitions: 0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// State changes so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    /// Failures since the last success.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures
+    }
+
+    /// Whether an export may be sent now. In half-open state this hands out the single probe;
+    /// the caller must report its outcome with [`on_success`](Self::on_success) or
+    /// [`on_failure`](Self::on_failure).
+    pub fn try_acquire(&mut self, now: Instant) -> bool {
+        match self.state {
+            BreakerState::Closed => true,
+            BreakerState::Open => {
+                if self.reopens_at().is_some_and(|at| now >= at) {
+                    self.set(BreakerState::HalfOpen);
+                    self.probe_in_flight = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            BreakerState::HalfOpen if !self.probe_in_flight => {
+                self.probe_in_flight = true;
+                true
+            }
+            BreakerState::HalfOpen => false,
+        }
+    }
+
+    /// When an open breaker lets a probe through.
+    pub fn reopens_at(&self) -> Option<Instant> {
+        match self.state {
+            BreakerState::Open => self.opened_at.map(|at| at + self.config.reset_timeout),
+            _ => None,
+        }
+    }
+
+    /// The collector answered in a way that shows it is healthy.
+    pub fn on_success(&mut self) {
+        self.consecutive_failures = 0;
+        self.probe_in_flight = false;
+        if self.state != BreakerState::Closed {
+            self.set(BreakerState::Closed);
+        }
+    }
+
+    /// The collector failed an attempt.
+    pub fn on_failure(&mut self, now: Instant) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.probe_in_flight = false;
+        let trips = match self.state {
+            BreakerState::Closed => self.consecutive_failures >= self.config.failure_threshold.max(1),
+            BreakerState::HalfOpen => true,
+            BreakerState::Open => false,
+        };
+        if trips {
+            self.opened_at = Some(now);
+            self.set(BreakerState::Open);
+        }
+    }
+
+    fn set(&mut self, state: BreakerState) {
+        self.state = state;
+        self.transitions += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> CircuitBreaker {
+        CircuitBreaker::new(BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_secs(10) })
+    }
+
+    #[test]
+    fn opens_after_the_threshold_of_consecutive_failures() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        b.on_failure(t0);
+        b.on_failure(t0);
+        b.on_success();
+        b.on_failure(t0);
+        b.on_failure(t0);
+        assert_eq!(b.state(), BreakerState::Closed, "a success resets the count");
+        b.on_failure(t0);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.transitions(), 1);
+        assert_eq!(b.reopens_at(), Some(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn open_rejects_until_the_reset_timeout_then_allows_one_probe() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        (0..3).for_each(|_| b.on_failure(t0));
+        assert!(!b.try_acquire(t0 + Duration::from_secs(9)));
+        assert!(b.try_acquire(t0 + Duration::from_secs(10)));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(!b.try_acquire(t0 + Duration::from_secs(10)), "only one probe at a time");
+    }
+
+    #[test]
+    fn a_good_probe_closes_and_a_bad_one_reopens() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        (0..3).for_each(|_| b.on_failure(t0));
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(b.try_acquire(t1));
+        b.on_failure(t1);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.reopens_at(), Some(t1 + Duration::from_secs(10)), "the timer restarts");
+        let t2 = t1 + Duration::from_secs(10);
+        assert!(b.try_acquire(t2));
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.try_acquire(t2));
+        // closed → open → half-open → open → half-open → closed
+        assert_eq!(b.transitions(), 5);
+    }
+}

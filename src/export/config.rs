@@ -1,0 +1,471 @@
+//! The exporter's settings: defaults from the OpenTelemetry specification, then `OTEL_*`
+//! environment variables, then what the program sets in code (code wins).
+
+use std::time::Duration;
+
+use crate::config::{EnvReader, Lookup};
+use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
+use crate::proto::resource::v1::Resource;
+
+use super::breaker::BreakerConfig;
+use super::endpoint::signal_url;
+use super::headers::parse_headers;
+use super::retry::RetryPolicy;
+use super::Signal;
+
+/// The OTLP/HTTP body encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http/protobuf` (the default): binary protobuf.
+    HttpProtobuf,
+    /// `http/json`: OTLP/JSON.
+    HttpJson,
+}
+
+impl Protocol {
+    /// The request's `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
+        }
+    }
+}
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (the default).
+    Gzip,
+    /// None.
+    None,
+}
+
+/// Where a signal's data goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP over HTTP to a collector (the default).
+    Otlp,
+    /// OTLP/JSON, one request per line, on stdout: for development.
+    Console,
+    /// Nowhere: the signal is switched off, and items handed to it are neither queued nor counted.
+    None,
+}
+
+/// Batching of one signal, with the batch processors' knobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchConfig {
+    /// Items the queue holds (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE`: 2048). The
+    /// exporter may hold as many again in encoded batches awaiting delivery.
+    pub max_queue_size: usize,
+    /// Items per request at most (`*_MAX_EXPORT_BATCH_SIZE`: 512), no more than the queue size.
+    pub max_export_batch_size: usize,
+    /// The longest an item waits for a batch to fill (`OTEL_BSP_SCHEDULE_DELAY`: 5000 ms,
+    /// `OTEL_BLRP_SCHEDULE_DELAY`: 1000 ms, `OTEL_METRIC_EXPORT_INTERVAL`: 60000 ms).
+    pub schedule_delay: Duration,
+    /// The time one batch may take, retries included (`*_EXPORT_TIMEOUT`,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`: 30000 ms).
+    pub export_timeout: Duration,
+}
+
+impl BatchConfig {
+    /// The specification's defaults for a signal. Metrics are exported whole at each interval;
+    /// their queue is counted in data points and is larger, since one collection of a busy
+    /// registry holds thousands.
+    pub fn defaults(signal: Signal) -> Self {
+        match signal {
+            Signal::Traces => BatchConfig {
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+                schedule_delay: Duration::from_millis(5000),
+                export_timeout: Duration::from_millis(30000),
+            },
+            Signal::Logs => BatchConfig {
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+                schedule_delay: Duration::from_millis(1000),
+                export_timeout: Duration::from_millis(30000),
+            },
+            Signal::Metrics => BatchConfig {
+                max_queue_size: 65536,
+                max_export_batch_size: 65536,
+                schedule_delay: Duration::from_millis(60000),
+                export_timeout: Duration::from_millis(30000),
+            },
+        }
+    }
+}
+
+/// How one signal is exported.
+#[derive(Clone, Debug)]
+pub struct SignalConfig {
+    /// Where its data goes.
+    pub exporter: ExporterKind,
+    /// The full URL requests are posted to.
+    pub url: reqwest::Url,
+    /// Body encoding.
+    pub protocol: Protocol,
+    /// Body compression.
+    pub compression: Compression,
+    /// Extra request headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// The limit on one HTTP request (`OTEL_EXPORTER_OTLP_TIMEOUT`: 10000 ms).
+    pub timeout: Duration,
+    /// Batching.
+    pub batch: BatchConfig,
+}
+
+/// Everything the exporter thread needs.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Per signal, in [`Signal::ALL`] order.
+    pub signals: [SignalConfig; 3],
+    /// Retries of failed requests.
+    pub retry: RetryPolicy,
+    /// The circuit breaker.
+    pub breaker: BreakerConfig,
+    /// The resource sent with every request.
+    pub resource: Resource,
+    /// How often the exporter thread looks at the queues' fill level. Producers never wake it (that
+    /// would be a syscall on the hot path), so a full batch waits at most this long.
+    pub poll_interval: Duration,
+    /// Encoded requests larger than this are not sent (64 MiB, the OTLP recommendation).
+    pub max_request_size: usize,
+}
+
+impl PipelineConfig {
+    /// The settings of one signal.
+    pub fn signal(&self, signal: Signal) -> &SignalConfig {
+        &self.signals[signal as usize]
+    }
+}
+
+/// Overrides set in code; each `None` leaves the environment's (or the default) value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub endpoint: Option<String>,
+    pub signal_endpoints: [Option<String>; 3],
+    pub protocol: Option<Protocol>,
+    pub compression: Option<Compression>,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+    pub exporters: [Option<ExporterKind>; 3],
+    pub batches: [Option<BatchConfig>; 3],
+    pub retry: Option<RetryPolicy>,
+    pub breaker: Option<BreakerConfig>,
+    pub resource: Option<Resource>,
+    pub poll_interval: Option<Duration>,
+}
+
+/// The error of a configuration that cannot work.
+#[derive(Debug)]
+pub struct ConfigError(pub(crate) String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn upper(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "TRACES",
+        Signal::Metrics => "METRICS",
+        Signal::Logs => "LOGS",
+    }
+}
+
+/// Builds the configuration from `lookup` and `overrides`, returning the problems found in the
+/// environment alongside (each already phrased for the user).
+pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(PipelineConfig, Vec<String>), ConfigError> {
+    let mut env = EnvReader::new(lookup);
+    let mut signals = Vec::with_capacity(3);
+    for signal in Signal::ALL {
+        signals.push(resolve_signal(&mut env, overrides, signal)?);
+    }
+    let signals: [SignalConfig; 3] = signals
+        .try_into()
+        .map_err(|_| ConfigError("internal: expected three signal configurations".into()))?;
+    let resource = overrides.resource.clone().unwrap_or_else(|| default_resource(&env));
+    let config = PipelineConfig {
+        signals,
+        retry: overrides.retry.clone().unwrap_or_default(),
+        breaker: overrides.breaker.clone().unwrap_or_default(),
+        resource,
+        poll_interval: overrides.poll_interval.unwrap_or(Duration::from_millis(20)),
+        max_request_size: 64 * 1024 * 1024,
+    };
+    Ok((config, env.problems))
+}
+
+fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal) -> Result<SignalConfig, ConfigError> {
+    let sig = upper(signal);
+    let index = signal as usize;
+
+    let exporter = match overrides.exporters[index] {
+        Some(kind) => kind,
+        None => exporter_from_env(env, signal),
+    };
+
+    let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
+        (Some(exact), _) => signal_url(signal, None, Some(exact)).map_err(|e| ConfigError(e.to_string()))?,
+        (None, Some(base)) => signal_url(signal, Some(base), None).map_err(|e| ConfigError(e.to_string()))?,
+        (None, None) => {
+            let base = env.text("OTEL_EXPORTER_OTLP_ENDPOINT");
+            let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{sig}_ENDPOINT"));
+            match signal_url(signal, base.as_deref(), exact.as_deref()) {
+                Ok(url) => url,
+                Err(err) => {
+                    let fallback = signal_url(signal, None, None).map_err(|e| ConfigError(e.to_string()))?;
+                    env.report(format!("{err}; using {fallback}"));
+                    fallback
+                }
+            }
+        }
+    };
+
+    let protocol = overrides.protocol.unwrap_or_else(|| {
+        let name = format!("OTEL_EXPORTER_OTLP_{sig}_PROTOCOL");
+        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned() };
+        if env.text(&name).is_some_and(|v| v.eq_ignore_ascii_case("grpc")) {
+            env.report(format!("{name}=\"grpc\" is not supported by nanotel (OTLP/HTTP only); using http/protobuf"));
+            return Protocol::HttpProtobuf;
+        }
+        env.choice(
+            &name,
+            &[("http/protobuf", Protocol::HttpProtobuf), ("http/json", Protocol::HttpJson)],
+            ("http/protobuf", Protocol::HttpProtobuf),
+        )
+    });
+
+    let compression = overrides.compression.unwrap_or_else(|| {
+        let name = format!("OTEL_EXPORTER_OTLP_{sig}_COMPRESSION");
+        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned() };
+        env.choice(&name, &[("gzip", Compression::Gzip), ("none", Compression::None)], ("gzip", Compression::Gzip))
+    });
+
+    let mut headers = Vec::new();
+    if let Some((name, value)) = env.first_text(&[&format!("OTEL_EXPORTER_OTLP_{sig}_HEADERS"), "OTEL_EXPORTER_OTLP_HEADERS"]) {
+        let parsed = parse_headers(&value);
+        for problem in parsed.errors {
+            env.report(format!("{name}: {problem}"));
+        }
+        headers = parsed.headers;
+    }
+    for (key, value) in &overrides.headers {
+        let key = key.to_ascii_lowercase();
+        headers.retain(|(existing, _)| *existing != key);
+        headers.push((key, value.clone()));
+    }
+
+    let timeout = overrides.timeout.unwrap_or_else(|| {
+        let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
+        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
+        env.timeout_ms(&name, Duration::from_millis(10_000))
+    });
+
+    let batch = match &overrides.batches[index] {
+        Some(batch) => batch.clone(),
+        None => batch_from_env(env, signal),
+    };
+    if batch.max_queue_size == 0 || batch.max_export_batch_size == 0 {
+        return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
+    }
+
+    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch })
+}
+
+fn exporter_from_env(env: &mut EnvReader<'_>, signal: Signal) -> ExporterKind {
+    let name = format!("OTEL_{}_EXPORTER", upper(signal));
+    let Some(value) = env.text(&name) else { return ExporterKind::Otlp };
+    let mut chosen = None;
+    for word in value.split(',').map(|w| w.trim().to_ascii_lowercase()).filter(|w| !w.is_empty()) {
+        let kind = match word.as_str() {
+            "otlp" => ExporterKind::Otlp,
+            "console" | "logging" => ExporterKind::Console,
+            "none" => ExporterKind::None,
+            other => {
+                env.report(format!("{name}: exporter {other:?} is not supported by nanotel's pipeline; it is skipped"));
+                continue;
+            }
+        };
+        match chosen {
+            None => chosen = Some(kind),
+            Some(first) if first != kind => {
+                env.report(format!("{name}={value:?}: one exporter per signal is supported; using the first, {word:?} is skipped"));
+            }
+            Some(_) => {}
+        }
+    }
+    chosen.unwrap_or(ExporterKind::Otlp)
+}
+
+fn batch_from_env(env: &mut EnvReader<'_>, signal: Signal) -> BatchConfig {
+    let defaults = BatchConfig::defaults(signal);
+    let prefix = match signal {
+        Signal::Traces => "OTEL_BSP",
+        Signal::Logs => "OTEL_BLRP",
+        Signal::Metrics => {
+            return BatchConfig {
+                schedule_delay: env.duration_ms("OTEL_METRIC_EXPORT_INTERVAL", defaults.schedule_delay),
+                export_timeout: env.timeout_ms("OTEL_METRIC_EXPORT_TIMEOUT", defaults.export_timeout),
+                ..defaults
+            };
+        }
+    };
+    let max_queue_size = env.positive_integer(&format!("{prefix}_MAX_QUEUE_SIZE"), defaults.max_queue_size);
+    let batch_name = format!("{prefix}_MAX_EXPORT_BATCH_SIZE");
+    let mut max_export_batch_size = env.positive_integer(&batch_name, defaults.max_export_batch_size);
+    if max_export_batch_size > max_queue_size {
+        env.report(format!(
+            "{batch_name}={max_export_batch_size} is larger than the queue ({max_queue_size}); using {max_queue_size}"
+        ));
+        max_export_batch_size = max_queue_size;
+    }
+    BatchConfig {
+        max_queue_size,
+        max_export_batch_size,
+        schedule_delay: env.duration_ms(&format!("{prefix}_SCHEDULE_DELAY"), defaults.schedule_delay),
+        export_timeout: env.timeout_ms(&format!("{prefix}_EXPORT_TIMEOUT"), defaults.export_timeout),
+    }
+}
+
+fn string_attribute(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..Default::default()
+    }
+}
+
+/// The SDK's mandatory resource attributes: `service.name` (from `OTEL_SERVICE_NAME`, else
+/// `unknown_service`) and `telemetry.sdk.*`.
+fn default_resource(env: &EnvReader<'_>) -> Resource {
+    let service = env.text("OTEL_SERVICE_NAME").unwrap_or_else(|| "unknown_service".to_owned());
+    Resource {
+        attributes: vec![
+            string_attribute("service.name", &service),
+            string_attribute("telemetry.sdk.name", "nanotel"),
+            string_attribute("telemetry.sdk.language", "rust"),
+            string_attribute("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+        ],
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve_with(vars: &[(&str, &str)], overrides: &Overrides) -> (PipelineConfig, Vec<String>) {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = |name: &str| map.get(name).cloned();
+        resolve(&lookup, overrides).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_specification() {
+        let (config, problems) = resolve_with(&[], &Overrides::default());
+        assert!(problems.is_empty());
+        let traces = config.signal(Signal::Traces);
+        assert_eq!(traces.url.as_str(), "http://localhost:4318/v1/traces");
+        assert_eq!(traces.protocol, Protocol::HttpProtobuf);
+        assert_eq!(traces.compression, Compression::Gzip);
+        assert_eq!(traces.timeout, Duration::from_secs(10));
+        assert_eq!(traces.batch, BatchConfig::defaults(Signal::Traces));
+        assert_eq!(config.signal(Signal::Logs).batch.schedule_delay, Duration::from_secs(1));
+        assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
+        assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::Otlp);
+    }
+
+    #[test]
+    fn signal_specific_variables_win_over_generic_ones() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base/"),
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://logs.example:4318/ingest"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret,x-team=desk%201"),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500"),
+                ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+                ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
+                ("OTEL_LOGS_EXPORTER", "console"),
+                ("OTEL_METRICS_EXPORTER", "none"),
+            ],
+            &Overrides::default(),
+        );
+        let traces = config.signal(Signal::Traces);
+        assert_eq!(traces.url.as_str(), "http://collector:4318/base/v1/traces");
+        assert_eq!(config.signal(Signal::Logs).url.as_str(), "https://logs.example:4318/ingest");
+        assert_eq!(traces.protocol, Protocol::HttpJson);
+        assert_eq!(config.signal(Signal::Metrics).protocol, Protocol::HttpProtobuf);
+        assert_eq!(traces.compression, Compression::None);
+        assert_eq!(traces.headers, vec![("api-key".into(), "secret".into()), ("x-team".into(), "desk 1".into())]);
+        assert_eq!(traces.timeout, Duration::from_millis(2500));
+        assert_eq!(config.signal(Signal::Logs).timeout, Duration::from_secs(10));
+        assert_eq!(traces.batch.max_queue_size, 100);
+        assert_eq!(traces.batch.max_export_batch_size, 100, "clamped to the queue size");
+        assert_eq!(config.signal(Signal::Logs).batch.schedule_delay, Duration::from_millis(250));
+        assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_millis(1500));
+        assert_eq!(config.signal(Signal::Metrics).batch.export_timeout, crate::config::NO_TIMEOUT);
+        assert_eq!(config.signal(Signal::Logs).exporter, ExporterKind::Console);
+        assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=500"));
+    }
+
+    #[test]
+    fn odd_values_are_reported_and_replaced_by_defaults() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://nope"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "good=1,bad key=2"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
+                ("OTEL_TRACES_EXPORTER", "zipkin,otlp"),
+            ],
+            &Overrides::default(),
+        );
+        let traces = config.signal(Signal::Traces);
+        assert_eq!(traces.url.as_str(), "http://localhost:4318/v1/traces");
+        assert_eq!(traces.protocol, Protocol::HttpProtobuf);
+        assert_eq!(traces.compression, Compression::Gzip);
+        assert_eq!(traces.headers, vec![("good".into(), "1".into())]);
+        assert_eq!(traces.batch.schedule_delay, Duration::from_secs(5));
+        assert_eq!(traces.exporter, ExporterKind::Otlp);
+        let all = problems.join("\n");
+        for needle in ["ftp://nope", "grpc", "brotli", "bad key", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
+            assert!(all.contains(needle), "no problem mentions {needle}: {all}");
+        }
+    }
+
+    #[test]
+    fn code_overrides_the_environment() {
+        let overrides = Overrides {
+            endpoint: Some("http://127.0.0.1:1234".into()),
+            protocol: Some(Protocol::HttpJson),
+            headers: vec![("API-Key".into(), "from-code".into())],
+            ..Default::default()
+        };
+        let (config, _) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/x"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=from-env"),
+            ],
+            &overrides,
+        );
+        let traces = config.signal(Signal::Traces);
+        assert_eq!(traces.url.as_str(), "http://127.0.0.1:1234/v1/traces");
+        assert_eq!(traces.protocol, Protocol::HttpJson);
+        assert_eq!(traces.headers, vec![("api-key".into(), "from-code".into())]);
+    }
+}

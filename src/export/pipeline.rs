@@ -1,0 +1,469 @@
+//! The public face of the export pipeline: the builder, the [`Pipeline`] that owns the exporter
+//! thread, and the cloneable [`PipelineHandle`] producers hand data to.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Sender};
+use crossbeam::queue::ArrayQueue;
+
+use crate::proto::common::v1::InstrumentationScope;
+use crate::proto::logs::v1::LogRecord;
+use crate::proto::metrics::v1::{metric, ScopeMetrics};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::Span;
+
+use super::accounting::{Accounting, DropReason, SignalCounters, Snapshot};
+use super::breaker::BreakerConfig;
+use super::config::{
+    resolve, BatchConfig, Compression, ConfigError, ExporterKind, Overrides, PipelineConfig, Protocol,
+};
+use super::retry::RetryPolicy;
+use super::worker::{Command, Worker};
+use super::Signal;
+
+/// The instrumentation scope items are grouped under, shared by every item it produced.
+pub type Scope = Arc<InstrumentationScope>;
+
+/// How long dropping a [`Pipeline`] waits for it to deliver what is queued.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An item waiting in a queue, with the scope that produced it.
+pub(crate) struct Queued<T> {
+    pub scope: Scope,
+    pub item: T,
+}
+
+/// Called on the exporter thread at each metric collection (every `OTEL_METRIC_EXPORT_INTERVAL`,
+/// and on flush and shutdown) to produce the current metric data.
+pub trait MetricProducer: Send + 'static {
+    /// The data points to export now.
+    fn produce(&mut self) -> Vec<ScopeMetrics>;
+}
+
+/// The state producers and the exporter thread share.
+pub(crate) struct Shared {
+    pub accounting: Accounting,
+    pub spans: Option<ArrayQueue<Queued<Span>>>,
+    pub logs: Option<ArrayQueue<Queued<LogRecord>>>,
+    pub metrics: Option<ArrayQueue<ScopeMetrics>>,
+    /// Set when shutdown begins; items handed over afterwards are dropped as `shutdown`.
+    pub closed: AtomicBool,
+}
+
+impl Shared {
+    fn new(config: &PipelineConfig) -> Self {
+        let queue = |signal: Signal| {
+            let signal = config.signal(signal);
+            (signal.exporter != ExporterKind::None).then(|| signal.batch.max_queue_size)
+        };
+        Shared {
+            accounting: Accounting::default(),
+            spans: queue(Signal::Traces).map(ArrayQueue::new),
+            logs: queue(Signal::Logs).map(ArrayQueue::new),
+            // Metrics are queued as whole scopes, each holding many data points; the queue's
+            // limit in data points is enforced by the exporter's backlog.
+            metrics: queue(Signal::Metrics).map(|points| ArrayQueue::new(points.clamp(1, 1024))),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts `count` items into `queue`, or counts them as dropped when it cannot take them.
+    fn offer<T>(&self, queue: &Option<ArrayQueue<T>>, counters: &SignalCounters, item: T, count: u64) -> bool {
+        let Some(queue) = queue else { return false };
+        counters.enqueued.fetch_add(count, Ordering::Relaxed);
+        // Acquire pairs with the Release store in shutdown: once it is seen, the exporter's final
+        // drain may already have run, so the item must not enter the queue.
+        if self.closed.load(Ordering::Acquire) {
+            counters.dropped[DropReason::Shutdown as usize].fetch_add(count, Ordering::Relaxed);
+            return false;
+        }
+        // Counted as queued before the push, so the exporter can never pop (and un-count) it first.
+        counters.queued.fetch_add(count, Ordering::Relaxed);
+        match queue.push(item) {
+            Ok(()) => true,
+            Err(_) => {
+                counters.drop_queued(DropReason::QueueFull, count);
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// Anything still queued when the last handle goes (pushed while shutdown was finishing) is
+    /// accounted as dropped at shutdown rather than forgotten.
+    fn drop(&mut self) {
+        let count = |signal: Signal, n: u64| {
+            if n > 0 {
+                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, n);
+            }
+        };
+        let spans = self.spans.as_ref().map_or(0, |q| q.len() as u64);
+        let logs = self.logs.as_ref().map_or(0, |q| q.len() as u64);
+        let points = self.metrics.as_ref().map_or(0, |q| {
+            std::iter::from_fn(|| q.pop()).map(|scope| data_point_count(&scope)).sum()
+        });
+        count(Signal::Traces, spans);
+        count(Signal::Logs, logs);
+        count(Signal::Metrics, points);
+    }
+}
+
+/// The number of data points in a scope's metrics: the unit metrics are counted in.
+pub fn data_point_count(scope: &ScopeMetrics) -> u64 {
+    scope
+        .metrics
+        .iter()
+        .map(|m| match &m.data {
+            Some(metric::Data::Gauge(g)) => g.data_points.len(),
+            Some(metric::Data::Sum(s)) => s.data_points.len(),
+            Some(metric::Data::Histogram(h)) => h.data_points.len(),
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(metric::Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        } as u64)
+        .sum()
+}
+
+/// A cheap, cloneable, `Send + Sync` way to hand data to the pipeline from any thread.
+///
+/// Handing over never blocks and never waits for the exporter: a full queue drops the item and
+/// counts it (`queue_full`). Each method returns whether the item was queued.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    shared: Arc<Shared>,
+}
+
+impl PipelineHandle {
+    /// Queues a finished span.
+    pub fn send_span(&self, scope: &Scope, span: Span) -> bool {
+        let counters = self.shared.accounting.signal(Signal::Traces);
+        self.shared.offer(&self.shared.spans, counters, Queued { scope: scope.clone(), item: span }, 1)
+    }
+
+    /// Queues a log record.
+    pub fn send_log(&self, scope: &Scope, record: LogRecord) -> bool {
+        let counters = self.shared.accounting.signal(Signal::Logs);
+        self.shared.offer(&self.shared.logs, counters, Queued { scope: scope.clone(), item: record }, 1)
+    }
+
+    /// Queues a scope's metric data, counted in data points.
+    pub fn send_metrics(&self, metrics: ScopeMetrics) -> bool {
+        let counters = self.shared.accounting.signal(Signal::Metrics);
+        let points = data_point_count(&metrics);
+        self.shared.offer(&self.shared.metrics, counters, metrics, points)
+    }
+
+    /// Where every item went so far.
+    pub fn accounting(&self) -> Snapshot {
+        self.shared.accounting.snapshot()
+    }
+}
+
+/// Why a flush did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlushError {
+    /// The deadline passed with items still queued.
+    Timeout {
+        /// Items of all signals not yet delivered.
+        pending: u64,
+    },
+    /// The circuit breaker is open: nothing can be sent until it half-opens.
+    CircuitOpen {
+        /// Items of all signals held back.
+        pending: u64,
+    },
+    /// The exporter thread is no longer running.
+    Stopped,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlushError::Timeout { pending } => write!(f, "flush timed out with {pending} items not yet delivered"),
+            FlushError::CircuitOpen { pending } => {
+                write!(f, "the circuit breaker is open; {pending} items are held until the collector recovers")
+            }
+            FlushError::Stopped => f.write_str("the exporter thread has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// What [`Pipeline::shutdown`] achieved.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    /// Whether the exporter thread finished within the deadline. When it did not (a send still in
+    /// progress), it finishes on its own shortly after, and what it then drops is counted too.
+    pub completed: bool,
+    /// The accounting at the end; items left undelivered are under `dropped.shutdown`.
+    pub accounting: Snapshot,
+}
+
+/// The export pipeline: the queues and the `nanotel-export` thread that empties them.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use nanotel::export::Pipeline;
+/// use nanotel::proto::{common::v1::InstrumentationScope, trace::v1::Span};
+/// use nanotel::testing::TestCollector;
+///
+/// let collector = TestCollector::start().unwrap();
+/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+/// let span = Span { name: "order".into(), trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+/// assert!(pipeline.handle().send_span(&scope, span));
+/// pipeline.force_flush(Duration::from_secs(5)).unwrap();
+/// let report = pipeline.shutdown(Duration::from_secs(5));
+/// assert_eq!(report.accounting.traces.exported, 1);
+/// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+/// # }
+/// ```
+pub struct Pipeline {
+    handle: PipelineHandle,
+    config: PipelineConfig,
+    control: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// A builder that starts from the specification's defaults and the `OTEL_*` environment.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// A handle for producers on any thread.
+    pub fn handle(&self) -> PipelineHandle {
+        self.handle.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Where every item went so far.
+    pub fn accounting(&self) -> Snapshot {
+        self.handle.accounting()
+    }
+
+    /// Registers a source of metric data, collected on the exporter thread at every interval.
+    pub fn add_metric_producer(&self, producer: impl MetricProducer) {
+        // A send fails only when the thread has stopped, and then there is nothing to collect for.
+        let _ = self.control.send(Command::AddProducer(Box::new(producer)));
+    }
+
+    /// Collects metrics and sends everything queued now, returning when it is delivered (or
+    /// dropped for a reason the accounting records), or at the deadline.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let (reply, answer) = channel::bounded(1);
+        let deadline = Instant::now() + timeout;
+        self.control.send(Command::Flush { deadline, reply }).map_err(|_| FlushError::Stopped)?;
+        // A little grace beyond the deadline: the thread answers at the deadline itself.
+        match answer.recv_timeout(timeout + Duration::from_millis(100)) {
+            Ok(result) => result,
+            Err(channel::RecvTimeoutError::Timeout) => {
+                let pending = Signal::ALL.iter().map(|s| self.accounting().signal(*s).queued).sum();
+                Err(FlushError::Timeout { pending })
+            }
+            Err(channel::RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
+        }
+    }
+
+    /// Stops accepting items, delivers what it can before the deadline, drops (and counts) the
+    /// rest, and stops the exporter thread. Never waits much past `timeout`, even when the
+    /// collector does not answer.
+    pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        self.shutdown_within(timeout)
+    }
+
+    fn shutdown_within(&mut self, timeout: Duration) -> ShutdownReport {
+        let Some(thread) = self.thread.take() else {
+            return ShutdownReport { completed: true, accounting: self.accounting() };
+        };
+        let deadline = Instant::now() + timeout;
+        let (reply, done) = channel::bounded(1);
+        let completed = self.control.send(Command::Shutdown { deadline, reply }).is_ok()
+            && done.recv_timeout(timeout + Duration::from_millis(100)).is_ok();
+        if completed {
+            // The thread has answered and only returns now; joining cannot block for long. A
+            // panic on it was already reported by the panic hook.
+            let _ = thread.join();
+        }
+        ShutdownReport { completed, accounting: self.accounting() }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown_within(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+}
+
+/// Configures and starts a [`Pipeline`]. Settings made here win over the environment.
+///
+/// ```
+/// use std::time::Duration;
+/// use nanotel::export::{Compression, Pipeline, Protocol};
+///
+/// let pipeline = Pipeline::builder()
+///     .without_env()
+///     .endpoint("http://127.0.0.1:4318")
+///     .protocol(Protocol::HttpJson)
+///     .compression(Compression::None)
+///     .header("x-desk", "equities")
+///     .timeout(Duration::from_secs(2))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pipeline.config().signal(nanotel::Signal::Logs).url.as_str(), "http://127.0.0.1:4318/v1/logs");
+/// pipeline.shutdown(Duration::from_secs(1));
+/// ```
+#[derive(Default)]
+pub struct PipelineBuilder {
+    overrides: Overrides,
+    lookup: Option<Box<dyn Fn(&str) -> Option<String>>>,
+}
+
+impl PipelineBuilder {
+    /// Ignores the process environment: only defaults and what is set in code apply.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads `OTEL_*` variables through `lookup` instead of the process environment (for tests,
+    /// or a program that keeps its configuration elsewhere).
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// The base URL of an OTLP/HTTP collector; `v1/traces`, `v1/metrics` and `v1/logs` are added.
+    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+        self.overrides.endpoint = Some(base.into());
+        self
+    }
+
+    /// The exact URL one signal is posted to.
+    pub fn signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
+        self.overrides.signal_endpoints[signal as usize] = Some(url.into());
+        self
+    }
+
+    /// The body encoding of every signal.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.overrides.protocol = Some(protocol);
+        self
+    }
+
+    /// The body compression of every signal.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.overrides.compression = Some(compression);
+        self
+    }
+
+    /// Adds a request header (replacing one of the same name from the environment).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The limit on one HTTP request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.timeout = Some(timeout);
+        self
+    }
+
+    /// Where one signal's data goes.
+    pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
+        self.overrides.exporters[signal as usize] = Some(kind);
+        self
+    }
+
+    /// The batching of one signal (for metrics, `schedule_delay` is the collection interval).
+    pub fn batch(mut self, signal: Signal, batch: BatchConfig) -> Self {
+        self.overrides.batches[signal as usize] = Some(batch);
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.overrides.retry = Some(policy);
+        self
+    }
+
+    /// The circuit breaker's settings.
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.overrides.breaker = Some(breaker);
+        self
+    }
+
+    /// The resource sent with every request.
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.overrides.resource = Some(resource);
+        self
+    }
+
+    /// How often the exporter thread checks the queues' fill level (default 20 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.overrides.poll_interval = Some(interval);
+        self
+    }
+
+    /// Resolves the configuration, reports problems found in the environment (once, on stderr),
+    /// and starts the exporter thread.
+    pub fn build(self) -> Result<Pipeline, ConfigError> {
+        for (name, value) in &self.overrides.headers {
+            let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && reqwest::header::HeaderValue::from_str(value).is_ok();
+            if !valid {
+                return Err(ConfigError(format!("header {name:?} has an invalid name or value")));
+            }
+        }
+        let process_env = |name: &str| std::env::var(name).ok();
+        let (config, problems) = match &self.lookup {
+            Some(lookup) => resolve(lookup.as_ref(), &self.overrides)?,
+            None => resolve(&process_env, &self.overrides)?,
+        };
+        for problem in &problems {
+            crate::diag::warning!("{problem}");
+        }
+        Pipeline::start(config)
+    }
+}
+
+impl Pipeline {
+    fn start(config: PipelineConfig) -> Result<Pipeline, ConfigError> {
+        let shared = Arc::new(Shared::new(&config));
+        let (control, commands) = channel::unbounded();
+        let (ready, started) = channel::bounded(1);
+        let worker_shared = shared.clone();
+        let worker_config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("nanotel-export".into())
+            .spawn(move || {
+                // The HTTP client is made on this thread: reqwest's blocking client must not be
+                // created or dropped inside a caller's async runtime.
+                match Worker::new(worker_shared, worker_config, commands) {
+                    Ok(worker) => {
+                        let _ = ready.send(Ok(()));
+                        worker.run();
+                    }
+                    Err(err) => {
+                        let _ = ready.send(Err(err));
+                    }
+                }
+            })
+            .map_err(|e| ConfigError(format!("cannot start the exporter thread: {e}")))?;
+        match started.recv() {
+            Ok(Ok(())) => Ok(Pipeline { handle: PipelineHandle { shared }, config, control, thread: Some(thread) }),
+            Ok(Err(err)) => Err(ConfigError(err)),
+            Err(_) => Err(ConfigError("the exporter thread stopped while starting".into())),
+        }
+    }
+}

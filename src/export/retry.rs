@@ -1,0 +1,133 @@
+//! When to try a failed export again.
+//!
+//! A pure function of the attempt count, the clock and the server's `Retry-After`: the exporter
+//! thread feeds it events, and the tests drive it with a fake clock.
+
+use std::time::{Duration, Instant};
+
+/// Exponential backoff with jitter, bounded in attempts and in total time.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use nanotel::export::RetryPolicy;
+///
+/// let policy = RetryPolicy::default();
+/// let start = Instant::now();
+/// // After the first failed attempt, wait between 50 and 100 ms (half to all of the first backoff).
+/// let next = policy.next_attempt(1, start, start, None, 0.0).unwrap();
+/// assert_eq!(next - start, Duration::from_millis(50));
+/// // The fifth failure is the last one allowed.
+/// assert!(policy.next_attempt(5, start, start, None, 0.5).is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 5). 1 disables retries.
+    pub max_attempts: u32,
+    /// The wait after the first failure (default 100 ms).
+    pub initial_backoff: Duration,
+    /// Growth of the wait per failure (default 1.5).
+    pub multiplier: f64,
+    /// The longest single wait (default 2 s).
+    pub max_backoff: Duration,
+    /// The longest time from the first attempt to the start of the last (default 10 s). The
+    /// signal's export timeout bounds it further.
+    pub max_elapsed: Duration,
+    /// The longest `Retry-After` honoured (default 30 s); a server asking for more waits this long.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            multiplier: 1.5,
+            max_backoff: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff before jitter after `failures` failed attempts (1 for the first).
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(64) as i32;
+        let grown = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
+        Duration::from_secs_f64(grown.min(self.max_backoff.as_secs_f64()))
+    }
+
+    /// When to make the next attempt after `failures` failed ones, or `None` to give up.
+    ///
+    /// `jitter` is a uniform random number in `[0, 1)`: the wait is spread over the upper half of
+    /// the backoff, so clients that failed together do not retry together, yet none retries
+    /// much sooner than the schedule. A `Retry-After` from the server replaces the backoff (capped
+    /// at `max_retry_after`). The attempt must start within `max_elapsed` of the first one.
+    pub fn next_attempt(
+        &self,
+        failures: u32,
+        first_attempt: Instant,
+        now: Instant,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<Instant> {
+        if failures >= self.max_attempts {
+            return None;
+        }
+        let wait = match retry_after {
+            Some(asked) => asked.min(self.max_retry_after),
+            None => self.backoff(failures).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0)),
+        };
+        let at = now + wait;
+        (at <= first_attempt + self.max_elapsed).then_some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        let policy = RetryPolicy::default();
+        let waits: Vec<u128> = (1..=12).map(|n| policy.backoff(n).as_millis()).collect();
+        assert_eq!(&waits[..4], &[100, 150, 225, 337]);
+        assert_eq!(*waits.last().unwrap(), 2000);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn jitter_spreads_the_wait_over_the_upper_half() {
+        let policy = RetryPolicy::default();
+        let t0 = Instant::now();
+        let low = policy.next_attempt(2, t0, t0, None, 0.0).unwrap() - t0;
+        let high = policy.next_attempt(2, t0, t0, None, 0.999_999).unwrap() - t0;
+        assert_eq!(low, Duration::from_millis(75));
+        assert!(high > Duration::from_millis(149) && high <= Duration::from_millis(150));
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff_and_is_capped() {
+        let policy = RetryPolicy { max_elapsed: Duration::from_secs(60), ..RetryPolicy::default() };
+        let t0 = Instant::now();
+        let asked = policy.next_attempt(1, t0, t0, Some(Duration::from_secs(3)), 0.3).unwrap();
+        assert_eq!(asked - t0, Duration::from_secs(3));
+        let capped = policy.next_attempt(1, t0, t0, Some(Duration::from_secs(3600)), 0.3).unwrap();
+        assert_eq!(capped - t0, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn gives_up_on_attempts_or_elapsed_time() {
+        let policy = RetryPolicy::default();
+        let t0 = Instant::now();
+        assert!(policy.next_attempt(4, t0, t0, None, 0.0).is_some());
+        assert!(policy.next_attempt(5, t0, t0, None, 0.0).is_none());
+        // Nine and a half seconds in, even the shortest wait of the first backoff fits; a
+        // Retry-After of a second does not.
+        let late = t0 + Duration::from_millis(9_900);
+        assert!(policy.next_attempt(1, t0, late, None, 0.0).is_some());
+        assert!(policy.next_attempt(1, t0, late, Some(Duration::from_secs(1)), 0.0).is_none());
+        let single = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+        assert!(single.next_attempt(1, t0, t0, None, 0.0).is_none());
+    }
+}
