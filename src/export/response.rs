@@ -132,10 +132,12 @@ pub fn classify_response(
                 u64::try_from(rejected).unwrap_or(0),
                 Some(printable(message.trim().chars())).filter(|message| !message.is_empty()),
             ),
+            // Decoder errors can quote the body (serde_json echoes unexpected strings whole).
             Err(problem) => (
                 0,
                 Some(format!(
-                    "could not decode the collector's response: {problem}"
+                    "could not decode the collector's response: {}",
+                    printable(problem.chars())
                 )),
             ),
         };
@@ -724,6 +726,24 @@ mod tests {
                 message: Some(message),
             } => {
                 assert!(message.contains("a number or a string"), "{message}")
+            }
+            other => panic!("unexpectedly {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decoder_errors_are_capped() {
+        let body = format!(r#"{{"partialSuccess":"{}\n"}}"#, "s".repeat(10_000));
+        match classify(Signal::Traces, ok(JSON, body.as_bytes())) {
+            ExportOutcome::Accepted {
+                rejected: 0,
+                message: Some(message),
+            } => {
+                let problem = message
+                    .strip_prefix("could not decode the collector's response: ")
+                    .unwrap();
+                assert_eq!(problem.chars().count(), MAX_TEXT_CHARS, "{message}");
+                assert!(problem.starts_with("invalid type: string"), "{message}");
             }
             other => panic!("unexpectedly {other:?}"),
         }

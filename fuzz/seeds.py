@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs into fuzz/corpus/<target>/ (stdlib only).
+
+Each seed follows the byte layout documented on its target's function in fuzz/src/inputs.rs.
+Run it from anywhere; existing files of the same name are overwritten, others are left alone.
+"""
+
+import gzip
+import json
+import pathlib
+import struct
+
+CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
+ABSENT = b"\xff"
+TRACES, METRICS, LOGS = 0, 1, 2
+
+
+def write(target, name, data):
+    directory = CORPUS / target
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(data)
+
+
+# --- protobuf, by hand -------------------------------------------------------------------------
+
+
+def varint(value):
+    value &= (1 << 64) - 1  # negative int64 values are sent as ten-byte two's complement
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field_varint(number, value):
+    return varint(number << 3) + varint(value)
+
+
+def field_bytes(number, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def partial_success(rejected, message):
+    """Export{Trace,Metrics,Logs}ServiceResponse: the three share their field numbers."""
+    inner = b""
+    if rejected:
+        inner += field_varint(1, rejected)
+    if message:
+        inner += field_bytes(2, message)
+    return field_bytes(1, inner)
+
+
+def rpc_status(code, message, details=0):
+    """google.rpc.Status with `details` empty google.protobuf.Any entries."""
+    return field_varint(1, code) + field_bytes(2, message) + field_bytes(3, b"") * details
+
+
+# --- response_decoder ----------------------------------------------------------------------------
+
+
+def header(value):
+    if value is None:
+        return ABSENT
+    value = value.encode()
+    assert len(value) < 0xF0
+    return bytes([len(value)]) + value
+
+
+def response(signal, status, content_type=None, encoding=None, retry_after=None, body=b"", truncated=False):
+    return (
+        bytes([signal, int(truncated)])
+        + struct.pack(">H", status)
+        + header(content_type)
+        + header(encoding)
+        + header(retry_after)
+        + body
+    )
+
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+R = "response_decoder"
+
+write(R, "ok-empty", response(TRACES, 200))
+write(R, "ok-no-content", response(LOGS, 204, PROTOBUF))
+write(R, "ok-protobuf-partial", response(TRACES, 200, PROTOBUF, body=partial_success(3, "spans too old")))
+write(R, "ok-protobuf-warning", response(LOGS, 200, "application/protobuf", body=partial_success(0, "deprecated")))
+write(R, "ok-protobuf-negative", response(METRICS, 200, PROTOBUF, body=partial_success(-5, "")))
+write(R, "ok-protobuf-garbage", response(TRACES, 200, PROTOBUF, body=b"\xff\xff\xff\xff"))
+write(
+    R,
+    "ok-json-partial",
+    response(
+        METRICS,
+        200,
+        "application/json; charset=utf-8",
+        body=json.dumps({"partialSuccess": {"rejectedDataPoints": "12", "errorMessage": "bad unit"}}).encode(),
+    ),
+)
+write(R, "ok-json-number", response(LOGS, 200, JSON, body=b'{"partialSuccess":{"rejectedLogRecords":4}}'))
+write(R, "ok-json-null", response(TRACES, 200, JSON, body=b'{"partialSuccess":null,"extra":[1,{"a":[]}]}'))
+write(R, "ok-json-nested", response(TRACES, 200, JSON, body=b'{"partialSuccess":{"rejectedSpans":[[[],[]],[]]}}'))
+write(R, "ok-json-not-object", response(TRACES, 200, JSON, body=b"[1,2,3]"))
+write(R, "ok-json-string-partial", response(TRACES, 200, JSON, body=b'{"partialSuccess":"\\u0000\\n"}'))
+write(
+    R,
+    "ok-gzip-protobuf",
+    response(LOGS, 200, PROTOBUF, "gzip", body=gzip.compress(partial_success(2, "zipped"), mtime=0)),
+)
+write(R, "ok-gzip-broken", response(TRACES, 200, PROTOBUF, "gzip", body=b"\x1f\x8b\x08\x00not deflate"))
+write(
+    R,
+    "ok-gzip-bomb",
+    response(TRACES, 200, PROTOBUF, "gzip", body=gzip.compress(bytes(5 * 1024 * 1024), 9, mtime=0)),
+)
+write(R, "ok-unknown-encoding", response(TRACES, 200, PROTOBUF, "br", body=b"\x0b\x02\x80"))
+write(R, "ok-truncated", response(TRACES, 200, PROTOBUF, body=partial_success(1, "cut"), truncated=True))
+write(R, "throttled-seconds", response(TRACES, 429, PROTOBUF, retry_after="30", body=rpc_status(8, "slow down")))
+write(
+    R,
+    "throttled-date",
+    response(METRICS, 503, JSON, retry_after="Tue, 14 Nov 2023 22:14:20 GMT", body=b'{"code":14,"message":"overloaded"}'),
+)
+write(R, "throttled-rfc850", response(LOGS, 503, retry_after="Tuesday, 14-Nov-23 22:14:20 GMT"))
+write(R, "throttled-asctime", response(LOGS, 429, retry_after="Tue Nov 14 22:14:20 2023"))
+write(R, "throttled-junk", response(TRACES, 503, retry_after="soon"))
+write(R, "bad-gateway-html", response(TRACES, 502, "text/html", body=b"<html>\r\n<b>502</b>\x1b[31m\xff</html>\n"))
+write(R, "timeout-gzip-text", response(TRACES, 504, "text/plain", "gzip", body=gzip.compress(b"upstream timed out", mtime=0)))
+write(R, "bad-request-status", response(TRACES, 400, PROTOBUF, body=rpc_status(3, "invalid span id", details=20)))
+write(R, "bad-request-json-nonstring", response(TRACES, 400, JSON, body=b'{"message":5}'))
+write(R, "not-found-text", response(TRACES, 404, body=b"404 page not found\n"))
+write(R, "too-large", response(METRICS, 413))
+write(R, "unauthorized-utf8", response(LOGS, 401, "text/plain", body="clé refusée: 認証".encode()))
+write(R, "server-error-zstd", response(TRACES, 500, PROTOBUF, "zstd", body=b"\x28\xb5\x2f\xfd"))
+write(R, "server-error-truncated-gzip", response(TRACES, 500, "text/plain", "gzip", body=gzip.compress(b"x" * 9000, mtime=0)[:20], truncated=True))
+write(R, "status-unknown", response(TRACES, 599))
+write(R, "status-redirect", response(TRACES, 301, "text/html", body=b"moved"))
+write(R, "known-headers", bytes([TRACES, 0]) + struct.pack(">H", 503) + b"\xf1\xf5\xfa")
+
+# --- headers_env ---------------------------------------------------------------------------------
+
+H = "headers_env"
+for name, value in {
+    "single": "api-key=abc123",
+    "bearer": "Authorization=Bearer%20eyJhbGciOi.J9,x-tenant=blue",
+    "vendors": "x-honeycomb-team=abc,x-honeycomb-dataset=svc,lightstep-access-token=t0k",
+    "spaces": "  a = 1 ,\tb=\t2\t, c = two words ",
+    "empties": ",, ,a=1,,\t,",
+    "encoded-separators": "x-list=a%2Cb%2cc,x-eq=k%3Dv,x%2Dkey=1",
+    "first-equals": "authorization=Basic dXNlcjpwYXNz==",
+    "unicode": "x-city=Zürich,x-name=%E6%9D%B1%E4%BA%AC,x-tab=a%09b",
+    "bad-escapes": "token=abc%zzsecret,k%=1,short=x%4,utf=%C3%28",
+    "no-equals": "a=1,Bearer hunter2,b=2",
+    "bad-keys": "bad key=1,=2,x(y)=3,k%0A=4,ünï=5,%20=6",
+    "injection": "a=x%0D%0AInjected: 1,b=x%00,c=x%7F",
+    "duplicates": "x-a=1,X-A=2",
+    "empty-value": "x-empty=,x-blank= ",
+}.items():
+    write(H, name, value.encode())
+write(H, "invalid-utf8", b"k=\xff\xfe,v=ok")
+
+# --- endpoint ------------------------------------------------------------------------------------
+
+BASE, SPECIFIC = 1, 2
+E = "endpoint"
+for name, (signal, flags, text) in {
+    "default": (TRACES, 0, ""),
+    "base": (TRACES, BASE, "http://collector:4318"),
+    "base-path-slash": (LOGS, BASE, "http://c:4318/mycollector/"),
+    "base-path": (METRICS, BASE, "http://c:4318/mycollector"),
+    "base-query": (TRACES, BASE, "http://c:4318/base?tenant=a&x=1"),
+    "base-ipv6": (TRACES, BASE, "http://[::1]:4318"),
+    "base-https-credentials": (LOGS, BASE, "https://user:pw@otel.example.com"),
+    "specific": (TRACES, SPECIFIC, "\nhttp://c:4318"),
+    "specific-wins": (METRICS, BASE | SPECIFIC, "http://base:4318\nhttps://c/v1/metrics?x=1"),
+    "specific-blank": (LOGS, BASE | SPECIFIC, " http://c:4318 \n \t "),
+    "specific-ipv6": (METRICS, SPECIFIC, "\nhttps://[2001:db8::7]/otlp"),
+    "bad-scheme": (TRACES, BASE, "ftp://user:secret@c:21"),
+    "no-scheme": (TRACES, SPECIFIC, "\nlocalhost:4318"),
+    "bad-port": (TRACES, BASE, "http://c:99999"),
+    "no-host": (TRACES, BASE, "http://"),
+    "unix": (LOGS, BASE, "unix:/run/otel.sock"),
+    "dot-segments": (TRACES, BASE, "http://c/a/../%2e/b//"),
+}.items():
+    write(E, name, bytes([signal, flags]) + text.encode())
+
+# --- retry_after ---------------------------------------------------------------------------------
+
+
+def retry(now, value, before_1970=False):
+    return bytes([int(before_1970)]) + struct.pack(">Q", now << 24) + value.encode()
+
+
+T = "retry_after"
+RFC_EXAMPLE = 784111777  # Sun, 06 Nov 1994 08:49:37 GMT
+for name, (now, value) in {
+    "seconds": (1700000000, "120"),
+    "zero": (1700000000, "0"),
+    "padded": (1700000000, " 7\t"),
+    "huge": (0, "99999999999999999999999"),
+    "negative": (0, "-1"),
+    "fraction": (0, "1.5"),
+    "imf-fixdate": (RFC_EXAMPLE - 30, "Sun, 06 Nov 1994 08:49:37 GMT"),
+    "rfc850": (RFC_EXAMPLE - 30, "Sunday, 06-Nov-94 08:49:37 GMT"),
+    "asctime": (RFC_EXAMPLE - 30, "Sun Nov  6 08:49:37 1994"),
+    "past": (1700000000, "Sun, 06 Nov 1994 08:49:37 GMT"),
+    "leap-day": (951782400, "Tue, 29 Feb 2000 00:00:60 GMT"),
+    "not-leap": (0, "Fri, 29 Feb 2019 00:00:00 GMT"),
+    "bad-hour": (0, "Sun, 06 Nov 1994 25:00:00 GMT"),
+    "bad-month": (0, "Sun, 06 Foo 1994 08:49:37 GMT"),
+    "far-future": (1700000000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+    "rfc850-century": (4102444800, "Saturday, 01-Jan-77 00:00:00 GMT"),
+    "iso8601": (0, "2024-01-01T00:00:00Z"),
+}.items():
+    write(T, name, retry(now, value))
+write(T, "before-1970", retry(1500, "Thu, 01 Jan 1970 00:00:00 GMT", before_1970=True))

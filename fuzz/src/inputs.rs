@@ -1,0 +1,244 @@
+//! How each fuzz target turns its input bytes into a call, and what it checks about the answer.
+//!
+//! This file is shared: the fuzz targets call it through the `nanotel-fuzz` library, and
+//! `tests/fuzz_corpus.rs` includes it with `#[path]`, so replaying the corpus runs exactly what the
+//! fuzzer ran. Beyond "does not panic", each function asserts the promises its decoder documents,
+//! so that the fuzzer also finds wrong answers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nanotel::export::endpoint::signal_url;
+use nanotel::export::headers::parse_headers;
+use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
+use nanotel::export::retry_after::parse_retry_after;
+use nanotel::Signal;
+
+/// Header values worth hitting exactly, which random bytes rarely spell; a length byte of
+/// `0xF0 + index` picks one (see [`Input::header`]).
+const KNOWN_HEADER_VALUES: [&str; 15] = [
+    "application/x-protobuf",
+    "application/protobuf",
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "gzip",
+    "x-gzip",
+    "identity",
+    "br",
+    "0",
+    "120",
+    "Sun, 06 Nov 1994 08:49:37 GMT",
+    "Sunday, 06-Nov-94 08:49:37 GMT",
+    "Sun Nov  6 08:49:37 1994",
+    "",
+];
+
+/// The fixed "now" of [`response_decoder`]: Tue, 14 Nov 2023 22:13:20 GMT.
+const RESPONSE_NOW_SECS: u64 = 1_700_000_000;
+
+/// Reads structured values off the front of the fuzz input; past the end everything is zero.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&byte, rest)) => {
+                self.0 = rest;
+                byte
+            }
+            None => 0,
+        }
+    }
+
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0, |value, _| value << 8 | u64::from(self.byte()))
+    }
+
+    /// One header: a length byte, then that many bytes read as (lossy) UTF-8. `0xFF` means the
+    /// header is absent and `0xF0..=0xFE` picks a [`KNOWN_HEADER_VALUES`] entry.
+    fn header(&mut self) -> Option<String> {
+        match self.byte() {
+            0xFF => None,
+            known @ 0xF0..=0xFE => Some(KNOWN_HEADER_VALUES[usize::from(known - 0xF0)].to_owned()),
+            len => {
+                let len = usize::from(len).min(self.0.len());
+                let (text, rest) = self.0.split_at(len);
+                self.0 = rest;
+                Some(String::from_utf8_lossy(text).into_owned())
+            }
+        }
+    }
+
+    fn signal(&mut self) -> Signal {
+        Signal::ALL[usize::from(self.byte() % 3)]
+    }
+
+    fn rest(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// `classify_response` on any status, headers and body.
+///
+/// Layout: signal byte (mod 3), flags byte (bit 0: the body was truncated), status as a big-endian
+/// `u16`, then `Content-Type`, `Content-Encoding` and `Retry-After` (each as [`Input::header`]
+/// reads them), and the body is the rest.
+pub fn response_decoder(data: &[u8]) {
+    let mut input = Input(data);
+    let signal = input.signal();
+    let body_truncated = input.byte() & 1 == 1;
+    let status = u16::from_be_bytes([input.byte(), input.byte()]);
+    let content_type = input.header();
+    let content_encoding = input.header();
+    let retry_after = input.header();
+    let response = HttpResponse {
+        status,
+        content_type: content_type.as_deref(),
+        content_encoding: content_encoding.as_deref(),
+        retry_after: retry_after.as_deref(),
+        body: input.rest(),
+        body_truncated,
+    };
+    let now = UNIX_EPOCH + Duration::from_secs(RESPONSE_NOW_SECS);
+    match classify_response(signal, &response, now) {
+        ExportOutcome::Accepted { message, .. } => {
+            assert!((200..300).contains(&status), "{status} accepted");
+            if let Some(message) = message {
+                assert!(!message.is_empty());
+                assert_log_safe(
+                    &message,
+                    "could not decode the collector's response: ".len() + 512,
+                );
+            }
+        }
+        ExportOutcome::Retryable {
+            retry_after: delay,
+            reason,
+        } => {
+            assert!(
+                matches!(status, 429 | 502 | 503 | 504),
+                "{status} retryable"
+            );
+            let expected = retry_after
+                .as_deref()
+                .and_then(|value| parse_retry_after(value, now));
+            assert_eq!(delay, expected);
+            assert_reason(status, &reason);
+        }
+        ExportOutcome::Failed {
+            status: failed,
+            reason,
+        } => {
+            assert_eq!(failed, status);
+            assert!(!(200..300).contains(&status) && !matches!(status, 429 | 502 | 503 | 504));
+            assert_reason(status, &reason);
+        }
+    }
+}
+
+fn assert_reason(status: u16, reason: &str) {
+    assert!(reason.starts_with(&format!("HTTP {status}")), "{reason:?}");
+    // "HTTP 65535", the longest canonical reason phrase, ": ", and the capped detail.
+    assert_log_safe(reason, 10 + 40 + 2 + 512);
+}
+
+/// Collector text must be bounded and escaped before it reaches a log line.
+fn assert_log_safe(text: &str, max_chars: usize) {
+    assert!(
+        text.chars().count() <= max_chars,
+        "{} chars: {text:?}",
+        text.chars().count()
+    );
+    assert!(
+        !text.chars().any(char::is_control),
+        "unescaped control character in {text:?}"
+    );
+}
+
+/// `parse_headers` on the input read as (lossy) UTF-8, as an environment variable's value.
+pub fn headers_env(data: &[u8]) {
+    let value = String::from_utf8_lossy(data);
+    let parsed = parse_headers(&value);
+    let entries = value
+        .split(',')
+        .filter(|entry| !entry.trim_matches([' ', '\t']).is_empty())
+        .count();
+    assert_eq!(
+        parsed.headers.len() + parsed.errors.len(),
+        entries,
+        "every entry is used or reported"
+    );
+    for (key, value) in &parsed.headers {
+        assert!(!key.is_empty());
+        assert_eq!(*key, key.to_ascii_lowercase());
+        // What the exporter will do with them must succeed.
+        assert!(
+            reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_ok(),
+            "{key:?}"
+        );
+        assert!(
+            reqwest::header::HeaderValue::from_str(value).is_ok(),
+            "{value:?}"
+        );
+    }
+    for error in &parsed.errors {
+        assert!(error.len() < 1024, "{error:?}");
+    }
+}
+
+/// `signal_url` on up to two values.
+///
+/// Layout: signal byte (mod 3), flags byte (bit 0: pass a base endpoint, bit 1: pass a
+/// signal-specific one), then the rest as (lossy) UTF-8: the base up to the first newline, the
+/// signal-specific endpoint after it.
+pub fn endpoint(data: &[u8]) {
+    let mut input = Input(data);
+    let signal = input.signal();
+    let flags = input.byte();
+    let text = String::from_utf8_lossy(input.rest());
+    let (first, second) = text.split_once('\n').unwrap_or((&text, ""));
+    let base = (flags & 1 == 1).then_some(first);
+    let specific = (flags & 2 == 2).then_some(second);
+    match signal_url(signal, base, specific) {
+        Ok(url) => {
+            assert!(matches!(url.scheme(), "http" | "https"), "{url}");
+            assert!(url.host_str().is_some_and(|host| !host.is_empty()), "{url}");
+            let specific_used = specific.is_some_and(|value| !value.trim().is_empty());
+            if !specific_used {
+                assert!(
+                    url.path().ends_with(&format!("/{}", signal.path())),
+                    "{url}"
+                );
+            }
+        }
+        Err(error) => {
+            assert!(!error.reason().is_empty());
+            assert!(error.to_string().contains(error.variable()));
+        }
+    }
+}
+
+/// `parse_retry_after` at any "now" from about 34,000 years before to 34,000 years after 1970.
+///
+/// Layout: flags byte (bit 0: now is before 1970), seconds from 1970 as a big-endian `u64` (its
+/// top 24 bits ignored), then the rest as (lossy) UTF-8 is the header value.
+pub fn retry_after(data: &[u8]) {
+    let mut input = Input(data);
+    let before_1970 = input.byte() & 1 == 1;
+    let offset = Duration::from_secs(input.u64() >> 24);
+    let now = if before_1970 {
+        UNIX_EPOCH.checked_sub(offset)
+    } else {
+        UNIX_EPOCH.checked_add(offset)
+    };
+    let now: SystemTime = now.unwrap_or(UNIX_EPOCH);
+    let value = String::from_utf8_lossy(input.rest());
+    let delay = parse_retry_after(&value, now);
+    let trimmed = value.trim_matches([' ', '\t']);
+    if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
+        let seconds = trimmed.parse::<u64>().unwrap_or(u64::MAX);
+        assert_eq!(delay, Some(Duration::from_secs(seconds)));
+    } else if trimmed.starts_with(['-', '+']) {
+        assert_eq!(delay, None, "signed numbers are not delays");
+    }
+}

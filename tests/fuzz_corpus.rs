@@ -1,0 +1,60 @@
+//! Replays the fuzz corpus (`fuzz/corpus/<target>/`) through the same code the fuzz targets run,
+//! so every input the fuzzer kept stays a regression test under a plain stable `cargo test`.
+
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+
+#[path = "../fuzz/src/inputs.rs"]
+mod inputs;
+
+/// Runs `target` on every file of its corpus directory, then fails listing every file that
+/// panicked (the panic messages are printed above); an empty or missing corpus fails too.
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let entries = fs::read_dir(&dir).unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
+    let mut files: Vec<_> = entries
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
+    files.retain(|path| path.is_file());
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no corpus files", dir.display());
+
+    let failed: Vec<_> = files
+        .iter()
+        .filter(|path| {
+            let data = fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            panic::catch_unwind(AssertUnwindSafe(|| run(&data))).is_err()
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{target}: {} of {} inputs failed: {failed:#?}",
+        failed.len(),
+        files.len()
+    );
+}
+
+#[test]
+fn response_decoder_corpus() {
+    replay("response_decoder", inputs::response_decoder);
+}
+
+#[test]
+fn headers_env_corpus() {
+    replay("headers_env", inputs::headers_env);
+}
+
+#[test]
+fn endpoint_corpus() {
+    replay("endpoint", inputs::endpoint);
+}
+
+#[test]
+fn retry_after_corpus() {
+    replay("retry_after", inputs::retry_after);
+}
