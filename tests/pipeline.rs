@@ -571,3 +571,38 @@ fn many_producer_threads_lose_nothing() {
     assert_eq!(collector.accepted_items(Signal::Traces), 8_000);
     assert_identity(&snapshot);
 }
+
+#[test]
+fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let output = Shared::default();
+    let collector = TestCollector::start().unwrap();
+    let pipeline = builder(&collector)
+        .exporter(Signal::Traces, ExporterKind::Console)
+        .console_output(output.clone())
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        pipeline.handle().send_span(&scope("gateway"), span(i));
+    }
+    pipeline.force_flush(WAIT).unwrap();
+    let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let request: nanotel::proto::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(request.resource_spans[0].scope_spans[0].spans, (0..3).map(span).collect::<Vec<_>>());
+    assert!(lines[0].contains(r#""traceId":"0000000000000001"#), "ids are hex in OTLP/JSON");
+    assert_eq!(pipeline.accounting().traces.exported, 3);
+    assert_eq!(collector.request_count(Signal::Traces), 0);
+}

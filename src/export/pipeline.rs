@@ -57,7 +57,7 @@ impl Shared {
     fn new(config: &PipelineConfig) -> Self {
         let queue = |signal: Signal| {
             let signal = config.signal(signal);
-            (signal.exporter != ExporterKind::None).then(|| signal.batch.max_queue_size)
+            (signal.exporter != ExporterKind::None).then_some(signal.batch.max_queue_size)
         };
         Shared {
             accounting: Accounting::default(),
@@ -327,8 +327,15 @@ impl Drop for Pipeline {
 #[derive(Default)]
 pub struct PipelineBuilder {
     overrides: Overrides,
-    lookup: Option<Box<dyn Fn(&str) -> Option<String>>>,
+    lookup: Option<EnvLookup>,
+    console: Option<ConsoleOutput>,
 }
+
+/// A replacement for the process environment.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Where the console exporter writes.
+pub(crate) type ConsoleOutput = Box<dyn std::io::Write + Send>;
 
 impl PipelineBuilder {
     /// Ignores the process environment: only defaults and what is set in code apply.
@@ -409,6 +416,12 @@ impl PipelineBuilder {
         self
     }
 
+    /// Where the console exporter writes its lines (default: stdout).
+    pub fn console_output(mut self, output: impl std::io::Write + Send + 'static) -> Self {
+        self.console = Some(Box::new(output));
+        self
+    }
+
     /// How often the exporter thread checks the queues' fill level (default 20 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.overrides.poll_interval = Some(interval);
@@ -433,12 +446,13 @@ impl PipelineBuilder {
         for problem in &problems {
             crate::diag::warning!("{problem}");
         }
-        Pipeline::start(config)
+        let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
+        Pipeline::start(config, console)
     }
 }
 
 impl Pipeline {
-    fn start(config: PipelineConfig) -> Result<Pipeline, ConfigError> {
+    fn start(config: PipelineConfig, console: ConsoleOutput) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
         let (ready, started) = channel::bounded(1);
@@ -449,7 +463,7 @@ impl Pipeline {
             .spawn(move || {
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands) {
+                match Worker::new(worker_shared, worker_config, commands, console) {
                     Ok(worker) => {
                         let _ = ready.send(Ok(()));
                         worker.run();

@@ -31,7 +31,7 @@ use super::accounting::DropReason;
 use super::breaker::{BreakerState, CircuitBreaker};
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::encode::{EncodedBody, Encoder};
-use super::pipeline::{data_point_count, FlushError, MetricProducer, Queued, Scope, Shared};
+use super::pipeline::{data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, Scope, Shared};
 use super::response::ExportOutcome;
 use super::transport::{Request, Transport, TransportError};
 use super::Signal;
@@ -83,10 +83,16 @@ pub(crate) struct Worker {
     flushes: Vec<(Instant, Sender<Result<(), FlushError>>)>,
     shutdown: Option<(Instant, Sender<()>)>,
     rng: rand::rngs::SmallRng,
+    console: ConsoleOutput,
 }
 
 impl Worker {
-    pub fn new(shared: Arc<Shared>, config: PipelineConfig, commands: Receiver<Command>) -> Result<Self, String> {
+    pub fn new(
+        shared: Arc<Shared>,
+        config: PipelineConfig,
+        commands: Receiver<Command>,
+        console: ConsoleOutput,
+    ) -> Result<Self, String> {
         let now = Instant::now();
         let lane = |signal: Signal| {
             let settings = config.signal(signal);
@@ -118,6 +124,7 @@ impl Worker {
             flushes: Vec::new(),
             shutdown: None,
             rng: rand::rngs::SmallRng::from_os_rng(),
+            console,
         })
     }
 
@@ -342,8 +349,11 @@ impl Worker {
         let counters = shared.accounting.signal(signal);
         if settings.exporter == ExporterKind::Console {
             if let Some(batch) = self.pop_head(index) {
-                let mut out = std::io::stdout().lock();
-                let written = out.write_all(&batch.body.body).and_then(|()| out.write_all(b"\n"));
+                let out = &mut self.console;
+                let written = out
+                    .write_all(&batch.body.body)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush());
                 match written {
                     Ok(()) => counters.export_queued(batch.items),
                     Err(_) => counters.drop_queued(DropReason::Rejected, batch.items),

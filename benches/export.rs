@@ -1,0 +1,197 @@
+//! Encoding and compressing export batches, beside the floor: plain flate2 compression of the
+//! same encoded bytes, in the same run.
+//!
+//! Groups (each twice: per item and per uncompressed byte):
+//! - `spans_512`: one `ExportTraceServiceRequest` of 512 spans.
+//! - `points_1000`: one `ExportMetricsServiceRequest` of 1000 data points.
+//!
+//! In each, `nanotel/encode` is protobuf encoding alone, `nanotel/encode_gzip` is what the exporter
+//! does per batch, and `limit/flate2_gzip` compresses the already-encoded bytes. The goal is
+//! `nanotel/encode` < `limit/flate2_gzip`: encoding costs less than compressing.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use prost::Message;
+
+use nanotel::export::{Compression, Encoder, Protocol};
+use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
+use nanotel::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use nanotel::proto::metrics::v1::{
+    metric, number_data_point, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum,
+};
+use nanotel::proto::resource::v1::Resource;
+use nanotel::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+
+fn attribute(key: &str, value: Value) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+}
+
+fn resource() -> Resource {
+    Resource {
+        attributes: vec![
+            attribute("service.name", Value::StringValue("order-gateway".into())),
+            attribute("telemetry.sdk.name", Value::StringValue("nanotel".into())),
+        ],
+        ..Default::default()
+    }
+}
+
+/// 512 spans shaped like an order gateway's: ids, times, five attributes, one event.
+fn span_batch() -> ExportTraceServiceRequest {
+    let venues = ["XNAS", "XNYS", "BATS", "IEXG"];
+    let spans = (0..512u64)
+        .map(|i| Span {
+            trace_id: (i as u128 * 0x9e37_79b9_7f4a_7c15 + 1).to_be_bytes().to_vec(),
+            span_id: (i * 0x9e37_79b9 + 1).to_be_bytes().to_vec(),
+            parent_span_id: (i * 0x7f4a_7c15 + 7).to_be_bytes().to_vec(),
+            name: "order.send".into(),
+            kind: span::SpanKind::Client as i32,
+            flags: 0x101,
+            start_time_unix_nano: 1_763_900_000_000_000_000 + i * 1_000,
+            end_time_unix_nano: 1_763_900_000_000_000_000 + i * 1_000 + 35_000,
+            attributes: vec![
+                attribute("venue", Value::StringValue(venues[i as usize % 4].into())),
+                attribute("side", Value::StringValue(if i % 2 == 0 { "buy" } else { "sell" }.into())),
+                attribute("order.qty", Value::IntValue(100 + i as i64)),
+                attribute("order.price", Value::DoubleValue(187.25 + i as f64 * 0.01)),
+                attribute("order.id", Value::StringValue(format!("ORD-{:08}", 40_000_000 + i))),
+            ],
+            events: vec![span::Event {
+                time_unix_nano: 1_763_900_000_000_000_000 + i * 1_000 + 20_000,
+                name: "acked".into(),
+                ..Default::default()
+            }],
+            status: Some(Status { code: 1, ..Default::default() }),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource()),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope { name: "gateway".into(), version: "1.0".into(), ..Default::default() }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// 1000 data points: 800 counter series and 200 histogram series with the default 15 bounds.
+fn metric_batch() -> ExportMetricsServiceRequest {
+    let labels = |i: usize| {
+        vec![
+            attribute("venue", Value::StringValue(format!("V{:03}", i % 40))),
+            attribute("side", Value::StringValue(if i % 2 == 0 { "buy" } else { "sell" }.into())),
+            attribute("desk", Value::StringValue(format!("desk-{}", i % 10))),
+        ]
+    };
+    let sums = (0..800)
+        .map(|i| NumberDataPoint {
+            attributes: labels(i),
+            start_time_unix_nano: 1_763_900_000_000_000_000,
+            time_unix_nano: 1_763_900_060_000_000_000,
+            value: Some(number_data_point::Value::AsInt(i as i64 * 37)),
+            ..Default::default()
+        })
+        .collect();
+    let bounds = vec![0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
+    let histograms = (0..200)
+        .map(|i| HistogramDataPoint {
+            attributes: labels(i),
+            start_time_unix_nano: 1_763_900_000_000_000_000,
+            time_unix_nano: 1_763_900_060_000_000_000,
+            count: 1600,
+            sum: Some(81_234.5),
+            bucket_counts: (0..16).map(|b| (b * 7 + i as u64) % 200).collect(),
+            explicit_bounds: bounds.clone(),
+            min: Some(1.5),
+            max: Some(9_870.0),
+            ..Default::default()
+        })
+        .collect();
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope { name: "gateway".into(), ..Default::default() }),
+                metrics: vec![
+                    Metric {
+                        name: "orders".into(),
+                        unit: "{order}".into(),
+                        data: Some(metric::Data::Sum(Sum { data_points: sums, aggregation_temporality: 2, is_monotonic: true })),
+                        ..Default::default()
+                    },
+                    Metric {
+                        name: "tick_to_trade".into(),
+                        unit: "us".into(),
+                        data: Some(metric::Data::Histogram(Histogram { data_points: histograms, aggregation_temporality: 2 })),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn gzip_fast(bytes: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut gzip = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    gzip.write_all(bytes).expect("writing to a Vec cannot fail");
+    gzip.finish().expect("writing to a Vec cannot fail");
+}
+
+fn run<M: Message + serde::Serialize>(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, request: &M) {
+    let encoded = request.encode_to_vec();
+    let mut buffer = Vec::with_capacity(encoded.len());
+    group.bench_function("nanotel/encode", |b| {
+        b.iter(|| {
+            buffer.clear();
+            black_box(request).encode(&mut buffer).expect("the buffer grows as needed");
+            black_box(buffer.len())
+        })
+    });
+    let mut encoder = Encoder::new(Protocol::HttpProtobuf, Compression::Gzip);
+    group.bench_function("nanotel/encode_gzip", |b| {
+        b.iter(|| black_box(encoder.encode(black_box(request)).expect("encoding into memory").body.len()))
+    });
+    let mut compressed = Vec::new();
+    group.bench_function("limit/flate2_gzip", |b| {
+        b.iter(|| {
+            gzip_fast(black_box(&encoded), &mut compressed);
+            black_box(compressed.len())
+        })
+    });
+}
+
+fn bench(c: &mut Criterion, name: &str, items: u64, request: &(impl Message + serde::Serialize)) {
+    let bytes = request.encoded_len() as u64;
+    let mut group = c.benchmark_group(format!("{name}/items"));
+    group.throughput(Throughput::Elements(items));
+    run(&mut group, request);
+    group.finish();
+    let mut group = c.benchmark_group(format!("{name}/bytes"));
+    group.throughput(Throughput::Bytes(bytes));
+    run(&mut group, request);
+    group.finish();
+}
+
+fn export(c: &mut Criterion) {
+    bench(c, "spans_512", 512, &span_batch());
+    bench(c, "points_1000", 1000, &metric_batch());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = export
+}
+criterion_main!(benches);
