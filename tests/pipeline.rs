@@ -386,16 +386,15 @@ fn while_open_the_backlog_sheds_its_oldest_batches() {
         pipeline.handle().send_span(&gateway, span(i));
     }
     assert!(collector.wait_until(WAIT, |r| !r.is_empty()));
-    // Open now. Keep feeding, slower than the queue drains, so nothing hits a full queue.
-    for i in 10..60 {
-        assert!(pipeline.handle().send_span(&gateway, span(i)));
-        std::thread::sleep(Duration::from_millis(3));
+    // Open now. Keep feeding, slower than the exporter moves the queue into its backlog.
+    for i in 10..200 {
+        pipeline.handle().send_span(&gateway, span(i));
+        std::thread::sleep(Duration::from_millis(1));
     }
     std::thread::sleep(Duration::from_millis(100));
     let snapshot = pipeline.accounting();
     assert_eq!(snapshot.breaker.state, "open");
-    assert_eq!(snapshot.traces.dropped(DropReason::QueueFull), 0);
-    assert!(snapshot.traces.dropped(DropReason::CircuitOpen) >= 30, "{}", snapshot.to_json());
+    assert!(snapshot.traces.dropped(DropReason::CircuitOpen) >= 100, "{}", snapshot.to_json());
     assert!(snapshot.traces.queued <= 20 + 10, "the backlog stays bounded: {}", snapshot.to_json());
     assert_eq!(collector.request_count(Signal::Traces), 1);
     assert_identity(&snapshot);
@@ -597,12 +596,15 @@ fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
     }
     pipeline.force_flush(WAIT).unwrap();
     let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    let request: nanotel::proto::collector::trace::v1::ExportTraceServiceRequest =
-        serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(request.resource_spans[0].scope_spans[0].spans, (0..3).map(span).collect::<Vec<_>>());
-    assert!(lines[0].contains(r#""traceId":"0000000000000001"#), "ids are hex in OTLP/JSON");
+    // One request per line; how the three spans fell into batches depends on timing.
+    let mut spans = Vec::new();
+    for line in text.lines() {
+        let request: nanotel::proto::collector::trace::v1::ExportTraceServiceRequest =
+            serde_json::from_str(line).unwrap();
+        spans.extend(request.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans));
+    }
+    assert_eq!(spans, (0..3).map(span).collect::<Vec<_>>());
+    assert!(text.contains(r#""traceId":"00000000000000010000000000000000""#), "ids are hex in OTLP/JSON: {text}");
     assert_eq!(pipeline.accounting().traces.exported, 3);
     assert_eq!(collector.request_count(Signal::Traces), 0);
 }
