@@ -88,10 +88,7 @@ fn add_message_attributes(config: &mut prost_build::Config, parent: &str, messag
                     helper.map(str::to_owned)
                 };
                 if let Some(helper) = helper {
-                    config.field_attribute(
-                        &field_path,
-                        format!("#[serde(with = \"{HELPERS}::{helper}\")]"),
-                    );
+                    config.field_attribute(&field_path, format!("#[serde(with = \"{HELPERS}::{helper}\")]"));
                 }
                 config.field_attribute(&field_path, skip_if_default(field.r#type(), repeated, field.proto3_optional()));
             }

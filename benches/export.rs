@@ -21,8 +21,8 @@ use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
 use nanotel::proto::metrics::v1::{
-    metric, number_data_point, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    Sum,
 };
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
@@ -74,7 +74,11 @@ fn span_batch() -> ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(resource()),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "gateway".into(), version: "1.0".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "gateway".into(),
+                    version: "1.0".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
@@ -101,7 +105,8 @@ fn metric_batch() -> ExportMetricsServiceRequest {
             ..Default::default()
         })
         .collect();
-    let bounds = vec![0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
+    let bounds =
+        vec![0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
     let histograms = (0..200)
         .map(|i| HistogramDataPoint {
             attributes: labels(i),
@@ -125,13 +130,20 @@ fn metric_batch() -> ExportMetricsServiceRequest {
                     Metric {
                         name: "orders".into(),
                         unit: "{order}".into(),
-                        data: Some(metric::Data::Sum(Sum { data_points: sums, aggregation_temporality: 2, is_monotonic: true })),
+                        data: Some(metric::Data::Sum(Sum {
+                            data_points: sums,
+                            aggregation_temporality: 2,
+                            is_monotonic: true,
+                        })),
                         ..Default::default()
                     },
                     Metric {
                         name: "tick_to_trade".into(),
                         unit: "us".into(),
-                        data: Some(metric::Data::Histogram(Histogram { data_points: histograms, aggregation_temporality: 2 })),
+                        data: Some(metric::Data::Histogram(Histogram {
+                            data_points: histograms,
+                            aggregation_temporality: 2,
+                        })),
                         ..Default::default()
                     },
                 ],

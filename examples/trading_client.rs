@@ -59,7 +59,11 @@ fn now_ns() -> u64 {
 }
 
 fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
+        ..Default::default()
+    }
 }
 
 /// Order counts per venue and side, and the last book depth, read by the exporter at each
@@ -101,7 +105,11 @@ impl MetricProducer for BookMetrics {
                 Metric {
                     name: "orders".into(),
                     unit: "{order}".into(),
-                    data: Some(metric::Data::Sum(Sum { data_points: orders, aggregation_temporality: 2, is_monotonic: true })),
+                    data: Some(metric::Data::Sum(Sum {
+                        data_points: orders,
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    })),
                     ..Default::default()
                 },
                 Metric {
@@ -213,7 +221,12 @@ fn main() -> ExitCode {
                 observed_time_unix_nano: end,
                 severity_number: if filled { 9 } else { 13 },
                 severity_text: if filled { "INFO" } else { "WARN" }.into(),
-                body: Some(AnyValue { value: Some(Value::StringValue(format!("order {order} {}", if filled { "filled" } else { "rejected" }))) }),
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue(format!(
+                        "order {order} {}",
+                        if filled { "filled" } else { "rejected" }
+                    ))),
+                }),
                 trace_id: trace_id.to_vec(),
                 span_id: span_id.to_vec(),
                 flags: 1,

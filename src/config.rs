@@ -46,7 +46,12 @@ impl<'a> EnvReader<'a> {
         match value.parse::<u64>() {
             Ok(ms) => Duration::from_millis(ms),
             Err(_) => {
-                self.reject(name, &value, "not a whole, non-negative number of milliseconds", format_args!("{} ms", default.as_millis()));
+                self.reject(
+                    name,
+                    &value,
+                    "not a whole, non-negative number of milliseconds",
+                    format_args!("{} ms", default.as_millis()),
+                );
                 default
             }
         }

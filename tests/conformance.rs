@@ -156,13 +156,8 @@ impl Oracle {
             let read = stdout.read_to_end(&mut out);
             (read.map(|_| out), err.join().unwrap_or_default())
         });
-        let status = child
-            .wait()
-            .unwrap_or_else(|e| panic!("waiting for the helper: {e}"));
-        assert!(
-            status.success(),
-            "otlp_python.py {command} {message} failed ({status}):\n{err}"
-        );
+        let status = child.wait().unwrap_or_else(|e| panic!("waiting for the helper: {e}"));
+        assert!(status.success(), "otlp_python.py {command} {message} failed ({status}):\n{err}");
         let out = out.unwrap_or_else(|e| panic!("reading the helper's output: {e}"));
         serde_json::from_slice(&out)
             .unwrap_or_else(|e| panic!("otlp_python.py {command} {message}: unreadable reply: {e}"))
@@ -175,14 +170,8 @@ fn unhex(text: &str) -> Vec<u8> {
         b'a'..=b'f' => c - b'a' + 10,
         _ => panic!("the helper sent non-hex protobuf: {:?}", c as char),
     };
-    assert!(
-        text.len() % 2 == 0,
-        "the helper sent an odd number of hex digits"
-    );
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
-        .collect()
+    assert!(text.len() % 2 == 0, "the helper sent an odd number of hex digits");
+    text.as_bytes().chunks_exact(2).map(|pair| digit(pair[0]) << 4 | digit(pair[1])).collect()
 }
 
 fn decode<T: Otlp>(check: &str, bytes: &[u8]) -> T {
@@ -190,12 +179,8 @@ fn decode<T: Otlp>(check: &str, bytes: &[u8]) -> T {
 }
 
 fn from_json<T: Otlp>(check: &str, json: &str) -> T {
-    serde_json::from_str(json).unwrap_or_else(|e| {
-        panic!(
-            "{check}: our serde cannot read Python's OTLP/JSON {}: {e}",
-            T::NAME
-        )
-    })
+    serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("{check}: our serde cannot read Python's OTLP/JSON {}: {e}", T::NAME))
 }
 
 /// Asserts two messages are equal, comparing their `Debug` text rather than with `==`: NaN is not
@@ -211,11 +196,7 @@ fn assert_same<T: Debug>(check: &str, expected: &T, actual: &T) {
     }
     let expected: Vec<&str> = expected.lines().collect();
     let actual: Vec<&str> = actual.lines().collect();
-    let at = expected
-        .iter()
-        .zip(&actual)
-        .position(|(e, a)| e != a)
-        .unwrap_or(expected.len().min(actual.len()));
+    let at = expected.iter().zip(&actual).position(|(e, a)| e != a).unwrap_or(expected.len().min(actual.len()));
     panic!(
         "{check}: values differ\n  at:       {}\n  expected: {}\n  got:      {}",
         enclosing(&expected, at),
@@ -238,9 +219,7 @@ fn enclosing(lines: &[&str], at: usize) -> String {
             chain.push(trimmed);
             level = indent(line);
             labelled = false;
-        } else if indent(line) == level
-            && !labelled
-            && (trimmed.starts_with("key: ") || trimmed.starts_with("name: "))
+        } else if indent(line) == level && !labelled && (trimmed.starts_with("key: ") || trimmed.starts_with("name: "))
         {
             chain.push(trimmed);
             labelled = true;
@@ -265,11 +244,9 @@ fn json_difference(path: &str, expected: &Json, actual: &Json) -> Option<String>
                 }
             })
         }
-        (Json::Array(e), Json::Array(a)) if e.len() == a.len() => e
-            .iter()
-            .zip(a)
-            .enumerate()
-            .find_map(|(i, (e, a))| json_difference(&format!("{path}[{i}]"), e, a)),
+        (Json::Array(e), Json::Array(a)) if e.len() == a.len() => {
+            e.iter().zip(a).enumerate().find_map(|(i, (e, a))| json_difference(&format!("{path}[{i}]"), e, a))
+        }
         _ if expected == actual => None,
         _ => Some(format!("{path}: Python has {expected}, we have {actual}")),
     }
@@ -283,33 +260,24 @@ fn check_protobuf<T: Otlp>(oracle: &Oracle, original: &T, full: bool) {
     }
     let check = format!("(a) {}: our protobuf -> Python -> protobuf", T::NAME);
     assert_same(&check, original, &decode::<T>(&check, &reply.protobuf()));
-    let check = format!(
-        "(a) {}: our protobuf -> Python -> OTLP/JSON -> our serde",
-        T::NAME
-    );
+    let check = format!("(a) {}: our protobuf -> Python -> OTLP/JSON -> our serde", T::NAME);
     assert_same(&check, original, &from_json::<T>(&check, &reply.json));
 }
 
 /// (b): our OTLP/JSON through Python's strict parser and back as protobuf; and our JSON is the
 /// canonical form Python writes for the same message.
 fn check_json<T: Otlp>(oracle: &Oracle, original: &T) {
-    let ours = serde_json::to_string(original)
-        .unwrap_or_else(|e| panic!("(b) {}: our serde cannot write it: {e}", T::NAME));
+    let ours =
+        serde_json::to_string(original).unwrap_or_else(|e| panic!("(b) {}: our serde cannot write it: {e}", T::NAME));
     let reply = oracle.call("from-json", T::NAME, ours.as_bytes());
-    let check = format!(
-        "(b) {}: our OTLP/JSON -> Python (strict) -> protobuf",
-        T::NAME
-    );
+    let check = format!("(b) {}: our OTLP/JSON -> Python (strict) -> protobuf", T::NAME);
     assert_same(&check, original, &decode::<T>(&check, &reply.protobuf()));
 
     let parse = |text: &str| -> Json {
         serde_json::from_str(text).unwrap_or_else(|e| panic!("(b) {}: not JSON: {e}", T::NAME))
     };
     if let Some(difference) = json_difference("$", &parse(&reply.json), &parse(&ours)) {
-        panic!(
-            "(b) {}: our OTLP/JSON is not the canonical form: {difference}",
-            T::NAME
-        );
+        panic!("(b) {}: our OTLP/JSON is not the canonical form: {difference}", T::NAME);
     }
 }
 
@@ -319,10 +287,7 @@ fn check_python_fixture<T: Otlp>(oracle: &Oracle) -> T {
     let reply = oracle.call("fixture", T::NAME, b"");
     reply.assert_covers_schema(&format!("the Python {} fixture", T::NAME));
     let Some(with_unknown) = reply.protobuf_with_unknown_fields.as_deref().map(unhex) else {
-        panic!(
-            "(c) {}: the helper sent no bytes with unknown fields",
-            T::NAME
-        );
+        panic!("(c) {}: the helper sent no bytes with unknown fields", T::NAME);
     };
     let known = reply.protobuf();
     assert!(
@@ -331,30 +296,17 @@ fn check_python_fixture<T: Otlp>(oracle: &Oracle) -> T {
         T::NAME
     );
 
-    let check = format!(
-        "(c) {}: Python protobuf with unknown fields -> prost",
-        T::NAME
-    );
+    let check = format!("(c) {}: Python protobuf with unknown fields -> prost", T::NAME);
     let decoded = decode::<T>(&check, &with_unknown);
-    let check_json = format!(
-        "(c) {}: prost of Python's protobuf (expected) vs our serde of its OTLP/JSON (got)",
-        T::NAME
-    );
-    assert_same(
-        &check_json,
-        &decoded,
-        &from_json::<T>(&check_json, &reply.json),
-    );
+    let check_json =
+        format!("(c) {}: prost of Python's protobuf (expected) vs our serde of its OTLP/JSON (got)", T::NAME);
+    assert_same(&check_json, &decoded, &from_json::<T>(&check_json, &reply.json));
     let check_known = format!("(c) {}: prost, with vs without unknown fields", T::NAME);
     assert_same(&check_known, &decode::<T>(&check_known, &known), &decoded);
 
     // Judged by Python itself: our re-encoding is the very message it built.
     let again = oracle.call("from-protobuf", T::NAME, &decoded.encode_to_vec());
-    assert!(
-        again.json == reply.json,
-        "(c) {}: Python reads our re-encoding of its message differently",
-        T::NAME
-    );
+    assert!(again.json == reply.json, "(c) {}: Python reads our re-encoding of its message differently", T::NAME);
     decoded
 }
 
@@ -374,11 +326,7 @@ fn traces_json_round_trip() {
 fn traces_python_fixture() {
     let Some(oracle) = Oracle::get() else { return };
     let request: ExportTraceServiceRequest = check_python_fixture(&oracle);
-    assert_eq!(
-        request.resource_spans[0].scope_spans[0].spans.len(),
-        19,
-        "Python builds 6 kinds × 3 codes + 1 spans"
-    );
+    assert_eq!(request.resource_spans[0].scope_spans[0].spans.len(), 19, "Python builds 6 kinds × 3 codes + 1 spans");
 }
 
 #[test]
@@ -397,11 +345,7 @@ fn metrics_json_round_trip() {
 fn metrics_python_fixture() {
     let Some(oracle) = Oracle::get() else { return };
     let request: ExportMetricsServiceRequest = check_python_fixture(&oracle);
-    assert_eq!(
-        request.resource_metrics[0].scope_metrics[0].metrics.len(),
-        8,
-        "Python builds 8 metrics"
-    );
+    assert_eq!(request.resource_metrics[0].scope_metrics[0].metrics.len(), 8, "Python builds 8 metrics");
 }
 
 #[test]
@@ -420,11 +364,7 @@ fn logs_json_round_trip() {
 fn logs_python_fixture() {
     let Some(oracle) = Oracle::get() else { return };
     let request: ExportLogsServiceRequest = check_python_fixture(&oracle);
-    assert_eq!(
-        request.resource_logs[0].scope_logs[0].log_records.len(),
-        26,
-        "Python builds 25 severities + 1 records"
-    );
+    assert_eq!(request.resource_logs[0].scope_logs[0].log_records.len(), 26, "Python builds 25 severities + 1 records");
 }
 
 /// (a) and (b) for every response shape a collector may send.
@@ -455,23 +395,14 @@ fn python_responses_decode() {
     let message = "2 of 3 rejected: timestamps out of range \u{2014} retry won't help".to_owned();
 
     let traces: ExportTraceServiceResponse = check_python_fixture(&oracle);
-    let expected = ExportTracePartialSuccess {
-        rejected_spans: rejected,
-        error_message: message.clone(),
-    };
+    let expected = ExportTracePartialSuccess { rejected_spans: rejected, error_message: message.clone() };
     assert_eq!(traces.partial_success, Some(expected));
 
     let metrics: ExportMetricsServiceResponse = check_python_fixture(&oracle);
-    let expected = ExportMetricsPartialSuccess {
-        rejected_data_points: rejected,
-        error_message: message.clone(),
-    };
+    let expected = ExportMetricsPartialSuccess { rejected_data_points: rejected, error_message: message.clone() };
     assert_eq!(metrics.partial_success, Some(expected));
 
     let logs: ExportLogsServiceResponse = check_python_fixture(&oracle);
-    let expected = ExportLogsPartialSuccess {
-        rejected_log_records: rejected,
-        error_message: message,
-    };
+    let expected = ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message };
     assert_eq!(logs.partial_success, Some(expected));
 }

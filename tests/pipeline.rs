@@ -413,7 +413,8 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         ..BatchConfig::defaults(Signal::Logs)
     };
     // A long poll interval keeps the exporter from draining while the queue is filled.
-    let pipeline = builder(&collector).batch(Signal::Logs, batch).poll_interval(Duration::from_secs(60)).build().unwrap();
+    let pipeline =
+        builder(&collector).batch(Signal::Logs, batch).poll_interval(Duration::from_secs(60)).build().unwrap();
     let accepted = (0..20).filter(|i| pipeline.handle().send_log(&scope("gateway"), log(*i))).count();
     assert_eq!(accepted, 8);
     let snapshot = pipeline.accounting();
@@ -540,10 +541,7 @@ fn environment_variables_configure_the_pipeline() {
     let logs = request.request.as_ref().unwrap().as_logs().unwrap();
     let resource = logs.resource_logs[0].resource.as_ref().unwrap();
     let service = resource.attributes.iter().find(|kv| kv.key == "service.name").unwrap();
-    assert_eq!(
-        service.value.as_ref().unwrap().value,
-        Some(any_value::Value::StringValue("order-gateway".into()))
-    );
+    assert_eq!(service.value.as_ref().unwrap().value, Some(any_value::Value::StringValue("order-gateway".into())));
 }
 
 #[test]

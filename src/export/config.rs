@@ -185,9 +185,8 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
     for signal in Signal::ALL {
         signals.push(resolve_signal(&mut env, overrides, signal)?);
     }
-    let signals: [SignalConfig; 3] = signals
-        .try_into()
-        .map_err(|_| ConfigError("internal: expected three signal configurations".into()))?;
+    let signals: [SignalConfig; 3] =
+        signals.try_into().map_err(|_| ConfigError("internal: expected three signal configurations".into()))?;
     let resource = overrides.resource.clone().unwrap_or_else(|| default_resource(&env));
     let config = PipelineConfig {
         signals,
@@ -247,7 +246,9 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     });
 
     let mut headers = Vec::new();
-    if let Some((name, value)) = env.first_text(&[&format!("OTEL_EXPORTER_OTLP_{sig}_HEADERS"), "OTEL_EXPORTER_OTLP_HEADERS"]) {
+    if let Some((name, value)) =
+        env.first_text(&[&format!("OTEL_EXPORTER_OTLP_{sig}_HEADERS"), "OTEL_EXPORTER_OTLP_HEADERS"])
+    {
         let parsed = parse_headers(&value);
         for problem in parsed.errors {
             env.report(format!("{name}: {problem}"));
@@ -294,7 +295,9 @@ fn exporter_from_env(env: &mut EnvReader<'_>, signal: Signal) -> ExporterKind {
         match chosen {
             None => chosen = Some(kind),
             Some(first) if first != kind => {
-                env.report(format!("{name}={value:?}: one exporter per signal is supported; using the first, {word:?} is skipped"));
+                env.report(format!(
+                    "{name}={value:?}: one exporter per signal is supported; using the first, {word:?} is skipped"
+                ));
             }
             Some(_) => {}
         }

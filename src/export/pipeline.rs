@@ -103,9 +103,10 @@ impl Drop for Shared {
         };
         let spans = self.spans.as_ref().map_or(0, |q| q.len() as u64);
         let logs = self.logs.as_ref().map_or(0, |q| q.len() as u64);
-        let points = self.metrics.as_ref().map_or(0, |q| {
-            std::iter::from_fn(|| q.pop()).map(|scope| data_point_count(&scope)).sum()
-        });
+        let points = self
+            .metrics
+            .as_ref()
+            .map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|scope| data_point_count(&scope)).sum());
         count(Signal::Traces, spans);
         count(Signal::Logs, logs);
         count(Signal::Metrics, points);

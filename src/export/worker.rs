@@ -250,7 +250,7 @@ impl Worker {
             let Some(next) = self.encode_batch(signal, batch.max_export_batch_size) else { break };
             let lane = &mut self.lanes[index];
             let shared = Arc::clone(&self.shared);
-        let counters = shared.accounting.signal(signal);
+            let counters = shared.accounting.signal(signal);
             lane.backlog_items += next.items;
             lane.backlog.push_back(next);
             while open && lane.backlog_items > capacity && lane.backlog.len() > 1 {
@@ -350,10 +350,8 @@ impl Worker {
         if settings.exporter == ExporterKind::Console {
             if let Some(batch) = self.pop_head(index) {
                 let out = &mut self.console;
-                let written = out
-                    .write_all(&batch.body.body)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .and_then(|()| out.flush());
+                let written =
+                    out.write_all(&batch.body.body).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
                 match written {
                     Ok(()) => counters.export_queued(batch.items),
                     Err(_) => counters.drop_queued(DropReason::Rejected, batch.items),
@@ -385,8 +383,7 @@ impl Worker {
         if !allowed {
             return;
         }
-        self.lanes[index].head =
-            Some(Attempt { failures, first_attempt, next_at: now, deadline: attempt_deadline });
+        self.lanes[index].head = Some(Attempt { failures, first_attempt, next_at: now, deadline: attempt_deadline });
 
         counters.requests.fetch_add(1, Ordering::Relaxed);
         if failures > 0 {
@@ -557,7 +554,7 @@ impl Worker {
         for index in 0..self.lanes.len() {
             let signal = self.lanes[index].signal;
             let shared = Arc::clone(&self.shared);
-        let counters = shared.accounting.signal(signal);
+            let counters = shared.accounting.signal(signal);
             while let Some(batch) = self.pop_head(index) {
                 counters.drop_queued(DropReason::Shutdown, batch.items);
             }

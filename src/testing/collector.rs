@@ -99,10 +99,7 @@ pub struct ReceivedRequest {
 impl ReceivedRequest {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Items in the request (see [`ExportRequest::item_count`]); 0 if it did not decode.
@@ -115,9 +112,9 @@ impl ReceivedRequest {
     pub fn accepted_items(&self) -> u64 {
         match &self.reply {
             Reply::Accept => self.item_count(),
-            Reply::PartialSuccess { rejected, .. } => self
-                .item_count()
-                .saturating_sub(u64::try_from(*rejected).unwrap_or(0)),
+            Reply::PartialSuccess { rejected, .. } => {
+                self.item_count().saturating_sub(u64::try_from(*rejected).unwrap_or(0))
+            }
             _ => 0,
         }
     }
@@ -211,9 +208,7 @@ pub struct TestCollector {
 
 impl fmt::Debug for TestCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestCollector")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("TestCollector").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -231,11 +226,7 @@ impl TestCollector {
         let accept_thread = thread::Builder::new()
             .name("nanotel-test-collector".into())
             .spawn(move || server::accept_loop(listener, accept_shared))?;
-        Ok(TestCollector {
-            addr,
-            shared,
-            accept_thread: Some(accept_thread),
-        })
+        Ok(TestCollector { addr, shared, accept_thread: Some(accept_thread) })
     }
 
     /// The socket address the collector listens on.
@@ -288,24 +279,14 @@ impl TestCollector {
 
     /// How many requests for `signal` were recorded.
     pub fn request_count(&self, signal: Signal) -> usize {
-        self.shared
-            .lock()
-            .received
-            .iter()
-            .filter(|r| r.signal == signal)
-            .count()
+        self.shared.lock().received.iter().filter(|r| r.signal == signal).count()
     }
 
     /// Items of `signal` the collector told clients it accepted: items in requests answered
     /// [`Reply::Accept`], plus those in [`Reply::PartialSuccess`] answers minus the rejected count.
     pub fn accepted_items(&self, signal: Signal) -> u64 {
         let state = self.shared.lock();
-        state
-            .received
-            .iter()
-            .filter(|r| r.signal == signal)
-            .map(ReceivedRequest::accepted_items)
-            .sum()
+        state.received.iter().filter(|r| r.signal == signal).map(ReceivedRequest::accepted_items).sum()
     }
 
     /// Blocks until `done` returns true for the requests recorded so far, or `timeout` passes.
@@ -314,11 +295,7 @@ impl TestCollector {
     ///
     /// `done` runs while the collector's lock is held: it must not call back into the
     /// collector, and should be quick.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        done: impl FnMut(&[ReceivedRequest]) -> bool,
-    ) -> bool {
+    pub fn wait_until(&self, timeout: Duration, done: impl FnMut(&[ReceivedRequest]) -> bool) -> bool {
         self.shared.wait_until(timeout, done)
     }
 

@@ -30,10 +30,7 @@ pub(super) enum ReadError {
 
 impl ReadError {
     fn reject(status: u16, message: impl Into<String>) -> Self {
-        ReadError::Reject {
-            status,
-            message: message.into(),
-        }
+        ReadError::Reject { status, message: message.into() }
     }
 }
 
@@ -60,10 +57,7 @@ pub(super) struct Head {
 impl Head {
     /// The first value of a header, by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The target without its query string, which is what routing looks at.
@@ -85,10 +79,7 @@ impl Head {
     /// Whether the client waits for `100 Continue` before sending the body (curl does for large
     /// bodies; answering it keeps such uploads from stalling for a second).
     pub fn expects_continue(&self) -> bool {
-        !self.http10
-            && self
-                .header("expect")
-                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        !self.http10 && self.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
 }
 
@@ -112,10 +103,7 @@ fn read_line<R: BufRead>(
 ) -> Result<Option<Vec<u8>>, ReadError> {
     let mut line = Vec::new();
     let limit = *budget;
-    let read = reader
-        .by_ref()
-        .take(limit as u64)
-        .read_until(b'\n', &mut line)?;
+    let read = reader.by_ref().take(limit as u64).read_until(b'\n', &mut line)?;
     *budget -= read;
     if line.last() != Some(&b'\n') {
         return if read == limit {
@@ -135,10 +123,7 @@ fn read_line<R: BufRead>(
 
 /// `tchar` of RFC 9110: what methods and header names are made of.
 fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Reads a request line and its header fields. `Ok(None)` means the peer closed the connection
@@ -148,9 +133,7 @@ pub(super) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, Read
     // RFC 9112 §2.2: a server should ignore empty lines before the request line (some clients
     // send a stray CRLF after a body). The byte budget bounds how many.
     let request_line = loop {
-        match read_line(reader, &mut budget, || {
-            ReadError::reject(414, "request line too long")
-        })? {
+        match read_line(reader, &mut budget, || ReadError::reject(414, "request line too long"))? {
             None => return Ok(None),
             Some(line) if line.is_empty() => continue,
             Some(line) => break line,
@@ -160,29 +143,21 @@ pub(super) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, Read
 
     let mut headers = Vec::new();
     loop {
-        let line = read_line(reader, &mut budget, || {
-            ReadError::reject(431, "header section too large")
-        })?
-        .ok_or(ReadError::Closed)?;
+        let line = read_line(reader, &mut budget, || ReadError::reject(431, "header section too large"))?
+            .ok_or(ReadError::Closed)?;
         if line.is_empty() {
             break;
         }
         headers.push(parse_header_line(&line)?);
     }
-    Ok(Some(Head {
-        method,
-        target,
-        http10,
-        headers,
-    }))
+    Ok(Some(Head { method, target, http10, headers }))
 }
 
 fn parse_request_line(line: &[u8]) -> Result<(String, String, bool), ReadError> {
     let bad = || ReadError::reject(400, "malformed request line");
     let line = std::str::from_utf8(line).map_err(|_| bad())?;
     let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -207,10 +182,7 @@ fn parse_header_line(line: &[u8]) -> Result<(String, String), ReadError> {
     if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
         return Err(bad("folded line"));
     }
-    let colon = line
-        .iter()
-        .position(|b| *b == b':')
-        .ok_or_else(|| bad("no colon"))?;
+    let colon = line.iter().position(|b| *b == b':').ok_or_else(|| bad("no colon"))?;
     let name = std::str::from_utf8(&line[..colon]).map_err(|_| bad("name is not ASCII"))?;
     if !is_token(name) {
         return Err(bad("invalid name"));
@@ -221,10 +193,7 @@ fn parse_header_line(line: &[u8]) -> Result<(String, String), ReadError> {
     }
     // Non-UTF-8 (obs-text) values are kept, lossily: they are only recorded for inspection.
     let value = String::from_utf8_lossy(value);
-    Ok((
-        name.to_ascii_lowercase(),
-        value.trim_matches([' ', '\t']).to_owned(),
-    ))
+    Ok((name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).to_owned()))
 }
 
 /// Works out how the body is delimited, refusing ambiguous framing (a request-smuggling pattern)
@@ -251,14 +220,10 @@ pub(super) fn framing(head: &Head, max_body: usize) -> Result<Framing, ReadError
         }
         return match codings.as_slice() {
             [only] if only == "chunked" => Ok(Framing::Chunked),
-            [.., last] if last == "chunked" => Err(ReadError::reject(
-                501,
-                "only the chunked transfer coding is supported",
-            )),
-            _ => Err(ReadError::reject(
-                400,
-                "chunked must be the final transfer coding",
-            )),
+            [.., last] if last == "chunked" => {
+                Err(ReadError::reject(501, "only the chunked transfer coding is supported"))
+            }
+            _ => Err(ReadError::reject(400, "chunked must be the final transfer coding")),
         };
     }
     let Some(first) = lengths.first() else {
@@ -282,11 +247,7 @@ fn too_large(max_body: usize) -> ReadError {
 }
 
 /// Reads a body framed as `framing`, never holding more than `max_body` bytes of it.
-pub(super) fn read_body<R: BufRead>(
-    reader: &mut R,
-    framing: &Framing,
-    max_body: usize,
-) -> Result<Vec<u8>, ReadError> {
+pub(super) fn read_body<R: BufRead>(reader: &mut R, framing: &Framing, max_body: usize) -> Result<Vec<u8>, ReadError> {
     match *framing {
         Framing::Empty => Ok(Vec::new()),
         Framing::Length(n) => {
@@ -308,10 +269,8 @@ fn read_chunked<R: BufRead>(reader: &mut R, max_body: usize) -> Result<Vec<u8>, 
     let mut body = Vec::new();
     loop {
         let mut budget = MAX_CHUNK_LINE_BYTES;
-        let line = read_line(reader, &mut budget, || {
-            ReadError::reject(400, "chunk size line too long")
-        })?
-        .ok_or(ReadError::Closed)?;
+        let line = read_line(reader, &mut budget, || ReadError::reject(400, "chunk size line too long"))?
+            .ok_or(ReadError::Closed)?;
         let size = parse_chunk_size(&line)?;
         if size == 0 {
             break;
@@ -325,9 +284,7 @@ fn read_chunked<R: BufRead>(reader: &mut R, max_body: usize) -> Result<Vec<u8>, 
             return Err(ReadError::Closed);
         }
         let mut budget = 2;
-        match read_line(reader, &mut budget, || {
-            ReadError::reject(400, "chunk longer than its size")
-        })? {
+        match read_line(reader, &mut budget, || ReadError::reject(400, "chunk longer than its size"))? {
             Some(rest) if rest.is_empty() => {}
             Some(_) => return Err(ReadError::reject(400, "chunk longer than its size")),
             None => return Err(ReadError::Closed),
@@ -336,10 +293,8 @@ fn read_chunked<R: BufRead>(reader: &mut R, max_body: usize) -> Result<Vec<u8>, 
     // Trailer fields are read and ignored: OTLP defines none.
     let mut budget = MAX_HEAD_BYTES;
     loop {
-        let line = read_line(reader, &mut budget, || {
-            ReadError::reject(431, "trailer section too large")
-        })?
-        .ok_or(ReadError::Closed)?;
+        let line = read_line(reader, &mut budget, || ReadError::reject(431, "trailer section too large"))?
+            .ok_or(ReadError::Closed)?;
         if line.is_empty() {
             return Ok(body);
         }
@@ -350,9 +305,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, ReadError> {
     let bad = || ReadError::reject(400, "malformed chunk size");
     // Chunk extensions (`;name=value`) are allowed and ignored.
     let digits = line.split(|b| *b == b';').next().unwrap_or_default();
-    let digits = std::str::from_utf8(digits)
-        .map_err(|_| bad())?
-        .trim_matches([' ', '\t']);
+    let digits = std::str::from_utf8(digits).map_err(|_| bad())?.trim_matches([' ', '\t']);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
@@ -407,19 +360,12 @@ pub(super) fn write_response<W: Write>(
     close: bool,
     head_only: bool,
 ) -> io::Result<()> {
-    let status = if (200..=999).contains(&response.status) {
-        response.status
-    } else {
-        500
-    };
+    let status = if (200..=999).contains(&response.status) { response.status } else { 500 };
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (name, value) in &response.headers {
         // Values can come from test code (a scripted Retry-After); a stray CR or LF must not be
         // able to break the response framing.
-        let value: String = value
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let value: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     // 204 and 304 answers end at their head whatever they declare (RFC 9110 §6.4.1): a body
@@ -477,21 +423,14 @@ mod tests {
 
     #[test]
     fn bare_lf_line_endings_are_accepted() {
-        let head = head_of(b"POST / HTTP/1.0\nConnection: keep-alive\n\n")
-            .unwrap()
-            .unwrap();
+        let head = head_of(b"POST / HTTP/1.0\nConnection: keep-alive\n\n").unwrap().unwrap();
         assert!(head.http10);
-        assert!(
-            !head.keep_alive(),
-            "HTTP/1.0 connections are closed after one answer"
-        );
+        assert!(!head.keep_alive(), "HTTP/1.0 connections are closed after one answer");
     }
 
     #[test]
     fn connection_close_is_honoured_among_other_tokens() {
-        let head = head_of(b"POST / HTTP/1.1\r\nConnection: TE, Close\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let head = head_of(b"POST / HTTP/1.1\r\nConnection: TE, Close\r\n\r\n").unwrap().unwrap();
         assert!(!head.keep_alive());
     }
 
@@ -500,10 +439,7 @@ mod tests {
         assert!(head_of(b"").unwrap().is_none());
         assert!(head_of(b"\r\n").unwrap().is_none());
         assert_eq!(head_of(b"POST / HT").unwrap_err(), ReadError::Closed);
-        assert_eq!(
-            head_of(b"POST / HTTP/1.1\r\nHost: a\r\n").unwrap_err(),
-            ReadError::Closed
-        );
+        assert_eq!(head_of(b"POST / HTTP/1.1\r\nHost: a\r\n").unwrap_err(), ReadError::Closed);
     }
 
     #[test]
@@ -520,12 +456,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
             b"POST / FTP/1.1\r\n\r\n",
         ] {
-            assert_eq!(
-                status_of(head_of(raw)),
-                400,
-                "{}",
-                String::from_utf8_lossy(raw)
-            );
+            assert_eq!(status_of(head_of(raw)), 400, "{}", String::from_utf8_lossy(raw));
         }
         assert_eq!(status_of(head_of(b"POST / HTTP/2.0\r\n\r\n")), 505);
     }
@@ -553,63 +484,27 @@ mod tests {
     #[test]
     fn framing_rules() {
         assert_eq!(framing_of("").unwrap(), Framing::Empty);
-        assert_eq!(
-            framing_of("Content-Length: 5\r\n").unwrap(),
-            Framing::Length(5)
-        );
-        assert_eq!(
-            framing_of("Content-Length: 5\r\ncontent-length: 5, 5\r\n").unwrap(),
-            Framing::Length(5)
-        );
-        assert_eq!(
-            framing_of("Transfer-Encoding: Chunked\r\n").unwrap(),
-            Framing::Chunked
-        );
+        assert_eq!(framing_of("Content-Length: 5\r\n").unwrap(), Framing::Length(5));
+        assert_eq!(framing_of("Content-Length: 5\r\ncontent-length: 5, 5\r\n").unwrap(), Framing::Length(5));
+        assert_eq!(framing_of("Transfer-Encoding: Chunked\r\n").unwrap(), Framing::Chunked);
         assert_eq!(status_of(framing_of("Content-Length: 101\r\n")), 413);
-        assert_eq!(
-            status_of(framing_of("Content-Length: 99999999999999999999999999\r\n")),
-            413
-        );
-        assert_eq!(
-            status_of(framing_of("Content-Length: 5\r\nContent-Length: 6\r\n")),
-            400
-        );
+        assert_eq!(status_of(framing_of("Content-Length: 99999999999999999999999999\r\n")), 413);
+        assert_eq!(status_of(framing_of("Content-Length: 5\r\nContent-Length: 6\r\n")), 400);
         assert_eq!(status_of(framing_of("Content-Length: -1\r\n")), 400);
         assert_eq!(status_of(framing_of("Content-Length: +5\r\n")), 400);
-        assert_eq!(
-            status_of(framing_of(
-                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"
-            )),
-            400
-        );
-        assert_eq!(
-            status_of(framing_of("Transfer-Encoding: gzip, chunked\r\n")),
-            501
-        );
-        assert_eq!(
-            status_of(framing_of("Transfer-Encoding: chunked, gzip\r\n")),
-            400
-        );
+        assert_eq!(status_of(framing_of("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n")), 400);
+        assert_eq!(status_of(framing_of("Transfer-Encoding: gzip, chunked\r\n")), 501);
+        assert_eq!(status_of(framing_of("Transfer-Encoding: chunked, gzip\r\n")), 400);
     }
 
     fn body_of(raw: &[u8], framing: Framing) -> Result<Vec<u8>, ReadError> {
-        read_body(
-            &mut BufReader::new(Cursor::new(raw.to_vec())),
-            &framing,
-            100,
-        )
+        read_body(&mut BufReader::new(Cursor::new(raw.to_vec())), &framing, 100)
     }
 
     #[test]
     fn length_delimited_bodies() {
-        assert_eq!(
-            body_of(b"hello, and the next request", Framing::Length(5)).unwrap(),
-            b"hello"
-        );
-        assert_eq!(
-            body_of(b"hel", Framing::Length(5)).unwrap_err(),
-            ReadError::Closed
-        );
+        assert_eq!(body_of(b"hello, and the next request", Framing::Length(5)).unwrap(), b"hello");
+        assert_eq!(body_of(b"hel", Framing::Length(5)).unwrap_err(), ReadError::Closed);
         assert_eq!(body_of(b"", Framing::Empty).unwrap(), b"");
     }
 
@@ -617,35 +512,20 @@ mod tests {
     fn chunked_bodies_with_extensions_and_trailers() {
         let raw = b"5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
         let mut reader = BufReader::new(Cursor::new(raw.to_vec()));
-        assert_eq!(
-            read_body(&mut reader, &Framing::Chunked, 100).unwrap(),
-            b"hello, world!!!"
-        );
+        assert_eq!(read_body(&mut reader, &Framing::Chunked, 100).unwrap(), b"hello, world!!!");
         let mut rest = String::new();
         reader.read_to_string(&mut rest).unwrap();
-        assert_eq!(
-            rest, "NEXT",
-            "the reader stops exactly at the end of the message"
-        );
+        assert_eq!(rest, "NEXT", "the reader stops exactly at the end of the message");
     }
 
     #[test]
     fn malformed_or_oversized_chunks() {
         assert_eq!(status_of(body_of(b"zz\r\n", Framing::Chunked)), 400);
         assert_eq!(status_of(body_of(b"\r\n", Framing::Chunked)), 400);
-        assert_eq!(
-            status_of(body_of(b"+5\r\nhello\r\n0\r\n\r\n", Framing::Chunked)),
-            400
-        );
-        assert_eq!(
-            status_of(body_of(b"5\r\nhelloXX\r\n0\r\n\r\n", Framing::Chunked)),
-            400
-        );
+        assert_eq!(status_of(body_of(b"+5\r\nhello\r\n0\r\n\r\n", Framing::Chunked)), 400);
+        assert_eq!(status_of(body_of(b"5\r\nhelloXX\r\n0\r\n\r\n", Framing::Chunked)), 400);
         assert_eq!(status_of(body_of(b"65\r\n", Framing::Chunked)), 413);
-        assert_eq!(
-            status_of(body_of(b"ffffffffffffffffffffffff\r\n", Framing::Chunked)),
-            413
-        );
+        assert_eq!(status_of(body_of(b"ffffffffffffffffffffffff\r\n", Framing::Chunked)), 413);
         let mut long_size = vec![b'0'; MAX_CHUNK_LINE_BYTES];
         long_size.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
         assert_eq!(status_of(body_of(&long_size, Framing::Chunked)), 400);
@@ -656,17 +536,8 @@ mod tests {
 
     #[test]
     fn truncated_chunked_bodies_mean_the_peer_left() {
-        for raw in [
-            &b"50\r\nabc"[..],
-            b"3\r\nabc",
-            b"3\r\nabc\r\n",
-            b"3\r\nabc\r\n0\r\n",
-            b"",
-        ] {
-            assert_eq!(
-                body_of(raw, Framing::Chunked).unwrap_err(),
-                ReadError::Closed
-            );
+        for raw in [&b"50\r\nabc"[..], b"3\r\nabc", b"3\r\nabc\r\n", b"3\r\nabc\r\n0\r\n", b""] {
+            assert_eq!(body_of(raw, Framing::Chunked).unwrap_err(), ReadError::Closed);
         }
     }
 
@@ -684,31 +555,11 @@ mod tests {
             "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1  x-injected: 1\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc"
         );
         let mut out = Vec::new();
-        let no_content = Response {
-            status: 204,
-            headers: vec![],
-            body: b"x".to_vec(),
-        };
+        let no_content = Response { status: 204, headers: vec![], body: b"x".to_vec() };
         write_response(&mut out, &no_content, false, false).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "HTTP/1.1 204 No Content\r\n\r\n"
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 204 No Content\r\n\r\n");
         let mut out = Vec::new();
-        write_response(
-            &mut out,
-            &Response {
-                status: 101,
-                headers: vec![],
-                body: b"x".to_vec(),
-            },
-            false,
-            true,
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1\r\n\r\n"
-        );
+        write_response(&mut out, &Response { status: 101, headers: vec![], body: b"x".to_vec() }, false, true).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1\r\n\r\n");
     }
 }

@@ -56,12 +56,9 @@ impl ExportRequest {
     /// ```
     pub fn item_count(&self) -> u64 {
         let count = match self {
-            ExportRequest::Traces(request) => request
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum::<usize>(),
+            ExportRequest::Traces(request) => {
+                request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum::<usize>()
+            }
             ExportRequest::Metrics(request) => request
                 .resource_metrics
                 .iter()
@@ -76,12 +73,9 @@ impl ExportRequest {
                     None => 0,
                 })
                 .sum::<usize>(),
-            ExportRequest::Logs(request) => request
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum::<usize>(),
+            ExportRequest::Logs(request) => {
+                request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum::<usize>()
+            }
         };
         count as u64
     }
@@ -195,11 +189,7 @@ impl Format {
 fn inflate(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let encoding = encoding.map(str::trim).unwrap_or_default();
     if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
-        return if body.len() > limit {
-            Err(DecodeError::TooLarge(limit))
-        } else {
-            Ok(body.to_vec())
-        };
+        return if body.len() > limit { Err(DecodeError::TooLarge(limit)) } else { Ok(body.to_vec()) };
     }
     if !(encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip")) {
         return Err(DecodeError::UnsupportedEncoding(encoding.to_owned()));
@@ -217,10 +207,7 @@ fn inflate(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>,
     Ok(out)
 }
 
-fn parse<T: Message + Default + serde::de::DeserializeOwned>(
-    format: Format,
-    bytes: &[u8],
-) -> Result<T, DecodeError> {
+fn parse<T: Message + Default + serde::de::DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T, DecodeError> {
     match format {
         Format::Protobuf => T::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string())),
         Format::Json => serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string())),
@@ -235,8 +222,8 @@ pub(super) fn decode(
     body: &[u8],
     limit: usize,
 ) -> Result<ExportRequest, DecodeError> {
-    let format = Format::of(content_type)
-        .ok_or_else(|| DecodeError::UnsupportedContentType(content_type.map(str::to_owned)))?;
+    let format =
+        Format::of(content_type).ok_or_else(|| DecodeError::UnsupportedContentType(content_type.map(str::to_owned)))?;
     let bytes = inflate(content_encoding, body, limit)?;
     Ok(match signal {
         Signal::Traces => ExportRequest::Traces(parse(format, &bytes)?),
@@ -256,11 +243,7 @@ fn serialize<T: Message + serde::Serialize>(format: Format, message: &T) -> Vec<
 
 /// The body of a 200 answer: an empty `Export*ServiceResponse`, or one carrying a partial
 /// success when `partial` is given.
-pub(super) fn success_body(
-    signal: Signal,
-    format: Format,
-    partial: Option<(i64, &str)>,
-) -> Vec<u8> {
+pub(super) fn success_body(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Vec<u8> {
     let message = |m: &str| m.to_owned();
     match signal {
         Signal::Traces => serialize(
@@ -315,11 +298,7 @@ fn rpc_code(http_status: u16) -> i32 {
 
 /// The body of an error answer: a `google.rpc.Status` in the request's format.
 pub(super) fn status_body(format: Format, http_status: u16, message: &str) -> Vec<u8> {
-    let status = Status {
-        code: rpc_code(http_status),
-        message: message.to_owned(),
-        details: Vec::new(),
-    };
+    let status = Status { code: rpc_code(http_status), message: message.to_owned(), details: Vec::new() };
     match format {
         Format::Protobuf => status.encode_to_vec(),
         Format::Json => {
@@ -345,8 +324,8 @@ pub(super) const GARBAGE: &[u8] = &[0x0a, 0x64, 0xde, 0xad, 0xbe];
 mod tests {
     use super::*;
     use crate::proto::metrics::v1::{
-        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
-        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
     };
     use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use flate2::write::GzEncoder;
@@ -354,21 +333,10 @@ mod tests {
     use std::io::Write;
 
     fn traces(spans: usize) -> ExportTraceServiceRequest {
-        let scope = ScopeSpans {
-            spans: vec![
-                Span {
-                    name: "s".into(),
-                    ..Default::default()
-                };
-                spans
-            ],
-            ..Default::default()
-        };
+        let scope =
+            ScopeSpans { spans: vec![Span { name: "s".into(), ..Default::default() }; spans], ..Default::default() };
         ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![scope],
-                ..Default::default()
-            }],
+            resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }],
         }
     }
 
@@ -380,18 +348,10 @@ mod tests {
 
     #[test]
     fn metric_items_count_data_points_of_every_kind() {
-        let metric = |data| Metric {
-            data: Some(data),
-            ..Default::default()
-        };
+        let metric = |data| Metric { data: Some(data), ..Default::default() };
         let metrics = vec![
-            metric(Data::Gauge(Gauge {
-                data_points: vec![NumberDataPoint::default(); 1],
-            })),
-            metric(Data::Sum(Sum {
-                data_points: vec![NumberDataPoint::default(); 2],
-                ..Default::default()
-            })),
+            metric(Data::Gauge(Gauge { data_points: vec![NumberDataPoint::default(); 1] })),
+            metric(Data::Sum(Sum { data_points: vec![NumberDataPoint::default(); 2], ..Default::default() })),
             metric(Data::Histogram(Histogram {
                 data_points: vec![HistogramDataPoint::default(); 3],
                 ..Default::default()
@@ -400,20 +360,12 @@ mod tests {
                 data_points: vec![ExponentialHistogramDataPoint::default(); 4],
                 ..Default::default()
             })),
-            metric(Data::Summary(Summary {
-                data_points: vec![SummaryDataPoint::default(); 5],
-            })),
+            metric(Data::Summary(Summary { data_points: vec![SummaryDataPoint::default(); 5] })),
             Metric::default(),
         ];
-        let scope = ScopeMetrics {
-            metrics,
-            ..Default::default()
-        };
+        let scope = ScopeMetrics { metrics, ..Default::default() };
         let request = ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![scope],
-                ..Default::default()
-            }],
+            resource_metrics: vec![ResourceMetrics { scope_metrics: vec![scope], ..Default::default() }],
         };
         assert_eq!(ExportRequest::Metrics(request).item_count(), 15);
         assert_eq!(ExportRequest::Traces(traces(7)).item_count(), 7);
@@ -427,23 +379,11 @@ mod tests {
         let expected = ExportRequest::Traces(request);
         let limit = 1 << 20;
         let ct = Some("application/x-protobuf");
-        assert_eq!(
-            decode(Signal::Traces, ct, None, &proto, limit).unwrap(),
-            expected
-        );
-        assert_eq!(
-            decode(Signal::Traces, ct, Some("GZIP"), &gzip(&proto), limit).unwrap(),
-            expected
-        );
+        assert_eq!(decode(Signal::Traces, ct, None, &proto, limit).unwrap(), expected);
+        assert_eq!(decode(Signal::Traces, ct, Some("GZIP"), &gzip(&proto), limit).unwrap(), expected);
         let ct = Some("Application/JSON; charset=utf-8");
-        assert_eq!(
-            decode(Signal::Traces, ct, Some("identity"), &json, limit).unwrap(),
-            expected
-        );
-        assert_eq!(
-            decode(Signal::Traces, ct, Some("gzip"), &gzip(&json), limit).unwrap(),
-            expected
-        );
+        assert_eq!(decode(Signal::Traces, ct, Some("identity"), &json, limit).unwrap(), expected);
+        assert_eq!(decode(Signal::Traces, ct, Some("gzip"), &gzip(&json), limit).unwrap(), expected);
     }
 
     #[test]
@@ -451,36 +391,15 @@ mod tests {
         let limit = 1024;
         let proto = Some("application/x-protobuf");
         let cases = [
-            (
-                decode(Signal::Logs, Some("text/plain"), None, b"", limit),
-                415,
-            ),
+            (decode(Signal::Logs, Some("text/plain"), None, b"", limit), 415),
             (decode(Signal::Logs, None, None, b"", limit), 415),
-            (
-                decode(Signal::Logs, Some("application/protobuf"), None, b"", limit),
-                415,
-            ),
+            (decode(Signal::Logs, Some("application/protobuf"), None, b"", limit), 415),
             (decode(Signal::Logs, proto, Some("br"), b"", limit), 415),
-            (
-                decode(Signal::Logs, proto, Some("gzip"), b"not gzip", limit),
-                400,
-            ),
+            (decode(Signal::Logs, proto, Some("gzip"), b"not gzip", limit), 400),
             (decode(Signal::Logs, proto, None, &[0xff; 12], limit), 400),
-            (
-                decode(
-                    Signal::Logs,
-                    Some("application/json"),
-                    None,
-                    b"{\"resourceLogs\": 5}",
-                    limit,
-                ),
-                400,
-            ),
+            (decode(Signal::Logs, Some("application/json"), None, b"{\"resourceLogs\": 5}", limit), 400),
             (decode(Signal::Logs, proto, None, &[0; 1025], limit), 413),
-            (
-                decode(Signal::Logs, proto, Some("gzip"), &gzip(&[0; 1025]), limit),
-                413,
-            ),
+            (decode(Signal::Logs, proto, Some("gzip"), &gzip(&[0; 1025]), limit), 413),
         ];
         for (result, status) in cases {
             let error = result.unwrap_err();
@@ -506,11 +425,7 @@ mod tests {
         let decoded = decode(Signal::Traces, Some("application/json"), None, body, 1024).unwrap();
         assert_eq!(decoded.item_count(), 1);
         assert_eq!(decoded.signal(), Signal::Traces);
-        assert!(
-            decoded.as_traces().is_some()
-                && decoded.as_logs().is_none()
-                && decoded.as_metrics().is_none()
-        );
+        assert!(decoded.as_traces().is_some() && decoded.as_logs().is_none() && decoded.as_metrics().is_none());
     }
 
     #[test]
@@ -518,26 +433,14 @@ mod tests {
         assert!(success_body(Signal::Traces, Format::Protobuf, None).is_empty());
         assert_eq!(success_body(Signal::Metrics, Format::Json, None), b"{}");
         let body = success_body(Signal::Logs, Format::Protobuf, Some((3, "too old")));
-        let partial = ExportLogsServiceResponse::decode(body.as_slice())
-            .unwrap()
-            .partial_success
-            .unwrap();
-        assert_eq!(
-            (partial.rejected_log_records, partial.error_message.as_str()),
-            (3, "too old")
-        );
+        let partial = ExportLogsServiceResponse::decode(body.as_slice()).unwrap().partial_success.unwrap();
+        assert_eq!((partial.rejected_log_records, partial.error_message.as_str()), (3, "too old"));
         let body = success_body(Signal::Traces, Format::Json, Some((2, "x")));
-        assert_eq!(
-            body,
-            br#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"x"}}"#
-        );
+        assert_eq!(body, br#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"x"}}"#);
 
         let status = Status::decode(status_body(Format::Protobuf, 503, "busy").as_slice()).unwrap();
         assert_eq!((status.code, status.message.as_str()), (14, "busy"));
-        assert_eq!(
-            status_body(Format::Json, 400, "bad \"x\""),
-            br#"{"code":3,"message":"bad \"x\""}"#
-        );
+        assert_eq!(status_body(Format::Json, 400, "bad \"x\""), br#"{"code":3,"message":"bad \"x\""}"#);
     }
 
     #[test]

@@ -94,11 +94,7 @@ impl Shared {
 
     /// Waits until `done` holds for the recorded requests or `timeout` passes; returns whether
     /// `done` held.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut done: impl FnMut(&[ReceivedRequest]) -> bool,
-    ) -> bool {
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[ReceivedRequest]) -> bool) -> bool {
         // A timeout too large for an Instant means "no deadline".
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.state.lock();
@@ -148,10 +144,7 @@ impl Shared {
     pub fn close_connections(&self) {
         let (open, threads) = {
             let mut connections = self.connections.lock();
-            (
-                std::mem::take(&mut connections.open),
-                std::mem::take(&mut connections.threads),
-            )
+            (std::mem::take(&mut connections.open), std::mem::take(&mut connections.threads))
         };
         for stream in open.values() {
             let _ = stream.shutdown(Shutdown::Both);
@@ -192,15 +185,10 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
     connections.open.insert(id, handle);
     connections.threads.retain(|t| !t.is_finished());
     let thread_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("nanotel-test-collector-conn".into())
-        .spawn(move || {
-            let _registration = Registration {
-                shared: &thread_shared,
-                id,
-            };
-            serve(&thread_shared, stream, id);
-        });
+    let spawned = thread::Builder::new().name("nanotel-test-collector-conn".into()).spawn(move || {
+        let _registration = Registration { shared: &thread_shared, id };
+        serve(&thread_shared, stream, id);
+    });
     match spawned {
         Ok(thread) => connections.threads.push(thread),
         Err(_) => {
@@ -264,10 +252,7 @@ fn reject_and_close(stream: &TcpStream, response: &Response, head_only: bool) ->
     let mut sink = [0u8; 16 * 1024];
     let mut reader = stream;
     while drained < LINGER_BYTES {
-        let Some(left) = LINGER_TIME
-            .checked_sub(started.elapsed())
-            .filter(|d| !d.is_zero())
-        else {
+        let Some(left) = LINGER_TIME.checked_sub(started.elapsed()).filter(|d| !d.is_zero()) else {
             break;
         };
         if stream.set_read_timeout(Some(left)).is_err() {
@@ -287,17 +272,10 @@ fn route(head: &Head, format: Format) -> Result<Signal, Response> {
         "/v1/traces" => Signal::Traces,
         "/v1/metrics" => Signal::Metrics,
         "/v1/logs" => Signal::Logs,
-        path => {
-            return Err(error_response(
-                format,
-                404,
-                &format!("no OTLP endpoint at {path}"),
-            ))
-        }
+        path => return Err(error_response(format, 404, &format!("no OTLP endpoint at {path}"))),
     };
     if head.method != "POST" {
-        let mut response =
-            error_response(format, 405, &format!("{} is not allowed here", head.method));
+        let mut response = error_response(format, 405, &format!("{} is not allowed here", head.method));
         response.headers.push(("allow", "POST".to_owned()));
         return Err(response);
     }
@@ -310,11 +288,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         Ok(Some(head)) => head,
         Ok(None) | Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(
-                reader.get_ref(),
-                &error_response(Format::Protobuf, status, &message),
-                false,
-            );
+            return reject_and_close(reader.get_ref(), &error_response(Format::Protobuf, status, &message), false);
         }
     };
     // Error answers mirror the request's format too; anything unrecognised gets protobuf, the
@@ -325,11 +299,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         Ok(framing) => framing,
         Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(
-                reader.get_ref(),
-                &error_response(format, status, &message),
-                head_only,
-            );
+            return reject_and_close(reader.get_ref(), &error_response(format, status, &message), head_only);
         }
     };
     let route = route(&head, format);
@@ -349,11 +319,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         Ok(body) => body,
         Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(
-                reader.get_ref(),
-                &error_response(format, status, &message),
-                head_only,
-            );
+            return reject_and_close(reader.get_ref(), &error_response(format, status, &message), head_only);
         }
     };
     let arrived = Instant::now();
@@ -366,13 +332,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
 
     let content_type = head.header("content-type").map(str::to_owned);
     let content_encoding = head.header("content-encoding").map(str::to_owned);
-    let request = otlp::decode(
-        signal,
-        content_type.as_deref(),
-        content_encoding.as_deref(),
-        &body,
-        MAX_BODY_BYTES,
-    );
+    let request = otlp::decode(signal, content_type.as_deref(), content_encoding.as_deref(), &body, MAX_BODY_BYTES);
     let reply = {
         let mut state = shared.lock();
         // An undecodable body is answered with its error whatever the script says, and leaves
@@ -380,11 +340,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         // exports, and a malformed export is an exporter bug the test should see.
         let reply = match &request {
             Ok(_) => state.next_reply(signal),
-            Err(error) => Reply::Status {
-                code: error.http_status(),
-                retry_after: None,
-                message: error.to_string(),
-            },
+            Err(error) => Reply::Status { code: error.http_status(), retry_after: None, message: error.to_string() },
         };
         // Recorded before answering, so a client that has its answer always finds its request
         // in `received()`.
@@ -406,14 +362,8 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
 
     let response = match reply {
         Reply::Accept => success(signal, format, None),
-        Reply::PartialSuccess { rejected, message } => {
-            success(signal, format, Some((rejected, &message)))
-        }
-        Reply::Status {
-            code,
-            retry_after,
-            message,
-        } => {
+        Reply::PartialSuccess { rejected, message } => success(signal, format, Some((rejected, &message))),
+        Reply::Status { code, retry_after, message } => {
             let mut response = error_response(format, code, &message);
             if let Some(value) = retry_after {
                 response.headers.push(("retry-after", value));

@@ -14,15 +14,11 @@ use reqwest::blocking::{Client, Response};
 
 use super::*;
 use crate::proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use crate::proto::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use crate::proto::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use crate::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use crate::proto::google::rpc::Status;
 use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use crate::proto::metrics::v1::{
-    metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-};
+use crate::proto::metrics::v1::{metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::Signal;
 
@@ -30,56 +26,23 @@ const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
 fn traces(spans: usize) -> ExportTraceServiceRequest {
-    let span = Span {
-        trace_id: vec![1; 16],
-        span_id: vec![2; 8],
-        name: "op".into(),
-        ..Default::default()
-    };
-    let scope = ScopeSpans {
-        spans: vec![span; spans],
-        ..Default::default()
-    };
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![scope],
-            ..Default::default()
-        }],
-    }
+    let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: "op".into(), ..Default::default() };
+    let scope = ScopeSpans { spans: vec![span; spans], ..Default::default() };
+    ExportTraceServiceRequest { resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }] }
 }
 
 fn metrics(points: usize) -> ExportMetricsServiceRequest {
-    let gauge = Gauge {
-        data_points: vec![NumberDataPoint::default(); points],
-    };
-    let metric = Metric {
-        name: "m".into(),
-        data: Some(Data::Gauge(gauge)),
-        ..Default::default()
-    };
-    let scope = ScopeMetrics {
-        metrics: vec![metric],
-        ..Default::default()
-    };
+    let gauge = Gauge { data_points: vec![NumberDataPoint::default(); points] };
+    let metric = Metric { name: "m".into(), data: Some(Data::Gauge(gauge)), ..Default::default() };
+    let scope = ScopeMetrics { metrics: vec![metric], ..Default::default() };
     ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![scope],
-            ..Default::default()
-        }],
+        resource_metrics: vec![ResourceMetrics { scope_metrics: vec![scope], ..Default::default() }],
     }
 }
 
 fn logs(records: usize) -> ExportLogsServiceRequest {
-    let scope = ScopeLogs {
-        log_records: vec![LogRecord::default(); records],
-        ..Default::default()
-    };
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![scope],
-            ..Default::default()
-        }],
-    }
+    let scope = ScopeLogs { log_records: vec![LogRecord::default(); records], ..Default::default() };
+    ExportLogsServiceRequest { resource_logs: vec![ResourceLogs { scope_logs: vec![scope], ..Default::default() }] }
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -89,19 +52,10 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
-fn post(
-    client: &Client,
-    collector: &TestCollector,
-    signal: Signal,
-    content_type: &str,
-    body: Vec<u8>,
-) -> Response {
+fn post(client: &Client, collector: &TestCollector, signal: Signal, content_type: &str, body: Vec<u8>) -> Response {
     client
         .post(format!("{}/{}", collector.endpoint(), signal.path()))
         .header("content-type", content_type)
@@ -111,13 +65,7 @@ fn post(
 }
 
 fn post_traces(client: &Client, collector: &TestCollector, spans: usize) -> Response {
-    post(
-        client,
-        collector,
-        Signal::Traces,
-        PROTOBUF,
-        traces(spans).encode_to_vec(),
-    )
+    post(client, collector, Signal::Traces, PROTOBUF, traces(spans).encode_to_vec())
 }
 
 fn decoded(request: &ReceivedRequest) -> &ExportRequest {
@@ -134,10 +82,7 @@ struct RawResponse {
 
 impl RawResponse {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -149,9 +94,7 @@ fn read_response(reader: &mut impl BufRead, head_only: bool) -> io::Result<RawRe
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("status line {line:?}"))
-        })?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("status line {line:?}")))?;
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -163,14 +106,8 @@ fn read_response(reader: &mut impl BufRead, head_only: bool) -> io::Result<RawRe
         let (name, value) = line.split_once(':').unwrap();
         headers.push((name.to_owned(), value.trim().to_owned()));
     }
-    let mut response = RawResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = response
-        .header("content-length")
-        .map_or(0, |v| v.parse().unwrap());
+    let mut response = RawResponse { status, headers, body: Vec::new() };
+    let length: usize = response.header("content-length").map_or(0, |v| v.parse().unwrap());
     if !head_only {
         response.body = vec![0; length];
         reader.read_exact(&mut response.body)?;
@@ -180,9 +117,7 @@ fn read_response(reader: &mut impl BufRead, head_only: bool) -> io::Result<RawRe
 
 fn connect(collector: &TestCollector) -> (TcpStream, BufReader<TcpStream>) {
     let stream = TcpStream::connect(collector.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let reader = BufReader::new(stream.try_clone().unwrap());
     (stream, reader)
 }
@@ -218,10 +153,7 @@ fn start_binds_loopback_and_reports_the_endpoint() {
     let collector = TestCollector::start().unwrap();
     assert!(collector.addr().ip().is_loopback());
     assert_ne!(collector.addr().port(), 0);
-    assert_eq!(
-        collector.endpoint(),
-        format!("http://127.0.0.1:{}", collector.addr().port())
-    );
+    assert_eq!(collector.endpoint(), format!("http://127.0.0.1:{}", collector.addr().port()));
     assert!(format!("{collector:?}").contains("TestCollector"));
 }
 
@@ -238,10 +170,7 @@ fn protobuf_requests_of_every_signal_are_decoded_and_recorded() {
         let response = post(&client, &collector, signal, PROTOBUF, body);
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], PROTOBUF);
-        assert!(
-            response.bytes().unwrap().is_empty(),
-            "full success leaves the response empty"
-        );
+        assert!(response.bytes().unwrap().is_empty(), "full success leaves the response empty");
     }
     let received = collector.received();
     assert_eq!(received.len(), 3);
@@ -256,20 +185,11 @@ fn protobuf_requests_of_every_signal_are_decoded_and_recorded() {
         assert_eq!(request.reply, Reply::Accept);
         assert!(request.arrived >= started);
         assert!(request.header("Host").is_some());
-        assert!(request
-            .headers
-            .iter()
-            .all(|(name, _)| *name == name.to_ascii_lowercase()));
+        assert!(request.headers.iter().all(|(name, _)| *name == name.to_ascii_lowercase()));
     }
     assert_eq!(received[0].body_len, traces(2).encoded_len());
     assert!(received[0].arrived <= received[1].arrived);
-    assert_eq!(
-        (
-            collector.request_count(Signal::Traces),
-            collector.request_count(Signal::Metrics)
-        ),
-        (1, 1)
-    );
+    assert_eq!((collector.request_count(Signal::Traces), collector.request_count(Signal::Metrics)), (1, 1));
     assert_eq!(Signal::ALL.map(|s| collector.accepted_items(s)), [2, 3, 4]);
 }
 
@@ -278,39 +198,17 @@ fn json_requests_are_decoded_and_answered_in_json() {
     let collector = TestCollector::start().unwrap();
     let client = client();
     let body = serde_json::to_vec(&logs(2)).unwrap();
-    let response = post(
-        &client,
-        &collector,
-        Signal::Logs,
-        "application/json; charset=utf-8",
-        body,
-    );
+    let response = post(&client, &collector, Signal::Logs, "application/json; charset=utf-8", body);
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], JSON);
     assert_eq!(response.text().unwrap(), "{}");
 
-    collector.script(
-        None,
-        [Reply::PartialSuccess {
-            rejected: 1,
-            message: "too old".into(),
-        }],
-    );
-    let response = post(
-        &client,
-        &collector,
-        Signal::Traces,
-        JSON,
-        serde_json::to_vec(&traces(3)).unwrap(),
-    );
+    collector.script(None, [Reply::PartialSuccess { rejected: 1, message: "too old".into() }]);
+    let response = post(&client, &collector, Signal::Traces, JSON, serde_json::to_vec(&traces(3)).unwrap());
     assert_eq!(response.status(), 200);
-    let answer: ExportTraceServiceResponse =
-        serde_json::from_slice(&response.bytes().unwrap()).unwrap();
+    let answer: ExportTraceServiceResponse = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
     let partial = answer.partial_success.unwrap();
-    assert_eq!(
-        (partial.rejected_spans, partial.error_message.as_str()),
-        (1, "too old")
-    );
+    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (1, "too old"));
 
     let received = collector.received();
     assert_eq!(decoded(&received[0]), &ExportRequest::Logs(logs(2)));
@@ -340,67 +238,22 @@ fn gzip_requests_are_decoded() {
 fn partial_success_answers_decode_and_reduce_accepted_items() {
     let collector = TestCollector::start().unwrap();
     let client = client();
-    collector.script(
-        Some(Signal::Metrics),
-        [Reply::PartialSuccess {
-            rejected: 2,
-            message: "dup".into(),
-        }],
-    );
-    collector.script(
-        Some(Signal::Logs),
-        [Reply::PartialSuccess {
-            rejected: 9,
-            message: String::new(),
-        }],
-    );
-    let response = post(
-        &client,
-        &collector,
-        Signal::Metrics,
-        PROTOBUF,
-        metrics(5).encode_to_vec(),
-    );
+    collector.script(Some(Signal::Metrics), [Reply::PartialSuccess { rejected: 2, message: "dup".into() }]);
+    collector.script(Some(Signal::Logs), [Reply::PartialSuccess { rejected: 9, message: String::new() }]);
+    let response = post(&client, &collector, Signal::Metrics, PROTOBUF, metrics(5).encode_to_vec());
     assert_eq!(response.status(), 200);
     let answer = ExportMetricsServiceResponse::decode(response.bytes().unwrap()).unwrap();
     let partial = answer.partial_success.unwrap();
-    assert_eq!(
-        (partial.rejected_data_points, partial.error_message.as_str()),
-        (2, "dup")
-    );
-    let response = post(
-        &client,
-        &collector,
-        Signal::Logs,
-        PROTOBUF,
-        logs(4).encode_to_vec(),
-    );
+    assert_eq!((partial.rejected_data_points, partial.error_message.as_str()), (2, "dup"));
+    let response = post(&client, &collector, Signal::Logs, PROTOBUF, logs(4).encode_to_vec());
     let answer = ExportLogsServiceResponse::decode(response.bytes().unwrap()).unwrap();
     assert_eq!(answer.partial_success.unwrap().rejected_log_records, 9);
 
     assert_eq!(collector.accepted_items(Signal::Metrics), 3);
-    assert_eq!(
-        collector.accepted_items(Signal::Logs),
-        0,
-        "rejecting more than were sent accepts none"
-    );
+    assert_eq!(collector.accepted_items(Signal::Logs), 0, "rejecting more than were sent accepts none");
     let summary = collector.summary();
-    assert_eq!(
-        summary.metrics,
-        SignalSummary {
-            requests: 1,
-            items: 5,
-            accepted_items: 3
-        }
-    );
-    assert_eq!(
-        summary.get(Signal::Logs),
-        SignalSummary {
-            requests: 1,
-            items: 4,
-            accepted_items: 0
-        }
-    );
+    assert_eq!(summary.metrics, SignalSummary { requests: 1, items: 5, accepted_items: 3 });
+    assert_eq!(summary.get(Signal::Logs), SignalSummary { requests: 1, items: 4, accepted_items: 0 });
     assert_eq!(summary.traces, SignalSummary::default());
 }
 
@@ -411,16 +264,8 @@ fn status_replies_carry_the_code_retry_after_and_a_status_body() {
     collector.script(
         Some(Signal::Traces),
         [
-            Reply::Status {
-                code: 503,
-                retry_after: Some("7".into()),
-                message: "busy".into(),
-            },
-            Reply::Status {
-                code: 400,
-                retry_after: None,
-                message: "bad".into(),
-            },
+            Reply::Status { code: 503, retry_after: Some("7".into()), message: "busy".into() },
+            Reply::Status { code: 400, retry_after: None, message: "bad".into() },
         ],
     );
     let response = post_traces(&client, &collector, 1);
@@ -432,31 +277,17 @@ fn status_replies_carry_the_code_retry_after_and_a_status_body() {
     let response = post_traces(&client, &collector, 1);
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("retry-after").is_none());
-    assert_eq!(
-        Status::decode(response.bytes().unwrap()).unwrap().message,
-        "bad"
-    );
+    assert_eq!(Status::decode(response.bytes().unwrap()).unwrap().message, "bad");
 
     // A JSON request gets the same status as JSON.
-    collector.script(
-        None,
-        [Reply::Status {
-            code: 429,
-            retry_after: None,
-            message: "later".into(),
-        }],
-    );
+    collector.script(None, [Reply::Status { code: 429, retry_after: None, message: "later".into() }]);
     let response = post(&client, &collector, Signal::Logs, JSON, b"{}".to_vec());
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["content-type"], JSON);
     let body: serde_json::Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
     assert_eq!(body["message"], "later");
 
-    assert_eq!(
-        collector.accepted_items(Signal::Traces),
-        0,
-        "failed exports accept nothing"
-    );
+    assert_eq!(collector.accepted_items(Signal::Traces), 0, "failed exports accept nothing");
 }
 
 #[test]
@@ -464,13 +295,7 @@ fn garbage_is_a_200_whose_body_does_not_decode() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Garbage);
     let client = client();
-    let response = post(
-        &client,
-        &collector,
-        Signal::Logs,
-        JSON,
-        serde_json::to_vec(&logs(1)).unwrap(),
-    );
+    let response = post(&client, &collector, Signal::Logs, JSON, serde_json::to_vec(&logs(1)).unwrap());
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], PROTOBUF);
     let body = response.bytes().unwrap();
@@ -484,10 +309,7 @@ fn garbage_is_a_200_whose_body_does_not_decode() {
 fn hang_answers_nothing_so_the_client_times_out() {
     let collector = TestCollector::start().unwrap();
     collector.script(None, [Reply::Hang(Duration::from_secs(30))]);
-    let client = Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let client = Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     let started = Instant::now();
     let error = client
         .post(format!("{}/v1/traces", collector.endpoint()))
@@ -498,10 +320,7 @@ fn hang_answers_nothing_so_the_client_times_out() {
     assert!(error.is_timeout(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // The hung request was recorded, and the next one is served normally.
-    assert_eq!(
-        collector.received()[0].reply,
-        Reply::Hang(Duration::from_secs(30))
-    );
+    assert_eq!(collector.received()[0].reply, Reply::Hang(Duration::from_secs(30)));
     assert_eq!(post_traces(&client, &collector, 1).status(), 200);
 }
 
@@ -510,16 +329,11 @@ fn a_short_hang_closes_the_connection_afterwards() {
     let collector = TestCollector::start().unwrap();
     collector.script(None, [Reply::Hang(Duration::from_millis(100))]);
     let (mut stream, mut reader) = connect(&collector);
-    stream
-        .write_all(&raw_post("/v1/logs", PROTOBUF, &logs(1).encode_to_vec()))
-        .unwrap();
+    stream.write_all(&raw_post("/v1/logs", PROTOBUF, &logs(1).encode_to_vec())).unwrap();
     let started = Instant::now();
     assert!(closed_by_server(&mut reader));
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(90) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(90) && waited < Duration::from_secs(5), "{waited:?}");
 }
 
 #[test]
@@ -537,51 +351,27 @@ fn reset_fails_the_request_with_a_connection_error() {
     assert!(!error.is_timeout() && error.status().is_none(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(collector.received()[0].reply, Reply::Reset);
-    assert_eq!(
-        post_traces(&client, &collector, 1).status(),
-        200,
-        "a new connection works"
-    );
+    assert_eq!(post_traces(&client, &collector, 1).status(), 200, "a new connection works");
 
     collector.script(None, [Reply::Reset]);
     let (mut stream, mut reader) = connect(&collector);
-    stream
-        .write_all(&raw_post("/v1/traces", PROTOBUF, b""))
-        .unwrap();
-    assert!(
-        closed_by_server(&mut reader),
-        "no response bytes before the close"
-    );
+    stream.write_all(&raw_post("/v1/traces", PROTOBUF, b"")).unwrap();
+    assert!(closed_by_server(&mut reader), "no response bytes before the close");
 }
 
 #[test]
 fn scripts_are_consumed_signal_queue_first_then_any_then_default() {
     let collector = TestCollector::start().unwrap();
     let client = client();
-    let status = |code: u16| Reply::Status {
-        code,
-        retry_after: None,
-        message: String::new(),
-    };
+    let status = |code: u16| Reply::Status { code, retry_after: None, message: String::new() };
     collector.script(Some(Signal::Traces), [status(501), status(502)]);
     collector.script(None, [status(503)]);
     collector.script(None, [status(504)]);
     collector.set_default(status(500));
-    let codes: Vec<u16> = [
-        Signal::Traces,
-        Signal::Logs,
-        Signal::Traces,
-        Signal::Traces,
-        Signal::Metrics,
-        Signal::Logs,
-    ]
-    .into_iter()
-    .map(|signal| {
-        post(&client, &collector, signal, PROTOBUF, Vec::new())
-            .status()
-            .as_u16()
-    })
-    .collect();
+    let codes: Vec<u16> = [Signal::Traces, Signal::Logs, Signal::Traces, Signal::Traces, Signal::Metrics, Signal::Logs]
+        .into_iter()
+        .map(|signal| post(&client, &collector, signal, PROTOBUF, Vec::new()).status().as_u16())
+        .collect();
     assert_eq!(codes, [501, 503, 502, 504, 500, 500]);
     collector.set_default(Reply::Accept);
     assert_eq!(post_traces(&client, &collector, 0).status(), 200);
@@ -593,47 +383,20 @@ fn scripts_are_consumed_signal_queue_first_then_any_then_default() {
 fn undecodable_bodies_get_400_and_leave_the_script_alone() {
     let collector = TestCollector::start().unwrap();
     let client = client();
-    collector.script(
-        None,
-        [Reply::PartialSuccess {
-            rejected: 1,
-            message: "kept".into(),
-        }],
-    );
+    collector.script(None, [Reply::PartialSuccess { rejected: 1, message: "kept".into() }]);
 
-    let response = post(
-        &client,
-        &collector,
-        Signal::Traces,
-        PROTOBUF,
-        vec![0xff; 10],
-    );
+    let response = post(&client, &collector, Signal::Traces, PROTOBUF, vec![0xff; 10]);
     assert_eq!(response.status(), 400);
     assert_eq!(response.headers()["content-type"], PROTOBUF);
-    assert!(Status::decode(response.bytes().unwrap())
-        .unwrap()
-        .message
-        .contains("protobuf"));
+    assert!(Status::decode(response.bytes().unwrap()).unwrap().message.contains("protobuf"));
 
-    let response = post(
-        &client,
-        &collector,
-        Signal::Traces,
-        JSON,
-        b"{not json".to_vec(),
-    );
+    let response = post(&client, &collector, Signal::Traces, JSON, b"{not json".to_vec());
     assert_eq!(response.status(), 400);
     assert_eq!(response.headers()["content-type"], JSON);
     let body: serde_json::Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
     assert!(body["message"].as_str().unwrap().contains("JSON"));
 
-    let response = post(
-        &client,
-        &collector,
-        Signal::Traces,
-        "text/plain",
-        b"hi".to_vec(),
-    );
+    let response = post(&client, &collector, Signal::Traces, "text/plain", b"hi".to_vec());
     assert_eq!(response.status(), 415);
 
     let response = client
@@ -647,13 +410,8 @@ fn undecodable_bodies_get_400_and_leave_the_script_alone() {
 
     let received = collector.received();
     assert_eq!(received.len(), 4);
-    assert!(received
-        .iter()
-        .all(|r| r.request.is_err() && r.accepted_items() == 0));
-    assert!(matches!(
-        received[2].request,
-        Err(DecodeError::UnsupportedContentType(Some(_)))
-    ));
+    assert!(received.iter().all(|r| r.request.is_err() && r.accepted_items() == 0));
+    assert!(matches!(received[2].request, Err(DecodeError::UnsupportedContentType(Some(_)))));
     assert!(matches!(received[3].reply, Reply::Status { code: 400, .. }));
 
     // The scripted reply is still there for the first valid request.
@@ -667,13 +425,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let collector = TestCollector::start().unwrap();
     let (mut stream, mut reader) = connect(&collector);
     for spans in 1..=3 {
-        stream
-            .write_all(&raw_post(
-                "/v1/traces",
-                PROTOBUF,
-                &traces(spans).encode_to_vec(),
-            ))
-            .unwrap();
+        stream.write_all(&raw_post("/v1/traces", PROTOBUF, &traces(spans).encode_to_vec())).unwrap();
         let response = read_response(&mut reader, false).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.header("connection"), None);
@@ -689,16 +441,11 @@ fn keep_alive_serves_several_requests_on_one_connection() {
         .write_all(b"POST /v1/metrics HTTP/1.1\r\nContent-Type: application/x-protobuf\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
         .unwrap();
     let response = read_response(&mut reader, false).unwrap();
-    assert_eq!(
-        (response.status, response.header("connection")),
-        (200, Some("close"))
-    );
+    assert_eq!((response.status, response.header("connection")), (200, Some("close")));
     assert!(closed_by_server(&mut reader));
     let received = collector.received();
     assert_eq!(received.len(), 5);
-    assert!(received
-        .iter()
-        .all(|r| r.connection == received[0].connection));
+    assert!(received.iter().all(|r| r.connection == received[0].connection));
     assert_eq!(collector.request_count(Signal::Traces), 3);
     assert_eq!(collector.summary().traces.items, 6);
 }
@@ -712,9 +459,7 @@ fn reqwest_reuses_its_connection() {
     }
     let received = collector.received();
     assert_eq!(received.len(), 5);
-    assert!(received
-        .iter()
-        .all(|r| r.connection == received[0].connection));
+    assert!(received.iter().all(|r| r.connection == received[0].connection));
     // A second client opens a connection of its own.
     post_traces(&Client::new(), &collector, 1);
     assert_ne!(collector.received()[5].connection, received[0].connection);
@@ -725,17 +470,16 @@ fn chunked_bodies_and_expect_continue() {
     let collector = TestCollector::start().unwrap();
     let body = logs(3).encode_to_vec();
     let (first, second) = body.split_at(body.len() / 2);
-    let mut raw = b"POST /v1/logs HTTP/1.1\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut raw =
+        b"POST /v1/logs HTTP/1.1\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     raw.extend(format!("{:x}\r\n", first.len()).bytes());
     raw.extend_from_slice(first);
     raw.extend(format!("\r\n{:X};note=1\r\n", second.len()).bytes());
     raw.extend_from_slice(second);
     raw.extend_from_slice(b"\r\n0\r\n\r\n");
     assert_eq!(exchange(&collector, &raw).status, 200);
-    assert_eq!(
-        decoded(&collector.received()[0]),
-        &ExportRequest::Logs(logs(3))
-    );
+    assert_eq!(decoded(&collector.received()[0]), &ExportRequest::Logs(logs(3)));
 
     // The client sends the body only once told to continue.
     let (mut stream, mut reader) = connect(&collector);
@@ -752,44 +496,21 @@ fn chunked_bodies_and_expect_continue() {
 fn unknown_paths_get_404_and_other_methods_405() {
     let collector = TestCollector::start().unwrap();
     let client = client();
-    let response = client
-        .post(format!("{}/v1/trace", collector.endpoint()))
-        .body("x")
-        .send()
-        .unwrap();
+    let response = client.post(format!("{}/v1/trace", collector.endpoint())).body("x").send().unwrap();
     assert_eq!(response.status(), 404);
-    assert!(Status::decode(response.bytes().unwrap())
-        .unwrap()
-        .message
-        .contains("/v1/trace"));
-    let response = client
-        .get(format!("{}/v1/traces", collector.endpoint()))
-        .send()
-        .unwrap();
+    assert!(Status::decode(response.bytes().unwrap()).unwrap().message.contains("/v1/trace"));
+    let response = client.get(format!("{}/v1/traces", collector.endpoint())).send().unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
-    let response = client
-        .put(format!("{}/v1/logs", collector.endpoint()))
-        .body("x")
-        .send()
-        .unwrap();
+    let response = client.put(format!("{}/v1/logs", collector.endpoint())).body("x").send().unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(
-        client
-            .get(format!("{}/", collector.endpoint()))
-            .send()
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(client.get(format!("{}/", collector.endpoint())).send().unwrap().status(), 404);
 
     // HEAD gets the status without a body, and the connection stays usable.
     let (mut stream, mut reader) = connect(&collector);
     stream.write_all(b"HEAD /v1/logs HTTP/1.1\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut reader, true).unwrap().status, 405);
-    stream
-        .write_all(&raw_post("/v1/logs", PROTOBUF, b""))
-        .unwrap();
+    stream.write_all(&raw_post("/v1/logs", PROTOBUF, b"")).unwrap();
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
 
     assert_eq!(collector.received().len(), 1, "only the export is recorded");
@@ -800,14 +521,9 @@ fn oversized_bodies_get_413() {
     let collector = TestCollector::start().unwrap();
     // A declared length over the limit is refused before any body is read.
     let (mut stream, mut reader) = connect(&collector);
-    stream
-        .write_all(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 67108865\r\n\r\n")
-        .unwrap();
+    stream.write_all(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 67108865\r\n\r\n").unwrap();
     let response = read_response(&mut reader, false).unwrap();
-    assert_eq!(
-        (response.status, response.header("connection")),
-        (413, Some("close"))
-    );
+    assert_eq!((response.status, response.header("connection")), (413, Some("close")));
     assert!(Status::decode(response.body.as_slice()).is_ok());
 
     // A real client that sends the whole oversized body still reads the 413, not a reset.
@@ -820,21 +536,12 @@ fn oversized_bodies_get_413() {
 #[test]
 fn malformed_http_gets_4xx_and_a_close() {
     let collector = TestCollector::start().unwrap();
-    let huge_header = format!(
-        "POST /v1/logs HTTP/1.1\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(70 * 1024)
-    );
+    let huge_header = format!("POST /v1/logs HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
     let cases: [(&[u8], u16); 6] = [
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
         (b"hello\r\n\r\n", 400),
-        (
-            b"POST /v1/logs HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
-            400,
-        ),
-        (
-            b"POST /v1/logs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n",
-            400,
-        ),
+        (b"POST /v1/logs HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
+        (b"POST /v1/logs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400),
         (huge_header.as_bytes(), 431),
         (b"POST /v1/logs HTTP/3\r\n\r\n", 505),
     ];
@@ -843,12 +550,7 @@ fn malformed_http_gets_4xx_and_a_close() {
         // The server may answer and close before it has read everything; a failed write is fine.
         let _ = stream.write_all(raw);
         let response = read_response(&mut reader, false).unwrap();
-        assert_eq!(
-            response.status,
-            status,
-            "{}",
-            String::from_utf8_lossy(&raw[..raw.len().min(40)])
-        );
+        assert_eq!(response.status, status, "{}", String::from_utf8_lossy(&raw[..raw.len().min(40)]));
         assert_eq!(response.header("connection"), Some("close"));
         assert!(closed_by_server(&mut reader));
     }
@@ -862,9 +564,7 @@ fn concurrent_clients_and_a_stalled_one() {
     let collector = Arc::new(TestCollector::start().unwrap());
     // A client that sends half a request and stalls must not hold anyone else up.
     let (mut stalled, _stalled_reader) = connect(&collector);
-    stalled
-        .write_all(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc")
-        .unwrap();
+    stalled.write_all(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc").unwrap();
 
     let workers: Vec<_> = (0..8)
         .map(|_| {
@@ -896,28 +596,12 @@ fn wait_until_wakes_on_arrival_and_times_out_otherwise() {
         thread::spawn(move || {
             thread::sleep(Duration::from_millis(50));
             let client = client();
-            post(
-                &client,
-                &collector,
-                Signal::Logs,
-                PROTOBUF,
-                logs(2).encode_to_vec(),
-            );
-            post(
-                &client,
-                &collector,
-                Signal::Logs,
-                PROTOBUF,
-                logs(3).encode_to_vec(),
-            );
+            post(&client, &collector, Signal::Logs, PROTOBUF, logs(2).encode_to_vec());
+            post(&client, &collector, Signal::Logs, PROTOBUF, logs(3).encode_to_vec());
         })
     };
     let done = collector.wait_until(Duration::from_secs(10), |received| {
-        received
-            .iter()
-            .map(ReceivedRequest::accepted_items)
-            .sum::<u64>()
-            >= 5
+        received.iter().map(ReceivedRequest::accepted_items).sum::<u64>() >= 5
     });
     assert!(done);
     sender.join().unwrap();
@@ -943,21 +627,12 @@ fn shutdown_during_a_hang_returns_promptly() {
     // An idle keep-alive connection and a half-sent request must not hold shutdown up either.
     let (_idle, _) = connect(&collector);
     let (mut partial, _) = connect(&collector);
-    partial
-        .write_all(b"POST /v1/logs HTTP/1.1\r\nContent-Le")
-        .unwrap();
+    partial.write_all(b"POST /v1/logs HTTP/1.1\r\nContent-Le").unwrap();
 
     let started = Instant::now();
     collector.shutdown();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        client_thread.join().unwrap().is_err(),
-        "the hung client sees its connection close"
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(client_thread.join().unwrap().is_err(), "the hung client sees its connection close");
 }
 
 #[test]
@@ -975,8 +650,5 @@ fn summary_display_covers_every_signal() {
     let collector = TestCollector::start().unwrap();
     post_traces(&client(), &collector, 4);
     let text = collector.summary().to_string();
-    assert!(
-        text.starts_with("traces: 1 requests, 4 items (4 accepted); metrics: 0 requests"),
-        "{text}"
-    );
+    assert!(text.starts_with("traces: 1 requests, 4 items (4 accepted); metrics: 0 requests"), "{text}");
 }

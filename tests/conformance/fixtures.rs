@@ -16,25 +16,22 @@ use nanotel::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use nanotel::proto::common::v1::any_value::Value;
-use nanotel::proto::common::v1::{
-    AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
-};
+use nanotel::proto::common::v1::{AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList};
 use nanotel::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use nanotel::proto::metrics::v1::exponential_histogram_data_point::Buckets;
 use nanotel::proto::metrics::v1::summary_data_point::ValueAtQuantile;
 use nanotel::proto::metrics::v1::{
     exemplar, metric, number_data_point, AggregationTemporality, Exemplar, ExponentialHistogram,
-    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+    ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::span::{Event, Link, SpanKind};
 use nanotel::proto::trace::v1::status::StatusCode;
 use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
-const TRACE_ID: [u8; 16] = [
-    0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36,
-];
+const TRACE_ID: [u8; 16] =
+    [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36];
 const SPAN_ID: [u8; 8] = [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7];
 const PARENT_ID: [u8; 8] = [0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88];
 const NOW: u64 = 1_712_345_678_901_234_567;
@@ -44,11 +41,7 @@ fn any(value: Value) -> AnyValue {
 }
 
 fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(any(value)),
-        ..Default::default()
-    }
+    KeyValue { key: key.into(), value: Some(any(value)), ..Default::default() }
 }
 
 fn string(text: &str) -> Value {
@@ -59,25 +52,12 @@ fn string(text: &str) -> Value {
 pub fn all_values() -> Vec<KeyValue> {
     let nested = KeyValueList {
         values: vec![
-            kv(
-                "inner",
-                Value::KvlistValue(KeyValueList {
-                    values: vec![kv("deep", Value::BoolValue(true))],
-                }),
-            ),
-            kv(
-                "list",
-                Value::ArrayValue(ArrayValue {
-                    values: vec![any(Value::IntValue(-7)), AnyValue::default()],
-                }),
-            ),
+            kv("inner", Value::KvlistValue(KeyValueList { values: vec![kv("deep", Value::BoolValue(true))] })),
+            kv("list", Value::ArrayValue(ArrayValue { values: vec![any(Value::IntValue(-7)), AnyValue::default()] })),
         ],
     };
     vec![
-        kv(
-            "string",
-            string("héllo ✓ \"quoted\" \\ \n\t\u{0} \u{1F600}"),
-        ),
+        kv("string", string("héllo ✓ \"quoted\" \\ \n\t\u{0} \u{1F600}")),
         kv("string.empty", string("")),
         kv("bool.true", Value::BoolValue(true)),
         kv("bool.false", Value::BoolValue(false)),
@@ -97,10 +77,7 @@ pub fn all_values() -> Vec<KeyValue> {
         kv("double.inf", Value::DoubleValue(f64::INFINITY)),
         kv("double.neg_inf", Value::DoubleValue(f64::NEG_INFINITY)),
         // Lengths 1, 2 and 3 mod 3 exercise each base64 padding case.
-        kv(
-            "bytes",
-            Value::BytesValue(vec![0x00, 0xff, 0x10, 0x80, 0x7f, 0xfe, 0xfb]),
-        ),
+        kv("bytes", Value::BytesValue(vec![0x00, 0xff, 0x10, 0x80, 0x7f, 0xfe, 0xfb])),
         kv("bytes.two", Value::BytesValue(vec![0xfb, 0xff])),
         kv("bytes.three", Value::BytesValue(vec![0x3e, 0x3f, 0xff])),
         kv("bytes.empty", Value::BytesValue(Vec::new())),
@@ -113,9 +90,7 @@ pub fn all_values() -> Vec<KeyValue> {
                     any(Value::DoubleValue(-1.5)),
                     any(Value::BoolValue(false)),
                     any(Value::BytesValue(vec![1, 2, 3, 4])),
-                    any(Value::ArrayValue(ArrayValue {
-                        values: vec![any(Value::ArrayValue(ArrayValue::default()))],
-                    })),
+                    any(Value::ArrayValue(ArrayValue { values: vec![any(Value::ArrayValue(ArrayValue::default()))] })),
                     any(Value::KvlistValue(nested.clone())),
                     AnyValue::default(),
                 ],
@@ -124,30 +99,15 @@ pub fn all_values() -> Vec<KeyValue> {
         kv("array.empty", Value::ArrayValue(ArrayValue::default())),
         kv("kvlist", Value::KvlistValue(nested)),
         kv("kvlist.empty", Value::KvlistValue(KeyValueList::default())),
-        KeyValue {
-            key: "empty".into(),
-            value: Some(AnyValue::default()),
-            ..Default::default()
-        },
-        KeyValue {
-            key: "absent".into(),
-            value: None,
-            ..Default::default()
-        },
+        KeyValue { key: "empty".into(), value: Some(AnyValue::default()), ..Default::default() },
+        KeyValue { key: "absent".into(), value: None, ..Default::default() },
         // Profiles-only string-table references: no key text, per the schema's rule.
-        KeyValue {
-            key: String::new(),
-            value: Some(any(Value::StringValueStrindex(12))),
-            key_strindex: 3,
-        },
+        KeyValue { key: String::new(), value: Some(any(Value::StringValueStrindex(12))), key_strindex: 3 },
     ]
 }
 
 fn bodies() -> Vec<AnyValue> {
-    all_values()
-        .into_iter()
-        .filter_map(|attribute| attribute.value)
-        .collect()
+    all_values().into_iter().filter_map(|attribute| attribute.value).collect()
 }
 
 fn resource() -> Resource {
@@ -182,11 +142,7 @@ fn span(kind: SpanKind, code: StatusCode, index: u8) -> Span {
         trace_id: TRACE_ID.to_vec(),
         span_id: [index; 8].to_vec(),
         trace_state: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into(),
-        parent_span_id: if index % 2 == 0 {
-            PARENT_ID.to_vec()
-        } else {
-            Vec::new()
-        },
+        parent_span_id: if index % 2 == 0 { PARENT_ID.to_vec() } else { Vec::new() },
         // Sampled, remoteness known and remote; one span sets every bit, which readers must
         // carry through even though producers leave bits 10-31 clear.
         flags: if index == 0 { u32::MAX } else { 0x301 },
@@ -222,11 +178,7 @@ fn span(kind: SpanKind, code: StatusCode, index: u8) -> Span {
         ],
         dropped_links_count: 7,
         status: Some(Status {
-            message: if code == StatusCode::Error {
-                "deadline exceeded".into()
-            } else {
-                String::new()
-            },
+            message: if code == StatusCode::Error { "deadline exceeded".into() } else { String::new() },
             code: code as i32,
         }),
     }
@@ -249,10 +201,7 @@ pub fn trace_request() -> ExportTraceServiceRequest {
         .zip(0u8..)
         .map(|((&kind, &code), index)| span(kind, code, index))
         .collect();
-    spans.push(Span {
-        status: Some(Status::default()),
-        ..Default::default()
-    });
+    spans.push(Span { status: Some(Status::default()), ..Default::default() });
     spans.push(Span::default());
     ExportTraceServiceRequest {
         resource_spans: vec![
@@ -268,10 +217,7 @@ pub fn trace_request() -> ExportTraceServiceRequest {
                 ],
                 schema_url: "https://opentelemetry.io/schemas/1.25.0".into(),
             },
-            ResourceSpans {
-                resource: Some(Resource::default()),
-                ..Default::default()
-            },
+            ResourceSpans { resource: Some(Resource::default()), ..Default::default() },
         ],
     }
 }
@@ -279,28 +225,15 @@ pub fn trace_request() -> ExportTraceServiceRequest {
 fn exemplars() -> Vec<Exemplar> {
     vec![
         Exemplar {
-            filtered_attributes: vec![
-                kv("user.id", string("u-17")),
-                kv("retry", Value::BoolValue(true)),
-            ],
+            filtered_attributes: vec![kv("user.id", string("u-17")), kv("retry", Value::BoolValue(true))],
             time_unix_nano: NOW - 5,
             span_id: SPAN_ID.to_vec(),
             trace_id: TRACE_ID.to_vec(),
             value: Some(exemplar::Value::AsDouble(f64::NAN)),
         },
-        Exemplar {
-            time_unix_nano: 1,
-            value: Some(exemplar::Value::AsInt(i64::MIN)),
-            ..Default::default()
-        },
-        Exemplar {
-            value: Some(exemplar::Value::AsInt(0)),
-            ..Default::default()
-        },
-        Exemplar {
-            value: Some(exemplar::Value::AsDouble(0.0)),
-            ..Default::default()
-        },
+        Exemplar { time_unix_nano: 1, value: Some(exemplar::Value::AsInt(i64::MIN)), ..Default::default() },
+        Exemplar { value: Some(exemplar::Value::AsInt(0)), ..Default::default() },
+        Exemplar { value: Some(exemplar::Value::AsDouble(0.0)), ..Default::default() },
         Exemplar::default(),
     ]
 }
@@ -324,10 +257,7 @@ fn number_points(values: Vec<number_data_point::Value>) -> Vec<NumberDataPoint> 
                 0
             },
         })
-        .chain(std::iter::once(NumberDataPoint {
-            time_unix_nano: NOW,
-            ..Default::default()
-        }))
+        .chain(std::iter::once(NumberDataPoint { time_unix_nano: NOW, ..Default::default() }))
         .collect()
 }
 
@@ -363,26 +293,12 @@ fn metric(name: &str, unit: &str, data: metric::Data) -> Metric {
 pub fn metrics_request() -> ExportMetricsServiceRequest {
     let delta = AggregationTemporality::Delta as i32;
     let cumulative = AggregationTemporality::Cumulative as i32;
-    let mut gauge_int = metric(
-        "gauge.int",
-        "{item}",
-        metric::Data::Gauge(Gauge {
-            data_points: number_points(ints()),
-        }),
-    );
-    gauge_int.metadata = vec![
-        kv("prometheus.type", string("gauge")),
-        kv("weight", Value::IntValue(-1)),
-    ];
+    let mut gauge_int =
+        metric("gauge.int", "{item}", metric::Data::Gauge(Gauge { data_points: number_points(ints()) }));
+    gauge_int.metadata = vec![kv("prometheus.type", string("gauge")), kv("weight", Value::IntValue(-1))];
     let metrics = vec![
         gauge_int,
-        metric(
-            "gauge.double",
-            "1",
-            metric::Data::Gauge(Gauge {
-                data_points: number_points(doubles()),
-            }),
-        ),
+        metric("gauge.double", "1", metric::Data::Gauge(Gauge { data_points: number_points(doubles()) })),
         metric(
             "sum.delta.monotonic",
             "By",
@@ -448,11 +364,7 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
                         ..Default::default()
                     },
                     // Optional fields absent and no buckets at all.
-                    HistogramDataPoint {
-                        time_unix_nano: NOW,
-                        count: 3,
-                        ..Default::default()
-                    },
+                    HistogramDataPoint { time_unix_nano: NOW, count: 3, ..Default::default() },
                 ],
             }),
         ),
@@ -485,14 +397,8 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
                         sum: Some(1234.5),
                         scale: -3,
                         zero_count: 2,
-                        positive: Some(Buckets {
-                            offset: -4,
-                            bucket_counts: vec![3, 0, 1, u64::MAX],
-                        }),
-                        negative: Some(Buckets {
-                            offset: i32::MAX,
-                            bucket_counts: vec![1],
-                        }),
+                        positive: Some(Buckets { offset: -4, bucket_counts: vec![3, 0, 1, u64::MAX] }),
+                        negative: Some(Buckets { offset: i32::MAX, bucket_counts: vec![1] }),
                         flags: 1,
                         exemplars: exemplars(),
                         min: Some(-8.0),
@@ -503,10 +409,7 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
                         time_unix_nano: NOW,
                         scale: 20,
                         positive: Some(Buckets::default()),
-                        negative: Some(Buckets {
-                            offset: i32::MIN,
-                            bucket_counts: Vec::new(),
-                        }),
+                        negative: Some(Buckets { offset: i32::MIN, bucket_counts: Vec::new() }),
                         sum: Some(0.0),
                         zero_threshold: f64::MIN_POSITIVE,
                         ..Default::default()
@@ -519,10 +422,7 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
             "",
             metric::Data::ExponentialHistogram(ExponentialHistogram {
                 aggregation_temporality: delta,
-                data_points: vec![ExponentialHistogramDataPoint {
-                    time_unix_nano: NOW,
-                    ..Default::default()
-                }],
+                data_points: vec![ExponentialHistogramDataPoint { time_unix_nano: NOW, ..Default::default() }],
             }),
         ),
         metric(
@@ -537,37 +437,18 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
                         count: 1000,
                         sum: 4321.125,
                         quantile_values: vec![
-                            ValueAtQuantile {
-                                quantile: 0.0,
-                                value: 0.001,
-                            },
-                            ValueAtQuantile {
-                                quantile: 0.5,
-                                value: 2.0,
-                            },
-                            ValueAtQuantile {
-                                quantile: 0.99,
-                                value: 17.25,
-                            },
-                            ValueAtQuantile {
-                                quantile: 1.0,
-                                value: f64::INFINITY,
-                            },
+                            ValueAtQuantile { quantile: 0.0, value: 0.001 },
+                            ValueAtQuantile { quantile: 0.5, value: 2.0 },
+                            ValueAtQuantile { quantile: 0.99, value: 17.25 },
+                            ValueAtQuantile { quantile: 1.0, value: f64::INFINITY },
                         ],
                         flags: 1,
                     },
-                    SummaryDataPoint {
-                        time_unix_nano: NOW,
-                        sum: f64::NAN,
-                        ..Default::default()
-                    },
+                    SummaryDataPoint { time_unix_nano: NOW, sum: f64::NAN, ..Default::default() },
                 ],
             }),
         ),
-        Metric {
-            name: "no.data".into(),
-            ..Default::default()
-        },
+        Metric { name: "no.data".into(), ..Default::default() },
         Metric::default(),
     ];
     ExportMetricsServiceRequest {
@@ -580,10 +461,7 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
                         metrics,
                         schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
                     },
-                    ScopeMetrics {
-                        scope: Some(InstrumentationScope::default()),
-                        ..Default::default()
-                    },
+                    ScopeMetrics { scope: Some(InstrumentationScope::default()), ..Default::default() },
                 ],
                 schema_url: "https://opentelemetry.io/schemas/1.25.0".into(),
             },
@@ -603,37 +481,19 @@ pub fn logs_request() -> ExportLogsServiceRequest {
                 time_unix_nano: if number == 0 { 0 } else { NOW + index as u64 },
                 observed_time_unix_nano: u64::MAX - index as u64,
                 severity_number: severity as i32,
-                severity_text: severity
-                    .as_str_name()
-                    .trim_start_matches("SEVERITY_NUMBER_")
-                    .to_owned(),
+                severity_text: severity.as_str_name().trim_start_matches("SEVERITY_NUMBER_").to_owned(),
                 body: bodies.get(index % bodies.len()).cloned(),
                 attributes: all_values().into_iter().skip(index % 7).collect(),
                 dropped_attributes_count: number as u32,
                 flags: if number % 2 == 0 { 1 } else { 0xffff_ffff },
-                trace_id: if number % 3 == 0 {
-                    Vec::new()
-                } else {
-                    TRACE_ID.to_vec()
-                },
-                span_id: if number % 3 == 0 {
-                    Vec::new()
-                } else {
-                    SPAN_ID.to_vec()
-                },
-                event_name: if number % 4 == 0 {
-                    format!("nanotel.event.{number}")
-                } else {
-                    String::new()
-                },
+                trace_id: if number % 3 == 0 { Vec::new() } else { TRACE_ID.to_vec() },
+                span_id: if number % 3 == 0 { Vec::new() } else { SPAN_ID.to_vec() },
+                event_name: if number % 4 == 0 { format!("nanotel.event.{number}") } else { String::new() },
             }
         })
         .collect();
     // The body shapes the loop above may not reach, so each is a body at least once.
-    records.extend(bodies.into_iter().map(|body| LogRecord {
-        body: Some(body),
-        ..Default::default()
-    }));
+    records.extend(bodies.into_iter().map(|body| LogRecord { body: Some(body), ..Default::default() }));
     records.push(LogRecord::default());
     ExportLogsServiceRequest {
         resource_logs: vec![
@@ -657,12 +517,8 @@ pub fn logs_request() -> ExportLogsServiceRequest {
 /// Responses a collector may send: full success, a warning, and partial successes.
 pub fn trace_responses() -> Vec<ExportTraceServiceResponse> {
     vec![
-        ExportTraceServiceResponse {
-            partial_success: None,
-        },
-        ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess::default()),
-        },
+        ExportTraceServiceResponse { partial_success: None },
+        ExportTraceServiceResponse { partial_success: Some(ExportTracePartialSuccess::default()) },
         ExportTraceServiceResponse {
             partial_success: Some(ExportTracePartialSuccess {
                 rejected_spans: 0,
@@ -681,12 +537,8 @@ pub fn trace_responses() -> Vec<ExportTraceServiceResponse> {
 /// As [`trace_responses`], for metrics.
 pub fn metrics_responses() -> Vec<ExportMetricsServiceResponse> {
     vec![
-        ExportMetricsServiceResponse {
-            partial_success: None,
-        },
-        ExportMetricsServiceResponse {
-            partial_success: Some(ExportMetricsPartialSuccess::default()),
-        },
+        ExportMetricsServiceResponse { partial_success: None },
+        ExportMetricsServiceResponse { partial_success: Some(ExportMetricsPartialSuccess::default()) },
         ExportMetricsServiceResponse {
             partial_success: Some(ExportMetricsPartialSuccess {
                 rejected_data_points: 17,
@@ -706,12 +558,8 @@ pub fn metrics_responses() -> Vec<ExportMetricsServiceResponse> {
 /// As [`trace_responses`], for logs.
 pub fn logs_responses() -> Vec<ExportLogsServiceResponse> {
     vec![
-        ExportLogsServiceResponse {
-            partial_success: None,
-        },
-        ExportLogsServiceResponse {
-            partial_success: Some(ExportLogsPartialSuccess::default()),
-        },
+        ExportLogsServiceResponse { partial_success: None },
+        ExportLogsServiceResponse { partial_success: Some(ExportLogsPartialSuccess::default()) },
         ExportLogsServiceResponse {
             partial_success: Some(ExportLogsPartialSuccess {
                 rejected_log_records: 1 << 40,
