@@ -21,5 +21,8 @@ cargo clippy --all-features --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --all-features
 
+echo "== cargo doc (warnings are errors)" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
+
 echo "== benchmarks compile" >&2
 cargo bench --all-features --no-run

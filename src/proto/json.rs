@@ -198,7 +198,7 @@ pub mod f64_number_vec {
         }
     }
 
-    /// Writes each value as [`f64_number`](super::f64_number) does.
+    /// Writes each value as [`f64_number`] does.
     pub fn serialize<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(values.len()))?;
         for value in values {
