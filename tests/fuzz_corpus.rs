@@ -11,9 +11,7 @@ mod inputs;
 /// Runs `target` on every file of its corpus directory, then fails listing every file that
 /// panicked (the panic messages are printed above); an empty or missing corpus fails too.
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let entries = fs::read_dir(&dir).unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
     let mut files: Vec<_> = entries
         .map(|entry| entry.map(|entry| entry.path()))
@@ -31,12 +29,7 @@ fn replay(target: &str, run: fn(&[u8])) {
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(
-        failed.is_empty(),
-        "{target}: {} of {} inputs failed: {failed:#?}",
-        failed.len(),
-        files.len()
-    );
+    assert!(failed.is_empty(), "{target}: {} of {} inputs failed: {failed:#?}", failed.len(), files.len());
 }
 
 #[test]

@@ -105,30 +105,16 @@ pub fn response_decoder(data: &[u8]) {
             assert!((200..300).contains(&status), "{status} accepted");
             if let Some(message) = message {
                 assert!(!message.is_empty());
-                assert_log_safe(
-                    &message,
-                    "could not decode the collector's response: ".len() + 512,
-                );
+                assert_log_safe(&message, "could not decode the collector's response: ".len() + 512);
             }
         }
-        ExportOutcome::Retryable {
-            retry_after: delay,
-            reason,
-        } => {
-            assert!(
-                matches!(status, 429 | 502 | 503 | 504),
-                "{status} retryable"
-            );
-            let expected = retry_after
-                .as_deref()
-                .and_then(|value| parse_retry_after(value, now));
+        ExportOutcome::Retryable { retry_after: delay, reason } => {
+            assert!(matches!(status, 429 | 502 | 503 | 504), "{status} retryable");
+            let expected = retry_after.as_deref().and_then(|value| parse_retry_after(value, now));
             assert_eq!(delay, expected);
             assert_reason(status, &reason);
         }
-        ExportOutcome::Failed {
-            status: failed,
-            reason,
-        } => {
+        ExportOutcome::Failed { status: failed, reason } => {
             assert_eq!(failed, status);
             assert!(!(200..300).contains(&status) && !matches!(status, 429 | 502 | 503 | 504));
             assert_reason(status, &reason);
@@ -144,42 +130,22 @@ fn assert_reason(status: u16, reason: &str) {
 
 /// Collector text must be bounded and escaped before it reaches a log line.
 fn assert_log_safe(text: &str, max_chars: usize) {
-    assert!(
-        text.chars().count() <= max_chars,
-        "{} chars: {text:?}",
-        text.chars().count()
-    );
-    assert!(
-        !text.chars().any(char::is_control),
-        "unescaped control character in {text:?}"
-    );
+    assert!(text.chars().count() <= max_chars, "{} chars: {text:?}", text.chars().count());
+    assert!(!text.chars().any(char::is_control), "unescaped control character in {text:?}");
 }
 
 /// `parse_headers` on the input read as (lossy) UTF-8, as an environment variable's value.
 pub fn headers_env(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = parse_headers(&value);
-    let entries = value
-        .split(',')
-        .filter(|entry| !entry.trim_matches([' ', '\t']).is_empty())
-        .count();
-    assert_eq!(
-        parsed.headers.len() + parsed.errors.len(),
-        entries,
-        "every entry is used or reported"
-    );
+    let entries = value.split(',').filter(|entry| !entry.trim_matches([' ', '\t']).is_empty()).count();
+    assert_eq!(parsed.headers.len() + parsed.errors.len(), entries, "every entry is used or reported");
     for (key, value) in &parsed.headers {
         assert!(!key.is_empty());
         assert_eq!(*key, key.to_ascii_lowercase());
         // What the exporter will do with them must succeed.
-        assert!(
-            reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_ok(),
-            "{key:?}"
-        );
-        assert!(
-            reqwest::header::HeaderValue::from_str(value).is_ok(),
-            "{value:?}"
-        );
+        assert!(reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_ok(), "{key:?}");
+        assert!(reqwest::header::HeaderValue::from_str(value).is_ok(), "{value:?}");
     }
     for error in &parsed.errors {
         assert!(error.len() < 1024, "{error:?}");
@@ -205,10 +171,7 @@ pub fn endpoint(data: &[u8]) {
             assert!(url.host_str().is_some_and(|host| !host.is_empty()), "{url}");
             let specific_used = specific.is_some_and(|value| !value.trim().is_empty());
             if !specific_used {
-                assert!(
-                    url.path().ends_with(&format!("/{}", signal.path())),
-                    "{url}"
-                );
+                assert!(url.path().ends_with(&format!("/{}", signal.path())), "{url}");
             }
         }
         Err(error) => {
@@ -226,11 +189,7 @@ pub fn retry_after(data: &[u8]) {
     let mut input = Input(data);
     let before_1970 = input.byte() & 1 == 1;
     let offset = Duration::from_secs(input.u64() >> 24);
-    let now = if before_1970 {
-        UNIX_EPOCH.checked_sub(offset)
-    } else {
-        UNIX_EPOCH.checked_add(offset)
-    };
+    let now = if before_1970 { UNIX_EPOCH.checked_sub(offset) } else { UNIX_EPOCH.checked_add(offset) };
     let now: SystemTime = now.unwrap_or(UNIX_EPOCH);
     let value = String::from_utf8_lossy(input.rest());
     let delay = parse_retry_after(&value, now);

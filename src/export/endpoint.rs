@@ -42,11 +42,7 @@ const DEFAULT_BASE: &str = "http://localhost:4318";
 ///
 /// assert!(signal_url(Signal::Logs, Some("localhost:4318"), None).is_err());
 /// ```
-pub fn signal_url(
-    signal: Signal,
-    base: Option<&str>,
-    signal_specific: Option<&str>,
-) -> Result<Url, EndpointError> {
+pub fn signal_url(signal: Signal, base: Option<&str>, signal_specific: Option<&str>) -> Result<Url, EndpointError> {
     if let Some(value) = non_empty(signal_specific) {
         let source = Source::SignalSpecific(signal);
         // The URL parser already turns an absent path into "/" for http(s), which is what the
@@ -97,11 +93,7 @@ impl EndpointError {
 
 impl fmt::Display for EndpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} {:?}: {}",
-            self.variable, self.value, self.reason
-        )
+        write!(f, "invalid {} {:?}: {}", self.variable, self.value, self.reason)
     }
 }
 
@@ -131,11 +123,8 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
 }
 
 fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
-    let error = |reason: String| EndpointError {
-        variable: source.variable(),
-        value: without_credentials(value),
-        reason,
-    };
+    let error =
+        |reason: String| EndpointError { variable: source.variable(), value: without_credentials(value), reason };
     let url = Url::parse(value).map_err(|parse_error| {
         let hint = if value.contains("://") {
             String::new()
@@ -145,10 +134,7 @@ fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
         error(format!("{parse_error}{hint}"))
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(error(format!(
-            "the scheme must be http or https, not {:?}",
-            url.scheme()
-        )));
+        return Err(error(format!("the scheme must be http or https, not {:?}", url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(error("the URL has no host".to_owned()));
@@ -160,16 +146,10 @@ fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
 /// in a rejected URL does not end up in logs.
 fn without_credentials(value: &str) -> String {
     let authority_start = value.find("://").map_or(0, |at| at + 3);
-    let authority_len = value[authority_start..]
-        .find(['/', '?', '#'])
-        .unwrap_or(value.len() - authority_start);
+    let authority_len = value[authority_start..].find(['/', '?', '#']).unwrap_or(value.len() - authority_start);
     let authority = &value[authority_start..authority_start + authority_len];
     match authority.rfind('@') {
-        Some(at) => format!(
-            "{}***{}",
-            &value[..authority_start],
-            &value[authority_start + at..]
-        ),
+        Some(at) => format!("{}***{}", &value[..authority_start], &value[authority_start + at..]),
         None => value.to_owned(),
     }
 }
@@ -194,46 +174,22 @@ mod tests {
 
     #[test]
     fn default_endpoint_per_signal() {
-        assert_eq!(
-            url(Signal::Traces, None, None),
-            "http://localhost:4318/v1/traces"
-        );
-        assert_eq!(
-            url(Signal::Metrics, None, None),
-            "http://localhost:4318/v1/metrics"
-        );
-        assert_eq!(
-            url(Signal::Logs, None, None),
-            "http://localhost:4318/v1/logs"
-        );
+        assert_eq!(url(Signal::Traces, None, None), "http://localhost:4318/v1/traces");
+        assert_eq!(url(Signal::Metrics, None, None), "http://localhost:4318/v1/metrics");
+        assert_eq!(url(Signal::Logs, None, None), "http://localhost:4318/v1/logs");
     }
 
     #[test]
     fn empty_and_blank_values_count_as_unset() {
-        assert_eq!(
-            url(Signal::Traces, Some(""), Some("  ")),
-            "http://localhost:4318/v1/traces"
-        );
-        assert_eq!(
-            url(Signal::Logs, Some("http://c:4318"), Some("\t")),
-            "http://c:4318/v1/logs"
-        );
+        assert_eq!(url(Signal::Traces, Some(""), Some("  ")), "http://localhost:4318/v1/traces");
+        assert_eq!(url(Signal::Logs, Some("http://c:4318"), Some("\t")), "http://c:4318/v1/logs");
     }
 
     #[test]
     fn spec_examples() {
-        assert_eq!(
-            url(Signal::Traces, Some("http://collector:4318"), None),
-            "http://collector:4318/v1/traces"
-        );
-        assert_eq!(
-            url(Signal::Logs, Some("http://c:4318/mycollector/"), None),
-            "http://c:4318/mycollector/v1/logs"
-        );
-        assert_eq!(
-            url(Signal::Traces, None, Some("http://c:4318")),
-            "http://c:4318/"
-        );
+        assert_eq!(url(Signal::Traces, Some("http://collector:4318"), None), "http://collector:4318/v1/traces");
+        assert_eq!(url(Signal::Logs, Some("http://c:4318/mycollector/"), None), "http://c:4318/mycollector/v1/logs");
+        assert_eq!(url(Signal::Traces, None, Some("http://c:4318")), "http://c:4318/");
     }
 
     #[test]
@@ -242,74 +198,38 @@ mod tests {
             url(Signal::Metrics, Some("http://c:4318/mycollector"), None),
             "http://c:4318/mycollector/v1/metrics"
         );
-        assert_eq!(
-            url(Signal::Metrics, Some("http://c:4318/"), None),
-            "http://c:4318/v1/metrics"
-        );
+        assert_eq!(url(Signal::Metrics, Some("http://c:4318/"), None), "http://c:4318/v1/metrics");
     }
 
     #[test]
     fn values_are_trimmed() {
-        assert_eq!(
-            url(Signal::Traces, Some("  https://c  "), None),
-            "https://c/v1/traces"
-        );
-        assert_eq!(
-            url(Signal::Traces, None, Some(" http://c:4318/custom/path \n")),
-            "http://c:4318/custom/path"
-        );
+        assert_eq!(url(Signal::Traces, Some("  https://c  "), None), "https://c/v1/traces");
+        assert_eq!(url(Signal::Traces, None, Some(" http://c:4318/custom/path \n")), "http://c:4318/custom/path");
     }
 
     #[test]
     fn signal_specific_wins_and_is_used_as_is() {
         assert_eq!(
-            url(
-                Signal::Traces,
-                Some("http://base:4318"),
-                Some("http://c:4318/v1/traces")
-            ),
+            url(Signal::Traces, Some("http://base:4318"), Some("http://c:4318/v1/traces")),
             "http://c:4318/v1/traces"
         );
-        assert_eq!(
-            url(
-                Signal::Logs,
-                Some("http://base"),
-                Some("https://c/ingest/otlp")
-            ),
-            "https://c/ingest/otlp"
-        );
+        assert_eq!(url(Signal::Logs, Some("http://base"), Some("https://c/ingest/otlp")), "https://c/ingest/otlp");
     }
 
     #[test]
     fn query_strings_are_kept() {
         assert_eq!(
-            url(
-                Signal::Traces,
-                Some("http://c:4318/base?tenant=a&x=1"),
-                None
-            ),
+            url(Signal::Traces, Some("http://c:4318/base?tenant=a&x=1"), None),
             "http://c:4318/base/v1/traces?tenant=a&x=1"
         );
-        assert_eq!(
-            url(Signal::Traces, Some("http://c:4318?tenant=a"), None),
-            "http://c:4318/v1/traces?tenant=a"
-        );
-        assert_eq!(
-            url(Signal::Logs, None, Some("http://c:4318?tenant=a")),
-            "http://c:4318/?tenant=a"
-        );
+        assert_eq!(url(Signal::Traces, Some("http://c:4318?tenant=a"), None), "http://c:4318/v1/traces?tenant=a");
+        assert_eq!(url(Signal::Logs, None, Some("http://c:4318?tenant=a")), "http://c:4318/?tenant=a");
     }
 
     #[test]
     fn ipv6_hosts() {
-        assert_eq!(
-            url(Signal::Traces, Some("http://[::1]:4318"), None),
-            "http://[::1]:4318/v1/traces"
-        );
-        assert_eq!(
-            url(Signal::Metrics, None, Some("https://[2001:db8::7]/otlp")),
-            "https://[2001:db8::7]/otlp"
-        );
+        assert_eq!(url(Signal::Traces, Some("http://[::1]:4318"), None), "http://[::1]:4318/v1/traces");
+        assert_eq!(url(Signal::Metrics, None, Some("https://[2001:db8::7]/otlp")), "https://[2001:db8::7]/otlp");
         let bad = rejected(Signal::Traces, Some("http://[::1:4318"), None);
         assert_eq!(bad.variable(), "OTEL_EXPORTER_OTLP_ENDPOINT");
     }
@@ -323,12 +243,7 @@ mod tests {
 
     #[test]
     fn only_http_and_https() {
-        for bad in [
-            "ftp://c:21",
-            "grpc://c:4317",
-            "file:///tmp/x",
-            "unix:/run/otel.sock",
-        ] {
+        for bad in ["ftp://c:21", "grpc://c:4317", "file:///tmp/x", "unix:/run/otel.sock"] {
             let error = rejected(Signal::Traces, Some(bad), None);
             assert!(error.reason().contains("http or https"), "{bad}: {error}");
         }
@@ -341,20 +256,10 @@ mod tests {
         let error = rejected(Signal::Metrics, Some("http://base"), Some("localhost:4318"));
         assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
         let message = error.to_string();
-        assert!(
-            message.starts_with("invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), "{message}");
         assert!(message.contains("\"localhost:4318\""), "{message}");
 
-        for bad in [
-            "collector",
-            "http://",
-            "http://:4318",
-            "http://c:99999",
-            "://c",
-            "http://c d/",
-        ] {
+        for bad in ["collector", "http://", "http://:4318", "http://c:99999", "://c", "http://c d/"] {
             let error = rejected(Signal::Traces, Some(bad), None);
             assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_ENDPOINT", "{bad}");
             assert!(!error.reason().is_empty());

@@ -49,9 +49,7 @@ pub fn parse_headers(value: &str) -> ParsedHeaders {
         }
         match parse_entry(entry) {
             Ok(header) => parsed.headers.push(header),
-            Err(reason) => parsed
-                .errors
-                .push(format!("header entry {position} skipped: {reason}")),
+            Err(reason) => parsed.errors.push(format!("header entry {position} skipped: {reason}")),
         }
     }
     parsed
@@ -63,26 +61,17 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
         return Err("it has no '=' between a key and a value".to_owned());
     };
     let raw_key = trim(raw_key);
-    let key =
-        percent_decode(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
+    let key = percent_decode(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
     if key.is_empty() {
         return Err("the key is empty".to_owned());
     }
     if !key.bytes().all(is_tchar) {
-        return Err(format!(
-            "the key {} is not a valid HTTP header name",
-            quoted(&key)
-        ));
+        return Err(format!("the key {} is not a valid HTTP header name", quoted(&key)));
     }
     let key = key.to_ascii_lowercase();
-    let value = percent_decode(trim(raw_value))
-        .map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
+    let value = percent_decode(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
     if let Some(bad) = value.chars().find(|&c| c != '\t' && c.is_ascii_control()) {
-        return Err(format!(
-            "the value of {} contains the control character {:?}",
-            quoted(&key),
-            bad
-        ));
+        return Err(format!("the value of {} contains the control character {:?}", quoted(&key), bad));
     }
     Ok((key, value))
 }
@@ -149,20 +138,13 @@ mod tests {
     use super::*;
 
     fn pairs(parsed: &ParsedHeaders) -> Vec<(&str, &str)> {
-        parsed
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
+        parsed.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
     #[test]
     fn plain_list() {
         let parsed = parse_headers("api-key=abc123,X-Tenant=blue");
-        assert_eq!(
-            pairs(&parsed),
-            [("api-key", "abc123"), ("x-tenant", "blue")]
-        );
+        assert_eq!(pairs(&parsed), [("api-key", "abc123"), ("x-tenant", "blue")]);
         assert!(parsed.errors.is_empty());
     }
 
@@ -189,16 +171,10 @@ mod tests {
 
     #[test]
     fn percent_encoded_commas_equals_and_spaces() {
-        let parsed =
-            parse_headers("x-list=a%2Cb%2cc,x-eq=k%3Dv,Authorization=Bearer%20tok,x%2Dkey=1");
+        let parsed = parse_headers("x-list=a%2Cb%2cc,x-eq=k%3Dv,Authorization=Bearer%20tok,x%2Dkey=1");
         assert_eq!(
             pairs(&parsed),
-            [
-                ("x-list", "a,b,c"),
-                ("x-eq", "k=v"),
-                ("authorization", "Bearer tok"),
-                ("x-key", "1")
-            ]
+            [("x-list", "a,b,c"), ("x-eq", "k=v"), ("authorization", "Bearer tok"), ("x-key", "1")]
         );
         assert!(parsed.errors.is_empty());
     }
@@ -212,10 +188,7 @@ mod tests {
     #[test]
     fn unicode_values_raw_and_encoded() {
         let parsed = parse_headers("x-city=Zürich,x-name=%E6%9D%B1%E4%BA%AC,x-tab=a%09b");
-        assert_eq!(
-            pairs(&parsed),
-            [("x-city", "Zürich"), ("x-name", "東京"), ("x-tab", "a\tb")]
-        );
+        assert_eq!(pairs(&parsed), [("x-city", "Zürich"), ("x-name", "東京"), ("x-tab", "a\tb")]);
         assert!(parsed.errors.is_empty());
     }
 
@@ -232,11 +205,7 @@ mod tests {
         assert_eq!(parsed.errors.len(), 1);
         assert!(parsed.errors[0].contains("entry 2"), "{}", parsed.errors[0]);
         assert!(parsed.errors[0].contains("no '='"), "{}", parsed.errors[0]);
-        assert!(
-            !parsed.errors[0].contains("hunter2"),
-            "{}",
-            parsed.errors[0]
-        );
+        assert!(!parsed.errors[0].contains("hunter2"), "{}", parsed.errors[0]);
     }
 
     #[test]
@@ -245,11 +214,7 @@ mod tests {
         assert_eq!(pairs(&parsed), [("ok", "1")]);
         assert_eq!(parsed.errors.len(), 4, "{:?}", parsed.errors);
         assert!(parsed.errors[0].contains("\"token\"") && parsed.errors[0].contains("hex"));
-        assert!(
-            parsed.errors[1].contains("the key \"k%\""),
-            "{}",
-            parsed.errors[1]
-        );
+        assert!(parsed.errors[1].contains("the key \"k%\""), "{}", parsed.errors[1]);
         assert!(parsed.errors[2].contains("entry 3"), "{}", parsed.errors[2]);
         assert!(parsed.errors[3].contains("UTF-8"), "{}", parsed.errors[3]);
         for error in &parsed.errors {
@@ -263,16 +228,8 @@ mod tests {
         assert_eq!(pairs(&parsed), [("good_key.v1", "7")]);
         assert_eq!(parsed.errors.len(), 6, "{:?}", parsed.errors);
         assert!(parsed.errors[0].contains("\"bad key\" is not a valid HTTP header name"));
-        assert!(
-            parsed.errors[1].contains("the key is empty"),
-            "{}",
-            parsed.errors[1]
-        );
-        assert!(
-            parsed.errors[3].contains("\"k\\n\""),
-            "{}",
-            parsed.errors[3]
-        );
+        assert!(parsed.errors[1].contains("the key is empty"), "{}", parsed.errors[1]);
+        assert!(parsed.errors[3].contains("\"k\\n\""), "{}", parsed.errors[3]);
     }
 
     #[test]

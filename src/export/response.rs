@@ -120,11 +120,7 @@ pub enum ExportOutcome {
 ///     ExportOutcome::Failed { status: 404, reason: "HTTP 404 Not Found: 404 page not found".to_owned() }
 /// );
 /// ```
-pub fn classify_response(
-    signal: Signal,
-    response: &HttpResponse<'_>,
-    now: SystemTime,
-) -> ExportOutcome {
+pub fn classify_response(signal: Signal, response: &HttpResponse<'_>, now: SystemTime) -> ExportOutcome {
     let status = response.status;
     if (200..300).contains(&status) {
         let (rejected, message) = match partial_success(signal, response) {
@@ -133,25 +129,16 @@ pub fn classify_response(
                 Some(printable(message.trim().chars())).filter(|message| !message.is_empty()),
             ),
             // Decoder errors can quote the body (serde_json echoes unexpected strings whole).
-            Err(problem) => (
-                0,
-                Some(format!(
-                    "could not decode the collector's response: {}",
-                    printable(problem.chars())
-                )),
-            ),
+            Err(problem) => {
+                (0, Some(format!("could not decode the collector's response: {}", printable(problem.chars()))))
+            }
         };
         return ExportOutcome::Accepted { rejected, message };
     }
     let reason = failure_reason(response);
     if matches!(status, 429 | 502 | 503 | 504) {
-        let retry_after = response
-            .retry_after
-            .and_then(|value| parse_retry_after(value, now));
-        ExportOutcome::Retryable {
-            retry_after,
-            reason,
-        }
+        let retry_after = response.retry_after.and_then(|value| parse_retry_after(value, now));
+        ExportOutcome::Retryable { retry_after, reason }
     } else {
         ExportOutcome::Failed { status, reason }
     }
@@ -190,12 +177,8 @@ fn partial_success(signal: Signal, response: &HttpResponse<'_>) -> Result<(i64, 
         return Err(format!("it is larger than {MAX_RESPONSE_BODY} bytes"));
     }
     match signal {
-        Signal::Traces => {
-            read_response::<trace::v1::ExportTraceServiceResponse>(format, &body.bytes)
-        }
-        Signal::Metrics => {
-            read_response::<metrics::v1::ExportMetricsServiceResponse>(format, &body.bytes)
-        }
+        Signal::Traces => read_response::<trace::v1::ExportTraceServiceResponse>(format, &body.bytes),
+        Signal::Metrics => read_response::<metrics::v1::ExportMetricsServiceResponse>(format, &body.bytes),
         Signal::Logs => read_response::<logs::v1::ExportLogsServiceResponse>(format, &body.bytes),
     }
 }
@@ -207,32 +190,23 @@ trait ServiceResponse: prost::Message + Default + serde::de::DeserializeOwned {
 
 impl ServiceResponse for trace::v1::ExportTraceServiceResponse {
     fn into_partial_success(self) -> (i64, String) {
-        self.partial_success.map_or((0, String::new()), |partial| {
-            (partial.rejected_spans, partial.error_message)
-        })
+        self.partial_success.map_or((0, String::new()), |partial| (partial.rejected_spans, partial.error_message))
     }
 }
 
 impl ServiceResponse for metrics::v1::ExportMetricsServiceResponse {
     fn into_partial_success(self) -> (i64, String) {
-        self.partial_success.map_or((0, String::new()), |partial| {
-            (partial.rejected_data_points, partial.error_message)
-        })
+        self.partial_success.map_or((0, String::new()), |partial| (partial.rejected_data_points, partial.error_message))
     }
 }
 
 impl ServiceResponse for logs::v1::ExportLogsServiceResponse {
     fn into_partial_success(self) -> (i64, String) {
-        self.partial_success.map_or((0, String::new()), |partial| {
-            (partial.rejected_log_records, partial.error_message)
-        })
+        self.partial_success.map_or((0, String::new()), |partial| (partial.rejected_log_records, partial.error_message))
     }
 }
 
-fn read_response<T: ServiceResponse>(
-    format: Format,
-    bytes: &[u8],
-) -> Result<(i64, String), String> {
+fn read_response<T: ServiceResponse>(format: Format, bytes: &[u8]) -> Result<(i64, String), String> {
     let response = match format {
         Format::Protobuf => T::decode(bytes).map_err(|error| error.to_string())?,
         Format::Json => {
@@ -347,9 +321,8 @@ impl<'de> Visitor<'de> for Scalar {
 /// `HTTP <code> <canonical reason>`, then what the body says, if anything.
 fn failure_reason(response: &HttpResponse<'_>) -> String {
     let mut reason = format!("HTTP {}", response.status);
-    if let Some(canonical) = reqwest::StatusCode::from_u16(response.status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
+    if let Some(canonical) =
+        reqwest::StatusCode::from_u16(response.status).ok().and_then(|code| code.canonical_reason())
     {
         reason.push(' ');
         reason.push_str(canonical);
@@ -373,12 +346,10 @@ fn failure_detail(response: &HttpResponse<'_>) -> String {
     };
     let status_message = match format_of(response.content_type) {
         _ if !body.complete => None,
-        Some(Format::Protobuf) => <StatusMessage as prost::Message>::decode(&*body.bytes)
-            .ok()
-            .map(|status| status.message),
-        Some(Format::Json) => serde_json::from_slice::<JsonStatus>(&body.bytes)
-            .ok()
-            .and_then(|status| status.message),
+        Some(Format::Protobuf) => {
+            <StatusMessage as prost::Message>::decode(&*body.bytes).ok().map(|status| status.message)
+        }
+        Some(Format::Json) => serde_json::from_slice::<JsonStatus>(&body.bytes).ok().and_then(|status| status.message),
         None => None,
     };
     match status_message.as_deref().map(str::trim) {
@@ -435,20 +406,12 @@ fn decode_body<'a>(response: &HttpResponse<'a>) -> Result<DecodedBody<'a>, BodyE
     if encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip") {
         return gunzip(response.body, response.body_truncated);
     }
-    if !(encoding.is_empty()
-        || encoding.eq_ignore_ascii_case("identity")
-        || encoding.eq_ignore_ascii_case("none"))
-    {
-        return Err(BodyError::UnsupportedEncoding(printable(
-            encoding.chars().take(64),
-        )));
+    if !(encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") || encoding.eq_ignore_ascii_case("none")) {
+        return Err(BodyError::UnsupportedEncoding(printable(encoding.chars().take(64))));
     }
     let complete = !response.body_truncated && response.body.len() <= MAX_RESPONSE_BODY;
     let bytes = &response.body[..response.body.len().min(MAX_RESPONSE_BODY)];
-    Ok(DecodedBody {
-        bytes: Cow::Borrowed(bytes),
-        complete,
-    })
+    Ok(DecodedBody { bytes: Cow::Borrowed(bytes), complete })
 }
 
 /// Inflates a gzip body, stopping one byte past the cap so that a bomb costs at most about twice
@@ -456,9 +419,7 @@ fn decode_body<'a>(response: &HttpResponse<'a>) -> Result<DecodedBody<'a>, BodyE
 fn gunzip(compressed: &[u8], input_truncated: bool) -> Result<DecodedBody<'static>, BodyError> {
     let mut inflated = Vec::new();
     let limit = MAX_RESPONSE_BODY as u64 + 1;
-    let read = MultiGzDecoder::new(compressed)
-        .take(limit)
-        .read_to_end(&mut inflated);
+    let read = MultiGzDecoder::new(compressed).take(limit).read_to_end(&mut inflated);
     let complete = match read {
         Ok(_) => !input_truncated && inflated.len() <= MAX_RESPONSE_BODY,
         // A stream cut short by the transport ends early by design; what inflated so far is
@@ -467,10 +428,7 @@ fn gunzip(compressed: &[u8], input_truncated: bool) -> Result<DecodedBody<'stati
         Err(error) => return Err(BodyError::Gzip(error)),
     };
     inflated.truncate(MAX_RESPONSE_BODY);
-    Ok(DecodedBody {
-        bytes: Cow::Owned(inflated),
-        complete,
-    })
+    Ok(DecodedBody { bytes: Cow::Owned(inflated), complete })
 }
 
 /// The characters of possibly invalid UTF-8, each invalid sequence read as U+FFFD, produced lazily
@@ -534,19 +492,11 @@ mod tests {
     }
 
     fn ok<'a>(content_type: Option<&'a str>, body: &'a [u8]) -> HttpResponse<'a> {
-        HttpResponse {
-            status: 200,
-            content_type,
-            body,
-            ..Default::default()
-        }
+        HttpResponse { status: 200, content_type, body, ..Default::default() }
     }
 
     fn accepted(rejected: u64, message: Option<&str>) -> ExportOutcome {
-        ExportOutcome::Accepted {
-            rejected,
-            message: message.map(str::to_owned),
-        }
+        ExportOutcome::Accepted { rejected, message: message.map(str::to_owned) }
     }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -565,19 +515,12 @@ mod tests {
     }
 
     fn status_body(message: &str) -> Vec<u8> {
-        Status {
-            code: 14,
-            message: message.to_owned(),
-            details: Vec::new(),
-        }
-        .encode_to_vec()
+        Status { code: 14, message: message.to_owned(), details: Vec::new() }.encode_to_vec()
     }
 
     fn reason(outcome: ExportOutcome) -> String {
         match outcome {
-            ExportOutcome::Retryable { reason, .. } | ExportOutcome::Failed { reason, .. } => {
-                reason
-            }
+            ExportOutcome::Retryable { reason, .. } | ExportOutcome::Failed { reason, .. } => reason,
             accepted => panic!("unexpectedly {accepted:?}"),
         }
     }
@@ -585,30 +528,17 @@ mod tests {
     #[test]
     fn every_2xx_without_a_body_is_full_success() {
         for status in [200, 201, 202, 204, 299] {
-            let response = HttpResponse {
-                status,
-                ..Default::default()
-            };
-            assert_eq!(
-                classify(Signal::Traces, response),
-                accepted(0, None),
-                "{status}"
-            );
+            let response = HttpResponse { status, ..Default::default() };
+            assert_eq!(classify(Signal::Traces, response), accepted(0, None), "{status}");
         }
-        assert_eq!(
-            classify(Signal::Traces, ok(PROTOBUF, b"")),
-            accepted(0, None)
-        );
+        assert_eq!(classify(Signal::Traces, ok(PROTOBUF, b"")), accepted(0, None));
         assert_eq!(classify(Signal::Traces, ok(JSON, b"")), accepted(0, None));
     }
 
     #[test]
     fn protobuf_partial_success_for_each_signal() {
         let traces = trace_partial(3, "spans too old").encode_to_vec();
-        assert_eq!(
-            classify(Signal::Traces, ok(PROTOBUF, &traces)),
-            accepted(3, Some("spans too old"))
-        );
+        assert_eq!(classify(Signal::Traces, ok(PROTOBUF, &traces)), accepted(3, Some("spans too old")));
 
         let metrics = metrics::v1::ExportMetricsServiceResponse {
             partial_success: Some(metrics::v1::ExportMetricsPartialSuccess {
@@ -628,10 +558,7 @@ mod tests {
         }
         .encode_to_vec();
         let response = ok(Some("Application/X-Protobuf; charset=binary"), &logs);
-        assert_eq!(
-            classify(Signal::Logs, response),
-            accepted(0, Some("deprecated attribute"))
-        );
+        assert_eq!(classify(Signal::Logs, response), accepted(0, Some("deprecated attribute")));
     }
 
     #[test]
@@ -639,10 +566,7 @@ mod tests {
         // Field 1 of the trace partial success is rejected_spans; read as a logs response the
         // same bytes give the same numbers, since all three share their field numbers.
         let bytes = trace_partial(2, "x").encode_to_vec();
-        assert_eq!(
-            classify(Signal::Logs, ok(PROTOBUF, &bytes)),
-            accepted(2, Some("x"))
-        );
+        assert_eq!(classify(Signal::Logs, ok(PROTOBUF, &bytes)), accepted(2, Some("x")));
         let json = br#"{"partialSuccess":{"rejectedSpans":"2"}}"#;
         assert_eq!(classify(Signal::Traces, ok(JSON, json)), accepted(2, None));
         // A JSON member named for another signal is an unknown field.
@@ -653,64 +577,40 @@ mod tests {
     fn json_partial_success() {
         let body = br#"{"partialSuccess":{"rejectedDataPoints":12,"errorMessage":"bad unit"}}"#;
         let response = ok(Some("application/json; charset=utf-8"), body);
-        assert_eq!(
-            classify(Signal::Metrics, response),
-            accepted(12, Some("bad unit"))
-        );
+        assert_eq!(classify(Signal::Metrics, response), accepted(12, Some("bad unit")));
 
         let body = br#"{"partialSuccess":{},"futureField":[1,{"a":[]}]}"#;
         assert_eq!(classify(Signal::Traces, ok(JSON, body)), accepted(0, None));
         assert_eq!(classify(Signal::Traces, ok(JSON, b"{}")), accepted(0, None));
-        assert_eq!(
-            classify(Signal::Traces, ok(JSON, br#"{"partialSuccess":null}"#)),
-            accepted(0, None)
-        );
+        assert_eq!(classify(Signal::Traces, ok(JSON, br#"{"partialSuccess":null}"#)), accepted(0, None));
     }
 
     #[test]
     fn negative_rejected_counts_clamp_to_zero() {
         let bytes = trace_partial(-5, "").encode_to_vec();
-        assert_eq!(
-            classify(Signal::Traces, ok(PROTOBUF, &bytes)),
-            accepted(0, None)
-        );
+        assert_eq!(classify(Signal::Traces, ok(PROTOBUF, &bytes)), accepted(0, None));
         let json = br#"{"partialSuccess":{"rejectedSpans":"-9","errorMessage":"odd"}}"#;
-        assert_eq!(
-            classify(Signal::Traces, ok(JSON, json)),
-            accepted(0, Some("odd"))
-        );
+        assert_eq!(classify(Signal::Traces, ok(JSON, json)), accepted(0, Some("odd")));
     }
 
     #[test]
     fn other_content_types_are_not_read() {
         let bytes = trace_partial(3, "x").encode_to_vec();
         for content_type in [None, Some("text/plain"), Some("application/grpc"), Some("")] {
-            assert_eq!(
-                classify(Signal::Traces, ok(content_type, &bytes)),
-                accepted(0, None)
-            );
+            assert_eq!(classify(Signal::Traces, ok(content_type, &bytes)), accepted(0, None));
         }
     }
 
     #[test]
     fn undecodable_2xx_bodies_are_still_delivered() {
         let message = |outcome| match outcome {
-            ExportOutcome::Accepted {
-                rejected: 0,
-                message: Some(message),
-            } => message,
+            ExportOutcome::Accepted { rejected: 0, message: Some(message) } => message,
             other => panic!("unexpectedly {other:?}"),
         };
         let text = message(classify(Signal::Traces, ok(PROTOBUF, b"\xff\xff\xff")));
-        assert!(
-            text.starts_with("could not decode the collector's response: "),
-            "{text}"
-        );
+        assert!(text.starts_with("could not decode the collector's response: "), "{text}");
         let text = message(classify(Signal::Traces, ok(JSON, b"<html>ok</html>")));
-        assert!(
-            text.starts_with("could not decode the collector's response: "),
-            "{text}"
-        );
+        assert!(text.starts_with("could not decode the collector's response: "), "{text}");
         let text = message(classify(Signal::Traces, ok(JSON, b"[1]")));
         assert!(text.contains("JSON object"), "{text}");
     }
@@ -721,10 +621,7 @@ mod tests {
         body.extend(std::iter::repeat_n(b"[],".as_slice(), 100_000).flatten());
         body.extend_from_slice(b"[]]}}");
         match classify(Signal::Traces, ok(JSON, &body)) {
-            ExportOutcome::Accepted {
-                rejected: 0,
-                message: Some(message),
-            } => {
+            ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
                 assert!(message.contains("a number or a string"), "{message}")
             }
             other => panic!("unexpectedly {other:?}"),
@@ -735,13 +632,8 @@ mod tests {
     fn decoder_errors_are_capped() {
         let body = format!(r#"{{"partialSuccess":"{}\n"}}"#, "s".repeat(10_000));
         match classify(Signal::Traces, ok(JSON, body.as_bytes())) {
-            ExportOutcome::Accepted {
-                rejected: 0,
-                message: Some(message),
-            } => {
-                let problem = message
-                    .strip_prefix("could not decode the collector's response: ")
-                    .unwrap();
+            ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
+                let problem = message.strip_prefix("could not decode the collector's response: ").unwrap();
                 assert_eq!(problem.chars().count(), MAX_TEXT_CHARS, "{message}");
                 assert!(problem.starts_with("invalid type: string"), "{message}");
             }
@@ -753,59 +645,30 @@ mod tests {
     fn gzip_bodies_are_inflated() {
         let compressed = gzip(&trace_partial(4, "gz").encode_to_vec());
         for encoding in ["gzip", "GZIP", " x-gzip "] {
-            let response = HttpResponse {
-                content_encoding: Some(encoding),
-                ..ok(PROTOBUF, &compressed)
-            };
-            assert_eq!(
-                classify(Signal::Traces, response),
-                accepted(4, Some("gz")),
-                "{encoding}"
-            );
+            let response = HttpResponse { content_encoding: Some(encoding), ..ok(PROTOBUF, &compressed) };
+            assert_eq!(classify(Signal::Traces, response), accepted(4, Some("gz")), "{encoding}");
         }
         let plain = trace_partial(1, "id").encode_to_vec();
         for encoding in ["identity", "none", ""] {
-            let response = HttpResponse {
-                content_encoding: Some(encoding),
-                ..ok(PROTOBUF, &plain)
-            };
-            assert_eq!(
-                classify(Signal::Traces, response),
-                accepted(1, Some("id")),
-                "{encoding}"
-            );
+            let response = HttpResponse { content_encoding: Some(encoding), ..ok(PROTOBUF, &plain) };
+            assert_eq!(classify(Signal::Traces, response), accepted(1, Some("id")), "{encoding}");
         }
     }
 
     #[test]
     fn broken_gzip_and_unknown_encodings() {
-        let response = HttpResponse {
-            content_encoding: Some("gzip"),
-            ..ok(PROTOBUF, b"not gzip")
-        };
+        let response = HttpResponse { content_encoding: Some("gzip"), ..ok(PROTOBUF, b"not gzip") };
         match classify(Signal::Traces, response) {
-            ExportOutcome::Accepted {
-                rejected: 0,
-                message: Some(message),
-            } => {
+            ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
                 assert!(message.contains("invalid gzip body"), "{message}")
             }
             other => panic!("unexpectedly {other:?}"),
         }
         let body = trace_partial(4, "x").encode_to_vec();
-        let response = HttpResponse {
-            content_encoding: Some("br"),
-            ..ok(PROTOBUF, &body)
-        };
+        let response = HttpResponse { content_encoding: Some("br"), ..ok(PROTOBUF, &body) };
         match classify(Signal::Traces, response) {
-            ExportOutcome::Accepted {
-                rejected: 0,
-                message: Some(message),
-            } => {
-                assert!(
-                    message.contains("unsupported content-encoding \"br\""),
-                    "{message}"
-                )
+            ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
+                assert!(message.contains("unsupported content-encoding \"br\""), "{message}")
             }
             other => panic!("unexpectedly {other:?}"),
         }
@@ -835,30 +698,15 @@ mod tests {
         assert!(!body.complete);
         assert_eq!(body.bytes.len(), MAX_RESPONSE_BODY);
 
-        let response = HttpResponse {
-            content_encoding: Some("gzip"),
-            ..ok(PROTOBUF, &bomb)
-        };
+        let response = HttpResponse { content_encoding: Some("gzip"), ..ok(PROTOBUF, &bomb) };
         assert_eq!(
             classify(Signal::Traces, response),
-            accepted(
-                0,
-                Some("could not decode the collector's response: it is larger than 4194304 bytes")
-            )
+            accepted(0, Some("could not decode the collector's response: it is larger than 4194304 bytes"))
         );
-        let response = HttpResponse {
-            status: 503,
-            ..response
-        };
+        let response = HttpResponse { status: 503, ..response };
         let reason = reason(classify(Signal::Traces, response));
-        assert!(
-            reason.starts_with("HTTP 503 Service Unavailable: \\u{0}\\u{0}"),
-            "{reason}"
-        );
-        assert_eq!(
-            reason.chars().count(),
-            "HTTP 503 Service Unavailable: ".len() + MAX_TEXT_CHARS
-        );
+        assert!(reason.starts_with("HTTP 503 Service Unavailable: \\u{0}\\u{0}"), "{reason}");
+        assert_eq!(reason.chars().count(), "HTTP 503 Service Unavailable: ".len() + MAX_TEXT_CHARS);
     }
 
     #[test]
@@ -873,16 +721,10 @@ mod tests {
     #[test]
     fn truncated_bodies_are_not_decoded_as_messages() {
         let bytes = trace_partial(3, "x").encode_to_vec();
-        let response = HttpResponse {
-            body_truncated: true,
-            ..ok(PROTOBUF, &bytes)
-        };
+        let response = HttpResponse { body_truncated: true, ..ok(PROTOBUF, &bytes) };
         assert_eq!(
             classify(Signal::Traces, response),
-            accepted(
-                0,
-                Some("could not decode the collector's response: it is larger than 4194304 bytes")
-            )
+            accepted(0, Some("could not decode the collector's response: it is larger than 4194304 bytes"))
         );
 
         // An error body cut by the transport still shows its start, gzip or not.
@@ -896,151 +738,71 @@ mod tests {
             ..Default::default()
         };
         let reason = reason(classify(Signal::Traces, response));
-        assert!(
-            reason.starts_with("HTTP 400 Bad Request: 0123456789101112"),
-            "{reason}"
-        );
+        assert!(reason.starts_with("HTTP 400 Bad Request: 0123456789101112"), "{reason}");
         assert!(reason.ends_with('…'), "{reason}");
     }
 
     #[test]
     fn retryable_statuses() {
-        for (status, canonical) in [
-            (429, "Too Many Requests"),
-            (502, "Bad Gateway"),
-            (503, "Service Unavailable"),
-            (504, "Gateway Timeout"),
-        ] {
-            let response = HttpResponse {
-                status,
-                ..Default::default()
-            };
+        for (status, canonical) in
+            [(429, "Too Many Requests"), (502, "Bad Gateway"), (503, "Service Unavailable"), (504, "Gateway Timeout")]
+        {
+            let response = HttpResponse { status, ..Default::default() };
             assert_eq!(
                 classify(Signal::Metrics, response),
-                ExportOutcome::Retryable {
-                    retry_after: None,
-                    reason: format!("HTTP {status} {canonical}")
-                }
+                ExportOutcome::Retryable { retry_after: None, reason: format!("HTTP {status} {canonical}") }
             );
         }
     }
 
     #[test]
     fn retry_after_seconds_and_dates() {
-        let response = HttpResponse {
-            status: 503,
-            retry_after: Some("30"),
-            ..Default::default()
-        };
+        let response = HttpResponse { status: 503, retry_after: Some("30"), ..Default::default() };
         assert!(matches!(
             classify(Signal::Logs, response),
             ExportOutcome::Retryable { retry_after: Some(delay), .. } if delay == Duration::from_secs(30)
         ));
         // now() is Tue, 14 Nov 2023 22:13:20 GMT.
         let date = Some("Tue, 14 Nov 2023 22:14:20 GMT");
-        let response = HttpResponse {
-            status: 429,
-            retry_after: date,
-            ..Default::default()
-        };
+        let response = HttpResponse { status: 429, retry_after: date, ..Default::default() };
         assert!(matches!(
             classify(Signal::Logs, response),
             ExportOutcome::Retryable { retry_after: Some(delay), .. } if delay == Duration::from_secs(60)
         ));
-        let response = HttpResponse {
-            status: 429,
-            retry_after: Some("soon"),
-            ..Default::default()
-        };
-        assert!(matches!(
-            classify(Signal::Logs, response),
-            ExportOutcome::Retryable {
-                retry_after: None,
-                ..
-            }
-        ));
+        let response = HttpResponse { status: 429, retry_after: Some("soon"), ..Default::default() };
+        assert!(matches!(classify(Signal::Logs, response), ExportOutcome::Retryable { retry_after: None, .. }));
     }
 
     #[test]
     fn everything_else_fails() {
-        for status in [
-            0,
-            100,
-            301,
-            400,
-            401,
-            403,
-            404,
-            413,
-            500,
-            501,
-            505,
-            999,
-            u16::MAX,
-        ] {
-            let response = HttpResponse {
-                status,
-                retry_after: Some("1"),
-                ..Default::default()
-            };
+        for status in [0, 100, 301, 400, 401, 403, 404, 413, 500, 501, 505, 999, u16::MAX] {
+            let response = HttpResponse { status, retry_after: Some("1"), ..Default::default() };
             match classify(Signal::Traces, response) {
-                ExportOutcome::Failed {
-                    status: got,
-                    reason,
-                } => {
+                ExportOutcome::Failed { status: got, reason } => {
                     assert_eq!(got, status);
                     assert!(reason.starts_with(&format!("HTTP {status}")), "{reason}");
                 }
                 other => panic!("{status}: unexpectedly {other:?}"),
             }
         }
-        let response = HttpResponse {
-            status: 413,
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 413 Payload Too Large"
-        );
-        let response = HttpResponse {
-            status: 599,
-            ..Default::default()
-        };
+        let response = HttpResponse { status: 413, ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 413 Payload Too Large");
+        let response = HttpResponse { status: 599, ..Default::default() };
         assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 599");
     }
 
     #[test]
     fn protobuf_status_messages() {
         let body = status_body("queue is full");
-        let response = HttpResponse {
-            status: 503,
-            content_type: PROTOBUF,
-            body: &body,
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 503 Service Unavailable: queue is full"
-        );
+        let response = HttpResponse { status: 503, content_type: PROTOBUF, body: &body, ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 503 Service Unavailable: queue is full");
 
         // Details are skipped, however many there are.
-        let mut status = Status {
-            code: 3,
-            message: "bad span".to_owned(),
-            details: Vec::new(),
-        };
+        let mut status = Status { code: 3, message: "bad span".to_owned(), details: Vec::new() };
         status.details = vec![prost_types::Any::default(); 1000];
         let body = status.encode_to_vec();
-        let response = HttpResponse {
-            status: 400,
-            content_type: PROTOBUF,
-            body: &body,
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 400 Bad Request: bad span"
-        );
+        let response = HttpResponse { status: 400, content_type: PROTOBUF, body: &body, ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 400 Bad Request: bad span");
 
         let compressed = gzip(&status_body("zipped"));
         let response = HttpResponse {
@@ -1050,37 +812,18 @@ mod tests {
             body: &compressed,
             ..Default::default()
         };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 500 Internal Server Error: zipped"
-        );
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 500 Internal Server Error: zipped");
     }
 
     #[test]
     fn json_status_messages() {
         let body = br#"{"code":8,"message":"rate limited","details":[{"@type":"x"}]}"#;
-        let response = HttpResponse {
-            status: 429,
-            content_type: JSON,
-            body,
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 429 Too Many Requests: rate limited"
-        );
+        let response = HttpResponse { status: 429, content_type: JSON, body, ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 429 Too Many Requests: rate limited");
         // Without a usable message the raw body is shown.
         let body = br#"{"code":8,"message":5}"#;
-        let response = HttpResponse {
-            status: 400,
-            content_type: JSON,
-            body,
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            r#"HTTP 400 Bad Request: {"code":8,"message":5}"#
-        );
+        let response = HttpResponse { status: 400, content_type: JSON, body, ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), r#"HTTP 400 Bad Request: {"code":8,"message":5}"#);
     }
 
     #[test]
@@ -1096,53 +839,26 @@ mod tests {
             "HTTP 502 Bad Gateway: <html>\\r\\n<b>502</b>\\u{1b}[31m\u{fffd}</html>"
         );
         // A protobuf body that is not a Status still shows something.
-        let response = HttpResponse {
-            status: 500,
-            content_type: PROTOBUF,
-            body: b"oops",
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 500 Internal Server Error: oops"
-        );
-        let response = HttpResponse {
-            status: 500,
-            content_type: JSON,
-            body: b"  \n",
-            ..Default::default()
-        };
-        assert_eq!(
-            reason(classify(Signal::Traces, response)),
-            "HTTP 500 Internal Server Error"
-        );
+        let response = HttpResponse { status: 500, content_type: PROTOBUF, body: b"oops", ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 500 Internal Server Error: oops");
+        let response = HttpResponse { status: 500, content_type: JSON, body: b"  \n", ..Default::default() };
+        assert_eq!(reason(classify(Signal::Traces, response)), "HTTP 500 Internal Server Error");
     }
 
     #[test]
     fn collector_text_is_capped_and_escaped() {
         let long = "é".repeat(600);
         let body = status_body(&long);
-        let response = HttpResponse {
-            status: 400,
-            content_type: PROTOBUF,
-            body: &body,
-            ..Default::default()
-        };
+        let response = HttpResponse { status: 400, content_type: PROTOBUF, body: &body, ..Default::default() };
         let reason = reason(classify(Signal::Traces, response));
         let detail = reason.strip_prefix("HTTP 400 Bad Request: ").unwrap();
         assert_eq!(detail.chars().count(), MAX_TEXT_CHARS);
         assert!(detail.ends_with("é…"));
 
         let bytes = trace_partial(1, "line one\nline two\u{7}").encode_to_vec();
-        assert_eq!(
-            classify(Signal::Traces, ok(PROTOBUF, &bytes)),
-            accepted(1, Some("line one\\nline two\\u{7}"))
-        );
+        assert_eq!(classify(Signal::Traces, ok(PROTOBUF, &bytes)), accepted(1, Some("line one\\nline two\\u{7}")));
         assert_eq!(printable("a\u{85}b".chars()), "a\\u{85}b");
-        assert_eq!(
-            printable(std::iter::repeat_n('\n', 300)).chars().count(),
-            MAX_TEXT_CHARS
-        );
+        assert_eq!(printable(std::iter::repeat_n('\n', 300)).chars().count(), MAX_TEXT_CHARS);
     }
 
     #[test]
@@ -1151,10 +867,7 @@ mod tests {
         let response = ok(PROTOBUF, &body);
         assert_eq!(
             classify(Signal::Traces, response),
-            accepted(
-                0,
-                Some("could not decode the collector's response: it is larger than 4194304 bytes")
-            )
+            accepted(0, Some("could not decode the collector's response: it is larger than 4194304 bytes"))
         );
     }
 }

@@ -38,11 +38,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return None;
     }
     if value.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds = value.bytes().fold(0u64, |total, digit| {
-            total
-                .saturating_mul(10)
-                .saturating_add(u64::from(digit - b'0'))
-        });
+        let seconds =
+            value.bytes().fold(0u64, |total, digit| total.saturating_mul(10).saturating_add(u64::from(digit - b'0')));
         return Some(Duration::from_secs(seconds));
     }
     let now = Instant::from(now);
@@ -61,22 +58,15 @@ struct Instant {
 impl From<SystemTime> for Instant {
     fn from(time: SystemTime) -> Self {
         match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => Instant {
-                seconds: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-                nanos: after.subsec_nanos(),
-            },
+            Ok(after) => {
+                Instant { seconds: i64::try_from(after.as_secs()).unwrap_or(i64::MAX), nanos: after.subsec_nanos() }
+            }
             Err(before) => {
                 let before = before.duration();
                 let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
                 match before.subsec_nanos() {
-                    0 => Instant {
-                        seconds: -whole,
-                        nanos: 0,
-                    },
-                    nanos => Instant {
-                        seconds: -whole - 1,
-                        nanos: 1_000_000_000 - nanos,
-                    },
+                    0 => Instant { seconds: -whole, nanos: 0 },
+                    nanos => Instant { seconds: -whole - 1, nanos: 1_000_000_000 - nanos },
                 }
             }
         }
@@ -90,8 +80,8 @@ impl Instant {
 
     /// How far `self` (a whole second) lies after `earlier`; zero when it does not.
     fn since(self, earlier: Instant) -> Duration {
-        let nanos = (i128::from(self.seconds) - i128::from(earlier.seconds)) * 1_000_000_000
-            - i128::from(earlier.nanos);
+        let nanos =
+            (i128::from(self.seconds) - i128::from(earlier.seconds)) * 1_000_000_000 - i128::from(earlier.nanos);
         if nanos <= 0 {
             return Duration::ZERO;
         }
@@ -102,18 +92,8 @@ impl Instant {
 }
 
 const SHORT_DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const LONG_DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const LONG_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Parses one of the three HTTP-date forms; `current_year` resolves RFC 850's two-digit years.
 ///
@@ -121,10 +101,7 @@ const MONTHS: [&str; 12] = [
 /// make the instant it names ambiguous. Names are case-sensitive, as RFC 9110 specifies.
 fn parse_http_date(text: &str, current_year: i64) -> Option<Instant> {
     let mut cursor = Cursor(text.as_bytes());
-    let date = if let Some(day_name) = text
-        .get(..3)
-        .filter(|_| text.as_bytes().get(3) == Some(&b','))
-    {
+    let date = if let Some(day_name) = text.get(..3).filter(|_| text.as_bytes().get(3) == Some(&b',')) {
         // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
         SHORT_DAYS.contains(&day_name).then_some(())?;
         cursor.skip(4);
@@ -176,8 +153,7 @@ fn parse_http_date(text: &str, current_year: i64) -> Option<Instant> {
     if day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    let seconds =
-        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+    let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
     Some(Instant { seconds, nanos: 0 })
 }
 
@@ -271,16 +247,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = era * 400 + year_of_era + i64::from(month <= 2);
     (year, month, day)
 }
@@ -318,9 +289,7 @@ mod tests {
 
     #[test]
     fn not_delta_seconds() {
-        for bad in [
-            "", "  ", "-1", "+1", "1.5", "1e3", "0x10", "1 2", "١٢", "12s", "soon",
-        ] {
+        for bad in ["", "  ", "-1", "+1", "1.5", "1e3", "0x10", "1 2", "١٢", "12s", "soon"] {
             assert_eq!(parse_retry_after(bad, at(0)), None, "{bad:?}");
         }
     }
@@ -342,27 +311,15 @@ mod tests {
     #[test]
     fn sub_second_now_is_accounted_for() {
         let now = at(RFC_EXAMPLE - 30) + Duration::from_millis(250);
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_millis(29_750))
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_millis(29_750)));
     }
 
     #[test]
     fn past_and_present_dates_mean_now() {
         let now = at(RFC_EXAMPLE);
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_retry_after("Sat, 01 Jan 0000 00:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sat, 01 Jan 0000 00:00:00 GMT", now), Some(Duration::ZERO));
     }
 
     #[test]
@@ -378,18 +335,9 @@ mod tests {
         assert_eq!(secs("Tue, 29 Feb 2000 00:00:10 GMT", now), Some(10));
         assert_eq!(secs("Tue, 29 Feb 2000 00:00:60 GMT", now), Some(60));
         assert_eq!(secs("Wed, 01 Mar 2000 00:00:00 GMT", now), Some(86_400));
-        assert_eq!(
-            secs("Thu, 29 Feb 2024 12:00:00 GMT", at(1_709_164_800)),
-            Some(43_200)
-        );
-        assert_eq!(
-            parse_retry_after("Fri, 29 Feb 2019 00:00:00 GMT", now),
-            None
-        );
-        assert_eq!(
-            parse_retry_after("Mon, 29 Feb 1900 00:00:00 GMT", now),
-            None
-        );
+        assert_eq!(secs("Thu, 29 Feb 2024 12:00:00 GMT", at(1_709_164_800)), Some(43_200));
+        assert_eq!(parse_retry_after("Fri, 29 Feb 2019 00:00:00 GMT", now), None);
+        assert_eq!(parse_retry_after("Mon, 29 Feb 1900 00:00:00 GMT", now), None);
     }
 
     #[test]
@@ -449,19 +397,10 @@ mod tests {
         // In 2026, "94" is 1994 and "30" is 2030; "76" (50 years ahead) is still the future and
         // "77" (51 years ahead) is 1977.
         let now = at(1_767_225_600); // Thu, 01 Jan 2026 00:00:00 GMT
-        assert_eq!(
-            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            secs("Tuesday, 01-Jan-30 00:00:00 GMT", now),
-            Some(4 * 365 * 86_400 + 86_400)
-        );
+        assert_eq!(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), Some(Duration::ZERO));
+        assert_eq!(secs("Tuesday, 01-Jan-30 00:00:00 GMT", now), Some(4 * 365 * 86_400 + 86_400));
         assert!(secs("Wednesday, 01-Jan-76 00:00:00 GMT", now).is_some_and(|s| s > 0));
-        assert_eq!(
-            parse_retry_after("Saturday, 01-Jan-77 00:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Saturday, 01-Jan-77 00:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(nearest_year(94, 2026), 1994);
         assert_eq!(nearest_year(76, 2026), 2076);
         assert_eq!(nearest_year(77, 2026), 1977);
@@ -473,10 +412,7 @@ mod tests {
     #[test]
     fn now_before_the_epoch() {
         let now = UNIX_EPOCH - Duration::from_millis(1_500);
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
-            Some(Duration::from_millis(1_500))
-        );
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::from_millis(1_500)));
         assert_eq!(Instant::from(now).year(), 1969);
     }
 
