@@ -209,8 +209,10 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     };
 
     let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
-        (Some(exact), _) => signal_url(signal, None, Some(exact)).map_err(|e| ConfigError(e.to_string()))?,
-        (None, Some(base)) => signal_url(signal, Some(base), None).map_err(|e| ConfigError(e.to_string()))?,
+        (Some(exact), _) => signal_url(signal, None, Some(exact))
+            .map_err(|e| ConfigError(format!("the {} endpoint set in code: {}", signal.name(), e.reason())))?,
+        (None, Some(base)) => signal_url(signal, Some(base), None)
+            .map_err(|e| ConfigError(format!("the endpoint set in code: {}", e.reason())))?,
         (None, None) => {
             let base = env.text("OTEL_EXPORTER_OTLP_ENDPOINT");
             let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{sig}_ENDPOINT"));
