@@ -25,7 +25,6 @@ use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use flate2::read::MultiGzDecoder;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::retry_after::parse_retry_after;
@@ -210,112 +209,15 @@ fn read_response<T: ServiceResponse>(format: Format, bytes: &[u8]) -> Result<(i6
     let response = match format {
         Format::Protobuf => T::decode(bytes).map_err(|error| error.to_string())?,
         Format::Json => {
-            // The integer fields' JSON reader buffers whatever value it is given before looking at
-            // it, so a 4 MiB array there would cost tens of times its size; the shape check
-            // rejects that first without building anything.
-            serde_json::from_slice::<JsonShape>(bytes).map_err(|error| error.to_string())?;
+            // serde's message for a top-level array or scalar names an inner type; say plainly
+            // what an Export*ServiceResponse must be.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err("expected a JSON object".into());
+            }
             serde_json::from_slice::<T>(bytes).map_err(|error| error.to_string())?
         }
     };
     Ok(response.into_partial_success())
-}
-
-/// A JSON document shaped like an `Export*ServiceResponse`: an object whose `partialSuccess`, if
-/// present, is null or an object of scalars. Other members are skipped unread.
-struct JsonShape;
-
-impl<'de> Deserialize<'de> for JsonShape {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(JsonShape)
-    }
-}
-
-impl<'de> Visitor<'de> for JsonShape {
-    type Value = JsonShape;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "partialSuccess" {
-                map.next_value::<FlatObject>()?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(JsonShape)
-    }
-}
-
-/// `null`, or an object whose values are all scalars.
-struct FlatObject;
-
-impl<'de> Deserialize<'de> for FlatObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FlatObject)
-    }
-}
-
-impl<'de> Visitor<'de> for FlatObject {
-    type Value = FlatObject;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("null or an object of numbers and strings")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(FlatObject)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value::<Scalar>()?;
-        }
-        Ok(FlatObject)
-    }
-}
-
-/// A JSON number, string, boolean or null.
-struct Scalar;
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(Scalar)
-    }
-}
-
-impl<'de> Visitor<'de> for Scalar {
-    type Value = Scalar;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a number or a string")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Scalar)
-    }
 }
 
 /// `HTTP <code> <canonical reason>`, then what the body says, if anything.

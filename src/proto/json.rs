@@ -26,8 +26,10 @@ pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 }
 
 /// A number as JSON has it before it is narrowed to the field's type.
-#[derive(Deserialize)]
-#[serde(untagged)]
+///
+/// Read by a visitor that accepts scalars only: an array or object where a number belongs is an
+/// error at its first byte, never buffered (as serde's untagged enums would), so hostile input
+/// costs no more memory than its own size.
 enum Number<'a> {
     Unsigned(u64),
     Signed(i64),
@@ -35,6 +37,43 @@ enum Number<'a> {
     Text(&'a str),
     Owned(String),
     Null(()),
+}
+
+impl<'de> Deserialize<'de> for Number<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Scalar;
+        impl<'de> Visitor<'de> for Scalar {
+            type Value = Number<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a string holding one (or null)")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Number::Unsigned(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(Number::Signed(n))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(Number::Float(n))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Number::Text(text))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Number::Owned(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Number::Owned(text))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Number::Null(()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Number::Null(()))
+            }
+        }
+        deserializer.deserialize_any(Scalar)
+    }
 }
 
 fn integer_from<E: de::Error, T>(number: Number<'_>) -> Result<T, E>
@@ -341,6 +380,23 @@ mod tests {
         assert_eq!(base64_bytes::decode("Zm9vYg"), Some(b"foob".to_vec()));
         assert_eq!(base64_bytes::decode("Z"), None);
         assert_eq!(base64_bytes::decode("Zm9*"), None);
+    }
+
+    #[test]
+    fn numbers_accept_strings_and_null_and_refuse_containers() {
+        #[derive(serde::Deserialize)]
+        struct Point {
+            #[serde(with = "u64_string")]
+            count: u64,
+            #[serde(with = "f64_number")]
+            sum: f64,
+        }
+        let point: Point = serde_json::from_str(r#"{"count":"18446744073709551615","sum":"-Infinity"}"#).unwrap();
+        assert_eq!((point.count, point.sum), (u64::MAX, f64::NEG_INFINITY));
+        let point: Point = serde_json::from_str(r#"{"count":null,"sum":2}"#).unwrap();
+        assert_eq!((point.count, point.sum), (0, 2.0));
+        assert!(serde_json::from_str::<Point>(r#"{"count":[1,2,3],"sum":1}"#).is_err());
+        assert!(serde_json::from_str::<Point>(r#"{"count":1,"sum":{"a":1}}"#).is_err());
     }
 
     #[test]
