@@ -92,24 +92,29 @@ impl Shared {
     }
 }
 
-impl Drop for Shared {
-    /// Anything still queued when the last handle goes (pushed while shutdown was finishing) is
-    /// accounted as dropped at shutdown rather than forgotten.
-    fn drop(&mut self) {
-        let count = |signal: Signal, n: u64| {
-            if n > 0 {
-                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, n);
+impl Shared {
+    /// Empties the queues, counting what they held as dropped at shutdown. Called at the end of
+    /// shutdown, and when the last handle goes for anything pushed while shutdown was finishing.
+    pub(crate) fn drop_leftovers(&self) {
+        fn drain<T>(queue: &Option<ArrayQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
+            queue.as_ref().map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|item| weight(&item)).sum())
+        }
+        let left = [
+            (Signal::Traces, drain(&self.spans, |_| 1)),
+            (Signal::Logs, drain(&self.logs, |_| 1)),
+            (Signal::Metrics, drain(&self.metrics, data_point_count)),
+        ];
+        for (signal, items) in left {
+            if items > 0 {
+                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, items);
             }
-        };
-        let spans = self.spans.as_ref().map_or(0, |q| q.len() as u64);
-        let logs = self.logs.as_ref().map_or(0, |q| q.len() as u64);
-        let points = self
-            .metrics
-            .as_ref()
-            .map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|scope| data_point_count(&scope)).sum());
-        count(Signal::Traces, spans);
-        count(Signal::Logs, logs);
-        count(Signal::Metrics, points);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.drop_leftovers();
     }
 }
 

@@ -344,7 +344,7 @@ impl Worker {
         if self.lanes[index].backlog.is_empty() || self.lanes[index].head.as_ref().is_some_and(|a| now < a.next_at) {
             return;
         }
-        let settings = self.config.signal(signal).clone();
+        let settings = self.config.signal(signal);
         let shared = Arc::clone(&self.shared);
         let counters = shared.accounting.signal(signal);
         if settings.exporter == ExporterKind::Console {
@@ -552,21 +552,13 @@ impl Worker {
     /// Counts whatever is left as dropped at shutdown, answers the caller, and ends the thread.
     fn finish_shutdown(&mut self) {
         for index in 0..self.lanes.len() {
-            let signal = self.lanes[index].signal;
-            let shared = Arc::clone(&self.shared);
-            let counters = shared.accounting.signal(signal);
+            let counters = Arc::clone(&self.shared);
+            let counters = counters.accounting.signal(self.lanes[index].signal);
             while let Some(batch) = self.pop_head(index) {
                 counters.drop_queued(DropReason::Shutdown, batch.items);
             }
-            let left = match signal {
-                Signal::Traces => self.shared.spans.as_ref().map_or(0, |q| drain_count(q, |_| 1)),
-                Signal::Logs => self.shared.logs.as_ref().map_or(0, |q| drain_count(q, |_| 1)),
-                Signal::Metrics => self.shared.metrics.as_ref().map_or(0, |q| drain_count(q, data_point_count)),
-            };
-            if left > 0 {
-                counters.drop_queued(DropReason::Shutdown, left);
-            }
         }
+        self.shared.drop_leftovers();
         let pending = self.pending_items();
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(FlushError::Timeout { pending }));
@@ -609,8 +601,4 @@ fn group_by_scope<T>(queue: &ArrayQueue<Queued<T>>, max_items: usize) -> Vec<(Sc
         }
     }
     groups
-}
-
-fn drain_count<T>(queue: &ArrayQueue<T>, weight: impl Fn(&T) -> u64) -> u64 {
-    std::iter::from_fn(|| queue.pop()).map(|item| weight(&item)).sum()
 }
