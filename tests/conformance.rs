@@ -406,3 +406,21 @@ fn python_responses_decode() {
     let expected = ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message };
     assert_eq!(logs.partial_success, Some(expected));
 }
+
+/// The exporter writes requests with its own protobuf writer, not prost's.
+/// Byte equality with prost's output, which the round trips above prove Python reads, carries
+/// that proof over to what the exporter actually sends; it needs no Python.
+#[test]
+fn the_exporters_protobuf_is_byte_identical_to_prosts() {
+    use nanotel::export::{Compression, Encoder, ExportRequest, Protocol};
+
+    fn same<M: ExportRequest>(request: &M, name: &str) {
+        let mut encoder = Encoder::new(Protocol::HttpProtobuf, Compression::None);
+        let ours = encoder.encode_uncompressed(request).unwrap().to_vec();
+        assert!(ours == request.encode_to_vec(), "{name}: the exporter's bytes differ from prost's");
+    }
+    same(&fixtures::metrics_request(), "metrics");
+    same(&fixtures::trace_request(), "traces");
+    same(&fixtures::logs_request(), "logs");
+    same(&ExportMetricsServiceRequest::default(), "empty metrics");
+}

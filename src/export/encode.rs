@@ -12,6 +12,44 @@ use prost::Message;
 use serde::Serialize;
 
 use super::config::{Compression, Protocol};
+use super::wire::encode_request;
+use crate::proto::collector::{logs, metrics, trace};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// One of the three OTLP export requests.
+///
+/// Their protobuf form is written by nanotel's own encoder, which measures each nested message
+/// once (see `wire.rs`) and produces exactly prost's bytes. This trait is sealed.
+pub trait ExportRequest: Message + Serialize + Sized + sealed::Sealed {
+    /// Writes the protobuf encoding to `out` (cleared first); `scratch` is working space kept
+    /// between calls.
+    #[doc(hidden)]
+    fn write_protobuf(&self, scratch: &mut Vec<usize>, out: &mut Vec<u8>);
+}
+
+impl sealed::Sealed for trace::v1::ExportTraceServiceRequest {}
+impl ExportRequest for trace::v1::ExportTraceServiceRequest {
+    fn write_protobuf(&self, scratch: &mut Vec<usize>, out: &mut Vec<u8>) {
+        encode_request(self, scratch, out);
+    }
+}
+
+impl sealed::Sealed for metrics::v1::ExportMetricsServiceRequest {}
+impl ExportRequest for metrics::v1::ExportMetricsServiceRequest {
+    fn write_protobuf(&self, scratch: &mut Vec<usize>, out: &mut Vec<u8>) {
+        encode_request(self, scratch, out);
+    }
+}
+
+impl sealed::Sealed for logs::v1::ExportLogsServiceRequest {}
+impl ExportRequest for logs::v1::ExportLogsServiceRequest {
+    fn write_protobuf(&self, scratch: &mut Vec<usize>, out: &mut Vec<u8>) {
+        encode_request(self, scratch, out);
+    }
+}
 
 /// A request body ready to send.
 #[derive(Clone, Debug)]
@@ -37,12 +75,13 @@ pub struct Encoder {
     compression: Compression,
     encoded: Vec<u8>,
     compressed: Vec<u8>,
+    lengths: Vec<usize>,
 }
 
 impl Encoder {
     /// An encoder for one protocol and compression.
     pub fn new(protocol: Protocol, compression: Compression) -> Self {
-        Encoder { protocol, compression, encoded: Vec::new(), compressed: Vec::new() }
+        Encoder { protocol, compression, encoded: Vec::new(), compressed: Vec::new(), lengths: Vec::new() }
     }
 
     /// The `Content-Type` of the bodies it makes.
@@ -58,16 +97,19 @@ impl Encoder {
         }
     }
 
-    /// Encodes (and compresses) one request.
-    pub fn encode<M: Message + Serialize>(&mut self, request: &M) -> std::io::Result<EncodedBody> {
+    /// Encodes one request without compressing it, into a buffer reused by the next call.
+    pub fn encode_uncompressed<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<&[u8]> {
         self.encoded.clear();
         match self.protocol {
-            Protocol::HttpProtobuf => {
-                self.encoded.reserve(request.encoded_len());
-                request.encode(&mut self.encoded).map_err(std::io::Error::other)?;
-            }
+            Protocol::HttpProtobuf => request.write_protobuf(&mut self.lengths, &mut self.encoded),
             Protocol::HttpJson => serde_json::to_writer(&mut self.encoded, request)?,
         }
+        Ok(&self.encoded)
+    }
+
+    /// Encodes (and compresses) one request.
+    pub fn encode<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<EncodedBody> {
+        self.encode_uncompressed(request)?;
         let uncompressed_len = self.encoded.len();
         let body = match self.compression {
             Compression::None => Bytes::copy_from_slice(&self.encoded),

@@ -47,12 +47,13 @@ mod encode;
 mod pipeline;
 mod retry;
 mod transport;
+mod wire;
 mod worker;
 
 pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use config::{BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, Protocol, SignalConfig};
-pub use encode::{EncodedBody, Encoder};
+pub use encode::{EncodedBody, Encoder, ExportRequest};
 pub use pipeline::{
     data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, Scope, ShutdownReport,
     DEFAULT_SHUTDOWN_TIMEOUT,

@@ -1,0 +1,631 @@
+//! A protobuf encoder for the OTLP export requests that measures each nested message once.
+//!
+//! prost writes a nested message's length before its body by computing that length, which walks
+//! the whole subtree; the body's own nested messages do the same, so a value `d` levels deep is
+//! visited `d` times. In a metric request an attribute string sits eight levels deep, and with
+//! prost encoding cost twice what gzip then spends on the bytes. Here every message describes
+//! its fields once ([`Fields::visit`]); a first pass over that description records each nested
+//! length in pre-order, and a second pass writes the bytes, taking the lengths in the same order.
+//! Because both passes run the same `visit`, they cannot disagree about the layout.
+//!
+//! The output is byte-for-byte what prost produces (fields in tag order, proto3 defaults left
+//! out, repeated scalars packed); the tests hold it to that.
+
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{
+    any_value, AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
+};
+use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::proto::metrics::v1::{
+    exemplar, exponential_histogram_data_point::Buckets, metric, number_data_point,
+    summary_data_point::ValueAtQuantile, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
+    Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
+    SummaryDataPoint,
+};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LENGTH_DELIMITED: u32 = 2;
+const FIXED32: u32 = 5;
+
+fn varint_len(value: u64) -> usize {
+    // Each byte carries 7 bits; a zero still takes one byte.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn key_len(tag: u32) -> usize {
+    varint_len(u64::from(tag << 3))
+}
+
+/// Encodes `request` into `out` (cleared first), using `lengths` as scratch space. Both keep
+/// their capacity for the next call.
+pub(crate) fn encode_request<R: Fields>(request: &R, lengths: &mut Vec<usize>, out: &mut Vec<u8>) {
+    lengths.clear();
+    out.clear();
+    let mut measure = Measure { lengths, len: 0 };
+    request.visit(&mut measure);
+    let total = measure.len;
+    out.reserve(total);
+    let mut write = Write { lengths: lengths.iter(), out };
+    request.visit(&mut write);
+    debug_assert_eq!(out.len(), total);
+}
+
+/// One pass over a message's fields: measuring or writing.
+pub(crate) trait Sink {
+    fn varint(&mut self, tag: u32, value: u64);
+    fn fixed64(&mut self, tag: u32, value: u64);
+    fn fixed32(&mut self, tag: u32, value: u32);
+    fn bytes(&mut self, tag: u32, value: &[u8]);
+    fn message<M: Fields>(&mut self, tag: u32, message: &M);
+    fn packed_fixed64(&mut self, tag: u32, values: impl ExactSizeIterator<Item = u64>);
+    fn packed_varint(&mut self, tag: u32, values: &[u64]);
+
+    // proto3 leaves scalars at their default value off the wire; oneof members and `optional`
+    // fields are written whenever they are set, so they call the methods above directly.
+    fn string_field(&mut self, tag: u32, value: &str) {
+        if !value.is_empty() {
+            self.bytes(tag, value.as_bytes());
+        }
+    }
+    fn bytes_field(&mut self, tag: u32, value: &[u8]) {
+        if !value.is_empty() {
+            self.bytes(tag, value);
+        }
+    }
+    fn uint32_field(&mut self, tag: u32, value: u32) {
+        if value != 0 {
+            self.varint(tag, u64::from(value));
+        }
+    }
+    fn int32_field(&mut self, tag: u32, value: i32) {
+        if value != 0 {
+            // Negative int32 values are sign-extended to ten bytes, as protobuf specifies.
+            self.varint(tag, value as i64 as u64);
+        }
+    }
+    fn sint32_field(&mut self, tag: u32, value: i32) {
+        if value != 0 {
+            self.varint(tag, u64::from(((value << 1) ^ (value >> 31)) as u32));
+        }
+    }
+    fn bool_field(&mut self, tag: u32, value: bool) {
+        if value {
+            self.varint(tag, 1);
+        }
+    }
+    fn fixed32_field(&mut self, tag: u32, value: u32) {
+        if value != 0 {
+            self.fixed32(tag, value);
+        }
+    }
+    fn fixed64_field(&mut self, tag: u32, value: u64) {
+        if value != 0 {
+            self.fixed64(tag, value);
+        }
+    }
+    fn double_field(&mut self, tag: u32, value: f64) {
+        // The comparison prost makes: -0.0 counts as the default, NaN does not.
+        if value != 0.0 {
+            self.fixed64(tag, value.to_bits());
+        }
+    }
+    fn optional_double(&mut self, tag: u32, value: Option<f64>) {
+        if let Some(value) = value {
+            self.fixed64(tag, value.to_bits());
+        }
+    }
+    fn optional_message<M: Fields>(&mut self, tag: u32, message: &Option<M>) {
+        if let Some(message) = message {
+            self.message(tag, message);
+        }
+    }
+    fn repeated<M: Fields>(&mut self, tag: u32, messages: &[M]) {
+        for message in messages {
+            self.message(tag, message);
+        }
+    }
+}
+
+/// The first pass: adds up lengths, recording each nested message's in pre-order.
+struct Measure<'a> {
+    lengths: &'a mut Vec<usize>,
+    len: usize,
+}
+
+impl Sink for Measure<'_> {
+    fn varint(&mut self, tag: u32, value: u64) {
+        self.len += key_len(tag) + varint_len(value);
+    }
+    fn fixed64(&mut self, tag: u32, _: u64) {
+        self.len += key_len(tag) + 8;
+    }
+    fn fixed32(&mut self, tag: u32, _: u32) {
+        self.len += key_len(tag) + 4;
+    }
+    fn bytes(&mut self, tag: u32, value: &[u8]) {
+        self.len += key_len(tag) + varint_len(value.len() as u64) + value.len();
+    }
+    fn message<M: Fields>(&mut self, tag: u32, message: &M) {
+        let slot = self.lengths.len();
+        self.lengths.push(0);
+        let outer = std::mem::replace(&mut self.len, 0);
+        message.visit(self);
+        let inner = std::mem::replace(&mut self.len, outer);
+        self.lengths[slot] = inner;
+        self.len += key_len(tag) + varint_len(inner as u64) + inner;
+    }
+    fn packed_fixed64(&mut self, tag: u32, values: impl ExactSizeIterator<Item = u64>) {
+        let inner = values.len() * 8;
+        if inner > 0 {
+            self.len += key_len(tag) + varint_len(inner as u64) + inner;
+        }
+    }
+    fn packed_varint(&mut self, tag: u32, values: &[u64]) {
+        if !values.is_empty() {
+            let inner: usize = values.iter().map(|v| varint_len(*v)).sum();
+            self.lengths.push(inner);
+            self.len += key_len(tag) + varint_len(inner as u64) + inner;
+        }
+    }
+}
+
+/// The second pass: writes the bytes, taking nested lengths in the order they were recorded.
+struct Write<'a> {
+    lengths: std::slice::Iter<'a, usize>,
+    out: &'a mut Vec<u8>,
+}
+
+impl Write<'_> {
+    fn raw_varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.out.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.out.push(value as u8);
+    }
+    fn key(&mut self, tag: u32, wire_type: u32) {
+        self.raw_varint(u64::from(tag << 3 | wire_type));
+    }
+    fn next_length(&mut self) -> usize {
+        // Both passes run the same `visit`, so every length the writer asks for was recorded.
+        self.lengths.next().copied().unwrap_or_default()
+    }
+}
+
+impl Sink for Write<'_> {
+    fn varint(&mut self, tag: u32, value: u64) {
+        self.key(tag, VARINT);
+        self.raw_varint(value);
+    }
+    fn fixed64(&mut self, tag: u32, value: u64) {
+        self.key(tag, FIXED64);
+        self.out.extend_from_slice(&value.to_le_bytes());
+    }
+    fn fixed32(&mut self, tag: u32, value: u32) {
+        self.key(tag, FIXED32);
+        self.out.extend_from_slice(&value.to_le_bytes());
+    }
+    fn bytes(&mut self, tag: u32, value: &[u8]) {
+        self.key(tag, LENGTH_DELIMITED);
+        self.raw_varint(value.len() as u64);
+        self.out.extend_from_slice(value);
+    }
+    fn message<M: Fields>(&mut self, tag: u32, message: &M) {
+        let len = self.next_length();
+        self.key(tag, LENGTH_DELIMITED);
+        self.raw_varint(len as u64);
+        message.visit(self);
+    }
+    fn packed_fixed64(&mut self, tag: u32, values: impl ExactSizeIterator<Item = u64>) {
+        let len = values.len() * 8;
+        if len > 0 {
+            self.key(tag, LENGTH_DELIMITED);
+            self.raw_varint(len as u64);
+            for value in values {
+                self.out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+    }
+    fn packed_varint(&mut self, tag: u32, values: &[u64]) {
+        if !values.is_empty() {
+            let len = self.next_length();
+            self.key(tag, LENGTH_DELIMITED);
+            self.raw_varint(len as u64);
+            for value in values {
+                self.raw_varint(*value);
+            }
+        }
+    }
+}
+
+/// A message's fields in tag order, as prost encodes them (a oneof sits at its lowest tag).
+pub(crate) trait Fields {
+    fn visit<S: Sink>(&self, sink: &mut S);
+}
+
+impl Fields for ExportTraceServiceRequest {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.resource_spans);
+    }
+}
+
+impl Fields for ResourceSpans {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.resource);
+        s.repeated(2, &self.scope_spans);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for ScopeSpans {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.scope);
+        s.repeated(2, &self.spans);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for Span {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.bytes_field(1, &self.trace_id);
+        s.bytes_field(2, &self.span_id);
+        s.string_field(3, &self.trace_state);
+        s.bytes_field(4, &self.parent_span_id);
+        s.string_field(5, &self.name);
+        s.int32_field(6, self.kind);
+        s.fixed64_field(7, self.start_time_unix_nano);
+        s.fixed64_field(8, self.end_time_unix_nano);
+        s.repeated(9, &self.attributes);
+        s.uint32_field(10, self.dropped_attributes_count);
+        s.repeated(11, &self.events);
+        s.uint32_field(12, self.dropped_events_count);
+        s.repeated(13, &self.links);
+        s.uint32_field(14, self.dropped_links_count);
+        s.optional_message(15, &self.status);
+        s.fixed32_field(16, self.flags);
+    }
+}
+
+impl Fields for span::Event {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(1, self.time_unix_nano);
+        s.string_field(2, &self.name);
+        s.repeated(3, &self.attributes);
+        s.uint32_field(4, self.dropped_attributes_count);
+    }
+}
+
+impl Fields for span::Link {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.bytes_field(1, &self.trace_id);
+        s.bytes_field(2, &self.span_id);
+        s.string_field(3, &self.trace_state);
+        s.repeated(4, &self.attributes);
+        s.uint32_field(5, self.dropped_attributes_count);
+        s.fixed32_field(6, self.flags);
+    }
+}
+
+impl Fields for Status {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(2, &self.message);
+        s.int32_field(3, self.code);
+    }
+}
+
+impl Fields for ExportLogsServiceRequest {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.resource_logs);
+    }
+}
+
+impl Fields for ResourceLogs {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.resource);
+        s.repeated(2, &self.scope_logs);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for ScopeLogs {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.scope);
+        s.repeated(2, &self.log_records);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for LogRecord {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(1, self.time_unix_nano);
+        s.int32_field(2, self.severity_number);
+        s.string_field(3, &self.severity_text);
+        s.optional_message(5, &self.body);
+        s.repeated(6, &self.attributes);
+        s.uint32_field(7, self.dropped_attributes_count);
+        s.fixed32_field(8, self.flags);
+        s.bytes_field(9, &self.trace_id);
+        s.bytes_field(10, &self.span_id);
+        s.fixed64_field(11, self.observed_time_unix_nano);
+        s.string_field(12, &self.event_name);
+    }
+}
+
+impl Fields for ExportMetricsServiceRequest {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.resource_metrics);
+    }
+}
+
+impl Fields for ResourceMetrics {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.resource);
+        s.repeated(2, &self.scope_metrics);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for Resource {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.attributes);
+        s.uint32_field(2, self.dropped_attributes_count);
+        s.repeated(3, &self.entity_refs);
+    }
+}
+
+impl Fields for EntityRef {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(1, &self.schema_url);
+        s.string_field(2, &self.r#type);
+        for key in &self.id_keys {
+            s.bytes(3, key.as_bytes());
+        }
+        for key in &self.description_keys {
+            s.bytes(4, key.as_bytes());
+        }
+    }
+}
+
+impl Fields for KeyValue {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(1, &self.key);
+        s.optional_message(2, &self.value);
+        s.int32_field(3, self.key_strindex);
+    }
+}
+
+impl Fields for AnyValue {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        use any_value::Value;
+        match &self.value {
+            Some(Value::StringValue(text)) => s.bytes(1, text.as_bytes()),
+            Some(Value::BoolValue(value)) => s.varint(2, u64::from(*value)),
+            Some(Value::IntValue(value)) => s.varint(3, *value as u64),
+            Some(Value::DoubleValue(value)) => s.fixed64(4, value.to_bits()),
+            Some(Value::ArrayValue(array)) => s.message(5, array),
+            Some(Value::KvlistValue(list)) => s.message(6, list),
+            Some(Value::BytesValue(bytes)) => s.bytes(7, bytes),
+            Some(Value::StringValueStrindex(index)) => s.varint(8, *index as i64 as u64),
+            None => {}
+        }
+    }
+}
+
+impl Fields for ArrayValue {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.values);
+    }
+}
+
+impl Fields for KeyValueList {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.values);
+    }
+}
+
+impl Fields for InstrumentationScope {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(1, &self.name);
+        s.string_field(2, &self.version);
+        s.repeated(3, &self.attributes);
+        s.uint32_field(4, self.dropped_attributes_count);
+    }
+}
+
+impl Fields for ScopeMetrics {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.optional_message(1, &self.scope);
+        s.repeated(2, &self.metrics);
+        s.string_field(3, &self.schema_url);
+    }
+}
+
+impl Fields for Metric {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(1, &self.name);
+        s.string_field(2, &self.description);
+        s.string_field(3, &self.unit);
+        match &self.data {
+            Some(metric::Data::Gauge(gauge)) => s.message(5, gauge),
+            Some(metric::Data::Sum(sum)) => s.message(7, sum),
+            Some(metric::Data::Histogram(histogram)) => s.message(9, histogram),
+            Some(metric::Data::ExponentialHistogram(histogram)) => s.message(10, histogram),
+            Some(metric::Data::Summary(summary)) => s.message(11, summary),
+            None => {}
+        }
+        s.repeated(12, &self.metadata);
+    }
+}
+
+impl Fields for Gauge {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.data_points);
+    }
+}
+
+impl Fields for Sum {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.data_points);
+        s.int32_field(2, self.aggregation_temporality);
+        s.bool_field(3, self.is_monotonic);
+    }
+}
+
+impl Fields for Histogram {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.data_points);
+        s.int32_field(2, self.aggregation_temporality);
+    }
+}
+
+impl Fields for ExponentialHistogram {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.data_points);
+        s.int32_field(2, self.aggregation_temporality);
+    }
+}
+
+impl Fields for Summary {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.data_points);
+    }
+}
+
+impl Fields for NumberDataPoint {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(2, self.start_time_unix_nano);
+        s.fixed64_field(3, self.time_unix_nano);
+        match self.value {
+            Some(number_data_point::Value::AsDouble(value)) => s.fixed64(4, value.to_bits()),
+            Some(number_data_point::Value::AsInt(value)) => s.fixed64(6, value as u64),
+            None => {}
+        }
+        s.repeated(5, &self.exemplars);
+        s.repeated(7, &self.attributes);
+        s.uint32_field(8, self.flags);
+    }
+}
+
+impl Fields for HistogramDataPoint {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(2, self.start_time_unix_nano);
+        s.fixed64_field(3, self.time_unix_nano);
+        s.fixed64_field(4, self.count);
+        s.optional_double(5, self.sum);
+        s.packed_fixed64(6, self.bucket_counts.iter().copied());
+        s.packed_fixed64(7, self.explicit_bounds.iter().map(|bound| bound.to_bits()));
+        s.repeated(8, &self.exemplars);
+        s.repeated(9, &self.attributes);
+        s.uint32_field(10, self.flags);
+        s.optional_double(11, self.min);
+        s.optional_double(12, self.max);
+    }
+}
+
+impl Fields for ExponentialHistogramDataPoint {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.repeated(1, &self.attributes);
+        s.fixed64_field(2, self.start_time_unix_nano);
+        s.fixed64_field(3, self.time_unix_nano);
+        s.fixed64_field(4, self.count);
+        s.optional_double(5, self.sum);
+        s.sint32_field(6, self.scale);
+        s.fixed64_field(7, self.zero_count);
+        s.optional_message(8, &self.positive);
+        s.optional_message(9, &self.negative);
+        s.uint32_field(10, self.flags);
+        s.repeated(11, &self.exemplars);
+        s.optional_double(12, self.min);
+        s.optional_double(13, self.max);
+        s.double_field(14, self.zero_threshold);
+    }
+}
+
+impl Fields for Buckets {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.sint32_field(1, self.offset);
+        s.packed_varint(2, &self.bucket_counts);
+    }
+}
+
+impl Fields for SummaryDataPoint {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(2, self.start_time_unix_nano);
+        s.fixed64_field(3, self.time_unix_nano);
+        s.fixed64_field(4, self.count);
+        s.double_field(5, self.sum);
+        s.repeated(6, &self.quantile_values);
+        s.repeated(7, &self.attributes);
+        s.uint32_field(8, self.flags);
+    }
+}
+
+impl Fields for ValueAtQuantile {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.double_field(1, self.quantile);
+        s.double_field(2, self.value);
+    }
+}
+
+impl Fields for Exemplar {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(2, self.time_unix_nano);
+        match self.value {
+            Some(exemplar::Value::AsDouble(value)) => s.fixed64(3, value.to_bits()),
+            Some(exemplar::Value::AsInt(value)) => s.fixed64(6, value as u64),
+            None => {}
+        }
+        s.bytes_field(4, &self.span_id);
+        s.bytes_field(5, &self.trace_id);
+        s.repeated(7, &self.filtered_attributes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn encode<R: Fields>(request: &R) -> Vec<u8> {
+        let (mut lengths, mut out) = (Vec::new(), Vec::new());
+        encode_request(request, &mut lengths, &mut out);
+        out
+    }
+
+    #[test]
+    fn varint_lengths_match_the_encoding() {
+        for value in [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut write = Write { lengths: [].iter(), out: &mut Vec::new() };
+            write.raw_varint(value);
+            assert_eq!(write.out.len(), varint_len(value), "{value}");
+        }
+    }
+
+    #[test]
+    fn an_empty_request_is_empty() {
+        assert!(encode(&ExportMetricsServiceRequest::default()).is_empty());
+        assert!(encode(&ExportTraceServiceRequest::default()).is_empty());
+        assert!(encode(&ExportLogsServiceRequest::default()).is_empty());
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_negatives_sign_extended() {
+        let point = NumberDataPoint { value: Some(number_data_point::Value::AsInt(0)), ..Default::default() };
+        let sum = Sum { data_points: vec![point], aggregation_temporality: -1, is_monotonic: false };
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric { data: Some(metric::Data::Sum(sum)), ..Default::default() }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(encode(&request), request.encode_to_vec());
+    }
+}
