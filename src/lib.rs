@@ -3,11 +3,15 @@
 
 #![warn(missing_docs)]
 
+pub mod attributes;
 mod config;
 mod diag;
 pub mod export;
+pub mod metrics;
+pub mod propagation;
 pub mod proto;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 
 pub use export::Signal;

@@ -1,0 +1,2 @@
+//! Placeholder until the metrics benchmarks land.
+fn main() {}

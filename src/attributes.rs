@@ -1,0 +1,359 @@
+//! Attributes: the key-value pairs every signal carries.
+//!
+//! Built to be cheap on the hot path: a key or string value is either a `&'static str` (no
+//! allocation, no reference count) or a shared `Arc<str>` (one allocation when made, a
+//! reference-count increment when cloned). Values of every OTLP type are supported; the composite
+//! ones (arrays, maps, bytes) are shared slices, so cloning an attribute never copies its data.
+//!
+//! ```
+//! use nanotel::attributes::{KeyValue, Value};
+//!
+//! let venue = KeyValue::new("venue", "XNAS");
+//! let qty = KeyValue::new("order.qty", 100);
+//! assert_eq!(venue.value, Value::from("XNAS"));
+//! assert_eq!(qty.value.to_string(), "100");
+//! ```
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::proto::common::v1 as otlp;
+
+/// Text that is either static or shared: cloning never copies the characters.
+#[derive(Clone)]
+pub enum Text {
+    /// A string the program holds for its whole life: the hot-path case.
+    Static(&'static str),
+    /// A string made at run time, shared by every clone.
+    Shared(Arc<str>),
+}
+
+impl Text {
+    /// The characters.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Static(s) => s,
+            Text::Shared(s) => s,
+        }
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Self {
+        Text::Static(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::Shared(s.into())
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(s: Arc<str>) -> Self {
+        Text::Shared(s)
+    }
+}
+
+/// An attribute value: any of the OTLP `AnyValue` types.
+///
+/// Equality and hashing treat floating-point values by their bits, so a value can identify a
+/// metric series (`NaN` equals itself, `0.0` and `-0.0` differ).
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    I64(i64),
+    /// A 64-bit float.
+    F64(f64),
+    /// A string.
+    Str(Text),
+    /// Raw bytes.
+    Bytes(Arc<[u8]>),
+    /// A list of values (they need not share a type).
+    Array(Arc<[Value]>),
+    /// A nested list of key-value pairs.
+    Map(Arc<[KeyValue]>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::I64(a), Value::I64(b)) => a == b,
+            (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Bool(v) => v.hash(state),
+            Value::I64(v) => v.hash(state),
+            Value::F64(v) => v.to_bits().hash(state),
+            Value::Str(v) => v.hash(state),
+            Value::Bytes(v) => v.hash(state),
+            Value::Array(v) => v.hash(state),
+            Value::Map(v) => v.hash(state),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The value as text, the way exporters without typed values (Prometheus labels, console
+    /// lines) show it: arrays and maps as JSON-like lists, bytes as lowercase hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
+            Value::Bytes(v) => v.iter().try_for_each(|b| write!(f, "{b:02x}")),
+            Value::Array(values) => {
+                f.write_str("[")?;
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    match v {
+                        Value::Str(s) => write!(f, "{:?}", s.as_str())?,
+                        other => write!(f, "{other}")?,
+                    }
+                }
+                f.write_str("]")
+            }
+            Value::Map(entries) => {
+                f.write_str("{")?;
+                for (i, kv) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{:?}:{}", kv.key.as_str(), kv.value)?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($source:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {
+        $(impl From<$source> for Value {
+            fn from(v: $source) -> Self {
+                Value::$variant(v $(as $cast)?)
+            }
+        })*
+    };
+}
+
+value_from!(bool => Bool, i64 => I64, i32 => I64 as i64, u32 => I64 as i64, i16 => I64 as i64, u16 => I64 as i64,
+    i8 => I64 as i64, u8 => I64 as i64, f64 => F64, f32 => F64 as f64);
+
+impl From<&'static str> for Value {
+    fn from(v: &'static str) -> Self {
+        Value::Str(Text::Static(v))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(v.into())
+    }
+}
+
+impl From<Arc<str>> for Value {
+    fn from(v: Arc<str>) -> Self {
+        Value::Str(v.into())
+    }
+}
+
+impl From<Text> for Value {
+    fn from(v: Text) -> Self {
+        Value::Str(v)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(v: Vec<Value>) -> Self {
+        Value::Array(v.into())
+    }
+}
+
+impl From<Vec<KeyValue>> for Value {
+    fn from(v: Vec<KeyValue>) -> Self {
+        Value::Map(v.into())
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(v.into())
+    }
+}
+
+impl Value {
+    /// The OTLP form of the value.
+    pub fn to_proto(&self) -> otlp::AnyValue {
+        use otlp::any_value::Value as Any;
+        let value = match self {
+            Value::Bool(v) => Any::BoolValue(*v),
+            Value::I64(v) => Any::IntValue(*v),
+            Value::F64(v) => Any::DoubleValue(*v),
+            Value::Str(v) => Any::StringValue(v.as_str().to_owned()),
+            Value::Bytes(v) => Any::BytesValue(v.to_vec()),
+            Value::Array(values) => {
+                Any::ArrayValue(otlp::ArrayValue { values: values.iter().map(Value::to_proto).collect() })
+            }
+            Value::Map(entries) => {
+                Any::KvlistValue(otlp::KeyValueList { values: entries.iter().map(KeyValue::to_proto).collect() })
+            }
+        };
+        otlp::AnyValue { value: Some(value) }
+    }
+}
+
+/// One attribute: a key and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyValue {
+    /// The attribute's name, for example `http.request.method`.
+    pub key: Text,
+    /// Its value.
+    pub value: Value,
+}
+
+impl KeyValue {
+    /// An attribute from anything that converts into a key and a value.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// let side = KeyValue::new("side", "buy");
+    /// assert_eq!(side.key.as_str(), "side");
+    /// ```
+    pub fn new(key: impl Into<Text>, value: impl Into<Value>) -> Self {
+        KeyValue { key: key.into(), value: value.into() }
+    }
+
+    /// The OTLP form of the attribute.
+    pub fn to_proto(&self) -> otlp::KeyValue {
+        otlp::KeyValue { key: self.key.as_str().to_owned(), value: Some(self.value.to_proto()), ..Default::default() }
+    }
+}
+
+impl<K: Into<Text>, V: Into<Value>> From<(K, V)> for KeyValue {
+    fn from((key, value): (K, V)) -> Self {
+        KeyValue::new(key, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_and_shared_text_compare_by_content() {
+        let a = KeyValue::new("venue", "XNAS");
+        let b = KeyValue::new(String::from("venue"), String::from("XNAS"));
+        assert_eq!(a, b);
+        let hash = |kv: &KeyValue| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            kv.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn floats_compare_by_bits() {
+        assert_eq!(Value::F64(f64::NAN), Value::F64(f64::NAN));
+        assert_ne!(Value::F64(0.0), Value::F64(-0.0));
+        assert_ne!(Value::F64(1.0), Value::I64(1));
+    }
+
+    #[test]
+    fn every_type_maps_to_its_otlp_value() {
+        use otlp::any_value::Value as Any;
+        let nested = Value::from(vec![KeyValue::new("k", vec![Value::from(1), Value::from("x")])]);
+        let any = nested.to_proto();
+        let Some(Any::KvlistValue(list)) = any.value else { panic!("not a kvlist: {any:?}") };
+        let Some(Any::ArrayValue(array)) = list.values[0].value.as_ref().and_then(|v| v.value.clone()) else {
+            panic!("not an array")
+        };
+        assert_eq!(array.values[0].value, Some(Any::IntValue(1)));
+        assert_eq!(array.values[1].value, Some(Any::StringValue("x".into())));
+        assert_eq!(Value::from(vec![0xab_u8, 1]).to_proto().value, Some(Any::BytesValue(vec![0xab, 1])));
+        assert_eq!(Value::from(2.5).to_proto().value, Some(Any::DoubleValue(2.5)));
+        assert_eq!(Value::from(true).to_proto().value, Some(Any::BoolValue(true)));
+    }
+
+    #[test]
+    fn display_forms() {
+        assert_eq!(Value::from(vec![Value::from("a"), Value::from(2)]).to_string(), r#"["a",2]"#);
+        assert_eq!(Value::from(vec![1u8, 0xff]).to_string(), "01ff");
+        assert_eq!(Value::from(vec![KeyValue::new("k", true)]).to_string(), r#"{"k":true}"#);
+    }
+}

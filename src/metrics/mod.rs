@@ -1,0 +1,1 @@
+//! Metrics: instruments, the lock-free series registry, aggregation and collection into OTLP.

@@ -1,0 +1,205 @@
+//! The identity of a span as it travels: trace id, span id, flags and vendor trace state.
+
+use std::fmt;
+
+use crate::propagation::TraceState;
+
+/// A 128-bit trace id. All zeros is invalid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TraceId([u8; 16]);
+
+/// A 64-bit span id. All zeros is invalid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SpanId([u8; 8]);
+
+macro_rules! id_type {
+    ($name:ident, $len:literal) => {
+        impl $name {
+            /// The invalid (all-zero) id.
+            pub const INVALID: $name = $name([0; $len]);
+
+            /// The id with these bytes (big-endian, as on the wire).
+            pub const fn from_bytes(bytes: [u8; $len]) -> Self {
+                $name(bytes)
+            }
+
+            /// The id's bytes, as on the wire.
+            pub const fn to_bytes(self) -> [u8; $len] {
+                self.0
+            }
+
+            /// Whether the id is not all zeros.
+            pub fn is_valid(&self) -> bool {
+                self.0 != [0; $len]
+            }
+
+            /// Parses exactly the lowercase or uppercase hex form (no prefix, no separators).
+            /// Returns `None` for any other input, including the wrong length.
+            pub fn from_hex(hex: &str) -> Option<Self> {
+                let hex = hex.as_bytes();
+                if hex.len() != 2 * $len {
+                    return None;
+                }
+                let mut bytes = [0u8; $len];
+                for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+                    *byte = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+                }
+                Some($name(bytes))
+            }
+        }
+
+        impl fmt::Display for $name {
+            /// Lowercase hex, as in `traceparent` and OTLP/JSON.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
+        }
+    };
+}
+
+id_type!(TraceId, 16);
+id_type!(SpanId, 8);
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The W3C trace flags byte. Only the `sampled` bit (0x01) is defined.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct TraceFlags(u8);
+
+impl TraceFlags {
+    /// No flag set: not sampled.
+    pub const NOT_SAMPLED: TraceFlags = TraceFlags(0);
+    /// The `sampled` flag.
+    pub const SAMPLED: TraceFlags = TraceFlags(1);
+
+    /// Flags from the raw byte (unknown bits are kept, as W3C asks of a forwarding participant).
+    pub const fn new(bits: u8) -> Self {
+        TraceFlags(bits)
+    }
+
+    /// The raw byte.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether the `sampled` bit is set.
+    pub const fn is_sampled(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    /// These flags with the `sampled` bit set or cleared.
+    pub const fn with_sampled(self, sampled: bool) -> Self {
+        TraceFlags(if sampled { self.0 | 1 } else { self.0 & !1 })
+    }
+}
+
+/// What identifies a span to its children and to other processes.
+///
+/// ```
+/// use nanotel::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+///
+/// let context = SpanContext::new(
+///     TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+///     SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+///     TraceFlags::SAMPLED,
+///     true,
+///     Default::default(),
+/// );
+/// assert!(context.is_valid() && context.is_sampled() && context.is_remote());
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SpanContext {
+    trace_id: TraceId,
+    span_id: SpanId,
+    trace_flags: TraceFlags,
+    is_remote: bool,
+    trace_state: TraceState,
+}
+
+impl SpanContext {
+    /// A span context from its parts.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        trace_flags: TraceFlags,
+        is_remote: bool,
+        trace_state: TraceState,
+    ) -> Self {
+        SpanContext { trace_id, span_id, trace_flags, is_remote, trace_state }
+    }
+
+    /// The invalid context: no span.
+    pub fn invalid() -> Self {
+        SpanContext::default()
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// The trace flags.
+    pub fn trace_flags(&self) -> TraceFlags {
+        self.trace_flags
+    }
+
+    /// Whether the span is sampled (recorded and exported).
+    pub fn is_sampled(&self) -> bool {
+        self.trace_flags.is_sampled()
+    }
+
+    /// Whether the context came from another process (extracted by a propagator).
+    pub fn is_remote(&self) -> bool {
+        self.is_remote
+    }
+
+    /// The vendor-specific `tracestate`.
+    pub fn trace_state(&self) -> &TraceState {
+        &self.trace_state
+    }
+
+    /// Whether both ids are valid (non-zero).
+    pub fn is_valid(&self) -> bool {
+        self.trace_id.is_valid() && self.span_id.is_valid()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = TraceId::from_hex("4BF92F3577B34DA6A3CE929D0E0E4736").unwrap();
+        assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b7").unwrap().to_bytes()[1], 0xf0);
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b"), None);
+        assert_eq!(SpanId::from_hex("00f067aa0ba902bg"), None);
+        assert!(!TraceId::INVALID.is_valid());
+    }
+
+    #[test]
+    fn flags_keep_unknown_bits() {
+        let flags = TraceFlags::new(0x81);
+        assert!(flags.is_sampled());
+        assert_eq!(flags.with_sampled(false).bits(), 0x80);
+    }
+}
