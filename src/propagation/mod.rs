@@ -1,5 +1,49 @@
 //! Context propagation across process boundaries: W3C Trace Context and W3C Baggage.
+//!
+//! Propagators write their headers into an [`Injector`] and read them from an [`Extractor`];
+//! both are implemented for `HashMap<String, String>` and [`http::HeaderMap`]. Bad input is never
+//! an error the caller must handle: an unusable `traceparent` extracts as `None` (start a new
+//! trace), a bad `tracestate` as an empty one, and malformed baggage members are skipped.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use nanotel::propagation::{BaggagePropagator, TraceContextPropagator};
+//!
+//! let mut incoming = HeaderMap::new();
+//! incoming.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+//! incoming.insert("baggage", "userId=alice".parse().unwrap());
+//!
+//! let parent = TraceContextPropagator.extract(&incoming).expect("a valid traceparent");
+//! let baggage = BaggagePropagator.extract(&incoming);
+//! assert!(parent.is_sampled());
+//! assert_eq!(baggage.get("userId"), Some("alice"));
+//!
+//! let mut outgoing = HeaderMap::new();
+//! TraceContextPropagator.inject(&parent, &mut outgoing);
+//! BaggagePropagator.inject(&baggage, &mut outgoing);
+//! assert_eq!(outgoing["baggage"], "userId=alice");
+//! ```
 
+mod baggage;
+mod baggage_propagator;
+mod carrier;
+mod percent;
+mod trace_context;
 mod trace_state;
+pub mod traceparent;
 
-pub use trace_state::TraceState;
+pub use baggage::{Baggage, BaggageEntry, BaggageError};
+pub use baggage_propagator::BaggagePropagator;
+pub use carrier::{Extractor, Injector};
+pub use trace_context::TraceContextPropagator;
+pub use trace_state::{TraceState, TraceStateError};
+pub use traceparent::TraceparentError;
+
+/// Without leading and trailing spaces and tabs: HTTP's optional whitespace, and nothing else
+/// (a line break or other control character stays, to be rejected by the grammar).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
+}
