@@ -221,3 +221,71 @@ for name, (now, value) in {
 }.items():
     write(T, name, retry(now, value))
 write(T, "before-1970", retry(1500, "Thu, 01 Jan 1970 00:00:00 GMT", before_1970=True))
+
+
+# --- traceparent / tracestate / baggage / propagation_extract ------------------------------------
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+VALID = f"00-{TRACE_ID}-{PARENT_ID}-01"
+
+T = "traceparent"
+for name, value in {
+    "valid": VALID,
+    "unsampled": f"00-{TRACE_ID}-{PARENT_ID}-00",
+    "all-flags": f"00-{TRACE_ID}-{PARENT_ID}-ff",
+    "ows": f"\t {VALID} \t",
+    "future": f"cc-{TRACE_ID}-{PARENT_ID}-01-what-the-future-will-be-like",
+    "future-dot": f"cc-{TRACE_ID}-{PARENT_ID}-01.what-the-future-will-be-like",
+    "v00-trailing": f"{VALID}-extra",
+    "version-ff": f"ff-{TRACE_ID}-{PARENT_ID}-01",
+    "uppercase": f"00-{TRACE_ID.upper()}-{PARENT_ID}-01",
+    "zero-trace": f"00-{'0' * 32}-{PARENT_ID}-01",
+    "zero-parent": f"00-{TRACE_ID}-{'0' * 16}-01",
+    "short-flags": f"00-{TRACE_ID}-{PARENT_ID}-1",
+    "empty": "",
+}.items():
+    write(T, name, value.encode())
+write(T, "not-utf8", VALID.encode()[:20] + b"\xc3" + VALID.encode()[21:])
+
+T = "tracestate"
+for name, value in {
+    "example": "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+    "ows": "foo=1 \t , \t bar=2,\t \tbaz=3\t",
+    "blank-members": ",, ,\t,foo=1,",
+    "multi-tenant": "tenant@system=1,0t@s=x",
+    "bad-vendor": "foo@@bar=1,bar=2",
+    "bad-value": "foo=bar=baz",
+    "empty-value": "foo=,bar=3",
+    "duplicate": "foo=1,foo=2",
+    "uppercase": "FOO=1",
+    "all-chars": "a0_-*/@z=" + "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",="),
+    "members-32": ",".join(f"bar{i:02}={i:02}" for i in range(1, 33)),
+    "members-33": ",".join(f"bar{i:02}={i:02}" for i in range(1, 34)),
+    "long-key": "z" * 256 + "=1",
+    "long-tenant": "t" * 241 + "@" + "v" * 14 + "=1",
+}.items():
+    write(T, name, value.encode())
+
+T = "baggage"
+for name, value in {
+    "example": "userId=Am%C3%A9lie,serverNode=DF%2028,isProduction=false",
+    "properties": "key1=value1;property1;property2, key2 = value2 ; p = v",
+    "equals-in-value": "a=b=c,empty=",
+    "bad-escape": "a=%zz,b=%4,c=%",
+    "bad-chars": 'a=x y,b="q",ok=1',
+    "invalid-utf8": "k=%FF%C3",
+    "duplicate": "a=1,b=2,a=3",
+    "members-70": ",".join(f"k{i}={i}" for i in range(70)),
+    "big-member": "big=" + "v" * 5000 + ",small=1",
+}.items():
+    write(T, name, value.encode())
+
+T = "propagation_extract"
+for name, lines in {
+    "all": [f"traceparent:{VALID}", "tracestate:rojo=1", "TraceState:congo=2", "baggage:userId=alice"],
+    "two-traceparents": [f"traceparent:{VALID}", f"traceparent:{VALID}"],
+    "bad-tracestate": [f"traceparent:{VALID}", "tracestate:foo=1,foo=2"],
+    "tracestate-alone": ["tracestate:foo=1", "baggage:a=1;p", "Baggage:b=%20"],
+}.items():
+    write(T, name, "\n".join(lines).encode())

@@ -51,3 +51,23 @@ fn endpoint_corpus() {
 fn retry_after_corpus() {
     replay("retry_after", inputs::retry_after);
 }
+
+#[test]
+fn traceparent_corpus() {
+    replay("traceparent", inputs::traceparent);
+}
+
+#[test]
+fn tracestate_corpus() {
+    replay("tracestate", inputs::tracestate);
+}
+
+#[test]
+fn baggage_corpus() {
+    replay("baggage", inputs::baggage);
+}
+
+#[test]
+fn propagation_extract_corpus() {
+    replay("propagation_extract", inputs::propagation_extract);
+}

@@ -5,12 +5,16 @@
 //! fuzzer ran. Beyond "does not panic", each function asserts the promises its decoder documents,
 //! so that the fuzzer also finds wrong answers.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use nanotel::export::endpoint::signal_url;
 use nanotel::export::headers::parse_headers;
 use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
 use nanotel::export::retry_after::parse_retry_after;
+use nanotel::propagation::{traceparent, Baggage, BaggagePropagator, TraceContextPropagator, TraceState};
 use nanotel::Signal;
 
 /// Header values worth hitting exactly, which random bytes rarely spell; a length byte of
@@ -199,5 +203,131 @@ pub fn retry_after(data: &[u8]) {
         assert_eq!(delay, Some(Duration::from_secs(seconds)));
     } else if trimmed.starts_with(['-', '+']) {
         assert_eq!(delay, None, "signed numbers are not delays");
+    }
+}
+
+/// Without HTTP's optional whitespace (spaces and tabs) at either end.
+fn trim_ows(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
+}
+
+/// `traceparent::parse` on the input read as (lossy) UTF-8, checked against the grammar stated a
+/// second way: `-`-separated fields of 2, 32, 16 and 2 lowercase hex digits, nothing more for
+/// version `00`, more fields allowed for later versions, never `ff`, no all-zero id.
+pub fn traceparent(data: &[u8]) {
+    let value = String::from_utf8_lossy(data);
+    let parsed = traceparent::parse(&value);
+    let trimmed = trim_ows(&value);
+    let fields: Vec<&str> = trimmed.split('-').collect();
+    let lower_hex = |field: &str, len: usize| {
+        field.len() == len && field.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |field: &str| field.bytes().any(|b| b != b'0');
+    let expected_valid = fields.len() >= 4
+        && lower_hex(fields[0], 2)
+        && lower_hex(fields[1], 32)
+        && lower_hex(fields[2], 16)
+        && lower_hex(fields[3], 2)
+        && fields[0] != "ff"
+        && (fields[0] != "00" || fields.len() == 4)
+        && nonzero(fields[1])
+        && nonzero(fields[2]);
+    match parsed {
+        Ok(context) => {
+            assert!(expected_valid, "accepted {value:?}");
+            assert!(context.is_valid() && context.is_remote() && context.trace_state().is_empty());
+            assert_eq!(context.trace_flags().bits() & !0x03, 0, "unknown flags are cleared");
+            let mut written = String::new();
+            traceparent::write(&context, &mut written);
+            assert_eq!(&written[3..53], &trimmed[3..53], "ids are sent as received");
+            assert_eq!(traceparent::parse(&written), Ok(context));
+        }
+        Err(error) => {
+            assert!(!expected_valid, "rejected {value:?}: {error}");
+            assert!(!error.to_string().is_empty());
+        }
+    }
+}
+
+/// `TraceState::parse` on the input read as (lossy) UTF-8; a parsed state must re-parse from its
+/// own header, hold every non-blank member, and accept each of its entries back through `insert`.
+/// The first member is also tried as an `insert` into a small fixed state.
+pub fn tracestate(data: &[u8]) {
+    let header = String::from_utf8_lossy(data);
+    let members = header.split(',').filter(|member| !trim_ows(member).is_empty()).count();
+    match TraceState::parse(&header) {
+        Ok(state) => {
+            assert_eq!(state.len(), members);
+            assert!(state.len() <= TraceState::MAX_MEMBERS);
+            assert_eq!(TraceState::parse(&state.to_header()).as_ref(), Ok(&state));
+            for (key, value) in state.iter() {
+                assert_eq!(state.get(key), Some(value));
+                let moved = state.insert(key, value).expect("a parsed entry is valid");
+                assert_eq!(moved.iter().next(), Some((key, value)));
+                assert_eq!(moved.len(), state.len());
+                assert_eq!(moved.remove(key).len(), state.len() - 1);
+            }
+        }
+        Err(error) => assert!(!error.to_string().is_empty()),
+    }
+    let first = header.split(',').next().unwrap_or_default();
+    let (key, value) = first.split_once('=').unwrap_or((first, ""));
+    let base = TraceState::parse("a=1,b=2").expect("a valid header");
+    if let Ok(updated) = base.insert(key, value) {
+        assert_eq!(updated.iter().next(), Some((key, value)));
+        assert_eq!(updated.get(key), Some(value));
+        assert_eq!(TraceState::parse(&updated.to_header()), Ok(updated));
+    }
+}
+
+/// `Baggage::parse` on the input read as (lossy) UTF-8; the result must respect the limits,
+/// re-parse from its own header, and accept each of its entries back through `insert`.
+pub fn baggage(data: &[u8]) {
+    let header = String::from_utf8_lossy(data);
+    let baggage = Baggage::parse(&header);
+    assert!(baggage.len() <= Baggage::MAX_ENTRIES);
+    let written = baggage.to_header();
+    assert!(written.len() <= Baggage::MAX_HEADER_BYTES);
+    assert_eq!(Baggage::parse(&written), baggage, "{written:?}");
+    let mut rebuilt = Baggage::new();
+    for entry in baggage.iter() {
+        assert_eq!(baggage.get(entry.name()), Some(entry.value()));
+        rebuilt.insert_with_metadata(entry.name(), entry.value(), entry.metadata()).expect("a parsed entry fits");
+    }
+    assert_eq!(rebuilt, baggage);
+}
+
+/// Both propagators on a header map built from the input: `name:value` lines (lossy UTF-8), those
+/// that are not valid header names or values skipped. Whatever is extracted must survive
+/// injection into a fresh header map and a `HashMap`, and extracting again.
+pub fn propagation_extract(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut headers = HeaderMap::new();
+    for line in text.split('\n') {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.append(name, value);
+        }
+    }
+    let context = TraceContextPropagator.extract(&headers);
+    let baggage = BaggagePropagator.extract(&headers);
+    if let Some(context) = &context {
+        assert!(context.is_valid() && context.is_remote());
+    }
+    if headers.get_all("traceparent").iter().count() != 1 {
+        assert_eq!(context, None, "no traceparent, or more than one");
+    }
+
+    let mut map = HashMap::new();
+    let mut again = HeaderMap::new();
+    if let Some(context) = &context {
+        TraceContextPropagator.inject(context, &mut map);
+        TraceContextPropagator.inject(context, &mut again);
+    }
+    BaggagePropagator.inject(&baggage, &mut map);
+    BaggagePropagator.inject(&baggage, &mut again);
+    for carrier in [&map as &dyn nanotel::propagation::Extractor, &again] {
+        assert_eq!(TraceContextPropagator.extract(carrier), context);
+        assert_eq!(BaggagePropagator.extract(carrier), baggage);
     }
 }
