@@ -276,10 +276,8 @@ fn invalid_context_injects_nothing() {
 
 #[test]
 fn baggage_example() {
-    let baggage = BaggagePropagator.extract(&headers(&[(
-        "baggage",
-        "userId=Am%C3%A9lie,serverNode=DF%2028,isProduction=false",
-    )]));
+    let baggage =
+        BaggagePropagator.extract(&headers(&[("baggage", "userId=Am%C3%A9lie,serverNode=DF%2028,isProduction=false")]));
     assert_eq!(baggage.get("userId"), Some("Amélie"));
     assert_eq!(baggage.get("serverNode"), Some("DF 28"));
     assert_eq!(baggage.get("isProduction"), Some("false"));
@@ -289,8 +287,7 @@ fn baggage_example() {
 fn baggage_lines_are_combined_under_one_limit() {
     let first: Vec<String> = (0..40).map(|i| format!("a{i}=1")).collect();
     let second: Vec<String> = (0..40).map(|i| format!("b{i}=1")).collect();
-    let baggage =
-        BaggagePropagator.extract(&headers(&[("baggage", &first.join(",")), ("Baggage", &second.join(","))]));
+    let baggage = BaggagePropagator.extract(&headers(&[("baggage", &first.join(",")), ("Baggage", &second.join(","))]));
     assert_eq!(baggage.len(), Baggage::MAX_ENTRIES);
     assert_eq!((baggage.get("a0"), baggage.get("b23"), baggage.get("b24")), (Some("1"), Some("1"), None));
 }
