@@ -113,22 +113,20 @@ impl Baggage {
     /// assert_eq!(baggage.len(), 2);
     /// ```
     pub fn parse(header: &str) -> Baggage {
-        Self::parse_lines(&mut |visit| visit(header.as_bytes()))
+        let mut baggage = Baggage::new();
+        baggage.add_header_line(header.as_bytes());
+        baggage
     }
 
-    /// Parses several header lines as one list (the limits apply to them together).
-    /// `for_each_line` calls its argument on each line.
-    pub(crate) fn parse_lines(for_each_line: &mut dyn FnMut(&mut dyn FnMut(&[u8]))) -> Baggage {
-        let mut baggage = Baggage::new();
-        for_each_line(&mut |line| {
-            for member in line.split(|&b| b == b',') {
-                if let Some(entry) = parse_member(trim_ows(member)) {
-                    // A member beyond the limits is dropped whole; later smaller ones may still fit.
-                    let _ = baggage.put(entry);
-                }
+    /// Adds the members of one more header line: several `baggage` lines form one list, and the
+    /// limits apply to them together.
+    pub(crate) fn add_header_line(&mut self, line: &[u8]) {
+        for member in line.split(|&b| b == b',') {
+            if let Some(entry) = parse_member(trim_ows(member)) {
+                // A member beyond the limits is dropped whole; later smaller ones may still fit.
+                let _ = self.put(entry);
             }
-        });
-        baggage
+        }
     }
 
     /// The number of entries.

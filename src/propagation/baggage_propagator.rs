@@ -32,6 +32,8 @@ impl BaggagePropagator {
     /// Reads the baggage of every `baggage` line together (see [`Baggage::parse`]); empty when
     /// there is none. Never fails: malformed members are skipped.
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Baggage {
-        Baggage::parse_lines(&mut |visit| carrier.for_each_value(Self::BAGGAGE, visit))
+        let mut baggage = Baggage::new();
+        carrier.for_each_value(Self::BAGGAGE, &mut |line| baggage.add_header_line(line));
+        baggage
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::trace::SpanContext;
 
-use super::{traceparent, Extractor, Injector, TraceState};
+use super::{trace_state, traceparent, Extractor, Injector};
 
 /// Carries a [`SpanContext`] across processes in the W3C `traceparent` and `tracestate` headers.
 ///
@@ -55,8 +55,8 @@ impl TraceContextPropagator {
     /// trace; `tracestate` is only read with a valid `traceparent`.
     ///
     /// All `tracestate` lines are combined into one list; an invalid one (see
-    /// [`TraceState::parse`]) gives an empty trace state but keeps the context. Without a
-    /// `tracestate` header this does not allocate.
+    /// [`TraceState::parse`](super::TraceState::parse)) gives an empty trace state but keeps the
+    /// context. Without a `tracestate` header this does not allocate.
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
         let mut lines = 0usize;
         let mut parsed = None;
@@ -68,8 +68,9 @@ impl TraceContextPropagator {
         });
         // Two `traceparent` lines cannot both describe the parent: W3C says start anew.
         let context = parsed.filter(|_| lines == 1)?;
-        let trace_state =
-            TraceState::parse_lines(&mut |visit| carrier.for_each_value(Self::TRACESTATE, visit)).unwrap_or_default();
+        let mut parser = trace_state::Parser::default();
+        carrier.for_each_value(Self::TRACESTATE, &mut |line| parser.add_line(line));
+        let trace_state = parser.finish().unwrap_or_default();
         Some(SpanContext::new(context.trace_id(), context.span_id(), context.trace_flags(), true, trace_state))
     }
 }

@@ -90,25 +90,9 @@ impl TraceState {
     /// assert_eq!(TraceState::parse("FOO=1"), Err(TraceStateError::InvalidKey));
     /// ```
     pub fn parse(header: &str) -> Result<TraceState, TraceStateError> {
-        Self::parse_lines(&mut |visit| visit(header.as_bytes()))
-    }
-
-    /// Parses the members of several header lines as one list, as if they were joined by `,`
-    /// (RFC 9110), without joining them. `for_each_line` calls its argument on each line.
-    pub(crate) fn parse_lines(
-        for_each_line: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
-    ) -> Result<TraceState, TraceStateError> {
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut result = Ok(());
-        for_each_line(&mut |line| {
-            for member in line.split(|&b| b == b',') {
-                if result.is_ok() {
-                    result = push_member(&mut entries, trim_ows(member));
-                }
-            }
-        });
-        result?;
-        Ok(TraceState::from_entries(entries))
+        let mut parser = Parser::default();
+        parser.add_line(header.as_bytes());
+        parser.finish()
     }
 
     fn from_entries(entries: Vec<Entry>) -> TraceState {
@@ -188,25 +172,52 @@ impl TraceState {
     }
 }
 
-/// Adds one member (already without surrounding whitespace) of a received header.
-fn push_member(entries: &mut Vec<Entry>, member: &[u8]) -> Result<(), TraceStateError> {
-    if member.is_empty() {
-        return Ok(());
+/// Parses the lines of a received `tracestate` as one list, as if they were joined by `,`
+/// (RFC 9110), without joining them. The first error sticks: one bad member discards them all.
+#[derive(Default)]
+pub(crate) struct Parser {
+    entries: Vec<Entry>,
+    error: Option<TraceStateError>,
+}
+
+impl Parser {
+    /// Adds the members of one header line.
+    pub(crate) fn add_line(&mut self, line: &[u8]) {
+        for member in line.split(|&b| b == b',') {
+            if self.error.is_none() {
+                self.error = self.add_member(trim_ows(member)).err();
+            }
+        }
     }
-    let equals = member.iter().position(|&b| b == b'=').ok_or(TraceStateError::InvalidMember)?;
-    let (key, value) = (&member[..equals], &member[equals + 1..]);
-    check_key(key)?;
-    check_value(value)?;
-    if entries.len() == TraceState::MAX_MEMBERS {
-        return Err(TraceStateError::TooManyMembers);
+
+    /// The trace state of every line so far, or the first problem found.
+    pub(crate) fn finish(self) -> Result<TraceState, TraceStateError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(TraceState::from_entries(self.entries)),
+        }
     }
-    if entries.iter().any(|(k, _)| k.as_bytes() == key) {
-        return Err(TraceStateError::DuplicateKey);
+
+    /// Adds one member (already without surrounding whitespace).
+    fn add_member(&mut self, member: &[u8]) -> Result<(), TraceStateError> {
+        if member.is_empty() {
+            return Ok(());
+        }
+        let equals = member.iter().position(|&b| b == b'=').ok_or(TraceStateError::InvalidMember)?;
+        let (key, value) = (&member[..equals], &member[equals + 1..]);
+        check_key(key)?;
+        check_value(value)?;
+        if self.entries.len() == TraceState::MAX_MEMBERS {
+            return Err(TraceStateError::TooManyMembers);
+        }
+        if self.entries.iter().any(|(k, _)| k.as_bytes() == key) {
+            return Err(TraceStateError::DuplicateKey);
+        }
+        // Both were checked to be ASCII.
+        let text = |bytes: &[u8]| Box::from(String::from_utf8_lossy(bytes));
+        self.entries.push((text(key), text(value)));
+        Ok(())
     }
-    // Both were checked to be ASCII.
-    let text = |bytes: &[u8]| Box::from(String::from_utf8_lossy(bytes));
-    entries.push((text(key), text(value)));
-    Ok(())
 }
 
 /// `[a-z0-9][a-z0-9_\-*/]{0,255}` or `[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13}`.
@@ -254,7 +265,8 @@ mod tests {
     fn empty_and_blank_headers_are_empty_states() {
         for header in ["", " ", ",", " \t, ,\t"] {
             let state = TraceState::parse(header).unwrap();
-            assert!(state.is_empty() && state.len() == 0, "{header:?}");
+            assert!(state.is_empty(), "{header:?}");
+            assert_eq!(state.len(), 0);
             assert_eq!(state, TraceState::default());
         }
     }
@@ -329,12 +341,15 @@ mod tests {
 
     #[test]
     fn several_lines_are_one_list() {
-        let lines = ["foo=1,bar=2", "", "rojo=1,congo=2", "baz=3"];
-        let state = TraceState::parse_lines(&mut |visit| lines.iter().for_each(|line| visit(line.as_bytes())));
+        let parse = |lines: &[&str]| {
+            let mut parser = Parser::default();
+            lines.iter().for_each(|line| parser.add_line(line.as_bytes()));
+            parser.finish()
+        };
+        let state = parse(&["foo=1,bar=2", "", "rojo=1,congo=2", "baz=3"]);
         assert_eq!(state.unwrap().to_header(), "foo=1,bar=2,rojo=1,congo=2,baz=3");
-        let lines = ["foo=1", "foo=2"];
-        let state = TraceState::parse_lines(&mut |visit| lines.iter().for_each(|line| visit(line.as_bytes())));
-        assert_eq!(state, Err(TraceStateError::DuplicateKey));
+        assert_eq!(parse(&["foo=1", "foo=2"]), Err(TraceStateError::DuplicateKey));
+        assert_eq!(parse(&["foo=1", "bad", "bar=2"]), Err(TraceStateError::InvalidMember));
     }
 
     #[test]
