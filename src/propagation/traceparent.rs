@@ -147,24 +147,41 @@ fn write_hex(bytes: &[u8], out: &mut [u8]) {
     }
 }
 
+/// Each byte's value as a lowercase hex digit, or [`NOT_HEX`]: one table load per digit, and a
+/// whole field is checked at once by OR-ing its digits, with no branch per byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Marks a byte that is not a lowercase hex digit (any value above 15 would do).
+const NOT_HEX: u8 = 0x80;
+
 /// Fills `out` from lowercase hex `digits` (twice its length); `None` on any other byte.
 fn lower_hex(digits: &[u8], out: &mut [u8]) -> Option<()> {
+    let mut seen = 0;
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = lower_hex_byte(pair)?;
+        let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+        seen |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(())
+    (seen & NOT_HEX == 0).then_some(())
 }
 
 fn lower_hex_byte(pair: &[u8]) -> Option<u8> {
-    Some(lower_hex_digit(pair[0])? << 4 | lower_hex_digit(pair[1])?)
-}
-
-fn lower_hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
+    let mut byte = [0];
+    lower_hex(pair, &mut byte)?;
+    Some(byte[0])
 }
 
 #[cfg(test)]
