@@ -262,9 +262,16 @@ fn tracestate_is_injected_only_when_not_empty() {
     assert_eq!(out["traceparent"], VALID);
     assert!(!out.contains_key("tracestate"));
 
-    let context = extract(&[("traceparent", VALID), ("tracestate", "rojo=1, congo=2")]).unwrap();
-    TraceContextPropagator.inject(&context, &mut out);
+    let with_state = extract(&[("traceparent", VALID), ("tracestate", "rojo=1, congo=2")]).unwrap();
+    TraceContextPropagator.inject(&with_state, &mut out);
     assert_eq!(out["tracestate"], "rojo=1,congo=2");
+
+    // A reused carrier does not pass on the previous request's trace state.
+    TraceContextPropagator.inject(&context, &mut out);
+    assert!(!out.contains_key("tracestate"));
+    let mut map = HashMap::from([("TraceState".to_owned(), "old=1".to_owned())]);
+    TraceContextPropagator.inject(&context, &mut map);
+    assert_eq!(map.len(), 1, "{map:?}");
 }
 
 #[test]
@@ -306,4 +313,7 @@ fn empty_baggage_injects_nothing() {
     let mut out = HeaderMap::new();
     BaggagePropagator.inject(&Baggage::new(), &mut out);
     assert!(out.is_empty());
+    out.insert("baggage", HeaderValue::from_static("old=1"));
+    BaggagePropagator.inject(&Baggage::new(), &mut out);
+    assert!(out.is_empty(), "a reused carrier does not pass on the previous baggage");
 }

@@ -22,9 +22,11 @@ impl BaggagePropagator {
     /// The `baggage` header's name.
     pub const BAGGAGE: &'static str = "baggage";
 
-    /// Writes the `baggage` header, unless the baggage is empty.
+    /// Writes the `baggage` header; for an empty baggage, removes any the carrier holds instead.
     pub fn inject<I: Injector + ?Sized>(&self, baggage: &Baggage, carrier: &mut I) {
-        if !baggage.is_empty() {
+        if baggage.is_empty() {
+            carrier.remove(Self::BAGGAGE);
+        } else {
             carrier.set(Self::BAGGAGE, &baggage.to_header());
         }
     }

@@ -11,6 +11,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 pub trait Injector {
     /// Sets the header `name` to `value`, replacing any value it had.
     fn set(&mut self, name: &str, value: &str);
+
+    /// Removes the header `name`, if present. Propagators call it for a header they have nothing
+    /// to put in (an empty trace state or baggage), so that a carrier reused from an earlier
+    /// request does not pass on that request's value.
+    fn remove(&mut self, name: &str);
 }
 
 /// Somewhere a propagator can read headers from: incoming request headers, a message's metadata.
@@ -79,6 +84,11 @@ impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
         }
         self.insert(name.to_owned(), value.to_owned());
     }
+
+    fn remove(&mut self, name: &str) {
+        // A scan, not a hash lookup: the key may be spelled in any case.
+        self.retain(|key, _| !key.eq_ignore_ascii_case(name));
+    }
 }
 
 /// Values that are not valid header text, and names that are not valid header names, are not
@@ -100,6 +110,10 @@ impl Injector for HeaderMap {
             return;
         };
         self.insert(name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        HeaderMap::remove(self, name);
     }
 }
 
@@ -173,5 +187,17 @@ mod tests {
         assert!(headers.is_empty());
         headers.set("Baggage", "k=v");
         assert_eq!(headers["baggage"], "k=v");
+    }
+
+    #[test]
+    fn remove_ignores_case() {
+        let mut map = HashMap::from([("TraceState".to_owned(), "a=1".to_owned()), ("x".to_owned(), "y".to_owned())]);
+        Injector::remove(&mut map, "tracestate");
+        assert_eq!(map.len(), 1);
+        let mut headers = HeaderMap::new();
+        headers.append("tracestate", HeaderValue::from_static("a=1"));
+        headers.append("tracestate", HeaderValue::from_static("b=2"));
+        Injector::remove(&mut headers, "TRACESTATE");
+        assert!(headers.is_empty());
     }
 }

@@ -37,15 +37,18 @@ impl TraceContextPropagator {
     /// The `tracestate` header's name.
     pub const TRACESTATE: &'static str = "tracestate";
 
-    /// Writes `traceparent` (version `00`) and, when the trace state is not empty, `tracestate`.
-    /// An invalid context writes nothing. The `traceparent` value is formatted on the stack, so
-    /// with a carrier that reuses its storage this does not allocate.
+    /// Writes `traceparent` (version `00`) and, when the trace state is not empty, `tracestate`
+    /// (otherwise it removes any `tracestate` the carrier holds). An invalid context writes
+    /// nothing. The `traceparent` value is formatted on the stack, so with a carrier that reuses
+    /// its storage this does not allocate.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
         if !context.is_valid() {
             return;
         }
         carrier.set(Self::TRACEPARENT, traceparent::encode(context).as_str());
-        if !context.trace_state().is_empty() {
+        if context.trace_state().is_empty() {
+            carrier.remove(Self::TRACESTATE);
+        } else {
             carrier.set(Self::TRACESTATE, &context.trace_state().to_header());
         }
     }
