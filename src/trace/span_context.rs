@@ -85,7 +85,7 @@ impl TraceFlags {
     /// The `sampled` flag.
     pub const SAMPLED: TraceFlags = TraceFlags(1);
 
-    /// Flags from the raw byte (unknown bits are kept, as W3C asks of a forwarding participant).
+    /// Flags from the raw byte. Propagation keeps only the bits W3C defines (sampled, random).
     pub const fn new(bits: u8) -> Self {
         TraceFlags(bits)
     }
