@@ -59,7 +59,7 @@ fn mix(a: u64, b: u64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
-#[inline]
+/// Long byte strings: eight bytes per multiply-fold.
 fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     let mut h = seed ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
@@ -77,21 +77,42 @@ fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     h
 }
 
-fn hash_value(value: &Value) -> u64 {
+/// A byte string as one word, cheaply: strings of up to 8 bytes (most attribute keys and
+/// values) are packed with two overlapping fixed-size loads instead of a variable-length copy,
+/// with the length folded in so "ab" and "abab"-like overlaps differ; longer ones are hashed.
+#[inline]
+fn text_word(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let packed = if n > 8 {
+        return hash_bytes(bytes, 0x9e37_79b9_7f4a_7c15);
+    } else if n >= 4 {
+        let low = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let high = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+        (u64::from(low) << 32) | u64::from(high)
+    } else if n > 0 {
+        (u64::from(bytes[0]) << 16) | (u64::from(bytes[n / 2]) << 8) | u64::from(bytes[n - 1])
+    } else {
+        0
+    };
+    packed ^ (n as u64).wrapping_mul(0xa076_1d64_78bd_642f)
+}
+
+fn value_word(value: &Value) -> u64 {
     match value {
+        Value::Str(v) => text_word(v.as_bytes()),
         Value::Bool(v) => mix(1, u64::from(*v)),
         Value::I64(v) => mix(2, *v as u64),
         Value::F64(v) => mix(3, v.to_bits()),
-        Value::Str(v) => hash_bytes(v.as_bytes(), 4),
         Value::Bytes(v) => hash_bytes(v, 5),
-        Value::Array(values) => values.iter().fold(6, |h, v| mix(h, hash_value(v))),
+        Value::Array(values) => values.iter().fold(6, |h, v| mix(h, value_word(v))),
         Value::Map(entries) => entries.iter().fold(7, |h, kv| h.wrapping_add(hash_pair(kv))),
     }
 }
 
+/// One multiply-fold per pair when key and value are short.
 #[inline]
 fn hash_pair(kv: &KeyValue) -> u64 {
-    mix(hash_bytes(kv.key.as_bytes(), 0x9e37_79b9_7f4a_7c15), hash_value(&kv.value))
+    mix(text_word(kv.key.as_bytes()), value_word(&kv.value))
 }
 
 /// The hash of the live pairs: a sum of per-pair hashes, so the order of the pairs is irrelevant.
