@@ -23,7 +23,8 @@ fn promtool() -> Option<String> {
 fn exposition() -> String {
     let provider = MeterProvider::builder().without_env().build();
     let meter = provider.meter_with_version("gateway", "1.2.3");
-    let attrs = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.side", "buy"), KeyValue::new("note", "a \"q\"\\\n")];
+    let attrs =
+        [KeyValue::new("venue", "XNAS"), KeyValue::new("order.side", "buy"), KeyValue::new("note", "a \"q\"\\\n")];
     let orders = meter.u64_counter("orders").with_unit("{order}").with_description("Orders sent.\nPer venue.").build();
     orders.unwrap().add(3, &attrs);
     meter.f64_counter("traded.volume").with_unit("By").build().unwrap().add(1.5, &attrs);

@@ -45,11 +45,7 @@ fn record_everything(provider: &MeterProvider) {
         .with_callback(|o| o.observe(42, &[KeyValue::new("session", "FIX-1")]))
         .build()
         .unwrap();
-    meter
-        .f64_observable_up_down_counter("cash.balance")
-        .with_callback(|o| o.observe(-1e6, &[]))
-        .build()
-        .unwrap();
+    meter.f64_observable_up_down_counter("cash.balance").with_callback(|o| o.observe(-1e6, &[])).build().unwrap();
     meter.i64_observable_gauge("cpu.core").with_callback(|o| o.observe(3, &[])).build().unwrap();
 }
 
@@ -62,7 +58,10 @@ fn export(preference: TemporalityPreference, protocol: Protocol) -> Vec<ExportMe
         .protocol(protocol)
         .compression(Compression::None)
         // A long interval: only force_flush collects, so the test sees exactly one collection.
-        .batch(Signal::Metrics, BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) })
+        .batch(
+            Signal::Metrics,
+            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
+        )
         .build()
         .unwrap();
     let provider = MeterProvider::builder().without_env().temporality(preference).build();
@@ -92,8 +91,12 @@ fn check(preference: TemporalityPreference) {
     let cumulative = AggregationTemporality::Cumulative as i32;
     let is_delta = preference == TemporalityPreference::Delta;
     for metric in &metrics {
-        let expected_delta = is_delta && matches!(metric.name.as_str(), "orders" | "notional" | "session.messages")
-            || is_delta && matches!(metric.name.as_str(), "order.latency" | "fill.ratio" | "tick.to.trade");
+        // Delta preference: counters, observable counters and histograms (OTLP-NOTES §6.2).
+        let expected_delta = is_delta
+            && matches!(
+                metric.name.as_str(),
+                "orders" | "notional" | "session.messages" | "order.latency" | "fill.ratio" | "tick.to.trade"
+            );
         let temporality = match metric.data.as_ref().unwrap() {
             Data::Sum(s) => s.aggregation_temporality,
             Data::Histogram(h) => h.aggregation_temporality,

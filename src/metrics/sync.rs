@@ -240,7 +240,8 @@ impl<N: Number> BoundGauge<N> {
 /// The cells of a histogram series: explicit buckets or base-2 exponential ones.
 pub(crate) enum HistogramKind {
     Explicit(HistogramCells),
-    Exponential(ExpoCells),
+    // Boxed: the spill queue makes these cells 512 bytes, which explicit series would pay too.
+    Exponential(Box<ExpoCells>),
 }
 
 impl HistogramKind {
