@@ -50,6 +50,8 @@ pub(crate) struct HistogramCells {
     bounds: Arc<[f64]>,
     /// Blocks per stripe.
     blocks_per_stripe: usize,
+    /// The stripe count minus one (kept, so the hot path does not divide to find it).
+    stripe_mask: usize,
     blocks: Box<[CachePadded<[AtomicU64; BLOCK]>]>,
 }
 
@@ -65,7 +67,7 @@ impl HistogramCells {
         let blocks = (0..stripe::count() * blocks_per_stripe)
             .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
-        let cells = HistogramCells { bounds, blocks_per_stripe, blocks };
+        let cells = HistogramCells { bounds, blocks_per_stripe, stripe_mask: stripe::count() - 1, blocks };
         for stripe in 0..stripe::count() {
             cells.reset_extremes::<N>(stripe);
         }
@@ -82,7 +84,7 @@ impl HistogramCells {
     }
 
     fn stripes(&self) -> usize {
-        self.blocks.len() / self.blocks_per_stripe
+        self.stripe_mask + 1
     }
 
     fn reset_extremes<N: Number>(&self, stripe: usize) {
@@ -100,7 +102,7 @@ impl HistogramCells {
         }
         let n = self.bounds.len() + 1;
         let index = bucket_index(&self.bounds, value.to_f64());
-        let stripe = stripe::home() & (self.stripes() - 1);
+        let stripe = stripe::home() & self.stripe_mask;
         // Relaxed throughout: each cell is an independent total read by the collector; a
         // reading taken mid-record may see the bucket without the sum, which the next reading
         // settles (the count, derived from the buckets, is always consistent with them).
