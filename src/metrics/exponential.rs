@@ -256,6 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn downscaled_indices_agree_with_the_mapping_at_the_lower_scale() {
+        // Downscaling shifts indices (index >> k); that is only right if the mapping itself
+        // nests: the bucket of v at scale s − k is the bucket at scale s shifted by k.
+        let mut value = 1e-12;
+        while value < 1e12 {
+            for scale in [20, 12, 5, 1, 0, -3] {
+                for k in [1, 2, 5, 9] {
+                    let lower = scale - k;
+                    if lower >= MIN_SCALE {
+                        assert_eq!(index(value, scale) >> k, index(value, lower), "{value} from {scale} by {k}");
+                    }
+                }
+            }
+            value *= 1.37;
+        }
+        // After a real downscale, every recorded value is in the bucket the mapping gives it.
+        let values: Vec<f64> = (1..400).map(|i| f64::from(i).powf(2.7) * 1e-3).collect();
+        let mut state = ExpoState::default();
+        values.iter().for_each(|&v| state.record(v));
+        assert!(state.scale < MAX_SCALE);
+        let mut expected = Buckets::default();
+        values.iter().for_each(|&v| expected.add(index(v, state.scale), 1));
+        assert_eq!(state.positive.trimmed(), expected.trimmed());
+    }
+
+    #[test]
     fn subnormals_count_as_the_smallest_normal() {
         assert_eq!(index(f64::from_bits(1), 0), index(f64::MIN_POSITIVE, 0));
         assert_eq!(index(f64::MAX, MAX_SCALE), (1024 << MAX_SCALE) - 1);

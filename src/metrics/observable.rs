@@ -109,7 +109,7 @@ impl<N: Number> ObservableInstrument<N> {
 
 impl<N: Number> Collect for ObservableInstrument<N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        if Instant::now() > cx.deadline {
+        if Instant::now() >= cx.deadline {
             crate::diag::warning!(
                 "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
                 self.descriptor.name

@@ -676,6 +676,56 @@ mod tests {
     }
 
     #[test]
+    fn temporality_preference_comes_from_the_environment() {
+        let with = |value: &'static str| {
+            MeterProvider::builder()
+                .with_env_lookup(move |name| {
+                    (name == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| value.to_owned())
+                })
+                .build()
+                .temporality_preference()
+        };
+        assert_eq!(with("DELTA"), TemporalityPreference::Delta);
+        assert_eq!(with("lowmemory"), TemporalityPreference::LowMemory);
+        assert_eq!(with("sideways"), TemporalityPreference::Cumulative, "a bad value falls back to the default");
+        let coded = MeterProvider::builder()
+            .with_env_lookup(|_| Some("delta".into()))
+            .temporality(TemporalityPreference::Cumulative)
+            .build();
+        assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
+    }
+
+    #[test]
+    fn json_view_is_otlp_json() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        provider.meter("m").i64_gauge("g").build().unwrap().record(-3, &[KeyValue::new("k", "v")]);
+        let json = provider.to_json();
+        let data: crate::proto::metrics::v1::MetricsData = serde_json::from_str(&json).unwrap();
+        let point = match data.resource_metrics[0].scope_metrics[0].metrics[0].data.as_ref() {
+            Some(Data::Gauge(g)) => g.data_points[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(point.value, Some(PointValue::AsInt(-3)));
+        assert!(json.contains(r#""asInt":"-3""#), "{json}");
+    }
+
+    #[test]
+    fn callbacks_are_skipped_past_the_deadline_and_overflow_past_the_limit() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        provider
+            .meter("m")
+            .i64_observable_gauge("g")
+            .with_callback(|o| (0..10).for_each(|i| o.observe(i, &[KeyValue::new("i", i)])))
+            .build()
+            .unwrap();
+        let scopes = provider.collect_with(true, Duration::from_secs(5));
+        let Some(Data::Gauge(gauge)) = scopes[0].metrics[0].data.as_ref() else { panic!("a gauge") };
+        assert_eq!(gauge.data_points.len(), 4, "three sets and the overflow one");
+        assert_eq!(gauge.data_points[3].value, Some(PointValue::AsInt(9)), "a gauge's overflow keeps the last value");
+        assert!(provider.collect_with(true, Duration::ZERO).is_empty(), "past the deadline: skipped");
+    }
+
+    #[test]
     fn observable_counters_subtract_under_delta() {
         let provider = provider(TemporalityPreference::Delta);
         let total = Arc::new(std::sync::atomic::AtomicU64::new(10));
