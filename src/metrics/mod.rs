@@ -16,6 +16,14 @@
 //!   recording to one series do not fight over one cache line. Collection sums the stripes.
 //! - Each instrument keeps at most `cardinality_limit` series (default 2000), the overflow
 //!   series `otel.metric.overflow=true` included, which takes every measurement past the limit.
+//! - Counters, up-down counters, gauges and explicit histograms record with atomic operations
+//!   only. Exponential histograms, whose downscaling rewrites every bucket, give each stripe an
+//!   owner flag instead: a recording thread claims a free stripe with one compare-and-swap and
+//!   moves on to another stripe (never waits) when its own is claimed; see
+//!   [`exponential`] and the protocol notes in its cells' source.
+//! - Recording never allocates once its series exists, with two documented exceptions: an
+//!   attribute slice of more than 64 pairs, and an exponential histogram's slow path, taken
+//!   only when a value falls outside its current 160-bucket window (its range grows).
 //!
 //! # Collection
 //!
