@@ -85,7 +85,7 @@ fn recording_allocates_nothing_after_warm_up() {
         }
     };
     // Warm-up: creates the series, assigns this thread's stripe, lets the exponential histograms
-    // settle on their scale, fills the table past the limit.
+    // settle on a scale, fills the table past the limit.
     record_all(2000);
     let bound_counter = counter.bind(&attrs);
     let bound_histogram = histogram.bind(&attrs);
@@ -104,6 +104,11 @@ fn recording_allocates_nothing_after_warm_up() {
             bound_exponential.record(v);
             exponential.record(-v, &attrs);
             counter.add(1, &keys[i % 100]);
+            if i == 5000 {
+                // Outliers: the exponential histograms' windows must shift and downscale.
+                bound_exponential.record(1e12);
+                exponential.record(-1e-12, &attrs);
+            }
         }
     });
     assert_eq!(n, 0, "allocations while recording after warm-up");

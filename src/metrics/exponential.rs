@@ -48,7 +48,7 @@ pub fn lower_boundary(index: i32, scale: i32) -> f64 {
 
 /// The smallest `k` for which indices `low..=high` fit in [`MAX_SIZE`] buckets after
 /// `index >> k`.
-fn downscale_needed(low: i32, high: i32) -> u32 {
+pub(crate) fn downscale_needed(low: i32, high: i32) -> u32 {
     let mut k = 0;
     while (high >> k) - (low >> k) >= MAX_SIZE as i32 {
         k += 1;

@@ -11,11 +11,10 @@
 //! full queue drops the value and counts it, the project's rule for full buffers).
 //!
 //! Inside a claimed stripe, a value whose index falls in the window costs one count increment; a
-//! value outside it takes the slow path: the stripe is copied into the plain [`ExpoState`], the
-//! value recorded there (which downscales as the specification says), and the result written
-//! back with the window re-centred on the occupied range. The scale only ever goes down, also
-//! across delta collections, so once a histogram has seen its range it never takes the slow
-//! path again.
+//! value outside it takes the slow path: the scale goes down as far as the specification says
+//! (both windows shifted in place), and the value's window is re-centred on its occupied range,
+//! all with a stack buffer, never allocating. The scale only ever goes down, also across delta
+//! collections, so once a histogram has seen its range it rarely takes the slow path again.
 //!
 //! The collector claims each stripe in turn (spinning briefly if a recording holds it: the
 //! collector may wait for a recording, never the other way round), copies it, zeroes it for a
@@ -26,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 
-use super::exponential::{index, Buckets, ExpoState, MAX_SCALE, MAX_SIZE};
+use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SCALE, MAX_SIZE, MIN_SCALE};
 use super::stripe;
 
 /// Values the spill queue holds between two collections.
@@ -57,22 +56,50 @@ impl Window {
         Buckets { offset: base, counts }.trimmed()
     }
 
-    /// Stores `buckets` (at most [`MAX_SIZE`] wide) centred in the window, so the range can grow
-    /// either way before the slow path is needed again.
-    fn store(&self, buckets: &Buckets) {
-        self.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
-        let Some((low, high)) = buckets.range() else {
-            self.base.store(EMPTY, Ordering::Relaxed);
-            return;
+    /// The first and last index with a non-zero count.
+    fn range(&self) -> Option<(i32, i32)> {
+        let base = self.base.load(Ordering::Relaxed);
+        let first = self.counts.iter().position(|c| c.load(Ordering::Relaxed) != 0)?;
+        let last = self.counts.iter().rposition(|c| c.load(Ordering::Relaxed) != 0)?;
+        Some((base + first as i32, base + last as i32))
+    }
+
+    /// Shifts every index right by `shift` (merging buckets) and re-centres the window on the
+    /// occupied range, widened to hold `keep` if given, so the range can grow either way before
+    /// the slow path is needed again. The caller has chosen `shift` so everything fits.
+    fn rewrite(&self, shift: u32, keep: Option<i32>) {
+        let base = self.base.load(Ordering::Relaxed);
+        let mut old = [0u64; MAX_SIZE];
+        for (slot, cell) in old.iter_mut().zip(&self.counts) {
+            *slot = cell.swap(0, Ordering::Relaxed);
+        }
+        let occupied = self.range_of(&old, base).map(|(l, h)| (l >> shift, h >> shift));
+        let range = match (occupied, keep) {
+            (Some((l, h)), Some(k)) => (l.min(k), h.max(k)),
+            (Some(range), None) => range,
+            (None, Some(k)) => (k, k),
+            (None, None) => {
+                self.base.store(EMPTY, Ordering::Relaxed);
+                return;
+            }
         };
-        let base = low - (MAX_SIZE as i32 - (high - low + 1)) / 2;
-        self.base.store(base, Ordering::Relaxed);
-        for (i, &count) in buckets.counts.iter().enumerate() {
-            let at = buckets.offset + i as i32 - base;
+        let new_base = range.0 - (MAX_SIZE as i32 - (range.1 - range.0 + 1)) / 2;
+        self.base.store(new_base, Ordering::Relaxed);
+        for (i, &count) in old.iter().enumerate() {
             if count != 0 {
-                self.counts[at as usize].store(count, Ordering::Relaxed);
+                let cell = &self.counts[(((base + i as i32) >> shift) - new_base) as usize];
+                cell.store(cell.load(Ordering::Relaxed) + count, Ordering::Relaxed);
             }
         }
+    }
+
+    fn range_of(&self, counts: &[u64; MAX_SIZE], base: i32) -> Option<(i32, i32)> {
+        if base == EMPTY {
+            return None;
+        }
+        let first = counts.iter().position(|&c| c != 0)?;
+        let last = counts.iter().rposition(|&c| c != 0)?;
+        Some((base + first as i32, base + last as i32))
     }
 
     fn clear(&self) {
@@ -137,6 +164,34 @@ impl Stripe {
         } else {
             bump(&self.zero_count);
         }
+        self.record_summary(value);
+    }
+
+    /// A value outside its window: lower the scale as far as the specification says (the
+    /// smallest shift that makes the occupied range and the new index fit in [`MAX_SIZE`]
+    /// buckets), shift both windows by it, re-centre the value's window on its range, then
+    /// count the value. Works in place with a stack buffer, so it never allocates.
+    #[cold]
+    fn record_slowly(&self, value: f64) {
+        let scale = self.scale.load(Ordering::Relaxed);
+        let window = if value > 0.0 { &self.positive } else { &self.negative };
+        let index = index(value.abs(), scale);
+        let (low, high) = window.range().map_or((index, index), |(l, h)| (l.min(index), h.max(index)));
+        let shift = downscale_needed(low, high).min((scale - MIN_SCALE) as u32);
+        if shift > 0 {
+            self.scale.store(scale - shift as i32, Ordering::Relaxed);
+            let other = if value > 0.0 { &self.negative } else { &self.positive };
+            other.rewrite(shift, None);
+        }
+        window.rewrite(shift, Some(index >> shift));
+        let at = (index >> shift) - window.base.load(Ordering::Relaxed);
+        bump(&window.counts[at as usize]);
+        self.record_summary(value);
+    }
+
+    /// The sum, minimum and maximum.
+    #[inline]
+    fn record_summary(&self, value: f64) {
         let sum = f64::from_bits(self.sum.load(Ordering::Relaxed)) + value;
         self.sum.store(sum.to_bits(), Ordering::Relaxed);
         if value < f64::from_bits(self.min.load(Ordering::Relaxed)) {
@@ -145,13 +200,6 @@ impl Stripe {
         if value > f64::from_bits(self.max.load(Ordering::Relaxed)) {
             self.max.store(value.to_bits(), Ordering::Relaxed);
         }
-    }
-
-    #[cold]
-    fn record_slowly(&self, value: f64) {
-        let mut state = self.to_state();
-        state.record(value);
-        self.store(&state);
     }
 
     fn to_state(&self) -> ExpoState {
@@ -164,16 +212,6 @@ impl Stripe {
             min: f64::from_bits(self.min.load(Ordering::Relaxed)),
             max: f64::from_bits(self.max.load(Ordering::Relaxed)),
         }
-    }
-
-    fn store(&self, state: &ExpoState) {
-        self.scale.store(state.scale, Ordering::Relaxed);
-        self.positive.store(&state.positive);
-        self.negative.store(&state.negative);
-        self.zero_count.store(state.zero_count, Ordering::Relaxed);
-        self.sum.store(state.sum.to_bits(), Ordering::Relaxed);
-        self.min.store(state.min.to_bits(), Ordering::Relaxed);
-        self.max.store(state.max.to_bits(), Ordering::Relaxed);
     }
 
     /// Zeroes the values, keeping the scale and the windows' placement.

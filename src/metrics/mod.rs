@@ -21,9 +21,9 @@
 //!   owner flag instead: a recording thread claims a free stripe with one compare-and-swap and
 //!   moves on to another stripe (never waits) when its own is claimed; see
 //!   [`exponential`] and the protocol notes in its cells' source.
-//! - Recording never allocates once its series exists, with two documented exceptions: an
-//!   attribute slice of more than 64 pairs, and an exponential histogram's slow path, taken
-//!   only when a value falls outside its current 160-bucket window (its range grows).
+//! - Recording never allocates once its series exists (the one exception: an attribute slice of
+//!   more than 64 pairs is resolved through a heap copy). An exponential histogram's rescaling
+//!   works in place.
 //!
 //! # Collection
 //!
