@@ -134,3 +134,31 @@ fn otlp_json_export_is_decoded_by_the_collector() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].resource_metrics[0].scope_metrics[0].metrics.len(), 12);
 }
+
+#[test]
+fn the_exporter_thread_collects_at_every_interval() {
+    let collector = TestCollector::start().unwrap();
+    let interval = BatchConfig { schedule_delay: Duration::from_millis(50), ..BatchConfig::defaults(Signal::Metrics) };
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .batch(Signal::Metrics, interval)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    provider.attach(&pipeline);
+    let orders = provider.meter("gateway").u64_counter("orders").build().unwrap().bind(&[]);
+    orders.add(1);
+    // No flush: only the periodic collection can deliver these.
+    let delivered = |requests: &[nanotel::testing::ReceivedRequest]| {
+        requests.iter().filter(|r| r.signal == Signal::Metrics).count() >= 2
+    };
+    assert!(collector.wait_until(WAIT, |requests| {
+        if requests.iter().filter(|r| r.signal == Signal::Metrics).count() == 1 {
+            orders.add(1);
+        }
+        delivered(requests)
+    }));
+    pipeline.shutdown(WAIT);
+}
