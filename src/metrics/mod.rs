@@ -54,6 +54,7 @@
 //! [`Pipeline`]: crate::export::Pipeline
 
 mod attribute_set;
+mod builder;
 mod collect;
 mod descriptor;
 pub mod exponential;
@@ -61,6 +62,7 @@ mod exponential_cells;
 mod gauge;
 mod histogram;
 mod json;
+mod meter;
 mod number;
 mod observable;
 pub mod prometheus;
@@ -70,14 +72,13 @@ mod stripe;
 mod sum;
 mod sync;
 
+pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
 pub use histogram::DEFAULT_BOUNDARIES;
+pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};
-pub use provider::{
-    InstrumentBuilder, Meter, MeterProvider, MeterProviderBuilder, MeterProviderProducer, ObservableBuilder,
-    DEFAULT_CARDINALITY_LIMIT,
-};
+pub use provider::{MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT};
 pub use series_map::OVERFLOW_KEY;
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,

@@ -1,8 +1,6 @@
-//! The meter provider (configuration, the registry of meters, collection) and meters (the
-//! registry of instruments and their builders).
+//! The meter provider: configuration (temporality, cardinality limit, environment), the
+//! registry of meters, and collection for the pipeline and the in-process views.
 
-use std::any::{Any, TypeId};
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,18 +12,10 @@ use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::metrics::v1::ScopeMetrics;
 use crate::Signal;
 
-use super::collect::{Collect, CollectContext};
-use super::descriptor::{
-    check_boundaries, check_name, check_unit, Descriptor, InstrumentError, InstrumentKind, TemporalityPreference,
-};
-use super::exponential_cells::ExpoCells;
-use super::gauge::GaugeCell;
-use super::histogram::{HistogramCells, DEFAULT_BOUNDARIES};
-use super::number::Number;
-use super::observable::{Callback, Observable, ObservableInstrument, Observer};
+use super::collect::CollectContext;
+use super::descriptor::TemporalityPreference;
+use super::meter::Meter;
 use super::series_map::unix_nanos;
-use super::sum::SumCells;
-use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
 
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
@@ -166,20 +156,11 @@ impl MeterProvider {
     /// The meter of an instrumentation scope with a version.
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         let mut meters = self.inner.meters.lock();
-        if let Some(meter) = meters.iter().find(|m| m.inner.scope.name == name && m.inner.scope.version == version) {
+        if let Some(meter) = meters.iter().find(|m| m.scope().name == name && m.scope().version == version) {
             return meter.clone();
         }
-        let meter = Meter {
-            inner: Arc::new(MeterInner {
-                scope: InstrumentationScope {
-                    name: name.to_owned(),
-                    version: version.to_owned(),
-                    ..Default::default()
-                },
-                limit: self.inner.limit,
-                instruments: Mutex::new(Vec::new()),
-            }),
-        };
+        let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
+        let meter = Meter::new(scope, self.inner.limit);
         meters.push(meter.clone());
         meter
     }
@@ -193,19 +174,7 @@ impl MeterProvider {
             deadline: Instant::now() + timeout,
         };
         let meters: Vec<Meter> = self.inner.meters.lock().clone();
-        meters
-            .iter()
-            .filter_map(|meter| {
-                let instruments: Vec<Arc<dyn Collect>> =
-                    meter.inner.instruments.lock().iter().map(|r| r.collect.clone()).collect();
-                let metrics: Vec<_> = instruments.iter().filter_map(|i| i.collect(&cx)).collect();
-                (!metrics.is_empty()).then(|| ScopeMetrics {
-                    scope: Some(meter.inner.scope.clone()),
-                    metrics,
-                    ..Default::default()
-                })
-            })
-            .collect()
+        meters.iter().filter_map(|meter| meter.collect(&cx)).collect()
     }
 
     /// Collects every instrument for export: delta instruments start a new window. This is what
@@ -262,345 +231,6 @@ impl MetricProducer for MeterProviderProducer {
     }
 }
 
-struct Registered {
-    /// The identity of an instrument: its name without case, kind, and Rust type.
-    key: (String, InstrumentKind, TypeId),
-    descriptor: Descriptor,
-    instrument: Arc<dyn Any + Send + Sync>,
-    collect: Arc<dyn Collect>,
-}
-
-struct MeterInner {
-    scope: InstrumentationScope,
-    limit: usize,
-    instruments: Mutex<Vec<Registered>>,
-}
-
-/// Creates instruments for one instrumentation scope. Cheap to clone.
-#[derive(Clone)]
-pub struct Meter {
-    inner: Arc<MeterInner>,
-}
-
-impl std::fmt::Debug for Meter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meter")
-            .field("name", &self.inner.scope.name)
-            .field("version", &self.inner.scope.version)
-            .finish()
-    }
-}
-
-/// Settings of an instrument being built.
-#[derive(Clone, Debug)]
-struct Spec {
-    name: String,
-    unit: String,
-    description: String,
-    boundaries: Option<Vec<f64>>,
-    exponential: bool,
-}
-
-/// Builds one instrument; `T` is what [`build`](InstrumentBuilder::build) returns.
-#[must_use = "an instrument builder does nothing until built"]
-pub struct InstrumentBuilder<'m, T> {
-    meter: &'m Meter,
-    spec: Spec,
-    _instrument: PhantomData<fn() -> T>,
-}
-
-impl<T> std::fmt::Debug for InstrumentBuilder<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.spec.fmt(f)
-    }
-}
-
-impl<T> InstrumentBuilder<'_, T> {
-    /// The unit (UCUM, e.g. `s`, `By`, `{order}`).
-    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
-        self.spec.unit = unit.into();
-        self
-    }
-
-    /// The description.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.spec.description = description.into();
-        self
-    }
-
-    fn check(&self) -> Result<(), InstrumentError> {
-        check_name(&self.spec.name)?;
-        check_unit(&self.spec.name, &self.spec.unit)?;
-        if let Some(bounds) = &self.spec.boundaries {
-            check_boundaries(&self.spec.name, bounds)?;
-        }
-        Ok(())
-    }
-
-    fn sync<A: Send + Sync + 'static, N: Number>(
-        self,
-        kind: InstrumentKind,
-        make: impl Fn() -> A + Send + Sync + 'static,
-    ) -> Result<Arc<SyncInstrument<A, N>>, InstrumentError>
-    where
-        SyncInstrument<A, N>: Collect,
-    {
-        self.check()?;
-        let limit = self.meter.inner.limit;
-        let descriptor = descriptor(kind, &self.spec);
-        Ok(self.meter.register(descriptor.clone(), || {
-            let instrument = Arc::new(SyncInstrument::<A, N>::new(descriptor, limit, make));
-            (instrument.clone(), instrument as Arc<dyn Collect>)
-        }))
-    }
-}
-
-impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
-    /// The counter, or the one built before under the same name (ignoring case) and type.
-    pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, SumCells::new)? })
-    }
-}
-
-impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
-    /// The up-down counter, or the one built before under the same name and type.
-    pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, SumCells::new)? })
-    }
-}
-
-impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
-    /// The gauge, or the one built before under the same name and type.
-    pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
-        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, GaugeCell::new)? })
-    }
-}
-
-impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
-    /// Explicit bucket boundaries instead of the specification's default ones (finite, strictly
-    /// increasing; checked by [`build`](Self::build)).
-    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
-        self.spec.boundaries = Some(boundaries);
-        self
-    }
-
-    /// Base-2 exponential buckets (at most 160 per sign, scale at most 20) instead of explicit
-    /// ones.
-    pub fn exponential(mut self) -> Self {
-        self.spec.exponential = true;
-        self
-    }
-
-    /// The histogram, or the one built before under the same name and type (which keeps its
-    /// own buckets).
-    pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
-        let bounds: Arc<[f64]> = self.spec.boundaries.clone().unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()).into();
-        let inner = if self.spec.exponential {
-            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(Box::new(ExpoCells::new())))?
-        } else {
-            self.sync(InstrumentKind::Histogram, move || {
-                HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone()))
-            })?
-        };
-        Ok(Histogram { inner })
-    }
-}
-
-/// Builds one observable instrument.
-#[must_use = "an instrument builder does nothing until built"]
-pub struct ObservableBuilder<'m, N: Number> {
-    meter: &'m Meter,
-    spec: Spec,
-    kind: InstrumentKind,
-    callbacks: Vec<Callback<N>>,
-}
-
-impl<N: Number> std::fmt::Debug for ObservableBuilder<'_, N> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObservableBuilder").field("spec", &self.spec).field("kind", &self.kind).finish()
-    }
-}
-
-impl<N: Number> ObservableBuilder<'_, N> {
-    /// The unit.
-    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
-        self.spec.unit = unit.into();
-        self
-    }
-
-    /// The description.
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.spec.description = description.into();
-        self
-    }
-
-    /// A callback run at each collection, on the collecting thread (the exporter thread once
-    /// attached to a pipeline). Counters report their cumulative total; gauges their current
-    /// value.
-    pub fn with_callback(mut self, callback: impl Fn(&mut Observer<N>) + Send + Sync + 'static) -> Self {
-        self.callbacks.push(Box::new(callback));
-        self
-    }
-
-    /// Registers the instrument. Building the same name (ignoring case), kind and type again
-    /// returns the first instrument, which keeps its own callbacks.
-    pub fn build(self) -> Result<Observable<N>, InstrumentError> {
-        check_name(&self.spec.name)?;
-        check_unit(&self.spec.name, &self.spec.unit)?;
-        let descriptor = descriptor(self.kind, &self.spec);
-        let limit = self.meter.inner.limit;
-        let callbacks = self.callbacks;
-        let inner = self.meter.register(descriptor.clone(), || {
-            let instrument = Arc::new(ObservableInstrument::new(descriptor, callbacks, limit));
-            (instrument.clone(), instrument as Arc<dyn Collect>)
-        });
-        Ok(Observable::new(inner))
-    }
-}
-
-fn descriptor(kind: InstrumentKind, spec: &Spec) -> Descriptor {
-    Descriptor { kind, name: spec.name.clone(), unit: spec.unit.clone(), description: spec.description.clone() }
-}
-
-impl Meter {
-    /// The registered instrument of this identity, or a new one from `make`.
-    fn register<T: Any + Send + Sync>(
-        &self,
-        descriptor: Descriptor,
-        make: impl FnOnce() -> (Arc<T>, Arc<dyn Collect>),
-    ) -> Arc<T> {
-        let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>());
-        let mut instruments = self.inner.instruments.lock();
-        for registered in instruments.iter() {
-            if registered.key == key {
-                if let Ok(same) = registered.instrument.clone().downcast::<T>() {
-                    if registered.descriptor != descriptor {
-                        crate::diag::warning!(
-                            "instrument {:?} registered again with a different name case, unit or description; \
-                             using the first registration",
-                            descriptor.name
-                        );
-                    }
-                    return same;
-                }
-            }
-            if registered.key.0 == key.0 {
-                crate::diag::warning!(
-                    "instrument {:?} registered again as another kind or number type; both are exported \
-                     under the same name",
-                    descriptor.name
-                );
-            }
-        }
-        let (instrument, collect) = make();
-        instruments.push(Registered { key, descriptor, instrument: instrument.clone(), collect });
-        instrument
-    }
-
-    fn builder<T>(&self, name: &str) -> InstrumentBuilder<'_, T> {
-        InstrumentBuilder {
-            meter: self,
-            spec: Spec {
-                name: name.to_owned(),
-                unit: String::new(),
-                description: String::new(),
-                boundaries: None,
-                exponential: false,
-            },
-            _instrument: PhantomData,
-        }
-    }
-
-    fn observable<N: Number>(&self, name: &str, kind: InstrumentKind) -> ObservableBuilder<'_, N> {
-        let InstrumentBuilder { spec, .. } = self.builder::<()>(name);
-        ObservableBuilder { meter: self, spec, kind, callbacks: Vec::new() }
-    }
-
-    /// A counter of `u64` increments.
-    pub fn u64_counter(&self, name: &str) -> InstrumentBuilder<'_, Counter<u64>> {
-        self.builder(name)
-    }
-
-    /// A counter of `f64` increments.
-    pub fn f64_counter(&self, name: &str) -> InstrumentBuilder<'_, Counter<f64>> {
-        self.builder(name)
-    }
-
-    /// An up-down counter of `i64` changes.
-    pub fn i64_up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter<i64>> {
-        self.builder(name)
-    }
-
-    /// An up-down counter of `f64` changes.
-    pub fn f64_up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter<f64>> {
-        self.builder(name)
-    }
-
-    /// A synchronous gauge of `i64` values.
-    pub fn i64_gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge<i64>> {
-        self.builder(name)
-    }
-
-    /// A synchronous gauge of `f64` values.
-    pub fn f64_gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge<f64>> {
-        self.builder(name)
-    }
-
-    /// A histogram of `u64` values.
-    pub fn u64_histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram<u64>> {
-        self.builder(name)
-    }
-
-    /// A histogram of `f64` values.
-    pub fn f64_histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram<f64>> {
-        self.builder(name)
-    }
-
-    /// An observable counter reporting `u64` totals.
-    ///
-    /// ```
-    /// use nanotel::attributes::KeyValue;
-    /// use nanotel::metrics::MeterProvider;
-    ///
-    /// let provider = MeterProvider::builder().without_env().build();
-    /// provider
-    ///     .meter("gateway")
-    ///     .u64_observable_counter("session.messages")
-    ///     .with_callback(|observer| observer.observe(42, &[KeyValue::new("session", "FIX-1")]))
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(provider.to_prometheus().contains(r#"session_messages_total{session="FIX-1",otel_scope_name="gateway"} 42"#));
-    /// ```
-    pub fn u64_observable_counter(&self, name: &str) -> ObservableBuilder<'_, u64> {
-        self.observable(name, InstrumentKind::ObservableCounter)
-    }
-
-    /// An observable counter reporting `f64` totals.
-    pub fn f64_observable_counter(&self, name: &str) -> ObservableBuilder<'_, f64> {
-        self.observable(name, InstrumentKind::ObservableCounter)
-    }
-
-    /// An observable up-down counter reporting `i64` totals.
-    pub fn i64_observable_up_down_counter(&self, name: &str) -> ObservableBuilder<'_, i64> {
-        self.observable(name, InstrumentKind::ObservableUpDownCounter)
-    }
-
-    /// An observable up-down counter reporting `f64` totals.
-    pub fn f64_observable_up_down_counter(&self, name: &str) -> ObservableBuilder<'_, f64> {
-        self.observable(name, InstrumentKind::ObservableUpDownCounter)
-    }
-
-    /// An observable gauge reporting `i64` values.
-    pub fn i64_observable_gauge(&self, name: &str) -> ObservableBuilder<'_, i64> {
-        self.observable(name, InstrumentKind::ObservableGauge)
-    }
-
-    /// An observable gauge reporting `f64` values.
-    pub fn f64_observable_gauge(&self, name: &str) -> ObservableBuilder<'_, f64> {
-        self.observable(name, InstrumentKind::ObservableGauge)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,7 +261,8 @@ mod tests {
         let a = meter.u64_counter("Orders").build().unwrap();
         let b = meter.u64_counter("orders").with_unit("{order}").build().unwrap();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
-        assert!(Arc::ptr_eq(&provider.meter("m").inner, &meter.inner));
+        let again = provider.meter("m");
+        assert!(std::ptr::eq(again.scope(), meter.scope()), "one meter per scope");
         let err = meter.u64_counter("1st").build().unwrap_err();
         assert!(err.to_string().contains("must start with an ASCII letter"), "{err}");
         assert!(meter.f64_histogram("h").with_boundaries(vec![2.0, 1.0]).build().is_err());
