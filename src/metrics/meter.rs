@@ -15,7 +15,8 @@ use super::descriptor::{Descriptor, InstrumentKind};
 use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
 
-pub(crate) struct Registered {
+/// One instrument in a meter's registry.
+struct Registered {
     /// The identity of an instrument: its name without case, kind, and Rust type.
     key: (String, InstrumentKind, TypeId),
     descriptor: Descriptor,
