@@ -12,6 +12,19 @@ export NANOTEL_PYTHON="$python"
 # Conformance tests skip themselves without a venv when run by hand; here they must run.
 export NANOTEL_REQUIRE_CONFORMANCE=1
 
+echo "== promtool for the Prometheus exposition test" >&2
+if ! command -v promtool >/dev/null 2>&1; then
+    as_root=()
+    if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+    install_promtool() {
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2
+    }
+    install_promtool || { "${as_root[@]}" apt-get update >&2 && install_promtool; } || true
+fi
+# Empty when the install failed: the promtool test then fails, since conformance is required.
+NANOTEL_PROMTOOL="$(command -v promtool || true)"
+export NANOTEL_PROMTOOL
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 

@@ -1,1 +1,85 @@
 //! Metrics: instruments, the lock-free series registry, aggregation and collection into OTLP.
+//!
+//! A [`MeterProvider`] hands out [`Meter`]s; a meter builds instruments: [`Counter`],
+//! [`UpDownCounter`], [`Gauge`], [`Histogram`] (explicit or base-2 exponential buckets) and
+//! observable ones ([`Observable`]) whose callbacks run at collection.
+//!
+//! # The hot path
+//!
+//! - `bind(attributes)` resolves a series once; recording through the bound handle is one atomic
+//!   operation on this thread's cache-line-padded stripe of the series: no hashing, no lock, no
+//!   allocation.
+//! - Recording with an attribute slice hashes it independently of order (a repeated key keeps
+//!   its last value) and finds the series in a fixed-capacity lock-free table: no allocation once
+//!   the series exists.
+//! - Each series has one cell per stripe and threads record into their own stripe, so threads
+//!   recording to one series do not fight over one cache line. Collection sums the stripes.
+//! - Each instrument keeps at most `cardinality_limit` series (default 2000), the overflow
+//!   series `otel.metric.overflow=true` included, which takes every measurement past the limit.
+//! - Counters, up-down counters, gauges and explicit histograms record with atomic operations
+//!   only. Exponential histograms, whose downscaling rewrites every bucket, give each stripe an
+//!   owner flag instead: a recording thread claims a free stripe with one compare-and-swap and
+//!   moves on to another stripe (never waits) when its own is claimed; see
+//!   [`exponential`] and the protocol notes in its cells' source.
+//! - Recording never allocates once its series exists (the one exception: an attribute slice of
+//!   more than 64 pairs is resolved through a heap copy). An exponential histogram's rescaling
+//!   works in place.
+//!
+//! # Collection
+//!
+//! [`MeterProvider::attach`] registers the provider with an export [`Pipeline`]; its exporter
+//! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, force_flush and shutdown.
+//! Temporality follows `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (see
+//! [`TemporalityPreference`]). Delta collection swaps each cell with zero atomically, so no
+//! increment racing with it is lost or counted twice. [`MeterProvider::snapshot`],
+//! [`to_prometheus`](MeterProvider::to_prometheus) and [`to_json`](MeterProvider::to_json) look
+//! at the current values in-process.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nanotel::attributes::KeyValue;
+//! use nanotel::export::{ExporterKind, Pipeline};
+//! use nanotel::metrics::MeterProvider;
+//! use nanotel::Signal;
+//!
+//! let pipeline = Pipeline::builder().without_env().exporter(Signal::Metrics, ExporterKind::None).build().unwrap();
+//! let provider = MeterProvider::builder().without_env().build();
+//! provider.attach(&pipeline);
+//! let orders = provider.meter("gateway").u64_counter("orders").build().unwrap();
+//! let xnas = orders.bind(&[KeyValue::new("venue", "XNAS")]);
+//! xnas.add(1);
+//! pipeline.shutdown(Duration::from_secs(1));
+//! ```
+//!
+//! [`Pipeline`]: crate::export::Pipeline
+
+mod attribute_set;
+mod builder;
+mod collect;
+mod descriptor;
+pub mod exponential;
+mod exponential_cells;
+mod gauge;
+mod histogram;
+mod json;
+mod meter;
+mod number;
+mod observable;
+pub mod prometheus;
+mod provider;
+mod series_map;
+mod stripe;
+mod sum;
+mod sync;
+
+pub use builder::{InstrumentBuilder, ObservableBuilder};
+pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
+pub use histogram::DEFAULT_BOUNDARIES;
+pub use meter::Meter;
+pub use number::Number;
+pub use observable::{Observable, Observer};
+pub use provider::{MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT};
+pub use series_map::OVERFLOW_KEY;
+pub use sync::{
+    BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
+};

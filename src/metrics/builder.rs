@@ -1,0 +1,207 @@
+//! Instrument builders: name, unit, description, histogram buckets, observable callbacks; the
+//! checks of OTLP-NOTES §6.8 run at `build`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::collect::Collect;
+use super::descriptor::{check_boundaries, check_name, check_unit, Descriptor, InstrumentError, InstrumentKind};
+use super::exponential_cells::ExpoCells;
+use super::gauge::GaugeCell;
+use super::histogram::{HistogramCells, DEFAULT_BOUNDARIES};
+use super::meter::Meter;
+use super::number::Number;
+use super::observable::{Callback, Observable, ObservableInstrument, Observer};
+use super::sum::SumCells;
+use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
+
+/// Settings of an instrument being built.
+#[derive(Clone, Debug)]
+struct Spec {
+    name: String,
+    unit: String,
+    description: String,
+    boundaries: Option<Vec<f64>>,
+    exponential: bool,
+}
+
+impl Spec {
+    fn named(name: &str) -> Self {
+        Spec {
+            name: name.to_owned(),
+            unit: String::new(),
+            description: String::new(),
+            boundaries: None,
+            exponential: false,
+        }
+    }
+}
+
+/// Builds one instrument; `T` is what [`build`](InstrumentBuilder::build) returns.
+#[must_use = "an instrument builder does nothing until built"]
+pub struct InstrumentBuilder<'m, T> {
+    meter: &'m Meter,
+    spec: Spec,
+    _instrument: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for InstrumentBuilder<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.spec.fmt(f)
+    }
+}
+
+impl<'m, T> InstrumentBuilder<'m, T> {
+    pub(crate) fn new(meter: &'m Meter, name: &str) -> Self {
+        InstrumentBuilder { meter, spec: Spec::named(name), _instrument: PhantomData }
+    }
+
+    /// The unit (UCUM, e.g. `s`, `By`, `{order}`).
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.spec.unit = unit.into();
+        self
+    }
+
+    /// The description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    fn check(&self) -> Result<(), InstrumentError> {
+        check_name(&self.spec.name)?;
+        check_unit(&self.spec.name, &self.spec.unit)?;
+        if let Some(bounds) = &self.spec.boundaries {
+            check_boundaries(&self.spec.name, bounds)?;
+        }
+        Ok(())
+    }
+
+    fn sync<A: Send + Sync + 'static, N: Number>(
+        self,
+        kind: InstrumentKind,
+        make: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Result<Arc<SyncInstrument<A, N>>, InstrumentError>
+    where
+        SyncInstrument<A, N>: Collect,
+    {
+        self.check()?;
+        let limit = self.meter.limit();
+        let descriptor = descriptor(kind, &self.spec);
+        Ok(self.meter.register(descriptor.clone(), || {
+            let instrument = Arc::new(SyncInstrument::<A, N>::new(descriptor, limit, make));
+            (instrument.clone(), instrument as Arc<dyn Collect>)
+        }))
+    }
+}
+
+impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
+    /// The counter, or the one built before under the same name (ignoring case) and type.
+    pub fn build(self) -> Result<Counter<N>, InstrumentError> {
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, SumCells::new)? })
+    }
+}
+
+impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
+    /// The up-down counter, or the one built before under the same name and type.
+    pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
+        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, SumCells::new)? })
+    }
+}
+
+impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
+    /// The gauge, or the one built before under the same name and type.
+    pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
+        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, GaugeCell::new)? })
+    }
+}
+
+impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
+    /// Explicit bucket boundaries instead of the specification's default ones (finite, strictly
+    /// increasing; checked by [`build`](Self::build)).
+    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
+        self.spec.boundaries = Some(boundaries);
+        self
+    }
+
+    /// Base-2 exponential buckets (at most 160 per sign, scale at most 20) instead of explicit
+    /// ones.
+    pub fn exponential(mut self) -> Self {
+        self.spec.exponential = true;
+        self
+    }
+
+    /// The histogram, or the one built before under the same name and type (which keeps its
+    /// own buckets).
+    pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
+        let bounds: Arc<[f64]> = self.spec.boundaries.clone().unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()).into();
+        let inner = if self.spec.exponential {
+            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(Box::new(ExpoCells::new())))?
+        } else {
+            self.sync(InstrumentKind::Histogram, move || {
+                HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone()))
+            })?
+        };
+        Ok(Histogram { inner })
+    }
+}
+
+/// Builds one observable instrument.
+#[must_use = "an instrument builder does nothing until built"]
+pub struct ObservableBuilder<'m, N: Number> {
+    meter: &'m Meter,
+    spec: Spec,
+    kind: InstrumentKind,
+    callbacks: Vec<Callback<N>>,
+}
+
+impl<N: Number> std::fmt::Debug for ObservableBuilder<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservableBuilder").field("spec", &self.spec).field("kind", &self.kind).finish()
+    }
+}
+
+impl<'m, N: Number> ObservableBuilder<'m, N> {
+    pub(crate) fn new(meter: &'m Meter, name: &str, kind: InstrumentKind) -> Self {
+        ObservableBuilder { meter, spec: Spec::named(name), kind, callbacks: Vec::new() }
+    }
+
+    /// The unit.
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.spec.unit = unit.into();
+        self
+    }
+
+    /// The description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    /// A callback run at each collection, on the collecting thread (the exporter thread once
+    /// attached to a pipeline). Counters report their cumulative total; gauges their current
+    /// value.
+    pub fn with_callback(mut self, callback: impl Fn(&mut Observer<N>) + Send + Sync + 'static) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+
+    /// Registers the instrument. Building the same name (ignoring case), kind and type again
+    /// returns the first instrument, which keeps its own callbacks.
+    pub fn build(self) -> Result<Observable<N>, InstrumentError> {
+        check_name(&self.spec.name)?;
+        check_unit(&self.spec.name, &self.spec.unit)?;
+        let descriptor = descriptor(self.kind, &self.spec);
+        let limit = self.meter.limit();
+        let callbacks = self.callbacks;
+        let inner = self.meter.register(descriptor.clone(), || {
+            let instrument = Arc::new(ObservableInstrument::new(descriptor, callbacks, limit));
+            (instrument.clone(), instrument as Arc<dyn Collect>)
+        });
+        Ok(Observable::new(inner))
+    }
+}
+
+fn descriptor(kind: InstrumentKind, spec: &Spec) -> Descriptor {
+    Descriptor { kind, name: spec.name.clone(), unit: spec.unit.clone(), description: spec.description.clone() }
+}

@@ -1,0 +1,199 @@
+//! Meters: the registry of one instrumentation scope's instruments, and the entry points that
+//! build them.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::proto::common::v1::InstrumentationScope;
+use crate::proto::metrics::v1::ScopeMetrics;
+
+use super::builder::{InstrumentBuilder, ObservableBuilder};
+use super::collect::{Collect, CollectContext};
+use super::descriptor::{Descriptor, InstrumentKind};
+use super::number::Number;
+use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
+
+/// One instrument in a meter's registry.
+struct Registered {
+    /// The identity of an instrument: its name without case, kind, and Rust type.
+    key: (String, InstrumentKind, TypeId),
+    descriptor: Descriptor,
+    instrument: Arc<dyn Any + Send + Sync>,
+    collect: Arc<dyn Collect>,
+}
+
+struct MeterInner {
+    scope: InstrumentationScope,
+    limit: usize,
+    instruments: Mutex<Vec<Registered>>,
+}
+
+/// Creates instruments for one instrumentation scope. Cheap to clone.
+#[derive(Clone)]
+pub struct Meter {
+    inner: Arc<MeterInner>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("name", &self.inner.scope.name)
+            .field("version", &self.inner.scope.version)
+            .finish()
+    }
+}
+
+impl Meter {
+    pub(crate) fn new(scope: InstrumentationScope, limit: usize) -> Self {
+        Meter { inner: Arc::new(MeterInner { scope, limit, instruments: Mutex::new(Vec::new()) }) }
+    }
+
+    pub(crate) fn scope(&self) -> &InstrumentationScope {
+        &self.inner.scope
+    }
+
+    /// The cardinality limit of this meter's instruments.
+    pub(crate) fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// This meter's metrics, or `None` when no instrument has a point to report.
+    pub(crate) fn collect(&self, cx: &CollectContext) -> Option<ScopeMetrics> {
+        let instruments: Vec<Arc<dyn Collect>> =
+            self.inner.instruments.lock().iter().map(|r| r.collect.clone()).collect();
+        let metrics: Vec<_> = instruments.iter().filter_map(|i| i.collect(cx)).collect();
+        (!metrics.is_empty()).then(|| ScopeMetrics {
+            scope: Some(self.inner.scope.clone()),
+            metrics,
+            ..Default::default()
+        })
+    }
+
+    /// The registered instrument of this identity, or a new one from `make`.
+    pub(crate) fn register<T: Any + Send + Sync>(
+        &self,
+        descriptor: Descriptor,
+        make: impl FnOnce() -> (Arc<T>, Arc<dyn Collect>),
+    ) -> Arc<T> {
+        let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>());
+        let mut instruments = self.inner.instruments.lock();
+        for registered in instruments.iter() {
+            if registered.key == key {
+                if let Ok(same) = registered.instrument.clone().downcast::<T>() {
+                    if registered.descriptor != descriptor {
+                        crate::diag::warning!(
+                            "instrument {:?} registered again with a different name case, unit or description; \
+                             using the first registration",
+                            descriptor.name
+                        );
+                    }
+                    return same;
+                }
+            }
+            if registered.key.0 == key.0 {
+                crate::diag::warning!(
+                    "instrument {:?} registered again as another kind or number type; both are exported \
+                     under the same name",
+                    descriptor.name
+                );
+            }
+        }
+        let (instrument, collect) = make();
+        instruments.push(Registered { key, descriptor, instrument: instrument.clone(), collect });
+        instrument
+    }
+
+    fn builder<T>(&self, name: &str) -> InstrumentBuilder<'_, T> {
+        InstrumentBuilder::new(self, name)
+    }
+
+    fn observable<N: Number>(&self, name: &str, kind: InstrumentKind) -> ObservableBuilder<'_, N> {
+        ObservableBuilder::new(self, name, kind)
+    }
+
+    /// A counter of `u64` increments.
+    pub fn u64_counter(&self, name: &str) -> InstrumentBuilder<'_, Counter<u64>> {
+        self.builder(name)
+    }
+
+    /// A counter of `f64` increments.
+    pub fn f64_counter(&self, name: &str) -> InstrumentBuilder<'_, Counter<f64>> {
+        self.builder(name)
+    }
+
+    /// An up-down counter of `i64` changes.
+    pub fn i64_up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter<i64>> {
+        self.builder(name)
+    }
+
+    /// An up-down counter of `f64` changes.
+    pub fn f64_up_down_counter(&self, name: &str) -> InstrumentBuilder<'_, UpDownCounter<f64>> {
+        self.builder(name)
+    }
+
+    /// A synchronous gauge of `i64` values.
+    pub fn i64_gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge<i64>> {
+        self.builder(name)
+    }
+
+    /// A synchronous gauge of `f64` values.
+    pub fn f64_gauge(&self, name: &str) -> InstrumentBuilder<'_, Gauge<f64>> {
+        self.builder(name)
+    }
+
+    /// A histogram of `u64` values.
+    pub fn u64_histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram<u64>> {
+        self.builder(name)
+    }
+
+    /// A histogram of `f64` values.
+    pub fn f64_histogram(&self, name: &str) -> InstrumentBuilder<'_, Histogram<f64>> {
+        self.builder(name)
+    }
+
+    /// An observable counter reporting `u64` totals.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::builder().without_env().build();
+    /// provider
+    ///     .meter("gateway")
+    ///     .u64_observable_counter("session.messages")
+    ///     .with_callback(|observer| observer.observe(42, &[KeyValue::new("session", "FIX-1")]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(provider.to_prometheus().contains(r#"session_messages_total{session="FIX-1",otel_scope_name="gateway"} 42"#));
+    /// ```
+    pub fn u64_observable_counter(&self, name: &str) -> ObservableBuilder<'_, u64> {
+        self.observable(name, InstrumentKind::ObservableCounter)
+    }
+
+    /// An observable counter reporting `f64` totals.
+    pub fn f64_observable_counter(&self, name: &str) -> ObservableBuilder<'_, f64> {
+        self.observable(name, InstrumentKind::ObservableCounter)
+    }
+
+    /// An observable up-down counter reporting `i64` totals.
+    pub fn i64_observable_up_down_counter(&self, name: &str) -> ObservableBuilder<'_, i64> {
+        self.observable(name, InstrumentKind::ObservableUpDownCounter)
+    }
+
+    /// An observable up-down counter reporting `f64` totals.
+    pub fn f64_observable_up_down_counter(&self, name: &str) -> ObservableBuilder<'_, f64> {
+        self.observable(name, InstrumentKind::ObservableUpDownCounter)
+    }
+
+    /// An observable gauge reporting `i64` values.
+    pub fn i64_observable_gauge(&self, name: &str) -> ObservableBuilder<'_, i64> {
+        self.observable(name, InstrumentKind::ObservableGauge)
+    }
+
+    /// An observable gauge reporting `f64` values.
+    pub fn f64_observable_gauge(&self, name: &str) -> ObservableBuilder<'_, f64> {
+        self.observable(name, InstrumentKind::ObservableGauge)
+    }
+}

@@ -1,0 +1,201 @@
+//! Observable (callback) instruments: counters, up-down counters and gauges whose callbacks run
+//! on the collecting thread (the exporter thread) at each collection.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::attributes::KeyValue;
+use crate::proto::metrics::v1::{metric, Gauge as OtlpGauge, Metric, NumberDataPoint, Sum};
+
+use super::collect::{metric, Collect, CollectContext};
+use super::descriptor::{Descriptor, InstrumentKind, Temporality};
+use super::number::Number;
+use super::series_map::{unix_nanos, OVERFLOW_KEY};
+
+/// A canonical attribute set: sorted by key, each key once (the last value given wins).
+type SetKey = Vec<KeyValue>;
+
+fn canonical(attributes: &[KeyValue]) -> SetKey {
+    let mut set: SetKey = Vec::with_capacity(attributes.len());
+    for kv in attributes.iter().rev() {
+        if !set.iter().any(|k| k.key == kv.key) {
+            set.push(kv.clone());
+        }
+    }
+    set.sort_by(|a, b| a.key.cmp(&b.key));
+    set
+}
+
+/// What a callback reports into: one value per attribute set.
+pub struct Observer<N: Number> {
+    values: HashMap<SetKey, N>,
+    /// Attribute sets in the order first observed (the specification prefers them under the limit).
+    order: Vec<SetKey>,
+    limit: usize,
+    kind: InstrumentKind,
+}
+
+impl<N: Number> Observer<N> {
+    fn new(limit: usize, kind: InstrumentKind) -> Self {
+        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind }
+    }
+
+    /// Reports the value of the series of `attributes`: for counters the total so far, for
+    /// gauges the current value. A second observation of the same set in one callback replaces
+    /// the first. Past the cardinality limit, new sets are folded into the overflow series
+    /// (summed for counters, last value for gauges). NaN and infinities are ignored.
+    pub fn observe(&mut self, value: N, attributes: &[KeyValue]) {
+        if !value.is_finite() {
+            return;
+        }
+        let key = canonical(attributes);
+        if let Some(existing) = self.values.get_mut(&key) {
+            *existing = value;
+            return;
+        }
+        if self.order.len() < self.limit - 1 {
+            self.order.push(key.clone());
+            self.values.insert(key, value);
+            return;
+        }
+        let overflow = vec![KeyValue::new(OVERFLOW_KEY, true)];
+        let summed = self.kind != InstrumentKind::ObservableGauge;
+        match self.values.get_mut(&overflow) {
+            Some(existing) if summed => *existing = N::plus(*existing, value),
+            Some(existing) => *existing = value,
+            None => {
+                self.order.push(overflow.clone());
+                self.values.insert(overflow, value);
+            }
+        }
+    }
+}
+
+/// The callback of an observable instrument.
+pub(crate) type Callback<N> = Box<dyn Fn(&mut Observer<N>) + Send + Sync>;
+
+/// What an observable instrument keeps between collections.
+#[derive(Default)]
+struct Memory<N> {
+    /// Per series: the last exported observation and the start time of its cumulative points.
+    previous: HashMap<SetKey, (N, u64)>,
+    /// Unix nanoseconds of the last exporting collection (0 before the first).
+    last_collect: u64,
+}
+
+pub(crate) struct ObservableInstrument<N: Number> {
+    pub descriptor: Descriptor,
+    callbacks: Vec<Callback<N>>,
+    limit: usize,
+    created: u64,
+    memory: Mutex<Memory<N>>,
+}
+
+impl<N: Number> ObservableInstrument<N> {
+    pub(crate) fn new(descriptor: Descriptor, callbacks: Vec<Callback<N>>, limit: usize) -> Self {
+        ObservableInstrument {
+            descriptor,
+            callbacks,
+            limit,
+            created: unix_nanos(),
+            memory: Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 }),
+        }
+    }
+}
+
+impl<N: Number> Collect for ObservableInstrument<N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        if Instant::now() >= cx.deadline {
+            crate::diag::warning!(
+                "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
+                self.descriptor.name
+            );
+            return None;
+        }
+        let mut observer = Observer::new(self.limit, self.descriptor.kind);
+        for callback in &self.callbacks {
+            callback(&mut observer);
+        }
+        let kind = self.descriptor.kind;
+        let temporality = cx.preference.temporality(kind);
+        let mut memory = self.memory.lock();
+        let first_interval = memory.last_collect == 0;
+        // §6.3: a series first seen in the first interval starts at the instrument's creation,
+        // a later one at the previous collection.
+        let new_series_start = if first_interval { self.created } else { memory.last_collect };
+        let window_start = new_series_start;
+        let mut data_points = Vec::with_capacity(observer.order.len());
+        let mut next = HashMap::with_capacity(observer.order.len());
+        for key in observer.order {
+            let Some(&observed) = observer.values.get(&key) else { continue };
+            let previous = memory.previous.get(&key).copied();
+            let start = previous.map_or(new_series_start, |(_, start)| start);
+            let (value, start_time_unix_nano) = match (kind, temporality) {
+                (InstrumentKind::ObservableGauge, _) => (observed, 0),
+                // Async + delta: the change since the previous exported observation (§6.2).
+                (_, Temporality::Delta) => (N::minus(observed, previous.map_or(N::ZERO, |(v, _)| v)), window_start),
+                (_, Temporality::Cumulative) => (observed, start),
+            };
+            data_points.push(NumberDataPoint {
+                attributes: key.iter().map(KeyValue::to_proto).collect(),
+                start_time_unix_nano,
+                time_unix_nano: cx.now,
+                value: Some(value.to_point()),
+                ..Default::default()
+            });
+            next.insert(key, (observed, start));
+        }
+        if cx.reset {
+            // Series not observed this time are forgotten (§6.1: they are not reported either).
+            memory.previous = next;
+            memory.last_collect = cx.now;
+        }
+        if data_points.is_empty() {
+            return None;
+        }
+        let data = if kind == InstrumentKind::ObservableGauge {
+            metric::Data::Gauge(OtlpGauge { data_points })
+        } else {
+            metric::Data::Sum(Sum {
+                data_points,
+                aggregation_temporality: temporality.to_proto(),
+                is_monotonic: kind == InstrumentKind::ObservableCounter,
+            })
+        };
+        Some(metric(&self.descriptor, data))
+    }
+}
+
+/// A handle to a registered observable instrument. Its callbacks run at every collection for as
+/// long as the provider lives (dropping the handle does not unregister them).
+pub struct Observable<N: Number> {
+    pub(crate) inner: Arc<ObservableInstrument<N>>,
+    _number: PhantomData<fn(N)>,
+}
+
+impl<N: Number> Observable<N> {
+    pub(crate) fn new(inner: Arc<ObservableInstrument<N>>) -> Self {
+        Observable { inner, _number: PhantomData }
+    }
+
+    /// The instrument's kind.
+    pub fn kind(&self) -> InstrumentKind {
+        self.inner.descriptor.kind
+    }
+}
+
+impl<N: Number> Clone for Observable<N> {
+    fn clone(&self) -> Self {
+        Observable::new(self.inner.clone())
+    }
+}
+
+impl<N: Number> std::fmt::Debug for Observable<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observable").field("name", &self.inner.descriptor.name).field("kind", &self.kind()).finish()
+    }
+}

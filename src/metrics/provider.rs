@@ -1,0 +1,374 @@
+//! The meter provider: configuration (temporality, cardinality limit, environment), the
+//! registry of meters, and collection for the pipeline and the in-process views.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::{EnvReader, NO_TIMEOUT};
+use crate::export::{MetricProducer, Pipeline};
+use crate::proto::common::v1::InstrumentationScope;
+use crate::proto::metrics::v1::ScopeMetrics;
+use crate::Signal;
+
+use super::collect::CollectContext;
+use super::descriptor::TemporalityPreference;
+use super::meter::Meter;
+use super::series_map::unix_nanos;
+
+/// The default cardinality limit per instrument (OTLP-NOTES §6.6).
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// How long observable callbacks may run per collection when no pipeline says otherwise
+/// (`OTEL_METRIC_EXPORT_TIMEOUT`'s default).
+const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Configures a [`MeterProvider`].
+///
+/// ```
+/// use nanotel::metrics::{MeterProvider, TemporalityPreference};
+///
+/// let provider = MeterProvider::builder()
+///     .with_env_lookup(|name| (name == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| "delta".into()))
+///     .cardinality_limit(100)
+///     .build();
+/// assert_eq!(provider.temporality_preference(), TemporalityPreference::Delta);
+/// ```
+#[derive(Default)]
+pub struct MeterProviderBuilder {
+    preference: Option<TemporalityPreference>,
+    cardinality_limit: Option<usize>,
+    lookup: Option<EnvLookup>,
+}
+
+impl MeterProviderBuilder {
+    /// Ignores the process environment: only defaults and what is set in code apply.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads `OTEL_*` variables through `lookup` instead of the process environment.
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// The temporality preference (wins over
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+        self.preference = Some(preference);
+        self
+    }
+
+    /// The most series one instrument keeps, the overflow series included (default 2000;
+    /// values below 2 are raised to 2, so one real series fits beside the overflow one).
+    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = Some(limit);
+        self
+    }
+
+    /// The provider.
+    pub fn build(self) -> MeterProvider {
+        let process_env = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
+            Some(lookup) => lookup.as_ref(),
+            None => &process_env,
+        };
+        let mut env = EnvReader::new(lookup);
+        let from_env = env.choice(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            &[
+                ("cumulative", TemporalityPreference::Cumulative),
+                ("delta", TemporalityPreference::Delta),
+                ("lowmemory", TemporalityPreference::LowMemory),
+            ],
+            ("cumulative", TemporalityPreference::Cumulative),
+        );
+        for problem in &env.problems {
+            crate::diag::warning!("{problem}");
+        }
+        MeterProvider {
+            inner: Arc::new(ProviderInner {
+                preference: self.preference.unwrap_or(from_env),
+                limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
+                meters: Mutex::new(Vec::new()),
+                collecting: Mutex::new(()),
+            }),
+        }
+    }
+}
+
+struct ProviderInner {
+    preference: TemporalityPreference,
+    limit: usize,
+    meters: Mutex<Vec<Meter>>,
+    /// Serializes collections: delta windows must not interleave.
+    collecting: Mutex<()>,
+}
+
+/// The entry point of metrics: hands out [`Meter`]s and collects everything they record.
+/// Cheap to clone (all clones share one registry).
+///
+/// ```
+/// use nanotel::metrics::MeterProvider;
+///
+/// let provider = MeterProvider::builder().without_env().build();
+/// let meter = provider.meter_with_version("gateway", "1.4.0");
+/// let fills = meter.u64_counter("fills").build().unwrap();
+/// fills.add(5, &[]);
+/// let scopes = provider.collect();
+/// assert_eq!(scopes[0].scope.as_ref().unwrap().version, "1.4.0");
+/// assert_eq!(scopes[0].metrics[0].name, "fills");
+/// ```
+#[derive(Clone)]
+pub struct MeterProvider {
+    inner: Arc<ProviderInner>,
+}
+
+impl std::fmt::Debug for MeterProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterProvider")
+            .field("preference", &self.inner.preference)
+            .field("cardinality_limit", &self.inner.limit)
+            .finish()
+    }
+}
+
+impl MeterProvider {
+    /// A builder that starts from the defaults and the `OTEL_*` environment.
+    pub fn builder() -> MeterProviderBuilder {
+        MeterProviderBuilder::default()
+    }
+
+    /// The temporality preference in force.
+    pub fn temporality_preference(&self) -> TemporalityPreference {
+        self.inner.preference
+    }
+
+    /// The meter of an instrumentation scope (the same meter for the same name).
+    pub fn meter(&self, name: &str) -> Meter {
+        self.meter_with_version(name, "")
+    }
+
+    /// The meter of an instrumentation scope with a version.
+    pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
+        let mut meters = self.inner.meters.lock();
+        if let Some(meter) = meters.iter().find(|m| m.scope().name == name && m.scope().version == version) {
+            return meter.clone();
+        }
+        let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
+        let meter = Meter::new(scope, self.inner.limit);
+        meters.push(meter.clone());
+        meter
+    }
+
+    fn collect_with(&self, reset: bool, timeout: Duration) -> Vec<ScopeMetrics> {
+        let _serial = self.inner.collecting.lock();
+        let cx = CollectContext {
+            now: unix_nanos(),
+            preference: self.inner.preference,
+            reset,
+            deadline: Instant::now() + timeout,
+        };
+        let meters: Vec<Meter> = self.inner.meters.lock().clone();
+        meters.iter().filter_map(|meter| meter.collect(&cx)).collect()
+    }
+
+    /// Collects every instrument for export: delta instruments start a new window. This is what
+    /// the pipeline's exporter thread runs at each interval; call it yourself only to export
+    /// elsewhere.
+    pub fn collect(&self) -> Vec<ScopeMetrics> {
+        self.collect_with(true, DEFAULT_CALLBACK_TIMEOUT)
+    }
+
+    /// The current values, without starting a new delta window: for in-process views. Under a
+    /// delta preference, delta instruments show what accumulated since the last export.
+    pub fn snapshot(&self) -> Vec<ScopeMetrics> {
+        self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
+    }
+
+    /// The current values as Prometheus text exposition format 0.0.4 (see
+    /// [`prometheus`](super::prometheus) for the translation).
+    pub fn to_prometheus(&self) -> String {
+        super::prometheus::render(&self.snapshot())
+    }
+
+    /// The current values as OTLP/JSON (a `MetricsData` message without a resource).
+    pub fn to_json(&self) -> String {
+        super::json::render(&self.snapshot())
+    }
+
+    /// A producer for [`Pipeline::add_metric_producer`]: the pipeline's exporter thread collects
+    /// this provider at every metric interval (`OTEL_METRIC_EXPORT_INTERVAL`), force_flush and
+    /// shutdown.
+    pub fn producer(&self) -> MeterProviderProducer {
+        MeterProviderProducer { provider: self.clone(), callback_timeout: DEFAULT_CALLBACK_TIMEOUT }
+    }
+
+    /// Registers this provider with a pipeline, with the pipeline's metric export timeout
+    /// (`OTEL_METRIC_EXPORT_TIMEOUT`) as the limit on observable callbacks per collection.
+    pub fn attach(&self, pipeline: &Pipeline) {
+        let timeout = pipeline.config().signal(Signal::Metrics).batch.export_timeout;
+        pipeline.add_metric_producer(MeterProviderProducer {
+            provider: self.clone(),
+            callback_timeout: timeout.min(NO_TIMEOUT),
+        });
+    }
+}
+
+/// Collects a [`MeterProvider`] for a pipeline (see [`MeterProvider::producer`]).
+pub struct MeterProviderProducer {
+    provider: MeterProvider,
+    callback_timeout: Duration,
+}
+
+impl MetricProducer for MeterProviderProducer {
+    fn produce(&mut self) -> Vec<ScopeMetrics> {
+        self.provider.collect_with(true, self.callback_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::KeyValue;
+    use crate::proto::metrics::v1::metric::Data;
+    use crate::proto::metrics::v1::number_data_point::Value as PointValue;
+
+    fn provider(preference: TemporalityPreference) -> MeterProvider {
+        MeterProvider::builder().without_env().temporality(preference).cardinality_limit(4).build()
+    }
+
+    fn sum_points(scopes: &[ScopeMetrics], name: &str) -> Vec<(usize, PointValue, u64)> {
+        let metric = scopes.iter().flat_map(|s| &s.metrics).find(|m| m.name == name);
+        match metric.and_then(|m| m.data.as_ref()) {
+            Some(Data::Sum(sum)) => sum
+                .data_points
+                .iter()
+                .map(|p| (p.attributes.len(), p.value.unwrap_or(PointValue::AsInt(-999)), p.start_time_unix_nano))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn same_instrument_twice_is_the_same_instrument() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        let meter = provider.meter("m");
+        let a = meter.u64_counter("Orders").build().unwrap();
+        let b = meter.u64_counter("orders").with_unit("{order}").build().unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        let again = provider.meter("m");
+        assert!(std::ptr::eq(again.scope(), meter.scope()), "one meter per scope");
+        let err = meter.u64_counter("1st").build().unwrap_err();
+        assert!(err.to_string().contains("must start with an ASCII letter"), "{err}");
+        assert!(meter.f64_histogram("h").with_boundaries(vec![2.0, 1.0]).build().is_err());
+    }
+
+    #[test]
+    fn delta_reports_changes_and_cumulative_totals() {
+        for preference in [TemporalityPreference::Cumulative, TemporalityPreference::Delta] {
+            let provider = provider(preference);
+            let counter = provider.meter("m").u64_counter("c").build().unwrap();
+            counter.add(2, &[]);
+            let first = provider.collect();
+            counter.add(3, &[]);
+            // A snapshot does not start a new window.
+            let _ = provider.snapshot();
+            let second = provider.collect();
+            let (_, value, start_2) = sum_points(&second, "c")[0];
+            let (_, _, start_1) = sum_points(&first, "c")[0];
+            if preference == TemporalityPreference::Delta {
+                assert_eq!(value, PointValue::AsInt(3));
+                assert!(start_2 > start_1, "the second window starts at the first collection");
+                assert!(provider.collect().is_empty(), "no change, no delta point");
+            } else {
+                assert_eq!(value, PointValue::AsInt(5));
+                assert_eq!(start_1, start_2);
+            }
+        }
+    }
+
+    #[test]
+    fn overflow_series_takes_everything_past_the_limit() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        let counter = provider.meter("m").u64_counter("c").build().unwrap();
+        for i in 0..10 {
+            counter.add(1, &[KeyValue::new("i", i)]);
+        }
+        let points = sum_points(&provider.collect(), "c");
+        assert_eq!(points.len(), 4, "three series plus the overflow one");
+        let total: i64 = points.iter().map(|(_, v, _)| if let PointValue::AsInt(v) = v { *v } else { 0 }).sum();
+        assert_eq!(total, 10);
+        assert!(points.contains(&(1, PointValue::AsInt(7), points[3].2)));
+    }
+
+    #[test]
+    fn temporality_preference_comes_from_the_environment() {
+        let with = |value: &'static str| {
+            MeterProvider::builder()
+                .with_env_lookup(move |name| {
+                    (name == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| value.to_owned())
+                })
+                .build()
+                .temporality_preference()
+        };
+        assert_eq!(with("DELTA"), TemporalityPreference::Delta);
+        assert_eq!(with("lowmemory"), TemporalityPreference::LowMemory);
+        assert_eq!(with("sideways"), TemporalityPreference::Cumulative, "a bad value falls back to the default");
+        let coded = MeterProvider::builder()
+            .with_env_lookup(|_| Some("delta".into()))
+            .temporality(TemporalityPreference::Cumulative)
+            .build();
+        assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
+    }
+
+    #[test]
+    fn json_view_is_otlp_json() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        provider.meter("m").i64_gauge("g").build().unwrap().record(-3, &[KeyValue::new("k", "v")]);
+        let json = provider.to_json();
+        let data: crate::proto::metrics::v1::MetricsData = serde_json::from_str(&json).unwrap();
+        let point = match data.resource_metrics[0].scope_metrics[0].metrics[0].data.as_ref() {
+            Some(Data::Gauge(g)) => g.data_points[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(point.value, Some(PointValue::AsInt(-3)));
+        assert!(json.contains(r#""asInt":"-3""#), "{json}");
+    }
+
+    #[test]
+    fn callbacks_are_skipped_past_the_deadline_and_overflow_past_the_limit() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        provider
+            .meter("m")
+            .i64_observable_gauge("g")
+            .with_callback(|o| (0..10).for_each(|i| o.observe(i, &[KeyValue::new("i", i)])))
+            .build()
+            .unwrap();
+        let scopes = provider.collect_with(true, Duration::from_secs(5));
+        let Some(Data::Gauge(gauge)) = scopes[0].metrics[0].data.as_ref() else { panic!("a gauge") };
+        assert_eq!(gauge.data_points.len(), 4, "three sets and the overflow one");
+        assert_eq!(gauge.data_points[3].value, Some(PointValue::AsInt(9)), "a gauge's overflow keeps the last value");
+        assert!(provider.collect_with(true, Duration::ZERO).is_empty(), "past the deadline: skipped");
+    }
+
+    #[test]
+    fn observable_counters_subtract_under_delta() {
+        let provider = provider(TemporalityPreference::Delta);
+        let total = Arc::new(std::sync::atomic::AtomicU64::new(10));
+        let seen = total.clone();
+        provider
+            .meter("m")
+            .u64_observable_counter("o")
+            .with_callback(move |o| o.observe(seen.load(std::sync::atomic::Ordering::Relaxed), &[]))
+            .build()
+            .unwrap();
+        assert_eq!(sum_points(&provider.collect(), "o")[0].1, PointValue::AsInt(10));
+        total.store(15, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(sum_points(&provider.collect(), "o")[0].1, PointValue::AsInt(5));
+    }
+}

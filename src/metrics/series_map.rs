@@ -1,0 +1,253 @@
+//! The lock-free map from attribute sets to series: a fixed-capacity open-addressing table of
+//! atomic pointers, filled by compare-and-swap and never resized or emptied while it lives.
+//!
+//! Its capacity follows from the cardinality limit (twice the limit, rounded up to a power of
+//! two, so probe chains stay short), and at most `limit − 1` series ever enter it: past that,
+//! measurements go to the overflow series `otel.metric.overflow=true`, which exists from the
+//! start. Memory is therefore bounded by the limit. Lookups take no lock and never wait: a reader
+//! follows the probe chain until it finds its set or an empty slot.
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::attributes::KeyValue;
+
+use super::attribute_set::{self, AttributeSet, Live};
+
+/// The attribute set of the overflow series.
+pub const OVERFLOW_KEY: &str = "otel.metric.overflow";
+
+/// One series: its identity, when it began, and its aggregation cells.
+pub(crate) struct Series<A> {
+    pub attributes: AttributeSet,
+    /// Unix nanoseconds when the series was created: the start of its cumulative points.
+    pub start_unix_nano: u64,
+    pub cells: A,
+}
+
+/// Unix time in nanoseconds (0 before the epoch, which a working clock never reports).
+pub(crate) fn unix_nanos() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub(crate) struct SeriesMap<A> {
+    /// Each slot is null or an `Arc<Series<A>>` turned into a raw pointer, owned by the table.
+    slots: Box<[AtomicPtr<Series<A>>]>,
+    /// Series in the table, counting reservations of inserts in progress.
+    len: AtomicUsize,
+    limit: usize,
+    overflow: Arc<Series<A>>,
+    make: Box<dyn Fn() -> A + Send + Sync>,
+}
+
+impl<A: Send + Sync + 'static> SeriesMap<A> {
+    /// A map for at most `limit` series (the overflow series included; `limit` ≥ 1).
+    pub(crate) fn new(limit: usize, make: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        let limit = limit.max(1);
+        let capacity = (limit * 2).next_power_of_two().max(4);
+        let overflow_set = [KeyValue::new(OVERFLOW_KEY, true)];
+        let live = Live::of(&overflow_set);
+        let overflow = Arc::new(Series {
+            attributes: AttributeSet::new(&overflow_set, live, attribute_set::hash(&overflow_set, live)),
+            start_unix_nano: unix_nanos(),
+            cells: make(),
+        });
+        SeriesMap {
+            slots: (0..capacity).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            len: AtomicUsize::new(0),
+            limit,
+            overflow,
+            make: Box::new(make),
+        }
+    }
+
+    /// The series for `attributes`, created on first use (or the overflow series past the limit).
+    #[inline]
+    pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
+        if attributes.len() > attribute_set::INLINE {
+            return self.get_long(attributes);
+        }
+        let live = Live::of(attributes);
+        let hash = attribute_set::hash(attributes, live);
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            // Acquire pairs with the Release of the inserting CAS: a non-null pointer comes with
+            // the fully built series it points to.
+            let found = self.slots[slot].load(Ordering::Acquire);
+            if found.is_null() {
+                return self.insert(
+                    slot,
+                    || AttributeSet::new(attributes, live, hash),
+                    |s| s.matches(attributes, live),
+                );
+            }
+            // SAFETY: non-null slots hold pointers from `Arc::into_raw` that the table owns until
+            // it is dropped, which cannot happen while `&self` is borrowed.
+            let series = unsafe { &*found };
+            if series.attributes.hash() == hash && series.attributes.matches(attributes, live) {
+                return series;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// A shared handle to the series for `attributes`, for bound instruments.
+    pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series<A>> {
+        let series: *const Series<A> = self.get(attributes);
+        if ptr::eq(series, Arc::as_ptr(&self.overflow)) {
+            return self.overflow.clone();
+        }
+        // SAFETY: `series` came from a slot, so it is an `Arc::into_raw` pointer whose reference
+        // the table holds; incrementing the count first makes the `from_raw` below a new,
+        // separately owned reference.
+        unsafe {
+            Arc::increment_strong_count(series);
+            Arc::from_raw(series)
+        }
+    }
+
+    #[cold]
+    fn get_long(&self, attributes: &[KeyValue]) -> &Series<A> {
+        let set = AttributeSet::from_long(attributes);
+        let mask = self.slots.len() - 1;
+        let mut slot = set.hash() as usize & mask;
+        loop {
+            // Acquire as in `get`.
+            let found = self.slots[slot].load(Ordering::Acquire);
+            if found.is_null() {
+                return self.insert(slot, || AttributeSet::from_long(attributes), |s| s.same_as(&set));
+            }
+            // SAFETY: as in `get`.
+            let series = unsafe { &*found };
+            if series.attributes.same_as(&set) {
+                return series;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Inserts a new series at the first free slot from `slot` on, unless the limit is reached
+    /// or another thread inserts the same set first.
+    #[cold]
+    fn insert(
+        &self,
+        mut slot: usize,
+        make_set: impl FnOnce() -> AttributeSet,
+        same: impl Fn(&AttributeSet) -> bool,
+    ) -> &Series<A> {
+        // Reserve a place under the limit first, so concurrent inserts can never exceed it (the
+        // plain load first keeps measurements past the limit off the shared counter's line).
+        // Relaxed: the count guards no memory; the slots' own CAS publishes the series.
+        if self.len.load(Ordering::Relaxed) >= self.limit - 1 {
+            return &self.overflow;
+        }
+        if self.len.fetch_add(1, Ordering::Relaxed) >= self.limit - 1 {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            return &self.overflow;
+        }
+        let new = Arc::into_raw(Arc::new(Series {
+            attributes: make_set(),
+            start_unix_nano: unix_nanos(),
+            cells: (self.make)(),
+        })) as *mut Series<A>;
+        let mask = self.slots.len() - 1;
+        loop {
+            // Release publishes the series built above to readers' Acquire loads; Acquire on
+            // failure lets us read the series another thread put there.
+            match self.slots[slot].compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
+                // SAFETY: `new` is now owned by the table (see `get`).
+                Ok(_) => return unsafe { &*new },
+                Err(winner) => {
+                    // SAFETY: a non-null slot, as in `get`.
+                    let winner = unsafe { &*winner };
+                    if same(&winner.attributes) {
+                        self.len.fetch_sub(1, Ordering::Relaxed);
+                        // SAFETY: `new` was never published; this is its only reference.
+                        drop(unsafe { Arc::from_raw(new) });
+                        return winner;
+                    }
+                    slot = (slot + 1) & mask;
+                }
+            }
+        }
+    }
+
+    /// Every series in the table, then the overflow series.
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(&Series<A>, bool)) {
+        for slot in self.slots.iter() {
+            // Acquire as in `get`.
+            let found = slot.load(Ordering::Acquire);
+            if !found.is_null() {
+                // SAFETY: as in `get`.
+                visit(unsafe { &*found }, false);
+            }
+        }
+        visit(&self.overflow, true);
+    }
+}
+
+impl<A> Drop for SeriesMap<A> {
+    fn drop(&mut self) {
+        for slot in self.slots.iter_mut() {
+            let found = *slot.get_mut();
+            if !found.is_null() {
+                // SAFETY: each non-null slot holds one reference from `Arc::into_raw`, released
+                // exactly once here; bound handles hold their own references.
+                drop(unsafe { Arc::from_raw(found) });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    fn kv(i: u64) -> [KeyValue; 2] {
+        [KeyValue::new("venue", "XNAS"), KeyValue::new("id", i as i64)]
+    }
+
+    #[test]
+    fn same_set_same_series_and_overflow_past_the_limit() {
+        let map = SeriesMap::new(4, || AtomicU64::new(0));
+        let a: *const _ = map.get(&kv(1));
+        let b: *const _ = map.get(&[KeyValue::new("id", 1), KeyValue::new("venue", "XNAS")]);
+        assert!(ptr::eq(a, b));
+        map.get(&kv(2));
+        map.get(&kv(3));
+        // Three real series (limit − 1); the fourth set goes to the overflow series.
+        let fourth = map.get(&kv(4));
+        assert_eq!(fourth.attributes.attributes(), &[KeyValue::new(OVERFLOW_KEY, true)]);
+        let mut seen = 0;
+        map.for_each(|_, overflow| seen += usize::from(!overflow));
+        assert_eq!(seen, 3);
+        let bound = map.bind(&kv(1));
+        assert!(ptr::eq(Arc::as_ptr(&bound), a));
+        drop(map);
+        // The handle outlives the table.
+        assert_eq!(bound.attributes.attributes().len(), 2);
+    }
+
+    #[test]
+    fn racing_inserts_make_one_series_per_set() {
+        let map = SeriesMap::new(2000, || AtomicU64::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..500 {
+                        map.get(&kv(i)).cells.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let (mut series, mut total) = (0, 0);
+        map.for_each(|s, _| {
+            series += 1;
+            total += s.cells.load(Ordering::Relaxed);
+        });
+        assert_eq!((series, total), (501, 2000));
+    }
+}

@@ -1,0 +1,423 @@
+//! The synchronous instruments: counters, up-down counters, gauges and histograms, their bound
+//! handles, and how each is collected.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::attributes::KeyValue;
+use crate::proto::metrics::v1::exponential_histogram_data_point::Buckets as OtlpBuckets;
+use crate::proto::metrics::v1::{
+    metric, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge as OtlpGauge, Histogram as OtlpHistogram,
+    HistogramDataPoint, Metric, NumberDataPoint, Sum,
+};
+
+use super::collect::{attributes, metric, Collect, CollectContext};
+use super::descriptor::{Descriptor, InstrumentKind, Temporality};
+use super::exponential::Buckets;
+use super::exponential_cells::ExpoCells;
+use super::gauge::GaugeCell;
+use super::histogram::HistogramCells;
+use super::number::Number;
+use super::series_map::{unix_nanos, Series, SeriesMap};
+use super::sum::SumCells;
+
+/// The state of one synchronous instrument: its series, and where its delta window began.
+pub(crate) struct SyncInstrument<A, N> {
+    pub descriptor: Descriptor,
+    pub map: SeriesMap<A>,
+    /// Unix nanoseconds of the last exporting collection (the instrument's creation before it).
+    window_start: AtomicU64,
+    _number: PhantomData<fn(N)>,
+}
+
+impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
+    pub(crate) fn new(descriptor: Descriptor, limit: usize, make: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        SyncInstrument {
+            descriptor,
+            map: SeriesMap::new(limit, make),
+            window_start: AtomicU64::new(unix_nanos()),
+            _number: PhantomData,
+        }
+    }
+
+    /// The temporality, the start of a delta window, and whether this collection resets cells.
+    fn window(&self, cx: &CollectContext) -> (Temporality, u64, bool) {
+        let temporality = cx.preference.temporality(self.descriptor.kind);
+        // Relaxed: only collections (serialized by the provider) touch it.
+        let start = self.window_start.load(Ordering::Relaxed);
+        let reset = cx.reset && temporality == Temporality::Delta;
+        if reset {
+            self.window_start.store(cx.now, Ordering::Relaxed);
+        }
+        (temporality, start, reset)
+    }
+}
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $cells:ty) => {
+        $(#[$doc])*
+        pub struct $name<N: Number> {
+            pub(crate) inner: Arc<SyncInstrument<$cells, N>>,
+        }
+
+        impl<N: Number> Clone for $name<N> {
+            fn clone(&self) -> Self {
+                $name { inner: self.inner.clone() }
+            }
+        }
+
+        impl<N: Number> std::fmt::Debug for $name<N> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("name", &self.inner.descriptor.name).finish()
+            }
+        }
+    };
+}
+
+macro_rules! bound {
+    ($(#[$doc:meta])* $name:ident, $cells:ty) => {
+        $(#[$doc])*
+        pub struct $name<N: Number> {
+            series: Arc<Series<$cells>>,
+            _number: PhantomData<fn(N)>,
+        }
+
+        impl<N: Number> Clone for $name<N> {
+            fn clone(&self) -> Self {
+                $name { series: self.series.clone(), _number: PhantomData }
+            }
+        }
+
+        impl<N: Number> std::fmt::Debug for $name<N> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("attributes", &self.series.attributes.attributes()).finish()
+            }
+        }
+    };
+}
+
+handle!(
+    /// A monotonic sum (`u64` or `f64`). Cheap to clone; every clone records into the same series.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::builder().without_env().build();
+    /// let orders = provider.meter("gateway").u64_counter("orders").with_unit("{order}").build().unwrap();
+    /// orders.add(1, &[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
+    /// let xnas_buy = orders.bind(&[KeyValue::new("side", "buy"), KeyValue::new("venue", "XNAS")]);
+    /// xnas_buy.add(2); // one relaxed atomic add
+    /// assert!(provider.to_prometheus().contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
+    /// ```
+    Counter,
+    SumCells
+);
+bound!(
+    /// A [`Counter`] series resolved once: each add is one relaxed atomic add on this thread's
+    /// stripe of the series.
+    BoundCounter,
+    SumCells
+);
+
+impl<N: Number> Counter<N> {
+    /// Adds `value` to the series of `attributes` (in any order; a repeated key keeps its last
+    /// value). Negative, NaN and infinite increments are ignored.
+    #[inline]
+    pub fn add(&self, value: N, attributes: &[KeyValue]) {
+        if value.is_increment() {
+            self.inner.map.get(attributes).cells.add(value);
+        }
+    }
+
+    /// The series of `attributes`, resolved once for repeated adds.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
+        BoundCounter { series: self.inner.map.bind(attributes), _number: PhantomData }
+    }
+}
+
+impl<N: Number> BoundCounter<N> {
+    /// Adds `value`; negative, NaN and infinite increments are ignored.
+    #[inline]
+    pub fn add(&self, value: N) {
+        if value.is_increment() {
+            self.series.cells.add(value);
+        }
+    }
+}
+
+handle!(
+    /// A sum of either sign (`i64` or `f64`), always reported cumulatively.
+    ///
+    /// ```
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::builder().without_env().build();
+    /// let open = provider.meter("gateway").i64_up_down_counter("orders.open").build().unwrap();
+    /// open.add(3, &[]);
+    /// open.bind(&[]).add(-1);
+    /// assert!(provider.to_prometheus().contains("orders_open{otel_scope_name=\"gateway\"} 2"));
+    /// ```
+    UpDownCounter,
+    SumCells
+);
+bound!(
+    /// An [`UpDownCounter`] series resolved once.
+    BoundUpDownCounter,
+    SumCells
+);
+
+impl<N: Number> UpDownCounter<N> {
+    /// Adds `value` (of either sign) to the series of `attributes`; NaN and infinities are
+    /// ignored.
+    #[inline]
+    pub fn add(&self, value: N, attributes: &[KeyValue]) {
+        if value.is_finite() {
+            self.inner.map.get(attributes).cells.add(value);
+        }
+    }
+
+    /// The series of `attributes`, resolved once.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
+        BoundUpDownCounter { series: self.inner.map.bind(attributes), _number: PhantomData }
+    }
+}
+
+impl<N: Number> BoundUpDownCounter<N> {
+    /// Adds `value`; NaN and infinities are ignored.
+    #[inline]
+    pub fn add(&self, value: N) {
+        if value.is_finite() {
+            self.series.cells.add(value);
+        }
+    }
+}
+
+handle!(
+    /// The last value set (`i64` or `f64`), per series.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::builder().without_env().build();
+    /// let spread = provider.meter("md").f64_gauge("quote.spread").build().unwrap();
+    /// spread.record(0.02, &[KeyValue::new("symbol", "AAPL")]);
+    /// spread.record(0.01, &[KeyValue::new("symbol", "AAPL")]);
+    /// assert!(provider.to_prometheus().contains(r#"quote_spread{symbol="AAPL",otel_scope_name="md"} 0.01"#));
+    /// ```
+    Gauge,
+    GaugeCell
+);
+bound!(
+    /// A [`Gauge`] series resolved once: each record is one relaxed store.
+    BoundGauge,
+    GaugeCell
+);
+
+impl<N: Number> Gauge<N> {
+    /// Sets the series of `attributes` to `value`.
+    #[inline]
+    pub fn record(&self, value: N, attributes: &[KeyValue]) {
+        self.inner.map.get(attributes).cells.record(value);
+    }
+
+    /// The series of `attributes`, resolved once.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
+        BoundGauge { series: self.inner.map.bind(attributes), _number: PhantomData }
+    }
+}
+
+impl<N: Number> BoundGauge<N> {
+    /// Sets the series to `value`.
+    #[inline]
+    pub fn record(&self, value: N) {
+        self.series.cells.record(value);
+    }
+}
+
+/// The cells of a histogram series: explicit buckets or base-2 exponential ones.
+pub(crate) enum HistogramKind {
+    Explicit(HistogramCells),
+    // Boxed: the spill queue makes these cells 512 bytes, which explicit series would pay too.
+    Exponential(Box<ExpoCells>),
+}
+
+impl HistogramKind {
+    #[inline]
+    fn record<N: Number>(&self, value: N) {
+        match self {
+            HistogramKind::Explicit(cells) => cells.record(value),
+            HistogramKind::Exponential(cells) => cells.record(value.to_f64()),
+        }
+    }
+}
+
+handle!(
+    /// A distribution (`u64` or `f64`), in explicit buckets (the specification's default
+    /// boundaries unless given) or base-2 exponential ones.
+    ///
+    /// ```
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::builder().without_env().build();
+    /// let meter = provider.meter("gateway");
+    /// let latency = meter.f64_histogram("order.latency").with_unit("s").with_boundaries(vec![0.001, 0.01, 0.1]).build().unwrap();
+    /// latency.record(0.004, &[]);
+    /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").exponential().build().unwrap();
+    /// fine.bind(&[]).record(0.004);
+    /// assert!(provider.to_prometheus().contains(r#"order_latency_seconds_bucket{otel_scope_name="gateway",le="0.01"} 1"#));
+    /// ```
+    Histogram,
+    HistogramKind
+);
+bound!(
+    /// A [`Histogram`] series resolved once.
+    BoundHistogram,
+    HistogramKind
+);
+
+impl<N: Number> Histogram<N> {
+    /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
+    #[inline]
+    pub fn record(&self, value: N, attributes: &[KeyValue]) {
+        self.inner.map.get(attributes).cells.record(value);
+    }
+
+    /// The series of `attributes`, resolved once.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
+        BoundHistogram { series: self.inner.map.bind(attributes), _number: PhantomData }
+    }
+}
+
+impl<N: Number> BoundHistogram<N> {
+    /// Records `value`; NaN and infinities are ignored.
+    #[inline]
+    pub fn record(&self, value: N) {
+        self.series.cells.record(value);
+    }
+}
+
+impl<N: Number> Collect for SyncInstrument<SumCells, N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let (temporality, window_start, reset) = self.window(cx);
+        let delta = temporality == Temporality::Delta;
+        let mut data_points = Vec::new();
+        self.map.for_each(|series, overflow| {
+            let value: N = series.cells.read(reset);
+            // A delta point only for series that changed; the overflow series only once used.
+            if (delta || overflow) && value == N::ZERO {
+                return;
+            }
+            data_points.push(NumberDataPoint {
+                attributes: attributes(series),
+                start_time_unix_nano: if delta { window_start } else { series.start_unix_nano },
+                time_unix_nano: cx.now,
+                value: Some(value.to_point()),
+                ..Default::default()
+            });
+        });
+        (!data_points.is_empty()).then(|| {
+            let sum = Sum {
+                data_points,
+                aggregation_temporality: temporality.to_proto(),
+                is_monotonic: self.descriptor.kind == InstrumentKind::Counter,
+            };
+            metric(&self.descriptor, metric::Data::Sum(sum))
+        })
+    }
+}
+
+impl<N: Number> Collect for SyncInstrument<GaugeCell, N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let mut data_points = Vec::new();
+        self.map.for_each(|series, _| {
+            if let Some(value) = series.cells.read::<N>() {
+                data_points.push(NumberDataPoint {
+                    attributes: attributes(series),
+                    time_unix_nano: cx.now,
+                    value: Some(value.to_point()),
+                    ..Default::default()
+                });
+            }
+        });
+        (!data_points.is_empty()).then(|| metric(&self.descriptor, metric::Data::Gauge(OtlpGauge { data_points })))
+    }
+}
+
+fn otlp_buckets(buckets: &Buckets) -> Option<OtlpBuckets> {
+    let buckets = buckets.trimmed();
+    (!buckets.counts.is_empty()).then_some(OtlpBuckets { offset: buckets.offset, bucket_counts: buckets.counts })
+}
+
+impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let (temporality, window_start, reset) = self.window(cx);
+        let delta = temporality == Temporality::Delta;
+        let mut explicit = Vec::new();
+        let mut exponential = Vec::new();
+        self.map.for_each(|series, overflow| {
+            let start_time_unix_nano = if delta { window_start } else { series.start_unix_nano };
+            match &series.cells {
+                HistogramKind::Explicit(cells) => {
+                    let values = cells.read::<N>(reset);
+                    let count = values.count();
+                    if (delta || overflow) && count == 0 {
+                        return;
+                    }
+                    explicit.push(HistogramDataPoint {
+                        attributes: attributes(series),
+                        start_time_unix_nano,
+                        time_unix_nano: cx.now,
+                        count,
+                        sum: Some(values.sum.to_f64()),
+                        bucket_counts: values.counts,
+                        explicit_bounds: cells.bounds().to_vec(),
+                        min: (count > 0).then(|| values.min.to_f64()),
+                        max: (count > 0).then(|| values.max.to_f64()),
+                        ..Default::default()
+                    });
+                }
+                HistogramKind::Exponential(cells) => {
+                    let lost = cells.newly_lost();
+                    if lost > 0 {
+                        crate::diag::warning!(
+                            "histogram {:?}: {lost} values dropped: every stripe was busy and the spill queue full",
+                            self.descriptor.name
+                        );
+                    }
+                    let state = cells.read(reset);
+                    let count = state.count();
+                    if (delta || overflow) && count == 0 {
+                        return;
+                    }
+                    exponential.push(ExponentialHistogramDataPoint {
+                        attributes: attributes(series),
+                        start_time_unix_nano,
+                        time_unix_nano: cx.now,
+                        count,
+                        sum: Some(state.sum),
+                        scale: state.scale,
+                        zero_count: state.zero_count,
+                        positive: otlp_buckets(&state.positive),
+                        negative: otlp_buckets(&state.negative),
+                        min: (count > 0).then_some(state.min),
+                        max: (count > 0).then_some(state.max),
+                        ..Default::default()
+                    });
+                }
+            }
+        });
+        let aggregation_temporality = temporality.to_proto();
+        if !explicit.is_empty() {
+            let data = OtlpHistogram { data_points: explicit, aggregation_temporality };
+            Some(metric(&self.descriptor, metric::Data::Histogram(data)))
+        } else if !exponential.is_empty() {
+            let data = ExponentialHistogram { data_points: exponential, aggregation_temporality };
+            Some(metric(&self.descriptor, metric::Data::ExponentialHistogram(data)))
+        } else {
+            None
+        }
+    }
+}

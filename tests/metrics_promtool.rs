@@ -1,0 +1,93 @@
+//! The Prometheus view against `promtool check metrics` (Debian package `prometheus`, installed
+//! by scripts/test.sh, which names it in `NANOTEL_PROMTOOL`).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use nanotel::attributes::KeyValue;
+use nanotel::metrics::MeterProvider;
+
+/// The promtool to run, or `None` (after saying so) when the test is to be skipped.
+fn promtool() -> Option<String> {
+    let path = std::env::var("NANOTEL_PROMTOOL").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "promtool".into());
+    let found = Command::new(&path).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if found {
+        return Some(path);
+    }
+    let required = std::env::var("NANOTEL_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1");
+    assert!(!required, "NANOTEL_REQUIRE_CONFORMANCE=1 but promtool ({path}) cannot be run: apt-get install prometheus");
+    let _ = writeln!(std::io::stderr(), "promtool test skipped: promtool not found (apt-get install prometheus)");
+    None
+}
+
+fn exposition() -> String {
+    let provider = MeterProvider::builder().without_env().build();
+    let meter = provider.meter_with_version("gateway", "1.2.3");
+    let attrs =
+        [KeyValue::new("venue", "XNAS"), KeyValue::new("order.side", "buy"), KeyValue::new("note", "a \"q\"\\\n")];
+    let orders = meter.u64_counter("orders").with_unit("{order}").with_description("Orders sent.\nPer venue.").build();
+    orders.unwrap().add(3, &attrs);
+    meter.f64_counter("traded.volume").with_unit("By").build().unwrap().add(1.5, &attrs);
+    meter.i64_up_down_counter("orders.open").with_description("Open orders").build().unwrap().add(-4, &attrs);
+    meter.f64_gauge("quote.spread").with_description("Spread").build().unwrap().record(f64::NAN, &attrs);
+    let latency = meter.f64_histogram("order.latency").with_unit("s").with_description("Latency").build().unwrap();
+    for v in [0.0, 0.5, 7.0, 1e5] {
+        latency.record(v, &attrs);
+    }
+    // Another scope exposing the same metric name: one family, two series.
+    provider.meter("venues").u64_counter("orders").with_unit("{order}").build().unwrap().add(1, &[]);
+    // An exponential histogram has no text form and is left out.
+    meter.f64_histogram("fine").exponential().build().unwrap().record(1.0, &[]);
+    provider
+        .meter("gateway2")
+        .i64_observable_gauge("cpu.core")
+        .with_callback(|o| o.observe(3, &[KeyValue::new("0core", 1)]))
+        .build()
+        .unwrap();
+    provider.to_prometheus()
+}
+
+#[test]
+fn exposition_has_the_expected_families() {
+    let text = exposition();
+    assert!(text.ends_with('\n'));
+    assert!(text.contains("# HELP orders_total Orders sent.\\nPer venue.\n# TYPE orders_total counter\n"), "{text}");
+    assert!(
+        text.contains(
+            "orders_total{note=\"a \\\"q\\\"\\\\\\n\",order_side=\"buy\",venue=\"XNAS\",otel_scope_name=\"gateway\",otel_scope_version=\"1.2.3\"} 3\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("orders_total{otel_scope_name=\"venues\"} 1\n"), "{text}");
+    assert_eq!(text.matches("# TYPE orders_total").count(), 1);
+    assert!(text.contains("# TYPE traded_volume_bytes_total counter"), "{text}");
+    assert!(text.contains("# TYPE orders_open gauge"), "{text}");
+    assert!(text.contains("} NaN\n"), "{text}");
+    assert!(text.contains("# TYPE order_latency_seconds histogram"), "{text}");
+    assert!(text.contains(",le=\"0\"} 1\n") && text.contains(",le=\"10000\"} 3\n"), "{text}");
+    assert!(text.contains(",le=\"+Inf\"} 4\n") && text.contains("order_latency_seconds_count{"), "{text}");
+    assert!(text.contains("cpu_core{key_0core=\"1\",otel_scope_name=\"gateway2\"} 3\n"), "{text}");
+    assert!(!text.contains("fine"), "{text}");
+}
+
+#[test]
+fn promtool_accepts_the_exposition() {
+    let Some(promtool) = promtool() else { return };
+    let text = exposition();
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {promtool}: {e}"));
+    child.stdin.take().expect("piped stdin").write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics: {}\nstdout: {}\nstderr: {}\n--- exposition ---\n{text}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
