@@ -94,8 +94,7 @@ pub fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
             .lines()
             .filter(|line| line.contains("/containers/"))
             .flat_map(|line| line.split(['/', ' ', '\t']))
-            .filter(|segment| is_container_id(segment))
-            .last()
+            .rfind(|segment| is_container_id(segment))
             .map(str::to_owned)
     })
 }
