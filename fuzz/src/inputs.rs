@@ -418,14 +418,19 @@ pub fn cgroup(data: &[u8]) {
 }
 
 /// `container_id_from_mountinfo` on the input read as (lossy) UTF-8, as a `/proc/self/mountinfo`
-/// file. An id found must be a full lowercase hex id from the input; a runtime's cgroup mount put
-/// first names the container whatever follows; a Docker `hostname` mount put last is found unless
-/// the input already named a container.
+/// file. An id found must be a whole run of 64 lowercase hex digits in the input, never a slice
+/// of a longer one; a runtime's cgroup mount put first names the container whatever follows; a
+/// Docker `hostname` mount put last is found unless the input already named a container.
 pub fn mountinfo(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let found = container_id_from_mountinfo(&text);
     if let Some(id) = &found {
-        assert!(is_container_id(id) && text.contains(id.as_str()), "{id:?}");
+        assert!(is_container_id(id), "{id:?}");
+        let is_hex = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        let whole_run = text
+            .match_indices(id.as_str())
+            .any(|(at, _)| !is_hex(text[..at].chars().next_back()) && !is_hex(text[at + id.len()..].chars().next()));
+        assert!(whole_run, "{id} is only ever part of a longer hex run in {text:?}");
     }
     let cgroup_mount =
         format!("30 20 0:26 /kubepods.slice/crio-{PLANTED_ID}.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n");
