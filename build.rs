@@ -5,6 +5,10 @@
 //! OTLP/JSON mapping (lowerCamelCase keys, 64-bit integers as strings, ids as hex, enums as
 //! integers, defaults omitted). Deriving the mapping from the schema keeps it complete as the schema
 //! grows; a hand-written list would silently miss a new field.
+//!
+//! It also records the compiler's version for the `process.runtime.version` resource attribute:
+//! Rust has no runtime to ask at run time, and the compiler that built the program is what the
+//! attribute can usefully name.
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FileDescriptorSet};
@@ -26,6 +30,7 @@ const HELPERS: &str = "crate::proto::json";
 
 fn main() {
     println!("cargo:rerun-if-changed=proto");
+    record_compiler_version();
     let descriptors = match protox::compile(PROTO_FILES, ["proto"]) {
         Ok(set) => set,
         Err(err) => panic!("the OTLP schema in proto/ does not compile: {err:?}"),
@@ -35,6 +40,20 @@ fn main() {
     add_json_attributes(&mut config, &descriptors);
     if let Err(err) = config.compile_fds(descriptors) {
         panic!("prost-build failed on the OTLP schema: {err}");
+    }
+}
+
+/// Sets `NANOTEL_RUSTC_VERSION` (for example `1.85.0`) for the crate's build; left unset when
+/// `rustc --version` cannot be run, and the attribute is then omitted.
+fn record_compiler_version() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(output) = std::process::Command::new(rustc).arg("--version").output() else { return };
+    if !output.status.success() {
+        return;
+    }
+    // The output reads "rustc 1.85.0 (4d91de4e4 2025-02-17)".
+    if let Some(version) = String::from_utf8_lossy(&output.stdout).split_whitespace().nth(1) {
+        println!("cargo:rustc-env=NANOTEL_RUSTC_VERSION={version}");
     }
 }
 

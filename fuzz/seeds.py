@@ -289,3 +289,64 @@ for name, lines in {
     "tracestate-alone": ["tracestate:foo=1", "baggage:a=1;p", "Baggage:b=%20"],
 }.items():
     write(T, name, "\n".join(lines).encode())
+
+# --- resource ------------------------------------------------------------------------------------
+
+T = "resource_attributes"
+for name, value in {
+    "simple": "service.name=order-gateway,deployment.environment.name=production",
+    "escapes": "desk=fx%2Coptions,formula=a%3Db,city=Z%C3%BCrich,space=two%20words",
+    "blanks": " \tk = v \t, pad=%20x%20 ,empty=,blank= ",
+    "empties": ",,a=1,, ,",
+    "no-equals": "ok=1,lonely,=nokey,%20=space-key",
+    "bad-escapes": "a=%zz,b%4=1,c=%,d=%FF,e=%C3%28",
+    "duplicates": "k=1,other=x,k=2,K=3",
+    "equals-in-value": "k==v,j=a=b",
+    "control": "k%0A=v%0D%0A,\x1bkey=1",
+}.items():
+    write(T, name, value.encode())
+write(T, "invalid-utf8", b"k=\xff\xfe,v=ok")
+
+ID = "3601745b3bd54d9780436faa5f0e4f72bb46231663bb99a6bb892764917832c2"
+T = "cgroup"
+for name, lines in {
+    "docker-v1": [f"12:memory:/docker/{ID}", f"11:cpu,cpuacct:/docker/{ID}", "1:name=systemd:/docker/" + ID],
+    "systemd-docker-scope": [f"1:name=systemd:/system.slice/docker-{ID}.scope"],
+    "kubepods-cgroupfs": [f"10:cpuset:/kubepods/besteffort/pod2c8c8c6c-0c76-4b4e-a0b3-0f6b6bd2f9e1/{ID}"],
+    "kubepods-containerd-scope": [
+        f"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2c8c.slice/cri-containerd-{ID}.scope"
+    ],
+    "kubepods-crio-scope": [f"0::/kubepods.slice/kubepods-besteffort.slice/crio-{ID}.scope"],
+    "containerd-colon": [f"1:name=systemd:/system.slice/containerd.service/kubepods-pod2c8c.slice:cri-containerd:{ID}"],
+    "ecs": [f"9:perf_event:/ecs/0a1b2c3d4e/{ID}"],
+    "host-v2": ["0::/user.slice/user-1000.slice/session-2.scope"],
+    "host-v1": ["12:pids:/user.slice/user-1000.slice/session-2.scope", "1:name=systemd:/init.scope", "0::/"],
+    "uppercase-id": [f"0::/docker/{ID.upper()}"],
+    "short-id": [f"0::/docker/{ID[:63]}"],
+}.items():
+    write(T, name, ("\n".join(lines) + "\n").encode())
+
+T = "mountinfo"
+for name, lines in {
+    "docker": [
+        "1193 1174 0:140 / / rw,relatime master:312 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/X",
+        f"1213 1193 8:1 /var/lib/docker/containers/{ID}/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/sda1 rw",
+        f"1214 1193 8:1 /var/lib/docker/containers/{ID}/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw",
+    ],
+    "podman": [
+        f"651 630 0:61 /containers/storage/overlay-containers/{ID}/userdata/hostname /etc/hostname rw - tmpfs tmpfs rw"
+    ],
+    "crio-cgroup": [f"30 20 0:26 /kubepods.slice/crio-{ID}.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw"],
+    "containerd-colon": [f"30 20 0:26 /kubepods-pod2c8c.slice:cri-containerd:{ID} /sys/fs/cgroup ro - cgroup cgroup rw"],
+    "kubernetes-sandbox": [
+        f"2100 2090 0:26 /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/{ID}/hostname /etc/hostname rw - ext4 /dev/vda1 rw",
+        "2101 2090 0:26 /var/lib/kubelet/pods/2c8c8c6c-0c76/containers/app/5d1e3f2a /dev/termination-log rw - ext4 /dev/vda1 rw",
+    ],
+    "host": [
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro",
+        "23 22 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw",
+        "24 22 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate",
+    ],
+    "long-hex-after-prefix": [f"1 0 0:1 /crio-{ID}0 /x rw - tmpfs tmpfs rw"],
+}.items():
+    write(T, name, ("\n".join(lines) + "\n").encode())

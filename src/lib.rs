@@ -10,6 +10,7 @@ pub mod export;
 pub mod metrics;
 pub mod propagation;
 pub mod proto;
+pub mod resource;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;

@@ -71,3 +71,18 @@ fn baggage_corpus() {
 fn propagation_extract_corpus() {
     replay("propagation_extract", inputs::propagation_extract);
 }
+
+#[test]
+fn resource_attributes_corpus() {
+    replay("resource_attributes", inputs::resource_attributes);
+}
+
+#[test]
+fn cgroup_corpus() {
+    replay("cgroup", inputs::cgroup);
+}
+
+#[test]
+fn mountinfo_corpus() {
+    replay("mountinfo", inputs::mountinfo);
+}

@@ -15,6 +15,7 @@ use nanotel::export::headers::parse_headers;
 use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
 use nanotel::export::retry_after::parse_retry_after;
 use nanotel::propagation::{traceparent, Baggage, BaggagePropagator, TraceContextPropagator, TraceState};
+use nanotel::resource::{container_id_from_cgroup, container_id_from_mountinfo, parse_resource_attributes};
 use nanotel::Signal;
 
 /// Header values worth hitting exactly, which random bytes rarely spell; a length byte of
@@ -329,5 +330,116 @@ pub fn propagation_extract(data: &[u8]) {
     for carrier in [&map as &dyn nanotel::propagation::Extractor, &again] {
         assert_eq!(TraceContextPropagator.extract(carrier), context);
         assert_eq!(BaggagePropagator.extract(carrier), baggage);
+    }
+}
+
+/// `parse_resource_attributes` on the input read as (lossy) UTF-8, as an `OTEL_RESOURCE_ATTRIBUTES`
+/// value. Every non-blank entry must be used or reported; the attributes must come back unchanged
+/// from their own re-encoding (blanks added around keys and values), and a later entry for a key
+/// must replace only that key's value.
+pub fn resource_attributes(data: &[u8]) {
+    let value = String::from_utf8_lossy(data);
+    let parsed = parse_resource_attributes(&value);
+    let entries = value.split(',').filter(|entry| !trim_ows(entry).is_empty()).count();
+    let accepted = entries.checked_sub(parsed.problems.len()).expect("no more problems than entries");
+    assert!(parsed.attributes.len() <= accepted);
+    assert_eq!(parsed.attributes.is_empty(), accepted == 0, "an accepted entry gives an attribute");
+    for (index, (key, _)) in parsed.attributes.iter().enumerate() {
+        assert!(!key.is_empty());
+        assert!(parsed.attributes[..index].iter().all(|(earlier, _)| earlier != key), "{key:?} twice");
+    }
+    for problem in &parsed.problems {
+        assert!(problem.starts_with("entry ") && problem.contains(" is skipped: "), "{problem:?}");
+        assert_log_safe(problem, 1024);
+    }
+
+    let encoded: Vec<String> = parsed
+        .attributes
+        .iter()
+        .map(|(key, value)| format!(" {} =\t{} ", percent_encode(key), percent_encode(value)))
+        .collect();
+    let reparsed = parse_resource_attributes(&encoded.join(","));
+    assert_eq!(reparsed.attributes, parsed.attributes);
+    assert!(reparsed.problems.is_empty(), "{:?}", reparsed.problems);
+
+    if let Some((key, _)) = parsed.attributes.first() {
+        let updated = parse_resource_attributes(&format!("{value},{}=later", percent_encode(key)));
+        let mut expected = parsed.attributes.clone();
+        expected[0].1 = "later".to_owned();
+        assert_eq!(updated.attributes, expected);
+        assert_eq!(updated.problems, parsed.problems);
+    }
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `-._~`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(byte).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A container id for the properties below to plant in the input.
+const PLANTED_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn is_container_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `container_id_from_cgroup` on the input read as (lossy) UTF-8, as a `/proc/self/cgroup` file.
+/// An id found must be a full lowercase hex id closing some line's path (after `/`, `:` or `-`,
+/// before nothing or one `.suffix`); a line naming an id after the input finds the input's own id
+/// if it has one (the first line wins) and the planted one otherwise; and any text put before the
+/// last path segment of a line does not hide the id in that segment.
+pub fn cgroup(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let found = container_id_from_cgroup(&text);
+    if let Some(id) = &found {
+        assert!(is_container_id(id), "{id:?}");
+        let closes_a_path = text.lines().any(|line| {
+            let line = line.trim_end();
+            line.match_indices(id.as_str()).any(|(at, _)| {
+                let before = line[..at].chars().next_back();
+                let after = &line[at + id.len()..];
+                let suffix_ok = after.is_empty()
+                    || after.strip_prefix('.').is_some_and(|suffix| !suffix.contains(['.', '/', ':', '-']));
+                matches!(before, Some('/' | ':' | '-')) && suffix_ok && line[..at].matches(':').count() >= 2
+            })
+        });
+        assert!(closes_a_path, "{id} in {text:?}");
+    }
+    let appended = container_id_from_cgroup(&format!("{text}\n0::/docker/{PLANTED_ID}\n"));
+    assert_eq!(appended.as_deref(), Some(found.as_deref().unwrap_or(PLANTED_ID)));
+    let one_line: String = text.chars().filter(|&c| c != '\n').collect();
+    let planted = container_id_from_cgroup(&format!("1:cpu:{one_line}/{PLANTED_ID}"));
+    assert_eq!(planted.as_deref(), Some(PLANTED_ID));
+}
+
+/// `container_id_from_mountinfo` on the input read as (lossy) UTF-8, as a `/proc/self/mountinfo`
+/// file. An id found must be a whole run of 64 lowercase hex digits in the input, never a slice
+/// of a longer one; a runtime's cgroup mount put first names the container whatever follows; a
+/// Docker `hostname` mount put last is found unless the input already named a container.
+pub fn mountinfo(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let found = container_id_from_mountinfo(&text);
+    if let Some(id) = &found {
+        assert!(is_container_id(id), "{id:?}");
+        let is_hex = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        let whole_run = text
+            .match_indices(id.as_str())
+            .any(|(at, _)| !is_hex(text[..at].chars().next_back()) && !is_hex(text[at + id.len()..].chars().next()));
+        assert!(whole_run, "{id} is only ever part of a longer hex run in {text:?}");
+    }
+    let cgroup_mount =
+        format!("30 20 0:26 /kubepods.slice/crio-{PLANTED_ID}.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n");
+    assert_eq!(container_id_from_mountinfo(&format!("{cgroup_mount}{text}")).as_deref(), Some(PLANTED_ID));
+    let docker_mount =
+        format!("\n40 20 8:1 /var/lib/docker/containers/{PLANTED_ID}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n");
+    let appended = container_id_from_mountinfo(&format!("{text}{docker_mount}"));
+    match &found {
+        None => assert_eq!(appended.as_deref(), Some(PLANTED_ID)),
+        Some(id) => assert!(appended.as_deref() == Some(id.as_str()) || appended.as_deref() == Some(PLANTED_ID)),
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::config::{EnvReader, Lookup};
-use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
 use crate::proto::resource::v1::Resource;
+use crate::resource::ResourceBuilder;
 
 use super::breaker::BreakerConfig;
 use super::endpoint::signal_url;
@@ -187,7 +187,15 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
     }
     let signals: [SignalConfig; 3] =
         signals.try_into().map_err(|_| ConfigError("internal: expected three signal configurations".into()))?;
-    let resource = overrides.resource.clone().unwrap_or_else(|| default_resource(&env));
+    let resource = match &overrides.resource {
+        Some(resource) => resource.clone(),
+        None => {
+            // Through the reader, so a pipeline given its own lookup (or none) stays hermetic.
+            let (resource, problems) = ResourceBuilder::new().build_with_env(&|name| env.text(name));
+            problems.into_iter().for_each(|problem| env.report(problem));
+            resource
+        }
+    };
     let config = PipelineConfig {
         signals,
         retry: overrides.retry.clone().unwrap_or_default(),
@@ -337,29 +345,6 @@ fn batch_from_env(env: &mut EnvReader<'_>, signal: Signal) -> BatchConfig {
     }
 }
 
-fn string_attribute(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
-        ..Default::default()
-    }
-}
-
-/// The SDK's mandatory resource attributes: `service.name` (from `OTEL_SERVICE_NAME`, else
-/// `unknown_service`) and `telemetry.sdk.*`.
-fn default_resource(env: &EnvReader<'_>) -> Resource {
-    let service = env.text("OTEL_SERVICE_NAME").unwrap_or_else(|| "unknown_service".to_owned());
-    Resource {
-        attributes: vec![
-            string_attribute("service.name", &service),
-            string_attribute("telemetry.sdk.name", "nanotel"),
-            string_attribute("telemetry.sdk.language", "rust"),
-            string_attribute("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-        ],
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +436,23 @@ mod tests {
         for needle in ["ftp://nope", "grpc", "brotli", "bad key", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
             assert!(all.contains(needle), "no problem mentions {needle}: {all}");
         }
+    }
+
+    #[test]
+    fn the_default_resource_reads_the_same_environment_and_reports_its_problems() {
+        let vars = [("OTEL_SERVICE_NAME", "order-gateway"), ("OTEL_RESOURCE_ATTRIBUTES", "desk=fx,broken")];
+        let (config, problems) = resolve_with(&vars, &Overrides::default());
+        let text = |key: &str| {
+            let kv = config.resource.attributes.iter().find(|kv| kv.key == key)?;
+            match kv.value.as_ref()?.value.as_ref()? {
+                crate::proto::common::v1::any_value::Value::StringValue(s) => Some(s.as_str()),
+                _ => None,
+            }
+        };
+        assert_eq!(text("service.name"), Some("order-gateway"));
+        assert_eq!(text("desk"), Some("fx"));
+        assert_eq!(text("telemetry.sdk.name"), Some("nanotel"));
+        assert_eq!(problems, ["OTEL_RESOURCE_ATTRIBUTES: entry 2 is skipped: it has no '=' between a key and a value"]);
     }
 
     #[test]

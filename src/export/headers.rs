@@ -87,7 +87,7 @@ fn is_tchar(byte: u8) -> bool {
 }
 
 /// Decodes `%XX` escapes; the decoded bytes must form UTF-8.
-fn percent_decode(text: &str) -> Result<String, &'static str> {
+pub(crate) fn percent_decode(text: &str) -> Result<String, &'static str> {
     if !text.contains('%') {
         return Ok(text.to_owned());
     }
