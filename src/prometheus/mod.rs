@@ -13,9 +13,9 @@
 //!
 //! The server takes one request per connection (answered with `Connection: close`), with a head
 //! of at most 8 KiB (else 431) arriving within the request timeout (else 408); other paths get
-//! 404, methods other than GET and HEAD 405, anything that is not HTTP/1.x 400. A fixed pool of
-//! four handler threads answers, so a slow client holds up one of them at most for the request
-//! timeout while the others serve; connections the pool has no room for get 503.
+//! 404, methods other than GET and HEAD 405, anything that is not HTTP/1.x 400. Each connection
+//! is answered on a short-lived thread of its own, at most 64 at once (connections past that get
+//! 503), so a slow client holds up only itself, for the request timeout at most.
 //!
 //! Prometheus reads cumulative values: under a delta temporality preference, delta counters and
 //! histograms are left out of the exposition (OTLP-NOTES §9.5).

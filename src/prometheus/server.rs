@@ -1,19 +1,21 @@
-//! The scrape server: one thread accepting connections, a small fixed pool answering them.
+//! The scrape server: one thread accepting connections, and a short-lived thread per connection,
+//! at most a fixed number at once.
 //!
-//! Every connection gets one request and `Connection: close`, so no idle client keeps a handler.
+//! Every connection gets one request and `Connection: close`, so no idle client keeps a thread.
 //! A handler waits for a request head at most the request timeout in total, so a slow client
-//! holds one handler for that long at most while the others keep serving; connections beyond
-//! what the pool and its short backlog can take get an immediate 503.
+//! holds its own thread for that long at most while the others are served; connections past
+//! the limit get an immediate 503 from the accepting thread.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, TrySendError};
 use parking_lot::RwLock;
+
+use crossbeam::channel;
 
 use crate::export::PrometheusConfig;
 use crate::metrics::prometheus::{encode, Format};
@@ -24,11 +26,17 @@ use crate::proto::resource::v1::Resource;
 use super::negotiate::{accepts_gzip, choose_format};
 use super::request::{read_head, Head, Refusal};
 
-/// Threads answering requests: enough that a few slow clients leave the others served.
-const HANDLERS: usize = 4;
+/// Connections answered at once by default; past this, new ones get a 503.
+const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
-/// Accepted connections waiting for a handler; past this, new ones get a 503.
-const BACKLOG: usize = 32;
+/// Connections past the limit waiting for their 503; past this, they are closed unanswered.
+const BUSY_BACKLOG: usize = 64;
+
+/// How long a finished connection is drained before it is closed (see [`close_gently`]).
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+
+/// The same for a connection refused with 503: short, since one thread answers them all.
+const BUSY_DRAIN_TIME: Duration = Duration::from_millis(100);
 
 /// The longest a request head may take to arrive (by default).
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +66,7 @@ pub struct PrometheusServerBuilder {
     resource: Option<Resource>,
     sources: Vec<Source>,
     request_timeout: Duration,
+    max_connections: usize,
 }
 
 impl PrometheusServerBuilder {
@@ -99,6 +108,12 @@ impl PrometheusServerBuilder {
         self
     }
 
+    /// The most connections answered at once (default 64, at least 1); others get a 503.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.max_connections = limit.max(1);
+        self
+    }
+
     /// Binds the address and starts the server's threads.
     pub fn start(self) -> io::Result<PrometheusServer> {
         let addresses: Vec<SocketAddr> = (self.config.host.as_str(), self.config.port).to_socket_addrs()?.collect();
@@ -109,15 +124,21 @@ impl PrometheusServerBuilder {
             resource: self.resource,
             request_timeout: self.request_timeout,
         });
-        let (connections, queue) = channel::bounded::<TcpStream>(BACKLOG);
-        for i in 0..HANDLERS {
-            let (state, queue) = (state.clone(), queue.clone());
-            std::thread::Builder::new().name(format!("nanotel-prom-{i}")).spawn(move || handle_all(&state, &queue))?;
-        }
+        let state_for_handlers = state.clone();
+        // Connections past the limit are answered 503 by a thread of their own, one at a time,
+        // so the acceptor never waits on them; when even that backlog is full they are closed.
+        let (busy, refusals) = channel::bounded::<TcpStream>(BUSY_BACKLOG);
+        std::thread::Builder::new().name("nanotel-prom-busy".into()).spawn(move || {
+            for stream in refusals {
+                refuse_busy(stream);
+            }
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let limit = self.max_connections;
         let acceptor = {
             let stop = stop.clone();
             std::thread::Builder::new().name("nanotel-prom-accept".into()).spawn(move || {
+                let active = Arc::new(AtomicUsize::new(0));
                 for stream in listener.incoming() {
                     // Acquire pairs with the Release store in drop: the wake-up connection that
                     // follows it must see the flag.
@@ -125,11 +146,23 @@ impl PrometheusServerBuilder {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if let Err(TrySendError::Full(stream)) = connections.try_send(stream) {
-                        refuse_busy(stream);
+                    // Only this thread increments, so load-then-add cannot overshoot; handlers
+                    // decrement as they finish. Relaxed: the count orders nothing else.
+                    if active.load(Ordering::Relaxed) >= limit {
+                        let _ = busy.try_send(stream);
+                        continue;
                     }
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let slot = Slot(active.clone());
+                    let state = state_for_handlers.clone();
+                    let spawned = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
+                        let _slot = slot;
+                        handle(&state, stream);
+                    });
+                    // A thread that cannot start drops its closure, and with it the slot and the
+                    // connection: the client sees the connection close.
+                    drop(spawned);
                 }
-                // Dropping `connections` here lets the handlers finish what they hold and end.
             })?
         };
         Ok(PrometheusServer { local_addr, state, stop, acceptor: Some(acceptor) })
@@ -177,6 +210,7 @@ impl PrometheusServer {
             resource: None,
             sources: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -230,9 +264,12 @@ impl State {
     }
 }
 
-fn handle_all(state: &State, queue: &Receiver<TcpStream>) {
-    while let Ok(stream) = queue.recv() {
-        handle(state, stream);
+/// A connection's place in the count of those being answered, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -266,7 +303,7 @@ fn handle(state: &State, mut stream: TcpStream) {
         Err(Refusal::Version) => Answer::error("505 HTTP Version Not Supported"),
     };
     send(&mut stream, &answer);
-    close_gently(stream);
+    close_gently(stream, DRAIN_TIME);
 }
 
 fn answer(state: &State, head: &Head) -> Answer {
@@ -312,12 +349,12 @@ fn send(stream: &mut TcpStream, answer: &Answer) {
 
 /// Ends the connection so the client reads the whole answer: closing with unread request bytes
 /// still buffered would reset the connection and could discard the answer in flight. What the
-/// client still sends is read and thrown away, for a short while and up to a limit.
-fn close_gently(mut stream: TcpStream) {
+/// client still sends is read and thrown away, for `drain` at most and up to 1 MiB.
+fn close_gently(mut stream: TcpStream, drain: Duration) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
-    let deadline = Instant::now() + Duration::from_millis(500);
+    let deadline = Instant::now() + drain;
     let mut sink = [0u8; 4096];
     let mut drained = 0usize;
     while drained < 1 << 20 {
@@ -332,9 +369,10 @@ fn close_gently(mut stream: TcpStream) {
     }
 }
 
-/// Answers a connection the pool has no room for, from the accepting thread: a small write that
-/// fits the socket's buffer, so it does not wait on the client.
+/// Answers a connection past the limit: a small write that fits the socket's buffer, then a
+/// short drain.
 fn refuse_busy(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.set_write_timeout(Some(BUSY_DRAIN_TIME));
     send(&mut stream, &Answer::error("503 Service Unavailable"));
+    close_gently(stream, BUSY_DRAIN_TIME);
 }
