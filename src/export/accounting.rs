@@ -307,3 +307,20 @@ pub struct BreakerSnapshot {
     /// Failed attempts since the last healthy answer.
     pub consecutive_failures: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_include_their_upper_bound() {
+        let counters = SignalCounters::default();
+        for nanos in [0, 1_000_000, 1_000_001, 30_000_000_000, 30_000_000_001, u64::MAX] {
+            counters.record_latency(nanos);
+        }
+        let buckets = counters.latency_buckets();
+        assert_eq!(buckets.len(), LATENCY_BOUNDS_NS.len() + 1);
+        assert_eq!((buckets[0], buckets[1], buckets[13], buckets[14]), (2, 1, 1, 2));
+        assert_eq!(buckets.iter().sum::<u64>(), counters.latency_count.load(Relaxed));
+    }
+}
