@@ -258,6 +258,8 @@ fn wrong_paths_methods_and_garbage_get_clean_errors() {
         assert_eq!(answer.header("connection"), Some("close"));
     }
     assert_eq!(exchange(address, b"POST /metrics HTTP/1.1\r\n\r\n").header("allow"), Some("GET, HEAD"));
+    let missing = exchange(address, b"HEAD /nowhere HTTP/1.1\r\n\r\n");
+    assert_eq!((missing.status, missing.body.len()), (404, 0), "HEAD answers carry no body");
     // A client that connects and leaves, or sends half a head and leaves, gets nothing and
     // costs nothing.
     drop(connect(address));

@@ -145,7 +145,12 @@ impl PrometheusServerBuilder {
                     if stop.load(Ordering::Acquire) {
                         break;
                     }
-                    let Ok(stream) = stream else { continue };
+                    let Ok(stream) = stream else {
+                        // Out of descriptors, say: accept fails at once until some are freed,
+                        // so pause rather than spin.
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
                     // Only this thread increments, so load-then-add cannot overshoot; handlers
                     // decrement as they finish. Relaxed: the count orders nothing else.
                     if active.load(Ordering::Relaxed) >= limit {
@@ -278,7 +283,7 @@ struct Answer {
     status: &'static str,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
-    /// HEAD: the headers of the full answer without its body.
+    /// For HEAD: the head of the full answer (its length included), without the body.
     head_only: bool,
 }
 
@@ -295,7 +300,12 @@ fn handle(state: &State, mut stream: TcpStream) {
     // A client that does not read its answer is given up on after the same time.
     let _ = stream.set_write_timeout(Some(state.request_timeout.max(Duration::from_millis(100))));
     let answer = match read_head(&mut stream, deadline) {
-        Ok(head) => answer(state, &head),
+        Ok(head) => {
+            let mut answer = answer(state, &head);
+            // A HEAD request gets the head of whatever a GET would get, errors included.
+            answer.head_only = head.method == "HEAD";
+            answer
+        }
         Err(Refusal::Gone) => return,
         Err(Refusal::BadRequest) => Answer::error("400 Bad Request"),
         Err(Refusal::Timeout) => Answer::error("408 Request Timeout"),
@@ -327,7 +337,7 @@ fn answer(state: &State, head: &Head) -> Answer {
         // Compressing into memory does not fail; should it, the plain text is as good an answer.
         Some(Err(_)) | None => text.into_bytes(),
     };
-    Answer { status: "200 OK", headers, body, head_only: head.method == "HEAD" }
+    Answer { status: "200 OK", headers, body, head_only: false }
 }
 
 fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
