@@ -350,3 +350,39 @@ fn connections_past_the_limit_get_503_and_the_server_recovers() {
     }
     assert!(recovered);
 }
+
+#[test]
+fn concurrent_scrapes_all_get_the_whole_exposition() {
+    let provider = provider();
+    let server = server(&provider);
+    let address = server.local_addr();
+    let expected = get(address, "").text();
+    std::thread::scope(|threads| {
+        for t in 0..8 {
+            let expected = &expected;
+            threads.spawn(move || {
+                for i in 0..25 {
+                    let accept = if (t + i) % 2 == 0 { "Accept-Encoding: gzip\r\n" } else { "" };
+                    let answer = get(address, accept);
+                    assert_eq!(answer.status, 200, "scraper {t}, scrape {i}");
+                    assert_eq!(&answer.text(), expected, "scraper {t}, scrape {i}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_port_in_use_leaves_the_pipeline_running_without_the_endpoint() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .exporter(Signal::Metrics, ExporterKind::None)
+        .endpoint("http://127.0.0.1:9")
+        .prometheus("127.0.0.1", port)
+        .build()
+        .expect("the pipeline starts anyway");
+    assert!(pipeline.prometheus().is_none());
+    pipeline.shutdown(Duration::from_secs(1));
+}

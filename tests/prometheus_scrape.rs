@@ -147,11 +147,17 @@ fn prometheus_scrapes_the_recorded_values() {
         attributes: vec![text("service.name", "order-gateway"), text("host.name", "h1")],
         ..Default::default()
     };
+    // Switched on as the specification has it: `prometheus` listed in OTEL_METRICS_EXPORTER.
+    let endpoint = collector.endpoint();
     let pipeline = Pipeline::builder()
-        .without_env()
-        .endpoint(collector.endpoint())
+        .with_env_lookup(move |name| match name {
+            "OTEL_METRICS_EXPORTER" => Some("otlp,prometheus".into()),
+            "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
+            "OTEL_EXPORTER_PROMETHEUS_PORT" => Some("0".into()),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            _ => None,
+        })
         .resource(resource)
-        .prometheus("127.0.0.1", 0)
         .build()
         .unwrap();
     let provider = MeterProvider::builder().without_env().build();
