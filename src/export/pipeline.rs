@@ -518,7 +518,7 @@ impl Pipeline {
             let _ = control.send(Command::AddProducer(Box::new(telemetry)));
         }
         #[cfg(not(feature = "prometheus"))]
-        warn_no_prometheus(&config, telemetry);
+        warn_no_prometheus(&config);
         Ok(Pipeline {
             #[cfg(feature = "prometheus")]
             prometheus: start_prometheus(&config, telemetry),
@@ -557,9 +557,9 @@ fn start_prometheus(
     }
 }
 
-/// Says once that the endpoint asked for is not built in.
+/// Reports that the endpoint asked for is not built in.
 #[cfg(not(feature = "prometheus"))]
-fn warn_no_prometheus(config: &PipelineConfig, _: Option<SelfTelemetry>) {
+fn warn_no_prometheus(config: &PipelineConfig) {
     if config.prometheus.is_some() {
         crate::diag::warning!(
             "a Prometheus endpoint was asked for, but nanotel was built without its `prometheus` feature"
