@@ -4,7 +4,7 @@
 //! Every connection gets one request and `Connection: close`, so no idle client keeps a thread.
 //! A handler waits for a request head at most the request timeout in total, so a slow client
 //! holds its own thread for that long at most while the others are served; connections past
-//! the limit get an immediate 503 from the accepting thread.
+//! the limit get a 503 from one thread kept for that, so the accepting thread never waits.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
-
 use crossbeam::channel;
+use parking_lot::RwLock;
 
 use crate::export::PrometheusConfig;
 use crate::metrics::prometheus::{encode, Format};
