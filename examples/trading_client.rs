@@ -6,7 +6,8 @@
 //!
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports there; without it, it starts nanotel's
 //! loopback test collector in-process and exports to that, then prints what it received. The last
-//! line is `nanotel-summary ` followed by the pipeline's accounting as one JSON object.
+//! line is `nanotel-summary ` followed by the pipeline's accounting as one JSON object. With
+//! `OTEL_METRICS_EXPORTER=otlp,prometheus` it also serves `/metrics` for Prometheus (port 9464).
 //!
 //! This first version drives the export pipeline directly with OTLP messages; the metric
 //! registry, span recorder and logger replace that hand-built data as they land.
@@ -156,6 +157,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+
+    // `OTEL_METRICS_EXPORTER=otlp,prometheus` (or `prometheus`) makes the pipeline serve a scrape
+    // endpoint too, at `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`.
+    if let Some(server) = pipeline.prometheus() {
+        println!("Prometheus metrics at http://{}/metrics", server.local_addr());
+    }
 
     let book = Arc::new(Book::default());
     pipeline.add_metric_producer(BookMetrics { book: book.clone(), start_ns: now_ns() });

@@ -12,8 +12,8 @@ export NANOTEL_PYTHON="$python"
 # Conformance tests skip themselves without a venv when run by hand; here they must run.
 export NANOTEL_REQUIRE_CONFORMANCE=1
 
-echo "== promtool for the Prometheus exposition test" >&2
-if ! command -v promtool >/dev/null 2>&1; then
+echo "== promtool and the Prometheus server for the Prometheus exposition and scrape tests" >&2
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
     install_promtool() {
@@ -21,9 +21,11 @@ if ! command -v promtool >/dev/null 2>&1; then
     }
     install_promtool || { "${as_root[@]}" apt-get update >&2 && install_promtool; } || true
 fi
-# Empty when the install failed: the promtool test then fails, since conformance is required.
+# Empty when the install failed: the promtool and scrape tests then fail, since conformance is
+# required.
 NANOTEL_PROMTOOL="$(command -v promtool || true)"
-export NANOTEL_PROMTOOL
+NANOTEL_PROMETHEUS="$(command -v prometheus || true)"
+export NANOTEL_PROMTOOL NANOTEL_PROMETHEUS
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -8,6 +8,8 @@ mod config;
 mod diag;
 pub mod export;
 pub mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod propagation;
 pub mod proto;
 pub mod resource;

@@ -57,6 +57,8 @@ fn export(preference: TemporalityPreference, protocol: Protocol) -> Vec<ExportMe
         .endpoint(collector.endpoint())
         .protocol(protocol)
         .compression(Compression::None)
+        // Only the provider's metrics: the pipeline's own scope would change the counts.
+        .self_telemetry(false)
         // A long interval: only force_flush collects, so the test sees exactly one collection.
         .batch(
             Signal::Metrics,

@@ -54,6 +54,26 @@ impl DropReason {
     }
 }
 
+/// Upper bounds (inclusive) of the export duration histogram's buckets, in nanoseconds: 1 ms to
+/// 30 s, the span between a loopback collector and a request timing out. The last bucket has no
+/// upper bound.
+pub(crate) const LATENCY_BOUNDS_NS: [u64; 14] = [
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+    30_000_000_000,
+];
+
 /// The live counters of one signal.
 #[derive(Default)]
 pub(crate) struct SignalCounters {
@@ -68,6 +88,8 @@ pub(crate) struct SignalCounters {
     pub latency_count: AtomicU64,
     pub latency_total_ns: AtomicU64,
     pub latency_max_ns: AtomicU64,
+    /// Requests per duration bucket ([`LATENCY_BOUNDS_NS`], then one past the last bound).
+    pub latency_buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
     pub bytes_uncompressed: AtomicU64,
     pub bytes_sent: AtomicU64,
 }
@@ -89,6 +111,14 @@ impl SignalCounters {
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_total_ns.fetch_add(nanos, Relaxed);
         self.latency_max_ns.fetch_max(nanos, Relaxed);
+        // A value equal to a bound belongs to that bound's bucket, as OTLP's `le` buckets say.
+        let bucket = LATENCY_BOUNDS_NS.partition_point(|bound| *bound < nanos);
+        self.latency_buckets[bucket].fetch_add(1, Relaxed);
+    }
+
+    /// The duration histogram's bucket counts, read one by one.
+    pub fn latency_buckets(&self) -> Vec<u64> {
+        self.latency_buckets.iter().map(|count| count.load(Relaxed)).collect()
     }
 
     fn snapshot(&self) -> SignalSnapshot {
@@ -136,6 +166,11 @@ impl Accounting {
         self.breaker_state.store(state.as_gauge(), Relaxed);
         self.breaker_transitions.store(transitions, Relaxed);
         self.breaker_failures.store(u64::from(consecutive_failures), Relaxed);
+    }
+
+    /// Breaker state changes since start.
+    pub fn breaker_transitions(&self) -> u64 {
+        self.breaker_transitions.load(Relaxed)
     }
 
     pub fn breaker_state(&self) -> BreakerState {
@@ -271,4 +306,21 @@ pub struct BreakerSnapshot {
     pub transitions: u64,
     /// Failed attempts since the last healthy answer.
     pub consecutive_failures: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_include_their_upper_bound() {
+        let counters = SignalCounters::default();
+        for nanos in [0, 1_000_000, 1_000_001, 30_000_000_000, 30_000_000_001, u64::MAX] {
+            counters.record_latency(nanos);
+        }
+        let buckets = counters.latency_buckets();
+        assert_eq!(buckets.len(), LATENCY_BOUNDS_NS.len() + 1);
+        assert_eq!((buckets[0], buckets[1], buckets[13], buckets[14]), (2, 1, 1, 2));
+        assert_eq!(buckets.iter().sum::<u64>(), counters.latency_count.load(Relaxed));
+    }
 }

@@ -131,6 +131,37 @@ pub struct PipelineConfig {
     pub poll_interval: Duration,
     /// Encoded requests larger than this are not sent (64 MiB, the OTLP recommendation).
     pub max_request_size: usize,
+    /// The Prometheus scrape endpoint, when switched on (`prometheus` listed in
+    /// `OTEL_METRICS_EXPORTER`, or [`PipelineBuilder::prometheus`]); served only when nanotel is
+    /// built with its `prometheus` feature.
+    ///
+    /// [`PipelineBuilder::prometheus`]: super::PipelineBuilder::prometheus
+    pub prometheus: Option<PrometheusConfig>,
+    /// Whether the pipeline reports its own metrics under the scope `nanotel`
+    /// (`NANOTEL_SELF_TELEMETRY`, default `true`).
+    pub self_telemetry: bool,
+}
+
+/// Where the Prometheus scrape endpoint listens.
+///
+/// ```
+/// use nanotel::export::PrometheusConfig;
+///
+/// let default = PrometheusConfig::default();
+/// assert_eq!((default.host.as_str(), default.port), ("localhost", 9464));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// The host name or address to bind (`OTEL_EXPORTER_PROMETHEUS_HOST`, default `localhost`).
+    pub host: String,
+    /// The TCP port (`OTEL_EXPORTER_PROMETHEUS_PORT`, default 9464; 0 picks a free one).
+    pub port: u16,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        PrometheusConfig { host: "localhost".into(), port: 9464 }
+    }
 }
 
 impl PipelineConfig {
@@ -155,6 +186,8 @@ pub(crate) struct Overrides {
     pub breaker: Option<BreakerConfig>,
     pub resource: Option<Resource>,
     pub poll_interval: Option<Duration>,
+    pub prometheus: Option<PrometheusConfig>,
+    pub self_telemetry: Option<bool>,
 }
 
 /// The error of a configuration that cannot work.
@@ -196,6 +229,10 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
             resource
         }
     };
+    let prometheus = overrides.prometheus.clone().or_else(|| prometheus_from_env(&mut env));
+    let self_telemetry = overrides
+        .self_telemetry
+        .unwrap_or_else(|| env.choice("NANOTEL_SELF_TELEMETRY", &[("true", true), ("false", false)], ("true", true)));
     let config = PipelineConfig {
         signals,
         retry: overrides.retry.clone().unwrap_or_default(),
@@ -203,6 +240,8 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
         resource,
         poll_interval: overrides.poll_interval.unwrap_or(Duration::from_millis(20)),
         max_request_size: 64 * 1024 * 1024,
+        prometheus,
+        self_telemetry,
     };
     Ok((config, env.problems))
 }
@@ -288,15 +327,28 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch })
 }
 
+/// The words of an `OTEL_*_EXPORTER` list, lowercased.
+fn exporter_words(value: &str) -> impl Iterator<Item = String> + '_ {
+    value.split(',').map(|w| w.trim().to_ascii_lowercase()).filter(|w| !w.is_empty())
+}
+
+/// The pipeline's exporter for a signal. `prometheus` in `OTEL_METRICS_EXPORTER` is a pull
+/// exporter beside the pipeline (see [`prometheus_from_env`]): listed alone, metrics are not
+/// pushed anywhere.
 fn exporter_from_env(env: &mut EnvReader<'_>, signal: Signal) -> ExporterKind {
     let name = format!("OTEL_{}_EXPORTER", upper(signal));
     let Some(value) = env.text(&name) else { return ExporterKind::Otlp };
     let mut chosen = None;
-    for word in value.split(',').map(|w| w.trim().to_ascii_lowercase()).filter(|w| !w.is_empty()) {
+    let mut pulled = false;
+    for word in exporter_words(&value) {
         let kind = match word.as_str() {
             "otlp" => ExporterKind::Otlp,
             "console" | "logging" => ExporterKind::Console,
             "none" => ExporterKind::None,
+            "prometheus" if signal == Signal::Metrics => {
+                pulled = true;
+                continue;
+            }
             other => {
                 env.report(format!("{name}: exporter {other:?} is not supported by nanotel's pipeline; it is skipped"));
                 continue;
@@ -312,7 +364,29 @@ fn exporter_from_env(env: &mut EnvReader<'_>, signal: Signal) -> ExporterKind {
             Some(_) => {}
         }
     }
-    chosen.unwrap_or(ExporterKind::Otlp)
+    chosen.unwrap_or(if pulled { ExporterKind::None } else { ExporterKind::Otlp })
+}
+
+/// The Prometheus endpoint, when `OTEL_METRICS_EXPORTER` lists `prometheus`, at
+/// `OTEL_EXPORTER_PROMETHEUS_HOST` and `OTEL_EXPORTER_PROMETHEUS_PORT`.
+fn prometheus_from_env(env: &mut EnvReader<'_>) -> Option<PrometheusConfig> {
+    let listed = env.text("OTEL_METRICS_EXPORTER").is_some_and(|v| exporter_words(&v).any(|w| w == "prometheus"));
+    if !listed {
+        return None;
+    }
+    let default = PrometheusConfig::default();
+    let host = env.text("OTEL_EXPORTER_PROMETHEUS_HOST").unwrap_or(default.host);
+    let port = match env.text("OTEL_EXPORTER_PROMETHEUS_PORT") {
+        None => default.port,
+        Some(value) => value.parse::<u16>().unwrap_or_else(|_| {
+            env.report(format!(
+                "OTEL_EXPORTER_PROMETHEUS_PORT={value:?} is ignored: not a port number (0 to 65535); using {}",
+                default.port
+            ));
+            default.port
+        }),
+    };
+    Some(PrometheusConfig { host, port })
 }
 
 fn batch_from_env(env: &mut EnvReader<'_>, signal: Signal) -> BatchConfig {
@@ -474,5 +548,52 @@ mod tests {
         assert_eq!(traces.url.as_str(), "http://127.0.0.1:1234/v1/traces");
         assert_eq!(traces.protocol, Protocol::HttpJson);
         assert_eq!(traces.headers, vec![("api-key".into(), "from-code".into())]);
+    }
+
+    #[test]
+    fn prometheus_is_listed_beside_or_instead_of_otlp() {
+        let (config, problems) = resolve_with(&[("OTEL_METRICS_EXPORTER", "otlp, Prometheus")], &Overrides::default());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::Otlp);
+        assert_eq!(config.prometheus, Some(PrometheusConfig::default()));
+        assert!(config.self_telemetry);
+
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_METRICS_EXPORTER", "prometheus"),
+                ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+                ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+                ("NANOTEL_SELF_TELEMETRY", "FALSE"),
+            ],
+            &Overrides::default(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::None, "prometheus alone: no OTLP metrics");
+        assert_eq!(config.prometheus, Some(PrometheusConfig { host: "0.0.0.0".into(), port: 9100 }));
+        assert!(!config.self_telemetry);
+
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_METRICS_EXPORTER", "prometheus"),
+                ("OTEL_EXPORTER_PROMETHEUS_PORT", "99999"),
+                ("OTEL_TRACES_EXPORTER", "prometheus"),
+                ("NANOTEL_SELF_TELEMETRY", "maybe"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(config.prometheus, Some(PrometheusConfig::default()));
+        assert_eq!(config.signal(Signal::Traces).exporter, ExporterKind::Otlp);
+        assert!(config.self_telemetry);
+        let all = problems.join("\n");
+        for needle in ["OTEL_EXPORTER_PROMETHEUS_PORT=\"99999\"", "OTEL_TRACES_EXPORTER", "NANOTEL_SELF_TELEMETRY"] {
+            assert!(all.contains(needle), "no problem mentions {needle}: {all}");
+        }
+
+        let (config, _) = resolve_with(&[("OTEL_EXPORTER_PROMETHEUS_PORT", "1")], &Overrides::default());
+        assert_eq!(config.prometheus, None, "not listed: off");
+        let coded =
+            Overrides { prometheus: Some(PrometheusConfig { host: "::1".into(), port: 0 }), ..Default::default() };
+        let (config, _) = resolve_with(&[("OTEL_METRICS_EXPORTER", "prometheus")], &coded);
+        assert_eq!(config.prometheus, coded.prometheus, "code wins");
     }
 }

@@ -46,17 +46,21 @@ mod config;
 mod encode;
 mod pipeline;
 mod retry;
+mod telemetry;
 mod transport;
 mod wire;
 mod worker;
 
 pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-pub use config::{BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, Protocol, SignalConfig};
+pub use config::{
+    BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, PrometheusConfig, Protocol, SignalConfig,
+};
 pub use encode::{EncodedBody, Encoder, ExportRequest};
 pub use pipeline::{
     data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, Scope, ShutdownReport,
     DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use retry::RetryPolicy;
+pub use telemetry::SCOPE_NAME as SELF_TELEMETRY_SCOPE;
 pub use transport::{TransportError, USER_AGENT};

@@ -21,6 +21,7 @@ use super::config::{
     resolve, BatchConfig, Compression, ConfigError, ExporterKind, Overrides, PipelineConfig, Protocol,
 };
 use super::retry::RetryPolicy;
+use super::telemetry::SelfTelemetry;
 use super::worker::{Command, Worker};
 use super::Signal;
 
@@ -236,6 +237,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     control: Sender<Command>,
     thread: Option<JoinHandle<()>>,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<crate::prometheus::PrometheusServer>,
 }
 
 impl Pipeline {
@@ -257,6 +260,13 @@ impl Pipeline {
     /// Where every item went so far.
     pub fn accounting(&self) -> Snapshot {
         self.handle.accounting()
+    }
+
+    /// The Prometheus scrape endpoint the pipeline started (see [`PipelineBuilder::prometheus`]),
+    /// if any. It stops when the pipeline is dropped.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(&self) -> Option<&crate::prometheus::PrometheusServer> {
+        self.prometheus.as_ref()
     }
 
     /// Registers a source of metric data, collected on the exporter thread at every interval.
@@ -434,6 +444,21 @@ impl PipelineBuilder {
         self
     }
 
+    /// Serves a Prometheus scrape endpoint at `host`:`port` (port 0 picks a free one; see
+    /// [`Pipeline::prometheus`]), as `prometheus` in `OTEL_METRICS_EXPORTER` does. Served only
+    /// when nanotel is built with its `prometheus` feature.
+    pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.overrides.prometheus = Some(super::config::PrometheusConfig { host: host.into(), port });
+        self
+    }
+
+    /// Whether the pipeline reports its own metrics under the scope `nanotel` (default: on, or
+    /// `NANOTEL_SELF_TELEMETRY`); they go out with the metrics and on the Prometheus endpoint.
+    pub fn self_telemetry(mut self, enabled: bool) -> Self {
+        self.overrides.self_telemetry = Some(enabled);
+        self
+    }
+
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
     /// and starts the exporter thread.
     pub fn build(self) -> Result<Pipeline, ConfigError> {
@@ -481,9 +506,63 @@ impl Pipeline {
             })
             .map_err(|e| ConfigError(format!("cannot start the exporter thread: {e}")))?;
         match started.recv() {
-            Ok(Ok(())) => Ok(Pipeline { handle: PipelineHandle { shared }, config, control, thread: Some(thread) }),
-            Ok(Err(err)) => Err(ConfigError(err)),
-            Err(_) => Err(ConfigError("the exporter thread stopped while starting".into())),
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(ConfigError(err)),
+            Err(_) => return Err(ConfigError("the exporter thread stopped while starting".into())),
         }
+        let telemetry = config.self_telemetry.then(|| SelfTelemetry::new(shared.clone(), &config));
+        if let Some(telemetry) =
+            telemetry.clone().filter(|_| config.signal(Signal::Metrics).exporter != ExporterKind::None)
+        {
+            // The thread is running and takes commands in order: nothing to wait for.
+            let _ = control.send(Command::AddProducer(Box::new(telemetry)));
+        }
+        #[cfg(not(feature = "prometheus"))]
+        warn_no_prometheus(&config);
+        Ok(Pipeline {
+            #[cfg(feature = "prometheus")]
+            prometheus: start_prometheus(&config, telemetry),
+            handle: PipelineHandle { shared },
+            config,
+            control,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Starts the scrape endpoint the configuration asks for, with the pipeline's own telemetry on
+/// it. A port that cannot be bound is reported and the pipeline runs without the endpoint: a
+/// trading process keeps its OTLP export rather than failing to start.
+#[cfg(feature = "prometheus")]
+fn start_prometheus(
+    config: &PipelineConfig,
+    telemetry: Option<SelfTelemetry>,
+) -> Option<crate::prometheus::PrometheusServer> {
+    let settings = config.prometheus.clone()?;
+    let mut builder =
+        crate::prometheus::PrometheusServer::builder().config(settings.clone()).resource(config.resource.clone());
+    if let Some(telemetry) = telemetry {
+        builder = builder.source(move || vec![telemetry.scope_metrics()]);
+    }
+    match builder.start() {
+        Ok(server) => Some(server),
+        Err(err) => {
+            crate::diag::error!(
+                "cannot serve Prometheus metrics on {}:{}: {err}; running without the endpoint",
+                settings.host,
+                settings.port
+            );
+            None
+        }
+    }
+}
+
+/// Reports that the endpoint asked for is not built in.
+#[cfg(not(feature = "prometheus"))]
+fn warn_no_prometheus(config: &PipelineConfig) {
+    if config.prometheus.is_some() {
+        crate::diag::warning!(
+            "a Prometheus endpoint was asked for, but nanotel was built without its `prometheus` feature"
+        );
     }
 }

@@ -1,18 +1,26 @@
-//! Prometheus text exposition format 0.0.4 from collected metrics, with the OTLP → Prometheus
-//! translation of OTLP-NOTES §9.5 (`UnderscoreEscapingWithSuffixes`):
+//! Prometheus text exposition format 0.0.4 and OpenMetrics 1.0.0 text from collected metrics,
+//! with the OTLP → Prometheus translation of OTLP-NOTES §9.5 (`UnderscoreEscapingWithSuffixes`):
 //!
 //! - names: characters outside `[a-zA-Z0-9_:]` become `_` (runs collapsed), then the unit's word
 //!   (`s` → `seconds`, `By/s` → `bytes_per_second`, `{order}` → nothing; unit `1` adds nothing, as
-//!   the specification now says), then `_total` for counters;
+//!   the specification now says, not otlptranslator's `_ratio`), then `_total` for counters (in
+//!   OpenMetrics the family is named without `_total` and carries a `# UNIT` when the name ends
+//!   with the unit's word);
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
 //!   cumulative explicit histograms are histograms; delta sums and histograms (under a delta
-//!   temporality preference) and exponential histograms have no 0.0.4 form and are left out;
+//!   temporality preference) and exponential histograms have no text form and are left out (the
+//!   specification's SHOULD); no `_created` samples and no exemplars;
 //! - attribute keys become labels the same way (a leading digit gets `key_`; keys that collide
-//!   after translation have their values joined with `;` in key order), followed by
-//!   `otel_scope_name` and `otel_scope_version`;
+//!   after translation have their values joined with `;` in key order; a key that clashes with a
+//!   scope label or `le` is left out), followed by `otel_scope_name`, `otel_scope_version`,
+//!   `otel_scope_schema_url` and `otel_scope_<key>` for each scope attribute (empty ones omitted);
 //! - `# HELP` is the description, or the OTel name when there is none (so `promtool check
 //!   metrics` finds no missing help text);
-//! - no `target_info`: the resource belongs to the export pipeline, not to the meter provider.
+//! - [`encode`] given a resource leads with `target_info` (an `info` family in OpenMetrics, a
+//!   gauge of 1 in 0.0.4) labelled with the resource's attributes; [`MeterProvider::to_prometheus`]
+//!   has no resource (it belongs to the export pipeline) and shows none.
+//!
+//! [`MeterProvider::to_prometheus`]: super::MeterProvider::to_prometheus
 //!
 //! ```
 //! use nanotel::metrics::prometheus::metric_name;
@@ -29,6 +37,7 @@ use std::fmt::Write;
 use crate::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use crate::proto::metrics::v1::{metric::Data, number_data_point::Value as PointValue, AggregationTemporality};
 use crate::proto::metrics::v1::{Metric, ScopeMetrics};
+use crate::proto::resource::v1::Resource;
 
 /// Replaces characters outside `[a-zA-Z0-9_]` (and `:` when `colon`) with `_`, collapsing runs.
 fn sanitize(text: &str, colon: bool) -> String {
@@ -212,10 +221,60 @@ fn escape_label_value(text: &str) -> String {
     text.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
 }
 
-/// The label set of a point: translated attributes (collisions joined), then the scope labels.
-fn labels(attributes: &[KeyValue], scope: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut translated: Vec<(String, &str, String)> =
-        attributes.iter().map(|kv| (label_name(&kv.key), kv.key.as_str(), value_text(kv.value.as_ref()))).collect();
+/// A bucket bound as OpenMetrics wants it: Go's `%g` (shortest digits, exponent form below 1e-4
+/// and from 1e6), with `.0` added when that shows neither a point nor an exponent.
+fn canonical_bound(value: f64) -> String {
+    if !value.is_finite() {
+        return number(value);
+    }
+    if value == 0.0 {
+        return "0.0".into();
+    }
+    // `{:e}` gives the shortest round-tripping digits: "1.5e-7", "1e6".
+    let scientific = format!("{value:e}");
+    let Some((mantissa, exponent)) = scientific.split_once('e') else { return number(value) };
+    let Ok(exponent) = exponent.parse::<i32>() else { return number(value) };
+    if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs());
+    }
+    let plain = format!("{value}");
+    if plain.contains('.') {
+        plain
+    } else {
+        format!("{plain}.0")
+    }
+}
+
+/// The text format of an exposition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
+    Text,
+    /// OpenMetrics 1.0.0 text (`application/openmetrics-text; version=1.0.0`).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of an exposition in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
+        }
+    }
+}
+
+/// The label set of a point: translated attributes (collisions joined; names that clash with
+/// `reserved`, or that translate to nothing, left out), then the scope labels.
+fn labels(attributes: &[KeyValue], scope: &[(String, String)], reserved: &[&str]) -> Vec<(String, String)> {
+    let mut translated: Vec<(String, &str, String)> = attributes
+        .iter()
+        .map(|kv| (label_name(&kv.key), kv.key.as_str(), value_text(kv.value.as_ref())))
+        .filter(|(name, _, _)| {
+            !name.is_empty() && !reserved.contains(&name.as_str()) && !scope.iter().any(|(k, _)| k == name)
+        })
+        .collect();
     translated.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let mut out: Vec<(String, String)> = Vec::with_capacity(translated.len() + scope.len());
     for (name, _, value) in translated {
@@ -227,7 +286,30 @@ fn labels(attributes: &[KeyValue], scope: &[(&str, &str)]) -> Vec<(String, Strin
             _ => out.push((name, value)),
         }
     }
-    out.extend(scope.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())));
+    out.extend(scope.iter().filter(|(_, v)| !v.is_empty()).cloned());
+    out
+}
+
+/// The labels every point of a scope carries: `otel_scope_name`, `otel_scope_version`,
+/// `otel_scope_schema_url`, and `otel_scope_<key>` per scope attribute (one clashing with the
+/// first three is left out).
+fn scope_labels(scope_metrics: &ScopeMetrics) -> Vec<(String, String)> {
+    let fixed = ["otel_scope_name", "otel_scope_version", "otel_scope_schema_url"];
+    let (name, version, attributes) = scope_metrics
+        .scope
+        .as_ref()
+        .map_or(("", "", &[][..]), |s| (s.name.as_str(), s.version.as_str(), s.attributes.as_slice()));
+    let mut out: Vec<(String, String)> = fixed
+        .iter()
+        .zip([name, version, scope_metrics.schema_url.as_str()])
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (key, value) in labels(attributes, &[], &[]) {
+        let key = format!("otel_scope_{key}");
+        if !fixed.contains(&key.as_str()) {
+            out.push((key, value));
+        }
+    }
     out
 }
 
@@ -249,12 +331,33 @@ fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], extra
 struct Family {
     name: String,
     kind: &'static str,
+    unit: String,
     help: String,
     samples: String,
 }
 
-/// The family a metric belongs to, and its samples, or `None` for a metric with no 0.0.4 form.
-fn translate(metric: &Metric, scope: &[(&str, &str)]) -> Option<Family> {
+impl Family {
+    fn write(&self, out: &mut String, format: Format) {
+        match format {
+            Format::Text => {
+                let help = self.help.replace('\\', r"\\").replace('\n', r"\n");
+                let _ = writeln!(out, "# HELP {} {help}", self.name);
+                let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+            }
+            Format::OpenMetrics => {
+                let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+                if !self.unit.is_empty() {
+                    let _ = writeln!(out, "# UNIT {} {}", self.name, self.unit);
+                }
+                let _ = writeln!(out, "# HELP {} {}", self.name, escape_label_value(&self.help));
+            }
+        }
+        out.push_str(&self.samples);
+    }
+}
+
+/// The family a metric belongs to, and its samples, or `None` for a metric with no text form.
+fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Option<Family> {
     let cumulative = AggregationTemporality::Cumulative as i32;
     let (kind, counter) = match metric.data.as_ref()? {
         Data::Sum(sum) if sum.aggregation_temporality != cumulative => return None,
@@ -263,28 +366,36 @@ fn translate(metric: &Metric, scope: &[(&str, &str)]) -> Option<Family> {
         Data::Histogram(h) if h.aggregation_temporality == cumulative => ("histogram", false),
         _ => return None,
     };
+    // The sample name; in OpenMetrics a counter's family drops the `_total` its samples carry.
     let name = metric_name(&metric.name, &metric.unit, counter);
+    let family = match format {
+        Format::OpenMetrics if counter => name.strip_suffix("_total").unwrap_or(&name).to_owned(),
+        _ => name.clone(),
+    };
+    let unit = unit_suffix(&metric.unit);
+    let unit = if family.ends_with(&format!("_{unit}")) { unit } else { String::new() };
     let help = if metric.description.is_empty() { &metric.name } else { &metric.description };
     let mut samples = String::new();
     match metric.data.as_ref()? {
         Data::Sum(sum) => {
             for p in &sum.data_points {
-                write_sample(&mut samples, &name, &labels(&p.attributes, scope), None, &point_value(p.value));
+                write_sample(&mut samples, &name, &labels(&p.attributes, scope, &[]), None, &point_value(p.value));
             }
         }
         Data::Gauge(gauge) => {
             for p in &gauge.data_points {
-                write_sample(&mut samples, &name, &labels(&p.attributes, scope), None, &point_value(p.value));
+                write_sample(&mut samples, &name, &labels(&p.attributes, scope, &[]), None, &point_value(p.value));
             }
         }
         Data::Histogram(histogram) => {
             let bucket = format!("{name}_bucket");
+            let bound = |b: f64| if format == Format::OpenMetrics { canonical_bound(b) } else { number(b) };
             for p in &histogram.data_points {
-                let labels = labels(&p.attributes, scope);
+                let labels = labels(&p.attributes, scope, &["le"]);
                 let mut running = 0u64;
-                for (bound, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
-                    running += count;
-                    write_sample(&mut samples, &bucket, &labels, Some(("le", &number(*bound))), &running.to_string());
+                for (b, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
+                    running = running.saturating_add(*count);
+                    write_sample(&mut samples, &bucket, &labels, Some(("le", &bound(*b))), &running.to_string());
                 }
                 write_sample(&mut samples, &bucket, &labels, Some(("le", "+Inf")), &p.count.to_string());
                 write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(p.sum.unwrap_or(0.0)));
@@ -293,41 +404,85 @@ fn translate(metric: &Metric, scope: &[(&str, &str)]) -> Option<Family> {
         }
         _ => return None,
     }
-    Some(Family { name, kind, help: help.replace('\\', r"\\").replace('\n', r"\n"), samples })
+    Some(Family { name: family, kind, unit, help: help.clone(), samples })
 }
 
-/// The text exposition of `scopes`. Metrics of several scopes that translate to one name share
-/// one family; a metric whose name is already taken by another type is left out (with a warning).
-pub(crate) fn render(scopes: &[ScopeMetrics]) -> String {
+/// The `target_info` family of a resource (none for a resource without attributes).
+fn target_info(resource: &Resource, format: Format) -> Option<Family> {
+    if resource.attributes.is_empty() {
+        return None;
+    }
+    let mut samples = String::new();
+    write_sample(&mut samples, "target_info", &labels(&resource.attributes, &[], &[]), None, "1");
+    let (name, kind) = match format {
+        Format::Text => ("target_info", "gauge"),
+        Format::OpenMetrics => ("target", "info"),
+    };
+    Some(Family { name: name.into(), kind, unit: String::new(), help: "Target metadata".into(), samples })
+}
+
+/// The exposition of `scopes` in `format`, led by `target_info` from `resource` when there is one.
+///
+/// Metrics of several scopes that translate to one name share one family; a metric whose name is
+/// already taken by another type is left out (with a warning), as is one named like
+/// `target_info`. An OpenMetrics exposition ends with `# EOF`.
+///
+/// ```
+/// use nanotel::metrics::prometheus::{encode, Format};
+/// use nanotel::metrics::MeterProvider;
+///
+/// let provider = MeterProvider::builder().without_env().build();
+/// provider.meter("gateway").u64_counter("orders").build().unwrap().add(2, &[]);
+/// let text = encode(&provider.snapshot(), None, Format::OpenMetrics);
+/// assert!(text.starts_with("# TYPE orders counter\n# HELP orders orders\norders_total{otel_scope_name=\"gateway\"} 2\n"));
+/// assert!(text.ends_with("# EOF\n"));
+/// ```
+pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Format) -> String {
     let mut families: Vec<Family> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
+    if let Some(target) = resource.and_then(|r| target_info(r, format)) {
+        by_name.insert(target.name.clone(), 0);
+        families.push(target);
+    }
+    // `target_info` is the resource's, in either format.
+    let reserved = ["target_info", "target"];
     for scope_metrics in scopes {
-        let (scope_name, scope_version) =
-            scope_metrics.scope.as_ref().map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
-        let scope = [("otel_scope_name", scope_name), ("otel_scope_version", scope_version)];
+        let scope = scope_labels(scope_metrics);
         for metric in &scope_metrics.metrics {
-            let Some(family) = translate(metric, &scope) else { continue };
-            match by_name.get(&family.name) {
-                Some(&i) if families[i].kind == family.kind => families[i].samples.push_str(&family.samples),
-                Some(_) => crate::diag::warning!(
-                    "Prometheus view: {:?} translates to {:?}, already used by another metric type; left out",
+            let Some(family) = translate(metric, &scope, format) else { continue };
+            let clashes = match by_name.get(&family.name) {
+                Some(&i) if families[i].kind == family.kind && !reserved.contains(&family.name.as_str()) => {
+                    families[i].samples.push_str(&family.samples);
+                    continue;
+                }
+                Some(_) => true,
+                None => reserved.contains(&family.name.as_str()),
+            };
+            if clashes {
+                crate::diag::warning!(
+                    "Prometheus view: {:?} translates to {:?}, already used by another metric; left out",
                     metric.name,
                     family.name
-                ),
-                None => {
-                    by_name.insert(family.name.clone(), families.len());
-                    families.push(family);
-                }
+                );
+                continue;
             }
+            by_name.insert(family.name.clone(), families.len());
+            families.push(family);
         }
     }
     let mut out = String::new();
-    for family in families {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
-        out.push_str(&family.samples);
+    for family in &families {
+        family.write(&mut out, format);
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
     }
     out
+}
+
+/// The text exposition (format 0.0.4) of `scopes`, without `target_info`.
+pub(crate) fn render(scopes: &[ScopeMetrics]) -> String {
+    encode(scopes, None, Format::Text)
 }
 
 #[cfg(test)]
@@ -349,14 +504,57 @@ mod tests {
             value: Some(AnyValue { value: Some(Any::StringValue(v.into())) }),
             ..Default::default()
         };
-        let joined = labels(&[kv("a.b", "2"), kv("a_b", "1"), kv("z", "q\"\n")], &[("otel_scope_name", "s")]);
+        let scope = [("otel_scope_name".to_string(), "s".to_string())];
+        let joined =
+            labels(&[kv("a.b", "2"), kv("a_b", "1"), kv("z", "q\"\n"), kv("otel_scope_name", "x")], &scope, &[]);
         assert_eq!(joined[0], ("a_b".to_string(), "2;1".to_string()));
         let mut line = String::new();
         write_sample(&mut line, "m", &joined, None, "1");
         assert_eq!(line, "m{a_b=\"2;1\",z=\"q\\\"\\n\",otel_scope_name=\"s\"} 1\n");
         assert_eq!(
+            [0.0, 0.1, 1.0, 10.0, 1e6, 2.5e-5, 1e-4, 123456.0, -3.0, f64::INFINITY].map(canonical_bound),
+            ["0.0", "0.1", "1.0", "10.0", "1e+06", "2.5e-05", "0.0001", "123456.0", "-3.0", "+Inf"]
+        );
+        assert_eq!(
             (number(f64::INFINITY), number(-0.5), number(1e21)),
             ("+Inf".into(), "-0.5".into(), "1000000000000000000000".into())
         );
+    }
+
+    #[test]
+    fn openmetrics_has_families_units_target_info_and_eof() {
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        let meter = provider.meter_with_version("gateway", "2");
+        meter.u64_counter("sent").with_unit("By").build().unwrap().add(7, &[crate::attributes::KeyValue::new("le", 1)]);
+        let latency = meter.f64_histogram("latency").with_unit("s").with_boundaries(vec![0.5, 1e6]).build().unwrap();
+        latency.record(0.25, &[]);
+        meter.i64_gauge("target_info").build().unwrap().record(5, &[]);
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(Any::StringValue(v.into())) }),
+            ..Default::default()
+        };
+        let resource = Resource { attributes: vec![kv("service.name", "gw")], ..Default::default() };
+        let text = encode(&provider.snapshot(), Some(&resource), Format::OpenMetrics);
+        let scope = "otel_scope_name=\"gateway\",otel_scope_version=\"2\"";
+        let expected = [
+            "# TYPE target info\n# HELP target Target metadata\ntarget_info{service_name=\"gw\"} 1\n".to_string(),
+            "# TYPE sent_bytes counter\n# UNIT sent_bytes bytes\n# HELP sent_bytes sent\n".to_string(),
+            format!("sent_bytes_total{{le=\"1\",{scope}}} 7\n"),
+            "# TYPE latency_seconds histogram\n# UNIT latency_seconds seconds\n".to_string(),
+            format!("latency_seconds_bucket{{{scope},le=\"0.5\"}} 1\n"),
+            format!("latency_seconds_bucket{{{scope},le=\"1e+06\"}} 1\n"),
+            format!("latency_seconds_bucket{{{scope},le=\"+Inf\"}} 1\n"),
+        ];
+        for part in expected {
+            assert!(text.contains(&part), "{part}\n--- in ---\n{text}");
+        }
+        assert!(
+            text.ends_with("latency_seconds_count{otel_scope_name=\"gateway\",otel_scope_version=\"2\"} 1\n# EOF\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("target_info").count(), 1, "a user metric cannot take the resource's name: {text}");
+        let plain = encode(&provider.snapshot(), Some(&resource), Format::Text);
+        assert!(plain.starts_with("# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{service_name=\"gw\"} 1\n# HELP sent_bytes_total sent\n"), "{plain}");
     }
 }

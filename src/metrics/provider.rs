@@ -208,14 +208,24 @@ impl MeterProvider {
         MeterProviderProducer { provider: self.clone(), callback_timeout: DEFAULT_CALLBACK_TIMEOUT }
     }
 
-    /// Registers this provider with a pipeline, with the pipeline's metric export timeout
-    /// (`OTEL_METRIC_EXPORT_TIMEOUT`) as the limit on observable callbacks per collection.
+    /// Registers this provider with a pipeline: its exporter thread collects it for export, with
+    /// the pipeline's metric export timeout (`OTEL_METRIC_EXPORT_TIMEOUT`) as the limit on
+    /// observable callbacks per collection, unless metrics are not exported
+    /// ([`ExporterKind::None`](crate::export::ExporterKind::None), as when
+    /// `OTEL_METRICS_EXPORTER=prometheus`); and the pipeline's Prometheus endpoint, when it has
+    /// one, shows it.
     pub fn attach(&self, pipeline: &Pipeline) {
-        let timeout = pipeline.config().signal(Signal::Metrics).batch.export_timeout;
-        pipeline.add_metric_producer(MeterProviderProducer {
-            provider: self.clone(),
-            callback_timeout: timeout.min(NO_TIMEOUT),
-        });
+        let metrics = pipeline.config().signal(Signal::Metrics);
+        if metrics.exporter != crate::export::ExporterKind::None {
+            pipeline.add_metric_producer(MeterProviderProducer {
+                provider: self.clone(),
+                callback_timeout: metrics.batch.export_timeout.min(NO_TIMEOUT),
+            });
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(server) = pipeline.prometheus() {
+            server.add_provider(self);
+        }
     }
 }
 
