@@ -55,8 +55,8 @@ pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use config::{BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, Protocol, SignalConfig};
 pub use encode::{EncodedBody, Encoder, ExportRequest};
 pub use pipeline::{
-    data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, Scope, ShutdownReport,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, RecordSink, RecordSource,
+    Scope, ShutdownReport, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use retry::RetryPolicy;
 pub use transport::{TransportError, USER_AGENT};

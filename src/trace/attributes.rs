@@ -1,0 +1,92 @@
+//! A span's attributes: the first few held in place, so a typical span never allocates.
+
+use crate::attributes::KeyValue;
+
+/// How many attributes a span holds without allocating. A span with more spills the rest into
+/// a heap vector (still bounded by the attribute count limit).
+pub const INLINE_ATTRIBUTES: usize = 8;
+
+/// Attributes with unique keys, in the order first set, and the number cut by the count limit.
+pub(crate) struct Attributes {
+    inline: [Option<KeyValue>; INLINE_ATTRIBUTES],
+    inline_len: u8,
+    spill: Vec<KeyValue>,
+    pub(crate) dropped: u32,
+}
+
+impl Attributes {
+    #[inline]
+    pub(crate) const fn new() -> Attributes {
+        Attributes { inline: [const { None }; INLINE_ATTRIBUTES], inline_len: 0, spill: Vec::new(), dropped: 0 }
+    }
+
+    /// How many attributes are held.
+    pub(crate) fn len(&self) -> usize {
+        self.inline_len as usize + self.spill.len()
+    }
+
+    /// Sets `attribute`, replacing the value of an existing key; a new key beyond `limit` is
+    /// dropped and counted.
+    #[inline]
+    pub(crate) fn set(&mut self, attribute: KeyValue, limit: usize) {
+        let existing = self.inline[..self.inline_len as usize].iter_mut().flatten().chain(self.spill.iter_mut());
+        for held in existing {
+            if held.key == attribute.key {
+                held.value = attribute.value;
+                return;
+            }
+        }
+        if self.len() >= limit {
+            self.dropped = self.dropped.saturating_add(1);
+        } else if let Some(slot) = self.inline.get_mut(self.inline_len as usize) {
+            *slot = Some(attribute);
+            self.inline_len += 1;
+        } else {
+            self.spill.push(attribute);
+        }
+    }
+
+    /// The attributes, in the order first set.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &KeyValue> {
+        self.inline[..self.inline_len as usize].iter().flatten().chain(self.spill.iter())
+    }
+}
+
+/// Collects `attributes` into a vector of at most `limit` unique keys, returning it and how many
+/// were dropped (used for events and links, which allocate anyway).
+pub(crate) fn collect_limited(attributes: impl IntoIterator<Item = KeyValue>, limit: usize) -> (Vec<KeyValue>, u32) {
+    let mut kept: Vec<KeyValue> = Vec::new();
+    let mut dropped = 0u32;
+    for attribute in attributes {
+        if let Some(held) = kept.iter_mut().find(|held| held.key == attribute.key) {
+            held.value = attribute.value;
+        } else if kept.len() < limit {
+            kept.push(attribute);
+        } else {
+            dropped = dropped.saturating_add(1);
+        }
+    }
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_unique_and_the_limit_counts_new_keys_only() {
+        let mut attributes = Attributes::new();
+        for i in 0..12 {
+            attributes.set(KeyValue::new(format!("k{i}"), i), 10);
+        }
+        attributes.set(KeyValue::new("k0", 100), 10);
+        attributes.set(KeyValue::new("k9", 900), 10);
+        assert_eq!(attributes.len(), 10);
+        assert_eq!(attributes.dropped, 2);
+        let values: Vec<String> = attributes.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+        assert_eq!(values[0], "k0=100");
+        assert_eq!(values[9], "k9=900");
+        let (kept, dropped) = collect_limited([KeyValue::new("a", 1), KeyValue::new("a", 2), KeyValue::new("b", 3)], 1);
+        assert_eq!((kept, dropped), (vec![KeyValue::new("a", 2)], 1));
+    }
+}

@@ -1,0 +1,259 @@
+//! The tracer provider: sampler, limits and recorder shared by its tracers, one per
+//! instrumentation scope.
+
+use std::sync::{Arc, Mutex};
+
+use crate::attributes::Text;
+use crate::config::EnvReader;
+use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
+use crate::proto::trace::v1 as otlp;
+use crate::Signal;
+
+use super::limits::SpanLimits;
+use super::record;
+use super::recorder::Recorder;
+use super::sampler::Sampler;
+use super::span::{Span, SpanBuilder, SpanRecord};
+
+/// How many ended spans each thread's ring holds by default before it drops them.
+pub const DEFAULT_RING_CAPACITY: usize = 1024;
+
+/// Makes [`Tracer`]s and owns what they share: the sampler, the span limits, and the per-thread
+/// rings ended spans wait in until the exporter thread takes them.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use nanotel::export::Pipeline;
+/// use nanotel::testing::TestCollector;
+/// use nanotel::trace::TracerProvider;
+///
+/// let collector = TestCollector::start().unwrap();
+/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let provider = TracerProvider::builder().without_env().build();
+/// provider.attach(&pipeline);
+/// let tracer = provider.tracer_with_version("gateway", "1.2.0");
+/// tracer.in_span("order.send", |span| assert!(span.is_recording()));
+/// pipeline.force_flush(Duration::from_secs(5)).unwrap();
+/// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TracerProvider {
+    inner: Arc<ProviderInner>,
+}
+
+struct ProviderInner {
+    sampler: Sampler,
+    limits: SpanLimits,
+    recorder: Arc<Recorder>,
+    scopes: Mutex<Vec<Scope>>,
+}
+
+impl TracerProvider {
+    /// A builder starting from the specification's defaults and the `OTEL_*` environment.
+    pub fn builder() -> TracerProviderBuilder {
+        TracerProviderBuilder::default()
+    }
+
+    /// The tracer of an instrumentation scope without a version.
+    pub fn tracer(&self, name: &str) -> Tracer {
+        self.tracer_of(name, None)
+    }
+
+    /// The tracer of an instrumentation scope and its version.
+    pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
+        self.tracer_of(name, Some(version))
+    }
+
+    fn tracer_of(&self, name: &str, version: Option<&str>) -> Tracer {
+        let scope = Arc::new(record::scope(name, version));
+        let mut scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One index per scope, so a scope's spans are batched together however many tracers share it.
+        let index = match scopes.iter().position(|known| **known == *scope) {
+            Some(index) => index,
+            None => {
+                scopes.push(scope);
+                scopes.len() - 1
+            }
+        };
+        Tracer { provider: self.inner.clone(), scope: index as u32 }
+    }
+
+    /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
+    /// every poll, on flush and at shutdown, and counts spans dropped by full rings as
+    /// `queue_full`.
+    pub fn attach(&self, pipeline: &Pipeline) {
+        pipeline.add_record_source(SpanSource { provider: self.inner.clone() });
+    }
+
+    /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
+    /// their scope, and returns how many spans full rings dropped since the last drain. For programs
+    /// and tests without a pipeline; with one attached, its exporter thread does this.
+    pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
+        let scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let max_length = self.inner.limits.attribute_value_length;
+        self.inner.recorder.drain(max, |record| {
+            if let Some(scope) = scopes.get(record.scope as usize) {
+                sink(scope, record::to_proto(record, max_length));
+            }
+        })
+    }
+
+    /// The sampler in force.
+    pub fn sampler(&self) -> &Sampler {
+        &self.inner.sampler
+    }
+
+    /// The span limits in force.
+    pub fn limits(&self) -> &SpanLimits {
+        &self.inner.limits
+    }
+}
+
+/// Moves a provider's spans into a pipeline, on its exporter thread.
+struct SpanSource {
+    provider: Arc<ProviderInner>,
+}
+
+impl RecordSource for SpanSource {
+    fn drain(&mut self, sink: &mut RecordSink<'_>) {
+        let provider = TracerProvider { inner: self.provider.clone() };
+        match sink.room(Signal::Traces) {
+            // Traces are not exported: empty the rings so nothing waits for nothing.
+            None => {
+                provider.drain(usize::MAX, |_, _| {});
+            }
+            Some(room) => {
+                let dropped = provider.drain(room, |scope, span| {
+                    sink.send_span(scope, span);
+                });
+                sink.count_dropped(Signal::Traces, dropped);
+            }
+        }
+    }
+}
+
+/// Configures a [`TracerProvider`]. Settings made here win over the environment.
+///
+/// ```
+/// use nanotel::trace::{Sampler, SpanLimits, TracerProvider};
+///
+/// let provider = TracerProvider::builder()
+///     .with_env_lookup(|name| (name == "OTEL_SPAN_EVENT_COUNT_LIMIT").then(|| "16".to_string()))
+///     .with_sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.01)))
+///     .build();
+/// assert_eq!(provider.limits().event_count, 16);
+/// ```
+pub struct TracerProviderBuilder {
+    sampler: Option<Sampler>,
+    limits: Option<SpanLimits>,
+    lookup: Option<Box<dyn Fn(&str) -> Option<String>>>,
+    ring_capacity: usize,
+}
+
+impl Default for TracerProviderBuilder {
+    fn default() -> Self {
+        TracerProviderBuilder { sampler: None, limits: None, lookup: None, ring_capacity: DEFAULT_RING_CAPACITY }
+    }
+}
+
+impl TracerProviderBuilder {
+    /// Ignores the process environment.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads `OTEL_*` variables through `lookup` instead of the process environment.
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// The sampler (instead of `OTEL_TRACES_SAMPLER`).
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The span limits (instead of the `OTEL_*_LIMIT` variables).
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// How many ended spans each thread may hold before the exporter thread takes them (rounded
+    /// up to a power of two; default [`DEFAULT_RING_CAPACITY`]). Each thread that ends a span
+    /// allocates this many slots once.
+    pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
+        self.ring_capacity = capacity;
+        self
+    }
+
+    /// Builds the provider, reporting problems found in the environment once on stderr. Also
+    /// calibrates the clock now, so the first span does not.
+    pub fn build(self) -> TracerProvider {
+        let process_env = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
+            Some(lookup) => lookup.as_ref(),
+            None => &process_env,
+        };
+        let mut env = EnvReader::new(lookup);
+        let sampler = self.sampler.unwrap_or_else(|| Sampler::from_env(&mut env));
+        let limits = self.limits.unwrap_or_else(|| SpanLimits::from_env(&mut env));
+        for problem in &env.problems {
+            crate::diag::warning!("{problem}");
+        }
+        crate::clock::now_unix_nanos();
+        TracerProvider {
+            inner: Arc::new(ProviderInner {
+                sampler,
+                limits,
+                recorder: Arc::new(Recorder::new(self.ring_capacity)),
+                scopes: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+/// Starts spans for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
+#[derive(Clone)]
+pub struct Tracer {
+    provider: Arc<ProviderInner>,
+    scope: u32,
+}
+
+impl Tracer {
+    /// A span to configure and start; the name is usually a `&'static str` (no allocation).
+    #[inline]
+    pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into())
+    }
+
+    /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.
+    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span<'_>) -> T) -> T {
+        let mut span = self.span(name).start();
+        let _entered = span.enter();
+        f(&mut span)
+    }
+
+    #[inline]
+    pub(crate) fn sampler(&self) -> &Sampler {
+        &self.provider.sampler
+    }
+
+    #[inline]
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.provider.limits
+    }
+
+    #[inline]
+    pub(crate) fn scope_index(&self) -> u32 {
+        self.scope
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, record: SpanRecord) {
+        self.provider.recorder.record(record);
+    }
+}

@@ -1,0 +1,366 @@
+//! Spans: started from a [`Tracer`], ended when the guard drops (or explicitly), and handed to the
+//! recorder as one fixed-size record.
+
+use std::error::Error;
+
+use crate::attributes::{KeyValue, Text};
+use crate::clock;
+
+use super::attributes::{collect_limited, Attributes};
+use super::context::{current_span_context, Context, ContextGuard};
+use super::ids;
+use super::provider::Tracer;
+use super::span_context::{SpanContext, SpanId, TraceFlags};
+
+/// What a span represents, from OTLP's `SpanKind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// An operation inside the process (the default).
+    #[default]
+    Internal,
+    /// The handling of an incoming request.
+    Server,
+    /// An outgoing request, such as an order sent to a venue.
+    Client,
+    /// A message sent for later processing.
+    Producer,
+    /// The processing of a message received.
+    Consumer,
+}
+
+/// A span's outcome, by the specification's rules (see [`Span::set_status`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// No outcome set (the default).
+    #[default]
+    Unset,
+    /// Marked successful by the application; final.
+    Ok,
+    /// Failed, with a description for developers.
+    Error {
+        /// What went wrong (may be empty).
+        description: Text,
+    },
+}
+
+impl Status {
+    /// An error status with this description.
+    pub fn error(description: impl Into<Text>) -> Status {
+        Status::Error { description: description.into() }
+    }
+}
+
+/// A span event: a named, timestamped moment in the span.
+#[derive(Clone, Debug)]
+pub(crate) struct Event {
+    pub name: Text,
+    pub time: u64,
+    pub attributes: Vec<KeyValue>,
+    pub dropped: u32,
+}
+
+/// A link to another span, in this trace or another.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub context: SpanContext,
+    pub attributes: Vec<KeyValue>,
+    pub dropped: u32,
+}
+
+/// Everything a recording span carries besides its context.
+pub(crate) struct SpanData {
+    pub name: Text,
+    pub kind: SpanKind,
+    pub parent_span_id: SpanId,
+    pub parent_is_remote: bool,
+    pub start: u64,
+    pub end: u64,
+    pub attributes: Attributes,
+    pub events: Vec<Event>,
+    pub dropped_events: u32,
+    pub links: Vec<Link>,
+    pub dropped_links: u32,
+    pub status: Status,
+}
+
+/// An ended span as the recorder holds it: its context, its data, and the scope that made it.
+pub(crate) struct SpanRecord {
+    pub scope: u32,
+    pub context: SpanContext,
+    pub data: SpanData,
+}
+
+/// Where a new span takes its parent from.
+enum Parent {
+    /// The thread's current span, if any.
+    Current,
+    /// This context (a new root when it is invalid).
+    Explicit(SpanContext),
+}
+
+/// A span being set up: kind, attributes, parent and links, before [`SpanBuilder::start`].
+///
+/// ```
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::trace::{SpanKind, TracerProvider};
+///
+/// let provider = TracerProvider::builder().without_env().build();
+/// let tracer = provider.tracer("gateway");
+/// let span = tracer
+///     .span("order.send")
+///     .with_kind(SpanKind::Client)
+///     .with_attribute(KeyValue::new("order.qty", 100))
+///     .start();
+/// assert!(span.is_recording());
+/// ```
+#[must_use = "a span starts only with `start()`"]
+pub struct SpanBuilder<'t> {
+    tracer: &'t Tracer,
+    parent: Parent,
+    data: SpanData,
+}
+
+impl<'t> SpanBuilder<'t> {
+    #[inline]
+    pub(crate) fn new(tracer: &'t Tracer, name: Text) -> Self {
+        SpanBuilder {
+            tracer,
+            parent: Parent::Current,
+            data: SpanData {
+                name,
+                kind: SpanKind::Internal,
+                parent_span_id: SpanId::INVALID,
+                parent_is_remote: false,
+                start: 0,
+                end: 0,
+                attributes: Attributes::new(),
+                events: Vec::new(),
+                dropped_events: 0,
+                links: Vec::new(),
+                dropped_links: 0,
+                status: Status::Unset,
+            },
+        }
+    }
+
+    /// The span's kind (default [`SpanKind::Internal`]).
+    #[inline]
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.data.kind = kind;
+        self
+    }
+
+    /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
+    #[inline]
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.data.attributes.set(attribute, self.tracer.limits().attribute_count);
+        self
+    }
+
+    /// Adds attributes.
+    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        let limit = self.tracer.limits().attribute_count;
+        for attribute in attributes {
+            self.data.attributes.set(attribute, limit);
+        }
+        self
+    }
+
+    /// Makes the span a child of `parent`'s span (for work handed to another thread or task), or a
+    /// new root when `parent` has no span. Without this, the thread's current span is the parent.
+    pub fn with_parent(mut self, parent: &Context) -> Self {
+        self.parent = Parent::Explicit(parent.span_context().clone());
+        self
+    }
+
+    /// Makes the span the root of a new trace, whatever is current.
+    pub fn as_root(mut self) -> Self {
+        self.parent = Parent::Explicit(SpanContext::invalid());
+        self
+    }
+
+    /// Links the span to another span (allocates).
+    pub fn with_link(mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        add_link(&mut self.data, self.tracer, context, attributes);
+        self
+    }
+
+    /// Starts the span: asks the sampler and, if it is sampled, reads the clock.
+    #[inline]
+    pub fn start(self) -> Span<'t> {
+        let SpanBuilder { tracer, parent, mut data } = self;
+        let parent = match parent {
+            Parent::Current => current_span_context(),
+            Parent::Explicit(context) => Some(context).filter(SpanContext::is_valid),
+        };
+        let trace_id = parent.as_ref().map_or_else(ids::trace_id, SpanContext::trace_id);
+        let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
+        let span_id = ids::span_id();
+        let (flags, trace_state) = match parent {
+            Some(parent) => {
+                data.parent_span_id = parent.span_id();
+                data.parent_is_remote = parent.is_remote();
+                (parent.trace_flags().with_sampled(sampled), parent.trace_state().clone())
+            }
+            None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default()),
+        };
+        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        if !sampled {
+            return Span { tracer, context, data: None };
+        }
+        data.start = clock::now_unix_nanos();
+        Span { tracer, context, data: Some(data) }
+    }
+}
+
+/// A started span. It ends when dropped, or with [`Span::end`]; ending reads the clock once more
+/// and hands the span to this thread's recorder, which never blocks.
+///
+/// A span that was not sampled keeps its context (children and propagation see it) and ignores
+/// everything else.
+///
+/// ```
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::trace::{Status, TracerProvider};
+///
+/// let provider = TracerProvider::builder().without_env().build();
+/// let tracer = provider.tracer("gateway");
+/// let mut span = tracer.span("order.send").start();
+/// span.set_attribute(KeyValue::new("venue", "XNAS"));
+/// span.add_event("ack", [KeyValue::new("latency_us", 12)]);
+/// let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "venue did not answer");
+/// span.record_exception(&err);
+/// span.set_status(Status::error("timed out"));
+/// span.end();
+/// ```
+pub struct Span<'t> {
+    tracer: &'t Tracer,
+    context: SpanContext,
+    data: Option<SpanData>,
+}
+
+impl Span<'_> {
+    /// The span's context: valid even when the span is not sampled.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Whether the span is recorded (it was sampled).
+    pub fn is_recording(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Makes this span the current one on this thread until the guard drops, so spans started
+    /// meanwhile are its children.
+    pub fn enter(&self) -> ContextGuard {
+        ContextGuard::enter(self.context.clone())
+    }
+
+    /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
+    /// dropped and counted.
+    #[inline]
+    pub fn set_attribute(&mut self, attribute: KeyValue) {
+        if let Some(data) = &mut self.data {
+            data.attributes.set(attribute, self.tracer.limits().attribute_count);
+        }
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        for attribute in attributes {
+            self.set_attribute(attribute);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Text>) {
+        if let Some(data) = &mut self.data {
+            data.name = name.into();
+        }
+    }
+
+    /// Adds an event, timestamped now (allocates).
+    pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
+        let Some(data) = &mut self.data else { return };
+        let limits = self.tracer.limits();
+        if data.events.len() >= limits.event_count {
+            data.dropped_events = data.dropped_events.saturating_add(1);
+            return;
+        }
+        let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_event);
+        data.events.push(Event { name: name.into(), time: clock::now_unix_nanos(), attributes, dropped });
+    }
+
+    /// Links this span to another (allocates).
+    pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some(data) = &mut self.data {
+            add_link(data, self.tracer, context, attributes);
+        }
+    }
+
+    /// Sets the status: `Ok` is final, `Unset` is ignored, otherwise the last call wins.
+    pub fn set_status(&mut self, status: Status) {
+        let Some(data) = &mut self.data else { return };
+        if data.status == Status::Ok || status == Status::Unset {
+            return;
+        }
+        data.status = status;
+    }
+
+    /// Records an error as the semantic conventions' `exception` event, with `exception.type` (the
+    /// error's Rust type) and `exception.message` (its text, with its sources after `: `). The
+    /// status is left to the caller.
+    pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
+        if self.data.is_none() {
+            return;
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.add_event(
+            "exception",
+            [
+                KeyValue::new("exception.type", std::any::type_name::<E>()),
+                KeyValue::new("exception.message", message),
+            ],
+        );
+    }
+
+    /// Ends the span now (dropping it does the same).
+    #[inline]
+    pub fn end(self) {}
+
+    /// Ends the span at a given time, in nanoseconds since the Unix epoch.
+    pub fn end_at(mut self, unix_nanos: u64) {
+        self.finish(Some(unix_nanos));
+    }
+
+    #[inline]
+    fn finish(&mut self, at: Option<u64>) {
+        let Some(mut data) = self.data.take() else { return };
+        data.end = at.unwrap_or_else(clock::now_unix_nanos);
+        let context = std::mem::take(&mut self.context);
+        self.tracer.record(SpanRecord { scope: self.tracer.scope_index(), context, data });
+    }
+}
+
+impl Drop for Span<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+fn add_link(data: &mut SpanData, tracer: &Tracer, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    let limits = tracer.limits();
+    if data.links.len() >= limits.link_count {
+        data.dropped_links = data.dropped_links.saturating_add(1);
+        return;
+    }
+    let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
+    data.links.push(Link { context, attributes, dropped });
+}
