@@ -91,13 +91,8 @@ impl TracerProvider {
     /// their scope, and returns how many spans full rings dropped since the last drain. For programs
     /// and tests without a pipeline; with one attached, its exporter thread does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
-        let scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let max_length = self.inner.limits.attribute_value_length;
-        self.inner.recorder.drain(max, |record| {
-            if let Some(scope) = scopes.get(record.scope as usize) {
-                sink(scope, record::to_proto(record, max_length));
-            }
-        })
+        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
     }
 
     /// The sampler in force.
@@ -111,6 +106,18 @@ impl TracerProvider {
     }
 }
 
+impl ProviderInner {
+    /// Pops up to `max` records with their scope; returns the spans full rings dropped meanwhile.
+    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
+        let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        self.recorder.drain(max, |record| {
+            if let Some(scope) = scopes.get(record.scope as usize) {
+                sink(scope, record);
+            }
+        })
+    }
+}
+
 /// Moves a provider's spans into a pipeline, on its exporter thread.
 struct SpanSource {
     provider: Arc<ProviderInner>,
@@ -118,19 +125,21 @@ struct SpanSource {
 
 impl RecordSource for SpanSource {
     fn drain(&mut self, sink: &mut RecordSink<'_>) {
-        let provider = TracerProvider { inner: self.provider.clone() };
-        match sink.room(Signal::Traces) {
-            // Traces are not exported: empty the rings so nothing waits for nothing.
-            None => {
-                provider.drain(usize::MAX, |_, _| {});
+        let max_length = self.provider.limits.attribute_value_length;
+        // Traces not exported: the rings are emptied all the same, so nothing waits for nothing.
+        let mut room = sink.room(Signal::Traces).unwrap_or(0);
+        // The rings are always emptied: what the queue has no room for is counted as dropped
+        // (`queue_full`) without being converted, so every span that reached a ring is accounted for.
+        let mut refused = 0;
+        let dropped = self.provider.drain(usize::MAX, |scope, record| {
+            if room > 0 {
+                room -= 1;
+                sink.send_span(scope, record::to_proto(record, max_length));
+            } else {
+                refused += 1;
             }
-            Some(room) => {
-                let dropped = provider.drain(room, |scope, span| {
-                    sink.send_span(scope, span);
-                });
-                sink.count_dropped(Signal::Traces, dropped);
-            }
-        }
+        });
+        sink.count_dropped(Signal::Traces, dropped + refused);
     }
 }
 
