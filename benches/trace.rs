@@ -63,7 +63,10 @@ fn sdk_span(tracer: &opentelemetry_sdk::trace::SdkTracer) {
     let span = tracer
         .span_builder("order.send")
         .with_kind(SdkKind::Client)
-        .with_attributes([opentelemetry::KeyValue::new("venue", "XNAS"), opentelemetry::KeyValue::new("order.qty", 100)])
+        .with_attributes([
+            opentelemetry::KeyValue::new("venue", "XNAS"),
+            opentelemetry::KeyValue::new("order.qty", 100),
+        ])
         .start(tracer);
     black_box(&span);
 }

@@ -14,8 +14,7 @@ use nanotel::export::Scope;
 use nanotel::proto::common::v1::any_value;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
 use nanotel::trace::{
-    Context, FutureExt, Sampler, SpanContext, SpanId, SpanKind, SpanLimits, Status, TraceFlags, TraceId,
-    TracerProvider,
+    Context, FutureExt, Sampler, SpanContext, SpanId, SpanKind, SpanLimits, Status, TraceFlags, TraceId, TracerProvider,
 };
 
 fn provider() -> TracerProvider {

@@ -44,7 +44,12 @@ static ALLOCATOR: LiveBytes = LiveBytes;
 fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
-    let batch = BatchConfig { max_queue_size: 512, max_export_batch_size: 128, schedule_delay: Duration::from_millis(10), ..BatchConfig::defaults(Signal::Traces) };
+    let batch = BatchConfig {
+        max_queue_size: 512,
+        max_export_batch_size: 128,
+        schedule_delay: Duration::from_millis(10),
+        ..BatchConfig::defaults(Signal::Traces)
+    };
     let pipeline = Pipeline::builder()
         .without_env()
         .endpoint(collector.endpoint())
@@ -52,7 +57,8 @@ fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
         .poll_interval(Duration::from_millis(1))
         .build()
         .unwrap();
-    let provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).with_ring_capacity(256).build();
+    let provider =
+        TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).with_ring_capacity(256).build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("gateway");
     let mut ended = 0u64;

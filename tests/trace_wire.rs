@@ -13,9 +13,7 @@ use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
 use nanotel::testing::{ExportRequest, TestCollector};
-use nanotel::trace::{
-    Context, Sampler, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider,
-};
+use nanotel::trace::{Context, Sampler, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -136,7 +134,8 @@ fn check_fields(contexts: &HashMap<&'static str, SpanContext>, spans: &HashMap<S
     assert_eq!(server.parent_span_id, contexts["remote"].span_id().to_bytes());
     assert_eq!(server.flags, 0x301, "sampled, with a remote parent");
     assert_eq!(server.status.as_ref().map(|s| s.code), Some(StatusCode::Ok as i32));
-    let attributes: HashMap<&str, &Any> = server.attributes.iter().map(|kv| (kv.key.as_str(), any(&kv.value))).collect();
+    let attributes: HashMap<&str, &Any> =
+        server.attributes.iter().map(|kv| (kv.key.as_str(), any(&kv.value))).collect();
     assert_eq!(attributes.len(), 8);
     assert_eq!(attributes["bool"], &Any::BoolValue(true));
     assert_eq!(attributes["int"], &Any::IntValue(-42));
@@ -178,9 +177,9 @@ fn check_fields(contexts: &HashMap<&'static str, SpanContext>, spans: &HashMap<S
 
 fn run(protocol: Protocol) {
     let collector = TestCollector::start().unwrap();
-    let pipeline =
-        Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
-    let provider = TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOn)).build();
+    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
+    let provider =
+        TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOn)).build();
     provider.attach(&pipeline);
     let contexts = record(&provider);
     pipeline.force_flush(WAIT).unwrap();

@@ -26,8 +26,9 @@ thread_local! {
 ///     let _entered = parent.enter();
 ///     Context::current()
 /// };
+/// let worker_tracer = tracer.clone();
 /// std::thread::spawn(move || {
-///     let child = tracer.span("risk-check").with_parent(&context).start();
+///     let child = worker_tracer.span("risk-check").with_parent(&context).start();
 ///     assert_eq!(child.context().trace_id(), context.span_context().trace_id());
 /// })
 /// .join()

@@ -143,6 +143,9 @@ impl RecordSource for SpanSource {
     }
 }
 
+/// A replacement for the process environment.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Configures a [`TracerProvider`]. Settings made here win over the environment.
 ///
 /// ```
@@ -157,7 +160,7 @@ impl RecordSource for SpanSource {
 pub struct TracerProviderBuilder {
     sampler: Option<Sampler>,
     limits: Option<SpanLimits>,
-    lookup: Option<Box<dyn Fn(&str) -> Option<String>>>,
+    lookup: Option<EnvLookup>,
     ring_capacity: usize,
 }
 

@@ -116,7 +116,10 @@ fn truncated(value: &Value, max: usize) -> Option<Value> {
                     entries
                         .iter()
                         .zip(cut)
-                        .map(|(kv, cut)| KeyValue { key: kv.key.clone(), value: cut.unwrap_or_else(|| kv.value.clone()) })
+                        .map(|(kv, cut)| KeyValue {
+                            key: kv.key.clone(),
+                            value: cut.unwrap_or_else(|| kv.value.clone()),
+                        })
                         .collect(),
                 )
             })

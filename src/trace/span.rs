@@ -323,10 +323,7 @@ impl Span<'_> {
         }
         self.add_event(
             "exception",
-            [
-                KeyValue::new("exception.type", std::any::type_name::<E>()),
-                KeyValue::new("exception.message", message),
-            ],
+            [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
         );
     }
 
@@ -355,7 +352,12 @@ impl Drop for Span<'_> {
     }
 }
 
-fn add_link(data: &mut SpanData, tracer: &Tracer, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+fn add_link(
+    data: &mut SpanData,
+    tracer: &Tracer,
+    context: SpanContext,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) {
     let limits = tracer.limits();
     if data.links.len() >= limits.link_count {
         data.dropped_links = data.dropped_links.saturating_add(1);
