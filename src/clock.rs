@@ -42,7 +42,7 @@ const MAX_SAMPLE_WIDTH_NS: u64 = 50_000;
 const SHIFT: u32 = 32;
 
 /// The nanoseconds since the Unix epoch, now.
-#[inline]
+#[inline(always)]
 pub fn now_unix_nanos() -> u64 {
     global().now()
 }
@@ -127,7 +127,7 @@ impl Clock {
         clock
     }
 
-    #[inline]
+    #[inline(always)]
     fn ticks(&self) -> u64 {
         match self.source {
             #[cfg(target_arch = "x86_64")]
@@ -137,7 +137,7 @@ impl Clock {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now(&self) -> u64 {
         loop {
             // Acquire pairs with the writer's final Release store: the fields read below are at
@@ -216,7 +216,7 @@ impl Clock {
 }
 
 /// Wall-clock ns at `ticks` on the line through the anchor with slope `mult`.
-#[inline]
+#[inline(always)]
 fn convert(ticks: u64, anchor_ticks: u64, anchor_ns: u64, mult: u64) -> u64 {
     // Ticks read on another core may be a hair behind the anchor: convert both directions.
     if ticks >= anchor_ticks {

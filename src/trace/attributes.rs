@@ -15,7 +15,7 @@ pub(crate) struct Attributes {
 }
 
 impl Attributes {
-    #[inline]
+    #[inline(always)]
     pub(crate) const fn new() -> Attributes {
         Attributes { inline: [const { None }; INLINE_ATTRIBUTES], inline_len: 0, spill: Vec::new(), dropped: 0 }
     }
@@ -27,7 +27,7 @@ impl Attributes {
 
     /// Sets `attribute`, replacing the value of an existing key; a new key beyond `limit` is
     /// dropped and counted.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set(&mut self, attribute: KeyValue, limit: usize) {
         let existing = self.inline[..self.inline_len as usize].iter_mut().flatten().chain(self.spill.iter_mut());
         for held in existing {

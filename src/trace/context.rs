@@ -62,7 +62,7 @@ impl Context {
 }
 
 /// The current span context of this thread, if a span is entered.
-#[inline]
+#[inline(always)]
 pub(crate) fn current_span_context() -> Option<SpanContext> {
     CURRENT.with(|current| current.borrow().clone()).filter(SpanContext::is_valid)
 }

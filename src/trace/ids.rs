@@ -13,7 +13,7 @@ thread_local! {
 }
 
 /// A random, valid (never all-zero) trace id.
-#[inline]
+#[inline(always)]
 pub(crate) fn trace_id() -> TraceId {
     RNG.with(|rng| {
         let mut rng = rng.borrow_mut();
@@ -27,7 +27,7 @@ pub(crate) fn trace_id() -> TraceId {
 }
 
 /// A random, valid (never all-zero) span id.
-#[inline]
+#[inline(always)]
 pub(crate) fn span_id() -> SpanId {
     RNG.with(|rng| {
         let mut rng = rng.borrow_mut();

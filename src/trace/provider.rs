@@ -237,7 +237,7 @@ pub struct Tracer {
 
 impl Tracer {
     /// A span to configure and start; the name is usually a `&'static str` (no allocation).
-    #[inline]
+    #[inline(always)]
     pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
         SpanBuilder::new(self, name.into())
     }
@@ -249,22 +249,22 @@ impl Tracer {
         f(&mut span)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sampler(&self) -> &Sampler {
         &self.provider.sampler
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
         &self.provider.limits
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn scope_index(&self) -> u32 {
         self.scope
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, record: SpanRecord) {
         self.provider.recorder.record(record);
     }

@@ -43,7 +43,7 @@ impl Recorder {
     }
 
     /// Hands a record to this thread's ring (dropping and counting it when the ring is full).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, record: SpanRecord) {
         let mut record = Some(record);
         let pushed = PRODUCERS.try_with(|producers| {

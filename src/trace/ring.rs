@@ -60,7 +60,7 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 
 impl<T> Producer<T> {
     /// Adds `item`, or drops and counts it when the ring is full. Never waits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, item: T) -> bool {
         let ring = &*self.ring;
         // Relaxed: only this handle writes `tail`.

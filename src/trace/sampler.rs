@@ -66,7 +66,7 @@ impl Sampler {
     }
 
     /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled.
-    #[inline]
+    #[inline(always)]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         match self {
             Sampler::AlwaysOn => true,
@@ -141,7 +141,7 @@ impl Sampler {
 }
 
 /// The Go/Rust SDK decision: the low 63 bits of the trace id's last 8 bytes against `ratio × 2⁶³`.
-#[inline]
+#[inline(always)]
 fn ratio_samples(ratio: f64, trace_id: TraceId) -> bool {
     if ratio >= 1.0 {
         return true;

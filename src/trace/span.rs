@@ -121,7 +121,7 @@ pub struct SpanBuilder<'t> {
 }
 
 impl<'t> SpanBuilder<'t> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: Text) -> Self {
         SpanBuilder {
             tracer,
@@ -144,14 +144,14 @@ impl<'t> SpanBuilder<'t> {
     }
 
     /// The span's kind (default [`SpanKind::Internal`]).
-    #[inline]
+    #[inline(always)]
     pub fn with_kind(mut self, kind: SpanKind) -> Self {
         self.data.kind = kind;
         self
     }
 
     /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
-    #[inline]
+    #[inline(always)]
     pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
         self.data.attributes.set(attribute, self.tracer.limits().attribute_count);
         self
@@ -186,7 +186,7 @@ impl<'t> SpanBuilder<'t> {
     }
 
     /// Starts the span: asks the sampler and, if it is sampled, reads the clock.
-    #[inline]
+    #[inline(always)]
     pub fn start(self) -> Span<'t> {
         let SpanBuilder { tracer, parent, mut data } = self;
         let parent = match parent {
@@ -258,7 +258,7 @@ impl Span<'_> {
 
     /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
     /// dropped and counted.
-    #[inline]
+    #[inline(always)]
     pub fn set_attribute(&mut self, attribute: KeyValue) {
         if let Some(data) = &mut self.data {
             data.attributes.set(attribute, self.tracer.limits().attribute_count);
@@ -328,7 +328,7 @@ impl Span<'_> {
     }
 
     /// Ends the span now (dropping it does the same).
-    #[inline]
+    #[inline(always)]
     pub fn end(self) {}
 
     /// Ends the span at a given time, in nanoseconds since the Unix epoch.
@@ -336,7 +336,7 @@ impl Span<'_> {
         self.finish(Some(unix_nanos));
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, at: Option<u64>) {
         let Some(mut data) = self.data.take() else { return };
         data.end = at.unwrap_or_else(clock::now_unix_nanos);
@@ -346,7 +346,7 @@ impl Span<'_> {
 }
 
 impl Drop for Span<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.finish(None);
     }
