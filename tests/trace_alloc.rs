@@ -81,7 +81,7 @@ fn order_span(tracer: &Tracer, i: i64) {
     let _entered = span.enter();
     let child = tracer.span("risk").start();
     let context = Context::current();
-    let sibling = tracer.span("ack").with_parent(&context).start();
+    let sibling = tracer.span_with_parent("ack", &context).start();
     drop((child, sibling));
     span.set_status(Status::Ok);
 }

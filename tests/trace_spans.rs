@@ -51,7 +51,7 @@ fn entered_spans_parent_the_spans_started_inside() {
         });
         let sibling = tracer.span("sibling").start();
         drop(sibling);
-        let forced_root = tracer.span("new-root").as_root().start();
+        let forced_root = tracer.root_span("new-root").start();
         assert_ne!(forced_root.context().trace_id(), root.context().trace_id());
     }
     let after = tracer.span("after").start();
@@ -88,7 +88,7 @@ fn an_explicit_parent_carries_the_trace_to_another_thread() {
     };
     let worker_tracer = tracer.clone();
     std::thread::spawn(move || {
-        let mut span = worker_tracer.span("risk-check").with_parent(&context).start();
+        let mut span = worker_tracer.span_with_parent("risk-check", &context).start();
         span.set_attribute(KeyValue::new("thread", "worker"));
     })
     .join()
@@ -184,10 +184,10 @@ fn a_remote_parent_is_followed_and_flagged() {
             Default::default(),
         ))
     };
-    let sampled = tracer.span("from-sampled").with_parent(&remote(true)).start();
+    let sampled = tracer.span_with_parent("from-sampled", &remote(true)).start();
     assert!(sampled.is_recording());
     drop(sampled);
-    let refused = tracer.span("from-not-sampled").with_parent(&remote(false)).start();
+    let refused = tracer.span_with_parent("from-not-sampled", &remote(false)).start();
     assert!(!refused.is_recording());
     assert!(refused.context().is_valid() && !refused.context().is_sampled());
     assert_eq!(refused.context().trace_id(), remote(false).span_context().trace_id());

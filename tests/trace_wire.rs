@@ -48,9 +48,8 @@ fn record(provider: &TracerProvider) -> HashMap<&'static str, SpanContext> {
     );
 
     let mut server = tracer
-        .span("server")
+        .span_with_parent("server", &Context::from_span_context(remote.clone()))
         .with_kind(SpanKind::Server)
-        .with_parent(&Context::from_span_context(remote.clone()))
         .with_attributes(every_value_type())
         .start();
     server.set_status(Status::Ok);

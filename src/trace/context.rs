@@ -28,7 +28,7 @@ thread_local! {
 /// };
 /// let worker_tracer = tracer.clone();
 /// std::thread::spawn(move || {
-///     let child = worker_tracer.span("risk-check").with_parent(&context).start();
+///     let child = worker_tracer.span_with_parent("risk-check", &context).start();
 ///     assert_eq!(child.context().trace_id(), context.span_context().trace_id());
 /// })
 /// .join()

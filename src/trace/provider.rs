@@ -13,7 +13,10 @@ use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
 use super::sampler::Sampler;
-use super::span::{Span, SpanBuilder, SpanRecord};
+use super::context::{current_span_context, Context};
+use super::slab::SlotRef;
+use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
+use super::span_context::SpanContext;
 
 /// How many ended spans each thread's ring holds by default before it drops them.
 pub const DEFAULT_RING_CAPACITY: usize = 1024;
@@ -236,10 +239,24 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// A span to configure and start; the name is usually a `&'static str` (no allocation).
+    /// A span to configure and start, a child of this thread's current span (or a new root).
+    /// The name is usually a `&'static str` (no allocation).
     #[inline(always)]
     pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
-        SpanBuilder::new(self, name.into())
+        SpanBuilder::new(self, name.into(), current_span_context())
+    }
+
+    /// A span that is a child of `parent`'s span, for work handed to another thread or task, or
+    /// for a request whose context was extracted (a new root when `parent` has no span).
+    #[inline(always)]
+    pub fn span_with_parent(&self, name: impl Into<Text>, parent: &Context) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), Some(parent.span_context().clone()))
+    }
+
+    /// A span that starts a new trace, whatever is current.
+    #[inline(always)]
+    pub fn root_span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), None)
     }
 
     /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.
@@ -260,12 +277,12 @@ impl Tracer {
     }
 
     #[inline(always)]
-    pub(crate) fn scope_index(&self) -> u32 {
-        self.scope
+    pub(crate) fn open(&self, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
+        self.provider.recorder.open(data)
     }
 
     #[inline(always)]
-    pub(crate) fn record(&self, record: SpanRecord) {
-        self.provider.recorder.record(record);
+    pub(crate) fn record(&self, context: SpanContext, slot: SlotRef) {
+        self.provider.recorder.record(self.scope, context, slot);
     }
 }

@@ -1,21 +1,25 @@
-//! The span recorder: one ring per thread and provider, drained by the exporter thread.
+//! The span recorder: per thread and provider, a slab for the data of open spans and a ring for
+//! ended ones, which the exporter thread drains.
 //!
-//! Ending a span moves its record into the calling thread's ring for that provider: no lock, no
-//! allocation, no wait. A thread's first span for a provider allocates its ring and registers the
-//! consuming end with the provider; a ring outlives its thread until it has been drained.
+//! Starting a sampled span takes a slot of the thread's slab; ending it moves the data into the
+//! thread's ring: no lock, no allocation, no wait. A thread's first span for a provider allocates
+//! both and registers the ring's consuming end with the provider; a ring outlives its thread until
+//! it has been drained.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::ring::{ring, Consumer, Producer};
-use super::span::SpanRecord;
+use super::slab::{Slab, SlotRef};
+use super::span::{SpanData, SpanRecord};
+use super::span_context::SpanContext;
 
 /// The rings of one provider.
 pub(crate) struct Recorder {
     capacity: usize,
     consumers: Mutex<Rings>,
-    /// Spans ended while their thread's locals were being torn down (no ring to take them).
+    /// Spans started or ended while their thread's locals were being torn down.
     orphaned: AtomicU64,
 }
 
@@ -26,11 +30,16 @@ struct Rings {
     reported_orphans: u64,
 }
 
-type ThreadRings = Vec<(Weak<Recorder>, Producer<SpanRecord>)>;
+/// One thread's side of one provider's recorder.
+struct ThreadRecorder {
+    owner: Weak<Recorder>,
+    producer: Producer<SpanRecord>,
+    slab: Slab,
+}
 
 thread_local! {
     // Usually one entry: the process's provider. Const-initialised, so the access is a TLS load.
-    static PRODUCERS: RefCell<ThreadRings> = const { RefCell::new(Vec::new()) };
+    static THREADS: RefCell<Vec<ThreadRecorder>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Recorder {
@@ -42,42 +51,74 @@ impl Recorder {
         }
     }
 
-    /// Hands a record to this thread's ring (dropping and counting it when the ring is full).
+    /// Runs `f` on this thread's side of the recorder, making it on first use; `None` while the
+    /// thread's locals are being torn down.
     #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, record: SpanRecord) {
-        let mut record = Some(record);
-        let pushed = PRODUCERS.try_with(|producers| {
-            let mut producers = producers.borrow_mut();
-            // Comparing addresses is sound: a thread's `Weak` keeps its recorder's allocation, so
-            // no other recorder can ever have the same address.
-            let this = Arc::as_ptr(self);
-            if let Some((_, producer)) = producers.iter_mut().find(|(owner, _)| owner.as_ptr() == this) {
-                if let Some(record) = record.take() {
-                    producer.push(record);
-                }
-                return;
-            }
-            self.register(&mut producers, &mut record);
-        });
-        if pushed.is_err() {
-            // Relaxed: a tally.
-            self.orphaned.fetch_add(1, Ordering::Relaxed);
-        }
+    fn with_thread<R>(self: &Arc<Self>, f: impl FnOnce(&mut ThreadRecorder) -> R) -> Option<R> {
+        THREADS
+            .try_with(|threads| {
+                let mut threads = threads.borrow_mut();
+                // Comparing addresses is sound: a thread's `Weak` keeps its recorder's allocation,
+                // so no other recorder can ever have the same address.
+                let this = Arc::as_ptr(self);
+                let index = match threads.iter().position(|thread| thread.owner.as_ptr() == this) {
+                    Some(index) => index,
+                    None => self.register(&mut threads),
+                };
+                f(&mut threads[index])
+            })
+            .ok()
     }
 
-    /// The slow path of a thread's first span for this provider: makes and registers its ring.
+    /// The slow path of a thread's first span for this provider: makes its slab and ring.
     #[cold]
-    fn register(self: &Arc<Self>, producers: &mut ThreadRings, record: &mut Option<SpanRecord>) {
-        // Rings of providers that are gone are of no further use to this thread.
-        producers.retain(|(owner, _)| owner.strong_count() > 0);
-        let (mut producer, consumer) = ring(self.capacity);
-        if let Some(record) = record.take() {
-            producer.push(record);
-        }
+    fn register(self: &Arc<Self>, threads: &mut Vec<ThreadRecorder>) -> usize {
+        // Those of providers that are gone are of no further use to this thread.
+        threads.retain(|thread| thread.owner.strong_count() > 0);
+        let (producer, consumer) = ring(self.capacity);
         if let Ok(mut rings) = self.consumers.lock() {
             rings.consumers.push(consumer);
         }
-        producers.push((Arc::downgrade(self), producer));
+        threads.push(ThreadRecorder { owner: Arc::downgrade(self), producer, slab: Slab::new() });
+        threads.len() - 1
+    }
+
+    /// A slot for a new sampled span's data; `None` (counted as dropped) when the thread has too
+    /// many spans open.
+    #[inline(always)]
+    pub(crate) fn open(self: &Arc<Self>, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
+        let opened = self.with_thread(|thread| {
+            let slot = thread.slab.take(data);
+            if slot.is_none() {
+                thread.producer.count_drop();
+            }
+            slot
+        });
+        match opened {
+            Some(slot) => slot,
+            None => {
+                self.orphaned.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Moves an ended span's data into this thread's ring (dropping and counting it when full).
+    #[inline(always)]
+    pub(crate) fn record(self: &Arc<Self>, scope: u32, context: SpanContext, slot: SlotRef) {
+        let mut pending = Some((context, slot));
+        self.with_thread(|thread| {
+            let Some((context, slot)) = pending.take() else { return };
+            match thread.producer.reserve() {
+                Some(reservation) => reservation.write(SpanRecord { scope, context, data: slot.release() }),
+                None => drop(slot.release()),
+            }
+        });
+        if let Some((_, slot)) = pending {
+            drop(slot.release());
+            // Relaxed: a tally.
+            self.orphaned.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns

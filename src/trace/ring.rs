@@ -60,26 +60,59 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 
 impl<T> Producer<T> {
     /// Adds `item`, or drops and counts it when the ring is full. Never waits.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn push(&mut self, item: T) -> bool {
-        let ring = &*self.ring;
+        match self.reserve() {
+            Some(slot) => {
+                slot.write(item);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next free slot, or `None` (the item to come is counted as dropped) when the ring is
+    /// full. Writing through the reservation builds the item in the ring, not on the stack.
+    #[inline(always)]
+    pub(crate) fn reserve(&mut self) -> Option<Reservation<'_, T>> {
         // Relaxed: only this handle writes `tail`.
-        let tail = ring.tail.load(Ordering::Relaxed);
+        let tail = self.ring.tail.load(Ordering::Relaxed);
         // Acquire pairs with the consumer's Release store of `head`: it has finished reading the
         // slots before `head`, so they may be overwritten.
-        let head = ring.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > ring.mask {
-            self.dropped += 1;
-            // Relaxed: a tally read by the consumer, ordering nothing.
-            ring.dropped.store(self.dropped, Ordering::Relaxed);
-            return false;
+        let head = self.ring.head.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > self.ring.mask {
+            self.count_drop();
+            return None;
         }
+        Some(Reservation { ring: &self.ring, tail })
+    }
+
+    /// Counts one item dropped before it could be pushed.
+    #[inline(always)]
+    pub(crate) fn count_drop(&mut self) {
+        self.dropped += 1;
+        // Relaxed: a tally read by the consumer, ordering nothing.
+        self.ring.dropped.store(self.dropped, Ordering::Relaxed);
+    }
+}
+
+/// A free slot of a ring, reserved by its producer (see [`Producer::reserve`]).
+pub(crate) struct Reservation<'a, T> {
+    ring: &'a Ring<T>,
+    tail: usize,
+}
+
+impl<T> Reservation<'_, T> {
+    /// Fills the slot and hands it to the consumer.
+    #[inline(always)]
+    pub(crate) fn write(self, item: T) {
+        let ring = self.ring;
         // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
-        // (see the `Sync` impl), and it holds no item (popped or never filled), so nothing leaks.
-        unsafe { (*ring.slots[tail & ring.mask].get()).write(item) };
+        // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
+        // writes it; and it holds no item (popped or never filled), so nothing leaks.
+        unsafe { (*ring.slots[self.tail & ring.mask].get()).write(item) };
         // Release: the consumer's Acquire load of `tail` sees the item written above.
-        ring.tail.store(tail.wrapping_add(1), Ordering::Release);
-        true
+        ring.tail.store(self.tail.wrapping_add(1), Ordering::Release);
     }
 }
 

@@ -7,8 +7,9 @@ use crate::attributes::{KeyValue, Text};
 use crate::clock;
 
 use super::attributes::{collect_limited, Attributes};
-use super::context::{current_span_context, Context, ContextGuard};
+use super::context::ContextGuard;
 use super::ids;
+use super::slab::SlotRef;
 use super::provider::Tracer;
 use super::span_context::{SpanContext, SpanId, TraceFlags};
 
@@ -83,22 +84,18 @@ pub(crate) struct SpanData {
     pub status: Status,
 }
 
-/// An ended span as the recorder holds it: its context, its data, and the scope that made it.
+/// An ended span as the recorder's ring holds it: its context, its data, and the scope that made it.
 pub(crate) struct SpanRecord {
     pub scope: u32,
     pub context: SpanContext,
     pub data: SpanData,
 }
 
-/// Where a new span takes its parent from.
-enum Parent {
-    /// The thread's current span, if any.
-    Current,
-    /// This context (a new root when it is invalid).
-    Explicit(SpanContext),
-}
-
-/// A span being set up: kind, attributes, parent and links, before [`SpanBuilder::start`].
+/// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
+///
+/// The sampling decision is made when the builder is made (by [`Tracer::span`],
+/// [`Tracer::span_with_parent`] or [`Tracer::root_span`], which know the parent), so a span that is
+/// not sampled never stores its attributes, and a sampled one writes them straight into its slot.
 ///
 /// ```
 /// use nanotel::attributes::KeyValue;
@@ -116,21 +113,35 @@ enum Parent {
 #[must_use = "a span starts only with `start()`"]
 pub struct SpanBuilder<'t> {
     tracer: &'t Tracer,
-    parent: Parent,
-    data: SpanData,
+    context: SpanContext,
+    data: Option<SlotRef>,
 }
 
 impl<'t> SpanBuilder<'t> {
+    /// Asks the sampler about a span under `parent` (`None`: a new trace) and, if it is sampled,
+    /// takes a slot for its data.
     #[inline(always)]
-    pub(crate) fn new(tracer: &'t Tracer, name: Text) -> Self {
-        SpanBuilder {
-            tracer,
-            parent: Parent::Current,
-            data: SpanData {
+    pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
+        let parent = parent.filter(SpanContext::is_valid);
+        let trace_id = parent.as_ref().map_or_else(ids::trace_id, SpanContext::trace_id);
+        let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
+        let span_id = ids::span_id();
+        let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
+            Some(parent) => (
+                parent.trace_flags().with_sampled(sampled),
+                parent.trace_state().clone(),
+                parent.span_id(),
+                parent.is_remote(),
+            ),
+            None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
+        };
+        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        let data = if sampled {
+            tracer.open(|| SpanData {
                 name,
                 kind: SpanKind::Internal,
-                parent_span_id: SpanId::INVALID,
-                parent_is_remote: false,
+                parent_span_id,
+                parent_is_remote,
                 start: 0,
                 end: 0,
                 attributes: Attributes::new(),
@@ -139,82 +150,77 @@ impl<'t> SpanBuilder<'t> {
                 links: Vec::new(),
                 dropped_links: 0,
                 status: Status::Unset,
-            },
-        }
+            })
+        } else {
+            None
+        };
+        SpanBuilder { tracer, context, data }
     }
 
     /// The span's kind (default [`SpanKind::Internal`]).
     #[inline(always)]
     pub fn with_kind(mut self, kind: SpanKind) -> Self {
-        self.data.kind = kind;
+        if let Some(slot) = &mut self.data {
+            slot.data().kind = kind;
+        }
         self
     }
 
     /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
     #[inline(always)]
     pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
-        self.data.attributes.set(attribute, self.tracer.limits().attribute_count);
+        if let Some(slot) = &mut self.data {
+            slot.data().attributes.set(attribute, self.tracer.limits().attribute_count);
+        }
         self
     }
 
     /// Adds attributes.
     pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        let limit = self.tracer.limits().attribute_count;
-        for attribute in attributes {
-            self.data.attributes.set(attribute, limit);
+        if let Some(slot) = &mut self.data {
+            let limit = self.tracer.limits().attribute_count;
+            for attribute in attributes {
+                slot.data().attributes.set(attribute, limit);
+            }
         }
-        self
-    }
-
-    /// Makes the span a child of `parent`'s span (for work handed to another thread or task), or a
-    /// new root when `parent` has no span. Without this, the thread's current span is the parent.
-    pub fn with_parent(mut self, parent: &Context) -> Self {
-        self.parent = Parent::Explicit(parent.span_context().clone());
-        self
-    }
-
-    /// Makes the span the root of a new trace, whatever is current.
-    pub fn as_root(mut self) -> Self {
-        self.parent = Parent::Explicit(SpanContext::invalid());
         self
     }
 
     /// Links the span to another span (allocates).
     pub fn with_link(mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        add_link(&mut self.data, self.tracer, context, attributes);
+        if let Some(slot) = &mut self.data {
+            add_link(slot.data(), self.tracer, context, attributes);
+        }
         self
     }
 
-    /// Starts the span: asks the sampler and, if it is sampled, reads the clock.
+    /// The context the span will have (valid even when it is not sampled).
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Starts the span: reads the clock if it is sampled.
     #[inline(always)]
-    pub fn start(self) -> Span<'t> {
-        let SpanBuilder { tracer, parent, mut data } = self;
-        let parent = match parent {
-            Parent::Current => current_span_context(),
-            Parent::Explicit(context) => Some(context).filter(SpanContext::is_valid),
-        };
-        let trace_id = parent.as_ref().map_or_else(ids::trace_id, SpanContext::trace_id);
-        let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
-        let span_id = ids::span_id();
-        let (flags, trace_state) = match parent {
-            Some(parent) => {
-                data.parent_span_id = parent.span_id();
-                data.parent_is_remote = parent.is_remote();
-                (parent.trace_flags().with_sampled(sampled), parent.trace_state().clone())
-            }
-            None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default()),
-        };
-        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        if !sampled {
-            return Span { tracer, context, data: None };
+    pub fn start(mut self) -> Span<'t> {
+        let mut data = self.data.take();
+        if let Some(slot) = &mut data {
+            slot.data().start = clock::now_unix_nanos();
         }
-        data.start = clock::now_unix_nanos();
-        Span { tracer, context, data: Some(data) }
+        Span { tracer: self.tracer, context: std::mem::take(&mut self.context), data }
+    }
+}
+
+impl Drop for SpanBuilder<'_> {
+    /// A builder dropped without starting records nothing.
+    fn drop(&mut self) {
+        if let Some(slot) = self.data.take() {
+            drop(slot.release());
+        }
     }
 }
 
 /// A started span. It ends when dropped, or with [`Span::end`]; ending reads the clock once more
-/// and hands the span to this thread's recorder, which never blocks.
+/// and moves the span into this thread's recorder ring, which never blocks.
 ///
 /// A span that was not sampled keeps its context (children and propagation see it) and ignores
 /// everything else.
@@ -236,7 +242,7 @@ impl<'t> SpanBuilder<'t> {
 pub struct Span<'t> {
     tracer: &'t Tracer,
     context: SpanContext,
-    data: Option<SpanData>,
+    data: Option<SlotRef>,
 }
 
 impl Span<'_> {
@@ -252,6 +258,7 @@ impl Span<'_> {
 
     /// Makes this span the current one on this thread until the guard drops, so spans started
     /// meanwhile are its children.
+    #[inline(always)]
     pub fn enter(&self) -> ContextGuard {
         ContextGuard::enter(self.context.clone())
     }
@@ -260,8 +267,8 @@ impl Span<'_> {
     /// dropped and counted.
     #[inline(always)]
     pub fn set_attribute(&mut self, attribute: KeyValue) {
-        if let Some(data) = &mut self.data {
-            data.attributes.set(attribute, self.tracer.limits().attribute_count);
+        if let Some(slot) = &mut self.data {
+            slot.data().attributes.set(attribute, self.tracer.limits().attribute_count);
         }
     }
 
@@ -274,14 +281,15 @@ impl Span<'_> {
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Text>) {
-        if let Some(data) = &mut self.data {
-            data.name = name.into();
+        if let Some(slot) = &mut self.data {
+            slot.data().name = name.into();
         }
     }
 
     /// Adds an event, timestamped now (allocates).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
-        let Some(data) = &mut self.data else { return };
+        let Some(slot) = &mut self.data else { return };
+        let data = slot.data();
         let limits = self.tracer.limits();
         if data.events.len() >= limits.event_count {
             data.dropped_events = data.dropped_events.saturating_add(1);
@@ -293,14 +301,15 @@ impl Span<'_> {
 
     /// Links this span to another (allocates).
     pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
-        if let Some(data) = &mut self.data {
-            add_link(data, self.tracer, context, attributes);
+        if let Some(slot) = &mut self.data {
+            add_link(slot.data(), self.tracer, context, attributes);
         }
     }
 
     /// Sets the status: `Ok` is final, `Unset` is ignored, otherwise the last call wins.
     pub fn set_status(&mut self, status: Status) {
-        let Some(data) = &mut self.data else { return };
+        let Some(slot) = &mut self.data else { return };
+        let data = slot.data();
         if data.status == Status::Ok || status == Status::Unset {
             return;
         }
@@ -323,7 +332,10 @@ impl Span<'_> {
         }
         self.add_event(
             "exception",
-            [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
+            [
+                KeyValue::new("exception.type", std::any::type_name::<E>()),
+                KeyValue::new("exception.message", message),
+            ],
         );
     }
 
@@ -338,10 +350,9 @@ impl Span<'_> {
 
     #[inline(always)]
     fn finish(&mut self, at: Option<u64>) {
-        let Some(mut data) = self.data.take() else { return };
-        data.end = at.unwrap_or_else(clock::now_unix_nanos);
-        let context = std::mem::take(&mut self.context);
-        self.tracer.record(SpanRecord { scope: self.tracer.scope_index(), context, data });
+        let Some(mut slot) = self.data.take() else { return };
+        slot.data().end = at.unwrap_or_else(clock::now_unix_nanos);
+        self.tracer.record(std::mem::take(&mut self.context), slot);
     }
 }
 
