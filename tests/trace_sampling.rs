@@ -68,9 +68,10 @@ fn root_spans_are_sampled_by_their_trace_id_and_the_rest_still_propagate() {
         let span = tracer.span("order").start();
         let context = span.context().clone();
         assert!(context.is_valid(), "a span that is not sampled still has ids");
-        assert_eq!(span.is_recording(), sampler.should_sample(None, context.trace_id()));
-        assert_eq!(span.is_recording(), context.is_sampled());
-        recording += usize::from(span.is_recording());
+        assert_eq!(context.is_sampled(), sampler.should_sample(None, context.trace_id()));
+        // Past the thread's capacity a sampled span is dropped (and counted) instead of recorded.
+        assert!(!span.is_recording() || context.is_sampled());
+        recording += usize::from(context.is_sampled());
     }
     assert!((4_000..6_000).contains(&recording), "{recording} of 20000 at 0.25");
     let mut kept = 0;

@@ -345,3 +345,26 @@ fn a_limited_drain_serves_every_thread() {
     }
     assert_eq!(total, 400);
 }
+
+#[test]
+fn a_span_outlives_the_thread_that_started_it() {
+    let provider = provider();
+    let tracer = provider.tracer("gateway");
+    std::thread::scope(|scope| {
+        let span = scope
+            .spawn(|| {
+                let mut span = tracer.span("handed-over").start();
+                span.set_attribute(KeyValue::new("started", "elsewhere"));
+                span
+            })
+            .join()
+            .unwrap();
+        // The starting thread is gone; its slots stay until the span is ended and drained.
+        assert_eq!(collect(&provider).len(), 0);
+        scope.spawn(move || span.end()).join().unwrap();
+    });
+    let spans = collect(&provider);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(by_name(&spans, "handed-over").attributes[0].key, "started");
+    assert_eq!(collect(&provider).len(), 0);
+}

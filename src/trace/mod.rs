@@ -39,6 +39,5 @@ pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use limits::SpanLimits;
 pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_CAPACITY};
 pub use sampler::{ParentBased, Sampler};
-pub use slab::OPEN_SPANS_PER_THREAD;
 pub use span::{Span, SpanBuilder, SpanKind, Status};
 pub use span_context::{SpanContext, SpanId, TraceFlags, TraceId};

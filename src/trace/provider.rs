@@ -18,7 +18,8 @@ use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
 use super::span_context::SpanContext;
 
-/// How many ended spans each thread's ring holds by default before it drops them.
+/// How many sampled spans each thread holds by default (open, or ended and waiting for the
+/// exporter thread) before it drops new ones.
 pub const DEFAULT_RING_CAPACITY: usize = 1024;
 
 /// Makes [`Tracer`]s and owns what they share: the sampler, the span limits, and the per-thread
@@ -197,9 +198,9 @@ impl TracerProviderBuilder {
         self
     }
 
-    /// How many ended spans each thread may hold before the exporter thread takes them (rounded
-    /// up to a power of two; default [`DEFAULT_RING_CAPACITY`]). Each thread that ends a span
-    /// allocates this many slots once.
+    /// How many sampled spans each thread may hold, open or ended and waiting for the exporter
+    /// thread, before new ones are dropped and counted (default [`DEFAULT_RING_CAPACITY`]). Each
+    /// thread that starts a sampled span allocates this many slots once (about 600 bytes each).
     pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
         self.ring_capacity = capacity;
         self

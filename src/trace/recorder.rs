@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::ring::{ring, Consumer, Producer};
-use super::slab::{Slab, SlotRef};
+use super::slab::{Slab, SlotRef, Slots};
 use super::span::{SpanData, SpanRecord};
 use super::span_context::SpanContext;
 
@@ -24,7 +24,8 @@ pub(crate) struct Recorder {
 }
 
 struct Rings {
-    consumers: Vec<Consumer<SpanRecord>>,
+    /// Each thread's ring, and its slots, kept until no slot is in use.
+    consumers: Vec<(Consumer<SpanRecord>, Arc<Slots>)>,
     /// Where the next drain starts, so a limited drain serves every thread in turn.
     next: usize,
     reported_orphans: u64,
@@ -75,16 +76,18 @@ impl Recorder {
     fn register(self: &Arc<Self>, threads: &mut Vec<ThreadRecorder>) -> usize {
         // Those of providers that are gone are of no further use to this thread.
         threads.retain(|thread| thread.owner.strong_count() > 0);
+        // As many ring entries as slots: every span that got a slot fits in the ring.
         let (producer, consumer) = ring(self.capacity);
+        let slab = Slab::new(self.capacity);
         if let Ok(mut rings) = self.consumers.lock() {
-            rings.consumers.push(consumer);
+            rings.consumers.push((consumer, slab.shared()));
         }
-        threads.push(ThreadRecorder { owner: Arc::downgrade(self), producer, slab: Slab::new() });
+        threads.push(ThreadRecorder { owner: Arc::downgrade(self), producer, slab });
         threads.len() - 1
     }
 
-    /// A slot for a new sampled span's data; `None` (counted as dropped) when the thread has too
-    /// many spans open.
+    /// A slot for a new sampled span's data; `None` (counted as dropped) when every slot of this
+    /// thread holds a span that is open or waits for the exporter thread.
     #[inline(always)]
     pub(crate) fn open(self: &Arc<Self>, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
         let opened = self.with_thread(|thread| {
@@ -103,19 +106,17 @@ impl Recorder {
         }
     }
 
-    /// Moves an ended span's data into this thread's ring (dropping and counting it when full).
+    /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full).
     #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, scope: u32, context: SpanContext, slot: SlotRef) {
         let mut pending = Some((context, slot));
         self.with_thread(|thread| {
             let Some((context, slot)) = pending.take() else { return };
-            match thread.producer.reserve() {
-                Some(reservation) => reservation.write(SpanRecord { scope, context, data: slot.release() }),
-                None => drop(slot.release()),
+            if let Some(reservation) = thread.producer.reserve() {
+                reservation.write(SpanRecord { scope, context, slot });
             }
         });
-        if let Some((_, slot)) = pending {
-            drop(slot.release());
+        if pending.is_some() {
             // Relaxed: a tally.
             self.orphaned.fetch_add(1, Ordering::Relaxed);
         }
@@ -130,7 +131,7 @@ impl Recorder {
         let mut left = max;
         let count = rings.consumers.len();
         for turn in 0..count {
-            let consumer = &mut rings.consumers[(rings.next + turn) % count];
+            let (consumer, _) = &mut rings.consumers[(rings.next + turn) % count];
             dropped += consumer.take_drops();
             while left > 0 {
                 let Some(record) = consumer.pop() else { break };
@@ -141,9 +142,10 @@ impl Recorder {
         if count > 0 {
             rings.next = (rings.next + 1) % count;
         }
-        // A ring whose thread has ended and that is empty goes; its last drops are counted first.
-        rings.consumers.retain_mut(|consumer| {
-            let finished = consumer.is_finished();
+        // A ring whose thread has ended, that is empty, and whose slots are all free (no span of
+        // that thread is still open elsewhere) goes; its last drops are counted first.
+        rings.consumers.retain_mut(|(consumer, slots)| {
+            let finished = consumer.is_finished() && !slots.in_use();
             if finished {
                 dropped += consumer.take_drops();
             }

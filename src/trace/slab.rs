@@ -1,39 +1,57 @@
-//! Where the data of open spans lives: a per-thread slab of preallocated slots.
+//! Where a span's data lives from start until the exporter thread takes it: a per-thread slab of
+//! preallocated slots.
 //!
 //! A span's data (name, inline attributes, events, links, status) is a few hundred bytes. Held by
-//! value in the builder and the guard it would be copied on every move; held in a slot, the guard
-//! carries one pointer and the data is written in place, then moved once into the recorder's ring
-//! when the span ends. A span that is not sampled takes no slot at all.
+//! value in the builder and the guard, it would be copied at every move and once more into the
+//! recorder's ring. Held in a slot, it is written in place once; the guard and the ring entry carry
+//! a pointer to it, and the exporter thread moves it out and frees the slot. A span that is not
+//! sampled takes no slot at all.
 //!
-//! Slots are taken only by the thread that owns the slab (through `&mut Slab`), and given back by
-//! whichever thread ends the span, with a Release store of the slot's `in_use` flag.
+//! Slots are taken only by the thread that owns the slab (through `&mut Slab`) and freed by
+//! whichever thread holds the slot's [`SlotRef`], with a Release store of the slot's `in_use` flag.
+//! The slots are shared (`Arc`) by the owning thread and the provider's registry, which keeps them
+//! until no slot is in use.
 
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::span::SpanData;
-
-/// How many spans one thread can have open at once (per provider) before further ones are counted
-/// as dropped instead of recorded.
-pub const OPEN_SPANS_PER_THREAD: usize = 256;
 
 struct Slot {
     in_use: AtomicBool,
     data: UnsafeCell<MaybeUninit<SpanData>>,
 }
 
-/// The slots of one thread (for one provider).
-pub(crate) struct Slab {
+/// The slots of one thread (for one provider), shared with the provider's registry.
+pub(crate) struct Slots {
     slots: Box<[Slot]>,
-    /// Where the next search for a free slot starts: spans nest, so it is usually free.
-    cursor: usize,
+    /// How many slots were ever freed (by any thread).
+    freed: AtomicUsize,
 }
 
-/// The exclusive right to one slot's data, from [`Slab::take`] until [`SlotRef::release`].
+// SAFETY: a slot's data is accessed only through the unique `SlotRef` taken for it (see `SlotRef`),
+// and the flags are atomics; `SpanData` is `Send`, so it may be written and read on any thread.
+unsafe impl Sync for Slots {}
+// SAFETY: as above.
+unsafe impl Send for Slots {}
+
+/// The owning thread's handle: the only one that takes slots.
+pub(crate) struct Slab {
+    slots: Arc<Slots>,
+    /// Where the next search for a free slot starts (slots are usually freed in order).
+    cursor: usize,
+    /// How many slots this thread ever took.
+    taken: usize,
+}
+
+/// The exclusive right to one slot's data, from [`Slab::take`] until it is released (by
+/// [`SlotRef::release`], or by dropping it, which drops the data).
 pub(crate) struct SlotRef {
-    slot: NonNull<Slot>,
+    slots: NonNull<Slots>,
+    index: usize,
 }
 
 // SAFETY: a `SlotRef` is the only access to its slot's data while `in_use` is set (the owning
@@ -44,74 +62,123 @@ unsafe impl Send for SlotRef {}
 unsafe impl Sync for SlotRef {}
 
 impl Slab {
-    pub(crate) fn new() -> Slab {
-        let slots = (0..OPEN_SPANS_PER_THREAD)
+    /// A slab of `capacity` slots (at least 1).
+    pub(crate) fn new(capacity: usize) -> Slab {
+        let slots = (0..capacity.max(1))
             .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
             .collect();
-        Slab { slots, cursor: 0 }
+        Slab { slots: Arc::new(Slots { slots, freed: AtomicUsize::new(0) }), cursor: 0, taken: 0 }
+    }
+
+    /// The slots, for the registry to keep alive while any is in use.
+    pub(crate) fn shared(&self) -> Arc<Slots> {
+        self.slots.clone()
     }
 
     /// Puts `data` in a free slot, or returns `None` when every slot is in use.
     #[inline(always)]
     pub(crate) fn take(&mut self, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
-        let count = self.slots.len();
+        let slots = &*self.slots;
+        let count = slots.slots.len();
+        // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
+        if self.taken - slots.freed.load(Ordering::Relaxed) >= count {
+            return None;
+        }
         for offset in 0..count {
             let index = (self.cursor + offset) % count;
-            let slot = &self.slots[index];
-            // Acquire pairs with the Release store in `release`: the previous span's data was
-            // moved out before the slot is written again.
+            let slot = &slots.slots[index];
+            // Acquire pairs with the Release store in `free`: the previous span's data was moved
+            // out before the slot is written again.
             if !slot.in_use.load(Ordering::Acquire) {
-                // Relaxed: only this thread (`&mut self`) ever sets the flag, and it is read back
-                // only by this thread's later searches.
+                // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries
+                // the right to the slot to other threads (their access is ordered by whatever
+                // moved it there).
                 slot.in_use.store(true, Ordering::Relaxed);
                 // SAFETY: the slot is free (checked above) and only this thread takes slots, so
                 // nothing else accesses its data; it holds no value, so nothing leaks.
                 unsafe { (*slot.data.get()).write(data()) };
                 self.cursor = (index + 1) % count;
-                return Some(SlotRef { slot: NonNull::from(slot) });
+                self.taken += 1;
+                return Some(SlotRef { slots: NonNull::from(slots), index });
             }
         }
         None
     }
+}
 
-    /// Whether any slot is in use (a span started on this thread is still open somewhere).
+impl Slots {
+    /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
     pub(crate) fn in_use(&self) -> bool {
-        // Acquire pairs with `release`: a slot seen free has been let go for good.
+        // Acquire pairs with `free`: a slot seen free has been let go for good.
         self.slots.iter().any(|slot| slot.in_use.load(Ordering::Acquire))
     }
 }
 
-impl Drop for Slab {
-    fn drop(&mut self) {
-        // A span started on this thread is still open (it was moved to another thread): its
-        // `SlotRef` points into these slots, so they are leaked rather than freed under it.
-        if self.in_use() {
-            std::mem::forget(std::mem::take(&mut self.slots));
-        }
-    }
-}
-
 impl SlotRef {
+    fn slot(&self) -> &Slot {
+        // SAFETY: the slots outlive every `SlotRef` to them: the registry keeps its `Arc` until no
+        // slot is in use, and a `SlotRef` exists only while its slot is.
+        unsafe { &self.slots.as_ref().slots[self.index] }
+    }
+
     /// The span's data.
     #[inline(always)]
     pub(crate) fn data(&mut self) -> &mut SpanData {
-        // SAFETY: this `SlotRef` has exclusive access to the slot (see the `Send` impl), the slot
-        // holds a value (written by `take`), and the slab outlives every `SlotRef` to it (the
-        // recorder leaks a slab whose thread ends with a slot in use).
-        unsafe { (*self.slot.as_ref().data.get()).assume_init_mut() }
+        // SAFETY: this `SlotRef` has exclusive access to the slot (see the `Send` impl) and the
+        // slot holds a value (written by `take`).
+        unsafe { (*self.slot().data.get()).assume_init_mut() }
     }
 
     /// Moves the data out and frees the slot.
     #[inline(always)]
     pub(crate) fn release(self) -> SpanData {
-        // SAFETY: as in `data`; reading the value out leaves the slot logically empty, and the
-        // flag store below is this `SlotRef`'s last access to the slab.
-        unsafe {
-            let slot = self.slot.as_ref();
-            let data = (*slot.data.get()).assume_init_read();
-            // Release: the read above happens before the owning thread reuses the slot.
-            slot.in_use.store(false, Ordering::Release);
-            data
-        }
+        let this = ManuallyDrop::new(self);
+        // SAFETY: as in `data`; reading the value out leaves the slot logically empty, and it is
+        // freed just below, exactly once (`ManuallyDrop` keeps `Drop` from freeing it again).
+        let data = unsafe { (*this.slot().data.get()).assume_init_read() };
+        this.free();
+        data
+    }
+
+    /// Marks the (emptied) slot free: this `SlotRef`'s last access to the slots.
+    fn free(&self) {
+        // SAFETY: as in `slot`. Counted before the flag is cleared: once it is, the registry may
+        // free the slots. (The owner may see the count a moment before the flag and refuse a span
+        // it could have kept: counted as dropped, never unsound.)
+        unsafe { self.slots.as_ref() }.freed.fetch_add(1, Ordering::Relaxed);
+        // Release: the data's move out happens before the owning thread writes the slot again,
+        // and before the registry, seeing every slot free, lets the slots go.
+        self.slot().in_use.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for SlotRef {
+    /// A span dropped before it reached the exporter (a full ring, a registry being torn down).
+    fn drop(&mut self) {
+        // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
+        unsafe { (*self.slot().data.get()).assume_init_drop() };
+        self.free();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::span::tests::data;
+
+    #[test]
+    fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
+        let mut slab = Slab::new(2);
+        let a = slab.take(|| data("a")).unwrap();
+        let mut b = slab.take(|| data("b")).unwrap();
+        assert!(slab.take(|| data("c")).is_none());
+        assert_eq!(b.data().name.as_str(), "b");
+        let freed_elsewhere = std::thread::spawn(move || a.release().name.as_str().to_owned()).join().unwrap();
+        assert_eq!(freed_elsewhere, "a");
+        let mut c = slab.take(|| data("c")).unwrap();
+        assert_eq!(c.data().name.as_str(), "c");
+        assert!(slab.shared().in_use());
+        drop((b, c));
+        assert!(!slab.shared().in_use());
     }
 }

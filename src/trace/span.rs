@@ -88,7 +88,8 @@ pub(crate) struct SpanData {
 pub(crate) struct SpanRecord {
     pub scope: u32,
     pub context: SpanContext,
-    pub data: SpanData,
+    /// The data, still in the slot it was written to when the span started.
+    pub slot: SlotRef,
 }
 
 /// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
@@ -201,21 +202,12 @@ impl<'t> SpanBuilder<'t> {
 
     /// Starts the span: reads the clock if it is sampled.
     #[inline(always)]
-    pub fn start(mut self) -> Span<'t> {
-        let mut data = self.data.take();
+    pub fn start(self) -> Span<'t> {
+        let SpanBuilder { tracer, context, mut data } = self;
         if let Some(slot) = &mut data {
             slot.data().start = clock::now_unix_nanos();
         }
-        Span { tracer: self.tracer, context: std::mem::take(&mut self.context), data }
-    }
-}
-
-impl Drop for SpanBuilder<'_> {
-    /// A builder dropped without starting records nothing.
-    fn drop(&mut self) {
-        if let Some(slot) = self.data.take() {
-            drop(slot.release());
-        }
+        Span { tracer, context, data }
     }
 }
 
@@ -376,4 +368,27 @@ fn add_link(
     }
     let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
     data.links.push(Link { context, attributes, dropped });
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The data of a fresh span, for tests of the storage.
+    pub(crate) fn data(name: &'static str) -> SpanData {
+        SpanData {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            parent_span_id: SpanId::INVALID,
+            parent_is_remote: false,
+            start: 0,
+            end: 0,
+            attributes: Attributes::new(),
+            events: Vec::new(),
+            dropped_events: 0,
+            links: Vec::new(),
+            dropped_links: 0,
+            status: Status::Unset,
+        }
+    }
 }
