@@ -3,6 +3,7 @@
 //!
 //! - `limit/instant_pair`: two `std::time::Instant::now()` calls, the floor a span with two
 //!   standard clock reads cannot beat.
+//! - `nanotel/clock_pair`: two reads of nanotel's clock (`nanotel::clock::now_unix_nanos`).
 //! - `nanotel/span_start_end`: a sampled span with 2 attributes, started and ended (handed to the
 //!   thread's ring), back to back with a pipeline attached whose exporter thread drains the rings
 //!   every 20 ms. At this rate the 1024-slot ring fills within microseconds of each drain, so most
@@ -78,6 +79,13 @@ fn spans(c: &mut Criterion) {
         b.iter(|| {
             black_box(Instant::now());
             black_box(Instant::now());
+        })
+    });
+
+    group.bench_function("nanotel/clock_pair", |b| {
+        b.iter(|| {
+            black_box(nanotel::clock::now_unix_nanos());
+            black_box(nanotel::clock::now_unix_nanos());
         })
     });
 

@@ -1,5 +1,8 @@
 //! A span's attributes: the first few held in place, so a typical span never allocates.
 
+use std::mem::MaybeUninit;
+use std::ptr::addr_of_mut;
+
 use crate::attributes::KeyValue;
 
 /// How many attributes a span holds without allocating. A span with more spills the rest into
@@ -7,17 +10,42 @@ use crate::attributes::KeyValue;
 pub const INLINE_ATTRIBUTES: usize = 8;
 
 /// Attributes with unique keys, in the order first set, and the number cut by the count limit.
+///
+/// The inline slots are uninitialised until used, so making a span's attributes writes three
+/// small fields, not the whole array.
 pub(crate) struct Attributes {
-    inline: [Option<KeyValue>; INLINE_ATTRIBUTES],
+    /// The first `inline_len` are initialised.
+    inline: [MaybeUninit<KeyValue>; INLINE_ATTRIBUTES],
     inline_len: u8,
     spill: Vec<KeyValue>,
     pub(crate) dropped: u32,
 }
 
 impl Attributes {
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) const fn new() -> Attributes {
-        Attributes { inline: [const { None }; INLINE_ATTRIBUTES], inline_len: 0, spill: Vec::new(), dropped: 0 }
+        Attributes {
+            inline: [const { MaybeUninit::uninit() }; INLINE_ATTRIBUTES],
+            inline_len: 0,
+            spill: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Makes empty attributes at `this`, writing only the counts and the (empty) spill vector.
+    ///
+    /// # Safety
+    /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
+    /// without being dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn init(this: *mut Attributes) {
+        // SAFETY: the caller guarantees `this` is valid for writes; the inline slots may stay
+        // uninitialised because `inline_len` (0) says none is in use.
+        unsafe {
+            addr_of_mut!((*this).inline_len).write(0);
+            addr_of_mut!((*this).spill).write(Vec::new());
+            addr_of_mut!((*this).dropped).write(0);
+        }
     }
 
     /// How many attributes are held.
@@ -25,12 +53,30 @@ impl Attributes {
         self.inline_len as usize + self.spill.len()
     }
 
+    fn inline_mut(&mut self) -> &mut [KeyValue] {
+        let used = &mut self.inline[..self.inline_len as usize];
+        // SAFETY: the first `inline_len` slots are initialised, and `MaybeUninit<T>` has `T`'s
+        // layout.
+        unsafe { &mut *(used as *mut [MaybeUninit<KeyValue>] as *mut [KeyValue]) }
+    }
+
+    fn inline(&self) -> &[KeyValue] {
+        let used = &self.inline[..self.inline_len as usize];
+        // SAFETY: as in `inline_mut`.
+        unsafe { &*(used as *const [MaybeUninit<KeyValue>] as *const [KeyValue]) }
+    }
+
     /// Sets `attribute`, replacing the value of an existing key; a new key beyond `limit` is
     /// dropped and counted.
     #[inline(always)]
     pub(crate) fn set(&mut self, attribute: KeyValue, limit: usize) {
-        let existing = self.inline[..self.inline_len as usize].iter_mut().flatten().chain(self.spill.iter_mut());
-        for held in existing {
+        for held in self.inline_mut() {
+            if held.key == attribute.key {
+                held.value = attribute.value;
+                return;
+            }
+        }
+        for held in &mut self.spill {
             if held.key == attribute.key {
                 held.value = attribute.value;
                 return;
@@ -39,7 +85,7 @@ impl Attributes {
         if self.len() >= limit {
             self.dropped = self.dropped.saturating_add(1);
         } else if let Some(slot) = self.inline.get_mut(self.inline_len as usize) {
-            *slot = Some(attribute);
+            slot.write(attribute);
             self.inline_len += 1;
         } else {
             self.spill.push(attribute);
@@ -48,7 +94,14 @@ impl Attributes {
 
     /// The attributes, in the order first set.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &KeyValue> {
-        self.inline[..self.inline_len as usize].iter().flatten().chain(self.spill.iter())
+        self.inline().iter().chain(self.spill.iter())
+    }
+}
+
+impl Drop for Attributes {
+    fn drop(&mut self) {
+        // SAFETY: the first `inline_len` slots are initialised and dropped once, here.
+        unsafe { std::ptr::drop_in_place(self.inline_mut()) }
     }
 }
 

@@ -15,8 +15,8 @@ use super::recorder::Recorder;
 use super::sampler::Sampler;
 use super::context::{current_span_context, Context};
 use super::slab::SlotRef;
-use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
-use super::span_context::SpanContext;
+use super::span::{Span, SpanBuilder, SpanRecord};
+use super::span_context::{SpanContext, SpanId};
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
 /// exporter thread) before it drops new ones.
@@ -278,8 +278,8 @@ impl Tracer {
     }
 
     #[inline(always)]
-    pub(crate) fn open(&self, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
-        self.provider.recorder.open(data)
+    pub(crate) fn open(&self, name: Text, parent_span_id: SpanId, parent_is_remote: bool) -> Option<SlotRef> {
+        self.provider.recorder.open(name, parent_span_id, parent_is_remote)
     }
 
     #[inline(always)]

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::ring::{ring, Consumer, Producer};
 use super::slab::{Slab, SlotRef, Slots};
-use super::span::{SpanData, SpanRecord};
-use super::span_context::SpanContext;
+use crate::attributes::Text;
+
+use super::span::SpanRecord;
+use super::span_context::{SpanContext, SpanId};
 
 /// The rings of one provider.
 pub(crate) struct Recorder {
@@ -89,9 +91,14 @@ impl Recorder {
     /// A slot for a new sampled span's data; `None` (counted as dropped) when every slot of this
     /// thread holds a span that is open or waits for the exporter thread.
     #[inline(always)]
-    pub(crate) fn open(self: &Arc<Self>, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        name: Text,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) -> Option<SlotRef> {
         let opened = self.with_thread(|thread| {
-            let slot = thread.slab.take(data);
+            let slot = thread.slab.take(name, parent_span_id, parent_is_remote);
             if slot.is_none() {
                 thread.producer.count_drop();
             }

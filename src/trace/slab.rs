@@ -18,7 +18,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::attributes::Text;
+
 use super::span::SpanData;
+use super::span_context::SpanId;
 
 struct Slot {
     in_use: AtomicBool,
@@ -75,9 +78,10 @@ impl Slab {
         self.slots.clone()
     }
 
-    /// Puts `data` in a free slot, or returns `None` when every slot is in use.
+    /// Writes a fresh span's data (see [`SpanData::init`]) in a free slot, or returns `None` when
+    /// every slot is in use.
     #[inline(always)]
-    pub(crate) fn take(&mut self, data: impl FnOnce() -> SpanData) -> Option<SlotRef> {
+    pub(crate) fn take(&mut self, name: Text, parent_span_id: SpanId, parent_is_remote: bool) -> Option<SlotRef> {
         let slots = &*self.slots;
         let count = slots.slots.len();
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
@@ -95,8 +99,9 @@ impl Slab {
                 // moved it there).
                 slot.in_use.store(true, Ordering::Relaxed);
                 // SAFETY: the slot is free (checked above) and only this thread takes slots, so
-                // nothing else accesses its data; it holds no value, so nothing leaks.
-                unsafe { (*slot.data.get()).write(data()) };
+                // nothing else accesses its data; it holds no value, so nothing leaks; and a
+                // `MaybeUninit` slot is valid for writes and aligned for `SpanData`.
+                unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, parent_span_id, parent_is_remote) };
                 self.cursor = (index + 1) % count;
                 self.taken += 1;
                 return Some(SlotRef { slots: NonNull::from(slots), index });
@@ -164,18 +169,18 @@ impl Drop for SlotRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::span::tests::data;
 
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = Slab::new(2);
-        let a = slab.take(|| data("a")).unwrap();
-        let mut b = slab.take(|| data("b")).unwrap();
-        assert!(slab.take(|| data("c")).is_none());
+        let take = |slab: &mut Slab, name| slab.take(Text::Static(name), SpanId::INVALID, false);
+        let a = take(&mut slab, "a").unwrap();
+        let mut b = take(&mut slab, "b").unwrap();
+        assert!(take(&mut slab, "c").is_none());
         assert_eq!(b.data().name.as_str(), "b");
         let freed_elsewhere = std::thread::spawn(move || a.release().name.as_str().to_owned()).join().unwrap();
         assert_eq!(freed_elsewhere, "a");
-        let mut c = slab.take(|| data("c")).unwrap();
+        let mut c = take(&mut slab, "c").unwrap();
         assert_eq!(c.data().name.as_str(), "c");
         assert!(slab.shared().in_use());
         drop((b, c));

@@ -84,6 +84,34 @@ pub(crate) struct SpanData {
     pub status: Status,
 }
 
+impl SpanData {
+    /// Writes a fresh span's data at `this` in place: the header fields and empty collections,
+    /// leaving the inline attribute slots untouched (no copy of a whole `SpanData` is made).
+    ///
+    /// # Safety
+    /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
+    /// without being dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn init(this: *mut SpanData, name: Text, parent_span_id: SpanId, parent_is_remote: bool) {
+        use std::ptr::addr_of_mut;
+        // SAFETY: the caller guarantees `this` is valid for writes; every field is written once.
+        unsafe {
+            addr_of_mut!((*this).name).write(name);
+            addr_of_mut!((*this).kind).write(SpanKind::Internal);
+            addr_of_mut!((*this).parent_span_id).write(parent_span_id);
+            addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
+            addr_of_mut!((*this).start).write(0);
+            addr_of_mut!((*this).end).write(0);
+            Attributes::init(addr_of_mut!((*this).attributes));
+            addr_of_mut!((*this).events).write(Vec::new());
+            addr_of_mut!((*this).dropped_events).write(0);
+            addr_of_mut!((*this).links).write(Vec::new());
+            addr_of_mut!((*this).dropped_links).write(0);
+            addr_of_mut!((*this).status).write(Status::Unset);
+        }
+    }
+}
+
 /// An ended span as the recorder's ring holds it: its context, its data, and the scope that made it.
 pub(crate) struct SpanRecord {
     pub scope: u32,
@@ -137,24 +165,7 @@ impl<'t> SpanBuilder<'t> {
             None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
         };
         let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        let data = if sampled {
-            tracer.open(|| SpanData {
-                name,
-                kind: SpanKind::Internal,
-                parent_span_id,
-                parent_is_remote,
-                start: 0,
-                end: 0,
-                attributes: Attributes::new(),
-                events: Vec::new(),
-                dropped_events: 0,
-                links: Vec::new(),
-                dropped_links: 0,
-                status: Status::Unset,
-            })
-        } else {
-            None
-        };
+        let data = if sampled { tracer.open(name, parent_span_id, parent_is_remote) } else { None };
         SpanBuilder { tracer, context, data }
     }
 
@@ -370,25 +381,3 @@ fn add_link(
     data.links.push(Link { context, attributes, dropped });
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// The data of a fresh span, for tests of the storage.
-    pub(crate) fn data(name: &'static str) -> SpanData {
-        SpanData {
-            name: name.into(),
-            kind: SpanKind::Internal,
-            parent_span_id: SpanId::INVALID,
-            parent_is_remote: false,
-            start: 0,
-            end: 0,
-            attributes: Attributes::new(),
-            events: Vec::new(),
-            dropped_events: 0,
-            links: Vec::new(),
-            dropped_links: 0,
-            status: Status::Unset,
-        }
-    }
-}
