@@ -18,9 +18,9 @@ pub(crate) fn trace_id() -> TraceId {
     RNG.with(|rng| {
         let mut rng = rng.borrow_mut();
         loop {
-            let id: u128 = rng.random();
-            if id != 0 {
-                return TraceId::from_bytes(id.to_be_bytes());
+            let (high, low): (u64, u64) = (rng.random(), rng.random());
+            if high | low != 0 {
+                return TraceId::from_words(high, low);
             }
         }
     })
@@ -34,7 +34,7 @@ pub(crate) fn span_id() -> SpanId {
         loop {
             let id: u64 = rng.random();
             if id != 0 {
-                return SpanId::from_bytes(id.to_be_bytes());
+                return SpanId::from_word(id);
             }
         }
     })

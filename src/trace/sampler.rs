@@ -148,10 +148,7 @@ fn ratio_samples(ratio: f64, trace_id: TraceId) -> bool {
     }
     // `as` saturates: NaN and negative ratios give 0, which samples nothing.
     let bound = (ratio * (1u64 << 63) as f64) as u64;
-    let bytes = trace_id.to_bytes();
-    let mut low = [0u8; 8];
-    low.copy_from_slice(&bytes[8..]);
-    (u64::from_be_bytes(low) >> 1) < bound
+    (trace_id.low_word() >> 1) < bound
 }
 
 #[cfg(test)]
