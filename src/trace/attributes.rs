@@ -13,12 +13,13 @@ pub const INLINE_ATTRIBUTES: usize = 8;
 ///
 /// The inline slots are uninitialised until used, so making a span's attributes writes three
 /// small fields, not the whole array.
+#[repr(C)] // The counts first, then the slots in order: a span touches only the lines it uses.
 pub(crate) struct Attributes {
-    /// The first `inline_len` are initialised.
-    inline: [MaybeUninit<KeyValue>; INLINE_ATTRIBUTES],
-    inline_len: u8,
     spill: Vec<KeyValue>,
     pub(crate) dropped: u32,
+    inline_len: u8,
+    /// The first `inline_len` are initialised.
+    inline: [MaybeUninit<KeyValue>; INLINE_ATTRIBUTES],
 }
 
 impl Attributes {

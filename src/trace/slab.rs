@@ -85,8 +85,14 @@ impl Slab {
         let slots = &*self.slots;
         let count = slots.slots.len();
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
-        if self.taken - slots.freed.load(Ordering::Relaxed) >= count {
+        let in_use = self.taken - slots.freed.load(Ordering::Relaxed);
+        if in_use >= count {
             return None;
+        }
+        if in_use == 0 {
+            // Every slot is free: start again from the first, so a thread whose spans the exporter
+            // keeps up with reuses the same few, cache-warm slots.
+            self.cursor = 0;
         }
         for offset in 0..count {
             let index = (self.cursor + offset) % count;

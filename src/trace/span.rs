@@ -69,19 +69,23 @@ pub(crate) struct Link {
 }
 
 /// Everything a recording span carries besides its context.
+///
+/// In declaration order (`repr(C)`): what every span writes comes first and the inline attribute
+/// slots last, so a span with few attributes touches few cache lines.
+#[repr(C)]
 pub(crate) struct SpanData {
     pub name: Text,
-    pub kind: SpanKind,
     pub parent_span_id: SpanId,
-    pub parent_is_remote: bool,
     pub start: u64,
     pub end: u64,
-    pub attributes: Attributes,
     pub events: Vec<Event>,
-    pub dropped_events: u32,
     pub links: Vec<Link>,
-    pub dropped_links: u32,
     pub status: Status,
+    pub dropped_events: u32,
+    pub dropped_links: u32,
+    pub kind: SpanKind,
+    pub parent_is_remote: bool,
+    pub attributes: Attributes,
 }
 
 impl SpanData {
