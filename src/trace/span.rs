@@ -175,7 +175,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// The span's kind (default [`SpanKind::Internal`]).
     #[inline(always)]
-    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+    pub fn with_kind(&mut self, kind: SpanKind) -> &mut Self {
         if let Some(slot) = &mut self.data {
             slot.data().kind = kind;
         }
@@ -184,7 +184,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
     #[inline(always)]
-    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+    pub fn with_attribute(&mut self, attribute: KeyValue) -> &mut Self {
         if let Some(slot) = &mut self.data {
             slot.data().attributes.set(attribute, self.tracer.limits().attribute_count);
         }
@@ -192,7 +192,7 @@ impl<'t> SpanBuilder<'t> {
     }
 
     /// Adds attributes.
-    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+    pub fn with_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(slot) = &mut self.data {
             let limit = self.tracer.limits().attribute_count;
             for attribute in attributes {
@@ -203,7 +203,7 @@ impl<'t> SpanBuilder<'t> {
     }
 
     /// Links the span to another span (allocates).
-    pub fn with_link(mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+    pub fn with_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(slot) = &mut self.data {
             add_link(slot.data(), self.tracer, context, attributes);
         }
@@ -216,13 +216,17 @@ impl<'t> SpanBuilder<'t> {
     }
 
     /// Starts the span: reads the clock if it is sampled.
+    ///
+    /// Builders are set up in place (`&mut self`, as `std::process::Command` is), so the chain
+    /// `tracer.span(..).with_kind(..).start()` never moves the builder; starting takes its
+    /// contents, and a builder started twice gives an empty, invalid span the second time.
     #[inline(always)]
-    pub fn start(self) -> Span<'t> {
-        let SpanBuilder { tracer, context, mut data } = self;
+    pub fn start(&mut self) -> Span<'t> {
+        let mut data = self.data.take();
         if let Some(slot) = &mut data {
             slot.data().start = clock::now_unix_nanos();
         }
-        Span { tracer, context, data }
+        Span { tracer: self.tracer, context: std::mem::take(&mut self.context), data }
     }
 }
 
