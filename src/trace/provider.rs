@@ -9,11 +9,11 @@ use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
 use crate::proto::trace::v1 as otlp;
 use crate::Signal;
 
+use super::context::{current_span_context, Context};
 use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
 use super::sampler::Sampler;
-use super::context::{current_span_context, Context};
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanRecord};
 use super::span_context::{SpanContext, SpanId};

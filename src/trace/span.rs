@@ -9,8 +9,8 @@ use crate::clock;
 use super::attributes::{collect_limited, Attributes};
 use super::context::ContextGuard;
 use super::ids;
-use super::slab::SlotRef;
 use super::provider::Tracer;
+use super::slab::SlotRef;
 use super::span_context::{SpanContext, SpanId, TraceFlags};
 
 /// What a span represents, from OTLP's `SpanKind`.
@@ -343,10 +343,7 @@ impl Span<'_> {
         }
         self.add_event(
             "exception",
-            [
-                KeyValue::new("exception.type", std::any::type_name::<E>()),
-                KeyValue::new("exception.message", message),
-            ],
+            [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
         );
     }
 
@@ -388,4 +385,3 @@ fn add_link(
     let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
     data.links.push(Link { context, attributes, dropped });
 }
-
