@@ -283,7 +283,7 @@ impl Tracer {
     }
 
     #[inline(always)]
-    pub(crate) fn record(&self, context: SpanContext, slot: SlotRef) {
+    pub(crate) fn record(&self, context: &mut SpanContext, slot: &mut Option<SlotRef>) {
         self.provider.recorder.record(self.scope, context, slot);
     }
 }

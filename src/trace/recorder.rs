@@ -113,18 +113,18 @@ impl Recorder {
         }
     }
 
-    /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full).
+    /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full),
+    /// taking its context and slot straight out of the span, so neither is copied on the way.
     #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, scope: u32, context: SpanContext, slot: SlotRef) {
-        let mut pending = Some((context, slot));
+    pub(crate) fn record(self: &Arc<Self>, scope: u32, context: &mut SpanContext, slot: &mut Option<SlotRef>) {
         self.with_thread(|thread| {
-            let Some((context, slot)) = pending.take() else { return };
+            let Some(slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
-                reservation.write(SpanRecord { scope, context, slot });
+                reservation.write(SpanRecord { scope, context: std::mem::take(context), slot });
             }
         });
-        if pending.is_some() {
-            // Relaxed: a tally.
+        if slot.take().is_some() {
+            // The thread's locals are gone: the span is dropped. Relaxed: a tally.
             self.orphaned.fetch_add(1, Ordering::Relaxed);
         }
     }

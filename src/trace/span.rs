@@ -2,6 +2,7 @@
 //! recorder as one fixed-size record.
 
 use std::error::Error;
+use std::mem::ManuallyDrop;
 
 use crate::attributes::{KeyValue, Text};
 use crate::clock;
@@ -186,7 +187,10 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub fn with_attribute(&mut self, attribute: KeyValue) -> &mut Self {
         if let Some(slot) = &mut self.data {
-            slot.data().attributes.set(attribute, self.tracer.limits().attribute_count);
+            // Read where the caller made it, not moved first (see `Attributes::set_from`).
+            let attribute = ManuallyDrop::new(attribute);
+            // SAFETY: `attribute` is neither used nor dropped after this call.
+            unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
         }
         self
     }
@@ -279,7 +283,9 @@ impl Span<'_> {
     #[inline(always)]
     pub fn set_attribute(&mut self, attribute: KeyValue) {
         if let Some(slot) = &mut self.data {
-            slot.data().attributes.set(attribute, self.tracer.limits().attribute_count);
+            let attribute = ManuallyDrop::new(attribute);
+            // SAFETY: `attribute` is neither used nor dropped after this call.
+            unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
         }
     }
 
@@ -358,9 +364,9 @@ impl Span<'_> {
 
     #[inline(always)]
     fn finish(&mut self, at: Option<u64>) {
-        let Some(mut slot) = self.data.take() else { return };
+        let Some(slot) = &mut self.data else { return };
         slot.data().end = at.unwrap_or_else(clock::now_unix_nanos);
-        self.tracer.record(std::mem::take(&mut self.context), slot);
+        self.tracer.record(&mut self.context, &mut self.data);
     }
 }
 
