@@ -100,7 +100,7 @@ impl Attributes {
             self.dropped = self.dropped.saturating_add(1);
             drop(unsafe { ptr::read(&**attribute) });
         } else if let Some(slot) = self.inline.get_mut(self.inline_len as usize) {
-            unsafe { move_by_words(attribute, slot) };
+            unsafe { move_by_words(attribute, slot.as_mut_ptr()) };
             self.inline_len += 1;
         } else {
             self.spill.push(unsafe { ptr::read(&**attribute) });
@@ -113,28 +113,26 @@ impl Attributes {
     }
 }
 
-/// Words in a `KeyValue`, which is made of pointer-sized fields.
-const KEY_VALUE_WORDS: usize = std::mem::size_of::<KeyValue>() / 8;
-const _: () = assert!(std::mem::size_of::<KeyValue>() % 8 == 0 && std::mem::align_of::<KeyValue>() == 8);
-
-/// Moves `*attribute` into `slot` eight bytes at a time.
+/// Moves `*value` into `target` eight bytes at a time.
 ///
-/// A `KeyValue` made on the caller's stack is written there eight bytes at a time; a plain move
-/// reads it back in 16-byte loads, each straddling two pending stores, which the processor cannot
-/// forward (a stall of a dozen cycles each: a third of a span's cost in profiles). Volatile word
-/// reads straight from where the caller made it keep the compiler from merging them into wider
-/// loads or copying the value first.
+/// Small values a caller makes on its stack (an attribute, a span name) are written there eight
+/// bytes at a time; a plain move reads them back in 16-byte loads, each straddling two pending
+/// stores, which the processor cannot forward (a stall of a dozen cycles each: a third of a span's
+/// cost in profiles). Volatile word reads straight from where the caller made the value keep the
+/// compiler from merging them into wider loads or copying the value first.
 ///
 /// # Safety
-/// Takes ownership of `*attribute`: the caller must neither use nor drop it afterwards.
+/// Takes ownership of `*value`: the caller must neither use nor drop it afterwards. `target` must
+/// be valid for writes, aligned, and not overlap `value`.
 #[inline(always)]
-unsafe fn move_by_words(attribute: &ManuallyDrop<KeyValue>, slot: &mut MaybeUninit<KeyValue>) {
-    let source = &**attribute as *const KeyValue as *const MaybeUninit<u64>;
-    let target = slot.as_mut_ptr() as *mut MaybeUninit<u64>;
-    for word in 0..KEY_VALUE_WORDS {
-        // SAFETY: both are valid for `KEY_VALUE_WORDS` aligned words (size and alignment checked
-        // above) and do not overlap (a slot is never the caller's value); `MaybeUninit<u64>` may
-        // hold padding bytes. Ownership moves to the slot, as the caller guarantees.
+pub(crate) unsafe fn move_by_words<T>(value: &ManuallyDrop<T>, target: *mut T) {
+    const { assert!(std::mem::size_of::<T>() % 8 == 0 && std::mem::align_of::<T>() == 8) };
+    let source = &**value as *const T as *const MaybeUninit<u64>;
+    let target = target as *mut MaybeUninit<u64>;
+    for word in 0..std::mem::size_of::<T>() / 8 {
+        // SAFETY: both are valid for the value's aligned words (size and alignment checked
+        // above; `target` by the caller) and do not overlap; `MaybeUninit<u64>` may hold padding
+        // bytes. Ownership moves to `target`, as the caller guarantees.
         unsafe { target.add(word).write(source.add(word).read_volatile()) };
     }
 }

@@ -7,6 +7,7 @@
 //! it has been drained.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -97,16 +98,25 @@ impl Recorder {
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
+        // Passed down by reference and moved word by word into the slot (see `move_by_words`).
+        let name = ManuallyDrop::new(name);
         let opened = self.with_thread(|thread| {
-            let slot = thread.slab.take(name, parent_span_id, parent_is_remote);
+            // SAFETY: `name` is dropped below only when no slot took it.
+            let slot = unsafe { thread.slab.take(&name, parent_span_id, parent_is_remote) };
             if slot.is_none() {
                 thread.producer.count_drop();
             }
             slot
         });
         match opened {
-            Some(slot) => slot,
+            Some(Some(slot)) => Some(slot),
+            Some(None) => {
+                drop(ManuallyDrop::into_inner(name));
+                None
+            }
             None => {
+                drop(ManuallyDrop::into_inner(name));
+                // Relaxed: a tally.
                 self.orphaned.fetch_add(1, Ordering::Relaxed);
                 None
             }

@@ -80,8 +80,17 @@ impl Slab {
 
     /// Writes a fresh span's data (see [`SpanData::init`]) in a free slot, or returns `None` when
     /// every slot is in use.
+    ///
+    /// # Safety
+    /// When it returns a slot, `*name` has moved into it: the caller must neither use nor drop it
+    /// afterwards. When it returns `None`, `*name` is left to the caller.
     #[inline(always)]
-    pub(crate) fn take(&mut self, name: Text, parent_span_id: SpanId, parent_is_remote: bool) -> Option<SlotRef> {
+    pub(crate) unsafe fn take(
+        &mut self,
+        name: &ManuallyDrop<Text>,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) -> Option<SlotRef> {
         let slots = &*self.slots;
         let count = slots.slots.len();
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
@@ -106,7 +115,8 @@ impl Slab {
                 slot.in_use.store(true, Ordering::Relaxed);
                 // SAFETY: the slot is free (checked above) and only this thread takes slots, so
                 // nothing else accesses its data; it holds no value, so nothing leaks; and a
-                // `MaybeUninit` slot is valid for writes and aligned for `SpanData`.
+                // `MaybeUninit` slot is valid for writes and aligned for `SpanData`; `*name` moves
+                // into it, as the caller allows when a slot is returned.
                 unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, parent_span_id, parent_is_remote) };
                 self.cursor = (index + 1) % count;
                 self.taken += 1;
@@ -179,7 +189,10 @@ mod tests {
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = Slab::new(2);
-        let take = |slab: &mut Slab, name| slab.take(Text::Static(name), SpanId::INVALID, false);
+        // SAFETY: static names need no drop, whether or not they moved into a slot.
+        let take = |slab: &mut Slab, name| unsafe {
+            slab.take(&ManuallyDrop::new(Text::Static(name)), SpanId::INVALID, false)
+        };
         let a = take(&mut slab, "a").unwrap();
         let mut b = take(&mut slab, "b").unwrap();
         assert!(take(&mut slab, "c").is_none());

@@ -7,7 +7,7 @@ use std::mem::ManuallyDrop;
 use crate::attributes::{KeyValue, Text};
 use crate::clock;
 
-use super::attributes::{collect_limited, Attributes};
+use super::attributes::{collect_limited, move_by_words, Attributes};
 use super::context::ContextGuard;
 use super::ids;
 use super::provider::Tracer;
@@ -95,13 +95,20 @@ impl SpanData {
     ///
     /// # Safety
     /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
-    /// without being dropped.
+    /// without being dropped. Takes ownership of `*name` (moved word by word, see
+    /// `move_by_words`): the caller must neither use nor drop it afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn init(this: *mut SpanData, name: Text, parent_span_id: SpanId, parent_is_remote: bool) {
+    pub(crate) unsafe fn init(
+        this: *mut SpanData,
+        name: &ManuallyDrop<Text>,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) {
         use std::ptr::addr_of_mut;
-        // SAFETY: the caller guarantees `this` is valid for writes; every field is written once.
+        // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name`; every
+        // field is written once.
         unsafe {
-            addr_of_mut!((*this).name).write(name);
+            move_by_words(name, addr_of_mut!((*this).name));
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
             addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
