@@ -12,17 +12,24 @@ thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
 }
 
-/// A random, valid (never all-zero) trace id.
+/// A random, valid (never all-zero) trace id and span id for a new trace's root span.
 #[inline(always)]
-pub(crate) fn trace_id() -> TraceId {
+pub(crate) fn trace_and_span_id() -> (TraceId, SpanId) {
     RNG.with(|rng| {
         let mut rng = rng.borrow_mut();
-        loop {
+        let trace_id = loop {
             let (high, low): (u64, u64) = (rng.random(), rng.random());
             if high | low != 0 {
-                return TraceId::from_words(high, low);
+                break TraceId::from_words(high, low);
             }
-        }
+        };
+        let span_id = loop {
+            let id: u64 = rng.random();
+            if id != 0 {
+                break SpanId::from_word(id);
+            }
+        };
+        (trace_id, span_id)
     })
 }
 
@@ -46,7 +53,7 @@ mod tests {
 
     #[test]
     fn ids_are_valid_and_distinct() {
-        let traces: std::collections::HashSet<_> = (0..1000).map(|_| trace_id()).collect();
+        let traces: std::collections::HashSet<_> = (0..1000).map(|_| trace_and_span_id().0).collect();
         let spans: std::collections::HashSet<_> = (0..1000).map(|_| span_id()).collect();
         assert_eq!(traces.len(), 1000);
         assert_eq!(spans.len(), 1000);

@@ -4,7 +4,7 @@
 use std::error::Error;
 use std::mem::ManuallyDrop;
 
-use crate::attributes::{KeyValue, Text};
+use crate::attributes::{KeyValue, Text, Value};
 use crate::clock;
 
 use super::attributes::{collect_limited, move_by_words, Attributes};
@@ -164,9 +164,12 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
-        let trace_id = parent.as_ref().map_or_else(ids::trace_id, SpanContext::trace_id);
+        // Both ids in one visit to the generator; the span id is made whatever the sampler says.
+        let (trace_id, span_id) = match &parent {
+            Some(parent) => (parent.trace_id(), ids::span_id()),
+            None => ids::trace_and_span_id(),
+        };
         let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
-        let span_id = ids::span_id();
         let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
             Some(parent) => (
                 parent.trace_flags().with_sampled(sampled),
@@ -193,11 +196,14 @@ impl<'t> SpanBuilder<'t> {
     /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
     #[inline(always)]
     pub fn with_attribute(&mut self, attribute: KeyValue) -> &mut Self {
-        if let Some(slot) = &mut self.data {
-            // Read where the caller made it, not moved first (see `Attributes::set_from`).
-            let attribute = ManuallyDrop::new(attribute);
-            // SAFETY: `attribute` is neither used nor dropped after this call.
-            unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+        match &mut self.data {
+            Some(slot) => {
+                // Read where the caller made it, not moved first (see `Attributes::set_from`).
+                let attribute = ManuallyDrop::new(attribute);
+                // SAFETY: `attribute` is neither used nor dropped after this call.
+                unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+            }
+            None => discard(attribute),
         }
         self
     }
@@ -381,6 +387,19 @@ impl Drop for Span<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         self.finish(None);
+    }
+}
+
+/// Drops an attribute a span that is not recorded was given, without a call into the drop glue
+/// for the usual case of a static key with a scalar or static string value (nothing to free).
+#[inline(always)]
+fn discard(attribute: KeyValue) {
+    let nothing_owned = matches!(attribute.key, Text::Static(_))
+        && matches!(attribute.value, Value::Bool(_) | Value::I64(_) | Value::F64(_) | Value::Str(Text::Static(_)));
+    if nothing_owned {
+        std::mem::forget(attribute);
+    } else {
+        drop(attribute);
     }
 }
 
