@@ -4,11 +4,11 @@
 //! - `limit/instant_pair`: two `std::time::Instant::now()` calls, the floor a span with two
 //!   standard clock reads cannot beat.
 //! - `nanotel/clock_pair`: two reads of nanotel's clock (`nanotel::clock::now_unix_nanos`).
-//! - `nanotel/span_start_end`: a sampled span with 2 attributes, started and ended (handed to the
-//!   thread's ring), back to back with a pipeline attached whose exporter thread drains the rings
-//!   every 20 ms. At this rate the 1024-slot ring fills within microseconds of each drain, so most
-//!   iterations take the full-ring path: the span is built, timed and ended exactly as when it is
-//!   kept, then dropped and counted instead of moved into a slot.
+//! - `nanotel/span_start_end`: a sampled span with 2 attributes, started and ended, back to back
+//!   with a pipeline attached whose exporter thread empties the per-thread buffers every 20 ms. At
+//!   this rate the thread's 1024 slots fill within microseconds of each drain, so most iterations
+//!   take the overload path: ids, sampler and builder as always, then no free slot, so the span is
+//!   counted as dropped (`queue_full`) and neither reads the clock nor stores anything.
 //! - `nanotel/span_start_end_paced`: the same in bursts of 256, the ring drained (untimed)
 //!   between bursts, so every span is moved into its slot: the path when the exporter keeps up.
 //! - `nanotel/span_not_sampled`: the same span refused by the sampler (`AlwaysOff`).

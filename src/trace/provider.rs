@@ -85,15 +85,16 @@ impl TracerProvider {
     }
 
     /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
-    /// every poll, on flush and at shutdown, and counts spans dropped by full rings as
+    /// every poll, on flush and at shutdown, and counts spans dropped for want of room as
     /// `queue_full`.
     pub fn attach(&self, pipeline: &Pipeline) {
         pipeline.add_record_source(SpanSource { provider: self.inner.clone() });
     }
 
     /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
-    /// their scope, and returns how many spans full rings dropped since the last drain. For programs
-    /// and tests without a pipeline; with one attached, its exporter thread does this.
+    /// their scope, and returns how many spans were dropped for want of room since the last
+    /// drain. For programs and tests without a pipeline; with one attached, its exporter thread
+    /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
         let max_length = self.inner.limits.attribute_value_length;
         self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
@@ -111,7 +112,7 @@ impl TracerProvider {
 }
 
 impl ProviderInner {
-    /// Pops up to `max` records with their scope; returns the spans full rings dropped meanwhile.
+    /// Pops up to `max` records with their scope; returns the spans dropped for want of room meanwhile.
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
         let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         self.recorder.drain(max, |record| {
