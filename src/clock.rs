@@ -32,10 +32,11 @@ pub enum ClockSource {
 
 /// Errors beyond this are stepped to rather than slewed: the wall clock itself was set.
 const STEP_THRESHOLD_NS: i128 = 1_000_000;
-/// How long a slew takes to absorb the error measured at a recalibration.
-const SLEW_PERIOD_NS: u128 = 100_000_000;
 /// How often the exporter thread recalibrates.
 const RECALIBRATION_PERIOD: Duration = Duration::from_secs(1);
+/// How long a slew takes to absorb the error measured at a recalibration: the period, so that the
+/// corrected rate, which holds until the next recalibration, absorbs the error once and no more.
+const SLEW_PERIOD_NS: u128 = RECALIBRATION_PERIOD.as_nanos();
 /// A calibration sample whose bracketing reads are further apart than this was interrupted.
 const MAX_SAMPLE_WIDTH_NS: u64 = 50_000;
 /// Fixed-point fraction bits of the nanoseconds-per-tick multiplier.
@@ -315,6 +316,28 @@ mod tests {
     #[test]
     fn process_clock_tracks_the_wall_clock() {
         check_against_wall(global());
+    }
+
+    #[test]
+    fn an_error_is_slewed_away_over_one_period() {
+        let clock = Clock::new(ClockSource::Monotonic);
+        // A long enough baseline that the measured rate is exact to a few parts per million.
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..20 {
+            // Put the clock 200 µs behind the wall clock, at the exact rate.
+            let (ticks, wall, _) = clock.sample();
+            clock.publish(ticks, wall - 200_000, 1 << SHIFT);
+            clock.recalibrate();
+            let mult = clock.mult.load(Ordering::Relaxed);
+            if mult == 1 << SHIFT {
+                continue; // The sample was interrupted and the recalibration skipped.
+            }
+            // 200 µs over one period (1 s): 200 parts per million faster.
+            let ppm = (mult as f64 / (1u64 << SHIFT) as f64 - 1.0) * 1e6;
+            assert!((180.0..220.0).contains(&ppm), "slewing at {ppm} ppm");
+            return;
+        }
+        panic!("no recalibration got through");
     }
 
     #[test]

@@ -114,6 +114,8 @@ impl TracerProvider {
 impl ProviderInner {
     /// Pops up to `max` records with their scope; returns the spans dropped for want of room meanwhile.
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
+        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
+        crate::clock::maintain();
         let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         self.recorder.drain(max, |record| {
             if let Some(scope) = scopes.get(record.scope as usize) {
