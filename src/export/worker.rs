@@ -431,6 +431,9 @@ impl Worker {
             while let Ok(command) = self.commands.try_recv() {
                 self.take(command);
             }
+            // Keep emptying the recorders' buffers while a slow request is out, so producers
+            // lose spans to a full queue (counted) rather than to a full buffer.
+            self.drain_sources();
             let now = Instant::now();
             self.settle_flushes(now);
             if self.shutdown.as_ref().is_some_and(|(deadline, _)| now >= *deadline) {
