@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod attributes;
+pub mod clock;
 mod config;
 mod diag;
 pub mod export;

@@ -44,6 +44,61 @@ pub trait MetricProducer: Send + 'static {
     fn produce(&mut self) -> Vec<ScopeMetrics>;
 }
 
+/// Items recorded outside the pipeline's queues (for example in per-thread rings) that the exporter
+/// thread moves in: at every poll, when a flush begins, and when shutdown begins (before the queues
+/// close). The tracer provider's recorder is one.
+pub trait RecordSource: Send + 'static {
+    /// Moves what is ready into the pipeline through `sink`, taking no more than it has room for.
+    fn drain(&mut self, sink: &mut RecordSink<'_>);
+}
+
+/// The exporter thread's side of the queues, as a [`RecordSource`] sees it.
+pub struct RecordSink<'a> {
+    shared: &'a Shared,
+}
+
+impl RecordSink<'_> {
+    /// How many more items of `signal` the queue takes now; `None` when the signal is not
+    /// exported (what a source holds for it can be discarded). Metrics come through
+    /// [`MetricProducer`]s instead, so `Signal::Metrics` is always `None`.
+    pub fn room(&self, signal: Signal) -> Option<usize> {
+        match signal {
+            Signal::Traces => self.shared.spans.as_ref().map(|q| q.capacity() - q.len()),
+            Signal::Logs => self.shared.logs.as_ref().map(|q| q.capacity() - q.len()),
+            Signal::Metrics => None,
+        }
+    }
+
+    /// Queues a span, as [`PipelineHandle::send_span`] does.
+    pub fn send_span(&mut self, scope: &Scope, span: Span) -> bool {
+        let counters = self.shared.accounting.signal(Signal::Traces);
+        self.shared.offer(&self.shared.spans, counters, Queued { scope: scope.clone(), item: span }, 1)
+    }
+
+    /// Queues a log record, as [`PipelineHandle::send_log`] does.
+    pub fn send_log(&mut self, scope: &Scope, record: LogRecord) -> bool {
+        let counters = self.shared.accounting.signal(Signal::Logs);
+        self.shared.offer(&self.shared.logs, counters, Queued { scope: scope.clone(), item: record }, 1)
+    }
+
+    /// Counts `items` the source dropped before they reached the pipeline (its buffer was full):
+    /// they were handed over and dropped as `queue_full`, as if a queue had refused them.
+    pub fn count_dropped(&mut self, signal: Signal, items: u64) {
+        if items == 0 || self.room(signal).is_none() {
+            return;
+        }
+        let counters = self.shared.accounting.signal(signal);
+        counters.enqueued.fetch_add(items, Ordering::Relaxed);
+        counters.dropped[DropReason::QueueFull as usize].fetch_add(items, Ordering::Relaxed);
+    }
+}
+
+impl<'a> RecordSink<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        RecordSink { shared }
+    }
+}
+
 /// The state producers and the exporter thread share.
 pub(crate) struct Shared {
     pub accounting: Accounting,
@@ -273,6 +328,12 @@ impl Pipeline {
     pub fn add_metric_producer(&self, producer: impl MetricProducer) {
         // A send fails only when the thread has stopped, and then there is nothing to collect for.
         let _ = self.control.send(Command::AddProducer(Box::new(producer)));
+    }
+
+    /// Registers a source of items recorded outside the queues, drained on the exporter thread.
+    pub fn add_record_source(&self, source: impl RecordSource) {
+        // A send fails only when the thread has stopped, and then there is nothing to drain for.
+        let _ = self.control.send(Command::AddSource(Box::new(source)));
     }
 
     /// Collects metrics and sends everything queued now, returning when it is delivered (or

@@ -31,7 +31,9 @@ use super::accounting::DropReason;
 use super::breaker::{BreakerState, CircuitBreaker};
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::encode::{EncodedBody, Encoder};
-use super::pipeline::{data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, Scope, Shared};
+use super::pipeline::{
+    data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope, Shared,
+};
 use super::response::ExportOutcome;
 use super::transport::{Request, Transport, TransportError};
 use super::Signal;
@@ -41,6 +43,7 @@ pub(crate) enum Command {
     Flush { deadline: Instant, reply: Sender<Result<(), FlushError>> },
     Shutdown { deadline: Instant, reply: Sender<()> },
     AddProducer(Box<dyn MetricProducer>),
+    AddSource(Box<dyn RecordSource>),
 }
 
 /// An encoded request and the number of items in it.
@@ -79,6 +82,7 @@ pub(crate) struct Worker {
     breaker: CircuitBreaker,
     lanes: [Lane; 3],
     producers: Vec<Box<dyn MetricProducer>>,
+    sources: Vec<Box<dyn RecordSource>>,
     next_collection: Instant,
     flushes: Vec<(Instant, Sender<Result<(), FlushError>>)>,
     shutdown: Option<(Instant, Sender<()>)>,
@@ -121,6 +125,7 @@ impl Worker {
             config,
             commands,
             producers: Vec::new(),
+            sources: Vec::new(),
             flushes: Vec::new(),
             shutdown: None,
             rng: rand::rngs::SmallRng::from_os_rng(),
@@ -134,6 +139,9 @@ impl Worker {
             if now >= self.next_collection {
                 self.collect_metrics(now);
             }
+            // The clock the recorders timestamp with is kept on the wall clock from here.
+            crate::clock::maintain();
+            self.drain_sources();
             let draining = !self.flushes.is_empty() || self.shutdown.is_some();
             for index in 0..self.lanes.len() {
                 self.fill_backlog(index, now, draining);
@@ -167,14 +175,25 @@ impl Worker {
         match command {
             Command::Flush { deadline, reply } => {
                 self.collect_metrics(Instant::now());
+                self.drain_sources();
                 self.flushes.push((deadline, reply));
             }
             Command::Shutdown { deadline, reply } => self.begin_shutdown(deadline, reply),
             Command::AddProducer(producer) => self.producers.push(producer),
+            Command::AddSource(source) => self.sources.push(source),
+        }
+    }
+
+    fn drain_sources(&mut self) {
+        let mut sink = RecordSink::new(&self.shared);
+        for source in &mut self.sources {
+            source.drain(&mut sink);
         }
     }
 
     fn begin_shutdown(&mut self, deadline: Instant, reply: Sender<()>) {
+        // What the sources hold now is taken while the queues still accept it.
+        self.drain_sources();
         // Release pairs with the producers' Acquire load: after this store no new item enters
         // a queue, so the drain below sees everything that will ever be queued.
         self.shared.closed.store(true, Ordering::Release);
@@ -412,6 +431,9 @@ impl Worker {
             while let Ok(command) = self.commands.try_recv() {
                 self.take(command);
             }
+            // Keep emptying the recorders' buffers while a slow request is out, so producers
+            // lose spans to a full queue (counted) rather than to a full buffer.
+            self.drain_sources();
             let now = Instant::now();
             self.settle_flushes(now);
             if self.shutdown.as_ref().is_some_and(|(deadline, _)| now >= *deadline) {

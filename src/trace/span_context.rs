@@ -4,33 +4,49 @@ use std::fmt;
 
 use crate::propagation::TraceState;
 
+// Held as big-endian 64-bit words rather than bytes: ids are made from random words and copied
+// on every span start, and word-sized copies keep the processor's store forwarding working (a wide
+// load of bytes written piecewise stalls).
+
 /// A 128-bit trace id. All zeros is invalid.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct TraceId([u8; 16]);
+pub struct TraceId([u64; 2]);
 
 /// A 64-bit span id. All zeros is invalid.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SpanId([u8; 8]);
+pub struct SpanId([u64; 1]);
 
 macro_rules! id_type {
-    ($name:ident, $len:literal) => {
+    ($name:ident, $len:literal, $words:literal) => {
         impl $name {
             /// The invalid (all-zero) id.
-            pub const INVALID: $name = $name([0; $len]);
+            pub const INVALID: $name = $name([0; $words]);
 
             /// The id with these bytes (big-endian, as on the wire).
             pub const fn from_bytes(bytes: [u8; $len]) -> Self {
-                $name(bytes)
+                let mut words = [0u64; $words];
+                let mut i = 0;
+                while i < $len {
+                    words[i / 8] = (words[i / 8] << 8) | bytes[i] as u64;
+                    i += 1;
+                }
+                $name(words)
             }
 
             /// The id's bytes, as on the wire.
             pub const fn to_bytes(self) -> [u8; $len] {
-                self.0
+                let mut bytes = [0u8; $len];
+                let mut i = 0;
+                while i < $len {
+                    bytes[i] = (self.0[i / 8] >> (56 - 8 * (i % 8))) as u8;
+                    i += 1;
+                }
+                bytes
             }
 
             /// Whether the id is not all zeros.
             pub fn is_valid(&self) -> bool {
-                self.0 != [0; $len]
+                self.0 != [0; $words]
             }
 
             /// Parses exactly the lowercase or uppercase hex form (no prefix, no separators).
@@ -44,14 +60,14 @@ macro_rules! id_type {
                 for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
                     *byte = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
                 }
-                Some($name(bytes))
+                Some($name::from_bytes(bytes))
             }
         }
 
         impl fmt::Display for $name {
             /// Lowercase hex, as in `traceparent` and OTLP/JSON.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                self.to_bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
             }
         }
 
@@ -63,8 +79,30 @@ macro_rules! id_type {
     };
 }
 
-id_type!(TraceId, 16);
-id_type!(SpanId, 8);
+id_type!(TraceId, 16, 2);
+id_type!(SpanId, 8, 1);
+
+impl TraceId {
+    /// The id of these two big-endian words (the first holds bytes 0..8).
+    #[inline(always)]
+    pub(crate) const fn from_words(high: u64, low: u64) -> Self {
+        TraceId([high, low])
+    }
+
+    /// Bytes 8..16 as a big-endian integer, the part ratio sampling reads.
+    #[inline(always)]
+    pub(crate) const fn low_word(self) -> u64 {
+        self.0[1]
+    }
+}
+
+impl SpanId {
+    /// The id of this big-endian word.
+    #[inline(always)]
+    pub(crate) const fn from_word(word: u64) -> Self {
+        SpanId([word])
+    }
+}
 
 fn hex_digit(c: u8) -> Option<u8> {
     match c {
@@ -194,6 +232,16 @@ mod tests {
         assert_eq!(SpanId::from_hex("00f067aa0ba902b"), None);
         assert_eq!(SpanId::from_hex("00f067aa0ba902bg"), None);
         assert!(!TraceId::INVALID.is_valid());
+    }
+
+    #[test]
+    fn words_are_big_endian() {
+        let bytes: [u8; 16] = std::array::from_fn(|i| i as u8 + 1);
+        let id = TraceId::from_bytes(bytes);
+        assert_eq!(id.to_bytes(), bytes);
+        assert_eq!(id.low_word(), u64::from_be_bytes([9, 10, 11, 12, 13, 14, 15, 16]));
+        assert_eq!(TraceId::from_words(1, 2).to_bytes()[7], 1);
+        assert_eq!(SpanId::from_word(0x0102).to_bytes(), [0, 0, 0, 0, 0, 0, 1, 2]);
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! The current span: implicit per thread, carried explicitly to other threads and async tasks.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use super::span_context::SpanContext;
+
+thread_local! {
+    // `None` until something is entered: a const initialiser keeps the access a plain TLS load.
+    static CURRENT: RefCell<Option<SpanContext>> = const { RefCell::new(None) };
+}
+
+/// The span context new spans take as their parent: the current one on this thread, captured to be
+/// carried to another thread or task, or one extracted from a request.
+///
+/// ```
+/// use nanotel::trace::{Context, TracerProvider};
+///
+/// let provider = TracerProvider::builder().without_env().build();
+/// let tracer = provider.tracer("gateway");
+/// let parent = tracer.span("order").start();
+/// let context = {
+///     let _entered = parent.enter();
+///     Context::current()
+/// };
+/// let worker_tracer = tracer.clone();
+/// std::thread::spawn(move || {
+///     let child = worker_tracer.span_with_parent("risk-check", &context).start();
+///     assert_eq!(child.context().trace_id(), context.span_context().trace_id());
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    span: SpanContext,
+}
+
+impl Context {
+    /// The current context of this thread (no span when nothing is entered).
+    pub fn current() -> Context {
+        Context { span: current_span_context().unwrap_or_default() }
+    }
+
+    /// A context whose span is `span`, for example one a propagator extracted.
+    pub fn from_span_context(span: SpanContext) -> Context {
+        Context { span }
+    }
+
+    /// The span context (invalid when there is no span).
+    pub fn span_context(&self) -> &SpanContext {
+        &self.span
+    }
+
+    /// Makes this context current on this thread until the guard drops.
+    pub fn attach(&self) -> ContextGuard {
+        ContextGuard::enter(self.span.clone())
+    }
+}
+
+/// The current span context of this thread, if a span is entered.
+#[inline(always)]
+pub(crate) fn current_span_context() -> Option<SpanContext> {
+    CURRENT.with(|current| current.borrow().clone()).filter(SpanContext::is_valid)
+}
+
+/// Keeps a context current on this thread; dropping it restores the one it replaced.
+///
+/// Bound to the thread it was made on (it is neither `Send` nor `Sync`).
+#[must_use = "the context is current only while the guard lives"]
+pub struct ContextGuard {
+    previous: Option<SpanContext>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ContextGuard {
+    pub(crate) fn enter(span: SpanContext) -> ContextGuard {
+        let previous = CURRENT.with(|current| current.replace(Some(span)));
+        ContextGuard { previous, _not_send: PhantomData }
+    }
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        // `try_with`: a guard dropped while the thread's locals are being torn down has nothing to
+        // restore.
+        let _ = CURRENT.try_with(|current| current.replace(previous));
+    }
+}
+
+/// Runs futures with a [`Context`] current on every poll, so spans started inside (on whatever
+/// thread polls them) are its children. No runtime is needed.
+pub trait FutureExt: Future + Sized {
+    /// This future, with `context` entered around each poll.
+    fn with_context(self, context: Context) -> WithContext<Self> {
+        WithContext { inner: self, context }
+    }
+
+    /// This future, with the current context entered around each poll.
+    fn in_current_context(self) -> WithContext<Self> {
+        self.with_context(Context::current())
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// A future that enters its [`Context`] on every poll (see [`FutureExt`]).
+#[derive(Debug)]
+pub struct WithContext<F> {
+    inner: F,
+    context: Context,
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self` nor handed out
+        // unpinned, and `WithContext` has no `Drop` impl and is `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.context.attach();
+        // SAFETY: see above; `this.inner` stays where the pinned `self` put it.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{SpanId, TraceFlags, TraceId};
+
+    fn context(n: u8) -> Context {
+        Context::from_span_context(SpanContext::new(
+            TraceId::from_bytes([n; 16]),
+            SpanId::from_bytes([n; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        ))
+    }
+
+    #[test]
+    fn guards_nest_and_restore() {
+        assert_eq!(Context::current(), Context::default());
+        {
+            let _a = context(1).attach();
+            assert_eq!(Context::current(), context(1));
+            {
+                let _b = context(2).attach();
+                assert_eq!(Context::current(), context(2));
+            }
+            assert_eq!(Context::current(), context(1));
+        }
+        assert_eq!(Context::current(), Context::default());
+    }
+}

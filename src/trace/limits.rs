@@ -1,0 +1,111 @@
+//! Span limits: how much one span may carry before what is added is dropped and counted.
+
+use crate::config::EnvReader;
+
+/// The limits applied to every span of a provider.
+///
+/// Counts cut new items (overwriting an existing attribute key is always allowed) and what is cut
+/// is counted in the span's dropped counts. The value length limit truncates strings (in
+/// characters) and byte arrays (in bytes), element by element in arrays and maps; it is applied on
+/// the exporter thread, so the hot path never copies a string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attribute_count: usize,
+    /// Length of attribute values (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default none).
+    pub attribute_value_length: Option<usize>,
+    /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default 128).
+    pub event_count: usize,
+    /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`, default 128).
+    pub link_count: usize,
+    /// Attributes per event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_event: usize,
+    /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_link: usize,
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        SpanLimits {
+            attribute_count: 128,
+            attribute_value_length: None,
+            event_count: 128,
+            link_count: 128,
+            attributes_per_event: 128,
+            attributes_per_link: 128,
+        }
+    }
+}
+
+impl SpanLimits {
+    /// The limits the `OTEL_*` variables set: a span-specific variable wins over the general
+    /// `OTEL_ATTRIBUTE_*` one.
+    pub(crate) fn from_env(env: &mut EnvReader<'_>) -> SpanLimits {
+        let defaults = SpanLimits::default();
+        let mut count = |names: &[&str], default: usize| limit(env, names).unwrap_or(default);
+        SpanLimits {
+            attribute_count: count(
+                &["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"],
+                defaults.attribute_count,
+            ),
+            event_count: count(&["OTEL_SPAN_EVENT_COUNT_LIMIT"], defaults.event_count),
+            link_count: count(&["OTEL_SPAN_LINK_COUNT_LIMIT"], defaults.link_count),
+            attributes_per_event: count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_event),
+            attributes_per_link: count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_link),
+            attribute_value_length: limit(
+                env,
+                &["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
+            ),
+        }
+    }
+}
+
+/// A non-negative integer up to 2³¹−1 from the first of `names` that is set; `None` when none is
+/// set or the value is invalid (reported, so the default applies).
+fn limit(env: &mut EnvReader<'_>, names: &[&str]) -> Option<usize> {
+    let (name, value) = env.first_text(names)?;
+    match value.parse::<u32>() {
+        Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
+        _ => {
+            env.report(format!(
+                "{name}={value:?} is ignored: not a whole number between 0 and 2147483647; using the default"
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(vars: &[(&str, &str)]) -> (SpanLimits, Vec<String>) {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut env = EnvReader::new(&lookup);
+        let limits = SpanLimits::from_env(&mut env);
+        (limits, env.problems)
+    }
+
+    #[test]
+    fn specific_variables_win_and_bad_ones_fall_back() {
+        assert_eq!(limits(&[]), (SpanLimits::default(), vec![]));
+        let (l, problems) = limits(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "0"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "-1"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "2"),
+        ]);
+        assert_eq!(l.attribute_count, 3);
+        assert_eq!(l.attribute_value_length, Some(16));
+        assert_eq!(l.event_count, 0);
+        assert_eq!(l.link_count, 128);
+        assert_eq!(l.attributes_per_event, 2);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let (l, problems) = limits(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long")]);
+        assert_eq!(l.attribute_value_length, None);
+        assert_eq!(problems.len(), 1);
+    }
+}

@@ -1,0 +1,292 @@
+//! The tracer provider: sampler, limits and recorder shared by its tracers, one per
+//! instrumentation scope.
+
+use std::sync::{Arc, Mutex};
+
+use crate::attributes::Text;
+use crate::config::EnvReader;
+use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
+use crate::proto::trace::v1 as otlp;
+use crate::Signal;
+
+use super::context::{current_span_context, Context};
+use super::limits::SpanLimits;
+use super::record;
+use super::recorder::Recorder;
+use super::sampler::Sampler;
+use super::slab::SlotRef;
+use super::span::{Span, SpanBuilder, SpanRecord};
+use super::span_context::{SpanContext, SpanId};
+
+/// How many sampled spans each thread holds by default (open, or ended and waiting for the
+/// exporter thread) before it drops new ones.
+pub const DEFAULT_RING_CAPACITY: usize = 1024;
+
+/// Makes [`Tracer`]s and owns what they share: the sampler, the span limits, and the per-thread
+/// rings ended spans wait in until the exporter thread takes them.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use nanotel::export::Pipeline;
+/// use nanotel::testing::TestCollector;
+/// use nanotel::trace::TracerProvider;
+///
+/// let collector = TestCollector::start().unwrap();
+/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let provider = TracerProvider::builder().without_env().build();
+/// provider.attach(&pipeline);
+/// let tracer = provider.tracer_with_version("gateway", "1.2.0");
+/// tracer.in_span("order.send", |span| assert!(span.is_recording()));
+/// pipeline.force_flush(Duration::from_secs(5)).unwrap();
+/// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TracerProvider {
+    inner: Arc<ProviderInner>,
+}
+
+struct ProviderInner {
+    sampler: Sampler,
+    limits: SpanLimits,
+    recorder: Arc<Recorder>,
+    scopes: Mutex<Vec<Scope>>,
+}
+
+impl TracerProvider {
+    /// A builder starting from the specification's defaults and the `OTEL_*` environment.
+    pub fn builder() -> TracerProviderBuilder {
+        TracerProviderBuilder::default()
+    }
+
+    /// The tracer of an instrumentation scope without a version.
+    pub fn tracer(&self, name: &str) -> Tracer {
+        self.tracer_of(name, None)
+    }
+
+    /// The tracer of an instrumentation scope and its version.
+    pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
+        self.tracer_of(name, Some(version))
+    }
+
+    fn tracer_of(&self, name: &str, version: Option<&str>) -> Tracer {
+        let scope = Arc::new(record::scope(name, version));
+        let mut scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One index per scope, so a scope's spans are batched together however many tracers share it.
+        let index = match scopes.iter().position(|known| **known == *scope) {
+            Some(index) => index,
+            None => {
+                scopes.push(scope);
+                scopes.len() - 1
+            }
+        };
+        Tracer { provider: self.inner.clone(), scope: index as u32 }
+    }
+
+    /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
+    /// every poll, on flush and at shutdown, and counts spans dropped for want of room as
+    /// `queue_full`.
+    pub fn attach(&self, pipeline: &Pipeline) {
+        pipeline.add_record_source(SpanSource { provider: self.inner.clone() });
+    }
+
+    /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
+    /// their scope, and returns how many spans were dropped for want of room since the last
+    /// drain. For programs and tests without a pipeline; with one attached, its exporter thread
+    /// does this.
+    pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
+        let max_length = self.inner.limits.attribute_value_length;
+        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
+    }
+
+    /// The sampler in force.
+    pub fn sampler(&self) -> &Sampler {
+        &self.inner.sampler
+    }
+
+    /// The span limits in force.
+    pub fn limits(&self) -> &SpanLimits {
+        &self.inner.limits
+    }
+}
+
+impl ProviderInner {
+    /// Pops up to `max` records with their scope; returns the spans dropped for want of room meanwhile.
+    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
+        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
+        crate::clock::maintain();
+        let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        self.recorder.drain(max, |record| {
+            if let Some(scope) = scopes.get(record.scope as usize) {
+                sink(scope, record);
+            }
+        })
+    }
+}
+
+/// Moves a provider's spans into a pipeline, on its exporter thread.
+struct SpanSource {
+    provider: Arc<ProviderInner>,
+}
+
+impl RecordSource for SpanSource {
+    fn drain(&mut self, sink: &mut RecordSink<'_>) {
+        let max_length = self.provider.limits.attribute_value_length;
+        // Traces not exported: the rings are emptied all the same, so nothing waits for nothing.
+        let mut room = sink.room(Signal::Traces).unwrap_or(0);
+        // The rings are always emptied: what the queue has no room for is counted as dropped
+        // (`queue_full`) without being converted, so every span that reached a ring is accounted for.
+        let mut refused = 0;
+        let dropped = self.provider.drain(usize::MAX, |scope, record| {
+            if room > 0 {
+                room -= 1;
+                sink.send_span(scope, record::to_proto(record, max_length));
+            } else {
+                refused += 1;
+            }
+        });
+        sink.count_dropped(Signal::Traces, dropped + refused);
+    }
+}
+
+/// A replacement for the process environment.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Configures a [`TracerProvider`]. Settings made here win over the environment.
+///
+/// ```
+/// use nanotel::trace::{Sampler, SpanLimits, TracerProvider};
+///
+/// let provider = TracerProvider::builder()
+///     .with_env_lookup(|name| (name == "OTEL_SPAN_EVENT_COUNT_LIMIT").then(|| "16".to_string()))
+///     .with_sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.01)))
+///     .build();
+/// assert_eq!(provider.limits().event_count, 16);
+/// ```
+pub struct TracerProviderBuilder {
+    sampler: Option<Sampler>,
+    limits: Option<SpanLimits>,
+    lookup: Option<EnvLookup>,
+    ring_capacity: usize,
+}
+
+impl Default for TracerProviderBuilder {
+    fn default() -> Self {
+        TracerProviderBuilder { sampler: None, limits: None, lookup: None, ring_capacity: DEFAULT_RING_CAPACITY }
+    }
+}
+
+impl TracerProviderBuilder {
+    /// Ignores the process environment.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads `OTEL_*` variables through `lookup` instead of the process environment.
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// The sampler (instead of `OTEL_TRACES_SAMPLER`).
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The span limits (instead of the `OTEL_*_LIMIT` variables).
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// How many sampled spans each thread may hold, open or ended and waiting for the exporter
+    /// thread, before new ones are dropped and counted (default [`DEFAULT_RING_CAPACITY`]). Each
+    /// thread that starts a sampled span allocates this many slots once (about 600 bytes each).
+    pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
+        self.ring_capacity = capacity;
+        self
+    }
+
+    /// Builds the provider, reporting problems found in the environment once on stderr. Also
+    /// calibrates the clock now, so the first span does not.
+    pub fn build(self) -> TracerProvider {
+        let process_env = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
+            Some(lookup) => lookup.as_ref(),
+            None => &process_env,
+        };
+        let mut env = EnvReader::new(lookup);
+        let sampler = self.sampler.unwrap_or_else(|| Sampler::from_env(&mut env));
+        let limits = self.limits.unwrap_or_else(|| SpanLimits::from_env(&mut env));
+        for problem in &env.problems {
+            crate::diag::warning!("{problem}");
+        }
+        crate::clock::now_unix_nanos();
+        TracerProvider {
+            inner: Arc::new(ProviderInner {
+                sampler,
+                limits,
+                recorder: Arc::new(Recorder::new(self.ring_capacity)),
+                scopes: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+/// Starts spans for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
+#[derive(Clone)]
+pub struct Tracer {
+    provider: Arc<ProviderInner>,
+    scope: u32,
+}
+
+impl Tracer {
+    /// A span to configure and start, a child of this thread's current span (or a new root).
+    /// The name is usually a `&'static str` (no allocation).
+    #[inline(always)]
+    pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), current_span_context())
+    }
+
+    /// A span that is a child of `parent`'s span, for work handed to another thread or task, or
+    /// for a request whose context was extracted (a new root when `parent` has no span).
+    #[inline(always)]
+    pub fn span_with_parent(&self, name: impl Into<Text>, parent: &Context) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), Some(parent.span_context().clone()))
+    }
+
+    /// A span that starts a new trace, whatever is current.
+    #[inline(always)]
+    pub fn root_span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        SpanBuilder::new(self, name.into(), None)
+    }
+
+    /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.
+    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span<'_>) -> T) -> T {
+        let mut span = self.span(name).start();
+        let _entered = span.enter();
+        f(&mut span)
+    }
+
+    #[inline(always)]
+    pub(crate) fn sampler(&self) -> &Sampler {
+        &self.provider.sampler
+    }
+
+    #[inline(always)]
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.provider.limits
+    }
+
+    #[inline(always)]
+    pub(crate) fn open(&self, name: Text, parent_span_id: SpanId, parent_is_remote: bool) -> Option<SlotRef> {
+        self.provider.recorder.open(name, parent_span_id, parent_is_remote)
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&self, context: &mut SpanContext, slot: &mut Option<SlotRef>) {
+        self.provider.recorder.record(self.scope, context, slot);
+    }
+}

@@ -1,0 +1,221 @@
+//! A bounded single-producer, single-consumer ring: preallocated slots, no locks, no waiting.
+//!
+//! The [`Producer`] and [`Consumer`] are the only two handles to a ring and each takes `&mut self`,
+//! so exactly one thread at a time can push and one can pop: the uniqueness the unsynchronised
+//! slot accesses rely on is enforced by the borrow checker.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam::utils::CachePadded;
+
+struct Ring<T> {
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+    /// The next slot to pop; written by the consumer only.
+    head: CachePadded<AtomicUsize>,
+    /// The next slot to fill; written by the producer only.
+    tail: CachePadded<AtomicUsize>,
+    /// Items refused because the ring was full; written by the producer only.
+    dropped: AtomicU64,
+}
+
+// SAFETY: a slot is accessed by the producer only between its Acquire load of `head` (the consumer
+// has finished with it) and its Release store of `tail`, and by the consumer only between its
+// Acquire load of `tail` and its Release store of `head`; the handles are unique (`&mut self`), so
+// no slot is ever accessed by two threads at once. Items cross threads, hence `T: Send`.
+unsafe impl<T: Send> Sync for Ring<T> {}
+// SAFETY: as above; the ring owns its items, which may be dropped on any thread.
+unsafe impl<T: Send> Send for Ring<T> {}
+
+/// The pushing end of a ring.
+pub(crate) struct Producer<T> {
+    ring: Arc<Ring<T>>,
+    /// The producer's own copy of `dropped` (it is the only writer), so counting is a plain store.
+    dropped: u64,
+}
+
+/// The popping end of a ring.
+pub(crate) struct Consumer<T> {
+    ring: Arc<Ring<T>>,
+    /// How many of the producer's drops were already reported.
+    reported_drops: u64,
+}
+
+/// A ring of at least `capacity` slots (rounded up to a power of two, at least 2).
+pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    let capacity = capacity.max(2).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
+    let slots = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+    let ring = Arc::new(Ring {
+        slots,
+        mask: capacity - 1,
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        dropped: AtomicU64::new(0),
+    });
+    (Producer { ring: ring.clone(), dropped: 0 }, Consumer { ring, reported_drops: 0 })
+}
+
+impl<T> Producer<T> {
+    /// Adds `item`, or drops and counts it when the ring is full. Never waits.
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, item: T) -> bool {
+        match self.reserve() {
+            Some(slot) => {
+                slot.write(item);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next free slot, or `None` (the item to come is counted as dropped) when the ring is
+    /// full. Writing through the reservation builds the item in the ring, not on the stack.
+    #[inline(always)]
+    pub(crate) fn reserve(&mut self) -> Option<Reservation<'_, T>> {
+        // Relaxed: only this handle writes `tail`.
+        let tail = self.ring.tail.load(Ordering::Relaxed);
+        // Acquire pairs with the consumer's Release store of `head`: it has finished reading the
+        // slots before `head`, so they may be overwritten.
+        let head = self.ring.head.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > self.ring.mask {
+            self.count_drop();
+            return None;
+        }
+        Some(Reservation { ring: &self.ring, tail })
+    }
+
+    /// Counts one item dropped before it could be pushed.
+    #[inline(always)]
+    pub(crate) fn count_drop(&mut self) {
+        self.dropped += 1;
+        // Relaxed: a tally read by the consumer, ordering nothing.
+        self.ring.dropped.store(self.dropped, Ordering::Relaxed);
+    }
+}
+
+/// A free slot of a ring, reserved by its producer (see [`Producer::reserve`]).
+pub(crate) struct Reservation<'a, T> {
+    ring: &'a Ring<T>,
+    tail: usize,
+}
+
+impl<T> Reservation<'_, T> {
+    /// Fills the slot and hands it to the consumer.
+    #[inline(always)]
+    pub(crate) fn write(self, item: T) {
+        let ring = self.ring;
+        // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
+        // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
+        // writes it; and it holds no item (popped or never filled), so nothing leaks.
+        unsafe { (*ring.slots[self.tail & ring.mask].get()).write(item) };
+        // Release: the consumer's Acquire load of `tail` sees the item written above.
+        ring.tail.store(self.tail.wrapping_add(1), Ordering::Release);
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Removes the oldest item, if any.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let ring = &*self.ring;
+        // Relaxed: only this handle writes `head`.
+        let head = ring.head.load(Ordering::Relaxed);
+        // Acquire pairs with the producer's Release store of `tail`: the item is fully written.
+        if ring.tail.load(Ordering::Acquire) == head {
+            return None;
+        }
+        // SAFETY: the slot at `head` is inside `head..tail`: the producer wrote it and will not
+        // touch it until `head` moves past it; reading it out leaves it logically empty.
+        let item = unsafe { (*ring.slots[head & ring.mask].get()).assume_init_read() };
+        // Release: the producer may reuse the slot only after the read above.
+        ring.head.store(head.wrapping_add(1), Ordering::Release);
+        Some(item)
+    }
+
+    /// Items the producer dropped since the last call.
+    pub(crate) fn take_drops(&mut self) -> u64 {
+        // Relaxed: a tally; a drop counted a moment late is reported on the next call.
+        let dropped = self.ring.dropped.load(Ordering::Relaxed);
+        let new = dropped - self.reported_drops;
+        self.reported_drops = dropped;
+        new
+    }
+
+    /// Whether the producer is gone and nothing is left to pop.
+    pub(crate) fn is_finished(&self) -> bool {
+        if Arc::strong_count(&self.ring) != 1 {
+            return false;
+        }
+        // The producer's drop released its reference with a Release decrement, after its last
+        // push; this fence makes that push (its `tail`) visible to the load below.
+        std::sync::atomic::fence(Ordering::Acquire);
+        self.ring.head.load(Ordering::Relaxed) == self.ring.tail.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        let (head, tail) = (*self.head.get_mut(), *self.tail.get_mut());
+        let mut index = head;
+        while index != tail {
+            // SAFETY: `&mut self`: no handle remains; the slots in `head..tail` hold items.
+            unsafe { self.slots[index & self.mask].get_mut().assume_init_drop() };
+            index = index.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_ring_drops_and_counts() {
+        let (mut producer, mut consumer) = ring::<String>(3);
+        assert!((0..4).all(|i| producer.push(i.to_string())));
+        assert!(!producer.push("lost".into()));
+        assert_eq!(consumer.take_drops(), 1);
+        assert_eq!(consumer.take_drops(), 0);
+        assert_eq!(consumer.pop().as_deref(), Some("0"));
+        assert!(producer.push("4".into()));
+        let rest: Vec<String> = std::iter::from_fn(|| consumer.pop()).collect();
+        assert_eq!(rest, ["1", "2", "3", "4"]);
+        assert!(!consumer.is_finished());
+        producer.push("left in the ring".into());
+        drop(producer);
+        assert!(!consumer.is_finished());
+        consumer.pop();
+        assert!(consumer.is_finished());
+    }
+
+    #[test]
+    fn items_left_behind_are_dropped_with_the_ring() {
+        let item = Arc::new(());
+        let (mut producer, consumer) = ring(4);
+        producer.push(item.clone());
+        producer.push(item.clone());
+        drop((producer, consumer));
+        assert_eq!(Arc::strong_count(&item), 1);
+    }
+
+    #[test]
+    fn concurrent_push_and_pop_lose_nothing_uncounted() {
+        const ITEMS: u64 = 200_000;
+        let (mut producer, mut consumer) = ring::<u64>(64);
+        let pusher = std::thread::spawn(move || (0..ITEMS).filter(|i| producer.push(*i)).count() as u64);
+        let mut received = Vec::new();
+        loop {
+            match consumer.pop() {
+                Some(item) => received.push(item),
+                None if consumer.is_finished() => break,
+                None => std::thread::yield_now(),
+            }
+        }
+        let pushed = pusher.join().unwrap();
+        assert_eq!(received.len() as u64, pushed);
+        assert_eq!(pushed + consumer.take_drops(), ITEMS);
+        assert!(received.windows(2).all(|w| w[0] < w[1]), "order kept");
+    }
+}

@@ -1,0 +1,230 @@
+//! Which spans are recorded: the specification's built-in samplers.
+
+use crate::config::EnvReader;
+
+use super::span_context::{SpanContext, TraceId};
+
+/// Decides, when a span starts, whether it is recorded and exported.
+///
+/// A span that is not sampled reads no clock and writes no buffer, but still has ids and passes its
+/// (not-sampled) context on to its children and to other processes.
+///
+/// ```
+/// use nanotel::trace::{Sampler, TraceId};
+///
+/// let sampler = Sampler::parent_based(Sampler::TraceIdRatioBased(0.25));
+/// let id = TraceId::from_hex("0000000000000000000000000000000f").unwrap();
+/// assert!(sampler.should_sample(None, id)); // a root span: the ratio decides, by the trace id
+/// assert_eq!(sampler.description(), "ParentBased{root:TraceIdRatioBased{0.25},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sampler {
+    /// Samples every span.
+    AlwaysOn,
+    /// Samples no span.
+    AlwaysOff,
+    /// Samples this fraction of traces, decided by the trace id alone, with the algorithm of the Go
+    /// and Rust SDKs: the trace id's last 8 bytes as a big-endian integer, shifted right by one,
+    /// below `ratio × 2⁶³`. Every process sampling at the same ratio keeps the same traces.
+    TraceIdRatioBased(f64),
+    /// Follows the parent's decision, and asks `root` for spans without one.
+    ParentBased(Box<ParentBased>),
+}
+
+/// The delegates of [`Sampler::ParentBased`], one per kind of parent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParentBased {
+    /// For spans without a (valid) parent.
+    pub root: Sampler,
+    /// For a parent from another process that was sampled (default: AlwaysOn).
+    pub remote_parent_sampled: Sampler,
+    /// For a parent from another process that was not sampled (default: AlwaysOff).
+    pub remote_parent_not_sampled: Sampler,
+    /// For a parent in this process that was sampled (default: AlwaysOn).
+    pub local_parent_sampled: Sampler,
+    /// For a parent in this process that was not sampled (default: AlwaysOff).
+    pub local_parent_not_sampled: Sampler,
+}
+
+impl Default for Sampler {
+    /// `ParentBased(root = AlwaysOn)`, the specification's default.
+    fn default() -> Self {
+        Sampler::parent_based(Sampler::AlwaysOn)
+    }
+}
+
+impl Sampler {
+    /// A [`Sampler::ParentBased`] with `root` and the default delegates.
+    pub fn parent_based(root: Sampler) -> Sampler {
+        Sampler::ParentBased(Box::new(ParentBased {
+            root,
+            remote_parent_sampled: Sampler::AlwaysOn,
+            remote_parent_not_sampled: Sampler::AlwaysOff,
+            local_parent_sampled: Sampler::AlwaysOn,
+            local_parent_not_sampled: Sampler::AlwaysOff,
+        }))
+    }
+
+    /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled.
+    #[inline(always)]
+    pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatioBased(ratio) => ratio_samples(*ratio, trace_id),
+            Sampler::ParentBased(delegates) => {
+                let delegate = match parent.filter(|p| p.is_valid()) {
+                    None => &delegates.root,
+                    Some(p) => match (p.is_remote(), p.is_sampled()) {
+                        (true, true) => &delegates.remote_parent_sampled,
+                        (true, false) => &delegates.remote_parent_not_sampled,
+                        (false, true) => &delegates.local_parent_sampled,
+                        (false, false) => &delegates.local_parent_not_sampled,
+                    },
+                };
+                delegate.should_sample(parent, trace_id)
+            }
+        }
+    }
+
+    /// The specification's description string, e.g. `TraceIdRatioBased{0.25}`.
+    pub fn description(&self) -> String {
+        match self {
+            Sampler::AlwaysOn => "AlwaysOnSampler".into(),
+            Sampler::AlwaysOff => "AlwaysOffSampler".into(),
+            Sampler::TraceIdRatioBased(ratio) => format!("TraceIdRatioBased{{{ratio}}}"),
+            Sampler::ParentBased(d) => format!(
+                "ParentBased{{root:{},remoteParentSampled:{},remoteParentNotSampled:{},localParentSampled:{},localParentNotSampled:{}}}",
+                d.root.description(),
+                d.remote_parent_sampled.description(),
+                d.remote_parent_not_sampled.description(),
+                d.local_parent_sampled.description(),
+                d.local_parent_not_sampled.description()
+            ),
+        }
+    }
+
+    /// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` choose (problems are
+    /// recorded in `env` and the default is used).
+    pub(crate) fn from_env(env: &mut EnvReader<'_>) -> Sampler {
+        const NAME: &str = "OTEL_TRACES_SAMPLER";
+        let Some(value) = env.text(NAME) else { return Sampler::default() };
+        let ratio = |env: &mut EnvReader<'_>| {
+            let Some(arg) = env.text("OTEL_TRACES_SAMPLER_ARG") else { return 1.0 };
+            match arg.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    env.report(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={arg:?} is ignored: not a ratio between 0 and 1; using 1.0"
+                    ));
+                    1.0
+                }
+            }
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatioBased(ratio(env)),
+            "parentbased_always_on" => Sampler::parent_based(Sampler::AlwaysOn),
+            "parentbased_always_off" => Sampler::parent_based(Sampler::AlwaysOff),
+            "parentbased_traceidratio" => Sampler::parent_based(Sampler::TraceIdRatioBased(ratio(env))),
+            _ => {
+                env.report(format!(
+                    "{NAME}={value:?} is ignored: expected always_on, always_off, traceidratio, \
+                     parentbased_always_on, parentbased_always_off or parentbased_traceidratio; \
+                     using parentbased_always_on"
+                ));
+                Sampler::default()
+            }
+        }
+    }
+}
+
+/// The Go/Rust SDK decision: the low 63 bits of the trace id's last 8 bytes against `ratio × 2⁶³`.
+#[inline(always)]
+fn ratio_samples(ratio: f64, trace_id: TraceId) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    // `as` saturates: NaN and negative ratios give 0, which samples nothing.
+    let bound = (ratio * (1u64 << 63) as f64) as u64;
+    (trace_id.low_word() >> 1) < bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{SpanId, TraceFlags};
+
+    fn parent(remote: bool, sampled: bool) -> SpanContext {
+        SpanContext::new(
+            TraceId::from_bytes([1; 16]),
+            SpanId::from_bytes([2; 8]),
+            TraceFlags::NOT_SAMPLED.with_sampled(sampled),
+            remote,
+            Default::default(),
+        )
+    }
+
+    #[test]
+    fn parent_based_follows_the_matrix() {
+        let id = TraceId::from_bytes([0xff; 16]);
+        let sampler = Sampler::ParentBased(Box::new(ParentBased {
+            root: Sampler::AlwaysOff,
+            remote_parent_sampled: Sampler::AlwaysOff,
+            remote_parent_not_sampled: Sampler::AlwaysOn,
+            local_parent_sampled: Sampler::AlwaysOff,
+            local_parent_not_sampled: Sampler::AlwaysOn,
+        }));
+        assert!(!sampler.should_sample(None, id));
+        assert!(!sampler.should_sample(Some(&SpanContext::invalid()), id));
+        assert!(!sampler.should_sample(Some(&parent(true, true)), id));
+        assert!(sampler.should_sample(Some(&parent(true, false)), id));
+        assert!(!sampler.should_sample(Some(&parent(false, true)), id));
+        assert!(sampler.should_sample(Some(&parent(false, false)), id));
+        let default = Sampler::default();
+        assert!(default.should_sample(None, id));
+        assert!(!default.should_sample(Some(&parent(true, false)), id));
+        assert!(default.should_sample(Some(&parent(false, true)), id));
+    }
+
+    #[test]
+    fn ratio_uses_the_low_bytes_shifted() {
+        let with_low = |low: u64| {
+            let mut bytes = [0xffu8; 16];
+            bytes[8..].copy_from_slice(&low.to_be_bytes());
+            TraceId::from_bytes(bytes)
+        };
+        // 0.5 × 2⁶³ = 2⁶²: low >> 1 must be below it.
+        assert!(ratio_samples(0.5, with_low((1 << 63) - 1)));
+        assert!(!ratio_samples(0.5, with_low(1 << 63)));
+        assert!(!ratio_samples(0.0, with_low(0)));
+        assert!(ratio_samples(1.0, with_low(u64::MAX)));
+        assert!(!ratio_samples(f64::NAN, with_low(0)));
+    }
+
+    #[test]
+    fn env_names_and_bad_values() {
+        let check = |vars: &[(&str, &str)], expected: Sampler, problems: usize| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let mut env = EnvReader::new(&lookup);
+            assert_eq!(Sampler::from_env(&mut env), expected);
+            assert_eq!(env.problems.len(), problems, "{:?}", env.problems);
+        };
+        check(&[], Sampler::default(), 0);
+        check(&[("OTEL_TRACES_SAMPLER", "Always_Off")], Sampler::AlwaysOff, 0);
+        check(
+            &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.1")],
+            Sampler::TraceIdRatioBased(0.1),
+            0,
+        );
+        check(
+            &[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")],
+            Sampler::parent_based(Sampler::TraceIdRatioBased(1.0)),
+            1,
+        );
+        check(&[("OTEL_TRACES_SAMPLER", "xray")], Sampler::default(), 1);
+        check(&[("OTEL_TRACES_SAMPLER_ARG", "0.5")], Sampler::default(), 0);
+    }
+}

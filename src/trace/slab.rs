@@ -1,0 +1,208 @@
+//! Where a span's data lives from start until the exporter thread takes it: a per-thread slab of
+//! preallocated slots.
+//!
+//! A span's data (name, inline attributes, events, links, status) is a few hundred bytes. Held by
+//! value in the builder and the guard, it would be copied at every move and once more into the
+//! recorder's ring. Held in a slot, it is written in place once; the guard and the ring entry carry
+//! a pointer to it, and the exporter thread moves it out and frees the slot. A span that is not
+//! sampled takes no slot at all.
+//!
+//! Slots are taken only by the thread that owns the slab (through `&mut Slab`) and freed by
+//! whichever thread holds the slot's [`SlotRef`], with a Release store of the slot's `in_use` flag.
+//! The slots are shared (`Arc`) by the owning thread and the provider's registry, which keeps them
+//! until no slot is in use.
+
+use std::cell::UnsafeCell;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::attributes::Text;
+
+use super::span::SpanData;
+use super::span_context::SpanId;
+
+struct Slot {
+    in_use: AtomicBool,
+    data: UnsafeCell<MaybeUninit<SpanData>>,
+}
+
+/// The slots of one thread (for one provider), shared with the provider's registry.
+pub(crate) struct Slots {
+    slots: Box<[Slot]>,
+    /// How many slots were ever freed (by any thread).
+    freed: AtomicUsize,
+}
+
+// SAFETY: a slot's data is accessed only through the unique `SlotRef` taken for it (see `SlotRef`),
+// and the flags are atomics; `SpanData` is `Send`, so it may be written and read on any thread.
+unsafe impl Sync for Slots {}
+// SAFETY: as above.
+unsafe impl Send for Slots {}
+
+/// The owning thread's handle: the only one that takes slots.
+pub(crate) struct Slab {
+    slots: Arc<Slots>,
+    /// Where the next search for a free slot starts (slots are usually freed in order).
+    cursor: usize,
+    /// How many slots this thread ever took.
+    taken: usize,
+}
+
+/// The exclusive right to one slot's data, from [`Slab::take`] until it is released (by
+/// [`SlotRef::release`], or by dropping it, which drops the data).
+pub(crate) struct SlotRef {
+    slots: NonNull<Slots>,
+    index: usize,
+}
+
+// SAFETY: a `SlotRef` is the only access to its slot's data while `in_use` is set (the owning
+// thread skips slots in use), so moving it to another thread moves that exclusive access, like a
+// `Box<SpanData>`; `SpanData` is `Send`.
+unsafe impl Send for SlotRef {}
+// SAFETY: `&SlotRef` gives no access to the data (every accessor takes `&mut self` or `self`).
+unsafe impl Sync for SlotRef {}
+
+impl Slab {
+    /// A slab of `capacity` slots (at least 1).
+    pub(crate) fn new(capacity: usize) -> Slab {
+        let slots = (0..capacity.max(1))
+            .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
+            .collect();
+        Slab { slots: Arc::new(Slots { slots, freed: AtomicUsize::new(0) }), cursor: 0, taken: 0 }
+    }
+
+    /// The slots, for the registry to keep alive while any is in use.
+    pub(crate) fn shared(&self) -> Arc<Slots> {
+        self.slots.clone()
+    }
+
+    /// Writes a fresh span's data (see [`SpanData::init`]) in a free slot, or returns `None` when
+    /// every slot is in use.
+    ///
+    /// # Safety
+    /// When it returns a slot, `*name` has moved into it: the caller must neither use nor drop it
+    /// afterwards. When it returns `None`, `*name` is left to the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn take(
+        &mut self,
+        name: &ManuallyDrop<Text>,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) -> Option<SlotRef> {
+        let slots = &*self.slots;
+        let count = slots.slots.len();
+        // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
+        let in_use = self.taken - slots.freed.load(Ordering::Relaxed);
+        if in_use >= count {
+            return None;
+        }
+        if in_use == 0 {
+            // Every slot is free: start again from the first, so a thread whose spans the exporter
+            // keeps up with reuses the same few, cache-warm slots.
+            self.cursor = 0;
+        }
+        for offset in 0..count {
+            let index = (self.cursor + offset) % count;
+            let slot = &slots.slots[index];
+            // Acquire pairs with the Release store in `free`: the previous span's data was moved
+            // out before the slot is written again.
+            if !slot.in_use.load(Ordering::Acquire) {
+                // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries
+                // the right to the slot to other threads (their access is ordered by whatever
+                // moved it there).
+                slot.in_use.store(true, Ordering::Relaxed);
+                // SAFETY: the slot is free (checked above) and only this thread takes slots, so
+                // nothing else accesses its data; it holds no value, so nothing leaks; and a
+                // `MaybeUninit` slot is valid for writes and aligned for `SpanData`; `*name` moves
+                // into it, as the caller allows when a slot is returned.
+                unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, parent_span_id, parent_is_remote) };
+                self.cursor = (index + 1) % count;
+                self.taken += 1;
+                return Some(SlotRef { slots: NonNull::from(slots), index });
+            }
+        }
+        None
+    }
+}
+
+impl Slots {
+    /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
+    pub(crate) fn in_use(&self) -> bool {
+        // Acquire pairs with `free`: a slot seen free has been let go for good.
+        self.slots.iter().any(|slot| slot.in_use.load(Ordering::Acquire))
+    }
+}
+
+impl SlotRef {
+    fn slot(&self) -> &Slot {
+        // SAFETY: the slots outlive every `SlotRef` to them: the registry keeps its `Arc` until no
+        // slot is in use, and a `SlotRef` exists only while its slot is.
+        unsafe { &self.slots.as_ref().slots[self.index] }
+    }
+
+    /// The span's data.
+    #[inline(always)]
+    pub(crate) fn data(&mut self) -> &mut SpanData {
+        // SAFETY: this `SlotRef` has exclusive access to the slot (see the `Send` impl) and the
+        // slot holds a value (written by `take`).
+        unsafe { (*self.slot().data.get()).assume_init_mut() }
+    }
+
+    /// Moves the data out and frees the slot.
+    #[inline(always)]
+    pub(crate) fn release(self) -> SpanData {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: as in `data`; reading the value out leaves the slot logically empty, and it is
+        // freed just below, exactly once (`ManuallyDrop` keeps `Drop` from freeing it again).
+        let data = unsafe { (*this.slot().data.get()).assume_init_read() };
+        this.free();
+        data
+    }
+
+    /// Marks the (emptied) slot free: this `SlotRef`'s last access to the slots.
+    fn free(&self) {
+        // SAFETY: as in `slot`. Counted before the flag is cleared: once it is, the registry may
+        // free the slots. (The owner may see the count a moment before the flag and refuse a span
+        // it could have kept: counted as dropped, never unsound.)
+        unsafe { self.slots.as_ref() }.freed.fetch_add(1, Ordering::Relaxed);
+        // Release: the data's move out happens before the owning thread writes the slot again,
+        // and before the registry, seeing every slot free, lets the slots go.
+        self.slot().in_use.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for SlotRef {
+    /// A span dropped before it reached the exporter (a full ring, a registry being torn down).
+    fn drop(&mut self) {
+        // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
+        unsafe { (*self.slot().data.get()).assume_init_drop() };
+        self.free();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
+        let mut slab = Slab::new(2);
+        // SAFETY: static names need no drop, whether or not they moved into a slot.
+        let take = |slab: &mut Slab, name| unsafe {
+            slab.take(&ManuallyDrop::new(Text::Static(name)), SpanId::INVALID, false)
+        };
+        let a = take(&mut slab, "a").unwrap();
+        let mut b = take(&mut slab, "b").unwrap();
+        assert!(take(&mut slab, "c").is_none());
+        assert_eq!(b.data().name.as_str(), "b");
+        let freed_elsewhere = std::thread::spawn(move || a.release().name.as_str().to_owned()).join().unwrap();
+        assert_eq!(freed_elsewhere, "a");
+        let mut c = take(&mut slab, "c").unwrap();
+        assert_eq!(c.data().name.as_str(), "c");
+        assert!(slab.shared().in_use());
+        drop((b, c));
+        assert!(!slab.shared().in_use());
+    }
+}

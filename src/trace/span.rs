@@ -1,0 +1,419 @@
+//! Spans: started from a [`Tracer`], ended when the guard drops (or explicitly), and handed to the
+//! recorder as one fixed-size record.
+
+use std::error::Error;
+use std::mem::ManuallyDrop;
+
+use crate::attributes::{KeyValue, Text, Value};
+use crate::clock;
+
+use super::attributes::{collect_limited, move_by_words, Attributes};
+use super::context::ContextGuard;
+use super::ids;
+use super::provider::Tracer;
+use super::slab::SlotRef;
+use super::span_context::{SpanContext, SpanId, TraceFlags};
+
+/// What a span represents, from OTLP's `SpanKind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// An operation inside the process (the default).
+    #[default]
+    Internal,
+    /// The handling of an incoming request.
+    Server,
+    /// An outgoing request, such as an order sent to a venue.
+    Client,
+    /// A message sent for later processing.
+    Producer,
+    /// The processing of a message received.
+    Consumer,
+}
+
+/// A span's outcome, by the specification's rules (see [`Span::set_status`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// No outcome set (the default).
+    #[default]
+    Unset,
+    /// Marked successful by the application; final.
+    Ok,
+    /// Failed, with a description for developers.
+    Error {
+        /// What went wrong (may be empty).
+        description: Text,
+    },
+}
+
+impl Status {
+    /// An error status with this description.
+    pub fn error(description: impl Into<Text>) -> Status {
+        Status::Error { description: description.into() }
+    }
+}
+
+/// A span event: a named, timestamped moment in the span.
+#[derive(Clone, Debug)]
+pub(crate) struct Event {
+    pub name: Text,
+    pub time: u64,
+    pub attributes: Vec<KeyValue>,
+    pub dropped: u32,
+}
+
+/// A link to another span, in this trace or another.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub context: SpanContext,
+    pub attributes: Vec<KeyValue>,
+    pub dropped: u32,
+}
+
+/// Everything a recording span carries besides its context.
+///
+/// In declaration order (`repr(C)`): what every span writes comes first and the inline attribute
+/// slots last, so a span with few attributes touches few cache lines.
+#[repr(C)]
+pub(crate) struct SpanData {
+    pub name: Text,
+    pub parent_span_id: SpanId,
+    pub start: u64,
+    pub end: u64,
+    pub events: Vec<Event>,
+    pub links: Vec<Link>,
+    pub status: Status,
+    pub dropped_events: u32,
+    pub dropped_links: u32,
+    pub kind: SpanKind,
+    pub parent_is_remote: bool,
+    pub attributes: Attributes,
+}
+
+impl SpanData {
+    /// Writes a fresh span's data at `this` in place: the header fields and empty collections,
+    /// leaving the inline attribute slots untouched (no copy of a whole `SpanData` is made).
+    ///
+    /// # Safety
+    /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
+    /// without being dropped. Takes ownership of `*name` (moved word by word, see
+    /// `move_by_words`): the caller must neither use nor drop it afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn init(
+        this: *mut SpanData,
+        name: &ManuallyDrop<Text>,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) {
+        use std::ptr::addr_of_mut;
+        // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name`; every
+        // field is written once.
+        unsafe {
+            move_by_words(name, addr_of_mut!((*this).name));
+            addr_of_mut!((*this).kind).write(SpanKind::Internal);
+            addr_of_mut!((*this).parent_span_id).write(parent_span_id);
+            addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
+            addr_of_mut!((*this).start).write(0);
+            addr_of_mut!((*this).end).write(0);
+            Attributes::init(addr_of_mut!((*this).attributes));
+            addr_of_mut!((*this).events).write(Vec::new());
+            addr_of_mut!((*this).dropped_events).write(0);
+            addr_of_mut!((*this).links).write(Vec::new());
+            addr_of_mut!((*this).dropped_links).write(0);
+            addr_of_mut!((*this).status).write(Status::Unset);
+        }
+    }
+}
+
+/// An ended span as the recorder's ring holds it: its context, its data, and the scope that made it.
+pub(crate) struct SpanRecord {
+    pub scope: u32,
+    pub context: SpanContext,
+    /// The data, still in the slot it was written to when the span started.
+    pub slot: SlotRef,
+}
+
+/// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
+///
+/// The sampling decision is made when the builder is made (by [`Tracer::span`],
+/// [`Tracer::span_with_parent`] or [`Tracer::root_span`], which know the parent), so a span that is
+/// not sampled never stores its attributes, and a sampled one writes them straight into its slot.
+///
+/// ```
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::trace::{SpanKind, TracerProvider};
+///
+/// let provider = TracerProvider::builder().without_env().build();
+/// let tracer = provider.tracer("gateway");
+/// let span = tracer
+///     .span("order.send")
+///     .with_kind(SpanKind::Client)
+///     .with_attribute(KeyValue::new("order.qty", 100))
+///     .start();
+/// assert!(span.is_recording());
+/// ```
+#[must_use = "a span starts only with `start()`"]
+pub struct SpanBuilder<'t> {
+    tracer: &'t Tracer,
+    context: SpanContext,
+    data: Option<SlotRef>,
+}
+
+impl<'t> SpanBuilder<'t> {
+    /// Asks the sampler about a span under `parent` (`None`: a new trace) and, if it is sampled,
+    /// takes a slot for its data.
+    #[inline(always)]
+    pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
+        let parent = parent.filter(SpanContext::is_valid);
+        // Both ids in one visit to the generator; the span id is made whatever the sampler says.
+        let (trace_id, span_id) = match &parent {
+            Some(parent) => (parent.trace_id(), ids::span_id()),
+            None => ids::trace_and_span_id(),
+        };
+        let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
+        let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
+            Some(parent) => (
+                parent.trace_flags().with_sampled(sampled),
+                parent.trace_state().clone(),
+                parent.span_id(),
+                parent.is_remote(),
+            ),
+            None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
+        };
+        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        let data = if sampled { tracer.open(name, parent_span_id, parent_is_remote) } else { None };
+        SpanBuilder { tracer, context, data }
+    }
+
+    /// The span's kind (default [`SpanKind::Internal`]).
+    #[inline(always)]
+    pub fn with_kind(&mut self, kind: SpanKind) -> &mut Self {
+        if let Some(slot) = &mut self.data {
+            slot.data().kind = kind;
+        }
+        self
+    }
+
+    /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
+    #[inline(always)]
+    pub fn with_attribute(&mut self, attribute: KeyValue) -> &mut Self {
+        match &mut self.data {
+            Some(slot) => {
+                // Read where the caller made it, not moved first (see `Attributes::set_from`).
+                let attribute = ManuallyDrop::new(attribute);
+                // SAFETY: `attribute` is neither used nor dropped after this call.
+                unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+            }
+            None => discard(attribute),
+        }
+        self
+    }
+
+    /// Adds attributes.
+    pub fn with_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
+        if let Some(slot) = &mut self.data {
+            let limit = self.tracer.limits().attribute_count;
+            for attribute in attributes {
+                slot.data().attributes.set(attribute, limit);
+            }
+        }
+        self
+    }
+
+    /// Links the span to another span (allocates).
+    pub fn with_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
+        if let Some(slot) = &mut self.data {
+            add_link(slot.data(), self.tracer, context, attributes);
+        }
+        self
+    }
+
+    /// The context the span will have (valid even when it is not sampled).
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Starts the span: reads the clock if it is sampled.
+    ///
+    /// Builders are set up in place (`&mut self`, as `std::process::Command` is), so the chain
+    /// `tracer.span(..).with_kind(..).start()` never moves the builder; starting takes its
+    /// contents, and a builder started twice gives an empty, invalid span the second time.
+    #[inline(always)]
+    pub fn start(&mut self) -> Span<'t> {
+        let mut data = self.data.take();
+        if let Some(slot) = &mut data {
+            slot.data().start = clock::now_unix_nanos();
+        }
+        Span { tracer: self.tracer, context: std::mem::take(&mut self.context), data }
+    }
+}
+
+/// A started span. It ends when dropped, or with [`Span::end`]; ending reads the clock once more
+/// and moves the span into this thread's recorder ring, which never blocks.
+///
+/// A span that was not sampled keeps its context (children and propagation see it) and ignores
+/// everything else.
+///
+/// ```
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::trace::{Status, TracerProvider};
+///
+/// let provider = TracerProvider::builder().without_env().build();
+/// let tracer = provider.tracer("gateway");
+/// let mut span = tracer.span("order.send").start();
+/// span.set_attribute(KeyValue::new("venue", "XNAS"));
+/// span.add_event("ack", [KeyValue::new("latency_us", 12)]);
+/// let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "venue did not answer");
+/// span.record_exception(&err);
+/// span.set_status(Status::error("timed out"));
+/// span.end();
+/// ```
+pub struct Span<'t> {
+    tracer: &'t Tracer,
+    context: SpanContext,
+    data: Option<SlotRef>,
+}
+
+impl Span<'_> {
+    /// The span's context: valid even when the span is not sampled.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Whether the span is recorded (it was sampled).
+    pub fn is_recording(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Makes this span the current one on this thread until the guard drops, so spans started
+    /// meanwhile are its children.
+    #[inline(always)]
+    pub fn enter(&self) -> ContextGuard {
+        ContextGuard::enter(self.context.clone())
+    }
+
+    /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
+    /// dropped and counted.
+    #[inline(always)]
+    pub fn set_attribute(&mut self, attribute: KeyValue) {
+        if let Some(slot) = &mut self.data {
+            let attribute = ManuallyDrop::new(attribute);
+            // SAFETY: `attribute` is neither used nor dropped after this call.
+            unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+        }
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        for attribute in attributes {
+            self.set_attribute(attribute);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Text>) {
+        if let Some(slot) = &mut self.data {
+            slot.data().name = name.into();
+        }
+    }
+
+    /// Adds an event, timestamped now (allocates).
+    pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
+        let Some(slot) = &mut self.data else { return };
+        let data = slot.data();
+        let limits = self.tracer.limits();
+        if data.events.len() >= limits.event_count {
+            data.dropped_events = data.dropped_events.saturating_add(1);
+            return;
+        }
+        let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_event);
+        data.events.push(Event { name: name.into(), time: clock::now_unix_nanos(), attributes, dropped });
+    }
+
+    /// Links this span to another (allocates).
+    pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some(slot) = &mut self.data {
+            add_link(slot.data(), self.tracer, context, attributes);
+        }
+    }
+
+    /// Sets the status: `Ok` is final, `Unset` is ignored, otherwise the last call wins.
+    pub fn set_status(&mut self, status: Status) {
+        let Some(slot) = &mut self.data else { return };
+        let data = slot.data();
+        if data.status == Status::Ok || status == Status::Unset {
+            return;
+        }
+        data.status = status;
+    }
+
+    /// Records an error as the semantic conventions' `exception` event, with `exception.type` (the
+    /// error's Rust type) and `exception.message` (its text, with its sources after `: `). The
+    /// status is left to the caller.
+    pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
+        if self.data.is_none() {
+            return;
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.add_event(
+            "exception",
+            [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
+        );
+    }
+
+    /// Ends the span now (dropping it does the same).
+    #[inline(always)]
+    pub fn end(self) {}
+
+    /// Ends the span at a given time, in nanoseconds since the Unix epoch.
+    pub fn end_at(mut self, unix_nanos: u64) {
+        self.finish(Some(unix_nanos));
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, at: Option<u64>) {
+        let Some(slot) = &mut self.data else { return };
+        slot.data().end = at.unwrap_or_else(clock::now_unix_nanos);
+        self.tracer.record(&mut self.context, &mut self.data);
+    }
+}
+
+impl Drop for Span<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+/// Drops an attribute a span that is not recorded was given, without a call into the drop glue
+/// for the usual case of a static key with a scalar or static string value (nothing to free).
+#[inline(always)]
+fn discard(attribute: KeyValue) {
+    let nothing_owned = matches!(attribute.key, Text::Static(_))
+        && matches!(attribute.value, Value::Bool(_) | Value::I64(_) | Value::F64(_) | Value::Str(Text::Static(_)));
+    if nothing_owned {
+        std::mem::forget(attribute);
+    } else {
+        drop(attribute);
+    }
+}
+
+fn add_link(
+    data: &mut SpanData,
+    tracer: &Tracer,
+    context: SpanContext,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) {
+    let limits = tracer.limits();
+    if data.links.len() >= limits.link_count {
+        data.dropped_links = data.dropped_links.saturating_add(1);
+        return;
+    }
+    let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
+    data.links.push(Link { context, attributes, dropped });
+}

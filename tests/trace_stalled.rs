@@ -1,0 +1,89 @@
+//! A collector that stops answering: the rings and the queue stay bounded, the spans that do not
+//! fit are dropped and counted, and the accounting identity holds.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use nanotel::attributes::KeyValue;
+use nanotel::export::{BatchConfig, Pipeline};
+use nanotel::testing::{Reply, TestCollector};
+use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::Signal;
+
+/// Bytes allocated and not yet freed, by every thread of this test binary.
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+struct LiveBytes;
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the tally is one atomic add.
+unsafe impl GlobalAlloc for LiveBytes {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees for `alloc` are passed on as they are.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: `ptr` came from this allocator, that is from `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: as for `alloc`; `ptr` came from `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LiveBytes = LiveBytes;
+
+#[test]
+fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Hang(Duration::from_secs(60)));
+    let batch = BatchConfig {
+        max_queue_size: 512,
+        max_export_batch_size: 128,
+        schedule_delay: Duration::from_millis(10),
+        ..BatchConfig::defaults(Signal::Traces)
+    };
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .batch(Signal::Traces, batch)
+        .poll_interval(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let provider =
+        TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).with_ring_capacity(256).build();
+    provider.attach(&pipeline);
+    let tracer = provider.tracer("gateway");
+    let mut ended = 0u64;
+    let mut burst = |count: u64| {
+        for i in 0..count {
+            let mut span = tracer.span("order.send").with_attribute(KeyValue::new("qty", i as i64)).start();
+            span.set_attribute(KeyValue::new("venue", "XNAS"));
+            if i % 64 == 0 {
+                // Paced a little, so the exporter thread gets to fill its queue and stall.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        ended += count;
+    };
+    burst(20_000);
+    let settled = LIVE.load(Ordering::Relaxed);
+    burst(200_000);
+    let grown = LIVE.load(Ordering::Relaxed) - settled;
+    // Ten times the spans, and memory stays where it was (allowing for the collector's own buffers).
+    assert!(grown < 512 * 1024, "live memory grew by {grown} bytes");
+
+    let report = pipeline.shutdown(Duration::from_millis(500));
+    let traces = report.accounting.traces;
+    assert_eq!(traces.enqueued, ended, "every span ended reached the pipeline or was counted");
+    assert_eq!(traces.exported, 0);
+    assert!(traces.dropped["queue_full"] > 100_000, "{:?}", traces.dropped);
+    assert_eq!(traces.enqueued, traces.exported + traces.dropped.values().sum::<u64>() + traces.queued);
+}
