@@ -15,6 +15,10 @@
 //! - `opentelemetry_sdk/…`: the same spans with the official SDK (0.31): a batch span processor
 //!   feeding an exporter that does nothing.
 //!
+//! - `traceparent_extract` / `traceparent_inject`: reading a W3C `traceparent` (no `tracestate`)
+//!   out of a `HashMap<String, String>` of request headers, and writing one into a reused map;
+//!   beside the SDK's `TraceContextPropagator` doing the same. Reported, no goal.
+//!
 //! Goals: `span_start_end` and `span_start_end_paced` ≤ 1.0 × `limit/instant_pair` and ≥ 5× faster
 //! than the SDK; `span_not_sampled` ≤ 0.1 × `limit/instant_pair` and ≥ 20× faster than the SDK.
 
@@ -26,8 +30,14 @@ use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
+use std::collections::HashMap;
+
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::TraceContextExt as _;
+
 use nanotel::attributes::KeyValue;
 use nanotel::export::{ExporterKind, Pipeline};
+use nanotel::propagation::TraceContextPropagator;
 use nanotel::trace::{Sampler, SpanKind, Tracer, TracerProvider};
 use nanotel::Signal;
 
@@ -136,9 +146,40 @@ fn spans(c: &mut Criterion) {
     black_box(report);
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn propagation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("propagation");
+    let incoming: HashMap<String, String> = HashMap::from([
+        ("traceparent".to_owned(), TRACEPARENT.to_owned()),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ]);
+
+    group.bench_function("nanotel/traceparent_extract", |b| {
+        b.iter(|| black_box(TraceContextPropagator.extract(black_box(&incoming))))
+    });
+    let context = TraceContextPropagator.extract(&incoming).expect("a valid traceparent");
+    let mut outgoing: HashMap<String, String> = HashMap::new();
+    group.bench_function("nanotel/traceparent_inject", |b| {
+        b.iter(|| TraceContextPropagator.inject(black_box(&context), &mut outgoing))
+    });
+
+    let sdk = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+    group.bench_function("opentelemetry_sdk/traceparent_extract", |b| {
+        b.iter(|| black_box(sdk.extract(black_box(&incoming))))
+    });
+    let sdk_context = sdk.extract(&incoming);
+    assert!(sdk_context.span().span_context().is_valid());
+    let mut sdk_outgoing: HashMap<String, String> = HashMap::new();
+    group.bench_function("opentelemetry_sdk/traceparent_inject", |b| {
+        b.iter(|| sdk.inject_context(black_box(&sdk_context), &mut sdk_outgoing))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = spans
+    targets = spans, propagation
 }
 criterion_main!(benches);
