@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use nanotel::attributes::{KeyValue, Value};
 use nanotel::export::{Pipeline, Protocol};
+
+use nanotel::propagation::TraceState;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
@@ -35,6 +37,8 @@ fn any(value: &Option<AnyValue>) -> &Any {
     value.as_ref().and_then(|v| v.value.as_ref()).expect("a value")
 }
 
+const VENDOR_STATE: &str = "rojo=00f067aa0ba902b7,congo@t61=rcWkgMzE";
+
 /// Records one span of every kind and status, with events, links and every value type.
 fn record(provider: &TracerProvider) -> HashMap<&'static str, SpanContext> {
     let tracer = provider.tracer_with_version("wire", "0.1.0");
@@ -44,7 +48,7 @@ fn record(provider: &TracerProvider) -> HashMap<&'static str, SpanContext> {
         SpanId::from_hex("00f067aa0ba902b7").unwrap(),
         TraceFlags::SAMPLED,
         true,
-        Default::default(),
+        TraceState::parse(VENDOR_STATE).expect("a valid tracestate"),
     );
 
     let mut server = tracer
@@ -116,7 +120,8 @@ fn check_fields(contexts: &HashMap<&'static str, SpanContext>, spans: &HashMap<S
         assert_eq!(span.trace_id, contexts["remote"].trace_id().to_bytes(), "{name}: one trace");
         assert!(span.start_time_unix_nano > 1_600_000_000_000_000_000, "{name}: epoch nanoseconds");
         assert!(span.start_time_unix_nano <= span.end_time_unix_nano, "{name}");
-        assert_eq!(span.trace_state, "");
+        // Every span of the trace carries the remote caller's vendor state on.
+        assert_eq!(span.trace_state, VENDOR_STATE, "{name}");
     }
     let kinds: Vec<(&str, OtlpKind)> = vec![
         ("server", OtlpKind::Server),
