@@ -1,0 +1,241 @@
+//! Loggers and the record builder: what a program calls to emit a log record.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::attributes::{KeyValue, Text, Value};
+use crate::clock;
+use crate::trace::Context;
+
+use super::provider::ProviderInner;
+use super::record::LogItem;
+use super::severity::Severity;
+
+/// Emits log records for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
+///
+/// A record reads the clock once (its observed time) and takes the trace and span id of the
+/// current span; it is written into the calling thread's buffer, which never blocks. A record with
+/// a static body and up to [`INLINE_ATTRIBUTES`](crate::trace::INLINE_ATTRIBUTES) attributes
+/// allocates nothing.
+///
+/// ```
+/// use nanotel::attributes::{KeyValue, Value};
+/// use nanotel::logs::{LoggerProvider, Severity};
+///
+/// let provider = LoggerProvider::builder().without_env().build();
+/// let logger = provider.logger("gateway");
+/// logger.emit(Severity::Info, "order accepted", &[KeyValue::new("order.id", 42)]);
+/// logger
+///     .record(Severity::Warn)
+///     .body(Value::from(vec![KeyValue::new("reason", "price band")]))
+///     .event_name("order.rejected")
+///     .attribute(KeyValue::new("order.id", 43))
+///     .emit();
+/// let mut bodies = Vec::new();
+/// provider.drain(usize::MAX, |_, record| bodies.push(record.body));
+/// assert_eq!(bodies.len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Logger {
+    provider: Arc<ProviderInner>,
+    scope: u32,
+}
+
+impl Logger {
+    pub(crate) fn new(provider: Arc<ProviderInner>, scope: u32) -> Logger {
+        Logger { provider, scope }
+    }
+
+    /// Whether a record of this severity would be kept; check it before working out what to log.
+    #[inline(always)]
+    pub fn enabled(&self, severity: Severity) -> bool {
+        severity >= self.provider.minimum_severity
+    }
+
+    /// Emits a record with a static body and these attributes (cloned: static strings and shared
+    /// values are not copied), timestamped now and tied to the current span.
+    #[inline]
+    pub fn emit(&self, severity: Severity, body: &'static str, attributes: &[KeyValue]) {
+        if !self.enabled(severity) {
+            return;
+        }
+        let limit = self.provider.limits.attribute_count;
+        let scope = self.scope;
+        self.provider.buffers.record(|| {
+            let mut item = LogItem::new(scope, severity);
+            item.body = Some(Value::Str(Text::Static(body)));
+            for attribute in attributes {
+                item.attributes.set(attribute.clone(), limit);
+            }
+            item.set_context(Context::current().span_context());
+            item.observed = clock::now_unix_nanos();
+            item
+        });
+    }
+
+    /// A record to fill in and [emit](LogRecordBuilder::emit): any body, the event name, the
+    /// timestamps, an explicit context. When `severity` is not [enabled](Logger::enabled), every
+    /// step does nothing.
+    #[inline]
+    pub fn record(&self, severity: Severity) -> LogRecordBuilder<'_> {
+        let item = self.enabled(severity).then(|| LogItem::new(self.scope, severity));
+        LogRecordBuilder { logger: self, item, context: None, exception: None }
+    }
+}
+
+/// A log record being filled in; nothing is recorded until [`emit`](LogRecordBuilder::emit).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::logs::{LoggerProvider, Severity};
+///
+/// let provider = LoggerProvider::builder().without_env().build();
+/// let logger = provider.logger("gateway");
+/// let err = std::io::Error::other("venue closed");
+/// logger
+///     .record(Severity::Error)
+///     .body("order failed")
+///     .severity_text("error")
+///     .timestamp(SystemTime::now())
+///     .attributes([KeyValue::new("order.id", 7), KeyValue::new("venue", "XNAS")])
+///     .exception(&err)
+///     .emit();
+/// let mut records = Vec::new();
+/// provider.drain(usize::MAX, |_, record| records.push(record));
+/// assert_eq!(records[0].severity_text, "error");
+/// assert_eq!(records[0].attributes.len(), 4);
+/// ```
+#[must_use = "nothing is recorded until `emit` is called"]
+pub struct LogRecordBuilder<'l> {
+    logger: &'l Logger,
+    /// `None` when the severity is not enabled.
+    item: Option<LogItem>,
+    context: Option<Context>,
+    /// The `exception.type` and `exception.message` to add at emit, unless the record has its own.
+    exception: Option<(&'static str, String)>,
+}
+
+impl LogRecordBuilder<'_> {
+    /// The body: a message, or any structured value.
+    #[inline]
+    pub fn body(mut self, body: impl Into<Value>) -> Self {
+        if let Some(item) = &mut self.item {
+            item.body = Some(body.into());
+        }
+        self
+    }
+
+    /// The severity as the source named it (default: the severity's short name).
+    #[inline]
+    pub fn severity_text(mut self, text: impl Into<Text>) -> Self {
+        if let Some(item) = &mut self.item {
+            item.severity_text = Some(text.into());
+        }
+        self
+    }
+
+    /// Makes the record an event with this name.
+    #[inline]
+    pub fn event_name(mut self, name: impl Into<Text>) -> Self {
+        if let Some(item) = &mut self.item {
+            item.event_name = Some(name.into());
+        }
+        self
+    }
+
+    /// Sets an attribute (replacing the value of an existing key); a new key beyond the count
+    /// limit is dropped and counted.
+    #[inline]
+    pub fn attribute(mut self, attribute: KeyValue) -> Self {
+        if let Some(item) = &mut self.item {
+            item.attributes.set(attribute, self.logger.provider.limits.attribute_count);
+        }
+        self
+    }
+
+    /// Sets each of `attributes`, as [`attribute`](Self::attribute) does.
+    #[inline]
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        if let Some(item) = &mut self.item {
+            let limit = self.logger.provider.limits.attribute_count;
+            attributes.into_iter().for_each(|attribute| item.attributes.set(attribute, limit));
+        }
+        self
+    }
+
+    /// When the event happened (default: unknown, which OTLP sends as 0).
+    #[inline]
+    pub fn timestamp(self, time: SystemTime) -> Self {
+        self.timestamp_unix_nanos(unix_nanos(time))
+    }
+
+    /// When the event happened, in nanoseconds since the Unix epoch (as [`clock::now_unix_nanos`]
+    /// gives).
+    #[inline]
+    pub fn timestamp_unix_nanos(mut self, nanos: u64) -> Self {
+        if let Some(item) = &mut self.item {
+            item.time = nanos;
+        }
+        self
+    }
+
+    /// When the record was observed (default: when it is emitted).
+    #[inline]
+    pub fn observed_timestamp(mut self, time: SystemTime) -> Self {
+        if let Some(item) = &mut self.item {
+            item.observed = unix_nanos(time);
+        }
+        self
+    }
+
+    /// Ties the record to `context`'s span instead of the current one (for work carried to
+    /// another thread or task).
+    #[inline]
+    pub fn context(mut self, context: &Context) -> Self {
+        if self.item.is_some() {
+            self.context = Some(context.clone());
+        }
+        self
+    }
+
+    /// Describes an error with the `exception.type` and `exception.message` attributes (those the
+    /// record sets itself win). Formats the message, so it allocates.
+    pub fn exception<E: Error + ?Sized>(mut self, error: &E) -> Self {
+        if self.item.is_some() {
+            self.exception = Some((std::any::type_name::<E>(), error.to_string()));
+        }
+        self
+    }
+
+    /// Records the record in this thread's buffer (dropped and counted when it is full).
+    #[inline]
+    pub fn emit(self) {
+        let LogRecordBuilder { logger, item, context, exception } = self;
+        let Some(mut item) = item else { return };
+        let limit = logger.provider.limits.attribute_count;
+        if let Some((kind, message)) = exception {
+            for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
+                if !item.attributes.iter().any(|held| held.key.as_str() == key) {
+                    item.attributes.set(KeyValue::new(key, value), limit);
+                }
+            }
+        }
+        logger.provider.buffers.record(move || {
+            match &context {
+                Some(context) => item.set_context(context.span_context()),
+                None => item.set_context(Context::current().span_context()),
+            }
+            if item.observed == 0 {
+                item.observed = clock::now_unix_nanos();
+            }
+            item
+        });
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it, the largest `u64` after year 2554).
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
