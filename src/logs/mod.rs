@@ -16,7 +16,8 @@
 //! let tracer_provider = TracerProvider::builder().without_env().build();
 //! let provider = LoggerProvider::builder().without_env().build();
 //! let logger = provider.logger("gateway");
-//! let order = tracer_provider.tracer("gateway").span("order").start();
+//! let tracer = tracer_provider.tracer("gateway");
+//! let order = tracer.span("order").start();
 //! {
 //!     let _entered = order.enter();
 //!     logger.emit(Severity::Info, "order accepted", &[KeyValue::new("order.id", 42)]);
@@ -36,11 +37,12 @@ mod record;
 mod severity;
 
 // The span recorder's ring and inline attributes, shared by source file until `crate::trace`
-// exposes those modules to the rest of the crate; the logs side does not use every helper in them.
-#[allow(dead_code)]
+// exposes those modules to the rest of the crate (then these become `use`s); the logs side does
+// not use every helper in them.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../trace/attributes.rs"]
 mod inline;
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../trace/ring.rs"]
 mod ring;
 
