@@ -75,12 +75,13 @@ impl log::Log for LogBridge {
             Some(path) if path == record.target() => Text::from(path),
             _ => Text::from(Arc::<str>::from(record.target())),
         };
-        let mut builder = self.logger.record(severity).body(body).attribute(KeyValue::new("log.target", target));
+        let mut builder = self.logger.record(severity);
+        builder.body(body).attribute(KeyValue::new("log.target", target));
         if let Some(file) = record.file_static() {
-            builder = builder.attribute(KeyValue::new("code.file.path", file));
+            builder.attribute(KeyValue::new("code.file.path", file));
         }
         if let Some(line) = record.line() {
-            builder = builder.attribute(KeyValue::new("code.line.number", i64::from(line)));
+            builder.attribute(KeyValue::new("code.line.number", i64::from(line)));
         }
         let mut pairs = Pairs(Vec::new());
         // A failing source stops the visit; what it gave so far is kept.

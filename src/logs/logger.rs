@@ -60,6 +60,10 @@ impl Logger {
         if !self.enabled(severity) {
             return;
         }
+        let context = Context::current();
+        if !self.keeps(&context) {
+            return;
+        }
         let limit = self.provider.limits.attribute_count;
         let scope = self.scope;
         self.provider.buffers.record(|| {
@@ -68,10 +72,17 @@ impl Logger {
             for attribute in attributes {
                 item.attributes.set(attribute.clone(), limit);
             }
-            item.set_context(Context::current().span_context());
+            item.set_context(context.span_context());
             item.observed = clock::now_unix_nanos();
             item
         });
+    }
+
+    /// Whether a record tied to `context` passes the trace-based filter.
+    #[inline(always)]
+    fn keeps(&self, context: &Context) -> bool {
+        let span = context.span_context();
+        !(self.provider.trace_based && span.is_valid() && !span.is_sampled())
     }
 
     /// A record to fill in and [emit](LogRecordBuilder::emit): any body, the event name, the
@@ -85,6 +96,9 @@ impl Logger {
 }
 
 /// A log record being filled in; nothing is recorded until [`emit`](LogRecordBuilder::emit).
+///
+/// Each step changes the builder in place (`&mut self`), so the record, a few hundred bytes with
+/// its inline attributes, is never moved along the chain.
 ///
 /// ```
 /// use std::time::SystemTime;
@@ -120,7 +134,7 @@ pub struct LogRecordBuilder<'l> {
 impl LogRecordBuilder<'_> {
     /// The body: a message, or any structured value.
     #[inline]
-    pub fn body(mut self, body: impl Into<Value>) -> Self {
+    pub fn body(&mut self, body: impl Into<Value>) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.body = Some(body.into());
         }
@@ -129,7 +143,7 @@ impl LogRecordBuilder<'_> {
 
     /// The severity as the source named it (default: the severity's short name).
     #[inline]
-    pub fn severity_text(mut self, text: impl Into<Text>) -> Self {
+    pub fn severity_text(&mut self, text: impl Into<Text>) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.severity_text = Some(text.into());
         }
@@ -138,7 +152,7 @@ impl LogRecordBuilder<'_> {
 
     /// Makes the record an event with this name.
     #[inline]
-    pub fn event_name(mut self, name: impl Into<Text>) -> Self {
+    pub fn event_name(&mut self, name: impl Into<Text>) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.event_name = Some(name.into());
         }
@@ -148,7 +162,7 @@ impl LogRecordBuilder<'_> {
     /// Sets an attribute (replacing the value of an existing key); a new key beyond the count
     /// limit is dropped and counted.
     #[inline]
-    pub fn attribute(mut self, attribute: KeyValue) -> Self {
+    pub fn attribute(&mut self, attribute: KeyValue) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.attributes.set(attribute, self.logger.provider.limits.attribute_count);
         }
@@ -157,7 +171,7 @@ impl LogRecordBuilder<'_> {
 
     /// Sets each of `attributes`, as [`attribute`](Self::attribute) does.
     #[inline]
-    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+    pub fn attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(item) = &mut self.item {
             let limit = self.logger.provider.limits.attribute_count;
             attributes.into_iter().for_each(|attribute| item.attributes.set(attribute, limit));
@@ -167,14 +181,14 @@ impl LogRecordBuilder<'_> {
 
     /// When the event happened (default: unknown, which OTLP sends as 0).
     #[inline]
-    pub fn timestamp(self, time: SystemTime) -> Self {
+    pub fn timestamp(&mut self, time: SystemTime) -> &mut Self {
         self.timestamp_unix_nanos(unix_nanos(time))
     }
 
     /// When the event happened, in nanoseconds since the Unix epoch (as [`clock::now_unix_nanos`]
     /// gives).
     #[inline]
-    pub fn timestamp_unix_nanos(mut self, nanos: u64) -> Self {
+    pub fn timestamp_unix_nanos(&mut self, nanos: u64) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.time = nanos;
         }
@@ -183,7 +197,7 @@ impl LogRecordBuilder<'_> {
 
     /// When the record was observed (default: when it is emitted).
     #[inline]
-    pub fn observed_timestamp(mut self, time: SystemTime) -> Self {
+    pub fn observed_timestamp(&mut self, time: SystemTime) -> &mut Self {
         if let Some(item) = &mut self.item {
             item.observed = unix_nanos(time);
         }
@@ -193,7 +207,7 @@ impl LogRecordBuilder<'_> {
     /// Ties the record to `context`'s span instead of the current one (for work carried to
     /// another thread or task).
     #[inline]
-    pub fn context(mut self, context: &Context) -> Self {
+    pub fn context(&mut self, context: &Context) -> &mut Self {
         if self.item.is_some() {
             self.context = Some(context.clone());
         }
@@ -202,20 +216,25 @@ impl LogRecordBuilder<'_> {
 
     /// Describes an error with the `exception.type` and `exception.message` attributes (those the
     /// record sets itself win). Formats the message, so it allocates.
-    pub fn exception<E: Error + ?Sized>(mut self, error: &E) -> Self {
+    pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
         if self.item.is_some() {
             self.exception = Some((std::any::type_name::<E>(), error.to_string()));
         }
         self
     }
 
-    /// Records the record in this thread's buffer (dropped and counted when it is full).
+    /// Records the record in this thread's buffer (dropped and counted when it is full). The
+    /// builder is empty afterwards: emitting it again does nothing.
     #[inline]
-    pub fn emit(self) {
-        let LogRecordBuilder { logger, item, context, exception } = self;
-        let Some(mut item) = item else { return };
+    pub fn emit(&mut self) {
+        let Some(mut item) = self.item.take() else { return };
+        let logger = self.logger;
+        let context = self.context.take().unwrap_or_else(Context::current);
+        if !logger.keeps(&context) {
+            return;
+        }
         let limit = logger.provider.limits.attribute_count;
-        if let Some((kind, message)) = exception {
+        if let Some((kind, message)) = self.exception.take() {
             for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
                 if !item.attributes.iter().any(|held| held.key.as_str() == key) {
                     item.attributes.set(KeyValue::new(key, value), limit);
@@ -223,10 +242,7 @@ impl LogRecordBuilder<'_> {
             }
         }
         logger.provider.buffers.record(move || {
-            match &context {
-                Some(context) => item.set_context(context.span_context()),
-                None => item.set_context(Context::current().span_context()),
-            }
+            item.set_context(context.span_context());
             if item.observed == 0 {
                 item.observed = clock::now_unix_nanos();
             }

@@ -48,6 +48,8 @@ pub struct LoggerProvider {
 pub(crate) struct ProviderInner {
     pub(crate) limits: LogLimits,
     pub(crate) minimum_severity: Severity,
+    /// Drop records tied to a span that is not sampled.
+    pub(crate) trace_based: bool,
     pub(crate) buffers: Arc<Buffers>,
     scopes: Mutex<Vec<Scope>>,
 }
@@ -105,6 +107,11 @@ impl LoggerProvider {
     /// The least severe records kept; less severe ones are dropped before they are made.
     pub fn minimum_severity(&self) -> Severity {
         self.inner.minimum_severity
+    }
+
+    /// Whether records tied to a span that is not sampled are dropped.
+    pub fn is_trace_based(&self) -> bool {
+        self.inner.trace_based
     }
 }
 
@@ -164,6 +171,7 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 pub struct LoggerProviderBuilder {
     limits: Option<LogLimits>,
     minimum_severity: Severity,
+    trace_based: bool,
     lookup: Option<EnvLookup>,
     buffer_capacity: usize,
 }
@@ -173,6 +181,7 @@ impl Default for LoggerProviderBuilder {
         LoggerProviderBuilder {
             limits: None,
             minimum_severity: Severity::Trace,
+            trace_based: false,
             lookup: None,
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
         }
@@ -203,6 +212,13 @@ impl LoggerProviderBuilder {
         self
     }
 
+    /// Drops records tied to a span that the sampler did not sample, so logs follow the traces
+    /// kept (default: off). Records outside any span are kept.
+    pub fn with_trace_based(mut self, trace_based: bool) -> Self {
+        self.trace_based = trace_based;
+        self
+    }
+
     /// How many records each thread may hold, waiting for the exporter thread, before new ones are
     /// dropped and counted (default [`DEFAULT_BUFFER_CAPACITY`], rounded up to a power of two).
     /// Each thread that emits a record allocates this many slots once (a few hundred bytes each).
@@ -229,6 +245,7 @@ impl LoggerProviderBuilder {
             inner: Arc::new(ProviderInner {
                 limits,
                 minimum_severity: self.minimum_severity,
+                trace_based: self.trace_based,
                 buffers: Arc::new(Buffers::new(self.buffer_capacity)),
                 scopes: Mutex::new(Vec::new()),
             }),

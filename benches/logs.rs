@@ -1,0 +1,108 @@
+//! What a log record costs on the thread that emits it, beside the cost of reading the clock.
+//!
+//! - `limit/instant_pair`: two `std::time::Instant::now()` calls, the floor the other signals'
+//!   figures are held to (a record itself reads the clock once).
+//! - `nanotel/clock_pair`: two reads of nanotel's clock (`nanotel::clock::now_unix_nanos`).
+//! - `nanotel/emit_paced`: `Logger::emit` with a static body and 2 attributes, in bursts of 256, the
+//!   buffer drained (untimed) between bursts, so every record is stored: the path when the exporter
+//!   keeps up.
+//! - `nanotel/builder_paced`: the same record through the builder, with an event name.
+//! - `nanotel/emit_full`: `Logger::emit` back to back with a pipeline attached whose exporter thread
+//!   drains the buffers every 20 ms; most iterations find the buffer full and drop the record.
+//! - `nanotel/emit_filtered`: a record below the provider's minimum severity.
+//!
+//! Goals: `emit_paced` and `builder_paced` ≤ 1.0 × `limit/instant_pair`; `emit_filtered` ≤ 0.1 ×.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use nanotel::attributes::KeyValue;
+use nanotel::export::{ExporterKind, Pipeline};
+use nanotel::logs::{Logger, LoggerProvider, Severity};
+use nanotel::Signal;
+
+const BURST: u64 = 256;
+
+/// Times `record` in bursts, draining `provider` (untimed) between them so nothing is dropped.
+fn paced(provider: &LoggerProvider, iterations: u64, mut record: impl FnMut()) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut done = 0;
+    while done < iterations {
+        let burst = BURST.min(iterations - done);
+        let started = Instant::now();
+        for _ in 0..burst {
+            record();
+        }
+        timed += started.elapsed();
+        done += burst;
+        let dropped = provider.drain(usize::MAX, |_, record| drop(black_box(record)));
+        assert_eq!(dropped, 0, "the paced buffer never fills");
+    }
+    timed
+}
+
+#[inline(always)]
+fn emit(logger: &Logger, attributes: &[KeyValue; 2]) {
+    logger.emit(Severity::Info, "order accepted", black_box(attributes));
+}
+
+fn logs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("logs");
+
+    group.bench_function("limit/instant_pair", |b| {
+        b.iter(|| {
+            black_box(Instant::now());
+            black_box(Instant::now());
+        })
+    });
+
+    group.bench_function("nanotel/clock_pair", |b| {
+        b.iter(|| {
+            black_box(nanotel::clock::now_unix_nanos());
+            black_box(nanotel::clock::now_unix_nanos());
+        })
+    });
+
+    let attributes = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.qty", 100)];
+    let provider = LoggerProvider::builder().without_env().build();
+    let logger = provider.logger("bench");
+    group.bench_function("nanotel/emit_paced", |b| {
+        b.iter_custom(|iterations| paced(&provider, iterations, || emit(&logger, &attributes)))
+    });
+    group.bench_function("nanotel/builder_paced", |b| {
+        b.iter_custom(|iterations| {
+            paced(&provider, iterations, || {
+                logger
+                    .record(Severity::Info)
+                    .body("order accepted")
+                    .event_name("order.accepted")
+                    .attribute(KeyValue::new("venue", "XNAS"))
+                    .attribute(KeyValue::new("order.qty", 100))
+                    .emit()
+            })
+        })
+    });
+
+    // Logs go nowhere (exporter `none`): the exporter thread empties the buffers and discards.
+    let pipeline = Pipeline::builder().without_env().exporter(Signal::Logs, ExporterKind::None).build().unwrap();
+    let attached = LoggerProvider::builder().without_env().build();
+    attached.attach(&pipeline);
+    let attached_logger = attached.logger("bench");
+    group.bench_function("nanotel/emit_full", |b| b.iter(|| emit(&attached_logger, &attributes)));
+
+    let filtering = LoggerProvider::builder().without_env().with_minimum_severity(Severity::Warn).build();
+    let filtering_logger = filtering.logger("bench");
+    group.bench_function("nanotel/emit_filtered", |b| b.iter(|| emit(&filtering_logger, &attributes)));
+
+    group.finish();
+    black_box(pipeline.shutdown(Duration::from_secs(5)));
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = logs
+}
+criterion_main!(benches);
