@@ -7,6 +7,7 @@
 //! its thread until it has been drained.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -52,24 +53,66 @@ impl Buffers {
     /// room, so a record that would be dropped costs neither its clock read nor its clones.
     #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, make: impl FnOnce() -> LogItem) {
-        let written = THREADS.try_with(|threads| {
-            let mut threads = threads.borrow_mut();
-            // Comparing addresses is sound: a thread's `Weak` keeps its provider's allocation, so no
-            // other provider can ever have the same address.
-            let this = Arc::as_ptr(self);
-            let index = match threads.iter().position(|thread| thread.owner.as_ptr() == this) {
-                Some(index) => index,
-                None => self.register(&mut threads),
-            };
+        let written = self.with_producer(|producer| {
             // A full ring counts the drop itself.
-            if let Some(slot) = threads[index].producer.reserve() {
+            if let Some(slot) = producer.reserve() {
                 slot.write(make());
             }
         });
-        if written.is_err() {
+        if written.is_none() {
             // Relaxed: a tally.
             self.orphaned.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Moves `*item`, once `finish` has completed it, into this thread's ring in a single copy; or
+    /// drops it (and counts it) when the ring is full.
+    ///
+    /// # Safety
+    /// Takes ownership of `*item`: the caller must neither use nor drop it afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn record_from(
+        self: &Arc<Self>,
+        item: &mut ManuallyDrop<LogItem>,
+        finish: impl FnOnce(&mut LogItem),
+    ) {
+        let written = self.with_producer(|producer| match producer.reserve() {
+            Some(slot) => {
+                finish(item);
+                // SAFETY: the caller hands over `*item`, which is read out here, once, and not
+                // dropped below (`written` is true).
+                slot.write(unsafe { std::ptr::read(&**item) });
+                true
+            }
+            None => false,
+        });
+        if written.is_none() {
+            // Relaxed: a tally.
+            self.orphaned.fetch_add(1, Ordering::Relaxed);
+        }
+        if written != Some(true) {
+            // SAFETY: the caller hands over `*item`, which was not moved into the ring.
+            unsafe { ManuallyDrop::drop(item) };
+        }
+    }
+
+    /// Runs `f` on this thread's producing end of the ring, making it on first use; `None` while
+    /// the thread's locals are being torn down.
+    #[inline(always)]
+    fn with_producer<R>(self: &Arc<Self>, f: impl FnOnce(&mut Producer<LogItem>) -> R) -> Option<R> {
+        THREADS
+            .try_with(|threads| {
+                let mut threads = threads.borrow_mut();
+                // Comparing addresses is sound: a thread's `Weak` keeps its provider's allocation, so
+                // no other provider can ever have the same address.
+                let this = Arc::as_ptr(self);
+                let index = match threads.iter().position(|thread| thread.owner.as_ptr() == this) {
+                    Some(index) => index,
+                    None => self.register(&mut threads),
+                };
+                f(&mut threads[index].producer)
+            })
+            .ok()
     }
 
     /// The slow path of a thread's first record for this provider: makes its ring.

@@ -1,6 +1,7 @@
 //! Loggers and the record builder: what a program calls to emit a log record.
 
 use std::error::Error;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -90,8 +91,14 @@ impl Logger {
     /// step does nothing.
     #[inline]
     pub fn record(&self, severity: Severity) -> LogRecordBuilder<'_> {
-        let item = self.enabled(severity).then(|| LogItem::new(self.scope, severity));
-        LogRecordBuilder { logger: self, item, context: None, exception: None }
+        let mut builder =
+            LogRecordBuilder { logger: self, item: MaybeUninit::uninit(), live: false, context: None, exception: None };
+        if self.enabled(severity) {
+            // SAFETY: the builder's own slot is valid for writes and holds nothing yet.
+            unsafe { LogItem::init(builder.item.as_mut_ptr(), self.scope, severity) };
+            builder.live = true;
+        }
+        builder
     }
 }
 
@@ -124,8 +131,10 @@ impl Logger {
 #[must_use = "nothing is recorded until `emit` is called"]
 pub struct LogRecordBuilder<'l> {
     logger: &'l Logger,
-    /// `None` when the severity is not enabled.
-    item: Option<LogItem>,
+    /// Initialised while `live`.
+    item: MaybeUninit<LogItem>,
+    /// Whether `item` holds a record: not when the severity is not enabled, nor once emitted.
+    live: bool,
     context: Option<Context>,
     /// The `exception.type` and `exception.message` to add at emit, unless the record has its own.
     exception: Option<(&'static str, String)>,
@@ -135,7 +144,7 @@ impl LogRecordBuilder<'_> {
     /// The body: a message, or any structured value.
     #[inline]
     pub fn body(&mut self, body: impl Into<Value>) -> &mut Self {
-        if let Some(item) = &mut self.item {
+        if let Some(item) = self.item() {
             item.body = Some(body.into());
         }
         self
@@ -144,7 +153,7 @@ impl LogRecordBuilder<'_> {
     /// The severity as the source named it (default: the severity's short name).
     #[inline]
     pub fn severity_text(&mut self, text: impl Into<Text>) -> &mut Self {
-        if let Some(item) = &mut self.item {
+        if let Some(item) = self.item() {
             item.severity_text = Some(text.into());
         }
         self
@@ -153,7 +162,7 @@ impl LogRecordBuilder<'_> {
     /// Makes the record an event with this name.
     #[inline]
     pub fn event_name(&mut self, name: impl Into<Text>) -> &mut Self {
-        if let Some(item) = &mut self.item {
+        if let Some(item) = self.item() {
             item.event_name = Some(name.into());
         }
         self
@@ -163,8 +172,9 @@ impl LogRecordBuilder<'_> {
     /// limit is dropped and counted.
     #[inline]
     pub fn attribute(&mut self, attribute: KeyValue) -> &mut Self {
-        if let Some(item) = &mut self.item {
-            item.attributes.set(attribute, self.logger.provider.limits.attribute_count);
+        let limit = self.logger.provider.limits.attribute_count;
+        if let Some(item) = self.item() {
+            item.attributes.set(attribute, limit);
         }
         self
     }
@@ -172,8 +182,8 @@ impl LogRecordBuilder<'_> {
     /// Sets each of `attributes`, as [`attribute`](Self::attribute) does.
     #[inline]
     pub fn attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
-        if let Some(item) = &mut self.item {
-            let limit = self.logger.provider.limits.attribute_count;
+        let limit = self.logger.provider.limits.attribute_count;
+        if let Some(item) = self.item() {
             attributes.into_iter().for_each(|attribute| item.attributes.set(attribute, limit));
         }
         self
@@ -189,7 +199,7 @@ impl LogRecordBuilder<'_> {
     /// gives).
     #[inline]
     pub fn timestamp_unix_nanos(&mut self, nanos: u64) -> &mut Self {
-        if let Some(item) = &mut self.item {
+        if let Some(item) = self.item() {
             item.time = nanos;
         }
         self
@@ -198,7 +208,7 @@ impl LogRecordBuilder<'_> {
     /// When the record was observed (default: when it is emitted).
     #[inline]
     pub fn observed_timestamp(&mut self, time: SystemTime) -> &mut Self {
-        if let Some(item) = &mut self.item {
+        if let Some(item) = self.item() {
             item.observed = unix_nanos(time);
         }
         self
@@ -208,7 +218,7 @@ impl LogRecordBuilder<'_> {
     /// another thread or task).
     #[inline]
     pub fn context(&mut self, context: &Context) -> &mut Self {
-        if self.item.is_some() {
+        if self.live {
             self.context = Some(context.clone());
         }
         self
@@ -217,7 +227,7 @@ impl LogRecordBuilder<'_> {
     /// Describes an error with the `exception.type` and `exception.message` attributes (those the
     /// record sets itself win). Formats the message, so it allocates.
     pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
-        if self.item.is_some() {
+        if self.live {
             self.exception = Some((std::any::type_name::<E>(), error.to_string()));
         }
         self
@@ -227,27 +237,52 @@ impl LogRecordBuilder<'_> {
     /// builder is empty afterwards: emitting it again does nothing.
     #[inline]
     pub fn emit(&mut self) {
-        let Some(mut item) = self.item.take() else { return };
+        if !self.live {
+            return;
+        }
         let logger = self.logger;
         let context = self.context.take().unwrap_or_else(Context::current);
+        let exception = self.exception.take();
+        self.live = false;
+        // SAFETY: `live` was set, so the slot holds a record; clearing `live` hands it over here.
+        let item = unsafe { &mut *(self.item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
         if !logger.keeps(&context) {
+            // SAFETY: the record is owned here (see above) and not used again.
+            unsafe { ManuallyDrop::drop(item) };
             return;
         }
         let limit = logger.provider.limits.attribute_count;
-        if let Some((kind, message)) = self.exception.take() {
+        if let Some((kind, message)) = exception {
             for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
                 if !item.attributes.iter().any(|held| held.key.as_str() == key) {
                     item.attributes.set(KeyValue::new(key, value), limit);
                 }
             }
         }
-        logger.provider.buffers.record(move || {
+        let finish = |item: &mut LogItem| {
             item.set_context(context.span_context());
             if item.observed == 0 {
                 item.observed = clock::now_unix_nanos();
             }
-            item
-        });
+        };
+        // SAFETY: the record is owned here (see above) and not used again.
+        unsafe { logger.provider.buffers.record_from(item, finish) };
+    }
+
+    /// The record, unless the severity is not enabled or it was emitted.
+    #[inline(always)]
+    fn item(&mut self) -> Option<&mut LogItem> {
+        // SAFETY: `item` is initialised while `live`.
+        self.live.then(|| unsafe { self.item.assume_init_mut() })
+    }
+}
+
+impl Drop for LogRecordBuilder<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            // SAFETY: `item` is initialised while `live`, and dropped once, here.
+            unsafe { self.item.assume_init_drop() };
+        }
     }
 }
 

@@ -118,8 +118,14 @@ impl LoggerProvider {
 impl ProviderInner {
     /// Pops up to `max` records with their scope; returns the records full buffers dropped meanwhile.
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> u64 {
-        let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let current = || self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let mut scopes = current();
         self.buffers.drain(max, |item| {
+            // A logger made since the copy above may already have emitted: its scope is in the
+            // provider's list (a logger is made before it emits), so a fresh copy has it.
+            if scopes.get(item.scope as usize).is_none() {
+                scopes = current();
+            }
             if let Some(scope) = scopes.get(item.scope as usize) {
                 sink(scope, item);
             }

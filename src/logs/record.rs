@@ -34,10 +34,24 @@ impl LogItem {
     #[inline(always)]
     pub(crate) fn new(scope: u32, severity: Severity) -> LogItem {
         let mut item = MaybeUninit::<LogItem>::uninit();
-        let this = item.as_mut_ptr();
-        // SAFETY: every field is written through its own aligned pointer into `item`, which is
-        // valid for writes; `Attributes::init` leaves its inline slots uninitialised, which its
-        // length (0) says. So the whole record is initialised when `assume_init` runs.
+        // SAFETY: `item` is valid for writes and aligned, and `init` initialises all of it.
+        unsafe {
+            LogItem::init(item.as_mut_ptr(), scope, severity);
+            item.assume_init()
+        }
+    }
+
+    /// Makes at `this` a record with no body, no attributes and no trace context, writing each
+    /// field once (the inline attribute slots stay uninitialised).
+    ///
+    /// # Safety
+    /// `this` must be valid for writes and aligned; whatever it held is overwritten without being
+    /// dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn init(this: *mut LogItem, scope: u32, severity: Severity) {
+        // SAFETY: every field is written through its own aligned pointer into `*this`, which the
+        // caller guarantees is valid for writes; `Attributes::init` leaves its inline slots
+        // uninitialised, which its length (0) says. So the whole record is initialised.
         unsafe {
             addr_of_mut!((*this).scope).write(scope);
             addr_of_mut!((*this).severity).write(severity);
@@ -50,7 +64,6 @@ impl LogItem {
             addr_of_mut!((*this).event_name).write(None);
             addr_of_mut!((*this).body).write(None);
             Attributes::init(addr_of_mut!((*this).attributes));
-            item.assume_init()
         }
     }
 
