@@ -12,7 +12,8 @@ use super::severity::Severity;
 /// A [`log::Log`] that emits each `log` record through a [`Logger`]: the level becomes the
 /// severity, the message the body (not copied when it has no arguments), the target the
 /// `log.target` attribute, the source location the `code.file.path` and `code.line.number`
-/// attributes, and the record's key-values attributes of their own.
+/// attributes, and the record's key-values attributes of their own. A message with arguments and
+/// key-values are copied (allocated); for the hot path, emit through a [`Logger`] directly.
 ///
 /// ```
 /// use nanotel::logs::{LogBridge, LoggerProvider};
