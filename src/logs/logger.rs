@@ -290,3 +290,34 @@ impl Drop for LogRecordBuilder<'_> {
 fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::logs::LoggerProvider;
+
+    #[test]
+    fn records_not_stored_are_dropped_once() {
+        let shared: Arc<str> = Arc::from("shared");
+        let value = || KeyValue::new("k", Value::Str(Text::Shared(shared.clone())));
+        let provider = LoggerProvider::builder().without_env().with_buffer_capacity(2).build();
+        let logger = provider.logger("drops");
+        // Built and never emitted.
+        logger.record(Severity::Info).attribute(value());
+        // Emitted twice: the second does nothing.
+        let mut builder = logger.record(Severity::Info);
+        builder.attribute(value()).emit();
+        builder.emit();
+        drop(builder);
+        // Refused by a full ring, by both paths.
+        logger.record(Severity::Info).attribute(value()).emit();
+        logger.record(Severity::Info).attribute(value()).emit();
+        logger.emit(Severity::Info, "full", &[value()]);
+        assert_eq!(Arc::strong_count(&shared), 3, "the two stored records hold the rest");
+        let mut stored = 0;
+        assert_eq!(provider.drain(usize::MAX, |_, _| stored += 1), 2);
+        assert_eq!((stored, Arc::strong_count(&shared)), (2, 1));
+    }
+}
