@@ -146,7 +146,7 @@ fn check_fields(contexts: &Contexts, records: &HashMap<String, LogRecord>) {
     assert_eq!((explicit.flags, explicit.severity_number, explicit.event_name.as_str()), (0, 9, ""));
 
     let limited = &records["limits"];
-    assert_eq!(any(&limited.body), &Any::StringValue("a lon".into()), "cut to 5 characters");
+    assert_eq!(any(&limited.body), &Any::StringValue("a long body".into()), "the limit is on attributes");
     assert_eq!(limited.attributes.len(), 4);
     assert_eq!(limited.dropped_attributes_count, 2);
     assert_eq!(any(&limited.attributes[3].value), &Any::StringValue("a lon".into()), "cut to 5 characters");

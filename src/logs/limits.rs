@@ -6,9 +6,9 @@ use crate::config::EnvReader;
 ///
 /// The count cuts new attribute keys (overwriting an existing key is always allowed) and what is
 /// cut is counted in the record's `dropped_attributes_count`. The value length limit truncates
-/// strings (in characters) and byte arrays (in bytes), element by element in arrays and maps, in
-/// attributes and in the body alike; it is applied on the exporter thread, so emitting never copies
-/// a string.
+/// attribute strings (in characters) and byte arrays (in bytes), element by element in arrays and
+/// maps; the body, not an attribute, is sent whole. It is applied on the exporter thread, so
+/// emitting never copies a string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLimits {
     /// Attributes per record (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, default 128).

@@ -78,7 +78,8 @@ impl LogItem {
     }
 }
 
-/// The OTLP log record, with string and byte values cut to `max_length` when set.
+/// The OTLP log record, with the attributes' string and byte values cut to `max_length` when set
+/// (the limit is on attributes: the body is sent whole).
 pub(crate) fn to_proto(item: LogItem, max_length: Option<usize>) -> otlp::LogRecord {
     let limited = |value: &mut AnyValue| {
         if let Some(max) = max_length {
@@ -91,11 +92,7 @@ pub(crate) fn to_proto(item: LogItem, max_length: Option<usize>) -> otlp::LogRec
         observed_time_unix_nano: item.observed,
         severity_number: item.severity.number(),
         severity_text: item.severity_text.as_deref().unwrap_or(item.severity.name()).to_owned(),
-        body: item.body.as_ref().map(|body| {
-            let mut body = body.to_proto();
-            limited(&mut body);
-            body
-        }),
+        body: item.body.as_ref().map(Value::to_proto),
         attributes: item
             .attributes
             .iter()
@@ -137,16 +134,20 @@ mod tests {
     use crate::attributes::KeyValue;
 
     #[test]
-    fn values_are_cut_by_characters_and_bytes_at_any_depth() {
+    fn attribute_values_are_cut_by_characters_and_bytes_at_any_depth() {
         let mut item = LogItem::new(0, Severity::Warn3);
-        item.body = Some(Value::from(vec![Value::from("héllo"), Value::from(vec![1u8, 2, 3])]));
+        item.body = Some(Value::from("the body is not an attribute"));
+        let array = vec![Value::from("héllo"), Value::from(vec![1u8, 2, 3])];
+        item.attributes.set(KeyValue::new("array", array), 8);
         item.attributes.set(KeyValue::new("map", vec![KeyValue::new("s", "abcdef"), KeyValue::new("n", 12345)]), 8);
         let record = to_proto(item, Some(2));
-        let body = record.body.unwrap();
-        let Some(any_value::Value::ArrayValue(array)) = body.value else { panic!("an array body") };
+        assert_eq!(record.body, Some(Value::from("the body is not an attribute").to_proto()));
+        let Some(any_value::Value::ArrayValue(array)) = &record.attributes[0].value.as_ref().unwrap().value else {
+            panic!("an array attribute")
+        };
         assert_eq!(array.values[0].value, Some(any_value::Value::StringValue("hé".into())));
         assert_eq!(array.values[1].value, Some(any_value::Value::BytesValue(vec![1, 2])));
-        let Some(any_value::Value::KvlistValue(map)) = &record.attributes[0].value.as_ref().unwrap().value else {
+        let Some(any_value::Value::KvlistValue(map)) = &record.attributes[1].value.as_ref().unwrap().value else {
             panic!("a map attribute")
         };
         assert_eq!(map.values[0].value.as_ref().unwrap().value, Some(any_value::Value::StringValue("ab".into())));
