@@ -5,7 +5,7 @@
 //! span id of the current span (see [`crate::trace::Context`]) and is written into the calling
 //! thread's ring: no lock, no wait, and no allocation for a static body and a few attributes. The
 //! exporter thread of an attached [`Pipeline`](crate::export::Pipeline) drains the rings and sends
-//! the records in batches (`OTEL_BLRP_*`). With the `log` feature, [`LogBridge`] turns the `log`
+//! the records in batches (`OTEL_BLRP_*`). With the `log` feature, `LogBridge` turns the `log`
 //! crate's macros into records.
 //!
 //! ```
