@@ -49,24 +49,9 @@ impl Buffers {
         }
     }
 
-    /// Writes the record `make` builds into this thread's ring. `make` runs only when the ring has
-    /// room, so a record that would be dropped costs neither its clock read nor its clones.
-    #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, make: impl FnOnce() -> LogItem) {
-        let written = self.with_producer(|producer| {
-            // A full ring counts the drop itself.
-            if let Some(slot) = producer.reserve() {
-                slot.write(make());
-            }
-        });
-        if written.is_none() {
-            // Relaxed: a tally.
-            self.orphaned.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// Moves `*item`, once `finish` has completed it, into this thread's ring in a single copy; or
-    /// drops it (and counts it) when the ring is full.
+    /// drops it (and counts it) when the ring is full. `finish` runs only when the ring has room,
+    /// so a record that is dropped costs neither its clock read nor its clones.
     ///
     /// # Safety
     /// Takes ownership of `*item`: the caller must neither use nor drop it afterwards.
@@ -169,21 +154,22 @@ mod tests {
     use super::*;
     use crate::logs::Severity;
 
+    /// Offers a record of `scope`; returns whether it was finished (the ring had room).
+    fn offer(buffers: &Arc<Buffers>, scope: u32) -> bool {
+        let mut item = ManuallyDrop::new(LogItem::new(scope, Severity::Info));
+        let mut finished = false;
+        // SAFETY: `item` is handed over and not used again.
+        unsafe { buffers.record_from(&mut item, |_| finished = true) };
+        finished
+    }
+
     #[test]
     fn threads_get_their_own_rings_and_full_ones_count_drops() {
         let buffers = Arc::new(Buffers::new(4));
-        let mut made = 0;
-        for _ in 0..6 {
-            buffers.record(|| {
-                made += 1;
-                LogItem::new(0, Severity::Info)
-            });
-        }
-        assert_eq!(made, 4, "nothing is made for a full ring");
+        let finished: Vec<bool> = (0..6).map(|_| offer(&buffers, 0)).collect();
+        assert_eq!(finished, [true, true, true, true, false, false], "a full ring finishes nothing");
         let worker = buffers.clone();
-        std::thread::spawn(move || (0..3).for_each(|_| worker.record(|| LogItem::new(1, Severity::Warn))))
-            .join()
-            .unwrap();
+        std::thread::spawn(move || (0..3).for_each(|_| assert!(offer(&worker, 1)))).join().unwrap();
         let mut scopes = Vec::new();
         assert_eq!(buffers.drain(usize::MAX, |item| scopes.push(item.scope)), 2);
         scopes.sort();

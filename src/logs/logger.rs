@@ -66,17 +66,21 @@ impl Logger {
             return;
         }
         let limit = self.provider.limits.attribute_count;
-        let scope = self.scope;
-        self.provider.buffers.record(|| {
-            let mut item = LogItem::new(scope, severity);
+        let mut item = MaybeUninit::<LogItem>::uninit();
+        // SAFETY: `item` is valid for writes and aligned; `init` initialises all of it.
+        unsafe { LogItem::init(item.as_mut_ptr(), self.scope, severity) };
+        // SAFETY: initialised above; `ManuallyDrop<T>` has `T`'s layout.
+        let item = unsafe { &mut *(item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
+        let finish = |item: &mut LogItem| {
             item.body = Some(Value::Str(Text::Static(body)));
             for attribute in attributes {
                 item.attributes.set(attribute.clone(), limit);
             }
             item.set_context(context.span_context());
             item.observed = clock::now_unix_nanos();
-            item
-        });
+        };
+        // SAFETY: the record is owned here and not used again.
+        unsafe { self.provider.buffers.record_from(item, finish) };
     }
 
     /// Whether a record tied to `context` passes the trace-based filter.

@@ -1,6 +1,5 @@
 //! A log record as it waits in a thread's buffer, and its OTLP form, made on the exporter thread.
 
-use std::mem::MaybeUninit;
 use std::ptr::addr_of_mut;
 
 use crate::attributes::{Text, Value};
@@ -31,9 +30,9 @@ pub(crate) struct LogItem {
 
 impl LogItem {
     /// A record with no body, no attributes and no trace context.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn new(scope: u32, severity: Severity) -> LogItem {
-        let mut item = MaybeUninit::<LogItem>::uninit();
+        let mut item = std::mem::MaybeUninit::<LogItem>::uninit();
         // SAFETY: `item` is valid for writes and aligned, and `init` initialises all of it.
         unsafe {
             LogItem::init(item.as_mut_ptr(), scope, severity);
