@@ -7,8 +7,8 @@
 //!   buffer drained (untimed) between bursts, so every record is stored: the path when the exporter
 //!   keeps up.
 //! - `nanotel/builder_paced`: the same record through the builder, with an event name.
-//! - `nanotel/emit_full`: `Logger::emit` back to back with a pipeline attached whose exporter thread
-//!   drains the buffers every 20 ms; most iterations find the buffer full and drop the record.
+//! - `nanotel/emit_full`: `Logger::emit` into a buffer that is full and never drained: the record
+//!   is dropped and counted (the overload path).
 //! - `nanotel/emit_filtered`: a record below the provider's minimum severity.
 //! - `opentelemetry_sdk/emit`: the same record with the official SDK (0.31): a batch log processor
 //!   feeding an exporter that does nothing.
@@ -25,9 +25,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{ExporterKind, Pipeline};
-use nanotel::logs::{Logger, LoggerProvider, Severity};
-use nanotel::Signal;
+use nanotel::logs::{Logger, LoggerProvider, Severity, DEFAULT_BUFFER_CAPACITY};
 
 const BURST: u64 = 256;
 
@@ -102,12 +100,11 @@ fn logs(c: &mut Criterion) {
         })
     });
 
-    // Logs go nowhere (exporter `none`): the exporter thread empties the buffers and discards.
-    let pipeline = Pipeline::builder().without_env().exporter(Signal::Logs, ExporterKind::None).build().unwrap();
-    let attached = LoggerProvider::builder().without_env().build();
-    attached.attach(&pipeline);
-    let attached_logger = attached.logger("bench");
-    group.bench_function("nanotel/emit_full", |b| b.iter(|| emit(&attached_logger, &attributes)));
+    // Never drained: after its first 1024 records the buffer stays full.
+    let full = LoggerProvider::builder().without_env().build();
+    let full_logger = full.logger("bench");
+    (0..DEFAULT_BUFFER_CAPACITY).for_each(|_| emit(&full_logger, &attributes));
+    group.bench_function("nanotel/emit_full", |b| b.iter(|| emit(&full_logger, &attributes)));
 
     let filtering = LoggerProvider::builder().without_env().with_minimum_severity(Severity::Warn).build();
     let filtering_logger = filtering.logger("bench");
@@ -129,7 +126,9 @@ fn logs(c: &mut Criterion) {
 
     group.finish();
     let _ = sdk.shutdown();
-    black_box(pipeline.shutdown(Duration::from_secs(5)));
+    let mut stored = 0;
+    let dropped = full.drain(usize::MAX, |_, _| stored += 1);
+    assert!(stored == DEFAULT_BUFFER_CAPACITY && dropped > 0, "emit_full took the full-buffer path");
 }
 
 criterion_group! {
