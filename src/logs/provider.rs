@@ -118,6 +118,8 @@ impl LoggerProvider {
 impl ProviderInner {
     /// Pops up to `max` records with their scope; returns the records full buffers dropped meanwhile.
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> u64 {
+        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
+        crate::clock::maintain();
         let current = || self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let mut scopes = current();
         self.buffers.drain(max, |item| {
