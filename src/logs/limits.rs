@@ -1,0 +1,78 @@
+//! Log record limits: how many attributes a record keeps and how long their values may be.
+
+use crate::config::EnvReader;
+
+/// The limits applied to every log record of a provider.
+///
+/// The count cuts new attribute keys (overwriting an existing key is always allowed) and what is
+/// cut is counted in the record's `dropped_attributes_count`. The value length limit truncates
+/// attribute strings (in characters) and byte arrays (in bytes), element by element in arrays and
+/// maps; the body, not an attribute, is sent whole. It is applied on the exporter thread, so
+/// emitting never copies a string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Attributes per record (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attribute_count: usize,
+    /// Length of attribute values (`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default none).
+    pub attribute_value_length: Option<usize>,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits { attribute_count: 128, attribute_value_length: None }
+    }
+}
+
+impl LogLimits {
+    /// The limits the `OTEL_*` variables set: a log-specific variable wins over the general
+    /// `OTEL_ATTRIBUTE_*` one.
+    pub(crate) fn from_env(env: &mut EnvReader<'_>) -> LogLimits {
+        LogLimits {
+            attribute_count: bound(env, &["OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"])
+                .unwrap_or(LogLimits::default().attribute_count),
+            attribute_value_length: bound(
+                env,
+                &["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
+            ),
+        }
+    }
+}
+
+/// The first of `names` that is set, as a whole number the specification allows (0 to 2³¹−1);
+/// anything else is reported and yields `None`, so the default applies.
+fn bound(env: &mut EnvReader<'_>, names: &[&str]) -> Option<usize> {
+    let (name, text) = env.first_text(names)?;
+    let parsed = text.parse::<i32>().ok().and_then(|n| usize::try_from(n).ok());
+    if parsed.is_none() {
+        env.report(format!("{name}={text:?} is ignored: expected a whole number from 0 to 2147483647"));
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(vars: &[(&'static str, &'static str)]) -> (LogLimits, Vec<String>) {
+        let vars = vars.to_vec();
+        let lookup = move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let mut env = EnvReader::new(&lookup);
+        (LogLimits::from_env(&mut env), env.problems)
+    }
+
+    #[test]
+    fn log_variables_win_over_general_ones_and_bad_ones_fall_back() {
+        assert_eq!(limits(&[]), (LogLimits::default(), vec![]));
+        let (l, problems) = limits(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+        ]);
+        assert_eq!((l.attribute_count, l.attribute_value_length), (3, Some(16)));
+        assert!(problems.is_empty());
+        let (l, problems) =
+            limits(&[("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "-1"), ("OTEL_ATTRIBUTE_COUNT_LIMIT", "5")]);
+        assert_eq!(l.attribute_count, 128, "the first variable set is the one read");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+}

@@ -1,0 +1,327 @@
+//! Loggers and the record builder: what a program calls to emit a log record.
+
+use std::error::Error;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::attributes::{KeyValue, Text, Value};
+use crate::clock;
+use crate::trace::Context;
+
+use super::provider::ProviderInner;
+use super::record::LogItem;
+use super::severity::Severity;
+
+/// Emits log records for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
+///
+/// A record reads the clock once (its observed time) and takes the trace and span id of the
+/// current span; it is written into the calling thread's buffer, which never blocks. A record with
+/// a static body and up to [`INLINE_ATTRIBUTES`](crate::trace::INLINE_ATTRIBUTES) attributes
+/// allocates nothing.
+///
+/// ```
+/// use nanotel::attributes::{KeyValue, Value};
+/// use nanotel::logs::{LoggerProvider, Severity};
+///
+/// let provider = LoggerProvider::builder().without_env().build();
+/// let logger = provider.logger("gateway");
+/// logger.emit(Severity::Info, "order accepted", &[KeyValue::new("order.id", 42)]);
+/// logger
+///     .record(Severity::Warn)
+///     .body(Value::from(vec![KeyValue::new("reason", "price band")]))
+///     .event_name("order.rejected")
+///     .attribute(KeyValue::new("order.id", 43))
+///     .emit();
+/// let mut bodies = Vec::new();
+/// provider.drain(usize::MAX, |_, record| bodies.push(record.body));
+/// assert_eq!(bodies.len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Logger {
+    provider: Arc<ProviderInner>,
+    scope: u32,
+}
+
+impl Logger {
+    pub(crate) fn new(provider: Arc<ProviderInner>, scope: u32) -> Logger {
+        Logger { provider, scope }
+    }
+
+    /// Whether a record of this severity would be kept; check it before working out what to log.
+    #[inline(always)]
+    pub fn enabled(&self, severity: Severity) -> bool {
+        severity >= self.provider.minimum_severity
+    }
+
+    /// Emits a record with a static body and these attributes (cloned: static strings and shared
+    /// values are not copied), timestamped now and tied to the current span.
+    #[inline]
+    pub fn emit(&self, severity: Severity, body: &'static str, attributes: &[KeyValue]) {
+        if !self.enabled(severity) {
+            return;
+        }
+        let context = Context::current();
+        if !self.keeps(&context) {
+            return;
+        }
+        let limit = self.provider.limits.attribute_count;
+        let mut item = MaybeUninit::<LogItem>::uninit();
+        // SAFETY: `item` is valid for writes and aligned; `init` initialises all of it.
+        unsafe { LogItem::init(item.as_mut_ptr(), self.scope, severity) };
+        // SAFETY: initialised above; `ManuallyDrop<T>` has `T`'s layout.
+        let item = unsafe { &mut *(item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
+        let finish = |item: &mut LogItem| {
+            item.body = Some(Value::Str(Text::Static(body)));
+            for attribute in attributes {
+                item.attributes.set(attribute.clone(), limit);
+            }
+            item.set_context(context.span_context());
+            item.observed = clock::now_unix_nanos();
+        };
+        // SAFETY: the record is owned here and not used again.
+        unsafe { self.provider.buffers.record_from(item, finish) };
+    }
+
+    /// Whether a record tied to `context` passes the trace-based filter.
+    #[inline(always)]
+    fn keeps(&self, context: &Context) -> bool {
+        let span = context.span_context();
+        !(self.provider.trace_based && span.is_valid() && !span.is_sampled())
+    }
+
+    /// A record to fill in and [emit](LogRecordBuilder::emit): any body, the event name, the
+    /// timestamps, an explicit context. When `severity` is not [enabled](Logger::enabled), every
+    /// step does nothing.
+    #[inline]
+    pub fn record(&self, severity: Severity) -> LogRecordBuilder<'_> {
+        let mut builder =
+            LogRecordBuilder { logger: self, item: MaybeUninit::uninit(), live: false, context: None, exception: None };
+        if self.enabled(severity) {
+            // SAFETY: the builder's own slot is valid for writes and holds nothing yet.
+            unsafe { LogItem::init(builder.item.as_mut_ptr(), self.scope, severity) };
+            builder.live = true;
+        }
+        builder
+    }
+}
+
+/// A log record being filled in; nothing is recorded until [`emit`](LogRecordBuilder::emit).
+///
+/// Each step changes the builder in place (`&mut self`), so the record, a few hundred bytes with
+/// its inline attributes, is never moved along the chain.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::logs::{LoggerProvider, Severity};
+///
+/// let provider = LoggerProvider::builder().without_env().build();
+/// let logger = provider.logger("gateway");
+/// let err = std::io::Error::other("venue closed");
+/// logger
+///     .record(Severity::Error)
+///     .body("order failed")
+///     .severity_text("error")
+///     .timestamp(SystemTime::now())
+///     .attributes([KeyValue::new("order.id", 7), KeyValue::new("venue", "XNAS")])
+///     .exception(&err)
+///     .emit();
+/// let mut records = Vec::new();
+/// provider.drain(usize::MAX, |_, record| records.push(record));
+/// assert_eq!(records[0].severity_text, "error");
+/// assert_eq!(records[0].attributes.len(), 4);
+/// ```
+#[must_use = "nothing is recorded until `emit` is called"]
+pub struct LogRecordBuilder<'l> {
+    logger: &'l Logger,
+    /// Initialised while `live`.
+    item: MaybeUninit<LogItem>,
+    /// Whether `item` holds a record: not when the severity is not enabled, nor once emitted.
+    live: bool,
+    context: Option<Context>,
+    /// The `exception.type` and `exception.message` to add at emit, unless the record has its own.
+    exception: Option<(&'static str, String)>,
+}
+
+impl LogRecordBuilder<'_> {
+    /// The body: a message, or any structured value.
+    #[inline]
+    pub fn body(&mut self, body: impl Into<Value>) -> &mut Self {
+        if let Some(item) = self.item() {
+            item.body = Some(body.into());
+        }
+        self
+    }
+
+    /// The severity as the source named it (default: the severity's short name).
+    #[inline]
+    pub fn severity_text(&mut self, text: impl Into<Text>) -> &mut Self {
+        if let Some(item) = self.item() {
+            item.severity_text = Some(text.into());
+        }
+        self
+    }
+
+    /// Makes the record an event with this name.
+    #[inline]
+    pub fn event_name(&mut self, name: impl Into<Text>) -> &mut Self {
+        if let Some(item) = self.item() {
+            item.event_name = Some(name.into());
+        }
+        self
+    }
+
+    /// Sets an attribute (replacing the value of an existing key); a new key beyond the count
+    /// limit is dropped and counted.
+    #[inline]
+    pub fn attribute(&mut self, attribute: KeyValue) -> &mut Self {
+        let limit = self.logger.provider.limits.attribute_count;
+        if let Some(item) = self.item() {
+            item.attributes.set(attribute, limit);
+        }
+        self
+    }
+
+    /// Sets each of `attributes`, as [`attribute`](Self::attribute) does.
+    #[inline]
+    pub fn attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
+        let limit = self.logger.provider.limits.attribute_count;
+        if let Some(item) = self.item() {
+            attributes.into_iter().for_each(|attribute| item.attributes.set(attribute, limit));
+        }
+        self
+    }
+
+    /// When the event happened (default: unknown, which OTLP sends as 0).
+    #[inline]
+    pub fn timestamp(&mut self, time: SystemTime) -> &mut Self {
+        self.timestamp_unix_nanos(unix_nanos(time))
+    }
+
+    /// When the event happened, in nanoseconds since the Unix epoch (as [`clock::now_unix_nanos`]
+    /// gives).
+    #[inline]
+    pub fn timestamp_unix_nanos(&mut self, nanos: u64) -> &mut Self {
+        if let Some(item) = self.item() {
+            item.time = nanos;
+        }
+        self
+    }
+
+    /// When the record was observed (default: when it is emitted).
+    #[inline]
+    pub fn observed_timestamp(&mut self, time: SystemTime) -> &mut Self {
+        if let Some(item) = self.item() {
+            item.observed = unix_nanos(time);
+        }
+        self
+    }
+
+    /// Ties the record to `context`'s span instead of the current one (for work carried to
+    /// another thread or task).
+    #[inline]
+    pub fn context(&mut self, context: &Context) -> &mut Self {
+        if self.live {
+            self.context = Some(context.clone());
+        }
+        self
+    }
+
+    /// Describes an error with the `exception.type` and `exception.message` attributes (those the
+    /// record sets itself win). Formats the message, so it allocates.
+    pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
+        if self.live {
+            self.exception = Some((std::any::type_name::<E>(), error.to_string()));
+        }
+        self
+    }
+
+    /// Records the record in this thread's buffer (dropped and counted when it is full). The
+    /// builder is empty afterwards: emitting it again does nothing.
+    #[inline]
+    pub fn emit(&mut self) {
+        if !self.live {
+            return;
+        }
+        let logger = self.logger;
+        let context = self.context.take().unwrap_or_else(Context::current);
+        let exception = self.exception.take();
+        self.live = false;
+        // SAFETY: `live` was set, so the slot holds a record; clearing `live` hands it over here.
+        let item = unsafe { &mut *(self.item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
+        if !logger.keeps(&context) {
+            // SAFETY: the record is owned here (see above) and not used again.
+            unsafe { ManuallyDrop::drop(item) };
+            return;
+        }
+        let limit = logger.provider.limits.attribute_count;
+        if let Some((kind, message)) = exception {
+            for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
+                if !item.attributes.iter().any(|held| held.key.as_str() == key) {
+                    item.attributes.set(KeyValue::new(key, value), limit);
+                }
+            }
+        }
+        let finish = |item: &mut LogItem| {
+            item.set_context(context.span_context());
+            if item.observed == 0 {
+                item.observed = clock::now_unix_nanos();
+            }
+        };
+        // SAFETY: the record is owned here (see above) and not used again.
+        unsafe { logger.provider.buffers.record_from(item, finish) };
+    }
+
+    /// The record, unless the severity is not enabled or it was emitted.
+    #[inline(always)]
+    fn item(&mut self) -> Option<&mut LogItem> {
+        // SAFETY: `item` is initialised while `live`.
+        self.live.then(|| unsafe { self.item.assume_init_mut() })
+    }
+}
+
+impl Drop for LogRecordBuilder<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            // SAFETY: `item` is initialised while `live`, and dropped once, here.
+            unsafe { self.item.assume_init_drop() };
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it, the largest `u64` after year 2554).
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::logs::LoggerProvider;
+
+    #[test]
+    fn records_not_stored_are_dropped_once() {
+        let shared: Arc<str> = Arc::from("shared");
+        let value = || KeyValue::new("k", Value::Str(Text::Shared(shared.clone())));
+        let provider = LoggerProvider::builder().without_env().with_buffer_capacity(2).build();
+        let logger = provider.logger("drops");
+        // Built and never emitted.
+        logger.record(Severity::Info).attribute(value());
+        // Emitted twice: the second does nothing.
+        let mut builder = logger.record(Severity::Info);
+        builder.attribute(value()).emit();
+        builder.emit();
+        drop(builder);
+        // Refused by a full ring, by both paths.
+        logger.record(Severity::Info).attribute(value()).emit();
+        logger.record(Severity::Info).attribute(value()).emit();
+        logger.emit(Severity::Info, "full", &[value()]);
+        assert_eq!(Arc::strong_count(&shared), 3, "the two stored records hold the rest");
+        let mut stored = 0;
+        assert_eq!(provider.drain(usize::MAX, |_, _| stored += 1), 2);
+        assert_eq!((stored, Arc::strong_count(&shared)), (2, 1));
+    }
+}

@@ -1,0 +1,262 @@
+//! The logger provider: limits, minimum severity and per-thread buffers shared by its loggers, one
+//! per instrumentation scope.
+
+use std::sync::{Arc, Mutex};
+
+use crate::config::EnvReader;
+use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
+use crate::proto::common::v1::InstrumentationScope;
+use crate::proto::logs::v1 as otlp;
+use crate::Signal;
+
+use super::buffers::Buffers;
+use super::limits::LogLimits;
+use super::logger::Logger;
+use super::record::{self, LogItem};
+use super::severity::Severity;
+
+/// How many records each thread holds by default, waiting for the exporter thread, before it
+/// drops new ones.
+pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
+
+/// Makes [`Logger`]s and owns what they share: the limits, the minimum severity, and the
+/// per-thread buffers records wait in until the exporter thread takes them.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use nanotel::attributes::KeyValue;
+/// use nanotel::export::Pipeline;
+/// use nanotel::logs::{LoggerProvider, Severity};
+/// use nanotel::testing::TestCollector;
+///
+/// let collector = TestCollector::start().unwrap();
+/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let provider = LoggerProvider::builder().without_env().build();
+/// provider.attach(&pipeline);
+/// let logger = provider.logger_with_version("gateway", "1.2.0");
+/// logger.emit(Severity::Info, "order accepted", &[KeyValue::new("order.id", 42)]);
+/// pipeline.force_flush(Duration::from_secs(5)).unwrap();
+/// assert_eq!(collector.accepted_items(nanotel::Signal::Logs), 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct LoggerProvider {
+    inner: Arc<ProviderInner>,
+}
+
+pub(crate) struct ProviderInner {
+    pub(crate) limits: LogLimits,
+    pub(crate) minimum_severity: Severity,
+    /// Drop records tied to a span that is not sampled.
+    pub(crate) trace_based: bool,
+    pub(crate) buffers: Arc<Buffers>,
+    scopes: Mutex<Vec<Scope>>,
+}
+
+impl LoggerProvider {
+    /// A builder starting from the specification's defaults and the `OTEL_*` environment.
+    pub fn builder() -> LoggerProviderBuilder {
+        LoggerProviderBuilder::default()
+    }
+
+    /// The logger of an instrumentation scope without a version.
+    pub fn logger(&self, name: &str) -> Logger {
+        self.logger_of(name, "")
+    }
+
+    /// The logger of an instrumentation scope and its version.
+    pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
+        self.logger_of(name, version)
+    }
+
+    fn logger_of(&self, name: &str, version: &str) -> Logger {
+        let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
+        let mut scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One index per scope, so a scope's records are batched together however many loggers share it.
+        let index = match scopes.iter().position(|known| **known == scope) {
+            Some(index) => index,
+            None => {
+                scopes.push(Arc::new(scope));
+                scopes.len() - 1
+            }
+        };
+        Logger::new(self.inner.clone(), index as u32)
+    }
+
+    /// Sends this provider's records through `pipeline`: its exporter thread drains the buffers at
+    /// every poll, on flush and at shutdown, in batches set by the `OTEL_BLRP_*` variables, and
+    /// counts records dropped by full buffers as `queue_full`.
+    pub fn attach(&self, pipeline: &Pipeline) {
+        pipeline.add_record_source(LogSource { provider: self.inner.clone() });
+    }
+
+    /// Takes up to `max` records out of the buffers on the calling thread, as OTLP log records
+    /// with their scope, and returns how many records full buffers dropped since the last drain.
+    /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
+    pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {
+        let max_length = self.inner.limits.attribute_value_length;
+        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length)))
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &LogLimits {
+        &self.inner.limits
+    }
+
+    /// The least severe records kept; less severe ones are dropped before they are made.
+    pub fn minimum_severity(&self) -> Severity {
+        self.inner.minimum_severity
+    }
+
+    /// Whether records tied to a span that is not sampled are dropped.
+    pub fn is_trace_based(&self) -> bool {
+        self.inner.trace_based
+    }
+}
+
+impl ProviderInner {
+    /// Pops up to `max` records with their scope; returns the records full buffers dropped meanwhile.
+    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> u64 {
+        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
+        crate::clock::maintain();
+        let current = || self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let mut scopes = current();
+        self.buffers.drain(max, |item| {
+            // A logger made since the copy above may already have emitted: its scope is in the
+            // provider's list (a logger is made before it emits), so a fresh copy has it.
+            if scopes.get(item.scope as usize).is_none() {
+                scopes = current();
+            }
+            if let Some(scope) = scopes.get(item.scope as usize) {
+                sink(scope, item);
+            }
+        })
+    }
+}
+
+/// Moves a provider's records into a pipeline, on its exporter thread.
+struct LogSource {
+    provider: Arc<ProviderInner>,
+}
+
+impl RecordSource for LogSource {
+    fn drain(&mut self, sink: &mut RecordSink<'_>) {
+        let max_length = self.provider.limits.attribute_value_length;
+        // Logs not exported: the buffers are emptied all the same, so nothing waits for nothing.
+        let mut room = sink.room(Signal::Logs).unwrap_or(0);
+        // The buffers are always emptied: what the queue has no room for is counted as dropped
+        // (`queue_full`) without being converted, so every record that reached a buffer is
+        // accounted for.
+        let mut refused = 0;
+        let dropped = self.provider.drain(usize::MAX, |scope, item| {
+            if room > 0 {
+                room -= 1;
+                sink.send_log(scope, record::to_proto(item, max_length));
+            } else {
+                refused += 1;
+            }
+        });
+        sink.count_dropped(Signal::Logs, dropped + refused);
+    }
+}
+
+/// A replacement for the process environment.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Configures a [`LoggerProvider`]. Settings made here win over the environment.
+///
+/// ```
+/// use nanotel::logs::{LoggerProvider, Severity};
+///
+/// let provider = LoggerProvider::builder()
+///     .with_env_lookup(|name| (name == "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT").then(|| "16".to_string()))
+///     .with_minimum_severity(Severity::Info)
+///     .build();
+/// assert_eq!(provider.limits().attribute_count, 16);
+/// assert!(!provider.logger("gateway").enabled(Severity::Debug));
+/// ```
+pub struct LoggerProviderBuilder {
+    limits: Option<LogLimits>,
+    minimum_severity: Severity,
+    trace_based: bool,
+    lookup: Option<EnvLookup>,
+    buffer_capacity: usize,
+}
+
+impl Default for LoggerProviderBuilder {
+    fn default() -> Self {
+        LoggerProviderBuilder {
+            limits: None,
+            minimum_severity: Severity::Trace,
+            trace_based: false,
+            lookup: None,
+            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+        }
+    }
+}
+
+impl LoggerProviderBuilder {
+    /// Ignores the process environment.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads `OTEL_*` variables through `lookup` instead of the process environment.
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// The limits (instead of the `OTEL_LOGRECORD_*` variables).
+    pub fn with_log_limits(mut self, limits: LogLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Drops records less severe than `severity` before they are made (default: keep all).
+    pub fn with_minimum_severity(mut self, severity: Severity) -> Self {
+        self.minimum_severity = severity;
+        self
+    }
+
+    /// Drops records tied to a span that the sampler did not sample, so logs follow the traces
+    /// kept (default: off). Records outside any span are kept.
+    pub fn with_trace_based(mut self, trace_based: bool) -> Self {
+        self.trace_based = trace_based;
+        self
+    }
+
+    /// How many records each thread may hold, waiting for the exporter thread, before new ones are
+    /// dropped and counted (default [`DEFAULT_BUFFER_CAPACITY`], rounded up to a power of two).
+    /// Each thread that emits a record allocates this many slots once (a few hundred bytes each).
+    pub fn with_buffer_capacity(mut self, capacity: usize) -> Self {
+        self.buffer_capacity = capacity;
+        self
+    }
+
+    /// Builds the provider, reporting problems found in the environment once on stderr. Also
+    /// calibrates the clock now, so the first record does not.
+    pub fn build(self) -> LoggerProvider {
+        let process_env = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
+            Some(lookup) => lookup.as_ref(),
+            None => &process_env,
+        };
+        let mut env = EnvReader::new(lookup);
+        let limits = self.limits.unwrap_or_else(|| LogLimits::from_env(&mut env));
+        for problem in &env.problems {
+            crate::diag::warning!("{problem}");
+        }
+        crate::clock::now_unix_nanos();
+        LoggerProvider {
+            inner: Arc::new(ProviderInner {
+                limits,
+                minimum_severity: self.minimum_severity,
+                trace_based: self.trace_based,
+                buffers: Arc::new(Buffers::new(self.buffer_capacity)),
+                scopes: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}

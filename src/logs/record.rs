@@ -1,0 +1,157 @@
+//! A log record as it waits in a thread's buffer, and its OTLP form, made on the exporter thread.
+
+use std::ptr::addr_of_mut;
+
+use crate::attributes::{Text, Value};
+use crate::proto::common::v1::{any_value, AnyValue};
+use crate::proto::logs::v1 as otlp;
+use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+
+use super::inline::Attributes;
+use super::severity::Severity;
+
+/// One emitted record: fixed size, so it is written straight into a ring slot. Strings are
+/// [`Text`]s and values are [`Value`]s: a record with static strings holds no heap memory.
+pub(crate) struct LogItem {
+    pub scope: u32,
+    pub severity: Severity,
+    /// Event time; 0 when unknown.
+    pub time: u64,
+    pub observed: u64,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub flags: TraceFlags,
+    /// `None`: the severity's short name.
+    pub severity_text: Option<Text>,
+    pub event_name: Option<Text>,
+    pub body: Option<Value>,
+    pub attributes: Attributes,
+}
+
+impl LogItem {
+    /// A record with no body, no attributes and no trace context.
+    #[cfg(test)]
+    pub(crate) fn new(scope: u32, severity: Severity) -> LogItem {
+        let mut item = std::mem::MaybeUninit::<LogItem>::uninit();
+        // SAFETY: `item` is valid for writes and aligned, and `init` initialises all of it.
+        unsafe {
+            LogItem::init(item.as_mut_ptr(), scope, severity);
+            item.assume_init()
+        }
+    }
+
+    /// Makes at `this` a record with no body, no attributes and no trace context, writing each
+    /// field once (the inline attribute slots stay uninitialised).
+    ///
+    /// # Safety
+    /// `this` must be valid for writes and aligned; whatever it held is overwritten without being
+    /// dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn init(this: *mut LogItem, scope: u32, severity: Severity) {
+        // SAFETY: every field is written through its own aligned pointer into `*this`, which the
+        // caller guarantees is valid for writes; `Attributes::init` leaves its inline slots
+        // uninitialised, which its length (0) says. So the whole record is initialised.
+        unsafe {
+            addr_of_mut!((*this).scope).write(scope);
+            addr_of_mut!((*this).severity).write(severity);
+            addr_of_mut!((*this).time).write(0);
+            addr_of_mut!((*this).observed).write(0);
+            addr_of_mut!((*this).trace_id).write(TraceId::INVALID);
+            addr_of_mut!((*this).span_id).write(SpanId::INVALID);
+            addr_of_mut!((*this).flags).write(TraceFlags::NOT_SAMPLED);
+            addr_of_mut!((*this).severity_text).write(None);
+            addr_of_mut!((*this).event_name).write(None);
+            addr_of_mut!((*this).body).write(None);
+            Attributes::init(addr_of_mut!((*this).attributes));
+        }
+    }
+
+    /// Takes the trace and span id and the trace flags of `context` (nothing when it is invalid).
+    #[inline(always)]
+    pub(crate) fn set_context(&mut self, context: &SpanContext) {
+        if context.is_valid() {
+            self.trace_id = context.trace_id();
+            self.span_id = context.span_id();
+            self.flags = context.trace_flags();
+        }
+    }
+}
+
+/// The OTLP log record, with the attributes' string and byte values cut to `max_length` when set
+/// (the limit is on attributes: the body is sent whole).
+pub(crate) fn to_proto(item: LogItem, max_length: Option<usize>) -> otlp::LogRecord {
+    let limited = |value: &mut AnyValue| {
+        if let Some(max) = max_length {
+            cut(value, max);
+        }
+    };
+    let has_trace = item.trace_id.is_valid();
+    otlp::LogRecord {
+        time_unix_nano: item.time,
+        observed_time_unix_nano: item.observed,
+        severity_number: item.severity.number(),
+        severity_text: item.severity_text.as_deref().unwrap_or(item.severity.name()).to_owned(),
+        body: item.body.as_ref().map(Value::to_proto),
+        attributes: item
+            .attributes
+            .iter()
+            .map(|kv| {
+                let mut attribute = kv.to_proto();
+                attribute.value.iter_mut().for_each(limited);
+                attribute
+            })
+            .collect(),
+        dropped_attributes_count: item.attributes.dropped,
+        // The low byte holds the W3C trace flags; the rest is reserved.
+        flags: if has_trace { u32::from(item.flags.bits()) } else { 0 },
+        trace_id: if has_trace { item.trace_id.to_bytes().to_vec() } else { Vec::new() },
+        span_id: if item.span_id.is_valid() { item.span_id.to_bytes().to_vec() } else { Vec::new() },
+        event_name: item.event_name.as_deref().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Cuts, in place, strings to `max` characters and byte arrays to `max` bytes, at any depth.
+fn cut(value: &mut AnyValue, max: usize) {
+    match &mut value.value {
+        Some(any_value::Value::StringValue(text)) => {
+            if let Some((end, _)) = text.char_indices().nth(max) {
+                text.truncate(end);
+            }
+        }
+        Some(any_value::Value::BytesValue(bytes)) => bytes.truncate(max),
+        Some(any_value::Value::ArrayValue(array)) => array.values.iter_mut().for_each(|v| cut(v, max)),
+        Some(any_value::Value::KvlistValue(map)) => {
+            map.values.iter_mut().filter_map(|kv| kv.value.as_mut()).for_each(|v| cut(v, max))
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::KeyValue;
+
+    #[test]
+    fn attribute_values_are_cut_by_characters_and_bytes_at_any_depth() {
+        let mut item = LogItem::new(0, Severity::Warn3);
+        item.body = Some(Value::from("the body is not an attribute"));
+        let array = vec![Value::from("héllo"), Value::from(vec![1u8, 2, 3])];
+        item.attributes.set(KeyValue::new("array", array), 8);
+        item.attributes.set(KeyValue::new("map", vec![KeyValue::new("s", "abcdef"), KeyValue::new("n", 12345)]), 8);
+        let record = to_proto(item, Some(2));
+        assert_eq!(record.body, Some(Value::from("the body is not an attribute").to_proto()));
+        let Some(any_value::Value::ArrayValue(array)) = &record.attributes[0].value.as_ref().unwrap().value else {
+            panic!("an array attribute")
+        };
+        assert_eq!(array.values[0].value, Some(any_value::Value::StringValue("hé".into())));
+        assert_eq!(array.values[1].value, Some(any_value::Value::BytesValue(vec![1, 2])));
+        let Some(any_value::Value::KvlistValue(map)) = &record.attributes[1].value.as_ref().unwrap().value else {
+            panic!("a map attribute")
+        };
+        assert_eq!(map.values[0].value.as_ref().unwrap().value, Some(any_value::Value::StringValue("ab".into())));
+        assert_eq!(map.values[1].value.as_ref().unwrap().value, Some(any_value::Value::IntValue(12345)));
+        assert_eq!((record.severity_number, record.severity_text.as_str()), (15, "WARN3"));
+        assert!(record.trace_id.is_empty() && record.span_id.is_empty() && record.flags == 0);
+    }
+}
