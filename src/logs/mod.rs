@@ -36,15 +36,8 @@ mod provider;
 mod record;
 mod severity;
 
-// The span recorder's ring and inline attributes, shared by source file until `crate::trace`
-// exposes those modules to the rest of the crate (then these become `use`s); the logs side does
-// not use every helper in them.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../trace/attributes.rs"]
-mod inline;
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../trace/ring.rs"]
-mod ring;
+// Log records travel like spans: the span recorder's ring and inline attributes serve both.
+use crate::trace::{attributes as inline, ring};
 
 #[cfg(feature = "log")]
 pub use bridge::LogBridge;

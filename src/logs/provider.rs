@@ -1,13 +1,15 @@
 //! The logger provider: limits, minimum severity and per-thread buffers shared by its loggers, one
 //! per instrumentation scope.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::EnvReader;
 use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1 as otlp;
 use crate::Signal;
+
+use crate::trace::scopes::ScopeList;
 
 use super::buffers::Buffers;
 use super::limits::LogLimits;
@@ -51,7 +53,7 @@ pub(crate) struct ProviderInner {
     /// Drop records tied to a span that is not sampled.
     pub(crate) trace_based: bool,
     pub(crate) buffers: Arc<Buffers>,
-    scopes: Mutex<Vec<Scope>>,
+    scopes: ScopeList,
 }
 
 impl LoggerProvider {
@@ -72,16 +74,7 @@ impl LoggerProvider {
 
     fn logger_of(&self, name: &str, version: &str) -> Logger {
         let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
-        let mut scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // One index per scope, so a scope's records are batched together however many loggers share it.
-        let index = match scopes.iter().position(|known| **known == scope) {
-            Some(index) => index,
-            None => {
-                scopes.push(Arc::new(scope));
-                scopes.len() - 1
-            }
-        };
-        Logger::new(self.inner.clone(), index as u32)
+        Logger::new(self.inner.clone(), self.inner.scopes.index_of(scope))
     }
 
     /// Sends this provider's records through `pipeline`: its exporter thread drains the buffers at
@@ -120,15 +113,9 @@ impl ProviderInner {
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> u64 {
         // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
         crate::clock::maintain();
-        let current = || self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        let mut scopes = current();
+        let mut scopes = self.scopes.reader();
         self.buffers.drain(max, |item| {
-            // A logger made since the copy above may already have emitted: its scope is in the
-            // provider's list (a logger is made before it emits), so a fresh copy has it.
-            if scopes.get(item.scope as usize).is_none() {
-                scopes = current();
-            }
-            if let Some(scope) = scopes.get(item.scope as usize) {
+            if let Some(scope) = scopes.get(item.scope) {
                 sink(scope, item);
             }
         })
@@ -255,7 +242,7 @@ impl LoggerProviderBuilder {
                 minimum_severity: self.minimum_severity,
                 trace_based: self.trace_based,
                 buffers: Arc::new(Buffers::new(self.buffer_capacity)),
-                scopes: Mutex::new(Vec::new()),
+                scopes: ScopeList::default(),
             }),
         }
     }

@@ -23,15 +23,16 @@
 //! # drop(task);
 //! ```
 
-mod attributes;
+pub(crate) mod attributes;
 mod context;
 mod ids;
 mod limits;
 mod provider;
 mod record;
 mod recorder;
-mod ring;
+pub(crate) mod ring;
 mod sampler;
+pub(crate) mod scopes;
 mod slab;
 mod span;
 mod span_context;

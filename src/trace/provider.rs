@@ -1,7 +1,7 @@
 //! The tracer provider: sampler, limits and recorder shared by its tracers, one per
 //! instrumentation scope.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::attributes::Text;
 use crate::config::EnvReader;
@@ -14,6 +14,7 @@ use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
 use super::sampler::Sampler;
+use super::scopes::ScopeList;
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
@@ -51,7 +52,7 @@ struct ProviderInner {
     sampler: Sampler,
     limits: SpanLimits,
     recorder: Arc<Recorder>,
-    scopes: Mutex<Vec<Scope>>,
+    scopes: ScopeList,
 }
 
 impl TracerProvider {
@@ -71,17 +72,8 @@ impl TracerProvider {
     }
 
     fn tracer_of(&self, name: &str, version: Option<&str>) -> Tracer {
-        let scope = Arc::new(record::scope(name, version));
-        let mut scopes = self.inner.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // One index per scope, so a scope's spans are batched together however many tracers share it.
-        let index = match scopes.iter().position(|known| **known == *scope) {
-            Some(index) => index,
-            None => {
-                scopes.push(scope);
-                scopes.len() - 1
-            }
-        };
-        Tracer { provider: self.inner.clone(), scope: index as u32 }
+        let scope = self.inner.scopes.index_of(record::scope(name, version));
+        Tracer { provider: self.inner.clone(), scope }
     }
 
     /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
@@ -116,9 +108,9 @@ impl ProviderInner {
     fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
         // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
         crate::clock::maintain();
-        let scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let mut scopes = self.scopes.reader();
         self.recorder.drain(max, |record| {
-            if let Some(scope) = scopes.get(record.scope as usize) {
+            if let Some(scope) = scopes.get(record.scope) {
                 sink(scope, record);
             }
         })
@@ -229,7 +221,7 @@ impl TracerProviderBuilder {
                 sampler,
                 limits,
                 recorder: Arc::new(Recorder::new(self.ring_capacity)),
-                scopes: Mutex::new(Vec::new()),
+                scopes: ScopeList::default(),
             }),
         }
     }
