@@ -14,8 +14,10 @@ pub mod prometheus;
 pub mod propagation;
 pub mod proto;
 pub mod resource;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
 
 pub use export::Signal;
+pub use telemetry::{builder, init, InitError, Telemetry, TelemetryBuilder};
