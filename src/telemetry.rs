@@ -214,11 +214,10 @@ impl TelemetryBuilder {
             });
         }
 
-        let (resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
+        let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
         for problem in &problems {
             crate::diag::warning!("{problem}");
         }
-        let mut resource = resource;
         if let Some(name) = self.service_name {
             set_service_name(&mut resource.attributes, name);
         }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
+use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 /// The names of this process's threads.
 fn thread_names() -> Vec<String> {
@@ -52,6 +53,20 @@ fn a_disabled_sdk_starts_no_thread_and_records_nothing() {
     let mut drained = 0;
     telemetry.tracer_provider().drain(usize::MAX, |_, _| drained += 1);
     assert_eq!(drained, 0);
+
+    assert!(!telemetry.meter_provider().is_enabled() && !telemetry.tracer_provider().is_enabled());
+    // A span with an explicit parent (a request's extracted context) passes the parent on unchanged.
+    let remote = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        Default::default(),
+    );
+    let child = tracer.span_with_parent("order", &Context::from_span_context(remote.clone())).start();
+    assert!(!child.is_recording());
+    assert_eq!(child.context(), &remote);
+    drop(child);
 
     if readable {
         let names = thread_names();
