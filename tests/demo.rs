@@ -1,9 +1,11 @@
 //! The demo, run as a newcomer runs it: the example binary `cargo test` builds, against the
 //! embedded collector and against a collector of the test's own, checking its output contract.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
@@ -30,10 +32,12 @@ fn demo() -> Command {
     command
 }
 
-/// Runs the demo to its end, one at a time: its order thread busy-polls, and two at once on a
-/// small machine would starve each other's exporter threads.
+/// Demo runs go one at a time: the order thread busy-polls, and two at once on a small machine
+/// would starve each other's exporter threads.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs the demo to its end.
 fn run(command: &mut Command) -> (Output, Vec<String>) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = command.output().expect("the demo runs");
     drop(serial);
@@ -141,4 +145,33 @@ fn a_bad_flag_is_a_usage_error() {
     let output = demo().args(["--duration", "soon"]).output().expect("the demo runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--duration: \"soon\" is not a whole number"));
+}
+
+#[test]
+fn otlp_and_prometheus_serves_the_demos_own_metrics() {
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut child = demo()
+        .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
+        .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+        .env("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
+        .args(["--duration", "2", "--orders-per-sec", "200"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok);
+    let url = lines
+        .by_ref()
+        .find_map(|line| Some(line.strip_prefix("Prometheus metrics at ")?.to_owned()))
+        .expect("the demo names its Prometheus endpoint");
+    // Orders are counted within the first tick periods; the endpoint shows the live values.
+    std::thread::sleep(Duration::from_millis(500));
+    let body = reqwest::blocking::get(&url).and_then(|r| r.text()).expect("a scrape");
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().expect("the demo ends").success());
+    drop(serial);
+    for family in ["trading_orders_total{", "trading_tick_to_trade_nanoseconds_bucket{", "trading_book_depth{"] {
+        assert!(body.contains(family), "{family} missing from:\n{body}");
+    }
+    let summary = summary(&rest);
+    assert!(number(&summary, Signal::Metrics, "exported") > 0, "OTLP metrics still go out: {summary}");
 }
