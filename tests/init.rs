@@ -133,3 +133,13 @@ fn an_endpoint_set_in_code_that_is_not_a_url_is_an_error() {
     assert!(err.to_string().starts_with("cannot set up telemetry: the endpoint set in code"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
 }
+
+#[test]
+fn the_guard_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<nanotel::Telemetry>();
+    let telemetry = std::sync::Arc::new(nanotel::builder().disabled(true).build().unwrap());
+    let shared = telemetry.clone();
+    std::thread::spawn(move || shared.tracer("worker").span("job").start().end()).join().unwrap();
+    assert!(telemetry.is_disabled());
+}
