@@ -1,32 +1,44 @@
-//! A simulated order gateway exporting real OTLP over HTTP.
+//! A simulated order gateway instrumented with nanotel, exporting real OTLP over HTTP.
 //!
 //! ```text
 //! cargo run --release --example trading_client -- [--duration SECS] [--orders-per-sec N] [--seed N]
 //! ```
 //!
-//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports there; without it, it starts nanotel's
-//! loopback test collector in-process and exports to that, then prints what it received. The last
-//! line is `nanotel-summary ` followed by the pipeline's accounting as one JSON object. With
-//! `OTEL_METRICS_EXPORTER=otlp,prometheus` it also serves `/metrics` for Prometheus (port 9464).
+//! A market-data thread publishes ticks and records the order book's depth; an order thread
+//! answers each tick with an order: a span per order with the events `sent`, `acked` and `filled`
+//! or `rejected`, a child span per venue round trip, the tick-to-trade latency in a histogram and
+//! an order counter per venue and side, all through bound handles.
 //!
-//! This first version drives the export pipeline directly with OTLP messages; the metric
-//! registry, span recorder and logger replace that hand-built data as they land.
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports there; without it, it starts nanotel's
+//! loopback test collector in-process, exports to that, and prints what it received. At the end
+//! it prints the hot-path costs it measured, then, as its last line, `nanotel-summary ` followed
+//! by the pipeline's accounting as one JSON object. With `OTEL_METRICS_EXPORTER=otlp,prometheus`
+//! it also serves `/metrics` for Prometheus (port 9464).
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use nanotel::export::{MetricProducer, Pipeline, Scope};
-use nanotel::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
-use nanotel::proto::logs::v1::LogRecord;
-use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ScopeMetrics, Sum};
-use nanotel::proto::trace::v1::{span, Span, Status};
+use nanotel::attributes::KeyValue;
+use nanotel::clock::now_unix_nanos;
+use nanotel::metrics::{BoundCounter, BoundGauge, BoundHistogram, Meter};
+use nanotel::resource::ResourceBuilder;
 use nanotel::testing::TestCollector;
+use nanotel::trace::{SpanKind, Status, Tracer};
+use nanotel::{Signal, Telemetry};
 
 const VENUES: [&str; 4] = ["XNAS", "XNYS", "BATS", "IEXG"];
+const SIDES: [&str; 2] = ["buy", "sell"];
+const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "NVDA", "AMZN"];
+
+/// One operation in this many is timed for the hot-path figures: enough samples for a stable p99,
+/// few enough that the timing itself does not shape the run.
+const SAMPLE_EVERY: u64 = 4;
 
 struct Options {
     duration: Duration,
@@ -44,7 +56,7 @@ fn parse_options() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--duration" => options.duration = Duration::from_secs(number("--duration")?),
-            "--orders-per-sec" => options.orders_per_sec = number("--orders-per-sec")?.max(1),
+            "--orders-per-sec" => options.orders_per_sec = number("--orders-per-sec")?.clamp(1, 1_000_000),
             "--seed" => options.seed = number("--seed")?,
             "--help" | "-h" => {
                 return Err("usage: trading_client [--duration SECS] [--orders-per-sec N] [--seed N]".into())
@@ -55,73 +67,223 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+/// A market-data update, stamped when it arrived.
+struct Tick {
+    symbol: usize,
+    arrived_ns: u64,
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
-        ..Default::default()
+/// Timings of sampled hot-path operations, in nanoseconds, kept in buffers sized up front so
+/// measuring never allocates during the run.
+struct HotPathSamples {
+    /// The cost of the two clock reads around an operation, subtracted from each sample.
+    clock_overhead: u64,
+    counter_add: Vec<u64>,
+    histogram_record: Vec<u64>,
+    span: Vec<u64>,
+}
+
+impl HotPathSamples {
+    fn with_capacity(capacity: usize) -> Self {
+        HotPathSamples {
+            clock_overhead: clock_overhead_ns(),
+            counter_add: Vec::with_capacity(capacity),
+            histogram_record: Vec::with_capacity(capacity),
+            span: Vec::with_capacity(capacity),
+        }
     }
 }
 
-/// Order counts per venue and side, and the last book depth, read by the exporter at each
-/// collection.
-#[derive(Default)]
-struct Book {
-    orders: [[AtomicU64; 2]; 4],
-    depth: AtomicU64,
+/// Keeps `sample` when there is room left (a full buffer stops sampling instead of growing).
+fn keep(samples: &mut Vec<u64>, sample: u64) {
+    if samples.len() < samples.capacity() {
+        samples.push(sample);
+    }
 }
 
-struct BookMetrics {
-    book: Arc<Book>,
-    start_ns: u64,
+/// The instruments of the order thread, bound once to their series.
+struct OrderInstruments {
+    tick_to_trade: BoundHistogram<u64>,
+    /// Per venue, then side.
+    orders: Vec<[BoundCounter<u64>; 2]>,
+    rejected: Vec<BoundCounter<u64>>,
 }
 
-impl MetricProducer for BookMetrics {
-    fn produce(&mut self) -> Vec<ScopeMetrics> {
-        let now = now_ns();
-        let mut orders = Vec::new();
-        for (v, venue) in VENUES.iter().enumerate() {
-            for (s, side) in ["buy", "sell"].iter().enumerate() {
-                orders.push(NumberDataPoint {
-                    attributes: vec![text("venue", venue), text("side", side)],
-                    start_time_unix_nano: self.start_ns,
-                    time_unix_nano: now,
-                    value: Some(number_data_point::Value::AsInt(self.book.orders[v][s].load(Ordering::Relaxed) as i64)),
-                    ..Default::default()
-                });
-            }
+impl OrderInstruments {
+    fn new(meter: &Meter) -> Result<Self, Box<dyn std::error::Error>> {
+        let tick_to_trade = meter
+            .u64_histogram("trading.tick_to_trade")
+            .with_unit("ns")
+            .with_description("From a market-data tick's arrival to the order it triggered leaving")
+            .with_boundaries(vec![1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6, 2.5e6, 5e6])
+            .build()?
+            .bind(&[]);
+        let orders =
+            meter.u64_counter("trading.orders").with_unit("{order}").with_description("Orders sent").build()?;
+        let rejected = meter
+            .u64_counter("trading.orders.rejected")
+            .with_unit("{order}")
+            .with_description("Orders rejected")
+            .build()?;
+        let venue = |v: &'static str| KeyValue::new("venue", v);
+        Ok(OrderInstruments {
+            tick_to_trade,
+            orders: VENUES.iter().map(|v| SIDES.map(|s| orders.bind(&[venue(v), KeyValue::new("side", s)]))).collect(),
+            rejected: VENUES.iter().map(|v| rejected.bind(&[venue(v)])).collect(),
+        })
+    }
+}
+
+/// The market-data thread: a tick per order slot, the book depth of its symbol, until `running`
+/// goes false. Ticks the order thread has not taken yet are not queued past 1024: stale prices
+/// are worth nothing to it.
+fn market_data(meter: Meter, ticks: Sender<Tick>, running: Arc<AtomicBool>, period: Duration, seed: u64) {
+    let depth_gauge = meter.i64_gauge("trading.book.depth").with_unit("{level}").build();
+    let tick_counter = meter.u64_counter("trading.market_data.ticks").with_unit("{tick}").build();
+    let (Ok(depth_gauge), Ok(tick_counter)) = (depth_gauge, tick_counter) else { return };
+    let depth: Vec<BoundGauge<i64>> =
+        SYMBOLS.iter().map(|s| depth_gauge.bind(&[KeyValue::new("symbol", *s)])).collect();
+    let received = tick_counter.bind(&[]);
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
+    while running.load(Ordering::Relaxed) {
+        let symbol = rng.random_range(0..SYMBOLS.len());
+        depth[symbol].record(rng.random_range(1..=50));
+        received.add(1);
+        match ticks.try_send(Tick { symbol, arrived_ns: now_unix_nanos() }) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => return,
         }
-        let depth = NumberDataPoint {
-            time_unix_nano: now,
-            value: Some(number_data_point::Value::AsInt(self.book.depth.load(Ordering::Relaxed) as i64)),
-            ..Default::default()
+        std::thread::sleep(period);
+    }
+}
+
+/// Waits `nanos` without sleeping, as a venue's round trip over a kernel-bypass network would.
+fn spin_for(nanos: u64) {
+    let until = now_unix_nanos() + nanos;
+    while now_unix_nanos() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// The order thread: an order per tick until the market-data thread stops. Returns the orders sent
+/// and the sampled hot-path timings.
+fn order_gateway(
+    tracer: Tracer,
+    meter: Meter,
+    ticks: Receiver<Tick>,
+    seed: u64,
+    capacity: usize,
+) -> (u64, HotPathSamples) {
+    let mut samples = HotPathSamples::with_capacity(capacity);
+    let Ok(instruments) = OrderInstruments::new(&meter) else { return (0, samples) };
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut sent = 0u64;
+    loop {
+        // Busy-polled, as a gateway on its own core does: a thread woken from sleep for each tick
+        // would find its caches cold and time that instead of nanotel. It yields, so on a machine
+        // with few cores the exporter and market-data threads still run.
+        let tick = match ticks.try_recv() {
+            Ok(tick) => tick,
+            Err(TryRecvError::Empty) => {
+                std::thread::yield_now();
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
         };
-        vec![ScopeMetrics {
-            scope: Some(InstrumentationScope { name: "trading_client".into(), ..Default::default() }),
-            metrics: vec![
-                Metric {
-                    name: "orders".into(),
-                    unit: "{order}".into(),
-                    data: Some(metric::Data::Sum(Sum {
-                        data_points: orders,
-                        aggregation_temporality: 2,
-                        is_monotonic: true,
-                    })),
-                    ..Default::default()
-                },
-                Metric {
-                    name: "book.depth".into(),
-                    unit: "{level}".into(),
-                    data: Some(metric::Data::Gauge(Gauge { data_points: vec![depth] })),
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        }]
+        let timed = sent % SAMPLE_EVERY == 0;
+        let venue = rng.random_range(0..VENUES.len());
+        let side = rng.random_range(0..SIDES.len());
+        let quantity: i64 = rng.random_range(1..=10) * 100;
+        let mut order = tracer
+            .span("order")
+            .with_attribute(KeyValue::new("venue", VENUES[venue]))
+            .with_attribute(KeyValue::new("side", SIDES[side]))
+            .with_attribute(KeyValue::new("symbol", SYMBOLS[tick.symbol]))
+            .with_attribute(KeyValue::new("order.quantity", quantity))
+            .start();
+        let entered = order.enter();
+
+        // A full fence before each timed stretch, so work still in flight from before it (the
+        // clock read is not ordered with earlier instructions) is not timed with it.
+        fence(Ordering::SeqCst);
+        let t0 = now_unix_nanos();
+        instruments.tick_to_trade.record(t0.saturating_sub(tick.arrived_ns));
+        let t1 = now_unix_nanos();
+        instruments.orders[venue][side].add(1);
+        let t2 = now_unix_nanos();
+        order.add_event("sent", []);
+
+        fence(Ordering::SeqCst);
+        let t3 = now_unix_nanos();
+        let round_trip = tracer
+            .span("venue.round_trip")
+            .with_kind(SpanKind::Client)
+            .with_attribute(KeyValue::new("venue", VENUES[venue]))
+            .start();
+        let t4 = now_unix_nanos();
+        spin_for(rng.random_range(2_000..20_000));
+        let t5 = now_unix_nanos();
+        round_trip.end();
+        let t6 = now_unix_nanos();
+        if timed {
+            // Saturating: the clock may be stepped when the wall clock itself was.
+            let cost = |from: u64, to: u64| to.saturating_sub(from).saturating_sub(samples.clock_overhead);
+            let (histogram, counter, span) = (cost(t0, t1), cost(t1, t2), cost(t3, t4) + cost(t5, t6));
+            keep(&mut samples.histogram_record, histogram);
+            keep(&mut samples.counter_add, counter);
+            keep(&mut samples.span, span);
+        }
+
+        order.add_event("acked", []);
+        if rng.random_bool(0.95) {
+            order.add_event("filled", [KeyValue::new("fill.quantity", quantity)]);
+        } else {
+            instruments.rejected[venue].add(1);
+            order.add_event("rejected", [KeyValue::new("reason", "price out of band")]);
+            order.set_status(Status::error("rejected by the venue"));
+        }
+        // Log records for this order (sent, and filled or rejected) are emitted here, inside the
+        // order span, so they carry its trace and span ids.
+        drop(entered);
+        order.end();
+        sent += 1;
+    }
+    (sent, samples)
+}
+
+/// The cost of the clock reads around a timed operation, to subtract from each sample.
+fn clock_overhead_ns() -> u64 {
+    let mut reads: Vec<u64> = (0..10_000)
+        .map(|_| {
+            let start = now_unix_nanos();
+            now_unix_nanos().saturating_sub(start)
+        })
+        .collect();
+    percentile(&mut reads, 50.0)
+}
+
+fn percentile(samples: &mut [u64], p: f64) -> u64 {
+    if samples.is_empty() {
+        return 0;
+    }
+    samples.sort_unstable();
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+fn print_hot_path(mut samples: HotPathSamples) {
+    let overhead = samples.clock_overhead;
+    println!(
+        "hot path: one operation in {SAMPLE_EVERY} timed on the order thread, the clock reads' own {overhead} ns subtracted"
+    );
+    for (what, values) in [
+        ("counter add", &mut samples.counter_add),
+        ("histogram record", &mut samples.histogram_record),
+        ("span", &mut samples.span),
+    ] {
+        let count = values.len();
+        let (p50, p99) = (percentile(values, 50.0), percentile(values, 99.0));
+        println!("hot path: {what} p50 {p50} ns p99 {p99} ns ({count} samples)");
     }
 }
 
@@ -145,115 +307,95 @@ fn main() -> ExitCode {
             }
         }
     };
-    let mut builder = Pipeline::builder();
+    // OTEL_SERVICE_NAME, when set, wins over the name given here.
+    let mut builder = nanotel::builder().resource(
+        ResourceBuilder::new().with_service_name("trading_client").with_service_version(env!("CARGO_PKG_VERSION")),
+    );
     if let Some(collector) = &collector {
         println!("no OTEL_EXPORTER_OTLP_ENDPOINT: exporting to the embedded collector at {}", collector.endpoint());
         builder = builder.endpoint(collector.endpoint());
     }
-    let pipeline = match builder.build() {
-        Ok(pipeline) => pipeline,
+    let telemetry = match builder.build() {
+        Ok(telemetry) => telemetry,
         Err(err) => {
-            eprintln!("cannot start the pipeline: {err}");
+            eprintln!("{err}");
             return ExitCode::FAILURE;
         }
     };
-
+    if telemetry.is_disabled() {
+        println!("OTEL_SDK_DISABLED=true: nothing is recorded or exported");
+    }
     // `OTEL_METRICS_EXPORTER=otlp,prometheus` (or `prometheus`) makes the pipeline serve a scrape
     // endpoint too, at `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`.
-    if let Some(server) = pipeline.prometheus() {
+    if let Some(server) = telemetry.pipeline().and_then(|pipeline| pipeline.prometheus()) {
         println!("Prometheus metrics at http://{}/metrics", server.local_addr());
     }
 
-    let book = Arc::new(Book::default());
-    pipeline.add_metric_producer(BookMetrics { book: book.clone(), start_ns: now_ns() });
-    let scope: Scope = Arc::new(InstrumentationScope {
-        name: "trading_client".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        ..Default::default()
-    });
+    let (sent, samples) = run(&telemetry, &options);
+    println!("sent {sent} orders in {:?}", options.duration);
+    print_report(telemetry, collector.as_ref(), samples)
+}
+
+/// Runs the two threads for the configured duration.
+fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
+    let meter = telemetry.meter_with_version("trading_client", env!("CARGO_PKG_VERSION"));
+    let tracer = telemetry.tracer_with_version("trading_client", env!("CARGO_PKG_VERSION"));
+    let period = Duration::from_secs_f64(1.0 / options.orders_per_sec as f64);
+    let expected = options.duration.as_secs().saturating_mul(options.orders_per_sec) / SAMPLE_EVERY;
+    let capacity = (expected as usize).saturating_add(1024).min(1 << 20);
+    let (ticks_in, ticks_out) = channel::bounded(1024);
     let running = Arc::new(AtomicBool::new(true));
-    let deadline = Instant::now() + options.duration;
 
     let market_data = {
-        let (book, running) = (book.clone(), running.clone());
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(options.seed ^ 0x5eed);
-        std::thread::Builder::new().name("market-data".into()).spawn(move || {
-            while running.load(Ordering::Relaxed) {
-                book.depth.store(rng.random_range(1..=50), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
+        let (meter, running, seed) = (meter.clone(), running.clone(), options.seed);
+        std::thread::Builder::new()
+            .name("market-data".into())
+            .spawn(move || market_data(meter, ticks_in, running, period, seed))
     };
-
-    let handle = pipeline.handle();
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(options.seed);
-    let pause = Duration::from_secs_f64(1.0 / options.orders_per_sec as f64);
-    let mut order = 0u64;
+    let orders = {
+        let seed = options.seed;
+        std::thread::Builder::new()
+            .name("orders".into())
+            .spawn(move || order_gateway(tracer, meter, ticks_out, seed, capacity))
+    };
+    let deadline = Instant::now() + options.duration;
     while Instant::now() < deadline {
-        let venue = rng.random_range(0..VENUES.len());
-        let side = rng.random_range(0..2usize);
-        let trace_id: [u8; 16] = rng.random();
-        let span_id: [u8; 8] = rng.random::<u64>().max(1).to_be_bytes();
-        let start = now_ns();
-        let filled = rng.random_bool(0.9);
-        let end = start + rng.random_range(5_000..80_000);
-        handle.send_span(
-            &scope,
-            Span {
-                trace_id: trace_id.to_vec(),
-                span_id: span_id.to_vec(),
-                name: "order".into(),
-                kind: span::SpanKind::Client as i32,
-                flags: 0x101,
-                start_time_unix_nano: start,
-                end_time_unix_nano: end,
-                attributes: vec![text("venue", VENUES[venue]), text("side", ["buy", "sell"][side])],
-                events: ["sent", "acked", if filled { "filled" } else { "rejected" }]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| span::Event {
-                        time_unix_nano: start + (end - start) * i as u64 / 2,
-                        name: (*name).into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                status: Some(Status { code: if filled { 1 } else { 2 }, message: String::new() }),
-                ..Default::default()
-            },
-        );
-        handle.send_log(
-            &scope,
-            LogRecord {
-                time_unix_nano: end,
-                observed_time_unix_nano: end,
-                severity_number: if filled { 9 } else { 13 },
-                severity_text: if filled { "INFO" } else { "WARN" }.into(),
-                body: Some(AnyValue {
-                    value: Some(Value::StringValue(format!(
-                        "order {order} {}",
-                        if filled { "filled" } else { "rejected" }
-                    ))),
-                }),
-                trace_id: trace_id.to_vec(),
-                span_id: span_id.to_vec(),
-                flags: 1,
-                ..Default::default()
-            },
-        );
-        book.orders[venue][side].fetch_add(1, Ordering::Relaxed);
-        order += 1;
-        std::thread::sleep(pause);
+        std::thread::sleep(Duration::from_millis(10).min(deadline.saturating_duration_since(Instant::now())));
     }
+    // The market-data thread stops and drops its sender; the order thread answers the ticks left.
     running.store(false, Ordering::Relaxed);
     if let Ok(thread) = market_data {
         let _ = thread.join();
     }
-
-    println!("sent {order} orders in {:?}", options.duration);
-    let report = pipeline.shutdown(Duration::from_secs(10));
-    if let Some(collector) = &collector {
-        println!("the embedded collector received: {}", collector.summary());
+    match orders.map(|thread| thread.join()) {
+        Ok(Ok(result)) => result,
+        _ => (0, HotPathSamples::with_capacity(0)),
     }
+}
+
+/// Shuts down (delivering everything), prints what the collector received, the hot-path figures
+/// and, last, the accounting.
+fn print_report(telemetry: Telemetry, collector: Option<&TestCollector>, samples: HotPathSamples) -> ExitCode {
+    let report = telemetry.shutdown(Duration::from_secs(10));
+    let mut consistent = true;
+    if let Some(collector) = collector {
+        println!("the embedded collector received: {}", collector.summary());
+        for signal in Signal::ALL {
+            let (exported, accepted) = (report.accounting.signal(signal).exported, collector.accepted_items(signal));
+            if exported != accepted {
+                eprintln!("{}: {exported} reported exported, but the collector accepted {accepted}", signal.name());
+                consistent = false;
+            }
+        }
+    }
+    if !report.completed {
+        eprintln!("shutdown did not finish within 10 s; undelivered items are counted as dropped");
+    }
+    print_hot_path(samples);
     println!("nanotel-summary {}", report.accounting.to_json());
-    ExitCode::SUCCESS
+    if consistent {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

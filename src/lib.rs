@@ -1,5 +1,29 @@
 //! nanotel: OpenTelemetry metrics, traces and logs at nanosecond cost on the hot path, exported as
 //! standard OTLP by a dedicated thread.
+//!
+//! [`init`] sets everything up from the `OTEL_*` environment ([`builder`] takes settings in code)
+//! and returns a [`Telemetry`] guard that flushes and shuts down when dropped:
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! # let collector = nanotel::testing::TestCollector::start().unwrap();
+//! # std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
+//! use nanotel::attributes::KeyValue;
+//!
+//! let telemetry = nanotel::init()?; // OTEL_* environment + defaults; keep it alive
+//! let meter = telemetry.meter("gateway");
+//! let orders = meter.u64_counter("orders").with_unit("{order}").build()?;
+//! let xnas_buy = orders.bind(&[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
+//! let tracer = telemetry.tracer("gateway");
+//! let mut order = tracer.span("order").start(); // ends when dropped
+//! xnas_buy.add(1); // one relaxed atomic add, no lookup
+//! order.add_event("sent", []);
+//! drop(order); // dropping `telemetry` flushes and shuts down
+//! # drop(telemetry);
+//! # assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 
@@ -15,8 +39,10 @@ pub mod prometheus;
 pub mod propagation;
 pub mod proto;
 pub mod resource;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
 
 pub use export::Signal;
+pub use telemetry::{builder, init, InitError, Telemetry, TelemetryBuilder};

@@ -221,6 +221,14 @@ pub struct Snapshot {
     pub breaker: BreakerSnapshot,
 }
 
+impl Default for Snapshot {
+    /// All zero with the breaker closed: the accounting of a pipeline that has handled nothing (what
+    /// a disabled SDK reports).
+    fn default() -> Self {
+        Accounting::default().snapshot()
+    }
+}
+
 impl Snapshot {
     /// One signal's figures.
     pub fn signal(&self, signal: Signal) -> &SignalSnapshot {

@@ -86,10 +86,10 @@ impl<'m, T> InstrumentBuilder<'m, T> {
         SyncInstrument<A, N>: Collect,
     {
         self.check()?;
-        let limit = self.meter.limit();
+        let (limit, enabled) = (self.meter.limit(), self.meter.enabled());
         let descriptor = descriptor(kind, &self.spec);
         Ok(self.meter.register(descriptor.clone(), || {
-            let instrument = Arc::new(SyncInstrument::<A, N>::new(descriptor, limit, make));
+            let instrument = Arc::new(SyncInstrument::<A, N>::new(descriptor, limit, enabled, make));
             (instrument.clone(), instrument as Arc<dyn Collect>)
         }))
     }

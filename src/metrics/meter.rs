@@ -27,6 +27,8 @@ struct Registered {
 struct MeterInner {
     scope: InstrumentationScope,
     limit: usize,
+    /// False under a disabled provider: instruments record nothing and collect nothing.
+    enabled: bool,
     instruments: Mutex<Vec<Registered>>,
 }
 
@@ -46,8 +48,13 @@ impl std::fmt::Debug for Meter {
 }
 
 impl Meter {
-    pub(crate) fn new(scope: InstrumentationScope, limit: usize) -> Self {
-        Meter { inner: Arc::new(MeterInner { scope, limit, instruments: Mutex::new(Vec::new()) }) }
+    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool) -> Self {
+        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, instruments: Mutex::new(Vec::new()) }) }
+    }
+
+    /// Whether this meter's instruments record (false under a disabled provider).
+    pub(crate) fn enabled(&self) -> bool {
+        self.inner.enabled
     }
 
     pub(crate) fn scope(&self) -> &InstrumentationScope {

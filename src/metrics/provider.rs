@@ -94,6 +94,7 @@ impl MeterProviderBuilder {
             inner: Arc::new(ProviderInner {
                 preference: self.preference.unwrap_or(from_env),
                 limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
+                enabled: true,
                 meters: Mutex::new(Vec::new()),
                 collecting: Mutex::new(()),
             }),
@@ -104,6 +105,8 @@ impl MeterProviderBuilder {
 struct ProviderInner {
     preference: TemporalityPreference,
     limit: usize,
+    /// False for [`MeterProvider::disabled`].
+    enabled: bool,
     meters: Mutex<Vec<Meter>>,
     /// Serializes collections: delta windows must not interleave.
     collecting: Mutex<()>,
@@ -143,6 +146,37 @@ impl MeterProvider {
         MeterProviderBuilder::default()
     }
 
+    /// A provider whose instruments record nothing, for a disabled SDK (`OTEL_SDK_DISABLED=true`):
+    /// building instruments works as usual (names are still checked), each recording returns
+    /// after one branch, binding resolves no series, collection yields nothing and observable
+    /// callbacks never run.
+    ///
+    /// ```
+    /// use nanotel::metrics::MeterProvider;
+    ///
+    /// let provider = MeterProvider::disabled();
+    /// let orders = provider.meter("gateway").u64_counter("orders").build().unwrap();
+    /// orders.add(1, &[]);
+    /// orders.bind(&[]).add(1);
+    /// assert!(provider.collect().is_empty());
+    /// ```
+    pub fn disabled() -> MeterProvider {
+        MeterProvider {
+            inner: Arc::new(ProviderInner {
+                preference: TemporalityPreference::Cumulative,
+                limit: DEFAULT_CARDINALITY_LIMIT,
+                enabled: false,
+                meters: Mutex::new(Vec::new()),
+                collecting: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Whether instruments record (false for [`MeterProvider::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
     /// The temporality preference in force.
     pub fn temporality_preference(&self) -> TemporalityPreference {
         self.inner.preference
@@ -160,12 +194,15 @@ impl MeterProvider {
             return meter.clone();
         }
         let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
-        let meter = Meter::new(scope, self.inner.limit);
+        let meter = Meter::new(scope, self.inner.limit, self.inner.enabled);
         meters.push(meter.clone());
         meter
     }
 
     fn collect_with(&self, reset: bool, timeout: Duration) -> Vec<ScopeMetrics> {
+        if !self.inner.enabled {
+            return Vec::new();
+        }
         let _serial = self.inner.collecting.lock();
         let cx = CollectContext {
             now: unix_nanos(),
@@ -214,7 +251,12 @@ impl MeterProvider {
     /// ([`ExporterKind::None`](crate::export::ExporterKind::None), as when
     /// `OTEL_METRICS_EXPORTER=prometheus`); and the pipeline's Prometheus endpoint, when it has
     /// one, shows it.
+    ///
+    /// A [disabled](MeterProvider::disabled) provider is not registered: it has nothing to show.
     pub fn attach(&self, pipeline: &Pipeline) {
+        if !self.inner.enabled {
+            return;
+        }
         let metrics = pipeline.config().signal(Signal::Metrics);
         if metrics.exporter != crate::export::ExporterKind::None {
             pipeline.add_metric_producer(MeterProviderProducer {

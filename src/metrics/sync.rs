@@ -26,16 +26,24 @@ use super::sum::SumCells;
 pub(crate) struct SyncInstrument<A, N> {
     pub descriptor: Descriptor,
     pub map: SeriesMap<A>,
+    /// False for the instruments of a disabled provider: recording returns at once.
+    pub enabled: bool,
     /// Unix nanoseconds of the last exporting collection (the instrument's creation before it).
     window_start: AtomicU64,
     _number: PhantomData<fn(N)>,
 }
 
 impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
-    pub(crate) fn new(descriptor: Descriptor, limit: usize, make: impl Fn() -> A + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        descriptor: Descriptor,
+        limit: usize,
+        enabled: bool,
+        make: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
         SyncInstrument {
             descriptor,
             map: SeriesMap::new(limit, make),
+            enabled,
             window_start: AtomicU64::new(unix_nanos()),
             _number: PhantomData,
         }
@@ -79,7 +87,8 @@ macro_rules! bound {
     ($(#[$doc:meta])* $name:ident, $cells:ty) => {
         $(#[$doc])*
         pub struct $name<N: Number> {
-            series: Arc<Series<$cells>>,
+            /// `None` for an instrument of a disabled provider: recording is one branch.
+            series: Option<Arc<Series<$cells>>>,
             _number: PhantomData<fn(N)>,
         }
 
@@ -91,7 +100,8 @@ macro_rules! bound {
 
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name)).field("attributes", &self.series.attributes.attributes()).finish()
+                let attributes = self.series.as_ref().map(|series| series.attributes.attributes());
+                f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
             }
         }
     };
@@ -126,14 +136,14 @@ impl<N: Number> Counter<N> {
     /// value). Negative, NaN and infinite increments are ignored.
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
-        if value.is_increment() {
+        if self.inner.enabled && value.is_increment() {
             self.inner.map.get(attributes).cells.add(value);
         }
     }
 
     /// The series of `attributes`, resolved once for repeated adds.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
-        BoundCounter { series: self.inner.map.bind(attributes), _number: PhantomData }
+        BoundCounter { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
     }
 }
 
@@ -141,8 +151,8 @@ impl<N: Number> BoundCounter<N> {
     /// Adds `value`; negative, NaN and infinite increments are ignored.
     #[inline]
     pub fn add(&self, value: N) {
-        if value.is_increment() {
-            self.series.cells.add(value);
+        if let Some(series) = self.series.as_ref().filter(|_| value.is_increment()) {
+            series.cells.add(value);
         }
     }
 }
@@ -173,14 +183,14 @@ impl<N: Number> UpDownCounter<N> {
     /// ignored.
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
-        if value.is_finite() {
+        if self.inner.enabled && value.is_finite() {
             self.inner.map.get(attributes).cells.add(value);
         }
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
-        BoundUpDownCounter { series: self.inner.map.bind(attributes), _number: PhantomData }
+        BoundUpDownCounter { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
     }
 }
 
@@ -188,8 +198,8 @@ impl<N: Number> BoundUpDownCounter<N> {
     /// Adds `value`; NaN and infinities are ignored.
     #[inline]
     pub fn add(&self, value: N) {
-        if value.is_finite() {
-            self.series.cells.add(value);
+        if let Some(series) = self.series.as_ref().filter(|_| value.is_finite()) {
+            series.cells.add(value);
         }
     }
 }
@@ -220,12 +230,14 @@ impl<N: Number> Gauge<N> {
     /// Sets the series of `attributes` to `value`.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.map.get(attributes).cells.record(value);
+        if self.inner.enabled {
+            self.inner.map.get(attributes).cells.record(value);
+        }
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
-        BoundGauge { series: self.inner.map.bind(attributes), _number: PhantomData }
+        BoundGauge { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
     }
 }
 
@@ -233,7 +245,9 @@ impl<N: Number> BoundGauge<N> {
     /// Sets the series to `value`.
     #[inline]
     pub fn record(&self, value: N) {
-        self.series.cells.record(value);
+        if let Some(series) = &self.series {
+            series.cells.record(value);
+        }
     }
 }
 
@@ -282,12 +296,14 @@ impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.map.get(attributes).cells.record(value);
+        if self.inner.enabled {
+            self.inner.map.get(attributes).cells.record(value);
+        }
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
-        BoundHistogram { series: self.inner.map.bind(attributes), _number: PhantomData }
+        BoundHistogram { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
     }
 }
 
@@ -295,7 +311,9 @@ impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N) {
-        self.series.cells.record(value);
+        if let Some(series) = &self.series {
+            series.cells.record(value);
+        }
     }
 }
 

@@ -49,6 +49,8 @@ pub struct TracerProvider {
 }
 
 struct ProviderInner {
+    /// False for [`TracerProvider::disabled`]: spans are neither sampled nor given ids.
+    enabled: bool,
     sampler: Sampler,
     limits: SpanLimits,
     recorder: Arc<Recorder>,
@@ -59,6 +61,37 @@ impl TracerProvider {
     /// A builder starting from the specification's defaults and the `OTEL_*` environment.
     pub fn builder() -> TracerProviderBuilder {
         TracerProviderBuilder::default()
+    }
+
+    /// A provider whose spans are no-ops, for a disabled SDK (`OTEL_SDK_DISABLED=true`): starting
+    /// one generates no id, asks no sampler and reads no clock. A span started with an explicit
+    /// parent ([`Tracer::span_with_parent`]) carries the parent's context, so propagation passes
+    /// it on unchanged; other spans have an invalid context.
+    ///
+    /// ```
+    /// use nanotel::trace::TracerProvider;
+    ///
+    /// let provider = TracerProvider::disabled();
+    /// let tracer = provider.tracer("gateway");
+    /// let span = tracer.span("order").start();
+    /// assert!(!span.is_recording());
+    /// assert!(!span.context().is_valid());
+    /// ```
+    pub fn disabled() -> TracerProvider {
+        TracerProvider {
+            inner: Arc::new(ProviderInner {
+                enabled: false,
+                sampler: Sampler::AlwaysOff,
+                limits: SpanLimits::default(),
+                recorder: Arc::new(Recorder::new(0)),
+                scopes: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Whether spans are recorded at all (false for [`TracerProvider::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
     }
 
     /// The tracer of an instrumentation scope without a version.
@@ -79,7 +112,12 @@ impl TracerProvider {
     /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
     /// every poll, on flush and at shutdown, and counts spans dropped for want of room as
     /// `queue_full`.
+    ///
+    /// A [disabled](TracerProvider::disabled) provider is not registered: it records nothing.
     pub fn attach(&self, pipeline: &Pipeline) {
+        if !self.inner.enabled {
+            return;
+        }
         pipeline.add_record_source(SpanSource { provider: self.inner.clone() });
     }
 
@@ -218,6 +256,7 @@ impl TracerProviderBuilder {
         crate::clock::now_unix_nanos();
         TracerProvider {
             inner: Arc::new(ProviderInner {
+                enabled: true,
                 sampler,
                 limits,
                 recorder: Arc::new(Recorder::new(self.ring_capacity)),
@@ -239,6 +278,9 @@ impl Tracer {
     /// The name is usually a `&'static str` (no allocation).
     #[inline(always)]
     pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        if !self.provider.enabled {
+            return SpanBuilder::disabled(self, None);
+        }
         SpanBuilder::new(self, name.into(), current_span_context())
     }
 
@@ -246,12 +288,18 @@ impl Tracer {
     /// for a request whose context was extracted (a new root when `parent` has no span).
     #[inline(always)]
     pub fn span_with_parent(&self, name: impl Into<Text>, parent: &Context) -> SpanBuilder<'_> {
+        if !self.provider.enabled {
+            return SpanBuilder::disabled(self, Some(parent.span_context().clone()));
+        }
         SpanBuilder::new(self, name.into(), Some(parent.span_context().clone()))
     }
 
     /// A span that starts a new trace, whatever is current.
     #[inline(always)]
     pub fn root_span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
+        if !self.provider.enabled {
+            return SpanBuilder::disabled(self, None);
+        }
         SpanBuilder::new(self, name.into(), None)
     }
 

@@ -184,6 +184,13 @@ impl<'t> SpanBuilder<'t> {
         SpanBuilder { tracer, context, data }
     }
 
+    /// The builder of a span under a disabled provider: no id, no sampling, no slot. It carries
+    /// `parent` (an explicit parent) unchanged, as the API's no-op spans do.
+    #[inline(always)]
+    pub(crate) fn disabled(tracer: &'t Tracer, parent: Option<SpanContext>) -> Self {
+        SpanBuilder { tracer, context: parent.unwrap_or_default(), data: None }
+    }
+
     /// The span's kind (default [`SpanKind::Internal`]).
     #[inline(always)]
     pub fn with_kind(&mut self, kind: SpanKind) -> &mut Self {

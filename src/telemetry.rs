@@ -1,0 +1,483 @@
+//! One-call set-up: the export pipeline and the metric and trace providers attached to it, from
+//! the `OTEL_*` environment and settings made in code, behind one guard that flushes and shuts
+//! everything down when dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::EnvReader;
+use crate::export::{
+    ConfigError, FlushError, Pipeline, PipelineBuilder, ShutdownReport, Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, TemporalityPreference};
+use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
+use crate::resource::ResourceBuilder;
+use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
+
+/// Sets up telemetry from the `OTEL_*` environment and the defaults: the same as
+/// `nanotel::builder().build()`.
+///
+/// Keep the returned [`Telemetry`] alive for as long as the program records: dropping it flushes
+/// what is queued and stops the exporter thread. With `OTEL_SDK_DISABLED=true` no thread starts
+/// and every instrument and span is a no-op.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use nanotel::attributes::KeyValue;
+/// # let collector = nanotel::testing::TestCollector::start().unwrap();
+/// # std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
+///
+/// let telemetry = nanotel::init()?;
+/// let orders = telemetry.meter("gateway").u64_counter("orders").with_unit("{order}").build()?;
+/// let xnas = orders.bind(&[KeyValue::new("venue", "XNAS")]);
+/// let tracer = telemetry.tracer("gateway");
+/// tracer.in_span("order", |span| {
+///     xnas.add(1);
+///     span.add_event("sent", []);
+/// });
+/// let report = telemetry.shutdown(std::time::Duration::from_secs(5));
+/// assert_eq!(report.accounting.traces.exported, 1);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init() -> Result<Telemetry, InitError> {
+    builder().build()
+}
+
+/// A builder for [`Telemetry`] with settings made in code, which win over the environment.
+pub fn builder() -> TelemetryBuilder {
+    TelemetryBuilder::default()
+}
+
+/// A replacement for the process environment, shared by every part being configured.
+type SharedLookup = Arc<dyn Fn(&str) -> Option<String>>;
+
+type Configure<B> = Box<dyn FnOnce(B) -> B>;
+
+/// Configures [`Telemetry`]: the environment it reads, the resource, and any setting of the
+/// pipeline, meter provider and tracer provider builders.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use nanotel::export::Compression;
+/// use nanotel::metrics::TemporalityPreference;
+/// use nanotel::resource::ResourceBuilder;
+/// use nanotel::trace::Sampler;
+/// use nanotel::Signal;
+///
+/// let collector = nanotel::testing::TestCollector::start().unwrap();
+/// let telemetry = nanotel::builder()
+///     .without_env()
+///     .service_name("order-gateway")
+///     .resource(ResourceBuilder::new().with_service_version("1.4.0"))
+///     .endpoint(collector.endpoint())
+///     .sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.5)))
+///     .temporality(TemporalityPreference::Delta)
+///     .configure_pipeline(|pipeline| pipeline.compression(Compression::None).timeout(Duration::from_secs(2)))
+///     .build()
+///     .unwrap();
+/// let url = &telemetry.pipeline().unwrap().config().signal(Signal::Traces).url;
+/// assert_eq!(url.as_str(), format!("{}/v1/traces", collector.endpoint()));
+/// # }
+/// ```
+#[derive(Default)]
+#[must_use = "a builder does nothing until built"]
+pub struct TelemetryBuilder {
+    lookup: Option<SharedLookup>,
+    disabled: Option<bool>,
+    service_name: Option<String>,
+    resource: Option<ResourceBuilder>,
+    endpoint: Option<String>,
+    sampler: Option<Sampler>,
+    temporality: Option<TemporalityPreference>,
+    pipeline: Vec<Configure<PipelineBuilder>>,
+    metrics: Vec<Configure<MeterProviderBuilder>>,
+    traces: Vec<Configure<TracerProviderBuilder>>,
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("disabled", &self.disabled)
+            .field("service_name", &self.service_name)
+            .field("endpoint", &self.endpoint)
+            .field("sampler", &self.sampler)
+            .field("temporality", &self.temporality)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryBuilder {
+    /// Ignores the process environment: only defaults and what is set in code apply.
+    pub fn without_env(self) -> Self {
+        self.with_env_lookup(|_| None)
+    }
+
+    /// Reads every `OTEL_*` variable through `lookup` instead of the process environment (for
+    /// tests, or a program that keeps its configuration elsewhere).
+    pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.lookup = Some(Arc::new(lookup));
+        self
+    }
+
+    /// Switches the whole SDK off (`true`) or on (`false`), whatever `OTEL_SDK_DISABLED` says.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+
+    /// The resource's `service.name` (wins over `OTEL_SERVICE_NAME`).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The resource's attributes set in code; detection, `OTEL_RESOURCE_ATTRIBUTES` and
+    /// `OTEL_SERVICE_NAME` apply around them as [`ResourceBuilder::build_with_env`] says.
+    pub fn resource(mut self, resource: ResourceBuilder) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// The base URL of the OTLP/HTTP collector (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+        self.endpoint = Some(base.into());
+        self
+    }
+
+    /// The sampler (wins over `OTEL_TRACES_SAMPLER`).
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The metrics' temporality preference (wins over
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+        self.temporality = Some(preference);
+        self
+    }
+
+    /// Any other setting of the export pipeline (headers, batching, retries, exporters, the
+    /// Prometheus endpoint, ...), applied after those above.
+    pub fn configure_pipeline(mut self, configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder + 'static) -> Self {
+        self.pipeline.push(Box::new(configure));
+        self
+    }
+
+    /// Any other setting of the meter provider (such as the cardinality limit).
+    pub fn configure_metrics(
+        mut self,
+        configure: impl FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + 'static,
+    ) -> Self {
+        self.metrics.push(Box::new(configure));
+        self
+    }
+
+    /// Any other setting of the tracer provider (span limits, ring capacity).
+    pub fn configure_traces(
+        mut self,
+        configure: impl FnOnce(TracerProviderBuilder) -> TracerProviderBuilder + 'static,
+    ) -> Self {
+        self.traces.push(Box::new(configure));
+        self
+    }
+
+    /// Reads the environment, reports each problem in it once on stderr (using the default
+    /// instead), starts the exporter thread and attaches the providers to it. When disabled, only
+    /// the no-op providers are made.
+    ///
+    /// # Errors
+    ///
+    /// When a setting made in code cannot work (an endpoint that is not a URL, an invalid header)
+    /// or the exporter thread cannot start. Problems in the environment are never errors.
+    pub fn build(self) -> Result<Telemetry, InitError> {
+        let process_env = |name: &str| std::env::var(name).ok();
+        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
+            Some(lookup) => lookup.as_ref(),
+            None => &process_env,
+        };
+        let mut env = EnvReader::new(lookup);
+        let disabled = self.disabled.unwrap_or_else(|| sdk_disabled(&mut env));
+        if !disabled {
+            report_unsupported(&mut env);
+        }
+        for problem in &env.problems {
+            crate::diag::warning!("{problem}");
+        }
+        if disabled {
+            return Ok(Telemetry {
+                pipeline: None,
+                meters: MeterProvider::disabled(),
+                tracers: TracerProvider::disabled(),
+            });
+        }
+
+        let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
+        for problem in &problems {
+            crate::diag::warning!("{problem}");
+        }
+        if let Some(name) = self.service_name {
+            set_service_name(&mut resource.attributes, name);
+        }
+
+        // Each part reads the same environment as this builder, so a lookup given here is hermetic.
+        let mut pipeline = with_lookup(Pipeline::builder(), &self.lookup, PipelineBuilder::with_env_lookup);
+        pipeline = pipeline.resource(resource);
+        if let Some(endpoint) = self.endpoint {
+            pipeline = pipeline.endpoint(endpoint);
+        }
+        let pipeline = self.pipeline.into_iter().fold(pipeline, |builder, configure| configure(builder));
+
+        let mut meters = with_lookup(MeterProvider::builder(), &self.lookup, MeterProviderBuilder::with_env_lookup);
+        if let Some(preference) = self.temporality {
+            meters = meters.temporality(preference);
+        }
+        let meters = self.metrics.into_iter().fold(meters, |builder, configure| configure(builder));
+
+        let mut tracers = with_lookup(TracerProvider::builder(), &self.lookup, TracerProviderBuilder::with_env_lookup);
+        if let Some(sampler) = self.sampler {
+            tracers = tracers.with_sampler(sampler);
+        }
+        let tracers = self.traces.into_iter().fold(tracers, |builder, configure| configure(builder));
+
+        let pipeline = pipeline.build().map_err(InitError)?;
+        let meters = meters.build();
+        meters.attach(&pipeline);
+        let tracers = tracers.build();
+        tracers.attach(&pipeline);
+        Ok(Telemetry { pipeline: Some(pipeline), meters, tracers })
+    }
+}
+
+/// Gives `builder` the shared lookup, when there is one.
+fn with_lookup<B>(
+    builder: B,
+    lookup: &Option<SharedLookup>,
+    set: impl FnOnce(B, Box<dyn Fn(&str) -> Option<String>>) -> B,
+) -> B {
+    match lookup {
+        Some(lookup) => {
+            let lookup = lookup.clone();
+            set(builder, Box::new(move |name| lookup(name)))
+        }
+        None => builder,
+    }
+}
+
+/// `OTEL_SDK_DISABLED`: a boolean by the specification's rules (only `true` is true; values other
+/// than `true` and `false` are reported).
+fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
+    let Some(value) = env.text("OTEL_SDK_DISABLED") else { return false };
+    if value.eq_ignore_ascii_case("true") {
+        return true;
+    }
+    if !value.eq_ignore_ascii_case("false") {
+        env.report(format!("OTEL_SDK_DISABLED={value:?} is ignored: expected true or false; using false"));
+    }
+    false
+}
+
+/// Variables of the specification nanotel does not implement: set, each is reported once, so a
+/// setting that has no effect is not a silent surprise.
+const UNSUPPORTED: [(&str, &str); 13] = [
+    ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
+    ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
+    (
+        "OTEL_PROPAGATORS",
+        "propagators are chosen in code (nanotel::propagation); tracecontext and baggage are provided",
+    ),
+    ("OTEL_EXPORTER_OTLP_CERTIFICATE", "custom CA certificates are not supported; the bundled web-pki roots are used"),
+    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "client certificates (mTLS) are not supported"),
+    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "client certificates (mTLS) are not supported"),
+    ("OTEL_EXPORTER_OTLP_INSECURE", "it applies to gRPC only, which nanotel does not speak"),
+    ("OTEL_METRICS_EXEMPLAR_FILTER", "exemplars are not recorded"),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+        "the aggregation is chosen per histogram in code (`.exponential()`); explicit buckets are the default",
+    ),
+    ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "log record limits are not supported"),
+    ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "log record limits are not supported"),
+    ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "the Zipkin exporter is not supported"),
+    ("OTEL_ENTITIES", "resource entities are not supported"),
+];
+
+fn report_unsupported(env: &mut EnvReader<'_>) {
+    for (name, why) in UNSUPPORTED {
+        if env.text(name).is_some() {
+            env.report(format!("{name} is ignored: {why}"));
+        }
+    }
+}
+
+/// Replaces `service.name` where it stands (the resource always carries one), or appends it.
+fn set_service_name(attributes: &mut Vec<OtlpKeyValue>, name: String) {
+    let value = Some(AnyValue { value: Some(any_value::Value::StringValue(name)) });
+    match attributes.iter_mut().find(|kv| kv.key == "service.name") {
+        Some(existing) => existing.value = value,
+        None => attributes.push(OtlpKeyValue { key: "service.name".into(), value, ..Default::default() }),
+    }
+}
+
+/// Why telemetry could not be set up: a setting made in code cannot work, or the exporter thread
+/// could not start. Problems in the environment are reported and never make this error.
+#[derive(Debug)]
+pub struct InitError(ConfigError);
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot set up telemetry: {}", self.0)
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Telemetry set up by [`init`] or [`TelemetryBuilder::build`]: the export pipeline with the
+/// meter and tracer providers attached. Dropping it flushes and shuts down, waiting up to
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`]; [`shutdown`](Telemetry::shutdown) says how that went.
+///
+/// Meters, instruments and tracers taken from it stay usable after it is gone; what they record
+/// then is no longer exported.
+pub struct Telemetry {
+    /// `None` when the SDK is disabled.
+    pipeline: Option<Pipeline>,
+    meters: MeterProvider,
+    tracers: TracerProvider,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").field("disabled", &self.is_disabled()).finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// A builder with settings made in code (the same as [`builder`]).
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+
+    /// Whether the SDK is disabled (`OTEL_SDK_DISABLED=true`): nothing is recorded or exported.
+    pub fn is_disabled(&self) -> bool {
+        self.pipeline.is_none()
+    }
+
+    /// The meter of an instrumentation scope.
+    pub fn meter(&self, name: &str) -> Meter {
+        self.meters.meter(name)
+    }
+
+    /// The meter of an instrumentation scope with a version.
+    pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
+        self.meters.meter_with_version(name, version)
+    }
+
+    /// The tracer of an instrumentation scope.
+    pub fn tracer(&self, name: &str) -> Tracer {
+        self.tracers.tracer(name)
+    }
+
+    /// The tracer of an instrumentation scope with a version.
+    pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
+        self.tracers.tracer_with_version(name, version)
+    }
+
+    /// The meter provider (for its in-process views: `snapshot`, `to_prometheus`, `to_json`).
+    pub fn meter_provider(&self) -> &MeterProvider {
+        &self.meters
+    }
+
+    /// The tracer provider.
+    pub fn tracer_provider(&self) -> &TracerProvider {
+        &self.tracers
+    }
+
+    /// The export pipeline (its configuration, its Prometheus endpoint); `None` when disabled.
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        self.pipeline.as_ref()
+    }
+
+    /// Where every item went so far (all zero when disabled).
+    pub fn accounting(&self) -> Snapshot {
+        self.pipeline.as_ref().map(Pipeline::accounting).unwrap_or_default()
+    }
+
+    /// Collects the metrics, takes the ended spans, and waits until everything queued is
+    /// delivered or dropped, or `timeout` passes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::force_flush`]: a timeout, an open circuit breaker, or a stopped exporter.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.pipeline.as_ref().map_or(Ok(()), |pipeline| pipeline.force_flush(timeout))
+    }
+
+    /// Flushes and stops the exporter thread, waiting up to `timeout`, and reports the final
+    /// accounting.
+    pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        self.shutdown_now(timeout)
+    }
+
+    fn shutdown_now(&mut self, timeout: Duration) -> ShutdownReport {
+        match self.pipeline.take() {
+            Some(pipeline) => pipeline.shutdown(timeout),
+            None => ShutdownReport { completed: true, accounting: Snapshot::default() },
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.shutdown_now(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(vars: &'static [(&'static str, &'static str)]) -> (bool, Vec<String>) {
+        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let mut env = EnvReader::new(&lookup);
+        let disabled = sdk_disabled(&mut env);
+        report_unsupported(&mut env);
+        (disabled, env.problems)
+    }
+
+    #[test]
+    fn only_true_disables_and_other_words_are_reported() {
+        assert_eq!(problems(&[("OTEL_SDK_DISABLED", "True")]), (true, vec![]));
+        assert_eq!(problems(&[("OTEL_SDK_DISABLED", "FALSE")]), (false, vec![]));
+        assert_eq!(problems(&[("OTEL_SDK_DISABLED", " ")]), (false, vec![]));
+        let (disabled, lines) = problems(&[("OTEL_SDK_DISABLED", "1")]);
+        assert!(!disabled);
+        assert_eq!(lines, ["OTEL_SDK_DISABLED=\"1\" is ignored: expected true or false; using false"]);
+    }
+
+    #[test]
+    fn unsupported_variables_are_named_once_each() {
+        let (_, lines) = problems(&[("OTEL_PROPAGATORS", "b3"), ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem")]);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("OTEL_PROPAGATORS is ignored: "), "{}", lines[0]);
+        assert!(lines[1].starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE is ignored: "), "{}", lines[1]);
+    }
+
+    #[test]
+    fn service_name_set_in_code_replaces_the_detected_one() {
+        let mut attributes = ResourceBuilder::new().build_with_env(&|_| None).0.attributes;
+        let before = attributes.len();
+        set_service_name(&mut attributes, "gateway".into());
+        assert_eq!(attributes.len(), before);
+        let names: Vec<_> = attributes.iter().filter(|kv| kv.key == "service.name").collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(
+            names[0].value.as_ref().and_then(|v| v.value.clone()),
+            Some(any_value::Value::StringValue("gateway".into()))
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The demo, run as a newcomer runs it: the example binary `cargo test` builds, against the
+//! embedded collector and against a collector of the test's own, checking its output contract.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nanotel::testing::{Reply, TestCollector};
+use nanotel::Signal;
+use serde_json::Value;
+
+/// `target/<profile>/examples/trading_client`, beside this test's `target/<profile>/deps/`.
+fn demo() -> Command {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let path: PathBuf = profile_dir.join("examples").join(format!("trading_client{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples (a run filtered with `--test demo` does not; \
+         run `cargo build --all-features --example trading_client` first)",
+        path.display()
+    );
+    let mut command = Command::new(path);
+    // Hermetic: none of the caller's OTEL_* settings reach the demo.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OTEL_") || name.to_string_lossy().starts_with("NANOTEL_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Demo runs go one at a time: the order thread busy-polls, and two at once on a small machine
+/// would starve each other's exporter threads.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs the demo to its end.
+fn run(command: &mut Command) -> (Output, Vec<String>) {
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let output = command.output().expect("the demo runs");
+    drop(serial);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, stdout.lines().map(str::to_owned).collect())
+}
+
+/// The last line's accounting JSON, checked for the documented shape.
+fn summary(lines: &[String]) -> Value {
+    let last = lines.last().expect("output");
+    let json = last.strip_prefix("nanotel-summary ").unwrap_or_else(|| panic!("last line: {last}"));
+    let summary: Value = serde_json::from_str(json).expect("one JSON object");
+    for signal in Signal::ALL {
+        let s = &summary[signal.name()];
+        for key in ["enqueued", "exported", "queued"] {
+            assert!(s[key].is_u64(), "{}.{key} in {json}", signal.name());
+        }
+        assert!(s["dropped"].is_object(), "{}.dropped in {json}", signal.name());
+    }
+    assert!(summary["breaker"]["state"].is_string(), "{json}");
+    summary
+}
+
+fn number(summary: &Value, signal: Signal, key: &str) -> u64 {
+    summary[signal.name()][key].as_u64().unwrap_or(u64::MAX)
+}
+
+fn dropped(summary: &Value, signal: Signal) -> u64 {
+    summary[signal.name()]["dropped"]
+        .as_object()
+        .map_or(u64::MAX, |reasons| reasons.values().map(|n| n.as_u64().unwrap_or(u64::MAX)).sum())
+}
+
+#[test]
+fn the_embedded_collector_run_exports_everything_and_says_so() {
+    let (_, lines) = run(demo().args(["--duration", "2", "--orders-per-sec", "500", "--seed", "7"]));
+    let summary = summary(&lines);
+    for signal in [Signal::Traces, Signal::Metrics] {
+        assert!(number(&summary, signal, "exported") > 0, "{signal:?}: {summary}");
+        assert_eq!(number(&summary, signal, "exported"), number(&summary, signal, "enqueued"), "{summary}");
+        assert_eq!(dropped(&summary, signal), 0, "{signal:?}: {summary}");
+        assert_eq!(number(&summary, signal, "queued"), 0, "{summary}");
+    }
+    // Two spans per order: the order and its venue round trip.
+    let sent: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("sent ")?.split(' ').next()?.parse().ok())
+        .expect("a `sent N orders` line");
+    assert_eq!(number(&summary, Signal::Traces, "exported"), 2 * sent);
+    let received = lines.iter().find(|l| l.starts_with("the embedded collector received: ")).expect("collector line");
+    let accepted = format!(
+        "traces: {} requests, {} items ({} accepted)",
+        number(&summary, Signal::Traces, "requests"),
+        2 * sent,
+        2 * sent
+    );
+    assert!(received.contains(&accepted), "{received} / {accepted}");
+    let hot: Vec<&String> = lines.iter().filter(|l| l.starts_with("hot path: ")).collect();
+    for what in ["counter add", "histogram record", "span"] {
+        let line = hot.iter().find(|l| l.starts_with(&format!("hot path: {what} p50 "))).expect(what);
+        assert!(line.contains(" ns p99 ") && line.contains(" ns ("), "{line}");
+    }
+    let last_hot = lines.iter().rposition(|l| l.starts_with("hot path: ")).unwrap_or(0);
+    assert_eq!(last_hot, lines.len() - 2, "the summary comes right after the hot-path figures");
+}
+
+#[test]
+fn against_another_collector_exported_is_what_it_accepted() {
+    let collector = TestCollector::start().unwrap();
+    // A collector that refuses part of the first trace batch: those spans are not "exported".
+    collector.script(Some(Signal::Traces), [Reply::PartialSuccess { rejected: 3, message: "over quota".into() }]);
+    let (_, lines) = run(demo().env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()).args([
+        "--duration",
+        "1",
+        "--orders-per-sec",
+        "300",
+    ]));
+    assert!(!lines.iter().any(|l| l.contains("embedded collector")), "no embedded collector with an endpoint set");
+    let summary = summary(&lines);
+    for signal in Signal::ALL {
+        assert_eq!(number(&summary, signal, "exported"), collector.accepted_items(signal), "{signal:?}: {summary}");
+    }
+    assert!(number(&summary, Signal::Traces, "exported") > 0);
+    assert_eq!(summary["traces"]["dropped"]["rejected"].as_u64(), Some(3), "{summary}");
+}
+
+#[test]
+fn a_disabled_sdk_runs_and_reports_nothing() {
+    let (_, lines) = run(demo().env("OTEL_SDK_DISABLED", "true").args(["--duration", "1", "--orders-per-sec", "200"]));
+    assert!(lines.iter().any(|l| l.starts_with("OTEL_SDK_DISABLED=true")), "{lines:?}");
+    let summary = summary(&lines);
+    for signal in Signal::ALL {
+        assert_eq!(number(&summary, signal, "enqueued"), 0, "{summary}");
+    }
+}
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let output = demo().args(["--duration", "soon"]).output().expect("the demo runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--duration: \"soon\" is not a whole number"));
+}
+
+#[test]
+fn otlp_and_prometheus_serves_the_demos_own_metrics() {
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut child = demo()
+        .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
+        .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+        .env("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
+        .args(["--duration", "2", "--orders-per-sec", "200"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok);
+    let url = lines
+        .by_ref()
+        .find_map(|line| Some(line.strip_prefix("Prometheus metrics at ")?.to_owned()))
+        .expect("the demo names its Prometheus endpoint");
+    // Orders are counted within the first tick periods; the endpoint shows the live values.
+    std::thread::sleep(Duration::from_millis(500));
+    let body = reqwest::blocking::get(&url).and_then(|r| r.text()).expect("a scrape");
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().expect("the demo ends").success());
+    drop(serial);
+    for family in ["trading_orders_total{", "trading_tick_to_trade_nanoseconds_bucket{", "trading_book_depth{"] {
+        assert!(body.contains(family), "{family} missing from:\n{body}");
+    }
+    let summary = summary(&rest);
+    assert!(number(&summary, Signal::Metrics, "exported") > 0, "OTLP metrics still go out: {summary}");
+}

@@ -1,0 +1,145 @@
+//! `nanotel::init()` / `nanotel::builder()`: one call sets up the pipeline and the providers,
+//! exports over real HTTP, and reads the environment with its problems replaced by defaults.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use nanotel::attributes::KeyValue;
+use nanotel::export::ExporterKind;
+use nanotel::metrics::TemporalityPreference;
+use nanotel::proto::common::v1::any_value::Value;
+use nanotel::resource::ResourceBuilder;
+use nanotel::testing::TestCollector;
+use nanotel::trace::Sampler;
+use nanotel::Signal;
+
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |name| map.get(name).cloned()
+}
+
+fn string_attribute(attributes: &[nanotel::proto::common::v1::KeyValue], key: &str) -> Option<String> {
+    let kv = attributes.iter().find(|kv| kv.key == key)?;
+    match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_span_and_a_metric_reach_the_collector() {
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder()
+        .with_env_lookup(env(&[("OTEL_SERVICE_NAME", "from-env"), ("OTEL_RESOURCE_ATTRIBUTES", "desk=fx")]))
+        .service_name("order-gateway")
+        .resource(ResourceBuilder::new().with_service_version("1.4.0"))
+        .endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| pipeline.self_telemetry(false))
+        .build()
+        .unwrap();
+    assert!(!telemetry.is_disabled());
+    let orders = telemetry.meter("gateway").u64_counter("orders").with_unit("{order}").build().unwrap();
+    orders.bind(&[KeyValue::new("venue", "XNAS")]).add(3);
+    telemetry.tracer("gateway").in_span("order", |span| span.add_event("sent", []));
+
+    let report = telemetry.shutdown(Duration::from_secs(10));
+    assert!(report.completed);
+    assert_eq!(report.accounting.traces.exported, 1);
+    assert_eq!(report.accounting.metrics.exported, 1, "one data point: self-telemetry is off");
+    assert_eq!(report.accounting.traces.dropped_total() + report.accounting.metrics.dropped_total(), 0);
+    assert_eq!(collector.accepted_items(Signal::Traces), 1);
+    assert_eq!(collector.accepted_items(Signal::Metrics), 1);
+
+    let received = collector.received();
+    let traces = received.iter().find_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).unwrap();
+    let resource = traces.resource_spans[0].resource.clone().unwrap();
+    assert_eq!(string_attribute(&resource.attributes, "service.name").as_deref(), Some("order-gateway"), "code wins");
+    assert_eq!(string_attribute(&resource.attributes, "service.version").as_deref(), Some("1.4.0"));
+    assert_eq!(string_attribute(&resource.attributes, "desk").as_deref(), Some("fx"));
+    let span = &traces.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!((span.name.as_str(), span.events[0].name.as_str()), ("order", "sent"));
+}
+
+#[test]
+fn dropping_the_guard_delivers_what_was_recorded() {
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+    let tracer = telemetry.tracer("gateway");
+    for _ in 0..5 {
+        tracer.span("order").start().end();
+    }
+    drop(telemetry);
+    assert_eq!(collector.accepted_items(Signal::Traces), 5);
+    assert!(collector.accepted_items(Signal::Metrics) > 0, "the pipeline's own metrics, collected at shutdown");
+}
+
+#[test]
+fn the_environment_is_read_and_code_wins_over_it() {
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder()
+        .with_env_lookup(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "7"),
+        ]))
+        .endpoint(collector.endpoint())
+        .temporality(TemporalityPreference::Cumulative)
+        .build()
+        .unwrap();
+    let config = telemetry.pipeline().unwrap().config();
+    assert_eq!(config.signal(Signal::Traces).url.as_str(), format!("{}/v1/traces", collector.endpoint()));
+    assert_eq!(config.signal(Signal::Traces).batch.max_queue_size, 100);
+    assert_eq!(config.signal(Signal::Logs).exporter, ExporterKind::None);
+    assert_eq!(telemetry.tracer_provider().sampler(), &Sampler::AlwaysOff);
+    assert_eq!(telemetry.tracer_provider().limits().event_count, 7);
+    assert_eq!(telemetry.meter_provider().temporality_preference(), TemporalityPreference::Cumulative);
+}
+
+#[test]
+fn invalid_values_fall_back_to_the_defaults() {
+    let telemetry = nanotel::builder()
+        .with_env_lookup(env(&[
+            ("OTEL_SDK_DISABLED", "yes"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "-1"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sideways"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_CONFIG_FILE", "/etc/otel.yaml"),
+        ]))
+        .configure_pipeline(|pipeline| pipeline.exporter(Signal::Traces, ExporterKind::None))
+        .build()
+        .unwrap();
+    assert!(!telemetry.is_disabled(), "only \"true\" disables the SDK");
+    let config = telemetry.pipeline().unwrap().config();
+    assert_eq!(config.signal(Signal::Metrics).url.as_str(), "http://localhost:4318/v1/metrics");
+    assert_eq!(config.signal(Signal::Traces).batch.max_queue_size, 2048);
+    assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
+    assert_eq!(config.signal(Signal::Metrics).protocol, nanotel::export::Protocol::HttpProtobuf);
+    assert_eq!(telemetry.tracer_provider().sampler(), &Sampler::default());
+    assert_eq!(telemetry.meter_provider().temporality_preference(), TemporalityPreference::Cumulative);
+    // Nothing listens on localhost:4318 here: stop at once rather than retry.
+    let report = telemetry.shutdown(Duration::from_millis(100));
+    assert_eq!(report.accounting.traces.enqueued, 0);
+}
+
+#[test]
+fn an_endpoint_set_in_code_that_is_not_a_url_is_an_error() {
+    let err = nanotel::builder().without_env().endpoint("no scheme here").build().unwrap_err();
+    assert!(err.to_string().starts_with("cannot set up telemetry: the endpoint set in code"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn the_guard_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<nanotel::Telemetry>();
+    let telemetry = std::sync::Arc::new(nanotel::builder().disabled(true).build().unwrap());
+    let shared = telemetry.clone();
+    std::thread::spawn(move || shared.tracer("worker").span("job").start().end()).join().unwrap();
+    assert!(telemetry.is_disabled());
+}
