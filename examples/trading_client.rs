@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 
 use nanotel::attributes::KeyValue;
 use nanotel::clock::now_unix_nanos;
+use nanotel::logs::{Logger, Severity};
 use nanotel::metrics::{BoundCounter, BoundGauge, BoundHistogram, Meter};
 use nanotel::resource::ResourceBuilder;
 use nanotel::testing::TestCollector;
@@ -170,6 +171,7 @@ fn spin_for(nanos: u64) {
 fn order_gateway(
     tracer: Tracer,
     meter: Meter,
+    logger: Logger,
     ticks: Receiver<Tick>,
     seed: u64,
     capacity: usize,
@@ -235,15 +237,28 @@ fn order_gateway(
         }
 
         order.add_event("acked", []);
+        // One log record per order, emitted inside the order span so it carries its trace and
+        // span ids: the fast path (static body, inline attributes) for a fill, the builder for
+        // the rarer rejection.
         if rng.random_bool(0.95) {
             order.add_event("filled", [KeyValue::new("fill.quantity", quantity)]);
+            logger.emit(
+                Severity::Info,
+                "order filled",
+                &[KeyValue::new("venue", VENUES[venue]), KeyValue::new("fill.quantity", quantity)],
+            );
         } else {
             instruments.rejected[venue].add(1);
             order.add_event("rejected", [KeyValue::new("reason", "price out of band")]);
             order.set_status(Status::error("rejected by the venue"));
+            logger
+                .record(Severity::Warn)
+                .event_name("order.rejected")
+                .body("order rejected by the venue")
+                .attribute(KeyValue::new("venue", VENUES[venue]))
+                .attribute(KeyValue::new("reason", "price out of band"))
+                .emit();
         }
-        // Log records for this order (sent, and filled or rejected) are emitted here, inside the
-        // order span, so they carry its trace and span ids.
         drop(entered);
         order.end();
         sent += 1;
@@ -340,6 +355,7 @@ fn main() -> ExitCode {
 fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
     let meter = telemetry.meter_with_version("trading_client", env!("CARGO_PKG_VERSION"));
     let tracer = telemetry.tracer_with_version("trading_client", env!("CARGO_PKG_VERSION"));
+    let logger = telemetry.logger_with_version("trading_client", env!("CARGO_PKG_VERSION"));
     let period = Duration::from_secs_f64(1.0 / options.orders_per_sec as f64);
     let expected = options.duration.as_secs().saturating_mul(options.orders_per_sec) / SAMPLE_EVERY;
     let capacity = (expected as usize).saturating_add(1024).min(1 << 20);
@@ -356,7 +372,7 @@ fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
         let seed = options.seed;
         std::thread::Builder::new()
             .name("orders".into())
-            .spawn(move || order_gateway(tracer, meter, ticks_out, seed, capacity))
+            .spawn(move || order_gateway(tracer, meter, logger, ticks_out, seed, capacity))
     };
     let deadline = Instant::now() + options.duration;
     while Instant::now() < deadline {

@@ -9,6 +9,7 @@ use crate::config::EnvReader;
 use crate::export::{
     ConfigError, FlushError, Pipeline, PipelineBuilder, ShutdownReport, Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+use crate::logs::{Logger, LoggerProvider, LoggerProviderBuilder};
 use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, TemporalityPreference};
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use crate::resource::ResourceBuilder;
@@ -55,7 +56,7 @@ type SharedLookup = Arc<dyn Fn(&str) -> Option<String>>;
 type Configure<B> = Box<dyn FnOnce(B) -> B>;
 
 /// Configures [`Telemetry`]: the environment it reads, the resource, and any setting of the
-/// pipeline, meter provider and tracer provider builders.
+/// pipeline, meter, tracer and logger provider builders.
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
@@ -94,6 +95,7 @@ pub struct TelemetryBuilder {
     pipeline: Vec<Configure<PipelineBuilder>>,
     metrics: Vec<Configure<MeterProviderBuilder>>,
     traces: Vec<Configure<TracerProviderBuilder>>,
+    logs: Vec<Configure<LoggerProviderBuilder>>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -184,6 +186,15 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Any other setting of the logger provider (limits, minimum severity, buffer capacity).
+    pub fn configure_logs(
+        mut self,
+        configure: impl FnOnce(LoggerProviderBuilder) -> LoggerProviderBuilder + 'static,
+    ) -> Self {
+        self.logs.push(Box::new(configure));
+        self
+    }
+
     /// Reads the environment, reports each problem in it once on stderr (using the default
     /// instead), starts the exporter thread and attaches the providers to it. When disabled, only
     /// the no-op providers are made.
@@ -211,6 +222,7 @@ impl TelemetryBuilder {
                 pipeline: None,
                 meters: MeterProvider::disabled(),
                 tracers: TracerProvider::disabled(),
+                loggers: LoggerProvider::disabled(),
             });
         }
 
@@ -242,12 +254,17 @@ impl TelemetryBuilder {
         }
         let tracers = self.traces.into_iter().fold(tracers, |builder, configure| configure(builder));
 
+        let loggers = with_lookup(LoggerProvider::builder(), &self.lookup, LoggerProviderBuilder::with_env_lookup);
+        let loggers = self.logs.into_iter().fold(loggers, |builder, configure| configure(builder));
+
         let pipeline = pipeline.build().map_err(InitError)?;
         let meters = meters.build();
         meters.attach(&pipeline);
         let tracers = tracers.build();
         tracers.attach(&pipeline);
-        Ok(Telemetry { pipeline: Some(pipeline), meters, tracers })
+        let loggers = loggers.build();
+        loggers.attach(&pipeline);
+        Ok(Telemetry { pipeline: Some(pipeline), meters, tracers, loggers })
     }
 }
 
@@ -281,7 +298,7 @@ fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
 
 /// Variables of the specification nanotel does not implement: set, each is reported once, so a
 /// setting that has no effect is not a silent surprise.
-const UNSUPPORTED: [(&str, &str); 13] = [
+const UNSUPPORTED: [(&str, &str); 11] = [
     ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     (
@@ -297,8 +314,6 @@ const UNSUPPORTED: [(&str, &str); 13] = [
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
         "the aggregation is chosen per histogram in code (`.exponential()`); explicit buckets are the default",
     ),
-    ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "log record limits are not supported"),
-    ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "log record limits are not supported"),
     ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "the Zipkin exporter is not supported"),
     ("OTEL_ENTITIES", "resource entities are not supported"),
 ];
@@ -348,6 +363,7 @@ pub struct Telemetry {
     pipeline: Option<Pipeline>,
     meters: MeterProvider,
     tracers: TracerProvider,
+    loggers: LoggerProvider,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -385,6 +401,21 @@ impl Telemetry {
     /// The tracer of an instrumentation scope with a version.
     pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
         self.tracers.tracer_with_version(name, version)
+    }
+
+    /// The logger of an instrumentation scope.
+    pub fn logger(&self, name: &str) -> Logger {
+        self.loggers.logger(name)
+    }
+
+    /// The logger of an instrumentation scope with a version.
+    pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
+        self.loggers.logger_with_version(name, version)
+    }
+
+    /// The logger provider.
+    pub fn logger_provider(&self) -> &LoggerProvider {
+        &self.loggers
     }
 
     /// The meter provider (for its in-process views: `snapshot`, `to_prometheus`, `to_json`).

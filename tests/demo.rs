@@ -81,7 +81,7 @@ fn dropped(summary: &Value, signal: Signal) -> u64 {
 fn the_embedded_collector_run_exports_everything_and_says_so() {
     let (_, lines) = run(demo().args(["--duration", "2", "--orders-per-sec", "500", "--seed", "7"]));
     let summary = summary(&lines);
-    for signal in [Signal::Traces, Signal::Metrics] {
+    for signal in Signal::ALL {
         assert!(number(&summary, signal, "exported") > 0, "{signal:?}: {summary}");
         assert_eq!(number(&summary, signal, "exported"), number(&summary, signal, "enqueued"), "{summary}");
         assert_eq!(dropped(&summary, signal), 0, "{signal:?}: {summary}");
@@ -93,6 +93,8 @@ fn the_embedded_collector_run_exports_everything_and_says_so() {
         .find_map(|l| l.strip_prefix("sent ")?.split(' ').next()?.parse().ok())
         .expect("a `sent N orders` line");
     assert_eq!(number(&summary, Signal::Traces, "exported"), 2 * sent);
+    // One log record per order: its fill or its rejection.
+    assert_eq!(number(&summary, Signal::Logs, "exported"), sent);
     let received = lines.iter().find(|l| l.starts_with("the embedded collector received: ")).expect("collector line");
     let accepted = format!(
         "traces: {} requests, {} items ({} accepted)",

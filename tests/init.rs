@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::ExporterKind;
+use nanotel::logs::Severity;
 use nanotel::metrics::TemporalityPreference;
 use nanotel::proto::common::v1::any_value::Value;
 use nanotel::resource::ResourceBuilder;
@@ -27,7 +28,7 @@ fn string_attribute(attributes: &[nanotel::proto::common::v1::KeyValue], key: &s
 }
 
 #[test]
-fn a_span_and_a_metric_reach_the_collector() {
+fn a_span_a_metric_and_a_log_record_reach_the_collector() {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .with_env_lookup(env(&[("OTEL_SERVICE_NAME", "from-env"), ("OTEL_RESOURCE_ATTRIBUTES", "desk=fx")]))
@@ -40,7 +41,11 @@ fn a_span_and_a_metric_reach_the_collector() {
     assert!(!telemetry.is_disabled());
     let orders = telemetry.meter("gateway").u64_counter("orders").with_unit("{order}").build().unwrap();
     orders.bind(&[KeyValue::new("venue", "XNAS")]).add(3);
-    telemetry.tracer("gateway").in_span("order", |span| span.add_event("sent", []));
+    let logger = telemetry.logger("gateway");
+    telemetry.tracer("gateway").in_span("order", |span| {
+        span.add_event("sent", []);
+        logger.emit(Severity::Info, "order sent", &[KeyValue::new("venue", "XNAS")]);
+    });
 
     let report = telemetry.shutdown(Duration::from_secs(10));
     assert!(report.completed);
@@ -49,6 +54,7 @@ fn a_span_and_a_metric_reach_the_collector() {
     assert_eq!(report.accounting.traces.dropped_total() + report.accounting.metrics.dropped_total(), 0);
     assert_eq!(collector.accepted_items(Signal::Traces), 1);
     assert_eq!(collector.accepted_items(Signal::Metrics), 1);
+    assert_eq!((report.accounting.logs.exported, collector.accepted_items(Signal::Logs)), (1, 1));
 
     let received = collector.received();
     let traces = received.iter().find_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).unwrap();
@@ -58,6 +64,9 @@ fn a_span_and_a_metric_reach_the_collector() {
     assert_eq!(string_attribute(&resource.attributes, "desk").as_deref(), Some("fx"));
     let span = &traces.resource_spans[0].scope_spans[0].spans[0];
     assert_eq!((span.name.as_str(), span.events[0].name.as_str()), ("order", "sent"));
+    let logs = received.iter().find_map(|r| r.request.as_ref().ok()?.as_logs().cloned()).unwrap();
+    let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+    assert_eq!((&record.trace_id, &record.span_id), (&span.trace_id, &span.span_id), "tied to the span");
 }
 
 #[test]

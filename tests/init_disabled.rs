@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
+use nanotel::logs::Severity;
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 /// The names of this process's threads.
@@ -54,7 +55,14 @@ fn a_disabled_sdk_starts_no_thread_and_records_nothing() {
     telemetry.tracer_provider().drain(usize::MAX, |_, _| drained += 1);
     assert_eq!(drained, 0);
 
+    let logger = telemetry.logger("gateway");
+    assert!(!logger.enabled(Severity::Fatal4));
+    logger.emit(Severity::Fatal, "kept by no one", &[]);
+    logger.record(Severity::Error).body("nor this").emit();
+    assert_eq!(telemetry.logger_provider().drain(usize::MAX, |_, _| panic!("a disabled SDK keeps no record")), 0);
+
     assert!(!telemetry.meter_provider().is_enabled() && !telemetry.tracer_provider().is_enabled());
+    assert!(!telemetry.logger_provider().is_enabled());
     // A span with an explicit parent (a request's extracted context) passes the parent on unchanged.
     let remote = SpanContext::new(
         TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),

@@ -51,7 +51,8 @@ impl Logger {
     /// Whether a record of this severity would be kept; check it before working out what to log.
     #[inline(always)]
     pub fn enabled(&self, severity: Severity) -> bool {
-        severity >= self.provider.minimum_severity
+        // One more load from the provider the record's path reads anyway: no extra cache miss.
+        self.provider.enabled && severity >= self.provider.minimum_severity
     }
 
     /// Emits a record with a static body and these attributes (cloned: static strings and shared

@@ -48,6 +48,8 @@ pub struct LoggerProvider {
 }
 
 pub(crate) struct ProviderInner {
+    /// False for [`LoggerProvider::disabled`]: every record is refused at the first check.
+    pub(crate) enabled: bool,
     pub(crate) limits: LogLimits,
     pub(crate) minimum_severity: Severity,
     /// Drop records tied to a span that is not sampled.
@@ -60,6 +62,33 @@ impl LoggerProvider {
     /// A builder starting from the specification's defaults and the `OTEL_*` environment.
     pub fn builder() -> LoggerProviderBuilder {
         LoggerProviderBuilder::default()
+    }
+
+    /// A provider whose loggers keep nothing, at the cost of one branch a record; used when
+    /// `OTEL_SDK_DISABLED=true`. It allocates no buffer and attaching it does nothing.
+    ///
+    /// ```
+    /// use nanotel::logs::{LoggerProvider, Severity};
+    ///
+    /// let provider = LoggerProvider::disabled();
+    /// assert!(!provider.logger("gateway").enabled(Severity::Fatal));
+    /// ```
+    pub fn disabled() -> LoggerProvider {
+        LoggerProvider {
+            inner: Arc::new(ProviderInner {
+                enabled: false,
+                limits: LogLimits::default(),
+                minimum_severity: Severity::Fatal4,
+                trace_based: false,
+                buffers: Arc::new(Buffers::new(0)),
+                scopes: ScopeList::default(),
+            }),
+        }
+    }
+
+    /// Whether records are kept at all (false for [`LoggerProvider::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
     }
 
     /// The logger of an instrumentation scope without a version.
@@ -81,7 +110,9 @@ impl LoggerProvider {
     /// every poll, on flush and at shutdown, in batches set by the `OTEL_BLRP_*` variables, and
     /// counts records dropped by full buffers as `queue_full`.
     pub fn attach(&self, pipeline: &Pipeline) {
-        pipeline.add_record_source(LogSource { provider: self.inner.clone() });
+        if self.inner.enabled {
+            pipeline.add_record_source(LogSource { provider: self.inner.clone() });
+        }
     }
 
     /// Takes up to `max` records out of the buffers on the calling thread, as OTLP log records
@@ -238,6 +269,7 @@ impl LoggerProviderBuilder {
         crate::clock::now_unix_nanos();
         LoggerProvider {
             inner: Arc::new(ProviderInner {
+                enabled: true,
                 limits,
                 minimum_severity: self.minimum_severity,
                 trace_based: self.trace_based,

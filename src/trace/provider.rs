@@ -84,7 +84,7 @@ impl TracerProvider {
                 sampler: Sampler::AlwaysOff,
                 limits: SpanLimits::default(),
                 recorder: Arc::new(Recorder::new(0)),
-                scopes: Mutex::new(Vec::new()),
+                scopes: ScopeList::default(),
             }),
         }
     }
