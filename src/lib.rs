@@ -8,19 +8,22 @@
 //! # #[cfg(feature = "testing")] {
 //! # let collector = nanotel::testing::TestCollector::start().unwrap();
 //! # std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
-//! use nanotel::attributes::KeyValue;
+//! use nanotel::{attributes::KeyValue, logs::Severity};
 //!
 //! let telemetry = nanotel::init()?; // OTEL_* environment + defaults; keep it alive
 //! let meter = telemetry.meter("gateway");
 //! let orders = meter.u64_counter("orders").with_unit("{order}").build()?;
 //! let xnas_buy = orders.bind(&[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
-//! let tracer = telemetry.tracer("gateway");
+//! let (tracer, logger) = (telemetry.tracer("gateway"), telemetry.logger("gateway"));
 //! let mut order = tracer.span("order").start(); // ends when dropped
 //! xnas_buy.add(1); // one relaxed atomic add, no lookup
-//! order.add_event("sent", []);
-//! drop(order); // dropping `telemetry` flushes and shuts down
-//! # drop(telemetry);
+//! let _entered = order.enter(); // the current span: log records carry its ids
+//! logger.emit(Severity::Info, "order sent", &[KeyValue::new("qty", 100)]);
+//! # drop(_entered);
+//! # drop(order);
+//! # drop(telemetry); // dropping `telemetry` flushes and shuts down
 //! # assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+//! # assert_eq!(collector.accepted_items(nanotel::Signal::Logs), 1);
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
