@@ -17,7 +17,7 @@
 //! SDK; `emit_filtered` ≤ 0.1 × `limit/instant_pair`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
@@ -27,24 +27,14 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{Logger, LoggerProvider, Severity, DEFAULT_BUFFER_CAPACITY};
 
-const BURST: u64 = 256;
+#[path = "support/signal.rs"]
+mod signal;
 
-/// Times `record` in bursts, draining `provider` (untimed) between them so nothing is dropped.
-fn paced(provider: &LoggerProvider, iterations: u64, mut record: impl FnMut()) -> Duration {
-    let mut timed = Duration::ZERO;
-    let mut done = 0;
-    while done < iterations {
-        let burst = BURST.min(iterations - done);
-        let started = Instant::now();
-        for _ in 0..burst {
-            record();
-        }
-        timed += started.elapsed();
-        done += burst;
-        let dropped = provider.drain(usize::MAX, |_, record| drop(black_box(record)));
-        assert_eq!(dropped, 0, "the paced buffer never fills");
-    }
-    timed
+use signal::{clock_floors, paced};
+
+/// Drains `provider`, dropping the records; returns how many it dropped for a full buffer.
+fn drain(provider: &LoggerProvider) -> u64 {
+    provider.drain(usize::MAX, |_, record| drop(black_box(record)))
 }
 
 #[inline(always)]
@@ -66,29 +56,17 @@ impl LogExporter for NoopExporter {
 fn logs(c: &mut Criterion) {
     let mut group = c.benchmark_group("logs");
 
-    group.bench_function("limit/instant_pair", |b| {
-        b.iter(|| {
-            black_box(Instant::now());
-            black_box(Instant::now());
-        })
-    });
-
-    group.bench_function("nanotel/clock_pair", |b| {
-        b.iter(|| {
-            black_box(nanotel::clock::now_unix_nanos());
-            black_box(nanotel::clock::now_unix_nanos());
-        })
-    });
+    clock_floors(&mut group);
 
     let attributes = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.qty", 100)];
     let provider = LoggerProvider::builder().without_env().build();
     let logger = provider.logger("bench");
     group.bench_function("nanotel/emit_paced", |b| {
-        b.iter_custom(|iterations| paced(&provider, iterations, || emit(&logger, &attributes)))
+        b.iter_custom(|iterations| paced(iterations, || emit(&logger, &attributes), || drain(&provider)))
     });
     group.bench_function("nanotel/builder_paced", |b| {
         b.iter_custom(|iterations| {
-            paced(&provider, iterations, || {
+            let record = || {
                 logger
                     .record(Severity::Info)
                     .body("order accepted")
@@ -96,7 +74,8 @@ fn logs(c: &mut Criterion) {
                     .attribute(KeyValue::new("venue", "XNAS"))
                     .attribute(KeyValue::new("order.qty", 100))
                     .emit()
-            })
+            };
+            paced(iterations, record, || drain(&provider))
         })
     });
 

@@ -23,7 +23,7 @@
 //! than the SDK; `span_not_sampled` ≤ 0.1 × `limit/instant_pair` and ≥ 20× faster than the SDK.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
@@ -41,7 +41,10 @@ use nanotel::propagation::TraceContextPropagator;
 use nanotel::trace::{Sampler, SpanKind, Tracer, TracerProvider};
 use nanotel::Signal;
 
-const BURST: u64 = 256;
+#[path = "support/signal.rs"]
+mod signal;
+
+use signal::{clock_floors, paced};
 
 #[inline(always)]
 fn nanotel_span(tracer: &Tracer) {
@@ -85,19 +88,7 @@ fn sdk_span(tracer: &opentelemetry_sdk::trace::SdkTracer) {
 fn spans(c: &mut Criterion) {
     let mut group = c.benchmark_group("trace");
 
-    group.bench_function("limit/instant_pair", |b| {
-        b.iter(|| {
-            black_box(Instant::now());
-            black_box(Instant::now());
-        })
-    });
-
-    group.bench_function("nanotel/clock_pair", |b| {
-        b.iter(|| {
-            black_box(nanotel::clock::now_unix_nanos());
-            black_box(nanotel::clock::now_unix_nanos());
-        })
-    });
+    clock_floors(&mut group);
 
     // Traces go nowhere (exporter `none`): the exporter thread empties the rings and discards.
     let pipeline = Pipeline::builder().without_env().exporter(Signal::Traces, ExporterKind::None).build().unwrap();
@@ -106,24 +97,12 @@ fn spans(c: &mut Criterion) {
     let tracer = provider.tracer("bench");
     group.bench_function("nanotel/span_start_end", |b| b.iter(|| nanotel_span(&tracer)));
 
-    let paced = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
-    let paced_tracer = paced.tracer("bench");
+    let paced_provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let paced_tracer = paced_provider.tracer("bench");
     group.bench_function("nanotel/span_start_end_paced", |b| {
         b.iter_custom(|iterations| {
-            let mut timed = Duration::ZERO;
-            let mut done = 0;
-            while done < iterations {
-                let burst = BURST.min(iterations - done);
-                let started = Instant::now();
-                for _ in 0..burst {
-                    nanotel_span(&paced_tracer);
-                }
-                timed += started.elapsed();
-                done += burst;
-                let dropped = paced.drain(usize::MAX, |_, span| drop(black_box(span)));
-                assert_eq!(dropped, 0, "the paced ring never fills");
-            }
-            timed
+            let drain = || paced_provider.drain(usize::MAX, |_, span| drop(black_box(span)));
+            paced(iterations, || nanotel_span(&paced_tracer), drain)
         })
     });
 

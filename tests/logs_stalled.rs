@@ -1,8 +1,6 @@
 //! A collector that hangs: the per-thread buffers and the logs queue stay bounded, records that do
 //! not fit are dropped and counted, and the accounting identity holds.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
@@ -11,34 +9,13 @@ use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
 
-/// Bytes held by the whole test binary (allocated and not freed yet).
-static HELD: AtomicI64 = AtomicI64::new(0);
+#[path = "support/alloc.rs"]
+mod alloc_support;
 
-struct HeldBytes;
-
-// SAFETY: each call goes to the system allocator unchanged; the tally is one relaxed atomic add.
-unsafe impl GlobalAlloc for HeldBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees for `alloc` hold for `System.alloc` as well.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by `System` through this allocator, with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as for `dealloc`; the caller's guarantees on `new_size` are passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_support::{live_bytes, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: HeldBytes = HeldBytes;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn a_hanging_collector_keeps_memory_bounded_and_counts_every_drop() {
@@ -74,9 +51,9 @@ fn a_hanging_collector_keeps_memory_bounded_and_counts_every_drop() {
         emitted += 2 * count;
     };
     burst(10_000);
-    let settled = HELD.load(Ordering::Relaxed);
+    let settled = live_bytes();
     burst(100_000);
-    let grown = HELD.load(Ordering::Relaxed) - settled;
+    let grown = live_bytes() - settled;
     // Ten times the records, and memory stays where it was (allowing for the collector's buffers).
     assert!(grown < 512 * 1024, "held memory grew by {grown} bytes");
 

@@ -13,7 +13,7 @@ use nanotel::logs::{LogLimits, LoggerProvider, Severity};
 use nanotel::proto::collector::logs::v1::ExportLogsServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::logs::v1::LogRecord;
-use nanotel::testing::{ExportRequest, TestCollector};
+use nanotel::testing::TestCollector;
 use nanotel::trace::{Context, Sampler, SpanContext, SpanId, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
 
@@ -80,14 +80,9 @@ fn record(provider: &LoggerProvider, limited: &LoggerProvider, tracers: &TracerP
 }
 
 fn received(collector: &TestCollector) -> (Vec<ExportLogsServiceRequest>, HashMap<String, LogRecord>) {
-    let requests: Vec<ExportLogsServiceRequest> = collector
-        .received()
-        .into_iter()
-        .filter_map(|r| match r.request {
-            Ok(ExportRequest::Logs(request)) => Some(request),
-            _ => None,
-        })
-        .collect();
+    let received = collector.received();
+    let requests: Vec<ExportLogsServiceRequest> =
+        received.iter().filter_map(|r| r.request.as_ref().ok()?.as_logs().cloned()).collect();
     let mut records = HashMap::new();
     for request in &requests {
         for resource in &request.resource_logs {

@@ -2,50 +2,16 @@
 //! instrument: a counting global allocator, counting only on the measuring thread (the test
 //! harness's own threads allocate as they please).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::MeterProvider;
 
-struct Counting;
+#[path = "support/alloc.rs"]
+mod alloc_support;
 
-thread_local! {
-    /// Allocations made by this thread while counting, or `None` when not counting.
-    static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-// SAFETY: delegates every call to the system allocator unchanged; counting touches only a
-// const-initialized thread-local `Cell`, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // `try_with`: thread-locals may be gone while a thread shuts down.
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_support::{allocations_in, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Allocations `work` makes on this thread.
-fn allocations(work: impl FnOnce()) -> u64 {
-    COUNT.with(|c| c.set(Some(0)));
-    work();
-    COUNT.with(|c| c.replace(None)).unwrap_or(0)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn recording_allocates_nothing_after_warm_up() {
@@ -91,7 +57,7 @@ fn recording_allocates_nothing_after_warm_up() {
     let bound_histogram = histogram.bind(&attrs);
     let bound_exponential = exponential.bind(&attrs);
     let keys: Vec<[KeyValue; 1]> = (0..100).map(|i| [KeyValue::new("i", i)]).collect();
-    let n = allocations(|| {
+    let n = allocations_in(|| {
         for i in 0..10_000 {
             let v = values[i % values.len()];
             bound_counter.add(1);
@@ -113,5 +79,5 @@ fn recording_allocates_nothing_after_warm_up() {
     });
     assert_eq!(n, 0, "allocations while recording after warm-up");
     // The counting itself works: the check above could fail.
-    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 16]))) > 0);
+    assert!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 16]))) > 0);
 }

@@ -1,24 +1,13 @@
 //! The Prometheus view against `promtool check metrics` (Debian package `prometheus`, installed
 //! by scripts/test.sh, which names it in `NANOTEL_PROMTOOL`).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::MeterProvider;
 
-/// The promtool to run, or `None` (after saying so) when the test is to be skipped.
-fn promtool() -> Option<String> {
-    let path = std::env::var("NANOTEL_PROMTOOL").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "promtool".into());
-    let found = Command::new(&path).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if found {
-        return Some(path);
-    }
-    let required = std::env::var("NANOTEL_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1");
-    assert!(!required, "NANOTEL_REQUIRE_CONFORMANCE=1 but promtool ({path}) cannot be run: apt-get install prometheus");
-    let _ = writeln!(std::io::stderr(), "promtool test skipped: promtool not found (apt-get install prometheus)");
-    None
-}
+#[path = "support/promtool.rs"]
+mod promtool;
+
+use promtool::assert_promtool_accepts;
 
 fn exposition() -> String {
     let provider = MeterProvider::builder().without_env().build();
@@ -72,22 +61,5 @@ fn exposition_has_the_expected_families() {
 
 #[test]
 fn promtool_accepts_the_exposition() {
-    let Some(promtool) = promtool() else { return };
-    let text = exposition();
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {promtool}: {e}"));
-    child.stdin.take().expect("piped stdin").write_all(text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
-        "promtool check metrics: {}\nstdout: {}\nstderr: {}\n--- exposition ---\n{text}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_promtool_accepts(&exposition());
 }

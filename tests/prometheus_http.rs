@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
@@ -14,6 +13,11 @@ use nanotel::prometheus::PrometheusServer;
 use nanotel::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::Signal;
+
+#[path = "support/promtool.rs"]
+mod promtool;
+
+use promtool::assert_promtool_accepts;
 
 /// What Prometheus 2.x sends.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -100,39 +104,6 @@ fn server(provider: &MeterProvider) -> PrometheusServer {
         .request_timeout(Duration::from_millis(1500))
         .start()
         .unwrap()
-}
-
-/// The promtool to run, or `None` (after saying so) when the check is to be skipped.
-fn promtool() -> Option<String> {
-    let path = std::env::var("NANOTEL_PROMTOOL").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "promtool".into());
-    let found = Command::new(&path).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if found {
-        return Some(path);
-    }
-    let required = std::env::var("NANOTEL_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1");
-    assert!(!required, "NANOTEL_REQUIRE_CONFORMANCE=1 but promtool ({path}) cannot be run: apt-get install prometheus");
-    let _ = writeln!(std::io::stderr(), "promtool check skipped: promtool not found (apt-get install prometheus)");
-    None
-}
-
-fn assert_promtool_accepts(text: &str) {
-    let Some(promtool) = promtool() else { return };
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {promtool}: {e}"));
-    child.stdin.take().expect("piped stdin").write_all(text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
-        "promtool check metrics: {}\nstdout: {}\nstderr: {}\n--- exposition ---\n{text}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

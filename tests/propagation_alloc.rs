@@ -1,51 +1,23 @@
 //! The propagators' allocation promises, counted by a wrapping global allocator: extracting a
 //! `traceparent` without `tracestate` allocates nothing, and neither does injecting one into a map
-//! that already holds the header. (One test only, so no other test's allocations are counted.)
+//! that already holds the header. Only the test thread's own allocations are counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue};
 use nanotel::propagation::{traceparent, Extractor, Injector, TraceContextPropagator};
 
-struct Counting;
+#[path = "support/alloc.rs"]
+mod alloc_support;
 
-/// Allocations so far. Relaxed: only this test's thread reads it, after its own allocations.
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting has no effect on it.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees about `layout` are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `alloc` and `dealloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_support::{allocations_in, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_in(run: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    run();
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const VALUE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-fn extract_allocations(carrier: &dyn Extractor) -> usize {
+fn extract_allocations(carrier: &dyn Extractor) -> u64 {
     let mut extracted = None;
     let count = allocations_in(|| extracted = TraceContextPropagator.extract(carrier));
     assert!(extracted.is_some());

@@ -1,8 +1,6 @@
 //! A collector that stops answering: the rings and the queue stay bounded, the spans that do not
 //! fit are dropped and counted, and the accounting identity holds.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
@@ -11,34 +9,13 @@ use nanotel::testing::{Reply, TestCollector};
 use nanotel::trace::{Sampler, TracerProvider};
 use nanotel::Signal;
 
-/// Bytes allocated and not yet freed, by every thread of this test binary.
-static LIVE: AtomicI64 = AtomicI64::new(0);
+#[path = "support/alloc.rs"]
+mod alloc_support;
 
-struct LiveBytes;
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the tally is one atomic add.
-unsafe impl GlobalAlloc for LiveBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees for `alloc` are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: `ptr` came from this allocator, that is from `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as for `alloc`; `ptr` came from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_support::{live_bytes, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: LiveBytes = LiveBytes;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
@@ -74,9 +51,9 @@ fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
         ended += count;
     };
     burst(20_000);
-    let settled = LIVE.load(Ordering::Relaxed);
+    let settled = live_bytes();
     burst(200_000);
-    let grown = LIVE.load(Ordering::Relaxed) - settled;
+    let grown = live_bytes() - settled;
     // Ten times the spans, and memory stays where it was (allowing for the collector's own buffers).
     assert!(grown < 512 * 1024, "live memory grew by {grown} bytes");
 

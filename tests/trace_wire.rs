@@ -14,7 +14,7 @@ use nanotel::propagation::TraceState;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
-use nanotel::testing::{ExportRequest, TestCollector};
+use nanotel::testing::TestCollector;
 use nanotel::trace::{Context, Sampler, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
 
@@ -88,14 +88,9 @@ fn record(provider: &TracerProvider) -> HashMap<&'static str, SpanContext> {
 }
 
 fn received_spans(collector: &TestCollector) -> (Vec<ExportTraceServiceRequest>, HashMap<String, OtlpSpan>) {
-    let requests: Vec<ExportTraceServiceRequest> = collector
-        .received()
-        .into_iter()
-        .filter_map(|r| match r.request {
-            Ok(ExportRequest::Traces(request)) => Some(request),
-            _ => None,
-        })
-        .collect();
+    let received = collector.received();
+    let requests: Vec<ExportTraceServiceRequest> =
+        received.iter().filter_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).collect();
     let mut spans = HashMap::new();
     for request in &requests {
         for resource in &request.resource_spans {

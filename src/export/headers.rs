@@ -13,6 +13,8 @@
 
 use std::fmt::Write as _;
 
+use crate::hex::hex_byte;
+
 /// The headers taken from one `OTEL_EXPORTER_OTLP_HEADERS`-style value, and the entries skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedHeaders {
@@ -97,7 +99,7 @@ pub(crate) fn percent_decode(text: &str) -> Result<String, &'static str> {
         if byte == b'%' {
             let escape = tail
                 .get(..2)
-                .and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?))
+                .and_then(|hex| hex_byte(hex[0], hex[1]))
                 .ok_or("has a '%' that is not followed by two hex digits")?;
             bytes.push(escape);
             rest = &tail[2..];
@@ -107,15 +109,6 @@ pub(crate) fn percent_decode(text: &str) -> Result<String, &'static str> {
         }
     }
     String::from_utf8(bytes).map_err(|_| "does not decode to UTF-8")
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A key for an error message: quoted, control characters escaped, and cut short so that a value

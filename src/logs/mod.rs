@@ -36,8 +36,8 @@ mod provider;
 mod record;
 mod severity;
 
-// Log records travel like spans: the span recorder's ring and inline attributes serve both.
-use crate::trace::{attributes as inline, ring};
+// Log records travel like spans: the span recorder's per-thread rings and inline attributes serve both.
+use crate::trace::{attributes as inline, thread_rings};
 
 #[cfg(feature = "log")]
 pub use bridge::LogBridge;

@@ -1,5 +1,7 @@
 //! Percent-encoding of W3C Baggage values: UTF-8 bytes outside the value alphabet become `%XX`.
 
+use crate::hex::hex_byte;
+
 /// Whether `byte` may appear unencoded in a baggage value: printable ASCII other than space,
 /// `"`, `,`, `;` and `\`. (`%` is in this set on the wire, where it starts an escape.)
 pub(crate) fn is_value_octet(byte: u8) -> bool {
@@ -41,7 +43,7 @@ pub(crate) fn decode(raw: &[u8]) -> Option<String> {
         }
         if byte == b'%' {
             let [high, low, tail @ ..] = tail else { return None };
-            bytes.push(hex_digit(*high)? << 4 | hex_digit(*low)?);
+            bytes.push(hex_byte(*high, *low)?);
             rest = tail;
         } else {
             bytes.push(byte);
@@ -52,15 +54,6 @@ pub(crate) fn decode(raw: &[u8]) -> Option<String> {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
     })
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

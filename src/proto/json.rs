@@ -272,6 +272,7 @@ pub mod f64_number_vec {
 /// Trace and span ids: lowercase hex on output, either case on input.
 pub mod hex_bytes {
     use super::*;
+    use crate::hex::hex_byte;
 
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -297,8 +298,7 @@ pub mod hex_bytes {
         if text.len() % 2 != 0 {
             return None;
         }
-        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        text.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+        text.chunks_exact(2).map(|pair| hex_byte(pair[0], pair[1])).collect()
     }
 }
 

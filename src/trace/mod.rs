@@ -30,12 +30,13 @@ mod limits;
 mod provider;
 mod record;
 mod recorder;
-pub(crate) mod ring;
+mod ring;
 mod sampler;
 pub(crate) mod scopes;
 mod slab;
 mod span;
 mod span_context;
+pub(crate) mod thread_rings;
 
 pub use attributes::INLINE_ATTRIBUTES;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};

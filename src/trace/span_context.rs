@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::hex::hex_byte;
 use crate::propagation::TraceState;
 
 // Held as big-endian 64-bit words rather than bytes: ids are made from random words and copied
@@ -58,7 +59,7 @@ macro_rules! id_type {
                 }
                 let mut bytes = [0u8; $len];
                 for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-                    *byte = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+                    *byte = hex_byte(pair[0], pair[1])?;
                 }
                 Some($name::from_bytes(bytes))
             }
@@ -101,15 +102,6 @@ impl SpanId {
     #[inline(always)]
     pub(crate) const fn from_word(word: u64) -> Self {
         SpanId([word])
-    }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
