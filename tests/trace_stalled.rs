@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{BatchConfig, Pipeline};
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::trace::{Sampler, TracerProvider};
 use nanotel::Signal;
 
@@ -14,26 +12,17 @@ mod alloc_support;
 
 use alloc_support::{live_bytes, CountingAllocator};
 
+#[path = "support/hanging.rs"]
+mod hanging;
+
+use hanging::pipeline_to_a_hanging_collector;
+
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn a_stalled_exporter_keeps_memory_bounded_and_counts_every_drop() {
-    let collector = TestCollector::start().unwrap();
-    collector.set_default(Reply::Hang(Duration::from_secs(60)));
-    let batch = BatchConfig {
-        max_queue_size: 512,
-        max_export_batch_size: 128,
-        schedule_delay: Duration::from_millis(10),
-        ..BatchConfig::defaults(Signal::Traces)
-    };
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .endpoint(collector.endpoint())
-        .batch(Signal::Traces, batch)
-        .poll_interval(Duration::from_millis(1))
-        .build()
-        .unwrap();
+    let (_collector, pipeline) = pipeline_to_a_hanging_collector(Signal::Traces);
     let provider =
         TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).with_ring_capacity(256).build();
     provider.attach(&pipeline);
