@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{ExporterKind, Pipeline};
 use nanotel::logs::{Logger, LoggerProvider, Severity};
 use nanotel::trace::{Sampler, TracerProvider, INLINE_ATTRIBUTES};
 use nanotel::Signal;
+
+#[path = "support/console.rs"]
+mod console;
+use console::pipeline_to_a_discarded_console;
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -95,16 +98,7 @@ fn a_full_buffer_allocates_nothing() {
 
 #[test]
 fn a_record_allocates_nothing_while_the_exporter_thread_drains() {
-    let pipeline = Pipeline::builder()
-        .without_env()
-        // Nothing listens on the default metrics endpoint: the pipeline's own metrics would fail
-        // there and open the breaker this test's flush reports on.
-        .self_telemetry(false)
-        .exporter(Signal::Logs, ExporterKind::Console)
-        .console_output(std::io::sink())
-        .poll_interval(Duration::from_millis(1))
-        .build()
-        .unwrap();
+    let pipeline = pipeline_to_a_discarded_console(Signal::Logs);
     let provider = LoggerProvider::builder().without_env().with_minimum_severity(Severity::Info).build();
     provider.attach(&pipeline);
     let logger = provider.logger("gateway");

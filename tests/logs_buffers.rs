@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{BatchConfig, ExporterKind, Pipeline};
+use nanotel::export::{BatchConfig, Pipeline};
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::proto::common::v1::any_value::Value as Any;
 use nanotel::testing::TestCollector;
 use nanotel::Signal;
+
+#[path = "support/console.rs"]
+mod console;
+use console::pipeline_to_a_discarded_console;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -58,16 +62,7 @@ fn full_buffers_and_a_full_queue_count_as_queue_full() {
 
 #[test]
 fn threads_emitting_while_the_exporter_drains_lose_nothing_uncounted() {
-    let pipeline = Pipeline::builder()
-        .without_env()
-        // Nothing listens on the default metrics endpoint: the pipeline's own metrics would fail
-        // there and open the breaker this test's flush reports on.
-        .self_telemetry(false)
-        .exporter(Signal::Logs, ExporterKind::Console)
-        .console_output(std::io::sink())
-        .poll_interval(Duration::from_millis(1))
-        .build()
-        .unwrap();
+    let pipeline = pipeline_to_a_discarded_console(Signal::Logs);
     let provider = LoggerProvider::builder().without_env().with_buffer_capacity(64).build();
     provider.attach(&pipeline);
     emit_on_threads(&provider, 4, 20_000);

@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{ExporterKind, Pipeline};
 use nanotel::trace::{Context, Sampler, SpanKind, Status, Tracer, TracerProvider, INLINE_ATTRIBUTES};
 use nanotel::Signal;
+
+#[path = "support/console.rs"]
+mod console;
+use console::pipeline_to_a_discarded_console;
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -87,16 +90,7 @@ fn a_full_ring_and_a_refused_span_allocate_nothing() {
 
 #[test]
 fn a_span_allocates_nothing_while_the_exporter_thread_drains() {
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .exporter(Signal::Traces, ExporterKind::Console)
-        .console_output(std::io::sink())
-        .poll_interval(Duration::from_millis(1))
-        // Nothing listens on the default metrics endpoint: the pipeline's own metrics would fail
-        // there and open the breaker this test's flush reports on.
-        .self_telemetry(false)
-        .build()
-        .unwrap();
+    let pipeline = pipeline_to_a_discarded_console(Signal::Traces);
     let provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("gateway");
