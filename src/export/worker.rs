@@ -573,6 +573,9 @@ impl Worker {
 
     /// Counts whatever is left as dropped at shutdown, answers the caller, and ends the thread.
     fn finish_shutdown(&mut self) {
+        // Records ended since the last pass: the queues are closed, so they are counted as
+        // dropped at shutdown instead of being left uncounted in their threads' buffers.
+        self.drain_sources();
         for index in 0..self.lanes.len() {
             let counters = Arc::clone(&self.shared);
             let counters = counters.accounting.signal(self.lanes[index].signal);
