@@ -13,6 +13,14 @@ pub(crate) const NO_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// A source of environment variables: the process environment, or a map in tests.
 pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// A replacement for the process environment, kept by a builder's `with_env_lookup`.
+pub(crate) type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// The process environment: what a builder reads when it was given no lookup.
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Reads typed values and collects a human-readable line for each one it had to ignore.
 pub(crate) struct EnvReader<'a> {
     lookup: Lookup<'a>,

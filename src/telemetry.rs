@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::EnvReader;
+use crate::config::{process_env, EnvReader, Lookup};
 use crate::export::{
     ConfigError, FlushError, Pipeline, PipelineBuilder, ShutdownReport, Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
 };
@@ -204,11 +204,7 @@ impl TelemetryBuilder {
     /// When a setting made in code cannot work (an endpoint that is not a URL, an invalid header)
     /// or the exporter thread cannot start. Problems in the environment are never errors.
     pub fn build(self) -> Result<Telemetry, InitError> {
-        let process_env = |name: &str| std::env::var(name).ok();
-        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
-            Some(lookup) => lookup.as_ref(),
-            None => &process_env,
-        };
+        let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let disabled = self.disabled.unwrap_or_else(|| sdk_disabled(&mut env));
         if !disabled {

@@ -24,6 +24,7 @@ use super::retry::RetryPolicy;
 use super::telemetry::SelfTelemetry;
 use super::worker::{Command, Worker};
 use super::Signal;
+use crate::config::{process_env, EnvLookup};
 
 /// The instrumentation scope items are grouped under, shared by every item it produced.
 pub type Scope = Arc<InstrumentationScope>;
@@ -408,9 +409,6 @@ pub struct PipelineBuilder {
     console: Option<ConsoleOutput>,
 }
 
-/// A replacement for the process environment.
-type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
-
 /// Where the console exporter writes.
 pub(crate) type ConsoleOutput = Box<dyn std::io::Write + Send>;
 
@@ -530,11 +528,7 @@ impl PipelineBuilder {
                 return Err(ConfigError(format!("header {name:?} has an invalid name or value")));
             }
         }
-        let process_env = |name: &str| std::env::var(name).ok();
-        let (config, problems) = match &self.lookup {
-            Some(lookup) => resolve(lookup.as_ref(), &self.overrides)?,
-            None => resolve(&process_env, &self.overrides)?,
-        };
+        let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;
         for problem in &problems {
             crate::diag::warning!("{problem}");
         }

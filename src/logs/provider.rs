@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::config::EnvReader;
+use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1 as otlp;
@@ -179,9 +179,6 @@ impl RecordSource for LogSource {
     }
 }
 
-/// A replacement for the process environment.
-type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
-
 /// Configures a [`LoggerProvider`]. Settings made here win over the environment.
 ///
 /// ```
@@ -256,11 +253,7 @@ impl LoggerProviderBuilder {
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first record does not.
     pub fn build(self) -> LoggerProvider {
-        let process_env = |name: &str| std::env::var(name).ok();
-        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
-            Some(lookup) => lookup.as_ref(),
-            None => &process_env,
-        };
+        let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let limits = self.limits.unwrap_or_else(|| LogLimits::from_env(&mut env));
         for problem in &env.problems {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::config::{EnvReader, NO_TIMEOUT};
+use crate::config::{process_env, EnvLookup, EnvReader, Lookup, NO_TIMEOUT};
 use crate::export::{MetricProducer, Pipeline};
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::metrics::v1::ScopeMetrics;
@@ -23,8 +23,6 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 /// How long observable callbacks may run per collection when no pipeline says otherwise
 /// (`OTEL_METRIC_EXPORT_TIMEOUT`'s default).
 const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
-
-type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 
 /// Configures a [`MeterProvider`].
 ///
@@ -72,11 +70,7 @@ impl MeterProviderBuilder {
 
     /// The provider.
     pub fn build(self) -> MeterProvider {
-        let process_env = |name: &str| std::env::var(name).ok();
-        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
-            Some(lookup) => lookup.as_ref(),
-            None => &process_env,
-        };
+        let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let from_env = env.choice(
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",

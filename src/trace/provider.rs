@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::attributes::Text;
-use crate::config::EnvReader;
+use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
 use crate::proto::trace::v1 as otlp;
 use crate::Signal;
@@ -180,9 +180,6 @@ impl RecordSource for SpanSource {
     }
 }
 
-/// A replacement for the process environment.
-type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
-
 /// Configures a [`TracerProvider`]. Settings made here win over the environment.
 ///
 /// ```
@@ -242,11 +239,7 @@ impl TracerProviderBuilder {
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first span does not.
     pub fn build(self) -> TracerProvider {
-        let process_env = |name: &str| std::env::var(name).ok();
-        let lookup: &dyn Fn(&str) -> Option<String> = match &self.lookup {
-            Some(lookup) => lookup.as_ref(),
-            None => &process_env,
-        };
+        let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let sampler = self.sampler.unwrap_or_else(|| Sampler::from_env(&mut env));
         let limits = self.limits.unwrap_or_else(|| SpanLimits::from_env(&mut env));
