@@ -6,6 +6,12 @@
 //! `(ticks₀, unix_ns₀)`. Elsewhere the ticks are nanoseconds of the standard monotonic clock, with the
 //! same anchor and conversion, so durations always come from a monotonic source.
 //!
+//! Spans go one step further: they store the raw ticks ([`ticks`]) and the exporter thread converts
+//! them when it drains the span ([`ticks_to_unix_nanos`]), so the hot path is the counter read
+//! alone. Converting a few milliseconds later with the calibration then in force moves a timestamp
+//! by the rate change of at most one recalibration over those milliseconds (nanoseconds), and the
+//! start and end of a span, converted together, keep their exact duration.
+//!
 //! The exporter thread recalibrates the anchor about once a second against `CLOCK_REALTIME`. Small
 //! errors are slewed away (the new anchor continues the old line, only the rate changes), so the
 //! clock never steps back on one thread; an error over a millisecond (the wall clock itself was
@@ -46,6 +52,19 @@ const SHIFT: u32 = 32;
 #[inline(always)]
 pub fn now_unix_nanos() -> u64 {
     global().now()
+}
+
+/// The process clock's raw reading: TSC ticks, or monotonic nanoseconds (see [`source`]). Only
+/// [`ticks_to_unix_nanos`] gives it a meaning.
+#[inline(always)]
+pub(crate) fn ticks() -> u64 {
+    global().ticks()
+}
+
+/// The Unix time, in nanoseconds, of a reading of [`ticks`], by the current calibration.
+#[inline]
+pub(crate) fn ticks_to_unix_nanos(ticks: u64) -> u64 {
+    global().convert_with_calibration(|| ticks)
 }
 
 /// Which source the process clock reads.
@@ -140,11 +159,19 @@ impl Clock {
 
     #[inline(always)]
     pub(crate) fn now(&self) -> u64 {
+        // The ticks are read inside the sequence's window, so a reading is never converted with a
+        // calibration published after it was taken (which could put it before an earlier one).
+        self.convert_with_calibration(|| self.ticks())
+    }
+
+    /// Converts the ticks `read` returns, read under a consistent calibration.
+    #[inline(always)]
+    fn convert_with_calibration(&self, read: impl Fn() -> u64) -> u64 {
         loop {
             // Acquire pairs with the writer's final Release store: the fields read below are at
             // least as new as this sequence number.
             let seq = self.seq.load(Ordering::Acquire);
-            let ticks = self.ticks();
+            let ticks = read();
             let anchor_ticks = self.anchor_ticks.load(Ordering::Relaxed);
             let anchor_ns = self.anchor_ns.load(Ordering::Relaxed);
             let mult = self.mult.load(Ordering::Relaxed);

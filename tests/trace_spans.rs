@@ -368,3 +368,62 @@ fn a_span_outlives_the_thread_that_started_it() {
     assert_eq!(by_name(&spans, "handed-over").attributes[0].key, "started");
     assert_eq!(collect(&provider).len(), 0);
 }
+
+fn unix_nanos_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[test]
+fn a_refused_span_has_stable_ids_that_its_children_and_other_threads_see() {
+    let provider =
+        TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOff)).build();
+    let tracer = provider.tracer("gateway");
+    let root = tracer.span("order").start();
+    assert!(!root.is_recording());
+    let first = root.context().clone();
+    assert!(first.is_valid() && !first.is_sampled(), "ids exist although nothing is recorded");
+    assert_eq!(root.context(), &first, "every read sees the same ids");
+    let child = {
+        let _entered = root.enter();
+        tracer.span("risk").start()
+    };
+    assert_eq!(child.context().trace_id(), first.trace_id());
+    assert_ne!(child.context().span_id(), first.span_id());
+    assert!(!child.context().is_sampled());
+
+    // Threads reading a refused span's context for the first time at the same moment agree.
+    let shared = tracer.root_span("tick").start();
+    let seen: Vec<SpanContext> = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..4).map(|_| s.spawn(|| shared.context().clone())).collect();
+        readers.into_iter().map(|reader| reader.join().unwrap()).collect()
+    });
+    assert!(seen.iter().all(|context| context == &seen[0] && context.is_valid()));
+
+    // A builder's context is the span's.
+    let mut builder = tracer.span("quote");
+    let planned = builder.context().clone();
+    assert_eq!(builder.start().context(), &planned);
+    drop((root, child, shared));
+    assert!(collect(&provider).is_empty(), "nothing refused reaches the recorder");
+}
+
+#[test]
+fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
+    let provider = provider();
+    let tracer = provider.tracer("gateway");
+    let before = unix_nanos_now();
+    let mut span = tracer.span("order").start();
+    span.add_event("ack", []);
+    drop(span);
+    let after = unix_nanos_now();
+    tracer.span("replayed").start().end_at(1_700_000_000_123_456_789);
+    let spans = collect(&provider);
+    let order = by_name(&spans, "order");
+    // The clock is calibrated to the wall clock within microseconds; a millisecond is generous.
+    let window = before - 1_000_000..=after + 1_000_000;
+    assert!(window.contains(&order.start_time_unix_nano), "{order:?} outside {window:?}");
+    assert!(window.contains(&order.end_time_unix_nano));
+    assert!(order.start_time_unix_nano <= order.events[0].time_unix_nano);
+    assert!(order.events[0].time_unix_nano <= order.end_time_unix_nano);
+    assert_eq!(by_name(&spans, "replayed").end_time_unix_nano, 1_700_000_000_123_456_789);
+}

@@ -1,6 +1,6 @@
 //! The current span: implicit per thread, carried explicitly to other threads and async tasks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -9,8 +9,12 @@ use std::task::{Context as TaskContext, Poll};
 use super::span_context::SpanContext;
 
 thread_local! {
-    // `None` until something is entered: a const initialiser keeps the access a plain TLS load.
+    // `None` until something is entered.
     static CURRENT: RefCell<Option<SpanContext>> = const { RefCell::new(None) };
+    // Whether `CURRENT` holds a context. Spans usually start with nothing entered (a new order, a
+    // new tick), and this flag, having no destructor, is one plain thread-local load; `CURRENT`,
+    // whose context may own a trace state, costs a registration check and a borrow besides.
+    static HAS_CURRENT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The span context new spans take as their parent: the current one on this thread, captured to be
@@ -64,6 +68,9 @@ impl Context {
 /// The current span context of this thread, if a span is entered.
 #[inline(always)]
 pub(crate) fn current_span_context() -> Option<SpanContext> {
+    if !HAS_CURRENT.with(Cell::get) {
+        return None;
+    }
     CURRENT.with(|current| current.borrow().clone()).filter(SpanContext::is_valid)
 }
 
@@ -79,6 +86,7 @@ pub struct ContextGuard {
 impl ContextGuard {
     pub(crate) fn enter(span: SpanContext) -> ContextGuard {
         let previous = CURRENT.with(|current| current.replace(Some(span)));
+        HAS_CURRENT.with(|has| has.set(true));
         ContextGuard { previous, _not_send: PhantomData }
     }
 }
@@ -88,7 +96,10 @@ impl Drop for ContextGuard {
         let previous = self.previous.take();
         // `try_with`: a guard dropped while the thread's locals are being torn down has nothing to
         // restore.
-        let _ = CURRENT.try_with(|current| current.replace(previous));
+        let has_previous = previous.is_some();
+        if CURRENT.try_with(|current| current.replace(previous)).is_ok() {
+            HAS_CURRENT.with(|has| has.set(has_previous));
+        }
     }
 }
 

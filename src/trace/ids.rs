@@ -33,6 +33,20 @@ pub(crate) fn trace_and_span_id() -> (TraceId, SpanId) {
     })
 }
 
+/// A random, valid (never all-zero) trace id, for a root span whose sampler reads it.
+#[inline(always)]
+pub(crate) fn trace_id() -> TraceId {
+    RNG.with(|rng| {
+        let mut rng = rng.borrow_mut();
+        loop {
+            let (high, low): (u64, u64) = (rng.random(), rng.random());
+            if high | low != 0 {
+                return TraceId::from_words(high, low);
+            }
+        }
+    })
+}
+
 /// A random, valid (never all-zero) span id.
 #[inline(always)]
 pub(crate) fn span_id() -> SpanId {
@@ -55,7 +69,10 @@ mod tests {
     fn ids_are_valid_and_distinct() {
         let traces: std::collections::HashSet<_> = (0..1000).map(|_| trace_and_span_id().0).collect();
         let spans: std::collections::HashSet<_> = (0..1000).map(|_| span_id()).collect();
+        let roots: std::collections::HashSet<_> = (0..1000).map(|_| trace_id()).collect();
         assert_eq!(traces.len(), 1000);
+        assert_eq!(roots.len(), 1000);
+        assert!(roots.iter().all(TraceId::is_valid));
         assert_eq!(spans.len(), 1000);
         assert!(traces.iter().all(TraceId::is_valid) && spans.iter().all(SpanId::is_valid));
     }

@@ -26,6 +26,7 @@
 pub(crate) mod attributes;
 mod context;
 mod ids;
+mod lazy_context;
 mod limits;
 mod provider;
 mod record;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::attributes::{KeyValue, Value};
+use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
 
@@ -41,15 +42,15 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
             | if data.parent_is_remote { IS_REMOTE } else { 0 },
         name: data.name.as_str().to_owned(),
         kind: kind(data.kind) as i32,
-        start_time_unix_nano: data.start,
-        end_time_unix_nano: data.end,
+        start_time_unix_nano: clock::ticks_to_unix_nanos(data.start),
+        end_time_unix_nano: if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) },
         attributes: data.attributes.iter().map(attribute).collect(),
         dropped_attributes_count: data.attributes.dropped,
         events: data
             .events
             .iter()
             .map(|event| otlp::span::Event {
-                time_unix_nano: event.time,
+                time_unix_nano: clock::ticks_to_unix_nanos(event.ticks),
                 name: event.name.as_str().to_owned(),
                 attributes: event.attributes.iter().map(attribute).collect(),
                 dropped_attributes_count: event.dropped,

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
+use std::ptr::addr_of_mut;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
@@ -102,7 +103,14 @@ impl Recorder {
         thread_rings::with_thread(self, |thread| {
             let Some(slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
-                reservation.write(SpanRecord { scope, context: std::mem::take(context), slot });
+                // SAFETY: all three fields of the record are written.
+                unsafe {
+                    reservation.write_in_place(|record| {
+                        addr_of_mut!((*record).scope).write(scope);
+                        addr_of_mut!((*record).context).write(context.take_by_fields());
+                        addr_of_mut!((*record).slot).write(slot);
+                    })
+                }
             }
         });
         if slot.take().is_some() {

@@ -106,12 +106,26 @@ impl<T> Reservation<'_, T> {
     /// Fills the slot and hands it to the consumer.
     #[inline(always)]
     pub(crate) fn write(self, item: T) {
+        // SAFETY: `write` initialises the whole item.
+        unsafe { self.write_in_place(|slot| slot.write(item)) }
+    }
+
+    /// Fills the slot through `init`, which gets its address, and hands it to the consumer. For
+    /// an item put together from parts, this writes each part straight into the slot, where a
+    /// finished item would be assembled on the stack and copied in wider loads than its parts
+    /// were stored with (loads the processor cannot forward from those stores).
+    ///
+    /// # Safety
+    /// `init` must initialise the whole item at the address it is given.
+    #[inline(always)]
+    pub(crate) unsafe fn write_in_place(self, init: impl FnOnce(*mut T)) {
         let ring = self.ring;
         // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
         // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
         // writes it; and it holds no item (popped or never filled), so nothing leaks.
-        unsafe { (*ring.slots[self.tail & ring.mask].get()).write(item) };
-        // Release: the consumer's Acquire load of `tail` sees the item written above.
+        init(unsafe { (*ring.slots[self.tail & ring.mask].get()).as_mut_ptr() });
+        // Release: the consumer's Acquire load of `tail` sees the item written above (the
+        // caller guarantees it is whole).
         ring.tail.store(self.tail.wrapping_add(1), Ordering::Release);
     }
 }

@@ -46,6 +46,22 @@ pub struct ParentBased {
     pub local_parent_not_sampled: Sampler,
 }
 
+impl ParentBased {
+    /// The delegate that decides for a span under `parent`.
+    #[inline(always)]
+    fn for_parent(&self, parent: Option<&SpanContext>) -> &Sampler {
+        match parent.filter(|p| p.is_valid()) {
+            None => &self.root,
+            Some(p) => match (p.is_remote(), p.is_sampled()) {
+                (true, true) => &self.remote_parent_sampled,
+                (true, false) => &self.remote_parent_not_sampled,
+                (false, true) => &self.local_parent_sampled,
+                (false, false) => &self.local_parent_not_sampled,
+            },
+        }
+    }
+}
+
 impl Default for Sampler {
     /// `ParentBased(root = AlwaysOn)`, the specification's default.
     fn default() -> Self {
@@ -72,18 +88,18 @@ impl Sampler {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,
             Sampler::TraceIdRatioBased(ratio) => ratio_samples(*ratio, trace_id),
-            Sampler::ParentBased(delegates) => {
-                let delegate = match parent.filter(|p| p.is_valid()) {
-                    None => &delegates.root,
-                    Some(p) => match (p.is_remote(), p.is_sampled()) {
-                        (true, true) => &delegates.remote_parent_sampled,
-                        (true, false) => &delegates.remote_parent_not_sampled,
-                        (false, true) => &delegates.local_parent_sampled,
-                        (false, false) => &delegates.local_parent_not_sampled,
-                    },
-                };
-                delegate.should_sample(parent, trace_id)
-            }
+            Sampler::ParentBased(delegates) => delegates.for_parent(parent).should_sample(parent, trace_id),
+        }
+    }
+
+    /// Whether the decision for a span under `parent` reads the trace id: only a ratio sampler
+    /// does. Elsewhere a root span's ids can wait until its context is read (see `LazyContext`).
+    #[inline(always)]
+    pub(crate) fn reads_trace_id(&self, parent: Option<&SpanContext>) -> bool {
+        match self {
+            Sampler::AlwaysOn | Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatioBased(_) => true,
+            Sampler::ParentBased(delegates) => delegates.for_parent(parent).reads_trace_id(parent),
         }
     }
 

@@ -10,9 +10,10 @@ use crate::clock;
 use super::attributes::{collect_limited, move_by_words, Attributes};
 use super::context::ContextGuard;
 use super::ids;
+use super::lazy_context::LazyContext;
 use super::provider::Tracer;
 use super::slab::SlotRef;
-use super::span_context::{SpanContext, SpanId, TraceFlags};
+use super::span_context::{SpanContext, SpanId, TraceFlags, TraceId};
 
 /// What a span represents, from OTLP's `SpanKind`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -56,7 +57,8 @@ impl Status {
 #[derive(Clone, Debug)]
 pub(crate) struct Event {
     pub name: Text,
-    pub time: u64,
+    /// When the event happened, in clock ticks like the span's start.
+    pub ticks: u64,
     pub attributes: Vec<KeyValue>,
     pub dropped: u32,
 }
@@ -77,8 +79,11 @@ pub(crate) struct Link {
 pub(crate) struct SpanData {
     pub name: Text,
     pub parent_span_id: SpanId,
+    /// Clock ticks ([`clock::ticks`]), converted when the span is exported.
     pub start: u64,
+    /// Clock ticks, or Unix nanoseconds when `end_is_unix_nanos` (a span ended at a given time).
     pub end: u64,
+    pub end_is_unix_nanos: bool,
     pub events: Vec<Event>,
     pub links: Vec<Link>,
     pub status: Status,
@@ -114,6 +119,7 @@ impl SpanData {
             addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
             addr_of_mut!((*this).start).write(0);
             addr_of_mut!((*this).end).write(0);
+            addr_of_mut!((*this).end_is_unix_nanos).write(false);
             Attributes::init(addr_of_mut!((*this).attributes));
             addr_of_mut!((*this).events).write(Vec::new());
             addr_of_mut!((*this).dropped_events).write(0);
@@ -154,22 +160,24 @@ pub(crate) struct SpanRecord {
 #[must_use = "a span starts only with `start()`"]
 pub struct SpanBuilder<'t> {
     tracer: &'t Tracer,
-    context: SpanContext,
+    context: LazyContext,
     data: Option<SlotRef>,
 }
 
 impl<'t> SpanBuilder<'t> {
     /// Asks the sampler about a span under `parent` (`None`: a new trace) and, if it is sampled,
-    /// takes a slot for its data.
+    /// draws its ids and takes a slot for its data. A refused span's ids wait until its context is
+    /// read (see `LazyContext`), except a root's trace id when the sampler decides by it.
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
-        // Both ids in one visit to the generator; the span id is made whatever the sampler says.
-        let (trace_id, span_id) = match &parent {
-            Some(parent) => (parent.trace_id(), ids::span_id()),
-            None => ids::trace_and_span_id(),
+        let sampler = tracer.sampler();
+        let trace_id = match &parent {
+            Some(parent) => parent.trace_id(),
+            None if sampler.reads_trace_id(None) => ids::trace_id(),
+            None => TraceId::INVALID,
         };
-        let sampled = tracer.sampler().should_sample(parent.as_ref(), trace_id);
+        let sampled = sampler.should_sample(parent.as_ref(), trace_id);
         let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
             Some(parent) => (
                 parent.trace_flags().with_sampled(sampled),
@@ -179,8 +187,18 @@ impl<'t> SpanBuilder<'t> {
             ),
             None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
         };
-        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-        let data = if sampled { tracer.open(name, parent_span_id, parent_is_remote) } else { None };
+        if !sampled {
+            let context = SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state);
+            return SpanBuilder { tracer, context: LazyContext::pending(context, !trace_id.is_valid()), data: None };
+        }
+        // Both ids in one visit to the generator where neither is known yet.
+        let (trace_id, span_id) =
+            if trace_id.is_valid() { (trace_id, ids::span_id()) } else { ids::trace_and_span_id() };
+        // The slot first and the context last, made where it lives: a context made first would
+        // wait on the stack while the slot is taken, then be copied in wider loads than it was
+        // stored with, a store-forwarding stall.
+        let data = tracer.open(name, parent_span_id, parent_is_remote);
+        let context = LazyContext::ready(SpanContext::new(trace_id, span_id, flags, false, trace_state));
         SpanBuilder { tracer, context, data }
     }
 
@@ -188,7 +206,7 @@ impl<'t> SpanBuilder<'t> {
     /// `parent` (an explicit parent) unchanged, as the API's no-op spans do.
     #[inline(always)]
     pub(crate) fn disabled(tracer: &'t Tracer, parent: Option<SpanContext>) -> Self {
-        SpanBuilder { tracer, context: parent.unwrap_or_default(), data: None }
+        SpanBuilder { tracer, context: LazyContext::ready(parent.unwrap_or_default()), data: None }
     }
 
     /// The span's kind (default [`SpanKind::Internal`]).
@@ -236,7 +254,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// The context the span will have (valid even when it is not sampled).
     pub fn context(&self) -> &SpanContext {
-        &self.context
+        self.context.get()
     }
 
     /// Starts the span: reads the clock if it is sampled.
@@ -248,9 +266,9 @@ impl<'t> SpanBuilder<'t> {
     pub fn start(&mut self) -> Span<'t> {
         let mut data = self.data.take();
         if let Some(slot) = &mut data {
-            slot.data().start = clock::now_unix_nanos();
+            slot.data().start = clock::ticks();
         }
-        Span { tracer: self.tracer, context: std::mem::take(&mut self.context), data }
+        Span { tracer: self.tracer, context: self.context.take(), data }
     }
 }
 
@@ -276,14 +294,14 @@ impl<'t> SpanBuilder<'t> {
 /// ```
 pub struct Span<'t> {
     tracer: &'t Tracer,
-    context: SpanContext,
+    context: LazyContext,
     data: Option<SlotRef>,
 }
 
 impl Span<'_> {
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
-        &self.context
+        self.context.get()
     }
 
     /// Whether the span is recorded (it was sampled).
@@ -295,7 +313,7 @@ impl Span<'_> {
     /// meanwhile are its children.
     #[inline(always)]
     pub fn enter(&self) -> ContextGuard {
-        ContextGuard::enter(self.context.clone())
+        ContextGuard::enter(self.context.get().clone())
     }
 
     /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
@@ -333,7 +351,7 @@ impl Span<'_> {
             return;
         }
         let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_event);
-        data.events.push(Event { name: name.into(), time: clock::now_unix_nanos(), attributes, dropped });
+        data.events.push(Event { name: name.into(), ticks: clock::ticks(), attributes, dropped });
     }
 
     /// Links this span to another (allocates).
@@ -384,9 +402,22 @@ impl Span<'_> {
 
     #[inline(always)]
     fn finish(&mut self, at: Option<u64>) {
+        if self.data.is_some() {
+            self.record(at);
+        }
+    }
+
+    /// Ends a sampled span. Kept out of line so that dropping a refused span, which has nothing
+    /// to record, stays a test and a branch where the span lives.
+    #[inline(never)]
+    fn record(&mut self, at: Option<u64>) {
         let Some(slot) = &mut self.data else { return };
-        slot.data().end = at.unwrap_or_else(clock::now_unix_nanos);
-        self.tracer.record(&mut self.context, &mut self.data);
+        let data = slot.data();
+        match at {
+            None => data.end = clock::ticks(),
+            Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
+        }
+        self.tracer.record(self.context.get_mut(), &mut self.data);
     }
 }
 

@@ -1,0 +1,165 @@
+//! A span's context whose ids may be drawn on first read: how a span the sampler refuses costs
+//! almost nothing.
+//!
+//! The specification gives every span ids, sampled or not, so that its context can propagate. But
+//! a refused span is usually never looked at: nobody enters it, starts a child under it or injects
+//! it into a request. So its ids are drawn when its context is first read, not when it starts (the
+//! sampler decides first; only a ratio sampler needs a root's trace id, which is then drawn at
+//! once). Nothing can tell the two apart: the ids are random either way, and every read sees the
+//! same ones. A sampled span's ids are drawn at start, since the recorder needs them.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::ids;
+use super::span_context::SpanContext;
+
+/// The ids are in place.
+const READY: u8 = 0;
+/// The trace id is in place (from the parent, or drawn for the sampler); the span id is not.
+const SPAN_ID_PENDING: u8 = 1;
+/// Neither id is in place (a root span whose sampler did not need its trace id).
+const IDS_PENDING: u8 = 2;
+/// A thread is drawing the ids (only seen when two threads read one refused span's context at
+/// the same moment).
+const DRAWING: u8 = 3;
+
+/// A [`SpanContext`], with its ids possibly still to be drawn.
+pub(crate) struct LazyContext {
+    context: UnsafeCell<SpanContext>,
+    state: AtomicU8,
+}
+
+// SAFETY: `context` is written only through `&mut self`, or by the one thread that moved `state`
+// from a pending value to DRAWING, which has exclusive access until it publishes READY (Release).
+// A shared reference to the context is handed out only after READY was seen (Acquire), so no
+// reference coexists with a write. `SpanContext` itself is `Send + Sync`.
+unsafe impl Sync for LazyContext {}
+
+impl Default for LazyContext {
+    #[inline(always)]
+    fn default() -> Self {
+        LazyContext::ready(SpanContext::default())
+    }
+}
+
+impl LazyContext {
+    /// A context whose ids are final.
+    #[inline(always)]
+    pub(crate) fn ready(context: SpanContext) -> LazyContext {
+        LazyContext { context: UnsafeCell::new(context), state: AtomicU8::new(READY) }
+    }
+
+    /// A context whose span id (and, with `trace_id_too`, trace id) is drawn on first read; the
+    /// rest of `context` (flags, trace state, and otherwise the trace id) is final.
+    #[inline(always)]
+    pub(crate) fn pending(context: SpanContext, trace_id_too: bool) -> LazyContext {
+        let state = if trace_id_too { IDS_PENDING } else { SPAN_ID_PENDING };
+        LazyContext { context: UnsafeCell::new(context), state: AtomicU8::new(state) }
+    }
+
+    /// The context, its ids drawn now if they were not yet.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &SpanContext {
+        // Acquire pairs with the Release that publishes drawn ids: seeing READY, the ids are there.
+        if self.state.load(Ordering::Acquire) != READY {
+            self.draw_shared();
+        }
+        // SAFETY: the state is READY, so nothing writes the context while `&self` lives (see the
+        // `Sync` impl).
+        unsafe { &*self.context.get() }
+    }
+
+    /// The context, for its owner, its ids drawn now if they were not yet.
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self) -> &mut SpanContext {
+        let pending = *self.state.get_mut();
+        let context = self.context.get_mut();
+        if pending != READY {
+            draw(context, pending);
+            *self.state.get_mut() = READY;
+        }
+        context
+    }
+
+    /// Moves the context out, leaving an invalid, ready one.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> LazyContext {
+        let state = std::mem::replace(self.state.get_mut(), READY);
+        LazyContext { context: UnsafeCell::new(self.context.get_mut().take_by_fields()), state: AtomicU8::new(state) }
+    }
+
+    #[cold]
+    fn draw_shared(&self) {
+        loop {
+            // Acquire as in `get`.
+            match self.state.load(Ordering::Acquire) {
+                READY => return,
+                DRAWING => std::thread::yield_now(),
+                pending => {
+                    // Acquire on success gives this thread the context as the last writer left it.
+                    let won = self.state.compare_exchange(pending, DRAWING, Ordering::Acquire, Ordering::Relaxed);
+                    if won.is_ok() {
+                        // SAFETY: winning the exchange gives this thread exclusive access to the
+                        // context until it stores READY (see the `Sync` impl).
+                        draw(unsafe { &mut *self.context.get() }, pending);
+                        // Release publishes the ids to every later Acquire load of READY.
+                        self.state.store(READY, Ordering::Release);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Clone for LazyContext {
+    fn clone(&self) -> Self {
+        LazyContext::ready(self.get().clone())
+    }
+}
+
+fn draw(context: &mut SpanContext, pending: u8) {
+    if pending == IDS_PENDING {
+        let (trace_id, span_id) = ids::trace_and_span_id();
+        context.set_ids(trace_id, span_id);
+    } else {
+        context.set_ids(context.trace_id(), ids::span_id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{SpanId, TraceFlags, TraceId};
+
+    #[test]
+    fn ids_are_drawn_once_on_first_read_and_kept() {
+        let lazy = LazyContext::pending(SpanContext::default(), true);
+        let first = lazy.get().clone();
+        assert!(first.is_valid() && !first.is_sampled());
+        assert_eq!(lazy.get(), &first);
+
+        let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let parent = SpanContext::new(trace_id, SpanId::INVALID, TraceFlags::NOT_SAMPLED, false, Default::default());
+        let mut child = LazyContext::pending(parent, false);
+        let mut taken = child.take();
+        assert!(!child.get().is_valid());
+        let drawn = taken.get_mut().clone();
+        assert_eq!(drawn.trace_id(), trace_id);
+        assert!(drawn.span_id().is_valid());
+        assert_eq!(taken.get(), &drawn);
+    }
+
+    #[test]
+    fn threads_reading_at_once_see_the_same_ids() {
+        for _ in 0..100 {
+            let lazy = LazyContext::pending(SpanContext::default(), true);
+            let seen: Vec<SpanContext> = std::thread::scope(|s| {
+                let readers: Vec<_> = (0..4).map(|_| s.spawn(|| lazy.get().clone())).collect();
+                readers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert!(seen.iter().all(|c| c == &seen[0] && c.is_valid()));
+        }
+    }
+}
