@@ -72,6 +72,9 @@ impl fmt::Display for TraceStateError {
 impl std::error::Error for TraceStateError {}
 
 impl TraceState {
+    /// No entries, as a constant.
+    pub(crate) const EMPTY: TraceState = TraceState { entries: None };
+
     /// The most members a `tracestate` may hold.
     pub const MAX_MEMBERS: usize = 32;
 

@@ -1,14 +1,18 @@
-//! A span's context whose ids may be drawn on first read: how a span the sampler refuses costs
-//! almost nothing.
+//! Where a span keeps its context when it has no slot: a refused span's context, whose ids may be
+//! drawn on first read.
 //!
 //! The specification gives every span ids, sampled or not, so that its context can propagate. But
 //! a refused span is usually never looked at: nobody enters it, starts a child under it or injects
 //! it into a request. So its ids are drawn when its context is first read, not when it starts (the
 //! sampler decides first; only a ratio sampler needs a root's trace id, which is then drawn at
 //! once). Nothing can tell the two apart: the ids are random either way, and every read sees the
-//! same ones. A sampled span's ids are drawn at start, since the recorder needs them.
+//! same ones.
+//!
+//! A recorded span's context lives in its slot, with the rest of its data (see `SpanData`), and is
+//! never copied on the way to the exporter; the span's `LazyContext` then holds nothing.
 
 use std::cell::UnsafeCell;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::ids;
@@ -23,10 +27,13 @@ const IDS_PENDING: u8 = 2;
 /// A thread is drawing the ids (only seen when two threads read one refused span's context at
 /// the same moment).
 const DRAWING: u8 = 3;
+/// No context is held: it is in the span's slot, or the builder has started its span.
+const ELSEWHERE: u8 = 4;
 
-/// A [`SpanContext`], with its ids possibly still to be drawn.
+/// A [`SpanContext`], possibly with ids still to be drawn, or nothing.
 pub(crate) struct LazyContext {
-    context: UnsafeCell<SpanContext>,
+    /// Initialised in every state but `ELSEWHERE`.
+    context: UnsafeCell<MaybeUninit<SpanContext>>,
     state: AtomicU8,
 }
 
@@ -36,18 +43,11 @@ pub(crate) struct LazyContext {
 // reference coexists with a write. `SpanContext` itself is `Send + Sync`.
 unsafe impl Sync for LazyContext {}
 
-impl Default for LazyContext {
-    #[inline(always)]
-    fn default() -> Self {
-        LazyContext::ready(SpanContext::default())
-    }
-}
-
 impl LazyContext {
     /// A context whose ids are final.
     #[inline(always)]
     pub(crate) fn ready(context: SpanContext) -> LazyContext {
-        LazyContext { context: UnsafeCell::new(context), state: AtomicU8::new(READY) }
+        LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(READY) }
     }
 
     /// A context whose span id (and, with `trace_id_too`, trace id) is drawn on first read; the
@@ -55,38 +55,47 @@ impl LazyContext {
     #[inline(always)]
     pub(crate) fn pending(context: SpanContext, trace_id_too: bool) -> LazyContext {
         let state = if trace_id_too { IDS_PENDING } else { SPAN_ID_PENDING };
-        LazyContext { context: UnsafeCell::new(context), state: AtomicU8::new(state) }
+        LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(state) }
     }
 
-    /// The context, its ids drawn now if they were not yet.
+    /// No context: the span's slot holds it.
+    #[inline(always)]
+    pub(crate) fn elsewhere() -> LazyContext {
+        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(ELSEWHERE) }
+    }
+
+    /// The context, its ids drawn now if they were not yet; the invalid context when none is
+    /// held.
     #[inline(always)]
     pub(crate) fn get(&self) -> &SpanContext {
         // Acquire pairs with the Release that publishes drawn ids: seeing READY, the ids are there.
-        if self.state.load(Ordering::Acquire) != READY {
+        let state = self.state.load(Ordering::Acquire);
+        if state == ELSEWHERE {
+            return &SpanContext::INVALID;
+        }
+        if state != READY {
             self.draw_shared();
         }
-        // SAFETY: the state is READY, so nothing writes the context while `&self` lives (see the
-        // `Sync` impl).
-        unsafe { &*self.context.get() }
+        // SAFETY: the state is READY, so the context is initialised and nothing writes it while
+        // `&self` lives (see the `Sync` impl).
+        unsafe { (*self.context.get()).assume_init_ref() }
     }
 
-    /// The context, for its owner, its ids drawn now if they were not yet.
-    #[inline(always)]
-    pub(crate) fn get_mut(&mut self) -> &mut SpanContext {
-        let pending = *self.state.get_mut();
-        let context = self.context.get_mut();
-        if pending != READY {
-            draw(context, pending);
-            *self.state.get_mut() = READY;
-        }
-        context
-    }
-
-    /// Moves the context out, leaving an invalid, ready one.
+    /// Moves the context out, leaving nothing. Only the words a context occupies are read, and
+    /// only when there is one: a recorded span moves a byte.
     #[inline(always)]
     pub(crate) fn take(&mut self) -> LazyContext {
-        let state = std::mem::replace(self.state.get_mut(), READY);
-        LazyContext { context: UnsafeCell::new(self.context.get_mut().take_by_fields()), state: AtomicU8::new(state) }
+        let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
+        if state == ELSEWHERE {
+            return LazyContext::elsewhere();
+        }
+        let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
+        let source = self.context.get_mut().as_ptr() as *const ManuallyDrop<SpanContext>;
+        // SAFETY: in every state but ELSEWHERE the context is initialised; it moves to `taken`,
+        // and `*self`, now ELSEWHERE, no longer owns it (it is neither read nor dropped there).
+        // `ManuallyDrop` has the layout of what it wraps.
+        unsafe { SpanContext::move_to(&*source, taken.context.get_mut().as_mut_ptr()) };
+        taken
     }
 
     #[cold]
@@ -100,9 +109,10 @@ impl LazyContext {
                     // Acquire on success gives this thread the context as the last writer left it.
                     let won = self.state.compare_exchange(pending, DRAWING, Ordering::Acquire, Ordering::Relaxed);
                     if won.is_ok() {
-                        // SAFETY: winning the exchange gives this thread exclusive access to the
-                        // context until it stores READY (see the `Sync` impl).
-                        draw(unsafe { &mut *self.context.get() }, pending);
+                        // SAFETY: a pending state means an initialised context, and winning the
+                        // exchange gives this thread exclusive access to it until it stores READY
+                        // (see the `Sync` impl).
+                        draw(unsafe { (*self.context.get()).assume_init_mut() }, pending);
                         // Release publishes the ids to every later Acquire load of READY.
                         self.state.store(READY, Ordering::Release);
                         return;
@@ -113,9 +123,13 @@ impl LazyContext {
     }
 }
 
-impl Clone for LazyContext {
-    fn clone(&self) -> Self {
-        LazyContext::ready(self.get().clone())
+impl Drop for LazyContext {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if *self.state.get_mut() != ELSEWHERE {
+            // SAFETY: in every state but ELSEWHERE the context is initialised and owned here.
+            unsafe { self.context.get_mut().assume_init_drop() };
+        }
     }
 }
 
@@ -143,12 +157,13 @@ mod tests {
         let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
         let parent = SpanContext::new(trace_id, SpanId::INVALID, TraceFlags::NOT_SAMPLED, false, Default::default());
         let mut child = LazyContext::pending(parent, false);
-        let mut taken = child.take();
-        assert!(!child.get().is_valid());
-        let drawn = taken.get_mut().clone();
+        let taken = child.take();
+        assert!(!child.get().is_valid(), "nothing is left behind");
+        let drawn = taken.get().clone();
         assert_eq!(drawn.trace_id(), trace_id);
         assert!(drawn.span_id().is_valid());
         assert_eq!(taken.get(), &drawn);
+        assert!(!LazyContext::elsewhere().take().get().is_valid());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The tracer provider: sampler, limits and recorder shared by its tracers, one per
 //! instrumentation scope.
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::attributes::Text;
@@ -313,13 +314,24 @@ impl Tracer {
         &self.provider.limits
     }
 
+    /// See [`Recorder::open`].
+    ///
+    /// # Safety
+    /// As for [`Recorder::open`].
     #[inline(always)]
-    pub(crate) fn open(&self, name: Text, parent_span_id: SpanId, parent_is_remote: bool) -> Option<SlotRef> {
-        self.provider.recorder.open(name, parent_span_id, parent_is_remote)
+    pub(crate) unsafe fn open(
+        &self,
+        name: Text,
+        context: &ManuallyDrop<SpanContext>,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) -> Option<SlotRef> {
+        // SAFETY: the caller's guarantee.
+        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote) }
     }
 
     #[inline(always)]
-    pub(crate) fn record(&self, context: &mut SpanContext, slot: &mut Option<SlotRef>) {
-        self.provider.recorder.record(self.scope, context, slot);
+    pub(crate) fn record(&self, slot: &mut Option<SlotRef>) {
+        self.provider.recorder.record(self.scope, slot);
     }
 }

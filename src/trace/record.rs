@@ -17,8 +17,8 @@ const IS_REMOTE: u32 = 0x200;
 
 /// The OTLP span, with string and byte values cut to `max_length` when set.
 pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
-    let SpanRecord { context, slot, .. } = record;
-    let data = slot.release();
+    let data = record.slot.release();
+    let context = &data.context;
     let attribute = |kv: &KeyValue| limited(kv, max_length).to_proto();
     let status = match &data.status {
         Status::Unset => None,

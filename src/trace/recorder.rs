@@ -64,10 +64,15 @@ impl Recorder {
 
     /// A slot for a new sampled span's data; `None` (counted as dropped) when every slot of this
     /// thread holds a span that is open or waits for the exporter thread.
+    ///
+    /// # Safety
+    /// When it returns a slot, `*context` has moved into it: the caller must neither use nor drop
+    /// it afterwards. When it returns `None`, `*context` is left to the caller.
     #[inline(always)]
-    pub(crate) fn open(
+    pub(crate) unsafe fn open(
         self: &Arc<Self>,
         name: Text,
+        context: &ManuallyDrop<SpanContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
@@ -75,8 +80,9 @@ impl Recorder {
         let name = ManuallyDrop::new(name);
         let opened = thread_rings::with_thread(self, |thread| {
             let slab = &mut thread.local;
-            // SAFETY: `name` is dropped below only when no slot took it.
-            let slot = unsafe { slab.take(&name, parent_span_id, parent_is_remote) };
+            // SAFETY: `name` is dropped below only when no slot took it; `context` is the
+            // caller's, on the same terms.
+            let slot = unsafe { slab.take(&name, context, parent_span_id, parent_is_remote) };
             if slot.is_none() {
                 thread.producer.count_drop();
             }
@@ -97,24 +103,23 @@ impl Recorder {
     }
 
     /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full),
-    /// taking its context and slot straight out of the span, so neither is copied on the way.
+    /// taking its slot straight out of the span: the ring holds the slot and the scope, and the
+    /// span's context and data stay where they were written.
     #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, scope: u32, context: &mut SpanContext, slot: &mut Option<SlotRef>) {
+    pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>) {
         thread_rings::with_thread(self, |thread| {
             let Some(slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
-                // SAFETY: all three fields of the record are written.
+                // SAFETY: both fields of the record are written.
                 unsafe {
                     reservation.write_in_place(|record| {
                         addr_of_mut!((*record).scope).write(scope);
-                        addr_of_mut!((*record).context).write(context.take_by_fields());
                         addr_of_mut!((*record).slot).write(slot);
                     })
                 }
             }
         });
         if slot.take().is_some() {
-            // The thread's locals are gone: the span is dropped.
             self.rings.count_orphan();
         }
     }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::attributes::Text;
 
 use super::span::SpanData;
-use super::span_context::SpanId;
+use super::span_context::{SpanContext, SpanId};
 
 /// One span's place. The flag comes first and the slot is line-aligned, so a span's header fields
 /// share the flag's cache line.
@@ -64,7 +64,8 @@ pub(crate) struct SlotRef {
 // thread skips slots in use), so moving it to another thread moves that exclusive access, like a
 // `Box<SpanData>`; `SpanData` is `Send`.
 unsafe impl Send for SlotRef {}
-// SAFETY: `&SlotRef` gives no access to the data (every accessor takes `&mut self` or `self`).
+// SAFETY: `&SlotRef` gives only shared access to the data (`data_ref`), which is `Sync`; every
+// accessor that writes takes `&mut self` or `self`.
 unsafe impl Sync for SlotRef {}
 
 impl Slab {
@@ -85,12 +86,13 @@ impl Slab {
     /// every slot is in use.
     ///
     /// # Safety
-    /// When it returns a slot, `*name` has moved into it: the caller must neither use nor drop it
-    /// afterwards. When it returns `None`, `*name` is left to the caller.
+    /// When it returns a slot, `*name` and `*context` have moved into it: the caller must neither
+    /// use nor drop them afterwards. When it returns `None`, both are left to the caller.
     #[inline(always)]
     pub(crate) unsafe fn take(
         &mut self,
         name: &ManuallyDrop<Text>,
+        context: &ManuallyDrop<SpanContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
@@ -121,7 +123,9 @@ impl Slab {
                 // nothing else accesses its data; it holds no value, so nothing leaks; and a
                 // `MaybeUninit` slot is valid for writes and aligned for `SpanData`; `*name` moves
                 // into it, as the caller allows when a slot is returned.
-                unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, parent_span_id, parent_is_remote) };
+                unsafe {
+                    SpanData::init((*slot.data.get()).as_mut_ptr(), name, context, parent_span_id, parent_is_remote)
+                };
                 self.cursor = if index + 1 == count { 0 } else { index + 1 };
                 self.taken += 1;
                 return Some(SlotRef { slots: NonNull::from(slots), index });
@@ -144,6 +148,13 @@ impl SlotRef {
         // SAFETY: the slots outlive every `SlotRef` to them: the registry keeps its `Arc` until no
         // slot is in use, and a `SlotRef` exists only while its slot is.
         unsafe { &self.slots.as_ref().slots[self.index] }
+    }
+
+    /// The span's data, to read.
+    #[inline(always)]
+    pub(crate) fn data_ref(&self) -> &SpanData {
+        // SAFETY: as in `data`; a shared borrow of this `SlotRef` gives shared access only.
+        unsafe { (*self.slot().data.get()).assume_init_ref() }
     }
 
     /// The span's data.
@@ -193,9 +204,11 @@ mod tests {
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = Slab::new(2);
-        // SAFETY: static names need no drop, whether or not they moved into a slot.
+        // SAFETY: static names and invalid contexts need no drop, whether or not they moved into
+        // a slot.
         let take = |slab: &mut Slab, name| unsafe {
-            slab.take(&ManuallyDrop::new(Text::Static(name)), SpanId::INVALID, false)
+            let context = ManuallyDrop::new(SpanContext::INVALID);
+            slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false)
         };
         let a = take(&mut slab, "a").unwrap();
         let mut b = take(&mut slab, "b").unwrap();

@@ -77,6 +77,7 @@ pub(crate) struct Link {
 /// slots last, so a span with few attributes touches few cache lines.
 #[repr(C)]
 pub(crate) struct SpanData {
+    pub context: SpanContext,
     pub name: Text,
     pub parent_span_id: SpanId,
     /// Clock ticks ([`clock::ticks`]), converted when the span is exported.
@@ -101,18 +102,21 @@ impl SpanData {
     /// # Safety
     /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
     /// without being dropped. Takes ownership of `*name` (moved word by word, see
-    /// `move_by_words`): the caller must neither use nor drop it afterwards.
+    /// `move_by_words`) and of `*context` (moved field by field): the caller must neither use nor
+    /// drop them afterwards.
     #[inline(always)]
     pub(crate) unsafe fn init(
         this: *mut SpanData,
         name: &ManuallyDrop<Text>,
+        context: &ManuallyDrop<SpanContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) {
         use std::ptr::addr_of_mut;
-        // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name`; every
-        // field is written once.
+        // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name` and
+        // `*context`; every field is written once.
         unsafe {
+            SpanContext::move_to(context, addr_of_mut!((*this).context));
             move_by_words(name, addr_of_mut!((*this).name));
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
@@ -130,11 +134,10 @@ impl SpanData {
     }
 }
 
-/// An ended span as the recorder's ring holds it: its context, its data, and the scope that made it.
+/// An ended span as the recorder's ring holds it: the scope that made it, and its slot.
 pub(crate) struct SpanRecord {
     pub scope: u32,
-    pub context: SpanContext,
-    /// The data, still in the slot it was written to when the span started.
+    /// The context and data, still in the slot they were written to when the span started.
     pub slot: SlotRef,
 }
 
@@ -194,12 +197,14 @@ impl<'t> SpanBuilder<'t> {
         // Both ids in one visit to the generator where neither is known yet.
         let (trace_id, span_id) =
             if trace_id.is_valid() { (trace_id, ids::span_id()) } else { ids::trace_and_span_id() };
-        // The slot first and the context last, made where it lives: a context made first would
-        // wait on the stack while the slot is taken, then be copied in wider loads than it was
-        // stored with, a store-forwarding stall.
-        let data = tracer.open(name, parent_span_id, parent_is_remote);
-        let context = LazyContext::ready(SpanContext::new(trace_id, span_id, flags, false, trace_state));
-        SpanBuilder { tracer, context, data }
+        // The context moves into the slot with the rest of the span's data; the span keeps it only
+        // when there is no slot (every slot of this thread is taken: the span is dropped).
+        let context = ManuallyDrop::new(SpanContext::new(trace_id, span_id, flags, false, trace_state));
+        // SAFETY: `context` is moved out of below only when no slot took it.
+        match unsafe { tracer.open(name, &context, parent_span_id, parent_is_remote) } {
+            Some(slot) => SpanBuilder { tracer, context: LazyContext::elsewhere(), data: Some(slot) },
+            None => SpanBuilder { tracer, context: LazyContext::ready(ManuallyDrop::into_inner(context)), data: None },
+        }
     }
 
     /// The builder of a span under a disabled provider: no id, no sampling, no slot. It carries
@@ -254,7 +259,10 @@ impl<'t> SpanBuilder<'t> {
 
     /// The context the span will have (valid even when it is not sampled).
     pub fn context(&self) -> &SpanContext {
-        self.context.get()
+        match &self.data {
+            Some(slot) => &slot.data_ref().context,
+            None => self.context.get(),
+        }
     }
 
     /// Starts the span: reads the clock if it is sampled.
@@ -301,7 +309,10 @@ pub struct Span<'t> {
 impl Span<'_> {
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
-        self.context.get()
+        match &self.data {
+            Some(slot) => &slot.data_ref().context,
+            None => self.context.get(),
+        }
     }
 
     /// Whether the span is recorded (it was sampled).
@@ -313,7 +324,7 @@ impl Span<'_> {
     /// meanwhile are its children.
     #[inline(always)]
     pub fn enter(&self) -> ContextGuard {
-        ContextGuard::enter(self.context.get().clone())
+        ContextGuard::enter(self.context().clone())
     }
 
     /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
@@ -417,7 +428,7 @@ impl Span<'_> {
             None => data.end = clock::ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
         }
-        self.tracer.record(self.context.get_mut(), &mut self.data);
+        self.tracer.record(&mut self.data);
     }
 }
 

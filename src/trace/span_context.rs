@@ -177,22 +177,36 @@ impl SpanContext {
         self.span_id = span_id;
     }
 
-    /// Moves the context out of `*self`, leaving the invalid one, one field at a time.
+    /// Moves `*source` to `target`.
+    ///
+    /// # Safety
+    /// Takes ownership of `*source`: the caller must neither use nor drop it afterwards. `target`
+    /// must be valid for writes and aligned; what it held is overwritten without being dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn move_to(source: &std::mem::ManuallyDrop<SpanContext>, target: *mut SpanContext) {
+        // SAFETY: the caller hands over `*source` and guarantees `target`.
+        unsafe { target.write(source.copy_by_fields()) }
+    }
+
+    /// A bitwise copy of `*self`, read one field at a time.
     ///
     /// A context made on the stack is written a field at a time, and a plain move reads it back in
     /// 16-byte loads that straddle those narrower stores, which the processor cannot forward (a
     /// stall of a dozen cycles each, most of a refused span's cost in profiles). Volatile reads at
     /// each field's own width keep the compiler from merging them.
+    ///
+    /// # Safety
+    /// The copy shares the trace state with `*self`: exactly one of the two may be dropped or used
+    /// as an owner afterwards.
     #[inline(always)]
-    pub(crate) fn take_by_fields(&mut self) -> SpanContext {
+    unsafe fn copy_by_fields(&self) -> SpanContext {
         const { assert!(std::mem::size_of::<TraceState>() == 16 && std::mem::align_of::<TraceState>() == 8) };
         let state = std::ptr::addr_of!(self.trace_state) as *const u64;
         // SAFETY: every pointer comes from a field of `*self`, valid and aligned for its type
-        // (`TraceState` is two aligned words, checked above). The trace state's words are copied
-        // into a new value and the field is then overwritten without being dropped, so it keeps
-        // exactly one owner.
+        // (`TraceState` is two aligned words, checked above, copied bit for bit); ownership is
+        // the caller's concern.
         unsafe {
-            let taken = SpanContext {
+            SpanContext {
                 trace_id: TraceId([
                     std::ptr::addr_of!(self.trace_id.0[0]).read_volatile(),
                     std::ptr::addr_of!(self.trace_id.0[1]).read_volatile(),
@@ -204,15 +218,18 @@ impl SpanContext {
                     state.read_volatile(),
                     state.add(1).read_volatile(),
                 ]),
-            };
-            std::ptr::addr_of_mut!(self.trace_state).write(TraceState::default());
-            self.trace_id = TraceId::INVALID;
-            self.span_id = SpanId::INVALID;
-            self.trace_flags = TraceFlags::NOT_SAMPLED;
-            self.is_remote = false;
-            taken
+            }
         }
     }
+
+    /// The invalid context, as a constant (for a span whose context lives elsewhere).
+    pub(crate) const INVALID: SpanContext = SpanContext {
+        trace_id: TraceId::INVALID,
+        span_id: SpanId::INVALID,
+        trace_flags: TraceFlags::NOT_SAMPLED,
+        is_remote: false,
+        trace_state: TraceState::EMPTY,
+    };
 
     /// The invalid context: no span.
     pub fn invalid() -> Self {
