@@ -1,6 +1,6 @@
 //! Random trace and span ids from a fast per-thread generator.
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -8,15 +8,28 @@ use rand::{Rng, SeedableRng};
 use super::span_context::{SpanId, TraceId};
 
 thread_local! {
-    // Seeded from the OS once per thread; afterwards a few nanoseconds per id and no syscall.
-    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
+    // Seeded from the OS on a thread's first id; afterwards a few nanoseconds per id and no
+    // syscall. A `const` initialiser and no destructor make each access a plain thread-local
+    // address, with no lazy-initialisation state or borrow flag to check.
+    static RNG: UnsafeCell<Option<SmallRng>> = const { UnsafeCell::new(None) };
+}
+
+/// Runs `draw` with this thread's generator.
+#[inline(always)]
+fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
+    RNG.with(|rng| {
+        // SAFETY: the generator is this thread's and is borrowed only here, and `draw` (ids.rs's
+        // own closures, which only draw numbers) never comes back to `with_rng`, so this is the
+        // only reference to it while it lives.
+        let rng = unsafe { &mut *rng.get() };
+        draw(rng.get_or_insert_with(SmallRng::from_os_rng))
+    })
 }
 
 /// A random, valid (never all-zero) trace id and span id for a new trace's root span.
 #[inline(always)]
 pub(crate) fn trace_and_span_id() -> (TraceId, SpanId) {
-    RNG.with(|rng| {
-        let mut rng = rng.borrow_mut();
+    with_rng(|rng| {
         let trace_id = loop {
             let (high, low): (u64, u64) = (rng.random(), rng.random());
             if high | low != 0 {
@@ -36,13 +49,10 @@ pub(crate) fn trace_and_span_id() -> (TraceId, SpanId) {
 /// A random, valid (never all-zero) trace id, for a root span whose sampler reads it.
 #[inline(always)]
 pub(crate) fn trace_id() -> TraceId {
-    RNG.with(|rng| {
-        let mut rng = rng.borrow_mut();
-        loop {
-            let (high, low): (u64, u64) = (rng.random(), rng.random());
-            if high | low != 0 {
-                return TraceId::from_words(high, low);
-            }
+    with_rng(|rng| loop {
+        let (high, low): (u64, u64) = (rng.random(), rng.random());
+        if high | low != 0 {
+            return TraceId::from_words(high, low);
         }
     })
 }
@@ -50,13 +60,10 @@ pub(crate) fn trace_id() -> TraceId {
 /// A random, valid (never all-zero) span id.
 #[inline(always)]
 pub(crate) fn span_id() -> SpanId {
-    RNG.with(|rng| {
-        let mut rng = rng.borrow_mut();
-        loop {
-            let id: u64 = rng.random();
-            if id != 0 {
-                return SpanId::from_word(id);
-            }
+    with_rng(|rng| loop {
+        let id: u64 = rng.random();
+        if id != 0 {
+            return SpanId::from_word(id);
         }
     })
 }

@@ -33,6 +33,12 @@ unsafe impl<T: Send> Send for Ring<T> {}
 /// The pushing end of a ring.
 pub(crate) struct Producer<T> {
     ring: Arc<Ring<T>>,
+    /// The producer's own copy of `tail` (it is the only writer).
+    tail: usize,
+    /// `head` as last read. The consumer only moves it forward, so a stale copy can only make
+    /// the ring look fuller than it is; it is read again only when the ring looks full, which
+    /// keeps the consumer's cache line out of the producer's path.
+    head: usize,
     /// The producer's own copy of `dropped` (it is the only writer), so counting is a plain store.
     dropped: u64,
 }
@@ -55,7 +61,7 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         tail: CachePadded::new(AtomicUsize::new(0)),
         dropped: AtomicU64::new(0),
     });
-    (Producer { ring: ring.clone(), dropped: 0 }, Consumer { ring, reported_drops: 0 })
+    (Producer { ring: ring.clone(), tail: 0, head: 0, dropped: 0 }, Consumer { ring, reported_drops: 0 })
 }
 
 impl<T> Producer<T> {
@@ -75,16 +81,16 @@ impl<T> Producer<T> {
     /// full. Writing through the reservation builds the item in the ring, not on the stack.
     #[inline(always)]
     pub(crate) fn reserve(&mut self) -> Option<Reservation<'_, T>> {
-        // Relaxed: only this handle writes `tail`.
-        let tail = self.ring.tail.load(Ordering::Relaxed);
-        // Acquire pairs with the consumer's Release store of `head`: it has finished reading the
-        // slots before `head`, so they may be overwritten.
-        let head = self.ring.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > self.ring.mask {
-            self.count_drop();
-            return None;
+        if self.tail.wrapping_sub(self.head) > self.ring.mask {
+            // Acquire pairs with the consumer's Release store of `head`: it has finished reading
+            // the slots before `head`, so they may be overwritten.
+            self.head = self.ring.head.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.head) > self.ring.mask {
+                self.count_drop();
+                return None;
+            }
         }
-        Some(Reservation { ring: &self.ring, tail })
+        Some(Reservation { producer: self })
     }
 
     /// Counts one item dropped before it could be pushed.
@@ -98,8 +104,7 @@ impl<T> Producer<T> {
 
 /// A free slot of a ring, reserved by its producer (see [`Producer::reserve`]).
 pub(crate) struct Reservation<'a, T> {
-    ring: &'a Ring<T>,
-    tail: usize,
+    producer: &'a mut Producer<T>,
 }
 
 impl<T> Reservation<'_, T> {
@@ -119,14 +124,16 @@ impl<T> Reservation<'_, T> {
     /// `init` must initialise the whole item at the address it is given.
     #[inline(always)]
     pub(crate) unsafe fn write_in_place(self, init: impl FnOnce(*mut T)) {
-        let ring = self.ring;
+        let producer = self.producer;
+        let ring = &*producer.ring;
         // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
         // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
         // writes it; and it holds no item (popped or never filled), so nothing leaks.
-        init(unsafe { (*ring.slots[self.tail & ring.mask].get()).as_mut_ptr() });
+        init(unsafe { (*ring.slots[producer.tail & ring.mask].get()).as_mut_ptr() });
+        producer.tail = producer.tail.wrapping_add(1);
         // Release: the consumer's Acquire load of `tail` sees the item written above (the
         // caller guarantees it is whole).
-        ring.tail.store(self.tail.wrapping_add(1), Ordering::Release);
+        ring.tail.store(producer.tail, Ordering::Release);
     }
 }
 
