@@ -7,7 +7,7 @@ use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
 
-use super::span::{SpanKind, SpanRecord, Status};
+use super::span::{SpanExtras, SpanKind, SpanRecord, Status};
 use super::span_context::SpanContext;
 
 /// `SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK`: the is-remote bit below is meaningful.
@@ -19,6 +19,8 @@ const IS_REMOTE: u32 = 0x200;
 pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
     let data = record.slot.release();
     let context = &data.context;
+    let no_extras = SpanExtras::default();
+    let extras = data.extras.as_deref().unwrap_or(&no_extras);
     let attribute = |kv: &KeyValue| limited(kv, max_length).to_proto();
     let status = match &data.status {
         Status::Unset => None,
@@ -46,7 +48,7 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
         end_time_unix_nano: if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) },
         attributes: data.attributes.iter().map(attribute).collect(),
         dropped_attributes_count: data.attributes.dropped,
-        events: data
+        events: extras
             .events
             .iter()
             .map(|event| otlp::span::Event {
@@ -56,8 +58,8 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
                 dropped_attributes_count: event.dropped,
             })
             .collect(),
-        dropped_events_count: data.dropped_events,
-        links: data
+        dropped_events_count: extras.dropped_events,
+        links: extras
             .links
             .iter()
             .map(|link| otlp::span::Link {
@@ -69,7 +71,7 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
                 flags: link_flags(&link.context),
             })
             .collect(),
-        dropped_links_count: data.dropped_links,
+        dropped_links_count: extras.dropped_links,
         status,
     }
 }

@@ -85,17 +85,30 @@ pub(crate) struct SpanData {
     /// Clock ticks, or Unix nanoseconds when `end_is_unix_nanos` (a span ended at a given time).
     pub end: u64,
     pub end_is_unix_nanos: bool,
-    pub events: Vec<Event>,
-    pub links: Vec<Link>,
+    /// Events and links, made on the first one (which allocates anyway): most spans have none,
+    /// and one pointer is less to write than two empty vectors and their counts.
+    pub extras: Option<Box<SpanExtras>>,
     pub status: Status,
-    pub dropped_events: u32,
-    pub dropped_links: u32,
     pub kind: SpanKind,
     pub parent_is_remote: bool,
     pub attributes: Attributes,
 }
 
+/// A span's events and links, and how many of each the limits cut.
+#[derive(Default)]
+pub(crate) struct SpanExtras {
+    pub events: Vec<Event>,
+    pub links: Vec<Link>,
+    pub dropped_events: u32,
+    pub dropped_links: u32,
+}
+
 impl SpanData {
+    /// The events and links, made on first use.
+    fn extras(&mut self) -> &mut SpanExtras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
     /// Writes a fresh span's data at `this` in place: the header fields and empty collections,
     /// leaving the inline attribute slots untouched (no copy of a whole `SpanData` is made).
     ///
@@ -125,10 +138,7 @@ impl SpanData {
             addr_of_mut!((*this).end).write(0);
             addr_of_mut!((*this).end_is_unix_nanos).write(false);
             Attributes::init(addr_of_mut!((*this).attributes));
-            addr_of_mut!((*this).events).write(Vec::new());
-            addr_of_mut!((*this).dropped_events).write(0);
-            addr_of_mut!((*this).links).write(Vec::new());
-            addr_of_mut!((*this).dropped_links).write(0);
+            addr_of_mut!((*this).extras).write(None);
             addr_of_mut!((*this).status).write(Status::Unset);
         }
     }
@@ -357,12 +367,13 @@ impl Span<'_> {
         let Some(slot) = &mut self.data else { return };
         let data = slot.data();
         let limits = self.tracer.limits();
-        if data.events.len() >= limits.event_count {
-            data.dropped_events = data.dropped_events.saturating_add(1);
+        let extras = data.extras();
+        if extras.events.len() >= limits.event_count {
+            extras.dropped_events = extras.dropped_events.saturating_add(1);
             return;
         }
         let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_event);
-        data.events.push(Event { name: name.into(), ticks: clock::ticks(), attributes, dropped });
+        extras.events.push(Event { name: name.into(), ticks: clock::ticks(), attributes, dropped });
     }
 
     /// Links this span to another (allocates).
@@ -459,10 +470,11 @@ fn add_link(
     attributes: impl IntoIterator<Item = KeyValue>,
 ) {
     let limits = tracer.limits();
-    if data.links.len() >= limits.link_count {
-        data.dropped_links = data.dropped_links.saturating_add(1);
+    let extras = data.extras();
+    if extras.links.len() >= limits.link_count {
+        extras.dropped_links = extras.dropped_links.saturating_add(1);
         return;
     }
     let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
-    data.links.push(Link { context, attributes, dropped });
+    extras.links.push(Link { context, attributes, dropped });
 }
