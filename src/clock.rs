@@ -6,11 +6,11 @@
 //! `(ticks₀, unix_ns₀)`. Elsewhere the ticks are nanoseconds of the standard monotonic clock, with the
 //! same anchor and conversion, so durations always come from a monotonic source.
 //!
-//! Spans go one step further: they store the raw ticks ([`ticks`]) and the exporter thread converts
-//! them when it drains the span ([`ticks_to_unix_nanos`]), so the hot path is the counter read
-//! alone. Converting a few milliseconds later with the calibration then in force moves a timestamp
-//! by the rate change of at most one recalibration over those milliseconds (nanoseconds), and the
-//! start and end of a span, converted together, keep their exact duration.
+//! Spans go one step further: they store the raw ticks and the exporter thread converts them when
+//! it drains the span, so the hot path is the counter read alone. Converting a few milliseconds
+//! later with the calibration then in force moves a timestamp by the rate change of at most one
+//! recalibration over those milliseconds (nanoseconds), and the start and end of a span, converted
+//! together, keep their exact duration.
 //!
 //! The exporter thread recalibrates the anchor about once a second against `CLOCK_REALTIME`. Small
 //! errors are slewed away (the new anchor continues the old line, only the rate changes), so the
