@@ -7,10 +7,10 @@
 //! same anchor and conversion, so durations always come from a monotonic source.
 //!
 //! Spans go one step further: they store the raw ticks and the exporter thread converts them when
-//! it drains the span, so the hot path is the counter read alone. Converting a few milliseconds
-//! later with the calibration then in force moves a timestamp by the rate change of at most one
-//! recalibration over those milliseconds (nanoseconds), and the start and end of a span, converted
-//! together, keep their exact duration.
+//! it drains the span (every 20 ms), so the hot path is the counter read alone. Converting that much
+//! later, with the calibration then in force, moves a timestamp by at most the rate change of one
+//! recalibration over those milliseconds (nanoseconds, at the rates clocks drift), and the start
+//! and end of a span, converted together, keep their exact duration.
 //!
 //! The exporter thread recalibrates the anchor about once a second against `CLOCK_REALTIME`. Small
 //! errors are slewed away (the new anchor continues the old line, only the rate changes), so the
