@@ -11,7 +11,10 @@
 //!   counted as dropped (`queue_full`) and neither reads the clock nor stores anything.
 //! - `nanotel/span_start_end_paced`: the same in bursts of 256, the ring drained (untimed)
 //!   between bursts, so every span is moved into its slot: the path when the exporter keeps up.
-//! - `nanotel/span_not_sampled`: the same span refused by the sampler (`AlwaysOff`).
+//! - `nanotel/span_not_sampled`: the same span refused by the sampler (`AlwaysOff`). Its ids are
+//!   drawn only if its context is read, which this benchmark does not do.
+//! - `nanotel/span_not_sampled_context_read`: the same, its context read once (as a propagation
+//!   or a child span would), so its ids are drawn. Reported, no goal.
 //! - `opentelemetry_sdk/…`: the same spans with the official SDK (0.31): a batch span processor
 //!   feeding an exporter that does nothing.
 //!
@@ -109,6 +112,17 @@ fn spans(c: &mut Criterion) {
     let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
     let refusing_tracer = refusing.tracer("bench");
     group.bench_function("nanotel/span_not_sampled", |b| b.iter(|| nanotel_span(&refusing_tracer)));
+    group.bench_function("nanotel/span_not_sampled_context_read", |b| {
+        b.iter(|| {
+            let span = refusing_tracer
+                .span("order.send")
+                .with_kind(SpanKind::Client)
+                .with_attribute(KeyValue::new("venue", "XNAS"))
+                .with_attribute(KeyValue::new("order.qty", 100))
+                .start();
+            black_box(span.context().span_id());
+        })
+    });
 
     let sdk = sdk_provider(opentelemetry_sdk::trace::Sampler::AlwaysOn);
     let sdk_tracer = sdk.tracer("bench");
