@@ -4,11 +4,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for u64 {}
-    impl Sealed for i64 {}
-    impl Sealed for f64 {}
+pub(super) mod sealed {
+    /// What the crate alone needs to know of each value type.
+    pub trait Sealed {
+        /// Whether addition wraps (the integers): then a running total minus an earlier reading of
+        /// it is exactly what was added in between, so a sum can stay cumulative and report
+        /// deltas by subtraction. Float totals would lose the small deltas of large totals.
+        const WRAPS: bool;
+    }
+    impl Sealed for u64 {
+        const WRAPS: bool = true;
+    }
+    impl Sealed for i64 {
+        const WRAPS: bool = true;
+    }
+    impl Sealed for f64 {
+        const WRAPS: bool = false;
+    }
 }
 
 /// A value an instrument records: `u64`, `i64` or `f64`.
