@@ -22,10 +22,7 @@ impl Live {
     #[inline]
     pub(crate) fn of(attributes: &[KeyValue]) -> Live {
         debug_assert!(attributes.len() <= INLINE);
-        let mut live = Live {
-            mask: if attributes.len() == INLINE { u64::MAX } else { (1u64 << attributes.len()) - 1 },
-            count: attributes.len(),
-        };
+        let mut live = Live::all(attributes);
         for (i, a) in attributes.iter().enumerate() {
             if attributes[i + 1..].iter().any(|b| same_text(&a.key, &b.key)) {
                 live.mask &= !(1 << i);
@@ -35,12 +32,20 @@ impl Live {
         live
     }
 
+    /// Every pair of `attributes` (at most [`INLINE`]).
+    #[inline]
+    fn all(attributes: &[KeyValue]) -> Live {
+        debug_assert!(attributes.len() <= INLINE);
+        let mask = if attributes.len() == INLINE { u64::MAX } else { (1u64 << attributes.len()) - 1 };
+        Live { mask, count: attributes.len() }
+    }
+
     #[inline]
     fn has(self, i: usize) -> bool {
         self.mask & (1 << i) != 0
     }
 
-    fn count(self) -> usize {
+    pub(crate) fn count(self) -> usize {
         self.count
     }
 }
@@ -134,6 +139,12 @@ pub(crate) fn hash(attributes: &[KeyValue], live: Live) -> u64 {
     attributes.iter().enumerate().filter(|(i, _)| live.has(*i)).fold(0u64, |h, (_, kv)| h.wrapping_add(hash_pair(kv)))
 }
 
+/// The hash of every pair: [`hash`] of a slice in which no key repeats.
+#[inline]
+pub(crate) fn hash_all(attributes: &[KeyValue]) -> u64 {
+    attributes.iter().fold(0u64, |h, kv| h.wrapping_add(hash_pair(kv)))
+}
+
 /// A series' identity: the attributes as first seen (duplicates removed) and their hash.
 pub(crate) struct AttributeSet {
     attributes: Box<[KeyValue]>,
@@ -184,6 +195,18 @@ impl AttributeSet {
             position += 1;
             hit
         })
+    }
+
+    /// Whether `attributes` are exactly this set's pairs in this set's order. Then the slice has
+    /// no repeated key either, since a set has none.
+    #[inline]
+    pub(crate) fn is_exactly(&self, attributes: &[KeyValue]) -> bool {
+        self.attributes.len() == attributes.len()
+            && self
+                .attributes
+                .iter()
+                .zip(attributes)
+                .all(|(stored, kv)| same_text(&stored.key, &kv.key) && same_value(&stored.value, &kv.value))
     }
 
     /// Whether this set equals another set (used for long slices).
