@@ -244,6 +244,11 @@ mod tests {
         let a: *const _ = map.get(&kv(1));
         let b: *const _ = map.get(&[KeyValue::new("id", 1), KeyValue::new("venue", "XNAS")]);
         assert!(ptr::eq(a, b));
+        // A repeated key keeps its last value, whether the slice is in the stored order or not.
+        let [venue, id] = kv(1);
+        let c: *const _ = map.get(&[venue.clone(), KeyValue::new("id", 9), id.clone()]);
+        let d: *const _ = map.get(&[KeyValue::new("id", 9), id, KeyValue::new("venue", "BATS"), venue]);
+        assert!(ptr::eq(a, c) && ptr::eq(a, d));
         map.get(&kv(2));
         map.get(&kv(3));
         // Three real series (limit − 1); the fourth set goes to the overflow series.
