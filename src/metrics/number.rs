@@ -38,7 +38,8 @@ pub trait Number: sealed::Sealed + Copy + PartialOrd + Send + Sync + std::fmt::D
     fn to_bits(self) -> u64;
     /// The value of a stored bit pattern.
     fn from_bits(bits: u64) -> Self;
-    /// Adds `self` to a cell: one `fetch_add` for integers, a compare-and-swap loop for floats.
+    /// Adds `self` to a cell other threads may add to: one `fetch_add` for integers, a
+    /// compare-and-swap loop for floats.
     fn add_to(self, cell: &AtomicU64);
     /// `a + b`, wrapping for integers (a sum of stripes may pass through a wrapped value).
     fn plus(a: Self, b: Self) -> Self;
