@@ -10,6 +10,9 @@
 //! shared mode, and tries to claim a slot again every [`RETRY`] records; so does, for good, a
 //! thread recording from a thread-local destructor after its slot was given back. A slot held by
 //! a thread that no longer records stays taken until that thread exits.
+//!
+//! A thread's first record registers the thread-local destructor that gives the slot back, which
+//! may allocate once (the runtime's list of destructors for the thread); later records never do.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
