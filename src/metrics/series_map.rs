@@ -67,7 +67,8 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// Callers usually pass the same attributes in the same order every time, so the first probe
     /// hashes every pair and looks for a stored set equal to the slice pair by pair. A stored set
     /// has no repeated key, so such a match proves the slice has none either: no duplicate scan
-    /// is needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`.
+    /// is needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
+    /// from the first slot whose set has the same hash, or the empty slot that ends the chain.
     #[inline]
     pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
         if attributes.len() > attribute_set::INLINE {
@@ -81,27 +82,35 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             // the fully built series it points to.
             let found = self.slots[slot].load(Ordering::Acquire);
             if found.is_null() {
-                return self.get_any_order(attributes, hash);
+                return self.get_any_order(attributes, hash, slot);
             }
             // SAFETY: non-null slots hold pointers from `Arc::into_raw` that the table owns until
             // it is dropped, which cannot happen while `&self` is borrowed.
             let series = unsafe { &*found };
-            if series.attributes.hash() == hash && series.attributes.is_exactly(attributes) {
-                return series;
+            if series.attributes.hash() == hash {
+                if series.attributes.is_exactly(attributes) {
+                    return series;
+                }
+                return self.get_any_order(attributes, hash, slot);
             }
             slot = (slot + 1) & mask;
         }
     }
 
-    /// The series for `attributes` in any order, a repeated key keeping its last value; `hash`
-    /// is the hash of all the pairs, which is the set's when no key repeats.
+    /// The series for `attributes` in any order, a repeated key keeping its last value. `hash`
+    /// is the hash of all the pairs, which is the set's when no key repeats; `get` stopped probing
+    /// for it at `stopped`, having passed only slots of other hashes.
     #[cold]
     #[inline(never)]
-    fn get_any_order(&self, attributes: &[KeyValue], hash: u64) -> &Series<A> {
+    fn get_any_order(&self, attributes: &[KeyValue], hash: u64, stopped: usize) -> &Series<A> {
         let live = Live::of(attributes);
-        let hash = if live.count() == attributes.len() { hash } else { attribute_set::hash(attributes, live) };
         let mask = self.slots.len() - 1;
-        let mut slot = hash as usize & mask;
+        let (hash, mut slot) = if live.count() == attributes.len() {
+            (hash, stopped)
+        } else {
+            let hash = attribute_set::hash(attributes, live);
+            (hash, hash as usize & mask)
+        };
         loop {
             // Acquire as in `get`.
             let found = self.slots[slot].load(Ordering::Acquire);
