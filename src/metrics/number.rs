@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
-pub(super) mod sealed {
+mod sealed {
     /// What the crate alone needs to know of each value type.
     pub trait Sealed {
         /// Whether addition wraps (the integers): then a running total minus an earlier reading of
