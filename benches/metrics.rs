@@ -4,6 +4,11 @@
 //! - `nanotel/counter_add_bound`: a bound counter add (goal ≤ 1.2× the floor).
 //! - `nanotel/counter_add_unbound`: an add with 3 attributes resolved on every call (goal ≤ 3× the
 //!   floor, and ≥ 10× faster than `opentelemetry_sdk/counter_add` with the same attributes).
+//! - `nanotel/counter_add_unbound_16_sets` and `opentelemetry_sdk/counter_add_16_sets`: the same,
+//!   cycling over 16 attribute sets (16 symbols), so each add resolves another series than the
+//!   last (no goal; printed beside the single-set figures).
+//! - `nanotel/counter_add_unbound_reordered`: the 3 attributes in another order than the one the
+//!   series was created with, which skips the in-order fast path (no goal).
 //! - `nanotel/histogram_record_bound`: explicit buckets (the default ones), `u64` values spread
 //!   over all 16 buckets (goal ≤ 2.5× the floor).
 //! - `nanotel/exponential_histogram_record_bound`: `f64` values spread over 1..10⁴ (goal ≤ 4×).
@@ -56,6 +61,12 @@ impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Discard {
 fn attributes() -> [KeyValue; 3] {
     [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")]
 }
+
+/// The symbols of the 16-set benchmarks.
+const SYMBOLS: [&str; 16] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AVGO", "COST", "NFLX", "AMD", "PEP", "ADBE", "CSCO",
+    "TMUS", "INTC",
+];
 
 /// CPU time this thread has run, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`), where the OS has it.
 #[cfg(target_os = "linux")]
@@ -120,6 +131,11 @@ fn benches(c: &mut Criterion) {
     let exponential = meter.f64_histogram("latency.exp").exponential().build().expect("a valid name");
     let bound_exponential = exponential.bind(&attributes());
     let attrs = attributes();
+    let sets: Vec<[KeyValue; 3]> = SYMBOLS
+        .iter()
+        .map(|&symbol| [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)])
+        .collect();
+    let reordered = [KeyValue::new("symbol", "AAPL"), KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
 
     // The SDK's stable API: a periodic reader (its interval far beyond the run) with an exporter
     // that discards, so the SDK aggregates exactly as it would in production.
@@ -133,6 +149,16 @@ fn benches(c: &mut Criterion) {
         opentelemetry::KeyValue::new("side", "buy"),
         opentelemetry::KeyValue::new("symbol", "AAPL"),
     ];
+    let sdk_sets: Vec<[opentelemetry::KeyValue; 3]> = SYMBOLS
+        .iter()
+        .map(|&symbol| {
+            [
+                opentelemetry::KeyValue::new("venue", "XNAS"),
+                opentelemetry::KeyValue::new("side", "buy"),
+                opentelemetry::KeyValue::new("symbol", symbol),
+            ]
+        })
+        .collect();
 
     // One value per default bucket, visited in a scrambled order so the branch predictor cannot
     // learn the bucket.
@@ -146,6 +172,23 @@ fn benches(c: &mut Criterion) {
     group.bench_function("nanotel/counter_add_unbound", |b| b.iter(|| counter.add(black_box(1), black_box(&attrs))));
     group.bench_function("opentelemetry_sdk/counter_add", |b| {
         b.iter(|| sdk_counter.add(black_box(1), black_box(&sdk_attrs)))
+    });
+    group.bench_function("nanotel/counter_add_unbound_16_sets", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            counter.add(black_box(1), black_box(&sets[i & 15]))
+        })
+    });
+    group.bench_function("opentelemetry_sdk/counter_add_16_sets", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            sdk_counter.add(black_box(1), black_box(&sdk_sets[i & 15]))
+        })
+    });
+    group.bench_function("nanotel/counter_add_unbound_reordered", |b| {
+        b.iter(|| counter.add(black_box(1), black_box(&reordered)))
     });
     group.bench_function("nanotel/histogram_record_bound", |b| {
         let mut i = 0usize;
@@ -200,6 +243,12 @@ fn print_ratios() {
             ratio("opentelemetry_sdk/counter_add", "nanotel/counter_add_unbound"),
             ">= 10",
         ),
+        (
+            "sdk counter_add_16_sets / counter_add_unbound_16_sets",
+            ratio("opentelemetry_sdk/counter_add_16_sets", "nanotel/counter_add_unbound_16_sets"),
+            "none",
+        ),
+        ("counter_add_unbound_reordered / floor", ratio("nanotel/counter_add_unbound_reordered", floor), "none"),
         ("histogram_record_bound / floor", ratio("nanotel/histogram_record_bound", floor), "<= 2.5"),
         (
             "exponential_histogram_record_bound / floor",

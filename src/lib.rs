@@ -16,7 +16,7 @@
 //! let xnas_buy = orders.bind(&[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
 //! let (tracer, logger) = (telemetry.tracer("gateway"), telemetry.logger("gateway"));
 //! let mut order = tracer.span("order").start(); // ends when dropped
-//! xnas_buy.add(1); // one relaxed atomic add, no lookup
+//! xnas_buy.add(1); // a load and a store on this thread's own stripe, no lookup
 //! let _entered = order.enter(); // the current span: log records carry its ids
 //! logger.emit(Severity::Info, "order sent", &[KeyValue::new("qty", 100)]);
 //! # drop(_entered);

@@ -1,5 +1,9 @@
 //! Exact totals under concurrency: N threads × M records, bound and unbound, cumulative and
-//! delta, with delta collections racing the recording threads.
+//! delta, with delta collections racing the recording threads; and waves of more threads than
+//! stripes, exiting and replaced.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
 
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::{MeterProvider, TemporalityPreference, OVERFLOW_KEY};
@@ -143,4 +147,96 @@ fn overflow_counts_every_measurement_exactly_once() {
     assert_eq!(overflow.len(), 1);
     let total: i64 = sum.data_points.iter().map(|p| if let Some(Value::AsInt(v)) = p.value { v } else { 0 }).sum();
     assert_eq!(total, (THREADS * RECORDS) as i64);
+}
+
+const WAVES: u64 = 3;
+/// More live threads than any series has stripes (64 at most).
+const WAVE_THREADS: u64 = 70;
+const WAVE_ADDS: u64 = 500;
+
+/// What `waves` saw: the counter's total, the up-down counter's last value, the histogram's count.
+#[derive(Debug, Default, PartialEq)]
+struct WaveTotals {
+    counter: i64,
+    open: i64,
+    histogram_count: u64,
+}
+
+impl WaveTotals {
+    /// Adds a collection: deltas add up; cumulative points (and the up-down counter, cumulative
+    /// under every preference) replace the previous value.
+    fn add(&mut self, scopes: &[ScopeMetrics]) {
+        let delta = |temporality: i32| temporality == AggregationTemporality::Delta as i32;
+        for metric in scopes.iter().flat_map(|s| &s.metrics) {
+            match metric.data.as_ref() {
+                Some(Data::Sum(sum)) => {
+                    let Some(Value::AsInt(v)) = sum.data_points[0].value else { panic!("an integer sum: {sum:?}") };
+                    let total = if metric.name == "orders" { &mut self.counter } else { &mut self.open };
+                    *total = if delta(sum.aggregation_temporality) { *total + v } else { v };
+                }
+                Some(Data::Histogram(h)) => {
+                    let count = h.data_points[0].count;
+                    let total = &mut self.histogram_count;
+                    *total = if delta(h.aggregation_temporality) { *total + count } else { count };
+                }
+                other => panic!("unexpected data {other:?}"),
+            }
+        }
+    }
+}
+
+/// Waves of `WAVE_THREADS` threads, all alive before any records, each wave exiting before the
+/// next starts: threads claim stripes, record in shared mode when none is free, give their stripe
+/// back when they exit, and later threads reuse it. Collections race the waves under `Delta`.
+fn waves(preference: TemporalityPreference) -> WaveTotals {
+    let provider = MeterProvider::builder().without_env().temporality(preference).build();
+    let meter = provider.meter("waves");
+    let counter = meter.u64_counter("orders").build().unwrap();
+    let open = meter.i64_up_down_counter("orders.open").build().unwrap();
+    let histogram = meter.u64_histogram("latency").with_boundaries(vec![10.0]).build().unwrap();
+    let mut totals = WaveTotals::default();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..WAVES {
+                let start = Barrier::new(WAVE_THREADS as usize);
+                std::thread::scope(|wave| {
+                    for t in 0..WAVE_THREADS as i64 {
+                        let (counter, open, histogram, start) = (&counter, &open, &histogram, &start);
+                        wave.spawn(move || {
+                            start.wait();
+                            let attrs = [KeyValue::new("venue", "XNAS")];
+                            let bound = counter.bind(&attrs);
+                            for i in 0..WAVE_ADDS {
+                                // Each pair of adds moves the up-down counter by exactly 1.
+                                if i % 2 == 0 {
+                                    bound.add(1);
+                                    open.add(-t, &[]);
+                                } else {
+                                    counter.add(1, &attrs);
+                                    open.add(t + 1, &[]);
+                                }
+                                histogram.record(i, &attrs);
+                            }
+                        });
+                    }
+                });
+            }
+            done.store(true, Ordering::Release);
+        });
+        while preference == TemporalityPreference::Delta && !done.load(Ordering::Acquire) {
+            totals.add(&provider.collect());
+            std::thread::yield_now();
+        }
+    });
+    totals.add(&provider.collect());
+    totals
+}
+
+#[test]
+fn thread_exit_stripe_reuse_and_shared_mode_stay_exact() {
+    let records = WAVES * WAVE_THREADS * WAVE_ADDS;
+    let expected = WaveTotals { counter: records as i64, open: (records / 2) as i64, histogram_count: records };
+    assert_eq!(waves(TemporalityPreference::Cumulative), expected);
+    assert_eq!(waves(TemporalityPreference::Delta), expected);
 }

@@ -22,10 +22,7 @@ impl Live {
     #[inline]
     pub(crate) fn of(attributes: &[KeyValue]) -> Live {
         debug_assert!(attributes.len() <= INLINE);
-        let mut live = Live {
-            mask: if attributes.len() == INLINE { u64::MAX } else { (1u64 << attributes.len()) - 1 },
-            count: attributes.len(),
-        };
+        let mut live = Live::all(attributes);
         for (i, a) in attributes.iter().enumerate() {
             if attributes[i + 1..].iter().any(|b| same_text(&a.key, &b.key)) {
                 live.mask &= !(1 << i);
@@ -35,12 +32,20 @@ impl Live {
         live
     }
 
+    /// Every pair of `attributes` (at most [`INLINE`]).
+    #[inline]
+    fn all(attributes: &[KeyValue]) -> Live {
+        debug_assert!(attributes.len() <= INLINE);
+        let mask = if attributes.len() == INLINE { u64::MAX } else { (1u64 << attributes.len()) - 1 };
+        Live { mask, count: attributes.len() }
+    }
+
     #[inline]
     fn has(self, i: usize) -> bool {
         self.mask & (1 << i) != 0
     }
 
-    fn count(self) -> usize {
+    pub(crate) fn count(self) -> usize {
         self.count
     }
 }
@@ -117,7 +122,10 @@ fn value_word(value: &Value) -> u64 {
     }
 }
 
-/// One multiply-fold per pair when key and value are short. String values, the usual case, are
+/// One multiply-fold per pair when the value is short. Of the key, only its length counts: the
+/// hash only picks where a lookup starts, and the comparison that ends it checks every key; the
+/// series of one instrument usually share their keys and differ by value, so key bytes would
+/// cost a load and a fold per pair for little spread. String values, the usual case, are
 /// handled inline (`value_word` is recursive, so it is never inlined).
 #[inline]
 fn hash_pair(kv: &KeyValue) -> u64 {
@@ -125,13 +133,19 @@ fn hash_pair(kv: &KeyValue) -> u64 {
         Value::Str(v) => text_word(v.as_bytes()),
         other => value_word(other),
     };
-    mix(text_word(kv.key.as_bytes()), value)
+    mix(kv.key.as_str().len() as u64, value)
 }
 
 /// The hash of the live pairs: a sum of per-pair hashes, so the order of the pairs is irrelevant.
 #[inline]
 pub(crate) fn hash(attributes: &[KeyValue], live: Live) -> u64 {
     attributes.iter().enumerate().filter(|(i, _)| live.has(*i)).fold(0u64, |h, (_, kv)| h.wrapping_add(hash_pair(kv)))
+}
+
+/// The hash of every pair: [`hash`] of a slice in which no key repeats.
+#[inline]
+pub(crate) fn hash_all(attributes: &[KeyValue]) -> u64 {
+    attributes.iter().fold(0u64, |h, kv| h.wrapping_add(hash_pair(kv)))
 }
 
 /// A series' identity: the attributes as first seen (duplicates removed) and their hash.
@@ -184,6 +198,18 @@ impl AttributeSet {
             position += 1;
             hit
         })
+    }
+
+    /// Whether `attributes` are exactly this set's pairs in this set's order. Then the slice has
+    /// no repeated key either, since a set has none.
+    #[inline]
+    pub(crate) fn is_exactly(&self, attributes: &[KeyValue]) -> bool {
+        self.attributes.len() == attributes.len()
+            && self
+                .attributes
+                .iter()
+                .zip(attributes)
+                .all(|(stored, kv)| same_text(&stored.key, &kv.key) && same_value(&stored.value, &kv.value))
     }
 
     /// Whether this set equals another set (used for long slices).

@@ -265,7 +265,7 @@ impl ExpoCells {
         if !value.is_finite() {
             return;
         }
-        let home = stripe::home();
+        let home = stripe::slot();
         let mask = self.stripes.len() - 1;
         for step in 0..self.stripes.len() {
             let stripe = &self.stripes[(home + step) & mask];

@@ -102,7 +102,7 @@ impl HistogramCells {
         }
         let n = self.bounds.len() + 1;
         let index = bucket_index(&self.bounds, value.to_f64());
-        let stripe = stripe::home() & self.stripe_mask;
+        let stripe = stripe::slot() & self.stripe_mask;
         // Relaxed throughout: each cell is an independent total read by the collector; a
         // reading taken mid-record may see the bucket without the sum, which the next reading
         // settles (the count, derived from the buckets, is always consistent with them).

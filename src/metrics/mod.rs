@@ -6,18 +6,22 @@
 //!
 //! # The hot path
 //!
-//! - `bind(attributes)` resolves a series once; recording through the bound handle is one atomic
-//!   operation on this thread's cache-line-padded stripe of the series: no hashing, no lock, no
-//!   allocation.
+//! - `bind(attributes)` resolves a series once; recording through the bound handle touches only
+//!   this thread's cache-line-padded stripe of the series: no hashing, no lock, no allocation.
 //! - Recording with an attribute slice hashes it independently of order (a repeated key keeps
 //!   its last value) and finds the series in a fixed-capacity lock-free table: no allocation once
-//!   the series exists.
-//! - Each series has one cell per stripe and threads record into their own stripe, so threads
-//!   recording to one series do not fight over one cache line. Collection sums the stripes.
+//!   the series exists. The usual case, the same attributes in the same order as when the series
+//!   was created, is checked pair by pair without a scan for repeated keys.
+//! - Each series has one cell per stripe. A thread claims a stripe slot of its own the first time
+//!   it records and gives it back when it exits, so threads recording to one series never share a
+//!   cache line, and counters and up-down counters of integers add with a plain load and store
+//!   (their owner is their only writer) instead of a locked read-modify-write. Threads beyond the
+//!   number of stripes record in shared mode: atomic adds on a shared cell. Collection sums the
+//!   stripes.
 //! - Each instrument keeps at most `cardinality_limit` series (default 2000), the overflow
 //!   series `otel.metric.overflow=true` included, which takes every measurement past the limit.
-//! - Counters, up-down counters, gauges and explicit histograms record with atomic operations
-//!   only. Exponential histograms, whose downscaling rewrites every bucket, give each stripe an
+//! - Float sums, gauges and explicit histograms record with atomic operations only (on the
+//!   thread's stripe, so uncontended). Exponential histograms, whose downscaling rewrites every bucket, give each stripe an
 //!   owner flag instead: a recording thread claims a free stripe with one compare-and-swap and
 //!   moves on to another stripe (never waits) when its own is claimed; see
 //!   [`exponential`] and the protocol notes in its cells' source.
@@ -30,8 +34,10 @@
 //! [`MeterProvider::attach`] registers the provider with an export [`Pipeline`]; its exporter
 //! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, force_flush and shutdown.
 //! Temporality follows `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (see
-//! [`TemporalityPreference`]). Delta collection swaps each cell with zero atomically, so no
-//! increment racing with it is lost or counted twice. [`MeterProvider::snapshot`],
+//! [`TemporalityPreference`]). Integer sums stay cumulative in their cells, and a delta is the
+//! total minus the total last reported (exact in wrapping integer arithmetic); float sums and
+//! histograms swap each cell with zero atomically. Either way no increment racing with a
+//! collection is lost or counted twice. [`MeterProvider::snapshot`],
 //! [`to_prometheus`](MeterProvider::to_prometheus) and [`to_json`](MeterProvider::to_json) look
 //! at the current values in-process.
 //!

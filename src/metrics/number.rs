@@ -5,10 +5,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for u64 {}
-    impl Sealed for i64 {}
-    impl Sealed for f64 {}
+    /// What the crate alone needs to know of each value type.
+    pub trait Sealed {
+        /// Whether addition wraps (the integers): then a running total minus an earlier reading of
+        /// it is exactly what was added in between, so a sum can stay cumulative and report
+        /// deltas by subtraction. Float totals would lose the small deltas of large totals.
+        const WRAPS: bool;
+    }
+    impl Sealed for u64 {
+        const WRAPS: bool = true;
+    }
+    impl Sealed for i64 {
+        const WRAPS: bool = true;
+    }
+    impl Sealed for f64 {
+        const WRAPS: bool = false;
+    }
 }
 
 /// A value an instrument records: `u64`, `i64` or `f64`.
@@ -26,7 +38,8 @@ pub trait Number: sealed::Sealed + Copy + PartialOrd + Send + Sync + std::fmt::D
     fn to_bits(self) -> u64;
     /// The value of a stored bit pattern.
     fn from_bits(bits: u64) -> Self;
-    /// Adds `self` to a cell: one `fetch_add` for integers, a compare-and-swap loop for floats.
+    /// Adds `self` to a cell other threads may add to: one `fetch_add` for integers, a
+    /// compare-and-swap loop for floats.
     fn add_to(self, cell: &AtomicU64);
     /// `a + b`, wrapping for integers (a sum of stripes may pass through a wrapped value).
     fn plus(a: Self, b: Self) -> Self;

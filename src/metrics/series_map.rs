@@ -63,18 +63,56 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     }
 
     /// The series for `attributes`, created on first use (or the overflow series past the limit).
+    ///
+    /// Callers usually pass the same attributes in the same order every time, so the first probe
+    /// hashes every pair and looks for a stored set equal to the slice pair by pair. A stored set
+    /// has no repeated key, so such a match proves the slice has none either: no duplicate scan
+    /// is needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
+    /// from the first slot whose set has the same hash, or the empty slot that ends the chain.
     #[inline]
     pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
         if attributes.len() > attribute_set::INLINE {
             return self.get_long(attributes);
         }
-        let live = Live::of(attributes);
-        let hash = attribute_set::hash(attributes, live);
+        let hash = attribute_set::hash_all(attributes);
         let mask = self.slots.len() - 1;
         let mut slot = hash as usize & mask;
         loop {
             // Acquire pairs with the Release of the inserting CAS: a non-null pointer comes with
             // the fully built series it points to.
+            let found = self.slots[slot].load(Ordering::Acquire);
+            if found.is_null() {
+                return self.get_any_order(attributes, hash, slot);
+            }
+            // SAFETY: non-null slots hold pointers from `Arc::into_raw` that the table owns until
+            // it is dropped, which cannot happen while `&self` is borrowed.
+            let series = unsafe { &*found };
+            if series.attributes.hash() == hash {
+                if series.attributes.is_exactly(attributes) {
+                    return series;
+                }
+                return self.get_any_order(attributes, hash, slot);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// The series for `attributes` in any order, a repeated key keeping its last value. `hash`
+    /// is the hash of all the pairs, which is the set's when no key repeats; `get` stopped probing
+    /// for it at `stopped`, having passed only slots of other hashes.
+    #[cold]
+    #[inline(never)]
+    fn get_any_order(&self, attributes: &[KeyValue], hash: u64, stopped: usize) -> &Series<A> {
+        let live = Live::of(attributes);
+        let mask = self.slots.len() - 1;
+        let (hash, mut slot) = if live.count() == attributes.len() {
+            (hash, stopped)
+        } else {
+            let hash = attribute_set::hash(attributes, live);
+            (hash, hash as usize & mask)
+        };
+        loop {
+            // Acquire as in `get`.
             let found = self.slots[slot].load(Ordering::Acquire);
             if found.is_null() {
                 return self.insert(
@@ -83,8 +121,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
                     |s| s.matches(attributes, live),
                 );
             }
-            // SAFETY: non-null slots hold pointers from `Arc::into_raw` that the table owns until
-            // it is dropped, which cannot happen while `&self` is borrowed.
+            // SAFETY: as in `get`.
             let series = unsafe { &*found };
             if series.attributes.hash() == hash && series.attributes.matches(attributes, live) {
                 return series;
@@ -216,6 +253,11 @@ mod tests {
         let a: *const _ = map.get(&kv(1));
         let b: *const _ = map.get(&[KeyValue::new("id", 1), KeyValue::new("venue", "XNAS")]);
         assert!(ptr::eq(a, b));
+        // A repeated key keeps its last value, whether the slice is in the stored order or not.
+        let [venue, id] = kv(1);
+        let c: *const _ = map.get(&[venue.clone(), KeyValue::new("id", 9), id.clone()]);
+        let d: *const _ = map.get(&[KeyValue::new("id", 9), id, KeyValue::new("venue", "BATS"), venue]);
+        assert!(ptr::eq(a, c) && ptr::eq(a, d));
         map.get(&kv(2));
         map.get(&kv(3));
         // Three real series (limit − 1); the fourth set goes to the overflow series.

@@ -1,4 +1,12 @@
-//! The sum aggregation of counters and up-down counters: one padded cell per stripe.
+//! The sum aggregation of counters and up-down counters: one padded cell per owned stripe, and
+//! one cell for threads in shared mode (see `stripe`).
+//!
+//! Integer sums (`u64`, `i64`) are written by each stripe's owner alone, with a relaxed load and a
+//! relaxed store: no locked read-modify-write on the hot path. The collector therefore never
+//! writes those cells: they only grow (in wrapping arithmetic), and a delta is the difference
+//! between this reading's total and the total last reported. Float sums keep an atomic
+//! compare-and-swap add, and delta collection swaps each cell with zero, because subtracting
+//! large float totals would lose small deltas.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,26 +17,65 @@ use super::stripe;
 
 /// A running sum, striped so concurrent adds never share a cache line.
 pub(crate) struct SumCells {
-    stripes: Box<[CachePadded<AtomicU64>]>,
+    /// Cell `i` is written only by the thread owning stripe slot `i` (integers; floats use
+    /// atomic adds everywhere).
+    owned: Box<[CachePadded<AtomicU64>]>,
+    /// The cell of every thread in shared mode: atomic adds.
+    shared: CachePadded<AtomicU64>,
+    /// Integers: the total the last resetting reading reported, as bits. Only collections touch
+    /// it, and the provider serializes them.
+    reported: AtomicU64,
 }
 
 impl SumCells {
     pub(crate) fn new() -> Self {
-        SumCells { stripes: (0..stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect() }
+        SumCells {
+            owned: (0..stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
+            shared: CachePadded::new(AtomicU64::new(0)),
+            reported: AtomicU64::new(0),
+        }
     }
 
-    /// One atomic add on this thread's stripe.
+    /// For integers on an owned stripe, a plain load and store; otherwise one atomic add.
     #[inline]
     pub(crate) fn add<N: Number>(&self, value: N) {
-        value.add_to(&self.stripes[stripe::home() & (self.stripes.len() - 1)]);
+        match self.owned.get(stripe::slot()) {
+            Some(cell) if N::WRAPS => {
+                // Relaxed, and no read-modify-write: this thread owns the slot, so no other thread
+                // writes this cell until it gives the slot back (the collector only reads it).
+                // The claim's Acquire made the previous owner's last store visible, so the load
+                // returns the cell's latest value and the store loses nothing. Concurrent
+                // readers see either the old or the new total, each a whole value.
+                let total = cell.load(Ordering::Relaxed).wrapping_add(value.to_bits());
+                cell.store(total, Ordering::Relaxed);
+            }
+            Some(cell) => value.add_to(cell),
+            None => value.add_to(&self.shared),
+        }
     }
 
-    /// The sum so far, or (with `reset`) the sum since the last reset, zeroing it. Each stripe is
-    /// swapped with zero in one atomic step, so an add racing with a reset lands either in this
-    /// reading or in the next one, never in both or neither.
+    fn cells(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.owned.iter().map(|cell| &**cell).chain(std::iter::once(&*self.shared))
+    }
+
+    /// The sum so far, or (with `reset`) the sum since the last reset, starting a new one. Every
+    /// add lands in exactly one delta: integers are read as running totals (each cell is read at
+    /// or after the point its previous reading saw, collections being serialized, so the deltas
+    /// of all readings add up to the last total); float cells are swapped with zero in one
+    /// atomic step each.
     pub(crate) fn read<N: Number>(&self, reset: bool) -> N {
-        self.stripes.iter().fold(N::ZERO, |total, cell| {
-            // Relaxed: each stripe is an independent total; no other memory is read through it.
+        // Relaxed throughout: each cell is an independent total; no other memory is read
+        // through it.
+        if N::WRAPS {
+            let total = self.cells().fold(0u64, |total, cell| total.wrapping_add(cell.load(Ordering::Relaxed)));
+            let reported = if reset {
+                self.reported.swap(total, Ordering::Relaxed)
+            } else {
+                self.reported.load(Ordering::Relaxed)
+            };
+            return N::from_bits(total.wrapping_sub(reported));
+        }
+        self.cells().fold(N::ZERO, |total, cell| {
             let bits =
                 if reset { cell.swap(N::ZERO.to_bits(), Ordering::Relaxed) } else { cell.load(Ordering::Relaxed) };
             N::plus(total, N::from_bits(bits))
@@ -39,6 +86,8 @@ impl SumCells {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Barrier;
 
     #[test]
     fn stripes_from_many_threads_add_up_and_reset_exactly() {
@@ -51,7 +100,60 @@ mod tests {
         assert_eq!(cells.read::<u64>(false), 8000);
         assert_eq!(cells.read::<u64>(true), 8000);
         assert_eq!(cells.read::<u64>(false), 0);
-        cells.add(-3i64);
-        assert_eq!(cells.read::<i64>(false), -3);
+        cells.add(5u64);
+        assert_eq!(cells.read::<u64>(true), 5);
+        let signed = SumCells::new();
+        signed.add(-3i64);
+        assert_eq!(signed.read::<i64>(true), -3);
+        signed.add(1i64);
+        assert_eq!((signed.read::<i64>(false), signed.read::<i64>(true), signed.read::<i64>(true)), (1, 1, 0));
+        let float = SumCells::new();
+        float.add(1.5f64);
+        float.add(2.0f64);
+        assert_eq!((float.read::<f64>(true), float.read::<f64>(false)), (3.5, 0.0));
+    }
+
+    /// Waves of more threads than stripes, each thread exiting while later ones start (so slots
+    /// are given back and reused, and some threads record in shared mode), with resetting
+    /// readings racing them: the deltas add up to every add, and so does a cumulative sum.
+    #[test]
+    fn exiting_threads_reused_slots_and_shared_mode_lose_nothing() {
+        const WAVES: u64 = 3;
+        const ADDS: u64 = 2000;
+        let threads = stripe::count() as u64 + 3;
+        let (delta, cumulative, signed) = (SumCells::new(), SumCells::new(), SumCells::new());
+        let done = AtomicBool::new(false);
+        let start = Barrier::new(threads as usize);
+        let mut reported = 0u64;
+        std::thread::scope(|s| {
+            let recorders = s.spawn(|| {
+                for _ in 0..WAVES {
+                    std::thread::scope(|wave| {
+                        for t in 0..threads {
+                            let (delta, cumulative, signed, start) = (&delta, &cumulative, &signed, &start);
+                            wave.spawn(move || {
+                                // All alive before the first add: more claimants than slots.
+                                start.wait();
+                                for i in 0..ADDS {
+                                    delta.add(1u64);
+                                    cumulative.add(t + 1);
+                                    signed.add(if i % 2 == 0 { -(t as i64) } else { t as i64 + 1 });
+                                }
+                            });
+                        }
+                    });
+                }
+                done.store(true, Ordering::Release);
+            });
+            while !done.load(Ordering::Acquire) {
+                reported += delta.read::<u64>(true);
+                std::thread::yield_now();
+            }
+            recorders.join().unwrap();
+        });
+        reported += delta.read::<u64>(true);
+        assert_eq!(reported, WAVES * threads * ADDS);
+        assert_eq!(cumulative.read::<u64>(false), WAVES * ADDS * threads * (threads + 1) / 2);
+        assert_eq!(signed.read::<i64>(false), (WAVES * threads * ADDS / 2) as i64);
     }
 }

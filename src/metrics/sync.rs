@@ -118,15 +118,16 @@ handle!(
     /// let orders = provider.meter("gateway").u64_counter("orders").with_unit("{order}").build().unwrap();
     /// orders.add(1, &[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
     /// let xnas_buy = orders.bind(&[KeyValue::new("side", "buy"), KeyValue::new("venue", "XNAS")]);
-    /// xnas_buy.add(2); // one relaxed atomic add
+    /// xnas_buy.add(2); // a load and a store on this thread's own stripe
     /// assert!(provider.to_prometheus().contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
     /// ```
     Counter,
     SumCells
 );
 bound!(
-    /// A [`Counter`] series resolved once: each add is one relaxed atomic add on this thread's
-    /// stripe of the series.
+    /// A [`Counter`] series resolved once. An add of an integer is a relaxed load and store on
+    /// this thread's own stripe of the series (one atomic add when the thread has none, or for
+    /// `f64`): no hashing, no lock-prefixed instruction.
     BoundCounter,
     SumCells
 );
