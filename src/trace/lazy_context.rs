@@ -134,12 +134,10 @@ impl Drop for LazyContext {
 }
 
 fn draw(context: &mut SpanContext, pending: u8) {
-    if pending == IDS_PENDING {
-        let (trace_id, span_id) = ids::trace_and_span_id();
-        context.set_ids(trace_id, span_id);
-    } else {
-        context.set_ids(context.trace_id(), ids::span_id());
-    }
+    // Each id on its own (returned in registers), not as a pair: a pair comes back through memory,
+    // written a word at a time and read back wider, a store-forwarding stall.
+    let trace_id = if pending == IDS_PENDING { ids::trace_id() } else { context.trace_id() };
+    context.set_ids(trace_id, ids::span_id());
 }
 
 #[cfg(test)]
