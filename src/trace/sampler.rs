@@ -84,22 +84,19 @@ impl Sampler {
     /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled.
     #[inline(always)]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
+        self.decide(parent, || trace_id)
+    }
+
+    /// [`Sampler::should_sample`], asking for the trace id only if the decision reads it (only a
+    /// ratio sampler does): elsewhere a root span's ids can wait until its context is read (see
+    /// `LazyContext`).
+    #[inline(always)]
+    pub(crate) fn decide(&self, parent: Option<&SpanContext>, trace_id: impl FnOnce() -> TraceId) -> bool {
         match self {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,
-            Sampler::TraceIdRatioBased(ratio) => ratio_samples(*ratio, trace_id),
-            Sampler::ParentBased(delegates) => delegates.for_parent(parent).should_sample(parent, trace_id),
-        }
-    }
-
-    /// Whether the decision for a span under `parent` reads the trace id: only a ratio sampler
-    /// does. Elsewhere a root span's ids can wait until its context is read (see `LazyContext`).
-    #[inline(always)]
-    pub(crate) fn reads_trace_id(&self, parent: Option<&SpanContext>) -> bool {
-        match self {
-            Sampler::AlwaysOn | Sampler::AlwaysOff => false,
-            Sampler::TraceIdRatioBased(_) => true,
-            Sampler::ParentBased(delegates) => delegates.for_parent(parent).reads_trace_id(parent),
+            Sampler::TraceIdRatioBased(ratio) => ratio_samples(*ratio, trace_id()),
+            Sampler::ParentBased(delegates) => delegates.for_parent(parent).decide(parent, trace_id),
         }
     }
 

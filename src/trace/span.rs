@@ -184,13 +184,13 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
-        let sampler = tracer.sampler();
-        let trace_id = match &parent {
-            Some(parent) => parent.trace_id(),
-            None if sampler.reads_trace_id(None) => ids::trace_id(),
-            None => TraceId::INVALID,
-        };
-        let sampled = sampler.should_sample(parent.as_ref(), trace_id);
+        let mut trace_id = parent.as_ref().map_or(TraceId::INVALID, SpanContext::trace_id);
+        let sampled = tracer.sampler().decide(parent.as_ref(), || {
+            if !trace_id.is_valid() {
+                trace_id = ids::trace_id();
+            }
+            trace_id
+        });
         let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
             Some(parent) => (
                 parent.trace_flags().with_sampled(sampled),
