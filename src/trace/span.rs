@@ -286,7 +286,7 @@ impl<'t> SpanBuilder<'t> {
         if let Some(slot) = &mut data {
             slot.data().start = clock::ticks();
         }
-        Span { tracer: self.tracer, context: self.context.take(), data }
+        Span { tracer: self.tracer, context: self.context.take(), data: ManuallyDrop::new(data) }
     }
 }
 
@@ -313,13 +313,15 @@ impl<'t> SpanBuilder<'t> {
 pub struct Span<'t> {
     tracer: &'t Tracer,
     context: LazyContext,
-    data: Option<SlotRef>,
+    /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to
+    /// do beyond `Drop::drop`, small enough to inline where the span ends.
+    data: ManuallyDrop<Option<SlotRef>>,
 }
 
 impl Span<'_> {
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
-        match &self.data {
+        match &*self.data {
             Some(slot) => &slot.data_ref().context,
             None => self.context.get(),
         }
@@ -341,7 +343,7 @@ impl Span<'_> {
     /// dropped and counted.
     #[inline(always)]
     pub fn set_attribute(&mut self, attribute: KeyValue) {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             let attribute = ManuallyDrop::new(attribute);
             // SAFETY: `attribute` is neither used nor dropped after this call.
             unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
@@ -357,14 +359,14 @@ impl Span<'_> {
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Text>) {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             slot.data().name = name.into();
         }
     }
 
     /// Adds an event, timestamped now (allocates).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
-        let Some(slot) = &mut self.data else { return };
+        let Some(slot) = &mut *self.data else { return };
         let data = slot.data();
         let limits = self.tracer.limits();
         let extras = data.extras();
@@ -378,14 +380,14 @@ impl Span<'_> {
 
     /// Links this span to another (allocates).
     pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             add_link(slot.data(), self.tracer, context, attributes);
         }
     }
 
     /// Sets the status: `Ok` is final, `Unset` is ignored, otherwise the last call wins.
     pub fn set_status(&mut self, status: Status) {
-        let Some(slot) = &mut self.data else { return };
+        let Some(slot) = &mut *self.data else { return };
         let data = slot.data();
         if data.status == Status::Ok || status == Status::Unset {
             return;
@@ -433,19 +435,21 @@ impl Span<'_> {
     /// to record, stays a test and a branch where the span lives.
     #[inline(never)]
     fn record(&mut self, at: Option<u64>) {
-        let Some(slot) = &mut self.data else { return };
+        let Some(slot) = &mut *self.data else { return };
         let data = slot.data();
         match at {
             None => data.end = clock::ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
         }
-        self.tracer.record(&mut self.data);
+        self.tracer.record(&mut *self.data);
     }
 }
 
 impl Drop for Span<'_> {
     #[inline(always)]
     fn drop(&mut self) {
+        // Recording takes the slot (to the ring, or dropped and counted), so `data` is `None`
+        // afterwards and its `ManuallyDrop` leaks nothing.
         self.finish(None);
     }
 }
