@@ -441,7 +441,7 @@ impl Span<'_> {
             None => data.end = clock::ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
         }
-        self.tracer.record(&mut *self.data);
+        self.tracer.record(&mut self.data);
     }
 }
 
