@@ -16,23 +16,32 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::ids;
-use super::span_context::SpanContext;
+use super::span_context::{SpanContext, TraceFlags};
+use crate::propagation::TraceState;
 
 /// The ids are in place.
 const READY: u8 = 0;
 /// The trace id is in place (from the parent, or drawn for the sampler); the span id is not.
 const SPAN_ID_PENDING: u8 = 1;
-/// Neither id is in place (a root span whose sampler did not need its trace id).
-const IDS_PENDING: u8 = 2;
+/// Nothing is in place: a new trace's refused root span, whose sampler did not need its trace id.
+/// Its context is known but for the ids (not sampled, local, no trace state), so none is stored
+/// until they are drawn, and starting the span moves one byte.
+const NEW_ROOT: u8 = 2;
 /// A thread is drawing the ids (only seen when two threads read one refused span's context at
 /// the same moment).
 const DRAWING: u8 = 3;
 /// No context is held: it is in the span's slot, or the builder has started its span.
 const ELSEWHERE: u8 = 4;
 
+/// Whether a context is stored in `state`.
+#[inline(always)]
+fn holds_context(state: u8) -> bool {
+    state != ELSEWHERE && state != NEW_ROOT
+}
+
 /// A [`SpanContext`], possibly with ids still to be drawn, or nothing.
 pub(crate) struct LazyContext {
-    /// Initialised in every state but `ELSEWHERE`.
+    /// Initialised in the states that hold a context (see `holds_context`).
     context: UnsafeCell<MaybeUninit<SpanContext>>,
     state: AtomicU8,
 }
@@ -50,12 +59,16 @@ impl LazyContext {
         LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(READY) }
     }
 
-    /// A context whose span id (and, with `trace_id_too`, trace id) is drawn on first read; the
-    /// rest of `context` (flags, trace state, and otherwise the trace id) is final.
+    /// A context whose span id is drawn on first read; the rest of `context` is final.
     #[inline(always)]
-    pub(crate) fn pending(context: SpanContext, trace_id_too: bool) -> LazyContext {
-        let state = if trace_id_too { IDS_PENDING } else { SPAN_ID_PENDING };
-        LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(state) }
+    pub(crate) fn span_id_pending(context: SpanContext) -> LazyContext {
+        LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(SPAN_ID_PENDING) }
+    }
+
+    /// The context of a refused root span of a new trace: both ids drawn on first read.
+    #[inline(always)]
+    pub(crate) fn new_root() -> LazyContext {
+        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(NEW_ROOT) }
     }
 
     /// No context: the span's slot holds it.
@@ -86,12 +99,12 @@ impl LazyContext {
     #[inline(always)]
     pub(crate) fn take(&mut self) -> LazyContext {
         let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
-        if state == ELSEWHERE {
-            return LazyContext::elsewhere();
+        if !holds_context(state) {
+            return LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr() as *const ManuallyDrop<SpanContext>;
-        // SAFETY: in every state but ELSEWHERE the context is initialised; it moves to `taken`,
+        // SAFETY: the state holds an initialised context; it moves to `taken`,
         // and `*self`, now ELSEWHERE, no longer owns it (it is neither read nor dropped there).
         // `ManuallyDrop` has the layout of what it wraps.
         unsafe { SpanContext::move_to(&*source, taken.context.get_mut().as_mut_ptr()) };
@@ -109,10 +122,9 @@ impl LazyContext {
                     // Acquire on success gives this thread the context as the last writer left it.
                     let won = self.state.compare_exchange(pending, DRAWING, Ordering::Acquire, Ordering::Relaxed);
                     if won.is_ok() {
-                        // SAFETY: a pending state means an initialised context, and winning the
-                        // exchange gives this thread exclusive access to it until it stores READY
-                        // (see the `Sync` impl).
-                        draw(unsafe { (*self.context.get()).assume_init_mut() }, pending);
+                        // SAFETY: winning the exchange gives this thread exclusive access to the
+                        // context until it stores READY (see the `Sync` impl).
+                        draw(unsafe { &mut *self.context.get() }, pending);
                         // Release publishes the ids to every later Acquire load of READY.
                         self.state.store(READY, Ordering::Release);
                         return;
@@ -126,18 +138,26 @@ impl LazyContext {
 impl Drop for LazyContext {
     #[inline(always)]
     fn drop(&mut self) {
-        if *self.state.get_mut() != ELSEWHERE {
-            // SAFETY: in every state but ELSEWHERE the context is initialised and owned here.
+        if holds_context(*self.state.get_mut()) {
+            // SAFETY: the state holds an initialised context, owned here.
             unsafe { self.context.get_mut().assume_init_drop() };
         }
     }
 }
 
-fn draw(context: &mut SpanContext, pending: u8) {
-    // Each id on its own (returned in registers), not as a pair: a pair comes back through memory,
-    // written a word at a time and read back wider, a store-forwarding stall.
-    let trace_id = if pending == IDS_PENDING { ids::trace_id() } else { context.trace_id() };
-    context.set_ids(trace_id, ids::span_id());
+/// Draws the pending ids into `context` (uninitialised for a new root, which gets all of it).
+fn draw(context: &mut MaybeUninit<SpanContext>, pending: u8) {
+    if pending == NEW_ROOT {
+        // Each id on its own (returned in registers), not as a pair: a pair comes back through
+        // memory, written a word at a time and read back wider, a store-forwarding stall.
+        let trace_id = ids::trace_id();
+        let span_id = ids::span_id();
+        context.write(SpanContext::new(trace_id, span_id, TraceFlags::NOT_SAMPLED, false, TraceState::default()));
+    } else {
+        // SAFETY: every pending state but NEW_ROOT holds a context.
+        let context = unsafe { context.assume_init_mut() };
+        context.set_ids(context.trace_id(), ids::span_id());
+    }
 }
 
 #[cfg(test)]
@@ -147,14 +167,14 @@ mod tests {
 
     #[test]
     fn ids_are_drawn_once_on_first_read_and_kept() {
-        let lazy = LazyContext::pending(SpanContext::default(), true);
+        let lazy = LazyContext::new_root();
         let first = lazy.get().clone();
         assert!(first.is_valid() && !first.is_sampled());
         assert_eq!(lazy.get(), &first);
 
         let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
         let parent = SpanContext::new(trace_id, SpanId::INVALID, TraceFlags::NOT_SAMPLED, false, Default::default());
-        let mut child = LazyContext::pending(parent, false);
+        let mut child = LazyContext::span_id_pending(parent);
         let taken = child.take();
         assert!(!child.get().is_valid(), "nothing is left behind");
         let drawn = taken.get().clone();
@@ -167,7 +187,7 @@ mod tests {
     #[test]
     fn threads_reading_at_once_see_the_same_ids() {
         for _ in 0..100 {
-            let lazy = LazyContext::pending(SpanContext::default(), true);
+            let lazy = LazyContext::new_root();
             let seen: Vec<SpanContext> = std::thread::scope(|s| {
                 let readers: Vec<_> = (0..4).map(|_| s.spawn(|| lazy.get().clone())).collect();
                 readers.into_iter().map(|r| r.join().unwrap()).collect()

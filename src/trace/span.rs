@@ -201,8 +201,13 @@ impl<'t> SpanBuilder<'t> {
             None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
         };
         if !sampled {
-            let context = SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state);
-            return SpanBuilder { tracer, context: LazyContext::pending(context, !trace_id.is_valid()), data: None };
+            let context = if trace_id.is_valid() {
+                LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
+            } else {
+                // A new trace, not sampled, local, no trace state: only the ids are missing.
+                LazyContext::new_root()
+            };
+            return SpanBuilder { tracer, context, data: None };
         }
         // Both ids in one visit to the generator where neither is known yet.
         let (trace_id, span_id) =
