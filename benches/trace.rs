@@ -41,7 +41,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use nanotel::attributes::KeyValue;
 use nanotel::export::{ExporterKind, Pipeline};
 use nanotel::propagation::TraceContextPropagator;
-use nanotel::trace::{Sampler, SpanKind, Tracer, TracerProvider};
+use nanotel::trace::{Sampler, Span, SpanKind, Tracer, TracerProvider};
 use nanotel::Signal;
 
 #[path = "support/signal.rs"]
@@ -50,13 +50,18 @@ mod signal;
 use signal::{clock_floors, paced};
 
 #[inline(always)]
-fn nanotel_span(tracer: &Tracer) {
-    let span = tracer
+fn start_order_span(tracer: &Tracer) -> Span<'_> {
+    tracer
         .span("order.send")
         .with_kind(SpanKind::Client)
         .with_attribute(KeyValue::new("venue", "XNAS"))
         .with_attribute(KeyValue::new("order.qty", 100))
-        .start();
+        .start()
+}
+
+#[inline(always)]
+fn nanotel_span(tracer: &Tracer) {
+    let span = start_order_span(tracer);
     black_box(&span);
 }
 
@@ -114,12 +119,7 @@ fn spans(c: &mut Criterion) {
     group.bench_function("nanotel/span_not_sampled", |b| b.iter(|| nanotel_span(&refusing_tracer)));
     group.bench_function("nanotel/span_not_sampled_context_read", |b| {
         b.iter(|| {
-            let span = refusing_tracer
-                .span("order.send")
-                .with_kind(SpanKind::Client)
-                .with_attribute(KeyValue::new("venue", "XNAS"))
-                .with_attribute(KeyValue::new("order.qty", 100))
-                .start();
+            let span = start_order_span(&refusing_tracer);
             black_box(span.context().span_id());
         })
     });
