@@ -1,10 +1,11 @@
 //! Tracing: spans, their context, samplers and the per-thread recorder.
 //!
 //! A [`TracerProvider`] holds the sampler, the span limits and the recorder; [`Tracer`]s (one per
-//! instrumentation scope) start [`Span`]s. A sampled span writes its data once, in place, into a
-//! slot of the calling thread's preallocated slab, reads the clock twice (see [`crate::clock`]),
-//! and on ending hands the slot to the thread's ring; a span that is not sampled reads no clock and
-//! writes no buffer. The exporter thread of an attached [`Pipeline`](crate::export::Pipeline)
+//! instrumentation scope) start [`Span`]s. A sampled span writes its context and data once, in
+//! place, into a slot of the calling thread's preallocated slab, reads the clock's raw counter twice
+//! (see [`crate::clock`]), and on ending hands the slot to the thread's ring; a span that is not
+//! sampled reads no clock, writes no buffer, and draws its ids only if its context is read (entered,
+//! propagated, or given a child). The exporter thread of an attached [`Pipeline`](crate::export::Pipeline)
 //! drains the rings. When a thread's slots are all taken (the exporter is not keeping up), new
 //! spans are dropped and counted: recording never blocks, and memory stays bounded.
 //!
