@@ -104,9 +104,9 @@ impl LazyContext {
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr() as *const ManuallyDrop<SpanContext>;
-        // SAFETY: the state holds an initialised context; it moves to `taken`,
-        // and `*self`, now ELSEWHERE, no longer owns it (it is neither read nor dropped there).
-        // `ManuallyDrop` has the layout of what it wraps.
+        // SAFETY: the state holds an initialised context; it moves to `taken`, and `*self`, now
+        // ELSEWHERE, no longer owns it (it is neither read nor dropped there). `ManuallyDrop` has
+        // the layout of what it wraps.
         unsafe { SpanContext::move_to(&*source, taken.context.get_mut().as_mut_ptr()) };
         taken
     }
