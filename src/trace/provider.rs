@@ -275,7 +275,7 @@ impl Tracer {
         if !self.provider.enabled {
             return SpanBuilder::disabled(self, None);
         }
-        SpanBuilder::new(self, name.into(), current_span_context())
+        SpanBuilder::new(self, name, current_span_context())
     }
 
     /// A span that is a child of `parent`'s span, for work handed to another thread or task, or
@@ -285,7 +285,7 @@ impl Tracer {
         if !self.provider.enabled {
             return SpanBuilder::disabled(self, Some(parent.span_context().clone()));
         }
-        SpanBuilder::new(self, name.into(), Some(parent.span_context().clone()))
+        SpanBuilder::new(self, name, Some(parent.span_context().clone()))
     }
 
     /// A span that starts a new trace, whatever is current.
@@ -294,7 +294,7 @@ impl Tracer {
         if !self.provider.enabled {
             return SpanBuilder::disabled(self, None);
         }
-        SpanBuilder::new(self, name.into(), None)
+        SpanBuilder::new(self, name, None)
     }
 
     /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.

@@ -182,7 +182,7 @@ impl<'t> SpanBuilder<'t> {
     /// draws its ids and takes a slot for its data. A refused span's ids wait until its context is
     /// read (see `LazyContext`), except a root's trace id when the sampler decides by it.
     #[inline(always)]
-    pub(crate) fn new(tracer: &'t Tracer, name: Text, parent: Option<SpanContext>) -> Self {
+    pub(crate) fn new(tracer: &'t Tracer, name: impl Into<Text>, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
         let mut trace_id = parent.as_ref().map_or(TraceId::INVALID, SpanContext::trace_id);
         let sampled = tracer.sampler().decide(parent.as_ref(), || {
@@ -216,7 +216,8 @@ impl<'t> SpanBuilder<'t> {
         // when there is no slot (every slot of this thread is taken: the span is dropped).
         let context = ManuallyDrop::new(SpanContext::new(trace_id, span_id, flags, false, trace_state));
         // SAFETY: `context` is moved out of below only when no slot took it.
-        match unsafe { tracer.open(name, &context, parent_span_id, parent_is_remote) } {
+        // The name becomes a `Text` only here: a refused span never makes one.
+        match unsafe { tracer.open(name.into(), &context, parent_span_id, parent_is_remote) } {
             Some(slot) => SpanBuilder { tracer, context: LazyContext::elsewhere(), data: Some(slot) },
             None => SpanBuilder { tracer, context: LazyContext::ready(ManuallyDrop::into_inner(context)), data: None },
         }
