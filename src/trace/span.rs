@@ -288,11 +288,14 @@ impl<'t> SpanBuilder<'t> {
     /// contents, and a builder started twice gives an empty, invalid span the second time.
     #[inline(always)]
     pub fn start(&mut self) -> Span<'t> {
-        let mut data = self.data.take();
-        if let Some(slot) = &mut data {
-            slot.data().start = clock::ticks();
+        match self.data.take() {
+            // A recorded span's context is in its slot (the builder holds none).
+            Some(mut slot) => {
+                slot.data().start = clock::ticks();
+                Span { tracer: self.tracer, context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
+            }
+            None => Span { tracer: self.tracer, context: self.context.take(), data: ManuallyDrop::new(None) },
         }
-        Span { tracer: self.tracer, context: self.context.take(), data: ManuallyDrop::new(data) }
     }
 }
 
