@@ -26,46 +26,43 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
     })
 }
 
-/// A random, valid (never all-zero) trace id and span id for a new trace's root span.
+/// A random, valid (never all-zero) trace id and span id for a new trace's root span, in one visit
+/// to the generator.
 #[inline(always)]
 pub(crate) fn trace_and_span_id() -> (TraceId, SpanId) {
-    with_rng(|rng| {
-        let trace_id = loop {
-            let (high, low): (u64, u64) = (rng.random(), rng.random());
-            if high | low != 0 {
-                break TraceId::from_words(high, low);
-            }
-        };
-        let span_id = loop {
-            let id: u64 = rng.random();
-            if id != 0 {
-                break SpanId::from_word(id);
-            }
-        };
-        (trace_id, span_id)
-    })
+    with_rng(|rng| (draw_trace_id(rng), draw_span_id(rng)))
 }
 
 /// A random, valid (never all-zero) trace id, for a root span whose sampler reads it.
 #[inline(always)]
 pub(crate) fn trace_id() -> TraceId {
-    with_rng(|rng| loop {
-        let (high, low): (u64, u64) = (rng.random(), rng.random());
-        if high | low != 0 {
-            return TraceId::from_words(high, low);
-        }
-    })
+    with_rng(draw_trace_id)
 }
 
 /// A random, valid (never all-zero) span id.
 #[inline(always)]
 pub(crate) fn span_id() -> SpanId {
-    with_rng(|rng| loop {
+    with_rng(draw_span_id)
+}
+
+#[inline(always)]
+fn draw_trace_id(rng: &mut SmallRng) -> TraceId {
+    loop {
+        let (high, low): (u64, u64) = (rng.random(), rng.random());
+        if high | low != 0 {
+            return TraceId::from_words(high, low);
+        }
+    }
+}
+
+#[inline(always)]
+fn draw_span_id(rng: &mut SmallRng) -> SpanId {
+    loop {
         let id: u64 = rng.random();
         if id != 0 {
             return SpanId::from_word(id);
         }
-    })
+    }
 }
 
 #[cfg(test)]

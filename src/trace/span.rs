@@ -275,10 +275,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// The context the span will have (valid even when it is not sampled).
     pub fn context(&self) -> &SpanContext {
-        match &self.data {
-            Some(slot) => &slot.data_ref().context,
-            None => self.context.get(),
-        }
+        context_of(self.data.as_ref(), &self.context)
     }
 
     /// Starts the span: reads the clock if it is sampled.
@@ -330,10 +327,7 @@ pub struct Span<'t> {
 impl Span<'_> {
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
-        match &*self.data {
-            Some(slot) => &slot.data_ref().context,
-            None => self.context.get(),
-        }
+        context_of(self.data.as_ref(), &self.context)
     }
 
     /// Whether the span is recorded (it was sampled).
@@ -460,6 +454,15 @@ impl Drop for Span<'_> {
         // Recording takes the slot (to the ring, or dropped and counted), so `data` is `None`
         // afterwards and its `ManuallyDrop` leaks nothing.
         self.finish(None);
+    }
+}
+
+/// A builder's or span's context: in its slot when it has one, else the one it holds.
+#[inline(always)]
+fn context_of<'a>(slot: Option<&'a SlotRef>, held: &'a LazyContext) -> &'a SpanContext {
+    match slot {
+        Some(slot) => &slot.data_ref().context,
+        None => held.get(),
     }
 }
 
