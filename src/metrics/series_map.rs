@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::attributes::KeyValue;
 
 use super::attribute_set::{self, AttributeSet, Live};
+use super::series_cache::{self, Remembered, TableId};
 
 /// The attribute set of the overflow series.
 pub const OVERFLOW_KEY: &str = "otel.metric.overflow";
@@ -39,6 +40,8 @@ pub(crate) struct SeriesMap<A> {
     limit: usize,
     overflow: Arc<Series<A>>,
     make: Box<dyn Fn() -> A + Send + Sync>,
+    /// This table in the per-thread cache of resolved series.
+    id: TableId,
 }
 
 impl<A: Send + Sync + 'static> SeriesMap<A> {
@@ -59,18 +62,61 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             limit,
             overflow,
             make: Box::new(make),
+            id: TableId::new(),
         }
     }
 
     /// The series for `attributes`, created on first use (or the overflow series past the limit).
     ///
-    /// Callers usually pass the same attributes in the same order every time, so the first probe
-    /// hashes every pair and looks for a stored set equal to the slice pair by pair. A stored set
-    /// has no repeated key, so such a match proves the slice has none either: no duplicate scan
-    /// is needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
+    /// Callers usually pass the same attributes in the same order every time, from the same
+    /// place. So the series this thread last resolved for a slice at this address is tried first
+    /// (see `series_cache`); then the table is probed: every pair hashed, and a stored set with
+    /// that hash compared with the slice pair by pair. Either way, a stored set has no repeated
+    /// key, so a pair-by-pair match proves the slice has none either: no duplicate scan is
+    /// needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
     /// from the first slot whose set has the same hash, or the empty slot that ends the chain.
-    #[inline]
     pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
+        self.recall(attributes, attribute_set::identical).unwrap_or_else(|| self.probe(attributes))
+    }
+
+    /// Records `value` with `record` into the cells of the series for `attributes`, as [`get`]
+    /// finds it. The usual case inlines into the caller: a remembered series whose pairs are
+    /// strings, compared by address (no call, so few registers); everything else goes out of
+    /// line to `get`.
+    ///
+    /// [`get`]: SeriesMap::get
+    #[inline]
+    pub(crate) fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        match self.recall(attributes, attribute_set::identical_strings) {
+            Some(series) => record(&series.cells, value),
+            None => self.get_and_record(attributes, value, record),
+        }
+    }
+
+    #[inline(never)]
+    fn get_and_record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        record(&self.get(attributes).cells, value)
+    }
+
+    /// The series this thread last resolved for a slice at this address (see `series_cache`), if
+    /// `identical` says the slice still holds its set's pairs.
+    #[inline]
+    fn recall(
+        &self,
+        attributes: &[KeyValue],
+        identical: impl FnOnce(&[KeyValue], &[KeyValue]) -> bool,
+    ) -> Option<&Series<A>> {
+        let remembered = series_cache::recall(self.id, attributes)?;
+        // SAFETY: entries recalled with this table's id point to a series of this table and to
+        // its set's pairs, as many as the slice has (see `remember` in `probe`); series live as
+        // long as their table, borrowed here, and their sets never change.
+        let stored = unsafe { std::slice::from_raw_parts(remembered.pairs, attributes.len()) };
+        // SAFETY: as above.
+        identical(stored, attributes).then(|| unsafe { &*remembered.series.cast::<Series<A>>() })
+    }
+
+    /// `get` past the per-thread cache.
+    fn probe(&self, attributes: &[KeyValue]) -> &Series<A> {
         if attributes.len() > attribute_set::INLINE {
             return self.get_long(attributes);
         }
@@ -89,6 +135,12 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             let series = unsafe { &*found };
             if series.attributes.hash() == hash {
                 if series.attributes.is_exactly(attributes) {
+                    let pairs = series.attributes.attributes().as_ptr();
+                    series_cache::remember(
+                        self.id,
+                        attributes,
+                        Remembered { series: found.cast_const().cast(), pairs },
+                    );
                     return series;
                 }
                 return self.get_any_order(attributes, hash, slot);
@@ -241,6 +293,7 @@ impl<A> Drop for SeriesMap<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attributes::Text;
     use std::sync::atomic::AtomicU64;
 
     fn kv(i: u64) -> [KeyValue; 2] {
@@ -271,6 +324,47 @@ mod tests {
         drop(map);
         // The handle outlives the table.
         assert_eq!(bound.attributes.attributes().len(), 2);
+    }
+
+    /// The per-thread cache of resolved series is keyed by the slice's address: whatever the slice
+    /// holds at that address later, recording finds the series of what it holds now.
+    #[test]
+    fn a_reused_slice_resolves_what_it_holds_now() {
+        let map = SeriesMap::new(100, || AtomicU64::new(0));
+        let other_map = SeriesMap::new(100, || AtomicU64::new(0));
+        let add = |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue], n: u64| {
+            map.record(attributes, n, |cells, n| {
+                cells.fetch_add(n, Ordering::Relaxed);
+            })
+        };
+        let total =
+            |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue]| map.get(attributes).cells.load(Ordering::Relaxed);
+        let shared = |s: &str| Text::Shared(Arc::from(s));
+
+        let mut slot = [KeyValue::new("side", "buy"), KeyValue::new("qty", 100)];
+        for _ in 0..3 {
+            add(&map, &slot, 1);
+        }
+        // Same address, another value; then a repeated key; then fewer pairs.
+        slot[1] = KeyValue::new("qty", 200);
+        add(&map, &slot, 10);
+        slot[1] = KeyValue::new("side", "sell");
+        add(&map, &slot, 100);
+        add(&map, &slot[..1], 1000);
+        // Equal strings that are other copies (another shared allocation) find the same series.
+        slot = [KeyValue::new(shared("side"), shared("buy")), KeyValue::new("qty", 100)];
+        add(&map, &slot, 10_000);
+        // One slice, two tables.
+        add(&other_map, &slot, 7);
+
+        assert_eq!(total(&map, &[KeyValue::new("qty", 100), KeyValue::new("side", "buy")]), 10_003);
+        assert_eq!(total(&map, &[KeyValue::new("side", "buy"), KeyValue::new("qty", 200)]), 10);
+        assert_eq!(total(&map, &[KeyValue::new("side", "sell")]), 100);
+        assert_eq!(total(&map, &[KeyValue::new("side", "buy")]), 1000);
+        assert_eq!(total(&other_map, &[KeyValue::new("side", "buy"), KeyValue::new("qty", 100)]), 7);
+        let mut series = 0;
+        map.for_each(|_, overflow| series += usize::from(!overflow));
+        assert_eq!(series, 4);
     }
 
     #[test]

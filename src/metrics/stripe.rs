@@ -106,6 +106,14 @@ pub(crate) fn slot() -> usize {
     }
 }
 
+/// This thread's owned slot, if it has one; `None` before its first record and in shared mode,
+/// where the caller takes its slow path, which calls [`slot`].
+#[inline]
+pub(crate) fn owned_slot() -> Option<usize> {
+    let slot = SLOT.with(Cell::get);
+    (slot < MAX_SLOTS).then_some(slot)
+}
+
 /// The slow path of [`slot`]: the first record, and the records of shared mode.
 #[cold]
 #[inline(never)]

@@ -36,21 +36,38 @@ impl SumCells {
         }
     }
 
-    /// For integers on an owned stripe, a plain load and store; otherwise one atomic add.
+    /// For integers on an owned stripe, a plain load and store; otherwise one atomic add. A
+    /// thread without a stripe yet, or in shared mode, adds out of line, so that this path
+    /// calls nothing.
     #[inline]
     pub(crate) fn add<N: Number>(&self, value: N) {
+        match stripe::owned_slot().and_then(|slot| self.owned.get(slot)) {
+            Some(cell) => Self::add_to_stripe(cell, value),
+            None => self.add_settling(value),
+        }
+    }
+
+    #[inline(never)]
+    fn add_settling<N: Number>(&self, value: N) {
         match self.owned.get(stripe::slot()) {
-            Some(cell) if N::WRAPS => {
-                // Relaxed, and no read-modify-write: this thread owns the slot, so no other thread
-                // writes this cell until it gives the slot back (the collector only reads it).
-                // The claim's Acquire made the previous owner's last store visible, so the load
-                // returns the cell's latest value and the store loses nothing. Concurrent
-                // readers see either the old or the new total, each a whole value.
-                let total = cell.load(Ordering::Relaxed).wrapping_add(value.to_bits());
-                cell.store(total, Ordering::Relaxed);
-            }
-            Some(cell) => value.add_to(cell),
+            Some(cell) => Self::add_to_stripe(cell, value),
             None => value.add_to(&self.shared),
+        }
+    }
+
+    /// A stripe's own cell: integers without a read-modify-write, floats with an atomic add.
+    #[inline]
+    fn add_to_stripe<N: Number>(cell: &AtomicU64, value: N) {
+        if N::WRAPS {
+            // Relaxed, and no read-modify-write: this thread owns the slot, so no other thread
+            // writes this cell until it gives the slot back (the collector only reads it). The
+            // claim's Acquire made the previous owner's last store visible, so the load returns
+            // the cell's latest value and the store loses nothing. Concurrent readers see either
+            // the old or the new total, each a whole value.
+            let total = cell.load(Ordering::Relaxed).wrapping_add(value.to_bits());
+            cell.store(total, Ordering::Relaxed);
+        } else {
+            value.add_to(cell);
         }
     }
 

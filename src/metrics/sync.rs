@@ -138,7 +138,7 @@ impl<N: Number> Counter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if self.inner.enabled && value.is_increment() {
-            self.inner.map.get(attributes).cells.add(value);
+            self.inner.map.record(attributes, value, SumCells::add);
         }
     }
 
@@ -185,7 +185,7 @@ impl<N: Number> UpDownCounter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if self.inner.enabled && value.is_finite() {
-            self.inner.map.get(attributes).cells.add(value);
+            self.inner.map.record(attributes, value, SumCells::add);
         }
     }
 
@@ -232,7 +232,7 @@ impl<N: Number> Gauge<N> {
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
         if self.inner.enabled {
-            self.inner.map.get(attributes).cells.record(value);
+            self.inner.map.record(attributes, value, |cells, value| cells.record(value));
         }
     }
 
@@ -298,7 +298,7 @@ impl<N: Number> Histogram<N> {
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
         if self.inner.enabled {
-            self.inner.map.get(attributes).cells.record(value);
+            self.inner.map.record(attributes, value, |cells, value| cells.record(value));
         }
     }
 
