@@ -73,45 +73,6 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Whether `attributes` are the very pairs `stored` (of a set) holds, in the same order: static
-/// strings at the same address, clones of the same shared strings, equal values of other types.
-/// A cheaper comparison than the full one of [`AttributeSet::is_exactly`], for a slice that
-/// likely holds the same pairs as when its series was found (see `series_cache`): no character
-/// is compared. `false` can still mean equal pairs (another copy of a string); the caller then
-/// resolves the slice in full.
-pub(crate) fn identical(stored: &[KeyValue], attributes: &[KeyValue]) -> bool {
-    stored.len() == attributes.len()
-        && stored.iter().zip(attributes).all(|(stored, kv)| {
-            identical_text(&stored.key, &kv.key)
-                && match (&stored.value, &kv.value) {
-                    (Value::Str(a), Value::Str(b)) => identical_text(a, b),
-                    (a, b) => a == b,
-                }
-        })
-}
-
-/// [`identical`] for the usual case of string values, inlined into the recording path: any other
-/// value makes it answer `false`, and the caller asks [`identical`] out of line (a comparison of
-/// every value type here would cost a jump table, and calls, per pair).
-#[inline]
-pub(crate) fn identical_strings(stored: &[KeyValue], attributes: &[KeyValue]) -> bool {
-    stored.len() == attributes.len()
-        && stored.iter().zip(attributes).all(|(stored, kv)| {
-            identical_text(&stored.key, &kv.key)
-                && matches!((&stored.value, &kv.value), (Value::Str(a), Value::Str(b)) if identical_text(a, b))
-        })
-}
-
-/// The same characters in memory: one static string, or clones of one shared string.
-#[inline]
-fn identical_text(a: &Text, b: &Text) -> bool {
-    match (a, b) {
-        (Text::Static(a), Text::Static(b)) => std::ptr::eq(*a, *b),
-        (Text::Shared(a), Text::Shared(b)) => std::sync::Arc::ptr_eq(a, b),
-        _ => false,
-    }
-}
-
 /// A 64-bit multiply-fold mix: fast, and every input bit reaches every output bit.
 #[inline]
 fn mix(a: u64, b: u64) -> u64 {

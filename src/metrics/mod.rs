@@ -13,8 +13,8 @@
 //!   the series exists. The usual case, the same attributes in the same order as when the series
 //!   was created, is checked pair by pair without a scan for repeated keys. Before that, each
 //!   thread remembers the series it last resolved for a slice at a given address (a call site's
-//!   attributes usually sit at the same place every time): when the slice still holds that
-//!   series' very pairs (the same static strings, compared by address), no hashing or probing
+//!   attributes usually sit at the same place every time): when the slice still holds the pairs
+//!   it held then (static strings compared by address, scalars by value), no hashing or probing
 //!   is done at all.
 //! - Each series has one cell per stripe. A thread claims a stripe slot of its own the first time
 //!   it records and gives it back when it exits, so threads recording to one series never share a

@@ -1,24 +1,29 @@
 //! A per-thread memo of the series each call site last resolved, so that recording with the same
-//! attribute slice again skips hashing and probing the series table.
+//! attributes from the same place skips hashing and probing the series table.
 //!
 //! A call site usually builds its attributes in the same place every time (an array on the stack
 //! of the same frame, or a slice the program keeps), so the slice's address identifies the call
-//! site well. An entry maps (table, slice address) to the series resolved for it. It is only a
-//! hint: the slice's pairs may have changed since, so the caller still compares them with the
-//! series' set, pair by pair, before using it. A stale or colliding entry costs that comparison
-//! and the full lookup; it is never wrong.
+//! site well. An entry maps (table, slice address) to the series resolved for it, with the
+//! identity of the pairs the slice held then: for each pair, the address and length of its static
+//! key, and its value's static string (address and length) or scalar. A static string's address
+//! and length determine its characters for the life of the process, so a slice whose pairs have
+//! the same identities holds the same attributes, and belongs to the same series. Pairs with
+//! run-time strings (`Text::Shared`, whose memory may be freed and reused) or composite values
+//! are never remembered: such slices always take the full lookup.
 //!
-//! Entries hold raw pointers into a table's series. They are used only while that table lives:
+//! Entries hold raw pointers to a table's series. They are used only while that table lives:
 //! each table has a process-unique [`TableId`], and an entry is read only for the table whose id
 //! it holds (the caller borrows that table, and series live as long as their table).
 
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::attributes::KeyValue;
+use crate::attributes::{KeyValue, Text, Value};
 
 /// Entries per thread: a handful of call sites per hot loop, over a few instruments.
-const ENTRIES: usize = 64;
+const ENTRIES: usize = 32;
+/// The most pairs a remembered slice has: the usual measurement carries a few.
+const MAX_PAIRS: usize = 4;
 
 /// A series table's identity in the cache, never reused while the process lives.
 #[derive(Clone, Copy)]
@@ -45,74 +50,164 @@ impl TableId {
     }
 }
 
-/// What an entry remembers of a series: where it is, and where its attribute pairs are (so the
-/// caller compares them without first loading the series).
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub(crate) struct Remembered {
-    pub series: *const (),
-    pub pairs: *const KeyValue,
+/// A pair's identity: its static key, and its value's static string or scalar. `value_b` is a
+/// string's length, or (for scalars) a tag no string length can equal.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct PairId {
+    key: usize,
+    key_len: usize,
+    value_a: u64,
+    value_b: u64,
 }
 
-#[derive(Clone, Copy)]
+/// `PairId::value_b` of the scalar types (string lengths never exceed `isize::MAX`).
+const I64_TAG: u64 = u64::MAX;
+const BOOL_TAG: u64 = u64::MAX - 1;
+const F64_TAG: u64 = u64::MAX - 2;
+
+impl PairId {
+    const EMPTY: PairId = PairId { key: 0, key_len: 0, value_a: 0, value_b: 0 };
+
+    /// The identity of a pair with a static key and a static string or scalar value.
+    fn of(pair: &KeyValue) -> Option<PairId> {
+        let Text::Static(key) = pair.key else { return None };
+        let (value_a, value_b) = match &pair.value {
+            Value::Str(Text::Static(value)) => (value.as_ptr() as u64, value.len() as u64),
+            Value::I64(value) => (*value as u64, I64_TAG),
+            Value::Bool(value) => (u64::from(*value), BOOL_TAG),
+            Value::F64(value) => (value.to_bits(), F64_TAG),
+            _ => return None,
+        };
+        Some(PairId { key: key.as_ptr() as usize, key_len: key.len(), value_a, value_b })
+    }
+
+    /// Whether `pair` has this identity, for a static string value only: anything else answers
+    /// `false` (see [`recall_strings`]).
+    #[inline]
+    fn is_string_pair(&self, pair: &KeyValue) -> bool {
+        match (&pair.key, &pair.value) {
+            (Text::Static(key), Value::Str(Text::Static(value))) => {
+                key.as_ptr() as usize == self.key
+                    && key.len() == self.key_len
+                    && value.as_ptr() as u64 == self.value_a
+                    && value.len() as u64 == self.value_b
+            }
+            _ => false,
+        }
+    }
+}
+
 struct Entry {
     table: u64,
     slice: *const KeyValue,
     len: usize,
-    remembered: Remembered,
+    series: *const (),
+    pairs: [PairId; MAX_PAIRS],
 }
 
-const EMPTY: Entry = Entry {
-    table: 0,
-    slice: std::ptr::null(),
-    len: 0,
-    remembered: Remembered { series: std::ptr::null(), pairs: std::ptr::null() },
-};
+const EMPTY: Entry =
+    Entry { table: 0, slice: std::ptr::null(), len: 0, series: std::ptr::null(), pairs: [PairId::EMPTY; MAX_PAIRS] };
 
 thread_local! {
-    /// `const` and without a destructor: each access is a plain thread-local load.
-    static CACHE: [Cell<Entry>; ENTRIES] = const { [const { Cell::new(EMPTY) }; ENTRIES] };
+    /// `const` and without a destructor: each access is a plain thread-local address.
+    static CACHE: [UnsafeCell<Entry>; ENTRIES] = const { [const { UnsafeCell::new(EMPTY) }; ENTRIES] };
 }
 
-/// What this thread last remembered in `table` for a slice of this length at this address, if
-/// anything: as given to [`remember`] with `table`. Whether the slice still holds the same pairs
-/// is the caller's to check.
-#[inline]
-pub(crate) fn recall(table: TableId, attributes: &[KeyValue]) -> Option<Remembered> {
+/// Runs `visit` on this thread's entry for a slice at this address in `table`.
+#[inline(always)]
+fn with_entry<R>(table: TableId, attributes: &[KeyValue], visit: impl FnOnce(&mut Entry) -> R) -> R {
+    // Only the address is taken inside `with`, so that it inlines to a thread-local offset.
     let entry = CACHE.with(|cache| cache[table.index(attributes)].get());
-    (entry.table == table.id && entry.slice == attributes.as_ptr() && entry.len == attributes.len())
-        .then_some(entry.remembered)
+    // SAFETY: the entries are this thread's and live as long as it does; the closures given here
+    // (this module's own) neither keep the reference nor come back to `with_entry`, so it is the
+    // only one.
+    visit(unsafe { &mut *entry })
 }
 
-/// Notes that the slice at this address resolved in `table` as `remembered` says.
+/// The series remembered in `table` for a slice at this address whose pairs are, one by one,
+/// those it held then, all with static string values: the usual case, compared inline. `None`
+/// for anything else, which [`recall`] answers out of line.
 #[inline]
-pub(crate) fn remember(table: TableId, attributes: &[KeyValue], remembered: Remembered) {
-    CACHE.with(|cache| {
-        cache[table.index(attributes)].set(Entry {
-            table: table.id,
-            slice: attributes.as_ptr(),
-            len: attributes.len(),
-            remembered,
-        })
+pub(crate) fn recall_strings(table: TableId, attributes: &[KeyValue]) -> Option<*const ()> {
+    with_entry(table, attributes, |entry| {
+        let found = entry.table == table.id
+            && entry.slice == attributes.as_ptr()
+            && entry.len == attributes.len()
+            && attributes.iter().zip(&entry.pairs).all(|(pair, id)| id.is_string_pair(pair));
+        found.then_some(entry.series)
+    })
+}
+
+/// [`recall_strings`] for pairs of any value type that can be remembered.
+pub(crate) fn recall(table: TableId, attributes: &[KeyValue]) -> Option<*const ()> {
+    with_entry(table, attributes, |entry| {
+        let found = entry.table == table.id
+            && entry.slice == attributes.as_ptr()
+            && entry.len == attributes.len()
+            && attributes.iter().zip(&entry.pairs).all(|(pair, id)| PairId::of(pair) == Some(*id));
+        found.then_some(entry.series)
+    })
+}
+
+/// Notes that the slice at this address, holding these very pairs, resolved to `series` in
+/// `table` (the caller has checked they are exactly the series' attributes), when they can be
+/// remembered: at most [`MAX_PAIRS`], each with a static key and a static string or scalar value.
+pub(crate) fn remember(table: TableId, attributes: &[KeyValue], series: *const ()) {
+    if attributes.len() > MAX_PAIRS {
+        return;
+    }
+    let mut pairs = [PairId::EMPTY; MAX_PAIRS];
+    for (id, pair) in pairs.iter_mut().zip(attributes) {
+        match PairId::of(pair) {
+            Some(identity) => *id = identity,
+            None => return,
+        }
+    }
+    with_entry(table, attributes, |entry| {
+        *entry = Entry { table: table.id, slice: attributes.as_ptr(), len: attributes.len(), series, pairs }
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
-    fn entries_belong_to_one_table_one_address_and_one_thread() {
+    fn entries_belong_to_one_table_one_address_one_thread_and_the_same_pairs() {
         let (a, b) = (TableId::new(), TableId::new());
-        let here = [KeyValue::new("side", "buy")];
-        let there = [KeyValue::new("side", "buy")];
         let marker = 0u8;
-        let remembered = Remembered { series: (&marker as *const u8).cast(), pairs: here.as_ptr() };
+        let series: *const () = (&marker as *const u8).cast();
+        let mut here = [KeyValue::new("side", "buy"), KeyValue::new("qty", 100)];
+        let there = here.clone();
         assert_eq!(recall(a, &here), None);
-        remember(a, &here, remembered);
-        assert_eq!(recall(a, &here), Some(remembered));
+        remember(a, &here, series);
+        assert_eq!(recall(a, &here), Some(series));
+        // A non-string value: only the out-of-line comparison answers.
+        assert_eq!(recall_strings(a, &here), None);
         assert_eq!(recall(b, &here), None);
         assert_eq!(recall(a, &there), None);
-        assert_eq!(recall(a, &here[..0]), None);
+        assert_eq!(recall(a, &here[..1]), None);
         std::thread::scope(|s| s.spawn(|| assert_eq!(recall(a, &here), None)).join()).unwrap();
+        // Another value at the same address is another identity.
+        here[1] = KeyValue::new("qty", 200);
+        assert_eq!(recall(a, &here), None);
+
+        let strings = [KeyValue::new("side", "buy"), KeyValue::new("venue", "XNAS")];
+        remember(a, &strings, series);
+        assert_eq!((recall_strings(a, &strings), recall(a, &strings)), (Some(series), Some(series)));
+    }
+
+    #[test]
+    fn run_time_strings_and_long_slices_are_not_remembered() {
+        let table = TableId::new();
+        let marker = 0u8;
+        let series: *const () = (&marker as *const u8).cast();
+        let shared = [KeyValue::new(Text::Shared(Arc::from("side")), "buy")];
+        remember(table, &shared, series);
+        assert_eq!(recall(table, &shared), None);
+        let long: Vec<KeyValue> = (0..=MAX_PAIRS as i64).map(|i| KeyValue::new("k", i)).collect();
+        remember(table, &long, series);
+        assert_eq!(recall(table, &long), None);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::attributes::KeyValue;
 
 use super::attribute_set::{self, AttributeSet, Live};
-use super::series_cache::{self, Remembered, TableId};
+use super::series_cache::{self, TableId};
 
 /// The attribute set of the overflow series.
 pub const OVERFLOW_KEY: &str = "otel.metric.overflow";
@@ -76,19 +76,24 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
     /// from the first slot whose set has the same hash, or the empty slot that ends the chain.
     pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
-        self.recall(attributes, attribute_set::identical).unwrap_or_else(|| self.probe(attributes))
+        match series_cache::recall(self.id, attributes) {
+            // SAFETY: see `remembered`.
+            Some(series) => unsafe { self.remembered(series) },
+            None => self.probe(attributes),
+        }
     }
 
     /// Records `value` with `record` into the cells of the series for `attributes`, as [`get`]
-    /// finds it. The usual case inlines into the caller: a remembered series whose pairs are
-    /// strings, compared by address (no call, so few registers); everything else goes out of
-    /// line to `get`.
+    /// finds it. The usual case inlines into the caller: a remembered series whose pairs' values
+    /// are static strings, compared by address (no call, so few registers); everything else goes
+    /// out of line to `get`.
     ///
     /// [`get`]: SeriesMap::get
     #[inline]
     pub(crate) fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
-        match self.recall(attributes, attribute_set::identical_strings) {
-            Some(series) => record(&series.cells, value),
+        match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered`.
+            Some(series) => record(&unsafe { self.remembered(series) }.cells, value),
             None => self.get_and_record(attributes, value, record),
         }
     }
@@ -98,21 +103,16 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         record(&self.get(attributes).cells, value)
     }
 
-    /// The series this thread last resolved for a slice at this address (see `series_cache`), if
-    /// `identical` says the slice still holds its set's pairs.
-    #[inline]
-    fn recall(
-        &self,
-        attributes: &[KeyValue],
-        identical: impl FnOnce(&[KeyValue], &[KeyValue]) -> bool,
-    ) -> Option<&Series<A>> {
-        let remembered = series_cache::recall(self.id, attributes)?;
-        // SAFETY: entries recalled with this table's id point to a series of this table and to
-        // its set's pairs, as many as the slice has (see `remember` in `probe`); series live as
-        // long as their table, borrowed here, and their sets never change.
-        let stored = unsafe { std::slice::from_raw_parts(remembered.pairs, attributes.len()) };
-        // SAFETY: as above.
-        identical(stored, attributes).then(|| unsafe { &*remembered.series.cast::<Series<A>>() })
+    /// A series remembered for this table.
+    ///
+    /// # Safety
+    /// `series` must come from `series_cache` with this table's id: then it is a pointer given
+    /// to `remember` in `probe` below, to a series of this table, which lives as long as the
+    /// table, borrowed here.
+    #[inline(always)]
+    unsafe fn remembered(&self, series: *const ()) -> &Series<A> {
+        // SAFETY: as the caller guarantees.
+        unsafe { &*series.cast::<Series<A>>() }
     }
 
     /// `get` past the per-thread cache.
@@ -135,12 +135,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             let series = unsafe { &*found };
             if series.attributes.hash() == hash {
                 if series.attributes.is_exactly(attributes) {
-                    let pairs = series.attributes.attributes().as_ptr();
-                    series_cache::remember(
-                        self.id,
-                        attributes,
-                        Remembered { series: found.cast_const().cast(), pairs },
-                    );
+                    series_cache::remember(self.id, attributes, found.cast_const().cast());
                     return series;
                 }
                 return self.get_any_order(attributes, hash, slot);
@@ -345,6 +340,8 @@ mod tests {
         for _ in 0..3 {
             add(&map, &slot, 1);
         }
+        // Static keys and scalar or static string values: remembered for this thread.
+        assert!(series_cache::recall(map.id, &slot).is_some());
         // Same address, another value; then a repeated key; then fewer pairs.
         slot[1] = KeyValue::new("qty", 200);
         add(&map, &slot, 10);

@@ -57,7 +57,9 @@ pub(crate) struct Slab {
 /// [`SlotRef::release`], or by dropping it, which drops the data).
 pub(crate) struct SlotRef {
     slots: NonNull<Slots>,
-    index: usize,
+    /// The slot itself, one of `slots`' (a pointer rather than an index: every access to the
+    /// span's data is then an offset from it, with no load or bounds check first).
+    slot: NonNull<Slot>,
 }
 
 // SAFETY: a `SlotRef` is the only access to its slot's data while `in_use` is set (the owning
@@ -128,7 +130,7 @@ impl Slab {
                 };
                 self.cursor = if index + 1 == count { 0 } else { index + 1 };
                 self.taken += 1;
-                return Some(SlotRef { slots: NonNull::from(slots), index });
+                return Some(SlotRef { slots: NonNull::from(slots), slot: NonNull::from(slot) });
             }
         }
         None
@@ -144,10 +146,11 @@ impl Slots {
 }
 
 impl SlotRef {
+    #[inline(always)]
     fn slot(&self) -> &Slot {
         // SAFETY: the slots outlive every `SlotRef` to them: the registry keeps its `Arc` until no
         // slot is in use, and a `SlotRef` exists only while its slot is.
-        unsafe { &self.slots.as_ref().slots[self.index] }
+        unsafe { self.slot.as_ref() }
     }
 
     /// The span's data, to read.
