@@ -17,13 +17,14 @@ thread_local! {
 /// Runs `draw` with this thread's generator.
 #[inline(always)]
 fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
-    RNG.with(|rng| {
-        // SAFETY: the generator is this thread's and is borrowed only here, and `draw` (ids.rs's
-        // own closures, which only draw numbers) never comes back to `with_rng`, so this is the
-        // only reference to it while it lives.
-        let rng = unsafe { &mut *rng.get() };
-        draw(rng.get_or_insert_with(SmallRng::from_os_rng))
-    })
+    // Only the address is taken inside `with`: a closure that drew the ids there would be too
+    // big to inline, and the access would become a call through the key's accessor.
+    let rng = RNG.with(UnsafeCell::get);
+    // SAFETY: the generator is this thread's and lives as long as it does; it is borrowed only
+    // here, and `draw` (ids.rs's own closures, which only draw numbers) never comes back to
+    // `with_rng`, so this is the only reference to it while it lives.
+    let rng = unsafe { &mut *rng };
+    draw(rng.get_or_insert_with(SmallRng::from_os_rng))
 }
 
 /// A random, valid (never all-zero) trace id and span id for a new trace's root span, in one visit
