@@ -58,8 +58,8 @@ pub use config::{
 };
 pub use encode::{EncodedBody, Encoder, ExportRequest};
 pub use pipeline::{
-    data_point_count, FlushError, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, RecordSink, RecordSource,
-    Scope, ShutdownReport, DEFAULT_SHUTDOWN_TIMEOUT,
+    data_point_count, FlushError, LateDrops, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, RecordSink,
+    RecordSource, Scope, ShutdownReport, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use retry::RetryPolicy;
 pub use telemetry::SCOPE_NAME as SELF_TELEMETRY_SCOPE;

@@ -51,11 +51,19 @@ pub trait MetricProducer: Send + 'static {
 pub trait RecordSource: Send + 'static {
     /// Moves what is ready into the pipeline through `sink`, taking no more than it has room for.
     fn drain(&mut self, sink: &mut RecordSink<'_>);
+
+    /// Called once as shutdown ends, just before the last [`drain`](RecordSource::drain): after
+    /// it the pipeline takes nothing more, so a source should count what it receives from now on
+    /// with [`RecordSink::late_drops`] (dropped at shutdown) instead of holding it uncounted.
+    /// The default does nothing.
+    fn close(&mut self, sink: &mut RecordSink<'_>) {
+        let _ = sink;
+    }
 }
 
 /// The exporter thread's side of the queues, as a [`RecordSource`] sees it.
 pub struct RecordSink<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
 }
 
 impl RecordSink<'_> {
@@ -82,6 +90,12 @@ impl RecordSink<'_> {
         self.shared.offer(&self.shared.logs, counters, Queued { scope: scope.clone(), item: record }, 1)
     }
 
+    /// The counter for items of `signal` the source receives after shutdown (see
+    /// [`RecordSource::close`]).
+    pub fn late_drops(&self, signal: Signal) -> LateDrops {
+        LateDrops { shared: Arc::clone(self.shared), signal }
+    }
+
     /// Counts `items` the source dropped before they reached the pipeline (its buffer was full):
     /// they were handed over and dropped as `queue_full`, as if a queue had refused them.
     pub fn count_dropped(&mut self, signal: Signal, items: u64) {
@@ -95,8 +109,31 @@ impl RecordSink<'_> {
 }
 
 impl<'a> RecordSink<'a> {
-    pub(crate) fn new(shared: &'a Shared) -> Self {
+    pub(crate) fn new(shared: &'a Arc<Shared>) -> Self {
         RecordSink { shared }
+    }
+}
+
+/// Counts the items of one signal that a [`RecordSource`] receives after its pipeline shut down
+/// (see [`RecordSource::close`]): each is counted as enqueued and dropped at once, with the reason
+/// `shutdown`, so that nothing recorded after shutdown goes uncounted. Usable from any thread.
+#[derive(Clone)]
+pub struct LateDrops {
+    shared: Arc<Shared>,
+    signal: Signal,
+}
+
+impl LateDrops {
+    /// Counts `items` dropped because the pipeline had shut down (nothing when the signal is not
+    /// exported, as [`RecordSink::count_dropped`]).
+    pub fn count(&self, items: u64) {
+        if items == 0 || !self.shared.exports(self.signal) {
+            return;
+        }
+        let counters = self.shared.accounting.signal(self.signal);
+        // Relaxed: tallies, read by snapshots that need no ordering with anything else.
+        counters.enqueued.fetch_add(items, Ordering::Relaxed);
+        counters.dropped[DropReason::Shutdown as usize].fetch_add(items, Ordering::Relaxed);
     }
 }
 
@@ -111,6 +148,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether records of `signal` are queued for export (metrics never are: they come through
+    /// [`MetricProducer`]s).
+    fn exports(&self, signal: Signal) -> bool {
+        match signal {
+            Signal::Traces => self.spans.is_some(),
+            Signal::Logs => self.logs.is_some(),
+            Signal::Metrics => false,
+        }
+    }
+
     fn new(config: &PipelineConfig) -> Self {
         let queue = |signal: Signal| {
             let signal = config.signal(signal);

@@ -573,8 +573,14 @@ impl Worker {
 
     /// Counts whatever is left as dropped at shutdown, answers the caller, and ends the thread.
     fn finish_shutdown(&mut self) {
-        // Records ended since the last pass: the queues are closed, so they are counted as
-        // dropped at shutdown instead of being left uncounted in their threads' buffers.
+        // From here on the sources count what they receive as dropped at shutdown (nothing will
+        // drain them again); then the records ended since the last pass are taken: the queues
+        // are closed, so they too are counted as dropped at shutdown instead of being left
+        // uncounted in their threads' buffers.
+        let mut sink = RecordSink::new(&self.shared);
+        for source in &mut self.sources {
+            source.close(&mut sink);
+        }
         self.drain_sources();
         for index in 0..self.lanes.len() {
             let counters = Arc::clone(&self.shared);

@@ -13,6 +13,7 @@ use std::thread::LocalKey;
 
 use super::record::LogItem;
 use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
+use crate::export::LateDrops;
 
 /// The rings of one provider.
 pub(crate) struct Buffers {
@@ -66,6 +67,13 @@ impl Buffers {
         item: &mut ManuallyDrop<LogItem>,
         finish: impl FnOnce(&mut LogItem),
     ) {
+        if let Some(late) = self.rings.late() {
+            // Every pipeline these buffers fed has shut down: nothing would drain the ring.
+            // SAFETY: the caller hands over `*item`, which is not used again.
+            unsafe { ManuallyDrop::drop(item) };
+            late.count(1);
+            return;
+        }
         let written = thread_rings::with_thread(self, |thread| match thread.producer.reserve() {
             Some(slot) => {
                 finish(item);
@@ -83,6 +91,17 @@ impl Buffers {
             // SAFETY: the caller hands over `*item`, which was not moved into the ring.
             unsafe { ManuallyDrop::drop(item) };
         }
+    }
+
+    /// Notes a pipeline that drains these buffers (see `Rings::attach`).
+    pub(crate) fn attach(&self) {
+        self.rings.attach();
+    }
+
+    /// Notes that a pipeline draining these rings shut down or never started on them (see
+    /// `Rings::detach`).
+    pub(crate) fn detach(&self, late: Option<LateDrops>) {
+        self.rings.detach(late);
     }
 
     /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns

@@ -111,7 +111,8 @@ impl LoggerProvider {
     /// counts records dropped by full buffers as `queue_full`.
     pub fn attach(&self, pipeline: &Pipeline) {
         if self.inner.enabled {
-            pipeline.add_record_source(LogSource { provider: self.inner.clone() });
+            self.inner.buffers.attach();
+            pipeline.add_record_source(LogSource { provider: self.inner.clone(), closed: false });
         }
     }
 
@@ -156,6 +157,17 @@ impl ProviderInner {
 /// Moves a provider's records into a pipeline, on its exporter thread.
 struct LogSource {
     provider: Arc<ProviderInner>,
+    /// Whether the pipeline has shut down (and said where to count late records).
+    closed: bool,
+}
+
+impl Drop for LogSource {
+    fn drop(&mut self) {
+        // A source dropped unclosed was never taken on by a running exporter thread.
+        if !self.closed {
+            self.provider.buffers.detach(None);
+        }
+    }
 }
 
 impl RecordSource for LogSource {
@@ -176,6 +188,11 @@ impl RecordSource for LogSource {
             }
         });
         sink.count_dropped(Signal::Logs, dropped + refused);
+    }
+
+    fn close(&mut self, sink: &mut RecordSink<'_>) {
+        self.closed = true;
+        self.provider.buffers.detach(Some(sink.late_drops(Signal::Logs)));
     }
 }
 

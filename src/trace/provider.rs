@@ -119,7 +119,8 @@ impl TracerProvider {
         if !self.inner.enabled {
             return;
         }
-        pipeline.add_record_source(SpanSource { provider: self.inner.clone() });
+        self.inner.recorder.attach();
+        pipeline.add_record_source(SpanSource { provider: self.inner.clone(), closed: false });
     }
 
     /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
@@ -159,6 +160,17 @@ impl ProviderInner {
 /// Moves a provider's spans into a pipeline, on its exporter thread.
 struct SpanSource {
     provider: Arc<ProviderInner>,
+    /// Whether the pipeline has shut down (and said where to count late spans).
+    closed: bool,
+}
+
+impl Drop for SpanSource {
+    fn drop(&mut self) {
+        // A source dropped unclosed was never taken on by a running exporter thread.
+        if !self.closed {
+            self.provider.recorder.detach(None);
+        }
+    }
 }
 
 impl RecordSource for SpanSource {
@@ -178,6 +190,11 @@ impl RecordSource for SpanSource {
             }
         });
         sink.count_dropped(Signal::Traces, dropped + refused);
+    }
+
+    fn close(&mut self, sink: &mut RecordSink<'_>) {
+        self.closed = true;
+        self.provider.recorder.detach(Some(sink.late_drops(Signal::Traces)));
     }
 }
 

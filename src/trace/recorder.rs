@@ -15,6 +15,7 @@ use std::thread::LocalKey;
 use super::slab::{Slab, SlotRef, Slots};
 use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
 use crate::attributes::Text;
+use crate::export::LateDrops;
 
 use super::span::SpanRecord;
 use super::span_context::{SpanContext, SpanId};
@@ -107,6 +108,12 @@ impl Recorder {
     /// span's context and data stay where they were written.
     #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>) {
+        if let Some(late) = self.rings.late() {
+            // Every pipeline this recorder fed has shut down: nothing would drain the ring.
+            drop(slot.take());
+            late.count(1);
+            return;
+        }
         thread_rings::with_thread(self, |thread| {
             let Some(slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
@@ -122,6 +129,17 @@ impl Recorder {
         if slot.take().is_some() {
             self.rings.count_orphan();
         }
+    }
+
+    /// Notes a pipeline that drains this recorder (see `Rings::attach`).
+    pub(crate) fn attach(&self) {
+        self.rings.attach();
+    }
+
+    /// Notes that a pipeline draining these rings shut down or never started on them (see
+    /// `Rings::detach`).
+    pub(crate) fn detach(&self, late: Option<LateDrops>) {
+        self.rings.detach(late);
     }
 
     /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns

@@ -7,11 +7,12 @@
 //! ring outlives its thread until it has been drained.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::LocalKey;
 
 use super::ring::{ring, Consumer, Producer};
+use crate::export::LateDrops;
 
 /// What owns one provider's per-thread rings: the span recorder, the log buffers.
 pub(crate) trait RingOwner: Sized + 'static {
@@ -41,6 +42,10 @@ pub(crate) struct Rings<O: RingOwner> {
     consumers: Mutex<Consumers<O>>,
     /// Items offered while their thread's locals were being torn down (dropped).
     orphaned: AtomicU64,
+    /// Pipelines draining these rings that have not shut down.
+    attached: AtomicUsize,
+    /// Set when the last of them shut down: items are then counted here, not offered.
+    late: OnceLock<LateDrops>,
 }
 
 struct Consumers<O: RingOwner> {
@@ -65,7 +70,36 @@ impl<O: RingOwner> Rings<O> {
             capacity,
             consumers: Mutex::new(Consumers { list: Vec::new(), next: 0, reported_orphans: 0 }),
             orphaned: AtomicU64::new(0),
+            attached: AtomicUsize::new(0),
+            late: OnceLock::new(),
         }
+    }
+
+    /// Notes one more pipeline draining these rings.
+    pub(crate) fn attach(&self) {
+        // Relaxed: a count; the pipelines' own channels order attaching before closing.
+        self.attached.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes that a pipeline draining these rings shut down (`late`: where it counts what comes
+    /// too late for it) or never took them on (`None`). When none is left, whatever is offered
+    /// from then on is counted with the last `late` (dropped at shutdown) instead: nothing would
+    /// ever drain it. (An item whose offer races with this, reading "not closed" just before and
+    /// reaching its ring just after the last drain, stays uncounted: a window of a few
+    /// instructions.)
+    pub(crate) fn detach(&self, late: Option<LateDrops>) {
+        // AcqRel: the last one out sees every other's decrement before publishing `late`.
+        if self.attached.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(late) = late {
+                let _ = self.late.set(late);
+            }
+        }
+    }
+
+    /// Where to count items offered after the last pipeline shut down; `None` while one runs.
+    #[inline(always)]
+    pub(crate) fn late(&self) -> Option<&LateDrops> {
+        self.late.get()
     }
 
     /// Counts an item dropped because its thread's locals were being torn down.

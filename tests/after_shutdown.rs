@@ -1,0 +1,53 @@
+//! Spans and log records that end after their pipeline has shut down are counted as dropped at
+//! shutdown, not left uncounted in their threads' buffers (no exporter thread will drain them).
+
+use std::time::Duration;
+
+use nanotel::export::Pipeline;
+use nanotel::logs::{LoggerProvider, Severity};
+use nanotel::testing::TestCollector;
+use nanotel::trace::{Sampler, TracerProvider};
+
+#[test]
+fn spans_and_logs_ended_after_shutdown_are_counted() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .poll_interval(Duration::from_millis(1))
+        .build();
+    let pipeline = pipeline.unwrap();
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    tracers.attach(&pipeline);
+    let loggers = LoggerProvider::builder().without_env().build();
+    loggers.attach(&pipeline);
+    let tracer = tracers.tracer("gateway");
+    let logger = loggers.logger("gateway");
+    // The accounting stays readable through a handle after the pipeline is gone.
+    let handle = pipeline.handle();
+
+    let open_across_shutdown = tracer.span("open across shutdown").start();
+    tracer.span("before").start().end();
+    logger.emit(Severity::Info, "before", &[]);
+    let at_shutdown = pipeline.shutdown(Duration::from_secs(10)).accounting;
+    assert_eq!((at_shutdown.traces.exported, at_shutdown.logs.exported), (1, 1), "{at_shutdown:?}");
+
+    open_across_shutdown.end();
+    tracer.span("after").start().end();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tracer.span("after, elsewhere").start().end();
+            logger.emit(Severity::Warn, "after, elsewhere", &[]);
+        });
+    });
+    logger.emit(Severity::Info, "after", &[]);
+
+    let now = handle.accounting();
+    for (signal, before, after, late) in
+        [("traces", &at_shutdown.traces, &now.traces, 3), ("logs", &at_shutdown.logs, &now.logs, 2)]
+    {
+        assert_eq!(after.enqueued, before.enqueued + late, "{signal}: {after:?}");
+        assert_eq!(after.dropped["shutdown"], before.dropped["shutdown"] + late, "{signal}: {after:?}");
+        assert_eq!(after.enqueued, after.exported + after.dropped.values().sum::<u64>() + after.queued, "{signal}");
+    }
+}
