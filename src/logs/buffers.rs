@@ -13,7 +13,6 @@ use std::thread::LocalKey;
 
 use super::record::LogItem;
 use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
-use crate::export::LateDrops;
 
 /// The rings of one provider.
 pub(crate) struct Buffers {
@@ -91,17 +90,6 @@ impl Buffers {
             // SAFETY: the caller hands over `*item`, which was not moved into the ring.
             unsafe { ManuallyDrop::drop(item) };
         }
-    }
-
-    /// Notes a pipeline that drains these buffers (see `Rings::attach`).
-    pub(crate) fn attach(&self) {
-        self.rings.attach();
-    }
-
-    /// Notes that a pipeline draining these rings shut down or never started on them (see
-    /// `Rings::detach`).
-    pub(crate) fn detach(&self, late: Option<LateDrops>) {
-        self.rings.detach(late);
     }
 
     /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns

@@ -10,6 +10,7 @@ use crate::proto::logs::v1 as otlp;
 use crate::Signal;
 
 use crate::trace::scopes::ScopeList;
+use crate::trace::thread_rings::RingOwner;
 
 use super::buffers::Buffers;
 use super::limits::LogLimits;
@@ -111,7 +112,7 @@ impl LoggerProvider {
     /// counts records dropped by full buffers as `queue_full`.
     pub fn attach(&self, pipeline: &Pipeline) {
         if self.inner.enabled {
-            self.inner.buffers.attach();
+            self.inner.buffers.rings().attach();
             pipeline.add_record_source(LogSource { provider: self.inner.clone(), closed: false });
         }
     }
@@ -165,7 +166,7 @@ impl Drop for LogSource {
     fn drop(&mut self) {
         // A source dropped unclosed was never taken on by a running exporter thread.
         if !self.closed {
-            self.provider.buffers.detach(None);
+            self.provider.buffers.rings().detach(None);
         }
     }
 }
@@ -192,7 +193,7 @@ impl RecordSource for LogSource {
 
     fn close(&mut self, sink: &mut RecordSink<'_>) {
         self.closed = true;
-        self.provider.buffers.detach(Some(sink.late_drops(Signal::Logs)));
+        self.provider.buffers.rings().detach(Some(sink.late_drops(Signal::Logs)));
     }
 }
 

@@ -19,6 +19,7 @@ use super::scopes::ScopeList;
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
+use super::thread_rings::RingOwner;
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
 /// exporter thread) before it drops new ones.
@@ -119,7 +120,7 @@ impl TracerProvider {
         if !self.inner.enabled {
             return;
         }
-        self.inner.recorder.attach();
+        self.inner.recorder.rings().attach();
         pipeline.add_record_source(SpanSource { provider: self.inner.clone(), closed: false });
     }
 
@@ -168,7 +169,7 @@ impl Drop for SpanSource {
     fn drop(&mut self) {
         // A source dropped unclosed was never taken on by a running exporter thread.
         if !self.closed {
-            self.provider.recorder.detach(None);
+            self.provider.recorder.rings().detach(None);
         }
     }
 }
@@ -194,7 +195,7 @@ impl RecordSource for SpanSource {
 
     fn close(&mut self, sink: &mut RecordSink<'_>) {
         self.closed = true;
-        self.provider.recorder.detach(Some(sink.late_drops(Signal::Traces)));
+        self.provider.recorder.rings().detach(Some(sink.late_drops(Signal::Traces)));
     }
 }
 

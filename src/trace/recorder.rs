@@ -15,7 +15,6 @@ use std::thread::LocalKey;
 use super::slab::{Slab, SlotRef, Slots};
 use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
 use crate::attributes::Text;
-use crate::export::LateDrops;
 
 use super::span::SpanRecord;
 use super::span_context::{SpanContext, SpanId};
@@ -129,17 +128,6 @@ impl Recorder {
         if slot.take().is_some() {
             self.rings.count_orphan();
         }
-    }
-
-    /// Notes a pipeline that drains this recorder (see `Rings::attach`).
-    pub(crate) fn attach(&self) {
-        self.rings.attach();
-    }
-
-    /// Notes that a pipeline draining these rings shut down or never started on them (see
-    /// `Rings::detach`).
-    pub(crate) fn detach(&self, late: Option<LateDrops>) {
-        self.rings.detach(late);
     }
 
     /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns
