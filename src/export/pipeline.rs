@@ -99,12 +99,7 @@ impl RecordSink<'_> {
     /// Counts `items` the source dropped before they reached the pipeline (its buffer was full):
     /// they were handed over and dropped as `queue_full`, as if a queue had refused them.
     pub fn count_dropped(&mut self, signal: Signal, items: u64) {
-        if items == 0 || self.room(signal).is_none() {
-            return;
-        }
-        let counters = self.shared.accounting.signal(signal);
-        counters.enqueued.fetch_add(items, Ordering::Relaxed);
-        counters.dropped[DropReason::QueueFull as usize].fetch_add(items, Ordering::Relaxed);
+        self.shared.count_refused(signal, items, DropReason::QueueFull);
     }
 }
 
@@ -127,13 +122,7 @@ impl LateDrops {
     /// Counts `items` dropped because the pipeline had shut down (nothing when the signal is not
     /// exported, as [`RecordSink::count_dropped`]).
     pub fn count(&self, items: u64) {
-        if items == 0 || !self.shared.exports(self.signal) {
-            return;
-        }
-        let counters = self.shared.accounting.signal(self.signal);
-        // Relaxed: tallies, read by snapshots that need no ordering with anything else.
-        counters.enqueued.fetch_add(items, Ordering::Relaxed);
-        counters.dropped[DropReason::Shutdown as usize].fetch_add(items, Ordering::Relaxed);
+        self.shared.count_refused(self.signal, items, DropReason::Shutdown);
     }
 }
 
@@ -156,6 +145,19 @@ impl Shared {
             Signal::Logs => self.logs.is_some(),
             Signal::Metrics => false,
         }
+    }
+
+    /// Counts `items` of `signal` that a record source dropped before they reached a queue, as
+    /// enqueued and dropped at once for `reason` (nothing when the signal is not exported: what a
+    /// source holds for it is discarded).
+    fn count_refused(&self, signal: Signal, items: u64, reason: DropReason) {
+        if items == 0 || !self.exports(signal) {
+            return;
+        }
+        let counters = self.accounting.signal(signal);
+        // Relaxed: tallies, read by snapshots that need no ordering with anything else.
+        counters.enqueued.fetch_add(items, Ordering::Relaxed);
+        counters.dropped[reason as usize].fetch_add(items, Ordering::Relaxed);
     }
 
     fn new(config: &PipelineConfig) -> Self {

@@ -50,19 +50,11 @@ impl Live {
     }
 }
 
-/// Text equality with a shortcut for the same characters in memory (the same static string, or
-/// clones of one shared string): the usual case for a caller's pair and the stored copy of it.
+/// Text equality with a shortcut for the same static string.
 #[inline]
 fn same_text(a: &Text, b: &Text) -> bool {
     let (a, b) = (a.as_str(), b.as_str());
-    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || same_bytes(a, b))
-}
-
-/// Out of line, so that the shortcut's callers keep their registers.
-#[cold]
-#[inline(never)]
-fn same_bytes(a: &str, b: &str) -> bool {
-    a == b
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a == b)
 }
 
 #[inline]

@@ -129,22 +129,23 @@ fn with_entry<R>(table: TableId, attributes: &[KeyValue], visit: impl FnOnce(&mu
 /// for anything else, which [`recall`] answers out of line.
 #[inline]
 pub(crate) fn recall_strings(table: TableId, attributes: &[KeyValue]) -> Option<*const ()> {
-    with_entry(table, attributes, |entry| {
-        let found = entry.table == table.id
-            && entry.slice == attributes.as_ptr()
-            && entry.len == attributes.len()
-            && attributes.iter().zip(&entry.pairs).all(|(pair, id)| id.is_string_pair(pair));
-        found.then_some(entry.series)
-    })
+    recall_if(table, attributes, |pair, id| id.is_string_pair(pair))
 }
 
 /// [`recall_strings`] for pairs of any value type that can be remembered.
 pub(crate) fn recall(table: TableId, attributes: &[KeyValue]) -> Option<*const ()> {
+    recall_if(table, attributes, |pair, id| PairId::of(pair) == Some(*id))
+}
+
+/// The entry's series when it is this table's, for a slice at this address and of this length,
+/// and `same` holds for each pair and its remembered identity.
+#[inline(always)]
+fn recall_if(table: TableId, attributes: &[KeyValue], same: impl Fn(&KeyValue, &PairId) -> bool) -> Option<*const ()> {
     with_entry(table, attributes, |entry| {
         let found = entry.table == table.id
             && entry.slice == attributes.as_ptr()
             && entry.len == attributes.len()
-            && attributes.iter().zip(&entry.pairs).all(|(pair, id)| PairId::of(pair) == Some(*id));
+            && attributes.iter().zip(&entry.pairs).all(|(pair, id)| same(pair, id));
         found.then_some(entry.series)
     })
 }
