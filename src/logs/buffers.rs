@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::record::LogItem;
-use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
+use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 
 /// The rings of one provider.
 pub(crate) struct Buffers {
@@ -21,7 +21,8 @@ pub(crate) struct Buffers {
 
 thread_local! {
     // Usually one entry: the process's provider. Const-initialised, so the access is a TLS load.
-    static THREADS: RefCell<Vec<ThreadRing<Buffers>>> = const { RefCell::new(Vec::new()) };
+    static THREADS: RefCell<ThreadSides<Buffers>> = const { RefCell::new(ThreadSides::new()) };
+    static LAST: LastSide<Buffers> = const { LastSide::new() };
 }
 
 impl RingOwner for Buffers {
@@ -35,8 +36,13 @@ impl RingOwner for Buffers {
     }
 
     #[inline(always)]
-    fn threads() -> &'static LocalKey<RefCell<Vec<ThreadRing<Buffers>>>> {
+    fn threads() -> &'static LocalKey<RefCell<ThreadSides<Buffers>>> {
         &THREADS
+    }
+
+    #[inline(always)]
+    fn last() -> &'static LocalKey<LastSide<Buffers>> {
+        &LAST
     }
 
     fn new_thread(_capacity: usize) -> ((), ()) {
@@ -126,5 +132,54 @@ mod tests {
         assert_eq!(scopes, [0, 0, 0, 0, 1, 1, 1]);
         assert_eq!(buffers.rings.ring_count(), 1, "the ended thread's ring is gone");
         assert_eq!(buffers.drain(usize::MAX, |_| panic!("empty")), 0);
+    }
+
+    #[test]
+    fn providers_taking_turns_on_one_thread_each_fill_their_own_ring() {
+        let (first, second) = (Arc::new(Buffers::new(8)), Arc::new(Buffers::new(8)));
+        for _ in 0..3 {
+            assert!(offer(&first, 1));
+            assert!(offer(&second, 2));
+        }
+        let mut scopes = Vec::new();
+        assert_eq!(first.drain(usize::MAX, |item| scopes.push(item.scope)), 0);
+        assert_eq!(scopes, [1, 1, 1]);
+        scopes.clear();
+        assert_eq!(second.drain(usize::MAX, |item| scopes.push(item.scope)), 0);
+        assert_eq!(scopes, [2, 2, 2]);
+
+        // A provider that is gone gives way to a new one, which gets a ring of its own.
+        drop(first);
+        let third = Arc::new(Buffers::new(8));
+        assert!(offer(&third, 3));
+        assert!(offer(&second, 2));
+        assert_eq!(third.drain(usize::MAX, |item| assert_eq!(item.scope, 3)), 0);
+        assert_eq!(second.drain(usize::MAX, |item| assert_eq!(item.scope, 2)), 0);
+    }
+
+    #[test]
+    fn records_offered_while_a_thread_ends_are_delivered_or_counted() {
+        struct OfferOnDrop(Arc<Buffers>);
+        impl Drop for OfferOnDrop {
+            fn drop(&mut self) {
+                offer(&self.0, 9);
+            }
+        }
+        thread_local! {
+            static LAST_WORDS: std::cell::RefCell<Option<OfferOnDrop>> = const { std::cell::RefCell::new(None) };
+        }
+        let buffers = Arc::new(Buffers::new(8));
+        let worker = buffers.clone();
+        std::thread::spawn(move || {
+            // Made before the thread's ring, so (destructors running in reverse order) usually
+            // dropped after it: its record then finds no ring and is counted, never lost.
+            LAST_WORDS.with(|last| *last.borrow_mut() = Some(OfferOnDrop(worker.clone())));
+            assert!(offer(&worker, 1));
+        })
+        .join()
+        .unwrap();
+        let mut delivered = 0;
+        let dropped = buffers.drain(usize::MAX, |_| delivered += 1);
+        assert_eq!(delivered + dropped, 2, "every record is delivered or counted");
     }
 }

@@ -17,7 +17,7 @@ use super::recorder::Recorder;
 use super::sampler::Sampler;
 use super::scopes::ScopeList;
 use super::slab::SlotRef;
-use super::span::{Span, SpanBuilder, SpanRecord};
+use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
 use super::thread_rings::RingOwner;
 
@@ -349,7 +349,7 @@ impl Tracer {
     }
 
     #[inline(always)]
-    pub(crate) fn record(&self, slot: &mut Option<SlotRef>) {
-        self.provider.recorder.record(self.scope, slot);
+    pub(crate) fn record(&self, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
+        self.provider.recorder.record(self.scope, slot, finish);
     }
 }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::slab::{Slab, SlotRef, Slots};
-use super::thread_rings::{self, RingOwner, Rings, ThreadRing};
+use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
 
-use super::span::SpanRecord;
+use super::span::{SpanData, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
 
 /// The rings of one provider, and each thread's slots.
@@ -26,7 +26,8 @@ pub(crate) struct Recorder {
 
 thread_local! {
     // Usually one entry: the process's provider. Const-initialised, so the access is a TLS load.
-    static THREADS: RefCell<Vec<ThreadRing<Recorder>>> = const { RefCell::new(Vec::new()) };
+    static THREADS: RefCell<ThreadSides<Recorder>> = const { RefCell::new(ThreadSides::new()) };
+    static LAST: LastSide<Recorder> = const { LastSide::new() };
 }
 
 impl RingOwner for Recorder {
@@ -40,8 +41,13 @@ impl RingOwner for Recorder {
     }
 
     #[inline(always)]
-    fn threads() -> &'static LocalKey<RefCell<Vec<ThreadRing<Recorder>>>> {
+    fn threads() -> &'static LocalKey<RefCell<ThreadSides<Recorder>>> {
         &THREADS
+    }
+
+    #[inline(always)]
+    fn last() -> &'static LocalKey<LastSide<Recorder>> {
+        &LAST
     }
 
     fn new_thread(capacity: usize) -> (Slab, Arc<Slots>) {
@@ -104,9 +110,10 @@ impl Recorder {
 
     /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full),
     /// taking its slot straight out of the span: the ring holds the slot and the scope, and the
-    /// span's context and data stay where they were written.
+    /// span's context and data stay where they were written. `finish` completes the data (its end
+    /// time) once the ring is known to have room.
     #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>) {
+    pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
         if let Some(late) = self.rings.late() {
             // Every pipeline this recorder fed has shut down: nothing would drain the ring.
             drop(slot.take());
@@ -114,8 +121,11 @@ impl Recorder {
             return;
         }
         thread_rings::with_thread(self, |thread| {
-            let Some(slot) = slot.take() else { return };
+            let Some(mut slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
+                // Finished only now, after the loads that found the ring: the end is a clock read,
+                // which holds up the instructions after it, not those already under way.
+                finish(slot.data());
                 // SAFETY: both fields of the record are written.
                 unsafe {
                     reservation.write_in_place(|record| {

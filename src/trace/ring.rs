@@ -6,6 +6,7 @@
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -33,6 +34,10 @@ unsafe impl<T: Send> Send for Ring<T> {}
 /// The pushing end of a ring.
 pub(crate) struct Producer<T> {
     ring: Arc<Ring<T>>,
+    /// The ring's slots and `mask`, copied here so that pushing reads them from the producer's
+    /// own line instead of through `ring` (one dependent load less on every push).
+    slots: NonNull<UnsafeCell<MaybeUninit<T>>>,
+    mask: usize,
     /// The producer's own copy of `tail` (it is the only writer).
     tail: usize,
     /// `head` as last read. The consumer only moves it forward, so a stale copy can only make
@@ -42,6 +47,11 @@ pub(crate) struct Producer<T> {
     /// The producer's own copy of `dropped` (it is the only writer), so counting is a plain store.
     dropped: u64,
 }
+
+// SAFETY: `slots` points into the ring that `ring` owns and is used only through `&mut self`, like
+// the `Arc` itself: moving the producer moves its unique right to push, which is sound for items
+// that may cross threads.
+unsafe impl<T: Send> Send for Producer<T> {}
 
 /// The popping end of a ring.
 pub(crate) struct Consumer<T> {
@@ -61,7 +71,9 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         tail: CachePadded::new(AtomicUsize::new(0)),
         dropped: AtomicU64::new(0),
     });
-    (Producer { ring: ring.clone(), tail: 0, head: 0, dropped: 0 }, Consumer { ring, reported_drops: 0 })
+    let slots = NonNull::from(&ring.slots[0]);
+    let producer = Producer { slots, mask: ring.mask, ring: ring.clone(), tail: 0, head: 0, dropped: 0 };
+    (producer, Consumer { ring, reported_drops: 0 })
 }
 
 impl<T> Producer<T> {
@@ -81,11 +93,11 @@ impl<T> Producer<T> {
     /// full. Writing through the reservation builds the item in the ring, not on the stack.
     #[inline(always)]
     pub(crate) fn reserve(&mut self) -> Option<Reservation<'_, T>> {
-        if self.tail.wrapping_sub(self.head) > self.ring.mask {
+        if self.tail.wrapping_sub(self.head) > self.mask {
             // Acquire pairs with the consumer's Release store of `head`: it has finished reading
             // the slots before `head`, so they may be overwritten.
             self.head = self.ring.head.load(Ordering::Acquire);
-            if self.tail.wrapping_sub(self.head) > self.ring.mask {
+            if self.tail.wrapping_sub(self.head) > self.mask {
                 self.count_drop();
                 return None;
             }
@@ -125,15 +137,16 @@ impl<T> Reservation<'_, T> {
     #[inline(always)]
     pub(crate) unsafe fn write_in_place(self, init: impl FnOnce(*mut T)) {
         let producer = self.producer;
-        let ring = &*producer.ring;
+        // SAFETY: `tail & mask` is within the ring's slots, which `producer.ring` keeps alive.
+        let slot = unsafe { producer.slots.add(producer.tail & producer.mask).as_ref() };
         // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
         // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
         // writes it; and it holds no item (popped or never filled), so nothing leaks.
-        init(unsafe { (*ring.slots[producer.tail & ring.mask].get()).as_mut_ptr() });
+        init(unsafe { (*slot.get()).as_mut_ptr() });
         producer.tail = producer.tail.wrapping_add(1);
         // Release: the consumer's Acquire load of `tail` sees the item written above (the
         // caller guarantees it is whole).
-        ring.tail.store(producer.tail, Ordering::Release);
+        producer.ring.tail.store(producer.tail, Ordering::Release);
     }
 }
 

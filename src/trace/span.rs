@@ -438,13 +438,10 @@ impl Span<'_> {
     /// to record, stays a test and a branch where the span lives.
     #[inline(never)]
     fn record(&mut self, at: Option<u64>) {
-        let Some(slot) = &mut *self.data else { return };
-        let data = slot.data();
-        match at {
+        self.tracer.record(&mut self.data, |data| match at {
             None => data.end = clock::ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
-        }
-        self.tracer.record(&mut self.data);
+        });
     }
 }
 

@@ -6,7 +6,8 @@
 //! whatever else the owner keeps per thread) and registers the consuming end with the provider; a
 //! ring outlives its thread until it has been drained.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::LocalKey;
@@ -27,7 +28,11 @@ pub(crate) trait RingOwner: Sized + 'static {
     fn rings(&self) -> &Rings<Self>;
 
     /// The thread-local list of this kind of owner's thread sides, one per owner the thread used.
-    fn threads() -> &'static LocalKey<RefCell<Vec<ThreadRing<Self>>>>;
+    fn threads() -> &'static LocalKey<RefCell<ThreadSides<Self>>>;
+
+    /// The thread-local memory of which side this thread used last (a thread-local without a
+    /// destructor, so that reaching it is one address computation).
+    fn last() -> &'static LocalKey<LastSide<Self>>;
 
     /// A new thread's `Local` and `Shared` parts, beside a ring of `capacity`.
     fn new_thread(capacity: usize) -> (Self::Local, Self::Shared);
@@ -154,34 +159,135 @@ impl<O: RingOwner> Rings<O> {
 
 /// Runs `f` on this thread's side of `owner`'s rings, making it on first use; `None` while the
 /// thread's locals are being torn down.
+///
+/// `f` must not offer an item to this kind of owner itself (the crate's callers write one item
+/// and return): it holds the only reference to the side while it runs.
 #[inline(always)]
 pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut ThreadRing<O>) -> R) -> Option<R> {
+    // Only the address is taken inside `with`, so the access inlines (see `trace::ids`).
+    let last = O::last().with(|last| last as *const LastSide<O>);
+    // SAFETY: a thread-local without a destructor lives as long as its thread.
+    let last = unsafe { &*last };
+    let side = match last.get(Arc::as_ptr(owner)) {
+        Some(side) => side,
+        None => find_or_register(owner, last)?,
+    };
+    // SAFETY: `side` is a live side of `owner` on this thread (`LastSide`'s invariant), reached
+    // only through this function, which does not come back to itself (see above): no other
+    // reference to it exists while `f` runs.
+    Some(f(unsafe { &mut *side.as_ptr() }))
+}
+
+/// This thread's side of `owner`'s rings, made on first use, remembered in `last`; `None` while
+/// the thread's locals are being torn down.
+#[cold]
+#[inline(never)]
+fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Option<NonNull<ThreadRing<O>>> {
+    // Before the list changes: a side it pointed at may go below.
+    last.forget();
     O::threads()
         .try_with(|threads| {
             let mut threads = threads.borrow_mut();
             // Comparing addresses is sound: a thread's `Weak` keeps its owner's allocation, so no
             // other owner can ever have the same address.
             let this = Arc::as_ptr(owner);
-            let index = match threads.iter().position(|thread| thread.owner.as_ptr() == this) {
-                Some(index) => index,
+            // SAFETY: the list's sides are live (see `ThreadSides`), and none is borrowed here.
+            let found = threads.list.iter().find(|side| unsafe { side.as_ref() }.owner.as_ptr() == this);
+            let side = match found {
+                Some(side) => *side,
                 None => register(owner, &mut threads),
             };
-            f(&mut threads[index])
+            last.remember(this, side);
+            side
         })
         .ok()
 }
 
 /// The slow path of a thread's first item for `owner`: makes its ring and `Local` part.
 #[cold]
-fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut Vec<ThreadRing<O>>) -> usize {
+fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNull<ThreadRing<O>> {
     // Those of owners that are gone are of no further use to this thread.
-    threads.retain(|thread| thread.owner.strong_count() > 0);
+    threads.list.retain(|side| {
+        // SAFETY: the list owns its sides (see `ThreadSides`), and none is borrowed here.
+        let live = unsafe { side.as_ref() }.owner.strong_count() > 0;
+        if !live {
+            // SAFETY: as above; the side leaves the list, so it is freed once.
+            drop(unsafe { Box::from_raw(side.as_ptr()) });
+        }
+        live
+    });
     let rings = owner.rings();
     let (producer, consumer) = ring(rings.capacity);
     let (local, shared) = O::new_thread(rings.capacity);
     if let Ok(mut consumers) = rings.consumers.lock() {
         consumers.list.push((consumer, shared));
     }
-    threads.push(ThreadRing { owner: Arc::downgrade(owner), producer, local });
-    threads.len() - 1
+    let side = NonNull::from(Box::leak(Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local })));
+    threads.list.push(side);
+    side
+}
+
+/// One thread's sides of one kind of owner's rings, one per owner the thread used.
+///
+/// Each side is a separate allocation that the list owns (made in `register`, freed when it
+/// leaves the list), so it stays where it is while the list grows, and [`LastSide`] can point at it.
+pub(crate) struct ThreadSides<O: RingOwner> {
+    list: Vec<NonNull<ThreadRing<O>>>,
+}
+
+impl<O: RingOwner> ThreadSides<O> {
+    /// No sides yet.
+    pub(crate) const fn new() -> ThreadSides<O> {
+        ThreadSides { list: Vec::new() }
+    }
+}
+
+impl<O: RingOwner> Drop for ThreadSides<O> {
+    /// The thread is ending: its sides go (a ring outlives them until it is drained).
+    fn drop(&mut self) {
+        // First, so that an item offered by a later thread-local destructor finds no side (and is
+        // counted as orphaned) rather than a freed one.
+        O::last().with(LastSide::forget);
+        for side in self.list.drain(..) {
+            // SAFETY: the list owns its sides, each freed once, here or in `register`.
+            drop(unsafe { Box::from_raw(side.as_ptr()) });
+        }
+    }
+}
+
+/// The side of this thread that was used last, and its owner: for the next item of the same
+/// owner (nearly always: one provider per process), one compare instead of a borrow of the list
+/// and a search.
+///
+/// Invariant: when set, `side` is a live side of `owner` in this thread's list. It is cleared
+/// before any side leaves the list.
+pub(crate) struct LastSide<O: RingOwner> {
+    owner: Cell<*const O>,
+    side: Cell<Option<NonNull<ThreadRing<O>>>>,
+}
+
+impl<O: RingOwner> LastSide<O> {
+    /// Nothing remembered.
+    pub(crate) const fn new() -> LastSide<O> {
+        LastSide { owner: Cell::new(std::ptr::null()), side: Cell::new(None) }
+    }
+
+    #[inline(always)]
+    fn get(&self, owner: *const O) -> Option<NonNull<ThreadRing<O>>> {
+        if self.owner.get() == owner {
+            self.side.get()
+        } else {
+            None
+        }
+    }
+
+    fn remember(&self, owner: *const O, side: NonNull<ThreadRing<O>>) {
+        self.owner.set(owner);
+        self.side.set(Some(side));
+    }
+
+    fn forget(&self) {
+        self.owner.set(std::ptr::null());
+        self.side.set(None);
+    }
 }
