@@ -82,7 +82,7 @@ impl Recorder {
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
-        // Passed down by reference and moved word by word into the slot (see `move_by_words`).
+        // Passed down by reference and read once, into the slot (see `Attributes::set_from`).
         let name = ManuallyDrop::new(name);
         let opened = thread_rings::with_thread(self, |thread| {
             let slab = &mut thread.local;

@@ -7,7 +7,7 @@ use std::mem::ManuallyDrop;
 use crate::attributes::{KeyValue, Text, Value};
 use crate::clock;
 
-use super::attributes::{collect_limited, move_by_words, Attributes};
+use super::attributes::{collect_limited, Attributes};
 use super::context::ContextGuard;
 use super::ids;
 use super::lazy_context::LazyContext;
@@ -114,8 +114,8 @@ impl SpanData {
     ///
     /// # Safety
     /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
-    /// without being dropped. Takes ownership of `*name` (moved word by word, see
-    /// `move_by_words`) and of `*context` (moved field by field): the caller must neither use nor
+    /// without being dropped. Takes ownership of `*name` (read once, into place: see
+    /// `Attributes::set_from`) and of `*context` (moved field by field): the caller must neither use nor
     /// drop them afterwards.
     #[inline(always)]
     pub(crate) unsafe fn init(
@@ -130,7 +130,7 @@ impl SpanData {
         // `*context`; every field is written once.
         unsafe {
             SpanContext::move_to(context, addr_of_mut!((*this).context));
-            move_by_words(name, addr_of_mut!((*this).name));
+            addr_of_mut!((*this).name).write(std::ptr::read(&**name));
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
             addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);

@@ -179,47 +179,17 @@ impl SpanContext {
 
     /// Moves `*source` to `target`.
     ///
+    /// Read through a reference, once, where it goes: inlined into the code that made the
+    /// context, the read becomes stores of the values it was made from (see
+    /// `Attributes::set_from`).
+    ///
     /// # Safety
     /// Takes ownership of `*source`: the caller must neither use nor drop it afterwards. `target`
     /// must be valid for writes and aligned; what it held is overwritten without being dropped.
     #[inline(always)]
     pub(crate) unsafe fn move_to(source: &std::mem::ManuallyDrop<SpanContext>, target: *mut SpanContext) {
         // SAFETY: the caller hands over `*source` and guarantees `target`.
-        unsafe { target.write(source.copy_by_fields()) }
-    }
-
-    /// A bitwise copy of `*self`, read one field at a time.
-    ///
-    /// A context made on the stack is written a field at a time, and a plain move reads it back in
-    /// 16-byte loads that straddle those narrower stores, which the processor cannot forward (a
-    /// stall of a dozen cycles each, most of a refused span's cost in profiles). Volatile reads at
-    /// each field's own width keep the compiler from merging them.
-    ///
-    /// # Safety
-    /// The copy shares the trace state with `*self`: exactly one of the two may be dropped or used
-    /// as an owner afterwards.
-    #[inline(always)]
-    unsafe fn copy_by_fields(&self) -> SpanContext {
-        const { assert!(std::mem::size_of::<TraceState>() == 16 && std::mem::align_of::<TraceState>() == 8) };
-        let state = std::ptr::addr_of!(self.trace_state) as *const u64;
-        // SAFETY: every pointer comes from a field of `*self`, valid and aligned for its type
-        // (`TraceState` is two aligned words, checked above, copied bit for bit); ownership is
-        // the caller's concern.
-        unsafe {
-            SpanContext {
-                trace_id: TraceId([
-                    std::ptr::addr_of!(self.trace_id.0[0]).read_volatile(),
-                    std::ptr::addr_of!(self.trace_id.0[1]).read_volatile(),
-                ]),
-                span_id: SpanId([std::ptr::addr_of!(self.span_id.0[0]).read_volatile()]),
-                trace_flags: TraceFlags(std::ptr::addr_of!(self.trace_flags.0).read_volatile()),
-                is_remote: std::ptr::addr_of!(self.is_remote).read_volatile(),
-                trace_state: std::mem::transmute::<[u64; 2], TraceState>([
-                    state.read_volatile(),
-                    state.add(1).read_volatile(),
-                ]),
-            }
-        }
+        unsafe { target.write(std::ptr::read(&**source)) }
     }
 
     /// The invalid context, as a constant (for a span whose context lives elsewhere).
