@@ -408,6 +408,43 @@ fn a_refused_span_has_stable_ids_that_its_children_and_other_threads_see() {
 }
 
 #[test]
+fn a_recorded_span_keeps_the_ids_it_was_seen_with_and_gets_ids_when_never_seen() {
+    let provider = provider();
+    let tracer = provider.tracer("gateway");
+    let seen = {
+        let order = tracer.span("order").start();
+        let seen = order.context().clone();
+        assert!(seen.is_valid() && seen.is_sampled());
+        assert_eq!(order.context(), &seen, "every read sees the same ids");
+        seen
+    };
+    // Roots and children whose contexts nobody reads: their ids are drawn when they are encoded.
+    for _ in 0..50 {
+        drop(tracer.root_span("unseen").start());
+    }
+    let parent = tracer.root_span("parent").start();
+    let child = tracer.span_with_parent("child", &Context::from_span_context(parent.context().clone())).start();
+    drop((child, parent));
+
+    let spans = collect(&provider);
+    let order = by_name(&spans, "order");
+    assert_eq!(order.trace_id, seen.trace_id().to_bytes());
+    assert_eq!(order.span_id, seen.span_id().to_bytes());
+    let (parent, child) = (by_name(&spans, "parent"), by_name(&spans, "child"));
+    assert_eq!(child.trace_id, parent.trace_id);
+    assert_eq!(child.parent_span_id, parent.span_id);
+    let mut ids = std::collections::HashSet::new();
+    for (_, span) in &spans {
+        assert_eq!(span.flags & 0xff, 0x01, "sampled");
+        assert!(span.trace_id.iter().any(|&b| b != 0) && span.span_id.iter().any(|&b| b != 0));
+        assert!(ids.insert(span.span_id.clone()), "span ids are distinct");
+    }
+    let unseen_traces: std::collections::HashSet<_> =
+        spans.iter().filter(|(_, s)| s.name == "unseen").map(|(_, s)| s.trace_id.clone()).collect();
+    assert_eq!(unseen_traces.len(), 50, "every new root starts its own trace");
+}
+
+#[test]
 fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
     let provider = provider();
     let tracer = provider.tracer("gateway");

@@ -1,15 +1,15 @@
-//! Where a span keeps its context when it has no slot: a refused span's context, whose ids may be
-//! drawn on first read.
+//! A span's context, whose ids may be drawn on first read.
 //!
 //! The specification gives every span ids, sampled or not, so that its context can propagate. But
-//! a refused span is usually never looked at: nobody enters it, starts a child under it or injects
-//! it into a request. So its ids are drawn when its context is first read, not when it starts (the
-//! sampler decides first; only a ratio sampler needs a root's trace id, which is then drawn at
-//! once). Nothing can tell the two apart: the ids are random either way, and every read sees the
-//! same ones.
+//! most spans are never looked at on the thread that made them: nobody enters them, starts a child
+//! under them or injects them into a request. So a span's ids are drawn when its context is first
+//! read, not when it starts: for a refused span, maybe never; for a recorded one, usually on the
+//! exporter thread, when it encodes the span. (The sampler decides first; only a ratio sampler
+//! needs a root's trace id, which is then drawn at once.) Nothing can tell the two apart: the ids
+//! are random either way, and every read sees the same ones.
 //!
 //! A recorded span's context lives in its slot, with the rest of its data (see `SpanData`), and is
-//! never copied on the way to the exporter; the span's `LazyContext` then holds nothing.
+//! never copied on the way to the exporter; the span's own `LazyContext` then holds nothing.
 
 use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -27,6 +27,8 @@ const SPAN_ID_PENDING: u8 = 1;
 /// Its context is known but for the ids (not sampled, local, no trace state), so none is stored
 /// until they are drawn, and starting the span moves one byte.
 const NEW_ROOT: u8 = 2;
+/// As `NEW_ROOT`, for a root span that is sampled.
+const NEW_SAMPLED_ROOT: u8 = 5;
 /// A thread is drawing the ids (only seen when two threads read one refused span's context at
 /// the same moment).
 const DRAWING: u8 = 3;
@@ -36,7 +38,7 @@ const ELSEWHERE: u8 = 4;
 /// Whether a context is stored in `state`.
 #[inline(always)]
 fn holds_context(state: u8) -> bool {
-    state != ELSEWHERE && state != NEW_ROOT
+    state != ELSEWHERE && state != NEW_ROOT && state != NEW_SAMPLED_ROOT
 }
 
 /// A [`SpanContext`], possibly with ids still to be drawn, or nothing.
@@ -65,10 +67,12 @@ impl LazyContext {
         LazyContext { context: UnsafeCell::new(MaybeUninit::new(context)), state: AtomicU8::new(SPAN_ID_PENDING) }
     }
 
-    /// The context of a refused root span of a new trace: both ids drawn on first read.
+    /// The context of a root span of a new trace (local, no trace state; `sampled` or not): both
+    /// ids drawn on first read.
     #[inline(always)]
-    pub(crate) fn new_root() -> LazyContext {
-        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(NEW_ROOT) }
+    pub(crate) fn new_root(sampled: bool) -> LazyContext {
+        let state = if sampled { NEW_SAMPLED_ROOT } else { NEW_ROOT };
+        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) }
     }
 
     /// No context: the span's slot holds it.
@@ -147,12 +151,13 @@ impl Drop for LazyContext {
 
 /// Draws the pending ids into `context` (uninitialised for a new root, which gets all of it).
 fn draw(context: &mut MaybeUninit<SpanContext>, pending: u8) {
-    if pending == NEW_ROOT {
+    if pending == NEW_ROOT || pending == NEW_SAMPLED_ROOT {
         // Each id on its own (returned in registers), not as a pair: a pair comes back through
         // memory, written a word at a time and read back wider, a store-forwarding stall.
         let trace_id = ids::trace_id();
         let span_id = ids::span_id();
-        context.write(SpanContext::new(trace_id, span_id, TraceFlags::NOT_SAMPLED, false, TraceState::default()));
+        let flags = TraceFlags::NOT_SAMPLED.with_sampled(pending == NEW_SAMPLED_ROOT);
+        context.write(SpanContext::new(trace_id, span_id, flags, false, TraceState::default()));
     } else {
         // SAFETY: every pending state but NEW_ROOT holds a context.
         let context = unsafe { context.assume_init_mut() };
@@ -167,7 +172,7 @@ mod tests {
 
     #[test]
     fn ids_are_drawn_once_on_first_read_and_kept() {
-        let lazy = LazyContext::new_root();
+        let lazy = LazyContext::new_root(false);
         let first = lazy.get().clone();
         assert!(first.is_valid() && !first.is_sampled());
         assert_eq!(lazy.get(), &first);
@@ -187,12 +192,12 @@ mod tests {
     #[test]
     fn threads_reading_at_once_see_the_same_ids() {
         for _ in 0..100 {
-            let lazy = LazyContext::new_root();
+            let lazy = LazyContext::new_root(true);
             let seen: Vec<SpanContext> = std::thread::scope(|s| {
                 let readers: Vec<_> = (0..4).map(|_| s.spawn(|| lazy.get().clone())).collect();
                 readers.into_iter().map(|r| r.join().unwrap()).collect()
             });
-            assert!(seen.iter().all(|c| c == &seen[0] && c.is_valid()));
+            assert!(seen.iter().all(|c| c == &seen[0] && c.is_valid() && c.is_sampled()));
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::proto::trace::v1 as otlp;
 use crate::Signal;
 
 use super::context::{current_span_context, Context};
+use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
@@ -18,7 +19,7 @@ use super::sampler::Sampler;
 use super::scopes::ScopeList;
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
-use super::span_context::{SpanContext, SpanId};
+use super::span_context::SpanId;
 use super::thread_rings::RingOwner;
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
@@ -340,7 +341,7 @@ impl Tracer {
     pub(crate) unsafe fn open(
         &self,
         name: Text,
-        context: &ManuallyDrop<SpanContext>,
+        context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {

@@ -18,7 +18,8 @@ const IS_REMOTE: u32 = 0x200;
 /// The OTLP span, with string and byte values cut to `max_length` when set.
 pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
     let data = record.slot.release();
-    let context = &data.context;
+    // Usually the first read of this context: its ids are drawn now, on the exporter thread.
+    let context = data.context.get();
     let no_extras = SpanExtras::default();
     let extras = data.extras.as_deref().unwrap_or(&no_extras);
     let attribute = |kv: &KeyValue| limited(kv, max_length).to_proto();

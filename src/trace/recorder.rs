@@ -16,8 +16,9 @@ use super::slab::{Slab, SlotRef, Slots};
 use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
 
+use super::lazy_context::LazyContext;
 use super::span::{SpanData, SpanRecord};
-use super::span_context::{SpanContext, SpanId};
+use super::span_context::SpanId;
 
 /// The rings of one provider, and each thread's slots.
 pub(crate) struct Recorder {
@@ -78,7 +79,7 @@ impl Recorder {
     pub(crate) unsafe fn open(
         self: &Arc<Self>,
         name: Text,
-        context: &ManuallyDrop<SpanContext>,
+        context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {

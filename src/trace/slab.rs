@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use crate::attributes::Text;
 
+use super::lazy_context::LazyContext;
 use super::span::SpanData;
-use super::span_context::{SpanContext, SpanId};
+use super::span_context::SpanId;
 
 /// One span's place. The flag comes first and the slot is line-aligned, so a span's header fields
 /// share the flag's cache line.
@@ -94,7 +95,7 @@ impl Slab {
     pub(crate) unsafe fn take(
         &mut self,
         name: &ManuallyDrop<Text>,
-        context: &ManuallyDrop<SpanContext>,
+        context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
@@ -207,10 +208,10 @@ mod tests {
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = Slab::new(2);
-        // SAFETY: static names and invalid contexts need no drop, whether or not they moved into
-        // a slot.
+        // SAFETY: static names and contexts still to be drawn need no drop, whether or not they
+        // moved into a slot.
         let take = |slab: &mut Slab, name| unsafe {
-            let context = ManuallyDrop::new(SpanContext::INVALID);
+            let context = ManuallyDrop::new(LazyContext::new_root(true));
             slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false)
         };
         let a = take(&mut slab, "a").unwrap();

@@ -77,7 +77,8 @@ pub(crate) struct Link {
 /// slots last, so a span with few attributes touches few cache lines.
 #[repr(C)]
 pub(crate) struct SpanData {
-    pub context: SpanContext,
+    /// Its ids drawn when first read (usually by the exporter thread, when it encodes the span).
+    pub context: LazyContext,
     pub name: Text,
     pub parent_span_id: SpanId,
     /// Clock ticks ([`clock::ticks`]), converted when the span is exported.
@@ -115,13 +116,13 @@ impl SpanData {
     /// # Safety
     /// `this` must be valid for writes and properly aligned; whatever it held is overwritten
     /// without being dropped. Takes ownership of `*name` (read once, into place: see
-    /// `Attributes::set_from`) and of `*context` (moved field by field): the caller must neither use nor
+    /// `Attributes::set_from`) and of `*context` (likewise): the caller must neither use nor
     /// drop them afterwards.
     #[inline(always)]
     pub(crate) unsafe fn init(
         this: *mut SpanData,
         name: &ManuallyDrop<Text>,
-        context: &ManuallyDrop<SpanContext>,
+        context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) {
@@ -129,7 +130,7 @@ impl SpanData {
         // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name` and
         // `*context`; every field is written once.
         unsafe {
-            SpanContext::move_to(context, addr_of_mut!((*this).context));
+            addr_of_mut!((*this).context).write(std::ptr::read(&**context));
             addr_of_mut!((*this).name).write(std::ptr::read(&**name));
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
@@ -179,8 +180,9 @@ pub struct SpanBuilder<'t> {
 
 impl<'t> SpanBuilder<'t> {
     /// Asks the sampler about a span under `parent` (`None`: a new trace) and, if it is sampled,
-    /// draws its ids and takes a slot for its data. A refused span's ids wait until its context is
-    /// read (see `LazyContext`), except a root's trace id when the sampler decides by it.
+    /// takes a slot for its data. A span's ids wait until its context is read, by the application
+    /// or, for a recorded span, by the exporter thread (see `LazyContext`), except a root's trace
+    /// id when the sampler decides by it.
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: impl Into<Text>, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
@@ -205,21 +207,22 @@ impl<'t> SpanBuilder<'t> {
                 LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
             } else {
                 // A new trace, not sampled, local, no trace state: only the ids are missing.
-                LazyContext::new_root()
+                LazyContext::new_root(false)
             };
             return SpanBuilder { tracer, context, data: None };
         }
-        // Both ids in one visit to the generator where neither is known yet.
-        let (trace_id, span_id) =
-            if trace_id.is_valid() { (trace_id, ids::span_id()) } else { ids::trace_and_span_id() };
         // The context moves into the slot with the rest of the span's data; the span keeps it only
         // when there is no slot (every slot of this thread is taken: the span is dropped).
-        let context = ManuallyDrop::new(SpanContext::new(trace_id, span_id, flags, false, trace_state));
+        let context = ManuallyDrop::new(if trace_id.is_valid() {
+            LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
+        } else {
+            LazyContext::new_root(true)
+        });
         // SAFETY: `context` is moved out of below only when no slot took it.
         // The name becomes a `Text` only here: a refused span never makes one.
         match unsafe { tracer.open(name.into(), &context, parent_span_id, parent_is_remote) } {
             Some(slot) => SpanBuilder { tracer, context: LazyContext::elsewhere(), data: Some(slot) },
-            None => SpanBuilder { tracer, context: LazyContext::ready(ManuallyDrop::into_inner(context)), data: None },
+            None => SpanBuilder { tracer, context: ManuallyDrop::into_inner(context), data: None },
         }
     }
 
@@ -458,7 +461,7 @@ impl Drop for Span<'_> {
 #[inline(always)]
 fn context_of<'a>(slot: Option<&'a SlotRef>, held: &'a LazyContext) -> &'a SpanContext {
     match slot {
-        Some(slot) => &slot.data_ref().context,
+        Some(slot) => slot.data_ref().context.get(),
         None => held.get(),
     }
 }
