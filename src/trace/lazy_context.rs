@@ -19,26 +19,28 @@ use super::ids;
 use super::span_context::{SpanContext, TraceFlags};
 use crate::propagation::TraceState;
 
+// The states. Those below `NEW_ROOT` hold a context, so that asking is one comparison.
+
 /// The ids are in place.
 const READY: u8 = 0;
 /// The trace id is in place (from the parent, or drawn for the sampler); the span id is not.
 const SPAN_ID_PENDING: u8 = 1;
+/// A thread is drawing the ids (only seen when two threads read one span's context at the same
+/// moment, never through `&mut self`).
+const DRAWING: u8 = 2;
 /// Nothing is in place: a new trace's refused root span, whose sampler did not need its trace id.
 /// Its context is known but for the ids (not sampled, local, no trace state), so none is stored
 /// until they are drawn, and starting the span moves one byte.
-const NEW_ROOT: u8 = 2;
+const NEW_ROOT: u8 = 3;
 /// As `NEW_ROOT`, for a root span that is sampled.
-const NEW_SAMPLED_ROOT: u8 = 5;
-/// A thread is drawing the ids (only seen when two threads read one refused span's context at
-/// the same moment).
-const DRAWING: u8 = 3;
-/// No context is held: it is in the span's slot, or the builder has started its span.
-const ELSEWHERE: u8 = 4;
+const NEW_SAMPLED_ROOT: u8 = 4;
+/// No context is held: the builder has started its span, or the context is in the span's slot.
+const ELSEWHERE: u8 = 5;
 
-/// Whether a context is stored in `state`.
+/// Whether a context is stored in `state` (asked only through `&mut self`, so never `DRAWING`).
 #[inline(always)]
 fn holds_context(state: u8) -> bool {
-    state != ELSEWHERE && state != NEW_ROOT && state != NEW_SAMPLED_ROOT
+    state < NEW_ROOT
 }
 
 /// A [`SpanContext`], possibly with ids still to be drawn, or nothing.

@@ -48,7 +48,11 @@ unsafe impl Send for Slots {}
 /// The owning thread's handle: the only one that takes slots.
 pub(crate) struct Slab {
     slots: Arc<Slots>,
-    /// Where the next search for a free slot starts (slots are usually freed in order).
+    /// The first of `slots`' slots and their number, kept here so that taking one reads them from
+    /// the slab's own line rather than through `slots`.
+    first: NonNull<Slot>,
+    count: usize,
+    /// The slot to try first (below `count`; slots are usually freed in order).
     cursor: usize,
     /// How many slots this thread ever took.
     taken: usize,
@@ -77,7 +81,9 @@ impl Slab {
         let slots = (0..capacity.max(1))
             .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
             .collect();
-        Slab { slots: Arc::new(Slots { slots, freed: AtomicUsize::new(0) }), cursor: 0, taken: 0 }
+        let slots: Box<[Slot]> = slots;
+        let (first, count) = (NonNull::from(&slots[0]), slots.len());
+        Slab { slots: Arc::new(Slots { slots, freed: AtomicUsize::new(0) }), first, count, cursor: 0, taken: 0 }
     }
 
     /// The slots, for the registry to keep alive while any is in use.
@@ -100,41 +106,59 @@ impl Slab {
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
         let slots = &*self.slots;
-        let count = slots.slots.len();
-        // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
-        let in_use = self.taken - slots.freed.load(Ordering::Relaxed);
-        if in_use >= count {
-            return None;
-        }
-        if in_use == 0 {
+        // Relaxed: a hint (the flags decide).
+        if self.taken == slots.freed.load(Ordering::Relaxed) {
             // Every slot is free: start again from the first, so a thread whose spans the exporter
             // keeps up with reuses the same few, cache-warm slots.
             self.cursor = 0;
         }
-        for offset in 0..count {
-            // A compare, not `%`: a division costs more than the rest of the search.
-            let index = if self.cursor + offset >= count { self.cursor + offset - count } else { self.cursor + offset };
-            let slot = &slots.slots[index];
-            // Acquire pairs with the Release store in `free`: the previous span's data was moved
-            // out before the slot is written again.
-            if !slot.in_use.load(Ordering::Acquire) {
-                // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries
-                // the right to the slot to other threads (their access is ordered by whatever
-                // moved it there).
-                slot.in_use.store(true, Ordering::Relaxed);
-                // SAFETY: the slot is free (checked above) and only this thread takes slots, so
-                // nothing else accesses its data; it holds no value, so nothing leaks; and a
-                // `MaybeUninit` slot is valid for writes and aligned for `SpanData`; `*name` moves
-                // into it, as the caller allows when a slot is returned.
-                unsafe {
-                    SpanData::init((*slot.data.get()).as_mut_ptr(), name, context, parent_span_id, parent_is_remote)
-                };
-                self.cursor = if index + 1 == count { 0 } else { index + 1 };
-                self.taken += 1;
-                return Some(SlotRef { slots: NonNull::from(slots), slot: NonNull::from(slot) });
-            }
+        // Usually the slot at the cursor is free: spans mostly end, and are exported, in the
+        // order they started. Acquire pairs with the Release store in `free`: the previous span's
+        // data was moved out before the slot is written again.
+        let mut index = self.cursor;
+        // SAFETY: the cursor is below `count`, and `first` is the first of as many slots, which
+        // `self.slots` keeps alive.
+        let mut slot = unsafe { self.first.add(index).as_ref() };
+        if slot.in_use.load(Ordering::Acquire) {
+            index = self.search()?;
+            slot = &slots.slots[index];
         }
-        None
+        // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries the right
+        // to the slot to other threads (their access is ordered by whatever moved it there).
+        slot.in_use.store(true, Ordering::Relaxed);
+        // SAFETY: the slot is free (checked above) and only this thread takes slots, so nothing
+        // else accesses its data; it holds no value, so nothing leaks; and a `MaybeUninit` slot is
+        // valid for writes and aligned for `SpanData`; `*name` and `*context` move into it, as the
+        // caller allows when a slot is returned.
+        unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, context, parent_span_id, parent_is_remote) };
+        self.cursor = if index + 1 == self.count { 0 } else { index + 1 };
+        self.taken += 1;
+        Some(SlotRef { slots: NonNull::from(slots), slot: NonNull::from(slot) })
+    }
+
+    /// A free slot after the cursor's (which is in use), or `None` when every slot is in use.
+    #[cold]
+    #[inline(never)]
+    fn search(&self) -> Option<usize> {
+        let slots = &self.slots.slots;
+        let count = slots.len();
+        // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
+        if self.taken - self.slots.freed.load(Ordering::Relaxed) >= count {
+            return None;
+        }
+        // A compare, not `%`: a division costs more than the rest of the search. Acquire as in
+        // `take`.
+        (1..count)
+            .map(
+                |offset| {
+                    if self.cursor + offset >= count {
+                        self.cursor + offset - count
+                    } else {
+                        self.cursor + offset
+                    }
+                },
+            )
+            .find(|&index| !slots[index].in_use.load(Ordering::Acquire))
     }
 }
 
@@ -225,5 +249,26 @@ mod tests {
         assert!(slab.shared().in_use());
         drop((b, c));
         assert!(!slab.shared().in_use());
+    }
+
+    #[test]
+    fn a_slot_freed_out_of_order_is_found_past_the_cursor() {
+        let mut slab = Slab::new(3);
+        // SAFETY: as above.
+        let take = |slab: &mut Slab, name| unsafe {
+            let context = ManuallyDrop::new(LazyContext::new_root(true));
+            slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false)
+        };
+        let outer = take(&mut slab, "outer").unwrap();
+        let inner = take(&mut slab, "inner").unwrap();
+        let last = take(&mut slab, "last").unwrap();
+        // The cursor is back at the first slot, still in use; the second is freed.
+        drop(inner);
+        let mut next = take(&mut slab, "next").unwrap();
+        assert_eq!(next.data().name.as_str(), "next");
+        assert!(take(&mut slab, "none left").is_none());
+        drop((outer, last, next));
+        let mut again = take(&mut slab, "again").unwrap();
+        assert_eq!(again.data().name.as_str(), "again");
     }
 }
