@@ -259,7 +259,7 @@ impl LogRecordBuilder<'_> {
         let limit = logger.provider.limits.attribute_count;
         if let Some((kind, message)) = exception {
             for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
-                if !item.attributes.iter().any(|held| held.key.as_str() == key) {
+                if !item.attributes.contains_key(key) {
                     item.attributes.set(KeyValue::new(key, value), limit);
                 }
             }

@@ -79,7 +79,7 @@ impl LogItem {
 
 /// The OTLP log record, with the attributes' string and byte values cut to `max_length` when set
 /// (the limit is on attributes: the body is sent whole).
-pub(crate) fn to_proto(item: LogItem, max_length: Option<usize>) -> otlp::LogRecord {
+pub(crate) fn to_proto(mut item: LogItem, max_length: Option<usize>) -> otlp::LogRecord {
     let limited = |value: &mut AnyValue| {
         if let Some(max) = max_length {
             cut(value, max);
@@ -94,7 +94,7 @@ pub(crate) fn to_proto(item: LogItem, max_length: Option<usize>) -> otlp::LogRec
         body: item.body.as_ref().map(Value::to_proto),
         attributes: item
             .attributes
-            .iter()
+            .unique()
             .map(|kv| {
                 let mut attribute = kv.to_proto();
                 attribute.value.iter_mut().for_each(limited);

@@ -9,7 +9,8 @@ use crate::attributes::KeyValue;
 /// a heap vector (still bounded by the attribute count limit).
 pub const INLINE_ATTRIBUTES: usize = 8;
 
-/// Attributes with unique keys, in the order first set, and the number cut by the count limit.
+/// Attributes in the order first set (each key once, as [`Attributes::unique`] gives them), and the
+/// number cut by the count limit.
 ///
 /// The inline slots are uninitialised until used, so making a span's attributes writes three
 /// small fields, not the whole array.
@@ -55,10 +56,8 @@ impl Attributes {
     }
 
     fn inline_mut(&mut self) -> &mut [KeyValue] {
-        let used = &mut self.inline[..self.inline_len as usize];
-        // SAFETY: the first `inline_len` slots are initialised, and `MaybeUninit<T>` has `T`'s
-        // layout.
-        unsafe { &mut *(used as *mut [MaybeUninit<KeyValue>] as *mut [KeyValue]) }
+        // SAFETY: the first `inline_len` slots are initialised.
+        unsafe { initialised_mut(&mut self.inline[..self.inline_len as usize]) }
     }
 
     fn inline(&self) -> &[KeyValue] {
@@ -85,38 +84,93 @@ impl Attributes {
     /// the narrower stores that built it, which the processor cannot forward: a stall of a dozen
     /// cycles each (about 10 ns more for a span with two attributes, measured).
     ///
+    /// While an inline slot is free and the limit is not reached, the attribute is appended
+    /// without looking for its key: a key set again is folded into its first occurrence later
+    /// (see `fold_repeated_keys`), when the slots run out or the span is encoded.
+    ///
     /// # Safety
     /// Takes ownership of `*attribute`: the caller must neither use nor drop it afterwards.
     #[inline(always)]
     pub(crate) unsafe fn set_from(&mut self, attribute: &ManuallyDrop<KeyValue>, limit: usize) {
-        // SAFETY (for every `ptr::read` below): the caller hands over ownership of `*attribute`,
-        // and each part is read out exactly once on each path.
-        let key = &attribute.key;
-        let inline = &mut self.inline[..self.inline_len as usize];
-        // SAFETY: the first `inline_len` slots are initialised (as in `inline_mut`, which would
-        // borrow all of `self`).
-        let inline = unsafe { &mut *(inline as *mut [MaybeUninit<KeyValue>] as *mut [KeyValue]) };
-        let existing = inline.iter_mut().chain(self.spill.iter_mut()).find(|held| held.key == *key);
-        if let Some(held) = existing {
-            unsafe {
-                held.value = ptr::read(&attribute.value);
-                drop(ptr::read(&attribute.key));
-            }
-        } else if self.len() >= limit {
-            self.dropped = self.dropped.saturating_add(1);
-            drop(unsafe { ptr::read(&**attribute) });
-        } else if let Some(slot) = self.inline.get_mut(self.inline_len as usize) {
-            slot.write(unsafe { ptr::read(&**attribute) });
+        let len = self.inline_len as usize;
+        if len < INLINE_ATTRIBUTES && len < limit {
+            // SAFETY: the caller hands over `*attribute`, read out once, here.
+            self.inline[len].write(unsafe { ptr::read(&**attribute) });
             self.inline_len += 1;
         } else {
-            self.spill.push(unsafe { ptr::read(&**attribute) });
+            // SAFETY: as above.
+            self.set_checked(unsafe { ptr::read(&**attribute) }, limit);
         }
     }
 
-    /// The attributes, in the order first set.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &KeyValue> {
+    /// [`Attributes::set`] once the inline slots are full or the limit is reached: repeated keys
+    /// are folded first, then `attribute`'s key is looked for.
+    #[cold]
+    #[inline(never)]
+    fn set_checked(&mut self, attribute: KeyValue, limit: usize) {
+        self.fold_repeated_keys();
+        // SAFETY: the first `inline_len` slots are initialised (as in `inline_mut`, which would
+        // borrow all of `self`).
+        let inline = unsafe { initialised_mut(&mut self.inline[..self.inline_len as usize]) };
+        let existing = inline.iter_mut().chain(self.spill.iter_mut()).find(|held| held.key == attribute.key);
+        if let Some(held) = existing {
+            held.value = attribute.value;
+        } else if self.len() >= limit {
+            self.dropped = self.dropped.saturating_add(1);
+        } else if let Some(slot) = self.inline.get_mut(self.inline_len as usize) {
+            slot.write(attribute);
+            self.inline_len += 1;
+        } else {
+            self.spill.push(attribute);
+        }
+    }
+
+    /// Folds each repeated key into its first occurrence: the value set last wins, in the place
+    /// the key was first set. Only the inline slots can hold a key twice: an attribute reaches the
+    /// spill vector only through `set_checked`, which folds and looks for its key first.
+    fn fold_repeated_keys(&mut self) {
+        let len = self.inline_len as usize;
+        // Counted as empty until done, so that nothing is dropped twice should a drop unwind.
+        self.inline_len = 0;
+        let mut kept = 0;
+        for index in 0..len {
+            // SAFETY: slot `index` is initialised (below the old `inline_len`) and read out once;
+            // slots below `kept` hold the attributes kept so far.
+            let attribute = unsafe { self.inline[index].assume_init_read() };
+            // SAFETY: as just said.
+            let held = unsafe { initialised_mut(&mut self.inline[..kept]) };
+            match held.iter_mut().find(|held| held.key == attribute.key) {
+                Some(first) => first.value = attribute.value,
+                None => {
+                    // Slot `kept` was read out already (it is `index`, or one folded away).
+                    self.inline[kept].write(attribute);
+                    kept += 1;
+                }
+            }
+        }
+        self.inline_len = kept as u8;
+    }
+
+    /// Whether an attribute with `key` is held.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        self.inline().iter().chain(self.spill.iter()).any(|held| held.key.as_str() == key)
+    }
+
+    /// The attributes, in the order first set, each key once.
+    pub(crate) fn unique(&mut self) -> impl Iterator<Item = &KeyValue> {
+        self.fold_repeated_keys();
         self.inline().iter().chain(self.spill.iter())
     }
+}
+
+/// `slots` as the attributes they hold.
+///
+/// # Safety
+/// Every one of `slots` must be initialised.
+unsafe fn initialised_mut(slots: &mut [MaybeUninit<KeyValue>]) -> &mut [KeyValue] {
+    // SAFETY: the caller guarantees the slots are initialised, and `MaybeUninit<T>` has `T`'s
+    // layout.
+    unsafe { &mut *(slots as *mut [MaybeUninit<KeyValue>] as *mut [KeyValue]) }
 }
 
 impl Drop for Attributes {
@@ -157,10 +211,47 @@ mod tests {
         attributes.set(KeyValue::new("k9", 900), 10);
         assert_eq!(attributes.len(), 10);
         assert_eq!(attributes.dropped, 2);
-        let values: Vec<String> = attributes.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+        let values: Vec<String> = attributes.unique().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
         assert_eq!(values[0], "k0=100");
         assert_eq!(values[9], "k9=900");
         let (kept, dropped) = collect_limited([KeyValue::new("a", 1), KeyValue::new("a", 2), KeyValue::new("b", 3)], 1);
         assert_eq!((kept, dropped), (vec![KeyValue::new("a", 2)], 1));
+    }
+
+    #[test]
+    fn a_key_set_again_keeps_its_first_place_and_its_last_value() {
+        let names = |attributes: &mut Attributes| -> Vec<String> {
+            attributes.unique().map(|kv| format!("{}={}", kv.key, kv.value)).collect()
+        };
+        // Within the inline slots: folded when read.
+        let mut attributes = Attributes::new();
+        for (key, value) in [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)] {
+            attributes.set(KeyValue::new(key, value), 128);
+        }
+        assert_eq!(names(&mut attributes), ["a=3", "b=5", "c=4"]);
+        assert_eq!(attributes.len(), 3);
+
+        // Repeats fill the inline slots: folded before a new key is refused or spilled.
+        let mut attributes = Attributes::new();
+        for value in 0..20 {
+            attributes.set(KeyValue::new("same", value), 3);
+        }
+        attributes.set(KeyValue::new("other", 1), 3);
+        attributes.set(KeyValue::new("third", 1), 3);
+        attributes.set(KeyValue::new("fourth", 1), 3);
+        assert_eq!(attributes.dropped, 1, "only the key over the limit is cut");
+        assert_eq!(names(&mut attributes), ["same=19", "other=1", "third=1"]);
+
+        // Past the inline slots, keys are looked for before they spill, so none repeats.
+        let mut attributes = Attributes::new();
+        for i in 0..12 {
+            attributes.set(KeyValue::new(format!("k{i}"), i), 128);
+        }
+        attributes.set(KeyValue::new("k3", 30), 128);
+        attributes.set(KeyValue::new("k10", 100), 128);
+        attributes.set(KeyValue::new("k3", 31), 128);
+        let all = names(&mut attributes);
+        assert_eq!(all.len(), 12);
+        assert_eq!((all[3].as_str(), all[10].as_str()), ("k3=31", "k10=100"));
     }
 }

@@ -17,7 +17,7 @@ const IS_REMOTE: u32 = 0x200;
 
 /// The OTLP span, with string and byte values cut to `max_length` when set.
 pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
-    let data = record.slot.release();
+    let mut data = record.slot.release();
     // Usually the first read of this context: its ids are drawn now, on the exporter thread.
     let context = data.context.get();
     let no_extras = SpanExtras::default();
@@ -47,7 +47,7 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
         kind: kind(data.kind) as i32,
         start_time_unix_nano: clock::ticks_to_unix_nanos(data.start),
         end_time_unix_nano: if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) },
-        attributes: data.attributes.iter().map(attribute).collect(),
+        attributes: data.attributes.unique().map(attribute).collect(),
         dropped_attributes_count: data.attributes.dropped,
         events: extras
             .events
