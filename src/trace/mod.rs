@@ -4,8 +4,9 @@
 //! instrumentation scope) start [`Span`]s. A sampled span writes its context and data once, in
 //! place, into a slot of the calling thread's preallocated slab, reads the clock's raw counter twice
 //! (see [`crate::clock`]), and on ending hands the slot to the thread's ring; a span that is not
-//! sampled reads no clock, writes no buffer, and draws its ids only if its context is read (entered,
-//! propagated, or given a child). The exporter thread of an attached [`Pipeline`](crate::export::Pipeline)
+//! sampled reads no clock and writes no buffer. A span's ids are drawn when its context is first
+//! read (entered, propagated, or given a child; for a recorded span, at the latest when it is
+//! encoded). The exporter thread of an attached [`Pipeline`](crate::export::Pipeline)
 //! drains the rings. When a thread's slots are all taken (the exporter is not keeping up), new
 //! spans are dropped and counted: recording never blocks, and memory stays bounded.
 //!
