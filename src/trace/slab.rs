@@ -229,15 +229,17 @@ impl Drop for SlotRef {
 mod tests {
     use super::*;
 
+    /// A slot for a span named `name`, if one is free.
+    fn take(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
+        let context = ManuallyDrop::new(LazyContext::new_root(true));
+        // SAFETY: a static name and a context still to be drawn need no drop, whether or not they
+        // moved into a slot.
+        unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
+    }
+
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = Slab::new(2);
-        // SAFETY: static names and contexts still to be drawn need no drop, whether or not they
-        // moved into a slot.
-        let take = |slab: &mut Slab, name| unsafe {
-            let context = ManuallyDrop::new(LazyContext::new_root(true));
-            slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false)
-        };
         let a = take(&mut slab, "a").unwrap();
         let mut b = take(&mut slab, "b").unwrap();
         assert!(take(&mut slab, "c").is_none());
@@ -254,11 +256,6 @@ mod tests {
     #[test]
     fn a_slot_freed_out_of_order_is_found_past_the_cursor() {
         let mut slab = Slab::new(3);
-        // SAFETY: as above.
-        let take = |slab: &mut Slab, name| unsafe {
-            let context = ManuallyDrop::new(LazyContext::new_root(true));
-            slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false)
-        };
         let outer = take(&mut slab, "outer").unwrap();
         let inner = take(&mut slab, "inner").unwrap();
         let last = take(&mut slab, "last").unwrap();
