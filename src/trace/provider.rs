@@ -55,6 +55,8 @@ struct ProviderInner {
     /// False for [`TracerProvider::disabled`]: spans are neither sampled nor given ids.
     enabled: bool,
     sampler: Sampler,
+    /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]).
+    refuses_roots: bool,
     limits: SpanLimits,
     recorder: Arc<Recorder>,
     scopes: ScopeList,
@@ -85,6 +87,7 @@ impl TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: false,
                 sampler: Sampler::AlwaysOff,
+                refuses_roots: true,
                 limits: SpanLimits::default(),
                 recorder: Arc::new(Recorder::new(0)),
                 scopes: ScopeList::default(),
@@ -270,6 +273,7 @@ impl TracerProviderBuilder {
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: true,
+                refuses_roots: sampler.refuses_every_root(),
                 sampler,
                 limits,
                 recorder: Arc::new(Recorder::new(self.ring_capacity)),
@@ -331,6 +335,12 @@ impl Tracer {
     #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
         &self.provider.limits
+    }
+
+    /// Whether the sampler refuses every root span.
+    #[inline(always)]
+    pub(crate) fn refuses_roots(&self) -> bool {
+        self.provider.refuses_roots
     }
 
     /// See [`Recorder::open`].

@@ -46,6 +46,18 @@ pub struct ParentBased {
     pub local_parent_not_sampled: Sampler,
 }
 
+impl Sampler {
+    /// Whether this sampler refuses every span without a parent, whatever its trace id (then a
+    /// refused root need not ask it).
+    pub(crate) fn refuses_every_root(&self) -> bool {
+        match self {
+            Sampler::AlwaysOff => true,
+            Sampler::ParentBased(delegates) => delegates.root.refuses_every_root(),
+            Sampler::AlwaysOn | Sampler::TraceIdRatioBased(_) => false,
+        }
+    }
+}
+
 impl ParentBased {
     /// The delegate that decides for a span under `parent`.
     #[inline(always)]
@@ -199,6 +211,25 @@ mod tests {
         assert!(default.should_sample(None, id));
         assert!(!default.should_sample(Some(&parent(true, false)), id));
         assert!(default.should_sample(Some(&parent(false, true)), id));
+    }
+
+    #[test]
+    fn a_sampler_said_to_refuse_every_root_refuses_every_root() {
+        let ids: Vec<TraceId> = (0..64u8).map(|i| TraceId::from_bytes([i.wrapping_mul(37) | 1; 16])).collect();
+        let refusing = [
+            Sampler::AlwaysOff,
+            Sampler::parent_based(Sampler::AlwaysOff),
+            Sampler::parent_based(Sampler::parent_based(Sampler::AlwaysOff)),
+        ];
+        for sampler in &refusing {
+            assert!(sampler.refuses_every_root());
+            assert!(ids.iter().all(|id| !sampler.should_sample(None, *id)), "{}", sampler.description());
+        }
+        // Those that may sample a root are asked every time.
+        for sampler in [Sampler::AlwaysOn, Sampler::parent_based(Sampler::AlwaysOn), Sampler::TraceIdRatioBased(0.5)] {
+            assert!(!sampler.refuses_every_root());
+            assert!(ids.iter().any(|id| sampler.should_sample(None, *id)), "{}", sampler.description());
+        }
     }
 
     #[test]

@@ -186,6 +186,11 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: impl Into<Text>, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
+        if parent.is_none() && tracer.refuses_roots() {
+            // A new trace the sampler refuses whatever its id: nothing to ask, and nothing known
+            // of the context but the ids to come.
+            return SpanBuilder { tracer, context: LazyContext::new_root(false), data: None };
+        }
         let mut trace_id = parent.as_ref().map_or(TraceId::INVALID, SpanContext::trace_id);
         let sampled = tracer.sampler().decide(parent.as_ref(), || {
             if !trace_id.is_valid() {
