@@ -50,7 +50,7 @@ impl Attributes {
         }
     }
 
-    /// How many attributes are held.
+    /// How many attributes are held (a key set again counts again until it is folded).
     pub(crate) fn len(&self) -> usize {
         self.inline_len as usize + self.spill.len()
     }
@@ -153,12 +153,17 @@ impl Attributes {
 
     /// Whether an attribute with `key` is held.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.inline().iter().chain(self.spill.iter()).any(|held| held.key.as_str() == key)
+        self.held().any(|held| held.key.as_str() == key)
     }
 
     /// The attributes, in the order first set, each key once.
     pub(crate) fn unique(&mut self) -> impl Iterator<Item = &KeyValue> {
         self.fold_repeated_keys();
+        self.held()
+    }
+
+    /// The attributes held, in the order set (a key set again may appear twice until folded).
+    fn held(&self) -> impl Iterator<Item = &KeyValue> {
         self.inline().iter().chain(self.spill.iter())
     }
 }

@@ -55,7 +55,8 @@ struct ProviderInner {
     /// False for [`TracerProvider::disabled`]: spans are neither sampled nor given ids.
     enabled: bool,
     sampler: Sampler,
-    /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]).
+    /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]): worked out once,
+    /// so that a refused root costs one load instead of a walk through the sampler.
     refuses_roots: bool,
     limits: SpanLimits,
     recorder: Arc<Recorder>,

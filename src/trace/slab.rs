@@ -140,24 +140,15 @@ impl Slab {
     #[cold]
     #[inline(never)]
     fn search(&self) -> Option<usize> {
-        let slots = &self.slots.slots;
-        let count = slots.len();
+        let (slots, count) = (&self.slots.slots, self.count);
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
         if self.taken - self.slots.freed.load(Ordering::Relaxed) >= count {
             return None;
         }
-        // A compare, not `%`: a division costs more than the rest of the search. Acquire as in
-        // `take`.
-        (1..count)
-            .map(
-                |offset| {
-                    if self.cursor + offset >= count {
-                        self.cursor + offset - count
-                    } else {
-                        self.cursor + offset
-                    }
-                },
-            )
+        // Wrapped with a compare, not `%`: a division costs more than the rest of the search.
+        // Acquire as in `take`.
+        (self.cursor + 1..self.cursor + count)
+            .map(|index| if index >= count { index - count } else { index })
             .find(|&index| !slots[index].in_use.load(Ordering::Acquire))
     }
 }
