@@ -43,6 +43,7 @@ pub mod prometheus;
 pub mod propagation;
 pub mod proto;
 pub mod resource;
+mod sync;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -3,12 +3,15 @@
 //! The [`Producer`] and [`Consumer`] are the only two handles to a ring and each takes `&mut self`,
 //! so exactly one thread at a time can push and one can pop: the uniqueness the unsynchronised
 //! slot accesses rely on is enforced by the borrow checker.
+//!
+//! Its loom model (`loom_*` below, run by `scripts/loom.sh`) pushes, pops, drops the producer and
+//! drops the consumer under every interleaving, with loom checking each slot access.
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+
+use crate::sync::atomic::{self, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, UnsafeCell};
 
 use crossbeam::utils::CachePadded;
 
@@ -71,7 +74,8 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
         tail: CachePadded::new(AtomicUsize::new(0)),
         dropped: AtomicU64::new(0),
     });
-    let slots = NonNull::from(&ring.slots[0]);
+    // From the whole slice (`as_ptr`), so the pointer may reach every slot, not just the first.
+    let slots = NonNull::from(&*ring.slots).cast();
     let producer = Producer { slots, mask: ring.mask, ring: ring.clone(), tail: 0, head: 0, dropped: 0 };
     (producer, Consumer { ring, reported_drops: 0 })
 }
@@ -142,7 +146,7 @@ impl<T> Reservation<'_, T> {
         // SAFETY: the slot at `tail` is outside `head..tail`, so the consumer does not touch it
         // (see the `Sync` impl); the reservation borrows the unique producer, so nothing else
         // writes it; and it holds no item (popped or never filled), so nothing leaks.
-        init(unsafe { (*slot.get()).as_mut_ptr() });
+        slot.with_mut(|item| init(item.cast()));
         producer.tail = producer.tail.wrapping_add(1);
         // Release: the consumer's Acquire load of `tail` sees the item written above (the
         // caller guarantees it is whole).
@@ -162,7 +166,7 @@ impl<T> Consumer<T> {
         }
         // SAFETY: the slot at `head` is inside `head..tail`: the producer wrote it and will not
         // touch it until `head` moves past it; reading it out leaves it logically empty.
-        let item = unsafe { (*ring.slots[head & ring.mask].get()).assume_init_read() };
+        let item = ring.slots[head & ring.mask].with(|item| unsafe { item.cast::<T>().read() });
         // Release: the producer may reuse the slot only after the read above.
         ring.head.store(head.wrapping_add(1), Ordering::Release);
         Some(item)
@@ -184,24 +188,26 @@ impl<T> Consumer<T> {
         }
         // The producer's drop released its reference with a Release decrement, after its last
         // push; this fence makes that push (its `tail`) visible to the load below.
-        std::sync::atomic::fence(Ordering::Acquire);
+        atomic::fence(Ordering::Acquire);
         self.ring.head.load(Ordering::Relaxed) == self.ring.tail.load(Ordering::Relaxed)
     }
 }
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
-        let (head, tail) = (*self.head.get_mut(), *self.tail.get_mut());
+        // Relaxed: `&mut self`, so both handles are gone and their last stores are visible.
+        let (head, tail) = (self.head.load(Ordering::Relaxed), self.tail.load(Ordering::Relaxed));
         let mut index = head;
         while index != tail {
-            // SAFETY: `&mut self`: no handle remains; the slots in `head..tail` hold items.
-            unsafe { self.slots[index & self.mask].get_mut().assume_init_drop() };
+            // SAFETY: no handle remains (`&mut self`); the slots in `head..tail` hold items, each
+            // dropped once.
+            self.slots[index & self.mask].with_mut(|item| unsafe { item.cast::<T>().drop_in_place() });
             index = index.wrapping_add(1);
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -251,5 +257,52 @@ mod tests {
         assert_eq!(received.len() as u64, pushed);
         assert_eq!(pushed + consumer.take_drops(), ITEMS);
         assert!(received.windows(2).all(|w| w[0] < w[1]), "order kept");
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    /// A producer pushing three items into a two-slot ring while the consumer pops: every item
+    /// is popped in order or counted as dropped, and `is_finished` is never early.
+    #[test]
+    fn loom_push_pop_and_finish() {
+        loom::model(|| {
+            let (mut producer, mut consumer) = ring::<usize>(2);
+            let pusher = thread::spawn(move || (0..3).filter(|&i| producer.push(i)).count());
+            let mut popped = Vec::new();
+            loop {
+                match consumer.pop() {
+                    Some(item) => popped.push(item),
+                    None if consumer.is_finished() => break,
+                    None => thread::yield_now(),
+                }
+            }
+            let pushed = pusher.join().unwrap();
+            assert_eq!(popped.len(), pushed);
+            assert_eq!(pushed as u64 + consumer.take_drops(), 3);
+            assert!(popped.windows(2).all(|pair| pair[0] < pair[1]));
+        });
+    }
+
+    /// Items left in the ring are dropped exactly once, whichever handle goes last and on
+    /// whichever thread (loom reports a leaked or twice-dropped `Arc`).
+    #[test]
+    fn loom_items_left_behind_are_dropped_once() {
+        loom::model(|| {
+            let item = Arc::new(());
+            let (mut producer, mut consumer) = ring(2);
+            let sent = item.clone();
+            let pusher = thread::spawn(move || {
+                producer.push(sent.clone());
+                producer.push(sent);
+            });
+            let _ = consumer.pop();
+            drop(consumer);
+            pusher.join().unwrap();
+            assert_eq!(Arc::strong_count(&item), 1);
+        });
     }
 }

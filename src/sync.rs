@@ -1,0 +1,42 @@
+//! The synchronisation primitives of the crate's lock-free structures, from `std`, or from
+//! [loom](https://docs.rs/loom) when the crate is built with `--cfg loom` (see `scripts/loom.sh`),
+//! so that the loom models exercise the very code that ships.
+//!
+//! Only the structures that have a loom model take their atomics, `Arc` and `UnsafeCell` from
+//! here. `UnsafeCell` is a thin wrapper with loom's closure-based API (`with`, `with_mut`): under
+//! loom every access to a cell's contents is checked for a concurrent access; with `std` the
+//! closures inline to a plain pointer access.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{atomic, Arc};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{atomic, Arc};
+
+/// A cell whose contents are reached through a raw pointer inside a closure.
+#[cfg(not(loom))]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// A cell holding `value`.
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a pointer to read the contents through.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a pointer to write the contents through.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
