@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The loom models of the lock-free structures (tests named `loom_*`, compiled only under
-# `--cfg loom`, where src/sync.rs swaps std's atomics, Arc and UnsafeCell for loom's).
+# `--cfg nanotel_loom`, where src/sync.rs swaps std's atomics, Arc and UnsafeCell for loom's).
 # A target directory of its own: the cfg changes every crate's build.
 # LOOM_MAX_PREEMPTIONS bounds the interleavings explored per model (loom's own setting).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --lib --release -- loom_ "$@"
+RUSTFLAGS="--cfg nanotel_loom" CARGO_TARGET_DIR=target/loom cargo test --lib --release -- loom_ "$@"

@@ -1,23 +1,24 @@
 //! The synchronisation primitives of the crate's lock-free structures, from `std`, or from
-//! [loom](https://docs.rs/loom) when the crate is built with `--cfg loom` (see `scripts/loom.sh`),
-//! so that the loom models exercise the very code that ships.
+//! [loom](https://docs.rs/loom) when the crate is built with `--cfg nanotel_loom` (see `scripts/loom.sh`),
+//! so that the loom models exercise the very code that ships. (A cfg of our own, not `loom`:
+//! tokio and others change their API under `cfg(loom)`, and the cfg reaches every crate.)
 //!
 //! Only the structures that have a loom model take their atomics, `Arc` and `UnsafeCell` from
 //! here. `UnsafeCell` is a thin wrapper with loom's closure-based API (`with`, `with_mut`): under
 //! loom every access to a cell's contents is checked for a concurrent access; with `std` the
 //! closures inline to a plain pointer access.
 
-#[cfg(loom)]
+#[cfg(nanotel_loom)]
 pub(crate) use loom::sync::{atomic, Arc};
-#[cfg(not(loom))]
+#[cfg(not(nanotel_loom))]
 pub(crate) use std::sync::{atomic, Arc};
 
 /// A cell whose contents are reached through a raw pointer inside a closure.
-#[cfg(not(loom))]
+#[cfg(not(nanotel_loom))]
 #[repr(transparent)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(nanotel_loom))]
 impl<T> UnsafeCell<T> {
     /// A cell holding `value`.
     #[inline(always)]
@@ -38,5 +39,5 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(nanotel_loom)]
 pub(crate) use loom::cell::UnsafeCell;
