@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-RUSTFLAGS="--cfg nanotel_loom" CARGO_TARGET_DIR=target/loom cargo test --lib --release -- loom_ "$@"
+RUSTFLAGS="--cfg nanotel_loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" cargo test --lib --release -- loom_ "$@"

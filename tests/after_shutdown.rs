@@ -51,3 +51,38 @@ fn spans_and_logs_ended_after_shutdown_are_counted() {
         assert_eq!(after.enqueued, after.exported + after.dropped.values().sum::<u64>() + after.queued, "{signal}");
     }
 }
+
+/// A provider attached to a second pipeline after its first shut down feeds the second: nothing
+/// is counted as late on the first, or lost. (Before: every later span and record was counted as
+/// dropped at shutdown on the first pipeline, and the second received nothing.)
+#[test]
+fn providers_attached_again_after_shutdown_feed_the_new_pipeline() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = || {
+        Pipeline::builder().without_env().endpoint(collector.endpoint()).poll_interval(Duration::from_millis(1)).build()
+    };
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let loggers = LoggerProvider::builder().without_env().build();
+    let (tracer, logger) = (tracers.tracer("gateway"), loggers.logger("gateway"));
+
+    let first = pipeline().unwrap();
+    tracers.attach(&first);
+    loggers.attach(&first);
+    let first_handle = first.handle();
+    tracer.span("first").start().end();
+    logger.emit(Severity::Info, "first", &[]);
+    let first_report = first.shutdown(Duration::from_secs(10)).accounting;
+    assert_eq!((first_report.traces.exported, first_report.logs.exported), (1, 1), "{first_report:?}");
+
+    let second = pipeline().unwrap();
+    tracers.attach(&second);
+    loggers.attach(&second);
+    for _ in 0..3 {
+        tracer.span("second").start().end();
+        logger.emit(Severity::Info, "second", &[]);
+    }
+    let second_report = second.shutdown(Duration::from_secs(10)).accounting;
+    assert_eq!((second_report.traces.exported, second_report.logs.exported), (3, 3), "{second_report:?}");
+    let first_now = first_handle.accounting();
+    assert_eq!((first_now.traces.enqueued, first_now.logs.enqueued), (1, 1), "nothing late on the first");
+}

@@ -3,8 +3,8 @@
 //!
 //! Emitting writes the record straight into a free slot of the calling thread's ring: no lock, no
 //! allocation, no wait; a full ring drops the record and counts it. A thread's first record for a
-//! provider allocates its ring and registers the consuming end with the provider; a ring outlives
-//! its thread until it has been drained.
+//! provider takes the ring a thread that has exited left behind, or allocates one (see
+//! [`crate::trace::thread_rings`]).
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -28,7 +28,6 @@ thread_local! {
 impl RingOwner for Buffers {
     type Item = LogItem;
     type Local = ();
-    type Shared = ();
 
     #[inline(always)]
     fn rings(&self) -> &Rings<Buffers> {
@@ -45,14 +44,7 @@ impl RingOwner for Buffers {
         &LAST
     }
 
-    fn new_thread(_capacity: usize) -> ((), ()) {
-        ((), ())
-    }
-
-    fn may_retire(_: &()) -> bool {
-        // A record holds nothing of its thread once it is in the ring.
-        true
-    }
+    fn new_local(_capacity: usize) {}
 }
 
 impl Buffers {
@@ -72,11 +64,11 @@ impl Buffers {
         item: &mut ManuallyDrop<LogItem>,
         finish: impl FnOnce(&mut LogItem),
     ) {
-        if let Some(late) = self.rings.late() {
+        if self.rings.is_closed() {
             // Every pipeline these buffers fed has shut down: nothing would drain the ring.
             // SAFETY: the caller hands over `*item`, which is not used again.
             unsafe { ManuallyDrop::drop(item) };
-            late.count(1);
+            self.rings.count_late(1);
             return;
         }
         let written = thread_rings::with_thread(self, |thread| match thread.producer.reserve() {
@@ -130,7 +122,13 @@ mod tests {
         assert_eq!(buffers.drain(usize::MAX, |item| scopes.push(item.scope)), 2);
         scopes.sort();
         assert_eq!(scopes, [0, 0, 0, 0, 1, 1, 1]);
-        assert_eq!(buffers.rings.ring_count(), 1, "the ended thread's ring is gone");
+        assert_eq!(buffers.rings.ring_count(), 2);
+        let next = buffers.clone();
+        std::thread::spawn(move || assert!(offer(&next, 2))).join().unwrap();
+        assert_eq!(buffers.rings.ring_count(), 2, "the ended thread's ring went to the next");
+        let mut scopes = Vec::new();
+        assert_eq!(buffers.drain(usize::MAX, |item| scopes.push(item.scope)), 0);
+        assert_eq!(scopes, [2]);
         assert_eq!(buffers.drain(usize::MAX, |_| panic!("empty")), 0);
     }
 

@@ -2,9 +2,10 @@
 //! ended ones, which the exporter thread drains.
 //!
 //! Starting a sampled span takes a slot of the thread's slab; ending it moves the data into the
-//! thread's ring: no lock, no allocation, no wait. A thread's first span for a provider allocates
-//! both and registers the ring's consuming end with the provider; a ring outlives its thread until
-//! it has been drained.
+//! thread's ring: no lock, no allocation, no wait. A thread's first span for a provider takes the
+//! slab and ring a thread that has exited left behind, or allocates both (see
+//! [`super::thread_rings`]); a slab's slots stay until both its owner and every span in it are gone
+//! (see [`super::slab`]).
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -12,7 +13,7 @@ use std::ptr::addr_of_mut;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-use super::slab::{Slab, SlotRef, Slots};
+use super::slab::{Slab, SlotRef};
 use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
 
@@ -34,7 +35,6 @@ thread_local! {
 impl RingOwner for Recorder {
     type Item = SpanRecord;
     type Local = Slab;
-    type Shared = Arc<Slots>;
 
     #[inline(always)]
     fn rings(&self) -> &Rings<Recorder> {
@@ -51,16 +51,9 @@ impl RingOwner for Recorder {
         &LAST
     }
 
-    fn new_thread(capacity: usize) -> (Slab, Arc<Slots>) {
+    fn new_local(capacity: usize) -> Slab {
         // As many slots as ring entries: every span that got a slot fits in the ring.
-        let slab = Slab::new(capacity);
-        let slots = slab.shared();
-        (slab, slots)
-    }
-
-    fn may_retire(slots: &Arc<Slots>) -> bool {
-        // A slot still in use holds a span of that thread that is open elsewhere.
-        !slots.in_use()
+        Slab::new(capacity)
     }
 }
 
@@ -115,10 +108,10 @@ impl Recorder {
     /// time) once the ring is known to have room.
     #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
-        if let Some(late) = self.rings.late() {
+        if self.rings.is_closed() {
             // Every pipeline this recorder fed has shut down: nothing would drain the ring.
             drop(slot.take());
-            late.count(1);
+            self.rings.count_late(1);
             return;
         }
         thread_rings::with_thread(self, |thread| {

@@ -10,7 +10,7 @@
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use crate::sync::atomic::{self, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, UnsafeCell};
 
 use crossbeam::utils::CachePadded;
@@ -182,13 +182,14 @@ impl<T> Consumer<T> {
     }
 
     /// Whether the producer is gone and nothing is left to pop.
+    #[cfg(test)]
     pub(crate) fn is_finished(&self) -> bool {
         if Arc::strong_count(&self.ring) != 1 {
             return false;
         }
         // The producer's drop released its reference with a Release decrement, after its last
         // push; this fence makes that push (its `tail`) visible to the load below.
-        atomic::fence(Ordering::Acquire);
+        crate::sync::atomic::fence(Ordering::Acquire);
         self.ring.head.load(Ordering::Relaxed) == self.ring.tail.load(Ordering::Relaxed)
     }
 }

@@ -7,16 +7,27 @@
 //! a pointer to it, and the exporter thread moves it out and frees the slot. A span that is not
 //! sampled takes no slot at all.
 //!
-//! Slots are taken only by the thread that owns the slab (through `&mut Slab`) and freed by
-//! whichever thread holds the slot's [`SlotRef`], with a Release store of the slot's `in_use` flag.
-//! The slots are shared (`Arc`) by the owning thread and the provider's registry, which keeps them
-//! until no slot is in use.
+//! # Protocol
+//!
+//! Slots are taken only through the [`Slab`], the slots' one owner handle (`&mut Slab`, so one
+//! thread at a time), and freed by whichever thread holds the slot's [`SlotRef`], with a Release
+//! store of the slot's `in_use` flag.
+//!
+//! The slots' memory is freed by whoever lets go of it last: the owner handle or the last
+//! [`SlotRef`]. Nothing else keeps it (no registry: a `SlotRef` may sit in any thread's ring, for
+//! any time, after its slab's owner and provider are gone). One counter decides, `released`:
+//! every `SlotRef` adds 1 when it frees its slot, and the owner handle, when it is dropped, adds
+//! `GONE - taken`, where `taken` is how many slots it ever handed out. The counter therefore
+//! reaches `GONE` exactly when the owner is gone and every slot it handed out is free, and the
+//! one addition that brings it there (the owner's, or the last `SlotRef`'s) frees the memory.
+//! Each addition is AcqRel: Release publishes the adder's last access to the slots, and the
+//! Acquire of the one that frees sees every other's.
 
-use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::UnsafeCell;
 
 use crate::attributes::Text;
 
@@ -32,31 +43,37 @@ struct Slot {
     data: UnsafeCell<MaybeUninit<SpanData>>,
 }
 
-/// The slots of one thread (for one provider), shared with the provider's registry.
-pub(crate) struct Slots {
+/// Added to `released` by the owner handle when it goes (see the module's protocol). No count of
+/// freed slots comes near it (2^63 spans).
+const GONE: usize = 1 << (usize::BITS - 1);
+
+/// One slab's slots, freed by whoever lets go of them last (see the module's protocol).
+struct Slots {
     slots: Box<[Slot]>,
-    /// How many slots were ever freed (by any thread).
-    freed: AtomicUsize,
+    /// How many slots were ever freed (by any thread), plus `GONE - taken` once the owner is gone.
+    released: AtomicUsize,
+    /// Under loom, fails the model if the slots are never freed.
+    #[cfg(nanotel_loom)]
+    leak_check: loom::alloc::Track<()>,
 }
 
-// SAFETY: a slot's data is accessed only through the unique `SlotRef` taken for it (see `SlotRef`),
-// and the flags are atomics; `SpanData` is `Send`, so it may be written and read on any thread.
-unsafe impl Sync for Slots {}
-// SAFETY: as above.
-unsafe impl Send for Slots {}
-
-/// The owning thread's handle: the only one that takes slots.
+/// The owner handle: the only one that takes slots. It may move between threads (a thread's
+/// buffers go to the next thread when it exits), never be shared.
 pub(crate) struct Slab {
-    slots: Arc<Slots>,
+    slots: NonNull<Slots>,
     /// The first of `slots`' slots and their number, kept here so that taking one reads them from
     /// the slab's own line rather than through `slots`.
     first: NonNull<Slot>,
     count: usize,
     /// The slot to try first (below `count`; slots are usually freed in order).
     cursor: usize,
-    /// How many slots this thread ever took.
+    /// How many slots this handle ever took.
     taken: usize,
 }
+
+// SAFETY: the handle's right to take slots is exclusive (`&mut self`), wherever it is; the slots'
+// data is `Send` and the flags and counter are atomics.
+unsafe impl Send for Slab {}
 
 /// The exclusive right to one slot's data, from [`Slab::take`] until it is released (by
 /// [`SlotRef::release`], or by dropping it, which drops the data).
@@ -81,14 +98,31 @@ impl Slab {
         let slots = (0..capacity.max(1))
             .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
             .collect();
-        let slots: Box<[Slot]> = slots;
-        let (first, count) = (NonNull::from(&slots[0]), slots.len());
-        Slab { slots: Arc::new(Slots { slots, freed: AtomicUsize::new(0) }), first, count, cursor: 0, taken: 0 }
+        let slots = Box::new(Slots {
+            slots,
+            released: AtomicUsize::new(0),
+            #[cfg(nanotel_loom)]
+            leak_check: loom::alloc::Track::new(()),
+        });
+        let slots = NonNull::from(Box::leak(slots));
+        // SAFETY: just made; freed only once this handle has let go (see `drop`).
+        let all = unsafe { &slots.as_ref().slots };
+        // From the whole slice, so the pointer may reach every slot.
+        let (first, count) = (NonNull::from(&**all).cast(), all.len());
+        Slab { slots, first, count, cursor: 0, taken: 0 }
     }
 
-    /// The slots, for the registry to keep alive while any is in use.
-    pub(crate) fn shared(&self) -> Arc<Slots> {
-        self.slots.clone()
+    #[inline(always)]
+    fn slots(&self) -> &Slots {
+        // SAFETY: the slots are freed only once this handle has let go of them (in `drop`).
+        unsafe { self.slots.as_ref() }
+    }
+
+    /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> bool {
+        // Acquire pairs with `free`: a slot seen free has been let go for good.
+        self.slots().slots.iter().any(|slot| slot.in_use.load(Ordering::Acquire))
     }
 
     /// Writes a fresh span's data (see [`SpanData::init`]) in a free slot, or returns `None` when
@@ -105,9 +139,8 @@ impl Slab {
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
-        let slots = &*self.slots;
         // Relaxed: a hint (the flags decide).
-        if self.taken == slots.freed.load(Ordering::Relaxed) {
+        if self.taken == self.slots().released.load(Ordering::Relaxed) {
             // Every slot is free: start again from the first, so a thread whose spans the exporter
             // keeps up with reuses the same few, cache-warm slots.
             self.cursor = 0;
@@ -121,7 +154,8 @@ impl Slab {
         let mut slot = unsafe { self.first.add(index).as_ref() };
         if slot.in_use.load(Ordering::Acquire) {
             index = self.search()?;
-            slot = &slots.slots[index];
+            // SAFETY: as above; `search` returns an index below `count`.
+            slot = unsafe { self.first.add(index).as_ref() };
         }
         // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries the right
         // to the slot to other threads (their access is ordered by whatever moved it there).
@@ -130,19 +164,20 @@ impl Slab {
         // else accesses its data; it holds no value, so nothing leaks; and a `MaybeUninit` slot is
         // valid for writes and aligned for `SpanData`; `*name` and `*context` move into it, as the
         // caller allows when a slot is returned.
-        unsafe { SpanData::init((*slot.data.get()).as_mut_ptr(), name, context, parent_span_id, parent_is_remote) };
+        slot.data
+            .with_mut(|data| unsafe { SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote) });
         self.cursor = if index + 1 == self.count { 0 } else { index + 1 };
-        self.taken += 1;
-        Some(SlotRef { slots: NonNull::from(slots), slot: NonNull::from(slot) })
+        self.taken = self.taken.wrapping_add(1);
+        Some(SlotRef { slots: self.slots, slot: NonNull::from(slot) })
     }
 
     /// A free slot after the cursor's (which is in use), or `None` when every slot is in use.
     #[cold]
     #[inline(never)]
     fn search(&self) -> Option<usize> {
-        let (slots, count) = (&self.slots.slots, self.count);
+        let (slots, count) = (&self.slots().slots, self.count);
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
-        if self.taken - self.slots.freed.load(Ordering::Relaxed) >= count {
+        if self.taken.wrapping_sub(self.slots().released.load(Ordering::Relaxed)) >= count {
             return None;
         }
         // Wrapped with a compare, not `%`: a division costs more than the rest of the search.
@@ -153,19 +188,34 @@ impl Slab {
     }
 }
 
-impl Slots {
-    /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
-    pub(crate) fn in_use(&self) -> bool {
-        // Acquire pairs with `free`: a slot seen free has been let go for good.
-        self.slots.iter().any(|slot| slot.in_use.load(Ordering::Acquire))
+impl Drop for Slab {
+    /// The owner lets go: the slots go now if every slot it handed out is free, else with the
+    /// last one freed.
+    fn drop(&mut self) {
+        let slots = self.slots.as_ptr();
+        // SAFETY: the slots are still there: only this addition or a later one frees them.
+        // AcqRel: see the module's protocol.
+        let before = unsafe { &*slots }.released.fetch_add(GONE.wrapping_sub(self.taken), Ordering::AcqRel);
+        if before == self.taken {
+            // SAFETY: every slot handed out is free and no handle is left: nothing refers to the
+            // slots, which were leaked from a `Box` in `new`.
+            drop(unsafe { Box::from_raw(slots) });
+        }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // Every slot is free, so none holds data to drop; loom checks it on its cells.
+        debug_assert!(self.slots.iter().all(|slot| !slot.in_use.load(Ordering::Relaxed)));
     }
 }
 
 impl SlotRef {
     #[inline(always)]
     fn slot(&self) -> &Slot {
-        // SAFETY: the slots outlive every `SlotRef` to them: the registry keeps its `Arc` until no
-        // slot is in use, and a `SlotRef` exists only while its slot is.
+        // SAFETY: the slots outlive every `SlotRef` to them: they are freed only once every slot
+        // handed out has been freed (see the module's protocol), which this one has not.
         unsafe { self.slot.as_ref() }
     }
 
@@ -173,7 +223,7 @@ impl SlotRef {
     #[inline(always)]
     pub(crate) fn data_ref(&self) -> &SpanData {
         // SAFETY: as in `data`; a shared borrow of this `SlotRef` gives shared access only.
-        unsafe { (*self.slot().data.get()).assume_init_ref() }
+        self.slot().data.with(|data| unsafe { &*data.cast::<SpanData>() })
     }
 
     /// The span's data.
@@ -181,7 +231,7 @@ impl SlotRef {
     pub(crate) fn data(&mut self) -> &mut SpanData {
         // SAFETY: this `SlotRef` has exclusive access to the slot (see the `Send` impl) and the
         // slot holds a value (written by `take`).
-        unsafe { (*self.slot().data.get()).assume_init_mut() }
+        self.slot().data.with_mut(|data| unsafe { &mut *data.cast::<SpanData>() })
     }
 
     /// Moves the data out and frees the slot.
@@ -190,20 +240,27 @@ impl SlotRef {
         let this = ManuallyDrop::new(self);
         // SAFETY: as in `data`; reading the value out leaves the slot logically empty, and it is
         // freed just below, exactly once (`ManuallyDrop` keeps `Drop` from freeing it again).
-        let data = unsafe { (*this.slot().data.get()).assume_init_read() };
+        let data = this.slot().data.with(|data| unsafe { data.cast::<SpanData>().read() });
         this.free();
         data
     }
 
-    /// Marks the (emptied) slot free: this `SlotRef`'s last access to the slots.
+    /// Marks the (emptied) slot free, then lets go of the slots, freeing them if the owner is
+    /// gone and this was the last slot in use: this `SlotRef`'s last access to them.
     fn free(&self) {
-        // SAFETY: as in `slot`. Counted before the flag is cleared: once it is, the registry may
-        // free the slots. (The owner may see the count a moment before the flag and refuse a span
-        // it could have kept: counted as dropped, never unsound.)
-        unsafe { self.slots.as_ref() }.freed.fetch_add(1, Ordering::Relaxed);
-        // Release: the data's move out happens before the owning thread writes the slot again,
-        // and before the registry, seeing every slot free, lets the slots go.
+        // Release: the data's move out happens before the owner handle (Acquire in `take`)
+        // writes the slot again.
         self.slot().in_use.store(false, Ordering::Release);
+        let slots = self.slots.as_ptr();
+        // SAFETY: as in `slot`: this slot is not yet counted as freed. AcqRel: see the module's
+        // protocol. (The owner may see the flag a moment before the count and refuse a span it
+        // could have kept: counted as dropped, never unsound.)
+        let before = unsafe { &*slots }.released.fetch_add(1, Ordering::AcqRel);
+        if before.wrapping_add(1) == GONE {
+            // SAFETY: the owner is gone and every other slot is free: nothing else refers to the
+            // slots, which were leaked from a `Box` in `Slab::new`.
+            drop(unsafe { Box::from_raw(slots) });
+        }
     }
 }
 
@@ -211,12 +268,12 @@ impl Drop for SlotRef {
     /// A span dropped before it reached the exporter (a full ring, a registry being torn down).
     fn drop(&mut self) {
         // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
-        unsafe { (*self.slot().data.get()).assume_init_drop() };
+        self.slot().data.with_mut(|data| unsafe { data.cast::<SpanData>().drop_in_place() });
         self.free();
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
@@ -239,9 +296,9 @@ mod tests {
         assert_eq!(freed_elsewhere, "a");
         let mut c = take(&mut slab, "c").unwrap();
         assert_eq!(c.data().name.as_str(), "c");
-        assert!(slab.shared().in_use());
+        assert!(slab.in_use());
         drop((b, c));
-        assert!(!slab.shared().in_use());
+        assert!(!slab.in_use());
     }
 
     #[test]
@@ -258,5 +315,52 @@ mod tests {
         drop((outer, last, next));
         let mut again = take(&mut slab, "again").unwrap();
         assert_eq!(again.data().name.as_str(), "again");
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    fn take(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
+        let context = ManuallyDrop::new(LazyContext::new_root(true));
+        // SAFETY: as in `tests::take`.
+        unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
+    }
+
+    /// The owner handle and two slots let go on three threads in every order: the slots are
+    /// freed once, by the last (loom fails the model on a leak; a second free would crash it).
+    #[test]
+    fn loom_slots_go_with_the_last_of_the_owner_and_its_slots() {
+        loom::model(|| {
+            let mut slab = Slab::new(2);
+            let exported = take(&mut slab, "exported").unwrap();
+            let dropped = take(&mut slab, "dropped").unwrap();
+            let exporter = thread::spawn(move || assert_eq!(exported.release().name.as_str(), "exported"));
+            let owner = thread::spawn(move || drop(slab));
+            drop(dropped);
+            exporter.join().unwrap();
+            owner.join().unwrap();
+        });
+    }
+
+    /// A slot freed on another thread is taken again by the owner only after the data was moved
+    /// out (loom checks every access to the slot's data against the flag's ordering).
+    #[test]
+    fn loom_a_slot_freed_elsewhere_is_written_again_only_after_its_data_moved_out() {
+        loom::model(|| {
+            let mut slab = Slab::new(1);
+            let first = take(&mut slab, "first").unwrap();
+            let exporter = thread::spawn(move || assert_eq!(first.release().name.as_str(), "first"));
+            let second = loop {
+                match take(&mut slab, "second") {
+                    Some(slot) => break slot,
+                    None => thread::yield_now(),
+                }
+            };
+            assert_eq!(second.data_ref().name.as_str(), "second");
+            exporter.join().unwrap();
+        });
     }
 }

@@ -1,16 +1,30 @@
 //! Per thread and provider, a bounded ring (see [`super::ring`]) that items wait in until the
 //! exporter thread drains them: what the span recorder and the log buffers have in common.
 //!
+//! # Protocol
+//!
 //! Offering an item touches only the calling thread's side: no lock, no allocation, no wait; a full
-//! ring drops the item and counts it. A thread's first item for a provider allocates its ring (and
-//! whatever else the owner keeps per thread) and registers the consuming end with the provider; a
-//! ring outlives its thread until it has been drained.
+//! ring drops the item and counts it.
+//!
+//! A thread's first item for a provider gives the thread a side: a spare one, left by a thread
+//! that has exited, or a new one (its ring and whatever else the owner keeps per thread, such as
+//! the span slab). A new ring's consuming end is handed to the drain through a lock-free queue
+//! (`joining`), so registering never waits for a drain in progress, however long the drain takes.
+//! When a thread exits, its sides go back to their owners' spare lists with whatever their rings
+//! still hold, for the drain to take and the next thread to push behind: memory grows with the
+//! number of threads alive at once, never with how many came and went.
+//!
+//! While no pipeline drains the rings (the last one attached has shut down), items are counted
+//! as dropped at shutdown instead of offered: see [`Rings::is_closed`].
 
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::LocalKey;
+
+use crossbeam::queue::SegQueue;
+use parking_lot::Mutex;
 
 use super::ring::{ring, Consumer, Producer};
 use crate::export::LateDrops;
@@ -19,10 +33,9 @@ use crate::export::LateDrops;
 pub(crate) trait RingOwner: Sized + 'static {
     /// What the rings hold.
     type Item: Send;
-    /// What a thread keeps beside its ring's producing end (the span slab).
-    type Local;
-    /// What the drain keeps beside each ring's consuming end (the slab's shared slots).
-    type Shared;
+    /// What a thread keeps beside its ring's producing end (the span slab); it goes to the next
+    /// thread with the ring.
+    type Local: Send;
 
     /// The owner's rings.
     fn rings(&self) -> &Rings<Self>;
@@ -34,28 +47,29 @@ pub(crate) trait RingOwner: Sized + 'static {
     /// destructor, so that reaching it is one address computation).
     fn last() -> &'static LocalKey<LastSide<Self>>;
 
-    /// A new thread's `Local` and `Shared` parts, beside a ring of `capacity`.
-    fn new_thread(capacity: usize) -> (Self::Local, Self::Shared);
-
-    /// Whether the ring of a thread that has ended may go, once it is empty.
-    fn may_retire(shared: &Self::Shared) -> bool;
+    /// A new side's `Local` part, beside a ring of `capacity`.
+    fn new_local(capacity: usize) -> Self::Local;
 }
 
 /// The consuming ends of one owner's rings.
 pub(crate) struct Rings<O: RingOwner> {
     capacity: usize,
+    /// New rings' consuming ends, until the next drain moves them into `consumers`.
+    joining: SegQueue<Consumer<O::Item>>,
+    /// Taken by drains only (one at a time), never by the threads that offer items.
     consumers: Mutex<Consumers<O>>,
+    /// Sides of threads that have exited, for the next thread to take.
+    spare: SegQueue<Box<ThreadRing<O>>>,
     /// Items offered while their thread's locals were being torn down (dropped).
     orphaned: AtomicU64,
-    /// Pipelines draining these rings that have not shut down.
-    attached: AtomicUsize,
-    /// Set when the last of them shut down: items are then counted here, not offered.
-    late: OnceLock<LateDrops>,
+    /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
+    closed: AtomicBool,
+    late: Late,
 }
 
 struct Consumers<O: RingOwner> {
-    /// Each thread's ring, and what the drain keeps beside it.
-    list: Vec<(Consumer<O::Item>, O::Shared)>,
+    /// Each ring ever made (one per side).
+    list: Vec<Consumer<O::Item>>,
     /// Where the next drain starts, so a limited drain serves every thread in turn.
     next: usize,
     reported_orphans: u64,
@@ -73,38 +87,55 @@ impl<O: RingOwner> Rings<O> {
     pub(crate) fn new(capacity: usize) -> Rings<O> {
         Rings {
             capacity,
+            joining: SegQueue::new(),
             consumers: Mutex::new(Consumers { list: Vec::new(), next: 0, reported_orphans: 0 }),
+            spare: SegQueue::new(),
             orphaned: AtomicU64::new(0),
-            attached: AtomicUsize::new(0),
-            late: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
         }
     }
 
-    /// Notes one more pipeline draining these rings.
+    /// Notes one more pipeline draining these rings: items are offered again, if they were
+    /// counted as late.
     pub(crate) fn attach(&self) {
-        // Relaxed: a count; the pipelines' own channels order attaching before closing.
-        self.attached.fetch_add(1, Ordering::Relaxed);
+        self.late.change(|state| {
+            state.attached += 1;
+            // Relaxed: the pipeline's own channels order what it drains after attaching.
+            self.closed.store(false, Ordering::Relaxed);
+        });
     }
 
     /// Notes that a pipeline draining these rings shut down (`late`: where it counts what comes
     /// too late for it) or never took them on (`None`). When none is left, whatever is offered
-    /// from then on is counted with the last `late` (dropped at shutdown) instead: nothing would
-    /// ever drain it. (An item whose offer races with this, reading "not closed" just before and
-    /// reaching its ring just after the last drain, stays uncounted: a window of a few
-    /// instructions.)
+    /// from then on is counted with the last `late` (dropped at shutdown) instead, until a
+    /// pipeline is attached again: nothing would drain it. (An item whose offer races with this,
+    /// reading "not closed" just before and reaching its ring just after the last drain, stays
+    /// uncounted: a window of a few instructions.)
     pub(crate) fn detach(&self, late: Option<LateDrops>) {
-        // AcqRel: the last one out sees every other's decrement before publishing `late`.
-        if self.attached.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(late) = late {
-                let _ = self.late.set(late);
+        self.late.change(|state| {
+            state.attached -= 1;
+            if let (0, Some(late)) = (state.attached, late) {
+                state.drops = Some(late);
+                // Release pairs with the Acquire in `is_closed`; the drops are set first.
+                self.closed.store(true, Ordering::Release);
             }
-        }
+        });
     }
 
-    /// Where to count items offered after the last pipeline shut down; `None` while one runs.
+    /// Whether no pipeline drains these rings (the last one shut down): an item must then be
+    /// counted with [`Rings::count_late`] rather than offered.
     #[inline(always)]
-    pub(crate) fn late(&self) -> Option<&LateDrops> {
-        self.late.get()
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire pairs with the Release in `detach`.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Counts `items` dropped because no pipeline drains the rings (see [`Rings::is_closed`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn count_late(&self, items: u64) {
+        self.late.count(items);
     }
 
     /// Counts an item dropped because its thread's locals were being torn down.
@@ -117,13 +148,16 @@ impl<O: RingOwner> Rings<O> {
     /// how many items were dropped since the last drain because a ring was full or their thread was
     /// ending.
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> u64 {
-        let Ok(mut consumers) = self.consumers.lock() else { return 0 };
+        let mut consumers = self.consumers.lock();
         let consumers = &mut *consumers;
+        while let Some(joined) = self.joining.pop() {
+            consumers.list.push(joined);
+        }
         let mut dropped = 0;
         let mut left = max;
         let count = consumers.list.len();
         for turn in 0..count {
-            let (consumer, _) = &mut consumers.list[(consumers.next + turn) % count];
+            let consumer = &mut consumers.list[(consumers.next + turn) % count];
             dropped += consumer.take_drops();
             while left > 0 {
                 let Some(item) = consumer.pop() else { break };
@@ -134,15 +168,6 @@ impl<O: RingOwner> Rings<O> {
         if count > 0 {
             consumers.next = (consumers.next + 1) % count;
         }
-        // A ring whose thread has ended, that is empty, and that its owner lets go (for spans: no
-        // slot of that thread is still in use) goes; its last drops are counted first.
-        consumers.list.retain_mut(|(consumer, shared)| {
-            let finished = consumer.is_finished() && O::may_retire(shared);
-            if finished {
-                dropped += consumer.take_drops();
-            }
-            !finished
-        });
         // Relaxed: a tally; one counted late is reported at the next drain.
         let orphaned = self.orphaned.load(Ordering::Relaxed);
         dropped += orphaned - consumers.reported_orphans;
@@ -150,10 +175,62 @@ impl<O: RingOwner> Rings<O> {
         dropped
     }
 
-    /// How many rings are registered.
+    /// How many rings were made.
     #[cfg(test)]
     pub(crate) fn ring_count(&self) -> usize {
-        self.consumers.lock().unwrap().list.len()
+        self.consumers.lock().list.len() + self.joining.len()
+    }
+}
+
+/// Where items offered while no pipeline drains the rings are counted.
+///
+/// Counting must not wait for `attach`/`detach` (which hold `state`), so a counting thread adds to
+/// `pending` and hands it on with `try_lock`: whoever holds `state` hands on what is pending once
+/// it has let go ([`Late::settle`]). A SeqCst fence on both sides of that exchange makes sure
+/// that a count added while the lock is held is seen by its holder, or the lock seen free by the
+/// counter.
+struct Late {
+    state: Mutex<LateState>,
+    pending: AtomicU64,
+}
+
+struct LateState {
+    /// Pipelines draining the rings that have not shut down.
+    attached: usize,
+    /// The last pipeline's counter of late items; set before `closed` is, and never unset.
+    drops: Option<LateDrops>,
+}
+
+impl Late {
+    /// Changes the state (attach, detach), then hands on what was counted meanwhile.
+    fn change(&self, f: impl FnOnce(&mut LateState)) {
+        f(&mut self.state.lock());
+        self.settle();
+    }
+
+    fn count(&self, items: u64) {
+        // Relaxed: the fence in `settle` orders it.
+        self.pending.fetch_add(items, Ordering::Relaxed);
+        self.settle();
+    }
+
+    /// Moves what is pending into the pipeline's counter, unless another thread holds the state
+    /// (which will do it when it lets go).
+    fn settle(&self) {
+        loop {
+            // Pairs with the same fence in the thread that holds or held the state (see `Late`).
+            atomic::fence(Ordering::SeqCst);
+            if self.pending.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let Some(state) = self.state.try_lock() else { return };
+            let items = self.pending.swap(0, Ordering::Relaxed);
+            // `pending` grows only after `closed` was seen set, and `drops` is set before it.
+            debug_assert!(state.drops.is_some());
+            if let Some(drops) = &state.drops {
+                drops.count(items);
+            }
+        }
     }
 }
 
@@ -203,7 +280,7 @@ fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Option<
         .ok()
 }
 
-/// The slow path of a thread's first item for `owner`: makes its ring and `Local` part.
+/// The slow path of a thread's first item for `owner`: takes a spare side, or makes one.
 #[cold]
 fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNull<ThreadRing<O>> {
     // Those of owners that are gone are of no further use to this thread.
@@ -217,12 +294,12 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
         live
     });
     let rings = owner.rings();
-    let (producer, consumer) = ring(rings.capacity);
-    let (local, shared) = O::new_thread(rings.capacity);
-    if let Ok(mut consumers) = rings.consumers.lock() {
-        consumers.list.push((consumer, shared));
-    }
-    let side = NonNull::from(Box::leak(Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local })));
+    let side = rings.spare.pop().unwrap_or_else(|| {
+        let (producer, consumer) = ring(rings.capacity);
+        rings.joining.push(consumer);
+        Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local: O::new_local(rings.capacity) })
+    });
+    let side = NonNull::from(Box::leak(side));
     threads.list.push(side);
     side
 }
@@ -243,14 +320,19 @@ impl<O: RingOwner> ThreadSides<O> {
 }
 
 impl<O: RingOwner> Drop for ThreadSides<O> {
-    /// The thread is ending: its sides go (a ring outlives them until it is drained).
+    /// The thread is ending: its sides go back to their owners, for the next thread.
     fn drop(&mut self) {
         // First, so that an item offered by a later thread-local destructor finds no side (and is
-        // counted as orphaned) rather than a freed one.
+        // counted as orphaned) rather than a moved one.
         O::last().with(LastSide::forget);
         for side in self.list.drain(..) {
-            // SAFETY: the list owns its sides, each freed once, here or in `register`.
-            drop(unsafe { Box::from_raw(side.as_ptr()) });
+            // SAFETY: the list owns its sides, each taken out of it once, here or in `register`.
+            let side = unsafe { Box::from_raw(side.as_ptr()) };
+            // A side of an owner that is gone is simply dropped. (If this is the owner's last
+            // reference, the owner goes below, with its spare sides, this one among them.)
+            if let Some(owner) = side.owner.upgrade() {
+                owner.rings().spare.push(side);
+            }
         }
     }
 }
