@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine or a warm one:
 #   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
-#   OpenTelemetry Python classes, fuzz corpus replay), and a compile of the benchmarks.
+#   OpenTelemetry Python classes, fuzz corpus replay, the stress suite), the loom models, the
+#   concurrency tests under AddressSanitizer, and a compile of the benchmarks.
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +36,12 @@ cargo clippy --all-features --all-targets -- -D warnings
 
 echo "== cargo test" >&2
 cargo test --all-features
+
+echo "== loom models of the lock-free structures (scripts/loom.sh)" >&2
+scripts/loom.sh
+
+echo "== AddressSanitizer over the concurrency, churn and stress tests (scripts/asan.sh)" >&2
+scripts/asan.sh
 
 echo "== cargo doc (warnings are errors)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps

@@ -54,7 +54,7 @@ struct Slots {
     released: AtomicUsize,
     /// Under loom, fails the model if the slots are never freed.
     #[cfg(nanotel_loom)]
-    leak_check: loom::alloc::Track<()>,
+    _leak_check: loom::alloc::Track<()>,
 }
 
 /// The owner handle: the only one that takes slots. It may move between threads (a thread's
@@ -102,7 +102,7 @@ impl Slab {
             slots,
             released: AtomicUsize::new(0),
             #[cfg(nanotel_loom)]
-            leak_check: loom::alloc::Track::new(()),
+            _leak_check: loom::alloc::Track::new(()),
         });
         let slots = NonNull::from(Box::leak(slots));
         // SAFETY: just made; freed only once this handle has let go (see `drop`).
@@ -119,7 +119,7 @@ impl Slab {
     }
 
     /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
-    #[cfg(test)]
+    #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn in_use(&self) -> bool {
         // Acquire pairs with `free`: a slot seen free has been let go for good.
         self.slots().slots.iter().any(|slot| slot.in_use.load(Ordering::Acquire))
