@@ -265,7 +265,7 @@ impl SlotRef {
 }
 
 impl Drop for SlotRef {
-    /// A span dropped before it reached the exporter (a full ring, a registry being torn down).
+    /// A span dropped before it reached the exporter (a full ring, a ring dropped undrained).
     fn drop(&mut self) {
         // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
         self.slot().data.with_mut(|data| unsafe { data.cast::<SpanData>().drop_in_place() });
