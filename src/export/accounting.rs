@@ -92,6 +92,10 @@ pub(crate) struct SignalCounters {
     pub latency_buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
     pub bytes_uncompressed: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// The signal's circuit breaker, as the exporter thread last published it.
+    breaker_state: AtomicU8,
+    breaker_transitions: AtomicU64,
+    breaker_failures: AtomicU64,
 }
 
 impl SignalCounters {
@@ -105,6 +109,23 @@ impl SignalCounters {
     pub fn export_queued(&self, items: u64) {
         self.exported.fetch_add(items, Relaxed);
         self.queued.fetch_sub(items, Relaxed);
+    }
+
+    /// Publishes the signal's breaker state; only the exporter thread writes it.
+    pub fn publish_breaker(&self, state: BreakerState, transitions: u64, consecutive_failures: u32) {
+        self.breaker_state.store(state.as_gauge(), Relaxed);
+        self.breaker_transitions.store(transitions, Relaxed);
+        self.breaker_failures.store(u64::from(consecutive_failures), Relaxed);
+    }
+
+    pub fn breaker(&self) -> BreakerSnapshot {
+        let state = BreakerState::from_gauge(self.breaker_state.load(Relaxed));
+        BreakerSnapshot {
+            state: state.name(),
+            state_gauge: state.as_gauge(),
+            transitions: self.breaker_transitions.load(Relaxed),
+            consecutive_failures: self.breaker_failures.load(Relaxed),
+        }
     }
 
     pub fn record_latency(&self, nanos: u64) {
@@ -143,6 +164,7 @@ impl SignalCounters {
                 uncompressed: self.bytes_uncompressed.load(Relaxed),
                 sent: self.bytes_sent.load(Relaxed),
             },
+            breaker: self.breaker(),
         }
     }
 }
@@ -151,9 +173,6 @@ impl SignalCounters {
 #[derive(Default)]
 pub(crate) struct Accounting {
     signals: [SignalCounters; 3],
-    breaker_state: AtomicU8,
-    breaker_transitions: AtomicU64,
-    breaker_failures: AtomicU64,
 }
 
 impl Accounting {
@@ -161,35 +180,14 @@ impl Accounting {
         &self.signals[signal as usize]
     }
 
-    /// Publishes the breaker's state; only the exporter thread writes it.
-    pub fn publish_breaker(&self, state: BreakerState, transitions: u64, consecutive_failures: u32) {
-        self.breaker_state.store(state.as_gauge(), Relaxed);
-        self.breaker_transitions.store(transitions, Relaxed);
-        self.breaker_failures.store(u64::from(consecutive_failures), Relaxed);
-    }
-
-    /// Breaker state changes since start.
-    pub fn breaker_transitions(&self) -> u64 {
-        self.breaker_transitions.load(Relaxed)
-    }
-
-    pub fn breaker_state(&self) -> BreakerState {
-        BreakerState::from_gauge(self.breaker_state.load(Relaxed))
-    }
-
     pub fn snapshot(&self) -> Snapshot {
-        let state = self.breaker_state();
-        Snapshot {
-            traces: self.signal(Signal::Traces).snapshot(),
-            metrics: self.signal(Signal::Metrics).snapshot(),
-            logs: self.signal(Signal::Logs).snapshot(),
-            breaker: BreakerSnapshot {
-                state: state.name(),
-                state_gauge: state.as_gauge(),
-                transitions: self.breaker_transitions.load(Relaxed),
-                consecutive_failures: self.breaker_failures.load(Relaxed),
-            },
-        }
+        let (traces, metrics, logs) = (
+            self.signal(Signal::Traces).snapshot(),
+            self.signal(Signal::Metrics).snapshot(),
+            self.signal(Signal::Logs).snapshot(),
+        );
+        let breaker = BreakerSnapshot::worst([&traces.breaker, &metrics.breaker, &logs.breaker]);
+        Snapshot { traces, metrics, logs, breaker }
     }
 }
 
@@ -217,7 +215,9 @@ pub struct Snapshot {
     pub metrics: SignalSnapshot,
     /// Log records.
     pub logs: SignalSnapshot,
-    /// The circuit breaker.
+    /// The worst of the three signals' breakers (open, then half-open, then closed), with their
+    /// transitions added up and the most consecutive failures. Kept from when one breaker served
+    /// every signal; read each signal's own `breaker` instead (this one goes in a later release).
     pub breaker: BreakerSnapshot,
 }
 
@@ -269,6 +269,8 @@ pub struct SignalSnapshot {
     pub export_latency_ns: LatencySnapshot,
     /// Request body sizes.
     pub bytes: BytesSnapshot,
+    /// The signal's circuit breaker.
+    pub breaker: BreakerSnapshot,
 }
 
 impl SignalSnapshot {
@@ -314,6 +316,19 @@ pub struct BreakerSnapshot {
     pub transitions: u64,
     /// Failed attempts since the last healthy answer.
     pub consecutive_failures: u64,
+}
+
+impl BreakerSnapshot {
+    /// The worst state of `breakers`, their transitions added up, the most consecutive failures.
+    fn worst(breakers: [&BreakerSnapshot; 3]) -> BreakerSnapshot {
+        let worst = breakers.iter().max_by_key(|b| BreakerState::from_gauge(b.state_gauge).severity()).copied();
+        let worst = worst.unwrap_or(breakers[0]);
+        BreakerSnapshot {
+            transitions: breakers.iter().map(|b| b.transitions).sum(),
+            consecutive_failures: breakers.iter().map(|b| b.consecutive_failures).max().unwrap_or(0),
+            ..worst.clone()
+        }
+    }
 }
 
 #[cfg(test)]

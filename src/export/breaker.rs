@@ -43,6 +43,11 @@ impl BreakerState {
         }
     }
 
+    /// How bad the state is: closed 0, half-open 1, open 2 (the gauge's order).
+    pub(crate) fn severity(self) -> u8 {
+        self.as_gauge()
+    }
+
     pub(crate) fn from_gauge(value: u8) -> Self {
         match value {
             1 => BreakerState::HalfOpen,

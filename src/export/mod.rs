@@ -43,7 +43,9 @@ impl Signal {
 mod accounting;
 mod breaker;
 mod config;
+mod console;
 mod encode;
+mod lane;
 mod pipeline;
 mod retry;
 mod telemetry;

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 /// let policy = RetryPolicy::default();
 /// let start = Instant::now();
 /// // After the first failed attempt, wait between 50 and 100 ms (half to all of the first backoff).
-/// let next = policy.next_attempt(1, start, start, None, 0.0).unwrap();
+/// let next = policy.next_attempt(1, start, start, 0.0).unwrap();
 /// assert_eq!(next - start, Duration::from_millis(50));
 /// // The fifth failure is the last one allowed.
-/// assert!(policy.next_attempt(5, start, start, None, 0.5).is_none());
+/// assert!(policy.next_attempt(5, start, start, 0.5).is_none());
+/// // A collector's Retry-After is honoured up to 30 s.
+/// assert_eq!(policy.retry_after(Duration::from_secs(3600)), Duration::from_secs(30));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -29,10 +31,14 @@ pub struct RetryPolicy {
     pub multiplier: f64,
     /// The longest single wait (default 2 s).
     pub max_backoff: Duration,
-    /// The longest time from the first attempt to the start of the last (default 10 s). The
-    /// signal's export timeout bounds it further.
+    /// The longest time from the first attempt to the start of the last (default 30 s, so that
+    /// an attempt that timed out after the default 10 s request timeout is still retried). The
+    /// signal's export timeout bounds it further. Time spent waiting out a `Retry-After` does
+    /// not count.
     pub max_elapsed: Duration,
-    /// The longest `Retry-After` honoured (default 30 s); a server asking for more waits this long.
+    /// The longest `Retry-After` honoured (default 30 s); a server asking for more waits this
+    /// long. A `Retry-After` holds the signal's lane back for that time, and the batch waits for
+    /// it: it counts neither against the attempts nor against `max_elapsed`.
     pub max_retry_after: Duration,
 }
 
@@ -43,7 +49,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(100),
             multiplier: 1.5,
             max_backoff: Duration::from_secs(2),
-            max_elapsed: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(30),
         }
     }
@@ -61,25 +67,20 @@ impl RetryPolicy {
     ///
     /// `jitter` is a uniform random number in `[0, 1)`: the wait is spread over the upper half of
     /// the backoff, so clients that failed together do not retry together, yet none retries
-    /// much sooner than the schedule. A `Retry-After` from the server replaces the backoff (capped
-    /// at `max_retry_after`). The attempt must start within `max_elapsed` of the first one.
-    pub fn next_attempt(
-        &self,
-        failures: u32,
-        first_attempt: Instant,
-        now: Instant,
-        retry_after: Option<Duration>,
-        jitter: f64,
-    ) -> Option<Instant> {
+    /// much sooner than the schedule. The attempt must start within `max_elapsed` of the first
+    /// one.
+    pub fn next_attempt(&self, failures: u32, first_attempt: Instant, now: Instant, jitter: f64) -> Option<Instant> {
         if failures >= self.max_attempts {
             return None;
         }
-        let wait = match retry_after {
-            Some(asked) => asked.min(self.max_retry_after),
-            None => self.backoff(failures).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0)),
-        };
-        let at = now + wait;
+        let at = now + self.backoff(failures).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
         (at <= first_attempt + self.max_elapsed).then_some(at)
+    }
+
+    /// How long to hold back for a collector's `Retry-After` of `asked` (at most
+    /// `max_retry_after`).
+    pub fn retry_after(&self, asked: Duration) -> Duration {
+        asked.min(self.max_retry_after)
     }
 }
 
@@ -100,34 +101,45 @@ mod tests {
     fn jitter_spreads_the_wait_over_the_upper_half() {
         let policy = RetryPolicy::default();
         let t0 = Instant::now();
-        let low = policy.next_attempt(2, t0, t0, None, 0.0).unwrap() - t0;
-        let high = policy.next_attempt(2, t0, t0, None, 0.999_999).unwrap() - t0;
+        let low = policy.next_attempt(2, t0, t0, 0.0).unwrap() - t0;
+        let high = policy.next_attempt(2, t0, t0, 0.999_999).unwrap() - t0;
         assert_eq!(low, Duration::from_millis(75));
         assert!(high > Duration::from_millis(149) && high <= Duration::from_millis(150));
     }
 
+    /// The defaults keep the promise that timeouts are retried: an attempt that timed out after
+    /// the default request timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s) still has room for
+    /// another, whatever the jitter.
     #[test]
-    fn retry_after_replaces_the_backoff_and_is_capped() {
-        let policy = RetryPolicy { max_elapsed: Duration::from_secs(60), ..RetryPolicy::default() };
+    fn a_timed_out_attempt_is_retried_with_the_defaults() {
+        let policy = RetryPolicy::default();
         let t0 = Instant::now();
-        let asked = policy.next_attempt(1, t0, t0, Some(Duration::from_secs(3)), 0.3).unwrap();
-        assert_eq!(asked - t0, Duration::from_secs(3));
-        let capped = policy.next_attempt(1, t0, t0, Some(Duration::from_secs(3600)), 0.3).unwrap();
-        assert_eq!(capped - t0, Duration::from_secs(30));
+        let timed_out = t0 + Duration::from_secs(10);
+        assert!(policy.next_attempt(1, t0, timed_out, 0.999).is_some());
+        assert!(
+            policy.next_attempt(2, t0, t0 + Duration::from_secs(20), 0.999).is_some(),
+            "and again after a second timeout"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.retry_after(Duration::from_secs(3)), Duration::from_secs(3));
+        assert_eq!(policy.retry_after(Duration::from_secs(3600)), Duration::from_secs(30));
     }
 
     #[test]
     fn gives_up_on_attempts_or_elapsed_time() {
         let policy = RetryPolicy::default();
         let t0 = Instant::now();
-        assert!(policy.next_attempt(4, t0, t0, None, 0.0).is_some());
-        assert!(policy.next_attempt(5, t0, t0, None, 0.0).is_none());
-        // Nine and a half seconds in, even the shortest wait of the first backoff fits; a
-        // Retry-After of a second does not.
-        let late = t0 + Duration::from_millis(9_900);
-        assert!(policy.next_attempt(1, t0, late, None, 0.0).is_some());
-        assert!(policy.next_attempt(1, t0, late, Some(Duration::from_secs(1)), 0.0).is_none());
+        assert!(policy.next_attempt(4, t0, t0, 0.0).is_some());
+        assert!(policy.next_attempt(5, t0, t0, 0.0).is_none());
+        // 29.95 s in, the shortest wait of the first backoff still fits, the longest does not.
+        let late = t0 + Duration::from_millis(29_950);
+        assert!(policy.next_attempt(1, t0, late, 0.0).is_some());
+        assert!(policy.next_attempt(1, t0, late, 0.999).is_none());
         let single = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-        assert!(single.next_attempt(1, t0, t0, None, 0.0).is_none());
+        assert!(single.next_attempt(1, t0, t0, 0.0).is_none());
     }
 }

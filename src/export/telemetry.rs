@@ -4,7 +4,8 @@
 //! The names follow the shape of the OpenTelemetry SDK self-metrics conventions
 //! (`otel.sdk.processor.*.queue.size`, `otel.sdk.exporter.operation.duration`, still in
 //! development) but live under `nanotel.exporter.*` with a `signal` attribute, since one
-//! exporter thread serves the three signals and the breaker and drop reasons have no convention:
+//! exporter thread serves the three signals, each with its own breaker, and the breaker and drop
+//! reasons have no convention:
 //!
 //! | metric | kind | unit | attributes |
 //! |---|---|---|---|
@@ -16,8 +17,8 @@
 //! | `nanotel.exporter.export.duration` | histogram | `s` | `signal` |
 //! | `nanotel.exporter.uncompressed.bytes` | counter | `By` | `signal` |
 //! | `nanotel.exporter.sent.bytes` | counter | `By` | `signal` |
-//! | `nanotel.exporter.breaker.state` | gauge | (none) | – |
-//! | `nanotel.exporter.breaker.transitions` | counter | `{transition}` | – |
+//! | `nanotel.exporter.breaker.state` | gauge | (none) | `signal` |
+//! | `nanotel.exporter.breaker.transitions` | counter | `{transition}` | `signal` |
 //!
 //! Counters are cumulative whatever the temporality preference: they are the accounting's running
 //! totals. Reading them is a handful of relaxed loads on the exporter thread (or on the
@@ -150,7 +151,6 @@ impl SelfTelemetry {
     /// The current figures as one scope of metrics.
     pub fn scope_metrics(&self) -> ScopeMetrics {
         let now = unix_nanos();
-        let accounting = &self.shared.accounting;
         let dropped = self
             .signals()
             .flat_map(|(signal, counters, _)| {
@@ -160,7 +160,6 @@ impl SelfTelemetry {
                 })
             })
             .collect();
-        let breaker_state = u64::from(accounting.breaker_state().as_gauge());
         let metrics = vec![
             self.gauge(
                 "nanotel.exporter.queue.size",
@@ -210,14 +209,14 @@ impl SelfTelemetry {
                 "nanotel.exporter.breaker.state",
                 "",
                 "The circuit breaker's state: 0 closed, 1 half-open, 2 open.",
-                vec![Point { attributes: Vec::new(), value: breaker_state }],
+                self.per_signal(|c, _| u64::from(c.breaker().state_gauge)),
                 now,
             ),
             self.counter(
                 "nanotel.exporter.breaker.transitions",
                 "{transition}",
                 "Circuit breaker state changes.",
-                vec![Point { attributes: Vec::new(), value: accounting.breaker_transitions() }],
+                self.per_signal(|c, _| c.breaker().transitions),
                 now,
             ),
         ];

@@ -1,14 +1,22 @@
-//! One HTTP request to the collector, made on the exporter thread.
+//! The HTTP requests to the collector, made on the exporter thread.
 //!
-//! The exporter thread drives reqwest's client on a current-thread tokio runtime it owns, one
-//! poll interval at a time, so that between slices it can take commands and abandon a request
-//! when a shutdown deadline passes: a blocking call could not be interrupted. Nothing async
-//! reaches the user. Redirects are not followed: following one could carry the
-//! `OTEL_EXPORTER_OTLP_HEADERS` credentials to another host, and OTLP does not ask for it. The
-//! response body is read up to [`MAX_RESPONSE_BODY`] bytes, so a hostile collector cannot make
-//! the exporter allocate more.
+//! The exporter thread drives reqwest's client on a current-thread tokio runtime it owns, up to
+//! one request per signal at once ([`Transport::poll_for`] drives them together), one poll
+//! interval at a time, so that between slices it can take commands and abandon a request when a
+//! shutdown deadline passes: a blocking call could not be interrupted. Nothing async reaches the
+//! user. Redirects are not followed: following one could carry the `OTEL_EXPORTER_OTLP_HEADERS`
+//! credentials to another host, and OTLP does not ask for it.
+//!
+//! A response must arrive whole, headers and body, within the request's timeout; a body cut
+//! short is a failed attempt. The body is read up to [`MAX_RESPONSE_BODY`] bytes, so a hostile
+//! collector cannot make the exporter allocate more. A request that fails on an established
+//! connection before any answer came (a collector may close a keep-alive connection after
+//! answering, and the next request can race with that close) is sent once more at once, on a
+//! fresh connection: it is part of the same attempt.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -58,6 +66,9 @@ pub(crate) struct Request {
 /// The outcome of one request.
 pub(crate) type SendResult = Result<ExportOutcome, TransportError>;
 
+/// A request under way, driven by [`Transport::poll_for`].
+pub(crate) type Pending = Pin<Box<dyn Future<Output = SendResult>>>;
+
 impl Transport {
     pub fn new() -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -75,35 +86,87 @@ impl Transport {
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
-    pub fn start(&self, request: Request) -> impl Future<Output = SendResult> + 'static {
+    pub fn start(&self, request: Request) -> Pending {
         let client = self.client.clone();
-        async move { send(client, request).await }
+        Box::pin(async move { send(client, request).await })
     }
 
-    /// Drives `request` for at most `slice`: `Some` when it has finished, `None` when it is still
-    /// running.
-    pub fn poll_for<F: Future<Output = SendResult>>(
-        &self,
-        request: &mut std::pin::Pin<Box<F>>,
-        slice: Duration,
-    ) -> Option<SendResult> {
-        self.runtime.block_on(async { tokio::time::timeout(slice, request.as_mut()).await.ok() })
+    /// Drives the requests in `requests` for at most `slice`, or until one or more finish: those
+    /// are taken out of their place and returned with its index.
+    pub fn poll_for(&self, requests: &mut [Option<Pending>], slice: Duration) -> Vec<(usize, SendResult)> {
+        let finished = std::future::poll_fn(|cx| {
+            let mut done = Vec::new();
+            for (index, place) in requests.iter_mut().enumerate() {
+                if let Some(Poll::Ready(result)) = place.as_mut().map(|request| request.as_mut().poll(cx)) {
+                    *place = None;
+                    done.push((index, result));
+                }
+            }
+            if done.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(done)
+            }
+        });
+        self.runtime.block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
     }
 }
 
 async fn send(client: reqwest::Client, request: Request) -> SendResult {
+    let started = tokio::time::Instant::now();
+    let first = build(&client, &request, request.timeout).send().await;
+    let sent = match first {
+        Err(error) if failed_before_an_answer(&error) => {
+            // Once more on a fresh connection (the pool drops a connection that failed), within
+            // what is left of the timeout.
+            let left = request.timeout.saturating_sub(started.elapsed());
+            build(&client, &request, left).send().await
+        }
+        other => other,
+    };
+    read_response(request.signal, sent.map_err(classify_error)?).await
+}
+
+fn build(client: &reqwest::Client, request: &Request, timeout: Duration) -> reqwest::RequestBuilder {
     let mut builder = client
-        .post(request.url)
-        .timeout(request.timeout)
+        .post(request.url.clone())
+        .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, request.content_type)
-        .body(request.body);
+        .body(request.body.clone());
     if let Some(encoding) = request.content_encoding {
         builder = builder.header(reqwest::header::CONTENT_ENCODING, encoding);
     }
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    let mut response = builder.send().await.map_err(classify_error)?;
+    builder
+}
+
+/// Whether a request failed on a connection that was established, before any answer came: the
+/// connection closed or was reset under it (not a failure to connect, not a timeout).
+fn failed_before_an_answer(error: &reqwest::Error) -> bool {
+    if error.is_connect() || error.is_timeout() || !error.is_request() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() {
+                return true;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), BrokenPipe | ConnectionAborted | ConnectionReset) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
+}
+
+async fn read_response(signal: Signal, mut response: reqwest::Response) -> SendResult {
     let status = response.status().as_u16();
     let header = |name: reqwest::header::HeaderName| {
         response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -113,23 +176,14 @@ async fn send(client: reqwest::Client, request: Request) -> SendResult {
     let retry_after = header(reqwest::header::RETRY_AFTER);
     let mut body = Vec::new();
     let mut body_truncated = false;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_RESPONSE_BODY - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if chunk.len() > room {
-                    body_truncated = true;
-                    break;
-                }
-            }
-            Ok(None) => break,
-            // A body cut short still lets the status decide what happens; only the detail of
-            // the answer is lost.
-            Err(_) => {
-                body_truncated = true;
-                break;
-            }
+    // A body that does not arrive whole in time (reqwest's timeout covers it) fails the attempt,
+    // whatever its status said: a collector dripping its answer is not healthy.
+    while let Some(chunk) = response.chunk().await.map_err(|error| classify_body_error(status, error))? {
+        let room = MAX_RESPONSE_BODY - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() > room {
+            body_truncated = true;
+            break;
         }
     }
     let response = HttpResponse {
@@ -140,7 +194,18 @@ async fn send(client: reqwest::Client, request: Request) -> SendResult {
         body: &body,
         body_truncated,
     };
-    Ok(classify_response(request.signal, &response, SystemTime::now()))
+    Ok(classify_response(signal, &response, SystemTime::now()))
+}
+
+fn classify_body_error(status: u16, error: reqwest::Error) -> TransportError {
+    match classify_error(error) {
+        TransportError::Timeout(why) => {
+            TransportError::Timeout(format!("the answer (HTTP {status}) did not arrive whole in time: {why}"))
+        }
+        TransportError::Connection(why) => {
+            TransportError::Connection(format!("the answer (HTTP {status}) was cut short: {why}"))
+        }
+    }
 }
 
 fn classify_error(error: reqwest::Error) -> TransportError {

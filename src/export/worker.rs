@@ -1,16 +1,15 @@
 //! The `nanotel-export` thread: drain the queues into batches, send them, act on the answers.
 //!
-//! One loop, top to bottom: take commands (flush, shutdown), collect metrics when due, turn queued
-//! items into encoded batches, send at most one request per signal, settle flushes, then sleep
-//! until the next thing to do. Producers never wake the thread (that would cost them a syscall):
-//! it looks at the queues every `poll_interval`.
+//! One loop, top to bottom: collect metrics when due, turn queued items into encoded batches,
+//! start a request for each signal whose lane is free (see [`super::lane`]: one lane, backlog,
+//! retry schedule and circuit breaker per signal), settle flushes, then wait for the next thing to
+//! do: a request finishing, a command (flush, shutdown), or a timer. Requests in flight are driven
+//! together, a poll interval at a time, so commands are taken between slices. Producers never wake
+//! the thread (that would cost them a syscall): it looks at the queues every `poll_interval`.
 //!
-//! Each signal keeps a backlog of encoded batches. A batch stays at its head while it is retried;
-//! the retry policy and the circuit breaker decide when it is sent again. While the breaker is
-//! open the backlog keeps taking batches up to the queue size, then sheds the oldest.
+//! While a signal's breaker is open its backlog keeps taking batches up to the queue size, then
+//! sheds the oldest.
 
-use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +18,7 @@ use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use crossbeam::queue::ArrayQueue;
 use rand::{Rng, SeedableRng};
 
-use crate::diag::{self, Once};
+use crate::diag;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -28,14 +27,15 @@ use crate::proto::metrics::v1::ResourceMetrics;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
 use super::accounting::DropReason;
-use super::breaker::{BreakerState, CircuitBreaker};
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
-use super::encode::{EncodedBody, Encoder};
+use super::console;
+use super::encode::Encoder;
+use super::lane::{Attempt, Batch, Lane};
 use super::pipeline::{
     data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope, Shared,
 };
 use super::response::ExportOutcome;
-use super::transport::{Request, Transport, TransportError};
+use super::transport::{Pending, Request, SendResult, Transport, TransportError};
 use super::Signal;
 
 /// What the owner of the pipeline asks of the thread.
@@ -46,41 +46,14 @@ pub(crate) enum Command {
     AddSource(Box<dyn RecordSource>),
 }
 
-/// An encoded request and the number of items in it.
-struct Batch {
-    body: EncodedBody,
-    items: u64,
-}
-
-/// The retry state of the batch at the head of a backlog.
-struct Attempt {
-    failures: u32,
-    first_attempt: Instant,
-    next_at: Instant,
-    deadline: Instant,
-}
-
-/// One signal's side of the thread.
-struct Lane {
-    signal: Signal,
-    encoder: Encoder,
-    backlog: VecDeque<Batch>,
-    backlog_items: u64,
-    head: Option<Attempt>,
-    next_batch_due: Instant,
-    /// One line per kind of trouble, not one per batch.
-    warned_partial: Once,
-    warned_failed: Once,
-    warned_exhausted: Once,
-}
-
 pub(crate) struct Worker {
     shared: Arc<Shared>,
     config: PipelineConfig,
     commands: Receiver<Command>,
     transport: Transport,
-    breaker: CircuitBreaker,
     lanes: [Lane; 3],
+    /// Each lane's request in flight, by lane index.
+    requests: [Option<Pending>; 3],
     producers: Vec<Box<dyn MetricProducer>>,
     sources: Vec<Box<dyn RecordSource>>,
     next_collection: Instant,
@@ -104,22 +77,12 @@ impl Worker {
                 ExporterKind::Console => Encoder::new(Protocol::HttpJson, Compression::None),
                 _ => Encoder::new(settings.protocol, settings.compression),
             };
-            Lane {
-                signal,
-                encoder,
-                backlog: VecDeque::new(),
-                backlog_items: 0,
-                head: None,
-                next_batch_due: now + settings.batch.schedule_delay,
-                warned_partial: Once::default(),
-                warned_failed: Once::default(),
-                warned_exhausted: Once::default(),
-            }
+            Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay)
         };
         Ok(Worker {
             transport: Transport::new()?,
-            breaker: CircuitBreaker::new(config.breaker.clone()),
             lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
+            requests: [None, None, None],
             next_collection: now + config.signal(Signal::Metrics).batch.schedule_delay,
             shared,
             config,
@@ -154,7 +117,20 @@ impl Worker {
                     return;
                 }
             }
-            match self.commands.recv_deadline(self.next_wake(Instant::now())) {
+            self.wait(self.next_wake(Instant::now()));
+        }
+    }
+
+    /// Waits until `wake`, a command, or (with requests in flight, a slice of at most one poll
+    /// interval) a request finishing, and acts on what came.
+    fn wait(&mut self, wake: Instant) {
+        if self.requests.iter().any(Option::is_some) {
+            let slice = wake.saturating_duration_since(Instant::now()).min(self.config.poll_interval);
+            for (index, result) in self.transport.poll_for(&mut self.requests, slice) {
+                self.settle(index, result);
+            }
+        } else {
+            match self.commands.recv_deadline(wake) {
                 Ok(command) => self.take(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 // The pipeline was dropped without a shutdown (it always sends one; this is a
@@ -165,9 +141,9 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Disconnected) => {}
             }
-            while let Ok(command) = self.commands.try_recv() {
-                self.take(command);
-            }
+        }
+        while let Ok(command) = self.commands.try_recv() {
+            self.take(command);
         }
     }
 
@@ -259,7 +235,7 @@ impl Worker {
         }
         lane.next_batch_due = now + batch.schedule_delay;
         let capacity = batch.max_queue_size as u64;
-        let open = self.breaker.state() == BreakerState::Open;
+        let open = self.lanes[index].breaker_is_open();
         while self.queue_len(signal) > 0 {
             // While the breaker is closed a full backlog pushes back on the queue, so producers
             // see `queue_full`; while it is open, the oldest batches make room instead.
@@ -268,14 +244,10 @@ impl Worker {
             }
             let Some(next) = self.encode_batch(signal, batch.max_export_batch_size) else { break };
             let lane = &mut self.lanes[index];
-            let shared = Arc::clone(&self.shared);
-            let counters = shared.accounting.signal(signal);
-            lane.backlog_items += next.items;
-            lane.backlog.push_back(next);
+            let counters = self.shared.accounting.signal(signal);
+            lane.push(next);
             while open && lane.backlog_items > capacity && lane.backlog.len() > 1 {
-                if let Some(oldest) = lane.backlog.pop_front() {
-                    lane.head = None;
-                    lane.backlog_items -= oldest.items;
+                if let Some(oldest) = lane.pop_head() {
                     counters.drop_queued(DropReason::CircuitOpen, oldest.items);
                 }
             }
@@ -356,167 +328,174 @@ impl Worker {
         }
     }
 
-    /// Sends the batch at the head of a backlog if its time has come and the breaker allows.
+    /// Starts sending the batch at the head of a lane if its time has come and its breaker
+    /// allows (a console lane writes it at once).
     fn send_head(&mut self, index: usize) {
         let now = Instant::now();
+        if !self.lanes[index].head_is_due(now) {
+            return;
+        }
         let signal = self.lanes[index].signal;
-        if self.lanes[index].backlog.is_empty() || self.lanes[index].head.as_ref().is_some_and(|a| now < a.next_at) {
-            return;
-        }
         let settings = self.config.signal(signal);
-        let shared = Arc::clone(&self.shared);
-        let counters = shared.accounting.signal(signal);
         if settings.exporter == ExporterKind::Console {
-            if let Some(batch) = self.pop_head(index) {
-                let out = &mut self.console;
-                let written =
-                    out.write_all(&batch.body.body).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
-                match written {
-                    Ok(()) => counters.export_queued(batch.items),
-                    Err(_) => counters.drop_queued(DropReason::Rejected, batch.items),
-                }
-            }
+            self.write_to_console(index);
             return;
         }
-        let lane = &self.lanes[index];
-        let (first_attempt, failures, attempt_deadline) = match &lane.head {
-            Some(attempt) => (attempt.first_attempt, attempt.failures, attempt.deadline),
-            None => (now, 0, now + settings.batch.export_timeout),
-        };
-        // A flush's deadline only bounds how long its caller waits; shutdown's ends the export.
-        let mut deadline = attempt_deadline;
-        if let Some((shutdown_at, _)) = &self.shutdown {
-            deadline = deadline.min(*shutdown_at);
-        }
-        let timeout = settings.timeout.min(deadline.saturating_duration_since(now));
-        let Some(batch) = lane.backlog.front() else { return };
-        let (body, items, uncompressed) = (batch.body.body.clone(), batch.items, batch.body.uncompressed_len);
-        let (content_type, content_encoding) = (lane.encoder.content_type(), lane.encoder.content_encoding());
+        let attempt = self.lanes[index].head.unwrap_or(Attempt {
+            failures: 0,
+            first_attempt: now,
+            next_at: now,
+            deadline: now + settings.batch.export_timeout,
+        });
+        let timeout = settings.timeout.min(self.export_deadline(&attempt).saturating_duration_since(now));
+        let Some(items) = self.lanes[index].backlog.front().map(|batch| batch.items) else { return };
         if timeout.is_zero() {
             // Out of time before a request could even start.
             self.give_up(index, items);
             return;
         }
-        let allowed = self.breaker.try_acquire(now);
-        self.publish_breaker();
+        let counters = self.shared.accounting.signal(signal);
+        let lane = &mut self.lanes[index];
+        let allowed = lane.breaker.try_acquire(now);
+        lane.publish_breaker(counters);
         if !allowed {
             return;
         }
-        self.lanes[index].head = Some(Attempt { failures, first_attempt, next_at: now, deadline: attempt_deadline });
-
+        lane.head = Some(Attempt { next_at: now, ..attempt });
+        lane.in_flight = Some(now);
+        let Some(batch) = lane.backlog.front() else { return };
         counters.requests.fetch_add(1, Ordering::Relaxed);
-        if failures > 0 {
+        if attempt.failures > 0 {
             counters.retries.fetch_add(1, Ordering::Relaxed);
         } else {
-            counters.bytes_uncompressed.fetch_add(uncompressed as u64, Ordering::Relaxed);
+            counters.bytes_uncompressed.fetch_add(batch.body.uncompressed_len as u64, Ordering::Relaxed);
         }
         counters.in_flight.store(items, Ordering::Relaxed);
-        counters.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
-        let started = Instant::now();
-        let mut request = Box::pin(self.transport.start(Request {
+        counters.bytes_sent.fetch_add(batch.body.body.len() as u64, Ordering::Relaxed);
+        self.requests[index] = Some(self.transport.start(Request {
             signal,
             url: settings.url.clone(),
             headers: settings.headers.clone(),
-            content_type,
-            content_encoding,
-            body,
+            content_type: lane.encoder.content_type(),
+            content_encoding: lane.encoder.content_encoding(),
+            body: batch.body.body.clone(),
             timeout,
         }));
-        let result = loop {
-            if let Some(result) = self.transport.poll_for(&mut request, self.config.poll_interval) {
-                break Some(result);
+    }
+
+    /// When the head batch's export must end: its own deadline, or shutdown's if sooner. (A
+    /// flush's deadline only bounds how long its caller waits.)
+    fn export_deadline(&self, attempt: &Attempt) -> Instant {
+        match &self.shutdown {
+            Some((shutdown_at, _)) => attempt.deadline.min(*shutdown_at),
+            None => attempt.deadline,
+        }
+    }
+
+    fn write_to_console(&mut self, index: usize) {
+        let counters = self.shared.accounting.signal(self.lanes[index].signal);
+        if let Some(batch) = self.lanes[index].pop_head() {
+            match console::write_batch(&mut self.console, &batch) {
+                Ok(()) => counters.export_queued(batch.items),
+                Err(_) => counters.drop_queued(DropReason::Rejected, batch.items),
             }
-            // Between slices of the request, stay responsive: take commands, answer flushes
-            // whose deadline passed, and give the request up when shutdown's deadline does.
-            while let Ok(command) = self.commands.try_recv() {
-                self.take(command);
-            }
-            // Keep emptying the recorders' buffers while a slow request is out, so producers
-            // lose spans to a full queue (counted) rather than to a full buffer.
-            self.drain_sources();
-            let now = Instant::now();
-            self.settle_flushes(now);
-            if self.shutdown.as_ref().is_some_and(|(deadline, _)| now >= *deadline) {
-                break None;
-            }
-        };
-        drop(request);
-        counters.record_latency(started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64);
+        }
+    }
+
+    /// Acts on the answer to a lane's request.
+    fn settle(&mut self, index: usize, result: SendResult) {
+        let lane = &mut self.lanes[index];
+        let counters = self.shared.accounting.signal(lane.signal);
+        if let Some(started) = lane.in_flight.take() {
+            counters.record_latency(started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64);
+        }
         counters.in_flight.store(0, Ordering::Relaxed);
-        let Some(result) = result else {
-            // Abandoned: the batch stays at the head, and shutdown counts it as dropped.
-            return;
-        };
-        let now = Instant::now();
-
-        let retry_after = match result {
-            Ok(ExportOutcome::Accepted { rejected, message }) => {
-                self.breaker.on_success();
-                self.publish_breaker();
-                let rejected = rejected.min(items);
-                self.pop_head(index);
-                counters.export_queued(items - rejected);
-                if rejected > 0 {
-                    counters.drop_queued(DropReason::Rejected, rejected);
-                }
-                if let Some(message) = message {
-                    if self.lanes[index].warned_partial.first() {
-                        diag::warning!(
-                            "the collector accepted {} {} with {rejected} rejected: {message} (reported once)",
-                            items - rejected,
-                            signal.name()
-                        );
-                    }
-                }
-                return;
-            }
-            Ok(ExportOutcome::Failed { status, reason }) => {
-                counters.failed_requests.fetch_add(1, Ordering::Relaxed);
-                // A 5xx says the collector is unwell; any other answer says it is up.
-                if status >= 500 {
-                    self.breaker.on_failure(now);
-                } else {
-                    self.breaker.on_success();
-                }
-                self.publish_breaker();
-                self.pop_head(index);
-                counters.drop_queued(DropReason::Rejected, items);
-                if self.lanes[index].warned_failed.first() {
-                    diag::error!(
-                        "the collector refused {items} {} ({reason}); not retried, dropped (reported once)",
-                        signal.name()
-                    );
-                }
-                return;
-            }
-            Ok(ExportOutcome::Retryable { retry_after, reason }) => {
-                diag::info!("{} export failed, will retry: {reason}", signal.name());
-                retry_after
-            }
+        let Some(items) = lane.backlog.front().map(|batch| batch.items) else { return };
+        match result {
+            Ok(ExportOutcome::Accepted { rejected, message }) => self.on_accepted(index, items, rejected, message),
+            Ok(ExportOutcome::Failed { status, reason }) => self.on_refused(index, items, status, &reason),
+            Ok(ExportOutcome::Retryable { retry_after, reason }) => self.on_failed(index, items, &reason, retry_after),
             Err(TransportError::Timeout(reason)) | Err(TransportError::Connection(reason)) => {
-                diag::info!("{} export failed, will retry: {reason}", signal.name());
-                None
+                self.on_failed(index, items, &reason, None)
             }
-        };
+        }
+    }
 
+    fn on_accepted(&mut self, index: usize, items: u64, rejected: u64, message: Option<String>) {
+        let lane = &mut self.lanes[index];
+        let counters = self.shared.accounting.signal(lane.signal);
+        lane.breaker.on_success();
+        lane.publish_breaker(counters);
+        let rejected = rejected.min(items);
+        lane.pop_head();
+        counters.export_queued(items - rejected);
+        if rejected > 0 {
+            counters.drop_queued(DropReason::Rejected, rejected);
+        }
+        if let Some(message) = message {
+            if lane.warned_partial.first() {
+                diag::warning!(
+                    "the collector accepted {} {} with {rejected} rejected: {message} (reported once)",
+                    items - rejected,
+                    lane.signal.name()
+                );
+            }
+        }
+    }
+
+    /// An answer that must not be retried: the batch is dropped as rejected.
+    fn on_refused(&mut self, index: usize, items: u64, status: u16, reason: &str) {
+        let lane = &mut self.lanes[index];
+        let counters = self.shared.accounting.signal(lane.signal);
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
-        self.breaker.on_failure(now);
-        self.publish_breaker();
-        if self.breaker.state() == BreakerState::Open {
+        // A 5xx says the collector is unwell; any other answer says it is up.
+        if status >= 500 {
+            lane.breaker.on_failure(Instant::now());
+        } else {
+            lane.breaker.on_success();
+        }
+        lane.publish_breaker(counters);
+        lane.pop_head();
+        counters.drop_queued(DropReason::Rejected, items);
+        if lane.warned_failed.first() {
+            diag::error!(
+                "the collector refused {items} {} ({reason}); not retried, dropped (reported once)",
+                lane.signal.name()
+            );
+        }
+    }
+
+    /// A failed attempt that may be retried. With a `Retry-After`, the collector is pacing us:
+    /// the lane holds back for that long and the batch waits, its retry budget starting afresh
+    /// after the wait (the breaker does not hear of it). Otherwise the breaker hears of the
+    /// failure, and the batch is tried again when the retry policy says, or dropped when its
+    /// time is up.
+    fn on_failed(&mut self, index: usize, items: u64, reason: &str, retry_after: Option<std::time::Duration>) {
+        let now = Instant::now();
+        let lane = &mut self.lanes[index];
+        let counters = self.shared.accounting.signal(lane.signal);
+        diag::info!("{} export failed, will retry: {reason}", lane.signal.name());
+        counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+        let Some(attempt) = lane.head else { return };
+        if let Some(asked) = retry_after {
+            let next_at = now + self.config.retry.retry_after(asked);
+            let timeout = self.config.signal(lane.signal).batch.export_timeout;
+            lane.head = Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
+            return;
+        }
+        lane.breaker.on_failure(now);
+        lane.publish_breaker(counters);
+        if lane.breaker_is_open() {
             // The batch waits at the head for the breaker's probe, with a fresh retry budget.
-            self.lanes[index].head = None;
+            lane.head = None;
             return;
         }
         let jitter = self.rng.random::<f64>();
-        let failures = failures + 1;
-        let next = self.config.retry.next_attempt(failures, first_attempt, now, retry_after, jitter);
+        let failures = attempt.failures + 1;
+        let deadline = self.export_deadline(&attempt);
+        let next = self.config.retry.next_attempt(failures, attempt.first_attempt, now, jitter);
         match next.filter(|at| *at < deadline) {
-            Some(next_at) => {
-                if let Some(attempt) = self.lanes[index].head.as_mut() {
-                    attempt.failures = failures;
-                    attempt.next_at = next_at;
-                }
-            }
+            Some(next_at) => self.lanes[index].head = Some(Attempt { failures, next_at, ..attempt }),
             None => self.give_up(index, items),
         }
     }
@@ -533,19 +512,7 @@ impl Worker {
     }
 
     fn pop_head(&mut self, index: usize) -> Option<Batch> {
-        let lane = &mut self.lanes[index];
-        lane.head = None;
-        let batch = lane.backlog.pop_front()?;
-        lane.backlog_items -= batch.items;
-        Some(batch)
-    }
-
-    fn publish_breaker(&self) {
-        self.shared.accounting.publish_breaker(
-            self.breaker.state(),
-            self.breaker.transitions(),
-            self.breaker.consecutive_failures(),
-        );
+        self.lanes[index].pop_head()
     }
 
     /// Answers the flushes that are done, past their deadline, or blocked by an open breaker.
@@ -555,7 +522,8 @@ impl Worker {
         }
         let empty = self.is_empty();
         let pending = self.pending_items();
-        let open = self.breaker.state() == BreakerState::Open;
+        // Blocked: a signal with something to send whose breaker is open.
+        let open = self.lanes.iter().any(|lane| lane.breaker_is_open() && !lane.backlog.is_empty());
         self.flushes.retain(|(deadline, reply)| {
             let answer = if empty {
                 Ok(())
@@ -577,6 +545,8 @@ impl Worker {
         // drain them again); then the records ended since the last pass are taken: the queues
         // are closed, so they too are counted as dropped at shutdown instead of being left
         // uncounted in their threads' buffers.
+        // Requests still out are abandoned: their batches are at their lanes' heads.
+        self.requests = [None, None, None];
         let mut sink = RecordSink::new(&self.shared);
         for source in &mut self.sources {
             source.close(&mut sink);
@@ -602,12 +572,7 @@ impl Worker {
     fn next_wake(&self, now: Instant) -> Instant {
         let mut wake = now + self.config.poll_interval;
         wake = wake.min(self.next_collection);
-        for lane in &self.lanes {
-            if let Some(attempt) = &lane.head {
-                wake = wake.min(attempt.next_at);
-            }
-        }
-        if let Some(at) = self.breaker.reopens_at() {
+        for at in self.lanes.iter().filter_map(Lane::wakes_at) {
             wake = wake.min(at);
         }
         for (deadline, _) in &self.flushes {

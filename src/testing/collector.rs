@@ -52,6 +52,14 @@ pub enum Reply {
     /// 200 with `Content-Type: application/x-protobuf` and a body that is not a valid protobuf
     /// message: a broken collector or proxy.
     Garbage,
+    /// A 200 answer whose head comes at once and whose body (an accepting answer with a warning
+    /// message) follows one byte at a time, this long apart (or until the collector shuts down):
+    /// a collector, or a proxy, dripping its answer.
+    Drip(Duration),
+    /// The [`Reply::Accept`] answer, without `Connection: close`, then the connection closed:
+    /// a collector that closes keep-alive connections after answering (HTTP/1.1 allows it), so
+    /// the client's next request on it can race with the close.
+    AcceptThenClose,
 }
 
 impl Reply {
@@ -59,7 +67,7 @@ impl Reply {
     /// and [`Reply::PartialSuccess`]. [`Reply::Garbage`] is not, although it is a 200: the client
     /// cannot read the answer, so it cannot know.
     pub fn is_success(&self) -> bool {
-        matches!(self, Reply::Accept | Reply::PartialSuccess { .. })
+        matches!(self, Reply::Accept | Reply::PartialSuccess { .. } | Reply::AcceptThenClose)
     }
 }
 
@@ -111,7 +119,7 @@ impl ReceivedRequest {
     /// not rejected for [`Reply::PartialSuccess`], none otherwise.
     pub fn accepted_items(&self) -> u64 {
         match &self.reply {
-            Reply::Accept => self.item_count(),
+            Reply::Accept | Reply::AcceptThenClose => self.item_count(),
             Reply::PartialSuccess { rejected, .. } => {
                 self.item_count().saturating_sub(u64::try_from(*rejected).unwrap_or(0))
             }

@@ -2,7 +2,7 @@
 //! one per connection, sharing the recorded requests and the reply scripts.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -118,19 +118,21 @@ impl Shared {
     }
 
     /// Sleeps for `duration` unless the collector stops first.
-    fn pause(&self, duration: Duration) {
+    /// Waits `duration`, or until the collector stops: returns whether it is stopping.
+    fn pause(&self, duration: Duration) -> bool {
         let deadline = Instant::now().checked_add(duration);
         let mut state = self.state.lock();
         while !state.stopping {
             match deadline {
                 Some(deadline) => {
                     if self.changed.wait_until(&mut state, deadline).timed_out() {
-                        return;
+                        return false;
                     }
                 }
                 None => self.changed.wait(&mut state),
             }
         }
+        true
     }
 
     /// Marks the collector as stopping and wakes every hang.
@@ -169,7 +171,9 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok((stream, _)) => spawn_connection(&shared, stream),
             // Typically out of file descriptors: back off instead of spinning, but stay
             // responsive to shutdown.
-            Err(_) => shared.pause(Duration::from_millis(20)),
+            Err(_) => {
+                shared.pause(Duration::from_millis(20));
+            }
         }
     }
 }
@@ -379,6 +383,15 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
             shared.pause(duration);
             return After::Close;
         }
+        Reply::Drip(every) => {
+            // An accepting answer with a warning, so that it has a body to drip.
+            let answer = success(signal, format, Some((0, "this answer drips in one byte at a time")));
+            return drip(shared, reader.get_ref(), &answer, every);
+        }
+        Reply::AcceptThenClose => {
+            send(reader.get_ref(), &success(signal, format, None), true, head_only);
+            return After::Close;
+        }
         Reply::Reset => {
             // std cannot set SO_LINGER to 0 on stable Rust, which is what would turn the close
             // into an RST. Shutting both directions down closes at once with a FIN instead,
@@ -389,6 +402,26 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         }
     };
     send(reader.get_ref(), &response, keep_alive, head_only)
+}
+
+/// Writes `response`'s head at once, then its body a byte at a time, `every` apart, stopping
+/// early when the collector stops or the client has gone; then closes the connection.
+fn drip(shared: &Shared, stream: &TcpStream, response: &Response, every: Duration) -> After {
+    let mut bytes = Vec::new();
+    if http::write_response(&mut bytes, response, true, false).is_err() {
+        return After::Close;
+    }
+    let head = bytes.windows(4).position(|end| end == b"\r\n\r\n").map_or(bytes.len(), |at| at + 4);
+    let mut writer = stream;
+    if writer.write_all(&bytes[..head]).is_err() {
+        return After::Close;
+    }
+    for byte in &bytes[head..] {
+        if shared.pause(every) || writer.write_all(&[*byte]).is_err() {
+            break;
+        }
+    }
+    After::Close
 }
 
 fn success(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Response {

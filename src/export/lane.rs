@@ -1,0 +1,108 @@
+//! One signal's side of the exporter thread: its backlog of encoded batches, the retry state of
+//! the batch at its head, its circuit breaker, and whether a request of its own is out.
+//!
+//! Lanes share nothing but the thread, which drives up to one request per lane at once: a
+//! collector endpoint that hangs, drips or fails for one signal holds up that signal's lane, and
+//! opens that signal's breaker, never another's. A batch stays at the head of its backlog while
+//! it is retried; the retry policy and the lane's breaker decide when it is sent again.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::diag::Once;
+
+use super::accounting::SignalCounters;
+use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use super::encode::{EncodedBody, Encoder};
+use super::Signal;
+
+/// An encoded request and the number of items in it.
+pub(super) struct Batch {
+    pub body: EncodedBody,
+    pub items: u64,
+}
+
+/// The retry state of the batch at the head of a backlog.
+#[derive(Clone, Copy)]
+pub(super) struct Attempt {
+    pub failures: u32,
+    pub first_attempt: Instant,
+    pub next_at: Instant,
+    pub deadline: Instant,
+}
+
+/// One signal's side of the thread.
+pub(super) struct Lane {
+    pub signal: Signal,
+    pub encoder: Encoder,
+    pub backlog: VecDeque<Batch>,
+    pub backlog_items: u64,
+    pub head: Option<Attempt>,
+    pub next_batch_due: Instant,
+    pub breaker: CircuitBreaker,
+    /// When the request out now (for the head batch) was started.
+    pub in_flight: Option<Instant>,
+    /// One line per kind of trouble, not one per batch.
+    pub warned_partial: Once,
+    pub warned_failed: Once,
+    pub warned_exhausted: Once,
+}
+
+impl Lane {
+    pub fn new(signal: Signal, encoder: Encoder, breaker: BreakerConfig, next_batch_due: Instant) -> Lane {
+        Lane {
+            signal,
+            encoder,
+            backlog: VecDeque::new(),
+            backlog_items: 0,
+            head: None,
+            next_batch_due,
+            breaker: CircuitBreaker::new(breaker),
+            in_flight: None,
+            warned_partial: Once::default(),
+            warned_failed: Once::default(),
+            warned_exhausted: Once::default(),
+        }
+    }
+
+    pub fn push(&mut self, batch: Batch) {
+        self.backlog_items += batch.items;
+        self.backlog.push_back(batch);
+    }
+
+    /// Takes the head batch out, with its retry state.
+    pub fn pop_head(&mut self) -> Option<Batch> {
+        self.head = None;
+        let batch = self.backlog.pop_front()?;
+        self.backlog_items -= batch.items;
+        Some(batch)
+    }
+
+    /// Whether the head batch may be sent at `now` as far as its retry schedule goes (the breaker
+    /// has its own say): there is one, no request is out, and its next attempt is due.
+    pub fn head_is_due(&self, now: Instant) -> bool {
+        self.in_flight.is_none()
+            && !self.backlog.is_empty()
+            && self.head.as_ref().is_none_or(|attempt| now >= attempt.next_at)
+    }
+
+    /// When this lane next has something to do on its own: a retry, or its breaker's probe.
+    pub fn wakes_at(&self) -> Option<Instant> {
+        if self.in_flight.is_some() || self.backlog.is_empty() {
+            return None;
+        }
+        match (self.head.as_ref().map(|attempt| attempt.next_at), self.breaker.reopens_at()) {
+            (Some(retry), Some(probe)) => Some(retry.max(probe)),
+            (retry, probe) => retry.or(probe),
+        }
+    }
+
+    pub fn breaker_is_open(&self) -> bool {
+        self.breaker.state() == BreakerState::Open
+    }
+
+    /// Makes the breaker's state visible in the accounting.
+    pub fn publish_breaker(&self, counters: &SignalCounters) {
+        counters.publish_breaker(self.breaker.state(), self.breaker.transitions(), self.breaker.consecutive_failures());
+    }
+}

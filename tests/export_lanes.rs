@@ -1,0 +1,195 @@
+//! One lane per signal, against a loopback collector that misbehaves for one signal only, over
+//! real HTTP on 127.0.0.1: a hanging or dripping traces endpoint holds up neither metrics nor
+//! logs, a dripped answer is a failed attempt, and a collector that closes keep-alive connections
+//! after answering costs nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy, Snapshot};
+use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope};
+use nanotel::proto::logs::v1::LogRecord;
+use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
+use nanotel::proto::trace::v1::Span;
+use nanotel::testing::{Reply, TestCollector};
+use nanotel::Signal;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn scope() -> nanotel::export::Scope {
+    Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
+}
+
+fn span(i: u64) -> Span {
+    Span {
+        trace_id: [1; 16].to_vec(),
+        span_id: (i + 1).to_be_bytes().to_vec(),
+        name: format!("order-{i}"),
+        ..Default::default()
+    }
+}
+
+fn log(i: u64) -> LogRecord {
+    LogRecord {
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("filled {i}"))) }),
+        ..Default::default()
+    }
+}
+
+/// One gauge point per collection.
+struct Depth;
+
+impl MetricProducer for Depth {
+    fn produce(&mut self) -> Vec<ScopeMetrics> {
+        let point = NumberDataPoint {
+            value: Some(nanotel::proto::metrics::v1::number_data_point::Value::AsInt(1)),
+            ..Default::default()
+        };
+        vec![ScopeMetrics {
+            metrics: vec![Metric {
+                name: "book.depth".into(),
+                data: Some(metric::Data::Gauge(Gauge { data_points: vec![point] })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]
+    }
+}
+
+/// Short delays; metrics collected every 50 ms.
+fn builder(collector: &TestCollector) -> PipelineBuilder {
+    let every = |signal, ms| BatchConfig { schedule_delay: Duration::from_millis(ms), ..BatchConfig::defaults(signal) };
+    Pipeline::builder()
+        .without_env()
+        .self_telemetry(false)
+        .endpoint(collector.endpoint())
+        .batch(Signal::Traces, every(Signal::Traces, 20))
+        .batch(Signal::Logs, every(Signal::Logs, 20))
+        .batch(Signal::Metrics, every(Signal::Metrics, 50))
+        .poll_interval(Duration::from_millis(5))
+}
+
+fn assert_identity(snapshot: &Snapshot) {
+    for signal in Signal::ALL {
+        let s = snapshot.signal(signal);
+        assert_eq!(s.enqueued, s.exported + s.dropped_total() + s.queued, "{}", snapshot.to_json());
+    }
+}
+
+/// Waits up to `WAIT` for `done`.
+fn wait_for(done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > WAIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// The traces endpoint hangs for seconds on every request; metrics are still collected and sent
+/// every 50 ms, and log records still go out, meanwhile. (Before: one request in flight for all
+/// signals, so everything waited for the hung one.)
+#[test]
+fn a_hanging_traces_endpoint_holds_up_neither_metrics_nor_logs() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), (0..4).map(|_| Reply::Hang(Duration::from_secs(3))));
+    let pipeline = builder(&collector).timeout(Duration::from_secs(3)).build().unwrap();
+    pipeline.add_metric_producer(Depth);
+    let handle = pipeline.handle();
+    handle.send_span(&scope(), span(0));
+    assert!(wait_for(|| collector.request_count(Signal::Traces) == 1), "the traces request is out");
+    let hung_at = Instant::now();
+    for i in 0..10 {
+        handle.send_log(&scope(), log(i));
+    }
+    let flowing =
+        wait_for(|| collector.accepted_items(Signal::Logs) == 10 && collector.accepted_items(Signal::Metrics) >= 5);
+    let waited = hung_at.elapsed();
+    assert!(flowing, "{}", pipeline.accounting().to_json());
+    assert!(waited < Duration::from_millis(1500), "metrics and logs waited {waited:?} for the hung traces request");
+    assert_eq!(collector.accepted_items(Signal::Traces), 0);
+    assert_identity(&pipeline.shutdown(Duration::from_millis(200)).accounting);
+}
+
+/// A collector that drips its `200` one byte at a time: the answer does not arrive whole within
+/// the request timeout, so the attempt fails and feeds the traces breaker, which opens; the logs
+/// breaker stays closed and logs flow. (Before: a dripped 200 counted as a success.)
+#[test]
+fn a_dripped_answer_is_a_failed_attempt_and_opens_only_its_signals_breaker() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), (0..4).map(|_| Reply::Drip(Duration::from_millis(100))));
+    let pipeline = builder(&collector)
+        .timeout(Duration::from_millis(400))
+        .breaker(BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(60) })
+        .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    handle.send_span(&scope(), span(0));
+    assert!(wait_for(|| pipeline.accounting().traces.breaker.state == "open"), "{}", pipeline.accounting().to_json());
+    handle.send_log(&scope(), log(0));
+    assert!(wait_for(|| collector.accepted_items(Signal::Logs) == 1));
+    let snapshot = pipeline.accounting();
+    assert_eq!((snapshot.traces.exported, snapshot.traces.failed_requests), (0, 2), "{}", snapshot.to_json());
+    assert_eq!(snapshot.logs.breaker.state, "closed");
+    assert_eq!(snapshot.metrics.breaker.state, "closed");
+    assert_eq!(snapshot.breaker.state, "open", "the top-level breaker is the worst of the three");
+    assert_identity(&pipeline.shutdown(Duration::from_millis(200)).accounting);
+}
+
+/// A collector that closes each connection right after answering, without saying so: the next
+/// request, on a pooled connection, can race with the close. Such a request is sent again at
+/// once on a fresh connection: no failed request, no breaker failure, nothing lost. (Before:
+/// about half the requests failed with "connection closed before message completed".)
+#[test]
+fn a_collector_closing_keep_alive_connections_costs_no_failed_request() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::AcceptThenClose);
+    let pipeline = builder(&collector)
+        .batch(Signal::Traces, BatchConfig { max_export_batch_size: 4, ..BatchConfig::defaults(Signal::Traces) })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    for i in 0..200 {
+        handle.send_span(&scope(), span(i));
+        if i % 4 == 3 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    pipeline.force_flush(WAIT).unwrap();
+    let snapshot = pipeline.accounting();
+    assert_eq!(snapshot.traces.exported, 200, "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.failed_requests, 0, "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.breaker.consecutive_failures, 0);
+    assert!(collector.request_count(Signal::Traces) >= 50);
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+}
+
+/// A `Retry-After` longer than the retry budget: the lane holds back for it, the batch waits
+/// and is delivered, and the batches behind it wait too. (Before: the batch was dropped at once
+/// as `retries_exhausted`, and the next batch went out immediately.)
+#[test]
+fn a_retry_after_beyond_the_retry_budget_holds_the_lane_and_loses_nothing() {
+    let collector = TestCollector::start().unwrap();
+    let busy = Reply::Status { code: 503, retry_after: Some("1".into()), message: "slow down".into() };
+    collector.script(Some(Signal::Traces), [busy]);
+    let pipeline = builder(&collector)
+        .retry(RetryPolicy { max_elapsed: Duration::from_millis(200), ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    handle.send_span(&scope(), span(0));
+    assert!(wait_for(|| collector.request_count(Signal::Traces) == 1));
+    let refused_at = Instant::now();
+    handle.send_span(&scope(), span(1));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(collector.request_count(Signal::Traces), 1, "nothing is sent while the collector asked to wait");
+    pipeline.force_flush(WAIT).unwrap();
+    let arrivals: Vec<Instant> = collector.received().iter().map(|r| r.arrived).collect();
+    assert!(arrivals[1] - refused_at >= Duration::from_millis(900), "retried after {:?}", arrivals[1] - refused_at);
+    let snapshot = pipeline.accounting();
+    assert_eq!((snapshot.traces.exported, snapshot.traces.dropped_total()), (2, 0), "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.breaker.consecutive_failures, 0, "a collector pacing us is not failing");
+}
