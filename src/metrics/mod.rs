@@ -65,6 +65,7 @@
 
 mod attribute_set;
 mod builder;
+mod claimed;
 mod collect;
 mod descriptor;
 pub mod exponential;
