@@ -192,7 +192,7 @@ impl<S: Send> Stripes<S> {
     }
 
     /// The number of extra stripes made so far.
-    #[cfg(test)]
+    #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn extra_count(&self) -> usize {
         self.extras().count()
     }

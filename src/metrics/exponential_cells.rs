@@ -339,3 +339,33 @@ mod exit_tests {
         assert_eq!((state.count(), state.sum), (2, 8.0));
     }
 }
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::Arc;
+    use loom::thread;
+
+    /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
+    /// stripe), the first recording values 20 octaves apart (a downscale of the stripe it holds),
+    /// while a delta collection races them: over the windows, count and sum are exact.
+    #[test]
+    fn loom_records_land_whole_in_one_window_through_claims_and_rescales() {
+        loom::model(|| {
+            let cells = Arc::new(ExpoCells::with_stripes(1));
+            let recorders: Vec<_> = [&[1.0, 1048576.0][..], &[3.0]]
+                .into_iter()
+                .map(|values| {
+                    let cells = cells.clone();
+                    thread::spawn(move || values.iter().for_each(|&value| cells.record(value)))
+                })
+                .collect();
+            let mut total = cells.read(true);
+            recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
+            total.merge(&cells.read(true));
+            assert_eq!((total.count(), total.sum, total.min, total.max), (3, 1048580.0, 1.0, 1048576.0));
+            assert!(total.scale < MAX_SCALE, "20 octaves do not fit at the largest scale");
+            stripe::loom_wait_until_all_given_back();
+        });
+    }
+}

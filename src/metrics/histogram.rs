@@ -202,3 +202,35 @@ mod tests {
         assert_eq!((empty.count(), empty.sum, empty.min, empty.max), (0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
     }
 }
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
+    /// stripe) while a delta collection races them: each window's count is its buckets' sum, with
+    /// min ≤ max when it has any; over the windows, counts and sum are exact.
+    #[test]
+    fn loom_records_land_whole_in_one_window() {
+        loom::model(|| {
+            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(Arc::from([2.0]), 1));
+            let recorders: Vec<_> = [1u64, 5]
+                .into_iter()
+                .map(|value| {
+                    let cells = cells.clone();
+                    thread::spawn(move || cells.record(value))
+                })
+                .collect();
+            let first = cells.read::<u64>(true);
+            recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
+            let second = cells.read::<u64>(true);
+            for window in [&first, &second] {
+                assert!(window.count() == 0 || window.min <= window.max, "{window:?}");
+            }
+            let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();
+            assert_eq!((counts, first.sum + second.sum), (vec![1, 1], 6));
+            stripe::loom_wait_until_all_given_back();
+        });
+    }
+}
