@@ -113,9 +113,9 @@ impl Drop for GiveBack {
     }
 }
 
-/// This thread's stripe: its owned slot (below `count()`), or, in shared mode, a number of at
-/// least `count()` (which the histograms mask into a stripe they update with atomic
-/// read-modify-writes).
+/// This thread's stripe: its owned slot (below `count()`), or, in shared mode or while the
+/// thread exits, a number of at least `count()` (which the histograms mask into the stripe they
+/// try to claim first; see `claimed`).
 #[inline]
 pub(crate) fn slot() -> usize {
     let slot = SLOT.with(Cell::get);
