@@ -201,6 +201,8 @@ mod tests {
             let owned = super::slot();
             if owned < count() {
                 SLOTS.give_back(owned);
+                // The guard must not give it back a second time at exit.
+                GIVE_BACK.with(|guard| guard.0.set(UNCLAIMED));
             }
             SLOT.with(|slot| slot.set(SHARED + 2));
             assert_eq!(super::slot(), SHARED + 1);
