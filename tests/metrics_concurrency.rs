@@ -240,3 +240,85 @@ fn thread_exit_stripe_reuse_and_shared_mode_stay_exact() {
     assert_eq!(waves(TemporalityPreference::Cumulative), expected);
     assert_eq!(waves(TemporalityPreference::Delta), expected);
 }
+
+/// Sums every delta point of the explicit histogram "h" over `scopes` into `(count, sum)`, checking
+/// each point: its count is its buckets' sum and its extremes are the only value recorded.
+fn add_explicit_points(scopes: &[ScopeMetrics], value: f64, total: &mut (u64, f64)) {
+    for metric in scopes.iter().flat_map(|s| &s.metrics) {
+        let Some(Data::Histogram(h)) = metric.data.as_ref() else { panic!("a histogram: {metric:?}") };
+        for point in &h.data_points {
+            assert_eq!(point.count, point.bucket_counts.iter().sum::<u64>(), "count = Σ buckets: {point:?}");
+            assert!(point.count > 0, "a delta point only for a window that saw records: {point:?}");
+            assert_eq!((point.min, point.max), (Some(value), Some(value)), "{point:?}");
+            assert_eq!(point.sum, Some(value * point.count as f64), "the sum of this window's records: {point:?}");
+            total.0 += point.count;
+            total.1 += point.sum.unwrap_or(0.0);
+        }
+    }
+}
+
+/// Issue 13, defect 2: a record's bucket, sum, minimum and maximum fall in one delta window, so
+/// the points' counts and sums add up to what was recorded and every point is valid.
+#[test]
+fn explicit_histogram_deltas_are_exact_and_every_point_is_valid() {
+    const RECORDERS: u64 = 2;
+    const EACH: u64 = 200_000;
+    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let histogram = provider.meter("stress").f64_histogram("h").build().unwrap();
+    let mut total = (0u64, 0.0f64);
+    let mut collections = 0;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..RECORDERS)
+            .map(|_| {
+                let bound = histogram.bind(&[]);
+                s.spawn(move || (0..EACH).for_each(|_| bound.record(3.0)))
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            add_explicit_points(&provider.collect(), 3.0, &mut total);
+            collections += 1;
+        }
+    });
+    add_explicit_points(&provider.collect(), 3.0, &mut total);
+    assert!(collections > 1, "collections must race with the recording threads");
+    assert_eq!(total, (RECORDERS * EACH, 3.0 * (RECORDERS * EACH) as f64), "over {collections} collections");
+}
+
+/// Issue 13, defect 3: far more recording threads than cores (so owners are often preempted in
+/// the middle of a record), with delta collections racing them: no value is lost.
+#[test]
+fn exponential_histogram_loses_nothing_when_threads_outnumber_cores() {
+    const RECORDERS: u64 = 64;
+    const EACH: u64 = 20_000;
+    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let histogram = provider.meter("stress").f64_histogram("h").exponential().build().unwrap();
+    let (mut count, mut sum) = (0u64, 0.0f64);
+    let mut add = |scopes: Vec<ScopeMetrics>| {
+        for metric in scopes.iter().flat_map(|s| &s.metrics) {
+            let Some(Data::ExponentialHistogram(h)) = metric.data.as_ref() else { panic!("{metric:?}") };
+            for point in &h.data_points {
+                count += point.count;
+                sum += point.sum.unwrap_or(0.0);
+            }
+        }
+    };
+    let start = Barrier::new(RECORDERS as usize);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..RECORDERS)
+            .map(|_| {
+                let (bound, start) = (histogram.bind(&[]), &start);
+                s.spawn(move || {
+                    start.wait();
+                    (0..EACH).for_each(|i| bound.record((i % 1000 + 1) as f64));
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            add(provider.collect());
+        }
+    });
+    add(provider.collect());
+    // Σ (i % 1000 + 1) over i < EACH, per thread: EACH / 1000 rounds of 1..=1000.
+    let per_thread = (EACH / 1000) as f64 * 500_500.0;
+    assert_eq!((count, sum), (RECORDERS * EACH, RECORDERS as f64 * per_thread));
+}

@@ -136,7 +136,7 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
         let bounds: Arc<[f64]> = self.spec.boundaries.clone().unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()).into();
         let inner = if self.spec.exponential {
-            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(Box::new(ExpoCells::new())))?
+            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(ExpoCells::new()))?
         } else {
             self.sync(InstrumentKind::Histogram, move || {
                 HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone()))

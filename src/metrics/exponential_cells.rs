@@ -3,166 +3,123 @@
 //! # Protocol
 //!
 //! Downscaling rewrites every bucket, which cannot be done with one atomic operation per value.
-//! So each stripe has an owner flag: a recording thread claims its stripe with one
-//! compare-and-swap, updates it with plain loads and stores (nobody else touches a claimed
-//! stripe), and releases it with one store. A thread that finds its stripe claimed (another thread
-//! sharing it, or the collector reading it) never waits: it tries the next stripe, and if every
-//! stripe is claimed it puts the value in a small lock-free spill queue the collector drains (a
-//! full queue drops the value and counts it, the project's rule for full buffers).
+//! So a record claims a whole stripe (see `claimed`: this thread's stripe usually, another one
+//! when it is held, or an extra stripe when all are; never waiting, never dropping a value) and
+//! updates it with plain loads and stores; a collection holds each stripe in turn to copy it and,
+//! for a delta, zero it, and merges the copies at the largest common scale. Every record therefore
+//! lands whole in exactly one reading.
 //!
-//! Inside a claimed stripe, a value whose index falls in the window costs one count increment; a
+//! Inside a held stripe, a value whose index falls in the window costs one count increment; a
 //! value outside it takes the slow path: the scale goes down as far as the specification says
 //! (both windows shifted in place), and the value's window is re-centred on its occupied range,
 //! all with a stack buffer, never allocating. The scale only ever goes down, also across delta
 //! collections, so once a histogram has seen its range it rarely takes the slow path again.
-//!
-//! The collector claims each stripe in turn (spinning briefly if a recording holds it: the
-//! collector may wait for a recording, never the other way round), copies it, zeroes it for a
-//! delta reading, releases it, and merges the copies at the largest common scale.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-
-use crossbeam::queue::ArrayQueue;
-use crossbeam::utils::CachePadded;
-
+use super::claimed::Stripes;
 use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SCALE, MAX_SIZE, MIN_SCALE};
 use super::stripe;
-
-/// Values the spill queue holds between two collections.
-const SPILL: usize = 256;
 
 /// The base of an empty window: every index is outside it.
 const EMPTY: i32 = i32::MIN;
 
+/// The counts of one sign's indices `base..base + MAX_SIZE`.
 struct Window {
-    base: AtomicI32,
-    counts: [AtomicU64; MAX_SIZE],
+    base: i32,
+    counts: [u64; MAX_SIZE],
 }
 
 impl Window {
     fn new() -> Self {
-        Window { base: AtomicI32::new(EMPTY), counts: std::array::from_fn(|_| AtomicU64::new(0)) }
+        Window { base: EMPTY, counts: [0; MAX_SIZE] }
     }
 
-    // All accesses below are Relaxed: only the stripe's owner touches the cells, and the owner
-    // flag's Acquire/Release orders one owner's accesses before the next owner's.
-
     fn to_buckets(&self) -> Buckets {
-        let base = self.base.load(Ordering::Relaxed);
-        if base == EMPTY {
+        if self.base == EMPTY {
             return Buckets::default();
         }
-        let counts = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        Buckets { offset: base, counts }.trimmed()
+        Buckets { offset: self.base, counts: self.counts.to_vec() }.trimmed()
     }
 
     /// The first and last index with a non-zero count.
     fn range(&self) -> Option<(i32, i32)> {
-        let base = self.base.load(Ordering::Relaxed);
-        let first = self.counts.iter().position(|c| c.load(Ordering::Relaxed) != 0)?;
-        let last = self.counts.iter().rposition(|c| c.load(Ordering::Relaxed) != 0)?;
-        Some((base + first as i32, base + last as i32))
+        range_of(&self.counts, self.base)
     }
 
     /// Shifts every index right by `shift` (merging buckets) and re-centres the window on the
     /// occupied range, widened to hold `keep` if given, so the range can grow either way before
     /// the slow path is needed again. The caller has chosen `shift` so everything fits.
-    fn rewrite(&self, shift: u32, keep: Option<i32>) {
-        let base = self.base.load(Ordering::Relaxed);
-        let mut old = [0u64; MAX_SIZE];
-        for (slot, cell) in old.iter_mut().zip(&self.counts) {
-            *slot = cell.swap(0, Ordering::Relaxed);
-        }
-        let occupied = self.range_of(&old, base).map(|(l, h)| (l >> shift, h >> shift));
+    fn rewrite(&mut self, shift: u32, keep: Option<i32>) {
+        let base = self.base;
+        let old = std::mem::replace(&mut self.counts, [0; MAX_SIZE]);
+        let occupied = range_of(&old, base).map(|(l, h)| (l >> shift, h >> shift));
         let range = match (occupied, keep) {
             (Some((l, h)), Some(k)) => (l.min(k), h.max(k)),
             (Some(range), None) => range,
             (None, Some(k)) => (k, k),
             (None, None) => {
-                self.base.store(EMPTY, Ordering::Relaxed);
+                self.base = EMPTY;
                 return;
             }
         };
-        let new_base = range.0 - (MAX_SIZE as i32 - (range.1 - range.0 + 1)) / 2;
-        self.base.store(new_base, Ordering::Relaxed);
+        self.base = range.0 - (MAX_SIZE as i32 - (range.1 - range.0 + 1)) / 2;
         for (i, &count) in old.iter().enumerate() {
             if count != 0 {
-                let cell = &self.counts[(((base + i as i32) >> shift) - new_base) as usize];
-                cell.store(cell.load(Ordering::Relaxed) + count, Ordering::Relaxed);
+                self.counts[(((base + i as i32) >> shift) - self.base) as usize] += count;
             }
         }
     }
 
-    fn range_of(&self, counts: &[u64; MAX_SIZE], base: i32) -> Option<(i32, i32)> {
-        if base == EMPTY {
-            return None;
-        }
-        let first = counts.iter().position(|&c| c != 0)?;
-        let last = counts.iter().rposition(|&c| c != 0)?;
-        Some((base + first as i32, base + last as i32))
-    }
-
-    fn clear(&self) {
-        self.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+    fn clear(&mut self) {
+        self.counts = [0; MAX_SIZE];
     }
 }
 
+/// The first and last index with a non-zero count, of a window starting at `base`.
+fn range_of(counts: &[u64; MAX_SIZE], base: i32) -> Option<(i32, i32)> {
+    if base == EMPTY {
+        return None;
+    }
+    let first = counts.iter().position(|&c| c != 0)?;
+    let last = counts.iter().rposition(|&c| c != 0)?;
+    Some((base + first as i32, base + last as i32))
+}
+
+/// One stripe's histogram.
 struct Stripe {
-    owned: AtomicBool,
-    scale: AtomicI32,
-    zero_count: AtomicU64,
-    sum: AtomicU64,
-    min: AtomicU64,
-    max: AtomicU64,
+    scale: i32,
+    zero_count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
     positive: Window,
     negative: Window,
-}
-
-/// Adds one to a cell only its owner writes: a load and a store, no read-modify-write.
-#[inline]
-fn bump(cell: &AtomicU64) {
-    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 impl Stripe {
     fn new() -> Self {
         Stripe {
-            owned: AtomicBool::new(false),
-            scale: AtomicI32::new(MAX_SCALE),
-            zero_count: AtomicU64::new(0),
-            sum: AtomicU64::new(0f64.to_bits()),
-            min: AtomicU64::new(f64::INFINITY.to_bits()),
-            max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
+            scale: MAX_SCALE,
+            zero_count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
             positive: Window::new(),
             negative: Window::new(),
         }
     }
 
-    /// Claims the stripe. Acquire pairs with `release`'s Release: the new owner sees every
-    /// write of the previous one.
+    /// Records a finite value.
     #[inline]
-    fn claim(&self) -> bool {
-        self.owned.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
-    }
-
-    #[inline]
-    fn release(&self) {
-        self.owned.store(false, Ordering::Release);
-    }
-
-    /// Records a finite value; the caller owns the stripe.
-    #[inline]
-    fn record(&self, value: f64) {
+    fn record(&mut self, value: f64) {
         if value != 0.0 {
-            let scale = self.scale.load(Ordering::Relaxed);
-            let window = if value > 0.0 { &self.positive } else { &self.negative };
-            let at = i64::from(index(value.abs(), scale)) - i64::from(window.base.load(Ordering::Relaxed));
-            match window.counts.get(at as u64 as usize) {
-                Some(cell) if at >= 0 => bump(cell),
+            let window = if value > 0.0 { &mut self.positive } else { &mut self.negative };
+            let at = i64::from(index(value.abs(), self.scale)) - i64::from(window.base);
+            match window.counts.get_mut(at as u64 as usize) {
+                Some(count) if at >= 0 => *count += 1,
                 _ => return self.record_slowly(value),
             }
         } else {
-            bump(&self.zero_count);
+            self.zero_count += 1;
         }
         self.record_summary(value);
     }
@@ -172,152 +129,103 @@ impl Stripe {
     /// buckets), shift both windows by it, re-centre the value's window on its range, then
     /// count the value. Works in place with a stack buffer, so it never allocates.
     #[cold]
-    fn record_slowly(&self, value: f64) {
-        let scale = self.scale.load(Ordering::Relaxed);
-        let window = if value > 0.0 { &self.positive } else { &self.negative };
-        let index = index(value.abs(), scale);
+    fn record_slowly(&mut self, value: f64) {
+        let index = index(value.abs(), self.scale);
+        let (window, other) = if value > 0.0 {
+            (&mut self.positive, &mut self.negative)
+        } else {
+            (&mut self.negative, &mut self.positive)
+        };
         let (low, high) = window.range().map_or((index, index), |(l, h)| (l.min(index), h.max(index)));
-        let shift = downscale_needed(low, high).min((scale - MIN_SCALE) as u32);
+        let shift = downscale_needed(low, high).min((self.scale - MIN_SCALE) as u32);
         if shift > 0 {
-            self.scale.store(scale - shift as i32, Ordering::Relaxed);
-            let other = if value > 0.0 { &self.negative } else { &self.positive };
+            self.scale -= shift as i32;
             other.rewrite(shift, None);
         }
         window.rewrite(shift, Some(index >> shift));
-        let at = (index >> shift) - window.base.load(Ordering::Relaxed);
-        bump(&window.counts[at as usize]);
+        window.counts[((index >> shift) - window.base) as usize] += 1;
         self.record_summary(value);
     }
 
     /// The sum, minimum and maximum.
     #[inline]
-    fn record_summary(&self, value: f64) {
-        let sum = f64::from_bits(self.sum.load(Ordering::Relaxed)) + value;
-        self.sum.store(sum.to_bits(), Ordering::Relaxed);
-        if value < f64::from_bits(self.min.load(Ordering::Relaxed)) {
-            self.min.store(value.to_bits(), Ordering::Relaxed);
+    fn record_summary(&mut self, value: f64) {
+        self.sum += value;
+        if value < self.min {
+            self.min = value;
         }
-        if value > f64::from_bits(self.max.load(Ordering::Relaxed)) {
-            self.max.store(value.to_bits(), Ordering::Relaxed);
+        if value > self.max {
+            self.max = value;
         }
     }
 
     fn to_state(&self) -> ExpoState {
         ExpoState {
-            scale: self.scale.load(Ordering::Relaxed),
+            scale: self.scale,
             positive: self.positive.to_buckets(),
             negative: self.negative.to_buckets(),
-            zero_count: self.zero_count.load(Ordering::Relaxed),
-            sum: f64::from_bits(self.sum.load(Ordering::Relaxed)),
-            min: f64::from_bits(self.min.load(Ordering::Relaxed)),
-            max: f64::from_bits(self.max.load(Ordering::Relaxed)),
+            zero_count: self.zero_count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
         }
     }
 
     /// Zeroes the values, keeping the scale and the windows' placement.
-    fn clear(&self) {
+    fn clear(&mut self) {
         self.positive.clear();
         self.negative.clear();
-        self.zero_count.store(0, Ordering::Relaxed);
-        self.sum.store(0f64.to_bits(), Ordering::Relaxed);
-        self.min.store(f64::INFINITY.to_bits(), Ordering::Relaxed);
-        self.max.store(f64::NEG_INFINITY.to_bits(), Ordering::Relaxed);
-    }
-
-    /// Claims the stripe for the collector, which may wait for a recording to finish.
-    fn claim_waiting(&self) {
-        let mut spins = 0u32;
-        while !self.claim() {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                // The owner was preempted mid-record: let it run.
-                std::thread::yield_now();
-            }
-        }
+        self.zero_count = 0;
+        self.sum = 0.0;
+        self.min = f64::INFINITY;
+        self.max = f64::NEG_INFINITY;
     }
 }
 
 /// A striped exponential histogram.
 pub(crate) struct ExpoCells {
-    stripes: Box<[CachePadded<Stripe>]>,
-    spill: ArrayQueue<f64>,
-    /// Values dropped because every stripe was claimed and the spill queue was full.
-    lost: AtomicU64,
-    /// How many of those the collector has reported.
-    reported: AtomicU64,
+    stripes: Stripes<Stripe>,
 }
 
 impl ExpoCells {
     pub(crate) fn new() -> Self {
-        ExpoCells {
-            stripes: (0..stripe::count()).map(|_| CachePadded::new(Stripe::new())).collect(),
-            spill: ArrayQueue::new(SPILL),
-            lost: AtomicU64::new(0),
-            reported: AtomicU64::new(0),
-        }
+        Self::with_stripes(stripe::count())
     }
 
-    /// Records a value: claim a free stripe (this thread's, usually), update it, release it.
+    /// A histogram of `stripes` fixed stripes (a power of two).
+    pub(crate) fn with_stripes(stripes: usize) -> Self {
+        ExpoCells { stripes: Stripes::new(stripes, Stripe::new) }
+    }
+
+    /// Records a value: claims a stripe (this thread's, usually), updates it, releases it.
     #[inline]
     pub(crate) fn record(&self, value: f64) {
-        if !value.is_finite() {
-            return;
+        if value.is_finite() {
+            self.stripes.claim(stripe::slot(), Stripe::new).with(|stripe| stripe.record(value));
         }
-        let home = stripe::slot();
-        let mask = self.stripes.len() - 1;
-        for step in 0..self.stripes.len() {
-            let stripe = &self.stripes[(home + step) & mask];
-            if stripe.claim() {
-                stripe.record(value);
-                stripe.release();
-                return;
-            }
-        }
-        if self.spill.push(value).is_err() {
-            // Relaxed: a statistic.
-            self.lost.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Values dropped so far because every stripe was busy and the spill queue full.
-    pub(crate) fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
-    }
-
-    /// Values dropped since the last call (the collector reports them).
-    pub(crate) fn newly_lost(&self) -> u64 {
-        let lost = self.lost();
-        // Relaxed: statistics; only the (serialized) collector calls this.
-        lost - self.reported.swap(lost, Ordering::Relaxed)
     }
 
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
-    /// is read and zeroed while claimed.
+    /// is copied and zeroed while held.
     pub(crate) fn read(&self, reset: bool) -> ExpoState {
-        // Spilled values go into a stripe first, so a reading without reset keeps them.
-        while let Some(value) = self.spill.pop() {
-            let stripe = &self.stripes[0];
-            stripe.claim_waiting();
-            stripe.record(value);
-            stripe.release();
-        }
         let mut merged = ExpoState::default();
-        for stripe in self.stripes.iter() {
-            stripe.claim_waiting();
-            let state = stripe.to_state();
-            if reset {
-                stripe.clear();
-            }
-            stripe.release();
+        for mut held in self.stripes.hold_each() {
+            let state = held.with(|stripe| {
+                let state = stripe.to_state();
+                if reset {
+                    stripe.clear();
+                }
+                state
+            });
+            // Merged once released: recorders need not go elsewhere meanwhile.
+            drop(held);
             merged.merge(&state);
         }
         merged
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
@@ -352,7 +260,6 @@ mod tests {
             (total.zero_count, total.count(), total.min, total.max),
             (model.zero_count, 2000, model.min, model.max)
         );
-        assert_eq!(cells.lost(), 0);
     }
 
     #[test]
@@ -377,7 +284,88 @@ mod tests {
             }
         });
         collected.merge(&cells.read(true));
-        assert_eq!(collected.count() + cells.lost(), threads as u64 * per_thread);
-        assert_eq!(cells.lost(), 0);
+        assert_eq!(collected.count(), threads as u64 * per_thread);
+    }
+}
+
+#[cfg(all(test, not(nanotel_loom)))]
+mod exit_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Records into its histogram when dropped.
+    struct RecordOnDrop(Arc<ExpoCells>);
+
+    impl Drop for RecordOnDrop {
+        fn drop(&mut self) {
+            self.0.record(7.0);
+        }
+    }
+
+    thread_local! {
+        static RECORDER: std::cell::RefCell<Option<RecordOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// A record made while every stripe is held goes to an extra stripe, read like the others.
+    #[test]
+    fn a_record_while_every_stripe_is_held_is_kept() {
+        let cells = ExpoCells::with_stripes(2);
+        let held = [cells.stripes.claim(0, Stripe::new), cells.stripes.claim(1, Stripe::new)];
+        std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
+        assert_eq!(cells.stripes.extra_count(), 1);
+        drop(held);
+        let state = cells.read(true);
+        assert_eq!((state.count(), state.sum, state.min, state.max), (1, 5.0, 5.0, 5.0));
+    }
+
+    /// Issue 13, defect 5: a thread-local destructor that records after the thread's stripe slot
+    /// was given back (thread-locals are destroyed in reverse order of first use, so `RECORDER`,
+    /// used first, is destroyed after the slot's guard) while stripes are busy. A panic there
+    /// would abort the whole test process.
+    #[test]
+    fn a_record_from_a_thread_local_destructor_is_counted() {
+        let cells = Arc::new(ExpoCells::new());
+        let recorder = cells.clone();
+        // Hold every stripe but the first, as preempted recorders would.
+        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, Stripe::new)).collect();
+        std::thread::spawn(move || {
+            RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
+            recorder.record(1.0);
+        })
+        .join()
+        .unwrap();
+        drop(held);
+        let state = cells.read(true);
+        assert_eq!((state.count(), state.sum), (2, 8.0));
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::Arc;
+    use loom::thread;
+
+    /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
+    /// stripe), the first recording values 20 octaves apart (a downscale of the stripe it holds),
+    /// while a delta collection races them: over the windows, count and sum are exact.
+    #[test]
+    fn loom_records_land_whole_in_one_window_through_claims_and_rescales() {
+        loom::model(|| {
+            let cells = Arc::new(ExpoCells::with_stripes(1));
+            let recorders: Vec<_> = [&[1.0, 1048576.0][..], &[3.0]]
+                .into_iter()
+                .map(|values| {
+                    let cells = cells.clone();
+                    thread::spawn(move || values.iter().for_each(|&value| cells.record(value)))
+                })
+                .collect();
+            let mut total = cells.read(true);
+            recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
+            total.merge(&cells.read(true));
+            assert_eq!((total.count(), total.sum, total.min, total.max), (3, 1048580.0, 1.0, 1048576.0));
+            assert!(total.scale < MAX_SCALE, "20 octaves do not fit at the largest scale");
+            stripe::loom_wait_until_all_given_back();
+        });
     }
 }

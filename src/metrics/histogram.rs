@@ -1,11 +1,16 @@
 //! The explicit-bucket histogram aggregation: per stripe, one count per bucket, the sum, the
-//! minimum and the maximum, all atomics in one block of cache lines of their own.
+//! minimum and the maximum.
+//!
+//! A record claims a whole stripe (see `claimed` for the protocol) and updates its cells with plain
+//! loads and stores; a collection holds each stripe in turn to read it and, for a delta, reset it.
+//! So a record's bucket, sum and extremes always fall in the same delta window: every point's count
+//! is the sum of its buckets, its sum is theirs, and a point with a count has min ≤ max.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
+use super::claimed::Stripes;
 use super::number::Number;
 use super::stripe;
 
@@ -45,118 +50,121 @@ impl<N: Number> HistogramValues<N> {
     }
 }
 
+/// One stripe's cells: `buckets` counts, then the sum, the minimum and the maximum as the bits of
+/// the histogram's number type. In whole blocks of cache lines, so that no two stripes' cells
+/// share a line.
+struct Cells {
+    blocks: Box<[CachePadded<[u64; BLOCK]>]>,
+    buckets: usize,
+}
+
+impl Cells {
+    /// Empty cells for `buckets` buckets.
+    fn new<N: Number>(buckets: usize) -> Self {
+        let blocks = (buckets + 3).div_ceil(BLOCK);
+        let mut cells = Cells { blocks: vec![CachePadded::new([0; BLOCK]); blocks].into(), buckets };
+        cells.reset::<N>();
+        cells
+    }
+
+    #[inline]
+    fn cell(&mut self, index: usize) -> &mut u64 {
+        &mut self.blocks[index / BLOCK][index % BLOCK]
+    }
+
+    #[inline]
+    fn record<N: Number>(&mut self, bucket: usize, value: N) {
+        let n = self.buckets;
+        *self.cell(bucket) += 1;
+        let sum = self.cell(n);
+        *sum = N::plus(N::from_bits(*sum), value).to_bits();
+        let min = self.cell(n + 1);
+        if value < N::from_bits(*min) {
+            *min = value.to_bits();
+        }
+        let max = self.cell(n + 2);
+        if value > N::from_bits(*max) {
+            *max = value.to_bits();
+        }
+    }
+
+    /// Adds these cells into `values`.
+    fn add_to<N: Number>(&mut self, values: &mut HistogramValues<N>) {
+        let n = self.buckets;
+        for (bucket, count) in values.counts.iter_mut().enumerate() {
+            *count += *self.cell(bucket);
+        }
+        values.sum = N::plus(values.sum, N::from_bits(*self.cell(n)));
+        let (min, max) = (N::from_bits(*self.cell(n + 1)), N::from_bits(*self.cell(n + 2)));
+        if min < values.min {
+            values.min = min;
+        }
+        if max > values.max {
+            values.max = max;
+        }
+    }
+
+    /// Zero counts and sum, and the extremes every value replaces.
+    fn reset<N: Number>(&mut self) {
+        let n = self.buckets;
+        self.blocks.iter_mut().for_each(|block| block.fill(0));
+        *self.cell(n + 1) = N::MAX.to_bits();
+        *self.cell(n + 2) = N::MIN.to_bits();
+    }
+}
+
 /// A striped explicit-bucket histogram.
 pub(crate) struct HistogramCells {
     bounds: Arc<[f64]>,
-    /// Blocks per stripe.
-    blocks_per_stripe: usize,
-    /// The stripe count minus one (kept, so the hot path does not divide to find it).
-    stripe_mask: usize,
-    blocks: Box<[CachePadded<[AtomicU64; BLOCK]>]>,
+    stripes: Stripes<Cells>,
 }
 
 impl HistogramCells {
-    /// Cells of a stripe: the bucket counts, then the sum, the minimum and the maximum.
-    fn cells_per_stripe(bounds: &[f64]) -> usize {
-        bounds.len() + 1 + 3
+    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>) -> Self {
+        Self::with_stripes::<N>(bounds, stripe::count())
     }
 
-    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>) -> Self {
-        let per_stripe = Self::cells_per_stripe(&bounds);
-        let blocks_per_stripe = per_stripe.div_ceil(BLOCK);
-        let blocks = (0..stripe::count() * blocks_per_stripe)
-            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
-            .collect();
-        let cells = HistogramCells { bounds, blocks_per_stripe, stripe_mask: stripe::count() - 1, blocks };
-        for stripe in 0..stripe::count() {
-            cells.reset_extremes::<N>(stripe);
-        }
-        cells
+    /// A histogram of `stripes` fixed stripes (a power of two).
+    pub(crate) fn with_stripes<N: Number>(bounds: Arc<[f64]>, stripes: usize) -> Self {
+        let buckets = bounds.len() + 1;
+        HistogramCells { bounds, stripes: Stripes::new(stripes, || Cells::new::<N>(buckets)) }
     }
 
     pub(crate) fn bounds(&self) -> &Arc<[f64]> {
         &self.bounds
     }
 
-    #[inline]
-    fn cell(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        &self.blocks[stripe * self.blocks_per_stripe + index / BLOCK][index % BLOCK]
-    }
-
-    fn stripes(&self) -> usize {
-        self.stripe_mask + 1
-    }
-
-    fn reset_extremes<N: Number>(&self, stripe: usize) {
-        let n = self.bounds.len() + 1;
-        self.cell(stripe, n + 1).store(N::MAX.to_bits(), Ordering::Relaxed);
-        self.cell(stripe, n + 2).store(N::MIN.to_bits(), Ordering::Relaxed);
-    }
-
-    /// Two atomic adds (the bucket, the sum) and two loads (min, max), which store only when
-    /// the value is a new extreme. Non-finite values are ignored: they would poison the sum.
+    /// Claims a stripe (this thread's, usually) and updates its bucket, sum and extremes.
+    /// Non-finite values are ignored: they would poison the sum.
     #[inline]
     pub(crate) fn record<N: Number>(&self, value: N) {
         if !value.is_finite() {
             return;
         }
-        let n = self.bounds.len() + 1;
-        let index = bucket_index(&self.bounds, value.to_f64());
-        let stripe = stripe::slot() & self.stripe_mask;
-        // Relaxed throughout: each cell is an independent total read by the collector; a
-        // reading taken mid-record may see the bucket without the sum, which the next reading
-        // settles (the count, derived from the buckets, is always consistent with them).
-        self.cell(stripe, index).fetch_add(1, Ordering::Relaxed);
-        value.add_to(self.cell(stripe, n));
-        update_extreme(self.cell(stripe, n + 1), value, |new, old| new < old);
-        update_extreme(self.cell(stripe, n + 2), value, |new, old| new > old);
+        let bucket = bucket_index(&self.bounds, value.to_f64());
+        let buckets = self.bounds.len() + 1;
+        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets));
+        held.with(|cells| cells.record(bucket, value));
     }
 
-    /// The values so far, or (with `reset`) since the last reset, which each cell's atomic swap
-    /// makes exact: every recording is counted in exactly one reading.
+    /// The values so far, or (with `reset`) since the last reset: exact, since each stripe is
+    /// read and reset while held, so every record is counted whole in exactly one reading.
     pub(crate) fn read<N: Number>(&self, reset: bool) -> HistogramValues<N> {
-        let n = self.bounds.len() + 1;
-        let mut values = HistogramValues { counts: vec![0; n], sum: N::ZERO, min: N::MAX, max: N::MIN };
-        // Relaxed as in `record`.
-        let take = |cell: &AtomicU64, fresh: u64| {
-            if reset {
-                cell.swap(fresh, Ordering::Relaxed)
-            } else {
-                cell.load(Ordering::Relaxed)
-            }
-        };
-        for stripe in 0..self.stripes() {
-            for (bucket, count) in values.counts.iter_mut().enumerate() {
-                *count += take(self.cell(stripe, bucket), 0);
-            }
-            values.sum = N::plus(values.sum, N::from_bits(take(self.cell(stripe, n), N::ZERO.to_bits())));
-            let min = N::from_bits(take(self.cell(stripe, n + 1), N::MAX.to_bits()));
-            let max = N::from_bits(take(self.cell(stripe, n + 2), N::MIN.to_bits()));
-            if min < values.min {
-                values.min = min;
-            }
-            if max > values.max {
-                values.max = max;
-            }
+        let counts = vec![0; self.bounds.len() + 1];
+        let mut values = HistogramValues { counts, sum: N::ZERO, min: N::MAX, max: N::MIN };
+        for mut held in self.stripes.hold_each() {
+            held.with(|cells| {
+                cells.add_to(&mut values);
+                if reset {
+                    cells.reset::<N>();
+                }
+            });
         }
         values
     }
 }
 
-/// Replaces the cell's value with `value` while `better(value, current)`. Relaxed: the extreme
-/// is a lone value like the others.
-#[inline]
-fn update_extreme<N: Number>(cell: &AtomicU64, value: N, better: impl Fn(N, N) -> bool) {
-    let mut current = cell.load(Ordering::Relaxed);
-    while better(value, N::from_bits(current)) {
-        match cell.compare_exchange_weak(current, value.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
@@ -192,5 +200,37 @@ mod tests {
         assert_eq!((values.sum, values.min, values.max), (20012.5, 0.0, 10000.5));
         let empty = cells.read::<f64>(false);
         assert_eq!((empty.count(), empty.sum, empty.min, empty.max), (0, 0.0, f64::INFINITY, f64::NEG_INFINITY));
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
+    /// stripe) while a delta collection races them: each window's count is its buckets' sum, with
+    /// min ≤ max when it has any; over the windows, counts and sum are exact.
+    #[test]
+    fn loom_records_land_whole_in_one_window() {
+        loom::model(|| {
+            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(Arc::from([2.0]), 1));
+            let recorders: Vec<_> = [1u64, 5]
+                .into_iter()
+                .map(|value| {
+                    let cells = cells.clone();
+                    thread::spawn(move || cells.record(value))
+                })
+                .collect();
+            let first = cells.read::<u64>(true);
+            recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
+            let second = cells.read::<u64>(true);
+            for window in [&first, &second] {
+                assert!(window.count() == 0 || window.min <= window.max, "{window:?}");
+            }
+            let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();
+            assert_eq!((counts, first.sum + second.sum), (vec![1, 1], 6));
+            stripe::loom_wait_until_all_given_back();
+        });
     }
 }

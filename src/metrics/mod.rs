@@ -24,14 +24,18 @@
 //!   stripes.
 //! - Each instrument keeps at most `cardinality_limit` series (default 2000), the overflow
 //!   series `otel.metric.overflow=true` included, which takes every measurement past the limit.
-//! - Float sums, gauges and explicit histograms record with atomic operations only (on the
-//!   thread's stripe, so uncontended). Exponential histograms, whose downscaling rewrites every bucket, give each stripe an
-//!   owner flag instead: a recording thread claims a free stripe with one compare-and-swap and
-//!   moves on to another stripe (never waits) when its own is claimed; see
-//!   [`exponential`] and the protocol notes in its cells' source.
-//! - Recording never allocates once its series exists (the one exception: an attribute slice of
-//!   more than 64 pairs is resolved through a heap copy). An exponential histogram's rescaling
-//!   works in place.
+//! - Float sums and gauges record with atomic operations only (on the thread's stripe, so
+//!   uncontended). A histogram record updates several cells (a bucket, the sum, the extremes; an
+//!   exponential rescale rewrites every bucket), so histograms give each stripe a holder flag
+//!   instead: a record claims the thread's stripe with one compare-and-swap, updates it with plain
+//!   stores and releases it; when that stripe is held it moves on to another, and when every
+//!   stripe is held (their holders preempted mid-record) to an extra stripe, made once. A record
+//!   never waits and never drops a value; see the protocol in `claimed`'s source.
+//! - Recording never allocates once its series exists, with two exceptions: an attribute slice of
+//!   more than 64 pairs is resolved through a heap copy, and a histogram record that finds every
+//!   stripe of its series held makes an extra stripe (a series keeps at most as many extras as the
+//!   most records ever in progress on it at once beyond its stripes). An exponential histogram's
+//!   rescaling works in place.
 //!
 //! # Collection
 //!
@@ -39,9 +43,10 @@
 //! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, force_flush and shutdown.
 //! Temporality follows `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (see
 //! [`TemporalityPreference`]). Integer sums stay cumulative in their cells, and a delta is the
-//! total minus the total last reported (exact in wrapping integer arithmetic); float sums and
-//! histograms swap each cell with zero atomically. Either way no increment racing with a
-//! collection is lost or counted twice. [`MeterProvider::snapshot`],
+//! total minus the total last reported (exact in wrapping integer arithmetic); float sums swap
+//! each cell with zero atomically; histograms are read and zeroed stripe by stripe, each held
+//! meanwhile, so a record lands whole (bucket, sum, extremes) in one window. Either way no record
+//! racing with a collection is lost or counted twice. [`MeterProvider::snapshot`],
 //! [`to_prometheus`](MeterProvider::to_prometheus) and [`to_json`](MeterProvider::to_json) look
 //! at the current values in-process.
 //!
@@ -65,6 +70,7 @@
 
 mod attribute_set;
 mod builder;
+mod claimed;
 mod collect;
 mod descriptor;
 pub mod exponential;

@@ -1,6 +1,6 @@
 //! The value types instruments record, and how each is kept in an `AtomicU64`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
@@ -170,7 +170,7 @@ impl Number for f64 {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 

@@ -11,12 +11,17 @@
 //! thread recording from a thread-local destructor after its slot was given back. A slot held by
 //! a thread that no longer records stays taken until that thread exits.
 //!
-//! A thread's first record registers the thread-local destructor that gives the slot back, which
+//! A thread's first claim registers the thread-local destructor that gives the slot back, which
 //! may allocate once (the runtime's list of destructors for the thread); later records never do.
+//!
+//! Under loom (`cfg(nanotel_loom)`) the registry is a `loom::lazy_static!` and the thread-locals
+//! are `loom::thread_local!`s, so that each model execution starts afresh and each modelled thread
+//! has its own slot.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+use crate::sync::atomic::{AtomicBool, Ordering};
 
 /// The most stripes a series ever has (and so the most owned slots).
 const MAX_SLOTS: usize = 64;
@@ -43,13 +48,21 @@ const EXITED: usize = usize::MAX - 1;
 /// [`SLOT`] before the thread's first record.
 const UNCLAIMED: usize = usize::MAX;
 
+#[cfg(not(nanotel_loom))]
 thread_local! {
     /// This thread's slot below [`MAX_SLOTS`]; a shared-mode or lifecycle value above. A `const`
     /// initializer without a destructor makes each read a plain thread-local load.
     static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
-    /// Gives the slot back when the thread exits. Apart from `SLOT`, so that `SLOT` needs no
-    /// destructor; registered on the first record only.
-    static GIVE_BACK: GiveBack = const { GiveBack };
+    /// Gives the slot it holds back when the thread exits. Apart from `SLOT`, so that `SLOT` needs
+    /// no destructor; registered on the first claim only.
+    static GIVE_BACK: GiveBack = const { GiveBack(Cell::new(UNCLAIMED)) };
+}
+
+// The same under loom, whose macro takes no `const` initializer.
+#[cfg(nanotel_loom)]
+loom::thread_local! {
+    static SLOT: Cell<usize> = Cell::new(UNCLAIMED);
+    static GIVE_BACK: GiveBack = GiveBack(Cell::new(UNCLAIMED));
 }
 
 /// The process-wide slot registry: one flag per slot, set while a thread owns it.
@@ -57,7 +70,13 @@ struct Slots {
     taken: [AtomicBool; MAX_SLOTS],
 }
 
+#[cfg(not(nanotel_loom))]
 static SLOTS: Slots = Slots { taken: [const { AtomicBool::new(false) }; MAX_SLOTS] };
+
+#[cfg(nanotel_loom)]
+loom::lazy_static! {
+    static ref SLOTS: Slots = Slots { taken: std::array::from_fn(|_| AtomicBool::new(false)) };
+}
 
 impl Slots {
     /// The lowest free slot below `count`, now owned by the caller; `None` when all are taken.
@@ -79,23 +98,24 @@ impl Slots {
     }
 }
 
-struct GiveBack;
+/// The slot the thread owns, if below [`MAX_SLOTS`]. It keeps its own copy of `SLOT` so that it
+/// needs no other thread-local when dropped (loom destroys a thread's thread-locals together).
+struct GiveBack(Cell<usize>);
 
 impl Drop for GiveBack {
     fn drop(&mut self) {
-        SLOT.with(|slot| {
-            if slot.get() < MAX_SLOTS {
-                SLOTS.give_back(slot.get());
-            }
-            // Records made by thread-local destructors that run after this one go to shared mode.
-            slot.set(EXITED);
-        });
+        if self.0.get() < MAX_SLOTS {
+            SLOTS.give_back(self.0.get());
+        }
+        // Records made by thread-local destructors that run after this one go to shared mode for
+        // good. (`SLOT` has no destructor, so it is still there, except under loom.)
+        let _ = SLOT.try_with(|slot| slot.set(EXITED));
     }
 }
 
-/// This thread's stripe: its owned slot (below `count()`), or, in shared mode, a number of at
-/// least `count()` (which the histograms mask into a stripe they update with atomic
-/// read-modify-writes).
+/// This thread's stripe: its owned slot (below `count()`), or, in shared mode or while the
+/// thread exits, a number of at least `count()` (which the histograms mask into the stripe they
+/// try to claim first; see `claimed`).
 #[inline]
 pub(crate) fn slot() -> usize {
     let slot = SLOT.with(Cell::get);
@@ -118,20 +138,30 @@ pub(crate) fn owned_slot() -> Option<usize> {
 #[cold]
 #[inline(never)]
 fn settle(current: usize) -> usize {
-    let claim_or_share = || SLOTS.claim(count()).unwrap_or(SHARED + RETRY);
     let next = match current {
         EXITED => return EXITED,
-        // Registering the guard fails only once this thread's thread-locals are being destroyed:
-        // then it must not claim a slot it could never give back.
-        UNCLAIMED if GIVE_BACK.try_with(|_| ()).is_err() => EXITED,
-        UNCLAIMED | SHARED => claim_or_share(),
+        UNCLAIMED | SHARED => claim(),
         countdown => countdown - 1,
     };
     SLOT.with(|slot| slot.set(next));
     next
 }
 
-#[cfg(test)]
+/// A free slot, now this thread's and given back when it exits; a new shared-mode countdown when
+/// every slot is taken; [`EXITED`] when the thread's thread-locals are being destroyed (then the
+/// guard cannot be registered, and a slot claimed now could never be given back).
+fn claim() -> usize {
+    let Some(slot) = SLOTS.claim(count()) else { return SHARED + RETRY };
+    match GIVE_BACK.try_with(|guard| guard.0.set(slot)) {
+        Ok(()) => slot,
+        Err(_) => {
+            SLOTS.give_back(slot);
+            EXITED
+        }
+    }
+}
+
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
@@ -171,6 +201,8 @@ mod tests {
             let owned = super::slot();
             if owned < count() {
                 SLOTS.give_back(owned);
+                // The guard must not give it back a second time at exit.
+                GIVE_BACK.with(|guard| guard.0.set(UNCLAIMED));
             }
             SLOT.with(|slot| slot.set(SHARED + 2));
             assert_eq!(super::slot(), SHARED + 1);
@@ -181,5 +213,46 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+}
+
+/// Waits until every slot is free again. Loom destroys a thread's thread-locals after `join`
+/// returns (std, before), and its statics when the model's main thread ends: so a model whose
+/// threads claimed slots waits for them to be given back before it ends. A slot never given back
+/// makes this spin until loom's branch limit fails the model.
+#[cfg(all(test, nanotel_loom))]
+pub(crate) fn loom_wait_until_all_given_back() {
+    // Acquire: as in `claim`.
+    while SLOTS.taken[..count()].iter().any(|flag| flag.load(Ordering::Acquire)) {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use crate::metrics::sum::SumCells;
+    use crate::sync::Arc;
+    use loom::thread;
+
+    /// Two threads add to an integer sum through their owned stripes (a load and a store, no
+    /// read-modify-write), each claiming a slot on its first add and giving it back as it exits;
+    /// the lowest free slot is claimed, so the second may take the slot the first gave back. No
+    /// add is lost (the claim's Acquire sees the last owner's store), and every slot is given
+    /// back.
+    #[test]
+    fn loom_slots_are_owned_alone_and_given_back() {
+        loom::model(|| {
+            let sum = Arc::new(SumCells::new());
+            let adders: Vec<_> = (0..2)
+                .map(|_| {
+                    let sum = sum.clone();
+                    thread::spawn(move || sum.add(1u64))
+                })
+                .collect();
+            adders.into_iter().for_each(|adder| adder.join().unwrap());
+            assert_eq!(sum.read::<u64>(false), 2);
+            loom_wait_until_all_given_back();
+        });
     }
 }

@@ -8,7 +8,7 @@
 //! compare-and-swap add, and delta collection swaps each cell with zero, because subtracting
 //! large float totals would lose small deltas.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
 
@@ -100,7 +100,7 @@ impl SumCells {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;

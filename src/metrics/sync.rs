@@ -255,8 +255,7 @@ impl<N: Number> BoundGauge<N> {
 /// The cells of a histogram series: explicit buckets or base-2 exponential ones.
 pub(crate) enum HistogramKind {
     Explicit(HistogramCells),
-    // Boxed: the spill queue makes these cells 512 bytes, which explicit series would pay too.
-    Exponential(Box<ExpoCells>),
+    Exponential(ExpoCells),
 }
 
 impl HistogramKind {
@@ -399,13 +398,6 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
                     });
                 }
                 HistogramKind::Exponential(cells) => {
-                    let lost = cells.newly_lost();
-                    if lost > 0 {
-                        crate::diag::warning!(
-                            "histogram {:?}: {lost} values dropped: every stripe was busy and the spill queue full",
-                            self.descriptor.name
-                        );
-                    }
                     let state = cells.read(reset);
                     let count = state.count();
                     if (delta || overflow) && count == 0 {
