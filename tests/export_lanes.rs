@@ -122,7 +122,11 @@ fn a_dripped_answer_is_a_failed_attempt_and_opens_only_its_signals_breaker() {
     collector.script(Some(Signal::Traces), (0..4).map(|_| Reply::Drip(Duration::from_millis(100))));
     let pipeline = builder(&collector)
         .timeout(Duration::from_millis(400))
-        .breaker(BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(60) })
+        .breaker(BreakerConfig {
+            failure_threshold: 2,
+            reset_timeout: Duration::from_secs(60),
+            ..BreakerConfig::default()
+        })
         .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
         .build()
         .unwrap();
@@ -192,4 +196,108 @@ fn a_retry_after_beyond_the_retry_budget_holds_the_lane_and_loses_nothing() {
     let snapshot = pipeline.accounting();
     assert_eq!((snapshot.traces.exported, snapshot.traces.dropped_total()), (2, 0), "{}", snapshot.to_json());
     assert_eq!(snapshot.traces.breaker.consecutive_failures, 0, "a collector pacing us is not failing");
+}
+
+/// Sends `per_second` spans a second for `duration` from another thread; returns how many.
+fn produce(handle: &nanotel::export::PipelineHandle, per_second: u64, duration: Duration) -> u64 {
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < duration {
+        let due = (started.elapsed().as_secs_f64() * per_second as f64) as u64;
+        while sent < due {
+            handle.send_span(&scope(), span(sent));
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    sent
+}
+
+/// A collector down for 2 s while 4,000 spans a second arrive: the breaker opens, probes after
+/// 1 s and then 2 s, the backlog holds everything meanwhile, and once the collector is back it
+/// all goes out: nothing lost. The backlog's growth per second of outage shows what the default
+/// 64 MiB budget rides out. (Before: the backlog held one queue's worth, 2,048 spans, and the
+/// breaker probed only every 30 s.)
+#[test]
+fn an_outage_within_the_backlog_budget_loses_nothing() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
+    let pipeline = builder(&collector).build().unwrap();
+    let handle = pipeline.handle();
+    let outage = Duration::from_secs(2);
+    let (sent, held_at_worst) = std::thread::scope(|s| {
+        let producer = s.spawn(|| produce(&handle, 4000, outage + Duration::from_secs(1)));
+        std::thread::sleep(outage);
+        let held = pipeline.accounting().traces.backlog_bytes;
+        collector.set_default(Reply::Accept);
+        (producer.join().unwrap(), held)
+    });
+    // (A flush would fail at once while the breaker waits for its probe.)
+    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
+    let snapshot = pipeline.accounting();
+    assert_eq!((snapshot.traces.exported, snapshot.traces.dropped_total()), (sent, 0), "{}", snapshot.to_json());
+    assert!(snapshot.traces.breaker.transitions >= 3, "it opened, probed, closed: {}", snapshot.to_json());
+    // Spans encode to a few dozen bytes each after gzip: a 15 s outage at this rate needs well
+    // under the default budget.
+    let per_second = held_at_worst as f64 / outage.as_secs_f64();
+    assert!(per_second * 15.0 < nanotel::export::DEFAULT_BACKLOG_MAX_BYTES as f64, "{per_second} bytes/s");
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+}
+
+/// A longer outage than the budget holds: the oldest batches go, counted as `circuit_open`, the
+/// backlog never exceeds its budget, and the rest is delivered once the collector is back.
+#[test]
+fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
+    const BUDGET: usize = 16 * 1024;
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
+    let pipeline = builder(&collector)
+        .backlog_max_bytes(BUDGET)
+        .breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let (sent, most_held) = std::thread::scope(|s| {
+        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(1500)));
+        let mut most_held = 0;
+        while !producer.is_finished() {
+            most_held = most_held.max(pipeline.accounting().traces.backlog_bytes);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (producer.join().unwrap(), most_held)
+    });
+    collector.set_default(Reply::Accept);
+    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
+    let snapshot = pipeline.accounting();
+    let shed = snapshot.traces.dropped_total();
+    assert!(snapshot.traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.exported + shed, sent, "{}", snapshot.to_json());
+    assert!(most_held <= BUDGET as u64, "held {most_held} bytes, budget {BUDGET}");
+    assert_identity(&snapshot);
+}
+
+/// Shutdown against a collector that is down (a closed port) returns at once: the open breaker
+/// probes immediately, the probe fails, and nothing else could be sent before the deadline, so
+/// what is left is counted as dropped at shutdown. (Before: shutdown sat out its whole deadline.)
+#[test]
+fn shutdown_with_the_collector_down_returns_without_waiting_for_its_deadline() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .self_telemetry(false)
+        .endpoint(format!("http://127.0.0.1:{closed_port}"))
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    for i in 0..100 {
+        handle.send_span(&scope(), span(i));
+    }
+    assert!(pipeline.force_flush(Duration::from_millis(100)).is_err());
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let report = pipeline.shutdown(Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    assert_eq!(report.accounting.traces.dropped_total(), 100, "{}", report.accounting.to_json());
+    assert_identity(&report.accounting);
 }

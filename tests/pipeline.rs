@@ -317,7 +317,11 @@ fn the_breaker_opens_rejects_half_opens_and_closes_on_a_good_probe() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
     let pipeline = builder(&collector)
-        .breaker(BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_millis(600) })
+        .breaker(BreakerConfig {
+            failure_threshold: 3,
+            reset_timeout: Duration::from_millis(600),
+            ..BreakerConfig::default()
+        })
         .retry(RetryPolicy {
             max_attempts: 100,
             initial_backoff: Duration::from_millis(5),
@@ -353,7 +357,11 @@ fn a_bad_probe_reopens_the_breaker() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Reset);
     let pipeline = builder(&collector)
-        .breaker(BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_millis(300) })
+        .breaker(BreakerConfig {
+            failure_threshold: 2,
+            reset_timeout: Duration::from_millis(300),
+            ..BreakerConfig::default()
+        })
         .retry(RetryPolicy { max_attempts: 100, initial_backoff: Duration::from_millis(5), ..RetryPolicy::default() })
         .build()
         .unwrap();
@@ -383,7 +391,12 @@ fn while_open_the_backlog_sheds_its_oldest_batches() {
     };
     let pipeline = builder(&collector)
         .batch(Signal::Traces, batch)
-        .breaker(BreakerConfig { failure_threshold: 1, reset_timeout: Duration::from_secs(60) })
+        .backlog_max_bytes(2048)
+        .breaker(BreakerConfig {
+            failure_threshold: 1,
+            reset_timeout: Duration::from_secs(60),
+            ..BreakerConfig::default()
+        })
         .build()
         .unwrap();
     let gateway = scope("gateway");
@@ -400,7 +413,7 @@ fn while_open_the_backlog_sheds_its_oldest_batches() {
     let snapshot = pipeline.accounting();
     assert_eq!(snapshot.breaker.state, "open");
     assert!(snapshot.traces.dropped(DropReason::CircuitOpen) >= 100, "{}", snapshot.to_json());
-    assert!(snapshot.traces.queued <= 20 + 10, "the backlog stays bounded: {}", snapshot.to_json());
+    assert!(snapshot.traces.backlog_bytes <= 2048, "the backlog stays within its budget: {}", snapshot.to_json());
     assert_eq!(collector.request_count(Signal::Traces), 1);
     assert_identity(&snapshot);
     let report = pipeline.shutdown(Duration::from_millis(100));

@@ -92,6 +92,8 @@ pub(crate) struct SignalCounters {
     pub latency_buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
     pub bytes_uncompressed: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// The encoded bytes waiting in the signal's backlog, as the exporter thread last published.
+    pub backlog_bytes: AtomicU64,
     /// The signal's circuit breaker, as the exporter thread last published it.
     breaker_state: AtomicU8,
     breaker_transitions: AtomicU64,
@@ -164,6 +166,7 @@ impl SignalCounters {
                 uncompressed: self.bytes_uncompressed.load(Relaxed),
                 sent: self.bytes_sent.load(Relaxed),
             },
+            backlog_bytes: self.backlog_bytes.load(Relaxed),
             breaker: self.breaker(),
         }
     }
@@ -269,6 +272,9 @@ pub struct SignalSnapshot {
     pub export_latency_ns: LatencySnapshot,
     /// Request body sizes.
     pub bytes: BytesSnapshot,
+    /// Encoded (compressed) bytes of batches waiting to be sent, within the pipeline's backlog
+    /// budget.
+    pub backlog_bytes: u64,
     /// The signal's circuit breaker.
     pub breaker: BreakerSnapshot,
 }

@@ -9,6 +9,10 @@
 //!                                      └──────────────────────────────────┘
 //! ```
 //!
+//! The first probe comes soon after opening, and the wait doubles after each failed probe, up to
+//! a limit: a short outage is over as soon as the collector is back, a long one costs a probe now
+//! and then. A good probe closes the breaker and the wait starts short again.
+//!
 //! A pure state machine: the caller passes the time in, so tests use a fake clock.
 
 use std::time::{Duration, Instant};
@@ -62,13 +66,20 @@ impl BreakerState {
 pub struct BreakerConfig {
     /// Consecutive failed export attempts that open the breaker (default 5).
     pub failure_threshold: u32,
-    /// How long it stays open before a probe is allowed (default 30 s).
+    /// How long it stays open before the first probe (default 1 s); doubled after each failed
+    /// probe, up to `max_reset_timeout`.
     pub reset_timeout: Duration,
+    /// The longest wait between probes (default 30 s).
+    pub max_reset_timeout: Duration,
 }
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { failure_threshold: 5, reset_timeout: Duration::from_secs(30) }
+        BreakerConfig {
+            failure_threshold: 5,
+            reset_timeout: Duration::from_secs(1),
+            max_reset_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -80,13 +91,19 @@ impl Default for BreakerConfig {
 /// use std::time::{Duration, Instant};
 /// use nanotel::export::{BreakerConfig, BreakerState, CircuitBreaker};
 ///
-/// let mut breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(1) });
+/// let config = BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(1), ..BreakerConfig::default() };
+/// let mut breaker = CircuitBreaker::new(config);
 /// let t0 = Instant::now();
 /// breaker.on_failure(t0);
 /// breaker.on_failure(t0);
 /// assert_eq!(breaker.state(), BreakerState::Open);
 /// assert!(!breaker.try_acquire(t0));
-/// assert!(breaker.try_acquire(t0 + Duration::from_secs(1))); // the probe
+/// let t1 = t0 + Duration::from_secs(1);
+/// assert!(breaker.try_acquire(t1)); // the probe
+/// breaker.on_failure(t1);
+/// assert_eq!(breaker.reopens_at(), Some(t1 + Duration::from_secs(2))); // twice as long
+/// let t2 = t1 + Duration::from_secs(2);
+/// assert!(breaker.try_acquire(t2));
 /// breaker.on_success();
 /// assert_eq!(breaker.state(), BreakerState::Closed);
 /// ```
@@ -95,7 +112,10 @@ pub struct CircuitBreaker {
     config: BreakerConfig,
     state: BreakerState,
     consecutive_failures: u32,
-    opened_at: Option<Instant>,
+    /// When an open breaker lets its probe through.
+    reopens_at: Option<Instant>,
+    /// The wait before the next probe, should the breaker open (or reopen) now.
+    reset_timeout: Duration,
     probe_in_flight: bool,
     transitions: u64,
 }
@@ -104,10 +124,11 @@ impl CircuitBreaker {
     /// A closed breaker.
     pub fn new(config: BreakerConfig) -> Self {
         CircuitBreaker {
+            reset_timeout: config.reset_timeout,
             config,
             state: BreakerState::Closed,
             consecutive_failures: 0,
-            opened_at: None,
+            reopens_at: None,
             probe_in_flight: false,
             transitions: 0,
         }
@@ -154,8 +175,16 @@ impl CircuitBreaker {
     /// When an open breaker lets a probe through.
     pub fn reopens_at(&self) -> Option<Instant> {
         match self.state {
-            BreakerState::Open => self.opened_at.map(|at| at + self.config.reset_timeout),
+            BreakerState::Open => self.reopens_at,
             _ => None,
+        }
+    }
+
+    /// Lets an open breaker's probe through at `now` rather than when its wait ends (at
+    /// shutdown, one last chance to deliver without waiting).
+    pub fn probe_now(&mut self, now: Instant) {
+        if self.state == BreakerState::Open {
+            self.reopens_at = Some(now);
         }
     }
 
@@ -163,6 +192,7 @@ impl CircuitBreaker {
     pub fn on_success(&mut self) {
         self.consecutive_failures = 0;
         self.probe_in_flight = false;
+        self.reset_timeout = self.config.reset_timeout;
         if self.state != BreakerState::Closed {
             self.set(BreakerState::Closed);
         }
@@ -178,7 +208,12 @@ impl CircuitBreaker {
             BreakerState::Open => false,
         };
         if trips {
-            self.opened_at = Some(now);
+            if self.state == BreakerState::HalfOpen {
+                // A failed probe: the collector is still down; probe half as often.
+                self.reset_timeout =
+                    (self.reset_timeout * 2).min(self.config.max_reset_timeout.max(self.config.reset_timeout));
+            }
+            self.reopens_at = Some(now + self.reset_timeout);
             self.set(BreakerState::Open);
         }
     }
@@ -194,7 +229,11 @@ mod tests {
     use super::*;
 
     fn breaker() -> CircuitBreaker {
-        CircuitBreaker::new(BreakerConfig { failure_threshold: 3, reset_timeout: Duration::from_secs(10) })
+        CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 3,
+            reset_timeout: Duration::from_secs(10),
+            max_reset_timeout: Duration::from_secs(25),
+        })
     }
 
     #[test]
@@ -225,6 +264,16 @@ mod tests {
     }
 
     #[test]
+    fn probe_now_lets_an_open_breakers_probe_through() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        (0..3).for_each(|_| b.on_failure(t0));
+        b.probe_now(t0);
+        assert!(b.try_acquire(t0));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+    }
+
+    #[test]
     fn a_good_probe_closes_and_a_bad_one_reopens() {
         let mut b = breaker();
         let t0 = Instant::now();
@@ -233,13 +282,19 @@ mod tests {
         assert!(b.try_acquire(t1));
         b.on_failure(t1);
         assert_eq!(b.state(), BreakerState::Open);
-        assert_eq!(b.reopens_at(), Some(t1 + Duration::from_secs(10)), "the timer restarts");
-        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(b.reopens_at(), Some(t1 + Duration::from_secs(20)), "the wait doubles");
+        let t2 = t1 + Duration::from_secs(20);
         assert!(b.try_acquire(t2));
+        b.on_failure(t2);
+        assert_eq!(b.reopens_at(), Some(t2 + Duration::from_secs(25)), "up to its limit");
+        let t3 = t2 + Duration::from_secs(25);
+        assert!(b.try_acquire(t3));
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.try_acquire(t2));
-        // closed → open → half-open → open → half-open → closed
-        assert_eq!(b.transitions(), 5);
+        assert!(b.try_acquire(t3));
+        // closed → open → (half-open → open) × 2 → half-open → closed
+        assert_eq!(b.transitions(), 7);
+        (0..3).for_each(|_| b.on_failure(t3));
+        assert_eq!(b.reopens_at(), Some(t3 + Duration::from_secs(10)), "short again once closed");
     }
 }

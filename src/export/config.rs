@@ -131,6 +131,11 @@ pub struct PipelineConfig {
     pub poll_interval: Duration,
     /// Encoded requests larger than this are not sent (64 MiB, the OTLP recommendation).
     pub max_request_size: usize,
+    /// The most bytes of encoded (compressed) batches the three signals' backlogs hold together
+    /// while they wait to be sent (`NANOTEL_BACKLOG_MAX_BYTES`, default 64 MiB): what rides out a
+    /// collector outage. Past it, a signal whose breaker is open drops its oldest batches
+    /// (`circuit_open`); one whose breaker is closed leaves items in the queue, which fills.
+    pub backlog_max_bytes: usize,
     /// The Prometheus scrape endpoint, when switched on (`prometheus` listed in
     /// `OTEL_METRICS_EXPORTER`, or [`PipelineBuilder::prometheus`]); served only when nanotel is
     /// built with its `prometheus` feature.
@@ -188,7 +193,11 @@ pub(crate) struct Overrides {
     pub poll_interval: Option<Duration>,
     pub prometheus: Option<PrometheusConfig>,
     pub self_telemetry: Option<bool>,
+    pub backlog_max_bytes: Option<usize>,
 }
+
+/// The default of [`PipelineConfig::backlog_max_bytes`]: 64 MiB.
+pub const DEFAULT_BACKLOG_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// The error of a configuration that cannot work.
 #[derive(Debug)]
@@ -233,6 +242,9 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
     let self_telemetry = overrides
         .self_telemetry
         .unwrap_or_else(|| env.choice("NANOTEL_SELF_TELEMETRY", &[("true", true), ("false", false)], ("true", true)));
+    let backlog_max_bytes = overrides
+        .backlog_max_bytes
+        .unwrap_or_else(|| env.positive_integer("NANOTEL_BACKLOG_MAX_BYTES", DEFAULT_BACKLOG_MAX_BYTES));
     let config = PipelineConfig {
         signals,
         retry: overrides.retry.clone().unwrap_or_default(),
@@ -240,6 +252,7 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
         resource,
         poll_interval: overrides.poll_interval.unwrap_or(Duration::from_millis(20)),
         max_request_size: 64 * 1024 * 1024,
+        backlog_max_bytes,
         prometheus,
         self_telemetry,
     };

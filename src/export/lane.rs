@@ -37,6 +37,8 @@ pub(super) struct Lane {
     pub encoder: Encoder,
     pub backlog: VecDeque<Batch>,
     pub backlog_items: u64,
+    /// The encoded (compressed) bytes of the backlog's batches.
+    pub backlog_bytes: usize,
     pub head: Option<Attempt>,
     pub next_batch_due: Instant,
     pub breaker: CircuitBreaker,
@@ -55,6 +57,7 @@ impl Lane {
             encoder,
             backlog: VecDeque::new(),
             backlog_items: 0,
+            backlog_bytes: 0,
             head: None,
             next_batch_due,
             breaker: CircuitBreaker::new(breaker),
@@ -67,6 +70,7 @@ impl Lane {
 
     pub fn push(&mut self, batch: Batch) {
         self.backlog_items += batch.items;
+        self.backlog_bytes += batch.body.body.len();
         self.backlog.push_back(batch);
     }
 
@@ -75,6 +79,7 @@ impl Lane {
         self.head = None;
         let batch = self.backlog.pop_front()?;
         self.backlog_items -= batch.items;
+        self.backlog_bytes -= batch.body.body.len();
         Some(batch)
     }
 
@@ -99,6 +104,24 @@ impl Lane {
 
     pub fn breaker_is_open(&self) -> bool {
         self.breaker.state() == BreakerState::Open
+    }
+
+    /// Whether the lane may still send something before `deadline`, at shutdown: a request is
+    /// out, or its head batch's next attempt comes before it and its breaker is not open (an
+    /// open breaker was given its probe when shutdown began; once that failed, its next probe
+    /// is not waited for).
+    pub fn can_send_before(&self, deadline: Instant) -> bool {
+        if self.backlog.is_empty() {
+            return false;
+        }
+        self.in_flight.is_some()
+            || (!self.breaker_is_open() && self.head.as_ref().is_none_or(|attempt| attempt.next_at < deadline))
+    }
+
+    /// Makes the backlog's size and the breaker's state visible in the accounting.
+    pub fn publish(&self, counters: &SignalCounters) {
+        counters.backlog_bytes.store(self.backlog_bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        self.publish_breaker(counters);
     }
 
     /// Makes the breaker's state visible in the accounting.

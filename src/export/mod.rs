@@ -57,6 +57,7 @@ pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use config::{
     BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, PrometheusConfig, Protocol, SignalConfig,
+    DEFAULT_BACKLOG_MAX_BYTES,
 };
 pub use encode::{EncodedBody, Encoder, ExportRequest};
 pub use pipeline::{

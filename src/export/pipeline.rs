@@ -528,6 +528,14 @@ impl PipelineBuilder {
         self
     }
 
+    /// The most bytes of encoded batches the backlogs hold while they wait to be sent, e.g.
+    /// through a collector outage (overrides `NANOTEL_BACKLOG_MAX_BYTES`; default
+    /// [`DEFAULT_BACKLOG_MAX_BYTES`](super::DEFAULT_BACKLOG_MAX_BYTES), 64 MiB).
+    pub fn backlog_max_bytes(mut self, bytes: usize) -> Self {
+        self.overrides.backlog_max_bytes = Some(bytes);
+        self
+    }
+
     /// The circuit breaker's settings.
     pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
         self.overrides.breaker = Some(breaker);

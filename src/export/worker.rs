@@ -109,13 +109,12 @@ impl Worker {
             for index in 0..self.lanes.len() {
                 self.fill_backlog(index, now, draining);
                 self.send_head(index);
+                self.lanes[index].publish(self.shared.accounting.signal(self.lanes[index].signal));
             }
             self.settle_flushes(Instant::now());
-            if let Some((deadline, _)) = &self.shutdown {
-                if self.is_empty() || Instant::now() >= *deadline {
-                    self.finish_shutdown();
-                    return;
-                }
+            if self.shutdown_is_over(Instant::now()) {
+                self.finish_shutdown();
+                return;
             }
             self.wait(self.next_wake(Instant::now()));
         }
@@ -167,7 +166,23 @@ impl Worker {
         }
     }
 
+    /// Whether shutdown has done all it can: nothing is left, its deadline has passed, or
+    /// nothing left can be sent before it (every lane with batches waits for a retry that comes
+    /// later, or has an open breaker whose shutdown probe failed).
+    fn shutdown_is_over(&self, now: Instant) -> bool {
+        let Some((deadline, _)) = &self.shutdown else { return false };
+        let stuck = Signal::ALL.iter().all(|signal| self.queue_len(*signal) == 0)
+            && !self.lanes.iter().any(|lane| lane.can_send_before(*deadline));
+        self.is_empty() || now >= *deadline || stuck
+    }
+
     fn begin_shutdown(&mut self, deadline: Instant, reply: Sender<()>) {
+        // An open breaker probes at once rather than at the end of its wait: a collector that
+        // is back gets what is held, and one that is still down ends shutdown without waiting.
+        let now = Instant::now();
+        for lane in &mut self.lanes {
+            lane.breaker.probe_now(now);
+        }
         // What the sources hold now is taken while the queues still accept it.
         self.drain_sources();
         // Release pairs with the producers' Acquire load: after this store no new item enters
@@ -221,7 +236,9 @@ impl Worker {
     }
 
     /// Moves queued items into encoded batches when a batch is full, its delay has passed, or a
-    /// flush or shutdown is draining.
+    /// flush or shutdown is draining, within the backlog budget: past it, a lane whose breaker is
+    /// closed leaves the rest in the queue (which pushes back on producers), and one whose breaker
+    /// is open sheds its oldest batches.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
         let batch = self.config.signal(signal).batch.clone();
@@ -234,24 +251,24 @@ impl Worker {
             return;
         }
         lane.next_batch_due = now + batch.schedule_delay;
-        let capacity = batch.max_queue_size as u64;
         let open = self.lanes[index].breaker_is_open();
         while self.queue_len(signal) > 0 {
-            // While the breaker is closed a full backlog pushes back on the queue, so producers
-            // see `queue_full`; while it is open, the oldest batches make room instead.
-            if !open && self.lanes[index].backlog_items >= capacity {
+            if !open && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
             let Some(next) = self.encode_batch(signal, batch.max_export_batch_size) else { break };
-            let lane = &mut self.lanes[index];
-            let counters = self.shared.accounting.signal(signal);
-            lane.push(next);
-            while open && lane.backlog_items > capacity && lane.backlog.len() > 1 {
-                if let Some(oldest) = lane.pop_head() {
-                    counters.drop_queued(DropReason::CircuitOpen, oldest.items);
+            self.lanes[index].push(next);
+            while open && self.backlog_bytes() > self.config.backlog_max_bytes && self.lanes[index].backlog.len() > 1 {
+                if let Some(oldest) = self.lanes[index].pop_head() {
+                    self.shared.accounting.signal(signal).drop_queued(DropReason::CircuitOpen, oldest.items);
                 }
             }
         }
+    }
+
+    /// The encoded bytes the three backlogs hold.
+    fn backlog_bytes(&self) -> usize {
+        self.lanes.iter().map(|lane| lane.backlog_bytes).sum()
     }
 
     /// Takes up to `max_items` from a queue and encodes them into one request.
@@ -560,6 +577,9 @@ impl Worker {
             }
         }
         self.shared.drop_leftovers();
+        for lane in &self.lanes {
+            lane.publish(self.shared.accounting.signal(lane.signal));
+        }
         let pending = self.pending_items();
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(FlushError::Timeout { pending }));
