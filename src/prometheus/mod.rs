@@ -1,4 +1,4 @@
-//! The Prometheus scrape endpoint (feature `prometheus`): an HTTP server on threads of its own,
+//! The Prometheus scrape endpoint (feature `prometheus`): an HTTP server on a thread of its own,
 //! never on the hot path, serving `/metrics` in Prometheus text format 0.0.4 or OpenMetrics
 //! 1.0.0 by content negotiation, with the OTLP → Prometheus translation of
 //! [`metrics::prometheus`](crate::metrics::prometheus) and `target_info` from the resource.
@@ -11,18 +11,25 @@
 //! the pipeline's own telemetry is on it too. [`PrometheusServer`] also runs on its own, without
 //! a pipeline.
 //!
-//! The server takes one request per connection (answered with `Connection: close`), with a head
-//! of at most 8 KiB (else 431) arriving within the request timeout (else 408); other paths get
-//! 404, methods other than GET and HEAD 405, anything that is not HTTP/1.x 400. Each connection
-//! is answered on a short-lived thread of its own, at most 64 at once (connections past that get
-//! 503), so a slow client holds up only itself, for the request timeout at most.
+//! The endpoint runs on a thread of its own: a current-thread tokio runtime there drives hyper's
+//! HTTP/1 server, so nothing async reaches the user and an idle or slow client costs a socket,
+//! never a thread. Each connection gets one request, answered with `Connection: close`; its head
+//! must be at most 8 KiB (else 431) and arrive within the request timeout (default 5 s, else the
+//! connection is closed unanswered); other paths get 404, methods other than GET and HEAD 405,
+//! anything that is not HTTP/1.x 400. At most [`DEFAULT_MAX_CONNECTIONS`] connections are open at
+//! once (see [`PrometheusServerBuilder::max_connections`]): a new one past that closes the oldest
+//! idle connection (no request in progress), never one with a request in progress; when all are
+//! busy it waits until one ends. So a scrape is answered at once while hundreds of idle or slow
+//! clients are connected.
 //!
 //! Prometheus reads cumulative values: under a delta temporality preference, delta counters and
 //! histograms are left out of the exposition (OTLP-NOTES §9.5).
 
+mod answer;
+mod connections;
 mod negotiate;
-mod request;
+mod serve;
 mod server;
 
 pub use crate::metrics::prometheus::Format;
-pub use server::{PrometheusServer, PrometheusServerBuilder};
+pub use server::{PrometheusServer, PrometheusServerBuilder, DEFAULT_MAX_CONNECTIONS};
