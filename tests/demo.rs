@@ -132,6 +132,31 @@ fn against_another_collector_exported_is_what_it_accepted() {
     assert_eq!(summary["traces"]["dropped"]["rejected"].as_u64(), Some(3), "{summary}");
 }
 
+/// Against a collector that is never reachable, a person sees why on stderr at the default level
+/// (the failure with its URL and cause, the breakers opening, what was dropped), in a handful of
+/// lines, and the demo ends within a couple of seconds of its duration. (Before: nothing on
+/// stderr, and shutdown sat out its deadline.)
+#[test]
+fn against_an_unreachable_collector_the_failure_is_printed_and_the_demo_ends_on_time() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{closed_port}");
+    let started = std::time::Instant::now();
+    let (output, lines) =
+        run(demo().env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint).args(["--duration", "2", "--orders-per-sec", "500"]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the demo took {took:?} for a 2 s run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("nanotel: warning: ")).collect();
+    let has = |needle: &str| warnings.iter().any(|l| l.contains(needle));
+    assert!(has(&format!("traces export to {endpoint}/v1/traces failed")) && has("Connection refused"), "{stderr}");
+    assert!(has("traces: the collector failed 5 attempts in a row; circuit breaker open"), "{stderr}");
+    assert!(has("spans dropped (shutdown:"), "{stderr}");
+    assert!(warnings.len() <= 12, "a handful of lines, not one per batch: {stderr}");
+    let summary = summary(&lines);
+    assert_eq!(number(&summary, Signal::Traces, "exported"), 0);
+    assert!(dropped(&summary, Signal::Traces) > 0);
+}
+
 #[test]
 fn a_disabled_sdk_runs_and_reports_nothing() {
     let (_, lines) = run(demo().env("OTEL_SDK_DISABLED", "true").args(["--duration", "1", "--orders-per-sec", "200"]));

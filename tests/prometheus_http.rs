@@ -204,7 +204,7 @@ fn the_pipeline_serves_its_own_telemetry_and_promtool_accepts_it() {
         "# TYPE nanotel_exporter_retries_total counter\n",
         "# TYPE nanotel_exporter_items_exported_total counter\n",
         "# TYPE nanotel_exporter_queue_size gauge\n",
-        "nanotel_exporter_breaker_state{otel_scope_name=\"nanotel\"",
+        "nanotel_exporter_breaker_state{signal=\"traces\",otel_scope_name=\"nanotel\"",
         "# TYPE nanotel_exporter_breaker_transitions_total counter\n",
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");

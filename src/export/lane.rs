@@ -44,10 +44,11 @@ pub(super) struct Lane {
     pub breaker: CircuitBreaker,
     /// When the request out now (for the head batch) was started.
     pub in_flight: Option<Instant>,
+    /// Whether the current streak of failed attempts was reported (the first one is).
+    pub failing: bool,
     /// One line per kind of trouble, not one per batch.
     pub warned_partial: Once,
     pub warned_failed: Once,
-    pub warned_exhausted: Once,
 }
 
 impl Lane {
@@ -62,9 +63,9 @@ impl Lane {
             next_batch_due,
             breaker: CircuitBreaker::new(breaker),
             in_flight: None,
+            failing: false,
             warned_partial: Once::default(),
             warned_failed: Once::default(),
-            warned_exhausted: Once::default(),
         }
     }
 

@@ -44,6 +44,7 @@ mod accounting;
 mod breaker;
 mod config;
 mod console;
+mod drop_report;
 mod encode;
 mod lane;
 mod pipeline;

@@ -27,8 +27,10 @@ use crate::proto::metrics::v1::ResourceMetrics;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
 use super::accounting::DropReason;
+use super::breaker::BreakerState;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
+use super::drop_report::DropReport;
 use super::encode::Encoder;
 use super::lane::{Attempt, Batch, Lane};
 use super::pipeline::{
@@ -61,6 +63,7 @@ pub(crate) struct Worker {
     shutdown: Option<(Instant, Sender<()>)>,
     rng: rand::rngs::SmallRng,
     console: ConsoleOutput,
+    drops: DropReport,
 }
 
 impl Worker {
@@ -93,6 +96,7 @@ impl Worker {
             shutdown: None,
             rng: rand::rngs::SmallRng::from_os_rng(),
             console,
+            drops: DropReport::default(),
         })
     }
 
@@ -112,6 +116,7 @@ impl Worker {
                 self.lanes[index].publish(self.shared.accounting.signal(self.lanes[index].signal));
             }
             self.settle_flushes(Instant::now());
+            self.drops.check(&self.shared.accounting, Instant::now(), false);
             if self.shutdown_is_over(Instant::now()) {
                 self.finish_shutdown();
                 return;
@@ -441,8 +446,12 @@ impl Worker {
     fn on_accepted(&mut self, index: usize, items: u64, rejected: u64, message: Option<String>) {
         let lane = &mut self.lanes[index];
         let counters = self.shared.accounting.signal(lane.signal);
+        let was = lane.breaker.state();
         lane.breaker.on_success();
         lane.publish_breaker(counters);
+        lane.failing = false;
+        self.report_breaker(index, was);
+        let lane = &mut self.lanes[index];
         let rejected = rejected.min(items);
         lane.pop_head();
         counters.export_queued(items - rejected);
@@ -465,6 +474,7 @@ impl Worker {
         let lane = &mut self.lanes[index];
         let counters = self.shared.accounting.signal(lane.signal);
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+        let was = lane.breaker.state();
         // A 5xx says the collector is unwell; any other answer says it is up.
         if status >= 500 {
             lane.breaker.on_failure(Instant::now());
@@ -472,6 +482,8 @@ impl Worker {
             lane.breaker.on_success();
         }
         lane.publish_breaker(counters);
+        self.report_breaker(index, was);
+        let lane = &mut self.lanes[index];
         lane.pop_head();
         counters.drop_queued(DropReason::Rejected, items);
         if lane.warned_failed.first() {
@@ -489,9 +501,9 @@ impl Worker {
     /// time is up.
     fn on_failed(&mut self, index: usize, items: u64, reason: &str, retry_after: Option<std::time::Duration>) {
         let now = Instant::now();
+        self.report_failure(index, reason);
         let lane = &mut self.lanes[index];
         let counters = self.shared.accounting.signal(lane.signal);
-        diag::info!("{} export failed, will retry: {reason}", lane.signal.name());
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
         let Some(attempt) = lane.head else { return };
         if let Some(asked) = retry_after {
@@ -500,8 +512,11 @@ impl Worker {
             lane.head = Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
             return;
         }
+        let was = lane.breaker.state();
         lane.breaker.on_failure(now);
         lane.publish_breaker(counters);
+        self.report_breaker(index, was);
+        let lane = &mut self.lanes[index];
         if lane.breaker_is_open() {
             // The batch waits at the head for the breaker's probe, with a fresh retry budget.
             lane.head = None;
@@ -517,15 +532,42 @@ impl Worker {
         }
     }
 
-    /// Drops the head batch after its retries ran out (or shutdown's deadline did).
+    /// The first failed attempt of a streak goes to stderr with its cause, the others at `info`.
+    fn report_failure(&mut self, index: usize, reason: &str) {
+        let lane = &mut self.lanes[index];
+        let url = &self.config.signal(lane.signal).url;
+        if lane.failing {
+            diag::info!("{} export to {url} failed again, will retry: {reason}", lane.signal.name());
+        } else {
+            lane.failing = true;
+            diag::warning!("{} export to {url} failed, will retry: {reason}", lane.signal.name());
+        }
+    }
+
+    /// Says when a lane's breaker opens after being closed, and when it closes again (not each
+    /// failed probe of a long outage).
+    fn report_breaker(&self, index: usize, was: BreakerState) {
+        let lane = &self.lanes[index];
+        let (signal, now) = (lane.signal.name(), lane.breaker.state());
+        if was == BreakerState::Closed && now == BreakerState::Open {
+            diag::warning!(
+                "{signal}: the collector failed {} attempts in a row; circuit breaker open: batches are held \
+                 (up to {} KiB for all signals) and the collector is probed now and then",
+                lane.breaker.consecutive_failures(),
+                self.config.backlog_max_bytes / 1024
+            );
+        } else if was != BreakerState::Closed && now == BreakerState::Closed {
+            diag::warning!("{signal}: the collector answers again; circuit breaker closed");
+        }
+    }
+
+    /// Drops the head batch after its retries ran out (or shutdown's deadline did); the drop
+    /// report says so on stderr.
     fn give_up(&mut self, index: usize, items: u64) {
         let signal = self.lanes[index].signal;
         self.pop_head(index);
         let reason = if self.shutdown.is_some() { DropReason::Shutdown } else { DropReason::RetriesExhausted };
         self.shared.accounting.signal(signal).drop_queued(reason, items);
-        if reason == DropReason::RetriesExhausted && self.lanes[index].warned_exhausted.first() {
-            diag::error!("{items} {} dropped after their retries ran out (reported once)", signal.name());
-        }
     }
 
     fn pop_head(&mut self, index: usize) -> Option<Batch> {
@@ -580,6 +622,7 @@ impl Worker {
         for lane in &self.lanes {
             lane.publish(self.shared.accounting.signal(lane.signal));
         }
+        self.drops.check(&self.shared.accounting, Instant::now(), true);
         let pending = self.pending_items();
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(FlushError::Timeout { pending }));
