@@ -240,6 +240,7 @@ fn an_outage_within_the_backlog_budget_loses_nothing() {
     // Spans encode to a few dozen bytes each after gzip: a 15 s outage at this rate needs well
     // under the default budget.
     let per_second = held_at_worst as f64 / outage.as_secs_f64();
+    eprintln!("backlog growth during the outage: {per_second:.0} bytes/s");
     assert!(per_second * 15.0 < nanotel::export::DEFAULT_BACKLOG_MAX_BYTES as f64, "{per_second} bytes/s");
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
