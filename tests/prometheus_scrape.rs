@@ -200,7 +200,7 @@ fn prometheus_scrapes_the_recorded_values() {
     // The pipeline's own telemetry, in the same scrape.
     prometheus.wait_for("nanotel_exporter_items_exported_total{signal=\"traces\"}", "5");
     prometheus.wait_for("nanotel_exporter_queue_capacity{signal=\"traces\"}", "2048");
-    prometheus.wait_for("nanotel_exporter_breaker_state", "0");
+    prometheus.wait_for("nanotel_exporter_breaker_state{signal=\"traces\"}", "0");
     prometheus.wait_for("nanotel_exporter_export_duration_seconds_count{signal=\"traces\"}", "1");
 
     // Values recorded later show up in later scrapes.
