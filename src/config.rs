@@ -3,7 +3,15 @@
 //! An empty value is the same as an unset one. A value that does not parse is reported (which
 //! variable, what was wrong, what is used instead) and the default is used: configuration never
 //! panics and never stops a trading process from starting.
+//!
+//! Each problem is reported once. A reader keeps one line per distinct problem, since the shared
+//! `OTEL_EXPORTER_OTLP_*` variables are read once per signal; a list keeps one line per distinct
+//! reason an entry was skipped, naming every entry it applies to ([`SkippedEntries`]); and a value
+//! of the process environment that is not UTF-8, which the `Fn(&str) -> Option<String>` lookups
+//! cannot carry, is reported when the process environment is first read ([`process_env`]).
 
+use std::ffi::OsString;
+use std::sync::Once;
 use std::time::Duration;
 
 /// What "no limit" means for a timeout of 0: long enough never to matter, short enough that adding
@@ -17,8 +25,59 @@ pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub(crate) type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 
 /// The process environment: what a builder reads when it was given no lookup.
+///
+/// A value that is not UTF-8 reads as unset. The first call reports every such `OTEL_*` and
+/// `NANOTEL_*` variable, once per process, since the lookup's signature cannot say why a value is
+/// missing and every builder reads through here.
 pub(crate) fn process_env(name: &str) -> Option<String> {
+    static CHECKED: Once = Once::new();
+    CHECKED.call_once(|| {
+        for line in not_utf8(std::env::vars_os()) {
+            crate::diag::warning!("{line}");
+        }
+    });
     std::env::var(name).ok()
+}
+
+/// One line for each variable nanotel reads whose value is not UTF-8. `OTEL_LOG_LEVEL` is left to
+/// the diagnostics, which read it even where a builder was given its own lookup.
+fn not_utf8(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<String> {
+    vars.filter(|(_, value)| value.to_str().is_none())
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| (name.starts_with("OTEL_") || name.starts_with("NANOTEL_")) && name != "OTEL_LOG_LEVEL")
+        // The value is not shown: it may be a credential (a header), and it is not text anyway.
+        .map(|name| format!("{name} is ignored: its value is not valid UTF-8; it is treated as unset"))
+        .collect()
+}
+
+/// The entries of a comma-separated list that were skipped, kept as one line per distinct reason
+/// so that a mistake repeated along the list is reported once.
+#[derive(Default)]
+pub(crate) struct SkippedEntries(Vec<(Vec<usize>, String)>);
+
+impl SkippedEntries {
+    /// Records that the entry at `position` (from 1) was skipped for `reason`.
+    pub(crate) fn add(&mut self, position: usize, reason: String) {
+        match self.0.iter_mut().find(|(_, known)| *known == reason) {
+            Some((positions, _)) => positions.push(position),
+            None => self.0.push((vec![position], reason)),
+        }
+    }
+
+    /// One line per reason: `describe(first position, reason)`, followed by the other entries
+    /// skipped for the same reason.
+    pub(crate) fn lines(self, describe: impl Fn(usize, &str) -> String) -> Vec<String> {
+        let line = |(positions, reason): (Vec<usize>, String)| {
+            let first = describe(positions[0], &reason);
+            let others: Vec<String> = positions[1..].iter().map(usize::to_string).collect();
+            match others.len() {
+                0 => first,
+                1 => format!("{first} (as is entry {})", others[0]),
+                _ => format!("{first} (as are entries {})", others.join(", ")),
+            }
+        };
+        self.0.into_iter().map(line).collect()
+    }
 }
 
 /// Reads typed values and collects a human-readable line for each one it had to ignore.
@@ -45,7 +104,7 @@ impl<'a> EnvReader<'a> {
     }
 
     fn reject(&mut self, name: &str, value: &str, why: &str, instead: impl std::fmt::Display) {
-        self.problems.push(format!("{name}={value:?} is ignored: {why}; using {instead}"));
+        self.report(format!("{name}={value:?} is ignored: {why}; using {instead}"));
     }
 
     /// A non-negative number of milliseconds.
@@ -99,9 +158,12 @@ impl<'a> EnvReader<'a> {
         }
     }
 
-    /// Records a problem found by a caller-specific parser.
+    /// Records a problem found by a caller-specific parser, unless it was recorded already: a
+    /// variable shared by the three signals is read three times, and is one problem.
     pub(crate) fn report(&mut self, line: String) {
-        self.problems.push(line);
+        if !self.problems.contains(&line) {
+            self.problems.push(line);
+        }
     }
 }
 
@@ -141,5 +203,54 @@ mod tests {
         assert_eq!(env.choice("Q", &choices, ("http/protobuf", 1)), 1);
         assert_eq!(env.problems.len(), 1);
         assert!(env.problems[0].contains("expected one of http/protobuf, http/json"));
+    }
+
+    #[test]
+    fn a_problem_met_twice_is_recorded_once() {
+        let (map, _) = reader(&[("T", "-1")]);
+        let lookup = |name: &str| map.get(name).cloned();
+        let mut env = EnvReader::new(&lookup);
+        for _ in 0..3 {
+            env.duration_ms("T", Duration::from_secs(10));
+            env.report("T: something else".into());
+        }
+        assert_eq!(env.problems.len(), 2, "{:?}", env.problems);
+    }
+
+    #[test]
+    fn entries_skipped_for_one_reason_make_one_line() {
+        let mut skipped = SkippedEntries::default();
+        skipped.add(2, "no '='".into());
+        skipped.add(3, "bad key".into());
+        skipped.add(5, "no '='".into());
+        skipped.add(7, "no '='".into());
+        skipped.add(8, "bad key".into());
+        assert_eq!(
+            skipped.lines(|position, reason| format!("entry {position}: {reason}")),
+            ["entry 2: no '=' (as are entries 5, 7)", "entry 3: bad key (as is entry 8)"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn values_that_are_not_utf8_are_named_without_the_value() {
+        use std::os::unix::ffi::OsStringExt;
+        let vars = [
+            ("OTEL_SERVICE_NAME", b"desk\xff".to_vec()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", b"api-key=\xfe".to_vec()),
+            ("NANOTEL_SELF_TELEMETRY", vec![0x80]),
+            ("OTEL_LOG_LEVEL", vec![0xff]),
+            ("PATH", vec![0xff]),
+            ("OTEL_TRACES_EXPORTER", b"otlp".to_vec()),
+        ];
+        let vars = vars.into_iter().map(|(name, value)| (OsString::from(name), OsString::from_vec(value)));
+        assert_eq!(
+            not_utf8(vars),
+            [
+                "OTEL_SERVICE_NAME is ignored: its value is not valid UTF-8; it is treated as unset",
+                "OTEL_EXPORTER_OTLP_HEADERS is ignored: its value is not valid UTF-8; it is treated as unset",
+                "NANOTEL_SELF_TELEMETRY is ignored: its value is not valid UTF-8; it is treated as unset",
+            ]
+        );
     }
 }

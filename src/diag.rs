@@ -2,7 +2,9 @@
 //!
 //! The exporter thread is the only frequent writer, and every message that could repeat per batch
 //! goes through a [`Once`] so a failing collector produces one line, not one per export. The level
-//! comes from `OTEL_LOG_LEVEL` (`error`, `warn` (default), `info`, `debug`, or `none`).
+//! comes from `OTEL_LOG_LEVEL` (`error`, `warn` (default), `info`, `debug`, or `none`) in the
+//! process environment, read once per process at init ([`check_level`]), so that a bad value is
+//! reported on its own line even when nothing else is ever printed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -20,19 +22,45 @@ pub(crate) enum Level {
 fn threshold() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        let value = std::env::var("OTEL_LOG_LEVEL").unwrap_or_default();
-        match value.trim().to_ascii_lowercase().as_str() {
-            "none" | "off" => Level::None,
-            "error" | "fatal" => Level::Error,
-            "info" => Level::Info,
-            "debug" | "trace" | "all" => Level::Debug,
-            "" | "warn" | "warning" => Level::Warn,
-            other => {
-                eprintln!("nanotel: warning: OTEL_LOG_LEVEL={other:?} is not a known level; using warn");
-                Level::Warn
-            }
+        let (level, problem) = parse_level(std::env::var("OTEL_LOG_LEVEL"));
+        if let Some(problem) = problem {
+            // Its own line, whatever the level: the level that would filter it is what is wrong.
+            eprintln!("nanotel: warning: {problem}");
         }
+        level
     })
+}
+
+/// Reads `OTEL_LOG_LEVEL` now, so that a bad value is reported at start-up even when nothing
+/// else is ever printed. Called by every init; the value is read once per process.
+pub(crate) fn check_level() {
+    threshold();
+}
+
+/// The level `OTEL_LOG_LEVEL` asks for, and the line reporting a value that cannot be used.
+fn parse_level(value: Result<String, std::env::VarError>) -> (Level, Option<String>) {
+    let value = match value {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => return (Level::Warn, None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return (Level::Warn, Some("OTEL_LOG_LEVEL is ignored: its value is not valid UTF-8; using warn".into()));
+        }
+    };
+    let level = match value.trim().to_ascii_lowercase().as_str() {
+        "none" | "off" => Level::None,
+        "error" | "fatal" => Level::Error,
+        "info" => Level::Info,
+        "debug" | "trace" | "all" => Level::Debug,
+        "" | "warn" | "warning" => Level::Warn,
+        _ => {
+            let problem = format!(
+                "OTEL_LOG_LEVEL={:?} is ignored: expected one of none, error, warn, info, debug; using warn",
+                value.trim()
+            );
+            return (Level::Warn, Some(problem));
+        }
+    };
+    (level, None)
 }
 
 /// Writes one diagnostic line when `level` is enabled.
@@ -68,5 +96,34 @@ impl Once {
     /// rare duplicate line under a race would be harmless.
     pub(crate) fn first(&self) -> bool {
         !self.0.swap(true, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::env::VarError;
+
+    #[test]
+    fn levels_parse_and_bad_values_are_reported_once_each() {
+        assert_eq!(parse_level(Err(VarError::NotPresent)), (Level::Warn, None));
+        assert_eq!(parse_level(Ok(" Debug ".into())), (Level::Debug, None));
+        assert_eq!(parse_level(Ok("off".into())), (Level::None, None));
+        assert_eq!(parse_level(Ok("".into())), (Level::Warn, None));
+        let (level, problem) = parse_level(Ok(" Loud ".into()));
+        assert_eq!(level, Level::Warn);
+        assert_eq!(
+            problem.as_deref(),
+            Some("OTEL_LOG_LEVEL=\"Loud\" is ignored: expected one of none, error, warn, info, debug; using warn")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_value_that_is_not_utf8_is_reported() {
+        use std::os::unix::ffi::OsStringExt;
+        let (level, problem) = parse_level(Err(VarError::NotUnicode(std::ffi::OsString::from_vec(vec![0xff]))));
+        assert_eq!(level, Level::Warn);
+        assert!(problem.is_some_and(|p| p.starts_with("OTEL_LOG_LEVEL is ignored: its value is not valid UTF-8")));
     }
 }

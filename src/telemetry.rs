@@ -204,6 +204,7 @@ impl TelemetryBuilder {
     /// When a setting made in code cannot work (an endpoint that is not a URL, an invalid header)
     /// or the exporter thread cannot start. Problems in the environment are never errors.
     pub fn build(self) -> Result<Telemetry, InitError> {
+        crate::diag::check_level();
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let disabled = self.disabled.unwrap_or_else(|| sdk_disabled(&mut env));

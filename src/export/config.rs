@@ -8,7 +8,7 @@ use crate::proto::resource::v1::Resource;
 use crate::resource::ResourceBuilder;
 
 use super::breaker::BreakerConfig;
-use super::endpoint::signal_url;
+use super::endpoint::{check_base, signal_url, DEFAULT_BASE};
 use super::headers::parse_headers;
 use super::retry::RetryPolicy;
 use super::Signal;
@@ -222,6 +222,7 @@ fn upper(signal: Signal) -> &'static str {
 /// Builds the configuration from `lookup` and `overrides`, returning the problems found in the
 /// environment alongside (each already phrased for the user).
 pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(PipelineConfig, Vec<String>), ConfigError> {
+    crate::diag::check_level();
     let mut env = EnvReader::new(lookup);
     let mut signals = Vec::with_capacity(3);
     for signal in Signal::ALL {
@@ -273,18 +274,7 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
             .map_err(|e| ConfigError(format!("the {} endpoint set in code: {}", signal.name(), e.reason())))?,
         (None, Some(base)) => signal_url(signal, Some(base), None)
             .map_err(|e| ConfigError(format!("the endpoint set in code: {}", e.reason())))?,
-        (None, None) => {
-            let base = env.text("OTEL_EXPORTER_OTLP_ENDPOINT");
-            let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{sig}_ENDPOINT"));
-            match signal_url(signal, base.as_deref(), exact.as_deref()) {
-                Ok(url) => url,
-                Err(err) => {
-                    let fallback = signal_url(signal, None, None).map_err(|e| ConfigError(e.to_string()))?;
-                    env.report(format!("{err}; using {fallback}"));
-                    fallback
-                }
-            }
-        }
+        (None, None) => url_from_env(env, signal)?,
     };
 
     let protocol = overrides.protocol.unwrap_or_else(|| {
@@ -338,6 +328,37 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     }
 
     Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch })
+}
+
+/// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An
+/// invalid signal endpoint falls back to what the signal would use without it: the base endpoint
+/// when that is valid, else the default.
+fn url_from_env(env: &mut EnvReader<'_>, signal: Signal) -> Result<reqwest::Url, ConfigError> {
+    let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", upper(signal)));
+    let exact_error = match exact.as_deref().map(|exact| signal_url(signal, None, Some(exact))) {
+        Some(Ok(url)) => return Ok(url),
+        Some(Err(err)) => Some(err),
+        None => None,
+    };
+    let base = base_from_env(env);
+    let url = signal_url(signal, base.as_deref(), None).map_err(|e| ConfigError(e.to_string()))?;
+    if let Some(err) = exact_error {
+        env.report(format!("{err}; using {url}"));
+    }
+    Ok(url)
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` when it is a usable URL; an unusable one is reported (once, as
+/// the reader keeps one line per problem) and the default base is used.
+fn base_from_env(env: &mut EnvReader<'_>) -> Option<String> {
+    let base = env.text("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    match check_base(&base) {
+        Ok(()) => Some(base),
+        Err(err) => {
+            env.report(format!("{err}; using {DEFAULT_BASE}"));
+            None
+        }
+    }
 }
 
 /// The words of an `OTEL_*_EXPORTER` list, lowercased.
@@ -608,5 +629,96 @@ mod tests {
             Overrides { prometheus: Some(PrometheusConfig { host: "::1".into(), port: 0 }), ..Default::default() };
         let (config, _) = resolve_with(&[("OTEL_METRICS_EXPORTER", "prometheus")], &coded);
         assert_eq!(config.prometheus, coded.prometheus, "code wins");
+    }
+
+    /// How many problem lines mention `needle`.
+    fn mentions(problems: &[String], needle: &str) -> usize {
+        problems.iter().filter(|line| line.contains(needle)).count()
+    }
+
+    #[test]
+    fn a_bad_shared_variable_is_reported_once_not_once_per_signal() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://nope"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "good=1,bad key=2"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        for name in ["ENDPOINT", "PROTOCOL", "COMPRESSION", "HEADERS", "TIMEOUT"] {
+            assert_eq!(mentions(&problems, &format!("OTEL_EXPORTER_OTLP_{name}")), 1, "{name}: {problems:#?}");
+        }
+        assert!(problems[0].ends_with("; using http://localhost:4318"), "{}", problems[0]);
+        for signal in Signal::ALL {
+            assert_eq!(config.signal(signal).url.path(), format!("/{}", signal.path()));
+            assert_eq!(config.signal(signal).timeout, Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn an_invalid_signal_endpoint_falls_back_to_the_valid_base() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "localhost:4318"),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "ftp://metrics"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(config.signal(Signal::Traces).url.as_str(), "http://collector:4318/base/v1/traces");
+        assert_eq!(config.signal(Signal::Metrics).url.as_str(), "http://collector:4318/base/v1/metrics");
+        assert_eq!(config.signal(Signal::Logs).url.as_str(), "http://collector:4318/base/v1/logs");
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].starts_with("invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT \"localhost:4318\""));
+        assert!(problems[0].ends_with("; using http://collector:4318/base/v1/traces"), "{}", problems[0]);
+        assert!(problems[1].ends_with("; using http://collector:4318/base/v1/metrics"), "{}", problems[1]);
+
+        // With the base invalid too, both are reported and the default is used.
+        let (config, problems) = resolve_with(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "nope"), ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "nope")],
+            &Overrides::default(),
+        );
+        assert_eq!(config.signal(Signal::Logs).url.as_str(), "http://localhost:4318/v1/logs");
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert_eq!(mentions(&problems, "invalid OTEL_EXPORTER_OTLP_ENDPOINT \"nope\""), 1, "{problems:#?}");
+        assert_eq!(mentions(&problems, "using http://localhost:4318/v1/logs"), 1, "{problems:#?}");
+
+        // A base that no signal uses is not read, so not reported.
+        let specific = Signal::ALL.map(|signal| (format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", upper(signal)), "http://c"));
+        let mut vars: Vec<(&str, &str)> = specific.iter().map(|(name, url)| (name.as_str(), *url)).collect();
+        vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", "nope"));
+        let (_, problems) = resolve_with(&vars, &Overrides::default());
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_repeated_bad_list_entry_is_reported_once() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_TRACES_EXPORTER", "zipkin,otlp,zipkin,console,console"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "broken,a=1,broken,bad key=1,bad key=2"),
+                ("OTEL_RESOURCE_ATTRIBUTES", "desk=fx,broken,broken"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(config.signal(Signal::Traces).exporter, ExporterKind::Otlp);
+        assert_eq!(config.signal(Signal::Traces).headers, vec![("a".into(), "1".into())]);
+        assert_eq!(
+            problems,
+            [
+                "OTEL_TRACES_EXPORTER: exporter \"zipkin\" is not supported by nanotel's pipeline; it is skipped",
+                "OTEL_TRACES_EXPORTER=\"zipkin,otlp,zipkin,console,console\": one exporter per signal is supported; \
+                 using the first, \"console\" is skipped",
+                "OTEL_EXPORTER_OTLP_HEADERS: header entry 1 skipped: it has no '=' between a key and a value \
+                 (as is entry 3)",
+                "OTEL_EXPORTER_OTLP_HEADERS: header entry 4 skipped: the key \"bad key\" is not a valid HTTP \
+                 header name (as is entry 5)",
+                "OTEL_RESOURCE_ATTRIBUTES: entry 2 is skipped: it has no '=' between a key and a value (as is entry 3)",
+            ]
+        );
     }
 }

@@ -15,7 +15,7 @@ use reqwest::Url;
 use super::Signal;
 
 /// The endpoint used when neither the signal-specific nor the base endpoint is set.
-const DEFAULT_BASE: &str = "http://localhost:4318";
+pub(crate) const DEFAULT_BASE: &str = "http://localhost:4318";
 
 /// Builds the URL a signal's export requests are posted to.
 ///
@@ -58,6 +58,12 @@ pub fn signal_url(signal: Signal, base: Option<&str>, signal_specific: Option<&s
     let path = format!("{}{}{}", url.path(), separator, signal.path());
     url.set_path(&path);
     Ok(url)
+}
+
+/// Checks a base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`) on its own, so that a bad one is found
+/// once for the three signals.
+pub(crate) fn check_base(base: &str) -> Result<(), EndpointError> {
+    parse_http_url(Source::Base, base.trim()).map(drop)
 }
 
 /// Why a configured endpoint could not be used, naming the variable it came from.

@@ -13,6 +13,7 @@
 
 use std::fmt::Write as _;
 
+use crate::config::SkippedEntries;
 use crate::hex::hex_byte;
 
 /// The headers taken from one `OTEL_EXPORTER_OTLP_HEADERS`-style value, and the entries skipped.
@@ -21,8 +22,9 @@ pub struct ParsedHeaders {
     /// Lowercased header names with their decoded values, in the order given. A name given twice
     /// appears twice, as HTTP allows.
     pub headers: Vec<(String, String)>,
-    /// One message per skipped entry, naming the entry by position and, where it is readable, by
-    /// key. Values never appear in messages, since they are often credentials.
+    /// One message per distinct reason an entry was skipped, naming the entries by position and,
+    /// where it is readable, by key, so that a mistake repeated along the list is one message.
+    /// Values never appear in messages, since they are often credentials.
     pub errors: Vec<String>,
 }
 
@@ -32,28 +34,36 @@ pub struct ParsedHeaders {
 /// trimmed before both are percent-decoded as UTF-8, so `%2C` and `%3D` carry commas and equals
 /// signs. A key must be an HTTP token (RFC 9110) and is lowercased; a decoded value must be a
 /// valid header value (no control characters other than tab). Empty entries are ignored; every
-/// other unusable entry is skipped and described in [`ParsedHeaders::errors`], which callers
-/// should prefix with the variable's name when they log it.
+/// other unusable entry is skipped and described in [`ParsedHeaders::errors`] (entries skipped for
+/// the same reason in one message), which callers should prefix with the variable's name when
+/// they log it.
 ///
 /// ```
 /// use nanotel::export::headers::parse_headers;
 ///
-/// let parsed = parse_headers("api-key=a%2Cb%3Dc,,broken,bad key=1");
+/// let parsed = parse_headers("api-key=a%2Cb%3Dc,,broken,bad key=1,broken");
 /// assert_eq!(parsed.headers, [("api-key".to_owned(), "a,b=c".to_owned())]);
-/// assert_eq!(parsed.errors.len(), 2);
+/// assert_eq!(
+///     parsed.errors,
+///     [
+///         "header entry 3 skipped: it has no '=' between a key and a value (as is entry 5)",
+///         "header entry 4 skipped: the key \"bad key\" is not a valid HTTP header name",
+///     ]
+/// );
 /// ```
 pub fn parse_headers(value: &str) -> ParsedHeaders {
     let mut parsed = ParsedHeaders::default();
+    let mut skipped = SkippedEntries::default();
     for (index, entry) in value.split(',').enumerate() {
-        let position = index + 1;
         if trim(entry).is_empty() {
             continue;
         }
         match parse_entry(entry) {
             Ok(header) => parsed.headers.push(header),
-            Err(reason) => parsed.errors.push(format!("header entry {position} skipped: {reason}")),
+            Err(reason) => skipped.add(index + 1, reason),
         }
     }
+    parsed.errors = skipped.lines(|position, reason| format!("header entry {position} skipped: {reason}"));
     parsed
 }
 

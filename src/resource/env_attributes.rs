@@ -1,5 +1,6 @@
 //! `OTEL_RESOURCE_ATTRIBUTES`: resource attributes given by whoever deploys the program.
 
+use crate::config::SkippedEntries;
 use crate::export::headers::percent_decode;
 
 /// The longest part of a key quoted in a problem message; keys come from outside.
@@ -11,7 +12,8 @@ pub struct ParsedAttributes {
     /// Decoded keys with their decoded values, each key once, in the order keys first appear; a
     /// key given again takes the later value.
     pub attributes: Vec<(String, String)>,
-    /// One message per skipped entry, naming it by position and, where readable, by key. Callers
+    /// One message per distinct reason an entry was skipped, naming the entries by position and,
+    /// where readable, by key, so that a mistake repeated along the list is one message. Callers
     /// should prefix the variable's name when they log them.
     pub problems: Vec<String>,
 }
@@ -42,6 +44,7 @@ pub struct ParsedAttributes {
 /// ```
 pub fn parse_resource_attributes(value: &str) -> ParsedAttributes {
     let mut parsed = ParsedAttributes::default();
+    let mut skipped = SkippedEntries::default();
     for (index, entry) in value.split(',').enumerate() {
         if trim(entry).is_empty() {
             continue;
@@ -51,9 +54,10 @@ pub fn parse_resource_attributes(value: &str) -> ParsedAttributes {
                 Some(earlier) => earlier.1 = value,
                 None => parsed.attributes.push((key, value)),
             },
-            Err(reason) => parsed.problems.push(format!("entry {} is skipped: {reason}", index + 1)),
+            Err(reason) => skipped.add(index + 1, reason),
         }
     }
+    parsed.problems = skipped.lines(|position, reason| format!("entry {position} is skipped: {reason}"));
     parsed
 }
 

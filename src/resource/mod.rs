@@ -79,7 +79,7 @@ impl ResourceBuilder {
     /// The resource, reading the process environment; problems with `OTEL_RESOURCE_ATTRIBUTES`
     /// are reported once on stderr, and the entries concerned are skipped.
     pub fn build(&self) -> Resource {
-        let (resource, problems) = self.build_with_env(&|name| std::env::var(name).ok());
+        let (resource, problems) = self.build_with_env(&crate::config::process_env);
         for problem in &problems {
             crate::diag::warning!("{problem}");
         }
