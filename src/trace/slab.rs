@@ -273,17 +273,20 @@ impl Drop for SlotRef {
     }
 }
 
+/// A slot for a span named `name`, if one is free (for the tests and the loom models).
+#[cfg(test)]
+fn take_named(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
+    let context = ManuallyDrop::new(LazyContext::new_root(true));
+    // SAFETY: a static name and a context still to be drawn need no drop, whether or not they
+    // moved into a slot.
+    unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
+}
+
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
-    /// A slot for a span named `name`, if one is free.
-    fn take(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
-        let context = ManuallyDrop::new(LazyContext::new_root(true));
-        // SAFETY: a static name and a context still to be drawn need no drop, whether or not they
-        // moved into a slot.
-        unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
-    }
+    use super::take_named as take;
 
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
@@ -323,11 +326,7 @@ mod loom_models {
     use super::*;
     use loom::thread;
 
-    fn take(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
-        let context = ManuallyDrop::new(LazyContext::new_root(true));
-        // SAFETY: as in `tests::take`.
-        unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
-    }
+    use super::take_named as take;
 
     /// The owner handle and two slots let go on three threads in every order: the slots are
     /// freed once, by the last (loom fails the model on a leak; a second free would crash it).
