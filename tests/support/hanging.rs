@@ -7,8 +7,9 @@ use nanotel::export::{BatchConfig, Pipeline};
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
 
-/// A pipeline for `signal` to a collector that hangs on every request, with a small queue (512)
-/// and quick batches, so the queue fills soon and stays full. Keep the collector alive with it.
+/// A pipeline for `signal` to a collector that hangs on every request, with a small queue (512),
+/// a small backlog budget (64 KiB of encoded batches) and quick batches, so the backlog and then
+/// the queue fill soon and stay full. Keep the collector alive with it.
 pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeline) {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
@@ -22,6 +23,7 @@ pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeli
         .without_env()
         .endpoint(collector.endpoint())
         .batch(signal, batch)
+        .backlog_max_bytes(64 * 1024)
         .poll_interval(Duration::from_millis(1))
         .build()
         .unwrap();
