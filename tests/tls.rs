@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use nanotel::export::{BatchConfig, DropReason, Pipeline, PipelineBuilder, RetryPolicy, Snapshot};
 use nanotel::proto::common::v1::InstrumentationScope;
+use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::Span;
 use nanotel::testing::TestCollector;
 use nanotel::Signal;
@@ -144,6 +145,39 @@ fn mtls_with_the_right_client_certificate_from_the_environment_is_accepted() {
     let lookup = move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.display().to_string());
     let snapshot = export_spans(builder(&collector).with_env_lookup(lookup));
     assert_all_exported(&snapshot, &collector);
+}
+
+#[test]
+fn each_signal_connects_with_its_own_tls_settings() {
+    let (authority, files) = (ca("desk CA"), Files::new("per-signal"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, Some(&authority.pem)).unwrap();
+    let (client_certificate, client_key) = leaf(&authority, &["gateway-1"], false);
+    let fast_logs = BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Logs) };
+    let pipeline = builder(&collector)
+        .batch(Signal::Logs, fast_logs)
+        .certificate(files.write("ca.pem", &authority.pem))
+        .signal_client_certificate(
+            Signal::Traces,
+            files.write("c.pem", &client_certificate),
+            files.write("c.key", &client_key),
+        )
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    handle.send_span(
+        &scope,
+        Span { name: "order".into(), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() },
+    );
+    handle.send_log(&scope, LogRecord { severity_number: 9, ..Default::default() });
+    let _ = pipeline.force_flush(WAIT);
+    pipeline.shutdown(WAIT);
+    let snapshot = handle.accounting();
+    assert_eq!(snapshot.traces.exported, 1, "traces present the client certificate: {}", snapshot.to_json());
+    assert_eq!(snapshot.logs.exported, 0, "{}", snapshot.to_json());
+    assert_eq!(snapshot.logs.dropped(DropReason::RetriesExhausted), 1, "logs present none: {}", snapshot.to_json());
+    assert_eq!(collector.request_count(Signal::Logs), 0);
 }
 
 /// Runs `scenario` in a child process and returns its stderr.
