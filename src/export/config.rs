@@ -11,6 +11,7 @@ use super::breaker::BreakerConfig;
 use super::endpoint::{check_base, signal_url, DEFAULT_BASE};
 use super::headers::parse_headers;
 use super::retry::RetryPolicy;
+use super::tls_settings::{self, TlsOverrides, TlsSettings};
 use super::Signal;
 
 /// The OTLP/HTTP body encoding.
@@ -113,6 +114,8 @@ pub struct SignalConfig {
     pub timeout: Duration,
     /// Batching.
     pub batch: BatchConfig,
+    /// Trusted CAs, client certificate, gRPC `insecure` (`OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`, ...).
+    pub tls: TlsSettings,
 }
 
 /// Everything the exporter thread needs.
@@ -194,6 +197,7 @@ pub(crate) struct Overrides {
     pub prometheus: Option<PrometheusConfig>,
     pub self_telemetry: Option<bool>,
     pub backlog_max_bytes: Option<usize>,
+    pub tls: TlsOverrides,
 }
 
 /// The default of [`PipelineConfig::backlog_max_bytes`]: 64 MiB.
@@ -327,7 +331,8 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
     }
 
-    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch })
+    let tls = tls_settings::resolve(env, &overrides.tls, signal, sig);
+    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls })
 }
 
 /// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An

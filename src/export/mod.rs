@@ -50,6 +50,8 @@ mod lane;
 mod pipeline;
 mod retry;
 mod telemetry;
+mod tls;
+mod tls_settings;
 mod transport;
 mod wire;
 mod worker;
@@ -67,4 +69,5 @@ pub use pipeline::{
 };
 pub use retry::RetryPolicy;
 pub use telemetry::SCOPE_NAME as SELF_TELEMETRY_SCOPE;
+pub use tls_settings::{TlsSettings, TrustRoots};
 pub use transport::{TransportError, USER_AGENT};

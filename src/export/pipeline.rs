@@ -1,6 +1,7 @@
 //! The public face of the export pipeline: the builder, the [`Pipeline`] that owns the exporter
 //! thread, and the cloneable [`PipelineHandle`] producers hand data to.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,6 +23,7 @@ use super::config::{
 };
 use super::retry::RetryPolicy;
 use super::telemetry::SelfTelemetry;
+use super::tls_settings::TrustRoots;
 use super::worker::{Command, Worker};
 use super::Signal;
 use crate::config::{process_env, EnvLookup};
@@ -507,6 +509,59 @@ impl PipelineBuilder {
     /// The limit on one HTTP request.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.overrides.timeout = Some(timeout);
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file, for every signal (wins over
+    /// `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`). Alone it replaces the built-in roots; with
+    /// [`tls_roots`](Self::tls_roots) it is added to them.
+    pub fn certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.overrides.tls.all.certificate = Some(pem_file.into());
+        self
+    }
+
+    /// The same for one signal, which wins over the setting for every signal.
+    pub fn signal_certificate(mut self, signal: Signal, pem_file: impl Into<PathBuf>) -> Self {
+        self.overrides.tls.signals[signal as usize].certificate = Some(pem_file.into());
+        self
+    }
+
+    /// Presents this client certificate (a PEM chain) and its PEM private key to a collector that
+    /// asks for one (mTLS), for every signal (wins over `OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE`
+    /// and `_CLIENT_KEY`).
+    pub fn client_certificate(mut self, certificate_pem: impl Into<PathBuf>, key_pem: impl Into<PathBuf>) -> Self {
+        self.overrides.tls.all.client_identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The same for one signal, which wins over the setting for every signal.
+    pub fn signal_client_certificate(
+        mut self,
+        signal: Signal,
+        certificate_pem: impl Into<PathBuf>,
+        key_pem: impl Into<PathBuf>,
+    ) -> Self {
+        self.overrides.tls.signals[signal as usize].client_identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Which built-in certificate authorities are trusted (wins over `NANOTEL_EXPORTER_TLS_ROOTS`;
+    /// default [`TrustRoots::Both`], or none beside a CA file).
+    pub fn tls_roots(mut self, roots: TrustRoots) -> Self {
+        self.overrides.tls.roots = Some(roots);
+        self
+    }
+
+    /// Plaintext for an OTLP/gRPC endpoint given without a scheme (wins over
+    /// `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE`). OTLP/HTTP ignores it: the URL's scheme decides.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.overrides.tls.all.insecure = Some(insecure);
+        self
+    }
+
+    /// The same for one signal, which wins over the setting for every signal.
+    pub fn signal_insecure(mut self, signal: Signal, insecure: bool) -> Self {
+        self.overrides.tls.signals[signal as usize].insecure = Some(insecure);
         self
     }
 

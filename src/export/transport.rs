@@ -13,6 +13,11 @@
 //! connection before any answer came (a collector may close a keep-alive connection after
 //! answering, and the next request can race with that close) is sent once more at once, on a
 //! fresh connection: it is part of the same attempt.
+//!
+//! TLS: each distinct TLS setting among the signals exporting over OTLP gets its own client (and
+//! so its own connection pool), built from [`super::tls::client_config`]; signals that share the
+//! settings, the usual case, share one client. A failed handshake is a connection failure whose
+//! cause says what was wrong with the certificate ([`super::tls::explain`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::config::{ExporterKind, PipelineConfig};
 use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
 use super::Signal;
 
@@ -45,10 +51,10 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-/// The HTTP client, with one keep-alive connection pool for every signal, and the runtime that
-/// drives it.
+/// The HTTP clients, one per signal (signals with the same TLS settings share one, and its
+/// keep-alive connection pool), and the runtime that drives them.
 pub(crate) struct Transport {
-    client: reqwest::Client,
+    clients: [reqwest::Client; 3],
     runtime: tokio::runtime::Runtime,
 }
 
@@ -70,24 +76,19 @@ pub(crate) type SendResult = Result<ExportOutcome, TransportError>;
 pub(crate) type Pending = Pin<Box<dyn Future<Output = SendResult>>>;
 
 impl Transport {
-    pub fn new() -> Result<Self, String> {
+    /// Reads the TLS files of the signals exporting over OTLP: an error names the file.
+    pub fn new(config: &PipelineConfig) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Transport { client, runtime })
+        Ok(Transport { clients: clients(config)?, runtime })
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
     pub fn start(&self, request: Request) -> Pending {
-        let client = self.client.clone();
+        let client = self.clients[request.signal as usize].clone();
         Box::pin(async move { send(client, request).await })
     }
 
@@ -110,6 +111,42 @@ impl Transport {
         });
         self.runtime.block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
     }
+}
+
+/// A client per signal, one per distinct TLS setting among the OTLP signals; the others (which
+/// never send) get a clone of the first.
+fn clients(config: &PipelineConfig) -> Result<[reqwest::Client; 3], String> {
+    let mut built: Vec<(&super::TlsSettings, reqwest::Client)> = Vec::new();
+    for signal in Signal::ALL {
+        let settings = config.signal(signal);
+        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, _)| **tls == settings.tls) {
+            continue;
+        }
+        let tls = super::tls::client_config(&settings.tls).map_err(|e| format!("{} TLS: {e}", signal.name()))?;
+        built.push((&settings.tls, http_client(Some(&tls))?));
+    }
+    let fallback = match built.first() {
+        Some((_, client)) => client.clone(),
+        None => http_client(None)?,
+    };
+    Ok(Signal::ALL.map(|signal| {
+        let tls = &config.signal(signal).tls;
+        built.iter().find(|(settings, _)| *settings == tls).map_or_else(|| fallback.clone(), |(_, c)| c.clone())
+    }))
+}
+
+fn http_client(tls: Option<&rustls::ClientConfig>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(4);
+    if let Some(tls) = tls {
+        let mut tls = tls.clone();
+        // What reqwest offers with its own TLS setup: HTTP/2 where the collector speaks it.
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        builder = builder.use_preconfigured_tls(tls);
+    }
+    builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 async fn send(client: reqwest::Client, request: Request) -> SendResult {
@@ -209,6 +246,9 @@ fn classify_body_error(status: u16, error: reqwest::Error) -> TransportError {
 }
 
 fn classify_error(error: reqwest::Error) -> TransportError {
+    if let Some(tls) = super::tls::explain(&error) {
+        return TransportError::Connection(tls);
+    }
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {

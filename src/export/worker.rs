@@ -83,7 +83,7 @@ impl Worker {
             Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay)
         };
         Ok(Worker {
-            transport: Transport::new()?,
+            transport: Transport::new(&config)?,
             lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
             requests: [None, None, None],
             next_collection: now + config.signal(Signal::Metrics).batch.schedule_delay,

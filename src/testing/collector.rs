@@ -210,6 +210,8 @@ impl fmt::Display for Summary {
 /// promptly, including connections in the middle of a [`Reply::Hang`].
 pub struct TestCollector {
     addr: SocketAddr,
+    /// `http`, or `https` for a collector started with [`TestCollector::start_tls`].
+    scheme: &'static str,
     shared: Arc<Shared>,
     accept_thread: Option<JoinHandle<()>>,
 }
@@ -227,14 +229,35 @@ impl TestCollector {
     ///
     /// When the socket cannot be bound or the accept thread cannot be spawned.
     pub fn start() -> io::Result<TestCollector> {
+        Self::start_with(None)
+    }
+
+    /// Binds `127.0.0.1:0` and serves HTTPS with this PEM certificate chain and PEM private key
+    /// (the certificate should name `127.0.0.1`, the host of [`endpoint`](Self::endpoint)). With
+    /// `client_ca_pem`, every client must present a certificate signed by one of its CAs (mTLS);
+    /// a handshake that fails closes the connection and records nothing.
+    ///
+    /// # Errors
+    ///
+    /// When the PEM does not hold a usable certificate chain, key or CA, or as [`start`](Self::start).
+    pub fn start_tls(
+        certificate_chain_pem: &str,
+        key_pem: &str,
+        client_ca_pem: Option<&str>,
+    ) -> io::Result<TestCollector> {
+        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem)?))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<TestCollector> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new());
         let accept_shared = Arc::clone(&shared);
         let accept_thread = thread::Builder::new()
             .name("nanotel-test-collector".into())
-            .spawn(move || server::accept_loop(listener, accept_shared))?;
-        Ok(TestCollector { addr, shared, accept_thread: Some(accept_thread) })
+            .spawn(move || server::accept_loop(listener, accept_shared, tls))?;
+        Ok(TestCollector { addr, scheme, shared, accept_thread: Some(accept_thread) })
     }
 
     /// The socket address the collector listens on.
@@ -242,10 +265,11 @@ impl TestCollector {
         self.addr
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:40123`, to which exporters append `/v1/traces`,
-    /// `/v1/metrics` and `/v1/logs` (what `OTEL_EXPORTER_OTLP_ENDPOINT` holds).
+    /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` when serving TLS), to which
+    /// exporters append `/v1/traces`, `/v1/metrics` and `/v1/logs` (what
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` holds).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Queues replies for the coming requests of `signal`, or of any signal with `None`. Each

@@ -11,6 +11,9 @@
 //! with an optional `Retry-After`, a hang, a dropped connection, or an unreadable body. That is
 //! enough to drive an exporter through its retry, throttling, timeout and error paths.
 //!
+//! [`TestCollector::start_tls`] serves the same over HTTPS (rustls), optionally requiring a client
+//! certificate (mTLS).
+//!
 //! Other requests get the answers a real collector gives: 404 for another path, 405 for another
 //! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does
 //! not decode or malformed HTTP, 413 for a body over 64 MiB (on the wire or after
@@ -53,6 +56,7 @@ mod collector;
 mod http;
 mod otlp;
 mod server;
+mod tls;
 
 pub use collector::{ReceivedRequest, Reply, SignalSummary, Summary, TestCollector};
 pub use otlp::{DecodeError, ExportRequest};

@@ -2,7 +2,7 @@
 //! one per connection, sharing the recorded requests and the reply scripts.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use super::collector::{ReceivedRequest, Reply};
 use super::http::{self, Framing, Head, ReadError, Response};
 use super::otlp::{self, Format};
+use super::tls::{self, Connection};
 use crate::Signal;
 
 /// Largest accepted request body, on the wire and after decompression (OTLP's recommended server
@@ -161,14 +162,15 @@ impl Shared {
 
 /// Accepts connections until the collector stops, serving each on its own thread so a slow
 /// client never delays another.
-pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// With `tls`, each connection is served over TLS.
+pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<rustls::ServerConfig>>) {
     loop {
         let accepted = listener.accept();
         if shared.is_stopping() {
             return;
         }
         match accepted {
-            Ok((stream, _)) => spawn_connection(&shared, stream),
+            Ok((stream, _)) => spawn_connection(&shared, stream, tls.clone()),
             // Typically out of file descriptors: back off instead of spinning, but stay
             // responsive to shutdown.
             Err(_) => {
@@ -178,7 +180,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
+fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, tls: Option<Arc<rustls::ServerConfig>>) {
     // Without a handle to shut it down, the connection could block shutdown forever: refuse it.
     let Ok(handle) = stream.try_clone() else {
         return;
@@ -191,7 +193,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
     let thread_shared = Arc::clone(shared);
     let spawned = thread::Builder::new().name("nanotel-test-collector-conn".into()).spawn(move || {
         let _registration = Registration { shared: &thread_shared, id };
-        serve(&thread_shared, stream, id);
+        serve(&thread_shared, stream, id, tls);
     });
     match spawned {
         Ok(thread) => connections.threads.push(thread),
@@ -222,9 +224,20 @@ enum After {
     Close,
 }
 
-fn serve(shared: &Shared, stream: TcpStream, connection: u64) {
+fn serve(shared: &Shared, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
     // Answers are single small writes that clients wait on; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve_requests(shared, stream, connection),
+        Some(config) => {
+            if let Ok(stream) = tls::accept(&config, stream) {
+                serve_requests(shared, stream, connection);
+            }
+        }
+    }
+}
+
+fn serve_requests(shared: &Shared, stream: impl Connection, connection: u64) {
     let mut reader = BufReader::new(stream);
     while let After::KeepAlive = serve_one(shared, &mut reader, connection) {}
 }
@@ -237,9 +250,8 @@ fn error_response(format: Format, status: u16, message: &str) -> Response {
     }
 }
 
-fn send(stream: &TcpStream, response: &Response, keep_alive: bool, head_only: bool) -> After {
-    let mut writer = stream;
-    match http::write_response(&mut writer, response, !keep_alive, head_only) {
+fn send(stream: &mut impl Connection, response: &Response, keep_alive: bool, head_only: bool) -> After {
+    match http::write_response(stream, response, !keep_alive, head_only) {
         Ok(()) if keep_alive => After::KeepAlive,
         _ => After::Close,
     }
@@ -248,21 +260,20 @@ fn send(stream: &TcpStream, response: &Response, keep_alive: bool, head_only: bo
 /// Answers a request that could not be read to its end, then closes the connection gracefully:
 /// our FIN goes out first, and what the client still sends is read and dropped for a bounded
 /// time so that the kernel does not answer it with a reset that races our response.
-fn reject_and_close(stream: &TcpStream, response: &Response, head_only: bool) -> After {
+fn reject_and_close(stream: &mut impl Connection, response: &Response, head_only: bool) -> After {
     send(stream, response, false, head_only);
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.close_write();
     let started = Instant::now();
     let mut drained = 0;
     let mut sink = [0u8; 16 * 1024];
-    let mut reader = stream;
     while drained < LINGER_BYTES {
         let Some(left) = LINGER_TIME.checked_sub(started.elapsed()).filter(|d| !d.is_zero()) else {
             break;
         };
-        if stream.set_read_timeout(Some(left)).is_err() {
+        if stream.tcp().set_read_timeout(Some(left)).is_err() {
             break;
         }
-        match reader.read(&mut sink) {
+        match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
@@ -287,12 +298,12 @@ fn route(head: &Head, format: Format) -> Result<Signal, Response> {
 }
 
 /// Reads, records and answers one request.
-fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64) -> After {
+fn serve_one(shared: &Shared, reader: &mut BufReader<impl Connection>, connection: u64) -> After {
     let head = match http::read_head(reader) {
         Ok(Some(head)) => head,
         Ok(None) | Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(reader.get_ref(), &error_response(Format::Protobuf, status, &message), false);
+            return reject_and_close(reader.get_mut(), &error_response(Format::Protobuf, status, &message), false);
         }
     };
     // Error answers mirror the request's format too; anything unrecognised gets protobuf, the
@@ -303,7 +314,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         Ok(framing) => framing,
         Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(reader.get_ref(), &error_response(format, status, &message), head_only);
+            return reject_and_close(reader.get_mut(), &error_response(format, status, &message), head_only);
         }
     };
     let route = route(&head, format);
@@ -312,18 +323,18 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
             // The client holds the body back until told to send it: tell it, or, when the answer
             // does not depend on the body, answer at once rather than accept a body to discard.
             Ok(_) => {
-                if http::write_continue(&mut reader.get_ref()).is_err() {
+                if http::write_continue(reader.get_mut()).is_err() {
                     return After::Close;
                 }
             }
-            Err(response) => return reject_and_close(reader.get_ref(), response, head_only),
+            Err(response) => return reject_and_close(reader.get_mut(), response, head_only),
         }
     }
     let body = match http::read_body(reader, &framing, MAX_BODY_BYTES) {
         Ok(body) => body,
         Err(ReadError::Closed) => return After::Close,
         Err(ReadError::Reject { status, message }) => {
-            return reject_and_close(reader.get_ref(), &error_response(format, status, &message), head_only);
+            return reject_and_close(reader.get_mut(), &error_response(format, status, &message), head_only);
         }
     };
     let arrived = Instant::now();
@@ -331,7 +342,7 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
     let signal = match route {
         Ok(signal) => signal,
         // The body was read in full, so the connection is still in sync and can be reused.
-        Err(response) => return send(reader.get_ref(), &response, keep_alive, head_only),
+        Err(response) => return send(reader.get_mut(), &response, keep_alive, head_only),
     };
 
     let content_type = head.header("content-type").map(str::to_owned);
@@ -386,10 +397,10 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
         Reply::Drip(every) => {
             // An accepting answer with a warning, so that it has a body to drip.
             let answer = success(signal, format, Some((0, "this answer drips in one byte at a time")));
-            return drip(shared, reader.get_ref(), &answer, every);
+            return drip(shared, reader.get_mut(), &answer, every);
         }
         Reply::AcceptThenClose => {
-            send(reader.get_ref(), &success(signal, format, None), true, head_only);
+            send(reader.get_mut(), &success(signal, format, None), true, head_only);
             return After::Close;
         }
         Reply::Reset => {
@@ -397,27 +408,26 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<TcpStream>, connection: u64
             // into an RST. Shutting both directions down closes at once with a FIN instead,
             // and the registry's duplicate handle does not keep the socket open meanwhile; a
             // client sees its request fail with a connection error and no response either way.
-            let _ = reader.get_ref().shutdown(Shutdown::Both);
+            let _ = reader.get_ref().tcp().shutdown(Shutdown::Both);
             return After::Close;
         }
     };
-    send(reader.get_ref(), &response, keep_alive, head_only)
+    send(reader.get_mut(), &response, keep_alive, head_only)
 }
 
 /// Writes `response`'s head at once, then its body a byte at a time, `every` apart, stopping
 /// early when the collector stops or the client has gone; then closes the connection.
-fn drip(shared: &Shared, stream: &TcpStream, response: &Response, every: Duration) -> After {
+fn drip(shared: &Shared, stream: &mut impl Connection, response: &Response, every: Duration) -> After {
     let mut bytes = Vec::new();
     if http::write_response(&mut bytes, response, true, false).is_err() {
         return After::Close;
     }
     let head = bytes.windows(4).position(|end| end == b"\r\n\r\n").map_or(bytes.len(), |at| at + 4);
-    let mut writer = stream;
-    if writer.write_all(&bytes[..head]).is_err() {
+    if stream.write_all(&bytes[..head]).is_err() {
         return After::Close;
     }
     for byte in &bytes[head..] {
-        if shared.pause(every) || writer.write_all(&[*byte]).is_err() {
+        if shared.pause(every) || stream.write_all(&[*byte]).is_err() {
             break;
         }
     }

@@ -1,0 +1,205 @@
+//! Turns a signal's [`TlsSettings`] into the `rustls::ClientConfig` its connections use, and puts
+//! a failed TLS handshake into words.
+//!
+//! [`client_config`] reads the files once, when the pipeline is built: a file that is missing,
+//! unreadable, not PEM, or a key that does not match its certificate fails `build()` with the
+//! file's name, since no export could succeed until the program's owner fixes it. The roots
+//! trusted are the CA file's certificates plus the built-in roots in
+//! [`TlsSettings::effective_roots`]. The crypto provider is rustls's `ring`, named explicitly so
+//! that another provider compiled into the program cannot make rustls panic over which to use.
+//! ALPN is left to the caller: OTLP/HTTP offers `h2` and `http/1.1`, gRPC needs `h2`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::diag;
+
+use super::tls_settings::{TlsSettings, TrustRoots};
+
+/// The client TLS configuration for `settings`: what the HTTP client, and any other client of
+/// the same signal, connects with.
+pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set TLS up: {e}"))?
+        .with_root_certificates(root_store(settings)?);
+    let config = match (&settings.client_certificate, &settings.client_key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(certificate), Some(key)) => {
+            let chain = read_certificates(certificate, "client certificate")?;
+            builder.with_client_auth_cert(chain, read_key(key)?).map_err(|e| {
+                format!("the client key {key:?} cannot be used with the client certificate {certificate:?}: {e}")
+            })?
+        }
+        (Some(path), None) => return Err(format!("a client certificate ({path:?}) is set without its client key")),
+        (None, Some(path)) => return Err(format!("a client key ({path:?}) is set without its client certificate")),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Which built-in sources are trusted: (the bundled web-pki roots, the operating system's store).
+pub(crate) fn root_sources(settings: &TlsSettings) -> (bool, bool) {
+    match settings.effective_roots() {
+        None => (false, false),
+        Some(TrustRoots::WebPki) => (true, false),
+        Some(TrustRoots::Native) => (false, true),
+        Some(TrustRoots::Both) => (true, true),
+    }
+}
+
+fn root_store(settings: &TlsSettings) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    let (webpki, native) = root_sources(settings);
+    if webpki {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if native {
+        add_native_roots(&mut roots, !webpki && settings.certificate.is_none());
+    }
+    if let Some(path) = &settings.certificate {
+        for (index, certificate) in read_certificates(path, "CA certificate")?.into_iter().enumerate() {
+            roots.add(certificate).map_err(|e| {
+                format!("the CA certificate file {path:?}: certificate {} is not a usable CA: {e}", index + 1)
+            })?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Adds the operating system's roots. Finding none matters only when nothing else is trusted
+/// (`alone`): then every https export will fail, which is said now rather than at each export.
+fn add_native_roots(roots: &mut RootCertStore, alone: bool) {
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 && alone {
+        let why = found.errors.first().map(|e| format!(" ({e})")).unwrap_or_default();
+        diag::warning!(
+            "no CA certificates found in the operating system's trust store{why}; https exports will fail \
+             (set OTEL_EXPORTER_OTLP_CERTIFICATE, or NANOTEL_EXPORTER_TLS_ROOTS=both)"
+        );
+    }
+}
+
+fn read_file(path: &Path, role: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read the {role} file {path:?}: {e}"))
+}
+
+fn read_certificates(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read_file(path, role)?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the {role} file {path:?} is not valid PEM: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("the {role} file {path:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    Ok(certificates)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read_file(path, "client key")?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            format!("the client key file {path:?} holds no PEM private key (-----BEGIN PRIVATE KEY-----)")
+        }
+        e => format!("the client key file {path:?} is not valid PEM: {e}"),
+    })
+}
+
+/// When `error` (or one of its causes) is a TLS failure, what went wrong in words a person can act
+/// on, followed by rustls's own text.
+pub(crate) fn explain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let tls = find_rustls_error(error)?;
+    let what = match tls {
+        rustls::Error::InvalidCertificate(why) => explain_certificate(why),
+        rustls::Error::AlertReceived(alert) => format!(
+            "the server refused the TLS handshake ({alert:?}): it may require a client certificate \
+             (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY) or not trust the one sent"
+        ),
+        _ => "the TLS handshake failed".to_owned(),
+    };
+    Some(format!("TLS: {what} ({tls})"))
+}
+
+fn explain_certificate(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match why {
+        E::UnknownIssuer => {
+            "the server's certificate is not signed by a trusted CA (set OTEL_EXPORTER_OTLP_CERTIFICATE \
+                             to the CA that signed it)"
+                .to_owned()
+        }
+        E::Expired | E::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "the server's certificate is not valid yet".to_owned(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "the server's certificate is not valid for the endpoint's host name".to_owned()
+        }
+        E::Revoked => "the server's certificate is revoked".to_owned(),
+        _ => "the server's certificate was refused".to_owned(),
+    }
+}
+
+/// The rustls error in a chain of causes. An `io::Error` hides what it wraps from `source()`
+/// (it forwards to the inner error's own source), so it is unwrapped by hand.
+fn find_rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = current.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            if let Some(tls) = find_rustls_error(inner) {
+                return Some(tls);
+            }
+        }
+        cause = current.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_roots_setting_selects_the_root_sources() {
+        let with = |roots| TlsSettings { roots, ..TlsSettings::default() };
+        assert_eq!(root_sources(&with(None)), (true, true), "default: both");
+        assert_eq!(root_sources(&with(Some(TrustRoots::WebPki))), (true, false));
+        assert_eq!(root_sources(&with(Some(TrustRoots::Native))), (false, true));
+        assert_eq!(root_sources(&with(Some(TrustRoots::Both))), (true, true));
+        let own_ca = TlsSettings { certificate: Some("/ca.pem".into()), ..TlsSettings::default() };
+        assert_eq!(root_sources(&own_ca), (false, false), "a CA file alone is all that is trusted");
+    }
+
+    #[test]
+    fn the_web_pki_roots_are_trusted_without_any_file() {
+        let settings = TlsSettings { roots: Some(TrustRoots::WebPki), ..TlsSettings::default() };
+        let roots = root_store(&settings).unwrap();
+        assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+        assert!(client_config(&settings).is_ok());
+    }
+
+    #[test]
+    fn a_half_given_client_identity_is_refused() {
+        let settings = TlsSettings { client_certificate: Some("/c.pem".into()), ..TlsSettings::default() };
+        let error = client_config(&settings).unwrap_err();
+        assert!(error.contains("\"/c.pem\"") && error.contains("without its client key"), "{error}");
+        let settings = TlsSettings { client_key: Some("/c.key".into()), ..TlsSettings::default() };
+        assert!(client_config(&settings).unwrap_err().contains("without its client certificate"));
+    }
+
+    #[test]
+    fn a_tls_error_is_found_inside_an_io_error_and_explained() {
+        let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
+        let text = explain(&wrapped).unwrap();
+        assert!(text.starts_with("TLS: the server's certificate is not signed by a trusted CA"), "{text}");
+        assert!(text.ends_with("(invalid peer certificate: UnknownIssuer)"), "{text}");
+        assert_eq!(explain(&std::io::Error::other("reset")), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! A signal's TLS settings: which certificate authorities it trusts, the client certificate it
+//! presents (mTLS), and the gRPC `insecure` flag, read from the `OTEL_EXPORTER_OTLP_*` variables
+//! of the specification and from code (code wins, then the per-signal variable, then the generic
+//! one).
+//!
+//! - `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`: a PEM bundle of CA certificates to trust.
+//! - `OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE` and `..._CLIENT_KEY`: a PEM certificate
+//!   chain and its private key, presented when the server asks for one.
+//! - `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE`: for OTLP/gRPC to an endpoint without a scheme only;
+//!   for OTLP/HTTP the URL's scheme decides (`https` is TLS, `http` is not).
+//! - `NANOTEL_EXPORTER_TLS_ROOTS` (ours, all signals): `webpki` (the bundled Mozilla roots),
+//!   `native` (the operating system's store) or `both`.
+//!
+//! The files are read when the pipeline is built (see [`super::tls`]), so a bad file fails
+//! `build()` with the file's name rather than every export.
+
+use std::path::PathBuf;
+
+use crate::config::EnvReader;
+
+use super::Signal;
+
+/// Which built-in certificate authorities a signal trusts, besides a CA file of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// The Mozilla roots bundled into nanotel (`webpki-roots`): the same on every machine, and
+    /// present in a fresh container that has no CA store.
+    WebPki,
+    /// The operating system's trust store, where a firm installs its own CA.
+    Native,
+    /// Both (the default when no CA file is given).
+    Both,
+}
+
+/// How a signal's HTTPS (or gRPC over TLS) connections are secured.
+///
+/// ```
+/// use nanotel::export::{TlsSettings, TrustRoots};
+///
+/// let tls = TlsSettings::default();
+/// assert_eq!(tls.effective_roots(), Some(TrustRoots::Both));
+/// let own_ca = TlsSettings { certificate: Some("/etc/otel/ca.pem".into()), ..TlsSettings::default() };
+/// assert_eq!(own_ca.effective_roots(), None, "a CA file alone replaces the built-in roots");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates to trust (`OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`).
+    pub certificate: Option<PathBuf>,
+    /// A PEM certificate chain presented to a server that asks for one
+    /// (`OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE`); needs [`client_key`](Self::client_key).
+    pub client_certificate: Option<PathBuf>,
+    /// The PEM private key of the client certificate (`OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_KEY`).
+    pub client_key: Option<PathBuf>,
+    /// The built-in roots trusted (`NANOTEL_EXPORTER_TLS_ROOTS`); see
+    /// [`effective_roots`](Self::effective_roots) for what `None` means.
+    pub roots: Option<TrustRoots>,
+    /// `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE`: plaintext for an OTLP/gRPC endpoint given without
+    /// a scheme. OTLP/HTTP ignores it: its URL's scheme decides.
+    pub insecure: bool,
+}
+
+impl TlsSettings {
+    /// The built-in roots in force: those chosen, else none when a CA file is given (as the
+    /// other OpenTelemetry SDKs do: the file names exactly whom to trust), else [`TrustRoots::Both`].
+    pub fn effective_roots(&self) -> Option<TrustRoots> {
+        match (self.roots, &self.certificate) {
+            (Some(roots), _) => Some(roots),
+            (None, Some(_)) => None,
+            (None, None) => Some(TrustRoots::Both),
+        }
+    }
+}
+
+/// TLS settings made in code, for every signal and per signal; `None` leaves the environment's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsOverrides {
+    pub all: TlsFields,
+    pub signals: [TlsFields; 3],
+    /// For every signal, like `NANOTEL_EXPORTER_TLS_ROOTS`.
+    pub roots: Option<TrustRoots>,
+}
+
+/// The settings of one scope of [`TlsOverrides`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsFields {
+    pub certificate: Option<PathBuf>,
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    pub insecure: Option<bool>,
+}
+
+/// A signal's settings: code for the signal, code for all, the per-signal variable, the generic one.
+pub(crate) fn resolve(env: &mut EnvReader<'_>, overrides: &TlsOverrides, signal: Signal, sig: &str) -> TlsSettings {
+    let (own, all) = (&overrides.signals[signal as usize], &overrides.all);
+    let path = |env: &EnvReader<'_>, suffix: &str| {
+        let names = [format!("OTEL_EXPORTER_OTLP_{sig}_{suffix}"), format!("OTEL_EXPORTER_OTLP_{suffix}")];
+        env.first_text(&[&names[0], &names[1]]).map(|(_, value)| PathBuf::from(value))
+    };
+    let (client_certificate, client_key) = match own.client_identity.clone().or_else(|| all.client_identity.clone()) {
+        Some((certificate, key)) => (Some(certificate), Some(key)),
+        None => (path(env, "CLIENT_CERTIFICATE"), path(env, "CLIENT_KEY")),
+    };
+    TlsSettings {
+        certificate: own.certificate.clone().or_else(|| all.certificate.clone()).or_else(|| path(env, "CERTIFICATE")),
+        client_certificate,
+        client_key,
+        roots: overrides.roots.or_else(|| roots_from_env(env)),
+        insecure: own.insecure.or(all.insecure).unwrap_or_else(|| insecure_from_env(env, sig)),
+    }
+}
+
+fn roots_from_env(env: &mut EnvReader<'_>) -> Option<TrustRoots> {
+    let choices =
+        [("webpki", Some(TrustRoots::WebPki)), ("native", Some(TrustRoots::Native)), ("both", Some(TrustRoots::Both))];
+    env.choice("NANOTEL_EXPORTER_TLS_ROOTS", &choices, ("the default", None))
+}
+
+fn insecure_from_env(env: &mut EnvReader<'_>, sig: &str) -> bool {
+    let name = format!("OTEL_EXPORTER_OTLP_{sig}_INSECURE");
+    let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_INSECURE".to_owned() };
+    env.choice(&name, &[("true", true), ("false", false)], ("false", false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)], overrides: &TlsOverrides, signal: Signal) -> (TlsSettings, Vec<String>) {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = |name: &str| map.get(name).cloned();
+        let mut env = EnvReader::new(&lookup);
+        let sig = signal.name().to_ascii_uppercase();
+        let settings = resolve(&mut env, overrides, signal, &sig);
+        (settings, env.problems)
+    }
+
+    #[test]
+    fn per_signal_variables_win_over_generic_ones() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/logs-ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/client.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/client.key"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/logs.key"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE"),
+            ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "false"),
+        ];
+        let (traces, problems) = settings(&vars, &TlsOverrides::default(), Signal::Traces);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(traces.certificate, Some("/ca.pem".into()));
+        assert_eq!(traces.client_key, Some("/client.key".into()));
+        assert!(traces.insecure);
+        let (logs, _) = settings(&vars, &TlsOverrides::default(), Signal::Logs);
+        assert_eq!(logs.certificate, Some("/logs-ca.pem".into()));
+        assert_eq!(logs.client_certificate, Some("/client.pem".into()));
+        assert_eq!(logs.client_key, Some("/logs.key".into()));
+        assert!(!logs.insecure);
+    }
+
+    #[test]
+    fn code_wins_per_signal_then_for_all() {
+        let vars = [("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/env.pem"), ("NANOTEL_EXPORTER_TLS_ROOTS", "native")];
+        let mut overrides = TlsOverrides::default();
+        overrides.all.certificate = Some("/all.pem".into());
+        overrides.all.client_identity = Some(("/c.pem".into(), "/c.key".into()));
+        overrides.signals[Signal::Logs as usize].certificate = Some("/logs.pem".into());
+        overrides.roots = Some(TrustRoots::WebPki);
+        let (metrics, _) = settings(&vars, &overrides, Signal::Metrics);
+        assert_eq!(metrics.certificate, Some("/all.pem".into()), "code for all wins over the per-signal variable");
+        assert_eq!((metrics.client_certificate, metrics.client_key), (Some("/c.pem".into()), Some("/c.key".into())));
+        assert_eq!(metrics.roots, Some(TrustRoots::WebPki), "code wins over NANOTEL_EXPORTER_TLS_ROOTS");
+        let (logs, _) = settings(&vars, &overrides, Signal::Logs);
+        assert_eq!(logs.certificate, Some("/logs.pem".into()), "code for the signal wins over code for all");
+    }
+
+    #[test]
+    fn the_roots_variable_selects_the_root_source_and_odd_values_are_reported() {
+        let roots =
+            |value: &str| settings(&[("NANOTEL_EXPORTER_TLS_ROOTS", value)], &TlsOverrides::default(), Signal::Traces);
+        assert_eq!(roots("webpki").0.roots, Some(TrustRoots::WebPki));
+        assert_eq!(roots("Native").0.roots, Some(TrustRoots::Native));
+        assert_eq!(roots("both").0.roots, Some(TrustRoots::Both));
+        let (odd, problems) = roots("system");
+        assert_eq!(odd.roots, None);
+        assert_eq!(odd.effective_roots(), Some(TrustRoots::Both));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("NANOTEL_EXPORTER_TLS_ROOTS=\"system\" is ignored"), "{}", problems[0]);
+        let (bad, problems) =
+            settings(&[("OTEL_EXPORTER_OTLP_INSECURE", "yes")], &TlsOverrides::default(), Signal::Traces);
+        assert!(!bad.insecure);
+        assert!(problems[0].contains("OTEL_EXPORTER_OTLP_INSECURE"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_ca_file_alone_replaces_the_built_in_roots_unless_they_are_chosen() {
+        let file = Some(PathBuf::from("/ca.pem"));
+        assert_eq!(TlsSettings::default().effective_roots(), Some(TrustRoots::Both));
+        assert_eq!(TlsSettings { certificate: file.clone(), ..Default::default() }.effective_roots(), None);
+        let chosen = TlsSettings { certificate: file, roots: Some(TrustRoots::Native), ..Default::default() };
+        assert_eq!(chosen.effective_roots(), Some(TrustRoots::Native));
+    }
+}

@@ -1,0 +1,96 @@
+//! HTTPS for the [`TestCollector`](super::TestCollector): rustls on the connection's own blocking
+//! thread (`rustls::StreamOwned`), so the HTTP/1 code serves a TLS connection as it serves a
+//! plain one. The handshake happens on the first read; one that fails (the client does not trust
+//! the certificate, or presents none when `client_ca` asks for one) closes the connection, with
+//! the alert rustls sends, before any request is recorded.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+
+/// A connection the collector serves: plain TCP, or TLS over it.
+pub(super) trait Connection: Read + Write {
+    /// The socket underneath, for timeouts and shutdown.
+    fn tcp(&self) -> &TcpStream;
+
+    /// Ends what we send (TLS first says so with `close_notify`), keeping the read side open.
+    fn close_write(&mut self) {
+        let _ = self.tcp().shutdown(Shutdown::Write);
+    }
+}
+
+impl Connection for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Connection for StreamOwned<ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    fn close_write(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
+}
+
+/// Wraps an accepted socket in a server-side TLS session.
+pub(super) fn accept(
+    config: &Arc<ServerConfig>,
+    stream: TcpStream,
+) -> io::Result<StreamOwned<ServerConnection, TcpStream>> {
+    let session = ServerConnection::new(Arc::clone(config)).map_err(invalid)?;
+    Ok(StreamOwned::new(session, stream))
+}
+
+/// The server's TLS configuration: its certificate chain and key, and, with `client_ca`, client
+/// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1 only, all
+/// this server speaks.
+pub(super) fn server_config(
+    certificate_chain_pem: &str,
+    key_pem: &str,
+    client_ca_pem: Option<&str>,
+) -> io::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certificates(certificate_chain_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(invalid)?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(invalid)?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in certificates(pem)? {
+                roots.add(certificate).map_err(invalid)?;
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().map_err(invalid)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(invalid)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn certificates(pem: &str) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certificates =
+        CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+    if certificates.is_empty() {
+        return Err(invalid("no PEM certificate found"));
+    }
+    Ok(certificates)
+}
+
+fn invalid(error: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, error.to_string())
+}

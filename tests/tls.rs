@@ -1,0 +1,310 @@
+//! OTLP/HTTP over TLS against the loopback collector serving HTTPS, with certificates made here
+//! by rcgen: a custom CA, mTLS accepted and refused, the server certificates a client must refuse
+//! (unknown CA, expired, another host's), and certificate and key files that cannot be used.
+//!
+//! A refused handshake must be said once on stderr, with what was wrong. The exporter thread
+//! writes there directly, out of the test harness's reach, so those scenarios run in a child
+//! process of this binary (`scenario`, ignored in a normal run) and the parent reads its stderr;
+//! the child asserts the accounting itself and fails when it does not hold.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nanotel::export::{BatchConfig, DropReason, Pipeline, PipelineBuilder, RetryPolicy, Snapshot};
+use nanotel::proto::common::v1::InstrumentationScope;
+use nanotel::proto::logs::v1::LogRecord;
+use nanotel::proto::trace::v1::Span;
+use nanotel::testing::TestCollector;
+use nanotel::Signal;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+const WAIT: Duration = Duration::from_secs(10);
+const SPANS: u64 = 5;
+/// Attempts per batch in these tests: few and fast, so a refused handshake ends in a drop soon.
+const ATTEMPTS: u32 = 3;
+
+/// A certificate authority that signs the others.
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn ca(name: &str) -> Ca {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    Ca { pem, issuer: Issuer::new(params, key) }
+}
+
+/// A certificate for `names`, signed by `ca`, as (certificate PEM, key PEM).
+fn leaf(ca: &Ca, names: &[&str], expired: bool) -> (String, String) {
+    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("client"));
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let key = KeyPair::generate().unwrap();
+    (params.signed_by(&key, &ca.issuer).unwrap().pem(), key.serialize_pem())
+}
+
+/// A directory of PEM files, removed when dropped.
+struct Files(PathBuf);
+
+impl Files {
+    fn new(test: &str) -> Files {
+        let dir = std::env::temp_dir().join(format!("nanotel-tls-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Files(dir)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A builder for `collector`, isolated from the environment, exporting spans within 20 ms.
+fn builder(collector: &TestCollector) -> PipelineBuilder {
+    Pipeline::builder()
+        .without_env()
+        .self_telemetry(false)
+        .endpoint(collector.endpoint())
+        .batch(
+            Signal::Traces,
+            BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Traces) },
+        )
+        .poll_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(2))
+        .retry(RetryPolicy {
+            max_attempts: ATTEMPTS,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        })
+}
+
+/// Sends `SPANS` spans through `builder`'s pipeline, flushes, shuts down, and returns the accounting.
+fn export_spans(builder: PipelineBuilder) -> Snapshot {
+    let pipeline = builder.build().unwrap();
+    let handle = pipeline.handle();
+    let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    for i in 0..SPANS {
+        handle.send_span(
+            &scope,
+            Span { name: format!("order-{i}"), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() },
+        );
+    }
+    // A failing export ends in a drop, which empties the backlog: the flush returns either way.
+    let _ = pipeline.force_flush(WAIT);
+    pipeline.shutdown(WAIT);
+    handle.accounting()
+}
+
+fn assert_all_exported(snapshot: &Snapshot, collector: &TestCollector) {
+    assert_eq!(snapshot.traces.enqueued, SPANS, "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.exported, SPANS, "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.dropped_total(), 0, "{}", snapshot.to_json());
+    assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
+}
+
+#[test]
+fn a_custom_ca_set_in_code_is_trusted_over_https() {
+    let (authority, files) = (ca("desk CA"), Files::new("custom-ca"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, None).unwrap();
+    assert!(collector.endpoint().starts_with("https://"));
+    let snapshot = export_spans(builder(&collector).certificate(files.write("ca.pem", &authority.pem)));
+    assert_all_exported(&snapshot, &collector);
+}
+
+#[test]
+fn mtls_with_the_right_client_certificate_from_the_environment_is_accepted() {
+    let (servers, clients, files) = (ca("server CA"), ca("client CA"), Files::new("mtls-ok"));
+    let (certificate, key) = leaf(&servers, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, Some(&clients.pem)).unwrap();
+    let (client_certificate, client_key) = leaf(&clients, &["gateway-1"], false);
+    let vars = [
+        // The per-signal form for the CA; the others get the built-in roots, unused here.
+        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", files.write("ca.pem", &servers.pem)),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", files.write("client.pem", &client_certificate)),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", files.write("client.key", &client_key)),
+    ];
+    let lookup = move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.display().to_string());
+    let snapshot = export_spans(builder(&collector).with_env_lookup(lookup));
+    assert_all_exported(&snapshot, &collector);
+}
+
+#[test]
+fn each_signal_connects_with_its_own_tls_settings() {
+    let (authority, files) = (ca("desk CA"), Files::new("per-signal"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, Some(&authority.pem)).unwrap();
+    let (client_certificate, client_key) = leaf(&authority, &["gateway-1"], false);
+    let fast_logs = BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Logs) };
+    let pipeline = builder(&collector)
+        .batch(Signal::Logs, fast_logs)
+        .certificate(files.write("ca.pem", &authority.pem))
+        .signal_client_certificate(
+            Signal::Traces,
+            files.write("c.pem", &client_certificate),
+            files.write("c.key", &client_key),
+        )
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    handle.send_span(
+        &scope,
+        Span { name: "order".into(), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() },
+    );
+    handle.send_log(&scope, LogRecord { severity_number: 9, ..Default::default() });
+    let _ = pipeline.force_flush(WAIT);
+    pipeline.shutdown(WAIT);
+    let snapshot = handle.accounting();
+    assert_eq!(snapshot.traces.exported, 1, "traces present the client certificate: {}", snapshot.to_json());
+    assert_eq!(snapshot.logs.exported, 0, "{}", snapshot.to_json());
+    assert_eq!(snapshot.logs.dropped(DropReason::RetriesExhausted), 1, "logs present none: {}", snapshot.to_json());
+    assert_eq!(collector.request_count(Signal::Logs), 0);
+}
+
+/// Runs `scenario` in a child process and returns its stderr.
+fn stderr_of(scenario: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "scenario", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("NANOTEL_TLS_SCENARIO", scenario)
+        .env_remove("OTEL_LOG_LEVEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "scenario {scenario} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "scenario {scenario} did not run:\n{stdout}");
+    stderr
+}
+
+/// The lines of nanotel on `stderr` that contain `needle`.
+fn lines_with<'a>(stderr: &'a str, needle: &str) -> Vec<&'a str> {
+    stderr.lines().filter(|line| line.starts_with("nanotel: ") && line.contains(needle)).collect()
+}
+
+/// A refused handshake: the first failure is said once with its TLS cause, the spans are dropped
+/// after their retries and said so, nothing reached the collector.
+fn assert_refused_once(scenario: &str, cause: &str) {
+    let stderr = stderr_of(scenario);
+    let failures = lines_with(&stderr, "traces export to https://127.0.0.1:");
+    assert_eq!(failures.len(), 1, "one failure line expected:\n{stderr}");
+    assert!(failures[0].contains(&format!("failed, will retry: TLS: {cause}")), "{}", failures[0]);
+    let drops = lines_with(&stderr, &format!("{SPANS} spans dropped (retries_exhausted"));
+    assert_eq!(drops.len(), 1, "{stderr}");
+}
+
+#[test]
+fn an_unknown_ca_is_refused_reported_once_and_counted() {
+    assert_refused_once("wrong_ca", "the server's certificate is not signed by a trusted CA");
+}
+
+#[test]
+fn an_expired_server_certificate_is_refused_reported_once_and_counted() {
+    assert_refused_once("expired", "the server's certificate has expired");
+}
+
+#[test]
+fn a_server_certificate_for_another_host_is_refused_reported_once_and_counted() {
+    assert_refused_once("other_host", "the server's certificate is not valid for the endpoint's host name");
+}
+
+#[test]
+fn mtls_without_a_client_certificate_is_refused_reported_once_and_counted() {
+    assert_refused_once("no_client_certificate", "the server refused the TLS handshake");
+}
+
+/// The child's side of the refused-handshake tests.
+#[test]
+#[ignore = "run in a child process by the refused-handshake tests"]
+fn scenario() {
+    let Ok(scenario) = std::env::var("NANOTEL_TLS_SCENARIO") else { return };
+    let (authority, files) = (ca("desk CA"), Files::new(&scenario));
+    let ca_file = files.write("ca.pem", &authority.pem);
+    let (certificate, key) = match scenario.as_str() {
+        "wrong_ca" => leaf(&ca("another CA"), &["127.0.0.1"], false),
+        "expired" => leaf(&authority, &["127.0.0.1"], true),
+        "other_host" => leaf(&authority, &["collector.example"], false),
+        "no_client_certificate" => leaf(&authority, &["127.0.0.1"], false),
+        other => panic!("no scenario {other}"),
+    };
+    let client_ca = (scenario == "no_client_certificate").then_some(authority.pem.as_str());
+    let collector = TestCollector::start_tls(&certificate, &key, client_ca).unwrap();
+    let snapshot = export_spans(builder(&collector).certificate(ca_file));
+    let traces = &snapshot.traces;
+    assert_eq!(traces.enqueued, SPANS, "{}", snapshot.to_json());
+    assert_eq!(traces.exported, 0, "{}", snapshot.to_json());
+    assert_eq!(traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", snapshot.to_json());
+    assert_eq!(traces.failed_requests, u64::from(ATTEMPTS), "{}", snapshot.to_json());
+    assert!(collector.received().is_empty(), "no request gets past a refused handshake");
+}
+
+/// `build()`'s error for a pipeline whose traces use `tls`.
+fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> String {
+    let builder = Pipeline::builder().without_env().self_telemetry(false).endpoint("https://127.0.0.1:1");
+    match configure(builder).build() {
+        Ok(_) => panic!("the pipeline was built"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn assert_names(error: &str, path: &Path, what: &str) {
+    assert!(error.contains(&format!("{:?}", path)), "the error does not name {path:?}: {error}");
+    assert!(error.contains(what), "the error does not say {what:?}: {error}");
+}
+
+#[test]
+fn unusable_certificate_and_key_files_fail_build_naming_the_file() {
+    let (authority, files) = (ca("desk CA"), Files::new("bad-files"));
+    let (certificate, key) = leaf(&authority, &["gateway-1"], false);
+    let (_, other_key) = leaf(&authority, &["gateway-2"], false);
+    let missing = files.0.join("missing.pem");
+    let not_pem = files.write("not.pem", "this is not a certificate\n");
+    let cert_file = files.write("client.pem", &certificate);
+    let key_file = files.write("client.key", &key);
+    let other_key_file = files.write("other.key", &other_key);
+
+    let error = build_error(|b| b.certificate(&missing));
+    assert_names(&error, &missing, "cannot read the CA certificate file");
+    assert!(error.starts_with("traces TLS: "), "{error}");
+    assert_names(&build_error(|b| b.certificate(&not_pem)), &not_pem, "holds no PEM certificate");
+    assert_names(
+        &build_error(|b| b.client_certificate(&missing, &key_file)),
+        &missing,
+        "cannot read the client certificate file",
+    );
+    assert_names(
+        &build_error(|b| b.client_certificate(&cert_file, &missing)),
+        &missing,
+        "cannot read the client key file",
+    );
+    assert_names(
+        &build_error(|b| b.client_certificate(&cert_file, &cert_file)),
+        &cert_file,
+        "holds no PEM private key",
+    );
+    let mismatch = build_error(|b| b.client_certificate(&cert_file, &other_key_file));
+    assert_names(&mismatch, &other_key_file, "cannot be used with the client certificate");
+    assert!(mismatch.contains("KeyMismatch") || mismatch.contains("key"), "{mismatch}");
+    let half = build_error(|b| {
+        b.with_env_lookup(move |name| (name == "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE").then(|| "/c.pem".into()))
+    });
+    assert!(half.starts_with("logs TLS: ") && half.contains("without its client key"), "{half}");
+}
