@@ -1,4 +1,5 @@
-//! The HTTP requests to the collector, made on the exporter thread.
+//! The requests to the collector, made on the exporter thread: OTLP/HTTP here, OTLP/gRPC in
+//! [`super::grpc`], chosen per request by its protocol.
 //!
 //! The exporter thread drives reqwest's client on a current-thread tokio runtime it owns, up to
 //! one request per signal at once ([`Transport::poll_for`] drives them together), one poll
@@ -21,6 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::config::Protocol;
+use super::grpc::GrpcClient;
 use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
 use super::Signal;
 
@@ -49,12 +52,14 @@ impl std::fmt::Display for TransportError {
 /// drives it.
 pub(crate) struct Transport {
     client: reqwest::Client,
+    grpc: GrpcClient,
     runtime: tokio::runtime::Runtime,
 }
 
 /// What to send.
 pub(crate) struct Request {
     pub signal: Signal,
+    pub protocol: Protocol,
     pub url: reqwest::Url,
     pub headers: Vec<(String, String)>,
     pub content_type: &'static str,
@@ -82,13 +87,15 @@ impl Transport {
             .pool_max_idle_per_host(4)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Transport { client, runtime })
+        Ok(Transport { client, grpc: GrpcClient::default(), runtime })
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
     pub fn start(&self, request: Request) -> Pending {
-        let client = self.client.clone();
-        Box::pin(async move { send(client, request).await })
+        match request.protocol {
+            Protocol::Grpc => Box::pin(self.grpc.clone().send(request)),
+            Protocol::HttpProtobuf | Protocol::HttpJson => Box::pin(send(self.client.clone(), request)),
+        }
     }
 
     /// Drives the requests in `requests` for at most `slice`, or until one or more finish: those
