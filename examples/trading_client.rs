@@ -396,6 +396,12 @@ fn print_report(telemetry: Telemetry, collector: Option<&TestCollector>, samples
     let mut consistent = true;
     if let Some(collector) = collector {
         println!("the embedded collector received: {}", collector.summary());
+        // Which protocols carried it (the collector serves OTLP/HTTP and OTLP/gRPC on one port).
+        let mut content_types: Vec<String> =
+            collector.received().into_iter().filter_map(|request| request.content_type).collect();
+        content_types.sort();
+        content_types.dedup();
+        println!("the embedded collector received content types: {}", content_types.join(", "));
         for signal in Signal::ALL {
             let (exported, accepted) = (report.accounting.signal(signal).exported, collector.accepted_items(signal));
             if exported != accepted {

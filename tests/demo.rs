@@ -112,6 +112,25 @@ fn the_embedded_collector_run_exports_everything_and_says_so() {
     assert_eq!(last_hot, lines.len() - 2, "the summary comes right after the hot-path figures");
 }
 
+/// `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` against the embedded collector: everything arrives, and
+/// only as gRPC.
+#[test]
+fn the_embedded_collector_run_over_grpc_exports_everything() {
+    let (_, lines) = run(demo().env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").args(["--duration", "2", "--seed", "7"]));
+    let summary = summary(&lines);
+    for signal in Signal::ALL {
+        assert!(number(&summary, signal, "exported") > 0, "{signal:?}: {summary}");
+        assert_eq!(number(&summary, signal, "exported"), number(&summary, signal, "enqueued"), "{summary}");
+        assert_eq!(dropped(&summary, signal), 0, "{signal:?}: {summary}");
+    }
+    let types = lines.iter().find(|l| l.starts_with("the embedded collector received content types: "));
+    assert_eq!(
+        types.map(String::as_str),
+        Some("the embedded collector received content types: application/grpc"),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn against_another_collector_exported_is_what_it_accepted() {
     let collector = TestCollector::start().unwrap();

@@ -8,19 +8,22 @@ use crate::proto::resource::v1::Resource;
 use crate::resource::ResourceBuilder;
 
 use super::breaker::BreakerConfig;
-use super::endpoint::{check_base, signal_url, DEFAULT_BASE};
+use super::endpoint::{check_base, signal_url_for};
 use super::headers::parse_headers;
 use super::retry::RetryPolicy;
 use super::tls_settings::{self, TlsOverrides, TlsSettings};
 use super::Signal;
 
-/// The OTLP/HTTP body encoding.
+/// The OTLP transport and body encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// `http/protobuf` (the default): binary protobuf.
     HttpProtobuf,
     /// `http/json`: OTLP/JSON.
     HttpJson,
+    /// `grpc`: unary `Export` calls of the OTLP collector services over HTTP/2, the body the
+    /// same protobuf as `http/protobuf`, length-prefixed.
+    Grpc,
 }
 
 impl Protocol {
@@ -29,6 +32,7 @@ impl Protocol {
         match self {
             Protocol::HttpProtobuf => "application/x-protobuf",
             Protocol::HttpJson => "application/json",
+            Protocol::Grpc => "application/grpc",
         }
     }
 }
@@ -102,9 +106,10 @@ impl BatchConfig {
 pub struct SignalConfig {
     /// Where its data goes.
     pub exporter: ExporterKind,
-    /// The full URL requests are posted to.
+    /// The full URL requests are posted to (OTLP/HTTP), or the collector's address (gRPC: the
+    /// service's method path replaces the URL's path).
     pub url: reqwest::Url,
-    /// Body encoding.
+    /// The transport and body encoding.
     pub protocol: Protocol,
     /// Body compression.
     pub compression: Compression,
@@ -185,6 +190,7 @@ pub(crate) struct Overrides {
     pub endpoint: Option<String>,
     pub signal_endpoints: [Option<String>; 3],
     pub protocol: Option<Protocol>,
+    pub signal_protocols: [Option<Protocol>; 3],
     pub compression: Option<Compression>,
     pub headers: Vec<(String, String)>,
     pub timeout: Option<Duration>,
@@ -273,27 +279,23 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         None => exporter_from_env(env, signal),
     };
 
-    let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
-        (Some(exact), _) => signal_url(signal, None, Some(exact))
-            .map_err(|e| ConfigError(format!("the {} endpoint set in code: {}", signal.name(), e.reason())))?,
-        (None, Some(base)) => signal_url(signal, Some(base), None)
-            .map_err(|e| ConfigError(format!("the endpoint set in code: {}", e.reason())))?,
-        (None, None) => url_from_env(env, signal)?,
-    };
-
-    let protocol = overrides.protocol.unwrap_or_else(|| {
+    let protocol = overrides.signal_protocols[index].or(overrides.protocol).unwrap_or_else(|| {
         let name = format!("OTEL_EXPORTER_OTLP_{sig}_PROTOCOL");
         let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned() };
-        if env.text(&name).is_some_and(|v| v.eq_ignore_ascii_case("grpc")) {
-            env.report(format!("{name}=\"grpc\" is not supported by nanotel (OTLP/HTTP only); using http/protobuf"));
-            return Protocol::HttpProtobuf;
-        }
         env.choice(
             &name,
-            &[("http/protobuf", Protocol::HttpProtobuf), ("http/json", Protocol::HttpJson)],
+            &[("http/protobuf", Protocol::HttpProtobuf), ("http/json", Protocol::HttpJson), ("grpc", Protocol::Grpc)],
             ("http/protobuf", Protocol::HttpProtobuf),
         )
     });
+
+    let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
+        (Some(exact), _) => signal_url_for(protocol, signal, None, Some(exact))
+            .map_err(|e| ConfigError(format!("the {} endpoint set in code: {}", signal.name(), e.reason())))?,
+        (None, Some(base)) => signal_url_for(protocol, signal, Some(base), None)
+            .map_err(|e| ConfigError(format!("the endpoint set in code: {}", e.reason())))?,
+        (None, None) => url_from_env(env, signal, protocol)?,
+    };
 
     let compression = overrides.compression.unwrap_or_else(|| {
         let name = format!("OTEL_EXPORTER_OTLP_{sig}_COMPRESSION");
@@ -338,15 +340,15 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
 /// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An
 /// invalid signal endpoint falls back to what the signal would use without it: the base endpoint
 /// when that is valid, else the default.
-fn url_from_env(env: &mut EnvReader<'_>, signal: Signal) -> Result<reqwest::Url, ConfigError> {
+fn url_from_env(env: &mut EnvReader<'_>, signal: Signal, protocol: Protocol) -> Result<reqwest::Url, ConfigError> {
     let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", upper(signal)));
-    let exact_error = match exact.as_deref().map(|exact| signal_url(signal, None, Some(exact))) {
+    let exact_error = match exact.as_deref().map(|exact| signal_url_for(protocol, signal, None, Some(exact))) {
         Some(Ok(url)) => return Ok(url),
         Some(Err(err)) => Some(err),
         None => None,
     };
-    let base = base_from_env(env);
-    let url = signal_url(signal, base.as_deref(), None).map_err(|e| ConfigError(e.to_string()))?;
+    let base = base_from_env(env, protocol)?;
+    let url = signal_url_for(protocol, signal, base.as_deref(), None).map_err(|e| ConfigError(e.to_string()))?;
     if let Some(err) = exact_error {
         env.report(format!("{err}; using {url}"));
     }
@@ -354,16 +356,16 @@ fn url_from_env(env: &mut EnvReader<'_>, signal: Signal) -> Result<reqwest::Url,
 }
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` when it is a usable URL; an unusable one is reported (once, as
-/// the reader keeps one line per problem) and the default base is used.
-fn base_from_env(env: &mut EnvReader<'_>) -> Option<String> {
-    let base = env.text("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-    match check_base(&base) {
-        Ok(()) => Some(base),
-        Err(err) => {
-            env.report(format!("{err}; using {DEFAULT_BASE}"));
-            None
-        }
+/// the reader keeps one line per problem) and the protocol's default endpoint is used.
+fn base_from_env(env: &mut EnvReader<'_>, protocol: Protocol) -> Result<Option<String>, ConfigError> {
+    let Some(base) = env.text("OTEL_EXPORTER_OTLP_ENDPOINT") else { return Ok(None) };
+    if let Err(err) = check_base(&base) {
+        let default = signal_url_for(protocol, Signal::Traces, None, None).map_err(|e| ConfigError(e.to_string()))?;
+        let default = default.origin().ascii_serialization();
+        env.report(format!("{err}; using {default}"));
+        return Ok(None);
     }
+    Ok(Some(base))
 }
 
 /// The words of an `OTEL_*_EXPORTER` list, lowercased.
@@ -526,11 +528,33 @@ mod tests {
     }
 
     #[test]
+    fn grpc_per_signal_with_its_own_default_endpoint() {
+        let (config, problems) = resolve_with(
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")],
+            &Overrides::default(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let traces = config.signal(Signal::Traces);
+        assert_eq!((traces.protocol, traces.url.as_str()), (Protocol::Grpc, "http://localhost:4317/"));
+        let logs = config.signal(Signal::Logs);
+        assert_eq!((logs.protocol, logs.url.as_str()), (Protocol::HttpProtobuf, "http://localhost:4318/v1/logs"));
+
+        let overrides = Overrides {
+            endpoint: Some("http://c:4317".into()),
+            signal_protocols: [None, Some(Protocol::Grpc), None],
+            ..Overrides::default()
+        };
+        let (config, _) = resolve_with(&[], &overrides);
+        assert_eq!(config.signal(Signal::Metrics).url.as_str(), "http://c:4317/");
+        assert_eq!(config.signal(Signal::Traces).url.as_str(), "http://c:4317/v1/traces");
+    }
+
+    #[test]
     fn odd_values_are_reported_and_replaced_by_defaults() {
         let (config, problems) = resolve_with(
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://nope"),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
                 ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
                 ("OTEL_EXPORTER_OTLP_HEADERS", "good=1,bad key=2"),
                 ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
@@ -546,7 +570,7 @@ mod tests {
         assert_eq!(traces.batch.schedule_delay, Duration::from_secs(5));
         assert_eq!(traces.exporter, ExporterKind::Otlp);
         let all = problems.join("\n");
-        for needle in ["ftp://nope", "grpc", "brotli", "bad key", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
+        for needle in ["ftp://nope", "thrift", "brotli", "bad key", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
             assert!(all.contains(needle), "no problem mentions {needle}: {all}");
         }
     }

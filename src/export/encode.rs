@@ -101,7 +101,8 @@ impl Encoder {
     pub fn encode_uncompressed<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<&[u8]> {
         self.encoded.clear();
         match self.protocol {
-            Protocol::HttpProtobuf => request.write_protobuf(&mut self.lengths, &mut self.encoded),
+            // gRPC carries the same protobuf; the transport adds its length prefix.
+            Protocol::HttpProtobuf | Protocol::Grpc => request.write_protobuf(&mut self.lengths, &mut self.encoded),
             Protocol::HttpJson => serde_json::to_writer(&mut self.encoded, request)?,
         }
         Ok(&self.encoded)

@@ -12,10 +12,44 @@ use std::fmt;
 
 use reqwest::Url;
 
+use super::config::Protocol;
 use super::Signal;
 
 /// The endpoint used when neither the signal-specific nor the base endpoint is set.
 pub(crate) const DEFAULT_BASE: &str = "http://localhost:4318";
+
+/// The OTLP/gRPC default endpoint.
+const DEFAULT_GRPC: &str = "http://localhost:4317";
+
+/// [`signal_url`] for OTLP/HTTP; for OTLP/gRPC the endpoint the signal is sent to, used as given:
+/// the signal-specific one, else the base one, else `http://localhost:4317`. No `v1/...` path is
+/// added (the spec's rule for gRPC): the service's method path is the request's path.
+///
+/// ```
+/// use nanotel::export::endpoint::signal_url_for;
+/// use nanotel::export::Protocol;
+/// use nanotel::Signal;
+///
+/// let url = signal_url_for(Protocol::Grpc, Signal::Logs, Some("http://collector:4317"), None).unwrap();
+/// assert_eq!(url.as_str(), "http://collector:4317/");
+/// let url = signal_url_for(Protocol::Grpc, Signal::Logs, None, None).unwrap();
+/// assert_eq!(url.as_str(), "http://localhost:4317/");
+/// ```
+pub fn signal_url_for(
+    protocol: Protocol,
+    signal: Signal,
+    base: Option<&str>,
+    signal_specific: Option<&str>,
+) -> Result<Url, EndpointError> {
+    if protocol != Protocol::Grpc {
+        return signal_url(signal, base, signal_specific);
+    }
+    match (non_empty(signal_specific), non_empty(base)) {
+        (Some(value), _) => parse_http_url(Source::SignalSpecific(signal), value),
+        (None, Some(value)) => parse_http_url(Source::Base, value),
+        (None, None) => parse_http_url(Source::Default, DEFAULT_GRPC),
+    }
+}
 
 /// Builds the URL a signal's export requests are posted to.
 ///
@@ -176,6 +210,22 @@ mod tests {
             Ok(url) => panic!("{base:?} / {specific:?} accepted as {url}"),
             Err(error) => error,
         }
+    }
+
+    #[test]
+    fn grpc_endpoints_are_used_as_given() {
+        let grpc = |base, specific| match signal_url_for(Protocol::Grpc, Signal::Traces, base, specific) {
+            Ok(url) => url.to_string(),
+            Err(error) => panic!("{base:?} / {specific:?} rejected: {error}"),
+        };
+        assert_eq!(grpc(None, None), "http://localhost:4317/");
+        assert_eq!(grpc(Some(" https://c:4317 "), None), "https://c:4317/");
+        assert_eq!(grpc(Some("http://base:4317"), Some("http://c:9000/x")), "http://c:9000/x");
+        let error = signal_url_for(Protocol::Grpc, Signal::Logs, Some("c:4317"), None).unwrap_err();
+        assert_eq!(error.variable(), "OTEL_EXPORTER_OTLP_ENDPOINT");
+        // The OTLP/HTTP rules are unchanged.
+        let http = signal_url_for(Protocol::HttpJson, Signal::Logs, Some("http://c:4318"), None).unwrap();
+        assert_eq!(http.as_str(), "http://c:4318/v1/logs");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The export pipeline: bounded queues filled by producers, and one dedicated thread that batches,
-//! encodes, compresses and sends OTLP over HTTP, with retries and a circuit breaker.
+//! encodes, compresses and sends OTLP over HTTP or gRPC, with retries and a circuit breaker.
 
 pub mod endpoint;
 pub mod headers;
@@ -46,6 +46,7 @@ mod config;
 mod console;
 mod drop_report;
 mod encode;
+mod grpc;
 mod lane;
 mod pipeline;
 mod retry;

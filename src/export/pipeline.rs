@@ -488,9 +488,15 @@ impl PipelineBuilder {
         self
     }
 
-    /// The body encoding of every signal.
+    /// The protocol of every signal ([`Protocol::Grpc`] or an OTLP/HTTP body encoding).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.overrides.protocol = Some(protocol);
+        self
+    }
+
+    /// The protocol of one signal, winning over [`protocol`](Self::protocol): signals may mix.
+    pub fn signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
+        self.overrides.signal_protocols[signal as usize] = Some(protocol);
         self
     }
 

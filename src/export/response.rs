@@ -344,7 +344,7 @@ fn lossy_chars(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
 
 /// Collector-supplied text made safe for one log line: control characters escaped (`\n`,
 /// `\u{1b}`), and at most [`MAX_TEXT_CHARS`] characters, the last one `…` when cut.
-fn printable(text: impl Iterator<Item = char>) -> String {
+pub(super) fn printable(text: impl Iterator<Item = char>) -> String {
     let mut out = String::new();
     let mut written = 0;
     let mut push = |c: char| {

@@ -1,4 +1,5 @@
-//! The HTTP requests to the collector, made on the exporter thread.
+//! The requests to the collector, made on the exporter thread: OTLP/HTTP here, OTLP/gRPC in
+//! [`super::grpc`], chosen per request by its protocol.
 //!
 //! The exporter thread drives reqwest's client on a current-thread tokio runtime it owns, up to
 //! one request per signal at once ([`Transport::poll_for`] drives them together), one poll
@@ -21,12 +22,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::config::{ExporterKind, PipelineConfig};
+use super::config::{ExporterKind, PipelineConfig, Protocol};
+use super::grpc::GrpcClient;
 use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
 use super::Signal;
 
@@ -55,12 +58,14 @@ impl std::fmt::Display for TransportError {
 /// keep-alive connection pool), and the runtime that drives them.
 pub(crate) struct Transport {
     clients: [reqwest::Client; 3],
+    grpc: GrpcClient,
     runtime: tokio::runtime::Runtime,
 }
 
 /// What to send.
 pub(crate) struct Request {
     pub signal: Signal,
+    pub protocol: Protocol,
     pub url: reqwest::Url,
     pub headers: Vec<(String, String)>,
     pub content_type: &'static str,
@@ -83,13 +88,18 @@ impl Transport {
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
-        Ok(Transport { clients: clients(config)?, runtime })
+        let (clients, tls) = clients(config)?;
+        Ok(Transport { clients, grpc: GrpcClient::new(tls), runtime })
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
     pub fn start(&self, request: Request) -> Pending {
-        let client = self.clients[request.signal as usize].clone();
-        Box::pin(async move { send(client, request).await })
+        match request.protocol {
+            Protocol::Grpc => Box::pin(self.grpc.clone().send(request)),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                Box::pin(send(self.clients[request.signal as usize].clone(), request))
+            }
+        }
     }
 
     /// Drives the requests in `requests` for at most `slice`, or until one or more finish: those
@@ -113,26 +123,32 @@ impl Transport {
     }
 }
 
-/// A client per signal, one per distinct TLS setting among the OTLP signals; the others (which
-/// never send) get a clone of the first.
-fn clients(config: &PipelineConfig) -> Result<[reqwest::Client; 3], String> {
-    let mut built: Vec<(&super::TlsSettings, reqwest::Client)> = Vec::new();
+/// Each signal's TLS client settings and HTTP client: one of each per distinct TLS setting among
+/// the OTLP signals; the others (which never send) get the first's.
+fn clients(config: &PipelineConfig) -> Result<([reqwest::Client; 3], [Arc<rustls::ClientConfig>; 3]), String> {
+    let mut built: Vec<(&super::TlsSettings, Arc<rustls::ClientConfig>, reqwest::Client)> = Vec::new();
     for signal in Signal::ALL {
         let settings = config.signal(signal);
-        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, _)| **tls == settings.tls) {
+        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, ..)| **tls == settings.tls) {
             continue;
         }
         let tls = super::tls::client_config(&settings.tls).map_err(|e| format!("{} TLS: {e}", signal.name()))?;
-        built.push((&settings.tls, http_client(Some(&tls))?));
+        let client = http_client(Some(&tls))?;
+        built.push((&settings.tls, tls, client));
     }
     let fallback = match built.first() {
-        Some((_, client)) => client.clone(),
-        None => http_client(None)?,
+        Some((_, tls, client)) => (Arc::clone(tls), client.clone()),
+        None => (super::tls::client_config(&super::TlsSettings::default())?, http_client(None)?),
     };
-    Ok(Signal::ALL.map(|signal| {
+    let of = |signal: Signal| {
         let tls = &config.signal(signal).tls;
-        built.iter().find(|(settings, _)| *settings == tls).map_or_else(|| fallback.clone(), |(_, c)| c.clone())
-    }))
+        built
+            .iter()
+            .find(|(settings, ..)| *settings == tls)
+            .map_or_else(|| fallback.clone(), |(_, tls, client)| (Arc::clone(tls), client.clone()))
+    };
+    let chosen = Signal::ALL.map(of);
+    Ok((chosen.clone().map(|(_, client)| client), chosen.map(|(tls, _)| tls)))
 }
 
 fn http_client(tls: Option<&rustls::ClientConfig>) -> Result<reqwest::Client, String> {

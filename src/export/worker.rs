@@ -396,6 +396,7 @@ impl Worker {
         counters.bytes_sent.fetch_add(batch.body.body.len() as u64, Ordering::Relaxed);
         self.requests[index] = Some(self.transport.start(Request {
             signal,
+            protocol: settings.protocol,
             url: settings.url.clone(),
             headers: settings.headers.clone(),
             content_type: lane.encoder.content_type(),

@@ -52,6 +52,18 @@ pub enum Reply {
     /// 200 with `Content-Type: application/x-protobuf` and a body that is not a valid protobuf
     /// message: a broken collector or proxy.
     Garbage,
+    /// A gRPC status (`code` per `google.rpc.Code`; 0 is sent as 2, `UNKNOWN`) with `message`,
+    /// and a `google.rpc.RetryInfo` carrying `retry_delay` when given. Over OTLP/HTTP it is
+    /// answered with its HTTP counterpart: 503 for a retryable code, 429 with `Retry-After` for
+    /// one with a delay, a 4xx or 500 for a final one.
+    GrpcStatus {
+        /// The gRPC status code, e.g. 14 (`UNAVAILABLE`).
+        code: u32,
+        /// The `grpc-message`.
+        message: String,
+        /// The `RetryInfo.retry_delay`, sent in `grpc-status-details-bin`.
+        retry_delay: Option<Duration>,
+    },
     /// A 200 answer whose head comes at once and whose body (an accepting answer with a warning
     /// message) follows one byte at a time, this long apart (or until the collector shuts down):
     /// a collector, or a proxy, dripping its answer.

@@ -1,4 +1,10 @@
-//! A loopback OTLP/HTTP collector for integration tests (feature `testing`).
+//! A loopback OTLP/HTTP and OTLP/gRPC collector for integration tests (feature `testing`).
+//!
+//! Both protocols are served on the one port: a connection that opens with the HTTP/2 preface
+//! (a gRPC client over h2c) is served as OTLP/gRPC, any other as OTLP/HTTP, so
+//! [`TestCollector::endpoint`] is the endpoint for either, e.g. with
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`. The gRPC mapping of each [`Reply`] is described on
+//! [`Reply`]'s variants and in the gRPC module's source.
 //!
 //! [`TestCollector`] listens on `127.0.0.1` and implements the receiving side of OTLP/HTTP:
 //! `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf (`application/x-protobuf`) or
@@ -53,6 +59,7 @@
 //! ```
 
 mod collector;
+mod grpc;
 mod http;
 mod otlp;
 mod server;

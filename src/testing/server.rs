@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::collector::{ReceivedRequest, Reply};
+use super::grpc;
 use super::http::{self, Framing, Head, ReadError, Response};
 use super::otlp::{self, Format};
 use super::tls::{self, Connection};
@@ -49,7 +50,7 @@ pub(super) struct State {
 }
 
 impl State {
-    fn next_reply(&mut self, signal: Signal) -> Reply {
+    pub(super) fn next_reply(&mut self, signal: Signal) -> Reply {
         self.signal_scripts[slot(signal)]
             .pop_front()
             .or_else(|| self.any_script.pop_front())
@@ -114,8 +115,13 @@ impl Shared {
         }
     }
 
-    fn is_stopping(&self) -> bool {
+    pub(super) fn is_stopping(&self) -> bool {
         self.state.lock().stopping
+    }
+
+    /// Wakes whoever waits for a request to be recorded.
+    pub(super) fn notify(&self) {
+        self.changed.notify_all();
     }
 
     /// Sleeps for `duration` unless the collector stops first.
@@ -224,7 +230,11 @@ enum After {
     Close,
 }
 
-fn serve(shared: &Shared, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
+fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
+    // gRPC is recognised on plain connections only (the TLS collector speaks HTTP/1).
+    if tls.is_none() && grpc::is_http2(&stream) {
+        return grpc::serve(shared, stream, connection);
+    }
     // Answers are single small writes that clients wait on; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
     match tls {
@@ -378,12 +388,11 @@ fn serve_one(shared: &Shared, reader: &mut BufReader<impl Connection>, connectio
     let response = match reply {
         Reply::Accept => success(signal, format, None),
         Reply::PartialSuccess { rejected, message } => success(signal, format, Some((rejected, &message))),
-        Reply::Status { code, retry_after, message } => {
-            let mut response = error_response(format, code, &message);
-            if let Some(value) = retry_after {
-                response.headers.push(("retry-after", value));
-            }
-            response
+        Reply::Status { code, retry_after, message } => status_response(format, code, retry_after, &message),
+        // A gRPC status is answered as its HTTP counterpart.
+        Reply::GrpcStatus { code, message, retry_delay } => {
+            let (status, retry_after) = grpc::http_status_of_grpc(code, retry_delay);
+            status_response(format, status, retry_after, &message)
         }
         Reply::Garbage => Response {
             status: 200,
@@ -432,6 +441,14 @@ fn drip(shared: &Shared, stream: &mut impl Connection, response: &Response, ever
         }
     }
     After::Close
+}
+
+fn status_response(format: Format, code: u16, retry_after: Option<String>, message: &str) -> Response {
+    let mut response = error_response(format, code, message);
+    if let Some(value) = retry_after {
+        response.headers.push(("retry-after", value));
+    }
+    response
 }
 
 fn success(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Response {

@@ -1,0 +1,232 @@
+//! OTLP/gRPC: unary `Export` calls of the three OTLP collector services, made on the exporter
+//! thread's runtime through the same [`Pending`](super::transport::Pending) poll model as
+//! OTLP/HTTP.
+//!
+//! The protocol, once: each export is one HTTP/2 stream, `POST` to
+//! `/opentelemetry.proto.collector.<signal>.v1.<Service>/Export`, with `content-type:
+//! application/grpc`, `te: trailers`, `grpc-timeout` (the request's timeout), `grpc-encoding:
+//! gzip` when the body is compressed, and the configured headers as metadata. The body is one
+//! message: a flag byte (1 = compressed), its length as 4 big-endian bytes, then the protobuf
+//! `Export*ServiceRequest` nanotel's own encoder made. The answer is HTTP 200 with at most one
+//! such message (`Export*ServiceResponse`) and trailers carrying `grpc-status`, `grpc-message`
+//! and `grpc-status-details-bin`; a *trailers-only* answer carries them in its headers and has no
+//! body. [`status`] maps the status onto [`ExportOutcome`] as the OTLP specification says.
+//!
+//! Connections: one HTTP/2 connection per collector address, shared by the signals' lanes (each
+//! request its own stream) and kept for the next export; h2c (prior knowledge) for `http://`, TLS
+//! with ALPN `h2` for `https://`. A connection found closed when a request starts (the collector
+//! went away while idle) is replaced at once, within the same attempt, as OTLP/HTTP does with a
+//! closed keep-alive connection. A connection that fails or goes away under a request (GOAWAY,
+//! reset) fails that attempt with [`TransportError::Connection`], which is retried and feeds the
+//! circuit breaker.
+
+mod connect;
+mod status;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use h2::client::SendRequest;
+use h2::RecvStream;
+use http::HeaderMap;
+
+use super::response::MAX_RESPONSE_BODY;
+use super::transport::{Request, SendResult, TransportError, USER_AGENT};
+use super::Signal;
+
+/// Bytes before each gRPC message: the compressed flag and the length.
+const PREFIX_LEN: usize = 5;
+
+/// The RPC's path for a signal.
+fn method_path(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    }
+}
+
+/// The connection to a collector, or none yet; its lock makes concurrent lanes wait for one
+/// connection rather than each open their own.
+type Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Bytes>>>>;
+
+/// The gRPC side of the transport: one connection per collector address (`scheme://host:port`)
+/// and signal TLS setting. Cheap to clone; clones share the connections. Lives on the exporter
+/// thread only.
+#[derive(Clone)]
+pub(crate) struct GrpcClient {
+    connections: Rc<RefCell<HashMap<String, Slot>>>,
+    /// Each signal's TLS client settings (the same as its HTTP client's), with ALPN `h2`.
+    tls: Rc<[Arc<rustls::ClientConfig>; 3]>,
+}
+
+impl GrpcClient {
+    /// A client whose `https` connections use each signal's TLS settings, as `tls` gives them.
+    pub fn new(tls: [Arc<rustls::ClientConfig>; 3]) -> GrpcClient {
+        let tls = tls.map(|config| {
+            let mut config = (*config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            Arc::new(config)
+        });
+        GrpcClient { connections: Rc::default(), tls: Rc::new(tls) }
+    }
+
+    /// Makes one `Export` call, bounded by the request's timeout.
+    pub async fn send(self, request: Request) -> SendResult {
+        let timeout = request.timeout;
+        match tokio::time::timeout(timeout, self.call(&request)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(format!("no gRPC answer within {timeout:?}"))),
+        }
+    }
+
+    async fn call(&self, request: &Request) -> SendResult {
+        let mut sender = self.ready_sender(request).await?;
+        let head = request_head(request).map_err(|e| connection_error("building the request", e))?;
+        let (response, mut stream) =
+            sender.send_request(head, false).map_err(|e| connection_error("sending the request", e))?;
+        let compressed = request.content_encoding.is_some();
+        let prefix = message_prefix(compressed, request.body.len())?;
+        stream.send_data(prefix, false).map_err(|e| connection_error("sending the request", e))?;
+        stream.send_data(request.body.clone(), true).map_err(|e| connection_error("sending the request", e))?;
+        let response = response.await.map_err(|e| connection_error("waiting for the answer", e))?;
+        let (parts, body) = response.into_parts();
+        if parts.headers.contains_key("grpc-status") {
+            // Trailers-only: the status is all there is.
+            return Ok(status::outcome(request.signal, &parts.headers, &parts.headers, &Message::default()));
+        }
+        if parts.status != http::StatusCode::OK {
+            return Ok(status::http_outcome(parts.status.as_u16()));
+        }
+        let (message, trailers) = read_body(body).await?;
+        let trailers = trailers
+            .filter(|t| t.contains_key("grpc-status"))
+            .ok_or_else(|| TransportError::Connection("the gRPC answer ended without a grpc-status".to_owned()))?;
+        Ok(status::outcome(request.signal, &parts.headers, &trailers, &message))
+    }
+
+    /// A sender ready for a new stream on the collector's connection, connecting when there is
+    /// none or it has closed.
+    async fn ready_sender(&self, request: &Request) -> Result<SendRequest<Bytes>, TransportError> {
+        let (url, tls) = (&request.url, &self.tls[request.signal as usize]);
+        // Signals with different TLS settings (client certificates) need connections of their own.
+        let key = format!(
+            "{}://{}:{} {:p}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            port_of(url),
+            Arc::as_ptr(tls)
+        );
+        let slot = Rc::clone(self.connections.borrow_mut().entry(key).or_default());
+        let mut current = slot.lock().await;
+        if let Some(existing) = current.take() {
+            if let Ok(ready) = existing.ready().await {
+                *current = Some(ready.clone());
+                return Ok(ready);
+            }
+        }
+        let fresh = connect::connect(url, tls).await?;
+        let ready = fresh.ready().await.map_err(|e| connection_error("starting HTTP/2", e))?;
+        *current = Some(ready.clone());
+        Ok(ready)
+    }
+}
+
+fn port_of(url: &reqwest::Url) -> u16 {
+    url.port_or_known_default().unwrap_or(80)
+}
+
+/// The request's head: the method path on the collector's address, the gRPC headers, metadata.
+fn request_head(request: &Request) -> Result<http::Request<()>, http::Error> {
+    let url = &request.url;
+    let host = url.host_str().unwrap_or_default();
+    let uri = match url.port() {
+        Some(port) => format!("{}://{host}:{port}{}", url.scheme(), method_path(request.signal)),
+        None => format!("{}://{host}{}", url.scheme(), method_path(request.signal)),
+    };
+    let mut builder = http::Request::post(uri)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("user-agent", USER_AGENT)
+        .header("grpc-timeout", grpc_timeout(request.timeout))
+        .header("grpc-accept-encoding", "gzip");
+    if let Some(encoding) = request.content_encoding {
+        builder = builder.header("grpc-encoding", encoding);
+    }
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder.body(())
+}
+
+/// `grpc-timeout`: at most 8 digits and a unit; milliseconds while they fit, else seconds.
+fn grpc_timeout(timeout: Duration) -> String {
+    let millis = timeout.as_millis();
+    if millis < 100_000_000 {
+        format!("{millis}m")
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    }
+}
+
+fn message_prefix(compressed: bool, len: usize) -> Result<Bytes, TransportError> {
+    let len = u32::try_from(len)
+        .map_err(|_| TransportError::Connection(format!("a {len}-byte message is too large for gRPC")))?;
+    let mut prefix = BytesMut::with_capacity(PREFIX_LEN);
+    prefix.extend_from_slice(&[u8::from(compressed)]);
+    prefix.extend_from_slice(&len.to_be_bytes());
+    Ok(prefix.freeze())
+}
+
+/// The answer's body as received: at most one message's prefix and bytes.
+#[derive(Default)]
+pub(super) struct Message {
+    /// The bytes, up to [`MAX_RESPONSE_BODY`] plus the prefix.
+    pub bytes: Vec<u8>,
+    /// Whether more came than was kept.
+    pub truncated: bool,
+}
+
+/// Reads the body to its end, keeping at most the cap (the rest is read and dropped, since the
+/// status comes after it), then the trailers.
+async fn read_body(mut body: RecvStream) -> Result<(Message, Option<HeaderMap>), TransportError> {
+    let mut message = Message::default();
+    let cap = MAX_RESPONSE_BODY + PREFIX_LEN;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| connection_error("reading the answer", e))?;
+        // Returning the window lets the collector send on; without it a large answer stalls.
+        let _ = body.flow_control().release_capacity(chunk.len());
+        let room = cap - message.bytes.len();
+        message.bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        message.truncated |= chunk.len() > room;
+    }
+    let trailers = body.trailers().await.map_err(|e| connection_error("reading the trailers", e))?;
+    Ok((message, trailers))
+}
+
+fn connection_error(doing: &str, error: impl std::fmt::Display) -> TransportError {
+    TransportError::Connection(format!("gRPC, {doing}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_fit_in_eight_digits() {
+        assert_eq!(grpc_timeout(Duration::from_millis(10_000)), "10000m");
+        assert_eq!(grpc_timeout(Duration::from_millis(99_999_999)), "99999999m");
+        assert_eq!(grpc_timeout(Duration::from_secs(100_000)), "100000S");
+        assert_eq!(grpc_timeout(Duration::MAX), "99999999S");
+    }
+
+    #[test]
+    fn prefixes_carry_the_flag_and_big_endian_length() {
+        assert_eq!(&message_prefix(true, 0x0102_0304).unwrap()[..], &[1, 1, 2, 3, 4]);
+        assert_eq!(&message_prefix(false, 7).unwrap()[..], &[0, 0, 0, 0, 7]);
+    }
+}

@@ -1,0 +1,250 @@
+//! OTLP/gRPC end to end over real h2c on 127.0.0.1: the exporter against the loopback
+//! `TestCollector`'s gRPC side, every signal plain and gzip, and each gRPC status giving the
+//! accounting the OTLP specification implies (retried, final, RetryInfo, partial success),
+//! hangs and resets included; the accounting identity holds at the end of every test.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nanotel::export::{BatchConfig, Compression, Pipeline, PipelineBuilder, Protocol, RetryPolicy, Snapshot};
+use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope};
+use nanotel::proto::logs::v1::LogRecord;
+use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ScopeMetrics};
+use nanotel::proto::trace::v1::Span;
+use nanotel::testing::{Reply, TestCollector};
+use nanotel::Signal;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn scope() -> nanotel::export::Scope {
+    Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
+}
+
+fn span(i: u64) -> Span {
+    Span {
+        trace_id: [7; 16].to_vec(),
+        span_id: (i + 1).to_be_bytes().to_vec(),
+        name: format!("order-{i}"),
+        ..Default::default()
+    }
+}
+
+fn log(i: u64) -> LogRecord {
+    LogRecord {
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("filled {i}"))) }),
+        ..Default::default()
+    }
+}
+
+fn gauge() -> ScopeMetrics {
+    let point = NumberDataPoint { value: Some(number_data_point::Value::AsInt(42)), ..Default::default() };
+    ScopeMetrics {
+        metrics: vec![Metric {
+            name: "book.depth".into(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: vec![point] })),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// gRPC to the collector, short delays, fast retries.
+fn builder(collector: &TestCollector) -> PipelineBuilder {
+    let every = |signal| BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(signal) };
+    Pipeline::builder()
+        .without_env()
+        .self_telemetry(false)
+        .protocol(Protocol::Grpc)
+        .endpoint(collector.endpoint())
+        .batch(Signal::Traces, every(Signal::Traces))
+        .batch(Signal::Logs, every(Signal::Logs))
+        .batch(Signal::Metrics, every(Signal::Metrics))
+        .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .poll_interval(Duration::from_millis(5))
+}
+
+fn assert_identity(snapshot: &Snapshot) {
+    for signal in Signal::ALL {
+        let s = snapshot.signal(signal);
+        assert_eq!(s.enqueued, s.exported + s.dropped_total() + s.queued, "{}", snapshot.to_json());
+    }
+}
+
+fn wait_for(done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > WAIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Sends one span and waits until the traces lane has settled it (exported or dropped).
+fn export_one_span(pipeline: &Pipeline) -> Snapshot {
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| {
+        let traces = pipeline.accounting().traces;
+        traces.exported + traces.dropped_total() == 1
+    }));
+    pipeline.accounting()
+}
+
+#[test]
+fn every_signal_over_grpc_plain_and_gzip() {
+    for compression in [Compression::None, Compression::Gzip] {
+        let collector = TestCollector::start().unwrap();
+        let pipeline = builder(&collector).compression(compression).header("x-desk", "fx").build().unwrap();
+        let handle = pipeline.handle();
+        for i in 0..5 {
+            handle.send_span(&scope(), span(i));
+            handle.send_log(&scope(), log(i));
+        }
+        handle.send_metrics(gauge());
+        let all_in =
+            || Signal::ALL.iter().all(|s| collector.accepted_items(*s) == if *s == Signal::Metrics { 1 } else { 5 });
+        assert!(wait_for(all_in), "{compression:?}: {}", collector.summary());
+        let received = collector.received();
+        for request in &received {
+            let service = match request.signal {
+                Signal::Traces => "trace.v1.TraceService",
+                Signal::Metrics => "metrics.v1.MetricsService",
+                Signal::Logs => "logs.v1.LogsService",
+            };
+            assert_eq!(request.path, format!("/opentelemetry.proto.collector.{service}/Export"));
+            assert_eq!(request.content_type.as_deref(), Some("application/grpc"));
+            assert_eq!(request.header("te"), Some("trailers"));
+            assert_eq!(request.header("x-desk"), Some("fx"), "metadata");
+            assert_eq!(request.header("grpc-timeout"), Some("10000m"));
+            let gzip = compression == Compression::Gzip;
+            assert_eq!(request.content_encoding.as_deref(), gzip.then_some("gzip"), "{compression:?}");
+            assert_eq!(request.connection, received[0].connection, "one HTTP/2 connection for every signal");
+        }
+        let names: Vec<String> = received
+            .iter()
+            .filter_map(|r| r.request.as_ref().ok().and_then(|r| r.as_traces()))
+            .flat_map(|t| t.resource_spans.iter().flat_map(|r| r.scope_spans.iter().flat_map(|s| s.spans.iter())))
+            .map(|span| span.name.clone())
+            .collect();
+        assert_eq!(names, ["order-0", "order-1", "order-2", "order-3", "order-4"]);
+        let report = pipeline.shutdown(Duration::from_secs(2));
+        assert_eq!((report.accounting.traces.exported, report.accounting.logs.exported), (5, 5));
+        assert_identity(&report.accounting);
+    }
+}
+
+#[test]
+fn each_retryable_code_is_retried_then_delivered() {
+    for code in [1, 4, 10, 11, 14, 15] {
+        let collector = TestCollector::start().unwrap();
+        let status = Reply::GrpcStatus { code, message: format!("code {code}"), retry_delay: None };
+        collector.script(Some(Signal::Traces), [status, Reply::Accept]);
+        let pipeline = builder(&collector).build().unwrap();
+        let traces = export_one_span(&pipeline).traces;
+        assert_eq!((traces.exported, traces.retries, traces.failed_requests), (1, 1, 1), "code {code}");
+        assert_eq!(collector.request_count(Signal::Traces), 2);
+        assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+    }
+}
+
+#[test]
+fn final_codes_are_rejected_without_a_retry() {
+    for code in [2, 3, 7, 12, 13, 16] {
+        let collector = TestCollector::start().unwrap();
+        let status = Reply::GrpcStatus { code, message: "no".into(), retry_delay: None };
+        collector.script(Some(Signal::Traces), [status]);
+        let pipeline = builder(&collector).build().unwrap();
+        let traces = export_one_span(&pipeline).traces;
+        assert_eq!((traces.exported, traces.dropped["rejected"], traces.retries), (0, 1, 0), "code {code}");
+        assert_eq!(collector.request_count(Signal::Traces), 1);
+        assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+    }
+}
+
+#[test]
+fn resource_exhausted_is_retried_after_its_delay_only_with_retry_info() {
+    let collector = TestCollector::start().unwrap();
+    let delay = Duration::from_millis(400);
+    let throttled = Reply::GrpcStatus { code: 8, message: "slow down".into(), retry_delay: Some(delay) };
+    collector.script(Some(Signal::Traces), [throttled, Reply::Accept]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    // Held as for an HTTP Retry-After: the lane waits, the breaker does not hear of it.
+    assert_eq!((traces.exported, traces.failed_requests, traces.breaker.consecutive_failures), (1, 1, 0));
+    let received = collector.received();
+    let waited = received[1].arrived - received[0].arrived;
+    assert!(waited >= delay, "retried after {waited:?}, asked for {delay:?}");
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+
+    let collector = TestCollector::start().unwrap();
+    let exhausted = Reply::GrpcStatus { code: 8, message: "quota".into(), retry_delay: None };
+    collector.script(Some(Signal::Traces), [exhausted]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.dropped["rejected"], traces.retries), (0, 1, 0));
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
+/// `Reply::Status` goes out trailers-only (the status in the response headers).
+#[test]
+fn trailers_only_answers_are_understood() {
+    let collector = TestCollector::start().unwrap();
+    let unavailable = Reply::Status { code: 503, retry_after: None, message: "restarting".into() };
+    let invalid = Reply::Status { code: 400, retry_after: None, message: "bad".into() };
+    collector.script(Some(Signal::Traces), [unavailable, Reply::Accept, invalid]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.retries), (1, 1));
+    pipeline.handle().send_span(&scope(), span(1));
+    assert!(wait_for(|| pipeline.accounting().traces.dropped["rejected"] == 1));
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
+#[test]
+fn partial_success_counts_the_rejected_items() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Logs), [Reply::PartialSuccess { rejected: 2, message: "too old".into() }]);
+    let pipeline = builder(&collector).build().unwrap();
+    for i in 0..5 {
+        pipeline.handle().send_log(&scope(), log(i));
+    }
+    assert!(wait_for(|| {
+        let logs = pipeline.accounting().logs;
+        logs.exported + logs.dropped_total() == 5
+    }));
+    let logs = pipeline.accounting().logs;
+    assert_eq!((logs.exported, logs.dropped["rejected"], logs.retries), (3, 2, 0));
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
+#[test]
+fn a_hang_times_out_and_is_retried() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::Hang(Duration::from_secs(5)), Reply::Accept]);
+    let pipeline = builder(&collector).timeout(Duration::from_millis(300)).build().unwrap();
+    let started = Instant::now();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.retries, traces.failed_requests), (1, 1, 1));
+    assert!(started.elapsed() < Duration::from_secs(3), "the hang was not cut at the timeout");
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
+/// A connection shut under a request (a crashed collector), or closed with GOAWAY after an
+/// answer: the first is a failed attempt, retried on a fresh connection; the second costs nothing.
+#[test]
+fn a_reset_connection_is_retried_on_a_fresh_one() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::Reset, Reply::AcceptThenClose, Reply::Accept]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.retries, traces.failed_requests), (1, 1, 1));
+    pipeline.handle().send_span(&scope(), span(1));
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 2), "{}", pipeline.accounting().to_json());
+    let received = collector.received();
+    assert_eq!(received.len(), 3);
+    assert_ne!(received[0].connection, received[1].connection, "a fresh connection after the reset");
+    assert_ne!(received[1].connection, received[2].connection, "a fresh connection after GOAWAY");
+    assert_eq!(pipeline.accounting().traces.failed_requests, 1, "GOAWAY after an answer is no failure");
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
