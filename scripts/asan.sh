@@ -12,7 +12,7 @@ export RUSTFLAGS="-Zsanitizer=address"
 export RUSTDOCFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
-tests=(thread_churn stress after_shutdown trace_spans logs_buffers metrics_concurrency metrics_stress)
+tests=(thread_churn thread_churn_memory stress after_shutdown trace_spans logs_buffers metrics_concurrency metrics_stress)
 args=()
 for test in "${tests[@]}"; do args+=(--test "$test"); done
 cargo test --target x86_64-unknown-linux-gnu --lib "${args[@]}" "$@"

@@ -91,7 +91,7 @@ fn values_that_are_not_utf8_are_reported_once_each() {
 fn shared_variables_are_reported_once_not_once_per_signal() {
     let lines = init_stderr(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318".into()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift".into()),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli".into()),
         ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=1,broken,broken".into()),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1".into()),

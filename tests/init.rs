@@ -117,7 +117,7 @@ fn invalid_values_fall_back_to_the_defaults() {
             ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sideways"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
             ("OTEL_CONFIG_FILE", "/etc/otel.yaml"),
         ]))
         .configure_pipeline(|pipeline| pipeline.exporter(Signal::Traces, ExporterKind::None))
