@@ -15,7 +15,7 @@
 //!   handle a macro returns is best held (`let c = counter!(..)`).
 //! - `describe_*` before first use builds the instrument with that unit and description; after
 //!   first use, the instrument exports them from the next collection on. The latest description
-//!   wins either way. Units map to UCUM (see [`units`]).
+//!   wins either way. Units map to UCUM codes (`Seconds` to `s`, `Bytes` to `By`, `Count` to `1`).
 //! - A counter's `absolute(v)` raises it to `v`: the handle keeps the highest `v` seen and adds
 //!   what `v` goes beyond it, so the exported sum stays monotonic (a cumulative point reads `v`
 //!   when only `absolute` is used; a delta point, the rise in the window). Mixed with
