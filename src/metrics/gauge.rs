@@ -30,6 +30,23 @@ impl GaugeCell {
         }
     }
 
+    /// Adds `delta` to the value (0 when none was recorded) in one compare-and-swap loop, so
+    /// concurrent adds and sets are never lost. Only the `metrics` bridge adds to a gauge: the
+    /// specification's gauge is only set, but `metrics`' `gauge!` also moves up and down.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn add<N: Number>(&self, delta: N) {
+        let (cell, recorded) = &*self.cell;
+        // Relaxed: as in `record`; the loop makes the read-modify-write atomic.
+        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            Some(N::plus(N::from_bits(bits), delta).to_bits())
+        });
+        if !recorded.load(Ordering::Relaxed) {
+            // Release: as in `record`.
+            recorded.store(true, Ordering::Release);
+        }
+    }
+
     /// The last value, if any was recorded.
     pub(crate) fn read<N: Number>(&self) -> Option<N> {
         let (cell, recorded) = &*self.cell;
@@ -48,5 +65,16 @@ mod tests {
         gauge.record(2.5f64);
         gauge.record(-1.0f64);
         assert_eq!(gauge.read::<f64>(), Some(-1.0));
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn adds_from_zero_and_from_the_value_set() {
+        let gauge = GaugeCell::new();
+        gauge.add(-1.5f64);
+        assert_eq!(gauge.read::<f64>(), Some(-1.5));
+        gauge.record(10.0f64);
+        gauge.add(2.5f64);
+        assert_eq!(gauge.read::<f64>(), Some(12.5));
     }
 }

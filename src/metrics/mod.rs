@@ -83,6 +83,8 @@ mod number;
 mod observable;
 pub mod prometheus;
 mod provider;
+#[cfg(feature = "metrics")]
+pub mod recorder;
 mod series_cache;
 mod series_map;
 mod stripe;
@@ -96,6 +98,8 @@ pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};
 pub use provider::{MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT};
+#[cfg(feature = "metrics")]
+pub use recorder::MetricsRecorder;
 pub use series_map::OVERFLOW_KEY;
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,

@@ -30,6 +30,11 @@ pub(crate) struct SyncInstrument<A, N> {
     pub enabled: bool,
     /// Unix nanoseconds of the last exporting collection (the instrument's creation before it).
     window_start: AtomicU64,
+    /// A unit and description given after the instrument was built (the `metrics` bridge's
+    /// `describe_*` may come after first use): from the next collection they replace the built
+    /// ones.
+    #[cfg(feature = "metrics")]
+    described: parking_lot::Mutex<Option<(String, String)>>,
     _number: PhantomData<fn(N)>,
 }
 
@@ -45,8 +50,28 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
             map: SeriesMap::new(limit, make),
             enabled,
             window_start: AtomicU64::new(unix_nanos()),
+            #[cfg(feature = "metrics")]
+            described: parking_lot::Mutex::new(None),
             _number: PhantomData,
         }
+    }
+
+    /// Exports `unit` and `description` from the next collection on.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn describe(&self, unit: String, description: String) {
+        *self.described.lock() = Some((unit, description));
+    }
+
+    /// The instrument's metric holding `data`, under its latest unit and description.
+    fn metric(&self, data: metric::Data) -> Metric {
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut metric = metric(&self.descriptor, data);
+        #[cfg(feature = "metrics")]
+        if let Some((unit, description)) = &*self.described.lock() {
+            metric.unit.clone_from(unit);
+            metric.description.clone_from(description);
+        }
+        metric
     }
 
     /// The temporality, the start of a delta window, and whether this collection resets cells.
@@ -250,6 +275,15 @@ impl<N: Number> BoundGauge<N> {
             series.cells.record(value);
         }
     }
+    /// Adds `delta` (of either sign) to the series, for the `metrics` bridge's gauge increments;
+    /// NaN and infinities are ignored.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn add(&self, delta: N) {
+        if let Some(series) = self.series.as_ref().filter(|_| delta.is_finite()) {
+            series.cells.add(delta);
+        }
+    }
 }
 
 /// The cells of a histogram series: explicit buckets or base-2 exponential ones.
@@ -342,7 +376,7 @@ impl<N: Number> Collect for SyncInstrument<SumCells, N> {
                 aggregation_temporality: temporality.to_proto(),
                 is_monotonic: self.descriptor.kind == InstrumentKind::Counter,
             };
-            metric(&self.descriptor, metric::Data::Sum(sum))
+            self.metric(metric::Data::Sum(sum))
         })
     }
 }
@@ -360,7 +394,7 @@ impl<N: Number> Collect for SyncInstrument<GaugeCell, N> {
                 });
             }
         });
-        (!data_points.is_empty()).then(|| metric(&self.descriptor, metric::Data::Gauge(OtlpGauge { data_points })))
+        (!data_points.is_empty()).then(|| self.metric(metric::Data::Gauge(OtlpGauge { data_points })))
     }
 }
 
@@ -423,10 +457,10 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
         let aggregation_temporality = temporality.to_proto();
         if !explicit.is_empty() {
             let data = OtlpHistogram { data_points: explicit, aggregation_temporality };
-            Some(metric(&self.descriptor, metric::Data::Histogram(data)))
+            Some(self.metric(metric::Data::Histogram(data)))
         } else if !exponential.is_empty() {
             let data = ExponentialHistogram { data_points: exponential, aggregation_temporality };
-            Some(metric(&self.descriptor, metric::Data::ExponentialHistogram(data)))
+            Some(self.metric(metric::Data::ExponentialHistogram(data)))
         } else {
             None
         }
