@@ -622,8 +622,9 @@ impl PipelineBuilder {
     }
 
     /// Serves a Prometheus scrape endpoint at `host`:`port` (port 0 picks a free one; see
-    /// `Pipeline::prometheus`, with the `prometheus` feature), as `prometheus` in `OTEL_METRICS_EXPORTER` does. Served only
-    /// when nanotel is built with its `prometheus` feature.
+    /// `Pipeline::prometheus`, with the `prometheus` feature), as `prometheus` in
+    /// `OTEL_METRICS_EXPORTER` does. Served only when nanotel is built with its `prometheus`
+    /// feature.
     pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
         self.overrides.prometheus = Some(super::config::PrometheusConfig { host: host.into(), port });
         self
