@@ -67,10 +67,18 @@ pub(crate) struct GrpcClient {
 impl GrpcClient {
     /// A client whose `https` connections use each signal's TLS settings, as `tls` gives them.
     pub fn new(tls: [Arc<rustls::ClientConfig>; 3]) -> GrpcClient {
+        // Signals with the same settings share one config, and the connection key is its
+        // address: one h2 copy per shared config keeps them on one connection.
+        let mut made: Vec<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>)> = Vec::new();
         let tls = tls.map(|config| {
-            let mut config = (*config).clone();
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            Arc::new(config)
+            if let Some((_, h2)) = made.iter().find(|(from, _)| Arc::ptr_eq(from, &config)) {
+                return Arc::clone(h2);
+            }
+            let mut h2 = (*config).clone();
+            h2.alpn_protocols = vec![b"h2".to_vec()];
+            let h2 = Arc::new(h2);
+            made.push((config, Arc::clone(&h2)));
+            h2
         });
         GrpcClient { connections: Rc::default(), tls: Rc::new(tls) }
     }
