@@ -8,14 +8,21 @@
 //! In each, `nanotel/encode` is the exporter's protobuf encoding alone (into a reused buffer), `nanotel/encode_gzip` is what the exporter
 //! does per batch, and `limit/flate2_gzip` compresses the already-encoded bytes. The goal is
 //! `nanotel/encode` < `limit/flate2_gzip`: encoding costs less than compressing.
+//!
+//! - `send_8192_spans`: the exporter thread end to end, per protocol: 16 batches of the same 512
+//!   spans handed to a real `Pipeline` (untimed), then a flush timed until the loopback
+//!   `TestCollector` has answered every batch: encoding, gzip, and one request at a time over
+//!   OTLP/gRPC (`nanotel/grpc`) or OTLP/HTTP with protobuf (`nanotel/http_protobuf`), on the
+//!   exporter's one thread; the collector decodes each request on its own thread before answering.
 
 use std::hint::black_box;
 use std::io::Write;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-use nanotel::export::{Compression, Encoder, ExportRequest, Protocol};
+use nanotel::export::{BatchConfig, Compression, Encoder, ExportRequest, Pipeline, Protocol, Scope};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
@@ -25,6 +32,8 @@ use nanotel::proto::metrics::v1::{
 };
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use nanotel::testing::TestCollector;
+use nanotel::Signal;
 
 fn attribute(key: &str, value: Value) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
@@ -194,6 +203,64 @@ fn bench(c: &mut Criterion, name: &str, items: u64, request: &impl ExportRequest
 fn export(c: &mut Criterion) {
     bench(c, "spans_512", 512, &span_batch());
     bench(c, "points_1000", 1000, &metric_batch());
+    send(c);
+}
+
+/// Batches per timed flush in `send_8192_spans`.
+const BATCHES: usize = 16;
+
+/// A pipeline to a fresh collector, warmed by one delivered span so the connection is open; its
+/// spans leave only when flushed, in batches of 512.
+fn warm_pipeline(collector: &TestCollector, protocol: Protocol, scope: &Scope, span: &Span) -> Pipeline {
+    let batch = BatchConfig {
+        max_queue_size: BATCHES * 512,
+        schedule_delay: Duration::from_secs(3600),
+        ..BatchConfig::defaults(Signal::Traces)
+    };
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .self_telemetry(false)
+        .protocol(protocol)
+        .compression(Compression::Gzip)
+        .endpoint(collector.endpoint())
+        .resource(resource())
+        .batch(Signal::Traces, batch)
+        .build()
+        .expect("a valid pipeline");
+    pipeline.handle().send_span(scope, span.clone());
+    pipeline.force_flush(Duration::from_secs(10)).expect("the warm-up span is delivered");
+    pipeline
+}
+
+/// One timed flush of `BATCHES` × 512 spans. Each iteration has its own collector, which keeps
+/// every request it decodes, so memory stays that of one iteration.
+fn send_once(protocol: Protocol, scope: &Scope, spans: &[Span]) -> Duration {
+    let collector = TestCollector::start().expect("a loopback collector");
+    let pipeline = warm_pipeline(&collector, protocol, scope, &spans[0]);
+    let handle = pipeline.handle();
+    for _ in 0..BATCHES {
+        spans.iter().for_each(|span| assert!(handle.send_span(scope, span.clone()), "the queue holds them all"));
+    }
+    let started = Instant::now();
+    pipeline.force_flush(Duration::from_secs(30)).expect("every batch is delivered");
+    let elapsed = started.elapsed();
+    assert_eq!(collector.accepted_items(Signal::Traces), (BATCHES * spans.len() + 1) as u64);
+    elapsed
+}
+
+fn send(c: &mut Criterion) {
+    let mut request = span_batch();
+    let group_of_spans = request.resource_spans.remove(0).scope_spans.remove(0);
+    let scope: Scope = Arc::new(group_of_spans.scope.unwrap_or_default());
+    let spans = group_of_spans.spans;
+    let mut group = c.benchmark_group(format!("send_{}_spans", BATCHES * spans.len()));
+    group.throughput(Throughput::Elements((BATCHES * spans.len()) as u64)).sample_size(10);
+    for (name, protocol) in [("nanotel/grpc", Protocol::Grpc), ("nanotel/http_protobuf", Protocol::HttpProtobuf)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| send_once(protocol, &scope, &spans)).sum());
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {

@@ -6,6 +6,9 @@
 //! double cannot hold, NaN, ±infinity and -0.0, empty strings, bytes and containers inside oneofs
 //! (present, so encoded, although empty), the empty `AnyValue`, and all-bits-set flags.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use nanotel::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };

@@ -102,6 +102,11 @@ impl Oracle {
         }
     }
 
+    /// The venv's interpreter, for helpers that run as servers rather than one command.
+    pub fn python(&self) -> &std::ffi::OsStr {
+        &self.python
+    }
+
     /// Runs one helper command on `input` and parses its reply.
     pub fn call(&self, command: &str, message: &str, input: &[u8]) -> Reply {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/otlp_python.py");
