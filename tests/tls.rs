@@ -1,5 +1,5 @@
-//! OTLP/HTTP over TLS against the loopback collector serving HTTPS, with certificates made here
-//! by rcgen: a custom CA, mTLS accepted and refused, the server certificates a client must refuse
+//! OTLP/HTTP (and OTLP/gRPC) over TLS against the loopback collector serving HTTPS (or gRPC over
+//! TLS), with certificates made here by rcgen: a custom CA, mTLS accepted and refused, the server certificates a client must refuse
 //! (unknown CA, expired, another host's), and certificate and key files that cannot be used.
 //!
 //! A refused handshake must be said once on stderr, with what was wrong. The exporter thread
@@ -145,6 +145,39 @@ fn mtls_with_the_right_client_certificate_from_the_environment_is_accepted() {
     let lookup = move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.display().to_string());
     let snapshot = export_spans(builder(&collector).with_env_lookup(lookup));
     assert_all_exported(&snapshot, &collector);
+}
+
+/// OTLP/gRPC over TLS: the collector's ALPN offers `h2` only, and the exporter's gRPC client uses
+/// the same TLS settings as its HTTP client: a custom CA set in code is trusted.
+#[test]
+fn grpc_over_tls_trusts_a_custom_ca() {
+    let (authority, files) = (ca("desk CA"), Files::new("grpc-custom-ca"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_grpc_tls(&certificate, &key, None).unwrap();
+    let grpc = builder(&collector).protocol(nanotel::export::Protocol::Grpc);
+    let snapshot = export_spans(grpc.certificate(files.write("ca.pem", &authority.pem)));
+    assert_all_exported(&snapshot, &collector);
+    assert!(collector.received().iter().all(|r| r.content_type.as_deref() == Some("application/grpc")));
+}
+
+/// mTLS over gRPC: accepted with the right client certificate, refused (counted, nothing
+/// received) without one.
+#[test]
+fn grpc_over_mtls_is_accepted_with_the_client_certificate_and_refused_without() {
+    let (servers, clients, files) = (ca("server CA"), ca("client CA"), Files::new("grpc-mtls"));
+    let (certificate, key) = leaf(&servers, &["127.0.0.1"], false);
+    let collector = TestCollector::start_grpc_tls(&certificate, &key, Some(&clients.pem)).unwrap();
+    let (client_certificate, client_key) = leaf(&clients, &["gateway-1"], false);
+    let ca_file = files.write("ca.pem", &servers.pem);
+    let grpc = || builder(&collector).protocol(nanotel::export::Protocol::Grpc).certificate(ca_file.clone());
+    let identity = (files.write("client.pem", &client_certificate), files.write("client.key", &client_key));
+    let snapshot = export_spans(grpc().client_certificate(identity.0, identity.1));
+    assert_all_exported(&snapshot, &collector);
+
+    let refused = export_spans(grpc());
+    assert_eq!(refused.traces.exported, 0, "{}", refused.to_json());
+    assert_eq!(refused.traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", refused.to_json());
+    assert_eq!(collector.accepted_items(Signal::Traces), SPANS, "nothing more got past the refused handshakes");
 }
 
 #[test]

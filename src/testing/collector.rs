@@ -257,7 +257,21 @@ impl TestCollector {
         key_pem: &str,
         client_ca_pem: Option<&str>,
     ) -> io::Result<TestCollector> {
-        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem)?))
+        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, false)?))
+    }
+
+    /// [`start_tls`](Self::start_tls) for OTLP/gRPC: the collector answers gRPC over TLS (its
+    /// ALPN offers `h2` only), with the same certificate and client-certificate rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_tls`](Self::start_tls).
+    pub fn start_grpc_tls(
+        certificate_chain_pem: &str,
+        key_pem: &str,
+        client_ca_pem: Option<&str>,
+    ) -> io::Result<TestCollector> {
+        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, true)?))
     }
 
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<TestCollector> {

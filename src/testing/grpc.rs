@@ -57,8 +57,9 @@ pub(super) fn is_http2(stream: &TcpStream) -> bool {
     false
 }
 
-/// Serves one HTTP/2 connection until the client or the collector closes it.
-pub(super) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64) {
+/// Serves one HTTP/2 connection until the client or the collector closes it; over TLS first
+/// when `tls` is given (the gRPC-over-TLS collector, whose ALPN offers `h2` only).
+pub(super) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
         return;
     };
@@ -70,28 +71,43 @@ pub(super) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64) {
     runtime.block_on(async {
         let Ok(io) = tokio::net::TcpStream::from_std(stream) else { return };
         let _ = io.set_nodelay(true);
-        let Ok(mut h2) = h2::server::handshake(io).await else { return };
-        let goaway = Arc::new(Notify::new());
-        let mut closing = false;
-        loop {
-            let notified = goaway.notified();
-            let mut notified = std::pin::pin!(notified);
-            let next = std::future::poll_fn(|cx| {
-                if !closing && std::future::Future::poll(notified.as_mut(), cx).is_ready() {
-                    h2.graceful_shutdown();
-                    closing = true;
+        match tls {
+            None => serve_streams(shared, &raw, connection, io).await,
+            Some(config) => {
+                if let Ok(io) = tokio_rustls::TlsAcceptor::from(config).accept(io).await {
+                    serve_streams(shared, &raw, connection, io).await;
                 }
-                h2.poll_accept(cx)
-            })
-            .await;
-            let Some(Ok((request, respond))) = next else { break };
-            let stream =
-                Stream { shared: Arc::clone(shared), raw: Arc::clone(&raw), goaway: Arc::clone(&goaway), connection };
-            tokio::spawn(stream.serve(request, respond));
+            }
         }
     });
     // Streams still hanging end with the runtime; nothing waits for them.
     runtime.shutdown_background();
+}
+
+/// Takes the connection's streams, one task each, until it closes.
+async fn serve_streams<T>(shared: &Arc<Shared>, raw: &Arc<TcpStream>, connection: u64, io: T)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Ok(mut h2) = h2::server::handshake(io).await else { return };
+    let goaway = Arc::new(Notify::new());
+    let mut closing = false;
+    loop {
+        let notified = goaway.notified();
+        let mut notified = std::pin::pin!(notified);
+        let next = std::future::poll_fn(|cx| {
+            if !closing && std::future::Future::poll(notified.as_mut(), cx).is_ready() {
+                h2.graceful_shutdown();
+                closing = true;
+            }
+            h2.poll_accept(cx)
+        })
+        .await;
+        let Some(Ok((request, respond))) = next else { break };
+        let stream =
+            Stream { shared: Arc::clone(shared), raw: Arc::clone(raw), goaway: Arc::clone(&goaway), connection };
+        tokio::spawn(stream.serve(request, respond));
+    }
 }
 
 /// What one stream's task needs.

@@ -231,9 +231,13 @@ enum After {
 }
 
 fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
-    // gRPC is recognised on plain connections only (the TLS collector speaks HTTP/1).
+    // On plain connections gRPC is recognised by its first bytes; a TLS collector speaks one
+    // protocol, HTTP/1 or (its ALPN offering `h2` only) gRPC.
     if tls.is_none() && grpc::is_http2(&stream) {
-        return grpc::serve(shared, stream, connection);
+        return grpc::serve(shared, stream, connection, None);
+    }
+    if let Some(config) = tls.as_ref().filter(|config| tls::speaks_grpc(config)) {
+        return grpc::serve(shared, stream, connection, Some(Arc::clone(config)));
     }
     // Answers are single small writes that clients wait on; Nagle would only add latency.
     let _ = stream.set_nodelay(true);

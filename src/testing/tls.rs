@@ -51,13 +51,22 @@ pub(super) fn accept(
     Ok(StreamOwned::new(session, stream))
 }
 
+/// The ALPN protocol of a collector that speaks gRPC over TLS.
+const H2: &[u8] = b"h2";
+
+/// Whether a collector with this configuration speaks gRPC (its ALPN offers `h2` only).
+pub(super) fn speaks_grpc(config: &ServerConfig) -> bool {
+    config.alpn_protocols == [H2]
+}
+
 /// The server's TLS configuration: its certificate chain and key, and, with `client_ca`, client
-/// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1 only, all
-/// this server speaks.
+/// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1, or with
+/// `grpc` HTTP/2 (`h2`) only: a TLS collector speaks one of the two.
 pub(super) fn server_config(
     certificate_chain_pem: &str,
     key_pem: &str,
     client_ca_pem: Option<&str>,
+    grpc: bool,
 ) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(certificate_chain_pem)?;
@@ -78,7 +87,7 @@ pub(super) fn server_config(
         }
     };
     let mut config = builder.with_single_cert(chain, key).map_err(invalid)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if grpc { vec![H2.to_vec()] } else { vec![b"http/1.1".to_vec()] };
     Ok(Arc::new(config))
 }
 
