@@ -289,12 +289,14 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         )
     });
 
+    let tls = tls_settings::resolve(env, &overrides.tls, signal, sig);
+    let scheme = |value: &str| with_scheme(protocol, tls.insecure, value);
     let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
-        (Some(exact), _) => signal_url_for(protocol, signal, None, Some(exact))
+        (Some(exact), _) => signal_url_for(protocol, signal, None, Some(&scheme(exact)))
             .map_err(|e| ConfigError(format!("the {} endpoint set in code: {}", signal.name(), e.reason())))?,
-        (None, Some(base)) => signal_url_for(protocol, signal, Some(base), None)
+        (None, Some(base)) => signal_url_for(protocol, signal, Some(&scheme(base)), None)
             .map_err(|e| ConfigError(format!("the endpoint set in code: {}", e.reason())))?,
-        (None, None) => url_from_env(env, signal, protocol)?,
+        (None, None) => url_from_env(env, signal, protocol, tls.insecure)?,
     };
 
     let compression = overrides.compression.unwrap_or_else(|| {
@@ -333,21 +335,26 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
     }
 
-    let tls = tls_settings::resolve(env, &overrides.tls, signal, sig);
     Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls })
 }
 
 /// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An
 /// invalid signal endpoint falls back to what the signal would use without it: the base endpoint
 /// when that is valid, else the default.
-fn url_from_env(env: &mut EnvReader<'_>, signal: Signal, protocol: Protocol) -> Result<reqwest::Url, ConfigError> {
+fn url_from_env(
+    env: &mut EnvReader<'_>,
+    signal: Signal,
+    protocol: Protocol,
+    insecure: bool,
+) -> Result<reqwest::Url, ConfigError> {
     let exact = env.text(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", upper(signal)));
+    let exact = exact.map(|exact| with_scheme(protocol, insecure, &exact));
     let exact_error = match exact.as_deref().map(|exact| signal_url_for(protocol, signal, None, Some(exact))) {
         Some(Ok(url)) => return Ok(url),
         Some(Err(err)) => Some(err),
         None => None,
     };
-    let base = base_from_env(env, protocol)?;
+    let base = base_from_env(env, protocol, insecure)?;
     let url = signal_url_for(protocol, signal, base.as_deref(), None).map_err(|e| ConfigError(e.to_string()))?;
     if let Some(err) = exact_error {
         env.report(format!("{err}; using {url}"));
@@ -357,8 +364,9 @@ fn url_from_env(env: &mut EnvReader<'_>, signal: Signal, protocol: Protocol) -> 
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` when it is a usable URL; an unusable one is reported (once, as
 /// the reader keeps one line per problem) and the protocol's default endpoint is used.
-fn base_from_env(env: &mut EnvReader<'_>, protocol: Protocol) -> Result<Option<String>, ConfigError> {
+fn base_from_env(env: &mut EnvReader<'_>, protocol: Protocol, insecure: bool) -> Result<Option<String>, ConfigError> {
     let Some(base) = env.text("OTEL_EXPORTER_OTLP_ENDPOINT") else { return Ok(None) };
+    let base = with_scheme(protocol, insecure, &base);
     if let Err(err) = check_base(&base) {
         let default = signal_url_for(protocol, Signal::Traces, None, None).map_err(|e| ConfigError(e.to_string()))?;
         let default = default.origin().ascii_serialization();
@@ -366,6 +374,17 @@ fn base_from_env(env: &mut EnvReader<'_>, protocol: Protocol) -> Result<Option<S
         return Ok(None);
     }
     Ok(Some(base))
+}
+
+/// A gRPC endpoint given without a scheme (`collector:4317`) gets one as the specification says:
+/// `https`, or `http` when `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE` is true. Anything else is left
+/// as it is (an OTLP/HTTP endpoint must name its scheme).
+fn with_scheme(protocol: Protocol, insecure: bool, value: &str) -> String {
+    if protocol != Protocol::Grpc || value.trim().is_empty() || value.contains("://") {
+        return value.to_owned();
+    }
+    let scheme = if insecure { "http" } else { "https" };
+    format!("{scheme}://{}", value.trim())
 }
 
 /// The words of an `OTEL_*_EXPORTER` list, lowercased.
@@ -663,6 +682,27 @@ mod tests {
     /// How many problem lines mention `needle`.
     fn mentions(problems: &[String], needle: &str) -> usize {
         problems.iter().filter(|line| line.contains(needle)).count()
+    }
+
+    /// A gRPC endpoint without a scheme is `https`, or `http` where `_INSECURE` is true (per
+    /// signal, as the specification says); an OTLP/HTTP one must still name its scheme.
+    #[test]
+    fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+            ],
+            &Overrides::default(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.signal(Signal::Traces).url.as_str(), "http://collector:4317/");
+        assert_eq!(config.signal(Signal::Logs).url.as_str(), "https://collector:4317/");
+        let (config, problems) =
+            resolve_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")], &Overrides::default());
+        assert_eq!(mentions(&problems, "OTEL_EXPORTER_OTLP_ENDPOINT"), 1, "{problems:?}");
+        assert_eq!(config.signal(Signal::Logs).url.as_str(), "http://localhost:4318/v1/logs");
     }
 
     #[test]
