@@ -248,3 +248,23 @@ fn a_reset_connection_is_retried_on_a_fresh_one() {
     assert_eq!(pipeline.accounting().traces.failed_requests, 1, "GOAWAY after an answer is no failure");
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
 }
+
+/// Flush and shutdown deadlines hold over gRPC as over HTTP: against a collector that never
+/// answers, a flush returns at its deadline and shutdown abandons the call at its own, counting
+/// the span as dropped at shutdown.
+#[test]
+fn flush_and_shutdown_deadlines_hold_against_a_hung_grpc_collector() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Hang(Duration::from_secs(30)));
+    let pipeline = builder(&collector).timeout(Duration::from_secs(20)).build().unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| collector.request_count(Signal::Traces) == 1));
+    let started = Instant::now();
+    assert!(pipeline.force_flush(Duration::from_millis(300)).is_err());
+    assert!(started.elapsed() < Duration::from_secs(2), "flush took {:?}", started.elapsed());
+    let started = Instant::now();
+    let report = pipeline.shutdown(Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    assert_eq!(report.accounting.traces.dropped(nanotel::export::DropReason::Shutdown), 1);
+    assert_identity(&report.accounting);
+}
