@@ -268,3 +268,25 @@ fn flush_and_shutdown_deadlines_hold_against_a_hung_grpc_collector() {
     assert_eq!(report.accounting.traces.dropped(nanotel::export::DropReason::Shutdown), 1);
     assert_identity(&report.accounting);
 }
+
+/// Signals may mix protocols: set in code per signal, logs go over gRPC while traces stay on
+/// OTLP/HTTP protobuf, to the same collector.
+#[test]
+fn signals_may_mix_protocols() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = builder(&collector)
+        .protocol(Protocol::HttpProtobuf)
+        .signal_protocol(Signal::Logs, Protocol::Grpc)
+        .build()
+        .unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    pipeline.handle().send_log(&scope(), log(0));
+    pipeline.force_flush(Duration::from_secs(10)).unwrap();
+    let content_type = |signal| {
+        let received = collector.received();
+        received.iter().find(|r| r.signal == signal).and_then(|r| r.content_type.clone())
+    };
+    assert_eq!(content_type(Signal::Traces).as_deref(), Some("application/x-protobuf"));
+    assert_eq!(content_type(Signal::Logs).as_deref(), Some("application/grpc"));
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
