@@ -23,6 +23,10 @@ mod fixtures;
 #[path = "conformance/oracle.rs"]
 mod oracle;
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
+use accounting::{assert_identity, wait_for, WAIT};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -45,8 +49,6 @@ use oracle::{assert_same, decode, from_json, unhex, Oracle, Otlp};
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// One `Export` call as the Python server saw it (see the server's docstring).
 #[derive(Deserialize)]
@@ -138,24 +140,6 @@ fn builder(server: &PythonCollector, every: Duration) -> PipelineBuilder {
         .batch(Signal::Metrics, batch(Signal::Metrics))
         .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
         .poll_interval(Duration::from_millis(5))
-}
-
-fn wait_for(done: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > WAIT {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-}
-
-fn assert_identity(snapshot: &Snapshot) {
-    for signal in Signal::ALL {
-        let s = snapshot.signal(signal);
-        assert_eq!(s.enqueued, s.exported + s.dropped_total() + s.queued, "{}", snapshot.to_json());
-    }
 }
 
 /// Hands the fixture's spans to the pipeline, scope by scope; returns the request the pipeline

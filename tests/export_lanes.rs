@@ -3,18 +3,20 @@
 //! logs, a dripped answer is a failed attempt, and a collector that closes keep-alive connections
 //! after answering costs nothing.
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
+use accounting::{assert_identity, wait_for, WAIT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy, Snapshot};
+use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope};
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
 use nanotel::proto::trace::v1::Span;
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn scope() -> nanotel::export::Scope {
     Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
@@ -67,25 +69,6 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
         .batch(Signal::Logs, every(Signal::Logs, 20))
         .batch(Signal::Metrics, every(Signal::Metrics, 50))
         .poll_interval(Duration::from_millis(5))
-}
-
-fn assert_identity(snapshot: &Snapshot) {
-    for signal in Signal::ALL {
-        let s = snapshot.signal(signal);
-        assert_eq!(s.enqueued, s.exported + s.dropped_total() + s.queued, "{}", snapshot.to_json());
-    }
-}
-
-/// Waits up to `WAIT` for `done`.
-fn wait_for(done: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > WAIT {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 /// The traces endpoint hangs for seconds on every request; metrics are still collected and sent

@@ -3,6 +3,10 @@
 //! accounting the OTLP specification implies (retried, final, RetryInfo, partial success),
 //! hangs and resets included; the accounting identity holds at the end of every test.
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
+use accounting::{assert_identity, wait_for};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +17,6 @@ use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, Numb
 use nanotel::proto::trace::v1::Span;
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn scope() -> nanotel::export::Scope {
     Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
@@ -61,24 +63,6 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
         .batch(Signal::Metrics, every(Signal::Metrics))
         .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
         .poll_interval(Duration::from_millis(5))
-}
-
-fn assert_identity(snapshot: &Snapshot) {
-    for signal in Signal::ALL {
-        let s = snapshot.signal(signal);
-        assert_eq!(s.enqueued, s.exported + s.dropped_total() + s.queued, "{}", snapshot.to_json());
-    }
-}
-
-fn wait_for(done: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > WAIT {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 /// Sends one span and waits until the traces lane has settled it (exported or dropped).

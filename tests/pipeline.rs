@@ -2,12 +2,16 @@
 //! retries, the circuit breaker, Retry-After, shutdown deadlines, and the accounting identity
 //! `enqueued = exported + dropped + queued` in every scenario.
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
+use accounting::{assert_identity, WAIT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nanotel::export::{
     BatchConfig, BreakerConfig, Compression, DropReason, ExporterKind, FlushError, MetricProducer, Pipeline,
-    PipelineBuilder, Protocol, RetryPolicy, Snapshot,
+    PipelineBuilder, Protocol, RetryPolicy,
 };
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use nanotel::proto::logs::v1::LogRecord;
@@ -15,8 +19,6 @@ use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeM
 use nanotel::proto::trace::v1::Span;
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 fn scope(name: &str) -> nanotel::export::Scope {
     Arc::new(InstrumentationScope { name: name.into(), version: "1.0".into(), ..Default::default() })
@@ -88,19 +90,6 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
             max_backoff: Duration::from_millis(100),
             ..RetryPolicy::default()
         })
-}
-
-fn assert_identity(snapshot: &Snapshot) {
-    for signal in Signal::ALL {
-        let s = snapshot.signal(signal);
-        assert_eq!(
-            s.enqueued,
-            s.exported + s.dropped_total() + s.queued,
-            "{}: enqueued = exported + dropped + queued does not hold: {}",
-            signal.name(),
-            snapshot.to_json()
-        );
-    }
 }
 
 #[test]
