@@ -5,38 +5,17 @@
 
 #[path = "support/accounting.rs"]
 mod accounting;
+#[path = "support/items.rs"]
+mod items;
 
 use accounting::{assert_identity, wait_for, WAIT};
-use std::sync::Arc;
+use items::{log, scope, span};
 use std::time::{Duration, Instant};
 
 use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy};
-use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope};
-use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
-use nanotel::proto::trace::v1::Span;
 use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
-
-fn scope() -> nanotel::export::Scope {
-    Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
-}
-
-fn span(i: u64) -> Span {
-    Span {
-        trace_id: [1; 16].to_vec(),
-        span_id: (i + 1).to_be_bytes().to_vec(),
-        name: format!("order-{i}"),
-        ..Default::default()
-    }
-}
-
-fn log(i: u64) -> LogRecord {
-    LogRecord {
-        body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("filled {i}"))) }),
-        ..Default::default()
-    }
-}
 
 /// One gauge point per collection.
 struct Depth;
