@@ -12,10 +12,6 @@ use nanotel::trace::{Sampler, TracerProvider};
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-fn tracers() -> TracerProvider {
-    TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build()
-}
-
 /// Thousands of short-lived threads, a few at a time, each recording a span and a log record
 /// with nothing draining: the memory held grows with the threads alive at once, not with how
 /// many came and went. (Before: one slab and two rings kept per thread, about 1.1 MiB each.)
@@ -23,8 +19,12 @@ fn tracers() -> TracerProvider {
 fn memory_is_bounded_under_thread_churn_without_a_drain() {
     const AT_ONCE: usize = 4;
     const THREADS: usize = 2000;
-    let tracers = tracers();
-    let loggers = LoggerProvider::builder().without_env().build();
+    // Room in every buffer for all the threads' records, so that none is dropped whichever
+    // threads happen to share a buffer (each thread takes the buffers one that exited left).
+    const ROOM: usize = 4096;
+    let tracers =
+        TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).with_ring_capacity(ROOM).build();
+    let loggers = LoggerProvider::builder().without_env().with_buffer_capacity(ROOM).build();
     let (tracer, logger) = (tracers.tracer("churn"), loggers.logger("churn"));
     let record = || {
         tracer.span("short-lived").start().end();
