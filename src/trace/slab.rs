@@ -84,8 +84,8 @@ pub(crate) struct SlotRef {
     slot: NonNull<Slot>,
 }
 
-// SAFETY: a `SlotRef` is the only access to its slot's data while `in_use` is set (the owning
-// thread skips slots in use), so moving it to another thread moves that exclusive access, like a
+// SAFETY: a `SlotRef` is the only access to its slot's data while `in_use` is set (the owner
+// handle skips slots in use), so moving it to another thread moves that exclusive access, like a
 // `Box<SpanData>`; `SpanData` is `Send`.
 unsafe impl Send for SlotRef {}
 // SAFETY: `&SlotRef` gives only shared access to the data (`data_ref`), which is `Sync`; every
@@ -157,10 +157,10 @@ impl Slab {
             // SAFETY: as above; `search` returns an index below `count`.
             slot = unsafe { self.first.add(index).as_ref() };
         }
-        // Relaxed: only this thread (`&mut self`) sets the flag; the `SlotRef` carries the right
-        // to the slot to other threads (their access is ordered by whatever moved it there).
+        // Relaxed: only the owner handle (`&mut self`) sets the flag; the `SlotRef` carries the
+        // right to the slot to other threads (their access is ordered by whatever moved it there).
         slot.in_use.store(true, Ordering::Relaxed);
-        // SAFETY: the slot is free (checked above) and only this thread takes slots, so nothing
+        // SAFETY: the slot is free (checked above) and only this handle takes slots, so nothing
         // else accesses its data; it holds no value, so nothing leaks; and a `MaybeUninit` slot is
         // valid for writes and aligned for `SpanData`; `*name` and `*context` move into it, as the
         // caller allows when a slot is returned.
