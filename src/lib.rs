@@ -48,6 +48,8 @@ mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use export::Signal;
 pub use telemetry::{builder, init, InitError, Telemetry, TelemetryBuilder};

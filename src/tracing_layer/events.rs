@@ -1,0 +1,85 @@
+//! A `tracing` event as an OTLP log record, or as an event of its span.
+
+use tracing::{Event, Level};
+
+use crate::attributes::{KeyValue, Text, Value};
+use crate::logs::{Logger, Severity};
+use crate::trace::{Context, Span};
+
+use super::fields::{formatted, Typed};
+
+/// The attribute naming the event's (or span's) `tracing` target.
+pub(super) const TARGET: &str = "tracing.target";
+
+/// The field whose value is the message (the format string of `info!("..")`).
+const MESSAGE: &str = "message";
+
+/// The OTLP severity of a `tracing` level: the first of each range, as OpenTelemetry's
+/// `tracing` appender maps them (the text is the level's name, which is the severity's).
+pub(super) fn severity(level: &Level) -> Severity {
+    match *level {
+        Level::ERROR => Severity::Error,
+        Level::WARN => Severity::Warn,
+        Level::INFO => Severity::Info,
+        Level::DEBUG => Severity::Debug,
+        _ => Severity::Trace,
+    }
+}
+
+/// Emits `event` through `logger` tied to `context` (`None`: the current context): the message as
+/// the body, the other fields, the target and the code location as attributes.
+pub(super) fn emit_log(logger: &Logger, event: &Event<'_>, context: Option<&Context>) {
+    let severity = severity(event.metadata().level());
+    if !logger.enabled(severity) {
+        return;
+    }
+    let metadata = event.metadata();
+    let mut record = logger.record(severity);
+    if let Some(context) = context {
+        record.context(context);
+    }
+    record.attribute(KeyValue::new(TARGET, metadata.target()));
+    if let Some(file) = metadata.file() {
+        record.attribute(KeyValue::new("code.file.path", file));
+    }
+    if let Some(line) = metadata.line() {
+        record.attribute(KeyValue::new("code.line.number", i64::from(line)));
+    }
+    event.record(&mut Typed(|name, value| {
+        if name == MESSAGE {
+            record.body(value);
+        } else {
+            record.attribute(KeyValue { key: Text::Static(name), value });
+        }
+    }));
+    record.emit();
+}
+
+/// Adds `event` to `span` as a span event named by its message (by the event's name when it has
+/// none), with the other fields, the level (`level`) and the target as attributes.
+pub(super) fn add_to_span(span: &mut Span, event: &Event<'_>) {
+    let metadata = event.metadata();
+    let mut name = None;
+    let mut attributes =
+        vec![KeyValue::new("level", metadata.level().as_str()), KeyValue::new(TARGET, metadata.target())];
+    event.record(&mut Typed(|field, value| match (field, value) {
+        (MESSAGE, Value::Str(text)) => name = Some(text),
+        (MESSAGE, other) => name = Some(formatted(format_args!("{other}"))),
+        (field, value) => attributes.push(KeyValue { key: Text::Static(field), value }),
+    }));
+    span.add_event(name.unwrap_or(Text::Static(metadata.name())), attributes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_the_first_severity_of_their_range() {
+        let mapped: Vec<(i32, &str)> = [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR]
+            .iter()
+            .map(|level| (severity(level).number(), severity(level).name()))
+            .collect();
+        assert_eq!(mapped, [(1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR")]);
+    }
+}

@@ -1,0 +1,253 @@
+//! The `tracing` layer (feature `tracing`): `tracing` spans become nanotel spans, and `tracing`
+//! events OTLP log records (or span events), so a program and the libraries it uses (tokio,
+//! hyper, reqwest) instrumented with `tracing` export through nanotel.
+//!
+//! # The protocol
+//!
+//! - A `tracing` span is a nanotel span from its `new_span` to its close (when its last handle
+//!   drops), however often it is entered. Its name is the span's name, or the `otel.name` field;
+//!   its attributes are `tracing.target` (the target) and the fields, typed: integers as integers
+//!   (a `u64` or 128-bit value beyond `i64` as its digits), floats, bools, strings and bytes as
+//!   such, `Debug` values and errors as text (an error with its sources after `: `). Fields
+//!   recorded later (`span.record(..)`) are set then.
+//! - Its parent is the explicit `parent:` span's nanotel span; otherwise the current nanotel
+//!   context, which is the current `tracing` span's (entering a `tracing` span makes its nanotel
+//!   span current), or a nanotel span entered inside it (the innermost wins), or a context
+//!   attached or entered outside any `tracing` span. A span made with `parent: None` starts a new
+//!   trace. nanotel's sampler decides as for any span: a span it refuses takes no slot, and
+//!   its children follow its decision.
+//! - `follows_from` links the span to the other span.
+//! - Conventional fields: `otel.name` names the span; `otel.kind` (`server`, `client`,
+//!   `producer`, `consumer`, `internal`, any case) sets its kind when the span is made;
+//!   `otel.status_code` (`ok` or `error`) and `otel.status_message` (also spelled
+//!   `otel.status_description`, which implies `error`) set its status. None of these becomes an
+//!   attribute. An `error` field (other than `false`) sets the status to error, its text the
+//!   description, and stays an attribute. Status rules are the span's: `Ok` is final, otherwise
+//!   the last one set wins.
+//! - Entering the span makes its context current on this thread (see [`Context`]), so nanotel
+//!   spans and log records made inside are its children; exiting restores what was current (see
+//!   `entered.rs` for spans exited out of order or on another thread).
+//! - An event becomes a log record through the layer's [`Logger`]: the level is the severity
+//!   (`ERROR` 17, `WARN` 13, `INFO` 9, `DEBUG` 5, `TRACE` 1), the `message` field the body, the
+//!   other fields attributes typed as above, plus `tracing.target`, `code.file.path` and
+//!   `code.line.number`. It carries the ids of its explicit `parent:` span, else of the current
+//!   context (the innermost entered span, `tracing` or nanotel). With
+//!   [`NanotelLayer::with_span_events`], an event in a span is instead added to that span as an
+//!   event named by its message, with `level` and `tracing.target` attributes; an event outside
+//!   any span is still a log record.
+//!
+//! [`Context`]: crate::trace::Context
+//! [`Logger`]: crate::logs::Logger
+
+mod entered;
+mod events;
+mod fields;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::attributes::{KeyValue, Text};
+use crate::logs::Logger;
+use crate::trace::{Context, Span, SpanBuilder, SpanContext, Status, Tracer};
+
+use fields::{span_field, SpanField, Typed};
+
+/// A [`tracing_subscriber::Layer`] recording `tracing` spans as nanotel spans of its [`Tracer`]
+/// and `tracing` events as log records of its [`Logger`]. See the [module documentation](self)
+/// for the mapping.
+///
+/// ```
+/// use nanotel::logs::LoggerProvider;
+/// use nanotel::trace::TracerProvider;
+/// use nanotel::tracing_layer::NanotelLayer;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let tracers = TracerProvider::builder().without_env().build();
+/// let loggers = LoggerProvider::builder().without_env().build();
+/// let layer = NanotelLayer::new(tracers.tracer("tracing"), loggers.logger("tracing"));
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let order = tracing::info_span!("order", venue = "XNAS", qty = 100);
+///     let _entered = order.enter();
+///     tracing::info!(price = 187.25, "order sent");
+/// });
+/// let (mut spans, mut records) = (0, 0);
+/// tracers.drain(usize::MAX, |_, _| spans += 1);
+/// loggers.drain(usize::MAX, |_, _| records += 1);
+/// assert_eq!((spans, records), (1, 1));
+/// ```
+pub struct NanotelLayer {
+    tracer: Tracer,
+    logger: Logger,
+    span_events: bool,
+}
+
+impl std::fmt::Debug for NanotelLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NanotelLayer").field("span_events", &self.span_events).finish_non_exhaustive()
+    }
+}
+
+impl NanotelLayer {
+    /// A layer starting spans with `tracer` and emitting events through `logger` (their scopes
+    /// name where the spans and records come from).
+    pub fn new(tracer: Tracer, logger: Logger) -> NanotelLayer {
+        NanotelLayer { tracer, logger, span_events: false }
+    }
+
+    /// Whether an event inside a span is added to that span as a span event instead of being
+    /// emitted as a log record (default `false`). Span events allocate; log records with few
+    /// fields do not.
+    pub fn with_span_events(mut self, span_events: bool) -> NanotelLayer {
+        self.span_events = span_events;
+        self
+    }
+
+    /// The builder of the span for a `tracing` span with `attributes`, under its parent: an
+    /// explicit parent's span, none for an explicit root, else the current context.
+    fn builder<S>(&self, attributes: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> SpanBuilder<'_>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let name = attributes.metadata().name();
+        if attributes.is_root() {
+            return self.tracer.root_span(name);
+        }
+        let explicit = attributes.parent().and_then(|parent| ctx.span(parent)).and_then(|parent| context_of(&parent));
+        match explicit {
+            Some(parent) => self.tracer.span_with_parent(name, &Context::from_span_context(parent)),
+            // The current `tracing` span, if any, made its span current when entered; a nanotel
+            // span entered since is the innermost, and current.
+            None => self.tracer.span(name),
+        }
+    }
+}
+
+/// What a `tracing` span's extensions hold: its nanotel span, ended when the `tracing` span
+/// closes.
+struct Recorded(Span);
+
+/// The context of a `tracing` span's nanotel span, if the layer made one.
+fn context_of<R: for<'a> LookupSpan<'a>>(span: &tracing_subscriber::registry::SpanRef<'_, R>) -> Option<SpanContext> {
+    span.extensions().get::<Recorded>().map(|recorded| recorded.0.context().clone())
+}
+
+/// Applies a field recorded after the span started; the kind can no longer change.
+fn set_field(span: &mut Span, field: SpanField) {
+    match field {
+        SpanField::Attribute(attribute) => span.set_attribute(attribute),
+        SpanField::Name(name) => span.update_name(name),
+        SpanField::Status(status) => span.set_status(status),
+        SpanField::Kind(_) => {}
+    }
+}
+
+impl<S> Layer<S> for NanotelLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let mut builder = self.builder(attributes, &ctx);
+        let metadata = attributes.metadata();
+        builder.with_attribute(KeyValue::new(events::TARGET, Text::Static(metadata.target())));
+        let (mut name, mut status) = (None, None);
+        attributes.record(&mut Typed(|field, value| {
+            span_field(field, value, |field| match field {
+                SpanField::Attribute(attribute) => {
+                    builder.with_attribute(attribute);
+                }
+                SpanField::Kind(kind) => {
+                    builder.with_kind(kind);
+                }
+                SpanField::Name(text) => name = Some(text),
+                // As the span will: `Ok` is final, otherwise the last one wins.
+                SpanField::Status(set) => {
+                    if status != Some(Status::Ok) {
+                        status = Some(set);
+                    }
+                }
+            })
+        }));
+        let mut span = builder.start();
+        if let Some(name) = name {
+            span.update_name(name);
+        }
+        if let Some(status) = status {
+            span.set_status(status);
+        }
+        if let Some(registered) = ctx.span(id) {
+            registered.extensions_mut().insert(Recorded(span));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(registered) = ctx.span(id) else { return };
+        let mut extensions = registered.extensions_mut();
+        let Some(Recorded(span)) = extensions.get_mut::<Recorded>() else { return };
+        if !span.is_recording() {
+            return;
+        }
+        values.record(&mut Typed(|field, value| span_field(field, value, |field| set_field(span, field))));
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
+        let Some(followed) = ctx.span(follows).and_then(|followed| context_of(&followed)) else { return };
+        let Some(registered) = ctx.span(id) else { return };
+        let mut extensions = registered.extensions_mut();
+        if let Some(Recorded(span)) = extensions.get_mut::<Recorded>() {
+            span.add_link(followed, []);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(registered) = ctx.span(id) else { return };
+        let guard = match registered.extensions().get::<Recorded>() {
+            Some(Recorded(span)) => span.enter(),
+            None => return,
+        };
+        entered::push(id, guard);
+    }
+
+    fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
+        entered::pop(id);
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(registered) = ctx.span(&id) else { return };
+        // Removed, it ends here: outside the extensions' lock, it reads the clock and moves to
+        // this thread's ring.
+        let recorded = registered.extensions_mut().remove::<Recorded>();
+        drop(recorded);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if self.span_events {
+            if let Some(span) = ctx.event_span(event) {
+                if let Some(Recorded(span)) = span.extensions_mut().get_mut::<Recorded>() {
+                    if span.is_recording() {
+                        events::add_to_span(span, event);
+                    }
+                    return;
+                }
+            }
+        }
+        // An explicit parent's ids; else the current context's, which the innermost entered
+        // span (ours or a nanotel span entered inside it) made current.
+        let explicit = (!event.is_contextual()).then(|| {
+            let parent = event.parent().and_then(|id| ctx.span(id)).and_then(|span| context_of(&span));
+            Context::from_span_context(parent.unwrap_or_default())
+        });
+        events::emit_log(&self.logger, event, explicit.as_ref());
+    }
+}
+
+impl crate::Telemetry {
+    /// A [`NanotelLayer`] on this telemetry's tracer and logger of scope `tracing` (feature
+    /// `tracing`), to add to a `tracing_subscriber` registry.
+    pub fn tracing_layer(&self) -> NanotelLayer {
+        NanotelLayer::new(self.tracer("tracing"), self.logger("tracing"))
+    }
+}

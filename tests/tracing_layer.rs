@@ -1,0 +1,347 @@
+//! The `tracing` layer end to end: `tracing` spans and events through a real pipeline to the
+//! loopback collector, decoded there, with nanotel spans in the same traces.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use nanotel::export::Compression;
+use nanotel::logs::Severity;
+use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue as OtlpKeyValue};
+use nanotel::proto::logs::v1::LogRecord;
+use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
+use nanotel::testing::TestCollector;
+use nanotel::trace::{Sampler, SpanContext};
+use nanotel::Telemetry;
+use tracing_subscriber::layer::SubscriberExt;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What the collector received.
+struct Exported {
+    /// By name; each name is used once per test.
+    spans: HashMap<String, OtlpSpan>,
+    logs: Vec<LogRecord>,
+}
+
+impl Exported {
+    fn span(&self, name: &str) -> &OtlpSpan {
+        self.spans.get(name).unwrap_or_else(|| panic!("{name} not exported: {:?}", self.spans.keys()))
+    }
+
+    fn log(&self, body: &str) -> &LogRecord {
+        self.logs
+            .iter()
+            .find(|log| log.body.as_ref().and_then(|b| b.value.as_ref()) == Some(&Any::StringValue(body.into())))
+            .unwrap_or_else(|| panic!("no log {body:?}: {:?}", self.logs))
+    }
+}
+
+/// Runs `f` with a registry and the telemetry's `tracing` layer as this thread's subscriber, then
+/// flushes and decodes what reached the collector.
+fn exported(sampler: Sampler, span_events: bool, f: impl FnOnce(&Telemetry)) -> Exported {
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .sampler(sampler)
+        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(telemetry.tracing_layer().with_span_events(span_events));
+    tracing::subscriber::with_default(subscriber, || f(&telemetry));
+    telemetry.force_flush(WAIT).unwrap();
+    let mut exported = Exported { spans: HashMap::new(), logs: Vec::new() };
+    for received in collector.received() {
+        let Ok(request) = received.request.as_ref() else { continue };
+        for resource in request.as_traces().map_or(&[][..], |r| &r.resource_spans[..]) {
+            for scope in &resource.scope_spans {
+                for span in &scope.spans {
+                    assert!(exported.spans.insert(span.name.clone(), span.clone()).is_none(), "{} twice", span.name);
+                }
+            }
+        }
+        for resource in request.as_logs().map_or(&[][..], |r| &r.resource_logs[..]) {
+            for scope in &resource.scope_logs {
+                exported.logs.extend(scope.log_records.iter().cloned());
+            }
+        }
+    }
+    exported
+}
+
+fn any(value: &Option<AnyValue>) -> &Any {
+    value.as_ref().and_then(|v| v.value.as_ref()).expect("a value")
+}
+
+fn attributes(attributes: &[OtlpKeyValue]) -> HashMap<&str, &Any> {
+    attributes.iter().map(|kv| (kv.key.as_str(), any(&kv.value))).collect()
+}
+
+fn text(value: &str) -> Any {
+    Any::StringValue(value.into())
+}
+
+fn id(context: &SpanContext) -> Vec<u8> {
+    context.span_id().to_bytes().to_vec()
+}
+
+#[derive(Debug)]
+#[allow(dead_code)] // Read through `Debug` only.
+enum Side {
+    Buy,
+}
+
+#[test]
+fn span_fields_become_typed_attributes() {
+    let exported = exported(Sampler::AlwaysOn, false, |_| {
+        let cause = std::io::Error::other("socket closed");
+        let error = std::io::Error::new(std::io::ErrorKind::ConnectionReset, Wrapped(cause));
+        let span = tracing::info_span!(
+            "order",
+            qty = 100,
+            big = u64::MAX,
+            price = 187.25,
+            ioc = true,
+            venue = "XNAS",
+            side = ?Side::Buy,
+            reason = %format_args!("band {}", 3),
+            failure = &error as &(dyn std::error::Error + 'static),
+            late = tracing::field::Empty,
+        );
+        span.record("late", 5);
+        span.record("qty", 200);
+    });
+    let order = exported.span("order");
+    let attributes = attributes(&order.attributes);
+    assert_eq!(attributes["tracing.target"], &text("tracing_layer"));
+    assert_eq!(attributes["qty"], &Any::IntValue(200), "recorded later, replaced");
+    assert_eq!(attributes["big"], &text("18446744073709551615"), "beyond i64: the digits");
+    assert_eq!(attributes["price"], &Any::DoubleValue(187.25));
+    assert_eq!(attributes["ioc"], &Any::BoolValue(true));
+    assert_eq!(attributes["venue"], &text("XNAS"));
+    assert_eq!(attributes["side"], &text("Buy"));
+    assert_eq!(attributes["reason"], &text("band 3"));
+    assert_eq!(attributes["failure"], &text("connection lost: socket closed"));
+    assert_eq!(attributes["late"], &Any::IntValue(5));
+    assert_eq!(attributes.len(), 10, "{attributes:?}");
+    assert_eq!(order.kind, OtlpKind::Internal as i32);
+    assert_eq!(order.status, None);
+}
+
+/// An error with a source, to see the chain.
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection lost")
+    }
+}
+
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn tracing_and_nanotel_spans_nest_in_one_trace() {
+    let mut contexts = HashMap::new();
+    let exported = exported(Sampler::AlwaysOn, false, |telemetry| {
+        let tracer = telemetry.tracer("direct");
+        let root = tracer.span("nanotel.root").start();
+        let _in_root = root.enter();
+        let outer = tracing::info_span!("tracing.outer");
+        let _in_outer = outer.enter();
+        let middle = tracer.span("nanotel.middle").start();
+        {
+            let _in_middle = middle.enter();
+            let inner = tracing::info_span!("tracing.inner");
+            inner.in_scope(|| {
+                let leaf = tracer.span("nanotel.leaf").start();
+                contexts.insert("leaf", leaf.context().clone());
+            });
+        }
+        let sibling = tracing::info_span!("tracing.sibling");
+        let explicit = tracing::info_span!(parent: &sibling, "tracing.explicit");
+        let new_root = tracing::info_span!(parent: None, "tracing.new_root");
+        drop((explicit, new_root, sibling));
+        contexts.insert("root", root.context().clone());
+        contexts.insert("middle", middle.context().clone());
+    });
+    let span = |name| exported.span(name);
+    assert_eq!(exported.spans.len(), 8);
+    let trace = &span("nanotel.root").trace_id;
+    for name in
+        ["tracing.outer", "nanotel.middle", "tracing.inner", "nanotel.leaf", "tracing.sibling", "tracing.explicit"]
+    {
+        assert_eq!(&span(name).trace_id, trace, "{name}: one trace");
+    }
+    assert_eq!(span("tracing.outer").parent_span_id, id(&contexts["root"]));
+    assert_eq!(span("nanotel.middle").parent_span_id, span("tracing.outer").span_id);
+    assert_eq!(span("tracing.inner").parent_span_id, id(&contexts["middle"]), "the innermost entered span");
+    assert_eq!(span("nanotel.leaf").parent_span_id, span("tracing.inner").span_id);
+    assert_eq!(span("nanotel.leaf").span_id, id(&contexts["leaf"]));
+    assert_eq!(span("tracing.sibling").parent_span_id, span("tracing.outer").span_id, "exited: outer again");
+    assert_eq!(span("tracing.explicit").parent_span_id, span("tracing.sibling").span_id, "explicit parent");
+    assert_ne!(&span("tracing.new_root").trace_id, trace, "parent: None starts a trace");
+    assert!(span("tracing.new_root").parent_span_id.is_empty());
+    let outer = span("tracing.outer");
+    assert!(outer.start_time_unix_nano <= span("tracing.inner").start_time_unix_nano);
+    assert!(outer.end_time_unix_nano >= span("tracing.inner").end_time_unix_nano);
+}
+
+#[test]
+fn follows_from_becomes_a_link() {
+    let exported = exported(Sampler::AlwaysOn, false, |_| {
+        let cause = tracing::info_span!("cause");
+        let effect = tracing::info_span!(parent: None, "effect");
+        effect.follows_from(&cause);
+    });
+    let links = &exported.span("effect").links;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].span_id, exported.span("cause").span_id);
+    assert_eq!(links[0].trace_id, exported.span("cause").trace_id);
+}
+
+#[test]
+fn conventional_fields_set_name_kind_and_status() {
+    let exported = exported(Sampler::AlwaysOn, false, |_| {
+        let dynamic = String::from("GET /orders");
+        tracing::info_span!("request", otel.name = %dynamic, otel.kind = "server", qty = 1);
+        let failed = tracing::info_span!(
+            "failed",
+            otel.kind = "CLIENT",
+            otel.status_code = "error",
+            otel.status_message = tracing::field::Empty
+        );
+        failed.record("otel.status_message", "venue down");
+        tracing::info_span!("ok", otel.status_code = "ok", error = true);
+        tracing::info_span!("errored", error = %"timed out");
+        let io = std::io::Error::other("refused");
+        tracing::info_span!("errored.source", error = &io as &(dyn std::error::Error + 'static));
+        tracing::info_span!("not.errored", error = false);
+    });
+    let request = exported.span("GET /orders");
+    assert_eq!(request.kind, OtlpKind::Server as i32);
+    assert_eq!(attributes(&request.attributes).len(), 2, "otel.* are not attributes: {:?}", request.attributes);
+    let status = |name| exported.span(name).status.clone().map(|s| (s.code, s.message));
+    let failed = exported.span("failed");
+    assert_eq!(failed.kind, OtlpKind::Client as i32);
+    assert_eq!(status("failed"), Some((StatusCode::Error as i32, "venue down".to_owned())));
+    assert_eq!(status("ok"), Some((StatusCode::Ok as i32, String::new())), "Ok is final");
+    assert_eq!(status("errored"), Some((StatusCode::Error as i32, "timed out".to_owned())));
+    assert_eq!(attributes(&exported.span("errored").attributes)["error"], &text("timed out"));
+    assert_eq!(status("errored.source"), Some((StatusCode::Error as i32, "refused".to_owned())));
+    assert_eq!(status("not.errored"), None);
+}
+
+#[test]
+fn events_become_log_records_with_the_span_ids() {
+    let mut contexts = HashMap::new();
+    let exported = exported(Sampler::AlwaysOn, false, |telemetry| {
+        tracing::warn!(venue = "XNAS", "outside");
+        let order = tracing::info_span!("order");
+        order.in_scope(|| {
+            tracing::info!(qty = 100, price = 187.25, "order sent");
+            tracing::error!(target: "venue", code = 17u64, "rejected {}", 42);
+            tracing::trace!("fine");
+            tracing::debug!(message = "explicit message");
+            let nanotel_span = telemetry.tracer("direct").span("nanotel.inside").start();
+            let _entered = nanotel_span.enter();
+            tracing::info!("in nanotel span");
+            contexts.insert("inside", nanotel_span.context().clone());
+        });
+        let other = tracing::info_span!("other");
+        tracing::info!(parent: &other, "explicit parent");
+        tracing::info!(parent: None, "no parent");
+    });
+    let order = exported.span("order");
+    let sent = exported.log("order sent");
+    assert_eq!((sent.trace_id.as_slice(), sent.span_id.as_slice()), (&order.trace_id[..], &order.span_id[..]));
+    assert_eq!(sent.flags, 1, "sampled");
+    assert_eq!((sent.severity_number, sent.severity_text.as_str()), (Severity::Info.number(), "INFO"));
+    let fields = attributes(&sent.attributes);
+    assert_eq!(fields["qty"], &Any::IntValue(100));
+    assert_eq!(fields["price"], &Any::DoubleValue(187.25));
+    assert_eq!(fields["tracing.target"], &text("tracing_layer"));
+    assert!(matches!(fields["code.file.path"], Any::StringValue(path) if path.ends_with("tracing_layer.rs")));
+    assert!(matches!(fields["code.line.number"], Any::IntValue(line) if *line > 0));
+    assert_eq!(fields.len(), 5);
+
+    let rejected = exported.log("rejected 42");
+    assert_eq!((rejected.severity_number, rejected.severity_text.as_str()), (17, "ERROR"));
+    assert_eq!(attributes(&rejected.attributes)["tracing.target"], &text("venue"));
+    assert_eq!(attributes(&rejected.attributes)["code"], &Any::IntValue(17));
+    assert_eq!((exported.log("fine").severity_number, exported.log("explicit message").severity_number), (1, 5));
+    assert_eq!(exported.log("outside").severity_number, 13);
+    assert!(exported.log("outside").trace_id.is_empty());
+    assert_eq!(exported.log("in nanotel span").span_id, id(&contexts["inside"]), "the innermost span");
+    assert_eq!(exported.log("explicit parent").span_id, exported.span("other").span_id);
+    assert!(exported.log("no parent").trace_id.is_empty());
+    assert_eq!(exported.logs.len(), 8);
+}
+
+#[test]
+fn events_can_be_span_events() {
+    let exported = exported(Sampler::AlwaysOn, true, |_| {
+        tracing::info_span!("order").in_scope(|| {
+            tracing::info!(qty = 100, "order sent");
+            tracing::warn!(code = 3);
+        });
+        tracing::info!("outside any span");
+    });
+    let events = &exported.span("order").events;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].name, "order sent");
+    let fields = attributes(&events[0].attributes);
+    assert_eq!(fields["qty"], &Any::IntValue(100));
+    assert_eq!(fields["level"], &text("INFO"));
+    assert_eq!(fields["tracing.target"], &text("tracing_layer"));
+    assert!(events[1].name.starts_with("event "), "no message: the event's name ({})", events[1].name);
+    assert_eq!(attributes(&events[1].attributes)["level"], &text("WARN"));
+    assert_eq!(exported.logs.len(), 1, "outside any span: still a log record");
+    assert!(exported.log("outside any span").trace_id.is_empty());
+}
+
+#[test]
+fn refused_spans_are_not_exported_and_their_children_follow() {
+    let mut refused = None;
+    let exported = exported(Sampler::parent_based(Sampler::AlwaysOff), false, |telemetry| {
+        let order = tracing::info_span!("order", qty = tracing::field::Empty);
+        order.record("qty", 5);
+        order.in_scope(|| {
+            tracing::info_span!("child").in_scope(|| tracing::info!("inside"));
+            assert!(!telemetry.tracer("direct").span("nanotel.child").start().is_recording());
+            refused = Some(nanotel::trace::Context::current().span_context().clone());
+        });
+    });
+    assert!(exported.spans.is_empty(), "{:?}", exported.spans.keys());
+    let refused = refused.expect("a context");
+    assert!(refused.is_valid() && !refused.is_sampled());
+    let inside = exported.log("inside");
+    assert_eq!(inside.trace_id, refused.trace_id().to_bytes(), "the log still carries the trace");
+    assert_eq!(inside.flags, 0, "not sampled");
+}
+
+#[test]
+fn a_span_closed_on_another_thread_keeps_its_parent_and_children() {
+    let exported = exported(Sampler::AlwaysOn, false, |_| {
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let parent = tracing::info_span!("request");
+        let moved = parent.in_scope(|| tracing::info_span!("moved"));
+        let worker = std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                moved.in_scope(|| tracing::info_span!("worker.child").in_scope(|| tracing::info!("on the worker")));
+                drop(moved);
+            })
+        });
+        worker.join().unwrap();
+        drop(parent);
+    });
+    let (request, moved) = (exported.span("request"), exported.span("moved"));
+    assert_eq!(moved.parent_span_id, request.span_id);
+    assert_eq!(exported.span("worker.child").parent_span_id, moved.span_id);
+    assert_eq!(exported.log("on the worker").span_id, exported.span("worker.child").span_id);
+    assert!(moved.end_time_unix_nano <= request.end_time_unix_nano);
+}
