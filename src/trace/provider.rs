@@ -18,7 +18,7 @@ use super::recorder::Recorder;
 use super::sampler::Sampler;
 use super::scopes::ScopeList;
 use super::slab::SlotRef;
-use super::span::{Span, SpanBuilder, SpanData, SpanRecord};
+use super::span::{Span, SpanBuilder, SpanRecord};
 use super::span_context::SpanId;
 use super::thread_rings::RingOwner;
 
@@ -58,9 +58,18 @@ struct ProviderInner {
     /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]): worked out once,
     /// so that a refused root costs one load instead of a walk through the sampler.
     refuses_roots: bool,
-    limits: SpanLimits,
+    /// Also holds the span limits. Kept alive by the slabs of spans that are still open too,
+    /// which may outlive this provider (see [`Recorder`]).
     recorder: Arc<Recorder>,
     scopes: ScopeList,
+}
+
+impl Drop for ProviderInner {
+    /// Nothing can attach the recorder to a pipeline any more: its spare slabs, and what its rings
+    /// hold, go now rather than wait for a recorder they keep alive (see `thread_rings`).
+    fn drop(&mut self) {
+        self.recorder.rings().retire();
+    }
 }
 
 impl TracerProvider {
@@ -89,8 +98,7 @@ impl TracerProvider {
                 enabled: false,
                 sampler: Sampler::AlwaysOff,
                 refuses_roots: true,
-                limits: SpanLimits::default(),
-                recorder: Arc::new(Recorder::new(0)),
+                recorder: Arc::new(Recorder::new(0, SpanLimits::default())),
                 scopes: ScopeList::default(),
             }),
         }
@@ -134,7 +142,7 @@ impl TracerProvider {
     /// drain. For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
-        let max_length = self.inner.limits.attribute_value_length;
+        let max_length = self.inner.recorder.limits().attribute_value_length;
         self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
     }
 
@@ -145,7 +153,7 @@ impl TracerProvider {
 
     /// The span limits in force.
     pub fn limits(&self) -> &SpanLimits {
-        &self.inner.limits
+        self.inner.recorder.limits()
     }
 }
 
@@ -181,7 +189,7 @@ impl Drop for SpanSource {
 
 impl RecordSource for SpanSource {
     fn drain(&mut self, sink: &mut RecordSink<'_>) {
-        let max_length = self.provider.limits.attribute_value_length;
+        let max_length = self.provider.recorder.limits().attribute_value_length;
         // Traces not exported: the rings are emptied all the same, so nothing waits for nothing.
         let mut room = sink.room(Signal::Traces).unwrap_or(0);
         // The rings are always emptied: what the queue has no room for is counted as dropped
@@ -276,8 +284,7 @@ impl TracerProviderBuilder {
                 enabled: true,
                 refuses_roots: sampler.refuses_every_root(),
                 sampler,
-                limits,
-                recorder: Arc::new(Recorder::new(self.ring_capacity)),
+                recorder: Arc::new(Recorder::new(self.ring_capacity, limits)),
                 scopes: ScopeList::default(),
             }),
         }
@@ -322,7 +329,7 @@ impl Tracer {
     }
 
     /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.
-    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span<'_>) -> T) -> T {
+    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span) -> T) -> T {
         let mut span = self.span(name).start();
         let _entered = span.enter();
         f(&mut span)
@@ -335,7 +342,7 @@ impl Tracer {
 
     #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
-        &self.provider.limits
+        self.provider.recorder.limits()
     }
 
     /// Whether the sampler refuses every root span.
@@ -357,11 +364,6 @@ impl Tracer {
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
         // SAFETY: the caller's guarantee.
-        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote) }
-    }
-
-    #[inline(always)]
-    pub(crate) fn record(&self, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
-        self.provider.recorder.record(self.scope, slot, finish);
+        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote, self.scope) }
     }
 }
