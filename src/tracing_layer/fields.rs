@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 
+use super::interned;
+
 use crate::attributes::{KeyValue, Text, Value};
 use crate::trace::{SpanKind, Status};
 
@@ -42,7 +44,7 @@ impl<F: FnMut(&'static str, Value)> Visit for Typed<F> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        (self.0)(field.name(), Value::Str(Text::Shared(Arc::from(value))));
+        (self.0)(field.name(), Value::Str(Text::Shared(interned::shared(value))));
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
@@ -79,8 +81,8 @@ impl fmt::Display for ErrorChain<'_> {
 }
 
 thread_local! {
-    /// Where text is formatted before it is copied into its shared string: one allocation per
-    /// value (the shared string) instead of a growing `String` and then the copy.
+    /// Where text is formatted before it is shared (see `interned`): no allocation for text seen
+    /// before, one for new text, instead of a growing `String` and then its copy.
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
@@ -93,7 +95,7 @@ pub(super) fn formatted(arguments: fmt::Arguments<'_>) -> Text {
         scratch.clear();
         // Writing into a `String` fails only when a `Display` impl does; what it wrote is kept.
         let _ = scratch.write_fmt(arguments);
-        Text::Shared(Arc::from(scratch.as_str()))
+        Text::Shared(interned::shared(scratch))
     };
     // A value whose `Debug` logs an event of its own finds the scratch taken: it gets its own.
     SCRATCH

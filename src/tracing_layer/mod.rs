@@ -42,6 +42,7 @@
 mod entered;
 mod events;
 mod fields;
+mod interned;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};

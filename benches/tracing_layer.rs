@@ -1,0 +1,173 @@
+//! The `tracing` layer (feature `tracing`) beside `tracing-opentelemetry` with the official SDK
+//! (0.31) behind it, both driven by the same `tracing` macros in one run, each as the thread's
+//! default subscriber on a `tracing_subscriber` registry; and `tracing` with no subscriber, the
+//! floor, and the registry alone, the floor of any layer.
+//!
+//! - `limit/instant_pair`, `nanotel/clock_pair`: two clock reads, for scale.
+//! - `*/span`: `info_span!("order", venue = "XNAS", qty = i)` made, entered, exited and closed.
+//! - `*/event_in_span`: `info!(venue = "XNAS", qty = i, "order sent")` inside an entered span, the
+//!   span made (untimed) every 100 events, below the SDK's limit of 128 events per span.
+//!   nanotel's `log` row emits a log record (the default); its `span_event` row and
+//!   `tracing_opentelemetry` add a span event.
+//!
+//! nanotel's buffers are drained (untimed) between bursts, so every span and record is stored:
+//! the path when the exporter keeps up. The SDK uses a batch span processor feeding an exporter
+//! that does nothing. Goal: nanotel ≥ 10× faster per span than `tracing_opentelemetry`. After the
+//! run the bench prints the ratios from criterion's estimates of this run.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt;
+
+use nanotel::logs::LoggerProvider;
+use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::tracing_layer::NanotelLayer;
+
+#[path = "support/signal.rs"]
+mod signal;
+
+use signal::{clock_floors, paced};
+
+const GROUP: &str = "tracing_layer";
+
+/// Events timed in one span.
+const EVENTS_PER_SPAN: u64 = 100;
+
+/// The SDK's exporter contract, doing nothing.
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        drop(black_box(batch));
+        std::future::ready(Ok(()))
+    }
+}
+
+/// One span with two fields, entered and exited.
+#[inline(always)]
+fn span(i: u64) {
+    let span = tracing::info_span!("order", venue = "XNAS", qty = i);
+    let _entered = span.enter();
+    black_box(&span);
+}
+
+/// Times `iterations` spans under `dispatch`, in bursts with `drain` (untimed) between them.
+fn spans(dispatch: &Dispatch, iterations: u64, drain: &dyn Fn() -> u64) -> Duration {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut i = 0;
+        paced(
+            iterations,
+            || {
+                i += 1;
+                span(i)
+            },
+            drain,
+        )
+    })
+}
+
+/// Times `iterations` events under `dispatch`, [`EVENTS_PER_SPAN`] in each span, with `drain`
+/// (untimed) after each span.
+fn events(dispatch: &Dispatch, iterations: u64, drain: &dyn Fn() -> u64) -> Duration {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut timed = Duration::ZERO;
+        let mut done = 0;
+        while done < iterations {
+            let burst = EVENTS_PER_SPAN.min(iterations - done);
+            let span = tracing::info_span!("order").entered();
+            let started = Instant::now();
+            for qty in done..done + burst {
+                tracing::info!(venue = "XNAS", qty, "order sent");
+            }
+            timed += started.elapsed();
+            drop(span);
+            assert_eq!(drain(), 0, "a burst never fills the buffers");
+            done += burst;
+        }
+        timed
+    })
+}
+
+/// Both rows for one subscriber.
+fn bench(c: &mut Criterion, name: &str, dispatch: &Dispatch, drain: &dyn Fn() -> u64) {
+    let mut group = c.benchmark_group(GROUP);
+    group.bench_function(format!("{name}/span"), |b| b.iter_custom(|iterations| spans(dispatch, iterations, drain)));
+    group.bench_function(format!("{name}/event_in_span"), |b| {
+        b.iter_custom(|iterations| events(dispatch, iterations, drain))
+    });
+    group.finish();
+}
+
+/// A nanotel layer over fresh providers (every span sampled), and what drains them.
+fn nanotel(span_events: bool) -> (Dispatch, impl Fn() -> u64) {
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let loggers = LoggerProvider::builder().without_env().build();
+    let layer = NanotelLayer::new(tracers.tracer("tracing"), loggers.logger("tracing")).with_span_events(span_events);
+    let drain = move || {
+        tracers.drain(usize::MAX, |_, span| drop(black_box(span)))
+            + loggers.drain(usize::MAX, |_, record| drop(black_box(record)))
+    };
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), drain)
+}
+
+fn benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group(GROUP);
+    clock_floors(&mut group);
+    group.finish();
+    bench(c, "no_subscriber", &Dispatch::none(), &|| 0);
+    bench(c, "registry", &Dispatch::new(tracing_subscriber::registry()), &|| 0);
+
+    let (dispatch, drain) = nanotel(false);
+    bench(c, "nanotel", &dispatch, &drain);
+    let (dispatch, drain) = nanotel(true);
+    let mut group = c.benchmark_group(GROUP);
+    group.bench_function("nanotel_span_events/event_in_span", |b| {
+        b.iter_custom(|iterations| events(&dispatch, iterations, &drain))
+    });
+    group.finish();
+
+    let sdk = SdkTracerProvider::builder()
+        .with_batch_exporter(NoopExporter)
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(sdk.tracer("tracing"));
+    bench(c, "tracing_opentelemetry", &Dispatch::new(tracing_subscriber::registry().with(layer)), &|| 0);
+    let _ = sdk.shutdown();
+}
+
+/// Criterion's estimate (ns) of one benchmark of this run: the slope of its linear sampling,
+/// the figure it prints as `time:`, or the mean when there is no slope.
+fn estimate_ns(id: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let path = target.join("criterion").join(GROUP).join(id.replace('/', "_")).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["slope"]["point_estimate"].as_f64().or_else(|| json["mean"]["point_estimate"].as_f64())
+}
+
+fn print_ratios() {
+    println!("\ntracing_opentelemetry / nanotel, this run (goal >= 10 per span):");
+    for (row, ours) in [("span", "nanotel/span"), ("event_in_span", "nanotel_span_events/event_in_span")] {
+        match (estimate_ns(ours), estimate_ns(&format!("tracing_opentelemetry/{row}"))) {
+            (Some(ours), Some(theirs)) => {
+                println!("  {row:<16} {ours:>9.1} ns {theirs:>9.1} ns {:>7.1}x", theirs / ours)
+            }
+            _ => println!("  {row:<16}       n/a   (not measured in this run)"),
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+    print_ratios();
+}

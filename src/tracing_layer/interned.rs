@@ -1,0 +1,69 @@
+//! Shared copies of the short strings a thread records again and again.
+//!
+//! `tracing` hands string fields and formatted messages over as borrowed `&str`, never as
+//! `&'static str`, so each one must be copied into a shared string to outlive the call: an
+//! allocation per field, per span or event, although most are the same few values (a venue, a
+//! side, a static message). Each thread keeps the last shared copies it made in a small
+//! direct-mapped table, looked up by content: a string seen before is a reference-count increment.
+//! Memory stays bounded: [`SLOTS`] strings of at most [`MAX_LEN`] bytes per thread; a string that
+//! misses replaces the one in its slot.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Table entries per thread (a power of two).
+const SLOTS: usize = 64;
+
+/// Longer strings are copied every time: they are rarely repeated, and would crowd the table.
+const MAX_LEN: usize = 64;
+
+thread_local! {
+    static TABLE: RefCell<[Option<Arc<str>>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+}
+
+/// A shared string with `text`'s content: this thread's copy when it holds one, else a new one
+/// (kept when short).
+pub(super) fn shared(text: &str) -> Arc<str> {
+    if text.len() > MAX_LEN {
+        return Arc::from(text);
+    }
+    let slot = slot_of(text);
+    // `try_with` and `try_borrow_mut`: while the thread's locals are torn down, or should a
+    // `Debug` impl record a field of its own in the middle of this (it cannot here), a plain copy.
+    TABLE
+        .try_with(|table| {
+            let mut table = table.try_borrow_mut().ok()?;
+            if let Some(held) = table[slot].as_ref().filter(|held| ***held == *text) {
+                return Some(held.clone());
+            }
+            let copy: Arc<str> = Arc::from(text);
+            table[slot] = Some(copy.clone());
+            Some(copy)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Arc::from(text))
+}
+
+/// The table slot of `text`: FNV-1a over its bytes, folded to the table's size.
+fn slot_of(text: &str) -> usize {
+    let hash = text
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+    (hash ^ (hash >> 32)) as usize % SLOTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_seen_before_is_the_same_copy() {
+        let first = shared("XNAS");
+        let owned = String::from("XNAS");
+        assert!(Arc::ptr_eq(&first, &shared(&owned)), "found by content, wherever it lives");
+        assert_eq!(&*shared("XNYS"), "XNYS");
+        let long = "x".repeat(MAX_LEN + 1);
+        assert!(!Arc::ptr_eq(&shared(&long), &shared(&long)), "long strings are not kept");
+    }
+}

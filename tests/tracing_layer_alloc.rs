@@ -1,0 +1,90 @@
+//! What the `tracing` layer allocates per span and per event once warm, beside what `tracing`'s
+//! registry allocates for the same calls: alone, and with a layer that keeps one `u64` in each
+//! span's extensions (the registry boxes every value a layer keeps there, and frees it when the
+//! span closes: the one allocation any layer with per-span data makes). Allocations are counted on
+//! the measuring thread only.
+
+use nanotel::logs::LoggerProvider;
+use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::tracing_layer::NanotelLayer;
+use tracing::span::{Attributes, Id};
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+#[path = "support/alloc.rs"]
+mod alloc_support;
+
+use alloc_support::{allocations_in, CountingAllocator};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const ROUNDS: u64 = 100;
+
+/// Keeps one `u64` in each span's extensions, as any layer with per-span data does.
+struct OneExtension;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OneExtension {
+    fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(id.into_u64());
+        }
+    }
+}
+
+/// A span with two fields, entered and exited, as the benchmark's row.
+fn span(i: u64) {
+    let span = tracing::info_span!("order", venue = "XNAS", qty = i);
+    let _entered = span.enter();
+}
+
+/// An event with two fields inside a span.
+fn event_in_span(span: &tracing::Span, i: u64) {
+    let _entered = span.enter();
+    tracing::info!(venue = "XNAS", qty = i, "order sent");
+}
+
+/// Allocations per call of `f` under `dispatch`, after a warm-up; `drain` empties nanotel's
+/// buffers between rounds (untimed, uncounted).
+fn per_call(dispatch: &Dispatch, f: impl Fn(u64), drain: impl Fn()) -> f64 {
+    tracing::dispatcher::with_default(dispatch, || {
+        (0..ROUNDS).for_each(&f);
+        drain();
+        let mut total = 0;
+        for _ in 0..5 {
+            total += allocations_in(|| (0..ROUNDS).for_each(&f));
+            drain();
+        }
+        total as f64 / (5 * ROUNDS) as f64
+    })
+}
+
+#[test]
+fn a_warm_span_allocates_no_more_than_the_registry_and_its_extension() {
+    let registry = Dispatch::new(tracing_subscriber::registry());
+    let one_extension = Dispatch::new(tracing_subscriber::registry().with(OneExtension));
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let loggers = LoggerProvider::builder().without_env().build();
+    let layer = NanotelLayer::new(tracers.tracer("tracing"), loggers.logger("tracing"));
+    let nanotel = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let drain = || {
+        tracers.drain(usize::MAX, |_, _| {});
+        loggers.drain(usize::MAX, |_, _| {});
+    };
+
+    let registry_span = per_call(&registry, span, || {});
+    let extension_span = per_call(&one_extension, span, || {});
+    let nanotel_span = per_call(&nanotel, span, drain);
+    println!("allocations per span: registry {registry_span}, with one extension {extension_span}, with the layer {nanotel_span}");
+    // The registry alone allocates now and then (a new page of its span slab): fractions.
+    assert!(extension_span - registry_span > 0.9, "the registry boxes an extension");
+    assert!(nanotel_span < extension_span + 0.01, "nothing beyond the extension's box");
+
+    let in_span = |dispatch: &Dispatch| tracing::dispatcher::with_default(dispatch, || tracing::info_span!("order"));
+    let (registry_parent, nanotel_parent) = (in_span(&registry), in_span(&nanotel));
+    let registry_event = per_call(&registry, |i| event_in_span(&registry_parent, i), || {});
+    let nanotel_event = per_call(&nanotel, |i| event_in_span(&nanotel_parent, i), drain);
+    println!("allocations per event: registry {registry_event}, with the layer {nanotel_event}");
+    assert!(nanotel_event < registry_event + 0.01, "a warm event allocates nothing (its strings seen before)");
+}
