@@ -4,6 +4,10 @@
 //! floor, and the registry alone, the floor of any layer.
 //!
 //! - `limit/instant_pair`, `nanotel/clock_pair`: two clock reads, for scale.
+//! - `no_subscriber/*`: `tracing` with no subscriber, the floor; `registry/*`: a
+//!   `tracing_subscriber` registry alone, the floor of any layer; `registry_one_extension/*`: the
+//!   registry and a layer that keeps a `u64` in each span's extensions (set at `new_span`, read at
+//!   `enter`, taken out at close), the registry work nanotel's layer does to keep its span there.
 //! - `*/span`: `info_span!("order", venue = "XNAS", qty = i)` made, entered, exited and closed.
 //! - `*/event_in_span`: `info!(venue = "XNAS", qty = i, "order sent")` inside an entered span, the
 //!   span made (untimed) every 100 events, below the SDK's limit of 128 events per span.
@@ -23,8 +27,10 @@ use criterion::Criterion;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use tracing::Dispatch;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing::span::{Attributes, Id};
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 use nanotel::logs::LoggerProvider;
 use nanotel::trace::{Sampler, TracerProvider};
@@ -48,6 +54,30 @@ impl SpanExporter for NoopExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         drop(black_box(batch));
         std::future::ready(Ok(()))
+    }
+}
+
+/// Keeps a `u64` in each span's extensions, reads it when the span is entered and takes it out when
+/// it closes: the registry work any layer with per-span data does (nanotel's keeps its span so).
+struct OneExtension;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OneExtension {
+    fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(id.into_u64());
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            black_box(span.extensions().get::<u64>());
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            black_box(span.extensions_mut().remove::<u64>());
+        }
     }
 }
 
@@ -124,6 +154,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
     bench(c, "no_subscriber", &Dispatch::none(), &|| 0);
     bench(c, "registry", &Dispatch::new(tracing_subscriber::registry()), &|| 0);
+    bench(c, "registry_one_extension", &Dispatch::new(tracing_subscriber::registry().with(OneExtension)), &|| 0);
 
     let (dispatch, drain) = nanotel(false);
     bench(c, "nanotel", &dispatch, &drain);

@@ -7,7 +7,9 @@
 //! A market-data thread publishes ticks and records the order book's depth; an order thread
 //! answers each tick with an order: a span per order with the events `sent`, `acked` and `filled`
 //! or `rejected`, a child span per venue round trip, the tick-to-trade latency in a histogram and
-//! an order counter per venue and side, all through bound handles.
+//! an order counter per venue and side, all through bound handles. The pre-trade risk check is
+//! instrumented the way libraries are, with `tracing` macros: its `risk.check` span and its event
+//! reach the same trace through nanotel's `tracing` layer, a child of the order span.
 //!
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports there; without it, it starts nanotel's
 //! loopback test collector in-process, exports to that, and prints what it received. At the end
@@ -32,6 +34,7 @@ use nanotel::resource::ResourceBuilder;
 use nanotel::testing::TestCollector;
 use nanotel::trace::{SpanKind, Status, Tracer};
 use nanotel::{Signal, Telemetry};
+use tracing_subscriber::layer::SubscriberExt;
 
 const VENUES: [&str; 4] = ["XNAS", "XNYS", "BATS", "IEXG"];
 const SIDES: [&str; 2] = ["buy", "sell"];
@@ -204,6 +207,7 @@ fn order_gateway(
             .with_attribute(KeyValue::new("order.quantity", quantity))
             .start();
         let entered = order.enter();
+        risk_check(SYMBOLS[tick.symbol], quantity);
 
         // A full fence before each timed stretch, so work still in flight from before it (the
         // clock read is not ordered with earlier instructions) is not timed with it.
@@ -264,6 +268,15 @@ fn order_gateway(
         sent += 1;
     }
     (sent, samples)
+}
+
+/// The pre-trade risk check, instrumented with `tracing` as a library would be: through the
+/// `tracing` layer its span is a child of the current (order) span, and its event a log record
+/// carrying the check's span id.
+fn risk_check(symbol: &'static str, quantity: i64) {
+    let _check = tracing::info_span!("risk.check", symbol, order.quantity = quantity).entered();
+    let notional_limit = 1_000;
+    tracing::info!(limit = notional_limit, passed = quantity <= notional_limit * 100, "risk check done");
 }
 
 /// The cost of the clock reads around a timed operation, to subtract from each sample.
@@ -339,6 +352,13 @@ fn main() -> ExitCode {
     };
     if telemetry.is_disabled() {
         println!("OTEL_SDK_DISABLED=true: nothing is recorded or exported");
+    }
+    // `tracing` spans and events (the risk check's, and any library's) become nanotel spans and
+    // log records.
+    if let Err(err) =
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry.tracing_layer()))
+    {
+        eprintln!("the tracing layer is not installed: {err}");
     }
     // `OTEL_METRICS_EXPORTER=otlp,prometheus` (or `prometheus`) makes the pipeline serve a scrape
     // endpoint too, at `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`.

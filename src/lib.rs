@@ -38,6 +38,7 @@ pub mod export;
 mod hex;
 pub mod logs;
 pub mod metrics;
+mod own_threads;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod propagation;

@@ -87,20 +87,20 @@ fn the_embedded_collector_run_exports_everything_and_says_so() {
         assert_eq!(dropped(&summary, signal), 0, "{signal:?}: {summary}");
         assert_eq!(number(&summary, signal, "queued"), 0, "{summary}");
     }
-    // Two spans per order: the order and its venue round trip.
+    // Three spans per order: the order, its risk check (through `tracing`) and its venue round trip.
     let sent: u64 = lines
         .iter()
         .find_map(|l| l.strip_prefix("sent ")?.split(' ').next()?.parse().ok())
         .expect("a `sent N orders` line");
-    assert_eq!(number(&summary, Signal::Traces, "exported"), 2 * sent);
-    // One log record per order: its fill or its rejection.
-    assert_eq!(number(&summary, Signal::Logs, "exported"), sent);
+    assert_eq!(number(&summary, Signal::Traces, "exported"), 3 * sent);
+    // Two log records per order: the risk check's `tracing` event, and its fill or its rejection.
+    assert_eq!(number(&summary, Signal::Logs, "exported"), 2 * sent);
     let received = lines.iter().find(|l| l.starts_with("the embedded collector received: ")).expect("collector line");
     let accepted = format!(
         "traces: {} requests, {} items ({} accepted)",
         number(&summary, Signal::Traces, "requests"),
-        2 * sent,
-        2 * sent
+        3 * sent,
+        3 * sent
     );
     assert!(received.contains(&accepted), "{received} / {accepted}");
     let hot: Vec<&String> = lines.iter().filter(|l| l.starts_with("hot path: ")).collect();
@@ -149,6 +149,33 @@ fn against_another_collector_exported_is_what_it_accepted() {
     }
     assert!(number(&summary, Signal::Traces, "exported") > 0);
     assert_eq!(summary["traces"]["dropped"]["rejected"].as_u64(), Some(3), "{summary}");
+    a_risk_check_from_tracing_is_in_its_orders_trace(&collector);
+}
+
+/// The `tracing` path beside the direct one: a `risk.check` span made with `tracing` macros is a
+/// child of its nanotel `order` span, in its trace, and the check's event a log record carrying
+/// the check's ids.
+fn a_risk_check_from_tracing_is_in_its_orders_trace(collector: &TestCollector) {
+    let received = collector.received();
+    let requests: Vec<_> = received.iter().filter_map(|r| r.request.as_ref().ok()).collect();
+    let spans: Vec<_> = requests
+        .iter()
+        .filter_map(|r| r.as_traces())
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    let logs: Vec<_> = requests
+        .iter()
+        .filter_map(|r| r.as_logs())
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    let check = spans.iter().find(|s| s.name == "risk.check").expect("a risk.check span");
+    let order = spans.iter().find(|s| s.span_id == check.parent_span_id).expect("the risk check's parent");
+    assert_eq!((order.name.as_str(), &order.trace_id), ("order", &check.trace_id));
+    assert!(logs.iter().any(|log| log.span_id == check.span_id && log.trace_id == check.trace_id));
 }
 
 /// Against a collector that is never reachable, a person sees why on stderr at the default level

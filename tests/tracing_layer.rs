@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use nanotel::export::Compression;
+use nanotel::export::{Compression, Protocol};
 use nanotel::logs::Severity;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue as OtlpKeyValue};
 use nanotel::proto::logs::v1::LogRecord;
@@ -344,4 +344,37 @@ fn a_span_closed_on_another_thread_keeps_its_parent_and_children() {
     assert_eq!(exported.span("worker.child").parent_span_id, moved.span_id);
     assert_eq!(exported.log("on the worker").span_id, exported.span("worker.child").span_id);
     assert!(moved.end_time_unix_nano <= request.end_time_unix_nano);
+}
+
+/// With the layer as the process's subscriber, the exporter's and the collector's own work
+/// (HTTP/2, TLS and gRPC libraries instrumented with `tracing`) is not recorded: only the test's
+/// event arrives, however many exports run. The only test here with a global subscriber; the
+/// others' threads have their own.
+#[test]
+fn nanotels_own_threads_are_not_recorded() {
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| {
+            pipeline.protocol(Protocol::Grpc).compression(Compression::None).self_telemetry(false)
+        })
+        .build()
+        .unwrap();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(telemetry.tracing_layer())).unwrap();
+    std::thread::spawn(|| tracing::info!("from the program")).join().unwrap();
+    for _ in 0..3 {
+        telemetry.force_flush(WAIT).unwrap();
+    }
+    drop(telemetry);
+    let logs: usize = collector
+        .received()
+        .iter()
+        .filter_map(|r| r.request.as_ref().ok()?.as_logs().cloned())
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    assert_eq!(logs, 1);
+    assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 0);
 }

@@ -666,6 +666,7 @@ impl Pipeline {
         let thread = std::thread::Builder::new()
             .name("nanotel-export".into())
             .spawn(move || {
+                crate::own_threads::mark_current();
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
                 match Worker::new(worker_shared, worker_config, commands, console) {

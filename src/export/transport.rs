@@ -86,6 +86,8 @@ impl Transport {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
+            // Its blocking threads (name resolution) are nanotel's too.
+            .on_thread_start(crate::own_threads::mark_current)
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
         let (clients, tls) = clients(config)?;

@@ -106,9 +106,10 @@ impl PrometheusServerBuilder {
             max_connections: self.max_connections,
         };
         let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("nanotel-prom".into())
-            .spawn(move || runtime.block_on(serve(listener, settings, stopped)))?;
+        let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
+            crate::own_threads::mark_current();
+            runtime.block_on(serve(listener, settings, stopped))
+        })?;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
     }
 }

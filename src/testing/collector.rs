@@ -280,9 +280,10 @@ impl TestCollector {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new());
         let accept_shared = Arc::clone(&shared);
-        let accept_thread = thread::Builder::new()
-            .name("nanotel-test-collector".into())
-            .spawn(move || server::accept_loop(listener, accept_shared, tls))?;
+        let accept_thread = thread::Builder::new().name("nanotel-test-collector".into()).spawn(move || {
+            crate::own_threads::mark_current();
+            server::accept_loop(listener, accept_shared, tls)
+        })?;
         Ok(TestCollector { addr, scheme, shared, accept_thread: Some(accept_thread) })
     }
 

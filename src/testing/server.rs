@@ -198,6 +198,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, tls: Option<Arc<rus
     connections.threads.retain(|t| !t.is_finished());
     let thread_shared = Arc::clone(shared);
     let spawned = thread::Builder::new().name("nanotel-test-collector-conn".into()).spawn(move || {
+        crate::own_threads::mark_current();
         let _registration = Registration { shared: &thread_shared, id };
         serve(&thread_shared, stream, id, tls);
     });

@@ -35,6 +35,9 @@
 //!   [`NanotelLayer::with_span_events`], an event in a span is instead added to that span as an
 //!   event named by its message, with `level` and `tracing.target` attributes; an event outside
 //!   any span is still a log record.
+//! - Spans and events on nanotel's own threads (the exporter's, the Prometheus endpoint's, the test
+//!   collector's: their HTTP, gRPC and TLS libraries use `tracing`) are ignored: recorded, they
+//!   would feed themselves, each export making records to export.
 //!
 //! [`Context`]: crate::trace::Context
 //! [`Logger`]: crate::logs::Logger
@@ -52,6 +55,7 @@ use tracing_subscriber::Layer;
 
 use crate::attributes::{KeyValue, Text};
 use crate::logs::Logger;
+use crate::own_threads;
 use crate::trace::{Context, Span, SpanBuilder, SpanContext, Status, Tracer};
 
 use fields::{span_field, SpanField, Typed};
@@ -151,6 +155,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if own_threads::is_current() {
+            return;
+        }
         let mut builder = self.builder(attributes, &ctx);
         let metadata = attributes.metadata();
         builder.with_attribute(KeyValue::new(events::TARGET, Text::Static(metadata.target())));
@@ -225,6 +232,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if own_threads::is_current() {
+            return;
+        }
         if self.span_events {
             if let Some(span) = ctx.event_span(event) {
                 if let Some(Recorded(span)) = span.extensions_mut().get_mut::<Recorded>() {
