@@ -204,18 +204,23 @@ impl Shared {
     /// Empties the queues, counting what they held as dropped at shutdown. Called at the end of
     /// shutdown, and when the last handle goes for anything pushed while shutdown was finishing.
     pub(crate) fn drop_leftovers(&self) {
+        for signal in Signal::ALL {
+            self.discard(signal, DropReason::Shutdown);
+        }
+    }
+
+    /// Empties `signal`'s queue, counting what it held as dropped for `reason`.
+    pub(crate) fn discard(&self, signal: Signal, reason: DropReason) {
         fn drain<T>(queue: &Option<ArrayQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
             queue.as_ref().map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|item| weight(&item)).sum())
         }
-        let left = [
-            (Signal::Traces, drain(&self.spans, |_| 1)),
-            (Signal::Logs, drain(&self.logs, |_| 1)),
-            (Signal::Metrics, drain(&self.metrics, data_point_count)),
-        ];
-        for (signal, items) in left {
-            if items > 0 {
-                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, items);
-            }
+        let items = match signal {
+            Signal::Traces => drain(&self.spans, |_| 1),
+            Signal::Logs => drain(&self.logs, |_| 1),
+            Signal::Metrics => drain(&self.metrics, data_point_count),
+        };
+        if items > 0 {
+            self.accounting.signal(signal).drop_queued(reason, items);
         }
     }
 }
@@ -458,6 +463,7 @@ pub struct PipelineBuilder {
     overrides: Overrides,
     lookup: Option<EnvLookup>,
     console: Option<ConsoleOutput>,
+    strict_tls: bool,
 }
 
 /// Where the console exporter writes.
@@ -548,6 +554,17 @@ impl PipelineBuilder {
         key_pem: impl Into<PathBuf>,
     ) -> Self {
         self.overrides.tls.signals[signal as usize].client_identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// What a signal whose TLS certificate or key file cannot be used (missing, unreadable, not
+    /// PEM, a key that does not match its certificate) does. By default (`false`) the pipeline is
+    /// built anyway: that signal's export is switched off, said once on stderr (naming the
+    /// setting and the file), and everything it is handed is counted as dropped (`tls_config`),
+    /// while the other signals export normally. With `true`, [`build`](Self::build) fails instead
+    /// with that message, for a program that would rather not start without its telemetry.
+    pub fn strict_tls(mut self, strict: bool) -> Self {
+        self.strict_tls = strict;
         self
     }
 
@@ -652,12 +669,12 @@ impl PipelineBuilder {
             crate::diag::warning!("{problem}");
         }
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
-        Pipeline::start(config, console)
+        Pipeline::start(config, console, self.strict_tls)
     }
 }
 
 impl Pipeline {
-    fn start(config: PipelineConfig, console: ConsoleOutput) -> Result<Pipeline, ConfigError> {
+    fn start(config: PipelineConfig, console: ConsoleOutput, strict_tls: bool) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
         let (ready, started) = channel::bounded(1);
@@ -668,7 +685,7 @@ impl Pipeline {
             .spawn(move || {
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands, console) {
+                match Worker::new(worker_shared, worker_config, commands, console, strict_tls) {
                     Ok(worker) => {
                         let _ = ready.send(Ok(()));
                         worker.run();

@@ -72,18 +72,30 @@ impl Worker {
         config: PipelineConfig,
         commands: Receiver<Command>,
         console: ConsoleOutput,
+        strict_tls: bool,
     ) -> Result<Self, String> {
         let now = Instant::now();
+        let (transport, unusable) = Transport::new(&config)?;
+        if let Some((signal, error)) = Signal::ALL.into_iter().zip(&unusable).find_map(|(s, e)| Some((s, e.as_ref()?)))
+        {
+            if strict_tls {
+                return Err(format!("{} TLS: {}", signal.name(), error.describe(&config.signal(signal).tls_origin)));
+            }
+        }
         let lane = |signal: Signal| {
             let settings = config.signal(signal);
             let encoder = match settings.exporter {
                 ExporterKind::Console => Encoder::new(Protocol::HttpJson, Compression::None),
                 _ => Encoder::new(settings.protocol, settings.compression),
             };
-            Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay)
+            let mut lane = Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay);
+            if let Some(error) = &unusable[signal as usize] {
+                switch_off(&mut lane, &error.describe(&settings.tls_origin));
+            }
+            lane
         };
         Ok(Worker {
-            transport: Transport::new(&config)?,
+            transport,
             lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
             requests: [None, None, None],
             next_collection: now + config.signal(Signal::Metrics).batch.schedule_delay,
@@ -246,6 +258,10 @@ impl Worker {
     /// is open sheds its oldest batches.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
+        if self.lanes[index].tls_unusable {
+            self.shared.discard(signal, DropReason::TlsConfig);
+            return;
+        }
         let batch = self.config.signal(signal).batch.clone();
         let queued = self.queue_len(signal);
         if queued == 0 {
@@ -612,6 +628,9 @@ impl Worker {
             source.close(&mut sink);
         }
         self.drain_sources();
+        for lane in self.lanes.iter().filter(|lane| lane.tls_unusable) {
+            self.shared.discard(lane.signal, DropReason::TlsConfig);
+        }
         for index in 0..self.lanes.len() {
             let counters = Arc::clone(&self.shared);
             let counters = counters.accounting.signal(self.lanes[index].signal);
@@ -651,6 +670,26 @@ impl Worker {
 
 /// Pops up to `max_items` items and groups them by scope, keeping their order within a scope.
 /// Scopes are compared by pointer: every item of one tracer or logger shares its `Arc`.
+/// Switches a lane off for TLS settings that cannot be used, saying so once: what its signal is
+/// handed from now on is dropped as `tls_config`, without a request, a retry or its breaker.
+fn switch_off(lane: &mut Lane, why: &str) {
+    lane.tls_unusable = true;
+    diag::error!(
+        "{} export is off: {why}; every {} is dropped and counted as {}",
+        lane.signal.name(),
+        item_name(lane.signal),
+        DropReason::TlsConfig.name()
+    );
+}
+
+fn item_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "span",
+        Signal::Metrics => "metric data point",
+        Signal::Logs => "log record",
+    }
+}
+
 fn group_by_scope<T>(queue: &ArrayQueue<Queued<T>>, max_items: usize) -> Vec<(Scope, Vec<T>)> {
     let mut groups: Vec<(Scope, Vec<T>)> = Vec::new();
     for _ in 0..max_items {
