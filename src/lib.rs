@@ -35,6 +35,7 @@ pub mod clock;
 mod config;
 mod diag;
 pub mod export;
+pub mod global;
 mod hex;
 pub mod logs;
 pub mod metrics;

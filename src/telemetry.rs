@@ -96,6 +96,7 @@ pub struct TelemetryBuilder {
     metrics: Vec<Configure<MeterProviderBuilder>>,
     traces: Vec<Configure<TracerProviderBuilder>>,
     logs: Vec<Configure<LoggerProviderBuilder>>,
+    install_global: Option<bool>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -195,9 +196,18 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) installs the providers as the [`global`](crate::global)
+    /// ones (default `true`): a program that runs two `Telemetry` at once, or a test that must not
+    /// touch the process-wide state, says `false`.
+    pub fn install_global(mut self, install: bool) -> Self {
+        self.install_global = Some(install);
+        self
+    }
+
     /// Reads the environment, reports each problem in it once on stderr (using the default
-    /// instead), starts the exporter thread and attaches the providers to it. When disabled, only
-    /// the no-op providers are made.
+    /// instead), starts the exporter thread, attaches the providers to it and installs them as
+    /// the [`global`](crate::global) ones (unless [`install_global(false)`](Self::install_global)).
+    /// When disabled, only the no-op providers are made (and installed).
     ///
     /// # Errors
     ///
@@ -214,13 +224,10 @@ impl TelemetryBuilder {
         for problem in &env.problems {
             crate::diag::warning!("{problem}");
         }
+        let install_global = self.install_global.unwrap_or(true);
         if disabled {
-            return Ok(Telemetry {
-                pipeline: None,
-                meters: MeterProvider::disabled(),
-                tracers: TracerProvider::disabled(),
-                loggers: LoggerProvider::disabled(),
-            });
+            let providers = (MeterProvider::disabled(), TracerProvider::disabled(), LoggerProvider::disabled());
+            return Ok(Telemetry::new(None, providers, install_global));
         }
 
         let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
@@ -261,7 +268,7 @@ impl TelemetryBuilder {
         tracers.attach(&pipeline);
         let loggers = loggers.build();
         loggers.attach(&pipeline);
-        Ok(Telemetry { pipeline: Some(pipeline), meters, tracers, loggers })
+        Ok(Telemetry::new(Some(pipeline), (meters, tracers, loggers), install_global))
     }
 }
 
@@ -357,6 +364,8 @@ pub struct Telemetry {
     meters: MeterProvider,
     tracers: TracerProvider,
     loggers: LoggerProvider,
+    /// The providers as installed globally, until shutdown.
+    global: Option<&'static crate::global::Installed>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -366,6 +375,15 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
+    fn new(
+        pipeline: Option<Pipeline>,
+        (meters, tracers, loggers): (MeterProvider, TracerProvider, LoggerProvider),
+        install_global: bool,
+    ) -> Telemetry {
+        let global = install_global.then(|| crate::global::install(&meters, &tracers, &loggers));
+        Telemetry { pipeline, meters, tracers, loggers, global }
+    }
+
     /// A builder with settings made in code (the same as [`builder`]).
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::default()
@@ -441,13 +459,17 @@ impl Telemetry {
         self.pipeline.as_ref().map_or(Ok(()), |pipeline| pipeline.force_flush(timeout))
     }
 
-    /// Flushes and stops the exporter thread, waiting up to `timeout`, and reports the final
-    /// accounting.
+    /// Uninstalls the [`global`](crate::global) providers (if they are still this one's), flushes
+    /// and stops the exporter thread, waiting up to `timeout`, and reports the final accounting.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_now(timeout)
     }
 
     fn shutdown_now(&mut self, timeout: Duration) -> ShutdownReport {
+        // First, so that no new handle reaches the pipeline while it drains.
+        if let Some(set) = self.global.take() {
+            crate::global::uninstall(set);
+        }
         match self.pipeline.take() {
             Some(pipeline) => pipeline.shutdown(timeout),
             None => ShutdownReport { completed: true, accounting: Snapshot::default() },

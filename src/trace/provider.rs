@@ -2,7 +2,7 @@
 //! instrumentation scope.
 
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::attributes::Text;
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
@@ -61,6 +61,25 @@ struct ProviderInner {
     limits: SpanLimits,
     recorder: Arc<Recorder>,
     scopes: ScopeList,
+}
+
+/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
+/// from it do, even though the set itself is never freed.
+pub(crate) struct WeakTracerProvider(Weak<ProviderInner>);
+
+impl WeakTracerProvider {
+    /// The provider, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<TracerProvider> {
+        self.0.upgrade().map(|inner| TracerProvider { inner })
+    }
+}
+
+impl TracerProvider {
+    /// A reference to this provider that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakTracerProvider {
+        WeakTracerProvider(Arc::downgrade(&self.inner))
+    }
 }
 
 impl TracerProvider {
