@@ -18,8 +18,8 @@
 //! TLS: each distinct TLS setting among the signals exporting over OTLP gets its own client (and
 //! so its own connection pool), built from [`super::tls::client_config`]; signals that share the
 //! settings, the usual case, share one client. Settings whose files cannot be used are returned
-//! to the caller, which switches those signals off. A failed handshake is a connection failure whose
-//! cause says what was wrong with the certificate ([`super::tls::explain`]).
+//! to the caller, which switches those signals off. A failed handshake is a connection failure
+//! whose cause says what was wrong with the certificate ([`super::tls::explain`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -157,19 +157,20 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
             (tls, http_client(None)?)
         }
     };
-    let made = |signal: Signal| {
+    // What an OTLP signal's settings made; `None` for a signal that never sends.
+    let made_for = |signal: Signal| {
         let settings = config.signal(signal);
-        let made = built.iter().find(|(tls, _)| **tls == settings.tls).map(|(_, made)| made);
-        made.filter(|_| settings.exporter == ExporterKind::Otlp)
+        let found = built.iter().find(|(tls, _)| **tls == settings.tls).map(|(_, made)| made);
+        found.filter(|_| settings.exporter == ExporterKind::Otlp)
     };
-    let chosen = Signal::ALL.map(|signal| match made(signal) {
+    let chosen = Signal::ALL.map(|signal| match made_for(signal) {
         Some(Ok((tls, client))) => (Arc::clone(tls), client.clone()),
         _ => fallback.clone(),
     });
     Ok(Clients {
         http: chosen.clone().map(|(_, client)| client),
         tls: chosen.map(|(tls, _)| tls),
-        unusable: Signal::ALL.map(|signal| made(signal).and_then(|made| made.as_ref().err().cloned())),
+        unusable: Signal::ALL.map(|signal| made_for(signal).and_then(|made| made.as_ref().err().cloned())),
     })
 }
 

@@ -76,11 +76,10 @@ impl Worker {
     ) -> Result<Self, String> {
         let now = Instant::now();
         let (transport, unusable) = Transport::new(&config)?;
-        if let Some((signal, error)) = Signal::ALL.into_iter().zip(&unusable).find_map(|(s, e)| Some((s, e.as_ref()?)))
-        {
-            if strict_tls {
-                return Err(format!("{} TLS: {}", signal.name(), error.describe(&config.signal(signal).tls_origin)));
-            }
+        let first_unusable =
+            Signal::ALL.into_iter().zip(&unusable).find_map(|(signal, error)| Some((signal, error.as_ref()?)));
+        if let (true, Some((signal, error))) = (strict_tls, first_unusable) {
+            return Err(format!("{} TLS: {}", signal.name(), error.describe(&config.signal(signal).tls_origin)));
         }
         let lane = |signal: Signal| {
             let settings = config.signal(signal);
@@ -668,8 +667,6 @@ impl Worker {
     }
 }
 
-/// Pops up to `max_items` items and groups them by scope, keeping their order within a scope.
-/// Scopes are compared by pointer: every item of one tracer or logger shares its `Arc`.
 /// Switches a lane off for TLS settings that cannot be used, saying so once: what its signal is
 /// handed from now on is dropped as `tls_config`, without a request, a retry or its breaker.
 fn switch_off(lane: &mut Lane, why: &str) {
@@ -690,6 +687,8 @@ fn item_name(signal: Signal) -> &'static str {
     }
 }
 
+/// Pops up to `max_items` items and groups them by scope, keeping their order within a scope.
+/// Scopes are compared by pointer: every item of one tracer or logger shares its `Arc`.
 fn group_by_scope<T>(queue: &ArrayQueue<Queued<T>>, max_items: usize) -> Vec<(Scope, Vec<T>)> {
     let mut groups: Vec<(Scope, Vec<T>)> = Vec::new();
     for _ in 0..max_items {
