@@ -212,7 +212,10 @@ impl TelemetryBuilder {
     /// # Errors
     ///
     /// When a setting made in code cannot work (an endpoint that is not a URL, an invalid header)
-    /// or the exporter thread cannot start. Problems in the environment are never errors.
+    /// or the exporter thread cannot start. Problems in the environment are never errors, and
+    /// neither is a TLS certificate or key file that cannot be used (its signal is switched off
+    /// and said so) unless the pipeline is built with
+    /// [`strict_tls(true)`](crate::export::PipelineBuilder::strict_tls).
     pub fn build(self) -> Result<Telemetry, InitError> {
         crate::diag::check_level();
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);

@@ -403,6 +403,19 @@ fn unusable_certificate_and_key_files_switch_their_signal_off() {
     assert_eq!(good.traces.exported, SPANS, "the same files, usable, export: {}", good.to_json());
 }
 
+/// A plaintext (`http`) endpoint does not use the TLS files: one that cannot be used is only
+/// said, and the signal exports, strict or not.
+#[test]
+fn a_plaintext_endpoint_does_not_need_the_tls_files() {
+    let (collector, files) = (TestCollector::start().unwrap(), Files::new("plaintext"));
+    let missing = files.0.join("missing.pem");
+    for strict in [false, true] {
+        let plain = builder(&collector).strict_tls(strict).certificate(&missing);
+        let snapshot = export_spans_and_a_log(plain);
+        assert_eq!((snapshot.traces.exported, snapshot.logs.exported), (SPANS, 1), "{}", snapshot.to_json());
+    }
+}
+
 /// `build()`'s error, with [`PipelineBuilder::strict_tls`], for a pipeline whose traces use `tls`.
 fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> String {
     let builder =

@@ -655,7 +655,14 @@ impl PipelineBuilder {
     }
 
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
-    /// and starts the exporter thread.
+    /// and starts the exporter thread. A signal whose TLS certificate or key file cannot be used
+    /// is switched off and said so (see [`strict_tls`](Self::strict_tls)).
+    ///
+    /// # Errors
+    ///
+    /// A setting made in code that cannot work (an endpoint that is not a URL, an invalid
+    /// header), an exporter thread that cannot start, or, with `strict_tls(true)`, a TLS file
+    /// that cannot be used.
     pub fn build(self) -> Result<Pipeline, ConfigError> {
         for (name, value) in &self.overrides.headers {
             let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()

@@ -5,7 +5,8 @@
 //! unreadable, not PEM, or a key that does not match its certificate is a [`TlsError`] naming the
 //! file and (with [`TlsError::describe`]) where it was set. No export of that signal could
 //! succeed until the program's owner fixes it, so the exporter switches the signal off (or fails
-//! `build()` when asked to be strict) rather than retrying. The roots
+//! `build()` when asked to be strict) rather than retrying; a signal whose endpoint is plaintext
+//! does not need them, and exports. The roots
 //! trusted are the CA file's certificates plus the built-in roots in
 //! [`TlsSettings::effective_roots`]. The crypto provider is rustls's `ring`, named explicitly so
 //! that another provider compiled into the program cannot make rustls panic over which to use.

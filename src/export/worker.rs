@@ -37,6 +37,7 @@ use super::pipeline::{
     data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope, Shared,
 };
 use super::response::ExportOutcome;
+use super::tls::TlsError;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
 use super::Signal;
 
@@ -76,6 +77,7 @@ impl Worker {
     ) -> Result<Self, String> {
         let now = Instant::now();
         let (transport, unusable) = Transport::new(&config)?;
+        let unusable = Signal::ALL.map(|signal| needed(&config, signal, unusable[signal as usize].clone()));
         let first_unusable =
             Signal::ALL.into_iter().zip(&unusable).find_map(|(signal, error)| Some((signal, error.as_ref()?)));
         if let (true, Some((signal, error))) = (strict_tls, first_unusable) {
@@ -665,6 +667,23 @@ impl Worker {
         }
         wake.max(now)
     }
+}
+
+/// The TLS error of `signal` if its connections use TLS; for a plaintext endpoint the files are
+/// not needed, and that they cannot be used is only said.
+fn needed(config: &PipelineConfig, signal: Signal, error: Option<TlsError>) -> Option<TlsError> {
+    let settings = config.signal(signal);
+    let error = error?;
+    if settings.url.scheme() == "https" {
+        return Some(error);
+    }
+    diag::warning!(
+        "{}: {}; ignored, since the endpoint {} is plaintext",
+        signal.name(),
+        error.describe(&settings.tls_origin),
+        settings.url
+    );
+    None
 }
 
 /// Switches a lane off for TLS settings that cannot be used, saying so once: what its signal is
