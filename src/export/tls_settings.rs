@@ -197,6 +197,32 @@ mod tests {
     }
 
     #[test]
+    fn where_each_file_was_set_is_named() {
+        let origin = |vars: &[(&str, &str)], overrides: &TlsOverrides, signal: Signal| {
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let lookup = |name: &str| map.get(name).cloned();
+            resolve(&mut EnvReader::new(&lookup), overrides, signal, &signal.name().to_ascii_uppercase()).1
+        };
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/c.key"),
+        ];
+        let from_env = origin(&vars, &TlsOverrides::default(), Signal::Logs);
+        assert_eq!(from_env.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE");
+        assert_eq!(from_env.client_certificate, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
+        assert_eq!(from_env.client_key, "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY");
+        assert_eq!(origin(&[], &TlsOverrides::default(), Signal::Logs), TlsOrigin::default(), "nothing set");
+        let mut overrides = TlsOverrides::default();
+        overrides.all.certificate = Some("/all.pem".into());
+        overrides.signals[Signal::Traces as usize].client_identity = Some(("/t.pem".into(), "/t.key".into()));
+        let in_code = origin(&vars, &overrides, Signal::Traces);
+        assert_eq!(in_code.certificate, "the builder's certificate(..)");
+        assert_eq!(in_code.client_certificate, "the builder's signal_client_certificate(Signal::Traces, ..)");
+        assert_eq!(in_code.client_key, in_code.client_certificate);
+    }
+
+    #[test]
     fn code_wins_per_signal_then_for_all() {
         let vars = [("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/env.pem"), ("NANOTEL_EXPORTER_TLS_ROOTS", "native")];
         let mut overrides = TlsOverrides::default();
