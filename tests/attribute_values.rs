@@ -1,6 +1,10 @@
 //! Attribute values converted from a program's own types arrive at the collector as the
 //! specification maps them: an unsigned integer above `i64::MAX` as its decimal string, one in
-//! range as an integer, and homogeneous arrays as OTLP arrays.
+//! range as an integer, and homogeneous arrays as OTLP arrays; the requests are checked by the
+//! official Python decoders (protobuf and OTLP/JSON) when available.
+
+#[path = "conformance/oracle.rs"]
+mod oracle;
 
 use std::time::Duration;
 
@@ -44,9 +48,10 @@ fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
     assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= 1));
 
     let received = collector.received();
-    let spans: Vec<_> = received
+    let requests: Vec<_> = received.iter().filter_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).collect();
+    let spans: Vec<_> = requests
         .iter()
-        .filter_map(|r| r.request.as_ref().ok()?.as_traces().cloned())
+        .cloned()
         .flat_map(|request| request.resource_spans)
         .flat_map(|resource| resource.scope_spans)
         .flat_map(|scope| scope.spans)
@@ -71,4 +76,10 @@ fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
     let traces = pipeline.shutdown(WAIT).accounting.traces;
     assert_eq!((traces.enqueued, traces.exported), (1, 1));
     assert_eq!(collector.accepted_items(Signal::Traces), 1);
+
+    let Some(oracle) = oracle::Oracle::get() else { return };
+    for request in &requests {
+        oracle::check_protobuf(&oracle, request, false);
+        oracle::check_json(&oracle, request);
+    }
 }
