@@ -2,7 +2,8 @@
 //! standard OTLP by a dedicated thread.
 //!
 //! [`init`] sets everything up from the `OTEL_*` environment ([`builder`] takes settings in code)
-//! and returns a [`Telemetry`] guard that flushes and shuts down when dropped:
+//! and returns a [`Telemetry`] guard that flushes and shuts down when dropped; until then its
+//! providers are also reachable from anywhere through [`global`] (for libraries):
 //!
 //! ```
 //! # #[cfg(feature = "testing")] {

@@ -20,7 +20,8 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 ///
 /// Keep the returned [`Telemetry`] alive for as long as the program records: dropping it flushes
 /// what is queued and stops the exporter thread. With `OTEL_SDK_DISABLED=true` no thread starts
-/// and every instrument and span is a no-op.
+/// and every instrument and span is a no-op. Its providers are also reachable through
+/// [`global`](crate::global) until then, for code that is handed no handle.
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
@@ -107,6 +108,7 @@ impl std::fmt::Debug for TelemetryBuilder {
             .field("endpoint", &self.endpoint)
             .field("sampler", &self.sampler)
             .field("temporality", &self.temporality)
+            .field("install_global", &self.install_global)
             .finish_non_exhaustive()
     }
 }
