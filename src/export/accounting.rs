@@ -28,17 +28,22 @@ pub enum DropReason {
     Shutdown,
     /// The encoded request was larger than the maximum request size.
     TooLarge,
+    /// The signal's TLS settings could not be used (a certificate or key file missing, unreadable,
+    /// not PEM, or a key that does not match its certificate): its export was switched off when
+    /// the pipeline was built, and everything handed to it is dropped without a request.
+    TlsConfig,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
         DropReason::CircuitOpen,
         DropReason::Shutdown,
         DropReason::TooLarge,
+        DropReason::TlsConfig,
     ];
 
     /// The key in the accounting JSON.
@@ -50,6 +55,7 @@ impl DropReason {
             DropReason::CircuitOpen => "circuit_open",
             DropReason::Shutdown => "shutdown",
             DropReason::TooLarge => "too_large",
+            DropReason::TlsConfig => "tls_config",
         }
     }
 }

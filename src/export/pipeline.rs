@@ -204,18 +204,23 @@ impl Shared {
     /// Empties the queues, counting what they held as dropped at shutdown. Called at the end of
     /// shutdown, and when the last handle goes for anything pushed while shutdown was finishing.
     pub(crate) fn drop_leftovers(&self) {
+        for signal in Signal::ALL {
+            self.discard(signal, DropReason::Shutdown);
+        }
+    }
+
+    /// Empties `signal`'s queue, counting what it held as dropped for `reason`.
+    pub(crate) fn discard(&self, signal: Signal, reason: DropReason) {
         fn drain<T>(queue: &Option<ArrayQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
             queue.as_ref().map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|item| weight(&item)).sum())
         }
-        let left = [
-            (Signal::Traces, drain(&self.spans, |_| 1)),
-            (Signal::Logs, drain(&self.logs, |_| 1)),
-            (Signal::Metrics, drain(&self.metrics, data_point_count)),
-        ];
-        for (signal, items) in left {
-            if items > 0 {
-                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, items);
-            }
+        let items = match signal {
+            Signal::Traces => drain(&self.spans, |_| 1),
+            Signal::Logs => drain(&self.logs, |_| 1),
+            Signal::Metrics => drain(&self.metrics, data_point_count),
+        };
+        if items > 0 {
+            self.accounting.signal(signal).drop_queued(reason, items);
         }
     }
 }
@@ -458,6 +463,7 @@ pub struct PipelineBuilder {
     overrides: Overrides,
     lookup: Option<EnvLookup>,
     console: Option<ConsoleOutput>,
+    strict_tls: bool,
 }
 
 /// Where the console exporter writes.
@@ -551,6 +557,17 @@ impl PipelineBuilder {
         self
     }
 
+    /// What a signal whose TLS certificate or key file cannot be used (missing, unreadable, not
+    /// PEM, a key that does not match its certificate) does. By default (`false`) the pipeline is
+    /// built anyway: that signal's export is switched off, said once on stderr (naming the
+    /// setting and the file), and everything it is handed is counted as dropped (`tls_config`),
+    /// while the other signals export normally. With `true`, [`build`](Self::build) fails instead
+    /// with that message, for a program that would rather not start without its telemetry.
+    pub fn strict_tls(mut self, strict: bool) -> Self {
+        self.strict_tls = strict;
+        self
+    }
+
     /// Which built-in certificate authorities are trusted (wins over `NANOTEL_EXPORTER_TLS_ROOTS`;
     /// default [`TrustRoots::Both`], or none beside a CA file).
     pub fn tls_roots(mut self, roots: TrustRoots) -> Self {
@@ -638,7 +655,14 @@ impl PipelineBuilder {
     }
 
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
-    /// and starts the exporter thread.
+    /// and starts the exporter thread. A signal whose TLS certificate or key file cannot be used
+    /// is switched off and said so (see [`strict_tls`](Self::strict_tls)).
+    ///
+    /// # Errors
+    ///
+    /// A setting made in code that cannot work (an endpoint that is not a URL, an invalid
+    /// header), an exporter thread that cannot start, or, with `strict_tls(true)`, a TLS file
+    /// that cannot be used.
     pub fn build(self) -> Result<Pipeline, ConfigError> {
         for (name, value) in &self.overrides.headers {
             let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
@@ -652,12 +676,12 @@ impl PipelineBuilder {
             crate::diag::warning!("{problem}");
         }
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
-        Pipeline::start(config, console)
+        Pipeline::start(config, console, self.strict_tls)
     }
 }
 
 impl Pipeline {
-    fn start(config: PipelineConfig, console: ConsoleOutput) -> Result<Pipeline, ConfigError> {
+    fn start(config: PipelineConfig, console: ConsoleOutput, strict_tls: bool) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
         let (ready, started) = channel::bounded(1);
@@ -669,7 +693,7 @@ impl Pipeline {
                 crate::own_threads::mark_current();
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands, console) {
+                match Worker::new(worker_shared, worker_config, commands, console, strict_tls) {
                     Ok(worker) => {
                         let _ = ready.send(Ok(()));
                         worker.run();

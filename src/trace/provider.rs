@@ -2,7 +2,7 @@
 //! instrumentation scope.
 
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::attributes::Text;
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
@@ -69,6 +69,25 @@ impl Drop for ProviderInner {
     /// hold, go now rather than wait for a recorder they keep alive (see `thread_rings`).
     fn drop(&mut self) {
         self.recorder.rings().retire();
+    }
+}
+
+/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
+/// from it do, even though the set itself is never freed.
+pub(crate) struct WeakTracerProvider(Weak<ProviderInner>);
+
+impl WeakTracerProvider {
+    /// The provider, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<TracerProvider> {
+        self.0.upgrade().map(|inner| TracerProvider { inner })
+    }
+}
+
+impl TracerProvider {
+    /// A reference to this provider that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakTracerProvider {
+        WeakTracerProvider(Arc::downgrade(&self.inner))
     }
 }
 

@@ -347,7 +347,6 @@ mod tests {
 
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
-    use super::*;
     use loom::thread;
 
     use super::{take_named as take, test_slab};

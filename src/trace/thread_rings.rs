@@ -29,6 +29,9 @@ use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{self, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+
+// What the retirement handshake uses (see the module's protocol), which the loom model explores.
+use crate::sync::atomic::{fence as handshake_fence, AtomicBool as HandshakeFlag};
 use std::thread::LocalKey;
 
 use crossbeam::queue::SegQueue;
@@ -73,7 +76,7 @@ pub(crate) struct Rings<O: RingOwner> {
     /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
     closed: AtomicBool,
     /// Set once the provider is gone (see the module's protocol).
-    retired: AtomicBool,
+    retired: HandshakeFlag,
     late: Late,
 }
 
@@ -102,7 +105,7 @@ impl<O: RingOwner> Rings<O> {
             spare: SegQueue::new(),
             orphaned: AtomicU64::new(0),
             closed: AtomicBool::new(false),
-            retired: AtomicBool::new(false),
+            retired: HandshakeFlag::new(false),
             late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
         }
     }
@@ -157,7 +160,7 @@ impl<O: RingOwner> Rings<O> {
         self.closed.store(true, Ordering::Release);
         self.retired.store(true, Ordering::Relaxed);
         // Pairs with the fence in `give_back` (see the module's protocol).
-        atomic::fence(Ordering::SeqCst);
+        handshake_fence(Ordering::SeqCst);
         self.discard();
     }
 
@@ -193,7 +196,7 @@ impl<O: RingOwner> Rings<O> {
         }
         self.spare.push(side);
         // Pairs with the fence in `retire`: it sees the side, or this sees the flag.
-        atomic::fence(Ordering::SeqCst);
+        handshake_fence(Ordering::SeqCst);
         if self.is_retired() {
             self.discard();
         }
@@ -438,5 +441,35 @@ impl<O: RingOwner> LastSide<O> {
     fn forget(&self) {
         self.owner.set(std::ptr::null());
         self.side.set(None);
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use loom::thread;
+
+    use super::*;
+    use crate::trace::limits::SpanLimits;
+    use crate::trace::recorder::Recorder;
+
+    /// A thread gives back its side (its slab keeps the recorder alive) while the provider retires
+    /// the recorder: in every interleaving the side is dropped, by one or the other, and nothing
+    /// is left in the spare list (loom also fails the model if the slab's slots leak).
+    #[test]
+    fn loom_a_side_given_back_while_its_provider_retires_is_dropped() {
+        loom::model(|| {
+            let owner = Arc::new(Recorder::new(1, SpanLimits::default()));
+            let (producer, consumer) = ring(1);
+            owner.rings().joining.push(consumer);
+            let local = Recorder::new_local(&owner, 1);
+            let side = Box::new(ThreadRing { owner: Arc::downgrade(&owner), producer, local });
+            let giver = {
+                let owner = owner.clone();
+                thread::spawn(move || owner.rings().give_back(side))
+            };
+            owner.rings().retire();
+            giver.join().unwrap();
+            assert!(owner.rings().spare.is_empty(), "a side was kept by a retired recorder");
+        });
     }
 }
