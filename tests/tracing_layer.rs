@@ -378,3 +378,30 @@ fn nanotels_own_threads_are_not_recorded() {
     assert_eq!(logs, 1);
     assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 0);
 }
+
+/// A value whose `Debug` emits an event of its own while it is formatted.
+struct Noisy;
+
+impl std::fmt::Debug for Noisy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!("formatting");
+        f.write_str("noisy")
+    }
+}
+
+#[test]
+fn a_value_that_emits_an_event_while_formatted_finds_its_span_unlocked() {
+    let exported = exported(Sampler::AlwaysOn, true, |_| {
+        let order = tracing::info_span!("order", late = tracing::field::Empty);
+        order.in_scope(|| {
+            order.record("late", tracing::field::debug(Noisy));
+            tracing::info!(value = ?Noisy, "outer");
+        });
+    });
+    let order = exported.span("order");
+    assert_eq!(attributes(&order.attributes)["late"], &text("noisy"));
+    // `span.record` reaches the layer outside `tracing`'s dispatch guard, so the event made while
+    // its value is formatted arrives; one made inside `on_event` is dropped by `tracing` itself.
+    let names: Vec<&str> = order.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["formatting", "outer"]);
+}

@@ -4,7 +4,7 @@ use tracing::{Event, Level};
 
 use crate::attributes::{KeyValue, Text, Value};
 use crate::logs::{Logger, Severity};
-use crate::trace::{Context, Span};
+use crate::trace::Context;
 
 use super::fields::{formatted, Typed};
 
@@ -55,9 +55,9 @@ pub(super) fn emit_log(logger: &Logger, event: &Event<'_>, context: Option<&Cont
     record.emit();
 }
 
-/// Adds `event` to `span` as a span event named by its message (by the event's name when it has
-/// none), with the other fields, the level (`level`) and the target as attributes.
-pub(super) fn add_to_span(span: &mut Span, event: &Event<'_>) {
+/// `event` as a span event: its name, the message (the event's name when it has none), and its
+/// attributes, the other fields, the level (`level`) and the target.
+pub(super) fn span_event(event: &Event<'_>) -> (Text, Vec<KeyValue>) {
     let metadata = event.metadata();
     let mut name = None;
     let mut attributes =
@@ -67,7 +67,7 @@ pub(super) fn add_to_span(span: &mut Span, event: &Event<'_>) {
         (MESSAGE, other) => name = Some(formatted(format_args!("{other}"))),
         (field, value) => attributes.push(KeyValue { key: Text::Static(field), value }),
     }));
-    span.add_event(name.unwrap_or(Text::Static(metadata.name())), attributes);
+    (name.unwrap_or(Text::Static(metadata.name())), attributes)
 }
 
 #[cfg(test)]

@@ -193,12 +193,29 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
         let Some(registered) = ctx.span(id) else { return };
-        let mut extensions = registered.extensions_mut();
-        let Some(Recorded(span)) = extensions.get_mut::<Recorded>() else { return };
-        if !span.is_recording() {
+        if !registered.extensions().get::<Recorded>().is_some_and(|Recorded(span)| span.is_recording()) {
             return;
         }
-        values.record(&mut Typed(|field, value| span_field(field, value, |field| set_field(span, field))));
+        // Values are formatted with the extensions unlocked (a `Debug` impl may emit an event of
+        // its own, which may look at this span), then set a few at a time under the lock.
+        let mut pending: [Option<SpanField>; 4] = Default::default();
+        let mut held = 0;
+        let flush = |pending: &mut [Option<SpanField>]| {
+            if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
+                pending.iter_mut().filter_map(Option::take).for_each(|field| set_field(span, field));
+            }
+        };
+        values.record(&mut Typed(|field, value| {
+            span_field(field, value, |field| {
+                if held == pending.len() {
+                    flush(&mut pending);
+                    held = 0;
+                }
+                pending[held] = Some(field);
+                held += 1;
+            })
+        }));
+        flush(&mut pending[..held]);
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
@@ -236,12 +253,20 @@ where
             return;
         }
         if self.span_events {
-            if let Some(span) = ctx.event_span(event) {
-                if let Some(Recorded(span)) = span.extensions_mut().get_mut::<Recorded>() {
-                    if span.is_recording() {
-                        events::add_to_span(span, event);
+            if let Some(registered) = ctx.event_span(event) {
+                let recording = registered.extensions().get::<Recorded>().map(|Recorded(span)| span.is_recording());
+                match recording {
+                    Some(true) => {
+                        // Formatted with the extensions unlocked, as in `on_record`.
+                        let (name, attributes) = events::span_event(event);
+                        if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
+                            span.add_event(name, attributes);
+                        }
+                        return;
                     }
-                    return;
+                    // Sampled out with its span.
+                    Some(false) => return,
+                    None => {}
                 }
             }
         }
