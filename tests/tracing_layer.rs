@@ -106,6 +106,8 @@ fn span_fields_become_typed_attributes() {
             side = ?Side::Buy,
             reason = %format_args!("band {}", 3),
             failure = &error as &(dyn std::error::Error + 'static),
+            bytes = &b"\x00\xff"[..],
+            wide = -(1i128 << 100),
             late = tracing::field::Empty,
         );
         span.record("late", 5);
@@ -122,8 +124,10 @@ fn span_fields_become_typed_attributes() {
     assert_eq!(attributes["side"], &text("Buy"));
     assert_eq!(attributes["reason"], &text("band 3"));
     assert_eq!(attributes["failure"], &text("connection lost: socket closed"));
+    assert_eq!(attributes["bytes"], &Any::BytesValue(vec![0, 0xff]));
+    assert_eq!(attributes["wide"], &text("-1267650600228229401496703205376"));
     assert_eq!(attributes["late"], &Any::IntValue(5));
-    assert_eq!(attributes.len(), 10, "{attributes:?}");
+    assert_eq!(attributes.len(), 12, "{attributes:?}");
     assert_eq!(order.kind, OtlpKind::Internal as i32);
     assert_eq!(order.status, None);
 }
