@@ -409,3 +409,55 @@ fn a_value_that_emits_an_event_while_formatted_finds_its_span_unlocked() {
     let names: Vec<&str> = order.events.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["formatting", "outer"]);
 }
+
+/// A future that is pending on its first poll and, on its second, starts a nanotel span and
+/// returns its context.
+struct TwoPolls {
+    tracer: nanotel::trace::Tracer,
+    polled: bool,
+}
+
+impl std::future::Future for TwoPolls {
+    type Output = (SpanContext, nanotel::trace::Context);
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if !std::mem::replace(&mut self.polled, true) {
+            return std::task::Poll::Pending;
+        }
+        let child = self.tracer.span("nanotel.in_task").start();
+        std::task::Poll::Ready((child.context().clone(), nanotel::trace::Context::current()))
+    }
+}
+
+/// Polls `future` once on this thread.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::future::Future::poll(std::pin::Pin::new(future), &mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn an_instrumented_task_polled_on_two_threads_is_the_parent_on_each() {
+    use tracing::Instrument;
+    let mut seen = None;
+    let exported = exported(Sampler::AlwaysOn, false, |telemetry| {
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let task = TwoPolls { tracer: telemetry.tracer("direct"), polled: false };
+        let mut task = task.instrument(tracing::info_span!("task"));
+        assert!(poll_once(&mut task).is_pending());
+        assert_eq!(nanotel::trace::Context::current(), Default::default(), "exited after the poll");
+        let (child, current, after) = std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let std::task::Poll::Ready((child, current)) = poll_once(&mut task) else { panic!("ready") };
+                (child, current, nanotel::trace::Context::current())
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, Default::default(), "the worker's context restored after the poll");
+        seen = Some((child, current));
+    });
+    let (child, current) = seen.expect("polled");
+    let task = exported.span("task");
+    assert_eq!(current.span_context().span_id().to_bytes().to_vec(), task.span_id, "current while polled");
+    assert_eq!(exported.span("nanotel.in_task").parent_span_id, task.span_id);
+    assert_eq!(exported.span("nanotel.in_task").span_id, id(&child));
+}
