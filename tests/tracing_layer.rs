@@ -461,3 +461,47 @@ fn an_instrumented_task_polled_on_two_threads_is_the_parent_on_each() {
     assert_eq!(exported.span("nanotel.in_task").parent_span_id, task.span_id);
     assert_eq!(exported.span("nanotel.in_task").span_id, id(&child));
 }
+
+#[test]
+fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_the_span_above() {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::Layer;
+    let collector = TestCollector::start().unwrap();
+    let telemetry = nanotel::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .build()
+        .unwrap();
+    let layer = telemetry.tracing_layer().with_filter(LevelFilter::INFO);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info_span!("outer").in_scope(|| {
+            tracing::debug_span!("filtered").in_scope(|| {
+                tracing::debug!("filtered event");
+                tracing::info_span!("inner").in_scope(|| tracing::info!("kept event"));
+            })
+        })
+    });
+    telemetry.force_flush(WAIT).unwrap();
+    let received = collector.received();
+    let requests: Vec<_> = received.iter().filter_map(|r| r.request.as_ref().ok()).collect();
+    let spans: HashMap<&str, &OtlpSpan> = requests
+        .iter()
+        .filter_map(|r| r.as_traces())
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|span| (span.name.as_str(), span))
+        .collect();
+    assert_eq!(spans.len(), 2, "{:?}", spans.keys());
+    assert_eq!(spans["inner"].parent_span_id, spans["outer"].span_id);
+    let logs: Vec<&LogRecord> = requests
+        .iter()
+        .filter_map(|r| r.as_logs())
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].span_id, spans["inner"].span_id);
+}
