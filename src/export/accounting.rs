@@ -28,17 +28,20 @@ pub enum DropReason {
     Shutdown,
     /// The encoded request was larger than the maximum request size.
     TooLarge,
+    /// A span or log processor dropped it, or panicked on it.
+    Processor,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
         DropReason::CircuitOpen,
         DropReason::Shutdown,
         DropReason::TooLarge,
+        DropReason::Processor,
     ];
 
     /// The key in the accounting JSON.
@@ -50,6 +53,7 @@ impl DropReason {
             DropReason::CircuitOpen => "circuit_open",
             DropReason::Shutdown => "shutdown",
             DropReason::TooLarge => "too_large",
+            DropReason::Processor => "processor",
         }
     }
 }

@@ -26,15 +26,17 @@ use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::ResourceMetrics;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
-use super::accounting::DropReason;
+use super::accounting::{DropReason, SignalCounters};
 use super::breaker::BreakerState;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
 use super::drop_report::DropReport;
 use super::encode::Encoder;
+use super::exporter::OtlpBatch;
 use super::lane::{Attempt, Batch, Lane};
 use super::pipeline::{
-    data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope, Shared,
+    data_point_count, ConsoleOutput, Extensions, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope,
+    Shared,
 };
 use super::response::ExportOutcome;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
@@ -64,6 +66,7 @@ pub(crate) struct Worker {
     rng: rand::rngs::SmallRng,
     console: ConsoleOutput,
     drops: DropReport,
+    extensions: Extensions,
 }
 
 impl Worker {
@@ -72,6 +75,7 @@ impl Worker {
         config: PipelineConfig,
         commands: Receiver<Command>,
         console: ConsoleOutput,
+        extensions: Extensions,
     ) -> Result<Self, String> {
         let now = Instant::now();
         let lane = |signal: Signal| {
@@ -97,6 +101,7 @@ impl Worker {
             rng: rand::rngs::SmallRng::from_os_rng(),
             console,
             drops: DropReport::default(),
+            extensions,
         })
     }
 
@@ -261,7 +266,16 @@ impl Worker {
             if !open && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
-            let Some(next) = self.encode_batch(signal, batch.max_export_batch_size) else { break };
+            let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
+            if items == 0 {
+                // The processors dropped every record of this batch.
+                continue;
+            }
+            if self.extensions.exporters.has(signal) {
+                self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
+                continue;
+            }
+            let Some(next) = self.encode_batch(signal, taken, items) else { break };
             self.lanes[index].push(next);
             while open && self.backlog_bytes() > self.config.backlog_max_bytes && self.lanes[index].backlog.len() > 1 {
                 if let Some(oldest) = self.lanes[index].pop_head() {
@@ -276,14 +290,16 @@ impl Worker {
         self.lanes.iter().map(|lane| lane.backlog_bytes).sum()
     }
 
-    /// Takes up to `max_items` from a queue and encodes them into one request.
-    fn encode_batch(&mut self, signal: Signal, max_items: usize) -> Option<Batch> {
+    /// Takes up to `max_items` from a queue, passes them through the signal's processors, and
+    /// forms one request of what they keep; with the number of items in it (0 when the
+    /// processors dropped every one).
+    fn take_batch(&mut self, signal: Signal, max_items: usize) -> Option<(OtlpBatch, u64)> {
         let resource = Some(self.config.resource.clone());
-        let lane = &mut self.lanes[signal as usize];
-        let (encoded, items) = match signal {
+        let counters = self.shared.accounting.signal(signal);
+        match signal {
             Signal::Traces => {
-                let queue = self.shared.spans.as_ref()?;
-                let groups = group_by_scope(queue, max_items);
+                let mut groups = group_by_scope(self.shared.spans.as_ref()?, max_items);
+                count_processed(counters, self.extensions.spans.run(&mut groups));
                 let items = groups.iter().map(|(_, spans)| spans.len() as u64).sum();
                 let scope_spans = groups
                     .into_iter()
@@ -292,11 +308,11 @@ impl Worker {
                 let request = ExportTraceServiceRequest {
                     resource_spans: vec![ResourceSpans { resource, scope_spans, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Traces(request), items))
             }
             Signal::Logs => {
-                let queue = self.shared.logs.as_ref()?;
-                let groups = group_by_scope(queue, max_items);
+                let mut groups = group_by_scope(self.shared.logs.as_ref()?, max_items);
+                count_processed(counters, self.extensions.logs.run(&mut groups));
                 let items = groups.iter().map(|(_, records)| records.len() as u64).sum();
                 let scope_logs = groups
                     .into_iter()
@@ -309,7 +325,7 @@ impl Worker {
                 let request = ExportLogsServiceRequest {
                     resource_logs: vec![ResourceLogs { resource, scope_logs, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Logs(request), items))
             }
             Signal::Metrics => {
                 let queue = self.shared.metrics.as_ref()?;
@@ -323,8 +339,19 @@ impl Worker {
                 let request = ExportMetricsServiceRequest {
                     resource_metrics: vec![ResourceMetrics { resource, scope_metrics, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Metrics(request), items))
             }
+        }
+    }
+
+    /// Encodes a request of `items` items for its lane; `None` (the items counted as dropped)
+    /// when it cannot be sent.
+    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> Option<Batch> {
+        let encoder = &mut self.lanes[signal as usize].encoder;
+        let encoded = match &batch {
+            OtlpBatch::Traces(request) => encoder.encode(request),
+            OtlpBatch::Metrics(request) => encoder.encode(request),
+            OtlpBatch::Logs(request) => encoder.encode(request),
         };
         let shared = Arc::clone(&self.shared);
         let counters = shared.accounting.signal(signal);
@@ -628,6 +655,7 @@ impl Worker {
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(FlushError::Timeout { pending }));
         }
+        self.extensions.exporters.shutdown();
         if let Some((_, reply)) = self.shutdown.take() {
             let _ = reply.send(());
         }
@@ -646,6 +674,13 @@ impl Worker {
             wake = wake.min(*deadline);
         }
         wake.max(now)
+    }
+}
+
+/// Counts the records the processors dropped.
+fn count_processed(counters: &SignalCounters, dropped: u64) {
+    if dropped > 0 {
+        counters.drop_queued(DropReason::Processor, dropped);
     }
 }
 
