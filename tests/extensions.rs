@@ -276,3 +276,33 @@ fn custom_without_an_exporter_is_a_configuration_error() {
         .map_err(|e| e.to_string());
     assert!(result.is_err_and(|e| e.contains("logs exporter is `Custom` but none was given")));
 }
+
+#[test]
+fn another_signals_backlog_does_not_hold_back_an_exporter_of_ones_own() {
+    // Traces go to a port nothing listens on, and their first batch fills the backlog budget.
+    let (logs_to, logs) = mpsc::channel::<ExportLogsServiceRequest>();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .endpoint("http://127.0.0.1:9")
+        .backlog_max_bytes(1)
+        .self_telemetry(false)
+        .log_exporter(ToChannel(logs_to))
+        .build()
+        .unwrap();
+    let tracers = TracerProvider::builder().without_env().build();
+    tracers.attach(&pipeline);
+    let loggers = LoggerProvider::builder().without_env().build();
+    loggers.attach(&pipeline);
+    tracers.tracer("gateway").span("order").start();
+    let _ = pipeline.force_flush(Duration::from_millis(200));
+    assert!(pipeline.accounting().traces.backlog_bytes > 0, "{}", pipeline.accounting().to_json());
+
+    for i in 0..10 {
+        loggers.logger("gateway").emit(Severity::Info, "sent", &[KeyValue::new("i", i)]);
+    }
+    assert!(accounting::wait_for(|| pipeline.accounting().logs.exported == 10), "{}", pipeline.accounting().to_json());
+    let received: usize =
+        logs.try_iter().flat_map(|r| r.resource_logs).flat_map(|r| r.scope_logs).map(|s| s.log_records.len()).sum();
+    assert_eq!(received, 10);
+    pipeline.shutdown(Duration::from_millis(200));
+}

@@ -9,6 +9,10 @@
 //!
 //! While a signal's breaker is open its backlog keeps taking batches up to the queue size, then
 //! sheds the oldest.
+//!
+//! Each batch passes through the signal's processors (see [`super::processor`]) when it is taken
+//! from the queue; a signal with an exporter of the user's own (see [`super::exporter`]) hands it
+//! over there and then, instead of encoding it into the backlog.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -262,8 +266,11 @@ impl Worker {
         }
         lane.next_batch_due = now + batch.schedule_delay;
         let open = self.lanes[index].breaker_is_open();
+        // An exporter of the user's own takes each batch at once: it adds nothing to the backlogs,
+        // so other signals' backlogs do not hold it back.
+        let custom = self.extensions.exporters.has(signal);
         while self.queue_len(signal) > 0 {
-            if !open && self.backlog_bytes() >= self.config.backlog_max_bytes {
+            if !open && !custom && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
             let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
@@ -271,7 +278,7 @@ impl Worker {
                 // The processors dropped every record of this batch.
                 continue;
             }
-            if self.extensions.exporters.has(signal) {
+            if custom {
                 self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
                 continue;
             }
