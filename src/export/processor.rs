@@ -7,8 +7,9 @@
 //! with nothing nanotel-specific to learn, and what it leaves is exactly what is sent. Nothing of
 //! it runs on the hot path: recording threads never wait for a processor.
 //!
-//! Processors run in the order they were registered; the first that drops a record ends its
-//! run. A dropped record is counted with the reason `processor`. So is one whose processor
+//! Processors take `&mut self`: they run on the exporter thread alone, so one may keep state (a
+//! count, a rate limit) without a lock. They run in the order they were registered; the first
+//! that drops a record ends its run. A dropped record is counted with the reason `processor`. So is one whose processor
 //! panicked: the panic is caught (the exporter thread goes on), reported once on stderr, and the
 //! record dropped, since a half-processed record (say, half redacted) must not be sent.
 
