@@ -5,9 +5,9 @@
 //! the span and parent span ids 16, and the sampling state `1` (accept), `0` (deny) or `d` (debug,
 //! which implies accept). Absent, the decision is deferred: the span context is not sampled.
 //!
-//! Multiple headers: `X-B3-TraceId`, `X-B3-SpanId`, optionally `X-B3-ParentSpanId`, `X-B3-Sampled`
-//! (`1` or `0`; the older `true` and `false` are accepted too) and `X-B3-Flags` (`1` is debug,
-//! which implies accept; any other value is ignored).
+//! Multiple headers: `X-B3-TraceId`, `X-B3-SpanId`, optionally `X-B3-Sampled` (`1` or `0`; the
+//! older `true` and `false` are accepted too) and `X-B3-Flags` (`1` is debug, which implies accept;
+//! any other value is ignored); `X-B3-ParentSpanId` is ignored.
 //!
 //! As OpenTelemetry's B3 propagator does: extraction tries the single header first, then the
 //! multiple headers; injection writes one of the two encodings (single by default) and never the
@@ -96,7 +96,7 @@ impl B3Propagator {
     pub const TRACE_ID: &'static str = "x-b3-traceid";
     /// `X-B3-SpanId`.
     pub const SPAN_ID: &'static str = "x-b3-spanid";
-    /// `X-B3-ParentSpanId`: checked when received, never sent.
+    /// `X-B3-ParentSpanId`: ignored when received (OpenTelemetry has no use for it), never sent.
     pub const PARENT_SPAN_ID: &'static str = "x-b3-parentspanid";
     /// `X-B3-Sampled`.
     pub const SAMPLED: &'static str = "x-b3-sampled";
@@ -150,7 +150,8 @@ impl B3Propagator {
     }
 
     /// Reads the remote span context: from a usable `b3` header if there is one (sent once),
-    /// otherwise from the `X-B3-*` headers (each sent at most once; trace and span ids required);
+    /// otherwise from the `X-B3-*` headers (trace and span ids required; each of those and
+    /// `X-B3-Sampled` sent at most once);
     /// `None` when neither is usable. The trace state is empty: B3 has none.
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
         single_value(carrier, Self::B3, |value| parse_bytes(value).ok()).flatten().or_else(|| extract_multi(carrier))
@@ -191,9 +192,6 @@ fn extract_multi<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
         None if present(carrier, B3Propagator::SAMPLED) => return None,
         None => false,
     };
-    if present(carrier, B3Propagator::PARENT_SPAN_ID) {
-        single_value(carrier, B3Propagator::PARENT_SPAN_ID, |v| parse_parent_span_id(trim_ows(v)))?.ok()?;
-    }
     let debug = single_value(carrier, B3Propagator::FLAGS, |value| trim_ows(value) == b"1").unwrap_or(false);
     Some(remote(trace_id, span_id, sampled || debug))
 }
@@ -364,7 +362,7 @@ mod tests {
         assert!(with(&[("X-B3-Flags", "1"), ("X-B3-Sampled", "0")]).unwrap().is_sampled());
         assert!(!with(&[("X-B3-Flags", "2")]).unwrap().is_sampled(), "other flags are ignored");
         assert!(with(&[("X-B3-ParentSpanId", PARENT)]).is_some());
-        assert_eq!(with(&[("X-B3-ParentSpanId", "nope")]), None);
+        assert!(with(&[("X-B3-ParentSpanId", "nope")]).is_some(), "the parent span id is not read");
         assert_eq!(extract(&[("X-B3-TraceId", TRACE)]), None, "a span id is required");
         assert_eq!(extract(&[("X-B3-SpanId", SPAN)]), None, "a trace id is required");
         let short = extract(&[("x-b3-traceid", "a3ce929d0e0e4736"), ("x-b3-spanid", SPAN)]).unwrap();
