@@ -320,7 +320,7 @@ impl Tracer {
     /// A span of this kind with these initial attributes, a child of this thread's current span:
     /// a [custom sampler](super::ShouldSample) sees the kind and attributes when it decides (it
     /// sees [`SpanKind::Internal`] and none for the other ways to start a span). The attributes
-    /// are cloned into the span when it records (a static key and value copy no heap data).
+    /// are cloned into the span when it records (cloning a static key or value copies no heap data).
     ///
     /// ```
     /// use nanotel::attributes::KeyValue;

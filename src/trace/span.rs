@@ -157,8 +157,9 @@ pub(crate) struct SpanRecord {
 /// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
 ///
 /// The sampling decision is made when the builder is made (by [`Tracer::span`],
-/// [`Tracer::span_with_parent`] or [`Tracer::root_span`], which know the parent), so a span that is
-/// not sampled never stores its attributes, and a sampled one writes them straight into its slot.
+/// [`Tracer::span_with_parent`], [`Tracer::root_span`] or [`Tracer::span_with`], which know the
+/// parent), so a span that is not sampled never stores its attributes, and a sampled one writes
+/// them straight into its slot.
 ///
 /// ```
 /// use nanotel::attributes::KeyValue;
