@@ -50,7 +50,7 @@ mod signal;
 use signal::{clock_floors, paced};
 
 #[inline(always)]
-fn start_order_span(tracer: &Tracer) -> Span<'_> {
+fn start_order_span(tracer: &Tracer) -> Span {
     tracer
         .span("order.send")
         .with_kind(SpanKind::Client)

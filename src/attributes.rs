@@ -5,6 +5,13 @@
 //! reference-count increment when cloned). Values of every OTLP type are supported; the composite
 //! ones (arrays, maps, bytes) are shared slices, so cloning an attribute never copies its data.
 //!
+//! Values convert from what a program holds (`From`): `bool`; every integer type (to `I64`; an
+//! unsigned one above `i64::MAX` becomes its decimal string, as the specification's attribute type
+//! mapping says, since OTLP has no unsigned integer: only such a value allocates); `f64`, `f32`;
+//! `&'static str`, `Cow<'static, str>` (neither copied), `String`, `&String`, `Arc<str>`, [`Text`];
+//! arrays of `bool`, `i64`, `f64` and strings as `Vec`s, slices or fixed-size arrays (to `Array`);
+//! `Vec<u8>` (to `Bytes`), `Vec<Value>` (`Array`), `Vec<KeyValue>` (`Map`).
+//!
 //! ```
 //! use nanotel::attributes::{KeyValue, Value};
 //!
@@ -12,9 +19,12 @@
 //! let qty = KeyValue::new("order.qty", 100);
 //! assert_eq!(venue.value, Value::from("XNAS"));
 //! assert_eq!(qty.value.to_string(), "100");
+//! let venues = KeyValue::new("venues", ["XNAS", "XLON"]);
+//! assert_eq!(venues.value.to_string(), r#"["XNAS","XLON"]"#);
+//! assert_eq!(Value::from(u64::MAX), Value::from("18446744073709551615"));
 //! ```
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
@@ -107,6 +117,23 @@ impl From<String> for Text {
 impl From<Arc<str>> for Text {
     fn from(s: Arc<str>) -> Self {
         Text::Shared(s)
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Self {
+        Text::Shared(s.as_str().into())
+    }
+}
+
+/// A borrowed `Cow` is kept as it is (it is `'static`); an owned one is moved into an `Arc`. A
+/// `Cow` that borrows for less converts with `cow.into_owned()`.
+impl From<Cow<'static, str>> for Text {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => Text::Static(s),
+            Cow::Owned(s) => s.into(),
+        }
     }
 }
 
@@ -214,6 +241,22 @@ macro_rules! value_from {
 value_from!(bool => Bool, i64 => I64, i32 => I64 as i64, u32 => I64 as i64, i16 => I64 as i64, u16 => I64 as i64,
     i8 => I64 as i64, u8 => I64 as i64, f64 => F64, f32 => F64 as f64);
 
+/// Integers that may not fit in an `i64`: OTLP's only integer. The specification's attribute type
+/// mapping says an integer outside the signed 64-bit range SHOULD become its decimal string,
+/// which keeps it exact (a double would round it); OpenTelemetry's own Rust log appender does the
+/// same for `u64`. A value in range stays an integer, and costs no allocation.
+macro_rules! value_from_wide_integer {
+    ($($source:ty),*) => {
+        $(impl From<$source> for Value {
+            fn from(v: $source) -> Self {
+                i64::try_from(v).map_or_else(|_| Value::from(v.to_string()), Value::I64)
+            }
+        })*
+    };
+}
+
+value_from_wide_integer!(u64, usize, isize, u128, i128);
+
 impl From<&'static str> for Value {
     fn from(v: &'static str) -> Self {
         Value::Str(Text::Static(v))
@@ -237,6 +280,47 @@ impl From<Text> for Value {
         Value::Str(v)
     }
 }
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Str(v.into())
+    }
+}
+
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Self {
+        Value::Str(v.into())
+    }
+}
+
+/// Homogeneous arrays, the kind attribute values may be in every OpenTelemetry SDK, from a `Vec`,
+/// a slice or a fixed-size array. (`Vec<u8>` is `Bytes`, not an array of integers, so an untyped
+/// `vec![1, 2]` needs its type: `vec![1_i64, 2]`.)
+macro_rules! value_from_array {
+    ($($element:ty),*) => {
+        $(
+            impl From<Vec<$element>> for Value {
+                fn from(v: Vec<$element>) -> Self {
+                    Value::Array(v.into_iter().map(Value::from).collect())
+                }
+            }
+
+            impl From<&[$element]> for Value {
+                fn from(v: &[$element]) -> Self {
+                    Value::Array(v.iter().cloned().map(Value::from).collect())
+                }
+            }
+
+            impl<const N: usize> From<[$element; N]> for Value {
+                fn from(v: [$element; N]) -> Self {
+                    Value::Array(v.into_iter().map(Value::from).collect())
+                }
+            }
+        )*
+    };
+}
+
+value_from_array!(bool, i64, f64, &'static str, String, Arc<str>, Text);
 
 impl From<Vec<Value>> for Value {
     fn from(v: Vec<Value>) -> Self {
@@ -348,6 +432,65 @@ mod tests {
         assert_eq!(Value::from(vec![0xab_u8, 1]).to_proto().value, Some(Any::BytesValue(vec![0xab, 1])));
         assert_eq!(Value::from(2.5).to_proto().value, Some(Any::DoubleValue(2.5)));
         assert_eq!(Value::from(true).to_proto().value, Some(Any::BoolValue(true)));
+    }
+
+    #[test]
+    fn integers_convert_to_i64_and_unsigned_ones_past_its_range_to_their_decimal_string() {
+        assert_eq!(Value::from(7_u8), Value::I64(7));
+        assert_eq!(Value::from(u16::MAX), Value::I64(65_535));
+        assert_eq!(Value::from(u32::MAX), Value::I64(4_294_967_295));
+        assert_eq!(Value::from(-8_i8), Value::I64(-8));
+        assert_eq!(Value::from(i16::MIN), Value::I64(-32_768));
+        assert_eq!(Value::from(i32::MIN), Value::I64(-2_147_483_648));
+        assert_eq!(Value::from(i64::MAX as u64), Value::I64(i64::MAX));
+        assert_eq!(Value::from(i64::MAX as u64 + 1), Value::from("9223372036854775808"));
+        assert_eq!(Value::from(u64::MAX), Value::from("18446744073709551615"));
+        assert_eq!(Value::from(42_usize), Value::I64(42));
+        assert_eq!(Value::from(usize::MAX).to_string(), usize::MAX.to_string());
+        assert_eq!(Value::from(-42_isize), Value::I64(-42));
+        assert_eq!(Value::from(i128::MIN), Value::from(i128::MIN.to_string()));
+        assert_eq!(Value::from(-1_i128), Value::I64(-1));
+        assert_eq!(Value::from(u128::MAX), Value::from(u128::MAX.to_string()));
+    }
+
+    #[test]
+    fn floats_and_strings_convert_without_copying_what_is_static() {
+        assert_eq!(Value::from(0.5_f32), Value::F64(0.5));
+        assert_eq!(Value::from(&String::from("a")), Value::from("a"));
+        assert!(matches!(Value::from(Cow::Borrowed("b")), Value::Str(Text::Static("b"))));
+        assert!(matches!(Value::from(Cow::<'static, str>::Owned("c".into())), Value::Str(Text::Shared(_))));
+        assert_eq!(Value::from(Cow::<'static, str>::Owned("c".into())), Value::from("c"));
+        assert_eq!(Value::from(Arc::<str>::from("d")), Value::from("d"));
+        let key = String::from("venue");
+        assert_eq!(KeyValue::new(&key, "XNAS"), KeyValue::new("venue", "XNAS"));
+        assert!(matches!(Text::from(Cow::Borrowed("k")), Text::Static("k")));
+    }
+
+    #[test]
+    fn homogeneous_arrays_convert_from_vecs_slices_and_fixed_arrays() {
+        let ints = Value::from(vec![Value::I64(1), Value::I64(-2)]);
+        assert_eq!(Value::from(vec![1_i64, -2]), ints);
+        assert_eq!(Value::from(&[1_i64, -2][..]), ints);
+        assert_eq!(Value::from([1_i64, -2]), ints);
+        assert_eq!(Value::from([1, -2]), ints, "an untyped fixed-size array of integers is i64");
+        let flags = Value::from(vec![Value::Bool(true), Value::Bool(false)]);
+        assert_eq!(Value::from(vec![true, false]), flags);
+        assert_eq!(Value::from(&[true, false][..]), flags);
+        assert_eq!(Value::from([true, false]), flags);
+        let doubles = Value::from(vec![Value::F64(0.5), Value::F64(1.5)]);
+        assert_eq!(Value::from(vec![0.5, 1.5]), doubles);
+        assert_eq!(Value::from(&[0.5, 1.5][..]), doubles);
+        assert_eq!(Value::from([0.5, 1.5]), doubles);
+        let venues = Value::from(vec![Value::from("XNAS"), Value::from("XLON")]);
+        assert_eq!(Value::from(vec!["XNAS", "XLON"]), venues);
+        assert_eq!(Value::from(&["XNAS", "XLON"][..]), venues);
+        assert_eq!(Value::from(["XNAS", "XLON"]), venues);
+        assert_eq!(Value::from(vec![String::from("XNAS"), String::from("XLON")]), venues);
+        assert_eq!(Value::from(&[String::from("XNAS"), String::from("XLON")][..]), venues);
+        assert_eq!(Value::from(vec![Arc::<str>::from("XNAS"), Arc::from("XLON")]), venues);
+        assert_eq!(Value::from([Text::from("XNAS"), Text::from("XLON")]), venues);
+        assert_eq!(Value::from(Vec::<i64>::new()), Value::Array(Arc::new([])));
+        assert_eq!(Value::from(vec![1_u8, 2]), Value::Bytes(Arc::new([1, 2])), "Vec<u8> stays bytes");
     }
 
     #[test]

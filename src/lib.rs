@@ -2,7 +2,8 @@
 //! standard OTLP by a dedicated thread.
 //!
 //! [`init`] sets everything up from the `OTEL_*` environment ([`builder`] takes settings in code)
-//! and returns a [`Telemetry`] guard that flushes and shuts down when dropped:
+//! and returns a [`Telemetry`] guard that flushes and shuts down when dropped; until then its
+//! providers are also reachable from anywhere through [`global`] (for libraries):
 //!
 //! ```
 //! # #[cfg(feature = "testing")] {
@@ -35,6 +36,7 @@ pub mod clock;
 mod config;
 mod diag;
 pub mod export;
+pub mod global;
 mod hex;
 pub mod logs;
 pub mod metrics;

@@ -21,7 +21,8 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 ///
 /// Keep the returned [`Telemetry`] alive for as long as the program records: dropping it flushes
 /// what is queued and stops the exporter thread. With `OTEL_SDK_DISABLED=true` no thread starts
-/// and every instrument and span is a no-op.
+/// and every instrument and span is a no-op. Its providers are also reachable through
+/// [`global`](crate::global) until then, for code that is handed no handle.
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
@@ -98,6 +99,7 @@ pub struct TelemetryBuilder {
     metrics: Vec<Configure<MeterProviderBuilder>>,
     traces: Vec<Configure<TracerProviderBuilder>>,
     logs: Vec<Configure<LoggerProviderBuilder>>,
+    install_global: Option<bool>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -109,6 +111,7 @@ impl std::fmt::Debug for TelemetryBuilder {
             .field("sampler", &self.sampler)
             .field("propagator", &self.propagator)
             .field("temporality", &self.temporality)
+            .field("install_global", &self.install_global)
             .finish_non_exhaustive()
     }
 }
@@ -204,14 +207,26 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) installs the providers as the [`global`](crate::global)
+    /// ones (default `true`): a program that runs two `Telemetry` at once, or a test that must not
+    /// touch the process-wide state, says `false`.
+    pub fn install_global(mut self, install: bool) -> Self {
+        self.install_global = Some(install);
+        self
+    }
+
     /// Reads the environment, reports each problem in it once on stderr (using the default
-    /// instead), starts the exporter thread and attaches the providers to it. When disabled, only
-    /// the no-op providers are made.
+    /// instead), starts the exporter thread, attaches the providers to it and installs them as
+    /// the [`global`](crate::global) ones (unless [`install_global(false)`](Self::install_global)).
+    /// When disabled, only the no-op providers are made (and installed).
     ///
     /// # Errors
     ///
     /// When a setting made in code cannot work (an endpoint that is not a URL, an invalid header)
-    /// or the exporter thread cannot start. Problems in the environment are never errors.
+    /// or the exporter thread cannot start. Problems in the environment are never errors, and
+    /// neither is a TLS certificate or key file that cannot be used (its signal is switched off
+    /// and said so) unless the pipeline is built with
+    /// [`strict_tls(true)`](crate::export::PipelineBuilder::strict_tls).
     pub fn build(self) -> Result<Telemetry, InitError> {
         crate::diag::check_level();
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -225,14 +240,10 @@ impl TelemetryBuilder {
         for problem in &env.problems {
             crate::diag::warning!("{problem}");
         }
+        let install_global = self.install_global.unwrap_or(true);
         if disabled {
-            return Ok(Telemetry {
-                pipeline: None,
-                meters: MeterProvider::disabled(),
-                tracers: TracerProvider::disabled(),
-                loggers: LoggerProvider::disabled(),
-                propagator,
-            });
+            let providers = (MeterProvider::disabled(), TracerProvider::disabled(), LoggerProvider::disabled());
+            return Ok(Telemetry::new(None, providers, propagator, install_global));
         }
 
         let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
@@ -273,7 +284,7 @@ impl TelemetryBuilder {
         tracers.attach(&pipeline);
         let loggers = loggers.build();
         loggers.attach(&pipeline);
-        Ok(Telemetry { pipeline: Some(pipeline), meters, tracers, loggers, propagator })
+        Ok(Telemetry::new(Some(pipeline), (meters, tracers, loggers), propagator, install_global))
     }
 }
 
@@ -366,6 +377,8 @@ pub struct Telemetry {
     tracers: TracerProvider,
     loggers: LoggerProvider,
     propagator: CompositePropagator,
+    /// The providers as installed globally, until shutdown.
+    global: Option<&'static crate::global::Installed>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -375,6 +388,16 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
+    fn new(
+        pipeline: Option<Pipeline>,
+        (meters, tracers, loggers): (MeterProvider, TracerProvider, LoggerProvider),
+        propagator: CompositePropagator,
+        install_global: bool,
+    ) -> Telemetry {
+        let global = install_global.then(|| crate::global::install(&meters, &tracers, &loggers));
+        Telemetry { pipeline, meters, tracers, loggers, propagator, global }
+    }
+
     /// A builder with settings made in code (the same as [`builder`]).
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::default()
@@ -457,13 +480,17 @@ impl Telemetry {
         self.pipeline.as_ref().map_or(Ok(()), |pipeline| pipeline.force_flush(timeout))
     }
 
-    /// Flushes and stops the exporter thread, waiting up to `timeout`, and reports the final
-    /// accounting.
+    /// Uninstalls the [`global`](crate::global) providers (if they are still this one's), flushes
+    /// and stops the exporter thread, waiting up to `timeout`, and reports the final accounting.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_now(timeout)
     }
 
     fn shutdown_now(&mut self, timeout: Duration) -> ShutdownReport {
+        // First, so that no new handle reaches the pipeline while it drains.
+        if let Some(set) = self.global.take() {
+            crate::global::uninstall(set);
+        }
         match self.pipeline.take() {
             Some(pipeline) => pipeline.shutdown(timeout),
             None => ShutdownReport { completed: true, accounting: Snapshot::default() },

@@ -36,8 +36,8 @@ struct Created {
 }
 
 /// What the thread that ends other threads' spans is asked to do.
-enum ToFinisher<'t> {
-    End(Span<'t>),
+enum ToFinisher {
+    End(Span),
     /// Answers once every span sent before has ended.
     Ack(mpsc::Sender<()>),
 }

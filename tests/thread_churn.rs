@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::trace::{Context, Sampler, TracerProvider};
 
 fn tracers() -> TracerProvider {
     TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build()
@@ -56,6 +56,70 @@ fn a_crossing_span_is_freed_when_the_ending_thread_exits_after_the_provider() {
     drop(provider);
     go_tx.send(()).unwrap();
     ending_thread.join().unwrap();
+}
+
+/// A span owns what it needs: it is `'static + Send + Sync`, so it can move into a spawned
+/// thread (or task) and end there, after its tracer and provider are gone.
+#[test]
+fn a_span_outlives_its_tracer_and_provider_and_ends_on_another_thread() {
+    fn owned<T: Send + Sync + 'static>(value: T) -> T {
+        value
+    }
+    let provider = tracers();
+    let tracer = provider.tracer("owned");
+    let parent = owned(tracer.span("parent").start());
+    let mut child =
+        owned(tracer.span_with_parent("child", &Context::from_span_context(parent.context().clone())).start());
+    let (parent_id, trace_id) = (parent.context().span_id(), parent.context().trace_id());
+    parent.end();
+    let (started_tx, started_rx) = mpsc::channel();
+    let spawned = std::thread::spawn(move || {
+        started_rx.recv().unwrap();
+        child.set_attribute(nanotel::attributes::KeyValue::new("ended.on", "spawned"));
+        child.end();
+    });
+    drop(tracer);
+    let drained = provider.clone();
+    started_tx.send(()).unwrap();
+    spawned.join().unwrap();
+    let mut spans = Vec::new();
+    drained.drain(usize::MAX, |_, span| spans.push(span));
+    let child = spans.iter().find(|span| span.name == "child").expect("the child reached its provider");
+    assert_eq!(child.parent_span_id, parent_id.to_bytes().to_vec());
+    assert_eq!(child.trace_id, trace_id.to_bytes().to_vec());
+    assert_eq!(child.attributes.len(), 1);
+    drop((provider, drained));
+}
+
+/// Spans still open when their provider is dropped end later, on their thread or another, after
+/// which every thread moves on: nothing is used after it is freed (the ASan run of this suite
+/// checks it) and nothing is held for good (LSan, and `thread_churn_memory.rs` for the bytes).
+#[test]
+fn spans_open_across_their_providers_drop_end_safely_anywhere() {
+    for _ in 0..20 {
+        let provider = tracers();
+        let tracer = provider.tracer("dropped under it");
+        let here = tracer.span("ends here").start();
+        let elsewhere = tracer.span("ends elsewhere").start();
+        let started_elsewhere = std::thread::spawn({
+            let tracer = tracer.clone();
+            move || tracer.span("started elsewhere").start()
+        })
+        .join()
+        .unwrap();
+        drop((tracer, provider));
+        std::thread::spawn(move || {
+            elsewhere.end();
+            started_elsewhere.end();
+        })
+        .join()
+        .unwrap();
+        here.end();
+    }
+    // This thread's next provider lets the sides of the old ones go.
+    let next = tracers();
+    next.tracer("next").span("next").start().end();
+    assert_eq!(next.drain(usize::MAX, |_, _| ()), 0);
 }
 
 /// A drain that takes its time (here: its sink waits) must not hold up a thread's first span or

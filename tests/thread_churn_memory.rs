@@ -1,6 +1,7 @@
-//! Memory under thread churn: thousands of short-lived threads hold what the threads alive at
-//! once hold. Alone in its binary, because it counts the bytes the whole binary holds (another
-//! test's thread freeing its buffers meanwhile would skew it).
+//! Memory under thread and provider churn: thousands of short-lived threads hold what the threads
+//! alive at once hold, and providers dropped under open spans leave nothing behind once those
+//! spans end. Alone in its binary, because it counts the bytes the whole binary holds (another
+//! test's thread freeing its buffers meanwhile would skew it); one test, so its parts run in turn.
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -16,6 +17,11 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 /// with nothing draining: the memory held grows with the threads alive at once, not with how
 /// many came and went. (Before: one slab and two rings kept per thread, about 1.1 MiB each.)
 #[test]
+fn memory_is_bounded_under_thread_and_provider_churn() {
+    memory_is_bounded_under_thread_churn_without_a_drain();
+    providers_dropped_under_open_spans_are_freed_when_the_spans_end();
+}
+
 fn memory_is_bounded_under_thread_churn_without_a_drain() {
     const AT_ONCE: usize = 4;
     const THREADS: usize = 2000;
@@ -51,4 +57,42 @@ fn memory_is_bounded_under_thread_churn_without_a_drain() {
     let mut logs = 0;
     let dropped = loggers.drain(usize::MAX, |_, _| logs += 1);
     assert_eq!((logs, dropped), (THREADS as u64 + 1, 0));
+}
+
+/// A span's slab keeps its recorder alive, and the recorder its spare slabs: the provider's drop
+/// must break that cycle. Providers made and dropped while their spans are open (some ended on
+/// other threads that then exit) hold nothing once the spans end but this thread's side of the
+/// last one. (Before: each provider's recorder, rings and slabs, about a megabyte, kept for good.)
+fn providers_dropped_under_open_spans_are_freed_when_the_spans_end() {
+    const PROVIDERS: usize = 50;
+    let before = live_bytes();
+    let mut one_provider = 0;
+    for round in 0..PROVIDERS {
+        let provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+        let tracer = provider.tracer("dropped under its spans");
+        let here = tracer.span("ends here").start();
+        let elsewhere = tracer.span("ends elsewhere").start();
+        let started_elsewhere = std::thread::spawn({
+            let tracer = tracer.clone();
+            move || tracer.span("started elsewhere").start()
+        })
+        .join()
+        .unwrap();
+        drop((tracer, provider));
+        std::thread::spawn(move || {
+            elsewhere.end();
+            started_elsewhere.end();
+        })
+        .join()
+        .unwrap();
+        here.end();
+        if round == 0 {
+            one_provider = live_bytes() - before;
+        }
+    }
+    let held = live_bytes() - before;
+    assert!(
+        held <= one_provider + (64 << 10),
+        "{held} bytes held after {PROVIDERS} providers, one provider's being {one_provider} bytes"
+    );
 }

@@ -1,6 +1,7 @@
 //! OTLP/HTTP (and OTLP/gRPC) over TLS against the loopback collector serving HTTPS (or gRPC over
 //! TLS), with certificates made here by rcgen: a custom CA, mTLS accepted and refused, the server certificates a client must refuse
-//! (unknown CA, expired, another host's), and certificate and key files that cannot be used.
+//! (unknown CA, expired, another host's), and certificate and key files that cannot be used: by
+//! default their signal is switched off and counted (`tls_config`), with `strict_tls` build fails.
 //!
 //! A refused handshake must be said once on stderr, with what was wrong. The exporter thread
 //! writes there directly, out of the test harness's reach, so those scenarios run in a child
@@ -215,10 +216,16 @@ fn each_signal_connects_with_its_own_tls_settings() {
 
 /// Runs `scenario` in a child process and returns its stderr.
 fn stderr_of(scenario: &str) -> String {
+    stderr_of_with(scenario, &[])
+}
+
+/// Runs `scenario` in a child process with the variables `vars` set and returns its stderr.
+fn stderr_of_with(scenario: &str, vars: &[(&str, String)]) -> String {
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "scenario", "--ignored", "--nocapture", "--test-threads=1"])
         .env("NANOTEL_TLS_SCENARIO", scenario)
         .env_remove("OTEL_LOG_LEVEL")
+        .envs(vars.iter().map(|(name, value)| (name, value)))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -269,6 +276,9 @@ fn mtls_without_a_client_certificate_is_refused_reported_once_and_counted() {
 #[ignore = "run in a child process by the refused-handshake tests"]
 fn scenario() {
     let Ok(scenario) = std::env::var("NANOTEL_TLS_SCENARIO") else { return };
+    if scenario == "init_with_an_unusable_traces_ca" {
+        return init_with_an_unusable_traces_ca();
+    }
     let (authority, files) = (ca("desk CA"), Files::new(&scenario));
     let ca_file = files.write("ca.pem", &authority.pem);
     let (certificate, key) = match scenario.as_str() {
@@ -289,9 +299,127 @@ fn scenario() {
     assert!(collector.received().is_empty(), "no request gets past a refused handshake");
 }
 
-/// `build()`'s error for a pipeline whose traces use `tls`.
+/// The child's side of `init_succeeds_...`: `nanotel::init()` from the environment the parent set.
+fn init_with_an_unusable_traces_ca() {
+    let telemetry = nanotel::init().expect("init succeeds with an unusable traces CA file");
+    let (tracer, logger) = (telemetry.tracer("gateway"), telemetry.logger("gateway"));
+    for _ in 0..SPANS {
+        tracer.in_span("order", |_| ());
+    }
+    logger.emit(nanotel::logs::Severity::Info, "order sent", &[]);
+    let snapshot = telemetry.shutdown(WAIT).accounting;
+    let (traces, logs) = (&snapshot.traces, &snapshot.logs);
+    assert_eq!(traces.enqueued, SPANS, "{}", snapshot.to_json());
+    assert_eq!(traces.dropped(DropReason::TlsConfig), SPANS, "{}", snapshot.to_json());
+    assert_eq!(traces.dropped_total(), SPANS, "{}", snapshot.to_json());
+    assert_eq!((traces.exported, traces.queued), (0, 0), "{}", snapshot.to_json());
+    assert_eq!((traces.requests, traces.retries), (0, 0), "nothing sent nor retried: {}", snapshot.to_json());
+    assert_eq!(traces.breaker.transitions, 0, "the breaker is not involved: {}", snapshot.to_json());
+    assert_eq!(logs.exported, 1, "the logs' settings are good: {}", snapshot.to_json());
+    assert_eq!(logs.dropped_total(), 0, "{}", snapshot.to_json());
+}
+
+/// A traces CA file that does not exist, in the environment `nanotel::init()` reads: init
+/// succeeds, one line on stderr names the variable, the file and the cause, the spans are counted
+/// as dropped for `tls_config` without a request, and the logs (with a good CA) are exported.
+#[test]
+fn init_succeeds_with_an_unusable_ca_file_and_that_signal_is_switched_off() {
+    let (authority, files) = (ca("desk CA"), Files::new("unusable-ca"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, None).unwrap();
+    let missing = files.0.join("missing.pem");
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", files.write("ca.pem", &authority.pem).display().to_string()),
+        ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", missing.display().to_string()),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+    ];
+    let stderr = stderr_of_with("init_with_an_unusable_traces_ca", &vars);
+    let off = lines_with(&stderr, "traces export is off");
+    assert_eq!(off.len(), 1, "one line expected:\n{stderr}");
+    assert_names(off[0], &missing, "cannot read the CA certificate file");
+    assert!(off[0].contains("(set by OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE)"), "{}", off[0]);
+    assert!(off[0].contains("counted as tls_config"), "{}", off[0]);
+    assert_eq!(lines_with(&stderr, &format!("{SPANS} spans dropped (tls_config")).len(), 1, "{stderr}");
+    assert!(lines_with(&stderr, "will retry").is_empty(), "{stderr}");
+    assert_eq!(collector.request_count(Signal::Traces), 0);
+    assert_eq!(collector.accepted_items(Signal::Logs), 1);
+}
+
+/// Sends `SPANS` spans and one log record through `builder`'s pipeline, with logs batched fast.
+fn export_spans_and_a_log(builder: PipelineBuilder) -> Snapshot {
+    let fast_logs = BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Logs) };
+    let pipeline = builder.batch(Signal::Logs, fast_logs).build().expect("the pipeline is built");
+    let handle = pipeline.handle();
+    let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    for i in 0..SPANS {
+        handle.send_span(
+            &scope,
+            Span { name: format!("order-{i}"), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() },
+        );
+    }
+    handle.send_log(&scope, LogRecord { severity_number: 9, ..Default::default() });
+    pipeline.force_flush(WAIT).expect("a switched-off signal does not hold a flush up");
+    pipeline.shutdown(WAIT);
+    handle.accounting()
+}
+
+/// Each kind of unusable file, set for traces alone in code: the pipeline is built, the spans are
+/// dropped as `tls_config` without a request, the logs are exported.
+#[test]
+fn unusable_certificate_and_key_files_switch_their_signal_off() {
+    let (authority, files) = (ca("desk CA"), Files::new("switched-off"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, None).unwrap();
+    let (client_certificate, client_key) = leaf(&authority, &["gateway-1"], false);
+    let (_, other_key) = leaf(&authority, &["gateway-2"], false);
+    let ca_file = files.write("ca.pem", &authority.pem);
+    let cert_file = files.write("client.pem", &client_certificate);
+    let key_file = files.write("client.key", &client_key);
+    let other_key_file = files.write("other.key", &other_key);
+    let not_pem = files.write("not.pem", "this is not a certificate\n");
+    let missing = files.0.join("missing.pem");
+    type Configure<'a> = Box<dyn Fn(PipelineBuilder) -> PipelineBuilder + 'a>;
+    let cases: Vec<(&str, Configure<'_>)> = vec![
+        ("missing CA", Box::new(|b| b.signal_certificate(Signal::Traces, &missing))),
+        ("CA not PEM", Box::new(|b| b.signal_certificate(Signal::Traces, &not_pem))),
+        ("missing key", Box::new(|b| b.signal_client_certificate(Signal::Traces, &cert_file, &missing))),
+        ("mismatched key", Box::new(|b| b.signal_client_certificate(Signal::Traces, &cert_file, &other_key_file))),
+    ];
+    let mut logs_exported = 0;
+    for (case, configure) in cases {
+        let snapshot = export_spans_and_a_log(configure(builder(&collector).certificate(&ca_file)));
+        let json = snapshot.to_json();
+        assert_eq!(snapshot.traces.dropped(DropReason::TlsConfig), SPANS, "{case}: {json}");
+        assert_eq!((snapshot.traces.exported, snapshot.traces.requests), (0, 0), "{case}: {json}");
+        assert!(json.contains(&format!(r#""tls_config":{SPANS}"#)), "{case}: {json}");
+        assert_eq!(snapshot.logs.exported, 1, "{case}: {json}");
+        logs_exported += 1;
+        assert_eq!(collector.accepted_items(Signal::Logs), logs_exported, "{case}");
+    }
+    assert_eq!(collector.request_count(Signal::Traces), 0);
+    let good =
+        export_spans_and_a_log(builder(&collector).certificate(&ca_file).client_certificate(&cert_file, key_file));
+    assert_eq!(good.traces.exported, SPANS, "the same files, usable, export: {}", good.to_json());
+}
+
+/// A plaintext (`http`) endpoint does not use the TLS files: one that cannot be used is only
+/// said, and the signal exports, strict or not.
+#[test]
+fn a_plaintext_endpoint_does_not_need_the_tls_files() {
+    let (collector, files) = (TestCollector::start().unwrap(), Files::new("plaintext"));
+    let missing = files.0.join("missing.pem");
+    for strict in [false, true] {
+        let plain = builder(&collector).strict_tls(strict).certificate(&missing);
+        let snapshot = export_spans_and_a_log(plain);
+        assert_eq!((snapshot.traces.exported, snapshot.logs.exported), (SPANS, 1), "{}", snapshot.to_json());
+    }
+}
+
+/// `build()`'s error, with [`PipelineBuilder::strict_tls`], for a pipeline whose traces use `tls`.
 fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> String {
-    let builder = Pipeline::builder().without_env().self_telemetry(false).endpoint("https://127.0.0.1:1");
+    let builder =
+        Pipeline::builder().without_env().self_telemetry(false).endpoint("https://127.0.0.1:1").strict_tls(true);
     match configure(builder).build() {
         Ok(_) => panic!("the pipeline was built"),
         Err(error) => error.to_string(),
@@ -304,7 +432,7 @@ fn assert_names(error: &str, path: &Path, what: &str) {
 }
 
 #[test]
-fn unusable_certificate_and_key_files_fail_build_naming_the_file() {
+fn with_strict_tls_unusable_certificate_and_key_files_fail_build_naming_the_file_and_setting() {
     let (authority, files) = (ca("desk CA"), Files::new("bad-files"));
     let (certificate, key) = leaf(&authority, &["gateway-1"], false);
     let (_, other_key) = leaf(&authority, &["gateway-2"], false);
@@ -317,6 +445,7 @@ fn unusable_certificate_and_key_files_fail_build_naming_the_file() {
     let error = build_error(|b| b.certificate(&missing));
     assert_names(&error, &missing, "cannot read the CA certificate file");
     assert!(error.starts_with("traces TLS: "), "{error}");
+    assert!(error.ends_with("(set by the builder's certificate(..))"), "{error}");
     assert_names(&build_error(|b| b.certificate(&not_pem)), &not_pem, "holds no PEM certificate");
     assert_names(
         &build_error(|b| b.client_certificate(&missing, &key_file)),
@@ -340,4 +469,5 @@ fn unusable_certificate_and_key_files_fail_build_naming_the_file() {
         b.with_env_lookup(move |name| (name == "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE").then(|| "/c.pem".into()))
     });
     assert!(half.starts_with("logs TLS: ") && half.contains("without its client key"), "{half}");
+    assert!(half.ends_with("(set by OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE)"), "{half}");
 }

@@ -28,19 +28,24 @@ pub enum DropReason {
     Shutdown,
     /// The encoded request was larger than the maximum request size.
     TooLarge,
+    /// The signal's TLS settings could not be used (a certificate or key file missing, unreadable,
+    /// not PEM, or a key that does not match its certificate): its export was switched off when
+    /// the pipeline was built, and everything handed to it is dropped without a request.
+    TlsConfig,
     /// A span or log processor dropped it, or panicked on it.
     Processor,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
         DropReason::CircuitOpen,
         DropReason::Shutdown,
         DropReason::TooLarge,
+        DropReason::TlsConfig,
         DropReason::Processor,
     ];
 
@@ -53,6 +58,7 @@ impl DropReason {
             DropReason::CircuitOpen => "circuit_open",
             DropReason::Shutdown => "shutdown",
             DropReason::TooLarge => "too_large",
+            DropReason::TlsConfig => "tls_config",
             DropReason::Processor => "processor",
         }
     }

@@ -11,7 +11,7 @@ use super::breaker::BreakerConfig;
 use super::endpoint::{check_base, signal_url_for};
 use super::headers::parse_headers;
 use super::retry::RetryPolicy;
-use super::tls_settings::{self, TlsOverrides, TlsSettings};
+use super::tls_settings::{self, TlsOrigin, TlsOverrides, TlsSettings};
 use super::Signal;
 
 /// The OTLP transport and body encoding.
@@ -125,6 +125,8 @@ pub struct SignalConfig {
     pub batch: BatchConfig,
     /// Trusted CAs, client certificate, gRPC `insecure` (`OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`, ...).
     pub tls: TlsSettings,
+    /// Where the TLS files were set, for the message about one that cannot be used.
+    pub(crate) tls_origin: TlsOrigin,
 }
 
 /// Everything the exporter thread needs.
@@ -293,7 +295,7 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         )
     });
 
-    let tls = tls_settings::resolve(env, &overrides.tls, signal, sig);
+    let (tls, tls_origin) = tls_settings::resolve(env, &overrides.tls, signal, sig);
     let scheme = |value: &str| with_scheme(protocol, tls.insecure, value);
     let url = match (&overrides.signal_endpoints[index], &overrides.endpoint) {
         (Some(exact), _) => signal_url_for(protocol, signal, None, Some(&scheme(exact)))
@@ -339,7 +341,7 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
     }
 
-    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls })
+    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls, tls_origin })
 }
 
 /// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An

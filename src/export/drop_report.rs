@@ -80,6 +80,7 @@ fn explain(reason: DropReason) -> &'static str {
         DropReason::CircuitOpen => "the collector was down and the backlog was over its budget",
         DropReason::Shutdown => "still waiting to be sent when shutdown ended",
         DropReason::TooLarge => "a batch was larger than a request may be",
+        DropReason::TlsConfig => "the signal's TLS certificate or key file cannot be used; its export is off",
         DropReason::Processor => "a processor dropped them",
     }
 }

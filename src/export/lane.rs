@@ -49,6 +49,8 @@ pub(super) struct Lane {
     /// One line per kind of trouble, not one per batch.
     pub warned_partial: Once,
     pub warned_failed: Once,
+    /// The signal's TLS settings cannot be used: nothing is sent; what it is handed is dropped.
+    pub tls_unusable: bool,
 }
 
 impl Lane {
@@ -66,6 +68,7 @@ impl Lane {
             failing: false,
             warned_partial: Once::default(),
             warned_failed: Once::default(),
+            tls_unusable: false,
         }
     }
 

@@ -209,18 +209,23 @@ impl Shared {
     /// Empties the queues, counting what they held as dropped at shutdown. Called at the end of
     /// shutdown, and when the last handle goes for anything pushed while shutdown was finishing.
     pub(crate) fn drop_leftovers(&self) {
+        for signal in Signal::ALL {
+            self.discard(signal, DropReason::Shutdown);
+        }
+    }
+
+    /// Empties `signal`'s queue, counting what it held as dropped for `reason`.
+    pub(crate) fn discard(&self, signal: Signal, reason: DropReason) {
         fn drain<T>(queue: &Option<ArrayQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
             queue.as_ref().map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|item| weight(&item)).sum())
         }
-        let left = [
-            (Signal::Traces, drain(&self.spans, |_| 1)),
-            (Signal::Logs, drain(&self.logs, |_| 1)),
-            (Signal::Metrics, drain(&self.metrics, data_point_count)),
-        ];
-        for (signal, items) in left {
-            if items > 0 {
-                self.accounting.signal(signal).drop_queued(DropReason::Shutdown, items);
-            }
+        let items = match signal {
+            Signal::Traces => drain(&self.spans, |_| 1),
+            Signal::Logs => drain(&self.logs, |_| 1),
+            Signal::Metrics => drain(&self.metrics, data_point_count),
+        };
+        if items > 0 {
+            self.accounting.signal(signal).drop_queued(reason, items);
         }
     }
 }
@@ -463,6 +468,7 @@ pub struct PipelineBuilder {
     overrides: Overrides,
     lookup: Option<EnvLookup>,
     console: Option<ConsoleOutput>,
+    strict_tls: bool,
     extensions: Extensions,
 }
 
@@ -562,6 +568,17 @@ impl PipelineBuilder {
         key_pem: impl Into<PathBuf>,
     ) -> Self {
         self.overrides.tls.signals[signal as usize].client_identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// What a signal whose TLS certificate or key file cannot be used (missing, unreadable, not
+    /// PEM, a key that does not match its certificate) does. By default (`false`) the pipeline is
+    /// built anyway: that signal's export is switched off, said once on stderr (naming the
+    /// setting and the file), and everything it is handed is counted as dropped (`tls_config`),
+    /// while the other signals export normally. With `true`, [`build`](Self::build) fails instead
+    /// with that message, for a program that would rather not start without its telemetry.
+    pub fn strict_tls(mut self, strict: bool) -> Self {
+        self.strict_tls = strict;
         self
     }
 
@@ -687,12 +704,14 @@ impl PipelineBuilder {
     }
 
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
-    /// and starts the exporter thread.
+    /// and starts the exporter thread. A signal whose TLS certificate or key file cannot be used
+    /// is switched off and said so (see [`strict_tls`](Self::strict_tls)).
     ///
     /// # Errors
     ///
-    /// A header set in code is invalid, an endpoint set in code is not a URL, a signal's exporter
-    /// is [`ExporterKind::Custom`] without an exporter set, or the thread cannot start.
+    /// A setting made in code that cannot work (an endpoint that is not a URL, an invalid
+    /// header, a signal's exporter [`ExporterKind::Custom`] without an exporter set), an exporter
+    /// thread that cannot start, or, with `strict_tls(true)`, a TLS file that cannot be used.
     pub fn build(mut self) -> Result<Pipeline, ConfigError> {
         for signal in Signal::ALL {
             let slot = &mut self.overrides.exporters[signal as usize];
@@ -717,12 +736,17 @@ impl PipelineBuilder {
             crate::diag::warning!("{problem}");
         }
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
-        Pipeline::start(config, console, self.extensions)
+        Pipeline::start(config, console, self.strict_tls, self.extensions)
     }
 }
 
 impl Pipeline {
-    fn start(config: PipelineConfig, console: ConsoleOutput, extensions: Extensions) -> Result<Pipeline, ConfigError> {
+    fn start(
+        config: PipelineConfig,
+        console: ConsoleOutput,
+        strict_tls: bool,
+        extensions: Extensions,
+    ) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
         let (ready, started) = channel::bounded(1);
@@ -733,7 +757,7 @@ impl Pipeline {
             .spawn(move || {
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands, console, extensions) {
+                match Worker::new(worker_shared, worker_config, commands, console, strict_tls, extensions) {
                     Ok(worker) => {
                         let _ = ready.send(Ok(()));
                         worker.run();

@@ -2,8 +2,11 @@
 //! a failed TLS handshake into words.
 //!
 //! [`client_config`] reads the files once, when the pipeline is built: a file that is missing,
-//! unreadable, not PEM, or a key that does not match its certificate fails `build()` with the
-//! file's name, since no export could succeed until the program's owner fixes it. The roots
+//! unreadable, not PEM, or a key that does not match its certificate is a [`TlsError`] naming the
+//! file and (with [`TlsError::describe`]) where it was set. No export of that signal could
+//! succeed until the program's owner fixes it, so the exporter switches the signal off (or fails
+//! `build()` when asked to be strict) rather than retrying; a signal whose endpoint is plaintext
+//! does not need them, and exports. The roots
 //! trusted are the CA file's certificates plus the built-in roots in
 //! [`TlsSettings::effective_roots`]. The crypto provider is rustls's `ring`, named explicitly so
 //! that another provider compiled into the program cannot make rustls panic over which to use.
@@ -18,26 +21,88 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::diag;
 
-use super::tls_settings::{TlsSettings, TrustRoots};
+use super::tls_settings::{TlsOrigin, TlsSettings, TrustRoots};
+
+/// Which of a signal's TLS settings a [`TlsError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsItem {
+    /// None in particular: rustls itself could not be set up.
+    Setup,
+    /// The CA certificate file.
+    Ca,
+    /// The client certificate file.
+    ClientCertificate,
+    /// The client key file.
+    ClientKey,
+    /// The client certificate and key together (they do not match).
+    ClientIdentity,
+}
+
+/// A signal's TLS settings that cannot be used: which, and why (the text names the file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsError {
+    pub item: TlsItem,
+    pub message: String,
+}
+
+impl TlsError {
+    fn new(item: TlsItem) -> impl FnOnce(String) -> TlsError {
+        move |message| TlsError { item, message }
+    }
+
+    /// The message followed by where the file was set (the variable, or the builder method).
+    pub fn describe(&self, origin: &TlsOrigin) -> String {
+        let set_by = match self.item {
+            TlsItem::Setup => String::new(),
+            TlsItem::Ca => origin.certificate.clone(),
+            TlsItem::ClientCertificate => origin.client_certificate.clone(),
+            TlsItem::ClientKey => origin.client_key.clone(),
+            TlsItem::ClientIdentity if origin.client_certificate == origin.client_key => {
+                origin.client_certificate.clone()
+            }
+            TlsItem::ClientIdentity => format!("{} and {}", origin.client_certificate, origin.client_key),
+        };
+        match set_by.is_empty() {
+            true => self.message.clone(),
+            false => format!("{} (set by {set_by})", self.message),
+        }
+    }
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// The client TLS configuration for `settings`: what the HTTP client, and any other client of
 /// the same signal, connects with.
-pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set TLS up: {e}"))?
-        .with_root_certificates(root_store(settings)?);
+        .map_err(|e| TlsError::new(TlsItem::Setup)(format!("cannot set TLS up: {e}")))?
+        .with_root_certificates(root_store(settings).map_err(TlsError::new(TlsItem::Ca))?);
     let config = match (&settings.client_certificate, &settings.client_key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(certificate), Some(key)) => {
-            let chain = read_certificates(certificate, "client certificate")?;
-            builder.with_client_auth_cert(chain, read_key(key)?).map_err(|e| {
-                format!("the client key {key:?} cannot be used with the client certificate {certificate:?}: {e}")
+            let chain = read_certificates(certificate, "client certificate")
+                .map_err(TlsError::new(TlsItem::ClientCertificate))?;
+            let key_der = read_key(key).map_err(TlsError::new(TlsItem::ClientKey))?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                TlsError::new(TlsItem::ClientIdentity)(format!(
+                    "the client key {key:?} cannot be used with the client certificate {certificate:?}: {e}"
+                ))
             })?
         }
-        (Some(path), None) => return Err(format!("a client certificate ({path:?}) is set without its client key")),
-        (None, Some(path)) => return Err(format!("a client key ({path:?}) is set without its client certificate")),
+        (Some(path), None) => {
+            let message = format!("a client certificate ({path:?}) is set without its client key");
+            return Err(TlsError::new(TlsItem::ClientCertificate)(message));
+        }
+        (None, Some(path)) => {
+            let message = format!("a client key ({path:?}) is set without its client certificate");
+            return Err(TlsError::new(TlsItem::ClientKey)(message));
+        }
     };
     Ok(Arc::new(config))
 }
@@ -187,10 +252,30 @@ mod tests {
     #[test]
     fn a_half_given_client_identity_is_refused() {
         let settings = TlsSettings { client_certificate: Some("/c.pem".into()), ..TlsSettings::default() };
-        let error = client_config(&settings).unwrap_err();
+        let error = client_config(&settings).unwrap_err().message;
         assert!(error.contains("\"/c.pem\"") && error.contains("without its client key"), "{error}");
         let settings = TlsSettings { client_key: Some("/c.key".into()), ..TlsSettings::default() };
-        assert!(client_config(&settings).unwrap_err().contains("without its client certificate"));
+        assert!(client_config(&settings).unwrap_err().message.contains("without its client certificate"));
+    }
+
+    #[test]
+    fn an_error_names_where_its_file_was_set() {
+        let origin = TlsOrigin {
+            certificate: "OTEL_EXPORTER_OTLP_CERTIFICATE".into(),
+            client_certificate: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE".into(),
+            client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY".into(),
+        };
+        let error = |item| TlsError { item, message: "bad".into() };
+        assert_eq!(error(TlsItem::Ca).describe(&origin), "bad (set by OTEL_EXPORTER_OTLP_CERTIFICATE)");
+        assert_eq!(error(TlsItem::ClientKey).describe(&origin), "bad (set by OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY)");
+        assert_eq!(
+            error(TlsItem::ClientIdentity).describe(&origin),
+            "bad (set by OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY)"
+        );
+        assert_eq!(error(TlsItem::Setup).describe(&origin), "bad");
+        let in_code = TlsOrigin { client_certificate: "x".into(), client_key: "x".into(), ..TlsOrigin::default() };
+        assert_eq!(error(TlsItem::ClientIdentity).describe(&in_code), "bad (set by x)");
+        assert_eq!(error(TlsItem::Ca).describe(&in_code), "bad", "a file not set has no origin");
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! - `NANOTEL_EXPORTER_TLS_ROOTS` (ours, all signals): `webpki` (the bundled Mozilla roots),
 //!   `native` (the operating system's store) or `both`.
 //!
-//! The files are read when the pipeline is built (see [`super::tls`]), so a bad file fails
-//! `build()` with the file's name rather than every export.
+//! The files are read when the pipeline is built (see [`super::tls`]), so a bad file is said once,
+//! with the file's name and where it was set, rather than at every export.
 
 use std::path::PathBuf;
 
@@ -88,24 +88,63 @@ pub(crate) struct TlsFields {
     pub insecure: Option<bool>,
 }
 
-/// A signal's settings: code for the signal, code for all, the per-signal variable, the generic one.
-pub(crate) fn resolve(env: &mut EnvReader<'_>, overrides: &TlsOverrides, signal: Signal, sig: &str) -> TlsSettings {
+/// Where a signal's TLS files were set: the variable, or the builder method, named in the message
+/// about a file that cannot be used. Empty for a file that is not set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TlsOrigin {
+    pub certificate: String,
+    pub client_certificate: String,
+    pub client_key: String,
+}
+
+/// A signal's settings: code for the signal, code for all, the per-signal variable, the generic one;
+/// and where each file was set.
+pub(crate) fn resolve(
+    env: &mut EnvReader<'_>,
+    overrides: &TlsOverrides,
+    signal: Signal,
+    sig: &str,
+) -> (TlsSettings, TlsOrigin) {
     let (own, all) = (&overrides.signals[signal as usize], &overrides.all);
     let path = |env: &EnvReader<'_>, suffix: &str| {
         let names = [format!("OTEL_EXPORTER_OTLP_{sig}_{suffix}"), format!("OTEL_EXPORTER_OTLP_{suffix}")];
-        env.first_text(&[&names[0], &names[1]]).map(|(_, value)| PathBuf::from(value))
+        env.first_text(&[&names[0], &names[1]]).map(|(name, value)| (PathBuf::from(value), name))
     };
-    let (client_certificate, client_key) = match own.client_identity.clone().or_else(|| all.client_identity.clone()) {
-        Some((certificate, key)) => (Some(certificate), Some(key)),
-        None => (path(env, "CLIENT_CERTIFICATE"), path(env, "CLIENT_KEY")),
+    let in_code = |method: &str, own: bool| match own {
+        true => format!("the builder's signal_{method}(Signal::{signal:?}, ..)"),
+        false => format!("the builder's {method}(..)"),
     };
-    TlsSettings {
-        certificate: own.certificate.clone().or_else(|| all.certificate.clone()).or_else(|| path(env, "CERTIFICATE")),
+    let identity = match (&own.client_identity, &all.client_identity) {
+        (Some(identity), _) => Some((identity.clone(), in_code("client_certificate", true))),
+        (None, Some(identity)) => Some((identity.clone(), in_code("client_certificate", false))),
+        (None, None) => None,
+    };
+    let ((client_certificate, client_certificate_origin), (client_key, client_key_origin)) = match identity {
+        Some(((certificate, key), origin)) => ((Some(certificate), origin.clone()), (Some(key), origin)),
+        None => (split(path(env, "CLIENT_CERTIFICATE")), split(path(env, "CLIENT_KEY"))),
+    };
+    let (certificate, certificate_origin) = match (&own.certificate, &all.certificate) {
+        (Some(file), _) => (Some(file.clone()), in_code("certificate", true)),
+        (None, Some(file)) => (Some(file.clone()), in_code("certificate", false)),
+        (None, None) => split(path(env, "CERTIFICATE")),
+    };
+    let settings = TlsSettings {
+        certificate,
         client_certificate,
         client_key,
         roots: overrides.roots.or_else(|| roots_from_env(env)),
         insecure: own.insecure.or(all.insecure).unwrap_or_else(|| insecure_from_env(env, sig)),
-    }
+    };
+    let origin = TlsOrigin {
+        certificate: certificate_origin,
+        client_certificate: client_certificate_origin,
+        client_key: client_key_origin,
+    };
+    (settings, origin)
+}
+
+fn split(found: Option<(PathBuf, String)>) -> (Option<PathBuf>, String) {
+    found.map_or((None, String::new()), |(path, name)| (Some(path), name))
 }
 
 fn roots_from_env(env: &mut EnvReader<'_>) -> Option<TrustRoots> {
@@ -130,7 +169,7 @@ mod tests {
         let lookup = |name: &str| map.get(name).cloned();
         let mut env = EnvReader::new(&lookup);
         let sig = signal.name().to_ascii_uppercase();
-        let settings = resolve(&mut env, overrides, signal, &sig);
+        let (settings, _) = resolve(&mut env, overrides, signal, &sig);
         (settings, env.problems)
     }
 
@@ -155,6 +194,32 @@ mod tests {
         assert_eq!(logs.client_certificate, Some("/client.pem".into()));
         assert_eq!(logs.client_key, Some("/logs.key".into()));
         assert!(!logs.insecure);
+    }
+
+    #[test]
+    fn where_each_file_was_set_is_named() {
+        let origin = |vars: &[(&str, &str)], overrides: &TlsOverrides, signal: Signal| {
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let lookup = |name: &str| map.get(name).cloned();
+            resolve(&mut EnvReader::new(&lookup), overrides, signal, &signal.name().to_ascii_uppercase()).1
+        };
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/c.key"),
+        ];
+        let from_env = origin(&vars, &TlsOverrides::default(), Signal::Logs);
+        assert_eq!(from_env.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE");
+        assert_eq!(from_env.client_certificate, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
+        assert_eq!(from_env.client_key, "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY");
+        assert_eq!(origin(&[], &TlsOverrides::default(), Signal::Logs), TlsOrigin::default(), "nothing set");
+        let mut overrides = TlsOverrides::default();
+        overrides.all.certificate = Some("/all.pem".into());
+        overrides.signals[Signal::Traces as usize].client_identity = Some(("/t.pem".into(), "/t.key".into()));
+        let in_code = origin(&vars, &overrides, Signal::Traces);
+        assert_eq!(in_code.certificate, "the builder's certificate(..)");
+        assert_eq!(in_code.client_certificate, "the builder's signal_client_certificate(Signal::Traces, ..)");
+        assert_eq!(in_code.client_key, in_code.client_certificate);
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //!
 //! TLS: each distinct TLS setting among the signals exporting over OTLP gets its own client (and
 //! so its own connection pool), built from [`super::tls::client_config`]; signals that share the
-//! settings, the usual case, share one client. A failed handshake is a connection failure whose
-//! cause says what was wrong with the certificate ([`super::tls::explain`]).
+//! settings, the usual case, share one client. Settings whose files cannot be used are returned
+//! to the caller, which switches those signals off. A failed handshake is a connection failure
+//! whose cause says what was wrong with the certificate ([`super::tls::explain`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +32,7 @@ use bytes::Bytes;
 use super::config::{ExporterKind, PipelineConfig, Protocol};
 use super::grpc::GrpcClient;
 use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
+use super::tls::TlsError;
 use super::Signal;
 
 /// The `User-Agent` of every request.
@@ -81,15 +83,16 @@ pub(crate) type SendResult = Result<ExportOutcome, TransportError>;
 pub(crate) type Pending = Pin<Box<dyn Future<Output = SendResult>>>;
 
 impl Transport {
-    /// Reads the TLS files of the signals exporting over OTLP: an error names the file.
-    pub fn new(config: &PipelineConfig) -> Result<Self, String> {
+    /// Reads the TLS files of the signals exporting over OTLP, and returns, per signal, why its
+    /// TLS settings cannot be used (the error names the file): such a signal must not send.
+    pub fn new(config: &PipelineConfig) -> Result<(Self, [Option<TlsError>; 3]), String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
-        let (clients, tls) = clients(config)?;
-        Ok(Transport { clients, grpc: GrpcClient::new(tls), runtime })
+        let clients = clients(config)?;
+        Ok((Transport { clients: clients.http, grpc: GrpcClient::new(clients.tls), runtime }, clients.unusable))
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
@@ -123,32 +126,52 @@ impl Transport {
     }
 }
 
-/// Each signal's TLS client settings and HTTP client: one of each per distinct TLS setting among
-/// the OTLP signals; the others (which never send) get the first's.
-fn clients(config: &PipelineConfig) -> Result<([reqwest::Client; 3], [Arc<rustls::ClientConfig>; 3]), String> {
-    let mut built: Vec<(&super::TlsSettings, Arc<rustls::ClientConfig>, reqwest::Client)> = Vec::new();
+/// Each signal's TLS client settings and HTTP client, and why a signal's TLS settings cannot be
+/// used.
+struct Clients {
+    http: [reqwest::Client; 3],
+    tls: [Arc<rustls::ClientConfig>; 3],
+    unusable: [Option<TlsError>; 3],
+}
+
+/// One TLS setting and HTTP client per distinct TLS setting among the OTLP signals (its files are
+/// read once); the others (which never send) get the first usable one's.
+fn clients(config: &PipelineConfig) -> Result<Clients, String> {
+    type Made = Result<(Arc<rustls::ClientConfig>, reqwest::Client), TlsError>;
+    let mut built: Vec<(&super::TlsSettings, Made)> = Vec::new();
     for signal in Signal::ALL {
         let settings = config.signal(signal);
-        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, ..)| **tls == settings.tls) {
+        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, _)| **tls == settings.tls) {
             continue;
         }
-        let tls = super::tls::client_config(&settings.tls).map_err(|e| format!("{} TLS: {e}", signal.name()))?;
-        let client = http_client(Some(&tls))?;
-        built.push((&settings.tls, tls, client));
+        let made = match super::tls::client_config(&settings.tls) {
+            Ok(tls) => http_client(Some(&tls)).map(|client| Ok((tls, client)))?,
+            Err(error) => Err(error),
+        };
+        built.push((&settings.tls, made));
     }
-    let fallback = match built.first() {
-        Some((_, tls, client)) => (Arc::clone(tls), client.clone()),
-        None => (super::tls::client_config(&super::TlsSettings::default())?, http_client(None)?),
+    let fallback = match built.iter().find_map(|(_, made)| made.as_ref().ok()) {
+        Some((tls, client)) => (Arc::clone(tls), client.clone()),
+        None => {
+            let tls = super::tls::client_config(&super::TlsSettings::default()).map_err(|e| e.to_string())?;
+            (tls, http_client(None)?)
+        }
     };
-    let of = |signal: Signal| {
-        let tls = &config.signal(signal).tls;
-        built
-            .iter()
-            .find(|(settings, ..)| *settings == tls)
-            .map_or_else(|| fallback.clone(), |(_, tls, client)| (Arc::clone(tls), client.clone()))
+    // What an OTLP signal's settings made; `None` for a signal that never sends.
+    let made_for = |signal: Signal| {
+        let settings = config.signal(signal);
+        let found = built.iter().find(|(tls, _)| **tls == settings.tls).map(|(_, made)| made);
+        found.filter(|_| settings.exporter == ExporterKind::Otlp)
     };
-    let chosen = Signal::ALL.map(of);
-    Ok((chosen.clone().map(|(_, client)| client), chosen.map(|(tls, _)| tls)))
+    let chosen = Signal::ALL.map(|signal| match made_for(signal) {
+        Some(Ok((tls, client))) => (Arc::clone(tls), client.clone()),
+        _ => fallback.clone(),
+    });
+    Ok(Clients {
+        http: chosen.clone().map(|(_, client)| client),
+        tls: chosen.map(|(tls, _)| tls),
+        unusable: Signal::ALL.map(|signal| made_for(signal).and_then(|made| made.as_ref().err().cloned())),
+    })
 }
 
 fn http_client(tls: Option<&rustls::ClientConfig>) -> Result<reqwest::Client, String> {

@@ -43,6 +43,7 @@ use super::pipeline::{
     Shared,
 };
 use super::response::ExportOutcome;
+use super::tls::TlsError;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
 use super::Signal;
 
@@ -79,19 +80,31 @@ impl Worker {
         config: PipelineConfig,
         commands: Receiver<Command>,
         console: ConsoleOutput,
+        strict_tls: bool,
         extensions: Extensions,
     ) -> Result<Self, String> {
         let now = Instant::now();
+        let (transport, unusable) = Transport::new(&config)?;
+        let unusable = Signal::ALL.map(|signal| needed(&config, signal, unusable[signal as usize].clone()));
+        let first_unusable =
+            Signal::ALL.into_iter().zip(&unusable).find_map(|(signal, error)| Some((signal, error.as_ref()?)));
+        if let (true, Some((signal, error))) = (strict_tls, first_unusable) {
+            return Err(format!("{} TLS: {}", signal.name(), error.describe(&config.signal(signal).tls_origin)));
+        }
         let lane = |signal: Signal| {
             let settings = config.signal(signal);
             let encoder = match settings.exporter {
                 ExporterKind::Console => Encoder::new(Protocol::HttpJson, Compression::None),
                 _ => Encoder::new(settings.protocol, settings.compression),
             };
-            Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay)
+            let mut lane = Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay);
+            if let Some(error) = &unusable[signal as usize] {
+                switch_off(&mut lane, &error.describe(&settings.tls_origin));
+            }
+            lane
         };
         Ok(Worker {
-            transport: Transport::new(&config)?,
+            transport,
             lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
             requests: [None, None, None],
             next_collection: now + config.signal(Signal::Metrics).batch.schedule_delay,
@@ -255,6 +268,10 @@ impl Worker {
     /// is open sheds its oldest batches.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
+        if self.lanes[index].tls_unusable {
+            self.shared.discard(signal, DropReason::TlsConfig);
+            return;
+        }
         let batch = self.config.signal(signal).batch.clone();
         let queued = self.queue_len(signal);
         if queued == 0 {
@@ -646,6 +663,9 @@ impl Worker {
             source.close(&mut sink);
         }
         self.drain_sources();
+        for lane in self.lanes.iter().filter(|lane| lane.tls_unusable) {
+            self.shared.discard(lane.signal, DropReason::TlsConfig);
+        }
         for index in 0..self.lanes.len() {
             let counters = Arc::clone(&self.shared);
             let counters = counters.accounting.signal(self.lanes[index].signal);
@@ -681,6 +701,43 @@ impl Worker {
             wake = wake.min(*deadline);
         }
         wake.max(now)
+    }
+}
+
+/// The TLS error of `signal` if its connections use TLS; for a plaintext endpoint the files are
+/// not needed, and that they cannot be used is only said.
+fn needed(config: &PipelineConfig, signal: Signal, error: Option<TlsError>) -> Option<TlsError> {
+    let settings = config.signal(signal);
+    let error = error?;
+    if settings.url.scheme() == "https" {
+        return Some(error);
+    }
+    diag::warning!(
+        "{}: {}; ignored, since the endpoint {} is plaintext",
+        signal.name(),
+        error.describe(&settings.tls_origin),
+        settings.url
+    );
+    None
+}
+
+/// Switches a lane off for TLS settings that cannot be used, saying so once: what its signal is
+/// handed from now on is dropped as `tls_config`, without a request, a retry or its breaker.
+fn switch_off(lane: &mut Lane, why: &str) {
+    lane.tls_unusable = true;
+    diag::error!(
+        "{} export is off: {why}; every {} is dropped and counted as {}",
+        lane.signal.name(),
+        item_name(lane.signal),
+        DropReason::TlsConfig.name()
+    );
+}
+
+fn item_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "span",
+        Signal::Metrics => "metric data point",
+        Signal::Logs => "log record",
     }
 }
 

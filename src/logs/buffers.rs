@@ -44,7 +44,7 @@ impl RingOwner for Buffers {
         &LAST
     }
 
-    fn new_local(_capacity: usize) {}
+    fn new_local(_owner: &Arc<Buffers>, _capacity: usize) {}
 }
 
 impl Buffers {

@@ -43,5 +43,6 @@ use crate::trace::{attributes as inline, thread_rings};
 pub use bridge::LogBridge;
 pub use limits::LogLimits;
 pub use logger::{LogRecordBuilder, Logger};
+pub(crate) use provider::WeakLoggerProvider;
 pub use provider::{LoggerProvider, LoggerProviderBuilder, DEFAULT_BUFFER_CAPACITY};
 pub use severity::Severity;

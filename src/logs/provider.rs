@@ -1,7 +1,7 @@
 //! The logger provider: limits, minimum severity and per-thread buffers shared by its loggers, one
 //! per instrumentation scope.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
@@ -57,6 +57,25 @@ pub(crate) struct ProviderInner {
     pub(crate) trace_based: bool,
     pub(crate) buffers: Arc<Buffers>,
     scopes: ScopeList,
+}
+
+/// A [`LoggerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
+/// from it do, even though the set itself is never freed.
+pub(crate) struct WeakLoggerProvider(Weak<ProviderInner>);
+
+impl WeakLoggerProvider {
+    /// The provider, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<LoggerProvider> {
+        self.0.upgrade().map(|inner| LoggerProvider { inner })
+    }
+}
+
+impl LoggerProvider {
+    /// A reference to this provider that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakLoggerProvider {
+        WeakLoggerProvider(Arc::downgrade(&self.inner))
+    }
 }
 
 impl LoggerProvider {

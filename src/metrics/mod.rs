@@ -97,6 +97,7 @@ pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};
+pub(crate) use provider::WeakMeterProvider;
 pub use provider::{MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT};
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;

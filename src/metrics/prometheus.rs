@@ -523,6 +523,17 @@ mod tests {
     }
 
     #[test]
+    fn array_and_wide_integer_attributes_become_label_text() {
+        use crate::attributes::KeyValue as Attribute;
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        let orders = provider.meter("gateway").u64_counter("orders").build().unwrap();
+        orders.add(1, &[Attribute::new("venues", ["XNAS", "XLON"]), Attribute::new("order.id", u64::MAX)]);
+        let text = encode(&provider.snapshot(), None, Format::Text);
+        assert!(text.contains(r#"order_id="18446744073709551615""#), "{text}");
+        assert!(text.contains(r#"venues="[\"XNAS\",\"XLON\"]""#), "{text}");
+    }
+
+    #[test]
     fn openmetrics_has_families_units_target_info_and_eof() {
         let provider = crate::metrics::MeterProvider::builder().without_env().build();
         let meter = provider.meter_with_version("gateway", "2");

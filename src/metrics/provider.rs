@@ -1,7 +1,7 @@
 //! The meter provider: configuration (temporality, cardinality limit, environment), the
 //! registry of meters, and collection for the pipeline and the in-process views.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -131,6 +131,25 @@ impl std::fmt::Debug for MeterProvider {
             .field("preference", &self.inner.preference)
             .field("cardinality_limit", &self.inner.limit)
             .finish()
+    }
+}
+
+/// A [`MeterProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
+/// from it do, even though the set itself is never freed.
+pub(crate) struct WeakMeterProvider(Weak<ProviderInner>);
+
+impl WeakMeterProvider {
+    /// The provider, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<MeterProvider> {
+        self.0.upgrade().map(|inner| MeterProvider { inner })
+    }
+}
+
+impl MeterProvider {
+    /// A reference to this provider that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakMeterProvider {
+        WeakMeterProvider(Arc::downgrade(&self.inner))
     }
 }
 

@@ -44,6 +44,7 @@ pub(crate) mod thread_rings;
 pub use attributes::INLINE_ATTRIBUTES;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use limits::SpanLimits;
+pub(crate) use provider::WeakTracerProvider;
 pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_CAPACITY};
 pub use sampler::{ParentBased, Sampler, SamplingInput, SamplingResult, ShouldSample};
 pub use span::{Span, SpanBuilder, SpanKind, Status};

@@ -2,7 +2,7 @@
 //! instrumentation scope.
 
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::attributes::{KeyValue, Text};
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
@@ -18,7 +18,7 @@ use super::recorder::Recorder;
 use super::sampler::Sampler;
 use super::scopes::ScopeList;
 use super::slab::SlotRef;
-use super::span::{Span, SpanBuilder, SpanData, SpanKind, SpanRecord};
+use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
 use super::thread_rings::RingOwner;
 
@@ -61,9 +61,37 @@ struct ProviderInner {
     /// The sampler holds a [`Sampler::Custom`]: spans take the path that gives it their name,
     /// kind and attributes (see `SpanBuilder::new_custom`).
     asks_custom: bool,
-    limits: SpanLimits,
+    /// Also holds the span limits. Kept alive by the slabs of spans that are still open too,
+    /// which may outlive this provider (see [`Recorder`]).
     recorder: Arc<Recorder>,
     scopes: ScopeList,
+}
+
+impl Drop for ProviderInner {
+    /// Nothing can attach the recorder to a pipeline any more: its spare slabs, and what its rings
+    /// hold, go now rather than wait for a recorder they keep alive (see `thread_rings`).
+    fn drop(&mut self) {
+        self.recorder.rings().retire();
+    }
+}
+
+/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
+/// from it do, even though the set itself is never freed.
+pub(crate) struct WeakTracerProvider(Weak<ProviderInner>);
+
+impl WeakTracerProvider {
+    /// The provider, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<TracerProvider> {
+        self.0.upgrade().map(|inner| TracerProvider { inner })
+    }
+}
+
+impl TracerProvider {
+    /// A reference to this provider that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakTracerProvider {
+        WeakTracerProvider(Arc::downgrade(&self.inner))
+    }
 }
 
 impl TracerProvider {
@@ -93,8 +121,7 @@ impl TracerProvider {
                 sampler: Sampler::AlwaysOff,
                 refuses_roots: true,
                 asks_custom: false,
-                limits: SpanLimits::default(),
-                recorder: Arc::new(Recorder::new(0)),
+                recorder: Arc::new(Recorder::new(0, SpanLimits::default())),
                 scopes: ScopeList::default(),
             }),
         }
@@ -138,7 +165,7 @@ impl TracerProvider {
     /// drain. For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
-        let max_length = self.inner.limits.attribute_value_length;
+        let max_length = self.inner.recorder.limits().attribute_value_length;
         self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
     }
 
@@ -149,7 +176,7 @@ impl TracerProvider {
 
     /// The span limits in force.
     pub fn limits(&self) -> &SpanLimits {
-        &self.inner.limits
+        self.inner.recorder.limits()
     }
 }
 
@@ -185,7 +212,7 @@ impl Drop for SpanSource {
 
 impl RecordSource for SpanSource {
     fn drain(&mut self, sink: &mut RecordSink<'_>) {
-        let max_length = self.provider.limits.attribute_value_length;
+        let max_length = self.provider.recorder.limits().attribute_value_length;
         // Traces not exported: the rings are emptied all the same, so nothing waits for nothing.
         let mut room = sink.room(Signal::Traces).unwrap_or(0);
         // The rings are always emptied: what the queue has no room for is counted as dropped
@@ -281,8 +308,7 @@ impl TracerProviderBuilder {
                 refuses_roots: sampler.refuses_every_root(),
                 asks_custom: sampler.asks_custom(),
                 sampler,
-                limits,
-                recorder: Arc::new(Recorder::new(self.ring_capacity)),
+                recorder: Arc::new(Recorder::new(self.ring_capacity, limits)),
                 scopes: ScopeList::default(),
             }),
         }
@@ -358,7 +384,7 @@ impl Tracer {
     }
 
     /// Runs `f` inside a new span that is current on this thread meanwhile, and ends it.
-    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span<'_>) -> T) -> T {
+    pub fn in_span<T>(&self, name: impl Into<Text>, f: impl FnOnce(&mut Span) -> T) -> T {
         let mut span = self.span(name).start();
         let _entered = span.enter();
         f(&mut span)
@@ -371,7 +397,7 @@ impl Tracer {
 
     #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
-        &self.provider.limits
+        self.provider.recorder.limits()
     }
 
     /// Whether the sampler holds a custom one.
@@ -399,11 +425,6 @@ impl Tracer {
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
         // SAFETY: the caller's guarantee.
-        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote) }
-    }
-
-    #[inline(always)]
-    pub(crate) fn record(&self, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
-        self.provider.recorder.record(self.scope, slot, finish);
+        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote, self.scope) }
     }
 }

@@ -6,10 +6,14 @@
 //! slab and ring a thread that has exited left behind, or allocates both (see
 //! [`super::thread_rings`]); a slab's slots stay until both its owner and every span in it are gone
 //! (see [`super::slab`]).
+//!
+//! A span names its recorder in its data ([`RecorderRef`]), not through its tracer, so it may
+//! outlive the tracer, move to another thread and end there: its slot's slab keeps the recorder
+//! alive until then.
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
-use std::ptr::addr_of_mut;
+use std::ptr::{addr_of_mut, NonNull};
 use std::sync::Arc;
 use std::thread::LocalKey;
 
@@ -18,12 +22,53 @@ use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
 
 use super::lazy_context::LazyContext;
+use super::limits::SpanLimits;
 use super::span::{SpanData, SpanRecord};
 use super::span_context::SpanId;
 
-/// The rings of one provider, and each thread's slots.
+/// The rings of one provider, each thread's slots, and the limits its spans keep to.
 pub(crate) struct Recorder {
     rings: Rings<Recorder>,
+    limits: SpanLimits,
+}
+
+/// The recorder a span ends into, named from its data: a pointer the span's slab keeps valid (it
+/// holds a counted reference to the recorder for as long as any of its slots is in use).
+#[derive(Clone, Copy)]
+pub(crate) struct RecorderRef(NonNull<Recorder>);
+
+// SAFETY: a shared reference to a `Recorder`, which is `Sync`; valid wherever the span holding it
+// goes (see `RecorderRef::new`).
+unsafe impl Send for RecorderRef {}
+// SAFETY: as above.
+unsafe impl Sync for RecorderRef {}
+
+impl RecorderRef {
+    /// Names `recorder`.
+    ///
+    /// # Safety
+    /// The caller keeps a counted reference to the recorder for as long as this name (or a copy
+    /// of it) is used: the slab's slots do, and only spans holding one of their slots use it.
+    pub(crate) unsafe fn new(recorder: &Arc<Recorder>) -> RecorderRef {
+        RecorderRef(NonNull::from(&**recorder))
+    }
+
+    /// The recorder.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &Recorder {
+        // SAFETY: alive for as long as the name is used (see `new`).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The recorder as the `Arc` that keeps it, borrowed: without touching its count, which is
+    /// shared with every thread.
+    #[inline(always)]
+    pub(crate) fn arc(&self) -> ManuallyDrop<Arc<Recorder>> {
+        // SAFETY: the pointer is an `Arc<Recorder>`'s (`Arc::as_ptr` in `new`), whose count stays
+        // above zero while the name is used (see `new`); `ManuallyDrop` keeps the borrowed `Arc`
+        // from giving back a count it never took.
+        ManuallyDrop::new(unsafe { Arc::from_raw(self.0.as_ptr()) })
+    }
 }
 
 thread_local! {
@@ -51,15 +96,21 @@ impl RingOwner for Recorder {
         &LAST
     }
 
-    fn new_local(capacity: usize) -> Slab {
+    fn new_local(owner: &Arc<Recorder>, capacity: usize) -> Slab {
         // As many slots as ring entries: every span that got a slot fits in the ring.
-        Slab::new(capacity)
+        Slab::new(capacity, owner)
     }
 }
 
 impl Recorder {
-    pub(crate) fn new(capacity: usize) -> Recorder {
-        Recorder { rings: Rings::new(capacity) }
+    pub(crate) fn new(capacity: usize, limits: SpanLimits) -> Recorder {
+        Recorder { rings: Rings::new(capacity), limits }
+    }
+
+    /// The limits spans keep to.
+    #[inline(always)]
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.limits
     }
 
     /// A slot for a new sampled span's data; `None` (counted as dropped) when every slot of this
@@ -75,6 +126,7 @@ impl Recorder {
         context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
+        scope: u32,
     ) -> Option<SlotRef> {
         // Passed down by reference and read once, into the slot (see `Attributes::set_from`).
         let name = ManuallyDrop::new(name);
@@ -82,7 +134,7 @@ impl Recorder {
             let slab = &mut thread.local;
             // SAFETY: `name` is dropped below only when no slot took it; `context` is the
             // caller's, on the same terms.
-            let slot = unsafe { slab.take(&name, context, parent_span_id, parent_is_remote) };
+            let slot = unsafe { slab.take(&name, context, parent_span_id, parent_is_remote, scope) };
             if slot.is_none() {
                 thread.producer.count_drop();
             }
@@ -102,19 +154,27 @@ impl Recorder {
         }
     }
 
-    /// Hands an ended span to this thread's ring (dropping and counting it if the ring is full),
-    /// taking its slot straight out of the span: the ring holds the slot and the scope, and the
-    /// span's context and data stay where they were written. `finish` completes the data (its end
-    /// time) once the ring is known to have room.
+    /// Hands an ended span to this thread's ring of the recorder its data names (dropping and
+    /// counting it if the ring is full), taking its slot straight out of the span: the ring holds
+    /// the slot and the scope, and the span's context and data stay where they were written.
+    /// `finish` completes the data (its end time) once the ring is known to have room.
+    ///
+    /// The recorder is reached through the slot, which keeps it alive: every use of it here comes
+    /// before the slot is let go of (into the ring, or dropped after being counted).
     #[inline(always)]
-    pub(crate) fn record(self: &Arc<Self>, scope: u32, slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
-        if self.rings.is_closed() {
-            // Every pipeline this recorder fed has shut down: nothing would drain the ring.
+    pub(crate) fn record(slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
+        let Some(held) = slot else { return };
+        let data = held.data_ref();
+        let (recorder, scope) = (data.recorder.arc(), data.scope);
+        let recorder: &Arc<Recorder> = &recorder;
+        if recorder.rings.is_closed() {
+            // Every pipeline this recorder fed has shut down, or its provider is gone: nothing
+            // would drain the ring.
+            recorder.rings.count_late(1);
             drop(slot.take());
-            self.rings.count_late(1);
             return;
         }
-        thread_rings::with_thread(self, |thread| {
+        let orphaned = thread_rings::with_thread(recorder, |thread| {
             let Some(mut slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
                 // Finished only now, after the loads that found the ring: the end is a clock read,
@@ -128,9 +188,11 @@ impl Recorder {
                     })
                 }
             }
-        });
-        if slot.take().is_some() {
-            self.rings.count_orphan();
+        })
+        .is_none();
+        if orphaned {
+            recorder.rings.count_orphan();
+            drop(slot.take());
         }
     }
 

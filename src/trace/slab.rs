@@ -22,9 +22,16 @@
 //! one addition that brings it there (the owner's, or the last `SlotRef`'s) frees the memory.
 //! Each addition is AcqRel: Release publishes the adder's last access to the slots, and the
 //! Acquire of the one that frees sees every other's.
+//!
+//! The slots also keep their [`Recorder`] alive (one counted reference, taken when the slab is
+//! made): a span's data names the recorder it ends into, and that name stays valid as long as the
+//! span holds its slot, wherever the span went and whatever became of its tracer. (The recorder
+//! breaks the cycle this makes, through its spare slabs, when its provider goes: see
+//! `thread_rings`' protocol.)
 
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
@@ -32,6 +39,7 @@ use crate::sync::UnsafeCell;
 use crate::attributes::Text;
 
 use super::lazy_context::LazyContext;
+use super::recorder::{Recorder, RecorderRef};
 use super::span::SpanData;
 use super::span_context::SpanId;
 
@@ -52,6 +60,8 @@ struct Slots {
     slots: Box<[Slot]>,
     /// How many slots were ever freed (by any thread), plus `GONE - taken` once the owner is gone.
     released: AtomicUsize,
+    /// The recorder the slots' spans end into, kept alive while any of them is open.
+    _recorder: Arc<Recorder>,
     /// Under loom, fails the model if the slots are never freed.
     #[cfg(nanotel_loom)]
     _leak_check: loom::alloc::Track<()>,
@@ -69,6 +79,8 @@ pub(crate) struct Slab {
     cursor: usize,
     /// How many slots this handle ever took.
     taken: usize,
+    /// The recorder that `slots` keeps alive, written into every span's data.
+    recorder: RecorderRef,
 }
 
 // SAFETY: the handle's right to take slots is exclusive (`&mut self`), wherever it is; the slots'
@@ -93,14 +105,15 @@ unsafe impl Send for SlotRef {}
 unsafe impl Sync for SlotRef {}
 
 impl Slab {
-    /// A slab of `capacity` slots (at least 1).
-    pub(crate) fn new(capacity: usize) -> Slab {
+    /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`.
+    pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Slab {
         let slots = (0..capacity.max(1))
             .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
             .collect();
         let slots = Box::new(Slots {
             slots,
             released: AtomicUsize::new(0),
+            _recorder: recorder.clone(),
             #[cfg(nanotel_loom)]
             _leak_check: loom::alloc::Track::new(()),
         });
@@ -109,7 +122,10 @@ impl Slab {
         let all = unsafe { &slots.as_ref().slots };
         // From the whole slice, so the pointer may reach every slot.
         let (first, count) = (NonNull::from(&**all).cast(), all.len());
-        Slab { slots, first, count, cursor: 0, taken: 0 }
+        // SAFETY: `slots` holds a counted reference to the recorder until the slots are freed,
+        // which is after every span in them has let go of its slot.
+        let recorder = unsafe { RecorderRef::new(recorder) };
+        Slab { slots, first, count, cursor: 0, taken: 0, recorder }
     }
 
     #[inline(always)]
@@ -138,6 +154,7 @@ impl Slab {
         context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
+        scope: u32,
     ) -> Option<SlotRef> {
         // Relaxed: a hint (the flags decide).
         if self.taken == self.slots().released.load(Ordering::Relaxed) {
@@ -164,8 +181,10 @@ impl Slab {
         // else accesses its data; it holds no value, so nothing leaks; and a `MaybeUninit` slot is
         // valid for writes and aligned for `SpanData`; `*name` and `*context` move into it, as the
         // caller allows when a slot is returned.
-        slot.data
-            .with_mut(|data| unsafe { SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote) });
+        let origin = (self.recorder, scope);
+        slot.data.with_mut(|data| unsafe {
+            SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote, origin)
+        });
         self.cursor = if index + 1 == self.count { 0 } else { index + 1 };
         self.taken = self.taken.wrapping_add(1);
         Some(SlotRef { slots: self.slots, slot: NonNull::from(slot) })
@@ -279,18 +298,23 @@ fn take_named(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
     let context = ManuallyDrop::new(LazyContext::new_root(true));
     // SAFETY: a static name and a context still to be drawn need no drop, whether or not they
     // moved into a slot.
-    unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false) }
+    unsafe { slab.take(&ManuallyDrop::new(Text::Static(name)), &context, SpanId::INVALID, false, 0) }
+}
+
+/// A slab of `capacity` slots and the recorder it keeps alive (for the tests and the loom models).
+#[cfg(test)]
+fn test_slab(capacity: usize) -> Slab {
+    Slab::new(capacity, &Arc::new(Recorder::new(capacity, Default::default())))
 }
 
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
-    use super::*;
 
-    use super::take_named as take;
+    use super::{take_named as take, test_slab};
 
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
-        let mut slab = Slab::new(2);
+        let mut slab = test_slab(2);
         let a = take(&mut slab, "a").unwrap();
         let mut b = take(&mut slab, "b").unwrap();
         assert!(take(&mut slab, "c").is_none());
@@ -306,7 +330,7 @@ mod tests {
 
     #[test]
     fn a_slot_freed_out_of_order_is_found_past_the_cursor() {
-        let mut slab = Slab::new(3);
+        let mut slab = test_slab(3);
         let outer = take(&mut slab, "outer").unwrap();
         let inner = take(&mut slab, "inner").unwrap();
         let last = take(&mut slab, "last").unwrap();
@@ -323,17 +347,16 @@ mod tests {
 
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
-    use super::*;
     use loom::thread;
 
-    use super::take_named as take;
+    use super::{take_named as take, test_slab};
 
     /// The owner handle and two slots let go on three threads in every order: the slots are
     /// freed once, by the last (loom fails the model on a leak; a second free would crash it).
     #[test]
     fn loom_slots_go_with_the_last_of_the_owner_and_its_slots() {
         loom::model(|| {
-            let mut slab = Slab::new(2);
+            let mut slab = test_slab(2);
             let exported = take(&mut slab, "exported").unwrap();
             let dropped = take(&mut slab, "dropped").unwrap();
             let exporter = thread::spawn(move || assert_eq!(exported.release().name.as_str(), "exported"));
@@ -349,7 +372,7 @@ mod loom_models {
     #[test]
     fn loom_a_slot_freed_elsewhere_is_written_again_only_after_its_data_moved_out() {
         loom::model(|| {
-            let mut slab = Slab::new(1);
+            let mut slab = test_slab(1);
             let first = take(&mut slab, "first").unwrap();
             let exporter = thread::spawn(move || assert_eq!(first.release().name.as_str(), "first"));
             let second = loop {

@@ -11,7 +11,9 @@ use super::attributes::{collect_limited, Attributes};
 use super::context::ContextGuard;
 use super::ids;
 use super::lazy_context::LazyContext;
+use super::limits::SpanLimits;
 use super::provider::Tracer;
+use super::recorder::{Recorder, RecorderRef};
 use super::sampler::SamplingInput;
 use super::slab::SlotRef;
 use super::span_context::{SpanContext, SpanId, TraceFlags, TraceId};
@@ -94,6 +96,10 @@ pub(crate) struct SpanData {
     pub status: Status,
     pub kind: SpanKind,
     pub parent_is_remote: bool,
+    /// The recorder the span ends into, and its tracer's scope: what a span that owns its
+    /// handle needs of its tracer, kept in the slot rather than in the span.
+    pub recorder: RecorderRef,
+    pub scope: u32,
     pub attributes: Attributes,
 }
 
@@ -107,6 +113,12 @@ pub(crate) struct SpanExtras {
 }
 
 impl SpanData {
+    /// The limits of the span's provider.
+    #[inline(always)]
+    fn limits(&self) -> &SpanLimits {
+        self.recorder.get().limits()
+    }
+
     /// The events and links, made on first use.
     fn extras(&mut self) -> &mut SpanExtras {
         self.extras.get_or_insert_with(Box::default)
@@ -127,6 +139,7 @@ impl SpanData {
         context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
+        (recorder, scope): (RecorderRef, u32),
     ) {
         use std::ptr::addr_of_mut;
         // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name` and
@@ -137,6 +150,8 @@ impl SpanData {
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
             addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
+            addr_of_mut!((*this).recorder).write(recorder);
+            addr_of_mut!((*this).scope).write(scope);
             addr_of_mut!((*this).start).write(0);
             addr_of_mut!((*this).end).write(0);
             addr_of_mut!((*this).end_is_unix_nanos).write(false);
@@ -323,7 +338,7 @@ impl<'t> SpanBuilder<'t> {
     /// Links the span to another span (allocates).
     pub fn with_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(slot) = &mut self.data {
-            add_link(slot.data(), self.tracer, context, attributes);
+            add_link(slot.data(), self.tracer.limits(), context, attributes);
         }
         self
     }
@@ -339,14 +354,14 @@ impl<'t> SpanBuilder<'t> {
     /// `tracer.span(..).with_kind(..).start()` never moves the builder; starting takes its
     /// contents, and a builder started twice gives an empty, invalid span the second time.
     #[inline(always)]
-    pub fn start(&mut self) -> Span<'t> {
+    pub fn start(&mut self) -> Span {
         match self.data.take() {
             // A recorded span's context is in its slot (the builder holds none).
             Some(mut slot) => {
                 slot.data().start = clock::ticks();
-                Span { tracer: self.tracer, context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
+                Span { context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
             }
-            None => Span { tracer: self.tracer, context: self.context.take(), data: ManuallyDrop::new(None) },
+            None => Span { context: self.context.take(), data: ManuallyDrop::new(None) },
         }
     }
 }
@@ -356,6 +371,12 @@ impl<'t> SpanBuilder<'t> {
 ///
 /// A span that was not sampled keeps its context (children and propagation see it) and ignores
 /// everything else.
+///
+/// A span owns what it needs (`'static`, `Send` and `Sync`): it may move into a spawned thread or
+/// task and end there, after its tracer is gone; it then goes into the ending thread's ring. Its
+/// slot keeps the provider's recorder alive meanwhile, not a count on the tracer, so starting and
+/// ending a span touches nothing shared with other threads. A span that ends after its provider's
+/// pipelines have shut down is counted as dropped (`shutdown`).
 ///
 /// ```
 /// use nanotel::attributes::KeyValue;
@@ -370,16 +391,24 @@ impl<'t> SpanBuilder<'t> {
 /// span.record_exception(&err);
 /// span.set_status(Status::error("timed out"));
 /// span.end();
+///
+/// // Handed to another thread, with nothing borrowed.
+/// let mut fill = tracer.span("order.fill").start();
+/// std::thread::spawn(move || {
+///     fill.set_attribute(KeyValue::new("fill.qty", 100));
+///     fill.end();
+/// })
+/// .join()
+/// .unwrap();
 /// ```
-pub struct Span<'t> {
-    tracer: &'t Tracer,
+pub struct Span {
     context: LazyContext,
     /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to
     /// do beyond `Drop::drop`, small enough to inline where the span ends.
     data: ManuallyDrop<Option<SlotRef>>,
 }
 
-impl Span<'_> {
+impl Span {
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
         context_of(self.data.as_ref(), &self.context)
@@ -403,8 +432,9 @@ impl Span<'_> {
     pub fn set_attribute(&mut self, attribute: KeyValue) {
         if let Some(slot) = &mut *self.data {
             let attribute = ManuallyDrop::new(attribute);
+            let limit = slot.data_ref().limits().attribute_count;
             // SAFETY: `attribute` is neither used nor dropped after this call.
-            unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+            unsafe { slot.data().attributes.set_from(&attribute, limit) };
         }
     }
 
@@ -426,7 +456,8 @@ impl Span<'_> {
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
         let Some(slot) = &mut *self.data else { return };
         let data = slot.data();
-        let limits = self.tracer.limits();
+        let recorder = data.recorder;
+        let limits = recorder.get().limits();
         let extras = data.extras();
         if extras.events.len() >= limits.event_count {
             extras.dropped_events = extras.dropped_events.saturating_add(1);
@@ -439,7 +470,9 @@ impl Span<'_> {
     /// Links this span to another (allocates).
     pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
         if let Some(slot) = &mut *self.data {
-            add_link(slot.data(), self.tracer, context, attributes);
+            let data = slot.data();
+            let recorder = data.recorder;
+            add_link(data, recorder.get().limits(), context, attributes);
         }
     }
 
@@ -493,14 +526,14 @@ impl Span<'_> {
     /// to record, stays a test and a branch where the span lives.
     #[inline(never)]
     fn record(&mut self, at: Option<u64>) {
-        self.tracer.record(&mut self.data, |data| match at {
+        Recorder::record(&mut self.data, |data| match at {
             None => data.end = clock::ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
         });
     }
 }
 
-impl Drop for Span<'_> {
+impl Drop for Span {
     #[inline(always)]
     fn drop(&mut self) {
         // Recording takes the slot (to the ring, or dropped and counted), so `data` is `None`
@@ -533,11 +566,10 @@ fn discard(attribute: KeyValue) {
 
 fn add_link(
     data: &mut SpanData,
-    tracer: &Tracer,
+    limits: &SpanLimits,
     context: SpanContext,
     attributes: impl IntoIterator<Item = KeyValue>,
 ) {
-    let limits = tracer.limits();
     let extras = data.extras();
     if extras.links.len() >= limits.link_count {
         extras.dropped_links = extras.dropped_links.saturating_add(1);

@@ -16,11 +16,22 @@
 //!
 //! While no pipeline drains the rings (the last one attached has shut down), items are counted
 //! as dropped at shutdown instead of offered: see [`Rings::is_closed`].
+//!
+//! An owner outlives its provider while its `Local`s hold it (a span slab keeps its recorder for
+//! the spans that are still open), and it holds its spare sides, `Local`s included: a cycle. So
+//! when the provider goes it [retires](Rings::retire) the rings: the spare sides and what the
+//! rings hold are dropped, and from then on a side its thread gives back (at exit, or when it next
+//! registers) is dropped with what its ring holds rather than kept. A side given back at the very
+//! moment of retirement is found by one or the other: each side stores its own flag (the side in
+//! the spare list, the retiring thread the flag), then a SeqCst fence, then reads the other's.
 
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 use std::sync::atomic::{self, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+
+// What the retirement handshake uses (see the module's protocol), which the loom model explores.
+use crate::sync::atomic::{fence as handshake_fence, AtomicBool as HandshakeFlag};
 use std::thread::LocalKey;
 
 use crossbeam::queue::SegQueue;
@@ -48,7 +59,7 @@ pub(crate) trait RingOwner: Sized + 'static {
     fn last() -> &'static LocalKey<LastSide<Self>>;
 
     /// A new side's `Local` part, beside a ring of `capacity`.
-    fn new_local(capacity: usize) -> Self::Local;
+    fn new_local(owner: &Arc<Self>, capacity: usize) -> Self::Local;
 }
 
 /// The consuming ends of one owner's rings.
@@ -64,6 +75,8 @@ pub(crate) struct Rings<O: RingOwner> {
     orphaned: AtomicU64,
     /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
     closed: AtomicBool,
+    /// Set once the provider is gone (see the module's protocol).
+    retired: HandshakeFlag,
     late: Late,
 }
 
@@ -92,6 +105,7 @@ impl<O: RingOwner> Rings<O> {
             spare: SegQueue::new(),
             orphaned: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            retired: HandshakeFlag::new(false),
             late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
         }
     }
@@ -136,6 +150,56 @@ impl<O: RingOwner> Rings<O> {
     #[inline(never)]
     pub(crate) fn count_late(&self, items: u64) {
         self.late.count(items);
+    }
+
+    /// The provider is gone: nothing will drain the rings again. Drops the spare sides and what
+    /// the rings hold, and closes them, so that items offered from now on are counted as late
+    /// (when a pipeline had drained them) instead of offered. See the module's protocol.
+    pub(crate) fn retire(&self) {
+        // Release pairs with the Acquire in `is_closed`.
+        self.closed.store(true, Ordering::Release);
+        self.retired.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `give_back` (see the module's protocol).
+        handshake_fence(Ordering::SeqCst);
+        self.discard();
+    }
+
+    /// Whether the provider is gone.
+    fn is_retired(&self) -> bool {
+        // Relaxed: set once, and the fences of `retire` and `give_back` order what depends on it.
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Drops every spare side and every item the rings hold.
+    fn discard(&self) {
+        while let Some(side) = self.spare.pop() {
+            drop(side);
+        }
+        let mut consumers = self.consumers.lock();
+        while let Some(joined) = self.joining.pop() {
+            consumers.list.push(joined);
+        }
+        for consumer in &mut consumers.list {
+            while let Some(item) = consumer.pop() {
+                drop(item);
+            }
+        }
+    }
+
+    /// Takes back the side of a thread that no longer uses it: spare for the next thread, or
+    /// dropped (with what its ring holds) when the provider is gone.
+    fn give_back(&self, side: Box<ThreadRing<O>>) {
+        if self.is_retired() {
+            drop(side);
+            self.discard();
+            return;
+        }
+        self.spare.push(side);
+        // Pairs with the fence in `retire`: it sees the side, or this sees the flag.
+        handshake_fence(Ordering::SeqCst);
+        if self.is_retired() {
+            self.discard();
+        }
     }
 
     /// Counts an item dropped because its thread's locals were being torn down.
@@ -225,8 +289,9 @@ impl Late {
             }
             let Some(state) = self.state.try_lock() else { return };
             let items = self.pending.swap(0, Ordering::Relaxed);
-            // `pending` grows only after `closed` was seen set, and `drops` is set before it.
-            debug_assert!(state.drops.is_some());
+            // `pending` grows only after `closed` was seen set, and `drops` is set before it,
+            // unless the provider retired without ever being drained by a pipeline: its items had
+            // nowhere to go and nobody to be counted for.
             if let Some(drops) = &state.drops {
                 drops.count(items);
             }
@@ -283,13 +348,18 @@ fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Option<
 /// The slow path of a thread's first item for `owner`: takes a spare side, or makes one.
 #[cold]
 fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNull<ThreadRing<O>> {
-    // Those of owners that are gone are of no further use to this thread.
+    // Those of owners whose providers are gone are of no further use to this thread.
     threads.list.retain(|side| {
         // SAFETY: the list owns its sides (see `ThreadSides`), and none is borrowed here.
-        let live = unsafe { side.as_ref() }.owner.strong_count() > 0;
+        let side_owner = unsafe { side.as_ref() }.owner.upgrade();
+        let live = side_owner.as_ref().is_some_and(|side_owner| !side_owner.rings().is_retired());
         if !live {
             // SAFETY: as above; the side leaves the list, so it is freed once.
-            drop(unsafe { Box::from_raw(side.as_ptr()) });
+            let side = unsafe { Box::from_raw(side.as_ptr()) };
+            match side_owner {
+                Some(side_owner) => side_owner.rings().give_back(side),
+                None => drop(side),
+            }
         }
         live
     });
@@ -297,7 +367,7 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
     let side = rings.spare.pop().unwrap_or_else(|| {
         let (producer, consumer) = ring(rings.capacity);
         rings.joining.push(consumer);
-        Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local: O::new_local(rings.capacity) })
+        Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local: O::new_local(owner, rings.capacity) })
     });
     let side = NonNull::from(Box::leak(side));
     threads.list.push(side);
@@ -331,7 +401,7 @@ impl<O: RingOwner> Drop for ThreadSides<O> {
             // A side of an owner that is gone is simply dropped. (If this is the owner's last
             // reference, the owner goes below, with its spare sides, this one among them.)
             if let Some(owner) = side.owner.upgrade() {
-                owner.rings().spare.push(side);
+                owner.rings().give_back(side);
             }
         }
     }
@@ -371,5 +441,35 @@ impl<O: RingOwner> LastSide<O> {
     fn forget(&self) {
         self.owner.set(std::ptr::null());
         self.side.set(None);
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use loom::thread;
+
+    use super::*;
+    use crate::trace::limits::SpanLimits;
+    use crate::trace::recorder::Recorder;
+
+    /// A thread gives back its side (its slab keeps the recorder alive) while the provider retires
+    /// the recorder: in every interleaving the side is dropped, by one or the other, and nothing
+    /// is left in the spare list (loom also fails the model if the slab's slots leak).
+    #[test]
+    fn loom_a_side_given_back_while_its_provider_retires_is_dropped() {
+        loom::model(|| {
+            let owner = Arc::new(Recorder::new(1, SpanLimits::default()));
+            let (producer, consumer) = ring(1);
+            owner.rings().joining.push(consumer);
+            let local = Recorder::new_local(&owner, 1);
+            let side = Box::new(ThreadRing { owner: Arc::downgrade(&owner), producer, local });
+            let giver = {
+                let owner = owner.clone();
+                thread::spawn(move || owner.rings().give_back(side))
+            };
+            owner.rings().retire();
+            giver.join().unwrap();
+            assert!(owner.rings().spare.is_empty(), "a side was kept by a retired recorder");
+        });
     }
 }

@@ -1,0 +1,142 @@
+//! The providers of the running [`Telemetry`], reachable from anywhere: a library records through
+//! `nanotel::global::tracer("my-lib")` without a handle being passed to it.
+//!
+//! [`init`](crate::init) and [`TelemetryBuilder::build`](crate::TelemetryBuilder::build) install
+//! their providers here (unless built with
+//! [`install_global(false)`](crate::TelemetryBuilder::install_global)); the last one built wins.
+//! Shutting that [`Telemetry`] down, or dropping it, uninstalls them. While none is installed
+//! (before init, after shutdown) the functions here return disabled providers, whose handles
+//! record nothing at the cost of a branch.
+//!
+//! A handle is bound to the provider it came from, as in `opentelemetry::global`: one made before
+//! init stays a no-op after it (make handles after init, or look them up again), and one made
+//! while a `Telemetry` ran keeps working like any handle of it after shutdown (what it records
+//! then is counted as dropped, `shutdown`, not sent).
+//!
+//! How it is read: one atomic load of a pointer to the installed set of three providers; making a
+//! handle then upgrades a weak reference (an atomic increment) and does what the provider's own
+//! method does. A set may be read by another thread at the moment it is uninstalled, so a set is
+//! never freed: each install leaks one set of three weak references (24 bytes), which keep the
+//! providers' top-level allocations (about 300 bytes together) but none of their state: that is
+//! freed with the `Telemetry` and the handles made from it, since the set does not keep it alive.
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! # let collector = nanotel::testing::TestCollector::start().unwrap();
+//! /// A library's code: it takes no handle.
+//! fn send_order() {
+//!     nanotel::global::tracer("order-lib").in_span("order.send", |_| ());
+//! }
+//!
+//! assert!(!nanotel::global::tracer_provider().is_enabled(), "before init: no-op");
+//! let telemetry = nanotel::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+//! send_order();
+//! let report = telemetry.shutdown(std::time::Duration::from_secs(5));
+//! assert_eq!(report.accounting.traces.exported, 1);
+//! assert!(!nanotel::global::tracer_provider().is_enabled(), "after shutdown: no-op");
+//! # }
+//! ```
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::OnceLock;
+
+use crate::logs::{Logger, LoggerProvider, WeakLoggerProvider};
+use crate::metrics::{Meter, MeterProvider, WeakMeterProvider};
+use crate::trace::{Tracer, TracerProvider, WeakTracerProvider};
+#[cfg(doc)]
+use crate::Telemetry;
+
+/// The providers of one [`Telemetry`], as installed.
+pub(crate) struct Installed {
+    meters: WeakMeterProvider,
+    tracers: WeakTracerProvider,
+    loggers: WeakLoggerProvider,
+}
+
+/// The installed set, or null. Sets are leaked, never freed (see the module's notes).
+static CURRENT: AtomicPtr<Installed> = AtomicPtr::new(ptr::null_mut());
+
+/// Makes these providers the global ones, replacing any, and returns the set to pass to
+/// [`uninstall`].
+pub(crate) fn install(
+    meters: &MeterProvider,
+    tracers: &TracerProvider,
+    loggers: &LoggerProvider,
+) -> &'static Installed {
+    let set = Box::leak(Box::new(Installed {
+        meters: meters.downgrade(),
+        tracers: tracers.downgrade(),
+        loggers: loggers.downgrade(),
+    }));
+    // Release: a reader that loads the pointer (Acquire) sees the set fully written.
+    CURRENT.store(set, Ordering::Release);
+    set
+}
+
+/// Uninstalls `set` if it is still the global one (a later install replaced it otherwise, and
+/// stays).
+pub(crate) fn uninstall(set: &'static Installed) {
+    let set = ptr::from_ref(set).cast_mut();
+    // The set itself is not freed: a reader may have loaded it just before.
+    let _ = CURRENT.compare_exchange(set, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+}
+
+fn current() -> Option<&'static Installed> {
+    // Acquire pairs with the Release store in `install`.
+    let set = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer here came from `Box::leak` in `install` and is never freed, so
+    // it is valid for 'static; nothing mutates a set after it is published.
+    unsafe { set.as_ref() }
+}
+
+/// The providers handed out while none is installed, made once.
+fn disabled() -> &'static (MeterProvider, TracerProvider, LoggerProvider) {
+    static DISABLED: OnceLock<(MeterProvider, TracerProvider, LoggerProvider)> = OnceLock::new();
+    DISABLED.get_or_init(|| (MeterProvider::disabled(), TracerProvider::disabled(), LoggerProvider::disabled()))
+}
+
+/// The installed meter provider, or a disabled one.
+pub fn meter_provider() -> MeterProvider {
+    current().and_then(|set| set.meters.upgrade()).unwrap_or_else(|| disabled().0.clone())
+}
+
+/// The installed tracer provider, or a disabled one.
+pub fn tracer_provider() -> TracerProvider {
+    current().and_then(|set| set.tracers.upgrade()).unwrap_or_else(|| disabled().1.clone())
+}
+
+/// The installed logger provider, or a disabled one.
+pub fn logger_provider() -> LoggerProvider {
+    current().and_then(|set| set.loggers.upgrade()).unwrap_or_else(|| disabled().2.clone())
+}
+
+/// The meter of an instrumentation scope, from the installed provider (a no-op one while none is).
+pub fn meter(name: &str) -> Meter {
+    meter_provider().meter(name)
+}
+
+/// The meter of an instrumentation scope with a version, from the installed provider.
+pub fn meter_with_version(name: &str, version: &str) -> Meter {
+    meter_provider().meter_with_version(name, version)
+}
+
+/// The tracer of an instrumentation scope, from the installed provider (a no-op one while none is).
+pub fn tracer(name: &str) -> Tracer {
+    tracer_provider().tracer(name)
+}
+
+/// The tracer of an instrumentation scope with a version, from the installed provider.
+pub fn tracer_with_version(name: &str, version: &str) -> Tracer {
+    tracer_provider().tracer_with_version(name, version)
+}
+
+/// The logger of an instrumentation scope, from the installed provider (a no-op one while none is).
+pub fn logger(name: &str) -> Logger {
+    logger_provider().logger(name)
+}
+
+/// The logger of an instrumentation scope with a version, from the installed provider.
+pub fn logger_with_version(name: &str, version: &str) -> Logger {
+    logger_provider().logger_with_version(name, version)
+}
