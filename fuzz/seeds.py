@@ -290,6 +290,32 @@ for name, lines in {
 }.items():
     write(T, name, "\n".join(lines).encode())
 
+B3_TRACE, B3_SPAN, B3_PARENT = "80f198ee56343ba864fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90"
+T = "b3"
+for name, value in {
+    "single-full": f"{B3_TRACE}-{B3_SPAN}-1-{B3_PARENT}",
+    "single-debug": f"{B3_TRACE}-{B3_SPAN}-d",
+    "single-deny": f"{B3_TRACE}-{B3_SPAN}-0",
+    "single-deferred": f"{B3_TRACE}-{B3_SPAN}",
+    "single-parent-no-state": f"{B3_TRACE}-{B3_SPAN}-{B3_PARENT}",
+    "single-64bit": f"a3ce929d0e0e4736-{B3_SPAN}-1",
+    "sampling-only": "d",
+    "uppercase": f"{B3_TRACE.upper()}-{B3_SPAN}-1",
+    "too-many-fields": f"{B3_TRACE}-{B3_SPAN}-1-{B3_PARENT}-1",
+    "zero-span": f"{B3_TRACE}-0000000000000000-1",
+    "ows": f" \t{B3_TRACE}-{B3_SPAN}-1\t",
+}.items():
+    write(T, name, value.encode())
+for name, lines in {
+    "headers-single": [f"b3:{B3_TRACE}-{B3_SPAN}-1"],
+    "headers-multi": [f"X-B3-TraceId:{B3_TRACE}", f"X-B3-SpanId:{B3_SPAN}", "X-B3-Sampled:true", f"X-B3-ParentSpanId:{B3_PARENT}"],
+    "headers-debug": [f"x-b3-traceid:a3ce929d0e0e4736", f"x-b3-spanid:{B3_SPAN}", "x-b3-flags:1"],
+    "headers-both": [f"b3:{B3_TRACE}-{B3_SPAN}-0", "x-b3-traceid:11111111111111111111111111111111", f"x-b3-spanid:{B3_SPAN}"],
+    "headers-bad-single": ["b3:0", f"x-b3-traceid:{B3_TRACE}", f"x-b3-spanid:{B3_SPAN}", "x-b3-sampled:1"],
+    "headers-repeated": [f"x-b3-traceid:{B3_TRACE}", f"x-b3-traceid:{B3_TRACE}", f"x-b3-spanid:{B3_SPAN}"],
+}.items():
+    write(T, name, "\n".join(lines).encode())
+
 # --- resource ------------------------------------------------------------------------------------
 
 T = "resource_attributes"

@@ -19,7 +19,7 @@ want="$(sha256sum "$requirements" | cut -d ' ' -f 1)"
 # The stamp is written only after a complete install, so an interrupted run is redone; the import
 # catches a venv whose base interpreter has since been upgraded or removed.
 if [[ -x "$python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
-    && "$python" -c 'import grpc, google.protobuf.json_format, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc' 2>/dev/null; then
+    && "$python" -c 'import grpc, google.protobuf.json_format, google.rpc.status_pb2, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc' 2>/dev/null; then
     echo "$python"
     exit 0
 fi

@@ -11,6 +11,7 @@ use crate::export::{
 };
 use crate::logs::{Logger, LoggerProvider, LoggerProviderBuilder};
 use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, TemporalityPreference};
+use crate::propagation::CompositePropagator;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use crate::resource::ResourceBuilder;
 use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
@@ -92,6 +93,7 @@ pub struct TelemetryBuilder {
     resource: Option<ResourceBuilder>,
     endpoint: Option<String>,
     sampler: Option<Sampler>,
+    propagator: Option<CompositePropagator>,
     temporality: Option<TemporalityPreference>,
     pipeline: Vec<Configure<PipelineBuilder>>,
     metrics: Vec<Configure<MeterProviderBuilder>>,
@@ -107,6 +109,7 @@ impl std::fmt::Debug for TelemetryBuilder {
             .field("service_name", &self.service_name)
             .field("endpoint", &self.endpoint)
             .field("sampler", &self.sampler)
+            .field("propagator", &self.propagator)
             .field("temporality", &self.temporality)
             .field("install_global", &self.install_global)
             .finish_non_exhaustive()
@@ -154,6 +157,12 @@ impl TelemetryBuilder {
     /// The sampler (wins over `OTEL_TRACES_SAMPLER`).
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
+        self
+    }
+
+    /// The propagators [`Telemetry::propagator`] gives (wins over `OTEL_PROPAGATORS`).
+    pub fn propagator(mut self, propagator: CompositePropagator) -> Self {
+        self.propagator = Some(propagator);
         self
     }
 
@@ -226,13 +235,15 @@ impl TelemetryBuilder {
         if !disabled {
             report_unsupported(&mut env);
         }
+        // Read even when disabled: propagation passes contexts on whether or not spans record.
+        let propagator = self.propagator.unwrap_or_else(|| CompositePropagator::from_env(&mut env));
         for problem in &env.problems {
             crate::diag::warning!("{problem}");
         }
         let install_global = self.install_global.unwrap_or(true);
         if disabled {
             let providers = (MeterProvider::disabled(), TracerProvider::disabled(), LoggerProvider::disabled());
-            return Ok(Telemetry::new(None, providers, install_global));
+            return Ok(Telemetry::new(None, providers, propagator, install_global));
         }
 
         let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
@@ -273,7 +284,7 @@ impl TelemetryBuilder {
         tracers.attach(&pipeline);
         let loggers = loggers.build();
         loggers.attach(&pipeline);
-        Ok(Telemetry::new(Some(pipeline), (meters, tracers, loggers), install_global))
+        Ok(Telemetry::new(Some(pipeline), (meters, tracers, loggers), propagator, install_global))
     }
 }
 
@@ -307,13 +318,9 @@ fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
 
 /// Variables of the specification nanotel does not implement: set, each is reported once, so a
 /// setting that has no effect is not a silent surprise.
-const UNSUPPORTED: [(&str, &str); 7] = [
+const UNSUPPORTED: [(&str, &str); 6] = [
     ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
-    (
-        "OTEL_PROPAGATORS",
-        "propagators are chosen in code (nanotel::propagation); tracecontext and baggage are provided",
-    ),
     ("OTEL_METRICS_EXEMPLAR_FILTER", "exemplars are not recorded"),
     (
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
@@ -369,6 +376,7 @@ pub struct Telemetry {
     meters: MeterProvider,
     tracers: TracerProvider,
     loggers: LoggerProvider,
+    propagator: CompositePropagator,
     /// The providers as installed globally, until shutdown.
     global: Option<&'static crate::global::Installed>,
 }
@@ -383,10 +391,11 @@ impl Telemetry {
     fn new(
         pipeline: Option<Pipeline>,
         (meters, tracers, loggers): (MeterProvider, TracerProvider, LoggerProvider),
+        propagator: CompositePropagator,
         install_global: bool,
     ) -> Telemetry {
         let global = install_global.then(|| crate::global::install(&meters, &tracers, &loggers));
-        Telemetry { pipeline, meters, tracers, loggers, global }
+        Telemetry { pipeline, meters, tracers, loggers, propagator, global }
     }
 
     /// A builder with settings made in code (the same as [`builder`]).
@@ -442,6 +451,13 @@ impl Telemetry {
     /// The tracer provider.
     pub fn tracer_provider(&self) -> &TracerProvider {
         &self.tracers
+    }
+
+    /// The propagators chosen by `OTEL_PROPAGATORS` (default `tracecontext,baggage`) or
+    /// [`TelemetryBuilder::propagator`], for the headers of incoming and outgoing requests.
+    /// Available when the SDK is disabled too: contexts are still passed on.
+    pub fn propagator(&self) -> &CompositePropagator {
+        &self.propagator
     }
 
     /// The export pipeline (its configuration, its Prometheus endpoint); `None` when disabled.
@@ -513,14 +529,14 @@ mod tests {
     #[test]
     fn unsupported_variables_are_named_once_each() {
         let (_, lines) = problems(&[
-            ("OTEL_PROPAGATORS", "b3"),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
             ("OTEL_ENTITIES", "x"),
             // Supported now: read by the pipeline, not reported here.
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
             ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
         ]);
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("OTEL_PROPAGATORS is ignored: "), "{}", lines[0]);
+        assert!(lines[0].starts_with("OTEL_METRICS_EXEMPLAR_FILTER is ignored: "), "{}", lines[0]);
         assert!(lines[1].starts_with("OTEL_ENTITIES is ignored: "), "{}", lines[1]);
     }
 

@@ -107,3 +107,15 @@ fn shared_variables_are_reported_once_not_once_per_signal() {
         ],
     );
 }
+
+#[test]
+fn unknown_and_unsupported_propagators_are_reported_once_each() {
+    let lines = init_stderr(&[("OTEL_PROPAGATORS", "tracecontext,xray,b3,Foo,foo".into())]);
+    one_line_each(
+        &lines,
+        &[
+            "OTEL_PROPAGATORS: propagator \"xray\" is not provided by nanotel; it is skipped",
+            "OTEL_PROPAGATORS: \"foo\" is not a propagator",
+        ],
+    );
+}

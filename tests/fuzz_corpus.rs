@@ -73,6 +73,11 @@ fn propagation_extract_corpus() {
 }
 
 #[test]
+fn b3_corpus() {
+    replay("b3", inputs::b3);
+}
+
+#[test]
 fn resource_attributes_corpus() {
     replay("resource_attributes", inputs::resource_attributes);
 }

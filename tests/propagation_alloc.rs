@@ -1,11 +1,14 @@
 //! The propagators' allocation promises, counted by a wrapping global allocator: extracting a
 //! `traceparent` without `tracestate` allocates nothing, and neither does injecting one into a map
-//! that already holds the header. Only the test thread's own allocations are counted.
+//! that already holds the header; the same for B3 (either encoding) and the default composite
+//! propagator. Only the test thread's own allocations are counted.
 
 use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderValue};
-use nanotel::propagation::{traceparent, Extractor, Injector, TraceContextPropagator};
+use nanotel::propagation::{
+    traceparent, B3Propagator, CompositePropagator, Extractor, Injector, TraceContextPropagator,
+};
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -49,4 +52,25 @@ fn traceparent_only_costs_no_allocation() {
     // With a trace state, extraction does allocate: the state is kept.
     map.insert("tracestate".to_owned(), "rojo=1".to_owned());
     assert!(extract_allocations(&map) > 0, "the counter must see allocations");
+}
+
+#[test]
+fn b3_and_the_composite_propagator_extract_without_allocating() {
+    let context = traceparent::parse(VALUE).unwrap();
+    let mut single = HashMap::new();
+    let mut multi = HeaderMap::new();
+    B3Propagator::single().inject(&context, &mut single);
+    B3Propagator::multi().inject(&context, &mut multi);
+    for carrier in [&single as &dyn Extractor, &multi] {
+        let mut extracted = None;
+        assert_eq!(allocations_in(|| extracted = B3Propagator::default().extract(carrier)), 0);
+        assert_eq!(extracted.as_ref().map(|c| c.trace_id()), Some(context.trace_id()));
+    }
+    assert_eq!(allocations_in(|| B3Propagator::single().inject(&context, &mut single)), 0, "inject into a reused map");
+
+    let composite = CompositePropagator::default();
+    let headers = HashMap::from([("traceparent".to_owned(), VALUE.to_owned())]);
+    let mut extracted = None;
+    assert_eq!(allocations_in(|| extracted = composite.extract(&headers)), 0, "tracecontext,baggage: traceparent only");
+    assert_eq!(extracted, Some(context));
 }

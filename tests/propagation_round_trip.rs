@@ -1,10 +1,13 @@
 //! extract(inject(x)) == x over generated span contexts, trace states and baggages (fixed seeds,
-//! so a failure reproduces), through both carrier types.
+//! so a failure reproduces), through both carrier types, with W3C, B3 (both encodings) and
+//! composite propagators.
 
 use std::collections::HashMap;
 
 use http::HeaderMap;
-use nanotel::propagation::{Baggage, BaggagePropagator, TraceContextPropagator, TraceState};
+use nanotel::propagation::{
+    B3Propagator, Baggage, BaggagePropagator, CompositePropagator, Propagator, TraceContextPropagator, TraceState,
+};
 use nanotel::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -119,6 +122,34 @@ fn span_contexts_survive_both_carriers() {
         assert_eq!(TraceContextPropagator.extract(&headers).as_ref(), Some(&context), "{headers:?}");
     }
     assert!(with_state > CASES / 2, "the generator must exercise trace states");
+}
+
+#[test]
+fn span_contexts_survive_b3_in_both_encodings_and_every_composite() {
+    let mut rng = StdRng::seed_from_u64(0xb3);
+    for _ in 0..CASES {
+        let context = span_context(&mut rng);
+        // What B3 carries: the ids and the sampled bit (no trace state, no random flag).
+        let flags = TraceFlags::NOT_SAMPLED.with_sampled(context.is_sampled());
+        let b3 = SpanContext::new(context.trace_id(), context.span_id(), flags, true, TraceState::default());
+        for propagator in [B3Propagator::single(), B3Propagator::multi()] {
+            let mut map = HashMap::new();
+            propagator.inject(&context, &mut map);
+            assert_eq!(B3Propagator::default().extract(&map).as_ref(), Some(&b3), "{map:?}");
+            let mut headers = HeaderMap::new();
+            propagator.inject(&context, &mut headers);
+            assert_eq!(B3Propagator::default().extract(&headers).as_ref(), Some(&b3), "{headers:?}");
+        }
+        // Every list of trace propagators: the last one's view of the context comes back.
+        for list in [&[Propagator::B3, Propagator::TraceContext][..], &[Propagator::TraceContext, Propagator::B3Multi]]
+        {
+            let composite = CompositePropagator::new(list.iter().copied());
+            let mut headers = HeaderMap::new();
+            composite.inject(&context, &mut headers);
+            let expected = if list[1] == Propagator::TraceContext { &context } else { &b3 };
+            assert_eq!(composite.extract(&headers).as_ref(), Some(expected));
+        }
+    }
 }
 
 #[test]

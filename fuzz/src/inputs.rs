@@ -14,7 +14,9 @@ use nanotel::export::endpoint::signal_url;
 use nanotel::export::headers::parse_headers;
 use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
 use nanotel::export::retry_after::parse_retry_after;
-use nanotel::propagation::{traceparent, Baggage, BaggagePropagator, TraceContextPropagator, TraceState};
+use nanotel::propagation::{
+    b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator, TraceState,
+};
 use nanotel::resource::{container_id_from_cgroup, container_id_from_mountinfo, parse_resource_attributes};
 use nanotel::Signal;
 
@@ -341,6 +343,71 @@ pub fn propagation_extract(data: &[u8]) {
     for carrier in [&map as &dyn nanotel::propagation::Extractor, &again] {
         assert_eq!(TraceContextPropagator.extract(carrier), context);
         assert_eq!(BaggagePropagator.extract(carrier), baggage);
+    }
+}
+
+/// Both B3 encodings: the input read as (lossy) UTF-8 is parsed as one `b3` value, checked
+/// against the grammar stated a second way (`-`-separated lowercase hex: a 16- or 32-digit trace
+/// id and a 16-digit span id, neither all zeros, then optionally `0`, `1` or `d`, then optionally
+/// a 16-digit parent span id); then read as `name:value` header lines (as `propagation_extract`
+/// does), whatever [`B3Propagator`] extracts must survive injection in either encoding.
+pub fn b3(data: &[u8]) {
+    let value = String::from_utf8_lossy(data);
+    let fields: Vec<&str> = trim_ows(&value).split('-').collect();
+    let lower_hex = |field: &str, lens: &[usize]| {
+        lens.contains(&field.len()) && field.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |field: &str| field.bytes().any(|b| b != b'0');
+    let is_state = |field: &str| matches!(field, "0" | "1" | "d");
+    let tail_valid = match fields.get(2..).unwrap_or_default() {
+        [] => true,
+        [one] => is_state(one) || lower_hex(one, &[16]),
+        [state, parent] => is_state(state) && lower_hex(parent, &[16]),
+        _ => false,
+    };
+    let expected_valid = fields.len() >= 2
+        && lower_hex(fields[0], &[16, 32])
+        && nonzero(fields[0])
+        && lower_hex(fields[1], &[16])
+        && nonzero(fields[1])
+        && tail_valid;
+    match b3::parse(&value) {
+        Ok(context) => {
+            assert!(expected_valid, "accepted {value:?}");
+            assert!(context.is_valid() && context.is_remote() && context.trace_state().is_empty());
+            assert!(context.trace_id().to_string().ends_with(fields[0]), "ids are kept as received");
+            assert_eq!(context.span_id().to_string(), fields[1]);
+            assert_eq!(context.is_sampled(), matches!(fields.get(2), Some(&"1") | Some(&"d")));
+        }
+        Err(error) => {
+            assert!(!expected_valid, "rejected {value:?}: {error}");
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    let mut headers = HeaderMap::new();
+    for line in value.split('\n') {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.append(name, value);
+        }
+    }
+    let context = B3Propagator::default().extract(&headers);
+    let singles: Vec<_> = headers.get_all("b3").iter().collect();
+    if let [single] = singles[..] {
+        if let Ok(parsed) = single.to_str().map_err(|_| ()).and_then(|text| b3::parse(text).map_err(|_| ())) {
+            assert_eq!(context.as_ref(), Some(&parsed), "a usable single header wins");
+        }
+    }
+    let Some(context) = context else { return };
+    assert!(context.is_valid() && context.is_remote());
+    for propagator in [B3Propagator::single(), B3Propagator::multi()] {
+        let mut map = HashMap::new();
+        let mut again = HeaderMap::new();
+        propagator.inject(&context, &mut map);
+        propagator.inject(&context, &mut again);
+        assert_eq!(B3Propagator::default().extract(&map).as_ref(), Some(&context));
+        assert_eq!(B3Propagator::default().extract(&again).as_ref(), Some(&context));
     }
 }
 

@@ -32,11 +32,13 @@ pub enum DropReason {
     /// not PEM, or a key that does not match its certificate): its export was switched off when
     /// the pipeline was built, and everything handed to it is dropped without a request.
     TlsConfig,
+    /// A span or log processor dropped it, or panicked on it.
+    Processor,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
@@ -44,6 +46,7 @@ impl DropReason {
         DropReason::Shutdown,
         DropReason::TooLarge,
         DropReason::TlsConfig,
+        DropReason::Processor,
     ];
 
     /// The key in the accounting JSON.
@@ -56,6 +59,7 @@ impl DropReason {
             DropReason::Shutdown => "shutdown",
             DropReason::TooLarge => "too_large",
             DropReason::TlsConfig => "tls_config",
+            DropReason::Processor => "processor",
         }
     }
 }

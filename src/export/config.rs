@@ -55,6 +55,10 @@ pub enum ExporterKind {
     Console,
     /// Nowhere: the signal is switched off, and items handed to it are neither queued nor counted.
     None,
+    /// An [`Exporter`](super::Exporter) of the user's own, set in code with
+    /// [`PipelineBuilder::span_exporter`](super::PipelineBuilder::span_exporter) and its siblings
+    /// (which choose this kind themselves); never from the environment.
+    Custom,
 }
 
 /// Batching of one signal, with the batch processors' knobs.

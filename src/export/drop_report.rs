@@ -5,6 +5,10 @@
 //!
 //! Producers count their own drops (a full queue or ring) with a relaxed add and never print:
 //! printing is a syscall, and the hot path makes none. Only the exporter thread writes here.
+//!
+//! Records a processor dropped are not reported: dropping them was the application's decision
+//! (a filter, tail sampling), and the accounting counts them as `processor`. A processor that
+//! panics is reported on its own (see `processor.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +40,7 @@ impl DropReport {
     pub fn check(&mut self, accounting: &Accounting, now: Instant, all: bool) {
         for signal in Signal::ALL {
             let counters = accounting.signal(signal);
-            for reason in DropReason::ALL {
+            for reason in DropReason::ALL.into_iter().filter(|reason| *reason != DropReason::Processor) {
                 // Relaxed: a tally; a drop counted a moment late is reported next time.
                 let total = counters.dropped[reason as usize].load(std::sync::atomic::Ordering::Relaxed);
                 let entry = &mut self.entries[signal as usize][reason as usize];
@@ -77,5 +81,6 @@ fn explain(reason: DropReason) -> &'static str {
         DropReason::Shutdown => "still waiting to be sent when shutdown ended",
         DropReason::TooLarge => "a batch was larger than a request may be",
         DropReason::TlsConfig => "the signal's TLS certificate or key file cannot be used; its export is off",
+        DropReason::Processor => "a processor dropped them",
     }
 }

@@ -46,9 +46,11 @@ mod config;
 mod console;
 mod drop_report;
 mod encode;
+mod exporter;
 mod grpc;
 mod lane;
 mod pipeline;
+mod processor;
 mod retry;
 mod telemetry;
 mod tls;
@@ -64,10 +66,12 @@ pub use config::{
     DEFAULT_BACKLOG_MAX_BYTES,
 };
 pub use encode::{EncodedBody, Encoder, ExportRequest};
+pub use exporter::{ExportError, Exporter};
 pub use pipeline::{
     data_point_count, FlushError, LateDrops, MetricProducer, Pipeline, PipelineBuilder, PipelineHandle, RecordSink,
     RecordSource, Scope, ShutdownReport, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use processor::{LogProcessor, SpanProcessor, Verdict};
 pub use retry::RetryPolicy;
 pub use telemetry::SCOPE_NAME as SELF_TELEMETRY_SCOPE;
 pub use tls_settings::{TlsSettings, TrustRoots};

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Sender};
 use crossbeam::queue::ArrayQueue;
 
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1::LogRecord;
 use crate::proto::metrics::v1::{metric, ScopeMetrics};
@@ -21,6 +24,8 @@ use super::breaker::BreakerConfig;
 use super::config::{
     resolve, BatchConfig, Compression, ConfigError, ExporterKind, Overrides, PipelineConfig, Protocol,
 };
+use super::exporter::{CustomExporters, Exporter};
+use super::processor::{Chain, LogProcessor, SpanProcessor};
 use super::retry::RetryPolicy;
 use super::telemetry::SelfTelemetry;
 use super::tls_settings::TrustRoots;
@@ -464,10 +469,19 @@ pub struct PipelineBuilder {
     lookup: Option<EnvLookup>,
     console: Option<ConsoleOutput>,
     strict_tls: bool,
+    extensions: Extensions,
 }
 
 /// Where the console exporter writes.
 pub(crate) type ConsoleOutput = Box<dyn std::io::Write + Send>;
+
+/// The user's code the exporter thread runs: processors and exporters.
+#[derive(Default)]
+pub(crate) struct Extensions {
+    pub spans: Chain<dyn SpanProcessor>,
+    pub logs: Chain<dyn LogProcessor>,
+    pub exporters: CustomExporters,
+}
 
 impl PipelineBuilder {
     /// Ignores the process environment: only defaults and what is set in code apply.
@@ -654,6 +668,41 @@ impl PipelineBuilder {
         self
     }
 
+    /// Adds a span processor: it sees every span on the exporter thread before it is exported,
+    /// after those added before it (see [`SpanProcessor`]).
+    pub fn span_processor(mut self, processor: impl SpanProcessor) -> Self {
+        self.extensions.spans.push(Box::new(processor));
+        self
+    }
+
+    /// Adds a log processor: it sees every log record on the exporter thread before it is
+    /// exported, after those added before it (see [`LogProcessor`]).
+    pub fn log_processor(mut self, processor: impl LogProcessor) -> Self {
+        self.extensions.logs.push(Box::new(processor));
+        self
+    }
+
+    /// Hands the spans' batches to `exporter` instead of OTLP (see [`Exporter`]); the traces'
+    /// exporter becomes [`ExporterKind::Custom`], whatever `exporter(..)` or the environment say.
+    pub fn span_exporter(mut self, exporter: impl Exporter<ExportTraceServiceRequest>) -> Self {
+        self.extensions.exporters.traces = Some(Box::new(exporter));
+        self
+    }
+
+    /// Hands the metrics' batches to `exporter` instead of OTLP, as
+    /// [`span_exporter`](Self::span_exporter) does for spans.
+    pub fn metric_exporter(mut self, exporter: impl Exporter<ExportMetricsServiceRequest>) -> Self {
+        self.extensions.exporters.metrics = Some(Box::new(exporter));
+        self
+    }
+
+    /// Hands the log records' batches to `exporter` instead of OTLP, as
+    /// [`span_exporter`](Self::span_exporter) does for spans.
+    pub fn log_exporter(mut self, exporter: impl Exporter<ExportLogsServiceRequest>) -> Self {
+        self.extensions.exporters.logs = Some(Box::new(exporter));
+        self
+    }
+
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
     /// and starts the exporter thread. A signal whose TLS certificate or key file cannot be used
     /// is switched off and said so (see [`strict_tls`](Self::strict_tls)).
@@ -661,9 +710,20 @@ impl PipelineBuilder {
     /// # Errors
     ///
     /// A setting made in code that cannot work (an endpoint that is not a URL, an invalid
-    /// header), an exporter thread that cannot start, or, with `strict_tls(true)`, a TLS file
-    /// that cannot be used.
-    pub fn build(self) -> Result<Pipeline, ConfigError> {
+    /// header, a signal's exporter [`ExporterKind::Custom`] without an exporter set), an exporter
+    /// thread that cannot start, or, with `strict_tls(true)`, a TLS file that cannot be used.
+    pub fn build(mut self) -> Result<Pipeline, ConfigError> {
+        for signal in Signal::ALL {
+            let slot = &mut self.overrides.exporters[signal as usize];
+            if self.extensions.exporters.has(signal) {
+                *slot = Some(ExporterKind::Custom);
+            } else if *slot == Some(ExporterKind::Custom) {
+                return Err(ConfigError(format!(
+                    "the {} exporter is `Custom` but none was given (span_exporter, metric_exporter, log_exporter)",
+                    signal.name()
+                )));
+            }
+        }
         for (name, value) in &self.overrides.headers {
             let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
                 && reqwest::header::HeaderValue::from_str(value).is_ok();
@@ -676,12 +736,17 @@ impl PipelineBuilder {
             crate::diag::warning!("{problem}");
         }
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
-        Pipeline::start(config, console, self.strict_tls)
+        Pipeline::start(config, console, self.strict_tls, self.extensions)
     }
 }
 
 impl Pipeline {
-    fn start(config: PipelineConfig, console: ConsoleOutput, strict_tls: bool) -> Result<Pipeline, ConfigError> {
+    fn start(
+        config: PipelineConfig,
+        console: ConsoleOutput,
+        strict_tls: bool,
+        extensions: Extensions,
+    ) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
         let (ready, started) = channel::bounded(1);
@@ -693,7 +758,7 @@ impl Pipeline {
                 crate::own_threads::mark_current();
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands, console, strict_tls) {
+                match Worker::new(worker_shared, worker_config, commands, console, strict_tls, extensions) {
                     Ok(worker) => {
                         let _ = ready.send(Ok(()));
                         worker.run();

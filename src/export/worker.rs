@@ -9,6 +9,10 @@
 //!
 //! While a signal's breaker is open its backlog keeps taking batches up to the queue size, then
 //! sheds the oldest.
+//!
+//! Each batch passes through the signal's processors (see [`super::processor`]) when it is taken
+//! from the queue; a signal with an exporter of the user's own (see [`super::exporter`]) hands it
+//! over there and then, instead of encoding it into the backlog.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,15 +30,17 @@ use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::ResourceMetrics;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
-use super::accounting::DropReason;
+use super::accounting::{DropReason, SignalCounters};
 use super::breaker::BreakerState;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
 use super::drop_report::DropReport;
 use super::encode::Encoder;
+use super::exporter::OtlpBatch;
 use super::lane::{Attempt, Batch, Lane};
 use super::pipeline::{
-    data_point_count, ConsoleOutput, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope, Shared,
+    data_point_count, ConsoleOutput, Extensions, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope,
+    Shared,
 };
 use super::response::ExportOutcome;
 use super::tls::TlsError;
@@ -65,6 +71,7 @@ pub(crate) struct Worker {
     rng: rand::rngs::SmallRng,
     console: ConsoleOutput,
     drops: DropReport,
+    extensions: Extensions,
 }
 
 impl Worker {
@@ -74,6 +81,7 @@ impl Worker {
         commands: Receiver<Command>,
         console: ConsoleOutput,
         strict_tls: bool,
+        extensions: Extensions,
     ) -> Result<Self, String> {
         let now = Instant::now();
         let (transport, unusable) = Transport::new(&config)?;
@@ -110,6 +118,7 @@ impl Worker {
             rng: rand::rngs::SmallRng::from_os_rng(),
             console,
             drops: DropReport::default(),
+            extensions,
         })
     }
 
@@ -274,11 +283,23 @@ impl Worker {
         }
         lane.next_batch_due = now + batch.schedule_delay;
         let open = self.lanes[index].breaker_is_open();
+        // An exporter of the user's own takes each batch at once: it adds nothing to the backlogs,
+        // so other signals' backlogs do not hold it back.
+        let custom = self.extensions.exporters.has(signal);
         while self.queue_len(signal) > 0 {
-            if !open && self.backlog_bytes() >= self.config.backlog_max_bytes {
+            if !open && !custom && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
-            let Some(next) = self.encode_batch(signal, batch.max_export_batch_size) else { break };
+            let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
+            if items == 0 {
+                // The processors dropped every record of this batch.
+                continue;
+            }
+            if custom {
+                self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
+                continue;
+            }
+            let Some(next) = self.encode_batch(signal, taken, items) else { break };
             self.lanes[index].push(next);
             while open && self.backlog_bytes() > self.config.backlog_max_bytes && self.lanes[index].backlog.len() > 1 {
                 if let Some(oldest) = self.lanes[index].pop_head() {
@@ -293,14 +314,16 @@ impl Worker {
         self.lanes.iter().map(|lane| lane.backlog_bytes).sum()
     }
 
-    /// Takes up to `max_items` from a queue and encodes them into one request.
-    fn encode_batch(&mut self, signal: Signal, max_items: usize) -> Option<Batch> {
+    /// Takes up to `max_items` from a queue, passes them through the signal's processors, and
+    /// forms one request of what they keep; with the number of items in it (0 when the
+    /// processors dropped every one).
+    fn take_batch(&mut self, signal: Signal, max_items: usize) -> Option<(OtlpBatch, u64)> {
         let resource = Some(self.config.resource.clone());
-        let lane = &mut self.lanes[signal as usize];
-        let (encoded, items) = match signal {
+        let counters = self.shared.accounting.signal(signal);
+        match signal {
             Signal::Traces => {
-                let queue = self.shared.spans.as_ref()?;
-                let groups = group_by_scope(queue, max_items);
+                let mut groups = group_by_scope(self.shared.spans.as_ref()?, max_items);
+                count_processed(counters, self.extensions.spans.run(&mut groups));
                 let items = groups.iter().map(|(_, spans)| spans.len() as u64).sum();
                 let scope_spans = groups
                     .into_iter()
@@ -309,11 +332,11 @@ impl Worker {
                 let request = ExportTraceServiceRequest {
                     resource_spans: vec![ResourceSpans { resource, scope_spans, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Traces(request), items))
             }
             Signal::Logs => {
-                let queue = self.shared.logs.as_ref()?;
-                let groups = group_by_scope(queue, max_items);
+                let mut groups = group_by_scope(self.shared.logs.as_ref()?, max_items);
+                count_processed(counters, self.extensions.logs.run(&mut groups));
                 let items = groups.iter().map(|(_, records)| records.len() as u64).sum();
                 let scope_logs = groups
                     .into_iter()
@@ -326,7 +349,7 @@ impl Worker {
                 let request = ExportLogsServiceRequest {
                     resource_logs: vec![ResourceLogs { resource, scope_logs, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Logs(request), items))
             }
             Signal::Metrics => {
                 let queue = self.shared.metrics.as_ref()?;
@@ -340,8 +363,19 @@ impl Worker {
                 let request = ExportMetricsServiceRequest {
                     resource_metrics: vec![ResourceMetrics { resource, scope_metrics, ..Default::default() }],
                 };
-                (lane.encoder.encode(&request), items)
+                Some((OtlpBatch::Metrics(request), items))
             }
+        }
+    }
+
+    /// Encodes a request of `items` items for its lane; `None` (the items counted as dropped)
+    /// when it cannot be sent.
+    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> Option<Batch> {
+        let encoder = &mut self.lanes[signal as usize].encoder;
+        let encoded = match &batch {
+            OtlpBatch::Traces(request) => encoder.encode(request),
+            OtlpBatch::Metrics(request) => encoder.encode(request),
+            OtlpBatch::Logs(request) => encoder.encode(request),
         };
         let shared = Arc::clone(&self.shared);
         let counters = shared.accounting.signal(signal);
@@ -648,6 +682,7 @@ impl Worker {
         for (_, reply) in self.flushes.drain(..) {
             let _ = reply.send(Err(FlushError::Timeout { pending }));
         }
+        self.extensions.exporters.shutdown();
         if let Some((_, reply)) = self.shutdown.take() {
             let _ = reply.send(());
         }
@@ -703,6 +738,13 @@ fn item_name(signal: Signal) -> &'static str {
         Signal::Traces => "span",
         Signal::Metrics => "metric data point",
         Signal::Logs => "log record",
+    }
+}
+
+/// Counts the records the processors dropped.
+fn count_processed(counters: &SignalCounters, dropped: u64) {
+    if dropped > 0 {
+        counters.drop_queued(DropReason::Processor, dropped);
     }
 }
 

@@ -6,8 +6,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// Somewhere a propagator can write headers: outgoing request headers, a message's metadata.
 ///
-/// Propagators only ever write the lowercase names `traceparent`, `tracestate` and `baggage`,
-/// with values of visible ASCII.
+/// Propagators only ever write lowercase names (`traceparent`, `tracestate`, `baggage`, `b3`,
+/// `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`) with values of visible ASCII.
 pub trait Injector {
     /// Sets the header `name` to `value`, replacing any value it had.
     fn set(&mut self, name: &str, value: &str);

@@ -1,4 +1,4 @@
-//! Context propagation across process boundaries: W3C Trace Context and W3C Baggage.
+//! Context propagation across process boundaries: W3C Trace Context, W3C Baggage and B3.
 //!
 //! Propagators write their headers into an [`Injector`] and read them from an [`Extractor`];
 //! both are implemented for `HashMap<String, String>` and [`http::HeaderMap`]. Bad input is never
@@ -23,18 +23,25 @@
 //! BaggagePropagator.inject(&baggage, &mut outgoing);
 //! assert_eq!(outgoing["baggage"], "userId=alice");
 //! ```
+//!
+//! [`CompositePropagator`] applies several in order: the one `OTEL_PROPAGATORS` chooses is
+//! [`Telemetry::propagator`](crate::Telemetry::propagator).
 
+pub mod b3;
 mod baggage;
 mod baggage_propagator;
 mod carrier;
+mod composite;
 mod percent;
 mod trace_context;
 mod trace_state;
 pub mod traceparent;
 
+pub use b3::B3Propagator;
 pub use baggage::{Baggage, BaggageEntry, BaggageError};
 pub use baggage_propagator::BaggagePropagator;
 pub use carrier::{Extractor, Injector};
+pub use composite::{CompositePropagator, Propagator};
 pub use trace_context::TraceContextPropagator;
 pub use trace_state::{TraceState, TraceStateError};
 pub use traceparent::TraceparentError;

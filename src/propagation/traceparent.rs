@@ -139,7 +139,7 @@ pub(crate) fn encode(context: &SpanContext) -> Encoded {
     Encoded(out)
 }
 
-fn write_hex(bytes: &[u8], out: &mut [u8]) {
+pub(super) fn write_hex(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
         pair[0] = DIGITS[usize::from(byte >> 4)];
@@ -168,7 +168,7 @@ const HEX_VALUE: [u8; 256] = {
 const NOT_HEX: u8 = 0x80;
 
 /// Fills `out` from lowercase hex `digits` (twice its length); `None` on any other byte.
-fn lower_hex(digits: &[u8], out: &mut [u8]) -> Option<()> {
+pub(super) fn lower_hex(digits: &[u8], out: &mut [u8]) -> Option<()> {
     let mut seen = 0;
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
         let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);

@@ -46,6 +46,6 @@ pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use limits::SpanLimits;
 pub(crate) use provider::WeakTracerProvider;
 pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_CAPACITY};
-pub use sampler::{ParentBased, Sampler};
+pub use sampler::{ParentBased, Sampler, SamplingInput, SamplingResult, ShouldSample};
 pub use span::{Span, SpanBuilder, SpanKind, Status};
 pub use span_context::{SpanContext, SpanId, TraceFlags, TraceId};

@@ -4,7 +4,7 @@
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Weak};
 
-use crate::attributes::Text;
+use crate::attributes::{KeyValue, Text};
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
 use crate::proto::trace::v1 as otlp;
@@ -18,8 +18,8 @@ use super::recorder::Recorder;
 use super::sampler::Sampler;
 use super::scopes::ScopeList;
 use super::slab::SlotRef;
-use super::span::{Span, SpanBuilder, SpanRecord};
-use super::span_context::SpanId;
+use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
+use super::span_context::{SpanContext, SpanId};
 use super::thread_rings::RingOwner;
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
@@ -58,6 +58,9 @@ struct ProviderInner {
     /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]): worked out once,
     /// so that a refused root costs one load instead of a walk through the sampler.
     refuses_roots: bool,
+    /// The sampler holds a [`Sampler::Custom`]: spans take the path that gives it their name,
+    /// kind and attributes (see `SpanBuilder::new_custom`).
+    asks_custom: bool,
     /// Also holds the span limits. Kept alive by the slabs of spans that are still open too,
     /// which may outlive this provider (see [`Recorder`]).
     recorder: Arc<Recorder>,
@@ -117,6 +120,7 @@ impl TracerProvider {
                 enabled: false,
                 sampler: Sampler::AlwaysOff,
                 refuses_roots: true,
+                asks_custom: false,
                 recorder: Arc::new(Recorder::new(0, SpanLimits::default())),
                 scopes: ScopeList::default(),
             }),
@@ -302,6 +306,7 @@ impl TracerProviderBuilder {
             inner: Arc::new(ProviderInner {
                 enabled: true,
                 refuses_roots: sampler.refuses_every_root(),
+                asks_custom: sampler.asks_custom(),
                 sampler,
                 recorder: Arc::new(Recorder::new(self.ring_capacity, limits)),
                 scopes: ScopeList::default(),
@@ -338,6 +343,37 @@ impl Tracer {
         SpanBuilder::new(self, name, Some(parent.span_context().clone()))
     }
 
+    /// A span of this kind with these initial attributes, a child of this thread's current span:
+    /// a [custom sampler](super::ShouldSample) sees the kind and attributes when it decides (it
+    /// sees [`SpanKind::Internal`] and none for the other ways to start a span). The attributes
+    /// are cloned into the span when it records (cloning a static key or value copies no heap data).
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::trace::{SpanKind, TracerProvider};
+    ///
+    /// let provider = TracerProvider::builder().without_env().build();
+    /// let tracer = provider.tracer("gateway");
+    /// let span = tracer.span_with("order.send", SpanKind::Client, &[KeyValue::new("venue", "XNAS")]).start();
+    /// assert!(span.is_recording());
+    /// ```
+    pub fn span_with(&self, name: impl Into<Text>, kind: SpanKind, attributes: &[KeyValue]) -> SpanBuilder<'_> {
+        if !self.provider.enabled {
+            return SpanBuilder::disabled(self, None);
+        }
+        let parent = current_span_context().filter(SpanContext::is_valid);
+        if parent.is_none() && self.provider.refuses_roots {
+            return SpanBuilder::new(self, name, None);
+        }
+        if self.provider.asks_custom {
+            return SpanBuilder::new_custom(self, name.into(), parent, kind, attributes);
+        }
+        let mut builder = SpanBuilder::new(self, name, parent);
+        builder.with_kind(kind);
+        builder.with_attributes(attributes.iter().cloned());
+        builder
+    }
+
     /// A span that starts a new trace, whatever is current.
     #[inline(always)]
     pub fn root_span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
@@ -362,6 +398,12 @@ impl Tracer {
     #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
         self.provider.recorder.limits()
+    }
+
+    /// Whether the sampler holds a custom one.
+    #[inline(always)]
+    pub(crate) fn asks_custom(&self) -> bool {
+        self.provider.asks_custom
     }
 
     /// Whether the sampler refuses every root span.

@@ -1,7 +1,15 @@
-//! Which spans are recorded: the specification's built-in samplers.
+//! Which spans are recorded: the specification's built-in samplers, and one of the user's own.
 
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::attributes::{KeyValue, Value};
 use crate::config::EnvReader;
+use crate::propagation::TraceState;
 
+use super::ids;
+use super::span::SpanKind;
 use super::span_context::{SpanContext, TraceId};
 
 /// Decides, when a span starts, whether it is recorded and exported.
@@ -29,6 +37,161 @@ pub enum Sampler {
     TraceIdRatioBased(f64),
     /// Follows the parent's decision, and asks `root` for spans without one.
     ParentBased(Box<ParentBased>),
+    /// A sampler of the user's own (see [`ShouldSample`]), alone or as a delegate of
+    /// [`Sampler::ParentBased`]. Two are equal when they are the same object.
+    Custom(Arc<dyn ShouldSample>),
+}
+
+/// A sampler of the user's own: decides, when a span starts, whether it is recorded.
+///
+/// It runs on the thread that starts the span, inside [`Tracer::span`](super::Tracer::span) and
+/// its siblings, so it must be quick and must not block; it sees what is known then (see
+/// [`SamplingInput`]). The built-in samplers keep their own path: a provider without a custom
+/// sampler never asks one (one extra test of a flag the provider holds).
+///
+/// A decision that needs the span's outcome, such as "keep every order slower than 1 ms", cannot
+/// be made here: sample those spans and drop the fast ones in a
+/// [`SpanProcessor`](crate::export::SpanProcessor) on the exporter thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use nanotel::attributes::{KeyValue, Value};
+/// use nanotel::trace::{Sampler, SamplingInput, SamplingResult, ShouldSample, SpanKind, TracerProvider};
+///
+/// /// Every order on XNAS, one in ten elsewhere (by the trace id, so every process agrees).
+/// struct PerVenue;
+///
+/// impl ShouldSample for PerVenue {
+///     fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingResult {
+///         let ratio = match input.attribute("venue") {
+///             Some(Value::Str(venue)) if venue.as_str() == "XNAS" => 1.0,
+///             _ => 0.1,
+///         };
+///         Sampler::TraceIdRatioBased(ratio).should_sample_input(input)
+///     }
+///
+///     fn description(&self) -> String {
+///         "PerVenue".into()
+///     }
+/// }
+///
+/// let provider = TracerProvider::builder()
+///     .without_env()
+///     .with_sampler(Sampler::parent_based(Sampler::Custom(Arc::new(PerVenue))))
+///     .build();
+/// let tracer = provider.tracer("gateway");
+/// let span = tracer.span_with("order", SpanKind::Client, &[KeyValue::new("venue", "XNAS")]).start();
+/// assert!(span.is_recording());
+/// ```
+pub trait ShouldSample: Send + Sync + 'static {
+    /// The decision for the span `input` describes.
+    fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingResult;
+
+    /// A short name for diagnostics (as `TraceIdRatioBased{0.25}` for the built-in one).
+    fn description(&self) -> String;
+}
+
+impl PartialEq for dyn ShouldSample {
+    /// The same object: samplers have no other notion of equality.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(self, other)
+    }
+}
+
+impl fmt::Debug for dyn ShouldSample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description())
+    }
+}
+
+/// What a [`ShouldSample`] sampler is told about a span about to start.
+///
+/// The kind and attributes are those given to [`Tracer::span_with`](super::Tracer::span_with);
+/// spans started otherwise show [`SpanKind::Internal`] and no attributes, since their builder
+/// sets those after the decision.
+pub struct SamplingInput<'a> {
+    parent: Option<&'a SpanContext>,
+    /// The trace id: the parent's, or for a new trace drawn when first asked for.
+    trace_id: Cell<TraceId>,
+    name: &'a str,
+    kind: SpanKind,
+    attributes: &'a [KeyValue],
+}
+
+impl<'a> SamplingInput<'a> {
+    /// The input for a span under `parent` (`None`: a new trace) with this name, kind and
+    /// attributes, for calling a sampler directly (in a test, or from another sampler).
+    pub fn new(
+        parent: Option<&'a SpanContext>,
+        name: &'a str,
+        kind: SpanKind,
+        attributes: &'a [KeyValue],
+    ) -> SamplingInput<'a> {
+        let parent = parent.filter(|p| p.is_valid());
+        let trace_id = parent.map_or(TraceId::INVALID, SpanContext::trace_id);
+        SamplingInput { parent, trace_id: Cell::new(trace_id), name, kind, attributes }
+    }
+
+    /// The parent's context, `None` for a new trace (a root span).
+    pub fn parent(&self) -> Option<&SpanContext> {
+        self.parent
+    }
+
+    /// The span's trace id: the parent's, or the new trace's (drawn on the first call, and kept
+    /// as the span's).
+    pub fn trace_id(&self) -> TraceId {
+        if !self.trace_id.get().is_valid() {
+            self.trace_id.set(ids::trace_id());
+        }
+        self.trace_id.get()
+    }
+
+    /// The trace id if one was drawn or inherited, else [`TraceId::INVALID`].
+    pub(crate) fn known_trace_id(&self) -> TraceId {
+        self.trace_id.get()
+    }
+
+    /// The span's name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The span's kind.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// The span's initial attributes.
+    pub fn attributes(&self) -> &[KeyValue] {
+        self.attributes
+    }
+
+    /// The value of the first initial attribute named `key`.
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    }
+}
+
+/// A [`ShouldSample`] sampler's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamplingResult {
+    /// Whether the span is recorded and exported (its context says sampled); otherwise it only
+    /// passes its context on.
+    pub sampled: bool,
+    /// The trace state the span's context carries, replacing the parent's; `None` keeps it.
+    pub trace_state: Option<TraceState>,
+}
+
+impl SamplingResult {
+    /// Not recorded; the parent's trace state is kept.
+    pub const DROP: SamplingResult = SamplingResult { sampled: false, trace_state: None };
+    /// Recorded and sampled; the parent's trace state is kept.
+    pub const RECORD_AND_SAMPLE: SamplingResult = SamplingResult { sampled: true, trace_state: None };
+
+    /// The same decision, with this trace state instead of the parent's.
+    pub fn with_trace_state(self, trace_state: TraceState) -> SamplingResult {
+        SamplingResult { trace_state: Some(trace_state), ..self }
+    }
 }
 
 /// The delegates of [`Sampler::ParentBased`], one per kind of parent.
@@ -53,7 +216,39 @@ impl Sampler {
         match self {
             Sampler::AlwaysOff => true,
             Sampler::ParentBased(delegates) => delegates.root.refuses_every_root(),
-            Sampler::AlwaysOn | Sampler::TraceIdRatioBased(_) => false,
+            Sampler::AlwaysOn | Sampler::TraceIdRatioBased(_) | Sampler::Custom(_) => false,
+        }
+    }
+
+    /// Whether a [`Sampler::Custom`] may be asked, here or among the delegates (then spans take
+    /// the path that gives it a [`SamplingInput`]).
+    pub(crate) fn asks_custom(&self) -> bool {
+        match self {
+            Sampler::Custom(_) => true,
+            Sampler::ParentBased(d) => [
+                &d.root,
+                &d.remote_parent_sampled,
+                &d.remote_parent_not_sampled,
+                &d.local_parent_sampled,
+                &d.local_parent_not_sampled,
+            ]
+            .iter()
+            .any(|delegate| delegate.asks_custom()),
+            Sampler::AlwaysOn | Sampler::AlwaysOff | Sampler::TraceIdRatioBased(_) => false,
+        }
+    }
+
+    /// This sampler's decision for `input`: what a custom sampler answers, or the built-in
+    /// decision with the parent's trace state. Built-in samplers use this to be delegates of a
+    /// custom one.
+    pub fn should_sample_input(&self, input: &SamplingInput<'_>) -> SamplingResult {
+        match self {
+            Sampler::Custom(sampler) => sampler.should_sample(input),
+            Sampler::ParentBased(delegates) => delegates.for_parent(input.parent()).should_sample_input(input),
+            builtin => {
+                let sampled = builtin.decide(input.parent(), || input.trace_id());
+                SamplingResult { sampled, trace_state: None }
+            }
         }
     }
 }
@@ -93,7 +288,8 @@ impl Sampler {
         }))
     }
 
-    /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled.
+    /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled. A
+    /// custom sampler is asked with an empty name, [`SpanKind::Internal`] and no attributes.
     #[inline(always)]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         self.decide(parent, || trace_id)
@@ -109,6 +305,11 @@ impl Sampler {
             Sampler::AlwaysOff => false,
             Sampler::TraceIdRatioBased(ratio) => ratio_samples(*ratio, trace_id()),
             Sampler::ParentBased(delegates) => delegates.for_parent(parent).decide(parent, trace_id),
+            Sampler::Custom(sampler) => {
+                let input = SamplingInput::new(parent, "", SpanKind::Internal, &[]);
+                input.trace_id.set(trace_id());
+                sampler.should_sample(&input).sampled
+            }
         }
     }
 
@@ -126,6 +327,7 @@ impl Sampler {
                 d.local_parent_sampled.description(),
                 d.local_parent_not_sampled.description()
             ),
+            Sampler::Custom(sampler) => sampler.description(),
         }
     }
 
@@ -230,6 +432,48 @@ mod tests {
             assert!(!sampler.refuses_every_root());
             assert!(ids.iter().any(|id| sampler.should_sample(None, *id)), "{}", sampler.description());
         }
+    }
+
+    struct Fixed(bool);
+
+    impl ShouldSample for Fixed {
+        fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingResult {
+            let result = if self.0 { SamplingResult::RECORD_AND_SAMPLE } else { SamplingResult::DROP };
+            result.with_trace_state(TraceState::parse(&format!("n={}", input.name().len())).unwrap())
+        }
+
+        fn description(&self) -> String {
+            format!("Fixed{{{}}}", self.0)
+        }
+    }
+
+    #[test]
+    fn a_custom_sampler_is_found_among_the_delegates_and_asked() {
+        let custom = Sampler::Custom(Arc::new(Fixed(false)));
+        assert!(custom.asks_custom() && !custom.refuses_every_root());
+        let mut delegates = ParentBased {
+            root: Sampler::AlwaysOn,
+            remote_parent_sampled: Sampler::AlwaysOn,
+            remote_parent_not_sampled: Sampler::AlwaysOff,
+            local_parent_sampled: custom.clone(),
+            local_parent_not_sampled: Sampler::AlwaysOff,
+        };
+        assert!(Sampler::ParentBased(Box::new(delegates.clone())).asks_custom());
+        delegates.local_parent_sampled = Sampler::TraceIdRatioBased(0.5);
+        assert!(!Sampler::ParentBased(Box::new(delegates)).asks_custom());
+        assert!(!Sampler::default().asks_custom());
+
+        let sampler = Sampler::parent_based(custom);
+        assert!(sampler.description().starts_with("ParentBased{root:Fixed{false},"));
+        let root = SamplingInput::new(None, "order", SpanKind::Client, &[]);
+        let answer = sampler.should_sample_input(&root);
+        assert_eq!(answer, SamplingResult::DROP.with_trace_state(TraceState::parse("n=5").unwrap()));
+        // Under a sampled local parent the built-in delegate decides and keeps the parent's state.
+        let local = parent(false, true);
+        let child = SamplingInput::new(Some(&local), "risk", SpanKind::Internal, &[]);
+        assert_eq!(sampler.should_sample_input(&child), SamplingResult::RECORD_AND_SAMPLE);
+        assert_eq!(child.trace_id(), local.trace_id());
+        assert!(!sampler.should_sample(None, TraceId::from_bytes([3; 16])));
     }
 
     #[test]

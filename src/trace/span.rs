@@ -14,8 +14,10 @@ use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
 use super::provider::Tracer;
 use super::recorder::{Recorder, RecorderRef};
+use super::sampler::SamplingInput;
 use super::slab::SlotRef;
 use super::span_context::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::propagation::TraceState;
 
 /// What a span represents, from OTLP's `SpanKind`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -170,8 +172,9 @@ pub(crate) struct SpanRecord {
 /// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
 ///
 /// The sampling decision is made when the builder is made (by [`Tracer::span`],
-/// [`Tracer::span_with_parent`] or [`Tracer::root_span`], which know the parent), so a span that is
-/// not sampled never stores its attributes, and a sampled one writes them straight into its slot.
+/// [`Tracer::span_with_parent`], [`Tracer::root_span`] or [`Tracer::span_with`], which know the
+/// parent), so a span that is not sampled never stores its attributes, and a sampled one writes
+/// them straight into its slot.
 ///
 /// ```
 /// use nanotel::attributes::KeyValue;
@@ -206,6 +209,9 @@ impl<'t> SpanBuilder<'t> {
             // of the context but the ids to come.
             return SpanBuilder { tracer, context: LazyContext::new_root(false), data: None };
         }
+        if tracer.asks_custom() {
+            return Self::new_custom(tracer, name.into(), parent, SpanKind::Internal, &[]);
+        }
         let mut trace_id = parent.as_ref().map_or(TraceId::INVALID, SpanContext::trace_id);
         let sampled = tracer.sampler().decide(parent.as_ref(), || {
             if !trace_id.is_valid() {
@@ -213,7 +219,47 @@ impl<'t> SpanBuilder<'t> {
             }
             trace_id
         });
-        let (flags, trace_state, parent_span_id, parent_is_remote) = match parent {
+        Self::decided(tracer, name, parent, sampled, trace_id, None)
+    }
+
+    /// [`SpanBuilder::new`] under a sampler with a [`ShouldSample`](super::ShouldSample) in it,
+    /// which is told the name, kind and initial attributes (given to the span when it records).
+    /// Out of line: the built-in samplers' path stays as small as it was.
+    #[inline(never)]
+    pub(crate) fn new_custom(
+        tracer: &'t Tracer,
+        name: Text,
+        parent: Option<SpanContext>,
+        kind: SpanKind,
+        attributes: &[KeyValue],
+    ) -> Self {
+        let input = SamplingInput::new(parent.as_ref(), name.as_str(), kind, attributes);
+        let result = tracer.sampler().should_sample_input(&input);
+        // A trace state set for a new trace needs its trace id now (see `decided`).
+        let trace_id = match result.trace_state {
+            Some(_) => input.trace_id(),
+            None => input.known_trace_id(),
+        };
+        let mut builder = Self::decided(tracer, name, parent, result.sampled, trace_id, result.trace_state);
+        if builder.data.is_some() {
+            builder.with_kind(kind);
+            builder.with_attributes(attributes.iter().cloned());
+        }
+        builder
+    }
+
+    /// The builder once the sampler has decided: `trace_id` is the parent's, the one drawn for
+    /// the decision, or invalid (drawn when first read); `trace_state` replaces the parent's.
+    #[inline(always)]
+    fn decided(
+        tracer: &'t Tracer,
+        name: impl Into<Text>,
+        parent: Option<SpanContext>,
+        sampled: bool,
+        trace_id: TraceId,
+        trace_state: Option<TraceState>,
+    ) -> Self {
+        let (flags, parent_state, parent_span_id, parent_is_remote) = match parent {
             Some(parent) => (
                 parent.trace_flags().with_sampled(sampled),
                 parent.trace_state().clone(),
@@ -222,6 +268,7 @@ impl<'t> SpanBuilder<'t> {
             ),
             None => (TraceFlags::NOT_SAMPLED.with_sampled(sampled), Default::default(), SpanId::INVALID, false),
         };
+        let trace_state = trace_state.unwrap_or(parent_state);
         if !sampled {
             let context = if trace_id.is_valid() {
                 LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
