@@ -178,7 +178,11 @@ mod tests {
     fn a_thread_keeps_its_slot_and_gives_it_back_when_it_exits() {
         assert!(count().is_power_of_two() && (4..=64).contains(&count()));
         let mine = slot();
-        assert_eq!(slot(), mine);
+        // Owned slots stay; while every slot is held by other tests' threads this one records in
+        // shared mode, whose value counts down to the next attempt to claim.
+        if mine < count() {
+            assert_eq!(slot(), mine);
+        }
         // Other tests claim slots too, so a freed slot may be taken again at once; but if exiting
         // threads never gave theirs back, none of these attempts could take it.
         let mut retaken = 0;
