@@ -90,6 +90,7 @@ mod series_map;
 mod stripe;
 mod sum;
 mod sync;
+mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
@@ -105,3 +106,4 @@ pub use series_map::OVERFLOW_KEY;
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
 };
+pub use view::{Aggregation, HistogramAggregation, View};
