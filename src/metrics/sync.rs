@@ -72,7 +72,7 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
     #[inline(never)]
     fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
         if let Route::Filtered(filter) = &self.route {
-            filter.with_kept(attributes, |kept| self.map.record(kept, value, record));
+            self.map.record_kept(attributes, |key| filter.keeps(key), value, record);
         }
     }
 
@@ -82,7 +82,7 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         match &self.route {
             Route::Direct => Some(self.map.bind(attributes)),
             Route::Off => None,
-            Route::Filtered(filter) => Some(filter.with_kept(attributes, |kept| self.map.bind(kept))),
+            Route::Filtered(filter) => Some(self.map.bind_kept(attributes, |key| filter.keeps(key))),
         }
     }
 
