@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::{BatchConfig, Compression, Pipeline};
+use nanotel::metrics::exponential::index;
 use nanotel::metrics::{
     Aggregation, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder, View, OVERFLOW_KEY,
 };
@@ -230,8 +231,9 @@ fn explicit_boundaries_from_a_view_win_over_the_instruments() {
 fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
     let metrics = export(
         views([
-            View::new("tick.to.trade").aggregation(Aggregation::Base2ExponentialHistogram { max_scale: 2 }),
-            View::new("fine").aggregation(Aggregation::Base2ExponentialHistogram { max_scale: 20 }),
+            View::new("tick.to.trade")
+                .aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 2 }),
+            View::new("fine").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 4, max_scale: 20 }),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
@@ -241,7 +243,10 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
             }
             tick.bind(&[]).record(0.0);
             let fine = meter.f64_histogram("fine").with_boundaries(vec![1.0]).build().unwrap();
-            fine.record(1.5, &[]);
+            for value in [1.5, 10.0, 100.0, 1000.0] {
+                fine.record(value, &[]);
+            }
+            fine.bind(&[]).record(-1.0);
         },
     );
     let Some(Data::ExponentialHistogram(h)) = &find(&metrics, "tick.to.trade").data else { panic!("exponential") };
@@ -253,7 +258,15 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
     assert_eq!(positive.offset, 2);
     assert_eq!(positive.bucket_counts, [1, 0, 0, 0, 2], "3.0 and 3.1 share (2^(6/4), 2^(7/4)] = (2.83, 3.36]");
     let Some(Data::ExponentialHistogram(fine)) = &find(&metrics, "fine").data else { panic!("exponential") };
-    assert_eq!(fine.data_points[0].scale, 20);
+    let point = &fine.data_points[0];
+    // The largest scale at which 1.5 to 1000 fit in 4 buckets.
+    let fits = |scale: i32| index(1000.0, scale) - index(1.5, scale) < 4;
+    let scale = (-10..=20).rev().find(|&scale| fits(scale)).unwrap();
+    assert_eq!(point.scale, scale);
+    let positive = point.positive.as_ref().unwrap();
+    assert!(positive.bucket_counts.len() <= 4, "{positive:?}");
+    assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 4);
+    assert_eq!(point.negative.as_ref().unwrap().bucket_counts, [1]);
 }
 
 #[test]
@@ -397,7 +410,8 @@ fn child_process_entry() {
         .view(View::new("order.*").rename("orders"))
         .view(View::new("x").rename("9lives"))
         .view(View::new("x").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
-        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_scale: 21 }))
+        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }))
+        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 1, max_scale: 20 }))
         .view(View::new("latency").aggregation(Aggregation::Sum))
         .view(View::new("fills").rename("orders"))
         .view(View::new("f*").description("selects fills too"))
@@ -429,8 +443,9 @@ fn warnings_are_printed_once_each() {
         "view 2 (\"x\") is ignored: invalid instrument name \"9lives\"",
         "view 3 (\"x\") is ignored: histogram \"x\": boundaries must be finite and strictly increasing",
         "view 4 (\"x\") is ignored: max_scale 21 is outside -10..=20",
-        "view 5 (\"latency\"): aggregation Sum does not apply to Histogram instrument \"latency\"; using its default",
-        "instrument \"fills\" is selected by several views; only the first, view 6, applies (not 7)",
+        "view 5 (\"x\") is ignored: max_size 1 is outside 2..=160",
+        "view 6 (\"latency\"): aggregation Sum does not apply to Histogram instrument \"latency\"; using its default",
+        "instrument \"fills\" is selected by several views; only the first, view 7, applies (not 8)",
         "instrument \"fills\" is exported under the same name as instrument \"orders\" (\"orders\")",
     ];
     for needle in needles {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::collect::Collect;
 use super::descriptor::{check_boundaries, check_name, check_unit, Descriptor, InstrumentError, InstrumentKind};
-use super::exponential::MAX_SCALE;
+use super::exponential::{MAX_SCALE, MAX_SIZE};
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
 use super::histogram::HistogramCells;
@@ -92,7 +92,7 @@ impl<'m, T> InstrumentBuilder<'m, T> {
         self.check()?;
         let descriptor = descriptor(kind, &self.spec);
         let advised = match (&self.spec.boundaries, self.spec.exponential) {
-            (_, true) => Some(HistogramChoice::Exponential(MAX_SCALE)),
+            (_, true) => Some(HistogramChoice::Exponential { max_size: MAX_SIZE, max_scale: MAX_SCALE }),
             (Some(bounds), false) => Some(HistogramChoice::Explicit(bounds.clone())),
             (None, false) => None,
         };
@@ -150,8 +150,8 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
         let inner = self.sync(InstrumentKind::Histogram, |choice| {
             let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
-                HistogramChoice::Exponential(max_scale) => {
-                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_scale)))
+                HistogramChoice::Exponential { max_size, max_scale } => {
+                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale)))
                 }
                 HistogramChoice::Explicit(bounds) => {
                     let bounds: Arc<[f64]> = bounds.into();

@@ -50,9 +50,12 @@ pub enum Aggregation {
         /// The upper boundaries of every bucket but the last.
         boundaries: Vec<f64>,
     },
-    /// Base-2 exponential buckets (at most 160 per sign), starting at `max_scale` (−10 to 20; 20
-    /// is the default): a lower largest scale gives coarser buckets from the first value on.
+    /// Base-2 exponential buckets: at most `max_size` per sign (2 to 160; 160 is the default),
+    /// starting at scale `max_scale` (−10 to 20; 20 is the default). The scale goes down as far
+    /// as the values recorded need to fit in `max_size` buckets.
     Base2ExponentialHistogram {
+        /// The most buckets per sign.
+        max_size: usize,
         /// The scale a series starts at, and never exceeds.
         max_scale: i32,
     },
@@ -85,7 +88,7 @@ pub enum HistogramAggregation {
 ///         View::new("order.*")
 ///             .kind(InstrumentKind::Histogram)
 ///             .meter_name("gateway")
-///             .aggregation(Aggregation::Base2ExponentialHistogram { max_scale: 8 })
+///             .aggregation(Aggregation::Base2ExponentialHistogram { max_size: 80, max_scale: 8 })
 ///             .drop_attributes(["order.id"]),
 ///     )
 ///     // One counter under another name.

@@ -4,7 +4,7 @@
 use crate::proto::common::v1::InstrumentationScope;
 
 use super::super::descriptor::{check_boundaries, check_name, Descriptor, InstrumentKind};
-use super::super::exponential::{MAX_SCALE, MIN_SCALE};
+use super::super::exponential::{MAX_SCALE, MAX_SIZE, MIN_SCALE};
 use super::super::histogram::DEFAULT_BOUNDARIES;
 use super::{wildcard_match, Aggregation, AttributeFilter, HistogramAggregation, View};
 
@@ -24,8 +24,13 @@ pub(crate) enum Route {
 pub(crate) enum HistogramChoice {
     /// Explicit buckets with these boundaries.
     Explicit(Vec<f64>),
-    /// Base-2 exponential buckets starting at this scale.
-    Exponential(i32),
+    /// Base-2 exponential buckets.
+    Exponential {
+        /// The most buckets per sign.
+        max_size: usize,
+        /// The scale a series starts at.
+        max_scale: i32,
+    },
 }
 
 /// What an instrument exports and how it records, once its view (if any) is applied.
@@ -103,10 +108,14 @@ impl Views {
         };
         let histogram = match aggregation {
             Aggregation::ExplicitBucketHistogram { boundaries } => HistogramChoice::Explicit(boundaries.clone()),
-            Aggregation::Base2ExponentialHistogram { max_scale } => HistogramChoice::Exponential(*max_scale),
+            &Aggregation::Base2ExponentialHistogram { max_size, max_scale } => {
+                HistogramChoice::Exponential { max_size, max_scale }
+            }
             _ => instrument.histogram.unwrap_or(match self.default_histogram {
                 HistogramAggregation::ExplicitBuckets => HistogramChoice::Explicit(DEFAULT_BOUNDARIES.to_vec()),
-                HistogramAggregation::Base2Exponential => HistogramChoice::Exponential(MAX_SCALE),
+                HistogramAggregation::Base2Exponential => {
+                    HistogramChoice::Exponential { max_size: MAX_SIZE, max_scale: MAX_SCALE }
+                }
             }),
         };
         let route = match (view.and_then(|view| view.attributes.clone()), aggregation) {
@@ -165,8 +174,11 @@ fn problem(view: &View) -> Option<String> {
         Aggregation::ExplicitBucketHistogram { boundaries } => {
             check_boundaries(&view.name, boundaries).err().map(|err| err.to_string())
         }
-        Aggregation::Base2ExponentialHistogram { max_scale } if !(MIN_SCALE..=MAX_SCALE).contains(max_scale) => {
+        Aggregation::Base2ExponentialHistogram { max_scale, .. } if !(MIN_SCALE..=MAX_SCALE).contains(max_scale) => {
             Some(format!("max_scale {max_scale} is outside {MIN_SCALE}..={MAX_SCALE}"))
+        }
+        Aggregation::Base2ExponentialHistogram { max_size, .. } if !(2..=MAX_SIZE).contains(max_size) => {
+            Some(format!("max_size {max_size} is outside 2..={MAX_SIZE}"))
         }
         _ => None,
     }
