@@ -243,7 +243,9 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
             }
             tick.bind(&[]).record(0.0);
             let fine = meter.f64_histogram("fine").with_boundaries(vec![1.0]).build().unwrap();
-            for value in [1.5, 10.0, 100.0, 1000.0] {
+            // The first two set the scale; the last is close enough to fit in the stripe's
+            // window of 160 buckets, but not in 4.
+            for value in [1.5, 1000.0, 10.0, 1e6] {
                 fine.record(value, &[]);
             }
             fine.bind(&[]).record(-1.0);
@@ -259,8 +261,8 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
     assert_eq!(positive.bucket_counts, [1, 0, 0, 0, 2], "3.0 and 3.1 share (2^(6/4), 2^(7/4)] = (2.83, 3.36]");
     let Some(Data::ExponentialHistogram(fine)) = &find(&metrics, "fine").data else { panic!("exponential") };
     let point = &fine.data_points[0];
-    // The largest scale at which 1.5 to 1000 fit in 4 buckets.
-    let fits = |scale: i32| index(1000.0, scale) - index(1.5, scale) < 4;
+    // The largest scale at which 1.5 to 10⁶ fit in 4 buckets.
+    let fits = |scale: i32| index(1e6, scale) - index(1.5, scale) < 4;
     let scale = (-10..=20).rev().find(|&scale| fits(scale)).unwrap();
     assert_eq!(point.scale, scale);
     let positive = point.positive.as_ref().unwrap();

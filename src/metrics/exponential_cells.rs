@@ -47,11 +47,10 @@ impl Window {
         range_of(&self.counts, self.base)
     }
 
-    /// Shifts every index right by `shift` (merging buckets) and re-centres the window's first
-    /// `size` counts on the occupied range, widened to hold `keep` if given, so the range can
-    /// grow either way before the slow path is needed again. The caller has chosen `shift` so
-    /// everything fits.
-    fn rewrite(&mut self, shift: u32, keep: Option<i32>, size: usize) {
+    /// Shifts every index right by `shift` (merging buckets) and re-centres the window on the
+    /// occupied range, widened to hold `keep` if given, so the range can grow either way before
+    /// the slow path is needed again. The caller has chosen `shift` so everything fits.
+    fn rewrite(&mut self, shift: u32, keep: Option<i32>) {
         let base = self.base;
         let old = std::mem::replace(&mut self.counts, [0; MAX_SIZE]);
         let occupied = range_of(&old, base).map(|(l, h)| (l >> shift, h >> shift));
@@ -64,7 +63,7 @@ impl Window {
                 return;
             }
         };
-        self.base = range.0 - (size as i32 - (range.1 - range.0 + 1)) / 2;
+        self.base = range.0 - (MAX_SIZE as i32 - (range.1 - range.0 + 1)) / 2;
         for (i, &count) in old.iter().enumerate() {
             if count != 0 {
                 self.counts[(((base + i as i32) >> shift) - self.base) as usize] += count;
@@ -90,8 +89,6 @@ fn range_of(counts: &[u64; MAX_SIZE], base: i32) -> Option<(i32, i32)> {
 /// One stripe's histogram.
 struct Stripe {
     scale: i32,
-    /// The counts of each window in use: its first `size` (a view's `max_size`, else all).
-    size: usize,
     zero_count: u64,
     sum: f64,
     min: f64,
@@ -101,11 +98,10 @@ struct Stripe {
 }
 
 impl Stripe {
-    /// An empty stripe at `scale`, the largest it will have, with `size` buckets per sign.
-    fn new(scale: i32, size: usize) -> Self {
+    /// An empty stripe at `scale`, the largest it will have.
+    fn new(scale: i32) -> Self {
         Stripe {
             scale,
-            size,
             zero_count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -122,7 +118,7 @@ impl Stripe {
             let window = if value > 0.0 { &mut self.positive } else { &mut self.negative };
             let at = i64::from(index(value.abs(), self.scale)) - i64::from(window.base);
             match window.counts.get_mut(at as u64 as usize) {
-                Some(count) if at >= 0 && at < self.size as i64 => *count += 1,
+                Some(count) if at >= 0 => *count += 1,
                 _ => return self.record_slowly(value),
             }
         } else {
@@ -132,8 +128,8 @@ impl Stripe {
     }
 
     /// A value outside its window: lower the scale as far as the specification says (the
-    /// smallest shift that makes the occupied range and the new index fit in `size` buckets),
-    /// shift both windows by it, re-centre the value's window on its range, then
+    /// smallest shift that makes the occupied range and the new index fit in [`MAX_SIZE`]
+    /// buckets), shift both windows by it, re-centre the value's window on its range, then
     /// count the value. Works in place with a stack buffer, so it never allocates.
     #[cold]
     fn record_slowly(&mut self, value: f64) {
@@ -144,12 +140,12 @@ impl Stripe {
             (&mut self.negative, &mut self.positive)
         };
         let (low, high) = window.range().map_or((index, index), |(l, h)| (l.min(index), h.max(index)));
-        let shift = downscale_needed(low, high, self.size).min((self.scale - MIN_SCALE) as u32);
+        let shift = downscale_needed(low, high, MAX_SIZE).min((self.scale - MIN_SCALE) as u32);
         if shift > 0 {
             self.scale -= shift as i32;
-            other.rewrite(shift, None, self.size);
+            other.rewrite(shift, None);
         }
-        window.rewrite(shift, Some(index >> shift), self.size);
+        window.rewrite(shift, Some(index >> shift));
         window.counts[((index >> shift) - window.base) as usize] += 1;
         self.record_summary(value);
     }
@@ -194,13 +190,18 @@ pub(crate) struct ExpoCells {
     stripes: Stripes<Stripe>,
     /// The scale every stripe starts at (a view's `max_scale`, else `MAX_SCALE`).
     max_scale: i32,
-    /// Buckets per sign (a view's `max_size`, else [`MAX_SIZE`]).
+    /// The most buckets per sign a reading has (a view's `max_size`, else [`MAX_SIZE`]).
     max_size: usize,
 }
 
 impl ExpoCells {
-    /// A histogram of at most `max_size` buckets per sign (2 to [`MAX_SIZE`]) whose scale
-    /// starts at `max_scale` (at most `MAX_SCALE`).
+    /// A histogram whose readings have at most `max_size` buckets per sign (at most
+    /// [`MAX_SIZE`]), whose scale starts at `max_scale` (at most `MAX_SCALE`).
+    ///
+    /// Stripes always use windows of [`MAX_SIZE`] buckets, so a record costs the same whatever
+    /// `max_size`: a reading merges the stripes at the largest scale that fits `max_size`, which
+    /// is the scale recording into `max_size` buckets would have reached (downscaling only merges
+    /// neighbouring buckets, so the order does not matter).
     pub(crate) fn new(max_size: usize, max_scale: i32) -> Self {
         Self::with_stripes(stripe::count(), max_size, max_scale)
     }
@@ -208,15 +209,14 @@ impl ExpoCells {
     /// A histogram of `stripes` fixed stripes (a power of two).
     pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32) -> Self {
         let max_size = max_size.clamp(2, MAX_SIZE);
-        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale, max_size)), max_scale, max_size }
+        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale)), max_scale, max_size }
     }
 
     /// Records a value: claims a stripe (this thread's, usually), updates it, releases it.
     #[inline]
     pub(crate) fn record(&self, value: f64) {
         if value.is_finite() {
-            let make = || Stripe::new(self.max_scale, self.max_size);
-            self.stripes.claim(stripe::slot(), make).with(|stripe| stripe.record(value));
+            self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale)).with(|stripe| stripe.record(value));
         }
     }
 
@@ -325,10 +325,8 @@ mod exit_tests {
     #[test]
     fn a_record_while_every_stripe_is_held_is_kept() {
         let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE);
-        let held = [
-            cells.stripes.claim(0, || Stripe::new(MAX_SCALE, MAX_SIZE)),
-            cells.stripes.claim(1, || Stripe::new(MAX_SCALE, MAX_SIZE)),
-        ];
+        let held =
+            [cells.stripes.claim(0, || Stripe::new(MAX_SCALE)), cells.stripes.claim(1, || Stripe::new(MAX_SCALE))];
         std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
@@ -345,8 +343,7 @@ mod exit_tests {
         let cells = Arc::new(ExpoCells::new(MAX_SIZE, MAX_SCALE));
         let recorder = cells.clone();
         // Hold every stripe but the first, as preempted recorders would.
-        let held: Vec<_> =
-            (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE, MAX_SIZE))).collect();
+        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE))).collect();
         std::thread::spawn(move || {
             RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
             recorder.record(1.0);
