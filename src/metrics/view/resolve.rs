@@ -183,3 +183,51 @@ fn problem(view: &View) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(views: &Views, name: &str, kind: InstrumentKind, histogram: Option<HistogramChoice>) -> Stream {
+        let scope = InstrumentationScope { name: "m".into(), ..Default::default() };
+        let descriptor = Descriptor { kind, name: name.into(), unit: String::new(), description: String::new() };
+        views.stream(Instrument { scope: &scope, descriptor, histogram, limit: 100, enabled: true })
+    }
+
+    #[test]
+    fn limits_routes_and_buckets_follow_the_first_view_then_code_then_the_default() {
+        let views = Views::new(
+            vec![
+                View::new("tiny").cardinality_limit(0),
+                View::new("quiet").aggregation(Aggregation::Drop),
+                View::new("narrow").keep_attributes(["venue"]),
+                View::new("coarse").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 8, max_scale: 3 }),
+            ],
+            HistogramAggregation::Base2Exponential,
+        );
+        assert_eq!(stream(&views, "tiny", InstrumentKind::Counter, None).limit, 2, "raised to 2");
+        assert_eq!(stream(&views, "other", InstrumentKind::Counter, None).limit, 100, "the provider's");
+        assert!(matches!(stream(&views, "quiet", InstrumentKind::Gauge, None).route, Route::Off));
+        assert!(matches!(stream(&views, "narrow", InstrumentKind::Counter, None).route, Route::Filtered(_)));
+        assert!(matches!(stream(&views, "other", InstrumentKind::Counter, None).route, Route::Direct));
+        let coded = Some(HistogramChoice::Explicit(vec![1.0]));
+        let coarse = HistogramChoice::Exponential { max_size: 8, max_scale: 3 };
+        assert_eq!(stream(&views, "coarse", InstrumentKind::Histogram, coded.clone()).histogram, coarse);
+        assert_eq!(stream(&views, "h", InstrumentKind::Histogram, coded.clone()).histogram, coded.unwrap());
+        let default = HistogramChoice::Exponential { max_size: MAX_SIZE, max_scale: MAX_SCALE };
+        assert_eq!(stream(&views, "h", InstrumentKind::Histogram, None).histogram, default);
+        let disabled = Instrument {
+            scope: &InstrumentationScope::default(),
+            descriptor: Descriptor {
+                kind: InstrumentKind::Counter,
+                name: "narrow".into(),
+                unit: String::new(),
+                description: String::new(),
+            },
+            histogram: None,
+            limit: 100,
+            enabled: false,
+        };
+        assert!(matches!(views.stream(disabled).route, Route::Off), "a disabled provider records nothing");
+    }
+}
