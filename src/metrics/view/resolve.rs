@@ -210,10 +210,10 @@ mod tests {
         assert!(matches!(stream(&views, "quiet", InstrumentKind::Gauge, None).route, Route::Off));
         assert!(matches!(stream(&views, "narrow", InstrumentKind::Counter, None).route, Route::Filtered(_)));
         assert!(matches!(stream(&views, "other", InstrumentKind::Counter, None).route, Route::Direct));
-        let coded = Some(HistogramChoice::Explicit(vec![1.0]));
+        let coded = HistogramChoice::Explicit(vec![1.0]);
         let coarse = HistogramChoice::Exponential { max_size: 8, max_scale: 3 };
-        assert_eq!(stream(&views, "coarse", InstrumentKind::Histogram, coded.clone()).histogram, coarse);
-        assert_eq!(stream(&views, "h", InstrumentKind::Histogram, coded.clone()).histogram, coded.unwrap());
+        assert_eq!(stream(&views, "coarse", InstrumentKind::Histogram, Some(coded.clone())).histogram, coarse);
+        assert_eq!(stream(&views, "h", InstrumentKind::Histogram, Some(coded.clone())).histogram, coded);
         let default = HistogramChoice::Exponential { max_size: MAX_SIZE, max_scale: MAX_SCALE };
         assert_eq!(stream(&views, "h", InstrumentKind::Histogram, None).histogram, default);
         let disabled = Instrument {
