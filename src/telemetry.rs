@@ -322,10 +322,6 @@ const UNSUPPORTED: [(&str, &str); 6] = [
     ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_METRICS_EXEMPLAR_FILTER", "exemplars are not recorded"),
-    (
-        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
-        "the aggregation is chosen per histogram in code (`.exponential()`); explicit buckets are the default",
-    ),
     ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "the Zipkin exporter is not supported"),
     ("OTEL_ENTITIES", "resource entities are not supported"),
 ];

@@ -3,7 +3,7 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{MeterProvider, View};
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -80,4 +80,29 @@ fn recording_allocates_nothing_after_warm_up() {
     assert_eq!(n, 0, "allocations while recording after warm-up");
     // The counting itself works: the check above could fail.
     assert!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 16]))) > 0);
+}
+
+/// A view's attribute filter copies the pairs it keeps to a stack buffer: nothing allocated per
+/// record, with static or shared strings, in order or not.
+#[test]
+fn a_views_attribute_filter_allocates_nothing_per_record() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .view(View::new("orders").drop_attributes(["order.id"]))
+        .view(View::new("latency").keep_attributes(["venue", "side"]))
+        .build();
+    let meter = provider.meter("alloc");
+    let counter = meter.u64_counter("orders").build().unwrap();
+    let histogram = meter.f64_histogram("latency").build().unwrap();
+    let shared = KeyValue::new(String::from("venue"), String::from("XNAS"));
+    let attrs = [shared, KeyValue::new("side", "buy"), KeyValue::new("order.id", 7)];
+    let reordered = [attrs[2].clone(), attrs[1].clone(), attrs[0].clone()];
+    let record = |i: usize| {
+        counter.add(1, &attrs);
+        counter.add(1, &reordered);
+        histogram.record(i as f64, &attrs);
+        histogram.record(i as f64, &reordered);
+    };
+    (0..100).for_each(record);
+    assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while recording after warm-up");
 }

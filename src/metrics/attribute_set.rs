@@ -48,6 +48,18 @@ impl Live {
     pub(crate) fn count(self) -> usize {
         self.count
     }
+
+    /// These pairs less those `keep` refuses (a view's attribute filter).
+    #[inline]
+    pub(crate) fn keeping(mut self, attributes: &[KeyValue], keep: impl Fn(&KeyValue) -> bool) -> Live {
+        for (i, kv) in attributes.iter().enumerate() {
+            if self.has(i) && !keep(kv) {
+                self.mask &= !(1 << i);
+                self.count -= 1;
+            }
+        }
+        self
+    }
 }
 
 /// Text equality with a shortcut for the same static string.

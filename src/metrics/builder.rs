@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use super::collect::Collect;
 use super::descriptor::{check_boundaries, check_name, check_unit, Descriptor, InstrumentError, InstrumentKind};
+use super::exponential::{MAX_SCALE, MAX_SIZE};
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
-use super::histogram::{HistogramCells, DEFAULT_BOUNDARIES};
+use super::histogram::HistogramCells;
 use super::meter::Meter;
 use super::number::Number;
 use super::observable::{Callback, Observable, ObservableInstrument, Observer};
 use super::sum::SumCells;
 use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
+use super::view::{HistogramChoice, Route};
 
 /// Settings of an instrument being built.
 #[derive(Clone, Debug)]
@@ -77,20 +79,31 @@ impl<'m, T> InstrumentBuilder<'m, T> {
         Ok(())
     }
 
-    fn sync<A: Send + Sync + 'static, N: Number>(
+    /// The instrument, registered with its view applied; `cells` makes the cells of its series
+    /// for the stream's histogram buckets (ignored by other kinds).
+    fn sync<A: Send + Sync + 'static, N: Number, F: Fn() -> A + Send + Sync + 'static>(
         self,
         kind: InstrumentKind,
-        make: impl Fn() -> A + Send + Sync + 'static,
+        cells: impl FnOnce(HistogramChoice) -> F,
     ) -> Result<Arc<SyncInstrument<A, N>>, InstrumentError>
     where
         SyncInstrument<A, N>: Collect,
     {
         self.check()?;
-        let (limit, enabled) = (self.meter.limit(), self.meter.enabled());
         let descriptor = descriptor(kind, &self.spec);
+        let advised = match (&self.spec.boundaries, self.spec.exponential) {
+            (_, true) => Some(HistogramChoice::Exponential { max_size: MAX_SIZE, max_scale: MAX_SCALE }),
+            (Some(bounds), false) => Some(HistogramChoice::Explicit(bounds.clone())),
+            (None, false) => None,
+        };
         Ok(self.meter.register(descriptor.clone(), || {
-            let instrument = Arc::new(SyncInstrument::<A, N>::new(descriptor, limit, enabled, make));
-            (instrument.clone(), instrument as Arc<dyn Collect>)
+            let stream = self.meter.stream(descriptor, advised);
+            // A dropped stream keeps no series: the smallest table will do.
+            let limit = if matches!(stream.route, Route::Off) { 2 } else { stream.limit };
+            let exported = stream.descriptor.name.clone();
+            let make = cells(stream.histogram);
+            let instrument = Arc::new(SyncInstrument::<A, N>::new(stream.descriptor, limit, stream.route, make));
+            (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         }))
     }
 }
@@ -98,21 +111,21 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, SumCells::new)? })
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, |_| SumCells::new)? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, SumCells::new)? })
+        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, |_| SumCells::new)? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     /// The gauge, or the one built before under the same name and type.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
-        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, GaugeCell::new)? })
+        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, |_| GaugeCell::new)? })
     }
 }
 
@@ -132,16 +145,21 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     }
 
     /// The histogram, or the one built before under the same name and type (which keeps its
-    /// own buckets).
+    /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
+    /// the provider's default histogram aggregation.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
-        let bounds: Arc<[f64]> = self.spec.boundaries.clone().unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()).into();
-        let inner = if self.spec.exponential {
-            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(ExpoCells::new()))?
-        } else {
-            self.sync(InstrumentKind::Histogram, move || {
-                HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone()))
-            })?
-        };
+        let inner = self.sync(InstrumentKind::Histogram, |choice| {
+            let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
+                HistogramChoice::Exponential { max_size, max_scale } => {
+                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale)))
+                }
+                HistogramChoice::Explicit(bounds) => {
+                    let bounds: Arc<[f64]> = bounds.into();
+                    Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone())))
+                }
+            };
+            cells
+        })?;
         Ok(Histogram { inner })
     }
 }
@@ -192,11 +210,12 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;
         let descriptor = descriptor(self.kind, &self.spec);
-        let limit = self.meter.limit();
         let callbacks = self.callbacks;
         let inner = self.meter.register(descriptor.clone(), || {
-            let instrument = Arc::new(ObservableInstrument::new(descriptor, callbacks, limit));
-            (instrument.clone(), instrument as Arc<dyn Collect>)
+            let stream = self.meter.stream(descriptor, None);
+            let exported = stream.descriptor.name.clone();
+            let instrument = Arc::new(ObservableInstrument::new(stream, callbacks));
+            (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         });
         Ok(Observable::new(inner))
     }

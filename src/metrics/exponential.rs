@@ -46,11 +46,10 @@ pub fn lower_boundary(index: i32, scale: i32) -> f64 {
     (f64::from(index) * std::f64::consts::LN_2 / f64::from(1u32 << scale)).exp()
 }
 
-/// The smallest `k` for which indices `low..=high` fit in [`MAX_SIZE`] buckets after
-/// `index >> k`.
-pub(crate) fn downscale_needed(low: i32, high: i32) -> u32 {
+/// The smallest `k` for which indices `low..=high` fit in `size` buckets after `index >> k`.
+pub(crate) fn downscale_needed(low: i32, high: i32, size: usize) -> u32 {
     let mut k = 0;
-    while (high >> k) - (low >> k) >= MAX_SIZE as i32 {
+    while (high >> k) - (low >> k) >= size as i32 {
         k += 1;
     }
     k
@@ -173,7 +172,7 @@ impl ExpoState {
         let mut index = index(value.abs(), self.scale);
         let range = if positive { &self.positive } else { &self.negative };
         let (low, high) = range.range().map_or((index, index), |(l, h)| (l.min(index), h.max(index)));
-        let k = downscale_needed(low, high);
+        let k = downscale_needed(low, high, MAX_SIZE);
         if k > 0 {
             self.downscale(k);
             index >>= k;
@@ -190,15 +189,22 @@ impl ExpoState {
         self.scale -= by as i32;
     }
 
-    /// Adds another histogram's values, at the largest scale that holds both.
+    /// Adds another histogram's values, at the largest scale that holds both in [`MAX_SIZE`]
+    /// buckets per sign.
     pub fn merge(&mut self, other: &ExpoState) {
+        self.merge_within(other, MAX_SIZE);
+    }
+
+    /// Adds another histogram's values, at the largest scale that holds both in `max_size`
+    /// buckets per sign (each in that many already).
+    pub fn merge_within(&mut self, other: &ExpoState, max_size: usize) {
         let mut other = other.clone();
         let scale = self.scale.min(other.scale);
         self.downscale((self.scale - scale) as u32);
         other.downscale((other.scale - scale) as u32);
         let union = |a: &Buckets, b: &Buckets| match (a.range(), b.range()) {
-            (Some((l1, h1)), Some((l2, h2))) => downscale_needed(l1.min(l2), h1.max(h2)),
-            (Some((l, h)), None) | (None, Some((l, h))) => downscale_needed(l, h),
+            (Some((l1, h1)), Some((l2, h2))) => downscale_needed(l1.min(l2), h1.max(h2), max_size),
+            (Some((l, h)), None) | (None, Some((l, h))) => downscale_needed(l, h, max_size),
             (None, None) => 0,
         };
         let k = union(&self.positive, &other.positive).max(union(&self.negative, &other.negative));
@@ -311,6 +317,18 @@ mod tests {
         b.downscale(1);
         // -3>>1=-2, -2>>1=-1, 0>>1=0, 1>>1=0, 5>>1=2
         assert_eq!(b.trimmed(), Buckets { offset: -2, counts: vec![1, 2, 7, 0, 5] });
+    }
+
+    #[test]
+    fn merge_within_a_smaller_size_downscales_until_the_union_fits() {
+        let (mut a, mut b) = (ExpoState::default(), ExpoState::default());
+        a.record(1.5);
+        b.record(1000.0);
+        a.merge_within(&b, 4);
+        let (low, high) = a.positive.range().unwrap();
+        assert!(high - low < 4, "{:?}", a.positive);
+        assert!(index(1000.0, a.scale + 1) - index(1.5, a.scale + 1) >= 4, "the largest scale that fits");
+        assert_eq!(a.count(), 2);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! collections, so once a histogram has seen its range it rarely takes the slow path again.
 
 use super::claimed::Stripes;
-use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SCALE, MAX_SIZE, MIN_SCALE};
+#[cfg(test)]
+use super::exponential::MAX_SCALE;
+use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
 use super::stripe;
 
 /// The base of an empty window: every index is outside it.
@@ -96,9 +98,10 @@ struct Stripe {
 }
 
 impl Stripe {
-    fn new() -> Self {
+    /// An empty stripe at `scale`, the largest it will have.
+    fn new(scale: i32) -> Self {
         Stripe {
-            scale: MAX_SCALE,
+            scale,
             zero_count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -137,7 +140,7 @@ impl Stripe {
             (&mut self.negative, &mut self.positive)
         };
         let (low, high) = window.range().map_or((index, index), |(l, h)| (l.min(index), h.max(index)));
-        let shift = downscale_needed(low, high).min((self.scale - MIN_SCALE) as u32);
+        let shift = downscale_needed(low, high, MAX_SIZE).min((self.scale - MIN_SCALE) as u32);
         if shift > 0 {
             self.scale -= shift as i32;
             other.rewrite(shift, None);
@@ -185,23 +188,35 @@ impl Stripe {
 /// A striped exponential histogram.
 pub(crate) struct ExpoCells {
     stripes: Stripes<Stripe>,
+    /// The scale every stripe starts at (a view's `max_scale`, else `MAX_SCALE`).
+    max_scale: i32,
+    /// The most buckets per sign a reading has (a view's `max_size`, else [`MAX_SIZE`]).
+    max_size: usize,
 }
 
 impl ExpoCells {
-    pub(crate) fn new() -> Self {
-        Self::with_stripes(stripe::count())
+    /// A histogram whose readings have at most `max_size` buckets per sign (at most
+    /// [`MAX_SIZE`]), whose scale starts at `max_scale` (at most `MAX_SCALE`).
+    ///
+    /// Stripes always use windows of [`MAX_SIZE`] buckets, so a record costs the same whatever
+    /// `max_size`: a reading merges the stripes at the largest scale that fits `max_size`, which
+    /// is the scale recording into `max_size` buckets would have reached (downscaling only merges
+    /// neighbouring buckets, so the order does not matter).
+    pub(crate) fn new(max_size: usize, max_scale: i32) -> Self {
+        Self::with_stripes(stripe::count(), max_size, max_scale)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes(stripes: usize) -> Self {
-        ExpoCells { stripes: Stripes::new(stripes, Stripe::new) }
+    pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32) -> Self {
+        let max_size = max_size.clamp(2, MAX_SIZE);
+        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale)), max_scale, max_size }
     }
 
     /// Records a value: claims a stripe (this thread's, usually), updates it, releases it.
     #[inline]
     pub(crate) fn record(&self, value: f64) {
         if value.is_finite() {
-            self.stripes.claim(stripe::slot(), Stripe::new).with(|stripe| stripe.record(value));
+            self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale)).with(|stripe| stripe.record(value));
         }
     }
 
@@ -219,7 +234,7 @@ impl ExpoCells {
             });
             // Merged once released: recorders need not go elsewhere meanwhile.
             drop(held);
-            merged.merge(&state);
+            merged.merge_within(&state, self.max_size);
         }
         merged
     }
@@ -231,7 +246,7 @@ mod tests {
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {
-        let cells = ExpoCells::new();
+        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE);
         let mut model = ExpoState::default();
         let values: Vec<f64> = (0..2000)
             .map(
@@ -264,7 +279,7 @@ mod tests {
 
     #[test]
     fn concurrent_recording_and_delta_reads_lose_nothing() {
-        let cells = ExpoCells::new();
+        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE);
         let threads = 4;
         let per_thread = 20_000u64;
         let mut collected = ExpoState::default();
@@ -309,8 +324,9 @@ mod exit_tests {
     /// A record made while every stripe is held goes to an extra stripe, read like the others.
     #[test]
     fn a_record_while_every_stripe_is_held_is_kept() {
-        let cells = ExpoCells::with_stripes(2);
-        let held = [cells.stripes.claim(0, Stripe::new), cells.stripes.claim(1, Stripe::new)];
+        let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE);
+        let held =
+            [cells.stripes.claim(0, || Stripe::new(MAX_SCALE)), cells.stripes.claim(1, || Stripe::new(MAX_SCALE))];
         std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
@@ -324,10 +340,10 @@ mod exit_tests {
     /// would abort the whole test process.
     #[test]
     fn a_record_from_a_thread_local_destructor_is_counted() {
-        let cells = Arc::new(ExpoCells::new());
+        let cells = Arc::new(ExpoCells::new(MAX_SIZE, MAX_SCALE));
         let recorder = cells.clone();
         // Hold every stripe but the first, as preempted recorders would.
-        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, Stripe::new)).collect();
+        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE))).collect();
         std::thread::spawn(move || {
             RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
             recorder.record(1.0);
@@ -352,7 +368,7 @@ mod loom_models {
     #[test]
     fn loom_records_land_whole_in_one_window_through_claims_and_rescales() {
         loom::model(|| {
-            let cells = Arc::new(ExpoCells::with_stripes(1));
+            let cells = Arc::new(ExpoCells::with_stripes(1, MAX_SIZE, MAX_SCALE));
             let recorders: Vec<_> = [&[1.0, 1048576.0][..], &[3.0]]
                 .into_iter()
                 .map(|values| {

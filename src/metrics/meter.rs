@@ -14,12 +14,15 @@ use super::collect::{Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind};
 use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
+use super::view::{HistogramChoice, Instrument, Stream, Views};
 
 /// One instrument in a meter's registry.
 struct Registered {
     /// The identity of an instrument: its name without case, kind, and Rust type.
     key: (String, InstrumentKind, TypeId),
     descriptor: Descriptor,
+    /// The name it is exported under (another one when a view renames it).
+    exported: String,
     instrument: Arc<dyn Any + Send + Sync>,
     collect: Arc<dyn Collect>,
 }
@@ -29,6 +32,7 @@ struct MeterInner {
     limit: usize,
     /// False under a disabled provider: instruments record nothing and collect nothing.
     enabled: bool,
+    views: Arc<Views>,
     instruments: Mutex<Vec<Registered>>,
 }
 
@@ -48,22 +52,21 @@ impl std::fmt::Debug for Meter {
 }
 
 impl Meter {
-    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool) -> Self {
-        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, instruments: Mutex::new(Vec::new()) }) }
-    }
-
-    /// Whether this meter's instruments record (false under a disabled provider).
-    pub(crate) fn enabled(&self) -> bool {
-        self.inner.enabled
+    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool, views: Arc<Views>) -> Self {
+        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, views, instruments: Mutex::new(Vec::new()) }) }
     }
 
     pub(crate) fn scope(&self) -> &InstrumentationScope {
         &self.inner.scope
     }
 
-    /// The cardinality limit of this meter's instruments.
-    pub(crate) fn limit(&self) -> usize {
-        self.inner.limit
+    /// The stream of an instrument of this meter, its view applied: what it exports and how it
+    /// records. `histogram` is the buckets asked for in code, if any.
+    pub(crate) fn stream(&self, descriptor: Descriptor, histogram: Option<HistogramChoice>) -> Stream {
+        let inner = &self.inner;
+        let instrument =
+            Instrument { scope: &inner.scope, descriptor, histogram, limit: inner.limit, enabled: inner.enabled };
+        inner.views.stream(instrument)
     }
 
     /// This meter's metrics, or `None` when no instrument has a point to report.
@@ -78,11 +81,12 @@ impl Meter {
         })
     }
 
-    /// The registered instrument of this identity, or a new one from `make`.
+    /// The registered instrument of this identity, or a new one from `make`, which also says the
+    /// name the new instrument is exported under.
     pub(crate) fn register<T: Any + Send + Sync>(
         &self,
         descriptor: Descriptor,
-        make: impl FnOnce() -> (Arc<T>, Arc<dyn Collect>),
+        make: impl FnOnce() -> (Arc<T>, Arc<dyn Collect>, String),
     ) -> Arc<T> {
         let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>());
         let mut instruments = self.inner.instruments.lock();
@@ -99,16 +103,17 @@ impl Meter {
                     return same;
                 }
             }
-            if registered.key.0 == key.0 {
-                crate::diag::warning!(
-                    "instrument {:?} registered again as another kind or number type; both are exported \
-                     under the same name",
-                    descriptor.name
-                );
-            }
         }
-        let (instrument, collect) = make();
-        instruments.push(Registered { key, descriptor, instrument: instrument.clone(), collect });
+        let (instrument, collect, exported) = make();
+        if let Some(other) = instruments.iter().find(|r| r.exported.eq_ignore_ascii_case(&exported)) {
+            crate::diag::warning!(
+                "instrument {:?} is exported under the same name as instrument {:?} ({exported:?}), as another \
+                 instrument, kind or number type (a view may have renamed one): both are exported",
+                descriptor.name,
+                other.descriptor.name
+            );
+        }
+        instruments.push(Registered { key, descriptor, exported, instrument: instrument.clone(), collect });
         instrument
     }
 

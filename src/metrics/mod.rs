@@ -22,8 +22,13 @@
 //!   (their owner is their only writer) instead of a locked read-modify-write. Threads beyond the
 //!   number of stripes record in shared mode: atomic adds on a shared cell. Collection sums the
 //!   stripes.
-//! - Each instrument keeps at most `cardinality_limit` series (default 2000), the overflow
-//!   series `otel.metric.overflow=true` included, which takes every measurement past the limit.
+//! - Each instrument keeps at most `cardinality_limit` series (default 2000, or its view's), the
+//!   overflow series `otel.metric.overflow=true` included, which takes every measurement past the
+//!   limit.
+//! - [`View`]s are applied when an instrument is built, so a bound handle records as without
+//!   them. A view's attribute filter is a mask over the caller's pairs while a slice is resolved
+//!   (no copy); the per-thread cache remembers the whole slice, so a remembered one costs what it
+//!   costs unfiltered. A dropped stream's records return after one branch.
 //! - Float sums and gauges record with atomic operations only (on the thread's stripe, so
 //!   uncontended). A histogram record updates several cells (a bucket, the sum, the extremes; an
 //!   exponential rescale rewrites every bucket), so histograms give each stripe a holder flag
@@ -90,6 +95,7 @@ mod series_map;
 mod stripe;
 mod sum;
 mod sync;
+mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
@@ -105,3 +111,4 @@ pub use series_map::OVERFLOW_KEY;
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
 };
+pub use view::{Aggregation, HistogramAggregation, View};

@@ -15,6 +15,7 @@ use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
 use super::number::Number;
 use super::series_map::{unix_nanos, OVERFLOW_KEY};
+use super::view::{AttributeFilter, Route, Stream};
 
 /// A canonical attribute set: sorted by key, each key once (the last value given wins).
 type SetKey = Vec<KeyValue>;
@@ -37,24 +38,34 @@ pub struct Observer<N: Number> {
     order: Vec<SetKey>,
     limit: usize,
     kind: InstrumentKind,
+    /// The view's attribute filter, if any.
+    filter: Option<AttributeFilter>,
 }
 
 impl<N: Number> Observer<N> {
-    fn new(limit: usize, kind: InstrumentKind) -> Self {
-        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind }
+    fn new(limit: usize, kind: InstrumentKind, filter: Option<AttributeFilter>) -> Self {
+        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind, filter }
     }
 
     /// Reports the value of the series of `attributes`: for counters the total so far, for
     /// gauges the current value. A second observation of the same set in one callback replaces
     /// the first. Past the cardinality limit, new sets are folded into the overflow series
     /// (summed for counters, last value for gauges). NaN and infinities are ignored.
+    ///
+    /// Under a view's attribute filter, sets that differ only by the attributes removed are one
+    /// series: the values observed for them in one callback are summed for counters (the last
+    /// one is kept for gauges).
     pub fn observe(&mut self, value: N, attributes: &[KeyValue]) {
         if !value.is_finite() {
             return;
         }
-        let key = canonical(attributes);
+        let mut key = canonical(attributes);
+        if let Some(filter) = &self.filter {
+            filter.retain(&mut key);
+        }
+        let summed = self.kind != InstrumentKind::ObservableGauge;
         if let Some(existing) = self.values.get_mut(&key) {
-            *existing = value;
+            *existing = if summed && self.filter.is_some() { N::plus(*existing, value) } else { value };
             return;
         }
         if self.order.len() < self.limit - 1 {
@@ -63,7 +74,6 @@ impl<N: Number> Observer<N> {
             return;
         }
         let overflow = vec![KeyValue::new(OVERFLOW_KEY, true)];
-        let summed = self.kind != InstrumentKind::ObservableGauge;
         match self.values.get_mut(&overflow) {
             Some(existing) if summed => *existing = N::plus(*existing, value),
             Some(existing) => *existing = value,
@@ -89,18 +99,27 @@ struct Memory<N> {
 
 pub(crate) struct ObservableInstrument<N: Number> {
     pub descriptor: Descriptor,
+    /// Not run when the stream is dropped.
     callbacks: Vec<Callback<N>>,
     limit: usize,
+    filter: Option<AttributeFilter>,
     created: u64,
     memory: Mutex<Memory<N>>,
 }
 
 impl<N: Number> ObservableInstrument<N> {
-    pub(crate) fn new(descriptor: Descriptor, callbacks: Vec<Callback<N>>, limit: usize) -> Self {
+    /// The instrument of `stream` (its view applied).
+    pub(crate) fn new(stream: Stream, callbacks: Vec<Callback<N>>) -> Self {
+        let (callbacks, filter) = match stream.route {
+            Route::Off => (Vec::new(), None),
+            Route::Direct => (callbacks, None),
+            Route::Filtered(filter) => (callbacks, Some(filter)),
+        };
         ObservableInstrument {
-            descriptor,
+            descriptor: stream.descriptor,
             callbacks,
-            limit,
+            limit: stream.limit,
+            filter,
             created: unix_nanos(),
             memory: Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 }),
         }
@@ -109,6 +128,9 @@ impl<N: Number> ObservableInstrument<N> {
 
 impl<N: Number> Collect for ObservableInstrument<N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        if self.callbacks.is_empty() {
+            return None;
+        }
         if Instant::now() >= cx.deadline {
             crate::diag::warning!(
                 "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
@@ -116,7 +138,7 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             );
             return None;
         }
-        let mut observer = Observer::new(self.limit, self.descriptor.kind);
+        let mut observer = Observer::new(self.limit, self.descriptor.kind, self.filter.clone());
         for callback in &self.callbacks {
             callback(&mut observer);
         }

@@ -16,6 +16,7 @@ use super::collect::CollectContext;
 use super::descriptor::TemporalityPreference;
 use super::meter::Meter;
 use super::series_map::unix_nanos;
+use super::view::{HistogramAggregation, View, Views};
 
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
@@ -39,6 +40,8 @@ const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct MeterProviderBuilder {
     preference: Option<TemporalityPreference>,
     cardinality_limit: Option<usize>,
+    views: Vec<View>,
+    default_histogram: Option<HistogramAggregation>,
     lookup: Option<EnvLookup>,
 }
 
@@ -68,6 +71,21 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Adds a view (see [`View`]): applied to every instrument it selects that is built from
+    /// then on. When several views select one instrument, the first one added applies.
+    pub fn view(mut self, view: View) -> Self {
+        self.views.push(view);
+        self
+    }
+
+    /// The aggregation of histograms built without `with_boundaries` or `exponential` (wins over
+    /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`; a view's aggregation wins over
+    /// both).
+    pub fn default_histogram_aggregation(mut self, aggregation: HistogramAggregation) -> Self {
+        self.default_histogram = Some(aggregation);
+        self
+    }
+
     /// The provider.
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -81,6 +99,14 @@ impl MeterProviderBuilder {
             ],
             ("cumulative", TemporalityPreference::Cumulative),
         );
+        let histogram_from_env = env.choice(
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            &[
+                ("explicit_bucket_histogram", HistogramAggregation::ExplicitBuckets),
+                ("base2_exponential_bucket_histogram", HistogramAggregation::Base2Exponential),
+            ],
+            ("explicit_bucket_histogram", HistogramAggregation::ExplicitBuckets),
+        );
         for problem in &env.problems {
             crate::diag::warning!("{problem}");
         }
@@ -89,6 +115,7 @@ impl MeterProviderBuilder {
                 preference: self.preference.unwrap_or(from_env),
                 limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
                 enabled: true,
+                views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(histogram_from_env))),
                 meters: Mutex::new(Vec::new()),
                 collecting: Mutex::new(()),
             }),
@@ -101,6 +128,7 @@ struct ProviderInner {
     limit: usize,
     /// False for [`MeterProvider::disabled`].
     enabled: bool,
+    views: Arc<Views>,
     meters: Mutex<Vec<Meter>>,
     /// Serializes collections: delta windows must not interleave.
     collecting: Mutex<()>,
@@ -179,6 +207,7 @@ impl MeterProvider {
                 preference: TemporalityPreference::Cumulative,
                 limit: DEFAULT_CARDINALITY_LIMIT,
                 enabled: false,
+                views: Arc::default(),
                 meters: Mutex::new(Vec::new()),
                 collecting: Mutex::new(()),
             }),
@@ -207,7 +236,7 @@ impl MeterProvider {
             return meter.clone();
         }
         let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
-        let meter = Meter::new(scope, self.inner.limit, self.inner.enabled);
+        let meter = Meter::new(scope, self.inner.limit, self.inner.enabled, self.inner.views.clone());
         meters.push(meter.clone());
         meter
     }

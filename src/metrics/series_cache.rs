@@ -151,8 +151,8 @@ fn recall_if(table: TableId, attributes: &[KeyValue], same: impl Fn(&KeyValue, &
 }
 
 /// Notes that the slice at this address, holding these very pairs, resolved to `series` in
-/// `table` (the caller has checked they are exactly the series' attributes), when they can be
-/// remembered: at most [`MAX_PAIRS`], each with a static key and a static string or scalar value.
+/// `table` (the caller has checked that they are exactly the series' attributes or, for a table
+/// with an attribute filter, that the pairs the filter keeps are), when they can be remembered: at most [`MAX_PAIRS`], each with a static key and a static string or scalar value.
 pub(crate) fn remember(table: TableId, attributes: &[KeyValue], series: *const ()) {
     if attributes.len() > MAX_PAIRS {
         return;

@@ -152,12 +152,18 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     fn get_any_order(&self, attributes: &[KeyValue], hash: u64, stopped: usize) -> &Series<A> {
         let live = Live::of(attributes);
         let mask = self.slots.len() - 1;
-        let (hash, mut slot) = if live.count() == attributes.len() {
+        let (hash, slot) = if live.count() == attributes.len() {
             (hash, stopped)
         } else {
             let hash = attribute_set::hash(attributes, live);
             (hash, hash as usize & mask)
         };
+        self.get_live(attributes, live, hash, slot)
+    }
+
+    /// The series of the `live` pairs of `attributes`, whose hash is `hash`, probing from `slot`.
+    fn get_live(&self, attributes: &[KeyValue], live: Live, hash: u64, mut slot: usize) -> &Series<A> {
+        let mask = self.slots.len() - 1;
         loop {
             // Acquire as in `get`.
             let found = self.slots[slot].load(Ordering::Acquire);
@@ -179,7 +185,58 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     /// A shared handle to the series for `attributes`, for bound instruments.
     pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series<A>> {
-        let series: *const Series<A> = self.get(attributes);
+        self.shared(self.get(attributes))
+    }
+
+    /// A shared handle to the series for the pairs of `attributes` whose keys `keeps` accepts,
+    /// for bound instruments of a stream with an attribute filter.
+    pub(crate) fn bind_kept(&self, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> Arc<Series<A>> {
+        self.shared(self.get_kept(attributes, keeps))
+    }
+
+    /// [`record`](SeriesMap::record) into the series of the pairs of `attributes` whose keys
+    /// `keeps` accepts (a view's attribute filter; a table is always resolved through the same
+    /// filter, or none). The per-thread cache remembers the caller's whole slice: the same pairs
+    /// filtered the same way are the same series, so a remembered slice costs what it costs
+    /// without a filter, and the filter runs only when the cache misses.
+    #[inline]
+    pub(crate) fn record_kept<V>(
+        &self,
+        attributes: &[KeyValue],
+        keeps: impl Fn(&str) -> bool,
+        value: V,
+        record: impl FnOnce(&A, V),
+    ) {
+        match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered`.
+            Some(series) => record(&unsafe { self.remembered(series) }.cells, value),
+            None => record(&self.get_kept(attributes, keeps).cells, value),
+        }
+    }
+
+    /// `get` for a table with an attribute filter: the kept pairs are the live ones (neither
+    /// repeated later in the slice nor removed by the filter), resolved in any order.
+    #[inline(never)]
+    fn get_kept(&self, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> &Series<A> {
+        if let Some(series) = series_cache::recall(self.id, attributes) {
+            // SAFETY: see `remembered`.
+            return unsafe { self.remembered(series) };
+        }
+        if attributes.len() > attribute_set::INLINE {
+            let kept: Vec<KeyValue> = attributes.iter().filter(|kv| keeps(kv.key.as_str())).cloned().collect();
+            return self.get_long(&kept);
+        }
+        let live = Live::of(attributes).keeping(attributes, |kv| keeps(kv.key.as_str()));
+        let hash = attribute_set::hash(attributes, live);
+        let series = self.get_live(attributes, live, hash, hash as usize & (self.slots.len() - 1));
+        let found: *const Series<A> = series;
+        series_cache::remember(self.id, attributes, found.cast());
+        series
+    }
+
+    /// A shared handle to `series`, one of this table's.
+    fn shared(&self, series: &Series<A>) -> Arc<Series<A>> {
+        let series: *const Series<A> = series;
         if ptr::eq(series, Arc::as_ptr(&self.overflow)) {
             return self.overflow.clone();
         }
@@ -363,6 +420,43 @@ mod tests {
         let mut series = 0;
         map.for_each(|_, overflow| series += usize::from(!overflow));
         assert_eq!(series, 4);
+    }
+
+    /// A table with an attribute filter remembers the caller's whole slice: whatever the slice
+    /// holds later, a record lands in the series of the pairs kept from what it holds now.
+    #[test]
+    fn a_filtered_table_resolves_the_kept_pairs_of_what_the_slice_holds_now() {
+        let map = SeriesMap::new(100, || AtomicU64::new(0));
+        let keeps = |key: &str| key != "order.id";
+        let add = |attributes: &[KeyValue], n: u64| {
+            map.record_kept(attributes, keeps, n, |cells, n| {
+                cells.fetch_add(n, Ordering::Relaxed);
+            })
+        };
+        let mut slot = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 1)];
+        add(&slot, 1);
+        add(&slot, 1);
+        assert!(series_cache::recall(map.id, &slot).is_some(), "remembered");
+        // Another removed value: the same series. Another kept value: another one.
+        slot[1] = KeyValue::new("order.id", 2);
+        add(&slot, 10);
+        slot[0] = KeyValue::new("venue", "BATS");
+        add(&slot, 100);
+        // A repeated key keeps its last value before the filter applies.
+        add(&[KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 3), KeyValue::new("venue", "BATS")], 1000);
+        let bound = map.bind_kept(&[KeyValue::new("order.id", 4), KeyValue::new("venue", "XNAS")], keeps);
+        bound.cells.fetch_add(10_000, Ordering::Relaxed);
+        let mut totals = Vec::new();
+        map.for_each(|series, overflow| {
+            if !overflow {
+                totals.push((series.attributes.attributes().to_vec(), series.cells.load(Ordering::Relaxed)));
+            }
+        });
+        totals.sort_by_key(|(_, total)| *total);
+        assert_eq!(
+            totals,
+            [(vec![KeyValue::new("venue", "BATS")], 1100), (vec![KeyValue::new("venue", "XNAS")], 10_012)]
+        );
     }
 
     #[test]

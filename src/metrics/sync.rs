@@ -21,13 +21,15 @@ use super::histogram::HistogramCells;
 use super::number::Number;
 use super::series_map::{unix_nanos, Series, SeriesMap};
 use super::sum::SumCells;
+use super::view::Route;
 
 /// The state of one synchronous instrument: its series, and where its delta window began.
 pub(crate) struct SyncInstrument<A, N> {
     pub descriptor: Descriptor,
     pub map: SeriesMap<A>,
-    /// False for the instruments of a disabled provider: recording returns at once.
-    pub enabled: bool,
+    /// How records reach `map`: not at all for a disabled provider or a dropped stream (a record
+    /// returns at once), through its view's attribute filter, or directly.
+    route: Route,
     /// Unix nanoseconds of the last exporting collection (the instrument's creation before it).
     window_start: AtomicU64,
     /// A unit and description given after the instrument was built (the `metrics` bridge's
@@ -42,17 +44,45 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
     pub(crate) fn new(
         descriptor: Descriptor,
         limit: usize,
-        enabled: bool,
+        route: Route,
         make: impl Fn() -> A + Send + Sync + 'static,
     ) -> Self {
         SyncInstrument {
             descriptor,
             map: SeriesMap::new(limit, make),
-            enabled,
+            route,
             window_start: AtomicU64::new(unix_nanos()),
             #[cfg(feature = "metrics")]
             described: parking_lot::Mutex::new(None),
             _number: PhantomData,
+        }
+    }
+
+    /// Records `value` with `record` into the series of `attributes`, by the instrument's route.
+    /// Checking the route costs what checking a flag does; only a filtered route takes a call.
+    #[inline]
+    fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        match &self.route {
+            Route::Direct => self.map.record(attributes, value, record),
+            Route::Off => {}
+            Route::Filtered(_) => self.record_filtered(attributes, value, record),
+        }
+    }
+
+    #[inline(never)]
+    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        if let Route::Filtered(filter) = &self.route {
+            self.map.record_kept(attributes, |key| filter.keeps(key), value, record);
+        }
+    }
+
+    /// The series of `attributes` for a bound handle (its view's filter applied), or `None` when
+    /// the instrument records nothing.
+    fn bind(&self, attributes: &[KeyValue]) -> Option<Arc<Series<A>>> {
+        match &self.route {
+            Route::Direct => Some(self.map.bind(attributes)),
+            Route::Off => None,
+            Route::Filtered(filter) => Some(self.map.bind_kept(attributes, |key| filter.keeps(key))),
         }
     }
 
@@ -162,14 +192,14 @@ impl<N: Number> Counter<N> {
     /// value). Negative, NaN and infinite increments are ignored.
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
-        if self.inner.enabled && value.is_increment() {
-            self.inner.map.record(attributes, value, SumCells::add);
+        if value.is_increment() {
+            self.inner.record(attributes, value, SumCells::add);
         }
     }
 
     /// The series of `attributes`, resolved once for repeated adds.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
-        BoundCounter { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
+        BoundCounter { series: self.inner.bind(attributes), _number: PhantomData }
     }
 }
 
@@ -209,14 +239,14 @@ impl<N: Number> UpDownCounter<N> {
     /// ignored.
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
-        if self.inner.enabled && value.is_finite() {
-            self.inner.map.record(attributes, value, SumCells::add);
+        if value.is_finite() {
+            self.inner.record(attributes, value, SumCells::add);
         }
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
-        BoundUpDownCounter { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
+        BoundUpDownCounter { series: self.inner.bind(attributes), _number: PhantomData }
     }
 }
 
@@ -256,14 +286,12 @@ impl<N: Number> Gauge<N> {
     /// Sets the series of `attributes` to `value`.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        if self.inner.enabled {
-            self.inner.map.record(attributes, value, |cells, value| cells.record(value));
-        }
+        self.inner.record(attributes, value, |cells, value| cells.record(value));
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
-        BoundGauge { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
+        BoundGauge { series: self.inner.bind(attributes), _number: PhantomData }
     }
 }
 
@@ -330,14 +358,12 @@ impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        if self.inner.enabled {
-            self.inner.map.record(attributes, value, |cells, value| cells.record(value));
-        }
+        self.inner.record(attributes, value, |cells, value| cells.record(value));
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
-        BoundHistogram { series: self.inner.enabled.then(|| self.inner.map.bind(attributes)), _number: PhantomData }
+        BoundHistogram { series: self.inner.bind(attributes), _number: PhantomData }
     }
 }
 

@@ -1,0 +1,458 @@
+//! Views end to end: a provider configured with views records, a real pipeline's exporter thread
+//! collects and posts to the loopback collector, and each test decodes what the collector received.
+//! The warnings views produce are read from the stderr of this test binary run again as a child.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use nanotel::attributes::KeyValue;
+use nanotel::export::{BatchConfig, Compression, Pipeline};
+use nanotel::metrics::exponential::index;
+use nanotel::metrics::{
+    Aggregation, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder, View, OVERFLOW_KEY,
+};
+use nanotel::proto::common::v1::any_value::Value as AnyValue;
+use nanotel::proto::common::v1::KeyValue as OtlpKeyValue;
+use nanotel::proto::metrics::v1::metric::Data;
+use nanotel::proto::metrics::v1::number_data_point::Value as PointValue;
+use nanotel::proto::metrics::v1::Metric;
+use nanotel::testing::TestCollector;
+use nanotel::Signal;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Builds the provider from `builder`, lets `record` record into it, and returns every metric
+/// the collector received from one collection, with the name of its meter.
+fn export(builder: MeterProviderBuilder, record: impl FnOnce(&MeterProvider)) -> Vec<(String, Metric)> {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .compression(Compression::None)
+        .self_telemetry(false)
+        // Only force_flush collects.
+        .batch(
+            Signal::Metrics,
+            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
+        )
+        .build()
+        .unwrap();
+    let provider = builder.build();
+    provider.attach(&pipeline);
+    record(&provider);
+    pipeline.force_flush(WAIT).unwrap();
+    let metrics = collector
+        .received()
+        .into_iter()
+        .filter(|r| r.signal == Signal::Metrics)
+        .flat_map(|r| r.request.expect("a decoded request").as_metrics().expect("metrics").clone().resource_metrics)
+        .flat_map(|resource| resource.scope_metrics)
+        .flat_map(|scope| {
+            let name = scope.scope.map(|s| s.name).unwrap_or_default();
+            scope.metrics.into_iter().map(move |metric| (name.clone(), metric))
+        })
+        .collect();
+    pipeline.shutdown(WAIT);
+    metrics
+}
+
+fn views(views: impl IntoIterator<Item = View>) -> MeterProviderBuilder {
+    views.into_iter().fold(MeterProvider::builder().without_env(), |builder, view| builder.view(view))
+}
+
+fn find<'a>(metrics: &'a [(String, Metric)], name: &str) -> &'a Metric {
+    let found: Vec<_> = metrics.iter().filter(|(_, m)| m.name == name).collect();
+    assert_eq!(found.len(), 1, "one metric {name:?} in {:?}", names(metrics));
+    &found[0].1
+}
+
+fn names(metrics: &[(String, Metric)]) -> Vec<&str> {
+    metrics.iter().map(|(_, m)| m.name.as_str()).collect()
+}
+
+/// An OTLP attribute list as `key=value` text, sorted.
+fn text(attributes: &[OtlpKeyValue]) -> String {
+    let mut pairs: Vec<String> = attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(AnyValue::StringValue(s)) => s.clone(),
+                Some(AnyValue::IntValue(i)) => i.to_string(),
+                Some(AnyValue::BoolValue(b)) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            format!("{}={value}", kv.key)
+        })
+        .collect();
+    pairs.sort();
+    pairs.join(",")
+}
+
+/// A sum's points: attributes as text → integer value.
+fn sum_points(metric: &Metric) -> BTreeMap<String, i64> {
+    let Some(Data::Sum(sum)) = &metric.data else { panic!("{} is not a sum: {:?}", metric.name, metric.data) };
+    sum.data_points
+        .iter()
+        .map(|p| {
+            let Some(PointValue::AsInt(v)) = p.value else { panic!("an integer point") };
+            (text(&p.attributes), v)
+        })
+        .collect()
+}
+
+#[test]
+fn rename_and_description_change_what_is_exported() {
+    let metrics =
+        export(views([View::new("orders").rename("trade.orders").description("Orders sent to a venue")]), |provider| {
+            let orders = provider.meter("gateway").u64_counter("orders").with_description("Orders").build().unwrap();
+            orders.add(2, &[]);
+            orders.bind(&[]).add(3);
+            let fills = provider.meter("gateway").u64_counter("fills").with_description("Fills").build().unwrap();
+            fills.add(1, &[]);
+        });
+    assert_eq!(names(&metrics), ["trade.orders", "fills"]);
+    let orders = find(&metrics, "trade.orders");
+    assert_eq!(orders.description, "Orders sent to a venue");
+    assert_eq!(sum_points(orders), BTreeMap::from([(String::new(), 5)]));
+    assert_eq!(find(&metrics, "fills").description, "Fills", "an instrument no view selects is unchanged");
+}
+
+#[test]
+fn allow_and_deny_lists_merge_the_series_they_make_equal() {
+    let metrics = export(
+        views([
+            View::new("orders").keep_attributes(["venue"]),
+            View::new("fills").drop_attributes(["order.id", "trader"]),
+            View::new("cancels").keep_attributes(Vec::<String>::new()),
+        ]),
+        |provider| {
+            let meter = provider.meter("gateway");
+            let orders = meter.u64_counter("orders").build().unwrap();
+            let fills = meter.u64_counter("fills").build().unwrap();
+            for (id, venue) in [(1, "XNAS"), (2, "XNAS"), (3, "BATS")] {
+                // The same call site every time, as the series cache sees it in programs.
+                let attributes =
+                    [KeyValue::new("venue", venue), KeyValue::new("order.id", id), KeyValue::new("side", "buy")];
+                orders.add(1, &attributes);
+                fills.add(10, &attributes);
+            }
+            // Bound handles resolve the filtered set once.
+            orders.bind(&[KeyValue::new("order.id", 9), KeyValue::new("venue", "XNAS")]).add(100);
+            fills.bind(&[KeyValue::new("side", "sell"), KeyValue::new("trader", "ann")]).add(1000);
+            let cancels = meter.u64_counter("cancels").build().unwrap();
+            cancels.add(1, &[KeyValue::new("venue", "XNAS")]);
+            cancels.bind(&[KeyValue::new("venue", "BATS")]).add(1);
+        },
+    );
+    assert_eq!(
+        sum_points(find(&metrics, "orders")),
+        BTreeMap::from([("venue=BATS".into(), 1), ("venue=XNAS".into(), 102)])
+    );
+    assert_eq!(
+        sum_points(find(&metrics, "fills")),
+        BTreeMap::from([
+            ("side=buy,venue=BATS".into(), 10),
+            ("side=buy,venue=XNAS".into(), 20),
+            ("side=sell".into(), 1000)
+        ])
+    );
+    assert_eq!(sum_points(find(&metrics, "cancels")), BTreeMap::from([(String::new(), 2)]));
+}
+
+#[test]
+fn observable_instruments_take_renames_filters_and_drop() {
+    let metrics = export(
+        views([
+            View::new("session.messages").rename("fix.messages").keep_attributes(["venue"]),
+            View::new("cpu.*").aggregation(Aggregation::Drop),
+            View::new("queue.depth").drop_attributes(["queue"]),
+        ]),
+        |provider| {
+            let meter = provider.meter("gateway");
+            meter
+                .u64_observable_counter("session.messages")
+                .with_callback(|o| {
+                    o.observe(40, &[KeyValue::new("venue", "XNAS"), KeyValue::new("session", "FIX-1")]);
+                    o.observe(2, &[KeyValue::new("venue", "XNAS"), KeyValue::new("session", "FIX-2")]);
+                    o.observe(7, &[KeyValue::new("venue", "BATS"), KeyValue::new("session", "FIX-3")]);
+                })
+                .build()
+                .unwrap();
+            meter
+                .i64_observable_gauge("cpu.core")
+                .with_callback(|_| panic!("a dropped stream's callback runs"))
+                .build()
+                .unwrap();
+            meter
+                .i64_observable_gauge("queue.depth")
+                .with_callback(|o| {
+                    o.observe(3, &[KeyValue::new("queue", "a")]);
+                    o.observe(5, &[KeyValue::new("queue", "b")]);
+                })
+                .build()
+                .unwrap();
+        },
+    );
+    assert_eq!(names(&metrics), ["fix.messages", "queue.depth"]);
+    assert_eq!(
+        sum_points(find(&metrics, "fix.messages")),
+        BTreeMap::from([("venue=BATS".into(), 7), ("venue=XNAS".into(), 42)]),
+        "a counter's filtered sets add up"
+    );
+    let Some(Data::Gauge(gauge)) = &find(&metrics, "queue.depth").data else { panic!("a gauge") };
+    assert_eq!(gauge.data_points.len(), 1);
+    assert_eq!(gauge.data_points[0].value, Some(PointValue::AsInt(5)), "a gauge keeps the last value");
+}
+
+#[test]
+fn explicit_boundaries_from_a_view_win_over_the_instruments() {
+    let metrics = export(
+        views([View::new("order.latency")
+            .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![10.0, 100.0] })]),
+        |provider| {
+            let meter = provider.meter("gateway");
+            let latency = meter.u64_histogram("order.latency").with_boundaries(vec![1.0, 2.0, 3.0]).build().unwrap();
+            for value in [5, 50, 500, 5000] {
+                latency.record(value, &[]);
+            }
+            latency.bind(&[]).record(7);
+            meter.u64_histogram("other").build().unwrap().record(1, &[]);
+        },
+    );
+    let Some(Data::Histogram(h)) = &find(&metrics, "order.latency").data else { panic!("explicit") };
+    assert_eq!(h.data_points[0].explicit_bounds, [10.0, 100.0]);
+    assert_eq!(h.data_points[0].bucket_counts, [2, 1, 2]);
+    let Some(Data::Histogram(other)) = &find(&metrics, "other").data else { panic!("explicit") };
+    assert_eq!(other.data_points[0].explicit_bounds, nanotel::metrics::DEFAULT_BOUNDARIES);
+}
+
+#[test]
+fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
+    let metrics = export(
+        views([
+            View::new("tick.to.trade")
+                .aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 2 }),
+            View::new("fine").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 4, max_scale: 20 }),
+        ]),
+        |provider| {
+            let meter = provider.meter("gateway");
+            let tick = meter.f64_histogram("tick.to.trade").build().unwrap();
+            for value in [1.5, 3.0, 3.1] {
+                tick.record(value, &[]);
+            }
+            tick.bind(&[]).record(0.0);
+            let fine = meter.f64_histogram("fine").with_boundaries(vec![1.0]).build().unwrap();
+            // The first two set the scale; the last is close enough to fit in the stripe's
+            // window of 160 buckets, but not in 4.
+            for value in [1.5, 1000.0, 10.0, 1e6] {
+                fine.record(value, &[]);
+            }
+            fine.bind(&[]).record(-1.0);
+        },
+    );
+    let Some(Data::ExponentialHistogram(h)) = &find(&metrics, "tick.to.trade").data else { panic!("exponential") };
+    let point = &h.data_points[0];
+    assert_eq!(point.scale, 2, "close values fit at the largest scale the view allows");
+    assert_eq!((point.count, point.zero_count, point.min, point.max), (4, 1, Some(0.0), Some(3.1)));
+    // At scale 2 (base 2^¼), 1.5 is in bucket 2 = (2^(2/4), 2^(3/4)] = (1.41, 1.68].
+    let positive = point.positive.as_ref().unwrap();
+    assert_eq!(positive.offset, 2);
+    assert_eq!(positive.bucket_counts, [1, 0, 0, 0, 2], "3.0 and 3.1 share (2^(6/4), 2^(7/4)] = (2.83, 3.36]");
+    let Some(Data::ExponentialHistogram(fine)) = &find(&metrics, "fine").data else { panic!("exponential") };
+    let point = &fine.data_points[0];
+    // The largest scale at which 1.5 to 10⁶ fit in 4 buckets.
+    let fits = |scale: i32| index(1e6, scale) - index(1.5, scale) < 4;
+    let scale = (-10..=20).rev().find(|&scale| fits(scale)).unwrap();
+    assert_eq!(point.scale, scale);
+    let positive = point.positive.as_ref().unwrap();
+    assert!(positive.bucket_counts.len() <= 4, "{positive:?}");
+    assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 4);
+    assert_eq!(point.negative.as_ref().unwrap().bucket_counts, [1]);
+}
+
+#[test]
+fn a_dropped_stream_records_and_exports_nothing() {
+    let metrics =
+        export(views([View::new("*").kind(InstrumentKind::Histogram).aggregation(Aggregation::Drop)]), |provider| {
+            let meter = provider.meter("gateway");
+            let latency = meter.u64_histogram("order.latency").build().unwrap();
+            latency.record(5, &[KeyValue::new("venue", "XNAS")]);
+            latency.bind(&[]).record(5);
+            meter.u64_counter("orders").build().unwrap().add(1, &[]);
+        });
+    assert_eq!(names(&metrics), ["orders"]);
+}
+
+#[test]
+fn sum_and_last_value_keep_their_kinds_and_other_pairings_keep_the_default() {
+    let metrics = export(
+        views([
+            View::new("orders").aggregation(Aggregation::Sum),
+            View::new("spread").aggregation(Aggregation::LastValue),
+            // Not applicable: the histogram keeps its default aggregation (and a warning is
+            // printed, see `warnings_are_printed_once_each`).
+            View::new("order.latency").aggregation(Aggregation::Sum),
+            View::new("depth").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0] }),
+        ]),
+        |provider| {
+            let meter = provider.meter("gateway");
+            meter.u64_counter("orders").build().unwrap().add(4, &[]);
+            meter.f64_gauge("spread").build().unwrap().record(0.25, &[]);
+            meter.u64_histogram("order.latency").build().unwrap().record(4, &[]);
+            meter.i64_gauge("depth").build().unwrap().record(9, &[]);
+        },
+    );
+    assert_eq!(sum_points(find(&metrics, "orders")), BTreeMap::from([(String::new(), 4)]));
+    assert!(matches!(&find(&metrics, "spread").data, Some(Data::Gauge(_))));
+    let Some(Data::Histogram(h)) = &find(&metrics, "order.latency").data else { panic!("the default, a histogram") };
+    assert_eq!(h.data_points[0].count, 1);
+    assert!(matches!(&find(&metrics, "depth").data, Some(Data::Gauge(_))));
+}
+
+#[test]
+fn a_views_cardinality_limit_sends_the_rest_to_the_overflow_series() {
+    let metrics = export(
+        MeterProvider::builder().without_env().cardinality_limit(100).view(View::new("orders").cardinality_limit(3)),
+        |provider| {
+            let meter = provider.meter("gateway");
+            let orders = meter.u64_counter("orders").build().unwrap();
+            let fills = meter.u64_counter("fills").build().unwrap();
+            for symbol in ["AAPL", "MSFT", "GOOG", "AMZN", "TSLA"] {
+                orders.add(1, &[KeyValue::new("symbol", symbol)]);
+                fills.add(1, &[KeyValue::new("symbol", symbol)]);
+            }
+            orders.bind(&[KeyValue::new("symbol", "NVDA")]).add(10);
+        },
+    );
+    let overflow = format!("{OVERFLOW_KEY}=true");
+    assert_eq!(
+        sum_points(find(&metrics, "orders")),
+        BTreeMap::from([("symbol=AAPL".into(), 1), ("symbol=MSFT".into(), 1), (overflow, 13)]),
+        "two series and the overflow one"
+    );
+    assert_eq!(sum_points(find(&metrics, "fills")).len(), 5, "the provider's limit elsewhere");
+}
+
+#[test]
+fn selection_by_wildcard_kind_unit_and_meter() {
+    let metrics = export(
+        views([
+            View::new("order.*").kind(InstrumentKind::Counter).description("counters named order.*"),
+            View::new("*").unit("ms").description("milliseconds"),
+            View::new("?ills").meter_name("venue").meter_version("2.0").description("fills of venue 2.0"),
+        ]),
+        |provider| {
+            let gateway = provider.meter("gateway");
+            gateway.u64_counter("order.sent").build().unwrap().add(1, &[]);
+            gateway.i64_up_down_counter("order.open").build().unwrap().add(1, &[]);
+            gateway.u64_counter("orders").with_unit("ms").build().unwrap().add(1, &[]);
+            gateway.u64_counter("fills").build().unwrap().add(1, &[]);
+            provider.meter_with_version("venue", "1.0").u64_counter("fills").build().unwrap().add(1, &[]);
+            provider.meter_with_version("venue", "2.0").u64_counter("Fills").build().unwrap().add(1, &[]);
+        },
+    );
+    let description = |meter: &str, name: &str| {
+        let found: Vec<_> = metrics.iter().filter(|(m, metric)| m == meter && metric.name == name).collect();
+        assert_eq!(found.len(), 1, "{meter} {name} in {metrics:?}");
+        found[0].1.description.clone()
+    };
+    assert_eq!(description("gateway", "order.sent"), "counters named order.*");
+    assert_eq!(description("gateway", "order.open"), "", "another kind");
+    assert_eq!(description("gateway", "orders"), "milliseconds", "by unit");
+    assert_eq!(description("gateway", "fills"), "", "another meter");
+    assert_eq!(description("venue", "fills"), "", "another version");
+    assert_eq!(description("venue", "Fills"), "fills of venue 2.0", "? and case");
+}
+
+#[test]
+fn the_default_histogram_aggregation_comes_from_the_environment_or_code() {
+    let record = |provider: &MeterProvider| {
+        let meter = provider.meter("gateway");
+        meter.f64_histogram("plain").build().unwrap().record(1.5, &[]);
+        meter.f64_histogram("bounded").with_boundaries(vec![1.0]).build().unwrap().record(1.5, &[]);
+    };
+    let kinds = |builder: MeterProviderBuilder| {
+        let metrics = export(builder, record);
+        ["plain", "bounded"].map(|name| match &find(&metrics, name).data {
+            Some(Data::Histogram(_)) => "explicit",
+            Some(Data::ExponentialHistogram(_)) => "exponential",
+            other => panic!("{other:?}"),
+        })
+    };
+    let env = |value: &'static str| {
+        MeterProvider::builder().with_env_lookup(move |name| {
+            (name == "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION").then(|| value.to_owned())
+        })
+    };
+    assert_eq!(kinds(env("base2_exponential_bucket_histogram")), ["exponential", "explicit"]);
+    assert_eq!(kinds(env("explicit_bucket_histogram")), ["explicit", "explicit"]);
+    assert_eq!(kinds(env("sideways")), ["explicit", "explicit"], "an unknown value: the default");
+    let coded = env("explicit_bucket_histogram").default_histogram_aggregation(HistogramAggregation::Base2Exponential);
+    assert_eq!(kinds(coded), ["exponential", "explicit"], "code wins over the environment");
+    let viewed = env("base2_exponential_bucket_histogram")
+        .view(View::new("plain").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0] }));
+    assert_eq!(kinds(viewed), ["explicit", "explicit"], "a view wins over both");
+}
+
+/// Set in the child's environment: the child builds the views below instead of the checks.
+const CHILD: &str = "METRICS_VIEWS_CHILD";
+
+/// The child's work: views that conflict or cannot apply, each reported once. In the parent test
+/// process this does nothing.
+#[test]
+fn child_process_entry() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let provider = MeterProvider::builder()
+        .with_env_lookup(|name| {
+            (name == "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION").then(|| "sideways".to_owned())
+        })
+        .view(View::new("order.*").rename("orders"))
+        .view(View::new("x").rename("9lives"))
+        .view(View::new("x").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
+        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }))
+        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 1, max_scale: 20 }))
+        .view(View::new("latency").aggregation(Aggregation::Sum))
+        .view(View::new("fills").rename("orders"))
+        .view(View::new("f*").description("selects fills too"))
+        .build();
+    let meter = provider.meter("gateway");
+    for _ in 0..2 {
+        meter.u64_histogram("latency").build().unwrap().record(1, &[]);
+        meter.u64_counter("orders").build().unwrap().add(1, &[]);
+        meter.u64_counter("fills").build().unwrap().add(1, &[]);
+    }
+    let names: Vec<String> = provider.collect().into_iter().flat_map(|s| s.metrics).map(|m| m.name).collect();
+    assert_eq!(names, ["latency", "orders", "orders"], "conflicting streams are both exported");
+}
+
+#[test]
+fn warnings_are_printed_once_each() {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut command = Command::new(exe);
+    command.args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"]);
+    command.env_remove("OTEL_LOG_LEVEL").env(CHILD, "1");
+    let output = command.output().expect("the child runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "child failed ({}):\n{stderr}", output.status);
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("nanotel: ")).collect();
+    let needles = [
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=\"sideways\" is ignored: expected one of \
+         explicit_bucket_histogram, base2_exponential_bucket_histogram; using explicit_bucket_histogram",
+        "view 1 (\"order.*\") is ignored: a view whose name has a wildcard cannot rename",
+        "view 2 (\"x\") is ignored: invalid instrument name \"9lives\"",
+        "view 3 (\"x\") is ignored: histogram \"x\": boundaries must be finite and strictly increasing",
+        "view 4 (\"x\") is ignored: max_scale 21 is outside -10..=20",
+        "view 5 (\"x\") is ignored: max_size 1 is outside 2..=160",
+        "view 6 (\"latency\"): aggregation Sum does not apply to Histogram instrument \"latency\"; using its default",
+        "instrument \"fills\" is selected by several views; only the first, view 7, applies (not 8)",
+        "instrument \"fills\" is exported under the same name as instrument \"orders\" (\"orders\")",
+    ];
+    for needle in needles {
+        let count = lines.iter().filter(|line| line.contains(needle)).count();
+        assert_eq!(count, 1, "{needle:?} in {count} lines:\n{stderr}");
+    }
+    assert_eq!(lines.len(), needles.len(), "other lines:\n{stderr}");
+}
