@@ -307,14 +307,13 @@ fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
 
 /// Variables of the specification nanotel does not implement: set, each is reported once, so a
 /// setting that has no effect is not a silent surprise.
-const UNSUPPORTED: [(&str, &str); 7] = [
+const UNSUPPORTED: [(&str, &str); 6] = [
     ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     (
         "OTEL_PROPAGATORS",
         "propagators are chosen in code (nanotel::propagation); tracecontext and baggage are provided",
     ),
-    ("OTEL_METRICS_EXEMPLAR_FILTER", "exemplars are not recorded"),
     (
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
         "the aggregation is chosen per histogram in code (`.exponential()`); explicit buckets are the default",

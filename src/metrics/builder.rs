@@ -98,14 +98,16 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, SumCells::new)? })
+        let exemplars = self.meter.exemplar_filter();
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, move || SumCells::new(exemplars))? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, SumCells::new)? })
+        let exemplars = self.meter.exemplar_filter();
+        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, move || SumCells::new(exemplars))? })
     }
 }
 
@@ -135,11 +137,12 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// own buckets).
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
         let bounds: Arc<[f64]> = self.spec.boundaries.clone().unwrap_or_else(|| DEFAULT_BOUNDARIES.to_vec()).into();
+        let exemplars = self.meter.exemplar_filter();
         let inner = if self.spec.exponential {
-            self.sync(InstrumentKind::Histogram, || HistogramKind::Exponential(ExpoCells::new()))?
+            self.sync(InstrumentKind::Histogram, move || HistogramKind::Exponential(ExpoCells::new(exemplars)))?
         } else {
             self.sync(InstrumentKind::Histogram, move || {
-                HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone()))
+                HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), exemplars))
             })?
         };
         Ok(Histogram { inner })

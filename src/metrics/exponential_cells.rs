@@ -14,9 +14,13 @@
 //! (both windows shifted in place), and the value's window is re-centred on its occupied range,
 //! all with a stack buffer, never allocating. The scale only ever goes down, also across delta
 //! collections, so once a histogram has seen its range it rarely takes the slow path again.
+//!
+//! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
 use super::claimed::Stripes;
+use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, EXPONENTIAL_RESERVOIR};
 use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SCALE, MAX_SIZE, MIN_SCALE};
+use super::number::Number;
 use super::stripe;
 
 /// The base of an empty window: every index is outside it.
@@ -93,10 +97,12 @@ struct Stripe {
     max: f64,
     positive: Window,
     negative: Window,
+    exemplars: Reservoir,
 }
 
 impl Stripe {
-    fn new() -> Self {
+    /// An empty stripe with a reservoir of `exemplars` (0 for none).
+    fn new(exemplars: usize) -> Self {
         Stripe {
             scale: MAX_SCALE,
             zero_count: 0,
@@ -105,6 +111,7 @@ impl Stripe {
             max: f64::NEG_INFINITY,
             positive: Window::new(),
             negative: Window::new(),
+            exemplars: Reservoir::new(exemplars),
         }
     }
 
@@ -185,43 +192,66 @@ impl Stripe {
 /// A striped exponential histogram.
 pub(crate) struct ExpoCells {
     stripes: Stripes<Stripe>,
+    exemplars: ExemplarFilter,
 }
 
 impl ExpoCells {
-    pub(crate) fn new() -> Self {
-        Self::with_stripes(stripe::count())
+    pub(crate) fn new(exemplars: ExemplarFilter) -> Self {
+        Self::with_stripes(stripe::count(), exemplars)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes(stripes: usize) -> Self {
-        ExpoCells { stripes: Stripes::new(stripes, Stripe::new) }
+    pub(crate) fn with_stripes(stripes: usize, exemplars: ExemplarFilter) -> Self {
+        let size = Self::reservoir_size(exemplars);
+        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(size)), exemplars }
     }
 
-    /// Records a value: claims a stripe (this thread's, usually), updates it, releases it.
-    #[inline]
-    pub(crate) fn record(&self, value: f64) {
-        if value.is_finite() {
-            self.stripes.claim(stripe::slot(), Stripe::new).with(|stripe| stripe.record(value));
+    fn reservoir_size(exemplars: ExemplarFilter) -> usize {
+        if exemplars.keeps_any() {
+            EXPONENTIAL_RESERVOIR
+        } else {
+            0
         }
     }
 
+    /// Records a value: claims a stripe (this thread's, usually), updates it and offers the value
+    /// to its reservoir when the filter admits it, releases it. The buckets take the value as an
+    /// `f64`; the exemplar keeps it as an `N`.
+    #[inline]
+    pub(crate) fn record<N: Number>(&self, value: N) {
+        let float = value.to_f64();
+        if !float.is_finite() {
+            return;
+        }
+        let exemplar = self.exemplars.admit();
+        let size = Self::reservoir_size(self.exemplars);
+        self.stripes.claim(stripe::slot(), || Stripe::new(size)).with(|stripe| {
+            stripe.record(float);
+            if let Some(ids) = exemplar {
+                stripe.exemplars.offer(value, ids);
+            }
+        });
+    }
+
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
-    /// is copied and zeroed while held.
-    pub(crate) fn read(&self, reset: bool) -> ExpoState {
+    /// is copied and zeroed while held; and a sample of its exemplars (see `exemplar::merge`).
+    pub(crate) fn read(&self, reset: bool) -> (ExpoState, Vec<Kept>) {
         let mut merged = ExpoState::default();
+        let mut samples = Vec::new();
         for mut held in self.stripes.hold_each() {
-            let state = held.with(|stripe| {
+            let (state, sample) = held.with(|stripe| {
                 let state = stripe.to_state();
                 if reset {
                     stripe.clear();
                 }
-                state
+                (state, stripe.exemplars.take(reset))
             });
             // Merged once released: recorders need not go elsewhere meanwhile.
             drop(held);
             merged.merge(&state);
+            samples.push(sample);
         }
-        merged
+        (merged, merge(samples, EXPONENTIAL_RESERVOIR))
     }
 }
 
@@ -231,7 +261,7 @@ mod tests {
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {
-        let cells = ExpoCells::new();
+        let cells = ExpoCells::new(ExemplarFilter::TraceBased);
         let mut model = ExpoState::default();
         let values: Vec<f64> = (0..2000)
             .map(
@@ -242,12 +272,12 @@ mod tests {
             cells.record(v);
             model.record(v);
         }
-        let first = cells.read(true);
+        let first = cells.read(true).0;
         assert_eq!(first.count(), 1000);
         for &v in &values[1000..] {
             cells.record(v);
         }
-        let second = cells.read(false);
+        let second = cells.read(false).0;
         let mut total = first.clone();
         total.merge(&second);
         for &v in &values[1000..] {
@@ -264,7 +294,7 @@ mod tests {
 
     #[test]
     fn concurrent_recording_and_delta_reads_lose_nothing() {
-        let cells = ExpoCells::new();
+        let cells = ExpoCells::new(ExemplarFilter::TraceBased);
         let threads = 4;
         let per_thread = 20_000u64;
         let mut collected = ExpoState::default();
@@ -280,10 +310,10 @@ mod tests {
                 })
                 .collect();
             while workers.iter().any(|w| !w.is_finished()) {
-                collected.merge(&cells.read(true));
+                collected.merge(&cells.read(true).0);
             }
         });
-        collected.merge(&cells.read(true));
+        collected.merge(&cells.read(true).0);
         assert_eq!(collected.count(), threads as u64 * per_thread);
     }
 }
@@ -309,12 +339,12 @@ mod exit_tests {
     /// A record made while every stripe is held goes to an extra stripe, read like the others.
     #[test]
     fn a_record_while_every_stripe_is_held_is_kept() {
-        let cells = ExpoCells::with_stripes(2);
-        let held = [cells.stripes.claim(0, Stripe::new), cells.stripes.claim(1, Stripe::new)];
+        let cells = ExpoCells::with_stripes(2, ExemplarFilter::TraceBased);
+        let held = [cells.stripes.claim(0, || Stripe::new(0)), cells.stripes.claim(1, || Stripe::new(0))];
         std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
-        let state = cells.read(true);
+        let state = cells.read(true).0;
         assert_eq!((state.count(), state.sum, state.min, state.max), (1, 5.0, 5.0, 5.0));
     }
 
@@ -324,10 +354,10 @@ mod exit_tests {
     /// would abort the whole test process.
     #[test]
     fn a_record_from_a_thread_local_destructor_is_counted() {
-        let cells = Arc::new(ExpoCells::new());
+        let cells = Arc::new(ExpoCells::new(ExemplarFilter::TraceBased));
         let recorder = cells.clone();
         // Hold every stripe but the first, as preempted recorders would.
-        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, Stripe::new)).collect();
+        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(0))).collect();
         std::thread::spawn(move || {
             RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
             recorder.record(1.0);
@@ -335,7 +365,7 @@ mod exit_tests {
         .join()
         .unwrap();
         drop(held);
-        let state = cells.read(true);
+        let state = cells.read(true).0;
         assert_eq!((state.count(), state.sum), (2, 8.0));
     }
 }
@@ -348,11 +378,12 @@ mod loom_models {
 
     /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
     /// stripe), the first recording values 20 octaves apart (a downscale of the stripe it holds),
-    /// while a delta collection races them: over the windows, count and sum are exact.
+    /// while a delta collection races them: over the windows, count and sum are exact, and every
+    /// value is an exemplar once.
     #[test]
     fn loom_records_land_whole_in_one_window_through_claims_and_rescales() {
         loom::model(|| {
-            let cells = Arc::new(ExpoCells::with_stripes(1));
+            let cells = Arc::new(ExpoCells::with_stripes(1, ExemplarFilter::AlwaysOn));
             let recorders: Vec<_> = [&[1.0, 1048576.0][..], &[3.0]]
                 .into_iter()
                 .map(|values| {
@@ -360,9 +391,15 @@ mod loom_models {
                     thread::spawn(move || values.iter().for_each(|&value| cells.record(value)))
                 })
                 .collect();
-            let mut total = cells.read(true);
+            let (mut total, first) = cells.read(true);
             recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
-            total.merge(&cells.read(true));
+            let (second, later) = cells.read(true);
+            total.merge(&second);
+            // Each value is offered to its stripe's reservoir under the same claim, and the
+            // reservoir holds 20: every value is an exemplar of exactly one window.
+            let mut values: Vec<f64> = first.iter().chain(&later).map(|kept| f64::from_bits(kept.value)).collect();
+            values.sort_by(f64::total_cmp);
+            assert_eq!(values, [1.0, 3.0, 1048576.0]);
             assert_eq!((total.count(), total.sum, total.min, total.max), (3, 1048580.0, 1.0, 1048576.0));
             assert!(total.scale < MAX_SCALE, "20 octaves do not fit at the largest scale");
             stripe::loom_wait_until_all_given_back();

@@ -12,6 +12,7 @@ use crate::proto::metrics::v1::ScopeMetrics;
 use super::builder::{InstrumentBuilder, ObservableBuilder};
 use super::collect::{Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind};
+use super::exemplar::ExemplarFilter;
 use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
 
@@ -29,6 +30,8 @@ struct MeterInner {
     limit: usize,
     /// False under a disabled provider: instruments record nothing and collect nothing.
     enabled: bool,
+    /// The provider's: which measurements its instruments keep as exemplars.
+    exemplar_filter: ExemplarFilter,
     instruments: Mutex<Vec<Registered>>,
 }
 
@@ -48,8 +51,19 @@ impl std::fmt::Debug for Meter {
 }
 
 impl Meter {
-    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool) -> Self {
-        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, instruments: Mutex::new(Vec::new()) }) }
+    pub(crate) fn new(
+        scope: InstrumentationScope,
+        limit: usize,
+        enabled: bool,
+        exemplar_filter: ExemplarFilter,
+    ) -> Self {
+        let instruments = Mutex::new(Vec::new());
+        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, exemplar_filter, instruments }) }
+    }
+
+    /// Which measurements this meter's instruments keep as exemplars.
+    pub(crate) fn exemplar_filter(&self) -> ExemplarFilter {
+        self.inner.exemplar_filter
     }
 
     /// Whether this meter's instruments record (false under a disabled provider).

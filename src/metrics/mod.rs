@@ -73,6 +73,7 @@ mod builder;
 mod claimed;
 mod collect;
 mod descriptor;
+mod exemplar;
 pub mod exponential;
 mod exponential_cells;
 mod gauge;
@@ -93,6 +94,7 @@ mod sync;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
+pub use exemplar::ExemplarFilter;
 pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;

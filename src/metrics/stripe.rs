@@ -243,7 +243,7 @@ mod loom_models {
     #[test]
     fn loom_slots_are_owned_alone_and_given_back() {
         loom::model(|| {
-            let sum = Arc::new(SumCells::new());
+            let sum = Arc::new(SumCells::new(crate::metrics::ExemplarFilter::AlwaysOff));
             let adders: Vec<_> = (0..2)
                 .map(|_| {
                     let sum = sum.clone();
