@@ -71,9 +71,12 @@ fn value(exemplar: &Exemplar) -> f64 {
     }
 }
 
+/// A trace id and a span id as exported.
+type ExportedIds = (Vec<u8>, Vec<u8>);
+
 /// Values recorded inside and outside a sampled span, for every instrument that keeps exemplars.
 /// Returns the span's exported ids.
-fn record_around_a_span(protocol: Protocol, filter: ExemplarFilter) -> (Vec<Metric>, Option<(Vec<u8>, Vec<u8>)>) {
+fn record_around_a_span(protocol: Protocol, filter: ExemplarFilter) -> (Vec<Metric>, Option<ExportedIds>) {
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, protocol);
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();

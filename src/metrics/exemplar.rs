@@ -102,7 +102,7 @@ impl Kept {
     }
 
     /// The OTLP exemplar, its value read as an `N`, with the attributes a view filtered out.
-    pub(crate) fn to_proto<N: Number>(&self, filtered_attributes: Vec<OtlpKeyValue>) -> Exemplar {
+    pub(crate) fn to_proto<N: Number>(self, filtered_attributes: Vec<OtlpKeyValue>) -> Exemplar {
         let value = match N::from_bits(self.value).to_point() {
             PointValue::AsInt(value) => exemplar::Value::AsInt(value),
             PointValue::AsDouble(value) => exemplar::Value::AsDouble(value),
@@ -122,7 +122,7 @@ impl Kept {
 /// The OTLP exemplars of `kept`, values read as `N`, oldest first.
 pub(crate) fn to_proto<N: Number>(mut kept: Vec<Kept>) -> Vec<Exemplar> {
     kept.sort_by_key(|kept| kept.ticks);
-    kept.iter().map(|kept| kept.to_proto::<N>(Vec::new())).collect()
+    kept.into_iter().map(|kept| kept.to_proto::<N>(Vec::new())).collect()
 }
 
 /// Of two kept exemplars, the later one.
