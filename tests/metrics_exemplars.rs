@@ -1,12 +1,17 @@
 //! Exemplars end to end: spans and metrics recorded by real providers, exported by a real
 //! pipeline to the loopback collector, decoded there. Each exemplar carries the trace and span id
-//! the exporter sent for the span that was current when the value was recorded.
+//! the exporter sent for the span that was current when the value was recorded; the requests
+//! pass the official Python OTLP classes (protobuf and OTLP/JSON) when they are available.
+
+#[path = "conformance/oracle.rs"]
+mod oracle;
 
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::{BatchConfig, Compression, Pipeline, Protocol};
 use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference};
+use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
@@ -32,13 +37,15 @@ fn pipeline(collector: &TestCollector, protocol: Protocol) -> Pipeline {
         .unwrap()
 }
 
-/// The metrics and spans the collector has received so far.
+/// The metrics and spans the collector has received so far. The metrics requests are checked
+/// against the official decoders on the way.
 fn received(collector: &TestCollector) -> (Vec<Metric>, Vec<OtlpSpan>) {
     let (mut metrics, mut spans) = (Vec::new(), Vec::new());
     for request in collector.received().into_iter().filter_map(|r| r.request.ok()) {
         if let Some(request) = request.as_metrics() {
             let scopes = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics);
             metrics.extend(scopes.flat_map(|s| s.metrics.clone()));
+            check_with_the_official_decoders(request);
         }
         if let Some(request) = request.as_traces() {
             let scopes = request.resource_spans.iter().flat_map(|r| &r.scope_spans);
@@ -46,6 +53,12 @@ fn received(collector: &TestCollector) -> (Vec<Metric>, Vec<OtlpSpan>) {
         }
     }
     (metrics, spans)
+}
+
+fn check_with_the_official_decoders(request: &ExportMetricsServiceRequest) {
+    let Some(oracle) = oracle::Oracle::get() else { return };
+    oracle::check_protobuf(&oracle, request, false);
+    oracle::check_json(&oracle, request);
 }
 
 fn metric<'a>(metrics: &'a [Metric], name: &str) -> &'a Data {
