@@ -32,9 +32,13 @@
 //! (each window's exemplars are its own); cumulative ones keep theirs. With `AlwaysOff` no storage
 //! is made at all.
 //!
-//! The OTLP exemplar's `filtered_attributes` (the measurement's attributes a view removed) are
-//! empty: nanotel has no views yet.
+//! Each kept exemplar has a place for the measurement's attributes a view filtered out (the OTLP
+//! exemplar's `filtered_attributes`), shared rather than copied so that keeping it cannot
+//! allocate. It is always empty for now: nanotel has no views yet.
 
+use std::sync::Arc;
+
+use crate::attributes::KeyValue;
 use crate::clock;
 use crate::proto::common::v1::KeyValue as OtlpKeyValue;
 use crate::proto::metrics::v1::{exemplar, number_data_point::Value as PointValue, Exemplar};
@@ -84,7 +88,7 @@ impl ExemplarFilter {
 }
 
 /// An exemplar as a stripe keeps it: plain words, converted at collection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Kept {
     /// The measurement's bits (see [`Number::to_bits`]).
     pub value: u64,
@@ -92,17 +96,27 @@ pub(crate) struct Kept {
     pub ticks: u64,
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    /// The measurement's attributes a view filtered out (none yet: nanotel has no views).
+    pub filtered_attributes: Option<Arc<[KeyValue]>>,
 }
 
 impl Kept {
     /// `value`, measured now within the span of `ids`.
     #[inline]
     pub(crate) fn now<N: Number>(value: N, ids: CurrentIds) -> Kept {
-        Kept { value: value.to_bits(), ticks: clock::ticks(), trace_id: ids.trace_id, span_id: ids.span_id }
+        Kept {
+            value: value.to_bits(),
+            ticks: clock::ticks(),
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            filtered_attributes: None,
+        }
     }
 
-    /// The OTLP exemplar, its value read as an `N`, with the attributes a view filtered out.
-    pub(crate) fn to_proto<N: Number>(self, filtered_attributes: Vec<OtlpKeyValue>) -> Exemplar {
+    /// The OTLP exemplar, its value read as an `N`.
+    pub(crate) fn to_proto<N: Number>(self) -> Exemplar {
+        let filtered_attributes: Vec<OtlpKeyValue> =
+            self.filtered_attributes.iter().flat_map(|attributes| attributes.iter().map(KeyValue::to_proto)).collect();
         let value = match N::from_bits(self.value).to_point() {
             PointValue::AsInt(value) => exemplar::Value::AsInt(value),
             PointValue::AsDouble(value) => exemplar::Value::AsDouble(value),
@@ -122,14 +136,15 @@ impl Kept {
 /// The OTLP exemplars of `kept`, values read as `N`, oldest first.
 pub(crate) fn to_proto<N: Number>(mut kept: Vec<Kept>) -> Vec<Exemplar> {
     kept.sort_by_key(|kept| kept.ticks);
-    kept.into_iter().map(|kept| kept.to_proto::<N>(Vec::new())).collect()
+    kept.into_iter().map(Kept::to_proto::<N>).collect()
 }
 
 /// Of two kept exemplars, the later one.
-pub(crate) fn latest(a: Option<Kept>, b: Option<Kept>) -> Option<Kept> {
+pub(crate) fn latest(a: Option<Kept>, b: Option<&Kept>) -> Option<Kept> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if b.ticks > a.ticks { b } else { a }),
-        (a, b) => a.or(b),
+        (Some(a), Some(b)) if b.ticks > a.ticks => Some(b.clone()),
+        (None, Some(b)) => Some(b.clone()),
+        (a, _) => a,
     }
 }
 
@@ -165,7 +180,7 @@ impl Reservoir {
 
     /// What it holds, and (with `reset`) empties it.
     pub(crate) fn take(&mut self, reset: bool) -> Sample {
-        let sample = Sample { seen: self.seen, kept: self.kept.iter().flatten().copied().collect() };
+        let sample = Sample { seen: self.seen, kept: self.kept.iter().flatten().cloned().collect() };
         if reset {
             self.seen = 0;
             self.kept.fill(None);
@@ -240,7 +255,13 @@ mod tests {
 
     #[test]
     fn merging_weighs_each_reservoir_by_what_it_saw() {
-        let kept = |value: u64| Kept { value, ticks: value, trace_id: TraceId::INVALID, span_id: SpanId::INVALID };
+        let kept = |value: u64| Kept {
+            value,
+            ticks: value,
+            trace_id: TraceId::INVALID,
+            span_id: SpanId::INVALID,
+            filtered_attributes: None,
+        };
         // One stripe saw 900 measurements, another 100: the merged exemplar comes from the first
         // about nine times in ten.
         let mut from_busy = 0;
@@ -253,24 +274,28 @@ mod tests {
         assert!((3450..=3750).contains(&from_busy), "{from_busy}");
         let few = merge(vec![Sample { seen: 1, kept: vec![kept(3)] }, Sample { seen: 0, kept: vec![] }], 2);
         assert_eq!(few, [kept(3)]);
-        assert_eq!(latest(Some(kept(1)), Some(kept(2))), Some(kept(2)));
-        assert_eq!(latest(None, Some(kept(2))), Some(kept(2)));
+        assert_eq!(latest(Some(kept(1)), Some(&kept(2))), Some(kept(2)));
+        assert_eq!(latest(Some(kept(3)), Some(&kept(2))), Some(kept(3)));
+        assert_eq!(latest(None, Some(&kept(2))), Some(kept(2)));
     }
 
     #[test]
-    fn the_proto_form_reads_the_value_as_its_type_and_omits_missing_ids() {
+    fn the_proto_form_reads_the_value_as_its_type_omits_missing_ids_and_carries_filtered_attributes() {
         let kept = Kept {
             value: (-3i64).to_bits(),
             ticks: clock::ticks(),
             trace_id: TraceId::INVALID,
             span_id: SpanId::INVALID,
+            filtered_attributes: Some(Arc::from([KeyValue::new("order.id", 42)])),
         };
-        let proto = kept.to_proto::<i64>(Vec::new());
+        let proto = kept.to_proto::<i64>();
         assert_eq!(proto.value, Some(exemplar::Value::AsInt(-3)));
         assert!(proto.trace_id.is_empty() && proto.span_id.is_empty());
+        assert_eq!(proto.filtered_attributes, [KeyValue::new("order.id", 42).to_proto()]);
         assert!(proto.time_unix_nano > 1_600_000_000_000_000_000);
         let kept = Kept::now(2.5f64, ids(7));
-        let proto = kept.to_proto::<f64>(Vec::new());
+        assert_eq!(kept.filtered_attributes, None, "no views yet: nothing is filtered out");
+        let proto = kept.to_proto::<f64>();
         assert_eq!(
             (proto.value, proto.trace_id, proto.span_id),
             (Some(exemplar::Value::AsDouble(2.5)), vec![7; 16], vec![7; 8])

@@ -119,8 +119,8 @@ impl Cells {
         if max > values.max {
             values.max = max;
         }
-        for (merged, &kept) in values.exemplars.iter_mut().zip(self.exemplars.iter()) {
-            *merged = latest(*merged, kept);
+        for (merged, kept) in values.exemplars.iter_mut().zip(self.exemplars.iter()) {
+            *merged = latest(merged.take(), kept.as_ref());
         }
     }
 
@@ -267,7 +267,8 @@ mod loom_models {
                 // Kept under the same claim: a bucket has an exemplar exactly in the window
                 // that counts its record, and it is that record's value.
                 for (bucket, (&count, exemplar)) in window.counts.iter().zip(&window.exemplars).enumerate() {
-                    assert_eq!(exemplar.map(|kept| kept.value), (count > 0).then_some([1, 5][bucket]), "{window:?}");
+                    let value = exemplar.as_ref().map(|kept| kept.value);
+                    assert_eq!(value, (count > 0).then_some([1, 5][bucket]), "{window:?}");
                 }
             }
             let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();
