@@ -114,7 +114,7 @@ impl Kept {
     }
 
     /// The OTLP exemplar, its value read as an `N`.
-    pub(crate) fn to_proto<N: Number>(self) -> Exemplar {
+    pub(crate) fn into_proto<N: Number>(self) -> Exemplar {
         let filtered_attributes: Vec<OtlpKeyValue> =
             self.filtered_attributes.iter().flat_map(|attributes| attributes.iter().map(KeyValue::to_proto)).collect();
         let value = match N::from_bits(self.value).to_point() {
@@ -136,7 +136,7 @@ impl Kept {
 /// The OTLP exemplars of `kept`, values read as `N`, oldest first.
 pub(crate) fn to_proto<N: Number>(mut kept: Vec<Kept>) -> Vec<Exemplar> {
     kept.sort_by_key(|kept| kept.ticks);
-    kept.into_iter().map(Kept::to_proto::<N>).collect()
+    kept.into_iter().map(Kept::into_proto::<N>).collect()
 }
 
 /// Of two kept exemplars, the later one.
@@ -288,14 +288,14 @@ mod tests {
             span_id: SpanId::INVALID,
             filtered_attributes: Some(Arc::from([KeyValue::new("order.id", 42)])),
         };
-        let proto = kept.to_proto::<i64>();
+        let proto = kept.into_proto::<i64>();
         assert_eq!(proto.value, Some(exemplar::Value::AsInt(-3)));
         assert!(proto.trace_id.is_empty() && proto.span_id.is_empty());
         assert_eq!(proto.filtered_attributes, [KeyValue::new("order.id", 42).to_proto()]);
         assert!(proto.time_unix_nano > 1_600_000_000_000_000_000);
         let kept = Kept::now(2.5f64, ids(7));
         assert_eq!(kept.filtered_attributes, None, "no views yet: nothing is filtered out");
-        let proto = kept.to_proto::<f64>();
+        let proto = kept.into_proto::<f64>();
         assert_eq!(
             (proto.value, proto.trace_id, proto.span_id),
             (Some(exemplar::Value::AsDouble(2.5)), vec![7; 16], vec![7; 8])
