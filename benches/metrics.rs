@@ -18,6 +18,13 @@
 //! - `nanotel/histogram_record_bound`: explicit buckets (the default ones), `u64` values spread
 //!   over all 16 buckets (goal ≤ 2.5× the floor).
 //! - `nanotel/exponential_histogram_record_bound`: `f64` values spread over 1..10⁴ (goal ≤ 4×).
+//! - `nanotel/histogram_record_bound_exemplars_off`: the same record under a provider whose
+//!   exemplar filter is `AlwaysOff` (no exemplar storage, no thread-local read): the record as it
+//!   was before exemplars, for the cost of asking outside a span (goal: `histogram_record_bound`,
+//!   which asks under the default `TraceBased` filter, within 1.1× of it).
+//! - `nanotel/*_in_sampled_span`: the bound histogram, exponential histogram and counter records
+//!   while a sampled span context is entered, so each keeps an exemplar (value, clock ticks, trace
+//!   and span id) (goal for the explicit histogram: ≤ 2× `histogram_record_bound`).
 //! - `limit/contended_atomic_2threads` and `nanotel/contended_counter_add_2threads`: two threads
 //!   adding to one shared `AtomicU64`, and to one bound counter; the figure is the time per add
 //!   per thread, from each thread's CPU time on Linux (goal: the counter at most 0.3× the shared
@@ -34,7 +41,8 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{MeterProvider, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, View};
+use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 const GROUP: &str = "metrics";
 
@@ -146,6 +154,16 @@ fn benches(c: &mut Criterion) {
         .map(|&symbol| [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)])
         .collect();
     let reordered = [KeyValue::new("symbol", "AAPL"), KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
+    let no_exemplars = MeterProvider::builder().without_env().exemplar_filter(ExemplarFilter::AlwaysOff).build();
+    let off_histogram = no_exemplars.meter("bench").u64_histogram("latency").build().expect("a valid name");
+    let bound_off_histogram = off_histogram.bind(&attributes());
+    let sampled = Context::from_span_context(SpanContext::new(
+        TraceId::from_bytes([7; 16]),
+        SpanId::from_bytes([9; 8]),
+        TraceFlags::SAMPLED,
+        false,
+        Default::default(),
+    ));
 
     // The SDK's stable API: a periodic reader (its interval far beyond the run) with an exporter
     // that discards, so the SDK aggregates exactly as it would in production.
@@ -234,6 +252,14 @@ fn benches(c: &mut Criterion) {
             bound_histogram.record(black_box(spread[i & 15]))
         })
     });
+    // Right after the row it is compared with, so both meet the same machine load.
+    group.bench_function("nanotel/histogram_record_bound_exemplars_off", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            bound_off_histogram.record(black_box(spread[i & 15]))
+        })
+    });
     group.bench_function("nanotel/exponential_histogram_record_bound", |b| {
         let mut i = 0usize;
         b.iter(|| {
@@ -241,6 +267,25 @@ fn benches(c: &mut Criterion) {
             bound_exponential.record(black_box(exp_spread[i & 15]))
         })
     });
+    {
+        // Criterion runs each routine on this thread: the context is current throughout.
+        let _entered = sampled.attach();
+        group.bench_function("nanotel/histogram_record_bound_in_sampled_span", |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                bound_histogram.record(black_box(spread[i & 15]))
+            })
+        });
+        group.bench_function("nanotel/exponential_histogram_record_bound_in_sampled_span", |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                bound_exponential.record(black_box(exp_spread[i & 15]))
+            })
+        });
+        group.bench_function("nanotel/counter_add_bound_in_sampled_span", |b| b.iter(|| bound.add(black_box(1))));
+    }
     group.bench_function("limit/contended_atomic_2threads", |b| {
         let shared = Arc::new(AtomicU64::new(0));
         b.iter_custom(|iters| {
@@ -302,6 +347,29 @@ fn print_ratios() {
             "exponential_histogram_record_bound / floor",
             ratio("nanotel/exponential_histogram_record_bound", floor),
             "<= 4",
+        ),
+        (
+            "histogram_record_bound / histogram_record_bound_exemplars_off",
+            ratio("nanotel/histogram_record_bound", "nanotel/histogram_record_bound_exemplars_off"),
+            "<= 1.1",
+        ),
+        (
+            "histogram_record_bound_in_sampled_span / histogram_record_bound",
+            ratio("nanotel/histogram_record_bound_in_sampled_span", "nanotel/histogram_record_bound"),
+            "<= 2",
+        ),
+        (
+            "exponential_histogram_record_bound_in_sampled_span / exponential_histogram_record_bound",
+            ratio(
+                "nanotel/exponential_histogram_record_bound_in_sampled_span",
+                "nanotel/exponential_histogram_record_bound",
+            ),
+            "none",
+        ),
+        (
+            "counter_add_bound_in_sampled_span / counter_add_bound",
+            ratio("nanotel/counter_add_bound_in_sampled_span", "nanotel/counter_add_bound"),
+            "none",
         ),
         (
             "contended_counter_add_2threads / contended floor",

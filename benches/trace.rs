@@ -15,6 +15,9 @@
 //!   drawn only if its context is read, which this benchmark does not do.
 //! - `nanotel/span_not_sampled_context_read`: the same, its context read once (as a propagation
 //!   or a child span would), so its ids are drawn. Reported, no goal.
+//! - `nanotel/span_enter_exit`: entering a started, sampled span and leaving it (the guard made
+//!   and dropped): what making a span current costs, including copying its ids for metric
+//!   exemplars. Reported, no goal.
 //! - `opentelemetry_sdk/…`: the same spans with the official SDK (0.31): a batch span processor
 //!   feeding an exporter that does nothing.
 //!
@@ -123,6 +126,10 @@ fn spans(c: &mut Criterion) {
             black_box(span.context().span_id());
         })
     });
+
+    let entered = start_order_span(&paced_tracer);
+    group.bench_function("nanotel/span_enter_exit", |b| b.iter(|| drop(black_box(entered.enter()))));
+    drop(entered);
 
     let sdk = sdk_provider(opentelemetry_sdk::trace::Sampler::AlwaysOn);
     let sdk_tracer = sdk.tracer("bench");

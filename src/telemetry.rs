@@ -318,10 +318,9 @@ fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
 
 /// Variables of the specification nanotel does not implement: set, each is reported once, so a
 /// setting that has no effect is not a silent surprise.
-const UNSUPPORTED: [(&str, &str); 6] = [
+const UNSUPPORTED: [(&str, &str); 4] = [
     ("OTEL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
     ("OTEL_EXPERIMENTAL_CONFIG_FILE", "declarative configuration is not supported; the OTEL_* variables apply"),
-    ("OTEL_METRICS_EXEMPLAR_FILTER", "exemplars are not recorded"),
     ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "the Zipkin exporter is not supported"),
     ("OTEL_ENTITIES", "resource entities are not supported"),
 ];

@@ -119,3 +119,16 @@ fn unknown_and_unsupported_propagators_are_reported_once_each() {
         ],
     );
 }
+
+/// An unknown exemplar filter is one line naming the values that exist and the default used; a
+/// known one, in any case, is no line at all.
+#[test]
+fn an_unknown_exemplar_filter_is_reported_once_and_the_default_used() {
+    let lines = init_stderr(&[("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes".into())]);
+    assert_eq!(
+        lines,
+        ["nanotel: warning: OTEL_METRICS_EXEMPLAR_FILTER=\"sometimes\" is ignored: expected one of trace_based, \
+          always_on, always_off; using trace_based"]
+    );
+    assert!(init_stderr(&[("OTEL_METRICS_EXEMPLAR_FILTER", "ALWAYS_OFF".into())]).is_empty());
+}

@@ -3,7 +3,9 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{MeterProvider, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, View};
+use nanotel::proto::metrics::v1::metric::Data;
+use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -105,4 +107,50 @@ fn a_views_attribute_filter_allocates_nothing_per_record() {
     };
     (0..100).for_each(record);
     assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while recording after warm-up");
+}
+
+/// Inside a sampled span every record also keeps an exemplar (under both filters that keep
+/// any): still no allocation.
+#[test]
+fn recording_exemplars_allocates_nothing_after_warm_up() {
+    for filter in [ExemplarFilter::TraceBased, ExemplarFilter::AlwaysOn] {
+        let provider = MeterProvider::builder().without_env().exemplar_filter(filter).build();
+        let meter = provider.meter("alloc");
+        let counter = meter.u64_counter("orders").build().unwrap();
+        let float_counter = meter.f64_counter("notional").build().unwrap();
+        let histogram = meter.u64_histogram("latency").build().unwrap();
+        let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+        let attrs = [KeyValue::new("venue", "XNAS")];
+        let span = SpanContext::new(
+            TraceId::from_bytes([1; 16]),
+            SpanId::from_bytes([2; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        );
+        let _entered = Context::from_span_context(span).attach();
+        let (bound_counter, bound_histogram) = (counter.bind(&attrs), histogram.bind(&attrs));
+        let record = |i: u64| {
+            bound_counter.add(1);
+            counter.add(1, &attrs);
+            float_counter.add(0.5, &attrs);
+            bound_histogram.record(i % 20_000);
+            histogram.record(i % 20_000, &attrs);
+            // Past the reservoir's size, so later values are sampled in at random.
+            exponential.record((i % 1000) as f64 + 1.0, &attrs);
+        };
+        (0..2000).for_each(record);
+        let n = allocations_in(|| (0..10_000).for_each(record));
+        assert_eq!(n, 0, "allocations while keeping exemplars ({filter:?})");
+        // And the exemplars were kept: every instrument has some.
+        for metric in &provider.collect()[0].metrics {
+            let kept = match &metric.data {
+                Some(Data::Sum(sum)) => sum.data_points.iter().map(|p| p.exemplars.len()).sum(),
+                Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.exemplars.len()).sum(),
+                Some(Data::ExponentialHistogram(h)) => h.data_points.iter().map(|p| p.exemplars.len()).sum(),
+                _ => 0,
+            };
+            assert!(kept > 0, "{} kept no exemplar", metric.name);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Exact totals under concurrency: N threads × M records, bound and unbound, cumulative and
 //! delta, with delta collections racing the recording threads; and waves of more threads than
-//! stripes, exiting and replaced.
+//! stripes, exiting and replaced; exemplars kept whole by racing threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
@@ -321,4 +321,93 @@ fn exponential_histogram_loses_nothing_when_threads_outnumber_cores() {
     // Σ (i % 1000 + 1) over i < EACH, per thread: EACH / 1000 rounds of 1..=1000.
     let per_thread = (EACH / 1000) as f64 * 500_500.0;
     assert_eq!((count, sum), (RECORDERS * EACH, RECORDERS as f64 * per_thread));
+}
+
+/// Exemplars under concurrency: more threads than stripes (so counters also offer to the
+/// shared-mode reservoir, which threads contend for) record inside sampled spans of their own while
+/// delta collections race them. The sums and counts stay exact, and every exemplar is whole: its
+/// trace and span id are one thread's pair, and its value is one that thread recorded.
+#[test]
+fn exemplars_recorded_by_racing_threads_are_whole() {
+    use nanotel::metrics::ExemplarFilter;
+    use nanotel::proto::metrics::v1::{exemplar, Exemplar};
+    use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
+
+    const RECORDERS: u64 = 24;
+    const EACH: u64 = 5_000;
+    let provider = MeterProvider::builder()
+        .without_env()
+        .temporality(TemporalityPreference::Delta)
+        .exemplar_filter(ExemplarFilter::TraceBased)
+        .build();
+    let meter = provider.meter("stress");
+    let histogram = meter.u64_histogram("h").with_boundaries(vec![100.0, 1000.0]).build().unwrap();
+    let exponential = meter.u64_histogram("e").exponential().build().unwrap();
+    let counter = meter.u64_counter("c").build().unwrap();
+    // Thread t runs under trace id [t + 1; 16] and span id [t + 1; 8]; its histogram values are
+    // t * 10_000 + something below 10_000, its counter increments 1.
+    let check = |e: &Exemplar, histogram: bool| {
+        let Some(exemplar::Value::AsInt(value)) = e.value else { panic!("an integer exemplar: {e:?}") };
+        let id = e.span_id.first().copied().unwrap_or_default();
+        assert!((1..=RECORDERS as u8).contains(&id), "{e:?}");
+        assert_eq!((e.trace_id.as_slice(), e.span_id.as_slice()), (&[id; 16][..], &[id; 8][..]), "{e:?}");
+        let thread = u64::from(id - 1);
+        assert!(if histogram { value as u64 / 10_000 == thread } else { value == 1 }, "{e:?}");
+    };
+    let (mut count, mut sum, mut exemplars) = (0u64, 0i64, 0usize);
+    let mut add = |scopes: Vec<ScopeMetrics>| {
+        for metric in scopes.iter().flat_map(|s| &s.metrics) {
+            match metric.data.as_ref() {
+                Some(Data::Histogram(h)) => h.data_points.iter().for_each(|p| {
+                    count += p.count;
+                    exemplars += p.exemplars.len();
+                    p.exemplars.iter().for_each(|e| check(e, true));
+                }),
+                Some(Data::ExponentialHistogram(h)) => h.data_points.iter().for_each(|p| {
+                    exemplars += p.exemplars.len();
+                    p.exemplars.iter().for_each(|e| check(e, true));
+                }),
+                Some(Data::Sum(s)) => s.data_points.iter().for_each(|p| {
+                    if let Some(Value::AsInt(v)) = p.value {
+                        sum += v;
+                    }
+                    exemplars += p.exemplars.len();
+                    p.exemplars.iter().for_each(|e| check(e, false));
+                }),
+                other => panic!("unexpected data {other:?}"),
+            }
+        }
+    };
+    let start = Barrier::new(RECORDERS as usize);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..RECORDERS)
+            .map(|t| {
+                let (histogram, exponential, counter, start) = (&histogram, &exponential, &counter, &start);
+                s.spawn(move || {
+                    let id = t as u8 + 1;
+                    let span = SpanContext::new(
+                        TraceId::from_bytes([id; 16]),
+                        SpanId::from_bytes([id; 8]),
+                        TraceFlags::SAMPLED,
+                        false,
+                        Default::default(),
+                    );
+                    let _entered = Context::from_span_context(span).attach();
+                    let (bound, bound_exponential) = (histogram.bind(&[]), exponential.bind(&[]));
+                    start.wait();
+                    for i in 0..EACH {
+                        bound.record(t * 10_000 + i % 2000);
+                        bound_exponential.record(t * 10_000 + i % 2000 + 1);
+                        counter.add(1, &[]);
+                    }
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            add(provider.collect());
+        }
+    });
+    add(provider.collect());
+    assert_eq!((count, sum), (RECORDERS * EACH, (RECORDERS * EACH) as i64));
+    assert!(exemplars > 0, "exemplars were kept");
 }

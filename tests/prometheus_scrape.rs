@@ -1,6 +1,7 @@
 //! A real Prometheus server (Debian package `prometheus`; `NANOTEL_PROMETHEUS` names the binary)
 //! scrapes a pipeline's endpoint every second; the series read back through its HTTP API carry
-//! the values recorded, the pipeline's own telemetry and `target_info`.
+//! the values recorded, the pipeline's own telemetry and `target_info`; with exemplar storage
+//! on, the exemplars it read back link to the span that was current when the value was recorded.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -15,6 +16,7 @@ use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyV
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
 use nanotel::testing::TestCollector;
+use nanotel::trace::{Sampler, TracerProvider};
 use nanotel::Signal;
 
 /// How long Prometheus gets to start and to show a scraped value before the test gives up.
@@ -50,7 +52,7 @@ struct PrometheusProcess {
 }
 
 impl PrometheusProcess {
-    fn start(binary: &str, target: std::net::SocketAddr) -> PrometheusProcess {
+    fn start(binary: &str, target: std::net::SocketAddr, extra_args: &[&str]) -> PrometheusProcess {
         let unique = format!(
             "nanotel-prometheus-{}-{}",
             std::process::id(),
@@ -69,6 +71,7 @@ impl PrometheusProcess {
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -117,6 +120,42 @@ impl PrometheusProcess {
                     .send()
                     .and_then(|a| a.text())
                     .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl PrometheusProcess {
+    /// Waits until `/api/v1/query_exemplars` finds, for `promql` over the last hour, an exemplar
+    /// with this trace id, and returns it with the labels of its series.
+    fn wait_for_exemplar(&mut self, promql: &str, trace_id: &str) -> (serde_json::Value, serde_json::Value) {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            let (start, end) = ((now - 3600).to_string(), (now + 60).to_string());
+            let answer = self
+                .client
+                .get(format!("{}/api/v1/query_exemplars", self.api))
+                .query(&[("query", promql), ("start", &start), ("end", &end)])
+                .send()
+                .and_then(|a| a.text())
+                .unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+            for series in json["data"].as_array().into_iter().flatten() {
+                for exemplar in series["exemplars"].as_array().into_iter().flatten() {
+                    if exemplar["labels"]["trace_id"] == trace_id {
+                        return (series["seriesLabels"].clone(), exemplar.clone());
+                    }
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < give_up,
+                "no exemplar of trace {trace_id} for {promql}; last answer {answer}\n--- prometheus log ---\n{}",
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -183,7 +222,7 @@ fn prometheus_scrapes_the_recorded_values() {
     assert_eq!(collector.accepted_items(Signal::Traces), 5);
 
     let target = pipeline.prometheus().expect("the endpoint was asked for").local_addr();
-    let mut prometheus = PrometheusProcess::start(&binary, target);
+    let mut prometheus = PrometheusProcess::start(&binary, target, &[]);
     prometheus.wait_for("up{job=\"nanotel\"}", "1");
     let labels = prometheus.wait_for("orders_total{venue=\"XNAS\"}", "42");
     assert_eq!(labels["otel_scope_name"], "gateway");
@@ -206,6 +245,58 @@ fn prometheus_scrapes_the_recorded_values() {
     // Values recorded later show up in later scrapes.
     xnas.add(8);
     prometheus.wait_for("orders_total{venue=\"XNAS\"}", "50");
+    drop(prometheus);
+    pipeline.shutdown(Duration::from_secs(5));
+}
+
+/// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
+/// OpenMetrics, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
+/// storage, returns it from `/api/v1/query_exemplars` with the span's trace and span id, on the
+/// bucket the value fell in. A counter's exemplar comes back the same way.
+#[test]
+fn prometheus_reads_back_the_exemplar_of_a_span() {
+    let Some(binary) = prometheus_binary() else { return };
+    let pipeline = Pipeline::builder()
+        .with_env_lookup(move |name| match name {
+            "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
+            "OTEL_TRACES_EXPORTER" | "OTEL_LOGS_EXPORTER" => Some("none".into()),
+            "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
+            "OTEL_EXPORTER_PROMETHEUS_PORT" => Some("0".into()),
+            _ => None,
+        })
+        .build()
+        .unwrap();
+    let provider = MeterProvider::builder().without_env().build();
+    provider.attach(&pipeline);
+    let meter = provider.meter("desk");
+    let tick_to_trade = meter
+        .f64_histogram("tick_to_trade")
+        .with_unit("s")
+        .with_boundaries(vec![0.000_01, 0.000_1, 0.001])
+        .build()
+        .unwrap();
+    let orders = meter.u64_counter("orders").build().unwrap();
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let span = tracers.tracer("desk").span("order").start();
+    let (trace_id, span_id) = (span.context().trace_id().to_string(), span.context().span_id().to_string());
+    {
+        let _entered = span.enter();
+        tick_to_trade.record(0.000_42, &[KeyValue::new("venue", "XNAS")]);
+        orders.add(1, &[KeyValue::new("venue", "XNAS")]);
+    }
+    // A faster one outside any span: its bucket has no exemplar.
+    tick_to_trade.record(0.000_005, &[KeyValue::new("venue", "XNAS")]);
+
+    let target = pipeline.prometheus().expect("the endpoint was asked for").local_addr();
+    let mut prometheus = PrometheusProcess::start(&binary, target, &["--enable-feature=exemplar-storage"]);
+    prometheus.wait_for("tick_to_trade_seconds_count{venue=\"XNAS\"}", "2");
+    let (series, exemplar) = prometheus.wait_for_exemplar("tick_to_trade_seconds_bucket", &trace_id);
+    assert_eq!(exemplar["labels"]["span_id"], span_id.as_str(), "{exemplar}");
+    assert_eq!(exemplar["value"], "0.00042", "{exemplar}");
+    assert!(series["le"].as_str().is_some_and(|le| le.starts_with("0.001")), "the bucket of 0.00042: {series}");
+    assert_eq!(series["venue"], "XNAS");
+    let (_, counted) = prometheus.wait_for_exemplar("orders_total", &trace_id);
+    assert_eq!((counted["labels"]["span_id"].as_str(), counted["value"].as_str()), (Some(span_id.as_str()), Some("1")));
     drop(prometheus);
     pipeline.shutdown(Duration::from_secs(5));
 }

@@ -628,4 +628,51 @@ mod tests {
         };
         assert_eq!(encode(&request), request.encode_to_vec());
     }
+
+    /// Exemplars of every point type, with either value type, ids or none, and filtered
+    /// attributes: the same bytes as prost.
+    #[test]
+    fn exemplars_encode_as_prost_does() {
+        use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
+        let exemplar = |value, ids: bool| Exemplar {
+            filtered_attributes: vec![KeyValue {
+                key: "order.id".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::IntValue(42)) }),
+                ..Default::default()
+            }],
+            time_unix_nano: 1_700_000_000_123_456_789,
+            span_id: if ids { vec![0xab; 8] } else { Vec::new() },
+            trace_id: if ids { vec![0xcd; 16] } else { Vec::new() },
+            value: Some(value),
+        };
+        let exemplars =
+            vec![exemplar(exemplar::Value::AsInt(-7), true), exemplar(exemplar::Value::AsDouble(0.25), false)];
+        let sum = Sum {
+            data_points: vec![NumberDataPoint { exemplars: exemplars.clone(), ..Default::default() }],
+            ..Default::default()
+        };
+        let histogram = Histogram {
+            data_points: vec![HistogramDataPoint { exemplars: exemplars.clone(), count: 2, ..Default::default() }],
+            ..Default::default()
+        };
+        let exponential = ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint { exemplars, count: 2, ..Default::default() }],
+            ..Default::default()
+        };
+        let metrics = [
+            metric::Data::Sum(sum),
+            metric::Data::Histogram(histogram),
+            metric::Data::ExponentialHistogram(exponential),
+        ]
+        .into_iter()
+        .map(|data| Metric { name: "m".into(), data: Some(data), ..Default::default() })
+        .collect();
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(encode(&request), request.encode_to_vec());
+    }
 }

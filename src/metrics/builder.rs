@@ -111,14 +111,18 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, |_| SumCells::new)? })
+        let exemplars = self.meter.exemplar_filter();
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, move |_| move || SumCells::new(exemplars))? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, |_| SumCells::new)? })
+        let exemplars = self.meter.exemplar_filter();
+        Ok(UpDownCounter {
+            inner: self.sync(InstrumentKind::UpDownCounter, move |_| move || SumCells::new(exemplars))?,
+        })
     }
 }
 
@@ -148,14 +152,15 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
     /// the provider's default histogram aggregation.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
+        let exemplars = self.meter.exemplar_filter();
         let inner = self.sync(InstrumentKind::Histogram, |choice| {
             let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
                 HistogramChoice::Exponential { max_size, max_scale } => {
-                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale)))
+                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, exemplars)))
                 }
                 HistogramChoice::Explicit(bounds) => {
                     let bounds: Arc<[f64]> = bounds.into();
-                    Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone())))
+                    Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), exemplars)))
                 }
             };
             cells

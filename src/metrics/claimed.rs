@@ -32,8 +32,9 @@ use loom::{hint::spin_loop, thread::yield_now};
 #[cfg(not(nanotel_loom))]
 use std::{hint::spin_loop, thread::yield_now};
 
-/// One stripe: the holder flag and the contents only the holder reaches.
-struct Claimable<S> {
+/// One stripe: the holder flag and the contents only the holder reaches. Also used alone, for the
+/// sums' exemplar reservoirs (see `exemplar`), with `claim` and `claim_waiting` as here.
+pub(crate) struct Claimable<S> {
     held: AtomicBool,
     contents: UnsafeCell<S>,
 }
@@ -44,21 +45,21 @@ struct Claimable<S> {
 unsafe impl<S: Send> Sync for Claimable<S> {}
 
 impl<S> Claimable<S> {
-    fn new(contents: S, held: bool) -> Self {
+    pub(crate) fn new(contents: S, held: bool) -> Self {
         Claimable { held: AtomicBool::new(held), contents: UnsafeCell::new(contents) }
     }
 
     /// The stripe, if no one holds it. Acquire pairs with the Release in `Held::drop`: the new
     /// holder sees every write of the previous holders.
     #[inline]
-    fn claim(&self) -> Option<Held<'_, S>> {
+    pub(crate) fn claim(&self) -> Option<Held<'_, S>> {
         let claimed = self.held.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok();
         // Built only when claimed: dropping a guard releases the stripe.
         claimed.then(|| Held { stripe: self })
     }
 
     /// The stripe, once its holder (a record, which never waits) releases it.
-    fn claim_waiting(&self) -> Held<'_, S> {
+    pub(crate) fn claim_waiting(&self) -> Held<'_, S> {
         let mut spins = 0u32;
         loop {
             if let Some(held) = self.claim() {

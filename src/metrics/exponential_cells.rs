@@ -14,11 +14,15 @@
 //! (both windows shifted in place), and the value's window is re-centred on its occupied range,
 //! all with a stack buffer, never allocating. The scale only ever goes down, also across delta
 //! collections, so once a histogram has seen its range it rarely takes the slow path again.
+//!
+//! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
 use super::claimed::Stripes;
+use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
 use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
+use super::number::Number;
 use super::stripe;
 
 /// The base of an empty window: every index is outside it.
@@ -95,11 +99,13 @@ struct Stripe {
     max: f64,
     positive: Window,
     negative: Window,
+    exemplars: Reservoir,
 }
 
 impl Stripe {
-    /// An empty stripe at `scale`, the largest it will have.
-    fn new(scale: i32) -> Self {
+    /// An empty stripe at `scale`, the largest it will have, with a reservoir of `exemplars` (0
+    /// for none).
+    fn new(scale: i32, exemplars: usize) -> Self {
         Stripe {
             scale,
             zero_count: 0,
@@ -108,6 +114,7 @@ impl Stripe {
             max: f64::NEG_INFINITY,
             positive: Window::new(),
             negative: Window::new(),
+            exemplars: Reservoir::new(exemplars),
         }
     }
 
@@ -192,51 +199,75 @@ pub(crate) struct ExpoCells {
     max_scale: i32,
     /// The most buckets per sign a reading has (a view's `max_size`, else [`MAX_SIZE`]).
     max_size: usize,
+    exemplars: ExemplarFilter,
 }
 
 impl ExpoCells {
     /// A histogram whose readings have at most `max_size` buckets per sign (at most
-    /// [`MAX_SIZE`]), whose scale starts at `max_scale` (at most `MAX_SCALE`).
+    /// [`MAX_SIZE`]), whose scale starts at `max_scale` (at most `MAX_SCALE`), keeping the
+    /// exemplars `exemplars` admits.
     ///
     /// Stripes always use windows of [`MAX_SIZE`] buckets, so a record costs the same whatever
     /// `max_size`: a reading merges the stripes at the largest scale that fits `max_size`, which
     /// is the scale recording into `max_size` buckets would have reached (downscaling only merges
     /// neighbouring buckets, so the order does not matter).
-    pub(crate) fn new(max_size: usize, max_scale: i32) -> Self {
-        Self::with_stripes(stripe::count(), max_size, max_scale)
+    pub(crate) fn new(max_size: usize, max_scale: i32, exemplars: ExemplarFilter) -> Self {
+        Self::with_stripes(stripe::count(), max_size, max_scale, exemplars)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32) -> Self {
+    pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32, exemplars: ExemplarFilter) -> Self {
         let max_size = max_size.clamp(2, MAX_SIZE);
-        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale)), max_scale, max_size }
+        let size = Self::reservoir_size(exemplars);
+        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale, size)), max_scale, max_size, exemplars }
     }
 
-    /// Records a value: claims a stripe (this thread's, usually), updates it, releases it.
-    #[inline]
-    pub(crate) fn record(&self, value: f64) {
-        if value.is_finite() {
-            self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale)).with(|stripe| stripe.record(value));
+    fn reservoir_size(exemplars: ExemplarFilter) -> usize {
+        if exemplars.keeps_any() {
+            EXPONENTIAL_RESERVOIR
+        } else {
+            0
         }
     }
 
+    /// Records a value: claims a stripe (this thread's, usually), updates it and offers the value
+    /// to its reservoir when the filter admits it, releases it. The buckets take the value as an
+    /// `f64`; the exemplar keeps it as an `N`.
+    #[inline]
+    pub(crate) fn record<N: Number>(&self, value: N) {
+        let float = value.to_f64();
+        if !float.is_finite() {
+            return;
+        }
+        let exemplar = self.exemplars.admit();
+        let size = Self::reservoir_size(self.exemplars);
+        self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size)).with(|stripe| {
+            stripe.record(float);
+            if let Some(ids) = exemplar {
+                stripe.exemplars.offer(value, ids);
+            }
+        });
+    }
+
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
-    /// is copied and zeroed while held.
-    pub(crate) fn read(&self, reset: bool) -> ExpoState {
+    /// is copied and zeroed while held; and a sample of its exemplars (see `exemplar::merge`).
+    pub(crate) fn read(&self, reset: bool) -> (ExpoState, Vec<Kept>) {
         let mut merged = ExpoState::default();
+        let mut samples = Vec::new();
         for mut held in self.stripes.hold_each() {
-            let state = held.with(|stripe| {
+            let (state, sample) = held.with(|stripe| {
                 let state = stripe.to_state();
                 if reset {
                     stripe.clear();
                 }
-                state
+                (state, stripe.exemplars.take(reset))
             });
             // Merged once released: recorders need not go elsewhere meanwhile.
             drop(held);
             merged.merge_within(&state, self.max_size);
+            samples.push(sample);
         }
-        merged
+        (merged, merge(samples, EXPONENTIAL_RESERVOIR))
     }
 }
 
@@ -246,7 +277,7 @@ mod tests {
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {
-        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE);
+        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased);
         let mut model = ExpoState::default();
         let values: Vec<f64> = (0..2000)
             .map(
@@ -257,12 +288,12 @@ mod tests {
             cells.record(v);
             model.record(v);
         }
-        let first = cells.read(true);
+        let first = cells.read(true).0;
         assert_eq!(first.count(), 1000);
         for &v in &values[1000..] {
             cells.record(v);
         }
-        let second = cells.read(false);
+        let second = cells.read(false).0;
         let mut total = first.clone();
         total.merge(&second);
         for &v in &values[1000..] {
@@ -279,7 +310,7 @@ mod tests {
 
     #[test]
     fn concurrent_recording_and_delta_reads_lose_nothing() {
-        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE);
+        let cells = ExpoCells::new(MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased);
         let threads = 4;
         let per_thread = 20_000u64;
         let mut collected = ExpoState::default();
@@ -295,10 +326,10 @@ mod tests {
                 })
                 .collect();
             while workers.iter().any(|w| !w.is_finished()) {
-                collected.merge(&cells.read(true));
+                collected.merge(&cells.read(true).0);
             }
         });
-        collected.merge(&cells.read(true));
+        collected.merge(&cells.read(true).0);
         assert_eq!(collected.count(), threads as u64 * per_thread);
     }
 }
@@ -324,13 +355,15 @@ mod exit_tests {
     /// A record made while every stripe is held goes to an extra stripe, read like the others.
     #[test]
     fn a_record_while_every_stripe_is_held_is_kept() {
-        let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE);
-        let held =
-            [cells.stripes.claim(0, || Stripe::new(MAX_SCALE)), cells.stripes.claim(1, || Stripe::new(MAX_SCALE))];
+        let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased);
+        let held = [
+            cells.stripes.claim(0, || Stripe::new(MAX_SCALE, 0)),
+            cells.stripes.claim(1, || Stripe::new(MAX_SCALE, 0)),
+        ];
         std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
-        let state = cells.read(true);
+        let state = cells.read(true).0;
         assert_eq!((state.count(), state.sum, state.min, state.max), (1, 5.0, 5.0, 5.0));
     }
 
@@ -340,10 +373,10 @@ mod exit_tests {
     /// would abort the whole test process.
     #[test]
     fn a_record_from_a_thread_local_destructor_is_counted() {
-        let cells = Arc::new(ExpoCells::new(MAX_SIZE, MAX_SCALE));
+        let cells = Arc::new(ExpoCells::new(MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased));
         let recorder = cells.clone();
         // Hold every stripe but the first, as preempted recorders would.
-        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE))).collect();
+        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE, 0))).collect();
         std::thread::spawn(move || {
             RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
             recorder.record(1.0);
@@ -351,7 +384,7 @@ mod exit_tests {
         .join()
         .unwrap();
         drop(held);
-        let state = cells.read(true);
+        let state = cells.read(true).0;
         assert_eq!((state.count(), state.sum), (2, 8.0));
     }
 }
@@ -364,11 +397,12 @@ mod loom_models {
 
     /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
     /// stripe), the first recording values 20 octaves apart (a downscale of the stripe it holds),
-    /// while a delta collection races them: over the windows, count and sum are exact.
+    /// while a delta collection races them: over the windows, count and sum are exact, and every
+    /// value is an exemplar once.
     #[test]
     fn loom_records_land_whole_in_one_window_through_claims_and_rescales() {
         loom::model(|| {
-            let cells = Arc::new(ExpoCells::with_stripes(1, MAX_SIZE, MAX_SCALE));
+            let cells = Arc::new(ExpoCells::with_stripes(1, MAX_SIZE, MAX_SCALE, ExemplarFilter::AlwaysOn));
             let recorders: Vec<_> = [&[1.0, 1048576.0][..], &[3.0]]
                 .into_iter()
                 .map(|values| {
@@ -376,9 +410,15 @@ mod loom_models {
                     thread::spawn(move || values.iter().for_each(|&value| cells.record(value)))
                 })
                 .collect();
-            let mut total = cells.read(true);
+            let (mut total, first) = cells.read(true);
             recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
-            total.merge(&cells.read(true));
+            let (second, later) = cells.read(true);
+            total.merge(&second);
+            // Each value is offered to its stripe's reservoir under the same claim, and the
+            // reservoir holds 20: every value is an exemplar of exactly one window.
+            let mut values: Vec<f64> = first.iter().chain(&later).map(|kept| f64::from_bits(kept.value)).collect();
+            values.sort_by(f64::total_cmp);
+            assert_eq!(values, [1.0, 3.0, 1048576.0]);
             assert_eq!((total.count(), total.sum, total.min, total.max), (3, 1048580.0, 1.0, 1048576.0));
             assert!(total.scale < MAX_SCALE, "20 octaves do not fit at the largest scale");
             stripe::loom_wait_until_all_given_back();

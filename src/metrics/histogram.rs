@@ -5,12 +5,16 @@
 //! loads and stores; a collection holds each stripe in turn to read it and, for a delta, reset it.
 //! So a record's bucket, sum and extremes always fall in the same delta window: every point's count
 //! is the sum of its buckets, its sum is theirs, and a point with a count has min ≤ max.
+//!
+//! Each stripe also keeps the last exemplar of each bucket (see `exemplar`), written under the
+//! same claim, so an exemplar lands in the same window as its record.
 
 use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 
 use super::claimed::Stripes;
+use super::exemplar::{latest, ExemplarFilter, Kept};
 use super::number::Number;
 use super::stripe;
 
@@ -42,6 +46,8 @@ pub(crate) struct HistogramValues<N> {
     pub sum: N,
     pub min: N,
     pub max: N,
+    /// Per bucket, the latest exemplar (empty when the filter keeps none).
+    pub exemplars: Vec<Option<Kept>>,
 }
 
 impl<N: Number> HistogramValues<N> {
@@ -52,17 +58,20 @@ impl<N: Number> HistogramValues<N> {
 
 /// One stripe's cells: `buckets` counts, then the sum, the minimum and the maximum as the bits of
 /// the histogram's number type. In whole blocks of cache lines, so that no two stripes' cells
-/// share a line.
+/// share a line. Apart from them, the last exemplar of each bucket.
 struct Cells {
     blocks: Box<[CachePadded<[u64; BLOCK]>]>,
     buckets: usize,
+    /// One per bucket, or none when the filter keeps no exemplar.
+    exemplars: Box<[Option<Kept>]>,
 }
 
 impl Cells {
-    /// Empty cells for `buckets` buckets.
-    fn new<N: Number>(buckets: usize) -> Self {
+    /// Empty cells for `buckets` buckets, with room for an exemplar per bucket if `exemplars`.
+    fn new<N: Number>(buckets: usize, exemplars: bool) -> Self {
         let blocks = (buckets + 3).div_ceil(BLOCK);
-        let mut cells = Cells { blocks: vec![CachePadded::new([0; BLOCK]); blocks].into(), buckets };
+        let exemplars = vec![None; if exemplars { buckets } else { 0 }].into();
+        let mut cells = Cells { blocks: vec![CachePadded::new([0; BLOCK]); blocks].into(), buckets, exemplars };
         cells.reset::<N>();
         cells
     }
@@ -88,6 +97,14 @@ impl Cells {
         }
     }
 
+    /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar.
+    #[inline]
+    fn keep<N: Number>(&mut self, bucket: usize, value: N, ids: crate::trace::context::CurrentIds) {
+        if let Some(exemplar) = self.exemplars.get_mut(bucket) {
+            *exemplar = Some(Kept::now(value, ids));
+        }
+    }
+
     /// Adds these cells into `values`.
     fn add_to<N: Number>(&mut self, values: &mut HistogramValues<N>) {
         let n = self.buckets;
@@ -102,6 +119,9 @@ impl Cells {
         if max > values.max {
             values.max = max;
         }
+        for (merged, kept) in values.exemplars.iter_mut().zip(self.exemplars.iter()) {
+            *merged = latest(merged.take(), kept.as_ref());
+        }
     }
 
     /// Zero counts and sum, and the extremes every value replaces.
@@ -110,6 +130,7 @@ impl Cells {
         self.blocks.iter_mut().for_each(|block| block.fill(0));
         *self.cell(n + 1) = N::MAX.to_bits();
         *self.cell(n + 2) = N::MIN.to_bits();
+        self.exemplars.fill(None);
     }
 }
 
@@ -117,41 +138,52 @@ impl Cells {
 pub(crate) struct HistogramCells {
     bounds: Arc<[f64]>,
     stripes: Stripes<Cells>,
+    exemplars: ExemplarFilter,
 }
 
 impl HistogramCells {
-    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>) -> Self {
-        Self::with_stripes::<N>(bounds, stripe::count())
+    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>, exemplars: ExemplarFilter) -> Self {
+        Self::with_stripes::<N>(bounds, stripe::count(), exemplars)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes<N: Number>(bounds: Arc<[f64]>, stripes: usize) -> Self {
+    pub(crate) fn with_stripes<N: Number>(bounds: Arc<[f64]>, stripes: usize, exemplars: ExemplarFilter) -> Self {
         let buckets = bounds.len() + 1;
-        HistogramCells { bounds, stripes: Stripes::new(stripes, || Cells::new::<N>(buckets)) }
+        let keep = exemplars.keeps_any();
+        HistogramCells { bounds, stripes: Stripes::new(stripes, || Cells::new::<N>(buckets, keep)), exemplars }
     }
 
     pub(crate) fn bounds(&self) -> &Arc<[f64]> {
         &self.bounds
     }
 
-    /// Claims a stripe (this thread's, usually) and updates its bucket, sum and extremes.
-    /// Non-finite values are ignored: they would poison the sum.
+    /// Claims a stripe (this thread's, usually) and updates its bucket, sum and extremes, and the
+    /// bucket's exemplar when the filter admits the value. Non-finite values are ignored: they
+    /// would poison the sum.
     #[inline]
     pub(crate) fn record<N: Number>(&self, value: N) {
         if !value.is_finite() {
             return;
         }
         let bucket = bucket_index(&self.bounds, value.to_f64());
+        let exemplar = self.exemplars.admit();
         let buckets = self.bounds.len() + 1;
-        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets));
-        held.with(|cells| cells.record(bucket, value));
+        let keep = self.exemplars.keeps_any();
+        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keep));
+        held.with(|cells| {
+            cells.record(bucket, value);
+            if let Some(ids) = exemplar {
+                cells.keep(bucket, value, ids);
+            }
+        });
     }
 
     /// The values so far, or (with `reset`) since the last reset: exact, since each stripe is
     /// read and reset while held, so every record is counted whole in exactly one reading.
     pub(crate) fn read<N: Number>(&self, reset: bool) -> HistogramValues<N> {
         let counts = vec![0; self.bounds.len() + 1];
-        let mut values = HistogramValues { counts, sum: N::ZERO, min: N::MAX, max: N::MIN };
+        let exemplars = vec![None; if self.exemplars.keeps_any() { counts.len() } else { 0 }];
+        let mut values = HistogramValues { counts, sum: N::ZERO, min: N::MAX, max: N::MIN, exemplars };
         for mut held in self.stripes.hold_each() {
             held.with(|cells| {
                 cells.add_to(&mut values);
@@ -186,7 +218,7 @@ mod tests {
 
     #[test]
     fn records_counts_sum_and_extremes_per_bucket() {
-        let cells = HistogramCells::new::<f64>(DEFAULT_BOUNDARIES.to_vec().into());
+        let cells = HistogramCells::new::<f64>(DEFAULT_BOUNDARIES.to_vec().into(), ExemplarFilter::TraceBased);
         for value in [0.0, 5.0, 7.0, 10000.0, 10000.5, f64::NAN, f64::INFINITY] {
             cells.record(value);
         }
@@ -210,11 +242,16 @@ mod loom_models {
 
     /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
     /// stripe) while a delta collection races them: each window's count is its buckets' sum, with
-    /// min ≤ max when it has any; over the windows, counts and sum are exact.
+    /// min ≤ max when it has any, and each bucket's exemplar is in the window of its record; over
+    /// the windows, counts and sum are exact.
     #[test]
     fn loom_records_land_whole_in_one_window() {
         loom::model(|| {
-            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(Arc::from([2.0]), 1));
+            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(
+                Arc::from([2.0]),
+                1,
+                ExemplarFilter::AlwaysOn,
+            ));
             let recorders: Vec<_> = [1u64, 5]
                 .into_iter()
                 .map(|value| {
@@ -227,6 +264,12 @@ mod loom_models {
             let second = cells.read::<u64>(true);
             for window in [&first, &second] {
                 assert!(window.count() == 0 || window.min <= window.max, "{window:?}");
+                // Kept under the same claim: a bucket has an exemplar exactly in the window
+                // that counts its record, and it is that record's value.
+                for (bucket, (&count, exemplar)) in window.counts.iter().zip(&window.exemplars).enumerate() {
+                    let value = exemplar.as_ref().map(|kept| kept.value);
+                    assert_eq!(value, (count > 0).then_some([1, 5][bucket]), "{window:?}");
+                }
             }
             let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();
             assert_eq!((counts, first.sum + second.sum), (vec![1, 1], 6));

@@ -12,6 +12,7 @@ use crate::proto::metrics::v1::ScopeMetrics;
 use super::builder::{InstrumentBuilder, ObservableBuilder};
 use super::collect::{Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind};
+use super::exemplar::ExemplarFilter;
 use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
 use super::view::{HistogramChoice, Instrument, Stream, Views};
@@ -33,6 +34,8 @@ struct MeterInner {
     /// False under a disabled provider: instruments record nothing and collect nothing.
     enabled: bool,
     views: Arc<Views>,
+    /// The provider's: which measurements its instruments keep as exemplars.
+    exemplar_filter: ExemplarFilter,
     instruments: Mutex<Vec<Registered>>,
 }
 
@@ -52,8 +55,20 @@ impl std::fmt::Debug for Meter {
 }
 
 impl Meter {
-    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool, views: Arc<Views>) -> Self {
-        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, views, instruments: Mutex::new(Vec::new()) }) }
+    pub(crate) fn new(
+        scope: InstrumentationScope,
+        limit: usize,
+        enabled: bool,
+        views: Arc<Views>,
+        exemplar_filter: ExemplarFilter,
+    ) -> Self {
+        let instruments = Mutex::new(Vec::new());
+        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, views, exemplar_filter, instruments }) }
+    }
+
+    /// Which measurements this meter's instruments keep as exemplars.
+    pub(crate) fn exemplar_filter(&self) -> ExemplarFilter {
+        self.inner.exemplar_filter
     }
 
     pub(crate) fn scope(&self) -> &InstrumentationScope {

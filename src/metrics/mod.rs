@@ -36,6 +36,12 @@
 //!   stores and releases it; when that stripe is held it moves on to another, and when every
 //!   stripe is held (their holders preempted mid-record) to an extra stripe, made once. A record
 //!   never waits and never drops a value; see the protocol in `claimed`'s source.
+//! - Exemplars: under the provider's [`ExemplarFilter`] (`OTEL_METRICS_EXEMPLAR_FILTER`; by default
+//!   measurements made inside a sampled span), histograms and sums also keep sample measurements
+//!   with their time and the current span's trace and span id, in storage made with the series:
+//!   outside a sampled span asking costs one thread-local load; inside one, a clock read and a few
+//!   plain stores into the stripe the record already holds (a sum claims its stripe's reservoir).
+//!   See `exemplar`'s source for the reservoirs.
 //! - Recording never allocates once its series exists, with two exceptions: an attribute slice of
 //!   more than 64 pairs is resolved through a heap copy, and a histogram record that finds every
 //!   stripe of its series held makes an extra stripe (a series keeps at most as many extras as the
@@ -78,6 +84,7 @@ mod builder;
 mod claimed;
 mod collect;
 mod descriptor;
+mod exemplar;
 pub mod exponential;
 mod exponential_cells;
 mod gauge;
@@ -99,6 +106,7 @@ mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
+pub use exemplar::ExemplarFilter;
 pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;

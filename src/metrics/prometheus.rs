@@ -9,7 +9,11 @@
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
 //!   cumulative explicit histograms are histograms; delta sums and histograms (under a delta
 //!   temporality preference) and exponential histograms have no text form and are left out (the
-//!   specification's SHOULD); no `_created` samples and no exemplars;
+//!   specification's SHOULD); no `_created` samples;
+//! - exemplars, in OpenMetrics only (the 0.0.4 text format has none): a counter's `_total` sample
+//!   carries its point's latest exemplar, and each `_bucket` sample the latest exemplar whose
+//!   value falls in that bucket, as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
+//!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds);
 //! - attribute keys become labels the same way (a leading digit gets `key_`; keys that collide
 //!   after translation have their values joined with `;` in key order; a key that clashes with a
 //!   scope label or `le` is left out), followed by `otel_scope_name`, `otel_scope_version`,
@@ -35,6 +39,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
+use crate::proto::metrics::v1::{exemplar, Exemplar};
 use crate::proto::metrics::v1::{metric::Data, number_data_point::Value as PointValue, AggregationTemporality};
 use crate::proto::metrics::v1::{Metric, ScopeMetrics};
 use crate::proto::resource::v1::Resource;
@@ -314,6 +319,18 @@ fn scope_labels(scope_metrics: &ScopeMetrics) -> Vec<(String, String)> {
 }
 
 fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], extra: Option<(&str, &str)>, value: &str) {
+    write_sample_with(out, name, labels, extra, value, None);
+}
+
+/// A sample line, followed by an OpenMetrics exemplar when one is given.
+fn write_sample_with(
+    out: &mut String,
+    name: &str,
+    labels: &[(String, String)],
+    extra: Option<(&str, &str)>,
+    value: &str,
+    exemplar: Option<&Exemplar>,
+) {
     out.push_str(name);
     let all = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra);
     let mut first = true;
@@ -325,7 +342,47 @@ fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], extra
     if !first {
         out.push('}');
     }
-    let _ = writeln!(out, " {value}");
+    let _ = write!(out, " {value}");
+    if let Some(exemplar) = exemplar {
+        write_exemplar(out, exemplar);
+    }
+    out.push('\n');
+}
+
+/// ` # {trace_id="…",span_id="…"} value timestamp`: the ids as lowercase hex (none when the
+/// exemplar has none), the timestamp in seconds.
+fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
+    let hex = |bytes: &[u8]| {
+        bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+    };
+    out.push_str(" # {");
+    if !exemplar.trace_id.is_empty() && !exemplar.span_id.is_empty() {
+        let _ = write!(out, "trace_id=\"{}\",span_id=\"{}\"", hex(&exemplar.trace_id), hex(&exemplar.span_id));
+    }
+    let value = match exemplar.value {
+        Some(exemplar::Value::AsInt(i)) => i.to_string(),
+        Some(exemplar::Value::AsDouble(d)) => number(d),
+        None => "NaN".into(),
+    };
+    let seconds = exemplar.time_unix_nano / 1_000_000_000;
+    let _ = write!(out, "}} {value} {seconds}.{:09}", exemplar.time_unix_nano % 1_000_000_000);
+}
+
+/// The value of an exemplar as a float, to find its bucket.
+fn exemplar_value(exemplar: &Exemplar) -> f64 {
+    match exemplar.value {
+        Some(exemplar::Value::AsInt(i)) => i as f64,
+        Some(exemplar::Value::AsDouble(d)) => d,
+        None => f64::NAN,
+    }
+}
+
+/// The latest of `exemplars` (by time).
+fn latest<'a>(exemplars: impl Iterator<Item = &'a Exemplar>) -> Option<&'a Exemplar> {
+    exemplars.max_by_key(|exemplar| exemplar.time_unix_nano)
 }
 
 struct Family {
@@ -379,7 +436,10 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
     match metric.data.as_ref()? {
         Data::Sum(sum) => {
             for p in &sum.data_points {
-                write_sample(&mut samples, &name, &labels(&p.attributes, scope, &[]), None, &point_value(p.value));
+                // OpenMetrics has exemplars on counters, not on gauges.
+                let exemplar = latest(p.exemplars.iter()).filter(|_| counter && format == Format::OpenMetrics);
+                let labels = labels(&p.attributes, scope, &[]);
+                write_sample_with(&mut samples, &name, &labels, None, &point_value(p.value), exemplar);
             }
         }
         Data::Gauge(gauge) => {
@@ -392,12 +452,24 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
             let bound = |b: f64| if format == Format::OpenMetrics { canonical_bound(b) } else { number(b) };
             for p in &histogram.data_points {
                 let labels = labels(&p.attributes, scope, &["le"]);
+                // The latest exemplar of bucket `i`, in OpenMetrics.
+                let exemplar = |i: usize| {
+                    let exemplars = p.exemplars.iter().filter(|_| format == Format::OpenMetrics);
+                    latest(
+                        exemplars
+                            .filter(|e| super::histogram::bucket_index(&p.explicit_bounds, exemplar_value(e)) == i),
+                    )
+                };
                 let mut running = 0u64;
-                for (b, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
+                for (i, (b, count)) in p.explicit_bounds.iter().zip(&p.bucket_counts).enumerate() {
                     running = running.saturating_add(*count);
-                    write_sample(&mut samples, &bucket, &labels, Some(("le", &bound(*b))), &running.to_string());
+                    let le = Some(("le", bound(*b)));
+                    let le = le.as_ref().map(|(k, v)| (*k, v.as_str()));
+                    write_sample_with(&mut samples, &bucket, &labels, le, &running.to_string(), exemplar(i));
                 }
-                write_sample(&mut samples, &bucket, &labels, Some(("le", "+Inf")), &p.count.to_string());
+                let last = p.explicit_bounds.len();
+                let inf = Some(("le", "+Inf"));
+                write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last));
                 write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(p.sum.unwrap_or(0.0)));
                 write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
             }
@@ -568,5 +640,48 @@ mod tests {
         assert_eq!(text.matches("target_info").count(), 1, "a user metric cannot take the resource's name: {text}");
         let plain = encode(&provider.snapshot(), Some(&resource), Format::Text);
         assert!(plain.starts_with("# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{service_name=\"gw\"} 1\n# HELP sent_bytes_total sent\n"), "{plain}");
+    }
+
+    #[test]
+    fn openmetrics_carries_exemplars_on_counters_and_buckets_and_text_has_none() {
+        use crate::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        let meter = provider.meter("gateway");
+        let latency = meter.f64_histogram("latency").with_unit("s").with_boundaries(vec![0.5, 1.0]).build().unwrap();
+        let orders = meter.u64_counter("orders").build().unwrap();
+        let open = meter.i64_up_down_counter("open").build().unwrap();
+        let span = SpanContext::new(
+            TraceId::from_bytes([0xab; 16]),
+            SpanId::from_bytes([0x0c; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        );
+        {
+            let _entered = Context::from_span_context(span).attach();
+            latency.record(0.75, &[]);
+            orders.add(3, &[]);
+            open.add(1, &[]);
+        }
+        latency.record(0.25, &[]);
+        let text = encode(&provider.snapshot(), None, Format::OpenMetrics);
+        let ids = format!("trace_id=\"{}\",span_id=\"{}\"", "ab".repeat(16), "0c".repeat(8));
+        let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).unwrap_or_default().to_owned();
+        let bucket = line("latency_seconds_bucket{otel_scope_name=\"gateway\",le=\"1.0\"}");
+        assert!(
+            bucket.starts_with(&format!(
+                "latency_seconds_bucket{{otel_scope_name=\"gateway\",le=\"1.0\"}} 2 # {{{ids}}} 0.75 1"
+            )),
+            "{text}"
+        );
+        let (_, timestamp) = bucket.rsplit_once(' ').unwrap_or_default();
+        assert!(timestamp.parse::<f64>().is_ok_and(|t| t > 1.6e9) && timestamp.contains('.'), "{bucket}");
+        assert!(
+            !line("latency_seconds_bucket{otel_scope_name=\"gateway\",le=\"0.5\"}").contains('#'),
+            "outside a span: none\n{text}"
+        );
+        assert!(line("orders_total").contains(&format!(" 3 # {{{ids}}} 3 ")), "{text}");
+        assert!(!line("open{").contains('#'), "no exemplars on gauges\n{text}");
+        assert!(!encode(&provider.snapshot(), None, Format::Text).contains(" # "), "none in the text format");
     }
 }

@@ -14,6 +14,7 @@ use crate::Signal;
 
 use super::collect::CollectContext;
 use super::descriptor::TemporalityPreference;
+use super::exemplar::ExemplarFilter;
 use super::meter::Meter;
 use super::series_map::unix_nanos;
 use super::view::{HistogramAggregation, View, Views};
@@ -42,6 +43,7 @@ pub struct MeterProviderBuilder {
     cardinality_limit: Option<usize>,
     views: Vec<View>,
     default_histogram: Option<HistogramAggregation>,
+    exemplar_filter: Option<ExemplarFilter>,
     lookup: Option<EnvLookup>,
 }
 
@@ -86,6 +88,13 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Which measurements become exemplars (wins over `OTEL_METRICS_EXEMPLAR_FILTER`; default
+    /// [`ExemplarFilter::TraceBased`]).
+    pub fn exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
+        self
+    }
+
     /// The provider.
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -107,6 +116,15 @@ impl MeterProviderBuilder {
             ],
             ("explicit_bucket_histogram", HistogramAggregation::ExplicitBuckets),
         );
+        let exemplar_filter = env.choice(
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            &[
+                ("trace_based", ExemplarFilter::TraceBased),
+                ("always_on", ExemplarFilter::AlwaysOn),
+                ("always_off", ExemplarFilter::AlwaysOff),
+            ],
+            ("trace_based", ExemplarFilter::TraceBased),
+        );
         for problem in &env.problems {
             crate::diag::warning!("{problem}");
         }
@@ -114,6 +132,7 @@ impl MeterProviderBuilder {
             inner: Arc::new(ProviderInner {
                 preference: self.preference.unwrap_or(from_env),
                 limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
+                exemplar_filter: self.exemplar_filter.unwrap_or(exemplar_filter),
                 enabled: true,
                 views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(histogram_from_env))),
                 meters: Mutex::new(Vec::new()),
@@ -126,6 +145,7 @@ impl MeterProviderBuilder {
 struct ProviderInner {
     preference: TemporalityPreference,
     limit: usize,
+    exemplar_filter: ExemplarFilter,
     /// False for [`MeterProvider::disabled`].
     enabled: bool,
     views: Arc<Views>,
@@ -158,6 +178,7 @@ impl std::fmt::Debug for MeterProvider {
         f.debug_struct("MeterProvider")
             .field("preference", &self.inner.preference)
             .field("cardinality_limit", &self.inner.limit)
+            .field("exemplar_filter", &self.inner.exemplar_filter)
             .finish()
     }
 }
@@ -206,6 +227,7 @@ impl MeterProvider {
             inner: Arc::new(ProviderInner {
                 preference: TemporalityPreference::Cumulative,
                 limit: DEFAULT_CARDINALITY_LIMIT,
+                exemplar_filter: ExemplarFilter::AlwaysOff,
                 enabled: false,
                 views: Arc::default(),
                 meters: Mutex::new(Vec::new()),
@@ -217,6 +239,11 @@ impl MeterProvider {
     /// Whether instruments record (false for [`MeterProvider::disabled`]).
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
+    }
+
+    /// Which measurements become exemplars.
+    pub fn exemplar_filter(&self) -> ExemplarFilter {
+        self.inner.exemplar_filter
     }
 
     /// The temporality preference in force.
@@ -236,7 +263,13 @@ impl MeterProvider {
             return meter.clone();
         }
         let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
-        let meter = Meter::new(scope, self.inner.limit, self.inner.enabled, self.inner.views.clone());
+        let meter = Meter::new(
+            scope,
+            self.inner.limit,
+            self.inner.enabled,
+            self.inner.views.clone(),
+            self.inner.exemplar_filter,
+        );
         meters.push(meter.clone());
         meter
     }
@@ -419,6 +452,26 @@ mod tests {
             .temporality(TemporalityPreference::Cumulative)
             .build();
         assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
+    }
+
+    #[test]
+    fn the_exemplar_filter_comes_from_the_environment_or_code() {
+        let with = |value: &'static str| {
+            MeterProvider::builder()
+                .with_env_lookup(move |name| (name == "OTEL_METRICS_EXEMPLAR_FILTER").then(|| value.to_owned()))
+                .build()
+                .exemplar_filter()
+        };
+        assert_eq!(with(""), ExemplarFilter::TraceBased, "the default");
+        assert_eq!(with("ALWAYS_ON"), ExemplarFilter::AlwaysOn);
+        assert_eq!(with("always_off"), ExemplarFilter::AlwaysOff);
+        assert_eq!(with("sometimes"), ExemplarFilter::TraceBased, "a bad value falls back to the default");
+        let coded = MeterProvider::builder()
+            .with_env_lookup(|_| Some("always_off".into()))
+            .exemplar_filter(ExemplarFilter::AlwaysOn)
+            .build();
+        assert_eq!(coded.exemplar_filter(), ExemplarFilter::AlwaysOn, "code wins");
+        assert_eq!(MeterProvider::disabled().exemplar_filter(), ExemplarFilter::AlwaysOff);
     }
 
     #[test]

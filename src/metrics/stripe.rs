@@ -247,7 +247,7 @@ mod loom_models {
     #[test]
     fn loom_slots_are_owned_alone_and_given_back() {
         loom::model(|| {
-            let sum = Arc::new(SumCells::new());
+            let sum = Arc::new(SumCells::new(crate::metrics::ExemplarFilter::AlwaysOff));
             let adders: Vec<_> = (0..2)
                 .map(|_| {
                     let sum = sum.clone();
@@ -256,6 +256,33 @@ mod loom_models {
                 .collect();
             adders.into_iter().for_each(|adder| adder.join().unwrap());
             assert_eq!(sum.read::<u64>(false), 2);
+            loom_wait_until_all_given_back();
+        });
+    }
+
+    /// Two threads add to a sum that keeps every measurement as an exemplar (each offering to the
+    /// reservoir of its stripe, behind the reservoir's holder flag) while a collection takes and
+    /// resets the reservoirs: no reservoir is reached by two threads at once (loom checks every
+    /// access), and each exemplar is a whole measurement, taken once.
+    #[test]
+    fn loom_sum_exemplars_are_whole_while_collected() {
+        loom::model(|| {
+            let sum = Arc::new(SumCells::new(crate::metrics::ExemplarFilter::AlwaysOn));
+            let adders: Vec<_> = [1u64, 2]
+                .into_iter()
+                .map(|value| {
+                    let sum = sum.clone();
+                    thread::spawn(move || sum.add(value))
+                })
+                .collect();
+            let first = sum.exemplars(true);
+            adders.into_iter().for_each(|adder| adder.join().unwrap());
+            let second = sum.exemplars(true);
+            assert!(first.len() <= 1 && second.len() <= 1, "{first:?} {second:?}");
+            let values: Vec<u64> = first.iter().chain(&second).map(|kept| kept.value).collect();
+            assert!(values.iter().all(|v| *v == 1 || *v == 2), "{values:?}");
+            assert!(values.len() < 2 || values[0] != values[1], "taken twice: {values:?}");
+            assert_eq!(sum.read::<u64>(false), 3);
             loom_wait_until_all_given_back();
         });
     }

@@ -7,11 +7,19 @@
 //! between this reading's total and the total last reported. Float sums keep an atomic
 //! compare-and-swap add, and delta collection swaps each cell with zero, because subtracting
 //! large float totals would lose small deltas.
+//!
+//! Exemplars (see `exemplar`) go to a reservoir per owned stripe and one for shared mode, apart
+//! from the sum cells, each behind its own holder flag (`claimed::Claimable`): the owner's claim
+//! never fails but while the collector reads it, and a shared-mode claim may meet another thread's.
+//! Either way a record that cannot claim keeps no exemplar and never waits; its sum is added
+//! before the exemplar is offered, independently of it.
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
 
+use super::claimed::Claimable;
+use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
 
@@ -25,14 +33,23 @@ pub(crate) struct SumCells {
     /// Integers: the total the last resetting reading reported, as bits. Only collections touch
     /// it, and the provider serializes them.
     reported: AtomicU64,
+    exemplars: ExemplarFilter,
+    /// One reservoir per owned stripe, then the shared-mode one; none when the filter keeps no
+    /// exemplar.
+    reservoirs: Box<[CachePadded<Claimable<Reservoir>>]>,
 }
 
 impl SumCells {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(exemplars: ExemplarFilter) -> Self {
+        let reservoirs = if exemplars.keeps_any() { stripe::count() + 1 } else { 0 };
         SumCells {
             owned: (0..stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
             shared: CachePadded::new(AtomicU64::new(0)),
             reported: AtomicU64::new(0),
+            exemplars,
+            reservoirs: (0..reservoirs)
+                .map(|_| CachePadded::new(Claimable::new(Reservoir::new(SUM_RESERVOIR), false)))
+                .collect(),
         }
     }
 
@@ -45,6 +62,26 @@ impl SumCells {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => self.add_settling(value),
         }
+        if let Some(ids) = self.exemplars.admit() {
+            self.offer(value, ids);
+        }
+    }
+
+    /// Offers `value` to the reservoir of this thread's stripe (the shared one in shared mode),
+    /// unless another holds it.
+    #[inline(never)]
+    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds) {
+        let index = stripe::owned_slot().filter(|&slot| slot < self.owned.len()).unwrap_or(self.owned.len());
+        if let Some(mut held) = self.reservoirs.get(index).and_then(|reservoir| reservoir.claim()) {
+            held.with(|reservoir| reservoir.offer(value, ids));
+        }
+    }
+
+    /// A sample of the exemplars so far, or (with `reset`) since the last reset, emptying the
+    /// reservoirs.
+    pub(crate) fn exemplars(&self, reset: bool) -> Vec<Kept> {
+        let samples = self.reservoirs.iter().map(|reservoir| reservoir.claim_waiting().with(|r| r.take(reset)));
+        merge(samples.collect(), SUM_RESERVOIR)
     }
 
     #[inline(never)]
@@ -108,7 +145,7 @@ mod tests {
 
     #[test]
     fn stripes_from_many_threads_add_up_and_reset_exactly() {
-        let cells = SumCells::new();
+        let cells = SumCells::new(ExemplarFilter::TraceBased);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| (0..1000).for_each(|_| cells.add(2u64)));
@@ -119,12 +156,12 @@ mod tests {
         assert_eq!(cells.read::<u64>(false), 0);
         cells.add(5u64);
         assert_eq!(cells.read::<u64>(true), 5);
-        let signed = SumCells::new();
+        let signed = SumCells::new(ExemplarFilter::TraceBased);
         signed.add(-3i64);
         assert_eq!(signed.read::<i64>(true), -3);
         signed.add(1i64);
         assert_eq!((signed.read::<i64>(false), signed.read::<i64>(true), signed.read::<i64>(true)), (1, 1, 0));
-        let float = SumCells::new();
+        let float = SumCells::new(ExemplarFilter::TraceBased);
         float.add(1.5f64);
         float.add(2.0f64);
         assert_eq!((float.read::<f64>(true), float.read::<f64>(false)), (3.5, 0.0));
@@ -138,7 +175,11 @@ mod tests {
         const WAVES: u64 = 3;
         const ADDS: u64 = 2000;
         let threads = stripe::count() as u64 + 3;
-        let (delta, cumulative, signed) = (SumCells::new(), SumCells::new(), SumCells::new());
+        let (delta, cumulative, signed) = (
+            SumCells::new(ExemplarFilter::TraceBased),
+            SumCells::new(ExemplarFilter::TraceBased),
+            SumCells::new(ExemplarFilter::TraceBased),
+        );
         let done = AtomicBool::new(false);
         let start = Barrier::new(threads as usize);
         let mut reported = 0u64;

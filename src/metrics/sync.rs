@@ -14,6 +14,7 @@ use crate::proto::metrics::v1::{
 
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
+use super::exemplar;
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
@@ -325,7 +326,7 @@ impl HistogramKind {
     fn record<N: Number>(&self, value: N) {
         match self {
             HistogramKind::Explicit(cells) => cells.record(value),
-            HistogramKind::Exponential(cells) => cells.record(value.to_f64()),
+            HistogramKind::Exponential(cells) => cells.record(value),
         }
     }
 }
@@ -393,6 +394,7 @@ impl<N: Number> Collect for SyncInstrument<SumCells, N> {
                 start_time_unix_nano: if delta { window_start } else { series.start_unix_nano },
                 time_unix_nano: cx.now,
                 value: Some(value.to_point()),
+                exemplars: exemplar::to_proto::<N>(series.cells.exemplars(reset)),
                 ..Default::default()
             });
         });
@@ -454,11 +456,12 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
                         explicit_bounds: cells.bounds().to_vec(),
                         min: (count > 0).then(|| values.min.to_f64()),
                         max: (count > 0).then(|| values.max.to_f64()),
+                        exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
                         ..Default::default()
                     });
                 }
                 HistogramKind::Exponential(cells) => {
-                    let state = cells.read(reset);
+                    let (state, exemplars) = cells.read(reset);
                     let count = state.count();
                     if (delta || overflow) && count == 0 {
                         return;
@@ -475,6 +478,7 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
                         negative: otlp_buckets(&state.negative),
                         min: (count > 0).then_some(state.min),
                         max: (count > 0).then_some(state.max),
+                        exemplars: exemplar::to_proto::<N>(exemplars),
                         ..Default::default()
                     });
                 }

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use super::span_context::SpanContext;
+use super::span_context::{SpanContext, SpanId, TraceId};
 
 thread_local! {
     // `None` until something is entered.
@@ -15,6 +15,41 @@ thread_local! {
     // new tick), and this flag, having no destructor, is one plain thread-local load; `CURRENT`,
     // whose context may own a trace state, costs a registration check and a borrow besides.
     static HAS_CURRENT: Cell<bool> = const { Cell::new(false) };
+    // The ids of `CURRENT` and whether it is sampled, as plain words: what a metric record reads
+    // to keep an exemplar (see `current_ids`), one thread-local load with no borrow to check.
+    static CURRENT_IDS: Cell<CurrentIds> = const { Cell::new(CurrentIds::NONE) };
+}
+
+/// The ids of the current span context, copied out of it when it is entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CurrentIds {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    /// Whether the context is sampled (false when there is none).
+    pub sampled: bool,
+}
+
+impl CurrentIds {
+    /// No current span.
+    pub(crate) const NONE: CurrentIds =
+        CurrentIds { trace_id: TraceId::INVALID, span_id: SpanId::INVALID, sampled: false };
+
+    fn of(context: Option<&SpanContext>) -> CurrentIds {
+        match context.filter(|context| context.is_valid()) {
+            Some(context) => {
+                CurrentIds { trace_id: context.trace_id(), span_id: context.span_id(), sampled: context.is_sampled() }
+            }
+            None => CurrentIds::NONE,
+        }
+    }
+}
+
+/// The ids of this thread's current span context (all invalid when none is entered). A span's
+/// ids are drawn when it is entered (`Span::enter` reads its context), so these are the ids its
+/// exporter sends.
+#[inline(always)]
+pub(crate) fn current_ids() -> CurrentIds {
+    CURRENT_IDS.with(Cell::get)
 }
 
 /// The span context new spans take as their parent: the current one on this thread, captured to be
@@ -85,6 +120,7 @@ pub struct ContextGuard {
 
 impl ContextGuard {
     pub(crate) fn enter(span: SpanContext) -> ContextGuard {
+        CURRENT_IDS.with(|ids| ids.set(CurrentIds::of(Some(&span))));
         let previous = CURRENT.with(|current| current.replace(Some(span)));
         HAS_CURRENT.with(|has| has.set(true));
         ContextGuard { previous, _not_send: PhantomData }
@@ -97,8 +133,10 @@ impl Drop for ContextGuard {
         // `try_with`: a guard dropped while the thread's locals are being torn down has nothing to
         // restore.
         let has_previous = previous.is_some();
+        let previous_ids = CurrentIds::of(previous.as_ref());
         if CURRENT.try_with(|current| current.replace(previous)).is_ok() {
             HAS_CURRENT.with(|has| has.set(has_previous));
+            CURRENT_IDS.with(|ids| ids.set(previous_ids));
         }
     }
 }
@@ -165,7 +203,9 @@ mod tests {
                 assert_eq!(Context::current(), context(2));
             }
             assert_eq!(Context::current(), context(1));
+            assert_eq!(current_ids(), CurrentIds::of(Some(context(1).span_context())));
         }
         assert_eq!(Context::current(), Context::default());
+        assert_eq!(current_ids(), CurrentIds::NONE);
     }
 }

@@ -39,6 +39,13 @@ pub(crate) fn span_id() -> SpanId {
     with_rng(draw_span_id)
 }
 
+/// A uniformly random number in `0..=bound`, from the same generator (for the exemplar
+/// reservoirs' sampling).
+#[inline]
+pub(crate) fn random_up_to(bound: u64) -> u64 {
+    with_rng(|rng| rng.random_range(0..=bound))
+}
+
 #[inline(always)]
 fn draw_trace_id(rng: &mut SmallRng) -> TraceId {
     loop {

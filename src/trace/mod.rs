@@ -26,8 +26,8 @@
 //! ```
 
 pub(crate) mod attributes;
-mod context;
-mod ids;
+pub(crate) mod context;
+pub(crate) mod ids;
 mod lazy_context;
 mod limits;
 mod provider;

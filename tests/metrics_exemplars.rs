@@ -1,0 +1,243 @@
+//! Exemplars end to end: spans and metrics recorded by real providers, exported by a real
+//! pipeline to the loopback collector, decoded there. Each exemplar carries the trace and span id
+//! the exporter sent for the span that was current when the value was recorded; the requests
+//! pass the official Python OTLP classes (protobuf and OTLP/JSON) when they are available.
+
+#[path = "conformance/oracle.rs"]
+mod oracle;
+
+use std::time::Duration;
+
+use nanotel::attributes::KeyValue;
+use nanotel::export::{BatchConfig, Compression, Pipeline, Protocol};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference};
+use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use nanotel::proto::metrics::v1::metric::Data;
+use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
+use nanotel::proto::trace::v1::Span as OtlpSpan;
+use nanotel::testing::TestCollector;
+use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::Signal;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A pipeline to a fresh collector that collects metrics only when flushed.
+fn pipeline(collector: &TestCollector, protocol: Protocol) -> Pipeline {
+    Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .protocol(protocol)
+        .compression(Compression::None)
+        .self_telemetry(false)
+        .batch(
+            Signal::Metrics,
+            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
+        )
+        .build()
+        .unwrap()
+}
+
+/// The metrics and spans the collector has received so far. The metrics requests are checked
+/// against the official decoders on the way.
+fn received(collector: &TestCollector) -> (Vec<Metric>, Vec<OtlpSpan>) {
+    let (mut metrics, mut spans) = (Vec::new(), Vec::new());
+    for request in collector.received().into_iter().filter_map(|r| r.request.ok()) {
+        if let Some(request) = request.as_metrics() {
+            let scopes = request.resource_metrics.iter().flat_map(|r| &r.scope_metrics);
+            metrics.extend(scopes.flat_map(|s| s.metrics.clone()));
+            check_with_the_official_decoders(request);
+        }
+        if let Some(request) = request.as_traces() {
+            let scopes = request.resource_spans.iter().flat_map(|r| &r.scope_spans);
+            spans.extend(scopes.flat_map(|s| s.spans.clone()));
+        }
+    }
+    (metrics, spans)
+}
+
+fn check_with_the_official_decoders(request: &ExportMetricsServiceRequest) {
+    let Some(oracle) = oracle::Oracle::get() else { return };
+    oracle::check_protobuf(&oracle, request, false);
+    oracle::check_json(&oracle, request);
+}
+
+fn metric<'a>(metrics: &'a [Metric], name: &str) -> &'a Data {
+    let found = metrics.iter().rev().find(|m| m.name == name);
+    found.and_then(|m| m.data.as_ref()).unwrap_or_else(|| panic!("no metric {name} in {metrics:?}"))
+}
+
+/// The exemplars of every point of a metric, in order.
+fn exemplars(data: &Data) -> Vec<Vec<Exemplar>> {
+    match data {
+        Data::Sum(sum) => sum.data_points.iter().map(|p| p.exemplars.clone()).collect(),
+        Data::Histogram(h) => h.data_points.iter().map(|p| p.exemplars.clone()).collect(),
+        Data::ExponentialHistogram(h) => h.data_points.iter().map(|p| p.exemplars.clone()).collect(),
+        other => panic!("no exemplars in {other:?}"),
+    }
+}
+
+fn value(exemplar: &Exemplar) -> f64 {
+    match exemplar.value {
+        Some(exemplar::Value::AsDouble(d)) => d,
+        Some(exemplar::Value::AsInt(i)) => i as f64,
+        None => f64::NAN,
+    }
+}
+
+/// A trace id and a span id as exported.
+type ExportedIds = (Vec<u8>, Vec<u8>);
+
+/// Values recorded inside and outside a sampled span, for every instrument that keeps exemplars.
+/// Returns the span's exported ids.
+fn record_around_a_span(protocol: Protocol, filter: ExemplarFilter) -> (Vec<Metric>, Option<ExportedIds>) {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = pipeline(&collector, protocol);
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    tracers.attach(&pipeline);
+    let meters = MeterProvider::builder().without_env().exemplar_filter(filter).build();
+    meters.attach(&pipeline);
+    let meter = meters.meter("desk");
+    let latency = meter.u64_histogram("tick.to.trade").with_unit("ns").with_boundaries(vec![100.0, 1000.0]).build();
+    let latency = latency.unwrap();
+    let fine = meter.f64_histogram("tick.to.trade.fine").with_unit("s").exponential().build().unwrap();
+    let orders = meter.u64_counter("orders").build().unwrap();
+    let notional = meter.f64_counter("notional").build().unwrap();
+    let venue = [KeyValue::new("venue", "XNAS")];
+    let bound = latency.bind(&venue);
+
+    // Outside any span: the first bucket.
+    bound.record(50);
+    fine.record(0.5, &[]);
+    let tracer = tracers.tracer("desk");
+    let span = tracer.span("order").start();
+    {
+        let _entered = span.enter();
+        bound.record(500);
+        latency.record(5000, &venue);
+        fine.record(2.0, &[]);
+        orders.add(3, &venue);
+        notional.add(1.5, &venue);
+    }
+    drop(span);
+    pipeline.force_flush(WAIT).unwrap();
+    let (metrics, spans) = received(&collector);
+    pipeline.shutdown(WAIT);
+    let ids = spans.iter().find(|s| s.name == "order").map(|s| (s.trace_id.clone(), s.span_id.clone()));
+    (metrics, ids)
+}
+
+/// Trace-based (the default): the values recorded inside the sampled span, and only those, are
+/// exemplars, each with the ids the exporter sent for that span; an explicit histogram keeps one
+/// per bucket.
+#[test]
+fn exemplars_carry_the_exported_span_ids_under_the_trace_based_filter() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let (metrics, ids) = record_around_a_span(protocol, ExemplarFilter::TraceBased);
+        let (trace_id, span_id) = ids.expect("the span was exported");
+        assert_eq!((trace_id.len(), span_id.len()), (16, 8));
+        let from_span = |e: &Exemplar| e.trace_id == trace_id && e.span_id == span_id;
+
+        let histogram = exemplars(metric(&metrics, "tick.to.trade"));
+        let values: Vec<f64> = histogram[0].iter().map(value).collect();
+        assert_eq!(values, [500.0, 5000.0], "buckets 2 and 3, not the first ({protocol:?})");
+        assert!(histogram[0].iter().all(from_span), "{histogram:?}");
+        assert!(histogram[0].iter().all(|e| matches!(e.value, Some(exemplar::Value::AsInt(_)))));
+        assert!(histogram[0].iter().all(|e| e.time_unix_nano > 1_600_000_000_000_000_000));
+
+        let fine = exemplars(metric(&metrics, "tick.to.trade.fine"));
+        assert_eq!(fine[0].iter().map(value).collect::<Vec<_>>(), [2.0], "{protocol:?}");
+        assert!(fine[0].iter().all(from_span));
+
+        let orders = exemplars(metric(&metrics, "orders"));
+        assert_eq!(orders[0].iter().map(value).collect::<Vec<_>>(), [3.0]);
+        assert!(orders[0].iter().all(from_span) && matches!(orders[0][0].value, Some(exemplar::Value::AsInt(3))));
+        let notional = exemplars(metric(&metrics, "notional"));
+        assert_eq!(notional[0].iter().map(value).collect::<Vec<_>>(), [1.5]);
+        assert!(
+            notional[0].iter().all(from_span) && matches!(notional[0][0].value, Some(exemplar::Value::AsDouble(_)))
+        );
+    }
+}
+
+/// Always-on keeps values recorded outside any span too, without ids; always-off keeps none.
+#[test]
+fn always_on_keeps_every_value_and_always_off_none() {
+    let (metrics, ids) = record_around_a_span(Protocol::HttpProtobuf, ExemplarFilter::AlwaysOn);
+    let (trace_id, _) = ids.expect("the span was exported");
+    let histogram = exemplars(metric(&metrics, "tick.to.trade"));
+    let found: Vec<(f64, bool)> = histogram[0].iter().map(|e| (value(e), e.trace_id == trace_id)).collect();
+    assert_eq!(found, [(50.0, false), (500.0, true), (5000.0, true)]);
+    assert!(histogram[0][0].trace_id.is_empty() && histogram[0][0].span_id.is_empty(), "no span, no ids");
+    let mut fine: Vec<f64> = exemplars(metric(&metrics, "tick.to.trade.fine"))[0].iter().map(value).collect();
+    fine.sort_by(f64::total_cmp);
+    assert_eq!(fine, [0.5, 2.0]);
+
+    let (metrics, _) = record_around_a_span(Protocol::HttpProtobuf, ExemplarFilter::AlwaysOff);
+    for name in ["tick.to.trade", "tick.to.trade.fine", "orders", "notional"] {
+        assert!(exemplars(metric(&metrics, name)).iter().all(Vec::is_empty), "{name}");
+    }
+}
+
+/// Under delta temporality each window has its own exemplars: a collection empties the
+/// reservoirs. Cumulative ones keep theirs. The filter also comes from
+/// `OTEL_METRICS_EXEMPLAR_FILTER`.
+#[test]
+fn delta_windows_start_without_exemplars() {
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let tracer = tracers.tracer("desk");
+    for preference in [TemporalityPreference::Delta, TemporalityPreference::Cumulative] {
+        let meters = MeterProvider::builder()
+            .with_env_lookup(|name| (name == "OTEL_METRICS_EXEMPLAR_FILTER").then(|| "trace_based".into()))
+            .temporality(preference)
+            .build();
+        let meter = meters.meter("desk");
+        let latency = meter.f64_histogram("latency").build().unwrap();
+        let fine = meter.f64_histogram("latency.fine").exponential().build().unwrap();
+        let orders = meter.u64_counter("orders").build().unwrap();
+        let span = tracer.span("order").start();
+        {
+            let _entered = span.enter();
+            latency.record(1.0, &[]);
+            fine.record(1.0, &[]);
+            orders.add(1, &[]);
+        }
+        let count = |scopes: &[nanotel::proto::metrics::v1::ScopeMetrics], name: &str| {
+            let metrics: Vec<Metric> = scopes.iter().flat_map(|s| s.metrics.clone()).collect();
+            exemplars(metric(&metrics, name)).iter().map(Vec::len).sum::<usize>()
+        };
+        let first = meters.collect();
+        for name in ["latency", "latency.fine", "orders"] {
+            assert_eq!(count(&first, name), 1, "{name} {preference:?}");
+        }
+        // The next window: values outside any span.
+        latency.record(1.0, &[]);
+        fine.record(1.0, &[]);
+        orders.add(1, &[]);
+        let second = meters.collect();
+        let expected = usize::from(preference == TemporalityPreference::Cumulative);
+        for name in ["latency", "latency.fine", "orders"] {
+            assert_eq!(count(&second, name), expected, "{name} {preference:?}");
+        }
+    }
+}
+
+/// The in-process OTLP/JSON view shows exemplars with the ids in hex, as OTLP/JSON has them.
+#[test]
+fn the_json_view_shows_exemplar_ids_in_hex() {
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let meters = MeterProvider::builder().without_env().build();
+    let latency = meters.meter("desk").f64_histogram("latency").build().unwrap();
+    let span = tracers.tracer("desk").span("order").start();
+    let context = span.context().clone();
+    {
+        let _entered = span.enter();
+        latency.record(7.0, &[]);
+    }
+    let json: serde_json::Value = serde_json::from_str(&meters.to_json()).unwrap();
+    let point = &json["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0];
+    let exemplar = &point["exemplars"][0];
+    assert_eq!(exemplar["traceId"], context.trace_id().to_string(), "{json}");
+    assert_eq!(exemplar["spanId"], context.span_id().to_string(), "{json}");
+    assert_eq!(exemplar["asDouble"], 7.0, "{json}");
+    assert!(exemplar["timeUnixNano"].as_str().is_some_and(|t| t.len() >= 19), "{json}");
+}
