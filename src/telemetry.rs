@@ -524,14 +524,17 @@ mod tests {
     #[test]
     fn unsupported_variables_are_named_once_each() {
         let (_, lines) = problems(&[
-            ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
+            ("OTEL_CONFIG_FILE", "/etc/otel.yaml"),
             ("OTEL_ENTITIES", "x"),
-            // Supported now: read by the pipeline, not reported here.
+            // Supported now: read by the providers and the pipeline, not reported here.
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
+            ("OTEL_PROPAGATORS", "b3"),
+            ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram"),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
             ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
         ]);
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("OTEL_METRICS_EXEMPLAR_FILTER is ignored: "), "{}", lines[0]);
+        assert!(lines[0].starts_with("OTEL_CONFIG_FILE is ignored: "), "{}", lines[0]);
         assert!(lines[1].starts_with("OTEL_ENTITIES is ignored: "), "{}", lines[1]);
     }
 
