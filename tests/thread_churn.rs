@@ -9,6 +9,11 @@ use std::time::Duration;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::trace::{Context, Sampler, TracerProvider};
 
+#[path = "support/dropped_provider.rs"]
+mod dropped_provider;
+
+use dropped_provider::end_spans_after_their_provider_drops;
+
 fn tracers() -> TracerProvider {
     TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build()
 }
@@ -97,24 +102,7 @@ fn a_span_outlives_its_tracer_and_provider_and_ends_on_another_thread() {
 #[test]
 fn spans_open_across_their_providers_drop_end_safely_anywhere() {
     for _ in 0..20 {
-        let provider = tracers();
-        let tracer = provider.tracer("dropped under it");
-        let here = tracer.span("ends here").start();
-        let elsewhere = tracer.span("ends elsewhere").start();
-        let started_elsewhere = std::thread::spawn({
-            let tracer = tracer.clone();
-            move || tracer.span("started elsewhere").start()
-        })
-        .join()
-        .unwrap();
-        drop((tracer, provider));
-        std::thread::spawn(move || {
-            elsewhere.end();
-            started_elsewhere.end();
-        })
-        .join()
-        .unwrap();
-        here.end();
+        end_spans_after_their_provider_drops();
     }
     // This thread's next provider lets the sides of the old ones go.
     let next = tracers();

@@ -5,8 +5,11 @@
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
+#[path = "support/dropped_provider.rs"]
+mod dropped_provider;
 
 use alloc_support::{live_bytes, CountingAllocator};
+use dropped_provider::end_spans_after_their_provider_drops;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::trace::{Sampler, TracerProvider};
 
@@ -68,24 +71,7 @@ fn providers_dropped_under_open_spans_are_freed_when_the_spans_end() {
     let before = live_bytes();
     let mut one_provider = 0;
     for round in 0..PROVIDERS {
-        let provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
-        let tracer = provider.tracer("dropped under its spans");
-        let here = tracer.span("ends here").start();
-        let elsewhere = tracer.span("ends elsewhere").start();
-        let started_elsewhere = std::thread::spawn({
-            let tracer = tracer.clone();
-            move || tracer.span("started elsewhere").start()
-        })
-        .join()
-        .unwrap();
-        drop((tracer, provider));
-        std::thread::spawn(move || {
-            elsewhere.end();
-            started_elsewhere.end();
-        })
-        .join()
-        .unwrap();
-        here.end();
+        end_spans_after_their_provider_drops();
         if round == 0 {
             one_provider = live_bytes() - before;
         }

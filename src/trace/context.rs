@@ -177,20 +177,23 @@ impl<F: Future> Future for WithContext<F> {
     }
 }
 
+/// A sampled local context whose ids are all `n` bytes (for the crate's unit tests).
+#[cfg(test)]
+pub(crate) fn test_context(n: u8) -> Context {
+    use crate::trace::{SpanId, TraceFlags, TraceId};
+    Context::from_span_context(SpanContext::new(
+        TraceId::from_bytes([n; 16]),
+        SpanId::from_bytes([n; 8]),
+        TraceFlags::SAMPLED,
+        false,
+        Default::default(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_context as context;
     use super::*;
-    use crate::trace::{SpanId, TraceFlags, TraceId};
-
-    fn context(n: u8) -> Context {
-        Context::from_span_context(SpanContext::new(
-            TraceId::from_bytes([n; 16]),
-            SpanId::from_bytes([n; 8]),
-            TraceFlags::SAMPLED,
-            false,
-            Default::default(),
-        ))
-    }
 
     #[test]
     fn guards_nest_and_restore() {

@@ -57,17 +57,8 @@ pub(super) fn pop(id: &Id) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
-
-    fn context(n: u8) -> Context {
-        Context::from_span_context(SpanContext::new(
-            TraceId::from_bytes([n; 16]),
-            SpanId::from_bytes([n; 8]),
-            TraceFlags::SAMPLED,
-            false,
-            Default::default(),
-        ))
-    }
+    use crate::trace::context::test_context as context;
+    use crate::trace::Context;
 
     fn enter(n: u8) {
         push(&Id::from_u64(u64::from(n)), context(n).attach());
