@@ -225,6 +225,8 @@ fn conventional_fields_set_name_kind_and_status() {
         let io = std::io::Error::other("refused");
         tracing::info_span!("errored.source", error = &io as &(dyn std::error::Error + 'static));
         tracing::info_span!("not.errored", error = false);
+        tracing::info_span!("error.event").in_scope(|| tracing::error!("venue down"));
+        tracing::info_span!("warn.event").in_scope(|| tracing::warn!("venue slow"));
     });
     let request = exported.span("GET /orders");
     assert_eq!(request.kind, OtlpKind::Server as i32);
@@ -238,6 +240,8 @@ fn conventional_fields_set_name_kind_and_status() {
     assert_eq!(attributes(&exported.span("errored").attributes)["error"], &text("timed out"));
     assert_eq!(status("errored.source"), Some((StatusCode::Error as i32, "refused".to_owned())));
     assert_eq!(status("not.errored"), None);
+    assert_eq!(status("error.event"), Some((StatusCode::Error as i32, String::new())), "an error event fails its span");
+    assert_eq!(status("warn.event"), None);
 }
 
 #[test]

@@ -256,6 +256,15 @@ where
         if own_threads::is_current() {
             return;
         }
+        if *event.metadata().level() == tracing::Level::ERROR {
+            // An error event marks its span failed, as tracing-opentelemetry does by default (the
+            // description stays empty: the event itself says what went wrong).
+            if let Some(registered) = ctx.event_span(event) {
+                if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
+                    span.set_status(Status::error(""));
+                }
+            }
+        }
         if self.span_events {
             if let Some(registered) = ctx.event_span(event) {
                 let recording = registered.extensions().get::<Recorded>().map(|Recorded(span)| span.is_recording());
