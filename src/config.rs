@@ -103,6 +103,21 @@ impl<'a> EnvReader<'a> {
         names.iter().find_map(|name| self.text(name).map(|value| (name.to_string(), value)))
     }
 
+    /// A span or log record limit (0 to 2³¹−1, as the specification allows) from the first of
+    /// `names` that is set; `None` when none is set or the value is invalid (reported, so the
+    /// caller's default applies). One wording for both providers, which read the general
+    /// `OTEL_ATTRIBUTE_*` variables alike: the line is then reported once.
+    pub(crate) fn limit(&mut self, names: &[&str]) -> Option<usize> {
+        let (name, value) = self.first_text(names)?;
+        match value.parse::<u32>() {
+            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
+            _ => {
+                self.reject(&name, &value, "not a whole number between 0 and 2147483647", "the default");
+                None
+            }
+        }
+    }
+
     fn reject(&mut self, name: &str, value: &str, why: &str, instead: impl std::fmt::Display) {
         self.report(format!("{name}={value:?} is ignored: {why}; using {instead}"));
     }

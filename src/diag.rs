@@ -6,6 +6,7 @@
 //! process environment, read once per process at init ([`check_level`]), so that a bad value is
 //! reported on its own line even when nothing else is ever printed.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -61,6 +62,19 @@ fn parse_level(value: Result<String, std::env::VarError>) -> (Level, Option<Stri
         }
     };
     (level, None)
+}
+
+/// Reports problems found in the configuration as warnings, each distinct line once per process:
+/// several parts read the same variable (`OTEL_ATTRIBUTE_COUNT_LIMIT` is the tracer's and the
+/// logger's), and a program that sets up twice need not be told twice. Configuration time only.
+pub(crate) fn config_problems<'a>(problems: impl IntoIterator<Item = &'a String>) {
+    static REPORTED: parking_lot::Mutex<BTreeSet<String>> = parking_lot::Mutex::new(BTreeSet::new());
+    let mut reported = REPORTED.lock();
+    for problem in problems {
+        if reported.insert(problem.clone()) {
+            warning!("{problem}");
+        }
+    }
 }
 
 /// Writes one diagnostic line when `level` is enabled.

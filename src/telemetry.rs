@@ -237,9 +237,7 @@ impl TelemetryBuilder {
         }
         // Read even when disabled: propagation passes contexts on whether or not spans record.
         let propagator = self.propagator.unwrap_or_else(|| CompositePropagator::from_env(&mut env));
-        for problem in &env.problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&env.problems);
         let install_global = self.install_global.unwrap_or(true);
         if disabled {
             let providers = (MeterProvider::disabled(), TracerProvider::disabled(), LoggerProvider::disabled());
@@ -247,9 +245,7 @@ impl TelemetryBuilder {
         }
 
         let (mut resource, problems) = self.resource.unwrap_or_default().build_with_env(lookup);
-        for problem in &problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&problems);
         if let Some(name) = self.service_name {
             set_service_name(&mut resource.attributes, name);
         }

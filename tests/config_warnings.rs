@@ -87,6 +87,14 @@ fn values_that_are_not_utf8_are_reported_once_each() {
     );
 }
 
+/// `OTEL_ATTRIBUTE_COUNT_LIMIT` is read by the tracer and the logger providers alike: one line.
+/// (Before: one from each.)
+#[test]
+fn a_limit_both_providers_read_is_reported_once() {
+    let lines = init_stderr(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "many".into())]);
+    one_line_each(&lines, &["OTEL_ATTRIBUTE_COUNT_LIMIT"]);
+}
+
 #[test]
 fn shared_variables_are_reported_once_not_once_per_signal() {
     let lines = init_stderr(&[

@@ -732,9 +732,7 @@ impl PipelineBuilder {
             }
         }
         let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;
-        for problem in &problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&problems);
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
         Pipeline::start(config, console, self.strict_tls, self.extensions)
     }

@@ -28,25 +28,13 @@ impl LogLimits {
     /// `OTEL_ATTRIBUTE_*` one.
     pub(crate) fn from_env(env: &mut EnvReader<'_>) -> LogLimits {
         LogLimits {
-            attribute_count: bound(env, &["OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"])
+            attribute_count: env
+                .limit(&["OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"])
                 .unwrap_or(LogLimits::default().attribute_count),
-            attribute_value_length: bound(
-                env,
-                &["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
-            ),
+            attribute_value_length: env
+                .limit(&["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]),
         }
     }
-}
-
-/// The first of `names` that is set, as a whole number the specification allows (0 to 2³¹−1);
-/// anything else is reported and yields `None`, so the default applies.
-fn bound(env: &mut EnvReader<'_>, names: &[&str]) -> Option<usize> {
-    let (name, text) = env.first_text(names)?;
-    let parsed = text.parse::<i32>().ok().and_then(|n| usize::try_from(n).ok());
-    if parsed.is_none() {
-        env.report(format!("{name}={text:?} is ignored: expected a whole number from 0 to 2147483647"));
-    }
-    parsed
 }
 
 #[cfg(test)]

@@ -293,9 +293,7 @@ impl LoggerProviderBuilder {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
         let limits = self.limits.unwrap_or_else(|| LogLimits::from_env(&mut env));
-        for problem in &env.problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&env.problems);
         crate::clock::now_unix_nanos();
         LoggerProvider {
             inner: Arc::new(ProviderInner {

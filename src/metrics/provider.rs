@@ -125,9 +125,7 @@ impl MeterProviderBuilder {
             ],
             ("trace_based", ExemplarFilter::TraceBased),
         );
-        for problem in &env.problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&env.problems);
         MeterProvider {
             inner: Arc::new(ProviderInner {
                 preference: self.preference.unwrap_or(from_env),

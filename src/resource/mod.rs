@@ -80,9 +80,7 @@ impl ResourceBuilder {
     /// are reported once on stderr, and the entries concerned are skipped.
     pub fn build(&self) -> Resource {
         let (resource, problems) = self.build_with_env(&crate::config::process_env);
-        for problem in &problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&problems);
         resource
     }
 

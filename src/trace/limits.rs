@@ -42,7 +42,7 @@ impl SpanLimits {
     /// `OTEL_ATTRIBUTE_*` one.
     pub(crate) fn from_env(env: &mut EnvReader<'_>) -> SpanLimits {
         let defaults = SpanLimits::default();
-        let mut count = |names: &[&str], default: usize| limit(env, names).unwrap_or(default);
+        let mut count = |names: &[&str], default: usize| env.limit(names).unwrap_or(default);
         SpanLimits {
             attribute_count: count(
                 &["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"],
@@ -52,25 +52,8 @@ impl SpanLimits {
             link_count: count(&["OTEL_SPAN_LINK_COUNT_LIMIT"], defaults.link_count),
             attributes_per_event: count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_event),
             attributes_per_link: count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_link),
-            attribute_value_length: limit(
-                env,
-                &["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
-            ),
-        }
-    }
-}
-
-/// A non-negative integer up to 2³¹−1 from the first of `names` that is set; `None` when none is
-/// set or the value is invalid (reported, so the default applies).
-fn limit(env: &mut EnvReader<'_>, names: &[&str]) -> Option<usize> {
-    let (name, value) = env.first_text(names)?;
-    match value.parse::<u32>() {
-        Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
-        _ => {
-            env.report(format!(
-                "{name}={value:?} is ignored: not a whole number between 0 and 2147483647; using the default"
-            ));
-            None
+            attribute_value_length: env
+                .limit(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]),
         }
     }
 }

@@ -298,9 +298,7 @@ impl TracerProviderBuilder {
         let mut env = EnvReader::new(lookup);
         let sampler = self.sampler.unwrap_or_else(|| Sampler::from_env(&mut env));
         let limits = self.limits.unwrap_or_else(|| SpanLimits::from_env(&mut env));
-        for problem in &env.problems {
-            crate::diag::warning!("{problem}");
-        }
+        crate::diag::config_problems(&env.problems);
         crate::clock::now_unix_nanos();
         TracerProvider {
             inner: Arc::new(ProviderInner {
