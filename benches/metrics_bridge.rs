@@ -12,8 +12,10 @@
 //! way. Goal: nanotel at or below Prometheus' recorder on every row. After the run the bench prints
 //! the ratios from criterion's estimates of this run.
 
+#[path = "support/estimates.rs"]
+mod estimates;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -100,14 +102,9 @@ fn benches(c: &mut Criterion) {
     bench_recorder(c, "prometheus", &prometheus, &|| drop(black_box(handle.render())));
 }
 
-/// Criterion's estimate (ns) of one benchmark of this run: the slope of its linear sampling,
-/// the figure it prints as `time:`, or the mean when there is no slope.
+/// Criterion's estimate (ns) of one benchmark of this group in this run.
 fn mean_ns(id: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let path = target.join("criterion").join(GROUP).join(id.replace('/', "_")).join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["slope"]["point_estimate"].as_f64().or_else(|| json["mean"]["point_estimate"].as_f64())
+    estimates::estimate_ns(GROUP, id)
 }
 
 fn print_ratios() {
@@ -123,8 +120,5 @@ fn print_ratios() {
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    benches(&mut criterion);
-    criterion.final_summary();
-    print_ratios();
+    estimates::run_then_print(benches, print_ratios);
 }
