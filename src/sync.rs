@@ -41,3 +41,23 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(nanotel_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// A lock whose `lock` hands back the guard directly: `parking_lot`'s (no poisoning, one byte,
+/// an uncontended lock and unlock are one compare-and-swap each), or loom's under a model.
+#[cfg(all(feature = "tracing", not(nanotel_loom)))]
+pub(crate) use parking_lot::Mutex;
+
+/// loom's lock with `parking_lot`'s signature (a model never panics while holding it).
+#[cfg(all(feature = "tracing", nanotel_loom))]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(all(feature = "tracing", nanotel_loom))]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Mutex<T> {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

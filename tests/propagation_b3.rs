@@ -63,7 +63,8 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
     let padded = format!("0000000000000000{TRACE_64}");
     assert_eq!(outgoing["x-b3-traceid"], padded);
     assert_eq!(outgoing["x-b3-spanid"], server.context().span_id().to_string());
-    assert_eq!(outgoing["x-b3-sampled"], "1");
+    assert_eq!(outgoing["x-b3-flags"], "1", "the server span inherits debug and sends it on");
+    assert!(!outgoing.contains_key("x-b3-sampled"), "debug implies sampled: not sent beside it");
     assert!(!outgoing.contains_key("traceparent") && !outgoing.contains_key("b3"));
     drop(server);
 
@@ -73,7 +74,7 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
     assert_eq!(spans.len(), 1);
     assert_eq!(hex(&spans[0].trace_id), padded);
     assert_eq!(hex(&spans[0].parent_span_id), SPAN);
-    assert_eq!(spans[0].flags & 0x01, 0x01, "sampled");
+    assert_eq!(spans[0].flags & 0xff, 0x01, "sampled, and B3's debug is no W3C flag");
     assert_eq!(spans[0].flags & 0x200, 0x200, "the parent is remote");
     assert_eq!(collector.accepted_items(Signal::Traces), 1);
 }

@@ -10,7 +10,9 @@ use nanotel::propagation::{TraceContextPropagator, TraceState};
 use nanotel::proto::common::v1::any_value::Value as Any;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, Span as OtlpSpan};
 use nanotel::testing::TestCollector;
-use nanotel::trace::{Sampler, SamplingInput, SamplingResult, ShouldSample, SpanKind, TraceId, TracerProvider};
+use nanotel::trace::{
+    Context, Sampler, SamplingInput, SamplingResult, ShouldSample, SpanKind, TraceId, TracerProvider,
+};
 
 /// Every order on XNAS, none elsewhere.
 struct PerVenue;
@@ -123,14 +125,24 @@ fn the_sampler_sees_name_kind_attributes_parent_and_the_trace_id_the_span_keeps(
         let mut headers = std::collections::HashMap::new();
         TraceContextPropagator.inject(refused.context(), &mut headers);
         assert_eq!(headers["tracestate"], "desk=eq", "a refused span carries the sampler's trace state");
+        // An explicit parent (the child, not the entered root): the sampler sees it, kind and attributes.
+        let parent = Context::from_span_context(child.context().clone());
+        let attributes = [KeyValue::new("venue", "XNAS"), KeyValue::new("qty", 5)];
+        let handed = tracer.span_with_in(&parent, "handed", SpanKind::Producer, &attributes).start();
         contexts.extend([root.context().clone(), child.context().clone(), refused.context().clone()]);
+        contexts.push(handed.context().clone());
     });
     let seen = recording.seen.lock().unwrap().clone();
     let root_trace = contexts[0].trace_id();
     assert_eq!(seen[0], ("order".into(), SpanKind::Server, 1, None, root_trace));
     assert_eq!(seen[1], ("risk".into(), SpanKind::Internal, 0, Some(root_trace), root_trace));
     assert_eq!(seen[2].4, contexts[2].trace_id(), "the trace id drawn for the decision is the span's");
-    assert_eq!(spans.len(), 2);
+    assert_eq!(seen[3], ("handed".into(), SpanKind::Producer, 2, Some(root_trace), root_trace));
+    assert_eq!(spans.len(), 3);
+    let handed = spans.iter().find(|span| span.name == "handed").expect("the explicit child is exported");
+    assert_eq!(handed.parent_span_id, contexts[1].span_id().to_bytes());
+    assert_eq!(handed.kind, OtlpKind::Producer as i32);
+    assert_eq!(handed.attributes.len(), 2);
     for span in &spans {
         assert_eq!(span.trace_state, "desk=eq");
         assert_eq!(span.trace_id, root_trace.to_bytes());

@@ -11,6 +11,7 @@ use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
 use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, SpanContext};
+use nanotel::tracing_layer::NanotelLayer;
 use nanotel::Telemetry;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -39,6 +40,15 @@ impl Exported {
 /// Runs `f` with a registry and the telemetry's `tracing` layer as this thread's subscriber, then
 /// flushes and decodes what reached the collector.
 fn exported(sampler: Sampler, span_events: bool, f: impl FnOnce(&Telemetry)) -> Exported {
+    exported_with(sampler, |layer| layer.with_span_events(span_events), f)
+}
+
+/// [`exported`] with the layer as `configure` leaves it.
+fn exported_with(
+    sampler: Sampler,
+    configure: impl FnOnce(NanotelLayer) -> NanotelLayer,
+    f: impl FnOnce(&Telemetry),
+) -> Exported {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
@@ -47,7 +57,7 @@ fn exported(sampler: Sampler, span_events: bool, f: impl FnOnce(&Telemetry)) -> 
         .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
         .build()
         .unwrap();
-    let subscriber = tracing_subscriber::registry().with(telemetry.tracing_layer().with_span_events(span_events));
+    let subscriber = tracing_subscriber::registry().with(configure(telemetry.tracing_layer()));
     tracing::subscriber::with_default(subscriber, || f(&telemetry));
     telemetry.force_flush(WAIT).unwrap();
     let mut exported = Exported { spans: HashMap::new(), logs: Vec::new() };
@@ -196,6 +206,43 @@ fn tracing_and_nanotel_spans_nest_in_one_trace() {
 }
 
 #[test]
+fn spans_past_the_layers_table_keep_their_tree_fields_and_links() {
+    // A table of one bucket (4 spans): the other live spans are kept in the registry's extensions.
+    let exported = exported_with(
+        Sampler::AlwaysOn,
+        |layer| layer.with_span_capacity(4),
+        |_| {
+            let mut open = Vec::new();
+            for depth in 0..12 {
+                let span =
+                    tracing::info_span!("nested", otel.name = %format!("nested.{depth}"), late = tracing::field::Empty);
+                span.record("late", depth * 10);
+                open.push((span.clone(), span.entered()));
+            }
+            let explicit = tracing::info_span!(parent: &open[9].0, "explicit");
+            explicit.follows_from(&open[1].0);
+            drop(explicit);
+            while let Some((_, entered)) = open.pop() {
+                drop(entered);
+            }
+        },
+    );
+    assert_eq!(exported.spans.len(), 13);
+    for depth in 0..12 {
+        let span = exported.span(&format!("nested.{depth}"));
+        assert_eq!(attributes(&span.attributes)["late"], &Any::IntValue(depth * 10), "nested.{depth}");
+        if depth > 0 {
+            let parent = exported.span(&format!("nested.{}", depth - 1));
+            assert_eq!(span.parent_span_id, parent.span_id, "nested.{depth}");
+        }
+    }
+    let explicit = exported.span("explicit");
+    assert_eq!(explicit.parent_span_id, exported.span("nested.9").span_id);
+    assert_eq!(explicit.links.len(), 1);
+    assert_eq!(explicit.links[0].span_id, exported.span("nested.1").span_id);
+}
+
+#[test]
 fn follows_from_becomes_a_link() {
     let exported = exported(Sampler::AlwaysOn, false, |_| {
         let cause = tracing::info_span!("cause");
@@ -227,6 +274,8 @@ fn conventional_fields_set_name_kind_and_status() {
         tracing::info_span!("not.errored", error = false);
         tracing::info_span!("error.event").in_scope(|| tracing::error!("venue down"));
         tracing::info_span!("warn.event").in_scope(|| tracing::warn!("venue slow"));
+        let late = tracing::info_span!("late.kind", otel.kind = tracing::field::Empty);
+        late.record("otel.kind", "producer");
     });
     let request = exported.span("GET /orders");
     assert_eq!(request.kind, OtlpKind::Server as i32);
@@ -242,6 +291,7 @@ fn conventional_fields_set_name_kind_and_status() {
     assert_eq!(status("not.errored"), None);
     assert_eq!(status("error.event"), Some((StatusCode::Error as i32, String::new())), "an error event fails its span");
     assert_eq!(status("warn.event"), None);
+    assert_eq!(exported.span("late.kind").kind, OtlpKind::Producer as i32, "otel.kind recorded later");
 }
 
 #[test]

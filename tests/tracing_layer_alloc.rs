@@ -1,8 +1,8 @@
 //! What the `tracing` layer allocates per span and per event once warm, beside what `tracing`'s
 //! registry allocates for the same calls: alone, and with a layer that keeps one `u64` in each
 //! span's extensions (the registry boxes every value a layer keeps there, and frees it when the
-//! span closes: the one allocation any layer with per-span data makes). Allocations are counted on
-//! the measuring thread only.
+//! span closes: the allocation a layer keeping per-span data there makes, and nanotel's layer
+//! avoids with a table of its own). Allocations are counted on the measuring thread only.
 
 use nanotel::logs::LoggerProvider;
 use nanotel::trace::{Sampler, TracerProvider};
@@ -61,7 +61,7 @@ fn per_call(dispatch: &Dispatch, f: impl Fn(u64), drain: impl Fn()) -> f64 {
 }
 
 #[test]
-fn a_warm_span_allocates_no_more_than_the_registry_and_its_extension() {
+fn a_warm_span_or_event_allocates_no_more_than_the_registry_alone() {
     let registry = Dispatch::new(tracing_subscriber::registry());
     let one_extension = Dispatch::new(tracing_subscriber::registry().with(OneExtension));
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
@@ -79,7 +79,7 @@ fn a_warm_span_allocates_no_more_than_the_registry_and_its_extension() {
     println!("allocations per span: registry {registry_span}, with one extension {extension_span}, with the layer {nanotel_span}");
     // The registry alone allocates now and then (a new page of its span slab): fractions.
     assert!(extension_span - registry_span > 0.9, "the registry boxes an extension");
-    assert!(nanotel_span < extension_span + 0.01, "nothing beyond the extension's box");
+    assert!(nanotel_span < registry_span + 0.01, "the layer's span allocates nothing");
 
     let in_span = |dispatch: &Dispatch| tracing::dispatcher::with_default(dispatch, || tracing::info_span!("order"));
     let (registry_parent, nanotel_parent) = (in_span(&registry), in_span(&nanotel));

@@ -12,6 +12,10 @@
 //! As OpenTelemetry's B3 propagator does: extraction tries the single header first, then the
 //! multiple headers; injection writes one of the two encodings (single by default) and never the
 //! parent span id. Bad input extracts as `None` (a new trace starts); parsing never allocates.
+//!
+//! Debug is kept: an extracted context says so ([`TraceFlags::is_b3_debug`]), spans started under
+//! it inherit it with their flags, and injection sends it on (`d` as the sampling state, or
+//! `X-B3-Flags: 1` without `X-B3-Sampled`, which debug implies).
 
 use std::fmt;
 
@@ -118,10 +122,11 @@ impl B3Propagator {
         self.encoding
     }
 
-    /// Writes the context in this propagator's encoding: `b3: {traceid}-{spanid}-{1|0}`, or
-    /// `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled` (removing any `X-B3-ParentSpanId` and
-    /// `X-B3-Flags` the carrier holds, which would not describe this context). An invalid context
-    /// writes nothing. Values are formatted on the stack.
+    /// Writes the context in this propagator's encoding: `b3: {traceid}-{spanid}-{1|0|d}`, or
+    /// `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled` (`X-B3-Flags: 1` instead for debug),
+    /// removing any `X-B3-ParentSpanId`, `X-B3-Flags` or `X-B3-Sampled` the carrier holds that
+    /// would not describe this context. An invalid context writes nothing. Values are formatted
+    /// on the stack.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
         if !context.is_valid() {
             return;
@@ -130,21 +135,27 @@ impl B3Propagator {
         write_hex(&context.trace_id().to_bytes(), &mut trace_id);
         let mut span_id = [0u8; 16];
         write_hex(&context.span_id().to_bytes(), &mut span_id);
+        let debug = context.trace_flags().is_b3_debug();
         let sampled = if context.is_sampled() { b'1' } else { b'0' };
         match self.encoding {
             B3Encoding::Single => {
                 let mut value = [b'-'; 51];
                 value[..32].copy_from_slice(&trace_id);
                 value[33..49].copy_from_slice(&span_id);
-                value[50] = sampled;
+                value[50] = if debug { b'd' } else { sampled };
                 carrier.set(Self::B3, ascii(&value));
             }
             B3Encoding::Multi => {
                 carrier.set(Self::TRACE_ID, ascii(&trace_id));
                 carrier.set(Self::SPAN_ID, ascii(&span_id));
-                carrier.set(Self::SAMPLED, ascii(&[sampled]));
+                if debug {
+                    carrier.set(Self::FLAGS, "1");
+                    carrier.remove(Self::SAMPLED);
+                } else {
+                    carrier.set(Self::SAMPLED, ascii(&[sampled]));
+                    carrier.remove(Self::FLAGS);
+                }
                 carrier.remove(Self::PARENT_SPAN_ID);
-                carrier.remove(Self::FLAGS);
             }
         }
     }
@@ -193,11 +204,13 @@ fn extract_multi<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
         None => false,
     };
     let debug = single_value(carrier, B3Propagator::FLAGS, |value| trim_ows(value) == b"1").unwrap_or(false);
-    Some(remote(trace_id, span_id, sampled || debug))
+    Some(remote(trace_id, span_id, sampled || debug, debug))
 }
 
-fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
-    SpanContext::new(trace_id, span_id, TraceFlags::NOT_SAMPLED.with_sampled(sampled), true, TraceState::default())
+/// A remote context; `debug` implies `sampled`.
+fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool, debug: bool) -> SpanContext {
+    let flags = TraceFlags::NOT_SAMPLED.with_sampled(sampled || debug).with_b3_debug(debug);
+    SpanContext::new(trace_id, span_id, flags, true, TraceState::default())
 }
 
 /// Parses a single `b3` header value into a remote span context (empty trace state).
@@ -227,13 +240,14 @@ pub(crate) fn parse_bytes(value: &[u8]) -> Result<SpanContext, B3Error> {
     let mut fields = value.split(|b| *b == b'-');
     let trace_id = parse_trace_id(fields.next().ok_or(B3Error::Malformed)?)?;
     let span_id = parse_span_id(fields.next().ok_or(B3Error::Malformed)?)?;
-    let mut sampled = false;
+    let (mut sampled, mut debug) = (false, false);
     let mut third = fields.next();
     // The sampling state is one character; a 16-digit third field is the parent span id.
     if let Some(state) = third.filter(|field| field.len() != 16) {
-        sampled = match state {
-            b"1" | b"d" => true,
-            b"0" => false,
+        (sampled, debug) = match state {
+            b"1" => (true, false),
+            b"d" => (true, true),
+            b"0" => (false, false),
             _ => return Err(B3Error::InvalidSampling),
         };
         third = fields.next();
@@ -244,7 +258,7 @@ pub(crate) fn parse_bytes(value: &[u8]) -> Result<SpanContext, B3Error> {
     if fields.next().is_some() {
         return Err(B3Error::Malformed);
     }
-    Ok(remote(trace_id, span_id, sampled))
+    Ok(remote(trace_id, span_id, sampled, debug))
 }
 
 /// 32 or 16 lowercase hex digits, not all zero; 16 are the low half of a 128-bit id.
@@ -392,6 +406,31 @@ mod tests {
         headers.append("x-b3-sampled", "1".parse().unwrap());
         headers.append("x-b3-sampled", "1".parse().unwrap());
         assert_eq!(B3Propagator::multi().extract(&headers), None);
+    }
+
+    #[test]
+    fn debug_is_kept_sent_on_in_both_encodings_and_never_leaves_as_a_w3c_bit() {
+        for received in [
+            headers(&[("b3", &format!("{TRACE}-{SPAN}-d"))]),
+            headers(&[("X-B3-TraceId", TRACE), ("X-B3-SpanId", SPAN), ("X-B3-Flags", "1")]),
+            headers(&[("X-B3-TraceId", TRACE), ("X-B3-SpanId", SPAN), ("X-B3-Sampled", "0"), ("X-B3-Flags", "1")]),
+        ] {
+            let context = B3Propagator::default().extract(&received).unwrap();
+            assert!(context.is_sampled() && context.trace_flags().is_b3_debug(), "{received:?}");
+            assert_eq!(context.trace_flags().bits(), 0x01, "the W3C byte shows sampled only");
+            let mut single = HashMap::new();
+            B3Propagator::single().inject(&context, &mut single);
+            assert_eq!(single, headers(&[("b3", &format!("{TRACE}-{SPAN}-d"))]));
+            let mut multi = headers(&[("X-B3-Sampled", "1")]);
+            B3Propagator::multi().inject(&context, &mut multi);
+            assert_eq!(multi, headers(&[("x-b3-traceid", TRACE), ("x-b3-spanid", SPAN), ("x-b3-flags", "1")]));
+            let mut w3c = HashMap::new();
+            crate::propagation::TraceContextPropagator.inject(&context, &mut w3c);
+            assert!(w3c["traceparent"].ends_with("-01"), "{w3c:?}");
+        }
+        assert!(!parse(&format!("{TRACE}-{SPAN}-1")).unwrap().trace_flags().is_b3_debug());
+        assert!(!TraceFlags::new(0xff).is_b3_debug(), "a raw byte cannot set it");
+        assert_eq!(TraceFlags::new(0xff).with_b3_debug(true).bits(), 0xff);
     }
 
     #[test]

@@ -359,7 +359,47 @@ impl Tracer {
         if !self.provider.enabled {
             return SpanBuilder::disabled(self, None);
         }
-        let parent = current_span_context().filter(SpanContext::is_valid);
+        self.span_with_under(name, kind, attributes, current_span_context())
+    }
+
+    /// [`span_with`](Tracer::span_with), a child of `parent`'s span instead of the current one
+    /// (a new root when `parent` has no span): the sampler sees the kind and attributes, and the
+    /// parent the context names.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::trace::{Context, SpanKind, TracerProvider};
+    ///
+    /// let provider = TracerProvider::builder().without_env().build();
+    /// let tracer = provider.tracer("gateway");
+    /// let request = tracer.span("request").start();
+    /// let parent = Context::from_span_context(request.context().clone());
+    /// let send = tracer.span_with_in(&parent, "order.send", SpanKind::Client, &[KeyValue::new("venue", "XNAS")]).start();
+    /// assert_eq!(send.context().trace_id(), request.context().trace_id());
+    /// ```
+    pub fn span_with_in(
+        &self,
+        parent: &Context,
+        name: impl Into<Text>,
+        kind: SpanKind,
+        attributes: &[KeyValue],
+    ) -> SpanBuilder<'_> {
+        if !self.provider.enabled {
+            return SpanBuilder::disabled(self, Some(parent.span_context().clone()));
+        }
+        self.span_with_under(name, kind, attributes, Some(parent.span_context().clone()))
+    }
+
+    /// A builder of this kind with these attributes under `parent` (none or an invalid one: a
+    /// root).
+    fn span_with_under(
+        &self,
+        name: impl Into<Text>,
+        kind: SpanKind,
+        attributes: &[KeyValue],
+        parent: Option<SpanContext>,
+    ) -> SpanBuilder<'_> {
+        let parent = parent.filter(SpanContext::is_valid);
         if parent.is_none() && self.provider.refuses_roots {
             return SpanBuilder::new(self, name, None);
         }

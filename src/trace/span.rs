@@ -452,6 +452,16 @@ impl Span {
         }
     }
 
+    /// Changes the kind after the start, for bridges whose spans learn their kind late (the
+    /// `tracing` layer's `otel.kind` recorded after the span was made). The sampler decided
+    /// with the kind known at the start.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(slot) = &mut *self.data {
+            slot.data().kind = kind;
+        }
+    }
+
     /// Adds an event, timestamped now (allocates).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
         let Some(slot) = &mut *self.data else { return };

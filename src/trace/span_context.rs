@@ -105,24 +105,32 @@ impl SpanId {
     }
 }
 
-/// The W3C trace flags byte. Only the `sampled` bit (0x01) is defined.
+/// The W3C trace flags byte (the `sampled` bit 0x01, and 0x02 `random`), and whether a B3 parent
+/// asked for debug.
+///
+/// B3's debug flag (`X-B3-Flags: 1`, or `d` as the `b3` header's sampling state) has no place in
+/// the W3C byte; nanotel keeps it in a bit of its own beyond the byte, which
+/// [`bits`](TraceFlags::bits) never shows, so it never reaches a `traceparent` header or an exported span. Children inherit it
+/// with their parent's flags, so the B3 propagator sends it on downstream, as Zipkin's tracers do.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct TraceFlags(u8);
+pub struct TraceFlags(u16);
 
 impl TraceFlags {
     /// No flag set: not sampled.
     pub const NOT_SAMPLED: TraceFlags = TraceFlags(0);
     /// The `sampled` flag.
     pub const SAMPLED: TraceFlags = TraceFlags(1);
+    /// nanotel's own bit for B3's debug flag, beyond the W3C byte.
+    const B3_DEBUG: u16 = 0x100;
 
     /// Flags from the raw byte. Propagation keeps only the bits W3C defines (sampled, random).
     pub const fn new(bits: u8) -> Self {
-        TraceFlags(bits)
+        TraceFlags(bits as u16)
     }
 
-    /// The raw byte.
+    /// The raw W3C byte (without B3's debug flag).
     pub const fn bits(self) -> u8 {
-        self.0
+        self.0 as u8
     }
 
     /// Whether the `sampled` bit is set.
@@ -133,6 +141,16 @@ impl TraceFlags {
     /// These flags with the `sampled` bit set or cleared.
     pub const fn with_sampled(self, sampled: bool) -> Self {
         TraceFlags(if sampled { self.0 | 1 } else { self.0 & !1 })
+    }
+
+    /// Whether a B3 parent asked for debug (which implies sampled).
+    pub const fn is_b3_debug(self) -> bool {
+        self.0 & Self::B3_DEBUG != 0
+    }
+
+    /// These flags with B3's debug flag set or cleared.
+    pub const fn with_b3_debug(self, debug: bool) -> Self {
+        TraceFlags(if debug { self.0 | Self::B3_DEBUG } else { self.0 & !Self::B3_DEBUG })
     }
 }
 

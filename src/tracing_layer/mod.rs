@@ -18,7 +18,8 @@
 //!   its children follow its decision.
 //! - `follows_from` links the span to the other span.
 //! - Conventional fields: `otel.name` names the span; `otel.kind` (`server`, `client`,
-//!   `producer`, `consumer`, `internal`, any case) sets its kind when the span is made;
+//!   `producer`, `consumer`, `internal`, any case) sets its kind (recorded later too: the
+//!   sampler decided with the kind the span was made with);
 //!   `otel.status_code` (`ok` or `error`) and `otel.status_message` (also spelled
 //!   `otel.status_description`, which implies `error`) set its status. None of these becomes an
 //!   attribute. An `error` field (other than `false`) sets the status to error, its text the
@@ -37,8 +38,11 @@
 //!   any span is still a log record.
 //! - Cost: a string value or message is copied into a shared string, and a short one seen before
 //!   on the thread is that copy again (see `interned.rs`): no allocation. The nanotel span lives
-//!   in the `tracing` span's extensions, which the registry boxes: one allocation per span, freed
-//!   at close.
+//!   in the layer's own table keyed by the `tracing` span id (see `spans.rs`): no allocation, and
+//!   no registry lookup when the span is entered, recorded or closed. When the table's bucket for
+//!   an id is full (more live spans than [`NanotelLayer::with_span_capacity`] allows for), that
+//!   span lives in the registry's extensions instead, which box it: correct, one allocation
+//!   slower.
 //! - Spans and events on nanotel's own threads (the exporter's, the Prometheus endpoint's, the test
 //!   collector's: their HTTP, gRPC and TLS libraries use `tracing`) are ignored: recorded, they
 //!   would feed themselves, each export making records to export.
@@ -50,6 +54,9 @@ mod entered;
 mod events;
 mod fields;
 mod interned;
+mod spans;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -63,6 +70,11 @@ use crate::own_threads;
 use crate::trace::{Context, Span, SpanBuilder, SpanContext, Status, Tracer};
 
 use fields::{span_field, SpanField, Typed};
+use spans::SpanTable;
+
+/// Live spans the layer's table has room for by default: a span that finds no room lives in the
+/// registry's extensions (one allocation).
+const DEFAULT_SPAN_CAPACITY: usize = 1024;
 
 /// A [`tracing_subscriber::Layer`] recording `tracing` spans as nanotel spans of its [`Tracer`]
 /// and `tracing` events as log records of its [`Logger`]. See the [module documentation](self)
@@ -92,6 +104,12 @@ pub struct NanotelLayer {
     tracer: Tracer,
     logger: Logger,
     span_events: bool,
+    /// The nanotel spans of live `tracing` spans.
+    spans: SpanTable<Span>,
+    /// Whether a span ever found no room in `spans` and went to the registry's extensions: until
+    /// then, an id missing from the table is one the layer does not record, and the extensions
+    /// need not be looked at.
+    spilled: AtomicBool,
 }
 
 impl std::fmt::Debug for NanotelLayer {
@@ -104,7 +122,23 @@ impl NanotelLayer {
     /// A layer starting spans with `tracer` and emitting events through `logger` (their scopes
     /// name where the spans and records come from).
     pub fn new(tracer: Tracer, logger: Logger) -> NanotelLayer {
-        NanotelLayer { tracer, logger, span_events: false }
+        NanotelLayer {
+            tracer,
+            logger,
+            span_events: false,
+            spans: SpanTable::new(DEFAULT_SPAN_CAPACITY),
+            spilled: AtomicBool::new(false),
+        }
+    }
+
+    /// How many live `tracing` spans the layer keeps in its own table (default 1024; 96 bytes
+    /// each, allocated when the layer is made: 96 KiB). A span that finds no room (more live
+    /// spans than that, or a full bucket of the table, which starts to happen past about three
+    /// quarters of it) is kept in the registry's extensions instead, which allocate one box per
+    /// span.
+    pub fn with_span_capacity(mut self, capacity: usize) -> NanotelLayer {
+        self.spans = SpanTable::new(capacity);
+        self
     }
 
     /// Whether an event inside a span is added to that span as a span event instead of being
@@ -125,7 +159,7 @@ impl NanotelLayer {
         if attributes.is_root() {
             return self.tracer.root_span(name);
         }
-        let explicit = attributes.parent().and_then(|parent| ctx.span(parent)).and_then(|parent| context_of(&parent));
+        let explicit = attributes.parent().and_then(|parent| self.context_of(parent, ctx));
         match explicit {
             Some(parent) => self.tracer.span_with_parent(name, &Context::from_span_context(parent)),
             // The current `tracing` span, if any, made its span current when entered; a nanotel
@@ -135,22 +169,83 @@ impl NanotelLayer {
     }
 }
 
-/// What a `tracing` span's extensions hold: its nanotel span, ended when the `tracing` span
-/// closes.
+/// What a `tracing` span's extensions hold when the layer's table had no room for it: its
+/// nanotel span, ended when the `tracing` span closes.
 struct Recorded(Span);
 
-/// The context of a `tracing` span's nanotel span, if the layer made one.
-fn context_of<R: for<'a> LookupSpan<'a>>(span: &tracing_subscriber::registry::SpanRef<'_, R>) -> Option<SpanContext> {
-    span.extensions().get::<Recorded>().map(|recorded| recorded.0.context().clone())
+impl NanotelLayer {
+    /// Runs `f` on the nanotel span of the `tracing` span `id`, if the layer made one; `None`
+    /// otherwise. `f` runs under a lock: it must not format values or call user code.
+    #[inline]
+    fn with_span<S, R>(&self, id: &Id, ctx: &LayerContext<'_, S>, f: impl FnOnce(&mut Span) -> R) -> Option<R>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut f = Some(f);
+        // `f` is taken by whichever place holds the span: at most one does.
+        let found = self.spans.with(id.into_u64(), |span| f.take().map(|f| f(span)));
+        match found {
+            Some(result) => result,
+            // Acquire pairs with the Release in `keep`: a span stored there before is seen.
+            None if self.spilled.load(Ordering::Acquire) => {
+                let registered = ctx.span(id)?;
+                let mut extensions = registered.extensions_mut();
+                let Recorded(span) = extensions.get_mut::<Recorded>()?;
+                f.take().map(|f| f(span))
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps `span` for the `tracing` span `id`: in the layer's table, or the registry's
+    /// extensions when the table has no room.
+    fn keep<S>(&self, id: &Id, span: Span, ctx: &LayerContext<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if let Err(span) = self.spans.insert(id.into_u64(), span) {
+            // Release pairs with the Acquire in `with_span` and `take`.
+            self.spilled.store(true, Ordering::Release);
+            if let Some(registered) = ctx.span(id) {
+                registered.extensions_mut().insert(Recorded(span));
+            }
+        }
+    }
+
+    /// Takes the nanotel span of the `tracing` span `id` out, to end it.
+    fn take<S>(&self, id: &Id, ctx: &LayerContext<'_, S>) -> Option<Span>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        match self.spans.remove(id.into_u64()) {
+            Some(span) => Some(span),
+            // Acquire as in `with_span`.
+            None if self.spilled.load(Ordering::Acquire) => {
+                let registered = ctx.span(id)?;
+                let recorded = registered.extensions_mut().remove::<Recorded>();
+                recorded.map(|Recorded(span)| span)
+            }
+            None => None,
+        }
+    }
+
+    /// The context of the `tracing` span `id`'s nanotel span, if the layer made one.
+    fn context_of<S>(&self, id: &Id, ctx: &LayerContext<'_, S>) -> Option<SpanContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.with_span(id, ctx, |span| span.context().clone())
+    }
 }
 
-/// Applies a field recorded after the span started; the kind can no longer change.
+/// Applies a field recorded after the span started (`otel.kind` too, as `tracing-opentelemetry`
+/// allows: the sampler saw the kind the span started with).
 fn set_field(span: &mut Span, field: SpanField) {
     match field {
         SpanField::Attribute(attribute) => span.set_attribute(attribute),
         SpanField::Name(name) => span.update_name(name),
         SpanField::Status(status) => span.set_status(status),
-        SpanField::Kind(_) => {}
+        SpanField::Kind(kind) => span.set_kind(kind),
     }
 }
 
@@ -190,24 +285,21 @@ where
         if let Some(status) = status {
             span.set_status(status);
         }
-        if let Some(registered) = ctx.span(id) {
-            registered.extensions_mut().insert(Recorded(span));
-        }
+        self.keep(id, span, &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let Some(registered) = ctx.span(id) else { return };
-        if !registered.extensions().get::<Recorded>().is_some_and(|Recorded(span)| span.is_recording()) {
+        if self.with_span(id, &ctx, |span| span.is_recording()) != Some(true) {
             return;
         }
-        // Values are formatted with the extensions unlocked (a `Debug` impl may emit an event of
-        // its own, which may look at this span), then set a few at a time under the lock.
+        // Values are formatted with the span unlocked (a `Debug` impl may emit an event of its
+        // own, which may look at this span), then set a few at a time under the lock.
         let mut pending: [Option<SpanField>; 4] = Default::default();
         let mut held = 0;
         let flush = |pending: &mut [Option<SpanField>]| {
-            if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
-                pending.iter_mut().filter_map(Option::take).for_each(|field| set_field(span, field));
-            }
+            self.with_span(id, &ctx, |span| {
+                pending.iter_mut().filter_map(Option::take).for_each(|field| set_field(span, field))
+            });
         };
         values.record(&mut Typed(|field, value| {
             span_field(field, value, |field| {
@@ -223,21 +315,14 @@ where
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
-        let Some(followed) = ctx.span(follows).and_then(|followed| context_of(&followed)) else { return };
-        let Some(registered) = ctx.span(id) else { return };
-        let mut extensions = registered.extensions_mut();
-        if let Some(Recorded(span)) = extensions.get_mut::<Recorded>() {
-            span.add_link(followed, []);
-        }
+        let Some(followed) = self.context_of(follows, &ctx) else { return };
+        self.with_span(id, &ctx, |span| span.add_link(followed, []));
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        let Some(registered) = ctx.span(id) else { return };
-        let guard = match registered.extensions().get::<Recorded>() {
-            Some(Recorded(span)) => span.enter(),
-            None => return,
-        };
-        entered::push(id, guard);
+        if let Some(guard) = self.with_span(id, &ctx, |span| span.enter()) {
+            entered::push(id, guard);
+        }
     }
 
     fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
@@ -245,11 +330,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
-        let Some(registered) = ctx.span(&id) else { return };
-        // Removed, it ends here: outside the extensions' lock, it reads the clock and moves to
-        // this thread's ring.
-        let recorded = registered.extensions_mut().remove::<Recorded>();
-        drop(recorded);
+        // Taken out, it ends here, outside any lock: it reads the clock and moves to this
+        // thread's ring.
+        drop(self.take(&id, &ctx));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
@@ -260,21 +343,17 @@ where
             // An error event marks its span failed, as tracing-opentelemetry does by default (the
             // description stays empty: the event itself says what went wrong).
             if let Some(registered) = ctx.event_span(event) {
-                if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
-                    span.set_status(Status::error(""));
-                }
+                self.with_span(&registered.id(), &ctx, |span| span.set_status(Status::error("")));
             }
         }
         if self.span_events {
             if let Some(registered) = ctx.event_span(event) {
-                let recording = registered.extensions().get::<Recorded>().map(|Recorded(span)| span.is_recording());
-                match recording {
+                let id = registered.id();
+                match self.with_span(&id, &ctx, |span| span.is_recording()) {
                     Some(true) => {
-                        // Formatted with the extensions unlocked, as in `on_record`.
+                        // Formatted with the span unlocked, as in `on_record`.
                         let (name, attributes) = events::span_event(event);
-                        if let Some(Recorded(span)) = registered.extensions_mut().get_mut::<Recorded>() {
-                            span.add_event(name, attributes);
-                        }
+                        self.with_span(&id, &ctx, |span| span.add_event(name, attributes));
                         return;
                     }
                     // Sampled out with its span.
@@ -286,7 +365,7 @@ where
         // An explicit parent's ids; else the current context's, which the innermost entered
         // span (ours or a nanotel span entered inside it) made current.
         let explicit = (!event.is_contextual()).then(|| {
-            let parent = event.parent().and_then(|id| ctx.span(id)).and_then(|span| context_of(&span));
+            let parent = event.parent().and_then(|id| self.context_of(id, &ctx));
             Context::from_span_context(parent.unwrap_or_default())
         });
         events::emit_log(&self.logger, event, explicit.as_ref());

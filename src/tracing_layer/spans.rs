@@ -1,0 +1,171 @@
+//! The nanotel spans of live `tracing` spans, in a table of the layer's own keyed by the
+//! `tracing` span id.
+//!
+//! The registry offers every layer a place for per-span data, its extensions, but each visit
+//! costs a lookup of the span in the registry's slab (two atomic read-modify-writes), a lock, and
+//! a search of a type map, and each value stored there is boxed: one allocation per span. This
+//! table costs one hashed probe of a bucket and an uncontended lock, and allocates nothing after
+//! it is made.
+//!
+//! # The protocol
+//!
+//! - The table is a fixed array of entries, [`WAYS`] to a bucket; an id's bucket follows from its
+//!   hash. An entry is free (key 0) or holds the value of the span whose id is its key (`tracing`
+//!   ids are never 0).
+//! - [`insert`](SpanTable::insert) claims a free entry of the bucket by a compare-and-swap of its
+//!   key from 0 to the id, then stores the value under the entry's lock. A full bucket hands the
+//!   value back: the caller keeps it elsewhere (the layer, in the registry's extensions). Memory is
+//!   bounded by the table's capacity, never by the number of live spans.
+//! - A lookup ([`with`](SpanTable::with)) finds the entry keyed by the id and reaches the value
+//!   under its lock. `tracing` hands a span's id out only after `new_span` returned (so after the
+//!   insert, and whatever carries the id to another thread orders the use after it), and closes the
+//!   span only when no handle to it is left (so after every use): a lookup of an id happens after
+//!   its insert and before its removal, and sees the key written by the insert. The key guards no
+//!   memory: the entry's lock orders every access to the value.
+//! - [`remove`](SpanTable::remove) takes the value and frees the entry (key back to 0) under the
+//!   lock. A claimer of the freed entry then waits for the lock before storing its value, so it
+//!   never overwrites a value still being taken.
+//! - The lock is held only to read or change the value, never while user code runs (a `Debug`
+//!   impl formatting a field may itself record to the same span): callers format first, then lock.
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Mutex;
+
+/// Entries per bucket: an id can live in any of them.
+const WAYS: usize = 4;
+
+/// One entry: a span id (0: free) and the value kept for it.
+struct Entry<T> {
+    key: AtomicU64,
+    value: Mutex<Option<T>>,
+}
+
+/// Values of type `T` keyed by `tracing` span id, in a fixed number of entries.
+pub(super) struct SpanTable<T> {
+    entries: Box<[Entry<T>]>,
+    /// Right shift that turns a 64-bit hash into a bucket index.
+    shift: u32,
+}
+
+impl<T> SpanTable<T> {
+    /// A table of at least `capacity` entries (rounded up to a power of two, at least one bucket).
+    pub(super) fn new(capacity: usize) -> SpanTable<T> {
+        let buckets = capacity.div_ceil(WAYS).next_power_of_two();
+        let entries = (0..buckets * WAYS).map(|_| Entry { key: AtomicU64::new(0), value: Mutex::new(None) }).collect();
+        SpanTable { entries, shift: 64 - buckets.trailing_zeros() }
+    }
+
+    /// The entries of `id`'s bucket.
+    #[inline]
+    fn bucket(&self, id: u64) -> &[Entry<T>] {
+        // Fibonacci hashing: the registry's ids differ mostly in their low bits; the multiply
+        // spreads them over the high bits the shift keeps.
+        let index = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15).checked_shr(self.shift).unwrap_or(0)) as usize;
+        &self.entries[index * WAYS..(index + 1) * WAYS]
+    }
+
+    /// Keeps `value` for `id`, or hands it back when `id`'s bucket is full.
+    pub(super) fn insert(&self, id: u64, value: T) -> Result<(), T> {
+        debug_assert_ne!(id, 0, "tracing span ids are never 0");
+        for entry in self.bucket(id) {
+            // Relaxed: see the module header; the lock below orders the value.
+            let free = entry.key.load(Ordering::Relaxed) == 0;
+            if free && entry.key.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                *entry.value.lock() = Some(value);
+                return Ok(());
+            }
+        }
+        Err(value)
+    }
+
+    /// The entry holding `id`'s value, if the table keeps one.
+    #[inline]
+    fn entry(&self, id: u64) -> Option<&Entry<T>> {
+        // Relaxed: the insert of `id` happened before this lookup (module header).
+        self.bucket(id).iter().find(|entry| entry.key.load(Ordering::Relaxed) == id)
+    }
+
+    /// Runs `f` on `id`'s value under its entry's lock; `None` when the table keeps none for `id`.
+    #[inline]
+    pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.entry(id)?.value.lock().as_mut().map(f)
+    }
+
+    /// Takes `id`'s value out and frees its entry.
+    pub(super) fn remove(&self, id: u64) -> Option<T> {
+        let entry = self.entry(id)?;
+        let mut value = entry.value.lock();
+        // Relaxed, under the lock: a claimer of the entry locks before storing its value.
+        entry.key.store(0, Ordering::Relaxed);
+        value.take()
+    }
+}
+
+#[cfg(all(test, not(nanotel_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_kept_per_id_until_removed_and_a_full_bucket_hands_them_back() {
+        // One bucket: every id shares it.
+        let table = SpanTable::new(WAYS);
+        for id in 1..=WAYS as u64 {
+            assert_eq!(table.insert(id, id * 10), Ok(()));
+        }
+        assert_eq!(table.insert(99, 990), Err(990));
+        assert_eq!(table.with(3, |value| std::mem::replace(value, 31)), Some(30));
+        assert_eq!(table.with(99, |value| *value), None);
+        assert_eq!(table.remove(3), Some(31));
+        assert_eq!(table.remove(3), None);
+        assert_eq!(table.with(3, |value| *value), None);
+        // The freed entry takes the next id.
+        assert_eq!(table.insert(99, 990), Ok(()));
+        assert_eq!(table.with(99, |value| *value), Some(990));
+        assert_eq!(table.with(4, |value| *value), Some(40));
+    }
+
+    #[test]
+    fn ids_spread_over_the_buckets() {
+        let table = SpanTable::new(1024);
+        // Ids as the registry makes them: consecutive slab indices plus one, in a few pages.
+        let kept = (1..=512u64).chain((1 << 20)..(1 << 20) + 256).filter(|id| table.insert(*id, *id).is_ok()).count();
+        assert!(kept >= 760, "only {kept} of 768 ids found room at 75% load");
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two spans in a one-bucket table: one closed (removed) while the other is inserted into
+    /// the same bucket and read. Each value is found under its own id exactly until its removal,
+    /// and an entry is never shared.
+    #[test]
+    fn loom_span_table_entries_are_claimed_and_freed_without_mixing_values() {
+        loom::model(|| {
+            let table = Arc::new(SpanTable::new(WAYS));
+            // Fill all but one way, so the threads contend for the last free entry and the one
+            // freed by the removal.
+            for id in 10..10 + WAYS as u64 - 1 {
+                assert!(table.insert(id, id).is_ok());
+            }
+            let closer = {
+                let table = table.clone();
+                thread::spawn(move || assert_eq!(table.remove(10), Some(10)))
+            };
+            let inserted = [1, 2].map(|id| table.insert(id, id * 100).is_ok());
+            // Two free entries at most (the last way, and the one the closer frees): the first
+            // insert always finds the last way.
+            assert!(inserted[0]);
+            assert_eq!(table.with(1, |value| *value), Some(100));
+            closer.join().unwrap();
+            if inserted[1] {
+                assert_eq!(table.remove(2), Some(200));
+            }
+            assert_eq!(table.remove(1), Some(100));
+            assert_eq!(table.with(10, |value| *value), None);
+        });
+    }
+}
