@@ -299,19 +299,27 @@ fn percentile(samples: &mut [u64], p: f64) -> u64 {
     samples[rank.clamp(1, samples.len()) - 1]
 }
 
-fn print_hot_path(mut samples: HotPathSamples) {
+/// Each figure of the run beside the same region timed with telemetry disabled.
+fn print_hot_path(mut samples: HotPathSamples, mut calibration: HotPathSamples) {
     let overhead = samples.clock_overhead;
     println!(
-        "hot path: one operation in {SAMPLE_EVERY} timed on the order thread, the clock reads' own {overhead} ns subtracted"
+        "hot path: one operation in {SAMPLE_EVERY} timed on the order thread, the clock reads' own {overhead} ns subtracted; \
+         beside each, the same region with telemetry disabled (a calibration pass in this process)"
     );
-    for (what, values) in [
-        ("counter add", &mut samples.counter_add),
-        ("histogram record", &mut samples.histogram_record),
-        ("span", &mut samples.span),
+    for (what, values, disabled) in [
+        ("counter add", &mut samples.counter_add, &mut calibration.counter_add),
+        ("histogram record", &mut samples.histogram_record, &mut calibration.histogram_record),
+        ("span", &mut samples.span, &mut calibration.span),
     ] {
         let count = values.len();
         let (p50, p99) = (percentile(values, 50.0), percentile(values, 99.0));
-        println!("hot path: {what} p50 {p50} ns p99 {p99} ns ({count} samples)");
+        let (off50, off99) = (percentile(disabled, 50.0), percentile(disabled, 99.0));
+        println!(
+            "hot path: {what} p50 {p50} ns p99 {p99} ns ({count} samples); disabled p50 {off50} ns p99 {off99} ns \
+             ({} samples): nanotel adds p50 {} ns",
+            disabled.len(),
+            p50.saturating_sub(off50)
+        );
     }
 }
 
@@ -368,7 +376,38 @@ fn main() -> ExitCode {
 
     let (sent, samples) = run(&telemetry, &options);
     println!("sent {sent} orders in {:?}", options.duration);
-    print_report(telemetry, collector.as_ref(), samples)
+    let calibration = calibrate(sent.min(CALIBRATION_ORDERS), options.seed);
+    print_report(telemetry, collector.as_ref(), samples, calibration)
+}
+
+/// Orders the calibration pass sends at most.
+const CALIBRATION_ORDERS: u64 = 20_000;
+
+/// The calibration pass: the order thread's loop once more, over `orders` ticks queued up front,
+/// with telemetry disabled (no-op handles), so its timed regions measure what the clock, the
+/// loop and the machine cost without nanotel: the figures to hold the run's against.
+fn calibrate(orders: u64, seed: u64) -> HotPathSamples {
+    let Ok(disabled) = nanotel::builder().disabled(true).build() else { return HotPathSamples::with_capacity(0) };
+    let (ticks_in, ticks_out) = channel::unbounded();
+    for symbol in (0..SYMBOLS.len()).cycle().take(orders as usize) {
+        let _ = ticks_in.send(Tick { symbol, arrived_ns: now_unix_nanos() });
+    }
+    drop(ticks_in);
+    let capacity = (orders / SAMPLE_EVERY) as usize + 1;
+    let (tracer, meter, logger) =
+        (disabled.tracer("calibration"), disabled.meter("calibration"), disabled.logger("calibration"));
+    // The risk check's `tracing` calls go to a layer on the disabled telemetry too (on this
+    // thread only), not into the run's trace.
+    let subscriber = tracing_subscriber::registry().with(disabled.tracing_layer());
+    let calibration = std::thread::Builder::new().name("orders-calibration".into()).spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            order_gateway(tracer, meter, logger, ticks_out, seed, capacity).1
+        })
+    });
+    match calibration.map(|thread| thread.join()) {
+        Ok(Ok(samples)) => samples,
+        _ => HotPathSamples::with_capacity(0),
+    }
 }
 
 /// Runs the two threads for the configured duration.
@@ -411,7 +450,12 @@ fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
 
 /// Shuts down (delivering everything), prints what the collector received, the hot-path figures
 /// and, last, the accounting.
-fn print_report(telemetry: Telemetry, collector: Option<&TestCollector>, samples: HotPathSamples) -> ExitCode {
+fn print_report(
+    telemetry: Telemetry,
+    collector: Option<&TestCollector>,
+    samples: HotPathSamples,
+    calibration: HotPathSamples,
+) -> ExitCode {
     let report = telemetry.shutdown(Duration::from_secs(10));
     let mut consistent = true;
     if let Some(collector) = collector {
@@ -433,7 +477,7 @@ fn print_report(telemetry: Telemetry, collector: Option<&TestCollector>, samples
     if !report.completed {
         eprintln!("shutdown did not finish within 10 s; undelivered items are counted as dropped");
     }
-    print_hot_path(samples);
+    print_hot_path(samples, calibration);
     println!("nanotel-summary {}", report.accounting.to_json());
     if consistent {
         ExitCode::SUCCESS

@@ -107,6 +107,7 @@ fn the_embedded_collector_run_exports_everything_and_says_so() {
     for what in ["counter add", "histogram record", "span"] {
         let line = hot.iter().find(|l| l.starts_with(&format!("hot path: {what} p50 "))).expect(what);
         assert!(line.contains(" ns p99 ") && line.contains(" ns ("), "{line}");
+        assert!(line.contains("; disabled p50 ") && line.contains(": nanotel adds p50 "), "calibrated: {line}");
     }
     let last_hot = lines.iter().rposition(|l| l.starts_with("hot path: ")).unwrap_or(0);
     assert_eq!(last_hot, lines.len() - 2, "the summary comes right after the hot-path figures");
