@@ -58,7 +58,8 @@ fn start_order_span(tracer: &Tracer) -> Span {
         .span("order.send")
         .with_kind(SpanKind::Client)
         .with_attribute(KeyValue::new("venue", "XNAS"))
-        .with_attribute(KeyValue::new("order.qty", 100))
+        // An integer the compiler cannot see, as an order's quantity is.
+        .with_attribute(KeyValue::new("order.qty", black_box(100i64)))
         .start()
 }
 
@@ -90,7 +91,7 @@ fn sdk_span(tracer: &opentelemetry_sdk::trace::SdkTracer) {
         .with_kind(SdkKind::Client)
         .with_attributes([
             opentelemetry::KeyValue::new("venue", "XNAS"),
-            opentelemetry::KeyValue::new("order.qty", 100),
+            opentelemetry::KeyValue::new("order.qty", black_box(100i64)),
         ])
         .start(tracer);
     black_box(&span);

@@ -106,7 +106,11 @@ impl LazyContext {
     pub(crate) fn take(&mut self) -> LazyContext {
         let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
         if !holds_context(state) {
-            return LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
+            // Zeroed, not left uninitialised: the compiler copies the whole context wherever the
+            // span moves, and copying never-written bytes reads a stack temporary that another
+            // value may just have been stored to, narrower, which stalls the load (no store
+            // forwarding). Written here as whole 16-byte stores, every later copy forwards.
+            return LazyContext { context: UnsafeCell::new(MaybeUninit::zeroed()), state: AtomicU8::new(state) };
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr() as *const ManuallyDrop<SpanContext>;
