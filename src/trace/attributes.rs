@@ -19,6 +19,8 @@ pub(crate) struct Attributes {
     spill: Vec<KeyValue>,
     pub(crate) dropped: u32,
     inline_len: u8,
+    /// How often `spill` grew (allocations, saturating): counted when the span is exported.
+    spill_allocations: u8,
     /// The first `inline_len` are initialised.
     inline: [MaybeUninit<KeyValue>; INLINE_ATTRIBUTES],
 }
@@ -31,6 +33,7 @@ impl Attributes {
             inline_len: 0,
             spill: Vec::new(),
             dropped: 0,
+            spill_allocations: 0,
         }
     }
 
@@ -47,6 +50,7 @@ impl Attributes {
             addr_of_mut!((*this).inline_len).write(0);
             addr_of_mut!((*this).spill).write(Vec::new());
             addr_of_mut!((*this).dropped).write(0);
+            addr_of_mut!((*this).spill_allocations).write(0);
         }
     }
 
@@ -121,8 +125,16 @@ impl Attributes {
             slot.write(attribute);
             self.inline_len += 1;
         } else {
+            if self.spill.len() == self.spill.capacity() {
+                self.spill_allocations = self.spill_allocations.saturating_add(1);
+            }
             self.spill.push(attribute);
         }
+    }
+
+    /// How many allocations the attributes past the inline slots made.
+    pub(crate) fn spill_allocations(&self) -> u8 {
+        self.spill_allocations
     }
 
     /// Folds each repeated key into its first occurrence: the value set last wins, in the place
@@ -185,23 +197,6 @@ impl Drop for Attributes {
     }
 }
 
-/// Collects `attributes` into a vector of at most `limit` unique keys, returning it and how many
-/// were dropped (used for events and links, which allocate anyway).
-pub(crate) fn collect_limited(attributes: impl IntoIterator<Item = KeyValue>, limit: usize) -> (Vec<KeyValue>, u32) {
-    let mut kept: Vec<KeyValue> = Vec::new();
-    let mut dropped = 0u32;
-    for attribute in attributes {
-        if let Some(held) = kept.iter_mut().find(|held| held.key == attribute.key) {
-            held.value = attribute.value;
-        } else if kept.len() < limit {
-            kept.push(attribute);
-        } else {
-            dropped = dropped.saturating_add(1);
-        }
-    }
-    (kept, dropped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,8 +214,6 @@ mod tests {
         let values: Vec<String> = attributes.unique().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
         assert_eq!(values[0], "k0=100");
         assert_eq!(values[9], "k9=900");
-        let (kept, dropped) = collect_limited([KeyValue::new("a", 1), KeyValue::new("a", 2), KeyValue::new("b", 3)], 1);
-        assert_eq!((kept, dropped), (vec![KeyValue::new("a", 2)], 1));
     }
 
     #[test]

@@ -27,6 +27,7 @@
 
 pub(crate) mod attributes;
 pub(crate) mod context;
+mod extras;
 pub(crate) mod ids;
 mod lazy_context;
 mod limits;

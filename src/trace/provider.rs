@@ -169,6 +169,16 @@ impl TracerProvider {
         self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
     }
 
+    /// How many heap allocations spans of this provider made on the threads that record them
+    /// since it was built: an events-and-links box when the thread had no spare at hand (its first
+    /// spans with events or links, or more such spans waiting for the exporter at once than a
+    /// thread keeps spares), a span outgrowing the room of its box (more than 16 events, 8 links
+    /// or 32 of their attributes), and attributes past the 8 held inline (counted when the span
+    /// is exported). Strings the program passes in are its own.
+    pub fn heap_allocations(&self) -> u64 {
+        self.inner.recorder.heap_allocations()
+    }
+
     /// The sampler in force.
     pub fn sampler(&self) -> &Sampler {
         &self.inner.sampler

@@ -7,7 +7,8 @@ use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
 
-use super::span::{SpanExtras, SpanKind, SpanRecord, Status};
+use super::extras::SpanExtras;
+use super::span::{SpanData, SpanKind, SpanRecord, Status};
 use super::span_context::SpanContext;
 
 /// `SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK`: the is-remote bit below is meaningful.
@@ -17,7 +18,12 @@ const IS_REMOTE: u32 = 0x200;
 
 /// The OTLP span, with string and byte values cut to `max_length` when set.
 pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
-    let mut data = record.slot.release();
+    // Read in its slot, which is freed (its events-and-links box recycled) right after.
+    record.slot.consume(|data| encode(data, max_length))
+}
+
+fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
+    data.recorder.get().count_heap_allocations(u64::from(data.attributes.spill_allocations()));
     // Usually the first read of this context: its ids are drawn now, on the exporter thread.
     let context = data.context.get();
     let no_extras = SpanExtras::default();
@@ -50,24 +56,22 @@ pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::S
         attributes: data.attributes.unique().map(attribute).collect(),
         dropped_attributes_count: data.attributes.dropped,
         events: extras
-            .events
-            .iter()
-            .map(|event| otlp::span::Event {
+            .events()
+            .map(|(event, attributes)| otlp::span::Event {
                 time_unix_nano: clock::ticks_to_unix_nanos(event.ticks),
                 name: event.name.as_str().to_owned(),
-                attributes: event.attributes.iter().map(attribute).collect(),
+                attributes: attributes.iter().map(attribute).collect(),
                 dropped_attributes_count: event.dropped,
             })
             .collect(),
         dropped_events_count: extras.dropped_events,
         links: extras
-            .links
-            .iter()
-            .map(|link| otlp::span::Link {
+            .links()
+            .map(|(link, attributes)| otlp::span::Link {
                 trace_id: link.context.trace_id().to_bytes().to_vec(),
                 span_id: link.context.span_id().to_bytes().to_vec(),
                 trace_state: link.context.trace_state().to_header(),
-                attributes: link.attributes.iter().map(attribute).collect(),
+                attributes: attributes.iter().map(attribute).collect(),
                 dropped_attributes_count: link.dropped,
                 flags: link_flags(&link.context),
             })

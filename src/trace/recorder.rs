@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 use std::ptr::{addr_of_mut, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::LocalKey;
 
@@ -30,6 +31,8 @@ use super::span_context::SpanId;
 pub(crate) struct Recorder {
     rings: Rings<Recorder>,
     limits: SpanLimits,
+    /// Allocations spans made on the recording threads (see `heap_allocations`).
+    heap_allocations: AtomicU64,
 }
 
 /// The recorder a span ends into, named from its data: a pointer the span's slab keeps valid (it
@@ -104,7 +107,29 @@ impl RingOwner for Recorder {
 
 impl Recorder {
     pub(crate) fn new(capacity: usize, limits: SpanLimits) -> Recorder {
-        Recorder { rings: Rings::new(capacity), limits }
+        Recorder { rings: Rings::new(capacity), limits, heap_allocations: AtomicU64::new(0) }
+    }
+
+    /// Counts an allocation a span made on its recording thread: a box for events and links when
+    /// no spare was at hand, or a vector of them that grew.
+    #[cold]
+    pub(crate) fn count_heap_allocation(&self) {
+        self.count_heap_allocations(1);
+    }
+
+    /// Counts `count` allocations a span made on its recording thread (its attributes past the
+    /// inline ones, counted when it is exported).
+    pub(crate) fn count_heap_allocations(&self, count: u64) {
+        if count > 0 {
+            // Relaxed: a tally.
+            self.heap_allocations.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    /// How many allocations spans made on their recording threads.
+    pub(crate) fn heap_allocations(&self) -> u64 {
+        // Relaxed: a tally.
+        self.heap_allocations.load(Ordering::Relaxed)
     }
 
     /// The limits spans keep to.

@@ -38,6 +38,7 @@ use crate::sync::UnsafeCell;
 
 use crate::attributes::Text;
 
+use super::extras::{SpanExtras, Spares};
 use super::lazy_context::LazyContext;
 use super::recorder::{Recorder, RecorderRef};
 use super::span::SpanData;
@@ -62,6 +63,8 @@ struct Slots {
     released: AtomicUsize,
     /// The recorder the slots' spans end into, kept alive while any of them is open.
     _recorder: Arc<Recorder>,
+    /// Emptied event-and-link boxes for the slots' next spans (see `extras`' protocol).
+    spares: Spares,
     /// Under loom, fails the model if the slots are never freed.
     #[cfg(nanotel_loom)]
     _leak_check: loom::alloc::Track<()>,
@@ -114,6 +117,7 @@ impl Slab {
             slots,
             released: AtomicUsize::new(0),
             _recorder: recorder.clone(),
+            spares: Spares::new(),
             #[cfg(nanotel_loom)]
             _leak_check: loom::alloc::Track::new(()),
         });
@@ -254,7 +258,7 @@ impl SlotRef {
     }
 
     /// Moves the data out and frees the slot.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn release(self) -> SpanData {
         let this = ManuallyDrop::new(self);
         // SAFETY: as in `data`; reading the value out leaves the slot logically empty, and it is
@@ -262,6 +266,27 @@ impl SlotRef {
         let data = this.slot().data.with(|data| unsafe { data.cast::<SpanData>().read() });
         this.free();
         data
+    }
+
+    /// Runs `read` on the span's data where it is (it may fold repeated attributes), then gives its events-and-links box back to
+    /// the slab's spares, drops the rest and frees the slot: how the exporter thread takes a span.
+    pub(crate) fn consume<R>(mut self, read: impl FnOnce(&mut SpanData) -> R) -> R {
+        let result = read(self.data());
+        // `Drop` recycles the box, drops the data and frees the slot.
+        drop(self);
+        result
+    }
+
+    /// An emptied events-and-links box from the slab's spares, if one is at hand.
+    #[inline]
+    pub(crate) fn spare_extras(&self) -> Option<Box<SpanExtras>> {
+        self.slots().spares.take()
+    }
+
+    #[inline(always)]
+    fn slots(&self) -> &Slots {
+        // SAFETY: as in `slot`.
+        unsafe { self.slots.as_ref() }
     }
 
     /// Marks the (emptied) slot free, then lets go of the slots, freeing them if the owner is
@@ -284,8 +309,13 @@ impl SlotRef {
 }
 
 impl Drop for SlotRef {
-    /// A span dropped before it reached the exporter (a full ring, a ring dropped undrained).
+    /// A span taken by the exporter (`consume`), or dropped before it reached it (a full ring, a
+    /// ring dropped undrained): its events-and-links box goes back to the spares before the slot
+    /// is freed (after which the spares may be gone), the rest is dropped in place.
     fn drop(&mut self) {
+        if let Some(extras) = self.data().extras.take() {
+            self.slots().spares.give_back(extras);
+        }
         // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
         self.slot().data.with_mut(|data| unsafe { data.cast::<SpanData>().drop_in_place() });
         self.free();

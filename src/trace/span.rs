@@ -7,8 +7,9 @@ use std::mem::ManuallyDrop;
 use crate::attributes::{KeyValue, Text, Value};
 use crate::clock;
 
-use super::attributes::{collect_limited, Attributes};
+use super::attributes::Attributes;
 use super::context::ContextGuard;
+use super::extras::{ExtrasLimits, SpanExtras};
 use super::ids;
 use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
@@ -57,24 +58,6 @@ impl Status {
     }
 }
 
-/// A span event: a named, timestamped moment in the span.
-#[derive(Clone, Debug)]
-pub(crate) struct Event {
-    pub name: Text,
-    /// When the event happened, in clock ticks like the span's start.
-    pub ticks: u64,
-    pub attributes: Vec<KeyValue>,
-    pub dropped: u32,
-}
-
-/// A link to another span, in this trace or another.
-#[derive(Clone, Debug)]
-pub(crate) struct Link {
-    pub context: SpanContext,
-    pub attributes: Vec<KeyValue>,
-    pub dropped: u32,
-}
-
 /// Everything a recording span carries besides its context.
 ///
 /// In declaration order (`repr(C)`): what every span writes comes first and the inline attribute
@@ -90,8 +73,9 @@ pub(crate) struct SpanData {
     /// Clock ticks, or Unix nanoseconds when `end_is_unix_nanos` (a span ended at a given time).
     pub end: u64,
     pub end_is_unix_nanos: bool,
-    /// Events and links, made on the first one (which allocates anyway): most spans have none,
-    /// and one pointer is less to write than two empty vectors and their counts.
+    /// Events and links, in a box taken on the first one (a spare from the slab, see
+    /// `extras`): most spans have none, and one pointer is less to write than three empty
+    /// vectors and their counts.
     pub extras: Option<Box<SpanExtras>>,
     pub status: Status,
     pub kind: SpanKind,
@@ -103,25 +87,11 @@ pub(crate) struct SpanData {
     pub attributes: Attributes,
 }
 
-/// A span's events and links, and how many of each the limits cut.
-#[derive(Default)]
-pub(crate) struct SpanExtras {
-    pub events: Vec<Event>,
-    pub links: Vec<Link>,
-    pub dropped_events: u32,
-    pub dropped_links: u32,
-}
-
 impl SpanData {
     /// The limits of the span's provider.
     #[inline(always)]
     fn limits(&self) -> &SpanLimits {
         self.recorder.get().limits()
-    }
-
-    /// The events and links, made on first use.
-    fn extras(&mut self) -> &mut SpanExtras {
-        self.extras.get_or_insert_with(Box::default)
     }
 
     /// Writes a fresh span's data at `this` in place: the header fields and empty collections,
@@ -335,10 +305,11 @@ impl<'t> SpanBuilder<'t> {
         self
     }
 
-    /// Links the span to another span (allocates).
+    /// Links the span to another span (no allocation on a warm thread, as for
+    /// [`Span::add_event`]).
     pub fn with_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(slot) = &mut self.data {
-            add_link(slot.data(), self.tracer.limits(), context, attributes);
+            add_link(slot, context, attributes);
         }
         self
     }
@@ -462,27 +433,25 @@ impl Span {
         }
     }
 
-    /// Adds an event, timestamped now (allocates).
+    /// Adds an event, timestamped now. Events and links share a box the thread recycles: a warm
+    /// thread's span with up to 16 events, 8 links and 32 of their attributes in all allocates
+    /// nothing (see the README); past that, or before the thread has spares, it allocates (counted,
+    /// [`TracerProvider::heap_allocations`](super::TracerProvider::heap_allocations)).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
         let Some(slot) = &mut *self.data else { return };
-        let data = slot.data();
-        let recorder = data.recorder;
-        let limits = recorder.get().limits();
-        let extras = data.extras();
-        if extras.events.len() >= limits.event_count {
-            extras.dropped_events = extras.dropped_events.saturating_add(1);
-            return;
-        }
-        let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_event);
-        extras.events.push(Event { name: name.into(), ticks: clock::ticks(), attributes, dropped });
+        let recorder = slot.data_ref().recorder;
+        let recorder = recorder.get();
+        let limits = recorder.limits();
+        let allocated = || recorder.count_heap_allocation();
+        let limits =
+            ExtrasLimits { count: limits.event_count, attributes: limits.attributes_per_event, allocated: &allocated };
+        extras_of(slot).add_event(name.into(), clock::ticks(), attributes, &limits);
     }
 
-    /// Links this span to another (allocates).
+    /// Links this span to another (no allocation on a warm thread, as for [`Span::add_event`]).
     pub fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
         if let Some(slot) = &mut *self.data {
-            let data = slot.data();
-            let recorder = data.recorder;
-            add_link(data, recorder.get().limits(), context, attributes);
+            add_link(slot, context, attributes);
         }
     }
 
@@ -574,17 +543,25 @@ fn discard(attribute: KeyValue) {
     }
 }
 
-fn add_link(
-    data: &mut SpanData,
-    limits: &SpanLimits,
-    context: SpanContext,
-    attributes: impl IntoIterator<Item = KeyValue>,
-) {
-    let extras = data.extras();
-    if extras.links.len() >= limits.link_count {
-        extras.dropped_links = extras.dropped_links.saturating_add(1);
-        return;
+fn add_link(slot: &mut SlotRef, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    let recorder = slot.data_ref().recorder;
+    let recorder = recorder.get();
+    let limits = recorder.limits();
+    let allocated = || recorder.count_heap_allocation();
+    let limits =
+        ExtrasLimits { count: limits.link_count, attributes: limits.attributes_per_link, allocated: &allocated };
+    extras_of(slot).add_link(context, attributes, &limits);
+}
+
+/// The span's events-and-links box, taken on first use: a spare from its slab, else a new one
+/// (counted).
+fn extras_of(slot: &mut SlotRef) -> &mut SpanExtras {
+    if slot.data_ref().extras.is_none() {
+        let extras = slot.spare_extras().unwrap_or_else(|| {
+            slot.data_ref().recorder.get().count_heap_allocation();
+            Box::default()
+        });
+        slot.data().extras = Some(extras);
     }
-    let (attributes, dropped) = collect_limited(attributes, limits.attributes_per_link);
-    extras.links.push(Link { context, attributes, dropped });
+    slot.data().extras.get_or_insert_with(Box::default)
 }
