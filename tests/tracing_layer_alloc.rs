@@ -87,4 +87,22 @@ fn a_warm_span_or_event_allocates_no_more_than_the_registry_alone() {
     let nanotel_event = per_call(&nanotel, |i| event_in_span(&nanotel_parent, i), drain);
     println!("allocations per event: registry {registry_event}, with the layer {nanotel_event}");
     assert!(nanotel_event < registry_event + 0.01, "a warm event allocates nothing (its strings seen before)");
+
+    // Events recorded as span events: a span with three, as an order's sent, acked and filled.
+    let span_events = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let layer = NanotelLayer::new(span_events.tracer("tracing"), loggers.logger("tracing")).with_span_events(true);
+    let span_events_dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let three_events = |i: u64| {
+        let span = tracing::info_span!("order", qty = i);
+        let _entered = span.enter();
+        tracing::info!(venue = "XNAS", "sent");
+        tracing::info!("acked");
+        tracing::info!(qty = i, "filled");
+    };
+    let registry_three = per_call(&registry, three_events, || {});
+    let nanotel_three = per_call(&span_events_dispatch, three_events, || {
+        span_events.drain(usize::MAX, |_, span| assert_eq!(span.events.len(), 3));
+    });
+    println!("allocations per span with three span events: registry {registry_three}, with the layer {nanotel_three}");
+    assert!(nanotel_three < registry_three + 0.01, "warm span events allocate nothing (their box is recycled)");
 }

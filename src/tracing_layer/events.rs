@@ -57,17 +57,50 @@ pub(super) fn emit_log(logger: &Logger, event: &Event<'_>, context: Option<&Cont
 
 /// `event` as a span event: its name, the message (the event's name when it has none), and its
 /// attributes, the other fields, the level (`level`) and the target.
-pub(super) fn span_event(event: &Event<'_>) -> (Text, Vec<KeyValue>) {
+pub(super) fn span_event(event: &Event<'_>) -> (Text, EventAttributes) {
     let metadata = event.metadata();
     let mut name = None;
-    let mut attributes =
-        vec![KeyValue::new("level", metadata.level().as_str()), KeyValue::new(TARGET, metadata.target())];
+    let mut attributes = EventAttributes::default();
+    attributes.push(KeyValue::new("level", metadata.level().as_str()));
+    attributes.push(KeyValue::new(TARGET, metadata.target()));
     event.record(&mut Typed(|field, value| match (field, value) {
         (MESSAGE, Value::Str(text)) => name = Some(text),
         (MESSAGE, other) => name = Some(formatted(format_args!("{other}"))),
         (field, value) => attributes.push(KeyValue { key: Text::Static(field), value }),
     }));
     (name.unwrap_or(Text::Static(metadata.name())), attributes)
+}
+
+/// A span event's attributes on their way to the span: on the stack up to [`Self::INLINE`], so the
+/// usual event allocates nothing here; more go to a vector.
+#[derive(Default)]
+pub(super) struct EventAttributes {
+    inline: [Option<KeyValue>; EventAttributes::INLINE],
+    more: Vec<KeyValue>,
+}
+
+impl EventAttributes {
+    /// Attributes held without allocating: the level, the target and six fields.
+    const INLINE: usize = 8;
+
+    fn push(&mut self, attribute: KeyValue) {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(attribute),
+            None => self.more.push(attribute),
+        }
+    }
+}
+
+impl IntoIterator for EventAttributes {
+    type Item = KeyValue;
+    type IntoIter = std::iter::Chain<
+        std::iter::Flatten<std::array::IntoIter<Option<KeyValue>, { EventAttributes::INLINE }>>,
+        std::vec::IntoIter<KeyValue>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.inline.into_iter().flatten().chain(self.more)
+    }
 }
 
 #[cfg(test)]
