@@ -28,6 +28,9 @@ NANOTEL_PROMTOOL="$(command -v promtool || true)"
 NANOTEL_PROMETHEUS="$(command -v prometheus || true)"
 export NANOTEL_PROMTOOL NANOTEL_PROMETHEUS
 
+echo "== rust-version covers the locked dependencies (scripts/rust-version.sh)" >&2
+scripts/rust-version.sh
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 
