@@ -211,7 +211,7 @@ fn nanotel_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {
     let tracer = tracers.tracer("bench");
     let mut qty = 0i64;
     let drain_spans = |i: usize| {
-        if i % DRAIN_EVERY == 0 {
+        if i.is_multiple_of(DRAIN_EVERY) {
             tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
         }
     };

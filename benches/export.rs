@@ -100,7 +100,7 @@ fn metric_batch() -> ExportMetricsServiceRequest {
     let labels = |i: usize| {
         vec![
             attribute("venue", Value::StringValue(format!("V{:03}", i % 40))),
-            attribute("side", Value::StringValue(if i % 2 == 0 { "buy" } else { "sell" }.into())),
+            attribute("side", Value::StringValue(if i.is_multiple_of(2) { "buy" } else { "sell" }.into())),
             attribute("desk", Value::StringValue(format!("desk-{}", i % 10))),
         ]
     };

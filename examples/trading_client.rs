@@ -195,7 +195,7 @@ fn order_gateway(
             }
             Err(TryRecvError::Disconnected) => break,
         };
-        let timed = sent % SAMPLE_EVERY == 0;
+        let timed = sent.is_multiple_of(SAMPLE_EVERY);
         let venue = rng.random_range(0..VENUES.len());
         let side = rng.random_range(0..SIDES.len());
         let quantity: i64 = rng.random_range(1..=10) * 100;

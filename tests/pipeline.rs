@@ -127,7 +127,7 @@ fn gzip_protobuf_delivers_every_signal_intact() {
             let name = &scope_spans.scope.as_ref().unwrap().name;
             for span in &scope_spans.spans {
                 let i: u64 = span.name.trim_start_matches("order-").parse().unwrap();
-                assert_eq!(name, if i % 3 == 0 { "venues" } else { "gateway" });
+                assert_eq!(name, if i.is_multiple_of(3) { "venues" } else { "gateway" });
                 spans.push(span.clone());
             }
         }

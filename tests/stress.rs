@@ -123,7 +123,7 @@ fn one_round(collector: &TestCollector, loggers: &LoggerProvider, round: usize) 
                         logger.emit(Severity::Info, "work", &[]);
                         created.spans.fetch_add(1, Ordering::Relaxed);
                         created.logs.fetch_add(1, Ordering::Relaxed);
-                        if (i + worker as u64) % 4 == 0 {
+                        if (i + worker as u64).is_multiple_of(4) {
                             to_finisher.send(ToFinisher::End(span)).unwrap();
                         } else {
                             span.end();

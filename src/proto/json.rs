@@ -295,7 +295,7 @@ pub mod hex_bytes {
     /// Decodes hex of either case; `None` when the text is not hex.
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let text = text.as_bytes();
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return None;
         }
         text.chunks_exact(2).map(|pair| hex_byte(pair[0], pair[1])).collect()

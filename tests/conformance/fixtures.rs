@@ -145,7 +145,7 @@ fn span(kind: SpanKind, code: StatusCode, index: u8) -> Span {
         trace_id: TRACE_ID.to_vec(),
         span_id: [index; 8].to_vec(),
         trace_state: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into(),
-        parent_span_id: if index % 2 == 0 { PARENT_ID.to_vec() } else { Vec::new() },
+        parent_span_id: if index.is_multiple_of(2) { PARENT_ID.to_vec() } else { Vec::new() },
         // Sampled, remoteness known and remote; one span sets every bit, which readers must
         // carry through even though producers leave bits 10-31 clear.
         flags: if index == 0 { u32::MAX } else { 0x301 },

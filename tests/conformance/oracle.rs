@@ -152,7 +152,7 @@ pub fn unhex(text: &str) -> Vec<u8> {
         b'a'..=b'f' => c - b'a' + 10,
         _ => panic!("the helper sent non-hex protobuf: {:?}", c as char),
     };
-    assert!(text.len() % 2 == 0, "the helper sent an odd number of hex digits");
+    assert!(text.len().is_multiple_of(2), "the helper sent an odd number of hex digits");
     text.as_bytes().chunks_exact(2).map(|pair| digit(pair[0]) << 4 | digit(pair[1])).collect()
 }
 
