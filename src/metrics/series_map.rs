@@ -24,6 +24,9 @@ use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsi
 
 use super::attribute_set::{self, AttributeSet, Live};
 use super::series_cache::{self, TableId};
+use super::stripe;
+
+use crossbeam::utils::CachePadded;
 
 mod grace;
 mod reclaim;
@@ -99,8 +102,10 @@ pub(crate) struct SeriesMap<A> {
     id: TableId,
     /// `None` for a plain table.
     reclaim: Option<Box<Reclaim<A>>>,
-    /// Measurements (and binds) sent to the overflow series because the table was full.
-    overflowed: AtomicU64,
+    /// Measurements (and binds) sent to the overflow series because the table was full: one
+    /// tally per stripe and one for threads in shared mode, so that threads overflowing together
+    /// do not fight over one line (as for the overflow series' own cells).
+    overflowed: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl<A: Send + Sync + 'static> SeriesMap<A> {
@@ -129,14 +134,14 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             make: Box::new(make),
             id: TableId::new(),
             reclaim: reclaim.map(Box::new),
-            overflowed: AtomicU64::new(0),
+            overflowed: (0..=stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
         }
     }
 
     /// Measurements (and binds) sent to the overflow series so far because the table was full.
     pub(crate) fn overflowed(&self) -> u64 {
-        // Relaxed: a tally that orders nothing.
-        self.overflowed.load(Ordering::Relaxed)
+        // Relaxed: tallies that order nothing.
+        self.overflowed.iter().map(|tally| tally.load(Ordering::Relaxed)).sum()
     }
 
     /// What keeps the series found under it allocated: see [`Pin`].
@@ -300,6 +305,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             if let Some(shared) = self.shared(self.get(&pin, attributes)) {
                 return shared;
             }
+            reclaim::wait_for_unlink();
         }
     }
 
@@ -311,6 +317,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             if let Some(shared) = self.shared(self.get_kept(&pin, attributes, &keeps)) {
                 return shared;
             }
+            reclaim::wait_for_unlink();
         }
     }
 
@@ -420,8 +427,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     /// The overflow series, counting the measurement that goes to it for want of room.
     fn overflow_series(&self) -> &Series<A> {
+        let stripe = stripe::owned_slot().map_or(self.overflowed.len() - 1, |slot| slot.min(self.overflowed.len() - 1));
         // Relaxed: a tally.
-        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        self.overflowed[stripe].fetch_add(1, Ordering::Relaxed);
         &self.overflow
     }
 
