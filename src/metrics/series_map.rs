@@ -173,23 +173,48 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// Records `value` with `record` into the cells of the series for `attributes`, as [`get`]
     /// finds it. The usual case inlines into the caller: a remembered series whose pairs' values
     /// are static strings, compared by address (no call, so few registers); everything else goes
-    /// out of line to `get`. A plain table's pin is nothing; a reclaiming table's is an epoch pin,
-    /// held for the record.
+    /// out of line to `get`. A plain table takes exactly these steps; a reclaiming one takes them
+    /// out of line under an epoch pin, held for the record.
     ///
     /// [`get`]: SeriesMap::get
     #[inline]
     pub(crate) fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
-        let pin = self.pin();
+        if let Some(reclaim) = &self.reclaim {
+            return self.record_pinned(reclaim, attributes, value, record);
+        }
+        match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered_plain`.
+            Some(series) => record(&unsafe { self.remembered_plain(series) }.cells, value),
+            None => self.get_and_record(&self.pin(), attributes, value, record),
+        }
+    }
+
+    /// `record` for a reclaiming table: the same steps under an epoch pin.
+    #[inline(never)]
+    fn record_pinned<V>(&self, reclaim: &Reclaim<A>, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        let pin = reclaim.pin();
         match series_cache::recall_strings(pin.id, attributes) {
             // SAFETY: see `remembered`.
             Some(series) => record(&unsafe { self.remembered(&pin, series) }.cells, value),
-            None => self.get_and_record(&pin, attributes, value, record),
+            None => record(&self.get(&pin, attributes).cells, value),
         }
     }
 
     #[inline(never)]
     fn get_and_record<V>(&self, pin: &Pin, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
         record(&self.get(pin, attributes).cells, value)
+    }
+
+    /// A series remembered for this plain table.
+    ///
+    /// # Safety
+    /// The table must be plain (`reclaim` is `None`), and `series` come from `series_cache` under
+    /// `self.id`: then it is a pointer given to `remember`, to a series of this table, which
+    /// never unlinks it: it lives as long as the table, borrowed here.
+    #[inline(always)]
+    unsafe fn remembered_plain(&self, series: *const ()) -> &Series<A> {
+        // SAFETY: as the caller guarantees.
+        unsafe { &*series.cast::<Series<A>>() }
     }
 
     /// A series remembered for this table.
@@ -328,6 +353,25 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// without a filter, and the filter runs only when the cache misses.
     #[inline]
     pub(crate) fn record_kept<V>(
+        &self,
+        attributes: &[KeyValue],
+        keeps: impl Fn(&str) -> bool,
+        value: V,
+        record: impl FnOnce(&A, V),
+    ) {
+        if self.reclaim.is_some() {
+            return self.record_kept_pinned(attributes, keeps, value, record);
+        }
+        match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered_plain`.
+            Some(series) => record(&unsafe { self.remembered_plain(series) }.cells, value),
+            None => record(&self.get_kept(&self.pin(), attributes, keeps).cells, value),
+        }
+    }
+
+    /// `record_kept` for a reclaiming table: the same steps under an epoch pin.
+    #[inline(never)]
+    fn record_kept_pinned<V>(
         &self,
         attributes: &[KeyValue],
         keeps: impl Fn(&str) -> bool,
