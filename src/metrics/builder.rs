@@ -120,7 +120,7 @@ impl<'m, T> InstrumentBuilder<'m, T> {
             // delta series, or were asked to forget.
             let reclaim = match (&stream.route, self.meter.idle_limit(kind), self.spec.forgettable) {
                 (Route::Off, _, _) | (_, None, false) => None,
-                (_, idle_limit, _) => Some(Reclaim::new(idle_limit)),
+                (_, idle_limit, _) => Some(Reclaim::new(idle_limit, self.meter.is_delta(kind))),
             };
             let instrument =
                 Arc::new(SyncInstrument::<A, N>::new(stream.descriptor, limit, reclaim, stream.route, make));

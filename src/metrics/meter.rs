@@ -78,8 +78,13 @@ impl Meter {
     /// After how many exporting collections without a point an instrument of `kind` evicts a
     /// series: `None` unless it is delta and the provider evicts.
     pub(crate) fn idle_limit(&self, kind: InstrumentKind) -> Option<NonZeroU32> {
-        let delta = self.inner.preference.temporality(kind) == Temporality::Delta;
-        self.inner.delta_idle.filter(|_| delta && kind != InstrumentKind::Gauge)
+        self.inner.delta_idle.filter(|_| self.is_delta(kind))
+    }
+
+    /// Whether an instrument of `kind` is delta under the provider's preference (gauges never
+    /// are: a last value has no window).
+    pub(crate) fn is_delta(&self, kind: InstrumentKind) -> bool {
+        self.inner.preference.temporality(kind) == Temporality::Delta && kind != InstrumentKind::Gauge
     }
 
     /// Which measurements this meter's instruments keep as exemplars.

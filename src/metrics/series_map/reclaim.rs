@@ -11,7 +11,9 @@
 //! 1. *Insert.* A lookup that found no series for its set takes the mutex, probes the whole chain
 //!    again (another thread may have inserted it meanwhile, past a tombstone this lookup passed),
 //!    and places the new series at the chain's first tombstone, or at the empty slot ending it
-//!    (Release, for lock-free readers' Acquire). `len` counts linked series and changes only
+//!    (Release, for lock-free readers' Acquire). A delta table that still holds the set's
+//!    retired series (step 4) links that one again instead of a new one, so that late values
+//!    (step 5) and new ones are one point, never two of the same attributes. `len` counts linked series and changes only
 //!    under the mutex, so the limit is exact; the unlocked look at `len` first only keeps a full
 //!    table's overflowing measurements off the mutex.
 //! 2. *Unlink.* Under the mutex, a series is unlinked only while the table holds its only
@@ -27,9 +29,9 @@
 //!    held at step 3 has been released (crossbeam's `defer`). Until then a reader that found one
 //!    before its unlink may still record into it.
 //! 5. *Late values.* Every exporting collection of a delta table reads the retired series too (with
-//!    reset), so a value recorded into one between its last reading and its unlink is exported,
-//!    at the next collection (then as a second point of the same attributes beside a re-created
-//!    series', which a delta consumer adds up). A retired series is freed after the first
+//!    reset), so a value recorded into one between its last reading and its unlink is exported at
+//!    the next collection (in the same point as new values, the series being relinked if the set
+//!    was recorded again meanwhile: step 1). A retired series is freed after the first
 //!    reading that follows the setting of its flag (observed with Acquire): no record can reach it
 //!    any more, and all that did happen before that reading. A cumulative table (which only
 //!    `forget` unlinks) does not export retired series: a forgotten series' values go with it.
@@ -83,6 +85,8 @@ pub(crate) struct Reclaim<A> {
     /// Exporting delta collections in a row a series may report no point before it is evicted;
     /// `None` when only `forget` unlinks.
     idle_limit: Option<NonZeroU32>,
+    /// Whether the instrument is delta: its retired series are read, and relinked (step 1).
+    delta: bool,
     /// The table's current `TableId` in the per-thread cache.
     cache_id: AtomicU64,
     grace: Grace,
@@ -98,10 +102,11 @@ struct Retired<A> {
 
 impl<A> Reclaim<A> {
     /// The state of a table whose delta series are evicted after `idle_limit` exporting
-    /// collections without a point (`None`: only forgotten).
-    pub(crate) fn new(idle_limit: Option<NonZeroU32>) -> Reclaim<A> {
+    /// collections without a point (`None`: only forgotten); `delta` says the instrument is.
+    pub(crate) fn new(idle_limit: Option<NonZeroU32>, delta: bool) -> Reclaim<A> {
         Reclaim {
             idle_limit,
+            delta,
             cache_id: AtomicU64::new(TableId::new().raw()),
             grace: Grace::new(),
             retired: Mutex::new(Vec::new()),
@@ -149,7 +154,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         if self.len.load(Ordering::Relaxed) >= self.limit - 1 {
             return self.overflow_series();
         }
-        let _writer = reclaim.retired.lock();
+        let mut retired = reclaim.retired.lock();
         let mask = self.slots.len() - 1;
         let mut slot = hash as usize & mask;
         let mut free = None;
@@ -177,11 +182,41 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             return self.overflow_series();
         };
         self.len.fetch_add(1, Ordering::Relaxed);
-        let new = Arc::into_raw(Arc::new(Series::new(make_set(), (self.make)()))) as *mut Series<A>;
+        let series = match Self::unretire(reclaim, &mut retired, hash, &same) {
+            Some(series) => series,
+            None => Arc::new(Series::new(make_set(), (self.make)())),
+        };
+        let new = Arc::into_raw(series) as *mut Series<A>;
         // Release: publishes the series to lock-free readers' Acquire loads.
         self.slots[free].store(new, Ordering::Release);
         // SAFETY: just linked, under `pin`.
         unsafe { self.linked(pin, new) }
+    }
+
+    /// A delta table's retired series of the set `same` recognises, if it is still there, made
+    /// ready to be linked again (step 1): values recorded into it late are then read with the
+    /// series, in one point, rather than beside a new series of the same attributes.
+    fn unretire(
+        reclaim: &Reclaim<A>,
+        retired: &mut [Retired<A>],
+        hash: u64,
+        same: impl Fn(&AttributeSet) -> bool,
+    ) -> Option<Arc<Series<A>>> {
+        if !reclaim.delta {
+            return None;
+        }
+        for batch in retired.iter_mut() {
+            let found = batch.series.iter().position(|s| s.attributes.hash() == hash && same(&s.attributes));
+            if let Some(index) = found {
+                let series = batch.series.swap_remove(index);
+                // Relaxed: published by the Release store that links it; a binder that still sees
+                // the flag raised looks the set up again and finds it.
+                series.unlinking.store(false, Ordering::Relaxed);
+                series.idle.store(0, Ordering::Relaxed);
+                return Some(series);
+            }
+        }
+        None
     }
 
     /// Unlinks the series `found` from `slot` (step 2), unless a bound handle holds it. The
@@ -360,7 +395,7 @@ mod tests {
     type Map = SeriesMap<AtomicU64>;
 
     fn evicting(limit: usize, idle: u32) -> Map {
-        SeriesMap::with_reclaim(limit, Some(Reclaim::new(NonZeroU32::new(idle))), || AtomicU64::new(0))
+        SeriesMap::with_reclaim(limit, Some(Reclaim::new(NonZeroU32::new(idle), true)), || AtomicU64::new(0))
     }
 
     fn set(i: i64) -> [KeyValue; 1] {
@@ -444,9 +479,35 @@ mod tests {
         assert_eq!(export(&map), (3, 0));
     }
 
+    /// The set recorded again while its evicted series waits for its grace period: the same
+    /// series is linked again, and the late value and the new one make one point.
+    #[test]
+    fn a_set_recorded_again_before_its_evicted_series_is_freed_gets_it_back() {
+        let map = evicting(8, 1);
+        add(&map, 1, 1);
+        assert_eq!(export(&map), (1, 0));
+        let pin = map.pin();
+        let found: *const Series<AtomicU64> = map.get(&pin, &set(1));
+        assert_eq!(export(&map), (0, 0));
+        // SAFETY (test): `pin` keeps the evicted series allocated.
+        unsafe { &*found }.cells.fetch_add(10, Ordering::Relaxed);
+        add(&map, 1, 3);
+        assert_eq!(map.census(), (1, 0, 0), "relinked");
+        assert!(std::ptr::eq(map.get(&pin, &set(1)), found));
+        drop(pin);
+        let mut points = 0;
+        map.collect(Pass::Export { delta: true }, |series, _| {
+            let value = series.cells.swap(0, Ordering::Relaxed);
+            points += usize::from(value != 0);
+            assert!(value == 0 || value == 13, "{value}");
+            value != 0
+        });
+        assert_eq!(points, 1);
+    }
+
     #[test]
     fn bound_series_stay_and_forget_says_why() {
-        let map: Map = SeriesMap::with_reclaim(8, Some(Reclaim::new(None)), || AtomicU64::new(0));
+        let map: Map = SeriesMap::with_reclaim(8, Some(Reclaim::new(None, false)), || AtomicU64::new(0));
         add(&map, 1, 1);
         add(&map, 2, 1);
         let bound = map.bind(&set(1));
@@ -520,7 +581,7 @@ mod loom_models {
     type Map = SeriesMap<AtomicU64>;
 
     fn evicting() -> Arc<Map> {
-        Arc::new(SeriesMap::with_reclaim(4, Some(Reclaim::new(NonZeroU32::new(1))), || AtomicU64::new(0)))
+        Arc::new(SeriesMap::with_reclaim(4, Some(Reclaim::new(NonZeroU32::new(1), true)), || AtomicU64::new(0)))
     }
 
     fn set() -> [KeyValue; 1] {
