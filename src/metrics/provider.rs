@@ -482,6 +482,25 @@ mod tests {
     }
 
     #[test]
+    fn the_delta_idle_collections_come_from_the_environment_or_code() {
+        let with = |value: &'static str| {
+            let provider = MeterProvider::builder()
+                .with_env_lookup(move |name| {
+                    (name == "NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS").then(|| value.to_owned())
+                })
+                .build();
+            provider.inner.delta_idle.map(NonZeroU32::get)
+        };
+        assert_eq!(with(""), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "an empty value is unset");
+        assert_eq!(with("3"), Some(3));
+        assert_eq!(with("0"), None, "0 never evicts");
+        assert_eq!(with("-1"), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "a bad value falls back to the default");
+        let coded = MeterProvider::builder().with_env_lookup(|_| Some("5".into())).delta_idle_collections(0).build();
+        assert_eq!(coded.inner.delta_idle, None, "code wins");
+        assert_eq!(MeterProvider::disabled().inner.delta_idle, None);
+    }
+
+    #[test]
     fn the_exemplar_filter_comes_from_the_environment_or_code() {
         let with = |value: &'static str| {
             MeterProvider::builder()
