@@ -13,9 +13,9 @@
 //!    and places the new series at the chain's first tombstone, or at the empty slot ending it
 //!    (Release, for lock-free readers' Acquire). A delta table that still holds the set's
 //!    retired series (step 4) links that one again instead of a new one, so that late values
-//!    (step 5) and new ones are one point, never two of the same attributes. `len` counts linked series and changes only
-//!    under the mutex, so the limit is exact; the unlocked look at `len` first only keeps a full
-//!    table's overflowing measurements off the mutex.
+//!    (step 5) and new ones are one point, never two of the same attributes. `len` counts linked
+//!    series and changes only under the mutex, so the limit is exact; the unlocked look at `len`
+//!    first only keeps a full table's overflowing measurements off the mutex.
 //! 2. *Unlink.* Under the mutex, a series is unlinked only while the table holds its only
 //!    reference (no bound handle): its `unlinking` flag is raised, a SeqCst fence, and the strong
 //!    count read again; a binder increments the count, fences, and reads the flag (Dekker: one of
@@ -31,9 +31,9 @@
 //! 5. *Late values.* Every exporting collection of a delta table reads the retired series too (with
 //!    reset), so a value recorded into one between its last reading and its unlink is exported at
 //!    the next collection (in the same point as new values, the series being relinked if the set
-//!    was recorded again meanwhile: step 1). A retired series is freed after the first
-//!    reading that follows the setting of its flag (observed with Acquire): no record can reach it
-//!    any more, and all that did happen before that reading. A cumulative table (which only
+//!    was recorded again meanwhile: step 1). A retired series is freed after the first reading
+//!    that follows the setting of its flag (observed with Acquire): no record can reach it any
+//!    more, and all that did happen before that reading. A cumulative table (which only
 //!    `forget` unlinks) does not export retired series: a forgotten series' values go with it.
 //! 6. *Tombstones.* After unlinks, the mutex holder turns back to empty every tombstone that no
 //!    linked series' probe chain passes through (from its home slot to its own slot): a reader
