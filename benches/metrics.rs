@@ -7,6 +7,10 @@
 //! - `nanotel/counter_add_unbound_16_sets` and `opentelemetry_sdk/counter_add_16_sets`: the same,
 //!   cycling over 16 attribute sets (16 symbols), so each add resolves another series than the
 //!   last (no goal; printed beside the single-set figures).
+//! - `nanotel/counter_add_unbound_evicting` and `nanotel/counter_add_unbound_16_sets_evicting`:
+//!   the two above on a counter under a delta preference, whose idle series are evicted (the
+//!   default): each record pins an epoch (no goal; the cost of reclaiming is the ratio to the
+//!   plain table's figures).
 //! - `nanotel/counter_add_unbound_built_per_call` and `opentelemetry_sdk/counter_add_built_per_call`:
 //!   the 3 attributes made afresh on every call, in an array at the call site, as a program
 //!   usually passes them (no goal).
@@ -43,7 +47,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{ExemplarFilter, MeterProvider, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 const GROUP: &str = "metrics";
@@ -155,6 +159,9 @@ fn benches(c: &mut Criterion) {
         .iter()
         .map(|&symbol| [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)])
         .collect();
+    // Under delta, idle series are evicted (the default): the table pins an epoch per record.
+    let evicting_provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let evicting = evicting_provider.meter("bench").u64_counter("orders").build().expect("a valid name");
     let reordered = [KeyValue::new("symbol", "AAPL"), KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
     let no_exemplars = MeterProvider::builder().without_env().exemplar_filter(ExemplarFilter::AlwaysOff).build();
     let off_histogram = no_exemplars.meter("bench").u64_histogram("latency").build().expect("a valid name");
@@ -208,6 +215,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             counter.add(black_box(1), black_box(&sets[i & 15]))
+        })
+    });
+    group.bench_function("nanotel/counter_add_unbound_evicting", |b| {
+        b.iter(|| evicting.add(black_box(1), black_box(&attrs)))
+    });
+    group.bench_function("nanotel/counter_add_unbound_16_sets_evicting", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            evicting.add(black_box(1), black_box(&sets[i & 15]))
         })
     });
     group.bench_function("opentelemetry_sdk/counter_add_16_sets", |b| {
@@ -330,6 +347,16 @@ fn print_ratios() {
         (
             "sdk counter_add_built_per_call / counter_add_unbound_built_per_call",
             ratio("opentelemetry_sdk/counter_add_built_per_call", "nanotel/counter_add_unbound_built_per_call"),
+            "none",
+        ),
+        (
+            "counter_add_unbound_evicting / counter_add_unbound",
+            ratio("nanotel/counter_add_unbound_evicting", "nanotel/counter_add_unbound"),
+            "none",
+        ),
+        (
+            "counter_add_unbound_16_sets_evicting / counter_add_unbound_16_sets",
+            ratio("nanotel/counter_add_unbound_16_sets_evicting", "nanotel/counter_add_unbound_16_sets"),
             "none",
         ),
         ("counter_add_unbound_reordered / floor", ratio("nanotel/counter_add_unbound_reordered", floor), "none"),

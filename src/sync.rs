@@ -43,15 +43,16 @@ impl<T> UnsafeCell<T> {
 pub(crate) use loom::cell::UnsafeCell;
 
 /// A lock whose `lock` hands back the guard directly: `parking_lot`'s (no poisoning, one byte,
-/// an uncontended lock and unlock are one compare-and-swap each), or loom's under a model.
-#[cfg(all(feature = "tracing", not(nanotel_loom)))]
+/// an uncontended lock and unlock are one compare-and-swap each), or loom's under a model. Used
+/// by the tracing layer's span table and the series tables that reclaim series (cold paths).
+#[cfg(not(nanotel_loom))]
 pub(crate) use parking_lot::Mutex;
 
 /// loom's lock with `parking_lot`'s signature (a model never panics while holding it).
-#[cfg(all(feature = "tracing", nanotel_loom))]
+#[cfg(nanotel_loom)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
-#[cfg(all(feature = "tracing", nanotel_loom))]
+#[cfg(nanotel_loom)]
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Mutex<T> {
         Mutex(loom::sync::Mutex::new(value))

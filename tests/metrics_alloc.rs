@@ -3,7 +3,7 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{ExemplarFilter, MeterProvider, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -82,6 +82,34 @@ fn recording_allocates_nothing_after_warm_up() {
     assert_eq!(n, 0, "allocations while recording after warm-up");
     // The counting itself works: the check above could fail.
     assert!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 16]))) > 0);
+}
+
+/// Tables that can remove series pin an epoch per unbound record (crossbeam-epoch, which now and
+/// then runs its collection on a pinning thread): still nothing allocated per record once the
+/// thread is warm (its first pin registers it), on an evicting delta table or a forgettable one,
+/// while evictions leave garbage for the epoch to collect.
+#[test]
+fn evicting_and_forgettable_tables_allocate_nothing_per_record() {
+    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let meter = provider.meter("alloc");
+    let counter = meter.u64_counter("orders").build().unwrap();
+    let histogram = meter.f64_histogram("latency").build().unwrap();
+    let forgettable = meter.i64_up_down_counter("open").forgettable().build().unwrap();
+    let attrs = [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
+    let record = |i: usize| {
+        counter.add(1, &attrs);
+        histogram.record(i as f64, &attrs);
+        forgettable.add(1, &attrs);
+    };
+    (0..1000).for_each(record);
+    // Series recorded once, then evicted: garbage for the epoch.
+    for i in 0..100 {
+        counter.add(1, &[KeyValue::new("i", i)]);
+    }
+    provider.collect();
+    (0..1000).for_each(record);
+    provider.collect();
+    assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while recording after warm-up");
 }
 
 /// A view's attribute filter copies the pairs it keeps to a stack buffer: nothing allocated per

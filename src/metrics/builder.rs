@@ -13,6 +13,7 @@ use super::histogram::HistogramCells;
 use super::meter::Meter;
 use super::number::Number;
 use super::observable::{Callback, Observable, ObservableInstrument, Observer};
+use super::series_map::Reclaim;
 use super::sum::SumCells;
 use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
 use super::view::{HistogramChoice, Route};
@@ -25,6 +26,7 @@ struct Spec {
     description: String,
     boundaries: Option<Vec<f64>>,
     exponential: bool,
+    forgettable: bool,
 }
 
 impl Spec {
@@ -35,6 +37,7 @@ impl Spec {
             description: String::new(),
             boundaries: None,
             exponential: false,
+            forgettable: false,
         }
     }
 }
@@ -70,6 +73,17 @@ impl<'m, T> InstrumentBuilder<'m, T> {
         self
     }
 
+    /// Lets the instrument's series be removed with `forget` (see [`Forget`]). Its unbound
+    /// records then pin an epoch, as those of instruments that evict idle delta series do (see
+    /// the README for the cost); bound handles cost the same either way. When an instrument of
+    /// this name was built before, the first build's choice applies.
+    ///
+    /// [`Forget`]: super::Forget
+    pub fn forgettable(mut self) -> Self {
+        self.spec.forgettable = true;
+        self
+    }
+
     fn check(&self) -> Result<(), InstrumentError> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;
@@ -102,7 +116,14 @@ impl<'m, T> InstrumentBuilder<'m, T> {
             let limit = if matches!(stream.route, Route::Off) { 2 } else { stream.limit };
             let exported = stream.descriptor.name.clone();
             let make = cells(stream.histogram);
-            let instrument = Arc::new(SyncInstrument::<A, N>::new(stream.descriptor, limit, stream.route, make));
+            // Tables that can unlink series pin on every record: only those that evict idle
+            // delta series, or were asked to forget.
+            let reclaim = match (&stream.route, self.meter.idle_limit(kind), self.spec.forgettable) {
+                (Route::Off, _, _) | (_, None, false) => None,
+                (_, idle_limit, _) => Some(Reclaim::new(idle_limit, self.meter.is_delta(kind))),
+            };
+            let instrument =
+                Arc::new(SyncInstrument::<A, N>::new(stream.descriptor, limit, reclaim, stream.route, make));
             (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         }))
     }

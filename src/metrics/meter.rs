@@ -2,6 +2,7 @@
 //! build them.
 
 use std::any::{Any, TypeId};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -11,7 +12,7 @@ use crate::proto::metrics::v1::ScopeMetrics;
 
 use super::builder::{InstrumentBuilder, ObservableBuilder};
 use super::collect::{Collect, CollectContext};
-use super::descriptor::{Descriptor, InstrumentKind};
+use super::descriptor::{Descriptor, InstrumentKind, Temporality, TemporalityPreference};
 use super::exemplar::ExemplarFilter;
 use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
@@ -36,6 +37,11 @@ struct MeterInner {
     views: Arc<Views>,
     /// The provider's: which measurements its instruments keep as exemplars.
     exemplar_filter: ExemplarFilter,
+    /// The provider's temporality preference, which says which instruments are delta.
+    preference: TemporalityPreference,
+    /// The provider's: exporting collections a delta series may go without a point before it is
+    /// evicted (`None`: never).
+    delta_idle: Option<NonZeroU32>,
     instruments: Mutex<Vec<Registered>>,
 }
 
@@ -61,9 +67,24 @@ impl Meter {
         enabled: bool,
         views: Arc<Views>,
         exemplar_filter: ExemplarFilter,
+        preference: TemporalityPreference,
+        delta_idle: Option<NonZeroU32>,
     ) -> Self {
         let instruments = Mutex::new(Vec::new());
-        Meter { inner: Arc::new(MeterInner { scope, limit, enabled, views, exemplar_filter, instruments }) }
+        let inner = MeterInner { scope, limit, enabled, views, exemplar_filter, preference, delta_idle, instruments };
+        Meter { inner: Arc::new(inner) }
+    }
+
+    /// After how many exporting collections without a point an instrument of `kind` evicts a
+    /// series: `None` unless it is delta and the provider evicts.
+    pub(crate) fn idle_limit(&self, kind: InstrumentKind) -> Option<NonZeroU32> {
+        self.inner.delta_idle.filter(|_| self.is_delta(kind))
+    }
+
+    /// Whether an instrument of `kind` is delta under the provider's preference (gauges never
+    /// are: a last value has no window).
+    pub(crate) fn is_delta(&self, kind: InstrumentKind) -> bool {
+        self.inner.preference.temporality(kind) == Temporality::Delta && kind != InstrumentKind::Gauge
     }
 
     /// Which measurements this meter's instruments keep as exemplars.

@@ -93,6 +93,7 @@ mod json;
 mod meter;
 mod number;
 mod observable;
+mod overflow_report;
 pub mod prometheus;
 mod provider;
 #[cfg(feature = "metrics")]
@@ -112,10 +113,13 @@ pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};
 pub(crate) use provider::WeakMeterProvider;
-pub use provider::{MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT};
+pub use provider::{
+    MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT,
+    DEFAULT_DELTA_IDLE_COLLECTIONS,
+};
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;
-pub use series_map::OVERFLOW_KEY;
+pub use series_map::{Forget, OVERFLOW_KEY};
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
 };

@@ -1,6 +1,7 @@
 //! The meter provider: configuration (temporality, cardinality limit, environment), the
 //! registry of meters, and collection for the pipeline and the in-process views.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,14 @@ use super::view::{HistogramAggregation, View, Views};
 
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// The default number of exporting collections a delta series may report nothing before it is
+/// evicted. One, as the Go and Rust SDKs do for delta streams: an idle delta series exports
+/// nothing, and its next point starts at the window's start whether the series is kept or made
+/// again, so evicting at once changes nothing on the wire; it frees the most room under the
+/// cardinality limit, at the price of re-creating (one allocation, under the table's mutex) a
+/// series that is recorded only every other interval or less often.
+pub const DEFAULT_DELTA_IDLE_COLLECTIONS: u32 = 1;
 
 /// How long observable callbacks may run per collection when no pipeline says otherwise
 /// (`OTEL_METRIC_EXPORT_TIMEOUT`'s default).
@@ -44,6 +53,7 @@ pub struct MeterProviderBuilder {
     views: Vec<View>,
     default_histogram: Option<HistogramAggregation>,
     exemplar_filter: Option<ExemplarFilter>,
+    delta_idle_collections: Option<u32>,
     lookup: Option<EnvLookup>,
 }
 
@@ -95,6 +105,17 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// How many exporting collections in a row a delta series (counters and histograms under a
+    /// `delta` or `lowmemory` preference) may report nothing before it is evicted, its memory
+    /// freed and its place under the cardinality limit given to new attribute sets; 0 never
+    /// evicts. A series with a bound handle is never evicted. Wins over
+    /// `NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS`; default [`DEFAULT_DELTA_IDLE_COLLECTIONS`].
+    /// Instruments that can evict pin an epoch per unbound record (see the README).
+    pub fn delta_idle_collections(mut self, collections: u32) -> Self {
+        self.delta_idle_collections = Some(collections);
+        self
+    }
+
     /// The provider.
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -125,12 +146,15 @@ impl MeterProviderBuilder {
             ],
             ("trace_based", ExemplarFilter::TraceBased),
         );
+        let delta_idle = env.limit(&["NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS"]).map(|n| n as u32);
         crate::diag::config_problems(&env.problems);
+        let delta_idle = self.delta_idle_collections.or(delta_idle).unwrap_or(DEFAULT_DELTA_IDLE_COLLECTIONS);
         MeterProvider {
             inner: Arc::new(ProviderInner {
                 preference: self.preference.unwrap_or(from_env),
                 limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
                 exemplar_filter: self.exemplar_filter.unwrap_or(exemplar_filter),
+                delta_idle: NonZeroU32::new(delta_idle),
                 enabled: true,
                 views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(histogram_from_env))),
                 meters: Mutex::new(Vec::new()),
@@ -144,6 +168,8 @@ struct ProviderInner {
     preference: TemporalityPreference,
     limit: usize,
     exemplar_filter: ExemplarFilter,
+    /// See [`MeterProviderBuilder::delta_idle_collections`]; `None`: never evict.
+    delta_idle: Option<NonZeroU32>,
     /// False for [`MeterProvider::disabled`].
     enabled: bool,
     views: Arc<Views>,
@@ -226,6 +252,7 @@ impl MeterProvider {
                 preference: TemporalityPreference::Cumulative,
                 limit: DEFAULT_CARDINALITY_LIMIT,
                 exemplar_filter: ExemplarFilter::AlwaysOff,
+                delta_idle: None,
                 enabled: false,
                 views: Arc::default(),
                 meters: Mutex::new(Vec::new()),
@@ -267,6 +294,8 @@ impl MeterProvider {
             self.inner.enabled,
             self.inner.views.clone(),
             self.inner.exemplar_filter,
+            self.inner.preference,
+            self.inner.delta_idle,
         );
         meters.push(meter.clone());
         meter
@@ -450,6 +479,25 @@ mod tests {
             .temporality(TemporalityPreference::Cumulative)
             .build();
         assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
+    }
+
+    #[test]
+    fn the_delta_idle_collections_come_from_the_environment_or_code() {
+        let with = |value: &'static str| {
+            let provider = MeterProvider::builder()
+                .with_env_lookup(move |name| {
+                    (name == "NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS").then(|| value.to_owned())
+                })
+                .build();
+            provider.inner.delta_idle.map(NonZeroU32::get)
+        };
+        assert_eq!(with(""), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "an empty value is unset");
+        assert_eq!(with("3"), Some(3));
+        assert_eq!(with("0"), None, "0 never evicts");
+        assert_eq!(with("-1"), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "a bad value falls back to the default");
+        let coded = MeterProvider::builder().with_env_lookup(|_| Some("5".into())).delta_idle_collections(0).build();
+        assert_eq!(coded.inner.delta_idle, None, "code wins");
+        assert_eq!(MeterProvider::disabled().inner.delta_idle, None);
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //!
 //! Entries hold raw pointers to a table's series. They are used only while that table lives:
 //! each table has a process-unique [`TableId`], and an entry is read only for the table whose id
-//! it holds (the caller borrows that table, and series live as long as their table).
+//! it holds (the caller borrows that table). A plain table's series live as long as it does. A
+//! table that unlinks series takes a new id (never used before) after every unlink, before the
+//! unlinked series' grace period starts, and its callers read the id and the entry under an epoch
+//! pin: an entry made under an older id never matches again, and one that matches points to a
+//! series the pin keeps allocated (see `series_map::reclaim`).
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +43,17 @@ impl TableId {
         // Relaxed: only uniqueness matters, which the atomic increment gives; ids start at 1 so
         // an empty entry (id 0) never matches.
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        TableId::from_raw(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id's number, for a table that keeps its current id in an atomic.
+    pub(crate) fn raw(self) -> u64 {
+        self.id
+    }
+
+    /// The id whose number is `id` (from [`raw`](TableId::raw)).
+    #[inline]
+    pub(crate) fn from_raw(id: u64) -> TableId {
         TableId { id, salt: (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize }
     }
 

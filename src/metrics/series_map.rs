@@ -1,20 +1,38 @@
 //! The lock-free map from attribute sets to series: a fixed-capacity open-addressing table of
-//! atomic pointers, filled by compare-and-swap and never resized or emptied while it lives.
+//! atomic pointers, never resized while it lives.
 //!
 //! Its capacity follows from the cardinality limit (twice the limit, rounded up to a power of
-//! two, so probe chains stay short), and at most `limit − 1` series ever enter it: past that,
+//! two, so probe chains stay short), and at most `limit − 1` series are in it at once: past that,
 //! measurements go to the overflow series `otel.metric.overflow=true`, which exists from the
-//! start. Memory is therefore bounded by the limit. Lookups take no lock and never wait: a reader
-//! follows the probe chain until it finds its set or an empty slot.
+//! start, and are counted (`overflowed`). Memory is therefore bounded by the limit. Lookups take
+//! no lock and never wait: a reader follows the probe chain until it finds its set or an empty
+//! slot.
+//!
+//! A *plain* table never lets a series go: its slots are filled by compare-and-swap and never
+//! emptied, so a series found once lives as long as the table. A *reclaiming* table (delta series
+//! evicted when idle, or an instrument built `forgettable`) unlinks series and frees them after an
+//! epoch grace period; its readers pin, its inserts and unlinks are serialized by a mutex, and an
+//! unlinked slot becomes a tombstone that lookups probe past. See `reclaim` for its protocol.
+//! [`Pin`] ties every series a lookup returns to what keeps it allocated, so the borrow checker
+//! holds both kinds of table to their rules.
 
 use std::ptr;
 use std::sync::Arc;
 
 use crate::attributes::KeyValue;
-use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::attribute_set::{self, AttributeSet, Live};
 use super::series_cache::{self, TableId};
+use super::stripe;
+
+use crossbeam::utils::CachePadded;
+
+mod grace;
+mod reclaim;
+
+pub use reclaim::Forget;
+pub(crate) use reclaim::{Pass, Reclaim};
 
 /// The attribute set of the overflow series.
 pub const OVERFLOW_KEY: &str = "otel.metric.overflow";
@@ -25,6 +43,24 @@ pub(crate) struct Series<A> {
     /// Unix nanoseconds when the series was created: the start of its cumulative points.
     pub start_unix_nano: u64,
     pub cells: A,
+    /// Reclaiming tables: the exporting collections in a row in which the series reported no
+    /// point. Only collections (serialized by the provider) touch it.
+    idle: AtomicU32,
+    /// Reclaiming tables: raised while the table decides to unlink the series, so that a binder
+    /// racing it lets go (see `reclaim`).
+    unlinking: AtomicBool,
+}
+
+impl<A> Series<A> {
+    fn new(attributes: AttributeSet, cells: A) -> Self {
+        Series {
+            attributes,
+            start_unix_nano: unix_nanos(),
+            cells,
+            idle: AtomicU32::new(0),
+            unlinking: AtomicBool::new(false),
+        }
+    }
 }
 
 /// Unix time in nanoseconds (0 before the epoch, which a working clock never reports).
@@ -32,37 +68,88 @@ pub(crate) fn unix_nanos() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// What keeps the series a lookup returns allocated while they are borrowed: nothing for a plain
+/// table (its series live as long as it does), an epoch pin for a reclaiming one. Made only by
+/// [`SeriesMap::pin`]; every lookup borrows one, and what it returns lives no longer.
+pub(crate) struct Pin {
+    /// The table's identity in the per-thread cache as of this pin: a reclaiming table takes a
+    /// new one whenever it unlinks a series, so entries made before never match again.
+    id: TableId,
+    _guard: Option<grace::Guard>,
+}
+
+/// The slot value of an unlinked series in a reclaiming table: never a series' address (an
+/// `Arc`'s data lies past its counts, on the heap), never dereferenced.
+fn tombstone<A>() -> *mut Series<A> {
+    ptr::dangling_mut()
+}
+
+/// Whether a slot value is a series (neither empty nor a tombstone).
+fn is_series<A>(found: *mut Series<A>) -> bool {
+    !found.is_null() && found != tombstone()
+}
+
 pub(crate) struct SeriesMap<A> {
-    /// Each slot is null or an `Arc<Series<A>>` turned into a raw pointer, owned by the table.
+    /// Each slot is null, a tombstone, or an `Arc<Series<A>>` turned into a raw pointer, owned by
+    /// the table.
     slots: Box<[AtomicPtr<Series<A>>]>,
     /// Series in the table, counting reservations of inserts in progress.
     len: AtomicUsize,
     limit: usize,
     overflow: Arc<Series<A>>,
     make: Box<dyn Fn() -> A + Send + Sync>,
-    /// This table in the per-thread cache of resolved series.
+    /// A plain table in the per-thread cache of resolved series.
     id: TableId,
+    /// `None` for a plain table.
+    reclaim: Option<Box<Reclaim<A>>>,
+    /// Measurements (and binds) sent to the overflow series because the table was full: one
+    /// tally per stripe and one for threads in shared mode, so that threads overflowing together
+    /// do not fight over one line (as for the overflow series' own cells).
+    overflowed: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl<A: Send + Sync + 'static> SeriesMap<A> {
-    /// A map for at most `limit` series (the overflow series included; `limit` ≥ 1).
+    /// A plain map for at most `limit` series (the overflow series included; `limit` ≥ 1).
+    #[cfg(test)]
     pub(crate) fn new(limit: usize, make: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        Self::with_reclaim(limit, None, make)
+    }
+
+    /// A map for at most `limit` series that reclaims them as `reclaim` says, or a plain one.
+    pub(crate) fn with_reclaim(
+        limit: usize,
+        reclaim: Option<Reclaim<A>>,
+        make: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
         let limit = limit.max(1);
         let capacity = (limit * 2).next_power_of_two().max(4);
         let overflow_set = [KeyValue::new(OVERFLOW_KEY, true)];
         let live = Live::of(&overflow_set);
-        let overflow = Arc::new(Series {
-            attributes: AttributeSet::new(&overflow_set, live, attribute_set::hash(&overflow_set, live)),
-            start_unix_nano: unix_nanos(),
-            cells: make(),
-        });
+        let overflow_set = AttributeSet::new(&overflow_set, live, attribute_set::hash(&overflow_set, live));
         SeriesMap {
             slots: (0..capacity).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
             len: AtomicUsize::new(0),
             limit,
-            overflow,
+            overflow: Arc::new(Series::new(overflow_set, make())),
             make: Box::new(make),
             id: TableId::new(),
+            reclaim: reclaim.map(Box::new),
+            overflowed: (0..=stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
+        }
+    }
+
+    /// Measurements (and binds) sent to the overflow series so far because the table was full.
+    pub(crate) fn overflowed(&self) -> u64 {
+        // Relaxed: tallies that order nothing.
+        self.overflowed.iter().map(|tally| tally.load(Ordering::Relaxed)).sum()
+    }
+
+    /// What keeps the series found under it allocated: see [`Pin`].
+    #[inline]
+    pub(crate) fn pin(&self) -> Pin {
+        match &self.reclaim {
+            None => Pin { id: self.id, _guard: None },
+            Some(reclaim) => reclaim.pin(),
         }
     }
 
@@ -75,73 +162,119 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// key, so a pair-by-pair match proves the slice has none either: no duplicate scan is
     /// needed. Anything else (another order, a repeated key, a new set) takes `get_any_order`
     /// from the first slot whose set has the same hash, or the empty slot that ends the chain.
-    pub(crate) fn get(&self, attributes: &[KeyValue]) -> &Series<A> {
-        match series_cache::recall(self.id, attributes) {
+    pub(crate) fn get<'g>(&'g self, pin: &'g Pin, attributes: &[KeyValue]) -> &'g Series<A> {
+        match series_cache::recall(pin.id, attributes) {
             // SAFETY: see `remembered`.
-            Some(series) => unsafe { self.remembered(series) },
-            None => self.probe(attributes),
+            Some(series) => unsafe { self.remembered(pin, series) },
+            None => self.probe(pin, attributes),
         }
     }
 
     /// Records `value` with `record` into the cells of the series for `attributes`, as [`get`]
     /// finds it. The usual case inlines into the caller: a remembered series whose pairs' values
     /// are static strings, compared by address (no call, so few registers); everything else goes
-    /// out of line to `get`.
+    /// out of line to `get`. A plain table takes exactly these steps; a reclaiming one takes them
+    /// out of line under an epoch pin, held for the record.
     ///
     /// [`get`]: SeriesMap::get
     #[inline]
     pub(crate) fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        if let Some(reclaim) = &self.reclaim {
+            return self.record_pinned(reclaim, attributes, value, record);
+        }
         match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered_plain`.
+            Some(series) => record(&unsafe { self.remembered_plain(series) }.cells, value),
+            None => self.get_and_record(&self.pin(), attributes, value, record),
+        }
+    }
+
+    /// `record` for a reclaiming table: the same steps under an epoch pin.
+    #[inline(never)]
+    fn record_pinned<V>(&self, reclaim: &Reclaim<A>, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        let pin = reclaim.pin();
+        match series_cache::recall_strings(pin.id, attributes) {
             // SAFETY: see `remembered`.
-            Some(series) => record(&unsafe { self.remembered(series) }.cells, value),
-            None => self.get_and_record(attributes, value, record),
+            Some(series) => record(&unsafe { self.remembered(&pin, series) }.cells, value),
+            None => record(&self.get(&pin, attributes).cells, value),
         }
     }
 
     #[inline(never)]
-    fn get_and_record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
-        record(&self.get(attributes).cells, value)
+    fn get_and_record<V>(&self, pin: &Pin, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+        record(&self.get(pin, attributes).cells, value)
+    }
+
+    /// A series remembered for this plain table.
+    ///
+    /// # Safety
+    /// The table must be plain (`reclaim` is `None`), and `series` come from `series_cache` under
+    /// `self.id`: then it is a pointer given to `remember`, to a series of this table, which
+    /// never unlinks it: it lives as long as the table, borrowed here.
+    #[inline(always)]
+    unsafe fn remembered_plain(&self, series: *const ()) -> &Series<A> {
+        // SAFETY: as the caller guarantees.
+        unsafe { &*series.cast::<Series<A>>() }
     }
 
     /// A series remembered for this table.
     ///
     /// # Safety
-    /// `series` must come from `series_cache` with this table's id: then it is a pointer given
-    /// to `remember` in `probe` below, to a series of this table, which lives as long as the
-    /// table, borrowed here.
+    /// `series` must come from `series_cache` under `pin.id`, looked up while `pin` is held: then
+    /// it is a pointer given to `remember` under that id, to a series of this table that was
+    /// linked when that id was current (a reclaiming table takes a new id, with Release, after
+    /// it unlinks and before it waits for the grace period: see `reclaim`). A plain table's series
+    /// live as long as it does; a reclaiming table's are freed only after every pin held when
+    /// the id changed is released, so the series outlives `pin`.
     #[inline(always)]
-    unsafe fn remembered(&self, series: *const ()) -> &Series<A> {
+    unsafe fn remembered<'g>(&'g self, _pin: &'g Pin, series: *const ()) -> &'g Series<A> {
         // SAFETY: as the caller guarantees.
         unsafe { &*series.cast::<Series<A>>() }
     }
 
+    /// The series a non-null, non-tombstone slot value points to.
+    ///
+    /// # Safety
+    /// `found` must have been loaded (with Acquire) from one of this table's slots while `pin`
+    /// was held, and be a series (`is_series`): slots hold pointers from `Arc::into_raw` that the
+    /// table owns until it unlinks them, and an unlinked series is freed only after the grace
+    /// period that every pin held at the unlink must end (see `reclaim`), or with the table.
+    #[inline(always)]
+    unsafe fn linked<'g>(&'g self, _pin: &'g Pin, found: *mut Series<A>) -> &'g Series<A> {
+        // SAFETY: as the caller guarantees.
+        unsafe { &*found }
+    }
+
     /// `get` past the per-thread cache.
-    fn probe(&self, attributes: &[KeyValue]) -> &Series<A> {
+    fn probe<'g>(&'g self, pin: &'g Pin, attributes: &[KeyValue]) -> &'g Series<A> {
         if attributes.len() > attribute_set::INLINE {
-            return self.get_long(attributes);
+            return self.get_long(pin, attributes);
         }
         let hash = attribute_set::hash_all(attributes);
         let mask = self.slots.len() - 1;
         let mut slot = hash as usize & mask;
-        loop {
-            // Acquire pairs with the Release of the inserting CAS: a non-null pointer comes with
-            // the fully built series it points to.
+        // At most one lap: a reclaiming table may, rarely, hold no empty slot (see `reclaim`).
+        for _ in 0..self.slots.len() {
+            // Acquire pairs with the Release of the store or CAS that put the series there: a
+            // series pointer comes with the fully built series it points to.
             let found = self.slots[slot].load(Ordering::Acquire);
             if found.is_null() {
-                return self.get_any_order(attributes, hash, slot);
+                return self.get_any_order(pin, attributes, hash, slot);
             }
-            // SAFETY: non-null slots hold pointers from `Arc::into_raw` that the table owns until
-            // it is dropped, which cannot happen while `&self` is borrowed.
-            let series = unsafe { &*found };
-            if series.attributes.hash() == hash {
-                if series.attributes.is_exactly(attributes) {
-                    series_cache::remember(self.id, attributes, found.cast_const().cast());
-                    return series;
+            if is_series(found) {
+                // SAFETY: loaded under `pin`, a series.
+                let series = unsafe { self.linked(pin, found) };
+                if series.attributes.hash() == hash {
+                    if series.attributes.is_exactly(attributes) {
+                        series_cache::remember(pin.id, attributes, found.cast_const().cast());
+                        return series;
+                    }
+                    return self.get_any_order(pin, attributes, hash, slot);
                 }
-                return self.get_any_order(attributes, hash, slot);
             }
             slot = (slot + 1) & mask;
         }
+        self.get_any_order(pin, attributes, hash, slot)
     }
 
     /// The series for `attributes` in any order, a repeated key keeping its last value. `hash`
@@ -149,7 +282,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// for it at `stopped`, having passed only slots of other hashes.
     #[cold]
     #[inline(never)]
-    fn get_any_order(&self, attributes: &[KeyValue], hash: u64, stopped: usize) -> &Series<A> {
+    fn get_any_order<'g>(&'g self, pin: &'g Pin, attributes: &[KeyValue], hash: u64, stopped: usize) -> &'g Series<A> {
         let live = Live::of(attributes);
         let mask = self.slots.len() - 1;
         let (hash, slot) = if live.count() == attributes.len() {
@@ -158,40 +291,59 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             let hash = attribute_set::hash(attributes, live);
             (hash, hash as usize & mask)
         };
-        self.get_live(attributes, live, hash, slot)
+        self.get_live(pin, attributes, live, hash, slot)
     }
 
     /// The series of the `live` pairs of `attributes`, whose hash is `hash`, probing from `slot`.
-    fn get_live(&self, attributes: &[KeyValue], live: Live, hash: u64, mut slot: usize) -> &Series<A> {
+    fn get_live<'g>(
+        &'g self,
+        pin: &'g Pin,
+        attributes: &[KeyValue],
+        live: Live,
+        hash: u64,
+        mut slot: usize,
+    ) -> &'g Series<A> {
         let mask = self.slots.len() - 1;
-        loop {
-            // Acquire as in `get`.
+        let same = |s: &AttributeSet| s.hash() == hash && s.matches(attributes, live);
+        for _ in 0..self.slots.len() {
+            // Acquire as in `probe`.
             let found = self.slots[slot].load(Ordering::Acquire);
             if found.is_null() {
-                return self.insert(
-                    slot,
-                    || AttributeSet::new(attributes, live, hash),
-                    |s| s.matches(attributes, live),
-                );
+                break;
             }
-            // SAFETY: as in `get`.
-            let series = unsafe { &*found };
-            if series.attributes.hash() == hash && series.attributes.matches(attributes, live) {
-                return series;
+            if is_series(found) {
+                // SAFETY: loaded under `pin`, a series.
+                let series = unsafe { self.linked(pin, found) };
+                if same(&series.attributes) {
+                    return series;
+                }
             }
             slot = (slot + 1) & mask;
         }
+        self.insert(pin, slot, hash, || AttributeSet::new(attributes, live, hash), same)
     }
 
     /// A shared handle to the series for `attributes`, for bound instruments.
     pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series<A>> {
-        self.shared(self.get(attributes))
+        loop {
+            let pin = self.pin();
+            if let Some(shared) = self.shared(self.get(&pin, attributes)) {
+                return shared;
+            }
+            reclaim::wait_for_unlink();
+        }
     }
 
     /// A shared handle to the series for the pairs of `attributes` whose keys `keeps` accepts,
     /// for bound instruments of a stream with an attribute filter.
     pub(crate) fn bind_kept(&self, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> Arc<Series<A>> {
-        self.shared(self.get_kept(attributes, keeps))
+        loop {
+            let pin = self.pin();
+            if let Some(shared) = self.shared(self.get_kept(&pin, attributes, &keeps)) {
+                return shared;
+            }
+            reclaim::wait_for_unlink();
+        }
     }
 
     /// [`record`](SeriesMap::record) into the series of the pairs of `attributes` whose keys
@@ -207,102 +359,153 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         value: V,
         record: impl FnOnce(&A, V),
     ) {
+        if self.reclaim.is_some() {
+            return self.record_kept_pinned(attributes, keeps, value, record);
+        }
         match series_cache::recall_strings(self.id, attributes) {
+            // SAFETY: see `remembered_plain`.
+            Some(series) => record(&unsafe { self.remembered_plain(series) }.cells, value),
+            None => record(&self.get_kept(&self.pin(), attributes, keeps).cells, value),
+        }
+    }
+
+    /// `record_kept` for a reclaiming table: the same steps under an epoch pin.
+    #[inline(never)]
+    fn record_kept_pinned<V>(
+        &self,
+        attributes: &[KeyValue],
+        keeps: impl Fn(&str) -> bool,
+        value: V,
+        record: impl FnOnce(&A, V),
+    ) {
+        let pin = self.pin();
+        match series_cache::recall_strings(pin.id, attributes) {
             // SAFETY: see `remembered`.
-            Some(series) => record(&unsafe { self.remembered(series) }.cells, value),
-            None => record(&self.get_kept(attributes, keeps).cells, value),
+            Some(series) => record(&unsafe { self.remembered(&pin, series) }.cells, value),
+            None => record(&self.get_kept(&pin, attributes, keeps).cells, value),
         }
     }
 
     /// `get` for a table with an attribute filter: the kept pairs are the live ones (neither
     /// repeated later in the slice nor removed by the filter), resolved in any order.
     #[inline(never)]
-    fn get_kept(&self, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> &Series<A> {
-        if let Some(series) = series_cache::recall(self.id, attributes) {
+    fn get_kept<'g>(&'g self, pin: &'g Pin, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> &'g Series<A> {
+        if let Some(series) = series_cache::recall(pin.id, attributes) {
             // SAFETY: see `remembered`.
-            return unsafe { self.remembered(series) };
+            return unsafe { self.remembered(pin, series) };
         }
         if attributes.len() > attribute_set::INLINE {
             let kept: Vec<KeyValue> = attributes.iter().filter(|kv| keeps(kv.key.as_str())).cloned().collect();
-            return self.get_long(&kept);
+            return self.get_long(pin, &kept);
         }
         let live = Live::of(attributes).keeping(attributes, |kv| keeps(kv.key.as_str()));
         let hash = attribute_set::hash(attributes, live);
-        let series = self.get_live(attributes, live, hash, hash as usize & (self.slots.len() - 1));
+        let series = self.get_live(pin, attributes, live, hash, hash as usize & (self.slots.len() - 1));
         let found: *const Series<A> = series;
-        series_cache::remember(self.id, attributes, found.cast());
+        series_cache::remember(pin.id, attributes, found.cast());
         series
     }
 
-    /// A shared handle to `series`, one of this table's.
-    fn shared(&self, series: &Series<A>) -> Arc<Series<A>> {
+    /// A shared handle to `series`, one of this table's found under a pin; `None` when a
+    /// reclaiming table is unlinking it (the caller looks it up again).
+    fn shared(&self, series: &Series<A>) -> Option<Arc<Series<A>>> {
         let series: *const Series<A> = series;
         if ptr::eq(series, Arc::as_ptr(&self.overflow)) {
-            return self.overflow.clone();
+            return Some(self.overflow.clone());
         }
-        // SAFETY: `series` came from a slot, so it is an `Arc::into_raw` pointer whose reference
-        // the table holds; incrementing the count first makes the `from_raw` below a new,
-        // separately owned reference.
-        unsafe {
+        // SAFETY: `series` came from a slot, so it is an `Arc::into_raw` pointer; the caller's pin
+        // keeps its allocation, and the table's reference with it, alive; incrementing the count
+        // first makes the `from_raw` below a new, separately owned reference.
+        let shared = unsafe {
             Arc::increment_strong_count(series);
             Arc::from_raw(series)
+        };
+        match &self.reclaim {
+            None => Some(shared),
+            Some(_) => reclaim::still_linked(shared),
         }
     }
 
     #[cold]
-    fn get_long(&self, attributes: &[KeyValue]) -> &Series<A> {
+    fn get_long<'g>(&'g self, pin: &'g Pin, attributes: &[KeyValue]) -> &'g Series<A> {
         let set = AttributeSet::from_long(attributes);
         let mask = self.slots.len() - 1;
         let mut slot = set.hash() as usize & mask;
-        loop {
-            // Acquire as in `get`.
+        for _ in 0..self.slots.len() {
+            // Acquire as in `probe`.
             let found = self.slots[slot].load(Ordering::Acquire);
             if found.is_null() {
-                return self.insert(slot, || AttributeSet::from_long(attributes), |s| s.same_as(&set));
+                break;
             }
-            // SAFETY: as in `get`.
-            let series = unsafe { &*found };
-            if series.attributes.same_as(&set) {
-                return series;
+            if is_series(found) {
+                // SAFETY: loaded under `pin`, a series.
+                let series = unsafe { self.linked(pin, found) };
+                if series.attributes.same_as(&set) {
+                    return series;
+                }
             }
             slot = (slot + 1) & mask;
         }
+        let hash = set.hash();
+        self.insert(pin, slot, hash, || AttributeSet::from_long(attributes), |s| s.same_as(&set))
     }
 
-    /// Inserts a new series at the first free slot from `slot` on, unless the limit is reached
-    /// or another thread inserts the same set first.
+    /// Inserts a new series for the set `make_set` builds (whose hash is `hash`, and which `same`
+    /// recognises), unless the limit is reached or another thread inserts the same set first. A
+    /// plain table's lookup stopped at the empty slot `slot`; a reclaiming table inserts under
+    /// its mutex instead (see `reclaim`).
     #[cold]
-    fn insert(
-        &self,
+    fn insert<'g>(
+        &'g self,
+        pin: &'g Pin,
+        slot: usize,
+        hash: u64,
+        make_set: impl FnOnce() -> AttributeSet,
+        same: impl Fn(&AttributeSet) -> bool,
+    ) -> &'g Series<A> {
+        match &self.reclaim {
+            None => self.insert_free(pin, slot, make_set, same),
+            Some(reclaim) => self.insert_locked(reclaim, pin, hash, make_set, same),
+        }
+    }
+
+    /// The overflow series, counting the measurement that goes to it for want of room.
+    fn overflow_series(&self) -> &Series<A> {
+        let stripe = stripe::owned_slot().map_or(self.overflowed.len() - 1, |slot| slot.min(self.overflowed.len() - 1));
+        // Relaxed: a tally.
+        self.overflowed[stripe].fetch_add(1, Ordering::Relaxed);
+        &self.overflow
+    }
+
+    /// A plain table's insert: lock-free, at the first empty slot from `slot` on.
+    fn insert_free<'g>(
+        &'g self,
+        pin: &'g Pin,
         mut slot: usize,
         make_set: impl FnOnce() -> AttributeSet,
         same: impl Fn(&AttributeSet) -> bool,
-    ) -> &Series<A> {
+    ) -> &'g Series<A> {
         // Reserve a place under the limit first, so concurrent inserts can never exceed it (the
         // plain load first keeps measurements past the limit off the shared counter's line).
         // Relaxed: the count guards no memory; the slots' own CAS publishes the series.
         if self.len.load(Ordering::Relaxed) >= self.limit - 1 {
-            return &self.overflow;
+            return self.overflow_series();
         }
         if self.len.fetch_add(1, Ordering::Relaxed) >= self.limit - 1 {
             self.len.fetch_sub(1, Ordering::Relaxed);
-            return &self.overflow;
+            return self.overflow_series();
         }
-        let new = Arc::into_raw(Arc::new(Series {
-            attributes: make_set(),
-            start_unix_nano: unix_nanos(),
-            cells: (self.make)(),
-        })) as *mut Series<A>;
+        let new = Arc::into_raw(Arc::new(Series::new(make_set(), (self.make)()))) as *mut Series<A>;
         let mask = self.slots.len() - 1;
         loop {
             // Release publishes the series built above to readers' Acquire loads; Acquire on
             // failure lets us read the series another thread put there.
             match self.slots[slot].compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
-                // SAFETY: `new` is now owned by the table (see `get`).
-                Ok(_) => return unsafe { &*new },
+                // SAFETY: `new` is now owned by the table, which never unlinks it.
+                Ok(_) => return unsafe { self.linked(pin, new) },
                 Err(winner) => {
-                    // SAFETY: a non-null slot, as in `get`.
-                    let winner = unsafe { &*winner };
+                    // SAFETY: a plain table's slots only ever go from null to a series.
+                    let winner = unsafe { self.linked(pin, winner) };
                     if same(&winner.attributes) {
                         self.len.fetch_sub(1, Ordering::Relaxed);
                         // SAFETY: `new` was never published; this is its only reference.
@@ -315,17 +518,13 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         }
     }
 
-    /// Every series in the table, then the overflow series.
+    /// Every series in the table, then the overflow series, as an in-process view reads them.
+    #[cfg(test)]
     pub(crate) fn for_each(&self, mut visit: impl FnMut(&Series<A>, bool)) {
-        for slot in self.slots.iter() {
-            // Acquire as in `get`.
-            let found = slot.load(Ordering::Acquire);
-            if !found.is_null() {
-                // SAFETY: as in `get`.
-                visit(unsafe { &*found }, false);
-            }
-        }
-        visit(&self.overflow, true);
+        self.collect(Pass::Look, |series, overflow| {
+            visit(series, overflow);
+            true
+        });
     }
 }
 
@@ -334,9 +533,10 @@ impl<A> Drop for SeriesMap<A> {
         for slot in self.slots.iter() {
             // Relaxed: `&mut self` means no other thread reaches the table any more.
             let found = slot.load(Ordering::Relaxed);
-            if !found.is_null() {
-                // SAFETY: each non-null slot holds one reference from `Arc::into_raw`, released
-                // exactly once here; bound handles hold their own references.
+            if is_series(found) {
+                // SAFETY: each series slot holds one reference from `Arc::into_raw`, released
+                // exactly once here; bound handles hold their own references. (Unlinked series
+                // are `Reclaim`'s, dropped with it.)
                 drop(unsafe { Arc::from_raw(found) });
             }
         }
@@ -356,24 +556,26 @@ mod tests {
     #[test]
     fn same_set_same_series_and_overflow_past_the_limit() {
         let map = SeriesMap::new(4, || AtomicU64::new(0));
-        let a: *const _ = map.get(&kv(1));
-        let b: *const _ = map.get(&[KeyValue::new("id", 1), KeyValue::new("venue", "XNAS")]);
+        let pin = map.pin();
+        let a: *const _ = map.get(&pin, &kv(1));
+        let b: *const _ = map.get(&pin, &[KeyValue::new("id", 1), KeyValue::new("venue", "XNAS")]);
         assert!(ptr::eq(a, b));
         // A repeated key keeps its last value, whether the slice is in the stored order or not.
         let [venue, id] = kv(1);
-        let c: *const _ = map.get(&[venue.clone(), KeyValue::new("id", 9), id.clone()]);
-        let d: *const _ = map.get(&[KeyValue::new("id", 9), id, KeyValue::new("venue", "BATS"), venue]);
+        let c: *const _ = map.get(&pin, &[venue.clone(), KeyValue::new("id", 9), id.clone()]);
+        let d: *const _ = map.get(&pin, &[KeyValue::new("id", 9), id, KeyValue::new("venue", "BATS"), venue]);
         assert!(ptr::eq(a, c) && ptr::eq(a, d));
-        map.get(&kv(2));
-        map.get(&kv(3));
+        map.get(&pin, &kv(2));
+        map.get(&pin, &kv(3));
         // Three real series (limit − 1); the fourth set goes to the overflow series.
-        let fourth = map.get(&kv(4));
+        let fourth = map.get(&pin, &kv(4));
         assert_eq!(fourth.attributes.attributes(), &[KeyValue::new(OVERFLOW_KEY, true)]);
         let mut seen = 0;
         map.for_each(|_, overflow| seen += usize::from(!overflow));
         assert_eq!(seen, 3);
         let bound = map.bind(&kv(1));
         assert!(ptr::eq(Arc::as_ptr(&bound), a));
+        drop(pin);
         drop(map);
         // The handle outlives the table.
         assert_eq!(bound.attributes.attributes().len(), 2);
@@ -390,8 +592,9 @@ mod tests {
                 cells.fetch_add(n, Ordering::Relaxed);
             })
         };
-        let total =
-            |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue]| map.get(attributes).cells.load(Ordering::Relaxed);
+        let total = |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue]| {
+            map.get(&map.pin(), attributes).cells.load(Ordering::Relaxed)
+        };
         let shared = |s: &str| Text::Shared(Arc::from(s));
 
         let mut slot = [KeyValue::new("side", "buy"), KeyValue::new("qty", 100)];
@@ -399,7 +602,7 @@ mod tests {
             add(&map, &slot, 1);
         }
         // Static keys and scalar or static string values: remembered for this thread.
-        assert!(series_cache::recall(map.id, &slot).is_some());
+        assert!(series_cache::recall(map.pin().id, &slot).is_some());
         // Same address, another value; then a repeated key; then fewer pairs.
         slot[1] = KeyValue::new("qty", 200);
         add(&map, &slot, 10);
@@ -436,7 +639,7 @@ mod tests {
         let mut slot = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 1)];
         add(&slot, 1);
         add(&slot, 1);
-        assert!(series_cache::recall(map.id, &slot).is_some(), "remembered");
+        assert!(series_cache::recall(map.pin().id, &slot).is_some(), "remembered");
         // Another removed value: the same series. Another kept value: another one.
         slot[1] = KeyValue::new("order.id", 2);
         add(&slot, 10);
@@ -466,7 +669,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for i in 0..500 {
-                        map.get(&kv(i)).cells.fetch_add(1, Ordering::Relaxed);
+                        map.get(&map.pin(), &kv(i)).cells.fetch_add(1, Ordering::Relaxed);
                     }
                 });
             }
@@ -508,7 +711,7 @@ mod loom_models {
                     let map = map.clone();
                     thread::spawn(move || {
                         for i in order {
-                            map.get(&set(i)).cells.fetch_add(1, Ordering::Relaxed);
+                            map.get(&map.pin(), &set(i)).cells.fetch_add(1, Ordering::Relaxed);
                         }
                     })
                 })

@@ -12,6 +12,7 @@ use crate::proto::metrics::v1::{
     HistogramDataPoint, Metric, NumberDataPoint, Sum,
 };
 
+use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
 use super::exemplar;
@@ -20,7 +21,8 @@ use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
 use super::histogram::HistogramCells;
 use super::number::Number;
-use super::series_map::{unix_nanos, Series, SeriesMap};
+use super::overflow_report::OverflowReport;
+use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
 use super::sum::SumCells;
 use super::view::Route;
 
@@ -33,6 +35,9 @@ pub(crate) struct SyncInstrument<A, N> {
     route: Route,
     /// Unix nanoseconds of the last exporting collection (the instrument's creation before it).
     window_start: AtomicU64,
+    /// The cardinality limit, for the overflow diagnostic.
+    limit: usize,
+    overflow_report: OverflowReport,
     /// A unit and description given after the instrument was built (the `metrics` bridge's
     /// `describe_*` may come after first use): from the next collection they replace the built
     /// ones.
@@ -45,14 +50,17 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
     pub(crate) fn new(
         descriptor: Descriptor,
         limit: usize,
+        reclaim: Option<Reclaim<A>>,
         route: Route,
         make: impl Fn() -> A + Send + Sync + 'static,
     ) -> Self {
         SyncInstrument {
             descriptor,
-            map: SeriesMap::new(limit, make),
+            map: SeriesMap::with_reclaim(limit, reclaim, make),
             route,
             window_start: AtomicU64::new(unix_nanos()),
+            limit,
+            overflow_report: OverflowReport::default(),
             #[cfg(feature = "metrics")]
             described: parking_lot::Mutex::new(None),
             _number: PhantomData,
@@ -84,6 +92,43 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
             Route::Direct => Some(self.map.bind(attributes)),
             Route::Off => None,
             Route::Filtered(filter) => Some(self.map.bind_kept(attributes, |key| filter.keeps(key))),
+        }
+    }
+
+    /// Removes the series of `attributes` (after its view's filter), unless a bound handle holds
+    /// it (see [`Forget`]).
+    fn forget(&self, attributes: &[KeyValue]) -> Forget {
+        match &self.route {
+            Route::Direct => self.map.forget(&AttributeSet::from_long(attributes)),
+            Route::Off => Forget::Absent,
+            Route::Filtered(filter) => {
+                let kept: Vec<KeyValue> =
+                    attributes.iter().filter(|kv| filter.keeps(kv.key.as_str())).cloned().collect();
+                self.map.forget(&AttributeSet::from_long(&kept))
+            }
+        }
+    }
+
+    /// What a collection does with the table: `reset` says whether its readings start a new
+    /// delta window.
+    fn pass(cx: &CollectContext, reset: bool) -> Pass {
+        if cx.reset {
+            Pass::Export { delta: reset }
+        } else {
+            Pass::Look
+        }
+    }
+
+    /// After an exporting collection: the overflow diagnostic, when one is due.
+    fn report_overflow(&self, cx: &CollectContext) {
+        if !cx.reset {
+            return;
+        }
+        let total = self.map.overflowed();
+        if let Some(line) =
+            self.overflow_report.due(&self.descriptor.name, self.limit, total, std::time::Instant::now())
+        {
+            crate::diag::warning!("{line}");
         }
     }
 
@@ -134,6 +179,23 @@ macro_rules! handle {
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name)).field("name", &self.inner.descriptor.name).finish()
+            }
+        }
+
+        impl<N: Number> $name<N> {
+            /// Removes the series of `attributes` (in any order; a view's attribute filter
+            /// applies), unless a bound handle holds it. Works on instruments built
+            /// [`forgettable`](super::InstrumentBuilder::forgettable), and on those that evict
+            /// idle delta series; others answer [`Forget::NotForgettable`].
+            pub fn forget(&self, attributes: &[KeyValue]) -> Forget {
+                self.inner.forget(attributes)
+            }
+
+            /// How many measurements (and binds) went to the overflow series because the
+            /// instrument's cardinality limit was reached, since it was built. (A bound handle
+            /// to the overflow series counts once, when bound.)
+            pub fn overflowed(&self) -> u64 {
+                self.inner.map.overflowed()
             }
         }
     };
@@ -383,11 +445,11 @@ impl<N: Number> Collect for SyncInstrument<SumCells, N> {
         let (temporality, window_start, reset) = self.window(cx);
         let delta = temporality == Temporality::Delta;
         let mut data_points = Vec::new();
-        self.map.for_each(|series, overflow| {
+        self.map.collect(Self::pass(cx, reset), |series, overflow| {
             let value: N = series.cells.read(reset);
             // A delta point only for series that changed; the overflow series only once used.
             if (delta || overflow) && value == N::ZERO {
-                return;
+                return false;
             }
             data_points.push(NumberDataPoint {
                 attributes: attributes(series),
@@ -397,7 +459,9 @@ impl<N: Number> Collect for SyncInstrument<SumCells, N> {
                 exemplars: exemplar::to_proto::<N>(series.cells.exemplars(reset)),
                 ..Default::default()
             });
+            true
         });
+        self.report_overflow(cx);
         (!data_points.is_empty()).then(|| {
             let sum = Sum {
                 data_points,
@@ -412,16 +476,17 @@ impl<N: Number> Collect for SyncInstrument<SumCells, N> {
 impl<N: Number> Collect for SyncInstrument<GaugeCell, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let mut data_points = Vec::new();
-        self.map.for_each(|series, _| {
-            if let Some(value) = series.cells.read::<N>() {
-                data_points.push(NumberDataPoint {
-                    attributes: attributes(series),
-                    time_unix_nano: cx.now,
-                    value: Some(value.to_point()),
-                    ..Default::default()
-                });
-            }
+        self.map.collect(Self::pass(cx, false), |series, _| {
+            let Some(value) = series.cells.read::<N>() else { return false };
+            data_points.push(NumberDataPoint {
+                attributes: attributes(series),
+                time_unix_nano: cx.now,
+                value: Some(value.to_point()),
+                ..Default::default()
+            });
+            true
         });
+        self.report_overflow(cx);
         (!data_points.is_empty()).then(|| self.metric(metric::Data::Gauge(OtlpGauge { data_points })))
     }
 }
@@ -437,14 +502,14 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
         let delta = temporality == Temporality::Delta;
         let mut explicit = Vec::new();
         let mut exponential = Vec::new();
-        self.map.for_each(|series, overflow| {
+        self.map.collect(Self::pass(cx, reset), |series, overflow| {
             let start_time_unix_nano = if delta { window_start } else { series.start_unix_nano };
             match &series.cells {
                 HistogramKind::Explicit(cells) => {
                     let values = cells.read::<N>(reset);
                     let count = values.count();
                     if (delta || overflow) && count == 0 {
-                        return;
+                        return false;
                     }
                     explicit.push(HistogramDataPoint {
                         attributes: attributes(series),
@@ -459,12 +524,13 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
                         exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
                         ..Default::default()
                     });
+                    true
                 }
                 HistogramKind::Exponential(cells) => {
                     let (state, exemplars) = cells.read(reset);
                     let count = state.count();
                     if (delta || overflow) && count == 0 {
-                        return;
+                        return false;
                     }
                     exponential.push(ExponentialHistogramDataPoint {
                         attributes: attributes(series),
@@ -481,9 +547,11 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
                         exemplars: exemplar::to_proto::<N>(exemplars),
                         ..Default::default()
                     });
+                    true
                 }
             }
         });
+        self.report_overflow(cx);
         let aggregation_temporality = temporality.to_proto();
         if !explicit.is_empty() {
             let data = OtlpHistogram { data_points: explicit, aggregation_temporality };
