@@ -14,6 +14,8 @@
 //! Either way a record that cannot claim keeps no exemplar and never waits; its sum is added
 //! before the exemplar is offered, independently of it.
 
+use std::ptr::NonNull;
+
 use crate::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
@@ -22,6 +24,24 @@ use super::claimed::Claimable;
 use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
+
+/// What a bound handle keeps of its series' sum cells: the address of the owned stripes, how many
+/// there are, and the exemplar filter. An add through it reads the handle (the caller's memory),
+/// the thread's stripe slot and the one cell it writes; without it, the series' header too, on
+/// another line and usually another page: a miss more for a gateway whose caches went cold
+/// between two adds (benches/README.md, `touched` and `cold`).
+#[derive(Clone, Copy)]
+pub(crate) struct SumShortcut {
+    owned: NonNull<CachePadded<AtomicU64>>,
+    stripes: usize,
+    exemplars: ExemplarFilter,
+}
+
+// SAFETY: the pointer names cells of a series that the handle holding the shortcut keeps alive
+// (an `Arc`); the cells are atomics, shared by design.
+unsafe impl Send for SumShortcut {}
+// SAFETY: as above.
+unsafe impl Sync for SumShortcut {}
 
 /// A running sum, striped so concurrent adds never share a cache line.
 pub(crate) struct SumCells {
@@ -63,6 +83,36 @@ impl SumCells {
             None => self.add_settling(value),
         }
         if let Some(ids) = self.exemplars.admit() {
+            self.offer(value, ids);
+        }
+    }
+
+    /// What a bound handle keeps to add without reading these cells' header (see
+    /// [`SumShortcut`]).
+    pub(crate) fn shortcut(&self) -> SumShortcut {
+        SumShortcut {
+            owned: NonNull::from(&*self.owned).cast(),
+            stripes: self.owned.len(),
+            exemplars: self.exemplars,
+        }
+    }
+
+    /// [`add`](SumCells::add) through `shortcut`: the thread's own cell is reached from the
+    /// shortcut's address, and these cells are read only on the paths out of line (no stripe of
+    /// the thread's own yet, shared mode, an exemplar to offer).
+    ///
+    /// # Safety
+    /// `shortcut` must be this `SumCells`' own ([`SumCells::shortcut`]).
+    #[inline]
+    pub(crate) unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N) {
+        match stripe::owned_slot().filter(|&slot| slot < shortcut.stripes) {
+            // SAFETY: `slot` is below the stripe count, and the shortcut points at the first of
+            // these cells' owned stripes (the caller guarantees it is theirs), which live as long
+            // as `self`, borrowed here.
+            Some(slot) => Self::add_to_stripe(unsafe { shortcut.owned.add(slot).as_ref() }, value),
+            None => self.add_settling(value),
+        }
+        if let Some(ids) = shortcut.exemplars.admit() {
             self.offer(value, ids);
         }
     }

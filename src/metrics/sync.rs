@@ -23,7 +23,7 @@ use super::histogram::HistogramCells;
 use super::number::Number;
 use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
-use super::sum::SumCells;
+use super::sum::{SumCells, SumShortcut};
 use super::view::Route;
 
 /// The state of one synchronous instrument: its series, and where its delta window began.
@@ -225,6 +225,49 @@ macro_rules! bound {
     };
 }
 
+/// A bound handle of a sum: its series, and the shortcut to the series' cells its adds take.
+macro_rules! bound_sum {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name<N: Number> {
+            /// `None` for an instrument of a disabled provider: recording is one branch.
+            series: Option<(Arc<Series<SumCells>>, SumShortcut)>,
+            _number: PhantomData<fn(N)>,
+        }
+
+        impl<N: Number> $name<N> {
+            fn of(series: Option<Arc<Series<SumCells>>>) -> Self {
+                let series = series.map(|series| {
+                    let shortcut = series.cells.shortcut();
+                    (series, shortcut)
+                });
+                $name { series, _number: PhantomData }
+            }
+
+            #[inline(always)]
+            fn add_checked(&self, value: N, valid: bool) {
+                if let Some((series, shortcut)) = self.series.as_ref().filter(|_| valid) {
+                    // SAFETY: the shortcut was taken from these cells (`of`).
+                    unsafe { series.cells.add_via(*shortcut, value) }
+                }
+            }
+        }
+
+        impl<N: Number> Clone for $name<N> {
+            fn clone(&self) -> Self {
+                $name { series: self.series.clone(), _number: PhantomData }
+            }
+        }
+
+        impl<N: Number> std::fmt::Debug for $name<N> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let attributes = self.series.as_ref().map(|(series, _)| series.attributes.attributes());
+                f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
+            }
+        }
+    };
+}
+
 handle!(
     /// A monotonic sum (`u64` or `f64`). Cheap to clone; every clone records into the same series.
     ///
@@ -242,12 +285,11 @@ handle!(
     Counter,
     SumCells
 );
-bound!(
+bound_sum!(
     /// A [`Counter`] series resolved once. An add of an integer is a relaxed load and store on
     /// this thread's own stripe of the series (one atomic add when the thread has none, or for
     /// `f64`): no hashing, no lock-prefixed instruction.
-    BoundCounter,
-    SumCells
+    BoundCounter
 );
 
 impl<N: Number> Counter<N> {
@@ -262,7 +304,7 @@ impl<N: Number> Counter<N> {
 
     /// The series of `attributes`, resolved once for repeated adds.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
-        BoundCounter { series: self.inner.bind(attributes), _number: PhantomData }
+        BoundCounter::of(self.inner.bind(attributes))
     }
 }
 
@@ -270,9 +312,7 @@ impl<N: Number> BoundCounter<N> {
     /// Adds `value`; negative, NaN and infinite increments are ignored.
     #[inline]
     pub fn add(&self, value: N) {
-        if let Some(series) = self.series.as_ref().filter(|_| value.is_increment()) {
-            series.cells.add(value);
-        }
+        self.add_checked(value, value.is_increment());
     }
 }
 
@@ -291,10 +331,9 @@ handle!(
     UpDownCounter,
     SumCells
 );
-bound!(
+bound_sum!(
     /// An [`UpDownCounter`] series resolved once.
-    BoundUpDownCounter,
-    SumCells
+    BoundUpDownCounter
 );
 
 impl<N: Number> UpDownCounter<N> {
@@ -309,7 +348,7 @@ impl<N: Number> UpDownCounter<N> {
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
-        BoundUpDownCounter { series: self.inner.bind(attributes), _number: PhantomData }
+        BoundUpDownCounter::of(self.inner.bind(attributes))
     }
 }
 
@@ -317,9 +356,7 @@ impl<N: Number> BoundUpDownCounter<N> {
     /// Adds `value`; NaN and infinities are ignored.
     #[inline]
     pub fn add(&self, value: N) {
-        if let Some(series) = self.series.as_ref().filter(|_| value.is_finite()) {
-            series.cells.add(value);
-        }
+        self.add_checked(value, value.is_finite());
     }
 }
 
