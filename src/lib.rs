@@ -41,6 +41,7 @@ mod hex;
 pub mod logs;
 pub mod metrics;
 mod own_threads;
+mod percent;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod propagation;

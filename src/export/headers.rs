@@ -14,7 +14,6 @@
 use std::fmt::Write as _;
 
 use crate::config::SkippedEntries;
-use crate::hex::hex_byte;
 
 /// The headers taken from one `OTEL_EXPORTER_OTLP_HEADERS`-style value, and the entries skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,25 +99,9 @@ fn is_tchar(byte: u8) -> bool {
 
 /// Decodes `%XX` escapes; the decoded bytes must form UTF-8.
 pub(crate) fn percent_decode(text: &str) -> Result<String, &'static str> {
-    if !text.contains('%') {
-        return Ok(text.to_owned());
-    }
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let escape = tail
-                .get(..2)
-                .and_then(|hex| hex_byte(hex[0], hex[1]))
-                .ok_or("has a '%' that is not followed by two hex digits")?;
-            bytes.push(escape);
-            rest = &tail[2..];
-        } else {
-            bytes.push(byte);
-            rest = tail;
-        }
-    }
-    String::from_utf8(bytes).map_err(|_| "does not decode to UTF-8")
+    let bytes =
+        crate::percent::decode_strict(text.as_bytes()).ok_or("has a '%' that is not followed by two hex digits")?;
+    String::from_utf8(bytes.into_owned()).map_err(|_| "does not decode to UTF-8")
 }
 
 /// A key for an error message: quoted, control characters escaped, and cut short so that a value

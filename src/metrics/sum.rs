@@ -90,11 +90,7 @@ impl SumCells {
     /// What a bound handle keeps to add without reading these cells' header (see
     /// [`SumShortcut`]).
     pub(crate) fn shortcut(&self) -> SumShortcut {
-        SumShortcut {
-            owned: NonNull::from(&*self.owned).cast(),
-            stripes: self.owned.len(),
-            exemplars: self.exemplars,
-        }
+        SumShortcut { owned: NonNull::from(&*self.owned).cast(), stripes: self.owned.len(), exemplars: self.exemplars }
     }
 
     /// [`add`](SumCells::add) through `shortcut`: the thread's own cell is reached from the

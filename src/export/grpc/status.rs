@@ -119,22 +119,7 @@ fn reason(code: u32, message: Option<&[u8]>) -> String {
 
 /// `grpc-message` is percent-encoded UTF-8; a malformed escape is kept as it is.
 fn percent_decode(raw: &[u8]) -> String {
-    let mut bytes = Vec::with_capacity(raw.len());
-    let mut at = 0;
-    while at < raw.len() {
-        let escaped = raw.get(at + 1..at + 3).and_then(|hex| std::str::from_utf8(hex).ok());
-        match (raw[at], escaped.and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
-            (b'%', Some(byte)) => {
-                bytes.push(byte);
-                at += 3;
-            }
-            (byte, _) => {
-                bytes.push(byte);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
+    String::from_utf8_lossy(&crate::percent::decode_lenient(raw)).into_owned()
 }
 
 /// The `google.rpc.Code` to HTTP mapping (`google/rpc/code.proto`).
