@@ -285,29 +285,38 @@ fn a_dropped_stream_records_and_exports_nothing() {
 }
 
 #[test]
-fn sum_and_last_value_keep_their_kinds_and_other_pairings_keep_the_default() {
+fn sum_and_last_value_keep_their_kinds_a_histogram_can_be_a_sum_and_other_pairings_keep_the_default() {
     let metrics = export(
         views([
             View::new("orders").aggregation(Aggregation::Sum),
             View::new("spread").aggregation(Aggregation::LastValue),
-            // Not applicable: the histogram keeps its default aggregation (and a warning is
-            // printed, see `warnings_are_printed_once_each`).
             View::new("order.latency").aggregation(Aggregation::Sum),
+            // Not applicable: the instruments keep their default aggregations (and a warning is
+            // printed, see `warnings_are_printed_once_each`).
             View::new("depth").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0] }),
+            View::new("fills").aggregation(Aggregation::LastValue),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
             meter.u64_counter("orders").build().unwrap().add(4, &[]);
             meter.f64_gauge("spread").build().unwrap().record(0.25, &[]);
-            meter.u64_histogram("order.latency").build().unwrap().record(4, &[]);
+            let latency = meter.u64_histogram("order.latency").build().unwrap();
+            latency.record(4, &[KeyValue::new("venue", "XNAS")]);
+            latency.bind(&[KeyValue::new("venue", "XNAS")]).record(6);
+            latency.record(5, &[]);
             meter.i64_gauge("depth").build().unwrap().record(9, &[]);
+            meter.u64_counter("fills").build().unwrap().add(2, &[]);
         },
     );
     assert_eq!(sum_points(find(&metrics, "orders")), BTreeMap::from([(String::new(), 4)]));
     assert!(matches!(&find(&metrics, "spread").data, Some(Data::Gauge(_))));
-    let Some(Data::Histogram(h)) = &find(&metrics, "order.latency").data else { panic!("the default, a histogram") };
-    assert_eq!(h.data_points[0].count, 1);
+    let latency = find(&metrics, "order.latency");
+    let expected = BTreeMap::from([("venue=XNAS".to_owned(), 10), (String::new(), 5)]);
+    assert_eq!(sum_points(latency), expected, "the histogram's values summed per series");
+    let Some(Data::Sum(sum)) = &latency.data else { unreachable!("checked by sum_points") };
+    assert!(sum.is_monotonic, "a histogram's sum is monotonic");
     assert!(matches!(&find(&metrics, "depth").data, Some(Data::Gauge(_))));
+    assert_eq!(sum_points(find(&metrics, "fills")), BTreeMap::from([(String::new(), 2)]));
 }
 
 #[test]
@@ -414,7 +423,7 @@ fn child_process_entry() {
         .view(View::new("x").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
         .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }))
         .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 1, max_scale: 20 }))
-        .view(View::new("latency").aggregation(Aggregation::Sum))
+        .view(View::new("latency").aggregation(Aggregation::LastValue))
         .view(View::new("fills").rename("orders"))
         .view(View::new("f*").description("selects fills too"))
         .build();
@@ -446,7 +455,7 @@ fn warnings_are_printed_once_each() {
         "view 3 (\"x\") is ignored: histogram \"x\": boundaries must be finite and strictly increasing",
         "view 4 (\"x\") is ignored: max_scale 21 is outside -10..=20",
         "view 5 (\"x\") is ignored: max_size 1 is outside 2..=160",
-        "view 6 (\"latency\"): aggregation Sum does not apply to Histogram instrument \"latency\"; using its default",
+        "view 6 (\"latency\"): aggregation LastValue does not apply to Histogram instrument \"latency\"; using its default",
         "instrument \"fills\" is selected by several views; only the first, view 7, applies (not 8)",
         "instrument \"fills\" is exported under the same name as instrument \"orders\" (\"orders\")",
     ];

@@ -418,6 +418,9 @@ impl<N: Number> BoundGauge<N> {
 pub(crate) enum HistogramKind {
     Explicit(HistogramCells),
     Exponential(ExpoCells),
+    /// The values' sum only: a view's `Sum` aggregation (exported as a monotonic sum; negative
+    /// values are left out).
+    Sum(SumCells),
 }
 
 impl HistogramKind {
@@ -426,6 +429,9 @@ impl HistogramKind {
         match self {
             HistogramKind::Explicit(cells) => cells.record(value),
             HistogramKind::Exponential(cells) => cells.record(value),
+            // Negative values are left out, as a counter leaves them: the sum is monotonic.
+            HistogramKind::Sum(cells) if value.is_increment() => cells.add(value),
+            HistogramKind::Sum(_) => {}
         }
     }
 }
@@ -539,9 +545,25 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
         let delta = temporality == Temporality::Delta;
         let mut explicit = Vec::new();
         let mut exponential = Vec::new();
+        let mut sums = Vec::new();
         self.map.collect(Self::pass(cx, reset), |series, overflow| {
             let start_time_unix_nano = if delta { window_start } else { series.start_unix_nano };
             match &series.cells {
+                HistogramKind::Sum(cells) => {
+                    let value: N = cells.read(reset);
+                    if (delta || overflow) && value == N::ZERO {
+                        return false;
+                    }
+                    sums.push(NumberDataPoint {
+                        attributes: attributes(series),
+                        start_time_unix_nano,
+                        time_unix_nano: cx.now,
+                        value: Some(value.to_point()),
+                        exemplars: exemplar::to_proto::<N>(cells.exemplars(reset)),
+                        ..Default::default()
+                    });
+                    true
+                }
                 HistogramKind::Explicit(cells) => {
                     let values = cells.read::<N>(reset);
                     let count = values.count();
@@ -596,6 +618,11 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
         } else if !exponential.is_empty() {
             let data = ExponentialHistogram { data_points: exponential, aggregation_temporality };
             Some(self.metric(metric::Data::ExponentialHistogram(data)))
+        } else if !sums.is_empty() {
+            // A histogram's values are measurements of something that only adds up (the
+            // specification's Sum aggregation of a Histogram is monotonic).
+            let data = Sum { data_points: sums, aggregation_temporality, is_monotonic: true };
+            Some(self.metric(metric::Data::Sum(data)))
         } else {
             None
         }

@@ -28,7 +28,7 @@ use super::descriptor::InstrumentKind;
 /// | aggregation | applies to |
 /// |---|---|
 /// | `Default`, `Drop` | every kind |
-/// | `Sum` | counters, up-down counters and their observable forms (their default) |
+/// | `Sum` | counters, up-down counters and their observable forms (their default); histograms (a monotonic sum of their values) |
 /// | `LastValue` | gauges and observable gauges (their default) |
 /// | `ExplicitBucketHistogram`, `Base2ExponentialHistogram` | histograms |
 #[derive(Clone, Debug, PartialEq)]

@@ -19,9 +19,11 @@ pub(crate) enum Route {
     Filtered(AttributeFilter),
 }
 
-/// The buckets of a histogram stream.
+/// The buckets of a histogram stream, or none: a histogram under a view's `Sum`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum HistogramChoice {
+    /// No buckets: the values' sum (a histogram under a view's `Sum` aggregation).
+    Sum,
     /// Explicit buckets with these boundaries.
     Explicit(Vec<f64>),
     /// Base-2 exponential buckets.
@@ -107,6 +109,7 @@ impl Views {
             &Aggregation::Default
         };
         let histogram = match aggregation {
+            Aggregation::Sum if kind == InstrumentKind::Histogram => HistogramChoice::Sum,
             Aggregation::ExplicitBucketHistogram { boundaries } => HistogramChoice::Explicit(boundaries.clone()),
             &Aggregation::Base2ExponentialHistogram { max_size, max_scale } => {
                 HistogramChoice::Exponential { max_size, max_scale }
@@ -152,7 +155,9 @@ fn applies(aggregation: &Aggregation, kind: InstrumentKind) -> bool {
     use InstrumentKind::*;
     match aggregation {
         Aggregation::Default | Aggregation::Drop => true,
-        Aggregation::Sum => matches!(kind, Counter | UpDownCounter | ObservableCounter | ObservableUpDownCounter),
+        Aggregation::Sum => {
+            matches!(kind, Counter | UpDownCounter | ObservableCounter | ObservableUpDownCounter | Histogram)
+        }
         Aggregation::LastValue => matches!(kind, Gauge | ObservableGauge),
         Aggregation::ExplicitBucketHistogram { .. } | Aggregation::Base2ExponentialHistogram { .. } => {
             kind == Histogram
