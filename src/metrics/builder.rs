@@ -176,7 +176,7 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
         let exemplars = self.meter.exemplar_filter();
         let inner = self.sync(InstrumentKind::Histogram, |choice| {
             let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
-                HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(SumCells::new(exemplars))),
+                HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(Box::new(SumCells::new(exemplars)))),
                 HistogramChoice::Exponential { max_size, max_scale } => {
                     Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, exemplars)))
                 }

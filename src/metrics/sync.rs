@@ -419,8 +419,9 @@ pub(crate) enum HistogramKind {
     Explicit(HistogramCells),
     Exponential(ExpoCells),
     /// The values' sum only: a view's `Sum` aggregation (exported as a monotonic sum; negative
-    /// values are left out).
-    Sum(SumCells),
+    /// values are left out). Boxed: its padded cells are larger than the others' handles, and the
+    /// pairing is rare.
+    Sum(Box<SumCells>),
 }
 
 impl HistogramKind {
