@@ -157,8 +157,13 @@ impl Worker {
             crate::clock::maintain();
             let (fullest, since) = self.drain_sources();
             let draining = !self.flushes.is_empty() || self.shutdown.is_some();
-            self.catch_up(now, draining);
-            self.drain_interval = next_drain_interval(self.config.poll_interval, since, fullest, self.sources_behind);
+            self.drain_interval = if self.catch_up(now, draining) {
+                // No room to drain into (the backlog is at its budget): draining sooner would not
+                // help. A request finishing wakes the thread anyway.
+                self.config.poll_interval
+            } else {
+                next_drain_interval(self.config.poll_interval, since, fullest, self.sources_behind)
+            };
             for index in 0..self.lanes.len() {
                 self.fill_backlog(index, now, draining);
                 self.send_head(index);
@@ -231,11 +236,11 @@ impl Worker {
     /// While the last drain left items in a source for want of room, moves the queues into
     /// batches and drains again, as long as that makes room (a backlog at its budget does not):
     /// a burst larger than the queue goes through in one pass rather than overflowing its rings
-    /// before the next.
-    fn catch_up(&mut self, now: Instant, draining: bool) {
+    /// before the next. Returns whether it stopped for want of room (items are still left).
+    fn catch_up(&mut self, now: Instant, draining: bool) -> bool {
         for _ in 0..CATCH_UP_ROUNDS {
             if !self.sources_behind {
-                return;
+                return false;
             }
             let queued = |worker: &Self| worker.queue_len(Signal::Traces) + worker.queue_len(Signal::Logs);
             let before = queued(self);
@@ -245,10 +250,11 @@ impl Worker {
                 }
             }
             if queued(self) >= before {
-                return;
+                return true;
             }
             self.drain_sources();
         }
+        false
     }
 
     /// Whether shutdown has done all it can: nothing is left, its deadline has passed, or
@@ -271,6 +277,8 @@ impl Worker {
         // What the sources hold now is taken while the queues still accept it, all of it: what
         // a drain leaves behind for want of room would be dropped as `shutdown` once they close.
         self.drain_sources();
+        // What still does not fit is taken by the passes to come, and by the last drain at the
+        // end (counted as `shutdown` if the queues have no room for it by then).
         self.catch_up(now, true);
         // Release pairs with the producers' Acquire load: after this store no new item enters
         // a queue, so the drain below sees everything that will ever be queued.

@@ -232,8 +232,8 @@ impl<O: RingOwner> Rings<O> {
                 sink(item);
                 left -= 1;
             }
-            // Stopped for `max` (it may have been emptied exactly: then the next drain finds less).
-            drained.left_behind |= left == 0;
+            // Stopped for `max` with items still in the ring (a moment's figure).
+            drained.left_behind |= left == 0 && consumer.len() > 0;
         }
         if count > 0 {
             consumers.next = (consumers.next + 1) % count;
