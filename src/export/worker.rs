@@ -15,8 +15,9 @@
 //! drain every 20 ms, past about 51 k items a second per thread. So the interval adapts: each
 //! pass sees how full the fullest ring was and how long since the last drain, estimates how soon
 //! it would be a quarter full again at that rate, and waits that long (at least
-//! [`MIN_DRAIN_INTERVAL`], at most the poll interval). Empty rings leave it at the poll interval,
-//! so an idle process wakes the thread no more often than before. The interval can only follow a
+//! [`MIN_DRAIN_INTERVAL`], at most the poll interval, and at most twice the last wait). Empty
+//! rings bring it back to the poll interval within a few drains, so an idle process wakes the
+//! thread no more often than before. The interval can only follow a
 //! rate it has seen: a thread that goes from idle to a burst must hold one poll interval of it
 //! (which is what the default span ring capacity is sized for: see the tracer provider). And a
 //! drain takes only what the queue has room for: when it leaves items behind, the pass moves the
@@ -162,7 +163,8 @@ impl Worker {
                 // help. A request finishing wakes the thread anyway.
                 self.config.poll_interval
             } else {
-                next_drain_interval(self.config.poll_interval, since, fullest, self.sources_behind)
+                let (poll, last) = (self.config.poll_interval, self.drain_interval);
+                next_drain_interval(poll, last, since, fullest, self.sources_behind)
             };
             for index in 0..self.lanes.len() {
                 self.fill_backlog(index, now, draining);
@@ -789,24 +791,28 @@ const TARGET_FILL: f64 = 0.25;
 /// enough that a pass stays short when a source keeps refilling.
 const CATCH_UP_ROUNDS: usize = 16;
 
-/// The wait before the next drain, from what the last one found: the fill of the fullest buffer
-/// (`fullest`, a fraction of its capacity) reached in `since`. At the rate it filled, it would be
-/// [`TARGET_FILL`] full after `since × TARGET_FILL / fullest`; that, between
-/// [`MIN_DRAIN_INTERVAL`] (or the poll interval, if shorter) and the poll interval. An empty
-/// buffer leaves the poll interval, so an idle process wakes its exporter thread no more often;
-/// one that overflowed, or items left behind for want of room, the shortest wait.
-fn next_drain_interval(poll: Duration, since: Duration, fullest: f64, left_behind: bool) -> Duration {
+/// The wait before the next drain, from the last wait (`last`) and what the drain found: the fill
+/// of the fullest buffer (`fullest`, a fraction of its capacity) reached in `since`. At the rate
+/// it filled, it would be [`TARGET_FILL`] full after `since × TARGET_FILL / fullest`; that, between
+/// [`MIN_DRAIN_INTERVAL`] (or the poll interval, if shorter) and the poll interval, and at most
+/// twice the last wait: one drain that finds the rings empty (their threads were descheduled, or
+/// between two bursts) is weak evidence that the rate has fallen, and a wait that jumped back to
+/// the poll interval would let a ring overflow when they resume. Empty buffers bring the wait back
+/// to the poll interval within a few drains, so an idle process wakes its exporter thread no more
+/// often than before; one that overflowed, or items left behind for want of room, the shortest.
+fn next_drain_interval(poll: Duration, last: Duration, since: Duration, fullest: f64, left_behind: bool) -> Duration {
     let shortest = MIN_DRAIN_INTERVAL.min(poll);
     if left_behind || fullest >= 1.0 {
         return shortest;
     }
+    let longest = last.saturating_mul(2).clamp(shortest, poll);
     if fullest.is_nan() || fullest <= 0.0 {
-        return poll;
+        return longest;
     }
     // In seconds as a float: the quotient may be far beyond any `Duration` for a nearly empty ring.
     let wait = since.as_secs_f64() * TARGET_FILL / fullest;
-    if wait >= poll.as_secs_f64() {
-        return poll;
+    if wait >= longest.as_secs_f64() {
+        return longest;
     }
     // Within range: non-negative and below the poll interval.
     Duration::from_secs_f64(wait).max(shortest)
@@ -876,28 +882,40 @@ mod tests {
 
     const POLL: Duration = Duration::from_millis(20);
 
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
     #[test]
     fn the_drain_interval_stays_at_the_poll_interval_while_the_rings_are_empty() {
-        assert_eq!(next_drain_interval(POLL, POLL, 0.0, false), POLL);
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.0, false), POLL);
         // Nearly empty: the estimate is far beyond the poll interval (and any `Duration`).
-        assert_eq!(next_drain_interval(POLL, Duration::from_secs(3600), 1e-300, false), POLL);
+        assert_eq!(next_drain_interval(POLL, POLL, Duration::from_secs(3600), 1e-300, false), POLL);
     }
 
     #[test]
     fn the_drain_interval_aims_at_a_quarter_full_ring() {
         // Half full after 20 ms: a quarter full after 10 ms.
-        assert_eq!(next_drain_interval(POLL, POLL, 0.5, false), Duration::from_millis(10));
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.5, false), ms(10));
         // A tenth full after 4 ms: a quarter after 10 ms.
-        assert_eq!(next_drain_interval(POLL, Duration::from_millis(4), 0.1, false), Duration::from_millis(10));
+        assert_eq!(next_drain_interval(POLL, POLL, ms(4), 0.1, false), ms(10));
+    }
+
+    #[test]
+    fn the_drain_interval_grows_back_by_doubling() {
+        // Empty rings after a busy spell: twice the last wait, not the poll interval at once.
+        assert_eq!(next_drain_interval(POLL, ms(2), ms(2), 0.0, false), ms(4));
+        assert_eq!(next_drain_interval(POLL, ms(4), ms(4), 0.001, false), ms(8));
+        assert_eq!(next_drain_interval(POLL, ms(16), ms(16), 0.0, false), POLL);
     }
 
     #[test]
     fn a_full_ring_or_items_left_behind_drain_again_soonest() {
-        assert_eq!(next_drain_interval(POLL, POLL, 1.0, false), MIN_DRAIN_INTERVAL);
-        assert_eq!(next_drain_interval(POLL, POLL, 0.0, true), MIN_DRAIN_INTERVAL);
-        assert_eq!(next_drain_interval(POLL, Duration::from_micros(10), 0.9, false), MIN_DRAIN_INTERVAL);
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 1.0, false), MIN_DRAIN_INTERVAL);
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.0, true), MIN_DRAIN_INTERVAL);
+        assert_eq!(next_drain_interval(POLL, POLL, Duration::from_micros(10), 0.9, false), MIN_DRAIN_INTERVAL);
         // Never longer than a poll interval shorter than the minimum.
         let short = Duration::from_micros(200);
-        assert_eq!(next_drain_interval(short, short, 1.0, false), short);
+        assert_eq!(next_drain_interval(short, short, short, 1.0, false), short);
     }
 }
