@@ -278,10 +278,11 @@ impl Worker {
         }
         // What the sources hold now is taken while the queues still accept it, all of it: what
         // a drain leaves behind for want of room would be dropped as `shutdown` once they close.
+        // So the rounds go on until nothing is left behind, no more room can be made (the
+        // backlog is at its budget), or the deadline passes: what is still left then is counted
+        // as `shutdown` by the drains to come.
         self.drain_sources();
-        // What still does not fit is taken by the passes to come, and by the last drain at the
-        // end (counted as `shutdown` if the queues have no room for it by then).
-        self.catch_up(now, true);
+        while self.sources_behind && !self.catch_up(now, true) && Instant::now() < deadline {}
         // Release pairs with the producers' Acquire load: after this store no new item enters
         // a queue, so the drain below sees everything that will ever be queued.
         self.shared.closed.store(true, Ordering::Release);
