@@ -61,7 +61,12 @@ fn decisions_match_the_official_rust_sdk() {
 #[test]
 fn root_spans_are_sampled_by_their_trace_id_and_the_rest_still_propagate() {
     let sampler = Sampler::TraceIdRatioBased(0.25);
-    let provider = TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(sampler.clone())).build();
+    // A ring smaller than the sampled spans, so that some are dropped.
+    let provider = TracerProvider::builder()
+        .without_env()
+        .with_sampler(Sampler::parent_based(sampler.clone()))
+        .with_ring_capacity(1024)
+        .build();
     let tracer = provider.tracer("gateway");
     let mut recording = 0;
     for _ in 0..20_000 {

@@ -141,7 +141,9 @@ pub struct PipelineConfig {
     /// The resource sent with every request.
     pub resource: Resource,
     /// How often the exporter thread looks at the queues' fill level. Producers never wake it (that
-    /// would be a syscall on the hot path), so a full batch waits at most this long.
+    /// would be a syscall on the hot path), so a full batch waits at most this long. While the
+    /// per-thread span and log rings fill fast it drains them sooner (down to every 1 ms), and
+    /// when they are quiet at this interval again.
     pub poll_interval: Duration,
     /// Encoded requests larger than this are not sent (64 MiB, the OTLP recommendation).
     pub max_request_size: usize,

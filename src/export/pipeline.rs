@@ -71,6 +71,10 @@ pub trait RecordSource: Send + 'static {
 /// The exporter thread's side of the queues, as a [`RecordSource`] sees it.
 pub struct RecordSink<'a> {
     shared: &'a Arc<Shared>,
+    /// The fullest buffer the sources reported at this drain, as a fraction of its capacity.
+    fullest: f64,
+    /// Whether a source left items behind for want of room in a queue.
+    left_behind: bool,
 }
 
 impl RecordSink<'_> {
@@ -108,11 +112,28 @@ impl RecordSink<'_> {
     pub fn count_dropped(&mut self, signal: Signal, items: u64) {
         self.shared.count_refused(signal, items, DropReason::QueueFull);
     }
+
+    /// Says how full the source's fullest buffer was at this drain (`fullest`: what it held as a
+    /// fraction of its capacity, 1.0 if it dropped items), and whether the source left items in
+    /// it for want of room in the queue. The exporter thread drains again at once when items
+    /// were left behind and it has made room, and sooner than its poll interval while buffers
+    /// fill fast, so that they do not overflow between two drains; an idle source (0.0) leaves
+    /// it at the poll interval.
+    pub fn report_fill(&mut self, fullest: f64, left_behind: bool) {
+        self.fullest = self.fullest.max(fullest);
+        self.left_behind |= left_behind;
+    }
 }
 
 impl<'a> RecordSink<'a> {
     pub(crate) fn new(shared: &'a Arc<Shared>) -> Self {
-        RecordSink { shared }
+        RecordSink { shared, fullest: 0.0, left_behind: false }
+    }
+
+    /// What the sources reported through [`RecordSink::report_fill`]: the fullest buffer's fill
+    /// and whether any left items behind.
+    pub(crate) fn fill(&self) -> (f64, bool) {
+        (self.fullest, self.left_behind)
     }
 }
 
@@ -646,7 +667,8 @@ impl PipelineBuilder {
         self
     }
 
-    /// How often the exporter thread checks the queues' fill level (default 20 ms).
+    /// How often the exporter thread checks the queues' fill level (default 20 ms); sooner, down
+    /// to every 1 ms, while the per-thread rings fill fast.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.overrides.poll_interval = Some(interval);
         self

@@ -5,7 +5,24 @@
 //! retry schedule and circuit breaker per signal), settle flushes, then wait for the next thing to
 //! do: a request finishing, a command (flush, shutdown), or a timer. Requests in flight are driven
 //! together, a poll interval at a time, so commands are taken between slices. Producers never wake
-//! the thread (that would cost them a syscall): it looks at the queues every `poll_interval`.
+//! the thread (that would cost them a syscall): it looks at the queues every `poll_interval`, or
+//! sooner while the per-thread buffers fill fast (see [`next_drain_interval`]).
+//!
+//! # Draining the per-thread buffers
+//!
+//! Spans and log records wait in their threads' rings until a drain moves them into the queue.
+//! A ring overflows when its thread fills it within one drain interval: with rings of 1024 and a
+//! drain every 20 ms, past about 51 k items a second per thread. So the interval adapts: each
+//! pass sees how full the fullest ring was and how long since the last drain, estimates how soon
+//! it would be a quarter full again at that rate, and waits that long (at least
+//! [`MIN_DRAIN_INTERVAL`], at most the poll interval, and at most twice the last wait). Empty
+//! rings bring it back to the poll interval within a few drains, so an idle process wakes the
+//! thread no more often than before. The interval can only follow a
+//! rate it has seen: a thread that goes from idle to a burst must hold one poll interval of it
+//! (which is what the default span ring capacity is sized for: see the tracer provider). And a
+//! drain takes only what the queue has room for: when it leaves items behind, the pass moves the
+//! queue into batches and drains again at once, up to [`CATCH_UP_ROUNDS`] times, so a burst
+//! larger than the queue waits in its rings instead of being dropped.
 //!
 //! While a signal's breaker is open its backlog keeps taking batches up to the queue size, then
 //! sheds the oldest.
@@ -16,7 +33,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use crossbeam::queue::ArrayQueue;
@@ -57,6 +74,12 @@ pub(crate) enum Command {
 
 pub(crate) struct Worker {
     shared: Arc<Shared>,
+    /// How long to wait before the next drain of the sources (see the module's header).
+    drain_interval: Duration,
+    /// When the sources were last drained.
+    last_drain: Instant,
+    /// Whether the last drain left items in a source for want of room in a queue.
+    sources_behind: bool,
     config: PipelineConfig,
     commands: Receiver<Command>,
     transport: Transport,
@@ -104,6 +127,9 @@ impl Worker {
             lane
         };
         Ok(Worker {
+            drain_interval: config.poll_interval,
+            last_drain: now,
+            sources_behind: false,
             transport,
             lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
             requests: [None, None, None],
@@ -130,8 +156,16 @@ impl Worker {
             }
             // The clock the recorders timestamp with is kept on the wall clock from here.
             crate::clock::maintain();
-            self.drain_sources();
+            let (fullest, since) = self.drain_sources();
             let draining = !self.flushes.is_empty() || self.shutdown.is_some();
+            self.drain_interval = if self.catch_up(now, draining) {
+                // No room to drain into (the backlog is at its budget): draining sooner would not
+                // help. A request finishing wakes the thread anyway.
+                self.config.poll_interval
+            } else {
+                let (poll, last) = (self.config.poll_interval, self.drain_interval);
+                next_drain_interval(poll, last, since, fullest, self.sources_behind)
+            };
             for index in 0..self.lanes.len() {
                 self.fill_backlog(index, now, draining);
                 self.send_head(index);
@@ -147,11 +181,11 @@ impl Worker {
         }
     }
 
-    /// Waits until `wake`, a command, or (with requests in flight, a slice of at most one poll
+    /// Waits until `wake`, a command, or (with requests in flight, a slice of at most one drain
     /// interval) a request finishing, and acts on what came.
     fn wait(&mut self, wake: Instant) {
         if self.requests.iter().any(Option::is_some) {
-            let slice = wake.saturating_duration_since(Instant::now()).min(self.config.poll_interval);
+            let slice = wake.saturating_duration_since(Instant::now()).min(self.drain_interval);
             for (index, result) in self.transport.poll_for(&mut self.requests, slice) {
                 self.settle(index, result);
             }
@@ -186,11 +220,43 @@ impl Worker {
         }
     }
 
-    fn drain_sources(&mut self) {
+    /// Moves what the sources hold into the queues, as far as they have room; returns the fill
+    /// of the fullest buffer (see [`RecordSink::report_fill`]) and the time since the last drain.
+    fn drain_sources(&mut self) -> (f64, Duration) {
         let mut sink = RecordSink::new(&self.shared);
         for source in &mut self.sources {
             source.drain(&mut sink);
         }
+        let (fullest, left_behind) = sink.fill();
+        let now = Instant::now();
+        let since = now.saturating_duration_since(self.last_drain);
+        self.last_drain = now;
+        self.sources_behind = left_behind;
+        (fullest, since)
+    }
+
+    /// While the last drain left items in a source for want of room, moves the queues into
+    /// batches and drains again, as long as that makes room (a backlog at its budget does not):
+    /// a burst larger than the queue goes through in one pass rather than overflowing its rings
+    /// before the next. Returns whether it stopped for want of room (items are still left).
+    fn catch_up(&mut self, now: Instant, draining: bool) -> bool {
+        for _ in 0..CATCH_UP_ROUNDS {
+            if !self.sources_behind {
+                return false;
+            }
+            let queued = |worker: &Self| worker.queue_len(Signal::Traces) + worker.queue_len(Signal::Logs);
+            let before = queued(self);
+            for index in 0..self.lanes.len() {
+                if self.lanes[index].signal != Signal::Metrics {
+                    self.fill_backlog(index, now, draining);
+                }
+            }
+            if queued(self) >= before {
+                return true;
+            }
+            self.drain_sources();
+        }
+        false
     }
 
     /// Whether shutdown has done all it can: nothing is left, its deadline has passed, or
@@ -210,8 +276,13 @@ impl Worker {
         for lane in &mut self.lanes {
             lane.breaker.probe_now(now);
         }
-        // What the sources hold now is taken while the queues still accept it.
+        // What the sources hold now is taken while the queues still accept it, all of it: what
+        // a drain leaves behind for want of room would be dropped as `shutdown` once they close.
+        // So the rounds go on until nothing is left behind, no more room can be made (the
+        // backlog is at its budget), or the deadline passes: what is still left then is counted
+        // as `shutdown` by the drains to come.
         self.drain_sources();
+        while self.sources_behind && !self.catch_up(now, true) && Instant::now() < deadline {}
         // Release pairs with the producers' Acquire load: after this store no new item enters
         // a queue, so the drain below sees everything that will ever be queued.
         self.shared.closed.store(true, Ordering::Release);
@@ -254,8 +325,10 @@ impl Worker {
         }
     }
 
+    /// Whether nothing waits: no batch, nothing queued, nothing a source held back for want of room.
     fn is_empty(&self) -> bool {
-        self.lanes.iter().all(|lane| lane.backlog.is_empty() && self.queue_len(lane.signal) == 0)
+        !self.sources_behind
+            && self.lanes.iter().all(|lane| lane.backlog.is_empty() && self.queue_len(lane.signal) == 0)
     }
 
     fn pending_items(&self) -> u64 {
@@ -551,7 +624,7 @@ impl Worker {
     /// after the wait (the breaker does not hear of it). Otherwise the breaker hears of the
     /// failure, and the batch is tried again when the retry policy says, or dropped when its
     /// time is up.
-    fn on_failed(&mut self, index: usize, items: u64, reason: &str, retry_after: Option<std::time::Duration>) {
+    fn on_failed(&mut self, index: usize, items: u64, reason: &str, retry_after: Option<Duration>) {
         let now = Instant::now();
         self.report_failure(index, reason);
         let lane = &mut self.lanes[index];
@@ -689,7 +762,7 @@ impl Worker {
     }
 
     fn next_wake(&self, now: Instant) -> Instant {
-        let mut wake = now + self.config.poll_interval;
+        let mut wake = now + self.drain_interval;
         wake = wake.min(self.next_collection);
         for at in self.lanes.iter().filter_map(Lane::wakes_at) {
             wake = wake.min(at);
@@ -702,6 +775,48 @@ impl Worker {
         }
         wake.max(now)
     }
+}
+
+/// The shortest wait between two drains of the per-thread buffers: waking more often would spend
+/// the exporter thread's time on wake-ups rather than on the items. A ring of the default 16384
+/// spans holds 16 ms of a thread ending a million a second, so a drain every millisecond leaves
+/// it nearly empty; a ring of 1024 (the default before issue 19) holds 2 ms of 500 k a second.
+const MIN_DRAIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How full the adaptive interval lets the fullest ring get between two drains: a quarter, so a
+/// rate that doubles between two drains, or a thread scheduled late, still fits.
+const TARGET_FILL: f64 = 0.25;
+
+/// How many times one pass drains again after making room (see [`Worker::catch_up`]): enough
+/// for a queue of a few thousand items to take rings many times its size in one pass, few
+/// enough that a pass stays short when a source keeps refilling.
+const CATCH_UP_ROUNDS: usize = 16;
+
+/// The wait before the next drain, from the last wait (`last`) and what the drain found: the fill
+/// of the fullest buffer (`fullest`, a fraction of its capacity) reached in `since`. At the rate
+/// it filled, it would be [`TARGET_FILL`] full after `since × TARGET_FILL / fullest`; that, between
+/// [`MIN_DRAIN_INTERVAL`] (or the poll interval, if shorter) and the poll interval, and at most
+/// twice the last wait: one drain that finds the rings empty (their threads were descheduled, or
+/// between two bursts) is weak evidence that the rate has fallen, and a wait that jumped back to
+/// the poll interval would let a ring overflow when they resume. Empty buffers bring the wait back
+/// to the poll interval within a few drains, so an idle process wakes its exporter thread no more
+/// often than before; one that overflowed, or items left behind for want of room, the shortest.
+fn next_drain_interval(poll: Duration, last: Duration, since: Duration, fullest: f64, left_behind: bool) -> Duration {
+    let shortest = MIN_DRAIN_INTERVAL.min(poll);
+    if left_behind || fullest >= 1.0 {
+        return shortest;
+    }
+    let longest = last.saturating_mul(2).clamp(shortest, poll);
+    if fullest.is_nan() || fullest <= 0.0 {
+        return longest;
+    }
+    // In seconds as a float: the quotient may be far beyond any `Duration` for a nearly empty ring.
+    let wait = since.as_secs_f64() * TARGET_FILL / fullest;
+    if wait >= longest.as_secs_f64() {
+        return longest;
+    }
+    // Within range: non-negative and below the poll interval.
+    Duration::from_secs_f64(wait).max(shortest)
 }
 
 /// The TLS error of `signal` if its connections use TLS; for a plaintext endpoint the files are
@@ -760,4 +875,48 @@ fn group_by_scope<T>(queue: &ArrayQueue<Queued<T>>, max_items: usize) -> Vec<(Sc
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_millis(20);
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn the_drain_interval_stays_at_the_poll_interval_while_the_rings_are_empty() {
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.0, false), POLL);
+        // Nearly empty: the estimate is far beyond the poll interval (and any `Duration`).
+        assert_eq!(next_drain_interval(POLL, POLL, Duration::from_secs(3600), 1e-300, false), POLL);
+    }
+
+    #[test]
+    fn the_drain_interval_aims_at_a_quarter_full_ring() {
+        // Half full after 20 ms: a quarter full after 10 ms.
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.5, false), ms(10));
+        // A tenth full after 4 ms: a quarter after 10 ms.
+        assert_eq!(next_drain_interval(POLL, POLL, ms(4), 0.1, false), ms(10));
+    }
+
+    #[test]
+    fn the_drain_interval_grows_back_by_doubling() {
+        // Empty rings after a busy spell: twice the last wait, not the poll interval at once.
+        assert_eq!(next_drain_interval(POLL, ms(2), ms(2), 0.0, false), ms(4));
+        assert_eq!(next_drain_interval(POLL, ms(4), ms(4), 0.001, false), ms(8));
+        assert_eq!(next_drain_interval(POLL, ms(16), ms(16), 0.0, false), POLL);
+    }
+
+    #[test]
+    fn a_full_ring_or_items_left_behind_drain_again_soonest() {
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 1.0, false), MIN_DRAIN_INTERVAL);
+        assert_eq!(next_drain_interval(POLL, POLL, POLL, 0.0, true), MIN_DRAIN_INTERVAL);
+        assert_eq!(next_drain_interval(POLL, POLL, Duration::from_micros(10), 0.9, false), MIN_DRAIN_INTERVAL);
+        // Never longer than a poll interval shorter than the minimum.
+        let short = Duration::from_micros(200);
+        assert_eq!(next_drain_interval(short, short, short, 1.0, false), short);
+    }
 }

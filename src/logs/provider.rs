@@ -10,7 +10,7 @@ use crate::proto::logs::v1 as otlp;
 use crate::Signal;
 
 use crate::trace::scopes::ScopeList;
-use crate::trace::thread_rings::RingOwner;
+use crate::trace::thread_rings::{Drained, RingOwner};
 
 use super::buffers::Buffers;
 use super::limits::LogLimits;
@@ -141,7 +141,7 @@ impl LoggerProvider {
     /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {
         let max_length = self.inner.limits.attribute_value_length;
-        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length)))
+        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length))).dropped
     }
 
     /// The limits in force.
@@ -161,8 +161,9 @@ impl LoggerProvider {
 }
 
 impl ProviderInner {
-    /// Pops up to `max` records with their scope; returns the records full buffers dropped meanwhile.
-    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> u64 {
+    /// Pops up to `max` records with their scope; says how many records full buffers dropped
+    /// meanwhile, and how full they were.
+    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> Drained {
         // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
         crate::clock::maintain();
         let mut scopes = self.scopes.reader();
@@ -193,13 +194,16 @@ impl Drop for LogSource {
 impl RecordSource for LogSource {
     fn drain(&mut self, sink: &mut RecordSink<'_>) {
         let max_length = self.provider.limits.attribute_value_length;
-        // Logs not exported: the buffers are emptied all the same, so nothing waits for nothing.
-        let mut room = sink.room(Signal::Logs).unwrap_or(0);
-        // The buffers are always emptied: what the queue has no room for is counted as dropped
-        // (`queue_full`) without being converted, so every record that reached a buffer is
-        // accounted for.
+        // As for spans (see the tracer provider's source): while the pipeline runs, a drain takes
+        // what the queue has room for and leaves the rest for the next; the last drain, and every
+        // drain while logs are not exported, empties the buffers, counting what the queue has no
+        // room for as dropped (`queue_full`) without converting it.
+        let (max, mut room) = match sink.room(Signal::Logs) {
+            Some(room) if !self.closed => (room, room),
+            room => (usize::MAX, room.unwrap_or(0)),
+        };
         let mut refused = 0;
-        let dropped = self.provider.drain(usize::MAX, |scope, item| {
+        let drained = self.provider.drain(max, |scope, item| {
             if room > 0 {
                 room -= 1;
                 sink.send_log(scope, record::to_proto(item, max_length));
@@ -207,7 +211,8 @@ impl RecordSource for LogSource {
                 refused += 1;
             }
         });
-        sink.count_dropped(Signal::Logs, dropped + refused);
+        sink.count_dropped(Signal::Logs, drained.dropped + refused);
+        sink.report_fill(drained.fullest, drained.left_behind);
     }
 
     fn close(&mut self, sink: &mut RecordSink<'_>) {

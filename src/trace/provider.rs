@@ -20,11 +20,20 @@ use super::scopes::ScopeList;
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
-use super::thread_rings::RingOwner;
+use super::thread_rings::{Drained, RingOwner};
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
 /// exporter thread) before it drops new ones.
-pub const DEFAULT_RING_CAPACITY: usize = 1024;
+///
+/// Sized so that a thread going from idle to 500 k spans a second loses nothing before the
+/// exporter thread's next drain (the default poll interval, 20 ms, is 10,000 spans at that rate;
+/// once it has seen the rings fill, the exporter thread drains them more often). The cost is
+/// memory: 664 bytes a span (a 640-byte slot and a 24-byte ring entry), 10.4 MiB per thread that
+/// records spans.
+/// A process that ends fewer spans per thread can choose less with
+/// [`TracerProviderBuilder::with_ring_capacity`]: a thread then keeps up to
+/// `capacity / poll interval` spans a second from a standing start (1024: 51 k a second).
+pub const DEFAULT_RING_CAPACITY: usize = 16384;
 
 /// Makes [`Tracer`]s and owns what they share: the sampler, the span limits, and the per-thread
 /// rings ended spans wait in until the exporter thread takes them.
@@ -166,7 +175,7 @@ impl TracerProvider {
     /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
         let max_length = self.inner.recorder.limits().attribute_value_length;
-        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length)))
+        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length))).dropped
     }
 
     /// How many heap allocations spans of this provider made on the threads that record them
@@ -191,8 +200,9 @@ impl TracerProvider {
 }
 
 impl ProviderInner {
-    /// Pops up to `max` records with their scope; returns the spans dropped for want of room meanwhile.
-    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> u64 {
+    /// Pops up to `max` records with their scope; says how many spans were dropped for want of
+    /// room meanwhile, and how full the rings were.
+    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> Drained {
         // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
         crate::clock::maintain();
         let mut scopes = self.scopes.reader();
@@ -223,12 +233,18 @@ impl Drop for SpanSource {
 impl RecordSource for SpanSource {
     fn drain(&mut self, sink: &mut RecordSink<'_>) {
         let max_length = self.provider.recorder.limits().attribute_value_length;
-        // Traces not exported: the rings are emptied all the same, so nothing waits for nothing.
-        let mut room = sink.room(Signal::Traces).unwrap_or(0);
-        // The rings are always emptied: what the queue has no room for is counted as dropped
-        // (`queue_full`) without being converted, so every span that reached a ring is accounted for.
+        // While the pipeline runs, a drain takes no more than the queue has room for and leaves
+        // the rest in the rings for the next one, which the exporter thread runs as soon as it
+        // has made room (see `RecordSink::report_fill`). The last drain (once closed) empties the
+        // rings, and so does every drain when traces are not exported (nothing waits for
+        // nothing): what the queue has no room for is then counted as dropped (`queue_full`)
+        // without being converted, so every span that reached a ring is accounted for.
+        let (max, mut room) = match sink.room(Signal::Traces) {
+            Some(room) if !self.closed => (room, room),
+            room => (usize::MAX, room.unwrap_or(0)),
+        };
         let mut refused = 0;
-        let dropped = self.provider.drain(usize::MAX, |scope, record| {
+        let drained = self.provider.drain(max, |scope, record| {
             if room > 0 {
                 room -= 1;
                 sink.send_span(scope, record::to_proto(record, max_length));
@@ -236,7 +252,8 @@ impl RecordSource for SpanSource {
                 refused += 1;
             }
         });
-        sink.count_dropped(Signal::Traces, dropped + refused);
+        sink.count_dropped(Signal::Traces, drained.dropped + refused);
+        sink.report_fill(drained.fullest, drained.left_behind);
     }
 
     fn close(&mut self, sink: &mut RecordSink<'_>) {
@@ -295,7 +312,8 @@ impl TracerProviderBuilder {
 
     /// How many sampled spans each thread may hold, open or ended and waiting for the exporter
     /// thread, before new ones are dropped and counted (default [`DEFAULT_RING_CAPACITY`]). Each
-    /// thread that starts a sampled span allocates this many slots once (640 bytes each).
+    /// thread that starts a sampled span allocates this many slots once (640 bytes each) and as
+    /// many ring entries (24 bytes each).
     pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
         self.ring_capacity = capacity;
         self

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::slab::{Slab, SlotRef};
-use super::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
+use super::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
 
 use super::lazy_context::LazyContext;
@@ -221,9 +221,10 @@ impl Recorder {
         }
     }
 
-    /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and returns
-    /// how many spans were dropped since the last drain because a ring was full.
-    pub(crate) fn drain(&self, max: usize, sink: impl FnMut(SpanRecord)) -> u64 {
+    /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and says
+    /// how many spans were dropped since the last drain because a ring was full, and how full the
+    /// rings were.
+    pub(crate) fn drain(&self, max: usize, sink: impl FnMut(SpanRecord)) -> Drained {
         self.rings.drain(max, sink)
     }
 }

@@ -172,6 +172,18 @@ impl<T> Consumer<T> {
         Some(item)
     }
 
+    /// How many items the ring holds now (a moment's figure: the producer may be adding more).
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a count, ordering no access to the items (`pop` orders its own).
+        let tail = self.ring.tail.load(Ordering::Relaxed);
+        tail.wrapping_sub(self.ring.head.load(Ordering::Relaxed))
+    }
+
+    /// How many items the ring holds at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.mask + 1
+    }
+
     /// Items the producer dropped since the last call.
     pub(crate) fn take_drops(&mut self) -> u64 {
         // Relaxed: a tally; a drop counted a moment late is reported on the next call.

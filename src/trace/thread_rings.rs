@@ -208,35 +208,41 @@ impl<O: RingOwner> Rings<O> {
         self.orphaned.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and returns
-    /// how many items were dropped since the last drain because a ring was full or their thread was
-    /// ending.
-    pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> u64 {
+    /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and says how
+    /// many items were dropped since the last drain because a ring was full or their thread was
+    /// ending, and how full the fullest ring was (see [`Drained`]).
+    pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
         let mut consumers = self.consumers.lock();
         let consumers = &mut *consumers;
         while let Some(joined) = self.joining.pop() {
             consumers.list.push(joined);
         }
-        let mut dropped = 0;
+        let mut drained = Drained { dropped: 0, fullest: 0.0, left_behind: false };
         let mut left = max;
         let count = consumers.list.len();
         for turn in 0..count {
             let consumer = &mut consumers.list[(consumers.next + turn) % count];
-            dropped += consumer.take_drops();
+            let drops = consumer.take_drops();
+            drained.dropped += drops;
+            // A ring that dropped items was full at some point since the last drain.
+            let fill = if drops > 0 { 1.0 } else { consumer.len() as f64 / consumer.capacity() as f64 };
+            drained.fullest = drained.fullest.max(fill);
             while left > 0 {
                 let Some(item) = consumer.pop() else { break };
                 sink(item);
                 left -= 1;
             }
+            // Stopped for `max` with items still in the ring (a moment's figure).
+            drained.left_behind |= left == 0 && consumer.len() > 0;
         }
         if count > 0 {
             consumers.next = (consumers.next + 1) % count;
         }
         // Relaxed: a tally; one counted late is reported at the next drain.
         let orphaned = self.orphaned.load(Ordering::Relaxed);
-        dropped += orphaned - consumers.reported_orphans;
+        drained.dropped += orphaned - consumers.reported_orphans;
         consumers.reported_orphans = orphaned;
-        dropped
+        drained
     }
 
     /// How many rings were made.
@@ -244,6 +250,18 @@ impl<O: RingOwner> Rings<O> {
     pub(crate) fn ring_count(&self) -> usize {
         self.consumers.lock().list.len() + self.joining.len()
     }
+}
+
+/// What a drain found, beside the items it popped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Drained {
+    /// Items dropped since the last drain because a ring was full or their thread was ending.
+    pub(crate) dropped: u64,
+    /// The most any one ring held when the drain came to it, as a fraction of its capacity (1 if
+    /// it dropped items). The exporter thread drains sooner when rings fill fast.
+    pub(crate) fullest: f64,
+    /// Whether the drain stopped at its limit, possibly leaving items in a ring.
+    pub(crate) left_behind: bool,
 }
 
 /// Where items offered while no pipeline drains the rings are counted.
