@@ -100,6 +100,22 @@ impl LazyContext {
         unsafe { (*self.context.get()).assume_init_ref() }
     }
 
+    /// [`get`](LazyContext::get) through exclusive access: the ids, if pending, are drawn with
+    /// plain stores (no compare-and-swap: nothing else can read the context meanwhile).
+    #[inline(always)]
+    pub(crate) fn get_exclusive(&mut self) -> &SpanContext {
+        let state = *self.state.get_mut();
+        if state == ELSEWHERE {
+            return &SpanContext::INVALID;
+        }
+        if state != READY {
+            draw(self.context.get_mut(), state);
+            *self.state.get_mut() = READY;
+        }
+        // SAFETY: the state is READY, so the context is initialised.
+        unsafe { self.context.get_mut().assume_init_ref() }
+    }
+
     /// Moves the context out, leaving nothing. Only the words a context occupies are read, and
     /// only when there is one: a recorded span moves a byte.
     #[inline(always)]

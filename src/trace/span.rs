@@ -397,6 +397,18 @@ impl Span {
         ContextGuard::enter(self.context().clone())
     }
 
+    /// [`Span::enter`] through exclusive access, which draws pending ids without an atomic
+    /// read-modify-write (for the `tracing` layer, which holds its spans under a lock).
+    #[cfg(feature = "tracing")]
+    #[inline(always)]
+    pub(crate) fn enter_exclusive(&mut self) -> ContextGuard {
+        let context = match &mut *self.data {
+            Some(slot) => slot.data().context.get_exclusive(),
+            None => self.context.get_exclusive(),
+        };
+        ContextGuard::enter(context.clone())
+    }
+
     /// Sets an attribute, replacing the value of an existing key; a new key over the limit is
     /// dropped and counted.
     #[inline(always)]

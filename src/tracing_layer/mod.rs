@@ -320,7 +320,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if let Some(guard) = self.with_span(id, &ctx, |span| span.enter()) {
+        if let Some(guard) = self.with_span(id, &ctx, |span| span.enter_exclusive()) {
             entered::push(id, guard);
         }
     }

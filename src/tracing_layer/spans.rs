@@ -27,17 +27,59 @@
 //!   never overwrites a value still being taken.
 //! - The lock is held only to read or change the value, never while user code runs (a `Debug`
 //!   impl formatting a field may itself record to the same span): callers format first, then lock.
+//!   Held that briefly, and almost never by two threads at once (one span used on two threads at
+//!   the same moment), it is a spin lock: taking it is one atomic swap, releasing it a plain
+//!   store (a parking mutex releases with a compare-and-swap); a waiter spins a little, then
+//!   yields its time slice.
 
-use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::UnsafeCell;
 
 /// Entries per bucket: an id can live in any of them.
 const WAYS: usize = 4;
 
-/// One entry: a span id (0: free) and the value kept for it.
+/// One entry: a span id (0: free) and the value kept for it, behind a spin lock.
 struct Entry<T> {
     key: AtomicU64,
-    value: Mutex<Option<T>>,
+    locked: AtomicBool,
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the value is reached only by the thread holding the entry's lock (`Entry::with`), which
+// orders each holder's accesses after the previous holder's (Acquire on taking, Release on
+// giving back); `T: Send` lets it move between those threads.
+unsafe impl<T: Send> Sync for Entry<T> {}
+
+impl<T> Entry<T> {
+    fn new() -> Entry<T> {
+        Entry { key: AtomicU64::new(0), locked: AtomicBool::new(false), value: UnsafeCell::new(None) }
+    }
+
+    /// Runs `f` on the value, holding the entry's lock.
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
+        // Acquire pairs with the Release below: the previous holder's accesses happen before ours.
+        while self.locked.swap(true, Ordering::Acquire) {
+            Self::wait();
+        }
+        // SAFETY: holding the lock, this thread alone reaches the value.
+        let result = self.value.with_mut(|value| f(unsafe { &mut *value }));
+        // Release: our accesses happen before the next holder's (its Acquire swap).
+        self.locked.store(false, Ordering::Release);
+        result
+    }
+
+    /// Spins a little, then gives up the time slice, while another thread holds the lock.
+    #[cold]
+    fn wait() {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        #[cfg(not(nanotel_loom))]
+        std::thread::yield_now();
+        #[cfg(nanotel_loom)]
+        loom::thread::yield_now();
+    }
 }
 
 /// Values of type `T` keyed by `tracing` span id, in a fixed number of entries.
@@ -51,7 +93,7 @@ impl<T> SpanTable<T> {
     /// A table of at least `capacity` entries (rounded up to a power of two, at least one bucket).
     pub(super) fn new(capacity: usize) -> SpanTable<T> {
         let buckets = capacity.div_ceil(WAYS).next_power_of_two();
-        let entries = (0..buckets * WAYS).map(|_| Entry { key: AtomicU64::new(0), value: Mutex::new(None) }).collect();
+        let entries = (0..buckets * WAYS).map(|_| Entry::new()).collect();
         SpanTable { entries, shift: 64 - buckets.trailing_zeros() }
     }
 
@@ -71,7 +113,7 @@ impl<T> SpanTable<T> {
             // Relaxed: see the module header; the lock below orders the value.
             let free = entry.key.load(Ordering::Relaxed) == 0;
             if free && entry.key.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                *entry.value.lock() = Some(value);
+                entry.with(|held| *held = Some(value));
                 return Ok(());
             }
         }
@@ -88,16 +130,17 @@ impl<T> SpanTable<T> {
     /// Runs `f` on `id`'s value under its entry's lock; `None` when the table keeps none for `id`.
     #[inline]
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.entry(id)?.value.lock().as_mut().map(f)
+        self.entry(id)?.with(|held| held.as_mut().map(f))
     }
 
     /// Takes `id`'s value out and frees its entry.
     pub(super) fn remove(&self, id: u64) -> Option<T> {
         let entry = self.entry(id)?;
-        let mut value = entry.value.lock();
-        // Relaxed, under the lock: a claimer of the entry locks before storing its value.
-        entry.key.store(0, Ordering::Relaxed);
-        value.take()
+        entry.with(|held| {
+            // Relaxed, under the lock: a claimer of the entry locks before storing its value.
+            entry.key.store(0, Ordering::Relaxed);
+            held.take()
+        })
     }
 }
 
