@@ -7,7 +7,8 @@
 //! - `no_subscriber/*`: `tracing` with no subscriber, the floor; `registry/*`: a
 //!   `tracing_subscriber` registry alone, the floor of any layer; `registry_one_extension/*`: the
 //!   registry and a layer that keeps a `u64` in each span's extensions (set at `new_span`, read at
-//!   `enter`, taken out at close), the registry work nanotel's layer does to keep its span there.
+//!   `enter`, taken out at close), the registry work a layer keeping its span there does (nanotel's
+//!   did until session 8; it now keeps its spans in a table of its own).
 //! - `*/span`: `info_span!("order", venue = "XNAS", qty = i)` made, entered, exited and closed.
 //! - `*/event_in_span`: `info!(venue = "XNAS", qty = i, "order sent")` inside an entered span, the
 //!   span made (untimed) every 100 events, below the SDK's limit of 128 events per span.
@@ -60,7 +61,7 @@ impl SpanExporter for NoopExporter {
 }
 
 /// Keeps a `u64` in each span's extensions, reads it when the span is entered and takes it out when
-/// it closes: the registry work any layer with per-span data does (nanotel's keeps its span so).
+/// it closes: the registry work any layer keeping per-span data in the extensions does.
 struct OneExtension;
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OneExtension {
