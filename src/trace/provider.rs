@@ -29,7 +29,9 @@ use super::thread_rings::{Drained, RingOwner};
 /// exporter thread's next drain (the default poll interval, 20 ms, is 10,000 spans at that rate;
 /// once it has seen the rings fill, the exporter thread drains them more often). The cost is
 /// memory: 664 bytes a span (a 640-byte slot and a 24-byte ring entry), 10.4 MiB per thread that
-/// records spans.
+/// records spans, allocated; resident only for the slots the thread has had in flight at once
+/// (the slab's pages are backed when first written, and a thread whose spans the exporter keeps
+/// up with reuses its first slots).
 /// A process that ends fewer spans per thread can choose less with
 /// [`TracerProviderBuilder::with_ring_capacity`]: a thread then keeps up to
 /// `capacity / poll interval` spans a second from a standing start (1024: 51 k a second).

@@ -52,12 +52,85 @@ struct Slot {
     data: UnsafeCell<MaybeUninit<SpanData>>,
 }
 
+/// How often (in slots taken in a row) the cursor checks whether it can start over at the first
+/// slot (see `Slab::next_cursor`): rarely enough that the check's load costs nothing per span.
+const REWIND_EVERY: usize = 64;
+
+/// `count` free slots.
+#[cfg(not(nanotel_loom))]
+fn free_slots(count: usize) -> SlotArray {
+    SlotArray::zeroed(count)
+}
+
+/// Under loom the atomics are loom's, which are not plain integers: made one by one.
+#[cfg(nanotel_loom)]
+fn free_slots(count: usize) -> Box<[Slot]> {
+    (0..count).map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) }).collect()
+}
+
+/// A slab's slots in memory the allocator hands out zeroed, which is a valid free slot (`in_use`
+/// false, the data uninitialised). Asked for with byte alignment, the zeroed memory comes from
+/// `calloc`, which for a block this size (16,384 slots of 640 bytes by default) maps fresh pages
+/// that the kernel backs only when first written: a thread's slab costs resident memory for the
+/// slots it has used, not for its capacity (tests/trace_resident_memory.rs). (Asked for with the
+/// slots' own 64-byte alignment, the standard allocator zeroes the block itself, touching every
+/// page.) The first slot is placed at the first 64-byte boundary inside.
+#[cfg(not(nanotel_loom))]
+struct SlotArray {
+    memory: NonNull<u8>,
+    layout: std::alloc::Layout,
+    first: NonNull<Slot>,
+    count: usize,
+}
+
+#[cfg(not(nanotel_loom))]
+impl SlotArray {
+    fn zeroed(count: usize) -> SlotArray {
+        let bytes = count
+            .checked_mul(std::mem::size_of::<Slot>())
+            .and_then(|bytes| bytes.checked_add(std::mem::align_of::<Slot>()))
+            .expect("a slab's size fits in memory");
+        let layout = std::alloc::Layout::from_size_align(bytes, 1).expect("a slab's size fits in memory");
+        // SAFETY: `layout` has a non-zero size (at least one slot's alignment).
+        let memory = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(memory) = NonNull::new(memory) else { std::alloc::handle_alloc_error(layout) };
+        let offset = memory.as_ptr().align_offset(std::mem::align_of::<Slot>());
+        // SAFETY: `offset` is below the alignment, which the block has room for beyond the slots.
+        let first = unsafe { memory.add(offset) }.cast::<Slot>();
+        SlotArray { memory, layout, first, count }
+    }
+}
+
+#[cfg(not(nanotel_loom))]
+impl std::ops::Deref for SlotArray {
+    type Target = [Slot];
+
+    fn deref(&self) -> &[Slot] {
+        // SAFETY: `count` slots start at `first`, aligned, inside the block this array owns, and
+        // all-zero bytes are a valid `Slot` (see the type's documentation); slots are only ever
+        // reached through shared references (their contents are atomics and cells).
+        unsafe { std::slice::from_raw_parts(self.first.as_ptr(), self.count) }
+    }
+}
+
+#[cfg(not(nanotel_loom))]
+impl Drop for SlotArray {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this layout, freed once; a `Slot` needs no drop (its
+        // data is never left initialised in a free slot, and every slot is free by now).
+        unsafe { std::alloc::dealloc(self.memory.as_ptr(), self.layout) }
+    }
+}
+
 /// Added to `released` by the owner handle when it goes (see the module's protocol). No count of
 /// freed slots comes near it (2^63 spans).
 const GONE: usize = 1 << (usize::BITS - 1);
 
 /// One slab's slots, freed by whoever lets go of them last (see the module's protocol).
 struct Slots {
+    #[cfg(not(nanotel_loom))]
+    slots: SlotArray,
+    #[cfg(nanotel_loom)]
     slots: Box<[Slot]>,
     /// How many slots were ever freed (by any thread), plus `GONE - taken` once the owner is gone.
     released: AtomicUsize,
@@ -110,9 +183,7 @@ unsafe impl Sync for SlotRef {}
 impl Slab {
     /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`.
     pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Slab {
-        let slots = (0..capacity.max(1))
-            .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
-            .collect();
+        let slots = free_slots(capacity.max(1));
         let slots = Box::new(Slots {
             slots,
             released: AtomicUsize::new(0),
@@ -189,9 +260,35 @@ impl Slab {
         slot.data.with_mut(|data| unsafe {
             SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote, origin)
         });
-        self.cursor = if index + 1 == self.count { 0 } else { index + 1 };
+        self.cursor = self.next_cursor(index);
         self.taken = self.taken.wrapping_add(1);
         Some(SlotRef { slots: self.slots, slot: NonNull::from(slot) })
+    }
+
+    /// Where to try first after taking slot `index`: the next one, or the first when the slab's
+    /// end is reached, or, every [`REWIND_EVERY`] slots, when fewer spans are in flight (open, or
+    /// waiting for the exporter) than half the slots before the cursor. Spans are usually freed in
+    /// the order they were taken, so the exporter has then caught up and the first slots are
+    /// mostly free (one still held, a long-lived span's, is stepped over by `search`): starting
+    /// over there keeps a thread's working set to the spans it has in flight at once, instead of
+    /// cycling through every slot of a large slab, whose untouched pages then never become
+    /// resident (see `free_slots`).
+    #[inline(always)]
+    fn next_cursor(&self, index: usize) -> usize {
+        let next = index + 1;
+        if next == self.count {
+            return 0;
+        }
+        if next.is_multiple_of(REWIND_EVERY) {
+            // Relaxed: a hint, as in `take` (the flags decide); `taken` counts this slot only
+            // after this call.
+            let released = self.slots().released.load(Ordering::Relaxed);
+            let in_flight = self.taken.wrapping_add(1).wrapping_sub(released);
+            if in_flight <= next / 2 {
+                return 0;
+            }
+        }
+        next
     }
 
     /// A free slot after the cursor's (which is in use), or `None` when every slot is in use.
