@@ -39,12 +39,17 @@
 #[path = "support/estimates.rs"]
 mod estimates;
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
@@ -87,30 +92,6 @@ const SYMBOLS: [&str; 16] = [
     "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AVGO", "COST", "NFLX", "AMD", "PEP", "ADBE", "CSCO",
     "TMUS", "INTC",
 ];
-
-/// CPU time this thread has run, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`), where the OS has it.
-#[cfg(target_os = "linux")]
-fn thread_cpu_ns() -> Option<u64> {
-    #[repr(C)]
-    struct Timespec {
-        seconds: i64,
-        nanoseconds: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `clock_gettime` is the C library's (std links it on Linux), declared with its C
-    // signature for 64-bit Linux; it writes only the `Timespec` it is given, which lives here.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    (status == 0).then(|| time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu_ns() -> Option<u64> {
-    None
-}
 
 /// Runs `add` on two threads, `iters` times each, started together, and returns the time per
 /// add per thread: the threads' mean CPU time where the OS reports it (so time a thread spends

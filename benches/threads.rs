@@ -21,12 +21,17 @@
 #[path = "support/estimates.rs"]
 mod estimates;
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::MeterProvider;
@@ -35,30 +40,6 @@ use nanotel::trace::{Sampler, TracerProvider};
 const GROUP: &str = "threads";
 const THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 const SPAN_BURST: u64 = 256;
-
-/// CPU time this thread has run, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`), where the OS has it.
-#[cfg(target_os = "linux")]
-fn thread_cpu_ns() -> Option<u64> {
-    #[repr(C)]
-    struct Timespec {
-        seconds: i64,
-        nanoseconds: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `clock_gettime` is the C library's (std links it on Linux), declared with its C
-    // signature for 64-bit Linux; it writes only the `Timespec` it is given, which lives here.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    (status == 0).then(|| time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu_ns() -> Option<u64> {
-    None
-}
 
 /// A thread's clock: its CPU time where the OS has one, else wall time.
 fn now_ns(wall: Instant) -> u64 {

@@ -451,13 +451,11 @@ impl Span {
     /// [`TracerProvider::heap_allocations`](super::TracerProvider::heap_allocations)).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
         let Some(slot) = &mut *self.data else { return };
-        let recorder = slot.data_ref().recorder;
-        let recorder = recorder.get();
-        let limits = recorder.limits();
-        let allocated = || recorder.count_heap_allocation();
-        let limits =
-            ExtrasLimits { count: limits.event_count, attributes: limits.attributes_per_event, allocated: &allocated };
-        extras_of(slot).add_event(name.into(), clock::ticks(), attributes, &limits);
+        with_extras(
+            slot,
+            |limits| (limits.event_count, limits.attributes_per_event),
+            |extras, limits| extras.add_event(name.into(), clock::ticks(), attributes, limits),
+        );
     }
 
     /// Links this span to another (no allocation on a warm thread, as for [`Span::add_event`]).
@@ -556,13 +554,25 @@ fn discard(attribute: KeyValue) {
 }
 
 fn add_link(slot: &mut SlotRef, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    with_extras(
+        slot,
+        |limits| (limits.link_count, limits.attributes_per_link),
+        |extras, limits| extras.add_link(context, attributes, limits),
+    );
+}
+
+/// Runs `add` on the span's events-and-links box, with the limits `pick` takes from the span
+/// limits (how many items, how many attributes each) and the recorder's allocation counter.
+fn with_extras(
+    slot: &mut SlotRef,
+    pick: fn(&SpanLimits) -> (usize, usize),
+    add: impl FnOnce(&mut SpanExtras, &ExtrasLimits<'_>),
+) {
     let recorder = slot.data_ref().recorder;
     let recorder = recorder.get();
-    let limits = recorder.limits();
+    let (count, attributes) = pick(recorder.limits());
     let allocated = || recorder.count_heap_allocation();
-    let limits =
-        ExtrasLimits { count: limits.link_count, attributes: limits.attributes_per_link, allocated: &allocated };
-    extras_of(slot).add_link(context, attributes, &limits);
+    add(extras_of(slot), &ExtrasLimits { count, attributes, allocated: &allocated });
 }
 
 /// The span's events-and-links box, taken on first use: a spare from its slab, else a new one
