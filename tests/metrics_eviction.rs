@@ -4,10 +4,14 @@
 //! symbols through a limit of 2,000 exporting every wave's values. Each collection is one
 //! `force_flush` of a real pipeline, decoded by the loopback collector.
 
+#[path = "support/metrics_pipeline.rs"]
+mod metrics_pipeline;
+use metrics_pipeline::flush_only_metrics;
+
 use std::time::Duration;
 
 use nanotel::attributes::{KeyValue, Value};
-use nanotel::export::{BatchConfig, Compression, Pipeline};
+use nanotel::export::Pipeline;
 use nanotel::metrics::{Forget, MeterProvider, TemporalityPreference, OVERFLOW_KEY};
 use nanotel::proto::common::v1::any_value;
 use nanotel::proto::metrics::v1::metric::Data;
@@ -45,18 +49,7 @@ struct Wire {
 impl Wire {
     fn new(preference: TemporalityPreference, idle: u32, limit: usize) -> Wire {
         let collector = TestCollector::start().unwrap();
-        let pipeline = Pipeline::builder()
-            .without_env()
-            .endpoint(collector.endpoint())
-            .compression(Compression::None)
-            .self_telemetry(false)
-            // Only force_flush collects.
-            .batch(
-                Signal::Metrics,
-                BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
-            )
-            .build()
-            .unwrap();
+        let pipeline = flush_only_metrics(&collector).build().unwrap();
         let provider = MeterProvider::builder()
             .without_env()
             .temporality(preference)

@@ -6,10 +6,14 @@
 #[path = "conformance/oracle.rs"]
 mod oracle;
 
+#[path = "support/metrics_pipeline.rs"]
+mod metrics_pipeline;
+use metrics_pipeline::flush_only_metrics;
+
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{BatchConfig, Compression, Pipeline, Protocol};
+use nanotel::export::{Pipeline, Protocol};
 use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::metrics::v1::metric::Data;
@@ -17,24 +21,12 @@ use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
 use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, TracerProvider};
-use nanotel::Signal;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A pipeline to a fresh collector that collects metrics only when flushed.
 fn pipeline(collector: &TestCollector, protocol: Protocol) -> Pipeline {
-    Pipeline::builder()
-        .without_env()
-        .endpoint(collector.endpoint())
-        .protocol(protocol)
-        .compression(Compression::None)
-        .self_telemetry(false)
-        .batch(
-            Signal::Metrics,
-            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
-        )
-        .build()
-        .unwrap()
+    flush_only_metrics(collector).protocol(protocol).build().unwrap()
 }
 
 /// The metrics and spans the collector has received so far. The metrics requests are checked

@@ -2,12 +2,15 @@
 //! collects and posts to the loopback collector, and each test decodes what the collector received.
 //! The warnings views produce are read from the stderr of this test binary run again as a child.
 
+#[path = "support/metrics_pipeline.rs"]
+mod metrics_pipeline;
+use metrics_pipeline::flush_only_metrics;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{BatchConfig, Compression, Pipeline};
 use nanotel::metrics::exponential::index;
 use nanotel::metrics::{
     Aggregation, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder, View, OVERFLOW_KEY,
@@ -26,18 +29,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// the collector received from one collection, with the name of its meter.
 fn export(builder: MeterProviderBuilder, record: impl FnOnce(&MeterProvider)) -> Vec<(String, Metric)> {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .endpoint(collector.endpoint())
-        .compression(Compression::None)
-        .self_telemetry(false)
-        // Only force_flush collects.
-        .batch(
-            Signal::Metrics,
-            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
-        )
-        .build()
-        .unwrap();
+    let pipeline = flush_only_metrics(&collector).build().unwrap();
     let provider = builder.build();
     provider.attach(&pipeline);
     record(&provider);

@@ -5,10 +5,14 @@
 #[path = "conformance/oracle.rs"]
 mod oracle;
 
+#[path = "support/metrics_pipeline.rs"]
+mod metrics_pipeline;
+use metrics_pipeline::flush_only_metrics;
+
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{BatchConfig, Compression, Pipeline, Protocol};
+use nanotel::export::{BatchConfig, Pipeline, Protocol};
 use nanotel::metrics::{MeterProvider, TemporalityPreference};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::metrics::v1::metric::Data;
@@ -52,20 +56,7 @@ fn record_everything(provider: &MeterProvider) {
 /// The metrics requests the collector received through a real pipeline.
 fn export(preference: TemporalityPreference, protocol: Protocol) -> Vec<ExportMetricsServiceRequest> {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .endpoint(collector.endpoint())
-        .protocol(protocol)
-        .compression(Compression::None)
-        // Only the provider's metrics: the pipeline's own scope would change the counts.
-        .self_telemetry(false)
-        // A long interval: only force_flush collects, so the test sees exactly one collection.
-        .batch(
-            Signal::Metrics,
-            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
-        )
-        .build()
-        .unwrap();
+    let pipeline = flush_only_metrics(&collector).protocol(protocol).build().unwrap();
     let provider = MeterProvider::builder().without_env().temporality(preference).build();
     provider.attach(&pipeline);
     record_everything(&provider);

@@ -1,0 +1,22 @@
+//! A pipeline for metric tests: to the loopback collector, uncompressed, without the pipeline's
+//! own metrics (which would change the counts), and collecting only when flushed, so a test sees
+//! exactly the collections it asks for.
+
+use std::time::Duration;
+
+use nanotel::export::{BatchConfig, Compression, Pipeline, PipelineBuilder};
+use nanotel::testing::TestCollector;
+use nanotel::Signal;
+
+/// The builder of such a pipeline to `collector`, to adjust (the protocol, say) before `build`.
+pub fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {
+    Pipeline::builder()
+        .without_env()
+        .endpoint(collector.endpoint())
+        .compression(Compression::None)
+        .self_telemetry(false)
+        .batch(
+            Signal::Metrics,
+            BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
+        )
+}
