@@ -81,13 +81,9 @@ impl SpanExtras {
         attributes: impl IntoIterator<Item = KeyValue>,
         limits: &ExtrasLimits<'_>,
     ) {
-        if self.events.len() >= limits.count {
-            self.dropped_events = self.dropped_events.saturating_add(1);
-            return;
-        }
-        let (range, dropped) = self.push_attributes(attributes, limits);
-        grow_counted(&mut self.events, limits.allocated);
-        self.events.push(Event { name, ticks, attributes: range, dropped });
+        let held =
+            Held { items: &mut self.events, dropped: &mut self.dropped_events, attributes: &mut self.attributes };
+        held.push(attributes, limits, |attributes, dropped| Event { name, ticks, attributes, dropped });
     }
 
     /// Adds a link to `context`, unless `limits.count` links are already held.
@@ -97,35 +93,8 @@ impl SpanExtras {
         attributes: impl IntoIterator<Item = KeyValue>,
         limits: &ExtrasLimits<'_>,
     ) {
-        if self.links.len() >= limits.count {
-            self.dropped_links = self.dropped_links.saturating_add(1);
-            return;
-        }
-        let (range, dropped) = self.push_attributes(attributes, limits);
-        grow_counted(&mut self.links, limits.allocated);
-        self.links.push(Link { context, attributes: range, dropped });
-    }
-
-    /// Appends `attributes` as one event's or link's: each key once (a repeated key keeps its
-    /// first place and last value), at most `limits.attributes` keys, the rest counted.
-    fn push_attributes(
-        &mut self,
-        attributes: impl IntoIterator<Item = KeyValue>,
-        limits: &ExtrasLimits<'_>,
-    ) -> (Range<u32>, u32) {
-        let start = self.attributes.len();
-        let mut dropped = 0u32;
-        for attribute in attributes {
-            if let Some(held) = self.attributes[start..].iter_mut().find(|held| held.key == attribute.key) {
-                held.value = attribute.value;
-            } else if self.attributes.len() - start < limits.attributes {
-                grow_counted(&mut self.attributes, limits.allocated);
-                self.attributes.push(attribute);
-            } else {
-                dropped = dropped.saturating_add(1);
-            }
-        }
-        (index(start)..index(self.attributes.len()), dropped)
+        let held = Held { items: &mut self.links, dropped: &mut self.dropped_links, attributes: &mut self.attributes };
+        held.push(attributes, limits, |attributes, dropped| Link { context, attributes, dropped });
     }
 
     /// The events, each with its attributes.
@@ -153,6 +122,55 @@ impl SpanExtras {
             && self.links.capacity() <= KEEP_LINKS
             && self.attributes.capacity() <= KEEP_ATTRIBUTES
     }
+}
+
+/// The events or the links of a box, with what they share: the count the limit cut and the
+/// attributes vector.
+struct Held<'a, T> {
+    items: &'a mut Vec<T>,
+    dropped: &'a mut u32,
+    attributes: &'a mut Vec<KeyValue>,
+}
+
+impl<T> Held<'_, T> {
+    /// Appends the item `make` builds from its attributes' range and how many of them the limit
+    /// cut, unless `limits.count` items are held already (then it is counted as dropped).
+    fn push(
+        self,
+        attributes: impl IntoIterator<Item = KeyValue>,
+        limits: &ExtrasLimits<'_>,
+        make: impl FnOnce(Range<u32>, u32) -> T,
+    ) {
+        if self.items.len() >= limits.count {
+            *self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        let (range, dropped) = push_attributes(self.attributes, attributes, limits);
+        grow_counted(self.items, limits.allocated);
+        self.items.push(make(range, dropped));
+    }
+}
+
+/// Appends `attributes` as one event's or link's: each key once (a repeated key keeps its first
+/// place and last value), at most `limits.attributes` keys, the rest counted.
+fn push_attributes(
+    held: &mut Vec<KeyValue>,
+    attributes: impl IntoIterator<Item = KeyValue>,
+    limits: &ExtrasLimits<'_>,
+) -> (Range<u32>, u32) {
+    let start = held.len();
+    let mut dropped = 0u32;
+    for attribute in attributes {
+        if let Some(same_key) = held[start..].iter_mut().find(|same| same.key == attribute.key) {
+            same_key.value = attribute.value;
+        } else if held.len() - start < limits.attributes {
+            grow_counted(held, limits.allocated);
+            held.push(attribute);
+        } else {
+            dropped = dropped.saturating_add(1);
+        }
+    }
+    (index(start)..index(held.len()), dropped)
 }
 
 /// Counts the allocation `vector`'s next push makes, if it is full.
