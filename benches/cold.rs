@@ -31,6 +31,9 @@
 //! cargo bench --bench cold
 //! ```
 
+#[path = "support/order_span.rs"]
+mod order_span;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +46,7 @@ use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::metrics::MeterProvider;
 use nanotel::trace::{Sampler, TracerProvider};
+use order_span::order_span;
 
 /// Written over before each sample: twice the 16 MiB last-level cache of the machine the figures
 /// in benches/README.md come from.
@@ -220,12 +224,7 @@ fn nanotel_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {
         "nanotel/span_start_end",
         || {
             qty += 1;
-            let span = tracer
-                .span("order.send")
-                .with_attribute(KeyValue::new("venue", "XNAS"))
-                .with_attribute(KeyValue::new("order.qty", black_box(qty)))
-                .start();
-            drop(span);
+            order_span(&tracer, qty);
         },
         drain_spans,
     ));
@@ -236,12 +235,7 @@ fn nanotel_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {
         "nanotel/span_refused",
         || {
             qty += 1;
-            let span = refusing_tracer
-                .span("order.send")
-                .with_attribute(KeyValue::new("venue", "XNAS"))
-                .with_attribute(KeyValue::new("order.qty", black_box(qty)))
-                .start();
-            drop(span);
+            order_span(&refusing_tracer, qty);
         },
         |_| {},
     ));

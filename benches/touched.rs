@@ -7,6 +7,9 @@
 //! series cache) is done, then once between the markers. A marker is a volatile read of a static
 //! whose address the program prints first, so the script can find the region in lackey's trace.
 
+#[path = "support/order_span.rs"]
+mod order_span;
+
 use std::hint::black_box;
 use std::ptr::read_volatile;
 
@@ -14,6 +17,7 @@ use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::metrics::MeterProvider;
 use nanotel::trace::{Sampler, TracerProvider};
+use order_span::order_span;
 
 static BEGIN: u64 = 0x6e61_6e6f_7465_6c31;
 static END: u64 = 0x6e61_6e6f_7465_6c32;
@@ -61,23 +65,13 @@ fn main() {
         if spans % 256 == 0 {
             tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
         }
-        let span = tracer
-            .span("order.send")
-            .with_attribute(KeyValue::new("venue", "XNAS"))
-            .with_attribute(KeyValue::new("order.qty", black_box(qty)))
-            .start();
-        drop(span);
+        order_span(&tracer, qty);
     });
     let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
     let refusing_tracer = refusing.tracer("bench");
     region("nanotel/span_refused", || {
         qty += 1;
-        let span = refusing_tracer
-            .span("order.send")
-            .with_attribute(KeyValue::new("venue", "XNAS"))
-            .with_attribute(KeyValue::new("order.qty", black_box(qty)))
-            .start();
-        drop(span);
+        order_span(&refusing_tracer, qty);
     });
 
     let loggers = LoggerProvider::builder().without_env().build();
