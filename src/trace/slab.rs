@@ -365,8 +365,9 @@ impl SlotRef {
         data
     }
 
-    /// Runs `read` on the span's data where it is (it may fold repeated attributes), then gives its events-and-links box back to
-    /// the slab's spares, drops the rest and frees the slot: how the exporter thread takes a span.
+    /// Runs `read` on the span's data where it is (it may fold repeated attributes), then gives
+    /// its events-and-links box back to the slab's spares, drops the rest and frees the slot: how
+    /// the exporter thread takes a span.
     pub(crate) fn consume<R>(mut self, read: impl FnOnce(&mut SpanData) -> R) -> R {
         let result = read(self.data());
         // `Drop` recycles the box, drops the data and frees the slot.
@@ -413,7 +414,9 @@ impl Drop for SlotRef {
         if let Some(extras) = self.data().extras.take() {
             self.slots().spares.give_back(extras);
         }
-        // SAFETY: as in `release`: the value is dropped in place, then the slot is freed once.
+        // SAFETY: as in `data`, this `SlotRef` alone reaches the slot, which holds a value (written
+        // by `take`); `Drop` runs once, so the value is dropped in place once, and the slot is
+        // freed just below, after which nothing reads it through this `SlotRef`.
         self.slot().data.with_mut(|data| unsafe { data.cast::<SpanData>().drop_in_place() });
         self.free();
     }
