@@ -120,7 +120,13 @@ pub(super) enum SpanField {
 /// Where a span field named `name` with `value` goes, the conventions' fields first; a
 /// conventional field with a value it cannot mean (`otel.kind = "sideways"`) is ignored. The
 /// `error` field is also kept as an attribute.
+#[inline]
 pub(super) fn span_field(name: &'static str, value: Value, mut sink: impl FnMut(SpanField)) {
+    // Most fields are plain attributes, and only a name starting with `o` or `e` can be one of
+    // the conventions: one byte read spares them the string comparisons below.
+    if !matches!(name.as_bytes().first(), Some(b'o' | b'e')) {
+        return sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value }));
+    }
     match (name, value) {
         ("otel.name", Value::Str(text)) => sink(SpanField::Name(text)),
         ("otel.kind", Value::Str(text)) => {

@@ -10,25 +10,33 @@
 //! # The protocol
 //!
 //! - The table is a fixed array of entries, [`WAYS`] to a bucket; an id's bucket follows from its
-//!   hash. An entry is free (key 0) or holds the value of the span whose id is its key (`tracing`
-//!   ids are never 0).
+//!   hash. An entry's key says whose it is: free (0), being filled ([`CLAIMING`]), or holding the
+//!   value of the span whose id it is (`tracing` ids are never 0; the one id equal to `CLAIMING`
+//!   is never kept here).
 //! - [`insert`](SpanTable::insert) claims a free entry of the bucket by a compare-and-swap of its
-//!   key from 0 to the id, then stores the value under the entry's lock. A full bucket hands the
-//!   value back: the caller keeps it elsewhere (the layer, in the registry's extensions). Memory is
-//!   bounded by the table's capacity, never by the number of live spans.
-//! - A lookup ([`with`](SpanTable::with)) finds the entry keyed by the id and reaches the value
-//!   under its lock. `tracing` hands a span's id out only after `new_span` returned (so after the
-//!   insert, and whatever carries the id to another thread orders the use after it), and closes the
-//!   span only when no handle to it is left (so after every use): a lookup of an id happens after
-//!   its insert and before its removal, and sees the key written by the insert. The key guards no
-//!   memory: the entry's lock orders every access to the value.
-//! - [`remove`](SpanTable::remove) takes the value and frees the entry (key back to 0) under the
-//!   lock. A claimer of the freed entry then waits for the lock before storing its value, so it
-//!   never overwrites a value still being taken.
+//!   key from 0 to `CLAIMING` (Acquire: the last remover's accesses to the value happen before),
+//!   stores the value without the lock, then publishes the id (Release: the value is written
+//!   before anyone who reads the id). Nobody touches the value of an entry that is free or being
+//!   filled (below), so the store needs no lock: an insert costs one atomic read-modify-write. A
+//!   full bucket hands the value back: the caller keeps it elsewhere (the layer, in the
+//!   registry's extensions). Memory is bounded by the table's capacity, never by the number of
+//!   live spans.
+//! - A lookup ([`with`](SpanTable::with)) finds the entry keyed by the id, takes the entry's lock,
+//!   and reads the key again under it: only if it still holds the id does it reach the value.
+//!   `tracing` hands a span's id out only after `new_span` returned and closes the span only when
+//!   no handle to it is left, so a lookup through a live handle always finds its span. But an
+//!   `Id` can outlive its span (a stale `parent:` or `follows_from` id is allowed): such a lookup
+//!   may find the key changed under the lock, and then reaches nothing, or find the id reused by
+//!   a later span, whose value it then sees (as the registry itself would); the Acquire load of
+//!   the key pairs with the insert's Release, so that value was fully written.
+//! - [`remove`](SpanTable::remove) takes the lock, checks the key, takes the value and frees the
+//!   entry (key back to 0, Release: paired with the next claimer's Acquire). Holding the lock,
+//!   it waits for any lookup still reaching the value; a lookup that takes the lock after it sees
+//!   the key changed.
 //! - The lock is held only to read or change the value, never while user code runs (a `Debug`
 //!   impl formatting a field may itself record to the same span): callers format first, then lock.
 //!   Held that briefly, and almost never by two threads at once (one span used on two threads at
-//!   the same moment), it is a spin lock: taking it is one atomic swap, releasing it a plain
+//!   the same moment), it is a spin lock: taking it is one compare-and-swap, releasing it a plain
 //!   store (a parking mutex releases with a compare-and-swap); a waiter spins a little, then
 //!   yields its time slice.
 
@@ -38,16 +46,22 @@ use crate::sync::UnsafeCell;
 /// Entries per bucket: an id can live in any of them.
 const WAYS: usize = 4;
 
-/// One entry: a span id (0: free) and the value kept for it, behind a spin lock.
+/// The key of an entry being filled by an insert.
+const CLAIMING: u64 = u64::MAX;
+
+/// One entry: a span id (0: free, [`CLAIMING`]: being filled) and the value kept for it, behind a
+/// spin lock.
 struct Entry<T> {
     key: AtomicU64,
     locked: AtomicBool,
     value: UnsafeCell<Option<T>>,
 }
 
-// SAFETY: the value is reached only by the thread holding the entry's lock (`Entry::with`), which
-// orders each holder's accesses after the previous holder's (Acquire on taking, Release on
-// giving back); `T: Send` lets it move between those threads.
+// SAFETY: the value is reached only by the thread holding the entry's lock while the key holds
+// the id it looked up (`Entry::with_key`), or by the inserter that claimed the free entry, before
+// it publishes the id; the lock orders each holder's accesses after the previous holder's, and the
+// key orders the inserter's store before any holder's access and after the last remover's (module
+// header). `T: Send` lets the value move between those threads.
 unsafe impl<T: Send> Sync for Entry<T> {}
 
 impl<T> Entry<T> {
@@ -55,16 +69,22 @@ impl<T> Entry<T> {
         Entry { key: AtomicU64::new(0), locked: AtomicBool::new(false), value: UnsafeCell::new(None) }
     }
 
-    /// Runs `f` on the value, holding the entry's lock.
+    /// Runs `f` on the value, holding the entry's lock, if the entry still belongs to `id`.
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
+    fn with_key<R>(&self, id: u64, f: impl FnOnce(&mut Option<T>) -> R) -> Option<R> {
         // Acquire pairs with the Release below: the previous holder's accesses happen before ours.
-        while self.locked.swap(true, Ordering::Acquire) {
+        // A compare-and-swap rather than a swap: as fast here, and under loom a spinning swap
+        // kept reading the lock held after it was given back, so the models never ended.
+        while self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             Self::wait();
         }
-        // SAFETY: holding the lock, this thread alone reaches the value.
-        let result = self.value.with_mut(|value| f(unsafe { &mut *value }));
-        // Release: our accesses happen before the next holder's (its Acquire swap).
+        // Acquire pairs with the insert's Release: a value published under this id is written.
+        let result = (self.key.load(Ordering::Acquire) == id).then(|| {
+            // SAFETY: holding the lock with the key still `id`, this thread alone reaches the
+            // value: an insert stores only into a free entry, and freeing takes the lock.
+            self.value.with_mut(|value| f(unsafe { &mut *value }))
+        });
+        // Release: our accesses happen before the next holder's (its Acquire compare-and-swap).
         self.locked.store(false, Ordering::Release);
         result
     }
@@ -106,14 +126,24 @@ impl<T> SpanTable<T> {
         &self.entries[index * WAYS..(index + 1) * WAYS]
     }
 
-    /// Keeps `value` for `id`, or hands it back when `id`'s bucket is full.
+    /// Keeps `value` for `id`, or hands it back when `id`'s bucket is full (or `id` is the one
+    /// value the table cannot key).
     pub(super) fn insert(&self, id: u64, value: T) -> Result<(), T> {
         debug_assert_ne!(id, 0, "tracing span ids are never 0");
+        if id == CLAIMING {
+            return Err(value);
+        }
         for entry in self.bucket(id) {
-            // Relaxed: see the module header; the lock below orders the value.
+            // Relaxed: a hint only; the compare-and-swap decides.
             let free = entry.key.load(Ordering::Relaxed) == 0;
-            if free && entry.key.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                entry.with(|held| *held = Some(value));
+            // Acquire pairs with the Release of the remove that freed the entry: its take of the
+            // old value happens before the store below.
+            if free && entry.key.compare_exchange(0, CLAIMING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                // SAFETY: the entry is ours alone while its key is `CLAIMING`: lookups and removes
+                // reach the value only with the key equal to their id (module header).
+                entry.value.with_mut(|held| unsafe { *held = Some(value) });
+                // Release pairs with the Acquire key loads of lookups: the value is written.
+                entry.key.store(id, Ordering::Release);
                 return Ok(());
             }
         }
@@ -123,24 +153,31 @@ impl<T> SpanTable<T> {
     /// The entry holding `id`'s value, if the table keeps one.
     #[inline]
     fn entry(&self, id: u64) -> Option<&Entry<T>> {
-        // Relaxed: the insert of `id` happened before this lookup (module header).
+        // Keys that are states, not ids, never lead to a value: a free entry or one being filled.
+        if id == 0 || id == CLAIMING {
+            return None;
+        }
+        // Relaxed: a hint only; the key is read again under the entry's lock.
         self.bucket(id).iter().find(|entry| entry.key.load(Ordering::Relaxed) == id)
     }
 
     /// Runs `f` on `id`'s value under its entry's lock; `None` when the table keeps none for `id`.
     #[inline]
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.entry(id)?.with(|held| held.as_mut().map(f))
+        self.entry(id)?.with_key(id, |held| held.as_mut().map(f)).flatten()
     }
 
     /// Takes `id`'s value out and frees its entry.
     pub(super) fn remove(&self, id: u64) -> Option<T> {
         let entry = self.entry(id)?;
-        entry.with(|held| {
-            // Relaxed, under the lock: a claimer of the entry locks before storing its value.
-            entry.key.store(0, Ordering::Relaxed);
-            held.take()
-        })
+        entry
+            .with_key(id, |held| {
+                let value = held.take();
+                // Release pairs with the next claimer's Acquire: the take happens before its store.
+                entry.key.store(0, Ordering::Release);
+                value
+            })
+            .flatten()
     }
 }
 
@@ -165,6 +202,10 @@ mod tests {
         assert_eq!(table.insert(99, 990), Ok(()));
         assert_eq!(table.with(99, |value| *value), Some(990));
         assert_eq!(table.with(4, |value| *value), Some(40));
+        // The two keys that are states, not ids, are never kept or found.
+        assert_eq!(table.insert(CLAIMING, 7), Err(7));
+        assert_eq!(table.with(CLAIMING, |value| *value), None);
+        assert_eq!(table.remove(0), None);
     }
 
     #[test]
@@ -209,6 +250,26 @@ mod loom_tests {
             }
             assert_eq!(table.remove(1), Some(100));
             assert_eq!(table.with(10, |value| *value), None);
+        });
+    }
+
+    /// A stale id (a `parent:` id kept past its span's close) looked up while its span is removed
+    /// and a new span with the same id is inserted (ids may be reused): the lookup sees the old
+    /// value, nothing, or the new value whole, and never touches a value being written.
+    #[test]
+    fn loom_span_table_stale_lookups_meet_removal_and_reuse_without_racing() {
+        loom::model(|| {
+            let table = Arc::new(SpanTable::new(WAYS));
+            assert!(table.insert(7, 70).is_ok());
+            let stale = {
+                let table = table.clone();
+                thread::spawn(move || table.with(7, |value| *value))
+            };
+            assert_eq!(table.remove(7), Some(70));
+            assert!(table.insert(7, 71).is_ok());
+            let seen = stale.join().unwrap();
+            assert!(matches!(seen, None | Some(70) | Some(71)), "saw {seen:?}");
+            assert_eq!(table.remove(7), Some(71));
         });
     }
 }
