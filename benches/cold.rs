@@ -28,7 +28,7 @@
 //! `floor/clock_pair`, each p99 no worse than the SDK's.
 //!
 //! ```sh
-//! cargo bench --bench cold
+//! cargo bench -p nanotel-benches --bench cold
 //! ```
 
 #[path = "support/order_span.rs"]

@@ -15,7 +15,7 @@
 //! the ratio of 64 threads to 1 (goal ≤ 2).
 //!
 //! ```sh
-//! cargo bench --bench threads
+//! cargo bench -p nanotel-benches --bench threads
 //! ```
 
 #[path = "support/estimates.rs"]

@@ -5,14 +5,14 @@
 # declared version is derived from the lockfile rather than built with. Prints the needed version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-deps=$(cargo tree -e normal,build --all-features --target x86_64-unknown-linux-gnu --prefix none --locked \
+deps=$(cargo tree -p nanotel -e normal,build --all-features --target x86_64-unknown-linux-gnu --prefix none --locked \
   | awk '{print $1 " " $2}' | sort -u)
 cargo metadata --format-version 1 --locked | DEPS="$deps" python3 -c '
 import json, os, sys
 meta = json.load(sys.stdin)
 deps = {tuple(line.split()) for line in os.environ["DEPS"].splitlines() if line.strip()}
 version = lambda text: tuple(int(part) for part in text.split("."))
-declared = next(p for p in meta["packages"] if p["id"] in meta["workspace_members"])["rust_version"]
+declared = next(p for p in meta["packages"] if p["name"] == "nanotel")["rust_version"]
 needed = max(((version(p["rust_version"]), p["name"]) for p in meta["packages"]
               if (p["name"], "v" + p["version"]) in deps and p.get("rust_version")
               and p["id"] not in meta["workspace_members"]), default=((0,), "none"))

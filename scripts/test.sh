@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it, on a fresh machine or a warm one:
 #   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
 #   OpenTelemetry Python classes, fuzz corpus replay, the stress suite), the loom models, the
-#   concurrency tests under AddressSanitizer, and a compile of the benchmarks.
+#   concurrency tests under AddressSanitizer, and a compile of the benchmarks (the workspace's
+#   `nanotel-benches` package, with its cross-check against the official SDK).
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,10 +36,12 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 
 echo "== cargo clippy" >&2
-cargo clippy --all-features --all-targets -- -D warnings
+cargo clippy --workspace --all-features --all-targets -- -D warnings
 
 echo "== cargo test" >&2
 cargo test --all-features
+# The benchmarks' package: its one test checks the sampler against the official SDK.
+cargo test -p nanotel-benches
 
 echo "== loom models of the lock-free structures (scripts/loom.sh)" >&2
 scripts/loom.sh
@@ -50,4 +53,4 @@ echo "== cargo doc (warnings are errors)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
 
 echo "== benchmarks compile" >&2
-cargo bench --all-features --no-run
+cargo bench -p nanotel-benches --no-run

@@ -5,7 +5,7 @@
 # markers are counted here. Needs valgrind. Usage: scripts/touched.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-binary=$(cargo bench --bench touched --no-run --message-format=json 2>/dev/null \
+binary=$(cargo bench -p nanotel-benches --bench touched --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
