@@ -22,7 +22,7 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{self as channel, Receiver, Sender, TryRecvError, TrySendError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Sender};
-use crossbeam::queue::ArrayQueue;
+use crossbeam_channel::{self as channel, Sender};
+use crossbeam_queue::ArrayQueue;
 
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;

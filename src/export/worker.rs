@@ -35,8 +35,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
-use crossbeam::queue::ArrayQueue;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_queue::ArrayQueue;
 use rand::{Rng, SeedableRng};
 
 use crate::diag;
@@ -196,7 +196,7 @@ impl Worker {
                 // The pipeline was dropped without a shutdown (it always sends one; this is a
                 // panic unwinding through the owner): shut down with the default deadline.
                 Err(RecvTimeoutError::Disconnected) if self.shutdown.is_none() => {
-                    let (reply, _) = crossbeam::channel::bounded(1);
+                    let (reply, _) = crossbeam_channel::bounded(1);
                     self.begin_shutdown(Instant::now() + super::pipeline::DEFAULT_SHUTDOWN_TIMEOUT, reply);
                 }
                 Err(RecvTimeoutError::Disconnected) => {}

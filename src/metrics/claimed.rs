@@ -22,7 +22,7 @@
 
 use std::ptr;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::sync::UnsafeCell;

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use super::claimed::Stripes;
 use super::exemplar::{latest, ExemplarFilter, Kept};

@@ -26,7 +26,7 @@ use super::attribute_set::{self, AttributeSet, Live};
 use super::series_cache::{self, TableId};
 use super::stripe;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 mod grace;
 mod reclaim;

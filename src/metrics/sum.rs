@@ -18,7 +18,7 @@ use std::ptr::NonNull;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use super::claimed::Claimable;
 use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, SUM_RESERVOIR};

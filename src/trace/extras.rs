@@ -21,7 +21,7 @@
 
 use std::ops::Range;
 
-use crossbeam::queue::ArrayQueue;
+use crossbeam_queue::ArrayQueue;
 
 use crate::attributes::{KeyValue, Text};
 

@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, UnsafeCell};
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 struct Ring<T> {
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,

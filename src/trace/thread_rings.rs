@@ -34,7 +34,7 @@ use std::sync::{Arc, Weak};
 use crate::sync::atomic::{fence as handshake_fence, AtomicBool as HandshakeFlag};
 use std::thread::LocalKey;
 
-use crossbeam::queue::SegQueue;
+use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use super::ring::{ring, Consumer, Producer};

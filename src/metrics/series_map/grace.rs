@@ -15,7 +15,7 @@ use crate::sync::Arc;
 #[cfg(not(nanotel_loom))]
 mod imp {
     use super::*;
-    use crossbeam::epoch;
+    use crossbeam_epoch as epoch;
 
     /// A pin: while it lives, nothing unlinked before or during it is freed.
     pub(crate) struct Guard {
