@@ -56,4 +56,16 @@ pub mod trace;
 pub mod tracing_layer;
 
 pub use export::Signal;
+
+/// Not part of nanotel's API: no semver promise, not documented. The decoders the fuzz targets
+/// drive (fuzz/src/inputs.rs, replayed by tests/fuzz_corpus.rs), reachable for them alone.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::export::endpoint::{signal_url, signal_url_for, EndpointError};
+    pub use crate::export::headers::{parse_headers, ParsedHeaders};
+    pub use crate::export::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
+    pub use crate::export::retry_after::parse_retry_after;
+    pub use crate::resource::container::{container_id_from_cgroup, container_id_from_mountinfo};
+    pub use crate::resource::env_attributes::{parse_resource_attributes, ParsedAttributes};
+}
 pub use telemetry::{builder, init, InitError, Telemetry, TelemetryBuilder};

@@ -10,14 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use nanotel::export::endpoint::signal_url;
-use nanotel::export::headers::parse_headers;
-use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
-use nanotel::export::retry_after::parse_retry_after;
+use nanotel::internal::{
+    classify_response, container_id_from_cgroup, container_id_from_mountinfo, parse_headers, parse_resource_attributes,
+    parse_retry_after, signal_url, ExportOutcome, HttpResponse,
+};
 use nanotel::propagation::{
     b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator, TraceState,
 };
-use nanotel::resource::{container_id_from_cgroup, container_id_from_mountinfo, parse_resource_attributes};
 use nanotel::Signal;
 
 /// Header values worth hitting exactly, which random bytes rarely spell; a length byte of

@@ -87,26 +87,8 @@ impl Default for BreakerConfig {
 /// with 429 or a 5xx: signs of an unhealthy collector. Any other answer, even a 400 for bad
 /// data, shows the collector is up and counts as a success here.
 ///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use nanotel::export::{BreakerConfig, BreakerState, CircuitBreaker};
-///
-/// let config = BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(1), ..BreakerConfig::default() };
-/// let mut breaker = CircuitBreaker::new(config);
-/// let t0 = Instant::now();
-/// breaker.on_failure(t0);
-/// breaker.on_failure(t0);
-/// assert_eq!(breaker.state(), BreakerState::Open);
-/// assert!(!breaker.try_acquire(t0));
-/// let t1 = t0 + Duration::from_secs(1);
-/// assert!(breaker.try_acquire(t1)); // the probe
-/// breaker.on_failure(t1);
-/// assert_eq!(breaker.reopens_at(), Some(t1 + Duration::from_secs(2))); // twice as long
-/// let t2 = t1 + Duration::from_secs(2);
-/// assert!(breaker.try_acquire(t2));
-/// breaker.on_success();
-/// assert_eq!(breaker.state(), BreakerState::Closed);
-/// ```
+/// (crate-internal: the lanes drive it; its walk through open, probe and reopen is the test
+/// `a_failed_probe_reopens_for_twice_as_long_and_a_good_one_closes`).
 #[derive(Debug)]
 pub struct CircuitBreaker {
     config: BreakerConfig,
@@ -296,5 +278,25 @@ mod tests {
         assert_eq!(b.transitions(), 7);
         (0..3).for_each(|_| b.on_failure(t3));
         assert_eq!(b.reopens_at(), Some(t3 + Duration::from_secs(10)), "short again once closed");
+    }
+
+    #[test]
+    fn a_failed_probe_reopens_for_twice_as_long_and_a_good_one_closes() {
+        let config =
+            BreakerConfig { failure_threshold: 2, reset_timeout: Duration::from_secs(1), ..BreakerConfig::default() };
+        let mut breaker = CircuitBreaker::new(config);
+        let t0 = Instant::now();
+        breaker.on_failure(t0);
+        breaker.on_failure(t0);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(!breaker.try_acquire(t0));
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(breaker.try_acquire(t1)); // the probe
+        breaker.on_failure(t1);
+        assert_eq!(breaker.reopens_at(), Some(t1 + Duration::from_secs(2))); // twice as long
+        let t2 = t1 + Duration::from_secs(2);
+        assert!(breaker.try_acquire(t2));
+        breaker.on_success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
     }
 }

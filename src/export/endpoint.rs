@@ -1,7 +1,7 @@
 //! Where each signal is posted: the OTLP/HTTP endpoint rules applied to the configured values.
 //!
 //! ```
-//! use nanotel::export::endpoint::signal_url;
+//! use nanotel::internal::signal_url;
 //! use nanotel::Signal;
 //!
 //! let url = signal_url(Signal::Logs, Some("http://collector:4318/mycollector/"), None).unwrap();
@@ -26,7 +26,7 @@ const DEFAULT_GRPC: &str = "http://localhost:4317";
 /// added (the spec's rule for gRPC): the service's method path is the request's path.
 ///
 /// ```
-/// use nanotel::export::endpoint::signal_url_for;
+/// use nanotel::internal::signal_url_for;
 /// use nanotel::export::Protocol;
 /// use nanotel::Signal;
 ///
@@ -64,7 +64,7 @@ pub fn signal_url_for(
 /// Query strings are kept. Only `http` and `https` URLs with a host are accepted.
 ///
 /// ```
-/// use nanotel::export::endpoint::signal_url;
+/// use nanotel::internal::signal_url;
 /// use nanotel::Signal;
 ///
 /// let traces = signal_url(Signal::Traces, Some("https://otel.example.com"), None).unwrap();
@@ -105,7 +105,7 @@ pub(crate) fn check_base(base: &str) -> Result<(), EndpointError> {
 /// Any `user:password@` part of the offending value is left out of the message.
 ///
 /// ```
-/// use nanotel::export::endpoint::signal_url;
+/// use nanotel::internal::signal_url;
 /// use nanotel::Signal;
 ///
 /// let error = signal_url(Signal::Traces, None, Some("ftp://c:21")).unwrap_err();

@@ -1,7 +1,7 @@
 //! `OTEL_EXPORTER_OTLP_HEADERS`: extra HTTP headers sent with every export request.
 //!
 //! ```
-//! use nanotel::export::headers::parse_headers;
+//! use nanotel::internal::parse_headers;
 //!
 //! let parsed = parse_headers("Authorization=Bearer%20s3cr3t, x-tenant = blue");
 //! assert_eq!(
@@ -38,7 +38,7 @@ pub struct ParsedHeaders {
 /// they log it.
 ///
 /// ```
-/// use nanotel::export::headers::parse_headers;
+/// use nanotel::internal::parse_headers;
 ///
 /// let parsed = parse_headers("api-key=a%2Cb%3Dc,,broken,bad key=1,broken");
 /// assert_eq!(parsed.headers, [("api-key".to_owned(), "a,b=c".to_owned())]);

@@ -1,10 +1,10 @@
 //! The export pipeline: bounded queues filled by producers, and one dedicated thread that batches,
 //! encodes, compresses and sends OTLP over HTTP or gRPC, with retries and a circuit breaker.
 
-pub mod endpoint;
-pub mod headers;
-pub mod response;
-pub mod retry_after;
+pub(crate) mod endpoint;
+pub(crate) mod headers;
+pub(crate) mod response;
+pub(crate) mod retry_after;
 
 /// One of the three OTLP signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +60,7 @@ mod wire;
 mod worker;
 
 pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};
-pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use breaker::{BreakerConfig, BreakerState};
 pub use config::{
     BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, PrometheusConfig, Protocol, SignalConfig,
     DEFAULT_BACKLOG_MAX_BYTES,

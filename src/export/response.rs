@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
+//! use nanotel::internal::{classify_response, ExportOutcome, HttpResponse};
 //! use nanotel::Signal;
 //!
 //! let throttled = HttpResponse { status: 429, retry_after: Some("5"), ..Default::default() };
@@ -98,7 +98,7 @@ pub enum ExportOutcome {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use nanotel::export::response::{classify_response, ExportOutcome, HttpResponse};
+/// use nanotel::internal::{classify_response, ExportOutcome, HttpResponse};
 /// use nanotel::Signal;
 ///
 /// let body = br#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"too old"}}"#;

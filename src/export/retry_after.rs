@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use nanotel::export::retry_after::parse_retry_after;
+//! use nanotel::internal::parse_retry_after;
 //!
 //! assert_eq!(parse_retry_after("120", SystemTime::now()), Some(Duration::from_secs(120)));
 //! ```
@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
-/// use nanotel::export::retry_after::parse_retry_after;
+/// use nanotel::internal::parse_retry_after;
 ///
 /// let now = UNIX_EPOCH + Duration::from_secs(784_111_747); // Sun, 06 Nov 1994 08:49:07 GMT
 /// assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(30)));

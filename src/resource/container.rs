@@ -43,7 +43,7 @@ fn read_proc_file(path: &str) -> Option<String> {
 /// `crio-<id>.scope`).
 ///
 /// ```
-/// use nanotel::resource::container_id_from_cgroup;
+/// use nanotel::internal::container_id_from_cgroup;
 ///
 /// let id = "3601745b3bd54d9780436faa5f0e4f72bb46231663bb99a6bb892764917832c2";
 /// let cgroup = format!("12:pids:/system.slice/docker-{id}.scope\n0::/system.slice/docker-{id}.scope\n");
@@ -78,7 +78,7 @@ fn id_from_cgroup_line(line: &str) -> Option<String> {
 /// the pod's id, not the container's, and are not looked at.
 ///
 /// ```
-/// use nanotel::resource::container_id_from_mountinfo;
+/// use nanotel::internal::container_id_from_mountinfo;
 ///
 /// let id = "a6c41e4d3a0f1b7e44c1d0e5b0de43ab9c3f8ee3f7d0f0d04a73b1bd3a8b1e2f";
 /// let mountinfo = format!(

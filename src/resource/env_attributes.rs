@@ -29,7 +29,7 @@ pub struct ParsedAttributes {
 /// trading process the rest of its identity.)
 ///
 /// ```
-/// use nanotel::resource::parse_resource_attributes;
+/// use nanotel::internal::parse_resource_attributes;
 ///
 /// let parsed = parse_resource_attributes("deployment.environment.name=prod, desk=fx%2Coptions,broken,desk.id=7");
 /// assert_eq!(

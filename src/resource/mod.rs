@@ -14,16 +14,15 @@
 //! A pipeline built without a resource of its own uses `ResourceBuilder::new()` with the
 //! pipeline's environment.
 
-mod container;
-mod env_attributes;
+pub(crate) mod container;
+pub(crate) mod env_attributes;
 mod host;
 
 use crate::attributes::KeyValue;
 use crate::proto::common::v1 as otlp;
 use crate::proto::resource::v1::Resource;
 
-pub use container::{container_id_from_cgroup, container_id_from_mountinfo};
-pub use env_attributes::{parse_resource_attributes, ParsedAttributes};
+use env_attributes::parse_resource_attributes;
 
 /// Builds the [`Resource`] a pipeline sends: detected attributes, then `OTEL_RESOURCE_ATTRIBUTES`,
 /// then attributes set here, then `OTEL_SERVICE_NAME` (see the [module documentation](self)).
