@@ -99,7 +99,7 @@ fn the_environment_is_read_and_code_wins_over_it() {
         .build()
         .unwrap();
     let config = telemetry.pipeline().unwrap().config();
-    assert_eq!(config.signal(Signal::Traces).url.as_str(), format!("{}/v1/traces", collector.endpoint()));
+    assert_eq!(config.signal(Signal::Traces).url(), format!("{}/v1/traces", collector.endpoint()));
     assert_eq!(config.signal(Signal::Traces).batch.max_queue_size, 100);
     assert_eq!(config.signal(Signal::Logs).exporter, ExporterKind::None);
     assert_eq!(telemetry.tracer_provider().sampler(), &Sampler::AlwaysOff);
@@ -125,7 +125,7 @@ fn invalid_values_fall_back_to_the_defaults() {
         .unwrap();
     assert!(!telemetry.is_disabled(), "only \"true\" disables the SDK");
     let config = telemetry.pipeline().unwrap().config();
-    assert_eq!(config.signal(Signal::Metrics).url.as_str(), "http://localhost:4318/v1/metrics");
+    assert_eq!(config.signal(Signal::Metrics).url(), "http://localhost:4318/v1/metrics");
     assert_eq!(config.signal(Signal::Traces).batch.max_queue_size, 2048);
     assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
     assert_eq!(config.signal(Signal::Metrics).protocol, nanotel::export::Protocol::HttpProtobuf);

@@ -110,9 +110,8 @@ impl BatchConfig {
 pub struct SignalConfig {
     /// Where its data goes.
     pub exporter: ExporterKind,
-    /// The full URL requests are posted to (OTLP/HTTP), or the collector's address (gRPC: the
-    /// service's method path replaces the URL's path).
-    pub url: reqwest::Url,
+    /// Read through [`SignalConfig::url`]: the HTTP client's own type stays out of the API.
+    pub(crate) url: reqwest::Url,
     /// The transport and body encoding.
     pub protocol: Protocol,
     /// Body compression.
@@ -127,6 +126,14 @@ pub struct SignalConfig {
     pub tls: TlsSettings,
     /// Where the TLS files were set, for the message about one that cannot be used.
     pub(crate) tls_origin: TlsOrigin,
+}
+
+impl SignalConfig {
+    /// The full URL requests are posted to (OTLP/HTTP), or the collector's address (gRPC: the
+    /// service's method path replaces the URL's path).
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
 }
 
 /// Everything the exporter thread needs.

@@ -481,7 +481,7 @@ impl Drop for Pipeline {
 ///     .timeout(Duration::from_secs(2))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(pipeline.config().signal(nanotel::Signal::Logs).url.as_str(), "http://127.0.0.1:4318/v1/logs");
+/// assert_eq!(pipeline.config().signal(nanotel::Signal::Logs).url(), "http://127.0.0.1:4318/v1/logs");
 /// pipeline.shutdown(Duration::from_secs(1));
 /// ```
 #[derive(Default)]
