@@ -37,6 +37,7 @@ mod config;
 mod diag;
 pub mod export;
 pub mod global;
+mod header_text;
 mod hex;
 pub mod logs;
 pub mod metrics;

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use http::HeaderMap;
 use nanotel::propagation::{
-    B3Propagator, Baggage, BaggagePropagator, CompositePropagator, Propagator, TraceContextPropagator, TraceState,
+    B3Propagator, Baggage, BaggagePropagator, CompositePropagator, Propagator, TraceContextPropagator,
 };
-use nanotel::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+use nanotel::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use nanotel::propagation::{Baggage, BaggagePropagator, TraceContextPropagator, TraceState};
-use nanotel::trace::SpanContext;
+use nanotel::propagation::{Baggage, BaggagePropagator, TraceContextPropagator};
+use nanotel::trace::{SpanContext, TraceState};
 
 const TRACE_ID: &str = "12345678901234567890123456789012";
 const VALID: &str = "00-12345678901234567890123456789012-1234567890123456-01";

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use nanotel::attributes::{KeyValue, Value};
 use nanotel::export::Pipeline;
-use nanotel::propagation::{TraceContextPropagator, TraceState};
+use nanotel::propagation::TraceContextPropagator;
 use nanotel::proto::common::v1::any_value::Value as Any;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, Span as OtlpSpan};
 use nanotel::testing::TestCollector;
+use nanotel::trace::TraceState;
 use nanotel::trace::{
     Context, Sampler, SamplingInput, SamplingResult, ShouldSample, SpanKind, TraceId, TracerProvider,
 };

@@ -10,11 +10,11 @@ use std::time::Duration;
 use nanotel::attributes::{KeyValue, Value};
 use nanotel::export::{Pipeline, Protocol};
 
-use nanotel::propagation::TraceState;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
 use nanotel::testing::TestCollector;
+use nanotel::trace::TraceState;
 use nanotel::trace::{Context, Sampler, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
 

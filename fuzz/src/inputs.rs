@@ -14,9 +14,8 @@ use nanotel::internal::{
     classify_response, container_id_from_cgroup, container_id_from_mountinfo, parse_headers, parse_resource_attributes,
     parse_retry_after, signal_url, ExportOutcome, HttpResponse,
 };
-use nanotel::propagation::{
-    b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator, TraceState,
-};
+use nanotel::propagation::{b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator};
+use nanotel::trace::TraceState;
 use nanotel::Signal;
 
 /// Header values worth hitting exactly, which random bytes rarely spell; a length byte of

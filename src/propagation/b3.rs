@@ -19,10 +19,10 @@
 
 use std::fmt;
 
-use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 use super::traceparent::{lower_hex, write_hex};
-use super::{trim_ows, Extractor, Injector, TraceState};
+use super::{trim_ows, Extractor, Injector};
 
 /// Why a B3 value was not usable. Whatever the reason, the headers are ignored and the receiver
 /// starts a new trace.

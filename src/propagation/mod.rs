@@ -34,7 +34,6 @@ mod carrier;
 mod composite;
 mod percent;
 mod trace_context;
-mod trace_state;
 pub mod traceparent;
 
 pub use b3::B3Propagator;
@@ -43,14 +42,6 @@ pub use baggage_propagator::BaggagePropagator;
 pub use carrier::{Extractor, Injector};
 pub use composite::{CompositePropagator, Propagator};
 pub use trace_context::TraceContextPropagator;
-pub use trace_state::{TraceState, TraceStateError};
 pub use traceparent::TraceparentError;
 
-/// Without leading and trailing spaces and tabs: HTTP's optional whitespace, and nothing else
-/// (a line break or other control character stays, to be rejected by the grammar).
-fn trim_ows(value: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
-    &value[start..end]
-}
+use crate::header_text::trim_ows;

@@ -1,8 +1,8 @@
 //! The W3C Trace Context propagator: `traceparent` and `tracestate` in and out of carriers.
 
-use crate::trace::SpanContext;
+use crate::trace::{trace_state, SpanContext};
 
-use super::{trace_state, traceparent, Extractor, Injector};
+use super::{traceparent, Extractor, Injector};
 
 /// Carries a [`SpanContext`] across processes in the W3C `traceparent` and `tracestate` headers.
 ///
@@ -58,7 +58,7 @@ impl TraceContextPropagator {
     /// trace; `tracestate` is only read with a valid `traceparent`.
     ///
     /// All `tracestate` lines are combined into one list; an invalid one (see
-    /// [`TraceState::parse`](super::TraceState::parse)) gives an empty trace state but keeps the
+    /// [`TraceState::parse`](crate::trace::TraceState::parse)) gives an empty trace state but keeps the
     /// context. Without a `tracestate` header this does not allocate.
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
         let mut lines = 0usize;

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use super::{trim_ows, TraceState};
+use super::trim_ows;
 
 /// The length of a version `00` header: `00-` + 32 + `-` + 16 + `-` + 2.
 const LEN: usize = 55;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::ids;
 use super::span_context::{SpanContext, TraceFlags};
-use crate::propagation::TraceState;
+use super::TraceState;
 
 // The states. Those below `NEW_ROOT` hold a context, so that asking is one comparison.
 

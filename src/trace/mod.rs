@@ -41,6 +41,7 @@ mod slab;
 mod span;
 mod span_context;
 pub(crate) mod thread_rings;
+pub(crate) mod trace_state;
 
 pub use attributes::INLINE_ATTRIBUTES;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
@@ -50,3 +51,4 @@ pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_C
 pub use sampler::{ParentBased, Sampler, SamplingInput, SamplingResult, ShouldSample};
 pub use span::{Span, SpanBuilder, SpanKind, Status};
 pub use span_context::{SpanContext, SpanId, TraceFlags, TraceId};
+pub use trace_state::{TraceState, TraceStateError};

@@ -4,9 +4,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
+use super::TraceState;
 use crate::attributes::{KeyValue, Value};
 use crate::config::EnvReader;
-use crate::propagation::TraceState;
 
 use super::ids;
 use super::span::SpanKind;

@@ -18,7 +18,7 @@ use super::recorder::{Recorder, RecorderRef};
 use super::sampler::SamplingInput;
 use super::slab::SlotRef;
 use super::span_context::{SpanContext, SpanId, TraceFlags, TraceId};
-use crate::propagation::TraceState;
+use super::TraceState;
 
 /// What a span represents, from OTLP's `SpanKind`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use super::TraceState;
 use crate::hex::hex_byte;
-use crate::propagation::TraceState;
 
 // Held as big-endian 64-bit words rather than bytes: ids are made from random words and copied
 // on every span start, and word-sized copies keep the processor's store forwarding working (a wide

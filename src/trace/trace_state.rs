@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::trim_ows;
+use crate::header_text::trim_ows;
 
 /// One `key=value` list member.
 type Entry = (Box<str>, Box<str>);
@@ -22,7 +22,7 @@ const MAX_LEN: usize = 256;
 /// 1 to 256 printable ASCII characters other than `,` and `=`, not ending in a space.
 ///
 /// ```
-/// use nanotel::propagation::TraceState;
+/// use nanotel::trace::TraceState;
 ///
 /// let state = TraceState::parse("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").unwrap();
 /// assert_eq!(state.get("congo"), Some("t61rcWkgMzE"));
@@ -85,7 +85,7 @@ impl TraceState {
     /// header invalid: the caller then carries on with an empty trace state.
     ///
     /// ```
-    /// use nanotel::propagation::{TraceState, TraceStateError};
+    /// use nanotel::trace::{TraceState, TraceStateError};
     ///
     /// let state = TraceState::parse("foo=1 \t, ,bar@baz=2").unwrap();
     /// assert_eq!(state.get("bar@baz"), Some("2"));
@@ -131,7 +131,7 @@ impl TraceState {
     /// is dropped. An invalid key or value is an error (and changes nothing).
     ///
     /// ```
-    /// use nanotel::propagation::TraceState;
+    /// use nanotel::trace::TraceState;
     ///
     /// let state = TraceState::default().insert("a", "1").unwrap().insert("b", "2").unwrap();
     /// assert_eq!(state.to_header(), "b=2,a=1");
