@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod attributes;
+mod buffer;
 pub mod clock;
 mod config;
 mod diag;

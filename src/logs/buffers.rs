@@ -4,7 +4,7 @@
 //! Emitting writes the record straight into a free slot of the calling thread's ring: no lock, no
 //! allocation, no wait; a full ring drops the record and counts it. A thread's first record for a
 //! provider takes the ring a thread that has exited left behind, or allocates one (see
-//! [`crate::trace::thread_rings`]).
+//! [`crate::buffer::thread_rings`]).
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::record::LogItem;
-use super::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
+use crate::buffer::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
 
 /// The rings of one provider.
 pub(crate) struct Buffers {

@@ -36,9 +36,6 @@ mod provider;
 mod record;
 mod severity;
 
-// Log records travel like spans: the span recorder's per-thread rings and inline attributes serve both.
-use crate::trace::{attributes as inline, thread_rings};
-
 #[cfg(feature = "log")]
 pub use bridge::LogBridge;
 pub use limits::LogLimits;

@@ -9,8 +9,8 @@ use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1 as otlp;
 use crate::Signal;
 
-use crate::trace::scopes::ScopeList;
-use crate::trace::thread_rings::{Drained, RingOwner};
+use crate::buffer::scopes::ScopeList;
+use crate::buffer::thread_rings::{Drained, RingOwner};
 
 use super::buffers::Buffers;
 use super::limits::LogLimits;

@@ -7,8 +7,8 @@ use crate::proto::common::v1::{any_value, AnyValue};
 use crate::proto::logs::v1 as otlp;
 use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 
-use super::inline::Attributes;
 use super::severity::Severity;
+use crate::buffer::attributes::Attributes;
 
 /// One emitted record: fixed size, so it is written straight into a ring slot. Strings are
 /// [`Text`]s and values are [`Value`]s: a record with static strings holds no heap memory.

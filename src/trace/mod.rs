@@ -25,7 +25,6 @@
 //! # drop(task);
 //! ```
 
-pub(crate) mod attributes;
 pub(crate) mod context;
 mod extras;
 pub(crate) mod ids;
@@ -33,17 +32,14 @@ mod lazy_context;
 mod limits;
 mod provider;
 mod record;
-mod recorder;
-mod ring;
+pub(crate) mod recorder;
 mod sampler;
-pub(crate) mod scopes;
 mod slab;
 mod span;
 mod span_context;
-pub(crate) mod thread_rings;
 pub(crate) mod trace_state;
 
-pub use attributes::INLINE_ATTRIBUTES;
+pub use crate::buffer::attributes::INLINE_ATTRIBUTES;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use limits::SpanLimits;
 pub(crate) use provider::WeakTracerProvider;

@@ -16,11 +16,11 @@ use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
 use super::sampler::Sampler;
-use super::scopes::ScopeList;
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
-use super::thread_rings::{Drained, RingOwner};
+use crate::buffer::scopes::ScopeList;
+use crate::buffer::thread_rings::{Drained, RingOwner};
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
 /// exporter thread) before it drops new ones.

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::slab::{Slab, SlotRef};
-use super::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
 use crate::attributes::Text;
+use crate::buffer::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
 
 use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;

@@ -7,7 +7,6 @@ use std::mem::ManuallyDrop;
 use crate::attributes::{KeyValue, Text, Value};
 use crate::clock;
 
-use super::attributes::Attributes;
 use super::context::ContextGuard;
 use super::extras::{ExtrasLimits, SpanExtras};
 use super::ids;
@@ -19,6 +18,7 @@ use super::sampler::SamplingInput;
 use super::slab::SlotRef;
 use super::span_context::{SpanContext, SpanId, TraceFlags, TraceId};
 use super::TraceState;
+use crate::buffer::attributes::Attributes;
 
 /// What a span represents, from OTLP's `SpanKind`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -1,4 +1,5 @@
-//! A span's attributes: the first few held in place, so a typical span never allocates.
+//! A record's attributes (a span's or a log record's): the first few held in place, so a typical record never
+//! allocates.
 
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::{self, addr_of_mut};

@@ -467,8 +467,8 @@ mod loom_models {
     use loom::thread;
 
     use super::*;
-    use crate::trace::limits::SpanLimits;
     use crate::trace::recorder::Recorder;
+    use crate::trace::SpanLimits;
 
     /// A thread gives back its side (its slab keeps the recorder alive) while the provider retires
     /// the recorder: in every interleaving the side is dropped, by one or the other, and nothing

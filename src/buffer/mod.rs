@@ -1,0 +1,12 @@
+//! What spans and log records share on their way from a recording thread to the exporter
+//! thread: the attributes a record holds in place ([`attributes`]), the bounded single-producer
+//! ring each thread writes into ([`ring`]), the per-thread sides of those rings and their drain
+//! ([`thread_rings`]), and the numbered instrumentation scopes a record names ([`scopes`]).
+//!
+//! `trace/` (the span recorder) and `logs/` (the log buffers) each own rings of their own records
+//! through [`thread_rings::RingOwner`]; neither reaches into the other.
+
+pub(crate) mod attributes;
+pub(crate) mod ring;
+pub(crate) mod scopes;
+pub(crate) mod thread_rings;
