@@ -80,8 +80,8 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 ///     .configure_pipeline(|pipeline| pipeline.compression(Compression::None).timeout(Duration::from_secs(2)))
 ///     .build()
 ///     .unwrap();
-/// let url = &telemetry.pipeline().unwrap().config().signal(Signal::Traces).url;
-/// assert_eq!(url.as_str(), format!("{}/v1/traces", collector.endpoint()));
+/// let url = telemetry.pipeline().unwrap().config().signal(Signal::Traces).url();
+/// assert_eq!(url, format!("{}/v1/traces", collector.endpoint()));
 /// # }
 /// ```
 #[derive(Default)]

@@ -8,7 +8,8 @@ use super::{traceparent, Extractor, Injector};
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use nanotel::propagation::{TraceContextPropagator, TraceState};
+/// use nanotel::propagation::TraceContextPropagator;
+/// use nanotel::trace::TraceState;
 /// use nanotel::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 ///
 /// let context = SpanContext::new(
