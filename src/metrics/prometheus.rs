@@ -13,7 +13,10 @@
 //! - exemplars, in OpenMetrics only (the 0.0.4 text format has none): a counter's `_total` sample
 //!   carries its point's latest exemplar, and each `_bucket` sample the latest exemplar whose
 //!   value falls in that bucket, as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
-//!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds);
+//!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds),
+//!   followed inside the braces by the exemplar's filtered attributes (the pairs a view removed)
+//!   as labels, in order, as many as fit OpenMetrics' limit of 128 characters for an exemplar's
+//!   label names and values together (the ids take 63): a pair that would pass it is left out;
 //! - attribute keys become labels the same way (a leading digit gets `key_`; keys that collide
 //!   after translation have their values joined with `;` in key order; a key that clashes with a
 //!   scope label or `le` is left out), followed by `otel_scope_name`, `otel_scope_version`,
@@ -349,8 +352,14 @@ fn write_sample_with(
     out.push('\n');
 }
 
-/// ` # {trace_id="…",span_id="…"} value timestamp`: the ids as lowercase hex (none when the
-/// exemplar has none), the timestamp in seconds.
+/// The most characters (UTF-8 code points) an OpenMetrics exemplar's label set may have, its
+/// names and values together.
+const EXEMPLAR_LABEL_CHARS: usize = 128;
+
+/// ` # {trace_id="…",span_id="…",…} value timestamp`: the ids as lowercase hex (none when the
+/// exemplar has none), then its filtered attributes as labels, in order, each one that would take
+/// the label set past [`EXEMPLAR_LABEL_CHARS`] (or repeat a label) left out; the timestamp in
+/// seconds.
 fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
     let hex = |bytes: &[u8]| {
         bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut hex, b| {
@@ -358,9 +367,26 @@ fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
             hex
         })
     };
-    out.push_str(" # {");
+    let mut labels: Vec<(String, String)> = Vec::new();
     if !exemplar.trace_id.is_empty() && !exemplar.span_id.is_empty() {
-        let _ = write!(out, "trace_id=\"{}\",span_id=\"{}\"", hex(&exemplar.trace_id), hex(&exemplar.span_id));
+        labels.push(("trace_id".into(), hex(&exemplar.trace_id)));
+        labels.push(("span_id".into(), hex(&exemplar.span_id)));
+    }
+    let chars = |(name, value): &(String, String)| name.chars().count() + value.chars().count();
+    let mut used: usize = labels.iter().map(chars).sum();
+    for kv in &exemplar.filtered_attributes {
+        let label = (label_name(&kv.key), value_text(kv.value.as_ref()));
+        let size = chars(&label);
+        if label.0.is_empty() || labels.iter().any(|(name, _)| *name == label.0) || used + size > EXEMPLAR_LABEL_CHARS {
+            continue;
+        }
+        used += size;
+        labels.push(label);
+    }
+    out.push_str(" # {");
+    for (i, (name, value)) in labels.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        let _ = write!(out, "{comma}{name}=\"{}\"", escape_label_value(value));
     }
     let value = match exemplar.value {
         Some(exemplar::Value::AsInt(i)) => i.to_string(),

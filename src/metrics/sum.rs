@@ -21,7 +21,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Claimable;
-use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, SUM_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removed, Reservoir, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
 
@@ -60,7 +60,8 @@ pub(crate) struct SumCells {
 }
 
 impl SumCells {
-    pub(crate) fn new(exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn new(exemplars: impl Into<Keeping>) -> Self {
+        let Keeping { filter: exemplars, removes } = exemplars.into();
         let reservoirs = if exemplars.keeps_any() { stripe::count() + 1 } else { 0 };
         SumCells {
             owned: (0..stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
@@ -68,22 +69,23 @@ impl SumCells {
             reported: AtomicU64::new(0),
             exemplars,
             reservoirs: (0..reservoirs)
-                .map(|_| CachePadded::new(Claimable::new(Reservoir::new(SUM_RESERVOIR), false)))
+                .map(|_| CachePadded::new(Claimable::new(Reservoir::new(SUM_RESERVOIR, removes), false)))
                 .collect(),
         }
     }
 
     /// For integers on an owned stripe, a plain load and store; otherwise one atomic add. A
     /// thread without a stripe yet, or in shared mode, adds out of line, so that this path
-    /// calls nothing.
+    /// calls nothing. An exemplar, when the filter admits the value, keeps the attributes its
+    /// view `removed`.
     #[inline]
-    pub(crate) fn add<N: Number>(&self, value: N) {
+    pub(crate) fn add<N: Number>(&self, value: N, removed: Removed<'_>) {
         match stripe::owned_slot().and_then(|slot| self.owned.get(slot)) {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => self.add_settling(value),
         }
         if let Some(ids) = self.exemplars.admit() {
-            self.offer(value, ids);
+            self.offer(value, ids, removed);
         }
     }
 
@@ -100,7 +102,7 @@ impl SumCells {
     /// # Safety
     /// `shortcut` must be this `SumCells`' own ([`SumCells::shortcut`]).
     #[inline]
-    pub(crate) unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N) {
+    pub(crate) unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N, removed: Removed<'_>) {
         match stripe::owned_slot().filter(|&slot| slot < shortcut.stripes) {
             // SAFETY: `slot` is below the stripe count, and the shortcut points at the first of
             // these cells' owned stripes (the caller guarantees it is theirs), which live as long
@@ -109,17 +111,17 @@ impl SumCells {
             None => self.add_settling(value),
         }
         if let Some(ids) = shortcut.exemplars.admit() {
-            self.offer(value, ids);
+            self.offer(value, ids, removed);
         }
     }
 
     /// Offers `value` to the reservoir of this thread's stripe (the shared one in shared mode),
     /// unless another holds it.
     #[inline(never)]
-    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds) {
+    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
         let index = stripe::owned_slot().filter(|&slot| slot < self.owned.len()).unwrap_or(self.owned.len());
         if let Some(mut held) = self.reservoirs.get(index).and_then(|reservoir| reservoir.claim()) {
-            held.with(|reservoir| reservoir.offer(value, ids));
+            held.with(|reservoir| reservoir.offer(value, ids, removed));
         }
     }
 
@@ -194,22 +196,22 @@ mod tests {
         let cells = SumCells::new(ExemplarFilter::TraceBased);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| (0..1000).for_each(|_| cells.add(2u64)));
+                s.spawn(|| (0..1000).for_each(|_| cells.add(2u64, Removed::None)));
             }
         });
         assert_eq!(cells.read::<u64>(false), 8000);
         assert_eq!(cells.read::<u64>(true), 8000);
         assert_eq!(cells.read::<u64>(false), 0);
-        cells.add(5u64);
+        cells.add(5u64, Removed::None);
         assert_eq!(cells.read::<u64>(true), 5);
         let signed = SumCells::new(ExemplarFilter::TraceBased);
-        signed.add(-3i64);
+        signed.add(-3i64, Removed::None);
         assert_eq!(signed.read::<i64>(true), -3);
-        signed.add(1i64);
+        signed.add(1i64, Removed::None);
         assert_eq!((signed.read::<i64>(false), signed.read::<i64>(true), signed.read::<i64>(true)), (1, 1, 0));
         let float = SumCells::new(ExemplarFilter::TraceBased);
-        float.add(1.5f64);
-        float.add(2.0f64);
+        float.add(1.5f64, Removed::None);
+        float.add(2.0f64, Removed::None);
         assert_eq!((float.read::<f64>(true), float.read::<f64>(false)), (3.5, 0.0));
     }
 
@@ -239,9 +241,9 @@ mod tests {
                                 // All alive before the first add: more claimants than slots.
                                 start.wait();
                                 for i in 0..ADDS {
-                                    delta.add(1u64);
-                                    cumulative.add(t + 1);
-                                    signed.add(if i % 2 == 0 { -(t as i64) } else { t as i64 + 1 });
+                                    delta.add(1u64, Removed::None);
+                                    cumulative.add(t + 1, Removed::None);
+                                    signed.add(if i % 2 == 0 { -(t as i64) } else { t as i64 + 1 }, Removed::None);
                                 }
                             });
                         }

@@ -15,7 +15,7 @@ use crate::proto::metrics::v1::{
 use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
-use super::exemplar;
+use super::exemplar::{self, Removed};
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
@@ -25,6 +25,10 @@ use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
 use super::sum::{SumCells, SumShortcut};
 use super::view::Route;
+
+/// What a bound handle holds: its series, and the pairs its view removed from those bound (for
+/// its exemplars; `None` when none were).
+type Bound<A> = (Arc<Series<A>>, Option<Arc<[KeyValue]>>);
 
 /// The state of one synchronous instrument: its series, and where its delta window began.
 pub(crate) struct SyncInstrument<A, N> {
@@ -67,31 +71,42 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         }
     }
 
-    /// Records `value` with `record` into the series of `attributes`, by the instrument's route.
-    /// Checking the route costs what checking a flag does; only a filtered route takes a call.
+    /// Records `value` with `record` into the series of `attributes`, by the instrument's route;
+    /// `record` also gets the attributes the route removed, for an exemplar. Checking the route
+    /// costs what checking a flag does; only a filtered route takes a call.
     #[inline]
-    fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+    fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V, Removed<'_>)) {
         match &self.route {
-            Route::Direct => self.map.record(attributes, value, record),
+            Route::Direct => self.map.record(attributes, value, |cells, value| record(cells, value, Removed::None)),
             Route::Off => {}
             Route::Filtered(_) => self.record_filtered(attributes, value, record),
         }
     }
 
     #[inline(never)]
-    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V, Removed<'_>)) {
         if let Route::Filtered(filter) = &self.route {
-            self.map.record_kept(attributes, |key| filter.keeps(key), value, record);
+            let removed = Removed::Slice(attributes, filter);
+            self.map.record_kept(
+                attributes,
+                |key| filter.keeps(key),
+                value,
+                |cells, value| record(cells, value, removed),
+            );
         }
     }
 
-    /// The series of `attributes` for a bound handle (its view's filter applied), or `None` when
-    /// the instrument records nothing.
-    fn bind(&self, attributes: &[KeyValue]) -> Option<Arc<Series<A>>> {
+    /// The series of `attributes` for a bound handle (its view's filter applied) and the pairs
+    /// the filter removed (if any, for its exemplars), or `None` when the instrument records
+    /// nothing.
+    fn bind(&self, attributes: &[KeyValue]) -> Option<Bound<A>> {
         match &self.route {
-            Route::Direct => Some(self.map.bind(attributes)),
+            Route::Direct => Some((self.map.bind(attributes), None)),
             Route::Off => None,
-            Route::Filtered(filter) => Some(self.map.bind_kept(attributes, |key| filter.keeps(key))),
+            Route::Filtered(filter) => Some((
+                self.map.bind_kept(attributes, |key| filter.keeps(key)),
+                exemplar::removed_pairs(attributes, filter),
+            )),
         }
     }
 
@@ -205,8 +220,9 @@ macro_rules! bound {
     ($(#[$doc:meta])* $name:ident, $cells:ty) => {
         $(#[$doc])*
         pub struct $name<N: Number> {
-            /// `None` for an instrument of a disabled provider: recording is one branch.
-            series: Option<Arc<Series<$cells>>>,
+            /// `None` for an instrument of a disabled provider: recording is one branch. With
+            /// the series, the pairs its view removed from those bound, for its exemplars.
+            series: Option<Bound<$cells>>,
             _number: PhantomData<fn(N)>,
         }
 
@@ -218,7 +234,7 @@ macro_rules! bound {
 
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let attributes = self.series.as_ref().map(|series| series.attributes.attributes());
+                let attributes = self.series.as_ref().map(|(series, _)| series.attributes.attributes());
                 f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
             }
         }
@@ -230,25 +246,27 @@ macro_rules! bound_sum {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         pub struct $name<N: Number> {
-            /// `None` for an instrument of a disabled provider: recording is one branch.
-            series: Option<(Arc<Series<SumCells>>, SumShortcut)>,
+            /// `None` for an instrument of a disabled provider: recording is one branch. With
+            /// the series, the shortcut to its cells and the pairs its view removed from those
+            /// bound (for its exemplars).
+            series: Option<(Arc<Series<SumCells>>, SumShortcut, Option<Arc<[KeyValue]>>)>,
             _number: PhantomData<fn(N)>,
         }
 
         impl<N: Number> $name<N> {
-            fn of(series: Option<Arc<Series<SumCells>>>) -> Self {
-                let series = series.map(|series| {
+            fn of(series: Option<Bound<SumCells>>) -> Self {
+                let series = series.map(|(series, removed)| {
                     let shortcut = series.cells.shortcut();
-                    (series, shortcut)
+                    (series, shortcut, removed)
                 });
                 $name { series, _number: PhantomData }
             }
 
             #[inline(always)]
             fn add_checked(&self, value: N, valid: bool) {
-                if let Some((series, shortcut)) = self.series.as_ref().filter(|_| valid) {
+                if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
                     // SAFETY: the shortcut was taken from these cells (`of`).
-                    unsafe { series.cells.add_via(*shortcut, value) }
+                    unsafe { series.cells.add_via(*shortcut, value, Removed::bound(removed)) }
                 }
             }
         }
@@ -261,7 +279,7 @@ macro_rules! bound_sum {
 
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let attributes = self.series.as_ref().map(|(series, _)| series.attributes.attributes());
+                let attributes = self.series.as_ref().map(|(series, _, _)| series.attributes.attributes());
                 f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
             }
         }
@@ -386,7 +404,8 @@ impl<N: Number> Gauge<N> {
     /// Sets the series of `attributes` to `value`.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value, |cells, value| cells.record(value));
+        // Gauges keep no exemplars: the removed pairs are not needed.
+        self.inner.record(attributes, value, |cells, value, _| cells.record(value));
     }
 
     /// The series of `attributes`, resolved once.
@@ -399,7 +418,7 @@ impl<N: Number> BoundGauge<N> {
     /// Sets the series to `value`.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some(series) = &self.series {
+        if let Some((series, _)) = &self.series {
             series.cells.record(value);
         }
     }
@@ -408,7 +427,7 @@ impl<N: Number> BoundGauge<N> {
     #[cfg(feature = "metrics")]
     #[inline]
     pub(crate) fn add(&self, delta: N) {
-        if let Some(series) = self.series.as_ref().filter(|_| delta.is_finite()) {
+        if let Some((series, _)) = self.series.as_ref().filter(|_| delta.is_finite()) {
             series.cells.add(delta);
         }
     }
@@ -426,12 +445,12 @@ pub(crate) enum HistogramKind {
 
 impl HistogramKind {
     #[inline]
-    fn record<N: Number>(&self, value: N) {
+    fn record<N: Number>(&self, value: N, removed: Removed<'_>) {
         match self {
-            HistogramKind::Explicit(cells) => cells.record(value),
-            HistogramKind::Exponential(cells) => cells.record(value),
+            HistogramKind::Explicit(cells) => cells.record(value, removed),
+            HistogramKind::Exponential(cells) => cells.record(value, removed),
             // Negative values are left out, as a counter leaves them: the sum is monotonic.
-            HistogramKind::Sum(cells) if value.is_increment() => cells.add(value),
+            HistogramKind::Sum(cells) if value.is_increment() => cells.add(value, removed),
             HistogramKind::Sum(_) => {}
         }
     }
@@ -465,7 +484,7 @@ impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value, |cells, value| cells.record(value));
+        self.inner.record(attributes, value, HistogramKind::record);
     }
 
     /// The series of `attributes`, resolved once.
@@ -478,8 +497,8 @@ impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some(series) = &self.series {
-            series.cells.record(value);
+        if let Some((series, removed)) = &self.series {
+            series.cells.record(value, Removed::bound(removed));
         }
     }
 }
