@@ -182,3 +182,49 @@ fn recording_exemplars_allocates_nothing_after_warm_up() {
         }
     }
 }
+
+/// Keeping the attributes a view removed with an exemplar allocates nothing either: an unbound
+/// record's pairs are copied into the place's inline room (those that cannot be are counted),
+/// a bound handle's are shared.
+#[test]
+fn keeping_removed_attributes_with_exemplars_allocates_nothing() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .exemplar_filter(ExemplarFilter::AlwaysOn)
+        .view(View::new("orders").keep_attributes(["venue"]))
+        .view(View::new("latency*").drop_attributes(["order.id", "client", "urgent"]))
+        .build();
+    let meter = provider.meter("alloc");
+    let counter = meter.u64_counter("orders").build().unwrap();
+    let histogram = meter.u64_histogram("latency").build().unwrap();
+    let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+    let client = KeyValue::new(String::from("client"), String::from("acme"));
+    let orders: Vec<[KeyValue; 4]> = (0..100)
+        .map(|i| {
+            [
+                KeyValue::new("venue", "XNAS"),
+                KeyValue::new("order.id", i),
+                client.clone(),
+                KeyValue::new("urgent", i % 2 == 0),
+            ]
+        })
+        .collect();
+    let (bound_counter, bound_histogram) = (counter.bind(&orders[0]), histogram.bind(&orders[0]));
+    let record = |i: usize| {
+        let attrs = &orders[i % orders.len()];
+        counter.add(1, attrs);
+        bound_counter.add(1);
+        histogram.record(i as u64 % 20_000, attrs);
+        bound_histogram.record(i as u64 % 20_000);
+        exponential.record((i % 1000) as f64 + 1.0, attrs);
+    };
+    (0..2000).for_each(record);
+    assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while keeping removed attributes");
+    // And they were kept: the histogram's exemplars carry order ids.
+    let metrics = &provider.collect()[0].metrics;
+    let latency = metrics.iter().find(|m| m.name == "latency").and_then(|m| m.data.as_ref());
+    let Some(Data::Histogram(h)) = latency else { panic!("{metrics:?}") };
+    let keys: Vec<&str> =
+        h.data_points[0].exemplars.iter().flat_map(|e| &e.filtered_attributes).map(|kv| kv.key.as_str()).collect();
+    assert!(keys.contains(&"order.id") && keys.contains(&"client"), "{keys:?}");
+}

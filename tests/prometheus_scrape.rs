@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::Pipeline;
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{MeterProvider, View};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
@@ -252,7 +252,8 @@ fn prometheus_scrapes_the_recorded_values() {
 /// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
 /// OpenMetrics, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
 /// storage, returns it from `/api/v1/query_exemplars` with the span's trace and span id, on the
-/// bucket the value fell in. A counter's exemplar comes back the same way.
+/// bucket the value fell in, with the order id a view removed from the series as an exemplar
+/// label. A counter's exemplar comes back the same way.
 #[test]
 fn prometheus_reads_back_the_exemplar_of_a_span() {
     let Some(binary) = prometheus_binary() else { return };
@@ -266,7 +267,9 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
         })
         .build()
         .unwrap();
-    let provider = MeterProvider::builder().without_env().build();
+    // The order id is no label of the series, but the exemplar carries it.
+    let provider =
+        MeterProvider::builder().without_env().view(View::new("tick_to_trade").drop_attributes(["order.id"])).build();
     provider.attach(&pipeline);
     let meter = provider.meter("desk");
     let tick_to_trade = meter
@@ -281,7 +284,7 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     let (trace_id, span_id) = (span.context().trace_id().to_string(), span.context().span_id().to_string());
     {
         let _entered = span.enter();
-        tick_to_trade.record(0.000_42, &[KeyValue::new("venue", "XNAS")]);
+        tick_to_trade.record(0.000_42, &[KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 4217)]);
         orders.add(1, &[KeyValue::new("venue", "XNAS")]);
     }
     // A faster one outside any span: its bucket has no exemplar.
@@ -295,6 +298,7 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     assert_eq!(exemplar["value"], "0.00042", "{exemplar}");
     assert!(series["le"].as_str().is_some_and(|le| le.starts_with("0.001")), "the bucket of 0.00042: {series}");
     assert_eq!(series["venue"], "XNAS");
+    assert_eq!((series.get("order_id"), &exemplar["labels"]["order_id"]), (None, &serde_json::json!("4217")));
     let (_, counted) = prometheus.wait_for_exemplar("orders_total", &trace_id);
     assert_eq!((counted["labels"]["span_id"].as_str(), counted["value"].as_str()), (Some(span_id.as_str()), Some("1")));
     drop(prometheus);

@@ -710,4 +710,44 @@ mod tests {
         assert!(!line("open{").contains('#'), "no exemplars on gauges\n{text}");
         assert!(!encode(&provider.snapshot(), None, Format::Text).contains(" # "), "none in the text format");
     }
+
+    /// An exemplar's filtered attributes follow its ids as labels, in order, while the label set
+    /// stays within OpenMetrics' 128 characters: a pair that would pass it is left out, a later
+    /// shorter one still fits.
+    #[test]
+    fn exemplar_labels_stay_within_the_openmetrics_limit() {
+        use crate::attributes::KeyValue as Attribute;
+        let exemplar = Exemplar {
+            trace_id: vec![0xab; 16],
+            span_id: vec![0x0c; 8],
+            time_unix_nano: 1_700_000_000_000_000_000,
+            value: Some(exemplar::Value::AsInt(5)),
+            filtered_attributes: [
+                Attribute::new("order.id", 4217),
+                Attribute::new("client", "x".repeat(60)),
+                Attribute::new("trace_id", "clash"),
+                Attribute::new("side", "buy"),
+                Attribute::new("desk", "fx-options-emea"),
+            ]
+            .iter()
+            .map(Attribute::to_proto)
+            .collect(),
+        };
+        let mut out = String::new();
+        write_exemplar(&mut out, &exemplar);
+        let ids = format!("trace_id=\"{}\",span_id=\"{}\"", "ab".repeat(16), "0c".repeat(8));
+        // The ids take 63 characters; order_id=4217 12 (75); client's 66 would pass 128; the
+        // repeated trace_id is left out; side=buy 7 (82); desk's 19 (101).
+        assert_eq!(
+            out,
+            format!(" # {{{ids},order_id=\"4217\",side=\"buy\",desk=\"fx-options-emea\"}} 5 1700000000.000000000")
+        );
+        let labels = out.split(['{', '}']).nth(1).unwrap_or_default();
+        let chars: usize = labels.split(',').map(|label| label.replace(['=', '"'], "").chars().count()).sum();
+        assert!(chars <= EXEMPLAR_LABEL_CHARS, "{chars}");
+        // Without ids, the pairs have the whole limit: the client fits.
+        let mut out = String::new();
+        write_exemplar(&mut out, &Exemplar { trace_id: vec![], span_id: vec![], ..exemplar });
+        assert!(out.contains(&format!("client=\"{}\"", "x".repeat(60))), "{out}");
+    }
 }
