@@ -253,21 +253,25 @@ mod loom_models {
 
     /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
     /// stripe) while a delta collection races them: each window's count is its buckets' sum, with
-    /// min ≤ max when it has any, and each bucket's exemplar is in the window of its record; over
-    /// the windows, counts and sum are exact.
+    /// min ≤ max when it has any, and each bucket's exemplar is in the window of its record, with
+    /// the attribute its view removed from that record (the pairs are written under the same
+    /// claim: never another record's); over the windows, counts and sum are exact.
     #[test]
     fn loom_records_land_whole_in_one_window() {
+        use crate::attributes::KeyValue;
+        use crate::metrics::view::AttributeFilter;
         loom::model(|| {
-            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(
-                Arc::from([2.0]),
-                1,
-                ExemplarFilter::AlwaysOn,
-            ));
+            let keeping = Keeping { filter: crate::metrics::ExemplarFilter::AlwaysOn, removes: true };
+            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(Arc::from([2.0]), 1, keeping));
             let recorders: Vec<_> = [1u64, 5]
                 .into_iter()
                 .map(|value| {
                     let cells = cells.clone();
-                    thread::spawn(move || cells.record(value))
+                    thread::spawn(move || {
+                        let (filter, attributes) =
+                            (AttributeFilter::remove(["id"]), [KeyValue::new("id", value as i64)]);
+                        cells.record(value, Removed::Slice(&attributes, &filter))
+                    })
                 })
                 .collect();
             let first = cells.read::<u64>(true);
@@ -280,6 +284,9 @@ mod loom_models {
                 for (bucket, (&count, exemplar)) in window.counts.iter().zip(&window.exemplars).enumerate() {
                     let value = exemplar.as_ref().map(|kept| kept.value);
                     assert_eq!(value, (count > 0).then_some([1, 5][bucket]), "{window:?}");
+                    let removed = exemplar.as_ref().and_then(|kept| kept.filtered_attributes.as_deref());
+                    let expected = value.map(|value| vec![KeyValue::new("id", value as i64)]);
+                    assert_eq!(removed.map(<[KeyValue]>::to_vec), expected, "{window:?}");
                 }
             }
             let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();
