@@ -16,7 +16,7 @@ use super::number::Number;
 use super::observable::{Callback, Observable, ObservableInstrument, Observer};
 use super::series_map::Reclaim;
 use super::sum::SumCells;
-use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
+use super::sync::{Counter, Gauge, Histogram, HistogramKind, SumKind, SyncInstrument, UpDownCounter};
 use super::view::{HistogramChoice, Route};
 
 /// Settings of an instrument being built.
@@ -136,16 +136,14 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, |_, keeping| move || SumCells::new(keeping))? })
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, sum_cells::<N>)? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        Ok(UpDownCounter {
-            inner: self.sync(InstrumentKind::UpDownCounter, |_, keeping| move || SumCells::new(keeping))?,
-        })
+        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, sum_cells::<N>)? })
     }
 }
 
@@ -175,20 +173,37 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
     /// the provider's default histogram aggregation.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
-        let inner = self.sync(InstrumentKind::Histogram, |choice, exemplars| {
-            let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
-                HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(Box::new(SumCells::new(exemplars)))),
-                HistogramChoice::Exponential { max_size, max_scale } => {
-                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, exemplars)))
-                }
-                HistogramChoice::Explicit(bounds) => {
-                    let bounds: Arc<[f64]> = bounds.into();
-                    Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), exemplars)))
-                }
-            };
-            cells
-        })?;
-        Ok(Histogram { inner })
+        Ok(Histogram { inner: self.sync(InstrumentKind::Histogram, histogram_cells::<N>)? })
+    }
+}
+
+/// What makes the cells of a histogram's series: a sum (a view's `Sum`), explicit or exponential
+/// buckets.
+fn histogram_cells<N: Number>(
+    choice: HistogramChoice,
+    keeping: Keeping,
+) -> Box<dyn Fn() -> HistogramKind + Send + Sync> {
+    match choice {
+        HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(Box::new(SumCells::new(keeping)))),
+        HistogramChoice::Exponential { max_size, max_scale } => {
+            Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, keeping)))
+        }
+        HistogramChoice::Explicit(bounds) => {
+            let bounds: Arc<[f64]> = bounds.into();
+            Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), keeping)))
+        }
+    }
+}
+
+/// What makes the cells of a counter's or up-down counter's series: a sum (their own
+/// aggregation), or a histogram of the increments (a view's histogram aggregation).
+fn sum_cells<N: Number>(choice: HistogramChoice, keeping: Keeping) -> Box<dyn Fn() -> SumKind + Send + Sync> {
+    match choice {
+        HistogramChoice::Sum => Box::new(move || SumKind::Sum(SumCells::new(keeping))),
+        histogram => {
+            let cells = histogram_cells::<N>(histogram, keeping);
+            Box::new(move || SumKind::Histogram(cells()))
+        }
     }
 }
 

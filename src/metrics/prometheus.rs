@@ -7,7 +7,8 @@
 //!   OpenMetrics the family is named without `_total` and carries a `# UNIT` when the name ends
 //!   with the unit's word);
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
-//!   cumulative explicit histograms are histograms; delta sums and histograms (under a delta
+//!   cumulative explicit histograms are histograms (those without a sum, an up-down counter's
+//!   under a view's histogram aggregation, have no `_sum` and no `_count`); delta sums and histograms (under a delta
 //!   temporality preference) and exponential histograms have no text form and are left out (the
 //!   specification's SHOULD); no `_created` samples;
 //! - exemplars, in OpenMetrics only (the 0.0.4 text format has none): a counter's `_total` sample
@@ -496,8 +497,13 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                 let last = p.explicit_bounds.len();
                 let inf = Some(("le", "+Inf"));
                 write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last));
-                write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(p.sum.unwrap_or(0.0)));
-                write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
+                // No sum (an up-down counter as a histogram: its values may be negative): no
+                // `_count` either, as OpenMetrics has them together or not at all; the `+Inf`
+                // bucket is the count.
+                if let Some(sum) = p.sum {
+                    write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(sum));
+                    write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
+                }
             }
         }
         _ => return None,

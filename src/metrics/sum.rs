@@ -43,6 +43,41 @@ unsafe impl Send for SumShortcut {}
 // SAFETY: as above.
 unsafe impl Sync for SumShortcut {}
 
+impl SumShortcut {
+    /// A shortcut with no cells: every add through it goes `elsewhere` (see [`add`](Self::add)),
+    /// and it admits no exemplar (a counter series aggregated as a histogram keeps its own).
+    pub(crate) fn none() -> Self {
+        SumShortcut { owned: NonNull::dangling(), stripes: 0, exemplars: ExemplarFilter::AlwaysOff }
+    }
+
+    /// Adds `value` to the thread's own cell, reached from the shortcut's address, when the
+    /// thread has one; otherwise (no stripe of its own yet, shared mode, a shortcut with no
+    /// cells) hands it to `elsewhere`. Then hands it to `offer` with the span's ids when the
+    /// filter admits it. The series' cells are read only on those two paths, out of line.
+    ///
+    /// # Safety
+    /// The cells the shortcut was taken from ([`SumCells::shortcut`]) must be alive (a
+    /// [`none`](Self::none) shortcut has none and is always fine).
+    #[inline(always)]
+    pub(crate) unsafe fn add<N: Number>(
+        self,
+        value: N,
+        elsewhere: impl FnOnce(N),
+        offer: impl FnOnce(N, crate::trace::context::CurrentIds),
+    ) {
+        match stripe::owned_slot().filter(|&slot| slot < self.stripes) {
+            // SAFETY: `slot` is below the stripe count (so this is not a `none` shortcut, whose
+            // count is 0), and the shortcut points at the first of the owned stripes of cells
+            // the caller guarantees are alive.
+            Some(slot) => SumCells::add_to_stripe(unsafe { self.owned.add(slot).as_ref() }, value),
+            None => elsewhere(value),
+        }
+        if let Some(ids) = self.exemplars.admit() {
+            offer(value, ids);
+        }
+    }
+}
+
 /// A running sum, striped so concurrent adds never share a cache line.
 pub(crate) struct SumCells {
     /// Cell `i` is written only by the thread owning stripe slot `i` (integers; floats use
@@ -95,30 +130,10 @@ impl SumCells {
         SumShortcut { owned: NonNull::from(&*self.owned).cast(), stripes: self.owned.len(), exemplars: self.exemplars }
     }
 
-    /// [`add`](SumCells::add) through `shortcut`: the thread's own cell is reached from the
-    /// shortcut's address, and these cells are read only on the paths out of line (no stripe of
-    /// the thread's own yet, shared mode, an exemplar to offer).
-    ///
-    /// # Safety
-    /// `shortcut` must be this `SumCells`' own ([`SumCells::shortcut`]).
-    #[inline]
-    pub(crate) unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N, removed: Removed<'_>) {
-        match stripe::owned_slot().filter(|&slot| slot < shortcut.stripes) {
-            // SAFETY: `slot` is below the stripe count, and the shortcut points at the first of
-            // these cells' owned stripes (the caller guarantees it is theirs), which live as long
-            // as `self`, borrowed here.
-            Some(slot) => Self::add_to_stripe(unsafe { shortcut.owned.add(slot).as_ref() }, value),
-            None => self.add_settling(value),
-        }
-        if let Some(ids) = shortcut.exemplars.admit() {
-            self.offer(value, ids, removed);
-        }
-    }
-
     /// Offers `value` to the reservoir of this thread's stripe (the shared one in shared mode),
     /// unless another holds it.
     #[inline(never)]
-    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
+    pub(crate) fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
         let index = stripe::owned_slot().filter(|&slot| slot < self.owned.len()).unwrap_or(self.owned.len());
         if let Some(mut held) = self.reservoirs.get(index).and_then(|reservoir| reservoir.claim()) {
             held.with(|reservoir| reservoir.offer(value, ids, removed));
@@ -132,8 +147,9 @@ impl SumCells {
         merge(samples.collect(), SUM_RESERVOIR)
     }
 
+    /// An add of a thread without a stripe of its own yet, or in shared mode.
     #[inline(never)]
-    fn add_settling<N: Number>(&self, value: N) {
+    pub(crate) fn add_settling<N: Number>(&self, value: N) {
         match self.owned.get(stripe::slot()) {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => value.add_to(&self.shared),

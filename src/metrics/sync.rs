@@ -249,12 +249,12 @@ macro_rules! bound_sum {
             /// `None` for an instrument of a disabled provider: recording is one branch. With
             /// the series, the shortcut to its cells and the pairs its view removed from those
             /// bound (for its exemplars).
-            series: Option<(Arc<Series<SumCells>>, SumShortcut, Option<Arc<[KeyValue]>>)>,
+            series: Option<(Arc<Series<SumKind>>, SumShortcut, Option<Arc<[KeyValue]>>)>,
             _number: PhantomData<fn(N)>,
         }
 
         impl<N: Number> $name<N> {
-            fn of(series: Option<Bound<SumCells>>) -> Self {
+            fn of(series: Option<Bound<SumKind>>) -> Self {
                 let series = series.map(|(series, removed)| {
                     let shortcut = series.cells.shortcut();
                     (series, shortcut, removed)
@@ -265,7 +265,8 @@ macro_rules! bound_sum {
             #[inline(always)]
             fn add_checked(&self, value: N, valid: bool) {
                 if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
-                    // SAFETY: the shortcut was taken from these cells (`of`).
+                    // SAFETY: the shortcut was taken from these cells (`of`), which `series`
+                    // keeps alive.
                     unsafe { series.cells.add_via(*shortcut, value, Removed::bound(removed)) }
                 }
             }
@@ -301,7 +302,7 @@ handle!(
     /// assert!(provider.to_prometheus().contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
     /// ```
     Counter,
-    SumCells
+    SumKind
 );
 bound_sum!(
     /// A [`Counter`] series resolved once. An add of an integer is a relaxed load and store on
@@ -316,7 +317,7 @@ impl<N: Number> Counter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_increment() {
-            self.inner.record(attributes, value, SumCells::add);
+            self.inner.record(attributes, value, SumKind::add);
         }
     }
 
@@ -347,7 +348,7 @@ handle!(
     /// assert!(provider.to_prometheus().contains("orders_open{otel_scope_name=\"gateway\"} 2"));
     /// ```
     UpDownCounter,
-    SumCells
+    SumKind
 );
 bound_sum!(
     /// An [`UpDownCounter`] series resolved once.
@@ -360,7 +361,7 @@ impl<N: Number> UpDownCounter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_finite() {
-            self.inner.record(attributes, value, SumCells::add);
+            self.inner.record(attributes, value, SumKind::add);
         }
     }
 
@@ -429,6 +430,83 @@ impl<N: Number> BoundGauge<N> {
     pub(crate) fn add(&self, delta: N) {
         if let Some((series, _)) = self.series.as_ref().filter(|_| delta.is_finite()) {
             series.cells.add(delta);
+        }
+    }
+}
+
+/// The cells of a counter or up-down counter series: a sum (their own aggregation), or a
+/// histogram of the increments (a view's `ExplicitBucketHistogram` or
+/// `Base2ExponentialHistogram` aggregation). The sum is kept unboxed: a bound handle's add reaches
+/// its cells through a [`SumShortcut`] without looking at which kind they are, so it costs what it
+/// costs without this choice; the histogram takes the shortcut's path out of line.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the sum, the common case, stays inline: a box would add a load to every unbound add"
+)]
+pub(crate) enum SumKind {
+    Sum(SumCells),
+    Histogram(HistogramKind),
+}
+
+impl SumKind {
+    /// Adds `value`: to the sum, or as a histogram measurement.
+    #[inline]
+    fn add<N: Number>(&self, value: N, removed: Removed<'_>) {
+        match self {
+            SumKind::Sum(cells) => cells.add(value, removed),
+            SumKind::Histogram(cells) => Self::record(cells, value, removed),
+        }
+    }
+
+    /// A histogram measurement, out of line: the histogram's record is long, and counters'
+    /// call sites are many.
+    #[inline(never)]
+    fn record<N: Number>(cells: &HistogramKind, value: N, removed: Removed<'_>) {
+        cells.record(value, removed);
+    }
+
+    /// What a bound handle keeps to add without reading these cells: the sum's shortcut, or for a
+    /// histogram one that sends every add out of line ([`SumShortcut::none`]).
+    fn shortcut(&self) -> SumShortcut {
+        match self {
+            SumKind::Sum(cells) => cells.shortcut(),
+            SumKind::Histogram(_) => SumShortcut::none(),
+        }
+    }
+
+    /// [`add`](Self::add) through `shortcut`: for a sum, the thread's own cell from the shortcut's
+    /// address, and these cells only on the paths out of line.
+    ///
+    /// # Safety
+    /// `shortcut` must be these cells' own ([`SumKind::shortcut`]).
+    #[inline]
+    unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N, removed: Removed<'_>) {
+        // SAFETY: the caller guarantees the shortcut is these cells', alive while `self` is
+        // borrowed.
+        unsafe {
+            shortcut.add(
+                value,
+                |value| self.add_elsewhere(value, removed),
+                |value, ids| self.offer(value, ids, removed),
+            )
+        }
+    }
+
+    /// An add the shortcut did not take: a sum's thread without a stripe of its own (or in shared
+    /// mode), or any add to a histogram.
+    #[inline(never)]
+    fn add_elsewhere<N: Number>(&self, value: N, removed: Removed<'_>) {
+        match self {
+            SumKind::Sum(cells) => cells.add_settling(value),
+            SumKind::Histogram(cells) => cells.record(value, removed),
+        }
+    }
+
+    /// A sum's exemplar (a histogram's shortcut admits none: its record keeps its own).
+    #[inline]
+    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
+        if let SumKind::Sum(cells) = self {
+            cells.offer(value, ids, removed);
         }
     }
 }
@@ -503,36 +581,144 @@ impl<N: Number> BoundHistogram<N> {
     }
 }
 
-impl<N: Number> Collect for SyncInstrument<SumCells, N> {
-    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, window_start, reset) = self.window(cx);
-        let delta = temporality == Temporality::Delta;
-        let mut data_points = Vec::new();
-        self.map.collect(Self::pass(cx, reset), |series, overflow| {
-            let value: N = series.cells.read(reset);
-            // A delta point only for series that changed; the overflow series only once used.
-            if (delta || overflow) && value == N::ZERO {
-                return false;
+/// What every point of one collection shares.
+struct Window<'a> {
+    cx: &'a CollectContext,
+    /// Whether the readings start a new delta window.
+    reset: bool,
+    delta: bool,
+    /// Unix nanoseconds of the delta window's start.
+    start: u64,
+}
+
+impl Window<'_> {
+    /// The start time of a point of `series`.
+    fn start_of<A>(&self, series: &Series<A>) -> u64 {
+        if self.delta {
+            self.start
+        } else {
+            series.start_unix_nano
+        }
+    }
+}
+
+/// The points of one collection of an instrument whose series are sums or histograms.
+#[derive(Default)]
+struct Points {
+    sums: Vec<NumberDataPoint>,
+    explicit: Vec<HistogramDataPoint>,
+    exponential: Vec<ExponentialHistogramDataPoint>,
+}
+
+impl Points {
+    /// Adds the point of a sum series, unless there is nothing to report; says whether it did.
+    fn push_sum<A, N: Number>(&mut self, w: &Window<'_>, series: &Series<A>, overflow: bool, cells: &SumCells) -> bool {
+        let value: N = cells.read(w.reset);
+        // A delta point only for series that changed; the overflow series only once used.
+        if (w.delta || overflow) && value == N::ZERO {
+            return false;
+        }
+        self.sums.push(NumberDataPoint {
+            attributes: attributes(series),
+            start_time_unix_nano: w.start_of(series),
+            time_unix_nano: w.cx.now,
+            value: Some(value.to_point()),
+            exemplars: exemplar::to_proto::<N>(cells.exemplars(w.reset)),
+            ..Default::default()
+        });
+        true
+    }
+
+    /// Adds the point of a histogram series, unless there is nothing to report; says whether it
+    /// did. `with_sum`: false for an instrument whose values may be negative (an up-down
+    /// counter), whose sum the specification says not to report.
+    fn push_histogram<A, N: Number>(
+        &mut self,
+        w: &Window<'_>,
+        series: &Series<A>,
+        overflow: bool,
+        cells: &HistogramKind,
+        with_sum: bool,
+    ) -> bool {
+        match cells {
+            HistogramKind::Sum(cells) => self.push_sum::<A, N>(w, series, overflow, cells),
+            HistogramKind::Explicit(cells) => {
+                let values = cells.read::<N>(w.reset);
+                let count = values.count();
+                if (w.delta || overflow) && count == 0 {
+                    return false;
+                }
+                self.explicit.push(HistogramDataPoint {
+                    attributes: attributes(series),
+                    start_time_unix_nano: w.start_of(series),
+                    time_unix_nano: w.cx.now,
+                    count,
+                    sum: with_sum.then(|| values.sum.to_f64()),
+                    bucket_counts: values.counts,
+                    explicit_bounds: cells.bounds().to_vec(),
+                    min: (count > 0).then(|| values.min.to_f64()),
+                    max: (count > 0).then(|| values.max.to_f64()),
+                    exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
+                    ..Default::default()
+                });
+                true
             }
-            data_points.push(NumberDataPoint {
-                attributes: attributes(series),
-                start_time_unix_nano: if delta { window_start } else { series.start_unix_nano },
-                time_unix_nano: cx.now,
-                value: Some(value.to_point()),
-                exemplars: exemplar::to_proto::<N>(series.cells.exemplars(reset)),
-                ..Default::default()
-            });
-            true
+            HistogramKind::Exponential(cells) => {
+                let (state, exemplars) = cells.read(w.reset);
+                let count = state.count();
+                if (w.delta || overflow) && count == 0 {
+                    return false;
+                }
+                self.exponential.push(ExponentialHistogramDataPoint {
+                    attributes: attributes(series),
+                    start_time_unix_nano: w.start_of(series),
+                    time_unix_nano: w.cx.now,
+                    count,
+                    sum: with_sum.then_some(state.sum),
+                    scale: state.scale,
+                    zero_count: state.zero_count,
+                    positive: otlp_buckets(&state.positive),
+                    negative: otlp_buckets(&state.negative),
+                    min: (count > 0).then_some(state.min),
+                    max: (count > 0).then_some(state.max),
+                    exemplars: exemplar::to_proto::<N>(exemplars),
+                    ..Default::default()
+                });
+                true
+            }
+        }
+    }
+
+    /// The metric data of the points (all of one kind: every series of an instrument has the
+    /// cells its stream chose), or `None` when there are none. `monotonic` for sums.
+    fn into_data(self, temporality: Temporality, monotonic: bool) -> Option<metric::Data> {
+        let aggregation_temporality = temporality.to_proto();
+        if !self.explicit.is_empty() {
+            Some(metric::Data::Histogram(OtlpHistogram { data_points: self.explicit, aggregation_temporality }))
+        } else if !self.exponential.is_empty() {
+            let data = ExponentialHistogram { data_points: self.exponential, aggregation_temporality };
+            Some(metric::Data::ExponentialHistogram(data))
+        } else if !self.sums.is_empty() {
+            Some(metric::Data::Sum(Sum { data_points: self.sums, aggregation_temporality, is_monotonic: monotonic }))
+        } else {
+            None
+        }
+    }
+}
+
+impl<N: Number> Collect for SyncInstrument<SumKind, N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let (temporality, start, reset) = self.window(cx);
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let counter = self.descriptor.kind == InstrumentKind::Counter;
+        let mut points = Points::default();
+        self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
+            SumKind::Sum(cells) => points.push_sum::<_, N>(&w, series, overflow, cells),
+            // An up-down counter's increments may be negative: no sum.
+            SumKind::Histogram(cells) => points.push_histogram::<_, N>(&w, series, overflow, cells, counter),
         });
         self.report_overflow(cx);
-        (!data_points.is_empty()).then(|| {
-            let sum = Sum {
-                data_points,
-                aggregation_temporality: temporality.to_proto(),
-                is_monotonic: self.descriptor.kind == InstrumentKind::Counter,
-            };
-            self.metric(metric::Data::Sum(sum))
-        })
+        points.into_data(temporality, counter).map(|data| self.metric(data))
     }
 }
 
@@ -561,90 +747,15 @@ fn otlp_buckets(buckets: &Buckets) -> Option<OtlpBuckets> {
 
 impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, window_start, reset) = self.window(cx);
-        let delta = temporality == Temporality::Delta;
-        let mut explicit = Vec::new();
-        let mut exponential = Vec::new();
-        let mut sums = Vec::new();
+        let (temporality, start, reset) = self.window(cx);
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let mut points = Points::default();
         self.map.collect(Self::pass(cx, reset), |series, overflow| {
-            let start_time_unix_nano = if delta { window_start } else { series.start_unix_nano };
-            match &series.cells {
-                HistogramKind::Sum(cells) => {
-                    let value: N = cells.read(reset);
-                    if (delta || overflow) && value == N::ZERO {
-                        return false;
-                    }
-                    sums.push(NumberDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        value: Some(value.to_point()),
-                        exemplars: exemplar::to_proto::<N>(cells.exemplars(reset)),
-                        ..Default::default()
-                    });
-                    true
-                }
-                HistogramKind::Explicit(cells) => {
-                    let values = cells.read::<N>(reset);
-                    let count = values.count();
-                    if (delta || overflow) && count == 0 {
-                        return false;
-                    }
-                    explicit.push(HistogramDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        count,
-                        sum: Some(values.sum.to_f64()),
-                        bucket_counts: values.counts,
-                        explicit_bounds: cells.bounds().to_vec(),
-                        min: (count > 0).then(|| values.min.to_f64()),
-                        max: (count > 0).then(|| values.max.to_f64()),
-                        exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
-                        ..Default::default()
-                    });
-                    true
-                }
-                HistogramKind::Exponential(cells) => {
-                    let (state, exemplars) = cells.read(reset);
-                    let count = state.count();
-                    if (delta || overflow) && count == 0 {
-                        return false;
-                    }
-                    exponential.push(ExponentialHistogramDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        count,
-                        sum: Some(state.sum),
-                        scale: state.scale,
-                        zero_count: state.zero_count,
-                        positive: otlp_buckets(&state.positive),
-                        negative: otlp_buckets(&state.negative),
-                        min: (count > 0).then_some(state.min),
-                        max: (count > 0).then_some(state.max),
-                        exemplars: exemplar::to_proto::<N>(exemplars),
-                        ..Default::default()
-                    });
-                    true
-                }
-            }
+            points.push_histogram::<_, N>(&w, series, overflow, &series.cells, true)
         });
         self.report_overflow(cx);
-        let aggregation_temporality = temporality.to_proto();
-        if !explicit.is_empty() {
-            let data = OtlpHistogram { data_points: explicit, aggregation_temporality };
-            Some(self.metric(metric::Data::Histogram(data)))
-        } else if !exponential.is_empty() {
-            let data = ExponentialHistogram { data_points: exponential, aggregation_temporality };
-            Some(self.metric(metric::Data::ExponentialHistogram(data)))
-        } else if !sums.is_empty() {
-            // A histogram's values are measurements of something that only adds up (the
-            // specification's Sum aggregation of a Histogram is monotonic).
-            let data = Sum { data_points: sums, aggregation_temporality, is_monotonic: true };
-            Some(self.metric(metric::Data::Sum(data)))
-        } else {
-            None
-        }
+        // A histogram's values are measurements of something that only adds up (the
+        // specification's Sum aggregation of a Histogram is monotonic).
+        points.into_data(temporality, true).map(|data| self.metric(data))
     }
 }
