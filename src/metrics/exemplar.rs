@@ -143,11 +143,38 @@ pub(crate) enum Removed<'a> {
     Slice(&'a [KeyValue], &'a AttributeFilter),
 }
 
-impl<'a> Removed<'a> {
-    /// A bound handle's removed pairs, if it has any.
+/// Where the attributes a record's view removed come from, looked at only when an exemplar is
+/// kept. A type rather than a value: the records of instruments without an attribute filter pass
+/// [`NoneRemoved`], which has no size, so their hot path carries nothing more than before views.
+pub(crate) trait Removes<'a>: Copy {
+    /// The removed attributes.
+    fn get(self) -> Removed<'a>;
+}
+
+/// No attributes removed: an instrument without an attribute filter.
+#[derive(Clone, Copy)]
+pub(crate) struct NoneRemoved;
+
+impl Removes<'static> for NoneRemoved {
     #[inline(always)]
-    pub(crate) fn bound(pairs: &'a Option<Arc<[KeyValue]>>) -> Self {
-        match pairs {
+    fn get(self) -> Removed<'static> {
+        Removed::None
+    }
+}
+
+impl<'a> Removes<'a> for Removed<'a> {
+    #[inline(always)]
+    fn get(self) -> Removed<'a> {
+        self
+    }
+}
+
+/// A bound handle's removed pairs, if it has any: the handle passes a reference to them, so its
+/// record carries one pointer, read only when an exemplar is kept.
+impl<'a> Removes<'a> for &'a Option<Arc<[KeyValue]>> {
+    #[inline(always)]
+    fn get(self) -> Removed<'a> {
+        match self {
             Some(pairs) => Removed::Bound(pairs),
             None => Removed::None,
         }
@@ -227,7 +254,6 @@ impl Inline {
         Inline { pairs: [Pair { key: "", value: Word::Bool(false) }; FILTERED_INLINE], len: 0, left_out: 0 };
 
     /// Keeps the pairs of `attributes` that `filter` removes, as many as fit.
-    #[inline(never)]
     fn fill(&mut self, attributes: &[KeyValue], filter: &AttributeFilter) {
         let (mut len, mut left_out) = (0u8, 0u32);
         for kv in live_removed(attributes, filter) {
@@ -273,14 +299,26 @@ impl Places {
 
     /// Keeps `value`, measured now within the span of `ids`, with the attributes its view
     /// `removed`, in place `index` (nothing when there is no such place).
-    #[inline]
+    // Always: a record in a sampled span keeps one per record, and a call would cost it a tenth.
+    #[inline(always)]
     pub(crate) fn keep<N: Number>(&mut self, index: usize, value: N, ids: CurrentIds, removed: Removed<'_>) {
-        let Some(place) = self.kept.get_mut(index) else { return };
-        let mut kept = Kept::now(value, ids);
-        if let Removed::Bound(pairs) = removed {
+        if let Some(place) = self.kept.get_mut(index) {
+            *place = Some(Kept::now(value, ids));
+            // Out of line: only instruments whose view removes attributes get here.
+            if !matches!(removed, Removed::None) || !self.inline.is_empty() {
+                self.keep_removed(index, removed);
+            }
+        }
+    }
+
+    /// The attributes removed from the record just kept in place `index`: a bound handle's,
+    /// shared; a slice's, copied inline; and the inline room of a record that removed none (a
+    /// bound handle's) emptied.
+    #[inline(never)]
+    fn keep_removed(&mut self, index: usize, removed: Removed<'_>) {
+        if let (Removed::Bound(pairs), Some(Some(kept))) = (removed, self.kept.get_mut(index)) {
             kept.filtered_attributes = Some(pairs.clone());
         }
-        *place = Some(kept);
         if let Some(inline) = self.inline.get_mut(index) {
             match removed {
                 Removed::Slice(attributes, filter) => inline.fill(attributes, filter),
@@ -379,8 +417,8 @@ impl Reservoir {
     }
 
     /// Offers a measurement made now within the span of `ids`, with the attributes its view
-    /// `removed`.
-    #[inline]
+    /// `removed`. Always inlined: its callers are the out-of-line exemplar paths, one each.
+    #[inline(always)]
     pub(crate) fn offer<N: Number>(&mut self, value: N, ids: CurrentIds, removed: Removed<'_>) {
         let size = self.kept.len() as u64;
         if size == 0 {

@@ -18,7 +18,7 @@
 //! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
 use super::claimed::Stripes;
-use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removed, Reservoir, EXPONENTIAL_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
 use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
@@ -236,7 +236,7 @@ impl ExpoCells {
     /// to its reservoir (with the attributes its view `removed`) when the filter admits it,
     /// releases it. The buckets take the value as an `f64`; the exemplar keeps it as an `N`.
     #[inline]
-    pub(crate) fn record<N: Number>(&self, value: N, removed: Removed<'_>) {
+    pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         let float = value.to_f64();
         if !float.is_finite() {
             return;
@@ -247,7 +247,7 @@ impl ExpoCells {
         self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size, removes)).with(|stripe| {
             stripe.record(float);
             if let Some(ids) = exemplar {
-                stripe.exemplars.offer(value, ids, removed);
+                stripe.exemplars.offer(value, ids, removed.get());
             }
         });
     }
@@ -277,6 +277,7 @@ impl ExpoCells {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {
@@ -340,6 +341,7 @@ mod tests {
 #[cfg(all(test, not(nanotel_loom)))]
 mod exit_tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use std::sync::Arc;
 
     /// Records into its histogram when dropped.
@@ -396,6 +398,7 @@ mod exit_tests {
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use crate::sync::Arc;
     use loom::thread;
 

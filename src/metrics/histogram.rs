@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Stripes;
-use super::exemplar::{Keeping, Kept, Places, Removed};
+use super::exemplar::{Keeping, Kept, Places, Removed, Removes};
 use super::number::Number;
 use super::stripe;
 
@@ -82,7 +82,8 @@ impl Cells {
         &mut self.blocks[index / BLOCK][index % BLOCK]
     }
 
-    #[inline]
+    // Always: the heart of every record, which the compiler otherwise may leave out of line.
+    #[inline(always)]
     fn record<N: Number>(&mut self, bucket: usize, value: N) {
         let n = self.buckets;
         *self.cell(bucket) += 1;
@@ -171,7 +172,7 @@ impl HistogramCells {
     /// bucket's exemplar (with the attributes its view `removed`) when the filter admits the
     /// value. Non-finite values are ignored: they would poison the sum.
     #[inline]
-    pub(crate) fn record<N: Number>(&self, value: N, removed: Removed<'_>) {
+    pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         if !value.is_finite() {
             return;
         }
@@ -183,7 +184,7 @@ impl HistogramCells {
         held.with(|cells| {
             cells.record(bucket, value);
             if let Some(ids) = exemplar {
-                cells.keep(bucket, value, ids, removed);
+                cells.keep(bucket, value, ids, removed.get());
             }
         });
     }

@@ -21,7 +21,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Claimable;
-use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removed, Reservoir, SUM_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
 
@@ -114,7 +114,7 @@ impl SumCells {
     /// calls nothing. An exemplar, when the filter admits the value, keeps the attributes its
     /// view `removed`.
     #[inline]
-    pub(crate) fn add<N: Number>(&self, value: N, removed: Removed<'_>) {
+    pub(crate) fn add<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match stripe::owned_slot().and_then(|slot| self.owned.get(slot)) {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => self.add_settling(value),
@@ -133,10 +133,15 @@ impl SumCells {
     /// Offers `value` to the reservoir of this thread's stripe (the shared one in shared mode),
     /// unless another holds it.
     #[inline(never)]
-    pub(crate) fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
+    pub(crate) fn offer<'r, N: Number>(
+        &self,
+        value: N,
+        ids: crate::trace::context::CurrentIds,
+        removed: impl Removes<'r>,
+    ) {
         let index = stripe::owned_slot().filter(|&slot| slot < self.owned.len()).unwrap_or(self.owned.len());
         if let Some(mut held) = self.reservoirs.get(index).and_then(|reservoir| reservoir.claim()) {
-            held.with(|reservoir| reservoir.offer(value, ids, removed));
+            held.with(|reservoir| reservoir.offer(value, ids, removed.get()));
         }
     }
 
@@ -204,6 +209,7 @@ impl SumCells {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use std::sync::atomic::AtomicBool;
     use std::sync::Barrier;
 

@@ -15,7 +15,7 @@ use crate::proto::metrics::v1::{
 use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
-use super::exemplar::{self, Removed};
+use super::exemplar::{self, NoneRemoved, Removed, Removes};
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
@@ -25,6 +25,11 @@ use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
 use super::sum::{SumCells, SumShortcut};
 use super::view::Route;
+
+/// Cells that take a measurement, with the attributes its view removed (for an exemplar).
+pub(crate) trait Measure<V> {
+    fn measure<'r>(&self, value: V, removed: impl Removes<'r>);
+}
 
 /// What a bound handle holds: its series, and the pairs its view removed from those bound (for
 /// its exemplars; `None` when none were).
@@ -71,27 +76,33 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         }
     }
 
-    /// Records `value` with `record` into the series of `attributes`, by the instrument's route;
-    /// `record` also gets the attributes the route removed, for an exemplar. Checking the route
-    /// costs what checking a flag does; only a filtered route takes a call.
+    /// Records `value` into the series of `attributes`, by the instrument's route, with the
+    /// attributes the route removed (for an exemplar): none, as a type, on a direct route.
+    /// Checking the route costs what checking a flag does; only a filtered route takes a call.
     #[inline]
-    fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V, Removed<'_>)) {
+    fn record<V>(&self, attributes: &[KeyValue], value: V)
+    where
+        A: Measure<V>,
+    {
         match &self.route {
-            Route::Direct => self.map.record(attributes, value, |cells, value| record(cells, value, Removed::None)),
+            Route::Direct => self.map.record(attributes, value, |cells, value| cells.measure(value, NoneRemoved)),
             Route::Off => {}
-            Route::Filtered(_) => self.record_filtered(attributes, value, record),
+            Route::Filtered(_) => self.record_filtered(attributes, value),
         }
     }
 
     #[inline(never)]
-    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V, Removed<'_>)) {
+    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V)
+    where
+        A: Measure<V>,
+    {
         if let Route::Filtered(filter) = &self.route {
             let removed = Removed::Slice(attributes, filter);
             self.map.record_kept(
                 attributes,
                 |key| filter.keeps(key),
                 value,
-                |cells, value| record(cells, value, removed),
+                |cells, value| cells.measure(value, removed),
             );
         }
     }
@@ -267,7 +278,7 @@ macro_rules! bound_sum {
                 if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
                     // SAFETY: the shortcut was taken from these cells (`of`), which `series`
                     // keeps alive.
-                    unsafe { series.cells.add_via(*shortcut, value, Removed::bound(removed)) }
+                    unsafe { series.cells.add_via(*shortcut, value, removed) }
                 }
             }
         }
@@ -317,7 +328,7 @@ impl<N: Number> Counter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_increment() {
-            self.inner.record(attributes, value, SumKind::add);
+            self.inner.record(attributes, value);
         }
     }
 
@@ -361,7 +372,7 @@ impl<N: Number> UpDownCounter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_finite() {
-            self.inner.record(attributes, value, SumKind::add);
+            self.inner.record(attributes, value);
         }
     }
 
@@ -405,13 +416,14 @@ impl<N: Number> Gauge<N> {
     /// Sets the series of `attributes` to `value`.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        // Gauges keep no exemplars: the removed pairs are not needed.
-        self.inner.record(attributes, value, |cells, value, _| cells.record(value));
+        self.inner.record(attributes, value);
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
-        BoundGauge { series: self.inner.bind(attributes), _number: PhantomData }
+        // Gauges keep no exemplars: the removed pairs are not kept.
+        let series = self.inner.bind(attributes).map(|(series, _)| (series, None));
+        BoundGauge { series, _number: PhantomData }
     }
 }
 
@@ -451,7 +463,7 @@ pub(crate) enum SumKind {
 impl SumKind {
     /// Adds `value`: to the sum, or as a histogram measurement.
     #[inline]
-    fn add<N: Number>(&self, value: N, removed: Removed<'_>) {
+    fn add<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match self {
             SumKind::Sum(cells) => cells.add(value, removed),
             SumKind::Histogram(cells) => Self::record(cells, value, removed),
@@ -461,7 +473,7 @@ impl SumKind {
     /// A histogram measurement, out of line: the histogram's record is long, and counters'
     /// call sites are many.
     #[inline(never)]
-    fn record<N: Number>(cells: &HistogramKind, value: N, removed: Removed<'_>) {
+    fn record<'r, N: Number>(cells: &HistogramKind, value: N, removed: impl Removes<'r>) {
         cells.record(value, removed);
     }
 
@@ -480,7 +492,7 @@ impl SumKind {
     /// # Safety
     /// `shortcut` must be these cells' own ([`SumKind::shortcut`]).
     #[inline]
-    unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N, removed: Removed<'_>) {
+    unsafe fn add_via<'r, N: Number>(&self, shortcut: SumShortcut, value: N, removed: impl Removes<'r>) {
         // SAFETY: the caller guarantees the shortcut is these cells', alive while `self` is
         // borrowed.
         unsafe {
@@ -495,7 +507,7 @@ impl SumKind {
     /// An add the shortcut did not take: a sum's thread without a stripe of its own (or in shared
     /// mode), or any add to a histogram.
     #[inline(never)]
-    fn add_elsewhere<N: Number>(&self, value: N, removed: Removed<'_>) {
+    fn add_elsewhere<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match self {
             SumKind::Sum(cells) => cells.add_settling(value),
             SumKind::Histogram(cells) => cells.record(value, removed),
@@ -504,7 +516,7 @@ impl SumKind {
 
     /// A sum's exemplar (a histogram's shortcut admits none: its record keeps its own).
     #[inline]
-    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: Removed<'_>) {
+    fn offer<'r, N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: impl Removes<'r>) {
         if let SumKind::Sum(cells) = self {
             cells.offer(value, ids, removed);
         }
@@ -523,7 +535,7 @@ pub(crate) enum HistogramKind {
 
 impl HistogramKind {
     #[inline]
-    fn record<N: Number>(&self, value: N, removed: Removed<'_>) {
+    fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match self {
             HistogramKind::Explicit(cells) => cells.record(value, removed),
             HistogramKind::Exponential(cells) => cells.record(value, removed),
@@ -531,6 +543,28 @@ impl HistogramKind {
             HistogramKind::Sum(cells) if value.is_increment() => cells.add(value, removed),
             HistogramKind::Sum(_) => {}
         }
+    }
+}
+
+impl<N: Number> Measure<N> for SumKind {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
+        self.add(value, removed);
+    }
+}
+
+impl<N: Number> Measure<N> for HistogramKind {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
+        self.record(value, removed);
+    }
+}
+
+/// Gauges keep no exemplars: the removed attributes are not looked at.
+impl<N: Number> Measure<N> for GaugeCell {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, _: impl Removes<'r>) {
+        self.record(value);
     }
 }
 
@@ -562,7 +596,7 @@ impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value, HistogramKind::record);
+        self.inner.record(attributes, value);
     }
 
     /// The series of `attributes`, resolved once.
@@ -576,7 +610,7 @@ impl<N: Number> BoundHistogram<N> {
     #[inline]
     pub fn record(&self, value: N) {
         if let Some((series, removed)) = &self.series {
-            series.cells.record(value, Removed::bound(removed));
+            series.cells.record(value, removed);
         }
     }
 }
