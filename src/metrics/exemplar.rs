@@ -601,6 +601,8 @@ mod tests {
         assert_eq!(places.get(1).map(|kept| keys(&kept)), Some(vec![format!("{FILTERED_LEFT_OUT_KEY}=1")]));
         places.clear();
         assert!(places.get(0).is_none() && places.get(1).is_none());
+        // The room per place that README.md states.
+        assert_eq!(std::mem::size_of::<Inline>(), 168);
         // Without room (an instrument whose view removes nothing), a slice's pairs are not kept.
         let mut plain = Places::new(1, false);
         plain.keep(0, 9u64, ids(1), Removed::Slice(&attributes, &filter));
