@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::Pipeline;
-use nanotel::metrics::{MeterProvider, View};
+use nanotel::metrics::{Aggregation, MeterProvider, View};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
@@ -199,9 +199,20 @@ fn prometheus_scrapes_the_recorded_values() {
         .resource(resource)
         .build()
         .unwrap();
-    let provider = MeterProvider::builder().without_env().build();
+    // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
+    let provider = MeterProvider::builder()
+        .without_env()
+        .view(View::new("fill.size").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
+        .view(View::new("depth.change").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }))
+        .build();
     provider.attach(&pipeline);
     let meter = provider.meter_with_version("gateway", "1.0.0");
+    let fill_size = meter.u64_counter("fill.size").build().unwrap();
+    fill_size.add(50, &[]);
+    fill_size.bind(&[]).add(500);
+    let depth_change = meter.i64_up_down_counter("depth.change").build().unwrap();
+    depth_change.add(-3, &[]);
+    depth_change.add(2, &[]);
     let orders = meter.u64_counter("orders").with_unit("{order}").with_description("Orders sent.").build().unwrap();
     let xnas = orders.bind(&[KeyValue::new("venue", "XNAS")]);
     xnas.add(42);
@@ -236,6 +247,12 @@ fn prometheus_scrapes_the_recorded_values() {
     prometheus.wait_for("order_latency_seconds_bucket{le=\"+Inf\"}", "3");
     prometheus.wait_for("order_latency_seconds_sum", "30.75");
     prometheus.wait_for("target_info{service_name=\"order-gateway\",host_name=\"h1\"}", "1");
+    prometheus.wait_for("fill_size_bucket{le=~\"100(\\\\.0)?\"}", "1");
+    prometheus.wait_for("fill_size_bucket{le=\"+Inf\"}", "2");
+    prometheus.wait_for("fill_size_sum", "550");
+    prometheus.wait_for("depth_change_bucket{le=~\"0(\\\\.0)?\"}", "1");
+    prometheus.wait_for("depth_change_bucket{le=\"+Inf\"}", "2");
+    assert!(prometheus.query("depth_change_sum").is_empty(), "an up-down counter's histogram has no sum");
     // The pipeline's own telemetry, in the same scrape.
     prometheus.wait_for("nanotel_exporter_items_exported_total{signal=\"traces\"}", "5");
     prometheus.wait_for("nanotel_exporter_queue_capacity{signal=\"traces\"}", "2048");

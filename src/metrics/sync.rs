@@ -318,7 +318,8 @@ handle!(
 bound_sum!(
     /// A [`Counter`] series resolved once. An add of an integer is a relaxed load and store on
     /// this thread's own stripe of the series (one atomic add when the thread has none, or for
-    /// `f64`): no hashing, no lock-prefixed instruction.
+    /// `f64`): no hashing, no lock-prefixed instruction. (A counter that a view aggregates as a
+    /// histogram records each add in its histogram instead.)
     BoundCounter
 );
 
