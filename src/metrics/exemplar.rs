@@ -134,10 +134,9 @@ impl From<ExemplarFilter> for Keeping {
 /// when an exemplar is kept.
 #[derive(Clone, Copy)]
 pub(crate) enum Removed<'a> {
-    /// None: the instrument has no attribute filter, or it removed none of a bound handle's
-    /// pairs.
+    /// None: the instrument has no attribute filter (so its places have no inline room).
     None,
-    /// A bound handle's, made when it was bound.
+    /// A bound handle's, made when it was bound (possibly none).
     Bound(&'a Arc<[KeyValue]>),
     /// Those of the caller's slice that the filter removes.
     Slice(&'a [KeyValue], &'a AttributeFilter),
@@ -169,8 +168,9 @@ impl<'a> Removes<'a> for Removed<'a> {
     }
 }
 
-/// A bound handle's removed pairs, if it has any: the handle passes a reference to them, so its
-/// record carries one pointer, read only when an exemplar is kept.
+/// A bound handle's removed pairs (`None` when its instrument has no attribute filter): the handle
+/// passes a reference to them, so its record carries one pointer, read only when an exemplar is
+/// kept.
 impl<'a> Removes<'a> for &'a Option<Arc<[KeyValue]>> {
     #[inline(always)]
     fn get(self) -> Removed<'a> {
@@ -181,11 +181,10 @@ impl<'a> Removes<'a> for &'a Option<Arc<[KeyValue]>> {
     }
 }
 
-/// The pairs of `attributes` that `filter` removes, for a bound handle to keep: `None` when there
-/// are none.
-pub(crate) fn removed_pairs(attributes: &[KeyValue], filter: &AttributeFilter) -> Option<Arc<[KeyValue]>> {
-    let pairs: Vec<KeyValue> = live_removed(attributes, filter).cloned().collect();
-    (!pairs.is_empty()).then(|| pairs.into())
+/// The pairs of `attributes` that `filter` removes, for a bound handle to keep (possibly none:
+/// see [`Places::keep`]).
+pub(crate) fn removed_pairs(attributes: &[KeyValue], filter: &AttributeFilter) -> Arc<[KeyValue]> {
+    live_removed(attributes, filter).cloned().collect()
 }
 
 /// The pairs of `attributes` that `filter` removes, in order; of a repeated key only the last
@@ -304,8 +303,10 @@ impl Places {
     pub(crate) fn keep<N: Number>(&mut self, index: usize, value: N, ids: CurrentIds, removed: Removed<'_>) {
         if let Some(place) = self.kept.get_mut(index) {
             *place = Some(Kept::now(value, ids));
-            // Out of line: only instruments whose view removes attributes get here.
-            if !matches!(removed, Removed::None) || !self.inline.is_empty() {
+            // Out of line: only instruments whose view has an attribute filter get here (their
+            // bound handles pass their removed pairs even when there are none, so that this
+            // place's inline room, if any, is emptied).
+            if !matches!(removed, Removed::None) {
                 self.keep_removed(index, removed);
             }
         }
@@ -590,13 +591,16 @@ mod tests {
         assert_eq!(places.ticks(0), Some(kept.ticks));
         assert_eq!((places.get(1).is_none(), places.ticks(1)), (true, None));
 
-        let bound = removed_pairs(&attributes, &filter).expect("removed pairs");
-        assert_eq!(bound.len(), 7, "a bound handle keeps every removed pair, whatever its type");
-        assert!(removed_pairs(&attributes[..1], &filter).is_none());
-        places.keep(0, 6u64, ids(1), Removed::Bound(&bound));
-        assert!(places.get(0).and_then(|kept| kept.filtered_attributes).is_some_and(|p| Arc::ptr_eq(&p, &bound)));
-        places.keep(0, 7u64, ids(1), Removed::None);
+        // A bound handle that removed nothing passes its empty pairs: the inline ones go.
+        let nothing = removed_pairs(&attributes[..1], &filter);
+        assert!(nothing.is_empty());
+        places.keep(0, 6u64, ids(1), Removed::Bound(&nothing));
         assert_eq!(places.get(0).map(|kept| keys(&kept)), Some(vec![]));
+        places.keep(0, 7u64, ids(1), Removed::Slice(&attributes, &filter));
+        let bound = removed_pairs(&attributes, &filter);
+        assert_eq!(bound.len(), 7, "a bound handle keeps every removed pair, whatever its type");
+        places.keep(0, 7u64, ids(1), Removed::Bound(&bound));
+        assert!(places.get(0).and_then(|kept| kept.filtered_attributes).is_some_and(|p| Arc::ptr_eq(&p, &bound)));
         places.keep(1, 8u64, ids(1), Removed::Slice(&[shared], &filter));
         assert_eq!(places.get(1).map(|kept| keys(&kept)), Some(vec![format!("{FILTERED_LEFT_OUT_KEY}=1")]));
         places.clear();

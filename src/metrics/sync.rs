@@ -32,7 +32,7 @@ pub(crate) trait Measure<V> {
 }
 
 /// What a bound handle holds: its series, and the pairs its view removed from those bound (for
-/// its exemplars; `None` when none were).
+/// its exemplars; `None` when the instrument has no attribute filter).
 type Bound<A> = (Arc<Series<A>>, Option<Arc<[KeyValue]>>);
 
 /// The state of one synchronous instrument: its series, and where its delta window began.
@@ -116,7 +116,7 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
             Route::Off => None,
             Route::Filtered(filter) => Some((
                 self.map.bind_kept(attributes, |key| filter.keeps(key)),
-                exemplar::removed_pairs(attributes, filter),
+                Some(exemplar::removed_pairs(attributes, filter)),
             )),
         }
     }
