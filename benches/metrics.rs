@@ -29,6 +29,10 @@
 //! - `nanotel/*_in_sampled_span`: the bound histogram, exponential histogram and counter records
 //!   while a sampled span context is entered, so each keeps an exemplar (value, clock ticks, trace
 //!   and span id) (goal for the explicit histogram: ≤ 2× `histogram_record_bound`).
+//! - `nanotel/histogram_record_unbound_filtered` and `nanotel/*_unbound_filtered_in_sampled_span`:
+//!   a histogram record and a counter add with the 3 attributes on instruments whose view keeps 2,
+//!   outside and inside a sampled span: inside, the exemplar also keeps the removed pair, copied
+//!   inline (no goal; the cost of keeping it is the ratio to the record outside a span).
 //! - `limit/contended_atomic_2threads` and `nanotel/contended_counter_add_2threads`: two threads
 //!   adding to one shared `AtomicU64`, and to one bound counter; the figure is the time per add
 //!   per thread, from each thread's CPU time on Linux (goal: the counter at most 0.3× the shared
@@ -126,6 +130,7 @@ fn benches(c: &mut Criterion) {
     let provider = MeterProvider::builder()
         .without_env()
         .view(View::new("orders.filtered").keep_attributes(["venue", "side"]))
+        .view(View::new("latency.filtered").keep_attributes(["venue", "side"]))
         .build();
     let meter = provider.meter("bench");
     let counter = meter.u64_counter("orders").build().expect("a valid name");
@@ -133,6 +138,7 @@ fn benches(c: &mut Criterion) {
     let bound = counter.bind(&attributes());
     let histogram = meter.u64_histogram("latency").build().expect("a valid name");
     let bound_histogram = histogram.bind(&attributes());
+    let filtered_histogram = meter.u64_histogram("latency.filtered").build().expect("a valid name");
     let exponential = meter.f64_histogram("latency.exp").exponential().build().expect("a valid name");
     let bound_exponential = exponential.bind(&attributes());
     let attrs = attributes();
@@ -245,6 +251,13 @@ fn benches(c: &mut Criterion) {
     group.bench_function("nanotel/counter_add_unbound_filtered", |b| {
         b.iter(|| filtered.add(black_box(1), black_box(&attrs)))
     });
+    group.bench_function("nanotel/histogram_record_unbound_filtered", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            filtered_histogram.record(black_box(spread[i & 15]), black_box(&attrs))
+        })
+    });
     group.bench_function("nanotel/histogram_record_bound", |b| {
         let mut i = 0usize;
         b.iter(|| {
@@ -285,6 +298,17 @@ fn benches(c: &mut Criterion) {
             })
         });
         group.bench_function("nanotel/counter_add_bound_in_sampled_span", |b| b.iter(|| bound.add(black_box(1))));
+        // The exemplar also keeps the pair the view removed (`symbol`), copied inline.
+        group.bench_function("nanotel/histogram_record_unbound_filtered_in_sampled_span", |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                filtered_histogram.record(black_box(spread[i & 15]), black_box(&attrs))
+            })
+        });
+        group.bench_function("nanotel/counter_add_unbound_filtered_in_sampled_span", |b| {
+            b.iter(|| filtered.add(black_box(1), black_box(&attrs)))
+        });
     }
     group.bench_function("limit/contended_atomic_2threads", |b| {
         let shared = Arc::new(AtomicU64::new(0));
@@ -374,6 +398,19 @@ fn print_ratios() {
         (
             "counter_add_bound_in_sampled_span / counter_add_bound",
             ratio("nanotel/counter_add_bound_in_sampled_span", "nanotel/counter_add_bound"),
+            "none",
+        ),
+        (
+            "histogram_record_unbound_filtered_in_sampled_span / histogram_record_unbound_filtered",
+            ratio(
+                "nanotel/histogram_record_unbound_filtered_in_sampled_span",
+                "nanotel/histogram_record_unbound_filtered",
+            ),
+            "none",
+        ),
+        (
+            "counter_add_unbound_filtered_in_sampled_span / counter_add_unbound_filtered",
+            ratio("nanotel/counter_add_unbound_filtered_in_sampled_span", "nanotel/counter_add_unbound_filtered"),
             "none",
         ),
         (

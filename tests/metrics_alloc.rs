@@ -3,7 +3,7 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
+use nanotel::metrics::{Aggregation, ExemplarFilter, MeterProvider, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -181,4 +181,83 @@ fn recording_exemplars_allocates_nothing_after_warm_up() {
             assert!(kept > 0, "{} kept no exemplar", metric.name);
         }
     }
+}
+
+/// Keeping the attributes a view removed with an exemplar allocates nothing either: an unbound
+/// record's pairs are copied into the place's inline room (those that cannot be are counted),
+/// a bound handle's are shared.
+#[test]
+fn keeping_removed_attributes_with_exemplars_allocates_nothing() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .exemplar_filter(ExemplarFilter::AlwaysOn)
+        .view(View::new("orders").keep_attributes(["venue"]))
+        .view(View::new("latency*").drop_attributes(["order.id", "client", "urgent"]))
+        .build();
+    let meter = provider.meter("alloc");
+    let counter = meter.u64_counter("orders").build().unwrap();
+    let histogram = meter.u64_histogram("latency").build().unwrap();
+    let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+    let client = KeyValue::new(String::from("client"), String::from("acme"));
+    let orders: Vec<[KeyValue; 4]> = (0..100)
+        .map(|i| {
+            [
+                KeyValue::new("venue", "XNAS"),
+                KeyValue::new("order.id", i),
+                client.clone(),
+                KeyValue::new("urgent", i % 2 == 0),
+            ]
+        })
+        .collect();
+    let (bound_counter, bound_histogram) = (counter.bind(&orders[0]), histogram.bind(&orders[0]));
+    let record = |i: usize| {
+        let attrs = &orders[i % orders.len()];
+        counter.add(1, attrs);
+        bound_counter.add(1);
+        histogram.record(i as u64 % 20_000, attrs);
+        bound_histogram.record(i as u64 % 20_000);
+        exponential.record((i % 1000) as f64 + 1.0, attrs);
+    };
+    (0..2000).for_each(record);
+    assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while keeping removed attributes");
+    // And they were kept: the histogram's exemplars carry order ids.
+    let metrics = &provider.collect()[0].metrics;
+    let latency = metrics.iter().find(|m| m.name == "latency").and_then(|m| m.data.as_ref());
+    let Some(Data::Histogram(h)) = latency else { panic!("{metrics:?}") };
+    let keys: Vec<&str> =
+        h.data_points[0].exemplars.iter().flat_map(|e| &e.filtered_attributes).map(|kv| kv.key.as_str()).collect();
+    assert!(keys.contains(&"order.id") && keys.contains(&"client"), "{keys:?}");
+}
+
+/// A counter and an up-down counter aggregated as histograms (a view's aggregation) add without
+/// allocating, bound or not, keeping exemplars (`AlwaysOn`) in their buckets.
+#[test]
+fn counters_as_histograms_allocate_nothing_per_add() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .exemplar_filter(ExemplarFilter::AlwaysOn)
+        .view(View::new("fills").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }))
+        .view(View::new("open").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 4 }))
+        .build();
+    let meter = provider.meter("alloc");
+    let fills = meter.u64_counter("fills").build().unwrap();
+    let open = meter.i64_up_down_counter("open").build().unwrap();
+    let attrs = [KeyValue::new("venue", "XNAS")];
+    let (bound_fills, bound_open) = (fills.bind(&attrs), open.bind(&attrs));
+    let record = |i: u64| {
+        fills.add(i % 20, &attrs);
+        bound_fills.add(i % 7);
+        open.add(i as i64 % 5 - 2, &attrs);
+        bound_open.add(1);
+    };
+    (0..2000).for_each(record);
+    assert_eq!(allocations_in(|| (0..10_000).for_each(record)), 0, "allocations while adding to histograms");
+    let metrics = &provider.collect()[0].metrics;
+    let exemplars = |name: &str| match metrics.iter().find(|m| m.name == name).and_then(|m| m.data.as_ref()) {
+        Some(Data::Histogram(h)) => h.data_points[0].exemplars.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points[0].exemplars.len(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(exemplars("fills"), 3, "one per bucket");
+    assert!(exemplars("open") > 0);
 }

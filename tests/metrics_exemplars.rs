@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::{Pipeline, Protocol};
-use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View, FILTERED_LEFT_OUT_KEY};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use nanotel::proto::common::v1::any_value::Value as AnyValue;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
@@ -232,4 +233,89 @@ fn the_json_view_shows_exemplar_ids_in_hex() {
     assert_eq!(exemplar["spanId"], context.span_id().to_string(), "{json}");
     assert_eq!(exemplar["asDouble"], 7.0, "{json}");
     assert!(exemplar["timeUnixNano"].as_str().is_some_and(|t| t.len() >= 19), "{json}");
+}
+
+/// An exemplar's filtered attributes as `key=value` text, in order.
+fn filtered(exemplar: &Exemplar) -> Vec<String> {
+    let text = |value: Option<&AnyValue>| match value {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        Some(AnyValue::IntValue(i)) => i.to_string(),
+        Some(AnyValue::DoubleValue(d)) => d.to_string(),
+        Some(AnyValue::BoolValue(b)) => b.to_string(),
+        other => format!("{other:?}"),
+    };
+    exemplar
+        .filtered_attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, text(kv.value.as_ref().and_then(|v| v.value.as_ref()))))
+        .collect()
+}
+
+/// The attributes a view removed come with each exemplar, through the wire (protobuf and JSON,
+/// checked by the official decoders): a bound handle's all of them; an unbound record's those
+/// that copy as words (static keys; booleans, integers, floats, static strings), at most four,
+/// with the count of the others in one more pair. The series themselves are aggregated without
+/// them.
+#[test]
+fn exemplars_carry_the_attributes_a_view_removed() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let collector = TestCollector::start().unwrap();
+        let pipeline = pipeline(&collector, protocol);
+        let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+        let meters = MeterProvider::builder()
+            .without_env()
+            .view(View::new("tick.to.trade*").drop_attributes(["order.id", "client"]))
+            .view(View::new("orders").keep_attributes(["venue"]))
+            .build();
+        meters.attach(&pipeline);
+        let meter = meters.meter("desk");
+        let latency = meter.u64_histogram("tick.to.trade").with_boundaries(vec![100.0, 1000.0]).build().unwrap();
+        let fine = meter.f64_histogram("tick.to.trade.fine").exponential().build().unwrap();
+        let orders = meter.u64_counter("orders").build().unwrap();
+        let client = KeyValue::new("client", String::from("acme"));
+        let bound = latency.bind(&[KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 7), client.clone()]);
+        let span = tracers.tracer("desk").span("order").start();
+        {
+            let _entered = span.enter();
+            bound.record(50);
+            latency.record(500, &[KeyValue::new("order.id", 42), client.clone(), KeyValue::new("venue", "XNAS")]);
+            fine.record(2.0, &[KeyValue::new("order.id", 9), KeyValue::new("venue", "XNAS")]);
+            let many = [
+                KeyValue::new("venue", "XNAS"),
+                KeyValue::new("order.id", 43),
+                KeyValue::new("side", "buy"),
+                KeyValue::new("urgent", true),
+                KeyValue::new("price", 10.5),
+                KeyValue::new("desk", "fx"),
+                client.clone(),
+            ];
+            orders.add(1, &many);
+        }
+        // Outside the span: counted, no exemplar.
+        latency.record(5000, &[KeyValue::new("order.id", 44), KeyValue::new("venue", "XNAS")]);
+        drop(span);
+        pipeline.force_flush(WAIT).unwrap();
+        let (metrics, _) = received(&collector);
+        pipeline.shutdown(WAIT);
+
+        let left_out = |n: usize| format!("{FILTERED_LEFT_OUT_KEY}={n}");
+        let Data::Histogram(histogram) = metric(&metrics, "tick.to.trade") else { panic!("a histogram") };
+        assert_eq!(histogram.data_points.len(), 1, "one series: venue only ({protocol:?})");
+        assert_eq!(histogram.data_points[0].count, 3);
+        let found: Vec<(f64, Vec<String>)> =
+            histogram.data_points[0].exemplars.iter().map(|e| (value(e), filtered(e))).collect();
+        assert_eq!(
+            found,
+            [(50.0, vec!["order.id=7".into(), "client=acme".into()]), (500.0, vec!["order.id=42".into(), left_out(1)]),],
+            "{protocol:?}"
+        );
+        let fine = exemplars(metric(&metrics, "tick.to.trade.fine"));
+        assert_eq!(fine[0].iter().map(filtered).collect::<Vec<_>>(), [["order.id=9"]], "{protocol:?}");
+        let orders = exemplars(metric(&metrics, "orders"));
+        assert_eq!(
+            orders[0].iter().map(filtered).collect::<Vec<_>>(),
+            [["order.id=43", "side=buy", "urgent=true", "price=10.5", &left_out(2)]],
+            "{protocol:?}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! by scripts/test.sh, which names it in `NANOTEL_PROMTOOL`).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{Aggregation, MeterProvider, View};
 
 #[path = "support/promtool.rs"]
 mod promtool;
@@ -10,8 +10,16 @@ mod promtool;
 use promtool::assert_promtool_accepts;
 
 fn exposition() -> String {
-    let provider = MeterProvider::builder().without_env().build();
+    // A counter and an up-down counter as histograms (the latter without `_sum` and `_count`).
+    let buckets = |boundaries: Vec<f64>| Aggregation::ExplicitBucketHistogram { boundaries };
+    let provider = MeterProvider::builder()
+        .without_env()
+        .view(View::new("fills").aggregation(buckets(vec![1.0, 10.0])))
+        .view(View::new("inflight").aggregation(buckets(vec![0.0])))
+        .build();
     let meter = provider.meter_with_version("gateway", "1.2.3");
+    meter.u64_counter("fills").build().unwrap().add(5, &[]);
+    meter.i64_up_down_counter("inflight").build().unwrap().add(-1, &[]);
     let attrs =
         [KeyValue::new("venue", "XNAS"), KeyValue::new("order.side", "buy"), KeyValue::new("note", "a \"q\"\\\n")];
     let orders = meter.u64_counter("orders").with_unit("{order}").with_description("Orders sent.\nPer venue.").build();
@@ -57,6 +65,17 @@ fn exposition_has_the_expected_families() {
     assert!(text.contains(",le=\"+Inf\"} 4\n") && text.contains("order_latency_seconds_count{"), "{text}");
     assert!(text.contains("cpu_core{key_0core=\"1\",otel_scope_name=\"gateway2\"} 3\n"), "{text}");
     assert!(!text.contains("fine"), "{text}");
+    assert!(
+        text.contains("# TYPE fills histogram")
+            && text.contains("fills_bucket{otel_scope_name=\"gateway\",otel_scope_version=\"1.2.3\",le=\"10\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE inflight histogram")
+            && !text.contains("inflight_sum")
+            && !text.contains("inflight_count"),
+        "{text}"
+    );
 }
 
 #[test]

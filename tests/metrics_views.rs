@@ -311,6 +311,69 @@ fn sum_and_last_value_keep_their_kinds_a_histogram_can_be_a_sum_and_other_pairin
     assert_eq!(sum_points(find(&metrics, "fills")), BTreeMap::from([(String::new(), 2)]));
 }
 
+/// A view's histogram aggregation turns a counter into a histogram of its increments (explicit or
+/// exponential buckets), through unbound adds and bound handles alike; an up-down counter's may
+/// be negative, so its histogram has no sum (nor, on the Prometheus endpoint, `_sum` and
+/// `_count`). Negative, NaN and infinite counter increments stay ignored.
+#[test]
+fn a_counter_can_be_aggregated_as_a_histogram() {
+    let builder = views([
+        View::new("fills").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }),
+        View::new("notional").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
+        View::new("inflight").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
+    ]);
+    let prometheus = std::cell::RefCell::new(String::new());
+    let metrics = export(builder, |provider| {
+        let meter = provider.meter("gateway");
+        let fills = meter.u64_counter("fills").build().unwrap();
+        let xnas = [KeyValue::new("venue", "XNAS")];
+        fills.add(1, &xnas);
+        fills.add(5, &xnas);
+        let bound = fills.bind(&xnas);
+        bound.add(20);
+        bound.add(0);
+        let notional = meter.f64_counter("notional").build().unwrap();
+        notional.add(1.5, &[]);
+        notional.add(-1.0, &[]);
+        notional.add(f64::NAN, &[]);
+        notional.bind(&[]).add(3.0);
+        let inflight = meter.i64_up_down_counter("inflight").build().unwrap();
+        inflight.add(-2, &[]);
+        inflight.bind(&[]).add(3);
+        *prometheus.borrow_mut() = provider.to_prometheus();
+    });
+    let Some(Data::Histogram(fills)) = &find(&metrics, "fills").data else { panic!("fills is not a histogram") };
+    let point = &fills.data_points[0];
+    assert_eq!((text(&point.attributes), point.count, point.sum), ("venue=XNAS".to_owned(), 4, Some(26.0)));
+    assert_eq!((point.bucket_counts.clone(), point.explicit_bounds.clone()), (vec![2, 1, 1], vec![1.0, 10.0]));
+    assert_eq!((point.min, point.max), (Some(0.0), Some(20.0)));
+    let Some(Data::ExponentialHistogram(notional)) = &find(&metrics, "notional").data else {
+        panic!("notional is not an exponential histogram")
+    };
+    let point = &notional.data_points[0];
+    assert_eq!((point.count, point.sum, point.min, point.max), (2, Some(4.5), Some(1.5), Some(3.0)));
+    assert_eq!(point.scale, 4, "1.5 and 3.0 are 33 buckets apart at scale 5: one step down fits 20");
+    let positive = point.positive.as_ref().expect("positive buckets");
+    assert_eq!(positive.bucket_counts.iter().sum::<u64>(), 2);
+    assert_eq!(positive.offset, index(1.5, 4), "{positive:?}");
+    let Some(Data::Histogram(inflight)) = &find(&metrics, "inflight").data else { panic!("inflight") };
+    let point = &inflight.data_points[0];
+    assert_eq!((point.count, point.sum, point.bucket_counts.clone()), (2, None, vec![1, 1]));
+    assert_eq!((point.min, point.max), (Some(-2.0), Some(3.0)));
+
+    let prometheus = prometheus.into_inner();
+    let line = |prefix: &str| prometheus.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    assert_eq!(
+        line("fills_bucket{venue=\"XNAS\",otel_scope_name=\"gateway\",le=\"10\"}").as_deref(),
+        Some("fills_bucket{venue=\"XNAS\",otel_scope_name=\"gateway\",le=\"10\"} 3"),
+        "{prometheus}"
+    );
+    assert!(line("fills_sum").is_some_and(|l| l.ends_with(" 26")) && line("fills_total").is_none(), "{prometheus}");
+    assert!(prometheus.contains("# TYPE fills histogram"), "{prometheus}");
+    assert!(line("inflight_bucket{otel_scope_name=\"gateway\",le=\"+Inf\"} 2").is_some(), "{prometheus}");
+    assert!(line("inflight_sum").is_none() && line("inflight_count").is_none(), "{prometheus}");
+}
+
 #[test]
 fn a_views_cardinality_limit_sends_the_rest_to_the_overflow_series() {
     let metrics = export(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
 use nanotel::export::Pipeline;
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{Aggregation, MeterProvider, View};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
@@ -199,9 +199,20 @@ fn prometheus_scrapes_the_recorded_values() {
         .resource(resource)
         .build()
         .unwrap();
-    let provider = MeterProvider::builder().without_env().build();
+    // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
+    let provider = MeterProvider::builder()
+        .without_env()
+        .view(View::new("fill.size").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
+        .view(View::new("depth.change").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }))
+        .build();
     provider.attach(&pipeline);
     let meter = provider.meter_with_version("gateway", "1.0.0");
+    let fill_size = meter.u64_counter("fill.size").build().unwrap();
+    fill_size.add(50, &[]);
+    fill_size.bind(&[]).add(500);
+    let depth_change = meter.i64_up_down_counter("depth.change").build().unwrap();
+    depth_change.add(-3, &[]);
+    depth_change.add(2, &[]);
     let orders = meter.u64_counter("orders").with_unit("{order}").with_description("Orders sent.").build().unwrap();
     let xnas = orders.bind(&[KeyValue::new("venue", "XNAS")]);
     xnas.add(42);
@@ -236,6 +247,12 @@ fn prometheus_scrapes_the_recorded_values() {
     prometheus.wait_for("order_latency_seconds_bucket{le=\"+Inf\"}", "3");
     prometheus.wait_for("order_latency_seconds_sum", "30.75");
     prometheus.wait_for("target_info{service_name=\"order-gateway\",host_name=\"h1\"}", "1");
+    prometheus.wait_for("fill_size_bucket{le=~\"100(\\\\.0)?\"}", "1");
+    prometheus.wait_for("fill_size_bucket{le=\"+Inf\"}", "2");
+    prometheus.wait_for("fill_size_sum", "550");
+    prometheus.wait_for("depth_change_bucket{le=~\"0(\\\\.0)?\"}", "1");
+    prometheus.wait_for("depth_change_bucket{le=\"+Inf\"}", "2");
+    assert!(prometheus.query("depth_change_sum").is_empty(), "an up-down counter's histogram has no sum");
     // The pipeline's own telemetry, in the same scrape.
     prometheus.wait_for("nanotel_exporter_items_exported_total{signal=\"traces\"}", "5");
     prometheus.wait_for("nanotel_exporter_queue_capacity{signal=\"traces\"}", "2048");
@@ -252,7 +269,8 @@ fn prometheus_scrapes_the_recorded_values() {
 /// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
 /// OpenMetrics, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
 /// storage, returns it from `/api/v1/query_exemplars` with the span's trace and span id, on the
-/// bucket the value fell in. A counter's exemplar comes back the same way.
+/// bucket the value fell in, with the order id a view removed from the series as an exemplar
+/// label. A counter's exemplar comes back the same way.
 #[test]
 fn prometheus_reads_back_the_exemplar_of_a_span() {
     let Some(binary) = prometheus_binary() else { return };
@@ -266,7 +284,9 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
         })
         .build()
         .unwrap();
-    let provider = MeterProvider::builder().without_env().build();
+    // The order id is no label of the series, but the exemplar carries it.
+    let provider =
+        MeterProvider::builder().without_env().view(View::new("tick_to_trade").drop_attributes(["order.id"])).build();
     provider.attach(&pipeline);
     let meter = provider.meter("desk");
     let tick_to_trade = meter
@@ -281,7 +301,7 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     let (trace_id, span_id) = (span.context().trace_id().to_string(), span.context().span_id().to_string());
     {
         let _entered = span.enter();
-        tick_to_trade.record(0.000_42, &[KeyValue::new("venue", "XNAS")]);
+        tick_to_trade.record(0.000_42, &[KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 4217)]);
         orders.add(1, &[KeyValue::new("venue", "XNAS")]);
     }
     // A faster one outside any span: its bucket has no exemplar.
@@ -295,6 +315,7 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     assert_eq!(exemplar["value"], "0.00042", "{exemplar}");
     assert!(series["le"].as_str().is_some_and(|le| le.starts_with("0.001")), "the bucket of 0.00042: {series}");
     assert_eq!(series["venue"], "XNAS");
+    assert_eq!((series.get("order_id"), &exemplar["labels"]["order_id"]), (None, &serde_json::json!("4217")));
     let (_, counted) = prometheus.wait_for_exemplar("orders_total", &trace_id);
     assert_eq!((counted["labels"]["span_id"].as_str(), counted["value"].as_str()), (Some(span_id.as_str()), Some("1")));
     drop(prometheus);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::collect::Collect;
 use super::descriptor::{check_boundaries, check_name, check_unit, Descriptor, InstrumentError, InstrumentKind};
+use super::exemplar::Keeping;
 use super::exponential::{MAX_SCALE, MAX_SIZE};
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
@@ -15,7 +16,7 @@ use super::number::Number;
 use super::observable::{Callback, Observable, ObservableInstrument, Observer};
 use super::series_map::Reclaim;
 use super::sum::SumCells;
-use super::sync::{Counter, Gauge, Histogram, HistogramKind, SyncInstrument, UpDownCounter};
+use super::sync::{Counter, Gauge, Histogram, HistogramKind, SumKind, SyncInstrument, UpDownCounter};
 use super::view::{HistogramChoice, Route};
 
 /// Settings of an instrument being built.
@@ -94,11 +95,12 @@ impl<'m, T> InstrumentBuilder<'m, T> {
     }
 
     /// The instrument, registered with its view applied; `cells` makes the cells of its series
-    /// for the stream's histogram buckets (ignored by other kinds).
+    /// for the stream's histogram buckets (ignored by other kinds) and what they keep of
+    /// exemplars.
     fn sync<A: Send + Sync + 'static, N: Number, F: Fn() -> A + Send + Sync + 'static>(
         self,
         kind: InstrumentKind,
-        cells: impl FnOnce(HistogramChoice) -> F,
+        cells: impl FnOnce(HistogramChoice, Keeping) -> F,
     ) -> Result<Arc<SyncInstrument<A, N>>, InstrumentError>
     where
         SyncInstrument<A, N>: Collect,
@@ -115,7 +117,9 @@ impl<'m, T> InstrumentBuilder<'m, T> {
             // A dropped stream keeps no series: the smallest table will do.
             let limit = if matches!(stream.route, Route::Off) { 2 } else { stream.limit };
             let exported = stream.descriptor.name.clone();
-            let make = cells(stream.histogram);
+            // Exemplar places get room for removed pairs only when the view removes some.
+            let removes = matches!(stream.route, Route::Filtered(_));
+            let make = cells(stream.histogram, Keeping { filter: self.meter.exemplar_filter(), removes });
             // Tables that can unlink series pin on every record: only those that evict idle
             // delta series, or were asked to forget.
             let reclaim = match (&stream.route, self.meter.idle_limit(kind), self.spec.forgettable) {
@@ -132,25 +136,21 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
-        let exemplars = self.meter.exemplar_filter();
-        Ok(Counter { inner: self.sync(InstrumentKind::Counter, move |_| move || SumCells::new(exemplars))? })
+        Ok(Counter { inner: self.sync(InstrumentKind::Counter, sum_cells::<N>)? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
-        let exemplars = self.meter.exemplar_filter();
-        Ok(UpDownCounter {
-            inner: self.sync(InstrumentKind::UpDownCounter, move |_| move || SumCells::new(exemplars))?,
-        })
+        Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, sum_cells::<N>)? })
     }
 }
 
 impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     /// The gauge, or the one built before under the same name and type.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
-        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, |_| GaugeCell::new)? })
+        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, |_, _| GaugeCell::new)? })
     }
 }
 
@@ -173,21 +173,37 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
     /// the provider's default histogram aggregation.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
-        let exemplars = self.meter.exemplar_filter();
-        let inner = self.sync(InstrumentKind::Histogram, |choice| {
-            let cells: Box<dyn Fn() -> HistogramKind + Send + Sync> = match choice {
-                HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(Box::new(SumCells::new(exemplars)))),
-                HistogramChoice::Exponential { max_size, max_scale } => {
-                    Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, exemplars)))
-                }
-                HistogramChoice::Explicit(bounds) => {
-                    let bounds: Arc<[f64]> = bounds.into();
-                    Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), exemplars)))
-                }
-            };
-            cells
-        })?;
-        Ok(Histogram { inner })
+        Ok(Histogram { inner: self.sync(InstrumentKind::Histogram, histogram_cells::<N>)? })
+    }
+}
+
+/// What makes the cells of a histogram's series: a sum (a view's `Sum`), explicit or exponential
+/// buckets.
+fn histogram_cells<N: Number>(
+    choice: HistogramChoice,
+    keeping: Keeping,
+) -> Box<dyn Fn() -> HistogramKind + Send + Sync> {
+    match choice {
+        HistogramChoice::Sum => Box::new(move || HistogramKind::Sum(Box::new(SumCells::new(keeping)))),
+        HistogramChoice::Exponential { max_size, max_scale } => {
+            Box::new(move || HistogramKind::Exponential(ExpoCells::new(max_size, max_scale, keeping)))
+        }
+        HistogramChoice::Explicit(bounds) => {
+            let bounds: Arc<[f64]> = bounds.into();
+            Box::new(move || HistogramKind::Explicit(HistogramCells::new::<N>(bounds.clone(), keeping)))
+        }
+    }
+}
+
+/// What makes the cells of a counter's or up-down counter's series: a sum (their own
+/// aggregation), or a histogram of the increments (a view's histogram aggregation).
+fn sum_cells<N: Number>(choice: HistogramChoice, keeping: Keeping) -> Box<dyn Fn() -> SumKind + Send + Sync> {
+    match choice {
+        HistogramChoice::Sum => Box::new(move || SumKind::Sum(SumCells::new(keeping))),
+        histogram => {
+            let cells = histogram_cells::<N>(histogram, keeping);
+            Box::new(move || SumKind::Histogram(cells()))
+        }
     }
 }
 

@@ -32,13 +32,34 @@
 //! (each window's exemplars are its own); cumulative ones keep theirs. With `AlwaysOff` no storage
 //! is made at all.
 //!
-//! Each kept exemplar has a place for the measurement's attributes a view filtered out (the OTLP
-//! exemplar's `filtered_attributes`), shared rather than copied so that keeping it cannot
-//! allocate. It is always empty for now: nanotel has no views yet.
+//! # Attributes a view removed
+//!
+//! An exemplar carries the measurement's attributes that the instrument's view removed (its
+//! `keep_attributes` or `drop_attributes`; the OTLP exemplar's `filtered_attributes`), so that a
+//! series aggregated without `order.id` still shows the order behind its exemplar. Only
+//! instruments whose view has an attribute filter pay anything for it, and only for measurements
+//! the exemplar filter admits:
+//!
+//! - a bound handle's removed pairs are known when it is bound: the handle keeps them once, in an
+//!   `Arc<[KeyValue]>`, and an exemplar kept through it shares them (a reference-count increment,
+//!   never an allocation). All of them are kept, whatever their types.
+//! - a record with an attribute slice (`add(v, &attrs)`, `record(v, &attrs)`) has its removed
+//!   pairs only for the call, and keeping them must not allocate: each place that keeps an
+//!   exemplar of such an instrument has room, made with it, for [`FILTERED_INLINE`] pairs whose
+//!   key is a `&'static str` and whose value is a boolean, an integer, a float or a
+//!   `&'static str` (copied as words). A pair that cannot be kept that way (a key or string value
+//!   made at run time, an array, bytes or a map: copying it would take a reference count or an
+//!   allocation) or that does not fit is left out and counted, and the exemplar then carries one
+//!   more pair, [`FILTERED_LEFT_OUT_KEY`], whose integer value says how many were left out. Of a key
+//!   repeated in the slice, the last pair counts, as for the series.
+//!
+//! The pairs are written with the rest of the exemplar, by the holder of the stripe or reservoir
+//! (see `claimed`), and read by the collector under the same claim, so a collection never sees
+//! the pairs of one measurement with the value of another: no protocol beyond the claim's.
 
 use std::sync::Arc;
 
-use crate::attributes::KeyValue;
+use crate::attributes::{KeyValue, Text, Value};
 use crate::clock;
 use crate::proto::common::v1::KeyValue as OtlpKeyValue;
 use crate::proto::metrics::v1::{exemplar, number_data_point::Value as PointValue, Exemplar};
@@ -47,6 +68,14 @@ use crate::trace::ids::random_up_to;
 use crate::trace::{SpanId, TraceId};
 
 use super::number::Number;
+use super::view::AttributeFilter;
+
+/// How many removed pairs of a record with an attribute slice an exemplar keeps (see the module
+/// header).
+pub(crate) const FILTERED_INLINE: usize = 4;
+/// The key of the pair added to an exemplar's filtered attributes when some of the removed pairs
+/// could not be kept; its value is how many.
+pub const FILTERED_LEFT_OUT_KEY: &str = "nanotel.exemplar.filtered_attributes.left_out";
 
 /// The size of an exponential histogram stripe's reservoir: min(20, 160 buckets), as the
 /// specification recommends.
@@ -87,6 +116,238 @@ impl ExemplarFilter {
     }
 }
 
+/// What an instrument's cells keep of exemplars: which measurements, and whether its view removes
+/// attributes (then each place gets room for the removed pairs of an unbound record).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keeping {
+    pub filter: ExemplarFilter,
+    pub removes: bool,
+}
+
+impl From<ExemplarFilter> for Keeping {
+    fn from(filter: ExemplarFilter) -> Self {
+        Keeping { filter, removes: false }
+    }
+}
+
+/// The attributes a record's view removed, as a record hands them to the cells: looked at only
+/// when an exemplar is kept.
+#[derive(Clone, Copy)]
+pub(crate) enum Removed<'a> {
+    /// None: the instrument has no attribute filter (so its places have no inline room).
+    None,
+    /// A bound handle's, made when it was bound (possibly none).
+    Bound(&'a Arc<[KeyValue]>),
+    /// Those of the caller's slice that the filter removes.
+    Slice(&'a [KeyValue], &'a AttributeFilter),
+}
+
+/// Where the attributes a record's view removed come from, looked at only when an exemplar is
+/// kept. A type rather than a value: the records of instruments without an attribute filter pass
+/// [`NoneRemoved`], which has no size, so their hot path carries nothing more than before views.
+pub(crate) trait Removes<'a>: Copy {
+    /// The removed attributes.
+    fn get(self) -> Removed<'a>;
+}
+
+/// No attributes removed: an instrument without an attribute filter.
+#[derive(Clone, Copy)]
+pub(crate) struct NoneRemoved;
+
+impl Removes<'static> for NoneRemoved {
+    #[inline(always)]
+    fn get(self) -> Removed<'static> {
+        Removed::None
+    }
+}
+
+impl<'a> Removes<'a> for Removed<'a> {
+    #[inline(always)]
+    fn get(self) -> Removed<'a> {
+        self
+    }
+}
+
+/// A bound handle's removed pairs (`None` when its instrument has no attribute filter): the handle
+/// passes a reference to them, so its record carries one pointer, read only when an exemplar is
+/// kept.
+impl<'a> Removes<'a> for &'a Option<Arc<[KeyValue]>> {
+    #[inline(always)]
+    fn get(self) -> Removed<'a> {
+        match self {
+            Some(pairs) => Removed::Bound(pairs),
+            None => Removed::None,
+        }
+    }
+}
+
+/// The pairs of `attributes` that `filter` removes, for a bound handle to keep (possibly none:
+/// see [`Places::keep`]).
+pub(crate) fn removed_pairs(attributes: &[KeyValue], filter: &AttributeFilter) -> Arc<[KeyValue]> {
+    live_removed(attributes, filter).cloned().collect()
+}
+
+/// The pairs of `attributes` that `filter` removes, in order; of a repeated key only the last
+/// (the one the series would have kept).
+fn live_removed<'a>(attributes: &'a [KeyValue], filter: &'a AttributeFilter) -> impl Iterator<Item = &'a KeyValue> {
+    attributes.iter().enumerate().filter_map(move |(i, kv)| {
+        let later = attributes.get(i + 1..).unwrap_or_default();
+        let live = !filter.keeps(kv.key.as_str()) && !later.iter().any(|other| other.key == kv.key);
+        live.then_some(kv)
+    })
+}
+
+/// An attribute value that copies as plain words.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Word {
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+    Str(&'static str),
+}
+
+/// A removed pair kept inline: a static key and a value of words.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pair {
+    key: &'static str,
+    value: Word,
+}
+
+impl Pair {
+    /// `kv` as words, if it has a static key and a value of words.
+    #[inline]
+    fn of(kv: &KeyValue) -> Option<Pair> {
+        let Text::Static(key) = kv.key else { return None };
+        let value = match kv.value {
+            Value::Bool(b) => Word::Bool(b),
+            Value::I64(i) => Word::I64(i),
+            Value::F64(f) => Word::F64(f),
+            Value::Str(Text::Static(s)) => Word::Str(s),
+            _ => return None,
+        };
+        Some(Pair { key, value })
+    }
+
+    fn to_key_value(self) -> KeyValue {
+        let value = match self.value {
+            Word::Bool(b) => Value::Bool(b),
+            Word::I64(i) => Value::I64(i),
+            Word::F64(f) => Value::F64(f),
+            Word::Str(s) => Value::Str(Text::Static(s)),
+        };
+        KeyValue { key: Text::Static(self.key), value }
+    }
+}
+
+/// The removed pairs of an unbound record whose exemplar a place keeps (see the module header).
+#[derive(Clone, Copy, Debug)]
+struct Inline {
+    pairs: [Pair; FILTERED_INLINE],
+    len: u8,
+    /// Removed pairs that could not be kept: not words, or past [`FILTERED_INLINE`].
+    left_out: u32,
+}
+
+impl Inline {
+    const EMPTY: Inline =
+        Inline { pairs: [Pair { key: "", value: Word::Bool(false) }; FILTERED_INLINE], len: 0, left_out: 0 };
+
+    /// Keeps the pairs of `attributes` that `filter` removes, as many as fit.
+    fn fill(&mut self, attributes: &[KeyValue], filter: &AttributeFilter) {
+        let (mut len, mut left_out) = (0u8, 0u32);
+        for kv in live_removed(attributes, filter) {
+            match (Pair::of(kv), self.pairs.get_mut(usize::from(len))) {
+                (Some(pair), Some(place)) => {
+                    *place = pair;
+                    len += 1;
+                }
+                _ => left_out = left_out.saturating_add(1),
+            }
+        }
+        (self.len, self.left_out) = (len, left_out);
+    }
+
+    /// The pairs kept, then the count of those left out if any, or `None` when there were none.
+    fn attributes(&self) -> Option<Arc<[KeyValue]>> {
+        let kept = self.pairs.iter().take(usize::from(self.len)).map(|pair| pair.to_key_value());
+        let left_out = (self.left_out > 0).then(|| KeyValue::new(FILTERED_LEFT_OUT_KEY, i64::from(self.left_out)));
+        let attributes: Vec<KeyValue> = kept.chain(left_out).collect();
+        (!attributes.is_empty()).then(|| attributes.into())
+    }
+}
+
+/// A fixed number of places for kept exemplars, made with the cells that keep them, written by
+/// one holder at a time (a held stripe or reservoir) and read by the collector under the same
+/// claim.
+pub(crate) struct Places {
+    kept: Box<[Option<Kept>]>,
+    /// One per place when the instrument's view removes attributes: the removed pairs of the
+    /// unbound record kept there. None otherwise.
+    inline: Box<[Inline]>,
+}
+
+impl Places {
+    /// `len` empty places (0 for none), with room for removed pairs if `removes`.
+    pub(crate) fn new(len: usize, removes: bool) -> Self {
+        Places { kept: vec![None; len].into(), inline: vec![Inline::EMPTY; if removes { len } else { 0 }].into() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Keeps `value`, measured now within the span of `ids`, with the attributes its view
+    /// `removed`, in place `index` (nothing when there is no such place).
+    // Always: a record in a sampled span keeps one per record, and a call would cost it a tenth.
+    #[inline(always)]
+    pub(crate) fn keep<N: Number>(&mut self, index: usize, value: N, ids: CurrentIds, removed: Removed<'_>) {
+        if let Some(place) = self.kept.get_mut(index) {
+            *place = Some(Kept::now(value, ids));
+            // Out of line: only instruments whose view has an attribute filter get here (their
+            // bound handles pass their removed pairs even when there are none, so that this
+            // place's inline room, if any, is emptied).
+            if !matches!(removed, Removed::None) {
+                self.keep_removed(index, removed);
+            }
+        }
+    }
+
+    /// The attributes removed from the record just kept in place `index`: a bound handle's,
+    /// shared; a slice's, copied inline; and the inline room of a record that removed none (a
+    /// bound handle's) emptied.
+    #[inline(never)]
+    fn keep_removed(&mut self, index: usize, removed: Removed<'_>) {
+        if let (Removed::Bound(pairs), Some(Some(kept))) = (removed, self.kept.get_mut(index)) {
+            kept.filtered_attributes = Some(pairs.clone());
+        }
+        if let Some(inline) = self.inline.get_mut(index) {
+            match removed {
+                Removed::Slice(attributes, filter) => inline.fill(attributes, filter),
+                Removed::None | Removed::Bound(_) => (inline.len, inline.left_out) = (0, 0),
+            }
+        }
+    }
+
+    /// When the exemplar in place `index` was kept, if there is one.
+    pub(crate) fn ticks(&self, index: usize) -> Option<u64> {
+        self.kept.get(index)?.as_ref().map(|kept| kept.ticks)
+    }
+
+    /// The exemplar in place `index`, with the removed pairs kept inline, if there is one.
+    pub(crate) fn get(&self, index: usize) -> Option<Kept> {
+        let mut kept = self.kept.get(index)?.clone()?;
+        if let Some(inline) = self.inline.get(index) {
+            kept.filtered_attributes = kept.filtered_attributes.or_else(|| inline.attributes());
+        }
+        Some(kept)
+    }
+
+    /// Empties every place.
+    pub(crate) fn clear(&mut self) {
+        self.kept.fill(None);
+    }
+}
+
 /// An exemplar as a stripe keeps it: plain words, converted at collection.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Kept {
@@ -96,7 +357,8 @@ pub(crate) struct Kept {
     pub ticks: u64,
     pub trace_id: TraceId,
     pub span_id: SpanId,
-    /// The measurement's attributes a view filtered out (none yet: nanotel has no views).
+    /// The measurement's attributes its view removed: a bound handle's, shared; or, at
+    /// collection, those a place kept inline (see [`Places`]).
     pub filtered_attributes: Option<Arc<[KeyValue]>>,
 }
 
@@ -139,51 +401,41 @@ pub(crate) fn to_proto<N: Number>(mut kept: Vec<Kept>) -> Vec<Exemplar> {
     kept.into_iter().map(Kept::into_proto::<N>).collect()
 }
 
-/// Of two kept exemplars, the later one.
-pub(crate) fn latest(a: Option<Kept>, b: Option<&Kept>) -> Option<Kept> {
-    match (a, b) {
-        (Some(a), Some(b)) if b.ticks > a.ticks => Some(b.clone()),
-        (None, Some(b)) => Some(b.clone()),
-        (a, _) => a,
-    }
-}
-
 /// A `SimpleFixedSizeExemplarReservoir`: the first measurements offered fill it, then the n-th
 /// replaces a random one with probability size/n, so it always holds a uniform sample of what it
 /// was offered. Owned by one writer at a time (a held stripe).
 pub(crate) struct Reservoir {
     /// Measurements offered since the last reset.
     seen: u64,
-    /// Fixed at creation: empty when the filter keeps none.
-    kept: Box<[Option<Kept>]>,
+    /// Fixed at creation: none when the filter keeps none.
+    kept: Places,
 }
 
 impl Reservoir {
-    /// A reservoir of `size` (0 for none).
-    pub(crate) fn new(size: usize) -> Self {
-        Reservoir { seen: 0, kept: vec![None; size].into() }
+    /// A reservoir of `size` (0 for none), with room for removed pairs if `removes`.
+    pub(crate) fn new(size: usize, removes: bool) -> Self {
+        Reservoir { seen: 0, kept: Places::new(size, removes) }
     }
 
-    /// Offers a measurement made now within the span of `ids`.
-    #[inline]
-    pub(crate) fn offer<N: Number>(&mut self, value: N, ids: CurrentIds) {
+    /// Offers a measurement made now within the span of `ids`, with the attributes its view
+    /// `removed`. Always inlined: its callers are the out-of-line exemplar paths, one each.
+    #[inline(always)]
+    pub(crate) fn offer<N: Number>(&mut self, value: N, ids: CurrentIds, removed: Removed<'_>) {
         let size = self.kept.len() as u64;
         if size == 0 {
             return;
         }
         let slot = if self.seen < size { self.seen } else { random_up_to(self.seen) };
         self.seen += 1;
-        if let Some(kept) = self.kept.get_mut(slot as usize) {
-            *kept = Some(Kept::now(value, ids));
-        }
+        self.kept.keep(slot as usize, value, ids, removed);
     }
 
     /// What it holds, and (with `reset`) empties it.
     pub(crate) fn take(&mut self, reset: bool) -> Sample {
-        let sample = Sample { seen: self.seen, kept: self.kept.iter().flatten().cloned().collect() };
+        let sample = Sample { seen: self.seen, kept: (0..self.kept.len()).filter_map(|i| self.kept.get(i)).collect() };
         if reset {
             self.seen = 0;
-            self.kept.fill(None);
+            self.kept.clear();
         }
         sample
     }
@@ -230,17 +482,17 @@ mod tests {
 
     #[test]
     fn a_reservoir_fills_first_then_samples_uniformly() {
-        let mut reservoir = Reservoir::new(4);
+        let mut reservoir = Reservoir::new(4, false);
         for n in 0..4u64 {
-            reservoir.offer(n, ids(1));
+            reservoir.offer(n, ids(1), Removed::None);
         }
         let first: Vec<u64> = reservoir.take(false).kept.iter().map(|k| k.value).collect();
         assert_eq!(first, [0, 1, 2, 3], "the first four fill it in order");
         // Uniform: over many runs of 40 offers, each value is kept with probability 4/40.
         let mut hits = [0u32; 40];
         for _ in 0..5000 {
-            let mut reservoir = Reservoir::new(4);
-            (0..40u64).for_each(|n| reservoir.offer(n, ids(1)));
+            let mut reservoir = Reservoir::new(4, false);
+            (0..40u64).for_each(|n| reservoir.offer(n, ids(1), Removed::None));
             let sample = reservoir.take(true);
             assert_eq!((sample.seen, sample.kept.len()), (40, 4));
             sample.kept.iter().for_each(|k| hits[k.value as usize] += 1);
@@ -248,8 +500,8 @@ mod tests {
         }
         // Expected 500 each; 5 standard deviations is about ±106.
         assert!(hits.iter().all(|&h| (390..=610).contains(&h)), "{hits:?}");
-        let mut none = Reservoir::new(0);
-        none.offer(1u64, ids(1));
+        let mut none = Reservoir::new(0, false);
+        none.offer(1u64, ids(1), Removed::None);
         assert!(none.take(false).kept.is_empty());
     }
 
@@ -274,9 +526,6 @@ mod tests {
         assert!((3450..=3750).contains(&from_busy), "{from_busy}");
         let few = merge(vec![Sample { seen: 1, kept: vec![kept(3)] }, Sample { seen: 0, kept: vec![] }], 2);
         assert_eq!(few, [kept(3)]);
-        assert_eq!(latest(Some(kept(1)), Some(&kept(2))), Some(kept(2)));
-        assert_eq!(latest(Some(kept(3)), Some(&kept(2))), Some(kept(3)));
-        assert_eq!(latest(None, Some(&kept(2))), Some(kept(2)));
     }
 
     #[test]
@@ -294,11 +543,73 @@ mod tests {
         assert_eq!(proto.filtered_attributes, [KeyValue::new("order.id", 42).to_proto()]);
         assert!(proto.time_unix_nano > 1_600_000_000_000_000_000);
         let kept = Kept::now(2.5f64, ids(7));
-        assert_eq!(kept.filtered_attributes, None, "no views yet: nothing is filtered out");
+        assert_eq!(kept.filtered_attributes, None, "a record with nothing removed");
         let proto = kept.into_proto::<f64>();
         assert_eq!(
             (proto.value, proto.trace_id, proto.span_id),
             (Some(exemplar::Value::AsDouble(2.5)), vec![7; 16], vec![7; 8])
         );
+    }
+
+    fn keys(kept: &Kept) -> Vec<String> {
+        let pairs = kept.filtered_attributes.iter().flat_map(|pairs| pairs.iter());
+        pairs.map(|kv| format!("{}={}", kv.key.as_str(), kv.value)).collect()
+    }
+
+    /// A place keeps the removed pairs of a slice that copy as words, in order, the last of a
+    /// repeated key, at most `FILTERED_INLINE`; the others are counted in one more pair. A bound
+    /// handle's are shared whole; a place whose next exemplar removed nothing shows none.
+    #[test]
+    fn places_keep_removed_pairs_of_words_inline_and_count_the_rest() {
+        let filter = AttributeFilter::keep(["venue"]);
+        let shared = KeyValue::new(String::from("client"), "c1");
+        let attributes = [
+            KeyValue::new("venue", "XNAS"),
+            KeyValue::new("order.id", 1),
+            KeyValue::new("urgent", true),
+            KeyValue::new("order.id", 42),
+            KeyValue::new("price", 10.5),
+            shared.clone(),
+            KeyValue::new("client.name", String::from("Acme")),
+            KeyValue::new("desk", "fx"),
+            KeyValue::new("book", "b7"),
+        ];
+        let mut places = Places::new(2, true);
+        places.keep(0, 5u64, ids(1), Removed::Slice(&attributes, &filter));
+        let kept = places.get(0).expect("kept");
+        assert_eq!(kept.value, 5);
+        assert_eq!(
+            keys(&kept),
+            [
+                "urgent=true",
+                "order.id=42",
+                "price=10.5",
+                "desk=fx",
+                &format!("{FILTERED_LEFT_OUT_KEY}=3"), // client (a run-time key), client.name (a run-time value), book (a fifth)
+            ]
+        );
+        assert_eq!(places.ticks(0), Some(kept.ticks));
+        assert_eq!((places.get(1).is_none(), places.ticks(1)), (true, None));
+
+        // A bound handle that removed nothing passes its empty pairs: the inline ones go.
+        let nothing = removed_pairs(&attributes[..1], &filter);
+        assert!(nothing.is_empty());
+        places.keep(0, 6u64, ids(1), Removed::Bound(&nothing));
+        assert_eq!(places.get(0).map(|kept| keys(&kept)), Some(vec![]));
+        places.keep(0, 7u64, ids(1), Removed::Slice(&attributes, &filter));
+        let bound = removed_pairs(&attributes, &filter);
+        assert_eq!(bound.len(), 7, "a bound handle keeps every removed pair, whatever its type");
+        places.keep(0, 7u64, ids(1), Removed::Bound(&bound));
+        assert!(places.get(0).and_then(|kept| kept.filtered_attributes).is_some_and(|p| Arc::ptr_eq(&p, &bound)));
+        places.keep(1, 8u64, ids(1), Removed::Slice(&[shared], &filter));
+        assert_eq!(places.get(1).map(|kept| keys(&kept)), Some(vec![format!("{FILTERED_LEFT_OUT_KEY}=1")]));
+        places.clear();
+        assert!(places.get(0).is_none() && places.get(1).is_none());
+        // The room per place that README.md states.
+        assert_eq!(std::mem::size_of::<Inline>(), 168);
+        // Without room (an instrument whose view removes nothing), a slice's pairs are not kept.
+        let mut plain = Places::new(1, false);
+        plain.keep(0, 9u64, ids(1), Removed::Slice(&attributes, &filter));
+        assert_eq!(plain.get(0).map(|kept| keys(&kept)), Some(vec![]));
     }
 }

@@ -18,7 +18,7 @@
 //! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
 use super::claimed::Stripes;
-use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, EXPONENTIAL_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
 use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
@@ -104,8 +104,8 @@ struct Stripe {
 
 impl Stripe {
     /// An empty stripe at `scale`, the largest it will have, with a reservoir of `exemplars` (0
-    /// for none).
-    fn new(scale: i32, exemplars: usize) -> Self {
+    /// for none), with room for removed pairs if `removes`.
+    fn new(scale: i32, exemplars: usize, removes: bool) -> Self {
         Stripe {
             scale,
             zero_count: 0,
@@ -114,7 +114,7 @@ impl Stripe {
             max: f64::NEG_INFINITY,
             positive: Window::new(),
             negative: Window::new(),
-            exemplars: Reservoir::new(exemplars),
+            exemplars: Reservoir::new(exemplars, removes),
         }
     }
 
@@ -199,7 +199,7 @@ pub(crate) struct ExpoCells {
     max_scale: i32,
     /// The most buckets per sign a reading has (a view's `max_size`, else [`MAX_SIZE`]).
     max_size: usize,
-    exemplars: ExemplarFilter,
+    exemplars: Keeping,
 }
 
 impl ExpoCells {
@@ -211,15 +211,17 @@ impl ExpoCells {
     /// `max_size`: a reading merges the stripes at the largest scale that fits `max_size`, which
     /// is the scale recording into `max_size` buckets would have reached (downscaling only merges
     /// neighbouring buckets, so the order does not matter).
-    pub(crate) fn new(max_size: usize, max_scale: i32, exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn new(max_size: usize, max_scale: i32, exemplars: impl Into<Keeping>) -> Self {
         Self::with_stripes(stripe::count(), max_size, max_scale, exemplars)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32, exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32, exemplars: impl Into<Keeping>) -> Self {
         let max_size = max_size.clamp(2, MAX_SIZE);
-        let size = Self::reservoir_size(exemplars);
-        ExpoCells { stripes: Stripes::new(stripes, || Stripe::new(max_scale, size)), max_scale, max_size, exemplars }
+        let exemplars = exemplars.into();
+        let size = Self::reservoir_size(exemplars.filter);
+        let stripes = Stripes::new(stripes, || Stripe::new(max_scale, size, exemplars.removes));
+        ExpoCells { stripes, max_scale, max_size, exemplars }
     }
 
     fn reservoir_size(exemplars: ExemplarFilter) -> usize {
@@ -231,20 +233,21 @@ impl ExpoCells {
     }
 
     /// Records a value: claims a stripe (this thread's, usually), updates it and offers the value
-    /// to its reservoir when the filter admits it, releases it. The buckets take the value as an
-    /// `f64`; the exemplar keeps it as an `N`.
+    /// to its reservoir (with the attributes its view `removed`) when the filter admits it,
+    /// releases it. The buckets take the value as an `f64`; the exemplar keeps it as an `N`.
     #[inline]
-    pub(crate) fn record<N: Number>(&self, value: N) {
+    pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         let float = value.to_f64();
         if !float.is_finite() {
             return;
         }
-        let exemplar = self.exemplars.admit();
-        let size = Self::reservoir_size(self.exemplars);
-        self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size)).with(|stripe| {
+        let exemplar = self.exemplars.filter.admit();
+        let size = Self::reservoir_size(self.exemplars.filter);
+        let removes = self.exemplars.removes;
+        self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size, removes)).with(|stripe| {
             stripe.record(float);
             if let Some(ids) = exemplar {
-                stripe.exemplars.offer(value, ids);
+                stripe.exemplars.offer(value, ids, removed.get());
             }
         });
     }
@@ -274,6 +277,7 @@ impl ExpoCells {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {
@@ -285,13 +289,13 @@ mod tests {
             )
             .collect();
         for &v in &values[..1000] {
-            cells.record(v);
+            cells.record(v, Removed::None);
             model.record(v);
         }
         let first = cells.read(true).0;
         assert_eq!(first.count(), 1000);
         for &v in &values[1000..] {
-            cells.record(v);
+            cells.record(v, Removed::None);
         }
         let second = cells.read(false).0;
         let mut total = first.clone();
@@ -320,7 +324,7 @@ mod tests {
                     let cells = &cells;
                     s.spawn(move || {
                         for i in 0..per_thread {
-                            cells.record(((i % 1000) as f64 + 1.0) * if t % 2 == 0 { 1.0 } else { 1e6 });
+                            cells.record(((i % 1000) as f64 + 1.0) * if t % 2 == 0 { 1.0 } else { 1e6 }, Removed::None);
                         }
                     })
                 })
@@ -337,6 +341,7 @@ mod tests {
 #[cfg(all(test, not(nanotel_loom)))]
 mod exit_tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use std::sync::Arc;
 
     /// Records into its histogram when dropped.
@@ -344,7 +349,7 @@ mod exit_tests {
 
     impl Drop for RecordOnDrop {
         fn drop(&mut self) {
-            self.0.record(7.0);
+            self.0.record(7.0, Removed::None);
         }
     }
 
@@ -357,10 +362,10 @@ mod exit_tests {
     fn a_record_while_every_stripe_is_held_is_kept() {
         let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased);
         let held = [
-            cells.stripes.claim(0, || Stripe::new(MAX_SCALE, 0)),
-            cells.stripes.claim(1, || Stripe::new(MAX_SCALE, 0)),
+            cells.stripes.claim(0, || Stripe::new(MAX_SCALE, 0, false)),
+            cells.stripes.claim(1, || Stripe::new(MAX_SCALE, 0, false)),
         ];
-        std::thread::scope(|s| s.spawn(|| cells.record(5.0)).join().unwrap());
+        std::thread::scope(|s| s.spawn(|| cells.record(5.0, Removed::None)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
         let state = cells.read(true).0;
@@ -376,10 +381,11 @@ mod exit_tests {
         let cells = Arc::new(ExpoCells::new(MAX_SIZE, MAX_SCALE, ExemplarFilter::TraceBased));
         let recorder = cells.clone();
         // Hold every stripe but the first, as preempted recorders would.
-        let held: Vec<_> = (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE, 0))).collect();
+        let held: Vec<_> =
+            (1..stripe::count()).map(|i| cells.stripes.claim(i, || Stripe::new(MAX_SCALE, 0, false))).collect();
         std::thread::spawn(move || {
             RECORDER.with(|r| *r.borrow_mut() = Some(RecordOnDrop(recorder.clone())));
-            recorder.record(1.0);
+            recorder.record(1.0, Removed::None);
         })
         .join()
         .unwrap();
@@ -392,6 +398,7 @@ mod exit_tests {
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use crate::sync::Arc;
     use loom::thread;
 
@@ -407,7 +414,7 @@ mod loom_models {
                 .into_iter()
                 .map(|values| {
                     let cells = cells.clone();
-                    thread::spawn(move || values.iter().for_each(|&value| cells.record(value)))
+                    thread::spawn(move || values.iter().for_each(|&value| cells.record(value, Removed::None)))
                 })
                 .collect();
             let (mut total, first) = cells.read(true);

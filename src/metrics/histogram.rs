@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Stripes;
-use super::exemplar::{latest, ExemplarFilter, Kept};
+use super::exemplar::{Keeping, Kept, Places, Removed, Removes};
 use super::number::Number;
 use super::stripe;
 
@@ -63,14 +63,15 @@ struct Cells {
     blocks: Box<[CachePadded<[u64; BLOCK]>]>,
     buckets: usize,
     /// One per bucket, or none when the filter keeps no exemplar.
-    exemplars: Box<[Option<Kept>]>,
+    exemplars: Places,
 }
 
 impl Cells {
-    /// Empty cells for `buckets` buckets, with room for an exemplar per bucket if `exemplars`.
-    fn new<N: Number>(buckets: usize, exemplars: bool) -> Self {
+    /// Empty cells for `buckets` buckets, with room for an exemplar per bucket (and its removed
+    /// pairs) as `keeping` says.
+    fn new<N: Number>(buckets: usize, keeping: Keeping) -> Self {
         let blocks = (buckets + 3).div_ceil(BLOCK);
-        let exemplars = vec![None; if exemplars { buckets } else { 0 }].into();
+        let exemplars = Places::new(if keeping.filter.keeps_any() { buckets } else { 0 }, keeping.removes);
         let mut cells = Cells { blocks: vec![CachePadded::new([0; BLOCK]); blocks].into(), buckets, exemplars };
         cells.reset::<N>();
         cells
@@ -81,7 +82,8 @@ impl Cells {
         &mut self.blocks[index / BLOCK][index % BLOCK]
     }
 
-    #[inline]
+    // Always: the heart of every record, which the compiler otherwise may leave out of line.
+    #[inline(always)]
     fn record<N: Number>(&mut self, bucket: usize, value: N) {
         let n = self.buckets;
         *self.cell(bucket) += 1;
@@ -97,12 +99,17 @@ impl Cells {
         }
     }
 
-    /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar.
+    /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar, with the
+    /// attributes its view `removed`.
     #[inline]
-    fn keep<N: Number>(&mut self, bucket: usize, value: N, ids: crate::trace::context::CurrentIds) {
-        if let Some(exemplar) = self.exemplars.get_mut(bucket) {
-            *exemplar = Some(Kept::now(value, ids));
-        }
+    fn keep<N: Number>(
+        &mut self,
+        bucket: usize,
+        value: N,
+        ids: crate::trace::context::CurrentIds,
+        removed: Removed<'_>,
+    ) {
+        self.exemplars.keep(bucket, value, ids, removed);
     }
 
     /// Adds these cells into `values`.
@@ -119,8 +126,12 @@ impl Cells {
         if max > values.max {
             values.max = max;
         }
-        for (merged, kept) in values.exemplars.iter_mut().zip(self.exemplars.iter()) {
-            *merged = latest(merged.take(), kept.as_ref());
+        // The later of the two; only the winner is copied out.
+        for (bucket, merged) in values.exemplars.iter_mut().enumerate() {
+            let later = |ticks: u64| merged.as_ref().is_none_or(|merged| ticks > merged.ticks);
+            if self.exemplars.ticks(bucket).is_some_and(later) {
+                *merged = self.exemplars.get(bucket);
+            }
         }
     }
 
@@ -130,7 +141,7 @@ impl Cells {
         self.blocks.iter_mut().for_each(|block| block.fill(0));
         *self.cell(n + 1) = N::MAX.to_bits();
         *self.cell(n + 2) = N::MIN.to_bits();
-        self.exemplars.fill(None);
+        self.exemplars.clear();
     }
 }
 
@@ -138,19 +149,19 @@ impl Cells {
 pub(crate) struct HistogramCells {
     bounds: Arc<[f64]>,
     stripes: Stripes<Cells>,
-    exemplars: ExemplarFilter,
+    exemplars: Keeping,
 }
 
 impl HistogramCells {
-    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>, exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn new<N: Number>(bounds: Arc<[f64]>, exemplars: impl Into<Keeping>) -> Self {
         Self::with_stripes::<N>(bounds, stripe::count(), exemplars)
     }
 
     /// A histogram of `stripes` fixed stripes (a power of two).
-    pub(crate) fn with_stripes<N: Number>(bounds: Arc<[f64]>, stripes: usize, exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn with_stripes<N: Number>(bounds: Arc<[f64]>, stripes: usize, exemplars: impl Into<Keeping>) -> Self {
         let buckets = bounds.len() + 1;
-        let keep = exemplars.keeps_any();
-        HistogramCells { bounds, stripes: Stripes::new(stripes, || Cells::new::<N>(buckets, keep)), exemplars }
+        let exemplars = exemplars.into();
+        HistogramCells { bounds, stripes: Stripes::new(stripes, || Cells::new::<N>(buckets, exemplars)), exemplars }
     }
 
     pub(crate) fn bounds(&self) -> &Arc<[f64]> {
@@ -158,22 +169,22 @@ impl HistogramCells {
     }
 
     /// Claims a stripe (this thread's, usually) and updates its bucket, sum and extremes, and the
-    /// bucket's exemplar when the filter admits the value. Non-finite values are ignored: they
-    /// would poison the sum.
+    /// bucket's exemplar (with the attributes its view `removed`) when the filter admits the
+    /// value. Non-finite values are ignored: they would poison the sum.
     #[inline]
-    pub(crate) fn record<N: Number>(&self, value: N) {
+    pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         if !value.is_finite() {
             return;
         }
         let bucket = bucket_index(&self.bounds, value.to_f64());
-        let exemplar = self.exemplars.admit();
+        let exemplar = self.exemplars.filter.admit();
         let buckets = self.bounds.len() + 1;
-        let keep = self.exemplars.keeps_any();
-        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keep));
+        let keeping = self.exemplars;
+        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keeping));
         held.with(|cells| {
             cells.record(bucket, value);
             if let Some(ids) = exemplar {
-                cells.keep(bucket, value, ids);
+                cells.keep(bucket, value, ids, removed.get());
             }
         });
     }
@@ -182,7 +193,7 @@ impl HistogramCells {
     /// read and reset while held, so every record is counted whole in exactly one reading.
     pub(crate) fn read<N: Number>(&self, reset: bool) -> HistogramValues<N> {
         let counts = vec![0; self.bounds.len() + 1];
-        let exemplars = vec![None; if self.exemplars.keeps_any() { counts.len() } else { 0 }];
+        let exemplars = vec![None; if self.exemplars.filter.keeps_any() { counts.len() } else { 0 }];
         let mut values = HistogramValues { counts, sum: N::ZERO, min: N::MAX, max: N::MIN, exemplars };
         for mut held in self.stripes.hold_each() {
             held.with(|cells| {
@@ -199,6 +210,7 @@ impl HistogramCells {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::ExemplarFilter;
 
     #[test]
     fn upper_bounds_are_inclusive() {
@@ -220,7 +232,7 @@ mod tests {
     fn records_counts_sum_and_extremes_per_bucket() {
         let cells = HistogramCells::new::<f64>(DEFAULT_BOUNDARIES.to_vec().into(), ExemplarFilter::TraceBased);
         for value in [0.0, 5.0, 7.0, 10000.0, 10000.5, f64::NAN, f64::INFINITY] {
-            cells.record(value);
+            cells.record(value, Removed::None);
         }
         let values = cells.read::<f64>(true);
         assert_eq!(values.counts.len(), 16);
@@ -242,21 +254,25 @@ mod loom_models {
 
     /// Two recorders on a histogram of one fixed stripe (so one of them may have to take an extra
     /// stripe) while a delta collection races them: each window's count is its buckets' sum, with
-    /// min ≤ max when it has any, and each bucket's exemplar is in the window of its record; over
-    /// the windows, counts and sum are exact.
+    /// min ≤ max when it has any, and each bucket's exemplar is in the window of its record, with
+    /// the attribute its view removed from that record (the pairs are written under the same
+    /// claim: never another record's); over the windows, counts and sum are exact.
     #[test]
     fn loom_records_land_whole_in_one_window() {
+        use crate::attributes::KeyValue;
+        use crate::metrics::view::AttributeFilter;
         loom::model(|| {
-            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(
-                Arc::from([2.0]),
-                1,
-                ExemplarFilter::AlwaysOn,
-            ));
+            let keeping = Keeping { filter: crate::metrics::ExemplarFilter::AlwaysOn, removes: true };
+            let cells = crate::sync::Arc::new(HistogramCells::with_stripes::<u64>(Arc::from([2.0]), 1, keeping));
             let recorders: Vec<_> = [1u64, 5]
                 .into_iter()
                 .map(|value| {
                     let cells = cells.clone();
-                    thread::spawn(move || cells.record(value))
+                    thread::spawn(move || {
+                        let (filter, attributes) =
+                            (AttributeFilter::remove(["id"]), [KeyValue::new("id", value as i64)]);
+                        cells.record(value, Removed::Slice(&attributes, &filter))
+                    })
                 })
                 .collect();
             let first = cells.read::<u64>(true);
@@ -269,6 +285,9 @@ mod loom_models {
                 for (bucket, (&count, exemplar)) in window.counts.iter().zip(&window.exemplars).enumerate() {
                     let value = exemplar.as_ref().map(|kept| kept.value);
                     assert_eq!(value, (count > 0).then_some([1, 5][bucket]), "{window:?}");
+                    let removed = exemplar.as_ref().and_then(|kept| kept.filtered_attributes.as_deref());
+                    let expected = value.map(|value| vec![KeyValue::new("id", value as i64)]);
+                    assert_eq!(removed.map(<[KeyValue]>::to_vec), expected, "{window:?}");
                 }
             }
             let counts: Vec<u64> = first.counts.iter().zip(&second.counts).map(|(a, b)| a + b).collect();

@@ -107,7 +107,7 @@ mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
-pub use exemplar::ExemplarFilter;
+pub use exemplar::{ExemplarFilter, FILTERED_LEFT_OUT_KEY};
 pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;

@@ -7,13 +7,17 @@
 //!   OpenMetrics the family is named without `_total` and carries a `# UNIT` when the name ends
 //!   with the unit's word);
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
-//!   cumulative explicit histograms are histograms; delta sums and histograms (under a delta
+//!   cumulative explicit histograms are histograms (those without a sum, an up-down counter's
+//!   under a view's histogram aggregation, have no `_sum` and no `_count`); delta sums and histograms (under a delta
 //!   temporality preference) and exponential histograms have no text form and are left out (the
 //!   specification's SHOULD); no `_created` samples;
 //! - exemplars, in OpenMetrics only (the 0.0.4 text format has none): a counter's `_total` sample
 //!   carries its point's latest exemplar, and each `_bucket` sample the latest exemplar whose
 //!   value falls in that bucket, as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
-//!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds);
+//!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds),
+//!   followed inside the braces by the exemplar's filtered attributes (the pairs a view removed)
+//!   as labels, in order, as many as fit OpenMetrics' limit of 128 characters for an exemplar's
+//!   label names and values together (the ids take 63): a pair that would pass it is left out;
 //! - attribute keys become labels the same way (a leading digit gets `key_`; keys that collide
 //!   after translation have their values joined with `;` in key order; a key that clashes with a
 //!   scope label or `le` is left out), followed by `otel_scope_name`, `otel_scope_version`,
@@ -349,8 +353,14 @@ fn write_sample_with(
     out.push('\n');
 }
 
-/// ` # {trace_id="…",span_id="…"} value timestamp`: the ids as lowercase hex (none when the
-/// exemplar has none), the timestamp in seconds.
+/// The most characters (UTF-8 code points) an OpenMetrics exemplar's label set may have, its
+/// names and values together.
+const EXEMPLAR_LABEL_CHARS: usize = 128;
+
+/// ` # {trace_id="…",span_id="…",…} value timestamp`: the ids as lowercase hex (none when the
+/// exemplar has none), then its filtered attributes as labels, in order, each one that would take
+/// the label set past [`EXEMPLAR_LABEL_CHARS`] (or repeat a label) left out; the timestamp in
+/// seconds.
 fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
     let hex = |bytes: &[u8]| {
         bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut hex, b| {
@@ -358,9 +368,26 @@ fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
             hex
         })
     };
-    out.push_str(" # {");
+    let mut labels: Vec<(String, String)> = Vec::new();
     if !exemplar.trace_id.is_empty() && !exemplar.span_id.is_empty() {
-        let _ = write!(out, "trace_id=\"{}\",span_id=\"{}\"", hex(&exemplar.trace_id), hex(&exemplar.span_id));
+        labels.push(("trace_id".into(), hex(&exemplar.trace_id)));
+        labels.push(("span_id".into(), hex(&exemplar.span_id)));
+    }
+    let chars = |(name, value): &(String, String)| name.chars().count() + value.chars().count();
+    let mut used: usize = labels.iter().map(chars).sum();
+    for kv in &exemplar.filtered_attributes {
+        let label = (label_name(&kv.key), value_text(kv.value.as_ref()));
+        let size = chars(&label);
+        if label.0.is_empty() || labels.iter().any(|(name, _)| *name == label.0) || used + size > EXEMPLAR_LABEL_CHARS {
+            continue;
+        }
+        used += size;
+        labels.push(label);
+    }
+    out.push_str(" # {");
+    for (i, (name, value)) in labels.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        let _ = write!(out, "{comma}{name}=\"{}\"", escape_label_value(value));
     }
     let value = match exemplar.value {
         Some(exemplar::Value::AsInt(i)) => i.to_string(),
@@ -470,8 +497,13 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                 let last = p.explicit_bounds.len();
                 let inf = Some(("le", "+Inf"));
                 write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last));
-                write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(p.sum.unwrap_or(0.0)));
-                write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
+                // No sum (an up-down counter as a histogram: its values may be negative): no
+                // `_count` either, as OpenMetrics has them together or not at all; the `+Inf`
+                // bucket is the count.
+                if let Some(sum) = p.sum {
+                    write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(sum));
+                    write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
+                }
             }
         }
         _ => return None,
@@ -683,5 +715,45 @@ mod tests {
         assert!(line("orders_total").contains(&format!(" 3 # {{{ids}}} 3 ")), "{text}");
         assert!(!line("open{").contains('#'), "no exemplars on gauges\n{text}");
         assert!(!encode(&provider.snapshot(), None, Format::Text).contains(" # "), "none in the text format");
+    }
+
+    /// An exemplar's filtered attributes follow its ids as labels, in order, while the label set
+    /// stays within OpenMetrics' 128 characters: a pair that would pass it is left out, a later
+    /// shorter one still fits.
+    #[test]
+    fn exemplar_labels_stay_within_the_openmetrics_limit() {
+        use crate::attributes::KeyValue as Attribute;
+        let exemplar = Exemplar {
+            trace_id: vec![0xab; 16],
+            span_id: vec![0x0c; 8],
+            time_unix_nano: 1_700_000_000_000_000_000,
+            value: Some(exemplar::Value::AsInt(5)),
+            filtered_attributes: [
+                Attribute::new("order.id", 4217),
+                Attribute::new("client", "x".repeat(60)),
+                Attribute::new("trace_id", "clash"),
+                Attribute::new("side", "buy"),
+                Attribute::new("desk", "fx-options-emea"),
+            ]
+            .iter()
+            .map(Attribute::to_proto)
+            .collect(),
+        };
+        let mut out = String::new();
+        write_exemplar(&mut out, &exemplar);
+        let ids = format!("trace_id=\"{}\",span_id=\"{}\"", "ab".repeat(16), "0c".repeat(8));
+        // The ids take 63 characters; order_id=4217 12 (75); client's 66 would pass 128; the
+        // repeated trace_id is left out; side=buy 7 (82); desk's 19 (101).
+        assert_eq!(
+            out,
+            format!(" # {{{ids},order_id=\"4217\",side=\"buy\",desk=\"fx-options-emea\"}} 5 1700000000.000000000")
+        );
+        let labels = out.split(['{', '}']).nth(1).unwrap_or_default();
+        let chars: usize = labels.split(',').map(|label| label.replace(['=', '"'], "").chars().count()).sum();
+        assert!(chars <= EXEMPLAR_LABEL_CHARS, "{chars}");
+        // Without ids, the pairs have the whole limit: the client fits.
+        let mut out = String::new();
+        write_exemplar(&mut out, &Exemplar { trace_id: vec![], span_id: vec![], ..exemplar });
+        assert!(out.contains(&format!("client=\"{}\"", "x".repeat(60))), "{out}");
     }
 }

@@ -235,6 +235,7 @@ pub(crate) fn loom_wait_until_all_given_back() {
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use crate::metrics::sum::SumCells;
     use crate::sync::Arc;
     use loom::thread;
@@ -251,7 +252,7 @@ mod loom_models {
             let adders: Vec<_> = (0..2)
                 .map(|_| {
                     let sum = sum.clone();
-                    thread::spawn(move || sum.add(1u64))
+                    thread::spawn(move || sum.add(1u64, Removed::None))
                 })
                 .collect();
             adders.into_iter().for_each(|adder| adder.join().unwrap());
@@ -272,7 +273,7 @@ mod loom_models {
                 .into_iter()
                 .map(|value| {
                     let sum = sum.clone();
-                    thread::spawn(move || sum.add(value))
+                    thread::spawn(move || sum.add(value, Removed::None))
                 })
                 .collect();
             let first = sum.exemplars(true);

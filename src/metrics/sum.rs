@@ -21,7 +21,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Claimable;
-use super::exemplar::{merge, ExemplarFilter, Kept, Reservoir, SUM_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
 
@@ -43,6 +43,41 @@ unsafe impl Send for SumShortcut {}
 // SAFETY: as above.
 unsafe impl Sync for SumShortcut {}
 
+impl SumShortcut {
+    /// A shortcut with no cells: every add through it goes `elsewhere` (see [`add`](Self::add)),
+    /// and it admits no exemplar (a counter series aggregated as a histogram keeps its own).
+    pub(crate) fn none() -> Self {
+        SumShortcut { owned: NonNull::dangling(), stripes: 0, exemplars: ExemplarFilter::AlwaysOff }
+    }
+
+    /// Adds `value` to the thread's own cell, reached from the shortcut's address, when the
+    /// thread has one; otherwise (no stripe of its own yet, shared mode, a shortcut with no
+    /// cells) hands it to `elsewhere`. Then hands it to `offer` with the span's ids when the
+    /// filter admits it. The series' cells are read only on those two paths, out of line.
+    ///
+    /// # Safety
+    /// The cells the shortcut was taken from ([`SumCells::shortcut`]) must be alive (a
+    /// [`none`](Self::none) shortcut has none and is always fine).
+    #[inline(always)]
+    pub(crate) unsafe fn add<N: Number>(
+        self,
+        value: N,
+        elsewhere: impl FnOnce(N),
+        offer: impl FnOnce(N, crate::trace::context::CurrentIds),
+    ) {
+        match stripe::owned_slot().filter(|&slot| slot < self.stripes) {
+            // SAFETY: `slot` is below the stripe count (so this is not a `none` shortcut, whose
+            // count is 0), and the shortcut points at the first of the owned stripes of cells
+            // the caller guarantees are alive.
+            Some(slot) => SumCells::add_to_stripe(unsafe { self.owned.add(slot).as_ref() }, value),
+            None => elsewhere(value),
+        }
+        if let Some(ids) = self.exemplars.admit() {
+            offer(value, ids);
+        }
+    }
+}
+
 /// A running sum, striped so concurrent adds never share a cache line.
 pub(crate) struct SumCells {
     /// Cell `i` is written only by the thread owning stripe slot `i` (integers; floats use
@@ -60,7 +95,8 @@ pub(crate) struct SumCells {
 }
 
 impl SumCells {
-    pub(crate) fn new(exemplars: ExemplarFilter) -> Self {
+    pub(crate) fn new(exemplars: impl Into<Keeping>) -> Self {
+        let Keeping { filter: exemplars, removes } = exemplars.into();
         let reservoirs = if exemplars.keeps_any() { stripe::count() + 1 } else { 0 };
         SumCells {
             owned: (0..stripe::count()).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
@@ -68,22 +104,23 @@ impl SumCells {
             reported: AtomicU64::new(0),
             exemplars,
             reservoirs: (0..reservoirs)
-                .map(|_| CachePadded::new(Claimable::new(Reservoir::new(SUM_RESERVOIR), false)))
+                .map(|_| CachePadded::new(Claimable::new(Reservoir::new(SUM_RESERVOIR, removes), false)))
                 .collect(),
         }
     }
 
     /// For integers on an owned stripe, a plain load and store; otherwise one atomic add. A
     /// thread without a stripe yet, or in shared mode, adds out of line, so that this path
-    /// calls nothing.
+    /// calls nothing. An exemplar, when the filter admits the value, keeps the attributes its
+    /// view `removed`.
     #[inline]
-    pub(crate) fn add<N: Number>(&self, value: N) {
+    pub(crate) fn add<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match stripe::owned_slot().and_then(|slot| self.owned.get(slot)) {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => self.add_settling(value),
         }
         if let Some(ids) = self.exemplars.admit() {
-            self.offer(value, ids);
+            self.offer(value, ids, removed);
         }
     }
 
@@ -93,33 +130,18 @@ impl SumCells {
         SumShortcut { owned: NonNull::from(&*self.owned).cast(), stripes: self.owned.len(), exemplars: self.exemplars }
     }
 
-    /// [`add`](SumCells::add) through `shortcut`: the thread's own cell is reached from the
-    /// shortcut's address, and these cells are read only on the paths out of line (no stripe of
-    /// the thread's own yet, shared mode, an exemplar to offer).
-    ///
-    /// # Safety
-    /// `shortcut` must be this `SumCells`' own ([`SumCells::shortcut`]).
-    #[inline]
-    pub(crate) unsafe fn add_via<N: Number>(&self, shortcut: SumShortcut, value: N) {
-        match stripe::owned_slot().filter(|&slot| slot < shortcut.stripes) {
-            // SAFETY: `slot` is below the stripe count, and the shortcut points at the first of
-            // these cells' owned stripes (the caller guarantees it is theirs), which live as long
-            // as `self`, borrowed here.
-            Some(slot) => Self::add_to_stripe(unsafe { shortcut.owned.add(slot).as_ref() }, value),
-            None => self.add_settling(value),
-        }
-        if let Some(ids) = shortcut.exemplars.admit() {
-            self.offer(value, ids);
-        }
-    }
-
     /// Offers `value` to the reservoir of this thread's stripe (the shared one in shared mode),
     /// unless another holds it.
     #[inline(never)]
-    fn offer<N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds) {
+    pub(crate) fn offer<'r, N: Number>(
+        &self,
+        value: N,
+        ids: crate::trace::context::CurrentIds,
+        removed: impl Removes<'r>,
+    ) {
         let index = stripe::owned_slot().filter(|&slot| slot < self.owned.len()).unwrap_or(self.owned.len());
         if let Some(mut held) = self.reservoirs.get(index).and_then(|reservoir| reservoir.claim()) {
-            held.with(|reservoir| reservoir.offer(value, ids));
+            held.with(|reservoir| reservoir.offer(value, ids, removed.get()));
         }
     }
 
@@ -130,8 +152,9 @@ impl SumCells {
         merge(samples.collect(), SUM_RESERVOIR)
     }
 
+    /// An add of a thread without a stripe of its own yet, or in shared mode.
     #[inline(never)]
-    fn add_settling<N: Number>(&self, value: N) {
+    pub(crate) fn add_settling<N: Number>(&self, value: N) {
         match self.owned.get(stripe::slot()) {
             Some(cell) => Self::add_to_stripe(cell, value),
             None => value.add_to(&self.shared),
@@ -186,6 +209,7 @@ impl SumCells {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::exemplar::Removed;
     use std::sync::atomic::AtomicBool;
     use std::sync::Barrier;
 
@@ -194,22 +218,22 @@ mod tests {
         let cells = SumCells::new(ExemplarFilter::TraceBased);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| (0..1000).for_each(|_| cells.add(2u64)));
+                s.spawn(|| (0..1000).for_each(|_| cells.add(2u64, Removed::None)));
             }
         });
         assert_eq!(cells.read::<u64>(false), 8000);
         assert_eq!(cells.read::<u64>(true), 8000);
         assert_eq!(cells.read::<u64>(false), 0);
-        cells.add(5u64);
+        cells.add(5u64, Removed::None);
         assert_eq!(cells.read::<u64>(true), 5);
         let signed = SumCells::new(ExemplarFilter::TraceBased);
-        signed.add(-3i64);
+        signed.add(-3i64, Removed::None);
         assert_eq!(signed.read::<i64>(true), -3);
-        signed.add(1i64);
+        signed.add(1i64, Removed::None);
         assert_eq!((signed.read::<i64>(false), signed.read::<i64>(true), signed.read::<i64>(true)), (1, 1, 0));
         let float = SumCells::new(ExemplarFilter::TraceBased);
-        float.add(1.5f64);
-        float.add(2.0f64);
+        float.add(1.5f64, Removed::None);
+        float.add(2.0f64, Removed::None);
         assert_eq!((float.read::<f64>(true), float.read::<f64>(false)), (3.5, 0.0));
     }
 
@@ -239,9 +263,9 @@ mod tests {
                                 // All alive before the first add: more claimants than slots.
                                 start.wait();
                                 for i in 0..ADDS {
-                                    delta.add(1u64);
-                                    cumulative.add(t + 1);
-                                    signed.add(if i % 2 == 0 { -(t as i64) } else { t as i64 + 1 });
+                                    delta.add(1u64, Removed::None);
+                                    cumulative.add(t + 1, Removed::None);
+                                    signed.add(if i % 2 == 0 { -(t as i64) } else { t as i64 + 1 }, Removed::None);
                                 }
                             });
                         }

@@ -15,7 +15,7 @@ use crate::proto::metrics::v1::{
 use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
-use super::exemplar;
+use super::exemplar::{self, NoneRemoved, Removed, Removes};
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
@@ -25,6 +25,15 @@ use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
 use super::sum::{SumCells, SumShortcut};
 use super::view::Route;
+
+/// Cells that take a measurement, with the attributes its view removed (for an exemplar).
+pub(crate) trait Measure<V> {
+    fn measure<'r>(&self, value: V, removed: impl Removes<'r>);
+}
+
+/// What a bound handle holds: its series, and the pairs its view removed from those bound (for
+/// its exemplars; `None` when the instrument has no attribute filter).
+type Bound<A> = (Arc<Series<A>>, Option<Arc<[KeyValue]>>);
 
 /// The state of one synchronous instrument: its series, and where its delta window began.
 pub(crate) struct SyncInstrument<A, N> {
@@ -67,31 +76,48 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         }
     }
 
-    /// Records `value` with `record` into the series of `attributes`, by the instrument's route.
+    /// Records `value` into the series of `attributes`, by the instrument's route, with the
+    /// attributes the route removed (for an exemplar): none, as a type, on a direct route.
     /// Checking the route costs what checking a flag does; only a filtered route takes a call.
     #[inline]
-    fn record<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+    fn record<V>(&self, attributes: &[KeyValue], value: V)
+    where
+        A: Measure<V>,
+    {
         match &self.route {
-            Route::Direct => self.map.record(attributes, value, record),
+            Route::Direct => self.map.record(attributes, value, |cells, value| cells.measure(value, NoneRemoved)),
             Route::Off => {}
-            Route::Filtered(_) => self.record_filtered(attributes, value, record),
+            Route::Filtered(_) => self.record_filtered(attributes, value),
         }
     }
 
     #[inline(never)]
-    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
+    fn record_filtered<V>(&self, attributes: &[KeyValue], value: V)
+    where
+        A: Measure<V>,
+    {
         if let Route::Filtered(filter) = &self.route {
-            self.map.record_kept(attributes, |key| filter.keeps(key), value, record);
+            let removed = Removed::Slice(attributes, filter);
+            self.map.record_kept(
+                attributes,
+                |key| filter.keeps(key),
+                value,
+                |cells, value| cells.measure(value, removed),
+            );
         }
     }
 
-    /// The series of `attributes` for a bound handle (its view's filter applied), or `None` when
-    /// the instrument records nothing.
-    fn bind(&self, attributes: &[KeyValue]) -> Option<Arc<Series<A>>> {
+    /// The series of `attributes` for a bound handle (its view's filter applied) and the pairs
+    /// the filter removed (if any, for its exemplars), or `None` when the instrument records
+    /// nothing.
+    fn bind(&self, attributes: &[KeyValue]) -> Option<Bound<A>> {
         match &self.route {
-            Route::Direct => Some(self.map.bind(attributes)),
+            Route::Direct => Some((self.map.bind(attributes), None)),
             Route::Off => None,
-            Route::Filtered(filter) => Some(self.map.bind_kept(attributes, |key| filter.keeps(key))),
+            Route::Filtered(filter) => Some((
+                self.map.bind_kept(attributes, |key| filter.keeps(key)),
+                Some(exemplar::removed_pairs(attributes, filter)),
+            )),
         }
     }
 
@@ -205,8 +231,9 @@ macro_rules! bound {
     ($(#[$doc:meta])* $name:ident, $cells:ty) => {
         $(#[$doc])*
         pub struct $name<N: Number> {
-            /// `None` for an instrument of a disabled provider: recording is one branch.
-            series: Option<Arc<Series<$cells>>>,
+            /// `None` for an instrument of a disabled provider: recording is one branch. With
+            /// the series, the pairs its view removed from those bound, for its exemplars.
+            series: Option<Bound<$cells>>,
             _number: PhantomData<fn(N)>,
         }
 
@@ -218,7 +245,7 @@ macro_rules! bound {
 
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let attributes = self.series.as_ref().map(|series| series.attributes.attributes());
+                let attributes = self.series.as_ref().map(|(series, _)| series.attributes.attributes());
                 f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
             }
         }
@@ -230,25 +257,28 @@ macro_rules! bound_sum {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         pub struct $name<N: Number> {
-            /// `None` for an instrument of a disabled provider: recording is one branch.
-            series: Option<(Arc<Series<SumCells>>, SumShortcut)>,
+            /// `None` for an instrument of a disabled provider: recording is one branch. With
+            /// the series, the shortcut to its cells and the pairs its view removed from those
+            /// bound (for its exemplars).
+            series: Option<(Arc<Series<SumKind>>, SumShortcut, Option<Arc<[KeyValue]>>)>,
             _number: PhantomData<fn(N)>,
         }
 
         impl<N: Number> $name<N> {
-            fn of(series: Option<Arc<Series<SumCells>>>) -> Self {
-                let series = series.map(|series| {
+            fn of(series: Option<Bound<SumKind>>) -> Self {
+                let series = series.map(|(series, removed)| {
                     let shortcut = series.cells.shortcut();
-                    (series, shortcut)
+                    (series, shortcut, removed)
                 });
                 $name { series, _number: PhantomData }
             }
 
             #[inline(always)]
             fn add_checked(&self, value: N, valid: bool) {
-                if let Some((series, shortcut)) = self.series.as_ref().filter(|_| valid) {
-                    // SAFETY: the shortcut was taken from these cells (`of`).
-                    unsafe { series.cells.add_via(*shortcut, value) }
+                if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
+                    // SAFETY: the shortcut was taken from these cells (`of`), which `series`
+                    // keeps alive.
+                    unsafe { series.cells.add_via(*shortcut, value, removed) }
                 }
             }
         }
@@ -261,7 +291,7 @@ macro_rules! bound_sum {
 
         impl<N: Number> std::fmt::Debug for $name<N> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let attributes = self.series.as_ref().map(|(series, _)| series.attributes.attributes());
+                let attributes = self.series.as_ref().map(|(series, _, _)| series.attributes.attributes());
                 f.debug_struct(stringify!($name)).field("attributes", &attributes).finish()
             }
         }
@@ -283,12 +313,13 @@ handle!(
     /// assert!(provider.to_prometheus().contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
     /// ```
     Counter,
-    SumCells
+    SumKind
 );
 bound_sum!(
     /// A [`Counter`] series resolved once. An add of an integer is a relaxed load and store on
     /// this thread's own stripe of the series (one atomic add when the thread has none, or for
-    /// `f64`): no hashing, no lock-prefixed instruction.
+    /// `f64`): no hashing, no lock-prefixed instruction. (A counter that a view aggregates as a
+    /// histogram records each add in its histogram instead.)
     BoundCounter
 );
 
@@ -298,7 +329,7 @@ impl<N: Number> Counter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_increment() {
-            self.inner.record(attributes, value, SumCells::add);
+            self.inner.record(attributes, value);
         }
     }
 
@@ -329,7 +360,7 @@ handle!(
     /// assert!(provider.to_prometheus().contains("orders_open{otel_scope_name=\"gateway\"} 2"));
     /// ```
     UpDownCounter,
-    SumCells
+    SumKind
 );
 bound_sum!(
     /// An [`UpDownCounter`] series resolved once.
@@ -342,7 +373,7 @@ impl<N: Number> UpDownCounter<N> {
     #[inline]
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_finite() {
-            self.inner.record(attributes, value, SumCells::add);
+            self.inner.record(attributes, value);
         }
     }
 
@@ -386,12 +417,14 @@ impl<N: Number> Gauge<N> {
     /// Sets the series of `attributes` to `value`.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value, |cells, value| cells.record(value));
+        self.inner.record(attributes, value);
     }
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
-        BoundGauge { series: self.inner.bind(attributes), _number: PhantomData }
+        // Gauges keep no exemplars: the removed pairs are not kept.
+        let series = self.inner.bind(attributes).map(|(series, _)| (series, None));
+        BoundGauge { series, _number: PhantomData }
     }
 }
 
@@ -399,7 +432,7 @@ impl<N: Number> BoundGauge<N> {
     /// Sets the series to `value`.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some(series) = &self.series {
+        if let Some((series, _)) = &self.series {
             series.cells.record(value);
         }
     }
@@ -408,8 +441,85 @@ impl<N: Number> BoundGauge<N> {
     #[cfg(feature = "metrics")]
     #[inline]
     pub(crate) fn add(&self, delta: N) {
-        if let Some(series) = self.series.as_ref().filter(|_| delta.is_finite()) {
+        if let Some((series, _)) = self.series.as_ref().filter(|_| delta.is_finite()) {
             series.cells.add(delta);
+        }
+    }
+}
+
+/// The cells of a counter or up-down counter series: a sum (their own aggregation), or a
+/// histogram of the increments (a view's `ExplicitBucketHistogram` or
+/// `Base2ExponentialHistogram` aggregation). The sum is kept unboxed: a bound handle's add reaches
+/// its cells through a [`SumShortcut`] without looking at which kind they are, so it costs what it
+/// costs without this choice; the histogram takes the shortcut's path out of line.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the sum, the common case, stays inline: a box would add a load to every unbound add"
+)]
+pub(crate) enum SumKind {
+    Sum(SumCells),
+    Histogram(HistogramKind),
+}
+
+impl SumKind {
+    /// Adds `value`: to the sum, or as a histogram measurement.
+    #[inline]
+    fn add<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        match self {
+            SumKind::Sum(cells) => cells.add(value, removed),
+            SumKind::Histogram(cells) => Self::record(cells, value, removed),
+        }
+    }
+
+    /// A histogram measurement, out of line: the histogram's record is long, and counters'
+    /// call sites are many.
+    #[inline(never)]
+    fn record<'r, N: Number>(cells: &HistogramKind, value: N, removed: impl Removes<'r>) {
+        cells.record(value, removed);
+    }
+
+    /// What a bound handle keeps to add without reading these cells: the sum's shortcut, or for a
+    /// histogram one that sends every add out of line ([`SumShortcut::none`]).
+    fn shortcut(&self) -> SumShortcut {
+        match self {
+            SumKind::Sum(cells) => cells.shortcut(),
+            SumKind::Histogram(_) => SumShortcut::none(),
+        }
+    }
+
+    /// [`add`](Self::add) through `shortcut`: for a sum, the thread's own cell from the shortcut's
+    /// address, and these cells only on the paths out of line.
+    ///
+    /// # Safety
+    /// `shortcut` must be these cells' own ([`SumKind::shortcut`]).
+    #[inline]
+    unsafe fn add_via<'r, N: Number>(&self, shortcut: SumShortcut, value: N, removed: impl Removes<'r>) {
+        // SAFETY: the caller guarantees the shortcut is these cells', alive while `self` is
+        // borrowed.
+        unsafe {
+            shortcut.add(
+                value,
+                |value| self.add_elsewhere(value, removed),
+                |value, ids| self.offer(value, ids, removed),
+            )
+        }
+    }
+
+    /// An add the shortcut did not take: a sum's thread without a stripe of its own (or in shared
+    /// mode), or any add to a histogram.
+    #[inline(never)]
+    fn add_elsewhere<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        match self {
+            SumKind::Sum(cells) => cells.add_settling(value),
+            SumKind::Histogram(cells) => cells.record(value, removed),
+        }
+    }
+
+    /// A sum's exemplar (a histogram's shortcut admits none: its record keeps its own).
+    #[inline]
+    fn offer<'r, N: Number>(&self, value: N, ids: crate::trace::context::CurrentIds, removed: impl Removes<'r>) {
+        if let SumKind::Sum(cells) = self {
+            cells.offer(value, ids, removed);
         }
     }
 }
@@ -426,14 +536,36 @@ pub(crate) enum HistogramKind {
 
 impl HistogramKind {
     #[inline]
-    fn record<N: Number>(&self, value: N) {
+    fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match self {
-            HistogramKind::Explicit(cells) => cells.record(value),
-            HistogramKind::Exponential(cells) => cells.record(value),
+            HistogramKind::Explicit(cells) => cells.record(value, removed),
+            HistogramKind::Exponential(cells) => cells.record(value, removed),
             // Negative values are left out, as a counter leaves them: the sum is monotonic.
-            HistogramKind::Sum(cells) if value.is_increment() => cells.add(value),
+            HistogramKind::Sum(cells) if value.is_increment() => cells.add(value, removed),
             HistogramKind::Sum(_) => {}
         }
+    }
+}
+
+impl<N: Number> Measure<N> for SumKind {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
+        self.add(value, removed);
+    }
+}
+
+impl<N: Number> Measure<N> for HistogramKind {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
+        self.record(value, removed);
+    }
+}
+
+/// Gauges keep no exemplars: the removed attributes are not looked at.
+impl<N: Number> Measure<N> for GaugeCell {
+    #[inline(always)]
+    fn measure<'r>(&self, value: N, _: impl Removes<'r>) {
+        self.record(value);
     }
 }
 
@@ -465,7 +597,7 @@ impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value, |cells, value| cells.record(value));
+        self.inner.record(attributes, value);
     }
 
     /// The series of `attributes`, resolved once.
@@ -478,42 +610,150 @@ impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some(series) = &self.series {
-            series.cells.record(value);
+        if let Some((series, removed)) = &self.series {
+            series.cells.record(value, removed);
         }
     }
 }
 
-impl<N: Number> Collect for SyncInstrument<SumCells, N> {
-    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, window_start, reset) = self.window(cx);
-        let delta = temporality == Temporality::Delta;
-        let mut data_points = Vec::new();
-        self.map.collect(Self::pass(cx, reset), |series, overflow| {
-            let value: N = series.cells.read(reset);
-            // A delta point only for series that changed; the overflow series only once used.
-            if (delta || overflow) && value == N::ZERO {
-                return false;
+/// What every point of one collection shares.
+struct Window<'a> {
+    cx: &'a CollectContext,
+    /// Whether the readings start a new delta window.
+    reset: bool,
+    delta: bool,
+    /// Unix nanoseconds of the delta window's start.
+    start: u64,
+}
+
+impl Window<'_> {
+    /// The start time of a point of `series`.
+    fn start_of<A>(&self, series: &Series<A>) -> u64 {
+        if self.delta {
+            self.start
+        } else {
+            series.start_unix_nano
+        }
+    }
+}
+
+/// The points of one collection of an instrument whose series are sums or histograms.
+#[derive(Default)]
+struct Points {
+    sums: Vec<NumberDataPoint>,
+    explicit: Vec<HistogramDataPoint>,
+    exponential: Vec<ExponentialHistogramDataPoint>,
+}
+
+impl Points {
+    /// Adds the point of a sum series, unless there is nothing to report; says whether it did.
+    fn push_sum<A, N: Number>(&mut self, w: &Window<'_>, series: &Series<A>, overflow: bool, cells: &SumCells) -> bool {
+        let value: N = cells.read(w.reset);
+        // A delta point only for series that changed; the overflow series only once used.
+        if (w.delta || overflow) && value == N::ZERO {
+            return false;
+        }
+        self.sums.push(NumberDataPoint {
+            attributes: attributes(series),
+            start_time_unix_nano: w.start_of(series),
+            time_unix_nano: w.cx.now,
+            value: Some(value.to_point()),
+            exemplars: exemplar::to_proto::<N>(cells.exemplars(w.reset)),
+            ..Default::default()
+        });
+        true
+    }
+
+    /// Adds the point of a histogram series, unless there is nothing to report; says whether it
+    /// did. `with_sum`: false for an instrument whose values may be negative (an up-down
+    /// counter), whose sum the specification says not to report.
+    fn push_histogram<A, N: Number>(
+        &mut self,
+        w: &Window<'_>,
+        series: &Series<A>,
+        overflow: bool,
+        cells: &HistogramKind,
+        with_sum: bool,
+    ) -> bool {
+        match cells {
+            HistogramKind::Sum(cells) => self.push_sum::<A, N>(w, series, overflow, cells),
+            HistogramKind::Explicit(cells) => {
+                let values = cells.read::<N>(w.reset);
+                let count = values.count();
+                if (w.delta || overflow) && count == 0 {
+                    return false;
+                }
+                self.explicit.push(HistogramDataPoint {
+                    attributes: attributes(series),
+                    start_time_unix_nano: w.start_of(series),
+                    time_unix_nano: w.cx.now,
+                    count,
+                    sum: with_sum.then(|| values.sum.to_f64()),
+                    bucket_counts: values.counts,
+                    explicit_bounds: cells.bounds().to_vec(),
+                    min: (count > 0).then(|| values.min.to_f64()),
+                    max: (count > 0).then(|| values.max.to_f64()),
+                    exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
+                    ..Default::default()
+                });
+                true
             }
-            data_points.push(NumberDataPoint {
-                attributes: attributes(series),
-                start_time_unix_nano: if delta { window_start } else { series.start_unix_nano },
-                time_unix_nano: cx.now,
-                value: Some(value.to_point()),
-                exemplars: exemplar::to_proto::<N>(series.cells.exemplars(reset)),
-                ..Default::default()
-            });
-            true
+            HistogramKind::Exponential(cells) => {
+                let (state, exemplars) = cells.read(w.reset);
+                let count = state.count();
+                if (w.delta || overflow) && count == 0 {
+                    return false;
+                }
+                self.exponential.push(ExponentialHistogramDataPoint {
+                    attributes: attributes(series),
+                    start_time_unix_nano: w.start_of(series),
+                    time_unix_nano: w.cx.now,
+                    count,
+                    sum: with_sum.then_some(state.sum),
+                    scale: state.scale,
+                    zero_count: state.zero_count,
+                    positive: otlp_buckets(&state.positive),
+                    negative: otlp_buckets(&state.negative),
+                    min: (count > 0).then_some(state.min),
+                    max: (count > 0).then_some(state.max),
+                    exemplars: exemplar::to_proto::<N>(exemplars),
+                    ..Default::default()
+                });
+                true
+            }
+        }
+    }
+
+    /// The metric data of the points (all of one kind: every series of an instrument has the
+    /// cells its stream chose), or `None` when there are none. `monotonic` for sums.
+    fn into_data(self, temporality: Temporality, monotonic: bool) -> Option<metric::Data> {
+        let aggregation_temporality = temporality.to_proto();
+        if !self.explicit.is_empty() {
+            Some(metric::Data::Histogram(OtlpHistogram { data_points: self.explicit, aggregation_temporality }))
+        } else if !self.exponential.is_empty() {
+            let data = ExponentialHistogram { data_points: self.exponential, aggregation_temporality };
+            Some(metric::Data::ExponentialHistogram(data))
+        } else if !self.sums.is_empty() {
+            Some(metric::Data::Sum(Sum { data_points: self.sums, aggregation_temporality, is_monotonic: monotonic }))
+        } else {
+            None
+        }
+    }
+}
+
+impl<N: Number> Collect for SyncInstrument<SumKind, N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let (temporality, start, reset) = self.window(cx);
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let counter = self.descriptor.kind == InstrumentKind::Counter;
+        let mut points = Points::default();
+        self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
+            SumKind::Sum(cells) => points.push_sum::<_, N>(&w, series, overflow, cells),
+            // An up-down counter's increments may be negative: no sum.
+            SumKind::Histogram(cells) => points.push_histogram::<_, N>(&w, series, overflow, cells, counter),
         });
         self.report_overflow(cx);
-        (!data_points.is_empty()).then(|| {
-            let sum = Sum {
-                data_points,
-                aggregation_temporality: temporality.to_proto(),
-                is_monotonic: self.descriptor.kind == InstrumentKind::Counter,
-            };
-            self.metric(metric::Data::Sum(sum))
-        })
+        points.into_data(temporality, counter).map(|data| self.metric(data))
     }
 }
 
@@ -542,90 +782,15 @@ fn otlp_buckets(buckets: &Buckets) -> Option<OtlpBuckets> {
 
 impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, window_start, reset) = self.window(cx);
-        let delta = temporality == Temporality::Delta;
-        let mut explicit = Vec::new();
-        let mut exponential = Vec::new();
-        let mut sums = Vec::new();
+        let (temporality, start, reset) = self.window(cx);
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let mut points = Points::default();
         self.map.collect(Self::pass(cx, reset), |series, overflow| {
-            let start_time_unix_nano = if delta { window_start } else { series.start_unix_nano };
-            match &series.cells {
-                HistogramKind::Sum(cells) => {
-                    let value: N = cells.read(reset);
-                    if (delta || overflow) && value == N::ZERO {
-                        return false;
-                    }
-                    sums.push(NumberDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        value: Some(value.to_point()),
-                        exemplars: exemplar::to_proto::<N>(cells.exemplars(reset)),
-                        ..Default::default()
-                    });
-                    true
-                }
-                HistogramKind::Explicit(cells) => {
-                    let values = cells.read::<N>(reset);
-                    let count = values.count();
-                    if (delta || overflow) && count == 0 {
-                        return false;
-                    }
-                    explicit.push(HistogramDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        count,
-                        sum: Some(values.sum.to_f64()),
-                        bucket_counts: values.counts,
-                        explicit_bounds: cells.bounds().to_vec(),
-                        min: (count > 0).then(|| values.min.to_f64()),
-                        max: (count > 0).then(|| values.max.to_f64()),
-                        exemplars: exemplar::to_proto::<N>(values.exemplars.into_iter().flatten().collect()),
-                        ..Default::default()
-                    });
-                    true
-                }
-                HistogramKind::Exponential(cells) => {
-                    let (state, exemplars) = cells.read(reset);
-                    let count = state.count();
-                    if (delta || overflow) && count == 0 {
-                        return false;
-                    }
-                    exponential.push(ExponentialHistogramDataPoint {
-                        attributes: attributes(series),
-                        start_time_unix_nano,
-                        time_unix_nano: cx.now,
-                        count,
-                        sum: Some(state.sum),
-                        scale: state.scale,
-                        zero_count: state.zero_count,
-                        positive: otlp_buckets(&state.positive),
-                        negative: otlp_buckets(&state.negative),
-                        min: (count > 0).then_some(state.min),
-                        max: (count > 0).then_some(state.max),
-                        exemplars: exemplar::to_proto::<N>(exemplars),
-                        ..Default::default()
-                    });
-                    true
-                }
-            }
+            points.push_histogram::<_, N>(&w, series, overflow, &series.cells, true)
         });
         self.report_overflow(cx);
-        let aggregation_temporality = temporality.to_proto();
-        if !explicit.is_empty() {
-            let data = OtlpHistogram { data_points: explicit, aggregation_temporality };
-            Some(self.metric(metric::Data::Histogram(data)))
-        } else if !exponential.is_empty() {
-            let data = ExponentialHistogram { data_points: exponential, aggregation_temporality };
-            Some(self.metric(metric::Data::ExponentialHistogram(data)))
-        } else if !sums.is_empty() {
-            // A histogram's values are measurements of something that only adds up (the
-            // specification's Sum aggregation of a Histogram is monotonic).
-            let data = Sum { data_points: sums, aggregation_temporality, is_monotonic: true };
-            Some(self.metric(metric::Data::Sum(data)))
-        } else {
-            None
-        }
+        // A histogram's values are measurements of something that only adds up (the
+        // specification's Sum aggregation of a Histogram is monotonic).
+        points.into_data(temporality, true).map(|data| self.metric(data))
     }
 }

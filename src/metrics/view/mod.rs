@@ -30,7 +30,7 @@ use super::descriptor::InstrumentKind;
 /// | `Default`, `Drop` | every kind |
 /// | `Sum` | counters, up-down counters and their observable forms (their default); histograms (a monotonic sum of their values) |
 /// | `LastValue` | gauges and observable gauges (their default) |
-/// | `ExplicitBucketHistogram`, `Base2ExponentialHistogram` | histograms |
+/// | `ExplicitBucketHistogram`, `Base2ExponentialHistogram` | histograms; counters and up-down counters (a histogram of their increments; an up-down counter's has no sum, as its values may be negative) |
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Aggregation {
@@ -45,7 +45,7 @@ pub enum Aggregation {
     /// The last value recorded.
     LastValue,
     /// Explicit buckets with these boundaries (finite and strictly increasing), whatever
-    /// boundaries the instrument was built with.
+    /// boundaries the instrument was built with; for a counter, a histogram of its increments.
     ExplicitBucketHistogram {
         /// The upper boundaries of every bucket but the last.
         boundaries: Vec<f64>,

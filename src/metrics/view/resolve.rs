@@ -19,10 +19,13 @@ pub(crate) enum Route {
     Filtered(AttributeFilter),
 }
 
-/// The buckets of a histogram stream, or none: a histogram under a view's `Sum`.
+/// The buckets of a stream, or none: a histogram under a view's `Sum`, and the other kinds under
+/// their own aggregation. (Counters and up-down counters get buckets from a view's histogram
+/// aggregation.)
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum HistogramChoice {
-    /// No buckets: the values' sum (a histogram under a view's `Sum` aggregation).
+    /// No buckets: the values' sum (a histogram under a view's `Sum` aggregation, a counter under
+    /// its own).
     Sum,
     /// Explicit buckets with these boundaries.
     Explicit(Vec<f64>),
@@ -109,11 +112,13 @@ impl Views {
             &Aggregation::Default
         };
         let histogram = match aggregation {
-            Aggregation::Sum if kind == InstrumentKind::Histogram => HistogramChoice::Sum,
             Aggregation::ExplicitBucketHistogram { boundaries } => HistogramChoice::Explicit(boundaries.clone()),
             &Aggregation::Base2ExponentialHistogram { max_size, max_scale } => {
                 HistogramChoice::Exponential { max_size, max_scale }
             }
+            // A histogram under `Sum`, and every other kind under its own aggregation: no buckets.
+            Aggregation::Sum => HistogramChoice::Sum,
+            _ if kind != InstrumentKind::Histogram => HistogramChoice::Sum,
             _ => instrument.histogram.unwrap_or(match self.default_histogram {
                 HistogramAggregation::ExplicitBuckets => HistogramChoice::Explicit(DEFAULT_BOUNDARIES.to_vec()),
                 HistogramAggregation::Base2Exponential => {
@@ -159,8 +164,9 @@ fn applies(aggregation: &Aggregation, kind: InstrumentKind) -> bool {
             matches!(kind, Counter | UpDownCounter | ObservableCounter | ObservableUpDownCounter | Histogram)
         }
         Aggregation::LastValue => matches!(kind, Gauge | ObservableGauge),
+        // The specification lets every synchronous kind be a histogram; gauges are not yet.
         Aggregation::ExplicitBucketHistogram { .. } | Aggregation::Base2ExponentialHistogram { .. } => {
-            kind == Histogram
+            matches!(kind, Histogram | Counter | UpDownCounter)
         }
     }
 }
