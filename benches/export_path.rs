@@ -82,8 +82,11 @@ fn order(tracer: &Tracer, i: usize) {
         .start();
     let entered = order.enter();
     order.add_event("sent", []);
-    let round_trip =
-        tracer.span("venue.round_trip").with_kind(SpanKind::Client).with_attribute(KeyValue::new("venue", venue)).start();
+    let round_trip = tracer
+        .span("venue.round_trip")
+        .with_kind(SpanKind::Client)
+        .with_attribute(KeyValue::new("venue", venue))
+        .start();
     round_trip.end();
     order.add_event("acked", []);
     order.add_event("filled", [KeyValue::new("fill.quantity", quantity)]);
