@@ -29,7 +29,10 @@
 //!
 //! Each batch passes through the signal's processors (see [`super::processor`]) when it is taken
 //! from the queue; a signal with an exporter of the user's own (see [`super::exporter`]) hands it
-//! over there and then, instead of encoding it into the backlog.
+//! over there and then, instead of encoding it into the backlog. When neither needs the spans'
+//! OTLP messages and the trace lane sends protobuf, the drain writes each span's bytes straight
+//! from its slot into this thread's queue of encoded spans instead of the pipeline's queue (see
+//! [`super::span_queue`]), and a batch is assembled around them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
