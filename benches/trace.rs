@@ -12,6 +12,12 @@
 //!   counted as dropped (`queue_full`) and neither reads the clock nor stores anything.
 //! - `nanotel/span_start_end_paced`: the same in bursts of 256, the ring drained (untimed)
 //!   between bursts, so every span is moved into its slot: the path when the exporter keeps up.
+//! - `nanotel/span_start_end_paced_cross_thread`: the same bursts, the ring drained (untimed)
+//!   by another thread between them, as the exporter thread drains it: the slots a burst reuses,
+//!   and the slab's count of freed slots, were last written on that thread's core. Beside
+//!   `span_start_end_paced` (drained on the recording thread itself) it shows what the lines the
+//!   exporter writes cost the recording thread (issue 19). Both paced rows run pinned to CPU 0,
+//!   the draining thread to CPU 1 (Linux). Reported, no goal.
 //! - `nanotel/span_not_sampled`: the same span refused by the sampler (`AlwaysOff`). Its ids are
 //!   drawn only if its context is read, which this benchmark does not do.
 //! - `nanotel/span_not_sampled_context_read`: the same, its context read once (as a propagation
@@ -48,6 +54,8 @@ use nanotel::propagation::TraceContextPropagator;
 use nanotel::trace::{Sampler, Span, SpanKind, Tracer, TracerProvider};
 use nanotel::Signal;
 
+#[path = "support/affinity.rs"]
+mod affinity;
 #[path = "support/signal.rs"]
 mod signal;
 
@@ -115,12 +123,45 @@ fn spans(c: &mut Criterion) {
 
     let paced_provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     let paced_tracer = paced_provider.tracer("bench");
+    // The paced rows run on CPU 0; the cross-thread row's draining thread on CPU 1, so that its
+    // drains do run on another core (unpinned, the scheduler may wake it on this one).
+    let pinned = affinity::pin_to(Some(0));
     group.bench_function("nanotel/span_start_end_paced", |b| {
         b.iter_custom(|iterations| {
             let drain = || paced_provider.drain(usize::MAX, |_, span| drop(black_box(span)));
             paced(iterations, || nanotel_span(&paced_tracer), drain)
         })
     });
+
+    // The drain on a thread of its own, asked for between bursts and waited for (untimed).
+    std::thread::scope(|scope| {
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (answer, answered) = std::sync::mpsc::channel::<u64>();
+        let paced_provider = &paced_provider;
+        scope.spawn(move || {
+            if pinned && !affinity::pin_to(Some(1)) {
+                eprintln!("span_start_end_paced_cross_thread: could not pin the draining thread to CPU 1");
+            }
+            for () in asked {
+                let dropped = paced_provider.drain(usize::MAX, |_, span| drop(black_box(span)));
+                if answer.send(dropped).is_err() {
+                    return;
+                }
+            }
+        });
+        group.bench_function("nanotel/span_start_end_paced_cross_thread", |b| {
+            b.iter_custom(|iterations| {
+                let drain = || {
+                    ask.send(()).expect("the draining thread runs");
+                    answered.recv().expect("the draining thread answers")
+                };
+                paced(iterations, || nanotel_span(&paced_tracer), drain)
+            })
+        });
+        // Dropping `ask` ends the draining thread.
+        drop(ask);
+    });
+    affinity::pin_to(None);
 
     let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
     let refusing_tracer = refusing.tracer("bench");

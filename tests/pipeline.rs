@@ -433,6 +433,49 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
 
+/// Spans handed over as messages (a handle) and spans encoded straight from a provider's slots
+/// share one queue bound: a drain takes only what the queue has room for, so a flush of far more
+/// spans than the queue holds moves them through it in rounds and delivers every one, with none
+/// dropped, grouped under their own scopes.
+#[test]
+fn spans_from_a_handle_and_from_a_provider_share_the_queue_and_all_arrive() {
+    let collector = TestCollector::start().unwrap();
+    let batch = BatchConfig {
+        max_queue_size: 64,
+        max_export_batch_size: 16,
+        schedule_delay: Duration::from_secs(60),
+        ..BatchConfig::defaults(Signal::Traces)
+    };
+    // A long poll interval: the flush does the draining.
+    let pipeline =
+        builder(&collector).batch(Signal::Traces, batch).poll_interval(Duration::from_secs(60)).build().unwrap();
+    let provider = nanotel::trace::TracerProvider::builder().without_env().build();
+    provider.attach(&pipeline);
+    let tracer = provider.tracer("recorded");
+    for i in 0..10 {
+        assert!(pipeline.handle().send_span(&scope("handed"), span(i)));
+    }
+    for _ in 0..300 {
+        tracer.span("order").start().end();
+    }
+    pipeline.force_flush(WAIT).unwrap();
+    let snapshot = pipeline.accounting();
+    assert_eq!((snapshot.traces.enqueued, snapshot.traces.exported), (310, 310), "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.dropped_total(), 0, "{}", snapshot.to_json());
+    assert_identity(&snapshot);
+    let mut by_scope = std::collections::HashMap::<String, usize>::new();
+    for received in collector.received() {
+        let Some(request) = received.request.as_ref().ok().and_then(|r| r.as_traces().cloned()) else { continue };
+        for scope_spans in request.resource_spans.iter().flat_map(|r| &r.scope_spans) {
+            let name = scope_spans.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            assert!(scope_spans.spans.len() <= 16, "a batch holds at most 16 spans");
+            *by_scope.entry(name).or_default() += scope_spans.spans.len();
+        }
+    }
+    assert_eq!(by_scope, [("handed".to_string(), 10), ("recorded".to_string(), 300)].into_iter().collect());
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+}
+
 #[test]
 fn shutdown_returns_within_its_deadline_against_a_hung_collector() {
     let collector = TestCollector::start().unwrap();

@@ -175,8 +175,15 @@ impl Attributes {
         self.held()
     }
 
+    /// Folds each repeated key into its first occurrence, as [`unique`](Self::unique) does, for a
+    /// reader that walks the attributes more than once with [`held`](Self::held) (the wire
+    /// encoding measures, then writes).
+    pub(crate) fn fold(&mut self) {
+        self.fold_repeated_keys();
+    }
+
     /// The attributes held, in the order set (a key set again may appear twice until folded).
-    fn held(&self) -> impl Iterator<Item = &KeyValue> {
+    pub(crate) fn held(&self) -> impl Iterator<Item = &KeyValue> {
         self.inline().iter().chain(self.spill.iter())
     }
 }

@@ -111,6 +111,29 @@ impl Encoder {
     /// Encodes (and compresses) one request.
     pub fn encode<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<EncodedBody> {
         self.encode_uncompressed(request)?;
+        self.finish()
+    }
+
+    /// Compresses (or copies) what `write` puts in the encode buffer (cleared first) into a
+    /// body, with what `write` returned: for a request whose protobuf bytes are written without
+    /// its message (the spans of `super::span_queue`). Only for a protobuf protocol: the caller
+    /// writes protobuf.
+    pub(crate) fn encode_protobuf_with<R>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> (std::io::Result<EncodedBody>, R) {
+        self.encoded.clear();
+        let written = write(&mut self.encoded);
+        (self.finish(), written)
+    }
+
+    /// Whether bodies are protobuf (OTLP/HTTP with protobuf, or gRPC), not JSON.
+    pub(crate) fn is_protobuf(&self) -> bool {
+        matches!(self.protocol, Protocol::HttpProtobuf | Protocol::Grpc)
+    }
+
+    /// The body of what the encode buffer holds, compressed as configured.
+    fn finish(&mut self) -> std::io::Result<EncodedBody> {
         let uncompressed_len = self.encoded.len();
         let body = match self.compression {
             Compression::None => Bytes::copy_from_slice(&self.encoded),

@@ -52,11 +52,12 @@ mod lane;
 mod pipeline;
 mod processor;
 mod retry;
+mod span_queue;
 mod telemetry;
 mod tls;
 mod tls_settings;
 mod transport;
-mod wire;
+pub(crate) mod wire;
 mod worker;
 
 pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};

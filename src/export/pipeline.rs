@@ -27,11 +27,13 @@ use super::config::{
 use super::exporter::{CustomExporters, Exporter};
 use super::processor::{Chain, LogProcessor, SpanProcessor};
 use super::retry::RetryPolicy;
+use super::span_queue::EncodedSpans;
 use super::telemetry::SelfTelemetry;
 use super::tls_settings::TrustRoots;
 use super::worker::{Command, Worker};
 use super::Signal;
 use crate::config::{process_env, EnvLookup};
+use crate::trace::record::WireScratch;
 
 /// The instrumentation scope items are grouped under, shared by every item it produced.
 pub type Scope = Arc<InstrumentationScope>;
@@ -75,6 +77,10 @@ pub struct RecordSink<'a> {
     fullest: f64,
     /// Whether a source left items behind for want of room in a queue.
     left_behind: bool,
+    /// Where spans wait already encoded when the OTLP exporter sends them as protobuf and nothing
+    /// of the user's needs their OTLP form (see `super::span_queue`); `None`: spans are queued
+    /// as messages.
+    encoded: Option<&'a mut EncodedSpans>,
 }
 
 impl RecordSink<'_> {
@@ -83,10 +89,48 @@ impl RecordSink<'_> {
     /// [`MetricProducer`]s instead, so `Signal::Metrics` is always `None`.
     pub fn room(&self, signal: Signal) -> Option<usize> {
         match signal {
-            Signal::Traces => self.shared.spans.as_ref().map(|q| q.capacity() - q.len()),
+            Signal::Traces => self.shared.spans.as_ref().map(|q| {
+                let encoded = self.encoded.as_ref().map_or(0, |encoded| encoded.len());
+                q.capacity().saturating_sub(q.len() + encoded)
+            }),
             Signal::Logs => self.shared.logs.as_ref().map(|q| q.capacity() - q.len()),
             Signal::Metrics => None,
         }
+    }
+
+    /// Whether spans are to be handed over encoded ([`send_encoded_span`](Self::send_encoded_span))
+    /// rather than as OTLP messages.
+    pub(crate) fn encodes_spans(&self) -> bool {
+        self.encoded.is_some()
+    }
+
+    /// Queues a span that `write` appends, encoded, to the buffer it is given (see
+    /// `trace::record::write_wire`), counted as [`send_span`](Self::send_span) counts a span:
+    /// dropped as `shutdown` once the queues closed, as `queue_full` past the queue's size (the
+    /// same bound, shared with spans queued as messages). Callers check
+    /// [`encodes_spans`](Self::encodes_spans) first: without the encoded queue `write` is not
+    /// called and the span is dropped as `queue_full`.
+    pub(crate) fn send_encoded_span(
+        &mut self,
+        scope: &Scope,
+        write: impl FnOnce(&mut WireScratch, &mut Vec<u8>),
+    ) -> bool {
+        let Some(room) = self.room(Signal::Traces) else { return false };
+        let counters = self.shared.accounting.signal(Signal::Traces);
+        counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        // Acquire pairs with the Release store in shutdown, as in `Shared::offer` (both run on
+        // the exporter thread here, the only one that drains into this queue).
+        if self.shared.closed.load(Ordering::Acquire) {
+            counters.dropped[DropReason::Shutdown as usize].fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let Some(encoded) = self.encoded.as_deref_mut().filter(|_| room > 0) else {
+            counters.dropped[DropReason::QueueFull as usize].fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
+        counters.queued.fetch_add(1, Ordering::Relaxed);
+        encoded.push(scope, write);
+        true
     }
 
     /// Queues a span, as [`PipelineHandle::send_span`] does.
@@ -126,8 +170,8 @@ impl RecordSink<'_> {
 }
 
 impl<'a> RecordSink<'a> {
-    pub(crate) fn new(shared: &'a Arc<Shared>) -> Self {
-        RecordSink { shared, fullest: 0.0, left_behind: false }
+    pub(crate) fn new(shared: &'a Arc<Shared>, encoded: Option<&'a mut EncodedSpans>) -> Self {
+        RecordSink { shared, fullest: 0.0, left_behind: false, encoded }
     }
 
     /// What the sources reported through [`RecordSink::report_fill`]: the fullest buffer's fill

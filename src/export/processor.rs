@@ -84,6 +84,11 @@ impl<P: ?Sized> Chain<P> {
     pub(crate) fn push(&mut self, processor: Box<P>) {
         self.processors.push(processor);
     }
+
+    /// Whether no processor is registered: the records need not be in their OTLP form for one.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.processors.is_empty()
+    }
 }
 
 impl Chain<dyn SpanProcessor> {

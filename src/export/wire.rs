@@ -55,6 +55,42 @@ pub(crate) fn encode_request<R: Fields>(request: &R, lengths: &mut Vec<usize>, o
     debug_assert_eq!(out.len(), total);
 }
 
+/// Appends `message` to `out` as field `tag` of an enclosing message (key, length, body), using
+/// `lengths` as scratch space: how a span is encoded on its own before its batch is assembled
+/// around it (see `super::span_queue`). The same bytes as the field within [`encode_request`].
+pub(crate) fn append_field<M: Fields>(tag: u32, message: &M, lengths: &mut Vec<usize>, out: &mut Vec<u8>) {
+    lengths.clear();
+    let mut measure = Measure { lengths, len: 0 };
+    measure.message(tag, message);
+    let total = measure.len;
+    out.reserve(total);
+    let start = out.len();
+    let mut write = Write { lengths: lengths.iter(), out };
+    write.message(tag, message);
+    debug_assert_eq!(out.len() - start, total);
+}
+
+/// The encoded length of `message`'s body (without a key or length of its own).
+pub(crate) fn message_len<M: Fields>(message: &M, lengths: &mut Vec<usize>) -> usize {
+    lengths.clear();
+    let mut measure = Measure { lengths, len: 0 };
+    message.visit(&mut measure);
+    measure.len
+}
+
+/// The encoded length of a length-delimited field `tag` whose body is `len` bytes.
+pub(crate) fn field_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + varint_len(len as u64) + len
+}
+
+/// Appends the key and length of a length-delimited field `tag` whose `len` bytes of body the
+/// caller writes next.
+pub(crate) fn append_field_header(tag: u32, len: usize, out: &mut Vec<u8>) {
+    let mut write = Write { lengths: [].iter(), out };
+    write.key(tag, LENGTH_DELIMITED);
+    write.raw_varint(len as u64);
+}
+
 /// One pass over a message's fields: measuring or writing.
 pub(crate) trait Sink {
     fn varint(&mut self, tag: u32, value: u64);

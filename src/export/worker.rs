@@ -29,7 +29,10 @@
 //!
 //! Each batch passes through the signal's processors (see [`super::processor`]) when it is taken
 //! from the queue; a signal with an exporter of the user's own (see [`super::exporter`]) hands it
-//! over there and then, instead of encoding it into the backlog.
+//! over there and then, instead of encoding it into the backlog. When neither needs the spans'
+//! OTLP messages and the trace lane sends protobuf, the drain writes each span's bytes straight
+//! from its slot into this thread's queue of encoded spans instead of the pipeline's queue (see
+//! [`super::span_queue`]), and a batch is assembled around them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,7 +55,7 @@ use super::breaker::BreakerState;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
 use super::drop_report::DropReport;
-use super::encode::Encoder;
+use super::encode::{EncodedBody, Encoder};
 use super::exporter::OtlpBatch;
 use super::lane::{Attempt, Batch, Lane};
 use super::pipeline::{
@@ -60,6 +63,7 @@ use super::pipeline::{
     Shared,
 };
 use super::response::ExportOutcome;
+use super::span_queue::EncodedSpans;
 use super::tls::TlsError;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
 use super::Signal;
@@ -95,6 +99,10 @@ pub(crate) struct Worker {
     console: ConsoleOutput,
     drops: DropReport,
     extensions: Extensions,
+    /// The spans waiting for their batch already encoded, when the trace lane sends protobuf and
+    /// no span processor or exporter of the user's own needs their OTLP form (see
+    /// [`super::span_queue`]); otherwise they wait as messages in the pipeline's queue.
+    encoded_spans: Option<EncodedSpans>,
 }
 
 impl Worker {
@@ -126,12 +134,18 @@ impl Worker {
             }
             lane
         };
+        let lanes = [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)];
+        let encoded_spans = (shared.spans.is_some()
+            && lanes[Signal::Traces as usize].encoder.is_protobuf()
+            && extensions.spans.is_empty()
+            && !extensions.exporters.has(Signal::Traces))
+        .then(EncodedSpans::default);
         Ok(Worker {
             drain_interval: config.poll_interval,
             last_drain: now,
             sources_behind: false,
             transport,
-            lanes: [lane(Signal::Traces), lane(Signal::Metrics), lane(Signal::Logs)],
+            lanes,
             requests: [None, None, None],
             next_collection: now + config.signal(Signal::Metrics).batch.schedule_delay,
             shared,
@@ -145,6 +159,7 @@ impl Worker {
             console,
             drops: DropReport::default(),
             extensions,
+            encoded_spans,
         })
     }
 
@@ -223,7 +238,7 @@ impl Worker {
     /// Moves what the sources hold into the queues, as far as they have room; returns the fill
     /// of the fullest buffer (see [`RecordSink::report_fill`]) and the time since the last drain.
     fn drain_sources(&mut self) -> (f64, Duration) {
-        let mut sink = RecordSink::new(&self.shared);
+        let mut sink = RecordSink::new(&self.shared, self.encoded_spans.as_mut());
         for source in &mut self.sources {
             source.drain(&mut sink);
         }
@@ -317,9 +332,14 @@ impl Worker {
         self.lanes[Signal::Metrics as usize].next_batch_due = now;
     }
 
+    /// The items of `signal` waiting for a batch: in the pipeline's queue, and for spans also
+    /// those waiting encoded.
     fn queue_len(&self, signal: Signal) -> usize {
         match signal {
-            Signal::Traces => self.shared.spans.as_ref().map_or(0, ArrayQueue::len),
+            Signal::Traces => {
+                self.shared.spans.as_ref().map_or(0, ArrayQueue::len)
+                    + self.encoded_spans.as_ref().map_or(0, EncodedSpans::len)
+            }
             Signal::Logs => self.shared.logs.as_ref().map_or(0, ArrayQueue::len),
             Signal::Metrics => self.shared.metrics.as_ref().map_or(0, ArrayQueue::len),
         }
@@ -342,7 +362,7 @@ impl Worker {
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
         if self.lanes[index].tls_unusable {
-            self.shared.discard(signal, DropReason::TlsConfig);
+            self.discard(signal, DropReason::TlsConfig);
             return;
         }
         let batch = self.config.signal(signal).batch.clone();
@@ -363,16 +383,22 @@ impl Worker {
             if !open && !custom && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
-            let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
-            if items == 0 {
-                // The processors dropped every record of this batch.
-                continue;
-            }
-            if custom {
-                self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
-                continue;
-            }
-            let Some(next) = self.encode_batch(signal, taken, items) else { break };
+            let next = match self.take_encoded_batch(signal, batch.max_export_batch_size) {
+                Some(encoded) => encoded,
+                None => {
+                    let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
+                    if items == 0 {
+                        // The processors dropped every record of this batch.
+                        continue;
+                    }
+                    if custom {
+                        self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
+                        continue;
+                    }
+                    self.encode_batch(signal, taken, items)
+                }
+            };
+            let Some(next) = next else { break };
             self.lanes[index].push(next);
             while open && self.backlog_bytes() > self.config.backlog_max_bytes && self.lanes[index].backlog.len() > 1 {
                 if let Some(oldest) = self.lanes[index].pop_head() {
@@ -380,6 +406,38 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Empties `signal`'s queue, and for spans the encoded ones, counting what they held as
+    /// dropped for `reason`.
+    fn discard(&mut self, signal: Signal, reason: DropReason) {
+        if signal == Signal::Traces {
+            self.discard_encoded_spans(reason);
+        }
+        self.shared.discard(signal, reason);
+    }
+
+    /// Counts the spans waiting encoded as dropped for `reason`, and forgets them.
+    fn discard_encoded_spans(&mut self, reason: DropReason) {
+        let dropped = self.encoded_spans.as_mut().map_or(0, EncodedSpans::clear);
+        if dropped > 0 {
+            self.shared.accounting.signal(Signal::Traces).drop_queued(reason, dropped as u64);
+        }
+    }
+
+    /// A batch of up to `max_items` of the spans waiting encoded (see [`super::span_queue`]),
+    /// once the pipeline's queue holds no span messages (spans handed over by a
+    /// [`super::PipelineHandle`] go first); `None` when there is none to take. `Some(None)`:
+    /// one was taken but cannot be sent (its spans were counted as dropped).
+    fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<Option<Batch>> {
+        if signal != Signal::Traces || self.shared.spans.as_ref().is_some_and(|queue| !queue.is_empty()) {
+            return None;
+        }
+        let encoded = self.encoded_spans.as_mut().filter(|encoded| encoded.len() > 0)?;
+        let resource = &self.config.resource;
+        let encoder = &mut self.lanes[signal as usize].encoder;
+        let (body, items) = encoder.encode_protobuf_with(|out| encoded.take_request(max_items, resource, out));
+        Some(self.checked_batch(signal, body, items as u64))
     }
 
     /// The encoded bytes the three backlogs hold.
@@ -450,8 +508,13 @@ impl Worker {
             OtlpBatch::Metrics(request) => encoder.encode(request),
             OtlpBatch::Logs(request) => encoder.encode(request),
         };
-        let shared = Arc::clone(&self.shared);
-        let counters = shared.accounting.signal(signal);
+        self.checked_batch(signal, encoded, items)
+    }
+
+    /// The batch of an encoded request of `items` items; `None` (the items counted as dropped)
+    /// when it is over the request size limit, or could not be encoded.
+    fn checked_batch(&self, signal: Signal, encoded: std::io::Result<EncodedBody>, items: u64) -> Option<Batch> {
+        let counters = self.shared.accounting.signal(signal);
         match encoded {
             Ok(body) if body.uncompressed_len <= self.config.max_request_size => Some(Batch { body, items }),
             Ok(body) => {
@@ -731,13 +794,15 @@ impl Worker {
         // uncounted in their threads' buffers.
         // Requests still out are abandoned: their batches are at their lanes' heads.
         self.requests = [None, None, None];
-        let mut sink = RecordSink::new(&self.shared);
+        let mut sink = RecordSink::new(&self.shared, None);
         for source in &mut self.sources {
             source.close(&mut sink);
         }
         self.drain_sources();
-        for lane in self.lanes.iter().filter(|lane| lane.tls_unusable) {
-            self.shared.discard(lane.signal, DropReason::TlsConfig);
+        for index in 0..self.lanes.len() {
+            if self.lanes[index].tls_unusable {
+                self.discard(self.lanes[index].signal, DropReason::TlsConfig);
+            }
         }
         for index in 0..self.lanes.len() {
             let counters = Arc::clone(&self.shared);
@@ -746,6 +811,7 @@ impl Worker {
                 counters.drop_queued(DropReason::Shutdown, batch.items);
             }
         }
+        self.discard_encoded_spans(DropReason::Shutdown);
         self.shared.drop_leftovers();
         for lane in &self.lanes {
             lane.publish(self.shared.accounting.signal(lane.signal));

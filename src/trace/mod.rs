@@ -31,7 +31,7 @@ pub(crate) mod ids;
 mod lazy_context;
 mod limits;
 mod provider;
-mod record;
+pub(crate) mod record;
 pub(crate) mod recorder;
 mod sampler;
 mod slab;

@@ -201,6 +201,14 @@ impl TracerProvider {
     }
 }
 
+#[cfg(test)]
+impl TracerProvider {
+    /// Takes every ended span out of the rings as its record, still in its slot.
+    pub(crate) fn drain_records(&self, mut sink: impl FnMut(SpanRecord)) {
+        self.inner.drain(usize::MAX, |_, record| sink(record));
+    }
+}
+
 impl ProviderInner {
     /// Pops up to `max` records with their scope; says how many spans were dropped for want of
     /// room meanwhile, and how full the rings were.
@@ -246,12 +254,18 @@ impl RecordSource for SpanSource {
             room => (usize::MAX, room.unwrap_or(0)),
         };
         let mut refused = 0;
+        // The OTLP exporter's protobuf is written straight from the slot when nothing of the
+        // user's needs the span's OTLP message (see `export::span_queue`).
+        let encoded = sink.encodes_spans();
         let drained = self.provider.drain(max, |scope, record| {
-            if room > 0 {
+            if room == 0 {
+                refused += 1;
+            } else if encoded {
+                room -= 1;
+                sink.send_encoded_span(scope, |scratch, out| record::write_wire(record, max_length, scratch, out));
+            } else {
                 room -= 1;
                 sink.send_span(scope, record::to_proto(record, max_length));
-            } else {
-                refused += 1;
             }
         });
         sink.count_dropped(Signal::Traces, drained.dropped + refused);

@@ -1,4 +1,10 @@
-//! The OTLP form of an ended span, made on the exporter thread (where allocating is fine).
+//! The OTLP form of an ended span, made on the exporter thread: either the prost message
+//! ([`to_proto`], for span processors, exporters of the user's own and OTLP/JSON), or its
+//! protobuf bytes written straight from the slot ([`write_wire`], for the OTLP exporter's
+//! protobuf when nothing of the user's needs the message), the same bytes as the message
+//! encoded (the tests hold them to it). Converting to the message cost the exporter thread
+//! more than encoding and compressing it: a `String` or `Vec` for every id, name, key and
+//! value, freed again once encoded (benches/README.md, the exporter's whole path).
 
 use std::sync::Arc;
 
@@ -7,7 +13,9 @@ use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
 
-use super::extras::SpanExtras;
+use crate::export::wire::{self, Fields, Sink};
+
+use super::extras::{Event, Link, SpanExtras};
 use super::span::{SpanData, SpanKind, SpanRecord, Status};
 use super::span_context::SpanContext;
 
@@ -81,6 +89,208 @@ fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
     }
 }
 
+/// Working space [`write_wire`] keeps between spans, so that a steady stream of spans allocates
+/// nothing: nested lengths, and the `tracestate` headers of a span and its links.
+#[derive(Default)]
+pub(crate) struct WireScratch {
+    lengths: Vec<usize>,
+    states: Vec<String>,
+}
+
+/// Appends the span's protobuf encoding to `out` as field 2 of a `ScopeSpans` (key, length,
+/// body), read where it lies in its slot, which is freed right after: the bytes
+/// `to_proto(record, max_length)` encodes to, without making the message.
+pub(crate) fn write_wire(record: SpanRecord, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
+    record.slot.consume(|data| write_data(data, max_length, scratch, out))
+}
+
+fn write_data(data: &mut SpanData, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
+    data.recorder.get().count_heap_allocations(u64::from(data.attributes.spill_allocations()));
+    // As `encode` reads them: repeated keys folded, the first read of the context drawing its ids.
+    data.attributes.fold();
+    let data = &*data;
+    let context = data.context.get();
+    let no_extras = SpanExtras::default();
+    let extras = data.extras.as_deref().unwrap_or(&no_extras);
+    // The headers, reusing the strings of earlier spans: the span's first, then each link's.
+    let states = &mut scratch.states;
+    let wanted = 1 + extras.links().count();
+    if states.len() < wanted {
+        states.resize_with(wanted, String::new);
+    }
+    let contexts = std::iter::once(context).chain(extras.links().map(|(link, _)| &link.context));
+    for (state, context) in states.iter_mut().zip(contexts) {
+        state.clear();
+        context.trace_state().write_header(state);
+    }
+    let view = SpanView { data, context, extras, max_length, states };
+    wire::append_field(2, &view, &mut scratch.lengths, out);
+}
+
+/// A span in its slot, as the OTLP `Span` message it is encoded as (the fields of `encode`).
+struct SpanView<'a> {
+    data: &'a SpanData,
+    context: &'a SpanContext,
+    extras: &'a SpanExtras,
+    max_length: Option<usize>,
+    /// The span's `tracestate` header, then its links'.
+    states: &'a [String],
+}
+
+impl Fields for SpanView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        let (data, context, max_length) = (self.data, self.context, self.max_length);
+        s.bytes_field(1, &context.trace_id().to_bytes());
+        s.bytes_field(2, &context.span_id().to_bytes());
+        s.string_field(3, self.states.first().map_or("", String::as_str));
+        if data.parent_span_id.is_valid() {
+            s.bytes_field(4, &data.parent_span_id.to_bytes());
+        }
+        s.string_field(5, data.name.as_str());
+        s.int32_field(6, kind(data.kind) as i32);
+        s.fixed64_field(7, clock::ticks_to_unix_nanos(data.start));
+        s.fixed64_field(8, if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) });
+        for kv in data.attributes.held() {
+            s.message(9, &AttributeView { kv, max_length });
+        }
+        s.uint32_field(10, data.attributes.dropped);
+        for (event, attributes) in self.extras.events() {
+            s.message(11, &EventView { event, attributes, max_length });
+        }
+        s.uint32_field(12, self.extras.dropped_events);
+        for (index, (link, attributes)) in self.extras.links().enumerate() {
+            let state = self.states.get(index + 1).map_or("", String::as_str);
+            s.message(13, &LinkView { link, attributes, state, max_length });
+        }
+        s.uint32_field(14, self.extras.dropped_links);
+        match &data.status {
+            Status::Unset => {}
+            Status::Ok => s.message(15, &StatusView { code: otlp::status::StatusCode::Ok, message: "" }),
+            Status::Error { description } => {
+                s.message(15, &StatusView { code: otlp::status::StatusCode::Error, message: description.as_str() })
+            }
+        }
+        let flags =
+            u32::from(context.trace_flags().bits()) | HAS_IS_REMOTE | if data.parent_is_remote { IS_REMOTE } else { 0 };
+        s.fixed32_field(16, flags);
+    }
+}
+
+struct EventView<'a> {
+    event: &'a Event,
+    attributes: &'a [KeyValue],
+    max_length: Option<usize>,
+}
+
+impl Fields for EventView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.fixed64_field(1, clock::ticks_to_unix_nanos(self.event.ticks));
+        s.string_field(2, self.event.name.as_str());
+        for kv in self.attributes {
+            s.message(3, &AttributeView { kv, max_length: self.max_length });
+        }
+        s.uint32_field(4, self.event.dropped);
+    }
+}
+
+struct LinkView<'a> {
+    link: &'a Link,
+    attributes: &'a [KeyValue],
+    state: &'a str,
+    max_length: Option<usize>,
+}
+
+impl Fields for LinkView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        let context = &self.link.context;
+        s.bytes_field(1, &context.trace_id().to_bytes());
+        s.bytes_field(2, &context.span_id().to_bytes());
+        s.string_field(3, self.state);
+        for kv in self.attributes {
+            s.message(4, &AttributeView { kv, max_length: self.max_length });
+        }
+        s.uint32_field(5, self.link.dropped);
+        s.fixed32_field(6, link_flags(context));
+    }
+}
+
+struct StatusView<'a> {
+    code: otlp::status::StatusCode,
+    message: &'a str,
+}
+
+impl Fields for StatusView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(2, self.message);
+        s.int32_field(3, self.code as i32);
+    }
+}
+
+/// An attribute as an OTLP `KeyValue`, its value cut to `max_length` (see [`truncated`]).
+struct AttributeView<'a> {
+    kv: &'a KeyValue,
+    max_length: Option<usize>,
+}
+
+impl Fields for AttributeView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        s.string_field(1, self.kv.key.as_str());
+        s.message(2, &ValueView { value: &self.kv.value, max_length: self.max_length });
+    }
+}
+
+/// A value as an OTLP `AnyValue`, cut as [`truncated`] cuts it: strings to `max_length`
+/// characters, byte arrays to as many bytes, element by element in arrays and maps.
+struct ValueView<'a> {
+    value: &'a Value,
+    max_length: Option<usize>,
+}
+
+impl Fields for ValueView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        let max_length = self.max_length;
+        match self.value {
+            Value::Str(text) => {
+                let text = text.as_str();
+                let cut = max_length.and_then(|max| text.char_indices().nth(max)).map_or(text.len(), |(at, _)| at);
+                s.bytes(1, &text.as_bytes()[..cut]);
+            }
+            Value::Bool(value) => s.varint(2, u64::from(*value)),
+            Value::I64(value) => s.varint(3, *value as u64),
+            Value::F64(value) => s.fixed64(4, value.to_bits()),
+            Value::Array(values) => s.message(5, &ArrayView { values, max_length }),
+            Value::Map(entries) => s.message(6, &MapView { entries, max_length }),
+            Value::Bytes(bytes) => s.bytes(7, &bytes[..max_length.map_or(bytes.len(), |max| max.min(bytes.len()))]),
+        }
+    }
+}
+
+struct ArrayView<'a> {
+    values: &'a [Value],
+    max_length: Option<usize>,
+}
+
+impl Fields for ArrayView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        for value in self.values {
+            s.message(1, &ValueView { value, max_length: self.max_length });
+        }
+    }
+}
+
+struct MapView<'a> {
+    entries: &'a [KeyValue],
+    max_length: Option<usize>,
+}
+
+impl Fields for MapView<'_> {
+    fn visit<S: Sink>(&self, s: &mut S) {
+        for kv in self.entries {
+            s.message(1, &AttributeView { kv, max_length: self.max_length });
+        }
+    }
+}
+
 fn link_flags(context: &SpanContext) -> u32 {
     u32::from(context.trace_flags().bits()) | HAS_IS_REMOTE | if context.is_remote() { IS_REMOTE } else { 0 }
 }
@@ -149,6 +359,111 @@ pub(crate) fn scope(name: &str, version: Option<&str>) -> otlp_common::Instrumen
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attributes::Text;
+    use crate::trace::TraceState;
+    use crate::trace::{
+        Context, SpanId, SpanKind as Kind, SpanLimits, Status as SpanStatus, TraceFlags, TraceId, TracerProvider,
+    };
+    use prost::Message;
+
+    fn every_value_type() -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("bool", true),
+            KeyValue::new("int", -42),
+            KeyValue::new("double", -0.0),
+            KeyValue::new("static_str", "XNAS"),
+            KeyValue::new(String::from("owned_key"), String::from("héllo wörld")),
+            KeyValue::new("bytes", vec![0u8, 0xff, 0x10, 7]),
+            KeyValue::new("empty", ""),
+            KeyValue::new("", "empty key"),
+            KeyValue::new("array", vec![Value::from(1), Value::from("twenty"), Value::from(3.5), Value::from(false)]),
+            KeyValue::new(
+                "map",
+                vec![KeyValue::new("inner", vec![KeyValue::new("deep", "deeper")]), KeyValue::new("b", vec![9u8; 9])],
+            ),
+        ]
+    }
+
+    /// Spans of every shape the recorder stores: kinds, statuses, a remote parent with a vendor
+    /// state, events and links with attributes (and past their limits), attributes spilled past
+    /// the inline ones and set twice, a span ended at a given time.
+    fn record_spans(provider: &TracerProvider) {
+        let tracer = provider.tracer_with_version("wire", "0.1.0");
+        let remote = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::parse("rojo=00f067aa0ba902b7,congo@t61=rcWkgMzE").unwrap(),
+        );
+        let mut server = tracer
+            .span_with_parent("server", &Context::from_span_context(remote.clone()))
+            .with_kind(Kind::Server)
+            .with_attributes(every_value_type())
+            .start();
+        server.set_attribute(KeyValue::new("int", 43));
+        server.set_status(SpanStatus::Ok);
+        {
+            let _entered = server.enter();
+            let mut client = tracer.span(Text::from(String::from("client"))).with_kind(Kind::Client).start();
+            client.add_event("sent", [KeyValue::new("bytes", 512), KeyValue::new("venue", "XNAS")]);
+            for i in 0..5 {
+                client.add_event("many", [KeyValue::new("i", i)]);
+            }
+            client.record_exception(&std::io::Error::other("venue closed"));
+            client.set_status(SpanStatus::error("venue closed"));
+            let producer = tracer.span("producer").with_kind(Kind::Producer).start();
+            let producer_context = producer.context().clone();
+            drop(producer);
+            let mut consumer = tracer
+                .span("consumer")
+                .with_kind(Kind::Consumer)
+                .with_link(producer_context, [KeyValue::new("link.kind", "follows")])
+                .start();
+            consumer.add_link(remote.clone(), every_value_type());
+            consumer.add_link(remote, []);
+            drop(consumer);
+        }
+        drop(server);
+        let mut root = tracer.root_span("root").start();
+        root.set_status(SpanStatus::error(""));
+        root.end_at(1_700_000_000_123_456_789);
+        let _internal = tracer.span("").start();
+    }
+
+    /// The span read both ways in its slot: its message encoded by prost as a `ScopeSpans`'
+    /// one span, and the bytes `write_data` writes.
+    fn both_ways(record: SpanRecord, max_length: Option<usize>) -> (Vec<u8>, Vec<u8>) {
+        record.slot.consume(|data| {
+            let message = encode(data, max_length);
+            let expected = otlp::ScopeSpans { spans: vec![message], ..Default::default() }.encode_to_vec();
+            let mut written = Vec::new();
+            write_data(data, max_length, &mut WireScratch::default(), &mut written);
+            (expected, written)
+        })
+    }
+
+    #[test]
+    fn spans_written_from_their_slots_are_their_messages_encoded() {
+        for max_length in [None, Some(0), Some(3), Some(64)] {
+            let limits = SpanLimits {
+                attribute_value_length: max_length,
+                event_count: 4,
+                link_count: 2,
+                attributes_per_link: 6,
+                ..SpanLimits::default()
+            };
+            let provider = TracerProvider::builder().without_env().with_span_limits(limits).build();
+            record_spans(&provider);
+            let mut spans = 0;
+            provider.drain_records(|record| {
+                let (expected, written) = both_ways(record, max_length);
+                assert_eq!(written, expected, "max length {max_length:?}");
+                spans += 1;
+            });
+            assert_eq!(spans, 6);
+        }
+    }
 
     #[test]
     fn values_are_cut_by_characters_and_bytes_recursively() {
