@@ -252,10 +252,9 @@ fn filtered(exemplar: &Exemplar) -> Vec<String> {
 }
 
 /// The attributes a view removed come with each exemplar, through the wire (protobuf and JSON,
-/// checked by the official decoders): a bound handle's all of them; an unbound record's those
-/// that copy as words (static keys; booleans, integers, floats, static strings), at most four,
-/// with the count of the others in one more pair. The series themselves are aggregated without
-/// them.
+/// checked by the official decoders): a bound handle's all of them; an unbound record's first
+/// four, of any type (text made at run time too), with the count of the others in one more pair.
+/// The series themselves are aggregated without them.
 #[test]
 fn exemplars_carry_the_attributes_a_view_removed() {
     for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
@@ -306,7 +305,10 @@ fn exemplars_carry_the_attributes_a_view_removed() {
             histogram.data_points[0].exemplars.iter().map(|e| (value(e), filtered(e))).collect();
         assert_eq!(
             found,
-            [(50.0, vec!["order.id=7".into(), "client=acme".into()]), (500.0, vec!["order.id=42".into(), left_out(1)]),],
+            [
+                (50.0, vec!["order.id=7".into(), "client=acme".into()]),
+                (500.0, vec!["order.id=42".into(), "client=acme".into()])
+            ],
             "{protocol:?}"
         );
         let fine = exemplars(metric(&metrics, "tick.to.trade.fine"));
@@ -314,7 +316,7 @@ fn exemplars_carry_the_attributes_a_view_removed() {
         let orders = exemplars(metric(&metrics, "orders"));
         assert_eq!(
             orders[0].iter().map(filtered).collect::<Vec<_>>(),
-            [["order.id=43", "side=buy", "urgent=true", "price=10.5", &left_out(2)]],
+            [["order.id=43", "side=buy", "urgent=true", "price=10.5", &left_out(2)]], // desk and client: a fifth and sixth
             "{protocol:?}"
         );
     }

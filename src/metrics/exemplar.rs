@@ -45,13 +45,14 @@
 //!   never an allocation). All of them are kept, whatever their types.
 //! - a record with an attribute slice (`add(v, &attrs)`, `record(v, &attrs)`) has its removed
 //!   pairs only for the call, and keeping them must not allocate: each place that keeps an
-//!   exemplar of such an instrument has room, made with it, for [`FILTERED_INLINE`] pairs whose
-//!   key is a `&'static str` and whose value is a boolean, an integer, a float or a
-//!   `&'static str` (copied as words). A pair that cannot be kept that way (a key or string value
-//!   made at run time, an array, bytes or a map: copying it would take a reference count or an
-//!   allocation) or that does not fit is left out and counted, and the exemplar then carries one
-//!   more pair, [`FILTERED_LEFT_OUT_KEY`], whose integer value says how many were left out. Of a key
-//!   repeated in the slice, the last pair counts, as for the series.
+//!   exemplar of such an instrument has room, made with it, for [`FILTERED_INLINE`] pairs, and
+//!   keeps clones of the first ones removed. A pair's clone never allocates: every attribute key
+//!   and value is either words (a `&'static str`, a number, a boolean) or a reference-counted
+//!   `Arc` (text made at run time, bytes, lists, maps), whose count the clone takes; the place
+//!   releases it when it next keeps an exemplar there (the last reference then frees the value,
+//!   on that recording thread). Removed pairs past the room are counted, and the exemplar then
+//!   carries one more pair, [`FILTERED_LEFT_OUT_KEY`], whose integer value says how many. Of a
+//!   key repeated in the slice, the last pair counts, as for the series.
 //!
 //! The pairs are written with the rest of the exemplar, by the holder of the stripe or reservoir
 //! (see `claimed`), and read by the collector under the same claim, so a collection never sees
@@ -59,7 +60,7 @@
 
 use std::sync::Arc;
 
-use crate::attributes::{KeyValue, Text, Value};
+use crate::attributes::KeyValue;
 use crate::clock;
 use crate::proto::common::v1::KeyValue as OtlpKeyValue;
 use crate::proto::metrics::v1::{exemplar, number_data_point::Value as PointValue, Exemplar};
@@ -73,8 +74,8 @@ use super::view::AttributeFilter;
 /// How many removed pairs of a record with an attribute slice an exemplar keeps (see the module
 /// header).
 pub(crate) const FILTERED_INLINE: usize = 4;
-/// The key of the pair added to an exemplar's filtered attributes when some of the removed pairs
-/// could not be kept; its value is how many.
+/// The key of the pair added to an exemplar's filtered attributes when more attributes were
+/// removed than a place keeps for a record with an attribute slice; its value is how many more.
 pub const FILTERED_LEFT_OUT_KEY: &str = "nanotel.exemplar.filtered_attributes.left_out";
 
 /// The size of an exponential histogram stripe's reservoir: min(20, 160 buckets), as the
@@ -197,71 +198,29 @@ fn live_removed<'a>(attributes: &'a [KeyValue], filter: &'a AttributeFilter) -> 
     })
 }
 
-/// An attribute value that copies as plain words.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Word {
-    Bool(bool),
-    I64(i64),
-    F64(f64),
-    Str(&'static str),
-}
-
-/// A removed pair kept inline: a static key and a value of words.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Pair {
-    key: &'static str,
-    value: Word,
-}
-
-impl Pair {
-    /// `kv` as words, if it has a static key and a value of words.
-    #[inline]
-    fn of(kv: &KeyValue) -> Option<Pair> {
-        let Text::Static(key) = kv.key else { return None };
-        let value = match kv.value {
-            Value::Bool(b) => Word::Bool(b),
-            Value::I64(i) => Word::I64(i),
-            Value::F64(f) => Word::F64(f),
-            Value::Str(Text::Static(s)) => Word::Str(s),
-            _ => return None,
-        };
-        Some(Pair { key, value })
-    }
-
-    fn to_key_value(self) -> KeyValue {
-        let value = match self.value {
-            Word::Bool(b) => Value::Bool(b),
-            Word::I64(i) => Value::I64(i),
-            Word::F64(f) => Value::F64(f),
-            Word::Str(s) => Value::Str(Text::Static(s)),
-        };
-        KeyValue { key: Text::Static(self.key), value }
-    }
-}
-
 /// The removed pairs of an unbound record whose exemplar a place keeps (see the module header).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Inline {
-    pairs: [Pair; FILTERED_INLINE],
+    /// Clones of the first pairs removed: a copy of their words, or a reference count on their
+    /// shared text, bytes or lists (never an allocation). Those past `len` are an earlier
+    /// record's, released when overwritten.
+    pairs: [Option<KeyValue>; FILTERED_INLINE],
     len: u8,
-    /// Removed pairs that could not be kept: not words, or past [`FILTERED_INLINE`].
+    /// Removed pairs past [`FILTERED_INLINE`], counted.
     left_out: u32,
 }
 
 impl Inline {
-    const EMPTY: Inline =
-        Inline { pairs: [Pair { key: "", value: Word::Bool(false) }; FILTERED_INLINE], len: 0, left_out: 0 };
-
     /// Keeps the pairs of `attributes` that `filter` removes, as many as fit.
     fn fill(&mut self, attributes: &[KeyValue], filter: &AttributeFilter) {
         let (mut len, mut left_out) = (0u8, 0u32);
         for kv in live_removed(attributes, filter) {
-            match (Pair::of(kv), self.pairs.get_mut(usize::from(len))) {
-                (Some(pair), Some(place)) => {
-                    *place = pair;
+            match self.pairs.get_mut(usize::from(len)) {
+                Some(place) => {
+                    *place = Some(kv.clone());
                     len += 1;
                 }
-                _ => left_out = left_out.saturating_add(1),
+                None => left_out = left_out.saturating_add(1),
             }
         }
         (self.len, self.left_out) = (len, left_out);
@@ -269,7 +228,7 @@ impl Inline {
 
     /// The pairs kept, then the count of those left out if any, or `None` when there were none.
     fn attributes(&self) -> Option<Arc<[KeyValue]>> {
-        let kept = self.pairs.iter().take(usize::from(self.len)).map(|pair| pair.to_key_value());
+        let kept = self.pairs.iter().take(usize::from(self.len)).flatten().cloned();
         let left_out = (self.left_out > 0).then(|| KeyValue::new(FILTERED_LEFT_OUT_KEY, i64::from(self.left_out)));
         let attributes: Vec<KeyValue> = kept.chain(left_out).collect();
         (!attributes.is_empty()).then(|| attributes.into())
@@ -289,7 +248,10 @@ pub(crate) struct Places {
 impl Places {
     /// `len` empty places (0 for none), with room for removed pairs if `removes`.
     pub(crate) fn new(len: usize, removes: bool) -> Self {
-        Places { kept: vec![None; len].into(), inline: vec![Inline::EMPTY; if removes { len } else { 0 }].into() }
+        Places {
+            kept: vec![None; len].into(),
+            inline: (0..if removes { len } else { 0 }).map(|_| Inline::default()).collect(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -475,6 +437,7 @@ pub(crate) fn merge(samples: Vec<Sample>, size: usize) -> Vec<Kept> {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::attributes::Text;
 
     fn ids(n: u8) -> CurrentIds {
         CurrentIds { trace_id: TraceId::from_bytes([n; 16]), span_id: SpanId::from_bytes([n; 8]), sampled: true }
@@ -560,7 +523,7 @@ mod tests {
     /// repeated key, at most `FILTERED_INLINE`; the others are counted in one more pair. A bound
     /// handle's are shared whole; a place whose next exemplar removed nothing shows none.
     #[test]
-    fn places_keep_removed_pairs_of_words_inline_and_count_the_rest() {
+    fn places_keep_the_first_removed_pairs_and_count_the_rest() {
         let filter = AttributeFilter::keep(["venue"]);
         let shared = KeyValue::new(String::from("client"), "c1");
         let attributes = [
@@ -584,8 +547,8 @@ mod tests {
                 "urgent=true",
                 "order.id=42",
                 "price=10.5",
-                "desk=fx",
-                &format!("{FILTERED_LEFT_OUT_KEY}=3"), // client (a run-time key), client.name (a run-time value), book (a fifth)
+                "client=c1",
+                &format!("{FILTERED_LEFT_OUT_KEY}=3"), // client.name, desk and book: past the room of 4
             ]
         );
         assert_eq!(places.ticks(0), Some(kept.ticks));
@@ -601,12 +564,14 @@ mod tests {
         assert_eq!(bound.len(), 7, "a bound handle keeps every removed pair, whatever its type");
         places.keep(0, 7u64, ids(1), Removed::Bound(&bound));
         assert!(places.get(0).and_then(|kept| kept.filtered_attributes).is_some_and(|p| Arc::ptr_eq(&p, &bound)));
-        places.keep(1, 8u64, ids(1), Removed::Slice(&[shared], &filter));
-        assert_eq!(places.get(1).map(|kept| keys(&kept)), Some(vec![format!("{FILTERED_LEFT_OUT_KEY}=1")]));
+        // A run-time key and value are kept by reference count: the clone shares the caller's text.
+        places.keep(1, 8u64, ids(1), Removed::Slice(std::slice::from_ref(&shared), &filter));
+        let kept = places.get(1).and_then(|kept| kept.filtered_attributes).expect("the pair is kept");
+        assert!(matches!((&kept[0].key, &shared.key), (Text::Shared(a), Text::Shared(b)) if Arc::ptr_eq(a, b)));
         places.clear();
         assert!(places.get(0).is_none() && places.get(1).is_none());
         // The room per place that README.md states.
-        assert_eq!(std::mem::size_of::<Inline>(), 168);
+        assert_eq!(std::mem::size_of::<Inline>(), 200);
         // Without room (an instrument whose view removes nothing), a slice's pairs are not kept.
         let mut plain = Places::new(1, false);
         plain.keep(0, 9u64, ids(1), Removed::Slice(&attributes, &filter));
