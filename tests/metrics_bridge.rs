@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
 use nanotel::export::{BatchConfig, Compression};
-use nanotel::metrics::{MeterProvider, MetricsRecorder};
+use nanotel::metrics::{Aggregation, MeterProvider, MetricsRecorder, View};
 use nanotel::proto::common::v1::any_value::Value;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{number_data_point, Metric};
@@ -173,4 +173,27 @@ fn keys_with_labels_in_any_order_share_a_series_and_refused_names_are_dropped() 
     assert!(text.contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="metrics"} 2"#), "{text}");
     assert!(!text.contains("bad"), "{text}");
     assert!(text.contains("# HELP spread described before any use: exported once set"), "{text}");
+}
+
+/// Under a view's histogram aggregation a `gauge!` records each value it takes, the values its
+/// increments and decrements make included.
+#[test]
+fn a_gauge_under_a_histogram_view_records_each_value_it_takes() {
+    let boundaries = vec![2.0];
+    let provider = MeterProvider::builder()
+        .without_env()
+        .view(View::new("inventory").aggregation(Aggregation::ExplicitBucketHistogram { boundaries }))
+        .build();
+    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    metrics::with_local_recorder(&recorder, || {
+        let gauge = metrics::gauge!("inventory");
+        gauge.set(1.0);
+        gauge.increment(2.0);
+        gauge.decrement(0.5);
+    });
+    let scopes = provider.collect();
+    let Some(Data::Histogram(histogram)) = &scopes[0].metrics[0].data else { panic!("{scopes:?}") };
+    let point = &histogram.data_points[0];
+    assert_eq!((point.count, point.bucket_counts.clone()), (3, vec![1, 2]), "1.0, then 3.0 and 2.5");
+    assert_eq!((point.min, point.max, point.sum), (Some(1.0), Some(3.0), None));
 }

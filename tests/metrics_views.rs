@@ -13,7 +13,8 @@ use std::time::Duration;
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::exponential::index;
 use nanotel::metrics::{
-    Aggregation, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder, View, OVERFLOW_KEY,
+    Aggregation, ExemplarFilter, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder,
+    TemporalityPreference, View, OVERFLOW_KEY,
 };
 use nanotel::proto::common::v1::any_value::Value as AnyValue;
 use nanotel::proto::common::v1::KeyValue as OtlpKeyValue;
@@ -285,7 +286,7 @@ fn sum_and_last_value_keep_their_kinds_a_histogram_can_be_a_sum_and_other_pairin
             View::new("order.latency").aggregation(Aggregation::Sum),
             // Not applicable: the instruments keep their default aggregations (and a warning is
             // printed, see `warnings_are_printed_once_each`).
-            View::new("depth").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0] }),
+            View::new("depth").aggregation(Aggregation::Sum),
             View::new("fills").aggregation(Aggregation::LastValue),
         ]),
         |provider| {
@@ -372,6 +373,90 @@ fn a_counter_can_be_aggregated_as_a_histogram() {
     assert!(prometheus.contains("# TYPE fills histogram"), "{prometheus}");
     assert!(line("inflight_bucket{otel_scope_name=\"gateway\",le=\"+Inf\"} 2").is_some(), "{prometheus}");
     assert!(line("inflight_sum").is_none() && line("inflight_count").is_none(), "{prometheus}");
+}
+
+/// A view's histogram aggregation applies to gauges (each value set is a measurement, through
+/// unbound records and bound handles, with exemplars) and to observable instruments (each
+/// observation is a measurement, in the series its attributes make after the view's filter).
+/// Only counters' and histograms' measurements are never negative: the others report no sum.
+#[test]
+fn gauges_and_observable_instruments_can_be_aggregated_as_histograms() {
+    let builder = views([
+        View::new("depth").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![5.0, 10.0] }),
+        View::new("queue").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
+        View::new("bytes").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+        View::new("position")
+            .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] })
+            .keep_attributes(["symbol"]),
+    ])
+    .exemplar_filter(ExemplarFilter::AlwaysOn);
+    let metrics = export(builder, |provider| {
+        let meter = provider.meter("gateway");
+        let depth = meter.i64_gauge("depth").build().unwrap();
+        let xnas = [KeyValue::new("venue", "XNAS")];
+        depth.record(3, &xnas);
+        depth.record(7, &xnas);
+        depth.bind(&xnas).record(12);
+        depth.record(-1, &xnas);
+        meter
+            .f64_observable_gauge("queue")
+            .with_callback(|o| {
+                o.observe(1.5, &[]);
+                o.observe(3.0, &[]);
+            })
+            .build()
+            .unwrap();
+        meter.u64_observable_counter("bytes").with_callback(|o| o.observe(150, &[])).build().unwrap();
+        meter
+            .i64_observable_up_down_counter("position")
+            .with_callback(|o| {
+                o.observe(-5, &[KeyValue::new("symbol", "AAPL"), KeyValue::new("desk", "a")]);
+                o.observe(2, &[KeyValue::new("symbol", "AAPL"), KeyValue::new("desk", "b")]);
+            })
+            .build()
+            .unwrap();
+    });
+    let Some(Data::Histogram(depth)) = &find(&metrics, "depth").data else { panic!("depth is not a histogram") };
+    let point = &depth.data_points[0];
+    assert_eq!((text(&point.attributes), point.count, point.sum), ("venue=XNAS".to_owned(), 4, None));
+    assert_eq!((point.bucket_counts.clone(), point.min, point.max), (vec![2, 1, 1], Some(-1.0), Some(12.0)));
+    assert_eq!(point.exemplars.len(), 3, "one per bucket, the last in each: {:?}", point.exemplars);
+    let Some(Data::ExponentialHistogram(queue)) = &find(&metrics, "queue").data else { panic!("queue") };
+    let point = &queue.data_points[0];
+    assert_eq!((point.count, point.sum, point.min, point.max), (2, None, Some(1.5), Some(3.0)));
+    let Some(Data::Histogram(bytes)) = &find(&metrics, "bytes").data else { panic!("bytes") };
+    let point = &bytes.data_points[0];
+    assert_eq!((point.count, point.sum, point.bucket_counts.clone()), (1, Some(150.0), vec![0, 1]));
+    let Some(Data::Histogram(position)) = &find(&metrics, "position").data else { panic!("position") };
+    let point = &position.data_points[0];
+    assert_eq!(text(&point.attributes), "symbol=AAPL", "two observations, one series after the filter");
+    assert_eq!((point.count, point.sum, point.bucket_counts.clone()), (2, None, vec![1, 1]));
+}
+
+/// An observable instrument's histogram takes each collection's observations: cumulative, it
+/// keeps adding them up; delta, each exported window holds only its own.
+#[test]
+fn an_observable_histogram_counts_each_collections_observations_in_its_window() {
+    let counts = |preference: TemporalityPreference| {
+        let provider = MeterProvider::builder()
+            .without_env()
+            .temporality(preference)
+            .view(View::new("bytes").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
+            .build();
+        provider
+            .meter("gateway")
+            .u64_observable_counter("bytes")
+            .with_callback(|o| o.observe(150, &[]))
+            .build()
+            .unwrap();
+        [(); 3].map(|()| {
+            let scopes = provider.collect();
+            let Some(Data::Histogram(histogram)) = &scopes[0].metrics[0].data else { panic!("a histogram") };
+            histogram.data_points[0].count
+        })
+    };
+    assert_eq!(counts(TemporalityPreference::Cumulative), [1, 2, 3]);
+    assert_eq!(counts(TemporalityPreference::Delta), [1, 1, 1]);
 }
 
 #[test]

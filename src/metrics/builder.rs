@@ -16,8 +16,8 @@ use super::number::Number;
 use super::observable::{Callback, Observable, ObservableInstrument, Observer};
 use super::series_map::Reclaim;
 use super::sum::SumCells;
-use super::sync::{Counter, Gauge, Histogram, HistogramKind, SumKind, SyncInstrument, UpDownCounter};
-use super::view::{HistogramChoice, Route};
+use super::sync::{Counter, Gauge, GaugeKind, Histogram, HistogramKind, SumKind, SyncInstrument, UpDownCounter};
+use super::view::{HistogramChoice, Route, Stream};
 
 /// Settings of an instrument being built.
 #[derive(Clone, Debug)]
@@ -114,23 +114,34 @@ impl<'m, T> InstrumentBuilder<'m, T> {
         };
         Ok(self.meter.register(descriptor.clone(), || {
             let stream = self.meter.stream(descriptor, advised);
-            // A dropped stream keeps no series: the smallest table will do.
-            let limit = if matches!(stream.route, Route::Off) { 2 } else { stream.limit };
             let exported = stream.descriptor.name.clone();
-            // Exemplar places get room for removed pairs only when the view removes some.
-            let removes = matches!(stream.route, Route::Filtered(_));
-            let make = cells(stream.histogram, Keeping { filter: self.meter.exemplar_filter(), removes });
-            // Tables that can unlink series pin on every record: only those that evict idle
-            // delta series, or were asked to forget.
-            let reclaim = match (&stream.route, self.meter.idle_limit(kind), self.spec.forgettable) {
-                (Route::Off, _, _) | (_, None, false) => None,
-                (_, idle_limit, _) => Some(Reclaim::new(idle_limit, self.meter.is_delta(kind))),
-            };
-            let instrument =
-                Arc::new(SyncInstrument::<A, N>::new(stream.descriptor, limit, reclaim, stream.route, make));
+            let instrument = Arc::new(sync_instrument::<A, N, F>(self.meter, stream, self.spec.forgettable, cells));
             (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         }))
     }
+}
+
+/// The state of a synchronous instrument (or of an observable one aggregated as a histogram) for
+/// `stream`; `cells` makes the cells of its series, as for [`InstrumentBuilder::sync`].
+fn sync_instrument<A: Send + Sync + 'static, N: Number, F: Fn() -> A + Send + Sync + 'static>(
+    meter: &Meter,
+    stream: Stream,
+    forgettable: bool,
+    cells: impl FnOnce(HistogramChoice, Keeping) -> F,
+) -> SyncInstrument<A, N> {
+    let kind = stream.descriptor.kind;
+    // A dropped stream keeps no series: the smallest table will do.
+    let limit = if matches!(stream.route, Route::Off) { 2 } else { stream.limit };
+    // Exemplar places get room for removed pairs only when the view removes some.
+    let removes = matches!(stream.route, Route::Filtered(_));
+    let make = cells(stream.histogram, Keeping { filter: meter.exemplar_filter(), removes });
+    // Tables that can unlink series pin on every record: only those that evict idle delta
+    // series, or were asked to forget.
+    let reclaim = match (&stream.route, meter.idle_limit(kind), forgettable) {
+        (Route::Off, _, _) | (_, None, false) => None,
+        (_, idle_limit, _) => Some(Reclaim::new(idle_limit, meter.is_delta(kind))),
+    };
+    SyncInstrument::new(stream.descriptor, limit, reclaim, stream.route, make)
 }
 
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
@@ -150,7 +161,7 @@ impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
 impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     /// The gauge, or the one built before under the same name and type.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
-        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, |_, _| GaugeCell::new)? })
+        Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, gauge_cells::<N>)? })
     }
 }
 
@@ -207,6 +218,18 @@ fn sum_cells<N: Number>(choice: HistogramChoice, keeping: Keeping) -> Box<dyn Fn
     }
 }
 
+/// What makes the cells of a gauge's series: the last value (its own aggregation), or a
+/// histogram of the values set (a view's histogram aggregation).
+fn gauge_cells<N: Number>(choice: HistogramChoice, keeping: Keeping) -> Box<dyn Fn() -> GaugeKind + Send + Sync> {
+    match choice {
+        HistogramChoice::Sum => Box::new(|| GaugeKind::LastValue(GaugeCell::new())),
+        histogram => {
+            let cells = histogram_cells::<N>(histogram, keeping);
+            Box::new(move || GaugeKind::histogram(cells()))
+        }
+    }
+}
+
 /// Builds one observable instrument.
 #[must_use = "an instrument builder does nothing until built"]
 pub struct ObservableBuilder<'m, N: Number> {
@@ -257,7 +280,14 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
         let inner = self.meter.register(descriptor.clone(), || {
             let stream = self.meter.stream(descriptor, None);
             let exported = stream.descriptor.name.clone();
-            let instrument = Arc::new(ObservableInstrument::new(stream, callbacks));
+            let instrument = Arc::new(match stream.histogram {
+                HistogramChoice::Sum => ObservableInstrument::new(stream, callbacks),
+                // A view's histogram aggregation: each observation is a measurement of it.
+                _ => ObservableInstrument::histogram(
+                    Arc::new(sync_instrument::<_, N, _>(self.meter, stream, false, histogram_cells::<N>)),
+                    callbacks,
+                ),
+            });
             (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         });
         Ok(Observable::new(inner))

@@ -22,6 +22,15 @@ pub enum InstrumentKind {
     ObservableGauge,
 }
 
+impl InstrumentKind {
+    /// Whether every measurement of this kind is at least zero (counters, histograms): a
+    /// histogram of another kind's measurements reports no sum, as the specification advises for
+    /// values that may be negative.
+    pub(crate) fn never_negative(self) -> bool {
+        matches!(self, InstrumentKind::Counter | InstrumentKind::Histogram | InstrumentKind::ObservableCounter)
+    }
+}
+
 /// How sums and histograms are reported: since the start, or since the previous collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Temporality {

@@ -31,20 +31,22 @@ impl GaugeCell {
     }
 
     /// Adds `delta` to the value (0 when none was recorded) in one compare-and-swap loop, so
-    /// concurrent adds and sets are never lost. Only the `metrics` bridge adds to a gauge: the
-    /// specification's gauge is only set, but `metrics`' `gauge!` also moves up and down.
+    /// concurrent adds and sets are never lost, and returns the value it made. Only the `metrics`
+    /// bridge adds to a gauge: the specification's gauge is only set, but `metrics`' `gauge!` also
+    /// moves up and down.
     #[cfg(feature = "metrics")]
     #[inline]
-    pub(crate) fn add<N: Number>(&self, delta: N) {
+    pub(crate) fn add<N: Number>(&self, delta: N) -> N {
         let (cell, recorded) = &*self.cell;
+        let added = |bits| N::plus(N::from_bits(bits), delta);
         // Relaxed: as in `record`; the loop makes the read-modify-write atomic.
-        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some(N::plus(N::from_bits(bits), delta).to_bits())
-        });
+        let previous = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some(added(bits).to_bits()));
         if !recorded.load(Ordering::Relaxed) {
             // Release: as in `record`.
             recorded.store(true, Ordering::Release);
         }
+        // The closure never refuses: `fetch_update` returns the value it replaced either way.
+        added(previous.unwrap_or_else(|bits| bits))
     }
 
     /// The last value, if any was recorded.
@@ -71,10 +73,10 @@ mod tests {
     #[test]
     fn adds_from_zero_and_from_the_value_set() {
         let gauge = GaugeCell::new();
-        gauge.add(-1.5f64);
+        assert_eq!(gauge.add(-1.5f64), -1.5);
         assert_eq!(gauge.read::<f64>(), Some(-1.5));
         gauge.record(10.0f64);
-        gauge.add(2.5f64);
+        assert_eq!(gauge.add(2.5f64), 12.5);
         assert_eq!(gauge.read::<f64>(), Some(12.5));
     }
 }

@@ -1,5 +1,10 @@
 //! Observable (callback) instruments: counters, up-down counters and gauges whose callbacks run
 //! on the collecting thread (the exporter thread) at each collection.
+//!
+//! Their points are made here from what the callbacks observed, except under a view's histogram
+//! aggregation: each observation is then a measurement recorded into a synchronous histogram's
+//! series (the same cells, windows, limits and eviction as [`Histogram`](super::Histogram)'s),
+//! which the collection reads right after the callbacks ran.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -15,6 +20,7 @@ use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
 use super::number::Number;
 use super::series_map::{unix_nanos, OVERFLOW_KEY};
+use super::sync::{HistogramKind, SyncInstrument};
 use super::view::{AttributeFilter, Route, Stream};
 
 /// A canonical attribute set: sorted by key, each key once (the last value given wins).
@@ -40,11 +46,13 @@ pub struct Observer<N: Number> {
     kind: InstrumentKind,
     /// The view's attribute filter, if any.
     filter: Option<AttributeFilter>,
+    /// Under a view's histogram aggregation, where each observation is recorded instead.
+    histogram: Option<Arc<SyncInstrument<HistogramKind, N>>>,
 }
 
 impl<N: Number> Observer<N> {
     fn new(limit: usize, kind: InstrumentKind, filter: Option<AttributeFilter>) -> Self {
-        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind, filter }
+        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind, filter, histogram: None }
     }
 
     /// Reports the value of the series of `attributes`: for counters the total so far, for
@@ -55,8 +63,15 @@ impl<N: Number> Observer<N> {
     /// Under a view's attribute filter, sets that differ only by the attributes removed are one
     /// series: the values observed for them in one callback are summed for counters (the last
     /// one is kept for gauges).
+    ///
+    /// Under a view's histogram aggregation every observation is one measurement of the
+    /// instrument's histogram, in the series of its attributes (after the view's filter).
     pub fn observe(&mut self, value: N, attributes: &[KeyValue]) {
         if !value.is_finite() {
+            return;
+        }
+        if let Some(histogram) = &self.histogram {
+            histogram.record(attributes, value);
             return;
         }
         let mut key = canonical(attributes);
@@ -88,8 +103,7 @@ impl<N: Number> Observer<N> {
 /// The callback of an observable instrument.
 pub(crate) type Callback<N> = Box<dyn Fn(&mut Observer<N>) + Send + Sync>;
 
-/// What an observable instrument keeps between collections.
-#[derive(Default)]
+/// What an observable instrument keeps between collections to make its own points.
 struct Memory<N> {
     /// Per series: the last exported observation and the start time of its cumulative points.
     previous: HashMap<SetKey, (N, u64)>,
@@ -97,58 +111,60 @@ struct Memory<N> {
     last_collect: u64,
 }
 
+/// How an observable instrument makes its points.
+enum Aggregated<N: Number> {
+    /// From each collection's observations, here (its own aggregation: sums or last values).
+    Observed { limit: usize, filter: Option<AttributeFilter>, created: u64, memory: Mutex<Memory<N>> },
+    /// A view's histogram aggregation: the histogram the observations are recorded into.
+    Histogram(Arc<SyncInstrument<HistogramKind, N>>),
+}
+
 pub(crate) struct ObservableInstrument<N: Number> {
     pub descriptor: Descriptor,
     /// Not run when the stream is dropped.
     callbacks: Vec<Callback<N>>,
-    limit: usize,
-    filter: Option<AttributeFilter>,
-    created: u64,
-    memory: Mutex<Memory<N>>,
+    aggregated: Aggregated<N>,
 }
 
 impl<N: Number> ObservableInstrument<N> {
-    /// The instrument of `stream` (its view applied).
+    /// The instrument of `stream` (its view applied) under its own aggregation.
     pub(crate) fn new(stream: Stream, callbacks: Vec<Callback<N>>) -> Self {
         let (callbacks, filter) = match stream.route {
             Route::Off => (Vec::new(), None),
             Route::Direct => (callbacks, None),
             Route::Filtered(filter) => (callbacks, Some(filter)),
         };
+        let memory = Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 });
+        let aggregated = Aggregated::Observed { limit: stream.limit, filter, created: unix_nanos(), memory };
+        ObservableInstrument { descriptor: stream.descriptor, callbacks, aggregated }
+    }
+
+    /// The instrument under a view's histogram aggregation: `histogram` (built for its stream,
+    /// with the view's attribute filter and limit) takes the observations.
+    pub(crate) fn histogram(histogram: Arc<SyncInstrument<HistogramKind, N>>, callbacks: Vec<Callback<N>>) -> Self {
         ObservableInstrument {
-            descriptor: stream.descriptor,
+            descriptor: histogram.descriptor.clone(),
             callbacks,
-            limit: stream.limit,
-            filter,
-            created: unix_nanos(),
-            memory: Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 }),
+            aggregated: Aggregated::Histogram(histogram),
         }
     }
-}
 
-impl<N: Number> Collect for ObservableInstrument<N> {
-    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        if self.callbacks.is_empty() {
-            return None;
-        }
-        if Instant::now() >= cx.deadline {
-            crate::diag::warning!(
-                "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
-                self.descriptor.name
-            );
-            return None;
-        }
-        let mut observer = Observer::new(self.limit, self.descriptor.kind, self.filter.clone());
-        for callback in &self.callbacks {
-            callback(&mut observer);
-        }
+    /// The points of what `observer` observed in this collection, under the instrument's own
+    /// aggregation.
+    fn points(
+        &self,
+        observer: Observer<N>,
+        created: u64,
+        memory: &Mutex<Memory<N>>,
+        cx: &CollectContext,
+    ) -> Option<Metric> {
         let kind = self.descriptor.kind;
         let temporality = cx.preference.temporality(kind);
-        let mut memory = self.memory.lock();
+        let mut memory = memory.lock();
         let first_interval = memory.last_collect == 0;
         // §6.3: a series first seen in the first interval starts at the instrument's creation,
         // a later one at the previous collection.
-        let new_series_start = if first_interval { self.created } else { memory.last_collect };
+        let new_series_start = if first_interval { created } else { memory.last_collect };
         let window_start = new_series_start;
         let mut data_points = Vec::with_capacity(observer.order.len());
         let mut next = HashMap::with_capacity(observer.order.len());
@@ -189,6 +205,35 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             })
         };
         Some(metric(&self.descriptor, data))
+    }
+}
+
+impl<N: Number> Collect for ObservableInstrument<N> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        if self.callbacks.is_empty() {
+            return None;
+        }
+        if Instant::now() >= cx.deadline {
+            crate::diag::warning!(
+                "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
+                self.descriptor.name
+            );
+            return None;
+        }
+        let kind = self.descriptor.kind;
+        let mut observer = match &self.aggregated {
+            Aggregated::Observed { limit, filter, .. } => Observer::new(*limit, kind, filter.clone()),
+            Aggregated::Histogram(histogram) => {
+                Observer { histogram: Some(histogram.clone()), ..Observer::new(1, kind, None) }
+            }
+        };
+        for callback in &self.callbacks {
+            callback(&mut observer);
+        }
+        match &self.aggregated {
+            Aggregated::Observed { created, memory, .. } => self.points(observer, *created, memory, cx),
+            Aggregated::Histogram(histogram) => histogram.collect(cx),
+        }
     }
 }
 

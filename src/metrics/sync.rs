@@ -14,7 +14,7 @@ use crate::proto::metrics::v1::{
 
 use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
-use super::descriptor::{Descriptor, InstrumentKind, Temporality};
+use super::descriptor::{Descriptor, Temporality};
 use super::exemplar::{self, NoneRemoved, Removed, Removes};
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
@@ -80,7 +80,7 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
     /// attributes the route removed (for an exemplar): none, as a type, on a direct route.
     /// Checking the route costs what checking a flag does; only a filtered route takes a call.
     #[inline]
-    fn record<V>(&self, attributes: &[KeyValue], value: V)
+    pub(crate) fn record<V>(&self, attributes: &[KeyValue], value: V)
     where
         A: Measure<V>,
     {
@@ -405,12 +405,13 @@ handle!(
     /// assert!(provider.to_prometheus().contains(r#"quote_spread{symbol="AAPL",otel_scope_name="md"} 0.01"#));
     /// ```
     Gauge,
-    GaugeCell
+    GaugeKind
 );
 bound!(
-    /// A [`Gauge`] series resolved once: each record is one relaxed store.
+    /// A [`Gauge`] series resolved once: each record is one relaxed store (a gauge that a view
+    /// aggregates as a histogram records each value in its histogram instead).
     BoundGauge,
-    GaugeCell
+    GaugeKind
 );
 
 impl<N: Number> Gauge<N> {
@@ -422,9 +423,7 @@ impl<N: Number> Gauge<N> {
 
     /// The series of `attributes`, resolved once.
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
-        // Gauges keep no exemplars: the removed pairs are not kept.
-        let series = self.inner.bind(attributes).map(|(series, _)| (series, None));
-        BoundGauge { series, _number: PhantomData }
+        BoundGauge { series: self.inner.bind(attributes), _number: PhantomData }
     }
 }
 
@@ -432,8 +431,8 @@ impl<N: Number> BoundGauge<N> {
     /// Sets the series to `value`.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some((series, _)) = &self.series {
-            series.cells.record(value);
+        if let Some((series, removed)) = &self.series {
+            series.cells.record(value, removed);
         }
     }
     /// Adds `delta` (of either sign) to the series, for the `metrics` bridge's gauge increments;
@@ -547,6 +546,64 @@ impl HistogramKind {
     }
 }
 
+/// The cells of a gauge series: the last value (its own aggregation), or a histogram of the
+/// values set (a view's `ExplicitBucketHistogram` or `Base2ExponentialHistogram` aggregation),
+/// boxed: the pairing is rare, and the last value keeps its series small.
+pub(crate) enum GaugeKind {
+    LastValue(GaugeCell),
+    Histogram(Box<GaugeHistogram>),
+}
+
+/// A gauge's histogram of the values set, and (for the `metrics` bridge's increments, which
+/// move the value rather than set it) the value the gauge holds now.
+pub(crate) struct GaugeHistogram {
+    cells: HistogramKind,
+    #[cfg(feature = "metrics")]
+    now: GaugeCell,
+}
+
+impl GaugeKind {
+    /// The histogram's cells: `cells`.
+    pub(crate) fn histogram(cells: HistogramKind) -> Self {
+        GaugeKind::Histogram(Box::new(GaugeHistogram {
+            cells,
+            #[cfg(feature = "metrics")]
+            now: GaugeCell::new(),
+        }))
+    }
+
+    /// Sets the value: stores it, or records it in the histogram (its exemplars keep `removed`).
+    #[inline]
+    fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        match self {
+            GaugeKind::LastValue(cell) => cell.record(value),
+            GaugeKind::Histogram(histogram) => histogram.record(value, removed),
+        }
+    }
+
+    /// Moves the value by `delta`: the histogram records the value this makes.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn add<N: Number>(&self, delta: N) {
+        match self {
+            GaugeKind::LastValue(cell) => {
+                cell.add(delta);
+            }
+            GaugeKind::Histogram(histogram) => histogram.cells.record(histogram.now.add(delta), NoneRemoved),
+        }
+    }
+}
+
+impl GaugeHistogram {
+    /// Out of line, as a counter's histogram record is: the gauge's own store stays short.
+    #[inline(never)]
+    fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        #[cfg(feature = "metrics")]
+        self.now.record(value);
+        self.cells.record(value, removed);
+    }
+}
+
 impl<N: Number> Measure<N> for SumKind {
     #[inline(always)]
     fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
@@ -561,11 +618,10 @@ impl<N: Number> Measure<N> for HistogramKind {
     }
 }
 
-/// Gauges keep no exemplars: the removed attributes are not looked at.
-impl<N: Number> Measure<N> for GaugeCell {
+impl<N: Number> Measure<N> for GaugeKind {
     #[inline(always)]
-    fn measure<'r>(&self, value: N, _: impl Removes<'r>) {
-        self.record(value);
+    fn measure<'r>(&self, value: N, removed: impl Removes<'r>) {
+        self.record(value, removed);
     }
 }
 
@@ -666,7 +722,7 @@ impl Points {
 
     /// Adds the point of a histogram series, unless there is nothing to report; says whether it
     /// did. `with_sum`: false for an instrument whose values may be negative (an up-down
-    /// counter), whose sum the specification says not to report.
+    /// counter, a gauge), whose sum the specification says not to report.
     fn push_histogram<A, N: Number>(
         &mut self,
         w: &Window<'_>,
@@ -745,7 +801,7 @@ impl<N: Number> Collect for SyncInstrument<SumKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let (temporality, start, reset) = self.window(cx);
         let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
-        let counter = self.descriptor.kind == InstrumentKind::Counter;
+        let counter = self.descriptor.kind.never_negative();
         let mut points = Points::default();
         self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
             SumKind::Sum(cells) => points.push_sum::<_, N>(&w, series, overflow, cells),
@@ -757,21 +813,36 @@ impl<N: Number> Collect for SyncInstrument<SumKind, N> {
     }
 }
 
-impl<N: Number> Collect for SyncInstrument<GaugeCell, N> {
+impl<N: Number> Collect for SyncInstrument<GaugeKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let mut data_points = Vec::new();
-        self.map.collect(Self::pass(cx, false), |series, _| {
-            let Some(value) = series.cells.read::<N>() else { return false };
-            data_points.push(NumberDataPoint {
-                attributes: attributes(series),
-                time_unix_nano: cx.now,
-                value: Some(value.to_point()),
-                ..Default::default()
-            });
-            true
+        // A gauge's window never resets (see `Meter::is_delta`): its histogram is cumulative.
+        let (temporality, start, reset) = self.window(cx);
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let mut last_values = Vec::new();
+        let mut histograms = Points::default();
+        self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
+            GaugeKind::LastValue(cell) => {
+                let Some(value) = cell.read::<N>() else { return false };
+                last_values.push(NumberDataPoint {
+                    attributes: attributes(series),
+                    time_unix_nano: cx.now,
+                    value: Some(value.to_point()),
+                    ..Default::default()
+                });
+                true
+            }
+            // A gauge's values may be negative: no sum.
+            GaugeKind::Histogram(histogram) => {
+                histograms.push_histogram::<_, N>(&w, series, overflow, &histogram.cells, false)
+            }
         });
         self.report_overflow(cx);
-        (!data_points.is_empty()).then(|| self.metric(metric::Data::Gauge(OtlpGauge { data_points })))
+        let data = if last_values.is_empty() {
+            histograms.into_data(temporality, false)?
+        } else {
+            metric::Data::Gauge(OtlpGauge { data_points: last_values })
+        };
+        Some(self.metric(data))
     }
 }
 
@@ -785,8 +856,10 @@ impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
         let (temporality, start, reset) = self.window(cx);
         let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
         let mut points = Points::default();
+        // The histogram of an observable instrument whose values may be negative reports no sum.
+        let with_sum = self.descriptor.kind.never_negative();
         self.map.collect(Self::pass(cx, reset), |series, overflow| {
-            points.push_histogram::<_, N>(&w, series, overflow, &series.cells, true)
+            points.push_histogram::<_, N>(&w, series, overflow, &series.cells, with_sum)
         });
         self.report_overflow(cx);
         // A histogram's values are measurements of something that only adds up (the

@@ -30,7 +30,7 @@ use super::descriptor::InstrumentKind;
 /// | `Default`, `Drop` | every kind |
 /// | `Sum` | counters, up-down counters and their observable forms (their default); histograms (a monotonic sum of their values) |
 /// | `LastValue` | gauges and observable gauges (their default) |
-/// | `ExplicitBucketHistogram`, `Base2ExponentialHistogram` | histograms; counters and up-down counters (a histogram of their increments; an up-down counter's has no sum, as its values may be negative) |
+/// | `ExplicitBucketHistogram`, `Base2ExponentialHistogram` | every kind: histograms; counters and up-down counters (a histogram of their increments); gauges (of the values set); observable instruments (of the values their callbacks observe, each observation one measurement). The histogram of a kind whose values may be negative (up-down counters, gauges and their observable forms) reports no sum, as the specification advises |
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Aggregation {

@@ -20,8 +20,7 @@ pub(crate) enum Route {
 }
 
 /// The buckets of a stream, or none: a histogram under a view's `Sum`, and the other kinds under
-/// their own aggregation. (Counters and up-down counters get buckets from a view's histogram
-/// aggregation.)
+/// their own aggregation. (Every other kind gets buckets from a view's histogram aggregation.)
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum HistogramChoice {
     /// No buckets: the values' sum (a histogram under a view's `Sum` aggregation, a counter under
@@ -164,10 +163,8 @@ fn applies(aggregation: &Aggregation, kind: InstrumentKind) -> bool {
             matches!(kind, Counter | UpDownCounter | ObservableCounter | ObservableUpDownCounter | Histogram)
         }
         Aggregation::LastValue => matches!(kind, Gauge | ObservableGauge),
-        // The specification lets every synchronous kind be a histogram; gauges are not yet.
-        Aggregation::ExplicitBucketHistogram { .. } | Aggregation::Base2ExponentialHistogram { .. } => {
-            matches!(kind, Histogram | Counter | UpDownCounter)
-        }
+        // The specification lets every kind be a histogram of its measurements.
+        Aggregation::ExplicitBucketHistogram { .. } | Aggregation::Base2ExponentialHistogram { .. } => true,
     }
 }
 
