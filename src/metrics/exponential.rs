@@ -4,6 +4,8 @@
 //! The plain state is what collection merges stripes into, what the concurrent cells fall back
 //! to on their rare slow path, and the reference model the tests hold the cells to.
 
+use super::exponential_table::{bucket_in_octave, TABLE_MAX_SCALE};
+
 /// Buckets per range (positive and negative separately), as the specification recommends.
 pub const MAX_SIZE: usize = 160;
 /// The scale a histogram starts at.
@@ -12,13 +14,14 @@ pub const MAX_SCALE: i32 = 20;
 /// ever needs to go lower.
 pub const MIN_SCALE: i32 = -10;
 
-const MANTISSA_BITS: u32 = 52;
+pub(crate) const MANTISSA_BITS: u32 = 52;
 const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
 
 /// The bucket index of a positive finite value at `scale`: bucket `i` holds (base^i, base^(i+1)]
-/// with base = 2^(2^-scale). Exact powers of two are mapped exactly; other values through the
-/// logarithm, then clamped into the indices of their power-of-two octave so rounding can never
-/// move a value out of it. Subnormal values count as the smallest normal one.
+/// with base = 2^(2^-scale). Exact powers of two are mapped exactly, and so is every value at
+/// scales up to 10 (by table: see `exponential_table`); other values through the logarithm, then
+/// clamped into the indices of their power-of-two octave so rounding can never move a value out
+/// of it. Subnormal values count as the smallest normal one.
 #[inline]
 pub fn index(value: f64, scale: i32) -> i32 {
     let bits = value.to_bits();
@@ -33,6 +36,9 @@ pub fn index(value: f64, scale: i32) -> i32 {
         return (exponent << scale) - 1;
     }
     let first = exponent << scale;
+    if scale <= TABLE_MAX_SCALE {
+        return first + bucket_in_octave(mantissa, scale);
+    }
     let last = ((exponent + 1) << scale) - 1;
     let by_log = (value.ln() * std::f64::consts::LOG2_E * f64::from(1u32 << scale)).ceil() as i32 - 1;
     by_log.clamp(first, last)
@@ -224,6 +230,7 @@ impl ExpoState {
 
 #[cfg(test)]
 mod tests {
+    use super::super::exponential_table;
     use super::*;
 
     #[test]
@@ -259,6 +266,23 @@ mod tests {
         // At scale 1 (base √2): bucket 2 is (2, 2√2], bucket 3 is (2√2, 4].
         assert_eq!(index(2.8, 1), 2);
         assert_eq!(index(3.0, 1), 3);
+    }
+
+    #[test]
+    fn the_table_agrees_with_the_logarithm_away_from_the_boundaries() {
+        let mut value = 1e-9f64;
+        while value < 1e9 {
+            for scale in 1..=exponential_table::TABLE_MAX_SCALE {
+                let by_log = (value.ln() * std::f64::consts::LOG2_E * f64::from(1u32 << scale)).ceil() as i32 - 1;
+                let at = index(value, scale);
+                let lower = lower_boundary(at, scale);
+                let upper = lower_boundary(at + 1, scale);
+                let near_edge = ((value - lower) / value).abs() < 1e-12 || ((upper - value) / value).abs() < 1e-12;
+                assert!(at == by_log || near_edge, "{value} at {scale}: table {at}, logarithm {by_log}");
+                assert!(lower < value * (1.0 + 1e-12) && value <= upper * (1.0 + 1e-12), "{value} in bucket {at}");
+            }
+            value *= 1.0137;
+        }
     }
 
     #[test]

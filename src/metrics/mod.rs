@@ -87,6 +87,7 @@ mod descriptor;
 mod exemplar;
 pub mod exponential;
 mod exponential_cells;
+mod exponential_table;
 mod gauge;
 mod histogram;
 mod json;
