@@ -17,7 +17,7 @@
 //!   256 spans), `nanotel/span_refused` (the same builder under `AlwaysOff`: a `&'static str`
 //!   attribute and an integer the compiler cannot see), `nanotel/log_emit` (static body, 2
 //!   attributes).
-//! - `opentelemetry_sdk/*`: the official SDK (0.31) doing the same: counter add and histogram
+//! - `opentelemetry_sdk/*`: the official SDK (0.33) doing the same: counter add and histogram
 //!   record with the same 3 attributes (it has no bound instruments), a span with 2 attributes
 //!   (batch processor, exporter that discards), a log record with 2 attributes.
 //!

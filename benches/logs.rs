@@ -10,7 +10,7 @@
 //! - `nanotel/emit_full`: `Logger::emit` into a buffer that is full and never drained: the record
 //!   is dropped and counted (the overload path).
 //! - `nanotel/emit_filtered`: a record below the provider's minimum severity.
-//! - `opentelemetry_sdk/emit`: the same record with the official SDK (0.31): a batch log processor
+//! - `opentelemetry_sdk/emit`: the same record with the official SDK (0.33): a batch log processor
 //!   feeding an exporter that does nothing.
 //!
 //! Goals: `emit_paced` and `builder_paced` ≤ 1.0 × `limit/instant_pair` and ≥ 5× faster than the

@@ -25,7 +25,7 @@
 //! - `nanotel/span_enter_exit`: entering a started, sampled span and leaving it (the guard made
 //!   and dropped): what making a span current costs, including copying its ids for metric
 //!   exemplars. Reported, no goal.
-//! - `opentelemetry_sdk/…`: the same spans with the official SDK (0.31): a batch span processor
+//! - `opentelemetry_sdk/…`: the same spans with the official SDK (0.33): a batch span processor
 //!   feeding an exporter that does nothing.
 //!
 //! - `traceparent_extract` / `traceparent_inject`: reading a W3C `traceparent` (no `tracestate`)

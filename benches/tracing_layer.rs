@@ -1,5 +1,5 @@
 //! The `tracing` layer (feature `tracing`) beside `tracing-opentelemetry` with the official SDK
-//! (0.31) behind it, both driven by the same `tracing` macros in one run, each as the thread's
+//! (0.33) behind it, both driven by the same `tracing` macros in one run, each as the thread's
 //! default subscriber on a `tracing_subscriber` registry; and `tracing` with no subscriber, the
 //! floor, and the registry alone, the floor of any layer.
 //!

@@ -11,7 +11,8 @@ use trace_ids::trace_ids;
 
 #[test]
 fn decisions_match_the_official_rust_sdk() {
-    use opentelemetry::trace::{SamplingDecision, SpanKind, TraceId as SdkTraceId};
+    use opentelemetry::trace::{SpanKind, TraceId as SdkTraceId};
+    use opentelemetry_sdk::trace::SamplingDecision;
     for ratio in [0.0, 0.001, 0.25, 0.5, 0.75, 0.999_999, 1.0] {
         let ours = Sampler::TraceIdRatioBased(ratio);
         let theirs = opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(ratio);
