@@ -21,6 +21,8 @@
 //!   goal; the cost of the filter is its difference from `counter_add_unbound`).
 //! - `nanotel/histogram_record_bound`: explicit buckets (the default ones), `u64` values spread
 //!   over all 16 buckets (goal ≤ 2.5× the floor).
+//! - `nanotel/gauge_record_bound`: a bound `f64` gauge set (its series' cells checked for a view's
+//!   histogram, then one relaxed store). Reported, no goal.
 //! - `nanotel/exponential_histogram_record_bound`: `f64` values spread over 1..10⁴ (goal ≤ 4×).
 //! - `nanotel/histogram_record_bound_exemplars_off`: the same record under a provider whose
 //!   exemplar filter is `AlwaysOff` (no exemplar storage, no thread-local read): the record as it
@@ -138,6 +140,8 @@ fn benches(c: &mut Criterion) {
     let bound = counter.bind(&attributes());
     let histogram = meter.u64_histogram("latency").build().expect("a valid name");
     let bound_histogram = histogram.bind(&attributes());
+    let gauge = meter.f64_gauge("spread").build().expect("a valid name");
+    let bound_gauge = gauge.bind(&attributes());
     let filtered_histogram = meter.u64_histogram("latency.filtered").build().expect("a valid name");
     let exponential = meter.f64_histogram("latency.exp").exponential().build().expect("a valid name");
     let bound_exponential = exponential.bind(&attributes());
@@ -271,6 +275,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             bound_off_histogram.record(black_box(spread[i & 15]))
+        })
+    });
+    group.bench_function("nanotel/gauge_record_bound", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            bound_gauge.record(black_box(exp_spread[i & 15]))
         })
     });
     group.bench_function("nanotel/exponential_histogram_record_bound", |b| {
