@@ -33,6 +33,9 @@
 
 #[path = "support/order_span.rs"]
 mod order_span;
+#[path = "support/sdk_sinks.rs"]
+mod sdk_sinks;
+use sdk_sinks::{NoopLogs, NoopMetrics, NoopSpans};
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +43,6 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
-use opentelemetry_sdk::error::OTelSdkResult;
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
@@ -141,55 +143,6 @@ fn measure(
     }
     samples.sort_unstable();
     Row { name, samples }
-}
-
-/// The SDK's span exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopSpans;
-
-impl opentelemetry_sdk::trace::SpanExporter for NoopSpans {
-    fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        drop(black_box(batch));
-        std::future::ready(Ok(()))
-    }
-}
-
-/// The SDK's log exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopLogs;
-
-impl opentelemetry_sdk::logs::LogExporter for NoopLogs {
-    fn export(
-        &self,
-        batch: opentelemetry_sdk::logs::LogBatch<'_>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        black_box(batch);
-        std::future::ready(Ok(()))
-    }
-}
-
-/// The SDK's metric exporter contract, doing nothing.
-struct NoopMetrics;
-
-impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for NoopMetrics {
-    async fn export(&self, _metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
-        opentelemetry_sdk::metrics::Temporality::Cumulative
-    }
 }
 
 fn nanotel_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {

@@ -21,14 +21,16 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{Logger, LoggerProvider, Severity, DEFAULT_BUFFER_CAPACITY};
 
+#[path = "support/sdk_sinks.rs"]
+mod sdk_sinks;
 #[path = "support/signal.rs"]
 mod signal;
+use sdk_sinks::NoopLogs;
 
 use signal::{clock_floors, paced};
 
@@ -40,17 +42,6 @@ fn drain(provider: &LoggerProvider) -> u64 {
 #[inline(always)]
 fn emit(logger: &Logger, attributes: &[KeyValue; 2]) {
     logger.emit(Severity::Info, "order accepted", black_box(attributes));
-}
-
-/// The SDK's exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopExporter;
-
-impl LogExporter for NoopExporter {
-    fn export(&self, batch: LogBatch<'_>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        black_box(batch);
-        std::future::ready(Ok(()))
-    }
 }
 
 fn logs(c: &mut Criterion) {
@@ -89,7 +80,7 @@ fn logs(c: &mut Criterion) {
     let filtering_logger = filtering.logger("bench");
     group.bench_function("nanotel/emit_filtered", |b| b.iter(|| emit(&filtering_logger, &attributes)));
 
-    let sdk = SdkLoggerProvider::builder().with_batch_exporter(NoopExporter).build();
+    let sdk = SdkLoggerProvider::builder().with_batch_exporter(NoopLogs).build();
     let sdk_logger = sdk.logger("bench");
     group.bench_function("opentelemetry_sdk/emit", |b| {
         b.iter(|| {

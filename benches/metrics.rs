@@ -47,6 +47,9 @@ mod estimates;
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
+#[path = "support/sdk_sinks.rs"]
+mod sdk_sinks;
+use sdk_sinks::NoopMetrics;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,30 +67,6 @@ use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 const GROUP: &str = "metrics";
 
 static FLOOR: AtomicU64 = AtomicU64::new(0);
-
-/// An SDK exporter that drops what it is given.
-struct Discard;
-
-impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Discard {
-    async fn export(
-        &self,
-        _metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-
-    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
-        opentelemetry_sdk::metrics::Temporality::Cumulative
-    }
-}
 
 fn attributes() -> [KeyValue; 3] {
     [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")]
@@ -167,8 +146,9 @@ fn benches(c: &mut Criterion) {
 
     // The SDK's stable API: a periodic reader (its interval far beyond the run) with an exporter
     // that discards, so the SDK aggregates exactly as it would in production.
-    let sdk_reader =
-        opentelemetry_sdk::metrics::PeriodicReader::builder(Discard).with_interval(Duration::from_secs(3600)).build();
+    let sdk_reader = opentelemetry_sdk::metrics::PeriodicReader::builder(NoopMetrics)
+        .with_interval(Duration::from_secs(3600))
+        .build();
     let sdk_provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(sdk_reader).build();
     let sdk_counter =
         opentelemetry::metrics::MeterProvider::meter(&sdk_provider, "bench").u64_counter("orders").build();

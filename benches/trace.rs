@@ -40,8 +40,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use std::collections::HashMap;
 
@@ -56,8 +55,11 @@ use nanotel::Signal;
 
 #[path = "support/affinity.rs"]
 mod affinity;
+#[path = "support/sdk_sinks.rs"]
+mod sdk_sinks;
 #[path = "support/signal.rs"]
 mod signal;
+use sdk_sinks::NoopSpans;
 
 use signal::{clock_floors, paced};
 
@@ -78,19 +80,8 @@ fn nanotel_span(tracer: &Tracer) {
     black_box(&span);
 }
 
-/// The SDK's exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        drop(black_box(batch));
-        std::future::ready(Ok(()))
-    }
-}
-
 fn sdk_provider(sampler: opentelemetry_sdk::trace::Sampler) -> SdkTracerProvider {
-    SdkTracerProvider::builder().with_batch_exporter(NoopExporter).with_sampler(sampler).build()
+    SdkTracerProvider::builder().with_batch_exporter(NoopSpans).with_sampler(sampler).build()
 }
 
 fn sdk_span(tracer: &opentelemetry_sdk::trace::SdkTracer) {

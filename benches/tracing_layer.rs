@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::span::{Attributes, Id};
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -45,8 +44,11 @@ use nanotel::trace::{Sampler, TracerProvider};
 use nanotel::tracing_layer::NanotelLayer;
 use nanotel::Signal;
 
+#[path = "support/sdk_sinks.rs"]
+mod sdk_sinks;
 #[path = "support/signal.rs"]
 mod signal;
+use sdk_sinks::NoopSpans;
 
 use signal::{clock_floors, paced};
 
@@ -54,17 +56,6 @@ const GROUP: &str = "tracing_layer";
 
 /// Events timed in one span.
 const EVENTS_PER_SPAN: u64 = 100;
-
-/// The SDK's exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    fn export(&self, batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        drop(black_box(batch));
-        std::future::ready(Ok(()))
-    }
-}
 
 /// Keeps a `u64` in each span's extensions, reads it when the span is entered and takes it out when
 /// it closes: the registry work any layer keeping per-span data in the extensions does.
@@ -201,7 +192,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let sdk = SdkTracerProvider::builder()
-        .with_batch_exporter(NoopExporter)
+        .with_batch_exporter(NoopSpans)
         .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .build();
     let layer = tracing_opentelemetry::layer().with_tracer(sdk.tracer("tracing"));
@@ -219,7 +210,7 @@ fn benches(c: &mut Criterion) {
     // The same, its batch processor left to run on its own thread while spans are made (how the
     // earlier figures were taken): a row of its own, for comparison only.
     let sdk = SdkTracerProvider::builder()
-        .with_batch_exporter(NoopExporter)
+        .with_batch_exporter(NoopSpans)
         .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .build();
     let layer = tracing_opentelemetry::layer().with_tracer(sdk.tracer("tracing"));
