@@ -52,6 +52,7 @@ mod lane;
 mod pipeline;
 mod processor;
 mod retry;
+pub(crate) mod ring_source;
 mod span_queue;
 mod telemetry;
 mod tls;
