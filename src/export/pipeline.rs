@@ -13,7 +13,6 @@ use crossbeam_queue::ArrayQueue;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
-use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1::LogRecord;
 use crate::proto::metrics::v1::{metric, ScopeMetrics};
 use crate::proto::resource::v1::Resource;
@@ -32,11 +31,11 @@ use super::telemetry::SelfTelemetry;
 use super::tls_settings::TrustRoots;
 use super::worker::{Command, Worker};
 use super::Signal;
+use crate::buffer::thread_rings::LateCounter;
 use crate::config::{process_env, EnvLookup};
 use crate::trace::record::WireScratch;
 
-/// The instrumentation scope items are grouped under, shared by every item it produced.
-pub type Scope = Arc<InstrumentationScope>;
+pub use crate::buffer::scopes::Scope;
 
 /// How long dropping a [`Pipeline`] waits for it to deliver what is queued.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -195,6 +194,12 @@ impl LateDrops {
     /// exported, as [`RecordSink::count_dropped`]).
     pub fn count(&self, items: u64) {
         self.shared.count_refused(self.signal, items, DropReason::Shutdown);
+    }
+}
+
+impl LateCounter for LateDrops {
+    fn count(&self, items: u64) {
+        LateDrops::count(self, items);
     }
 }
 

@@ -103,6 +103,6 @@ impl<P: RingProvider> RecordSource for RingSource<P> {
 
     fn close(&mut self, sink: &mut RecordSink<'_>) {
         self.closed = true;
-        self.provider.rings().detach(Some(sink.late_drops(P::SIGNAL)));
+        self.provider.rings().detach(Some(Box::new(sink.late_drops(P::SIGNAL))));
     }
 }
