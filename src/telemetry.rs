@@ -495,6 +495,17 @@ impl Drop for Telemetry {
     }
 }
 
+// Here rather than beside the recorder: metrics/ sits below the telemetry that wires it up.
+#[cfg(feature = "metrics")]
+impl Telemetry {
+    /// Makes a [`MetricsRecorder`](crate::metrics::MetricsRecorder) on this telemetry's meter of
+    /// scope `metrics` the process's `metrics` recorder (feature `metrics`). Fails when a recorder
+    /// was already set.
+    pub fn install_metrics_recorder(&self) -> Result<(), ::metrics::SetRecorderError<crate::metrics::MetricsRecorder>> {
+        crate::metrics::MetricsRecorder::new(self.meter("metrics")).install()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,11 @@ use super::retry::RetryPolicy;
 use super::span_queue::EncodedSpans;
 use super::telemetry::SelfTelemetry;
 use super::tls_settings::TrustRoots;
+use super::wire::WireScratch;
 use super::worker::{Command, Worker};
 use super::Signal;
 use crate::buffer::thread_rings::LateCounter;
 use crate::config::{process_env, EnvLookup};
-use crate::trace::record::WireScratch;
 
 pub use crate::buffer::scopes::Scope;
 

@@ -125,11 +125,3 @@ impl metrics::Recorder for MetricsRecorder {
             .map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
     }
 }
-
-impl crate::Telemetry {
-    /// Makes a [`MetricsRecorder`] on this telemetry's meter of scope `metrics` the process's
-    /// `metrics` recorder (feature `metrics`). Fails when a recorder was already set.
-    pub fn install_metrics_recorder(&self) -> Result<(), SetRecorderError<MetricsRecorder>> {
-        MetricsRecorder::new(self.meter("metrics")).install()
-    }
-}
