@@ -424,8 +424,9 @@ pub struct Pipeline {
     config: PipelineConfig,
     control: Sender<Command>,
     thread: Option<JoinHandle<()>>,
+    /// The pipeline's own metrics, when it reports them (for a Prometheus endpoint beside it).
     #[cfg(feature = "prometheus")]
-    prometheus: Option<crate::prometheus::PrometheusServer>,
+    self_telemetry: Option<SelfTelemetry>,
 }
 
 impl Pipeline {
@@ -449,11 +450,12 @@ impl Pipeline {
         self.handle.accounting()
     }
 
-    /// The Prometheus scrape endpoint the pipeline started (see [`PipelineBuilder::prometheus`]),
-    /// if any. It stops when the pipeline is dropped.
+    /// The pipeline's own metrics (scope `nanotel`) as they are now, for a Prometheus endpoint
+    /// beside it; `None` when it does not report them.
     #[cfg(feature = "prometheus")]
-    pub fn prometheus(&self) -> Option<&crate::prometheus::PrometheusServer> {
-        self.prometheus.as_ref()
+    pub(crate) fn self_metrics(&self) -> Option<impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static> {
+        let telemetry = self.self_telemetry.clone()?;
+        Some(move || vec![telemetry.scope_metrics()])
     }
 
     /// Registers a source of metric data, collected on the exporter thread at every interval.
@@ -723,15 +725,6 @@ impl PipelineBuilder {
         self
     }
 
-    /// Serves a Prometheus scrape endpoint at `host`:`port` (port 0 picks a free one; see
-    /// `Pipeline::prometheus`, with the `prometheus` feature), as `prometheus` in
-    /// `OTEL_METRICS_EXPORTER` does. Served only when nanotel is built with its `prometheus`
-    /// feature.
-    pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
-        self.overrides.prometheus = Some(super::config::PrometheusConfig { host: host.into(), port });
-        self
-    }
-
     /// Whether the pipeline reports its own metrics under the scope `nanotel` (default: on, or
     /// `NANOTEL_SELF_TELEMETRY`); they go out with the metrics and on the Prometheus endpoint.
     pub fn self_telemetry(mut self, enabled: bool) -> Self {
@@ -850,52 +843,13 @@ impl Pipeline {
             // The thread is running and takes commands in order: nothing to wait for.
             let _ = control.send(Command::AddProducer(Box::new(telemetry)));
         }
-        #[cfg(not(feature = "prometheus"))]
-        warn_no_prometheus(&config);
         Ok(Pipeline {
             #[cfg(feature = "prometheus")]
-            prometheus: start_prometheus(&config, telemetry),
+            self_telemetry: telemetry,
             handle: PipelineHandle { shared },
             config,
             control,
             thread: Some(thread),
         })
-    }
-}
-
-/// Starts the scrape endpoint the configuration asks for, with the pipeline's own telemetry on
-/// it. A port that cannot be bound is reported and the pipeline runs without the endpoint: a
-/// trading process keeps its OTLP export rather than failing to start.
-#[cfg(feature = "prometheus")]
-fn start_prometheus(
-    config: &PipelineConfig,
-    telemetry: Option<SelfTelemetry>,
-) -> Option<crate::prometheus::PrometheusServer> {
-    let settings = config.prometheus.clone()?;
-    let mut builder =
-        crate::prometheus::PrometheusServer::builder().config(settings.clone()).resource(config.resource.clone());
-    if let Some(telemetry) = telemetry {
-        builder = builder.source(move || vec![telemetry.scope_metrics()]);
-    }
-    match builder.start() {
-        Ok(server) => Some(server),
-        Err(err) => {
-            crate::diag::error!(
-                "cannot serve Prometheus metrics on {}:{}: {err}; running without the endpoint",
-                settings.host,
-                settings.port
-            );
-            None
-        }
-    }
-}
-
-/// Reports that the endpoint asked for is not built in.
-#[cfg(not(feature = "prometheus"))]
-fn warn_no_prometheus(config: &PipelineConfig) {
-    if config.prometheus.is_some() {
-        crate::diag::warning!(
-            "a Prometheus endpoint was asked for, but nanotel was built without its `prometheus` feature"
-        );
     }
 }

@@ -57,7 +57,7 @@ use registry::Registry;
 ///     xnas.increment(2); // no lookup: the bound series
 ///     metrics::gauge!("inventory").decrement(3.0);
 /// });
-/// let text = provider.to_prometheus();
+/// let text = nanotel::prometheus::render(&provider);
 /// assert!(text.contains(r#"orders_total{venue="XNAS",otel_scope_name="metrics"} 2"#), "{text}");
 /// assert!(text.contains(r#"inventory{otel_scope_name="metrics"} -3"#), "{text}");
 /// ```
