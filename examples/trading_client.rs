@@ -368,9 +368,9 @@ fn main() -> ExitCode {
     {
         eprintln!("the tracing layer is not installed: {err}");
     }
-    // `OTEL_METRICS_EXPORTER=otlp,prometheus` (or `prometheus`) makes the pipeline serve a scrape
+    // `OTEL_METRICS_EXPORTER=otlp,prometheus` (or `prometheus`) makes the telemetry serve a scrape
     // endpoint too, at `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT`.
-    if let Some(server) = telemetry.pipeline().and_then(|pipeline| pipeline.prometheus()) {
+    if let Some(server) = telemetry.prometheus() {
         println!("Prometheus metrics at http://{}/metrics", server.local_addr());
     }
 

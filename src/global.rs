@@ -1,12 +1,13 @@
-//! The providers of the running [`Telemetry`], reachable from anywhere: a library records through
-//! `nanotel::global::tracer("my-lib")` without a handle being passed to it.
+//! The providers of the running [`Telemetry`](crate::Telemetry), reachable from anywhere: a
+//! library records through `nanotel::global::tracer("my-lib")` without a handle being passed to
+//! it.
 //!
 //! [`init`](crate::init) and [`TelemetryBuilder::build`](crate::TelemetryBuilder::build) install
 //! their providers here (unless built with
 //! [`install_global(false)`](crate::TelemetryBuilder::install_global)); the last one built wins.
-//! Shutting that [`Telemetry`] down, or dropping it, uninstalls them. While none is installed
-//! (before init, after shutdown) the functions here return disabled providers, whose handles
-//! record nothing at the cost of a branch.
+//! Shutting that [`Telemetry`](crate::Telemetry) down, or dropping it, uninstalls them. While
+//! none is installed (before init, after shutdown) the functions here return disabled providers,
+//! whose handles record nothing at the cost of a branch.
 //!
 //! A handle is bound to the provider it came from, as in `opentelemetry::global`: one made before
 //! init stays a no-op after it (make handles after init, or look them up again), and one made
@@ -44,10 +45,8 @@ use std::sync::OnceLock;
 use crate::logs::{Logger, LoggerProvider, WeakLoggerProvider};
 use crate::metrics::{Meter, MeterProvider, WeakMeterProvider};
 use crate::trace::{Tracer, TracerProvider, WeakTracerProvider};
-#[cfg(doc)]
-use crate::Telemetry;
 
-/// The providers of one [`Telemetry`], as installed.
+/// The providers of one [`Telemetry`](crate::Telemetry), as installed.
 pub(crate) struct Installed {
     meters: WeakMeterProvider,
     tracers: WeakTracerProvider,

@@ -44,7 +44,6 @@ pub mod logs;
 pub mod metrics;
 mod own_threads;
 mod percent;
-#[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod propagation;
 pub mod proto;

@@ -22,6 +22,13 @@ pub(crate) fn decode_strict(raw: &[u8]) -> Option<Cow<'_, [u8]>> {
     Some(percent_decode(raw).into())
 }
 
+/// Decodes `%XX` escapes strictly (see [`decode_strict`]), for a text setting: the decoded bytes
+/// must form UTF-8. The error says what is wrong, to follow the name of what was decoded.
+pub(crate) fn decode_text(text: &str) -> Result<String, &'static str> {
+    let bytes = decode_strict(text.as_bytes()).ok_or("has a '%' that is not followed by two hex digits")?;
+    String::from_utf8(bytes.into_owned()).map_err(|_| "does not decode to UTF-8")
+}
+
 /// Decodes `%XX` escapes, keeping a `%` that does not start one as it is.
 pub(crate) fn decode_lenient(raw: &[u8]) -> Cow<'_, [u8]> {
     percent_decode(raw).into()

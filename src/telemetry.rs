@@ -1,16 +1,19 @@
-//! One-call set-up: the export pipeline and the metric and trace providers attached to it, from
-//! the `OTEL_*` environment and settings made in code, behind one guard that flushes and shuts
-//! everything down when dropped.
+//! One-call set-up: the export pipeline and the metric and trace providers attached to it, and
+//! the Prometheus endpoint when one is asked for, from the `OTEL_*` environment and settings made
+//! in code, behind one guard that flushes and shuts everything down when dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{process_env, EnvReader, Lookup};
 use crate::export::{
-    ConfigError, FlushError, Pipeline, PipelineBuilder, ShutdownReport, Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
+    ConfigError, FlushError, Pipeline, PipelineBuilder, PrometheusConfig, ShutdownReport, Snapshot,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use crate::logs::{Logger, LoggerProvider, LoggerProviderBuilder};
 use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, TemporalityPreference};
+#[cfg(feature = "prometheus")]
+use crate::prometheus::PrometheusServer;
 use crate::propagation::CompositePropagator;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use crate::resource::ResourceBuilder;
@@ -100,6 +103,7 @@ pub struct TelemetryBuilder {
     traces: Vec<Configure<TracerProviderBuilder>>,
     logs: Vec<Configure<LoggerProviderBuilder>>,
     install_global: Option<bool>,
+    prometheus: Option<PrometheusConfig>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -112,6 +116,7 @@ impl std::fmt::Debug for TelemetryBuilder {
             .field("propagator", &self.propagator)
             .field("temporality", &self.temporality)
             .field("install_global", &self.install_global)
+            .field("prometheus", &self.prometheus)
             .finish_non_exhaustive()
     }
 }
@@ -215,6 +220,16 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Serves a Prometheus scrape endpoint at `host`:`port` (port 0 picks a free one; see
+    /// `Telemetry::prometheus`, with the `prometheus` feature), as `prometheus` in
+    /// `OTEL_METRICS_EXPORTER` does, at this place rather than `OTEL_EXPORTER_PROMETHEUS_HOST`:
+    /// `OTEL_EXPORTER_PROMETHEUS_PORT`. Served only when nanotel is built with its `prometheus`
+    /// feature.
+    pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.prometheus = Some(PrometheusConfig { host: host.into(), port });
+        self
+    }
+
     /// Reads the environment, reports each problem in it once on stderr (using the default
     /// instead), starts the exporter thread, attaches the providers to it and installs them as
     /// the [`global`](crate::global) ones (unless [`install_global(false)`](Self::install_global)).
@@ -280,7 +295,48 @@ impl TelemetryBuilder {
         tracers.attach(&pipeline);
         let loggers = loggers.build();
         loggers.attach(&pipeline);
-        Ok(Telemetry::new(Some(pipeline), (meters, tracers, loggers), propagator, install_global))
+        let prometheus = self.prometheus.or_else(|| pipeline.config().prometheus.clone());
+        #[cfg(feature = "prometheus")]
+        let prometheus = prometheus.and_then(|settings| start_prometheus(settings, &pipeline, &meters));
+        #[cfg(not(feature = "prometheus"))]
+        if prometheus.is_some() {
+            crate::diag::warning!(
+                "a Prometheus endpoint was asked for, but nanotel was built without its `prometheus` feature"
+            );
+        }
+        let telemetry = Telemetry::new(Some(pipeline), (meters, tracers, loggers), propagator, install_global);
+        #[cfg(feature = "prometheus")]
+        let telemetry = telemetry.serving(prometheus);
+        Ok(telemetry)
+    }
+}
+
+/// Starts the scrape endpoint at `settings`, showing the pipeline's own telemetry and `meters`.
+/// A port that cannot be bound is reported and the rest runs without the endpoint: a trading
+/// process keeps its OTLP export rather than failing to start.
+#[cfg(feature = "prometheus")]
+fn start_prometheus(
+    settings: PrometheusConfig,
+    pipeline: &Pipeline,
+    meters: &MeterProvider,
+) -> Option<PrometheusServer> {
+    let mut builder = PrometheusServer::builder().config(settings.clone()).resource(pipeline.config().resource.clone());
+    if let Some(self_metrics) = pipeline.self_metrics() {
+        builder = builder.source(self_metrics);
+    }
+    match builder.start() {
+        Ok(server) => {
+            server.add_provider(meters);
+            Some(server)
+        }
+        Err(err) => {
+            crate::diag::error!(
+                "cannot serve Prometheus metrics on {}:{}: {err}; running without the endpoint",
+                settings.host,
+                settings.port
+            );
+            None
+        }
     }
 }
 
@@ -370,6 +426,10 @@ pub struct Telemetry {
     propagator: CompositePropagator,
     /// The providers as installed globally, until shutdown.
     global: Option<&'static crate::global::Installed>,
+    /// The Prometheus scrape endpoint, when one was asked for and could start; it stops when
+    /// this is dropped.
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<PrometheusServer>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -386,7 +446,23 @@ impl Telemetry {
         install_global: bool,
     ) -> Telemetry {
         let global = install_global.then(|| crate::global::install(&meters, &tracers, &loggers));
-        Telemetry { pipeline, meters, tracers, loggers, propagator, global }
+        Telemetry {
+            pipeline,
+            meters,
+            tracers,
+            loggers,
+            propagator,
+            global,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
+        }
+    }
+
+    /// This telemetry with its scrape endpoint.
+    #[cfg(feature = "prometheus")]
+    fn serving(mut self, prometheus: Option<PrometheusServer>) -> Telemetry {
+        self.prometheus = prometheus;
+        self
     }
 
     /// A builder with settings made in code (the same as [`builder`]).
@@ -434,7 +510,8 @@ impl Telemetry {
         &self.loggers
     }
 
-    /// The meter provider (for its in-process views: `snapshot`, `to_prometheus`, `to_json`).
+    /// The meter provider (for its in-process views: `snapshot`, `to_json`, and
+    /// [`prometheus::render`](crate::prometheus::render)).
     pub fn meter_provider(&self) -> &MeterProvider {
         &self.meters
     }
@@ -451,9 +528,16 @@ impl Telemetry {
         &self.propagator
     }
 
-    /// The export pipeline (its configuration, its Prometheus endpoint); `None` when disabled.
+    /// The export pipeline (its configuration, its accounting); `None` when disabled.
     pub fn pipeline(&self) -> Option<&Pipeline> {
         self.pipeline.as_ref()
+    }
+
+    /// The Prometheus scrape endpoint serving this telemetry's metrics and the pipeline's own
+    /// (see [`TelemetryBuilder::prometheus`]), if one was asked for and could start.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(&self) -> Option<&PrometheusServer> {
+        self.prometheus.as_ref()
     }
 
     /// Where every item went so far (all zero when disabled).
@@ -492,6 +576,17 @@ impl Telemetry {
 impl Drop for Telemetry {
     fn drop(&mut self) {
         self.shutdown_now(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+}
+
+// Here rather than beside the recorder: metrics/ sits below the telemetry that wires it up.
+#[cfg(feature = "metrics")]
+impl Telemetry {
+    /// Makes a [`MetricsRecorder`](crate::metrics::MetricsRecorder) on this telemetry's meter of
+    /// scope `metrics` the process's `metrics` recorder (feature `metrics`). Fails when a recorder
+    /// was already set.
+    pub fn install_metrics_recorder(&self) -> Result<(), ::metrics::SetRecorderError<crate::metrics::MetricsRecorder>> {
+        crate::metrics::MetricsRecorder::new(self.meter("metrics")).install()
     }
 }
 

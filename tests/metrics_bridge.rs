@@ -152,7 +152,7 @@ fn held_handles_and_registered_keys_record_without_allocating() {
         });
         assert_eq!(registered, 0, "a registered key, static or owned labels, is found without allocating");
     });
-    let text = provider.to_prometheus();
+    let text = nanotel::prometheus::render(&provider);
     // 1 + 1000 increments, + 999 raised by `absolute` (beyond the highest before: 0), + 1000 by the macro.
     assert!(text.contains(r#"orders_total{venue="XNAS",otel_scope_name="metrics"} 3000"#), "{text}");
     assert!(text.contains(r#"orders_total{venue="XNYS",otel_scope_name="metrics"} 1001"#), "{text}");
@@ -169,7 +169,7 @@ fn keys_with_labels_in_any_order_share_a_series_and_refused_names_are_dropped() 
         metrics::describe_gauge!("spread", "described before any use: exported once set");
         metrics::gauge!("spread").set(0.5);
     });
-    let text = provider.to_prometheus();
+    let text = nanotel::prometheus::render(&provider);
     assert!(text.contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="metrics"} 2"#), "{text}");
     assert!(!text.contains("bad"), "{text}");
     assert!(text.contains("# HELP spread described before any use: exported once set"), "{text}");

@@ -41,7 +41,7 @@ fn exposition() -> String {
         .with_callback(|o| o.observe(3, &[KeyValue::new("0core", 1)]))
         .build()
         .unwrap();
-    provider.to_prometheus()
+    nanotel::prometheus::render(&provider)
 }
 
 #[test]

@@ -341,7 +341,7 @@ fn a_counter_can_be_aggregated_as_a_histogram() {
         let inflight = meter.i64_up_down_counter("inflight").build().unwrap();
         inflight.add(-2, &[]);
         inflight.bind(&[]).add(3);
-        *prometheus.borrow_mut() = provider.to_prometheus();
+        *prometheus.borrow_mut() = nanotel::prometheus::render(provider);
     });
     let Some(Data::Histogram(fills)) = &find(&metrics, "fills").data else { panic!("fills is not a histogram") };
     let point = &fills.data_points[0];

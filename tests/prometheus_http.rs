@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{ExporterKind, Pipeline};
+use nanotel::export::ExporterKind;
 use nanotel::metrics::MeterProvider;
 use nanotel::prometheus::PrometheusServer;
 use nanotel::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
@@ -179,18 +179,22 @@ fn openmetrics_and_gzip_are_negotiated() {
 }
 
 #[test]
-fn the_pipeline_serves_its_own_telemetry_and_promtool_accepts_it() {
-    let pipeline = Pipeline::builder()
+fn the_telemetry_serves_the_pipelines_own_metrics_and_promtool_accepts_it() {
+    let telemetry = nanotel::builder()
         .without_env()
-        .exporter(Signal::Metrics, ExporterKind::None)
-        .endpoint("http://127.0.0.1:9")
+        .install_global(false)
+        .configure_pipeline(|pipeline| {
+            pipeline
+                .exporter(Signal::Metrics, ExporterKind::None)
+                .endpoint("http://127.0.0.1:9")
+                .resource(Resource { attributes: vec![text_attribute("service.name", "gw")], ..Default::default() })
+        })
         .prometheus("127.0.0.1", 0)
-        .resource(Resource { attributes: vec![text_attribute("service.name", "gw")], ..Default::default() })
         .build()
         .unwrap();
-    let provider = provider();
-    provider.attach(&pipeline);
-    let address = pipeline.prometheus().expect("the endpoint was asked for").local_addr();
+    let server = telemetry.prometheus().expect("the endpoint was asked for");
+    server.add_provider(&provider());
+    let address = server.local_addr();
     let text = get(address, "").text();
     for expected in [
         "target_info{service_name=\"gw\"} 1\n",
@@ -211,8 +215,8 @@ fn the_pipeline_serves_its_own_telemetry_and_promtool_accepts_it() {
     }
     assert!(!text.contains("signal=\"metrics\""), "metrics are not exported, so they have no queue: {text}");
     assert_promtool_accepts(&text);
-    pipeline.shutdown(Duration::from_secs(1));
-    assert!(TcpStream::connect(address).is_err(), "the endpoint stops with the pipeline");
+    telemetry.shutdown(Duration::from_secs(1));
+    assert!(TcpStream::connect(address).is_err(), "the endpoint stops with the telemetry");
 }
 
 #[test]
@@ -306,7 +310,7 @@ fn is_closed(stream: &TcpStream) -> bool {
     }
 }
 
-/// The endpoint as the pipeline starts it: default header timeout and connection bound.
+/// The endpoint as the telemetry starts it: default header timeout and connection bound.
 fn default_server(provider: &MeterProvider) -> PrometheusServer {
     PrometheusServer::builder().address("127.0.0.1", 0).provider(provider).start().unwrap()
 }
@@ -430,16 +434,39 @@ fn concurrent_scrapes_all_get_the_whole_exposition() {
 }
 
 #[test]
-fn a_port_in_use_leaves_the_pipeline_running_without_the_endpoint() {
+fn a_port_in_use_leaves_the_telemetry_running_without_the_endpoint() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let pipeline = Pipeline::builder()
+    let telemetry = nanotel::builder()
         .without_env()
-        .exporter(Signal::Metrics, ExporterKind::None)
+        .install_global(false)
+        .configure_pipeline(|pipeline| pipeline.exporter(Signal::Metrics, ExporterKind::None))
         .endpoint("http://127.0.0.1:9")
         .prometheus("127.0.0.1", port)
         .build()
-        .expect("the pipeline starts anyway");
-    assert!(pipeline.prometheus().is_none());
-    pipeline.shutdown(Duration::from_secs(1));
+        .expect("the telemetry starts anyway");
+    assert!(telemetry.prometheus().is_none());
+    assert!(!telemetry.is_disabled());
+    telemetry.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn the_place_set_in_code_wins_over_the_environment() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let telemetry = nanotel::builder()
+        .with_env_lookup(move |name| match name {
+            "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
+            "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
+            "OTEL_EXPORTER_PROMETHEUS_PORT" => Some(port.clone()),
+            _ => None,
+        })
+        .install_global(false)
+        .endpoint("http://127.0.0.1:9")
+        .prometheus("127.0.0.1", 0)
+        .build()
+        .unwrap();
+    let server = telemetry.prometheus().expect("served at the place set in code, not the taken port");
+    assert_ne!(server.local_addr(), taken.local_addr().unwrap());
+    telemetry.shutdown(Duration::from_secs(1));
 }

@@ -1,5 +1,5 @@
 //! A real Prometheus server (Debian package `prometheus`; `NANOTEL_PROMETHEUS` names the binary)
-//! scrapes a pipeline's endpoint every second; the series read back through its HTTP API carry
+//! scrapes a telemetry's endpoint every second; the series read back through its HTTP API carry
 //! the values recorded, the pipeline's own telemetry and `target_info`; with exemplar storage
 //! on, the exemplars it read back link to the span that was current when the value was recorded.
 
@@ -10,8 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::Pipeline;
-use nanotel::metrics::{Aggregation, MeterProvider, View};
+use nanotel::metrics::{Aggregation, View};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
@@ -188,7 +187,7 @@ fn prometheus_scrapes_the_recorded_values() {
     };
     // Switched on as the specification has it: `prometheus` listed in OTEL_METRICS_EXPORTER.
     let endpoint = collector.endpoint();
-    let pipeline = Pipeline::builder()
+    let telemetry = nanotel::builder()
         .with_env_lookup(move |name| match name {
             "OTEL_METRICS_EXPORTER" => Some("otlp,prometheus".into()),
             "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
@@ -196,17 +195,24 @@ fn prometheus_scrapes_the_recorded_values() {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
             _ => None,
         })
-        .resource(resource)
+        .install_global(false)
+        .configure_pipeline(|pipeline| pipeline.resource(resource))
+        // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
+        .configure_metrics(|metrics| {
+            metrics
+                .view(
+                    View::new("fill.size")
+                        .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+                )
+                .view(
+                    View::new("depth.change")
+                        .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
+                )
+        })
         .build()
         .unwrap();
-    // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
-    let provider = MeterProvider::builder()
-        .without_env()
-        .view(View::new("fill.size").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
-        .view(View::new("depth.change").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }))
-        .build();
-    provider.attach(&pipeline);
-    let meter = provider.meter_with_version("gateway", "1.0.0");
+    let pipeline = telemetry.pipeline().expect("enabled");
+    let meter = telemetry.meter_with_version("gateway", "1.0.0");
     let fill_size = meter.u64_counter("fill.size").build().unwrap();
     fill_size.add(50, &[]);
     fill_size.bind(&[]).add(500);
@@ -232,7 +238,7 @@ fn prometheus_scrapes_the_recorded_values() {
     pipeline.force_flush(Duration::from_secs(10)).unwrap();
     assert_eq!(collector.accepted_items(Signal::Traces), 5);
 
-    let target = pipeline.prometheus().expect("the endpoint was asked for").local_addr();
+    let target = telemetry.prometheus().expect("the endpoint was asked for").local_addr();
     let mut prometheus = PrometheusProcess::start(&binary, target, &[]);
     prometheus.wait_for("up{job=\"nanotel\"}", "1");
     let labels = prometheus.wait_for("orders_total{venue=\"XNAS\"}", "42");
@@ -263,7 +269,7 @@ fn prometheus_scrapes_the_recorded_values() {
     xnas.add(8);
     prometheus.wait_for("orders_total{venue=\"XNAS\"}", "50");
     drop(prometheus);
-    pipeline.shutdown(Duration::from_secs(5));
+    telemetry.shutdown(Duration::from_secs(5));
 }
 
 /// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
@@ -274,7 +280,7 @@ fn prometheus_scrapes_the_recorded_values() {
 #[test]
 fn prometheus_reads_back_the_exemplar_of_a_span() {
     let Some(binary) = prometheus_binary() else { return };
-    let pipeline = Pipeline::builder()
+    let telemetry = nanotel::builder()
         .with_env_lookup(move |name| match name {
             "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
             "OTEL_TRACES_EXPORTER" | "OTEL_LOGS_EXPORTER" => Some("none".into()),
@@ -282,13 +288,12 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
             "OTEL_EXPORTER_PROMETHEUS_PORT" => Some("0".into()),
             _ => None,
         })
+        .install_global(false)
+        // The order id is no label of the series, but the exemplar carries it.
+        .configure_metrics(|metrics| metrics.view(View::new("tick_to_trade").drop_attributes(["order.id"])))
         .build()
         .unwrap();
-    // The order id is no label of the series, but the exemplar carries it.
-    let provider =
-        MeterProvider::builder().without_env().view(View::new("tick_to_trade").drop_attributes(["order.id"])).build();
-    provider.attach(&pipeline);
-    let meter = provider.meter("desk");
+    let meter = telemetry.meter("desk");
     let tick_to_trade = meter
         .f64_histogram("tick_to_trade")
         .with_unit("s")
@@ -307,7 +312,7 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     // A faster one outside any span: its bucket has no exemplar.
     tick_to_trade.record(0.000_005, &[KeyValue::new("venue", "XNAS")]);
 
-    let target = pipeline.prometheus().expect("the endpoint was asked for").local_addr();
+    let target = telemetry.prometheus().expect("the endpoint was asked for").local_addr();
     let mut prometheus = PrometheusProcess::start(&binary, target, &["--enable-feature=exemplar-storage"]);
     prometheus.wait_for("tick_to_trade_seconds_count{venue=\"XNAS\"}", "2");
     let (series, exemplar) = prometheus.wait_for_exemplar("tick_to_trade_seconds_bucket", &trace_id);
@@ -319,5 +324,5 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     let (_, counted) = prometheus.wait_for_exemplar("orders_total", &trace_id);
     assert_eq!((counted["labels"]["span_id"].as_str(), counted["value"].as_str()), (Some(span_id.as_str()), Some("1")));
     drop(prometheus);
-    pipeline.shutdown(Duration::from_secs(5));
+    telemetry.shutdown(Duration::from_secs(5));
 }

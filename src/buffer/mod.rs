@@ -5,6 +5,10 @@
 //!
 //! `trace/` (the span recorder) and `logs/` (the log buffers) each own rings of their own records
 //! through [`thread_rings::RingOwner`]; neither reaches into the other.
+//!
+//! Nothing here imports from above: the [`Scope`](scopes::Scope) a record names is defined here
+//! (`export` re-exports it), and the pipeline's counter of items offered after shutdown reaches
+//! the rings as a [`thread_rings::LateCounter`].
 
 pub(crate) mod attributes;
 pub(crate) mod ring;

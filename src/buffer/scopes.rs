@@ -3,8 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::export::Scope;
 use crate::proto::common::v1::InstrumentationScope;
+
+/// The instrumentation scope items are grouped under, shared by every item it produced.
+pub type Scope = Arc<InstrumentationScope>;
 
 /// A provider's scopes, in the order they were first asked for. Entries are never removed, so an
 /// index handed out stays valid for the provider's life.

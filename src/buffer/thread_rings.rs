@@ -38,7 +38,13 @@ use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use super::ring::{ring, Consumer, Producer};
-use crate::export::LateDrops;
+
+/// Where rings count the items offered to them after the last pipeline draining them shut down,
+/// as dropped at shutdown (the pipeline's `export::LateDrops`). Usable from any thread.
+pub(crate) trait LateCounter: Send + Sync + 'static {
+    /// Counts `items` dropped because no pipeline drains the rings any more.
+    fn count(&self, items: u64);
+}
 
 /// What owns one provider's per-thread rings: the span recorder, the log buffers.
 pub(crate) trait RingOwner: Sized + 'static {
@@ -126,7 +132,7 @@ impl<O: RingOwner> Rings<O> {
     /// pipeline is attached again: nothing would drain it. (An item whose offer races with this,
     /// reading "not closed" just before and reaching its ring just after the last drain, stays
     /// uncounted: a window of a few instructions.)
-    pub(crate) fn detach(&self, late: Option<LateDrops>) {
+    pub(crate) fn detach(&self, late: Option<Box<dyn LateCounter>>) {
         self.late.change(|state| {
             state.attached -= 1;
             if let (0, Some(late)) = (state.attached, late) {
@@ -280,7 +286,7 @@ struct LateState {
     /// Pipelines draining the rings that have not shut down.
     attached: usize,
     /// The last pipeline's counter of late items; set before `closed` is, and never unset.
-    drops: Option<LateDrops>,
+    drops: Option<Box<dyn LateCounter>>,
 }
 
 impl Late {

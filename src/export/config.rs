@@ -159,11 +159,10 @@ pub struct PipelineConfig {
     /// collector outage. Past it, a signal whose breaker is open drops its oldest batches
     /// (`circuit_open`); one whose breaker is closed leaves items in the queue, which fills.
     pub backlog_max_bytes: usize,
-    /// The Prometheus scrape endpoint, when switched on (`prometheus` listed in
-    /// `OTEL_METRICS_EXPORTER`, or [`PipelineBuilder::prometheus`]); served only when nanotel is
-    /// built with its `prometheus` feature.
-    ///
-    /// [`PipelineBuilder::prometheus`]: super::PipelineBuilder::prometheus
+    /// The Prometheus scrape endpoint, when `prometheus` is listed in `OTEL_METRICS_EXPORTER`.
+    /// The pipeline does not serve it: the [`Telemetry`](crate::Telemetry) built on it does
+    /// (or at the place `TelemetryBuilder::prometheus` sets instead), when nanotel is built with
+    /// its `prometheus` feature.
     pub prometheus: Option<PrometheusConfig>,
     /// Whether the pipeline reports its own metrics under the scope `nanotel`
     /// (`NANOTEL_SELF_TELEMETRY`, default `true`).
@@ -215,7 +214,6 @@ pub(crate) struct Overrides {
     pub breaker: Option<BreakerConfig>,
     pub resource: Option<Resource>,
     pub poll_interval: Option<Duration>,
-    pub prometheus: Option<PrometheusConfig>,
     pub self_telemetry: Option<bool>,
     pub backlog_max_bytes: Option<usize>,
     pub tls: TlsOverrides,
@@ -264,7 +262,7 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
             resource
         }
     };
-    let prometheus = overrides.prometheus.clone().or_else(|| prometheus_from_env(&mut env));
+    let prometheus = prometheus_from_env(&mut env);
     let self_telemetry = overrides
         .self_telemetry
         .unwrap_or_else(|| env.choice("NANOTEL_SELF_TELEMETRY", &[("true", true), ("false", false)], ("true", true)));
@@ -688,10 +686,6 @@ mod tests {
 
         let (config, _) = resolve_with(&[("OTEL_EXPORTER_PROMETHEUS_PORT", "1")], &Overrides::default());
         assert_eq!(config.prometheus, None, "not listed: off");
-        let coded =
-            Overrides { prometheus: Some(PrometheusConfig { host: "::1".into(), port: 0 }), ..Default::default() };
-        let (config, _) = resolve_with(&[("OTEL_METRICS_EXPORTER", "prometheus")], &coded);
-        assert_eq!(config.prometheus, coded.prometheus, "code wins");
     }
 
     /// How many problem lines mention `needle`.

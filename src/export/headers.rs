@@ -72,7 +72,7 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
         return Err("it has no '=' between a key and a value".to_owned());
     };
     let raw_key = trim(raw_key);
-    let key = percent_decode(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
+    let key = crate::percent::decode_text(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
     if key.is_empty() {
         return Err("the key is empty".to_owned());
     }
@@ -80,7 +80,8 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
         return Err(format!("the key {} is not a valid HTTP header name", quoted(&key)));
     }
     let key = key.to_ascii_lowercase();
-    let value = percent_decode(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
+    let value =
+        crate::percent::decode_text(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
     if let Some(bad) = value.chars().find(|&c| c != '\t' && c.is_ascii_control()) {
         return Err(format!("the value of {} contains the control character {:?}", quoted(&key), bad));
     }
@@ -95,13 +96,6 @@ fn trim(text: &str) -> &str {
 /// RFC 9110 `tchar`: the characters allowed in a token such as a header name.
 fn is_tchar(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
-}
-
-/// Decodes `%XX` escapes; the decoded bytes must form UTF-8.
-pub(crate) fn percent_decode(text: &str) -> Result<String, &'static str> {
-    let bytes =
-        crate::percent::decode_strict(text.as_bytes()).ok_or("has a '%' that is not followed by two hex digits")?;
-    String::from_utf8(bytes.into_owned()).map_err(|_| "does not decode to UTF-8")
 }
 
 /// A key for an error message: quoted, control characters escaped, and cut short so that a value

@@ -1,5 +1,9 @@
 //! The export pipeline: bounded queues filled by producers, and one dedicated thread that batches,
 //! encodes, compresses and sends OTLP over HTTP or gRPC, with retries and a circuit breaker.
+//!
+//! It knows none of the modules that produce what it sends: spans and log records come through
+//! [`RecordSource`]s (the providers' per-thread rings through `ring_source`'s one source), metrics
+//! through [`MetricProducer`]s; a Prometheus endpoint beside it is the `Telemetry`'s, not its own.
 
 pub(crate) mod endpoint;
 pub(crate) mod headers;
@@ -52,6 +56,7 @@ mod lane;
 mod pipeline;
 mod processor;
 mod retry;
+pub(crate) mod ring_source;
 mod span_queue;
 mod telemetry;
 mod tls;

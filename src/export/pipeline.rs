@@ -13,7 +13,6 @@ use crossbeam_queue::ArrayQueue;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
-use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1::LogRecord;
 use crate::proto::metrics::v1::{metric, ScopeMetrics};
 use crate::proto::resource::v1::Resource;
@@ -30,13 +29,13 @@ use super::retry::RetryPolicy;
 use super::span_queue::EncodedSpans;
 use super::telemetry::SelfTelemetry;
 use super::tls_settings::TrustRoots;
+use super::wire::WireScratch;
 use super::worker::{Command, Worker};
 use super::Signal;
+use crate::buffer::thread_rings::LateCounter;
 use crate::config::{process_env, EnvLookup};
-use crate::trace::record::WireScratch;
 
-/// The instrumentation scope items are grouped under, shared by every item it produced.
-pub type Scope = Arc<InstrumentationScope>;
+pub use crate::buffer::scopes::Scope;
 
 /// How long dropping a [`Pipeline`] waits for it to deliver what is queued.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -195,6 +194,12 @@ impl LateDrops {
     /// exported, as [`RecordSink::count_dropped`]).
     pub fn count(&self, items: u64) {
         self.shared.count_refused(self.signal, items, DropReason::Shutdown);
+    }
+}
+
+impl LateCounter for LateDrops {
+    fn count(&self, items: u64) {
+        LateDrops::count(self, items);
     }
 }
 
@@ -419,8 +424,9 @@ pub struct Pipeline {
     config: PipelineConfig,
     control: Sender<Command>,
     thread: Option<JoinHandle<()>>,
+    /// The pipeline's own metrics, when it reports them (for a Prometheus endpoint beside it).
     #[cfg(feature = "prometheus")]
-    prometheus: Option<crate::prometheus::PrometheusServer>,
+    self_telemetry: Option<SelfTelemetry>,
 }
 
 impl Pipeline {
@@ -444,11 +450,12 @@ impl Pipeline {
         self.handle.accounting()
     }
 
-    /// The Prometheus scrape endpoint the pipeline started (see [`PipelineBuilder::prometheus`]),
-    /// if any. It stops when the pipeline is dropped.
+    /// The pipeline's own metrics (scope `nanotel`) as they are now, for a Prometheus endpoint
+    /// beside it; `None` when it does not report them.
     #[cfg(feature = "prometheus")]
-    pub fn prometheus(&self) -> Option<&crate::prometheus::PrometheusServer> {
-        self.prometheus.as_ref()
+    pub(crate) fn self_metrics(&self) -> Option<impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static> {
+        let telemetry = self.self_telemetry.clone()?;
+        Some(move || vec![telemetry.scope_metrics()])
     }
 
     /// Registers a source of metric data, collected on the exporter thread at every interval.
@@ -718,15 +725,6 @@ impl PipelineBuilder {
         self
     }
 
-    /// Serves a Prometheus scrape endpoint at `host`:`port` (port 0 picks a free one; see
-    /// `Pipeline::prometheus`, with the `prometheus` feature), as `prometheus` in
-    /// `OTEL_METRICS_EXPORTER` does. Served only when nanotel is built with its `prometheus`
-    /// feature.
-    pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
-        self.overrides.prometheus = Some(super::config::PrometheusConfig { host: host.into(), port });
-        self
-    }
-
     /// Whether the pipeline reports its own metrics under the scope `nanotel` (default: on, or
     /// `NANOTEL_SELF_TELEMETRY`); they go out with the metrics and on the Prometheus endpoint.
     pub fn self_telemetry(mut self, enabled: bool) -> Self {
@@ -845,52 +843,13 @@ impl Pipeline {
             // The thread is running and takes commands in order: nothing to wait for.
             let _ = control.send(Command::AddProducer(Box::new(telemetry)));
         }
-        #[cfg(not(feature = "prometheus"))]
-        warn_no_prometheus(&config);
         Ok(Pipeline {
             #[cfg(feature = "prometheus")]
-            prometheus: start_prometheus(&config, telemetry),
+            self_telemetry: telemetry,
             handle: PipelineHandle { shared },
             config,
             control,
             thread: Some(thread),
         })
-    }
-}
-
-/// Starts the scrape endpoint the configuration asks for, with the pipeline's own telemetry on
-/// it. A port that cannot be bound is reported and the pipeline runs without the endpoint: a
-/// trading process keeps its OTLP export rather than failing to start.
-#[cfg(feature = "prometheus")]
-fn start_prometheus(
-    config: &PipelineConfig,
-    telemetry: Option<SelfTelemetry>,
-) -> Option<crate::prometheus::PrometheusServer> {
-    let settings = config.prometheus.clone()?;
-    let mut builder =
-        crate::prometheus::PrometheusServer::builder().config(settings.clone()).resource(config.resource.clone());
-    if let Some(telemetry) = telemetry {
-        builder = builder.source(move || vec![telemetry.scope_metrics()]);
-    }
-    match builder.start() {
-        Ok(server) => Some(server),
-        Err(err) => {
-            crate::diag::error!(
-                "cannot serve Prometheus metrics on {}:{}: {err}; running without the endpoint",
-                settings.host,
-                settings.port
-            );
-            None
-        }
-    }
-}
-
-/// Reports that the endpoint asked for is not built in.
-#[cfg(not(feature = "prometheus"))]
-fn warn_no_prometheus(config: &PipelineConfig) {
-    if config.prometheus.is_some() {
-        crate::diag::warning!(
-            "a Prometheus endpoint was asked for, but nanotel was built without its `prometheus` feature"
-        );
     }
 }

@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::wire::WireScratch;
 use crate::proto::resource::v1::Resource;
-use crate::trace::record::WireScratch;
 
 use super::pipeline::Scope;
 use super::wire;

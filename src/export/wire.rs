@@ -622,6 +622,15 @@ impl Fields for Exemplar {
     }
 }
 
+/// Working space `trace::record::write_wire` keeps between spans (the encoded span queue holds
+/// it), so that a steady stream of spans allocates nothing: nested lengths, and the `tracestate`
+/// headers of a span and its links.
+#[derive(Default)]
+pub(crate) struct WireScratch {
+    pub(crate) lengths: Vec<usize>,
+    pub(crate) states: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

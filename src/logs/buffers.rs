@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use super::record::LogItem;
-use crate::buffer::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
+use crate::buffer::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 
 /// The rings of one provider.
 pub(crate) struct Buffers {
@@ -89,13 +89,6 @@ impl Buffers {
             unsafe { ManuallyDrop::drop(item) };
         }
     }
-
-    /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and says
-    /// how many records were dropped since the last drain because a ring was full, and how full
-    /// the rings were.
-    pub(crate) fn drain(&self, max: usize, sink: impl FnMut(LogItem)) -> Drained {
-        self.rings.drain(max, sink)
-    }
 }
 
 #[cfg(test)]
@@ -120,7 +113,7 @@ mod tests {
         let worker = buffers.clone();
         std::thread::spawn(move || (0..3).for_each(|_| assert!(offer(&worker, 1)))).join().unwrap();
         let mut scopes = Vec::new();
-        assert_eq!(buffers.drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 2);
+        assert_eq!(buffers.rings().drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 2);
         scopes.sort();
         assert_eq!(scopes, [0, 0, 0, 0, 1, 1, 1]);
         assert_eq!(buffers.rings.ring_count(), 2);
@@ -128,9 +121,9 @@ mod tests {
         std::thread::spawn(move || assert!(offer(&next, 2))).join().unwrap();
         assert_eq!(buffers.rings.ring_count(), 2, "the ended thread's ring went to the next");
         let mut scopes = Vec::new();
-        assert_eq!(buffers.drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
+        assert_eq!(buffers.rings().drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
         assert_eq!(scopes, [2]);
-        assert_eq!(buffers.drain(usize::MAX, |_| panic!("empty")).dropped, 0);
+        assert_eq!(buffers.rings().drain(usize::MAX, |_| panic!("empty")).dropped, 0);
     }
 
     #[test]
@@ -141,10 +134,10 @@ mod tests {
             assert!(offer(&second, 2));
         }
         let mut scopes = Vec::new();
-        assert_eq!(first.drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
+        assert_eq!(first.rings().drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
         assert_eq!(scopes, [1, 1, 1]);
         scopes.clear();
-        assert_eq!(second.drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
+        assert_eq!(second.rings().drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 0);
         assert_eq!(scopes, [2, 2, 2]);
 
         // A provider that is gone gives way to a new one, which gets a ring of its own.
@@ -152,8 +145,8 @@ mod tests {
         let third = Arc::new(Buffers::new(8));
         assert!(offer(&third, 3));
         assert!(offer(&second, 2));
-        assert_eq!(third.drain(usize::MAX, |item| assert_eq!(item.scope, 3)).dropped, 0);
-        assert_eq!(second.drain(usize::MAX, |item| assert_eq!(item.scope, 2)).dropped, 0);
+        assert_eq!(third.rings().drain(usize::MAX, |item| assert_eq!(item.scope, 3)).dropped, 0);
+        assert_eq!(second.rings().drain(usize::MAX, |item| assert_eq!(item.scope, 2)).dropped, 0);
     }
 
     #[test]
@@ -178,7 +171,7 @@ mod tests {
         .join()
         .unwrap();
         let mut delivered = 0;
-        let dropped = buffers.drain(usize::MAX, |_| delivered += 1).dropped;
+        let dropped = buffers.rings().drain(usize::MAX, |_| delivered += 1).dropped;
         assert_eq!(delivered + dropped, 2, "every record is delivered or counted");
     }
 }

@@ -4,13 +4,14 @@
 use std::sync::{Arc, Weak};
 
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
-use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
+use crate::export::ring_source::{RingProvider, RingSource};
+use crate::export::{Pipeline, RecordSink, Scope};
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1 as otlp;
 use crate::Signal;
 
 use crate::buffer::scopes::ScopeList;
-use crate::buffer::thread_rings::{Drained, RingOwner};
+use crate::buffer::thread_rings::{RingOwner, Rings};
 
 use super::buffers::Buffers;
 use super::limits::LogLimits;
@@ -132,7 +133,7 @@ impl LoggerProvider {
     pub fn attach(&self, pipeline: &Pipeline) {
         if self.inner.enabled {
             self.inner.buffers.rings().attach();
-            pipeline.add_record_source(LogSource { provider: self.inner.clone(), closed: false });
+            pipeline.add_record_source(RingSource::new(self.inner.clone()));
         }
     }
 
@@ -160,64 +161,24 @@ impl LoggerProvider {
     }
 }
 
-impl ProviderInner {
-    /// Pops up to `max` records with their scope; says how many records full buffers dropped
-    /// meanwhile, and how full they were.
-    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, LogItem)) -> Drained {
-        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
-        crate::clock::maintain();
-        let mut scopes = self.scopes.reader();
-        self.buffers.drain(max, |item| {
-            if let Some(scope) = scopes.get(item.scope) {
-                sink(scope, item);
-            }
-        })
-    }
-}
+impl RingProvider for ProviderInner {
+    const SIGNAL: Signal = Signal::Logs;
+    type Owner = Buffers;
 
-/// Moves a provider's records into a pipeline, on its exporter thread.
-struct LogSource {
-    provider: Arc<ProviderInner>,
-    /// Whether the pipeline has shut down (and said where to count late records).
-    closed: bool,
-}
-
-impl Drop for LogSource {
-    fn drop(&mut self) {
-        // A source dropped unclosed was never taken on by a running exporter thread.
-        if !self.closed {
-            self.provider.buffers.rings().detach(None);
-        }
-    }
-}
-
-impl RecordSource for LogSource {
-    fn drain(&mut self, sink: &mut RecordSink<'_>) {
-        let max_length = self.provider.limits.attribute_value_length;
-        // As for spans (see the tracer provider's source): while the pipeline runs, a drain takes
-        // what the queue has room for and leaves the rest for the next; the last drain, and every
-        // drain while logs are not exported, empties the buffers, counting what the queue has no
-        // room for as dropped (`queue_full`) without converting it.
-        let (max, mut room) = match sink.room(Signal::Logs) {
-            Some(room) if !self.closed => (room, room),
-            room => (usize::MAX, room.unwrap_or(0)),
-        };
-        let mut refused = 0;
-        let drained = self.provider.drain(max, |scope, item| {
-            if room > 0 {
-                room -= 1;
-                sink.send_log(scope, record::to_proto(item, max_length));
-            } else {
-                refused += 1;
-            }
-        });
-        sink.count_dropped(Signal::Logs, drained.dropped + refused);
-        sink.report_fill(drained.fullest, drained.left_behind);
+    fn rings(&self) -> &Rings<Buffers> {
+        self.buffers.rings()
     }
 
-    fn close(&mut self, sink: &mut RecordSink<'_>) {
-        self.closed = true;
-        self.provider.buffers.rings().detach(Some(sink.late_drops(Signal::Logs)));
+    fn scopes(&self) -> &ScopeList {
+        &self.scopes
+    }
+
+    fn scope_of(item: &LogItem) -> u32 {
+        item.scope
+    }
+
+    fn deliver(&self, sink: &mut RecordSink<'_>, scope: &Scope, item: LogItem) {
+        sink.send_log(scope, record::to_proto(item, self.limits.attribute_value_length));
     }
 }
 

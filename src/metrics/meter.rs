@@ -214,7 +214,7 @@ impl Meter {
     ///     .with_callback(|observer| observer.observe(42, &[KeyValue::new("session", "FIX-1")]))
     ///     .build()
     ///     .unwrap();
-    /// assert!(provider.to_prometheus().contains(r#"session_messages_total{session="FIX-1",otel_scope_name="gateway"} 42"#));
+    /// assert!(nanotel::prometheus::render(&provider).contains(r#"session_messages_total{session="FIX-1",otel_scope_name="gateway"} 42"#));
     /// ```
     pub fn u64_observable_counter(&self, name: &str) -> ObservableBuilder<'_, u64> {
         self.observable(name, InstrumentKind::ObservableCounter)

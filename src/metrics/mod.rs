@@ -58,7 +58,7 @@
 //! each cell with zero atomically; histograms are read and zeroed stripe by stripe, each held
 //! meanwhile, so a record lands whole (bucket, sum, extremes) in one window. Either way no record
 //! racing with a collection is lost or counted twice. [`MeterProvider::snapshot`],
-//! [`to_prometheus`](MeterProvider::to_prometheus) and [`to_json`](MeterProvider::to_json) look
+//! [`to_json`](MeterProvider::to_json) and [`prometheus::render`](crate::prometheus::render) look
 //! at the current values in-process.
 //!
 //! ```
@@ -95,7 +95,6 @@ mod meter;
 mod number;
 mod observable;
 mod overflow_report;
-pub mod prometheus;
 mod provider;
 #[cfg(feature = "metrics")]
 pub mod recorder;
@@ -109,6 +108,7 @@ mod view;
 pub use builder::{InstrumentBuilder, ObservableBuilder};
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
 pub use exemplar::{ExemplarFilter, FILTERED_LEFT_OUT_KEY};
+pub(crate) use histogram::bucket_index;
 pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;

@@ -329,12 +329,6 @@ impl MeterProvider {
         self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
     }
 
-    /// The current values as Prometheus text exposition format 0.0.4 (see
-    /// [`prometheus`](super::prometheus) for the translation).
-    pub fn to_prometheus(&self) -> String {
-        super::prometheus::render(&self.snapshot())
-    }
-
     /// The current values as OTLP/JSON (a `MetricsData` message without a resource).
     pub fn to_json(&self) -> String {
         super::json::render(&self.snapshot())
@@ -351,8 +345,8 @@ impl MeterProvider {
     /// the pipeline's metric export timeout (`OTEL_METRIC_EXPORT_TIMEOUT`) as the limit on
     /// observable callbacks per collection, unless metrics are not exported
     /// ([`ExporterKind::None`](crate::export::ExporterKind::None), as when
-    /// `OTEL_METRICS_EXPORTER=prometheus`); and the pipeline's Prometheus endpoint, when it has
-    /// one, shows it.
+    /// `OTEL_METRICS_EXPORTER=prometheus`). A Prometheus endpoint shows it once given it
+    /// (`PrometheusServer::add_provider`; the [`Telemetry`](crate::Telemetry) does so with its own).
     ///
     /// A [disabled](MeterProvider::disabled) provider is not registered: it has nothing to show.
     pub fn attach(&self, pipeline: &Pipeline) {
@@ -365,10 +359,6 @@ impl MeterProvider {
                 provider: self.clone(),
                 callback_timeout: metrics.batch.export_timeout.min(NO_TIMEOUT),
             });
-        }
-        #[cfg(feature = "prometheus")]
-        if let Some(server) = pipeline.prometheus() {
-            server.add_provider(self);
         }
     }
 }

@@ -310,7 +310,7 @@ handle!(
     /// orders.add(1, &[KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")]);
     /// let xnas_buy = orders.bind(&[KeyValue::new("side", "buy"), KeyValue::new("venue", "XNAS")]);
     /// xnas_buy.add(2); // a load and a store on this thread's own stripe
-    /// assert!(provider.to_prometheus().contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
+    /// assert!(nanotel::prometheus::render(&provider).contains(r#"orders_total{side="buy",venue="XNAS",otel_scope_name="gateway"} 3"#));
     /// ```
     Counter,
     SumKind
@@ -357,7 +357,7 @@ handle!(
     /// let open = provider.meter("gateway").i64_up_down_counter("orders.open").build().unwrap();
     /// open.add(3, &[]);
     /// open.bind(&[]).add(-1);
-    /// assert!(provider.to_prometheus().contains("orders_open{otel_scope_name=\"gateway\"} 2"));
+    /// assert!(nanotel::prometheus::render(&provider).contains("orders_open{otel_scope_name=\"gateway\"} 2"));
     /// ```
     UpDownCounter,
     SumKind
@@ -402,7 +402,7 @@ handle!(
     /// let spread = provider.meter("md").f64_gauge("quote.spread").build().unwrap();
     /// spread.record(0.02, &[KeyValue::new("symbol", "AAPL")]);
     /// spread.record(0.01, &[KeyValue::new("symbol", "AAPL")]);
-    /// assert!(provider.to_prometheus().contains(r#"quote_spread{symbol="AAPL",otel_scope_name="md"} 0.01"#));
+    /// assert!(nanotel::prometheus::render(&provider).contains(r#"quote_spread{symbol="AAPL",otel_scope_name="md"} 0.01"#));
     /// ```
     Gauge,
     GaugeKind
@@ -638,7 +638,7 @@ handle!(
     /// latency.record(0.004, &[]);
     /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").exponential().build().unwrap();
     /// fine.bind(&[]).record(0.004);
-    /// assert!(provider.to_prometheus().contains(r#"order_latency_seconds_bucket{otel_scope_name="gateway",le="0.01"} 1"#));
+    /// assert!(nanotel::prometheus::render(&provider).contains(r#"order_latency_seconds_bucket{otel_scope_name="gateway",le="0.01"} 1"#));
     /// ```
     Histogram,
     HistogramKind

@@ -10,7 +10,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use parking_lot::RwLock;
 
-use crate::metrics::prometheus::{encode, Format};
+use super::text::{encode, Format};
 use crate::proto::metrics::v1::ScopeMetrics;
 use crate::proto::resource::v1::Resource;
 

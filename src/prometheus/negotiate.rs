@@ -1,7 +1,7 @@
 //! Content negotiation of a scrape (OTLP-NOTES §9.4): which text format and whether to gzip, from
 //! the request's `Accept` and `Accept-Encoding`.
 
-use crate::metrics::prometheus::Format;
+use super::text::Format;
 
 /// One element of a comma-separated header list: its value and its `q` weight (1 when absent,
 /// 0 when unreadable, so a malformed weight never wins).

@@ -10,8 +10,8 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
+use super::text::Format;
 use crate::export::PrometheusConfig;
-use crate::metrics::prometheus::Format;
 use crate::metrics::MeterProvider;
 use crate::proto::metrics::v1::ScopeMetrics;
 use crate::proto::resource::v1::Resource;

@@ -1,7 +1,6 @@
 //! `OTEL_RESOURCE_ATTRIBUTES`: resource attributes given by whoever deploys the program.
 
 use crate::config::SkippedEntries;
-use crate::export::headers::percent_decode;
 
 /// The longest part of a key quoted in a problem message; keys come from outside.
 const QUOTED_KEY_CHARS: usize = 64;
@@ -64,11 +63,12 @@ pub fn parse_resource_attributes(value: &str) -> ParsedAttributes {
 fn parse_entry(entry: &str) -> Result<(String, String), String> {
     let (raw_key, raw_value) = entry.split_once('=').ok_or("it has no '=' between a key and a value")?;
     let raw_key = trim(raw_key);
-    let key = percent_decode(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
+    let key = crate::percent::decode_text(raw_key).map_err(|why| format!("the key {} {why}", quoted(raw_key)))?;
     if key.is_empty() {
         return Err("the key is empty".to_owned());
     }
-    let value = percent_decode(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
+    let value =
+        crate::percent::decode_text(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
     Ok((key, value))
 }
 

@@ -6,7 +6,8 @@ use std::sync::{Arc, Weak};
 
 use crate::attributes::{KeyValue, Text};
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
-use crate::export::{Pipeline, RecordSink, RecordSource, Scope};
+use crate::export::ring_source::{RingProvider, RingSource};
+use crate::export::{Pipeline, RecordSink, Scope};
 use crate::proto::trace::v1 as otlp;
 use crate::Signal;
 
@@ -20,7 +21,7 @@ use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
 use crate::buffer::scopes::ScopeList;
-use crate::buffer::thread_rings::{Drained, RingOwner};
+use crate::buffer::thread_rings::{RingOwner, Rings};
 
 /// How many sampled spans each thread holds by default (open, or ended and waiting for the
 /// exporter thread) before it drops new ones.
@@ -168,7 +169,7 @@ impl TracerProvider {
             return;
         }
         self.inner.recorder.rings().attach();
-        pipeline.add_record_source(SpanSource { provider: self.inner.clone(), closed: false });
+        pipeline.add_record_source(RingSource::new(self.inner.clone()));
     }
 
     /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
@@ -209,72 +210,31 @@ impl TracerProvider {
     }
 }
 
-impl ProviderInner {
-    /// Pops up to `max` records with their scope; says how many spans were dropped for want of
-    /// room meanwhile, and how full the rings were.
-    fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, SpanRecord)) -> Drained {
-        // Whoever drains (the exporter thread, or a program without one) keeps the clock on time.
-        crate::clock::maintain();
-        let mut scopes = self.scopes.reader();
-        self.recorder.drain(max, |record| {
-            if let Some(scope) = scopes.get(record.scope) {
-                sink(scope, record);
-            }
-        })
+impl RingProvider for ProviderInner {
+    const SIGNAL: Signal = Signal::Traces;
+    type Owner = Recorder;
+
+    fn rings(&self) -> &Rings<Recorder> {
+        self.recorder.rings()
     }
-}
 
-/// Moves a provider's spans into a pipeline, on its exporter thread.
-struct SpanSource {
-    provider: Arc<ProviderInner>,
-    /// Whether the pipeline has shut down (and said where to count late spans).
-    closed: bool,
-}
-
-impl Drop for SpanSource {
-    fn drop(&mut self) {
-        // A source dropped unclosed was never taken on by a running exporter thread.
-        if !self.closed {
-            self.provider.recorder.rings().detach(None);
-        }
+    fn scopes(&self) -> &ScopeList {
+        &self.scopes
     }
-}
 
-impl RecordSource for SpanSource {
-    fn drain(&mut self, sink: &mut RecordSink<'_>) {
-        let max_length = self.provider.recorder.limits().attribute_value_length;
-        // While the pipeline runs, a drain takes no more than the queue has room for and leaves
-        // the rest in the rings for the next one, which the exporter thread runs as soon as it
-        // has made room (see `RecordSink::report_fill`). The last drain (once closed) empties the
-        // rings, and so does every drain when traces are not exported (nothing waits for
-        // nothing): what the queue has no room for is then counted as dropped (`queue_full`)
-        // without being converted, so every span that reached a ring is accounted for.
-        let (max, mut room) = match sink.room(Signal::Traces) {
-            Some(room) if !self.closed => (room, room),
-            room => (usize::MAX, room.unwrap_or(0)),
-        };
-        let mut refused = 0;
+    fn scope_of(record: &SpanRecord) -> u32 {
+        record.scope
+    }
+
+    fn deliver(&self, sink: &mut RecordSink<'_>, scope: &Scope, record: SpanRecord) {
+        let max_length = self.recorder.limits().attribute_value_length;
         // The OTLP exporter's protobuf is written straight from the slot when nothing of the
         // user's needs the span's OTLP message (see `export::span_queue`).
-        let encoded = sink.encodes_spans();
-        let drained = self.provider.drain(max, |scope, record| {
-            if room == 0 {
-                refused += 1;
-            } else if encoded {
-                room -= 1;
-                sink.send_encoded_span(scope, |scratch, out| record::write_wire(record, max_length, scratch, out));
-            } else {
-                room -= 1;
-                sink.send_span(scope, record::to_proto(record, max_length));
-            }
-        });
-        sink.count_dropped(Signal::Traces, drained.dropped + refused);
-        sink.report_fill(drained.fullest, drained.left_behind);
-    }
-
-    fn close(&mut self, sink: &mut RecordSink<'_>) {
-        self.closed = true;
-        self.provider.recorder.rings().detach(Some(sink.late_drops(Signal::Traces)));
+        if sink.encodes_spans() {
+            sink.send_encoded_span(scope, |scratch, out| record::write_wire(record, max_length, scratch, out));
+        } else {
+            sink.send_span(scope, record::to_proto(record, max_length));
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
 
-use crate::export::wire::{self, Fields, Sink};
+use crate::export::wire::{self, Fields, Sink, WireScratch};
 
 use super::extras::{Event, Link, SpanExtras};
 use super::span::{SpanData, SpanKind, SpanRecord, Status};
@@ -87,14 +87,6 @@ fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
         dropped_links_count: extras.dropped_links,
         status,
     }
-}
-
-/// Working space [`write_wire`] keeps between spans, so that a steady stream of spans allocates
-/// nothing: nested lengths, and the `tracestate` headers of a span and its links.
-#[derive(Default)]
-pub(crate) struct WireScratch {
-    lengths: Vec<usize>,
-    states: Vec<String>,
 }
 
 /// Appends the span's protobuf encoding to `out` as field 2 of a `ScopeSpans` (key, length,

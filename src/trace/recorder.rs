@@ -20,7 +20,7 @@ use std::thread::LocalKey;
 
 use super::slab::{Slab, SlotRef};
 use crate::attributes::Text;
-use crate::buffer::thread_rings::{self, Drained, LastSide, RingOwner, Rings, ThreadSides};
+use crate::buffer::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 
 use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
@@ -219,12 +219,5 @@ impl Recorder {
             recorder.rings.count_orphan();
             drop(slot.take());
         }
-    }
-
-    /// Pops up to `max` records (oldest first per thread, threads in turn) into `sink`, and says
-    /// how many spans were dropped since the last drain because a ring was full, and how full the
-    /// rings were.
-    pub(crate) fn drain(&self, max: usize, sink: impl FnMut(SpanRecord)) -> Drained {
-        self.rings.drain(max, sink)
     }
 }

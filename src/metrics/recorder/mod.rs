@@ -57,7 +57,7 @@ use registry::Registry;
 ///     xnas.increment(2); // no lookup: the bound series
 ///     metrics::gauge!("inventory").decrement(3.0);
 /// });
-/// let text = provider.to_prometheus();
+/// let text = nanotel::prometheus::render(&provider);
 /// assert!(text.contains(r#"orders_total{venue="XNAS",otel_scope_name="metrics"} 2"#), "{text}");
 /// assert!(text.contains(r#"inventory{otel_scope_name="metrics"} -3"#), "{text}");
 /// ```
@@ -123,13 +123,5 @@ impl metrics::Recorder for MetricsRecorder {
             .histograms
             .handle(&self.meter, key)
             .map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
-    }
-}
-
-impl crate::Telemetry {
-    /// Makes a [`MetricsRecorder`] on this telemetry's meter of scope `metrics` the process's
-    /// `metrics` recorder (feature `metrics`). Fails when a recorder was already set.
-    pub fn install_metrics_recorder(&self) -> Result<(), SetRecorderError<MetricsRecorder>> {
-        MetricsRecorder::new(self.meter("metrics")).install()
     }
 }

@@ -25,13 +25,11 @@
 //! - `# HELP` is the description, or the OTel name when there is none (so `promtool check
 //!   metrics` finds no missing help text);
 //! - [`encode`] given a resource leads with `target_info` (an `info` family in OpenMetrics, a
-//!   gauge of 1 in 0.0.4) labelled with the resource's attributes; [`MeterProvider::to_prometheus`]
+//!   gauge of 1 in 0.0.4) labelled with the resource's attributes; [`render`](super::render)
 //!   has no resource (it belongs to the export pipeline) and shows none.
 //!
-//! [`MeterProvider::to_prometheus`]: super::MeterProvider::to_prometheus
-//!
 //! ```
-//! use nanotel::metrics::prometheus::metric_name;
+//! use nanotel::prometheus::metric_name;
 //!
 //! assert_eq!(metric_name("http.server.request.duration", "s", false), "http_server_request_duration_seconds");
 //! assert_eq!(metric_name("foo.bar", "By", true), "foo_bar_bytes_total");
@@ -483,8 +481,7 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                 let exemplar = |i: usize| {
                     let exemplars = p.exemplars.iter().filter(|_| format == Format::OpenMetrics);
                     latest(
-                        exemplars
-                            .filter(|e| super::histogram::bucket_index(&p.explicit_bounds, exemplar_value(e)) == i),
+                        exemplars.filter(|e| crate::metrics::bucket_index(&p.explicit_bounds, exemplar_value(e)) == i),
                     )
                 };
                 let mut running = 0u64;
@@ -532,7 +529,7 @@ fn target_info(resource: &Resource, format: Format) -> Option<Family> {
 /// `target_info`. An OpenMetrics exposition ends with `# EOF`.
 ///
 /// ```
-/// use nanotel::metrics::prometheus::{encode, Format};
+/// use nanotel::prometheus::{encode, Format};
 /// use nanotel::metrics::MeterProvider;
 ///
 /// let provider = MeterProvider::builder().without_env().build();
@@ -582,11 +579,6 @@ pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Form
         out.push_str("# EOF\n");
     }
     out
-}
-
-/// The text exposition (format 0.0.4) of `scopes`, without `target_info`.
-pub(crate) fn render(scopes: &[ScopeMetrics]) -> String {
-    encode(scopes, None, Format::Text)
 }
 
 // Not under loom: these collect instruments whose atomics are loom's, outside a model.
