@@ -1,4 +1,4 @@
-//! HTTPS for the [`TestCollector`](super::TestCollector): rustls on the connection's own blocking
+//! HTTPS for the [`TestCollector`](crate::TestCollector): rustls on the connection's own blocking
 //! thread (`rustls::StreamOwned`), so the HTTP/1 code serves a TLS connection as it serves a
 //! plain one. The handshake happens on the first read; one that fails (the client does not trust
 //! the certificate, or presents none when `client_ca` asks for one) closes the connection, with
@@ -14,7 +14,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
 /// A connection the collector serves: plain TCP, or TLS over it.
-pub(super) trait Connection: Read + Write {
+pub(crate) trait Connection: Read + Write {
     /// The socket underneath, for timeouts and shutdown.
     fn tcp(&self) -> &TcpStream;
 
@@ -43,7 +43,7 @@ impl Connection for StreamOwned<ServerConnection, TcpStream> {
 }
 
 /// Wraps an accepted socket in a server-side TLS session.
-pub(super) fn accept(
+pub(crate) fn accept(
     config: &Arc<ServerConfig>,
     stream: TcpStream,
 ) -> io::Result<StreamOwned<ServerConnection, TcpStream>> {
@@ -55,14 +55,14 @@ pub(super) fn accept(
 const H2: &[u8] = b"h2";
 
 /// Whether a collector with this configuration speaks gRPC (its ALPN offers `h2` only).
-pub(super) fn speaks_grpc(config: &ServerConfig) -> bool {
+pub(crate) fn speaks_grpc(config: &ServerConfig) -> bool {
     config.alpn_protocols == [H2]
 }
 
 /// The server's TLS configuration: its certificate chain and key, and, with `client_ca`, client
 /// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1, or with
 /// `grpc` HTTP/2 (`h2`) only: a TLS collector speaks one of the two.
-pub(super) fn server_config(
+pub(crate) fn server_config(
     certificate_chain_pem: &str,
     key_pem: &str,
     client_ca_pem: Option<&str>,

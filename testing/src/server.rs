@@ -1,4 +1,4 @@
-//! The threads behind a [`TestCollector`](super::TestCollector): one accepting connections and
+//! The threads behind a [`TestCollector`](crate::TestCollector): one accepting connections and
 //! one per connection, sharing the recorded requests and the reply scripts.
 
 use std::collections::{HashMap, VecDeque};
@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::collector::{ReceivedRequest, Reply};
-use super::grpc;
-use super::http::{self, Framing, Head, ReadError, Response};
-use super::otlp::{self, Format};
-use super::tls::{self, Connection};
-use crate::Signal;
+use crate::collector::{ReceivedRequest, Reply};
+use crate::grpc;
+use crate::http::{self, Framing, Head, ReadError, Response};
+use crate::otlp::{self, Format};
+use crate::tls::{self, Connection};
+use nanotel::Signal;
 
 /// Largest accepted request body, on the wire and after decompression (OTLP's recommended server
 /// limit).
-pub(super) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// How long, and how many bytes, a connection closed after an error is drained so the client
 /// reads our answer instead of a reset (closing a socket with unread input makes the kernel send
@@ -28,7 +28,7 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 2 * MAX_BODY_BYTES;
 
 /// Everything the collector's threads and its handle share.
-pub(super) struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled when a request is recorded and when the collector stops.
     changed: Condvar,
@@ -37,7 +37,7 @@ pub(super) struct Shared {
 
 /// Recorded requests and reply scripts, under one lock so that a reply is taken and its request
 /// recorded atomically.
-pub(super) struct State {
+pub(crate) struct State {
     /// Every request routed to a signal, in arrival order.
     pub received: Vec<ReceivedRequest>,
     /// Replies scripted for one signal, indexed by [`slot`].
@@ -50,7 +50,7 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn next_reply(&mut self, signal: Signal) -> Reply {
+    pub(crate) fn next_reply(&mut self, signal: Signal) -> Reply {
         self.signal_scripts[slot(signal)]
             .pop_front()
             .or_else(|| self.any_script.pop_front())
@@ -67,7 +67,7 @@ struct Connections {
 }
 
 /// The index of a signal's script.
-pub(super) fn slot(signal: Signal) -> usize {
+pub(crate) fn slot(signal: Signal) -> usize {
     match signal {
         Signal::Traces => 0,
         Signal::Metrics => 1,
@@ -115,12 +115,12 @@ impl Shared {
         }
     }
 
-    pub(super) fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.state.lock().stopping
     }
 
     /// Wakes whoever waits for a request to be recorded.
-    pub(super) fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.changed.notify_all();
     }
 
@@ -169,7 +169,7 @@ impl Shared {
 /// Accepts connections until the collector stops, serving each on its own thread so a slow
 /// client never delays another.
 /// With `tls`, each connection is served over TLS.
-pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<rustls::ServerConfig>>) {
+pub(crate) fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<rustls::ServerConfig>>) {
     loop {
         let accepted = listener.accept();
         if shared.is_stopping() {
@@ -198,7 +198,7 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, tls: Option<Arc<rus
     connections.threads.retain(|t| !t.is_finished());
     let thread_shared = Arc::clone(shared);
     let spawned = thread::Builder::new().name("nanotel-test-collector-conn".into()).spawn(move || {
-        crate::own_threads::mark_current();
+        nanotel::internal::mark_own_thread();
         let _registration = Registration { shared: &thread_shared, id };
         serve(&thread_shared, stream, id, tls);
     });

@@ -1,4 +1,5 @@
-//! A loopback OTLP/HTTP and OTLP/gRPC collector for integration tests (feature `testing`).
+//! A loopback OTLP/HTTP and OTLP/gRPC collector for integration tests: nanotel's own, and those of a
+//! program that exports with nanotel (add `nanotel-testing` as a dev-dependency).
 //!
 //! Both protocols are served on the one port: a connection that opens with the HTTP/2 preface
 //! (a gRPC client over h2c) is served as OTLP/gRPC, any other as OTLP/HTTP, so
@@ -29,7 +30,7 @@
 //! ```
 //! use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 //! use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-//! use nanotel::testing::TestCollector;
+//! use nanotel_testing::TestCollector;
 //! use nanotel::Signal;
 //! use prost::Message;
 //!
@@ -67,6 +68,3 @@ mod tls;
 
 pub use collector::{ReceivedRequest, Reply, SignalSummary, Summary, TestCollector};
 pub use otlp::{DecodeError, ExportRequest};
-
-#[cfg(test)]
-mod tests;

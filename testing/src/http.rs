@@ -8,14 +8,14 @@
 use std::io::{self, BufRead, Read, Write};
 
 /// Cap on the request line plus all header lines (and, separately, on chunked trailers).
-pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Cap on one chunk-size line; real clients send a few hex digits.
 const MAX_CHUNK_LINE_BYTES: usize = 1024;
 
 /// Why no request could be read.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum ReadError {
+pub(crate) enum ReadError {
     /// The peer went away or the socket failed mid-request: there is nobody to answer.
     Closed,
     /// The request is malformed or over a limit. The stream position is no longer trustworthy, so
@@ -43,7 +43,7 @@ impl From<io::Error> for ReadError {
 
 /// The request line and headers of one request.
 #[derive(Debug)]
-pub(super) struct Head {
+pub(crate) struct Head {
     /// The method, case preserved (methods are case-sensitive).
     pub method: String,
     /// The request target as sent, e.g. `/v1/traces?debug=1`.
@@ -85,7 +85,7 @@ impl Head {
 
 /// How the body of a request is delimited.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Framing {
+pub(crate) enum Framing {
     /// Neither `Content-Length` nor `Transfer-Encoding`: no body.
     Empty,
     /// Exactly this many bytes follow the head.
@@ -128,7 +128,7 @@ fn is_token(text: &str) -> bool {
 
 /// Reads a request line and its header fields. `Ok(None)` means the peer closed the connection
 /// between requests, the normal end of a keep-alive connection.
-pub(super) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, ReadError> {
+pub(crate) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, ReadError> {
     let mut budget = MAX_HEAD_BYTES;
     // RFC 9112 §2.2: a server should ignore empty lines before the request line (some clients
     // send a stray CRLF after a body). The byte budget bounds how many.
@@ -198,7 +198,7 @@ fn parse_header_line(line: &[u8]) -> Result<(String, String), ReadError> {
 
 /// Works out how the body is delimited, refusing ambiguous framing (a request-smuggling pattern)
 /// and bodies declared larger than `max_body`.
-pub(super) fn framing(head: &Head, max_body: usize) -> Result<Framing, ReadError> {
+pub(crate) fn framing(head: &Head, max_body: usize) -> Result<Framing, ReadError> {
     let codings: Vec<String> = head
         .headers
         .iter()
@@ -247,7 +247,7 @@ fn too_large(max_body: usize) -> ReadError {
 }
 
 /// Reads a body framed as `framing`, never holding more than `max_body` bytes of it.
-pub(super) fn read_body<R: BufRead>(reader: &mut R, framing: &Framing, max_body: usize) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_body<R: BufRead>(reader: &mut R, framing: &Framing, max_body: usize) -> Result<Vec<u8>, ReadError> {
     match *framing {
         Framing::Empty => Ok(Vec::new()),
         Framing::Length(n) => {
@@ -315,7 +315,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<usize, ReadError> {
 
 /// An answer to one request.
 #[derive(Debug)]
-pub(super) struct Response {
+pub(crate) struct Response {
     /// Status code, written as given when in 200..=999 and as 500 otherwise (a 1xx would be
     /// taken for an interim answer and leave the client waiting).
     pub status: u16,
@@ -354,7 +354,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Serializes `response` in one write (so it leaves in as few segments as possible). `close`
 /// adds `Connection: close`; `head_only` leaves the body out, as a response to HEAD must.
-pub(super) fn write_response<W: Write>(
+pub(crate) fn write_response<W: Write>(
     writer: &mut W,
     response: &Response,
     close: bool,
@@ -387,7 +387,7 @@ pub(super) fn write_response<W: Write>(
 }
 
 /// The interim answer that lets an `Expect: 100-continue` client send its body.
-pub(super) fn write_continue<W: Write>(writer: &mut W) -> io::Result<()> {
+pub(crate) fn write_continue<W: Write>(writer: &mut W) -> io::Result<()> {
     writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     writer.flush()
 }
