@@ -103,7 +103,8 @@ pub struct ReceivedRequest {
     pub content_type: Option<String>,
     /// The `Content-Encoding` header, if any.
     pub content_encoding: Option<String>,
-    /// Every header field in arrival order, names lowercased.
+    /// Every header field, names lowercased; fields of one name in arrival order, grouped by
+    /// name (as `http::HeaderMap` keeps them).
     pub headers: Vec<(String, String)>,
     /// The body length as sent, i.e. compressed when `Content-Encoding` says so.
     pub body_len: usize,

@@ -1,565 +1,405 @@
-//! The server half of HTTP/1.1 (RFC 9112), only as much as an OTLP/HTTP exporter needs: request
-//! heads, `Content-Length` and chunked bodies, keep-alive, `Expect: 100-continue`, and responses
-//! that always carry a `Content-Length`.
+//! The OTLP/HTTP side of the [`TestCollector`](crate::TestCollector): HTTP/1.1 served by hyper on
+//! a current-thread tokio runtime of the connection's own thread (over TLS with tokio-rustls), so
+//! a slow or hostile client only ties up its own thread, as on the gRPC side.
 //!
-//! Every limit is enforced while reading, so a hostile or broken peer costs at most the configured
-//! number of bytes and is answered with a 4xx status (or dropped) rather than a panic.
+//! hyper parses and frames (keep-alive, `Content-Length` or chunked bodies, `Expect:
+//! 100-continue`, HEAD, HTTP/1.0) and answers malformed requests itself (400, or 431 for a head
+//! over [`MAX_HEAD_BYTES`]) with `Connection: close`. This module routes, records and answers as
+//! the [`Reply`] script says. Two things hyper cannot do are done on the socket underneath:
+//! [`Reply::Reset`] shuts the socket down under hyper, and once hyper has closed a connection
+//! what the client still sends (a body too large to read) is drained for a while ([`linger`]) so
+//! that the client reads our answer rather than a reset.
 
-use std::io::{self, BufRead, Read, Write};
+use std::future::Future;
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
-/// Cap on the request line plus all header lines (and, separately, on chunked trailers).
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use nanotel::Signal;
+
+use crate::collector::{ReceivedRequest, Reply};
+use crate::grpc;
+use crate::otlp::{self, Format};
+use crate::server::{Shared, MAX_BODY_BYTES};
+
+/// Cap on the request line plus all header lines (and, separately, on chunked trailers), past
+/// which hyper answers 431.
 pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Cap on one chunk-size line; real clients send a few hex digits.
-const MAX_CHUNK_LINE_BYTES: usize = 1024;
+/// How long, and how many bytes, a connection closed with a request body unread is drained so the
+/// client reads our answer instead of a reset (closing a socket with unread input makes the
+/// kernel send RST, which can destroy the answer before the client reads it).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 2 * MAX_BODY_BYTES;
 
-/// Why no request could be read.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ReadError {
-    /// The peer went away or the socket failed mid-request: there is nobody to answer.
-    Closed,
-    /// The request is malformed or over a limit. The stream position is no longer trustworthy, so
-    /// the caller answers with this status and closes the connection.
-    Reject {
-        /// HTTP status code of the answer.
-        status: u16,
-        /// Human-readable reason, sent in the error body.
-        message: String,
-    },
-}
-
-impl ReadError {
-    fn reject(status: u16, message: impl Into<String>) -> Self {
-        ReadError::Reject { status, message: message.into() }
-    }
-}
-
-impl From<io::Error> for ReadError {
-    fn from(_: io::Error) -> Self {
-        // Timeouts, resets and shutdowns all mean the same here: stop serving this connection.
-        ReadError::Closed
-    }
-}
-
-/// The request line and headers of one request.
+/// Why a request gets no answer: hyper then closes the connection.
 #[derive(Debug)]
-pub(crate) struct Head {
-    /// The method, case preserved (methods are case-sensitive).
-    pub method: String,
-    /// The request target as sent, e.g. `/v1/traces?debug=1`.
-    pub target: String,
-    /// Whether the request is HTTP/1.0, which gets no keep-alive from us.
-    pub http10: bool,
-    /// Header fields in arrival order, names lowercased, values with surrounding blanks removed.
-    pub headers: Vec<(String, String)>,
+enum Unanswered {
+    /// The client went away or sent a body that ended early.
+    ClientGone,
+    /// A [`Reply::Hang`] or [`Reply::Reset`] was played.
+    Scripted,
 }
 
-impl Head {
-    /// The first value of a header, by lowercase name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The target without its query string, which is what routing looks at.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or_default()
-    }
-
-    /// Whether the connection may serve another request after this one.
-    pub fn keep_alive(&self) -> bool {
-        let close = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n == "connection")
-            .flat_map(|(_, v)| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("close"));
-        !self.http10 && !close
-    }
-
-    /// Whether the client waits for `100 Continue` before sending the body (curl does for large
-    /// bodies; answering it keeps such uploads from stalling for a second).
-    pub fn expects_continue(&self) -> bool {
-        !self.http10 && self.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unanswered::ClientGone => "the client went away",
+            Unanswered::Scripted => "no answer, as scripted",
+        })
     }
 }
 
-/// How the body of a request is delimited.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// Neither `Content-Length` nor `Transfer-Encoding`: no body.
-    Empty,
-    /// Exactly this many bytes follow the head.
-    Length(usize),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
+impl std::error::Error for Unanswered {}
+
+/// What one connection's requests share.
+struct Connection {
+    shared: Arc<Shared>,
+    /// A duplicate of the socket hyper serves, for [`Reply::Reset`] and [`linger`].
+    raw: TcpStream,
+    id: u64,
 }
 
-/// Reads one line ending in LF (a preceding CR is dropped) of at most `*budget` bytes, and charges
-/// the bytes read to the budget. `Ok(None)` means a clean end of stream before any byte.
-fn read_line<R: BufRead>(
-    reader: &mut R,
-    budget: &mut usize,
-    too_long: impl FnOnce() -> ReadError,
-) -> Result<Option<Vec<u8>>, ReadError> {
-    let mut line = Vec::new();
-    let limit = *budget;
-    let read = reader.by_ref().take(limit as u64).read_until(b'\n', &mut line)?;
-    *budget -= read;
-    if line.last() != Some(&b'\n') {
-        return if read == limit {
-            Err(too_long())
-        } else if read == 0 {
-            Ok(None)
-        } else {
-            Err(ReadError::Closed)
-        };
-    }
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    Ok(Some(line))
-}
-
-/// `tchar` of RFC 9110: what methods and header names are made of.
-fn is_token(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// Reads a request line and its header fields. `Ok(None)` means the peer closed the connection
-/// between requests, the normal end of a keep-alive connection.
-pub(crate) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, ReadError> {
-    let mut budget = MAX_HEAD_BYTES;
-    // RFC 9112 §2.2: a server should ignore empty lines before the request line (some clients
-    // send a stray CRLF after a body). The byte budget bounds how many.
-    let request_line = loop {
-        match read_line(reader, &mut budget, || ReadError::reject(414, "request line too long"))? {
-            None => return Ok(None),
-            Some(line) if line.is_empty() => continue,
-            Some(line) => break line,
-        }
+/// Serves HTTP/1.1 on `stream` until the client or the collector closes it; over TLS first when
+/// `tls` is given.
+pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Option<Arc<rustls::ServerConfig>>) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
+        return;
     };
-    let (method, target, http10) = parse_request_line(&request_line)?;
-
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(reader, &mut budget, || ReadError::reject(431, "header section too large"))?
-            .ok_or(ReadError::Closed)?;
-        if line.is_empty() {
-            break;
-        }
-        headers.push(parse_header_line(&line)?);
+    let Ok(raw) = stream.try_clone() else { return };
+    // tokio takes the socket over only in non-blocking mode.
+    if stream.set_nonblocking(true).is_err() {
+        return;
     }
-    Ok(Some(Head { method, target, http10, headers }))
-}
-
-fn parse_request_line(line: &[u8]) -> Result<(String, String, bool), ReadError> {
-    let bad = || ReadError::reject(400, "malformed request line");
-    let line = std::str::from_utf8(line).map_err(|_| bad())?;
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    if !is_token(method) || target.is_empty() || target.bytes().any(|b| b.is_ascii_control()) {
-        return Err(bad());
-    }
-    let http10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        v if v.starts_with("HTTP/") => {
-            return Err(ReadError::reject(505, format!("unsupported version {v}")));
-        }
-        _ => return Err(bad()),
-    };
-    Ok((method.to_owned(), target.to_owned(), http10))
-}
-
-fn parse_header_line(line: &[u8]) -> Result<(String, String), ReadError> {
-    // Obsolete line folding (a line starting with a blank) is rejected, as RFC 9112 §5.2 allows;
-    // no OTLP client folds headers.
-    let bad = |what: &str| ReadError::reject(400, format!("malformed header field: {what}"));
-    if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-        return Err(bad("folded line"));
-    }
-    let colon = line.iter().position(|b| *b == b':').ok_or_else(|| bad("no colon"))?;
-    let name = std::str::from_utf8(&line[..colon]).map_err(|_| bad("name is not ASCII"))?;
-    if !is_token(name) {
-        return Err(bad("invalid name"));
-    }
-    let value = &line[colon + 1..];
-    if value.iter().any(|b| b.is_ascii_control() && *b != b'\t') {
-        return Err(bad("control character in value"));
-    }
-    // Non-UTF-8 (obs-text) values are kept, lossily: they are only recorded for inspection.
-    let value = String::from_utf8_lossy(value);
-    Ok((name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).to_owned()))
-}
-
-/// Works out how the body is delimited, refusing ambiguous framing (a request-smuggling pattern)
-/// and bodies declared larger than `max_body`.
-pub(crate) fn framing(head: &Head, max_body: usize) -> Result<Framing, ReadError> {
-    let codings: Vec<String> = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "transfer-encoding")
-        .flat_map(|(_, v)| v.split(','))
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    let lengths: Vec<&str> = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "content-length")
-        .flat_map(|(_, v)| v.split(','))
-        .map(str::trim)
-        .collect();
-
-    if !codings.is_empty() {
-        if !lengths.is_empty() || head.http10 {
-            return Err(ReadError::reject(400, "conflicting body framing"));
-        }
-        return match codings.as_slice() {
-            [only] if only == "chunked" => Ok(Framing::Chunked),
-            [.., last] if last == "chunked" => {
-                Err(ReadError::reject(501, "only the chunked transfer coding is supported"))
-            }
-            _ => Err(ReadError::reject(400, "chunked must be the final transfer coding")),
-        };
-    }
-    let Some(first) = lengths.first() else {
-        return Ok(Framing::Empty);
-    };
-    if lengths.iter().any(|l| l != first) {
-        return Err(ReadError::reject(400, "conflicting Content-Length values"));
-    }
-    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ReadError::reject(400, "invalid Content-Length"));
-    }
-    // All digits, so a parse failure can only be overflow: far over any limit.
-    match first.parse::<usize>() {
-        Ok(n) if n <= max_body => Ok(Framing::Length(n)),
-        _ => Err(too_large(max_body)),
-    }
-}
-
-fn too_large(max_body: usize) -> ReadError {
-    ReadError::reject(413, format!("request body exceeds {max_body} bytes"))
-}
-
-/// Reads a body framed as `framing`, never holding more than `max_body` bytes of it.
-pub(crate) fn read_body<R: BufRead>(reader: &mut R, framing: &Framing, max_body: usize) -> Result<Vec<u8>, ReadError> {
-    match *framing {
-        Framing::Empty => Ok(Vec::new()),
-        Framing::Length(n) => {
-            let mut body = Vec::new();
-            // `take` + `read_to_end` grows the buffer as bytes arrive, so a client that declares
-            // a large length and sends nothing cannot make us allocate it up front.
-            reader.by_ref().take(n as u64).read_to_end(&mut body)?;
-            if body.len() == n {
-                Ok(body)
-            } else {
-                Err(ReadError::Closed)
+    let connection = Arc::new(Connection { shared: Arc::clone(shared), raw, id });
+    runtime.block_on(async {
+        let Ok(io) = tokio::net::TcpStream::from_std(stream) else { return };
+        // Answers are single small writes that clients wait on; Nagle would only add latency.
+        let _ = io.set_nodelay(true);
+        match tls {
+            None => serve_requests(&connection, io).await,
+            Some(config) => {
+                // A failed handshake closes the connection, with the alert rustls sends.
+                if let Ok(io) = tokio_rustls::TlsAcceptor::from(config).accept(io).await {
+                    serve_requests(&connection, io).await;
+                }
             }
         }
-        Framing::Chunked => read_chunked(reader, max_body),
+    });
+    if !shared.is_stopping() {
+        linger(&connection.raw);
     }
 }
 
-fn read_chunked<R: BufRead>(reader: &mut R, max_body: usize) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
-    loop {
-        let mut budget = MAX_CHUNK_LINE_BYTES;
-        let line = read_line(reader, &mut budget, || ReadError::reject(400, "chunk size line too long"))?
-            .ok_or(ReadError::Closed)?;
-        let size = parse_chunk_size(&line)?;
-        if size == 0 {
+async fn serve_requests<T>(connection: &Arc<Connection>, io: T)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(|request| {
+        let connection = Arc::clone(connection);
+        async move { answer(&connection, request).await }
+    });
+    // An error here is the connection's end (the client left, a malformed request was answered,
+    // a scripted reply closed it): there is nobody left to tell.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .max_header_size(MAX_HEAD_BYTES)
+        // Bounded by the size anyway; hyper's default of 100 would refuse what fits in it.
+        .max_headers(MAX_HEAD_BYTES / 4)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// Ends what we send, then reads and drops what the client still sends, for a bounded time and
+/// amount, so that the kernel does not answer it with a reset that races our last answer. Returns
+/// at once when the client has closed its side too.
+fn linger(raw: &TcpStream) {
+    let _ = raw.shutdown(Shutdown::Write);
+    if raw.set_nonblocking(false).is_err() {
+        return;
+    }
+    let started = Instant::now();
+    let mut drained = 0;
+    let mut sink = [0u8; 16 * 1024];
+    let mut reader = raw;
+    while drained < LINGER_BYTES {
+        let Some(left) = LINGER_TIME.checked_sub(started.elapsed()).filter(|d| !d.is_zero()) else {
+            break;
+        };
+        if raw.set_read_timeout(Some(left)).is_err() {
             break;
         }
-        if size > max_body - body.len() {
-            return Err(too_large(max_body));
-        }
-        let before = body.len();
-        reader.by_ref().take(size as u64).read_to_end(&mut body)?;
-        if body.len() - before != size {
-            return Err(ReadError::Closed);
-        }
-        let mut budget = 2;
-        match read_line(reader, &mut budget, || ReadError::reject(400, "chunk longer than its size"))? {
-            Some(rest) if rest.is_empty() => {}
-            Some(_) => return Err(ReadError::reject(400, "chunk longer than its size")),
-            None => return Err(ReadError::Closed),
-        }
-    }
-    // Trailer fields are read and ignored: OTLP defines none.
-    let mut budget = MAX_HEAD_BYTES;
-    loop {
-        let line = read_line(reader, &mut budget, || ReadError::reject(431, "trailer section too large"))?
-            .ok_or(ReadError::Closed)?;
-        if line.is_empty() {
-            return Ok(body);
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
 }
 
-fn parse_chunk_size(line: &[u8]) -> Result<usize, ReadError> {
-    let bad = || ReadError::reject(400, "malformed chunk size");
-    // Chunk extensions (`;name=value`) are allowed and ignored.
-    let digits = line.split(|b| *b == b';').next().unwrap_or_default();
-    let digits = std::str::from_utf8(digits).map_err(|_| bad())?.trim_matches([' ', '\t']);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
+/// A body given whole, or dripped by [`Reply::Drip`].
+type AnswerBody = http_body_util::Either<Full<Bytes>, Drip>;
+
+/// An answer, or none (hyper then closes the connection).
+type Answer = Result<Response<AnswerBody>, Unanswered>;
+
+/// Routes, reads, records and answers one request.
+async fn answer(connection: &Connection, request: Request<Incoming>) -> Answer {
+    let (head, body) = request.into_parts();
+    // Error answers mirror the request's format too; anything unrecognised gets protobuf, the
+    // OTLP default.
+    let content_type = header(&head.headers, "content-type");
+    let format = Format::of(content_type.as_deref()).unwrap_or(Format::Protobuf);
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Ok(closing(Rejection::too_large().response(format)));
     }
-    // All hex digits, so a failure is overflow, which no body limit admits.
-    usize::from_str_radix(digits, 16).map_err(|_| ReadError::reject(413, "chunk size overflows"))
+    let routed = route(&head.method, head.uri.path());
+    if let Err(rejection) = &routed {
+        // When the client waits for `100 Continue`, the answer does not depend on the body:
+        // answer at once rather than accept a body to discard (hyper then sends no `100`).
+        if expects_continue(&head.headers) {
+            return Ok(closing(rejection.response(format)));
+        }
+    }
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(BodyError::ClientGone) => return Err(Unanswered::ClientGone),
+        // The connection is out of sync: its last answer.
+        Err(BodyError::Rejected(rejection)) => return Ok(closing(rejection.response(format))),
+    };
+    let signal = match routed {
+        Ok(signal) => signal,
+        // The body was read in full, so the connection is still in sync and can be reused.
+        Err(rejection) => return Ok(rejection.response(format)),
+    };
+    let arrived = Instant::now();
+    let content_encoding = header(&head.headers, "content-encoding");
+    let request = otlp::decode(signal, content_type.as_deref(), content_encoding.as_deref(), &body, MAX_BODY_BYTES);
+    let reply = {
+        let mut state = connection.shared.lock();
+        // An undecodable body is answered with its error whatever the script says, and leaves
+        // the script for the next valid request: a script describes how the collector treats
+        // exports, and a malformed export is an exporter bug the test should see.
+        let reply = match &request {
+            Ok(_) => state.next_reply(signal),
+            Err(error) => Reply::Status { code: error.http_status(), retry_after: None, message: error.to_string() },
+        };
+        // Recorded before answering, so a client that has its answer always finds its request
+        // in `received()`.
+        state.received.push(ReceivedRequest {
+            signal,
+            path: head.uri.path_and_query().map_or_else(|| head.uri.to_string(), ToString::to_string),
+            connection: connection.id,
+            content_type,
+            content_encoding,
+            headers: head
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .collect(),
+            body_len: body.len(),
+            request,
+            arrived,
+            reply: reply.clone(),
+        });
+        reply
+    };
+    connection.shared.notify();
+    play(connection, reply, signal, format)
 }
 
-/// An answer to one request.
-#[derive(Debug)]
-pub(crate) struct Response {
-    /// Status code, written as given when in 200..=999 and as 500 otherwise (a 1xx would be
-    /// taken for an interim answer and leave the client waiting).
-    pub status: u16,
-    /// Extra header fields besides `Content-Length` and `Connection`.
-    pub headers: Vec<(&'static str, String)>,
-    /// The body; `Content-Length` is derived from it.
-    pub body: Vec<u8>,
+/// The answer a reply scripts.
+fn play(connection: &Connection, reply: Reply, signal: Signal, format: Format) -> Answer {
+    Ok(match reply {
+        Reply::Accept => success(signal, format, None),
+        Reply::PartialSuccess { rejected, message } => success(signal, format, Some((rejected, &message))),
+        Reply::Status { code, retry_after, message } => status_response(format, code, retry_after, &message),
+        // A gRPC status is answered as its HTTP counterpart.
+        Reply::GrpcStatus { code, message, retry_delay } => {
+            let (status, retry_after) = grpc::http_status_of_grpc(code, retry_delay);
+            status_response(format, status, retry_after, &message)
+        }
+        Reply::Garbage => response(200, Format::Protobuf, Bytes::from_static(otlp::GARBAGE)),
+        Reply::Hang(duration) => {
+            // Blocking is fine here: this runtime serves this one connection, whose requests
+            // come one at a time, and the pause ends early when the collector stops.
+            connection.shared.pause(duration);
+            return Err(Unanswered::Scripted);
+        }
+        Reply::Drip(every) => {
+            // An accepting answer with a warning, so that it has a body to drip.
+            let answer = otlp::success_body(signal, format, Some((0, "this answer drips in one byte at a time")));
+            let mut response =
+                Response::new(AnswerBody::Right(Drip::new(Arc::clone(&connection.shared), answer, every)));
+            response.headers_mut().insert("content-type", HeaderValue::from_static(format.content_type()));
+            closing(response)
+        }
+        Reply::AcceptThenClose => closing(success(signal, format, None)),
+        Reply::Reset => {
+            // std cannot set SO_LINGER to 0 on stable Rust, which is what would turn the close
+            // into an RST. Shutting both directions down closes at once with a FIN instead, under
+            // hyper; a client sees its request fail with a connection error and no response
+            // either way.
+            let _ = connection.raw.shutdown(Shutdown::Both);
+            return Err(Unanswered::Scripted);
+        }
+    })
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        // The reason phrase carries no meaning (RFC 9112 §4); clients read the code.
-        _ => "Status",
+/// An error answer: its status and the message of its `google.rpc.Status` body.
+struct Rejection {
+    status: u16,
+    message: String,
+}
+
+impl Rejection {
+    fn too_large() -> Self {
+        Rejection { status: 413, message: format!("request body exceeds {MAX_BODY_BYTES} bytes") }
+    }
+
+    fn response(&self, format: Format) -> Response<AnswerBody> {
+        let mut response = error_response(format, self.status, &self.message);
+        if self.status == 405 {
+            response.headers_mut().insert("allow", HeaderValue::from_static("POST"));
+        }
+        response
     }
 }
 
-/// Serializes `response` in one write (so it leaves in as few segments as possible). `close`
-/// adds `Connection: close`; `head_only` leaves the body out, as a response to HEAD must.
-pub(crate) fn write_response<W: Write>(
-    writer: &mut W,
-    response: &Response,
-    close: bool,
-    head_only: bool,
-) -> io::Result<()> {
-    let status = if (200..=999).contains(&response.status) { response.status } else { 500 };
-    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (name, value) in &response.headers {
-        // Values can come from test code (a scripted Retry-After); a stray CR or LF must not be
-        // able to break the response framing.
+/// Why a request body could not be read.
+enum BodyError {
+    /// Over the limit, or malformed (a bad chunk): answered, then the connection closes.
+    Rejected(Rejection),
+    /// The client left mid-body, or the connection failed: nobody to answer.
+    ClientGone,
+}
+
+/// Reads the whole body, up to [`MAX_BODY_BYTES`].
+async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(BodyError::Rejected(Rejection::too_large())),
+        Err(error) => match error.downcast::<hyper::Error>() {
+            Ok(error) if error.is_incomplete_message() || error.is_closed() || error.is_canceled() => {
+                Err(BodyError::ClientGone)
+            }
+            Ok(error) => {
+                Err(BodyError::Rejected(Rejection { status: 400, message: format!("malformed body: {error}") }))
+            }
+            Err(_) => Err(BodyError::ClientGone),
+        },
+    }
+}
+
+/// Maps the path and method to a signal, or to the error answer.
+fn route(method: &Method, path: &str) -> Result<Signal, Rejection> {
+    let signal = match path {
+        "/v1/traces" => Signal::Traces,
+        "/v1/metrics" => Signal::Metrics,
+        "/v1/logs" => Signal::Logs,
+        path => return Err(Rejection { status: 404, message: format!("no OTLP endpoint at {path}") }),
+    };
+    if method != Method::POST {
+        return Err(Rejection { status: 405, message: format!("{method} is not allowed here") });
+    }
+    Ok(signal)
+}
+
+/// The first value of a header, lossily as text.
+fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned())
+}
+
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    header(headers, "expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue"))
+}
+
+/// Marks an answer as the connection's last: hyper closes the connection after it.
+fn closing<B>(mut response: Response<B>) -> Response<B> {
+    response.headers_mut().insert("connection", HeaderValue::from_static("close"));
+    response
+}
+
+/// An answer with a body in `format`. A status outside 200..=999 is sent as 500 (a 1xx would be
+/// taken for an interim answer and leave the client waiting).
+fn response(status: u16, format: Format, body: impl Into<Bytes>) -> Response<AnswerBody> {
+    let mut response = Response::new(AnswerBody::Left(Full::new(body.into())));
+    *response.status_mut() = StatusCode::from_u16(status)
+        .ok()
+        .filter(|status| !status.is_informational())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert("content-type", HeaderValue::from_static(format.content_type()));
+    response
+}
+
+fn error_response(format: Format, status: u16, message: &str) -> Response<AnswerBody> {
+    response(status, format, otlp::status_body(format, status, message))
+}
+
+fn status_response(format: Format, code: u16, retry_after: Option<String>, message: &str) -> Response<AnswerBody> {
+    let mut response = error_response(format, code, message);
+    if let Some(value) = retry_after {
+        // Values come from test code; a stray CR or LF must not be able to break the framing.
         let value: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        out.push_str(&format!("{name}: {value}\r\n"));
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert("retry-after", value);
+        }
     }
-    // 204 and 304 answers end at their head whatever they declare (RFC 9110 §6.4.1): a body
-    // would be read as the start of the next response.
-    let bodiless = status == 204 || status == 304;
-    if !bodiless {
-        out.push_str(&format!("content-length: {}\r\n", response.body.len()));
-    }
-    if close {
-        out.push_str("connection: close\r\n");
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if !head_only && !bodiless {
-        bytes.extend_from_slice(&response.body);
-    }
-    writer.write_all(&bytes)?;
-    writer.flush()
+    response
 }
 
-/// The interim answer that lets an `Expect: 100-continue` client send its body.
-pub(crate) fn write_continue<W: Write>(writer: &mut W) -> io::Result<()> {
-    writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    writer.flush()
+fn success(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Response<AnswerBody> {
+    response(200, format, otlp::success_body(signal, format, partial))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{BufReader, Cursor};
+/// A body sent a byte at a time, `every` apart, that ends early (shorter than its declared length,
+/// so hyper closes the connection) when the collector stops.
+struct Drip {
+    shared: Arc<Shared>,
+    bytes: Bytes,
+    every: Duration,
+    next: Pin<Box<tokio::time::Sleep>>,
+}
 
-    fn head_of(raw: &[u8]) -> Result<Option<Head>, ReadError> {
-        read_head(&mut BufReader::new(Cursor::new(raw.to_vec())))
+impl Drip {
+    fn new(shared: Arc<Shared>, bytes: Vec<u8>, every: Duration) -> Self {
+        let next = Box::pin(tokio::time::sleep(every));
+        Drip { shared, bytes: Bytes::from(bytes), every, next }
     }
+}
 
-    fn status_of(result: Result<impl std::fmt::Debug, ReadError>) -> u16 {
-        match result {
-            Err(ReadError::Reject { status, .. }) => status,
-            other => panic!("expected a rejection, got {other:?}"),
+impl Body for Drip {
+    type Data = Bytes;
+    type Error = Unanswered;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Unanswered>>> {
+        if self.bytes.is_empty() {
+            return Poll::Ready(None);
         }
-    }
-
-    #[test]
-    fn parses_a_head_with_case_insensitive_names() {
-        let head = head_of(b"\r\nPOST /v1/traces?x=1 HTTP/1.1\r\nHost: a\r\nContent-TYPE:  application/json \r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(head.method, "POST");
-        assert_eq!(head.target, "/v1/traces?x=1");
-        assert_eq!(head.path(), "/v1/traces");
-        assert_eq!(head.header("content-type"), Some("application/json"));
-        assert!(head.keep_alive());
-        assert!(!head.expects_continue());
-    }
-
-    #[test]
-    fn bare_lf_line_endings_are_accepted() {
-        let head = head_of(b"POST / HTTP/1.0\nConnection: keep-alive\n\n").unwrap().unwrap();
-        assert!(head.http10);
-        assert!(!head.keep_alive(), "HTTP/1.0 connections are closed after one answer");
-    }
-
-    #[test]
-    fn connection_close_is_honoured_among_other_tokens() {
-        let head = head_of(b"POST / HTTP/1.1\r\nConnection: TE, Close\r\n\r\n").unwrap().unwrap();
-        assert!(!head.keep_alive());
-    }
-
-    #[test]
-    fn clean_eof_between_requests_is_not_an_error() {
-        assert!(head_of(b"").unwrap().is_none());
-        assert!(head_of(b"\r\n").unwrap().is_none());
-        assert_eq!(head_of(b"POST / HT").unwrap_err(), ReadError::Closed);
-        assert_eq!(head_of(b"POST / HTTP/1.1\r\nHost: a\r\n").unwrap_err(), ReadError::Closed);
-    }
-
-    #[test]
-    fn malformed_heads_are_rejected() {
-        for raw in [
-            &b"GARBAGE\r\n\r\n"[..],
-            b"POST  /v1/traces HTTP/1.1\r\n\r\n",
-            b"PO ST / HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1 extra\r\n\r\n",
-            b"\xff\xfe / HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nno colon here\r\n\r\n",
-            b"POST / HTTP/1.1\r\nBad Name: x\r\n\r\n",
-            b"POST / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
-            b"POST / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
-            b"POST / FTP/1.1\r\n\r\n",
-        ] {
-            assert_eq!(status_of(head_of(raw)), 400, "{}", String::from_utf8_lossy(raw));
+        ready!(self.next.as_mut().poll(cx));
+        if self.shared.is_stopping() {
+            return Poll::Ready(Some(Err(Unanswered::Scripted)));
         }
-        assert_eq!(status_of(head_of(b"POST / HTTP/2.0\r\n\r\n")), 505);
+        let every = self.every;
+        self.next.as_mut().reset(tokio::time::Instant::now() + every);
+        let byte = self.bytes.split_to(1);
+        Poll::Ready(Some(Ok(Frame::data(byte))))
     }
 
-    #[test]
-    fn oversized_heads_are_rejected_without_reading_everything() {
-        let mut long_line = b"POST /".to_vec();
-        long_line.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES));
-        long_line.extend_from_slice(b" HTTP/1.1\r\n\r\n");
-        assert_eq!(status_of(head_of(&long_line)), 414);
-
-        let mut many = b"POST / HTTP/1.1\r\n".to_vec();
-        for i in 0..MAX_HEAD_BYTES / 8 {
-            many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
-        }
-        many.extend_from_slice(b"\r\n");
-        assert_eq!(status_of(head_of(&many)), 431);
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_empty()
     }
 
-    fn framing_of(headers: &str) -> Result<Framing, ReadError> {
-        let raw = format!("POST / HTTP/1.1\r\n{headers}\r\n");
-        framing(&head_of(raw.as_bytes()).unwrap().unwrap(), 100)
-    }
-
-    #[test]
-    fn framing_rules() {
-        assert_eq!(framing_of("").unwrap(), Framing::Empty);
-        assert_eq!(framing_of("Content-Length: 5\r\n").unwrap(), Framing::Length(5));
-        assert_eq!(framing_of("Content-Length: 5\r\ncontent-length: 5, 5\r\n").unwrap(), Framing::Length(5));
-        assert_eq!(framing_of("Transfer-Encoding: Chunked\r\n").unwrap(), Framing::Chunked);
-        assert_eq!(status_of(framing_of("Content-Length: 101\r\n")), 413);
-        assert_eq!(status_of(framing_of("Content-Length: 99999999999999999999999999\r\n")), 413);
-        assert_eq!(status_of(framing_of("Content-Length: 5\r\nContent-Length: 6\r\n")), 400);
-        assert_eq!(status_of(framing_of("Content-Length: -1\r\n")), 400);
-        assert_eq!(status_of(framing_of("Content-Length: +5\r\n")), 400);
-        assert_eq!(status_of(framing_of("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n")), 400);
-        assert_eq!(status_of(framing_of("Transfer-Encoding: gzip, chunked\r\n")), 501);
-        assert_eq!(status_of(framing_of("Transfer-Encoding: chunked, gzip\r\n")), 400);
-    }
-
-    fn body_of(raw: &[u8], framing: Framing) -> Result<Vec<u8>, ReadError> {
-        read_body(&mut BufReader::new(Cursor::new(raw.to_vec())), &framing, 100)
-    }
-
-    #[test]
-    fn length_delimited_bodies() {
-        assert_eq!(body_of(b"hello, and the next request", Framing::Length(5)).unwrap(), b"hello");
-        assert_eq!(body_of(b"hel", Framing::Length(5)).unwrap_err(), ReadError::Closed);
-        assert_eq!(body_of(b"", Framing::Empty).unwrap(), b"");
-    }
-
-    #[test]
-    fn chunked_bodies_with_extensions_and_trailers() {
-        let raw = b"5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
-        let mut reader = BufReader::new(Cursor::new(raw.to_vec()));
-        assert_eq!(read_body(&mut reader, &Framing::Chunked, 100).unwrap(), b"hello, world!!!");
-        let mut rest = String::new();
-        reader.read_to_string(&mut rest).unwrap();
-        assert_eq!(rest, "NEXT", "the reader stops exactly at the end of the message");
-    }
-
-    #[test]
-    fn malformed_or_oversized_chunks() {
-        assert_eq!(status_of(body_of(b"zz\r\n", Framing::Chunked)), 400);
-        assert_eq!(status_of(body_of(b"\r\n", Framing::Chunked)), 400);
-        assert_eq!(status_of(body_of(b"+5\r\nhello\r\n0\r\n\r\n", Framing::Chunked)), 400);
-        assert_eq!(status_of(body_of(b"5\r\nhelloXX\r\n0\r\n\r\n", Framing::Chunked)), 400);
-        assert_eq!(status_of(body_of(b"65\r\n", Framing::Chunked)), 413);
-        assert_eq!(status_of(body_of(b"ffffffffffffffffffffffff\r\n", Framing::Chunked)), 413);
-        let mut long_size = vec![b'0'; MAX_CHUNK_LINE_BYTES];
-        long_size.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
-        assert_eq!(status_of(body_of(&long_size, Framing::Chunked)), 400);
-        // Two chunks that fit alone but not together.
-        let two_chunks = [&b"32\r\n"[..], &[b'a'; 50], b"\r\n33\r\n"].concat();
-        assert_eq!(status_of(body_of(&two_chunks, Framing::Chunked)), 413);
-    }
-
-    #[test]
-    fn truncated_chunked_bodies_mean_the_peer_left() {
-        for raw in [&b"50\r\nabc"[..], b"3\r\nabc", b"3\r\nabc\r\n", b"3\r\nabc\r\n0\r\n", b""] {
-            assert_eq!(body_of(raw, Framing::Chunked).unwrap_err(), ReadError::Closed);
-        }
-    }
-
-    #[test]
-    fn responses_are_well_formed() {
-        let response = Response {
-            status: 503,
-            headers: vec![("retry-after", "1\r\nx-injected: 1".into())],
-            body: b"abc".to_vec(),
-        };
-        let mut out = Vec::new();
-        write_response(&mut out, &response, true, false).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1  x-injected: 1\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc"
-        );
-        let mut out = Vec::new();
-        let no_content = Response { status: 204, headers: vec![], body: b"x".to_vec() };
-        write_response(&mut out, &no_content, false, false).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 204 No Content\r\n\r\n");
-        let mut out = Vec::new();
-        write_response(&mut out, &Response { status: 101, headers: vec![], body: b"x".to_vec() }, false, true).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1\r\n\r\n");
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.bytes.len() as u64)
     }
 }

@@ -9,8 +9,8 @@
 //!
 //! [`TestCollector`] listens on `127.0.0.1` and implements the receiving side of OTLP/HTTP:
 //! `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf (`application/x-protobuf`) or
-//! OTLP/JSON (`application/json`) bodies, optionally gzip-compressed, over HTTP/1.1 with
-//! keep-alive and `Content-Length` or chunked bodies. Every export is decoded with the crate's
+//! OTLP/JSON (`application/json`) bodies, optionally gzip-compressed, over HTTP/1.1 (served by
+//! hyper) with keep-alive and `Content-Length` or chunked bodies. Every export is decoded with the crate's
 //! own generated types and recorded as a [`ReceivedRequest`]; answers mirror the request's
 //! `Content-Type`, as OTLP requires.
 //!
@@ -23,9 +23,10 @@
 //!
 //! Other requests get the answers a real collector gives: 404 for another path, 405 for another
 //! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does
-//! not decode or malformed HTTP, 413 for a body over 64 MiB (on the wire or after
-//! decompression), 414/431 for a request line or header section over 64 KiB. Error bodies are a
-//! `google.rpc.Status`. No input makes it panic, and a slow client only ties up its own thread.
+//! not decode, 413 for a body over 64 MiB (on the wire or after decompression). Their bodies are
+//! a `google.rpc.Status`. Malformed HTTP gets hyper's own bodiless answer: 400, or 431 for a
+//! request line and header section over 64 KiB. No input makes it panic, and a slow client only
+//! ties up its own thread.
 //!
 //! ```
 //! use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
