@@ -103,7 +103,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Optio
 
 async fn serve_requests<T>(connection: &Arc<Connection>, io: T)
 where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let service = service_fn(|request| {
         let connection = Arc::clone(connection);
