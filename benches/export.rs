@@ -32,8 +32,8 @@ use nanotel::proto::metrics::v1::{
 };
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 fn attribute(key: &str, value: Value) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }

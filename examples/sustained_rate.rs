@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 use nanotel::attributes::KeyValue;
 use nanotel::export::{Compression, Encoder, ExportError, Exporter, ExporterKind, Pipeline, Protocol};
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{SpanKind, TracerProvider};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Export {

@@ -31,9 +31,9 @@ use nanotel::clock::now_unix_nanos;
 use nanotel::logs::{Logger, Severity};
 use nanotel::metrics::{BoundCounter, BoundGauge, BoundHistogram, Meter};
 use nanotel::resource::ResourceBuilder;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{SpanKind, Status, Tracer};
 use nanotel::{Signal, Telemetry};
+use nanotel_testing::TestCollector;
 use tracing_subscriber::layer::SubscriberExt;
 
 const VENUES: [&str; 4] = ["XNAS", "XNYS", "BATS", "IEXG"];

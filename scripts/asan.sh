@@ -18,4 +18,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
 tests=(thread_churn thread_churn_memory stress after_shutdown trace_spans logs_buffers metrics_concurrency metrics_stress tracing_layer)
 args=()
 for test in "${tests[@]}"; do args+=(--test "$test"); done
-cargo test --target x86_64-unknown-linux-gnu --features tracing,testing --lib "${args[@]}" "$@"
+cargo test --target x86_64-unknown-linux-gnu --features tracing --lib "${args[@]}" "$@"

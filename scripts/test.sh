@@ -40,6 +40,8 @@ cargo clippy --workspace --all-features --all-targets -- -D warnings
 
 echo "== cargo test" >&2
 cargo test --all-features
+# The loopback collector's package (`nanotel-testing`): its unit, end-to-end and doc tests.
+cargo test -p nanotel-testing
 # The benchmarks' package: its one test checks the sampler against the official SDK.
 cargo test -p nanotel-benches
 

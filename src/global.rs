@@ -22,8 +22,7 @@
 //! freed with the `Telemetry` and the handles made from it, since the set does not keep it alive.
 //!
 //! ```
-//! # #[cfg(feature = "testing")] {
-//! # let collector = nanotel::testing::TestCollector::start().unwrap();
+//! # let collector = nanotel_testing::TestCollector::start().unwrap();
 //! /// A library's code: it takes no handle.
 //! fn send_order() {
 //!     nanotel::global::tracer("order-lib").in_span("order.send", |_| ());
@@ -35,7 +34,6 @@
 //! let report = telemetry.shutdown(std::time::Duration::from_secs(5));
 //! assert_eq!(report.accounting.traces.exported, 1);
 //! assert!(!nanotel::global::tracer_provider().is_enabled(), "after shutdown: no-op");
-//! # }
 //! ```
 
 use std::ptr;

@@ -6,8 +6,7 @@
 //! providers are also reachable from anywhere through [`global`] (for libraries):
 //!
 //! ```
-//! # #[cfg(feature = "testing")] {
-//! # let collector = nanotel::testing::TestCollector::start().unwrap();
+//! # let collector = nanotel_testing::TestCollector::start().unwrap();
 //! # std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
 //! use nanotel::{attributes::KeyValue, logs::Severity};
 //!
@@ -25,7 +24,6 @@
 //! # drop(telemetry); // dropping `telemetry` flushes and shuts down
 //! # assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
 //! # assert_eq!(collector.accepted_items(nanotel::Signal::Logs), 1);
-//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -50,8 +48,6 @@ pub mod proto;
 pub mod resource;
 mod sync;
 mod telemetry;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
@@ -59,13 +55,16 @@ pub mod tracing_layer;
 pub use export::Signal;
 
 /// Not part of nanotel's API: no semver promise, not documented. The decoders the fuzz targets
-/// drive (fuzz/src/inputs.rs, replayed by tests/fuzz_corpus.rs), reachable for them alone.
+/// drive (fuzz/src/inputs.rs, replayed by tests/fuzz_corpus.rs), reachable for them alone, and
+/// what the test collector (the `nanotel-testing` crate) needs: marking its threads as nanotel's
+/// own, so the `tracing` layer ignores what they log.
 #[doc(hidden)]
 pub mod internal {
     pub use crate::export::endpoint::{signal_url, signal_url_for, EndpointError};
     pub use crate::export::headers::{parse_headers, ParsedHeaders};
     pub use crate::export::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
     pub use crate::export::retry_after::parse_retry_after;
+    pub use crate::own_threads::mark_current as mark_own_thread;
     pub use crate::resource::container::{container_id_from_cgroup, container_id_from_mountinfo};
     pub use crate::resource::env_attributes::{parse_resource_attributes, ParsedAttributes};
 }

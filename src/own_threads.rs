@@ -12,7 +12,7 @@ thread_local! {
 }
 
 /// Marks the calling thread as one of nanotel's own, for the rest of its life.
-pub(crate) fn mark_current() {
+pub fn mark_current() {
     OWN.with(|own| own.set(true));
 }
 

@@ -28,9 +28,8 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 /// [`global`](crate::global) until then, for code that is handed no handle.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use nanotel::attributes::KeyValue;
-/// # let collector = nanotel::testing::TestCollector::start().unwrap();
+/// # let collector = nanotel_testing::TestCollector::start().unwrap();
 /// # std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
 ///
 /// let telemetry = nanotel::init()?;
@@ -43,7 +42,6 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 /// });
 /// let report = telemetry.shutdown(std::time::Duration::from_secs(5));
 /// assert_eq!(report.accounting.traces.exported, 1);
-/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn init() -> Result<Telemetry, InitError> {
@@ -64,7 +62,6 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 /// pipeline, meter, tracer and logger provider builders.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use nanotel::export::Compression;
 /// use nanotel::metrics::TemporalityPreference;
@@ -72,7 +69,7 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 /// use nanotel::trace::Sampler;
 /// use nanotel::Signal;
 ///
-/// let collector = nanotel::testing::TestCollector::start().unwrap();
+/// let collector = nanotel_testing::TestCollector::start().unwrap();
 /// let telemetry = nanotel::builder()
 ///     .without_env()
 ///     .service_name("order-gateway")
@@ -85,7 +82,6 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 ///     .unwrap();
 /// let url = telemetry.pipeline().unwrap().config().signal(Signal::Traces).url();
 /// assert_eq!(url, format!("{}/v1/traces", collector.endpoint()));
-/// # }
 /// ```
 #[derive(Default)]
 #[must_use = "a builder does nothing until built"]

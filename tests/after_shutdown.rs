@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use nanotel::export::Pipeline;
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, TracerProvider};
+use nanotel_testing::TestCollector;
 
 #[test]
 fn spans_and_logs_ended_after_shutdown_are_counted() {

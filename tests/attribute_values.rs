@@ -11,9 +11,9 @@ use std::time::Duration;
 use nanotel::attributes::KeyValue;
 use nanotel::export::Pipeline;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, ArrayValue};
-use nanotel::testing::TestCollector;
 use nanotel::trace::TracerProvider;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

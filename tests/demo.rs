@@ -7,8 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 use serde_json::Value;
 
 /// `target/<profile>/examples/trading_client`, beside this test's `target/<profile>/deps/`.

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy};
 use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 
 /// One gauge point per collection.
 struct Depth;

@@ -18,9 +18,9 @@ use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::Span as OtlpSpan;
-use nanotel::testing::TestCollector;
 use nanotel::trace::TracerProvider;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 use accounting::assert_identity;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use nanotel::export::DropReason;
 use nanotel::logs::Severity;
-use nanotel::testing::TestCollector;
 use nanotel::{global, Signal, Telemetry};
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use nanotel::export::{BatchConfig, Compression, Pipeline, PipelineBuilder, Protocol, RetryPolicy, Snapshot};
 use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ScopeMetrics};
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 
 fn gauge() -> ScopeMetrics {
     let point = NumberDataPoint { value: Some(number_data_point::Value::AsInt(42)), ..Default::default() };

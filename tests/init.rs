@@ -10,9 +10,9 @@ use nanotel::logs::Severity;
 use nanotel::metrics::TemporalityPreference;
 use nanotel::proto::common::v1::any_value::Value;
 use nanotel::resource::ResourceBuilder;
-use nanotel::testing::TestCollector;
 use nanotel::trace::Sampler;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -40,7 +40,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("propagation", &["config", "header_text", "percent", "trace"]),
     // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`.
     ("prometheus", &["diag", "export", "metrics", "own_threads", "proto"]),
-    ("testing", &["export", "own_threads", "proto"]),
     ("global", &["logs", "metrics", "trace"]),
     // What `nanotel::init()` builds: everything wired together.
     (

@@ -9,8 +9,8 @@ use nanotel::attributes::KeyValue;
 use nanotel::export::{BatchConfig, Pipeline};
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::proto::common::v1::any_value::Value as Any;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 #[path = "support/console.rs"]
 mod console;

@@ -13,9 +13,9 @@ use nanotel::logs::{LogLimits, LoggerProvider, Severity};
 use nanotel::proto::collector::logs::v1::ExportLogsServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::logs::v1::LogRecord;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Context, Sampler, SpanContext, SpanId, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Records [`record`] emits.

@@ -13,8 +13,8 @@ use nanotel::metrics::{Aggregation, MeterProvider, MetricsRecorder, View};
 use nanotel::proto::common::v1::any_value::Value;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{number_data_point, Metric};
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 #[global_allocator]
 static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;

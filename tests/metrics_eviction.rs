@@ -16,8 +16,8 @@ use nanotel::metrics::{Forget, MeterProvider, TemporalityPreference, OVERFLOW_KE
 use nanotel::proto::common::v1::any_value;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

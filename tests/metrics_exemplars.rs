@@ -20,8 +20,8 @@ use nanotel::proto::common::v1::any_value::Value as AnyValue;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, TracerProvider};
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

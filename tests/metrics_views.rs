@@ -21,8 +21,8 @@ use nanotel::proto::common::v1::KeyValue as OtlpKeyValue;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point::Value as PointValue;
 use nanotel::proto::metrics::v1::Metric;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -17,8 +17,8 @@ use nanotel::metrics::{MeterProvider, TemporalityPreference};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::AggregationTemporality;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -144,7 +144,7 @@ fn the_exporter_thread_collects_at_every_interval() {
     let orders = provider.meter("gateway").u64_counter("orders").build().unwrap().bind(&[]);
     orders.add(1);
     // No flush: only the periodic collection can deliver these.
-    let delivered = |requests: &[nanotel::testing::ReceivedRequest]| {
+    let delivered = |requests: &[nanotel_testing::ReceivedRequest]| {
         requests.iter().filter(|r| r.signal == Signal::Metrics).count() >= 2
     };
     assert!(collector.wait_until(WAIT, |requests| {

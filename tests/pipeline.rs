@@ -17,8 +17,8 @@ use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyV
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
 use nanotel::proto::trace::v1::Span;
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 
 fn scope(name: &str) -> nanotel::export::Scope {
     Arc::new(InstrumentationScope { name: name.into(), version: "1.0".into(), ..Default::default() })

@@ -14,9 +14,9 @@ use nanotel::metrics::{Aggregation, View};
 use nanotel::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::resource::v1::Resource;
 use nanotel::proto::trace::v1::Span;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, TracerProvider};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 /// How long Prometheus gets to start and to show a scraped value before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(90);

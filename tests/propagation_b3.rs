@@ -8,9 +8,9 @@ use std::time::Duration;
 use http::HeaderMap;
 use nanotel::propagation::{CompositePropagator, Propagator};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Context, SpanKind};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const TRACE_64: &str = "a3ce929d0e0e4736";
 const SPAN: &str = "e457b5a2e4d86bd1";

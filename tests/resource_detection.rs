@@ -16,8 +16,8 @@ use nanotel::proto::common::v1::any_value::Value;
 use nanotel::proto::common::v1::InstrumentationScope;
 use nanotel::proto::trace::v1::Span;
 use nanotel::resource::ResourceBuilder;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -35,7 +35,7 @@ fn export_one_span(collector: &TestCollector, builder: PipelineBuilder) -> Expor
     };
     pipeline.handle().send_span(&scope, span);
     pipeline.force_flush(WAIT).unwrap();
-    let is_traces = |request: &&nanotel::testing::ReceivedRequest| request.signal == Signal::Traces;
+    let is_traces = |request: &&nanotel_testing::ReceivedRequest| request.signal == Signal::Traces;
     assert!(collector.wait_until(WAIT, |received| received.iter().any(|r| is_traces(&r))));
     pipeline.shutdown(WAIT);
     // The pipeline's own metrics go out beside, on their own lane: the traces request may come

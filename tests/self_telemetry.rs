@@ -8,8 +8,8 @@ use nanotel::export::{BatchConfig, Pipeline, PipelineBuilder, SELF_TELEMETRY_SCO
 use nanotel::proto::common::v1::InstrumentationScope;
 use nanotel::proto::metrics::v1::{metric::Data, number_data_point::Value, Metric, ScopeMetrics};
 use nanotel::proto::trace::v1::Span;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

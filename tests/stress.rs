@@ -15,9 +15,9 @@ use std::time::Duration;
 use alloc_support::{live_bytes, CountingAllocator};
 use nanotel::export::{Pipeline, Snapshot};
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, Span, TracerProvider};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

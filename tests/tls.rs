@@ -17,8 +17,8 @@ use nanotel::export::{BatchConfig, DropReason, Pipeline, PipelineBuilder, RetryP
 use nanotel::proto::common::v1::InstrumentationScope;
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::Span;
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -9,11 +9,11 @@ use nanotel::export::Pipeline;
 use nanotel::propagation::TraceContextPropagator;
 use nanotel::proto::common::v1::any_value::Value as Any;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, Span as OtlpSpan};
-use nanotel::testing::TestCollector;
 use nanotel::trace::TraceState;
 use nanotel::trace::{
     Context, Sampler, SamplingInput, SamplingResult, ShouldSample, SpanKind, TraceId, TracerProvider,
 };
+use nanotel_testing::TestCollector;
 
 /// Every order on XNAS, none elsewhere.
 struct PerVenue;

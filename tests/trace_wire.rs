@@ -13,10 +13,10 @@ use nanotel::export::{Pipeline, Protocol};
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
-use nanotel::testing::TestCollector;
 use nanotel::trace::TraceState;
 use nanotel::trace::{Context, Sampler, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider};
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -9,10 +9,10 @@ use nanotel::logs::Severity;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue as OtlpKeyValue};
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
-use nanotel::testing::TestCollector;
 use nanotel::trace::{Sampler, SpanContext};
 use nanotel::tracing_layer::NanotelLayer;
 use nanotel::Telemetry;
+use nanotel_testing::TestCollector;
 use tracing_subscriber::layer::SubscriberExt;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -208,7 +208,6 @@ impl Accounting {
 /// `nanotel-summary `.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use nanotel::export::Pipeline;
 ///
@@ -218,7 +217,6 @@ impl Accounting {
 /// let json = accounting.to_json();
 /// assert!(json.starts_with(r#"{"traces":{"enqueued":0,"exported":0,"queued":0,"#));
 /// pipeline.shutdown(Duration::from_secs(1));
-/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Snapshot {

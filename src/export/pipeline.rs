@@ -401,12 +401,11 @@ pub struct ShutdownReport {
 /// The export pipeline: the queues and the `nanotel-export` thread that empties them.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use nanotel::export::Pipeline;
 /// use nanotel::proto::{common::v1::InstrumentationScope, trace::v1::Span};
-/// use nanotel::testing::TestCollector;
+/// use nanotel_testing::TestCollector;
 ///
 /// let collector = TestCollector::start().unwrap();
 /// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
@@ -417,7 +416,6 @@ pub struct ShutdownReport {
 /// let report = pipeline.shutdown(Duration::from_secs(5));
 /// assert_eq!(report.accounting.traces.exported, 1);
 /// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
-/// # }
 /// ```
 pub struct Pipeline {
     handle: PipelineHandle,

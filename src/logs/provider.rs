@@ -27,12 +27,11 @@ pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
 /// per-thread buffers records wait in until the exporter thread takes them.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use nanotel::attributes::KeyValue;
 /// use nanotel::export::Pipeline;
 /// use nanotel::logs::{LoggerProvider, Severity};
-/// use nanotel::testing::TestCollector;
+/// use nanotel_testing::TestCollector;
 ///
 /// let collector = TestCollector::start().unwrap();
 /// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
@@ -42,7 +41,6 @@ pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
 /// logger.emit(Severity::Info, "order accepted", &[KeyValue::new("order.id", 42)]);
 /// pipeline.force_flush(Duration::from_secs(5)).unwrap();
 /// assert_eq!(collector.accepted_items(nanotel::Signal::Logs), 1);
-/// # }
 /// ```
 #[derive(Clone)]
 pub struct LoggerProvider {

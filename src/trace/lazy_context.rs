@@ -102,6 +102,7 @@ impl LazyContext {
 
     /// [`get`](LazyContext::get) through exclusive access: the ids, if pending, are drawn with
     /// plain stores (no compare-and-swap: nothing else can read the context meanwhile).
+    #[cfg(feature = "tracing")]
     #[inline(always)]
     pub(crate) fn get_exclusive(&mut self) -> &SpanContext {
         let state = *self.state.get_mut();

@@ -42,10 +42,9 @@ pub const DEFAULT_RING_CAPACITY: usize = 16384;
 /// rings ended spans wait in until the exporter thread takes them.
 ///
 /// ```
-/// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use nanotel::export::Pipeline;
-/// use nanotel::testing::TestCollector;
+/// use nanotel_testing::TestCollector;
 /// use nanotel::trace::TracerProvider;
 ///
 /// let collector = TestCollector::start().unwrap();
@@ -56,7 +55,6 @@ pub const DEFAULT_RING_CAPACITY: usize = 16384;
 /// tracer.in_span("order.send", |span| assert!(span.is_recording()));
 /// pipeline.force_flush(Duration::from_secs(5)).unwrap();
 /// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
-/// # }
 /// ```
 #[derive(Clone)]
 pub struct TracerProvider {

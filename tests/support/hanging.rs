@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use nanotel::export::{BatchConfig, Pipeline};
-use nanotel::testing::{Reply, TestCollector};
 use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 
 /// A pipeline for `signal` to a collector that hangs on every request, with a small queue (512),
 /// a small backlog budget (64 KiB of encoded batches) and quick batches, so the backlog and then

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use nanotel::export::{BatchConfig, Compression, Pipeline, PipelineBuilder};
-use nanotel::testing::TestCollector;
 use nanotel::Signal;
+use nanotel_testing::TestCollector;
 
 /// The builder of such a pipeline to `collector`, to adjust (the protocol, say) before `build`.
 pub fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {

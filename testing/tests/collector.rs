@@ -12,17 +12,19 @@ use flate2::Compression;
 use prost::Message;
 use reqwest::blocking::{Client, Response};
 
-use super::*;
-use crate::proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use crate::proto::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use crate::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use crate::proto::google::rpc::Status;
-use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use crate::proto::metrics::v1::{metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
-use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::Signal;
+use nanotel::proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use nanotel::proto::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use nanotel::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use nanotel::proto::google::rpc::Status;
+use nanotel::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use nanotel::proto::metrics::v1::{metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use nanotel::Signal;
+use nanotel_testing::*;
 
 const PROTOBUF: &str = "application/x-protobuf";
+/// The collector's limit on a request body (OTLP's recommended server limit).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const JSON: &str = "application/json";
 
 fn traces(spans: usize) -> ExportTraceServiceRequest {
@@ -527,7 +529,7 @@ fn oversized_bodies_get_413() {
     assert!(Status::decode(response.body.as_slice()).is_ok());
 
     // A real client that sends the whole oversized body still reads the 413, not a reset.
-    let body = vec![0u8; super::server::MAX_BODY_BYTES + 1];
+    let body = vec![0u8; MAX_BODY_BYTES + 1];
     let response = post(&client(), &collector, Signal::Traces, PROTOBUF, body);
     assert_eq!(response.status(), 413);
     assert!(collector.received().is_empty());
@@ -543,7 +545,8 @@ fn malformed_http_gets_4xx_and_a_close() {
         (b"POST /v1/logs HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
         (b"POST /v1/logs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400),
         (huge_header.as_bytes(), 431),
-        (b"POST /v1/logs HTTP/3\r\n\r\n", 505),
+        // hyper answers any version but HTTP/1.x as a malformed request line.
+        (b"POST /v1/logs HTTP/3\r\n\r\n", 400),
     ];
     for (raw, status) in cases {
         let (mut stream, mut reader) = connect(&collector);

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::otlp::{DecodeError, ExportRequest};
-use super::server::{self, slot, Shared};
-use crate::Signal;
+use crate::otlp::{DecodeError, ExportRequest};
+use crate::server::{self, slot, Shared};
+use nanotel::Signal;
 
 /// How the collector answers one export request.
 ///
@@ -103,7 +103,8 @@ pub struct ReceivedRequest {
     pub content_type: Option<String>,
     /// The `Content-Encoding` header, if any.
     pub content_encoding: Option<String>,
-    /// Every header field in arrival order, names lowercased.
+    /// Every header field, names lowercased; fields of one name in arrival order, grouped by
+    /// name (as `http::HeaderMap` keeps them).
     pub headers: Vec<(String, String)>,
     /// The body length as sent, i.e. compressed when `Content-Encoding` says so.
     pub body_len: usize,
@@ -155,7 +156,7 @@ pub struct SignalSummary {
 /// the demo.
 ///
 /// ```
-/// use nanotel::testing::{SignalSummary, Summary};
+/// use nanotel_testing::{SignalSummary, Summary};
 ///
 /// let summary = Summary {
 ///     traces: SignalSummary { requests: 2, items: 10, accepted_items: 8 },
@@ -257,7 +258,7 @@ impl TestCollector {
         key_pem: &str,
         client_ca_pem: Option<&str>,
     ) -> io::Result<TestCollector> {
-        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, false)?))
+        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, false)?))
     }
 
     /// [`start_tls`](Self::start_tls) for OTLP/gRPC: the collector answers gRPC over TLS (its
@@ -271,7 +272,7 @@ impl TestCollector {
         key_pem: &str,
         client_ca_pem: Option<&str>,
     ) -> io::Result<TestCollector> {
-        Self::start_with(Some(super::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, true)?))
+        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, true)?))
     }
 
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<TestCollector> {
@@ -281,7 +282,7 @@ impl TestCollector {
         let shared = Arc::new(Shared::new());
         let accept_shared = Arc::clone(&shared);
         let accept_thread = thread::Builder::new().name("nanotel-test-collector".into()).spawn(move || {
-            crate::own_threads::mark_current();
+            nanotel::internal::mark_own_thread();
             server::accept_loop(listener, accept_shared, tls)
         })?;
         Ok(TestCollector { addr, scheme, shared, accept_thread: Some(accept_thread) })
@@ -304,7 +305,7 @@ impl TestCollector {
     /// else gets the [default](Self::set_default).
     ///
     /// ```
-    /// use nanotel::testing::{Reply, TestCollector};
+    /// use nanotel_testing::{Reply, TestCollector};
     /// use nanotel::Signal;
     ///
     /// let collector = TestCollector::start()?;

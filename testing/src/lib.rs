@@ -1,4 +1,5 @@
-//! A loopback OTLP/HTTP and OTLP/gRPC collector for integration tests (feature `testing`).
+//! A loopback OTLP/HTTP and OTLP/gRPC collector for integration tests: nanotel's own, and those of a
+//! program that exports with nanotel (add `nanotel-testing` as a dev-dependency).
 //!
 //! Both protocols are served on the one port: a connection that opens with the HTTP/2 preface
 //! (a gRPC client over h2c) is served as OTLP/gRPC, any other as OTLP/HTTP, so
@@ -8,8 +9,8 @@
 //!
 //! [`TestCollector`] listens on `127.0.0.1` and implements the receiving side of OTLP/HTTP:
 //! `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf (`application/x-protobuf`) or
-//! OTLP/JSON (`application/json`) bodies, optionally gzip-compressed, over HTTP/1.1 with
-//! keep-alive and `Content-Length` or chunked bodies. Every export is decoded with the crate's
+//! OTLP/JSON (`application/json`) bodies, optionally gzip-compressed, over HTTP/1.1 (served by
+//! hyper) with keep-alive and `Content-Length` or chunked bodies. Every export is decoded with the crate's
 //! own generated types and recorded as a [`ReceivedRequest`]; answers mirror the request's
 //! `Content-Type`, as OTLP requires.
 //!
@@ -22,14 +23,15 @@
 //!
 //! Other requests get the answers a real collector gives: 404 for another path, 405 for another
 //! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does
-//! not decode or malformed HTTP, 413 for a body over 64 MiB (on the wire or after
-//! decompression), 414/431 for a request line or header section over 64 KiB. Error bodies are a
-//! `google.rpc.Status`. No input makes it panic, and a slow client only ties up its own thread.
+//! not decode, 413 for a body over 64 MiB (on the wire or after decompression). Their bodies are
+//! a `google.rpc.Status`. Malformed HTTP gets hyper's own bodiless answer: 400, or 431 for a
+//! request line and header section over 64 KiB. No input makes it panic, and a slow client only
+//! ties up its own thread.
 //!
 //! ```
 //! use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 //! use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-//! use nanotel::testing::TestCollector;
+//! use nanotel_testing::TestCollector;
 //! use nanotel::Signal;
 //! use prost::Message;
 //!
@@ -67,6 +69,3 @@ mod tls;
 
 pub use collector::{ReceivedRequest, Reply, SignalSummary, Summary, TestCollector};
 pub use otlp::{DecodeError, ExportRequest};
-
-#[cfg(test)]
-mod tests;

@@ -7,18 +7,18 @@ use std::io::Read;
 use flate2::read::MultiGzDecoder;
 use prost::Message;
 
-use crate::proto::collector::logs::v1::{
+use nanotel::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use crate::proto::collector::metrics::v1::{
+use nanotel::proto::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use crate::proto::collector::trace::v1::{
+use nanotel::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use crate::proto::google::rpc::Status;
-use crate::proto::metrics::v1::metric::Data;
-use crate::Signal;
+use nanotel::proto::google::rpc::Status;
+use nanotel::proto::metrics::v1::metric::Data;
+use nanotel::Signal;
 
 /// A decoded OTLP export request, one variant per signal.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,7 +47,7 @@ impl ExportRequest {
     /// ```
     /// use nanotel::proto::collector::logs::v1::ExportLogsServiceRequest;
     /// use nanotel::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    /// use nanotel::testing::ExportRequest;
+    /// use nanotel_testing::ExportRequest;
     ///
     /// let scope = ScopeLogs { log_records: vec![LogRecord::default(); 3], ..Default::default() };
     /// let resource = ResourceLogs { scope_logs: vec![scope.clone(), scope], ..Default::default() };
@@ -157,7 +157,7 @@ impl std::error::Error for DecodeError {}
 
 /// The two OTLP/HTTP body encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Format {
+pub(crate) enum Format {
     Protobuf,
     Json,
 }
@@ -215,7 +215,7 @@ fn parse<T: Message + Default + serde::de::DeserializeOwned>(format: Format, byt
 }
 
 /// Decodes a request body posted to `signal`'s path.
-pub(super) fn decode(
+pub(crate) fn decode(
     signal: Signal,
     content_type: Option<&str>,
     content_encoding: Option<&str>,
@@ -243,7 +243,7 @@ fn serialize<T: Message + serde::Serialize>(format: Format, message: &T) -> Vec<
 
 /// The body of a 200 answer: an empty `Export*ServiceResponse`, or one carrying a partial
 /// success when `partial` is given.
-pub(super) fn success_body(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Vec<u8> {
+pub(crate) fn success_body(signal: Signal, format: Format, partial: Option<(i64, &str)>) -> Vec<u8> {
     let message = |m: &str| m.to_owned();
     match signal {
         Signal::Traces => serialize(
@@ -297,7 +297,7 @@ fn rpc_code(http_status: u16) -> i32 {
 }
 
 /// The body of an error answer: a `google.rpc.Status` in the request's format.
-pub(super) fn status_body(format: Format, http_status: u16, message: &str) -> Vec<u8> {
+pub(crate) fn status_body(format: Format, http_status: u16, message: &str) -> Vec<u8> {
     let status = Status { code: rpc_code(http_status), message: message.to_owned(), details: Vec::new() };
     match format {
         Format::Protobuf => status.encode_to_vec(),
@@ -318,18 +318,18 @@ pub(super) fn status_body(format: Format, http_status: u16, message: &str) -> Ve
 
 /// A body that no `Export*ServiceResponse` decoder accepts: field 1 (`partial_success`) declares
 /// 100 bytes of content and only three follow.
-pub(super) const GARBAGE: &[u8] = &[0x0a, 0x64, 0xde, 0xad, 0xbe];
+pub(crate) const GARBAGE: &[u8] = &[0x0a, 0x64, 0xde, 0xad, 0xbe];
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::metrics::v1::{
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use nanotel::proto::metrics::v1::{
         ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
         NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
     };
-    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-    use flate2::write::GzEncoder;
-    use flate2::Compression;
+    use nanotel::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use std::io::Write;
 
     fn traces(spans: usize) -> ExportTraceServiceRequest {

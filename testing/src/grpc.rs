@@ -1,4 +1,4 @@
-//! The OTLP/gRPC side of the [`TestCollector`](super::TestCollector), on the same port as
+//! The OTLP/gRPC side of the [`TestCollector`](crate::TestCollector), on the same port as
 //! OTLP/HTTP: a connection that opens with the HTTP/2 client preface (`PRI * HTTP/2.0`, what a
 //! gRPC client sends first over h2c) is served here, any other by the HTTP/1.1 server.
 //!
@@ -33,18 +33,18 @@ use http::{HeaderMap, HeaderValue, Request};
 use prost::Message;
 use tokio::sync::Notify;
 
-use super::collector::{ReceivedRequest, Reply};
-use super::otlp::{self, DecodeError, Format};
-use super::server::{Shared, MAX_BODY_BYTES};
-use crate::proto::google::rpc::Status;
-use crate::Signal;
+use crate::collector::{ReceivedRequest, Reply};
+use crate::otlp::{self, DecodeError, Format};
+use crate::server::{Shared, MAX_BODY_BYTES};
+use nanotel::proto::google::rpc::Status;
+use nanotel::Signal;
 
 /// How an HTTP/2 connection starts.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// Whether the client on `stream` speaks HTTP/2 (prior knowledge), judged by its first bytes
 /// without consuming them.
-pub(super) fn is_http2(stream: &TcpStream) -> bool {
+pub(crate) fn is_http2(stream: &TcpStream) -> bool {
     let mut start = [0u8; PREFACE.len()];
     for _ in 0..100 {
         match stream.peek(&mut start) {
@@ -59,7 +59,7 @@ pub(super) fn is_http2(stream: &TcpStream) -> bool {
 
 /// Serves one HTTP/2 connection until the client or the collector closes it; over TLS first
 /// when `tls` is given (the gRPC-over-TLS collector, whose ALPN offers `h2` only).
-pub(super) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
+pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
         return;
     };
@@ -369,7 +369,7 @@ fn grpc_status_of_http(status: u16, retry_after: Option<&str>, message: String) 
 
 /// The OTLP/HTTP answer standing for a [`Reply::GrpcStatus`] on an HTTP/1.1 connection: a
 /// retryable code is 503 (429 with `Retry-After` for a delay), a final one a 4xx or 500.
-pub(super) fn http_status_of_grpc(code: u32, retry_delay: Option<Duration>) -> (u16, Option<String>) {
+pub(crate) fn http_status_of_grpc(code: u32, retry_delay: Option<Duration>) -> (u16, Option<String>) {
     let retry_after = retry_delay.map(|delay| delay.as_secs().to_string());
     let status = match code {
         1 | 4 | 10 | 11 | 14 | 15 if retry_after.is_some() => 429,

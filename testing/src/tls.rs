@@ -1,68 +1,28 @@
-//! HTTPS for the [`TestCollector`](super::TestCollector): rustls on the connection's own blocking
-//! thread (`rustls::StreamOwned`), so the HTTP/1 code serves a TLS connection as it serves a
-//! plain one. The handshake happens on the first read; one that fails (the client does not trust
-//! the certificate, or presents none when `client_ca` asks for one) closes the connection, with
-//! the alert rustls sends, before any request is recorded.
+//! HTTPS for the [`TestCollector`](crate::TestCollector): the rustls server configuration that
+//! both sides use, tokio-rustls accepting on the connection's runtime. A handshake that fails (the
+//! client does not trust the certificate, or presents none when `client_ca` asks for one) closes
+//! the connection, with the alert rustls sends, before any request is recorded.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
-
-/// A connection the collector serves: plain TCP, or TLS over it.
-pub(super) trait Connection: Read + Write {
-    /// The socket underneath, for timeouts and shutdown.
-    fn tcp(&self) -> &TcpStream;
-
-    /// Ends what we send (TLS first says so with `close_notify`), keeping the read side open.
-    fn close_write(&mut self) {
-        let _ = self.tcp().shutdown(Shutdown::Write);
-    }
-}
-
-impl Connection for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-}
-
-impl Connection for StreamOwned<ServerConnection, TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        &self.sock
-    }
-
-    fn close_write(&mut self) {
-        self.conn.send_close_notify();
-        let _ = self.flush();
-        let _ = self.sock.shutdown(Shutdown::Write);
-    }
-}
-
-/// Wraps an accepted socket in a server-side TLS session.
-pub(super) fn accept(
-    config: &Arc<ServerConfig>,
-    stream: TcpStream,
-) -> io::Result<StreamOwned<ServerConnection, TcpStream>> {
-    let session = ServerConnection::new(Arc::clone(config)).map_err(invalid)?;
-    Ok(StreamOwned::new(session, stream))
-}
+use rustls::{RootCertStore, ServerConfig};
 
 /// The ALPN protocol of a collector that speaks gRPC over TLS.
 const H2: &[u8] = b"h2";
 
 /// Whether a collector with this configuration speaks gRPC (its ALPN offers `h2` only).
-pub(super) fn speaks_grpc(config: &ServerConfig) -> bool {
+pub(crate) fn speaks_grpc(config: &ServerConfig) -> bool {
     config.alpn_protocols == [H2]
 }
 
 /// The server's TLS configuration: its certificate chain and key, and, with `client_ca`, client
 /// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1, or with
 /// `grpc` HTTP/2 (`h2`) only: a TLS collector speaks one of the two.
-pub(super) fn server_config(
+pub(crate) fn server_config(
     certificate_chain_pem: &str,
     key_pem: &str,
     client_ca_pem: Option<&str>,
