@@ -210,14 +210,14 @@ fn main() -> ExitCode {
         // Metrics and logs are switched off: only spans are measured (their settings stay the defaults).
         let mut builder = Pipeline::builder()
             .without_env()
-            .exporter(Signal::Metrics, ExporterKind::None)
-            .exporter(Signal::Logs, ExporterKind::None);
+            .with_exporter(Signal::Metrics, ExporterKind::None)
+            .with_exporter(Signal::Logs, ExporterKind::None);
         builder = match (&collector, options.export) {
-            (Some(collector), _) => builder.endpoint(collector.endpoint()).protocol(Protocol::HttpProtobuf),
+            (Some(collector), _) => builder.with_endpoint(collector.endpoint()).with_protocol(Protocol::HttpProtobuf),
             (None, Export::Encode) => {
-                builder.span_exporter(EncodeAndDiscard(Encoder::new(Protocol::HttpProtobuf, Compression::Gzip)))
+                builder.with_span_exporter(EncodeAndDiscard(Encoder::new(Protocol::HttpProtobuf, Compression::Gzip)))
             }
-            (None, _) => builder.span_exporter(Discard),
+            (None, _) => builder.with_span_exporter(Discard),
         };
         let pipeline = match builder.build() {
             Ok(pipeline) => pipeline,

@@ -29,7 +29,7 @@
 //! }
 //!
 //! assert!(!nanotel::global::tracer_provider().is_enabled(), "before init: no-op");
-//! let telemetry = nanotel::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+//! let telemetry = nanotel::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 //! send_order();
 //! let report = telemetry.shutdown(std::time::Duration::from_secs(5));
 //! assert_eq!(report.accounting.traces.exported, 1);

@@ -72,12 +72,12 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 /// let collector = nanotel::testing::TestCollector::start().unwrap();
 /// let telemetry = nanotel::builder()
 ///     .without_env()
-///     .service_name("order-gateway")
-///     .resource(ResourceBuilder::new().with_service_version("1.4.0"))
-///     .endpoint(collector.endpoint())
-///     .sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.5)))
-///     .temporality(TemporalityPreference::Delta)
-///     .configure_pipeline(|pipeline| pipeline.compression(Compression::None).timeout(Duration::from_secs(2)))
+///     .with_service_name("order-gateway")
+///     .with_resource(ResourceBuilder::new().with_service_version("1.4.0"))
+///     .with_endpoint(collector.endpoint())
+///     .with_sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.5)))
+///     .with_temporality(TemporalityPreference::Delta)
+///     .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_timeout(Duration::from_secs(2)))
 ///     .build()
 ///     .unwrap();
 /// let url = telemetry.pipeline().unwrap().config().signal(Signal::Traces).url();
@@ -130,45 +130,45 @@ impl TelemetryBuilder {
     }
 
     /// Switches the whole SDK off (`true`) or on (`false`), whatever `OTEL_SDK_DISABLED` says.
-    pub fn disabled(mut self, disabled: bool) -> Self {
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
         self.disabled = Some(disabled);
         self
     }
 
     /// The resource's `service.name` (wins over `OTEL_SERVICE_NAME`).
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
     }
 
     /// The resource's attributes set in code; detection, `OTEL_RESOURCE_ATTRIBUTES` and
     /// `OTEL_SERVICE_NAME` apply around them as [`ResourceBuilder::build_with_env`] says.
-    pub fn resource(mut self, resource: ResourceBuilder) -> Self {
+    pub fn with_resource(mut self, resource: ResourceBuilder) -> Self {
         self.resource = Some(resource);
         self
     }
 
     /// The base URL of the OTLP/HTTP collector (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`).
-    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+    pub fn with_endpoint(mut self, base: impl Into<String>) -> Self {
         self.endpoint = Some(base.into());
         self
     }
 
     /// The sampler (wins over `OTEL_TRACES_SAMPLER`).
-    pub fn sampler(mut self, sampler: Sampler) -> Self {
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self
     }
 
     /// The propagators [`Telemetry::propagator`] gives (wins over `OTEL_PROPAGATORS`).
-    pub fn propagator(mut self, propagator: CompositePropagator) -> Self {
+    pub fn with_propagator(mut self, propagator: CompositePropagator) -> Self {
         self.propagator = Some(propagator);
         self
     }
 
     /// The metrics' temporality preference (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
-    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+    pub fn with_temporality(mut self, preference: TemporalityPreference) -> Self {
         self.temporality = Some(preference);
         self
     }
@@ -210,7 +210,7 @@ impl TelemetryBuilder {
     /// Whether [`build`](Self::build) installs the providers as the [`global`](crate::global)
     /// ones (default `true`): a program that runs two `Telemetry` at once, or a test that must not
     /// touch the process-wide state, says `false`.
-    pub fn install_global(mut self, install: bool) -> Self {
+    pub fn with_install_global(mut self, install: bool) -> Self {
         self.install_global = Some(install);
         self
     }
@@ -252,15 +252,15 @@ impl TelemetryBuilder {
 
         // Each part reads the same environment as this builder, so a lookup given here is hermetic.
         let mut pipeline = with_lookup(Pipeline::builder(), &self.lookup, PipelineBuilder::with_env_lookup);
-        pipeline = pipeline.resource(resource);
+        pipeline = pipeline.with_resource(resource);
         if let Some(endpoint) = self.endpoint {
-            pipeline = pipeline.endpoint(endpoint);
+            pipeline = pipeline.with_endpoint(endpoint);
         }
         let pipeline = self.pipeline.into_iter().fold(pipeline, |builder, configure| configure(builder));
 
         let mut meters = with_lookup(MeterProvider::builder(), &self.lookup, MeterProviderBuilder::with_env_lookup);
         if let Some(preference) = self.temporality {
-            meters = meters.temporality(preference);
+            meters = meters.with_temporality(preference);
         }
         let meters = self.metrics.into_iter().fold(meters, |builder, configure| configure(builder));
 

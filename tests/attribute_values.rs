@@ -24,8 +24,12 @@ fn array(values: Vec<Any>) -> Any {
 #[test]
 fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
     let collector = TestCollector::start().unwrap();
-    let pipeline =
-        Pipeline::builder().without_env().self_telemetry(false).endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .build()
+        .unwrap();
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("wire");

@@ -25,7 +25,7 @@ use nanotel::Signal;
 use accounting::assert_identity;
 
 fn pipeline(collector: &TestCollector, configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> Pipeline {
-    configure(Pipeline::builder().without_env().endpoint(collector.endpoint())).build().unwrap()
+    configure(Pipeline::builder().without_env().with_endpoint(collector.endpoint())).build().unwrap()
 }
 
 fn received_spans(collector: &TestCollector) -> Vec<OtlpSpan> {
@@ -66,7 +66,7 @@ fn redact(scope: &InstrumentationScope, span: &mut OtlpSpan) -> Verdict {
 #[test]
 fn span_processors_redact_add_and_drop_what_the_collector_receives() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = pipeline(&collector, |builder| builder.span_processor(redact));
+    let pipeline = pipeline(&collector, |builder| builder.with_span_processor(redact));
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("equities");
@@ -93,7 +93,7 @@ fn tail_sampling_keeps_only_slow_orders() {
     const THRESHOLD_NS: u64 = 5_000_000;
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
-        builder.span_processor(|_: &InstrumentationScope, span: &mut OtlpSpan| {
+        builder.with_span_processor(|_: &InstrumentationScope, span: &mut OtlpSpan| {
             let took = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano);
             if span.name == "order" && took < THRESHOLD_NS {
                 Verdict::Drop
@@ -122,13 +122,13 @@ fn a_panicking_processor_drops_its_record_and_the_exporter_goes_on() {
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
         builder
-            .log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
+            .with_log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
                 if record.body == text("boom") {
                     panic!("a processor bug");
                 }
                 Verdict::Keep
             })
-            .log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
+            .with_log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
                 record.attributes.retain(|kv| kv.key != "password");
                 if record.severity_number < Severity::Info as i32 {
                     Verdict::Drop
@@ -177,11 +177,11 @@ fn exporters_of_ones_own_receive_every_item_of_every_signal() {
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
         builder
-            .self_telemetry(false)
-            .span_processor(redact)
-            .span_exporter(ToChannel(spans_to))
-            .metric_exporter(ToChannel(metrics_to))
-            .log_exporter(ToChannel(logs_to))
+            .with_self_telemetry(false)
+            .with_span_processor(redact)
+            .with_span_exporter(ToChannel(spans_to))
+            .with_metric_exporter(ToChannel(metrics_to))
+            .with_log_exporter(ToChannel(logs_to))
     });
     assert_eq!(pipeline.config().signal(Signal::Traces).exporter, nanotel::export::ExporterKind::Custom);
     let tracers = TracerProvider::builder().without_env().build();
@@ -247,7 +247,7 @@ impl Exporter<ExportTraceServiceRequest> for Troubled {
 #[test]
 fn an_exporter_that_errs_is_counted_and_the_pipeline_goes_on() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = pipeline(&collector, |builder| builder.span_exporter(Troubled { calls: 0 }));
+    let pipeline = pipeline(&collector, |builder| builder.with_span_exporter(Troubled { calls: 0 }));
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("gateway");
@@ -270,7 +270,7 @@ fn an_exporter_that_errs_is_counted_and_the_pipeline_goes_on() {
 fn custom_without_an_exporter_is_a_configuration_error() {
     let result = Pipeline::builder()
         .without_env()
-        .exporter(Signal::Logs, nanotel::export::ExporterKind::Custom)
+        .with_exporter(Signal::Logs, nanotel::export::ExporterKind::Custom)
         .build()
         .map(|_| ())
         .map_err(|e| e.to_string());
@@ -283,10 +283,10 @@ fn another_signals_backlog_does_not_hold_back_an_exporter_of_ones_own() {
     let (logs_to, logs) = mpsc::channel::<ExportLogsServiceRequest>();
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint("http://127.0.0.1:9")
-        .backlog_max_bytes(1)
-        .self_telemetry(false)
-        .log_exporter(ToChannel(logs_to))
+        .with_endpoint("http://127.0.0.1:9")
+        .with_backlog_max_bytes(1)
+        .with_self_telemetry(false)
+        .with_log_exporter(ToChannel(logs_to))
         .build()
         .unwrap();
     let tracers = TracerProvider::builder().without_env().build();

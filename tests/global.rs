@@ -16,7 +16,10 @@ const WAIT: Duration = Duration::from_secs(10);
 static TURN: Mutex<()> = Mutex::new(());
 
 fn telemetry(collector: &TestCollector) -> nanotel::TelemetryBuilder {
-    nanotel::builder().without_env().endpoint(collector.endpoint()).configure_pipeline(|p| p.self_telemetry(false))
+    nanotel::builder()
+        .without_env()
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|p| p.with_self_telemetry(false))
 }
 
 /// A span, a counter add and a log record, all through the global functions.
@@ -80,7 +83,7 @@ fn the_last_telemetry_built_wins_and_install_global_false_leaves_the_global_alon
     let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let collector = TestCollector::start().unwrap();
 
-    let private = telemetry(&collector).install_global(false).build().unwrap();
+    let private = telemetry(&collector).with_install_global(false).build().unwrap();
     assert!(private.tracer_provider().is_enabled());
     assert!(!global::tracer_provider().is_enabled(), "install_global(false) installs nothing");
 
@@ -95,7 +98,7 @@ fn the_last_telemetry_built_wins_and_install_global_false_leaves_the_global_alon
     assert!(!global::tracer_provider().is_enabled());
 
     drop(private);
-    let disabled = nanotel::builder().without_env().disabled(true).build().unwrap();
+    let disabled = nanotel::builder().without_env().with_disabled(true).build().unwrap();
     assert!(!global::tracer_provider().is_enabled(), "a disabled SDK installs its no-op providers");
     drop(disabled);
     let dropped: Telemetry = telemetry(&collector).build().unwrap();

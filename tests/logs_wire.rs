@@ -156,7 +156,8 @@ fn check_fields(contexts: &Contexts, records: &HashMap<String, LogRecord>) {
 
 fn run(protocol: Protocol) {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
+    let pipeline =
+        Pipeline::builder().without_env().with_endpoint(collector.endpoint()).with_protocol(protocol).build().unwrap();
     let provider = LoggerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let limited = LoggerProvider::builder()

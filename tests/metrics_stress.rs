@@ -138,14 +138,14 @@ fn add(exported: &mut Totals, scopes: &[ScopeMetrics]) -> Option<i64> {
 
 #[test]
 fn every_kind_adds_up_exactly_under_thread_churn_and_tight_delta_collections() {
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     let meter = provider.meter("stress");
     let instruments = Instruments {
         counter: meter.u64_counter("orders").build().unwrap(),
         up_down: meter.i64_up_down_counter("orders.open").build().unwrap(),
         gauge: meter.i64_gauge("price").build().unwrap(),
         explicit: meter.u64_histogram("size").with_boundaries(vec![10.0, 100.0, 500.0]).build().unwrap(),
-        exponential: meter.f64_histogram("latency").exponential().build().unwrap(),
+        exponential: meter.f64_histogram("latency").with_exponential_buckets().build().unwrap(),
     };
     let recorded = Mutex::new(Totals::default());
     let note = |done: Totals| {

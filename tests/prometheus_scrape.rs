@@ -196,14 +196,18 @@ fn prometheus_scrapes_the_recorded_values() {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
             _ => None,
         })
-        .resource(resource)
+        .with_resource(resource)
         .build()
         .unwrap();
     // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
     let provider = MeterProvider::builder()
         .without_env()
-        .view(View::new("fill.size").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
-        .view(View::new("depth.change").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }))
+        .with_view(
+            View::new("fill.size").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+        )
+        .with_view(
+            View::new("depth.change").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
+        )
         .build();
     provider.attach(&pipeline);
     let meter = provider.meter_with_version("gateway", "1.0.0");
@@ -285,8 +289,10 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
         .build()
         .unwrap();
     // The order id is no label of the series, but the exemplar carries it.
-    let provider =
-        MeterProvider::builder().without_env().view(View::new("tick_to_trade").drop_attributes(["order.id"])).build();
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_view(View::new("tick_to_trade").with_dropped_attributes(["order.id"]))
+        .build();
     provider.attach(&pipeline);
     let meter = provider.meter("desk");
     let tick_to_trade = meter

@@ -93,8 +93,8 @@ fn one_threads_buffers() -> i64 {
 fn one_round(collector: &TestCollector, loggers: &LoggerProvider, round: usize) -> (Snapshot, Created) {
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .poll_interval(Duration::from_millis(2))
+        .with_endpoint(collector.endpoint())
+        .with_poll_interval(Duration::from_millis(2))
         .build()
         .unwrap();
     let handle = pipeline.handle();

@@ -57,7 +57,7 @@ impl ShouldSample for Recording {
 
 fn with_pipeline(sampler: Sampler, record: impl FnOnce(&TracerProvider)) -> Vec<OtlpSpan> {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
     let provider = TracerProvider::builder().without_env().with_sampler(sampler).build();
     provider.attach(&pipeline);
     record(&provider);

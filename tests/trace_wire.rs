@@ -176,7 +176,8 @@ fn check_fields(contexts: &HashMap<&'static str, SpanContext>, spans: &HashMap<S
 
 fn run(protocol: Protocol) {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
+    let pipeline =
+        Pipeline::builder().without_env().with_endpoint(collector.endpoint()).with_protocol(protocol).build().unwrap();
     let provider =
         TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOn)).build();
     provider.attach(&pipeline);

@@ -52,9 +52,9 @@ fn exported_with(
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .sampler(sampler)
-        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .with_endpoint(collector.endpoint())
+        .with_sampler(sampler)
+        .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_self_telemetry(false))
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(configure(telemetry.tracing_layer()));
@@ -413,9 +413,9 @@ fn nanotels_own_threads_are_not_recorded() {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
+        .with_endpoint(collector.endpoint())
         .configure_pipeline(|pipeline| {
-            pipeline.protocol(Protocol::Grpc).compression(Compression::None).self_telemetry(false)
+            pipeline.with_protocol(Protocol::Grpc).with_compression(Compression::None).with_self_telemetry(false)
         })
         .build()
         .unwrap();
@@ -523,8 +523,8 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_self_telemetry(false))
         .build()
         .unwrap();
     let layer = telemetry.tracing_layer().with_filter(LevelFilter::INFO);

@@ -212,7 +212,7 @@ impl Accounting {
 /// use std::time::Duration;
 /// use nanotel::export::Pipeline;
 ///
-/// let pipeline = Pipeline::builder().without_env().endpoint("http://127.0.0.1:9").build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint("http://127.0.0.1:9").build().unwrap();
 /// let accounting = pipeline.accounting();
 /// assert_eq!(accounting.traces.enqueued, 0);
 /// let json = accounting.to_json();

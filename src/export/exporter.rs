@@ -50,8 +50,8 @@ impl std::error::Error for ExportError {}
 /// [`ExportLogsServiceRequest`].
 ///
 /// Set with [`PipelineBuilder::span_exporter`](super::PipelineBuilder::span_exporter),
-/// [`metric_exporter`](super::PipelineBuilder::metric_exporter) or
-/// [`log_exporter`](super::PipelineBuilder::log_exporter).
+/// [`with_metric_exporter`](super::PipelineBuilder::with_metric_exporter) or
+/// [`with_log_exporter`](super::PipelineBuilder::with_log_exporter).
 pub trait Exporter<R: ExportRequest>: Send + 'static {
     /// Exports one batch (its items were counted as queued, and are counted by the answer).
     fn export(&mut self, batch: R) -> Result<(), ExportError>;

@@ -34,7 +34,7 @@ pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
 /// use nanotel::testing::TestCollector;
 ///
 /// let collector = TestCollector::start().unwrap();
-/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 /// let provider = LoggerProvider::builder().without_env().build();
 /// provider.attach(&pipeline);
 /// let logger = provider.logger_with_version("gateway", "1.2.0");

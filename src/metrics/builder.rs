@@ -80,7 +80,7 @@ impl<'m, T> InstrumentBuilder<'m, T> {
     /// this name was built before, the first build's choice applies.
     ///
     /// [`Forget`]: super::Forget
-    pub fn forgettable(mut self) -> Self {
+    pub fn with_forgettable(mut self) -> Self {
         self.spec.forgettable = true;
         self
     }
@@ -164,7 +164,7 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
 
     /// Base-2 exponential buckets (at most 160 per sign, scale at most 20) instead of explicit
     /// ones.
-    pub fn exponential(mut self) -> Self {
+    pub fn with_exponential_buckets(mut self) -> Self {
         self.spec.exponential = true;
         self
     }

@@ -68,7 +68,7 @@
 //! use nanotel::metrics::MeterProvider;
 //! use nanotel::Signal;
 //!
-//! let pipeline = Pipeline::builder().without_env().exporter(Signal::Metrics, ExporterKind::None).build().unwrap();
+//! let pipeline = Pipeline::builder().without_env().with_exporter(Signal::Metrics, ExporterKind::None).build().unwrap();
 //! let provider = MeterProvider::builder().without_env().build();
 //! provider.attach(&pipeline);
 //! let orders = provider.meter("gateway").u64_counter("orders").build().unwrap();

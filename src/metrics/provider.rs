@@ -42,7 +42,7 @@ const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// let provider = MeterProvider::builder()
 ///     .with_env_lookup(|name| (name == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| "delta".into()))
-///     .cardinality_limit(100)
+///     .with_cardinality_limit(100)
 ///     .build();
 /// assert_eq!(provider.temporality_preference(), TemporalityPreference::Delta);
 /// ```
@@ -71,36 +71,36 @@ impl MeterProviderBuilder {
 
     /// The temporality preference (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
-    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+    pub fn with_temporality(mut self, preference: TemporalityPreference) -> Self {
         self.preference = Some(preference);
         self
     }
 
     /// The most series one instrument keeps, the overflow series included (default 2000;
     /// values below 2 are raised to 2, so one real series fits beside the overflow one).
-    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit);
         self
     }
 
     /// Adds a view (see [`View`]): applied to every instrument it selects that is built from
     /// then on. When several views select one instrument, the first one added applies.
-    pub fn view(mut self, view: View) -> Self {
+    pub fn with_view(mut self, view: View) -> Self {
         self.views.push(view);
         self
     }
 
-    /// The aggregation of histograms built without `with_boundaries` or `exponential` (wins over
+    /// The aggregation of histograms built without `with_boundaries` or `with_exponential_buckets` (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`; a view's aggregation wins over
     /// both).
-    pub fn default_histogram_aggregation(mut self, aggregation: HistogramAggregation) -> Self {
+    pub fn with_default_histogram_aggregation(mut self, aggregation: HistogramAggregation) -> Self {
         self.default_histogram = Some(aggregation);
         self
     }
 
     /// Which measurements become exemplars (wins over `OTEL_METRICS_EXEMPLAR_FILTER`; default
     /// [`ExemplarFilter::TraceBased`]).
-    pub fn exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
         self.exemplar_filter = Some(filter);
         self
     }
@@ -111,7 +111,7 @@ impl MeterProviderBuilder {
     /// evicts. A series with a bound handle is never evicted. Wins over
     /// `NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS`; default [`DEFAULT_DELTA_IDLE_COLLECTIONS`].
     /// Instruments that can evict pin an epoch per unbound record (see the README).
-    pub fn delta_idle_collections(mut self, collections: u32) -> Self {
+    pub fn with_delta_idle_collections(mut self, collections: u32) -> Self {
         self.delta_idle_collections = Some(collections);
         self
     }
@@ -394,7 +394,7 @@ mod tests {
     use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
     fn provider(preference: TemporalityPreference) -> MeterProvider {
-        MeterProvider::builder().without_env().temporality(preference).cardinality_limit(4).build()
+        MeterProvider::builder().without_env().with_temporality(preference).with_cardinality_limit(4).build()
     }
 
     fn sum_points(scopes: &[ScopeMetrics], name: &str) -> Vec<(usize, PointValue, u64)> {
@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(with("sideways"), TemporalityPreference::Cumulative, "a bad value falls back to the default");
         let coded = MeterProvider::builder()
             .with_env_lookup(|_| Some("delta".into()))
-            .temporality(TemporalityPreference::Cumulative)
+            .with_temporality(TemporalityPreference::Cumulative)
             .build();
         assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
     }
@@ -495,7 +495,8 @@ mod tests {
         assert_eq!(with("3"), Some(3));
         assert_eq!(with("0"), None, "0 never evicts");
         assert_eq!(with("-1"), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "a bad value falls back to the default");
-        let coded = MeterProvider::builder().with_env_lookup(|_| Some("5".into())).delta_idle_collections(0).build();
+        let coded =
+            MeterProvider::builder().with_env_lookup(|_| Some("5".into())).with_delta_idle_collections(0).build();
         assert_eq!(coded.inner.delta_idle, None, "code wins");
         assert_eq!(MeterProvider::disabled().inner.delta_idle, None);
     }
@@ -514,7 +515,7 @@ mod tests {
         assert_eq!(with("sometimes"), ExemplarFilter::TraceBased, "a bad value falls back to the default");
         let coded = MeterProvider::builder()
             .with_env_lookup(|_| Some("always_off".into()))
-            .exemplar_filter(ExemplarFilter::AlwaysOn)
+            .with_exemplar_filter(ExemplarFilter::AlwaysOn)
             .build();
         assert_eq!(coded.exemplar_filter(), ExemplarFilter::AlwaysOn, "code wins");
         assert_eq!(MeterProvider::disabled().exemplar_filter(), ExemplarFilter::AlwaysOff);

@@ -10,7 +10,7 @@
 //!
 //! A *plain* table never lets a series go: its slots are filled by compare-and-swap and never
 //! emptied, so a series found once lives as long as the table. A *reclaiming* table (delta series
-//! evicted when idle, or an instrument built `forgettable`) unlinks series and frees them after an
+//! evicted when idle, or an instrument built `with_forgettable`) unlinks series and frees them after an
 //! epoch grace period; its readers pin, its inserts and unlinks are serialized by a mutex, and an
 //! unlinked slot becomes a tombstone that lookups probe past. See `reclaim` for its protocol.
 //! [`Pin`] ties every series a lookup returns to what keeps it allocated, so the borrow checker

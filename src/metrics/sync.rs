@@ -211,7 +211,7 @@ macro_rules! handle {
         impl<N: Number> $name<N> {
             /// Removes the series of `attributes` (in any order; a view's attribute filter
             /// applies), unless a bound handle holds it. Works on instruments built
-            /// [`forgettable`](super::InstrumentBuilder::forgettable), and on those that evict
+            /// [`with_forgettable`](super::InstrumentBuilder::with_forgettable), and on those that evict
             /// idle delta series; others answer [`Forget::NotForgettable`].
             pub fn forget(&self, attributes: &[KeyValue]) -> Forget {
                 self.inner.forget(attributes)
@@ -580,7 +580,7 @@ handle!(
     /// let meter = provider.meter("gateway");
     /// let latency = meter.f64_histogram("order.latency").with_unit("s").with_boundaries(vec![0.001, 0.01, 0.1]).build().unwrap();
     /// latency.record(0.004, &[]);
-    /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").exponential().build().unwrap();
+    /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").with_exponential_buckets().build().unwrap();
     /// fine.bind(&[]).record(0.004);
     /// assert!(provider.to_prometheus().contains(r#"order_latency_seconds_bucket{otel_scope_name="gateway",le="0.01"} 1"#));
     /// ```

@@ -32,7 +32,7 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// use nanotel::prometheus::PrometheusServer;
 ///
 /// let provider = MeterProvider::builder().without_env().build();
-/// let server = PrometheusServer::builder().address("127.0.0.1", 0).provider(&provider).start().unwrap();
+/// let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&provider).start().unwrap();
 /// assert!(server.local_addr().port() != 0);
 /// ```
 pub struct PrometheusServerBuilder {
@@ -46,31 +46,31 @@ pub struct PrometheusServerBuilder {
 impl PrometheusServerBuilder {
     /// The host (name or address) and port to listen on (default `localhost:9464`; port 0 picks
     /// a free one, see [`PrometheusServer::local_addr`]).
-    pub fn address(mut self, host: impl Into<String>, port: u16) -> Self {
+    pub fn with_address(mut self, host: impl Into<String>, port: u16) -> Self {
         self.config = PrometheusConfig { host: host.into(), port };
         self
     }
 
     /// The listening address as a [`PrometheusConfig`].
-    pub fn config(mut self, config: PrometheusConfig) -> Self {
+    pub fn with_config(mut self, config: PrometheusConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The resource shown as `target_info` (none by default).
-    pub fn resource(mut self, resource: Resource) -> Self {
+    pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
     }
 
     /// Serves the current values of a meter provider (its [`MeterProvider::snapshot`]).
-    pub fn provider(self, provider: &MeterProvider) -> Self {
+    pub fn with_provider(self, provider: &MeterProvider) -> Self {
         let provider = provider.clone();
-        self.source(move || provider.snapshot())
+        self.with_source(move || provider.snapshot())
     }
 
     /// Serves what `source` returns, called at every scrape on a handler thread.
-    pub fn source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
+    pub fn with_source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
         self.sources.push(Arc::new(source));
         self
     }
@@ -78,7 +78,7 @@ impl PrometheusServerBuilder {
     /// The longest a client may take to send its request head (default 5 s): the connection is
     /// closed then, unanswered. An answer the client does not read is given up on after as long
     /// again.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
@@ -86,7 +86,7 @@ impl PrometheusServerBuilder {
     /// The most connections open at once (default [`DEFAULT_MAX_CONNECTIONS`], at least 1). When
     /// a new connection finds them all open, the oldest idle one (no request in progress) is
     /// closed to make room; when none is idle, the new one waits until one ends.
-    pub fn max_connections(mut self, limit: usize) -> Self {
+    pub fn with_max_connections(mut self, limit: usize) -> Self {
         self.max_connections = limit.max(1);
         self
     }
@@ -125,7 +125,7 @@ impl PrometheusServerBuilder {
 ///
 /// let provider = MeterProvider::builder().without_env().build();
 /// provider.meter("gateway").u64_counter("orders").build().unwrap().add(3, &[]);
-/// let server = PrometheusServer::builder().address("127.0.0.1", 0).provider(&provider).start().unwrap();
+/// let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&provider).start().unwrap();
 /// let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
 /// client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
 /// let mut answer = String::new();

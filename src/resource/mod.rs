@@ -37,7 +37,7 @@ use env_attributes::parse_resource_attributes;
 ///     .with_service_version(env!("CARGO_PKG_VERSION"))
 ///     .with_attribute(KeyValue::new("deployment.environment.name", "production"))
 ///     .build();
-/// let pipeline = Pipeline::builder().without_env().resource(resource).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_resource(resource).build().unwrap();
 /// # pipeline.shutdown(std::time::Duration::from_secs(1));
 /// ```
 #[derive(Clone, Debug, Default)]

@@ -48,7 +48,7 @@ pub const DEFAULT_RING_CAPACITY: usize = 16384;
 /// use nanotel::trace::TracerProvider;
 ///
 /// let collector = TestCollector::start().unwrap();
-/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 /// let provider = TracerProvider::builder().without_env().build();
 /// provider.attach(&pipeline);
 /// let tracer = provider.tracer_with_version("gateway", "1.2.0");

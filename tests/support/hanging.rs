@@ -21,10 +21,10 @@ pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeli
     };
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .batch(signal, batch)
-        .backlog_max_bytes(64 * 1024)
-        .poll_interval(Duration::from_millis(1))
+        .with_endpoint(collector.endpoint())
+        .with_batch(signal, batch)
+        .with_backlog_max_bytes(64 * 1024)
+        .with_poll_interval(Duration::from_millis(1))
         .build()
         .unwrap();
     (collector, pipeline)

@@ -59,7 +59,7 @@ pub(crate) struct Views {
 pub(crate) struct Instrument<'a> {
     pub scope: &'a InstrumentationScope,
     pub descriptor: Descriptor,
-    /// The buckets asked for in code (`with_boundaries`, `exponential`), if any.
+    /// The buckets asked for in code (`with_boundaries`, `with_exponential_buckets`), if any.
     pub histogram: Option<HistogramChoice>,
     /// The provider's cardinality limit.
     pub limit: usize,
@@ -209,10 +209,11 @@ mod tests {
     fn limits_routes_and_buckets_follow_the_first_view_then_code_then_the_default() {
         let views = Views::new(
             vec![
-                View::new("tiny").cardinality_limit(0),
-                View::new("quiet").aggregation(Aggregation::Drop),
-                View::new("narrow").keep_attributes(["venue"]),
-                View::new("coarse").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 8, max_scale: 3 }),
+                View::new("tiny").with_cardinality_limit(0),
+                View::new("quiet").with_aggregation(Aggregation::Drop),
+                View::new("narrow").with_kept_attributes(["venue"]),
+                View::new("coarse")
+                    .with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 8, max_scale: 3 }),
             ],
             HistogramAggregation::Base2Exponential,
         );
