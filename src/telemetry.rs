@@ -361,6 +361,7 @@ impl std::error::Error for InitError {
 ///
 /// Meters, instruments and tracers taken from it stay usable after it is gone; what they record
 /// then is no longer exported.
+#[must_use = "telemetry shuts down when dropped"]
 pub struct Telemetry {
     /// `None` when the SDK is disabled.
     pipeline: Option<Pipeline>,

@@ -71,8 +71,8 @@ fn span_processors_redact_add_and_drop_what_the_collector_receives() {
     provider.attach(&pipeline);
     let tracer = provider.tracer("equities");
     for i in 0..20 {
-        tracer.span("order").with_attribute(KeyValue::new("account", format!("ACC-{i}"))).start();
-        tracer.span("heartbeat").start();
+        drop(tracer.span("order").with_attribute(KeyValue::new("account", format!("ACC-{i}"))).start());
+        drop(tracer.span("heartbeat").start());
     }
     let report = pipeline.shutdown(Duration::from_secs(10));
     let traces = &report.accounting.traces;
@@ -192,7 +192,7 @@ fn exporters_of_ones_own_receive_every_item_of_every_signal() {
     loggers.attach(&pipeline);
     let orders = meters.meter("gateway").u64_counter("orders").build().unwrap();
     for i in 0..1500 {
-        tracers.tracer("gateway").span("order").with_attribute(KeyValue::new("account", "A")).start();
+        drop(tracers.tracer("gateway").span("order").with_attribute(KeyValue::new("account", "A")).start());
         loggers.logger("gateway").emit(Severity::Info, "sent", &[KeyValue::new("i", i)]);
         orders.add(1, &[KeyValue::new("venue", if i % 2 == 0 { "XNAS" } else { "XLON" })]);
         if i % 500 == 499 {
@@ -253,7 +253,7 @@ fn an_exporter_that_errs_is_counted_and_the_pipeline_goes_on() {
     let tracer = provider.tracer("gateway");
     for batch in 1..=4 {
         for _ in 0..batch {
-            tracer.span("order").start();
+            drop(tracer.span("order").start());
         }
         pipeline.force_flush(Duration::from_secs(10)).unwrap();
     }
@@ -293,7 +293,7 @@ fn another_signals_backlog_does_not_hold_back_an_exporter_of_ones_own() {
     tracers.attach(&pipeline);
     let loggers = LoggerProvider::builder().without_env().build();
     loggers.attach(&pipeline);
-    tracers.tracer("gateway").span("order").start();
+    drop(tracers.tracer("gateway").span("order").start());
     let _ = pipeline.force_flush(Duration::from_millis(200));
     assert!(pipeline.accounting().traces.backlog_bytes > 0, "{}", pipeline.accounting().to_json());
 

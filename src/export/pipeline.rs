@@ -414,6 +414,7 @@ pub struct ShutdownReport {
 /// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
 /// # }
 /// ```
+#[must_use = "a pipeline shuts down when dropped"]
 pub struct Pipeline {
     handle: PipelineHandle,
     config: PipelineConfig,
@@ -528,6 +529,7 @@ impl Drop for Pipeline {
 /// assert_eq!(pipeline.config().signal(nanotel::Signal::Logs).url(), "http://127.0.0.1:4318/v1/logs");
 /// pipeline.shutdown(Duration::from_secs(1));
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Default)]
 pub struct PipelineBuilder {
     overrides: Overrides,

@@ -233,6 +233,7 @@ impl RecordSource for LogSource {
 /// assert_eq!(provider.limits().attribute_count, 16);
 /// assert!(!provider.logger("gateway").enabled(Severity::Debug));
 /// ```
+#[must_use = "a builder does nothing until built"]
 pub struct LoggerProviderBuilder {
     limits: Option<LogLimits>,
     minimum_severity: Severity,

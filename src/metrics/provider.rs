@@ -46,6 +46,7 @@ const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 ///     .build();
 /// assert_eq!(provider.temporality_preference(), TemporalityPreference::Delta);
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Default)]
 pub struct MeterProviderBuilder {
     preference: Option<TemporalityPreference>,

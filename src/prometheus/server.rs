@@ -35,6 +35,7 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&provider).start().unwrap();
 /// assert!(server.local_addr().port() != 0);
 /// ```
+#[must_use = "a builder does nothing until started"]
 pub struct PrometheusServerBuilder {
     config: PrometheusConfig,
     resource: Option<Resource>,
@@ -134,6 +135,7 @@ impl PrometheusServerBuilder {
 /// assert!(answer.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
 /// assert!(answer.ends_with("orders_total{otel_scope_name=\"gateway\"} 3\n"));
 /// ```
+#[must_use = "the endpoint stops serving when dropped"]
 pub struct PrometheusServer {
     local_addr: SocketAddr,
     state: Arc<State>,

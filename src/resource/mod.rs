@@ -40,6 +40,7 @@ use env_attributes::parse_resource_attributes;
 /// let pipeline = Pipeline::builder().without_env().with_resource(resource).build().unwrap();
 /// # pipeline.shutdown(std::time::Duration::from_secs(1));
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Clone, Debug, Default)]
 pub struct ResourceBuilder {
     attributes: Vec<KeyValue>,

@@ -289,6 +289,7 @@ impl RecordSource for SpanSource {
 ///     .build();
 /// assert_eq!(provider.limits().event_count, 16);
 /// ```
+#[must_use = "a builder does nothing until built"]
 pub struct TracerProviderBuilder {
     sampler: Option<Sampler>,
     limits: Option<SpanLimits>,

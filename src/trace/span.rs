@@ -372,6 +372,7 @@ impl<'t> SpanBuilder<'t> {
 /// .join()
 /// .unwrap();
 /// ```
+#[must_use = "a span ends when dropped: keep it for the work it times"]
 pub struct Span {
     context: LazyContext,
     /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to

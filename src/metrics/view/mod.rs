@@ -98,6 +98,7 @@ pub enum HistogramAggregation {
 /// fills.add(1, &[]);
 /// assert_eq!(provider.collect()[0].metrics[0].name, "trade.fills");
 /// ```
+#[must_use = "a view applies only once given to `MeterProviderBuilder::with_view`"]
 #[derive(Clone, Debug)]
 pub struct View {
     pub(crate) name: String,
