@@ -177,10 +177,10 @@ fn exporter_cpu() -> Option<Duration> {
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|line| line.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+        .map_or_else(|_| "unknown".into(), |line| line.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
+#[expect(clippy::too_many_lines, reason = "the example's whole run, read top to bottom")]
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,

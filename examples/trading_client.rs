@@ -404,7 +404,7 @@ fn calibrate(orders: u64, seed: u64) -> HotPathSamples {
             order_gateway(tracer, meter, logger, ticks_out, seed, capacity).1
         })
     });
-    match calibration.map(|thread| thread.join()) {
+    match calibration.map(std::thread::JoinHandle::join) {
         Ok(Ok(samples)) => samples,
         _ => HotPathSamples::with_capacity(0),
     }
@@ -442,7 +442,7 @@ fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
     if let Ok(thread) = market_data {
         let _ = thread.join();
     }
-    match orders.map(|thread| thread.join()) {
+    match orders.map(std::thread::JoinHandle::join) {
         Ok(Ok(result)) => result,
         _ => (0, HotPathSamples::with_capacity(0)),
     }

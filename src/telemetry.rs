@@ -43,6 +43,10 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Errors
+///
+/// An [`InitError`] as [`TelemetryBuilder::build`] returns one.
 pub fn init() -> Result<Telemetry, InitError> {
     builder().build()
 }
@@ -217,7 +221,7 @@ impl TelemetryBuilder {
 
     /// Reads the environment, reports each problem in it once on stderr (using the default
     /// instead), starts the exporter thread, attaches the providers to it and installs them as
-    /// the [`global`](crate::global) ones (unless [`install_global(false)`](Self::install_global)).
+    /// the [`global`](crate::global) ones (unless [`with_install_global(false)`](Self::with_install_global)).
     /// When disabled, only the no-op providers are made (and installed).
     ///
     /// # Errors
@@ -226,7 +230,7 @@ impl TelemetryBuilder {
     /// or the exporter thread cannot start. Problems in the environment are never errors, and
     /// neither is a TLS certificate or key file that cannot be used (its signal is switched off
     /// and said so) unless the pipeline is built with
-    /// [`strict_tls(true)`](crate::export::PipelineBuilder::strict_tls).
+    /// [`with_strict_tls(true)`](crate::export::PipelineBuilder::with_strict_tls).
     pub fn build(self) -> Result<Telemetry, InitError> {
         crate::diag::check_level();
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -396,63 +400,75 @@ impl Telemetry {
     }
 
     /// Whether the SDK is disabled (`OTEL_SDK_DISABLED=true`): nothing is recorded or exported.
+    #[must_use]
     pub fn is_disabled(&self) -> bool {
         self.pipeline.is_none()
     }
 
     /// The meter of an instrumentation scope.
+    #[must_use]
     pub fn meter(&self, name: &str) -> Meter {
         self.meters.meter(name)
     }
 
     /// The meter of an instrumentation scope with a version.
+    #[must_use]
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         self.meters.meter_with_version(name, version)
     }
 
     /// The tracer of an instrumentation scope.
+    #[must_use]
     pub fn tracer(&self, name: &str) -> Tracer {
         self.tracers.tracer(name)
     }
 
     /// The tracer of an instrumentation scope with a version.
+    #[must_use]
     pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
         self.tracers.tracer_with_version(name, version)
     }
 
     /// The logger of an instrumentation scope.
+    #[must_use]
     pub fn logger(&self, name: &str) -> Logger {
         self.loggers.logger(name)
     }
 
     /// The logger of an instrumentation scope with a version.
+    #[must_use]
     pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
         self.loggers.logger_with_version(name, version)
     }
 
     /// The logger provider.
+    #[must_use]
     pub fn logger_provider(&self) -> &LoggerProvider {
         &self.loggers
     }
 
     /// The meter provider (for its in-process views: `snapshot`, `to_prometheus`, `to_json`).
+    #[must_use]
     pub fn meter_provider(&self) -> &MeterProvider {
         &self.meters
     }
 
     /// The tracer provider.
+    #[must_use]
     pub fn tracer_provider(&self) -> &TracerProvider {
         &self.tracers
     }
 
     /// The propagators chosen by `OTEL_PROPAGATORS` (default `tracecontext,baggage`) or
-    /// [`TelemetryBuilder::propagator`], for the headers of incoming and outgoing requests.
+    /// [`TelemetryBuilder::with_propagator`], for the headers of incoming and outgoing requests.
     /// Available when the SDK is disabled too: contexts are still passed on.
+    #[must_use]
     pub fn propagator(&self) -> &CompositePropagator {
         &self.propagator
     }
 
     /// The export pipeline (its configuration, its Prometheus endpoint); `None` when disabled.
+    #[must_use]
     pub fn pipeline(&self) -> Option<&Pipeline> {
         self.pipeline.as_ref()
     }
@@ -474,6 +490,10 @@ impl Telemetry {
 
     /// Uninstalls the [`global`](crate::global) providers (if they are still this one's), flushes
     /// and stops the exporter thread, waiting up to `timeout`, and reports the final accounting.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "the report is for callers that want it; shutting down is the point of the call"
+    )]
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_now(timeout)
     }

@@ -49,7 +49,9 @@ fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
         }
     });
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= 1));
+    assert!(
+        collector.wait_until(WAIT, |r| r.iter().map(nanotel::testing::ReceivedRequest::item_count).sum::<u64>() >= 1)
+    );
 
     let received = collector.received();
     let requests: Vec<_> = received.iter().filter_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).collect();

@@ -42,7 +42,7 @@ fn assert_no_op() {
 
 #[test]
 fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shutdown() {
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_no_op();
     let early = global::tracer("early");
 
@@ -80,7 +80,7 @@ fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shut
 
 #[test]
 fn the_last_telemetry_built_wins_and_install_global_false_leaves_the_global_alone() {
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let collector = TestCollector::start().unwrap();
 
     let private = telemetry(&collector).with_install_global(false).build().unwrap();

@@ -1,6 +1,6 @@
 //! OTLP/gRPC end to end over real h2c on 127.0.0.1: the exporter against the loopback
 //! `TestCollector`'s gRPC side, every signal plain and gzip, and each gRPC status giving the
-//! accounting the OTLP specification implies (retried, final, RetryInfo, partial success),
+//! accounting the OTLP specification implies (retried, final, `RetryInfo`, partial success),
 //! hangs and resets included; the accounting identity holds at the end of every test.
 
 #[path = "support/accounting.rs"]

@@ -168,7 +168,8 @@ fn run(protocol: Protocol) {
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     let contexts = record(&provider, &limited, &tracers);
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= RECORDS));
+    assert!(collector
+        .wait_until(WAIT, |r| r.iter().map(nanotel::testing::ReceivedRequest::item_count).sum::<u64>() >= RECORDS));
     let (requests, records) = received(&collector);
     check_fields(&contexts, &records);
     let logs = pipeline.shutdown(WAIT).accounting.logs;

@@ -149,7 +149,7 @@ fn every_kind_adds_up_exactly_under_thread_churn_and_tight_delta_collections() {
     };
     let recorded = Mutex::new(Totals::default());
     let note = |done: Totals| {
-        let mut recorded = recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut recorded = recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         recorded.counter += done.counter;
         recorded.up_down += done.up_down;
         recorded.explicit.add(done.explicit);
@@ -186,7 +186,7 @@ fn every_kind_adds_up_exactly_under_thread_churn_and_tight_delta_collections() {
     instruments.gauge.record(-1, &[KeyValue::new("venue", "XNAS")]);
     assert_eq!(add(&mut Totals::default(), &provider.collect()), Some(-1), "the last value set");
     assert!(collections > 1, "collections must race with the recording threads");
-    let recorded = recorded.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recorded = recorded.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let records = LONG_LIVED * LONG_RECORDS + WAVES * WAVE_THREADS * SHORT_RECORDS;
     assert_eq!((recorded.explicit.count, recorded.exponential.count), (records, records));
     assert_eq!(exported, recorded, "over {collections} collections");

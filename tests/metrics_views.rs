@@ -50,7 +50,7 @@ fn export(builder: MeterProviderBuilder, record: impl FnOnce(&MeterProvider)) ->
 }
 
 fn views(views: impl IntoIterator<Item = View>) -> MeterProviderBuilder {
-    views.into_iter().fold(MeterProvider::builder().without_env(), |builder, view| builder.with_view(view))
+    views.into_iter().fold(MeterProvider::builder().without_env(), nanotel::metrics::MeterProviderBuilder::with_view)
 }
 
 fn find<'a>(metrics: &'a [(String, Metric)], name: &str) -> &'a Metric {

@@ -154,7 +154,7 @@ fn batches_respect_the_maximum_batch_size() {
         pipeline.handle().send_span(&gateway, span(i));
     }
     pipeline.force_flush(WAIT).unwrap();
-    let sizes: Vec<u64> = collector.received().iter().map(|r| r.item_count()).collect();
+    let sizes: Vec<u64> = collector.received().iter().map(nanotel::testing::ReceivedRequest::item_count).collect();
     assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<u64>(), 250);
 }

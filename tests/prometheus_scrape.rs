@@ -88,7 +88,7 @@ impl PrometheusProcess {
     /// while the server is still starting).
     fn query(&self, promql: &str) -> Vec<(serde_json::Value, String)> {
         let answer = self.client.get(format!("{}/api/v1/query", self.api)).query(&[("query", promql)]).send();
-        let Ok(body) = answer.and_then(|a| a.text()) else { return Vec::new() };
+        let Ok(body) = answer.and_then(reqwest::blocking::Response::text) else { return Vec::new() };
         let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) else { return Vec::new() };
         let Some(results) = json["data"]["result"].as_array() else { return Vec::new() };
         results
@@ -118,7 +118,7 @@ impl PrometheusProcess {
                 self.client
                     .get(format!("{}/api/v1/targets", self.api))
                     .send()
-                    .and_then(|a| a.text())
+                    .and_then(reqwest::blocking::Response::text)
                     .unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
@@ -139,7 +139,7 @@ impl PrometheusProcess {
                 .get(format!("{}/api/v1/query_exemplars", self.api))
                 .query(&[("query", promql), ("start", &start), ("end", &end)])
                 .send()
-                .and_then(|a| a.text())
+                .and_then(reqwest::blocking::Response::text)
                 .unwrap_or_default();
             let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
             for series in json["data"].as_array().into_iter().flatten() {
@@ -271,7 +271,7 @@ fn prometheus_scrapes_the_recorded_values() {
 }
 
 /// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
-/// OpenMetrics, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
+/// `OpenMetrics`, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
 /// storage, returns it from `/api/v1/query_exemplars` with the span's trace and span id, on the
 /// bucket the value fell in, with the order id a view removed from the series as an exemplar
 /// label. A counter's exemplar comes back the same way.

@@ -29,6 +29,7 @@ fn received_spans(collector: &TestCollector) -> Vec<OtlpSpan> {
     spans
 }
 
+#[expect(clippy::format_collect, reason = "a short hex string, built off the hot path")]
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -38,7 +39,7 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
     let collector = TestCollector::start().unwrap();
     let vars = HashMap::from([("OTEL_PROPAGATORS", "b3multi, baggage"), ("OTEL_METRICS_EXPORTER", "none")]);
     let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| vars.get(name).map(|v| v.to_string()))
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
         .with_endpoint(collector.endpoint())
         .build()
         .unwrap();
@@ -83,7 +84,7 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
 fn the_propagator_set_in_code_wins_and_works_when_disabled() {
     let vars = HashMap::from([("OTEL_PROPAGATORS", "b3")]);
     let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| vars.get(name).map(|v| v.to_string()))
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
         .with_disabled(true)
         .with_propagator(CompositePropagator::new([Propagator::TraceContext]))
         .build()
@@ -92,7 +93,7 @@ fn the_propagator_set_in_code_wins_and_works_when_disabled() {
 
     let vars = HashMap::from([("OTEL_PROPAGATORS", "none")]);
     let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| vars.get(name).map(|v| v.to_string()))
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
         .with_disabled(true)
         .build();
     let telemetry = telemetry.unwrap();

@@ -57,6 +57,7 @@ fn attribute(request: &ExportTraceServiceRequest, key: &str) -> Option<Value> {
     matching.first()?.value.clone()?.value
 }
 
+#[expect(clippy::unnecessary_wraps, reason = "returns the `Option` the field it is compared with holds")]
 fn string(value: &str) -> Option<Value> {
     Some(Value::StringValue(value.to_owned()))
 }

@@ -3,7 +3,7 @@
 //! down, pipelines and tracer providers dropped and made again, and a log provider attached to each
 //! new pipeline in turn. Every span and log record created is accounted for exactly (exported, or dropped with
 //! a reason), the collector receives what was exported, and the memory held comes back.
-//! Run under AddressSanitizer by `scripts/asan.sh`.
+//! Run under `AddressSanitizer` by `scripts/asan.sh`.
 
 #[path = "support/alloc.rs"]
 mod alloc_support;

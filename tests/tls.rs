@@ -44,7 +44,8 @@ fn ca(name: &str) -> Ca {
 
 /// A certificate for `names`, signed by `ca`, as (certificate PEM, key PEM).
 fn leaf(ca: &Ca, names: &[&str], expired: bool) -> (String, String) {
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("client"));
     if expired {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
@@ -379,6 +380,7 @@ fn unusable_certificate_and_key_files_switch_their_signal_off() {
     let other_key_file = files.write("other.key", &other_key);
     let not_pem = files.write("not.pem", "this is not a certificate\n");
     let missing = files.0.join("missing.pem");
+    #[expect(clippy::items_after_statements, reason = "the alias is used only below, where it is declared")]
     type Configure<'a> = Box<dyn Fn(PipelineBuilder) -> PipelineBuilder + 'a>;
     let cases: Vec<(&str, Configure<'_>)> = vec![
         ("missing CA", Box::new(|b| b.with_signal_certificate(Signal::Traces, &missing))),
@@ -417,7 +419,7 @@ fn a_plaintext_endpoint_does_not_need_the_tls_files() {
     }
 }
 
-/// `build()`'s error, with [`PipelineBuilder::strict_tls`], for a pipeline whose traces use `tls`.
+/// `build()`'s error, with [`PipelineBuilder::with_strict_tls`], for a pipeline whose traces use `tls`.
 fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> String {
     let builder = Pipeline::builder()
         .without_env()
@@ -431,7 +433,7 @@ fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> St
 }
 
 fn assert_names(error: &str, path: &Path, what: &str) {
-    assert!(error.contains(&format!("{:?}", path)), "the error does not name {path:?}: {error}");
+    assert!(error.contains(&format!("{path:?}")), "the error does not name {path:?}: {error}");
     assert!(error.contains(what), "the error does not say {what:?}: {error}");
 }
 

@@ -43,7 +43,7 @@ struct Recording {
 
 impl ShouldSample for Recording {
     fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingResult {
-        let parent = input.parent().map(|p| p.trace_id());
+        let parent = input.parent().map(nanotel::trace::SpanContext::trace_id);
         let entry = (input.name().to_owned(), input.kind(), input.attributes().len(), parent, input.trace_id());
         self.seen.lock().unwrap().push(entry);
         let state = TraceState::parse("desk=eq").unwrap();

@@ -183,7 +183,9 @@ fn run(protocol: Protocol) {
     provider.attach(&pipeline);
     let contexts = record(&provider);
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= 5));
+    assert!(
+        collector.wait_until(WAIT, |r| r.iter().map(nanotel::testing::ReceivedRequest::item_count).sum::<u64>() >= 5)
+    );
     let (requests, spans) = received_spans(&collector);
     check_fields(&contexts, &spans);
     let traces = pipeline.shutdown(WAIT).accounting.traces;

@@ -392,7 +392,7 @@ fn a_span_closed_on_another_thread_keeps_its_parent_and_children() {
             tracing::dispatcher::with_default(&dispatch, || {
                 moved.in_scope(|| tracing::info_span!("worker.child").in_scope(|| tracing::info!("on the worker")));
                 drop(moved);
-            })
+            });
         });
         worker.join().unwrap();
         drop(parent);
@@ -533,8 +533,8 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
             tracing::debug_span!("filtered").in_scope(|| {
                 tracing::debug!("filtered event");
                 tracing::info_span!("inner").in_scope(|| tracing::info!("kept event"));
-            })
-        })
+            });
+        });
     });
     telemetry.force_flush(WAIT).unwrap();
     let received = collector.received();

@@ -87,6 +87,7 @@ impl RecordSink<'_> {
     /// How many more items of `signal` the queue takes now; `None` when the signal is not
     /// exported (what a source holds for it can be discarded). Metrics come through
     /// [`MetricProducer`]s instead, so `Signal::Metrics` is always `None`.
+    #[must_use]
     pub fn room(&self, signal: Signal) -> Option<usize> {
         match signal {
             Signal::Traces => self.shared.spans.as_ref().map(|q| {
@@ -147,6 +148,7 @@ impl RecordSink<'_> {
 
     /// The counter for items of `signal` the source receives after shutdown (see
     /// [`RecordSource::close`]).
+    #[must_use]
     pub fn late_drops(&self, signal: Signal) -> LateDrops {
         LateDrops { shared: Arc::clone(self.shared), signal }
     }
@@ -260,12 +262,11 @@ impl Shared {
         }
         // Counted as queued before the push, so the exporter can never pop (and un-count) it first.
         counters.queued.fetch_add(count, Ordering::Relaxed);
-        match queue.push(item) {
-            Ok(()) => true,
-            Err(_) => {
-                counters.drop_queued(DropReason::QueueFull, count);
-                false
-            }
+        if let Ok(()) = queue.push(item) {
+            true
+        } else {
+            counters.drop_queued(DropReason::QueueFull, count);
+            false
         }
     }
 }
@@ -302,6 +303,7 @@ impl Drop for Shared {
 }
 
 /// The number of data points in a scope's metrics: the unit metrics are counted in.
+#[must_use]
 pub fn data_point_count(scope: &ScopeMetrics) -> u64 {
     scope
         .metrics
@@ -328,18 +330,30 @@ pub struct PipelineHandle {
 
 impl PipelineHandle {
     /// Queues a finished span.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_span(&self, scope: &Scope, span: Span) -> bool {
         let counters = self.shared.accounting.signal(Signal::Traces);
         self.shared.offer(&self.shared.spans, counters, Queued { scope: scope.clone(), item: span }, 1)
     }
 
     /// Queues a log record.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_log(&self, scope: &Scope, record: LogRecord) -> bool {
         let counters = self.shared.accounting.signal(Signal::Logs);
         self.shared.offer(&self.shared.logs, counters, Queued { scope: scope.clone(), item: record }, 1)
     }
 
     /// Queues a scope's metric data, counted in data points.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_metrics(&self, metrics: ScopeMetrics) -> bool {
         let counters = self.shared.accounting.signal(Signal::Metrics);
         let points = data_point_count(&metrics);
@@ -347,6 +361,7 @@ impl PipelineHandle {
     }
 
     /// Where every item went so far.
+    #[must_use]
     pub fn accounting(&self) -> Snapshot {
         self.shared.accounting.snapshot()
     }
@@ -431,23 +446,27 @@ impl Pipeline {
     }
 
     /// A handle for producers on any thread.
+    #[must_use]
     pub fn handle(&self) -> PipelineHandle {
         self.handle.clone()
     }
 
     /// The configuration in force.
+    #[must_use]
     pub fn config(&self) -> &PipelineConfig {
         &self.config
     }
 
     /// Where every item went so far.
+    #[must_use]
     pub fn accounting(&self) -> Snapshot {
         self.handle.accounting()
     }
 
-    /// The Prometheus scrape endpoint the pipeline started (see [`PipelineBuilder::prometheus`]),
+    /// The Prometheus scrape endpoint the pipeline started (see [`PipelineBuilder::with_prometheus`]),
     /// if any. It stops when the pipeline is dropped.
     #[cfg(feature = "prometheus")]
+    #[must_use]
     pub fn prometheus(&self) -> Option<&crate::prometheus::PrometheusServer> {
         self.prometheus.as_ref()
     }
@@ -466,6 +485,12 @@ impl Pipeline {
 
     /// Collects metrics and sends everything queued now, returning when it is delivered (or
     /// dropped for a reason the accounting records), or at the deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`FlushError::Timeout`] when the deadline passes with items still queued,
+    /// [`FlushError::CircuitOpen`] when the breaker holds them back, or [`FlushError::Stopped`]
+    /// when the exporter thread has stopped.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let (reply, answer) = channel::bounded(1);
         let deadline = Instant::now() + timeout;
@@ -484,6 +509,10 @@ impl Pipeline {
     /// Stops accepting items, delivers what it can before the deadline, drops (and counts) the
     /// rest, and stops the exporter thread. Never waits much past `timeout`, even when the
     /// collector does not answer.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "the report is for callers that want it; shutting down is the point of the call"
+    )]
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_within(timeout)
     }
@@ -581,7 +610,8 @@ impl PipelineBuilder {
         self
     }
 
-    /// The protocol of one signal, winning over [`with_protocol`](Self::with_protocol): signals may mix.
+    /// The protocol of one signal, winning over [`with_protocol`](Self::with_protocol): signals may
+    /// mix.
     pub fn with_signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
         self.overrides.signal_protocols[signal as usize] = Some(protocol);
         self

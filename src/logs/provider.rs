@@ -59,7 +59,8 @@ pub(crate) struct ProviderInner {
     scopes: ScopeList,
 }
 
-/// A [`LoggerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`LoggerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakLoggerProvider(Weak<ProviderInner>);
@@ -93,6 +94,7 @@ impl LoggerProvider {
     /// let provider = LoggerProvider::disabled();
     /// assert!(!provider.logger("gateway").enabled(Severity::Fatal));
     /// ```
+    #[must_use]
     pub fn disabled() -> LoggerProvider {
         LoggerProvider {
             inner: Arc::new(ProviderInner {
@@ -107,16 +109,19 @@ impl LoggerProvider {
     }
 
     /// Whether records are kept at all (false for [`LoggerProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// The logger of an instrumentation scope without a version.
+    #[must_use]
     pub fn logger(&self, name: &str) -> Logger {
         self.logger_of(name, "")
     }
 
     /// The logger of an instrumentation scope and its version.
+    #[must_use]
     pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
         self.logger_of(name, version)
     }
@@ -145,16 +150,19 @@ impl LoggerProvider {
     }
 
     /// The limits in force.
+    #[must_use]
     pub fn limits(&self) -> &LogLimits {
         &self.inner.limits
     }
 
     /// The least severe records kept; less severe ones are dropped before they are made.
+    #[must_use]
     pub fn minimum_severity(&self) -> Severity {
         self.inner.minimum_severity
     }
 
     /// Whether records tied to a span that is not sampled are dropped.
+    #[must_use]
     pub fn is_trace_based(&self) -> bool {
         self.inner.trace_based
     }
@@ -295,6 +303,7 @@ impl LoggerProviderBuilder {
 
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first record does not.
+    #[must_use]
     pub fn build(self) -> LoggerProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);

@@ -135,6 +135,11 @@ impl<'m, T> InstrumentBuilder<'m, T> {
 
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
         Ok(Counter { inner: self.sync(InstrumentKind::Counter, sum_cells::<N>)? })
     }
@@ -142,6 +147,11 @@ impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
         Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, sum_cells::<N>)? })
     }
@@ -149,6 +159,11 @@ impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
 
 impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     /// The gauge, or the one built before under the same name and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
         Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, |_, _| GaugeCell::new)? })
     }
@@ -172,6 +187,11 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// The histogram, or the one built before under the same name and type (which keeps its
     /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
     /// the provider's default histogram aggregation.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
         Ok(Histogram { inner: self.sync(InstrumentKind::Histogram, histogram_cells::<N>)? })
     }
@@ -249,6 +269,11 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
 
     /// Registers the instrument. Building the same name (ignoring case), kind and type again
     /// returns the first instrument, which keeps its own callbacks.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Observable<N>, InstrumentError> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;

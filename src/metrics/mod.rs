@@ -51,7 +51,7 @@
 //! # Collection
 //!
 //! [`MeterProvider::attach`] registers the provider with an export [`Pipeline`]; its exporter
-//! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, force_flush and shutdown.
+//! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, `force_flush` and shutdown.
 //! Temporality follows `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (see
 //! [`TemporalityPreference`]). Integer sums stay cumulative in their cells, and a delta is the
 //! total minus the total last reported (exact in wrapping integer arithmetic); float sums swap

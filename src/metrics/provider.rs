@@ -118,6 +118,7 @@ impl MeterProviderBuilder {
     }
 
     /// The provider.
+    #[must_use]
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
@@ -169,7 +170,7 @@ struct ProviderInner {
     preference: TemporalityPreference,
     limit: usize,
     exemplar_filter: ExemplarFilter,
-    /// See [`MeterProviderBuilder::delta_idle_collections`]; `None`: never evict.
+    /// See [`MeterProviderBuilder::with_delta_idle_collections`]; `None`: never evict.
     delta_idle: Option<NonZeroU32>,
     /// False for [`MeterProvider::disabled`].
     enabled: bool,
@@ -208,7 +209,8 @@ impl std::fmt::Debug for MeterProvider {
     }
 }
 
-/// A [`MeterProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`MeterProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakMeterProvider(Weak<ProviderInner>);
@@ -247,6 +249,7 @@ impl MeterProvider {
     /// orders.bind(&[]).add(1);
     /// assert!(provider.collect().is_empty());
     /// ```
+    #[must_use]
     pub fn disabled() -> MeterProvider {
         MeterProvider {
             inner: Arc::new(ProviderInner {
@@ -263,26 +266,31 @@ impl MeterProvider {
     }
 
     /// Whether instruments record (false for [`MeterProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// Which measurements become exemplars.
+    #[must_use]
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.inner.exemplar_filter
     }
 
     /// The temporality preference in force.
+    #[must_use]
     pub fn temporality_preference(&self) -> TemporalityPreference {
         self.inner.preference
     }
 
     /// The meter of an instrumentation scope (the same meter for the same name).
+    #[must_use]
     pub fn meter(&self, name: &str) -> Meter {
         self.meter_with_version(name, "")
     }
 
     /// The meter of an instrumentation scope with a version.
+    #[must_use]
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         let mut meters = self.inner.meters.lock();
         if let Some(meter) = meters.iter().find(|m| m.scope().name == name && m.scope().version == version) {
@@ -320,30 +328,38 @@ impl MeterProvider {
     /// Collects every instrument for export: delta instruments start a new window. This is what
     /// the pipeline's exporter thread runs at each interval; call it yourself only to export
     /// elsewhere.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "collecting resets delta series: not a pure query, though its result is usually used"
+    )]
     pub fn collect(&self) -> Vec<ScopeMetrics> {
         self.collect_with(true, DEFAULT_CALLBACK_TIMEOUT)
     }
 
     /// The current values, without starting a new delta window: for in-process views. Under a
     /// delta preference, delta instruments show what accumulated since the last export.
+    #[must_use]
     pub fn snapshot(&self) -> Vec<ScopeMetrics> {
         self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
     }
 
     /// The current values as Prometheus text exposition format 0.0.4 (see
     /// [`prometheus`](super::prometheus) for the translation).
+    #[must_use]
     pub fn to_prometheus(&self) -> String {
         super::prometheus::render(&self.snapshot())
     }
 
     /// The current values as OTLP/JSON (a `MetricsData` message without a resource).
+    #[must_use]
     pub fn to_json(&self) -> String {
         super::json::render(&self.snapshot())
     }
 
     /// A producer for [`Pipeline::add_metric_producer`]: the pipeline's exporter thread collects
-    /// this provider at every metric interval (`OTEL_METRIC_EXPORT_INTERVAL`), force_flush and
+    /// this provider at every metric interval (`OTEL_METRIC_EXPORT_INTERVAL`), `force_flush` and
     /// shutdown.
+    #[must_use]
     pub fn producer(&self) -> MeterProviderProducer {
         MeterProviderProducer { provider: self.clone(), callback_timeout: DEFAULT_CALLBACK_TIMEOUT }
     }

@@ -211,7 +211,8 @@ macro_rules! handle {
         impl<N: Number> $name<N> {
             /// Removes the series of `attributes` (in any order; a view's attribute filter
             /// applies), unless a bound handle holds it. Works on instruments built
-            /// [`with_forgettable`](super::InstrumentBuilder::with_forgettable), and on those that evict
+            /// [`with_forgettable`](super::InstrumentBuilder::with_forgettable), and on those that
+            /// evict
             /// idle delta series; others answer [`Forget::NotForgettable`].
             pub fn forget(&self, attributes: &[KeyValue]) -> Forget {
                 self.inner.forget(attributes)
@@ -334,6 +335,7 @@ impl<N: Number> Counter<N> {
     }
 
     /// The series of `attributes`, resolved once for repeated adds.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
         BoundCounter::of(self.inner.bind(attributes))
     }
@@ -378,6 +380,7 @@ impl<N: Number> UpDownCounter<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
         BoundUpDownCounter::of(self.inner.bind(attributes))
     }
@@ -421,6 +424,7 @@ impl<N: Number> Gauge<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
         // Gauges keep no exemplars: the removed pairs are not kept.
         let series = self.inner.bind(attributes).map(|(series, _)| (series, None));
@@ -501,7 +505,7 @@ impl SumKind {
                 value,
                 |value| self.add_elsewhere(value, removed),
                 |value, ids| self.offer(value, ids, removed),
-            )
+            );
         }
     }
 
@@ -601,6 +605,7 @@ impl<N: Number> Histogram<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
         BoundHistogram { series: self.inner.bind(attributes), _number: PhantomData }
     }

@@ -1,11 +1,11 @@
 //! The Prometheus scrape endpoint (feature `prometheus`): an HTTP server on a thread of its own,
-//! never on the hot path, serving `/metrics` in Prometheus text format 0.0.4 or OpenMetrics
+//! never on the hot path, serving `/metrics` in Prometheus text format 0.0.4 or `OpenMetrics`
 //! 1.0.0 by content negotiation, with the OTLP → Prometheus translation of
 //! [`metrics::prometheus`](crate::metrics::prometheus) and `target_info` from the resource.
 //!
 //! A [`Pipeline`](crate::export::Pipeline) starts one itself when `prometheus` is listed in
 //! `OTEL_METRICS_EXPORTER` (for example `otlp,prometheus`) or set with
-//! [`PipelineBuilder::prometheus`](crate::export::PipelineBuilder::prometheus), at
+//! [`PipelineBuilder::with_prometheus`](crate::export::PipelineBuilder::with_prometheus), at
 //! `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (default `localhost:9464`);
 //! [`MeterProvider::attach`](crate::metrics::MeterProvider::attach) adds the provider to it, and
 //! the pipeline's own telemetry is on it too. [`PrometheusServer`] also runs on its own, without
@@ -17,7 +17,7 @@
 //! must be at most 8 KiB (else 431) and arrive within the request timeout (default 5 s, else the
 //! connection is closed unanswered); other paths get 404, methods other than GET and HEAD 405,
 //! anything that is not HTTP/1.x 400. At most [`DEFAULT_MAX_CONNECTIONS`] connections are open at
-//! once (see [`PrometheusServerBuilder::max_connections`]): a new one past that closes the oldest
+//! once (see [`PrometheusServerBuilder::with_max_connections`]): a new one past that closes the oldest
 //! idle connection (no request in progress), never one with a request in progress; when all are
 //! busy it waits until one ends. So a scrape is answered at once while hundreds of idle or slow
 //! clients are connected.

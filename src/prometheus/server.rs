@@ -93,6 +93,10 @@ impl PrometheusServerBuilder {
     }
 
     /// Binds the address and starts the endpoint's thread.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error when the address cannot be resolved or bound, or the endpoint's thread cannot be spawned.
     pub fn start(self) -> io::Result<PrometheusServer> {
         let addresses: Vec<SocketAddr> = (self.config.host.as_str(), self.config.port).to_socket_addrs()?.collect();
         let listener = TcpListener::bind(&addresses[..])?;
@@ -109,14 +113,14 @@ impl PrometheusServerBuilder {
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
             crate::own_threads::mark_current();
-            runtime.block_on(serve(listener, settings, stopped))
+            runtime.block_on(serve(listener, settings, stopped));
         })?;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
     }
 }
 
 /// A Prometheus scrape endpoint serving `/metrics` on a thread of its own, in text format 0.0.4
-/// or OpenMetrics 1.0.0 as the scraper's `Accept` asks (OTLP-NOTES §9.4), gzipped when it
+/// or `OpenMetrics` 1.0.0 as the scraper's `Accept` asks (OTLP-NOTES §9.4), gzipped when it
 /// accepts gzip. Stops when dropped.
 ///
 /// ```
@@ -144,6 +148,7 @@ pub struct PrometheusServer {
     thread: Option<JoinHandle<()>>,
 }
 
+#[expect(clippy::missing_fields_in_debug, reason = "the address is what tells servers apart; the rest are handles")]
 impl std::fmt::Debug for PrometheusServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrometheusServer").field("local_addr", &self.local_addr).finish()
@@ -163,6 +168,7 @@ impl PrometheusServer {
     }
 
     /// The address the server listens on (with the port chosen when 0 was asked for).
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -179,6 +185,7 @@ impl PrometheusServer {
     }
 
     /// The exposition a scrape in `format` gets now.
+    #[must_use]
     pub fn render(&self, format: Format) -> String {
         self.state.render(format)
     }

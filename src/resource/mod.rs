@@ -78,6 +78,7 @@ impl ResourceBuilder {
 
     /// The resource, reading the process environment; problems with `OTEL_RESOURCE_ATTRIBUTES`
     /// are reported once on stderr, and the entries concerned are skipped.
+    #[must_use]
     pub fn build(&self) -> Resource {
         let (resource, problems) = self.build_with_env(&crate::config::process_env);
         crate::diag::config_problems(&problems);

@@ -56,17 +56,17 @@ pub(super) struct Head {
 
 impl Head {
     /// The first value of a header, by lowercase name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The target without its query string, which is what routing looks at.
-    pub fn path(&self) -> &str {
+    pub(super) fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or_default()
     }
 
     /// Whether the connection may serve another request after this one.
-    pub fn keep_alive(&self) -> bool {
+    pub(super) fn keep_alive(&self) -> bool {
         let close = self
             .headers
             .iter()
@@ -78,7 +78,7 @@ impl Head {
 
     /// Whether the client waits for `100 Continue` before sending the body (curl does for large
     /// bodies; answering it keeps such uploads from stalling for a second).
-    pub fn expects_continue(&self) -> bool {
+    pub(super) fn expects_continue(&self) -> bool {
         !self.http10 && self.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     }
 }
@@ -128,6 +128,7 @@ fn is_token(text: &str) -> bool {
 
 /// Reads a request line and its header fields. `Ok(None)` means the peer closed the connection
 /// between requests, the normal end of a keep-alive connection.
+#[expect(clippy::needless_continue, reason = "the arm says what an empty line means")]
 pub(super) fn read_head<R: BufRead>(reader: &mut R) -> Result<Option<Head>, ReadError> {
     let mut budget = MAX_HEAD_BYTES;
     // RFC 9112 §2.2: a server should ignore empty lines before the request line (some clients
@@ -354,6 +355,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Serializes `response` in one write (so it leaves in as few segments as possible). `close`
 /// adds `Connection: close`; `head_only` leaves the body out, as a response to HEAD must.
+#[expect(clippy::format_push_string, reason = "a few short lines, built off the hot path, in test-only code")]
 pub(super) fn write_response<W: Write>(
     writer: &mut W,
     response: &Response,

@@ -76,7 +76,7 @@ pub(super) fn slot(signal: Signal) -> usize {
 }
 
 impl Shared {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Shared {
             state: Mutex::new(State {
                 received: Vec::new(),
@@ -90,13 +90,13 @@ impl Shared {
         }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
 
     /// Waits until `done` holds for the recorded requests or `timeout` passes; returns whether
     /// `done` held.
-    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[ReceivedRequest]) -> bool) -> bool {
+    pub(super) fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[ReceivedRequest]) -> bool) -> bool {
         // A timeout too large for an Instant means "no deadline".
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.state.lock();
@@ -143,14 +143,14 @@ impl Shared {
     }
 
     /// Marks the collector as stopping and wakes every hang.
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.state.lock().stopping = true;
         self.changed.notify_all();
     }
 
     /// Shuts every open connection down, which fails their pending reads and writes, and joins
     /// their threads. Call after the accept thread is gone, so no connection can be added.
-    pub fn close_connections(&self) {
+    pub(super) fn close_connections(&self) {
         let (open, threads) = {
             let mut connections = self.connections.lock();
             (std::mem::take(&mut connections.open), std::mem::take(&mut connections.threads))

@@ -86,7 +86,8 @@ impl Drop for ProviderInner {
     }
 }
 
-/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakTracerProvider(Weak<ProviderInner>);
@@ -125,6 +126,7 @@ impl TracerProvider {
     /// assert!(!span.is_recording());
     /// assert!(!span.context().is_valid());
     /// ```
+    #[must_use]
     pub fn disabled() -> TracerProvider {
         TracerProvider {
             inner: Arc::new(ProviderInner {
@@ -139,16 +141,19 @@ impl TracerProvider {
     }
 
     /// Whether spans are recorded at all (false for [`TracerProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// The tracer of an instrumentation scope without a version.
+    #[must_use]
     pub fn tracer(&self, name: &str) -> Tracer {
         self.tracer_of(name, None)
     }
 
     /// The tracer of an instrumentation scope and its version.
+    #[must_use]
     pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
         self.tracer_of(name, Some(version))
     }
@@ -186,16 +191,19 @@ impl TracerProvider {
     /// thread keeps spares), a span outgrowing the room of its box (more than 16 events, 8 links
     /// or 32 of their attributes), and attributes past the 8 held inline (counted when the span
     /// is exported). Strings the program passes in are its own.
+    #[must_use]
     pub fn heap_allocations(&self) -> u64 {
         self.inner.recorder.heap_allocations()
     }
 
     /// The sampler in force.
+    #[must_use]
     pub fn sampler(&self) -> &Sampler {
         &self.inner.sampler
     }
 
     /// The span limits in force.
+    #[must_use]
     pub fn limits(&self) -> &SpanLimits {
         self.inner.recorder.limits()
     }
@@ -338,6 +346,7 @@ impl TracerProviderBuilder {
 
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first span does not.
+    #[must_use]
     pub fn build(self) -> TracerProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);

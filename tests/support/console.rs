@@ -7,7 +7,7 @@ use nanotel::export::{ExporterKind, Pipeline};
 use nanotel::Signal;
 
 /// A pipeline exporting `signal` to the console exporter, into `std::io::sink()`.
-pub fn pipeline_to_a_discarded_console(signal: Signal) -> Pipeline {
+pub(crate) fn pipeline_to_a_discarded_console(signal: Signal) -> Pipeline {
     Pipeline::builder()
         .without_env()
         // Nothing listens on the default metrics endpoint: the pipeline's own metrics would fail

@@ -10,7 +10,7 @@ use nanotel::Signal;
 /// A pipeline for `signal` to a collector that hangs on every request, with a small queue (512),
 /// a small backlog budget (64 KiB of encoded batches) and quick batches, so the backlog and then
 /// the queue fill soon and stay full. Keep the collector alive with it.
-pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeline) {
+pub(crate) fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeline) {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
     let batch = BatchConfig {

@@ -9,7 +9,7 @@ use nanotel::testing::TestCollector;
 use nanotel::Signal;
 
 /// The builder of such a pipeline to `collector`, to adjust (the protocol, say) before `build`.
-pub fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {
+pub(crate) fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {
     Pipeline::builder()
         .without_env()
         .with_endpoint(collector.endpoint())

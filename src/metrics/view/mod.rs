@@ -63,7 +63,7 @@ pub enum Aggregation {
 
 /// The aggregation of histograms built without explicit buckets or `exponential()`: what
 /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` chooses (see
-/// [`MeterProviderBuilder::default_histogram_aggregation`](super::MeterProviderBuilder::default_histogram_aggregation)).
+/// [`MeterProviderBuilder::with_default_histogram_aggregation`](super::MeterProviderBuilder::with_default_histogram_aggregation)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HistogramAggregation {
     /// The specification's default explicit boundaries (`explicit_bucket_histogram`, the

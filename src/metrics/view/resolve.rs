@@ -157,7 +157,9 @@ fn selects(view: &View, instrument: &Instrument<'_>) -> bool {
 
 /// Whether `aggregation` applies to instruments of `kind` (the table on [`Aggregation`]).
 fn applies(aggregation: &Aggregation, kind: InstrumentKind) -> bool {
-    use InstrumentKind::*;
+    use InstrumentKind::{
+        Counter, Gauge, Histogram, ObservableCounter, ObservableGauge, ObservableUpDownCounter, UpDownCounter,
+    };
     match aggregation {
         Aggregation::Default | Aggregation::Drop => true,
         Aggregation::Sum => {
