@@ -219,12 +219,12 @@ fn warm_pipeline(collector: &TestCollector, protocol: Protocol, scope: &Scope, s
     };
     let pipeline = Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .protocol(protocol)
-        .compression(Compression::Gzip)
-        .endpoint(collector.endpoint())
-        .resource(resource())
-        .batch(Signal::Traces, batch)
+        .with_self_telemetry(false)
+        .with_protocol(protocol)
+        .with_compression(Compression::Gzip)
+        .with_endpoint(collector.endpoint())
+        .with_resource(resource())
+        .with_batch(Signal::Traces, batch)
         .build()
         .expect("a valid pipeline");
     pipeline.handle().send_span(scope, span.clone());

@@ -163,14 +163,14 @@ fn path(c: &mut Criterion) {
     let server = DiscardServer::start().expect("a loopback server");
     let pipeline = Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .exporter(Signal::Metrics, ExporterKind::None)
-        .exporter(Signal::Logs, ExporterKind::None)
-        .protocol(Protocol::HttpProtobuf)
-        .compression(Compression::Gzip)
-        .endpoint(server.endpoint())
-        .resource(resource())
-        .poll_interval(Duration::from_secs(3600))
+        .with_self_telemetry(false)
+        .with_exporter(Signal::Metrics, ExporterKind::None)
+        .with_exporter(Signal::Logs, ExporterKind::None)
+        .with_protocol(Protocol::HttpProtobuf)
+        .with_compression(Compression::Gzip)
+        .with_endpoint(server.endpoint())
+        .with_resource(resource())
+        .with_poll_interval(Duration::from_secs(3600))
         .build()
         .expect("a valid pipeline");
     // Room for a flush's spans and the thread's next ones: a full ring would drop.

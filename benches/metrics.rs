@@ -110,8 +110,8 @@ fn two_threads(iters: u64, add: impl Fn() + Send + Sync + 'static) -> Duration {
 fn benches(c: &mut Criterion) {
     let provider = MeterProvider::builder()
         .without_env()
-        .view(View::new("orders.filtered").keep_attributes(["venue", "side"]))
-        .view(View::new("latency.filtered").keep_attributes(["venue", "side"]))
+        .with_view(View::new("orders.filtered").with_kept_attributes(["venue", "side"]))
+        .with_view(View::new("latency.filtered").with_kept_attributes(["venue", "side"]))
         .build();
     let meter = provider.meter("bench");
     let counter = meter.u64_counter("orders").build().expect("a valid name");
@@ -122,7 +122,7 @@ fn benches(c: &mut Criterion) {
     let gauge = meter.f64_gauge("spread").build().expect("a valid name");
     let bound_gauge = gauge.bind(&attributes());
     let filtered_histogram = meter.u64_histogram("latency.filtered").build().expect("a valid name");
-    let exponential = meter.f64_histogram("latency.exp").exponential().build().expect("a valid name");
+    let exponential = meter.f64_histogram("latency.exp").with_exponential_buckets().build().expect("a valid name");
     let bound_exponential = exponential.bind(&attributes());
     let attrs = attributes();
     let sets: Vec<[KeyValue; 3]> = SYMBOLS
@@ -130,10 +130,11 @@ fn benches(c: &mut Criterion) {
         .map(|&symbol| [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)])
         .collect();
     // Under delta, idle series are evicted (the default): the table pins an epoch per record.
-    let evicting_provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let evicting_provider =
+        MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     let evicting = evicting_provider.meter("bench").u64_counter("orders").build().expect("a valid name");
     let reordered = [KeyValue::new("symbol", "AAPL"), KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
-    let no_exemplars = MeterProvider::builder().without_env().exemplar_filter(ExemplarFilter::AlwaysOff).build();
+    let no_exemplars = MeterProvider::builder().without_env().with_exemplar_filter(ExemplarFilter::AlwaysOff).build();
     let off_histogram = no_exemplars.meter("bench").u64_histogram("latency").build().expect("a valid name");
     let bound_off_histogram = off_histogram.bind(&attributes());
     let sampled = Context::from_span_context(SpanContext::new(

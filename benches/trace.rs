@@ -103,7 +103,7 @@ fn spans(c: &mut Criterion) {
     clock_floors(&mut group);
 
     // Traces go nowhere (exporter `none`): the exporter thread empties the rings and discards.
-    let pipeline = Pipeline::builder().without_env().exporter(Signal::Traces, ExporterKind::None).build().unwrap();
+    let pipeline = Pipeline::builder().without_env().with_exporter(Signal::Traces, ExporterKind::None).build().unwrap();
     // 1024 slots (the default before issue 19's 16384), so the overload path is what this row
     // times, as it always has.
     let provider =

@@ -154,8 +154,8 @@ fn nanotel(span_events: bool) -> (Dispatch, impl Fn() -> u64) {
 fn nanotel_exporting() -> (Dispatch, Pipeline, TracerProvider) {
     let pipeline = Pipeline::builder()
         .without_env()
-        .exporter(Signal::Traces, ExporterKind::None)
-        .exporter(Signal::Logs, ExporterKind::None)
+        .with_exporter(Signal::Traces, ExporterKind::None)
+        .with_exporter(Signal::Logs, ExporterKind::None)
         .build()
         .expect("a pipeline that exports nowhere");
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();

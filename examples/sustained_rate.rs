@@ -177,10 +177,10 @@ fn exporter_cpu() -> Option<Duration> {
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|line| line.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+        .map_or_else(|_| "unknown".into(), |line| line.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
+#[expect(clippy::too_many_lines, reason = "the example's whole run, read top to bottom")]
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -210,14 +210,14 @@ fn main() -> ExitCode {
         // Metrics and logs are switched off: only spans are measured (their settings stay the defaults).
         let mut builder = Pipeline::builder()
             .without_env()
-            .exporter(Signal::Metrics, ExporterKind::None)
-            .exporter(Signal::Logs, ExporterKind::None);
+            .with_exporter(Signal::Metrics, ExporterKind::None)
+            .with_exporter(Signal::Logs, ExporterKind::None);
         builder = match (&collector, options.export) {
-            (Some(collector), _) => builder.endpoint(collector.endpoint()).protocol(Protocol::HttpProtobuf),
+            (Some(collector), _) => builder.with_endpoint(collector.endpoint()).with_protocol(Protocol::HttpProtobuf),
             (None, Export::Encode) => {
-                builder.span_exporter(EncodeAndDiscard(Encoder::new(Protocol::HttpProtobuf, Compression::Gzip)))
+                builder.with_span_exporter(EncodeAndDiscard(Encoder::new(Protocol::HttpProtobuf, Compression::Gzip)))
             }
-            (None, _) => builder.span_exporter(Discard),
+            (None, _) => builder.with_span_exporter(Discard),
         };
         let pipeline = match builder.build() {
             Ok(pipeline) => pipeline,

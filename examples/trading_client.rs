@@ -344,12 +344,12 @@ fn main() -> ExitCode {
         }
     };
     // OTEL_SERVICE_NAME, when set, wins over the name given here.
-    let mut builder = nanotel::builder().resource(
+    let mut builder = nanotel::builder().with_resource(
         ResourceBuilder::new().with_service_name("trading_client").with_service_version(env!("CARGO_PKG_VERSION")),
     );
     if let Some(collector) = &collector {
         println!("no OTEL_EXPORTER_OTLP_ENDPOINT: exporting to the embedded collector at {}", collector.endpoint());
-        builder = builder.endpoint(collector.endpoint());
+        builder = builder.with_endpoint(collector.endpoint());
     }
     let telemetry = match builder.build() {
         Ok(telemetry) => telemetry,
@@ -387,7 +387,7 @@ const CALIBRATION_ORDERS: u64 = 20_000;
 /// with telemetry disabled (no-op handles), so its timed regions measure what the clock, the
 /// loop and the machine cost without nanotel: the figures to hold the run's against.
 fn calibrate(orders: u64, seed: u64) -> HotPathSamples {
-    let Ok(disabled) = nanotel::builder().disabled(true).build() else { return HotPathSamples::with_capacity(0) };
+    let Ok(disabled) = nanotel::builder().with_disabled(true).build() else { return HotPathSamples::with_capacity(0) };
     let (ticks_in, ticks_out) = channel::unbounded();
     for symbol in (0..SYMBOLS.len()).cycle().take(orders as usize) {
         let _ = ticks_in.send(Tick { symbol, arrived_ns: now_unix_nanos() });
@@ -404,7 +404,7 @@ fn calibrate(orders: u64, seed: u64) -> HotPathSamples {
             order_gateway(tracer, meter, logger, ticks_out, seed, capacity).1
         })
     });
-    match calibration.map(|thread| thread.join()) {
+    match calibration.map(std::thread::JoinHandle::join) {
         Ok(Ok(samples)) => samples,
         _ => HotPathSamples::with_capacity(0),
     }
@@ -442,7 +442,7 @@ fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
     if let Ok(thread) = market_data {
         let _ = thread.join();
     }
-    match orders.map(|thread| thread.join()) {
+    match orders.map(std::thread::JoinHandle::join) {
         Ok(Ok(result)) => result,
         _ => (0, HotPathSamples::with_capacity(0)),
     }

@@ -43,6 +43,7 @@ pub enum Text {
 
 impl Text {
     /// The characters.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         match self {
             Text::Static(s) => s,
@@ -74,7 +75,7 @@ impl Eq for Text {}
 
 impl Hash for Text {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
+        self.as_str().hash(state);
     }
 }
 
@@ -383,6 +384,7 @@ impl KeyValue {
     }
 
     /// The OTLP form of the attribute.
+    #[must_use]
     pub fn to_proto(&self) -> otlp::KeyValue {
         otlp::KeyValue { key: self.key.as_str().to_owned(), value: Some(self.value.to_proto()), ..Default::default() }
     }

@@ -1,7 +1,7 @@
 //! Wall-clock timestamps (nanoseconds since the Unix epoch) at the cost of one counter read.
 //!
 //! Reading `CLOCK_REALTIME` costs tens of nanoseconds on a virtual machine, and a span reads the
-//! clock twice. On x86_64 with an invariant TSC that the kernel itself trusts, [`now_unix_nanos`]
+//! clock twice. On `x86_64` with an invariant TSC that the kernel itself trusts, [`now_unix_nanos`]
 //! reads the TSC instead and converts ticks to wall time with a fixed-point multiply from an anchor
 //! `(ticks₀, unix_ns₀)`. Elsewhere the ticks are nanoseconds of the standard monotonic clock, with the
 //! same anchor and conversion, so durations always come from a monotonic source.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Where a clock's ticks come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockSource {
-    /// The CPU's time-stamp counter (x86_64 with an invariant TSC the kernel uses as its clock).
+    /// The CPU's time-stamp counter (`x86_64` with an invariant TSC the kernel uses as its clock).
     Tsc,
     /// The standard monotonic clock (`Instant`), anchored to the wall clock.
     Monotonic,
@@ -49,6 +49,10 @@ const MAX_SAMPLE_WIDTH_NS: u64 = 50_000;
 const SHIFT: u32 = 32;
 
 /// The nanoseconds since the Unix epoch, now.
+#[expect(
+    clippy::must_use_candidate,
+    reason = "the first call calibrates the clock, which providers do once at build by ignoring the reading"
+)]
 #[inline(always)]
 pub fn now_unix_nanos() -> u64 {
     global().now()
@@ -68,6 +72,7 @@ pub(crate) fn ticks_to_unix_nanos(ticks: u64) -> u64 {
 }
 
 /// Which source the process clock reads.
+#[must_use]
 pub fn source() -> ClockSource {
     global().source
 }
@@ -212,7 +217,7 @@ impl Clock {
         let anchor_ticks = self.anchor_ticks.load(Ordering::Relaxed);
         let anchor_ns = self.anchor_ns.load(Ordering::Relaxed);
         let predicted = convert(ticks, anchor_ticks, anchor_ns, mult);
-        let error = wall as i128 - predicted as i128;
+        let error = i128::from(wall) - i128::from(predicted);
         let base_rate = rate(calibration.base_ticks, calibration.base_ns, ticks, wall).unwrap_or(mult);
         let (new_ns, new_mult) = if error.abs() > STEP_THRESHOLD_NS {
             // The wall clock was stepped: follow it, and measure the rate afresh from here.

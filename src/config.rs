@@ -110,7 +110,7 @@ impl<'a> EnvReader<'a> {
     pub(crate) fn limit(&mut self, names: &[&str]) -> Option<usize> {
         let (name, value) = self.first_text(names)?;
         match value.parse::<u32>() {
-            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
+            Ok(n) if i32::try_from(n).is_ok() => Some(n as usize),
             _ => {
                 self.reject(&name, &value, "not a whole number between 0 and 2147483647", "the default");
                 None
@@ -125,17 +125,16 @@ impl<'a> EnvReader<'a> {
     /// A non-negative number of milliseconds.
     pub(crate) fn duration_ms(&mut self, name: &str, default: Duration) -> Duration {
         let Some(value) = self.text(name) else { return default };
-        match value.parse::<u64>() {
-            Ok(ms) => Duration::from_millis(ms),
-            Err(_) => {
-                self.reject(
-                    name,
-                    &value,
-                    "not a whole, non-negative number of milliseconds",
-                    format_args!("{} ms", default.as_millis()),
-                );
-                default
-            }
+        if let Ok(ms) = value.parse::<u64>() {
+            Duration::from_millis(ms)
+        } else {
+            self.reject(
+                name,
+                &value,
+                "not a whole, non-negative number of milliseconds",
+                format_args!("{} ms", default.as_millis()),
+            );
+            default
         }
     }
 
@@ -151,7 +150,7 @@ impl<'a> EnvReader<'a> {
     pub(crate) fn positive_integer(&mut self, name: &str, default: usize) -> usize {
         let Some(value) = self.text(name) else { return default };
         match value.parse::<u64>() {
-            Ok(n) if n >= 1 && n <= i32::MAX as u64 => n as usize,
+            Ok(n) if n >= 1 && i32::try_from(n).is_ok() => n as usize,
             _ => {
                 self.reject(name, &value, "not a whole number between 1 and 2147483647", default);
                 default
@@ -163,13 +162,12 @@ impl<'a> EnvReader<'a> {
     pub(crate) fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)], default: (&str, T)) -> T {
         let Some(value) = self.text(name) else { return default.1 };
         let wanted = value.to_ascii_lowercase();
-        match choices.iter().find(|(word, _)| *word == wanted) {
-            Some((_, choice)) => *choice,
-            None => {
-                let known: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
-                self.reject(name, &value, &format!("expected one of {}", known.join(", ")), default.0);
-                default.1
-            }
+        if let Some((_, choice)) = choices.iter().find(|(word, _)| *word == wanted) {
+            *choice
+        } else {
+            let known: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+            self.reject(name, &value, &format!("expected one of {}", known.join(", ")), default.0);
+            default.1
         }
     }
 

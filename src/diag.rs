@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(parse_level(Err(VarError::NotPresent)), (Level::Warn, None));
         assert_eq!(parse_level(Ok(" Debug ".into())), (Level::Debug, None));
         assert_eq!(parse_level(Ok("off".into())), (Level::None, None));
-        assert_eq!(parse_level(Ok("".into())), (Level::Warn, None));
+        assert_eq!(parse_level(Ok(String::new())), (Level::Warn, None));
         let (level, problem) = parse_level(Ok(" Loud ".into()));
         assert_eq!(level, Level::Warn);
         assert_eq!(

@@ -4,8 +4,8 @@
 //!
 //! [`init`](crate::init) and [`TelemetryBuilder::build`](crate::TelemetryBuilder::build) install
 //! their providers here (unless built with
-//! [`install_global(false)`](crate::TelemetryBuilder::install_global)); the last one built wins.
-//! Shutting that [`Telemetry`](crate::Telemetry) down, or dropping it, uninstalls them. While
+//! [`with_install_global(false)`](crate::TelemetryBuilder::with_install_global)); the last one built
+//! wins. Shutting that [`Telemetry`](crate::Telemetry) down, or dropping it, uninstalls them. While
 //! none is installed (before init, after shutdown) the functions here return disabled providers,
 //! whose handles record nothing at the cost of a branch.
 //!
@@ -29,7 +29,7 @@
 //! }
 //!
 //! assert!(!nanotel::global::tracer_provider().is_enabled(), "before init: no-op");
-//! let telemetry = nanotel::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+//! let telemetry = nanotel::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 //! send_order();
 //! let report = telemetry.shutdown(std::time::Duration::from_secs(5));
 //! assert_eq!(report.accounting.traces.exported, 1);
@@ -94,46 +94,55 @@ fn disabled() -> &'static (MeterProvider, TracerProvider, LoggerProvider) {
 }
 
 /// The installed meter provider, or a disabled one.
+#[must_use]
 pub fn meter_provider() -> MeterProvider {
     current().and_then(|set| set.meters.upgrade()).unwrap_or_else(|| disabled().0.clone())
 }
 
 /// The installed tracer provider, or a disabled one.
+#[must_use]
 pub fn tracer_provider() -> TracerProvider {
     current().and_then(|set| set.tracers.upgrade()).unwrap_or_else(|| disabled().1.clone())
 }
 
 /// The installed logger provider, or a disabled one.
+#[must_use]
 pub fn logger_provider() -> LoggerProvider {
     current().and_then(|set| set.loggers.upgrade()).unwrap_or_else(|| disabled().2.clone())
 }
 
 /// The meter of an instrumentation scope, from the installed provider (a no-op one while none is).
+#[must_use]
 pub fn meter(name: &str) -> Meter {
     meter_provider().meter(name)
 }
 
 /// The meter of an instrumentation scope with a version, from the installed provider.
+#[must_use]
 pub fn meter_with_version(name: &str, version: &str) -> Meter {
     meter_provider().meter_with_version(name, version)
 }
 
 /// The tracer of an instrumentation scope, from the installed provider (a no-op one while none is).
+#[must_use]
 pub fn tracer(name: &str) -> Tracer {
     tracer_provider().tracer(name)
 }
 
 /// The tracer of an instrumentation scope with a version, from the installed provider.
+#[must_use]
 pub fn tracer_with_version(name: &str, version: &str) -> Tracer {
     tracer_provider().tracer_with_version(name, version)
 }
 
 /// The logger of an instrumentation scope, from the installed provider (a no-op one while none is).
+#[must_use]
 pub fn logger(name: &str) -> Logger {
     logger_provider().logger(name)
 }
 
 /// The logger of an instrumentation scope with a version, from the installed provider.
+#[must_use]
 pub fn logger_with_version(name: &str, version: &str) -> Logger {
     logger_provider().logger_with_version(name, version)
 }

@@ -44,6 +44,10 @@ use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
 /// assert_eq!(report.accounting.traces.exported, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Errors
+///
+/// An [`InitError`] as [`TelemetryBuilder::build`] returns one.
 pub fn init() -> Result<Telemetry, InitError> {
     builder().build()
 }
@@ -72,12 +76,12 @@ type Configure<B> = Box<dyn FnOnce(B) -> B>;
 /// let collector = nanotel_testing::TestCollector::start().unwrap();
 /// let telemetry = nanotel::builder()
 ///     .without_env()
-///     .service_name("order-gateway")
-///     .resource(ResourceBuilder::new().with_service_version("1.4.0"))
-///     .endpoint(collector.endpoint())
-///     .sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.5)))
-///     .temporality(TemporalityPreference::Delta)
-///     .configure_pipeline(|pipeline| pipeline.compression(Compression::None).timeout(Duration::from_secs(2)))
+///     .with_service_name("order-gateway")
+///     .with_resource(ResourceBuilder::new().with_service_version("1.4.0"))
+///     .with_endpoint(collector.endpoint())
+///     .with_sampler(Sampler::parent_based(Sampler::TraceIdRatioBased(0.5)))
+///     .with_temporality(TemporalityPreference::Delta)
+///     .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_timeout(Duration::from_secs(2)))
 ///     .build()
 ///     .unwrap();
 /// let url = telemetry.pipeline().unwrap().config().signal(Signal::Traces).url();
@@ -131,45 +135,45 @@ impl TelemetryBuilder {
     }
 
     /// Switches the whole SDK off (`true`) or on (`false`), whatever `OTEL_SDK_DISABLED` says.
-    pub fn disabled(mut self, disabled: bool) -> Self {
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
         self.disabled = Some(disabled);
         self
     }
 
     /// The resource's `service.name` (wins over `OTEL_SERVICE_NAME`).
-    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
     }
 
     /// The resource's attributes set in code; detection, `OTEL_RESOURCE_ATTRIBUTES` and
     /// `OTEL_SERVICE_NAME` apply around them as [`ResourceBuilder::build_with_env`] says.
-    pub fn resource(mut self, resource: ResourceBuilder) -> Self {
+    pub fn with_resource(mut self, resource: ResourceBuilder) -> Self {
         self.resource = Some(resource);
         self
     }
 
     /// The base URL of the OTLP/HTTP collector (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`).
-    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+    pub fn with_endpoint(mut self, base: impl Into<String>) -> Self {
         self.endpoint = Some(base.into());
         self
     }
 
     /// The sampler (wins over `OTEL_TRACES_SAMPLER`).
-    pub fn sampler(mut self, sampler: Sampler) -> Self {
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
         self.sampler = Some(sampler);
         self
     }
 
     /// The propagators [`Telemetry::propagator`] gives (wins over `OTEL_PROPAGATORS`).
-    pub fn propagator(mut self, propagator: CompositePropagator) -> Self {
+    pub fn with_propagator(mut self, propagator: CompositePropagator) -> Self {
         self.propagator = Some(propagator);
         self
     }
 
     /// The metrics' temporality preference (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
-    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+    pub fn with_temporality(mut self, preference: TemporalityPreference) -> Self {
         self.temporality = Some(preference);
         self
     }
@@ -211,7 +215,7 @@ impl TelemetryBuilder {
     /// Whether [`build`](Self::build) installs the providers as the [`global`](crate::global)
     /// ones (default `true`): a program that runs two `Telemetry` at once, or a test that must not
     /// touch the process-wide state, says `false`.
-    pub fn install_global(mut self, install: bool) -> Self {
+    pub fn with_install_global(mut self, install: bool) -> Self {
         self.install_global = Some(install);
         self
     }
@@ -221,14 +225,14 @@ impl TelemetryBuilder {
     /// `OTEL_METRICS_EXPORTER` does, at this place rather than `OTEL_EXPORTER_PROMETHEUS_HOST`:
     /// `OTEL_EXPORTER_PROMETHEUS_PORT`. Served only when nanotel is built with its `prometheus`
     /// feature.
-    pub fn prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
+    pub fn with_prometheus(mut self, host: impl Into<String>, port: u16) -> Self {
         self.prometheus = Some(PrometheusConfig { host: host.into(), port });
         self
     }
 
     /// Reads the environment, reports each problem in it once on stderr (using the default
     /// instead), starts the exporter thread, attaches the providers to it and installs them as
-    /// the [`global`](crate::global) ones (unless [`install_global(false)`](Self::install_global)).
+    /// the [`global`](crate::global) ones (unless [`with_install_global(false)`](Self::with_install_global)).
     /// When disabled, only the no-op providers are made (and installed).
     ///
     /// # Errors
@@ -237,7 +241,7 @@ impl TelemetryBuilder {
     /// or the exporter thread cannot start. Problems in the environment are never errors, and
     /// neither is a TLS certificate or key file that cannot be used (its signal is switched off
     /// and said so) unless the pipeline is built with
-    /// [`strict_tls(true)`](crate::export::PipelineBuilder::strict_tls).
+    /// [`with_strict_tls(true)`](crate::export::PipelineBuilder::with_strict_tls).
     pub fn build(self) -> Result<Telemetry, InitError> {
         crate::diag::check_level();
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
@@ -263,15 +267,15 @@ impl TelemetryBuilder {
 
         // Each part reads the same environment as this builder, so a lookup given here is hermetic.
         let mut pipeline = with_lookup(Pipeline::builder(), &self.lookup, PipelineBuilder::with_env_lookup);
-        pipeline = pipeline.resource(resource);
+        pipeline = pipeline.with_resource(resource);
         if let Some(endpoint) = self.endpoint {
-            pipeline = pipeline.endpoint(endpoint);
+            pipeline = pipeline.with_endpoint(endpoint);
         }
         let pipeline = self.pipeline.into_iter().fold(pipeline, |builder, configure| configure(builder));
 
         let mut meters = with_lookup(MeterProvider::builder(), &self.lookup, MeterProviderBuilder::with_env_lookup);
         if let Some(preference) = self.temporality {
-            meters = meters.temporality(preference);
+            meters = meters.with_temporality(preference);
         }
         let meters = self.metrics.into_iter().fold(meters, |builder, configure| configure(builder));
 
@@ -316,9 +320,10 @@ fn start_prometheus(
     pipeline: &Pipeline,
     meters: &MeterProvider,
 ) -> Option<PrometheusServer> {
-    let mut builder = PrometheusServer::builder().config(settings.clone()).resource(pipeline.config().resource.clone());
+    let mut builder =
+        PrometheusServer::builder().with_config(settings.clone()).with_resource(pipeline.config().resource.clone());
     if let Some(self_metrics) = pipeline.self_metrics() {
-        builder = builder.source(self_metrics);
+        builder = builder.with_source(self_metrics);
     }
     match builder.start() {
         Ok(server) => {
@@ -413,6 +418,7 @@ impl std::error::Error for InitError {
 ///
 /// Meters, instruments and tracers taken from it stay usable after it is gone; what they record
 /// then is no longer exported.
+#[must_use = "telemetry shuts down when dropped"]
 pub struct Telemetry {
     /// `None` when the SDK is disabled.
     pipeline: Option<Pipeline>,
@@ -467,71 +473,84 @@ impl Telemetry {
     }
 
     /// Whether the SDK is disabled (`OTEL_SDK_DISABLED=true`): nothing is recorded or exported.
+    #[must_use]
     pub fn is_disabled(&self) -> bool {
         self.pipeline.is_none()
     }
 
     /// The meter of an instrumentation scope.
+    #[must_use]
     pub fn meter(&self, name: &str) -> Meter {
         self.meters.meter(name)
     }
 
     /// The meter of an instrumentation scope with a version.
+    #[must_use]
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         self.meters.meter_with_version(name, version)
     }
 
     /// The tracer of an instrumentation scope.
+    #[must_use]
     pub fn tracer(&self, name: &str) -> Tracer {
         self.tracers.tracer(name)
     }
 
     /// The tracer of an instrumentation scope with a version.
+    #[must_use]
     pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
         self.tracers.tracer_with_version(name, version)
     }
 
     /// The logger of an instrumentation scope.
+    #[must_use]
     pub fn logger(&self, name: &str) -> Logger {
         self.loggers.logger(name)
     }
 
     /// The logger of an instrumentation scope with a version.
+    #[must_use]
     pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
         self.loggers.logger_with_version(name, version)
     }
 
     /// The logger provider.
+    #[must_use]
     pub fn logger_provider(&self) -> &LoggerProvider {
         &self.loggers
     }
 
     /// The meter provider (for its in-process views: `snapshot`, `to_json`, and
     /// [`prometheus::render`](crate::prometheus::render)).
+    #[must_use]
     pub fn meter_provider(&self) -> &MeterProvider {
         &self.meters
     }
 
     /// The tracer provider.
+    #[must_use]
     pub fn tracer_provider(&self) -> &TracerProvider {
         &self.tracers
     }
 
     /// The propagators chosen by `OTEL_PROPAGATORS` (default `tracecontext,baggage`) or
-    /// [`TelemetryBuilder::propagator`], for the headers of incoming and outgoing requests.
+    /// [`TelemetryBuilder::with_propagator`], for the headers of incoming and outgoing requests.
     /// Available when the SDK is disabled too: contexts are still passed on.
+    #[must_use]
     pub fn propagator(&self) -> &CompositePropagator {
         &self.propagator
     }
 
     /// The export pipeline (its configuration, its accounting); `None` when disabled.
+    #[must_use]
     pub fn pipeline(&self) -> Option<&Pipeline> {
         self.pipeline.as_ref()
     }
 
     /// The Prometheus scrape endpoint serving this telemetry's metrics and the pipeline's own
-    /// (see [`TelemetryBuilder::prometheus`]), if one was asked for and could start.
+    /// (see [`TelemetryBuilder::with_prometheus`]), if one was asked for and could start.
     #[cfg(feature = "prometheus")]
+    #[must_use]
     pub fn prometheus(&self) -> Option<&PrometheusServer> {
         self.prometheus.as_ref()
     }
@@ -553,6 +572,10 @@ impl Telemetry {
 
     /// Uninstalls the [`global`](crate::global) providers (if they are still this one's), flushes
     /// and stops the exporter thread, waiting up to `timeout`, and reports the final accounting.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "the report is for callers that want it; shutting down is the point of the call"
+    )]
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_now(timeout)
     }
@@ -579,8 +602,11 @@ impl Drop for Telemetry {
 #[cfg(feature = "metrics")]
 impl Telemetry {
     /// Makes a [`MetricsRecorder`](crate::metrics::MetricsRecorder) on this telemetry's meter of
-    /// scope `metrics` the process's `metrics` recorder (feature `metrics`). Fails when a recorder
-    /// was already set.
+    /// scope `metrics` the process's `metrics` recorder (feature `metrics`).
+    ///
+    /// # Errors
+    ///
+    /// [`SetRecorderError`](::metrics::SetRecorderError) when a `metrics` recorder was already set.
     pub fn install_metrics_recorder(&self) -> Result<(), ::metrics::SetRecorderError<crate::metrics::MetricsRecorder>> {
         crate::metrics::MetricsRecorder::new(self.meter("metrics")).install()
     }

@@ -13,8 +13,8 @@ fn spans_and_logs_ended_after_shutdown_are_counted() {
     let collector = TestCollector::start().unwrap();
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .poll_interval(Duration::from_millis(1))
+        .with_endpoint(collector.endpoint())
+        .with_poll_interval(Duration::from_millis(1))
         .build();
     let pipeline = pipeline.unwrap();
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
@@ -59,7 +59,11 @@ fn spans_and_logs_ended_after_shutdown_are_counted() {
 fn providers_attached_again_after_shutdown_feed_the_new_pipeline() {
     let collector = TestCollector::start().unwrap();
     let pipeline = || {
-        Pipeline::builder().without_env().endpoint(collector.endpoint()).poll_interval(Duration::from_millis(1)).build()
+        Pipeline::builder()
+            .without_env()
+            .with_endpoint(collector.endpoint())
+            .with_poll_interval(Duration::from_millis(1))
+            .build()
     };
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     let loggers = LoggerProvider::builder().without_env().build();

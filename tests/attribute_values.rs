@@ -24,8 +24,12 @@ fn array(values: Vec<Any>) -> Any {
 #[test]
 fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
     let collector = TestCollector::start().unwrap();
-    let pipeline =
-        Pipeline::builder().without_env().self_telemetry(false).endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .build()
+        .unwrap();
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("wire");
@@ -45,7 +49,9 @@ fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
         }
     });
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= 1));
+    assert!(
+        collector.wait_until(WAIT, |r| r.iter().map(nanotel_testing::ReceivedRequest::item_count).sum::<u64>() >= 1)
+    );
 
     let received = collector.received();
     let requests: Vec<_> = received.iter().filter_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).collect();

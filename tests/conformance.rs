@@ -1,6 +1,6 @@
 //! Wire compatibility of our generated OTLP types with the official OpenTelemetry Python classes.
 //!
-//! The oracle is the PyPI package `opentelemetry-proto` (pinned in
+//! The oracle is the `PyPI` package `opentelemetry-proto` (pinned in
 //! `tests/conformance/requirements.txt`), driven by `tests/conformance/otlp_python.py` over
 //! stdin/stdout. Per signal, and for the export responses:
 //!

@@ -132,14 +132,14 @@ fn builder(server: &PythonCollector, every: Duration) -> PipelineBuilder {
     let batch = |signal| BatchConfig { schedule_delay: every, ..BatchConfig::defaults(signal) };
     Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .protocol(Protocol::Grpc)
-        .endpoint(server.endpoint())
-        .batch(Signal::Traces, batch(Signal::Traces))
-        .batch(Signal::Logs, batch(Signal::Logs))
-        .batch(Signal::Metrics, batch(Signal::Metrics))
-        .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
-        .poll_interval(Duration::from_millis(5))
+        .with_self_telemetry(false)
+        .with_protocol(Protocol::Grpc)
+        .with_endpoint(server.endpoint())
+        .with_batch(Signal::Traces, batch(Signal::Traces))
+        .with_batch(Signal::Logs, batch(Signal::Logs))
+        .with_batch(Signal::Metrics, batch(Signal::Metrics))
+        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .with_poll_interval(Duration::from_millis(5))
 }
 
 /// Hands the fixture's spans to the pipeline, scope by scope; returns the request the pipeline
@@ -209,9 +209,9 @@ fn every_signal_arrives_as_sent_plain_and_gzip() {
         let traces = fixtures::trace_request();
         let resource = traces.resource_spans[0].resource.clone().unwrap_or_default();
         let pipeline = builder(&server, Duration::from_secs(60))
-            .compression(compression)
-            .header("x-desk", "fx")
-            .resource(resource)
+            .with_compression(compression)
+            .with_header("x-desk", "fx")
+            .with_resource(resource)
             .build()
             .unwrap();
         let handle = pipeline.handle();

@@ -38,7 +38,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs the demo to its end.
 fn run(command: &mut Command) -> (Output, Vec<String>) {
-    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let output = command.output().expect("the demo runs");
     drop(serial);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -223,7 +223,7 @@ fn a_bad_flag_is_a_usage_error() {
 
 #[test]
 fn otlp_and_prometheus_serves_the_demos_own_metrics() {
-    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut child = demo()
         .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
         .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
@@ -239,7 +239,7 @@ fn otlp_and_prometheus_serves_the_demos_own_metrics() {
         .expect("the demo names its Prometheus endpoint");
     // Orders are counted within the first tick periods; the endpoint shows the live values.
     std::thread::sleep(Duration::from_millis(500));
-    let body = reqwest::blocking::get(&url).and_then(|r| r.text()).expect("a scrape");
+    let body = reqwest::blocking::get(&url).and_then(reqwest::blocking::Response::text).expect("a scrape");
     let rest: Vec<String> = lines.collect();
     assert!(child.wait().expect("the demo ends").success());
     drop(serial);

@@ -42,12 +42,12 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
     let every = |signal, ms| BatchConfig { schedule_delay: Duration::from_millis(ms), ..BatchConfig::defaults(signal) };
     Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .endpoint(collector.endpoint())
-        .batch(Signal::Traces, every(Signal::Traces, 20))
-        .batch(Signal::Logs, every(Signal::Logs, 20))
-        .batch(Signal::Metrics, every(Signal::Metrics, 50))
-        .poll_interval(Duration::from_millis(5))
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_batch(Signal::Traces, every(Signal::Traces, 20))
+        .with_batch(Signal::Logs, every(Signal::Logs, 20))
+        .with_batch(Signal::Metrics, every(Signal::Metrics, 50))
+        .with_poll_interval(Duration::from_millis(5))
 }
 
 /// The traces endpoint hangs for seconds on every request; metrics are still collected and sent
@@ -57,7 +57,7 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
 fn a_hanging_traces_endpoint_holds_up_neither_metrics_nor_logs() {
     let collector = TestCollector::start().unwrap();
     collector.script(Some(Signal::Traces), (0..4).map(|_| Reply::Hang(Duration::from_secs(3))));
-    let pipeline = builder(&collector).timeout(Duration::from_secs(3)).build().unwrap();
+    let pipeline = builder(&collector).with_timeout(Duration::from_secs(3)).build().unwrap();
     pipeline.add_metric_producer(Depth);
     let handle = pipeline.handle();
     handle.send_span(&scope(), span(0));
@@ -83,13 +83,13 @@ fn a_dripped_answer_is_a_failed_attempt_and_opens_only_its_signals_breaker() {
     let collector = TestCollector::start().unwrap();
     collector.script(Some(Signal::Traces), (0..4).map(|_| Reply::Drip(Duration::from_millis(100))));
     let pipeline = builder(&collector)
-        .timeout(Duration::from_millis(400))
-        .breaker(BreakerConfig {
+        .with_timeout(Duration::from_millis(400))
+        .with_breaker(BreakerConfig {
             failure_threshold: 2,
             reset_timeout: Duration::from_secs(60),
             ..BreakerConfig::default()
         })
-        .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -114,7 +114,7 @@ fn a_collector_closing_keep_alive_connections_costs_no_failed_request() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::AcceptThenClose);
     let pipeline = builder(&collector)
-        .batch(Signal::Traces, BatchConfig { max_export_batch_size: 4, ..BatchConfig::defaults(Signal::Traces) })
+        .with_batch(Signal::Traces, BatchConfig { max_export_batch_size: 4, ..BatchConfig::defaults(Signal::Traces) })
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -142,7 +142,7 @@ fn a_retry_after_beyond_the_retry_budget_holds_the_lane_and_loses_nothing() {
     let busy = Reply::Status { code: 503, retry_after: Some("1".into()), message: "slow down".into() };
     collector.script(Some(Signal::Traces), [busy]);
     let pipeline = builder(&collector)
-        .retry(RetryPolicy { max_elapsed: Duration::from_millis(200), ..RetryPolicy::default() })
+        .with_retry(RetryPolicy { max_elapsed: Duration::from_millis(200), ..RetryPolicy::default() })
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -215,8 +215,8 @@ fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
     let pipeline = builder(&collector)
-        .backlog_max_bytes(BUDGET)
-        .breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
+        .with_backlog_max_bytes(BUDGET)
+        .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -247,9 +247,9 @@ fn shutdown_with_the_collector_down_returns_without_waiting_for_its_deadline() {
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let pipeline = Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .endpoint(format!("http://127.0.0.1:{closed_port}"))
-        .poll_interval(Duration::from_millis(5))
+        .with_self_telemetry(false)
+        .with_endpoint(format!("http://127.0.0.1:{closed_port}"))
+        .with_poll_interval(Duration::from_millis(5))
         .build()
         .unwrap();
     let handle = pipeline.handle();

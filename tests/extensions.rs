@@ -25,7 +25,7 @@ use nanotel_testing::TestCollector;
 use accounting::assert_identity;
 
 fn pipeline(collector: &TestCollector, configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> Pipeline {
-    configure(Pipeline::builder().without_env().endpoint(collector.endpoint())).build().unwrap()
+    configure(Pipeline::builder().without_env().with_endpoint(collector.endpoint())).build().unwrap()
 }
 
 fn received_spans(collector: &TestCollector) -> Vec<OtlpSpan> {
@@ -47,6 +47,7 @@ fn string(attributes: &[OtlpKeyValue], key: &str) -> Option<String> {
     })
 }
 
+#[expect(clippy::unnecessary_wraps, reason = "returns the `Option` the field it is compared with holds")]
 fn text(value: &str) -> Option<AnyValue> {
     Some(AnyValue { value: Some(Any::StringValue(value.to_owned())) })
 }
@@ -66,13 +67,13 @@ fn redact(scope: &InstrumentationScope, span: &mut OtlpSpan) -> Verdict {
 #[test]
 fn span_processors_redact_add_and_drop_what_the_collector_receives() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = pipeline(&collector, |builder| builder.span_processor(redact));
+    let pipeline = pipeline(&collector, |builder| builder.with_span_processor(redact));
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("equities");
     for i in 0..20 {
-        tracer.span("order").with_attribute(KeyValue::new("account", format!("ACC-{i}"))).start();
-        tracer.span("heartbeat").start();
+        drop(tracer.span("order").with_attribute(KeyValue::new("account", format!("ACC-{i}"))).start());
+        drop(tracer.span("heartbeat").start());
     }
     let report = pipeline.shutdown(Duration::from_secs(10));
     let traces = &report.accounting.traces;
@@ -93,7 +94,7 @@ fn tail_sampling_keeps_only_slow_orders() {
     const THRESHOLD_NS: u64 = 5_000_000;
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
-        builder.span_processor(|_: &InstrumentationScope, span: &mut OtlpSpan| {
+        builder.with_span_processor(|_: &InstrumentationScope, span: &mut OtlpSpan| {
             let took = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano);
             if span.name == "order" && took < THRESHOLD_NS {
                 Verdict::Drop
@@ -122,13 +123,11 @@ fn a_panicking_processor_drops_its_record_and_the_exporter_goes_on() {
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
         builder
-            .log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
-                if record.body == text("boom") {
-                    panic!("a processor bug");
-                }
+            .with_log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
+                assert!(record.body != text("boom"), "a processor bug");
                 Verdict::Keep
             })
-            .log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
+            .with_log_processor(|_: &InstrumentationScope, record: &mut LogRecord| {
                 record.attributes.retain(|kv| kv.key != "password");
                 if record.severity_number < Severity::Info as i32 {
                     Verdict::Drop
@@ -177,11 +176,11 @@ fn exporters_of_ones_own_receive_every_item_of_every_signal() {
     let collector = TestCollector::start().unwrap();
     let pipeline = pipeline(&collector, |builder| {
         builder
-            .self_telemetry(false)
-            .span_processor(redact)
-            .span_exporter(ToChannel(spans_to))
-            .metric_exporter(ToChannel(metrics_to))
-            .log_exporter(ToChannel(logs_to))
+            .with_self_telemetry(false)
+            .with_span_processor(redact)
+            .with_span_exporter(ToChannel(spans_to))
+            .with_metric_exporter(ToChannel(metrics_to))
+            .with_log_exporter(ToChannel(logs_to))
     });
     assert_eq!(pipeline.config().signal(Signal::Traces).exporter, nanotel::export::ExporterKind::Custom);
     let tracers = TracerProvider::builder().without_env().build();
@@ -192,7 +191,7 @@ fn exporters_of_ones_own_receive_every_item_of_every_signal() {
     loggers.attach(&pipeline);
     let orders = meters.meter("gateway").u64_counter("orders").build().unwrap();
     for i in 0..1500 {
-        tracers.tracer("gateway").span("order").with_attribute(KeyValue::new("account", "A")).start();
+        drop(tracers.tracer("gateway").span("order").with_attribute(KeyValue::new("account", "A")).start());
         loggers.logger("gateway").emit(Severity::Info, "sent", &[KeyValue::new("i", i)]);
         orders.add(1, &[KeyValue::new("venue", if i % 2 == 0 { "XNAS" } else { "XLON" })]);
         if i % 500 == 499 {
@@ -247,13 +246,13 @@ impl Exporter<ExportTraceServiceRequest> for Troubled {
 #[test]
 fn an_exporter_that_errs_is_counted_and_the_pipeline_goes_on() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = pipeline(&collector, |builder| builder.span_exporter(Troubled { calls: 0 }));
+    let pipeline = pipeline(&collector, |builder| builder.with_span_exporter(Troubled { calls: 0 }));
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("gateway");
     for batch in 1..=4 {
         for _ in 0..batch {
-            tracer.span("order").start();
+            drop(tracer.span("order").start());
         }
         pipeline.force_flush(Duration::from_secs(10)).unwrap();
     }
@@ -270,7 +269,7 @@ fn an_exporter_that_errs_is_counted_and_the_pipeline_goes_on() {
 fn custom_without_an_exporter_is_a_configuration_error() {
     let result = Pipeline::builder()
         .without_env()
-        .exporter(Signal::Logs, nanotel::export::ExporterKind::Custom)
+        .with_exporter(Signal::Logs, nanotel::export::ExporterKind::Custom)
         .build()
         .map(|_| ())
         .map_err(|e| e.to_string());
@@ -283,17 +282,17 @@ fn another_signals_backlog_does_not_hold_back_an_exporter_of_ones_own() {
     let (logs_to, logs) = mpsc::channel::<ExportLogsServiceRequest>();
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint("http://127.0.0.1:9")
-        .backlog_max_bytes(1)
-        .self_telemetry(false)
-        .log_exporter(ToChannel(logs_to))
+        .with_endpoint("http://127.0.0.1:9")
+        .with_backlog_max_bytes(1)
+        .with_self_telemetry(false)
+        .with_log_exporter(ToChannel(logs_to))
         .build()
         .unwrap();
     let tracers = TracerProvider::builder().without_env().build();
     tracers.attach(&pipeline);
     let loggers = LoggerProvider::builder().without_env().build();
     loggers.attach(&pipeline);
-    tracers.tracer("gateway").span("order").start();
+    drop(tracers.tracer("gateway").span("order").start());
     let _ = pipeline.force_flush(Duration::from_millis(200));
     assert!(pipeline.accounting().traces.backlog_bytes > 0, "{}", pipeline.accounting().to_json());
 

@@ -16,7 +16,10 @@ const WAIT: Duration = Duration::from_secs(10);
 static TURN: Mutex<()> = Mutex::new(());
 
 fn telemetry(collector: &TestCollector) -> nanotel::TelemetryBuilder {
-    nanotel::builder().without_env().endpoint(collector.endpoint()).configure_pipeline(|p| p.self_telemetry(false))
+    nanotel::builder()
+        .without_env()
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|p| p.with_self_telemetry(false))
 }
 
 /// A span, a counter add and a log record, all through the global functions.
@@ -39,7 +42,7 @@ fn assert_no_op() {
 
 #[test]
 fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shutdown() {
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_no_op();
     let early = global::tracer("early");
 
@@ -77,12 +80,12 @@ fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shut
 
 #[test]
 fn the_last_telemetry_built_wins_and_install_global_false_leaves_the_global_alone() {
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let collector = TestCollector::start().unwrap();
 
-    let private = telemetry(&collector).install_global(false).build().unwrap();
+    let private = telemetry(&collector).with_install_global(false).build().unwrap();
     assert!(private.tracer_provider().is_enabled());
-    assert!(!global::tracer_provider().is_enabled(), "install_global(false) installs nothing");
+    assert!(!global::tracer_provider().is_enabled(), "with_install_global(false) installs nothing");
 
     let first = telemetry(&collector).build().unwrap();
     let second = telemetry(&collector).build().unwrap();
@@ -95,7 +98,7 @@ fn the_last_telemetry_built_wins_and_install_global_false_leaves_the_global_alon
     assert!(!global::tracer_provider().is_enabled());
 
     drop(private);
-    let disabled = nanotel::builder().without_env().disabled(true).build().unwrap();
+    let disabled = nanotel::builder().without_env().with_disabled(true).build().unwrap();
     assert!(!global::tracer_provider().is_enabled(), "a disabled SDK installs its no-op providers");
     drop(disabled);
     let dropped: Telemetry = telemetry(&collector).build().unwrap();

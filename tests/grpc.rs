@@ -1,6 +1,6 @@
 //! OTLP/gRPC end to end over real h2c on 127.0.0.1: the exporter against the loopback
 //! `TestCollector`'s gRPC side, every signal plain and gzip, and each gRPC status giving the
-//! accounting the OTLP specification implies (retried, final, RetryInfo, partial success),
+//! accounting the OTLP specification implies (retried, final, `RetryInfo`, partial success),
 //! hangs and resets included; the accounting identity holds at the end of every test.
 
 #[path = "support/accounting.rs"]
@@ -34,14 +34,14 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
     let every = |signal| BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(signal) };
     Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .protocol(Protocol::Grpc)
-        .endpoint(collector.endpoint())
-        .batch(Signal::Traces, every(Signal::Traces))
-        .batch(Signal::Logs, every(Signal::Logs))
-        .batch(Signal::Metrics, every(Signal::Metrics))
-        .retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
-        .poll_interval(Duration::from_millis(5))
+        .with_self_telemetry(false)
+        .with_protocol(Protocol::Grpc)
+        .with_endpoint(collector.endpoint())
+        .with_batch(Signal::Traces, every(Signal::Traces))
+        .with_batch(Signal::Logs, every(Signal::Logs))
+        .with_batch(Signal::Metrics, every(Signal::Metrics))
+        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .with_poll_interval(Duration::from_millis(5))
 }
 
 /// Sends one span and waits until the traces lane has settled it (exported or dropped).
@@ -58,7 +58,7 @@ fn export_one_span(pipeline: &Pipeline) -> Snapshot {
 fn every_signal_over_grpc_plain_and_gzip() {
     for compression in [Compression::None, Compression::Gzip] {
         let collector = TestCollector::start().unwrap();
-        let pipeline = builder(&collector).compression(compression).header("x-desk", "fx").build().unwrap();
+        let pipeline = builder(&collector).with_compression(compression).with_header("x-desk", "fx").build().unwrap();
         let handle = pipeline.handle();
         for i in 0..5 {
             handle.send_span(&scope(), span(i));
@@ -185,7 +185,7 @@ fn partial_success_counts_the_rejected_items() {
 fn a_hang_times_out_and_is_retried() {
     let collector = TestCollector::start().unwrap();
     collector.script(Some(Signal::Traces), [Reply::Hang(Duration::from_secs(5)), Reply::Accept]);
-    let pipeline = builder(&collector).timeout(Duration::from_millis(300)).build().unwrap();
+    let pipeline = builder(&collector).with_timeout(Duration::from_millis(300)).build().unwrap();
     let started = Instant::now();
     let traces = export_one_span(&pipeline).traces;
     assert_eq!((traces.exported, traces.retries, traces.failed_requests), (1, 1, 1));
@@ -219,7 +219,7 @@ fn a_reset_connection_is_retried_on_a_fresh_one() {
 fn flush_and_shutdown_deadlines_hold_against_a_hung_grpc_collector() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(30)));
-    let pipeline = builder(&collector).timeout(Duration::from_secs(20)).build().unwrap();
+    let pipeline = builder(&collector).with_timeout(Duration::from_secs(20)).build().unwrap();
     pipeline.handle().send_span(&scope(), span(0));
     assert!(wait_for(|| collector.request_count(Signal::Traces) == 1));
     let started = Instant::now();
@@ -238,8 +238,8 @@ fn flush_and_shutdown_deadlines_hold_against_a_hung_grpc_collector() {
 fn signals_may_mix_protocols() {
     let collector = TestCollector::start().unwrap();
     let pipeline = builder(&collector)
-        .protocol(Protocol::HttpProtobuf)
-        .signal_protocol(Signal::Logs, Protocol::Grpc)
+        .with_protocol(Protocol::HttpProtobuf)
+        .with_signal_protocol(Signal::Logs, Protocol::Grpc)
         .build()
         .unwrap();
     pipeline.handle().send_span(&scope(), span(0));

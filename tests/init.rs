@@ -32,10 +32,10 @@ fn a_span_a_metric_and_a_log_record_reach_the_collector() {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .with_env_lookup(env(&[("OTEL_SERVICE_NAME", "from-env"), ("OTEL_RESOURCE_ATTRIBUTES", "desk=fx")]))
-        .service_name("order-gateway")
-        .resource(ResourceBuilder::new().with_service_version("1.4.0"))
-        .endpoint(collector.endpoint())
-        .configure_pipeline(|pipeline| pipeline.self_telemetry(false))
+        .with_service_name("order-gateway")
+        .with_resource(ResourceBuilder::new().with_service_version("1.4.0"))
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| pipeline.with_self_telemetry(false))
         .build()
         .unwrap();
     assert!(!telemetry.is_disabled());
@@ -72,7 +72,7 @@ fn a_span_a_metric_and_a_log_record_reach_the_collector() {
 #[test]
 fn dropping_the_guard_delivers_what_was_recorded() {
     let collector = TestCollector::start().unwrap();
-    let telemetry = nanotel::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+    let telemetry = nanotel::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
     let tracer = telemetry.tracer("gateway");
     for _ in 0..5 {
         tracer.span("order").start().end();
@@ -94,8 +94,8 @@ fn the_environment_is_read_and_code_wins_over_it() {
             ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
             ("OTEL_SPAN_EVENT_COUNT_LIMIT", "7"),
         ]))
-        .endpoint(collector.endpoint())
-        .temporality(TemporalityPreference::Cumulative)
+        .with_endpoint(collector.endpoint())
+        .with_temporality(TemporalityPreference::Cumulative)
         .build()
         .unwrap();
     let config = telemetry.pipeline().unwrap().config();
@@ -120,7 +120,7 @@ fn invalid_values_fall_back_to_the_defaults() {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
             ("OTEL_CONFIG_FILE", "/etc/otel.yaml"),
         ]))
-        .configure_pipeline(|pipeline| pipeline.exporter(Signal::Traces, ExporterKind::None))
+        .configure_pipeline(|pipeline| pipeline.with_exporter(Signal::Traces, ExporterKind::None))
         .build()
         .unwrap();
     assert!(!telemetry.is_disabled(), "only \"true\" disables the SDK");
@@ -138,7 +138,7 @@ fn invalid_values_fall_back_to_the_defaults() {
 
 #[test]
 fn an_endpoint_set_in_code_that_is_not_a_url_is_an_error() {
-    let err = nanotel::builder().without_env().endpoint("no scheme here").build().unwrap_err();
+    let err = nanotel::builder().without_env().with_endpoint("no scheme here").build().unwrap_err();
     assert!(err.to_string().starts_with("cannot set up telemetry: the endpoint set in code"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
 }
@@ -147,7 +147,7 @@ fn an_endpoint_set_in_code_that_is_not_a_url_is_an_error() {
 fn the_guard_can_be_shared_across_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<nanotel::Telemetry>();
-    let telemetry = std::sync::Arc::new(nanotel::builder().disabled(true).build().unwrap());
+    let telemetry = std::sync::Arc::new(nanotel::builder().with_disabled(true).build().unwrap());
     let shared = telemetry.clone();
     std::thread::spawn(move || shared.tracer("worker").span("job").start().end()).join().unwrap();
     assert!(telemetry.is_disabled());

@@ -90,7 +90,7 @@ fn a_disabled_sdk_starts_no_thread_and_records_nothing() {
 fn disabled_in_code_wins_over_the_environment() {
     let telemetry = nanotel::builder()
         .with_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| "false".to_owned()))
-        .disabled(true)
+        .with_disabled(true)
         .build()
         .unwrap();
     assert!(telemetry.is_disabled());

@@ -97,8 +97,10 @@ fn no_two_top_level_modules_import_each_other() {
     if let Some(cycle) = find_cycle(&graph) {
         panic!("an import cycle between top-level modules: {}", cycle.join(" -> "));
     }
-    let table: BTreeMap<String, BTreeSet<String>> =
-        ALLOWED.iter().map(|(module, may)| (module.to_string(), may.iter().map(|m| m.to_string()).collect())).collect();
+    let table: BTreeMap<String, BTreeSet<String>> = ALLOWED
+        .iter()
+        .map(|(module, may)| (module.to_string(), may.iter().map(ToString::to_string).collect()))
+        .collect();
     if let Some(cycle) = find_cycle(&table) {
         panic!("the table ALLOWED has a cycle: {}", cycle.join(" -> "));
     }

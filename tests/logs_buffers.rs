@@ -40,10 +40,10 @@ fn full_buffers_and_a_full_queue_count_as_queue_full() {
     let batch = BatchConfig { max_queue_size: 16, max_export_batch_size: 16, ..BatchConfig::defaults(Signal::Logs) };
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .batch(Signal::Logs, batch)
+        .with_endpoint(collector.endpoint())
+        .with_batch(Signal::Logs, batch)
         // The exporter thread takes the records mostly at the flush below.
-        .poll_interval(Duration::from_secs(3600))
+        .with_poll_interval(Duration::from_secs(3600))
         .build()
         .unwrap();
     let provider = LoggerProvider::builder().without_env().with_buffer_capacity(32).build();

@@ -156,7 +156,8 @@ fn check_fields(contexts: &Contexts, records: &HashMap<String, LogRecord>) {
 
 fn run(protocol: Protocol) {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
+    let pipeline =
+        Pipeline::builder().without_env().with_endpoint(collector.endpoint()).with_protocol(protocol).build().unwrap();
     let provider = LoggerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let limited = LoggerProvider::builder()
@@ -167,7 +168,8 @@ fn run(protocol: Protocol) {
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     let contexts = record(&provider, &limited, &tracers);
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= RECORDS));
+    assert!(collector
+        .wait_until(WAIT, |r| r.iter().map(nanotel_testing::ReceivedRequest::item_count).sum::<u64>() >= RECORDS));
     let (requests, records) = received(&collector);
     check_fields(&contexts, &records);
     let logs = pipeline.shutdown(WAIT).accounting.logs;

@@ -17,14 +17,14 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn recording_allocates_nothing_after_warm_up() {
-    let provider = MeterProvider::builder().without_env().cardinality_limit(8).build();
+    let provider = MeterProvider::builder().without_env().with_cardinality_limit(8).build();
     let meter = provider.meter("alloc");
     let counter = meter.u64_counter("orders").build().unwrap();
     let float_counter = meter.f64_counter("notional").build().unwrap();
     let up_down = meter.i64_up_down_counter("open").build().unwrap();
     let gauge = meter.f64_gauge("spread").build().unwrap();
     let histogram = meter.u64_histogram("latency").build().unwrap();
-    let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+    let exponential = meter.f64_histogram("latency.exp").with_exponential_buckets().build().unwrap();
     let attrs = [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")];
     let reordered = [attrs[2].clone(), attrs[0].clone(), attrs[1].clone()];
     let values: Vec<f64> = (0..1000).map(|i| f64::from(i) * 13.7 + 0.5).collect();
@@ -90,11 +90,11 @@ fn recording_allocates_nothing_after_warm_up() {
 /// while evictions leave garbage for the epoch to collect.
 #[test]
 fn evicting_and_forgettable_tables_allocate_nothing_per_record() {
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     let meter = provider.meter("alloc");
     let counter = meter.u64_counter("orders").build().unwrap();
     let histogram = meter.f64_histogram("latency").build().unwrap();
-    let forgettable = meter.i64_up_down_counter("open").forgettable().build().unwrap();
+    let forgettable = meter.i64_up_down_counter("open").with_forgettable().build().unwrap();
     let attrs = [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy")];
     let record = |i: usize| {
         counter.add(1, &attrs);
@@ -118,8 +118,8 @@ fn evicting_and_forgettable_tables_allocate_nothing_per_record() {
 fn a_views_attribute_filter_allocates_nothing_per_record() {
     let provider = MeterProvider::builder()
         .without_env()
-        .view(View::new("orders").drop_attributes(["order.id"]))
-        .view(View::new("latency").keep_attributes(["venue", "side"]))
+        .with_view(View::new("orders").with_dropped_attributes(["order.id"]))
+        .with_view(View::new("latency").with_kept_attributes(["venue", "side"]))
         .build();
     let meter = provider.meter("alloc");
     let counter = meter.u64_counter("orders").build().unwrap();
@@ -142,12 +142,12 @@ fn a_views_attribute_filter_allocates_nothing_per_record() {
 #[test]
 fn recording_exemplars_allocates_nothing_after_warm_up() {
     for filter in [ExemplarFilter::TraceBased, ExemplarFilter::AlwaysOn] {
-        let provider = MeterProvider::builder().without_env().exemplar_filter(filter).build();
+        let provider = MeterProvider::builder().without_env().with_exemplar_filter(filter).build();
         let meter = provider.meter("alloc");
         let counter = meter.u64_counter("orders").build().unwrap();
         let float_counter = meter.f64_counter("notional").build().unwrap();
         let histogram = meter.u64_histogram("latency").build().unwrap();
-        let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+        let exponential = meter.f64_histogram("latency.exp").with_exponential_buckets().build().unwrap();
         let attrs = [KeyValue::new("venue", "XNAS")];
         let span = SpanContext::new(
             TraceId::from_bytes([1; 16]),
@@ -190,14 +190,14 @@ fn recording_exemplars_allocates_nothing_after_warm_up() {
 fn keeping_removed_attributes_with_exemplars_allocates_nothing() {
     let provider = MeterProvider::builder()
         .without_env()
-        .exemplar_filter(ExemplarFilter::AlwaysOn)
-        .view(View::new("orders").keep_attributes(["venue"]))
-        .view(View::new("latency*").drop_attributes(["order.id", "client", "urgent"]))
+        .with_exemplar_filter(ExemplarFilter::AlwaysOn)
+        .with_view(View::new("orders").with_kept_attributes(["venue"]))
+        .with_view(View::new("latency*").with_dropped_attributes(["order.id", "client", "urgent"]))
         .build();
     let meter = provider.meter("alloc");
     let counter = meter.u64_counter("orders").build().unwrap();
     let histogram = meter.u64_histogram("latency").build().unwrap();
-    let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+    let exponential = meter.f64_histogram("latency.exp").with_exponential_buckets().build().unwrap();
     let client = KeyValue::new(String::from("client"), String::from("acme"));
     let orders: Vec<[KeyValue; 4]> = (0..100)
         .map(|i| {
@@ -235,9 +235,13 @@ fn keeping_removed_attributes_with_exemplars_allocates_nothing() {
 fn counters_as_histograms_allocate_nothing_per_add() {
     let provider = MeterProvider::builder()
         .without_env()
-        .exemplar_filter(ExemplarFilter::AlwaysOn)
-        .view(View::new("fills").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }))
-        .view(View::new("open").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 4 }))
+        .with_exemplar_filter(ExemplarFilter::AlwaysOn)
+        .with_view(
+            View::new("fills").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }),
+        )
+        .with_view(
+            View::new("open").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 4 }),
+        )
         .build();
     let meter = provider.meter("alloc");
     let fills = meter.u64_counter("fills").build().unwrap();

@@ -48,12 +48,12 @@ fn exported() -> Vec<Metric> {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
+        .with_endpoint(collector.endpoint())
         .configure_pipeline(|pipeline| {
             // Only the recorder's metrics, collected once, at the flush.
             let batch =
                 BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) };
-            pipeline.compression(Compression::None).self_telemetry(false).batch(Signal::Metrics, batch)
+            pipeline.with_compression(Compression::None).with_self_telemetry(false).with_batch(Signal::Metrics, batch)
         })
         .build()
         .unwrap();
@@ -182,7 +182,7 @@ fn a_gauge_under_a_histogram_view_records_each_value_it_takes() {
     let boundaries = vec![2.0];
     let provider = MeterProvider::builder()
         .without_env()
-        .view(View::new("inventory").aggregation(Aggregation::ExplicitBucketHistogram { boundaries }))
+        .with_view(View::new("inventory").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries }))
         .build();
     let recorder = MetricsRecorder::new(provider.meter("metrics"));
     metrics::with_local_recorder(&recorder, || {

@@ -58,11 +58,11 @@ fn add(totals: &mut Totals, scopes: &[ScopeMetrics]) {
 /// Every thread records `RECORDS` times into a counter (half bound, half unbound), an explicit
 /// and an exponential histogram, while the main thread collects whenever `collect_while_running`.
 fn run(preference: TemporalityPreference, collect_while_running: bool) -> (Totals, u64) {
-    let provider = MeterProvider::builder().without_env().temporality(preference).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(preference).build();
     let meter = provider.meter("stress");
     let counter = meter.u64_counter("orders").build().unwrap();
     let histogram = meter.u64_histogram("latency").with_boundaries(vec![10.0, 100.0, 1000.0]).build().unwrap();
-    let exponential = meter.f64_histogram("latency.exp").exponential().build().unwrap();
+    let exponential = meter.f64_histogram("latency.exp").with_exponential_buckets().build().unwrap();
     let mut totals = Totals::default();
     let mut collections = 0;
     std::thread::scope(|s| {
@@ -128,7 +128,7 @@ fn delta_collections_racing_with_recording_lose_nothing() {
 
 #[test]
 fn overflow_counts_every_measurement_exactly_once() {
-    let provider = MeterProvider::builder().without_env().cardinality_limit(50).build();
+    let provider = MeterProvider::builder().without_env().with_cardinality_limit(50).build();
     let counter = provider.meter("stress").u64_counter("orders").build().unwrap();
     std::thread::scope(|s| {
         for t in 0..THREADS {
@@ -189,7 +189,7 @@ impl WaveTotals {
 /// next starts: threads claim stripes, record in shared mode when none is free, give their stripe
 /// back when they exit, and later threads reuse it. Collections race the waves under `Delta`.
 fn waves(preference: TemporalityPreference) -> WaveTotals {
-    let provider = MeterProvider::builder().without_env().temporality(preference).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(preference).build();
     let meter = provider.meter("waves");
     let counter = meter.u64_counter("orders").build().unwrap();
     let open = meter.i64_up_down_counter("orders.open").build().unwrap();
@@ -263,7 +263,7 @@ fn add_explicit_points(scopes: &[ScopeMetrics], value: f64, total: &mut (u64, f6
 fn explicit_histogram_deltas_are_exact_and_every_point_is_valid() {
     const RECORDERS: u64 = 2;
     const EACH: u64 = 200_000;
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     let histogram = provider.meter("stress").f64_histogram("h").build().unwrap();
     let mut total = (0u64, 0.0f64);
     let mut collections = 0;
@@ -290,8 +290,8 @@ fn explicit_histogram_deltas_are_exact_and_every_point_is_valid() {
 fn exponential_histogram_loses_nothing_when_threads_outnumber_cores() {
     const RECORDERS: u64 = 64;
     const EACH: u64 = 20_000;
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
-    let histogram = provider.meter("stress").f64_histogram("h").exponential().build().unwrap();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
+    let histogram = provider.meter("stress").f64_histogram("h").with_exponential_buckets().build().unwrap();
     let (mut count, mut sum) = (0u64, 0.0f64);
     let mut add = |scopes: Vec<ScopeMetrics>| {
         for metric in scopes.iter().flat_map(|s| &s.metrics) {
@@ -337,12 +337,12 @@ fn exemplars_recorded_by_racing_threads_are_whole() {
     const EACH: u64 = 5_000;
     let provider = MeterProvider::builder()
         .without_env()
-        .temporality(TemporalityPreference::Delta)
-        .exemplar_filter(ExemplarFilter::TraceBased)
+        .with_temporality(TemporalityPreference::Delta)
+        .with_exemplar_filter(ExemplarFilter::TraceBased)
         .build();
     let meter = provider.meter("stress");
     let histogram = meter.u64_histogram("h").with_boundaries(vec![100.0, 1000.0]).build().unwrap();
-    let exponential = meter.u64_histogram("e").exponential().build().unwrap();
+    let exponential = meter.u64_histogram("e").with_exponential_buckets().build().unwrap();
     let counter = meter.u64_counter("c").build().unwrap();
     // Thread t runs under trace id [t + 1; 16] and span id [t + 1; 8]; its histogram values are
     // t * 10_000 + something below 10_000, its counter increments 1.

@@ -52,9 +52,9 @@ impl Wire {
         let pipeline = flush_only_metrics(&collector).build().unwrap();
         let provider = MeterProvider::builder()
             .without_env()
-            .temporality(preference)
-            .delta_idle_collections(idle)
-            .cardinality_limit(limit)
+            .with_temporality(preference)
+            .with_delta_idle_collections(idle)
+            .with_cardinality_limit(limit)
             .build();
         provider.attach(&pipeline);
         Wire { collector, pipeline, provider, seen: 0 }
@@ -200,7 +200,7 @@ fn bound_handles_keep_their_delta_series_through_idle_collections() {
 fn forgotten_cumulative_series_leave_the_export_and_return_as_new_series() {
     let mut wire = Wire::new(TemporalityPreference::Cumulative, 1, 3);
     let meter = wire.provider.meter("md");
-    let volume = meter.u64_counter("volume").forgettable().build().unwrap();
+    let volume = meter.u64_counter("volume").with_forgettable().build().unwrap();
     let kept = meter.u64_counter("kept").build().unwrap();
     volume.add(5, &symbol("AAPL"));
     volume.add(1, &symbol("MSFT"));

@@ -23,9 +23,9 @@ fn memory_is_bounded_under_churning_attribute_sets() {
     const WAVE: i64 = 1_999;
     let provider = MeterProvider::builder()
         .without_env()
-        .temporality(TemporalityPreference::Delta)
-        .delta_idle_collections(1)
-        .cardinality_limit(2_000)
+        .with_temporality(TemporalityPreference::Delta)
+        .with_delta_idle_collections(1)
+        .with_cardinality_limit(2_000)
         .build();
     let meter = provider.meter("md");
     let ticks = meter.u64_counter("ticks").build().unwrap();

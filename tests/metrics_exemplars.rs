@@ -27,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A pipeline to a fresh collector that collects metrics only when flushed.
 fn pipeline(collector: &TestCollector, protocol: Protocol) -> Pipeline {
-    flush_only_metrics(collector).protocol(protocol).build().unwrap()
+    flush_only_metrics(collector).with_protocol(protocol).build().unwrap()
 }
 
 /// The metrics and spans the collector has received so far. The metrics requests are checked
@@ -87,12 +87,12 @@ fn record_around_a_span(protocol: Protocol, filter: ExemplarFilter) -> (Vec<Metr
     let pipeline = pipeline(&collector, protocol);
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     tracers.attach(&pipeline);
-    let meters = MeterProvider::builder().without_env().exemplar_filter(filter).build();
+    let meters = MeterProvider::builder().without_env().with_exemplar_filter(filter).build();
     meters.attach(&pipeline);
     let meter = meters.meter("desk");
     let latency = meter.u64_histogram("tick.to.trade").with_unit("ns").with_boundaries(vec![100.0, 1000.0]).build();
     let latency = latency.unwrap();
-    let fine = meter.f64_histogram("tick.to.trade.fine").with_unit("s").exponential().build().unwrap();
+    let fine = meter.f64_histogram("tick.to.trade.fine").with_unit("s").with_exponential_buckets().build().unwrap();
     let orders = meter.u64_counter("orders").build().unwrap();
     let notional = meter.f64_counter("notional").build().unwrap();
     let venue = [KeyValue::new("venue", "XNAS")];
@@ -181,11 +181,11 @@ fn delta_windows_start_without_exemplars() {
     for preference in [TemporalityPreference::Delta, TemporalityPreference::Cumulative] {
         let meters = MeterProvider::builder()
             .with_env_lookup(|name| (name == "OTEL_METRICS_EXEMPLAR_FILTER").then(|| "trace_based".into()))
-            .temporality(preference)
+            .with_temporality(preference)
             .build();
         let meter = meters.meter("desk");
         let latency = meter.f64_histogram("latency").build().unwrap();
-        let fine = meter.f64_histogram("latency.fine").exponential().build().unwrap();
+        let fine = meter.f64_histogram("latency.fine").with_exponential_buckets().build().unwrap();
         let orders = meter.u64_counter("orders").build().unwrap();
         let span = tracer.span("order").start();
         {
@@ -263,13 +263,13 @@ fn exemplars_carry_the_attributes_a_view_removed() {
         let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
         let meters = MeterProvider::builder()
             .without_env()
-            .view(View::new("tick.to.trade*").drop_attributes(["order.id", "client"]))
-            .view(View::new("orders").keep_attributes(["venue"]))
+            .with_view(View::new("tick.to.trade*").with_dropped_attributes(["order.id", "client"]))
+            .with_view(View::new("orders").with_kept_attributes(["venue"]))
             .build();
         meters.attach(&pipeline);
         let meter = meters.meter("desk");
         let latency = meter.u64_histogram("tick.to.trade").with_boundaries(vec![100.0, 1000.0]).build().unwrap();
-        let fine = meter.f64_histogram("tick.to.trade.fine").exponential().build().unwrap();
+        let fine = meter.f64_histogram("tick.to.trade.fine").with_exponential_buckets().build().unwrap();
         let orders = meter.u64_counter("orders").build().unwrap();
         let client = KeyValue::new("client", String::from("acme"));
         let bound = latency.bind(&[KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 7), client.clone()]);

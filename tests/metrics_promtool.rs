@@ -14,8 +14,8 @@ fn exposition() -> String {
     let buckets = |boundaries: Vec<f64>| Aggregation::ExplicitBucketHistogram { boundaries };
     let provider = MeterProvider::builder()
         .without_env()
-        .view(View::new("fills").aggregation(buckets(vec![1.0, 10.0])))
-        .view(View::new("inflight").aggregation(buckets(vec![0.0])))
+        .with_view(View::new("fills").with_aggregation(buckets(vec![1.0, 10.0])))
+        .with_view(View::new("inflight").with_aggregation(buckets(vec![0.0])))
         .build();
     let meter = provider.meter_with_version("gateway", "1.2.3");
     meter.u64_counter("fills").build().unwrap().add(5, &[]);
@@ -34,7 +34,7 @@ fn exposition() -> String {
     // Another scope exposing the same metric name: one family, two series.
     provider.meter("venues").u64_counter("orders").with_unit("{order}").build().unwrap().add(1, &[]);
     // An exponential histogram has no text form and is left out.
-    meter.f64_histogram("fine").exponential().build().unwrap().record(1.0, &[]);
+    meter.f64_histogram("fine").with_exponential_buckets().build().unwrap().record(1.0, &[]);
     provider
         .meter("gateway2")
         .i64_observable_gauge("cpu.core")

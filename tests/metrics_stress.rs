@@ -138,18 +138,18 @@ fn add(exported: &mut Totals, scopes: &[ScopeMetrics]) -> Option<i64> {
 
 #[test]
 fn every_kind_adds_up_exactly_under_thread_churn_and_tight_delta_collections() {
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     let meter = provider.meter("stress");
     let instruments = Instruments {
         counter: meter.u64_counter("orders").build().unwrap(),
         up_down: meter.i64_up_down_counter("orders.open").build().unwrap(),
         gauge: meter.i64_gauge("price").build().unwrap(),
         explicit: meter.u64_histogram("size").with_boundaries(vec![10.0, 100.0, 500.0]).build().unwrap(),
-        exponential: meter.f64_histogram("latency").exponential().build().unwrap(),
+        exponential: meter.f64_histogram("latency").with_exponential_buckets().build().unwrap(),
     };
     let recorded = Mutex::new(Totals::default());
     let note = |done: Totals| {
-        let mut recorded = recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut recorded = recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         recorded.counter += done.counter;
         recorded.up_down += done.up_down;
         recorded.explicit.add(done.explicit);
@@ -186,7 +186,7 @@ fn every_kind_adds_up_exactly_under_thread_churn_and_tight_delta_collections() {
     instruments.gauge.record(-1, &[KeyValue::new("venue", "XNAS")]);
     assert_eq!(add(&mut Totals::default(), &provider.collect()), Some(-1), "the last value set");
     assert!(collections > 1, "collections must race with the recording threads");
-    let recorded = recorded.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recorded = recorded.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     let records = LONG_LIVED * LONG_RECORDS + WAVES * WAVE_THREADS * SHORT_RECORDS;
     assert_eq!((recorded.explicit.count, recorded.exponential.count), (records, records));
     assert_eq!(exported, recorded, "over {collections} collections");

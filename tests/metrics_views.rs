@@ -51,7 +51,7 @@ fn export(builder: MeterProviderBuilder, record: impl FnOnce(&MeterProvider)) ->
 }
 
 fn views(views: impl IntoIterator<Item = View>) -> MeterProviderBuilder {
-    views.into_iter().fold(MeterProvider::builder().without_env(), |builder, view| builder.view(view))
+    views.into_iter().fold(MeterProvider::builder().without_env(), nanotel::metrics::MeterProviderBuilder::with_view)
 }
 
 fn find<'a>(metrics: &'a [(String, Metric)], name: &str) -> &'a Metric {
@@ -96,14 +96,16 @@ fn sum_points(metric: &Metric) -> BTreeMap<String, i64> {
 
 #[test]
 fn rename_and_description_change_what_is_exported() {
-    let metrics =
-        export(views([View::new("orders").rename("trade.orders").description("Orders sent to a venue")]), |provider| {
+    let metrics = export(
+        views([View::new("orders").with_stream_name("trade.orders").with_description("Orders sent to a venue")]),
+        |provider| {
             let orders = provider.meter("gateway").u64_counter("orders").with_description("Orders").build().unwrap();
             orders.add(2, &[]);
             orders.bind(&[]).add(3);
             let fills = provider.meter("gateway").u64_counter("fills").with_description("Fills").build().unwrap();
             fills.add(1, &[]);
-        });
+        },
+    );
     assert_eq!(names(&metrics), ["trade.orders", "fills"]);
     let orders = find(&metrics, "trade.orders");
     assert_eq!(orders.description, "Orders sent to a venue");
@@ -115,9 +117,9 @@ fn rename_and_description_change_what_is_exported() {
 fn allow_and_deny_lists_merge_the_series_they_make_equal() {
     let metrics = export(
         views([
-            View::new("orders").keep_attributes(["venue"]),
-            View::new("fills").drop_attributes(["order.id", "trader"]),
-            View::new("cancels").keep_attributes(Vec::<String>::new()),
+            View::new("orders").with_kept_attributes(["venue"]),
+            View::new("fills").with_dropped_attributes(["order.id", "trader"]),
+            View::new("cancels").with_kept_attributes(Vec::<String>::new()),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
@@ -157,9 +159,9 @@ fn allow_and_deny_lists_merge_the_series_they_make_equal() {
 fn observable_instruments_take_renames_filters_and_drop() {
     let metrics = export(
         views([
-            View::new("session.messages").rename("fix.messages").keep_attributes(["venue"]),
-            View::new("cpu.*").aggregation(Aggregation::Drop),
-            View::new("queue.depth").drop_attributes(["queue"]),
+            View::new("session.messages").with_stream_name("fix.messages").with_kept_attributes(["venue"]),
+            View::new("cpu.*").with_aggregation(Aggregation::Drop),
+            View::new("queue.depth").with_dropped_attributes(["queue"]),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
@@ -202,7 +204,7 @@ fn observable_instruments_take_renames_filters_and_drop() {
 fn explicit_boundaries_from_a_view_win_over_the_instruments() {
     let metrics = export(
         views([View::new("order.latency")
-            .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![10.0, 100.0] })]),
+            .with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![10.0, 100.0] })]),
         |provider| {
             let meter = provider.meter("gateway");
             let latency = meter.u64_histogram("order.latency").with_boundaries(vec![1.0, 2.0, 3.0]).build().unwrap();
@@ -225,8 +227,8 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
     let metrics = export(
         views([
             View::new("tick.to.trade")
-                .aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 2 }),
-            View::new("fine").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 4, max_scale: 20 }),
+                .with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 2 }),
+            View::new("fine").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 4, max_scale: 20 }),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
@@ -266,14 +268,16 @@ fn a_view_switches_a_histogram_to_exponential_buckets_at_a_lower_scale() {
 
 #[test]
 fn a_dropped_stream_records_and_exports_nothing() {
-    let metrics =
-        export(views([View::new("*").kind(InstrumentKind::Histogram).aggregation(Aggregation::Drop)]), |provider| {
+    let metrics = export(
+        views([View::new("*").with_kind(InstrumentKind::Histogram).with_aggregation(Aggregation::Drop)]),
+        |provider| {
             let meter = provider.meter("gateway");
             let latency = meter.u64_histogram("order.latency").build().unwrap();
             latency.record(5, &[KeyValue::new("venue", "XNAS")]);
             latency.bind(&[]).record(5);
             meter.u64_counter("orders").build().unwrap().add(1, &[]);
-        });
+        },
+    );
     assert_eq!(names(&metrics), ["orders"]);
 }
 
@@ -281,13 +285,13 @@ fn a_dropped_stream_records_and_exports_nothing() {
 fn sum_and_last_value_keep_their_kinds_a_histogram_can_be_a_sum_and_other_pairings_keep_the_default() {
     let metrics = export(
         views([
-            View::new("orders").aggregation(Aggregation::Sum),
-            View::new("spread").aggregation(Aggregation::LastValue),
-            View::new("order.latency").aggregation(Aggregation::Sum),
+            View::new("orders").with_aggregation(Aggregation::Sum),
+            View::new("spread").with_aggregation(Aggregation::LastValue),
+            View::new("order.latency").with_aggregation(Aggregation::Sum),
             // Not applicable: the instruments keep their default aggregations (and a warning is
             // printed, see `warnings_are_printed_once_each`).
-            View::new("depth").aggregation(Aggregation::Sum),
-            View::new("fills").aggregation(Aggregation::LastValue),
+            View::new("depth").with_aggregation(Aggregation::Sum),
+            View::new("fills").with_aggregation(Aggregation::LastValue),
         ]),
         |provider| {
             let meter = provider.meter("gateway");
@@ -319,9 +323,9 @@ fn sum_and_last_value_keep_their_kinds_a_histogram_can_be_a_sum_and_other_pairin
 #[test]
 fn a_counter_can_be_aggregated_as_a_histogram() {
     let builder = views([
-        View::new("fills").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }),
-        View::new("notional").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
-        View::new("inflight").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
+        View::new("fills").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] }),
+        View::new("notional").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
+        View::new("inflight").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
     ]);
     let prometheus = std::cell::RefCell::new(String::new());
     let metrics = export(builder, |provider| {
@@ -382,14 +386,14 @@ fn a_counter_can_be_aggregated_as_a_histogram() {
 #[test]
 fn gauges_and_observable_instruments_can_be_aggregated_as_histograms() {
     let builder = views([
-        View::new("depth").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![5.0, 10.0] }),
-        View::new("queue").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
-        View::new("bytes").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+        View::new("depth").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![5.0, 10.0] }),
+        View::new("queue").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 20, max_scale: 5 }),
+        View::new("bytes").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
         View::new("position")
-            .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] })
-            .keep_attributes(["symbol"]),
+            .with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] })
+            .with_kept_attributes(["symbol"]),
     ])
-    .exemplar_filter(ExemplarFilter::AlwaysOn);
+    .with_exemplar_filter(ExemplarFilter::AlwaysOn);
     let metrics = export(builder, |provider| {
         let meter = provider.meter("gateway");
         let depth = meter.i64_gauge("depth").build().unwrap();
@@ -440,8 +444,10 @@ fn an_observable_histogram_counts_each_collections_observations_in_its_window() 
     let counts = |preference: TemporalityPreference| {
         let provider = MeterProvider::builder()
             .without_env()
-            .temporality(preference)
-            .view(View::new("bytes").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }))
+            .with_temporality(preference)
+            .with_view(
+                View::new("bytes").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+            )
             .build();
         provider
             .meter("gateway")
@@ -462,7 +468,10 @@ fn an_observable_histogram_counts_each_collections_observations_in_its_window() 
 #[test]
 fn a_views_cardinality_limit_sends_the_rest_to_the_overflow_series() {
     let metrics = export(
-        MeterProvider::builder().without_env().cardinality_limit(100).view(View::new("orders").cardinality_limit(3)),
+        MeterProvider::builder()
+            .without_env()
+            .with_cardinality_limit(100)
+            .with_view(View::new("orders").with_cardinality_limit(3)),
         |provider| {
             let meter = provider.meter("gateway");
             let orders = meter.u64_counter("orders").build().unwrap();
@@ -487,9 +496,12 @@ fn a_views_cardinality_limit_sends_the_rest_to_the_overflow_series() {
 fn selection_by_wildcard_kind_unit_and_meter() {
     let metrics = export(
         views([
-            View::new("order.*").kind(InstrumentKind::Counter).description("counters named order.*"),
-            View::new("*").unit("ms").description("milliseconds"),
-            View::new("?ills").meter_name("venue").meter_version("2.0").description("fills of venue 2.0"),
+            View::new("order.*").with_kind(InstrumentKind::Counter).with_description("counters named order.*"),
+            View::new("*").with_unit("ms").with_description("milliseconds"),
+            View::new("?ills")
+                .with_meter_name("venue")
+                .with_meter_version("2.0")
+                .with_description("fills of venue 2.0"),
         ]),
         |provider| {
             let gateway = provider.meter("gateway");
@@ -537,10 +549,11 @@ fn the_default_histogram_aggregation_comes_from_the_environment_or_code() {
     assert_eq!(kinds(env("base2_exponential_bucket_histogram")), ["exponential", "explicit"]);
     assert_eq!(kinds(env("explicit_bucket_histogram")), ["explicit", "explicit"]);
     assert_eq!(kinds(env("sideways")), ["explicit", "explicit"], "an unknown value: the default");
-    let coded = env("explicit_bucket_histogram").default_histogram_aggregation(HistogramAggregation::Base2Exponential);
+    let coded =
+        env("explicit_bucket_histogram").with_default_histogram_aggregation(HistogramAggregation::Base2Exponential);
     assert_eq!(kinds(coded), ["exponential", "explicit"], "code wins over the environment");
     let viewed = env("base2_exponential_bucket_histogram")
-        .view(View::new("plain").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0] }));
+        .with_view(View::new("plain").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0] }));
     assert_eq!(kinds(viewed), ["explicit", "explicit"], "a view wins over both");
 }
 
@@ -558,14 +571,18 @@ fn child_process_entry() {
         .with_env_lookup(|name| {
             (name == "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION").then(|| "sideways".to_owned())
         })
-        .view(View::new("order.*").rename("orders"))
-        .view(View::new("x").rename("9lives"))
-        .view(View::new("x").aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
-        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }))
-        .view(View::new("x").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 1, max_scale: 20 }))
-        .view(View::new("latency").aggregation(Aggregation::LastValue))
-        .view(View::new("fills").rename("orders"))
-        .view(View::new("f*").description("selects fills too"))
+        .with_view(View::new("order.*").with_stream_name("orders"))
+        .with_view(View::new("x").with_stream_name("9lives"))
+        .with_view(View::new("x").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
+        .with_view(
+            View::new("x").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }),
+        )
+        .with_view(
+            View::new("x").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 1, max_scale: 20 }),
+        )
+        .with_view(View::new("latency").with_aggregation(Aggregation::LastValue))
+        .with_view(View::new("fills").with_stream_name("orders"))
+        .with_view(View::new("f*").with_description("selects fills too"))
         .build();
     let meter = provider.meter("gateway");
     for _ in 0..2 {

@@ -40,7 +40,7 @@ fn record_everything(provider: &MeterProvider) {
     }
     let custom = meter.f64_histogram("fill.ratio").with_boundaries(vec![0.25, 0.5, 0.75]).build().unwrap();
     custom.record(0.5, &[]);
-    let exponential = meter.f64_histogram("tick.to.trade").with_unit("s").exponential().build().unwrap();
+    let exponential = meter.f64_histogram("tick.to.trade").with_unit("s").with_exponential_buckets().build().unwrap();
     for v in [0.0, 1e-6, 2.5e-6, 0.001, -3.0] {
         exponential.record(v, &attrs);
     }
@@ -56,8 +56,8 @@ fn record_everything(provider: &MeterProvider) {
 /// The metrics requests the collector received through a real pipeline.
 fn export(preference: TemporalityPreference, protocol: Protocol) -> Vec<ExportMetricsServiceRequest> {
     let collector = TestCollector::start().unwrap();
-    let pipeline = flush_only_metrics(&collector).protocol(protocol).build().unwrap();
-    let provider = MeterProvider::builder().without_env().temporality(preference).build();
+    let pipeline = flush_only_metrics(&collector).with_protocol(protocol).build().unwrap();
+    let provider = MeterProvider::builder().without_env().with_temporality(preference).build();
     provider.attach(&pipeline);
     record_everything(&provider);
     pipeline.force_flush(WAIT).unwrap();
@@ -134,12 +134,12 @@ fn the_exporter_thread_collects_at_every_interval() {
     let interval = BatchConfig { schedule_delay: Duration::from_millis(50), ..BatchConfig::defaults(Signal::Metrics) };
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .batch(Signal::Metrics, interval)
-        .poll_interval(Duration::from_millis(5))
+        .with_endpoint(collector.endpoint())
+        .with_batch(Signal::Metrics, interval)
+        .with_poll_interval(Duration::from_millis(5))
         .build()
         .unwrap();
-    let provider = MeterProvider::builder().without_env().temporality(TemporalityPreference::Delta).build();
+    let provider = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
     provider.attach(&pipeline);
     let orders = provider.meter("gateway").u64_counter("orders").build().unwrap().bind(&[]);
     orders.add(1);

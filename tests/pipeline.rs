@@ -78,14 +78,14 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
     Pipeline::builder()
         .without_env()
         // These tests count the metric points they send; the pipeline's own would add to them.
-        .self_telemetry(false)
-        .endpoint(collector.endpoint())
-        .batch(Signal::Traces, fast(Signal::Traces))
-        .batch(Signal::Logs, fast(Signal::Logs))
-        .batch(Signal::Metrics, fast(Signal::Metrics))
-        .poll_interval(Duration::from_millis(5))
-        .timeout(Duration::from_secs(2))
-        .retry(RetryPolicy {
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_batch(Signal::Traces, fast(Signal::Traces))
+        .with_batch(Signal::Logs, fast(Signal::Logs))
+        .with_batch(Signal::Metrics, fast(Signal::Metrics))
+        .with_poll_interval(Duration::from_millis(5))
+        .with_timeout(Duration::from_secs(2))
+        .with_retry(RetryPolicy {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(100),
             ..RetryPolicy::default()
@@ -95,7 +95,7 @@ fn builder(collector: &TestCollector) -> PipelineBuilder {
 #[test]
 fn gzip_protobuf_delivers_every_signal_intact() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = builder(&collector).header("x-desk", "equities").build().unwrap();
+    let pipeline = builder(&collector).with_header("x-desk", "equities").build().unwrap();
     let handle = pipeline.handle();
     let (gateway, venues) = (scope("gateway"), scope("venues"));
     for i in 0..300 {
@@ -148,13 +148,13 @@ fn gzip_protobuf_delivers_every_signal_intact() {
 fn batches_respect_the_maximum_batch_size() {
     let collector = TestCollector::start().unwrap();
     let batch = BatchConfig { max_export_batch_size: 100, ..BatchConfig::defaults(Signal::Traces) };
-    let pipeline = builder(&collector).batch(Signal::Traces, batch).build().unwrap();
+    let pipeline = builder(&collector).with_batch(Signal::Traces, batch).build().unwrap();
     let gateway = scope("gateway");
     for i in 0..250 {
         pipeline.handle().send_span(&gateway, span(i));
     }
     pipeline.force_flush(WAIT).unwrap();
-    let sizes: Vec<u64> = collector.received().iter().map(|r| r.item_count()).collect();
+    let sizes: Vec<u64> = collector.received().iter().map(nanotel_testing::ReceivedRequest::item_count).collect();
     assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<u64>(), 250);
 }
@@ -163,7 +163,8 @@ fn batches_respect_the_maximum_batch_size() {
 fn json_with_and_without_gzip_round_trips() {
     for compression in [Compression::None, Compression::Gzip] {
         let collector = TestCollector::start().unwrap();
-        let pipeline = builder(&collector).protocol(Protocol::HttpJson).compression(compression).build().unwrap();
+        let pipeline =
+            builder(&collector).with_protocol(Protocol::HttpJson).with_compression(compression).build().unwrap();
         let gateway = scope("gateway");
         for i in 0..10 {
             pipeline.handle().send_span(&gateway, span(i));
@@ -251,7 +252,11 @@ fn retries_stop_when_attempts_run_out() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
     let pipeline = builder(&collector)
-        .retry(RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
         .build()
         .unwrap();
     for i in 0..5 {
@@ -271,8 +276,12 @@ fn an_unreachable_collector_exhausts_retries() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(format!("http://127.0.0.1:{port}"))
-        .retry(RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_retry(RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
         .build()
         .unwrap();
     pipeline.handle().send_log(&scope("gateway"), log(1));
@@ -306,12 +315,12 @@ fn the_breaker_opens_rejects_half_opens_and_closes_on_a_good_probe() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
     let pipeline = builder(&collector)
-        .breaker(BreakerConfig {
+        .with_breaker(BreakerConfig {
             failure_threshold: 3,
             reset_timeout: Duration::from_millis(600),
             ..BreakerConfig::default()
         })
-        .retry(RetryPolicy {
+        .with_retry(RetryPolicy {
             max_attempts: 100,
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(10),
@@ -346,12 +355,16 @@ fn a_bad_probe_reopens_the_breaker() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Reset);
     let pipeline = builder(&collector)
-        .breaker(BreakerConfig {
+        .with_breaker(BreakerConfig {
             failure_threshold: 2,
             reset_timeout: Duration::from_millis(300),
             ..BreakerConfig::default()
         })
-        .retry(RetryPolicy { max_attempts: 100, initial_backoff: Duration::from_millis(5), ..RetryPolicy::default() })
+        .with_retry(RetryPolicy {
+            max_attempts: 100,
+            initial_backoff: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        })
         .build()
         .unwrap();
     pipeline.handle().send_span(&scope("gateway"), span(1));
@@ -379,9 +392,9 @@ fn while_open_the_backlog_sheds_its_oldest_batches() {
         ..BatchConfig::defaults(Signal::Traces)
     };
     let pipeline = builder(&collector)
-        .batch(Signal::Traces, batch)
-        .backlog_max_bytes(2048)
-        .breaker(BreakerConfig {
+        .with_batch(Signal::Traces, batch)
+        .with_backlog_max_bytes(2048)
+        .with_breaker(BreakerConfig {
             failure_threshold: 1,
             reset_timeout: Duration::from_secs(60),
             ..BreakerConfig::default()
@@ -420,8 +433,11 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         ..BatchConfig::defaults(Signal::Logs)
     };
     // A long poll interval keeps the exporter from draining while the queue is filled.
-    let pipeline =
-        builder(&collector).batch(Signal::Logs, batch).poll_interval(Duration::from_secs(60)).build().unwrap();
+    let pipeline = builder(&collector)
+        .with_batch(Signal::Logs, batch)
+        .with_poll_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let accepted = (0..20).filter(|i| pipeline.handle().send_log(&scope("gateway"), log(*i))).count();
     assert_eq!(accepted, 8);
     let snapshot = pipeline.accounting();
@@ -447,8 +463,11 @@ fn spans_from_a_handle_and_from_a_provider_share_the_queue_and_all_arrive() {
         ..BatchConfig::defaults(Signal::Traces)
     };
     // A long poll interval: the flush does the draining.
-    let pipeline =
-        builder(&collector).batch(Signal::Traces, batch).poll_interval(Duration::from_secs(60)).build().unwrap();
+    let pipeline = builder(&collector)
+        .with_batch(Signal::Traces, batch)
+        .with_poll_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let provider = nanotel::trace::TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("recorded");
@@ -480,7 +499,7 @@ fn spans_from_a_handle_and_from_a_provider_share_the_queue_and_all_arrive() {
 fn shutdown_returns_within_its_deadline_against_a_hung_collector() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
-    let pipeline = builder(&collector).timeout(Duration::from_secs(30)).build().unwrap();
+    let pipeline = builder(&collector).with_timeout(Duration::from_secs(30)).build().unwrap();
     for i in 0..40 {
         pipeline.handle().send_span(&scope("gateway"), span(i));
     }
@@ -499,7 +518,7 @@ fn shutdown_returns_within_its_deadline_against_a_hung_collector() {
 fn flush_never_hangs_past_its_deadline() {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
-    let pipeline = builder(&collector).timeout(Duration::from_secs(30)).build().unwrap();
+    let pipeline = builder(&collector).with_timeout(Duration::from_secs(30)).build().unwrap();
     pipeline.handle().send_log(&scope("gateway"), log(1));
     let started = Instant::now();
     let result = pipeline.force_flush(Duration::from_millis(300));
@@ -539,7 +558,7 @@ fn dropping_the_pipeline_delivers_what_is_queued() {
 #[test]
 fn a_switched_off_signal_queues_nothing() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = builder(&collector).exporter(Signal::Logs, ExporterKind::None).build().unwrap();
+    let pipeline = builder(&collector).with_exporter(Signal::Logs, ExporterKind::None).build().unwrap();
     assert!(!pipeline.handle().send_log(&scope("gateway"), log(1)));
     assert_eq!(pipeline.accounting().logs.enqueued, 0);
     pipeline.force_flush(WAIT).unwrap();
@@ -556,7 +575,7 @@ fn metric_producers_are_collected_on_flush() {
     }
     let collector = TestCollector::start().unwrap();
     let batch = BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) };
-    let pipeline = builder(&collector).batch(Signal::Metrics, batch).build().unwrap();
+    let pipeline = builder(&collector).with_batch(Signal::Metrics, batch).build().unwrap();
     pipeline.add_metric_producer(Depth);
     pipeline.force_flush(WAIT).unwrap();
     assert_eq!(collector.accepted_items(Signal::Metrics), 4);
@@ -579,7 +598,7 @@ fn environment_variables_configure_the_pipeline() {
             "OTEL_SERVICE_NAME" => Some("order-gateway".into()),
             _ => None,
         })
-        .poll_interval(Duration::from_millis(5))
+        .with_poll_interval(Duration::from_millis(5))
         .build()
         .unwrap();
     pipeline.handle().send_log(&scope("gateway"), log(1));
@@ -598,7 +617,7 @@ fn environment_variables_configure_the_pipeline() {
 fn many_producer_threads_lose_nothing() {
     let collector = TestCollector::start().unwrap();
     let batch = BatchConfig { max_queue_size: 100_000, ..BatchConfig::defaults(Signal::Traces) };
-    let pipeline = builder(&collector).batch(Signal::Traces, batch).build().unwrap();
+    let pipeline = builder(&collector).with_batch(Signal::Traces, batch).build().unwrap();
     let gateway = scope("gateway");
     std::thread::scope(|threads| {
         for t in 0..4u64 {
@@ -635,8 +654,8 @@ fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
     let output = Shared::default();
     let collector = TestCollector::start().unwrap();
     let pipeline = builder(&collector)
-        .exporter(Signal::Traces, ExporterKind::Console)
-        .console_output(output.clone())
+        .with_exporter(Signal::Traces, ExporterKind::Console)
+        .with_console_output(output.clone())
         .build()
         .unwrap();
     for i in 0..3 {

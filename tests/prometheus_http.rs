@@ -103,10 +103,10 @@ fn provider() -> MeterProvider {
 fn server(provider: &MeterProvider) -> PrometheusServer {
     let resource = Resource { attributes: vec![text_attribute("service.name", "gw")], ..Default::default() };
     PrometheusServer::builder()
-        .address("127.0.0.1", 0)
-        .provider(provider)
-        .resource(resource)
-        .request_timeout(Duration::from_millis(1500))
+        .with_address("127.0.0.1", 0)
+        .with_provider(provider)
+        .with_resource(resource)
+        .with_request_timeout(Duration::from_millis(1500))
         .start()
         .unwrap()
 }
@@ -182,14 +182,17 @@ fn openmetrics_and_gzip_are_negotiated() {
 fn the_telemetry_serves_the_pipelines_own_metrics_and_promtool_accepts_it() {
     let telemetry = nanotel::builder()
         .without_env()
-        .install_global(false)
+        .with_install_global(false)
         .configure_pipeline(|pipeline| {
             pipeline
-                .exporter(Signal::Metrics, ExporterKind::None)
-                .endpoint("http://127.0.0.1:9")
-                .resource(Resource { attributes: vec![text_attribute("service.name", "gw")], ..Default::default() })
+                .with_exporter(Signal::Metrics, ExporterKind::None)
+                .with_endpoint("http://127.0.0.1:9")
+                .with_resource(Resource {
+                    attributes: vec![text_attribute("service.name", "gw")],
+                    ..Default::default()
+                })
         })
-        .prometheus("127.0.0.1", 0)
+        .with_prometheus("127.0.0.1", 0)
         .build()
         .unwrap();
     let server = telemetry.prometheus().expect("the endpoint was asked for");
@@ -312,7 +315,7 @@ fn is_closed(stream: &TcpStream) -> bool {
 
 /// The endpoint as the telemetry starts it: default header timeout and connection bound.
 fn default_server(provider: &MeterProvider) -> PrometheusServer {
-    PrometheusServer::builder().address("127.0.0.1", 0).provider(provider).start().unwrap()
+    PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(provider).start().unwrap()
 }
 
 #[test]
@@ -363,10 +366,10 @@ fn a_scrape_succeeds_within_a_second_while_100_clients_dribble_their_request_lin
 fn past_the_bound_the_oldest_idle_connections_are_shed_and_scrapes_still_succeed() {
     let provider = provider();
     let server = PrometheusServer::builder()
-        .address("127.0.0.1", 0)
-        .provider(&provider)
-        .max_connections(8)
-        .request_timeout(Duration::from_secs(30))
+        .with_address("127.0.0.1", 0)
+        .with_provider(&provider)
+        .with_max_connections(8)
+        .with_request_timeout(Duration::from_secs(30))
         .start()
         .unwrap();
     let address = server.local_addr();
@@ -389,10 +392,10 @@ fn a_connection_with_a_request_in_progress_is_never_shed() {
     let blob = provider.meter("big").u64_counter("blob").build().unwrap();
     blob.add(1, &[KeyValue::new("filler", "x".repeat(32 << 20))]);
     let server = PrometheusServer::builder()
-        .address("127.0.0.1", 0)
-        .provider(&provider)
-        .max_connections(2)
-        .request_timeout(Duration::from_secs(30))
+        .with_address("127.0.0.1", 0)
+        .with_provider(&provider)
+        .with_max_connections(2)
+        .with_request_timeout(Duration::from_secs(30))
         .start()
         .unwrap();
     let address = server.local_addr();
@@ -439,10 +442,10 @@ fn a_port_in_use_leaves_the_telemetry_running_without_the_endpoint() {
     let port = taken.local_addr().unwrap().port();
     let telemetry = nanotel::builder()
         .without_env()
-        .install_global(false)
-        .configure_pipeline(|pipeline| pipeline.exporter(Signal::Metrics, ExporterKind::None))
-        .endpoint("http://127.0.0.1:9")
-        .prometheus("127.0.0.1", port)
+        .with_install_global(false)
+        .configure_pipeline(|pipeline| pipeline.with_exporter(Signal::Metrics, ExporterKind::None))
+        .with_endpoint("http://127.0.0.1:9")
+        .with_prometheus("127.0.0.1", port)
         .build()
         .expect("the telemetry starts anyway");
     assert!(telemetry.prometheus().is_none());
@@ -461,9 +464,9 @@ fn the_place_set_in_code_wins_over_the_environment() {
             "OTEL_EXPORTER_PROMETHEUS_PORT" => Some(port.clone()),
             _ => None,
         })
-        .install_global(false)
-        .endpoint("http://127.0.0.1:9")
-        .prometheus("127.0.0.1", 0)
+        .with_install_global(false)
+        .with_endpoint("http://127.0.0.1:9")
+        .with_prometheus("127.0.0.1", 0)
         .build()
         .unwrap();
     let server = telemetry.prometheus().expect("served at the place set in code, not the taken port");

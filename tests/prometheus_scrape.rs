@@ -87,7 +87,7 @@ impl PrometheusProcess {
     /// while the server is still starting).
     fn query(&self, promql: &str) -> Vec<(serde_json::Value, String)> {
         let answer = self.client.get(format!("{}/api/v1/query", self.api)).query(&[("query", promql)]).send();
-        let Ok(body) = answer.and_then(|a| a.text()) else { return Vec::new() };
+        let Ok(body) = answer.and_then(reqwest::blocking::Response::text) else { return Vec::new() };
         let Ok(json) = serde_json::from_str::<serde_json::Value>(&body) else { return Vec::new() };
         let Some(results) = json["data"]["result"].as_array() else { return Vec::new() };
         results
@@ -117,7 +117,7 @@ impl PrometheusProcess {
                 self.client
                     .get(format!("{}/api/v1/targets", self.api))
                     .send()
-                    .and_then(|a| a.text())
+                    .and_then(reqwest::blocking::Response::text)
                     .unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
@@ -138,7 +138,7 @@ impl PrometheusProcess {
                 .get(format!("{}/api/v1/query_exemplars", self.api))
                 .query(&[("query", promql), ("start", &start), ("end", &end)])
                 .send()
-                .and_then(|a| a.text())
+                .and_then(reqwest::blocking::Response::text)
                 .unwrap_or_default();
             let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
             for series in json["data"].as_array().into_iter().flatten() {
@@ -195,18 +195,18 @@ fn prometheus_scrapes_the_recorded_values() {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
             _ => None,
         })
-        .install_global(false)
-        .configure_pipeline(|pipeline| pipeline.resource(resource))
+        .with_install_global(false)
+        .configure_pipeline(|pipeline| pipeline.with_resource(resource))
         // A counter of fill sizes, aggregated as a histogram (and an up-down counter's, without sum).
         .configure_metrics(|metrics| {
             metrics
-                .view(
+                .with_view(
                     View::new("fill.size")
-                        .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
+                        .with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![100.0] }),
                 )
-                .view(
+                .with_view(
                     View::new("depth.change")
-                        .aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
+                        .with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] }),
                 )
         })
         .build()
@@ -273,7 +273,7 @@ fn prometheus_scrapes_the_recorded_values() {
 }
 
 /// The workflow exemplars are for: a latency recorded inside a sampled span is scraped (as
-/// OpenMetrics, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
+/// `OpenMetrics`, which Prometheus asks for) with its exemplar; Prometheus, run with exemplar
 /// storage, returns it from `/api/v1/query_exemplars` with the span's trace and span id, on the
 /// bucket the value fell in, with the order id a view removed from the series as an exemplar
 /// label. A counter's exemplar comes back the same way.
@@ -288,9 +288,11 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
             "OTEL_EXPORTER_PROMETHEUS_PORT" => Some("0".into()),
             _ => None,
         })
-        .install_global(false)
+        .with_install_global(false)
         // The order id is no label of the series, but the exemplar carries it.
-        .configure_metrics(|metrics| metrics.view(View::new("tick_to_trade").drop_attributes(["order.id"])))
+        .configure_metrics(|metrics| {
+            metrics.with_view(View::new("tick_to_trade").with_dropped_attributes(["order.id"]))
+        })
         .build()
         .unwrap();
     let meter = telemetry.meter("desk");

@@ -64,7 +64,7 @@ fn b3_and_the_composite_propagator_extract_without_allocating() {
     for carrier in [&single as &dyn Extractor, &multi] {
         let mut extracted = None;
         assert_eq!(allocations_in(|| extracted = B3Propagator::default().extract(carrier)), 0);
-        assert_eq!(extracted.as_ref().map(|c| c.trace_id()), Some(context.trace_id()));
+        assert_eq!(extracted.as_ref().map(nanotel::trace::SpanContext::trace_id), Some(context.trace_id()));
     }
     assert_eq!(allocations_in(|| B3Propagator::single().inject(&context, &mut single)), 0, "inject into a reused map");
 

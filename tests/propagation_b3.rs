@@ -29,6 +29,7 @@ fn received_spans(collector: &TestCollector) -> Vec<OtlpSpan> {
     spans
 }
 
+#[expect(clippy::format_collect, reason = "a short hex string, built off the hot path")]
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -38,8 +39,8 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
     let collector = TestCollector::start().unwrap();
     let vars = HashMap::from([("OTEL_PROPAGATORS", "b3multi, baggage"), ("OTEL_METRICS_EXPORTER", "none")]);
     let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| vars.get(name).map(|v| v.to_string()))
-        .endpoint(collector.endpoint())
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
+        .with_endpoint(collector.endpoint())
         .build()
         .unwrap();
     let propagator = telemetry.propagator();
@@ -83,19 +84,21 @@ fn b3multi_from_the_environment_continues_the_trace_on_the_wire() {
 fn the_propagator_set_in_code_wins_and_works_when_disabled() {
     let vars = HashMap::from([("OTEL_PROPAGATORS", "b3")]);
     let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| vars.get(name).map(|v| v.to_string()))
-        .disabled(true)
-        .propagator(CompositePropagator::new([Propagator::TraceContext]))
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
+        .with_disabled(true)
+        .with_propagator(CompositePropagator::new([Propagator::TraceContext]))
         .build()
         .unwrap();
     assert_eq!(telemetry.propagator().propagators(), [Propagator::TraceContext]);
 
     let vars = HashMap::from([("OTEL_PROPAGATORS", "none")]);
-    let telemetry =
-        nanotel::builder().with_env_lookup(move |name| vars.get(name).map(|v| v.to_string())).disabled(true).build();
+    let telemetry = nanotel::builder()
+        .with_env_lookup(move |name| vars.get(name).map(std::string::ToString::to_string))
+        .with_disabled(true)
+        .build();
     let telemetry = telemetry.unwrap();
     let mut incoming = HashMap::new();
     incoming.insert("traceparent".to_owned(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
     assert_eq!(telemetry.propagator().extract(&incoming), None, "none extracts nothing");
-    assert_eq!(nanotel::builder().without_env().disabled(true).build().unwrap().propagator(), &Default::default());
+    assert_eq!(nanotel::builder().without_env().with_disabled(true).build().unwrap().propagator(), &Default::default());
 }

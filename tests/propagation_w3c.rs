@@ -302,7 +302,7 @@ fn baggage_lines_are_combined_under_one_limit() {
 #[test]
 fn baggage_properties_travel_as_metadata() {
     let baggage = BaggagePropagator.extract(&headers(&[("baggage", "key1=value1;property1;property2, key2 = value2")]));
-    assert_eq!(baggage.entry("key1").map(|e| e.metadata()), Some("property1;property2"));
+    assert_eq!(baggage.entry("key1").map(nanotel::propagation::BaggageEntry::metadata), Some("property1;property2"));
     let mut out = HeaderMap::new();
     BaggagePropagator.inject(&baggage, &mut out);
     assert_eq!(out["baggage"], "key1=value1;property1;property2,key2=value2");

@@ -23,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Sends one span through `builder` and returns the request the collector received.
 fn export_one_span(collector: &TestCollector, builder: PipelineBuilder) -> ExportTraceServiceRequest {
-    let pipeline = builder.endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = builder.with_endpoint(collector.endpoint()).build().unwrap();
     let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
     let span = Span {
         trace_id: vec![1; 16],
@@ -57,6 +57,7 @@ fn attribute(request: &ExportTraceServiceRequest, key: &str) -> Option<Value> {
     matching.first()?.value.clone()?.value
 }
 
+#[expect(clippy::unnecessary_wraps, reason = "returns the `Option` the field it is compared with holds")]
 fn string(value: &str) -> Option<Value> {
     Some(Value::StringValue(value.to_owned()))
 }
@@ -97,7 +98,7 @@ fn a_resource_built_in_code_is_sent_as_built() {
         .with_attribute(KeyValue::new("venue.count", 12))
         .build_with_env(&|name| (name == "OTEL_RESOURCE_ATTRIBUTES").then(|| "venue.count=1,broken".to_owned()));
     assert_eq!(problems.len(), 1, "{problems:?}");
-    let request = export_one_span(&collector, Pipeline::builder().without_env().resource(resource));
+    let request = export_one_span(&collector, Pipeline::builder().without_env().with_resource(resource));
     assert_eq!(attribute(&request, "service.name"), string("md-handler"));
     assert_eq!(attribute(&request, "service.version"), string("3.2.1"));
     assert_eq!(attribute(&request, "venue.count"), Some(Value::IntValue(12)));

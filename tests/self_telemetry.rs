@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 fn builder(collector: &TestCollector) -> PipelineBuilder {
     // A long interval: only the flushes collect.
     let interval = BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) };
-    Pipeline::builder().without_env().endpoint(collector.endpoint()).batch(Signal::Metrics, interval)
+    Pipeline::builder().without_env().with_endpoint(collector.endpoint()).with_batch(Signal::Metrics, interval)
 }
 
 /// The `nanotel` scopes the collector received, in order.
@@ -110,11 +110,11 @@ fn the_pipeline_reports_itself_with_the_users_metrics() {
 #[test]
 fn self_telemetry_switches_off_in_code_and_by_environment() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = builder(&collector).self_telemetry(false).build().unwrap();
+    let pipeline = builder(&collector).with_self_telemetry(false).build().unwrap();
     pipeline.force_flush(WAIT).unwrap();
     pipeline.shutdown(WAIT);
     let lookup = |name: &str| (name == "NANOTEL_SELF_TELEMETRY").then(|| "false".to_owned());
-    let pipeline = builder(&collector).with_env_lookup(lookup).endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = builder(&collector).with_env_lookup(lookup).with_endpoint(collector.endpoint()).build().unwrap();
     assert!(!pipeline.config().self_telemetry);
     pipeline.force_flush(WAIT).unwrap();
     pipeline.shutdown(WAIT);

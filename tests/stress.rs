@@ -3,7 +3,7 @@
 //! down, pipelines and tracer providers dropped and made again, and a log provider attached to each
 //! new pipeline in turn. Every span and log record created is accounted for exactly (exported, or dropped with
 //! a reason), the collector receives what was exported, and the memory held comes back.
-//! Run under AddressSanitizer by `scripts/asan.sh`.
+//! Run under `AddressSanitizer` by `scripts/asan.sh`.
 
 #[path = "support/alloc.rs"]
 mod alloc_support;
@@ -93,8 +93,8 @@ fn one_threads_buffers() -> i64 {
 fn one_round(collector: &TestCollector, loggers: &LoggerProvider, round: usize) -> (Snapshot, Created) {
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .poll_interval(Duration::from_millis(2))
+        .with_endpoint(collector.endpoint())
+        .with_poll_interval(Duration::from_millis(2))
         .build()
         .unwrap();
     let handle = pipeline.handle();

@@ -97,8 +97,8 @@ fn a_span_outlives_its_tracer_and_provider_and_ends_on_another_thread() {
 }
 
 /// Spans still open when their provider is dropped end later, on their thread or another, after
-/// which every thread moves on: nothing is used after it is freed (the ASan run of this suite
-/// checks it) and nothing is held for good (LSan, and `thread_churn_memory.rs` for the bytes).
+/// which every thread moves on: nothing is used after it is freed (the `ASan` run of this suite
+/// checks it) and nothing is held for good (`LSan`, and `thread_churn_memory.rs` for the bytes).
 #[test]
 fn spans_open_across_their_providers_drop_end_safely_anywhere() {
     for _ in 0..20 {

@@ -44,7 +44,8 @@ fn ca(name: &str) -> Ca {
 
 /// A certificate for `names`, signed by `ca`, as (certificate PEM, key PEM).
 fn leaf(ca: &Ca, names: &[&str], expired: bool) -> (String, String) {
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("client"));
     if expired {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
@@ -81,15 +82,15 @@ impl Drop for Files {
 fn builder(collector: &TestCollector) -> PipelineBuilder {
     Pipeline::builder()
         .without_env()
-        .self_telemetry(false)
-        .endpoint(collector.endpoint())
-        .batch(
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_batch(
             Signal::Traces,
             BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Traces) },
         )
-        .poll_interval(Duration::from_millis(5))
-        .timeout(Duration::from_secs(2))
-        .retry(RetryPolicy {
+        .with_poll_interval(Duration::from_millis(5))
+        .with_timeout(Duration::from_secs(2))
+        .with_retry(RetryPolicy {
             max_attempts: ATTEMPTS,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
@@ -127,7 +128,7 @@ fn a_custom_ca_set_in_code_is_trusted_over_https() {
     let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
     let collector = TestCollector::start_tls(&certificate, &key, None).unwrap();
     assert!(collector.endpoint().starts_with("https://"));
-    let snapshot = export_spans(builder(&collector).certificate(files.write("ca.pem", &authority.pem)));
+    let snapshot = export_spans(builder(&collector).with_certificate(files.write("ca.pem", &authority.pem)));
     assert_all_exported(&snapshot, &collector);
 }
 
@@ -155,8 +156,8 @@ fn grpc_over_tls_trusts_a_custom_ca() {
     let (authority, files) = (ca("desk CA"), Files::new("grpc-custom-ca"));
     let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
     let collector = TestCollector::start_grpc_tls(&certificate, &key, None).unwrap();
-    let grpc = builder(&collector).protocol(nanotel::export::Protocol::Grpc);
-    let snapshot = export_spans(grpc.certificate(files.write("ca.pem", &authority.pem)));
+    let grpc = builder(&collector).with_protocol(nanotel::export::Protocol::Grpc);
+    let snapshot = export_spans(grpc.with_certificate(files.write("ca.pem", &authority.pem)));
     assert_all_exported(&snapshot, &collector);
     assert!(collector.received().iter().all(|r| r.content_type.as_deref() == Some("application/grpc")));
 }
@@ -170,9 +171,9 @@ fn grpc_over_mtls_is_accepted_with_the_client_certificate_and_refused_without() 
     let collector = TestCollector::start_grpc_tls(&certificate, &key, Some(&clients.pem)).unwrap();
     let (client_certificate, client_key) = leaf(&clients, &["gateway-1"], false);
     let ca_file = files.write("ca.pem", &servers.pem);
-    let grpc = || builder(&collector).protocol(nanotel::export::Protocol::Grpc).certificate(ca_file.clone());
+    let grpc = || builder(&collector).with_protocol(nanotel::export::Protocol::Grpc).with_certificate(ca_file.clone());
     let identity = (files.write("client.pem", &client_certificate), files.write("client.key", &client_key));
-    let snapshot = export_spans(grpc().client_certificate(identity.0, identity.1));
+    let snapshot = export_spans(grpc().with_client_certificate(identity.0, identity.1));
     assert_all_exported(&snapshot, &collector);
 
     let refused = export_spans(grpc());
@@ -189,9 +190,9 @@ fn each_signal_connects_with_its_own_tls_settings() {
     let (client_certificate, client_key) = leaf(&authority, &["gateway-1"], false);
     let fast_logs = BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Logs) };
     let pipeline = builder(&collector)
-        .batch(Signal::Logs, fast_logs)
-        .certificate(files.write("ca.pem", &authority.pem))
-        .signal_client_certificate(
+        .with_batch(Signal::Logs, fast_logs)
+        .with_certificate(files.write("ca.pem", &authority.pem))
+        .with_signal_client_certificate(
             Signal::Traces,
             files.write("c.pem", &client_certificate),
             files.write("c.key", &client_key),
@@ -290,7 +291,7 @@ fn scenario() {
     };
     let client_ca = (scenario == "no_client_certificate").then_some(authority.pem.as_str());
     let collector = TestCollector::start_tls(&certificate, &key, client_ca).unwrap();
-    let snapshot = export_spans(builder(&collector).certificate(ca_file));
+    let snapshot = export_spans(builder(&collector).with_certificate(ca_file));
     let traces = &snapshot.traces;
     assert_eq!(traces.enqueued, SPANS, "{}", snapshot.to_json());
     assert_eq!(traces.exported, 0, "{}", snapshot.to_json());
@@ -349,7 +350,7 @@ fn init_succeeds_with_an_unusable_ca_file_and_that_signal_is_switched_off() {
 /// Sends `SPANS` spans and one log record through `builder`'s pipeline, with logs batched fast.
 fn export_spans_and_a_log(builder: PipelineBuilder) -> Snapshot {
     let fast_logs = BatchConfig { schedule_delay: Duration::from_millis(20), ..BatchConfig::defaults(Signal::Logs) };
-    let pipeline = builder.batch(Signal::Logs, fast_logs).build().expect("the pipeline is built");
+    let pipeline = builder.with_batch(Signal::Logs, fast_logs).build().expect("the pipeline is built");
     let handle = pipeline.handle();
     let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
     for i in 0..SPANS {
@@ -379,16 +380,17 @@ fn unusable_certificate_and_key_files_switch_their_signal_off() {
     let other_key_file = files.write("other.key", &other_key);
     let not_pem = files.write("not.pem", "this is not a certificate\n");
     let missing = files.0.join("missing.pem");
+    #[expect(clippy::items_after_statements, reason = "the alias is used only below, where it is declared")]
     type Configure<'a> = Box<dyn Fn(PipelineBuilder) -> PipelineBuilder + 'a>;
     let cases: Vec<(&str, Configure<'_>)> = vec![
-        ("missing CA", Box::new(|b| b.signal_certificate(Signal::Traces, &missing))),
-        ("CA not PEM", Box::new(|b| b.signal_certificate(Signal::Traces, &not_pem))),
-        ("missing key", Box::new(|b| b.signal_client_certificate(Signal::Traces, &cert_file, &missing))),
-        ("mismatched key", Box::new(|b| b.signal_client_certificate(Signal::Traces, &cert_file, &other_key_file))),
+        ("missing CA", Box::new(|b| b.with_signal_certificate(Signal::Traces, &missing))),
+        ("CA not PEM", Box::new(|b| b.with_signal_certificate(Signal::Traces, &not_pem))),
+        ("missing key", Box::new(|b| b.with_signal_client_certificate(Signal::Traces, &cert_file, &missing))),
+        ("mismatched key", Box::new(|b| b.with_signal_client_certificate(Signal::Traces, &cert_file, &other_key_file))),
     ];
     let mut logs_exported = 0;
     for (case, configure) in cases {
-        let snapshot = export_spans_and_a_log(configure(builder(&collector).certificate(&ca_file)));
+        let snapshot = export_spans_and_a_log(configure(builder(&collector).with_certificate(&ca_file)));
         let json = snapshot.to_json();
         assert_eq!(snapshot.traces.dropped(DropReason::TlsConfig), SPANS, "{case}: {json}");
         assert_eq!((snapshot.traces.exported, snapshot.traces.requests), (0, 0), "{case}: {json}");
@@ -398,8 +400,9 @@ fn unusable_certificate_and_key_files_switch_their_signal_off() {
         assert_eq!(collector.accepted_items(Signal::Logs), logs_exported, "{case}");
     }
     assert_eq!(collector.request_count(Signal::Traces), 0);
-    let good =
-        export_spans_and_a_log(builder(&collector).certificate(&ca_file).client_certificate(&cert_file, key_file));
+    let good = export_spans_and_a_log(
+        builder(&collector).with_certificate(&ca_file).with_client_certificate(&cert_file, key_file),
+    );
     assert_eq!(good.traces.exported, SPANS, "the same files, usable, export: {}", good.to_json());
 }
 
@@ -410,16 +413,19 @@ fn a_plaintext_endpoint_does_not_need_the_tls_files() {
     let (collector, files) = (TestCollector::start().unwrap(), Files::new("plaintext"));
     let missing = files.0.join("missing.pem");
     for strict in [false, true] {
-        let plain = builder(&collector).strict_tls(strict).certificate(&missing);
+        let plain = builder(&collector).with_strict_tls(strict).with_certificate(&missing);
         let snapshot = export_spans_and_a_log(plain);
         assert_eq!((snapshot.traces.exported, snapshot.logs.exported), (SPANS, 1), "{}", snapshot.to_json());
     }
 }
 
-/// `build()`'s error, with [`PipelineBuilder::strict_tls`], for a pipeline whose traces use `tls`.
+/// `build()`'s error, with [`PipelineBuilder::with_strict_tls`], for a pipeline whose traces use `tls`.
 fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> String {
-    let builder =
-        Pipeline::builder().without_env().self_telemetry(false).endpoint("https://127.0.0.1:1").strict_tls(true);
+    let builder = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint("https://127.0.0.1:1")
+        .with_strict_tls(true);
     match configure(builder).build() {
         Ok(_) => panic!("the pipeline was built"),
         Err(error) => error.to_string(),
@@ -427,7 +433,7 @@ fn build_error(configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> St
 }
 
 fn assert_names(error: &str, path: &Path, what: &str) {
-    assert!(error.contains(&format!("{:?}", path)), "the error does not name {path:?}: {error}");
+    assert!(error.contains(&format!("{path:?}")), "the error does not name {path:?}: {error}");
     assert!(error.contains(what), "the error does not say {what:?}: {error}");
 }
 
@@ -442,27 +448,27 @@ fn with_strict_tls_unusable_certificate_and_key_files_fail_build_naming_the_file
     let key_file = files.write("client.key", &key);
     let other_key_file = files.write("other.key", &other_key);
 
-    let error = build_error(|b| b.certificate(&missing));
+    let error = build_error(|b| b.with_certificate(&missing));
     assert_names(&error, &missing, "cannot read the CA certificate file");
     assert!(error.starts_with("traces TLS: "), "{error}");
     assert!(error.ends_with("(set by the builder's certificate(..))"), "{error}");
-    assert_names(&build_error(|b| b.certificate(&not_pem)), &not_pem, "holds no PEM certificate");
+    assert_names(&build_error(|b| b.with_certificate(&not_pem)), &not_pem, "holds no PEM certificate");
     assert_names(
-        &build_error(|b| b.client_certificate(&missing, &key_file)),
+        &build_error(|b| b.with_client_certificate(&missing, &key_file)),
         &missing,
         "cannot read the client certificate file",
     );
     assert_names(
-        &build_error(|b| b.client_certificate(&cert_file, &missing)),
+        &build_error(|b| b.with_client_certificate(&cert_file, &missing)),
         &missing,
         "cannot read the client key file",
     );
     assert_names(
-        &build_error(|b| b.client_certificate(&cert_file, &cert_file)),
+        &build_error(|b| b.with_client_certificate(&cert_file, &cert_file)),
         &cert_file,
         "holds no PEM private key",
     );
-    let mismatch = build_error(|b| b.client_certificate(&cert_file, &other_key_file));
+    let mismatch = build_error(|b| b.with_client_certificate(&cert_file, &other_key_file));
     assert_names(&mismatch, &other_key_file, "cannot be used with the client certificate");
     assert!(mismatch.contains("KeyMismatch") || mismatch.contains("key"), "{mismatch}");
     let half = build_error(|b| {

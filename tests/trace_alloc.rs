@@ -118,7 +118,7 @@ fn a_full_ring_and_a_refused_span_allocate_nothing() {
         (0..1000).for_each(|i| {
             order_span(&full_tracer, i);
             order_span(&refusing_tracer, i);
-        })
+        });
     });
     assert_eq!(allocations, 0);
     let mut kept = 0;

@@ -43,7 +43,7 @@ struct Recording {
 
 impl ShouldSample for Recording {
     fn should_sample(&self, input: &SamplingInput<'_>) -> SamplingResult {
-        let parent = input.parent().map(|p| p.trace_id());
+        let parent = input.parent().map(nanotel::trace::SpanContext::trace_id);
         let entry = (input.name().to_owned(), input.kind(), input.attributes().len(), parent, input.trace_id());
         self.seen.lock().unwrap().push(entry);
         let state = TraceState::parse("desk=eq").unwrap();
@@ -57,7 +57,7 @@ impl ShouldSample for Recording {
 
 fn with_pipeline(sampler: Sampler, record: impl FnOnce(&TracerProvider)) -> Vec<OtlpSpan> {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+    let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
     let provider = TracerProvider::builder().without_env().with_sampler(sampler).build();
     provider.attach(&pipeline);
     record(&provider);

@@ -1,7 +1,7 @@
 //! Sampling: ratios within statistical bounds, decisions deterministic per trace id, and
 //! sampled-out spans still propagating. That the decisions are the official Rust SDK's (the Go SDK's
 //! algorithm) is checked beside the benchmarks, which have the SDK at hand
-//! (benches/tests/official_sdk.rs).
+//! (`benches/tests/official_sdk.rs`).
 
 use nanotel::trace::{Sampler, TracerProvider};
 

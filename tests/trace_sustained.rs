@@ -33,9 +33,9 @@ fn a_burst_past_a_drain_interval_and_the_queue_loses_nothing_with_the_default_se
     let received = Arc::new(AtomicU64::new(0));
     let pipeline = Pipeline::builder()
         .without_env()
-        .exporter(Signal::Metrics, ExporterKind::None)
-        .exporter(Signal::Logs, ExporterKind::None)
-        .span_exporter(Count(received.clone()))
+        .with_exporter(Signal::Metrics, ExporterKind::None)
+        .with_exporter(Signal::Logs, ExporterKind::None)
+        .with_span_exporter(Count(received.clone()))
         .build()
         .unwrap();
     let provider = TracerProvider::builder().without_env().build();

@@ -176,13 +176,16 @@ fn check_fields(contexts: &HashMap<&'static str, SpanContext>, spans: &HashMap<S
 
 fn run(protocol: Protocol) {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).protocol(protocol).build().unwrap();
+    let pipeline =
+        Pipeline::builder().without_env().with_endpoint(collector.endpoint()).with_protocol(protocol).build().unwrap();
     let provider =
         TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOn)).build();
     provider.attach(&pipeline);
     let contexts = record(&provider);
     pipeline.force_flush(WAIT).unwrap();
-    assert!(collector.wait_until(WAIT, |r| r.iter().map(|r| r.item_count()).sum::<u64>() >= 5));
+    assert!(
+        collector.wait_until(WAIT, |r| r.iter().map(nanotel_testing::ReceivedRequest::item_count).sum::<u64>() >= 5)
+    );
     let (requests, spans) = received_spans(&collector);
     check_fields(&contexts, &spans);
     let traces = pipeline.shutdown(WAIT).accounting.traces;

@@ -52,9 +52,9 @@ fn exported_with(
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .sampler(sampler)
-        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .with_endpoint(collector.endpoint())
+        .with_sampler(sampler)
+        .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_self_telemetry(false))
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(configure(telemetry.tracing_layer()));
@@ -392,7 +392,7 @@ fn a_span_closed_on_another_thread_keeps_its_parent_and_children() {
             tracing::dispatcher::with_default(&dispatch, || {
                 moved.in_scope(|| tracing::info_span!("worker.child").in_scope(|| tracing::info!("on the worker")));
                 drop(moved);
-            })
+            });
         });
         worker.join().unwrap();
         drop(parent);
@@ -413,9 +413,9 @@ fn nanotels_own_threads_are_not_recorded() {
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
+        .with_endpoint(collector.endpoint())
         .configure_pipeline(|pipeline| {
-            pipeline.protocol(Protocol::Grpc).compression(Compression::None).self_telemetry(false)
+            pipeline.with_protocol(Protocol::Grpc).with_compression(Compression::None).with_self_telemetry(false)
         })
         .build()
         .unwrap();
@@ -523,8 +523,8 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
     let collector = TestCollector::start().unwrap();
     let telemetry = nanotel::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .configure_pipeline(|pipeline| pipeline.compression(Compression::None).self_telemetry(false))
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|pipeline| pipeline.with_compression(Compression::None).with_self_telemetry(false))
         .build()
         .unwrap();
     let layer = telemetry.tracing_layer().with_filter(LevelFilter::INFO);
@@ -533,8 +533,8 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
             tracing::debug_span!("filtered").in_scope(|| {
                 tracing::debug!("filtered event");
                 tracing::info_span!("inner").in_scope(|| tracing::info!("kept event"));
-            })
-        })
+            });
+        });
     });
     telemetry.force_flush(WAIT).unwrap();
     let received = collector.received();

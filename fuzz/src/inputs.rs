@@ -88,7 +88,7 @@ impl<'a> Input<'a> {
 /// Layout: signal byte (mod 3), flags byte (bit 0: the body was truncated), status as a big-endian
 /// `u16`, then `Content-Type`, `Content-Encoding` and `Retry-After` (each as [`Input::header`]
 /// reads them), and the body is the rest.
-pub fn response_decoder(data: &[u8]) {
+pub(crate) fn response_decoder(data: &[u8]) {
     let mut input = Input(data);
     let signal = input.signal();
     let body_truncated = input.byte() & 1 == 1;
@@ -150,7 +150,7 @@ fn assert_log_safe(text: &str, max_chars: usize) {
 }
 
 /// `parse_headers` on the input read as (lossy) UTF-8, as an environment variable's value.
-pub fn headers_env(data: &[u8]) {
+pub(crate) fn headers_env(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = parse_headers(&value);
     let entries = value.split(',').filter(|entry| !entry.trim_matches([' ', '\t']).is_empty()).count();
@@ -173,7 +173,7 @@ pub fn headers_env(data: &[u8]) {
 /// Layout: signal byte (mod 3), flags byte (bit 0: pass a base endpoint, bit 1: pass a
 /// signal-specific one), then the rest as (lossy) UTF-8: the base up to the first newline, the
 /// signal-specific endpoint after it.
-pub fn endpoint(data: &[u8]) {
+pub(crate) fn endpoint(data: &[u8]) {
     let mut input = Input(data);
     let signal = input.signal();
     let flags = input.byte();
@@ -201,7 +201,7 @@ pub fn endpoint(data: &[u8]) {
 ///
 /// Layout: flags byte (bit 0: now is before 1970), seconds from 1970 as a big-endian `u64` (its
 /// top 24 bits ignored), then the rest as (lossy) UTF-8 is the header value.
-pub fn retry_after(data: &[u8]) {
+pub(crate) fn retry_after(data: &[u8]) {
     let mut input = Input(data);
     let before_1970 = input.byte() & 1 == 1;
     let offset = Duration::from_secs(input.u64() >> 24);
@@ -226,7 +226,7 @@ fn trim_ows(text: &str) -> &str {
 /// `traceparent::parse` on the input read as (lossy) UTF-8, checked against the grammar stated a
 /// second way: `-`-separated fields of 2, 32, 16 and 2 lowercase hex digits, nothing more for
 /// version `00`, more fields allowed for later versions, never `ff`, no all-zero id.
-pub fn traceparent(data: &[u8]) {
+pub(crate) fn traceparent(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = traceparent::parse(&value);
     let trimmed = trim_ows(&value);
@@ -264,7 +264,7 @@ pub fn traceparent(data: &[u8]) {
 /// `TraceState::parse` on the input read as (lossy) UTF-8; a parsed state must re-parse from its
 /// own header, hold every non-blank member, and accept each of its entries back through `insert`.
 /// The first member is also tried as an `insert` into a small fixed state.
-pub fn tracestate(data: &[u8]) {
+pub(crate) fn tracestate(data: &[u8]) {
     let header = String::from_utf8_lossy(data);
     let members = header.split(',').filter(|member| !trim_ows(member).is_empty()).count();
     match TraceState::parse(&header) {
@@ -294,7 +294,7 @@ pub fn tracestate(data: &[u8]) {
 
 /// `Baggage::parse` on the input read as (lossy) UTF-8; the result must respect the limits,
 /// re-parse from its own header, and accept each of its entries back through `insert`.
-pub fn baggage(data: &[u8]) {
+pub(crate) fn baggage(data: &[u8]) {
     let header = String::from_utf8_lossy(data);
     let baggage = Baggage::parse(&header);
     assert!(baggage.len() <= Baggage::MAX_ENTRIES);
@@ -312,7 +312,7 @@ pub fn baggage(data: &[u8]) {
 /// Both propagators on a header map built from the input: `name:value` lines (lossy UTF-8), those
 /// that are not valid header names or values skipped. Whatever is extracted must survive
 /// injection into a fresh header map and a `HashMap`, and extracting again.
-pub fn propagation_extract(data: &[u8]) {
+pub(crate) fn propagation_extract(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut headers = HeaderMap::new();
     for line in text.split('\n') {
@@ -349,7 +349,7 @@ pub fn propagation_extract(data: &[u8]) {
 /// id and a 16-digit span id, neither all zeros, then optionally `0`, `1` or `d`, then optionally
 /// a 16-digit parent span id); then read as `name:value` header lines (as `propagation_extract`
 /// does), whatever [`B3Propagator`] extracts must survive injection in either encoding.
-pub fn b3(data: &[u8]) {
+pub(crate) fn b3(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let fields: Vec<&str> = trim_ows(&value).split('-').collect();
     let lower_hex = |field: &str, lens: &[usize]| {
@@ -375,7 +375,7 @@ pub fn b3(data: &[u8]) {
             assert!(context.is_valid() && context.is_remote() && context.trace_state().is_empty());
             assert!(context.trace_id().to_string().ends_with(fields[0]), "ids are kept as received");
             assert_eq!(context.span_id().to_string(), fields[1]);
-            assert_eq!(context.is_sampled(), matches!(fields.get(2), Some(&"1") | Some(&"d")));
+            assert_eq!(context.is_sampled(), matches!(fields.get(2), Some(&"1" | &"d")));
         }
         Err(error) => {
             assert!(!expected_valid, "rejected {value:?}: {error}");
@@ -413,7 +413,7 @@ pub fn b3(data: &[u8]) {
 /// value. Every non-blank entry must be used or reported; the attributes must come back unchanged
 /// from their own re-encoding (blanks added around keys and values), and a later entry for a key
 /// must replace only that key's value.
-pub fn resource_attributes(data: &[u8]) {
+pub(crate) fn resource_attributes(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = parse_resource_attributes(&value);
     let entries = value.split(',').filter(|entry| !trim_ows(entry).is_empty()).count();
@@ -442,7 +442,7 @@ pub fn resource_attributes(data: &[u8]) {
     if let Some((key, _)) = parsed.attributes.first() {
         let updated = parse_resource_attributes(&format!("{value},{}=later", percent_encode(key)));
         let mut expected = parsed.attributes.clone();
-        expected[0].1 = "later".to_owned();
+        expected[0].1 = String::from("later");
         assert_eq!(updated.attributes, expected);
         assert_eq!(updated.problems, parsed.problems);
     }
@@ -470,7 +470,7 @@ fn is_container_id(text: &str) -> bool {
 /// before nothing or one `.suffix`); a line naming an id after the input finds the input's own id
 /// if it has one (the first line wins) and the planted one otherwise; and any text put before the
 /// last path segment of a line does not hide the id in that segment.
-pub fn cgroup(data: &[u8]) {
+pub(crate) fn cgroup(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let found = container_id_from_cgroup(&text);
     if let Some(id) = &found {
@@ -498,7 +498,7 @@ pub fn cgroup(data: &[u8]) {
 /// file. An id found must be a whole run of 64 lowercase hex digits in the input, never a slice
 /// of a longer one; a runtime's cgroup mount put first names the container whatever follows; a
 /// Docker `hostname` mount put last is found unless the input already named a container.
-pub fn mountinfo(data: &[u8]) {
+pub(crate) fn mountinfo(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let found = container_id_from_mountinfo(&text);
     if let Some(id) = &found {

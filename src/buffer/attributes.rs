@@ -68,7 +68,7 @@ impl Attributes {
     fn inline(&self) -> &[KeyValue] {
         let used = &self.inline[..self.inline_len as usize];
         // SAFETY: as in `inline_mut`.
-        unsafe { &*(used as *const [MaybeUninit<KeyValue>] as *const [KeyValue]) }
+        unsafe { &*(std::ptr::from_ref::<[MaybeUninit<KeyValue>]>(used) as *const [KeyValue]) }
     }
 
     /// Sets `attribute`, replacing the value of an existing key; a new key beyond `limit` is
@@ -100,11 +100,11 @@ impl Attributes {
         let len = self.inline_len as usize;
         if len < INLINE_ATTRIBUTES && len < limit {
             // SAFETY: the caller hands over `*attribute`, read out once, here.
-            self.inline[len].write(unsafe { ptr::read(&**attribute) });
+            self.inline[len].write(unsafe { ptr::read(&raw const **attribute) });
             self.inline_len += 1;
         } else {
             // SAFETY: as above.
-            self.set_checked(unsafe { ptr::read(&**attribute) }, limit);
+            self.set_checked(unsafe { ptr::read(&raw const **attribute) }, limit);
         }
     }
 
@@ -152,13 +152,12 @@ impl Attributes {
             let attribute = unsafe { self.inline[index].assume_init_read() };
             // SAFETY: as just said.
             let held = unsafe { initialised_mut(&mut self.inline[..kept]) };
-            match held.iter_mut().find(|held| held.key == attribute.key) {
-                Some(first) => first.value = attribute.value,
-                None => {
-                    // Slot `kept` was read out already (it is `index`, or one folded away).
-                    self.inline[kept].write(attribute);
-                    kept += 1;
-                }
+            if let Some(first) = held.iter_mut().find(|held| held.key == attribute.key) {
+                first.value = attribute.value;
+            } else {
+                // Slot `kept` was read out already (it is `index`, or one folded away).
+                self.inline[kept].write(attribute);
+                kept += 1;
             }
         }
         self.inline_len = kept as u8;
@@ -195,7 +194,7 @@ impl Attributes {
 unsafe fn initialised_mut(slots: &mut [MaybeUninit<KeyValue>]) -> &mut [KeyValue] {
     // SAFETY: the caller guarantees the slots are initialised, and `MaybeUninit<T>` has `T`'s
     // layout.
-    unsafe { &mut *(slots as *mut [MaybeUninit<KeyValue>] as *mut [KeyValue]) }
+    unsafe { &mut *(std::ptr::from_mut::<[MaybeUninit<KeyValue>]>(slots) as *mut [KeyValue]) }
 }
 
 impl Drop for Attributes {

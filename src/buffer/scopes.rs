@@ -19,25 +19,24 @@ impl ScopeList {
     /// The index of `scope`, added if new. One index per scope, so a scope's records are batched
     /// together however many tracers or loggers share it. Called when a tracer or logger is made,
     /// never on the hot path.
-    pub fn index_of(&self, scope: InstrumentationScope) -> u32 {
-        let mut scopes = self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match scopes.iter().position(|known| **known == scope) {
-            Some(index) => index as u32,
-            None => {
-                scopes.push(Arc::new(scope));
-                (scopes.len() - 1) as u32
-            }
+    pub(crate) fn index_of(&self, scope: InstrumentationScope) -> u32 {
+        let mut scopes = self.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = scopes.iter().position(|known| **known == scope) {
+            index as u32
+        } else {
+            scopes.push(Arc::new(scope));
+            (scopes.len() - 1) as u32
         }
     }
 
     /// A reader for the exporter thread's drain: a copy of the list, refreshed when it meets an
     /// index made after the copy.
-    pub fn reader(&self) -> ScopeReader<'_> {
+    pub(crate) fn reader(&self) -> ScopeReader<'_> {
         ScopeReader { list: self, copy: self.copy() }
     }
 
     fn copy(&self) -> Vec<Scope> {
-        self.scopes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.scopes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -50,7 +49,7 @@ pub(crate) struct ScopeReader<'a> {
 impl ScopeReader<'_> {
     /// The scope of `index`. A tracer or logger made since the copy may already have recorded: its
     /// scope was added before it could record, so a fresh copy has it.
-    pub fn get(&mut self, index: u32) -> Option<&Scope> {
+    pub(crate) fn get(&mut self, index: u32) -> Option<&Scope> {
         if self.copy.get(index as usize).is_none() {
             self.copy = self.list.copy();
         }

@@ -23,7 +23,7 @@
 //! rings hold are dropped, and from then on a side its thread gives back (at exit, or when it next
 //! registers) is dropped with what its ring holds rather than kept. A side given back at the very
 //! moment of retirement is found by one or the other: each side stores its own flag (the side in
-//! the spare list, the retiring thread the flag), then a SeqCst fence, then reads the other's.
+//! the spare list, the retiring thread the flag), then a `SeqCst` fence, then reads the other's.
 
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
@@ -274,7 +274,7 @@ pub(crate) struct Drained {
 ///
 /// Counting must not wait for `attach`/`detach` (which hold `state`), so a counting thread adds to
 /// `pending` and hands it on with `try_lock`: whoever holds `state` hands on what is pending once
-/// it has let go ([`Late::settle`]). A SeqCst fence on both sides of that exchange makes sure
+/// it has let go ([`Late::settle`]). A `SeqCst` fence on both sides of that exchange makes sure
 /// that a count added while the lock is held is seen by its holder, or the lock seen free by the
 /// counter.
 struct Late {
@@ -331,7 +331,7 @@ impl Late {
 #[inline(always)]
 pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut ThreadRing<O>) -> R) -> Option<R> {
     // Only the address is taken inside `with`, so the access inlines (see `trace::ids`).
-    let last = O::last().with(|last| last as *const LastSide<O>);
+    let last = O::last().with(std::ptr::from_ref::<LastSide<O>>);
     // SAFETY: a thread-local without a destructor lives as long as its thread.
     let last = unsafe { &*last };
     let side = match last.get(Arc::as_ptr(owner)) {
@@ -401,7 +401,8 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
 /// One thread's sides of one kind of owner's rings, one per owner the thread used.
 ///
 /// Each side is a separate allocation that the list owns (made in `register`, freed when it
-/// leaves the list), so it stays where it is while the list grows, and [`LastSide`] can point at it.
+/// leaves the list), so it stays where it is while the list grows, and [`LastSide`] can point at
+/// it.
 pub(crate) struct ThreadSides<O: RingOwner> {
     list: Vec<NonNull<ThreadRing<O>>>,
 }

@@ -50,6 +50,7 @@ impl DropReason {
     ];
 
     /// The key in the accounting JSON.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
@@ -112,25 +113,25 @@ pub(crate) struct SignalCounters {
 
 impl SignalCounters {
     /// Items left the pipeline for `reason`.
-    pub fn drop_queued(&self, reason: DropReason, items: u64) {
+    pub(crate) fn drop_queued(&self, reason: DropReason, items: u64) {
         self.dropped[reason as usize].fetch_add(items, Relaxed);
         self.queued.fetch_sub(items, Relaxed);
     }
 
     /// The collector accepted `items`.
-    pub fn export_queued(&self, items: u64) {
+    pub(crate) fn export_queued(&self, items: u64) {
         self.exported.fetch_add(items, Relaxed);
         self.queued.fetch_sub(items, Relaxed);
     }
 
     /// Publishes the signal's breaker state; only the exporter thread writes it.
-    pub fn publish_breaker(&self, state: BreakerState, transitions: u64, consecutive_failures: u32) {
+    pub(crate) fn publish_breaker(&self, state: BreakerState, transitions: u64, consecutive_failures: u32) {
         self.breaker_state.store(state.as_gauge(), Relaxed);
         self.breaker_transitions.store(transitions, Relaxed);
         self.breaker_failures.store(u64::from(consecutive_failures), Relaxed);
     }
 
-    pub fn breaker(&self) -> BreakerSnapshot {
+    pub(crate) fn breaker(&self) -> BreakerSnapshot {
         let state = BreakerState::from_gauge(self.breaker_state.load(Relaxed));
         BreakerSnapshot {
             state: state.name(),
@@ -140,7 +141,7 @@ impl SignalCounters {
         }
     }
 
-    pub fn record_latency(&self, nanos: u64) {
+    pub(crate) fn record_latency(&self, nanos: u64) {
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_total_ns.fetch_add(nanos, Relaxed);
         self.latency_max_ns.fetch_max(nanos, Relaxed);
@@ -150,7 +151,7 @@ impl SignalCounters {
     }
 
     /// The duration histogram's bucket counts, read one by one.
-    pub fn latency_buckets(&self) -> Vec<u64> {
+    pub(crate) fn latency_buckets(&self) -> Vec<u64> {
         self.latency_buckets.iter().map(|count| count.load(Relaxed)).collect()
     }
 
@@ -189,11 +190,11 @@ pub(crate) struct Accounting {
 }
 
 impl Accounting {
-    pub fn signal(&self, signal: Signal) -> &SignalCounters {
+    pub(crate) fn signal(&self, signal: Signal) -> &SignalCounters {
         &self.signals[signal as usize]
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let (traces, metrics, logs) = (
             self.signal(Signal::Traces).snapshot(),
             self.signal(Signal::Metrics).snapshot(),
@@ -211,7 +212,7 @@ impl Accounting {
 /// use std::time::Duration;
 /// use nanotel::export::Pipeline;
 ///
-/// let pipeline = Pipeline::builder().without_env().endpoint("http://127.0.0.1:9").build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint("http://127.0.0.1:9").build().unwrap();
 /// let accounting = pipeline.accounting();
 /// assert_eq!(accounting.traces.enqueued, 0);
 /// let json = accounting.to_json();
@@ -242,6 +243,7 @@ impl Default for Snapshot {
 
 impl Snapshot {
     /// One signal's figures.
+    #[must_use]
     pub fn signal(&self, signal: Signal) -> &SignalSnapshot {
         match signal {
             Signal::Traces => &self.traces,
@@ -251,6 +253,7 @@ impl Snapshot {
     }
 
     /// The snapshot as one line of JSON.
+    #[must_use]
     pub fn to_json(&self) -> String {
         // Serializing plain integers, strings and maps with string keys cannot fail.
         serde_json::to_string(self).unwrap_or_default()
@@ -289,11 +292,13 @@ pub struct SignalSnapshot {
 
 impl SignalSnapshot {
     /// Items dropped for any reason.
+    #[must_use]
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
     }
 
     /// Items dropped for `reason`.
+    #[must_use]
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped.get(reason.name()).copied().unwrap_or(0)
     }

@@ -30,6 +30,7 @@ pub enum BreakerState {
 
 impl BreakerState {
     /// The name used in the accounting JSON: `closed`, `open` or `half_open`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
@@ -39,6 +40,7 @@ impl BreakerState {
     }
 
     /// The gauge value the self-telemetry reports: 0 closed, 1 half-open, 2 open.
+    #[must_use]
     pub fn as_gauge(self) -> u8 {
         match self {
             BreakerState::Closed => 0,
@@ -90,7 +92,7 @@ impl Default for BreakerConfig {
 /// (crate-internal: the lanes drive it; its walk through open, probe and reopen is the test
 /// `a_failed_probe_reopens_for_twice_as_long_and_a_good_one_closes`).
 #[derive(Debug)]
-pub struct CircuitBreaker {
+pub(super) struct CircuitBreaker {
     config: BreakerConfig,
     state: BreakerState,
     consecutive_failures: u32,
@@ -104,7 +106,7 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     /// A closed breaker.
-    pub fn new(config: BreakerConfig) -> Self {
+    pub(super) fn new(config: BreakerConfig) -> Self {
         CircuitBreaker {
             reset_timeout: config.reset_timeout,
             config,
@@ -117,24 +119,24 @@ impl CircuitBreaker {
     }
 
     /// The current state.
-    pub fn state(&self) -> BreakerState {
+    pub(super) fn state(&self) -> BreakerState {
         self.state
     }
 
     /// State changes so far.
-    pub fn transitions(&self) -> u64 {
+    pub(super) fn transitions(&self) -> u64 {
         self.transitions
     }
 
     /// Failures since the last success.
-    pub fn consecutive_failures(&self) -> u32 {
+    pub(super) fn consecutive_failures(&self) -> u32 {
         self.consecutive_failures
     }
 
     /// Whether an export may be sent now. In half-open state this hands out the single probe;
     /// the caller must report its outcome with [`on_success`](Self::on_success) or
     /// [`on_failure`](Self::on_failure).
-    pub fn try_acquire(&mut self, now: Instant) -> bool {
+    pub(super) fn try_acquire(&mut self, now: Instant) -> bool {
         match self.state {
             BreakerState::Closed => true,
             BreakerState::Open => {
@@ -155,7 +157,7 @@ impl CircuitBreaker {
     }
 
     /// When an open breaker lets a probe through.
-    pub fn reopens_at(&self) -> Option<Instant> {
+    pub(super) fn reopens_at(&self) -> Option<Instant> {
         match self.state {
             BreakerState::Open => self.reopens_at,
             _ => None,
@@ -164,14 +166,14 @@ impl CircuitBreaker {
 
     /// Lets an open breaker's probe through at `now` rather than when its wait ends (at
     /// shutdown, one last chance to deliver without waiting).
-    pub fn probe_now(&mut self, now: Instant) {
+    pub(super) fn probe_now(&mut self, now: Instant) {
         if self.state == BreakerState::Open {
             self.reopens_at = Some(now);
         }
     }
 
     /// The collector answered in a way that shows it is healthy.
-    pub fn on_success(&mut self) {
+    pub(super) fn on_success(&mut self) {
         self.consecutive_failures = 0;
         self.probe_in_flight = false;
         self.reset_timeout = self.config.reset_timeout;
@@ -181,7 +183,7 @@ impl CircuitBreaker {
     }
 
     /// The collector failed an attempt.
-    pub fn on_failure(&mut self, now: Instant) {
+    pub(super) fn on_failure(&mut self, now: Instant) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         self.probe_in_flight = false;
         let trips = match self.state {

@@ -28,6 +28,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The request's `Content-Type`.
+    #[must_use]
     pub fn content_type(self) -> &'static str {
         match self {
             Protocol::HttpProtobuf => "application/x-protobuf",
@@ -56,7 +57,7 @@ pub enum ExporterKind {
     /// Nowhere: the signal is switched off, and items handed to it are neither queued nor counted.
     None,
     /// An [`Exporter`](super::Exporter) of the user's own, set in code with
-    /// [`PipelineBuilder::span_exporter`](super::PipelineBuilder::span_exporter) and its siblings
+    /// [`PipelineBuilder::with_span_exporter`](super::PipelineBuilder::with_span_exporter) and its siblings
     /// (which choose this kind themselves); never from the environment.
     Custom,
 }
@@ -81,25 +82,26 @@ impl BatchConfig {
     /// The specification's defaults for a signal. Metrics are exported whole at each interval;
     /// their queue is counted in data points and is larger, since one collection of a busy
     /// registry holds thousands.
+    #[must_use]
     pub fn defaults(signal: Signal) -> Self {
         match signal {
             Signal::Traces => BatchConfig {
                 max_queue_size: 2048,
                 max_export_batch_size: 512,
-                schedule_delay: Duration::from_millis(5000),
-                export_timeout: Duration::from_millis(30000),
+                schedule_delay: Duration::from_secs(5),
+                export_timeout: Duration::from_secs(30),
             },
             Signal::Logs => BatchConfig {
                 max_queue_size: 2048,
                 max_export_batch_size: 512,
-                schedule_delay: Duration::from_millis(1000),
-                export_timeout: Duration::from_millis(30000),
+                schedule_delay: Duration::from_secs(1),
+                export_timeout: Duration::from_secs(30),
             },
             Signal::Metrics => BatchConfig {
                 max_queue_size: 65536,
                 max_export_batch_size: 65536,
-                schedule_delay: Duration::from_millis(60000),
-                export_timeout: Duration::from_millis(30000),
+                schedule_delay: Duration::from_secs(60),
+                export_timeout: Duration::from_secs(30),
             },
         }
     }
@@ -131,6 +133,7 @@ pub struct SignalConfig {
 impl SignalConfig {
     /// The full URL requests are posted to (OTLP/HTTP), or the collector's address (gRPC: the
     /// service's method path replaces the URL's path).
+    #[must_use]
     pub fn url(&self) -> &str {
         self.url.as_str()
     }
@@ -161,7 +164,7 @@ pub struct PipelineConfig {
     pub backlog_max_bytes: usize,
     /// The Prometheus scrape endpoint, when `prometheus` is listed in `OTEL_METRICS_EXPORTER`.
     /// The pipeline does not serve it: the [`Telemetry`](crate::Telemetry) built on it does
-    /// (or at the place `TelemetryBuilder::prometheus` sets instead), when nanotel is built with
+    /// (or at the place `TelemetryBuilder::with_prometheus` sets instead), when nanotel is built with
     /// its `prometheus` feature.
     pub prometheus: Option<PrometheusConfig>,
     /// Whether the pipeline reports its own metrics under the scope `nanotel`
@@ -193,6 +196,7 @@ impl Default for PrometheusConfig {
 
 impl PipelineConfig {
     /// The settings of one signal.
+    #[must_use]
     pub fn signal(&self, signal: Signal) -> &SignalConfig {
         &self.signals[signal as usize]
     }
@@ -253,14 +257,13 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
     }
     let signals: [SignalConfig; 3] =
         signals.try_into().map_err(|_| ConfigError("internal: expected three signal configurations".into()))?;
-    let resource = match &overrides.resource {
-        Some(resource) => resource.clone(),
-        None => {
-            // Through the reader, so a pipeline given its own lookup (or none) stays hermetic.
-            let (resource, problems) = ResourceBuilder::new().build_with_env(&|name| env.text(name));
-            problems.into_iter().for_each(|problem| env.report(problem));
-            resource
-        }
+    let resource = if let Some(resource) = &overrides.resource {
+        resource.clone()
+    } else {
+        // Through the reader, so a pipeline given its own lookup (or none) stays hermetic.
+        let (resource, problems) = ResourceBuilder::new().build_with_env(&|name| env.text(name));
+        problems.into_iter().for_each(|problem| env.report(problem));
+        resource
     };
     let prometheus = prometheus_from_env(&mut env);
     let self_telemetry = overrides
@@ -337,7 +340,7 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     let timeout = overrides.timeout.unwrap_or_else(|| {
         let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
         let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
-        env.timeout_ms(&name, Duration::from_millis(10_000))
+        env.timeout_ms(&name, Duration::from_secs(10))
     });
 
     let batch = match &overrides.batches[index] {

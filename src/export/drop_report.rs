@@ -37,7 +37,7 @@ struct Entry {
 
 impl DropReport {
     /// Reports what is due; with `all`, everything not yet reported (at shutdown).
-    pub fn check(&mut self, accounting: &Accounting, now: Instant, all: bool) {
+    pub(super) fn check(&mut self, accounting: &Accounting, now: Instant, all: bool) {
         for signal in Signal::ALL {
             let counters = accounting.signal(signal);
             for reason in DropReason::ALL.into_iter().filter(|reason| *reason != DropReason::Processor) {

@@ -80,16 +80,19 @@ pub struct Encoder {
 
 impl Encoder {
     /// An encoder for one protocol and compression.
+    #[must_use]
     pub fn new(protocol: Protocol, compression: Compression) -> Self {
         Encoder { protocol, compression, encoded: Vec::new(), compressed: Vec::new(), lengths: Vec::new() }
     }
 
     /// The `Content-Type` of the bodies it makes.
+    #[must_use]
     pub fn content_type(&self) -> &'static str {
         self.protocol.content_type()
     }
 
     /// The `Content-Encoding` of the bodies it makes, if any.
+    #[must_use]
     pub fn content_encoding(&self) -> Option<&'static str> {
         match self.compression {
             Compression::Gzip => Some("gzip"),
@@ -98,6 +101,11 @@ impl Encoder {
     }
 
     /// Encodes one request without compressing it, into a buffer reused by the next call.
+    ///
+    /// # Errors
+    ///
+    /// When serialization or compression fails; writing into memory, only a request serde cannot
+    /// represent does.
     pub fn encode_uncompressed<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<&[u8]> {
         self.encoded.clear();
         match self.protocol {
@@ -109,6 +117,11 @@ impl Encoder {
     }
 
     /// Encodes (and compresses) one request.
+    ///
+    /// # Errors
+    ///
+    /// When serialization or compression fails; writing into memory, only a request serde cannot
+    /// represent does.
     pub fn encode<M: ExportRequest>(&mut self, request: &M) -> std::io::Result<EncodedBody> {
         self.encode_uncompressed(request)?;
         self.finish()

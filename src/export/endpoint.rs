@@ -35,6 +35,11 @@ const DEFAULT_GRPC: &str = "http://localhost:4317";
 /// let url = signal_url_for(Protocol::Grpc, Signal::Logs, None, None).unwrap();
 /// assert_eq!(url.as_str(), "http://localhost:4317/");
 /// ```
+///
+/// # Errors
+///
+/// When the endpoint that applies is not an absolute `http` or `https` URL ([`EndpointError`] says
+/// what is wrong).
 pub fn signal_url_for(
     protocol: Protocol,
     signal: Signal,
@@ -76,6 +81,11 @@ pub fn signal_url_for(
 ///
 /// assert!(signal_url(Signal::Logs, Some("localhost:4318"), None).is_err());
 /// ```
+///
+/// # Errors
+///
+/// When the endpoint that applies is not an absolute `http` or `https` URL ([`EndpointError`] says
+/// what is wrong).
 pub fn signal_url(signal: Signal, base: Option<&str>, signal_specific: Option<&str>) -> Result<Url, EndpointError> {
     if let Some(value) = non_empty(signal_specific) {
         let source = Source::SignalSpecific(signal);
@@ -121,11 +131,13 @@ pub struct EndpointError {
 
 impl EndpointError {
     /// The environment variable whose value was rejected, e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[must_use]
     pub fn variable(&self) -> &'static str {
         self.variable
     }
 
     /// What is wrong with the value, without the value itself.
+    #[must_use]
     pub fn reason(&self) -> &str {
         &self.reason
     }

@@ -49,11 +49,16 @@ impl std::error::Error for ExportError {}
 /// signal's OTLP request: [`ExportTraceServiceRequest`], [`ExportMetricsServiceRequest`] or
 /// [`ExportLogsServiceRequest`].
 ///
-/// Set with [`PipelineBuilder::span_exporter`](super::PipelineBuilder::span_exporter),
-/// [`metric_exporter`](super::PipelineBuilder::metric_exporter) or
-/// [`log_exporter`](super::PipelineBuilder::log_exporter).
+/// Set with [`PipelineBuilder::with_span_exporter`](super::PipelineBuilder::with_span_exporter),
+/// [`with_metric_exporter`](super::PipelineBuilder::with_metric_exporter) or
+/// [`with_log_exporter`](super::PipelineBuilder::with_log_exporter).
 pub trait Exporter<R: ExportRequest>: Send + 'static {
     /// Exports one batch (its items were counted as queued, and are counted by the answer).
+    ///
+    /// # Errors
+    ///
+    /// An [`ExportError`] when the batch was not delivered: it says why, and the pipeline counts
+    /// the batch's items under it.
     fn export(&mut self, batch: R) -> Result<(), ExportError>;
 
     /// Called once when the pipeline shuts down, after the last batch (to flush a file, say).

@@ -50,6 +50,7 @@ pub struct ParsedHeaders {
 ///     ]
 /// );
 /// ```
+#[must_use]
 pub fn parse_headers(value: &str) -> ParsedHeaders {
     let mut parsed = ParsedHeaders::default();
     let mut skipped = SkippedEntries::default();

@@ -26,6 +26,10 @@ pub(super) struct Batch {
 #[derive(Clone, Copy)]
 pub(super) struct Attempt {
     pub failures: u32,
+    #[expect(
+        clippy::struct_field_names,
+        reason = "the field is named for what it holds, as the rest of the module calls it"
+    )]
     pub first_attempt: Instant,
     pub next_at: Instant,
     pub deadline: Instant,
@@ -54,7 +58,7 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    pub fn new(signal: Signal, encoder: Encoder, breaker: BreakerConfig, next_batch_due: Instant) -> Lane {
+    pub(super) fn new(signal: Signal, encoder: Encoder, breaker: BreakerConfig, next_batch_due: Instant) -> Lane {
         Lane {
             signal,
             encoder,
@@ -72,14 +76,14 @@ impl Lane {
         }
     }
 
-    pub fn push(&mut self, batch: Batch) {
+    pub(super) fn push(&mut self, batch: Batch) {
         self.backlog_items += batch.items;
         self.backlog_bytes += batch.body.body.len();
         self.backlog.push_back(batch);
     }
 
     /// Takes the head batch out, with its retry state.
-    pub fn pop_head(&mut self) -> Option<Batch> {
+    pub(super) fn pop_head(&mut self) -> Option<Batch> {
         self.head = None;
         let batch = self.backlog.pop_front()?;
         self.backlog_items -= batch.items;
@@ -89,14 +93,14 @@ impl Lane {
 
     /// Whether the head batch may be sent at `now` as far as its retry schedule goes (the breaker
     /// has its own say): there is one, no request is out, and its next attempt is due.
-    pub fn head_is_due(&self, now: Instant) -> bool {
+    pub(super) fn head_is_due(&self, now: Instant) -> bool {
         self.in_flight.is_none()
             && !self.backlog.is_empty()
             && self.head.as_ref().is_none_or(|attempt| now >= attempt.next_at)
     }
 
     /// When this lane next has something to do on its own: a retry, or its breaker's probe.
-    pub fn wakes_at(&self) -> Option<Instant> {
+    pub(super) fn wakes_at(&self) -> Option<Instant> {
         if self.in_flight.is_some() || self.backlog.is_empty() {
             return None;
         }
@@ -106,7 +110,7 @@ impl Lane {
         }
     }
 
-    pub fn breaker_is_open(&self) -> bool {
+    pub(super) fn breaker_is_open(&self) -> bool {
         self.breaker.state() == BreakerState::Open
     }
 
@@ -114,7 +118,7 @@ impl Lane {
     /// out, or its head batch's next attempt comes before it and its breaker is not open (an
     /// open breaker was given its probe when shutdown began; once that failed, its next probe
     /// is not waited for).
-    pub fn can_send_before(&self, deadline: Instant) -> bool {
+    pub(super) fn can_send_before(&self, deadline: Instant) -> bool {
         if self.backlog.is_empty() {
             return false;
         }
@@ -123,13 +127,13 @@ impl Lane {
     }
 
     /// Makes the backlog's size and the breaker's state visible in the accounting.
-    pub fn publish(&self, counters: &SignalCounters) {
+    pub(super) fn publish(&self, counters: &SignalCounters) {
         counters.backlog_bytes.store(self.backlog_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         self.publish_breaker(counters);
     }
 
     /// Makes the breaker's state visible in the accounting.
-    pub fn publish_breaker(&self, counters: &SignalCounters) {
+    pub(super) fn publish_breaker(&self, counters: &SignalCounters) {
         counters.publish_breaker(self.breaker.state(), self.breaker.transitions(), self.breaker.consecutive_failures());
     }
 }

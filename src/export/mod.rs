@@ -26,6 +26,7 @@ impl Signal {
     pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
 
     /// The lowercase name used in env vars' values, JSON keys and log lines.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Signal::Traces => "traces",
@@ -35,6 +36,7 @@ impl Signal {
     }
 
     /// The OTLP/HTTP path relative to a base endpoint, e.g. `v1/traces`.
+    #[must_use]
     pub fn path(self) -> &'static str {
         match self {
             Signal::Traces => "v1/traces",

@@ -86,6 +86,7 @@ impl RecordSink<'_> {
     /// How many more items of `signal` the queue takes now; `None` when the signal is not
     /// exported (what a source holds for it can be discarded). Metrics come through
     /// [`MetricProducer`]s instead, so `Signal::Metrics` is always `None`.
+    #[must_use]
     pub fn room(&self, signal: Signal) -> Option<usize> {
         match signal {
             Signal::Traces => self.shared.spans.as_ref().map(|q| {
@@ -146,6 +147,7 @@ impl RecordSink<'_> {
 
     /// The counter for items of `signal` the source receives after shutdown (see
     /// [`RecordSource::close`]).
+    #[must_use]
     pub fn late_drops(&self, signal: Signal) -> LateDrops {
         LateDrops { shared: Arc::clone(self.shared), signal }
     }
@@ -265,12 +267,11 @@ impl Shared {
         }
         // Counted as queued before the push, so the exporter can never pop (and un-count) it first.
         counters.queued.fetch_add(count, Ordering::Relaxed);
-        match queue.push(item) {
-            Ok(()) => true,
-            Err(_) => {
-                counters.drop_queued(DropReason::QueueFull, count);
-                false
-            }
+        if let Ok(()) = queue.push(item) {
+            true
+        } else {
+            counters.drop_queued(DropReason::QueueFull, count);
+            false
         }
     }
 }
@@ -307,6 +308,7 @@ impl Drop for Shared {
 }
 
 /// The number of data points in a scope's metrics: the unit metrics are counted in.
+#[must_use]
 pub fn data_point_count(scope: &ScopeMetrics) -> u64 {
     scope
         .metrics
@@ -333,18 +335,30 @@ pub struct PipelineHandle {
 
 impl PipelineHandle {
     /// Queues a finished span.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_span(&self, scope: &Scope, span: Span) -> bool {
         let counters = self.shared.accounting.signal(Signal::Traces);
         self.shared.offer(&self.shared.spans, counters, Queued { scope: scope.clone(), item: span }, 1)
     }
 
     /// Queues a log record.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_log(&self, scope: &Scope, record: LogRecord) -> bool {
         let counters = self.shared.accounting.signal(Signal::Logs);
         self.shared.offer(&self.shared.logs, counters, Queued { scope: scope.clone(), item: record }, 1)
     }
 
     /// Queues a scope's metric data, counted in data points.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "whether the item was queued: fire-and-forget callers may ignore it (the accounting counts drops)"
+    )]
     pub fn send_metrics(&self, metrics: ScopeMetrics) -> bool {
         let counters = self.shared.accounting.signal(Signal::Metrics);
         let points = data_point_count(&metrics);
@@ -352,6 +366,7 @@ impl PipelineHandle {
     }
 
     /// Where every item went so far.
+    #[must_use]
     pub fn accounting(&self) -> Snapshot {
         self.shared.accounting.snapshot()
     }
@@ -408,7 +423,7 @@ pub struct ShutdownReport {
 /// use nanotel_testing::TestCollector;
 ///
 /// let collector = TestCollector::start().unwrap();
-/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 /// let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
 /// let span = Span { name: "order".into(), trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
 /// assert!(pipeline.handle().send_span(&scope, span));
@@ -417,6 +432,7 @@ pub struct ShutdownReport {
 /// assert_eq!(report.accounting.traces.exported, 1);
 /// assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
 /// ```
+#[must_use = "a pipeline shuts down when dropped"]
 pub struct Pipeline {
     handle: PipelineHandle,
     config: PipelineConfig,
@@ -434,16 +450,19 @@ impl Pipeline {
     }
 
     /// A handle for producers on any thread.
+    #[must_use]
     pub fn handle(&self) -> PipelineHandle {
         self.handle.clone()
     }
 
     /// The configuration in force.
+    #[must_use]
     pub fn config(&self) -> &PipelineConfig {
         &self.config
     }
 
     /// Where every item went so far.
+    #[must_use]
     pub fn accounting(&self) -> Snapshot {
         self.handle.accounting()
     }
@@ -470,6 +489,12 @@ impl Pipeline {
 
     /// Collects metrics and sends everything queued now, returning when it is delivered (or
     /// dropped for a reason the accounting records), or at the deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`FlushError::Timeout`] when the deadline passes with items still queued,
+    /// [`FlushError::CircuitOpen`] when the breaker holds them back, or [`FlushError::Stopped`]
+    /// when the exporter thread has stopped.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let (reply, answer) = channel::bounded(1);
         let deadline = Instant::now() + timeout;
@@ -488,6 +513,10 @@ impl Pipeline {
     /// Stops accepting items, delivers what it can before the deadline, drops (and counts) the
     /// rest, and stops the exporter thread. Never waits much past `timeout`, even when the
     /// collector does not answer.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "the report is for callers that want it; shutting down is the point of the call"
+    )]
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shutdown_within(timeout)
     }
@@ -523,16 +552,17 @@ impl Drop for Pipeline {
 ///
 /// let pipeline = Pipeline::builder()
 ///     .without_env()
-///     .endpoint("http://127.0.0.1:4318")
-///     .protocol(Protocol::HttpJson)
-///     .compression(Compression::None)
-///     .header("x-desk", "equities")
-///     .timeout(Duration::from_secs(2))
+///     .with_endpoint("http://127.0.0.1:4318")
+///     .with_protocol(Protocol::HttpJson)
+///     .with_compression(Compression::None)
+///     .with_header("x-desk", "equities")
+///     .with_timeout(Duration::from_secs(2))
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(pipeline.config().signal(nanotel::Signal::Logs).url(), "http://127.0.0.1:4318/v1/logs");
 /// pipeline.shutdown(Duration::from_secs(1));
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Default)]
 pub struct PipelineBuilder {
     overrides: Overrides,
@@ -567,57 +597,58 @@ impl PipelineBuilder {
     }
 
     /// The base URL of an OTLP/HTTP collector; `v1/traces`, `v1/metrics` and `v1/logs` are added.
-    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+    pub fn with_endpoint(mut self, base: impl Into<String>) -> Self {
         self.overrides.endpoint = Some(base.into());
         self
     }
 
     /// The exact URL one signal is posted to.
-    pub fn signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
+    pub fn with_signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
         self.overrides.signal_endpoints[signal as usize] = Some(url.into());
         self
     }
 
     /// The protocol of every signal ([`Protocol::Grpc`] or an OTLP/HTTP body encoding).
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.overrides.protocol = Some(protocol);
         self
     }
 
-    /// The protocol of one signal, winning over [`protocol`](Self::protocol): signals may mix.
-    pub fn signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
+    /// The protocol of one signal, winning over [`with_protocol`](Self::with_protocol): signals may
+    /// mix.
+    pub fn with_signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
         self.overrides.signal_protocols[signal as usize] = Some(protocol);
         self
     }
 
     /// The body compression of every signal.
-    pub fn compression(mut self, compression: Compression) -> Self {
+    pub fn with_compression(mut self, compression: Compression) -> Self {
         self.overrides.compression = Some(compression);
         self
     }
 
     /// Adds a request header (replacing one of the same name from the environment).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.headers.push((name.into(), value.into()));
         self
     }
 
     /// The limit on one HTTP request.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.overrides.timeout = Some(timeout);
         self
     }
 
     /// Trusts the CA certificates of this PEM file, for every signal (wins over
     /// `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE`). Alone it replaces the built-in roots; with
-    /// [`tls_roots`](Self::tls_roots) it is added to them.
-    pub fn certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+    /// [`with_tls_roots`](Self::with_tls_roots) it is added to them.
+    pub fn with_certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
         self.overrides.tls.all.certificate = Some(pem_file.into());
         self
     }
 
     /// The same for one signal, which wins over the setting for every signal.
-    pub fn signal_certificate(mut self, signal: Signal, pem_file: impl Into<PathBuf>) -> Self {
+    pub fn with_signal_certificate(mut self, signal: Signal, pem_file: impl Into<PathBuf>) -> Self {
         self.overrides.tls.signals[signal as usize].certificate = Some(pem_file.into());
         self
     }
@@ -625,13 +656,13 @@ impl PipelineBuilder {
     /// Presents this client certificate (a PEM chain) and its PEM private key to a collector that
     /// asks for one (mTLS), for every signal (wins over `OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE`
     /// and `_CLIENT_KEY`).
-    pub fn client_certificate(mut self, certificate_pem: impl Into<PathBuf>, key_pem: impl Into<PathBuf>) -> Self {
+    pub fn with_client_certificate(mut self, certificate_pem: impl Into<PathBuf>, key_pem: impl Into<PathBuf>) -> Self {
         self.overrides.tls.all.client_identity = Some((certificate_pem.into(), key_pem.into()));
         self
     }
 
     /// The same for one signal, which wins over the setting for every signal.
-    pub fn signal_client_certificate(
+    pub fn with_signal_client_certificate(
         mut self,
         signal: Signal,
         certificate_pem: impl Into<PathBuf>,
@@ -647,45 +678,45 @@ impl PipelineBuilder {
     /// setting and the file), and everything it is handed is counted as dropped (`tls_config`),
     /// while the other signals export normally. With `true`, [`build`](Self::build) fails instead
     /// with that message, for a program that would rather not start without its telemetry.
-    pub fn strict_tls(mut self, strict: bool) -> Self {
+    pub fn with_strict_tls(mut self, strict: bool) -> Self {
         self.strict_tls = strict;
         self
     }
 
     /// Which built-in certificate authorities are trusted (wins over `NANOTEL_EXPORTER_TLS_ROOTS`;
     /// default [`TrustRoots::Both`], or none beside a CA file).
-    pub fn tls_roots(mut self, roots: TrustRoots) -> Self {
+    pub fn with_tls_roots(mut self, roots: TrustRoots) -> Self {
         self.overrides.tls.roots = Some(roots);
         self
     }
 
     /// Plaintext for an OTLP/gRPC endpoint given without a scheme (wins over
     /// `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE`). OTLP/HTTP ignores it: the URL's scheme decides.
-    pub fn insecure(mut self, insecure: bool) -> Self {
+    pub fn with_insecure(mut self, insecure: bool) -> Self {
         self.overrides.tls.all.insecure = Some(insecure);
         self
     }
 
     /// The same for one signal, which wins over the setting for every signal.
-    pub fn signal_insecure(mut self, signal: Signal, insecure: bool) -> Self {
+    pub fn with_signal_insecure(mut self, signal: Signal, insecure: bool) -> Self {
         self.overrides.tls.signals[signal as usize].insecure = Some(insecure);
         self
     }
 
     /// Where one signal's data goes.
-    pub fn exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
+    pub fn with_exporter(mut self, signal: Signal, kind: ExporterKind) -> Self {
         self.overrides.exporters[signal as usize] = Some(kind);
         self
     }
 
     /// The batching of one signal (for metrics, `schedule_delay` is the collection interval).
-    pub fn batch(mut self, signal: Signal, batch: BatchConfig) -> Self {
+    pub fn with_batch(mut self, signal: Signal, batch: BatchConfig) -> Self {
         self.overrides.batches[signal as usize] = Some(batch);
         self
     }
 
     /// The retry policy.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.overrides.retry = Some(policy);
         self
     }
@@ -693,81 +724,81 @@ impl PipelineBuilder {
     /// The most bytes of encoded batches the backlogs hold while they wait to be sent, e.g.
     /// through a collector outage (overrides `NANOTEL_BACKLOG_MAX_BYTES`; default
     /// [`DEFAULT_BACKLOG_MAX_BYTES`](super::DEFAULT_BACKLOG_MAX_BYTES), 64 MiB).
-    pub fn backlog_max_bytes(mut self, bytes: usize) -> Self {
+    pub fn with_backlog_max_bytes(mut self, bytes: usize) -> Self {
         self.overrides.backlog_max_bytes = Some(bytes);
         self
     }
 
     /// The circuit breaker's settings.
-    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+    pub fn with_breaker(mut self, breaker: BreakerConfig) -> Self {
         self.overrides.breaker = Some(breaker);
         self
     }
 
     /// The resource sent with every request.
-    pub fn resource(mut self, resource: Resource) -> Self {
+    pub fn with_resource(mut self, resource: Resource) -> Self {
         self.overrides.resource = Some(resource);
         self
     }
 
     /// Where the console exporter writes its lines (default: stdout).
-    pub fn console_output(mut self, output: impl std::io::Write + Send + 'static) -> Self {
+    pub fn with_console_output(mut self, output: impl std::io::Write + Send + 'static) -> Self {
         self.console = Some(Box::new(output));
         self
     }
 
     /// How often the exporter thread checks the queues' fill level (default 20 ms); sooner, down
     /// to every 1 ms, while the per-thread rings fill fast.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.overrides.poll_interval = Some(interval);
         self
     }
 
     /// Whether the pipeline reports its own metrics under the scope `nanotel` (default: on, or
     /// `NANOTEL_SELF_TELEMETRY`); they go out with the metrics and on the Prometheus endpoint.
-    pub fn self_telemetry(mut self, enabled: bool) -> Self {
+    pub fn with_self_telemetry(mut self, enabled: bool) -> Self {
         self.overrides.self_telemetry = Some(enabled);
         self
     }
 
     /// Adds a span processor: it sees every span on the exporter thread before it is exported,
     /// after those added before it (see [`SpanProcessor`]).
-    pub fn span_processor(mut self, processor: impl SpanProcessor) -> Self {
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor) -> Self {
         self.extensions.spans.push(Box::new(processor));
         self
     }
 
     /// Adds a log processor: it sees every log record on the exporter thread before it is
     /// exported, after those added before it (see [`LogProcessor`]).
-    pub fn log_processor(mut self, processor: impl LogProcessor) -> Self {
+    pub fn with_log_processor(mut self, processor: impl LogProcessor) -> Self {
         self.extensions.logs.push(Box::new(processor));
         self
     }
 
     /// Hands the spans' batches to `exporter` instead of OTLP (see [`Exporter`]); the traces'
     /// exporter becomes [`ExporterKind::Custom`], whatever `exporter(..)` or the environment say.
-    pub fn span_exporter(mut self, exporter: impl Exporter<ExportTraceServiceRequest>) -> Self {
+    pub fn with_span_exporter(mut self, exporter: impl Exporter<ExportTraceServiceRequest>) -> Self {
         self.extensions.exporters.traces = Some(Box::new(exporter));
         self
     }
 
     /// Hands the metrics' batches to `exporter` instead of OTLP, as
-    /// [`span_exporter`](Self::span_exporter) does for spans.
-    pub fn metric_exporter(mut self, exporter: impl Exporter<ExportMetricsServiceRequest>) -> Self {
+    /// [`with_span_exporter`](Self::with_span_exporter) does for spans.
+    pub fn with_metric_exporter(mut self, exporter: impl Exporter<ExportMetricsServiceRequest>) -> Self {
         self.extensions.exporters.metrics = Some(Box::new(exporter));
         self
     }
 
     /// Hands the log records' batches to `exporter` instead of OTLP, as
-    /// [`span_exporter`](Self::span_exporter) does for spans.
-    pub fn log_exporter(mut self, exporter: impl Exporter<ExportLogsServiceRequest>) -> Self {
+    /// [`with_span_exporter`](Self::with_span_exporter) does for spans.
+    pub fn with_log_exporter(mut self, exporter: impl Exporter<ExportLogsServiceRequest>) -> Self {
         self.extensions.exporters.logs = Some(Box::new(exporter));
         self
     }
 
     /// Resolves the configuration, reports problems found in the environment (once, on stderr),
     /// and starts the exporter thread. A signal whose TLS certificate or key file cannot be used
-    /// is switched off and said so (see [`strict_tls`](Self::strict_tls)).
+    /// is switched off and said so (see [`with_strict_tls`](Self::with_strict_tls)).
     ///
     /// # Errors
     ///

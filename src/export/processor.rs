@@ -35,7 +35,7 @@ pub enum Verdict {
 /// Sees every ended span on the exporter thread, before it is exported: may change it in place
 /// and may drop it. A closure `FnMut(&InstrumentationScope, &mut Span) -> Verdict` is one.
 ///
-/// Registered with [`PipelineBuilder::span_processor`](super::PipelineBuilder::span_processor).
+/// Registered with [`PipelineBuilder::with_span_processor`](super::PipelineBuilder::with_span_processor).
 pub trait SpanProcessor: Send + 'static {
     /// Called once per span, with the scope of the tracer that made it.
     fn on_end(&mut self, scope: &InstrumentationScope, span: &mut Span) -> Verdict;
@@ -53,7 +53,7 @@ where
 /// Sees every log record on the exporter thread, before it is exported: may change it in place
 /// and may drop it. A closure `FnMut(&InstrumentationScope, &mut LogRecord) -> Verdict` is one.
 ///
-/// Registered with [`PipelineBuilder::log_processor`](super::PipelineBuilder::log_processor).
+/// Registered with [`PipelineBuilder::with_log_processor`](super::PipelineBuilder::with_log_processor).
 pub trait LogProcessor: Send + 'static {
     /// Called once per log record, with the scope of the logger that emitted it.
     fn on_emit(&mut self, scope: &InstrumentationScope, record: &mut LogRecord) -> Verdict;
@@ -125,18 +125,17 @@ fn run<P: ?Sized, T>(
     for (scope, items) in groups.iter_mut() {
         items.retain_mut(|item| {
             let kept = processors.iter_mut().all(|processor| {
-                match catch_unwind(AssertUnwindSafe(|| call(processor, scope, item))) {
-                    Ok(verdict) => verdict == Verdict::Keep,
-                    Err(_) => {
-                        if panicked.first() {
-                            diag::error!(
-                                "a {} processor panicked; the record it was given is dropped and counted as \
-                                 `processor`, and the exporter goes on (reported once)",
-                                signal.name()
-                            );
-                        }
-                        false
+                if let Ok(verdict) = catch_unwind(AssertUnwindSafe(|| call(processor, scope, item))) {
+                    verdict == Verdict::Keep
+                } else {
+                    if panicked.first() {
+                        diag::error!(
+                            "a {} processor panicked; the record it was given is dropped and counted as \
+                             `processor`, and the exporter goes on (reported once)",
+                            signal.name()
+                        );
                     }
+                    false
                 }
             });
             dropped += u64::from(!kept);

@@ -119,6 +119,7 @@ pub enum ExportOutcome {
 ///     ExportOutcome::Failed { status: 404, reason: "HTTP 404 Not Found: 404 page not found".to_owned() }
 /// );
 /// ```
+#[must_use]
 pub fn classify_response(signal: Signal, response: &HttpResponse<'_>, now: SystemTime) -> ExportOutcome {
     let status = response.status;
     if (200..300).contains(&status) {
@@ -420,6 +421,7 @@ mod tests {
         Status { code: 14, message: message.to_owned(), details: Vec::new() }.encode_to_vec()
     }
 
+    #[expect(clippy::match_wildcard_for_single_variants, reason = "any other answer is a failure, whatever it is")]
     fn reason(outcome: ExportOutcome) -> String {
         match outcome {
             ExportOutcome::Retryable { reason, .. } | ExportOutcome::Failed { reason, .. } => reason,
@@ -524,7 +526,7 @@ mod tests {
         body.extend_from_slice(b"[]]}}");
         match classify(Signal::Traces, ok(JSON, &body)) {
             ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
-                assert!(message.contains("a number or a string"), "{message}")
+                assert!(message.contains("a number or a string"), "{message}");
             }
             other => panic!("unexpectedly {other:?}"),
         }
@@ -562,7 +564,7 @@ mod tests {
         let response = HttpResponse { content_encoding: Some("gzip"), ..ok(PROTOBUF, b"not gzip") };
         match classify(Signal::Traces, response) {
             ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
-                assert!(message.contains("invalid gzip body"), "{message}")
+                assert!(message.contains("invalid gzip body"), "{message}");
             }
             other => panic!("unexpectedly {other:?}"),
         }
@@ -570,7 +572,7 @@ mod tests {
         let response = HttpResponse { content_encoding: Some("br"), ..ok(PROTOBUF, &body) };
         match classify(Signal::Traces, response) {
             ExportOutcome::Accepted { rejected: 0, message: Some(message) } => {
-                assert!(message.contains("unsupported content-encoding \"br\""), "{message}")
+                assert!(message.contains("unsupported content-encoding \"br\""), "{message}");
             }
             other => panic!("unexpectedly {other:?}"),
         }

@@ -57,6 +57,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The backoff before jitter after `failures` failed attempts (1 for the first).
+    #[must_use]
     pub fn backoff(&self, failures: u32) -> Duration {
         let exponent = failures.saturating_sub(1).min(64) as i32;
         let grown = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exponent);
@@ -69,6 +70,7 @@ impl RetryPolicy {
     /// the backoff, so clients that failed together do not retry together, yet none retries
     /// much sooner than the schedule. The attempt must start within `max_elapsed` of the first
     /// one.
+    #[must_use]
     pub fn next_attempt(&self, failures: u32, first_attempt: Instant, now: Instant, jitter: f64) -> Option<Instant> {
         if failures >= self.max_attempts {
             return None;
@@ -79,6 +81,7 @@ impl RetryPolicy {
 
     /// How long to hold back for a collector's `Retry-After` of `asked` (at most
     /// `max_retry_after`).
+    #[must_use]
     pub fn retry_after(&self, asked: Duration) -> Duration {
         asked.min(self.max_retry_after)
     }

@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime};
 /// assert_eq!(parse_retry_after("Sun Nov  6 08:00:00 1994", now), Some(Duration::ZERO));
 /// assert_eq!(parse_retry_after("-1", now), None);
 /// ```
+#[must_use]
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     // Field values arrive with optional whitespace around them (RFC 9110 §5.5).
     let value = value.trim_matches([' ', '\t']);

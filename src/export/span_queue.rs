@@ -85,12 +85,11 @@ impl EncodedSpans {
             let here = (*count).min(max - taken);
             // The run's first `here` spans are contiguous: they end where the last of them ends.
             let end = self.ends[taken + here - 1];
-            let group = match self.scopes.iter().position(|known| Arc::ptr_eq(known, scope)) {
-                Some(group) => group,
-                None => {
-                    self.scopes.push(Arc::clone(scope));
-                    self.scopes.len() - 1
-                }
+            let group = if let Some(group) = self.scopes.iter().position(|known| Arc::ptr_eq(known, scope)) {
+                group
+            } else {
+                self.scopes.push(Arc::clone(scope));
+                self.scopes.len() - 1
             };
             self.pieces.push((group, at..end));
             at = end;

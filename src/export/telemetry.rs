@@ -70,7 +70,7 @@ struct Point {
 }
 
 impl SelfTelemetry {
-    pub fn new(shared: Arc<Shared>, config: &PipelineConfig) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, config: &PipelineConfig) -> Self {
         let capacity = |signal: Signal| {
             let settings = config.signal(signal);
             (settings.exporter != ExporterKind::None).then_some(settings.batch.max_queue_size as u64)
@@ -149,7 +149,7 @@ impl SelfTelemetry {
     }
 
     /// The current figures as one scope of metrics.
-    pub fn scope_metrics(&self) -> ScopeMetrics {
+    pub(super) fn scope_metrics(&self) -> ScopeMetrics {
         let now = unix_nanos();
         let dropped = self
             .signals()

@@ -51,7 +51,7 @@ impl TlsError {
     }
 
     /// The message followed by where the file was set (the variable, or the builder method).
-    pub fn describe(&self, origin: &TlsOrigin) -> String {
+    pub(super) fn describe(&self, origin: &TlsOrigin) -> String {
         let set_by = match self.item {
             TlsItem::Setup => String::new(),
             TlsItem::Ca => origin.certificate.clone(),
@@ -62,9 +62,10 @@ impl TlsError {
             }
             TlsItem::ClientIdentity => format!("{} and {}", origin.client_certificate, origin.client_key),
         };
-        match set_by.is_empty() {
-            true => self.message.clone(),
-            false => format!("{} (set by {set_by})", self.message),
+        if set_by.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{} (set by {set_by})", self.message)
         }
     }
 }

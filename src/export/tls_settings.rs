@@ -61,7 +61,9 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// The built-in roots in force: those chosen, else none when a CA file is given (as the
-    /// other OpenTelemetry SDKs do: the file names exactly whom to trust), else [`TrustRoots::Both`].
+    /// other OpenTelemetry SDKs do: the file names exactly whom to trust), else
+    /// [`TrustRoots::Both`].
+    #[must_use]
     pub fn effective_roots(&self) -> Option<TrustRoots> {
         match (self.roots, &self.certificate) {
             (Some(roots), _) => Some(roots),
@@ -110,9 +112,12 @@ pub(crate) fn resolve(
         let names = [format!("OTEL_EXPORTER_OTLP_{sig}_{suffix}"), format!("OTEL_EXPORTER_OTLP_{suffix}")];
         env.first_text(&[&names[0], &names[1]]).map(|(name, value)| (PathBuf::from(value), name))
     };
-    let in_code = |method: &str, own: bool| match own {
-        true => format!("the builder's signal_{method}(Signal::{signal:?}, ..)"),
-        false => format!("the builder's {method}(..)"),
+    let in_code = |method: &str, own: bool| {
+        if own {
+            format!("the builder's signal_{method}(Signal::{signal:?}, ..)")
+        } else {
+            format!("the builder's {method}(..)")
+        }
     };
     let identity = match (&own.client_identity, &all.client_identity) {
         (Some(identity), _) => Some((identity.clone(), in_code("client_certificate", true))),

@@ -85,7 +85,7 @@ pub(crate) type Pending = Pin<Box<dyn Future<Output = SendResult>>>;
 impl Transport {
     /// Reads the TLS files of the signals exporting over OTLP, and returns, per signal, why its
     /// TLS settings cannot be used (the error names the file): such a signal must not send.
-    pub fn new(config: &PipelineConfig) -> Result<(Self, [Option<TlsError>; 3]), String> {
+    pub(super) fn new(config: &PipelineConfig) -> Result<(Self, [Option<TlsError>; 3]), String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -98,7 +98,7 @@ impl Transport {
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
-    pub fn start(&self, request: Request) -> Pending {
+    pub(super) fn start(&self, request: Request) -> Pending {
         match request.protocol {
             Protocol::Grpc => Box::pin(self.grpc.clone().send(request)),
             Protocol::HttpProtobuf | Protocol::HttpJson => {
@@ -109,7 +109,7 @@ impl Transport {
 
     /// Drives the requests in `requests` for at most `slice`, or until one or more finish: those
     /// are taken out of their place and returned with its index.
-    pub fn poll_for(&self, requests: &mut [Option<Pending>], slice: Duration) -> Vec<(usize, SendResult)> {
+    pub(super) fn poll_for(&self, requests: &mut [Option<Pending>], slice: Duration) -> Vec<(usize, SendResult)> {
         let finished = std::future::poll_fn(|cx| {
             let mut done = Vec::new();
             for (index, place) in requests.iter_mut().enumerate() {
@@ -152,12 +152,11 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
         };
         built.push((&settings.tls, made));
     }
-    let fallback = match built.iter().find_map(|(_, made)| made.as_ref().ok()) {
-        Some((tls, client)) => (Arc::clone(tls), client.clone()),
-        None => {
-            let tls = super::tls::client_config(&super::TlsSettings::default()).map_err(|e| e.to_string())?;
-            (tls, http_client(None)?)
-        }
+    let fallback = if let Some((tls, client)) = built.iter().find_map(|(_, made)| made.as_ref().ok()) {
+        (Arc::clone(tls), client.clone())
+    } else {
+        let tls = super::tls::client_config(&super::TlsSettings::default()).map_err(|e| e.to_string())?;
+        (tls, http_client(None)?)
     };
     // What an OTLP signal's settings made; `None` for a signal that never sends.
     let made_for = |signal: Signal| {

@@ -121,7 +121,7 @@ pub(crate) trait Sink {
     fn int32_field(&mut self, tag: u32, value: i32) {
         if value != 0 {
             // Negative int32 values are sign-extended to ten bytes, as protobuf specifies.
-            self.varint(tag, value as i64 as u64);
+            self.varint(tag, i64::from(value) as u64);
         }
     }
     fn sint32_field(&mut self, tag: u32, value: i32) {
@@ -446,7 +446,7 @@ impl Fields for AnyValue {
             Some(Value::ArrayValue(array)) => s.message(5, array),
             Some(Value::KvlistValue(list)) => s.message(6, list),
             Some(Value::BytesValue(bytes)) => s.bytes(7, bytes),
-            Some(Value::StringValueStrindex(index)) => s.varint(8, *index as i64 as u64),
+            Some(Value::StringValueStrindex(index)) => s.varint(8, i64::from(*index) as u64),
             None => {}
         }
     }

@@ -106,7 +106,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         config: PipelineConfig,
         commands: Receiver<Command>,
@@ -163,7 +163,7 @@ impl Worker {
         })
     }
 
-    pub fn run(mut self) {
+    pub(super) fn run(mut self) {
         loop {
             let now = Instant::now();
             if now >= self.next_collection {
@@ -198,6 +198,10 @@ impl Worker {
 
     /// Waits until `wake`, a command, or (with requests in flight, a slice of at most one drain
     /// interval) a request finishing, and acts on what came.
+    #[expect(
+        clippy::match_same_arms,
+        reason = "the arms are different cases that happen to be handled alike; merged they would read as one"
+    )]
     fn wait(&mut self, wake: Instant) {
         if self.requests.iter().any(Option::is_some) {
             let slice = wake.saturating_duration_since(Instant::now()).min(self.drain_interval);
@@ -383,20 +387,19 @@ impl Worker {
             if !open && !custom && self.backlog_bytes() >= self.config.backlog_max_bytes {
                 break;
             }
-            let next = match self.take_encoded_batch(signal, batch.max_export_batch_size) {
-                Some(encoded) => encoded,
-                None => {
-                    let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
-                    if items == 0 {
-                        // The processors dropped every record of this batch.
-                        continue;
-                    }
-                    if custom {
-                        self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
-                        continue;
-                    }
-                    self.encode_batch(signal, taken, items)
+            let next = if let Some(encoded) = self.take_encoded_batch(signal, batch.max_export_batch_size) {
+                encoded
+            } else {
+                let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
+                if items == 0 {
+                    // The processors dropped every record of this batch.
+                    continue;
                 }
+                if custom {
+                    self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
+                    continue;
+                }
+                self.encode_batch(signal, taken, items)
             };
             let Some(next) = next else { break };
             self.lanes[index].push(next);
@@ -429,6 +432,10 @@ impl Worker {
     /// once the pipeline's queue holds no span messages (spans handed over by a
     /// [`super::PipelineHandle`] go first); `None` when there is none to take. `Some(None)`:
     /// one was taken but cannot be sent (its spans were counted as dropped).
+    #[expect(
+        clippy::option_option,
+        reason = "the outer `Option` says whether there was anything, the inner what it held"
+    )]
     fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<Option<Batch>> {
         if signal != Signal::Traces || self.shared.spans.as_ref().is_some_and(|queue| !queue.is_empty()) {
             return None;
@@ -625,8 +632,8 @@ impl Worker {
             Ok(ExportOutcome::Accepted { rejected, message }) => self.on_accepted(index, items, rejected, message),
             Ok(ExportOutcome::Failed { status, reason }) => self.on_refused(index, items, status, &reason),
             Ok(ExportOutcome::Retryable { retry_after, reason }) => self.on_failed(index, items, &reason, retry_after),
-            Err(TransportError::Timeout(reason)) | Err(TransportError::Connection(reason)) => {
-                self.on_failed(index, items, &reason, None)
+            Err(TransportError::Timeout(reason) | TransportError::Connection(reason)) => {
+                self.on_failed(index, items, &reason, None);
             }
         }
     }

@@ -33,12 +33,17 @@ pub struct LogBridge {
 
 impl LogBridge {
     /// A bridge emitting through `logger` (its scope names where the records come from).
+    #[must_use]
     pub fn new(logger: Logger) -> LogBridge {
         LogBridge { logger }
     }
 
     /// Makes this bridge the process's `log` logger and lets through records up to `max_level`.
     /// Fails when a logger was already set.
+    ///
+    /// # Errors
+    ///
+    /// [`log::SetLoggerError`] when a `log` logger was already set.
     pub fn install(self, max_level: log::LevelFilter) -> Result<(), log::SetLoggerError> {
         log::set_boxed_logger(Box::new(self))?;
         log::set_max_level(max_level);
@@ -110,7 +115,7 @@ impl<'kvs> VisitSource<'kvs> for Pairs {
 /// One key-value's value, as the closest attribute type (text for what has none).
 struct Converted(Option<Value>);
 
-impl<'v> VisitValue<'v> for Converted {
+impl VisitValue<'_> for Converted {
     fn visit_any(&mut self, value: KvValue<'_>) -> Result<(), KvError> {
         self.0 = Some(Value::from(value.to_string()));
         Ok(())

@@ -76,7 +76,7 @@ impl Buffers {
                 finish(item);
                 // SAFETY: the caller hands over `*item`, which is read out here, once, and not
                 // dropped below (`written` is true).
-                slot.write(unsafe { std::ptr::read(&**item) });
+                slot.write(unsafe { std::ptr::read(&raw const **item) });
                 true
             }
             None => false,
@@ -114,7 +114,7 @@ mod tests {
         std::thread::spawn(move || (0..3).for_each(|_| assert!(offer(&worker, 1)))).join().unwrap();
         let mut scopes = Vec::new();
         assert_eq!(buffers.rings().drain(usize::MAX, |item| scopes.push(item.scope)).dropped, 2);
-        scopes.sort();
+        scopes.sort_unstable();
         assert_eq!(scopes, [0, 0, 0, 0, 1, 1, 1]);
         assert_eq!(buffers.rings.ring_count(), 2);
         let next = buffers.clone();

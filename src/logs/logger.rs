@@ -50,6 +50,7 @@ impl Logger {
 
     /// Whether a record of this severity would be kept; check it before working out what to log.
     #[inline(always)]
+    #[must_use]
     pub fn enabled(&self, severity: Severity) -> bool {
         // One more load from the provider the record's path reads anyway: no extra cache miss.
         self.provider.enabled && severity >= self.provider.minimum_severity
@@ -71,7 +72,7 @@ impl Logger {
         // SAFETY: `item` is valid for writes and aligned; `init` initialises all of it.
         unsafe { LogItem::init(item.as_mut_ptr(), self.scope, severity) };
         // SAFETY: initialised above; `ManuallyDrop<T>` has `T`'s layout.
-        let item = unsafe { &mut *(item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
+        let item = unsafe { &mut *item.as_mut_ptr().cast::<ManuallyDrop<LogItem>>() };
         let finish = |item: &mut LogItem| {
             item.body = Some(Value::Str(Text::Static(body)));
             for attribute in attributes {
@@ -250,7 +251,7 @@ impl LogRecordBuilder<'_> {
         let exception = self.exception.take();
         self.live = false;
         // SAFETY: `live` was set, so the slot holds a record; clearing `live` hands it over here.
-        let item = unsafe { &mut *(self.item.as_mut_ptr() as *mut ManuallyDrop<LogItem>) };
+        let item = unsafe { &mut *self.item.as_mut_ptr().cast::<ManuallyDrop<LogItem>>() };
         if !logger.keeps(&context) {
             // SAFETY: the record is owned here (see above) and not used again.
             unsafe { ManuallyDrop::drop(item) };

@@ -34,7 +34,7 @@ pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
 /// use nanotel_testing::TestCollector;
 ///
 /// let collector = TestCollector::start().unwrap();
-/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 /// let provider = LoggerProvider::builder().without_env().build();
 /// provider.attach(&pipeline);
 /// let logger = provider.logger_with_version("gateway", "1.2.0");
@@ -58,7 +58,8 @@ pub(crate) struct ProviderInner {
     scopes: ScopeList,
 }
 
-/// A [`LoggerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`LoggerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakLoggerProvider(Weak<ProviderInner>);
@@ -92,6 +93,7 @@ impl LoggerProvider {
     /// let provider = LoggerProvider::disabled();
     /// assert!(!provider.logger("gateway").enabled(Severity::Fatal));
     /// ```
+    #[must_use]
     pub fn disabled() -> LoggerProvider {
         LoggerProvider {
             inner: Arc::new(ProviderInner {
@@ -106,16 +108,19 @@ impl LoggerProvider {
     }
 
     /// Whether records are kept at all (false for [`LoggerProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// The logger of an instrumentation scope without a version.
+    #[must_use]
     pub fn logger(&self, name: &str) -> Logger {
         self.logger_of(name, "")
     }
 
     /// The logger of an instrumentation scope and its version.
+    #[must_use]
     pub fn logger_with_version(&self, name: &str, version: &str) -> Logger {
         self.logger_of(name, version)
     }
@@ -144,16 +149,19 @@ impl LoggerProvider {
     }
 
     /// The limits in force.
+    #[must_use]
     pub fn limits(&self) -> &LogLimits {
         &self.inner.limits
     }
 
     /// The least severe records kept; less severe ones are dropped before they are made.
+    #[must_use]
     pub fn minimum_severity(&self) -> Severity {
         self.inner.minimum_severity
     }
 
     /// Whether records tied to a span that is not sampled are dropped.
+    #[must_use]
     pub fn is_trace_based(&self) -> bool {
         self.inner.trace_based
     }
@@ -192,6 +200,7 @@ impl RingProvider for ProviderInner {
 /// assert_eq!(provider.limits().attribute_count, 16);
 /// assert!(!provider.logger("gateway").enabled(Severity::Debug));
 /// ```
+#[must_use = "a builder does nothing until built"]
 pub struct LoggerProviderBuilder {
     limits: Option<LogLimits>,
     minimum_severity: Severity,
@@ -253,6 +262,7 @@ impl LoggerProviderBuilder {
 
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first record does not.
+    #[must_use]
     pub fn build(self) -> LoggerProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);

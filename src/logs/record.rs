@@ -121,7 +121,7 @@ fn cut(value: &mut AnyValue, max: usize) {
         Some(any_value::Value::BytesValue(bytes)) => bytes.truncate(max),
         Some(any_value::Value::ArrayValue(array)) => array.values.iter_mut().for_each(|v| cut(v, max)),
         Some(any_value::Value::KvlistValue(map)) => {
-            map.values.iter_mut().filter_map(|kv| kv.value.as_mut()).for_each(|v| cut(v, max))
+            map.values.iter_mut().filter_map(|kv| kv.value.as_mut()).for_each(|v| cut(v, max));
         }
         _ => {}
     }

@@ -44,7 +44,10 @@ pub enum Severity {
 
 /// Every severity, in number order (index = number − 1).
 const ALL: [Severity; 24] = {
-    use Severity::*;
+    use Severity::{
+        Debug, Debug2, Debug3, Debug4, Error, Error2, Error3, Error4, Fatal, Fatal2, Fatal3, Fatal4, Info, Info2,
+        Info3, Info4, Trace, Trace2, Trace3, Trace4, Warn, Warn2, Warn3, Warn4,
+    };
     [
         Trace, Trace2, Trace3, Trace4, Debug, Debug2, Debug3, Debug4, Info, Info2, Info3, Info4, Warn, Warn2, Warn3,
         Warn4, Error, Error2, Error3, Error4, Fatal, Fatal2, Fatal3, Fatal4,
@@ -59,11 +62,13 @@ const NAMES: [&str; 24] = [
 
 impl Severity {
     /// The OTLP `SeverityNumber` (1 to 24).
+    #[must_use]
     pub const fn number(self) -> i32 {
         self as i32
     }
 
     /// The severity with this number; `None` outside 1 to 24.
+    #[must_use]
     pub fn from_number(number: i32) -> Option<Severity> {
         let index = usize::try_from(number).ok()?.checked_sub(1)?;
         ALL.get(index).copied()
@@ -71,6 +76,7 @@ impl Severity {
 
     /// The data model's short name (`"INFO"`, `"WARN2"`), sent as the severity text unless a
     /// record sets its own.
+    #[must_use]
     pub const fn name(self) -> &'static str {
         NAMES[self as usize - 1]
     }

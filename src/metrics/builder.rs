@@ -80,7 +80,7 @@ impl<'m, T> InstrumentBuilder<'m, T> {
     /// this name was built before, the first build's choice applies.
     ///
     /// [`Forget`]: super::Forget
-    pub fn forgettable(mut self) -> Self {
+    pub fn with_forgettable(mut self) -> Self {
         self.spec.forgettable = true;
         self
     }
@@ -146,6 +146,11 @@ fn sync_instrument<A: Send + Sync + 'static, N: Number, F: Fn() -> A + Send + Sy
 
 impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     /// The counter, or the one built before under the same name (ignoring case) and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
         Ok(Counter { inner: self.sync(InstrumentKind::Counter, sum_cells::<N>)? })
     }
@@ -153,6 +158,11 @@ impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
 
 impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     /// The up-down counter, or the one built before under the same name and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
         Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, sum_cells::<N>)? })
     }
@@ -160,6 +170,11 @@ impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
 
 impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     /// The gauge, or the one built before under the same name and type.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
         Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, gauge_cells::<N>)? })
     }
@@ -175,7 +190,7 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
 
     /// Base-2 exponential buckets (at most 160 per sign, scale at most 20) instead of explicit
     /// ones.
-    pub fn exponential(mut self) -> Self {
+    pub fn with_exponential_buckets(mut self) -> Self {
         self.spec.exponential = true;
         self
     }
@@ -183,6 +198,11 @@ impl<N: Number> InstrumentBuilder<'_, Histogram<N>> {
     /// The histogram, or the one built before under the same name and type (which keeps its
     /// own buckets). A view's aggregation wins over the buckets asked for here, which win over
     /// the provider's default histogram aggregation.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Histogram<N>, InstrumentError> {
         Ok(Histogram { inner: self.sync(InstrumentKind::Histogram, histogram_cells::<N>)? })
     }
@@ -272,6 +292,11 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
 
     /// Registers the instrument. Building the same name (ignoring case), kind and type again
     /// returns the first instrument, which keeps its own callbacks.
+    ///
+    /// # Errors
+    ///
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
+    /// bucket boundaries are not finite and strictly increasing.
     pub fn build(self) -> Result<Observable<N>, InstrumentError> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;

@@ -37,5 +37,5 @@ pub(crate) fn metric(descriptor: &Descriptor, data: metric::Data) -> Metric {
 }
 
 pub(crate) fn attributes<A>(series: &Series<A>) -> Vec<OtlpKeyValue> {
-    series.attributes.attributes().iter().map(|kv| kv.to_proto()).collect()
+    series.attributes.attributes().iter().map(super::super::attributes::KeyValue::to_proto).collect()
 }

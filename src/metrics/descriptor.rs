@@ -75,8 +75,13 @@ pub enum TemporalityPreference {
 impl TemporalityPreference {
     /// The temporality of one instrument kind (OTLP-NOTES §6.2). Up-down counters are always
     /// cumulative, and gauges have no temporality (reported as cumulative: every series repeats).
+    #[expect(
+        clippy::match_same_arms,
+        reason = "the arms are different cases that happen to be handled alike; merged they would read as one"
+    )]
+    #[must_use]
     pub fn temporality(self, kind: InstrumentKind) -> Temporality {
-        use InstrumentKind::*;
+        use InstrumentKind::{Counter, Histogram, ObservableCounter};
         match (self, kind) {
             (TemporalityPreference::Delta, Counter | ObservableCounter | Histogram) => Temporality::Delta,
             (TemporalityPreference::LowMemory, Counter | Histogram) => Temporality::Delta,

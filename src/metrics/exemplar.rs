@@ -35,7 +35,7 @@
 //! # Attributes a view removed
 //!
 //! An exemplar carries the measurement's attributes that the instrument's view removed (its
-//! `keep_attributes` or `drop_attributes`; the OTLP exemplar's `filtered_attributes`), so that a
+//! `with_kept_attributes` or `with_dropped_attributes`; the OTLP exemplar's `filtered_attributes`), so that a
 //! series aggregated without `order.id` still shows the order behind its exemplar. Only
 //! instruments whose view has an attribute filter pay anything for it, and only for measurements
 //! the exemplar filter admits:

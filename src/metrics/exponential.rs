@@ -23,6 +23,7 @@ const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
 /// clamped into the indices of their power-of-two octave so rounding can never move a value out
 /// of it. Subnormal values count as the smallest normal one.
 #[inline]
+#[must_use]
 pub fn index(value: f64, scale: i32) -> i32 {
     let bits = value.to_bits();
     let biased = ((bits >> MANTISSA_BITS) & 0x7ff) as i32;
@@ -45,6 +46,7 @@ pub fn index(value: f64, scale: i32) -> i32 {
 }
 
 /// The lower boundary of bucket `index` at `scale` (exclusive: the bucket is (lower, upper]).
+#[must_use]
 pub fn lower_boundary(index: i32, scale: i32) -> f64 {
     if scale <= 0 {
         return 2f64.powi(index << -scale);
@@ -72,6 +74,7 @@ pub struct Buckets {
 
 impl Buckets {
     /// The first and last index with a non-zero count.
+    #[must_use]
     pub fn range(&self) -> Option<(i32, i32)> {
         let first = self.counts.iter().position(|&c| c != 0)?;
         let last = self.counts.iter().rposition(|&c| c != 0)?;
@@ -79,6 +82,7 @@ impl Buckets {
     }
 
     /// Without the zeros at either end (empty when all are zero).
+    #[must_use]
     pub fn trimmed(&self) -> Buckets {
         match self.range() {
             Some((low, high)) => Buckets {
@@ -158,6 +162,7 @@ impl Default for ExpoState {
 
 impl ExpoState {
     /// The number of values: the zeros plus every bucket.
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.zero_count + self.positive.counts.iter().sum::<u64>() + self.negative.counts.iter().sum::<u64>()
     }

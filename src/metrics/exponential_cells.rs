@@ -121,15 +121,15 @@ impl Stripe {
     /// Records a finite value.
     #[inline]
     fn record(&mut self, value: f64) {
-        if value != 0.0 {
+        if value == 0.0 {
+            self.zero_count += 1;
+        } else {
             let window = if value > 0.0 { &mut self.positive } else { &mut self.negative };
             let at = i64::from(index(value.abs(), self.scale)) - i64::from(window.base);
             match window.counts.get_mut(at as u64 as usize) {
                 Some(count) if at >= 0 => *count += 1,
                 _ => return self.record_slowly(value),
             }
-        } else {
-            self.zero_count += 1;
         }
         self.record_summary(value);
     }

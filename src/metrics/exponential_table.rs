@@ -24,12 +24,12 @@ use super::exponential::MANTISSA_BITS;
 /// The highest scale mapped by table; above it the logarithm maps (up to 24.5 KiB of tables).
 pub(crate) const TABLE_MAX_SCALE: i32 = 10;
 
-/// Boundaries of every scale 1..=TABLE_MAX_SCALE, one after the other: `2^s` at scale `s`.
+/// Boundaries of every scale `1..=TABLE_MAX_SCALE`, one after the other: `2^s` at scale `s`.
 const BOUNDS: usize = (1 << (TABLE_MAX_SCALE + 1)) - 2;
-/// Slices of every scale 1..=TABLE_MAX_SCALE, one after the other: `2^(s+1)` at scale `s`.
+/// Slices of every scale `1..=TABLE_MAX_SCALE`, one after the other: `2^(s+1)` at scale `s`.
 const SLICES: usize = (1 << (TABLE_MAX_SCALE + 2)) - 4;
 
-/// The tables of every scale 1..=TABLE_MAX_SCALE (see the module's header).
+/// The tables of every scale `1..=TABLE_MAX_SCALE` (see the module's header).
 struct Tables {
     /// At scale `s`, from `2^s − 2`: the mantissa bits of 2^(j/2^s), `j` in `0..2^s`.
     bounds: [u64; BOUNDS],

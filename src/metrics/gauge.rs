@@ -73,10 +73,10 @@ mod tests {
     #[test]
     fn adds_from_zero_and_from_the_value_set() {
         let gauge = GaugeCell::new();
-        assert_eq!(gauge.add(-1.5f64), -1.5);
+        assert_eq!(Some(gauge.add(-1.5f64)), Some(-1.5));
         assert_eq!(gauge.read::<f64>(), Some(-1.5));
         gauge.record(10.0f64);
-        assert_eq!(gauge.add(2.5f64), 12.5);
+        assert_eq!(Some(gauge.add(2.5f64)), Some(12.5));
         assert_eq!(gauge.read::<f64>(), Some(12.5));
     }
 }

@@ -23,7 +23,7 @@ pub const DEFAULT_BOUNDARIES: [f64; 15] =
     [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
 
 /// Cells per block: 16 × 8 bytes, a pair of 64-byte cache lines (what `CachePadded` pads to on
-/// x86_64, where adjacent-line prefetch makes pairs of lines behave as one).
+/// `x86_64`, where adjacent-line prefetch makes pairs of lines behave as one).
 const BLOCK: usize = 16;
 
 /// The bucket a value falls in: the first whose upper bound is ≥ the value (upper bounds are
@@ -32,7 +32,7 @@ const BLOCK: usize = 16;
 #[inline]
 pub(crate) fn bucket_index(bounds: &[f64], value: f64) -> usize {
     if bounds.len() <= 32 {
-        bounds.iter().map(|&bound| (bound < value) as usize).sum()
+        bounds.iter().map(|&bound| usize::from(bound < value)).sum()
     } else {
         bounds.partition_point(|&bound| bound < value)
     }
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(bucket_index(&bounds, 0.0), 0);
         assert_eq!(bucket_index(&bounds, 0.0001), 1);
         assert_eq!(bucket_index(&bounds, 5.0), 1);
-        assert_eq!(bucket_index(&bounds, 5.000001), 2);
+        assert_eq!(bucket_index(&bounds, 5.000_001), 2);
         assert_eq!(bucket_index(&bounds, 10.0), 2);
         assert_eq!(bucket_index(&bounds, 10.5), 3);
         let long: Vec<f64> = (0..100).map(f64::from).collect();

@@ -51,7 +51,7 @@
 //! # Collection
 //!
 //! [`MeterProvider::attach`] registers the provider with an export [`Pipeline`]; its exporter
-//! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, force_flush and shutdown.
+//! thread collects at every `OTEL_METRIC_EXPORT_INTERVAL`, `force_flush` and shutdown.
 //! Temporality follows `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (see
 //! [`TemporalityPreference`]). Integer sums stay cumulative in their cells, and a delta is the
 //! total minus the total last reported (exact in wrapping integer arithmetic); float sums swap
@@ -68,7 +68,7 @@
 //! use nanotel::metrics::MeterProvider;
 //! use nanotel::Signal;
 //!
-//! let pipeline = Pipeline::builder().without_env().exporter(Signal::Metrics, ExporterKind::None).build().unwrap();
+//! let pipeline = Pipeline::builder().without_env().with_exporter(Signal::Metrics, ExporterKind::None).build().unwrap();
 //! let provider = MeterProvider::builder().without_env().build();
 //! provider.attach(&pipeline);
 //! let orders = provider.meter("gateway").u64_counter("orders").build().unwrap();

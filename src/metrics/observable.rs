@@ -250,6 +250,7 @@ impl<N: Number> Observable<N> {
     }
 
     /// The instrument's kind.
+    #[must_use]
     pub fn kind(&self) -> InstrumentKind {
         self.inner.descriptor.kind
     }

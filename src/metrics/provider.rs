@@ -42,10 +42,11 @@ const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// let provider = MeterProvider::builder()
 ///     .with_env_lookup(|name| (name == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").then(|| "delta".into()))
-///     .cardinality_limit(100)
+///     .with_cardinality_limit(100)
 ///     .build();
 /// assert_eq!(provider.temporality_preference(), TemporalityPreference::Delta);
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Default)]
 pub struct MeterProviderBuilder {
     preference: Option<TemporalityPreference>,
@@ -71,36 +72,36 @@ impl MeterProviderBuilder {
 
     /// The temporality preference (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
-    pub fn temporality(mut self, preference: TemporalityPreference) -> Self {
+    pub fn with_temporality(mut self, preference: TemporalityPreference) -> Self {
         self.preference = Some(preference);
         self
     }
 
     /// The most series one instrument keeps, the overflow series included (default 2000;
     /// values below 2 are raised to 2, so one real series fits beside the overflow one).
-    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit);
         self
     }
 
     /// Adds a view (see [`View`]): applied to every instrument it selects that is built from
     /// then on. When several views select one instrument, the first one added applies.
-    pub fn view(mut self, view: View) -> Self {
+    pub fn with_view(mut self, view: View) -> Self {
         self.views.push(view);
         self
     }
 
-    /// The aggregation of histograms built without `with_boundaries` or `exponential` (wins over
+    /// The aggregation of histograms built without `with_boundaries` or `with_exponential_buckets` (wins over
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`; a view's aggregation wins over
     /// both).
-    pub fn default_histogram_aggregation(mut self, aggregation: HistogramAggregation) -> Self {
+    pub fn with_default_histogram_aggregation(mut self, aggregation: HistogramAggregation) -> Self {
         self.default_histogram = Some(aggregation);
         self
     }
 
     /// Which measurements become exemplars (wins over `OTEL_METRICS_EXEMPLAR_FILTER`; default
     /// [`ExemplarFilter::TraceBased`]).
-    pub fn exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
         self.exemplar_filter = Some(filter);
         self
     }
@@ -111,12 +112,13 @@ impl MeterProviderBuilder {
     /// evicts. A series with a bound handle is never evicted. Wins over
     /// `NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS`; default [`DEFAULT_DELTA_IDLE_COLLECTIONS`].
     /// Instruments that can evict pin an epoch per unbound record (see the README).
-    pub fn delta_idle_collections(mut self, collections: u32) -> Self {
+    pub fn with_delta_idle_collections(mut self, collections: u32) -> Self {
         self.delta_idle_collections = Some(collections);
         self
     }
 
     /// The provider.
+    #[must_use]
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
@@ -168,7 +170,7 @@ struct ProviderInner {
     preference: TemporalityPreference,
     limit: usize,
     exemplar_filter: ExemplarFilter,
-    /// See [`MeterProviderBuilder::delta_idle_collections`]; `None`: never evict.
+    /// See [`MeterProviderBuilder::with_delta_idle_collections`]; `None`: never evict.
     delta_idle: Option<NonZeroU32>,
     /// False for [`MeterProvider::disabled`].
     enabled: bool,
@@ -207,7 +209,8 @@ impl std::fmt::Debug for MeterProvider {
     }
 }
 
-/// A [`MeterProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`MeterProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakMeterProvider(Weak<ProviderInner>);
@@ -246,6 +249,7 @@ impl MeterProvider {
     /// orders.bind(&[]).add(1);
     /// assert!(provider.collect().is_empty());
     /// ```
+    #[must_use]
     pub fn disabled() -> MeterProvider {
         MeterProvider {
             inner: Arc::new(ProviderInner {
@@ -262,26 +266,31 @@ impl MeterProvider {
     }
 
     /// Whether instruments record (false for [`MeterProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// Which measurements become exemplars.
+    #[must_use]
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.inner.exemplar_filter
     }
 
     /// The temporality preference in force.
+    #[must_use]
     pub fn temporality_preference(&self) -> TemporalityPreference {
         self.inner.preference
     }
 
     /// The meter of an instrumentation scope (the same meter for the same name).
+    #[must_use]
     pub fn meter(&self, name: &str) -> Meter {
         self.meter_with_version(name, "")
     }
 
     /// The meter of an instrumentation scope with a version.
+    #[must_use]
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         let mut meters = self.inner.meters.lock();
         if let Some(meter) = meters.iter().find(|m| m.scope().name == name && m.scope().version == version) {
@@ -319,24 +328,31 @@ impl MeterProvider {
     /// Collects every instrument for export: delta instruments start a new window. This is what
     /// the pipeline's exporter thread runs at each interval; call it yourself only to export
     /// elsewhere.
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "collecting resets delta series: not a pure query, though its result is usually used"
+    )]
     pub fn collect(&self) -> Vec<ScopeMetrics> {
         self.collect_with(true, DEFAULT_CALLBACK_TIMEOUT)
     }
 
     /// The current values, without starting a new delta window: for in-process views. Under a
     /// delta preference, delta instruments show what accumulated since the last export.
+    #[must_use]
     pub fn snapshot(&self) -> Vec<ScopeMetrics> {
         self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
     }
 
     /// The current values as OTLP/JSON (a `MetricsData` message without a resource).
+    #[must_use]
     pub fn to_json(&self) -> String {
         super::json::render(&self.snapshot())
     }
 
     /// A producer for [`Pipeline::add_metric_producer`]: the pipeline's exporter thread collects
-    /// this provider at every metric interval (`OTEL_METRIC_EXPORT_INTERVAL`), force_flush and
+    /// this provider at every metric interval (`OTEL_METRIC_EXPORT_INTERVAL`), `force_flush` and
     /// shutdown.
+    #[must_use]
     pub fn producer(&self) -> MeterProviderProducer {
         MeterProviderProducer { provider: self.clone(), callback_timeout: DEFAULT_CALLBACK_TIMEOUT }
     }
@@ -384,7 +400,7 @@ mod tests {
     use crate::proto::metrics::v1::number_data_point::Value as PointValue;
 
     fn provider(preference: TemporalityPreference) -> MeterProvider {
-        MeterProvider::builder().without_env().temporality(preference).cardinality_limit(4).build()
+        MeterProvider::builder().without_env().with_temporality(preference).with_cardinality_limit(4).build()
     }
 
     fn sum_points(scopes: &[ScopeMetrics], name: &str) -> Vec<(usize, PointValue, u64)> {
@@ -466,7 +482,7 @@ mod tests {
         assert_eq!(with("sideways"), TemporalityPreference::Cumulative, "a bad value falls back to the default");
         let coded = MeterProvider::builder()
             .with_env_lookup(|_| Some("delta".into()))
-            .temporality(TemporalityPreference::Cumulative)
+            .with_temporality(TemporalityPreference::Cumulative)
             .build();
         assert_eq!(coded.temporality_preference(), TemporalityPreference::Cumulative, "code wins");
     }
@@ -485,7 +501,8 @@ mod tests {
         assert_eq!(with("3"), Some(3));
         assert_eq!(with("0"), None, "0 never evicts");
         assert_eq!(with("-1"), Some(DEFAULT_DELTA_IDLE_COLLECTIONS), "a bad value falls back to the default");
-        let coded = MeterProvider::builder().with_env_lookup(|_| Some("5".into())).delta_idle_collections(0).build();
+        let coded =
+            MeterProvider::builder().with_env_lookup(|_| Some("5".into())).with_delta_idle_collections(0).build();
         assert_eq!(coded.inner.delta_idle, None, "code wins");
         assert_eq!(MeterProvider::disabled().inner.delta_idle, None);
     }
@@ -504,7 +521,7 @@ mod tests {
         assert_eq!(with("sometimes"), ExemplarFilter::TraceBased, "a bad value falls back to the default");
         let coded = MeterProvider::builder()
             .with_env_lookup(|_| Some("always_off".into()))
-            .exemplar_filter(ExemplarFilter::AlwaysOn)
+            .with_exemplar_filter(ExemplarFilter::AlwaysOn)
             .build();
         assert_eq!(coded.exemplar_filter(), ExemplarFilter::AlwaysOn, "code wins");
         assert_eq!(MeterProvider::disabled().exemplar_filter(), ExemplarFilter::AlwaysOff);

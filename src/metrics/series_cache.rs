@@ -192,7 +192,7 @@ mod tests {
     fn entries_belong_to_one_table_one_address_one_thread_and_the_same_pairs() {
         let (a, b) = (TableId::new(), TableId::new());
         let marker = 0u8;
-        let series: *const () = (&marker as *const u8).cast();
+        let series: *const () = (&raw const marker).cast();
         let mut here = [KeyValue::new("side", "buy"), KeyValue::new("qty", 100)];
         let there = here.clone();
         assert_eq!(recall(a, &here), None);
@@ -217,7 +217,7 @@ mod tests {
     fn run_time_strings_and_long_slices_are_not_remembered() {
         let table = TableId::new();
         let marker = 0u8;
-        let series: *const () = (&marker as *const u8).cast();
+        let series: *const () = (&raw const marker).cast();
         let shared = [KeyValue::new(Text::Shared(Arc::from("side")), "buy")];
         remember(table, &shared, series);
         assert_eq!(recall(table, &shared), None);

@@ -10,7 +10,7 @@
 //!
 //! A *plain* table never lets a series go: its slots are filled by compare-and-swap and never
 //! emptied, so a series found once lives as long as the table. A *reclaiming* table (delta series
-//! evicted when idle, or an instrument built `forgettable`) unlinks series and frees them after an
+//! evicted when idle, or an instrument built `with_forgettable`) unlinks series and frees them after an
 //! epoch grace period; its readers pin, its inserts and unlinks are serialized by a mutex, and an
 //! unlinked slot becomes a tombstone that lookups probe past. See `reclaim` for its protocol.
 //! [`Pin`] ties every series a lookup returns to what keeps it allocated, so the borrow checker
@@ -202,7 +202,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     #[inline(never)]
     fn get_and_record<V>(&self, pin: &Pin, attributes: &[KeyValue], value: V, record: impl FnOnce(&A, V)) {
-        record(&self.get(pin, attributes).cells, value)
+        record(&self.get(pin, attributes).cells, value);
     }
 
     /// A series remembered for this plain table.
@@ -211,6 +211,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// The table must be plain (`reclaim` is `None`), and `series` come from `series_cache` under
     /// `self.id`: then it is a pointer given to `remember`, to a series of this table, which
     /// never unlinks it: it lives as long as the table, borrowed here.
+    #[expect(clippy::unused_self, reason = "`self` ties the returned reference to the table it points into")]
     #[inline(always)]
     unsafe fn remembered_plain(&self, series: *const ()) -> &Series<A> {
         // SAFETY: as the caller guarantees.
@@ -226,6 +227,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// it unlinks and before it waits for the grace period: see `reclaim`). A plain table's series
     /// live as long as it does; a reclaiming table's are freed only after every pin held when
     /// the id changed is released, so the series outlives `pin`.
+    #[expect(clippy::unused_self, reason = "`self` ties the returned reference to the table it points into")]
     #[inline(always)]
     unsafe fn remembered<'g>(&'g self, _pin: &'g Pin, series: *const ()) -> &'g Series<A> {
         // SAFETY: as the caller guarantees.
@@ -239,6 +241,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// was held, and be a series (`is_series`): slots hold pointers from `Arc::into_raw` that the
     /// table owns until it unlinks them, and an unlinked series is freed only after the grace
     /// period that every pin held at the unlink must end (see `reclaim`), or with the table.
+    #[expect(clippy::unused_self, reason = "`self` ties the returned reference to the table it points into")]
     #[inline(always)]
     unsafe fn linked<'g>(&'g self, _pin: &'g Pin, found: *mut Series<A>) -> &'g Series<A> {
         // SAFETY: as the caller guarantees.
@@ -495,7 +498,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             self.len.fetch_sub(1, Ordering::Relaxed);
             return self.overflow_series();
         }
-        let new = Arc::into_raw(Arc::new(Series::new(make_set(), (self.make)()))) as *mut Series<A>;
+        let new = Arc::into_raw(Arc::new(Series::new(make_set(), (self.make)()))).cast_mut();
         let mask = self.slots.len() - 1;
         loop {
             // Release publishes the series built above to readers' Acquire loads; Acquire on
@@ -530,7 +533,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
 impl<A> Drop for SeriesMap<A> {
     fn drop(&mut self) {
-        for slot in self.slots.iter() {
+        for slot in &self.slots {
             // Relaxed: `&mut self` means no other thread reaches the table any more.
             let found = slot.load(Ordering::Relaxed);
             if is_series(found) {
@@ -590,7 +593,7 @@ mod tests {
         let add = |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue], n: u64| {
             map.record(attributes, n, |cells, n| {
                 cells.fetch_add(n, Ordering::Relaxed);
-            })
+            });
         };
         let total = |map: &SeriesMap<AtomicU64>, attributes: &[KeyValue]| {
             map.get(&map.pin(), attributes).cells.load(Ordering::Relaxed)
@@ -634,7 +637,7 @@ mod tests {
         let add = |attributes: &[KeyValue], n: u64| {
             map.record_kept(attributes, keeps, n, |cells, n| {
                 cells.fetch_add(n, Ordering::Relaxed);
-            })
+            });
         };
         let mut slot = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.id", 1)];
         add(&slot, 1);

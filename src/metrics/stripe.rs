@@ -33,7 +33,7 @@ const MAX_SLOTS: usize = 64;
 pub(crate) fn count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let cpus = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
         (cpus * 2).next_power_of_two().clamp(4, MAX_SLOTS)
     })
 }
@@ -152,12 +152,11 @@ fn settle(current: usize) -> usize {
 /// guard cannot be registered, and a slot claimed now could never be given back).
 fn claim() -> usize {
     let Some(slot) = SLOTS.claim(count()) else { return SHARED + RETRY };
-    match GIVE_BACK.try_with(|guard| guard.0.set(slot)) {
-        Ok(()) => slot,
-        Err(_) => {
-            SLOTS.give_back(slot);
-            EXITED
-        }
+    if let Ok(()) = GIVE_BACK.try_with(|guard| guard.0.set(slot)) {
+        slot
+    } else {
+        SLOTS.give_back(slot);
+        EXITED
     }
 }
 

@@ -211,7 +211,8 @@ macro_rules! handle {
         impl<N: Number> $name<N> {
             /// Removes the series of `attributes` (in any order; a view's attribute filter
             /// applies), unless a bound handle holds it. Works on instruments built
-            /// [`forgettable`](super::InstrumentBuilder::forgettable), and on those that evict
+            /// [`with_forgettable`](super::InstrumentBuilder::with_forgettable), and on those that
+            /// evict
             /// idle delta series; others answer [`Forget::NotForgettable`].
             pub fn forget(&self, attributes: &[KeyValue]) -> Forget {
                 self.inner.forget(attributes)
@@ -334,6 +335,7 @@ impl<N: Number> Counter<N> {
     }
 
     /// The series of `attributes`, resolved once for repeated adds.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter<N> {
         BoundCounter::of(self.inner.bind(attributes))
     }
@@ -378,6 +380,7 @@ impl<N: Number> UpDownCounter<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter<N> {
         BoundUpDownCounter::of(self.inner.bind(attributes))
     }
@@ -422,6 +425,7 @@ impl<N: Number> Gauge<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundGauge<N> {
         BoundGauge { series: self.inner.bind(attributes), _number: PhantomData }
     }
@@ -500,7 +504,7 @@ impl SumKind {
                 value,
                 |value| self.add_elsewhere(value, removed),
                 |value, ids| self.offer(value, ids, removed),
-            )
+            );
         }
     }
 
@@ -636,7 +640,7 @@ handle!(
     /// let meter = provider.meter("gateway");
     /// let latency = meter.f64_histogram("order.latency").with_unit("s").with_boundaries(vec![0.001, 0.01, 0.1]).build().unwrap();
     /// latency.record(0.004, &[]);
-    /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").exponential().build().unwrap();
+    /// let fine = meter.f64_histogram("order.latency.fine").with_unit("s").with_exponential_buckets().build().unwrap();
     /// fine.bind(&[]).record(0.004);
     /// assert!(nanotel::prometheus::render(&provider).contains(r#"order_latency_seconds_bucket{otel_scope_name="gateway",le="0.01"} 1"#));
     /// ```
@@ -657,6 +661,7 @@ impl<N: Number> Histogram<N> {
     }
 
     /// The series of `attributes`, resolved once.
+    #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
         BoundHistogram { series: self.inner.bind(attributes), _number: PhantomData }
     }

@@ -129,7 +129,7 @@ mod tests {
         let held = ticket.clone();
         let task = tokio::spawn(async move {
             let _held = held;
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         });
         connections.spawned(ticket.id(), task.abort_handle());
         (ticket, task)

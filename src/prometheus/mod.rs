@@ -6,7 +6,7 @@
 //!
 //! The [`Telemetry`](crate::Telemetry) that [`init`](crate::init) builds starts one when
 //! `prometheus` is listed in `OTEL_METRICS_EXPORTER` (for example `otlp,prometheus`) or set with
-//! [`TelemetryBuilder::prometheus`](crate::TelemetryBuilder::prometheus), at
+//! [`TelemetryBuilder::with_prometheus`](crate::TelemetryBuilder::with_prometheus), at
 //! `OTEL_EXPORTER_PROMETHEUS_HOST`:`OTEL_EXPORTER_PROMETHEUS_PORT` (default `localhost:9464`),
 //! showing its meter provider and the pipeline's own telemetry (see `Telemetry::prometheus`).
 //! `PrometheusServer` also runs on its own, without a pipeline.
@@ -17,7 +17,7 @@
 //! must be at most 8 KiB (else 431) and arrive within the request timeout (default 5 s, else the
 //! connection is closed unanswered); other paths get 404, methods other than GET and HEAD 405,
 //! anything that is not HTTP/1.x 400. At most `DEFAULT_MAX_CONNECTIONS` connections are open at
-//! once (see `PrometheusServerBuilder::max_connections`): a new one past that closes the oldest
+//! once (see `PrometheusServerBuilder::with_max_connections`): a new one past that closes the oldest
 //! idle connection (no request in progress), never one with a request in progress; when all are
 //! busy it waits until one ends. So a scrape is answered at once while hundreds of idle or slow
 //! clients are connected.
@@ -53,6 +53,7 @@ use crate::metrics::MeterProvider;
 /// provider.meter("gateway").u64_counter("orders").build().unwrap().add(3, &[]);
 /// assert!(nanotel::prometheus::render(&provider).contains("orders_total{otel_scope_name=\"gateway\"} 3"));
 /// ```
+#[must_use]
 pub fn render(provider: &MeterProvider) -> String {
     encode(&provider.snapshot(), None, Format::Text)
 }

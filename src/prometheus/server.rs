@@ -32,9 +32,10 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// use nanotel::prometheus::PrometheusServer;
 ///
 /// let provider = MeterProvider::builder().without_env().build();
-/// let server = PrometheusServer::builder().address("127.0.0.1", 0).provider(&provider).start().unwrap();
+/// let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&provider).start().unwrap();
 /// assert!(server.local_addr().port() != 0);
 /// ```
+#[must_use = "a builder does nothing until started"]
 pub struct PrometheusServerBuilder {
     config: PrometheusConfig,
     resource: Option<Resource>,
@@ -46,31 +47,31 @@ pub struct PrometheusServerBuilder {
 impl PrometheusServerBuilder {
     /// The host (name or address) and port to listen on (default `localhost:9464`; port 0 picks
     /// a free one, see [`PrometheusServer::local_addr`]).
-    pub fn address(mut self, host: impl Into<String>, port: u16) -> Self {
+    pub fn with_address(mut self, host: impl Into<String>, port: u16) -> Self {
         self.config = PrometheusConfig { host: host.into(), port };
         self
     }
 
     /// The listening address as a [`PrometheusConfig`].
-    pub fn config(mut self, config: PrometheusConfig) -> Self {
+    pub fn with_config(mut self, config: PrometheusConfig) -> Self {
         self.config = config;
         self
     }
 
     /// The resource shown as `target_info` (none by default).
-    pub fn resource(mut self, resource: Resource) -> Self {
+    pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
     }
 
     /// Serves the current values of a meter provider (its [`MeterProvider::snapshot`]).
-    pub fn provider(self, provider: &MeterProvider) -> Self {
+    pub fn with_provider(self, provider: &MeterProvider) -> Self {
         let provider = provider.clone();
-        self.source(move || provider.snapshot())
+        self.with_source(move || provider.snapshot())
     }
 
     /// Serves what `source` returns, called at every scrape on a handler thread.
-    pub fn source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
+    pub fn with_source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
         self.sources.push(Arc::new(source));
         self
     }
@@ -78,7 +79,7 @@ impl PrometheusServerBuilder {
     /// The longest a client may take to send its request head (default 5 s): the connection is
     /// closed then, unanswered. An answer the client does not read is given up on after as long
     /// again.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
@@ -86,12 +87,16 @@ impl PrometheusServerBuilder {
     /// The most connections open at once (default [`DEFAULT_MAX_CONNECTIONS`], at least 1). When
     /// a new connection finds them all open, the oldest idle one (no request in progress) is
     /// closed to make room; when none is idle, the new one waits until one ends.
-    pub fn max_connections(mut self, limit: usize) -> Self {
+    pub fn with_max_connections(mut self, limit: usize) -> Self {
         self.max_connections = limit.max(1);
         self
     }
 
     /// Binds the address and starts the endpoint's thread.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error when the address cannot be resolved or bound, or the endpoint's thread cannot be spawned.
     pub fn start(self) -> io::Result<PrometheusServer> {
         let addresses: Vec<SocketAddr> = (self.config.host.as_str(), self.config.port).to_socket_addrs()?.collect();
         let listener = TcpListener::bind(&addresses[..])?;
@@ -108,14 +113,14 @@ impl PrometheusServerBuilder {
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
             crate::own_threads::mark_current();
-            runtime.block_on(serve(listener, settings, stopped))
+            runtime.block_on(serve(listener, settings, stopped));
         })?;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
     }
 }
 
 /// A Prometheus scrape endpoint serving `/metrics` on a thread of its own, in text format 0.0.4
-/// or OpenMetrics 1.0.0 as the scraper's `Accept` asks (OTLP-NOTES §9.4), gzipped when it
+/// or `OpenMetrics` 1.0.0 as the scraper's `Accept` asks (OTLP-NOTES §9.4), gzipped when it
 /// accepts gzip. Stops when dropped.
 ///
 /// ```
@@ -125,7 +130,7 @@ impl PrometheusServerBuilder {
 ///
 /// let provider = MeterProvider::builder().without_env().build();
 /// provider.meter("gateway").u64_counter("orders").build().unwrap().add(3, &[]);
-/// let server = PrometheusServer::builder().address("127.0.0.1", 0).provider(&provider).start().unwrap();
+/// let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&provider).start().unwrap();
 /// let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
 /// client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
 /// let mut answer = String::new();
@@ -134,6 +139,7 @@ impl PrometheusServerBuilder {
 /// assert!(answer.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
 /// assert!(answer.ends_with("orders_total{otel_scope_name=\"gateway\"} 3\n"));
 /// ```
+#[must_use = "the endpoint stops serving when dropped"]
 pub struct PrometheusServer {
     local_addr: SocketAddr,
     state: Arc<State>,
@@ -142,6 +148,7 @@ pub struct PrometheusServer {
     thread: Option<JoinHandle<()>>,
 }
 
+#[expect(clippy::missing_fields_in_debug, reason = "the address is what tells servers apart; the rest are handles")]
 impl std::fmt::Debug for PrometheusServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrometheusServer").field("local_addr", &self.local_addr).finish()
@@ -161,6 +168,7 @@ impl PrometheusServer {
     }
 
     /// The address the server listens on (with the port chosen when 0 was asked for).
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -177,6 +185,7 @@ impl PrometheusServer {
     }
 
     /// The exposition a scrape in `format` gets now.
+    #[must_use]
     pub fn render(&self, format: Format) -> String {
         self.state.render(format)
     }

@@ -1,28 +1,28 @@
-//! Prometheus text exposition format 0.0.4 and OpenMetrics 1.0.0 text from collected metrics,
+//! Prometheus text exposition format 0.0.4 and `OpenMetrics` 1.0.0 text from collected metrics,
 //! with the OTLP → Prometheus translation of OTLP-NOTES §9.5 (`UnderscoreEscapingWithSuffixes`):
 //!
 //! - names: characters outside `[a-zA-Z0-9_:]` become `_` (runs collapsed), then the unit's word
 //!   (`s` → `seconds`, `By/s` → `bytes_per_second`, `{order}` → nothing; unit `1` adds nothing, as
 //!   the specification now says, not otlptranslator's `_ratio`), then `_total` for counters (in
-//!   OpenMetrics the family is named without `_total` and carries a `# UNIT` when the name ends
+//!   `OpenMetrics` the family is named without `_total` and carries a `# UNIT` when the name ends
 //!   with the unit's word);
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
 //!   cumulative explicit histograms are histograms (those without a sum, an up-down counter's
 //!   under a view's histogram aggregation, have no `_sum` and no `_count`); delta sums and histograms (under a delta
 //!   temporality preference) and exponential histograms have no text form and are left out (the
 //!   specification's SHOULD); no `_created` samples;
-//! - exemplars, in OpenMetrics only (the 0.0.4 text format has none): a counter's `_total` sample
+//! - exemplars, in `OpenMetrics` only (the 0.0.4 text format has none): a counter's `_total` sample
 //!   carries its point's latest exemplar, and each `_bucket` sample the latest exemplar whose
 //!   value falls in that bucket, as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
 //!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds),
 //!   followed inside the braces by the exemplar's filtered attributes (the pairs a view removed)
-//!   as labels, in order, as many as fit OpenMetrics' limit of 128 characters for an exemplar's
+//!   as labels, in order, as many as fit `OpenMetrics`' limit of 128 characters for an exemplar's
 //!   label names and values together (the ids take 63): a pair that would pass it is left out;
 //! - attribute keys become labels the same way (a leading digit gets `key_`; keys that collide
 //!   after translation have their values joined with `;` in key order; a key that clashes with a
 //!   scope label or `le` is left out), followed by `otel_scope_name`, `otel_scope_version`,
 //!   `otel_scope_schema_url` and `otel_scope_<key>` for each scope attribute (empty ones omitted);
-//! - `# HELP` is the description, or the OTel name when there is none (so `promtool check
+//! - `# HELP` is the description, or the `OTel` name when there is none (so `promtool check
 //!   metrics` finds no missing help text);
 //! - [`encode`] given a resource leads with `target_info` (an `info` family in OpenMetrics, a
 //!   gauge of 1 in 0.0.4) labelled with the resource's attributes; [`render`](super::render)
@@ -131,6 +131,7 @@ fn unit_suffix(unit: &str) -> String {
 }
 
 /// The Prometheus name of an OTLP metric (without the `_bucket`/`_sum`/`_count` of histograms).
+#[must_use]
 pub fn metric_name(name: &str, unit: &str, counter: bool) -> String {
     let mut out = sanitize(name, true);
     if out.starts_with(|c: char| c.is_ascii_digit()) {
@@ -156,7 +157,7 @@ fn label_name(key: &str) -> String {
     }
 }
 
-/// An attribute value as label text (OTel's non-OTLP rules: JSON-like for composites).
+/// An attribute value as label text (`OTel`'s non-OTLP rules: JSON-like for composites).
 fn value_text(value: Option<&AnyValue>) -> String {
     let mut out = String::new();
     write_value(&mut out, value.and_then(|v| v.value.as_ref()), false);
@@ -205,7 +206,7 @@ fn write_value(out: &mut String, value: Option<&Any>, nested: bool) {
     }
 }
 
-/// A sample value as Go's ParseFloat reads it.
+/// A sample value as Go's `ParseFloat` reads it.
 fn number(value: f64) -> String {
     if value.is_nan() {
         "NaN".into()
@@ -228,7 +229,7 @@ fn escape_label_value(text: &str) -> String {
     text.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
 }
 
-/// A bucket bound as OpenMetrics wants it: Go's `%g` (shortest digits, exponent form below 1e-4
+/// A bucket bound as `OpenMetrics` wants it: Go's `%g` (shortest digits, exponent form below 1e-4
 /// and from 1e6), with `.0` added when that shows neither a point nor an exponent.
 fn canonical_bound(value: f64) -> String {
     if !value.is_finite() {
@@ -258,12 +259,13 @@ fn canonical_bound(value: f64) -> String {
 pub enum Format {
     /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
     Text,
-    /// OpenMetrics 1.0.0 text (`application/openmetrics-text; version=1.0.0`).
+    /// `OpenMetrics` 1.0.0 text (`application/openmetrics-text; version=1.0.0`).
     OpenMetrics,
 }
 
 impl Format {
     /// The `Content-Type` of an exposition in this format.
+    #[must_use]
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
@@ -324,7 +326,7 @@ fn write_sample(out: &mut String, name: &str, labels: &[(String, String)], extra
     write_sample_with(out, name, labels, extra, value, None);
 }
 
-/// A sample line, followed by an OpenMetrics exemplar when one is given.
+/// A sample line, followed by an `OpenMetrics` exemplar when one is given.
 fn write_sample_with(
     out: &mut String,
     name: &str,
@@ -351,7 +353,7 @@ fn write_sample_with(
     out.push('\n');
 }
 
-/// The most characters (UTF-8 code points) an OpenMetrics exemplar's label set may have, its
+/// The most characters (UTF-8 code points) an `OpenMetrics` exemplar's label set may have, its
 /// names and values together.
 const EXEMPLAR_LABEL_CHARS: usize = 128;
 
@@ -526,7 +528,7 @@ fn target_info(resource: &Resource, format: Format) -> Option<Family> {
 ///
 /// Metrics of several scopes that translate to one name share one family; a metric whose name is
 /// already taken by another type is left out (with a warning), as is one named like
-/// `target_info`. An OpenMetrics exposition ends with `# EOF`.
+/// `target_info`. An `OpenMetrics` exposition ends with `# EOF`.
 ///
 /// ```
 /// use nanotel::prometheus::{encode, Format};
@@ -538,6 +540,7 @@ fn target_info(resource: &Resource, format: Format) -> Option<Family> {
 /// assert!(text.starts_with("# TYPE orders counter\n# HELP orders orders\norders_total{otel_scope_name=\"gateway\"} 2\n"));
 /// assert!(text.ends_with("# EOF\n"));
 /// ```
+#[must_use]
 pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Format) -> String {
     let mut families: Vec<Family> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
@@ -609,7 +612,7 @@ mod tests {
         write_sample(&mut line, "m", &joined, None, "1");
         assert_eq!(line, "m{a_b=\"2;1\",z=\"q\\\"\\n\",otel_scope_name=\"s\"} 1\n");
         assert_eq!(
-            [0.0, 0.1, 1.0, 10.0, 1e6, 2.5e-5, 1e-4, 123456.0, -3.0, f64::INFINITY].map(canonical_bound),
+            [0.0, 0.1, 1.0, 10.0, 1e6, 2.5e-5, 1e-4, 123_456.0, -3.0, f64::INFINITY].map(canonical_bound),
             ["0.0", "0.1", "1.0", "10.0", "1e+06", "2.5e-05", "0.0001", "123456.0", "-3.0", "+Inf"]
         );
         assert_eq!(

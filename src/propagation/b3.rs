@@ -108,16 +108,19 @@ impl B3Propagator {
     pub const FLAGS: &'static str = "x-b3-flags";
 
     /// A propagator that injects the single `b3` header.
+    #[must_use]
     pub const fn single() -> Self {
         B3Propagator { encoding: B3Encoding::Single }
     }
 
     /// A propagator that injects the multiple `X-B3-*` headers.
+    #[must_use]
     pub const fn multi() -> Self {
         B3Propagator { encoding: B3Encoding::Multi }
     }
 
     /// The encoding [`inject`](Self::inject) writes.
+    #[must_use]
     pub fn encoding(&self) -> B3Encoding {
         self.encoding
     }
@@ -227,6 +230,10 @@ fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool, debug: bool) -> Spa
 /// assert!(context.is_sampled());
 /// assert_eq!(b3::parse("0"), Err(B3Error::SamplingOnly));
 /// ```
+///
+/// # Errors
+///
+/// A [`B3Error`] when `value` is not a valid B3 single header, or carries only a sampling decision.
 pub fn parse(value: &str) -> Result<SpanContext, B3Error> {
     parse_bytes(value.as_bytes())
 }

@@ -16,16 +16,19 @@ pub struct BaggageEntry {
 
 impl BaggageEntry {
     /// The name (an HTTP token: letters, digits and ``!#$%&'*+-.^_`|~``).
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The value, decoded (any UTF-8).
+    #[must_use]
     pub fn value(&self) -> &str {
         &self.value
     }
 
     /// The properties as sent after the value, `;`-separated without spaces (`""` when none).
+    #[must_use]
     pub fn metadata(&self) -> &str {
         &self.metadata
     }
@@ -92,6 +95,7 @@ impl Baggage {
     pub const MAX_HEADER_BYTES: usize = 8192;
 
     /// An empty baggage.
+    #[must_use]
     pub fn new() -> Self {
         Baggage::default()
     }
@@ -112,6 +116,7 @@ impl Baggage {
     /// assert_eq!(baggage.iter().last().unwrap().metadata(), "ttl=60");
     /// assert_eq!(baggage.len(), 2);
     /// ```
+    #[must_use]
     pub fn parse(header: &str) -> Baggage {
         let mut baggage = Baggage::new();
         baggage.add_header_line(header.as_bytes());
@@ -130,11 +135,13 @@ impl Baggage {
     }
 
     /// The number of entries.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no entries.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -145,6 +152,7 @@ impl Baggage {
     }
 
     /// The entry for `name`, if present.
+    #[must_use]
     pub fn entry(&self, name: &str) -> Option<&BaggageEntry> {
         self.entries.iter().find(|entry| &*entry.name == name)
     }
@@ -154,7 +162,13 @@ impl Baggage {
         self.entries.iter()
     }
 
-    /// Sets `name` to `value` with no metadata; see [`insert_with_metadata`](Baggage::insert_with_metadata).
+    /// Sets `name` to `value` with no metadata; see
+    /// [`insert_with_metadata`](Baggage::insert_with_metadata).
+    ///
+    /// # Errors
+    ///
+    /// A [`BaggageError`] when `name` is not a token or `value` cannot travel in a `baggage`
+    /// header.
     pub fn insert(&mut self, name: &str, value: &str) -> Result<(), BaggageError> {
         self.insert_with_metadata(name, value, "")
     }
@@ -174,6 +188,11 @@ impl Baggage {
     /// assert_eq!(baggage.insert("not a token", "v"), Err(BaggageError::InvalidName));
     /// assert_eq!(baggage.insert_with_metadata("k", "v", "a b"), Err(BaggageError::InvalidMetadata));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`BaggageError`] when `name` is not a token, or `value` or `metadata` cannot travel in a
+    /// `baggage` header.
     pub fn insert_with_metadata(&mut self, name: &str, value: &str, metadata: &str) -> Result<(), BaggageError> {
         if !is_token(name.as_bytes()) {
             return Err(BaggageError::InvalidName);
@@ -191,6 +210,7 @@ impl Baggage {
     }
 
     /// The header value: `name=value;metadata` members joined by `,` (empty when there are none).
+    #[must_use]
     pub fn to_header(&self) -> String {
         let mut out = String::with_capacity(self.header_len);
         self.write_header(&mut out);

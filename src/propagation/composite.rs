@@ -25,6 +25,7 @@ impl Propagator {
         [Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::B3Multi];
 
     /// Its name in `OTEL_PROPAGATORS`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Propagator::TraceContext => "tracecontext",
@@ -35,6 +36,7 @@ impl Propagator {
     }
 
     /// The propagator of an `OTEL_PROPAGATORS` name (lowercase, as the specification spells them).
+    #[must_use]
     pub fn from_name(name: &str) -> Option<Propagator> {
         Propagator::ALL.into_iter().find(|propagator| propagator.name() == name)
     }
@@ -94,11 +96,13 @@ impl CompositePropagator {
     }
 
     /// No propagator (`OTEL_PROPAGATORS=none`): nothing is injected or extracted.
+    #[must_use]
     pub fn none() -> Self {
         CompositePropagator { propagators: Vec::new() }
     }
 
     /// The propagators, in the order they are applied.
+    #[must_use]
     pub fn propagators(&self) -> &[Propagator] {
         &self.propagators
     }
@@ -225,6 +229,7 @@ mod tests {
         assert!(problems[1].ends_with("names no usable propagator; using tracecontext,baggage"));
     }
 
+    #[expect(clippy::items_after_statements, reason = "the alias is used only below, where it is declared")]
     #[test]
     fn the_last_trace_propagator_that_finds_a_context_wins() {
         let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -61,6 +61,11 @@ impl std::error::Error for TraceparentError {}
 ///
 /// assert!(traceparent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01").is_err());
 /// ```
+///
+/// # Errors
+///
+/// A [`TraceparentError`] when `value` is not a valid `traceparent` header (or its trace or span id
+/// is all zeros).
 pub fn parse(value: &str) -> Result<SpanContext, TraceparentError> {
     parse_bytes(value.as_bytes())
 }

@@ -14,6 +14,11 @@
 //! assert_eq!(serde_json::from_str::<Span>(&json).unwrap(), span);
 //! ```
 
+#![expect(
+    clippy::missing_errors_doc,
+    reason = "serde `with` helpers: their errors are the serializer's or deserializer's own, as serde documents"
+)]
+
 use std::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -125,7 +130,7 @@ fn float_to<S: Serializer>(value: f64, serializer: S) -> Result<S::Ok, S::Error>
 
 /// `fixed64` and `uint64` fields: decimal strings.
 pub mod u64_string {
-    use super::*;
+    use super::{integer_from, Deserialize, Deserializer, Number, Serializer};
 
     /// Writes the value as a decimal string.
     pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -140,7 +145,7 @@ pub mod u64_string {
 
 /// `int64`, `sint64` and `sfixed64` fields: decimal strings.
 pub mod i64_string {
-    use super::*;
+    use super::{integer_from, Deserialize, Deserializer, Number, Serializer};
 
     /// Writes the value as a decimal string.
     pub fn serialize<S: Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -155,7 +160,7 @@ pub mod i64_string {
 
 /// Repeated `fixed64` and `uint64` fields (bucket counts).
 pub mod u64_string_vec {
-    use super::*;
+    use super::{de, fmt, integer_from, Deserializer, Number, SeqAccess, SerializeSeq, Serializer, Visitor};
 
     /// Writes each value as a decimal string.
     pub fn serialize<S: Serializer>(values: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
@@ -191,7 +196,7 @@ pub mod u64_string_vec {
 
 /// `double` fields: numbers, with `"NaN"`, `"Infinity"` and `"-Infinity"` as strings.
 pub mod f64_number {
-    use super::*;
+    use super::{float_from, float_to, Deserialize, Deserializer, Number, Serializer};
 
     /// Writes a number, or the string form of a non-finite value.
     pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -206,7 +211,7 @@ pub mod f64_number {
 
 /// `optional double` fields (histogram sum, min and max).
 pub mod f64_number_opt {
-    use super::*;
+    use super::{float_from, float_to, Deserialize, Deserializer, Number, Serializer};
 
     /// Writes the value when present (the field is skipped otherwise).
     pub fn serialize<S: Serializer>(value: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -227,7 +232,7 @@ pub mod f64_number_opt {
 
 /// Repeated `double` fields (explicit bucket bounds).
 pub mod f64_number_vec {
-    use super::*;
+    use super::{de, float_from, float_to, fmt, Deserializer, Number, SeqAccess, SerializeSeq, Serializer, Visitor};
 
     struct Element(f64);
 
@@ -237,7 +242,7 @@ pub mod f64_number_vec {
         }
     }
 
-    /// Writes each value as [`f64_number`] does.
+    /// Writes each value as [`f64_number`](super::f64_number) does.
     pub fn serialize<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(values.len()))?;
         for value in values {
@@ -271,7 +276,7 @@ pub mod f64_number_vec {
 
 /// Trace and span ids: lowercase hex on output, either case on input.
 pub mod hex_bytes {
-    use super::*;
+    use super::{de, Deserialize, Deserializer, Serializer};
     use crate::hex::hex_byte;
 
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -293,6 +298,7 @@ pub mod hex_bytes {
     }
 
     /// Decodes hex of either case; `None` when the text is not hex.
+    #[must_use]
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let text = text.as_bytes();
         if !text.len().is_multiple_of(2) {
@@ -304,7 +310,7 @@ pub mod hex_bytes {
 
 /// Other `bytes` fields: standard base64 with padding.
 pub mod base64_bytes {
-    use super::*;
+    use super::{de, Deserialize, Deserializer, Serializer};
 
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -320,6 +326,7 @@ pub mod base64_bytes {
     }
 
     /// Encodes as standard base64 with padding.
+    #[must_use]
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
@@ -338,6 +345,7 @@ pub mod base64_bytes {
     }
 
     /// Decodes standard or URL-safe base64, padded or not; `None` when it is not base64.
+    #[must_use]
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let text = text.trim_end_matches('=').as_bytes();
         let sextet = |c: u8| match c {

@@ -58,12 +58,11 @@ fn id_from_cgroup_line(line: &str) -> Option<String> {
     // The path is the third field and may itself contain ':'.
     let path = line.trim_end().splitn(3, ':').nth(2)?;
     let last = path.rsplit('/').next().unwrap_or(path);
-    let name = match last.rsplit_once(':') {
-        Some((_, after_colon)) => after_colon,
-        None => {
-            let after_dash = last.rsplit_once('-').map_or(last, |(_, after)| after);
-            after_dash.rsplit_once('.').map_or(after_dash, |(before, _)| before)
-        }
+    let name = if let Some((_, after_colon)) = last.rsplit_once(':') {
+        after_colon
+    } else {
+        let after_dash = last.rsplit_once('-').map_or(last, |(_, after)| after);
+        after_dash.rsplit_once('.').map_or(after_dash, |(before, _)| before)
     };
     is_container_id(name).then(|| name.to_owned())
 }

@@ -41,6 +41,7 @@ pub struct ParsedAttributes {
 /// );
 /// assert_eq!(parsed.problems, ["entry 3 is skipped: it has no '=' between a key and a value"]);
 /// ```
+#[must_use]
 pub fn parse_resource_attributes(value: &str) -> ParsedAttributes {
     let mut parsed = ParsedAttributes::default();
     let mut skipped = SkippedEntries::default();

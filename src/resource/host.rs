@@ -65,6 +65,7 @@ pub(crate) fn instance_id() -> &'static str {
 }
 
 /// Formats 16 random bytes as a version 4, RFC 9562 variant UUID.
+#[expect(clippy::format_collect, reason = "a short hex string, built off the hot path")]
 fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = 0x40 | (bytes[6] & 0x0F);
     bytes[8] = 0x80 | (bytes[8] & 0x3F);

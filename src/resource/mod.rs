@@ -37,9 +37,10 @@ use env_attributes::parse_resource_attributes;
 ///     .with_service_version(env!("CARGO_PKG_VERSION"))
 ///     .with_attribute(KeyValue::new("deployment.environment.name", "production"))
 ///     .build();
-/// let pipeline = Pipeline::builder().without_env().resource(resource).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_resource(resource).build().unwrap();
 /// # pipeline.shutdown(std::time::Duration::from_secs(1));
 /// ```
+#[must_use = "a builder does nothing until built"]
 #[derive(Clone, Debug, Default)]
 pub struct ResourceBuilder {
     attributes: Vec<KeyValue>,
@@ -77,6 +78,7 @@ impl ResourceBuilder {
 
     /// The resource, reading the process environment; problems with `OTEL_RESOURCE_ATTRIBUTES`
     /// are reported once on stderr, and the entries concerned are skipped.
+    #[must_use]
     pub fn build(&self) -> Resource {
         let (resource, problems) = self.build_with_env(&crate::config::process_env);
         crate::diag::config_problems(&problems);

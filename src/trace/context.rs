@@ -80,16 +80,19 @@ pub struct Context {
 
 impl Context {
     /// The current context of this thread (no span when nothing is entered).
+    #[must_use]
     pub fn current() -> Context {
         Context { span: current_span_context().unwrap_or_default() }
     }
 
     /// A context whose span is `span`, for example one a propagator extracted.
+    #[must_use]
     pub fn from_span_context(span: SpanContext) -> Context {
         Context { span }
     }
 
     /// The span context (invalid when there is no span).
+    #[must_use]
     pub fn span_context(&self) -> &SpanContext {
         &self.span
     }

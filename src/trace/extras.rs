@@ -256,7 +256,7 @@ mod tests {
         let limits = ExtrasLimits { count: 100, attributes: 100, allocated: &|| {} };
         let spares = Spares::new();
         let mut large = Box::<SpanExtras>::default();
-        (0..KEEP_EVENTS + 1).for_each(|i| large.add_event("e".into(), i as u64, [], &limits));
+        (0..=KEEP_EVENTS).for_each(|i| large.add_event("e".into(), i as u64, [], &limits));
         spares.give_back(large);
         assert!(spares.take().is_none(), "too large to keep");
         (0..SPARES + 3).for_each(|_| spares.give_back(Box::default()));

@@ -130,7 +130,7 @@ impl LazyContext {
             return LazyContext { context: UnsafeCell::new(MaybeUninit::zeroed()), state: AtomicU8::new(state) };
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
-        let source = self.context.get_mut().as_ptr() as *const ManuallyDrop<SpanContext>;
+        let source = self.context.get_mut().as_ptr().cast::<ManuallyDrop<SpanContext>>();
         // SAFETY: the state holds an initialised context; it moves to `taken`, and `*self`, now
         // ELSEWHERE, no longer owns it (it is neither read nor dropped there). `ManuallyDrop` has
         // the layout of what it wraps.

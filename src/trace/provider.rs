@@ -48,7 +48,7 @@ pub const DEFAULT_RING_CAPACITY: usize = 16384;
 /// use nanotel::trace::TracerProvider;
 ///
 /// let collector = TestCollector::start().unwrap();
-/// let pipeline = Pipeline::builder().without_env().endpoint(collector.endpoint()).build().unwrap();
+/// let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
 /// let provider = TracerProvider::builder().without_env().build();
 /// provider.attach(&pipeline);
 /// let tracer = provider.tracer_with_version("gateway", "1.2.0");
@@ -85,7 +85,8 @@ impl Drop for ProviderInner {
     }
 }
 
-/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds these,
+/// A [`TracerProvider`] that does not keep it alive, for [`crate::global`]: the installed set holds
+/// these,
 /// so that a provider's state goes when the [`Telemetry`](crate::Telemetry) and the handles made
 /// from it do, even though the set itself is never freed.
 pub(crate) struct WeakTracerProvider(Weak<ProviderInner>);
@@ -124,6 +125,7 @@ impl TracerProvider {
     /// assert!(!span.is_recording());
     /// assert!(!span.context().is_valid());
     /// ```
+    #[must_use]
     pub fn disabled() -> TracerProvider {
         TracerProvider {
             inner: Arc::new(ProviderInner {
@@ -138,16 +140,19 @@ impl TracerProvider {
     }
 
     /// Whether spans are recorded at all (false for [`TracerProvider::disabled`]).
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
 
     /// The tracer of an instrumentation scope without a version.
+    #[must_use]
     pub fn tracer(&self, name: &str) -> Tracer {
         self.tracer_of(name, None)
     }
 
     /// The tracer of an instrumentation scope and its version.
+    #[must_use]
     pub fn tracer_with_version(&self, name: &str, version: &str) -> Tracer {
         self.tracer_of(name, Some(version))
     }
@@ -185,16 +190,19 @@ impl TracerProvider {
     /// thread keeps spares), a span outgrowing the room of its box (more than 16 events, 8 links
     /// or 32 of their attributes), and attributes past the 8 held inline (counted when the span
     /// is exported). Strings the program passes in are its own.
+    #[must_use]
     pub fn heap_allocations(&self) -> u64 {
         self.inner.recorder.heap_allocations()
     }
 
     /// The sampler in force.
+    #[must_use]
     pub fn sampler(&self) -> &Sampler {
         &self.inner.sampler
     }
 
     /// The span limits in force.
+    #[must_use]
     pub fn limits(&self) -> &SpanLimits {
         self.inner.recorder.limits()
     }
@@ -247,6 +255,7 @@ impl RingProvider for ProviderInner {
 ///     .build();
 /// assert_eq!(provider.limits().event_count, 16);
 /// ```
+#[must_use = "a builder does nothing until built"]
 pub struct TracerProviderBuilder {
     sampler: Option<Sampler>,
     limits: Option<SpanLimits>,
@@ -295,6 +304,7 @@ impl TracerProviderBuilder {
 
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first span does not.
+    #[must_use]
     pub fn build(self) -> TracerProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);

@@ -93,7 +93,7 @@ fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
 /// body), read where it lies in its slot, which is freed right after: the bytes
 /// `to_proto(record, max_length)` encodes to, without making the message.
 pub(crate) fn write_wire(record: SpanRecord, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
-    record.slot.consume(|data| write_data(data, max_length, scratch, out))
+    record.slot.consume(|data| write_data(data, max_length, scratch, out));
 }
 
 fn write_data(data: &mut SpanData, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
@@ -159,7 +159,7 @@ impl Fields for SpanView<'_> {
             Status::Unset => {}
             Status::Ok => s.message(15, &StatusView { code: otlp::status::StatusCode::Ok, message: "" }),
             Status::Error { description } => {
-                s.message(15, &StatusView { code: otlp::status::StatusCode::Error, message: description.as_str() })
+                s.message(15, &StatusView { code: otlp::status::StatusCode::Error, message: description.as_str() });
             }
         }
         let flags =

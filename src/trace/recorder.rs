@@ -210,7 +210,7 @@ impl Recorder {
                     reservation.write_in_place(|record| {
                         addr_of_mut!((*record).scope).write(scope);
                         addr_of_mut!((*record).slot).write(slot);
-                    })
+                    });
                 }
             }
         })

@@ -189,6 +189,7 @@ impl SamplingResult {
     pub const RECORD_AND_SAMPLE: SamplingResult = SamplingResult { sampled: true, trace_state: None };
 
     /// The same decision, with this trace state instead of the parent's.
+    #[must_use]
     pub fn with_trace_state(self, trace_state: TraceState) -> SamplingResult {
         SamplingResult { trace_state: Some(trace_state), ..self }
     }
@@ -199,13 +200,13 @@ impl SamplingResult {
 pub struct ParentBased {
     /// For spans without a (valid) parent.
     pub root: Sampler,
-    /// For a parent from another process that was sampled (default: AlwaysOn).
+    /// For a parent from another process that was sampled (default: `AlwaysOn`).
     pub remote_parent_sampled: Sampler,
-    /// For a parent from another process that was not sampled (default: AlwaysOff).
+    /// For a parent from another process that was not sampled (default: `AlwaysOff`).
     pub remote_parent_not_sampled: Sampler,
-    /// For a parent in this process that was sampled (default: AlwaysOn).
+    /// For a parent in this process that was sampled (default: `AlwaysOn`).
     pub local_parent_sampled: Sampler,
-    /// For a parent in this process that was not sampled (default: AlwaysOff).
+    /// For a parent in this process that was not sampled (default: `AlwaysOff`).
     pub local_parent_not_sampled: Sampler,
 }
 
@@ -278,6 +279,7 @@ impl Default for Sampler {
 
 impl Sampler {
     /// A [`Sampler::ParentBased`] with `root` and the default delegates.
+    #[must_use]
     pub fn parent_based(root: Sampler) -> Sampler {
         Sampler::ParentBased(Box::new(ParentBased {
             root,
@@ -291,6 +293,7 @@ impl Sampler {
     /// Whether a span of trace `trace_id` under `parent` (`None` for a root span) is sampled. A
     /// custom sampler is asked with an empty name, [`SpanKind::Internal`] and no attributes.
     #[inline(always)]
+    #[must_use]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         self.decide(parent, || trace_id)
     }
@@ -314,6 +317,7 @@ impl Sampler {
     }
 
     /// The specification's description string, e.g. `TraceIdRatioBased{0.25}`.
+    #[must_use]
     pub fn description(&self) -> String {
         match self {
             Sampler::AlwaysOn => "AlwaysOnSampler".into(),

@@ -20,7 +20,7 @@
 //! `GONE - taken`, where `taken` is how many slots it ever handed out. The counter therefore
 //! reaches `GONE` exactly when the owner is gone and every slot it handed out is free, and the
 //! one addition that brings it there (the owner's, or the last `SlotRef`'s) frees the memory.
-//! Each addition is AcqRel: Release publishes the adder's last access to the slots, and the
+//! Each addition is `AcqRel`: Release publishes the adder's last access to the slots, and the
 //! Acquire of the one that frees sees every other's.
 //!
 //! The slots also keep their [`Recorder`] alive (one counted reference, taken when the slab is
@@ -72,7 +72,7 @@ fn free_slots(count: usize) -> Box<[Slot]> {
 /// false, the data uninitialised). Asked for with byte alignment, the zeroed memory comes from
 /// `calloc`, which for a block this size (16,384 slots of 640 bytes by default) maps fresh pages
 /// that the kernel backs only when first written: a thread's slab costs resident memory for the
-/// slots it has used, not for its capacity (tests/trace_resident_memory.rs). (Asked for with the
+/// slots it has used, not for its capacity (`tests/trace_resident_memory.rs`). (Asked for with the
 /// slots' own 64-byte alignment, the standard allocator zeroes the block itself, touching every
 /// page.) The first slot is placed at the first 64-byte boundary inside.
 #[cfg(not(nanotel_loom))]
@@ -128,6 +128,10 @@ const GONE: usize = 1 << (usize::BITS - 1);
 
 /// One slab's slots, freed by whoever lets go of them last (see the module's protocol).
 struct Slots {
+    #[expect(
+        clippy::struct_field_names,
+        reason = "the field is named for what it holds, as the rest of the module calls it"
+    )]
     #[cfg(not(nanotel_loom))]
     slots: SlotArray,
     #[cfg(nanotel_loom)]
@@ -258,7 +262,7 @@ impl Slab {
         // caller allows when a slot is returned.
         let origin = (self.recorder, scope);
         slot.data.with_mut(|data| unsafe {
-            SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote, origin)
+            SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote, origin);
         });
         self.cursor = self.next_cursor(index);
         self.taken = self.taken.wrapping_add(1);

@@ -115,8 +115,8 @@ impl SpanData {
         // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name` and
         // `*context`; every field is written once.
         unsafe {
-            addr_of_mut!((*this).context).write(std::ptr::read(&**context));
-            addr_of_mut!((*this).name).write(std::ptr::read(&**name));
+            addr_of_mut!((*this).context).write(std::ptr::read(&raw const **context));
+            addr_of_mut!((*this).name).write(std::ptr::read(&raw const **name));
             addr_of_mut!((*this).kind).write(SpanKind::Internal);
             addr_of_mut!((*this).parent_span_id).write(parent_span_id);
             addr_of_mut!((*this).parent_is_remote).write(parent_is_remote);
@@ -372,6 +372,7 @@ impl<'t> SpanBuilder<'t> {
 /// .join()
 /// .unwrap();
 /// ```
+#[must_use = "a span ends when dropped: keep it for the work it times"]
 pub struct Span {
     context: LazyContext,
     /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to

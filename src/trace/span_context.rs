@@ -110,7 +110,8 @@ impl SpanId {
 ///
 /// B3's debug flag (`X-B3-Flags: 1`, or `d` as the `b3` header's sampling state) has no place in
 /// the W3C byte; nanotel keeps it in a bit of its own beyond the byte, which
-/// [`bits`](TraceFlags::bits) never shows, so it never reaches a `traceparent` header or an exported span. Children inherit it
+/// [`bits`](TraceFlags::bits) never shows, so it never reaches a `traceparent` header or an
+/// exported span. Children inherit it
 /// with their parent's flags, so the B3 propagator sends it on downstream, as Zipkin's tracers do.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct TraceFlags(u16);
@@ -124,31 +125,37 @@ impl TraceFlags {
     const B3_DEBUG: u16 = 0x100;
 
     /// Flags from the raw byte. Propagation keeps only the bits W3C defines (sampled, random).
+    #[must_use]
     pub const fn new(bits: u8) -> Self {
         TraceFlags(bits as u16)
     }
 
     /// The raw W3C byte (without B3's debug flag).
+    #[must_use]
     pub const fn bits(self) -> u8 {
         self.0 as u8
     }
 
     /// Whether the `sampled` bit is set.
+    #[must_use]
     pub const fn is_sampled(self) -> bool {
         self.0 & 1 == 1
     }
 
     /// These flags with the `sampled` bit set or cleared.
+    #[must_use]
     pub const fn with_sampled(self, sampled: bool) -> Self {
         TraceFlags(if sampled { self.0 | 1 } else { self.0 & !1 })
     }
 
     /// Whether a B3 parent asked for debug (which implies sampled).
+    #[must_use]
     pub const fn is_b3_debug(self) -> bool {
         self.0 & Self::B3_DEBUG != 0
     }
 
     /// These flags with B3's debug flag set or cleared.
+    #[must_use]
     pub const fn with_b3_debug(self, debug: bool) -> Self {
         TraceFlags(if debug { self.0 | Self::B3_DEBUG } else { self.0 & !Self::B3_DEBUG })
     }
@@ -179,6 +186,7 @@ pub struct SpanContext {
 
 impl SpanContext {
     /// A span context from its parts.
+    #[must_use]
     pub fn new(
         trace_id: TraceId,
         span_id: SpanId,
@@ -207,7 +215,7 @@ impl SpanContext {
     #[inline(always)]
     pub(crate) unsafe fn move_to(source: &std::mem::ManuallyDrop<SpanContext>, target: *mut SpanContext) {
         // SAFETY: the caller hands over `*source` and guarantees `target`.
-        unsafe { target.write(std::ptr::read(&**source)) }
+        unsafe { target.write(std::ptr::read(&raw const **source)) }
     }
 
     /// The invalid context, as a constant (for a span whose context lives elsewhere).
@@ -220,41 +228,49 @@ impl SpanContext {
     };
 
     /// The invalid context: no span.
+    #[must_use]
     pub fn invalid() -> Self {
         SpanContext::default()
     }
 
     /// The trace id.
+    #[must_use]
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
     }
 
     /// The span id.
+    #[must_use]
     pub fn span_id(&self) -> SpanId {
         self.span_id
     }
 
     /// The trace flags.
+    #[must_use]
     pub fn trace_flags(&self) -> TraceFlags {
         self.trace_flags
     }
 
     /// Whether the span is sampled (recorded and exported).
+    #[must_use]
     pub fn is_sampled(&self) -> bool {
         self.trace_flags.is_sampled()
     }
 
     /// Whether the context came from another process (extracted by a propagator).
+    #[must_use]
     pub fn is_remote(&self) -> bool {
         self.is_remote
     }
 
     /// The vendor-specific `tracestate`.
+    #[must_use]
     pub fn trace_state(&self) -> &TraceState {
         &self.trace_state
     }
 
     /// Whether both ids are valid (non-zero).
+    #[must_use]
     pub fn is_valid(&self) -> bool {
         self.trace_id.is_valid() && self.span_id.is_valid()
     }

@@ -92,6 +92,11 @@ impl TraceState {
     /// assert_eq!(TraceState::parse("foo=bar=baz"), Err(TraceStateError::InvalidValue));
     /// assert_eq!(TraceState::parse("FOO=1"), Err(TraceStateError::InvalidKey));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`TraceStateError`] when a member, key or value is invalid, a key repeats, or there are
+    /// more than 32 members.
     pub fn parse(header: &str) -> Result<TraceState, TraceStateError> {
         let mut parser = Parser::default();
         parser.add_line(header.as_bytes());
@@ -107,16 +112,19 @@ impl TraceState {
     }
 
     /// Whether there are no entries.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.as_ref().is_none_or(|e| e.is_empty())
     }
 
     /// The number of entries.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.entries().len()
     }
 
     /// The value of `key`, if present.
+    #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries().iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
     }
@@ -137,6 +145,10 @@ impl TraceState {
     /// assert_eq!(state.to_header(), "b=2,a=1");
     /// assert!(state.insert("a", "no,commas").is_err());
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`TraceStateError`] when `key` or `value` is invalid.
     pub fn insert(&self, key: &str, value: &str) -> Result<TraceState, TraceStateError> {
         check_key(key.as_bytes())?;
         check_value(value.as_bytes())?;
@@ -148,6 +160,7 @@ impl TraceState {
     }
 
     /// A trace state without `key` (the same entries when it is absent).
+    #[must_use]
     pub fn remove(&self, key: &str) -> TraceState {
         if self.get(key).is_none() {
             return self.clone();
@@ -156,6 +169,7 @@ impl TraceState {
     }
 
     /// The header value: `key=value` pairs joined by commas (empty when there are none).
+    #[must_use]
     pub fn to_header(&self) -> String {
         let mut header = String::new();
         self.write_header(&mut header);

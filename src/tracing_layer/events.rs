@@ -16,6 +16,7 @@ const MESSAGE: &str = "message";
 
 /// The OTLP severity of a `tracing` level: the first of each range, as OpenTelemetry's
 /// `tracing` appender maps them (the text is the level's name, which is the severity's).
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "takes what `tracing::Metadata::level` returns")]
 pub(super) fn severity(level: &Level) -> Severity {
     match *level {
         Level::ERROR => Severity::Error,

@@ -131,16 +131,16 @@ pub(super) fn span_field(name: &'static str, value: Value, mut sink: impl FnMut(
         ("otel.name", Value::Str(text)) => sink(SpanField::Name(text)),
         ("otel.kind", Value::Str(text)) => {
             if let Some(kind) = kind(&text) {
-                sink(SpanField::Kind(kind))
+                sink(SpanField::Kind(kind));
             }
         }
         ("otel.status_code", Value::Str(text)) => {
             if let Some(status) = status_code(&text) {
-                sink(SpanField::Status(status))
+                sink(SpanField::Status(status));
             }
         }
         ("otel.status_message" | "otel.status_description", Value::Str(text)) => {
-            sink(SpanField::Status(Status::Error { description: text }))
+            sink(SpanField::Status(Status::Error { description: text }));
         }
         ("otel.name" | "otel.kind" | "otel.status_code" | "otel.status_message" | "otel.status_description", _) => {}
         ("error", value) => {
@@ -149,7 +149,7 @@ pub(super) fn span_field(name: &'static str, value: Value, mut sink: impl FnMut(
                 Value::Str(text) => sink(SpanField::Status(Status::Error { description: text.clone() })),
                 _ => sink(SpanField::Status(Status::error(""))),
             }
-            sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value }))
+            sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value }));
         }
         (name, value) => sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value })),
     }
@@ -191,7 +191,7 @@ mod tests {
                 SpanField::Name(name) => format!("name {name}"),
                 SpanField::Kind(kind) => format!("kind {kind:?}"),
                 SpanField::Status(status) => format!("status {status:?}"),
-            })
+            });
         });
         seen
     }

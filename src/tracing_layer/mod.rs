@@ -121,6 +121,7 @@ impl std::fmt::Debug for NanotelLayer {
 impl NanotelLayer {
     /// A layer starting spans with `tracer` and emitting events through `logger` (their scopes
     /// name where the spans and records come from).
+    #[must_use]
     pub fn new(tracer: Tracer, logger: Logger) -> NanotelLayer {
         NanotelLayer {
             tracer,
@@ -136,6 +137,7 @@ impl NanotelLayer {
     /// spans than that, or a full bucket of the table, which starts to happen past about three
     /// quarters of it) is kept in the registry's extensions instead, which allocate one box per
     /// span.
+    #[must_use]
     pub fn with_span_capacity(mut self, capacity: usize) -> NanotelLayer {
         self.spans = SpanTable::new(capacity);
         self
@@ -144,6 +146,7 @@ impl NanotelLayer {
     /// Whether an event inside a span is added to that span as a span event instead of being
     /// emitted as a log record (default `false`). Neither allocates on a warm thread while a span
     /// keeps to 16 events (see [`Span::add_event`](crate::trace::Span::add_event)).
+    #[must_use]
     pub fn with_span_events(mut self, span_events: bool) -> NanotelLayer {
         self.span_events = span_events;
         self
@@ -276,7 +279,7 @@ where
                         status = Some(set);
                     }
                 }
-            })
+            });
         }));
         let mut span = builder.start();
         if let Some(name) = name {
@@ -298,7 +301,7 @@ where
         let mut held = 0;
         let flush = |pending: &mut [Option<SpanField>]| {
             self.with_span(id, &ctx, |span| {
-                pending.iter_mut().filter_map(Option::take).for_each(|field| set_field(span, field))
+                pending.iter_mut().filter_map(Option::take).for_each(|field| set_field(span, field));
             });
         };
         values.record(&mut Typed(|field, value| {
@@ -309,7 +312,7 @@ where
                 }
                 pending[held] = Some(field);
                 held += 1;
-            })
+            });
         }));
         flush(&mut pending[..held]);
     }
@@ -320,7 +323,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if let Some(guard) = self.with_span(id, &ctx, |span| span.enter_exclusive()) {
+        if let Some(guard) = self.with_span(id, &ctx, crate::trace::Span::enter_exclusive) {
             entered::push(id, guard);
         }
     }
@@ -375,6 +378,7 @@ where
 impl crate::Telemetry {
     /// A [`NanotelLayer`] on this telemetry's tracer and logger of scope `tracing` (feature
     /// `tracing`), to add to a `tracing_subscriber` registry.
+    #[must_use]
     pub fn tracing_layer(&self) -> NanotelLayer {
         NanotelLayer::new(self.tracer("tracing"), self.logger("tracing"))
     }

@@ -78,6 +78,7 @@ impl Reply {
     /// Whether the client is told its items were (at least partly) accepted: [`Reply::Accept`]
     /// and [`Reply::PartialSuccess`]. [`Reply::Garbage`] is not, although it is a 200: the client
     /// cannot read the answer, so it cannot know.
+    #[must_use]
     pub fn is_success(&self) -> bool {
         matches!(self, Reply::Accept | Reply::PartialSuccess { .. } | Reply::AcceptThenClose)
     }
@@ -119,6 +120,7 @@ pub struct ReceivedRequest {
 
 impl ReceivedRequest {
     /// The first value of a header, by case-insensitive name.
+    #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
@@ -130,6 +132,7 @@ impl ReceivedRequest {
 
     /// Items the answer told the client were accepted: all of them for [`Reply::Accept`], those
     /// not rejected for [`Reply::PartialSuccess`], none otherwise.
+    #[must_use]
     pub fn accepted_items(&self) -> u64 {
         match &self.reply {
             Reply::Accept | Reply::AcceptThenClose => self.item_count(),
@@ -180,6 +183,7 @@ pub struct Summary {
 
 impl Summary {
     /// The totals for one signal.
+    #[must_use]
     pub fn get(&self, signal: Signal) -> SignalSummary {
         match signal {
             Signal::Traces => self.traces,
@@ -252,7 +256,8 @@ impl TestCollector {
     ///
     /// # Errors
     ///
-    /// When the PEM does not hold a usable certificate chain, key or CA, or as [`start`](Self::start).
+    /// When the PEM does not hold a usable certificate chain, key or CA, or as
+    /// [`start`](Self::start).
     pub fn start_tls(
         certificate_chain_pem: &str,
         key_pem: &str,
@@ -289,6 +294,7 @@ impl TestCollector {
     }
 
     /// The socket address the collector listens on.
+    #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -296,6 +302,7 @@ impl TestCollector {
     /// The base URL, e.g. `http://127.0.0.1:40123` (`https://` when serving TLS), to which
     /// exporters append `/v1/traces`, `/v1/metrics` and `/v1/logs` (what
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` holds).
+    #[must_use]
     pub fn endpoint(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
     }
@@ -333,11 +340,13 @@ impl TestCollector {
     }
 
     /// A copy of every request recorded so far, in arrival order.
+    #[must_use]
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.shared.lock().received.clone()
     }
 
     /// How many requests for `signal` were recorded.
+    #[must_use]
     pub fn request_count(&self, signal: Signal) -> usize {
         self.shared.lock().received.iter().filter(|r| r.signal == signal).count()
     }
@@ -360,6 +369,7 @@ impl TestCollector {
     }
 
     /// Per-signal request and item totals.
+    #[must_use]
     pub fn summary(&self) -> Summary {
         let state = self.shared.lock();
         let mut summary = Summary::default();

@@ -179,13 +179,13 @@ impl Stream {
             Reply::Accept => ok(respond, otlp::success_body(signal, Format::Protobuf, None), None).await,
             Reply::PartialSuccess { rejected, message } => {
                 let body = otlp::success_body(signal, Format::Protobuf, Some((rejected, &message)));
-                ok(respond, body, None).await
+                ok(respond, body, None).await;
             }
             Reply::Status { code, retry_after, message } => {
-                trailers_only(respond, &grpc_status_of_http(code, retry_after.as_deref(), message))
+                trailers_only(respond, &grpc_status_of_http(code, retry_after.as_deref(), message));
             }
             Reply::GrpcStatus { code, message, retry_delay } => {
-                with_trailers(respond, &Answer { code: if code == 0 { 2 } else { code }, message, retry_delay })
+                with_trailers(respond, &Answer { code: if code == 0 { 2 } else { code }, message, retry_delay });
             }
             Reply::Hang(duration) => {
                 self.pause(duration).await;
@@ -198,7 +198,7 @@ impl Stream {
             Reply::Garbage => ok(respond, otlp::GARBAGE.to_vec(), None).await,
             Reply::Drip(every) => {
                 let body = otlp::success_body(signal, Format::Protobuf, Some((0, "this answer drips")));
-                ok(respond, body, Some((self, every))).await
+                ok(respond, body, Some((self, every))).await;
             }
             Reply::AcceptThenClose => {
                 ok(respond, otlp::success_body(signal, Format::Protobuf, None), None).await;
@@ -336,6 +336,7 @@ struct RetryInfo {
     retry_delay: Option<prost_types::Duration>,
 }
 
+#[expect(clippy::format_push_string, reason = "a few short lines, built off the hot path, in test-only code")]
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

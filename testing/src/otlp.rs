@@ -33,6 +33,7 @@ pub enum ExportRequest {
 
 impl ExportRequest {
     /// The signal this request carries.
+    #[must_use]
     pub fn signal(&self) -> Signal {
         match self {
             ExportRequest::Traces(_) => Signal::Traces,
@@ -54,6 +55,7 @@ impl ExportRequest {
     /// let request = ExportLogsServiceRequest { resource_logs: vec![resource] };
     /// assert_eq!(ExportRequest::Logs(request).item_count(), 6);
     /// ```
+    #[must_use]
     pub fn item_count(&self) -> u64 {
         let count = match self {
             ExportRequest::Traces(request) => {
@@ -81,6 +83,7 @@ impl ExportRequest {
     }
 
     /// The trace request, if this is one.
+    #[must_use]
     pub fn as_traces(&self) -> Option<&ExportTraceServiceRequest> {
         match self {
             ExportRequest::Traces(request) => Some(request),
@@ -89,6 +92,7 @@ impl ExportRequest {
     }
 
     /// The metrics request, if this is one.
+    #[must_use]
     pub fn as_metrics(&self) -> Option<&ExportMetricsServiceRequest> {
         match self {
             ExportRequest::Metrics(request) => Some(request),
@@ -97,6 +101,7 @@ impl ExportRequest {
     }
 
     /// The logs request, if this is one.
+    #[must_use]
     pub fn as_logs(&self) -> Option<&ExportLogsServiceRequest> {
         match self {
             ExportRequest::Logs(request) => Some(request),
@@ -126,6 +131,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// The HTTP status the collector answers this error with.
+    #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
             DecodeError::UnsupportedContentType(_) | DecodeError::UnsupportedEncoding(_) => 415,
@@ -165,7 +171,7 @@ pub(crate) enum Format {
 impl Format {
     /// The format a `Content-Type` value names, ignoring parameters and case. Strict on purpose:
     /// a test collector that accepted `application/protobuf` would hide an exporter bug.
-    pub fn of(content_type: Option<&str>) -> Option<Format> {
+    pub(super) fn of(content_type: Option<&str>) -> Option<Format> {
         let media_type = content_type?.split(';').next().unwrap_or_default().trim();
         if media_type.eq_ignore_ascii_case("application/x-protobuf") {
             Some(Format::Protobuf)
@@ -177,7 +183,7 @@ impl Format {
     }
 
     /// The `Content-Type` of a body in this format.
-    pub fn content_type(self) -> &'static str {
+    pub(super) fn content_type(self) -> &'static str {
         match self {
             Format::Protobuf => "application/x-protobuf",
             Format::Json => "application/json",

@@ -51,8 +51,8 @@ fn string(text: &str) -> Value {
     Value::StringValue(text.into())
 }
 
-/// Every AnyValue shape, each under its own key.
-pub fn all_values() -> Vec<KeyValue> {
+/// Every `AnyValue` shape, each under its own key.
+pub(crate) fn all_values() -> Vec<KeyValue> {
     let nested = KeyValueList {
         values: vec![
             kv("inner", Value::KvlistValue(KeyValueList { values: vec![kv("deep", Value::BoolValue(true))] })),
@@ -188,7 +188,7 @@ fn span(kind: SpanKind, code: StatusCode, index: u8) -> Span {
 }
 
 /// Spans of every kind and status code, plus an all-default span and empty wrappers.
-pub fn trace_request() -> ExportTraceServiceRequest {
+pub(crate) fn trace_request() -> ExportTraceServiceRequest {
     let kinds = [
         SpanKind::Unspecified,
         SpanKind::Internal,
@@ -293,7 +293,8 @@ fn metric(name: &str, unit: &str, data: metric::Data) -> Metric {
 }
 
 /// Every metric data type, both temporalities and monotonicities, optional fields set and unset.
-pub fn metrics_request() -> ExportMetricsServiceRequest {
+#[expect(clippy::too_many_lines, reason = "one fixture building one message, field by field")]
+pub(crate) fn metrics_request() -> ExportMetricsServiceRequest {
     let delta = AggregationTemporality::Delta as i32;
     let cumulative = AggregationTemporality::Cumulative as i32;
     let mut gauge_int =
@@ -473,8 +474,8 @@ pub fn metrics_request() -> ExportMetricsServiceRequest {
     }
 }
 
-/// A record for every severity number, bodies of every AnyValue shape.
-pub fn logs_request() -> ExportLogsServiceRequest {
+/// A record for every severity number, bodies of every `AnyValue` shape.
+pub(crate) fn logs_request() -> ExportLogsServiceRequest {
     let bodies = bodies();
     let mut records: Vec<LogRecord> = (0..=24)
         .map(|number| {
@@ -518,7 +519,7 @@ pub fn logs_request() -> ExportLogsServiceRequest {
 }
 
 /// Responses a collector may send: full success, a warning, and partial successes.
-pub fn trace_responses() -> Vec<ExportTraceServiceResponse> {
+pub(crate) fn trace_responses() -> Vec<ExportTraceServiceResponse> {
     vec![
         ExportTraceServiceResponse { partial_success: None },
         ExportTraceServiceResponse { partial_success: Some(ExportTracePartialSuccess::default()) },
@@ -538,7 +539,7 @@ pub fn trace_responses() -> Vec<ExportTraceServiceResponse> {
 }
 
 /// As [`trace_responses`], for metrics.
-pub fn metrics_responses() -> Vec<ExportMetricsServiceResponse> {
+pub(crate) fn metrics_responses() -> Vec<ExportMetricsServiceResponse> {
     vec![
         ExportMetricsServiceResponse { partial_success: None },
         ExportMetricsServiceResponse { partial_success: Some(ExportMetricsPartialSuccess::default()) },
@@ -559,7 +560,7 @@ pub fn metrics_responses() -> Vec<ExportMetricsServiceResponse> {
 }
 
 /// As [`trace_responses`], for logs.
-pub fn logs_responses() -> Vec<ExportLogsServiceResponse> {
+pub(crate) fn logs_responses() -> Vec<ExportLogsServiceResponse> {
     vec![
         ExportLogsServiceResponse { partial_success: None },
         ExportLogsServiceResponse { partial_success: Some(ExportLogsPartialSuccess::default()) },

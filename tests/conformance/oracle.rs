@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 /// An OTLP message the Python helper knows by its short protobuf name.
-pub trait Otlp: Message + Default + Serialize + DeserializeOwned + Debug {
+pub(crate) trait Otlp: Message + Default + Serialize + DeserializeOwned + Debug {
     const NAME: &'static str;
 }
 
@@ -43,7 +43,7 @@ otlp!(
 
 /// What the helper answers (see the docstring of `otlp_python.py`).
 #[derive(Deserialize)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// Hex of the message's protobuf encoding, without unknown fields.
     pub protobuf: String,
     /// The message's OTLP/JSON text (hex ids, integer enums).
@@ -58,11 +58,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn protobuf(&self) -> Vec<u8> {
+    pub(crate) fn protobuf(&self) -> Vec<u8> {
         unhex(&self.protobuf)
     }
 
-    pub fn assert_covers_schema(&self, what: &str) {
+    pub(crate) fn assert_covers_schema(&self, what: &str) {
         assert!(
             self.unset_fields.is_empty() && self.missing_enum_values.is_empty(),
             "{what} does not cover the schema of the pinned Python package:\n  fields never set: \
@@ -74,13 +74,13 @@ impl Reply {
 }
 
 /// The Python interpreter of the conformance venv, when the environment names one.
-pub struct Oracle {
+pub(crate) struct Oracle {
     python: OsString,
 }
 
 impl Oracle {
     /// The oracle, or `None` (after saying so) when the test is to be skipped.
-    pub fn get() -> Option<Oracle> {
+    pub(crate) fn get() -> Option<Oracle> {
         match std::env::var_os("NANOTEL_PYTHON") {
             Some(python) if !python.is_empty() => Some(Oracle { python }),
             _ => {
@@ -103,12 +103,12 @@ impl Oracle {
     }
 
     /// The venv's interpreter, for helpers that run as servers rather than one command.
-    pub fn python(&self) -> &std::ffi::OsStr {
+    pub(crate) fn python(&self) -> &std::ffi::OsStr {
         &self.python
     }
 
     /// Runs one helper command on `input` and parses its reply.
-    pub fn call(&self, command: &str, message: &str, input: &[u8]) -> Reply {
+    pub(crate) fn call(&self, command: &str, message: &str, input: &[u8]) -> Reply {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/otlp_python.py");
         let mut child = Command::new(&self.python)
             .arg(&script)
@@ -146,7 +146,7 @@ impl Oracle {
     }
 }
 
-pub fn unhex(text: &str) -> Vec<u8> {
+pub(crate) fn unhex(text: &str) -> Vec<u8> {
     let digit = |c: u8| match c {
         b'0'..=b'9' => c - b'0',
         b'a'..=b'f' => c - b'a' + 10,
@@ -156,11 +156,11 @@ pub fn unhex(text: &str) -> Vec<u8> {
     text.as_bytes().chunks_exact(2).map(|pair| digit(pair[0]) << 4 | digit(pair[1])).collect()
 }
 
-pub fn decode<T: Otlp>(check: &str, bytes: &[u8]) -> T {
+pub(crate) fn decode<T: Otlp>(check: &str, bytes: &[u8]) -> T {
     T::decode(bytes).unwrap_or_else(|e| panic!("{check}: prost cannot decode {}: {e}", T::NAME))
 }
 
-pub fn from_json<T: Otlp>(check: &str, json: &str) -> T {
+pub(crate) fn from_json<T: Otlp>(check: &str, json: &str) -> T {
     serde_json::from_str(json)
         .unwrap_or_else(|e| panic!("{check}: our serde cannot read Python's OTLP/JSON {}: {e}", T::NAME))
 }
@@ -170,7 +170,7 @@ pub fn from_json<T: Otlp>(check: &str, json: &str) -> T {
 /// shortest round-trip form (and -0.0 as such), so equal text means equal values.
 ///
 /// On a difference, names the first differing line and the fields enclosing it.
-pub fn assert_same<T: Debug>(check: &str, expected: &T, actual: &T) {
+pub(crate) fn assert_same<T: Debug>(check: &str, expected: &T, actual: &T) {
     let expected = format!("{expected:#?}");
     let actual = format!("{actual:#?}");
     if expected == actual {
@@ -235,7 +235,7 @@ fn json_difference(path: &str, expected: &Json, actual: &Json) -> Option<String>
 }
 
 /// (a): our protobuf through Python and back, and Python's OTLP/JSON of it through our serde.
-pub fn check_protobuf<T: Otlp>(oracle: &Oracle, original: &T, full: bool) {
+pub(crate) fn check_protobuf<T: Otlp>(oracle: &Oracle, original: &T, full: bool) {
     let reply = oracle.call("from-protobuf", T::NAME, &original.encode_to_vec());
     if full {
         reply.assert_covers_schema(&format!("our {} fixture", T::NAME));
@@ -248,7 +248,7 @@ pub fn check_protobuf<T: Otlp>(oracle: &Oracle, original: &T, full: bool) {
 
 /// (b): our OTLP/JSON through Python's strict parser and back as protobuf; and our JSON is the
 /// canonical form Python writes for the same message.
-pub fn check_json<T: Otlp>(oracle: &Oracle, original: &T) {
+pub(crate) fn check_json<T: Otlp>(oracle: &Oracle, original: &T) {
     let ours =
         serde_json::to_string(original).unwrap_or_else(|e| panic!("(b) {}: our serde cannot write it: {e}", T::NAME));
     let reply = oracle.call("from-json", T::NAME, ours.as_bytes());
@@ -265,7 +265,7 @@ pub fn check_json<T: Otlp>(oracle: &Oracle, original: &T) {
 
 /// (c): Python's own message, with unknown fields everywhere, through prost and through our serde.
 /// Returns the decoded message for signal-specific assertions.
-pub fn check_python_fixture<T: Otlp>(oracle: &Oracle) -> T {
+pub(crate) fn check_python_fixture<T: Otlp>(oracle: &Oracle) -> T {
     let reply = oracle.call("fixture", T::NAME, b"");
     reply.assert_covers_schema(&format!("the Python {} fixture", T::NAME));
     let Some(with_unknown) = reply.protobuf_with_unknown_fields.as_deref().map(unhex) else {

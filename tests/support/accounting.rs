@@ -10,10 +10,10 @@ use nanotel::export::Snapshot;
 use nanotel::Signal;
 
 /// How long a test waits for the exporter thread before it fails.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// `enqueued = exported + dropped + queued`, for every signal.
-pub fn assert_identity(snapshot: &Snapshot) {
+pub(crate) fn assert_identity(snapshot: &Snapshot) {
     for signal in Signal::ALL {
         let s = snapshot.signal(signal);
         assert_eq!(
@@ -27,7 +27,7 @@ pub fn assert_identity(snapshot: &Snapshot) {
 }
 
 /// Waits up to [`WAIT`] for `done`; whether it came.
-pub fn wait_for(done: impl Fn() -> bool) -> bool {
+pub(crate) fn wait_for(done: impl Fn() -> bool) -> bool {
     let started = Instant::now();
     while !done() {
         if started.elapsed() > WAIT {

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Forwards to [`System`], counting as it goes.
-pub struct CountingAllocator;
+pub(crate) struct CountingAllocator;
 
 thread_local! {
     /// Allocations made by this thread since it began counting, or `None` when it is not counting.
@@ -59,14 +59,14 @@ unsafe impl GlobalAlloc for CountingAllocator {
 }
 
 /// The allocations (and reallocations) `f` makes on this thread; other threads' are not counted.
-pub fn allocations_in(f: impl FnOnce()) -> u64 {
+pub(crate) fn allocations_in(f: impl FnOnce()) -> u64 {
     COUNT.with(|count| count.set(Some(0)));
     f();
     COUNT.with(|count| count.replace(None)).unwrap_or(0)
 }
 
 /// Bytes allocated and not yet freed, by every thread of the binary.
-pub fn live_bytes() -> i64 {
+pub(crate) fn live_bytes() -> i64 {
     // Relaxed: as in `allocated`.
     LIVE.load(Ordering::Relaxed)
 }

@@ -7,15 +7,15 @@ use nanotel::export::{ExporterKind, Pipeline};
 use nanotel::Signal;
 
 /// A pipeline exporting `signal` to the console exporter, into `std::io::sink()`.
-pub fn pipeline_to_a_discarded_console(signal: Signal) -> Pipeline {
+pub(crate) fn pipeline_to_a_discarded_console(signal: Signal) -> Pipeline {
     Pipeline::builder()
         .without_env()
         // Nothing listens on the default metrics endpoint: the pipeline's own metrics would fail
         // there and open the breaker a test's flush reports on.
-        .self_telemetry(false)
-        .exporter(signal, ExporterKind::Console)
-        .console_output(std::io::sink())
-        .poll_interval(Duration::from_millis(1))
+        .with_self_telemetry(false)
+        .with_exporter(signal, ExporterKind::Console)
+        .with_console_output(std::io::sink())
+        .with_poll_interval(Duration::from_millis(1))
         .build()
         .unwrap()
 }

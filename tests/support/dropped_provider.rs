@@ -6,7 +6,7 @@ use nanotel::trace::{Sampler, TracerProvider};
 
 /// Starts three spans (two here, one on another thread), drops the tracer and provider, then ends
 /// two of the spans on a new thread (which exits) and the third here.
-pub fn end_spans_after_their_provider_drops() {
+pub(crate) fn end_spans_after_their_provider_drops() {
     let provider = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
     let tracer = provider.tracer("dropped under its spans");
     let here = tracer.span("ends here").start();

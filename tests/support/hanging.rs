@@ -10,7 +10,7 @@ use nanotel_testing::{Reply, TestCollector};
 /// A pipeline for `signal` to a collector that hangs on every request, with a small queue (512),
 /// a small backlog budget (64 KiB of encoded batches) and quick batches, so the backlog and then
 /// the queue fill soon and stay full. Keep the collector alive with it.
-pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeline) {
+pub(crate) fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeline) {
     let collector = TestCollector::start().unwrap();
     collector.set_default(Reply::Hang(Duration::from_secs(60)));
     let batch = BatchConfig {
@@ -21,10 +21,10 @@ pub fn pipeline_to_a_hanging_collector(signal: Signal) -> (TestCollector, Pipeli
     };
     let pipeline = Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .batch(signal, batch)
-        .backlog_max_bytes(64 * 1024)
-        .poll_interval(Duration::from_millis(1))
+        .with_endpoint(collector.endpoint())
+        .with_batch(signal, batch)
+        .with_backlog_max_bytes(64 * 1024)
+        .with_poll_interval(Duration::from_millis(1))
         .build()
         .unwrap();
     (collector, pipeline)

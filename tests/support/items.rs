@@ -10,12 +10,12 @@ use nanotel::proto::logs::v1::LogRecord;
 use nanotel::proto::trace::v1::Span;
 
 /// The scope `gateway`.
-pub fn scope() -> nanotel::export::Scope {
+pub(crate) fn scope() -> nanotel::export::Scope {
     Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() })
 }
 
 /// Span `order-{i}`, with span id `i + 1` in one fixed trace.
-pub fn span(i: u64) -> Span {
+pub(crate) fn span(i: u64) -> Span {
     Span {
         trace_id: [7; 16].to_vec(),
         span_id: (i + 1).to_be_bytes().to_vec(),
@@ -25,7 +25,7 @@ pub fn span(i: u64) -> Span {
 }
 
 /// A log record with the body `filled {i}`.
-pub fn log(i: u64) -> LogRecord {
+pub(crate) fn log(i: u64) -> LogRecord {
     LogRecord {
         body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("filled {i}"))) }),
         ..Default::default()

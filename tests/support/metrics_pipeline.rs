@@ -9,13 +9,13 @@ use nanotel::Signal;
 use nanotel_testing::TestCollector;
 
 /// The builder of such a pipeline to `collector`, to adjust (the protocol, say) before `build`.
-pub fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {
+pub(crate) fn flush_only_metrics(collector: &TestCollector) -> PipelineBuilder {
     Pipeline::builder()
         .without_env()
-        .endpoint(collector.endpoint())
-        .compression(Compression::None)
-        .self_telemetry(false)
-        .batch(
+        .with_endpoint(collector.endpoint())
+        .with_compression(Compression::None)
+        .with_self_telemetry(false)
+        .with_batch(
             Signal::Metrics,
             BatchConfig { schedule_delay: Duration::from_secs(3600), ..BatchConfig::defaults(Signal::Metrics) },
         )

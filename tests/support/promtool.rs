@@ -19,7 +19,7 @@ fn promtool() -> Option<String> {
 
 /// Asserts that `promtool check metrics` accepts `text` without a word of complaint; skipped (after
 /// saying so) when there is no promtool, unless `NANOTEL_REQUIRE_CONFORMANCE=1`.
-pub fn assert_promtool_accepts(text: &str) {
+pub(crate) fn assert_promtool_accepts(text: &str) {
     let Some(promtool) = promtool() else { return };
     let mut child = Command::new(&promtool)
         .args(["check", "metrics"])

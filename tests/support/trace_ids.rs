@@ -3,7 +3,7 @@
 use nanotel::trace::TraceId;
 
 /// A reproducible spread of trace ids (splitmix64), independent of the crate's own generator.
-pub fn trace_ids(count: usize) -> impl Iterator<Item = TraceId> {
+pub(crate) fn trace_ids(count: usize) -> impl Iterator<Item = TraceId> {
     let mut state = 0x1234_5678_9abc_def0u64;
     let mut next = move || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -66,7 +66,7 @@ pub(crate) struct GrpcClient {
 
 impl GrpcClient {
     /// A client whose `https` connections use each signal's TLS settings, as `tls` gives them.
-    pub fn new(tls: [Arc<rustls::ClientConfig>; 3]) -> GrpcClient {
+    pub(super) fn new(tls: [Arc<rustls::ClientConfig>; 3]) -> GrpcClient {
         // Signals that share TLS settings share one configuration, and so one connection.
         let mut made: Vec<(*const rustls::ClientConfig, Arc<rustls::ClientConfig>)> = Vec::new();
         let tls = tls.map(|config| {
@@ -83,7 +83,7 @@ impl GrpcClient {
     }
 
     /// Makes one `Export` call, bounded by the request's timeout.
-    pub async fn send(self, request: Request) -> SendResult {
+    pub(super) async fn send(self, request: Request) -> SendResult {
         let timeout = request.timeout;
         match tokio::time::timeout(timeout, self.call(&request)).await {
             Ok(result) => result,
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn timeouts_fit_in_eight_digits() {
-        assert_eq!(grpc_timeout(Duration::from_millis(10_000)), "10000m");
+        assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
         assert_eq!(grpc_timeout(Duration::from_millis(99_999_999)), "99999999m");
         assert_eq!(grpc_timeout(Duration::from_secs(100_000)), "100000S");
         assert_eq!(grpc_timeout(Duration::MAX), "99999999S");

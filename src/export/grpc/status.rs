@@ -57,7 +57,7 @@ pub(super) fn outcome(signal: Signal, headers: &HeaderMap, trailers: &HeaderMap,
     }
     let retry_info = trailers.get("grpc-status-details-bin").and_then(|v| retry_info(v.as_bytes()));
     let retry_after = retry_info.flatten();
-    let reason = reason(code, trailers.get("grpc-message").map(|v| v.as_bytes()));
+    let reason = reason(code, trailers.get("grpc-message").map(http::HeaderValue::as_bytes));
     match code {
         1 | 4 | 10 | 11 | 14 | 15 => ExportOutcome::Retryable { retry_after, reason },
         RESOURCE_EXHAUSTED if retry_info.is_some() => ExportOutcome::Retryable { retry_after, reason },
@@ -142,6 +142,7 @@ fn http_equivalent(code: u32) -> u16 {
 
 /// The `RetryInfo` of a `grpc-status-details-bin` value (base64, padded or not, of a
 /// `google.rpc.Status`), if it holds one, as its `retry_delay` (`None` when it has none).
+#[expect(clippy::option_option, reason = "the outer `Option` says whether there was anything, the inner what it held")]
 fn retry_info(value: &[u8]) -> Option<Option<Duration>> {
     let trimmed = value.trim_ascii();
     let unpadded = &trimmed[..trimmed.iter().rposition(|b| *b != b'=').map_or(0, |last| last + 1)];

@@ -82,6 +82,7 @@ impl std::fmt::Debug for MetricsRecorder {
 
 impl MetricsRecorder {
     /// A recorder building its instruments with `meter`.
+    #[must_use]
     pub fn new(meter: Meter) -> MetricsRecorder {
         let registries = Registries { counters: Registry::new(), gauges: Registry::new(), histograms: Registry::new() };
         MetricsRecorder { meter, registries: Box::new(registries) }
@@ -89,6 +90,10 @@ impl MetricsRecorder {
 
     /// Makes this recorder the process's `metrics` recorder. Fails, handing the recorder back,
     /// when one was already set.
+    ///
+    /// # Errors
+    ///
+    /// [`SetRecorderError`], handing this recorder back, when a `metrics` recorder was already set.
     pub fn install(self) -> Result<(), SetRecorderError<MetricsRecorder>> {
         metrics::set_global_recorder(self)
     }

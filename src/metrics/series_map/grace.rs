@@ -14,7 +14,7 @@ use crate::sync::Arc;
 
 #[cfg(not(nanotel_loom))]
 mod imp {
-    use super::*;
+    use super::{Arc, AtomicBool, Ordering};
     use crossbeam_epoch as epoch;
 
     /// A pin: while it lives, nothing unlinked before or during it is freed.
@@ -30,6 +30,7 @@ mod imp {
             Grace
         }
 
+        #[expect(clippy::unused_self, reason = "the same method as the loom build's stand-in, which needs `self`")]
         #[inline]
         pub(crate) fn pin(&self) -> Guard {
             Guard { _pin: epoch::pin() }
@@ -37,6 +38,7 @@ mod imp {
 
         /// Sets `passed` once every pin held now has been released. The caller unlinked what it
         /// waits for before calling this.
+        #[expect(clippy::unused_self, reason = "the same method as the loom build's stand-in, which needs `self`")]
         pub(crate) fn when_passed(&self, passed: Arc<AtomicBool>) {
             // Release: pairs with the Acquire of the collection that reads `passed`: the records
             // made under the pins released before the closure runs happen before that reading.
@@ -48,6 +50,7 @@ mod imp {
         /// Moves this thread's deferred functions to the global queue and lets the epoch advance
         /// (once per call when no pinned thread lags), running the functions whose grace period
         /// has passed: three calls let one collection's unlinks pass by the next collection.
+        #[expect(clippy::unused_self, reason = "the same method as the loom build's stand-in, which needs `self`")]
         pub(crate) fn flush(&self) {
             for _ in 0..3 {
                 epoch::pin().flush();

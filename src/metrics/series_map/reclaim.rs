@@ -17,7 +17,7 @@
 //!    series and changes only under the mutex, so the limit is exact; the unlocked look at `len`
 //!    first only keeps a full table's overflowing measurements off the mutex.
 //! 2. *Unlink.* Under the mutex, a series is unlinked only while the table holds its only
-//!    reference (no bound handle): its `unlinking` flag is raised, a SeqCst fence, and the strong
+//!    reference (no bound handle): its `unlinking` flag is raised, a `SeqCst` fence, and the strong
 //!    count read again; a binder increments the count, fences, and reads the flag (Dekker: one of
 //!    the two sees the other). The binder that sees the flag drops its reference and looks the
 //!    set up again; the table that sees another reference lowers the flag and keeps the series.
@@ -75,7 +75,7 @@ pub enum Forget {
     Absent,
     /// A bound handle holds the series: it is kept. Forget it again once the handles are dropped.
     Bound,
-    /// The instrument neither was built `forgettable()` nor evicts idle delta series: its series
+    /// The instrument neither was built `with_forgettable()` nor evicts idle delta series: its series
     /// are never removed.
     NotForgettable,
 }
@@ -186,7 +186,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             Some(series) => series,
             None => Arc::new(Series::new(make_set(), (self.make)())),
         };
-        let new = Arc::into_raw(series) as *mut Series<A>;
+        let new = Arc::into_raw(series).cast_mut();
         // Release: publishes the series to lock-free readers' Acquire loads.
         self.slots[free].store(new, Ordering::Release);
         // SAFETY: just linked, under `pin`.
@@ -376,7 +376,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     #[cfg(test)]
     pub(crate) fn census(&self) -> (usize, usize, usize) {
         let (mut linked, mut tombstones) = (0, 0);
-        for slot in self.slots.iter() {
+        for slot in &self.slots {
             let found = slot.load(Ordering::Acquire);
             linked += usize::from(is_series(found));
             tombstones += usize::from(found == tombstone());

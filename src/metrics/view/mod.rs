@@ -63,7 +63,7 @@ pub enum Aggregation {
 
 /// The aggregation of histograms built without explicit buckets or `exponential()`: what
 /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` chooses (see
-/// [`MeterProviderBuilder::default_histogram_aggregation`](super::MeterProviderBuilder::default_histogram_aggregation)).
+/// [`MeterProviderBuilder::with_default_histogram_aggregation`](super::MeterProviderBuilder::with_default_histogram_aggregation)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HistogramAggregation {
     /// The specification's default explicit boundaries (`explicit_bucket_histogram`, the
@@ -84,20 +84,21 @@ pub enum HistogramAggregation {
 ///     .without_env()
 ///     // Every histogram of the "gateway" meter whose name starts with "order.": exponential
 ///     // buckets, without the `order.id` attribute.
-///     .view(
+///     .with_view(
 ///         View::new("order.*")
-///             .kind(InstrumentKind::Histogram)
-///             .meter_name("gateway")
-///             .aggregation(Aggregation::Base2ExponentialHistogram { max_size: 80, max_scale: 8 })
-///             .drop_attributes(["order.id"]),
+///             .with_kind(InstrumentKind::Histogram)
+///             .with_meter_name("gateway")
+///             .with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 80, max_scale: 8 })
+///             .with_dropped_attributes(["order.id"]),
 ///     )
 ///     // One counter under another name.
-///     .view(View::new("fills").rename("trade.fills").description("Fills received"))
+///     .with_view(View::new("fills").with_stream_name("trade.fills").with_description("Fills received"))
 ///     .build();
 /// let fills = provider.meter("gateway").u64_counter("fills").build().unwrap();
 /// fills.add(1, &[]);
 /// assert_eq!(provider.collect()[0].metrics[0].name, "trade.fills");
 /// ```
+#[must_use = "a view applies only once given to `MeterProviderBuilder::with_view`"]
 #[derive(Clone, Debug)]
 pub struct View {
     pub(crate) name: String,
@@ -131,65 +132,65 @@ impl View {
     }
 
     /// Selects only instruments of this kind.
-    pub fn kind(mut self, kind: InstrumentKind) -> Self {
+    pub fn with_kind(mut self, kind: InstrumentKind) -> Self {
         self.kind = Some(kind);
         self
     }
 
     /// Selects only instruments with exactly this unit.
-    pub fn unit(mut self, unit: impl Into<String>) -> Self {
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
         self.unit = Some(unit.into());
         self
     }
 
     /// Selects only instruments of meters with exactly this name.
-    pub fn meter_name(mut self, name: impl Into<String>) -> Self {
+    pub fn with_meter_name(mut self, name: impl Into<String>) -> Self {
         self.meter_name = Some(name.into());
         self
     }
 
     /// Selects only instruments of meters with exactly this version.
-    pub fn meter_version(mut self, version: impl Into<String>) -> Self {
+    pub fn with_meter_version(mut self, version: impl Into<String>) -> Self {
         self.meter_version = Some(version.into());
         self
     }
 
     /// Exports the stream under this name. A view whose name has a wildcard cannot rename (every
     /// instrument it selects would get the same name): such a view is reported and ignored.
-    pub fn rename(mut self, name: impl Into<String>) -> Self {
+    pub fn with_stream_name(mut self, name: impl Into<String>) -> Self {
         self.rename = Some(name.into());
         self
     }
 
     /// Exports the stream with this description.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
     /// Keeps only attributes with these keys (an empty list keeps none); measurements whose sets
     /// differ only by the others are aggregated together.
-    pub fn keep_attributes<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+    pub fn with_kept_attributes<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
         self.attributes = Some(AttributeFilter::keep(keys));
         self
     }
 
     /// Removes attributes with these keys; measurements whose sets differ only by them are
     /// aggregated together.
-    pub fn drop_attributes<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+    pub fn with_dropped_attributes<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
         self.attributes = Some(AttributeFilter::remove(keys));
         self
     }
 
     /// The aggregation (see [`Aggregation`] for which kinds each applies to).
-    pub fn aggregation(mut self, aggregation: Aggregation) -> Self {
+    pub fn with_aggregation(mut self, aggregation: Aggregation) -> Self {
         self.aggregation = aggregation;
         self
     }
 
     /// The most series the stream keeps, the overflow series included, instead of the
     /// provider's limit (values below 2 are raised to 2).
-    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit);
         self
     }

@@ -58,7 +58,7 @@ pub(crate) struct Views {
 pub(crate) struct Instrument<'a> {
     pub scope: &'a InstrumentationScope,
     pub descriptor: Descriptor,
-    /// The buckets asked for in code (`with_boundaries`, `exponential`), if any.
+    /// The buckets asked for in code (`with_boundaries`, `with_exponential_buckets`), if any.
     pub histogram: Option<HistogramChoice>,
     /// The provider's cardinality limit.
     pub limit: usize,
@@ -156,15 +156,20 @@ fn selects(view: &View, instrument: &Instrument<'_>) -> bool {
 
 /// Whether `aggregation` applies to instruments of `kind` (the table on [`Aggregation`]).
 fn applies(aggregation: &Aggregation, kind: InstrumentKind) -> bool {
-    use InstrumentKind::*;
+    use InstrumentKind::{
+        Counter, Gauge, Histogram, ObservableCounter, ObservableGauge, ObservableUpDownCounter, UpDownCounter,
+    };
     match aggregation {
-        Aggregation::Default | Aggregation::Drop => true,
+        // Every kind has a default, may be dropped, and (the specification says) may be a
+        // histogram of its measurements.
+        Aggregation::Default
+        | Aggregation::Drop
+        | Aggregation::ExplicitBucketHistogram { .. }
+        | Aggregation::Base2ExponentialHistogram { .. } => true,
         Aggregation::Sum => {
             matches!(kind, Counter | UpDownCounter | ObservableCounter | ObservableUpDownCounter | Histogram)
         }
         Aggregation::LastValue => matches!(kind, Gauge | ObservableGauge),
-        // The specification lets every kind be a histogram of its measurements.
-        Aggregation::ExplicitBucketHistogram { .. } | Aggregation::Base2ExponentialHistogram { .. } => true,
     }
 }
 
@@ -206,10 +211,11 @@ mod tests {
     fn limits_routes_and_buckets_follow_the_first_view_then_code_then_the_default() {
         let views = Views::new(
             vec![
-                View::new("tiny").cardinality_limit(0),
-                View::new("quiet").aggregation(Aggregation::Drop),
-                View::new("narrow").keep_attributes(["venue"]),
-                View::new("coarse").aggregation(Aggregation::Base2ExponentialHistogram { max_size: 8, max_scale: 3 }),
+                View::new("tiny").with_cardinality_limit(0),
+                View::new("quiet").with_aggregation(Aggregation::Drop),
+                View::new("narrow").with_kept_attributes(["venue"]),
+                View::new("coarse")
+                    .with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 8, max_scale: 3 }),
             ],
             HistogramAggregation::Base2Exponential,
         );
