@@ -70,6 +70,16 @@ fn post_traces(client: &Client, collector: &TestCollector, spans: usize) -> Resp
     post(client, collector, Signal::Traces, PROTOBUF, traces(spans).encode_to_vec())
 }
 
+/// Posts one span, for a reply that must fail the request: the client's error.
+fn failed_post(client: &Client, collector: &TestCollector) -> reqwest::Error {
+    client
+        .post(format!("{}/v1/traces", collector.endpoint()))
+        .header("content-type", PROTOBUF)
+        .body(traces(1).encode_to_vec())
+        .send()
+        .expect_err("the reply fails the request")
+}
+
 fn decoded(request: &ReceivedRequest) -> &ExportRequest {
     request.request.as_ref().unwrap()
 }
@@ -313,12 +323,7 @@ fn hang_answers_nothing_so_the_client_times_out() {
     collector.script(None, [Reply::Hang(Duration::from_secs(30))]);
     let client = Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     let started = Instant::now();
-    let error = client
-        .post(format!("{}/v1/traces", collector.endpoint()))
-        .header("content-type", PROTOBUF)
-        .body(traces(1).encode_to_vec())
-        .send()
-        .unwrap_err();
+    let error = failed_post(&client, &collector);
     assert!(error.is_timeout(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // The hung request was recorded, and the next one is served normally.
@@ -344,12 +349,7 @@ fn reset_fails_the_request_with_a_connection_error() {
     collector.script(Some(Signal::Traces), [Reply::Reset]);
     let client = client();
     let started = Instant::now();
-    let error = client
-        .post(format!("{}/v1/traces", collector.endpoint()))
-        .header("content-type", PROTOBUF)
-        .body(traces(1).encode_to_vec())
-        .send()
-        .unwrap_err();
+    let error = failed_post(&client, &collector);
     assert!(!error.is_timeout() && error.status().is_none(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(collector.received()[0].reply, Reply::Reset);
