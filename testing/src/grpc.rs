@@ -60,17 +60,9 @@ pub(crate) fn is_http2(stream: &TcpStream) -> bool {
 /// Serves one HTTP/2 connection until the client or the collector closes it; over TLS first
 /// when `tls` is given (the gRPC-over-TLS collector, whose ALPN offers `h2` only).
 pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, connection: u64, tls: Option<Arc<rustls::ServerConfig>>) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
-        return;
-    };
-    let Ok(raw) = stream.try_clone() else { return };
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
+    let Some((runtime, io, raw)) = crate::server::take_over(stream) else { return };
     let raw = Arc::new(raw);
     runtime.block_on(async {
-        let Ok(io) = tokio::net::TcpStream::from_std(stream) else { return };
-        let _ = io.set_nodelay(true);
         match tls {
             None => serve_streams(shared, &raw, connection, io).await,
             Some(config) => {

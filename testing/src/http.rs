@@ -73,19 +73,9 @@ struct Connection {
 /// Serves HTTP/1.1 on `stream` until the client or the collector closes it; over TLS first when
 /// `tls` is given.
 pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Option<Arc<rustls::ServerConfig>>) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
-        return;
-    };
-    let Ok(raw) = stream.try_clone() else { return };
-    // tokio takes the socket over only in non-blocking mode.
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
+    let Some((runtime, io, raw)) = crate::server::take_over(stream) else { return };
     let connection = Arc::new(Connection { shared: Arc::clone(shared), raw, id });
     runtime.block_on(async {
-        let Ok(io) = tokio::net::TcpStream::from_std(stream) else { return };
-        // Answers are single small writes that clients wait on; Nagle would only add latency.
-        let _ = io.set_nodelay(true);
         match tls {
             None => serve_requests(&connection, io).await,
             Some(config) => {

@@ -157,6 +157,23 @@ impl Shared {
     }
 }
 
+/// A connection handed to async code: a current-thread runtime of the connection's own thread,
+/// the socket in tokio's hands (non-blocking, as tokio needs it; no Nagle: answers are single
+/// small writes that clients wait on), and a duplicate of the socket for what acts on it beneath
+/// the protocol (a reset, draining after close). `None` when any step fails: the connection is
+/// then dropped, as a failed accept would be.
+pub(crate) fn take_over(stream: TcpStream) -> Option<(tokio::runtime::Runtime, tokio::net::TcpStream, TcpStream)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build().ok()?;
+    let raw = stream.try_clone().ok()?;
+    stream.set_nonblocking(true).ok()?;
+    let io = {
+        let _inside = runtime.enter();
+        tokio::net::TcpStream::from_std(stream).ok()?
+    };
+    let _ = io.set_nodelay(true);
+    Some((runtime, io, raw))
+}
+
 /// Accepts connections until the collector stops, serving each on its own thread so a slow
 /// client never delays another.
 /// With `tls`, each connection is served over TLS.
