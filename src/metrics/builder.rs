@@ -149,8 +149,7 @@ impl<N: Number> InstrumentBuilder<'_, Counter<N>> {
     ///
     /// # Errors
     ///
-    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
-    /// bucket boundaries are not finite and strictly increasing.
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax.
     pub fn build(self) -> Result<Counter<N>, InstrumentError> {
         Ok(Counter { inner: self.sync(InstrumentKind::Counter, sum_cells::<N>)? })
     }
@@ -161,8 +160,7 @@ impl<N: Number> InstrumentBuilder<'_, UpDownCounter<N>> {
     ///
     /// # Errors
     ///
-    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
-    /// bucket boundaries are not finite and strictly increasing.
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax.
     pub fn build(self) -> Result<UpDownCounter<N>, InstrumentError> {
         Ok(UpDownCounter { inner: self.sync(InstrumentKind::UpDownCounter, sum_cells::<N>)? })
     }
@@ -173,8 +171,7 @@ impl<N: Number> InstrumentBuilder<'_, Gauge<N>> {
     ///
     /// # Errors
     ///
-    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
-    /// bucket boundaries are not finite and strictly increasing.
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax.
     pub fn build(self) -> Result<Gauge<N>, InstrumentError> {
         Ok(Gauge { inner: self.sync(InstrumentKind::Gauge, gauge_cells::<N>)? })
     }
@@ -295,8 +292,7 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
     ///
     /// # Errors
     ///
-    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax, or the
-    /// bucket boundaries are not finite and strictly increasing.
+    /// An [`InstrumentError`] when the name or unit breaks the specification's syntax.
     pub fn build(self) -> Result<Observable<N>, InstrumentError> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;
