@@ -1,11 +1,14 @@
 //! Each hot-path operation with cold caches, as a gateway meets it: between two telemetry calls it
 //! did other work, so the call finds its cache lines (and often its TLB entries) gone.
 //!
-//! Before every timed operation the bench writes over a 32 MiB buffer (twice this machine's
-//! last-level cache), then times exactly one operation with two reads of the CPU's time-stamp
-//! counter (`rdtsc` fenced by `lfence` on x86-64, which touches no memory, so the timing adds no
-//! miss of its own; `Instant::now()` elsewhere), converted to nanoseconds by a calibration against
-//! `Instant` at the start; each row is 1,000 such samples after 50 discarded ones. Rows:
+//! Before every timed operation the bench writes over a buffer four times the last-level cache,
+//! then times exactly one operation with two reads of the CPU's time-stamp counter (`rdtsc`
+//! fenced by `lfence` on x86-64, which touches no memory, so the timing adds no miss of its own;
+//! `Instant::now()` elsewhere), converted to nanoseconds by a calibration against `Instant` at the
+//! start. Each row first runs its operation warm 40,000 times (a running program's state: every
+//! page of the thread's rings has been touched once), then the rows take their samples in turns,
+//! one sample of each row per round, so that whatever the machine does meanwhile falls on every
+//! row alike; each row keeps 1,000 samples after 50 discarded ones. Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
@@ -21,8 +24,8 @@
 //!   record with the same 3 attributes (it has no bound instruments), a span with 2 attributes
 //!   (batch processor, exporter that discards), a log record with 2 attributes.
 //!
-//! Criterion does not fit here: it picks iteration counts from the timed part alone, and each
-//! sample's untimed eviction costs a few milliseconds. So this bench has its own loop and prints
+//! Criterion does not fit here: it picks iteration counts from the timed part alone, each sample's
+//! untimed eviction costs milliseconds, and its benchmarks run one after another. So this bench has its own loop and prints
 //! its own table: the median and 99th percentile of each row net of `empty`, and the ratios the
 //! goals name (issue 19): counter ≤ 1.2× `floor/fetch_add`, histogram ≤ 1.5×, span ≤ 1.3×
 //! `floor/clock_pair`, each p99 no worse than the SDK's.
@@ -45,20 +48,36 @@ use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 
 use nanotel::attributes::KeyValue;
-use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::metrics::MeterProvider;
-use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::logs::{Logger, LoggerProvider, Severity};
+use nanotel::metrics::{BoundCounter, BoundHistogram, MeterProvider};
+use nanotel::trace::{Sampler, Tracer, TracerProvider};
 use order_span::order_span;
 
-/// Written over before each sample: twice the 16 MiB last-level cache of the machine the figures
-/// in benches/README.md come from.
-const EVICT_BYTES: usize = 32 << 20;
+/// The bytes written over before each sample when the machine does not report its last-level
+/// cache.
+const DEFAULT_EVICT_BYTES: usize = 64 << 20;
+
+/// Bytes to write over before each sample: four times the last-level cache the machine reports
+/// (Linux's sysfs), so that no line of the timed operation survives in it. Twice was not enough:
+/// with 32 MiB written over a 32 MiB L3 the floor's line was still found there in some runs
+/// (a cold `fetch_add` of 40 ns in one run, 250 ns in another).
+fn evict_bytes() -> usize {
+    let reported = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size").ok();
+    let kib = reported.as_deref().and_then(|size| size.trim().strip_suffix('K')?.parse::<usize>().ok());
+    kib.map_or(DEFAULT_EVICT_BYTES, |kib| 4 * (kib << 10))
+}
 const SAMPLES: usize = 1_000;
 const WARM_UP: usize = 50;
+/// Operations run warm, untimed, before a row's samples: more than a thread's ring holds
+/// (16384 by default), so every page of its ring and slab the row will use has been touched once
+/// and the samples see the steady state a running gateway is in, not the first pass.
+const STEADY: usize = 40_000;
 /// Spans or records between two (untimed) drains: the thread's buffers never fill.
 const DRAIN_EVERY: usize = 256;
 
 static FLOOR: AtomicU64 = AtomicU64::new(0);
+/// The histograms' values: all 16 default buckets, in a scrambled order.
+const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
 /// Writes one byte per cache line over a buffer larger than the last-level cache.
 struct Evictor {
@@ -68,7 +87,7 @@ struct Evictor {
 
 impl Evictor {
     fn new() -> Evictor {
-        Evictor { buffer: vec![0; EVICT_BYTES], round: 0 }
+        Evictor { buffer: vec![0; evict_bytes()], round: 0 }
     }
 
     fn evict(&mut self) {
@@ -80,13 +99,28 @@ impl Evictor {
     }
 }
 
-/// One row's samples, in nanoseconds, sorted.
-struct Row {
+/// One row: how to time its operation once, what to do untimed after each sample, and the
+/// samples so far, in nanoseconds.
+struct Row<'a> {
     name: &'static str,
+    timed: Box<dyn FnMut() -> u64 + 'a>,
+    between: Box<dyn FnMut(usize) + 'a>,
     samples: Vec<u64>,
 }
 
-impl Row {
+impl<'a> Row<'a> {
+    /// A row timing `op` (inlined between the two reads of the timer, so the row's own indirect
+    /// call stays outside the timed region); `between` runs untimed after each run of `op`.
+    fn new(name: &'static str, mut op: impl FnMut() + 'a, between: impl FnMut(usize) + 'a) -> Self {
+        let timed = move || {
+            let started = ticks();
+            op();
+            ticks() - started
+        };
+        Row { name, timed: Box::new(timed), between: Box::new(between), samples: Vec::with_capacity(SAMPLES) }
+    }
+
+    /// The samples' `p` quantile (they are sorted once all are taken).
     fn percentile(&self, p: f64) -> u64 {
         let index = ((self.samples.len() as f64 - 1.0) * p).round() as usize;
         self.samples[index]
@@ -122,153 +156,193 @@ fn ns_per_tick() -> f64 {
     wall.elapsed().as_nanos() as f64 / (ticks() - start) as f64
 }
 
-/// Times `op` once per sample with cold caches; `between` runs untimed after each sample.
-fn measure(
-    timer: &mut (Evictor, f64),
-    name: &'static str,
-    mut op: impl FnMut(),
-    mut between: impl FnMut(usize),
-) -> Row {
-    let (evictor, ns_per_tick) = timer;
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for i in 0..WARM_UP + SAMPLES {
-        evictor.evict();
-        let started = ticks();
-        op();
-        let elapsed = ticks() - started;
-        between(i);
-        if i >= WARM_UP {
-            samples.push((elapsed as f64 * *ns_per_tick) as u64);
+/// Runs every row warm (`STEADY` times), then takes the samples round by round: each round
+/// evicts the caches before each row's one timed operation. Interleaved so that whatever the
+/// machine does meanwhile (other tenants of its caches and memory, its clock) falls on every row
+/// alike: taken one row after another, the floors alone moved by half between runs.
+fn measure(rows: &mut [Row<'_>]) {
+    let (mut evictor, ns_per_tick) = (Evictor::new(), ns_per_tick());
+    for row in rows.iter_mut() {
+        for i in 0..STEADY {
+            (row.timed)();
+            (row.between)(i);
         }
     }
-    samples.sort_unstable();
-    Row { name, samples }
-}
-
-fn nanotel_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {
-    let attributes = [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")];
-    let meters = MeterProvider::builder().without_env().build();
-    let meter = meters.meter("bench");
-    let counter = meter.u64_counter("orders").build().expect("a valid name").bind(&attributes);
-    let histogram = meter.u64_histogram("latency").build().expect("a valid name").bind(&attributes);
-    let spread: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
-    let mut next = 0;
-    rows.push(measure(evictor, "nanotel/counter_add_bound", || counter.add(black_box(1)), |_| {}));
-    rows.push(measure(
-        evictor,
-        "nanotel/histogram_record_bound",
-        || {
-            next += 1;
-            histogram.record(black_box(spread[next % 16]))
-        },
-        |_| {},
-    ));
-
-    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
-    let tracer = tracers.tracer("bench");
-    let mut qty = 0i64;
-    let drain_spans = |i: usize| {
-        if i.is_multiple_of(DRAIN_EVERY) {
-            tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
-        }
-    };
-    rows.push(measure(
-        evictor,
-        "nanotel/span_start_end",
-        || {
-            qty += 1;
-            order_span(&tracer, qty);
-        },
-        drain_spans,
-    ));
-    let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
-    let refusing_tracer = refusing.tracer("bench");
-    rows.push(measure(
-        evictor,
-        "nanotel/span_refused",
-        || {
-            qty += 1;
-            order_span(&refusing_tracer, qty);
-        },
-        |_| {},
-    ));
-
-    let loggers = LoggerProvider::builder().without_env().build();
-    let logger = loggers.logger("bench");
-    let log_attributes = [KeyValue::new("venue", "XNAS"), KeyValue::new("order.qty", 100)];
-    rows.push(measure(
-        evictor,
-        "nanotel/log_emit",
-        || logger.emit(Severity::Info, "order accepted", black_box(&log_attributes)),
-        |i| {
-            if i % DRAIN_EVERY == 0 {
-                loggers.drain(usize::MAX, |_, record| drop(black_box(record)));
+    for i in 0..WARM_UP + SAMPLES {
+        for row in rows.iter_mut() {
+            evictor.evict();
+            let elapsed = (row.timed)();
+            (row.between)(i);
+            if i >= WARM_UP {
+                row.samples.push((elapsed as f64 * ns_per_tick) as u64);
             }
-        },
-    ));
+        }
+    }
+    for row in rows.iter_mut() {
+        row.samples.sort_unstable();
+    }
 }
 
-fn sdk_rows(evictor: &mut (Evictor, f64), rows: &mut Vec<Row>) {
-    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(NoopMetrics)
-        .with_interval(Duration::from_secs(3600))
-        .build();
-    let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).build();
-    let meter = opentelemetry::metrics::MeterProvider::meter(&meters, "bench");
-    let counter = meter.u64_counter("orders").build();
-    let histogram = meter.u64_histogram("latency").build();
-    let attributes = [
-        opentelemetry::KeyValue::new("venue", "XNAS"),
-        opentelemetry::KeyValue::new("side", "buy"),
-        opentelemetry::KeyValue::new("symbol", "AAPL"),
-    ];
-    rows.push(measure(evictor, "opentelemetry_sdk/counter_add", || counter.add(black_box(1), &attributes), |_| {}));
-    let spread: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
-    let mut next = 0;
-    rows.push(measure(
-        evictor,
-        "opentelemetry_sdk/histogram_record",
-        || {
-            next += 1;
-            histogram.record(black_box(spread[next % 16]), &attributes)
-        },
-        |_| {},
-    ));
+/// What nanotel's rows record into, made before any row runs.
+struct Nanotel {
+    counter: BoundCounter<u64>,
+    histogram: BoundHistogram<u64>,
+    tracers: TracerProvider,
+    tracer: Tracer,
+    refusing_tracer: Tracer,
+    loggers: LoggerProvider,
+    logger: Logger,
+    log_attributes: [KeyValue; 2],
+}
 
-    let tracers = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_batch_exporter(NoopSpans)
-        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
-        .build();
-    let tracer = tracers.tracer("bench");
-    let mut qty = 0i64;
-    rows.push(measure(
-        evictor,
-        "opentelemetry_sdk/span_start_end",
-        || {
-            qty += 1;
-            let mut span = tracer.start("order.send");
-            span.set_attribute(opentelemetry::KeyValue::new("venue", "XNAS"));
-            span.set_attribute(opentelemetry::KeyValue::new("order.qty", black_box(qty)));
-            span.end();
-        },
-        |_| {},
-    ));
+impl Nanotel {
+    fn new() -> Self {
+        let attributes =
+            [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")];
+        let meter = MeterProvider::builder().without_env().build().meter("bench");
+        let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+        let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
+        let loggers = LoggerProvider::builder().without_env().build();
+        Nanotel {
+            counter: meter.u64_counter("orders").build().expect("a valid name").bind(&attributes),
+            histogram: meter.u64_histogram("latency").build().expect("a valid name").bind(&attributes),
+            tracer: tracers.tracer("bench"),
+            tracers,
+            refusing_tracer: refusing.tracer("bench"),
+            logger: loggers.logger("bench"),
+            loggers,
+            log_attributes: [KeyValue::new("venue", "XNAS"), KeyValue::new("order.qty", 100)],
+        }
+    }
 
-    let loggers = opentelemetry_sdk::logs::SdkLoggerProvider::builder().with_batch_exporter(NoopLogs).build();
-    let logger = loggers.logger("bench");
-    rows.push(measure(
-        evictor,
-        "opentelemetry_sdk/log_emit",
-        || {
-            let mut record = logger.create_log_record();
-            record.set_severity_number(opentelemetry::logs::Severity::Info);
-            record.set_body("order accepted".into());
-            record.add_attribute("venue", "XNAS");
-            record.add_attribute("order.qty", 100);
-            logger.emit(record);
-        },
-        |_| {},
-    ));
-    let _ = (meters.shutdown(), tracers.shutdown(), loggers.shutdown());
+    fn rows(&self) -> Vec<Row<'_>> {
+        let (mut next, mut qty, mut refused_qty) = (0, 0i64, 0i64);
+        let drain_spans = |i: usize| {
+            if i.is_multiple_of(DRAIN_EVERY) {
+                self.tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
+            }
+        };
+        let drain_logs = |i: usize| {
+            if i.is_multiple_of(DRAIN_EVERY) {
+                self.loggers.drain(usize::MAX, |_, record| drop(black_box(record)));
+            }
+        };
+        vec![
+            Row::new("nanotel/counter_add_bound", || self.counter.add(black_box(1)), |_| {}),
+            Row::new(
+                "nanotel/histogram_record_bound",
+                move || {
+                    next += 1;
+                    self.histogram.record(black_box(SPREAD[next % 16]));
+                },
+                |_| {},
+            ),
+            Row::new(
+                "nanotel/span_start_end",
+                move || {
+                    qty += 1;
+                    order_span(&self.tracer, qty);
+                },
+                drain_spans,
+            ),
+            Row::new(
+                "nanotel/span_refused",
+                move || {
+                    refused_qty += 1;
+                    order_span(&self.refusing_tracer, refused_qty);
+                },
+                |_| {},
+            ),
+            Row::new(
+                "nanotel/log_emit",
+                || self.logger.emit(Severity::Info, "order accepted", black_box(&self.log_attributes)),
+                drain_logs,
+            ),
+        ]
+    }
+}
+
+/// What the official SDK's rows record into.
+struct Sdk {
+    meters: opentelemetry_sdk::metrics::SdkMeterProvider,
+    counter: opentelemetry::metrics::Counter<u64>,
+    histogram: opentelemetry::metrics::Histogram<u64>,
+    attributes: [opentelemetry::KeyValue; 3],
+    tracers: opentelemetry_sdk::trace::SdkTracerProvider,
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    loggers: opentelemetry_sdk::logs::SdkLoggerProvider,
+    logger: opentelemetry_sdk::logs::SdkLogger,
+}
+
+impl Sdk {
+    fn new() -> Self {
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(NoopMetrics)
+            .with_interval(Duration::from_secs(3600))
+            .build();
+        let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder().with_reader(reader).build();
+        let meter = opentelemetry::metrics::MeterProvider::meter(&meters, "bench");
+        let tracers = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(NoopSpans)
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+            .build();
+        let loggers = opentelemetry_sdk::logs::SdkLoggerProvider::builder().with_batch_exporter(NoopLogs).build();
+        Sdk {
+            counter: meter.u64_counter("orders").build(),
+            histogram: meter.u64_histogram("latency").build(),
+            meters,
+            attributes: [
+                opentelemetry::KeyValue::new("venue", "XNAS"),
+                opentelemetry::KeyValue::new("side", "buy"),
+                opentelemetry::KeyValue::new("symbol", "AAPL"),
+            ],
+            tracer: tracers.tracer("bench"),
+            tracers,
+            logger: loggers.logger("bench"),
+            loggers,
+        }
+    }
+
+    fn rows(&self) -> Vec<Row<'_>> {
+        let (mut next, mut qty) = (0, 0i64);
+        vec![
+            Row::new("opentelemetry_sdk/counter_add", || self.counter.add(black_box(1), &self.attributes), |_| {}),
+            Row::new(
+                "opentelemetry_sdk/histogram_record",
+                move || {
+                    next += 1;
+                    self.histogram.record(black_box(SPREAD[next % 16]), &self.attributes);
+                },
+                |_| {},
+            ),
+            Row::new(
+                "opentelemetry_sdk/span_start_end",
+                move || {
+                    qty += 1;
+                    let mut span = self.tracer.start("order.send");
+                    span.set_attribute(opentelemetry::KeyValue::new("venue", "XNAS"));
+                    span.set_attribute(opentelemetry::KeyValue::new("order.qty", black_box(qty)));
+                    span.end();
+                },
+                |_| {},
+            ),
+            Row::new(
+                "opentelemetry_sdk/log_emit",
+                || {
+                    let mut record = self.logger.create_log_record();
+                    record.set_severity_number(opentelemetry::logs::Severity::Info);
+                    record.set_body("order accepted".into());
+                    record.add_attribute("venue", "XNAS");
+                    record.add_attribute("order.qty", 100);
+                    self.logger.emit(record);
+                },
+                |_| {},
+            ),
+        ]
+    }
+
+    fn shutdown(&self) {
+        let _ = (self.meters.shutdown(), self.tracers.shutdown(), self.loggers.shutdown());
+    }
 }
 
 /// Prints every row net of `empty`'s median, then the goals' ratios.
@@ -276,7 +350,8 @@ fn report(rows: &[Row]) {
     let row = |name: &str| rows.iter().find(|row| row.name == name).expect("every row is measured");
     let empty = row("empty").percentile(0.5) as f64;
     let net = |name: &str, p: f64| (row(name).percentile(p) as f64 - empty).max(1.0);
-    println!("\ncold caches: one operation per sample after a {} MiB write; {SAMPLES} samples", EVICT_BYTES >> 20);
+    let mib = evict_bytes() >> 20;
+    println!("\ncold caches: one operation per sample after a {mib} MiB write; {SAMPLES} samples");
     println!("{:<36} {:>9} {:>9}   (net of empty: p50 {empty:.0} ns)", "row", "p50 ns", "p99 ns");
     for row in rows.iter().filter(|row| row.name != "empty") {
         println!("{:<36} {:>9.0} {:>9.0}", row.name, net(row.name, 0.5), net(row.name, 0.99));
@@ -303,19 +378,17 @@ fn main() {
     if !benching {
         return;
     }
-    let mut evictor = (Evictor::new(), ns_per_tick());
+    let (nanotel, sdk) = (Nanotel::new(), Sdk::new());
     let mut rows = vec![
-        measure(&mut evictor, "empty", || {}, |_| {}),
-        measure(
-            &mut evictor,
+        Row::new("empty", || {}, |_| {}),
+        Row::new(
             "floor/fetch_add",
             || {
                 black_box(FLOOR.fetch_add(black_box(1), Ordering::Relaxed));
             },
             |_| {},
         ),
-        measure(
-            &mut evictor,
+        Row::new(
             "floor/clock_pair",
             || {
                 black_box(Instant::now());
@@ -324,7 +397,9 @@ fn main() {
             |_| {},
         ),
     ];
-    nanotel_rows(&mut evictor, &mut rows);
-    sdk_rows(&mut evictor, &mut rows);
+    rows.extend(nanotel.rows());
+    rows.extend(sdk.rows());
+    measure(&mut rows);
     report(&rows);
+    sdk.shutdown();
 }
