@@ -33,7 +33,9 @@ use loom::{hint::spin_loop, thread::yield_now};
 use std::{hint::spin_loop, thread::yield_now};
 
 /// One stripe: the holder flag and the contents only the holder reaches. Also used alone, for the
-/// sums' exemplar reservoirs (see `exemplar`), with `claim` and `claim_waiting` as here.
+/// sums' exemplar reservoirs (see `exemplar`), with `claim` and `claim_waiting` as here. The flag
+/// first (`repr(C)`), so that contents laid out for it share its line (see `histogram`).
+#[repr(C)]
 pub(crate) struct Claimable<S> {
     held: AtomicBool,
     contents: UnsafeCell<S>,

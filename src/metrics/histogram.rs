@@ -22,9 +22,16 @@ use super::stripe;
 pub const DEFAULT_BOUNDARIES: [f64; 15] =
     [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
 
-/// Cells per block: 16 × 8 bytes, a pair of 64-byte cache lines (what `CachePadded` pads to on
-/// `x86_64`, where adjacent-line prefetch makes pairs of lines behave as one).
+/// Cells per block of a stripe whose cells do not fit inline: 16 × 8 bytes, a pair of 64-byte
+/// cache lines (what `CachePadded` pads to on `x86_64`, where adjacent-line prefetch makes pairs
+/// of lines behave as one).
 const BLOCK: usize = 16;
+
+/// Cells kept in the stripe itself, beside its holder flag: the sum, the extremes and up to 18
+/// buckets (the default boundaries make 16). A stripe with them is 256 bytes, two pairs of lines,
+/// and a record reaches its cells from the stripe's address, not through a pointer: one dependent
+/// miss fewer when the caches are cold (benches/README.md, `cold`).
+const INLINE: usize = 21;
 
 /// The bucket a value falls in: the first whose upper bound is ≥ the value (upper bounds are
 /// inclusive), or the last, unbounded one. Counting the bounds below the value is branch-free
@@ -56,44 +63,70 @@ impl<N: Number> HistogramValues<N> {
     }
 }
 
-/// One stripe's cells: `buckets` counts, then the sum, the minimum and the maximum as the bits of
-/// the histogram's number type. In whole blocks of cache lines, so that no two stripes' cells
-/// share a line. Apart from them, the last exemplar of each bucket.
+/// One stripe's cells: the sum, the minimum and the maximum as the bits of the histogram's number
+/// type, then `buckets` counts. Inline when they fit, else in whole blocks of cache lines of their
+/// own, so that no two stripes' cells share a line. Apart from them, the last exemplar of each
+/// bucket. `repr(C)`, with the stripe's holder flag before it (`Claimable`), so that the flag,
+/// the sum, the extremes and the first buckets share the stripe's first line.
+#[repr(C)]
 struct Cells {
-    blocks: Box<[CachePadded<[u64; BLOCK]>]>,
-    buckets: usize,
+    storage: Storage,
     /// One per bucket, or none when the filter keeps no exemplar.
     exemplars: Places,
 }
+
+/// Where a stripe's cells are.
+enum Storage {
+    Inline([u64; INLINE]),
+    Blocks(Box<[CachePadded<[u64; BLOCK]>]>),
+}
+
+/// The cell of the sum; the minimum and the maximum follow it, then the buckets.
+const SUM: usize = 0;
+const MIN: usize = 1;
+const MAX: usize = 2;
+const FIRST_BUCKET: usize = 3;
 
 impl Cells {
     /// Empty cells for `buckets` buckets, with room for an exemplar per bucket (and its removed
     /// pairs) as `keeping` says.
     fn new<N: Number>(buckets: usize, keeping: Keeping) -> Self {
-        let blocks = (buckets + 3).div_ceil(BLOCK);
+        let cells = FIRST_BUCKET + buckets;
+        let storage = if cells <= INLINE {
+            Storage::Inline([0; INLINE])
+        } else {
+            Storage::Blocks(vec![CachePadded::new([0; BLOCK]); cells.div_ceil(BLOCK)].into())
+        };
         let exemplars = Places::new(if keeping.filter.keeps_any() { buckets } else { 0 }, keeping.removes);
-        let mut cells = Cells { blocks: vec![CachePadded::new([0; BLOCK]); blocks].into(), buckets, exemplars };
+        let mut cells = Cells { storage, exemplars };
         cells.reset::<N>();
         cells
     }
 
     #[inline]
     fn cell(&mut self, index: usize) -> &mut u64 {
-        &mut self.blocks[index / BLOCK][index % BLOCK]
+        match &mut self.storage {
+            Storage::Inline(cells) => &mut cells[index],
+            Storage::Blocks(blocks) => &mut blocks[index / BLOCK][index % BLOCK],
+        }
+    }
+
+    #[inline]
+    fn bucket(&mut self, bucket: usize) -> &mut u64 {
+        self.cell(FIRST_BUCKET + bucket)
     }
 
     // Always: the heart of every record, which the compiler otherwise may leave out of line.
     #[inline(always)]
     fn record<N: Number>(&mut self, bucket: usize, value: N) {
-        let n = self.buckets;
-        *self.cell(bucket) += 1;
-        let sum = self.cell(n);
+        *self.bucket(bucket) += 1;
+        let sum = self.cell(SUM);
         *sum = N::plus(N::from_bits(*sum), value).to_bits();
-        let min = self.cell(n + 1);
+        let min = self.cell(MIN);
         if value < N::from_bits(*min) {
             *min = value.to_bits();
         }
-        let max = self.cell(n + 2);
+        let max = self.cell(MAX);
         if value > N::from_bits(*max) {
             *max = value.to_bits();
         }
@@ -114,12 +147,11 @@ impl Cells {
 
     /// Adds these cells into `values`.
     fn add_to<N: Number>(&mut self, values: &mut HistogramValues<N>) {
-        let n = self.buckets;
         for (bucket, count) in values.counts.iter_mut().enumerate() {
-            *count += *self.cell(bucket);
+            *count += *self.bucket(bucket);
         }
-        values.sum = N::plus(values.sum, N::from_bits(*self.cell(n)));
-        let (min, max) = (N::from_bits(*self.cell(n + 1)), N::from_bits(*self.cell(n + 2)));
+        values.sum = N::plus(values.sum, N::from_bits(*self.cell(SUM)));
+        let (min, max) = (N::from_bits(*self.cell(MIN)), N::from_bits(*self.cell(MAX)));
         if min < values.min {
             values.min = min;
         }
@@ -137,10 +169,12 @@ impl Cells {
 
     /// Zero counts and sum, and the extremes every value replaces.
     fn reset<N: Number>(&mut self) {
-        let n = self.buckets;
-        self.blocks.iter_mut().for_each(|block| block.fill(0));
-        *self.cell(n + 1) = N::MAX.to_bits();
-        *self.cell(n + 2) = N::MIN.to_bits();
+        match &mut self.storage {
+            Storage::Inline(cells) => cells.fill(0),
+            Storage::Blocks(blocks) => blocks.iter_mut().for_each(|block| block.fill(0)),
+        }
+        *self.cell(MIN) = N::MAX.to_bits();
+        *self.cell(MAX) = N::MIN.to_bits();
         self.exemplars.clear();
     }
 }
@@ -211,6 +245,21 @@ impl HistogramCells {
 mod tests {
     use super::*;
     use crate::metrics::ExemplarFilter;
+
+    #[test]
+    fn a_stripe_of_default_buckets_keeps_its_cells_beside_its_flag_in_two_pairs_of_lines() {
+        let keeping = Keeping { filter: ExemplarFilter::TraceBased, removes: true };
+        let cells = Cells::new::<u64>(DEFAULT_BOUNDARIES.len() + 1, keeping);
+        assert!(matches!(cells.storage, Storage::Inline(_)));
+        let stripe = CachePadded::new(super::super::claimed::Claimable::new(cells, false));
+        assert_eq!(std::mem::size_of_val(&stripe), 256);
+        // The flag at the stripe's start, the sum and the extremes in its first line.
+        let start = (&raw const *stripe) as usize;
+        let max = stripe.claim().expect("free").with(|cells| (&raw mut *cells.cell(MAX)) as usize);
+        assert!(max - start < 64, "the maximum at byte {}", max - start);
+        let many = Cells::new::<u64>(INLINE - FIRST_BUCKET + 1, keeping);
+        assert!(matches!(many.storage, Storage::Blocks(ref blocks) if blocks.len() == 2));
+    }
 
     #[test]
     fn upper_bounds_are_inclusive() {
