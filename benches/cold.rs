@@ -1,14 +1,15 @@
 //! Each hot-path operation with cold caches, as a gateway meets it: between two telemetry calls it
 //! did other work, so the call finds its cache lines (and often its TLB entries) gone.
 //!
-//! Before every timed operation the bench writes over a buffer four times the last-level cache,
-//! then times exactly one operation with two reads of the CPU's time-stamp counter (`rdtsc`
-//! fenced by `lfence` on x86-64, which touches no memory, so the timing adds no miss of its own;
-//! `Instant::now()` elsewhere), converted to nanoseconds by a calibration against `Instant` at the
-//! start. Each row first runs its operation warm 40,000 times (a running program's state: every
-//! page of the thread's rings has been touched once), then the rows take their samples in turns,
-//! one sample of each row per round, so that whatever the machine does meanwhile falls on every
-//! row alike; each row keeps 1,000 samples after 50 discarded ones. Rows:
+//! Before every timed operation the bench writes over a buffer four times the last-level cache
+//! (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`), then times exactly one operation with two
+//! reads of the CPU's time-stamp counter (`rdtsc` fenced by `lfence` on x86-64, which touches no
+//! memory, so the timing adds no miss of its own; `Instant::now()` elsewhere), converted to
+//! nanoseconds by a calibration against `Instant` at the start. Each row first runs its operation
+//! warm 40,000 times (a running program's state: every page of the thread's rings has been
+//! touched once), then the rows take their samples in turns, one sample of each row per round, so
+//! that whatever the machine does meanwhile falls on every row alike; each row keeps 1,000
+//! samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones. Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
@@ -60,15 +61,33 @@ use order_span::order_span;
 /// cache.
 const DEFAULT_EVICT_BYTES: usize = 64 << 20;
 
+/// The most bytes written over before each sample (a write of this size takes about 10 ms).
+const MAX_EVICT_BYTES: usize = 256 << 20;
+
 /// Bytes to write over before each sample: four times the last-level cache the machine reports
-/// (Linux's sysfs), so that no line of the timed operation survives in it. Twice was not enough:
-/// with 32 MiB written over a 32 MiB L3 the floor's line was still found there in some runs
-/// (a cold `fetch_add` of 40 ns in one run, 250 ns in another).
+/// (Linux's sysfs), at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`; so that no line of the timed
+/// operation survives in it. Twice was not enough: with 32 MiB written over a 32 MiB L3 the
+/// floor's line was still found there in some runs (a cold `fetch_add` of 40 ns in one run, 250 ns
+/// in another).
 fn evict_bytes() -> usize {
+    if let Some(mib) = env_number("NANOTEL_COLD_EVICT_MIB") {
+        return mib << 20;
+    }
     let reported = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size").ok();
     let kib = reported.as_deref().and_then(|size| size.trim().strip_suffix('K')?.parse::<usize>().ok());
-    kib.map_or(DEFAULT_EVICT_BYTES, |kib| 4 * (kib << 10))
+    kib.map_or(DEFAULT_EVICT_BYTES, |kib| (4 * (kib << 10)).min(MAX_EVICT_BYTES))
 }
+
+/// Samples kept per row.
+fn samples() -> usize {
+    env_number("NANOTEL_COLD_SAMPLES").unwrap_or(SAMPLES)
+}
+
+/// A positive whole number from the environment variable `name`, if it holds one.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok().filter(|&n| n > 0)
+}
+/// Samples kept per row, unless `NANOTEL_COLD_SAMPLES` says otherwise.
 const SAMPLES: usize = 1_000;
 const WARM_UP: usize = 50;
 /// Operations run warm, untimed, before a row's samples: more than a thread's ring holds
@@ -120,7 +139,7 @@ impl<'a> Row<'a> {
             op();
             ticks() - started
         };
-        Row { name, timed: Box::new(timed), between: Box::new(between), samples: Vec::with_capacity(SAMPLES) }
+        Row { name, timed: Box::new(timed), between: Box::new(between), samples: Vec::with_capacity(samples()) }
     }
 
     /// The samples' `p` quantile (they are sorted once all are taken).
@@ -171,7 +190,7 @@ fn measure(rows: &mut [Row<'_>]) {
             (row.between)(i);
         }
     }
-    for i in 0..WARM_UP + SAMPLES {
+    for i in 0..WARM_UP + samples() {
         for row in rows.iter_mut() {
             evictor.evict();
             let elapsed = (row.timed)();
@@ -354,7 +373,7 @@ fn report(rows: &[Row]) {
     let empty = row("empty").percentile(0.5) as f64;
     let net = |name: &str, p: f64| (row(name).percentile(p) as f64 - empty).max(1.0);
     let mib = evict_bytes() >> 20;
-    println!("\ncold caches: one operation per sample after a {mib} MiB write; {SAMPLES} samples");
+    println!("\ncold caches: one operation per sample after a {mib} MiB write; {} samples", samples());
     println!("{:<36} {:>9} {:>9}   (net of empty: p50 {empty:.0} ns)", "row", "p50 ns", "p99 ns");
     for row in rows.iter().filter(|row| row.name != "empty") {
         println!("{:<36} {:>9.0} {:>9.0}", row.name, net(row.name, 0.5), net(row.name, 0.99));

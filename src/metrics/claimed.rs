@@ -194,6 +194,12 @@ impl<S: Send> Stripes<S> {
         self.fixed.iter().map(|stripe| &**stripe).chain(self.extras()).map(Claimable::claim_waiting)
     }
 
+    /// The fixed stripes, for a handle that claims its home stripe without reading these
+    /// stripes' header (see `histogram::HistogramShortcut`).
+    pub(crate) fn fixed(&self) -> &[CachePadded<Claimable<S>>] {
+        &self.fixed
+    }
+
     /// The number of extra stripes made so far.
     #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn extra_count(&self) -> usize {

@@ -9,11 +9,12 @@
 //! Each stripe also keeps the last exemplar of each bucket (see `exemplar`), written under the
 //! same claim, so an exemplar lands in the same window as its record.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use super::claimed::Stripes;
+use super::claimed::{Claimable, Held, Stripes};
 use super::exemplar::{Keeping, Kept, Places, Removed, Removes};
 use super::number::Number;
 use super::stripe;
@@ -214,13 +215,21 @@ impl HistogramCells {
         let exemplar = self.exemplars.filter.admit();
         let buckets = self.bounds.len() + 1;
         let keeping = self.exemplars;
-        let mut held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keeping));
-        held.with(|cells| {
-            cells.record(bucket, value);
-            if let Some(ids) = exemplar {
-                cells.keep(bucket, value, ids, removed.get());
-            }
-        });
+        let held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keeping));
+        record_held(held, bucket, value, exemplar, removed);
+    }
+
+    /// What a bound handle keeps to record without reading these cells' header (see
+    /// [`HistogramShortcut`]).
+    pub(crate) fn shortcut(&self) -> HistogramShortcut {
+        let fixed = self.stripes.fixed();
+        HistogramShortcut {
+            bounds: NonNull::from(&*self.bounds).cast(),
+            bound_count: self.bounds.len(),
+            stripes: NonNull::from(fixed).cast(),
+            stripe_mask: fixed.len() - 1,
+            exemplars: self.exemplars,
+        }
     }
 
     /// The values so far, or (with `reset`) since the last reset: exact, since each stripe is
@@ -238,6 +247,72 @@ impl HistogramCells {
             });
         }
         values
+    }
+}
+
+/// Updates the held stripe's bucket, sum and extremes, and keeps the bucket's exemplar when the
+/// filter admitted the value (`exemplar`).
+#[inline(always)]
+fn record_held<'r, N: Number>(
+    mut held: Held<'_, Cells>,
+    bucket: usize,
+    value: N,
+    exemplar: Option<crate::trace::context::CurrentIds>,
+    removed: impl Removes<'r>,
+) {
+    held.with(|cells| {
+        cells.record(bucket, value);
+        if let Some(ids) = exemplar {
+            cells.keep(bucket, value, ids, removed.get());
+        }
+    });
+}
+
+/// What a bound handle keeps of an explicit histogram's cells: the boundaries' and the fixed
+/// stripes' addresses and counts, and what the exemplars keep. A record through it reads the
+/// handle, then the boundaries, the thread's stripe slot and the stripe; without it, the series'
+/// header comes first, one dependent miss more for a gateway whose caches went cold between two
+/// records (benches/README.md, `cold`).
+#[derive(Clone, Copy)]
+pub(crate) struct HistogramShortcut {
+    bounds: NonNull<f64>,
+    bound_count: usize,
+    stripes: NonNull<CachePadded<Claimable<Cells>>>,
+    /// The fixed stripes' count less one (it is a power of two).
+    stripe_mask: usize,
+    exemplars: Keeping,
+}
+
+// SAFETY: the pointers name the boundaries and stripes of cells that the handle holding the
+// shortcut keeps alive (an `Arc` of their series); the stripes are shared by their protocol
+// (`claimed`), the boundaries never change.
+unsafe impl Send for HistogramShortcut {}
+// SAFETY: as above.
+unsafe impl Sync for HistogramShortcut {}
+
+impl HistogramShortcut {
+    /// [`HistogramCells::record`] through the shortcut: into the thread's home stripe when it is
+    /// free; otherwise `elsewhere` records the value (the cells' own record, which tries the
+    /// other stripes). Non-finite values are ignored.
+    ///
+    /// # Safety
+    /// The cells the shortcut was taken from ([`HistogramCells::shortcut`]) must be alive.
+    #[inline(always)]
+    pub(crate) unsafe fn record<'r, N: Number>(self, value: N, removed: impl Removes<'r>, elsewhere: impl FnOnce()) {
+        if !value.is_finite() {
+            return;
+        }
+        // SAFETY: the caller guarantees the cells are alive, and with them the boundaries the
+        // shortcut names (an `Arc<[f64]>` of `bound_count` values that never changes).
+        let bounds = unsafe { std::slice::from_raw_parts(self.bounds.as_ptr(), self.bound_count) };
+        let bucket = bucket_index(bounds, value.to_f64());
+        let exemplar = self.exemplars.filter.admit();
+        // SAFETY: masked below the fixed stripes' count, and the stripes are alive (as above).
+        let home = unsafe { self.stripes.add(stripe::slot() & self.stripe_mask).as_ref() };
+        match home.claim() {
+            Some(held) => record_held(held, bucket, value, exemplar, removed),
+            None => elsewhere(),
+        }
     }
 }
 
@@ -259,6 +334,25 @@ mod tests {
         assert!(max - start < 64, "the maximum at byte {}", max - start);
         let many = Cells::new::<u64>(INLINE - FIRST_BUCKET + 1, keeping);
         assert!(matches!(many.storage, Storage::Blocks(ref blocks) if blocks.len() == 2));
+    }
+
+    #[test]
+    fn a_record_through_the_shortcut_lands_in_the_home_stripe_or_else_through_the_cells() {
+        use crate::metrics::exemplar::NoneRemoved;
+        let cells = HistogramCells::with_stripes::<f64>(Arc::from([10.0]), 2, ExemplarFilter::AlwaysOff);
+        let shortcut = cells.shortcut();
+        let mut went_elsewhere = 0;
+        // SAFETY (each call): `cells` outlives every use of its shortcut here.
+        unsafe { shortcut.record(3.0, NoneRemoved, || went_elsewhere += 1) };
+        assert_eq!(went_elsewhere, 0, "the home stripe was free");
+        let home = &cells.stripes.fixed()[stripe::slot() & 1];
+        let held = home.claim().expect("no one else records");
+        unsafe { shortcut.record(30.0, NoneRemoved, || cells.record(30.0, NoneRemoved)) };
+        unsafe { shortcut.record(f64::NAN, NoneRemoved, || went_elsewhere += 1) };
+        drop(held);
+        let values = cells.read::<f64>(false);
+        assert_eq!((values.counts, values.sum, values.min, values.max), (vec![1, 1], 33.0, 3.0, 30.0));
+        assert_eq!(went_elsewhere, 0, "a NaN is ignored, not recorded elsewhere");
     }
 
     #[test]

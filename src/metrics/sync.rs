@@ -19,7 +19,7 @@ use super::exemplar::{self, NoneRemoved, Removed, Removes};
 use super::exponential::Buckets;
 use super::exponential_cells::ExpoCells;
 use super::gauge::GaugeCell;
-use super::histogram::HistogramCells;
+use super::histogram::{HistogramCells, HistogramShortcut};
 use super::number::Number;
 use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
@@ -538,6 +538,22 @@ pub(crate) enum HistogramKind {
 }
 
 impl HistogramKind {
+    /// What a bound handle keeps to record without reading these cells: explicit buckets only.
+    fn shortcut(&self) -> Option<HistogramShortcut> {
+        match self {
+            HistogramKind::Explicit(cells) => Some(cells.shortcut()),
+            HistogramKind::Exponential(_) | HistogramKind::Sum(_) => None,
+        }
+    }
+
+    /// A bound handle's record that found its home stripe held: out of line, so that the
+    /// handle's path stays short.
+    #[cold]
+    #[inline(never)]
+    fn record_elsewhere<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        self.record(value, removed);
+    }
+
     #[inline]
     fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         match self {
@@ -647,11 +663,31 @@ handle!(
     Histogram,
     HistogramKind
 );
-bound!(
-    /// A [`Histogram`] series resolved once.
-    BoundHistogram,
-    HistogramKind
-);
+/// A [`Histogram`] series resolved once. An explicit histogram's record reaches the thread's
+/// stripe from addresses the handle keeps, without reading the series first.
+pub struct BoundHistogram<N: Number> {
+    /// `None` for an instrument of a disabled provider: recording is one branch. With the series,
+    /// the shortcut to its cells (explicit buckets only) and the pairs its view removed from those
+    /// bound (for its exemplars).
+    series: Option<HistogramBinding>,
+    _number: PhantomData<fn(N)>,
+}
+
+/// A bound histogram's series, the shortcut to its cells and the pairs its view removed.
+type HistogramBinding = (Arc<Series<HistogramKind>>, Option<HistogramShortcut>, Option<Arc<[KeyValue]>>);
+
+impl<N: Number> Clone for BoundHistogram<N> {
+    fn clone(&self) -> Self {
+        BoundHistogram { series: self.series.clone(), _number: PhantomData }
+    }
+}
+
+impl<N: Number> std::fmt::Debug for BoundHistogram<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attributes = self.series.as_ref().map(|(series, _, _)| series.attributes.attributes());
+        f.debug_struct("BoundHistogram").field("attributes", &attributes).finish()
+    }
+}
 
 impl<N: Number> Histogram<N> {
     /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
@@ -663,7 +699,11 @@ impl<N: Number> Histogram<N> {
     /// The series of `attributes`, resolved once.
     #[must_use]
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram<N> {
-        BoundHistogram { series: self.inner.bind(attributes), _number: PhantomData }
+        let series = self.inner.bind(attributes).map(|(series, removed)| {
+            let shortcut = series.cells.shortcut();
+            (series, shortcut, removed)
+        });
+        BoundHistogram { series, _number: PhantomData }
     }
 }
 
@@ -671,8 +711,14 @@ impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N) {
-        if let Some((series, removed)) = &self.series {
-            series.cells.record(value, removed);
+        match &self.series {
+            Some((series, Some(shortcut), removed)) => {
+                // SAFETY: the shortcut was taken from these cells (`bind`), which `series` keeps
+                // alive.
+                unsafe { shortcut.record(value, removed, || series.cells.record_elsewhere(value, removed)) }
+            }
+            Some((series, None, removed)) => series.cells.record(value, removed),
+            None => {}
         }
     }
 }
