@@ -20,6 +20,7 @@
 //!   then the cell) than an address the compiler knows. `floor/clock_pair`: two more `Instant::now()` reads, the floor of a
 //!   span (which reads the clock at start and end).
 //! - `nanotel/counter_add_bound`, `nanotel/histogram_record_bound` (default buckets),
+//!   `nanotel/exponential_histogram_record_bound` (`f64` values from 1 to 11001),
 //!   `nanotel/span_start_end` (sampled, 2 attributes; the thread's buffers drained, untimed, every
 //!   256 spans), `nanotel/span_refused` (the same builder under `AlwaysOff`: a `&'static str`
 //!   attribute and an integer the compiler cannot see), `nanotel/log_emit` (static body, 2
@@ -209,6 +210,7 @@ fn measure(rows: &mut [Row<'_>]) {
 struct Nanotel {
     counter: BoundCounter<u64>,
     histogram: BoundHistogram<u64>,
+    exponential: BoundHistogram<f64>,
     tracers: TracerProvider,
     tracer: Tracer,
     refusing_tracer: Tracer,
@@ -228,6 +230,12 @@ impl Nanotel {
         Nanotel {
             counter: meter.u64_counter("orders").build().expect("a valid name").bind(&attributes),
             histogram: meter.u64_histogram("latency").build().expect("a valid name").bind(&attributes),
+            exponential: meter
+                .f64_histogram("latency.fine")
+                .with_exponential_buckets()
+                .build()
+                .expect("a valid name")
+                .bind(&attributes),
             tracer: tracers.tracer("bench"),
             tracers,
             refusing_tracer: refusing.tracer("bench"),
@@ -238,7 +246,7 @@ impl Nanotel {
     }
 
     fn rows(&self) -> Vec<Row<'_>> {
-        let (mut next, mut qty, mut refused_qty) = (0, 0i64, 0i64);
+        let (mut next, mut next_fine, mut qty, mut refused_qty) = (0, 0, 0i64, 0i64);
         let drain_spans = |i: usize| {
             if i.is_multiple_of(DRAIN_EVERY) {
                 self.tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
@@ -256,6 +264,14 @@ impl Nanotel {
                 move || {
                     next += 1;
                     self.histogram.record(black_box(SPREAD[next % 16]));
+                },
+                |_| {},
+            ),
+            Row::new(
+                "nanotel/exponential_histogram_record_bound",
+                move || {
+                    next_fine += 1;
+                    self.exponential.record(black_box(SPREAD[next_fine % 16] as f64 + 1.0));
                 },
                 |_| {},
             ),
@@ -382,6 +398,12 @@ fn report(rows: &[Row]) {
     let goals = [
         ("nanotel/counter_add_bound", "floor/fetch_add", 1.2, "opentelemetry_sdk/counter_add"),
         ("nanotel/histogram_record_bound", "floor/fetch_add", 1.5, "opentelemetry_sdk/histogram_record"),
+        (
+            "nanotel/exponential_histogram_record_bound",
+            "floor/fetch_add",
+            f64::NAN,
+            "opentelemetry_sdk/histogram_record",
+        ),
         ("nanotel/span_start_end", "floor/clock_pair", 1.3, "opentelemetry_sdk/span_start_end"),
         ("nanotel/log_emit", "floor/clock_pair", f64::NAN, "opentelemetry_sdk/log_emit"),
         ("nanotel/span_refused", "floor/clock_pair", f64::NAN, "opentelemetry_sdk/span_start_end"),

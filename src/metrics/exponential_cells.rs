@@ -17,7 +17,11 @@
 //!
 //! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
-use super::claimed::Stripes;
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use super::claimed::{Claimable, Held, Stripes};
 use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
@@ -244,12 +248,15 @@ impl ExpoCells {
         let exemplar = self.exemplars.filter.admit();
         let size = Self::reservoir_size(self.exemplars.filter);
         let removes = self.exemplars.removes;
-        self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size, removes)).with(|stripe| {
-            stripe.record(float);
-            if let Some(ids) = exemplar {
-                stripe.exemplars.offer(value, ids, removed.get());
-            }
-        });
+        let held = self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size, removes));
+        record_held(held, value, float, exemplar, removed);
+    }
+
+    /// What a bound handle keeps to record without reading these cells' header (see
+    /// [`ExpoShortcut`]).
+    pub(crate) fn shortcut(&self) -> ExpoShortcut {
+        let fixed = self.stripes.fixed();
+        ExpoShortcut { stripes: NonNull::from(fixed).cast(), stripe_mask: fixed.len() - 1, exemplars: self.exemplars }
     }
 
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
@@ -274,10 +281,89 @@ impl ExpoCells {
     }
 }
 
+/// Records `float` (the value as `f64`) in the held stripe, and offers `value` to its reservoir
+/// when the filter admitted it (`exemplar`).
+#[inline(always)]
+fn record_held<'r, N: Number>(
+    mut held: Held<'_, Stripe>,
+    value: N,
+    float: f64,
+    exemplar: Option<crate::trace::context::CurrentIds>,
+    removed: impl Removes<'r>,
+) {
+    held.with(|stripe| {
+        stripe.record(float);
+        if let Some(ids) = exemplar {
+            stripe.exemplars.offer(value, ids, removed.get());
+        }
+    });
+}
+
+/// What a bound handle keeps of an exponential histogram's cells: the fixed stripes' address and
+/// count, and what the exemplars keep. As the explicit histogram's (`histogram::HistogramShortcut`),
+/// a record through it reads the handle, then the thread's stripe slot and the stripe, not the
+/// series' header first.
+#[derive(Clone, Copy)]
+pub(crate) struct ExpoShortcut {
+    stripes: NonNull<CachePadded<Claimable<Stripe>>>,
+    /// The fixed stripes' count less one (it is a power of two).
+    stripe_mask: usize,
+    exemplars: Keeping,
+}
+
+// SAFETY: the pointer names the stripes of cells that the handle holding the shortcut keeps
+// alive (an `Arc` of their series); the stripes are shared by their protocol (`claimed`).
+unsafe impl Send for ExpoShortcut {}
+// SAFETY: as above.
+unsafe impl Sync for ExpoShortcut {}
+
+impl ExpoShortcut {
+    /// [`ExpoCells::record`] through the shortcut: into the thread's home stripe when it is free;
+    /// otherwise `elsewhere` records the value (the cells' own record, which tries the other
+    /// stripes). Non-finite values are ignored.
+    ///
+    /// # Safety
+    /// The cells the shortcut was taken from ([`ExpoCells::shortcut`]) must be alive.
+    #[inline(always)]
+    pub(crate) unsafe fn record<'r, N: Number>(self, value: N, removed: impl Removes<'r>, elsewhere: impl FnOnce()) {
+        let float = value.to_f64();
+        if !float.is_finite() {
+            return;
+        }
+        let exemplar = self.exemplars.filter.admit();
+        // SAFETY: masked below the fixed stripes' count, and the caller guarantees the cells, and
+        // with them their stripes, are alive.
+        let home = unsafe { self.stripes.add(stripe::slot() & self.stripe_mask).as_ref() };
+        match home.claim() {
+            Some(held) => record_held(held, value, float, exemplar, removed),
+            None => elsewhere(),
+        }
+    }
+}
+
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
     use crate::metrics::exemplar::Removed;
+
+    #[test]
+    fn a_record_through_the_shortcut_lands_in_the_home_stripe_or_else_through_the_cells() {
+        use crate::metrics::exemplar::NoneRemoved;
+        let cells = ExpoCells::with_stripes(2, MAX_SIZE, MAX_SCALE, ExemplarFilter::AlwaysOff);
+        let shortcut = cells.shortcut();
+        let mut went_elsewhere = 0;
+        // SAFETY (each call): `cells` outlives every use of its shortcut here.
+        unsafe { shortcut.record(3.0, NoneRemoved, || went_elsewhere += 1) };
+        assert_eq!(went_elsewhere, 0, "the home stripe was free");
+        let home = &cells.stripes.fixed()[stripe::slot() & 1];
+        let held = home.claim().expect("no one else records");
+        unsafe { shortcut.record(0.0, NoneRemoved, || cells.record(0.0, NoneRemoved)) };
+        unsafe { shortcut.record(f64::INFINITY, NoneRemoved, || went_elsewhere += 1) };
+        drop(held);
+        let state = cells.read(false).0;
+        assert_eq!((state.positive.counts.iter().sum::<u64>(), state.zero_count, state.sum), (1, 1, 3.0));
+        assert_eq!(went_elsewhere, 0, "an infinity is ignored, not recorded elsewhere");
+    }
 
     #[test]
     fn matches_the_plain_model_across_rescaling_and_resets() {

@@ -17,7 +17,7 @@ use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, Temporality};
 use super::exemplar::{self, NoneRemoved, Removed, Removes};
 use super::exponential::Buckets;
-use super::exponential_cells::ExpoCells;
+use super::exponential_cells::{ExpoCells, ExpoShortcut};
 use super::gauge::GaugeCell;
 use super::histogram::{HistogramCells, HistogramShortcut};
 use super::number::Number;
@@ -538,11 +538,12 @@ pub(crate) enum HistogramKind {
 }
 
 impl HistogramKind {
-    /// What a bound handle keeps to record without reading these cells: explicit buckets only.
-    fn shortcut(&self) -> Option<HistogramShortcut> {
+    /// What a bound handle keeps to record without reading these cells (none for a view's sum).
+    fn shortcut(&self) -> Option<KindShortcut> {
         match self {
-            HistogramKind::Explicit(cells) => Some(cells.shortcut()),
-            HistogramKind::Exponential(_) | HistogramKind::Sum(_) => None,
+            HistogramKind::Explicit(cells) => Some(KindShortcut::Explicit(cells.shortcut())),
+            HistogramKind::Exponential(cells) => Some(KindShortcut::Exponential(cells.shortcut())),
+            HistogramKind::Sum(_) => None,
         }
     }
 
@@ -663,18 +664,25 @@ handle!(
     Histogram,
     HistogramKind
 );
-/// A [`Histogram`] series resolved once. An explicit histogram's record reaches the thread's
-/// stripe from addresses the handle keeps, without reading the series first.
+/// A [`Histogram`] series resolved once. A record reaches the thread's stripe from addresses the
+/// handle keeps, without reading the series first.
 pub struct BoundHistogram<N: Number> {
     /// `None` for an instrument of a disabled provider: recording is one branch. With the series,
-    /// the shortcut to its cells (explicit buckets only) and the pairs its view removed from those
+    /// the shortcut to its cells (none for a view's sum) and the pairs its view removed from those
     /// bound (for its exemplars).
     series: Option<HistogramBinding>,
     _number: PhantomData<fn(N)>,
 }
 
 /// A bound histogram's series, the shortcut to its cells and the pairs its view removed.
-type HistogramBinding = (Arc<Series<HistogramKind>>, Option<HistogramShortcut>, Option<Arc<[KeyValue]>>);
+type HistogramBinding = (Arc<Series<HistogramKind>>, Option<KindShortcut>, Option<Arc<[KeyValue]>>);
+
+/// The shortcut a bound histogram keeps to its cells, by their kind.
+#[derive(Clone, Copy)]
+enum KindShortcut {
+    Explicit(HistogramShortcut),
+    Exponential(ExpoShortcut),
+}
 
 impl<N: Number> Clone for BoundHistogram<N> {
     fn clone(&self) -> Self {
@@ -711,14 +719,14 @@ impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
     #[inline]
     pub fn record(&self, value: N) {
-        match &self.series {
-            Some((series, Some(shortcut), removed)) => {
-                // SAFETY: the shortcut was taken from these cells (`bind`), which `series` keeps
-                // alive.
-                unsafe { shortcut.record(value, removed, || series.cells.record_elsewhere(value, removed)) }
-            }
-            Some((series, None, removed)) => series.cells.record(value, removed),
-            None => {}
+        let Some((series, shortcut, removed)) = &self.series else { return };
+        let elsewhere = || series.cells.record_elsewhere(value, removed);
+        match shortcut {
+            // SAFETY (both): the shortcut was taken from these cells (`bind`), which `series`
+            // keeps alive.
+            Some(KindShortcut::Explicit(shortcut)) => unsafe { shortcut.record(value, removed, elsewhere) },
+            Some(KindShortcut::Exponential(shortcut)) => unsafe { shortcut.record(value, removed, elsewhere) },
+            None => series.cells.record(value, removed),
         }
     }
 }
