@@ -20,7 +20,7 @@
 //! allocates again. The collector may wait for a holder to finish (spinning, then yielding), never
 //! the other way round.
 
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
 
@@ -99,6 +99,44 @@ impl<S> Drop for Held<'_, S> {
     fn drop(&mut self) {
         // Release pairs with the Acquire of the next `claim`.
         self.stripe.held.store(false, Ordering::Release);
+    }
+}
+
+/// What a bound handle keeps of its cells' fixed stripes: their address and number. A record
+/// then claims its home stripe from the handle's own memory and the thread's stripe slot, not
+/// through the stripes' header: one dependent miss fewer when the caches are cold (see
+/// benches/README.md, `cold`). When the home stripe is held, the record goes through the cells
+/// as usual ([`Stripes::claim`]), which tries the others.
+pub(crate) struct HomeStripes<S> {
+    first: NonNull<CachePadded<Claimable<S>>>,
+    /// The fixed stripes' number less one (it is a power of two).
+    mask: usize,
+}
+
+impl<S> Clone for HomeStripes<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for HomeStripes<S> {}
+
+// SAFETY: the pointer names stripes that the handle holding it keeps alive (an `Arc` of their
+// series); they are shared by this module's protocol, exactly as through `Stripes`.
+unsafe impl<S: Send> Send for HomeStripes<S> {}
+// SAFETY: as above.
+unsafe impl<S: Send> Sync for HomeStripes<S> {}
+
+impl<S> HomeStripes<S> {
+    /// The stripe of `slot` (any number: it is masked), if no one holds it.
+    ///
+    /// # Safety
+    /// The stripes these were taken from ([`Stripes::home_stripes`]) must be alive for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn claim<'a>(self, slot: usize) -> Option<Held<'a, S>> {
+        // SAFETY: masked below the fixed stripes' number, and the caller guarantees they are
+        // alive for as long as the guard.
+        unsafe { self.first.add(slot & self.mask).as_ref() }.claim()
     }
 }
 
@@ -194,10 +232,10 @@ impl<S: Send> Stripes<S> {
         self.fixed.iter().map(|stripe| &**stripe).chain(self.extras()).map(Claimable::claim_waiting)
     }
 
-    /// The fixed stripes, for a handle that claims its home stripe without reading these
-    /// stripes' header (see `histogram::HistogramShortcut`).
-    pub(crate) fn fixed(&self) -> &[CachePadded<Claimable<S>>] {
-        &self.fixed
+    /// The fixed stripes' address and number, for a bound handle that claims its home stripe
+    /// without reading these stripes' header (see [`HomeStripes`]).
+    pub(crate) fn home_stripes(&self) -> HomeStripes<S> {
+        HomeStripes { first: NonNull::from(&*self.fixed).cast(), mask: self.fixed.len() - 1 }
     }
 
     /// The number of extra stripes made so far.

@@ -17,11 +17,7 @@
 //!
 //! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
-use std::ptr::NonNull;
-
-use crossbeam_utils::CachePadded;
-
-use super::claimed::{Claimable, Held, Stripes};
+use super::claimed::{Held, HomeStripes, Stripes};
 use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
@@ -255,8 +251,7 @@ impl ExpoCells {
     /// What a bound handle keeps to record without reading these cells' header (see
     /// [`ExpoShortcut`]).
     pub(crate) fn shortcut(&self) -> ExpoShortcut {
-        let fixed = self.stripes.fixed();
-        ExpoShortcut { stripes: NonNull::from(fixed).cast(), stripe_mask: fixed.len() - 1, exemplars: self.exemplars }
+        ExpoShortcut { stripes: self.stripes.home_stripes(), exemplars: self.exemplars }
     }
 
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
@@ -299,23 +294,15 @@ fn record_held<'r, N: Number>(
     });
 }
 
-/// What a bound handle keeps of an exponential histogram's cells: the fixed stripes' address and
-/// count, and what the exemplars keep. As the explicit histogram's (`histogram::HistogramShortcut`),
-/// a record through it reads the handle, then the thread's stripe slot and the stripe, not the
-/// series' header first.
+/// What a bound handle keeps of an exponential histogram's cells: the fixed stripes (see
+/// `claimed::HomeStripes`) and what the exemplars keep. As the explicit histogram's
+/// (`histogram::HistogramShortcut`), a record through it reads the handle, then the thread's
+/// stripe slot and the stripe, not the series' header first.
 #[derive(Clone, Copy)]
 pub(crate) struct ExpoShortcut {
-    stripes: NonNull<CachePadded<Claimable<Stripe>>>,
-    /// The fixed stripes' count less one (it is a power of two).
-    stripe_mask: usize,
+    stripes: HomeStripes<Stripe>,
     exemplars: Keeping,
 }
-
-// SAFETY: the pointer names the stripes of cells that the handle holding the shortcut keeps
-// alive (an `Arc` of their series); the stripes are shared by their protocol (`claimed`).
-unsafe impl Send for ExpoShortcut {}
-// SAFETY: as above.
-unsafe impl Sync for ExpoShortcut {}
 
 impl ExpoShortcut {
     /// [`ExpoCells::record`] through the shortcut: into the thread's home stripe when it is free;
@@ -331,10 +318,9 @@ impl ExpoShortcut {
             return;
         }
         let exemplar = self.exemplars.filter.admit();
-        // SAFETY: masked below the fixed stripes' count, and the caller guarantees the cells, and
-        // with them their stripes, are alive.
-        let home = unsafe { self.stripes.add(stripe::slot() & self.stripe_mask).as_ref() };
-        match home.claim() {
+        // SAFETY: the caller guarantees the cells, and with them their stripes, are alive for as
+        // long as this call, which the guard does not outlive.
+        match unsafe { self.stripes.claim(stripe::slot()) } {
             Some(held) => record_held(held, value, float, exemplar, removed),
             None => elsewhere(),
         }
@@ -355,8 +341,7 @@ mod tests {
         // SAFETY (each call): `cells` outlives every use of its shortcut here.
         unsafe { shortcut.record(3.0, NoneRemoved, || went_elsewhere += 1) };
         assert_eq!(went_elsewhere, 0, "the home stripe was free");
-        let home = &cells.stripes.fixed()[stripe::slot() & 1];
-        let held = home.claim().expect("no one else records");
+        let held = unsafe { cells.stripes.home_stripes().claim(stripe::slot()) }.expect("no one else records");
         unsafe { shortcut.record(0.0, NoneRemoved, || cells.record(0.0, NoneRemoved)) };
         unsafe { shortcut.record(f64::INFINITY, NoneRemoved, || went_elsewhere += 1) };
         drop(held);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use super::claimed::{Claimable, Held, Stripes};
+use super::claimed::{Held, HomeStripes, Stripes};
 use super::exemplar::{Keeping, Kept, Places, Removed, Removes};
 use super::number::Number;
 use super::stripe;
@@ -222,12 +222,10 @@ impl HistogramCells {
     /// What a bound handle keeps to record without reading these cells' header (see
     /// [`HistogramShortcut`]).
     pub(crate) fn shortcut(&self) -> HistogramShortcut {
-        let fixed = self.stripes.fixed();
         HistogramShortcut {
             bounds: NonNull::from(&*self.bounds).cast(),
             bound_count: self.bounds.len(),
-            stripes: NonNull::from(fixed).cast(),
-            stripe_mask: fixed.len() - 1,
+            stripes: self.stripes.home_stripes(),
             exemplars: self.exemplars,
         }
     }
@@ -268,24 +266,22 @@ fn record_held<'r, N: Number>(
     });
 }
 
-/// What a bound handle keeps of an explicit histogram's cells: the boundaries' and the fixed
-/// stripes' addresses and counts, and what the exemplars keep. A record through it reads the
-/// handle, then the boundaries, the thread's stripe slot and the stripe; without it, the series'
-/// header comes first, one dependent miss more for a gateway whose caches went cold between two
-/// records (benches/README.md, `cold`).
+/// What a bound handle keeps of an explicit histogram's cells: the boundaries' address and
+/// count, the fixed stripes (see `claimed::HomeStripes`), and what the exemplars keep. A record
+/// through it reads the handle, then the boundaries, the thread's stripe slot and the stripe;
+/// without it, the series' header comes first, one dependent miss more for a gateway whose caches
+/// went cold between two records (benches/README.md, `cold`).
 #[derive(Clone, Copy)]
 pub(crate) struct HistogramShortcut {
     bounds: NonNull<f64>,
     bound_count: usize,
-    stripes: NonNull<CachePadded<Claimable<Cells>>>,
-    /// The fixed stripes' count less one (it is a power of two).
-    stripe_mask: usize,
+    stripes: HomeStripes<Cells>,
     exemplars: Keeping,
 }
 
-// SAFETY: the pointers name the boundaries and stripes of cells that the handle holding the
-// shortcut keeps alive (an `Arc` of their series); the stripes are shared by their protocol
-// (`claimed`), the boundaries never change.
+// SAFETY: the pointer names the boundaries of cells that the handle holding the shortcut keeps
+// alive (an `Arc` of their series), which never change; the stripes are `HomeStripes`, `Send`
+// and `Sync` on their own terms.
 unsafe impl Send for HistogramShortcut {}
 // SAFETY: as above.
 unsafe impl Sync for HistogramShortcut {}
@@ -307,9 +303,9 @@ impl HistogramShortcut {
         let bounds = unsafe { std::slice::from_raw_parts(self.bounds.as_ptr(), self.bound_count) };
         let bucket = bucket_index(bounds, value.to_f64());
         let exemplar = self.exemplars.filter.admit();
-        // SAFETY: masked below the fixed stripes' count, and the stripes are alive (as above).
-        let home = unsafe { self.stripes.add(stripe::slot() & self.stripe_mask).as_ref() };
-        match home.claim() {
+        // SAFETY: the stripes are alive (as above) for as long as this call, which the guard
+        // does not outlive.
+        match unsafe { self.stripes.claim(stripe::slot()) } {
             Some(held) => record_held(held, bucket, value, exemplar, removed),
             None => elsewhere(),
         }
@@ -326,7 +322,7 @@ mod tests {
         let keeping = Keeping { filter: ExemplarFilter::TraceBased, removes: true };
         let cells = Cells::new::<u64>(DEFAULT_BOUNDARIES.len() + 1, keeping);
         assert!(matches!(cells.storage, Storage::Inline(_)));
-        let stripe = CachePadded::new(Claimable::new(cells, false));
+        let stripe = CachePadded::new(super::super::claimed::Claimable::new(cells, false));
         assert_eq!(std::mem::size_of_val(&stripe), 256);
         // The flag at the stripe's start, the sum and the extremes in its first line.
         let start = (&raw const *stripe) as usize;
@@ -345,8 +341,7 @@ mod tests {
         // SAFETY (each call): `cells` outlives every use of its shortcut here.
         unsafe { shortcut.record(3.0, NoneRemoved, || went_elsewhere += 1) };
         assert_eq!(went_elsewhere, 0, "the home stripe was free");
-        let home = &cells.stripes.fixed()[stripe::slot() & 1];
-        let held = home.claim().expect("no one else records");
+        let held = unsafe { cells.stripes.home_stripes().claim(stripe::slot()) }.expect("no one else records");
         unsafe { shortcut.record(30.0, NoneRemoved, || cells.record(30.0, NoneRemoved)) };
         unsafe { shortcut.record(f64::NAN, NoneRemoved, || went_elsewhere += 1) };
         drop(held);
