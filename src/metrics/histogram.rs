@@ -315,6 +315,7 @@ impl HistogramShortcut {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+    use crate::metrics::claimed::Claimable;
     use crate::metrics::ExemplarFilter;
 
     #[test]
@@ -322,7 +323,7 @@ mod tests {
         let keeping = Keeping { filter: ExemplarFilter::TraceBased, removes: true };
         let cells = Cells::new::<u64>(DEFAULT_BOUNDARIES.len() + 1, keeping);
         assert!(matches!(cells.storage, Storage::Inline(_)));
-        let stripe = CachePadded::new(super::super::claimed::Claimable::new(cells, false));
+        let stripe = CachePadded::new(Claimable::new(cells, false));
         assert_eq!(std::mem::size_of_val(&stripe), 256);
         // The flag at the stripe's start, the sum and the extremes in its first line.
         let start = (&raw const *stripe) as usize;
