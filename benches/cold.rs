@@ -9,22 +9,36 @@
 //! warm 40,000 times (a running program's state: every page of the thread's rings has been
 //! touched once), then the rows take their samples in turns, one sample of each row per round, so
 //! that whatever the machine does meanwhile falls on every row alike; each row keeps 1,000
-//! samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones. Rows:
+//! samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones; `NANOTEL_COLD_ROWS=a,b` measures
+//! only the rows whose names contain `a` or `b` (and prints no ratios). Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
-//! - `floor/fetch_add`: one relaxed `fetch_add` on a static `AtomicU64` (its line evicted): the
-//!   floor of a counter add, and the one the goals name. `floor/fetch_add_through_handle`: the
-//!   same on an `AtomicU64` in a `Box` kept beside the bound handles: the floor of any counter
-//!   reached through a handle the program keeps, which costs a dependent miss more (the handle,
-//!   then the cell) than an address the compiler knows. `floor/clock_pair`: two more `Instant::now()` reads, the floor of a
-//!   span (which reads the clock at start and end).
+//! - `floor/fetch_add`: one relaxed `fetch_add` on a static `AtomicU64` (one of 64, each on a
+//!   page of its own; its line evicted): the floor of a counter add, and the one the goals name.
+//!   `floor/fetch_add_through_handle`: the same on an `AtomicU64` behind an `Arc` the row keeps
+//!   (as the `prometheus` crate keeps a counter): the floor of any counter reached through a
+//!   handle. `floor/clock_pair`: two more `Instant::now()` reads, the floor of a span (which reads
+//!   the clock at start and end).
 //! - `nanotel/counter_add_bound`, `nanotel/histogram_record_bound` (default buckets),
 //!   `nanotel/exponential_histogram_record_bound` (`f64` values from 1 to 11001),
 //!   `nanotel/span_start_end` (sampled, 2 attributes; the thread's buffers drained, untimed, every
 //!   256 spans), `nanotel/span_refused` (the same builder under `AlwaysOff`: a `&'static str`
 //!   attribute and an integer the compiler cannot see), `nanotel/log_emit` (static body, 2
 //!   attributes).
+//! - `prometheus/counter_inc_by`, `prometheus/histogram_observe`: the `prometheus` crate (0.14)
+//!   recording through handles bound to the same three labels (nanotel's default boundaries).
+//! - Each row that records into a series or a cell takes the next of 64 in turn (`SERIES`: 64
+//!   series bound to different attributes, 64 floor cells on 64 pages), so that a figure does not
+//!   hang on where one allocation landed (one run put a cell on a page whose walk was cheap, and
+//!   two rows of the same code differed by 2.5x).
+//! - Each row that records through a handle (the floor through one, the bound instruments, the
+//!   `prometheus` crate's) owns its handles (moved into the row) and comes twice: as named,
+//!   with the handle as cold as the rest (a program keeps its handles in its own structures, which
+//!   the other work evicted too: the handle is a miss before the cell it names), and `…/handle_hot`,
+//!   with the handle's own lines read (untimed) just before the timer (a caller that has its
+//!   handle in a register or has just used the line it is in, as a static's address is in the
+//!   instruction); everything behind the handle stays cold.
 //! - `opentelemetry_sdk/*`: the official SDK (0.33) doing the same: counter add and histogram
 //!   record with the same 3 attributes (it has no bound instruments), a span with 2 attributes
 //!   (batch processor, exporter that discards), a log record with 2 attributes.
@@ -33,7 +47,8 @@
 //! untimed eviction costs milliseconds, and its benchmarks run one after another. So this bench has its own loop and prints
 //! its own table: the median and 99th percentile of each row net of `empty`, and the ratios the
 //! goals name (issue 19): counter ≤ 1.2× `floor/fetch_add`, histogram ≤ 1.5×, span ≤ 1.3×
-//! `floor/clock_pair`, each p99 no worse than the SDK's.
+//! `floor/clock_pair`, each p99 no worse than the SDK's; and each bound instrument beside the
+//! floor through a handle and the `prometheus` crate, in both placements of the handle.
 //!
 //! ```sh
 //! cargo bench -p nanotel-benches --bench cold
@@ -46,7 +61,9 @@ mod sdk_sinks;
 use sdk_sinks::{NoopLogs, NoopMetrics, NoopSpans};
 
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
@@ -54,7 +71,7 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{Logger, LoggerProvider, Severity};
-use nanotel::metrics::{BoundCounter, BoundHistogram, MeterProvider};
+use nanotel::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, MeterProvider};
 use nanotel::trace::{Sampler, Tracer, TracerProvider};
 use order_span::order_span;
 
@@ -79,6 +96,12 @@ fn evict_bytes() -> usize {
     kib.map_or(DEFAULT_EVICT_BYTES, |kib| (4 * (kib << 10)).min(MAX_EVICT_BYTES))
 }
 
+/// Whether the row `name` is measured: every row, or with `NANOTEL_COLD_ROWS` set, those whose
+/// name contains one of its comma-separated parts (to compare a few rows over many samples).
+fn chosen(name: &str) -> bool {
+    std::env::var("NANOTEL_COLD_ROWS").map_or(true, |parts| parts.split(',').any(|part| name.contains(part)))
+}
+
 /// Samples kept per row.
 fn samples() -> usize {
     env_number("NANOTEL_COLD_SAMPLES").unwrap_or(SAMPLES)
@@ -98,7 +121,17 @@ const STEADY: usize = 40_000;
 /// Spans or records between two (untimed) drains: the thread's buffers never fill.
 const DRAIN_EVERY: usize = 256;
 
-static FLOOR: AtomicU64 = AtomicU64::new(0);
+/// Series (and floor cells) per row, recorded into in turn, one per run: where an allocation
+/// lands (next to what else, on which page) moves a cold figure as much as the code does, so each
+/// row's figure is over many places rather than one.
+const SERIES: usize = 64;
+
+/// A floor's cell, alone on its page as a series' cells usually are.
+#[repr(align(4096))]
+struct PageCell(AtomicU64);
+
+/// The static floor's cells.
+static FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
 /// The histograms' values: all 16 default buckets, in a scrambled order.
 const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
@@ -125,28 +158,65 @@ impl Evictor {
 /// One row: how to time its operation once, what to do untimed after each sample, and the
 /// samples so far, in nanoseconds.
 struct Row<'a> {
-    name: &'static str,
-    timed: Box<dyn FnMut() -> u64 + 'a>,
+    name: String,
+    timed: Box<dyn FnMut(usize) -> u64 + 'a>,
     between: Box<dyn FnMut(usize) + 'a>,
     samples: Vec<u64>,
 }
 
 impl<'a> Row<'a> {
     /// A row timing `op` (inlined between the two reads of the timer, so the row's own indirect
-    /// call stays outside the timed region); `between` runs untimed after each run of `op`.
-    fn new(name: &'static str, mut op: impl FnMut() + 'a, between: impl FnMut(usize) + 'a) -> Self {
-        let timed = move || {
+    /// call stays outside the timed region), which gets the number of the run (counting every
+    /// run, warm and sampled); `between` runs untimed after each run of `op`.
+    fn new(name: impl Into<String>, mut op: impl FnMut(usize) + 'a, between: impl FnMut(usize) + 'a) -> Self {
+        let timed = move |run| {
             let started = ticks();
-            op();
+            op(run);
             ticks() - started
         };
-        Row { name, timed: Box::new(timed), between: Box::new(between), samples: Vec::with_capacity(samples()) }
+        Row {
+            name: name.into(),
+            timed: Box::new(timed),
+            between: Box::new(between),
+            samples: Vec::with_capacity(samples()),
+        }
+    }
+
+    /// A row like [`new`](Self::new) whose operation finds its handle warm: before the first read
+    /// of the timer, untimed, it reads every cache line of `op`'s own state (the handle it moved
+    /// in), as a caller has its handle in a register or in a line it has just used; whatever the
+    /// handle points to stays as cold as in every other row.
+    fn handle_hot(name: impl Into<String>, mut op: impl FnMut(usize) + 'a, between: impl FnMut(usize) + 'a) -> Self {
+        let timed = move |run| {
+            touch(&op);
+            let started = ticks();
+            op(run);
+            ticks() - started
+        };
+        Row {
+            name: name.into(),
+            timed: Box::new(timed),
+            between: Box::new(between),
+            samples: Vec::with_capacity(samples()),
+        }
     }
 
     /// The samples' `p` quantile (they are sorted once all are taken).
     fn percentile(&self, p: f64) -> u64 {
         let index = ((self.samples.len() as f64 - 1.0) * p).round() as usize;
         self.samples[index]
+    }
+}
+
+/// Reads one byte of every cache line `value` spans, so that they are in the L1 cache.
+fn touch<T>(value: &T) {
+    let first = std::ptr::from_ref(value).cast::<MaybeUninit<u8>>();
+    let size = std::mem::size_of::<T>();
+    for offset in (0..size).step_by(64).chain(size.checked_sub(1)) {
+        // SAFETY: `offset` is below `value`'s size, so the byte is inside it, and `value` is
+        // borrowed for the whole call; a `MaybeUninit<u8>` may be any byte, padding included, and
+        // needs no alignment.
+        black_box(unsafe { std::ptr::read_volatile(first.add(offset)) });
     }
 }
 
@@ -186,16 +256,16 @@ fn ns_per_tick() -> f64 {
 fn measure(rows: &mut [Row<'_>]) {
     let (mut evictor, ns_per_tick) = (Evictor::new(), ns_per_tick());
     for row in rows.iter_mut() {
-        for i in 0..STEADY {
-            (row.timed)();
-            (row.between)(i);
+        for run in 0..STEADY {
+            (row.timed)(run);
+            (row.between)(run);
         }
     }
     for i in 0..WARM_UP + samples() {
         for row in rows.iter_mut() {
             evictor.evict();
-            let elapsed = (row.timed)();
-            (row.between)(i);
+            let elapsed = (row.timed)(STEADY + i);
+            (row.between)(STEADY + i);
             if i >= WARM_UP {
                 row.samples.push((elapsed as f64 * ns_per_tick) as u64);
             }
@@ -208,9 +278,9 @@ fn measure(rows: &mut [Row<'_>]) {
 
 /// What nanotel's rows record into, made before any row runs.
 struct Nanotel {
-    counter: BoundCounter<u64>,
-    histogram: BoundHistogram<u64>,
-    exponential: BoundHistogram<f64>,
+    counter: Counter<u64>,
+    histogram: Histogram<u64>,
+    exponential: Histogram<f64>,
     tracers: TracerProvider,
     tracer: Tracer,
     refusing_tracer: Tracer,
@@ -221,21 +291,14 @@ struct Nanotel {
 
 impl Nanotel {
     fn new() -> Self {
-        let attributes =
-            [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")];
         let meter = MeterProvider::builder().without_env().build().meter("bench");
         let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
         let refusing = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOff).build();
         let loggers = LoggerProvider::builder().without_env().build();
         Nanotel {
-            counter: meter.u64_counter("orders").build().expect("a valid name").bind(&attributes),
-            histogram: meter.u64_histogram("latency").build().expect("a valid name").bind(&attributes),
-            exponential: meter
-                .f64_histogram("latency.fine")
-                .with_exponential_buckets()
-                .build()
-                .expect("a valid name")
-                .bind(&attributes),
+            counter: meter.u64_counter("orders").build().expect("a valid name"),
+            histogram: meter.u64_histogram("latency").build().expect("a valid name"),
+            exponential: meter.f64_histogram("latency.fine").with_exponential_buckets().build().expect("a valid name"),
             tracer: tracers.tracer("bench"),
             tracers,
             refusing_tracer: refusing.tracer("bench"),
@@ -246,7 +309,7 @@ impl Nanotel {
     }
 
     fn rows(&self) -> Vec<Row<'_>> {
-        let (mut next, mut next_fine, mut qty, mut refused_qty) = (0, 0, 0i64, 0i64);
+        let (mut qty, mut refused_qty) = (0i64, 0i64);
         let drain_spans = |i: usize| {
             if i.is_multiple_of(DRAIN_EVERY) {
                 self.tracers.drain(usize::MAX, |_, span| drop(black_box(span)));
@@ -257,27 +320,23 @@ impl Nanotel {
                 self.loggers.drain(usize::MAX, |_, record| drop(black_box(record)));
             }
         };
-        vec![
-            Row::new("nanotel/counter_add_bound", || self.counter.add(black_box(1)), |_| {}),
-            Row::new(
-                "nanotel/histogram_record_bound",
-                move || {
-                    next += 1;
-                    self.histogram.record(black_box(SPREAD[next % 16]));
-                },
-                |_| {},
-            ),
-            Row::new(
-                "nanotel/exponential_histogram_record_bound",
-                move || {
-                    next_fine += 1;
-                    self.exponential.record(black_box(SPREAD[next_fine % 16] as f64 + 1.0));
-                },
-                |_| {},
-            ),
+        let mut rows = Vec::new();
+        rows.extend(placements("nanotel/counter_add_bound", || {
+            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
+            move |run| counters[run % SERIES].add(black_box(1))
+        }));
+        rows.extend(placements("nanotel/histogram_record_bound", || {
+            let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
+            move |run| histograms[run % SERIES].record(black_box(spread(run)))
+        }));
+        rows.extend(placements("nanotel/exponential_histogram_record_bound", || {
+            let histograms: [BoundHistogram<f64>; SERIES] = std::array::from_fn(|k| self.exponential.bind(&symbol(k)));
+            move |run| histograms[run % SERIES].record(black_box(spread(run) as f64 + 1.0))
+        }));
+        rows.extend([
             Row::new(
                 "nanotel/span_start_end",
-                move || {
+                move |_| {
                     qty += 1;
                     order_span(&self.tracer, qty);
                 },
@@ -285,7 +344,7 @@ impl Nanotel {
             ),
             Row::new(
                 "nanotel/span_refused",
-                move || {
+                move |_| {
                     refused_qty += 1;
                     order_span(&self.refusing_tracer, refused_qty);
                 },
@@ -293,10 +352,72 @@ impl Nanotel {
             ),
             Row::new(
                 "nanotel/log_emit",
-                || self.logger.emit(Severity::Info, "order accepted", black_box(&self.log_attributes)),
+                |_| self.logger.emit(Severity::Info, "order accepted", black_box(&self.log_attributes)),
                 drain_logs,
             ),
-        ]
+        ]);
+        rows
+    }
+}
+
+/// The name of a row's twin whose handle is warm ([`Row::handle_hot`]).
+fn hot(name: &str) -> String {
+    format!("{name}/handle_hot")
+}
+
+/// One operation in two rows: `name`, with its handle as cold as the rest (kept in memory the
+/// eviction went over, as a program keeps its handles in its own structures), and
+/// [`hot`]`(name)`, with its handle warm. `make` makes each row's operation, which owns its
+/// [`SERIES`] handles (moved into it, so that they are all of the operation's own state) and
+/// records through the next one each run.
+fn placements<'a, Op: FnMut(usize) + 'a>(name: &str, make: impl Fn() -> Op) -> [Row<'a>; 2] {
+    [Row::new(name, make(), |_| {}), Row::handle_hot(hot(name), make(), |_| {})]
+}
+
+/// The attributes of the `k`th of a row's [`SERIES`] series.
+fn symbol(k: usize) -> [KeyValue; 3] {
+    [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", format!("S{k}"))]
+}
+
+/// The value a histogram row records in run `run`: every default bucket in turn, in a scrambled
+/// order, and each series a different bucket from one pass over the series to the next.
+fn spread(run: usize) -> u64 {
+    SPREAD[(run + run / SERIES) % SPREAD.len()]
+}
+
+/// What the `prometheus` crate's rows record into: a counter and a histogram with the same three
+/// labels (bound per series, as its `with_label_values` handles are kept), the histogram with
+/// nanotel's default boundaries.
+struct Prometheus {
+    counters: prometheus::IntCounterVec,
+    histograms: prometheus::HistogramVec,
+}
+
+impl Prometheus {
+    fn new() -> Self {
+        let labels = ["venue", "side", "symbol"];
+        let counters = prometheus::IntCounterVec::new(prometheus::Opts::new("orders", "orders sent"), &labels);
+        let boundaries =
+            [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
+        let options = prometheus::HistogramOpts::new("latency", "order latency").buckets(boundaries.to_vec());
+        let histograms = prometheus::HistogramVec::new(options, &labels);
+        Prometheus { counters: counters.expect("valid options"), histograms: histograms.expect("valid options") }
+    }
+
+    fn rows(&self) -> Vec<Row<'_>> {
+        let labels = |k: usize| ["XNAS".to_owned(), "buy".to_owned(), format!("S{k}")];
+        let mut rows = Vec::new();
+        rows.extend(placements("prometheus/counter_inc_by", || {
+            let counters: [prometheus::IntCounter; SERIES] =
+                std::array::from_fn(|k| self.counters.with_label_values(&labels(k)));
+            move |run| counters[run % SERIES].inc_by(black_box(1))
+        }));
+        rows.extend(placements("prometheus/histogram_observe", || {
+            let histograms: [prometheus::Histogram; SERIES] =
+                std::array::from_fn(|k| self.histograms.with_label_values(&labels(k)));
+            move |run| histograms[run % SERIES].observe(black_box(spread(run) as f64))
+        }));
+        rows
     }
 }
 
@@ -341,20 +462,17 @@ impl Sdk {
     }
 
     fn rows(&self) -> Vec<Row<'_>> {
-        let (mut next, mut qty) = (0, 0i64);
+        let mut qty = 0i64;
         vec![
-            Row::new("opentelemetry_sdk/counter_add", || self.counter.add(black_box(1), &self.attributes), |_| {}),
+            Row::new("opentelemetry_sdk/counter_add", |_| self.counter.add(black_box(1), &self.attributes), |_| {}),
             Row::new(
                 "opentelemetry_sdk/histogram_record",
-                move || {
-                    next += 1;
-                    self.histogram.record(black_box(SPREAD[next % 16]), &self.attributes);
-                },
+                |run| self.histogram.record(black_box(spread(run)), &self.attributes),
                 |_| {},
             ),
             Row::new(
                 "opentelemetry_sdk/span_start_end",
-                move || {
+                move |_| {
                     qty += 1;
                     let mut span = self.tracer.start("order.send");
                     span.set_attribute(opentelemetry::KeyValue::new("venue", "XNAS"));
@@ -365,7 +483,7 @@ impl Sdk {
             ),
             Row::new(
                 "opentelemetry_sdk/log_emit",
-                || {
+                |_| {
                     let mut record = self.logger.create_log_record();
                     record.set_severity_number(opentelemetry::logs::Severity::Info);
                     record.set_body("order accepted".into());
@@ -390,38 +508,57 @@ fn report(rows: &[Row]) {
     let net = |name: &str, p: f64| (row(name).percentile(p) as f64 - empty).max(1.0);
     let mib = evict_bytes() >> 20;
     println!("\ncold caches: one operation per sample after a {mib} MiB write; {} samples", samples());
-    println!("{:<36} {:>9} {:>9}   (net of empty: p50 {empty:.0} ns)", "row", "p50 ns", "p99 ns");
+    println!("{:<52} {:>9} {:>9}   (net of empty: p50 {empty:.0} ns)", "row", "p50 ns", "p99 ns");
     for row in rows.iter().filter(|row| row.name != "empty") {
-        println!("{:<36} {:>9.0} {:>9.0}", row.name, net(row.name, 0.5), net(row.name, 0.99));
+        println!("{:<52} {:>9.0} {:>9.0}", row.name, net(&row.name, 0.5), net(&row.name, 0.99));
     }
-    println!("\nratios (p50 to the floor; p99 to the SDK's):");
-    let goals = [
-        ("nanotel/counter_add_bound", "floor/fetch_add", 1.2, "opentelemetry_sdk/counter_add"),
-        ("nanotel/histogram_record_bound", "floor/fetch_add", 1.5, "opentelemetry_sdk/histogram_record"),
+    if std::env::var_os("NANOTEL_COLD_ROWS").is_some() {
+        println!("(rows chosen by NANOTEL_COLD_ROWS: no ratios)");
+        return;
+    }
+    println!("\nratios (p50 to the floor and to the prometheus crate; p99 to the SDK's, goal <= 1):");
+    let metrics = [
+        ("nanotel/counter_add_bound", 1.2, "prometheus/counter_inc_by", "opentelemetry_sdk/counter_add"),
+        ("nanotel/histogram_record_bound", 1.5, "prometheus/histogram_observe", "opentelemetry_sdk/histogram_record"),
         (
             "nanotel/exponential_histogram_record_bound",
-            "floor/fetch_add",
             f64::NAN,
+            "prometheus/histogram_observe",
             "opentelemetry_sdk/histogram_record",
         ),
-        ("nanotel/span_start_end", "floor/clock_pair", 1.3, "opentelemetry_sdk/span_start_end"),
-        ("nanotel/log_emit", "floor/clock_pair", f64::NAN, "opentelemetry_sdk/log_emit"),
-        ("nanotel/span_refused", "floor/clock_pair", f64::NAN, "opentelemetry_sdk/span_start_end"),
     ];
-    let through_handle = net("floor/fetch_add_through_handle", 0.5);
-    println!(
-        "  {:<32} {:>5.2}x floor/fetch_add (what a handle adds to any counter)",
-        "floor/fetch_add_through_handle",
-        through_handle / net("floor/fetch_add", 0.5)
-    );
-    for (ours, floor, goal, sdk) in goals {
-        let to_floor = net(ours, 0.5) / net(floor, 0.5);
+    let fetch_add = net("floor/fetch_add", 0.5);
+    for handle_hot in [false, true] {
+        let placed = |name: &str| if handle_hot { hot(name) } else { name.to_owned() };
+        let through_handle = net(&placed("floor/fetch_add_through_handle"), 0.5);
+        let placement = if handle_hot { "warm (just used)" } else { "cold (kept in memory)" };
+        println!(
+            "  with the handle {placement}: through it, a fetch_add costs {:.2}x floor/fetch_add",
+            through_handle / fetch_add
+        );
+        for (ours, goal, prometheus, sdk) in metrics {
+            let (ours, prometheus) = (placed(ours), placed(prometheus));
+            let p50 = net(&ours, 0.5);
+            let goal = if goal.is_nan() { "no goal".to_owned() } else { format!("goal <= {goal}") };
+            println!(
+                "    {ours:<50} {:>5.2}x floor/fetch_add ({goal}), {:>5.2}x through the handle, {:>5.2}x {prometheus}; p99 {:>5.2}x",
+                p50 / fetch_add,
+                p50 / through_handle,
+                p50 / net(&prometheus, 0.5),
+                net(&ours, 0.99) / net(sdk, 0.99),
+            );
+        }
+    }
+    let others = [
+        ("nanotel/span_start_end", 1.3, "opentelemetry_sdk/span_start_end"),
+        ("nanotel/log_emit", f64::NAN, "opentelemetry_sdk/log_emit"),
+        ("nanotel/span_refused", f64::NAN, "opentelemetry_sdk/span_start_end"),
+    ];
+    for (ours, goal, sdk) in others {
+        let to_floor = net(ours, 0.5) / net("floor/clock_pair", 0.5);
         let to_sdk = net(ours, 0.99) / net(sdk, 0.99);
         let goal = if goal.is_nan() { "no goal".to_owned() } else { format!("goal <= {goal}") };
-        println!("  {ours:<32} {to_floor:>5.2}x {floor} ({goal}); p99 {to_sdk:>5.2}x the SDK's (goal <= 1)");
-        if floor == "floor/fetch_add" {
-            println!("  {:<32} {:>5.2}x floor/fetch_add_through_handle", "", net(ours, 0.5) / through_handle);
-        }
+        println!("  {ours:<52} {to_floor:>5.2}x floor/clock_pair ({goal}); p99 {to_sdk:>5.2}x");
     }
 }
 
@@ -431,36 +568,37 @@ fn main() {
     if !benching {
         return;
     }
-    let (nanotel, sdk) = (Nanotel::new(), Sdk::new());
-    // Kept where the bound handles are kept (in this frame), as a program keeps a handle.
-    let through_handle = Box::new(AtomicU64::new(0));
+    let (nanotel, prometheus, sdk) = (Nanotel::new(), Prometheus::new(), Sdk::new());
+    // The cells handles name, each behind an `Arc` as the `prometheus` crate keeps its counters.
+    let through_handle: [Arc<PageCell>; SERIES] = std::array::from_fn(|_| Arc::new(PageCell(AtomicU64::new(0))));
     let mut rows = vec![
-        Row::new("empty", || {}, |_| {}),
+        Row::new("empty", |_| {}, |_| {}),
         Row::new(
             "floor/fetch_add",
-            || {
-                black_box(FLOOR.fetch_add(black_box(1), Ordering::Relaxed));
-            },
-            |_| {},
-        ),
-        Row::new(
-            "floor/fetch_add_through_handle",
-            || {
-                black_box(black_box(&through_handle).fetch_add(black_box(1), Ordering::Relaxed));
+            |run| {
+                black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
             |_| {},
         ),
         Row::new(
             "floor/clock_pair",
-            || {
+            |_| {
                 black_box(Instant::now());
                 black_box(Instant::now());
             },
             |_| {},
         ),
     ];
+    rows.extend(placements("floor/fetch_add_through_handle", || {
+        let cells = through_handle.clone();
+        move |run| {
+            black_box(cells[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
+        }
+    }));
     rows.extend(nanotel.rows());
+    rows.extend(prometheus.rows());
     rows.extend(sdk.rows());
+    rows.retain(|row| row.name == "empty" || chosen(&row.name));
     measure(&mut rows);
     report(&rows);
     sdk.shutdown();

@@ -21,7 +21,7 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The most stripes a series ever has (and so the most owned slots).
 const MAX_SLOTS: usize = 64;
@@ -47,6 +47,8 @@ const SHARED: usize = MAX_SLOTS;
 const EXITED: usize = usize::MAX - 1;
 /// [`SLOT`] before the thread's first record.
 const UNCLAIMED: usize = usize::MAX;
+/// A [`HomeSlot`] before its first record: no thread's owned slot.
+pub(crate) const UNPREDICTED: usize = UNCLAIMED;
 
 #[cfg(not(nanotel_loom))]
 thread_local! {
@@ -126,12 +128,54 @@ pub(crate) fn slot() -> usize {
     }
 }
 
+/// This thread's slot word as it is: its owned slot (below `count()`), or a value of at least
+/// `count()` when it has none (before its first record, in shared mode, while it exits), which
+/// callers that index stripes with it reject by comparing it with their stripe count.
+#[inline(always)]
+pub(crate) fn slot_word() -> usize {
+    SLOT.with(Cell::get)
+}
+
 /// This thread's owned slot, if it has one; `None` before its first record and in shared mode,
 /// where the caller takes its slow path, which calls [`slot`].
 #[inline]
 pub(crate) fn owned_slot() -> Option<usize> {
     let slot = SLOT.with(Cell::get);
     (slot < MAX_SLOTS).then_some(slot)
+}
+
+/// The stripe slot a bound handle predicts its records land on: the owned slot of the first thread
+/// that recorded through it with one. A record forms its cell's address from the prediction and
+/// checks it against the thread's own slot (a thread-local) before writing, so that, when the
+/// caches are cold, the cell and the thread-local are asked for at once instead of one after the
+/// other (the branch on their equality is predicted). Written once: every thread recording through
+/// the handle reads the line it is in, which must not move from core to core. A clone predicts
+/// nothing until its own first record, so a thread given a clone of its own gets its own slot.
+pub(crate) struct HomeSlot(AtomicUsize);
+
+impl HomeSlot {
+    /// A prediction no thread's slot matches ([`UNPREDICTED`]).
+    pub(crate) fn new() -> Self {
+        HomeSlot(AtomicUsize::new(UNPREDICTED))
+    }
+
+    /// The predicted slot; [`UNPREDICTED`] before the first record.
+    #[inline(always)]
+    pub(crate) fn predicted(&self) -> usize {
+        // Relaxed: a prediction, checked against the thread's own slot before it is used.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Records that a thread with the owned slot `slot` recorded without a prediction: the
+    /// prediction from now on, unless another thread's came first.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn learn(&self, slot: usize) {
+        // Relaxed: see `predicted`. Two first records may both store; either slot is a prediction.
+        if self.predicted() == UNPREDICTED {
+            self.0.store(slot, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The slow path of [`slot`]: the first record, and the records of shared mode.

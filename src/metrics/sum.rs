@@ -53,7 +53,9 @@ impl SumShortcut {
     /// Adds `value` to the thread's own cell, reached from the shortcut's address, when the
     /// thread has one; otherwise (no stripe of its own yet, shared mode, a shortcut with no
     /// cells) hands it to `elsewhere`. Then hands it to `offer` with the span's ids when the
-    /// filter admits it. The series' cells are read only on those two paths, out of line.
+    /// filter admits it. The series' cells are read only on those two paths, out of line. The
+    /// cell's address comes from `home`'s prediction (see [`stripe::HomeSlot`]); a thread whose
+    /// slot is not the predicted one finds its cell from its slot.
     ///
     /// # Safety
     /// The cells the shortcut was taken from ([`SumCells::shortcut`]) must be alive (a
@@ -61,19 +63,55 @@ impl SumShortcut {
     #[inline(always)]
     pub(crate) unsafe fn add<N: Number>(
         self,
+        home: &stripe::HomeSlot,
         value: N,
         elsewhere: impl FnOnce(N),
         offer: impl FnOnce(N, crate::trace::context::CurrentIds),
     ) {
-        match stripe::owned_slot().filter(|&slot| slot < self.stripes) {
-            // SAFETY: `slot` is below the stripe count (so this is not a `none` shortcut, whose
-            // count is 0), and the shortcut points at the first of the owned stripes of cells
-            // the caller guarantees are alive.
-            Some(slot) => SumCells::add_to_stripe(unsafe { self.owned.add(slot).as_ref() }, value),
-            None => elsewhere(value),
+        let predicted = home.predicted();
+        // Formed before the thread's slot is read, from the prediction alone (a wrapping offset:
+        // it is only dereferenced once the slot is known to equal it).
+        let predicted_cell = self.owned.as_ptr().wrapping_add(predicted);
+        let slot = stripe::slot_word();
+        if slot == predicted && slot < self.stripes {
+            // SAFETY: a slot word below the stripe count (so this is not a `none` shortcut, whose
+            // count is 0) is the thread's own slot, and it equals `predicted`, so
+            // `predicted_cell` is the thread's own cell of the owned stripes the shortcut points
+            // at, of cells the caller guarantees are alive.
+            SumCells::add_to_stripe(unsafe { &*predicted_cell }, value);
+        } else {
+            // SAFETY: as the caller guarantees.
+            unsafe { self.add_unpredicted(home, slot, value, elsewhere) };
         }
         if let Some(ids) = self.exemplars.admit() {
             offer(value, ids);
+        }
+    }
+}
+
+impl SumShortcut {
+    /// An add whose thread is not the predicted one: to its own cell when it has one (and, the
+    /// first time, as the prediction), otherwise `elsewhere`.
+    ///
+    /// # Safety
+    /// As for [`add`](Self::add).
+    #[inline(always)]
+    unsafe fn add_unpredicted<N: Number>(
+        self,
+        home: &stripe::HomeSlot,
+        slot: usize,
+        value: N,
+        elsewhere: impl FnOnce(N),
+    ) {
+        if slot < self.stripes {
+            // SAFETY: a slot word below the stripe count is the thread's own slot, and the
+            // shortcut points at that many owned stripes of cells the caller guarantees are alive.
+            SumCells::add_to_stripe(unsafe { self.owned.add(slot).as_ref() }, value);
+            if home.predicted() == stripe::UNPREDICTED {
+                home.learn(slot);
+            }
+        } else {
+            elsewhere(value);
         }
     }
 }
@@ -235,6 +273,46 @@ mod tests {
         float.add(1.5f64, Removed::None);
         float.add(2.0f64, Removed::None);
         assert_eq!((float.read::<f64>(true), float.read::<f64>(false)), (3.5, 0.0));
+    }
+
+    /// A handle's prediction is the slot of the first thread that added through it, written once;
+    /// threads whose slot it is not (racing the predicted one) add to their own cells, so that
+    /// no add is lost to two threads' plain stores on one cell.
+    #[test]
+    fn a_prediction_is_the_first_threads_slot_and_other_threads_add_to_their_own_cells() {
+        const ADDS: u64 = 500_000;
+        let cells = SumCells::new(ExemplarFilter::AlwaysOff);
+        let (shortcut, home) = (cells.shortcut(), stripe::HomeSlot::new());
+        let add = |value: u64| {
+            // SAFETY: the shortcut is `cells`', which outlive every add.
+            unsafe { shortcut.add(&home, value, |value| cells.add_settling(value), |_, _| {}) }
+        };
+        assert_eq!(home.predicted(), stripe::UNPREDICTED);
+        let start = Barrier::new(4);
+        let first = std::thread::scope(|s| {
+            let first = s.spawn(|| {
+                // The first add claims the thread's slot (out of line), the second predicts it.
+                add(1);
+                add(1);
+                let slot = stripe::slot_word();
+                start.wait();
+                (0..ADDS).for_each(|_| add(1));
+                slot
+            });
+            for _ in 0..3 {
+                s.spawn(|| {
+                    start.wait();
+                    (0..ADDS).for_each(|_| add(2));
+                });
+            }
+            first.join().unwrap()
+        });
+        // With a slot of its own (other tests may hold every slot), the first thread's is the
+        // prediction, and no later add changed it.
+        if first < stripe::count() {
+            assert_eq!(home.predicted(), first);
+        }
+        assert_eq!(cells.read::<u64>(false), 2 + ADDS + 3 * 2 * ADDS);
     }
 
     /// Waves of more threads than stripes, each thread exiting while later ones start (so slots

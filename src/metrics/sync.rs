@@ -23,6 +23,7 @@ use super::histogram::{HistogramCells, HistogramShortcut};
 use super::number::Number;
 use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
+use super::stripe;
 use super::sum::{SumCells, SumShortcut};
 use super::view::Route;
 
@@ -262,6 +263,8 @@ macro_rules! bound_sum {
             /// the series, the shortcut to its cells and the pairs its view removed from those
             /// bound (for its exemplars).
             series: Option<(Arc<Series<SumKind>>, SumShortcut, Option<Arc<[KeyValue]>>)>,
+            /// The stripe its adds are predicted to land on (see [`stripe::HomeSlot`]).
+            home: stripe::HomeSlot,
             _number: PhantomData<fn(N)>,
         }
 
@@ -271,7 +274,7 @@ macro_rules! bound_sum {
                     let shortcut = series.cells.shortcut();
                     (series, shortcut, removed)
                 });
-                $name { series, _number: PhantomData }
+                $name { series, home: stripe::HomeSlot::new(), _number: PhantomData }
             }
 
             #[inline(always)]
@@ -279,14 +282,16 @@ macro_rules! bound_sum {
                 if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
                     // SAFETY: the shortcut was taken from these cells (`of`), which `series`
                     // keeps alive.
-                    unsafe { series.cells.add_via(*shortcut, value, removed) }
+                    unsafe { series.cells.add_via(*shortcut, &self.home, value, removed) }
                 }
             }
         }
 
         impl<N: Number> Clone for $name<N> {
+            /// A handle of the same series that predicts nothing until its first add (see
+            /// [`stripe::HomeSlot`]): a thread given a clone of its own gets its own prediction.
             fn clone(&self) -> Self {
-                $name { series: self.series.clone(), _number: PhantomData }
+                $name { series: self.series.clone(), home: stripe::HomeSlot::new(), _number: PhantomData }
             }
         }
 
@@ -496,11 +501,18 @@ impl SumKind {
     /// # Safety
     /// `shortcut` must be these cells' own ([`SumKind::shortcut`]).
     #[inline]
-    unsafe fn add_via<'r, N: Number>(&self, shortcut: SumShortcut, value: N, removed: impl Removes<'r>) {
+    unsafe fn add_via<'r, N: Number>(
+        &self,
+        shortcut: SumShortcut,
+        home: &stripe::HomeSlot,
+        value: N,
+        removed: impl Removes<'r>,
+    ) {
         // SAFETY: the caller guarantees the shortcut is these cells', alive while `self` is
         // borrowed.
         unsafe {
             shortcut.add(
+                home,
                 value,
                 |value| self.add_elsewhere(value, removed),
                 |value, ids| self.offer(value, ids, removed),
