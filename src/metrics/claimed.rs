@@ -27,6 +27,8 @@ use crossbeam_utils::CachePadded;
 use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::sync::UnsafeCell;
 
+use super::stripe;
+
 #[cfg(nanotel_loom)]
 use loom::{hint::spin_loop, thread::yield_now};
 #[cfg(not(nanotel_loom))]
@@ -128,15 +130,38 @@ unsafe impl<S: Send> Send for HomeStripes<S> {}
 unsafe impl<S: Send> Sync for HomeStripes<S> {}
 
 impl<S> HomeStripes<S> {
-    /// The stripe of `slot` (any number: it is masked), if no one holds it.
+    /// The stripe of the thread's slot, if no one holds it, found from `home`'s prediction when
+    /// the thread's slot is the predicted one (see [`stripe::HomeSlot`]): a cold record then asks
+    /// for the stripe and the thread-local at once.
     ///
     /// # Safety
     /// The stripes these were taken from ([`Stripes::home_stripes`]) must be alive for `'a`.
     #[inline(always)]
-    pub(crate) unsafe fn claim<'a>(self, slot: usize) -> Option<Held<'a, S>> {
-        // SAFETY: masked below the fixed stripes' number, and the caller guarantees they are
-        // alive for as long as the guard.
-        unsafe { self.first.add(slot & self.mask).as_ref() }.claim()
+    pub(crate) unsafe fn claim_predicted<'a>(self, home: &stripe::HomeSlot) -> Option<Held<'a, S>> {
+        let predicted = home.predicted();
+        let predicted_stripe = self.stripe(predicted);
+        let slot = stripe::slot_word();
+        let stripe = if slot == predicted { predicted_stripe } else { self.unpredicted(home) };
+        // SAFETY: the caller guarantees the stripes are alive for as long as the guard.
+        unsafe { stripe.as_ref() }.claim()
+    }
+
+    /// The stripe of a thread whose slot is not the predicted one (settling it: see
+    /// [`stripe::slot`]), which becomes the prediction if there was none.
+    #[inline(never)]
+    fn unpredicted(self, home: &stripe::HomeSlot) -> NonNull<CachePadded<Claimable<S>>> {
+        let slot = stripe::slot();
+        if home.predicted() == stripe::UNPREDICTED {
+            home.learn(slot);
+        }
+        self.stripe(slot)
+    }
+
+    /// The fixed stripe of `slot` (masked).
+    #[inline(always)]
+    fn stripe(self, slot: usize) -> NonNull<CachePadded<Claimable<S>>> {
+        // SAFETY: masked below the fixed stripes' number, so inside their allocation.
+        unsafe { self.first.add(slot & self.mask) }
     }
 }
 

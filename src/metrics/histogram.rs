@@ -294,7 +294,13 @@ impl HistogramShortcut {
     /// # Safety
     /// The cells the shortcut was taken from ([`HistogramCells::shortcut`]) must be alive.
     #[inline(always)]
-    pub(crate) unsafe fn record<'r, N: Number>(self, value: N, removed: impl Removes<'r>, elsewhere: impl FnOnce()) {
+    pub(crate) unsafe fn record<'r, N: Number>(
+        self,
+        home: &stripe::HomeSlot,
+        value: N,
+        removed: impl Removes<'r>,
+        elsewhere: impl FnOnce(),
+    ) {
         if !value.is_finite() {
             return;
         }
@@ -305,7 +311,7 @@ impl HistogramShortcut {
         let exemplar = self.exemplars.filter.admit();
         // SAFETY: the stripes are alive (as above) for as long as this call, which the guard
         // does not outlive.
-        match unsafe { self.stripes.claim(stripe::slot()) } {
+        match unsafe { self.stripes.claim_predicted(home) } {
             Some(held) => record_held(held, bucket, value, exemplar, removed),
             None => elsewhere(),
         }
@@ -337,14 +343,17 @@ mod tests {
     fn a_record_through_the_shortcut_lands_in_the_home_stripe_or_else_through_the_cells() {
         use crate::metrics::exemplar::NoneRemoved;
         let cells = HistogramCells::with_stripes::<f64>(Arc::from([10.0]), 2, ExemplarFilter::AlwaysOff);
-        let shortcut = cells.shortcut();
+        let (shortcut, home) = (cells.shortcut(), stripe::HomeSlot::new());
         let mut went_elsewhere = 0;
         // SAFETY (each call): `cells` outlives every use of its shortcut here.
-        unsafe { shortcut.record(3.0, NoneRemoved, || went_elsewhere += 1) };
+        unsafe { shortcut.record(&home, 3.0, NoneRemoved, || went_elsewhere += 1) };
         assert_eq!(went_elsewhere, 0, "the home stripe was free");
-        let held = unsafe { cells.stripes.home_stripes().claim(stripe::slot()) }.expect("no one else records");
-        unsafe { shortcut.record(30.0, NoneRemoved, || cells.record(30.0, NoneRemoved)) };
-        unsafe { shortcut.record(f64::NAN, NoneRemoved, || went_elsewhere += 1) };
+        // The first record predicts the thread's slot for the next (when it owns one: other tests
+        // may hold every slot).
+        assert!(stripe::slot() >= stripe::count() || home.predicted() == stripe::slot());
+        let held = unsafe { cells.stripes.home_stripes().claim_predicted(&home) }.expect("no one else records");
+        unsafe { shortcut.record(&home, 30.0, NoneRemoved, || cells.record(30.0, NoneRemoved)) };
+        unsafe { shortcut.record(&home, f64::NAN, NoneRemoved, || went_elsewhere += 1) };
         drop(held);
         let values = cells.read::<f64>(false);
         assert_eq!((values.counts, values.sum, values.min, values.max), (vec![1, 1], 33.0, 3.0, 30.0));

@@ -47,8 +47,10 @@ const SHARED: usize = MAX_SLOTS;
 const EXITED: usize = usize::MAX - 1;
 /// [`SLOT`] before the thread's first record.
 const UNCLAIMED: usize = usize::MAX;
-/// A [`HomeSlot`] before its first record: no thread's owned slot.
-pub(crate) const UNPREDICTED: usize = UNCLAIMED;
+/// A [`HomeSlot`] before its first record: none of [`SLOT`]'s values, so that no thread's slot
+/// word equals it.
+pub(crate) const UNPREDICTED: usize = usize::MAX - 2;
+const _: () = assert!(UNPREDICTED != UNCLAIMED && UNPREDICTED != EXITED && UNPREDICTED > SHARED + RETRY);
 
 #[cfg(not(nanotel_loom))]
 thread_local! {
@@ -166,13 +168,13 @@ impl HomeSlot {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Records that a thread with the owned slot `slot` recorded without a prediction: the
-    /// prediction from now on, unless another thread's came first.
+    /// Records that a thread whose slot word is `slot` recorded without a prediction: its slot is
+    /// the prediction from now on if it owns one, unless another thread's came first.
     #[cold]
     #[inline(never)]
     pub(crate) fn learn(&self, slot: usize) {
         // Relaxed: see `predicted`. Two first records may both store; either slot is a prediction.
-        if self.predicted() == UNPREDICTED {
+        if slot < MAX_SLOTS && self.predicted() == UNPREDICTED {
             self.0.store(slot, Ordering::Relaxed);
         }
     }

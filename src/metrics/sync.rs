@@ -683,6 +683,8 @@ pub struct BoundHistogram<N: Number> {
     /// the shortcut to its cells (none for a view's sum) and the pairs its view removed from those
     /// bound (for its exemplars).
     series: Option<HistogramBinding>,
+    /// The stripe its records are predicted to land on (see [`stripe::HomeSlot`]).
+    home: stripe::HomeSlot,
     _number: PhantomData<fn(N)>,
 }
 
@@ -697,15 +699,17 @@ enum KindShortcut {
 }
 
 impl<N: Number> Clone for BoundHistogram<N> {
+    /// A handle of the same series that predicts nothing until its first record (see
+    /// [`stripe::HomeSlot`]): a thread given a clone of its own gets its own prediction.
     fn clone(&self) -> Self {
-        BoundHistogram { series: self.series.clone(), _number: PhantomData }
+        BoundHistogram { series: self.series.clone(), home: stripe::HomeSlot::new(), _number: PhantomData }
     }
 }
 
 impl<N: Number> std::fmt::Debug for BoundHistogram<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let attributes = self.series.as_ref().map(|(series, _, _)| series.attributes.attributes());
-        f.debug_struct("BoundHistogram").field("attributes", &attributes).finish()
+        f.debug_struct("BoundHistogram").field("attributes", &attributes).finish_non_exhaustive()
     }
 }
 
@@ -723,7 +727,7 @@ impl<N: Number> Histogram<N> {
             let shortcut = series.cells.shortcut();
             (series, shortcut, removed)
         });
-        BoundHistogram { series, _number: PhantomData }
+        BoundHistogram { series, home: stripe::HomeSlot::new(), _number: PhantomData }
     }
 }
 
@@ -736,8 +740,10 @@ impl<N: Number> BoundHistogram<N> {
         match shortcut {
             // SAFETY (both): the shortcut was taken from these cells (`bind`), which `series`
             // keeps alive.
-            Some(KindShortcut::Explicit(shortcut)) => unsafe { shortcut.record(value, removed, elsewhere) },
-            Some(KindShortcut::Exponential(shortcut)) => unsafe { shortcut.record(value, removed, elsewhere) },
+            Some(KindShortcut::Explicit(shortcut)) => unsafe { shortcut.record(&self.home, value, removed, elsewhere) },
+            Some(KindShortcut::Exponential(shortcut)) => unsafe {
+                shortcut.record(&self.home, value, removed, elsewhere);
+            },
             None => series.cells.record(value, removed),
         }
     }
