@@ -147,8 +147,9 @@ impl<S> HomeStripes<S> {
     }
 
     /// The stripe of a thread whose slot is not the predicted one (settling it: see
-    /// [`stripe::slot`]), which becomes the prediction if there was none.
-    #[inline(never)]
+    /// [`stripe::slot`]), which becomes the prediction if there was none. Inline: every thread
+    /// but one takes it when threads share a handle.
+    #[inline(always)]
     fn unpredicted(self, home: &stripe::HomeSlot) -> NonNull<CachePadded<Claimable<S>>> {
         let slot = stripe::slot();
         if home.predicted() == stripe::UNPREDICTED {
