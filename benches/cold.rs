@@ -174,12 +174,7 @@ impl<'a> Row<'a> {
             op(run);
             ticks() - started
         };
-        Row {
-            name: name.into(),
-            timed: Box::new(timed),
-            between: Box::new(between),
-            samples: Vec::with_capacity(samples()),
-        }
+        Row::timing(name, timed, between)
     }
 
     /// A row like [`new`](Self::new) whose operation finds its handle warm: before the first read
@@ -193,6 +188,11 @@ impl<'a> Row<'a> {
             op(run);
             ticks() - started
         };
+        Row::timing(name, timed, between)
+    }
+
+    /// A row of the timed closure `timed` (which returns the ticks of one run).
+    fn timing(name: impl Into<String>, timed: impl FnMut(usize) -> u64 + 'a, between: impl FnMut(usize) + 'a) -> Self {
         Row {
             name: name.into(),
             timed: Box::new(timed),

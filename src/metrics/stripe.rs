@@ -152,7 +152,8 @@ pub(crate) fn owned_slot() -> Option<usize> {
 /// caches are cold, the cell and the thread-local are asked for at once instead of one after the
 /// other (the branch on their equality is predicted). Written once: every thread recording through
 /// the handle reads the line it is in, which must not move from core to core. A clone predicts
-/// nothing until its own first record, so a thread given a clone of its own gets its own slot.
+/// nothing until its own first record, so a thread given a clone of its own gets its own
+/// prediction.
 pub(crate) struct HomeSlot(AtomicUsize);
 
 impl HomeSlot {

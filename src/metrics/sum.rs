@@ -87,9 +87,7 @@ impl SumShortcut {
             offer(value, ids);
         }
     }
-}
 
-impl SumShortcut {
     /// An add whose thread is not the predicted one: to its own cell when it has one (and, the
     /// first time, as the prediction), otherwise `elsewhere`.
     ///
