@@ -281,16 +281,19 @@ macro_rules! bound_sum {
             fn add_checked(&self, value: N, valid: bool) {
                 if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
                     // SAFETY: the shortcut was taken from these cells (`of`), which `series`
-                    // keeps alive.
+                    // keeps alive; `home` is this handle's own (a clone gets a new one), so it
+                    // only ever meets this shortcut.
                     unsafe { series.cells.add_via(*shortcut, &self.home, value, removed) }
                 }
             }
         }
 
         impl<N: Number> Clone for $name<N> {
-            /// A handle of the same series that predicts nothing until its first add (see
-            /// [`stripe::HomeSlot`]): a thread given a clone of its own gets its own prediction.
+            /// A handle of the same series. A handle learns where its adds land from the first
+            /// thread that adds through it, and a clone learns afresh: a thread given a clone of
+            /// its own adds by the fastest path (see the README's benchmarks).
             fn clone(&self) -> Self {
+                // A fresh prediction (see `stripe::HomeSlot`).
                 $name { series: self.series.clone(), home: stripe::HomeSlot::new(), _number: PhantomData }
             }
         }
@@ -499,7 +502,8 @@ impl SumKind {
     /// address, and these cells only on the paths out of line.
     ///
     /// # Safety
-    /// `shortcut` must be these cells' own ([`SumKind::shortcut`]).
+    /// `shortcut` must be these cells' own ([`SumKind::shortcut`]), and `home` never passed with
+    /// another shortcut (see [`SumShortcut::add`]).
     #[inline]
     unsafe fn add_via<'r, N: Number>(
         &self,
@@ -509,7 +513,7 @@ impl SumKind {
         removed: impl Removes<'r>,
     ) {
         // SAFETY: the caller guarantees the shortcut is these cells', alive while `self` is
-        // borrowed.
+        // borrowed, and `home` only ever passed with it.
         unsafe {
             shortcut.add(
                 home,
@@ -699,9 +703,11 @@ enum KindShortcut {
 }
 
 impl<N: Number> Clone for BoundHistogram<N> {
-    /// A handle of the same series that predicts nothing until its first record (see
-    /// [`stripe::HomeSlot`]): a thread given a clone of its own gets its own prediction.
+    /// A handle of the same series. A handle learns where its records land from the first thread
+    /// that records through it, and a clone learns afresh: a thread given a clone of its own
+    /// records by the fastest path (see the README's benchmarks).
     fn clone(&self) -> Self {
+        // A fresh prediction (see `stripe::HomeSlot`).
         BoundHistogram { series: self.series.clone(), home: stripe::HomeSlot::new(), _number: PhantomData }
     }
 }
