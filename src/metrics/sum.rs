@@ -59,7 +59,10 @@ impl SumShortcut {
     ///
     /// # Safety
     /// The cells the shortcut was taken from ([`SumCells::shortcut`]) must be alive (a
-    /// [`none`](Self::none) shortcut has none and is always fine).
+    /// [`none`](Self::none) shortcut has none and is always fine), and `home` must never have been
+    /// passed with another shortcut: it then predicts either nothing or a slot this shortcut's
+    /// adds learned, below its stripe count, which is what lets the fast path check the slot
+    /// against the prediction alone.
     #[inline(always)]
     pub(crate) unsafe fn add<N: Number>(
         self,
@@ -73,11 +76,13 @@ impl SumShortcut {
         // it is only dereferenced once the slot is known to equal it).
         let predicted_cell = self.owned.as_ptr().wrapping_add(predicted);
         let slot = stripe::slot_word();
-        if slot == predicted && slot < self.stripes {
-            // SAFETY: a slot word below the stripe count (so this is not a `none` shortcut, whose
-            // count is 0) is the thread's own slot, and it equals `predicted`, so
-            // `predicted_cell` is the thread's own cell of the owned stripes the shortcut points
-            // at, of cells the caller guarantees are alive.
+        if slot == predicted {
+            // SAFETY: no slot word equals `UNPREDICTED`, so `home` predicts a slot, which only
+            // `add_unpredicted` below teaches it, and only a slot word below this shortcut's
+            // stripe count (so not a `none` shortcut's, whose count is 0), as the caller
+            // guarantees no other shortcut did. A slot word below the stripe count is the
+            // thread's own slot, so `predicted_cell` is the thread's own cell of the owned
+            // stripes the shortcut points at, of cells the caller guarantees are alive.
             SumCells::add_to_stripe(unsafe { &*predicted_cell }, value);
         } else {
             // SAFETY: as the caller guarantees.
@@ -311,6 +316,19 @@ mod tests {
             assert_eq!(home.predicted(), first);
         }
         assert_eq!(cells.read::<u64>(false), 2 + ADDS + 3 * 2 * ADDS);
+    }
+
+    /// A shortcut with no cells sends every add elsewhere and never teaches its handle's
+    /// prediction a slot: the fast path's one check (the slot against the prediction) relies on it.
+    #[test]
+    fn a_shortcut_with_no_cells_adds_elsewhere_and_predicts_nothing() {
+        let (shortcut, home) = (SumShortcut::none(), stripe::HomeSlot::new());
+        let mut elsewhere = 0;
+        for _ in 0..3 {
+            // SAFETY: a `none` shortcut points at no cells.
+            unsafe { shortcut.add(&home, 1u64, |value| elsewhere += value, |_, _| {}) };
+        }
+        assert_eq!((elsewhere, home.predicted()), (3, stripe::UNPREDICTED));
     }
 
     /// Waves of more threads than stripes, each thread exiting while later ones start (so slots
