@@ -152,9 +152,7 @@ impl<S> HomeStripes<S> {
     #[inline(always)]
     fn unpredicted(self, home: &stripe::HomeSlot) -> NonNull<CachePadded<Claimable<S>>> {
         let slot = stripe::slot();
-        if home.predicted() == stripe::UNPREDICTED {
-            home.learn(slot);
-        }
+        home.learn(slot);
         self.stripe(slot)
     }
 

@@ -132,7 +132,8 @@ pub(crate) fn slot() -> usize {
 
 /// This thread's slot word as it is: its owned slot (below `count()`), or a value of at least
 /// `count()` when it has none (before its first record, in shared mode, while it exits), which
-/// callers that index stripes with it reject by comparing it with their stripe count.
+/// callers that index stripes with it reject by comparing it with their stripe count, or with a
+/// [`HomeSlot`]'s prediction, which is only ever an owned slot.
 #[inline(always)]
 pub(crate) fn slot_word() -> usize {
     SLOT.with(Cell::get)
@@ -170,10 +171,19 @@ impl HomeSlot {
     }
 
     /// Records that a thread whose slot word is `slot` recorded without a prediction: its slot is
-    /// the prediction from now on if it owns one, unless another thread's came first.
+    /// the prediction from now on if it owns one, unless another thread's came first. Inline, so
+    /// that the records of a handle that already predicts (every thread but one, when threads
+    /// share it) pay a load and a branch, not a call.
+    #[inline(always)]
+    pub(crate) fn learn(&self, slot: usize) {
+        if self.predicted() == UNPREDICTED {
+            self.learn_first(slot);
+        }
+    }
+
     #[cold]
     #[inline(never)]
-    pub(crate) fn learn(&self, slot: usize) {
+    fn learn_first(&self, slot: usize) {
         // Relaxed: see `predicted`. Two first records may both store; either slot is a prediction.
         if slot < MAX_SLOTS && self.predicted() == UNPREDICTED {
             self.0.store(slot, Ordering::Relaxed);

@@ -110,9 +110,7 @@ impl SumShortcut {
             // SAFETY: a slot word below the stripe count is the thread's own slot, and the
             // shortcut points at that many owned stripes of cells the caller guarantees are alive.
             SumCells::add_to_stripe(unsafe { self.owned.add(slot).as_ref() }, value);
-            if home.predicted() == stripe::UNPREDICTED {
-                home.learn(slot);
-            }
+            home.learn(slot);
         } else {
             elsewhere(value);
         }
