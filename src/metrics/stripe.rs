@@ -317,6 +317,39 @@ mod loom_models {
         });
     }
 
+    /// Two threads add twice each through one bound handle's shortcut and prediction (their
+    /// first adds race to teach the prediction; the loser, and every later add of a thread whose
+    /// slot is not the predicted one, finds its cell from its own slot), then, once both have
+    /// exited, a third thread adds once: it claims a slot one of them gave back, possibly the
+    /// predicted one, and then writes through the prediction alone. No add is lost: two threads
+    /// never store to one cell, and the claim's Acquire sees the previous owner's last store
+    /// even on the fast path.
+    #[test]
+    fn loom_a_predicted_slot_is_written_by_its_owner_alone() {
+        loom::model(|| {
+            let handle = Arc::new((SumCells::new(crate::metrics::ExemplarFilter::AlwaysOff), HomeSlot::new()));
+            let add_twice = |times: u64| {
+                let handle = handle.clone();
+                move || {
+                    let (cells, home) = &*handle;
+                    for _ in 0..times {
+                        // SAFETY: the shortcut is `cells`', alive in `handle`, and `home` is only
+                        // ever passed with shortcuts of `cells`.
+                        unsafe { cells.shortcut().add(home, 1u64, |v| cells.add_settling(v), |_, _| {}) };
+                    }
+                }
+            };
+            let adders: Vec<_> = (0..2).map(|_| thread::spawn(add_twice(2))).collect();
+            adders.into_iter().for_each(|adder| adder.join().unwrap());
+            let (cells, home) = &*handle;
+            assert!(home.predicted() < count(), "no prediction learned");
+            loom_wait_until_all_given_back();
+            thread::spawn(add_twice(1)).join().unwrap();
+            assert_eq!(cells.read::<u64>(false), 5);
+            loom_wait_until_all_given_back();
+        });
+    }
+
     /// Two threads add to a sum that keeps every measurement as an exemplar (each offering to the
     /// reservoir of its stripe, behind the reservoir's holder flag) while a collection takes and
     /// resets the reservoirs: no reservoir is reached by two threads at once (loom checks every
