@@ -66,6 +66,13 @@ pub(crate) trait RingOwner: Sized + 'static {
 
     /// A new side's `Local` part, beside a ring of `capacity`.
     fn new_local(owner: &Arc<Self>, capacity: usize) -> Self::Local;
+
+    /// What a drain holds while it pops items (the span slabs count their slots' frees together
+    /// while it lives); dropped when the drain ends.
+    type DrainScope;
+
+    /// Called as a drain begins, on the draining thread.
+    fn begin_drain() -> Self::DrainScope;
 }
 
 /// The consuming ends of one owner's rings.
@@ -218,6 +225,8 @@ impl<O: RingOwner> Rings<O> {
     /// many items were dropped since the last drain because a ring was full or their thread was
     /// ending, and how full the fullest ring was (see [`Drained`]).
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
+        // Made first, so dropped last: after the items popped, and the lock.
+        let _scope = O::begin_drain();
         let mut consumers = self.consumers.lock();
         let consumers = &mut *consumers;
         while let Some(joined) = self.joining.pop() {

@@ -45,6 +45,10 @@ impl RingOwner for Buffers {
     }
 
     fn new_local(_owner: &Arc<Buffers>, _capacity: usize) {}
+
+    type DrainScope = ();
+
+    fn begin_drain() {}
 }
 
 impl Buffers {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-use super::slab::{Slab, SlotRef};
+use super::slab::{BulkFrees, Slab, SlotRef};
 use crate::attributes::Text;
 use crate::buffer::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides};
 
@@ -102,6 +102,14 @@ impl RingOwner for Recorder {
     fn new_local(owner: &Arc<Recorder>, capacity: usize) -> Slab {
         // As many slots as ring entries: every span that got a slot fits in the ring.
         Slab::new(capacity, owner)
+    }
+
+    /// The slots a drain frees are counted in runs: the exporter thread then writes each slab's
+    /// count of freed slots, which its recording thread reads on every span, once per drain.
+    type DrainScope = BulkFrees;
+
+    fn begin_drain() -> BulkFrees {
+        BulkFrees::begin()
     }
 }
 

@@ -16,12 +16,19 @@
 //! The slots' memory is freed by whoever lets go of it last: the owner handle or the last
 //! [`SlotRef`]. Nothing else keeps it (no registry: a `SlotRef` may sit in any thread's ring, for
 //! any time, after its slab's owner and provider are gone). One counter decides, `released`:
-//! every `SlotRef` adds 1 when it frees its slot, and the owner handle, when it is dropped, adds
-//! `GONE - taken`, where `taken` is how many slots it ever handed out. The counter therefore
-//! reaches `GONE` exactly when the owner is gone and every slot it handed out is free, and the
-//! one addition that brings it there (the owner's, or the last `SlotRef`'s) frees the memory.
-//! Each addition is `AcqRel`: Release publishes the adder's last access to the slots, and the
-//! Acquire of the one that frees sees every other's.
+//! every freed slot adds 1, and the owner handle, when it is dropped, adds `GONE - taken`, where
+//! `taken` is how many slots it ever handed out. The counter therefore reaches `GONE` exactly when
+//! the owner is gone and every slot it handed out is free and counted, and the one addition that
+//! brings it there (the owner's, or the last free's) frees the memory. Each addition is `AcqRel`:
+//! Release publishes the adder's last access to the slots, and the Acquire of the one that frees
+//! sees every other's.
+//!
+//! A `SlotRef` adds its 1 as it frees its slot, except on a thread that is draining rings
+//! ([`BulkFrees`]): there the frees of one slab in a row are added together, when the drain meets
+//! another slab's slot or ends. The exporter thread then writes the counter, which the owner reads
+//! on every span, once per drain and slab instead of once per span, and the owner's line stays
+//! on the recording core. A free not yet added keeps the counter below `GONE`, so the slots stay
+//! until it is added; that addition is the drain's last access to them.
 //!
 //! The slots also keep their [`Recorder`] alive (one counted reference, taken when the slab is
 //! made): a span's data names the recorder it ends into, and that name stays valid as long as the
@@ -29,6 +36,8 @@
 //! breaks the cycle this makes, through its spare slabs, when its provider goes: see
 //! `thread_rings`' protocol.)
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -213,6 +222,12 @@ impl Slab {
         unsafe { self.slots.as_ref() }
     }
 
+    /// How many frees of its slots are counted in `released`.
+    #[cfg(all(test, not(nanotel_loom)))]
+    fn counted_frees(&self) -> usize {
+        self.slots().released.load(Ordering::Relaxed)
+    }
+
     /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
     #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn in_use(&self) -> bool {
@@ -335,6 +350,100 @@ impl Drop for Slots {
     }
 }
 
+#[cfg(not(nanotel_loom))]
+thread_local! {
+    /// Frees made on this thread and not yet added to their slab's `released`: `None` outside a
+    /// drain; in one, the slab of the last free (null before the first) and how many of its frees
+    /// in a row are pending. A slab with frees pending is alive (see the module's protocol).
+    static PENDING_FREES: Cell<Option<(*const Slots, usize)>> = const { Cell::new(None) };
+}
+
+// The same under loom, whose macro takes no `const` initializer.
+#[cfg(nanotel_loom)]
+loom::thread_local! {
+    static PENDING_FREES: Cell<Option<(*const Slots, usize)>> = Cell::new(None);
+}
+
+/// While alive, the frees of slots on this thread are added to their slabs' `released` counters
+/// together, one addition per run of frees from one slab (see the module's protocol); the last
+/// run's when it is dropped. Made around a drain of the span rings, whose frees come in runs (a
+/// ring holds the spans of one thread, which are usually from one slab). Nested, the inner one
+/// leaves the outer one in charge. Not `Send`: it ends this thread's runs.
+pub(crate) struct BulkFrees {
+    outermost: bool,
+    _this_thread: PhantomData<*const ()>,
+}
+
+impl BulkFrees {
+    /// Starts adding this thread's frees together.
+    pub(crate) fn begin() -> BulkFrees {
+        let outermost = PENDING_FREES
+            .try_with(|pending| {
+                let outermost = pending.get().is_none();
+                if outermost {
+                    pending.set(Some((std::ptr::null(), 0)));
+                }
+                outermost
+            })
+            // Thread-locals torn down: every free adds its own 1.
+            .unwrap_or(false);
+        BulkFrees { outermost, _this_thread: PhantomData }
+    }
+
+    /// Defers the count of one free of `slots`' slot, adding the pending run first if it was
+    /// another slab's; false outside a drain (the caller adds it at once).
+    fn defer(slots: *const Slots) -> bool {
+        PENDING_FREES
+            .try_with(|pending| match pending.get() {
+                None => false,
+                Some((last, run)) if last == slots => {
+                    pending.set(Some((slots, run + 1)));
+                    true
+                }
+                Some((last, run)) => {
+                    // Set first: adding may free `last`'s slots, whose drop may free slots again.
+                    pending.set(Some((slots, 1)));
+                    // SAFETY: `run` frees of `last` are pending (none when it is null).
+                    unsafe { count_frees(last, run) };
+                    true
+                }
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for BulkFrees {
+    fn drop(&mut self) {
+        if !self.outermost {
+            return;
+        }
+        if let Ok(Some((last, run))) = PENDING_FREES.try_with(Cell::take) {
+            // SAFETY: `run` frees of `last` are pending (none when it is null).
+            unsafe { count_frees(last, run) };
+        }
+    }
+}
+
+/// Adds `frees` to `slots`' `released` counter, freeing the slots when that makes it `GONE` (see
+/// the module's protocol).
+///
+/// # Safety
+/// `frees` slots of `slots` have been freed (their flags stored) and not yet counted: the slots
+/// are alive until they are. Nothing is done when `frees` is 0.
+unsafe fn count_frees(slots: *const Slots, frees: usize) {
+    if frees == 0 {
+        return;
+    }
+    // SAFETY: alive while the frees are not counted (the caller guarantees some are pending).
+    // AcqRel: see the module's protocol.
+    let before = unsafe { &*slots }.released.fetch_add(frees, Ordering::AcqRel);
+    if before.wrapping_add(frees) == GONE {
+        // SAFETY: the owner is gone and every other slot is free and counted: nothing else refers
+        // to the slots, which were leaked from a `Box` in `Slab::new`.
+        drop(unsafe { Box::from_raw(slots.cast_mut()) });
+    }
+}
+
 impl SlotRef {
     #[inline(always)]
     fn slot(&self) -> &Slot {
@@ -391,21 +500,18 @@ impl SlotRef {
         unsafe { self.slots.as_ref() }
     }
 
-    /// Marks the (emptied) slot free, then lets go of the slots, freeing them if the owner is
-    /// gone and this was the last slot in use: this `SlotRef`'s last access to them.
+    /// Marks the (emptied) slot free, then counts it, now or with its run of frees in a drain
+    /// (see [`BulkFrees`]): this `SlotRef`'s last access to the slots, which the count frees if
+    /// the owner is gone and this was the last slot in use. (The owner may see the flag before
+    /// the count and refuse a span it could have kept: counted as dropped, never unsound.)
     fn free(&self) {
         // Release: the data's move out happens before the owner handle (Acquire in `take`)
         // writes the slot again.
         self.slot().in_use.store(false, Ordering::Release);
-        let slots = self.slots.as_ptr();
-        // SAFETY: as in `slot`: this slot is not yet counted as freed. AcqRel: see the module's
-        // protocol. (The owner may see the flag a moment before the count and refuse a span it
-        // could have kept: counted as dropped, never unsound.)
-        let before = unsafe { &*slots }.released.fetch_add(1, Ordering::AcqRel);
-        if before.wrapping_add(1) == GONE {
-            // SAFETY: the owner is gone and every other slot is free: nothing else refers to the
-            // slots, which were leaked from a `Box` in `Slab::new`.
-            drop(unsafe { Box::from_raw(slots) });
+        let slots = self.slots.as_ptr().cast_const();
+        if !BulkFrees::defer(slots) {
+            // SAFETY: as in `slot`: this slot is freed and not yet counted.
+            unsafe { count_frees(slots, 1) };
         }
     }
 }
@@ -444,7 +550,7 @@ fn test_slab(capacity: usize) -> Slab {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
 
-    use super::{take_named as take, test_slab};
+    use super::{take_named as take, test_slab, BulkFrees};
 
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
@@ -460,6 +566,31 @@ mod tests {
         assert!(slab.in_use());
         drop((b, c));
         assert!(!slab.in_use());
+    }
+
+    /// In a drain, a run of one slab's frees is counted when a free of another slab's slot, or
+    /// the end of the drain, ends it; a nested drain leaves the counting to the outer one; the
+    /// flags are stored at once, so the owner takes a freed slot before it is counted.
+    #[test]
+    fn frees_in_a_drain_are_counted_by_the_run() {
+        let (mut a, mut b) = (test_slab(2), test_slab(1));
+        let (a1, a2, b1) = (take(&mut a, "a1").unwrap(), take(&mut a, "a2").unwrap(), take(&mut b, "b1").unwrap());
+        let bulk = BulkFrees::begin();
+        drop(a1);
+        assert_eq!((a.counted_frees(), b.counted_frees()), (0, 0));
+        let nested = BulkFrees::begin();
+        drop(b1);
+        assert_eq!((a.counted_frees(), b.counted_frees()), (1, 0));
+        drop(nested);
+        assert_eq!(b.counted_frees(), 0, "the outer drain counts");
+        let mut again = take(&mut b, "again").expect("the flag says free");
+        assert_eq!(again.data().name.as_str(), "again");
+        drop(a2);
+        assert_eq!((a.counted_frees(), b.counted_frees()), (1, 1));
+        drop(bulk);
+        assert_eq!((a.counted_frees(), b.counted_frees()), (2, 1));
+        drop(again);
+        assert_eq!(b.counted_frees(), 2, "counted at once outside a drain");
     }
 
     #[test]
@@ -483,7 +614,7 @@ mod tests {
 mod loom_models {
     use loom::thread;
 
-    use super::{take_named as take, test_slab};
+    use super::{take_named as take, test_slab, BulkFrees};
 
     /// The owner handle and two slots let go on three threads in every order: the slots are
     /// freed once, by the last (loom fails the model on a leak; a second free would crash it).
@@ -498,6 +629,26 @@ mod loom_models {
             drop(dropped);
             exporter.join().unwrap();
             owner.join().unwrap();
+        });
+    }
+
+    /// The same with the two slots freed in one drain on another thread, counted together when
+    /// it ends, while the owner goes: the slots are freed once, by the count or by the owner,
+    /// whichever comes last, and no earlier.
+    #[test]
+    fn loom_slots_freed_in_a_drain_go_with_its_count_or_the_owner() {
+        loom::model(|| {
+            let mut slab = test_slab(2);
+            let slots = [take(&mut slab, "first").unwrap(), take(&mut slab, "second").unwrap()];
+            let exporter = thread::spawn(move || {
+                let _bulk = BulkFrees::begin();
+                for slot in slots {
+                    assert!(!slot.data_ref().name.as_str().is_empty());
+                    drop(slot);
+                }
+            });
+            drop(slab);
+            exporter.join().unwrap();
         });
     }
 
