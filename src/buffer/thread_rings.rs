@@ -53,6 +53,9 @@ pub(crate) trait RingOwner: Sized + 'static {
     /// What a thread keeps beside its ring's producing end (the span slab); it goes to the next
     /// thread with the ring.
     type Local: Send;
+    /// What a drain holds while it pops items (the span slabs count their slots' frees together
+    /// while it lives); dropped when the drain ends.
+    type DrainScope;
 
     /// The owner's rings.
     fn rings(&self) -> &Rings<Self>;
@@ -66,10 +69,6 @@ pub(crate) trait RingOwner: Sized + 'static {
 
     /// A new side's `Local` part, beside a ring of `capacity`.
     fn new_local(owner: &Arc<Self>, capacity: usize) -> Self::Local;
-
-    /// What a drain holds while it pops items (the span slabs count their slots' frees together
-    /// while it lives); dropped when the drain ends.
-    type DrainScope;
 
     /// Called as a drain begins, on the draining thread.
     fn begin_drain() -> Self::DrainScope;

@@ -28,6 +28,7 @@ thread_local! {
 impl RingOwner for Buffers {
     type Item = LogItem;
     type Local = ();
+    type DrainScope = ();
 
     #[inline(always)]
     fn rings(&self) -> &Rings<Buffers> {
@@ -45,8 +46,6 @@ impl RingOwner for Buffers {
     }
 
     fn new_local(_owner: &Arc<Buffers>, _capacity: usize) {}
-
-    type DrainScope = ();
 
     fn begin_drain() {}
 }

@@ -83,6 +83,10 @@ thread_local! {
 impl RingOwner for Recorder {
     type Item = SpanRecord;
     type Local = Slab;
+    /// The slots a drain frees are counted in runs: the exporter thread then writes each slab's
+    /// count of freed slots, which its recording thread reads on every span, once per drain and
+    /// slab rather than once per span.
+    type DrainScope = BulkFrees;
 
     #[inline(always)]
     fn rings(&self) -> &Rings<Recorder> {
@@ -103,10 +107,6 @@ impl RingOwner for Recorder {
         // As many slots as ring entries: every span that got a slot fits in the ring.
         Slab::new(capacity, owner)
     }
-
-    /// The slots a drain frees are counted in runs: the exporter thread then writes each slab's
-    /// count of freed slots, which its recording thread reads on every span, once per drain.
-    type DrainScope = BulkFrees;
 
     fn begin_drain() -> BulkFrees {
         BulkFrees::begin()
