@@ -185,7 +185,7 @@ impl HomeSlot {
     #[inline(never)]
     fn learn_first(&self, slot: usize) {
         // Relaxed: see `predicted`. Two first records may both store; either slot is a prediction.
-        if slot < MAX_SLOTS && self.predicted() == UNPREDICTED {
+        if slot < MAX_SLOTS {
             self.0.store(slot, Ordering::Relaxed);
         }
     }

@@ -331,15 +331,9 @@ impl Drop for Slab {
     /// The owner lets go: the slots go now if every slot it handed out is free, else with the
     /// last one freed.
     fn drop(&mut self) {
-        let slots = self.slots.as_ptr();
-        // SAFETY: the slots are still there: only this addition or a later one frees them.
-        // AcqRel: see the module's protocol.
-        let before = unsafe { &*slots }.released.fetch_add(GONE.wrapping_sub(self.taken), Ordering::AcqRel);
-        if before == self.taken {
-            // SAFETY: every slot handed out is free and no handle is left: nothing refers to the
-            // slots, which were leaked from a `Box` in `new`.
-            drop(unsafe { Box::from_raw(slots) });
-        }
+        // SAFETY: the owner's own addition, made once, here: the slots are still there, since
+        // only this addition or a later one frees them. (It is never 0: `taken` is below `GONE`.)
+        unsafe { add_released(self.slots.as_ptr(), GONE.wrapping_sub(self.taken)) };
     }
 }
 
@@ -404,7 +398,7 @@ impl BulkFrees {
                     // Set first: adding may free `last`'s slots, whose drop may free slots again.
                     pending.set(Some((slots, 1)));
                     // SAFETY: `run` frees of `last` are pending (none when it is null).
-                    unsafe { count_frees(last, run) };
+                    unsafe { add_released(last, run) };
                     true
                 }
             })
@@ -419,27 +413,28 @@ impl Drop for BulkFrees {
         }
         if let Ok(Some((last, run))) = PENDING_FREES.try_with(Cell::take) {
             // SAFETY: `run` frees of `last` are pending (none when it is null).
-            unsafe { count_frees(last, run) };
+            unsafe { add_released(last, run) };
         }
     }
 }
 
-/// Adds `frees` to `slots`' `released` counter, freeing the slots when that makes it `GONE` (see
-/// the module's protocol).
+/// Adds `amount` to `slots`' `released` counter, freeing the slots when that makes it `GONE`:
+/// the one place the module's protocol frees them.
 ///
 /// # Safety
-/// `frees` slots of `slots` have been freed (their flags stored) and not yet counted: the slots
-/// are alive until they are. Nothing is done when `frees` is 0.
-unsafe fn count_frees(slots: *const Slots, frees: usize) {
-    if frees == 0 {
+/// `amount` is an addition the protocol owes and has not made: frees of `amount` slots of `slots`
+/// whose flags are stored, or the owner's `GONE - taken` as it goes. The slots are alive until it
+/// is made. Nothing is done when `amount` is 0.
+unsafe fn add_released(slots: *const Slots, amount: usize) {
+    if amount == 0 {
         return;
     }
-    // SAFETY: alive while the frees are not counted (the caller guarantees some are pending).
+    // SAFETY: alive until this owed addition is made (the caller guarantees it is owed).
     // AcqRel: see the module's protocol.
-    let before = unsafe { &*slots }.released.fetch_add(frees, Ordering::AcqRel);
-    if before.wrapping_add(frees) == GONE {
-        // SAFETY: the owner is gone and every other slot is free and counted: nothing else refers
-        // to the slots, which were leaked from a `Box` in `Slab::new`.
+    let before = unsafe { &*slots }.released.fetch_add(amount, Ordering::AcqRel);
+    if before.wrapping_add(amount) == GONE {
+        // SAFETY: the owner is gone and every slot it handed out is free and counted: nothing
+        // else refers to the slots, which were leaked from a `Box` in `Slab::new`.
         drop(unsafe { Box::from_raw(slots.cast_mut()) });
     }
 }
@@ -511,7 +506,7 @@ impl SlotRef {
         let slots = self.slots.as_ptr().cast_const();
         if !BulkFrees::defer(slots) {
             // SAFETY: as in `slot`: this slot is freed and not yet counted.
-            unsafe { count_frees(slots, 1) };
+            unsafe { add_released(slots, 1) };
         }
     }
 }
