@@ -5,9 +5,11 @@
 //!
 //! The provider's [`ExemplarFilter`] decides, per measurement: `TraceBased` (the default) offers
 //! those made while a sampled span is current on the thread, `AlwaysOn` every one, `AlwaysOff`
-//! none. Asking is one thread-local load (`trace::context::current_ids`, the ids copied out of the
-//! current context when it was entered) and one predictable branch; a span's ids are drawn when it
-//! is entered, so the ids kept are the ones its exporter sends.
+//! none. Asking is one thread-local load (`thread_words::span_sampled`, written when a context is
+//! entered or left, in the line of the record's stripe slot) and one predictable branch; an offered
+//! measurement then reads the ids copied out of the current context when it was entered
+//! (`trace::context::current_ids`). A span's ids are drawn when it is entered, so the ids kept are
+//! the ones its exporter sends.
 //!
 //! # Where they are kept
 //!
@@ -64,6 +66,7 @@ use crate::attributes::KeyValue;
 use crate::clock;
 use crate::proto::common::v1::KeyValue as OtlpKeyValue;
 use crate::proto::metrics::v1::{exemplar, number_data_point::Value as PointValue, Exemplar};
+use crate::thread_words;
 use crate::trace::context::{current_ids, CurrentIds};
 use crate::trace::ids::random_up_to;
 use crate::trace::{SpanId, TraceId};
@@ -103,10 +106,9 @@ impl ExemplarFilter {
     pub(crate) fn admit(self) -> Option<CurrentIds> {
         match self {
             ExemplarFilter::AlwaysOff => None,
-            ExemplarFilter::TraceBased => {
-                let ids = current_ids();
-                ids.sampled.then_some(ids)
-            }
+            // The sampled flag first: it shares a thread-local with the stripe slot the record
+            // has just read, and only a record in a sampled span reads the ids.
+            ExemplarFilter::TraceBased => thread_words::span_sampled().then(current_ids),
             ExemplarFilter::AlwaysOn => Some(current_ids()),
         }
     }
@@ -440,7 +442,7 @@ mod tests {
     use crate::attributes::Text;
 
     fn ids(n: u8) -> CurrentIds {
-        CurrentIds { trace_id: TraceId::from_bytes([n; 16]), span_id: SpanId::from_bytes([n; 8]), sampled: true }
+        CurrentIds { trace_id: TraceId::from_bytes([n; 16]), span_id: SpanId::from_bytes([n; 8]) }
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! A thread's first claim registers the thread-local destructor that gives the slot back, which
 //! may allocate once (the runtime's list of destructors for the thread); later records never do.
 //!
+//! The thread's slot word lives in `thread_words`, beside the other word a record reads from its
+//! thread.
+//!
 //! Under loom (`cfg(nanotel_loom)`) the registry is a `loom::lazy_static!` and the thread-locals
 //! are `loom::thread_local!`s, so that each model execution starts afresh and each modelled thread
 //! has its own slot.
@@ -22,6 +25,7 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::thread_words;
 
 /// The most stripes a series ever has (and so the most owned slots).
 const MAX_SLOTS: usize = 64;
@@ -40,32 +44,31 @@ pub(crate) fn count() -> usize {
 
 /// Shared-mode records between two attempts to claim a slot.
 const RETRY: usize = 4096;
-/// The first shared-mode value of [`SLOT`]: `SHARED + n` means shared, with `n` records left
+/// The first shared-mode value of the slot word: `SHARED + n` means shared, with `n` records left
 /// before the next attempt to claim.
 const SHARED: usize = MAX_SLOTS;
-/// [`SLOT`] after the thread's slot was given back (its thread-locals are being destroyed).
+/// The slot word after the thread's slot was given back (its thread-locals are being destroyed).
 const EXITED: usize = usize::MAX - 1;
-/// [`SLOT`] before the thread's first record.
-const UNCLAIMED: usize = usize::MAX;
-/// A [`HomeSlot`] before its first record: none of [`SLOT`]'s values, so that no thread's slot
+/// The slot word before the thread's first record.
+const UNCLAIMED: usize = thread_words::INITIAL_SLOT;
+/// A [`HomeSlot`] before its first record: none of the slot word's values, so that no thread's slot
 /// word equals it.
 pub(crate) const UNPREDICTED: usize = usize::MAX - 2;
 const _: () = assert!(UNPREDICTED != UNCLAIMED && UNPREDICTED != EXITED && UNPREDICTED > SHARED + RETRY);
 
+// The thread's slot word (`thread_words::slot_word`) is its slot below `MAX_SLOTS`; a shared-mode
+// or lifecycle value above.
+
 #[cfg(not(nanotel_loom))]
 thread_local! {
-    /// This thread's slot below [`MAX_SLOTS`]; a shared-mode or lifecycle value above. A `const`
-    /// initializer without a destructor makes each read a plain thread-local load.
-    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
-    /// Gives the slot it holds back when the thread exits. Apart from `SLOT`, so that `SLOT` needs
-    /// no destructor; registered on the first claim only.
+    /// Gives the slot it holds back when the thread exits. Apart from the slot word, so that the
+    /// word needs no destructor; registered on the first claim only.
     static GIVE_BACK: GiveBack = const { GiveBack(Cell::new(UNCLAIMED)) };
 }
 
 // The same under loom, whose macro takes no `const` initializer.
 #[cfg(nanotel_loom)]
 loom::thread_local! {
-    static SLOT: Cell<usize> = Cell::new(UNCLAIMED);
     static GIVE_BACK: GiveBack = GiveBack(Cell::new(UNCLAIMED));
 }
 
@@ -102,7 +105,7 @@ impl Slots {
     }
 }
 
-/// The slot the thread owns, if below [`MAX_SLOTS`]. It keeps its own copy of `SLOT` so that it
+/// The slot the thread owns, if below [`MAX_SLOTS`]. It keeps its own copy of the slot word so that it
 /// needs no other thread-local when dropped (loom destroys a thread's thread-locals together).
 struct GiveBack(Cell<usize>);
 
@@ -112,8 +115,8 @@ impl Drop for GiveBack {
             SLOTS.give_back(self.0.get());
         }
         // Records made by thread-local destructors that run after this one go to shared mode for
-        // good. (`SLOT` has no destructor, so it is still there, except under loom.)
-        let _ = SLOT.try_with(|slot| slot.set(EXITED));
+        // good. (The slot word has no destructor, so it is still there, except under loom.)
+        thread_words::set_slot_word(EXITED);
     }
 }
 
@@ -122,7 +125,7 @@ impl Drop for GiveBack {
 /// try to claim first; see `claimed`).
 #[inline]
 pub(crate) fn slot() -> usize {
-    let slot = SLOT.with(Cell::get);
+    let slot = thread_words::slot_word();
     if slot < MAX_SLOTS {
         slot
     } else {
@@ -136,14 +139,14 @@ pub(crate) fn slot() -> usize {
 /// [`HomeSlot`]'s prediction, which is only ever an owned slot.
 #[inline(always)]
 pub(crate) fn slot_word() -> usize {
-    SLOT.with(Cell::get)
+    thread_words::slot_word()
 }
 
 /// This thread's owned slot, if it has one; `None` before its first record and in shared mode,
 /// where the caller takes its slow path, which calls [`slot`].
 #[inline]
 pub(crate) fn owned_slot() -> Option<usize> {
-    let slot = SLOT.with(Cell::get);
+    let slot = thread_words::slot_word();
     (slot < MAX_SLOTS).then_some(slot)
 }
 
@@ -200,7 +203,7 @@ fn settle(current: usize) -> usize {
         UNCLAIMED | SHARED => claim(),
         countdown => countdown - 1,
     };
-    SLOT.with(|slot| slot.set(next));
+    thread_words::set_slot_word(next);
     next
 }
 
@@ -264,7 +267,7 @@ mod tests {
                 // The guard must not give it back a second time at exit.
                 GIVE_BACK.with(|guard| guard.0.set(UNCLAIMED));
             }
-            SLOT.with(|slot| slot.set(SHARED + 2));
+            thread_words::set_slot_word(SHARED + 2);
             assert_eq!(super::slot(), SHARED + 1);
             assert_eq!(super::slot(), SHARED);
             // The countdown ran out: a claim (or, if every slot is taken, a new countdown).

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use super::span_context::{SpanContext, SpanId, TraceId};
+use crate::thread_words;
 
 thread_local! {
     // `None` until something is entered.
@@ -15,8 +16,9 @@ thread_local! {
     // new tick), and this flag, having no destructor, is one plain thread-local load; `CURRENT`,
     // whose context may own a trace state, costs a registration check and a borrow besides.
     static HAS_CURRENT: Cell<bool> = const { Cell::new(false) };
-    // The ids of `CURRENT` and whether it is sampled, as plain words: what a metric record reads
-    // to keep an exemplar (see `current_ids`), one thread-local load with no borrow to check.
+    // The ids of `CURRENT`, as plain words: what a metric record keeps with an exemplar (see
+    // `current_ids`), one thread-local load with no borrow to check. Whether `CURRENT` is sampled,
+    // which the record asks first, is in `thread_words`, beside the record's stripe slot.
     static CURRENT_IDS: Cell<CurrentIds> = const { Cell::new(CurrentIds::NONE) };
 }
 
@@ -25,23 +27,25 @@ thread_local! {
 pub(crate) struct CurrentIds {
     pub trace_id: TraceId,
     pub span_id: SpanId,
-    /// Whether the context is sampled (false when there is none).
-    pub sampled: bool,
 }
 
 impl CurrentIds {
     /// No current span.
-    pub(crate) const NONE: CurrentIds =
-        CurrentIds { trace_id: TraceId::INVALID, span_id: SpanId::INVALID, sampled: false };
+    pub(crate) const NONE: CurrentIds = CurrentIds { trace_id: TraceId::INVALID, span_id: SpanId::INVALID };
 
     fn of(context: Option<&SpanContext>) -> CurrentIds {
         match context.filter(|context| context.is_valid()) {
-            Some(context) => {
-                CurrentIds { trace_id: context.trace_id(), span_id: context.span_id(), sampled: context.is_sampled() }
-            }
+            Some(context) => CurrentIds { trace_id: context.trace_id(), span_id: context.span_id() },
             None => CurrentIds::NONE,
         }
     }
+}
+
+/// Makes `context` (or none) current in the two thread-locals a metric record reads.
+fn set_current_ids(context: Option<&SpanContext>) {
+    let valid = context.filter(|context| context.is_valid());
+    CURRENT_IDS.with(|current| current.set(CurrentIds::of(valid)));
+    thread_words::set_span_sampled(valid.is_some_and(SpanContext::is_sampled));
 }
 
 /// The ids of this thread's current span context (all invalid when none is entered). A span's
@@ -123,7 +127,7 @@ pub struct ContextGuard {
 
 impl ContextGuard {
     pub(crate) fn enter(span: SpanContext) -> ContextGuard {
-        CURRENT_IDS.with(|ids| ids.set(CurrentIds::of(Some(&span))));
+        set_current_ids(Some(&span));
         let previous = CURRENT.with(|current| current.replace(Some(span)));
         HAS_CURRENT.with(|has| has.set(true));
         ContextGuard { previous, _not_send: PhantomData }
@@ -136,10 +140,9 @@ impl Drop for ContextGuard {
         // `try_with`: a guard dropped while the thread's locals are being torn down has nothing to
         // restore.
         let has_previous = previous.is_some();
-        let previous_ids = CurrentIds::of(previous.as_ref());
+        set_current_ids(previous.as_ref());
         if CURRENT.try_with(|current| current.replace(previous)).is_ok() {
             HAS_CURRENT.with(|has| has.set(has_previous));
-            CURRENT_IDS.with(|ids| ids.set(previous_ids));
         }
     }
 }
@@ -213,5 +216,35 @@ mod tests {
         }
         assert_eq!(Context::current(), Context::default());
         assert_eq!(current_ids(), CurrentIds::NONE);
+    }
+
+    #[test]
+    fn the_sampled_flag_follows_the_context_entered_and_restored() {
+        use crate::trace::TraceFlags;
+        let sampled = context(3);
+        let ids = sampled.span_context();
+        let unsampled = Context::from_span_context(SpanContext::new(
+            ids.trace_id(),
+            ids.span_id(),
+            TraceFlags::default(),
+            false,
+            Default::default(),
+        ));
+        assert!(!thread_words::span_sampled());
+        {
+            let _a = sampled.attach();
+            assert!(thread_words::span_sampled());
+            {
+                let _b = unsampled.attach();
+                assert!(!thread_words::span_sampled());
+                // An invalid context is none: not sampled, whatever its flags say.
+                let invalid =
+                    SpanContext::new(TraceId::INVALID, SpanId::INVALID, TraceFlags::SAMPLED, false, Default::default());
+                let _c = Context::from_span_context(invalid).attach();
+                assert!(!thread_words::span_sampled());
+            }
+            assert!(thread_words::span_sampled());
+        }
+        assert!(!thread_words::span_sampled());
     }
 }
