@@ -223,8 +223,7 @@ impl HistogramCells {
     /// [`HistogramShortcut`]).
     pub(crate) fn shortcut(&self) -> HistogramShortcut {
         HistogramShortcut {
-            bounds: NonNull::from(&*self.bounds).cast(),
-            bound_count: self.bounds.len(),
+            bounds: ShortcutBounds::of(&self.bounds),
             stripes: self.stripes.home_stripes(),
             exemplars: self.exemplars,
         }
@@ -266,17 +265,32 @@ fn record_held<'r, N: Number>(
     });
 }
 
-/// What a bound handle keeps of an explicit histogram's cells: the boundaries' address and
-/// count, the fixed stripes (see `claimed::HomeStripes`), and what the exemplars keep. A record
-/// through it reads the handle, then the boundaries, the thread's stripe slot and the stripe;
-/// without it, the series' header comes first, one dependent miss more for a gateway whose caches
-/// went cold between two records (benches/README.md, `cold`).
+/// What a bound handle keeps of an explicit histogram's cells: the boundaries (a copy, when they
+/// fit), the fixed stripes (see `claimed::HomeStripes`), and what the exemplars keep. A record
+/// through it reads the handle, the thread's stripe slot and the stripe, and the cells'
+/// boundaries only when there are more than [`HANDLE_BOUNDS`]; without it, the series' header
+/// comes first, one dependent miss more for a gateway whose caches went cold between two records
+/// (benches/README.md, `cold`).
 #[derive(Clone, Copy)]
 pub(crate) struct HistogramShortcut {
-    bounds: NonNull<f64>,
-    bound_count: usize,
+    bounds: ShortcutBounds,
     stripes: HomeStripes<Cells>,
     exemplars: Keeping,
+}
+
+/// The most boundaries a bound handle keeps a copy of (the specification's default list has 15):
+/// 128 bytes of the handle, which the caller's own use of it keeps in cache, where the cells'
+/// list is a miss of its own, on a page of its own, when the caches went cold.
+const HANDLE_BOUNDS: usize = 16;
+
+/// Where a shortcut's records find the boundaries.
+#[derive(Clone, Copy)]
+enum ShortcutBounds {
+    /// The boundaries, then +∞ up to [`HANDLE_BOUNDS`]: no finite value lies above +∞, so a
+    /// record counts over all of them without knowing how many are real.
+    Copied([f64; HANDLE_BOUNDS]),
+    /// The cells' own (more than [`HANDLE_BOUNDS`]).
+    Cells { first: NonNull<f64>, count: usize },
 }
 
 // SAFETY: the pointer names the boundaries of cells that the handle holding the shortcut keeps
@@ -285,6 +299,34 @@ pub(crate) struct HistogramShortcut {
 unsafe impl Send for HistogramShortcut {}
 // SAFETY: as above.
 unsafe impl Sync for HistogramShortcut {}
+
+impl ShortcutBounds {
+    fn of(bounds: &[f64]) -> Self {
+        if bounds.len() <= HANDLE_BOUNDS {
+            let mut copied = [f64::INFINITY; HANDLE_BOUNDS];
+            copied[..bounds.len()].copy_from_slice(bounds);
+            ShortcutBounds::Copied(copied)
+        } else {
+            ShortcutBounds::Cells { first: NonNull::from(bounds).cast(), count: bounds.len() }
+        }
+    }
+
+    /// The bucket of a finite `value` (see [`bucket_index`]).
+    ///
+    /// # Safety
+    /// The cells whose boundaries these are must be alive.
+    #[inline(always)]
+    unsafe fn bucket(&self, value: f64) -> usize {
+        match self {
+            ShortcutBounds::Copied(bounds) => bucket_index(bounds, value),
+            // SAFETY: the caller guarantees the cells are alive, and with them the boundaries
+            // (an `Arc<[f64]>` of `count` values that never changes).
+            ShortcutBounds::Cells { first, count } => {
+                bucket_index(unsafe { std::slice::from_raw_parts(first.as_ptr(), *count) }, value)
+            }
+        }
+    }
+}
 
 impl HistogramShortcut {
     /// [`HistogramCells::record`] through the shortcut: into the thread's home stripe when it is
@@ -304,10 +346,8 @@ impl HistogramShortcut {
         if !value.is_finite() {
             return;
         }
-        // SAFETY: the caller guarantees the cells are alive, and with them the boundaries the
-        // shortcut names (an `Arc<[f64]>` of `bound_count` values that never changes).
-        let bounds = unsafe { std::slice::from_raw_parts(self.bounds.as_ptr(), self.bound_count) };
-        let bucket = bucket_index(bounds, value.to_f64());
+        // SAFETY: the caller guarantees the cells are alive.
+        let bucket = unsafe { self.bounds.bucket(value.to_f64()) };
         let exemplar = self.exemplars.filter.admit();
         // SAFETY: the stripes are alive (as above) for as long as this call, which the guard
         // does not outlive.
@@ -323,6 +363,21 @@ mod tests {
     use super::*;
     use crate::metrics::claimed::Claimable;
     use crate::metrics::ExemplarFilter;
+
+    #[test]
+    fn a_shortcut_finds_the_bucket_the_cells_find_with_its_copy_or_theirs() {
+        let values = [f64::MIN, -1.0, 0.0, 0.5, 1.0, 7.0, 15.0, 15.5, 16.0, 17.0, 39.0, 1e300, f64::MAX];
+        for count in [0, 1, 15, HANDLE_BOUNDS, HANDLE_BOUNDS + 1, 40] {
+            let bounds: Vec<f64> = (0..count).map(|bound| bound as f64).collect();
+            let shortcut = ShortcutBounds::of(&bounds);
+            assert_eq!(matches!(shortcut, ShortcutBounds::Copied(_)), count <= HANDLE_BOUNDS);
+            for value in values {
+                // SAFETY: `bounds` outlives the shortcut.
+                let bucket = unsafe { shortcut.bucket(value) };
+                assert_eq!(bucket, bucket_index(&bounds, value), "{count} bounds, {value}");
+            }
+        }
+    }
 
     #[test]
     fn a_stripe_of_default_buckets_keeps_its_cells_beside_its_flag_in_two_pairs_of_lines() {
