@@ -337,7 +337,7 @@ impl HistogramShortcut {
     /// The cells the shortcut was taken from ([`HistogramCells::shortcut`]) must be alive.
     #[inline(always)]
     pub(crate) unsafe fn record<'r, N: Number>(
-        self,
+        &self,
         home: &stripe::HomeSlot,
         value: N,
         removed: impl Removes<'r>,
