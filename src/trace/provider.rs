@@ -16,7 +16,7 @@ use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
 use super::record;
 use super::recorder::Recorder;
-use super::sampler::Sampler;
+use super::sampler::{Roots, Sampler};
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
 use super::span_context::{SpanContext, SpanId};
@@ -65,9 +65,11 @@ struct ProviderInner {
     /// False for [`TracerProvider::disabled`]: spans are neither sampled nor given ids.
     enabled: bool,
     sampler: Sampler,
-    /// The sampler refuses every root span (see [`Sampler::refuses_every_root`]): worked out once,
-    /// so that a refused root costs one load instead of a walk through the sampler.
-    refuses_roots: bool,
+    /// What the sampler decides for every root span (see [`Sampler::roots`]): worked out once, so
+    /// that a root the sampler refuses or samples whatever its id costs one load instead of a walk
+    /// through the sampler and its boxed delegates (lines, and a table of jumps in read-only
+    /// data, that a span whose caches went cold would miss).
+    roots: Roots,
     /// The sampler holds a [`Sampler::Custom`]: spans take the path that gives it their name,
     /// kind and attributes (see `SpanBuilder::new_custom`).
     asks_custom: bool,
@@ -131,7 +133,7 @@ impl TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: false,
                 sampler: Sampler::AlwaysOff,
-                refuses_roots: true,
+                roots: Roots::Refused,
                 asks_custom: false,
                 recorder: Arc::new(Recorder::new(0, SpanLimits::default())),
                 scopes: ScopeList::default(),
@@ -315,7 +317,7 @@ impl TracerProviderBuilder {
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: true,
-                refuses_roots: sampler.refuses_every_root(),
+                roots: sampler.roots(),
                 asks_custom: sampler.asks_custom(),
                 sampler,
                 recorder: Arc::new(Recorder::new(self.ring_capacity, limits)),
@@ -412,7 +414,7 @@ impl Tracer {
         parent: Option<SpanContext>,
     ) -> SpanBuilder<'_> {
         let parent = parent.filter(SpanContext::is_valid);
-        if parent.is_none() && self.provider.refuses_roots {
+        if parent.is_none() && self.refuses_roots() {
             return SpanBuilder::new(self, name, None);
         }
         if self.provider.asks_custom {
@@ -459,7 +461,13 @@ impl Tracer {
     /// Whether the sampler refuses every root span.
     #[inline(always)]
     pub(crate) fn refuses_roots(&self) -> bool {
-        self.provider.refuses_roots
+        self.provider.roots == Roots::Refused
+    }
+
+    /// Whether the sampler samples every root span.
+    #[inline(always)]
+    pub(crate) fn samples_roots(&self) -> bool {
+        self.provider.roots == Roots::Sampled
     }
 
     /// See [`Recorder::open`].

@@ -210,14 +210,27 @@ pub struct ParentBased {
     pub local_parent_not_sampled: Sampler,
 }
 
+/// What a sampler decides for every root span, worked out once per provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Roots {
+    /// Every root is refused, whatever its trace id.
+    Refused,
+    /// Every root is sampled, whatever its trace id.
+    Sampled,
+    /// The sampler is asked for each (by the trace id, or a sampler of the user's).
+    Asked,
+}
+
 impl Sampler {
-    /// Whether this sampler refuses every span without a parent, whatever its trace id (then a
-    /// refused root need not ask it).
-    pub(crate) fn refuses_every_root(&self) -> bool {
+    /// What this sampler decides for every span without a parent, when that does not depend on
+    /// the trace id (then a root need not ask it: the default sampler's roots read neither it nor
+    /// its boxed delegates).
+    pub(crate) fn roots(&self) -> Roots {
         match self {
-            Sampler::AlwaysOff => true,
-            Sampler::ParentBased(delegates) => delegates.root.refuses_every_root(),
-            Sampler::AlwaysOn | Sampler::TraceIdRatioBased(_) | Sampler::Custom(_) => false,
+            Sampler::AlwaysOff => Roots::Refused,
+            Sampler::AlwaysOn => Roots::Sampled,
+            Sampler::ParentBased(delegates) => delegates.root.roots(),
+            Sampler::TraceIdRatioBased(_) | Sampler::Custom(_) => Roots::Asked,
         }
     }
 
@@ -428,13 +441,34 @@ mod tests {
             Sampler::parent_based(Sampler::parent_based(Sampler::AlwaysOff)),
         ];
         for sampler in &refusing {
-            assert!(sampler.refuses_every_root());
+            assert_eq!(sampler.roots(), Roots::Refused);
             assert!(ids.iter().all(|id| !sampler.should_sample(None, *id)), "{}", sampler.description());
         }
         // Those that may sample a root are asked every time.
         for sampler in [Sampler::AlwaysOn, Sampler::parent_based(Sampler::AlwaysOn), Sampler::TraceIdRatioBased(0.5)] {
-            assert!(!sampler.refuses_every_root());
+            assert_ne!(sampler.roots(), Roots::Refused);
             assert!(ids.iter().any(|id| sampler.should_sample(None, *id)), "{}", sampler.description());
+        }
+    }
+
+    #[test]
+    fn a_sampler_said_to_sample_every_root_samples_every_root() {
+        let ids: Vec<TraceId> = (0..64u8).map(|i| TraceId::from_bytes([i.wrapping_mul(37) | 1; 16])).collect();
+        let sampling =
+            [Sampler::AlwaysOn, Sampler::default(), Sampler::parent_based(Sampler::parent_based(Sampler::AlwaysOn))];
+        for sampler in &sampling {
+            assert_eq!(sampler.roots(), Roots::Sampled);
+            assert!(ids.iter().all(|id| sampler.should_sample(None, *id)), "{}", sampler.description());
+        }
+        // Those whose roots depend on the id, or on a sampler of the user's, are asked every time.
+        let asked = [
+            Sampler::AlwaysOff,
+            Sampler::TraceIdRatioBased(0.5),
+            Sampler::Custom(Arc::new(Fixed(true))),
+            Sampler::parent_based(Sampler::Custom(Arc::new(Fixed(true)))),
+        ];
+        for sampler in &asked {
+            assert_ne!(sampler.roots(), Roots::Sampled, "{}", sampler.description());
         }
     }
 
@@ -454,7 +488,7 @@ mod tests {
     #[test]
     fn a_custom_sampler_is_found_among_the_delegates_and_asked() {
         let custom = Sampler::Custom(Arc::new(Fixed(false)));
-        assert!(custom.asks_custom() && !custom.refuses_every_root());
+        assert!(custom.asks_custom() && custom.roots() == Roots::Asked);
         let mut delegates = ParentBased {
             root: Sampler::AlwaysOn,
             remote_parent_sampled: Sampler::AlwaysOn,

@@ -174,10 +174,15 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub(crate) fn new(tracer: &'t Tracer, name: impl Into<Text>, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
-        if parent.is_none() && tracer.refuses_roots() {
-            // A new trace the sampler refuses whatever its id: nothing to ask, and nothing known
-            // of the context but the ids to come.
-            return SpanBuilder { tracer, context: LazyContext::new_root(false), data: None };
+        if parent.is_none() {
+            // A new trace the sampler refuses, or samples, whatever its id: nothing to ask, and
+            // nothing known of the context but the ids to come.
+            if tracer.refuses_roots() {
+                return SpanBuilder { tracer, context: LazyContext::new_root(false), data: None };
+            }
+            if tracer.samples_roots() {
+                return Self::decided(tracer, name, None, true, TraceId::INVALID, None);
+            }
         }
         if tracer.asks_custom() {
             return Self::new_custom(tracer, name.into(), parent, SpanKind::Internal, &[]);
