@@ -681,7 +681,8 @@ handle!(
     HistogramKind
 );
 /// A [`Histogram`] series resolved once. A record reaches the thread's stripe from addresses the
-/// handle keeps, without reading the series first.
+/// handle keeps, without reading the series first; an explicit-bucket handle also keeps a copy of
+/// up to 16 boundaries (128 bytes), so that a record reads no list of them elsewhere.
 pub struct BoundHistogram<N: Number> {
     /// `None` for an instrument of a disabled provider: recording is one branch. With the series,
     /// the shortcut to its cells (none for a view's sum) and the pairs its view removed from those
