@@ -23,6 +23,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("own_threads", &[]),
     ("percent", &[]),
     ("clock", &[]),
+    // The thread's words a metric record reads: its stripe slot (`metrics/`) and whether its
+    // current span is sampled (written by `trace/`).
+    ("thread_words", &[]),
     ("proto", &["hex"]),
     ("config", &["diag"]),
     ("attributes", &["proto"]),
@@ -32,11 +35,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The pipeline: drains `buffer/`'s rings through `RecordSource`s the providers give it.
     ("export", &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource"]),
     // The recording modules, each handing its items to `export/`.
-    ("trace", &["attributes", "buffer", "clock", "config", "diag", "export", "header_text", "hex", "proto", "sync"]),
+    (
+        "trace",
+        &[
+            "attributes",
+            "buffer",
+            "clock",
+            "config",
+            "diag",
+            "export",
+            "header_text",
+            "hex",
+            "proto",
+            "sync",
+            "thread_words",
+        ],
+    ),
     // A log record carries the span context it was emitted in.
     ("logs", &["attributes", "buffer", "clock", "config", "diag", "export", "proto", "trace"]),
     // Exemplars carry the span context a measurement was taken in.
-    ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "trace"]),
+    ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "thread_words", "trace"]),
     ("propagation", &["config", "header_text", "percent", "trace"]),
     // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`.
     ("prometheus", &["diag", "export", "metrics", "own_threads", "proto"]),
