@@ -293,9 +293,9 @@ enum ShortcutBounds {
     Cells { first: NonNull<f64>, count: usize },
 }
 
-// SAFETY: the pointer names the boundaries of cells that the handle holding the shortcut keeps
-// alive (an `Arc` of their series), which never change; the stripes are `HomeStripes`, `Send`
-// and `Sync` on their own terms.
+// SAFETY: the boundaries are a copy, or (`ShortcutBounds::Cells`) a pointer to those of cells
+// that the handle holding the shortcut keeps alive (an `Arc` of their series), which never
+// change; the stripes are `HomeStripes`, `Send` and `Sync` on their own terms.
 unsafe impl Send for HistogramShortcut {}
 // SAFETY: as above.
 unsafe impl Sync for HistogramShortcut {}
