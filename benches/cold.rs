@@ -5,12 +5,13 @@
 //! (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`), then times exactly one operation with two
 //! reads of the CPU's time-stamp counter (`rdtsc` fenced by `lfence` on x86-64, which touches no
 //! memory, so the timing adds no miss of its own; `Instant::now()` elsewhere), converted to
-//! nanoseconds by a calibration against `Instant` at the start. Each row first runs its operation
-//! warm 40,000 times (a running program's state: every page of the thread's rings has been
-//! touched once), then the rows take their samples in turns, one sample of each row per round, so
-//! that whatever the machine does meanwhile falls on every row alike; each row keeps 1,000
-//! samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones; `NANOTEL_COLD_ROWS=a,b` measures
-//! only the rows whose names contain `a` or `b` (and prints no ratios). Rows:
+//! nanoseconds by a calibration against `Instant` at the start. The rows first run their
+//! operations warm 40,000 times each, in turns (a running program's state: every page of the
+//! thread's rings has been touched once), then take their samples in the same turns, one sample of
+//! each row per round, so that whatever the machine does meanwhile falls on every row alike; each
+//! row keeps 1,000 samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones;
+//! `NANOTEL_COLD_ROWS=a,b` measures only the rows whose names contain `a` or `b` (and prints no
+//! ratios). Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
