@@ -1,7 +1,8 @@
 //! What spans and log records share on their way from a recording thread to the exporter
 //! thread: the attributes a record holds in place ([`attributes`]), the bounded single-producer
 //! ring each thread writes into ([`ring`]), the per-thread sides of those rings and their drain
-//! ([`thread_rings`]), and the numbered instrumentation scopes a record names ([`scopes`]).
+//! ([`thread_rings`]), the numbered instrumentation scopes a record names ([`scopes`]), and the
+//! writing of a buffer's pages at once for programs that ask for it ([`backing`]).
 //!
 //! `trace/` (the span recorder) and `logs/` (the log buffers) each own rings of their own records
 //! through [`thread_rings::RingOwner`]; neither reaches into the other.
@@ -11,6 +12,7 @@
 //! the rings as a [`thread_rings::LateCounter`].
 
 pub(crate) mod attributes;
+pub(crate) mod backing;
 pub(crate) mod ring;
 pub(crate) mod scopes;
 pub(crate) mod thread_rings;

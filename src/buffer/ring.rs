@@ -81,6 +81,17 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 }
 
 impl<T> Producer<T> {
+    /// Has the kernel back every page of the ring's slots now (see `backing`), before anything is
+    /// written into them.
+    pub(crate) fn back_pages(&mut self) {
+        debug_assert!(self.tail == 0, "backed before its first item");
+        let bytes = std::mem::size_of_val(&*self.ring.slots);
+        // SAFETY: the slots are this producer's to write (the consumer only reads slots it was
+        // handed, and none has been yet), and they hold no value (`MaybeUninit` storage): a zero
+        // byte anywhere in them leaves them as valid as before.
+        unsafe { super::backing::back_each_page(self.slots.as_ptr().cast(), bytes) };
+    }
+
     /// Adds `item`, or drops and counts it when the ring is full. Never waits.
     #[cfg(test)]
     pub(crate) fn push(&mut self, item: T) -> bool {
@@ -241,6 +252,18 @@ mod tests {
         assert!(!consumer.is_finished());
         consumer.pop();
         assert!(consumer.is_finished());
+    }
+
+    /// Written whole before its first item, a ring carries items as before.
+    #[test]
+    fn a_ring_backed_at_start_carries_items_as_before() {
+        let (mut producer, mut consumer) = ring::<String>(1000);
+        producer.back_pages();
+        assert!((0..1024).all(|i| producer.push(i.to_string())));
+        assert!(!producer.push("lost".into()));
+        let received: Vec<String> = std::iter::from_fn(|| consumer.pop()).collect();
+        assert_eq!(received.len(), 1024);
+        assert!(received.iter().enumerate().all(|(i, item)| *item == i.to_string()));
     }
 
     #[test]

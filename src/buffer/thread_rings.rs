@@ -70,6 +70,12 @@ pub(crate) trait RingOwner: Sized + 'static {
     /// A new side's `Local` part, beside a ring of `capacity`.
     fn new_local(owner: &Arc<Self>, capacity: usize) -> Self::Local;
 
+    /// Whether a thread's ring (and whatever `new_local` makes) is written whole when made, so
+    /// that no later item takes a page fault for it (see `backing`).
+    fn backs_pages(&self) -> bool {
+        false
+    }
+
     /// Called as a drain begins, on the draining thread.
     fn begin_drain() -> Self::DrainScope;
 }
@@ -397,7 +403,10 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
     });
     let rings = owner.rings();
     let side = rings.spare.pop().unwrap_or_else(|| {
-        let (producer, consumer) = ring(rings.capacity);
+        let (mut producer, consumer) = ring(rings.capacity);
+        if owner.backs_pages() {
+            producer.back_pages();
+        }
         rings.joining.push(consumer);
         Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local: O::new_local(owner, rings.capacity) })
     });
@@ -491,7 +500,7 @@ mod loom_models {
     #[test]
     fn loom_a_side_given_back_while_its_provider_retires_is_dropped() {
         loom::model(|| {
-            let owner = Arc::new(Recorder::new(1, SpanLimits::default()));
+            let owner = Arc::new(Recorder::new(1, SpanLimits::default(), false));
             let (producer, consumer) = ring(1);
             owner.rings().joining.push(consumer);
             let local = Recorder::new_local(&owner, 1);

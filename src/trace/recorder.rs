@@ -33,6 +33,8 @@ pub(crate) struct Recorder {
     limits: SpanLimits,
     /// Allocations spans made on the recording threads (see `heap_allocations`).
     heap_allocations: AtomicU64,
+    /// Whether each thread's slab and ring are written whole when made (see `buffer::backing`).
+    backed: bool,
 }
 
 /// The recorder a span ends into, named from its data: a pointer the span's slab keeps valid (it
@@ -103,6 +105,10 @@ impl RingOwner for Recorder {
         &LAST
     }
 
+    fn backs_pages(&self) -> bool {
+        self.backed
+    }
+
     fn new_local(owner: &Arc<Recorder>, capacity: usize) -> Slab {
         // As many slots as ring entries: every span that got a slot fits in the ring.
         Slab::new(capacity, owner)
@@ -114,8 +120,8 @@ impl RingOwner for Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(capacity: usize, limits: SpanLimits) -> Recorder {
-        Recorder { rings: Rings::new(capacity), limits, heap_allocations: AtomicU64::new(0) }
+    pub(crate) fn new(capacity: usize, limits: SpanLimits, backed: bool) -> Recorder {
+        Recorder { rings: Rings::new(capacity), limits, heap_allocations: AtomicU64::new(0), backed }
     }
 
     /// Counts an allocation a span made on its recording thread: a box for events and links when

@@ -46,6 +46,7 @@ use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
 use crate::attributes::Text;
+use crate::buffer::thread_rings::RingOwner as _;
 
 use super::extras::{SpanExtras, Spares};
 use super::lazy_context::LazyContext;
@@ -65,15 +66,20 @@ struct Slot {
 /// slot (see `Slab::next_cursor`): rarely enough that the check's load costs nothing per span.
 const REWIND_EVERY: usize = 64;
 
-/// `count` free slots.
+/// `count` free slots; with `backed`, every page of them written once (see `buffer::backing`).
 #[cfg(not(nanotel_loom))]
-fn free_slots(count: usize) -> SlotArray {
-    SlotArray::zeroed(count)
+fn free_slots(count: usize, backed: bool) -> SlotArray {
+    let slots = SlotArray::zeroed(count);
+    if backed {
+        slots.back_pages();
+    }
+    slots
 }
 
-/// Under loom the atomics are loom's, which are not plain integers: made one by one.
+/// Under loom the atomics are loom's, which are not plain integers: made one by one (and backed,
+/// as anything written is).
 #[cfg(nanotel_loom)]
-fn free_slots(count: usize) -> Box<[Slot]> {
+fn free_slots(count: usize, _backed: bool) -> Box<[Slot]> {
     (0..count).map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) }).collect()
 }
 
@@ -107,6 +113,13 @@ impl SlotArray {
         // SAFETY: `offset` is below the alignment, which the block has room for beyond the slots.
         let first = unsafe { memory.add(offset) }.cast::<Slot>();
         SlotArray { memory, layout, first, count }
+    }
+
+    /// Has the kernel back every page of the block now.
+    fn back_pages(&self) {
+        // SAFETY: the block is this array's, not yet shared (just made), and all zeroes: a zero
+        // byte anywhere in it leaves it as it is.
+        unsafe { crate::buffer::backing::back_each_page(self.memory.as_ptr(), self.layout.size()) };
     }
 }
 
@@ -196,7 +209,7 @@ unsafe impl Sync for SlotRef {}
 impl Slab {
     /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`.
     pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Slab {
-        let slots = free_slots(capacity.max(1));
+        let slots = free_slots(capacity.max(1), recorder.backs_pages());
         let slots = Box::new(Slots {
             slots,
             released: AtomicUsize::new(0),
@@ -539,13 +552,27 @@ fn take_named(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
 /// A slab of `capacity` slots and the recorder it keeps alive (for the tests and the loom models).
 #[cfg(test)]
 fn test_slab(capacity: usize) -> Slab {
-    Slab::new(capacity, &Arc::new(Recorder::new(capacity, Default::default())))
+    Slab::new(capacity, &Arc::new(Recorder::new(capacity, Default::default(), false)))
 }
 
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
 
     use super::{take_named as take, test_slab, BulkFrees};
+
+    /// Written whole when made (`with_pages_backed_at_start`), a slab's slots are as free, and as
+    /// usable, as the allocator's zeroes left them.
+    #[test]
+    fn a_slab_backed_at_start_hands_out_every_slot() {
+        let recorder = std::sync::Arc::new(super::Recorder::new(100, Default::default(), true));
+        let mut slab = super::Slab::new(100, &recorder);
+        assert!(!slab.in_use());
+        let taken: Vec<_> = (0..100).map(|_| take(&mut slab, "backed").expect("a free slot")).collect();
+        assert!(take(&mut slab, "one more").is_none());
+        assert!(taken.iter().all(|slot| slot.data_ref().name.as_str() == "backed"));
+        drop(taken);
+        assert!(!slab.in_use());
+    }
 
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
