@@ -66,7 +66,7 @@ pub(crate) struct Consumer<T> {
 /// A ring of at least `capacity` slots (rounded up to a power of two, at least 2).
 pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let capacity = capacity.max(2).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
-    let slots = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+    let slots = empty_slots(capacity);
     let ring = Arc::new(Ring {
         slots,
         mask: capacity - 1,
@@ -78,6 +78,22 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let slots = NonNull::from(&*ring.slots).cast();
     let producer = Producer { slots, mask: ring.mask, ring: ring.clone(), tail: 0, head: 0, dropped: 0 };
     (producer, Consumer { ring, reported_drops: 0 })
+}
+
+/// `capacity` slots holding nothing, allocated and not written, so that their pages are backed
+/// only as items are first written into them (see `backing`). (Made one by one, an unoptimised
+/// build wrote every slot, and so every page, at once.)
+#[cfg(not(nanotel_loom))]
+fn empty_slots<T>(capacity: usize) -> Box<[UnsafeCell<MaybeUninit<T>>]> {
+    // SAFETY: outside loom, `UnsafeCell` is a wrapper of the standard one, so an
+    // `UnsafeCell<MaybeUninit<T>>` holds nothing that has to be initialised.
+    unsafe { Box::<[UnsafeCell<MaybeUninit<T>>]>::new_uninit_slice(capacity).assume_init() }
+}
+
+/// Under loom the cells carry the model's state: made one by one.
+#[cfg(nanotel_loom)]
+fn empty_slots<T>(capacity: usize) -> Box<[UnsafeCell<MaybeUninit<T>>]> {
+    (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect()
 }
 
 impl<T> Producer<T> {

@@ -17,6 +17,8 @@ use crate::buffer::thread_rings::{self, LastSide, RingOwner, Rings, ThreadSides}
 /// The rings of one provider.
 pub(crate) struct Buffers {
     rings: Rings<Buffers>,
+    /// Whether each thread's ring is written whole when made (see `buffer::backing`).
+    backed: bool,
 }
 
 thread_local! {
@@ -47,12 +49,16 @@ impl RingOwner for Buffers {
 
     fn new_local(_owner: &Arc<Buffers>, _capacity: usize) {}
 
+    fn backs_pages(&self) -> bool {
+        self.backed
+    }
+
     fn begin_drain() {}
 }
 
 impl Buffers {
-    pub(crate) fn new(capacity: usize) -> Buffers {
-        Buffers { rings: Rings::new(capacity) }
+    pub(crate) fn new(capacity: usize, backed: bool) -> Buffers {
+        Buffers { rings: Rings::new(capacity), backed }
     }
 
     /// Moves `*item`, once `finish` has completed it, into this thread's ring in a single copy; or
@@ -110,7 +116,7 @@ mod tests {
 
     #[test]
     fn threads_get_their_own_rings_and_full_ones_count_drops() {
-        let buffers = Arc::new(Buffers::new(4));
+        let buffers = Arc::new(Buffers::new(4, false));
         let finished: Vec<bool> = (0..6).map(|_| offer(&buffers, 0)).collect();
         assert_eq!(finished, [true, true, true, true, false, false], "a full ring finishes nothing");
         let worker = buffers.clone();
@@ -131,7 +137,7 @@ mod tests {
 
     #[test]
     fn providers_taking_turns_on_one_thread_each_fill_their_own_ring() {
-        let (first, second) = (Arc::new(Buffers::new(8)), Arc::new(Buffers::new(8)));
+        let (first, second) = (Arc::new(Buffers::new(8, false)), Arc::new(Buffers::new(8, false)));
         for _ in 0..3 {
             assert!(offer(&first, 1));
             assert!(offer(&second, 2));
@@ -145,7 +151,7 @@ mod tests {
 
         // A provider that is gone gives way to a new one, which gets a ring of its own.
         drop(first);
-        let third = Arc::new(Buffers::new(8));
+        let third = Arc::new(Buffers::new(8, false));
         assert!(offer(&third, 3));
         assert!(offer(&second, 2));
         assert_eq!(third.rings().drain(usize::MAX, |item| assert_eq!(item.scope, 3)).dropped, 0);
@@ -163,7 +169,7 @@ mod tests {
         thread_local! {
             static LAST_WORDS: std::cell::RefCell<Option<OfferOnDrop>> = const { std::cell::RefCell::new(None) };
         }
-        let buffers = Arc::new(Buffers::new(8));
+        let buffers = Arc::new(Buffers::new(8, false));
         let worker = buffers.clone();
         std::thread::spawn(move || {
             // Made before the thread's ring, so (destructors running in reverse order) usually

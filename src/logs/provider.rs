@@ -101,7 +101,7 @@ impl LoggerProvider {
                 limits: LogLimits::default(),
                 minimum_severity: Severity::Fatal4,
                 trace_based: false,
-                buffers: Arc::new(Buffers::new(0)),
+                buffers: Arc::new(Buffers::new(0, false)),
                 scopes: ScopeList::default(),
             }),
         }
@@ -207,6 +207,7 @@ pub struct LoggerProviderBuilder {
     trace_based: bool,
     lookup: Option<EnvLookup>,
     buffer_capacity: usize,
+    backed: bool,
 }
 
 impl Default for LoggerProviderBuilder {
@@ -217,6 +218,7 @@ impl Default for LoggerProviderBuilder {
             trace_based: false,
             lookup: None,
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+            backed: false,
         }
     }
 }
@@ -260,6 +262,15 @@ impl LoggerProviderBuilder {
         self
     }
 
+    /// Whether each thread's ring is written whole when the thread emits its first record (default
+    /// `false`). Allocated lazily backed, the record that first writes each page of it takes the
+    /// page fault (about 25 µs on a 2-core VM), until the thread has gone once round its ring;
+    /// backed at once, the first record pays every fault and no later one does.
+    pub fn with_pages_backed_at_start(mut self, backed: bool) -> Self {
+        self.backed = backed;
+        self
+    }
+
     /// Builds the provider, reporting problems found in the environment once on stderr. Also
     /// calibrates the clock now, so the first record does not.
     #[must_use]
@@ -275,7 +286,7 @@ impl LoggerProviderBuilder {
                 limits,
                 minimum_severity: self.minimum_severity,
                 trace_based: self.trace_based,
-                buffers: Arc::new(Buffers::new(self.buffer_capacity)),
+                buffers: Arc::new(Buffers::new(self.buffer_capacity, self.backed)),
                 scopes: ScopeList::default(),
             }),
         }
