@@ -1,8 +1,9 @@
-//! Backing a buffer's memory at once. A thread's span slab and ring are allocated lazily backed:
-//! the kernel gives each page memory when it is first written, so a thread costs resident memory
-//! only for the spans it has had in flight. The price is a page fault on the recording thread the
-//! first time it writes each page (about 25 µs on a 2-core VM). A program that would rather pay
-//! all of them up front, when a thread records its first span, has its buffers written once here.
+//! Backing a buffer's memory at once. A thread's span slab and ring, and its log ring, are
+//! allocated lazily backed: the kernel gives each page memory when it is first written, so a
+//! thread costs resident memory only for the spans it has had in flight. The price is a page fault
+//! on the recording thread the first time it writes each page (about 25 µs on a 2-core VM). A
+//! program that would rather pay all of them up front, when a thread records its first span or
+//! log record (`with_pages_backed_at_start`), has its buffers written once here.
 
 /// The bytes between two writes: the smallest page size of the platforms nanotel runs on, so that
 /// every page is written whatever the page size.
