@@ -319,7 +319,7 @@ fn default_server(provider: &MeterProvider) -> PrometheusServer {
 }
 
 #[test]
-fn a_scrape_succeeds_within_a_second_while_300_idle_connections_are_held() {
+fn a_scrape_succeeds_long_before_the_idle_connections_time_out() {
     let server = default_server(&provider());
     let address = server.local_addr();
     // 600 descriptors in this process (both ends), below a soft limit of 1024 with the other tests.
@@ -327,13 +327,16 @@ fn a_scrape_succeeds_within_a_second_while_300_idle_connections_are_held() {
     for round in 0..3 {
         let (answer, took) = timed_scrape(address);
         assert_eq!(answer.status, 200, "round {round}: {}", answer.head);
-        assert!(took < Duration::from_secs(1), "round {round} took {took:?}");
+        // A server held up by the idle connections answers once they time out (the default
+        // header timeout, 5 s). Half of that leaves room for a loaded machine: with a bound of one
+        // second, a scrape beside the other tests on 2 cores once took 1.02 s.
+        assert!(took < Duration::from_millis(2_500), "round {round} took {took:?}");
     }
     assert!(idle.iter().all(is_open), "below the bound no connection is shed");
 }
 
 #[test]
-fn a_scrape_succeeds_within_a_second_while_100_clients_dribble_their_request_line() {
+fn a_scrape_succeeds_long_before_the_header_timeout_while_100_clients_dribble_their_request_line() {
     let server = default_server(&provider());
     let address = server.local_addr();
     let mut slow: Vec<TcpStream> = (0..100).map(|_| connect(address)).collect();
@@ -357,7 +360,9 @@ fn a_scrape_succeeds_within_a_second_while_100_clients_dribble_their_request_lin
         done.store(true, Ordering::Relaxed);
         for (round, (answer, took)) in rounds.iter().enumerate() {
             assert_eq!(answer.status, 200, "round {round}: {}", answer.head);
-            assert!(*took < Duration::from_secs(1), "round {round} took {took:?}");
+            // Held up by the dribbling clients, a scrape would wait for their header timeout
+            // (5 s); half of it leaves room for a loaded machine (see the test above).
+            assert!(*took < Duration::from_millis(2_500), "round {round} took {took:?}");
         }
     });
 }
