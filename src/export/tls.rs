@@ -79,6 +79,10 @@ impl std::fmt::Display for TlsError {
 /// The client TLS configuration for `settings`: what the HTTP client, and any other client of
 /// the same signal, connects with.
 pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
+    // rustls 0.23.48 deprecates `ring`'s provider (it has no post-quantum key exchange); the
+    // other built-in one, aws-lc-rs, compiles C with cmake, which nanotel's users should not need.
+    // The lockfile holds 0.23.46; a build that resolves afresh would warn here without this.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -40,8 +40,8 @@ pub(crate) struct TableId {
 
 impl TableId {
     pub(crate) fn new() -> TableId {
-        // Relaxed: only uniqueness matters, which the atomic increment gives; ids start at 1 so
-        // an empty entry (id 0) never matches.
+        // Relaxed: only uniqueness matters, which the atomic increment gives; counting up from 1,
+        // ids never reach an empty entry's (`EMPTY_TABLE`).
         static NEXT: AtomicU64 = AtomicU64::new(1);
         TableId::from_raw(NEXT.fetch_add(1, Ordering::Relaxed))
     }
@@ -119,8 +119,25 @@ struct Entry {
     pairs: [PairId; MAX_PAIRS],
 }
 
-const EMPTY: Entry =
-    Entry { table: 0, slice: std::ptr::null(), len: 0, series: std::ptr::null(), pairs: [PairId::EMPTY; MAX_PAIRS] };
+/// The table id of an empty entry, which no table has.
+///
+/// Not zero on purpose: an initial value that is not all zeros puts the cache (5 KiB) in the
+/// initialised part of the static thread-local block (`.tdata`), which the ELF layout places before
+/// the zero-initialised part (`.tbss`). On `x86_64` the block ends at the thread pointer, whose
+/// line a library's thread-local access reads (`mov %fs:0`), and the thread-locals a span or a log
+/// record reads (`trace::recorder`'s and `logs::buffers`' rings, `trace::context`'s current span,
+/// `trace::ids`' generator) start at zero: so they sit together at the block's end, on the thread
+/// pointer's page. With a zeroed cache among them, a span touched two pages of thread-locals
+/// (benches/README.md, session 17; tested in `tests::the_cache_is_not_among_the_hot_thread_locals`).
+const EMPTY_TABLE: u64 = u64::MAX;
+
+const EMPTY: Entry = Entry {
+    table: EMPTY_TABLE,
+    slice: std::ptr::null(),
+    len: 0,
+    series: std::ptr::null(),
+    pairs: [PairId::EMPTY; MAX_PAIRS],
+};
 
 thread_local! {
     /// `const` and without a destructor: each access is a plain thread-local address.
@@ -211,6 +228,59 @@ mod tests {
         let strings = [KeyValue::new("side", "buy"), KeyValue::new("venue", "XNAS")];
         remember(a, &strings, series);
         assert_eq!((recall_strings(a, &strings), recall(a, &strings)), (Some(series), Some(series)));
+    }
+
+    /// The thread pointer: where the thread's static thread-local block ends (`x86_64`, variant
+    /// II of the ELF TLS layout), and the line a library's thread-local access reads.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(nanotel_loom)))]
+    fn thread_pointer() -> usize {
+        let pointer: usize;
+        // SAFETY: reads the thread control block's pointer to itself, which the thread's runtime
+        // set up before any Rust code ran on it; no memory is written.
+        unsafe {
+            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) pointer, options(nostack, readonly, preserves_flags));
+        };
+        pointer
+    }
+
+    /// The test executable's TLS segment (`PT_TLS`): the initialised part's size, the whole
+    /// size and the alignment, read from its ELF program headers.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(nanotel_loom)))]
+    fn tls_segment() -> (usize, usize, usize) {
+        let elf = std::fs::read("/proc/self/exe").expect("the test executable is readable");
+        let word = |at: usize, bytes: usize| {
+            elf[at..at + bytes].iter().rev().fold(0usize, |word, byte| word << 8 | usize::from(*byte))
+        };
+        let (offset, size, count) = (word(0x20, 8), word(0x36, 2), word(0x38, 2));
+        (0..count)
+            .map(|index| offset + index * size)
+            .find(|header| word(*header, 4) == 7)
+            .map(|header| (word(header + 0x20, 8), word(header + 0x28, 8), word(header + 0x30, 8)))
+            .expect("the test executable has thread-locals")
+    }
+
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(nanotel_loom)))]
+    fn the_cache_is_not_among_the_hot_thread_locals() {
+        use crate::buffer::thread_rings::RingOwner;
+        use crate::trace::recorder::Recorder;
+        let cache = CACHE.with(|cache| cache.as_ptr_range());
+        let mut hot = vec![crate::trace::ids::generator_address()];
+        hot.extend(crate::trace::context::thread_local_addresses());
+        hot.push(Recorder::last().with(|last| std::ptr::from_ref(last) as usize));
+        let pointer = thread_pointer();
+        // The executable's block ends at the thread pointer; its initialised part comes first.
+        let (initialised, whole, align) = tls_segment();
+        let block = pointer - whole.next_multiple_of(align);
+        let zeroed = block + initialised;
+        assert!(block <= cache.start as usize && cache.end as usize <= zeroed, "the cache is initialised (.tdata)");
+        assert!(hot.iter().all(|address| (zeroed..pointer).contains(address)), "the hot ones are zeroed (.tbss)");
+        let lowest = hot.iter().copied().min().unwrap_or(pointer);
+        assert!(
+            pointer - lowest < 1024,
+            "the hot thread-locals lie {} bytes below the thread pointer",
+            pointer - lowest
+        );
     }
 
     #[test]

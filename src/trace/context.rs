@@ -22,6 +22,12 @@ thread_local! {
     static CURRENT_IDS: Cell<CurrentIds> = const { Cell::new(CurrentIds::NONE) };
 }
 
+/// Where this thread's current-span flag and ids live (for `metrics::series_cache`'s layout test).
+#[cfg(all(test, not(nanotel_loom)))]
+pub(crate) fn thread_local_addresses() -> [usize; 2] {
+    [HAS_CURRENT.with(|flag| flag.as_ptr() as usize), CURRENT_IDS.with(|ids| ids.as_ptr() as usize)]
+}
+
 /// The ids of the current span context, copied out of it when it is entered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CurrentIds {

@@ -27,6 +27,12 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
     draw(rng.get_or_insert_with(SmallRng::from_os_rng))
 }
 
+/// Where this thread's generator lives (for `metrics::series_cache`'s layout test).
+#[cfg(all(test, not(nanotel_loom)))]
+pub(crate) fn generator_address() -> usize {
+    RNG.with(|rng| rng.get() as usize)
+}
+
 /// A random, valid (never all-zero) trace id, for a root span whose sampler reads it.
 #[inline(always)]
 pub(crate) fn trace_id() -> TraceId {

@@ -7,6 +7,10 @@
 //! direct-mapped table, looked up by content: a string seen before is a reference-count increment.
 //! Memory stays bounded: [`SLOTS`] strings of at most [`MAX_LEN`] bytes per thread; a string that
 //! misses replaces the one in its slot.
+//!
+//! The table lives on the heap, made on the thread's first string (with that string's copy): its
+//! 1 KiB of empty slots in the static thread-local block would lie among the words each span reads
+//! and push them a page away from the thread pointer (see `metrics::series_cache::EMPTY_TABLE`).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -17,8 +21,10 @@ const SLOTS: usize = 64;
 /// Longer strings are copied every time: they are rarely repeated, and would crowd the table.
 const MAX_LEN: usize = 64;
 
+type Table = [Option<Arc<str>>; SLOTS];
+
 thread_local! {
-    static TABLE: RefCell<[Option<Arc<str>>; SLOTS]> = const { RefCell::new([const { None }; SLOTS]) };
+    static TABLE: RefCell<Option<Box<Table>>> = const { RefCell::new(None) };
 }
 
 /// A shared string with `text`'s content: this thread's copy when it holds one, else a new one
@@ -33,6 +39,7 @@ pub(super) fn shared(text: &str) -> Arc<str> {
     TABLE
         .try_with(|table| {
             let mut table = table.try_borrow_mut().ok()?;
+            let table = table.get_or_insert_with(|| Box::new([const { None }; SLOTS]));
             if let Some(held) = table[slot].as_ref().filter(|held| ***held == *text) {
                 return Some(held.clone());
             }

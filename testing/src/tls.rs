@@ -28,6 +28,10 @@ pub(crate) fn server_config(
     client_ca_pem: Option<&str>,
     grpc: bool,
 ) -> io::Result<Arc<ServerConfig>> {
+    // rustls 0.23.48 deprecates `ring`'s provider (it has no post-quantum key exchange); the
+    // other built-in one, aws-lc-rs, compiles C with cmake, which nanotel's users should not need.
+    // The lockfile holds 0.23.46; a build that resolves afresh would warn here without this.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(certificate_chain_pem)?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(invalid)?;
