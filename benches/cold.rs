@@ -11,7 +11,11 @@
 //! each row per round, so that whatever the machine does meanwhile falls on every row alike; each
 //! row keeps 1,000 samples (or `NANOTEL_COLD_SAMPLES`) after 50 discarded ones;
 //! `NANOTEL_COLD_ROWS=a,b` measures only the rows whose names contain `a` or `b` (and prints no
-//! ratios). Rows:
+//! ratios). The rows run on a thread the bench spawns, as a gateway's recording threads are, or,
+//! with `NANOTEL_COLD_MAIN_THREAD` set, on the main thread (as before session 17), whose
+//! thread-locals the dynamic loader placed apart from its stack: a cold thread-local there costs
+//! a page walk of its own, where a spawned thread's lie at its stack's top (benches/README.md,
+//! session 17). Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
@@ -601,6 +605,15 @@ fn main() {
     if !benching {
         return;
     }
+    if std::env::var_os("NANOTEL_COLD_MAIN_THREAD").is_some() {
+        run();
+    } else {
+        std::thread::spawn(run).join().expect("the rows ran");
+    }
+}
+
+/// Builds the rows, measures them and reports.
+fn run() {
     let (nanotel, prometheus, sdk) = (Nanotel::new(), Prometheus::new(), Sdk::new());
     // The cells handles name, each behind an `Arc` as the `prometheus` crate keeps its counters.
     let through_handle: [Arc<PageCell>; SERIES] = std::array::from_fn(|_| Arc::new(PageCell(AtomicU64::new(0))));
