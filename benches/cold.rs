@@ -14,8 +14,8 @@
 //! ratios). The rows run on a thread the bench spawns, as a gateway's recording threads are, or,
 //! with `NANOTEL_COLD_MAIN_THREAD` set, on the main thread (as before session 17), whose
 //! thread-locals the dynamic loader placed apart from its stack: a cold thread-local there costs
-//! a page walk of its own, where a spawned thread's lie at its stack's top (benches/README.md,
-//! session 17). Rows:
+//! far more (probably a page walk of its own), where a spawned thread's lie at its stack's top
+//! (benches/README.md, session 17). Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
