@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// Where this thread's current-span flag and ids live (for `metrics::series_cache`'s layout test).
-#[cfg(all(test, not(nanotel_loom)))]
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux", not(nanotel_loom)))]
 pub(crate) fn thread_local_addresses() -> [usize; 2] {
     [HAS_CURRENT.with(|flag| flag.as_ptr() as usize), CURRENT_IDS.with(|ids| ids.as_ptr() as usize)]
 }

@@ -28,7 +28,7 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
 }
 
 /// Where this thread's generator lives (for `metrics::series_cache`'s layout test).
-#[cfg(all(test, not(nanotel_loom)))]
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux", not(nanotel_loom)))]
 pub(crate) fn generator_address() -> usize {
     RNG.with(|rng| rng.get() as usize)
 }
