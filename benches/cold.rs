@@ -24,7 +24,11 @@
 //!   `floor/fetch_add_through_handle`: the same on an `AtomicU64` behind an `Arc` the row keeps
 //!   (as the `prometheus` crate keeps a counter): the floor of any counter reached through a
 //!   handle. `floor/clock_pair`: two more `Instant::now()` reads, the floor of a span (which reads
-//!   the clock at start and end).
+//!   the clock at start and end). `floor/fetch_add/neighbour_page_warm`: the static floor after an
+//!   untimed read of the cell on the next page (its page-table entry in the same line, every upper
+//!   level of its walk shared): the line's own miss, nearly without the page walk.
+//!   `floor/fetch_add_mapped` (and `…/neighbour_page_warm`): the same on cells the allocator maps
+//!   apart (512 KiB), whose page walk starts from levels nothing used lately.
 //! - `nanotel/counter_add_bound`, `nanotel/histogram_record_bound` (default buckets),
 //!   `nanotel/exponential_histogram_record_bound` (`f64` values from 1 to 11001),
 //!   `nanotel/span_start_end` (sampled, 2 attributes; the thread's buffers drained, untimed, every
@@ -141,6 +145,27 @@ struct PageCell(AtomicU64);
 
 /// The static floor's cells.
 static FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
+
+/// Floor cells in memory the allocator maps on its own (512 KiB, above its threshold for a mapping
+/// of their own), away from the binary and from the heap the handles' series lie in: a line whose
+/// page walk finds none of its levels used lately. Cells at the even pages, their neighbours at
+/// the odd ones.
+struct MappedCells(Box<[PageCell]>);
+
+impl MappedCells {
+    fn new() -> Self {
+        MappedCells((0..2 * SERIES).map(|_| PageCell(AtomicU64::new(0))).collect())
+    }
+
+    fn fetch_add(&self, run: usize) {
+        black_box(self.0[2 * (run % SERIES)].0.fetch_add(black_box(1), Ordering::Relaxed));
+    }
+
+    /// The cell on the page after the one [`fetch_add`](Self::fetch_add) writes in run `run`.
+    fn neighbour(&self, run: usize) -> &PageCell {
+        &self.0[2 * (run % SERIES) + 1]
+    }
+}
 /// The histograms' values: all 16 default buckets, in a scrambled order.
 const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
@@ -198,6 +223,24 @@ impl<'a> Row<'a> {
             ticks() - started
         };
         Row::timing(name, timed, between)
+    }
+
+    /// A row like [`new`](Self::new) that first reads, untimed, the cell `neighbour` gives for the
+    /// run: one on the page beside the one `op` writes, whose page-table entry shares a line with
+    /// that page's and whose walk shares every upper level. So the row's figure is the line's own
+    /// miss, nearly without the page walk, and the difference from the plain row is the walk's.
+    fn after_neighbour(
+        name: impl Into<String>,
+        neighbour: impl Fn(usize) -> &'a PageCell + 'a,
+        mut op: impl FnMut(usize) + 'a,
+    ) -> Self {
+        let timed = move |run| {
+            black_box(neighbour(run).0.load(Ordering::Relaxed));
+            let started = ticks();
+            op(run);
+            ticks() - started
+        };
+        Row::timing(name, timed, |_| {})
     }
 
     /// A row of the timed closure `timed` (which returns the ticks of one run).
@@ -617,6 +660,7 @@ fn run() {
     let (nanotel, prometheus, sdk) = (Nanotel::new(), Prometheus::new(), Sdk::new());
     // The cells handles name, each behind an `Arc` as the `prometheus` crate keeps its counters.
     let through_handle: [Arc<PageCell>; SERIES] = std::array::from_fn(|_| Arc::new(PageCell(AtomicU64::new(0))));
+    let mapped = MappedCells::new();
     let mut rows = vec![
         Row::new("empty", |_| {}, |_| {}),
         Row::new(
@@ -625,6 +669,19 @@ fn run() {
                 black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
             |_| {},
+        ),
+        Row::after_neighbour(
+            "floor/fetch_add/neighbour_page_warm",
+            |run| &FLOORS[(run + 1) % SERIES],
+            |run| {
+                black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
+            },
+        ),
+        Row::new("floor/fetch_add_mapped", |run| mapped.fetch_add(run), |_| {}),
+        Row::after_neighbour(
+            "floor/fetch_add_mapped/neighbour_page_warm",
+            |run| mapped.neighbour(run),
+            |run| mapped.fetch_add(run),
         ),
         Row::new(
             "floor/clock_pair",
