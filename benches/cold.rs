@@ -25,8 +25,8 @@
 //!   (as the `prometheus` crate keeps a counter): the floor of any counter reached through a
 //!   handle. `floor/clock_pair`: two more `Instant::now()` reads, the floor of a span (which reads
 //!   the clock at start and end). `floor/fetch_add/neighbour_page_warm`: the static floor after an
-//!   untimed read of the cell on the next page (its page-table entry in the same line, every upper
-//!   level of its walk shared): the line's own miss, nearly without the page walk.
+//!   untimed read of the cell on the page beside it (its page-table entry usually in the same line,
+//!   every upper level of its walk shared): the line's own miss, nearly without the page walk.
 //!   `floor/fetch_add_mapped` (and `…/neighbour_page_warm`): the same on cells the allocator maps
 //!   apart (512 KiB), whose page walk starts from levels nothing used lately.
 //! - `nanotel/counter_add_bound`, `nanotel/histogram_record_bound` (default buckets),
@@ -166,6 +166,7 @@ impl MappedCells {
         &self.0[2 * (run % SERIES) + 1]
     }
 }
+
 /// The histograms' values: all 16 default buckets, in a scrambled order.
 const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
@@ -226,9 +227,10 @@ impl<'a> Row<'a> {
     }
 
     /// A row like [`new`](Self::new) that first reads, untimed, the cell `neighbour` gives for the
-    /// run: one on the page beside the one `op` writes, whose page-table entry shares a line with
-    /// that page's and whose walk shares every upper level. So the row's figure is the line's own
-    /// miss, nearly without the page walk, and the difference from the plain row is the walk's.
+    /// run: one on the page beside the one `op` writes, whose page-table entry usually shares a
+    /// line with that page's and whose walk shares every upper level. So the row's figure is the
+    /// line's own miss, nearly without the page walk, and the difference from the plain row is the
+    /// walk's.
     fn after_neighbour(
         name: impl Into<String>,
         neighbour: impl Fn(usize) -> &'a PageCell + 'a,
@@ -672,7 +674,7 @@ fn run() {
         ),
         Row::after_neighbour(
             "floor/fetch_add/neighbour_page_warm",
-            |run| &FLOORS[(run + 1) % SERIES],
+            |run| &FLOORS[(run % SERIES) ^ 1],
             |run| {
                 black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
