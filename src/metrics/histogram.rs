@@ -134,8 +134,9 @@ impl Cells {
     }
 
     /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar, with the
-    /// attributes its view `removed`.
-    #[inline]
+    /// attributes its view `removed`. Out of line: a record made outside a sampled span (or with
+    /// exemplars off) runs none of it, and inlined it made the record's update a call of its own.
+    #[inline(never)]
     fn keep<N: Number>(
         &mut self,
         bucket: usize,
@@ -257,12 +258,17 @@ fn record_held<'r, N: Number>(
     exemplar: Option<crate::trace::context::CurrentIds>,
     removed: impl Removes<'r>,
 ) {
-    held.with(|cells| {
-        cells.record(bucket, value);
-        if let Some(ids) = exemplar {
-            cells.keep(bucket, value, ids, removed.get());
-        }
-    });
+    // Inlined: a call here, to code on another page, cost a cold record an instruction miss
+    // and a walk of the code's page (benches/README.md, `cold`, "Session 19").
+    held.with(
+        #[inline(always)]
+        |cells| {
+            cells.record(bucket, value);
+            if let Some(ids) = exemplar {
+                cells.keep(bucket, value, ids, removed.get());
+            }
+        },
+    );
 }
 
 /// What a bound handle keeps of an explicit histogram's cells: the boundaries (a copy, when they
@@ -319,12 +325,21 @@ impl ShortcutBounds {
     unsafe fn bucket(&self, value: f64) -> usize {
         match self {
             ShortcutBounds::Copied(bounds) => bucket_index(bounds, value),
-            // SAFETY: the caller guarantees the cells are alive, and with them the boundaries
-            // (an `Arc<[f64]>` of `count` values that never changes).
-            ShortcutBounds::Cells { first, count } => {
-                bucket_index(unsafe { std::slice::from_raw_parts(first.as_ptr(), *count) }, value)
-            }
+            // SAFETY: the caller guarantees the cells are alive.
+            ShortcutBounds::Cells { first, count } => unsafe { Self::bucket_in_cells(*first, *count, value) },
         }
+    }
+
+    /// [`bucket`](Self::bucket) in the cells' own boundaries: out of line, so that the copied
+    /// boundaries' record stays short enough to be inlined into its caller.
+    ///
+    /// # Safety
+    /// `first` and `count` are a `ShortcutBounds::Cells`'s, of cells that are alive.
+    #[inline(never)]
+    unsafe fn bucket_in_cells(first: NonNull<f64>, count: usize, value: f64) -> usize {
+        // SAFETY: the caller guarantees the cells are alive, and with them the boundaries (an
+        // `Arc<[f64]>` of `count` values that never changes).
+        bucket_index(unsafe { std::slice::from_raw_parts(first.as_ptr(), count) }, value)
     }
 }
 

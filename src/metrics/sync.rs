@@ -740,18 +740,33 @@ impl<N: Number> Histogram<N> {
 
 impl<N: Number> BoundHistogram<N> {
     /// Records `value`; NaN and infinities are ignored.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, value: N) {
+        if let Some((series, Some(KindShortcut::Explicit(shortcut)), removed)) = &self.series {
+            let elsewhere = || series.cells.record_elsewhere(value, removed);
+            // SAFETY: the shortcut was taken from these cells (`bind`), which `series` keeps
+            // alive.
+            unsafe { shortcut.record(&self.home, value, removed, elsewhere) }
+        } else {
+            self.record_otherwise(value);
+        }
+    }
+
+    /// The record of every handle but an explicit histogram's with a shortcut: out of line, so
+    /// that the explicit record, the usual one, is short enough to be inlined into its caller
+    /// and makes no stack frame of its own (whose first line, cold, cost a cold record more than
+    /// the stripe did: benches/README.md, `cold`, "Session 19").
+    #[inline(never)]
+    fn record_otherwise(&self, value: N) {
         let Some((series, shortcut, removed)) = &self.series else { return };
-        let elsewhere = || series.cells.record_elsewhere(value, removed);
         match shortcut {
-            // SAFETY (both): the shortcut was taken from these cells (`bind`), which `series`
-            // keeps alive.
-            Some(KindShortcut::Explicit(shortcut)) => unsafe { shortcut.record(&self.home, value, removed, elsewhere) },
+            // SAFETY: the shortcut was taken from these cells (`bind`), which `series` keeps
+            // alive.
             Some(KindShortcut::Exponential(shortcut)) => unsafe {
-                shortcut.record(&self.home, value, removed, elsewhere);
+                shortcut.record(&self.home, value, removed, || series.cells.record_elsewhere(value, removed));
             },
-            None => series.cells.record(value, removed),
+            // An explicit shortcut is `record`'s; none, the cells' own record.
+            Some(KindShortcut::Explicit(_)) | None => series.cells.record(value, removed),
         }
     }
 }
