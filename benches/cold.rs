@@ -381,27 +381,33 @@ impl Nanotel {
         let mut rows = Vec::new();
         rows.extend(placements("nanotel/counter_add_bound", || {
             let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
+            #[inline(always)]
             move |run| counters[run % SERIES].add(black_box(1))
         }));
         rows.extend(placements("nanotel/histogram_record_bound", || {
             let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
+            #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run)))
         }));
         rows.extend(placements("nanotel/counter_add_bound/from_library", || {
             let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
+            #[inline(always)]
             move |run| nanotel_benches::counter_add(&counters[run % SERIES], black_box(1))
         }));
         rows.extend(placements("nanotel/histogram_record_bound/from_library", || {
             let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
+            #[inline(always)]
             move |run| nanotel_benches::histogram_record(&histograms[run % SERIES], black_box(spread(run)))
         }));
         rows.extend(placements("nanotel/exponential_histogram_record_bound", || {
             let histograms: [BoundHistogram<f64>; SERIES] = std::array::from_fn(|k| self.exponential.bind(&symbol(k)));
+            #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run) as f64 + 1.0))
         }));
         rows.extend([
             Row::new(
                 "nanotel/span_start_end",
+                #[inline(always)]
                 move |_| {
                     qty += 1;
                     order_span(&self.tracer, qty);
@@ -410,6 +416,7 @@ impl Nanotel {
             ),
             Row::new(
                 "nanotel/span_start_end/from_library",
+                #[inline(always)]
                 move |_| {
                     library_qty += 1;
                     nanotel_benches::order_span(&self.tracer, library_qty);
@@ -418,6 +425,7 @@ impl Nanotel {
             ),
             Row::new(
                 "nanotel/span_refused",
+                #[inline(always)]
                 move |_| {
                     refused_qty += 1;
                     order_span(&self.refusing_tracer, refused_qty);
@@ -426,6 +434,7 @@ impl Nanotel {
             ),
             Row::new(
                 "nanotel/log_emit",
+                #[inline(always)]
                 |_| self.logger.emit(Severity::Info, "order accepted", black_box(&self.log_attributes)),
                 drain_logs,
             ),
@@ -484,11 +493,13 @@ impl Prometheus {
         rows.extend(placements("prometheus/counter_inc_by", || {
             let counters: [prometheus::IntCounter; SERIES] =
                 std::array::from_fn(|k| self.counters.with_label_values(&labels(k)));
+            #[inline(always)]
             move |run| counters[run % SERIES].inc_by(black_box(1))
         }));
         rows.extend(placements("prometheus/histogram_observe", || {
             let histograms: [prometheus::Histogram; SERIES] =
                 std::array::from_fn(|k| self.histograms.with_label_values(&labels(k)));
+            #[inline(always)]
             move |run| histograms[run % SERIES].observe(black_box(spread(run) as f64))
         }));
         rows
@@ -538,14 +549,21 @@ impl Sdk {
     fn rows(&self) -> Vec<Row<'_>> {
         let mut qty = 0i64;
         vec![
-            Row::new("opentelemetry_sdk/counter_add", |_| self.counter.add(black_box(1), &self.attributes), |_| {}),
+            Row::new(
+                "opentelemetry_sdk/counter_add",
+                #[inline(always)]
+                |_| self.counter.add(black_box(1), &self.attributes),
+                |_| {},
+            ),
             Row::new(
                 "opentelemetry_sdk/histogram_record",
+                #[inline(always)]
                 |run| self.histogram.record(black_box(spread(run)), &self.attributes),
                 |_| {},
             ),
             Row::new(
                 "opentelemetry_sdk/span_start_end",
+                #[inline(always)]
                 move |_| {
                     qty += 1;
                     let mut span = self.tracer.start("order.send");
@@ -557,6 +575,7 @@ impl Sdk {
             ),
             Row::new(
                 "opentelemetry_sdk/log_emit",
+                #[inline(always)]
                 |_| {
                     let mut record = self.logger.create_log_record();
                     record.set_severity_number(opentelemetry::logs::Severity::Info);
@@ -667,6 +686,7 @@ fn run() {
         Row::new("empty", |_| {}, |_| {}),
         Row::new(
             "floor/fetch_add",
+            #[inline(always)]
             |run| {
                 black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
@@ -675,18 +695,26 @@ fn run() {
         Row::after_neighbour(
             "floor/fetch_add/neighbour_page_warm",
             |run| &FLOORS[(run % SERIES) ^ 1],
+            #[inline(always)]
             |run| {
                 black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
         ),
-        Row::new("floor/fetch_add_mapped", |run| mapped.fetch_add(run), |_| {}),
+        Row::new(
+            "floor/fetch_add_mapped",
+            #[inline(always)]
+            |run| mapped.fetch_add(run),
+            |_| {},
+        ),
         Row::after_neighbour(
             "floor/fetch_add_mapped/neighbour_page_warm",
             |run| mapped.neighbour(run),
+            #[inline(always)]
             |run| mapped.fetch_add(run),
         ),
         Row::new(
             "floor/clock_pair",
+            #[inline(always)]
             |_| {
                 black_box(Instant::now());
                 black_box(Instant::now());
@@ -696,12 +724,14 @@ fn run() {
     ];
     rows.extend(placements("floor/fetch_add_through_handle", || {
         let cells = through_handle.clone();
+        #[inline(always)]
         move |run| {
             black_box(cells[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
         }
     }));
     rows.extend(placements("floor/fetch_add_through_handle/from_library", || {
         let cells = through_handle.clone();
+        #[inline(always)]
         move |run| nanotel_benches::fetch_add(black_box(&cells[run % SERIES].0), black_box(1))
     }));
     rows.extend(nanotel.rows());
