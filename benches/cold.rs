@@ -204,11 +204,11 @@ impl<'a> Row<'a> {
     /// call stays outside the timed region), which gets the number of the run (counting every
     /// run, warm and sampled); `between` runs untimed after each run of `op`. Every row's `op` is
     /// a closure marked `#[inline(always)]`: the compiler left a large one out of line, and its
-    /// call made a stack frame inside the timed region whose first line, below the frames the
-    /// eviction loop uses, was cold (300 to 600 ns for the histogram record, which the counter's
-    /// inlined add never paid; benches/README.md, session 19). Inlined, the row's frame is made
-    /// before the timer, as a caller's frame is made before it records; what `op` calls out of
-    /// line is timed as before.
+    /// call made a stack frame inside the timed region, below the frames the eviction loop uses,
+    /// so on cold lines, through which the row's `black_box` on its value went (300 to 600 ns for
+    /// the histogram record, which the counter's inlined add never paid; benches/README.md,
+    /// session 19). Inlined, the row's frame is made before the timer, as a caller's frame is made
+    /// before it records; what `op` calls out of line is timed as before.
     fn new(name: impl Into<String>, mut op: impl FnMut(usize) + 'a, between: impl FnMut(usize) + 'a) -> Self {
         let timed = move |run| {
             let started = ticks();

@@ -258,8 +258,8 @@ fn record_held<'r, N: Number>(
     exemplar: Option<crate::trace::context::CurrentIds>,
     removed: impl Removes<'r>,
 ) {
-    // Inlined: a call here, to code on another page, cost a cold record an instruction miss
-    // and a walk of the code's page (benches/README.md, `cold`, "Session 19").
+    // Inlined: out of line, the update was a call to code on another page (seen in the cold
+    // bench's binary), one more code page for a cold record to fetch.
     held.with(
         #[inline(always)]
         |cells| {

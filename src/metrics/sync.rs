@@ -753,9 +753,9 @@ impl<N: Number> BoundHistogram<N> {
     }
 
     /// The record of every handle but an explicit histogram's with a shortcut: out of line, so
-    /// that the explicit record, the usual one, is short enough to be inlined into its caller
-    /// and makes no stack frame of its own (whose first line, cold, cost a cold record more than
-    /// the stripe did: benches/README.md, `cold`, "Session 19").
+    /// that the explicit record, the usual one, is short enough to be inlined into its caller,
+    /// with no call and no stack frame of its own (a third less cold with the handle cold, a
+    /// third less warm: benches/README.md, session 19).
     #[inline(never)]
     fn record_otherwise(&self, value: N) {
         let Some((series, shortcut, removed)) = &self.series else { return };
