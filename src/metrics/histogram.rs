@@ -135,7 +135,7 @@ impl Cells {
 
     /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar, with the
     /// attributes its view `removed`. Out of line: a record made outside a sampled span (or with
-    /// exemplars off) runs none of it, and inlined it made the record's update a call of its own.
+    /// exemplars off) runs none of it, and the record, inlined into its callers, stays short.
     #[inline(never)]
     fn keep<N: Number>(
         &mut self,
