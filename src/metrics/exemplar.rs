@@ -113,6 +113,18 @@ impl ExemplarFilter {
         }
     }
 
+    /// Whether a measurement made now is kept, without reading the ids ([`admit`](Self::admit)
+    /// reads them too): for a record that reads them only once it keeps one, out of line.
+    /// Without a branch: the flag is read whatever the filter (its line is the stripe slot's,
+    /// which the record reads anyway), so that a cold record's code runs on in sequence.
+    #[inline(always)]
+    // Bitwise on purpose: a lazy `||` may become the branch this avoids.
+    #[allow(clippy::needless_bitwise_bool)]
+    pub(crate) fn admits(self) -> bool {
+        let sampled = thread_words::span_sampled();
+        (self == ExemplarFilter::TraceBased) & sampled | (self == ExemplarFilter::AlwaysOn)
+    }
+
     /// Whether any measurement can become an exemplar (so storage is needed).
     pub(crate) fn keeps_any(self) -> bool {
         self != ExemplarFilter::AlwaysOff

@@ -46,6 +46,19 @@ pub(crate) fn bucket_index(bounds: &[f64], value: f64) -> usize {
     }
 }
 
+/// Counts `value` in `bucket` of inline cells and adds it to their sum and extremes: plain
+/// stores, the extremes chosen without a branch (with one, a record whose values vary is often
+/// mispredicted, and one whose caches went cold learns which way only when the stripe's line
+/// arrives).
+#[inline(always)]
+fn record_inline<N: Number>(cells: &mut [u64; INLINE], bucket: usize, value: N) {
+    cells[FIRST_BUCKET + bucket] += 1;
+    cells[SUM] = N::plus(N::from_bits(cells[SUM]), value).to_bits();
+    let (min, max) = (N::from_bits(cells[MIN]), N::from_bits(cells[MAX]));
+    cells[MIN] = if value < min { value } else { min }.to_bits();
+    cells[MAX] = if value > max { value } else { max }.to_bits();
+}
+
 /// What a histogram series holds at one reading.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct HistogramValues<N> {
@@ -118,8 +131,21 @@ impl Cells {
     }
 
     // Always: the heart of every record, which the compiler otherwise may leave out of line.
+    // Inline cells (every histogram of up to 17 boundaries, a bound handle's fast path) are
+    // updated with no branch on the value; the blocks' update is out of line.
     #[inline(always)]
     fn record<N: Number>(&mut self, bucket: usize, value: N) {
+        match &mut self.storage {
+            Storage::Inline(cells) => record_inline(cells, bucket, value),
+            Storage::Blocks(_) => self.record_in_blocks(bucket, value),
+        }
+    }
+
+    /// [`record`](Self::record) into cells kept in blocks (more than 17 boundaries). Cold (a
+    /// layout hint): so that the inline cells' update runs on in sequence.
+    #[cold]
+    #[inline(never)]
+    fn record_in_blocks<N: Number>(&mut self, bucket: usize, value: N) {
         *self.bucket(bucket) += 1;
         let sum = self.cell(SUM);
         *sum = N::plus(N::from_bits(*sum), value).to_bits();
@@ -133,18 +159,13 @@ impl Cells {
         }
     }
 
-    /// Keeps `value`, made within the span of `ids`, as the bucket's exemplar, with the
-    /// attributes its view `removed`. Out of line: a record made outside a sampled span (or with
-    /// exemplars off) runs none of it, and the record, inlined into its callers, stays short.
+    /// Keeps `value`, made within this thread's current span, as the bucket's exemplar, with the
+    /// attributes its view `removed`. Out of line, and the span's ids read only here: a record
+    /// made outside a sampled span (or with exemplars off) runs none of it, and the record,
+    /// inlined into its callers, stays short.
     #[inline(never)]
-    fn keep<N: Number>(
-        &mut self,
-        bucket: usize,
-        value: N,
-        ids: crate::trace::context::CurrentIds,
-        removed: Removed<'_>,
-    ) {
-        self.exemplars.keep(bucket, value, ids, removed);
+    fn keep_current<N: Number>(&mut self, bucket: usize, value: N, removed: Removed<'_>) {
+        self.exemplars.keep(bucket, value, crate::trace::context::current_ids(), removed);
     }
 
     /// Adds these cells into `values`.
@@ -213,11 +234,11 @@ impl HistogramCells {
             return;
         }
         let bucket = bucket_index(&self.bounds, value.to_f64());
-        let exemplar = self.exemplars.filter.admit();
+        let keep = self.exemplars.filter.admits();
         let buckets = self.bounds.len() + 1;
         let keeping = self.exemplars;
         let held = self.stripes.claim(stripe::slot(), || Cells::new::<N>(buckets, keeping));
-        record_held(held, bucket, value, exemplar, removed);
+        record_held(held, bucket, value, keep, removed);
     }
 
     /// What a bound handle keeps to record without reading these cells' header (see
@@ -249,13 +270,13 @@ impl HistogramCells {
 }
 
 /// Updates the held stripe's bucket, sum and extremes, and keeps the bucket's exemplar when the
-/// filter admitted the value (`exemplar`).
+/// filter admitted the value (`keep`).
 #[inline(always)]
 fn record_held<'r, N: Number>(
     mut held: Held<'_, Cells>,
     bucket: usize,
     value: N,
-    exemplar: Option<crate::trace::context::CurrentIds>,
+    keep: bool,
     removed: impl Removes<'r>,
 ) {
     // Inlined: out of line, the update was a call to code on another page (seen in the cold
@@ -264,8 +285,8 @@ fn record_held<'r, N: Number>(
         #[inline(always)]
         |cells| {
             cells.record(bucket, value);
-            if let Some(ids) = exemplar {
-                cells.keep(bucket, value, ids, removed.get());
+            if keep {
+                cells.keep_current(bucket, value, removed.get());
             }
         },
     );
@@ -331,10 +352,12 @@ impl ShortcutBounds {
     }
 
     /// [`bucket`](Self::bucket) in the cells' own boundaries: out of line, so that the copied
-    /// boundaries' record stays short enough to be inlined into its caller.
+    /// boundaries' record stays short enough to be inlined into its caller, and cold (a layout
+    /// hint), so that its call lies out of that record's way instead of in its run of code.
     ///
     /// # Safety
     /// `first` and `count` are a `ShortcutBounds::Cells`'s, of cells that are alive.
+    #[cold]
     #[inline(never)]
     unsafe fn bucket_in_cells(first: NonNull<f64>, count: usize, value: f64) -> usize {
         // SAFETY: the caller guarantees the cells are alive, and with them the boundaries (an
@@ -363,11 +386,11 @@ impl HistogramShortcut {
         }
         // SAFETY: the caller guarantees the cells are alive.
         let bucket = unsafe { self.bounds.bucket(value.to_f64()) };
-        let exemplar = self.exemplars.filter.admit();
+        let keep = self.exemplars.filter.admits();
         // SAFETY: the stripes are alive (as above) for as long as this call, which the guard
         // does not outlive.
         match unsafe { self.stripes.claim_predicted(home) } {
-            Some(held) => record_held(held, bucket, value, exemplar, removed),
+            Some(held) => record_held(held, bucket, value, keep, removed),
             None => elsewhere(),
         }
     }
@@ -443,6 +466,25 @@ mod tests {
         let long: Vec<f64> = (0..100).map(f64::from).collect();
         for value in [-0.5, 0.0, 0.5, 42.0, 42.5, 99.0, 99.5] {
             assert_eq!(bucket_index(&long, value), long.iter().filter(|&&b| b < value).count(), "{value}");
+        }
+    }
+
+    #[test]
+    fn inline_and_block_cells_keep_the_same_extremes_and_sum_in_any_order() {
+        // 15 boundaries: cells inline, updated without a branch; 40: in blocks, out of line.
+        for count in [DEFAULT_BOUNDARIES.len(), 40] {
+            let bounds: Arc<[f64]> = (0..count).map(|bound| bound as f64 * 3.0 - 20.0).collect();
+            let integers = HistogramCells::new::<i64>(bounds.clone(), ExemplarFilter::AlwaysOff);
+            let floats = HistogramCells::new::<f64>(bounds, ExemplarFilter::AlwaysOff);
+            for value in [5i64, -3, 100, -50, 7, -50, 100] {
+                integers.record(value, Removed::None);
+                floats.record(value as f64 / 2.0, Removed::None);
+            }
+            let (i, f) = (integers.read::<i64>(true), floats.read::<f64>(true));
+            assert_eq!((i.count(), i.sum, i.min, i.max), (7, 109, -50, 100), "{count} boundaries");
+            assert_eq!((f.count(), f.sum, f.min, f.max), (7, 54.5, -25.0, 50.0), "{count} boundaries");
+            let empty = integers.read::<i64>(false);
+            assert_eq!((empty.count(), empty.min, empty.max), (0, i64::MAX, i64::MIN), "{count} boundaries");
         }
     }
 
