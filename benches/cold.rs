@@ -2,10 +2,13 @@
 //! did other work, so the call finds its cache lines (and often its TLB entries) gone.
 //!
 //! Before every timed operation the bench writes over a buffer four times the last-level cache
-//! (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`), then times exactly one operation with two
-//! reads of the CPU's time-stamp counter (`rdtsc` fenced by `lfence` on x86-64, which touches no
-//! memory, so the timing adds no miss of its own; `Instant::now()` elsewhere), converted to
-//! nanoseconds by a calibration against `Instant` at the start. The rows first run their
+//! (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`) and reads the two lines of the histograms'
+//! value table (a caller has the value it records at hand, in a register: since session 20; a
+//! value read from a cold line made the record wait for it, where a counter's constant did not),
+//! then times exactly one operation with two reads of the CPU's time-stamp counter (`rdtsc` fenced
+//! by `lfence` on x86-64, which touches no memory, so the timing adds no miss of its own;
+//! `Instant::now()` elsewhere), converted to nanoseconds by a calibration against `Instant` at the
+//! start. The rows first run their
 //! operations warm 40,000 times each, in turns (a running program's state: every page of the
 //! thread's rings has been touched once), then take their samples in the same turns, one sample of
 //! each row per round, so that whatever the machine does meanwhile falls on every row alike; each
@@ -167,7 +170,8 @@ impl MappedCells {
     }
 }
 
-/// The histograms' values: all 16 default buckets, in a scrambled order.
+/// The histograms' values: all 16 default buckets, in a scrambled order. Read before each sample,
+/// untimed (see `measure`).
 const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
 /// Writes one byte per cache line over a buffer larger than the last-level cache.
