@@ -148,10 +148,10 @@ impl<S> HomeStripes<S> {
 
     /// The stripe of a thread whose slot is not the predicted one (settling it: see
     /// [`stripe::slot`]), which becomes the prediction if there was none. Out of line and
-    /// cold (a layout hint), so that the predicted path runs on in sequence: a record whose caches
+    /// cold, so that the predicted path runs on in sequence: a record whose caches
     /// went cold fetches its code from memory, and code in one run arrives sooner than code that
     /// jumps about (benches/README.md, session 20). Every thread but one takes it when threads
-    /// share a handle, for a call's few nanoseconds.
+    /// share a handle: a call more for them (not measured).
     #[cold]
     #[inline(never)]
     fn unpredicted(self, home: &stripe::HomeSlot) -> NonNull<CachePadded<Claimable<S>>> {

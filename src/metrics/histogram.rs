@@ -141,8 +141,8 @@ impl Cells {
         }
     }
 
-    /// [`record`](Self::record) into cells kept in blocks (more than 17 boundaries). Cold (a
-    /// layout hint): so that the inline cells' update runs on in sequence.
+    /// [`record`](Self::record) into cells kept in blocks (more than 17 boundaries). Cold: so
+    /// that the inline cells' update runs on in sequence.
     #[cold]
     #[inline(never)]
     fn record_in_blocks<N: Number>(&mut self, bucket: usize, value: N) {
@@ -352,8 +352,8 @@ impl ShortcutBounds {
     }
 
     /// [`bucket`](Self::bucket) in the cells' own boundaries: out of line, so that the copied
-    /// boundaries' record stays short enough to be inlined into its caller, and cold (a layout
-    /// hint), so that its call lies out of that record's way instead of in its run of code.
+    /// boundaries' record stays short enough to be inlined into its caller, and cold, so that
+    /// its call lies out of that record's way instead of in its run of code.
     ///
     /// # Safety
     /// `first` and `count` are a `ShortcutBounds::Cells`'s, of cells that are alive.
