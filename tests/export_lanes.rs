@@ -239,6 +239,81 @@ fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
     assert_identity(&snapshot);
 }
 
+/// The breaker's probe hangs for 2 s while spans keep coming: all that time the breaker is half
+/// open with a request out, the backlog still sheds its oldest waiting batches past the budget
+/// (never the probe's), and the probe's batch is accounted like any other. (Before: a half-open
+/// lane stopped taking batches only once at the budget, so it held one batch past it until the
+/// probe ended; the outage test above caught that under load now and then.)
+#[test]
+fn a_hanging_probe_keeps_the_backlog_within_its_budget() {
+    const BUDGET: usize = 16 * 1024;
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
+    collector.script(
+        Some(Signal::Traces),
+        [Reply::Status { code: 503, retry_after: None, message: "down".into() }, Reply::Hang(Duration::from_secs(2))],
+    );
+    let pipeline = builder(&collector)
+        .with_backlog_max_bytes(BUDGET)
+        .with_timeout(Duration::from_secs(5))
+        .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let (sent, most_held_probing) = std::thread::scope(|s| {
+        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(2800)));
+        let mut most_held_probing = None;
+        while !producer.is_finished() {
+            let traces = pipeline.accounting().traces;
+            if traces.breaker.state == "half_open" {
+                most_held_probing = Some(traces.backlog_bytes.max(most_held_probing.unwrap_or(0)));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (producer.join().unwrap(), most_held_probing)
+    });
+    let most_held = most_held_probing.expect("the breaker was seen half open while its probe hung");
+    assert!(most_held <= BUDGET as u64, "held {most_held} bytes while probing, budget {BUDGET}");
+    collector.set_default(Reply::Accept);
+    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
+    let snapshot = pipeline.accounting();
+    assert!(snapshot.traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.exported + snapshot.traces.dropped_total(), sent, "{}", snapshot.to_json());
+    assert_identity(&snapshot);
+}
+
+/// The first request hangs for 2 s, not yet a failure, so the breaker stays closed: the lane
+/// takes batches only while the backlog has room for one as large as its largest, stays within
+/// its budget, and the rest waits in the queue (then overflows it, counted as `queue_full`).
+/// (Before: it took batches until at the budget and then one more.)
+#[test]
+fn a_slow_collector_with_the_breaker_closed_keeps_the_backlog_within_its_budget() {
+    const BUDGET: usize = 16 * 1024;
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::Hang(Duration::from_secs(2))]);
+    let pipeline =
+        builder(&collector).with_backlog_max_bytes(BUDGET).with_timeout(Duration::from_secs(5)).build().unwrap();
+    let handle = pipeline.handle();
+    let (sent, most_held) = std::thread::scope(|s| {
+        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(1800)));
+        let mut most_held = 0;
+        while !producer.is_finished() {
+            let traces = pipeline.accounting().traces;
+            assert_eq!(traces.breaker.state, "closed", "a hanging request is not a failure until it ends");
+            most_held = most_held.max(traces.backlog_bytes);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (producer.join().unwrap(), most_held)
+    });
+    assert!(most_held > BUDGET as u64 / 2, "the backlog filled: {most_held} bytes");
+    assert!(most_held <= BUDGET as u64, "held {most_held} bytes, budget {BUDGET}");
+    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
+    let snapshot = pipeline.accounting();
+    assert!(snapshot.traces.dropped.get("queue_full").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
+    assert_eq!(snapshot.traces.exported + snapshot.traces.dropped_total(), sent, "{}", snapshot.to_json());
+    assert_identity(&snapshot);
+}
+
 /// Shutdown against a collector that is down (a closed port) returns at once: the open breaker
 /// probes immediately, the probe fails, and nothing else could be sent before the deadline, so
 /// what is left is counted as dropped at shutdown. (Before: shutdown sat out its whole deadline.)

@@ -159,8 +159,12 @@ pub struct PipelineConfig {
     pub max_request_size: usize,
     /// The most bytes of encoded (compressed) batches the three signals' backlogs hold together
     /// while they wait to be sent (`NANOTEL_BACKLOG_MAX_BYTES`, default 64 MiB): what rides out a
-    /// collector outage. Past it, a signal whose breaker is open drops its oldest batches
-    /// (`circuit_open`); one whose breaker is closed leaves items in the queue, which fills.
+    /// collector outage. Past it, a signal whose breaker is open or probing drops its oldest
+    /// waiting batches (`circuit_open`); one whose breaker is closed leaves items in the queue,
+    /// which fills. A shedding signal keeps its newest batch and, while its probe is out, the
+    /// probe's, so it passes the budget only by those; a closed breaker's signal takes a batch
+    /// only while there is room for one as large as its largest so far, so it passes the budget
+    /// only with a batch larger than any before it.
     pub backlog_max_bytes: usize,
     /// The Prometheus scrape endpoint, when `prometheus` is listed in `OTEL_METRICS_EXPORTER`.
     /// The pipeline does not serve it: the [`Telemetry`](crate::Telemetry) built on it does

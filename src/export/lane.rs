@@ -43,6 +43,9 @@ pub(super) struct Lane {
     pub backlog_items: u64,
     /// The encoded (compressed) bytes of the backlog's batches.
     pub backlog_bytes: usize,
+    /// The largest batch this lane has encoded so far, in bytes: the room a closed breaker's
+    /// lane leaves in the budget before it takes another batch.
+    pub largest_batch: usize,
     pub head: Option<Attempt>,
     pub next_batch_due: Instant,
     pub breaker: CircuitBreaker,
@@ -65,6 +68,7 @@ impl Lane {
             backlog: VecDeque::new(),
             backlog_items: 0,
             backlog_bytes: 0,
+            largest_batch: 0,
             head: None,
             next_batch_due,
             breaker: CircuitBreaker::new(breaker),
@@ -79,7 +83,25 @@ impl Lane {
     pub(super) fn push(&mut self, batch: Batch) {
         self.backlog_items += batch.items;
         self.backlog_bytes += batch.body.body.len();
+        self.largest_batch = self.largest_batch.max(batch.body.body.len());
         self.backlog.push_back(batch);
+    }
+
+    /// Takes out the oldest batch no request is out for, to make room: the head, or while the
+    /// head is being sent (a half-open breaker's probe) the one behind it. The newest batch is
+    /// never taken, so what was just pushed stays.
+    pub(super) fn shed_oldest_waiting(&mut self) -> Option<Batch> {
+        let oldest_waiting = usize::from(self.in_flight.is_some());
+        if oldest_waiting + 1 >= self.backlog.len() {
+            return None;
+        }
+        if oldest_waiting == 0 {
+            return self.pop_head();
+        }
+        let batch = self.backlog.remove(oldest_waiting)?;
+        self.backlog_items -= batch.items;
+        self.backlog_bytes -= batch.body.body.len();
+        Some(batch)
     }
 
     /// Takes the head batch out, with its retry state.
@@ -114,6 +136,12 @@ impl Lane {
         self.breaker.state() == BreakerState::Open
     }
 
+    /// Whether the breaker is open or probing (half open): the collector's last answers were
+    /// failures, so the backlog keeps the newest batches and sheds the oldest.
+    pub(super) fn breaker_is_tripped(&self) -> bool {
+        self.breaker.state() != BreakerState::Closed
+    }
+
     /// Whether the lane may still send something before `deadline`, at shutdown: a request is
     /// out, or its head batch's next attempt comes before it and its breaker is not open (an
     /// open breaker was given its probe when shutdown began; once that failed, its next probe
@@ -135,5 +163,43 @@ impl Lane {
     /// Makes the breaker's state visible in the accounting.
     pub(super) fn publish_breaker(&self, counters: &SignalCounters) {
         counters.publish_breaker(self.breaker.state(), self.breaker.transitions(), self.breaker.consecutive_failures());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::export::config::{Compression, Protocol};
+
+    fn lane_holding(sizes: &[usize]) -> Lane {
+        let encoder = Encoder::new(Protocol::HttpProtobuf, Compression::None);
+        let mut lane = Lane::new(Signal::Traces, encoder, BreakerConfig::default(), Instant::now());
+        for (items, size) in sizes.iter().enumerate() {
+            let body = EncodedBody { body: Bytes::from(vec![0; *size]), uncompressed_len: *size };
+            lane.push(Batch { body, items: items as u64 + 1 });
+        }
+        lane
+    }
+
+    #[test]
+    fn shedding_takes_the_head_when_no_request_is_out_and_keeps_the_newest() {
+        let mut lane = lane_holding(&[10, 20, 30]);
+        assert_eq!(lane.shed_oldest_waiting().map(|batch| batch.items), Some(1));
+        assert_eq!(lane.shed_oldest_waiting().map(|batch| batch.items), Some(2));
+        assert!(lane.shed_oldest_waiting().is_none(), "the newest stays");
+        assert_eq!((lane.backlog_bytes, lane.backlog_items, lane.largest_batch), (30, 3, 30));
+    }
+
+    #[test]
+    fn shedding_passes_over_the_batch_being_sent() {
+        let mut lane = lane_holding(&[10, 20, 30, 40]);
+        lane.in_flight = Some(Instant::now());
+        assert_eq!(lane.shed_oldest_waiting().map(|batch| batch.items), Some(2));
+        assert_eq!(lane.shed_oldest_waiting().map(|batch| batch.items), Some(3));
+        assert!(lane.shed_oldest_waiting().is_none(), "the one being sent and the newest stay");
+        assert_eq!(lane.backlog.iter().map(|batch| batch.items).collect::<Vec<_>>(), [1, 4]);
+        assert_eq!((lane.backlog_bytes, lane.backlog_items), (50, 5));
     }
 }

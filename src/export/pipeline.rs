@@ -723,7 +723,9 @@ impl PipelineBuilder {
 
     /// The most bytes of encoded batches the backlogs hold while they wait to be sent, e.g.
     /// through a collector outage (overrides `NANOTEL_BACKLOG_MAX_BYTES`; default
-    /// [`DEFAULT_BACKLOG_MAX_BYTES`](super::DEFAULT_BACKLOG_MAX_BYTES), 64 MiB).
+    /// [`DEFAULT_BACKLOG_MAX_BYTES`](super::DEFAULT_BACKLOG_MAX_BYTES), 64 MiB). What happens
+    /// at the budget, and the one or two batches it may be passed by, is told at
+    /// [`PipelineConfig::backlog_max_bytes`](super::PipelineConfig::backlog_max_bytes).
     pub fn with_backlog_max_bytes(mut self, bytes: usize) -> Self {
         self.overrides.backlog_max_bytes = Some(bytes);
         self

@@ -24,8 +24,10 @@
 //! queue into batches and drains again at once, up to [`CATCH_UP_ROUNDS`] times, so a burst
 //! larger than the queue waits in its rings instead of being dropped.
 //!
-//! While a signal's breaker is open its backlog keeps taking batches up to the queue size, then
-//! sheds the oldest.
+//! While a signal's breaker is open or probing its backlog keeps taking batches, and past the
+//! backlog budget sheds its oldest waiting ones (never the newest, nor the probe's batch while it
+//! is out). While it is closed, a batch is taken only while the backlogs have room for one as
+//! large as the largest that signal has made; the rest waits in the queue.
 //!
 //! Each batch passes through the signal's processors (see [`super::processor`]) when it is taken
 //! from the queue; a signal with an exporter of the user's own (see [`super::exporter`]) hands it
@@ -360,9 +362,10 @@ impl Worker {
     }
 
     /// Moves queued items into encoded batches when a batch is full, its delay has passed, or a
-    /// flush or shutdown is draining, within the backlog budget: past it, a lane whose breaker is
-    /// closed leaves the rest in the queue (which pushes back on producers), and one whose breaker
-    /// is open sheds its oldest batches.
+    /// flush or shutdown is draining, within the backlog budget: a lane whose breaker is closed
+    /// takes a batch only while the backlogs have room for one as large as its largest so far,
+    /// and leaves the rest in the queue (which pushes back on producers); one whose breaker is
+    /// open or probing keeps taking batches and sheds its oldest waiting ones past the budget.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
         if self.lanes[index].tls_unusable {
@@ -379,12 +382,12 @@ impl Worker {
             return;
         }
         lane.next_batch_due = now + batch.schedule_delay;
-        let open = self.lanes[index].breaker_is_open();
+        let tripped = self.lanes[index].breaker_is_tripped();
         // An exporter of the user's own takes each batch at once: it adds nothing to the backlogs,
         // so other signals' backlogs do not hold it back.
         let custom = self.extensions.exporters.has(signal);
         while self.queue_len(signal) > 0 {
-            if !open && !custom && self.backlog_bytes() >= self.config.backlog_max_bytes {
+            if !tripped && !custom && !self.has_room_for_a_batch(index) {
                 break;
             }
             let next = if let Some(encoded) = self.take_encoded_batch(signal, batch.max_export_batch_size) {
@@ -403,11 +406,27 @@ impl Worker {
             };
             let Some(next) = next else { break };
             self.lanes[index].push(next);
-            while open && self.backlog_bytes() > self.config.backlog_max_bytes && self.lanes[index].backlog.len() > 1 {
-                if let Some(oldest) = self.lanes[index].pop_head() {
-                    self.shared.accounting.signal(signal).drop_queued(DropReason::CircuitOpen, oldest.items);
-                }
+            if tripped {
+                self.shed_past_budget(index);
             }
+        }
+    }
+
+    /// Whether the backlogs can take another of lane `index`'s batches within the budget, judged
+    /// by the largest it has made (an empty backlog always can: a batch larger than the whole
+    /// budget is still sent rather than stuck).
+    fn has_room_for_a_batch(&self, index: usize) -> bool {
+        let held = self.backlog_bytes();
+        held == 0 || held + self.lanes[index].largest_batch <= self.config.backlog_max_bytes
+    }
+
+    /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, counted
+    /// as `circuit_open`; its newest batch, and one a request is out for, stay.
+    fn shed_past_budget(&mut self, index: usize) {
+        let counters = self.shared.accounting.signal(self.lanes[index].signal);
+        while self.backlog_bytes() > self.config.backlog_max_bytes {
+            let Some(oldest) = self.lanes[index].shed_oldest_waiting() else { break };
+            counters.drop_queued(DropReason::CircuitOpen, oldest.items);
         }
     }
 
