@@ -46,13 +46,30 @@ pub(crate) fn bucket_index(bounds: &[f64], value: f64) -> usize {
     }
 }
 
-/// Counts `value` in `bucket` of inline cells and adds it to their sum and extremes: plain
-/// stores, the extremes chosen without a branch (with one, a record whose values vary is often
-/// mispredicted, and one whose caches went cold learns which way only when the stripe's line
-/// arrives).
+/// Counts `value` in `bucket` of inline cells and adds it to their sum and extremes.
 #[inline(always)]
 fn record_inline<N: Number>(cells: &mut [u64; INLINE], bucket: usize, value: N) {
     cells[FIRST_BUCKET + bucket] += 1;
+    add_to_sum_and_extremes(cells, value);
+}
+
+/// Counts `value` in `bucket` of cells kept in blocks (more than 17 boundaries) and adds it to
+/// their sum and extremes. Cold: so that the inline cells' update runs on in sequence.
+#[cold]
+#[inline(never)]
+fn record_in_blocks<N: Number>(blocks: &mut [CachePadded<[u64; BLOCK]>], bucket: usize, value: N) {
+    let cell = FIRST_BUCKET + bucket;
+    blocks[cell / BLOCK][cell % BLOCK] += 1;
+    // The sum and the extremes lie in the first block (`FIRST_BUCKET` < `BLOCK`).
+    add_to_sum_and_extremes(&mut blocks[0][..], value);
+}
+
+/// Adds `value` to the sum and the extremes in the first cells of `cells` (inline cells, or the
+/// first block): plain stores, the extremes chosen without a branch (with one, a record whose
+/// values vary is often mispredicted, and one whose caches went cold learns which way only when
+/// the stripe's line arrives).
+#[inline(always)]
+fn add_to_sum_and_extremes<N: Number>(cells: &mut [u64], value: N) {
     cells[SUM] = N::plus(N::from_bits(cells[SUM]), value).to_bits();
     let (min, max) = (N::from_bits(cells[MIN]), N::from_bits(cells[MAX]));
     cells[MIN] = if value < min { value } else { min }.to_bits();
@@ -137,25 +154,7 @@ impl Cells {
     fn record<N: Number>(&mut self, bucket: usize, value: N) {
         match &mut self.storage {
             Storage::Inline(cells) => record_inline(cells, bucket, value),
-            Storage::Blocks(_) => self.record_in_blocks(bucket, value),
-        }
-    }
-
-    /// [`record`](Self::record) into cells kept in blocks (more than 17 boundaries). Cold: so
-    /// that the inline cells' update runs on in sequence.
-    #[cold]
-    #[inline(never)]
-    fn record_in_blocks<N: Number>(&mut self, bucket: usize, value: N) {
-        *self.bucket(bucket) += 1;
-        let sum = self.cell(SUM);
-        *sum = N::plus(N::from_bits(*sum), value).to_bits();
-        let min = self.cell(MIN);
-        if value < N::from_bits(*min) {
-            *min = value.to_bits();
-        }
-        let max = self.cell(MAX);
-        if value > N::from_bits(*max) {
-            *max = value.to_bits();
+            Storage::Blocks(blocks) => record_in_blocks(blocks, bucket, value),
         }
     }
 
