@@ -47,6 +47,7 @@ use crate::sync::UnsafeCell;
 
 use crate::attributes::Text;
 use crate::buffer::thread_rings::RingOwner as _;
+use crate::clock::TickReader;
 
 use super::extras::{SpanExtras, Spares};
 use super::lazy_context::LazyContext;
@@ -183,6 +184,8 @@ pub(crate) struct Slab {
     taken: usize,
     /// The recorder that `slots` keeps alive, written into every span's data.
     recorder: RecorderRef,
+    /// How its spans read the clock, written into every span's data beside the times.
+    clock: TickReader,
 }
 
 // SAFETY: the handle's right to take slots is exclusive (`&mut self`), wherever it is; the slots'
@@ -226,7 +229,7 @@ impl Slab {
         // SAFETY: `slots` holds a counted reference to the recorder until the slots are freed,
         // which is after every span in them has let go of its slot.
         let recorder = unsafe { RecorderRef::new(recorder) };
-        Slab { slots, first, count, cursor: 0, taken: 0, recorder }
+        Slab { slots, first, count, cursor: 0, taken: 0, recorder, clock: TickReader::new() }
     }
 
     #[inline(always)]
@@ -288,7 +291,7 @@ impl Slab {
         // else accesses its data; it holds no value, so nothing leaks; and a `MaybeUninit` slot is
         // valid for writes and aligned for `SpanData`; `*name` and `*context` move into it, as the
         // caller allows when a slot is returned.
-        let origin = (self.recorder, scope);
+        let origin = (self.recorder, scope, self.clock);
         slot.data.with_mut(|data| unsafe {
             SpanData::init(data.cast(), name, context, parent_span_id, parent_is_remote, origin);
         });

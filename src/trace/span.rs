@@ -5,7 +5,7 @@ use std::error::Error;
 use std::mem::ManuallyDrop;
 
 use crate::attributes::{KeyValue, Text, Value};
-use crate::clock;
+use crate::clock::TickReader;
 
 use super::context::ContextGuard;
 use super::extras::{ExtrasLimits, SpanExtras};
@@ -68,11 +68,13 @@ pub(crate) struct SpanData {
     pub context: LazyContext,
     pub name: Text,
     pub parent_span_id: SpanId,
-    /// Clock ticks ([`clock::ticks`]), converted when the span is exported.
+    /// Clock ticks ([`crate::clock::ticks`]), converted when the span is exported.
     pub start: u64,
     /// Clock ticks, or Unix nanoseconds when `end_is_unix_nanos` (a span ended at a given time).
     pub end: u64,
     pub end_is_unix_nanos: bool,
+    /// How the span reads the clock, in the line its times are written to (see `TickReader`).
+    pub clock: TickReader,
     /// Events and links, in a box taken on the first one (a spare from the slab, see
     /// `extras`): most spans have none, and one pointer is less to write than three empty
     /// vectors and their counts.
@@ -109,7 +111,7 @@ impl SpanData {
         context: &ManuallyDrop<LazyContext>,
         parent_span_id: SpanId,
         parent_is_remote: bool,
-        (recorder, scope): (RecorderRef, u32),
+        (recorder, scope, clock): (RecorderRef, u32, TickReader),
     ) {
         use std::ptr::addr_of_mut;
         // SAFETY: the caller guarantees `this` is valid for writes and hands over `*name` and
@@ -125,6 +127,7 @@ impl SpanData {
             addr_of_mut!((*this).start).write(0);
             addr_of_mut!((*this).end).write(0);
             addr_of_mut!((*this).end_is_unix_nanos).write(false);
+            addr_of_mut!((*this).clock).write(clock);
             Attributes::init(addr_of_mut!((*this).attributes));
             addr_of_mut!((*this).extras).write(None);
             addr_of_mut!((*this).status).write(Status::Unset);
@@ -334,7 +337,8 @@ impl<'t> SpanBuilder<'t> {
         match self.data.take() {
             // A recorded span's context is in its slot (the builder holds none).
             Some(mut slot) => {
-                slot.data().start = clock::ticks();
+                let data = slot.data();
+                data.start = data.clock.ticks();
                 Span { context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
             }
             None => Span { context: self.context.take(), data: ManuallyDrop::new(None) },
@@ -457,10 +461,11 @@ impl Span {
     /// [`TracerProvider::heap_allocations`](super::TracerProvider::heap_allocations)).
     pub fn add_event(&mut self, name: impl Into<Text>, attributes: impl IntoIterator<Item = KeyValue>) {
         let Some(slot) = &mut *self.data else { return };
+        let clock = slot.data_ref().clock;
         with_extras(
             slot,
             |limits| (limits.event_count, limits.attributes_per_event),
-            |extras, limits| extras.add_event(name.into(), clock::ticks(), attributes, limits),
+            |extras, limits| extras.add_event(name.into(), clock.ticks(), attributes, limits),
         );
     }
 
@@ -522,7 +527,7 @@ impl Span {
     #[inline(never)]
     fn record(&mut self, at: Option<u64>) {
         Recorder::record(&mut self.data, |data| match at {
-            None => data.end = clock::ticks(),
+            None => data.end = data.clock.ticks(),
             Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
         });
     }
