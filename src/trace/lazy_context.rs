@@ -74,13 +74,13 @@ impl LazyContext {
     #[inline(always)]
     pub(crate) fn new_root(sampled: bool) -> LazyContext {
         let state = if sampled { NEW_SAMPLED_ROOT } else { NEW_ROOT };
-        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) }
+        LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(state) }
     }
 
     /// No context: the span's slot holds it.
     #[inline(always)]
     pub(crate) fn elsewhere() -> LazyContext {
-        LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(ELSEWHERE) }
+        LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(ELSEWHERE) }
     }
 
     /// The context, its ids drawn now if they were not yet; the invalid context when none is
@@ -170,6 +170,16 @@ impl Drop for LazyContext {
             unsafe { self.context.get_mut().assume_init_drop() };
         }
     }
+}
+
+/// The place of a context not held (yet): zeroed, though never read as a context. Left
+/// uninitialised, its bytes are the compiler's to choose, and it fills them with the state's byte
+/// so that the whole value is written by a few vector stores of a constant loaded from read-only
+/// data: one more cold line and page for every span (benches/README.md, `cold`, session 21).
+/// Zeroes come from a register.
+#[inline(always)]
+fn no_context() -> MaybeUninit<SpanContext> {
+    MaybeUninit::zeroed()
 }
 
 /// Draws the pending ids into `context` (uninitialised for a new root, which gets all of it).
