@@ -182,7 +182,8 @@ fn no_context() -> MaybeUninit<SpanContext> {
     MaybeUninit::zeroed()
 }
 
-/// Draws the pending ids into `context` (uninitialised for a new root, which gets all of it).
+/// Draws the pending ids into `context` (for a new root, which gets all of it, a blank: see
+/// [`no_context`]).
 fn draw(context: &mut MaybeUninit<SpanContext>, pending: u8) {
     if pending == NEW_ROOT || pending == NEW_SAMPLED_ROOT {
         // Each id on its own (returned in registers), not as a pair: a pair comes back through
