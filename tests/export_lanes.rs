@@ -12,7 +12,9 @@ use accounting::{assert_identity, wait_for, WAIT};
 use items::{log, scope, span};
 use std::time::{Duration, Instant};
 
-use nanotel::export::{BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy};
+use nanotel::export::{
+    BatchConfig, BreakerConfig, MetricProducer, Pipeline, PipelineBuilder, RetryPolicy, SignalSnapshot,
+};
 use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
 use nanotel::Signal;
 use nanotel_testing::{Reply, TestCollector};
@@ -219,24 +221,13 @@ fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
         .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
         .build()
         .unwrap();
-    let handle = pipeline.handle();
-    let (sent, most_held) = std::thread::scope(|s| {
-        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(1500)));
-        let mut most_held = 0;
-        while !producer.is_finished() {
-            most_held = most_held.max(pipeline.accounting().traces.backlog_bytes);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (producer.join().unwrap(), most_held)
+    let mut most_held = 0;
+    let sent = produce_watching(&pipeline, 8000, Duration::from_millis(1500), |traces| {
+        most_held = most_held.max(traces.backlog_bytes);
     });
     collector.set_default(Reply::Accept);
-    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
-    let snapshot = pipeline.accounting();
-    let shed = snapshot.traces.dropped_total();
-    assert!(snapshot.traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
-    assert_eq!(snapshot.traces.exported + shed, sent, "{}", snapshot.to_json());
+    assert_exported_or_dropped_for(&pipeline, sent, "circuit_open");
     assert!(most_held <= BUDGET as u64, "held {most_held} bytes, budget {BUDGET}");
-    assert_identity(&snapshot);
 }
 
 /// The breaker's probe hangs for 2 s while spans keep coming: all that time the breaker is half
@@ -259,27 +250,16 @@ fn a_hanging_probe_keeps_the_backlog_within_its_budget() {
         .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
         .build()
         .unwrap();
-    let handle = pipeline.handle();
-    let (sent, most_held_probing) = std::thread::scope(|s| {
-        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(2800)));
-        let mut most_held_probing = None;
-        while !producer.is_finished() {
-            let traces = pipeline.accounting().traces;
-            if traces.breaker.state == "half_open" {
-                most_held_probing = Some(traces.backlog_bytes.max(most_held_probing.unwrap_or(0)));
-            }
-            std::thread::sleep(Duration::from_millis(2));
+    let mut most_held_probing = None;
+    let sent = produce_watching(&pipeline, 8000, Duration::from_millis(2800), |traces| {
+        if traces.breaker.state == "half_open" {
+            most_held_probing = Some(traces.backlog_bytes.max(most_held_probing.unwrap_or(0)));
         }
-        (producer.join().unwrap(), most_held_probing)
     });
     let most_held = most_held_probing.expect("the breaker was seen half open while its probe hung");
     assert!(most_held <= BUDGET as u64, "held {most_held} bytes while probing, budget {BUDGET}");
     collector.set_default(Reply::Accept);
-    assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
-    let snapshot = pipeline.accounting();
-    assert!(snapshot.traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
-    assert_eq!(snapshot.traces.exported + snapshot.traces.dropped_total(), sent, "{}", snapshot.to_json());
-    assert_identity(&snapshot);
+    assert_exported_or_dropped_for(&pipeline, sent, "circuit_open");
 }
 
 /// The first request hangs for 2 s, not yet a failure, so the breaker stays closed: the lane
@@ -293,23 +273,40 @@ fn a_slow_collector_with_the_breaker_closed_keeps_the_backlog_within_its_budget(
     collector.script(Some(Signal::Traces), [Reply::Hang(Duration::from_secs(2))]);
     let pipeline =
         builder(&collector).with_backlog_max_bytes(BUDGET).with_timeout(Duration::from_secs(5)).build().unwrap();
-    let handle = pipeline.handle();
-    let (sent, most_held) = std::thread::scope(|s| {
-        let producer = s.spawn(|| produce(&handle, 8000, Duration::from_millis(1800)));
-        let mut most_held = 0;
-        while !producer.is_finished() {
-            let traces = pipeline.accounting().traces;
-            assert_eq!(traces.breaker.state, "closed", "a hanging request is not a failure until it ends");
-            most_held = most_held.max(traces.backlog_bytes);
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        (producer.join().unwrap(), most_held)
+    let mut most_held = 0;
+    let sent = produce_watching(&pipeline, 8000, Duration::from_millis(1800), |traces| {
+        assert_eq!(traces.breaker.state, "closed", "a hanging request is not a failure until it ends");
+        most_held = most_held.max(traces.backlog_bytes);
     });
     assert!(most_held > BUDGET as u64 / 2, "the backlog filled: {most_held} bytes");
     assert!(most_held <= BUDGET as u64, "held {most_held} bytes, budget {BUDGET}");
+    assert_exported_or_dropped_for(&pipeline, sent, "queue_full");
+}
+
+/// Sends `per_second` spans for `duration` from another thread, showing `look` the traces'
+/// accounting every 2 ms meanwhile; how many were sent.
+fn produce_watching(
+    pipeline: &Pipeline,
+    per_second: u64,
+    duration: Duration,
+    mut look: impl FnMut(&SignalSnapshot),
+) -> u64 {
+    let handle = pipeline.handle();
+    std::thread::scope(|s| {
+        let producer = s.spawn(|| produce(&handle, per_second, duration));
+        while !producer.is_finished() {
+            look(&pipeline.accounting().traces);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        producer.join().unwrap()
+    })
+}
+
+/// Once nothing is queued: each of the `sent` spans was exported or dropped, some for `reason`.
+fn assert_exported_or_dropped_for(pipeline: &Pipeline, sent: u64, reason: &str) {
     assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{}", pipeline.accounting().to_json());
     let snapshot = pipeline.accounting();
-    assert!(snapshot.traces.dropped.get("queue_full").is_some_and(|n| *n > 0), "{}", snapshot.to_json());
+    assert!(snapshot.traces.dropped.get(reason).is_some_and(|n| *n > 0), "{}", snapshot.to_json());
     assert_eq!(snapshot.traces.exported + snapshot.traces.dropped_total(), sent, "{}", snapshot.to_json());
     assert_identity(&snapshot);
 }

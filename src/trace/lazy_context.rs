@@ -123,11 +123,7 @@ impl LazyContext {
     pub(crate) fn take(&mut self) -> LazyContext {
         let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
         if !holds_context(state) {
-            // Zeroed, not left uninitialised: the compiler copies the whole context wherever the
-            // span moves, and copying never-written bytes reads a stack temporary that another
-            // value may just have been stored to, narrower, which stalls the load (no store
-            // forwarding). Written here as whole 16-byte stores, every later copy forwards.
-            return LazyContext { context: UnsafeCell::new(MaybeUninit::zeroed()), state: AtomicU8::new(state) };
+            return LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(state) };
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr().cast::<ManuallyDrop<SpanContext>>();
@@ -173,10 +169,13 @@ impl Drop for LazyContext {
 }
 
 /// The place of a context not held (yet): zeroed, though never read as a context. Left
-/// uninitialised, its bytes are the compiler's to choose, and it fills them with the state's byte
-/// so that the whole value is written by a few vector stores of a constant loaded from read-only
-/// data: one more cold line and page for every span (benches/README.md, `cold`, session 21).
-/// Zeroes come from a register.
+/// uninitialised, it costs twice. The compiler copies the whole context wherever the span moves,
+/// and copying never-written bytes reads a stack temporary that another value may just have been
+/// stored to, narrower, which stalls the load (no store forwarding); written as whole 16-byte
+/// stores, every later copy forwards. And its bytes are the compiler's to choose: it filled them
+/// with the state's byte, so that the whole value was written by vector stores of a constant
+/// loaded from read-only data, one more cold line and page for every span (benches/README.md,
+/// `cold`, session 21). Zeroes come from a register.
 #[inline(always)]
 fn no_context() -> MaybeUninit<SpanContext> {
     MaybeUninit::zeroed()
