@@ -22,7 +22,8 @@ pub enum DropReason {
     Rejected,
     /// Every retry failed, or the retry budget ran out.
     RetriesExhausted,
-    /// The circuit breaker was open and the backlog had no room left.
+    /// The circuit breaker was open or probing (half open) and the backlog had no room left: the
+    /// oldest batch waiting to be sent went.
     CircuitOpen,
     /// Still queued when shutdown's deadline passed, or handed over after shutdown.
     Shutdown,
