@@ -756,10 +756,10 @@ impl<N: Number> BoundHistogram<N> {
     /// that the explicit record, the usual one, is short enough to be inlined into its caller,
     /// with no call and no stack frame of its own (a third less cold with the handle cold, a
     /// third less warm: benches/README.md, session 19). Cold: the explicit record's code then
-    /// runs on in sequence, this call set apart from it (the compiler may also build this
-    /// function for size; the exponential record through it measured no slower warm) (a record whose caches
-    /// went cold fetches its code from memory, and code in one run arrives sooner than code that
-    /// jumps about: benches/README.md, session 20).
+    /// runs on in sequence, this call set apart from it, since a record whose caches went cold
+    /// fetches its code from memory, and code in one run arrives sooner than code that jumps
+    /// about (benches/README.md, session 20). The compiler may also build this function for
+    /// size; the exponential record, which goes through it, measured no slower warm.
     #[cold]
     #[inline(never)]
     fn record_otherwise(&self, value: N) {
