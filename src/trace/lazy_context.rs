@@ -73,14 +73,19 @@ impl LazyContext {
     /// ids drawn on first read.
     #[inline(always)]
     pub(crate) fn new_root(sampled: bool) -> LazyContext {
-        let state = if sampled { NEW_SAMPLED_ROOT } else { NEW_ROOT };
-        LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(state) }
+        LazyContext::without_context(if sampled { NEW_SAMPLED_ROOT } else { NEW_ROOT })
     }
 
     /// No context: the span's slot holds it.
     #[inline(always)]
     pub(crate) fn elsewhere() -> LazyContext {
-        LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(ELSEWHERE) }
+        LazyContext::without_context(ELSEWHERE)
+    }
+
+    /// A state that holds no context, with the context's place blank (see [`no_context`]).
+    #[inline(always)]
+    fn without_context(state: u8) -> LazyContext {
+        LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(state) }
     }
 
     /// The context, its ids drawn now if they were not yet; the invalid context when none is
@@ -123,7 +128,7 @@ impl LazyContext {
     pub(crate) fn take(&mut self) -> LazyContext {
         let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
         if !holds_context(state) {
-            return LazyContext { context: UnsafeCell::new(no_context()), state: AtomicU8::new(state) };
+            return LazyContext::without_context(state);
         }
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr().cast::<ManuallyDrop<SpanContext>>();
