@@ -61,6 +61,31 @@ impl Buffers {
         Buffers { rings: Rings::new(capacity), backed }
     }
 
+    /// Builds a record through `init` straight in a free slot of this thread's ring (no copy of
+    /// it on the stack, and only the lines of the slot its fields reach are written); or counts
+    /// it dropped when the ring is full. `init` runs only when the ring has room, so a record
+    /// that is dropped costs neither its clock read nor its clones.
+    ///
+    /// # Safety
+    /// `init` must initialise the whole record at the address it is given.
+    #[inline(always)]
+    pub(crate) unsafe fn record_in_place(self: &Arc<Self>, init: impl FnOnce(*mut LogItem)) {
+        if self.rings.is_closed() {
+            // Every pipeline these buffers fed has shut down: nothing would drain the ring.
+            self.rings.count_late(1);
+            return;
+        }
+        let written = thread_rings::with_thread(self, |thread| {
+            if let Some(slot) = thread.producer.reserve() {
+                // SAFETY: the caller's `init` initialises the whole record.
+                unsafe { slot.write_in_place(init) };
+            }
+        });
+        if written.is_none() {
+            self.rings.count_orphan();
+        }
+    }
+
     /// Moves `*item`, once `finish` has completed it, into this thread's ring in a single copy; or
     /// drops it (and counts it) when the ring is full. `finish` runs only when the ring has room,
     /// so a record that is dropped costs neither its clock read nor its clones.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::attributes::{KeyValue, Text, Value};
-use crate::clock;
 use crate::trace::Context;
 
 use super::provider::ProviderInner;
@@ -67,22 +66,21 @@ impl Logger {
         if !self.keeps(&context) {
             return;
         }
-        let limit = self.provider.limits.attribute_count;
-        let mut item = MaybeUninit::<LogItem>::uninit();
-        // SAFETY: `item` is valid for writes and aligned; `init` initialises all of it.
-        unsafe { LogItem::init(item.as_mut_ptr(), self.scope, severity) };
-        // SAFETY: initialised above; `ManuallyDrop<T>` has `T`'s layout.
-        let item = unsafe { &mut *item.as_mut_ptr().cast::<ManuallyDrop<LogItem>>() };
-        let finish = |item: &mut LogItem| {
+        let (scope, limit, clock) = (self.scope, self.provider.limits.attribute_count, self.provider.clock);
+        let init = |item: *mut LogItem| {
+            // SAFETY: `item` is the reserved slot: valid for writes, aligned, holding nothing.
+            unsafe { LogItem::init(item, scope, severity) };
+            // SAFETY: initialised above; the slot is this thread's alone until it is published.
+            let item = unsafe { &mut *item };
             item.body = Some(Value::Str(Text::Static(body)));
             for attribute in attributes {
                 item.attributes.set(attribute.clone(), limit);
             }
             item.set_context(context.span_context());
-            item.observed = clock::now_unix_nanos();
+            item.observed = clock.ticks();
         };
-        // SAFETY: the record is owned here and not used again.
-        unsafe { self.provider.buffers.record_from(item, finish) };
+        // SAFETY: `init` initialises the whole record (`LogItem::init`, then field by field).
+        unsafe { self.provider.buffers.record_in_place(init) };
     }
 
     /// Whether a record tied to `context` passes the trace-based filter.
@@ -201,7 +199,7 @@ impl LogRecordBuilder<'_> {
         self.timestamp_unix_nanos(unix_nanos(time))
     }
 
-    /// When the event happened, in nanoseconds since the Unix epoch (as [`clock::now_unix_nanos`]
+    /// When the event happened, in nanoseconds since the Unix epoch (as [`now_unix_nanos`](crate::clock::now_unix_nanos)
     /// gives).
     #[inline]
     pub fn timestamp_unix_nanos(&mut self, nanos: u64) -> &mut Self {
@@ -215,7 +213,7 @@ impl LogRecordBuilder<'_> {
     #[inline]
     pub fn observed_timestamp(&mut self, time: SystemTime) -> &mut Self {
         if let Some(item) = self.item() {
-            item.observed = unix_nanos(time);
+            (item.observed, item.observed_is_unix_nanos) = (unix_nanos(time), true);
         }
         self
     }
@@ -267,8 +265,8 @@ impl LogRecordBuilder<'_> {
         }
         let finish = |item: &mut LogItem| {
             item.set_context(context.span_context());
-            if item.observed == 0 {
-                item.observed = clock::now_unix_nanos();
+            if !item.observed_is_unix_nanos {
+                item.observed = logger.provider.clock.ticks();
             }
         };
         // SAFETY: the record is owned here (see above) and not used again.
@@ -325,5 +323,24 @@ mod tests {
         let mut stored = 0;
         assert_eq!(provider.drain(usize::MAX, |_, _| stored += 1), 2);
         assert_eq!((stored, Arc::strong_count(&shared)), (2, 1));
+    }
+
+    #[test]
+    fn the_observed_time_is_when_the_record_was_emitted_unless_given() {
+        let provider = LoggerProvider::builder().without_env().build();
+        let logger = provider.logger("times");
+        // The clock is calibrated against the wall clock to well under a millisecond.
+        let slack = 1_000_000;
+        let before = unix_nanos(SystemTime::now()) - slack;
+        logger.emit(Severity::Info, "by emit", &[]);
+        logger.record(Severity::Info).body("by the builder").emit();
+        let after = unix_nanos(SystemTime::now()) + slack;
+        logger.record(Severity::Info).body("given").observed_timestamp(UNIX_EPOCH).emit();
+        let mut observed = Vec::new();
+        provider.drain(usize::MAX, |_, record| observed.push(record.observed_time_unix_nano));
+        let [by_emit, by_builder, given] = observed[..] else { panic!("three records, not {observed:?}") };
+        assert!((before..=after).contains(&by_emit), "{before} <= {by_emit} <= {after}");
+        assert!((before..=after).contains(&by_builder), "{before} <= {by_builder} <= {after}");
+        assert_eq!(given, 0, "a given time is kept, even the epoch");
     }
 }

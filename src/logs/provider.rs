@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Weak};
 
+use crate::clock::TickReader;
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::ring_source::{RingProvider, RingSource};
 use crate::export::{Pipeline, RecordSink, Scope};
@@ -50,6 +51,8 @@ pub struct LoggerProvider {
 pub(crate) struct ProviderInner {
     /// False for [`LoggerProvider::disabled`]: every record is refused at the first check.
     pub(crate) enabled: bool,
+    /// Reads a record's observed time, in the line `enabled` is read from (see `TickReader`).
+    pub(crate) clock: TickReader,
     pub(crate) limits: LogLimits,
     pub(crate) minimum_severity: Severity,
     /// Drop records tied to a span that is not sampled.
@@ -98,6 +101,7 @@ impl LoggerProvider {
         LoggerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: false,
+                clock: TickReader::through_the_clock(),
                 limits: LogLimits::default(),
                 minimum_severity: Severity::Fatal4,
                 trace_based: false,
@@ -279,10 +283,10 @@ impl LoggerProviderBuilder {
         let mut env = EnvReader::new(lookup);
         let limits = self.limits.unwrap_or_else(|| LogLimits::from_env(&mut env));
         crate::diag::config_problems(&env.problems);
-        crate::clock::now_unix_nanos();
         LoggerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: true,
+                clock: TickReader::new(),
                 limits,
                 minimum_severity: self.minimum_severity,
                 trace_based: self.trace_based,

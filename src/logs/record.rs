@@ -3,6 +3,7 @@
 use std::ptr::addr_of_mut;
 
 use crate::attributes::{Text, Value};
+use crate::clock;
 use crate::proto::common::v1::{any_value, AnyValue};
 use crate::proto::logs::v1 as otlp;
 use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
@@ -17,7 +18,10 @@ pub(crate) struct LogItem {
     pub severity: Severity,
     /// Event time; 0 when unknown.
     pub time: u64,
+    /// Clock ticks, or Unix nanoseconds when `observed_is_unix_nanos` (a time the caller gave):
+    /// like a span's end, the ticks are converted on the exporter thread.
     pub observed: u64,
+    pub observed_is_unix_nanos: bool,
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub flags: TraceFlags,
@@ -56,6 +60,7 @@ impl LogItem {
             addr_of_mut!((*this).severity).write(severity);
             addr_of_mut!((*this).time).write(0);
             addr_of_mut!((*this).observed).write(0);
+            addr_of_mut!((*this).observed_is_unix_nanos).write(false);
             addr_of_mut!((*this).trace_id).write(TraceId::INVALID);
             addr_of_mut!((*this).span_id).write(SpanId::INVALID);
             addr_of_mut!((*this).flags).write(TraceFlags::NOT_SAMPLED);
@@ -88,7 +93,11 @@ pub(crate) fn to_proto(mut item: LogItem, max_length: Option<usize>) -> otlp::Lo
     let has_trace = item.trace_id.is_valid();
     otlp::LogRecord {
         time_unix_nano: item.time,
-        observed_time_unix_nano: item.observed,
+        observed_time_unix_nano: if item.observed_is_unix_nanos {
+            item.observed
+        } else {
+            clock::ticks_to_unix_nanos(item.observed)
+        },
         severity_number: item.severity.number(),
         severity_text: item.severity_text.as_deref().unwrap_or(item.severity.name()).to_owned(),
         body: item.body.as_ref().map(Value::to_proto),
