@@ -55,6 +55,30 @@ impl Attributes {
         }
     }
 
+    /// Moves the attributes at `src` to `dst`, copying the counts, the spill vector and only the
+    /// inline slots in use: a record with two attributes moves two slots, not eight.
+    ///
+    /// # Safety
+    /// `src` must point to attributes the caller hands over (neither used nor dropped afterwards);
+    /// `dst` must be valid for writes, aligned, and not overlap `src`; whatever it held is
+    /// overwritten without being dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn move_to(src: *const Attributes, dst: *mut Attributes) {
+        // SAFETY: the caller guarantees both pointers; each field is read out of `src` once, and
+        // the slots copied are the initialised ones (`inline_len` says how many), so `dst` holds
+        // exactly what `src` held and `src` is not dropped.
+        unsafe {
+            let len = (*src).inline_len;
+            addr_of_mut!((*dst).spill).write(ptr::read(&raw const (*src).spill));
+            addr_of_mut!((*dst).dropped).write((*src).dropped);
+            addr_of_mut!((*dst).inline_len).write(len);
+            addr_of_mut!((*dst).spill_allocations).write((*src).spill_allocations);
+            let from = (&raw const (*src).inline).cast::<MaybeUninit<KeyValue>>();
+            let to = addr_of_mut!((*dst).inline).cast::<MaybeUninit<KeyValue>>();
+            ptr::copy_nonoverlapping(from, to, usize::from(len));
+        }
+    }
+
     /// How many attributes are held (a key set again counts again until it is folded).
     pub(crate) fn len(&self) -> usize {
         self.inline_len as usize + self.spill.len()
@@ -258,5 +282,31 @@ mod tests {
         let all = names(&mut attributes);
         assert_eq!(all.len(), 12);
         assert_eq!((all[3].as_str(), all[10].as_str()), ("k3=31", "k10=100"));
+    }
+
+    #[test]
+    fn moved_attributes_hold_the_same_values_and_are_dropped_once() {
+        let shared: std::sync::Arc<str> = std::sync::Arc::from("shared");
+        let value = || crate::attributes::Value::Str(crate::attributes::Text::Shared(shared.clone()));
+        for count in [0, 2, INLINE_ATTRIBUTES, INLINE_ATTRIBUTES + 3] {
+            let mut source = ManuallyDrop::new(Attributes::new());
+            for i in 0..count {
+                source.set(KeyValue::new(format!("k{i}"), value()), 128);
+            }
+            source.set(KeyValue::new("over", 1), count);
+            let mut moved = MaybeUninit::<Attributes>::uninit();
+            // SAFETY: `source` is handed over (in `ManuallyDrop`, never used again); `moved` is
+            // valid for writes and separate from it.
+            let mut moved = unsafe {
+                Attributes::move_to(&raw const *source, moved.as_mut_ptr());
+                moved.assume_init()
+            };
+            assert_eq!((moved.len(), moved.dropped), (count, 1), "{count} attributes");
+            let keys: Vec<String> = moved.unique().map(|kv| kv.key.to_string()).collect();
+            assert_eq!(keys, (0..count).map(|i| format!("k{i}")).collect::<Vec<_>>());
+            assert_eq!(std::sync::Arc::strong_count(&shared), 1 + count);
+            drop(moved);
+            assert_eq!(std::sync::Arc::strong_count(&shared), 1, "each value dropped once");
+        }
     }
 }

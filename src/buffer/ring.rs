@@ -113,7 +113,8 @@ impl<T> Producer<T> {
     pub(crate) fn push(&mut self, item: T) -> bool {
         match self.reserve() {
             Some(slot) => {
-                slot.write(item);
+                // SAFETY: `write` initialises the whole item.
+                unsafe { slot.write_in_place(|slot| slot.write(item)) };
                 true
             }
             None => false,
@@ -151,13 +152,6 @@ pub(crate) struct Reservation<'a, T> {
 }
 
 impl<T> Reservation<'_, T> {
-    /// Fills the slot and hands it to the consumer.
-    #[inline(always)]
-    pub(crate) fn write(self, item: T) {
-        // SAFETY: `write` initialises the whole item.
-        unsafe { self.write_in_place(|slot| slot.write(item)) }
-    }
-
     /// Fills the slot through `init`, which gets its address, and hands it to the consumer. For
     /// an item put together from parts, this writes each part straight into the slot, where a
     /// finished item would be assembled on the stack and copied in wider loads than its parts

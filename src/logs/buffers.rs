@@ -86,7 +86,8 @@ impl Buffers {
         }
     }
 
-    /// Moves `*item`, once `finish` has completed it, into this thread's ring in a single copy; or
+    /// Moves `*item`, once `finish` has completed it, into this thread's ring (its fields and the
+    /// attribute slots in use: see `LogItem::move_to`); or
     /// drops it (and counts it) when the ring is full. `finish` runs only when the ring has room,
     /// so a record that is dropped costs neither its clock read nor its clones.
     ///
@@ -108,9 +109,9 @@ impl Buffers {
         let written = thread_rings::with_thread(self, |thread| match thread.producer.reserve() {
             Some(slot) => {
                 finish(item);
-                // SAFETY: the caller hands over `*item`, which is read out here, once, and not
-                // dropped below (`written` is true).
-                slot.write(unsafe { std::ptr::read(&raw const **item) });
+                // SAFETY: the caller hands over `*item`, which is moved out here, once, and not
+                // dropped below (`written` is true); `move_to` initialises the whole slot.
+                unsafe { slot.write_in_place(|slot| LogItem::move_to(&raw const **item, slot)) };
                 true
             }
             None => false,
