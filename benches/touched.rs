@@ -16,7 +16,7 @@ use std::ptr::read_volatile;
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::metrics::MeterProvider;
-use nanotel::trace::{Sampler, TracerProvider};
+use nanotel::trace::{Context, Sampler, SpanContext, SpanId, TraceFlags, TraceId, TraceState, TracerProvider};
 use order_span::order_span;
 
 static BEGIN: u64 = 0x6e61_6e6f_7465_6c31;
@@ -52,6 +52,21 @@ fn main() {
         value = (value + 997) % 10_000;
         histogram.record(black_box(value))
     });
+    {
+        // The default exemplar filter keeps one from a record made in a sampled span.
+        let _entered = Context::from_span_context(SpanContext::new(
+            TraceId::from_bytes([7; 16]),
+            SpanId::from_bytes([9; 8]),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ))
+        .attach();
+        region("nanotel/histogram_exemplar_kept", || {
+            value = (value + 997) % 10_000;
+            histogram.record(black_box(value))
+        });
+    }
     let unbound = meter.u64_counter("orders.unbound").build().expect("a valid name");
     region("nanotel/counter_add_unbound", || unbound.add(black_box(1), &attributes));
 

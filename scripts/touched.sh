@@ -47,10 +47,10 @@ for line in open(trace):
         if kind != "I" and line_start not in target:
             current[2][line_start] = instruction
         target.add(line_start)
-print(f"{'operation':<34} {'data lines':>10} {'data pages':>10} {'code lines':>10} {'code pages':>10}")
+print(f"{'operation':<38} {'data lines':>10} {'data pages':>10} {'code lines':>10} {'code pages':>10}")
 for name, (code, data, first) in zip(names, regions):
     pages = lambda lines: len({l >> 6 for l in lines})
-    print(f"{name:<34} {len(data):>10} {pages(data):>10} {len(code):>10} {pages(code):>10}")
+    print(f"{name:<38} {len(data):>10} {pages(data):>10} {len(code):>10} {pages(code):>10}")
 if listed:
     # The load base: where the marker ran, less where the symbol table puts it.
     symbols = subprocess.run(["nm", binary], capture_output=True, text=True).stdout.split("\n")

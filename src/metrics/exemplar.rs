@@ -63,7 +63,7 @@
 use std::sync::Arc;
 
 use crate::attributes::KeyValue;
-use crate::clock;
+use crate::clock::{self, TickReader};
 use crate::proto::common::v1::KeyValue as OtlpKeyValue;
 use crate::proto::metrics::v1::{exemplar, number_data_point::Value as PointValue, Exemplar};
 use crate::thread_words;
@@ -257,6 +257,8 @@ pub(crate) struct Places {
     /// One per place when the instrument's view removes attributes: the removed pairs of the
     /// unbound record kept there. None otherwise.
     inline: Box<[Inline]>,
+    /// Reads a kept exemplar's time in the line `kept`'s pointer is read from (see `TickReader`).
+    clock: TickReader,
 }
 
 impl Places {
@@ -265,6 +267,8 @@ impl Places {
         Places {
             kept: vec![None; len].into(),
             inline: (0..if removes { len } else { 0 }).map(|_| Inline::default()).collect(),
+            // With no place, nothing is kept and the clock is never read: not set up for it.
+            clock: if len == 0 { TickReader::through_the_clock() } else { TickReader::new() },
         }
     }
 
@@ -278,7 +282,7 @@ impl Places {
     #[inline(always)]
     pub(crate) fn keep<N: Number>(&mut self, index: usize, value: N, ids: CurrentIds, removed: Removed<'_>) {
         if let Some(place) = self.kept.get_mut(index) {
-            *place = Some(Kept::now(value, ids));
+            *place = Some(Kept::now(value, ids, self.clock));
             // Out of line: only instruments whose view has an attribute filter get here (their
             // bound handles pass their removed pairs even when there are none, so that this
             // place's inline room, if any, is emptied).
@@ -339,12 +343,12 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
-    /// `value`, measured now within the span of `ids`.
+    /// `value`, measured now (read through `clock`) within the span of `ids`.
     #[inline]
-    pub(crate) fn now<N: Number>(value: N, ids: CurrentIds) -> Kept {
+    pub(crate) fn now<N: Number>(value: N, ids: CurrentIds, clock: TickReader) -> Kept {
         Kept {
             value: value.to_bits(),
-            ticks: clock::ticks(),
+            ticks: clock.ticks(),
             trace_id: ids.trace_id,
             span_id: ids.span_id,
             filtered_attributes: None,
@@ -519,7 +523,7 @@ mod tests {
         assert!(proto.trace_id.is_empty() && proto.span_id.is_empty());
         assert_eq!(proto.filtered_attributes, [KeyValue::new("order.id", 42).to_proto()]);
         assert!(proto.time_unix_nano > 1_600_000_000_000_000_000);
-        let kept = Kept::now(2.5f64, ids(7));
+        let kept = Kept::now(2.5f64, ids(7), TickReader::new());
         assert_eq!(kept.filtered_attributes, None, "a record with nothing removed");
         let proto = kept.into_proto::<f64>();
         assert_eq!(
