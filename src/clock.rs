@@ -66,9 +66,10 @@ pub(crate) fn ticks() -> u64 {
 }
 
 /// Reads [`ticks`] from a copy of the process clock's source kept where the reader already is
-/// (a span's slab and data), instead of from the clock itself: a span then reads no line of the
-/// clock's own, whose line, page and lookup cost a span about 500 ns when its caches have gone
-/// cold (benches/README.md, `cold`, session 21).
+/// (a span's slab and data, a logger provider, a histogram's exemplar places), instead of from
+/// the clock itself: a span then reads no line of the clock's own, whose line, page and lookup
+/// cost a span about 500 ns when its caches have gone cold (benches/README.md, `cold`, sessions
+/// 21 and 22).
 #[derive(Clone, Copy)]
 pub(crate) struct TickReader {
     source: ClockSource,
