@@ -199,8 +199,8 @@ impl LogRecordBuilder<'_> {
         self.timestamp_unix_nanos(unix_nanos(time))
     }
 
-    /// When the event happened, in nanoseconds since the Unix epoch (as [`now_unix_nanos`](crate::clock::now_unix_nanos)
-    /// gives).
+    /// When the event happened, in nanoseconds since the Unix epoch (as
+    /// [`now_unix_nanos`](crate::clock::now_unix_nanos) gives).
     #[inline]
     pub fn timestamp_unix_nanos(&mut self, nanos: u64) -> &mut Self {
         if let Some(item) = self.item() {
