@@ -52,6 +52,13 @@ fn main() {
         value = (value + 997) % 10_000;
         histogram.record(black_box(value))
     });
+    let exponential = meter.f64_histogram("latency.fine").with_exponential_buckets().build().expect("a valid name");
+    let exponential = exponential.bind(&attributes);
+    let mut fine = 0u64;
+    region("nanotel/exponential_record_bound", || {
+        fine = (fine + 997) % 10_000;
+        exponential.record(black_box(fine as f64 + 1.0))
+    });
     {
         // The default exemplar filter keeps one from a record made in a sampled span.
         let _entered = Context::from_span_context(SpanContext::new(

@@ -4,7 +4,7 @@
 //! The plain state is what collection merges stripes into, what the concurrent cells fall back
 //! to on their rare slow path, and the reference model the tests hold the cells to.
 
-use super::exponential_table::{bucket_in_octave, TABLE_MAX_SCALE};
+use super::exponential_table::{tables, Tables, TABLE_MAX_SCALE};
 
 /// Buckets per range (positive and negative separately), as the specification recommends.
 pub const MAX_SIZE: usize = 160;
@@ -25,6 +25,14 @@ const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
 #[inline]
 #[must_use]
 pub fn index(value: f64, scale: i32) -> i32 {
+    index_by(value, scale, tables)
+}
+
+/// [`index`] of the magnitude of a finite non-zero value of either sign (the sign bit is not
+/// among the bits the mapping reads), with the tables `tables` gives (asked for only at the scales
+/// mapped by table). Taking the sign as it comes spares a record the mask `f64::abs` loads.
+#[inline(always)]
+pub(crate) fn index_by(value: f64, scale: i32, tables: impl FnOnce() -> Tables) -> i32 {
     let bits = value.to_bits();
     let biased = ((bits >> MANTISSA_BITS) & 0x7ff) as i32;
     let (exponent, mantissa) = if biased == 0 { (-1022, 0) } else { (biased - 1023, bits & MANTISSA_MASK) };
@@ -38,10 +46,10 @@ pub fn index(value: f64, scale: i32) -> i32 {
     }
     let first = exponent << scale;
     if scale <= TABLE_MAX_SCALE {
-        return first + bucket_in_octave(mantissa, scale);
+        return first + tables().bucket_in_octave(mantissa, scale);
     }
     let last = ((exponent + 1) << scale) - 1;
-    let by_log = (value.ln() * std::f64::consts::LOG2_E * f64::from(1u32 << scale)).ceil() as i32 - 1;
+    let by_log = (value.abs().ln() * std::f64::consts::LOG2_E * f64::from(1u32 << scale)).ceil() as i32 - 1;
     by_log.clamp(first, last)
 }
 

@@ -21,7 +21,8 @@ use super::claimed::{Held, HomeStripes, Stripes};
 use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
-use super::exponential::{downscale_needed, index, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
+use super::exponential::{downscale_needed, index, index_by, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
+use super::exponential_table::{tables, Tables};
 use super::number::Number;
 use super::stripe;
 
@@ -90,8 +91,12 @@ fn range_of(counts: &[u64; MAX_SIZE], base: i32) -> Option<(i32, i32)> {
     Some((base + first as i32, base + last as i32))
 }
 
-/// One stripe's histogram.
+/// One stripe's histogram. `repr(C)`, the fields a record reads first: after the stripe's holder
+/// flag (`Claimable`), in its line.
+#[repr(C)]
 struct Stripe {
+    /// The index mapping's tables, kept here so that a record reads no static for them.
+    tables: Tables,
     scale: i32,
     zero_count: u64,
     sum: f64,
@@ -107,6 +112,7 @@ impl Stripe {
     /// for none), with room for removed pairs if `removes`.
     fn new(scale: i32, exemplars: usize, removes: bool) -> Self {
         Stripe {
+            tables: tables(),
             scale,
             zero_count: 0,
             sum: 0.0,
@@ -125,7 +131,8 @@ impl Stripe {
             self.zero_count += 1;
         } else {
             let window = if value > 0.0 { &mut self.positive } else { &mut self.negative };
-            let at = i64::from(index(value.abs(), self.scale)) - i64::from(window.base);
+            let tables = self.tables;
+            let at = i64::from(index_by(value, self.scale, || tables)) - i64::from(window.base);
             match window.counts.get_mut(at as u64 as usize) {
                 Some(count) if at >= 0 => *count += 1,
                 _ => return self.record_slowly(value),

@@ -24,43 +24,67 @@ use super::exponential::MANTISSA_BITS;
 /// The highest scale mapped by table; above it the logarithm maps (up to 24.5 KiB of tables).
 pub(crate) const TABLE_MAX_SCALE: i32 = 10;
 
-/// Boundaries of every scale `1..=TABLE_MAX_SCALE`, one after the other: `2^s` at scale `s`.
-const BOUNDS: usize = (1 << (TABLE_MAX_SCALE + 1)) - 2;
-/// Slices of every scale `1..=TABLE_MAX_SCALE`, one after the other: `2^(s+1)` at scale `s`.
-const SLICES: usize = (1 << (TABLE_MAX_SCALE + 2)) - 4;
+/// The words of every scale `1..=TABLE_MAX_SCALE`: `3 · 2^(s−1)` at scale `s` (see [`segment`]).
+const WORDS: usize = 3 * ((1 << TABLE_MAX_SCALE) - 1);
 
-/// The tables of every scale `1..=TABLE_MAX_SCALE` (see the module's header).
-struct Tables {
-    /// At scale `s`, from `2^s − 2`: the mantissa bits of 2^(j/2^s), `j` in `0..2^s`.
-    bounds: [u64; BOUNDS],
-    /// At scale `s`, from `2^(s+1) − 4`: the bucket of the lowest mantissa of each slice.
-    first: [u16; SLICES],
+/// The tables of every scale `1..=TABLE_MAX_SCALE` (see the module's header), each scale's side by
+/// side: its `2^s` boundaries (the mantissa bits of 2^(j/2^s), `j` in `0..2^s`), then the first
+/// bucket of each of its `2^(s+1)` slices, four 16-bit entries a word. A record at one scale reads
+/// one page of them, and at the scales a real range settles at, a line or two. A reader keeps
+/// this reference to them (see [`tables`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Tables(&'static [u64; WORDS]);
+
+/// The words of [`Tables`], made.
+fn make() -> Box<[u64; WORDS]> {
+    // Made on the heap: 24 KiB is too much for a stack array.
+    let mut words: Box<[u64; WORDS]> =
+        vec![0; WORDS].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("made with WORDS words"));
+    for scale in 1..=TABLE_MAX_SCALE {
+        let buckets = 1usize << scale;
+        let (bounds, firsts) = words[segment(scale)..][..buckets + buckets / 2].split_at_mut(buckets);
+        for (j, bound) in bounds.iter_mut().enumerate() {
+            *bound = (j as f64 / buckets as f64).exp2().to_bits() & MANTISSA_MASK;
+        }
+        let mut bucket = 0;
+        for slice in 0..2 * buckets {
+            let lowest = (slice as u64) << slice_shift(scale);
+            // The last boundary below the slice's lowest mantissa (bounds[0] = 0 is below all
+            // but the first slice's, whose lowest mantissa is never a value's: it is 2^e).
+            while bucket + 1 < buckets && bounds[bucket + 1] < lowest {
+                bucket += 1;
+            }
+            firsts[slice / 4] |= (bucket as u64) << (16 * (slice % 4));
+        }
+    }
+    words
 }
 
 impl Tables {
-    fn new() -> Box<Self> {
-        let mut tables = Box::new(Tables { bounds: [0; BOUNDS], first: [0; SLICES] });
-        for scale in 1..=TABLE_MAX_SCALE {
-            let buckets = 1usize << scale;
-            let bounds = &mut tables.bounds[buckets - 2..][..buckets];
-            for (j, bound) in bounds.iter_mut().enumerate() {
-                *bound = (j as f64 / buckets as f64).exp2().to_bits() & MANTISSA_MASK;
-            }
-            let bounds = &tables.bounds[buckets - 2..][..buckets];
-            let slices = 2 * buckets;
-            let mut bucket = 0;
-            for (slice, first) in tables.first[slices - 4..][..slices].iter_mut().enumerate() {
-                let lowest = (slice as u64) << slice_shift(scale);
-                // The last boundary below the slice's lowest mantissa (bounds[0] = 0 is below all
-                // but the first slice's, whose lowest mantissa is never a value's: it is 2^e).
-                while bucket + 1 < buckets && bounds[bucket + 1] < lowest {
-                    bucket += 1;
-                }
-                *first = bucket as u16;
-            }
-        }
-        tables
+    /// The bucket within its octave of a value whose mantissa bits are `mantissa` (not 0: an
+    /// exact power of two closes the bucket below its octave) at `scale`, 1..=[`TABLE_MAX_SCALE`].
+    #[inline]
+    pub(crate) fn bucket_in_octave(self, mantissa: u64, scale: i32) -> i32 {
+        debug_assert!((1..=TABLE_MAX_SCALE).contains(&scale) && mantissa != 0 && mantissa <= MANTISSA_MASK);
+        let (at, buckets) = (segment(scale), 1usize << scale);
+        let slice = (mantissa >> slice_shift(scale)) as usize;
+        let first = usize::from((self.0[at + buckets + slice / 4] >> (16 * (slice % 4))) as u16);
+        let next = first + 1;
+        let above = next < buckets && mantissa > self.0[at + next];
+        (first + usize::from(above)) as i32
     }
+
+    /// The boundaries of `scale`.
+    #[cfg(test)]
+    fn bounds(self, scale: i32) -> &'static [u64] {
+        &self.0[segment(scale)..][..1 << scale]
+    }
+}
+
+/// Where the words of `scale` start: after the `3 · 2^(k−1)` of each scale `k` below it.
+#[inline(always)]
+fn segment(scale: i32) -> usize {
+    3 * ((1 << (scale - 1)) - 1)
 }
 
 const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
@@ -71,23 +95,12 @@ fn slice_shift(scale: i32) -> u32 {
     MANTISSA_BITS - (scale as u32 + 1)
 }
 
-fn tables() -> &'static Tables {
-    static TABLES: OnceLock<Box<Tables>> = OnceLock::new();
-    TABLES.get_or_init(Tables::new)
-}
-
-/// The bucket within its octave of a value whose mantissa bits are `mantissa` (not 0: an exact
-/// power of two closes the bucket below its octave) at `scale`, 1..=[`TABLE_MAX_SCALE`].
-#[inline]
-pub(crate) fn bucket_in_octave(mantissa: u64, scale: i32) -> i32 {
-    debug_assert!((1..=TABLE_MAX_SCALE).contains(&scale) && mantissa != 0 && mantissa <= MANTISSA_MASK);
-    let tables = tables();
-    let buckets = 1usize << scale;
-    let slice = (mantissa >> slice_shift(scale)) as usize;
-    let first = usize::from(tables.first[2 * buckets - 4 + slice]);
-    let next = first + 1;
-    let above = next < buckets && mantissa > tables.bounds[buckets - 2 + next];
-    (first + usize::from(above)) as i32
+/// The process's tables, made at the first use. A histogram keeps the reference (see
+/// `exponential_cells`), so that a record reads it from a line it reads anyway, not from this
+/// function's static (its own line and page, and a call).
+pub(crate) fn tables() -> Tables {
+    static MADE: OnceLock<Box<[u64; WORDS]>> = OnceLock::new();
+    Tables(MADE.get_or_init(make))
 }
 
 #[cfg(test)]
@@ -96,22 +109,23 @@ mod tests {
 
     /// The bucket by definition: the last boundary below the mantissa, by a scan.
     fn by_scan(mantissa: u64, scale: i32) -> i32 {
-        let buckets = 1usize << scale;
-        let bounds = &tables().bounds[buckets - 2..][..buckets];
-        (bounds.iter().rposition(|&bound| bound < mantissa).unwrap_or(0)) as i32
+        (tables().bounds(scale).iter().rposition(|&bound| bound < mantissa).unwrap_or(0)) as i32
     }
 
     #[test]
     fn the_lookup_finds_the_bucket_a_scan_of_the_boundaries_finds() {
         for scale in 1..=TABLE_MAX_SCALE {
-            let buckets = 1u64 << scale;
-            let bounds = &tables().bounds[buckets as usize - 2..][..buckets as usize];
+            let bounds = tables().bounds(scale);
             // Every boundary, one below and one above it, and a spread of mantissas between.
             let mut mantissas: Vec<u64> = bounds.iter().flat_map(|&b| [b.max(1) - 1, b, b + 1]).collect();
             mantissas.extend((1..4096u64).map(|i| i * (MANTISSA_MASK / 4096)));
             mantissas.push(MANTISSA_MASK);
             for mantissa in mantissas.into_iter().filter(|&m| m != 0 && m <= MANTISSA_MASK) {
-                assert_eq!(bucket_in_octave(mantissa, scale), by_scan(mantissa, scale), "{mantissa:#x} at {scale}");
+                assert_eq!(
+                    tables().bucket_in_octave(mantissa, scale),
+                    by_scan(mantissa, scale),
+                    "{mantissa:#x} at {scale}"
+                );
             }
         }
     }
@@ -119,11 +133,9 @@ mod tests {
     #[test]
     fn each_scales_boundaries_are_among_the_next_ones() {
         for scale in 2..=TABLE_MAX_SCALE {
-            let coarse = 1usize << (scale - 1);
-            let fine = 1usize << scale;
-            let tables = tables();
-            for j in 0..coarse {
-                assert_eq!(tables.bounds[coarse - 2 + j], tables.bounds[fine - 2 + 2 * j], "bucket {j} at {scale}");
+            let (coarse, fine) = (tables().bounds(scale - 1), tables().bounds(scale));
+            for (j, bound) in coarse.iter().enumerate() {
+                assert_eq!(*bound, fine[2 * j], "bucket {j} at {scale}");
             }
         }
     }
