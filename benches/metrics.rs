@@ -47,8 +47,11 @@ mod estimates;
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
+#[path = "support/sampled.rs"]
+mod sampled;
 #[path = "support/sdk_sinks.rs"]
 mod sdk_sinks;
+use sampled::sampled_context;
 use sdk_sinks::NoopMetrics;
 
 use std::hint::black_box;
@@ -62,7 +65,6 @@ use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
 use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
-use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 const GROUP: &str = "metrics";
 
@@ -137,13 +139,7 @@ fn benches(c: &mut Criterion) {
     let no_exemplars = MeterProvider::builder().without_env().with_exemplar_filter(ExemplarFilter::AlwaysOff).build();
     let off_histogram = no_exemplars.meter("bench").u64_histogram("latency").build().expect("a valid name");
     let bound_off_histogram = off_histogram.bind(&attributes());
-    let sampled = Context::from_span_context(SpanContext::new(
-        TraceId::from_bytes([7; 16]),
-        SpanId::from_bytes([9; 8]),
-        TraceFlags::SAMPLED,
-        false,
-        Default::default(),
-    ));
+    let sampled = sampled_context();
 
     // The SDK's stable API: a periodic reader (its interval far beyond the run) with an exporter
     // that discards, so the SDK aggregates exactly as it would in production.

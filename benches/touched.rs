@@ -9,6 +9,8 @@
 
 #[path = "support/order_span.rs"]
 mod order_span;
+#[path = "support/sampled.rs"]
+mod sampled;
 
 use std::hint::black_box;
 use std::ptr::read_volatile;
@@ -16,8 +18,9 @@ use std::ptr::read_volatile;
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::metrics::MeterProvider;
-use nanotel::trace::{Context, Sampler, SpanContext, SpanId, TraceFlags, TraceId, TraceState, TracerProvider};
+use nanotel::trace::{Sampler, TracerProvider};
 use order_span::order_span;
+use sampled::sampled_context;
 
 static BEGIN: u64 = 0x6e61_6e6f_7465_6c31;
 static END: u64 = 0x6e61_6e6f_7465_6c32;
@@ -61,14 +64,7 @@ fn main() {
     });
     {
         // The default exemplar filter keeps one from a record made in a sampled span.
-        let _entered = Context::from_span_context(SpanContext::new(
-            TraceId::from_bytes([7; 16]),
-            SpanId::from_bytes([9; 8]),
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
-        ))
-        .attach();
+        let _entered = sampled_context().attach();
         region("nanotel/histogram_exemplar_kept", || {
             value = (value + 997) % 10_000;
             histogram.record(black_box(value))
