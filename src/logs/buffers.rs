@@ -87,8 +87,8 @@ impl Buffers {
     }
 
     /// Moves `*item`, once `finish` has completed it, into this thread's ring (its fields and the
-    /// attribute slots in use: see `LogItem::move_to`); or
-    /// drops it (and counts it) when the ring is full. `finish` runs only when the ring has room,
+    /// attribute slots in use: see `LogItem::move_to`); or drops it when the ring is full (counted,
+    /// as by [`record_in_place`](Self::record_in_place)). `finish` runs only when the ring has room,
     /// so a record that is dropped costs neither its clock read nor its clones.
     ///
     /// # Safety
@@ -99,27 +99,17 @@ impl Buffers {
         item: &mut ManuallyDrop<LogItem>,
         finish: impl FnOnce(&mut LogItem),
     ) {
-        if self.rings.is_closed() {
-            // Every pipeline these buffers fed has shut down: nothing would drain the ring.
-            // SAFETY: the caller hands over `*item`, which is not used again.
-            unsafe { ManuallyDrop::drop(item) };
-            self.rings.count_late(1);
-            return;
-        }
-        let written = thread_rings::with_thread(self, |thread| match thread.producer.reserve() {
-            Some(slot) => {
-                finish(item);
-                // SAFETY: the caller hands over `*item`, which is moved out here, once, and not
-                // dropped below (`written` is true); `move_to` initialises the whole slot.
-                unsafe { slot.write_in_place(|slot| LogItem::move_to(&raw const **item, slot)) };
-                true
-            }
-            None => false,
-        });
-        if written.is_none() {
-            self.rings.count_orphan();
-        }
-        if written != Some(true) {
+        let mut moved = false;
+        let init = |slot: *mut LogItem| {
+            finish(item);
+            // SAFETY: the caller hands over `*item`, which is moved out here, once, and not
+            // dropped below (`moved` is set); `move_to` initialises the whole slot.
+            unsafe { LogItem::move_to(&raw const **item, slot) };
+            moved = true;
+        };
+        // SAFETY: `init` initialises the whole record (`move_to`).
+        unsafe { self.record_in_place(init) };
+        if !moved {
             // SAFETY: the caller hands over `*item`, which was not moved into the ring.
             unsafe { ManuallyDrop::drop(item) };
         }
