@@ -63,8 +63,9 @@ impl Buffers {
 
     /// Builds a record through `init` straight in a free slot of this thread's ring (no copy of
     /// it on the stack, and only the lines of the slot its fields reach are written); or counts
-    /// it dropped when the ring is full. `init` runs only when the ring has room, so a record
-    /// that is dropped costs neither its clock read nor its clones.
+    /// it instead: dropped when the ring is full, late when every pipeline it fed has shut down,
+    /// orphaned when the thread's ring is gone. `init` runs only when the ring has room, so a
+    /// record that is not written costs neither its clock read nor its clones.
     ///
     /// # Safety
     /// `init` must initialise the whole record at the address it is given.
@@ -87,9 +88,9 @@ impl Buffers {
     }
 
     /// Moves `*item`, once `finish` has completed it, into this thread's ring (its fields and the
-    /// attribute slots in use: see `LogItem::move_to`); or drops it when the ring is full (counted,
-    /// as by [`record_in_place`](Self::record_in_place)). `finish` runs only when the ring has room,
-    /// so a record that is dropped costs neither its clock read nor its clones.
+    /// attribute slots in use: see `LogItem::move_to`); or drops it, counted as by
+    /// [`record_in_place`](Self::record_in_place). `finish` runs only when the ring has room, so
+    /// a record that is not written costs neither its clock read nor its clones.
     ///
     /// # Safety
     /// Takes ownership of `*item`: the caller must neither use nor drop it afterwards.
