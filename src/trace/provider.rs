@@ -15,7 +15,7 @@ use super::context::{current_span_context, Context};
 use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
 use super::record;
-use super::recorder::Recorder;
+use super::recorder::{Recorder, RecorderRef};
 use super::sampler::{Roots, Sampler};
 use super::slab::SlotRef;
 use super::span::{Span, SpanBuilder, SpanKind, SpanRecord};
@@ -161,7 +161,18 @@ impl TracerProvider {
 
     fn tracer_of(&self, name: &str, version: Option<&str>) -> Tracer {
         let scope = self.inner.scopes.index_of(record::scope(name, version));
-        Tracer { provider: self.inner.clone(), scope }
+        let inner = &self.inner;
+        let starts = Starts {
+            // SAFETY: the tracer keeps the provider, which keeps a counted reference to its
+            // recorder, for as long as the tracer (and so this copy) is used.
+            recorder: unsafe { RecorderRef::new(&inner.recorder) },
+            attribute_count: inner.recorder.limits().attribute_count,
+            scope,
+            enabled: inner.enabled,
+            roots: inner.roots,
+            asks_custom: inner.asks_custom,
+        };
+        Tracer { starts, provider: inner.clone() }
     }
 
     /// Sends this provider's spans through `pipeline`: its exporter thread drains the rings at
@@ -231,7 +242,7 @@ impl RingProvider for ProviderInner {
     }
 
     fn scope_of(record: &SpanRecord) -> u32 {
-        record.scope
+        record.slot.data_ref().scope
     }
 
     fn deliver(&self, sink: &mut RecordSink<'_>, scope: &Scope, record: SpanRecord) {
@@ -349,8 +360,24 @@ impl TracerProviderBuilder {
 /// Starts spans for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
 #[derive(Clone)]
 pub struct Tracer {
+    starts: Starts,
+    /// Keeps the sampler, and the recorder `starts` names.
     provider: Arc<ProviderInner>,
+}
+
+/// What starting a span reads of its provider, copied into each tracer when it is made: a span
+/// then reads the caller's tracer rather than the provider's allocation, which every tracer
+/// shares and which is one more line, on a page of its own, for a span whose caches went cold
+/// (only a sampler that decides by the trace id or the parent is read there).
+#[derive(Clone, Copy)]
+struct Starts {
+    recorder: RecorderRef,
+    /// The provider's limit of attributes per span, which the builder applies.
+    attribute_count: usize,
     scope: u32,
+    enabled: bool,
+    roots: Roots,
+    asks_custom: bool,
 }
 
 impl Tracer {
@@ -358,7 +385,7 @@ impl Tracer {
     /// The name is usually a `&'static str` (no allocation).
     #[inline(always)]
     pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
-        if !self.provider.enabled {
+        if !self.starts.enabled {
             return SpanBuilder::disabled(self, None);
         }
         SpanBuilder::new(self, name, current_span_context())
@@ -368,7 +395,7 @@ impl Tracer {
     /// for a request whose context was extracted (a new root when `parent` has no span).
     #[inline(always)]
     pub fn span_with_parent(&self, name: impl Into<Text>, parent: &Context) -> SpanBuilder<'_> {
-        if !self.provider.enabled {
+        if !self.starts.enabled {
             return SpanBuilder::disabled(self, Some(parent.span_context().clone()));
         }
         SpanBuilder::new(self, name, Some(parent.span_context().clone()))
@@ -389,7 +416,7 @@ impl Tracer {
     /// assert!(span.is_recording());
     /// ```
     pub fn span_with(&self, name: impl Into<Text>, kind: SpanKind, attributes: &[KeyValue]) -> SpanBuilder<'_> {
-        if !self.provider.enabled {
+        if !self.starts.enabled {
             return SpanBuilder::disabled(self, None);
         }
         self.span_with_under(name, kind, attributes, current_span_context())
@@ -417,7 +444,7 @@ impl Tracer {
         kind: SpanKind,
         attributes: &[KeyValue],
     ) -> SpanBuilder<'_> {
-        if !self.provider.enabled {
+        if !self.starts.enabled {
             return SpanBuilder::disabled(self, Some(parent.span_context().clone()));
         }
         self.span_with_under(name, kind, attributes, Some(parent.span_context().clone()))
@@ -436,7 +463,7 @@ impl Tracer {
         if parent.is_none() && self.refuses_roots() {
             return SpanBuilder::new(self, name, None);
         }
-        if self.provider.asks_custom {
+        if self.starts.asks_custom {
             return SpanBuilder::new_custom(self, name.into(), parent, kind, attributes);
         }
         let mut builder = SpanBuilder::new(self, name, parent);
@@ -448,7 +475,7 @@ impl Tracer {
     /// A span that starts a new trace, whatever is current.
     #[inline(always)]
     pub fn root_span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
-        if !self.provider.enabled {
+        if !self.starts.enabled {
             return SpanBuilder::disabled(self, None);
         }
         SpanBuilder::new(self, name, None)
@@ -466,27 +493,28 @@ impl Tracer {
         &self.provider.sampler
     }
 
+    /// The provider's limit of attributes per span.
     #[inline(always)]
-    pub(crate) fn limits(&self) -> &SpanLimits {
-        self.provider.recorder.limits()
+    pub(crate) fn attribute_count(&self) -> usize {
+        self.starts.attribute_count
     }
 
     /// Whether the sampler holds a custom one.
     #[inline(always)]
     pub(crate) fn asks_custom(&self) -> bool {
-        self.provider.asks_custom
+        self.starts.asks_custom
     }
 
     /// Whether the sampler refuses every root span.
     #[inline(always)]
     pub(crate) fn refuses_roots(&self) -> bool {
-        self.provider.roots == Roots::Refused
+        self.starts.roots == Roots::Refused
     }
 
     /// Whether the sampler samples every root span.
     #[inline(always)]
     pub(crate) fn samples_roots(&self) -> bool {
-        self.provider.roots == Roots::Sampled
+        self.starts.roots == Roots::Sampled
     }
 
     /// See [`Recorder::open`].
@@ -501,7 +529,8 @@ impl Tracer {
         parent_span_id: SpanId,
         parent_is_remote: bool,
     ) -> Option<SlotRef> {
-        // SAFETY: the caller's guarantee.
-        unsafe { self.provider.recorder.open(name, context, parent_span_id, parent_is_remote, self.scope) }
+        let starts = self.starts;
+        // SAFETY: the caller's guarantee; the tracer's provider keeps the recorder alive.
+        unsafe { starts.recorder.arc().open(name, context, parent_span_id, parent_is_remote, starts.scope) }
     }
 }

@@ -195,7 +195,7 @@ impl Recorder {
 
     /// Hands an ended span to this thread's ring of the recorder its data names (dropping and
     /// counting it if the ring is full), taking its slot straight out of the span: the ring holds
-    /// the slot and the scope, and the span's context and data stay where they were written.
+    /// the slot, and the span's context and data stay where they were written.
     /// `finish` completes the data (its end time) once the ring is known to have room.
     ///
     /// The recorder is reached through the slot, which keeps it alive: every use of it here comes
@@ -204,7 +204,7 @@ impl Recorder {
     pub(crate) fn record(slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
         let Some(held) = slot else { return };
         let data = held.data_ref();
-        let (recorder, scope) = (data.recorder.arc(), data.scope);
+        let recorder = data.recorder.arc();
         let recorder: &Arc<Recorder> = &recorder;
         if recorder.rings.is_closed() {
             // Every pipeline this recorder fed has shut down, or its provider is gone: nothing
@@ -219,13 +219,8 @@ impl Recorder {
                 // Finished only now, after the loads that found the ring: the end is a clock read,
                 // which holds up the instructions after it, not those already under way.
                 finish(slot.data());
-                // SAFETY: both fields of the record are written.
-                unsafe {
-                    reservation.write_in_place(|record| {
-                        addr_of_mut!((*record).scope).write(scope);
-                        addr_of_mut!((*record).slot).write(slot);
-                    });
-                }
+                // SAFETY: the record's one field is written.
+                unsafe { reservation.write_in_place(|record| addr_of_mut!((*record).slot).write(slot)) };
             }
         })
         .is_none();

@@ -135,9 +135,9 @@ impl SpanData {
     }
 }
 
-/// An ended span as the recorder's ring holds it: the scope that made it, and its slot.
+/// An ended span as the recorder's ring holds it: its slot, whose data names the scope that made
+/// it. (Two words, so that no ring entry straddles two cache lines.)
 pub(crate) struct SpanRecord {
-    pub scope: u32,
     /// The context and data, still in the slot they were written to when the span started.
     pub slot: SlotRef,
 }
@@ -295,7 +295,7 @@ impl<'t> SpanBuilder<'t> {
                 // Read where the caller made it, not moved first (see `Attributes::set_from`).
                 let attribute = ManuallyDrop::new(attribute);
                 // SAFETY: `attribute` is neither used nor dropped after this call.
-                unsafe { slot.data().attributes.set_from(&attribute, self.tracer.limits().attribute_count) };
+                unsafe { slot.data().attributes.set_from(&attribute, self.tracer.attribute_count()) };
             }
             None => discard(attribute),
         }
@@ -305,7 +305,7 @@ impl<'t> SpanBuilder<'t> {
     /// Adds attributes.
     pub fn with_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
         if let Some(slot) = &mut self.data {
-            let limit = self.tracer.limits().attribute_count;
+            let limit = self.tracer.attribute_count();
             for attribute in attributes {
                 slot.data().attributes.set(attribute, limit);
             }
