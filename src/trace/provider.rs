@@ -29,7 +29,7 @@ use crate::buffer::thread_rings::{RingOwner, Rings};
 /// Sized so that a thread going from idle to 500 k spans a second loses nothing before the
 /// exporter thread's next drain (the default poll interval, 20 ms, is 10,000 spans at that rate;
 /// once it has seen the rings fill, the exporter thread drains them more often). The cost is
-/// memory: 664 bytes a span (a 640-byte slot and a 24-byte ring entry), 10.4 MiB per thread that
+/// memory: 656 bytes a span (a 640-byte slot and a 16-byte ring entry), 10.3 MiB per thread that
 /// records spans, allocated; resident only for the slots the thread has had in flight at once
 /// (the slab's pages are backed when first written, and a thread whose spans the exporter keeps
 /// up with reuses its first slots).
@@ -327,7 +327,7 @@ impl TracerProviderBuilder {
     /// the spans it has had in flight, but the span that first writes each page (one per 6.4
     /// slots, the first time a thread has that many in flight) takes its page fault, about 25 µs
     /// on a 2-core VM. Backed at once, a thread's first span pays every fault, and no later one
-    /// does; each recording thread's buffers are then resident whole (10.4 MiB at the default
+    /// does; each recording thread's buffers are then resident whole (10.3 MiB at the default
     /// capacity).
     pub fn with_pages_backed_at_start(mut self, backed: bool) -> Self {
         self.backed = backed;

@@ -639,6 +639,21 @@ mod tests {
         assert!(!slab.in_use());
     }
 
+    /// The count of frees lies in the line before the first slot, the two lines one 128-byte
+    /// pair, and every free is counted there.
+    #[test]
+    fn the_count_of_frees_lies_just_before_the_first_slot() {
+        let mut slab = test_slab(8);
+        let counter = std::ptr::from_ref(slab.released()).addr();
+        assert_eq!(counter % 128, 0);
+        assert_eq!(counter + 64, slab.first.as_ptr().addr());
+        let (a, b) = (take(&mut slab, "a").unwrap(), take(&mut slab, "b").unwrap());
+        let freed_elsewhere = std::thread::spawn(move || drop((a, b)));
+        freed_elsewhere.join().unwrap();
+        assert_eq!(slab.counted_frees(), 2);
+        assert_eq!(slab.slots().released().load(super::Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn a_full_slab_refuses_until_a_slot_is_freed_anywhere() {
         let mut slab = test_slab(2);

@@ -142,6 +142,9 @@ pub(crate) struct SpanRecord {
     pub slot: SlotRef,
 }
 
+// Two words (see above): four entries to a cache line, none across two.
+const _: () = assert!(std::mem::size_of::<SpanRecord>() == 16);
+
 /// A span being set up: kind, attributes and links, before [`SpanBuilder::start`].
 ///
 /// The sampling decision is made when the builder is made (by [`Tracer::span`],
