@@ -85,16 +85,12 @@ fn free_slots(count: usize, _backed: bool) -> Box<[Slot]> {
 }
 
 /// A slab's slots in memory the allocator hands out zeroed, which is a valid free slot (`in_use`
-/// false, the data uninitialised), after a line that holds the slab's `released` counter (zero
-/// too: none freed yet). Asked for with byte alignment, the zeroed memory comes from
+/// false, the data uninitialised). Asked for with byte alignment, the zeroed memory comes from
 /// `calloc`, which for a block this size (16,384 slots of 640 bytes by default) maps fresh pages
 /// that the kernel backs only when first written: a thread's slab costs resident memory for the
 /// slots it has used, not for its capacity (`tests/trace_resident_memory.rs`). (Asked for with the
 /// slots' own 64-byte alignment, the standard allocator zeroes the block itself, touching every
-/// page.) The counter's line is placed at the first 128-byte boundary inside, and the first slot
-/// right after it: on the first slot's page, which a thread whose spans the exporter keeps up
-/// with takes again and again (see `Slab::take`), so the counter that `take` reads on every span
-/// costs no page of its own, and its line pairs with the slot's first line.
+/// page.) The first slot is placed at the first 64-byte boundary inside.
 #[cfg(not(nanotel_loom))]
 struct SlotArray {
     memory: NonNull<u8>,
@@ -108,26 +104,16 @@ impl SlotArray {
     fn zeroed(count: usize) -> SlotArray {
         let bytes = count
             .checked_mul(std::mem::size_of::<Slot>())
-            .and_then(|bytes| bytes.checked_add(COUNTER_PAIR + COUNTER_LINE))
+            .and_then(|bytes| bytes.checked_add(std::mem::align_of::<Slot>()))
             .expect("a slab's size fits in memory");
         let layout = std::alloc::Layout::from_size_align(bytes, 1).expect("a slab's size fits in memory");
         // SAFETY: `layout` has a non-zero size (at least one slot's alignment).
         let memory = unsafe { std::alloc::alloc_zeroed(layout) };
         let Some(memory) = NonNull::new(memory) else { std::alloc::handle_alloc_error(layout) };
-        let offset = memory.as_ptr().align_offset(COUNTER_PAIR) + COUNTER_LINE;
-        // SAFETY: `offset` is below the pair's alignment plus the counter's line, which the block
-        // has room for beyond the slots; a multiple of 64 past a 128-byte boundary is aligned
-        // for a `Slot`.
+        let offset = memory.as_ptr().align_offset(std::mem::align_of::<Slot>());
+        // SAFETY: `offset` is below the alignment, which the block has room for beyond the slots.
         let first = unsafe { memory.add(offset) }.cast::<Slot>();
         SlotArray { memory, layout, first, count }
-    }
-
-    /// The slab's count of freed slots (see the module's protocol), in the line before the first
-    /// slot.
-    #[inline(always)]
-    fn released(&self) -> &AtomicUsize {
-        // SAFETY: `first` is this array's first slot, and the array lives as long as `self`.
-        unsafe { counter_before(self.first) }
     }
 
     /// Has the kernel back every page of the block now.
@@ -137,29 +123,6 @@ impl SlotArray {
         unsafe { crate::buffer::backing::back_each_page(self.memory.as_ptr(), self.layout.size()) };
     }
 }
-
-/// The `released` counter in the line before `first`.
-///
-/// # Safety
-/// `first` is the first slot of a live `SlotArray`, and the counter is used only while it lives.
-#[cfg(not(nanotel_loom))]
-#[inline(always)]
-unsafe fn counter_before<'a>(first: NonNull<Slot>) -> &'a AtomicUsize {
-    // SAFETY: the line before the first slot is inside the array's block (see `SlotArray::zeroed`),
-    // aligned for an `AtomicUsize` (64 bytes before an aligned slot), zero when made (a valid
-    // counter), and only ever reached through shared references, as an atomic; the caller keeps
-    // the block alive.
-    unsafe { &*first.as_ptr().byte_sub(COUNTER_LINE).cast::<AtomicUsize>() }
-}
-
-/// The line the slab's `released` counter has to itself, before the first slot.
-#[cfg(not(nanotel_loom))]
-const COUNTER_LINE: usize = 64;
-
-/// The alignment of the counter's line: the counter and the first slot's first line are one
-/// 128-byte pair.
-#[cfg(not(nanotel_loom))]
-const COUNTER_PAIR: usize = 128;
 
 #[cfg(not(nanotel_loom))]
 impl std::ops::Deref for SlotArray {
@@ -196,9 +159,7 @@ struct Slots {
     slots: SlotArray,
     #[cfg(nanotel_loom)]
     slots: Box<[Slot]>,
-    /// How many slots were ever freed (by any thread), plus `GONE - taken` once the owner is gone
-    /// (outside loom, in the slots' own block: see `SlotArray`).
-    #[cfg(nanotel_loom)]
+    /// How many slots were ever freed (by any thread), plus `GONE - taken` once the owner is gone.
     released: AtomicUsize,
     /// The recorder the slots' spans end into, kept alive while any of them is open.
     _recorder: Arc<Recorder>,
@@ -248,24 +209,12 @@ unsafe impl Send for SlotRef {}
 // accessor that writes takes `&mut self` or `self`.
 unsafe impl Sync for SlotRef {}
 
-impl Slots {
-    /// How many slots were ever freed, plus `GONE - taken` once the owner is gone.
-    #[inline(always)]
-    fn released(&self) -> &AtomicUsize {
-        #[cfg(not(nanotel_loom))]
-        return self.slots.released();
-        #[cfg(nanotel_loom)]
-        return &self.released;
-    }
-}
-
 impl Slab {
     /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`.
     pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Slab {
         let slots = free_slots(capacity.max(1), recorder.backs_pages());
         let slots = Box::new(Slots {
             slots,
-            #[cfg(nanotel_loom)]
             released: AtomicUsize::new(0),
             _recorder: recorder.clone(),
             spares: Spares::new(),
@@ -283,17 +232,6 @@ impl Slab {
         Slab { slots, first, count, cursor: 0, taken: 0, recorder, clock: TickReader::new() }
     }
 
-    /// The slots' count of frees, reached from the handle's own `first` (outside loom, the counter
-    /// lies just before it), not through `slots`: a line less for a span.
-    #[inline(always)]
-    fn released(&self) -> &AtomicUsize {
-        #[cfg(not(nanotel_loom))]
-        // SAFETY: `first` is the first slot of the `SlotArray` that `self.slots` keeps alive.
-        return unsafe { counter_before(self.first) };
-        #[cfg(nanotel_loom)]
-        return self.slots().released();
-    }
-
     #[inline(always)]
     fn slots(&self) -> &Slots {
         // SAFETY: the slots are freed only once this handle has let go of them (in `drop`).
@@ -303,7 +241,7 @@ impl Slab {
     /// How many frees of its slots are counted in `released`.
     #[cfg(all(test, not(nanotel_loom)))]
     fn counted_frees(&self) -> usize {
-        self.released().load(Ordering::Relaxed)
+        self.slots().released.load(Ordering::Relaxed)
     }
 
     /// Whether any slot is in use (a span is open, or ended and not yet taken by the exporter).
@@ -329,7 +267,7 @@ impl Slab {
         scope: u32,
     ) -> Option<SlotRef> {
         // Relaxed: a hint (the flags decide).
-        if self.taken == self.released().load(Ordering::Relaxed) {
+        if self.taken == self.slots().released.load(Ordering::Relaxed) {
             // Every slot is free: start again from the first, so a thread whose spans the exporter
             // keeps up with reuses the same few, cache-warm slots.
             self.cursor = 0;
@@ -379,7 +317,7 @@ impl Slab {
         if next.is_multiple_of(REWIND_EVERY) {
             // Relaxed: a hint, as in `take` (the flags decide); `taken` counts this slot only
             // after this call.
-            let released = self.released().load(Ordering::Relaxed);
+            let released = self.slots().released.load(Ordering::Relaxed);
             let in_flight = self.taken.wrapping_add(1).wrapping_sub(released);
             if in_flight <= next / 2 {
                 return 0;
@@ -394,7 +332,7 @@ impl Slab {
     fn search(&self) -> Option<usize> {
         let (slots, count) = (&self.slots().slots, self.count);
         // A full slab is refused at once, without a search (Relaxed: a hint; the flags decide).
-        if self.taken.wrapping_sub(self.released().load(Ordering::Relaxed)) >= count {
+        if self.taken.wrapping_sub(self.slots().released.load(Ordering::Relaxed)) >= count {
             return None;
         }
         // Wrapped with a compare, not `%`: a division costs more than the rest of the search.
@@ -509,7 +447,7 @@ unsafe fn add_released(slots: *const Slots, amount: usize) {
     }
     // SAFETY: alive until this owed addition is made (the caller guarantees it is owed).
     // AcqRel: see the module's protocol.
-    let before = unsafe { &*slots }.released().fetch_add(amount, Ordering::AcqRel);
+    let before = unsafe { &*slots }.released.fetch_add(amount, Ordering::AcqRel);
     if before.wrapping_add(amount) == GONE {
         // SAFETY: the owner is gone and every slot it handed out is free and counted: nothing
         // else refers to the slots, which were leaked from a `Box` in `Slab::new`.
@@ -637,21 +575,6 @@ mod tests {
         assert!(taken.iter().all(|slot| slot.data_ref().name.as_str() == "backed"));
         drop(taken);
         assert!(!slab.in_use());
-    }
-
-    /// The count of frees lies in the line before the first slot, the two lines one 128-byte
-    /// pair, and every free is counted there.
-    #[test]
-    fn the_count_of_frees_lies_just_before_the_first_slot() {
-        let mut slab = test_slab(8);
-        let counter = std::ptr::from_ref(slab.released()).addr();
-        assert_eq!(counter % 128, 0);
-        assert_eq!(counter + 64, slab.first.as_ptr().addr());
-        let (a, b) = (take(&mut slab, "a").unwrap(), take(&mut slab, "b").unwrap());
-        let freed_elsewhere = std::thread::spawn(move || drop((a, b)));
-        freed_elsewhere.join().unwrap();
-        assert_eq!(slab.counted_frees(), 2);
-        assert_eq!(slab.slots().released().load(super::Ordering::Relaxed), 2);
     }
 
     #[test]
