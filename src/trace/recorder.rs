@@ -38,7 +38,8 @@ pub(crate) struct Recorder {
 }
 
 /// The recorder a span ends into, named from its data: a pointer the span's slab keeps valid (it
-/// holds a counted reference to the recorder for as long as any of its slots is in use).
+/// holds a counted reference to the recorder for as long as any of its slots is in use). A tracer
+/// keeps a copy too, valid while its provider is.
 #[derive(Clone, Copy)]
 pub(crate) struct RecorderRef(NonNull<Recorder>);
 
@@ -53,7 +54,8 @@ impl RecorderRef {
     ///
     /// # Safety
     /// The caller keeps a counted reference to the recorder for as long as this name (or a copy
-    /// of it) is used: the slab's slots do, and only spans holding one of their slots use it.
+    /// of it) is used: the slab's slots do, for the spans holding one of their slots, and a
+    /// tracer's provider does, for the tracer's copy.
     pub(crate) unsafe fn new(recorder: &Arc<Recorder>) -> RecorderRef {
         RecorderRef(NonNull::from(&**recorder))
     }
