@@ -316,7 +316,7 @@ impl TracerProviderBuilder {
     /// How many sampled spans each thread may hold, open or ended and waiting for the exporter
     /// thread, before new ones are dropped and counted (default [`DEFAULT_RING_CAPACITY`]). Each
     /// thread that starts a sampled span allocates this many slots once (640 bytes each) and as
-    /// many ring entries (24 bytes each).
+    /// many ring entries (16 bytes each).
     pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
         self.ring_capacity = capacity;
         self
