@@ -65,14 +65,6 @@ struct ProviderInner {
     /// False for [`TracerProvider::disabled`]: spans are neither sampled nor given ids.
     enabled: bool,
     sampler: Sampler,
-    /// What the sampler decides for every root span (see [`Sampler::roots`]): worked out once, so
-    /// that a root the sampler refuses or samples whatever its id costs one load instead of a walk
-    /// through the sampler and its boxed delegates (lines, and a table of jumps in read-only
-    /// data, that a span whose caches went cold would miss).
-    roots: Roots,
-    /// The sampler holds a [`Sampler::Custom`]: spans take the path that gives it their name,
-    /// kind and attributes (see `SpanBuilder::new_custom`).
-    asks_custom: bool,
     /// Also holds the span limits. Kept alive by the slabs of spans that are still open too,
     /// which may outlive this provider (see [`Recorder`]).
     recorder: Arc<Recorder>,
@@ -133,8 +125,6 @@ impl TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: false,
                 sampler: Sampler::AlwaysOff,
-                roots: Roots::Refused,
-                asks_custom: false,
                 recorder: Arc::new(Recorder::new(0, SpanLimits::default(), false)),
                 scopes: ScopeList::default(),
             }),
@@ -169,8 +159,8 @@ impl TracerProvider {
             attribute_count: inner.recorder.limits().attribute_count,
             scope,
             enabled: inner.enabled,
-            roots: inner.roots,
-            asks_custom: inner.asks_custom,
+            roots: inner.sampler.roots(),
+            asks_custom: inner.sampler.asks_custom(),
         };
         Tracer { starts, provider: inner.clone() }
     }
@@ -347,8 +337,6 @@ impl TracerProviderBuilder {
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 enabled: true,
-                roots: sampler.roots(),
-                asks_custom: sampler.asks_custom(),
                 sampler,
                 recorder: Arc::new(Recorder::new(self.ring_capacity, limits, self.backed)),
                 scopes: ScopeList::default(),
@@ -365,18 +353,25 @@ pub struct Tracer {
     provider: Arc<ProviderInner>,
 }
 
-/// What starting a span reads of its provider, copied into each tracer when it is made: a span
-/// then reads the caller's tracer rather than the provider's allocation, which every tracer
-/// shares and which is one more line, on a page of its own, for a span whose caches went cold
-/// (only a sampler that decides by the trace id or the parent is read there).
+/// What starting a span reads of its provider, worked out or copied into each tracer when it is
+/// made: a span then reads the caller's tracer rather than the provider's allocation, which every
+/// tracer shares and which is one more line (and page) for a span whose caches went cold (only a
+/// sampler that decides by the trace id or the parent is read there).
 #[derive(Clone, Copy)]
 struct Starts {
     recorder: RecorderRef,
     /// The provider's limit of attributes per span, which the builder applies.
     attribute_count: usize,
     scope: u32,
+    /// False for [`TracerProvider::disabled`].
     enabled: bool,
+    /// What the sampler decides for every root span (see [`Sampler::roots`]), so that a root the
+    /// sampler refuses or samples whatever its id costs one load instead of a walk through the
+    /// sampler and its boxed delegates (lines, and a table of jumps in read-only data, that a
+    /// span whose caches went cold would miss).
     roots: Roots,
+    /// The sampler holds a [`Sampler::Custom`]: spans take the path that gives it their name,
+    /// kind and attributes (see `SpanBuilder::new_custom`).
     asks_custom: bool,
 }
 
