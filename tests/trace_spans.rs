@@ -408,6 +408,35 @@ fn a_refused_span_has_stable_ids_that_its_children_and_other_threads_see() {
 }
 
 #[test]
+fn a_sampler_that_refuses_roots_follows_a_current_sampled_parent() {
+    // `Tracer::span` refuses a root without asking for the current context; with one entered,
+    // the sampler's parent rule decides.
+    let provider =
+        TracerProvider::builder().without_env().with_sampler(Sampler::parent_based(Sampler::AlwaysOff)).build();
+    let tracer = provider.tracer("gateway");
+    let incoming = Context::from_span_context(SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        Default::default(),
+    ));
+    let child = {
+        let _attached = incoming.attach();
+        tracer.span("order.fill").start()
+    };
+    assert!(child.is_recording(), "the sampled parent is followed");
+    assert_eq!(child.context().trace_id(), incoming.span_context().trace_id());
+    let after = tracer.span("tick").start();
+    assert!(!after.is_recording() && after.context().is_valid(), "with nothing current, a refused root");
+    assert_ne!(after.context().trace_id(), incoming.span_context().trace_id());
+    drop((child, after));
+    let spans = collect(&provider);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(by_name(&spans, "order.fill").parent_span_id, incoming.span_context().span_id().to_bytes());
+}
+
+#[test]
 fn a_recorded_span_keeps_the_ids_it_was_seen_with_and_gets_ids_when_never_seen() {
     let provider = provider();
     let tracer = provider.tracer("gateway");

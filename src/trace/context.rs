@@ -113,10 +113,16 @@ impl Context {
     }
 }
 
+/// Whether a span context is entered on this thread (one plain thread-local load).
+#[inline(always)]
+pub(crate) fn has_current() -> bool {
+    HAS_CURRENT.with(Cell::get)
+}
+
 /// The current span context of this thread, if a span is entered.
 #[inline(always)]
 pub(crate) fn current_span_context() -> Option<SpanContext> {
-    if !HAS_CURRENT.with(Cell::get) {
+    if !has_current() {
         return None;
     }
     CURRENT.with(|current| current.borrow().clone()).filter(SpanContext::is_valid)

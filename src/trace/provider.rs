@@ -11,7 +11,7 @@ use crate::export::{Pipeline, RecordSink, Scope};
 use crate::proto::trace::v1 as otlp;
 use crate::Signal;
 
-use super::context::{current_span_context, Context};
+use super::context::{current_span_context, has_current, Context};
 use super::lazy_context::LazyContext;
 use super::limits::SpanLimits;
 use super::record;
@@ -382,6 +382,11 @@ impl Tracer {
     pub fn span(&self, name: impl Into<Text>) -> SpanBuilder<'_> {
         if !self.starts.enabled {
             return SpanBuilder::disabled(self, None);
+        }
+        // A refused root asks no more: its parent, `None`, is never made (the compiler kept a
+        // store of it on this path otherwise).
+        if self.refuses_roots() && !has_current() {
+            return SpanBuilder::refused_root(self);
         }
         SpanBuilder::new(self, name, current_span_context())
     }

@@ -181,10 +181,9 @@ impl<'t> SpanBuilder<'t> {
     pub(crate) fn new(tracer: &'t Tracer, name: impl Into<Text>, parent: Option<SpanContext>) -> Self {
         let parent = parent.filter(SpanContext::is_valid);
         if parent.is_none() {
-            // A new trace the sampler refuses, or samples, whatever its id: nothing to ask, and
-            // nothing known of the context but the ids to come.
+            // A new trace the sampler refuses, or samples, whatever its id (see `refused_root`).
             if tracer.refuses_roots() {
-                return SpanBuilder { tracer, context: LazyContext::new_root(false), data: None };
+                return Self::refused_root(tracer);
             }
             if tracer.samples_roots() {
                 return Self::decided(tracer, name, None, true, TraceId::INVALID, None);
@@ -201,6 +200,13 @@ impl<'t> SpanBuilder<'t> {
             trace_id
         });
         Self::decided(tracer, name, parent, sampled, trace_id, None)
+    }
+
+    /// The builder of a new trace's root span that the sampler refuses: nothing to ask, and
+    /// nothing known of the context but the ids to come.
+    #[inline(always)]
+    pub(crate) fn refused_root(tracer: &'t Tracer) -> Self {
+        SpanBuilder { tracer, context: LazyContext::new_root(false), data: None }
     }
 
     /// [`SpanBuilder::new`] under a sampler with a [`ShouldSample`](super::ShouldSample) in it,
@@ -344,7 +350,12 @@ impl<'t> SpanBuilder<'t> {
                 data.start = data.clock.ticks();
                 Span { context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
             }
-            None => Span { context: self.context.take(), data: ManuallyDrop::new(None) },
+            // A refused root's span gets a fresh blank, not one moved through a temporary (see
+            // `LazyContext::take_blank`).
+            None => match self.context.take_blank() {
+                Some(blank) => Span { context: blank, data: ManuallyDrop::new(None) },
+                None => Span { context: self.context.take(), data: ManuallyDrop::new(None) },
+            },
         }
     }
 }
