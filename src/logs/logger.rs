@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ptr::addr_of_mut;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -95,14 +96,27 @@ impl Logger {
     /// step does nothing.
     #[inline]
     pub fn record(&self, severity: Severity) -> LogRecordBuilder<'_> {
-        let mut builder =
-            LogRecordBuilder { logger: self, item: MaybeUninit::uninit(), live: false, context: None, exception: None };
-        if self.enabled(severity) {
-            // SAFETY: the builder's own slot is valid for writes and holds nothing yet.
-            unsafe { LogItem::init(builder.item.as_mut_ptr(), self.scope, severity) };
-            builder.live = true;
+        // Written field by field into an uninitialised builder, not as a struct literal: in a
+        // literal, the record's `MaybeUninit::uninit()` is a constant, which the compiler copied
+        // into the builder (386 bytes of zeroes from read-only data, through a `memcpy` call, on
+        // every record: benches/README.md, Logs, session 24); a builder made whole as
+        // uninitialised has nothing to copy.
+        let live = self.enabled(severity);
+        let mut builder = MaybeUninit::<LogRecordBuilder<'_>>::uninit();
+        let this = builder.as_mut_ptr();
+        // SAFETY: every field but `item` is written through its own aligned pointer into the
+        // builder, and `item` may stay uninitialised while `live` is false; when it is true,
+        // `LogItem::init` initialises the record (valid for writes, holding nothing yet).
+        unsafe {
+            addr_of_mut!((*this).logger).write(self);
+            addr_of_mut!((*this).live).write(live);
+            addr_of_mut!((*this).context).write(None);
+            addr_of_mut!((*this).exception).write(None);
+            if live {
+                LogItem::init(addr_of_mut!((*this).item).cast::<LogItem>(), self.scope, severity);
+            }
+            builder.assume_init()
         }
-        builder
     }
 }
 
