@@ -383,10 +383,13 @@ impl Tracer {
         if !self.starts.enabled {
             return SpanBuilder::disabled(self, None);
         }
-        // A refused root asks no more: its parent, `None`, is never made (the compiler kept a
-        // store of it on this path otherwise).
-        if self.refuses_roots() && !has_current() {
-            return SpanBuilder::refused_root(self);
+        // A root that the sampler refuses or samples whatever its id asks no more: its parent,
+        // `None`, is never made (the compiler kept a store of it, and the parent's trace state's
+        // drop, on these paths otherwise).
+        match self.starts.roots {
+            Roots::Refused if !has_current() => return SpanBuilder::refused_root(self),
+            Roots::Sampled if !has_current() => return SpanBuilder::sampled_root(self, name),
+            _ => {}
         }
         SpanBuilder::new(self, name, current_span_context())
     }

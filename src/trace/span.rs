@@ -186,7 +186,7 @@ impl<'t> SpanBuilder<'t> {
                 return Self::refused_root(tracer);
             }
             if tracer.samples_roots() {
-                return Self::decided(tracer, name, None, true, TraceId::INVALID, None);
+                return Self::sampled_root(tracer, name);
             }
         }
         if tracer.asks_custom() {
@@ -207,6 +207,14 @@ impl<'t> SpanBuilder<'t> {
     #[inline(always)]
     pub(crate) fn refused_root(tracer: &'t Tracer) -> Self {
         SpanBuilder { tracer, context: LazyContext::new_root(false), data: None }
+    }
+
+    /// The builder of a new trace's root span that the sampler samples whatever its id: a slot
+    /// opened for a context known but for the ids to come, with nothing of a parent made (no
+    /// trace state to carry over or drop).
+    #[inline(always)]
+    pub(crate) fn sampled_root(tracer: &'t Tracer, name: impl Into<Text>) -> Self {
+        Self::opened(tracer, name.into(), LazyContext::new_root(true), SpanId::INVALID, false)
     }
 
     /// [`SpanBuilder::new`] under a sampler with a [`ShouldSample`](super::ShouldSample) in it,
@@ -265,16 +273,29 @@ impl<'t> SpanBuilder<'t> {
             };
             return SpanBuilder { tracer, context, data: None };
         }
-        // The context moves into the slot with the rest of the span's data; the span keeps it only
-        // when there is no slot (every slot of this thread is taken: the span is dropped).
-        let context = ManuallyDrop::new(if trace_id.is_valid() {
+        let context = if trace_id.is_valid() {
             LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
         } else {
             LazyContext::new_root(true)
-        });
-        // SAFETY: `context` is moved out of below only when no slot took it.
+        };
         // The name becomes a `Text` only here: a refused span never makes one.
-        match unsafe { tracer.open(name.into(), &context, parent_span_id, parent_is_remote) } {
+        Self::opened(tracer, name.into(), context, parent_span_id, parent_is_remote)
+    }
+
+    /// The builder of a sampled span: a slot taken for its data. The context moves into the slot
+    /// with the rest of the span's data; the builder keeps it only when there is no slot (every
+    /// slot of this thread is taken: the span is dropped).
+    #[inline(always)]
+    fn opened(
+        tracer: &'t Tracer,
+        name: Text,
+        context: LazyContext,
+        parent_span_id: SpanId,
+        parent_is_remote: bool,
+    ) -> Self {
+        let context = ManuallyDrop::new(context);
+        // SAFETY: `context` is moved out of below only when no slot took it.
+        match unsafe { tracer.open(name, &context, parent_span_id, parent_is_remote) } {
             Some(slot) => SpanBuilder { tracer, context: LazyContext::elsewhere(), data: Some(slot) },
             None => SpanBuilder { tracer, context: ManuallyDrop::into_inner(context), data: None },
         }
