@@ -105,8 +105,9 @@ impl Logger {
         let mut builder = MaybeUninit::<LogRecordBuilder<'_>>::uninit();
         let this = builder.as_mut_ptr();
         // SAFETY: every field but `item` is written through its own aligned pointer into the
-        // builder, and `item` may stay uninitialised while `live` is false; when it is true,
-        // `LogItem::init` initialises the record (valid for writes, holding nothing yet).
+        // builder (a field added to `LogRecordBuilder` must be written here too), and `item` may
+        // stay uninitialised while `live` is false; when it is true, `LogItem::init` initialises
+        // the record (valid for writes, holding nothing yet).
         unsafe {
             addr_of_mut!((*this).logger).write(self);
             addr_of_mut!((*this).live).write(live);
@@ -148,6 +149,7 @@ impl Logger {
 /// ```
 #[must_use = "nothing is recorded until `emit` is called"]
 pub struct LogRecordBuilder<'l> {
+    // Every field is written one by one in `Logger::record`: a new one must be written there.
     logger: &'l Logger,
     /// Initialised while `live`.
     item: MaybeUninit<LogItem>,
