@@ -142,15 +142,26 @@ impl LazyContext {
     /// only when there is one: a recorded span moves a byte.
     #[inline(always)]
     pub(crate) fn take(&mut self) -> LazyContext {
-        let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
-        if !holds_context(state) {
-            return LazyContext::without_context(state);
+        match self.take_blank() {
+            Some(blank) => blank,
+            // SAFETY: `take_blank` gives `None` only for a state that holds a context, left as it was.
+            None => unsafe { self.take_held() },
         }
+    }
+
+    /// [`take`](LazyContext::take) for a state that holds a context.
+    ///
+    /// # Safety
+    /// The state must hold one (see `holds_context`).
+    #[inline(always)]
+    unsafe fn take_held(&mut self) -> LazyContext {
+        let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
+        debug_assert!(holds_context(state));
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
         let source = self.context.get_mut().as_ptr().cast::<ManuallyDrop<SpanContext>>();
-        // SAFETY: the state holds an initialised context; it moves to `taken`, and `*self`, now
-        // ELSEWHERE, no longer owns it (it is neither read nor dropped there). `ManuallyDrop` has
-        // the layout of what it wraps.
+        // SAFETY: the state holds an initialised context (the caller's promise); it moves to
+        // `taken`, and `*self`, now ELSEWHERE, no longer owns it (it is neither read nor dropped
+        // there). `ManuallyDrop` has the layout of what it wraps.
         unsafe { SpanContext::move_to(&*source, taken.context.get_mut().as_mut_ptr()) };
         taken
     }
