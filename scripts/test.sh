@@ -3,7 +3,8 @@
 #   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
 #   OpenTelemetry Python classes, fuzz corpus replay, the stress suite), the loom models, the
 #   concurrency tests under AddressSanitizer, and a compile of the benchmarks (the workspace's
-#   `nanotel-benches` package, with its cross-check against the official SDK).
+#   `nanotel-benches` package, with its cross-check against the official SDK), and a scan of their
+#   LLVM IR for code that copies an all-undefined constant (scripts/undef-constants.sh).
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,3 +57,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
 
 echo "== benchmarks compile" >&2
 cargo bench -p nanotel-benches --no-run
+
+echo "== no hot path copies an all-undefined constant (scripts/undef-constants.sh)" >&2
+# Reuses the release build of the benchmarks above (the bench profile is release); re-emits the
+# four benches' and the library's LLVM IR, minutes on two cores.
+scripts/undef-constants.sh
