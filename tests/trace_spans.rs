@@ -14,7 +14,8 @@ use nanotel::export::Scope;
 use nanotel::proto::common::v1::any_value;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, status::StatusCode, Span as OtlpSpan};
 use nanotel::trace::{
-    Context, FutureExt, Sampler, SpanContext, SpanId, SpanKind, SpanLimits, Status, TraceFlags, TraceId, TracerProvider,
+    Context, FutureExt, Sampler, SpanContext, SpanId, SpanKind, SpanLimits, Status, TraceFlags, TraceId, TraceState,
+    TracerProvider,
 };
 
 fn provider() -> TracerProvider {
@@ -492,4 +493,30 @@ fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
     assert!(order.start_time_unix_nano <= order.events[0].time_unix_nano);
     assert!(order.events[0].time_unix_nano <= order.end_time_unix_nano);
     assert_eq!(by_name(&spans, "replayed").end_time_unix_nano, 1_700_000_000_123_456_789);
+}
+
+#[test]
+fn a_builder_dropped_unstarted_gives_back_its_slot_and_its_context() {
+    let provider = TracerProvider::builder().without_env().with_ring_capacity(1).build();
+    let tracer = provider.tracer("gateway");
+    // A sampled builder holds this thread's one slot (and an owned attribute in it) until it is
+    // started or dropped.
+    let mut abandoned = tracer.span("abandoned");
+    abandoned.with_attribute(KeyValue::new("venue", String::from("XNAS")));
+    drop(abandoned);
+    tracer.span("kept").start().end();
+    let mut kept = Vec::new();
+    let dropped = provider.drain(usize::MAX, |_, span| kept.push(span.name));
+    assert_eq!((kept, dropped), (vec!["kept".to_owned()], 0));
+
+    // A refused builder holds its parent's context, trace state and all: dropped unstarted, it
+    // frees it (scripts/asan.sh runs this file under LeakSanitizer).
+    let parent = Context::from_span_context(SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::NOT_SAMPLED,
+        true,
+        TraceState::parse("vendor=opaque").unwrap(),
+    ));
+    drop(tracer.span_with_parent("refused", &parent));
 }

@@ -122,6 +122,12 @@ impl LazyContext {
         unsafe { self.context.get_mut().assume_init_ref() }
     }
 
+    /// Whether a context is held (it has to be dropped).
+    #[inline(always)]
+    pub(crate) fn holds_context(&mut self) -> bool {
+        holds_context(*self.state.get_mut())
+    }
+
     /// What [`take`](LazyContext::take) gives when no context is held (a refused root's: the
     /// state alone moves), or `None`, leaving `self` as it was, when one is. Apart from `take`
     /// so that the caller makes the span in each case: through `take`, the compiler made the

@@ -168,8 +168,34 @@ const _: () = assert!(std::mem::size_of::<SpanRecord>() == 16);
 #[must_use = "a span starts only with `start()`"]
 pub struct SpanBuilder<'t> {
     tracer: &'t Tracer,
-    context: LazyContext,
-    data: Option<SlotRef>,
+    /// Dropped by hand, as `data` is (see the `Drop` impl).
+    context: ManuallyDrop<LazyContext>,
+    data: ManuallyDrop<Option<SlotRef>>,
+}
+
+impl Drop for SpanBuilder<'_> {
+    /// A started builder holds nothing, and this is a test. One that holds a slot or a context
+    /// (never started) hands them by value to an out-of-line drop: the builder's own address is
+    /// then passed to no function, on this path or on the unwinding one (a panic between its
+    /// making and `start`), so the compiler may keep it in registers rather than write every
+    /// field to the stack on every path (benches/README.md, tracing, session 25).
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.data.is_some() || self.context.holds_context() {
+            // SAFETY: each field is read out once, here, and not used again (the builder is
+            // being dropped).
+            let (context, data) =
+                unsafe { (ManuallyDrop::take(&mut self.context), ManuallyDrop::take(&mut self.data)) };
+            drop_unstarted(context, data);
+        }
+    }
+}
+
+/// Drops what a builder that was never started holds.
+#[inline(never)]
+fn drop_unstarted(context: LazyContext, data: Option<SlotRef>) {
+    drop(data);
+    drop(context);
 }
 
 impl<'t> SpanBuilder<'t> {
@@ -202,11 +228,16 @@ impl<'t> SpanBuilder<'t> {
         Self::decided(tracer, name, parent, sampled, trace_id, None)
     }
 
+    #[inline(always)]
+    fn holding(tracer: &'t Tracer, context: LazyContext, data: Option<SlotRef>) -> Self {
+        SpanBuilder { tracer, context: ManuallyDrop::new(context), data: ManuallyDrop::new(data) }
+    }
+
     /// The builder of a new trace's root span that the sampler refuses: nothing to ask, and
     /// nothing known of the context but the ids to come.
     #[inline(always)]
     pub(crate) fn refused_root(tracer: &'t Tracer) -> Self {
-        SpanBuilder { tracer, context: LazyContext::new_root(false), data: None }
+        SpanBuilder::holding(tracer, LazyContext::new_root(false), None)
     }
 
     /// The builder of a new trace's root span that the sampler samples whatever its id: a slot
@@ -219,8 +250,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// [`SpanBuilder::new`] under a sampler with a [`ShouldSample`](super::ShouldSample) in it,
     /// which is told the name, kind and initial attributes (given to the span when it records).
-    /// Out of line: the built-in samplers' path stays as small as it was.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn new_custom(
         tracer: &'t Tracer,
         name: Text,
@@ -228,6 +258,22 @@ impl<'t> SpanBuilder<'t> {
         kind: SpanKind,
         attributes: &[KeyValue],
     ) -> Self {
+        let (context, data) = Self::custom_parts(tracer, name, parent, kind, attributes);
+        Self::holding(tracer, context, data)
+    }
+
+    /// What [`new_custom`](Self::new_custom) holds, made out of line (the built-in samplers'
+    /// path stays as small as it was) and returned by value: a builder returned from an
+    /// out-of-line call is written through its address, which then keeps it in memory on every
+    /// path (see the `Drop` impl).
+    #[inline(never)]
+    fn custom_parts(
+        tracer: &'t Tracer,
+        name: Text,
+        parent: Option<SpanContext>,
+        kind: SpanKind,
+        attributes: &[KeyValue],
+    ) -> (LazyContext, Option<SlotRef>) {
         let input = SamplingInput::new(parent.as_ref(), name.as_str(), kind, attributes);
         let result = tracer.sampler().should_sample_input(&input);
         // A trace state set for a new trace needs its trace id now (see `decided`).
@@ -240,7 +286,9 @@ impl<'t> SpanBuilder<'t> {
             builder.with_kind(kind);
             builder.with_attributes(attributes.iter().cloned());
         }
-        builder
+        let mut builder = ManuallyDrop::new(builder);
+        // SAFETY: each field is read out once, and the builder is not dropped.
+        unsafe { (ManuallyDrop::take(&mut builder.context), ManuallyDrop::take(&mut builder.data)) }
     }
 
     /// The builder once the sampler has decided: `trace_id` is the parent's, the one drawn for
@@ -271,7 +319,7 @@ impl<'t> SpanBuilder<'t> {
                 // A new trace, not sampled, local, no trace state: only the ids are missing.
                 LazyContext::new_root(false)
             };
-            return SpanBuilder { tracer, context, data: None };
+            return SpanBuilder::holding(tracer, context, None);
         }
         let context = if trace_id.is_valid() {
             LazyContext::span_id_pending(SpanContext::new(trace_id, SpanId::INVALID, flags, false, trace_state))
@@ -296,8 +344,8 @@ impl<'t> SpanBuilder<'t> {
         let context = ManuallyDrop::new(context);
         // SAFETY: `context` is moved out of below only when no slot took it.
         match unsafe { tracer.open(name, &context, parent_span_id, parent_is_remote) } {
-            Some(slot) => SpanBuilder { tracer, context: LazyContext::elsewhere(), data: Some(slot) },
-            None => SpanBuilder { tracer, context: ManuallyDrop::into_inner(context), data: None },
+            Some(slot) => SpanBuilder::holding(tracer, LazyContext::elsewhere(), Some(slot)),
+            None => SpanBuilder::holding(tracer, ManuallyDrop::into_inner(context), None),
         }
     }
 
@@ -305,13 +353,13 @@ impl<'t> SpanBuilder<'t> {
     /// `parent` (an explicit parent) unchanged, as the API's no-op spans do.
     #[inline(always)]
     pub(crate) fn disabled(tracer: &'t Tracer, parent: Option<SpanContext>) -> Self {
-        SpanBuilder { tracer, context: LazyContext::ready(parent.unwrap_or_default()), data: None }
+        SpanBuilder::holding(tracer, LazyContext::ready(parent.unwrap_or_default()), None)
     }
 
     /// The span's kind (default [`SpanKind::Internal`]).
     #[inline(always)]
     pub fn with_kind(&mut self, kind: SpanKind) -> &mut Self {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             slot.data().kind = kind;
         }
         self
@@ -320,7 +368,7 @@ impl<'t> SpanBuilder<'t> {
     /// Adds an attribute (held in place up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)).
     #[inline(always)]
     pub fn with_attribute(&mut self, attribute: KeyValue) -> &mut Self {
-        match &mut self.data {
+        match &mut *self.data {
             Some(slot) => {
                 // Read where the caller made it, not moved first (see `Attributes::set_from`).
                 let attribute = ManuallyDrop::new(attribute);
@@ -334,7 +382,7 @@ impl<'t> SpanBuilder<'t> {
 
     /// Adds attributes.
     pub fn with_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             let limit = self.tracer.attribute_count();
             for attribute in attributes {
                 slot.data().attributes.set(attribute, limit);
@@ -346,7 +394,7 @@ impl<'t> SpanBuilder<'t> {
     /// Links the span to another span (no allocation on a warm thread, as for
     /// [`Span::add_event`]).
     pub fn with_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
-        if let Some(slot) = &mut self.data {
+        if let Some(slot) = &mut *self.data {
             add_link(slot, context, attributes);
         }
         self
