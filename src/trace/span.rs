@@ -228,6 +228,7 @@ impl<'t> SpanBuilder<'t> {
         Self::decided(tracer, name, parent, sampled, trace_id, None)
     }
 
+    /// A builder holding `context` and `data`, which its `Drop` impl drops by hand.
     #[inline(always)]
     fn holding(tracer: &'t Tracer, context: LazyContext, data: Option<SlotRef>) -> Self {
         SpanBuilder { tracer, context: ManuallyDrop::new(context), data: ManuallyDrop::new(data) }
