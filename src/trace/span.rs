@@ -182,10 +182,8 @@ impl Drop for SpanBuilder<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.data.is_some() || self.context.holds_context() {
-            // SAFETY: each field is read out once, here, and not used again (the builder is
-            // being dropped).
-            let (context, data) =
-                unsafe { (ManuallyDrop::take(&mut self.context), ManuallyDrop::take(&mut self.data)) };
+            // SAFETY: the builder is being dropped: nothing reads its fields after this.
+            let (context, data) = unsafe { self.take_parts() };
             drop_unstarted(context, data);
         }
     }
@@ -288,8 +286,20 @@ impl<'t> SpanBuilder<'t> {
             builder.with_attributes(attributes.iter().cloned());
         }
         let mut builder = ManuallyDrop::new(builder);
-        // SAFETY: each field is read out once, and the builder is not dropped.
-        unsafe { (ManuallyDrop::take(&mut builder.context), ManuallyDrop::take(&mut builder.data)) }
+        // SAFETY: the builder is neither dropped nor used after this.
+        unsafe { builder.take_parts() }
+    }
+
+    /// Moves the context and the slot out of the builder.
+    ///
+    /// # Safety
+    /// Called once; the builder's fields are not used afterwards, nor dropped (its `Drop` impl
+    /// is where this is called, or it is never run).
+    #[inline(always)]
+    unsafe fn take_parts(&mut self) -> (LazyContext, Option<SlotRef>) {
+        // SAFETY: each field is read out once (the caller's promise), and `ManuallyDrop` keeps
+        // the builder's drop glue from dropping them again.
+        unsafe { (ManuallyDrop::take(&mut self.context), ManuallyDrop::take(&mut self.data)) }
     }
 
     /// The builder once the sampler has decided: `trace_id` is the parent's, the one drawn for
