@@ -201,6 +201,13 @@ impl Drop for LazyContext {
     fn drop(&mut self) {
         if holds_context(*self.state.get_mut()) {
             // SAFETY: the state holds an initialised context, owned here.
+            let held = unsafe { self.context.get_mut().assume_init_mut() };
+            // The trace state, the part that owns memory, is let go of out of line and by value:
+            // dropped in place, its last owner's call that frees it would be given this context's
+            // address, and the span or builder around it kept in memory on every path rather
+            // than in registers (benches/README.md, tracing, session 26).
+            held.take_trace_state().drop_out_of_line();
+            // SAFETY: as above; the rest of it (its trace state now empty) is dropped once.
             unsafe { self.context.get_mut().assume_init_drop() };
         }
     }

@@ -195,26 +195,25 @@ impl Recorder {
         }
     }
 
-    /// Hands an ended span to this thread's ring of the recorder its data names (dropping and
-    /// counting it if the ring is full), taking its slot straight out of the span: the ring holds
-    /// the slot, and the span's context and data stay where they were written.
-    /// `finish` completes the data (its end time) once the ring is known to have room.
+    /// Hands an ended span's slot to this thread's ring of the recorder its data names (dropping
+    /// and counting it if the ring is full): the ring holds the slot, and the span's context and
+    /// data stay where they were written. `finish` completes the data (its end time) once the
+    /// ring is known to have room.
     ///
     /// The recorder is reached through the slot, which keeps it alive: every use of it here comes
     /// before the slot is let go of (into the ring, or dropped after being counted).
     #[inline(always)]
-    pub(crate) fn record(slot: &mut Option<SlotRef>, finish: impl FnOnce(&mut SpanData)) {
-        let Some(held) = slot else { return };
-        let data = held.data_ref();
-        let recorder = data.recorder.arc();
+    pub(crate) fn record(slot: SlotRef, finish: impl FnOnce(&mut SpanData)) {
+        let recorder = slot.data_ref().recorder.arc();
         let recorder: &Arc<Recorder> = &recorder;
         if recorder.rings.is_closed() {
             // Every pipeline this recorder fed has shut down, or its provider is gone: nothing
             // would drain the ring.
             recorder.rings.count_late(1);
-            drop(slot.take());
+            drop(slot);
             return;
         }
+        let mut slot = Some(slot);
         let orphaned = thread_rings::with_thread(recorder, |thread| {
             let Some(mut slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {

@@ -428,13 +428,13 @@ impl<'t> SpanBuilder<'t> {
             Some(mut slot) => {
                 let data = slot.data();
                 data.start = data.clock.ticks();
-                Span { context: LazyContext::elsewhere(), data: ManuallyDrop::new(Some(slot)) }
+                Span::holding(LazyContext::elsewhere(), Some(slot))
             }
             // A refused root's span gets a fresh blank, not one moved through a temporary (see
             // `LazyContext::take_blank`).
             None => match self.context.take_blank() {
-                Some(blank) => Span { context: blank, data: ManuallyDrop::new(None) },
-                None => Span { context: self.context.take(), data: ManuallyDrop::new(None) },
+                Some(blank) => Span::holding(blank, None),
+                None => Span::holding(self.context.take(), None),
             },
         }
     }
@@ -479,11 +479,17 @@ impl<'t> SpanBuilder<'t> {
 pub struct Span {
     context: LazyContext,
     /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to
-    /// do beyond `Drop::drop`, small enough to inline where the span ends.
+    /// do for it beyond `Drop::drop`, small enough to inline where the span ends.
     data: ManuallyDrop<Option<SlotRef>>,
 }
 
 impl Span {
+    /// A span holding `context` and `data`.
+    #[inline(always)]
+    fn holding(context: LazyContext, data: Option<SlotRef>) -> Span {
+        Span { context, data: ManuallyDrop::new(data) }
+    }
+
     /// The span's context: valid even when the span is not sampled.
     pub fn context(&self) -> &SpanContext {
         context_of(self.data.as_ref(), &self.context)
@@ -606,33 +612,34 @@ impl Span {
 
     /// Ends the span at a given time, in nanoseconds since the Unix epoch.
     pub fn end_at(mut self, unix_nanos: u64) {
-        self.finish(Some(unix_nanos));
-    }
-
-    #[inline(always)]
-    fn finish(&mut self, at: Option<u64>) {
-        if self.data.is_some() {
-            self.record(at);
+        if let Some(slot) = self.data.take() {
+            record(slot, Some(unix_nanos));
         }
     }
+}
 
-    /// Ends a sampled span. Kept out of line so that dropping a refused span, which has nothing
-    /// to record, stays a test and a branch where the span lives.
-    #[inline(never)]
-    fn record(&mut self, at: Option<u64>) {
-        Recorder::record(&mut self.data, |data| match at {
-            None => data.end = data.clock.ticks(),
-            Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
-        });
-    }
+/// Ends a sampled span. Kept out of line so that dropping a refused span, which has nothing to
+/// record, stays a test and a branch where the span lives; given the slot by value, not the
+/// span's address, which would keep the span in memory on every path (as for the builder: see
+/// its `Drop` impl).
+#[inline(never)]
+fn record(slot: SlotRef, at: Option<u64>) {
+    Recorder::record(slot, |data| match at {
+        None => data.end = data.clock.ticks(),
+        Some(unix_nanos) => (data.end, data.end_is_unix_nanos) = (unix_nanos, true),
+    });
 }
 
 impl Drop for Span {
     #[inline(always)]
     fn drop(&mut self) {
-        // Recording takes the slot (to the ring, or dropped and counted), so `data` is `None`
-        // afterwards and its `ManuallyDrop` leaks nothing.
-        self.finish(None);
+        // Read out, not taken: `Option::take` would store `None` back, a store every refused
+        // span pays. Recording takes the slot (to the ring, or dropped and counted), so the
+        // `ManuallyDrop` leaks nothing.
+        // SAFETY: the span is being dropped: `data` is read once, and nothing reads it after.
+        if let Some(slot) = unsafe { ManuallyDrop::take(&mut self.data) } {
+            record(slot, None);
+        }
     }
 }
 

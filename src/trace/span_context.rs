@@ -203,6 +203,12 @@ impl SpanContext {
         self.span_id = span_id;
     }
 
+    /// Moves the trace state out, leaving none.
+    #[inline(always)]
+    pub(crate) fn take_trace_state(&mut self) -> TraceState {
+        std::mem::take(&mut self.trace_state)
+    }
+
     /// Moves `*source` to `target`.
     ///
     /// Read through a reference, once, where it goes: inlined into the code that made the

@@ -37,6 +37,12 @@ pub struct TraceState {
     entries: Option<Arc<[Entry]>>,
 }
 
+/// Drops a trace state that has entries (by value: in registers).
+#[inline(never)]
+fn drop_entries(state: TraceState) {
+    drop(state);
+}
+
 /// Why a `tracestate` value, key or value was rejected. A received header with any of these
 /// problems is discarded as a whole.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -77,6 +83,16 @@ impl TraceState {
 
     /// The most members a `tracestate` may hold.
     pub const MAX_MEMBERS: usize = 32;
+
+    /// Drops the trace state with its entries, if any, let go of out of line: dropped inline,
+    /// the last owner's call that frees them is given the address of what is dropped, which then
+    /// has to be in memory (see `LazyContext`'s drop).
+    #[inline(always)]
+    pub(crate) fn drop_out_of_line(self) {
+        if self.entries.is_some() {
+            drop_entries(self);
+        }
+    }
 
     /// Parses a `tracestate` header value.
     ///
