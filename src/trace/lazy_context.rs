@@ -128,6 +128,15 @@ impl LazyContext {
         holds_context(*self.state.get_mut())
     }
 
+    /// Records that no context is held here, one having moved elsewhere (a context that was
+    /// held would be leaked, never dropped): a state the compiler then knows, where it could
+    /// not follow the one that was (see `SpanBuilder::start`).
+    #[inline(always)]
+    pub(crate) fn set_elsewhere(&mut self) {
+        debug_assert!(!self.holds_context());
+        *self.state.get_mut() = ELSEWHERE;
+    }
+
     /// What [`take`](LazyContext::take) gives when no context is held (a refused root's: the
     /// state alone moves), or `None`, leaving `self` as it was, when one is. Apart from `take`
     /// so that the caller makes the span in each case: through `take`, the compiler made the
