@@ -483,8 +483,9 @@ impl<'t> SpanBuilder<'t> {
 #[must_use = "a span ends when dropped: keep it for the work it times"]
 pub struct Span {
     context: LazyContext,
-    /// Always `None` once `Drop` has run; `ManuallyDrop` leaves the span's drop glue nothing to
-    /// do for it beyond `Drop::drop`, small enough to inline where the span ends.
+    /// Read out by `Drop` (or taken by `end_at`), never dropped in place: `ManuallyDrop` leaves
+    /// the span's drop glue nothing to do for it beyond `Drop::drop`, small enough to inline
+    /// where the span ends.
     data: ManuallyDrop<Option<SlotRef>>,
 }
 
