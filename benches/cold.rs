@@ -38,6 +38,8 @@
 //!   256 spans), `nanotel/span_refused` (the same builder under `AlwaysOff`: a `&'static str`
 //!   attribute and an integer the compiler cannot see), `nanotel/log_emit` (static body, 2
 //!   attributes).
+//! - `nanotel/counter_add_static`: a [`StaticCounter`]'s add (one of 64 statics, each on pages of
+//!   its own, as the floor's cells): no handle, its cell chosen from the stack's address.
 //! - `…/from_library`: the bound counter add, the bound histogram record and the span, called
 //!   from a library crate (`library_calls.rs`) instead of this benchmark's own: without
 //!   link-time optimisation, a library reaches each thread-local through the thread pointer read
@@ -87,7 +89,7 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{Logger, LoggerProvider, Severity};
-use nanotel::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, MeterProvider};
+use nanotel::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, MeterProvider, StaticCounter};
 use nanotel::trace::{Sampler, Tracer, TracerProvider};
 use order_span::order_span;
 
@@ -148,6 +150,14 @@ struct PageCell(AtomicU64);
 
 /// The static floor's cells.
 static FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
+
+/// A static counter, alone on its pages as the floor's cells are.
+#[repr(align(4096))]
+struct PageCounter(StaticCounter);
+
+/// The static counters (one series: they share a name).
+static STATIC_COUNTERS: [PageCounter; SERIES] =
+    [const { PageCounter(StaticCounter::new("cold.static_counter")) }; SERIES];
 
 /// Floor cells in memory the allocator maps on its own (512 KiB, above its threshold for a mapping
 /// of their own), away from the binary and from the heap the handles' series lie in: a line whose
@@ -397,6 +407,12 @@ impl Nanotel {
             #[inline(always)]
             move |run| counters[run % SERIES].add(black_box(1))
         }));
+        rows.push(Row::new(
+            "nanotel/counter_add_static",
+            #[inline(always)]
+            |run| STATIC_COUNTERS[run % SERIES].0.add(black_box(1)),
+            |_| {},
+        ));
         rows.extend(placements("nanotel/histogram_record_bound", || {
             let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
             #[inline(always)]
@@ -662,6 +678,15 @@ fn report(rows: &[Row]) {
             );
         }
     }
+    let ours = "nanotel/counter_add_static";
+    println!(
+        "  {ours:<52} {:>5.2}x floor/fetch_add (goal <= 1.2), {:>5.2}x prometheus/counter_inc_by (handle cold), {:>5.2}x \
+         (handle warm); p99 {:>5.2}x",
+        net(ours, 0.5) / fetch_add,
+        net(ours, 0.5) / net("prometheus/counter_inc_by", 0.5),
+        net(ours, 0.5) / net(&hot("prometheus/counter_inc_by"), 0.5),
+        net(ours, 0.99) / net("opentelemetry_sdk/counter_add", 0.99),
+    );
     let others = [
         ("nanotel/span_start_end", 1.3, "opentelemetry_sdk/span_start_end"),
         ("nanotel/span_start_end/from_library", 1.3, "opentelemetry_sdk/span_start_end"),

@@ -2,6 +2,9 @@
 //!
 //! - `limit/atomic_fetch_add`: a relaxed `fetch_add` on a static `AtomicU64`, the floor.
 //! - `nanotel/counter_add_bound`: a bound counter add (goal ≤ 1.2× the floor).
+//! - `nanotel/counter_add_static`: a [`StaticCounter`]'s add: a relaxed `fetch_add` on a cell of
+//!   the static chosen from the stack's address, and a flag read in the same line (no goal; the
+//!   counter for cold caches, see `cold.rs`: warm, it is the floor's locked add).
 //! - `nanotel/counter_add_unbound`: an add with 3 attributes resolved on every call (goal ≤ 3× the
 //!   floor, and ≥ 10× faster than `opentelemetry_sdk/counter_add` with the same attributes).
 //! - `nanotel/counter_add_unbound_16_sets` and `opentelemetry_sdk/counter_add_16_sets`: the same,
@@ -64,11 +67,14 @@ use criterion::Criterion;
 use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, StaticCounter, TemporalityPreference, View};
 
 const GROUP: &str = "metrics";
 
 static FLOOR: AtomicU64 = AtomicU64::new(0);
+
+/// The static counter of `nanotel/counter_add_static`.
+static STATIC_COUNTER: StaticCounter = StaticCounter::new("bench.static_counter");
 
 fn attributes() -> [KeyValue; 3] {
     [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")]
@@ -177,6 +183,7 @@ fn benches(c: &mut Criterion) {
     // The same with the handle read from memory each add, as a program that adds once per order
     // reads it: in the loop above the compiler may keep the handle's fields in registers.
     group.bench_function("nanotel/counter_add_bound_handle_read", |b| b.iter(|| black_box(&bound).add(black_box(1))));
+    group.bench_function("nanotel/counter_add_static", |b| b.iter(|| STATIC_COUNTER.add(black_box(1))));
     group.bench_function("nanotel/counter_add_unbound", |b| b.iter(|| counter.add(black_box(1), black_box(&attrs))));
     group.bench_function("opentelemetry_sdk/counter_add", |b| {
         b.iter(|| sdk_counter.add(black_box(1), black_box(&sdk_attrs)))
@@ -329,6 +336,7 @@ fn print_ratios() {
     let floor = "limit/atomic_fetch_add";
     let rows = [
         ("counter_add_bound / floor", ratio("nanotel/counter_add_bound", floor), "<= 1.2"),
+        ("counter_add_static / floor", ratio("nanotel/counter_add_static", floor), "none"),
         ("counter_add_unbound / floor", ratio("nanotel/counter_add_unbound", floor), "<= 3"),
         (
             "sdk counter_add / counter_add_unbound",

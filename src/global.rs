@@ -66,8 +66,15 @@ pub(crate) fn install(
         tracers: tracers.downgrade(),
         loggers: loggers.downgrade(),
     }));
-    // Release: a reader that loads the pointer (Acquire) sees the set fully written.
-    CURRENT.store(set, Ordering::Release);
+    // Release: a reader that loads the pointer (Acquire) sees the set fully written. Acquire:
+    // the replaced set, if any, is read below.
+    let replaced = CURRENT.swap(set, Ordering::AcqRel);
+    // SAFETY: as in `current`: a non-null pointer here came from `Box::leak` and is never freed.
+    if let Some(replaced) = unsafe { replaced.as_ref() }.and_then(|replaced| replaced.meters.upgrade()) {
+        replaced.report_static_counters(false);
+    }
+    // After the replaced one stops: the same provider installed again keeps reporting.
+    meters.report_static_counters(true);
     set
 }
 

@@ -3,7 +3,7 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{Aggregation, ExemplarFilter, MeterProvider, TemporalityPreference, View};
+use nanotel::metrics::{Aggregation, ExemplarFilter, MeterProvider, StaticCounter, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -264,4 +264,16 @@ fn counters_as_histograms_allocate_nothing_per_add() {
     };
     assert_eq!(exemplars("fills"), 3, "one per bucket");
     assert!(exemplars("open") > 0);
+}
+
+#[test]
+fn a_static_counter_allocates_nothing_from_its_first_add() {
+    static FIRST_USE: StaticCounter = StaticCounter::new("alloc.static");
+    let n = allocations_in(|| {
+        for _ in 0..10_000 {
+            FIRST_USE.add(1);
+        }
+    });
+    assert_eq!(n, 0, "static counter adds allocated {n} times");
+    assert_eq!(FIRST_USE.total(), 10_000);
 }

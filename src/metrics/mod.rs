@@ -91,6 +91,7 @@ mod exponential_table;
 mod gauge;
 mod histogram;
 mod json;
+mod listing;
 mod meter;
 mod number;
 mod observable;
@@ -100,6 +101,7 @@ mod provider;
 pub mod recorder;
 mod series_cache;
 mod series_map;
+mod static_counter;
 mod stripe;
 mod sum;
 mod sync;
@@ -121,6 +123,7 @@ pub use provider::{
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;
 pub use series_map::{Forget, OVERFLOW_KEY};
+pub use static_counter::StaticCounter;
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
 };

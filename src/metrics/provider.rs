@@ -18,6 +18,7 @@ use super::descriptor::TemporalityPreference;
 use super::exemplar::ExemplarFilter;
 use super::meter::Meter;
 use super::series_map::unix_nanos;
+use super::static_counter::StaticReporting;
 use super::view::{HistogramAggregation, View, Views};
 
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).
@@ -161,6 +162,7 @@ impl MeterProviderBuilder {
                 views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(histogram_from_env))),
                 meters: Mutex::new(Vec::new()),
                 collecting: Mutex::new(()),
+                statics: StaticReporting::default(),
             }),
         }
     }
@@ -178,6 +180,8 @@ struct ProviderInner {
     meters: Mutex<Vec<Meter>>,
     /// Serializes collections: delta windows must not interleave.
     collecting: Mutex<()>,
+    /// The [`StaticCounter`](super::StaticCounter)s it reports, if it is the installed one.
+    statics: StaticReporting,
 }
 
 /// The entry point of metrics: hands out [`Meter`]s and collects everything they record.
@@ -223,6 +227,12 @@ impl WeakMeterProvider {
 }
 
 impl MeterProvider {
+    /// Starts (on install as the global provider) or stops (on being replaced by another
+    /// install) reporting the [`StaticCounter`](super::StaticCounter)s.
+    pub(crate) fn report_static_counters(&self, on: bool) {
+        self.inner.statics.set(on);
+    }
+
     /// A reference to this provider that does not keep it alive.
     pub(crate) fn downgrade(&self) -> WeakMeterProvider {
         WeakMeterProvider(Arc::downgrade(&self.inner))
@@ -261,6 +271,7 @@ impl MeterProvider {
                 views: Arc::default(),
                 meters: Mutex::new(Vec::new()),
                 collecting: Mutex::new(()),
+                statics: StaticReporting::default(),
             }),
         }
     }
@@ -315,6 +326,7 @@ impl MeterProvider {
             return Vec::new();
         }
         let _serial = self.inner.collecting.lock();
+        self.inner.statics.register_new(self);
         let cx = CollectContext {
             now: unix_nanos(),
             preference: self.inner.preference,

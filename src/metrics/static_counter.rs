@@ -1,0 +1,407 @@
+//! Counters that live in a `static`: for the adds a program makes after its caches went cold.
+//!
+//! A [`BoundCounter`](super::BoundCounter) add reads its handle, then the cell the handle names: two
+//! dependent cache misses when both went cold (benches/README.md, `cold`). A `StaticCounter`'s
+//! cells lie in the static itself, whose address is in the instruction, and the add picks its
+//! cell from the address of the thread's stack, a register: one cold line, as a relaxed
+//! `fetch_add` on a static `AtomicU64`.
+//!
+//! The protocol: cell `i` of [`STRIPES`] is chosen by hashing the stack address's bits above 64 KiB,
+//! so each thread keeps to one or two cells, and threads spread over them; two threads may share a
+//! cell, so every add is an atomic (relaxed) `fetch_add`. Each cell's line also holds a flag that
+//! says the counter joined the process-wide list of static counters (`listing`); the first add
+//! through a cell whose flag is clear joins (once per counter, without a lock or an allocation)
+//! and sets it. The meter provider installed as the global one walks that list at each
+//! collection, registers the counters it has not seen in the meter of their scope, and reads
+//! each as one series without attributes: the sum of its cells, as a running total (collection
+//! never writes the cells; a delta is the total less the total the last delta reading saw,
+//! kept in the counter, so deltas never count an add twice even across providers).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::proto::metrics::v1::{metric, Metric, NumberDataPoint, Sum};
+
+use super::collect::{metric, Collect, CollectContext};
+use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temporality};
+use super::listing::{Link, Listed, Listing};
+use super::number::Number;
+use super::series_map::unix_nanos;
+use super::view::{HistogramChoice, Route};
+use super::MeterProvider;
+
+/// The cells of each static counter (a power of two). With the 128-byte padding of
+/// `CachePadded` on x86-64, a counter takes 2 KiB and a little more.
+const STRIPES: usize = 16;
+
+/// The stack address bits below this many are ignored when choosing a cell: a thread's stack
+/// moves within 64 KiB at most calls, and stacks are at least that far apart.
+const STACK_SHIFT: u32 = 16;
+
+/// The scope of a counter made without [`StaticCounter::with_scope`].
+const DEFAULT_SCOPE: &str = "nanotel.static";
+
+/// Every static counter that has recorded, for the installed provider to find.
+#[cfg(not(nanotel_loom))]
+static LISTED: Listing<StaticCounter> = Listing::new();
+
+#[cfg(nanotel_loom)]
+loom::lazy_static! {
+    static ref LISTED: Listing<StaticCounter> = Listing::new();
+}
+
+/// One cell: a running total, and whether the counter has joined the list (read after the add,
+/// from the line the add just wrote).
+struct Cell {
+    total: AtomicU64,
+    listed: AtomicBool,
+}
+
+/// A monotonic counter of `u64` increments, declared as a `static` and reported by the installed
+/// meter provider as one series without attributes.
+///
+/// An add is one relaxed `fetch_add` on a cell inside the static, chosen without reading memory,
+/// and a read of a flag in the same line: no lock, no allocation, no syscall, no thread-local.
+/// With cold caches it touches one line where a [`BoundCounter`](super::BoundCounter) touches two,
+/// one after the other; with warm ones it costs a locked add where a bound counter's integer add is
+/// a plain load and store (benches/README.md, `cold` and `metrics`). It keeps no exemplars and
+/// takes no attributes: declare one static per series, or use a bound counter.
+///
+/// The counter counts from its first add whether or not telemetry runs. The meter provider
+/// installed as the global one ([`init`](crate::init), or a built [`Telemetry`](crate::Telemetry)
+/// left to install itself) reports it, in the meter of its scope, from its first collection after
+/// the counter's first add, and keeps doing so until shut down (its last collection included) or
+/// replaced by another install. A provider that was never installed does not report static
+/// counters. Views apply as to a [`Counter`](super::Counter) of the same name (renaming and
+/// dropping; a view's histogram aggregation cannot apply to a total and is ignored, with a
+/// warning). Two statics of the same name and scope are reported as one series, their sum.
+///
+/// ```
+/// use nanotel::metrics::StaticCounter;
+///
+/// static ORDERS_SENT: StaticCounter =
+///     StaticCounter::new("orders.sent").with_unit("{order}").with_description("Orders sent to venues");
+///
+/// # let collector = nanotel_testing::TestCollector::start().unwrap();
+/// let telemetry = nanotel::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
+/// ORDERS_SENT.add(1);
+/// telemetry.shutdown(std::time::Duration::from_secs(5));
+/// # let exported = collector.received().iter().filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned())
+/// #     .flat_map(|request| request.resource_metrics).flat_map(|resource| resource.scope_metrics)
+/// #     .flat_map(|scope| scope.metrics).any(|metric| metric.name == "orders.sent");
+/// # assert!(exported);
+/// ```
+pub struct StaticCounter {
+    cells: [CachePadded<Cell>; STRIPES],
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    scope: &'static str,
+    /// The total the last delta reading reported (collections only).
+    reported: AtomicU64,
+    link: Link<StaticCounter>,
+}
+
+impl StaticCounter {
+    /// How many cells each counter has (2 KiB and a little more with x86-64's 128-byte padding).
+    pub const STRIPES: usize = STRIPES;
+    /// The instrumentation scope of a counter made without [`with_scope`](Self::with_scope).
+    pub const DEFAULT_SCOPE: &'static str = DEFAULT_SCOPE;
+
+    /// The cells of a new counter (std's atomics, also under loom: an add is one atomic
+    /// operation, with no protocol to model).
+    #[expect(clippy::declare_interior_mutable_const, reason = "a template copied into each new counter")]
+    const CELLS: [CachePadded<Cell>; STRIPES] =
+        [const { CachePadded::new(Cell { total: AtomicU64::new(0), listed: AtomicBool::new(false) }) }; STRIPES];
+
+    /// A counter named `name` (checked against the specification's syntax when a provider first
+    /// registers it: a bad name is reported on stderr and the counter is not exported).
+    #[must_use]
+    #[cfg(not(nanotel_loom))]
+    pub const fn new(name: &'static str) -> Self {
+        StaticCounter {
+            cells: Self::CELLS,
+            name,
+            unit: "",
+            description: "",
+            scope: DEFAULT_SCOPE,
+            reported: AtomicU64::new(0),
+            link: Link::new(),
+        }
+    }
+
+    /// The same under loom, whose atomics have no `const` constructor.
+    #[cfg(nanotel_loom)]
+    #[must_use]
+    pub fn new(name: &'static str) -> Self {
+        StaticCounter {
+            cells: Self::CELLS,
+            name,
+            unit: "",
+            description: "",
+            scope: DEFAULT_SCOPE,
+            reported: AtomicU64::new(0),
+            link: Link::new(),
+        }
+    }
+
+    /// The unit.
+    #[must_use]
+    pub const fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The description.
+    #[must_use]
+    pub const fn with_description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// The instrumentation scope (the meter's name) it is reported under; [`DEFAULT_SCOPE`](Self::DEFAULT_SCOPE)
+    /// if not given.
+    #[must_use]
+    pub const fn with_scope(mut self, scope: &'static str) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The counter's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Adds `value`.
+    #[inline]
+    pub fn add(&'static self, value: u64) {
+        let cell = &self.cells[stack_stripe()];
+        // Relaxed: an independent running total; collection reads it and nothing else through it.
+        cell.total.fetch_add(value, Ordering::Relaxed);
+        // Relaxed: the flag only spares later adds the call to `join`; the listing's own
+        // orderings publish the counter to the provider.
+        if !cell.listed.load(Ordering::Relaxed) {
+            self.join(cell);
+        }
+    }
+
+    /// The first add through `cell`: makes sure the counter is listed, then says so in the cell.
+    #[cold]
+    #[inline(never)]
+    fn join(&'static self, cell: &Cell) {
+        LISTED.join(self);
+        cell.listed.store(true, Ordering::Relaxed);
+    }
+
+    /// Everything added so far.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        // Relaxed: each cell is an independent running total.
+        self.cells.iter().fold(0u64, |total, cell| total.wrapping_add(cell.total.load(Ordering::Relaxed)))
+    }
+
+    /// What was added since the last call (since the start for the first): the delta of an
+    /// exporting collection. Callers are serialized by their provider; two providers reading at
+    /// once split the adds between them, never count one twice.
+    fn take_delta(&self) -> u64 {
+        let total = self.total();
+        // Relaxed: the running totals alone carry the value.
+        total.wrapping_sub(self.reported.swap(total, Ordering::Relaxed))
+    }
+
+    /// What was added since the last [`take_delta`](Self::take_delta), leaving it.
+    fn peek_delta(&self) -> u64 {
+        // Relaxed: as above.
+        self.total().wrapping_sub(self.reported.load(Ordering::Relaxed))
+    }
+}
+
+impl Listed for StaticCounter {
+    fn link(&self) -> &Link<Self> {
+        &self.link
+    }
+}
+
+impl std::fmt::Debug for StaticCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCounter").field("name", &self.name).field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+/// The cell this thread adds to: the bits of its stack's address above [`STACK_SHIFT`], hashed
+/// (Fibonacci hashing) to a cell number. Taking the address of a local is arithmetic on the
+/// stack pointer, not a memory read, so the cell's address is known without waiting for a line.
+#[inline(always)]
+fn stack_stripe() -> usize {
+    let probe = 0u8;
+    let address = std::ptr::addr_of!(probe) as usize as u64;
+    let hashed = (address >> STACK_SHIFT).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (hashed >> (u64::BITS - STRIPES.trailing_zeros())) as usize
+}
+
+/// What a meter provider keeps to report the static counters.
+#[derive(Default)]
+pub(crate) struct StaticReporting {
+    /// Set while the provider is the installed global one, and after it was uninstalled to shut
+    /// down; cleared when another install replaces it. Shared with the instruments it registered,
+    /// which report nothing while it is clear.
+    on: Arc<AtomicBool>,
+    /// The most recent counter registered (the listing's head at the last walk).
+    seen: Mutex<Option<&'static StaticCounter>>,
+}
+
+impl StaticReporting {
+    /// Starts (`true`) or stops reporting static counters.
+    pub(crate) fn set(&self, on: bool) {
+        // Relaxed: a collection that starts just before the change reports as before; the
+        // counters it reads carry no other data.
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// When reporting, registers the static counters that recorded since the last call in
+    /// `provider`'s meters (which then collect them as any instrument).
+    pub(crate) fn register_new(&self, provider: &MeterProvider) {
+        // Relaxed: see `set`.
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut seen = self.seen.lock();
+        let new = LISTED.walk(*seen);
+        let Some(&head) = new.first() else { return };
+        // Oldest first, so that registration order follows first use.
+        for &counter in new.iter().rev() {
+            register(provider, counter, &self.on);
+        }
+        *seen = Some(head);
+    }
+}
+
+fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting: &Arc<AtomicBool>) {
+    if let Err(problem) = check_name(counter.name).and_then(|()| check_unit(counter.name, counter.unit)) {
+        crate::diag::warning!("static counter not exported: {problem}");
+        return;
+    }
+    let meter = provider.meter(counter.scope);
+    let descriptor = Descriptor {
+        kind: InstrumentKind::Counter,
+        name: counter.name.to_owned(),
+        unit: counter.unit.to_owned(),
+        description: counter.description.to_owned(),
+    };
+    let instrument = meter.register(descriptor.clone(), || {
+        let stream = meter.stream(descriptor, None);
+        if !matches!(stream.histogram, HistogramChoice::Sum) {
+            crate::diag::warning!(
+                "a view asks for a histogram of static counter {:?}: a static counter keeps a total only, reported \
+                 as a sum",
+                counter.name
+            );
+        }
+        let exported = stream.descriptor.name.clone();
+        let created = unix_nanos();
+        let instrument = Arc::new(StaticSum {
+            descriptor: stream.descriptor,
+            dropped: matches!(stream.route, Route::Off),
+            reporting: reporting.clone(),
+            counters: Mutex::new(Vec::new()),
+            created,
+            window_start: Mutex::new(created),
+        });
+        (instrument.clone(), instrument as Arc<dyn Collect>, exported)
+    });
+    instrument.counters.lock().push(counter);
+}
+
+/// The series of the static counters of one name and scope in one provider.
+struct StaticSum {
+    descriptor: Descriptor,
+    /// A view drops it.
+    dropped: bool,
+    /// Whether the provider reports static counters (see [`StaticReporting`]).
+    reporting: Arc<AtomicBool>,
+    counters: Mutex<Vec<&'static StaticCounter>>,
+    /// Unix nanoseconds: the start of its cumulative points.
+    created: u64,
+    /// Unix nanoseconds: the start of the current delta window.
+    window_start: Mutex<u64>,
+}
+
+impl Collect for StaticSum {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        // Relaxed: see `StaticReporting::set`.
+        if self.dropped || !self.reporting.load(Ordering::Relaxed) {
+            return None;
+        }
+        let temporality = cx.preference.temporality(InstrumentKind::Counter);
+        let counters = self.counters.lock();
+        let (value, start_time_unix_nano) = if temporality == Temporality::Delta {
+            let mut window_start = self.window_start.lock();
+            let start = *window_start;
+            let delta = if cx.reset {
+                *window_start = cx.now;
+                counters.iter().map(|counter| counter.take_delta()).fold(0, u64::wrapping_add)
+            } else {
+                counters.iter().map(|counter| counter.peek_delta()).fold(0, u64::wrapping_add)
+            };
+            (delta, start)
+        } else {
+            (counters.iter().map(|counter| counter.total()).fold(0, u64::wrapping_add), self.created)
+        };
+        let point = NumberDataPoint {
+            start_time_unix_nano,
+            time_unix_nano: cx.now,
+            value: Some(value.to_point()),
+            ..Default::default()
+        };
+        let sum = Sum { data_points: vec![point], aggregation_temporality: temporality.to_proto(), is_monotonic: true };
+        Some(metric(&self.descriptor, metric::Data::Sum(sum)))
+    }
+}
+
+// Not under loom: outside a model.
+#[cfg(all(test, not(nanotel_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_to_its_cells_and_threads_spread() {
+        assert!(stack_stripe() < STRIPES);
+        // Alive together, so that no two reuse one stack.
+        let barrier = std::sync::Barrier::new(32);
+        let cells: std::collections::HashSet<usize> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..32)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        stack_stripe()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+        });
+        // 32 threads over 16 cells: a hash that sent them all to a few would defeat the stripes.
+        assert!(cells.len() >= 6, "32 threads used only {} cells", cells.len());
+    }
+
+    #[test]
+    fn totals_from_many_threads_add_up_and_deltas_split_them() {
+        static COUNTER: StaticCounter = StaticCounter::new("static_counter.unit_test");
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| (0..1000).for_each(|_| COUNTER.add(3)));
+            }
+        });
+        assert_eq!(COUNTER.total(), 24_000);
+        assert_eq!(COUNTER.peek_delta(), 24_000);
+        assert_eq!(COUNTER.take_delta(), 24_000);
+        COUNTER.add(5);
+        assert_eq!(COUNTER.take_delta(), 5);
+        assert_eq!(COUNTER.take_delta(), 0);
+        assert_eq!(COUNTER.total(), 24_005);
+        assert!(LISTED.walk(None).iter().any(|listed| std::ptr::eq(*listed, &raw const COUNTER)));
+    }
+}

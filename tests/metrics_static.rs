@@ -1,0 +1,157 @@
+//! `StaticCounter`: counted from the first add whatever runs, reported by the installed meter
+//! provider (over real HTTP to a loopback collector, and through its own collections), exact
+//! across thread churn, in cumulative and delta temporality, under views, and by no provider
+//! that is not the installed one. The installed provider is the process's, so this binary holds
+//! these tests alone, and they take turns.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nanotel::metrics::{Aggregation, StaticCounter, TemporalityPreference, View};
+use nanotel::proto::metrics::v1::metric::Data;
+use nanotel::proto::metrics::v1::number_data_point::Value;
+use nanotel::proto::metrics::v1::{AggregationTemporality, Metric, ScopeMetrics};
+use nanotel::Telemetry;
+use nanotel_testing::TestCollector;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One test at a time: they share the installed provider.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn builder(collector: &TestCollector) -> nanotel::TelemetryBuilder {
+    nanotel::builder()
+        .without_env()
+        .with_endpoint(collector.endpoint())
+        .configure_pipeline(|p| p.with_self_telemetry(false))
+}
+
+/// The metrics named `name` in `scopes`, with their scope's name.
+fn named<'a>(scopes: &'a [ScopeMetrics], name: &str) -> Vec<(&'a str, &'a Metric)> {
+    scopes
+        .iter()
+        .flat_map(|scope| {
+            scope.metrics.iter().map(move |metric| (scope.scope.as_ref().map_or("", |s| &s.name), metric))
+        })
+        .filter(|(_, metric)| metric.name == name)
+        .collect()
+}
+
+/// The one point of a static counter's metric: its value and temporality.
+fn point(metric: &Metric) -> (u64, AggregationTemporality) {
+    let Some(Data::Sum(sum)) = &metric.data else { panic!("a static counter is a sum: {metric:?}") };
+    assert!(sum.is_monotonic);
+    assert_eq!(sum.data_points.len(), 1, "one series, no attributes");
+    let point = &sum.data_points[0];
+    assert!(point.attributes.is_empty());
+    let Some(Value::AsInt(value)) = point.value else { panic!("an integer point: {point:?}") };
+    (value as u64, AggregationTemporality::try_from(sum.aggregation_temporality).unwrap())
+}
+
+/// The value of `name` in the last metrics request the collector accepted that holds it.
+fn last_exported(collector: &TestCollector, name: &str) -> Option<u64> {
+    collector
+        .received()
+        .iter()
+        .filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned())
+        .filter_map(|request| {
+            let scopes: Vec<ScopeMetrics> =
+                request.resource_metrics.into_iter().flat_map(|resource| resource.scope_metrics).collect();
+            named(&scopes, name).first().map(|(_, metric)| point(metric).0)
+        })
+        .next_back()
+}
+
+#[test]
+fn counted_before_init_and_across_thread_churn_and_exported_by_the_installed_provider() {
+    static ORDERS: StaticCounter = StaticCounter::new("static.orders").with_unit("{order}");
+    let _turn = turn();
+    ORDERS.add(5);
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).build().unwrap();
+    for _round in 0..8 {
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| (0..1000).for_each(|_| ORDERS.add(1)));
+            }
+        });
+    }
+    telemetry.shutdown(WAIT);
+    assert_eq!(ORDERS.total(), 64_005);
+    assert_eq!(last_exported(&collector, "static.orders"), Some(64_005), "the last export holds every add");
+}
+
+#[test]
+fn under_delta_temporality_each_add_is_reported_once() {
+    static FILLS: StaticCounter = StaticCounter::new("static.fills").with_scope("gateway");
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).with_temporality(TemporalityPreference::Delta).build().unwrap();
+    let provider = telemetry.meter_provider();
+    let mut reported = 0;
+    for adds in [3u64, 0, 40, 7] {
+        (0..adds).for_each(|_| FILLS.add(2));
+        let snapshot = provider.snapshot();
+        let collected = provider.collect();
+        for scopes in [&snapshot, &collected] {
+            let found = named(scopes, "static.fills");
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].0, "gateway", "reported in its scope's meter");
+            assert_eq!(point(found[0].1), (2 * adds, AggregationTemporality::Delta));
+        }
+        reported += point(named(&collected, "static.fills")[0].1).0;
+    }
+    assert_eq!(reported, FILLS.total());
+    telemetry.shutdown(WAIT);
+}
+
+#[test]
+fn views_rename_and_drop_and_statics_of_one_name_report_their_sum() {
+    static FIRST: StaticCounter = StaticCounter::new("static.rejects");
+    static SECOND: StaticCounter = StaticCounter::new("static.rejects");
+    static DROPPED: StaticCounter = StaticCounter::new("static.noise");
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector)
+        .configure_metrics(|m| {
+            m.with_view(View::new("static.rejects").with_stream_name("static.rejections"))
+                .with_view(View::new("static.noise").with_aggregation(Aggregation::Drop))
+        })
+        .build()
+        .unwrap();
+    FIRST.add(1);
+    SECOND.add(10);
+    DROPPED.add(1);
+    let scopes = telemetry.meter_provider().collect();
+    assert!(named(&scopes, "static.rejects").is_empty());
+    assert!(named(&scopes, "static.noise").is_empty(), "a view dropped it");
+    let found = named(&scopes, "static.rejections");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, StaticCounter::DEFAULT_SCOPE);
+    assert_eq!(point(found[0].1), (11, AggregationTemporality::Cumulative));
+    telemetry.shutdown(WAIT);
+}
+
+#[test]
+fn a_provider_never_installed_or_replaced_reports_no_static_counter() {
+    static QUOTES: StaticCounter = StaticCounter::new("static.quotes");
+    let _turn = turn();
+    let (first_collector, second_collector) = (TestCollector::start().unwrap(), TestCollector::start().unwrap());
+    let private: Telemetry = builder(&first_collector).with_install_global(false).build().unwrap();
+    QUOTES.add(1);
+    assert!(named(&private.meter_provider().collect(), "static.quotes").is_empty(), "never installed");
+
+    let first = builder(&first_collector).build().unwrap();
+    assert_eq!(point(named(&first.meter_provider().collect(), "static.quotes")[0].1).0, 1);
+    let second = builder(&second_collector).build().unwrap();
+    QUOTES.add(1);
+    assert!(named(&first.meter_provider().collect(), "static.quotes").is_empty(), "replaced");
+    assert_eq!(point(named(&second.meter_provider().collect(), "static.quotes")[0].1).0, 2);
+    private.shutdown(WAIT);
+    first.shutdown(WAIT);
+    second.shutdown(WAIT);
+}
