@@ -6,11 +6,13 @@
 //!   the figure is the mean over the threads of each thread's CPU time per operation (Linux's
 //!   `CLOCK_THREAD_CPUTIME_ID`), so time a thread spends waiting for a core is not counted as the
 //!   operation's cost, but cache lines moving between cores and contended atomics are.
-//! - `<op>`: `counter_add_bound` (one bound counter shared by every thread), `histogram_record_bound`
+//! - `<op>`: `counter_add_bound` (one bound counter shared by every thread), `counter_add_static`
+//!   (one [`StaticCounter`], whose threads share its 16 cells by their stacks' addresses),
+//!   `histogram_record_bound`
 //!   (one bound histogram, default buckets), `span_start_end` (a sampled span with 2 attributes;
 //!   each thread drains the buffers, untimed, after every 256 of its spans).
 //!
-//! After the run the bench checks that nothing was lost (every add in the counter's sum, every
+//! After the run the bench checks that nothing was lost (every add in the counters' sums, every
 //! histogram record in its count, every span drained and none dropped) and prints, per operation,
 //! the ratio of 64 threads to 1 (goal ≤ 2).
 //!
@@ -34,12 +36,15 @@ use criterion::Criterion;
 use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{MeterProvider, StaticCounter};
 use nanotel::trace::{Sampler, TracerProvider};
 
 const GROUP: &str = "threads";
 const THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 const SPAN_BURST: u64 = 256;
+
+/// The counter of the `counter_add_static` rows.
+static STATIC_ORDERS: StaticCounter = StaticCounter::new("bench.static_orders");
 
 /// A thread's clock: its CPU time where the OS has one, else wall time.
 fn now_ns(wall: Instant) -> u64 {
@@ -82,6 +87,7 @@ fn benches(c: &mut Criterion) {
     let tracers = Arc::new(TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build());
     // What every row did, to check against what the instruments and buffers hold at the end.
     let adds = Arc::new(AtomicU64::new(0));
+    let static_adds = Arc::new(AtomicU64::new(0));
     let records = Arc::new(AtomicU64::new(0));
     let spans = Arc::new(AtomicU64::new(0));
     let drained = Arc::new(AtomicU64::new(0));
@@ -95,6 +101,15 @@ fn benches(c: &mut Criterion) {
             timed(iterations, || counter.add(black_box(1)))
         });
         group.bench_function(format!("counter_add_bound/{threads}"), |b| {
+            b.iter_custom(|iterations| on_threads(threads, iterations, work.clone()))
+        });
+
+        let static_adds = static_adds.clone();
+        let work: Arc<dyn Fn(u64) -> u64 + Send + Sync> = Arc::new(move |iterations| {
+            static_adds.fetch_add(iterations, Ordering::Relaxed);
+            timed(iterations, || STATIC_ORDERS.add(black_box(1)))
+        });
+        group.bench_function(format!("counter_add_static/{threads}"), |b| {
             b.iter_custom(|iterations| on_threads(threads, iterations, work.clone()))
         });
 
@@ -142,6 +157,9 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     check_nothing_lost(&meters, &tracers, [&adds, &records, &spans, &drained, &dropped]);
+    let static_adds = static_adds.load(Ordering::Relaxed);
+    assert_eq!(STATIC_ORDERS.total(), static_adds, "every static add counted");
+    println!("nothing lost: {static_adds} static counter adds");
 }
 
 /// Every add and record is in the instruments, every span was drained and none dropped.
@@ -168,7 +186,7 @@ fn check_nothing_lost(meters: &MeterProvider, tracers: &TracerProvider, tallies:
 
 fn print_ratios() {
     println!("\nper-thread cost at 64 threads / at 1 thread, this run (goal <= 2):");
-    for op in ["counter_add_bound", "histogram_record_bound", "span_start_end"] {
+    for op in ["counter_add_bound", "counter_add_static", "histogram_record_bound", "span_start_end"] {
         let at = |threads: usize| estimates::estimate_ns(GROUP, &format!("{op}/{threads}"));
         match (at(1), at(64)) {
             (Some(one), Some(many)) => println!("  {op:<24} {one:>8.1} ns {many:>8.1} ns {:>6.2}x", many / one),

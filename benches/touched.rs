@@ -17,13 +17,16 @@ use std::ptr::read_volatile;
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{MeterProvider, StaticCounter};
 use nanotel::trace::{Sampler, TracerProvider};
 use order_span::order_span;
 use sampled::sampled_context;
 
 static BEGIN: u64 = 0x6e61_6e6f_7465_6c31;
 static END: u64 = 0x6e61_6e6f_7465_6c32;
+
+/// The counter of `nanotel/counter_add_static`.
+static ORDERS_SENT: StaticCounter = StaticCounter::new("orders.sent");
 
 /// Runs `op` warm, then once between the markers, announcing the region as `name`.
 fn region(name: &str, mut op: impl FnMut()) {
@@ -49,6 +52,7 @@ fn main() {
     let meter = meters.meter("bench");
     let counter = meter.u64_counter("orders").build().expect("a valid name").bind(&attributes);
     region("nanotel/counter_add_bound", || counter.add(black_box(1)));
+    region("nanotel/counter_add_static", || ORDERS_SENT.add(black_box(1)));
     let histogram = meter.u64_histogram("latency").build().expect("a valid name").bind(&attributes);
     let mut value = 0u64;
     region("nanotel/histogram_record_bound", || {
