@@ -115,7 +115,7 @@ mod tests {
         }
     }
 
-    /// Items in statics (nothing leaked for LeakSanitizer to report), named by their index.
+    /// Items in statics (nothing leaked for the leak sanitizer to report), named by their index.
     static ITEMS: [Item; 64] = [const { Item(Link::new()) }; 64];
 
     fn numbers(items: &[&'static Item]) -> Vec<usize> {

@@ -6,7 +6,7 @@
 //! cell from the address of the thread's stack, a register: one cold line, as a relaxed
 //! `fetch_add` on a static `AtomicU64`.
 //!
-//! The protocol: cell `i` of [`STRIPES`] is chosen by hashing the stack address's bits above 64 KiB,
+//! The protocol: the cell of [`STRIPES`] is chosen from the stack's address (`stripe::by_stack`),
 //! so each thread keeps to one or two cells, and threads spread over them; two threads may share a
 //! cell, so every add is an atomic (relaxed) `fetch_add`. Each cell's line also holds a flag that
 //! says the counter joined the process-wide list of static counters (`listing`); the first add
@@ -30,16 +30,13 @@ use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temp
 use super::listing::{Link, Listed, Listing};
 use super::number::Number;
 use super::series_map::unix_nanos;
+use super::stripe;
 use super::view::{HistogramChoice, Route};
 use super::MeterProvider;
 
 /// The cells of each static counter (a power of two). With the 128-byte padding of
 /// `CachePadded` on x86-64, a counter takes 2 KiB and a little more.
 const STRIPES: usize = 16;
-
-/// The stack address bits below this many are ignored when choosing a cell: a thread's stack
-/// moves within 64 KiB at most calls, and stacks are at least that far apart.
-const STACK_SHIFT: u32 = 16;
 
 /// The scope of a counter made without [`StaticCounter::with_scope`].
 const DEFAULT_SCOPE: &str = "nanotel.static";
@@ -179,7 +176,7 @@ impl StaticCounter {
     /// Adds `value`.
     #[inline]
     pub fn add(&'static self, value: u64) {
-        let cell = &self.cells[stack_stripe()];
+        let cell = &self.cells[stripe::by_stack(STRIPES)];
         // Relaxed: an independent running total; collection reads it and nothing else through it.
         cell.total.fetch_add(value, Ordering::Relaxed);
         // Relaxed: the flag only spares later adds the call to `join`; the listing's own
@@ -230,17 +227,6 @@ impl std::fmt::Debug for StaticCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaticCounter").field("name", &self.name).field("scope", &self.scope).finish_non_exhaustive()
     }
-}
-
-/// The cell this thread adds to: the bits of its stack's address above [`STACK_SHIFT`], hashed
-/// (Fibonacci hashing) to a cell number. Taking the address of a local is arithmetic on the
-/// stack pointer, not a memory read, so the cell's address is known without waiting for a line.
-#[inline(always)]
-fn stack_stripe() -> usize {
-    let probe = 0u8;
-    let address = std::ptr::addr_of!(probe) as usize as u64;
-    let hashed = (address >> STACK_SHIFT).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (hashed >> (u64::BITS - STRIPES.trailing_zeros())) as usize
 }
 
 /// What a meter provider keeps to report the static counters.
@@ -366,26 +352,6 @@ impl Collect for StaticSum {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_thread_keeps_to_its_cells_and_threads_spread() {
-        assert!(stack_stripe() < STRIPES);
-        // Alive together, so that no two reuse one stack.
-        let barrier = std::sync::Barrier::new(32);
-        let cells: std::collections::HashSet<usize> = std::thread::scope(|s| {
-            let threads: Vec<_> = (0..32)
-                .map(|_| {
-                    s.spawn(|| {
-                        barrier.wait();
-                        stack_stripe()
-                    })
-                })
-                .collect();
-            threads.into_iter().map(|thread| thread.join().unwrap()).collect()
-        });
-        // 32 threads over 16 cells: a hash that sent them all to a few would defeat the stripes.
-        assert!(cells.len() >= 6, "32 threads used only {} cells", cells.len());
-    }
 
     #[test]
     fn totals_from_many_threads_add_up_and_deltas_split_them() {

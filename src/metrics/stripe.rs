@@ -42,6 +42,12 @@ pub(crate) fn count() -> usize {
     })
 }
 
+/// The cells a series keeps for threads in shared mode (see [`by_stack`]): as many as stripes, up
+/// to 8 (4 on 2 CPUs). A power of two.
+pub(crate) fn shared_cells() -> usize {
+    count().min(8)
+}
+
 /// Shared-mode records between two attempts to claim a slot.
 const RETRY: usize = 4096;
 /// The first shared-mode value of the slot word: `SHARED + n` means shared, with `n` records left
@@ -150,6 +156,26 @@ pub(crate) fn owned_slot() -> Option<usize> {
     (slot < MAX_SLOTS).then_some(slot)
 }
 
+/// The bits of a stack address below this many are ignored by [`by_stack`]: a thread's stack
+/// moves within 64 KiB at most calls, and threads' stacks are usually at least that far apart.
+const STACK_SHIFT: u32 = 16;
+
+/// A cell number below `cells` (a power of two) for this thread, from the address of its stack:
+/// the bits above [`STACK_SHIFT`], Fibonacci-hashed. Taking the address of a local is arithmetic
+/// on the stack pointer, not a memory read, so the cell's address is known without waiting for a
+/// line (what a cold cache rewards, unlike the slot word). A thread keeps to one cell or two, and
+/// threads spread over the cells; two may share one, so the cells it picks take atomic adds.
+#[inline(always)]
+pub(crate) fn by_stack(cells: usize) -> usize {
+    debug_assert!(cells.is_power_of_two());
+    let probe = 0u8;
+    let address = std::ptr::addr_of!(probe) as usize as u64;
+    let hashed = (address >> STACK_SHIFT).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The top bits, which every bit of the address moves (middle ones sent 32 stacks 2 MiB apart
+    // to 4 cells of 16). Shifted in two steps so that one cell needs no shift by 64.
+    ((hashed >> 1) >> (63 - cells.trailing_zeros())) as usize
+}
+
 /// The stripe slot a bound handle predicts its records land on: the owned slot of the first thread
 /// that recorded through it with one. A record forms its cell's address from the prediction and
 /// checks it against the thread's own slot (a thread-local) before writing, so that, when the
@@ -223,6 +249,27 @@ fn claim() -> usize {
 #[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_spread_over_cells_by_their_stacks() {
+        assert!(by_stack(16) < 16);
+        assert_eq!(by_stack(1), 0);
+        // Alive together, so that no two reuse one stack.
+        let barrier = std::sync::Barrier::new(32);
+        let cells: std::collections::HashSet<usize> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..32)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        by_stack(16)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+        });
+        // 32 threads over 16 cells: a hash that sent them all to a few would defeat the cells.
+        assert!(cells.len() >= 6, "32 threads used only {} cells", cells.len());
+    }
 
     #[test]
     fn the_registry_hands_out_each_slot_once_and_takes_it_back() {

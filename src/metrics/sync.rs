@@ -463,10 +463,6 @@ impl<N: Number> BoundGauge<N> {
 /// `Base2ExponentialHistogram` aggregation). The sum is kept unboxed: a bound handle's add reaches
 /// its cells through a [`SumShortcut`] without looking at which kind they are, so it costs what it
 /// costs without this choice; the histogram takes the shortcut's path out of line.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the sum, the common case, stays inline: a box would add a load to every unbound add"
-)]
 pub(crate) enum SumKind {
     Sum(SumCells),
     Histogram(HistogramKind),
