@@ -119,21 +119,17 @@ impl StaticCounter {
     #[must_use]
     #[cfg(not(nanotel_loom))]
     pub const fn new(name: &'static str) -> Self {
-        StaticCounter {
-            cells: Self::CELLS,
-            name,
-            unit: "",
-            description: "",
-            scope: DEFAULT_SCOPE,
-            reported: AtomicU64::new(0),
-            link: Link::new(),
-        }
+        Self::linked(name, Link::new())
     }
 
     /// The same under loom, whose atomics have no `const` constructor.
     #[cfg(nanotel_loom)]
     #[must_use]
     pub fn new(name: &'static str) -> Self {
+        Self::linked(name, Link::new())
+    }
+
+    const fn linked(name: &'static str, link: Link<StaticCounter>) -> Self {
         StaticCounter {
             cells: Self::CELLS,
             name,
@@ -141,7 +137,7 @@ impl StaticCounter {
             description: "",
             scope: DEFAULT_SCOPE,
             reported: AtomicU64::new(0),
-            link: Link::new(),
+            link,
         }
     }
 
