@@ -1,7 +1,7 @@
 //! `StaticCounter`: counted from the first add whatever runs, reported by the installed meter
 //! provider (over real HTTP to a loopback collector, and through its own collections), exact
 //! across thread churn, in cumulative and delta temporality, under views, and by no provider
-//! that is not the installed one. The installed provider is the process's, so this binary holds
+//! that is not the installed one; what cannot be exported is said on stderr (a child process). The installed provider is the process's, so this binary holds
 //! these tests alone, and they take turns.
 
 use std::sync::Mutex;
@@ -154,4 +154,55 @@ fn a_provider_never_installed_or_replaced_reports_no_static_counter() {
     private.shutdown(WAIT);
     first.shutdown(WAIT);
     second.shutdown(WAIT);
+}
+
+/// Set in the child's environment: the child runs [`child_reports_what_it_cannot_export`]'s work.
+const CHILD: &str = "METRICS_STATIC_CHILD";
+
+/// The child's work (a process of its own, so that its stderr is its alone): a static counter
+/// whose name breaks the specification's syntax, and one under a view asking for a histogram.
+#[test]
+fn child_reports_what_it_cannot_export() {
+    static BAD_NAME: StaticCounter = StaticCounter::new("9 orders");
+    static AS_HISTOGRAM: StaticCounter = StaticCounter::new("static.as_histogram");
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let collector = TestCollector::start().unwrap();
+    let histogram = Aggregation::ExplicitBucketHistogram { boundaries: vec![1.0, 10.0] };
+    let telemetry = builder(&collector)
+        .configure_metrics(move |m| m.with_view(View::new("static.as_histogram").with_aggregation(histogram)))
+        .build()
+        .unwrap();
+    BAD_NAME.add(1);
+    AS_HISTOGRAM.add(3);
+    let scopes = telemetry.meter_provider().collect();
+    assert!(named(&scopes, "9 orders").is_empty(), "a bad name is not exported");
+    let found = named(&scopes, "static.as_histogram");
+    assert_eq!(point(found[0].1), (3, AggregationTemporality::Cumulative), "still a sum");
+    telemetry.shutdown(WAIT);
+}
+
+#[test]
+fn a_bad_name_and_a_histogram_view_are_reported_on_stderr_and_nothing_else_breaks() {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let output = std::process::Command::new(exe)
+        .args(["--exact", "child_reports_what_it_cannot_export", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("OTEL_LOG_LEVEL")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed ({}):\n{stderr}", output.status);
+    let warnings: Vec<&str> = stderr.lines().filter(|line| line.starts_with("nanotel: warning: ")).collect();
+    assert!(
+        warnings.iter().any(|line| line.contains("static counter not exported") && line.contains("9 orders")),
+        "{stderr}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|line| line.contains("histogram of static counter") && line.contains("static.as_histogram")),
+        "{stderr}"
+    );
 }
