@@ -206,3 +206,17 @@ fn a_bad_name_and_a_histogram_view_are_reported_on_stderr_and_nothing_else_break
         "{stderr}"
     );
 }
+
+#[test]
+fn the_prometheus_text_shows_a_static_counter_with_its_scope() {
+    static SCRAPED: StaticCounter = StaticCounter::new("static.scraped").with_unit("{order}").with_scope("gateway");
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).build().unwrap();
+    SCRAPED.add(7);
+    let text = nanotel::prometheus::render(telemetry.meter_provider());
+    let sample =
+        text.lines().find(|line| line.starts_with("static_scraped_total{")).unwrap_or_else(|| panic!("{text}"));
+    assert!(sample.contains("otel_scope_name=\"gateway\"") && sample.ends_with(" 7"), "{sample}");
+    telemetry.shutdown(WAIT);
+}
