@@ -197,19 +197,15 @@ impl StaticCounter {
         self.cells.iter().fold(0u64, |total, cell| total.wrapping_add(cell.total.load(Ordering::Relaxed)))
     }
 
-    /// What was added since the last call (since the start for the first): the delta of an
-    /// exporting collection. Callers are serialized by their provider; two providers reading at
-    /// once split the adds between them, never count one twice.
-    fn take_delta(&self) -> u64 {
+    /// What was added since the last resetting reading (since the start for the first); with
+    /// `reset`, starts a new one. Resetting readers are serialized by their provider; two providers
+    /// reading at once split the adds between them, never count one twice.
+    fn delta(&self, reset: bool) -> u64 {
         let total = self.total();
         // Relaxed: the running totals alone carry the value.
-        total.wrapping_sub(self.reported.swap(total, Ordering::Relaxed))
-    }
-
-    /// What was added since the last [`take_delta`](Self::take_delta), leaving it.
-    fn peek_delta(&self) -> u64 {
-        // Relaxed: as above.
-        self.total().wrapping_sub(self.reported.load(Ordering::Relaxed))
+        let reported =
+            if reset { self.reported.swap(total, Ordering::Relaxed) } else { self.reported.load(Ordering::Relaxed) };
+        total.wrapping_sub(reported)
     }
 }
 
@@ -291,7 +287,7 @@ fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting
             reporting: reporting.clone(),
             counters: Mutex::new(Vec::new()),
             created,
-            window_start: Mutex::new(created),
+            window_start: AtomicU64::new(created),
         });
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
@@ -309,7 +305,7 @@ struct StaticSum {
     /// Unix nanoseconds: the start of its cumulative points.
     created: u64,
     /// Unix nanoseconds: the start of the current delta window.
-    window_start: Mutex<u64>,
+    window_start: AtomicU64,
 }
 
 impl Collect for StaticSum {
@@ -321,15 +317,12 @@ impl Collect for StaticSum {
         let temporality = cx.preference.temporality(InstrumentKind::Counter);
         let counters = self.counters.lock();
         let (value, start_time_unix_nano) = if temporality == Temporality::Delta {
-            let mut window_start = self.window_start.lock();
-            let start = *window_start;
-            let delta = if cx.reset {
-                *window_start = cx.now;
-                counters.iter().map(|counter| counter.take_delta()).fold(0, u64::wrapping_add)
-            } else {
-                counters.iter().map(|counter| counter.peek_delta()).fold(0, u64::wrapping_add)
-            };
-            (delta, start)
+            // Relaxed: only collections, serialized by the provider, touch it.
+            let start = self.window_start.load(Ordering::Relaxed);
+            if cx.reset {
+                self.window_start.store(cx.now, Ordering::Relaxed);
+            }
+            (counters.iter().map(|counter| counter.delta(cx.reset)).fold(0, u64::wrapping_add), start)
         } else {
             (counters.iter().map(|counter| counter.total()).fold(0, u64::wrapping_add), self.created)
         };
@@ -358,11 +351,11 @@ mod tests {
             }
         });
         assert_eq!(COUNTER.total(), 24_000);
-        assert_eq!(COUNTER.peek_delta(), 24_000);
-        assert_eq!(COUNTER.take_delta(), 24_000);
+        assert_eq!(COUNTER.delta(false), 24_000);
+        assert_eq!(COUNTER.delta(true), 24_000);
         COUNTER.add(5);
-        assert_eq!(COUNTER.take_delta(), 5);
-        assert_eq!(COUNTER.take_delta(), 0);
+        assert_eq!(COUNTER.delta(true), 5);
+        assert_eq!(COUNTER.delta(true), 0);
         assert_eq!(COUNTER.total(), 24_005);
         assert!(LISTED.walk(None).iter().any(|listed| std::ptr::eq(*listed, &raw const COUNTER)));
     }
