@@ -49,6 +49,15 @@ pub(crate) struct Claimable<S> {
 unsafe impl<S: Send> Sync for Claimable<S> {}
 
 impl<S> Claimable<S> {
+    /// A stripe holding `contents`, held or free (`const`, so that a `static` can hold stripes:
+    /// see `static_histogram`).
+    #[cfg(not(nanotel_loom))]
+    pub(crate) const fn new(contents: S, held: bool) -> Self {
+        Claimable { held: AtomicBool::new(held), contents: UnsafeCell::new(contents) }
+    }
+
+    /// The same under loom, whose atomics have no `const` constructor.
+    #[cfg(nanotel_loom)]
     pub(crate) fn new(contents: S, held: bool) -> Self {
         Claimable { held: AtomicBool::new(held), contents: UnsafeCell::new(contents) }
     }
@@ -175,18 +184,19 @@ struct Extra<S> {
     next: *const Extra<S>,
 }
 
-/// A fixed number of stripes, and the extras made when all were held at once.
-pub(crate) struct Stripes<S> {
-    fixed: Box<[CachePadded<Claimable<S>>]>,
+/// A fixed number of stripes, and the extras made when all were held at once. The fixed ones lie
+/// in `F`: a boxed slice for a series, an array inside a `static` for a static histogram.
+pub(crate) struct Stripes<S, F = Box<[CachePadded<Claimable<S>>]>> {
+    fixed: F,
     /// The last extra pushed: null, or a pointer from `Box::into_raw` that these stripes own.
     extras: AtomicPtr<Extra<S>>,
 }
 
 // SAFETY: the extras are `Claimable<S>`s owned by these stripes (freed in `drop`), shared exactly
 // as the fixed ones are; their `next` pointers are immutable once published.
-unsafe impl<S: Send> Send for Stripes<S> {}
+unsafe impl<S: Send, F: Send> Send for Stripes<S, F> {}
 // SAFETY: as for `Send`.
-unsafe impl<S: Send> Sync for Stripes<S> {}
+unsafe impl<S: Send, F: Sync> Sync for Stripes<S, F> {}
 
 impl<S: Send> Stripes<S> {
     /// `count` stripes (a power of two), each made by `make`.
@@ -195,6 +205,30 @@ impl<S: Send> Stripes<S> {
         let fixed = (0..count).map(|_| CachePadded::new(Claimable::new(make(), false))).collect();
         Stripes { fixed, extras: AtomicPtr::new(ptr::null_mut()) }
     }
+}
+
+impl<S: Send, const N: usize> Stripes<S, [CachePadded<Claimable<S>>; N]> {
+    /// The stripes `fixed` (a power of two of them), with no extra: `const`, for a `static`.
+    #[cfg(not(nanotel_loom))]
+    pub(crate) const fn inline(fixed: [CachePadded<Claimable<S>>; N]) -> Self {
+        assert!(N.is_power_of_two());
+        Stripes { fixed, extras: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// The same under loom, whose atomics have no `const` constructor.
+    #[cfg(nanotel_loom)]
+    pub(crate) fn inline(fixed: [CachePadded<Claimable<S>>; N]) -> Self {
+        assert!(N.is_power_of_two());
+        Stripes { fixed, extras: AtomicPtr::new(ptr::null_mut()) }
+    }
+}
+
+impl<S: Send, F: AsRef<[CachePadded<Claimable<S>>]>> Stripes<S, F> {
+    /// The fixed stripes.
+    #[inline(always)]
+    fn fixed(&self) -> &[CachePadded<Claimable<S>>] {
+        self.fixed.as_ref()
+    }
 
     /// A stripe for a record, never waiting: the stripe of `slot` (any number: it is masked),
     /// usually; see the protocol for the others. `make` makes an extra stripe's contents, which
@@ -202,8 +236,8 @@ impl<S: Send> Stripes<S> {
     #[inline]
     pub(crate) fn claim(&self, slot: usize, make: impl FnOnce() -> S) -> Held<'_, S> {
         // Masked first, so that the steps below cannot overflow whatever the slot number.
-        let home = slot & (self.fixed.len() - 1);
-        match self.fixed[home].claim() {
+        let home = slot & (self.fixed().len() - 1);
+        match self.fixed()[home].claim() {
             Some(held) => held,
             None => self.claim_elsewhere(home, make),
         }
@@ -213,8 +247,8 @@ impl<S: Send> Stripes<S> {
     #[cold]
     #[inline(never)]
     fn claim_elsewhere(&self, home: usize, make: impl FnOnce() -> S) -> Held<'_, S> {
-        let mask = self.fixed.len() - 1;
-        let others = (1..self.fixed.len()).map(|step| &*self.fixed[(home + step) & mask]);
+        let mask = self.fixed().len() - 1;
+        let others = (1..self.fixed().len()).map(|step| &*self.fixed()[(home + step) & mask]);
         match others.chain(self.extras()).find_map(Claimable::claim) {
             Some(held) => held,
             None => self.push_extra(make()),
@@ -257,13 +291,13 @@ impl<S: Send> Stripes<S> {
     /// Every stripe, fixed then extra, each held in turn (waiting for its holder to finish) until
     /// the caller drops it.
     pub(crate) fn hold_each(&self) -> impl Iterator<Item = Held<'_, S>> {
-        self.fixed.iter().map(|stripe| &**stripe).chain(self.extras()).map(Claimable::claim_waiting)
+        self.fixed().iter().map(|stripe| &**stripe).chain(self.extras()).map(Claimable::claim_waiting)
     }
 
     /// The fixed stripes' address and number, for a bound handle that claims its home stripe
     /// without reading these stripes' header (see [`HomeStripes`]).
     pub(crate) fn home_stripes(&self) -> HomeStripes<S> {
-        HomeStripes { first: NonNull::from(&*self.fixed).cast(), mask: self.fixed.len() - 1 }
+        HomeStripes { first: NonNull::from(self.fixed()).cast(), mask: self.fixed().len() - 1 }
     }
 
     /// The number of extra stripes made so far.
@@ -273,7 +307,7 @@ impl<S: Send> Stripes<S> {
     }
 }
 
-impl<S> Drop for Stripes<S> {
+impl<S, F> Drop for Stripes<S, F> {
     fn drop(&mut self) {
         // Relaxed: `&mut self` means no other thread reaches the list any more.
         let mut next = self.extras.load(Ordering::Relaxed).cast_const();

@@ -32,7 +32,7 @@ const BLOCK: usize = 16;
 /// buckets (the default boundaries make 16). A stripe with them is 256 bytes, two pairs of lines,
 /// and a record reaches its cells from the stripe's address, not through a pointer: one dependent
 /// miss fewer when the caches are cold (benches/README.md, `cold`).
-const INLINE: usize = 21;
+pub(super) const INLINE: usize = 21;
 
 /// The bucket a value falls in: the first whose upper bound is ≥ the value (upper bounds are
 /// inclusive), or the last, unbounded one. Counting the bounds below the value is branch-free
@@ -48,7 +48,7 @@ pub(crate) fn bucket_index(bounds: &[f64], value: f64) -> usize {
 
 /// Counts `value` in `bucket` of inline cells and adds it to their sum and extremes.
 #[inline(always)]
-fn record_inline<N: Number>(cells: &mut [u64; INLINE], bucket: usize, value: N) {
+pub(super) fn record_inline<N: Number>(cells: &mut [u64; INLINE], bucket: usize, value: N) {
     cells[FIRST_BUCKET + bucket] += 1;
     add_to_sum_and_extremes(cells, value);
 }
@@ -113,10 +113,10 @@ enum Storage {
 }
 
 /// The cell of the sum; the minimum and the maximum follow it, then the buckets.
-const SUM: usize = 0;
-const MIN: usize = 1;
-const MAX: usize = 2;
-const FIRST_BUCKET: usize = 3;
+pub(super) const SUM: usize = 0;
+pub(super) const MIN: usize = 1;
+pub(super) const MAX: usize = 2;
+pub(super) const FIRST_BUCKET: usize = 3;
 
 impl Cells {
     /// Empty cells for `buckets` buckets, with room for an exemplar per bucket (and its removed

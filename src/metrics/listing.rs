@@ -1,6 +1,6 @@
-//! A list that `'static` items join once and never leave: the process-wide list of
-//! [`StaticCounter`](super::StaticCounter)s, which the installed meter provider walks at each
-//! collection to register the counters it has not seen yet.
+//! A list that `'static` items join once and never leave: the process-wide lists of
+//! [`StaticCounter`](super::StaticCounter)s and [`StaticHistogram`](super::StaticHistogram)s, which
+//! the installed meter provider walks at each collection to register the ones it has not seen yet.
 //!
 //! The protocol: an item joins by swapping its own `joined` flag (only the first swap goes on), then
 //! by pointing its link at the current head and compare-and-swapping the head from that value to
@@ -100,6 +100,16 @@ impl<T: Listed> Listing<T> {
             at = item.link().next.load(Ordering::Relaxed).cast_const();
         }
         items
+    }
+
+    /// Hands each item that joined since `seen` to `each`, oldest first, and moves `seen` to the
+    /// newest.
+    pub(crate) fn each_new(&self, seen: &mut Option<&'static T>, each: impl FnMut(&'static T)) {
+        let new = self.walk(*seen);
+        if let Some(&head) = new.first() {
+            new.iter().rev().copied().for_each(each);
+            *seen = Some(head);
+        }
     }
 }
 

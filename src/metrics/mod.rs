@@ -102,6 +102,7 @@ pub mod recorder;
 mod series_cache;
 mod series_map;
 mod static_counter;
+mod static_histogram;
 mod stripe;
 mod sum;
 mod sync;
@@ -124,6 +125,7 @@ pub use provider::{
 pub use recorder::MetricsRecorder;
 pub use series_map::{Forget, OVERFLOW_KEY};
 pub use static_counter::StaticCounter;
+pub use static_histogram::{Boundaries, DefaultBoundaries, StaticHistogram};
 pub use sync::{
     BoundCounter, BoundGauge, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, UpDownCounter,
 };

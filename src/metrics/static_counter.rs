@@ -30,6 +30,7 @@ use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temp
 use super::listing::{Link, Listed, Listing};
 use super::number::Number;
 use super::series_map::unix_nanos;
+use super::static_histogram::{self, StaticHistogramCells};
 use super::stripe;
 use super::view::{HistogramChoice, Route};
 use super::MeterProvider;
@@ -221,7 +222,7 @@ impl std::fmt::Debug for StaticCounter {
     }
 }
 
-/// What a meter provider keeps to report the static counters.
+/// What a meter provider keeps to report the static counters and histograms.
 #[derive(Default)]
 pub(crate) struct StaticReporting {
     /// Set while the provider is the installed global one, and after it was uninstalled to shut
@@ -229,32 +230,30 @@ pub(crate) struct StaticReporting {
     /// which report nothing while it is clear.
     on: Arc<AtomicBool>,
     /// The most recent counter registered (the listing's head at the last walk).
-    seen: Mutex<Option<&'static StaticCounter>>,
+    counters_seen: Mutex<Option<&'static StaticCounter>>,
+    /// The same for the static histograms.
+    histograms_seen: Mutex<Option<&'static StaticHistogramCells>>,
 }
 
 impl StaticReporting {
-    /// Starts (`true`) or stops reporting static counters.
+    /// Starts (`true`) or stops reporting static counters and histograms.
     pub(crate) fn set(&self, on: bool) {
         // Relaxed: a collection that starts just before the change reports as before; the
-        // counters it reads carry no other data.
+        // statics it reads carry no other data.
         self.on.store(on, Ordering::Relaxed);
     }
 
-    /// When reporting, registers the static counters that recorded since the last call in
-    /// `provider`'s meters (which then collect them as any instrument).
+    /// When reporting, registers the static counters and histograms that recorded since the last
+    /// call in `provider`'s meters (which then collect them as any instrument), oldest first, so
+    /// that registration order follows first use.
     pub(crate) fn register_new(&self, provider: &MeterProvider) {
         // Relaxed: see `set`.
         if !self.on.load(Ordering::Relaxed) {
             return;
         }
-        let mut seen = self.seen.lock();
-        let new = LISTED.walk(*seen);
-        let Some(&head) = new.first() else { return };
-        // Oldest first, so that registration order follows first use.
-        for &counter in new.iter().rev() {
-            register(provider, counter, &self.on);
-        }
-        *seen = Some(head);
+        LISTED.each_new(&mut self.counters_seen.lock(), |counter| register(provider, counter, &self.on));
+        static_histogram::LISTED
+            .each_new(&mut self.histograms_seen.lock(), |cells| static_histogram::register(provider, cells, &self.on));
     }
 }
 
