@@ -40,6 +40,9 @@
 //!   attributes).
 //! - `nanotel/counter_add_static`: a [`StaticCounter`]'s add (one of 64 statics, each on pages of
 //!   its own, as the floor's cells): no handle, its cell chosen from the stack's address.
+//! - `nanotel/histogram_record_static`: a [`StaticHistogram`]'s record (default boundaries, the
+//!   same values; one of 64 statics, each on pages of its own): no handle, its stripe chosen from
+//!   the stack's address, its bucket from boundaries compiled into the code.
 //! - `…/from_library`: the bound counter add, the bound histogram record and the span, called
 //!   from a library crate (`library_calls.rs`) instead of this benchmark's own: without
 //!   link-time optimisation, a library reaches each thread-local through the thread pointer read
@@ -89,7 +92,9 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{Logger, LoggerProvider, Severity};
-use nanotel::metrics::{BoundCounter, BoundHistogram, Counter, Histogram, MeterProvider, StaticCounter};
+use nanotel::metrics::{
+    BoundCounter, BoundHistogram, Counter, Histogram, MeterProvider, StaticCounter, StaticHistogram,
+};
 use nanotel::trace::{Sampler, Tracer, TracerProvider};
 use order_span::order_span;
 
@@ -158,6 +163,14 @@ struct PageCounter(StaticCounter);
 /// The static counters (one series: they share a name).
 static STATIC_COUNTERS: [PageCounter; SERIES] =
     [const { PageCounter(StaticCounter::new("cold.static_counter")) }; SERIES];
+
+/// A static histogram (default boundaries), alone on its pages as the floor's cells are.
+#[repr(align(4096))]
+struct PageHistogram(StaticHistogram);
+
+/// The static histograms (one metric: they share a name).
+static STATIC_HISTOGRAMS: [PageHistogram; SERIES] =
+    [const { PageHistogram(StaticHistogram::new("cold.static_histogram")) }; SERIES];
 
 /// Floor cells in memory the allocator maps on its own (512 KiB, above its threshold for a mapping
 /// of their own), away from the binary and from the heap the handles' series lie in: a line whose
@@ -418,6 +431,12 @@ impl Nanotel {
             #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run)))
         }));
+        rows.push(Row::new(
+            "nanotel/histogram_record_static",
+            #[inline(always)]
+            |run| STATIC_HISTOGRAMS[run % SERIES].0.record(black_box(spread(run))),
+            |_| {},
+        ));
         rows.extend(placements("nanotel/counter_add_bound/from_library", || {
             let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
             #[inline(always)]
@@ -686,6 +705,15 @@ fn report(rows: &[Row]) {
         net(ours, 0.5) / net("prometheus/counter_inc_by", 0.5),
         net(ours, 0.5) / net(&hot("prometheus/counter_inc_by"), 0.5),
         net(ours, 0.99) / net("opentelemetry_sdk/counter_add", 0.99),
+    );
+    let ours = "nanotel/histogram_record_static";
+    println!(
+        "  {ours:<52} {:>5.2}x floor/fetch_add (goal <= 1.5), {:>5.2}x prometheus/histogram_observe (handle cold), \
+         {:>5.2}x (handle warm); p99 {:>5.2}x",
+        net(ours, 0.5) / fetch_add,
+        net(ours, 0.5) / net("prometheus/histogram_observe", 0.5),
+        net(ours, 0.5) / net(&hot("prometheus/histogram_observe"), 0.5),
+        net(ours, 0.99) / net("opentelemetry_sdk/histogram_record", 0.99),
     );
     let others = [
         ("nanotel/span_start_end", 1.3, "opentelemetry_sdk/span_start_end"),

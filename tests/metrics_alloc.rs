@@ -3,7 +3,9 @@
 //! harness's own threads allocate as they please).
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{Aggregation, ExemplarFilter, MeterProvider, StaticCounter, TemporalityPreference, View};
+use nanotel::metrics::{
+    Aggregation, ExemplarFilter, MeterProvider, StaticCounter, StaticHistogram, TemporalityPreference, View,
+};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::trace::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -276,4 +278,16 @@ fn a_static_counter_allocates_nothing_from_its_first_add() {
     });
     assert_eq!(n, 0, "static counter adds allocated {n} times");
     assert_eq!(FIRST_USE.total(), 10_000);
+}
+
+#[test]
+fn a_static_histogram_allocates_nothing_from_its_first_record() {
+    static FIRST_USE: StaticHistogram = StaticHistogram::new("alloc.static_histogram");
+    let n = allocations_in(|| {
+        for value in 0..10_000 {
+            FIRST_USE.record(value);
+        }
+    });
+    assert_eq!(n, 0, "static histogram records allocated {n} times");
+    assert_eq!(FIRST_USE.count(), 10_000);
 }

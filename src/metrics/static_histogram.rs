@@ -515,4 +515,20 @@ mod tests {
         assert_eq!(cumulative.cells[SUM], sum + 25);
         assert!(LISTED.walk(None).iter().any(|listed| std::ptr::eq(*listed, cells)));
     }
+
+    #[test]
+    fn a_record_finding_every_stripe_held_makes_an_extra_and_loses_nothing() {
+        static HISTOGRAM: StaticHistogram<Tens> = StaticHistogram::new("static_histogram.unit_test.held");
+        let stripes = &HISTOGRAM.cells.stripes;
+        let held: Vec<_> =
+            (0..STRIPES).map(|slot| stripes.claim(slot, || unreachable!("a fixed stripe is free"))).collect();
+        HISTOGRAM.record(15);
+        assert_eq!(stripes.extra_count(), 1, "every fixed stripe held: an extra");
+        drop(held);
+        HISTOGRAM.record(15);
+        assert_eq!(stripes.extra_count(), 1, "none held: a fixed stripe");
+        let reading = HISTOGRAM.cells.read(false);
+        assert_eq!((reading.cells[SUM], reading.cells[FIRST_BUCKET + 1]), (30, 2));
+        assert_eq!(HISTOGRAM.count(), 2);
+    }
 }
