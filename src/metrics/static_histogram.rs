@@ -258,6 +258,7 @@ impl<B: Boundaries> StaticHistogram<B> {
     pub const DEFAULT_SCOPE: &'static str = super::StaticCounter::DEFAULT_SCOPE;
 
     /// The stripes of a new histogram.
+    #[cfg(not(nanotel_loom))]
     #[expect(clippy::declare_interior_mutable_const, reason = "a template copied into each new histogram")]
     const STRIPE: CachePadded<Claimable<StaticCells>> = CachePadded::new(Claimable::new(StaticCells::EMPTY, false));
 
@@ -275,7 +276,11 @@ impl<B: Boundaries> StaticHistogram<B> {
     #[must_use]
     pub fn new(name: &'static str) -> Self {
         assert!(valid(B::BOUNDS));
-        Self::with_parts(name, Stripes::inline(std::array::from_fn(|_| Self::STRIPE)), Link::new())
+        Self::with_parts(
+            name,
+            Stripes::inline(std::array::from_fn(|_| CachePadded::new(Claimable::new(StaticCells::EMPTY, false)))),
+            Link::new(),
+        )
     }
 
     const fn with_parts(
