@@ -24,6 +24,8 @@
 //!   goal; the cost of the filter is its difference from `counter_add_unbound`).
 //! - `nanotel/histogram_record_bound`: explicit buckets (the default ones), `u64` values spread
 //!   over all 16 buckets (goal ≤ 2.5× the floor).
+//! - `nanotel/histogram_record_static`: a [`StaticHistogram`]'s record, the same values (no goal;
+//!   the histogram for cold caches, see `cold.rs`: warm, one compare-and-swap as the bound record).
 //! - `nanotel/gauge_record_bound`: a bound `f64` gauge set (its series' cells checked for a view's
 //!   histogram, then one relaxed store). Reported, no goal.
 //! - `nanotel/exponential_histogram_record_bound`: `f64` values spread over 1..10⁴ (goal ≤ 4×).
@@ -67,7 +69,7 @@ use criterion::Criterion;
 use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{ExemplarFilter, MeterProvider, StaticCounter, TemporalityPreference, View};
+use nanotel::metrics::{ExemplarFilter, MeterProvider, StaticCounter, StaticHistogram, TemporalityPreference, View};
 
 const GROUP: &str = "metrics";
 
@@ -75,6 +77,9 @@ static FLOOR: AtomicU64 = AtomicU64::new(0);
 
 /// The static counter of `nanotel/counter_add_static`.
 static STATIC_COUNTER: StaticCounter = StaticCounter::new("bench.static_counter");
+
+/// The static histogram of `nanotel/histogram_record_static` (default boundaries).
+static STATIC_HISTOGRAM: StaticHistogram = StaticHistogram::new("bench.static_histogram");
 
 fn attributes() -> [KeyValue; 3] {
     [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", "AAPL")]
@@ -256,6 +261,13 @@ fn benches(c: &mut Criterion) {
             bound_histogram.record(black_box(spread[i & 15]))
         })
     });
+    group.bench_function("nanotel/histogram_record_static", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            STATIC_HISTOGRAM.record(black_box(spread[i & 15]))
+        })
+    });
     // Right after the row it is compared with, so both meet the same machine load.
     group.bench_function("nanotel/histogram_record_bound_exemplars_off", |b| {
         let mut i = 0usize;
@@ -371,6 +383,7 @@ fn print_ratios() {
             "none",
         ),
         ("histogram_record_bound / floor", ratio("nanotel/histogram_record_bound", floor), "<= 2.5"),
+        ("histogram_record_static / floor", ratio("nanotel/histogram_record_static", floor), "none"),
         (
             "exponential_histogram_record_bound / floor",
             ratio("nanotel/exponential_histogram_record_bound", floor),

@@ -9,7 +9,8 @@
 //! - `<op>`: `counter_add_bound` (one bound counter shared by every thread), `counter_add_static`
 //!   (one [`StaticCounter`], whose threads share its 16 cells by their stacks' addresses),
 //!   `histogram_record_bound`
-//!   (one bound histogram, default buckets), `span_start_end` (a sampled span with 2 attributes;
+//!   (one bound histogram, default buckets), `histogram_record_static` (one [`StaticHistogram`],
+//!   whose threads claim its 16 stripes by their stacks' addresses), `span_start_end` (a sampled span with 2 attributes;
 //!   each thread drains the buffers, untimed, after every 256 of its spans).
 //!
 //! After the run the bench checks that nothing was lost (every add in the counters' sums, every
@@ -36,7 +37,7 @@ use criterion::Criterion;
 use cpu_time::thread_cpu_ns;
 
 use nanotel::attributes::KeyValue;
-use nanotel::metrics::{MeterProvider, StaticCounter};
+use nanotel::metrics::{MeterProvider, StaticCounter, StaticHistogram};
 use nanotel::trace::{Sampler, TracerProvider};
 
 const GROUP: &str = "threads";
@@ -45,6 +46,9 @@ const SPAN_BURST: u64 = 256;
 
 /// The counter of the `counter_add_static` rows.
 static STATIC_ORDERS: StaticCounter = StaticCounter::new("bench.static_orders");
+
+/// The histogram of the `histogram_record_static` rows (default boundaries).
+static STATIC_LATENCY: StaticHistogram = StaticHistogram::new("bench.static_latency");
 
 /// A thread's clock: its CPU time where the OS has one, else wall time.
 fn now_ns(wall: Instant) -> u64 {
@@ -88,6 +92,7 @@ fn benches(c: &mut Criterion) {
     // What every row did, to check against what the instruments and buffers hold at the end.
     let adds = Arc::new(AtomicU64::new(0));
     let static_adds = Arc::new(AtomicU64::new(0));
+    let static_records = Arc::new(AtomicU64::new(0));
     let records = Arc::new(AtomicU64::new(0));
     let spans = Arc::new(AtomicU64::new(0));
     let drained = Arc::new(AtomicU64::new(0));
@@ -126,6 +131,19 @@ fn benches(c: &mut Criterion) {
             b.iter_custom(|iterations| on_threads(threads, iterations, work.clone()))
         });
 
+        let static_records = static_records.clone();
+        let work: Arc<dyn Fn(u64) -> u64 + Send + Sync> = Arc::new(move |iterations| {
+            static_records.fetch_add(iterations, Ordering::Relaxed);
+            let mut value = 0;
+            timed(iterations, || {
+                value = (value + 997) % 10_000;
+                STATIC_LATENCY.record(black_box(value))
+            })
+        });
+        group.bench_function(format!("histogram_record_static/{threads}"), |b| {
+            b.iter_custom(|iterations| on_threads(threads, iterations, work.clone()))
+        });
+
         let (tracers, spans, drained, dropped) = (tracers.clone(), spans.clone(), drained.clone(), dropped.clone());
         let work: Arc<dyn Fn(u64) -> u64 + Send + Sync> = Arc::new(move |iterations| {
             spans.fetch_add(iterations, Ordering::Relaxed);
@@ -159,7 +177,9 @@ fn benches(c: &mut Criterion) {
     check_nothing_lost(&meters, &tracers, [&adds, &records, &spans, &drained, &dropped]);
     let static_adds = static_adds.load(Ordering::Relaxed);
     assert_eq!(STATIC_ORDERS.total(), static_adds, "every static add counted");
-    println!("nothing lost: {static_adds} static counter adds");
+    let static_records = static_records.load(Ordering::Relaxed);
+    assert_eq!(STATIC_LATENCY.count(), static_records, "every static record counted");
+    println!("nothing lost: {static_adds} static counter adds, {static_records} static histogram records");
 }
 
 /// Every add and record is in the instruments, every span was drained and none dropped.
@@ -186,7 +206,14 @@ fn check_nothing_lost(meters: &MeterProvider, tracers: &TracerProvider, tallies:
 
 fn print_ratios() {
     println!("\nper-thread cost at 64 threads / at 1 thread, this run (goal <= 2):");
-    for op in ["counter_add_bound", "counter_add_static", "histogram_record_bound", "span_start_end"] {
+    let ops = [
+        "counter_add_bound",
+        "counter_add_static",
+        "histogram_record_bound",
+        "histogram_record_static",
+        "span_start_end",
+    ];
+    for op in ops {
         let at = |threads: usize| estimates::estimate_ns(GROUP, &format!("{op}/{threads}"));
         match (at(1), at(64)) {
             (Some(one), Some(many)) => println!("  {op:<24} {one:>8.1} ns {many:>8.1} ns {:>6.2}x", many / one),

@@ -17,7 +17,7 @@ use std::ptr::read_volatile;
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::metrics::{MeterProvider, StaticCounter};
+use nanotel::metrics::{MeterProvider, StaticCounter, StaticHistogram};
 use nanotel::trace::{Sampler, TracerProvider};
 use order_span::order_span;
 use sampled::sampled_context;
@@ -27,6 +27,9 @@ static END: u64 = 0x6e61_6e6f_7465_6c32;
 
 /// The counter of `nanotel/counter_add_static`.
 static ORDERS_SENT: StaticCounter = StaticCounter::new("orders.sent");
+
+/// The histogram of `nanotel/histogram_record_static`.
+static FILL_LATENCY: StaticHistogram = StaticHistogram::new("fill.latency");
 
 /// Runs `op` warm, then once between the markers, announcing the region as `name`.
 fn region(name: &str, mut op: impl FnMut()) {
@@ -58,6 +61,11 @@ fn main() {
     region("nanotel/histogram_record_bound", || {
         value = (value + 997) % 10_000;
         histogram.record(black_box(value))
+    });
+    let mut latency = 0u64;
+    region("nanotel/histogram_record_static", || {
+        latency = (latency + 997) % 10_000;
+        FILL_LATENCY.record(black_box(latency))
     });
     let exponential = meter.f64_histogram("latency.fine").with_exponential_buckets().build().expect("a valid name");
     let exponential = exponential.bind(&attributes);

@@ -7,8 +7,9 @@
 //! A market-data thread publishes ticks and records the order book's depth; an order thread
 //! answers each tick with an order: a span per order with the events `sent`, `acked` and `filled`
 //! or `rejected`, a child span per venue round trip, the tick-to-trade latency in a histogram and
-//! an order counter per venue and side, all through bound handles, and a count of every order
-//! routed in a `StaticCounter` (no handle: the counter for cold caches). The pre-trade risk check is
+//! an order counter per venue and side, all through bound handles, a count of every order routed
+//! in a `StaticCounter` and each venue round trip's time in a `StaticHistogram` (no handles: the
+//! instruments for cold caches). The pre-trade risk check is
 //! instrumented the way libraries are, with `tracing` macros: its `risk.check` span and its event
 //! reach the same trace through nanotel's `tracing` layer, a child of the order span.
 //!
@@ -30,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use nanotel::attributes::KeyValue;
 use nanotel::clock::now_unix_nanos;
 use nanotel::logs::{Logger, Severity};
-use nanotel::metrics::{BoundCounter, BoundGauge, BoundHistogram, Meter, StaticCounter};
+use nanotel::metrics::{BoundCounter, BoundGauge, BoundHistogram, Boundaries, Meter, StaticCounter, StaticHistogram};
 use nanotel::resource::ResourceBuilder;
 use nanotel::trace::{SpanKind, Status, Tracer};
 use nanotel::{Signal, Telemetry};
@@ -45,6 +46,27 @@ static ORDERS_ROUTED: StaticCounter = StaticCounter::new("trading.orders.routed"
     .with_unit("{order}")
     .with_description("Orders routed to a venue")
     .with_scope("trading_client");
+
+/// Microseconds from an order to its venue and back, the boundaries compiled into the record.
+struct RoundTripMicros;
+
+impl Boundaries for RoundTripMicros {
+    const BOUNDS: &'static [u64] = &[2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 50, 100];
+}
+
+/// Every venue round trip, in a histogram without a handle: like the counter above, its record
+/// waits for one cache line when the caches went cold.
+static ROUND_TRIP: StaticHistogram<RoundTripMicros> = StaticHistogram::new("trading.venue.round_trip")
+    .with_unit("us")
+    .with_description("Order to venue and back")
+    .with_scope("trading_client");
+
+/// The instruments kept in statics, handed to the order thread when telemetry runs.
+#[derive(Clone, Copy)]
+struct Statics {
+    routed: &'static StaticCounter,
+    round_trip: &'static StaticHistogram<RoundTripMicros>,
+}
 const SIDES: [&str; 2] = ["buy", "sell"];
 const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "NVDA", "AMZN"];
 
@@ -93,6 +115,7 @@ struct HotPathSamples {
     counter_add: Vec<u64>,
     static_counter_add: Vec<u64>,
     histogram_record: Vec<u64>,
+    static_histogram_record: Vec<u64>,
     span: Vec<u64>,
 }
 
@@ -103,6 +126,7 @@ impl HotPathSamples {
             counter_add: Vec::with_capacity(capacity),
             static_counter_add: Vec::with_capacity(capacity),
             histogram_record: Vec::with_capacity(capacity),
+            static_histogram_record: Vec::with_capacity(capacity),
             span: Vec::with_capacity(capacity),
         }
     }
@@ -180,13 +204,13 @@ fn spin_for(nanos: u64) {
 }
 
 /// The order thread: an order per tick until the market-data thread stops. Returns the orders sent
-/// and the sampled hot-path timings. `routed` counts every order (none in the calibration pass,
-/// whose timed regions hold no telemetry).
+/// and the sampled hot-path timings. `statics` count every order and round trip (none in the
+/// calibration pass, whose timed regions hold no telemetry).
 fn order_gateway(
     tracer: Tracer,
     meter: Meter,
     logger: Logger,
-    routed: Option<&'static StaticCounter>,
+    statics: Option<Statics>,
     ticks: Receiver<Tick>,
     seed: u64,
     capacity: usize,
@@ -229,8 +253,8 @@ fn order_gateway(
         let t1 = now_unix_nanos();
         instruments.orders[venue][side].add(1);
         let t2 = now_unix_nanos();
-        if let Some(routed) = routed {
-            routed.add(1);
+        if let Some(statics) = statics {
+            statics.routed.add(1);
         }
         let t2_routed = now_unix_nanos();
         order.add_event("sent", []);
@@ -247,6 +271,10 @@ fn order_gateway(
         let t5 = now_unix_nanos();
         round_trip.end();
         let t6 = now_unix_nanos();
+        if let Some(statics) = statics {
+            statics.round_trip.record(t5.saturating_sub(t4) / 1_000);
+        }
+        let t7 = now_unix_nanos();
         if timed {
             // Saturating: the clock may be stepped when the wall clock itself was.
             let cost = |from: u64, to: u64| to.saturating_sub(from).saturating_sub(samples.clock_overhead);
@@ -254,6 +282,7 @@ fn order_gateway(
             keep(&mut samples.histogram_record, histogram);
             keep(&mut samples.counter_add, counter);
             keep(&mut samples.static_counter_add, cost(t2, t2_routed));
+            keep(&mut samples.static_histogram_record, cost(t6, t7));
             keep(&mut samples.span, span);
         }
 
@@ -327,6 +356,7 @@ fn print_hot_path(mut samples: HotPathSamples, mut calibration: HotPathSamples) 
         ("counter add", &mut samples.counter_add, &mut calibration.counter_add),
         ("static counter add", &mut samples.static_counter_add, &mut calibration.static_counter_add),
         ("histogram record", &mut samples.histogram_record, &mut calibration.histogram_record),
+        ("static histogram record", &mut samples.static_histogram_record, &mut calibration.static_histogram_record),
         ("span", &mut samples.span, &mut calibration.span),
     ] {
         let count = values.len();
@@ -447,11 +477,11 @@ fn run(telemetry: &Telemetry, options: &Options) -> (u64, HotPathSamples) {
     };
     let orders = {
         let seed = options.seed;
-        // A disabled run (`OTEL_SDK_DISABLED=true`) records nothing, this counter included.
-        let routed = (!telemetry.is_disabled()).then_some(&ORDERS_ROUTED);
+        // A disabled run (`OTEL_SDK_DISABLED=true`) records nothing, the statics included.
+        let statics = (!telemetry.is_disabled()).then_some(Statics { routed: &ORDERS_ROUTED, round_trip: &ROUND_TRIP });
         std::thread::Builder::new()
             .name("orders".into())
-            .spawn(move || order_gateway(tracer, meter, logger, routed, ticks_out, seed, capacity))
+            .spawn(move || order_gateway(tracer, meter, logger, statics, ticks_out, seed, capacity))
     };
     let deadline = Instant::now() + options.duration;
     while Instant::now() < deadline {

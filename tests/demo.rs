@@ -104,7 +104,7 @@ fn the_embedded_collector_run_exports_everything_and_says_so() {
     );
     assert!(received.contains(&accepted), "{received} / {accepted}");
     let hot: Vec<&String> = lines.iter().filter(|l| l.starts_with("hot path: ")).collect();
-    for what in ["counter add", "static counter add", "histogram record", "span"] {
+    for what in ["counter add", "static counter add", "histogram record", "static histogram record", "span"] {
         let line = hot.iter().find(|l| l.starts_with(&format!("hot path: {what} p50 "))).expect(what);
         assert!(line.contains(" ns p99 ") && line.contains(" ns ("), "{line}");
         assert!(line.contains("; disabled p50 ") && line.contains(": nanotel adds p50 "), "calibrated: {line}");
