@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nanotel::metrics::{Aggregation, Boundaries, StaticHistogram, TemporalityPreference, View};
+use nanotel::metrics::{Aggregation, Boundaries, DefaultBoundaries, StaticHistogram, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{AggregationTemporality, HistogramDataPoint, Metric, ScopeMetrics};
 use nanotel::Telemetry;
@@ -180,7 +180,7 @@ fn under_delta_temporality_each_record_is_reported_once_with_its_window_extremes
 }
 
 #[test]
-fn views_rename_and_drop_and_statics_of_one_name_are_points_of_one_metric() {
+fn views_rename_and_drop_and_statics_of_one_name_are_one_series() {
     static FIRST: StaticHistogram = StaticHistogram::new("static.spread");
     static SECOND: StaticHistogram = StaticHistogram::new("static.spread");
     static DROPPED: StaticHistogram = StaticHistogram::new("static.noise");
@@ -200,13 +200,9 @@ fn views_rename_and_drop_and_statics_of_one_name_are_points_of_one_metric() {
     let scopes = telemetry.meter_provider().collect();
     assert!(named(&scopes, "static.spread").is_empty());
     assert!(named(&scopes, "static.noise").is_empty(), "a view dropped it");
-    let found = named(&scopes, "static.spreads");
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0, StaticHistogram::<nanotel::metrics::DefaultBoundaries>::DEFAULT_SCOPE);
-    let (points, _) = points(found[0].1);
-    let mut counts: Vec<(u64, u64)> = points.iter().map(|point| (point.count, point.sum)).collect();
-    counts.sort_unstable();
-    assert_eq!(counts, [(1, 1), (2, 300)]);
+    assert_eq!(named(&scopes, "static.spreads")[0].0, StaticHistogram::<DefaultBoundaries>::DEFAULT_SCOPE);
+    let (point, _) = only_point(&scopes, "static.spreads");
+    assert_eq!((point.count, point.sum, point.extremes), (3, 301, Some((1, 200))), "one series of both");
     telemetry.shutdown(WAIT);
 }
 
@@ -234,11 +230,13 @@ fn a_provider_never_installed_or_replaced_reports_no_static_histogram() {
 const CHILD: &str = "METRICS_STATIC_HISTOGRAM_CHILD";
 
 /// The child's work (a process of its own, so that its stderr is its alone): a static histogram
-/// whose name breaks the specification's syntax, and one under a view asking for other buckets.
+/// whose name breaks the specification's syntax, one under a view asking for other buckets, and
+/// one of the same name with other boundaries.
 #[test]
 fn child_reports_what_it_cannot_export() {
     static BAD_NAME: StaticHistogram = StaticHistogram::new("9 fills");
     static REBUCKETED: StaticHistogram = StaticHistogram::new("static.rebucketed");
+    static OTHER_BOUNDS: StaticHistogram<Micros> = StaticHistogram::new("static.rebucketed");
     if std::env::var_os(CHILD).is_none() {
         return;
     }
@@ -250,10 +248,11 @@ fn child_reports_what_it_cannot_export() {
         .unwrap();
     BAD_NAME.record(1);
     REBUCKETED.record(30);
+    OTHER_BOUNDS.record(30);
     let scopes = telemetry.meter_provider().collect();
     assert!(named(&scopes, "9 fills").is_empty(), "a bad name is not exported");
     let (point, _) = only_point(&scopes, "static.rebucketed");
-    assert_eq!((point.count, point.bounds.len()), (1, 15), "its own buckets");
+    assert_eq!((point.count, point.bounds.len()), (1, 15), "its own buckets, and not the other's record");
     telemetry.shutdown(WAIT);
 }
 
@@ -277,6 +276,11 @@ fn a_bad_name_and_a_view_for_other_buckets_are_reported_on_stderr_and_nothing_el
         warnings
             .iter()
             .any(|line| line.contains("another aggregation of static histogram") && line.contains("static.rebucketed")),
+        "{stderr}"
+    );
+    assert!(
+        warnings.iter().any(|line| line.contains("static histogram \"static.rebucketed\" of scope")
+            && line.contains("not those of the one registered before")),
         "{stderr}"
     );
 }

@@ -160,26 +160,32 @@ struct Reading {
     cells: [u64; INLINE],
 }
 
+impl Reading {
+    /// The reading of two histograms of the same boundaries as one.
+    fn merge(mut self, other: Reading) -> Reading {
+        for place in std::iter::once(SUM).chain(FIRST_BUCKET..INLINE) {
+            self.cells[place] = self.cells[place].wrapping_add(other.cells[place]);
+        }
+        self.cells[MIN] = self.cells[MIN].min(other.cells[MIN]);
+        self.cells[MAX] = self.cells[MAX].max(other.cells[MAX]);
+        self
+    }
+}
+
 impl StaticHistogramCells {
     /// Reads every stripe (and, with `reset_extremes`, starts their extremes again).
     fn read(&self, reset_extremes: bool) -> Reading {
-        let mut total = StaticCells::EMPTY_CELLS;
-        for mut held in self.stripes.hold_each() {
+        let stripes = self.stripes.hold_each().map(|mut held| {
             held.with(|stripe| {
-                let cells = &mut stripe.cells;
-                total[SUM] = total[SUM].wrapping_add(cells[SUM]);
-                total[MIN] = total[MIN].min(cells[MIN]);
-                total[MAX] = total[MAX].max(cells[MAX]);
-                for (sum, count) in total[FIRST_BUCKET..].iter_mut().zip(&cells[FIRST_BUCKET..]) {
-                    *sum = sum.wrapping_add(*count);
-                }
+                let cells = stripe.cells;
                 if reset_extremes {
-                    cells[MIN] = u64::MAX;
-                    cells[MAX] = 0;
+                    stripe.cells[MIN] = u64::MAX;
+                    stripe.cells[MAX] = 0;
                 }
-            });
-        }
-        Reading { cells: total }
+                Reading { cells }
+            })
+        });
+        stripes.fold(Reading { cells: StaticCells::EMPTY_CELLS }, Reading::merge)
     }
 
     /// The counts and sum since the last resetting delta reading, with the extremes since then;
@@ -224,8 +230,9 @@ impl StaticHistogramCells {
 /// provider that was never installed does not report it. Views apply as to a
 /// [`Histogram`](super::Histogram) of the same name for renaming and dropping; a view's other
 /// aggregation or boundaries cannot apply to cells counted at compile-time boundaries and is
-/// ignored, with a warning. Two statics of the same name and scope are reported as two points of
-/// one metric.
+/// ignored, with a warning. Two statics of the same name, scope and boundaries are reported as one
+/// series, their records together; one whose boundaries differ from those of the first registered
+/// is not exported (a warning says so).
 ///
 /// ```
 /// use nanotel::metrics::StaticHistogram;
@@ -402,10 +409,21 @@ pub(super) fn register(
         });
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
-    instrument.histograms.lock().push(histogram);
+    let mut histograms = instrument.histograms.lock();
+    match histograms.first() {
+        Some(first) if first.bounds != histogram.bounds => crate::diag::warning!(
+            "static histogram {name:?} of scope {:?} not exported: its boundaries {:?} are not those of the one \
+             registered before under that name, {:?}",
+            histogram.scope,
+            histogram.bounds,
+            first.bounds
+        ),
+        _ => histograms.push(histogram),
+    }
 }
 
-/// The points of the static histograms of one name and scope in one provider.
+/// The point of the static histograms of one name and scope in one provider (of the same
+/// boundaries: one with others is not registered), their readings merged as one series.
 struct StaticHistogramPoints {
     descriptor: Descriptor,
     /// A view drops it.
@@ -438,16 +456,12 @@ impl Collect for StaticHistogramPoints {
             self.created
         };
         let histograms = self.histograms.lock();
-        let data_points: Vec<HistogramDataPoint> = histograms
+        let bounds = histograms.first()?.bounds;
+        let reading = histograms
             .iter()
-            .filter_map(|histogram| {
-                let reading = if delta { histogram.delta(cx.reset) } else { histogram.read(false) };
-                point(histogram.bounds, &reading, start_time_unix_nano, cx.now, delta)
-            })
-            .collect();
-        if data_points.is_empty() {
-            return None;
-        }
+            .map(|histogram| if delta { histogram.delta(cx.reset) } else { histogram.read(false) })
+            .reduce(Reading::merge)?;
+        let data_points = vec![point(bounds, &reading, start_time_unix_nano, cx.now, delta)?];
         let histogram = Histogram { data_points, aggregation_temporality: temporality.to_proto() };
         Some(metric(&self.descriptor, metric::Data::Histogram(histogram)))
     }
@@ -535,5 +549,46 @@ mod tests {
         let reading = HISTOGRAM.cells.read(false);
         assert_eq!((reading.cells[SUM], reading.cells[FIRST_BUCKET + 1]), (30, 2));
         assert_eq!(HISTOGRAM.count(), 2);
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    struct Two;
+
+    impl Boundaries for Two {
+        const BOUNDS: &'static [u64] = &[2];
+    }
+
+    /// Two recorders on a static histogram (their stripes picked by their stacks: the same one or
+    /// two) while a resetting delta reading races them: each window's count is its buckets' sum,
+    /// its sum theirs, with min ≤ max when it has any; over the windows each record is counted
+    /// once, and the cumulative reading after them holds both.
+    #[test]
+    fn loom_static_records_land_whole_in_one_window() {
+        loom::model(|| {
+            // Leaked: a record takes `&'static self`, as a `static` gives it (a few KiB a run).
+            let histogram: &'static StaticHistogram<Two> = Box::leak(Box::new(StaticHistogram::new("loom.static")));
+            let recorders: Vec<_> =
+                [1u64, 5].into_iter().map(|value| thread::spawn(move || histogram.record(value))).collect();
+            let first = histogram.cells.delta(true);
+            recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
+            let second = histogram.cells.delta(true);
+            let mut counted = [0; 2];
+            for window in [&first, &second] {
+                let buckets = &window.cells[FIRST_BUCKET..FIRST_BUCKET + 2];
+                let sum = buckets[0] + 5 * buckets[1];
+                assert_eq!(window.cells[SUM], sum, "a record's bucket and sum in one window");
+                if buckets.iter().any(|&count| count > 0) {
+                    assert!(window.cells[MIN] <= window.cells[MAX]);
+                }
+                counted = [counted[0] + buckets[0], counted[1] + buckets[1]];
+            }
+            assert_eq!(counted, [1, 1], "each record counted once");
+            assert_eq!(histogram.cells.read(false).cells[SUM], 6);
+        });
     }
 }
