@@ -4,9 +4,6 @@
 //! that is not the installed one; what cannot be exported is said on stderr (a child process). The installed provider is the process's, so this binary holds
 //! these tests alone, and they take turns.
 
-use std::sync::Mutex;
-use std::time::Duration;
-
 use nanotel::metrics::{Aggregation, StaticCounter, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point::Value;
@@ -14,32 +11,10 @@ use nanotel::proto::metrics::v1::{AggregationTemporality, Metric, ScopeMetrics};
 use nanotel::Telemetry;
 use nanotel_testing::TestCollector;
 
-const WAIT: Duration = Duration::from_secs(10);
+#[path = "support/installed.rs"]
+mod installed;
 
-/// One test at a time: they share the installed provider.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn builder(collector: &TestCollector) -> nanotel::TelemetryBuilder {
-    nanotel::builder()
-        .without_env()
-        .with_endpoint(collector.endpoint())
-        .configure_pipeline(|p| p.with_self_telemetry(false))
-}
-
-/// The metrics named `name` in `scopes`, with their scope's name.
-fn named<'a>(scopes: &'a [ScopeMetrics], name: &str) -> Vec<(&'a str, &'a Metric)> {
-    scopes
-        .iter()
-        .flat_map(|scope| {
-            scope.metrics.iter().map(move |metric| (scope.scope.as_ref().map_or("", |s| &s.name), metric))
-        })
-        .filter(|(_, metric)| metric.name == name)
-        .collect()
-}
+use installed::{builder, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
 
 /// The one point of a static counter's metric: its value and temporality.
 fn point(metric: &Metric) -> (u64, AggregationTemporality) {
@@ -116,13 +91,7 @@ fn views_rename_and_drop_and_statics_of_one_name_report_their_sum() {
     static DROPPED: StaticCounter = StaticCounter::new("static.noise");
     let _turn = turn();
     let collector = TestCollector::start().unwrap();
-    let telemetry = builder(&collector)
-        .configure_metrics(|m| {
-            m.with_view(View::new("static.rejects").with_stream_name("static.rejections"))
-                .with_view(View::new("static.noise").with_aggregation(Aggregation::Drop))
-        })
-        .build()
-        .unwrap();
+    let telemetry = renaming_and_dropping(&collector, ("static.rejects", "static.rejections"), "static.noise");
     FIRST.add(1);
     SECOND.add(10);
     DROPPED.add(1);
@@ -185,16 +154,8 @@ fn child_reports_what_it_cannot_export() {
 
 #[test]
 fn a_bad_name_and_a_histogram_view_are_reported_on_stderr_and_nothing_else_breaks() {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let output = std::process::Command::new(exe)
-        .args(["--exact", "child_reports_what_it_cannot_export", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("OTEL_LOG_LEVEL")
-        .output()
-        .expect("the child runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "child failed ({}):\n{stderr}", output.status);
-    let warnings: Vec<&str> = stderr.lines().filter(|line| line.starts_with("nanotel: warning: ")).collect();
+    let warnings = warnings_of_child("child_reports_what_it_cannot_export", CHILD);
+    let stderr = warnings.join("\n");
     assert!(
         warnings.iter().any(|line| line.contains("static counter not exported") && line.contains("9 orders")),
         "{stderr}"

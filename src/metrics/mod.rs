@@ -103,6 +103,7 @@ mod series_cache;
 mod series_map;
 mod static_counter;
 mod static_histogram;
+mod static_reporting;
 mod stripe;
 mod sum;
 mod sync;

@@ -18,7 +18,7 @@ use super::descriptor::TemporalityPreference;
 use super::exemplar::ExemplarFilter;
 use super::meter::Meter;
 use super::series_map::unix_nanos;
-use super::static_counter::StaticReporting;
+use super::static_reporting::StaticReporting;
 use super::view::{HistogramAggregation, View, Views};
 
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).

@@ -21,18 +21,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
 
 use crate::proto::metrics::v1::{metric, Metric, NumberDataPoint, Sum};
 
 use super::collect::{metric, Collect, CollectContext};
-use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temporality};
+use super::descriptor::{InstrumentKind, Temporality};
 use super::listing::{Link, Listed, Listing};
 use super::number::Number;
-use super::series_map::unix_nanos;
-use super::static_histogram::{self, StaticHistogramCells};
+use super::static_reporting::{self, StaticDescription, StaticInstrument};
 use super::stripe;
-use super::view::{HistogramChoice, Route};
+use super::view::{HistogramChoice, Stream};
 use super::MeterProvider;
 
 /// The cells of each static counter (a power of two). With the 128-byte padding of
@@ -44,11 +42,11 @@ const DEFAULT_SCOPE: &str = "nanotel.static";
 
 /// Every static counter that has recorded, for the installed provider to find.
 #[cfg(not(nanotel_loom))]
-static LISTED: Listing<StaticCounter> = Listing::new();
+pub(super) static LISTED: Listing<StaticCounter> = Listing::new();
 
 #[cfg(nanotel_loom)]
 loom::lazy_static! {
-    static ref LISTED: Listing<StaticCounter> = Listing::new();
+    pub(super) static ref LISTED: Listing<StaticCounter> = Listing::new();
 }
 
 /// One cell: a running total, and whether the counter has joined the list (read after the add,
@@ -222,55 +220,16 @@ impl std::fmt::Debug for StaticCounter {
     }
 }
 
-/// What a meter provider keeps to report the static counters and histograms.
-#[derive(Default)]
-pub(crate) struct StaticReporting {
-    /// Set while the provider is the installed global one, and after it was uninstalled to shut
-    /// down; cleared when another install replaces it. Shared with the instruments it registered,
-    /// which report nothing while it is clear.
-    on: Arc<AtomicBool>,
-    /// The most recent counter registered (the listing's head at the last walk).
-    counters_seen: Mutex<Option<&'static StaticCounter>>,
-    /// The same for the static histograms.
-    histograms_seen: Mutex<Option<&'static StaticHistogramCells>>,
-}
-
-impl StaticReporting {
-    /// Starts (`true`) or stops reporting static counters and histograms.
-    pub(crate) fn set(&self, on: bool) {
-        // Relaxed: a collection that starts just before the change reports as before; the
-        // statics it reads carry no other data.
-        self.on.store(on, Ordering::Relaxed);
-    }
-
-    /// When reporting, registers the static counters and histograms that recorded since the last
-    /// call in `provider`'s meters (which then collect them as any instrument), oldest first, so
-    /// that registration order follows first use.
-    pub(crate) fn register_new(&self, provider: &MeterProvider) {
-        // Relaxed: see `set`.
-        if !self.on.load(Ordering::Relaxed) {
-            return;
-        }
-        LISTED.each_new(&mut self.counters_seen.lock(), |counter| register(provider, counter, &self.on));
-        static_histogram::LISTED
-            .each_new(&mut self.histograms_seen.lock(), |cells| static_histogram::register(provider, cells, &self.on));
-    }
-}
-
-fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting: &Arc<AtomicBool>) {
-    if let Err(problem) = check_name(counter.name).and_then(|()| check_unit(counter.name, counter.unit)) {
-        crate::diag::warning!("static counter not exported: {problem}");
-        return;
-    }
-    let meter = provider.meter(counter.scope);
-    let descriptor = Descriptor {
+/// Registers `counter` in `provider` (see [`StaticCounter`] for what views do to it).
+pub(super) fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting: &Arc<AtomicBool>) {
+    let what = StaticDescription {
         kind: InstrumentKind::Counter,
-        name: counter.name.to_owned(),
-        unit: counter.unit.to_owned(),
-        description: counter.description.to_owned(),
+        name: counter.name,
+        unit: counter.unit,
+        description: counter.description,
+        scope: counter.scope,
     };
-    let instrument = meter.register(descriptor.clone(), || {
-        let stream = meter.stream(descriptor, None);
+    let stream_made = |stream: &Stream| {
         if !matches!(stream.histogram, HistogramChoice::Sum) {
             crate::diag::warning!(
                 "a view asks for a histogram of static counter {:?}: a static counter keeps a total only, reported \
@@ -278,52 +237,18 @@ fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting
                 counter.name
             );
         }
-        let exported = stream.descriptor.name.clone();
-        let created = unix_nanos();
-        let instrument = Arc::new(StaticSum {
-            descriptor: stream.descriptor,
-            dropped: matches!(stream.route, Route::Off),
-            reporting: reporting.clone(),
-            counters: Mutex::new(Vec::new()),
-            created,
-            window_start: AtomicU64::new(created),
-        });
-        (instrument.clone(), instrument as Arc<dyn Collect>, exported)
-    });
-    instrument.counters.lock().push(counter);
+    };
+    static_reporting::register(provider, reporting, &what, None, stream_made, counter, |_| true);
 }
 
-/// The series of the static counters of one name and scope in one provider.
-struct StaticSum {
-    descriptor: Descriptor,
-    /// A view drops it.
-    dropped: bool,
-    /// Whether the provider reports static counters (see [`StaticReporting`]).
-    reporting: Arc<AtomicBool>,
-    counters: Mutex<Vec<&'static StaticCounter>>,
-    /// Unix nanoseconds: the start of its cumulative points.
-    created: u64,
-    /// Unix nanoseconds: the start of the current delta window.
-    window_start: AtomicU64,
-}
-
-impl Collect for StaticSum {
+impl Collect for StaticInstrument<StaticCounter> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        // Relaxed: see `StaticReporting::set`.
-        if self.dropped || !self.reporting.load(Ordering::Relaxed) {
-            return None;
-        }
-        let temporality = cx.preference.temporality(InstrumentKind::Counter);
-        let counters = self.counters.lock();
-        let (value, start_time_unix_nano) = if temporality == Temporality::Delta {
-            // Relaxed: only collections, serialized by the provider, touch it.
-            let start = self.window_start.load(Ordering::Relaxed);
-            if cx.reset {
-                self.window_start.store(cx.now, Ordering::Relaxed);
-            }
-            (counters.iter().map(|counter| counter.delta(cx.reset)).fold(0, u64::wrapping_add), start)
+        let (temporality, start_time_unix_nano) = self.window(cx)?;
+        let counters = self.statics.lock();
+        let value = if temporality == Temporality::Delta {
+            counters.iter().map(|counter| counter.delta(cx.reset)).fold(0, u64::wrapping_add)
         } else {
-            (counters.iter().map(|counter| counter.total()).fold(0, u64::wrapping_add), self.created)
+            counters.iter().map(|counter| counter.total()).fold(0, u64::wrapping_add)
         };
         let point = NumberDataPoint {
             start_time_unix_nano,

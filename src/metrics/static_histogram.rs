@@ -16,7 +16,7 @@
 //! says whether the histogram joined the process-wide list of static histograms (`listing`); the
 //! first record through a stripe that does not know joins (once per histogram, with no lock and no
 //! allocation). The meter provider installed as the global one walks the list at each collection
-//! and registers each new histogram in the meter of its scope (see `StaticReporting`).
+//! and registers each new histogram in the meter of its scope (see `static_reporting`).
 //!
 //! A reading holds each stripe in turn. Counts and sum only grow (a reading never writes them):
 //! a cumulative point is their total, a delta point the total less the one the last resetting
@@ -28,7 +28,7 @@
 //! of the other temporality).
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
@@ -38,12 +38,12 @@ use crate::proto::metrics::v1::{metric, Histogram, HistogramDataPoint, Metric};
 
 use super::claimed::{Claimable, Stripes};
 use super::collect::{metric, Collect, CollectContext};
-use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temporality};
+use super::descriptor::{InstrumentKind, Temporality};
 use super::histogram::{record_inline, FIRST_BUCKET, INLINE, MAX, MIN, SUM};
 use super::listing::{Link, Listed, Listing};
-use super::series_map::unix_nanos;
+use super::static_reporting::{self, StaticDescription, StaticInstrument};
 use super::stripe;
-use super::view::{HistogramChoice, Route};
+use super::view::{HistogramChoice, Stream};
 use super::MeterProvider;
 
 /// The fixed stripes of each static histogram (a power of two). A stripe is 256 bytes with
@@ -368,94 +368,50 @@ impl<B: Boundaries> std::fmt::Debug for StaticHistogram<B> {
     }
 }
 
-/// Registers `histogram` in `provider`'s meter of its scope (see [`StaticHistogram`] for what
-/// views do to it).
+/// Registers `histogram` in `provider` (see [`StaticHistogram`] for what views do to it, and to
+/// statics of one name with other boundaries).
 pub(super) fn register(
     provider: &MeterProvider,
     histogram: &'static StaticHistogramCells,
     reporting: &Arc<AtomicBool>,
 ) {
-    let name = histogram.name;
-    if let Err(problem) = check_name(name).and_then(|()| check_unit(name, histogram.unit)) {
-        crate::diag::warning!("static histogram not exported: {problem}");
-        return;
-    }
-    let meter = provider.meter(histogram.scope);
-    let descriptor = Descriptor {
+    let (name, bounds) = (histogram.name, histogram.bounds);
+    let what = StaticDescription {
         kind: InstrumentKind::Histogram,
-        name: name.to_owned(),
-        unit: histogram.unit.to_owned(),
-        description: histogram.description.to_owned(),
+        name,
+        unit: histogram.unit,
+        description: histogram.description,
+        scope: histogram.scope,
     };
-    let bounds: Vec<f64> = histogram.bounds.iter().map(|&bound| bound as f64).collect();
-    let instrument = meter.register(descriptor.clone(), || {
-        let stream = meter.stream(descriptor, Some(HistogramChoice::Explicit(bounds.clone())));
-        if stream.histogram != HistogramChoice::Explicit(bounds) {
+    let explicit = HistogramChoice::Explicit(bounds.iter().map(|&bound| bound as f64).collect());
+    let stream_made = |stream: &Stream| {
+        if stream.histogram != explicit {
             crate::diag::warning!(
                 "a view asks for another aggregation of static histogram {name:?}: it keeps the buckets of its \
-                 boundaries, {:?}",
-                histogram.bounds
+                 boundaries, {bounds:?}"
             );
         }
-        let exported = stream.descriptor.name.clone();
-        let created = unix_nanos();
-        let instrument = Arc::new(StaticHistogramPoints {
-            descriptor: stream.descriptor,
-            dropped: matches!(stream.route, Route::Off),
-            reporting: reporting.clone(),
-            histograms: Mutex::new(Vec::new()),
-            created,
-            window_start: AtomicU64::new(created),
-        });
-        (instrument.clone(), instrument as Arc<dyn Collect>, exported)
-    });
-    let mut histograms = instrument.histograms.lock();
-    match histograms.first() {
-        Some(first) if first.bounds != histogram.bounds => crate::diag::warning!(
-            "static histogram {name:?} of scope {:?} not exported: its boundaries {:?} are not those of the one \
-             registered before under that name, {:?}",
-            histogram.scope,
-            histogram.bounds,
-            first.bounds
-        ),
-        _ => histograms.push(histogram),
-    }
-}
-
-/// The point of the static histograms of one name and scope in one provider (of the same
-/// boundaries: one with others is not registered), their readings merged as one series.
-struct StaticHistogramPoints {
-    descriptor: Descriptor,
-    /// A view drops it.
-    dropped: bool,
-    /// Whether the provider reports statics (see `StaticReporting`).
-    reporting: Arc<AtomicBool>,
-    histograms: Mutex<Vec<&'static StaticHistogramCells>>,
-    /// Unix nanoseconds: the start of its cumulative points.
-    created: u64,
-    /// Unix nanoseconds: the start of the current delta window.
-    window_start: AtomicU64,
-}
-
-impl Collect for StaticHistogramPoints {
-    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        // Relaxed: see `StaticReporting::set`.
-        if self.dropped || !self.reporting.load(Ordering::Relaxed) {
-            return None;
+    };
+    let admits = |registered: &[&'static StaticHistogramCells]| match registered.first() {
+        Some(first) if first.bounds != bounds => {
+            crate::diag::warning!(
+                "static histogram {name:?} of scope {:?} not exported: its boundaries {bounds:?} are not those of the \
+                 one registered before under that name, {:?}",
+                histogram.scope,
+                first.bounds
+            );
+            false
         }
-        let temporality = cx.preference.temporality(InstrumentKind::Histogram);
+        _ => true,
+    };
+    static_reporting::register(provider, reporting, &what, Some(explicit.clone()), stream_made, histogram, admits);
+}
+
+impl Collect for StaticInstrument<StaticHistogramCells> {
+    fn collect(&self, cx: &CollectContext) -> Option<Metric> {
+        let (temporality, start_time_unix_nano) = self.window(cx)?;
         let delta = temporality == Temporality::Delta;
-        let start_time_unix_nano = if delta {
-            // Relaxed: only collections, serialized by the provider, touch it.
-            let start = self.window_start.load(Ordering::Relaxed);
-            if cx.reset {
-                self.window_start.store(cx.now, Ordering::Relaxed);
-            }
-            start
-        } else {
-            self.created
-        };
-        let histograms = self.histograms.lock();
+        let histograms = self.statics.lock();
         let bounds = histograms.first()?.bounds;
         let reading = histograms
             .iter()
