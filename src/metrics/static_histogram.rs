@@ -80,6 +80,20 @@ loom::lazy_static! {
 /// ROUND_TRIP.record(42);
 /// assert_eq!(ROUND_TRIP.count(), 1);
 /// ```
+///
+/// Boundaries that do not increase, or more than 17 of them, stop the program from compiling:
+///
+/// ```compile_fail,E0080
+/// use nanotel::metrics::{Boundaries, StaticHistogram};
+///
+/// struct Backwards;
+///
+/// impl Boundaries for Backwards {
+///     const BOUNDS: &'static [u64] = &[100, 10];
+/// }
+///
+/// static WRONG: StaticHistogram<Backwards> = StaticHistogram::new("wrong");
+/// ```
 pub trait Boundaries: 'static {
     /// The buckets' upper bounds (each inclusive, as in OTLP), strictly increasing, at most
     /// [`StaticHistogram::MAX_BOUNDARIES`] of them; the last bucket has no upper bound. A
