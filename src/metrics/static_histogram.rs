@@ -533,8 +533,9 @@ mod loom_models {
         const BOUNDS: &'static [u64] = &[2];
     }
 
-    /// Two recorders on a static histogram (their stripes picked by their stacks: the same one or
-    /// two) while a resetting delta reading races them: each window's count is its buckets' sum,
+    /// Two recorders on a static histogram (on one stripe: under loom `stripe::by_stack` picks
+    /// the first, so the second recorder meets the first's claim, or the reading's, and takes
+    /// another) while a resetting delta reading races them: each window's count is its buckets' sum,
     /// its sum theirs, with min ≤ max when it has any; over the windows each record is counted
     /// once, and the cumulative reading after them holds both.
     #[test]

@@ -165,6 +165,7 @@ const STACK_SHIFT: u32 = 16;
 /// on the stack pointer, not a memory read, so the cell's address is known without waiting for a
 /// line (what a cold cache rewards, unlike the slot word). A thread keeps to one cell or two, and
 /// threads spread over the cells; two may share one, so the cells it picks take atomic adds.
+#[cfg(not(nanotel_loom))]
 #[inline(always)]
 pub(crate) fn by_stack(cells: usize) -> usize {
     debug_assert!(cells.is_power_of_two());
@@ -174,6 +175,17 @@ pub(crate) fn by_stack(cells: usize) -> usize {
     // The top bits, which every bit of the address moves (middle ones sent 32 stacks 2 MiB apart
     // to 4 cells of 16). Shifted in two steps so that one cell needs no shift by 64.
     ((hashed >> 1) >> (63 - cells.trailing_zeros())) as usize
+}
+
+/// Under loom, the first cell for every thread: loom replays an execution's choices to explore the
+/// next, so each must repeat, and a thread's stack lies elsewhere from one run to the next (with
+/// the stack's address, models passed alone and failed beside another test). One cell for all
+/// also makes every model's threads meet on it.
+#[cfg(nanotel_loom)]
+#[inline(always)]
+pub(crate) fn by_stack(cells: usize) -> usize {
+    debug_assert!(cells.is_power_of_two());
+    0
 }
 
 /// The stripe slot a bound handle predicts its records land on: the owned slot of the first thread
