@@ -37,9 +37,6 @@ use super::MeterProvider;
 /// `CachePadded` on x86-64, a counter takes 2 KiB and a little more.
 const STRIPES: usize = 16;
 
-/// The scope of a counter made without [`StaticCounter::with_scope`].
-const DEFAULT_SCOPE: &str = "nanotel.static";
-
 /// Every static counter that has recorded, for the installed provider to find.
 #[cfg(not(nanotel_loom))]
 pub(super) static LISTED: Listing<StaticCounter> = Listing::new();
@@ -92,10 +89,7 @@ struct Cell {
 /// ```
 pub struct StaticCounter {
     cells: [CachePadded<Cell>; STRIPES],
-    name: &'static str,
-    unit: &'static str,
-    description: &'static str,
-    scope: &'static str,
+    what: StaticDescription,
     /// The total the last delta reading reported (collections only).
     reported: AtomicU64,
     link: Link<StaticCounter>,
@@ -105,7 +99,7 @@ impl StaticCounter {
     /// How many cells each counter has (2 KiB and a little more with x86-64's 128-byte padding).
     pub const STRIPES: usize = STRIPES;
     /// The instrumentation scope of a counter made without [`with_scope`](Self::with_scope).
-    pub const DEFAULT_SCOPE: &'static str = DEFAULT_SCOPE;
+    pub const DEFAULT_SCOPE: &'static str = static_reporting::DEFAULT_SCOPE;
 
     /// The cells of a new counter (std's atomics, also under loom: an add is one atomic
     /// operation, with no protocol to model).
@@ -131,10 +125,7 @@ impl StaticCounter {
     const fn linked(name: &'static str, link: Link<StaticCounter>) -> Self {
         StaticCounter {
             cells: Self::CELLS,
-            name,
-            unit: "",
-            description: "",
-            scope: DEFAULT_SCOPE,
+            what: StaticDescription::new(InstrumentKind::Counter, name),
             reported: AtomicU64::new(0),
             link,
         }
@@ -143,14 +134,14 @@ impl StaticCounter {
     /// The unit.
     #[must_use]
     pub const fn with_unit(mut self, unit: &'static str) -> Self {
-        self.unit = unit;
+        self.what.unit = unit;
         self
     }
 
     /// The description.
     #[must_use]
     pub const fn with_description(mut self, description: &'static str) -> Self {
-        self.description = description;
+        self.what.description = description;
         self
     }
 
@@ -158,14 +149,14 @@ impl StaticCounter {
     /// if not given.
     #[must_use]
     pub const fn with_scope(mut self, scope: &'static str) -> Self {
-        self.scope = scope;
+        self.what.scope = scope;
         self
     }
 
     /// The counter's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        self.name
+        self.what.name
     }
 
     /// Adds `value`.
@@ -216,29 +207,25 @@ impl Listed for StaticCounter {
 
 impl std::fmt::Debug for StaticCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticCounter").field("name", &self.name).field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("StaticCounter")
+            .field("name", &self.what.name)
+            .field("scope", &self.what.scope)
+            .finish_non_exhaustive()
     }
 }
 
 /// Registers `counter` in `provider` (see [`StaticCounter`] for what views do to it).
 pub(super) fn register(provider: &MeterProvider, counter: &'static StaticCounter, reporting: &Arc<AtomicBool>) {
-    let what = StaticDescription {
-        kind: InstrumentKind::Counter,
-        name: counter.name,
-        unit: counter.unit,
-        description: counter.description,
-        scope: counter.scope,
-    };
     let stream_made = |stream: &Stream| {
         if !matches!(stream.histogram, HistogramChoice::Sum) {
             crate::diag::warning!(
                 "a view asks for a histogram of static counter {:?}: a static counter keeps a total only, reported \
                  as a sum",
-                counter.name
+                counter.what.name
             );
         }
     };
-    static_reporting::register(provider, reporting, &what, None, stream_made, counter, |_| true);
+    static_reporting::register(provider, reporting, &counter.what, None, stream_made, counter, |_| true);
 }
 
 impl Collect for StaticInstrument<StaticCounter> {

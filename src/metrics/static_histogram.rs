@@ -154,10 +154,7 @@ impl StaticCells {
 pub(crate) struct StaticHistogramCells {
     stripes: Stripes<StaticCells, [CachePadded<Claimable<StaticCells>>; STRIPES]>,
     bounds: &'static [u64],
-    name: &'static str,
-    unit: &'static str,
-    description: &'static str,
-    scope: &'static str,
+    what: StaticDescription,
     /// The counts and sum (in `cells`' places) that the last resetting delta reading reported.
     reported: Mutex<[u64; INLINE]>,
     link: Link<StaticHistogramCells>,
@@ -174,10 +171,16 @@ struct Reading {
     cells: [u64; INLINE],
 }
 
+/// The places of `cells` that add up across stripes and readings (the sum and the buckets; the
+/// extremes do not).
+fn additive_places() -> impl Iterator<Item = usize> {
+    std::iter::once(SUM).chain(FIRST_BUCKET..INLINE)
+}
+
 impl Reading {
     /// The reading of two histograms of the same boundaries as one.
     fn merge(mut self, other: Reading) -> Reading {
-        for place in std::iter::once(SUM).chain(FIRST_BUCKET..INLINE) {
+        for place in additive_places() {
             self.cells[place] = self.cells[place].wrapping_add(other.cells[place]);
         }
         self.cells[MIN] = self.cells[MIN].min(other.cells[MIN]);
@@ -209,7 +212,7 @@ impl StaticHistogramCells {
         let mut reported = self.reported.lock();
         let mut reading = self.read(reset);
         let totals = reading.cells;
-        for place in std::iter::once(SUM).chain(FIRST_BUCKET..INLINE) {
+        for place in additive_places() {
             reading.cells[place] = totals[place].wrapping_sub(reported[place]);
         }
         if reset {
@@ -276,7 +279,7 @@ impl<B: Boundaries> StaticHistogram<B> {
     pub const MAX_BOUNDARIES: usize = MAX_BOUNDARIES;
     /// The instrumentation scope of a histogram made without [`with_scope`](Self::with_scope):
     /// the static counters' ([`StaticCounter::DEFAULT_SCOPE`](super::StaticCounter::DEFAULT_SCOPE)).
-    pub const DEFAULT_SCOPE: &'static str = super::StaticCounter::DEFAULT_SCOPE;
+    pub const DEFAULT_SCOPE: &'static str = static_reporting::DEFAULT_SCOPE;
 
     /// The stripes of a new histogram.
     #[cfg(not(nanotel_loom))]
@@ -312,10 +315,7 @@ impl<B: Boundaries> StaticHistogram<B> {
         let cells = StaticHistogramCells {
             stripes,
             bounds: B::BOUNDS,
-            name,
-            unit: "",
-            description: "",
-            scope: Self::DEFAULT_SCOPE,
+            what: StaticDescription::new(InstrumentKind::Histogram, name),
             reported: parking_lot::const_mutex([0; INLINE]),
             link,
         };
@@ -325,14 +325,14 @@ impl<B: Boundaries> StaticHistogram<B> {
     /// The unit.
     #[must_use]
     pub const fn with_unit(mut self, unit: &'static str) -> Self {
-        self.cells.unit = unit;
+        self.cells.what.unit = unit;
         self
     }
 
     /// The description.
     #[must_use]
     pub const fn with_description(mut self, description: &'static str) -> Self {
-        self.cells.description = description;
+        self.cells.what.description = description;
         self
     }
 
@@ -340,14 +340,14 @@ impl<B: Boundaries> StaticHistogram<B> {
     /// [`DEFAULT_SCOPE`](Self::DEFAULT_SCOPE) if not given.
     #[must_use]
     pub const fn with_scope(mut self, scope: &'static str) -> Self {
-        self.cells.scope = scope;
+        self.cells.what.scope = scope;
         self
     }
 
     /// The histogram's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
-        self.cells.name
+        self.cells.what.name
     }
 
     /// Records `value`.
@@ -357,10 +357,12 @@ impl<B: Boundaries> StaticHistogram<B> {
         let mut held = self.cells.stripes.claim(stripe::by_stack(STRIPES), || StaticCells::EMPTY);
         let listed = held.with(|stripe| {
             record_inline(&mut stripe.cells, bucket, value);
-            std::mem::replace(&mut stripe.listed, true)
+            stripe.listed
         });
         if !listed {
             self.cells.join();
+            // Under the same claim: only the stripe's holder reaches the flag.
+            held.with(|stripe| stripe.listed = true);
         }
     }
 
@@ -375,8 +377,8 @@ impl<B: Boundaries> StaticHistogram<B> {
 impl<B: Boundaries> std::fmt::Debug for StaticHistogram<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaticHistogram")
-            .field("name", &self.cells.name)
-            .field("scope", &self.cells.scope)
+            .field("name", &self.cells.what.name)
+            .field("scope", &self.cells.what.scope)
             .field("bounds", &self.cells.bounds)
             .finish_non_exhaustive()
     }
@@ -389,14 +391,7 @@ pub(super) fn register(
     histogram: &'static StaticHistogramCells,
     reporting: &Arc<AtomicBool>,
 ) {
-    let (name, bounds) = (histogram.name, histogram.bounds);
-    let what = StaticDescription {
-        kind: InstrumentKind::Histogram,
-        name,
-        unit: histogram.unit,
-        description: histogram.description,
-        scope: histogram.scope,
-    };
+    let (name, bounds) = (histogram.what.name, histogram.bounds);
     let explicit = HistogramChoice::Explicit(bounds.iter().map(|&bound| bound as f64).collect());
     let stream_made = |stream: &Stream| {
         if stream.histogram != explicit {
@@ -411,14 +406,22 @@ pub(super) fn register(
             crate::diag::warning!(
                 "static histogram {name:?} of scope {:?} not exported: its boundaries {bounds:?} are not those of the \
                  one registered before under that name, {:?}",
-                histogram.scope,
+                histogram.what.scope,
                 first.bounds
             );
             false
         }
         _ => true,
     };
-    static_reporting::register(provider, reporting, &what, Some(explicit.clone()), stream_made, histogram, admits);
+    static_reporting::register(
+        provider,
+        reporting,
+        &histogram.what,
+        Some(explicit.clone()),
+        stream_made,
+        histogram,
+        admits,
+    );
 }
 
 impl Collect for StaticInstrument<StaticHistogramCells> {

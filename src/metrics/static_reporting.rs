@@ -61,13 +61,24 @@ impl StaticReporting {
     }
 }
 
-/// What a static says of itself to be registered.
+/// The scope of a static made without a `with_scope`.
+pub(super) const DEFAULT_SCOPE: &str = "nanotel.static";
+
+/// What a static says of itself to be registered: kept in the static, set by its `const`
+/// builders.
 pub(super) struct StaticDescription {
     pub(super) kind: InstrumentKind,
     pub(super) name: &'static str,
     pub(super) unit: &'static str,
     pub(super) description: &'static str,
     pub(super) scope: &'static str,
+}
+
+impl StaticDescription {
+    /// A static of `kind` named `name`, without unit or description, in [`DEFAULT_SCOPE`].
+    pub(super) const fn new(kind: InstrumentKind, name: &'static str) -> Self {
+        StaticDescription { kind, name, unit: "", description: "", scope: DEFAULT_SCOPE }
+    }
 }
 
 /// The instrument one provider registers for the statics of one name and scope.
