@@ -7,14 +7,14 @@
 use nanotel::metrics::{Aggregation, StaticCounter, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point::Value;
-use nanotel::proto::metrics::v1::{AggregationTemporality, Metric, ScopeMetrics};
+use nanotel::proto::metrics::v1::{AggregationTemporality, Metric};
 use nanotel::Telemetry;
 use nanotel_testing::TestCollector;
 
 #[path = "support/installed.rs"]
 mod installed;
 
-use installed::{builder, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
+use installed::{builder, last_exported, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
 
 /// The one point of a static counter's metric: its value and temporality.
 fn point(metric: &Metric) -> (u64, AggregationTemporality) {
@@ -25,20 +25,6 @@ fn point(metric: &Metric) -> (u64, AggregationTemporality) {
     assert!(point.attributes.is_empty());
     let Some(Value::AsInt(value)) = point.value else { panic!("an integer point: {point:?}") };
     (value as u64, AggregationTemporality::try_from(sum.aggregation_temporality).unwrap())
-}
-
-/// The value of `name` in the last metrics request the collector accepted that holds it.
-fn last_exported(collector: &TestCollector, name: &str) -> Option<u64> {
-    collector
-        .received()
-        .iter()
-        .filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned())
-        .filter_map(|request| {
-            let scopes: Vec<ScopeMetrics> =
-                request.resource_metrics.into_iter().flat_map(|resource| resource.scope_metrics).collect();
-            named(&scopes, name).first().map(|(_, metric)| point(metric).0)
-        })
-        .next_back()
 }
 
 #[test]
@@ -57,7 +43,8 @@ fn counted_before_init_and_across_thread_churn_and_exported_by_the_installed_pro
     }
     telemetry.shutdown(WAIT);
     assert_eq!(ORDERS.total(), 64_005);
-    assert_eq!(last_exported(&collector, "static.orders"), Some(64_005), "the last export holds every add");
+    let exported = last_exported(&collector, "static.orders", |metric| point(metric).0);
+    assert_eq!(exported, Some(64_005), "the last export holds every add");
 }
 
 #[test]

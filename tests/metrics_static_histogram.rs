@@ -14,7 +14,7 @@ use nanotel_testing::TestCollector;
 #[path = "support/installed.rs"]
 mod installed;
 
-use installed::{builder, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
+use installed::{builder, last_exported, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
 
 /// What a point says, in integers: count, sum, bucket counts, bounds, minimum and maximum.
 #[derive(Debug, PartialEq)]
@@ -107,17 +107,7 @@ fn recorded_before_init_and_across_thread_churn_and_exported_by_the_installed_pr
         bounds: Micros::BOUNDS.iter().map(|&bound| bound as f64 as u64).collect(),
         extremes: Some((1, u64::MAX)),
     };
-    let exported = collector
-        .received()
-        .iter()
-        .filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned())
-        .filter_map(|request| {
-            let scopes: Vec<ScopeMetrics> =
-                request.resource_metrics.into_iter().flat_map(|resource| resource.scope_metrics).collect();
-            named(&scopes, "static.latency").first().map(|(_, metric)| points(metric))
-        })
-        .next_back();
-    let (mut exported, temporality) = exported.expect("exported");
+    let (mut exported, temporality) = last_exported(&collector, "static.latency", points).expect("exported");
     assert_eq!(temporality, AggregationTemporality::Cumulative);
     assert_eq!(exported.remove(0), expected, "the last export holds every record");
 }

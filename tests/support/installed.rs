@@ -1,6 +1,6 @@
 //! For tests of what the installed meter provider reports (the statics): one test at a time, a
-//! builder exporting to a loopback collector, the metrics of one name, and a test run again in a
-//! child process whose stderr is its own.
+//! builder exporting to a loopback collector, the metrics of one name (collected, or in the last
+//! export), and a test run again in a child process whose stderr is its own.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,6 +34,21 @@ pub(crate) fn named<'a>(scopes: &'a [ScopeMetrics], name: &str) -> Vec<(&'a str,
         })
         .filter(|(_, metric)| metric.name == name)
         .collect()
+}
+
+/// What `read` makes of the metric named `name` in the last metrics request the collector
+/// accepted that holds it.
+pub(crate) fn last_exported<T>(collector: &TestCollector, name: &str, read: impl Fn(&Metric) -> T) -> Option<T> {
+    collector
+        .received()
+        .iter()
+        .filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned())
+        .filter_map(|request| {
+            let scopes: Vec<ScopeMetrics> =
+                request.resource_metrics.into_iter().flat_map(|resource| resource.scope_metrics).collect();
+            named(&scopes, name).first().map(|(_, metric)| read(metric))
+        })
+        .next_back()
 }
 
 /// Runs this binary's test `test` alone in a child process with `marker` set in its environment
