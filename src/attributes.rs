@@ -383,6 +383,32 @@ impl KeyValue {
         KeyValue { key: key.into(), value: value.into() }
     }
 
+    /// A string attribute known at compile time, made in `const` context (for the attributes of a
+    /// [`StaticCounter`](crate::metrics::StaticCounter) or
+    /// [`StaticHistogram`](crate::metrics::StaticHistogram)).
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// const VENUE: KeyValue = KeyValue::static_str("venue", "XNAS");
+    /// assert_eq!(VENUE, KeyValue::new("venue", "XNAS"));
+    /// ```
+    #[must_use]
+    pub const fn static_str(key: &'static str, value: &'static str) -> Self {
+        KeyValue { key: Text::Static(key), value: Value::Str(Text::Static(value)) }
+    }
+
+    /// An integer attribute made in `const` context (see [`static_str`](Self::static_str)).
+    #[must_use]
+    pub const fn static_i64(key: &'static str, value: i64) -> Self {
+        KeyValue { key: Text::Static(key), value: Value::I64(value) }
+    }
+
+    /// A boolean attribute made in `const` context (see [`static_str`](Self::static_str)).
+    #[must_use]
+    pub const fn static_bool(key: &'static str, value: bool) -> Self {
+        KeyValue { key: Text::Static(key), value: Value::Bool(value) }
+    }
+
     /// The OTLP form of the attribute.
     #[must_use]
     pub fn to_proto(&self) -> otlp::KeyValue {

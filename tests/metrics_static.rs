@@ -4,6 +4,7 @@
 //! that is not the installed one; what cannot be exported is said on stderr (a child process). The installed provider is the process's, so this binary holds
 //! these tests alone, and they take turns.
 
+use nanotel::attributes::KeyValue;
 use nanotel::metrics::{Aggregation, StaticCounter, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point::Value;
@@ -90,6 +91,83 @@ fn views_rename_and_drop_and_statics_of_one_name_report_their_sum() {
     assert_eq!(found[0].0, StaticCounter::DEFAULT_SCOPE);
     assert_eq!(point(found[0].1), (11, AggregationTemporality::Cumulative));
     telemetry.shutdown(WAIT);
+}
+
+/// Each point of a static counter's metric: its attributes (`key=value`, sorted) and its value.
+fn points_by_attributes(metric: &Metric) -> Vec<(Vec<String>, u64)> {
+    let Some(Data::Sum(sum)) = &metric.data else { panic!("a static counter is a sum: {metric:?}") };
+    let mut points: Vec<_> = sum
+        .data_points
+        .iter()
+        .map(|point| {
+            let mut attributes: Vec<String> = point.attributes.iter().map(text_of).collect();
+            attributes.sort();
+            let Some(Value::AsInt(value)) = point.value else { panic!("an integer point: {point:?}") };
+            (attributes, value as u64)
+        })
+        .collect();
+    points.sort();
+    points
+}
+
+/// `key=value` for a string, integer or boolean attribute.
+fn text_of(attribute: &nanotel::proto::common::v1::KeyValue) -> String {
+    use nanotel::proto::common::v1::any_value::Value as Any;
+    let value = match attribute.value.as_ref().and_then(|value| value.value.as_ref()) {
+        Some(Any::StringValue(text)) => text.clone(),
+        Some(Any::IntValue(number)) => number.to_string(),
+        Some(Any::BoolValue(flag)) => flag.to_string(),
+        other => panic!("an attribute of another type: {other:?}"),
+    };
+    format!("{}={value}", attribute.key)
+}
+
+#[test]
+fn attributes_make_series_exported_over_http_and_a_view_filter_merges_them() {
+    const XNAS_BUY: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS"), KeyValue::static_str("side", "buy")];
+    // The same set in another order, with a duplicate key whose last value counts.
+    const BUY_XNAS: &[KeyValue] = &[
+        KeyValue::static_str("side", "sell"),
+        KeyValue::static_str("side", "buy"),
+        KeyValue::static_str("venue", "XNAS"),
+    ];
+    const XNAS_SELL: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS"), KeyValue::static_str("side", "sell")];
+    const ACCOUNT: &[KeyValue] = &[KeyValue::static_i64("account", 7), KeyValue::static_bool("test", false)];
+    static BUYS: StaticCounter = StaticCounter::new("static.routed").with_attributes(XNAS_BUY);
+    static MORE_BUYS: StaticCounter = StaticCounter::new("static.routed").with_attributes(BUY_XNAS);
+    static SELLS: StaticCounter = StaticCounter::new("static.routed").with_attributes(XNAS_SELL);
+    static PLAIN: StaticCounter = StaticCounter::new("static.routed");
+    static TYPED: StaticCounter = StaticCounter::new("static.routed").with_attributes(ACCOUNT);
+    static VENUE_BUYS: StaticCounter = StaticCounter::new("static.by_venue").with_attributes(XNAS_BUY);
+    static VENUE_SELLS: StaticCounter = StaticCounter::new("static.by_venue").with_attributes(XNAS_SELL);
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector)
+        .configure_metrics(|m| m.with_view(View::new("static.by_venue").with_kept_attributes(["venue"])))
+        .build()
+        .unwrap();
+    BUYS.add(1);
+    MORE_BUYS.add(10);
+    SELLS.add(100);
+    PLAIN.add(1000);
+    TYPED.add(10_000);
+    VENUE_BUYS.add(2);
+    VENUE_SELLS.add(20);
+    telemetry.shutdown(WAIT);
+    let routed = last_exported(&collector, "static.routed", points_by_attributes).expect("exported");
+    let strings = |texts: &[&str]| texts.iter().map(|text| (*text).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        routed,
+        [
+            (strings(&[]), 1000),
+            (strings(&["account=7", "test=false"]), 10_000),
+            (strings(&["side=buy", "venue=XNAS"]), 11),
+            (strings(&["side=sell", "venue=XNAS"]), 100),
+        ],
+        "one series per attribute set, whatever the order and duplicates of its keys"
+    );
+    let by_venue = last_exported(&collector, "static.by_venue", points_by_attributes).expect("exported");
+    assert_eq!(by_venue, [(strings(&["venue=XNAS"]), 22)], "the view kept only the venue: one series");
 }
 
 #[test]

@@ -4,6 +4,19 @@
 
 use crate::attributes::{KeyValue, Text, Value};
 
+/// `attributes` as a canonical set, to compare with another as a whole: sorted by key, each key
+/// once (the last value given wins).
+pub(crate) fn canonical(attributes: &[KeyValue]) -> Vec<KeyValue> {
+    let mut set: Vec<KeyValue> = Vec::with_capacity(attributes.len());
+    for kv in attributes.iter().rev() {
+        if !set.iter().any(|k| k.key == kv.key) {
+            set.push(kv.clone());
+        }
+    }
+    set.sort_by(|a, b| a.key.cmp(&b.key));
+    set
+}
+
 /// Attribute slices longer than this are resolved with a heap-allocated copy (the rest of the
 /// time, a bit mask on the stack says which pairs count).
 pub(crate) const INLINE: usize = 64;

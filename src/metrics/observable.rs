@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use crate::attributes::KeyValue;
 use crate::proto::metrics::v1::{metric, Gauge as OtlpGauge, Metric, NumberDataPoint, Sum};
 
+use super::attribute_set::canonical;
 use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, InstrumentKind, Temporality};
 use super::number::Number;
@@ -23,19 +24,8 @@ use super::series_map::{unix_nanos, OVERFLOW_KEY};
 use super::sync::{HistogramKind, SyncInstrument};
 use super::view::{AttributeFilter, Route, Stream};
 
-/// A canonical attribute set: sorted by key, each key once (the last value given wins).
+/// A canonical attribute set (see [`canonical`]).
 type SetKey = Vec<KeyValue>;
-
-fn canonical(attributes: &[KeyValue]) -> SetKey {
-    let mut set: SetKey = Vec::with_capacity(attributes.len());
-    for kv in attributes.iter().rev() {
-        if !set.iter().any(|k| k.key == kv.key) {
-            set.push(kv.clone());
-        }
-    }
-    set.sort_by(|a, b| a.key.cmp(&b.key));
-    set
-}
 
 /// What a callback reports into: one value per attribute set.
 pub struct Observer<N: Number> {

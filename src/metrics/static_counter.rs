@@ -13,7 +13,8 @@
 //! through a cell whose flag is clear joins (once per counter, without a lock or an allocation)
 //! and sets it. The meter provider installed as the global one walks that list at each
 //! collection, registers the counters it has not seen in the meter of their scope, and reads
-//! each as one series without attributes: the sum of its cells, as a running total (collection
+//! each as the series of its attributes (fixed when it is declared): the sum of its cells, as a
+//! running total (collection
 //! never writes the cells; a delta is the total less the total the last delta reading saw,
 //! kept in the counter, so deltas never count an add twice even across providers).
 
@@ -22,13 +23,14 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use crate::attributes::KeyValue;
 use crate::proto::metrics::v1::{metric, Metric, NumberDataPoint, Sum};
 
 use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{InstrumentKind, Temporality};
 use super::listing::{Link, Listed, Listing};
 use super::number::Number;
-use super::static_reporting::{self, StaticDescription, StaticInstrument};
+use super::static_reporting::{self, Series, StaticDescription, StaticInstrument};
 use super::stripe;
 use super::view::{HistogramChoice, Stream};
 use super::MeterProvider;
@@ -54,14 +56,16 @@ struct Cell {
 }
 
 /// A monotonic counter of `u64` increments, declared as a `static` and reported by the installed
-/// meter provider as one series without attributes.
+/// meter provider as one series, with the attributes it was declared with (none unless
+/// [`with_attributes`](Self::with_attributes)): a bound counter fixed at compile time.
 ///
 /// An add is one relaxed `fetch_add` on a cell inside the static, chosen without reading memory,
 /// and a read of a flag in the same line: no lock, no allocation, no syscall, no thread-local.
 /// With cold caches it touches one line where a [`BoundCounter`](super::BoundCounter) touches two,
 /// one after the other; with warm ones it costs a locked add where a bound counter's integer add is
-/// a plain load and store (benches/README.md, `cold` and `metrics`). It keeps no exemplars and
-/// takes no attributes: declare one static per series, or use a bound counter.
+/// a plain load and store (benches/README.md, `cold` and `metrics`). It keeps no exemplars; its
+/// attributes are fixed (one static per series: for attributes known only at run time, use a
+/// bound counter).
 ///
 /// The counter counts from its first add whether or not telemetry runs. The meter provider
 /// installed as the global one ([`init`](crate::init), or a built [`Telemetry`](crate::Telemetry)
@@ -70,7 +74,9 @@ struct Cell {
 /// replaced by another install. A provider that was never installed does not report static
 /// counters. Views apply as to a [`Counter`](super::Counter) of the same name (renaming and
 /// dropping; a view's histogram aggregation cannot apply to a total and is ignored, with a
-/// warning). Two statics of the same name and scope are reported as one series, their sum.
+/// warning; a view's attribute filter applies to its attributes). Statics of the same name and
+/// scope whose attributes (after the views' filter) are the same are reported as one series,
+/// their sum.
 ///
 /// ```
 /// use nanotel::metrics::StaticCounter;
@@ -153,6 +159,28 @@ impl StaticCounter {
         self
     }
 
+    /// The attributes of its series (none if not given), made in `const` context (a `const`
+    /// slice: an attribute list written inline in the static's initializer is not accepted there,
+    /// since `KeyValue` has a destructor). Statics of one name and scope with the same attributes
+    /// are one series; a duplicate key's last value counts.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::metrics::StaticCounter;
+    ///
+    /// const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
+    /// const ARCA: &[KeyValue] = &[KeyValue::static_str("venue", "ARCA")];
+    /// static FILLS_XNAS: StaticCounter = StaticCounter::new("orders.filled").with_attributes(XNAS);
+    /// static FILLS_ARCA: StaticCounter = StaticCounter::new("orders.filled").with_attributes(ARCA);
+    /// FILLS_XNAS.add(1);
+    /// FILLS_ARCA.add(2);
+    /// ```
+    #[must_use]
+    pub const fn with_attributes(mut self, attributes: &'static [KeyValue]) -> Self {
+        self.what.attributes = attributes;
+        self
+    }
+
     /// The counter's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -231,19 +259,22 @@ pub(super) fn register(provider: &MeterProvider, counter: &'static StaticCounter
 impl Collect for StaticInstrument<StaticCounter> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let (temporality, start_time_unix_nano) = self.window(cx)?;
-        let counters = self.statics.lock();
-        let value = if temporality == Temporality::Delta {
-            counters.iter().map(|counter| counter.delta(cx.reset)).fold(0, u64::wrapping_add)
-        } else {
-            counters.iter().map(|counter| counter.total()).fold(0, u64::wrapping_add)
+        let value = |counter: &StaticCounter| {
+            if temporality == Temporality::Delta {
+                counter.delta(cx.reset)
+            } else {
+                counter.total()
+            }
         };
-        let point = NumberDataPoint {
+        let point = |series: Series<StaticCounter>| NumberDataPoint {
+            attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),
             start_time_unix_nano,
             time_unix_nano: cx.now,
-            value: Some(value.to_point()),
+            value: Some(series.statics.into_iter().map(value).fold(0, u64::wrapping_add).to_point()),
             ..Default::default()
         };
-        let sum = Sum { data_points: vec![point], aggregation_temporality: temporality.to_proto(), is_monotonic: true };
+        let data_points = self.series().into_iter().map(point).collect();
+        let sum = Sum { data_points, aggregation_temporality: temporality.to_proto(), is_monotonic: true };
         Some(metric(&self.descriptor, metric::Data::Sum(sum)))
     }
 }

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use crate::attributes::KeyValue;
 use crate::proto::metrics::v1::{metric, Histogram, HistogramDataPoint, Metric};
 
 use super::claimed::{Claimable, Stripes};
@@ -230,7 +231,8 @@ impl StaticHistogramCells {
 }
 
 /// An explicit-bucket histogram of `u64` values, declared as a `static` and reported by the
-/// installed meter provider as one series without attributes. Its boundaries are a type
+/// installed meter provider as one series, with the attributes it was declared with (none unless
+/// [`with_attributes`](Self::with_attributes)). Its boundaries are a type
 /// ([`Boundaries`]; [`DefaultBoundaries`] when not named).
 ///
 /// A record compares the value with the boundaries as constants, claims one stripe inside the
@@ -239,7 +241,8 @@ impl StaticHistogramCells {
 /// lock, no syscall, no thread-local, and no allocation unless every stripe of the histogram is
 /// held by records at once (then one extra stripe, kept; see the module's protocol). With cold
 /// caches it waits for one line where a [`BoundHistogram`](super::BoundHistogram) waits for two,
-/// one after the other (benches/README.md, `cold`). It keeps no exemplars and takes no attributes.
+/// one after the other (benches/README.md, `cold`). It keeps no exemplars; its attributes are
+/// fixed (one static per series).
 ///
 /// It counts from its first record whether or not telemetry runs. The meter provider installed
 /// as the global one reports it, in the meter of its scope, from its first collection after that
@@ -247,8 +250,9 @@ impl StaticHistogramCells {
 /// provider that was never installed does not report it. Views apply as to a
 /// [`Histogram`](super::Histogram) of the same name for renaming and dropping; a view's other
 /// aggregation or boundaries cannot apply to cells counted at compile-time boundaries and is
-/// ignored, with a warning. Two statics of the same name, scope and boundaries are reported as one
-/// series, their records together; one whose boundaries differ from those of the first registered
+/// ignored, with a warning; a view's attribute filter applies to its attributes. Statics of the
+/// same name, scope and boundaries whose attributes (after the views' filter) are the same are
+/// reported as one series, their records together; one whose boundaries differ from those of the first registered
 /// is not exported (a warning says so).
 ///
 /// ```
@@ -344,6 +348,24 @@ impl<B: Boundaries> StaticHistogram<B> {
         self
     }
 
+    /// The attributes of its series (none if not given), a `const` slice as for
+    /// [`StaticCounter::with_attributes`](super::StaticCounter::with_attributes). Statics of one
+    /// name and scope with the same attributes are one series; a duplicate key's last value counts.
+    ///
+    /// ```
+    /// use nanotel::attributes::KeyValue;
+    /// use nanotel::metrics::StaticHistogram;
+    ///
+    /// const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
+    /// static ACK_XNAS: StaticHistogram = StaticHistogram::new("venue.ack_time").with_unit("us").with_attributes(XNAS);
+    /// ACK_XNAS.record(42);
+    /// ```
+    #[must_use]
+    pub const fn with_attributes(mut self, attributes: &'static [KeyValue]) -> Self {
+        self.cells.what.attributes = attributes;
+        self
+    }
+
     /// The histogram's name.
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -401,7 +423,7 @@ pub(super) fn register(
             );
         }
     };
-    let admits = |registered: &[&'static StaticHistogramCells]| match registered.first() {
+    let admits = |first: Option<&'static StaticHistogramCells>| match first {
         Some(first) if first.bounds != bounds => {
             crate::diag::warning!(
                 "static histogram {name:?} of scope {:?} not exported: its boundaries {bounds:?} are not those of the \
@@ -428,13 +450,28 @@ impl Collect for StaticInstrument<StaticHistogramCells> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let (temporality, start_time_unix_nano) = self.window(cx)?;
         let delta = temporality == Temporality::Delta;
-        let histograms = self.statics.lock();
-        let bounds = histograms.first()?.bounds;
-        let reading = histograms
+        let read =
+            |histogram: &StaticHistogramCells| if delta { histogram.delta(cx.reset) } else { histogram.read(false) };
+        // Every series' reading is taken (a delta's resets its window) before any is left out.
+        let readings: Vec<_> = self
+            .series()
+            .into_iter()
+            .filter_map(|series| {
+                let bounds = series.statics.first()?.bounds;
+                let reading = series.statics.into_iter().map(read).reduce(Reading::merge)?;
+                Some((series.attributes, bounds, reading))
+            })
+            .collect();
+        let data_points: Vec<_> = readings
             .iter()
-            .map(|histogram| if delta { histogram.delta(cx.reset) } else { histogram.read(false) })
-            .reduce(Reading::merge)?;
-        let data_points = vec![point(bounds, &reading, start_time_unix_nano, cx.now, delta)?];
+            .filter_map(|(attributes, bounds, reading)| {
+                let point = point(bounds, reading, start_time_unix_nano, cx.now, delta)?;
+                Some(HistogramDataPoint { attributes: attributes.iter().map(KeyValue::to_proto).collect(), ..point })
+            })
+            .collect();
+        if data_points.is_empty() {
+            return None;
+        }
         let histogram = Histogram { data_points, aggregation_temporality: temporality.to_proto() };
         Some(metric(&self.descriptor, metric::Data::Histogram(histogram)))
     }

@@ -5,8 +5,9 @@
 //! A static joins its kind's process-wide list at its first record (`listing`). The provider
 //! installed as the global one walks both lists at each collection (`StaticReporting`) and
 //! registers each static it has not seen as an instrument of its meter of the static's scope: one
-//! `StaticInstrument` per name and scope, which collects every static registered under it as one
-//! series. A provider that another install replaced stops reporting; one never installed never
+//! `StaticInstrument` per name and scope, which collects the statics registered under it as one
+//! series per attribute set (each static's own attributes, less those a view's filter removes:
+//! statics whose sets then match are one series). A provider that another install replaced stops reporting; one never installed never
 //! starts.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,12 +15,15 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::attributes::KeyValue;
+
+use super::attribute_set::canonical;
 use super::collect::{Collect, CollectContext};
 use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temporality};
 use super::series_map::unix_nanos;
 use super::static_counter::{self, StaticCounter};
 use super::static_histogram::{self, StaticHistogramCells};
-use super::view::{HistogramChoice, Route, Stream};
+use super::view::{AttributeFilter, HistogramChoice, Route, Stream};
 use super::MeterProvider;
 
 /// What a meter provider keeps to report the static counters and histograms.
@@ -72,13 +76,29 @@ pub(super) struct StaticDescription {
     pub(super) unit: &'static str,
     pub(super) description: &'static str,
     pub(super) scope: &'static str,
+    /// The attributes of its series (duplicate keys allowed: the last value wins).
+    pub(super) attributes: &'static [KeyValue],
 }
 
 impl StaticDescription {
-    /// A static of `kind` named `name`, without unit or description, in [`DEFAULT_SCOPE`].
+    /// A static of `kind` named `name`, without unit, description or attributes, in
+    /// [`DEFAULT_SCOPE`].
     pub(super) const fn new(kind: InstrumentKind, name: &'static str) -> Self {
-        StaticDescription { kind, name, unit: "", description: "", scope: DEFAULT_SCOPE }
+        StaticDescription { kind, name, unit: "", description: "", scope: DEFAULT_SCOPE, attributes: &[] }
     }
+}
+
+/// A static registered under an instrument, and the attributes its series is reported with.
+struct Registered<T: 'static> {
+    item: &'static T,
+    /// Canonical (see `attribute_set::canonical`), less what the view's filter removes.
+    attributes: Vec<KeyValue>,
+}
+
+/// The statics of one series: its attributes and the statics reported as it.
+pub(super) struct Series<T: 'static> {
+    pub(super) attributes: Vec<KeyValue>,
+    pub(super) statics: Vec<&'static T>,
 }
 
 /// The instrument one provider registers for the statics of one name and scope.
@@ -87,10 +107,12 @@ pub(super) struct StaticInstrument<T: 'static> {
     pub(super) descriptor: Descriptor,
     /// A view drops it.
     dropped: bool,
+    /// A view's filter of the statics' attributes.
+    filter: Option<AttributeFilter>,
     /// Whether the provider reports statics (see [`StaticReporting`]).
     reporting: Arc<AtomicBool>,
-    /// The statics it reports, as one series.
-    pub(super) statics: Mutex<Vec<&'static T>>,
+    /// The statics it reports, in the order they were registered.
+    statics: Mutex<Vec<Registered<T>>>,
     /// Unix nanoseconds: the start of its cumulative points.
     created: u64,
     /// Unix nanoseconds: the start of the current delta window.
@@ -98,6 +120,21 @@ pub(super) struct StaticInstrument<T: 'static> {
 }
 
 impl<T> StaticInstrument<T> {
+    /// The statics registered, as series: one per attribute set, in the order of each set's first
+    /// static. Every static is in exactly one.
+    pub(super) fn series(&self) -> Vec<Series<T>> {
+        let mut series: Vec<Series<T>> = Vec::new();
+        for registered in self.statics.lock().iter() {
+            match series.iter_mut().find(|series| series.attributes == registered.attributes) {
+                Some(series) => series.statics.push(registered.item),
+                None => {
+                    series.push(Series { attributes: registered.attributes.clone(), statics: vec![registered.item] });
+                }
+            }
+        }
+        series
+    }
+
     /// When it reports (its provider does and no view dropped it): the temporality of this
     /// collection for its kind, and its points' start time (a delta's window start, a new window
     /// started when the collection resets).
@@ -121,8 +158,9 @@ impl<T> StaticInstrument<T> {
 
 /// Registers `item` (described by `what`) in `provider`'s meter of its scope, under the instrument
 /// of its name there, made the first time with `histogram` as its stream's advice; `stream_made`
-/// then sees the stream the views made (to warn of what cannot apply), and `admits` whether `item`
-/// may join the statics already registered under that name. A name or unit that breaks the
+/// then sees the stream the views made (to warn of what cannot apply), and `admits`, given the
+/// first static registered under that name if any, whether `item` may join them. A name or unit
+/// that breaks the
 /// specification's syntax is reported on stderr, and `item` not registered.
 pub(super) fn register<T: Send + Sync>(
     provider: &MeterProvider,
@@ -131,7 +169,7 @@ pub(super) fn register<T: Send + Sync>(
     histogram: Option<HistogramChoice>,
     stream_made: impl FnOnce(&Stream),
     item: &'static T,
-    admits: impl FnOnce(&[&'static T]) -> bool,
+    admits: impl FnOnce(Option<&'static T>) -> bool,
 ) where
     StaticInstrument<T>: Collect,
 {
@@ -151,9 +189,15 @@ pub(super) fn register<T: Send + Sync>(
         stream_made(&stream);
         let exported = stream.descriptor.name.clone();
         let created = unix_nanos();
+        let (dropped, filter) = match stream.route {
+            Route::Off => (true, None),
+            Route::Direct => (false, None),
+            Route::Filtered(filter) => (false, Some(filter)),
+        };
         let instrument = Arc::new(StaticInstrument {
             descriptor: stream.descriptor,
-            dropped: matches!(stream.route, Route::Off),
+            dropped,
+            filter,
             reporting: reporting.clone(),
             statics: Mutex::new(Vec::new()),
             created,
@@ -162,8 +206,12 @@ pub(super) fn register<T: Send + Sync>(
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
     let mut statics = instrument.statics.lock();
-    if admits(&statics) {
-        statics.push(item);
+    if admits(statics.first().map(|first| first.item)) {
+        let mut attributes = canonical(what.attributes);
+        if let Some(filter) = &instrument.filter {
+            filter.retain(&mut attributes);
+        }
+        statics.push(Registered { item, attributes });
     }
 }
 
