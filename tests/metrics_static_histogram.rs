@@ -5,6 +5,7 @@
 //! installed one; what cannot be exported is said on stderr (a child process). The installed
 //! provider is the process's, so this binary holds these tests alone, and they take turns.
 
+use nanotel::attributes::KeyValue;
 use nanotel::metrics::{Aggregation, Boundaries, DefaultBoundaries, StaticHistogram, TemporalityPreference, View};
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{AggregationTemporality, HistogramDataPoint, Metric, ScopeMetrics};
@@ -234,6 +235,66 @@ fn a_bad_name_and_a_view_for_other_buckets_are_reported_on_stderr_and_nothing_el
             && line.contains("not those of the one registered before")),
         "{stderr}"
     );
+}
+
+#[test]
+fn attributes_make_series_each_with_its_own_delta_window() {
+    const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
+    const ARCA: &[KeyValue] = &[KeyValue::static_str("venue", "ARCA")];
+    static ACK_XNAS: StaticHistogram = StaticHistogram::new("static.ack").with_attributes(XNAS);
+    static ACK_ARCA: StaticHistogram = StaticHistogram::new("static.ack").with_attributes(ARCA);
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).with_temporality(TemporalityPreference::Delta).build().unwrap();
+    let provider = telemetry.meter_provider();
+    // Each series' points, by venue: (count, sum, extremes).
+    let by_venue = |scopes: &[ScopeMetrics]| {
+        let found = named(scopes, "static.ack");
+        let Some(Data::Histogram(histogram)) = found.first().and_then(|(_, metric)| metric.data.as_ref()) else {
+            return Vec::new();
+        };
+        let mut points: Vec<_> = histogram
+            .data_points
+            .iter()
+            .map(|point| {
+                let venue = point.attributes.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect::<String>();
+                let point = Point::of(&HistogramDataPoint { attributes: Vec::new(), ..point.clone() });
+                (venue.contains("XNAS"), (point.count, point.sum, point.extremes))
+            })
+            .collect();
+        points.sort();
+        points
+    };
+    ACK_XNAS.record(5);
+    ACK_XNAS.record(50);
+    ACK_ARCA.record(7);
+    assert_eq!(by_venue(&provider.collect()), [(false, (1, 7, Some((7, 7)))), (true, (2, 55, Some((5, 50))))]);
+    ACK_XNAS.record(9);
+    assert_eq!(by_venue(&provider.collect()), [(true, (1, 9, Some((9, 9))))], "the other series' window is empty");
+    assert!(by_venue(&provider.collect()).is_empty(), "no records, no points");
+    telemetry.shutdown(WAIT);
+}
+
+#[test]
+fn the_prometheus_text_labels_each_series_of_static_histograms_with_its_attributes() {
+    const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
+    const ARCA: &[KeyValue] = &[KeyValue::static_str("venue", "ARCA")];
+    static FILL_XNAS: StaticHistogram = StaticHistogram::new("static.fill").with_attributes(XNAS);
+    static FILL_ARCA: StaticHistogram = StaticHistogram::new("static.fill").with_attributes(ARCA);
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).build().unwrap();
+    FILL_XNAS.record(3);
+    FILL_XNAS.record(4);
+    FILL_ARCA.record(30);
+    let text = nanotel::prometheus::render(telemetry.meter_provider());
+    let sum_of = |venue: &str| {
+        let label = format!("venue=\"{venue}\"");
+        let line = text.lines().find(|line| line.starts_with("static_fill_sum{") && line.contains(&label));
+        line.unwrap_or_else(|| panic!("{venue}: {text}")).rsplit(' ').next().unwrap_or_default().to_owned()
+    };
+    assert_eq!((sum_of("XNAS").as_str(), sum_of("ARCA").as_str()), ("7", "30"));
+    telemetry.shutdown(WAIT);
 }
 
 #[test]
