@@ -257,9 +257,11 @@ fn attributes_make_series_each_with_its_own_delta_window() {
             .data_points
             .iter()
             .map(|point| {
-                let venue = point.attributes.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect::<String>();
+                let [venue] = &point.attributes[..] else { panic!("one attribute: {point:?}") };
+                assert_eq!(venue.key, "venue");
+                let xnas = format!("{:?}", venue.value).contains("\"XNAS\"");
                 let point = Point::of(&HistogramDataPoint { attributes: Vec::new(), ..point.clone() });
-                (venue.contains("XNAS"), (point.count, point.sum, point.extremes))
+                (xnas, (point.count, point.sum, point.extremes))
             })
             .collect();
         points.sort();
