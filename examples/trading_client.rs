@@ -8,7 +8,7 @@
 //! answers each tick with an order: a span per order with the events `sent`, `acked` and `filled`
 //! or `rejected`, a child span per venue round trip, the tick-to-trade latency in a histogram and
 //! an order counter per venue and side, all through bound handles, a count of every order routed
-//! in a `StaticCounter` and each venue round trip's time in a `StaticHistogram` (no handles: the
+//! in a `StaticCounter` and each venue round trip's time in its venue's `StaticHistogram` (no handles: the
 //! instruments for cold caches). The pre-trade risk check is
 //! instrumented the way libraries are, with `tracing` macros: its `risk.check` span and its event
 //! reach the same trace through nanotel's `tracing` layer, a child of the order span.
@@ -54,18 +54,39 @@ impl Boundaries for RoundTripMicros {
     const BOUNDS: &'static [u64] = &[2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 50, 100];
 }
 
-/// Every venue round trip, in a histogram without a handle: like the counter above, its record
-/// waits for one cache line when the caches went cold.
-static ROUND_TRIP: StaticHistogram<RoundTripMicros> = StaticHistogram::new("trading.venue.round_trip")
-    .with_unit("us")
-    .with_description("Order to venue and back")
-    .with_scope("trading_client");
+/// Each venue's attribute, known when the program is written: a `const` slice per venue, as a
+/// static's attributes are given.
+const VENUE_ATTRIBUTES: [&[KeyValue]; VENUES.len()] = [
+    &[KeyValue::static_str("venue", VENUES[0])],
+    &[KeyValue::static_str("venue", VENUES[1])],
+    &[KeyValue::static_str("venue", VENUES[2])],
+    &[KeyValue::static_str("venue", VENUES[3])],
+];
+
+/// The round trips to one venue, in a histogram without a handle: like the counter above, its
+/// record waits for one cache line when the caches went cold; its series is the venue's.
+const fn round_trip(venue: &'static [KeyValue]) -> StaticHistogram<RoundTripMicros> {
+    StaticHistogram::new("trading.venue.round_trip")
+        .with_unit("us")
+        .with_description("Order to venue and back")
+        .with_scope("trading_client")
+        .with_attributes(venue)
+}
+
+/// Every venue round trip, in its venue's static histogram.
+static ROUND_TRIP: [StaticHistogram<RoundTripMicros>; VENUES.len()] = [
+    round_trip(VENUE_ATTRIBUTES[0]),
+    round_trip(VENUE_ATTRIBUTES[1]),
+    round_trip(VENUE_ATTRIBUTES[2]),
+    round_trip(VENUE_ATTRIBUTES[3]),
+];
 
 /// The instruments kept in statics, handed to the order thread when telemetry runs.
 #[derive(Clone, Copy)]
 struct Statics {
     routed: &'static StaticCounter,
-    round_trip: &'static StaticHistogram<RoundTripMicros>,
+    /// Per venue.
+    round_trip: &'static [StaticHistogram<RoundTripMicros>; VENUES.len()],
 }
 const SIDES: [&str; 2] = ["buy", "sell"];
 const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "NVDA", "AMZN"];
@@ -272,7 +293,7 @@ fn order_gateway(
         round_trip.end();
         let t6 = now_unix_nanos();
         if let Some(statics) = statics {
-            statics.round_trip.record(t5.saturating_sub(t4) / 1_000);
+            statics.round_trip[venue].record(t5.saturating_sub(t4) / 1_000);
         }
         let t7 = now_unix_nanos();
         if timed {
