@@ -452,21 +452,18 @@ impl Collect for StaticInstrument<StaticHistogramCells> {
         let delta = temporality == Temporality::Delta;
         let read =
             |histogram: &StaticHistogramCells| if delta { histogram.delta(cx.reset) } else { histogram.read(false) };
-        // Every series' reading is taken (a delta's resets its window) before any is left out.
-        let readings: Vec<_> = self
+        // A series' reading is taken (a delta's resets its window) even when it then has no point.
+        let data_points: Vec<_> = self
             .series()
             .into_iter()
             .filter_map(|series| {
                 let bounds = series.statics.first()?.bounds;
                 let reading = series.statics.into_iter().map(read).reduce(Reading::merge)?;
-                Some((series.attributes, bounds, reading))
-            })
-            .collect();
-        let data_points: Vec<_> = readings
-            .iter()
-            .filter_map(|(attributes, bounds, reading)| {
-                let point = point(bounds, reading, start_time_unix_nano, cx.now, delta)?;
-                Some(HistogramDataPoint { attributes: attributes.iter().map(KeyValue::to_proto).collect(), ..point })
+                let point = point(bounds, &reading, start_time_unix_nano, cx.now, delta)?;
+                Some(HistogramDataPoint {
+                    attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),
+                    ..point
+                })
             })
             .collect();
         if data_points.is_empty() {
