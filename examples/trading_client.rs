@@ -8,8 +8,8 @@
 //! answers each tick with an order: a span per order with the events `sent`, `acked` and `filled`
 //! or `rejected`, a child span per venue round trip, the tick-to-trade latency in a histogram and
 //! an order counter per venue and side, all through bound handles, a count of every order routed
-//! in a `StaticCounter` and each venue round trip's time in its venue's `StaticHistogram` (no handles: the
-//! instruments for cold caches). The pre-trade risk check is
+//! in a `StaticCounter` and each venue round trip's time in its venue's `StaticHistogram` (no
+//! handles: the instruments for cold caches). The pre-trade risk check is
 //! instrumented the way libraries are, with `tracing` macros: its `risk.check` span and its event
 //! reach the same trace through nanotel's `tracing` layer, a child of the order span.
 //!

@@ -14,9 +14,9 @@
 //! and sets it. The meter provider installed as the global one walks that list at each
 //! collection, registers the counters it has not seen in the meter of their scope, and reads
 //! each as the series of its attributes (fixed when it is declared): the sum of its cells, as a
-//! running total (collection
-//! never writes the cells; a delta is the total less the total the last delta reading saw,
-//! kept in the counter, so deltas never count an add twice even across providers).
+//! running total (collection never writes the cells; a delta is the total less the total the last
+//! delta reading saw, kept in the counter, so deltas never count an add twice even across
+//! providers).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -266,14 +266,14 @@ impl Collect for StaticInstrument<StaticCounter> {
                 counter.total()
             }
         };
-        let point = |series: Series<StaticCounter>| NumberDataPoint {
+        let point = |series: &Series<StaticCounter>| NumberDataPoint {
             attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),
             start_time_unix_nano,
             time_unix_nano: cx.now,
-            value: Some(series.statics.into_iter().map(value).fold(0, u64::wrapping_add).to_point()),
+            value: Some(series.statics.iter().map(|counter| value(counter)).fold(0, u64::wrapping_add).to_point()),
             ..Default::default()
         };
-        let data_points = self.series().into_iter().map(point).collect();
+        let data_points = self.series.lock().iter().map(point).collect();
         let sum = Sum { data_points, aggregation_temporality: temporality.to_proto(), is_monotonic: true };
         Some(metric(&self.descriptor, metric::Data::Sum(sum)))
     }

@@ -252,8 +252,8 @@ impl StaticHistogramCells {
 /// aggregation or boundaries cannot apply to cells counted at compile-time boundaries and is
 /// ignored, with a warning; a view's attribute filter applies to its attributes. Statics of the
 /// same name, scope and boundaries whose attributes (after the views' filter) are the same are
-/// reported as one series, their records together; one whose boundaries differ from those of the first registered
-/// is not exported (a warning says so).
+/// reported as one series, their records together; one whose boundaries differ from those of the
+/// first registered is not exported (a warning says so).
 ///
 /// ```
 /// use nanotel::metrics::StaticHistogram;
@@ -454,11 +454,12 @@ impl Collect for StaticInstrument<StaticHistogramCells> {
             |histogram: &StaticHistogramCells| if delta { histogram.delta(cx.reset) } else { histogram.read(false) };
         // A series' reading is taken (a delta's resets its window) even when it then has no point.
         let data_points: Vec<_> = self
-            .series()
-            .into_iter()
+            .series
+            .lock()
+            .iter()
             .filter_map(|series| {
                 let bounds = series.statics.first()?.bounds;
-                let reading = series.statics.into_iter().map(read).reduce(Reading::merge)?;
+                let reading = series.statics.iter().map(|histogram| read(histogram)).reduce(Reading::merge)?;
                 let point = point(bounds, &reading, start_time_unix_nano, cx.now, delta)?;
                 Some(HistogramDataPoint {
                     attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),

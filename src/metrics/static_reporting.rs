@@ -7,8 +7,8 @@
 //! registers each static it has not seen as an instrument of its meter of the static's scope: one
 //! `StaticInstrument` per name and scope, which collects the statics registered under it as one
 //! series per attribute set (each static's own attributes, less those a view's filter removes:
-//! statics whose sets then match are one series). A provider that another install replaced stops reporting; one never installed never
-//! starts.
+//! statics whose sets then match are one series). A provider that another install replaced stops
+//! reporting; one never installed never starts.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,16 +88,11 @@ impl StaticDescription {
     }
 }
 
-/// A static registered under an instrument, and the attributes its series is reported with.
-struct Registered<T: 'static> {
-    item: &'static T,
-    /// Canonical (see `attribute_set::canonical`), less what the view's filter removes.
-    attributes: Vec<KeyValue>,
-}
-
 /// The statics of one series: its attributes and the statics reported as it.
 pub(super) struct Series<T: 'static> {
+    /// Canonical (see `attribute_set::canonical`), less what the view's filter removes.
     pub(super) attributes: Vec<KeyValue>,
+    /// In the order they were registered.
     pub(super) statics: Vec<&'static T>,
 }
 
@@ -111,8 +106,9 @@ pub(super) struct StaticInstrument<T: 'static> {
     filter: Option<AttributeFilter>,
     /// Whether the provider reports statics (see [`StaticReporting`]).
     reporting: Arc<AtomicBool>,
-    /// The statics it reports, in the order they were registered.
-    statics: Mutex<Vec<Registered<T>>>,
+    /// The statics it reports, one series per attribute set, in the order of each set's first
+    /// static.
+    pub(super) series: Mutex<Vec<Series<T>>>,
     /// Unix nanoseconds: the start of its cumulative points.
     created: u64,
     /// Unix nanoseconds: the start of the current delta window.
@@ -120,21 +116,6 @@ pub(super) struct StaticInstrument<T: 'static> {
 }
 
 impl<T> StaticInstrument<T> {
-    /// The statics registered, as series: one per attribute set, in the order of each set's first
-    /// static. Every static is in exactly one.
-    pub(super) fn series(&self) -> Vec<Series<T>> {
-        let mut series: Vec<Series<T>> = Vec::new();
-        for registered in self.statics.lock().iter() {
-            match series.iter_mut().find(|series| series.attributes == registered.attributes) {
-                Some(series) => series.statics.push(registered.item),
-                None => {
-                    series.push(Series { attributes: registered.attributes.clone(), statics: vec![registered.item] });
-                }
-            }
-        }
-        series
-    }
-
     /// When it reports (its provider does and no view dropped it): the temporality of this
     /// collection for its kind, and its points' start time (a delta's window start, a new window
     /// started when the collection resets).
@@ -159,9 +140,9 @@ impl<T> StaticInstrument<T> {
 /// Registers `item` (described by `what`) in `provider`'s meter of its scope, under the instrument
 /// of its name there, made the first time with `histogram` as its stream's advice; `stream_made`
 /// then sees the stream the views made (to warn of what cannot apply), and `admits`, given the
-/// first static registered under that name if any, whether `item` may join them. A name or unit
-/// that breaks the
-/// specification's syntax is reported on stderr, and `item` not registered.
+/// first static registered under that name if any, whether `item` may join them (in the series of
+/// its attribute set). A name or unit that breaks the specification's syntax is reported on
+/// stderr, and `item` not registered.
 pub(super) fn register<T: Send + Sync>(
     provider: &MeterProvider,
     reporting: &Arc<AtomicBool>,
@@ -199,19 +180,23 @@ pub(super) fn register<T: Send + Sync>(
             dropped,
             filter,
             reporting: reporting.clone(),
-            statics: Mutex::new(Vec::new()),
+            series: Mutex::new(Vec::new()),
             created,
             window_start: AtomicU64::new(created),
         });
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
-    let mut statics = instrument.statics.lock();
-    if admits(statics.first().map(|first| first.item)) {
-        let mut attributes = canonical(what.attributes);
-        if let Some(filter) = &instrument.filter {
-            filter.retain(&mut attributes);
-        }
-        statics.push(Registered { item, attributes });
+    let mut series = instrument.series.lock();
+    if !admits(series.first().and_then(|first| first.statics.first().copied())) {
+        return;
+    }
+    let mut attributes = canonical(what.attributes);
+    if let Some(filter) = &instrument.filter {
+        filter.retain(&mut attributes);
+    }
+    match series.iter_mut().find(|series| series.attributes == attributes) {
+        Some(series) => series.statics.push(item),
+        None => series.push(Series { attributes, statics: vec![item] }),
     }
 }
 
