@@ -4,6 +4,8 @@
 
 #[path = "support/accounting.rs"]
 mod accounting;
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use nanotel::Signal;
 use nanotel_testing::TestCollector;
 
 use accounting::assert_identity;
+use otlp_attributes::string_value;
 
 fn pipeline(collector: &TestCollector, configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder) -> Pipeline {
     configure(Pipeline::builder().without_env().with_endpoint(collector.endpoint())).build().unwrap()
@@ -38,13 +41,6 @@ fn received_logs(collector: &TestCollector) -> Vec<LogRecord> {
     let requests = collector.received();
     let logs = requests.iter().filter_map(|r| r.request.as_ref().ok()?.as_logs().cloned());
     logs.flat_map(|l| l.resource_logs).flat_map(|r| r.scope_logs).flat_map(|s| s.log_records).collect()
-}
-
-fn string(attributes: &[OtlpKeyValue], key: &str) -> Option<String> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Any::StringValue(s) => Some(s.clone()),
-        _ => None,
-    })
 }
 
 #[expect(clippy::unnecessary_wraps, reason = "returns the `Option` the field it is compared with holds")]
@@ -84,8 +80,8 @@ fn span_processors_redact_add_and_drop_what_the_collector_receives() {
     assert_eq!(spans.len(), 20);
     for span in &spans {
         assert_eq!(span.name, "order");
-        assert_eq!(string(&span.attributes, "account").as_deref(), Some("***"));
-        assert_eq!(string(&span.attributes, "desk").as_deref(), Some("equities"));
+        assert_eq!(string_value(&span.attributes, "account"), Some("***"));
+        assert_eq!(string_value(&span.attributes, "desk"), Some("equities"));
     }
 }
 
@@ -154,8 +150,8 @@ fn a_panicking_processor_drops_its_record_and_the_exporter_goes_on() {
     assert_eq!(records.len(), 3);
     for record in &records {
         assert_eq!(record.body, text("login"));
-        assert_eq!(string(&record.attributes, "user").as_deref(), Some("amy"));
-        assert_eq!(string(&record.attributes, "password"), None);
+        assert_eq!(string_value(&record.attributes, "user"), Some("amy"));
+        assert_eq!(string_value(&record.attributes, "password"), None);
     }
 }
 
@@ -206,7 +202,7 @@ fn exporters_of_ones_own_receive_every_item_of_every_signal() {
     let spans: Vec<OtlpSpan> =
         spans.try_iter().flat_map(|r| r.resource_spans).flat_map(|r| r.scope_spans).flat_map(|s| s.spans).collect();
     assert_eq!(spans.len(), 1500);
-    assert!(spans.iter().all(|s| string(&s.attributes, "account").as_deref() == Some("***")), "processed first");
+    assert!(spans.iter().all(|s| string_value(&s.attributes, "account") == Some("***")), "processed first");
     let log_count: usize =
         logs.try_iter().flat_map(|r| r.resource_logs).flat_map(|r| r.scope_logs).map(|s| s.log_records.len()).sum();
     assert_eq!(log_count, 1500);

@@ -1,6 +1,10 @@
 //! `nanotel::init()` / `nanotel::builder()`: one call sets up the pipeline and the providers,
 //! exports over real HTTP, and reads the environment with its problems replaced by defaults.
 
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
+use otlp_attributes::string_value;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -8,7 +12,6 @@ use nanotel::attributes::KeyValue;
 use nanotel::export::ExporterKind;
 use nanotel::logs::Severity;
 use nanotel::metrics::TemporalityPreference;
-use nanotel::proto::common::v1::any_value::Value;
 use nanotel::resource::ResourceBuilder;
 use nanotel::trace::Sampler;
 use nanotel::Signal;
@@ -17,14 +20,6 @@ use nanotel_testing::TestCollector;
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name| map.get(name).cloned()
-}
-
-fn string_attribute(attributes: &[nanotel::proto::common::v1::KeyValue], key: &str) -> Option<String> {
-    let kv = attributes.iter().find(|kv| kv.key == key)?;
-    match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        _ => None,
-    }
 }
 
 #[test]
@@ -59,9 +54,9 @@ fn a_span_a_metric_and_a_log_record_reach_the_collector() {
     let received = collector.received();
     let traces = received.iter().find_map(|r| r.request.as_ref().ok()?.as_traces().cloned()).unwrap();
     let resource = traces.resource_spans[0].resource.clone().unwrap();
-    assert_eq!(string_attribute(&resource.attributes, "service.name").as_deref(), Some("order-gateway"), "code wins");
-    assert_eq!(string_attribute(&resource.attributes, "service.version").as_deref(), Some("1.4.0"));
-    assert_eq!(string_attribute(&resource.attributes, "desk").as_deref(), Some("fx"));
+    assert_eq!(string_value(&resource.attributes, "service.name"), Some("order-gateway"), "code wins");
+    assert_eq!(string_value(&resource.attributes, "service.version"), Some("1.4.0"));
+    assert_eq!(string_value(&resource.attributes, "desk"), Some("fx"));
     let span = &traces.resource_spans[0].scope_spans[0].spans[0];
     assert_eq!((span.name.as_str(), span.events[0].name.as_str()), ("order", "sent"));
     let logs = received.iter().find_map(|r| r.request.as_ref().ok()?.as_logs().cloned()).unwrap();

@@ -9,6 +9,9 @@ mod oracle;
 #[path = "support/metrics_pipeline.rs"]
 mod metrics_pipeline;
 use metrics_pipeline::flush_only_metrics;
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
+use otlp_attributes::key_value_text;
 
 use std::time::Duration;
 
@@ -16,7 +19,6 @@ use nanotel::attributes::KeyValue;
 use nanotel::export::{Pipeline, Protocol};
 use nanotel::metrics::{ExemplarFilter, MeterProvider, TemporalityPreference, View, FILTERED_LEFT_OUT_KEY};
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use nanotel::proto::common::v1::any_value::Value as AnyValue;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{exemplar, Exemplar, Metric};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
@@ -237,18 +239,7 @@ fn the_json_view_shows_exemplar_ids_in_hex() {
 
 /// An exemplar's filtered attributes as `key=value` text, in order.
 fn filtered(exemplar: &Exemplar) -> Vec<String> {
-    let text = |value: Option<&AnyValue>| match value {
-        Some(AnyValue::StringValue(s)) => s.clone(),
-        Some(AnyValue::IntValue(i)) => i.to_string(),
-        Some(AnyValue::DoubleValue(d)) => d.to_string(),
-        Some(AnyValue::BoolValue(b)) => b.to_string(),
-        other => format!("{other:?}"),
-    };
-    exemplar
-        .filtered_attributes
-        .iter()
-        .map(|kv| format!("{}={}", kv.key, text(kv.value.as_ref().and_then(|v| v.value.as_ref()))))
-        .collect()
+    exemplar.filtered_attributes.iter().map(key_value_text).collect()
 }
 
 /// The attributes a view removed come with each exemplar, through the wire (protobuf and JSON,

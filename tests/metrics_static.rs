@@ -15,6 +15,10 @@ use nanotel_testing::TestCollector;
 #[path = "support/installed.rs"]
 mod installed;
 
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
+use otlp_attributes::key_value_text;
+
 use installed::{builder, last_exported, named, renaming_and_dropping, turn, warnings_of_child, WAIT};
 
 /// The one point of a static counter's metric: its value and temporality.
@@ -100,7 +104,7 @@ fn points_by_attributes(metric: &Metric) -> Vec<(Vec<String>, u64)> {
         .data_points
         .iter()
         .map(|point| {
-            let mut attributes: Vec<String> = point.attributes.iter().map(text_of).collect();
+            let mut attributes: Vec<String> = point.attributes.iter().map(key_value_text).collect();
             attributes.sort();
             let Some(Value::AsInt(value)) = point.value else { panic!("an integer point: {point:?}") };
             (attributes, value as u64)
@@ -108,18 +112,6 @@ fn points_by_attributes(metric: &Metric) -> Vec<(Vec<String>, u64)> {
         .collect();
     points.sort();
     points
-}
-
-/// `key=value` for a string, integer or boolean attribute.
-fn text_of(attribute: &nanotel::proto::common::v1::KeyValue) -> String {
-    use nanotel::proto::common::v1::any_value::Value as Any;
-    let value = match attribute.value.as_ref().and_then(|value| value.value.as_ref()) {
-        Some(Any::StringValue(text)) => text.clone(),
-        Some(Any::IntValue(number)) => number.to_string(),
-        Some(Any::BoolValue(flag)) => flag.to_string(),
-        other => panic!("an attribute of another type: {other:?}"),
-    };
-    format!("{}={value}", attribute.key)
 }
 
 #[test]

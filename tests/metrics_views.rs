@@ -5,6 +5,9 @@
 #[path = "support/metrics_pipeline.rs"]
 mod metrics_pipeline;
 use metrics_pipeline::flush_only_metrics;
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
+use otlp_attributes::key_value_text;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -16,7 +19,6 @@ use nanotel::metrics::{
     Aggregation, ExemplarFilter, HistogramAggregation, InstrumentKind, MeterProvider, MeterProviderBuilder,
     TemporalityPreference, View, OVERFLOW_KEY,
 };
-use nanotel::proto::common::v1::any_value::Value as AnyValue;
 use nanotel::proto::common::v1::KeyValue as OtlpKeyValue;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::number_data_point::Value as PointValue;
@@ -66,18 +68,7 @@ fn names(metrics: &[(String, Metric)]) -> Vec<&str> {
 
 /// An OTLP attribute list as `key=value` text, sorted.
 fn text(attributes: &[OtlpKeyValue]) -> String {
-    let mut pairs: Vec<String> = attributes
-        .iter()
-        .map(|kv| {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(AnyValue::StringValue(s)) => s.clone(),
-                Some(AnyValue::IntValue(i)) => i.to_string(),
-                Some(AnyValue::BoolValue(b)) => b.to_string(),
-                other => format!("{other:?}"),
-            };
-            format!("{}={value}", kv.key)
-        })
-        .collect();
+    let mut pairs: Vec<String> = attributes.iter().map(key_value_text).collect();
     pairs.sort();
     pairs.join(",")
 }

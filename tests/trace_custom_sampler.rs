@@ -1,13 +1,16 @@
 //! A sampler of the user's own (`Sampler::Custom`), alone and as a `ParentBased` delegate: what
 //! it is told, what it decides, and the spans the collector received as a result.
 
+#[path = "support/otlp_attributes.rs"]
+mod otlp_attributes;
+use otlp_attributes::string_value;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nanotel::attributes::{KeyValue, Value};
 use nanotel::export::Pipeline;
 use nanotel::propagation::TraceContextPropagator;
-use nanotel::proto::common::v1::any_value::Value as Any;
 use nanotel::proto::trace::v1::{span::SpanKind as OtlpKind, Span as OtlpSpan};
 use nanotel::trace::TraceState;
 use nanotel::trace::{
@@ -77,13 +80,6 @@ fn with_pipeline(sampler: Sampler, record: impl FnOnce(&TracerProvider)) -> Vec<
     spans
 }
 
-fn string_attribute<'a>(span: &'a OtlpSpan, key: &str) -> Option<&'a str> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Any::StringValue(s) => Some(s.as_str()),
-        _ => None,
-    })
-}
-
 #[test]
 fn per_venue_sampling_keeps_only_the_chosen_venue_with_its_kind_and_attributes() {
     let spans = with_pipeline(Sampler::parent_based(Sampler::Custom(Arc::new(PerVenue))), |provider| {
@@ -105,7 +101,7 @@ fn per_venue_sampling_keeps_only_the_chosen_venue_with_its_kind_and_attributes()
     let orders: Vec<_> = spans.iter().filter(|s| s.name == "order").collect();
     assert_eq!(orders.len(), 50);
     for order in orders {
-        assert_eq!(string_attribute(order, "venue"), Some("XNAS"));
+        assert_eq!(string_value(&order.attributes, "venue"), Some("XNAS"));
         assert_eq!(order.kind, OtlpKind::Client as i32);
         assert_eq!(order.attributes.len(), 2);
     }
