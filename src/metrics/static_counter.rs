@@ -159,19 +159,19 @@ impl StaticCounter {
         self
     }
 
-    /// The attributes of its series (none if not given), made in `const` context (a `const`
-    /// slice: an attribute list written inline in the static's initializer is not accepted there,
-    /// since `KeyValue` has a destructor). Statics of one name and scope with the same attributes
-    /// are one series; a duplicate key's last value counts.
+    /// The attributes of its series (none if not given), made in `const` context: a `const`
+    /// item, or a list written in the static's initializer inside a `const { .. }` block (a bare
+    /// `&[..]` there is not accepted, since `KeyValue` has a destructor). Statics of one name and
+    /// scope with the same attributes are one series; a duplicate key's last value counts.
     ///
     /// ```
     /// use nanotel::attributes::KeyValue;
     /// use nanotel::metrics::StaticCounter;
     ///
     /// const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
-    /// const ARCA: &[KeyValue] = &[KeyValue::static_str("venue", "ARCA")];
     /// static FILLS_XNAS: StaticCounter = StaticCounter::new("orders.filled").with_attributes(XNAS);
-    /// static FILLS_ARCA: StaticCounter = StaticCounter::new("orders.filled").with_attributes(ARCA);
+    /// static FILLS_ARCA: StaticCounter = StaticCounter::new("orders.filled")
+    ///     .with_attributes(const { &[KeyValue::static_str("venue", "ARCA")] });
     /// FILLS_XNAS.add(1);
     /// FILLS_ARCA.add(2);
     /// ```

@@ -348,7 +348,7 @@ impl<B: Boundaries> StaticHistogram<B> {
         self
     }
 
-    /// The attributes of its series (none if not given), a `const` slice as for
+    /// The attributes of its series (none if not given), made in `const` context as for
     /// [`StaticCounter::with_attributes`](super::StaticCounter::with_attributes). Statics of one
     /// name and scope with the same attributes are one series; a duplicate key's last value counts.
     ///
