@@ -1,8 +1,10 @@
 //! Each hot-path operation with cold caches, as a gateway meets it: between two telemetry calls it
 //! did other work, so the call finds its cache lines (and often its TLB entries) gone.
 //!
-//! Before every timed operation the bench writes over a buffer four times the last-level cache
-//! (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`) and reads the two lines of the histograms'
+//! Before every timed operation the bench writes twice over a buffer four times the last-level
+//! cache (at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`; the passes `NANOTEL_COLD_EVICT_PASSES`;
+//! one pass, as before session 30, left lines a row had used more than once: see [`Evictor`])
+//! and reads the two lines of the histograms'
 //! value table (a caller has the value it records at hand, in a register: since session 20; a
 //! value read from a cold line made the record wait for it, where a counter's constant did not),
 //! then times exactly one operation with two reads of the CPU's time-stamp counter (`rdtsc` fenced
@@ -104,6 +106,9 @@ const DEFAULT_EVICT_BYTES: usize = 64 << 20;
 
 /// The most bytes written over before each sample (a write of this size takes about 10 ms).
 const MAX_EVICT_BYTES: usize = 256 << 20;
+/// Passes over the buffer before each sample, unless `NANOTEL_COLD_EVICT_PASSES` says otherwise
+/// (see [`Evictor`]).
+const DEFAULT_EVICT_PASSES: usize = 2;
 
 /// Bytes to write over before each sample: four times the last-level cache the machine reports
 /// (Linux's sysfs), at most 256 MiB, or `NANOTEL_COLD_EVICT_MIB`; so that no line of the timed
@@ -117,6 +122,11 @@ fn evict_bytes() -> usize {
     let reported = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size").ok();
     let kib = reported.as_deref().and_then(|size| size.trim().strip_suffix('K')?.parse::<usize>().ok());
     kib.map_or(DEFAULT_EVICT_BYTES, |kib| (4 * (kib << 10)).min(MAX_EVICT_BYTES))
+}
+
+/// Passes over the eviction buffer before each sample (see [`Evictor`]).
+fn evict_passes() -> usize {
+    env_number("NANOTEL_COLD_EVICT_PASSES").unwrap_or(DEFAULT_EVICT_PASSES)
 }
 
 /// Whether the row `name` is measured: every row, or with `NANOTEL_COLD_ROWS` set, those whose
@@ -197,23 +207,34 @@ impl MappedCells {
 /// untimed (see `measure`).
 const SPREAD: [u64; 16] = [3, 7500, 20, 60, 900, 0, 8, 300, 11000, 90, 2000, 4000, 600, 9000, 40, 6000];
 
-/// Writes one byte per cache line over a buffer larger than the last-level cache.
+/// Writes one byte per cache line over a buffer larger than the last-level cache, `passes` times
+/// (twice unless `NANOTEL_COLD_EVICT_PASSES` says otherwise).
+///
+/// Twice because one pass, even of 256 MiB, left in the last-level cache lines the rows had used
+/// more than once (a cache that protects lines used again against a write that uses each of its
+/// lines once keeps them), so a row could find lines the rows before it had left: whichever span
+/// row came first in a round paid up to 0.3 µs more than the next (benches/README.md, `cold`,
+/// session 30). The second pass uses each line of the buffer again, as a program's other work
+/// uses its own data.
 struct Evictor {
     buffer: Vec<u8>,
+    passes: usize,
     round: u8,
 }
 
 impl Evictor {
     fn new() -> Evictor {
-        Evictor { buffer: vec![0; evict_bytes()], round: 0 }
+        Evictor { buffer: vec![0; evict_bytes()], passes: evict_passes(), round: 0 }
     }
 
     fn evict(&mut self) {
-        self.round = self.round.wrapping_add(1);
-        for line in self.buffer.chunks_mut(64) {
-            line[0] = self.round;
+        for _ in 0..self.passes {
+            self.round = self.round.wrapping_add(1);
+            for line in self.buffer.chunks_mut(64) {
+                line[0] = self.round;
+            }
+            black_box(&mut self.buffer);
         }
-        black_box(&mut self.buffer);
     }
 }
 
@@ -647,8 +668,8 @@ fn report(rows: &[Row]) {
     let row = |name: &str| rows.iter().find(|row| row.name == name).expect("every row is measured");
     let empty = row("empty").percentile(0.5) as f64;
     let net = |name: &str, p: f64| (row(name).percentile(p) as f64 - empty).max(1.0);
-    let mib = evict_bytes() >> 20;
-    println!("\ncold caches: one operation per sample after a {mib} MiB write; {} samples", samples());
+    let (mib, passes) = (evict_bytes() >> 20, evict_passes());
+    println!("\ncold caches: one operation per sample after {passes} writes over {mib} MiB; {} samples", samples());
     println!("{:<52} {:>9} {:>9}   (net of empty: p50 {empty:.0} ns)", "row", "p50 ns", "p99 ns");
     for row in rows.iter().filter(|row| row.name != "empty") {
         println!("{:<52} {:>9.0} {:>9.0}", row.name, net(&row.name, 0.5), net(&row.name, 0.99));
