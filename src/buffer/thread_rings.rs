@@ -358,6 +358,26 @@ pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut T
     Some(f(unsafe { &mut *side.as_ptr() }))
 }
 
+/// [`with_thread`], with the line of the side's next item asked for before the side is read
+/// ([`LastSide::prefetch_next`]), and `f` given the thread's `LastSide` to say where the item
+/// after will go.
+#[inline(always)]
+pub(crate) fn with_thread_hinted<O: RingOwner, R>(
+    owner: &Arc<O>,
+    f: impl FnOnce(&mut ThreadRing<O>, &LastSide<O>) -> R,
+) -> Option<R> {
+    let last = O::last().with(std::ptr::from_ref::<LastSide<O>>);
+    // SAFETY: a thread-local without a destructor lives as long as its thread.
+    let last = unsafe { &*last };
+    last.prefetch_next();
+    let side = match last.get(Arc::as_ptr(owner)) {
+        Some(side) => side,
+        None => find_or_register(owner, last)?,
+    };
+    // SAFETY: as in `with_thread`.
+    Some(f(unsafe { &mut *side.as_ptr() }, last))
+}
+
 /// This thread's side of `owner`'s rings, made on first use, remembered in `last`; `None` while
 /// the thread's locals are being torn down.
 #[cold]
@@ -455,15 +475,40 @@ impl<O: RingOwner> Drop for ThreadSides<O> {
 ///
 /// Invariant: when set, `side` is a live side of `owner` in this thread's list. It is cleared
 /// before any side leaves the list.
+///
+/// It also keeps where the side's next item will likely be written (`next`, set by the owner's
+/// writer: the span slab's next slot), so that with cold caches the item's line is asked for
+/// together with the side's, not after it: only ever prefetched, never read, so it may be stale
+/// or dangling (a prefetch of any address is harmless).
 pub(crate) struct LastSide<O: RingOwner> {
     owner: Cell<*const O>,
     side: Cell<Option<NonNull<ThreadRing<O>>>>,
+    next: Cell<*const u8>,
 }
 
 impl<O: RingOwner> LastSide<O> {
     /// Nothing remembered.
     pub(crate) const fn new() -> LastSide<O> {
-        LastSide { owner: Cell::new(std::ptr::null()), side: Cell::new(None) }
+        LastSide { owner: Cell::new(std::ptr::null()), side: Cell::new(None), next: Cell::new(std::ptr::null()) }
+    }
+
+    /// Asks for the line of the side's next item (x86-64; elsewhere nothing), so that with cold
+    /// caches it arrives while the side's own line does: the item's address is otherwise known
+    /// only from the side, one miss after the other (benches/README.md, `cold`, session 30).
+    #[inline(always)]
+    pub(crate) fn prefetch_next(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch changes nothing the program can observe and never faults, whatever
+        // the address (`next` may be stale or dangling: see the type's note).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(self.next.get().cast());
+        }
+    }
+
+    /// Remembers where the side's next item will likely be written (a hint for `prefetch_next`).
+    #[inline(always)]
+    pub(crate) fn set_next(&self, next: *const u8) {
+        self.next.set(next);
     }
 
     #[inline(always)]

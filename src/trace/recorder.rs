@@ -171,7 +171,7 @@ impl Recorder {
     ) -> Option<SlotRef> {
         // Passed down by reference and read once, into the slot (see `Attributes::set_from`).
         let name = ManuallyDrop::new(name);
-        let opened = thread_rings::with_thread(self, |thread| {
+        let opened = thread_rings::with_thread_hinted(self, |thread, last| {
             let slab = &mut thread.local;
             // SAFETY: `name` is dropped below only when no slot took it; `context` is the
             // caller's, on the same terms.
@@ -179,6 +179,8 @@ impl Recorder {
             if slot.is_none() {
                 thread.producer.count_drop();
             }
+            // Where the next span will likely go, asked for at its start (see `LastSide`).
+            last.set_next(slab.next_slot());
             slot
         });
         match opened {
