@@ -171,6 +171,9 @@ impl Recorder {
     ) -> Option<SlotRef> {
         // Passed down by reference and read once, into the slot (see `Attributes::set_from`).
         let name = ManuallyDrop::new(name);
+        // The span's end reads whether the rings are closed, at an address known now, where the
+        // end would otherwise find it through the slot written with the side's copy of it.
+        self.rings.prefetch_closed();
         let opened = thread_rings::with_thread_hinted(self, |thread, last| {
             let slab = &mut thread.local;
             // SAFETY: `name` is dropped below only when no slot took it; `context` is the
