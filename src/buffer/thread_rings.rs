@@ -360,18 +360,7 @@ impl Late {
 /// and return): it holds the only reference to the side while it runs.
 #[inline(always)]
 pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut ThreadRing<O>) -> R) -> Option<R> {
-    // Only the address is taken inside `with`, so the access inlines (see `trace::ids`).
-    let last = O::last().with(std::ptr::from_ref::<LastSide<O>>);
-    // SAFETY: a thread-local without a destructor lives as long as its thread.
-    let last = unsafe { &*last };
-    let side = match last.get(Arc::as_ptr(owner)) {
-        Some(side) => side,
-        None => find_or_register(owner, last)?,
-    };
-    // SAFETY: `side` is a live side of `owner` on this thread (`LastSide`'s invariant), reached
-    // only through this function, which does not come back to itself (see above): no other
-    // reference to it exists while `f` runs.
-    Some(f(unsafe { &mut *side.as_ptr() }))
+    with_side::<O, R, false>(owner, |side, _| f(side))
 }
 
 /// [`with_thread`], with the line of the side's next item asked for before the side is read
@@ -382,15 +371,29 @@ pub(crate) fn with_thread_hinted<O: RingOwner, R>(
     owner: &Arc<O>,
     f: impl FnOnce(&mut ThreadRing<O>, &LastSide<O>) -> R,
 ) -> Option<R> {
+    with_side::<O, R, true>(owner, f)
+}
+
+/// What [`with_thread`] and [`with_thread_hinted`] do: the second prefetches.
+#[inline(always)]
+fn with_side<O: RingOwner, R, const PREFETCH: bool>(
+    owner: &Arc<O>,
+    f: impl FnOnce(&mut ThreadRing<O>, &LastSide<O>) -> R,
+) -> Option<R> {
+    // Only the address is taken inside `with`, so the access inlines (see `trace::ids`).
     let last = O::last().with(std::ptr::from_ref::<LastSide<O>>);
     // SAFETY: a thread-local without a destructor lives as long as its thread.
     let last = unsafe { &*last };
-    last.prefetch_next();
+    if PREFETCH {
+        last.prefetch_next();
+    }
     let side = match last.get(Arc::as_ptr(owner)) {
         Some(side) => side,
         None => find_or_register(owner, last)?,
     };
-    // SAFETY: as in `with_thread`.
+    // SAFETY: `side` is a live side of `owner` on this thread (`LastSide`'s invariant), reached
+    // only through these functions, which do not come back to themselves (see `with_thread`): no
+    // other reference to it exists while `f` runs.
     Some(f(unsafe { &mut *side.as_ptr() }, last))
 }
 
