@@ -169,14 +169,7 @@ impl<O: RingOwner> Rings<O> {
     /// `cold`, session 30).
     #[inline(always)]
     pub(crate) fn prefetch_closed(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch changes nothing the program can observe and never faults; the
-        // address is of a field of `self`, which is live.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                std::ptr::from_ref(&self.closed).cast(),
-            );
-        }
+        prefetch(std::ptr::from_ref(&self.closed).cast());
     }
 
     /// Counts `items` dropped because no pipeline drains the rings (see [`Rings::is_closed`]).
@@ -374,6 +367,20 @@ pub(crate) fn with_thread_hinted<O: RingOwner, R>(
     with_side::<O, R, true>(owner, f)
 }
 
+/// Asks for the cache line at `address` (`prefetcht0` on x86-64; elsewhere nothing), any
+/// address: a prefetch is never a read the program sees, and never faults.
+#[inline(always)]
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch changes nothing the program can observe and never faults, whatever the
+    // address (stale, dangling or null), so no address is unsound to pass.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// What [`with_thread`] and [`with_thread_hinted`] do: the second prefetches.
 #[inline(always)]
 fn with_side<O: RingOwner, R, const PREFETCH: bool>(
@@ -516,12 +523,8 @@ impl<O: RingOwner> LastSide<O> {
     /// only from the side, one miss after the other (benches/README.md, `cold`, session 30).
     #[inline(always)]
     pub(crate) fn prefetch_next(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch changes nothing the program can observe and never faults, whatever
-        // the address (`next` may be stale or dangling: see the type's note).
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(self.next.get().cast());
-        }
+        // `next` may be stale or dangling (see the type's note): `prefetch` takes any address.
+        prefetch(self.next.get());
     }
 
     /// Remembers where the side's next item will likely be written (a hint for `prefetch_next`).
