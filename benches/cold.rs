@@ -54,7 +54,10 @@
 //! - Each row that records into a series or a cell takes the next of 64 in turn (`SERIES`: 64
 //!   series bound to different attributes, 64 floor cells on 64 pages), so that a figure does not
 //!   hang on where one allocation landed (one run put a cell on a page whose walk was cheap, and
-//!   two rows of the same code differed by 2.5x).
+//!   two rows of the same code differed by 2.5x). Since session 31 no two rows share a series or
+//!   a cell ([`fresh_set`]): a row and its twin (the handle warm, or the call from a library)
+//!   recorded into the same series in the same round, and the later row found part of what the
+//!   earlier had fetched, eviction or not.
 //! - Each row that records through a handle (the floor through one, the bound instruments, the
 //!   `prometheus` crate's) owns its handles (moved into the row) and comes twice: as named,
 //!   with the handle as cold as the rest (a program keeps its handles in its own structures, which
@@ -165,6 +168,10 @@ struct PageCell(AtomicU64);
 
 /// The static floor's cells.
 static FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
+
+/// The same for `floor/fetch_add/neighbour_page_warm`, which writes cells no other row writes
+/// (see [`fresh_set`]).
+static NEIGHBOURED_FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
 
 /// A static counter, alone on its pages as the floor's cells are.
 #[repr(align(4096))]
@@ -437,7 +444,8 @@ impl Nanotel {
         };
         let mut rows = Vec::new();
         rows.extend(placements("nanotel/counter_add_bound", || {
-            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
+            let set = fresh_set();
+            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(set, k)));
             #[inline(always)]
             move |run| counters[run % SERIES].add(black_box(1))
         }));
@@ -448,7 +456,9 @@ impl Nanotel {
             |_| {},
         ));
         rows.extend(placements("nanotel/histogram_record_bound", || {
-            let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
+            let set = fresh_set();
+            let histograms: [BoundHistogram<u64>; SERIES] =
+                std::array::from_fn(|k| self.histogram.bind(&symbol(set, k)));
             #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run)))
         }));
@@ -459,17 +469,22 @@ impl Nanotel {
             |_| {},
         ));
         rows.extend(placements("nanotel/counter_add_bound/from_library", || {
-            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(k)));
+            let set = fresh_set();
+            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(set, k)));
             #[inline(always)]
             move |run| nanotel_benches::counter_add(&counters[run % SERIES], black_box(1))
         }));
         rows.extend(placements("nanotel/histogram_record_bound/from_library", || {
-            let histograms: [BoundHistogram<u64>; SERIES] = std::array::from_fn(|k| self.histogram.bind(&symbol(k)));
+            let set = fresh_set();
+            let histograms: [BoundHistogram<u64>; SERIES] =
+                std::array::from_fn(|k| self.histogram.bind(&symbol(set, k)));
             #[inline(always)]
             move |run| nanotel_benches::histogram_record(&histograms[run % SERIES], black_box(spread(run)))
         }));
         rows.extend(placements("nanotel/exponential_histogram_record_bound", || {
-            let histograms: [BoundHistogram<f64>; SERIES] = std::array::from_fn(|k| self.exponential.bind(&symbol(k)));
+            let set = fresh_set();
+            let histograms: [BoundHistogram<f64>; SERIES] =
+                std::array::from_fn(|k| self.exponential.bind(&symbol(set, k)));
             #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run) as f64 + 1.0))
         }));
@@ -520,15 +535,29 @@ fn hot(name: &str) -> String {
 /// One operation in two rows: `name`, with its handle as cold as the rest (kept in memory the
 /// eviction went over, as a program keeps its handles in its own structures), and
 /// [`hot`]`(name)`, with its handle warm. `make` makes each row's operation, which owns its
-/// [`SERIES`] handles (moved into it, so that they are all of the operation's own state) and
-/// records through the next one each run.
+/// [`SERIES`] handles (moved into it, so that they are all of the operation's own state), of
+/// series no other row records into ([`fresh_set`]), and records through the next one each run.
 fn placements<'a, Op: FnMut(usize) + 'a>(name: &str, make: impl Fn() -> Op) -> [Row<'a>; 2] {
     [Row::new(name, make(), |_| {}), Row::handle_hot(hot(name), make(), |_| {})]
 }
 
-/// The attributes of the `k`th of a row's [`SERIES`] series.
-fn symbol(k: usize) -> [KeyValue; 3] {
-    [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", format!("S{k}"))]
+/// A number no other row's series were given: each row records into series (and cells) of its
+/// own, so that no row finds lines or translations another row left in its round (a row through a
+/// handle and its twin, recording into the same series in the same round, read the twin up to
+/// 2x cheaper: benches/README.md, `cold`, session 31).
+fn fresh_set() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The symbol of the `k`th of the [`SERIES`] series of set `set` ([`fresh_set`]).
+fn symbol_name(set: usize, k: usize) -> String {
+    format!("S{}", set * SERIES + k)
+}
+
+/// The attributes of the `k`th of the [`SERIES`] series of set `set`.
+fn symbol(set: usize, k: usize) -> [KeyValue; 3] {
+    [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol_name(set, k))]
 }
 
 /// The value a histogram row records in run `run`: every default bucket in turn, in a scrambled
@@ -557,17 +586,19 @@ impl Prometheus {
     }
 
     fn rows(&self) -> Vec<Row<'_>> {
-        let labels = |k: usize| ["XNAS".to_owned(), "buy".to_owned(), format!("S{k}")];
+        let labels = |set: usize, k: usize| ["XNAS".to_owned(), "buy".to_owned(), symbol_name(set, k)];
         let mut rows = Vec::new();
         rows.extend(placements("prometheus/counter_inc_by", || {
+            let set = fresh_set();
             let counters: [prometheus::IntCounter; SERIES] =
-                std::array::from_fn(|k| self.counters.with_label_values(&labels(k)));
+                std::array::from_fn(|k| self.counters.with_label_values(&labels(set, k)));
             #[inline(always)]
             move |run| counters[run % SERIES].inc_by(black_box(1))
         }));
         rows.extend(placements("prometheus/histogram_observe", || {
+            let set = fresh_set();
             let histograms: [prometheus::Histogram; SERIES] =
-                std::array::from_fn(|k| self.histograms.with_label_values(&labels(k)));
+                std::array::from_fn(|k| self.histograms.with_label_values(&labels(set, k)));
             #[inline(always)]
             move |run| histograms[run % SERIES].observe(black_box(spread(run) as f64))
         }));
@@ -763,12 +794,15 @@ fn main() {
     }
 }
 
+/// Cells of a row's own, each behind an `Arc` as the `prometheus` crate keeps its counters.
+fn cells_behind_handles() -> [Arc<PageCell>; SERIES] {
+    std::array::from_fn(|_| Arc::new(PageCell(AtomicU64::new(0))))
+}
+
 /// Builds the rows, measures them and reports.
 fn run() {
     let (nanotel, prometheus, sdk) = (Nanotel::new(), Prometheus::new(), Sdk::new());
-    // The cells handles name, each behind an `Arc` as the `prometheus` crate keeps its counters.
-    let through_handle: [Arc<PageCell>; SERIES] = std::array::from_fn(|_| Arc::new(PageCell(AtomicU64::new(0))));
-    let mapped = MappedCells::new();
+    let (mapped, neighboured_mapped) = (MappedCells::new(), MappedCells::new());
     let mut rows = vec![
         Row::new("empty", |_| {}, |_| {}),
         Row::new(
@@ -781,10 +815,10 @@ fn run() {
         ),
         Row::after_neighbour(
             "floor/fetch_add/neighbour_page_warm",
-            |run| &FLOORS[(run % SERIES) ^ 1],
+            |run| &NEIGHBOURED_FLOORS[(run % SERIES) ^ 1],
             #[inline(always)]
             |run| {
-                black_box(FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
+                black_box(NEIGHBOURED_FLOORS[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
             },
         ),
         Row::new(
@@ -795,9 +829,9 @@ fn run() {
         ),
         Row::after_neighbour(
             "floor/fetch_add_mapped/neighbour_page_warm",
-            |run| mapped.neighbour(run),
+            |run| neighboured_mapped.neighbour(run),
             #[inline(always)]
-            |run| mapped.fetch_add(run),
+            |run| neighboured_mapped.fetch_add(run),
         ),
         Row::new(
             "floor/clock_pair",
@@ -810,14 +844,14 @@ fn run() {
         ),
     ];
     rows.extend(placements("floor/fetch_add_through_handle", || {
-        let cells = through_handle.clone();
+        let cells = cells_behind_handles();
         #[inline(always)]
         move |run| {
             black_box(cells[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
         }
     }));
     rows.extend(placements("floor/fetch_add_through_handle/from_library", || {
-        let cells = through_handle.clone();
+        let cells = cells_behind_handles();
         #[inline(always)]
         move |run| nanotel_benches::fetch_add(black_box(&cells[run % SERIES].0), black_box(1))
     }));
