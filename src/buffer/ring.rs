@@ -121,6 +121,13 @@ impl<T> Producer<T> {
         }
     }
 
+    /// The address of the slot the next item will be written to (a hint for a prefetch: the
+    /// slot is written only through a [`Reservation`], once the ring has room).
+    #[inline(always)]
+    pub(crate) fn next_slot(&self) -> *const u8 {
+        self.slots.as_ptr().wrapping_add(self.tail & self.mask).cast()
+    }
+
     /// The next free slot, or `None` (the item to come is counted as dropped) when the ring is
     /// full. Writing through the reservation builds the item in the ring, not on the stack.
     #[inline(always)]
@@ -262,6 +269,27 @@ mod tests {
         assert!(!consumer.is_finished());
         consumer.pop();
         assert!(consumer.is_finished());
+    }
+
+    /// The hint a record's start prefetches names the slot its item is then written to, round the
+    /// ring and back to its first slot.
+    #[test]
+    fn the_next_slot_is_the_one_the_next_item_is_written_to() {
+        let (mut producer, mut consumer) = ring::<u64>(2);
+        for item in 0..5 {
+            let hint = producer.next_slot();
+            let mut written_at = std::ptr::null();
+            let slot = producer.reserve().expect("room: each item is popped below");
+            // SAFETY: the closure writes the whole item.
+            unsafe {
+                slot.write_in_place(|slot| {
+                    written_at = slot.cast::<u8>().cast_const();
+                    slot.write(item);
+                });
+            }
+            assert_eq!(hint, written_at, "item {item}");
+            assert_eq!(consumer.pop(), Some(item));
+        }
     }
 
     /// Written whole before its first item, a ring carries items as before.

@@ -503,9 +503,9 @@ impl<O: RingOwner> Drop for ThreadSides<O> {
 /// before any side leaves the list.
 ///
 /// It also keeps where the side's next item will likely be written (`next`, set by the owner's
-/// writer: the span slab's next slot), so that with cold caches the item's line is asked for
-/// together with the side's, not after it: only ever prefetched, never read, so it may be stale
-/// or dangling (a prefetch of any address is harmless).
+/// writer: the span slab's next slot, the log ring's next slot), so that with cold caches the
+/// item's line is asked for together with the side's, not after it: only ever prefetched, never
+/// read, so it may be stale or dangling (a prefetch of any address is harmless).
 pub(crate) struct LastSide<O: RingOwner> {
     owner: Cell<*const O>,
     side: Cell<Option<NonNull<ThreadRing<O>>>>,

@@ -76,11 +76,15 @@ impl Buffers {
             self.rings.count_late(1);
             return;
         }
-        let written = thread_rings::with_thread(self, |thread| {
+        let written = thread_rings::with_thread_hinted(self, |thread, last| {
             if let Some(slot) = thread.producer.reserve() {
                 // SAFETY: the caller's `init` initialises the whole record.
                 unsafe { slot.write_in_place(init) };
             }
+            // Where the next record will go, asked for at its start (see `LastSide`): with cold
+            // caches its first line is on its way while the side's is (benches/README.md, `cold`,
+            // session 31).
+            last.set_next(thread.producer.next_slot());
         });
         if written.is_none() {
             self.rings.count_orphan();
