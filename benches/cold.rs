@@ -55,7 +55,7 @@
 //!   series bound to different attributes, 64 floor cells on 64 pages), so that a figure does not
 //!   hang on where one allocation landed (one run put a cell on a page whose walk was cheap, and
 //!   two rows of the same code differed by 2.5x). Since session 31 no two rows share a series or
-//!   a cell ([`fresh_set`]): a row and its twin (the handle warm, or the call from a library)
+//!   a cell ([`own_series`]): a row and its twin (the handle warm, or the call from a library)
 //!   recorded into the same series in the same round, and the later row found part of what the
 //!   earlier had fetched, eviction or not.
 //! - Each row that records through a handle (the floor through one, the bound instruments, the
@@ -170,7 +170,7 @@ struct PageCell(AtomicU64);
 static FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
 
 /// The same for `floor/fetch_add/neighbour_page_warm`, which writes cells no other row writes
-/// (see [`fresh_set`]).
+/// (see [`own_series`]).
 static NEIGHBOURED_FLOORS: [PageCell; SERIES] = [const { PageCell(AtomicU64::new(0)) }; SERIES];
 
 /// A static counter, alone on its pages as the floor's cells are.
@@ -444,8 +444,7 @@ impl Nanotel {
         };
         let mut rows = Vec::new();
         rows.extend(placements("nanotel/counter_add_bound", || {
-            let set = fresh_set();
-            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(set, k)));
+            let counters: [BoundCounter<u64>; SERIES] = own_series(|symbol| self.counter.bind(&attributes(symbol)));
             #[inline(always)]
             move |run| counters[run % SERIES].add(black_box(1))
         }));
@@ -456,9 +455,8 @@ impl Nanotel {
             |_| {},
         ));
         rows.extend(placements("nanotel/histogram_record_bound", || {
-            let set = fresh_set();
             let histograms: [BoundHistogram<u64>; SERIES] =
-                std::array::from_fn(|k| self.histogram.bind(&symbol(set, k)));
+                own_series(|symbol| self.histogram.bind(&attributes(symbol)));
             #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run)))
         }));
@@ -469,22 +467,19 @@ impl Nanotel {
             |_| {},
         ));
         rows.extend(placements("nanotel/counter_add_bound/from_library", || {
-            let set = fresh_set();
-            let counters: [BoundCounter<u64>; SERIES] = std::array::from_fn(|k| self.counter.bind(&symbol(set, k)));
+            let counters: [BoundCounter<u64>; SERIES] = own_series(|symbol| self.counter.bind(&attributes(symbol)));
             #[inline(always)]
             move |run| nanotel_benches::counter_add(&counters[run % SERIES], black_box(1))
         }));
         rows.extend(placements("nanotel/histogram_record_bound/from_library", || {
-            let set = fresh_set();
             let histograms: [BoundHistogram<u64>; SERIES] =
-                std::array::from_fn(|k| self.histogram.bind(&symbol(set, k)));
+                own_series(|symbol| self.histogram.bind(&attributes(symbol)));
             #[inline(always)]
             move |run| nanotel_benches::histogram_record(&histograms[run % SERIES], black_box(spread(run)))
         }));
         rows.extend(placements("nanotel/exponential_histogram_record_bound", || {
-            let set = fresh_set();
             let histograms: [BoundHistogram<f64>; SERIES] =
-                std::array::from_fn(|k| self.exponential.bind(&symbol(set, k)));
+                own_series(|symbol| self.exponential.bind(&attributes(symbol)));
             #[inline(always)]
             move |run| histograms[run % SERIES].record(black_box(spread(run) as f64 + 1.0))
         }));
@@ -536,28 +531,25 @@ fn hot(name: &str) -> String {
 /// eviction went over, as a program keeps its handles in its own structures), and
 /// [`hot`]`(name)`, with its handle warm. `make` makes each row's operation, which owns its
 /// [`SERIES`] handles (moved into it, so that they are all of the operation's own state), of
-/// series no other row records into ([`fresh_set`]), and records through the next one each run.
+/// series no other row records into ([`own_series`]), and records through the next one each run.
 fn placements<'a, Op: FnMut(usize) + 'a>(name: &str, make: impl Fn() -> Op) -> [Row<'a>; 2] {
     [Row::new(name, make(), |_| {}), Row::handle_hot(hot(name), make(), |_| {})]
 }
 
-/// A number no other row's series were given: each row records into series (and cells) of its
-/// own, so that no row finds lines or translations another row left in its round (a row through a
-/// handle and its twin, recording into the same series in the same round, read the twin up to
-/// 2x cheaper: benches/README.md, `cold`, session 31).
-fn fresh_set() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+/// A row's [`SERIES`] series, each made by `make` from its symbol, of symbols no other row was
+/// given: each row records into series (and cells) of its own, so that no row finds lines or
+/// translations another row left in its round (a row through a handle and its twin, recording into
+/// the same series in the same round, read the twin up to 2x cheaper: benches/README.md, `cold`,
+/// session 31).
+fn own_series<T>(make: impl Fn(String) -> T) -> [T; SERIES] {
+    static SETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let set = SETS.fetch_add(1, Ordering::Relaxed);
+    std::array::from_fn(|k| make(format!("S{}", set * SERIES + k)))
 }
 
-/// The symbol of the `k`th of the [`SERIES`] series of set `set` ([`fresh_set`]).
-fn symbol_name(set: usize, k: usize) -> String {
-    format!("S{}", set * SERIES + k)
-}
-
-/// The attributes of the `k`th of the [`SERIES`] series of set `set`.
-fn symbol(set: usize, k: usize) -> [KeyValue; 3] {
-    [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol_name(set, k))]
+/// The attributes of the series of `symbol`.
+fn attributes(symbol: String) -> [KeyValue; 3] {
+    [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)]
 }
 
 /// The value a histogram row records in run `run`: every default bucket in turn, in a scrambled
@@ -586,19 +578,17 @@ impl Prometheus {
     }
 
     fn rows(&self) -> Vec<Row<'_>> {
-        let labels = |set: usize, k: usize| ["XNAS".to_owned(), "buy".to_owned(), symbol_name(set, k)];
+        let labels = |symbol: String| ["XNAS".to_owned(), "buy".to_owned(), symbol];
         let mut rows = Vec::new();
         rows.extend(placements("prometheus/counter_inc_by", || {
-            let set = fresh_set();
             let counters: [prometheus::IntCounter; SERIES] =
-                std::array::from_fn(|k| self.counters.with_label_values(&labels(set, k)));
+                own_series(|symbol| self.counters.with_label_values(&labels(symbol)));
             #[inline(always)]
             move |run| counters[run % SERIES].inc_by(black_box(1))
         }));
         rows.extend(placements("prometheus/histogram_observe", || {
-            let set = fresh_set();
             let histograms: [prometheus::Histogram; SERIES] =
-                std::array::from_fn(|k| self.histograms.with_label_values(&labels(set, k)));
+                own_series(|symbol| self.histograms.with_label_values(&labels(symbol)));
             #[inline(always)]
             move |run| histograms[run % SERIES].observe(black_box(spread(run) as f64))
         }));
