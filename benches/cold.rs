@@ -273,18 +273,21 @@ impl<'a> Row<'a> {
         Row::timing(name, timed, between)
     }
 
-    /// A row like [`new`](Self::new) whose operation finds its handle warm: before the first read
-    /// of the timer, untimed, it reads every cache line of `op`'s own state (the handle it moved
-    /// in), as a caller has its handle in a register or in a line it has just used; whatever the
-    /// handle points to stays as cold as in every other row.
-    fn handle_hot(name: impl Into<String>, mut op: impl FnMut(usize) + 'a, between: impl FnMut(usize) + 'a) -> Self {
-        let timed = move |run| {
-            touch(&op);
+    /// A row like [`new`](Self::new) whose operation finds its handle warm: each run `op`
+    /// records through the next of `handles`, and before the first read of the timer, untimed,
+    /// the row reads every cache line of that handle (and no other), as a caller has its handle in
+    /// a register or in a line it has just used; whatever the handle points to stays as cold as
+    /// in every other row. Until session 32 the row read all of its 64 handles (56 to 192 lines
+    /// back to back: benches/README.md, `cold`, session 32).
+    fn handle_hot<H: 'a>(name: impl Into<String>, handles: [H; SERIES], op: impl Fn(&H, usize) + 'a) -> Self {
+        let timed = move |run: usize| {
+            let handle = &handles[run % SERIES];
+            touch(handle);
             let started = ticks();
-            op(run);
+            op(handle, run);
             ticks() - started
         };
-        Row::timing(name, timed, between)
+        Row::timing(name, timed, |_| {})
     }
 
     /// A row like [`new`](Self::new) that first reads, untimed, the cell `neighbour` gives for the
@@ -443,46 +446,48 @@ impl Nanotel {
             }
         };
         let mut rows = Vec::new();
-        rows.extend(placements("nanotel/counter_add_bound", || {
-            let counters: [BoundCounter<u64>; SERIES] = own_series(|symbol| self.counter.bind(&attributes(symbol)));
+        rows.extend(placements(
+            "nanotel/counter_add_bound",
+            || own_series(|symbol| self.counter.bind(&attributes(symbol))),
             #[inline(always)]
-            move |run| counters[run % SERIES].add(black_box(1))
-        }));
+            |handle: &BoundCounter<u64>, _| handle.add(black_box(1)),
+        ));
         rows.push(Row::new(
             "nanotel/counter_add_static",
             #[inline(always)]
             |run| STATIC_COUNTERS[run % SERIES].0.add(black_box(1)),
             |_| {},
         ));
-        rows.extend(placements("nanotel/histogram_record_bound", || {
-            let histograms: [BoundHistogram<u64>; SERIES] =
-                own_series(|symbol| self.histogram.bind(&attributes(symbol)));
+        rows.extend(placements(
+            "nanotel/histogram_record_bound",
+            || own_series(|symbol| self.histogram.bind(&attributes(symbol))),
             #[inline(always)]
-            move |run| histograms[run % SERIES].record(black_box(spread(run)))
-        }));
+            |handle: &BoundHistogram<u64>, run| handle.record(black_box(spread(run))),
+        ));
         rows.push(Row::new(
             "nanotel/histogram_record_static",
             #[inline(always)]
             |run| STATIC_HISTOGRAMS[run % SERIES].0.record(black_box(spread(run))),
             |_| {},
         ));
-        rows.extend(placements("nanotel/counter_add_bound/from_library", || {
-            let counters: [BoundCounter<u64>; SERIES] = own_series(|symbol| self.counter.bind(&attributes(symbol)));
+        rows.extend(placements(
+            "nanotel/counter_add_bound/from_library",
+            || own_series(|symbol| self.counter.bind(&attributes(symbol))),
             #[inline(always)]
-            move |run| nanotel_benches::counter_add(&counters[run % SERIES], black_box(1))
-        }));
-        rows.extend(placements("nanotel/histogram_record_bound/from_library", || {
-            let histograms: [BoundHistogram<u64>; SERIES] =
-                own_series(|symbol| self.histogram.bind(&attributes(symbol)));
+            |handle: &BoundCounter<u64>, _| nanotel_benches::counter_add(handle, black_box(1)),
+        ));
+        rows.extend(placements(
+            "nanotel/histogram_record_bound/from_library",
+            || own_series(|symbol| self.histogram.bind(&attributes(symbol))),
             #[inline(always)]
-            move |run| nanotel_benches::histogram_record(&histograms[run % SERIES], black_box(spread(run)))
-        }));
-        rows.extend(placements("nanotel/exponential_histogram_record_bound", || {
-            let histograms: [BoundHistogram<f64>; SERIES] =
-                own_series(|symbol| self.exponential.bind(&attributes(symbol)));
+            |handle: &BoundHistogram<u64>, run| nanotel_benches::histogram_record(handle, black_box(spread(run))),
+        ));
+        rows.extend(placements(
+            "nanotel/exponential_histogram_record_bound",
+            || own_series(|symbol| self.exponential.bind(&attributes(symbol))),
             #[inline(always)]
-            move |run| histograms[run % SERIES].record(black_box(spread(run) as f64 + 1.0))
-        }));
+            |handle: &BoundHistogram<f64>, run| handle.record(black_box(spread(run) as f64 + 1.0)),
+        ));
         rows.extend([
             Row::new(
                 "nanotel/span_start_end",
@@ -529,11 +534,24 @@ fn hot(name: &str) -> String {
 
 /// One operation in two rows: `name`, with its handle as cold as the rest (kept in memory the
 /// eviction went over, as a program keeps its handles in its own structures), and
-/// [`hot`]`(name)`, with its handle warm. `make` makes each row's operation, which owns its
-/// [`SERIES`] handles (moved into it, so that they are all of the operation's own state), of
-/// series no other row records into ([`own_series`]), and records through the next one each run.
-fn placements<'a, Op: FnMut(usize) + 'a>(name: &str, make: impl Fn() -> Op) -> [Row<'a>; 2] {
-    [Row::new(name, make(), |_| {}), Row::handle_hot(hot(name), make(), |_| {})]
+/// [`hot`]`(name)`, with its handle warm. `handles` makes each row's [`SERIES`] handles (moved
+/// into the row), of series no other row records into ([`own_series`]); each run `op` records
+/// through the next one (a closure marked `#[inline(always)]`, as every row's is).
+fn placements<'a, H: 'a>(
+    name: &str,
+    handles: impl Fn() -> [H; SERIES],
+    op: impl Fn(&H, usize) + Copy + 'a,
+) -> [Row<'a>; 2] {
+    let cold = handles();
+    [
+        Row::new(
+            name,
+            #[inline(always)]
+            move |run| op(&cold[run % SERIES], run),
+            |_| {},
+        ),
+        Row::handle_hot(hot(name), handles(), op),
+    ]
 }
 
 /// A row's [`SERIES`] series, each made by `make` from its symbol, of symbols no other row was
@@ -580,18 +598,18 @@ impl Prometheus {
     fn rows(&self) -> Vec<Row<'_>> {
         let labels = |symbol: String| ["XNAS".to_owned(), "buy".to_owned(), symbol];
         let mut rows = Vec::new();
-        rows.extend(placements("prometheus/counter_inc_by", || {
-            let counters: [prometheus::IntCounter; SERIES] =
-                own_series(|symbol| self.counters.with_label_values(&labels(symbol)));
+        rows.extend(placements(
+            "prometheus/counter_inc_by",
+            || own_series(|symbol| self.counters.with_label_values(&labels(symbol))),
             #[inline(always)]
-            move |run| counters[run % SERIES].inc_by(black_box(1))
-        }));
-        rows.extend(placements("prometheus/histogram_observe", || {
-            let histograms: [prometheus::Histogram; SERIES] =
-                own_series(|symbol| self.histograms.with_label_values(&labels(symbol)));
+            |handle: &prometheus::IntCounter, _| handle.inc_by(black_box(1)),
+        ));
+        rows.extend(placements(
+            "prometheus/histogram_observe",
+            || own_series(|symbol| self.histograms.with_label_values(&labels(symbol))),
             #[inline(always)]
-            move |run| histograms[run % SERIES].observe(black_box(spread(run) as f64))
-        }));
+            |handle: &prometheus::Histogram, run| handle.observe(black_box(spread(run) as f64)),
+        ));
         rows
     }
 }
@@ -833,18 +851,20 @@ fn run() {
             |_| {},
         ),
     ];
-    rows.extend(placements("floor/fetch_add_through_handle", || {
-        let cells = cells_behind_handles();
+    rows.extend(placements(
+        "floor/fetch_add_through_handle",
+        cells_behind_handles,
         #[inline(always)]
-        move |run| {
-            black_box(cells[run % SERIES].0.fetch_add(black_box(1), Ordering::Relaxed));
-        }
-    }));
-    rows.extend(placements("floor/fetch_add_through_handle/from_library", || {
-        let cells = cells_behind_handles();
+        |handle, _| {
+            black_box(handle.0.fetch_add(black_box(1), Ordering::Relaxed));
+        },
+    ));
+    rows.extend(placements(
+        "floor/fetch_add_through_handle/from_library",
+        cells_behind_handles,
         #[inline(always)]
-        move |run| nanotel_benches::fetch_add(black_box(&cells[run % SERIES].0), black_box(1))
-    }));
+        |handle, _| nanotel_benches::fetch_add(black_box(&handle.0), black_box(1)),
+    ));
     rows.extend(nanotel.rows());
     rows.extend(prometheus.rows());
     rows.extend(sdk.rows());
