@@ -2,8 +2,9 @@
 //! a failed TLS handshake into words.
 //!
 //! [`client_config`] reads the files once, when the pipeline is built: a file that is missing,
-//! unreadable, not PEM, or a key that does not match its certificate is a [`TlsError`] naming the
-//! file and (with [`TlsError::describe`]) where it was set. No export of that signal could
+//! unreadable, not a regular file, larger than 16 MiB, not PEM, or a key that does not match its
+//! certificate is a [`TlsError`] naming the file and (with [`TlsError::describe`]) where it was
+//! set. No export of that signal could
 //! succeed until the program's owner fixes it, so the exporter switches the signal off (or fails
 //! `build()` when asked to be strict) rather than retrying; a signal whose endpoint is plaintext
 //! does not need them, and exports. The roots
@@ -12,6 +13,8 @@
 //! that another provider compiled into the program cannot make rustls panic over which to use.
 //! ALPN is left to the caller: OTLP/HTTP offers `h2` and `http/1.1`, gRPC needs `h2`.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -155,8 +158,26 @@ fn add_native_roots(roots: &mut RootCertStore, alone: bool) {
     }
 }
 
+/// The most a CA, certificate or key file may hold: far more than any real one (a system's whole
+/// CA bundle is about 200 KiB), so that a path set by mistake (a device such as `/dev/zero`, a
+/// log file) is refused at once instead of filling memory.
+const MAX_PEM_FILE: u64 = 16 << 20;
+
+/// The file's bytes: a regular file of at most [`MAX_PEM_FILE`] bytes. Anything else (a FIFO,
+/// which would block the build until something wrote to it, a device, a directory) is refused
+/// from its metadata, before it is opened.
 fn read_file(path: &Path, role: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {role} file {path:?}: {e}"))
+    let cannot = |e: std::io::Error| format!("cannot read the {role} file {path:?}: {e}");
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(format!("cannot read the {role} file {path:?}: not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    // One byte past the limit, to tell a file of exactly the limit from a larger one.
+    File::open(path).and_then(|file| file.take(MAX_PEM_FILE + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(format!("cannot read the {role} file {path:?}: larger than {} MiB", MAX_PEM_FILE >> 20));
+    }
+    Ok(bytes)
 }
 
 fn read_certificates(path: &Path, role: &str) -> Result<Vec<CertificateDer<'static>>, String> {
