@@ -454,10 +454,14 @@ fn with_strict_tls_unusable_certificate_and_key_files_fail_build_naming_the_file
     assert!(error.ends_with("(set by the builder's certificate(..))"), "{error}");
     assert_names(&build_error(|b| b.with_certificate(&not_pem)), &not_pem, "holds no PEM certificate");
     // A path set by mistake fails at once, read no further than 16 MiB: a device that never ends,
-    // a directory, a file far larger than any certificate bundle (sparse: nothing is written).
+    // a directory, a FIFO, a file far larger than any certificate bundle (sparse: nothing is written).
     let zeros = Path::new("/dev/zero");
     assert_names(&build_error(|b| b.with_certificate(zeros)), zeros, "not a regular file");
     assert_names(&build_error(|b| b.with_certificate(&files.0)), &files.0, "not a regular file");
+    // A FIFO no one writes to: opened, it would hold `build()` forever.
+    let fifo = files.0.join("fifo.pem");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|status| status.success()), "mkfifo");
+    assert_names(&build_error(|b| b.with_certificate(&fifo)), &fifo, "not a regular file");
     let huge = files.write("huge.pem", "");
     std::fs::File::options().write(true).open(&huge).and_then(|file| file.set_len(17 << 20)).expect("a sparse file");
     assert_names(&build_error(|b| b.with_certificate(&huge)), &huge, "larger than 16 MiB");
