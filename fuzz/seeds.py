@@ -144,6 +144,109 @@ write(R, "status-unknown", response(TRACES, 599))
 write(R, "status-redirect", response(TRACES, 301, "text/html", body=b"moved"))
 write(R, "known-headers", bytes([TRACES, 0]) + struct.pack(">H", 503) + b"\xf1\xf5\xfa")
 
+# --- grpc_status ---------------------------------------------------------------------------------
+
+TRUNCATED, TRAILERS_ONLY, DETAILS, PADDED = 1, 2, 4, 8
+
+
+def grpc_message(payload, compressed=False):
+    """A gRPC length-prefixed message: the compressed flag and the big-endian length."""
+    return bytes([int(compressed)]) + struct.pack(">I", len(payload)) + payload
+
+
+def retry_info_status(code, seconds=None, nanos=0, type_url="type.googleapis.com/google.rpc.RetryInfo"):
+    """google.rpc.Status whose one detail is a google.rpc.RetryInfo (its delay when `seconds` is set)."""
+    info = b""
+    if seconds is not None:
+        delay = (field_varint(1, seconds) if seconds else b"") + (field_varint(2, nanos) if nanos else b"")
+        info = field_bytes(1, delay)
+    any_detail = field_bytes(1, type_url) + field_bytes(2, info)
+    return field_varint(1, code) + field_bytes(2, "slow down") + field_bytes(3, any_detail)
+
+
+def grpc(signal, headers=(), trailers=(), message=b"", flags=0, details=b""):
+    assert len(details) < 256
+    text = "\n".join(headers) + "\n\n" + "\n".join(trailers)
+    return bytes([signal, flags, len(details)]) + details + text.encode() + b"\0" + message
+
+
+G = "grpc_status"
+OK_HEAD = ["content-type:application/grpc"]
+write(G, "ok-empty", grpc(TRACES, OK_HEAD, ["grpc-status:0"]))
+write(G, "ok-partial", grpc(TRACES, OK_HEAD, ["grpc-status:0"], grpc_message(partial_success(3, "spans too old"))))
+write(G, "ok-partial-warning", grpc(LOGS, OK_HEAD, ["grpc-status: 0 "], grpc_message(partial_success(0, "deprecated"))))
+write(G, "ok-garbage", grpc(METRICS, OK_HEAD, ["grpc-status:0"], grpc_message(b"\xff\xff\xff\xff")))
+write(G, "ok-short-message", grpc(TRACES, OK_HEAD, ["grpc-status:0"], grpc_message(partial_success(1, "cut"))[:-2]))
+write(G, "ok-truncated", grpc(TRACES, OK_HEAD, ["grpc-status:0"], grpc_message(partial_success(1, "cut")), TRUNCATED))
+write(
+    G,
+    "ok-gzip",
+    grpc(
+        LOGS,
+        OK_HEAD + ["grpc-encoding:gzip"],
+        ["grpc-status:0"],
+        grpc_message(gzip.compress(partial_success(2, "zipped"), mtime=0), compressed=True),
+    ),
+)
+write(G, "ok-compressed-no-encoding", grpc(TRACES, OK_HEAD, ["grpc-status:0"], grpc_message(b"\x1f\x8b", compressed=True)))
+write(G, "ok-identity-flagged", grpc(TRACES, OK_HEAD + ["grpc-encoding:identity"], ["grpc-status:0"], grpc_message(b"", True)))
+write(G, "trailers-only-unavailable", grpc(TRACES, [], ["grpc-status:14", "grpc-message:collector%20busy"], flags=TRAILERS_ONLY))
+write(G, "trailers-only-ok", grpc(METRICS, [], ["grpc-status:0"], flags=TRAILERS_ONLY))
+for code in [1, 4, 10, 11, 15]:
+    write(G, f"retryable-{code}", grpc(TRACES, OK_HEAD, [f"grpc-status:{code}"]))
+write(G, "exhausted-no-details", grpc(TRACES, OK_HEAD, ["grpc-status:8", "grpc-message:quota"]))
+write(G, "exhausted-retry-delay", grpc(TRACES, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=retry_info_status(8, 2, 500_000_000)))
+write(G, "exhausted-padded", grpc(LOGS, OK_HEAD, ["grpc-status:8"], flags=DETAILS | PADDED, details=retry_info_status(8, 1)))
+write(G, "exhausted-no-delay", grpc(METRICS, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=retry_info_status(8)))
+write(G, "exhausted-negative-delay", grpc(TRACES, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=retry_info_status(8, -5, -1)))
+write(G, "exhausted-huge-delay", grpc(TRACES, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=retry_info_status(8, 2**62, 2**31 - 1)))
+write(G, "exhausted-other-detail", grpc(TRACES, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=retry_info_status(8, 3, type_url="x/google.rpc.DebugInfo")))
+write(G, "exhausted-garbage-details", grpc(TRACES, OK_HEAD, ["grpc-status:8"], flags=DETAILS, details=b"\xff\x01\x02"))
+write(G, "exhausted-bad-base64", grpc(TRACES, OK_HEAD, ["grpc-status:8", "grpc-status-details-bin:!!not base64"]))
+write(G, "unavailable-delay", grpc(TRACES, OK_HEAD, ["grpc-status:14"], flags=DETAILS, details=retry_info_status(14, 7)))
+for code in [2, 3, 5, 6, 7, 9, 12, 13, 16, 17, 99, 4294967295]:
+    write(G, f"final-{code}", grpc(TRACES, OK_HEAD, [f"grpc-status:{code}", "grpc-message:bad%0Aspan%zz%E6%9D%B1"]))
+write(G, "status-missing", grpc(TRACES, OK_HEAD, ["grpc-message:no status"]))
+write(G, "status-not-a-number", grpc(TRACES, OK_HEAD, ["grpc-status:OK"]))
+write(G, "status-overflow", grpc(TRACES, OK_HEAD, ["grpc-status:4294967296"]))
+write(G, "status-in-headers-only", grpc(TRACES, OK_HEAD + ["grpc-status:0"], []))
+write(G, "message-long", grpc(TRACES, OK_HEAD, ["grpc-status:13", "grpc-message:" + "%41" * 700]))
+write(G, "message-escapes", grpc(LOGS, OK_HEAD, ["grpc-status:3", "grpc-message:%1B[31mred%00%FF%C3%28"]))
+
+# --- scrape_negotiation --------------------------------------------------------------------------
+
+ACCEPT, ACCEPT_ENCODING = 1, 2
+N = "scrape_negotiation"
+for name, (flags, accept, encoding) in {
+    "prometheus-3": (
+        ACCEPT | ACCEPT_ENCODING,
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;"
+        "version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        "gzip",
+    ),
+    "prometheus-2": (
+        ACCEPT | ACCEPT_ENCODING,
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        "gzip",
+    ),
+    "curl": (ACCEPT, "*/*", ""),
+    "none": (0, "", ""),
+    "browser": (
+        ACCEPT | ACCEPT_ENCODING,
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "gzip, deflate, br, zstd",
+    ),
+    "openmetrics-bare": (ACCEPT, "application/openmetrics-text, text/plain", ""),
+    "openmetrics-quoted": (ACCEPT, 'Application/OpenMetrics-Text; version="1.0.0"', ""),
+    "weights-odd": (ACCEPT | ACCEPT_ENCODING, "text/plain;q=1.5, application/openmetrics-text;q=-1, application/*;q=NaN", "gzip;q=0, *;q=0.001"),
+    "ties": (ACCEPT, "text/*;q=0.5, application/*;q=0.5", ""),
+    "junk": (ACCEPT | ACCEPT_ENCODING, ",,;;=,text/plain;version=1.0.0;;q==,\t", " ; , GZIP ;Q=1 ,"),
+    "any-encoding": (ACCEPT | ACCEPT_ENCODING, "text/plain", "identity;q=0.5, *"),
+    "identity-only": (ACCEPT_ENCODING, "", "identity, br;q=0.9"),
+}.items():
+    write(N, name, bytes([flags]) + (accept + "\n" + encoding).encode())
+
 # --- headers_env ---------------------------------------------------------------------------------
 
 H = "headers_env"

@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it, on a fresh machine or a warm one:
 #   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
 #   OpenTelemetry Python classes, fuzz corpus replay, the stress suite), the loom models, the
-#   concurrency tests under AddressSanitizer, and a compile of the benchmarks (the workspace's
-#   `nanotel-benches` package, with its cross-check against the official SDK), and a scan of their
+#   concurrency tests under AddressSanitizer, a compile of the benchmarks (the workspace's
+#   `nanotel-benches` package, with its cross-check against the official SDK) and of the fuzz
+#   targets, and a scan of their
 #   LLVM IR for code that copies an all-undefined constant (scripts/undef-constants.sh).
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
@@ -57,6 +58,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
 
 echo "== benchmarks compile" >&2
 cargo bench -p nanotel-benches --no-run
+
+echo "== fuzz targets compile (fuzz/, a workspace of its own; cargo-fuzz adds the sanitizer when fuzzing)" >&2
+# The corpus replay above runs the targets' code inside this crate's tests; this checks the targets
+# themselves, whose calls cross a crate boundary: they stopped compiling, unnoticed, when the lint
+# policy (issue 18) made the functions they call crate-private.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 
 echo "== no hot path copies an all-undefined constant (scripts/undef-constants.sh)" >&2
 # Reuses the release build of the benchmarks above (the bench profile is release); re-emits the

@@ -62,10 +62,13 @@ pub use export::Signal;
 #[doc(hidden)]
 pub mod internal {
     pub use crate::export::endpoint::{signal_url, signal_url_for, EndpointError};
+    pub use crate::export::grpc::status::outcome as grpc_outcome;
+    pub use crate::export::grpc::Message as GrpcMessage;
     pub use crate::export::headers::{parse_headers, ParsedHeaders};
     pub use crate::export::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
     pub use crate::export::retry_after::parse_retry_after;
     pub use crate::own_threads::mark_current as mark_own_thread;
+    pub use crate::prometheus::negotiate::{accepts_gzip, choose_format};
     pub use crate::resource::container::{container_id_from_cgroup, container_id_from_mountinfo};
     pub use crate::resource::env_attributes::{parse_resource_attributes, ParsedAttributes};
 }

@@ -5,6 +5,9 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
+// The targets' functions are `pub`: the fuzz targets call them from other crates (`nanotel-fuzz`'s
+// binaries). Here the module is this test's own, and nothing outside it could reach them.
+#[expect(unreachable_pub, reason = "public for the fuzz targets' crate, which includes the same file")]
 #[path = "../fuzz/src/inputs.rs"]
 mod inputs;
 
@@ -70,6 +73,16 @@ fn baggage_corpus() {
 #[test]
 fn propagation_extract_corpus() {
     replay("propagation_extract", inputs::propagation_extract);
+}
+
+#[test]
+fn grpc_status_corpus() {
+    replay("grpc_status", inputs::grpc_status);
+}
+
+#[test]
+fn scrape_negotiation_corpus() {
+    replay("scrape_negotiation", inputs::scrape_negotiation);
 }
 
 #[test]

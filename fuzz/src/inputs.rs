@@ -10,10 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use base64::Engine;
 use nanotel::internal::{
-    classify_response, container_id_from_cgroup, container_id_from_mountinfo, parse_headers, parse_resource_attributes,
-    parse_retry_after, signal_url, ExportOutcome, HttpResponse,
+    accepts_gzip, choose_format, classify_response, container_id_from_cgroup, container_id_from_mountinfo,
+    grpc_outcome, parse_headers, parse_resource_attributes, parse_retry_after, signal_url, ExportOutcome, GrpcMessage,
+    HttpResponse,
 };
+use nanotel::prometheus::Format;
 use nanotel::propagation::{b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator};
 use nanotel::trace::TraceState;
 use nanotel::Signal;
@@ -88,7 +91,7 @@ impl<'a> Input<'a> {
 /// Layout: signal byte (mod 3), flags byte (bit 0: the body was truncated), status as a big-endian
 /// `u16`, then `Content-Type`, `Content-Encoding` and `Retry-After` (each as [`Input::header`]
 /// reads them), and the body is the rest.
-pub(crate) fn response_decoder(data: &[u8]) {
+pub fn response_decoder(data: &[u8]) {
     let mut input = Input(data);
     let signal = input.signal();
     let body_truncated = input.byte() & 1 == 1;
@@ -133,6 +136,151 @@ fn assert_reason(status: u16, reason: &str) {
     assert_log_safe(reason, 10 + 40 + 2 + 512);
 }
 
+/// The gRPC status codes a collector's answer is retried on whatever it carries (`CANCELLED`,
+/// `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS`).
+const GRPC_RETRYABLE: [u32; 6] = [1, 4, 10, 11, 14, 15];
+
+/// `RESOURCE_EXHAUSTED`: retried only when the status carries a `RetryInfo`.
+const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
+
+/// The HTTP statuses a final gRPC code is reported as (`google.rpc.Code`'s mapping, less the
+/// codes that are retried).
+const GRPC_FINAL_AS_HTTP: [u16; 9] = [400, 401, 403, 404, 409, 429, 499, 500, 501];
+
+/// The gRPC exporter's reading of an answer: its headers, trailers and message, any of them.
+///
+/// Layout: signal byte (mod 3), flags byte (bit 0: the message was truncated; bit 1: a
+/// trailers-only answer, whose headers are its trailers; bit 2: a `grpc-status-details-bin`
+/// trailer is made from the details below, base64 with padding when bit 3 is set), a length byte
+/// and that many bytes of details (a `google.rpc.Status`, usually), then (lossy) UTF-8 text up to
+/// the first zero byte: `name:value` lines, the headers up to the first empty line and the
+/// trailers after it (lines that are not valid header names or values are skipped); the rest is
+/// the message, its five-byte gRPC prefix included.
+pub fn grpc_status(data: &[u8]) {
+    let mut input = Input(data);
+    let signal = input.signal();
+    let flags = input.byte();
+    let details_len = usize::from(input.byte());
+    let rest = input.rest();
+    let (details, rest) = rest.split_at(details_len.min(rest.len()));
+    let text_end = rest.iter().position(|byte| *byte == 0).unwrap_or(rest.len());
+    let text = String::from_utf8_lossy(&rest[..text_end]);
+    let (header_lines, trailer_lines) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut trailers = header_map(trailer_lines);
+    if flags & 4 == 4 {
+        let engine = if flags & 8 == 8 {
+            base64::engine::general_purpose::STANDARD
+        } else {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+        };
+        let encoded = HeaderValue::from_str(&engine.encode(details)).expect("base64 is a valid header value");
+        trailers.insert("grpc-status-details-bin", encoded);
+    }
+    let headers = if flags & 2 == 2 { trailers.clone() } else { header_map(header_lines) };
+    let message =
+        GrpcMessage { bytes: rest.get(text_end + 1..).unwrap_or_default().to_vec(), truncated: flags & 1 == 1 };
+    let code = trailers.get("grpc-status").and_then(|value| value.to_str().ok()?.trim().parse::<u32>().ok());
+    let has_details = trailers.contains_key("grpc-status-details-bin");
+    match grpc_outcome(signal, &headers, &trailers, &message) {
+        ExportOutcome::Accepted { message, .. } => {
+            assert_eq!(code, Some(0), "only OK delivers");
+            if let Some(message) = message {
+                assert!(!message.is_empty());
+                assert_log_safe(&message, "could not decode the collector's response: ".len() + 512);
+            }
+        }
+        ExportOutcome::Retryable { retry_after, reason } => {
+            let code = code.expect("an answer without a readable status is final");
+            let exhausted_with_details = code == GRPC_RESOURCE_EXHAUSTED && has_details;
+            assert!(GRPC_RETRYABLE.contains(&code) || exhausted_with_details, "{code} retried");
+            assert!(retry_after.is_none() || has_details, "a delay only from a RetryInfo");
+            assert_grpc_reason(code, &reason);
+        }
+        ExportOutcome::Failed { status, reason } => {
+            assert!(code != Some(0) && !code.is_some_and(|code| GRPC_RETRYABLE.contains(&code)), "{code:?} final");
+            assert!(GRPC_FINAL_AS_HTTP.contains(&status), "{code:?} reported as HTTP {status}");
+            // No readable status is `UNKNOWN` (2), a server error.
+            assert_grpc_reason(code.unwrap_or(2), &reason);
+        }
+    }
+}
+
+/// A header map of `name:value` lines, those that are not valid header names or values skipped.
+fn header_map(lines: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in lines.split('\n') {
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// A gRPC failure's reason names the code, then carries the collector's message made safe.
+fn assert_grpc_reason(code: u32, reason: &str) {
+    assert!(reason.starts_with("gRPC ") && reason.contains(&format!("({code})")), "{reason:?}");
+    // "gRPC FAILED_PRECONDITION (4294967295): " (the longest name and number), then the message.
+    assert_log_safe(reason, "gRPC FAILED_PRECONDITION (4294967295): ".len() + 512);
+}
+
+/// The Prometheus endpoint's content negotiation on any `Accept` and `Accept-Encoding`, checked
+/// against what the header lists, read a second way: the format answered is one some element
+/// names (else the text format, the fallback), a first element naming one format without
+/// parameters wins (the highest weight, first listed on a tie), and gzip is chosen only when an
+/// element names it or `*`, always when one of those stands alone.
+///
+/// Layout: flags byte (bit 0: an `Accept` header, bit 1: an `Accept-Encoding` header), then
+/// (lossy) UTF-8: the `Accept` value up to the first newline, the `Accept-Encoding` value after it.
+pub fn scrape_negotiation(data: &[u8]) {
+    let mut input = Input(data);
+    let flags = input.byte();
+    let text = String::from_utf8_lossy(input.rest());
+    let (accept, encoding) = text.split_once('\n').unwrap_or((&text, ""));
+    let accept = (flags & 1 == 1).then_some(accept);
+    let encoding = (flags & 2 == 2).then_some(encoding);
+
+    let ranges = list_elements(accept.unwrap_or(""));
+    let names = |range: &str| ranges.iter().any(|(value, _)| value == range);
+    match choose_format(accept) {
+        Format::OpenMetrics => assert!(names("application/openmetrics-text") || names("application/*"), "{accept:?}"),
+        Format::Text => {}
+    }
+    let serves_any = ["application/openmetrics-text", "application/*", "text/plain", "text/*", "*/*"];
+    if !serves_any.iter().any(|range| names(range)) {
+        assert_eq!(choose_format(accept), Format::Text, "the fallback for {accept:?}");
+    }
+    match ranges.first() {
+        Some((first, false)) if first == "application/openmetrics-text" => {
+            assert_eq!(choose_format(accept), Format::OpenMetrics, "{accept:?}");
+        }
+        Some((first, false)) if first == "text/plain" => assert_eq!(choose_format(accept), Format::Text, "{accept:?}"),
+        _ => {}
+    }
+
+    let codings = list_elements(encoding.unwrap_or(""));
+    let gzip = accepts_gzip(encoding);
+    if gzip {
+        assert!(codings.iter().any(|(coding, _)| coding == "gzip" || coding == "*"), "{encoding:?}");
+    }
+    if codings.iter().any(|(coding, with_params)| (coding == "gzip" || coding == "*") && !with_params) {
+        assert!(gzip, "gzip or * named without a weight in {encoding:?}");
+    }
+}
+
+/// The elements of a comma-separated header list: each one's value before any `;`, trimmed and
+/// lowercased, and whether parameters follow it.
+fn list_elements(header: &str) -> Vec<(String, bool)> {
+    header
+        .split(',')
+        .map(|element| {
+            let (value, params) = element.split_once(';').map_or((element, false), |(value, _)| (value, true));
+            (value.trim().to_ascii_lowercase(), params)
+        })
+        .filter(|(value, _)| !value.is_empty())
+        .collect()
+}
+
 /// How many entries a line about skipped entries names: its first, and those listed after it as
 /// skipped for the same reason (`… (as is entry 5)`, `… (as are entries 5, 7)`).
 fn entries_named(line: &str) -> usize {
@@ -150,7 +298,7 @@ fn assert_log_safe(text: &str, max_chars: usize) {
 }
 
 /// `parse_headers` on the input read as (lossy) UTF-8, as an environment variable's value.
-pub(crate) fn headers_env(data: &[u8]) {
+pub fn headers_env(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = parse_headers(&value);
     let entries = value.split(',').filter(|entry| !entry.trim_matches([' ', '\t']).is_empty()).count();
@@ -173,7 +321,7 @@ pub(crate) fn headers_env(data: &[u8]) {
 /// Layout: signal byte (mod 3), flags byte (bit 0: pass a base endpoint, bit 1: pass a
 /// signal-specific one), then the rest as (lossy) UTF-8: the base up to the first newline, the
 /// signal-specific endpoint after it.
-pub(crate) fn endpoint(data: &[u8]) {
+pub fn endpoint(data: &[u8]) {
     let mut input = Input(data);
     let signal = input.signal();
     let flags = input.byte();
@@ -201,7 +349,7 @@ pub(crate) fn endpoint(data: &[u8]) {
 ///
 /// Layout: flags byte (bit 0: now is before 1970), seconds from 1970 as a big-endian `u64` (its
 /// top 24 bits ignored), then the rest as (lossy) UTF-8 is the header value.
-pub(crate) fn retry_after(data: &[u8]) {
+pub fn retry_after(data: &[u8]) {
     let mut input = Input(data);
     let before_1970 = input.byte() & 1 == 1;
     let offset = Duration::from_secs(input.u64() >> 24);
@@ -226,7 +374,7 @@ fn trim_ows(text: &str) -> &str {
 /// `traceparent::parse` on the input read as (lossy) UTF-8, checked against the grammar stated a
 /// second way: `-`-separated fields of 2, 32, 16 and 2 lowercase hex digits, nothing more for
 /// version `00`, more fields allowed for later versions, never `ff`, no all-zero id.
-pub(crate) fn traceparent(data: &[u8]) {
+pub fn traceparent(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = traceparent::parse(&value);
     let trimmed = trim_ows(&value);
@@ -264,7 +412,7 @@ pub(crate) fn traceparent(data: &[u8]) {
 /// `TraceState::parse` on the input read as (lossy) UTF-8; a parsed state must re-parse from its
 /// own header, hold every non-blank member, and accept each of its entries back through `insert`.
 /// The first member is also tried as an `insert` into a small fixed state.
-pub(crate) fn tracestate(data: &[u8]) {
+pub fn tracestate(data: &[u8]) {
     let header = String::from_utf8_lossy(data);
     let members = header.split(',').filter(|member| !trim_ows(member).is_empty()).count();
     match TraceState::parse(&header) {
@@ -294,7 +442,7 @@ pub(crate) fn tracestate(data: &[u8]) {
 
 /// `Baggage::parse` on the input read as (lossy) UTF-8; the result must respect the limits,
 /// re-parse from its own header, and accept each of its entries back through `insert`.
-pub(crate) fn baggage(data: &[u8]) {
+pub fn baggage(data: &[u8]) {
     let header = String::from_utf8_lossy(data);
     let baggage = Baggage::parse(&header);
     assert!(baggage.len() <= Baggage::MAX_ENTRIES);
@@ -312,15 +460,8 @@ pub(crate) fn baggage(data: &[u8]) {
 /// Both propagators on a header map built from the input: `name:value` lines (lossy UTF-8), those
 /// that are not valid header names or values skipped. Whatever is extracted must survive
 /// injection into a fresh header map and a `HashMap`, and extracting again.
-pub(crate) fn propagation_extract(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let mut headers = HeaderMap::new();
-    for line in text.split('\n') {
-        let (name, value) = line.split_once(':').unwrap_or((line, ""));
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            headers.append(name, value);
-        }
-    }
+pub fn propagation_extract(data: &[u8]) {
+    let headers = header_map(&String::from_utf8_lossy(data));
     let context = TraceContextPropagator.extract(&headers);
     let baggage = BaggagePropagator.extract(&headers);
     if let Some(context) = &context {
@@ -349,7 +490,7 @@ pub(crate) fn propagation_extract(data: &[u8]) {
 /// id and a 16-digit span id, neither all zeros, then optionally `0`, `1` or `d`, then optionally
 /// a 16-digit parent span id); then read as `name:value` header lines (as `propagation_extract`
 /// does), whatever [`B3Propagator`] extracts must survive injection in either encoding.
-pub(crate) fn b3(data: &[u8]) {
+pub fn b3(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let fields: Vec<&str> = trim_ows(&value).split('-').collect();
     let lower_hex = |field: &str, lens: &[usize]| {
@@ -383,13 +524,7 @@ pub(crate) fn b3(data: &[u8]) {
         }
     }
 
-    let mut headers = HeaderMap::new();
-    for line in value.split('\n') {
-        let (name, value) = line.split_once(':').unwrap_or((line, ""));
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            headers.append(name, value);
-        }
-    }
+    let headers = header_map(&value);
     let context = B3Propagator::default().extract(&headers);
     let singles: Vec<_> = headers.get_all("b3").iter().collect();
     if let [single] = singles[..] {
@@ -413,7 +548,7 @@ pub(crate) fn b3(data: &[u8]) {
 /// value. Every non-blank entry must be used or reported; the attributes must come back unchanged
 /// from their own re-encoding (blanks added around keys and values), and a later entry for a key
 /// must replace only that key's value.
-pub(crate) fn resource_attributes(data: &[u8]) {
+pub fn resource_attributes(data: &[u8]) {
     let value = String::from_utf8_lossy(data);
     let parsed = parse_resource_attributes(&value);
     let entries = value.split(',').filter(|entry| !trim_ows(entry).is_empty()).count();
@@ -470,7 +605,7 @@ fn is_container_id(text: &str) -> bool {
 /// before nothing or one `.suffix`); a line naming an id after the input finds the input's own id
 /// if it has one (the first line wins) and the planted one otherwise; and any text put before the
 /// last path segment of a line does not hide the id in that segment.
-pub(crate) fn cgroup(data: &[u8]) {
+pub fn cgroup(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let found = container_id_from_cgroup(&text);
     if let Some(id) = &found {
@@ -498,7 +633,7 @@ pub(crate) fn cgroup(data: &[u8]) {
 /// file. An id found must be a whole run of 64 lowercase hex digits in the input, never a slice
 /// of a longer one; a runtime's cgroup mount put first names the container whatever follows; a
 /// Docker `hostname` mount put last is found unless the input already named a container.
-pub(crate) fn mountinfo(data: &[u8]) {
+pub fn mountinfo(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let found = container_id_from_mountinfo(&text);
     if let Some(id) = &found {

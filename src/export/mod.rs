@@ -53,7 +53,7 @@ mod console;
 mod drop_report;
 mod encode;
 mod exporter;
-mod grpc;
+pub(crate) mod grpc;
 mod lane;
 mod pipeline;
 mod processor;

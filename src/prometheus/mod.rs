@@ -29,8 +29,8 @@
 mod answer;
 #[cfg(feature = "prometheus")]
 mod connections;
-#[cfg(feature = "prometheus")]
-mod negotiate;
+// Built without the feature too: the `scrape_negotiation` fuzz target reads it either way.
+pub(crate) mod negotiate;
 #[cfg(feature = "prometheus")]
 mod serve;
 #[cfg(feature = "prometheus")]

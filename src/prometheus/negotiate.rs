@@ -45,8 +45,10 @@ fn format_of(range: &Weighted<'_>) -> Option<Format> {
 }
 
 /// The format to answer with: the supported one with the highest `q` in `Accept` (the first
-/// listed on a tie), else text format 0.0.4, the fallback the specification requires.
-pub(crate) fn choose_format(accept: Option<&str>) -> Format {
+/// listed on a tie), else text format 0.0.4, the fallback the specification requires. Public only
+/// for the `scrape_negotiation` fuzz target (`nanotel::internal`).
+#[must_use]
+pub fn choose_format(accept: Option<&str>) -> Format {
     let mut best: Option<(f32, Format)> = None;
     for range in weighted(accept.unwrap_or("")) {
         let Some(format) = format_of(&range) else { continue };
@@ -57,8 +59,10 @@ pub(crate) fn choose_format(accept: Option<&str>) -> Format {
     best.map_or(Format::Text, |(_, format)| format)
 }
 
-/// Whether `Accept-Encoding` allows gzip (named, or `*`, with a weight above 0).
-pub(crate) fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+/// Whether `Accept-Encoding` allows gzip (named, or `*`, with a weight above 0). Public only for
+/// the `scrape_negotiation` fuzz target (`nanotel::internal`).
+#[must_use]
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     weighted(accept_encoding.unwrap_or(""))
         .any(|coding| (coding.value == "gzip" || coding.value == "*") && coding.q > 0.0)
 }

@@ -21,7 +21,7 @@
 //! circuit breaker.
 
 mod connect;
-mod status;
+pub(crate) mod status;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -189,9 +189,10 @@ fn message_prefix(compressed: bool, len: usize) -> Result<Bytes, TransportError>
     Ok(prefix.freeze())
 }
 
-/// The answer's body as received: at most one message's prefix and bytes.
+/// The answer's body as received: at most one message's prefix and bytes. Public only for the
+/// `grpc_status` fuzz target (`nanotel::internal::GrpcMessage`).
 #[derive(Default)]
-pub(super) struct Message {
+pub struct Message {
     /// The bytes, up to [`MAX_RESPONSE_BODY`] plus the prefix.
     pub bytes: Vec<u8>,
     /// Whether more came than was kept.

@@ -45,8 +45,9 @@ const UNKNOWN: u32 = 2;
 const RESOURCE_EXHAUSTED: u32 = 8;
 
 /// The outcome of a call, from the response's headers, its trailers (the same map for a
-/// trailers-only answer) and its message.
-pub(super) fn outcome(signal: Signal, headers: &HeaderMap, trailers: &HeaderMap, message: &Message) -> ExportOutcome {
+/// trailers-only answer) and its message. Public only for the `grpc_status` fuzz target
+/// (`nanotel::internal::grpc_outcome`).
+pub fn outcome(signal: Signal, headers: &HeaderMap, trailers: &HeaderMap, message: &Message) -> ExportOutcome {
     let code = trailers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
