@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, on a fresh machine or a warm one:
-#   formatting, clippy, every test (unit, integration, doc, wire conformance against the official
-#   OpenTelemetry Python classes, fuzz corpus replay, the stress suite), the loom models, the
-#   concurrency tests under AddressSanitizer, a compile of the benchmarks (the workspace's
-#   `nanotel-benches` package, with its cross-check against the official SDK) and of the fuzz
-#   targets, and a scan of their
-#   LLVM IR for code that copies an all-undefined constant (scripts/undef-constants.sh).
+#   formatting, clippy, every test (unit, integration, doc, the README's examples, wire
+#   conformance against the official OpenTelemetry Python classes, fuzz corpus replay, the stress
+#   suite), the loom models, the concurrency tests under AddressSanitizer, a compile of the
+#   benchmarks (the workspace's `nanotel-benches` package, with its cross-check against the
+#   official SDK) and of the fuzz targets, and a scan of the benchmarks' LLVM IR for code that
+#   copies an all-undefined constant (scripts/undef-constants.sh).
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,6 +46,8 @@ cargo test --all-features
 cargo test -p nanotel-testing
 # The benchmarks' package: its one test checks the sampler against the official SDK.
 cargo test -p nanotel-benches
+# The README's Rust examples, compiled and run as doctests (tests/readme).
+cargo test -p nanotel-readme-examples --doc
 
 echo "== loom models of the lock-free structures (scripts/loom.sh)" >&2
 scripts/loom.sh
