@@ -20,7 +20,9 @@
 //! with `NANOTEL_COLD_MAIN_THREAD` set, on the main thread (as before session 17), whose
 //! thread-locals the dynamic loader placed apart from its stack: a cold thread-local there costs
 //! far more (probably a page walk of its own), where a spawned thread's lie at its stack's top
-//! (benches/README.md, session 17). Rows:
+//! (benches/README.md, session 17). With `--test` (`cargo bench -p nanotel-benches -- --test`, as
+//! scripts/test.sh runs it) every row takes three samples after one 1 MiB write: a check that the
+//! bench runs and reports, not a measurement. Rows:
 //!
 //! - `empty`: nothing between the two reads: what the timing itself costs cold. Every other row is
 //!   reported net of its median.
@@ -88,7 +90,7 @@ use sdk_sinks::{NoopLogs, NoopMetrics, NoopSpans};
 
 use std::hint::black_box;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +121,9 @@ const DEFAULT_EVICT_PASSES: usize = 2;
 /// floor's line was still found there in some runs (a cold `fetch_add` of 40 ns in one run, 250 ns
 /// in another).
 fn evict_bytes() -> usize {
+    if CHECK_ONLY.load(Ordering::Relaxed) {
+        return CHECK_EVICT_BYTES;
+    }
     if let Some(mib) = env_number("NANOTEL_COLD_EVICT_MIB") {
         return mib << 20;
     }
@@ -129,6 +134,9 @@ fn evict_bytes() -> usize {
 
 /// Passes over the eviction buffer before each sample (see [`Evictor`]).
 fn evict_passes() -> usize {
+    if CHECK_ONLY.load(Ordering::Relaxed) {
+        return 1;
+    }
     env_number("NANOTEL_COLD_EVICT_PASSES").unwrap_or(DEFAULT_EVICT_PASSES)
 }
 
@@ -140,6 +148,9 @@ fn chosen(name: &str) -> bool {
 
 /// Samples kept per row.
 fn samples() -> usize {
+    if CHECK_ONLY.load(Ordering::Relaxed) {
+        return CHECK_SAMPLES;
+    }
     env_number("NANOTEL_COLD_SAMPLES").unwrap_or(SAMPLES)
 }
 
@@ -149,6 +160,13 @@ fn env_number(name: &str) -> Option<usize> {
 }
 /// Samples kept per row, unless `NANOTEL_COLD_SAMPLES` says otherwise.
 const SAMPLES: usize = 1_000;
+
+/// Set by `--test` (`cargo bench -p nanotel-benches -- --test`, which runs criterion's benches once
+/// each): every row runs and is reported, from [`CHECK_SAMPLES`] samples after one write over
+/// [`CHECK_EVICT_BYTES`], to check that the bench works (scripts/test.sh), not to measure.
+static CHECK_ONLY: AtomicBool = AtomicBool::new(false);
+const CHECK_SAMPLES: usize = 3;
+const CHECK_EVICT_BYTES: usize = 1 << 20;
 const WARM_UP: usize = 50;
 /// Operations run warm, untimed, before a row's samples: more than a thread's ring holds
 /// (16384 by default), so every page of its ring and slab the row will use has been touched once
@@ -790,9 +808,11 @@ fn report(rows: &[Row]) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and gets a short check.
-    let benching = std::env::args().any(|arg| arg == "--bench");
-    if !benching {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and nothing runs. `--test`
+    // runs every row briefly (see `CHECK_ONLY`).
+    let args: Vec<String> = std::env::args().collect();
+    CHECK_ONLY.store(args.iter().any(|arg| arg == "--test"), Ordering::Relaxed);
+    if !args.iter().any(|arg| arg == "--bench" || arg == "--test") {
         return;
     }
     if std::env::var_os("NANOTEL_COLD_MAIN_THREAD").is_some() {

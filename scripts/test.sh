@@ -2,10 +2,10 @@
 # The whole test suite, as CI runs it, on a fresh machine or a warm one:
 #   formatting, clippy, every test (unit, integration, doc, the README's examples, wire
 #   conformance against the official OpenTelemetry Python classes, fuzz corpus replay, the stress
-#   suite), the loom models, the concurrency tests under AddressSanitizer, a compile of the
-#   benchmarks (the workspace's `nanotel-benches` package, with its cross-check against the
-#   official SDK) and of the fuzz targets, and a scan of the benchmarks' LLVM IR for code that
-#   copies an all-undefined constant (scripts/undef-constants.sh).
+#   suite), the loom models, the concurrency tests under AddressSanitizer, a compile and one
+#   quick run of the benchmarks (the workspace's `nanotel-benches` package, with its cross-check
+#   against the official SDK), a compile of the fuzz targets, and a scan of the benchmarks' LLVM
+#   IR for code that copies an all-undefined constant (scripts/undef-constants.sh).
 # It installs what it needs itself (a Python venv under target/ for the conformance tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,8 +58,11 @@ scripts/asan.sh
 echo "== cargo doc (warnings are errors)" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
 
-echo "== benchmarks compile" >&2
+echo "== benchmarks compile, then run once each (--test: criterion's check mode, and the cold bench's)" >&2
 cargo bench -p nanotel-benches --no-run
+# Every benchmark runs its code and its report once, seconds in all: a bench that panics, or a
+# report that names a row no longer measured, fails here rather than on the next person's machine.
+cargo bench -p nanotel-benches -- --test
 
 echo "== fuzz targets compile (fuzz/, a workspace of its own; cargo-fuzz adds the sanitizer when fuzzing)" >&2
 # The corpus replay above runs the targets' code inside this crate's tests; this checks the targets
