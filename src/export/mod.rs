@@ -47,6 +47,7 @@ impl Signal {
 }
 
 mod accounting;
+mod bounded_queue;
 mod breaker;
 mod config;
 mod console;

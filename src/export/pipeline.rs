@@ -8,7 +8,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{self as channel, Sender};
-use crossbeam_queue::ArrayQueue;
 
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -19,6 +18,7 @@ use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
 
 use super::accounting::{Accounting, DropReason, SignalCounters, Snapshot};
+use super::bounded_queue::BoundedQueue;
 use super::breaker::BreakerConfig;
 use super::config::{
     resolve, BatchConfig, Compression, ConfigError, ExporterKind, Overrides, PipelineConfig, Protocol,
@@ -208,9 +208,9 @@ impl LateCounter for LateDrops {
 /// The state producers and the exporter thread share.
 pub(crate) struct Shared {
     pub accounting: Accounting,
-    pub spans: Option<ArrayQueue<Queued<Span>>>,
-    pub logs: Option<ArrayQueue<Queued<LogRecord>>>,
-    pub metrics: Option<ArrayQueue<ScopeMetrics>>,
+    pub spans: Option<BoundedQueue<Queued<Span>>>,
+    pub logs: Option<BoundedQueue<Queued<LogRecord>>>,
+    pub metrics: Option<BoundedQueue<ScopeMetrics>>,
     /// Set when shutdown begins; items handed over afterwards are dropped as `shutdown`.
     pub closed: AtomicBool,
 }
@@ -246,17 +246,17 @@ impl Shared {
         };
         Shared {
             accounting: Accounting::default(),
-            spans: queue(Signal::Traces).map(ArrayQueue::new),
-            logs: queue(Signal::Logs).map(ArrayQueue::new),
+            spans: queue(Signal::Traces).map(BoundedQueue::new),
+            logs: queue(Signal::Logs).map(BoundedQueue::new),
             // Metrics are queued as whole scopes, each holding many data points; the queue's
             // limit in data points is enforced by the exporter's backlog.
-            metrics: queue(Signal::Metrics).map(|points| ArrayQueue::new(points.clamp(1, 1024))),
+            metrics: queue(Signal::Metrics).map(|points| BoundedQueue::new(points.clamp(1, 1024))),
             closed: AtomicBool::new(false),
         }
     }
 
     /// Counts `count` items into `queue`, or counts them as dropped when it cannot take them.
-    fn offer<T>(&self, queue: &Option<ArrayQueue<T>>, counters: &SignalCounters, item: T, count: u64) -> bool {
+    fn offer<T>(&self, queue: &Option<BoundedQueue<T>>, counters: &SignalCounters, item: T, count: u64) -> bool {
         let Some(queue) = queue else { return false };
         counters.enqueued.fetch_add(count, Ordering::Relaxed);
         // Acquire pairs with the Release store in shutdown: once it is seen, the exporter's final
@@ -287,7 +287,7 @@ impl Shared {
 
     /// Empties `signal`'s queue, counting what it held as dropped for `reason`.
     pub(crate) fn discard(&self, signal: Signal, reason: DropReason) {
-        fn drain<T>(queue: &Option<ArrayQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
+        fn drain<T>(queue: &Option<BoundedQueue<T>>, weight: impl Fn(&T) -> u64) -> u64 {
             queue.as_ref().map_or(0, |q| std::iter::from_fn(|| q.pop()).map(|item| weight(&item)).sum())
         }
         let items = match signal {

@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use crossbeam_queue::ArrayQueue;
 use rand::{Rng, SeedableRng};
 
 use crate::diag;
@@ -53,6 +52,7 @@ use crate::proto::metrics::v1::ResourceMetrics;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
 use super::accounting::{DropReason, SignalCounters};
+use super::bounded_queue::BoundedQueue;
 use super::breaker::BreakerState;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
@@ -343,11 +343,11 @@ impl Worker {
     fn queue_len(&self, signal: Signal) -> usize {
         match signal {
             Signal::Traces => {
-                self.shared.spans.as_ref().map_or(0, ArrayQueue::len)
+                self.shared.spans.as_ref().map_or(0, BoundedQueue::len)
                     + self.encoded_spans.as_ref().map_or(0, EncodedSpans::len)
             }
-            Signal::Logs => self.shared.logs.as_ref().map_or(0, ArrayQueue::len),
-            Signal::Metrics => self.shared.metrics.as_ref().map_or(0, ArrayQueue::len),
+            Signal::Logs => self.shared.logs.as_ref().map_or(0, BoundedQueue::len),
+            Signal::Metrics => self.shared.metrics.as_ref().map_or(0, BoundedQueue::len),
         }
     }
 
@@ -957,7 +957,7 @@ fn count_processed(counters: &SignalCounters, dropped: u64) {
 
 /// Pops up to `max_items` items and groups them by scope, keeping their order within a scope.
 /// Scopes are compared by pointer: every item of one tracer or logger shares its `Arc`.
-fn group_by_scope<T>(queue: &ArrayQueue<Queued<T>>, max_items: usize) -> Vec<(Scope, Vec<T>)> {
+fn group_by_scope<T>(queue: &BoundedQueue<Queued<T>>, max_items: usize) -> Vec<(Scope, Vec<T>)> {
     let mut groups: Vec<(Scope, Vec<T>)> = Vec::new();
     for _ in 0..max_items {
         let Some(Queued { scope, item }) = queue.pop() else { break };
