@@ -26,7 +26,7 @@ fn threshold() -> Level {
         let (level, problem) = parse_level(std::env::var("OTEL_LOG_LEVEL"));
         if let Some(problem) = problem {
             // Its own line, whatever the level: the level that would filter it is what is wrong.
-            eprintln!("nanotel: warning: {problem}");
+            write_line(format_args!("nanotel: warning: {problem}"));
         }
         level
     })
@@ -86,8 +86,16 @@ pub(crate) fn log(level: Level, message: std::fmt::Arguments<'_>) {
             Level::Info => "info",
             Level::Debug | Level::None => "debug",
         };
-        eprintln!("nanotel: {tag}: {message}");
+        write_line(format_args!("nanotel: {tag}: {message}"));
     }
+}
+
+/// Writes `line` and a newline to stderr, ignoring a failure: `eprintln!` panics when the write
+/// fails (stderr a pipe whose reader has gone, a full disk), which on the exporter thread would end
+/// exporting, and in a program built with `panic = "abort"` the program.
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 macro_rules! warning {
