@@ -33,7 +33,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("buffer", &["attributes", "proto", "sync"]),
     ("resource", &["attributes", "config", "diag", "percent", "proto"]),
     // The pipeline: drains `buffer/`'s rings through `RecordSource`s the providers give it.
-    ("export", &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource"]),
+    // Its queues' count of places taken is loom-modelled (`sync`).
+    ("export", &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource", "sync"]),
     // The recording modules, each handing its items to `export/`.
     (
         "trace",

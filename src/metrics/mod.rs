@@ -120,7 +120,7 @@ pub use observable::{Observable, Observer};
 pub(crate) use provider::WeakMeterProvider;
 pub use provider::{
     MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT,
-    DEFAULT_DELTA_IDLE_COLLECTIONS,
+    DEFAULT_DELTA_IDLE_COLLECTIONS, MAX_CARDINALITY_LIMIT,
 };
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;

@@ -24,6 +24,26 @@ use super::view::{HistogramAggregation, View, Views};
 /// The default cardinality limit per instrument (OTLP-NOTES §6.6).
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
+/// The largest cardinality limit an instrument takes. Its table of series is made whole when the
+/// instrument is built, 16 bytes per series it may keep: 16 MiB at this limit. A larger limit
+/// (`usize::MAX` meant as "no limit", say) is lowered to this one and reported: before session 33
+/// such a limit made a table too large to allocate (the program aborted), or, past half the
+/// address space, one of four slots, in which the fifth series was searched for forever.
+pub const MAX_CARDINALITY_LIMIT: usize = 1 << 20;
+
+/// `asked` raised to 2 (one real series beside the overflow one) and lowered to
+/// [`MAX_CARDINALITY_LIMIT`], which is reported as `whose()` limit's.
+pub(crate) fn usable_cardinality_limit(asked: usize, whose: impl FnOnce() -> String) -> usize {
+    if asked > MAX_CARDINALITY_LIMIT {
+        let line = format!(
+            "{}cardinality limit {asked} is lowered to {MAX_CARDINALITY_LIMIT}, the most nanotel keeps",
+            whose()
+        );
+        crate::diag::config_problems([&line]);
+    }
+    asked.clamp(2, MAX_CARDINALITY_LIMIT)
+}
+
 /// The default number of exporting collections a delta series may report nothing before it is
 /// evicted. One, as the Go and Rust SDKs do for delta streams: an idle delta series exports
 /// nothing, and its next point starts at the window's start whether the series is kept or made
@@ -79,7 +99,8 @@ impl MeterProviderBuilder {
     }
 
     /// The most series one instrument keeps, the overflow series included (default 2000;
-    /// values below 2 are raised to 2, so one real series fits beside the overflow one).
+    /// values below 2 are raised to 2, so one real series fits beside the overflow one, and
+    /// values above [`MAX_CARDINALITY_LIMIT`] lowered to it, with a warning on stderr).
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit);
         self
@@ -155,7 +176,10 @@ impl MeterProviderBuilder {
         MeterProvider {
             inner: Arc::new(ProviderInner {
                 preference: self.preference.unwrap_or(from_env),
-                limit: self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT).max(2),
+                limit: usable_cardinality_limit(
+                    self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT),
+                    String::new,
+                ),
                 exemplar_filter: self.exemplar_filter.unwrap_or(exemplar_filter),
                 delta_idle: NonZeroU32::new(delta_idle),
                 enabled: true,
@@ -477,6 +501,27 @@ mod tests {
         let total: i64 = points.iter().map(|(_, v, _)| if let PointValue::AsInt(v) = v { *v } else { 0 }).sum();
         assert_eq!(total, 10);
         assert!(points.contains(&(1, PointValue::AsInt(7), points[3].2)));
+    }
+
+    /// `usize::MAX` as "no limit", from the provider or a view: lowered to the largest limit,
+    /// and every series is kept (it once overflowed a multiplication: in a release build a table
+    /// of four slots, and a search for a fifth series that never ended).
+    #[test]
+    fn a_limit_past_the_largest_is_lowered_and_every_series_kept() {
+        let provider = MeterProvider::builder()
+            .without_env()
+            .with_cardinality_limit(usize::MAX)
+            .with_view(View::new("viewed").with_cardinality_limit(usize::MAX))
+            .build();
+        assert_eq!(provider.inner.limit, MAX_CARDINALITY_LIMIT);
+        let meter = provider.meter("m");
+        for name in ["plain", "viewed"] {
+            let counter = meter.u64_counter(name).build().unwrap();
+            for i in 0..10 {
+                counter.add(1, &[KeyValue::new("i", i)]);
+            }
+            assert_eq!(sum_points(&provider.collect(), name).len(), 10, "{name}: every series kept");
+        }
     }
 
     #[test]

@@ -189,7 +189,9 @@ impl View {
     }
 
     /// The most series the stream keeps, the overflow series included, instead of the
-    /// provider's limit (values below 2 are raised to 2).
+    /// provider's limit (values below 2 are raised to 2, values above
+    /// [`MAX_CARDINALITY_LIMIT`](crate::metrics::MAX_CARDINALITY_LIMIT) lowered to it, with a
+    /// warning on stderr).
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = Some(limit);
         self

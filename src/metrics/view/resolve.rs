@@ -6,6 +6,7 @@ use crate::proto::common::v1::InstrumentationScope;
 use super::super::descriptor::{check_boundaries, check_name, Descriptor, InstrumentKind};
 use super::super::exponential::{MAX_SCALE, MAX_SIZE, MIN_SCALE};
 use super::super::histogram::DEFAULT_BOUNDARIES;
+use super::super::provider::usable_cardinality_limit;
 use super::{wildcard_match, Aggregation, AttributeFilter, HistogramAggregation, View};
 
 /// How records reach an instrument's series: fixed when the instrument is built.
@@ -72,8 +73,13 @@ impl Views {
         let views = views
             .into_iter()
             .enumerate()
-            .filter_map(|(i, view)| match problem(&view) {
-                None => Some((i + 1, view)),
+            .filter_map(|(i, mut view)| match problem(&view) {
+                None => {
+                    view.cardinality_limit = view.cardinality_limit.map(|limit| {
+                        usable_cardinality_limit(limit, || format!("view {} ({:?}): its ", i + 1, view.name))
+                    });
+                    Some((i + 1, view))
+                }
                 Some(problem) => {
                     crate::diag::warning!("view {} ({:?}) is ignored: {problem}", i + 1, view.name);
                     None
@@ -139,7 +145,7 @@ impl Views {
                 descriptor.description.clone_from(description);
             }
         }
-        let limit = view.and_then(|view| view.cardinality_limit).map_or(instrument.limit, |limit| limit.max(2));
+        let limit = view.and_then(|view| view.cardinality_limit).unwrap_or(instrument.limit);
         Stream { descriptor, limit, route, histogram }
     }
 }
