@@ -77,6 +77,17 @@ pub(crate) fn config_problems<'a>(problems: impl IntoIterator<Item = &'a String>
     }
 }
 
+/// `asked`, or `max` when it asks for more, which is reported once (as [`config_problems`]
+/// reports) as `setting`'s: for a size set in code whose memory is made whole, so that a value
+/// meant as "unlimited" (`usize::MAX`) lowers to one that can be allocated, where it would abort
+/// the program or overflow a computed size.
+pub(crate) fn at_most(asked: usize, max: usize, setting: &str) -> usize {
+    if asked > max {
+        config_problems([&format!("{setting} {asked} is lowered to {max}, the most nanotel takes")]);
+    }
+    asked.min(max)
+}
+
 /// Writes one diagnostic line when `level` is enabled.
 pub(crate) fn log(level: Level, message: std::fmt::Arguments<'_>) {
     if level <= threshold() && level != Level::None {

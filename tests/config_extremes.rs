@@ -4,12 +4,19 @@
 //! recording, flushing and shutting down work, nothing aborts or panics, and the accounting
 //! holds. `OTEL_BSP_MAX_QUEUE_SIZE=2147483647` once made a queue of that many slots up front
 //! (about 600 GB): the allocation failed and the process aborted before `main`'s first line of work.
+//!
+//! The same for the sizes set in code whose memory is made whole: `usize::MAX` meant as
+//! "unlimited" is lowered to each one's largest (with a warning), where it once overflowed or
+//! aborted at the first span, record or series.
 
 use std::time::{Duration, Instant};
 
 use nanotel::attributes::KeyValue;
-use nanotel::logs::Severity;
+use nanotel::logs::{LoggerProvider, Severity, MAX_BUFFER_CAPACITY};
+use nanotel::metrics::{MeterProvider, View};
+use nanotel::trace::{TracerProvider, MAX_RING_CAPACITY};
 use nanotel_testing::TestCollector;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "support/accounting.rs"]
 mod accounting;
@@ -94,4 +101,47 @@ fn every_number_at_the_ends_of_its_range_and_past_them_is_handled() {
     ] {
         run_with_every_number_set_to(value);
     }
+}
+
+#[test]
+fn every_size_set_in_code_at_usize_max_is_lowered_and_works() {
+    let tracers = TracerProvider::builder().without_env().with_ring_capacity(usize::MAX).build();
+    let tracer = tracers.tracer("extremes");
+    for _ in 0..3 {
+        drop(tracer.span("order").start());
+    }
+    let mut drained = 0;
+    let dropped = tracers.drain(usize::MAX, |_, _| drained += 1);
+    assert_eq!((drained, dropped), (3, 0), "{MAX_RING_CAPACITY} slots hold three spans");
+
+    let loggers = LoggerProvider::builder().without_env().with_buffer_capacity(usize::MAX).build();
+    for _ in 0..3 {
+        loggers.logger("extremes").emit(Severity::Info, "order sent", &[]);
+    }
+    let mut drained = 0;
+    let dropped = loggers.drain(usize::MAX, |_, _| drained += 1);
+    assert_eq!((drained, dropped), (3, 0), "{MAX_BUFFER_CAPACITY} slots hold three records");
+
+    let meters = MeterProvider::builder()
+        .without_env()
+        .with_cardinality_limit(usize::MAX)
+        .with_view(View::new("viewed").with_cardinality_limit(usize::MAX))
+        .build();
+    for name in ["plain", "viewed"] {
+        let counter = meters.meter("extremes").u64_counter(name).build().expect("a valid name");
+        for symbol in 0..10 {
+            counter.add(1, &[KeyValue::new("symbol", symbol)]);
+        }
+    }
+
+    let telemetry = nanotel::builder()
+        .with_env_lookup(|name| name.ends_with("_EXPORTER").then(|| "none".to_owned()))
+        .with_install_global(false)
+        .build()
+        .expect("built");
+    let layer = telemetry.tracing_layer().with_span_capacity(usize::MAX);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info_span!("outer").in_scope(|| tracing::info_span!("inner").in_scope(|| tracing::info!("kept")));
+    });
+    let _ = telemetry.shutdown(Duration::from_secs(5));
 }

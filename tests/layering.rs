@@ -77,7 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "trace",
         ],
     ),
-    ("tracing_layer", &["attributes", "logs", "own_threads", "sync", "telemetry", "trace"]),
+    ("tracing_layer", &["attributes", "diag", "logs", "own_threads", "sync", "telemetry", "trace"]),
 ];
 
 /// Items `lib.rs` re-exports at the crate root, and the module each comes from: `crate::Signal`

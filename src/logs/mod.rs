@@ -41,5 +41,5 @@ pub use bridge::LogBridge;
 pub use limits::LogLimits;
 pub use logger::{LogRecordBuilder, Logger};
 pub(crate) use provider::WeakLoggerProvider;
-pub use provider::{LoggerProvider, LoggerProviderBuilder, DEFAULT_BUFFER_CAPACITY};
+pub use provider::{LoggerProvider, LoggerProviderBuilder, DEFAULT_BUFFER_CAPACITY, MAX_BUFFER_CAPACITY};
 pub use severity::Severity;

@@ -24,6 +24,11 @@ use super::severity::Severity;
 /// drops new ones.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 1024;
 
+/// The most records a thread may hold ([`LoggerProviderBuilder::with_buffer_capacity`]). A larger
+/// capacity is lowered to this one, with a warning: `usize::MAX` meant as "unlimited" once overflowed
+/// the ring's size, a panic at each thread's first record.
+pub const MAX_BUFFER_CAPACITY: usize = 1 << 20;
+
 /// Makes [`Logger`]s and owns what they share: the limits, the minimum severity, and the
 /// per-thread buffers records wait in until the exporter thread takes them.
 ///
@@ -261,6 +266,8 @@ impl LoggerProviderBuilder {
     /// How many records each thread may hold, waiting for the exporter thread, before new ones are
     /// dropped and counted (default [`DEFAULT_BUFFER_CAPACITY`], rounded up to a power of two).
     /// Each thread that emits a record allocates this many slots once (a few hundred bytes each).
+    /// At most [`MAX_BUFFER_CAPACITY`]: a larger capacity is lowered to it when the provider is
+    /// built, with a warning on stderr.
     pub fn with_buffer_capacity(mut self, capacity: usize) -> Self {
         self.buffer_capacity = capacity;
         self
@@ -290,7 +297,10 @@ impl LoggerProviderBuilder {
                 limits,
                 minimum_severity: self.minimum_severity,
                 trace_based: self.trace_based,
-                buffers: Arc::new(Buffers::new(self.buffer_capacity, self.backed)),
+                buffers: Arc::new(Buffers::new(
+                    crate::diag::at_most(self.buffer_capacity, MAX_BUFFER_CAPACITY, "with_buffer_capacity"),
+                    self.backed,
+                )),
                 scopes: ScopeList::default(),
             }),
         }

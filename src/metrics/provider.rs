@@ -32,16 +32,9 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 pub const MAX_CARDINALITY_LIMIT: usize = 1 << 20;
 
 /// `asked` raised to 2 (one real series beside the overflow one) and lowered to
-/// [`MAX_CARDINALITY_LIMIT`], which is reported as `whose()` limit's.
-pub(crate) fn usable_cardinality_limit(asked: usize, whose: impl FnOnce() -> String) -> usize {
-    if asked > MAX_CARDINALITY_LIMIT {
-        let line = format!(
-            "{}cardinality limit {asked} is lowered to {MAX_CARDINALITY_LIMIT}, the most nanotel keeps",
-            whose()
-        );
-        crate::diag::config_problems([&line]);
-    }
-    asked.clamp(2, MAX_CARDINALITY_LIMIT)
+/// [`MAX_CARDINALITY_LIMIT`], which is reported as `setting`'s.
+pub(crate) fn usable_cardinality_limit(asked: usize, setting: &str) -> usize {
+    crate::diag::at_most(asked, MAX_CARDINALITY_LIMIT, setting).max(2)
 }
 
 /// The default number of exporting collections a delta series may report nothing before it is
@@ -178,7 +171,7 @@ impl MeterProviderBuilder {
                 preference: self.preference.unwrap_or(from_env),
                 limit: usable_cardinality_limit(
                     self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT),
-                    String::new,
+                    "the cardinality limit",
                 ),
                 exemplar_filter: self.exemplar_filter.unwrap_or(exemplar_filter),
                 delta_idle: NonZeroU32::new(delta_idle),

@@ -43,7 +43,7 @@ pub use crate::buffer::attributes::INLINE_ATTRIBUTES;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use limits::SpanLimits;
 pub(crate) use provider::WeakTracerProvider;
-pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_CAPACITY};
+pub use provider::{Tracer, TracerProvider, TracerProviderBuilder, DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY};
 pub use sampler::{ParentBased, Sampler, SamplingInput, SamplingResult, ShouldSample};
 pub use span::{Span, SpanBuilder, SpanKind, Status};
 pub use span_context::{SpanContext, SpanId, TraceFlags, TraceId};

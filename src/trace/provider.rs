@@ -38,6 +38,12 @@ use crate::buffer::thread_rings::{RingOwner, Rings};
 /// `capacity / poll interval` spans a second from a standing start (1024: 51 k a second).
 pub const DEFAULT_RING_CAPACITY: usize = 16384;
 
+/// The most sampled spans a thread may hold ([`TracerProviderBuilder::with_ring_capacity`]):
+/// 656 MiB of address space per recording thread, allocated at its first span. A larger capacity
+/// is lowered to this one, with a warning: `usize::MAX` meant as "unlimited" once overflowed the
+/// ring's size, a panic at each thread's first span.
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+
 /// Makes [`Tracer`]s and owns what they share: the sampler, the span limits, and the per-thread
 /// rings ended spans wait in until the exporter thread takes them.
 ///
@@ -306,7 +312,8 @@ impl TracerProviderBuilder {
     /// How many sampled spans each thread may hold, open or ended and waiting for the exporter
     /// thread, before new ones are dropped and counted (default [`DEFAULT_RING_CAPACITY`]). Each
     /// thread that starts a sampled span allocates this many slots once (640 bytes each) and as
-    /// many ring entries (16 bytes each).
+    /// many ring entries (16 bytes each). At most [`MAX_RING_CAPACITY`]: a larger capacity is
+    /// lowered to it when the provider is built, with a warning on stderr.
     pub fn with_ring_capacity(mut self, capacity: usize) -> Self {
         self.ring_capacity = capacity;
         self
@@ -338,7 +345,11 @@ impl TracerProviderBuilder {
             inner: Arc::new(ProviderInner {
                 enabled: true,
                 sampler,
-                recorder: Arc::new(Recorder::new(self.ring_capacity, limits, self.backed)),
+                recorder: Arc::new(Recorder::new(
+                    crate::diag::at_most(self.ring_capacity, MAX_RING_CAPACITY, "with_ring_capacity"),
+                    limits,
+                    self.backed,
+                )),
                 scopes: ScopeList::default(),
             }),
         }

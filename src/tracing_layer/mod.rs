@@ -76,6 +76,12 @@ use spans::SpanTable;
 /// registry's extensions (one allocation).
 const DEFAULT_SPAN_CAPACITY: usize = 1024;
 
+/// The most live spans the layer's table takes ([`NanotelLayer::with_span_capacity`]): 96 MiB,
+/// allocated and written when the layer is made. A larger capacity is lowered to this one, with a
+/// warning: `usize::MAX` meant as "unlimited" once overflowed the table's size: a panic when the
+/// layer was made (a debug build) or at its first span (a release build's table had no entries).
+pub const MAX_SPAN_CAPACITY: usize = 1 << 20;
+
 /// A [`tracing_subscriber::Layer`] recording `tracing` spans as nanotel spans of its [`Tracer`]
 /// and `tracing` events as log records of its [`Logger`]. See the [module documentation](self)
 /// for the mapping.
@@ -136,10 +142,11 @@ impl NanotelLayer {
     /// each, allocated when the layer is made: 96 KiB). A span that finds no room (more live
     /// spans than that, or a full bucket of the table, which starts to happen past about three
     /// quarters of it) is kept in the registry's extensions instead, which allocate one box per
-    /// span.
+    /// span. At most [`MAX_SPAN_CAPACITY`]: a larger capacity is lowered to it, with a warning
+    /// on stderr.
     #[must_use]
     pub fn with_span_capacity(mut self, capacity: usize) -> NanotelLayer {
-        self.spans = SpanTable::new(capacity);
+        self.spans = SpanTable::new(crate::diag::at_most(capacity, MAX_SPAN_CAPACITY, "with_span_capacity"));
         self
     }
 

@@ -76,7 +76,10 @@ impl Views {
             .filter_map(|(i, mut view)| match problem(&view) {
                 None => {
                     view.cardinality_limit = view.cardinality_limit.map(|limit| {
-                        usable_cardinality_limit(limit, || format!("view {} ({:?}): its ", i + 1, view.name))
+                        usable_cardinality_limit(
+                            limit,
+                            &format!("view {} ({:?}): the cardinality limit", i + 1, view.name),
+                        )
                     });
                     Some((i + 1, view))
                 }
