@@ -3,13 +3,13 @@
 //! negatives, not numbers. `build()` succeeds (a bad value is reported and its default used),
 //! recording, flushing and shutting down work, nothing aborts or panics, and the accounting
 //! holds. `OTEL_BSP_MAX_QUEUE_SIZE=2147483647` once made a queue of that many slots up front
-//! (about 600 GB): the allocation failed and the process aborted before `main`'s first line of work.
+//! (about 600 GB): the allocation failed and the process aborted in `init()`.
 //!
-//! The same for the sizes set in code whose memory is made whole: `usize::MAX` meant as
+//! The same for the sizes set in code whose memory is allocated at once: `usize::MAX` meant as
 //! "unlimited" is lowered to each one's largest (with a warning), where it once overflowed or
 //! aborted at the first span, record or series.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
 use nanotel::logs::{LoggerProvider, Severity, MAX_BUFFER_CAPACITY};
@@ -75,11 +75,8 @@ fn run_with_every_number_set_to(value: &'static str) {
     drop(span);
     telemetry.logger("extremes").emit(Severity::Info, "order sent", &[KeyValue::new("qty", 100)]);
 
-    let started = Instant::now();
     let _ = telemetry.force_flush(Duration::from_secs(5));
-    let report = telemetry.shutdown(Duration::from_secs(5));
-    assert!(started.elapsed() < Duration::from_secs(15), "{value}: flush and shutdown keep to their timeouts");
-    accounting::assert_identity(&report.accounting);
+    accounting::assert_identity(&telemetry.shutdown(Duration::from_secs(5)).accounting);
 }
 
 #[test]
