@@ -9,11 +9,11 @@
 //! Protocol: a push first takes a place (`taken.fetch_add(1)`); a place past `capacity` is given
 //! back and the item refused. A pop gives its place back after it has taken its item. So at most
 //! `capacity` items are held at any moment (the count may pass `capacity` only for a push that is
-//! then refused): the bound holds exactly, however the threads interleave. The count is a pure tally (every
-//! change a read-modify-write), so Relaxed suffices; the items themselves are handed over by the
-//! `SegQueue`, which orders each push before the pop that takes it. `len` reads the count (at most
-//! `capacity`), which may include a push under way or a pop not yet finished: a reader sizing a
-//! drain from it (the exporter's `RecordSink::room`) errs on the side of less.
+//! then refused): the bound holds exactly, however the threads interleave. The count is a pure
+//! tally (every change a read-modify-write), so Relaxed suffices; the items themselves are handed
+//! over by the `SegQueue`, which orders each push before the pop that takes it. `len` reads the
+//! count (at most `capacity`), which may include a push under way or a pop not yet finished: a
+//! reader sizing a drain from it (the exporter's `RecordSink::room`) errs on the side of less.
 //!
 //! Under `--cfg nanotel_loom` the items sit in a loom `Mutex<VecDeque>` instead, so that the
 //! loom model below checks this file's counting against every interleaving (the `SegQueue` is
