@@ -250,6 +250,25 @@ fn upper(signal: Signal) -> &'static str {
     }
 }
 
+/// How often the exporter thread looks at the queues unless told otherwise.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The shortest poll interval, the exporter thread's shortest wait between two drains. A shorter
+/// one (zero, meant as "as soon as possible") made the thread spin: a whole core while idle, taken
+/// from the program's own threads. It is raised to this, with a warning.
+pub(crate) const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// `asked`, or [`MIN_POLL_INTERVAL`] (reported) when it is shorter.
+fn usable_poll_interval(asked: Duration) -> Duration {
+    if asked < MIN_POLL_INTERVAL {
+        let line = format!(
+            "with_poll_interval {asked:?} is raised to {MIN_POLL_INTERVAL:?}: a shorter wait spins the exporter thread"
+        );
+        crate::diag::config_problems([&line]);
+    }
+    asked.max(MIN_POLL_INTERVAL)
+}
+
 /// Builds the configuration from `lookup` and `overrides`, returning the problems found in the
 /// environment alongside (each already phrased for the user).
 pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(PipelineConfig, Vec<String>), ConfigError> {
@@ -281,7 +300,7 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
         retry: overrides.retry.clone().unwrap_or_default(),
         breaker: overrides.breaker.clone().unwrap_or_default(),
         resource,
-        poll_interval: overrides.poll_interval.unwrap_or(Duration::from_millis(20)),
+        poll_interval: overrides.poll_interval.map_or(DEFAULT_POLL_INTERVAL, usable_poll_interval),
         max_request_size: 64 * 1024 * 1024,
         backlog_max_bytes,
         prometheus,
@@ -523,6 +542,19 @@ mod tests {
         assert_eq!(config.signal(Signal::Logs).batch.schedule_delay, Duration::from_secs(1));
         assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
         assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::Otlp);
+    }
+
+    /// A poll interval of zero (or under a millisecond) would spin the exporter thread.
+    #[test]
+    fn a_poll_interval_under_the_shortest_is_raised_to_it() {
+        for (asked, used) in [
+            (Duration::ZERO, MIN_POLL_INTERVAL),
+            (Duration::from_nanos(1), MIN_POLL_INTERVAL),
+            (Duration::from_millis(5), Duration::from_millis(5)),
+        ] {
+            let overrides = Overrides { poll_interval: Some(asked), ..Overrides::default() };
+            assert_eq!(resolve_with(&[], &overrides).0.poll_interval, used, "{asked:?}");
+        }
     }
 
     #[test]

@@ -750,7 +750,8 @@ impl PipelineBuilder {
     }
 
     /// How often the exporter thread checks the queues' fill level (default 20 ms); sooner, down
-    /// to every 1 ms, while the per-thread rings fill fast.
+    /// to every 1 ms, while the per-thread rings fill fast. At least 1 ms: a shorter interval
+    /// (zero, say) would spin the thread, and is raised to 1 ms with a warning on stderr.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.overrides.poll_interval = Some(interval);
         self

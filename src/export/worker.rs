@@ -873,7 +873,8 @@ impl Worker {
 /// the exporter thread's time on wake-ups rather than on the items. A ring of the default 16384
 /// spans holds 16 ms of a thread ending a million a second, so a drain every millisecond leaves
 /// it nearly empty; a ring of 1024 (the default before issue 19) holds 2 ms of 500 k a second.
-const MIN_DRAIN_INTERVAL: Duration = Duration::from_millis(1);
+/// The shortest poll interval too, which the configuration raises shorter ones to.
+const MIN_DRAIN_INTERVAL: Duration = super::config::MIN_POLL_INTERVAL;
 
 /// How full the adaptive interval lets the fullest ring get between two drains: a quarter, so a
 /// rate that doubles between two drains, or a thread scheduled late, still fits.
