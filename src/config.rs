@@ -18,6 +18,23 @@ use std::time::Duration;
 /// it to an `Instant` cannot overflow.
 pub(crate) const NO_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// A duration the exporter adds to an `Instant` (a deadline, a wake-up, a backoff): at most
+/// [`NO_TIMEOUT`], so that `Duration::MAX` meant as "never" means a day instead of an overflow
+/// (a panic on the exporter thread, before session 33).
+pub(crate) fn at_most_a_day(duration: Duration) -> Duration {
+    duration.min(NO_TIMEOUT)
+}
+
+/// A timeout as used: zero means no limit, in code as in the variables (`OTEL_*_TIMEOUT=0`), and
+/// no limit is [`NO_TIMEOUT`].
+pub(crate) fn usable_timeout(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        NO_TIMEOUT
+    } else {
+        at_most_a_day(timeout)
+    }
+}
+
 /// A source of environment variables: the process environment, or a map in tests.
 pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -140,10 +157,7 @@ impl<'a> EnvReader<'a> {
 
     /// A timeout in milliseconds, where 0 means no limit.
     pub(crate) fn timeout_ms(&mut self, name: &str, default: Duration) -> Duration {
-        match self.duration_ms(name, default) {
-            Duration::ZERO => NO_TIMEOUT,
-            timeout => timeout,
-        }
+        usable_timeout(self.duration_ms(name, default))
     }
 
     /// An integer in `1..=i32::MAX`, the range the specification requires SDKs to accept.

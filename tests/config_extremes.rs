@@ -7,14 +7,19 @@
 //!
 //! The same for the sizes set in code whose memory is allocated at once: `usize::MAX` meant as
 //! "unlimited" is lowered to each one's largest (with a warning), where it once overflowed or
-//! aborted at the first span, record or series.
+//! aborted at the first span, record or series. And for every duration set in code: zero and
+//! `Duration::MAX` ("never") export as any other value does; `Duration::MAX` once overflowed a
+//! deadline and panicked the exporter thread (nothing exported from then on), and a zero timeout
+//! failed every export.
 
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
+use nanotel::export::{BatchConfig, BreakerConfig, Pipeline, RetryPolicy};
 use nanotel::logs::{LoggerProvider, Severity, MAX_BUFFER_CAPACITY};
 use nanotel::metrics::{MeterProvider, View};
 use nanotel::trace::{TracerProvider, MAX_RING_CAPACITY};
+use nanotel::Signal;
 use nanotel_testing::TestCollector;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -141,4 +146,39 @@ fn every_size_set_in_code_at_usize_max_is_lowered_and_works() {
         tracing::info_span!("outer").in_scope(|| tracing::info_span!("inner").in_scope(|| tracing::info!("kept")));
     });
     let _ = telemetry.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn every_duration_set_in_code_at_zero_or_max_still_exports() {
+    for value in [Duration::ZERO, Duration::MAX] {
+        let collector = TestCollector::start().expect("a loopback collector");
+        let batch =
+            BatchConfig { schedule_delay: value, export_timeout: value, ..BatchConfig::defaults(Signal::Traces) };
+        let retry = RetryPolicy {
+            initial_backoff: value,
+            max_backoff: value,
+            max_elapsed: value,
+            max_retry_after: value,
+            ..RetryPolicy::default()
+        };
+        let mut builder = Pipeline::builder()
+            .without_env()
+            .with_endpoint(collector.endpoint())
+            .with_timeout(value)
+            .with_poll_interval(value)
+            .with_retry(retry)
+            .with_breaker(BreakerConfig { reset_timeout: value, max_reset_timeout: value, ..BreakerConfig::default() });
+        for signal in Signal::ALL {
+            builder = builder.with_batch(signal, batch.clone());
+        }
+        let pipeline = builder.build().unwrap_or_else(|error| panic!("{value:?}: {error}"));
+        let tracers = TracerProvider::builder().without_env().build();
+        tracers.attach(&pipeline);
+        for _ in 0..10 {
+            drop(tracers.tracer("extremes").span("order").start());
+        }
+        let _ = pipeline.force_flush(Duration::from_secs(5));
+        let report = pipeline.shutdown(Duration::from_secs(5));
+        assert_eq!(report.accounting.signal(Signal::Traces).exported, 10, "{value:?}: {}", report.accounting.to_json());
+    }
 }

@@ -17,6 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::at_most_a_day;
+
 /// The breaker's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerState {
@@ -73,6 +75,18 @@ pub struct BreakerConfig {
     pub reset_timeout: Duration,
     /// The longest wait between probes (default 30 s).
     pub max_reset_timeout: Duration,
+}
+
+impl BreakerConfig {
+    /// This configuration with no wait past a day (`crate::config::at_most_a_day`), as the
+    /// exporter uses it.
+    pub(super) fn at_most_a_day(self) -> Self {
+        BreakerConfig {
+            reset_timeout: at_most_a_day(self.reset_timeout),
+            max_reset_timeout: at_most_a_day(self.max_reset_timeout),
+            ..self
+        }
+    }
 }
 
 impl Default for BreakerConfig {

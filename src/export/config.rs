@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{EnvReader, Lookup};
+use crate::config::{at_most_a_day, usable_timeout, EnvReader, Lookup};
 use crate::proto::resource::v1::Resource;
 use crate::resource::ResourceBuilder;
 
@@ -71,10 +71,12 @@ pub struct BatchConfig {
     /// Items per request at most (`*_MAX_EXPORT_BATCH_SIZE`: 512), no more than the queue size.
     pub max_export_batch_size: usize,
     /// The longest an item waits for a batch to fill (`OTEL_BSP_SCHEDULE_DELAY`: 5000 ms,
-    /// `OTEL_BLRP_SCHEDULE_DELAY`: 1000 ms, `OTEL_METRIC_EXPORT_INTERVAL`: 60000 ms).
+    /// `OTEL_BLRP_SCHEDULE_DELAY`: 1000 ms, `OTEL_METRIC_EXPORT_INTERVAL`: 60000 ms). At most a day;
+    /// for metrics, zero (which would collect without pause) is the default.
     pub schedule_delay: Duration,
     /// The time one batch may take, retries included (`*_EXPORT_TIMEOUT`,
-    /// `OTEL_METRIC_EXPORT_TIMEOUT`: 30000 ms).
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`: 30000 ms). Zero means no limit, as for the variables; at most
+    /// a day.
     pub export_timeout: Duration,
 }
 
@@ -258,7 +260,7 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// from the program's own threads. It is raised to this, with a warning.
 pub(crate) const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
-/// `asked`, or [`MIN_POLL_INTERVAL`] (reported) when it is shorter.
+/// `asked`, or [`MIN_POLL_INTERVAL`] (reported) when it is shorter; at most a day.
 fn usable_poll_interval(asked: Duration) -> Duration {
     if asked < MIN_POLL_INTERVAL {
         let line = format!(
@@ -266,7 +268,7 @@ fn usable_poll_interval(asked: Duration) -> Duration {
         );
         crate::diag::config_problems([&line]);
     }
-    asked.max(MIN_POLL_INTERVAL)
+    at_most_a_day(asked.max(MIN_POLL_INTERVAL))
 }
 
 /// Builds the configuration from `lookup` and `overrides`, returning the problems found in the
@@ -297,8 +299,8 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
         .unwrap_or_else(|| env.positive_integer("NANOTEL_BACKLOG_MAX_BYTES", DEFAULT_BACKLOG_MAX_BYTES));
     let config = PipelineConfig {
         signals,
-        retry: overrides.retry.clone().unwrap_or_default(),
-        breaker: overrides.breaker.clone().unwrap_or_default(),
+        retry: overrides.retry.clone().map(RetryPolicy::at_most_a_day).unwrap_or_default(),
+        breaker: overrides.breaker.clone().map(BreakerConfig::at_most_a_day).unwrap_or_default(),
         resource,
         poll_interval: overrides.poll_interval.map_or(DEFAULT_POLL_INTERVAL, usable_poll_interval),
         max_request_size: 64 * 1024 * 1024,
@@ -360,16 +362,32 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         headers.push((key, value.clone()));
     }
 
-    let timeout = overrides.timeout.unwrap_or_else(|| {
-        let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
-        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
-        env.timeout_ms(&name, Duration::from_secs(10))
-    });
+    // Set in code, a timeout reads as its variable does (zero: no limit), and no duration runs
+    // past a day (see `at_most_a_day`).
+    let timeout = overrides.timeout.map_or_else(
+        || {
+            let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
+            let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
+            env.timeout_ms(&name, Duration::from_secs(10))
+        },
+        usable_timeout,
+    );
 
-    let batch = match &overrides.batches[index] {
-        Some(batch) => batch.clone(),
+    let mut batch = match &overrides.batches[index] {
+        Some(batch) => BatchConfig {
+            schedule_delay: at_most_a_day(batch.schedule_delay),
+            export_timeout: usable_timeout(batch.export_timeout),
+            ..batch.clone()
+        },
         None => batch_from_env(env, signal),
     };
+    if signal == Signal::Metrics && batch.schedule_delay.is_zero() {
+        // Collecting without pause would keep the exporter thread busy and flood the collector;
+        // the default is used instead, as the Go SDK does.
+        let default = BatchConfig::defaults(signal).schedule_delay;
+        env.report(format!("a metric export interval of 0 is ignored; using {} ms", default.as_millis()));
+        batch.schedule_delay = default;
+    }
     if batch.max_queue_size == 0 || batch.max_export_batch_size == 0 {
         return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
     }
@@ -542,6 +560,19 @@ mod tests {
         assert_eq!(config.signal(Signal::Logs).batch.schedule_delay, Duration::from_secs(1));
         assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
         assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::Otlp);
+    }
+
+    /// A metric export interval of zero, from the environment or from code, is the default.
+    #[test]
+    fn a_metric_export_interval_of_zero_is_the_default() {
+        let default = BatchConfig::defaults(Signal::Metrics).schedule_delay;
+        let (config, problems) = resolve_with(&[("OTEL_METRIC_EXPORT_INTERVAL", "0")], &Overrides::default());
+        assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, default);
+        assert_eq!(problems, ["a metric export interval of 0 is ignored; using 60000 ms"]);
+        let mut overrides = Overrides::default();
+        overrides.batches[Signal::Metrics as usize] =
+            Some(BatchConfig { schedule_delay: Duration::ZERO, ..BatchConfig::defaults(Signal::Metrics) });
+        assert_eq!(resolve_with(&[], &overrides).0.signal(Signal::Metrics).batch.schedule_delay, default);
     }
 
     /// A poll interval of zero (or under a millisecond) would spin the exporter thread.

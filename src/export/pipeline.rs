@@ -633,7 +633,8 @@ impl PipelineBuilder {
         self
     }
 
-    /// The limit on one HTTP request.
+    /// The limit on one HTTP request (zero: no limit, as `OTEL_EXPORTER_OTLP_TIMEOUT=0` says; at
+    /// most a day, so `Duration::MAX` means a day).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.overrides.timeout = Some(timeout);
         self

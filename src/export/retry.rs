@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::at_most_a_day;
+
 /// Exponential backoff with jitter, bounded in attempts and in total time.
 ///
 /// ```
@@ -84,6 +86,18 @@ impl RetryPolicy {
     #[must_use]
     pub fn retry_after(&self, asked: Duration) -> Duration {
         asked.min(self.max_retry_after)
+    }
+
+    /// This policy with no duration past a day (`crate::config::at_most_a_day`), as the
+    /// exporter uses it: `Duration::MAX` meant as "never give up" would overflow a deadline.
+    pub(super) fn at_most_a_day(self) -> Self {
+        RetryPolicy {
+            initial_backoff: at_most_a_day(self.initial_backoff),
+            max_backoff: at_most_a_day(self.max_backoff),
+            max_elapsed: at_most_a_day(self.max_elapsed),
+            max_retry_after: at_most_a_day(self.max_retry_after),
+            ..self
+        }
     }
 }
 
