@@ -362,25 +362,17 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         headers.push((key, value.clone()));
     }
 
-    // Set in code, a timeout reads as its variable does (zero: no limit), and no duration runs
+    // From code or the environment alike, a timeout of zero means no limit, and no duration runs
     // past a day (see `at_most_a_day`).
-    let timeout = overrides.timeout.map_or_else(
-        || {
-            let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
-            let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
-            env.timeout_ms(&name, Duration::from_secs(10))
-        },
-        usable_timeout,
-    );
+    let timeout = usable_timeout(overrides.timeout.unwrap_or_else(|| {
+        let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
+        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
+        env.timeout_ms(&name, Duration::from_secs(10))
+    }));
 
-    let mut batch = match &overrides.batches[index] {
-        Some(batch) => BatchConfig {
-            schedule_delay: at_most_a_day(batch.schedule_delay),
-            export_timeout: usable_timeout(batch.export_timeout),
-            ..batch.clone()
-        },
-        None => batch_from_env(env, signal),
-    };
+    let mut batch = overrides.batches[index].clone().unwrap_or_else(|| batch_from_env(env, signal));
+    batch.schedule_delay = at_most_a_day(batch.schedule_delay);
+    batch.export_timeout = usable_timeout(batch.export_timeout);
     if signal == Signal::Metrics && batch.schedule_delay.is_zero() {
         // Collecting without pause would keep the exporter thread busy and flood the collector;
         // the default is used instead, as the Go SDK does.
