@@ -15,7 +15,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 # Leaks made on purpose (see the file): the global handles' installed sets.
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
-tests=(thread_churn thread_churn_memory stress after_shutdown trace_spans logs_buffers metrics_concurrency metrics_stress metrics_static metrics_static_histogram tracing_layer)
+tests=(thread_churn thread_churn_memory thread_exit stress after_shutdown trace_spans logs_buffers metrics_concurrency metrics_stress metrics_static metrics_static_histogram tracing_layer)
 args=()
 for test in "${tests[@]}"; do args+=(--test "$test"); done
 cargo test --target x86_64-unknown-linux-gnu --features tracing --lib "${args[@]}" "$@"

@@ -84,8 +84,16 @@ fn the_pipeline_reports_itself_with_the_users_metrics() {
     assert_eq!(value(metric(last, "nanotel.exporter.breaker.state"), &[("signal", "traces")]), 0);
     assert_eq!(value(metric(last, "nanotel.exporter.breaker.transitions"), &[("signal", "traces")]), 0);
     let dropped = metric(last, "nanotel.exporter.items.dropped");
-    for reason in ["queue_full", "rejected", "retries_exhausted", "circuit_open", "shutdown", "too_large", "tls_config"]
-    {
+    for reason in [
+        "queue_full",
+        "rejected",
+        "retries_exhausted",
+        "circuit_open",
+        "shutdown",
+        "too_large",
+        "tls_config",
+        "thread_exit",
+    ] {
         assert_eq!(value(dropped, &[("signal", "traces"), ("reason", reason)]), 0, "{reason}");
     }
     // The figures agree with the accounting: one traces request and one metrics request so far.

@@ -237,7 +237,7 @@ impl<O: RingOwner> Rings<O> {
 
     /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and says how
     /// many items were dropped since the last drain because a ring was full or their thread was
-    /// ending, and how full the fullest ring was (see [`Drained`]).
+    /// ending (apart), and how full the fullest ring was (see [`Drained`]).
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
         // Made first, so dropped last: after the items popped, and the lock.
         let _scope = O::begin_drain();
@@ -246,7 +246,7 @@ impl<O: RingOwner> Rings<O> {
         while let Some(joined) = self.joining.pop() {
             consumers.list.push(joined);
         }
-        let mut drained = Drained { dropped: 0, fullest: 0.0, left_behind: false };
+        let mut drained = Drained { dropped: 0, orphaned: 0, fullest: 0.0, left_behind: false };
         let mut left = max;
         let count = consumers.list.len();
         for turn in 0..count {
@@ -269,7 +269,7 @@ impl<O: RingOwner> Rings<O> {
         }
         // Relaxed: a tally; one counted late is reported at the next drain.
         let orphaned = self.orphaned.load(Ordering::Relaxed);
-        drained.dropped += orphaned - consumers.reported_orphans;
+        drained.orphaned = orphaned - consumers.reported_orphans;
         consumers.reported_orphans = orphaned;
         drained
     }
@@ -284,13 +284,22 @@ impl<O: RingOwner> Rings<O> {
 /// What a drain found, beside the items it popped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Drained {
-    /// Items dropped since the last drain because a ring was full or their thread was ending.
+    /// Items dropped since the last drain because a ring was full.
     pub(crate) dropped: u64,
+    /// Items dropped since the last drain because their thread's locals were being torn down.
+    pub(crate) orphaned: u64,
     /// The most any one ring held when the drain came to it, as a fraction of its capacity (1 if
     /// it dropped items). The exporter thread drains sooner when rings fill fast.
     pub(crate) fullest: f64,
     /// Whether the drain stopped at its limit, possibly leaving items in a ring.
     pub(crate) left_behind: bool,
+}
+
+impl Drained {
+    /// Every item dropped since the last drain, whatever the reason.
+    pub(crate) fn lost(&self) -> u64 {
+        self.dropped + self.orphaned
+    }
 }
 
 /// Where items offered while no pipeline drains the rings are counted.

@@ -35,11 +35,14 @@ pub enum DropReason {
     TlsConfig,
     /// A span or log processor dropped it, or panicked on it.
     Processor,
+    /// Recorded by a thread-local destructor after its thread's own span or log buffer was torn
+    /// down (the thread was exiting): there was nowhere to keep it.
+    ThreadExit,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
@@ -48,6 +51,7 @@ impl DropReason {
         DropReason::TooLarge,
         DropReason::TlsConfig,
         DropReason::Processor,
+        DropReason::ThreadExit,
     ];
 
     /// The key in the accounting JSON.
@@ -62,6 +66,7 @@ impl DropReason {
             DropReason::TooLarge => "too_large",
             DropReason::TlsConfig => "tls_config",
             DropReason::Processor => "processor",
+            DropReason::ThreadExit => "thread_exit",
         }
     }
 }

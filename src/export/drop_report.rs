@@ -82,5 +82,6 @@ fn explain(reason: DropReason) -> &'static str {
         DropReason::TooLarge => "a batch was larger than a request may be",
         DropReason::TlsConfig => "the signal's TLS certificate or key file cannot be used; its export is off",
         DropReason::Processor => "a processor dropped them",
+        DropReason::ThreadExit => "recorded by a thread-local destructor after the thread's buffers were gone",
     }
 }

@@ -158,6 +158,12 @@ impl RecordSink<'_> {
         self.shared.count_refused(signal, items, DropReason::QueueFull);
     }
 
+    /// Counts `items` the source could not keep because they were recorded while their thread
+    /// was exiting, after its buffer was torn down: handed over and dropped as `thread_exit`.
+    pub fn count_dropped_at_thread_exit(&mut self, signal: Signal, items: u64) {
+        self.shared.count_refused(signal, items, DropReason::ThreadExit);
+    }
+
     /// Says how full the source's fullest buffer was at this drain (`fullest`: what it held as a
     /// fraction of its capacity, 1.0 if it dropped items), and whether the source left items in
     /// it for want of room in the queue. The exporter thread drains again at once when items

@@ -150,11 +150,12 @@ impl LoggerProvider {
     }
 
     /// Takes up to `max` records out of the buffers on the calling thread, as OTLP log records
-    /// with their scope, and returns how many records full buffers dropped since the last drain.
+    /// with their scope, and returns how many records were dropped since the last drain: by full
+    /// buffers, or emitted by a thread-local destructor after their thread's buffer was gone.
     /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {
         let max_length = self.inner.limits.attribute_value_length;
-        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length))).dropped
+        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length))).lost()
     }
 
     /// The limits in force.

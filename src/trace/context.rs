@@ -125,7 +125,9 @@ pub(crate) fn current_span_context() -> Option<SpanContext> {
     if !has_current() {
         return None;
     }
-    CURRENT.with(|current| current.borrow().clone()).filter(SpanContext::is_valid)
+    // `try_with`: a thread-local destructor may start a span after `CURRENT` is gone (a guard it
+    // leaked left the flag set); nothing is current then.
+    CURRENT.try_with(|current| current.borrow().clone()).ok().flatten().filter(SpanContext::is_valid)
 }
 
 /// Keeps a context current on this thread; dropping it restores the one it replaced.
@@ -139,8 +141,15 @@ pub struct ContextGuard {
 
 impl ContextGuard {
     pub(crate) fn enter(span: SpanContext) -> ContextGuard {
-        set_current_ids(Some(&span));
-        let previous = CURRENT.with(|current| current.replace(Some(span)));
+        // `try_with`: a thread-local destructor may enter a span after this thread's `CURRENT` is
+        // gone; nothing can be made current then, and the guard restores nothing.
+        let entered = CURRENT.try_with(|current| {
+            set_current_ids(Some(&span));
+            current.replace(Some(span))
+        });
+        let Ok(previous) = entered else {
+            return ContextGuard { previous: None, _not_send: PhantomData };
+        };
         HAS_CURRENT.with(|has| has.set(true));
         ContextGuard { previous, _not_send: PhantomData }
     }

@@ -185,12 +185,12 @@ impl TracerProvider {
     }
 
     /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
-    /// their scope, and returns how many spans were dropped for want of room since the last
-    /// drain. For programs and tests without a pipeline; with one attached, its exporter thread
+    /// their scope, and returns how many spans were dropped since the last drain: for want of
+    /// room, or ended by a thread-local destructor after their thread's buffer was gone. For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
         let max_length = self.inner.recorder.limits().attribute_value_length;
-        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length))).dropped
+        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length))).lost()
     }
 
     /// How many heap allocations spans of this provider made on the threads that record them
