@@ -132,10 +132,34 @@ impl Once {
     }
 }
 
+/// Runs `call`, the application's code on one of nanotel's threads (a processor, an observable
+/// callback, a producer or source of its own on the exporter thread), catching a panic so that the
+/// thread, which serves every signal, goes on; `report` says so on stderr, the first time only.
+pub(crate) fn catch_panic<R>(once: &Once, call: impl FnOnce() -> R, report: impl FnOnce()) -> Option<R> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).ok();
+    if result.is_none() && once.first() {
+        report();
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::env::VarError;
+
+    #[test]
+    fn a_caught_panic_is_reported_the_first_time_only() {
+        let (once, reports) = (Once::default(), Cell::new(0));
+        let report = || reports.set(reports.get() + 1);
+        assert_eq!(catch_panic(&once, || 7, report), Some(7));
+        assert_eq!(reports.get(), 0, "nothing to report");
+        assert_eq!(catch_panic(&once, || panic!("a bug"), report), None::<u8>);
+        assert_eq!(catch_panic(&once, || panic!("a bug"), report), None::<u8>);
+        assert_eq!(reports.get(), 1);
+        assert_eq!(catch_panic(&once, || 8, report), Some(8), "and it goes on");
+    }
 
     #[test]
     fn levels_parse_and_bad_values_are_reported_once_each() {

@@ -1,6 +1,7 @@
 //! The extension points on the exporter thread, through the wire: span and log processors
-//! (redaction, an added attribute, drops counted as `processor`, a panic survived) and exporters
-//! of the user's own (every item received, the accounting matching, errors counted).
+//! (redaction, an added attribute, drops counted as `processor`, a panic survived), exporters
+//! of the user's own (every item received, the accounting matching, errors counted), and panics
+//! in the other code of the user's that the exporter thread runs.
 
 #[path = "support/accounting.rs"]
 mod accounting;
@@ -11,14 +12,19 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::{DropReason, ExportError, Exporter, Pipeline, PipelineBuilder, Verdict};
+use nanotel::export::{
+    Compression, DropReason, ExportError, Exporter, MetricProducer, Pipeline, PipelineBuilder, RecordSink,
+    RecordSource, Verdict,
+};
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::metrics::MeterProvider;
+use nanotel::metrics::{MeterProvider, Observer};
 use nanotel::proto::collector::logs::v1::ExportLogsServiceRequest;
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, InstrumentationScope, KeyValue as OtlpKeyValue};
 use nanotel::proto::logs::v1::LogRecord;
+use nanotel::proto::metrics::v1::number_data_point::Value;
+use nanotel::proto::metrics::v1::{metric, Gauge, Metric, NumberDataPoint, ScopeMetrics};
 use nanotel::proto::trace::v1::Span as OtlpSpan;
 use nanotel::trace::TracerProvider;
 use nanotel::Signal;
@@ -153,6 +159,89 @@ fn a_panicking_processor_drops_its_record_and_the_exporter_goes_on() {
         assert_eq!(string_value(&record.attributes, "user"), Some("amy"));
         assert_eq!(string_value(&record.attributes, "password"), None);
     }
+}
+
+/// A metric producer of one's own that panics at every other collection.
+struct PanicsEveryOther(u64);
+
+impl MetricProducer for PanicsEveryOther {
+    fn produce(&mut self) -> Vec<ScopeMetrics> {
+        self.0 += 1;
+        assert!(self.0.is_multiple_of(2), "a producer bug");
+        let point = NumberDataPoint { value: Some(Value::AsInt(self.0.cast_signed())), ..Default::default() };
+        let data = Some(metric::Data::Gauge(Gauge { data_points: vec![point] }));
+        vec![ScopeMetrics {
+            metrics: vec![Metric { name: "produced".into(), data, ..Default::default() }],
+            ..Default::default()
+        }]
+    }
+}
+
+/// A record source of one's own that panics at every drain (and at close).
+struct PanicsAtEveryDrain;
+
+impl RecordSource for PanicsAtEveryDrain {
+    fn drain(&mut self, _: &mut RecordSink<'_>) {
+        panic!("a source bug");
+    }
+
+    fn close(&mut self, _: &mut RecordSink<'_>) {
+        panic!("a source bug at shutdown");
+    }
+}
+
+/// The application's code that the exporter thread runs besides processors and exporters (an
+/// observable instrument's callback, a metric producer or record source of its own) may panic:
+/// the thread goes on exporting every signal. (Before, such a panic ended it: every later span,
+/// log record and data point stayed in its buffers, uncounted, and flushes failed.)
+#[test]
+fn panics_in_callbacks_producers_and_sources_leave_the_exporter_running() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline =
+        pipeline(&collector, |builder| builder.with_compression(Compression::None).with_self_telemetry(false));
+    let meters = MeterProvider::builder().without_env().build();
+    let callback = |observer: &mut Observer<i64>| {
+        observer.observe(7, &[]);
+        panic!("a callback bug");
+    };
+    let _kept = meters.meter("gateway").i64_observable_gauge("panicking").with_callback(callback).build().unwrap();
+    meters.attach(&pipeline);
+    pipeline.add_metric_producer(PanicsEveryOther(0));
+    pipeline.add_record_source(PanicsAtEveryDrain);
+    let tracers = TracerProvider::builder().without_env().build();
+    tracers.attach(&pipeline);
+    let tracer = tracers.tracer("gateway");
+    for round in 0..4 {
+        tracer.span("order").start().end();
+        pipeline.force_flush(Duration::from_secs(10)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    let handle = pipeline.handle();
+    let report = pipeline.shutdown(Duration::from_secs(10));
+    assert_eq!(report.accounting.traces.exported, 4, "{}", report.accounting.to_json());
+    // Closed at shutdown after the source that panicked there: a span ended now is counted.
+    tracer.span("after shutdown").start().end();
+    let after = handle.accounting();
+    assert_eq!(after.traces.dropped(DropReason::Shutdown), 1, "{}", after.to_json());
+    assert_identity(&after);
+    let gauges = received_gauges(&collector);
+    let values = |name: &str| gauges.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect::<Vec<_>>();
+    assert_eq!(values("panicking"), [7; 5], "what the callback observed is kept, every collection");
+    assert_eq!(values("produced"), [2, 4], "the producer's collections that did not panic");
+}
+
+/// Every gauge point the collector received, as (metric name, integer value).
+fn received_gauges(collector: &TestCollector) -> Vec<(String, i64)> {
+    let requests = collector.received();
+    let metrics = requests.iter().filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned());
+    let metrics = metrics.flat_map(|m| m.resource_metrics).flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics);
+    let gauges = metrics.filter_map(|m| match m.data {
+        Some(metric::Data::Gauge(gauge)) => Some((m.name, gauge.data_points)),
+        _ => None,
+    });
+    let points = gauges.flat_map(|(name, points)| points.into_iter().map(move |point| (name.clone(), point.value)));
+    points
+        .map(|(name, value)| (name, if let Some(Value::AsInt(v)) = value { v } else { panic!("int gauges only") }))
+        .collect()
 }
 
 /// Sends every batch down a channel, as a bridge to another sink would.

@@ -478,3 +478,21 @@ fn the_place_set_in_code_wins_over_the_environment() {
     assert_ne!(server.local_addr(), taken.local_addr().unwrap());
     telemetry.shutdown(Duration::from_secs(1));
 }
+
+/// An observable callback that panics does not take the server's thread with it: every scrape is
+/// answered, with what the callback observed before its panic.
+#[test]
+fn a_panicking_callback_leaves_the_endpoint_serving() {
+    let provider = MeterProvider::builder().without_env().build();
+    let callback = |observer: &mut nanotel::metrics::Observer<i64>| {
+        observer.observe(7, &[]);
+        panic!("a callback bug");
+    };
+    let _gauge = provider.meter("gateway").i64_observable_gauge("book.depth").with_callback(callback).build().unwrap();
+    let server = server(&provider);
+    for scrape in 0..3 {
+        let answer = get(server.local_addr(), "");
+        assert_eq!(answer.status, 200, "scrape {scrape}");
+        assert!(answer.text().contains("book_depth{otel_scope_name=\"gateway\"} 7\n"), "{}", answer.text());
+    }
+}

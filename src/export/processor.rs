@@ -13,8 +13,6 @@
 //! panicked: the panic is caught (the exporter thread goes on), reported once on stderr, and the
 //! record dropped, since a half-processed record (say, half redacted) must not be sent.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use crate::diag::{self, Once};
 use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1::LogRecord;
@@ -125,18 +123,18 @@ fn run<P: ?Sized, T>(
     for (scope, items) in groups.iter_mut() {
         items.retain_mut(|item| {
             let kept = processors.iter_mut().all(|processor| {
-                if let Ok(verdict) = catch_unwind(AssertUnwindSafe(|| call(processor, scope, item))) {
-                    verdict == Verdict::Keep
-                } else {
-                    if panicked.first() {
+                let verdict = diag::catch_panic(
+                    panicked,
+                    || call(processor, scope, item),
+                    || {
                         diag::error!(
                             "a {} processor panicked; the record it was given is dropped and counted as \
                              `processor`, and the exporter goes on (reported once)",
                             signal.name()
                         );
-                    }
-                    false
-                }
+                    },
+                );
+                verdict == Some(Verdict::Keep)
             });
             dropped += u64::from(!kept);
             kept

@@ -94,6 +94,9 @@ pub(crate) struct Worker {
     requests: [Option<Pending>; 3],
     producers: Vec<Box<dyn MetricProducer>>,
     sources: Vec<Box<dyn RecordSource>>,
+    /// Whether a producer's or a source's panic was reported yet (see [`diag::catch_panic`]).
+    producer_panicked: diag::Once,
+    source_panicked: diag::Once,
     next_collection: Instant,
     flushes: Vec<(Instant, Sender<Result<(), FlushError>>)>,
     shutdown: Option<(Instant, Sender<()>)>,
@@ -155,6 +158,8 @@ impl Worker {
             commands,
             producers: Vec::new(),
             sources: Vec::new(),
+            producer_panicked: diag::Once::default(),
+            source_panicked: diag::Once::default(),
             flushes: Vec::new(),
             shutdown: None,
             rng: rand::rngs::SmallRng::from_os_rng(),
@@ -246,7 +251,7 @@ impl Worker {
     fn drain_sources(&mut self) -> (f64, Duration) {
         let mut sink = RecordSink::new(&self.shared, self.encoded_spans.as_mut());
         for source in &mut self.sources {
-            source.drain(&mut sink);
+            diag::catch_panic(&self.source_panicked, || source.drain(&mut sink), report_source_panic);
         }
         let (fullest, left_behind) = sink.fill();
         let now = Instant::now();
@@ -320,7 +325,16 @@ impl Worker {
         let counters = self.shared.accounting.signal(Signal::Metrics);
         let queue = &self.shared.metrics;
         for producer in &mut self.producers {
-            for scope in producer.produce() {
+            let report = || {
+                diag::error!(
+                    "a metric producer panicked; its data of this collection is left out, and the exporter \
+                     goes on (reported once)"
+                );
+            };
+            let Some(scopes) = diag::catch_panic(&self.producer_panicked, || producer.produce(), report) else {
+                continue;
+            };
+            for scope in scopes {
                 let points = data_point_count(&scope);
                 if points == 0 {
                     continue;
@@ -822,7 +836,7 @@ impl Worker {
         self.requests = [None, None, None];
         let mut sink = RecordSink::new(&self.shared, None);
         for source in &mut self.sources {
-            source.close(&mut sink);
+            diag::catch_panic(&self.source_panicked, || source.close(&mut sink), report_source_panic);
         }
         self.drain_sources();
         for index in 0..self.lanes.len() {
@@ -884,6 +898,14 @@ const TARGET_FILL: f64 = 0.25;
 /// for a queue of a few thousand items to take rings many times its size in one pass, few
 /// enough that a pass stays short when a source keeps refilling.
 const CATCH_UP_ROUNDS: usize = 16;
+
+/// Reports the first panic of a record source of the application's own: what it handed over
+/// before the panic stays handed over.
+fn report_source_panic() {
+    diag::error!(
+        "a record source panicked; what it handed over before is kept, and the exporter goes on (reported once)"
+    );
+}
 
 /// The wait before the next drain, from the last wait (`last`) and what the drain found: the fill
 /// of the fullest buffer (`fullest`, a fraction of its capacity) reached in `since`. At the rate

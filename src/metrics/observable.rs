@@ -14,6 +14,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::attributes::KeyValue;
+use crate::diag::{self, Once};
 use crate::proto::metrics::v1::{metric, Gauge as OtlpGauge, Metric, NumberDataPoint, Sum};
 
 use super::attribute_set::canonical;
@@ -114,6 +115,8 @@ pub(crate) struct ObservableInstrument<N: Number> {
     /// Not run when the stream is dropped.
     callbacks: Vec<Callback<N>>,
     aggregated: Aggregated<N>,
+    /// Whether a callback's panic was reported yet.
+    panicked: Once,
 }
 
 impl<N: Number> ObservableInstrument<N> {
@@ -126,7 +129,7 @@ impl<N: Number> ObservableInstrument<N> {
         };
         let memory = Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 });
         let aggregated = Aggregated::Observed { limit: stream.limit, filter, created: unix_nanos(), memory };
-        ObservableInstrument { descriptor: stream.descriptor, callbacks, aggregated }
+        ObservableInstrument { descriptor: stream.descriptor, callbacks, aggregated, panicked: Once::default() }
     }
 
     /// The instrument under a view's histogram aggregation: `histogram` (built for its stream,
@@ -136,6 +139,7 @@ impl<N: Number> ObservableInstrument<N> {
             descriptor: histogram.descriptor.clone(),
             callbacks,
             aggregated: Aggregated::Histogram(histogram),
+            panicked: Once::default(),
         }
     }
 
@@ -204,7 +208,7 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             return None;
         }
         if Instant::now() >= cx.deadline {
-            crate::diag::warning!(
+            diag::warning!(
                 "metric collection ran past OTEL_METRIC_EXPORT_TIMEOUT; skipped the callbacks of {:?}",
                 self.descriptor.name
             );
@@ -218,7 +222,16 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             }
         };
         for callback in &self.callbacks {
-            callback(&mut observer);
+            // The application's code, on the exporter thread or the Prometheus endpoint's. What it
+            // observed before a panic is kept: each observation is a value it measured.
+            let report = || {
+                diag::error!(
+                    "a callback of observable instrument {:?} panicked; what it observed before is kept, \
+                     and the collection goes on (reported once per instrument)",
+                    self.descriptor.name
+                );
+            };
+            diag::catch_panic(&self.panicked, || callback(&mut observer), report);
         }
         match &self.aggregated {
             Aggregated::Observed { created, memory, .. } => self.points(observer, *created, memory, cx),
