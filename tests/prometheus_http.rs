@@ -496,3 +496,29 @@ fn a_panicking_callback_leaves_the_endpoint_serving() {
         assert!(answer.text().contains("book_depth{otel_scope_name=\"gateway\"} 7\n"), "{}", answer.text());
     }
 }
+
+/// `OTEL_EXPORTER_PROMETHEUS_HOST=[::1]`, an IPv6 address written as in a URL, is served at `::1`
+/// (it was refused: "failed to lookup address information"). Skipped where the machine has no
+/// IPv6 loopback.
+#[test]
+fn a_bracketed_ipv6_host_is_served() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    }
+    let telemetry = nanotel::builder()
+        .with_env_lookup(|name| match name {
+            "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
+            "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("[::1]".into()),
+            "OTEL_EXPORTER_PROMETHEUS_PORT" => Some("0".into()),
+            _ => None,
+        })
+        .with_install_global(false)
+        .with_endpoint("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    let address = telemetry.prometheus().expect("served").local_addr();
+    assert_eq!(address.ip(), std::net::Ipv6Addr::LOCALHOST);
+    assert_eq!(get(address, "").status, 200);
+    telemetry.shutdown(Duration::from_secs(1));
+}
