@@ -479,3 +479,31 @@ for name, lines in {
     "long-hex-after-prefix": [f"1 0 0:1 /crio-{ID}0 /x rw - tmpfs tmpfs rw"],
 }.items():
     write(T, name, ("\n".join(lines) + "\n").encode())
+
+# --- environment ---------------------------------------------------------------------------------
+
+# One value sets every variable at once (see `environment` in src/inputs.rs); several are spread
+# over the variables by their names' hashes.
+T = "environment"
+for name, values in {
+    "empty": [""],
+    "true": ["true"],
+    "zero": ["0"],
+    "minus-one": ["-1"],
+    "i32-max": ["2147483647"],
+    "u64-max-plus-one": ["18446744073709551616"],
+    "nan": ["NaN"],
+    "float": ["0.25"],
+    "spaces": ["  7  "],
+    "newline": ["a\nb"],
+    "url": ["https://collector.example:4318/v1/traces"],
+    "url-ipv6": ["http://[::1]:4318"],
+    "grpc": ["grpc"],
+    "headers": ["api-key=secret%20value,bad entry,=x"],
+    "resource": ["service.name=gw,k=v%2C,broken"],
+    "propagators": ["tracecontext,baggage,b3,b3multi,xray,none"],
+    "samplers": ["parentbased_traceidratio", "0.5", "always_off", "2", "-0.1"],
+    "mixed": ["cumulative", "delta", "lowmemory", "otlp,prometheus", "console", "none", "gzip", "http/json"],
+    "non-utf8": ["\udcff"],
+}.items():
+    write(T, name, b"\x00".join(value.encode("utf-8", "surrogateescape") for value in values))

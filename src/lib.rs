@@ -71,5 +71,6 @@ pub mod internal {
     pub use crate::prometheus::negotiate::{accepts_gzip, choose_format};
     pub use crate::resource::container::{container_id_from_cgroup, container_id_from_mountinfo};
     pub use crate::resource::env_attributes::{parse_resource_attributes, ParsedAttributes};
+    pub use crate::telemetry::environment_problems;
 }
 pub use telemetry::{builder, init, InitError, Telemetry, TelemetryBuilder};

@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use crate::config::{process_env, EnvReader, Lookup};
 use crate::export::{
-    ConfigError, FlushError, Pipeline, PipelineBuilder, PrometheusConfig, ShutdownReport, Snapshot,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    resolve_config, ConfigError, FlushError, Overrides, Pipeline, PipelineBuilder, PrometheusConfig, ShutdownReport,
+    Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
 };
-use crate::logs::{Logger, LoggerProvider, LoggerProviderBuilder};
-use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, TemporalityPreference};
+use crate::logs::{LogLimits, Logger, LoggerProvider, LoggerProviderBuilder};
+use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, MetricsEnv, TemporalityPreference};
 #[cfg(feature = "prometheus")]
 use crate::prometheus::PrometheusServer;
 use crate::propagation::CompositePropagator;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use crate::resource::ResourceBuilder;
-use crate::trace::{Sampler, Tracer, TracerProvider, TracerProviderBuilder};
+use crate::trace::{Sampler, SpanLimits, Tracer, TracerProvider, TracerProviderBuilder};
 
 /// Sets up telemetry from the `OTEL_*` environment and the defaults: the same as
 /// `nanotel::builder().build()`.
@@ -354,6 +354,30 @@ fn with_lookup<B>(
         }
         None => builder,
     }
+}
+
+/// Reads the environment as [`TelemetryBuilder::build`] and every part it builds would (the
+/// pipeline's settings, the resource, the sampler, propagators, limits and metric preferences),
+/// building nothing, and returns the problems found, each phrased as it would be reported on
+/// stderr. An error would be a bug: problems in the environment are never errors. For the
+/// `environment` fuzz target, through `nanotel::internal`.
+///
+/// # Errors
+///
+/// None expected (see above); the configuration error if there were one.
+pub fn environment_problems(lookup: Lookup<'_>) -> Result<Vec<String>, ConfigError> {
+    let mut env = EnvReader::new(lookup);
+    sdk_disabled(&mut env);
+    report_unsupported(&mut env);
+    CompositePropagator::from_env(&mut env);
+    Sampler::from_env(&mut env);
+    SpanLimits::from_env(&mut env);
+    LogLimits::from_env(&mut env);
+    MetricsEnv::from_env(&mut env);
+    let (_, pipeline_problems) = resolve_config(lookup, &Overrides::default())?;
+    let mut problems = env.problems;
+    problems.extend(pipeline_problems);
+    Ok(problems)
 }
 
 /// `OTEL_SDK_DISABLED`: a boolean by the specification's rules (only `true` is true; values other

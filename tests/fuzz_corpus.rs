@@ -81,6 +81,11 @@ fn grpc_status_corpus() {
 }
 
 #[test]
+fn environment_corpus() {
+    replay("environment", inputs::environment);
+}
+
+#[test]
 fn scrape_negotiation_corpus() {
     replay("scrape_negotiation", inputs::scrape_negotiation);
 }

@@ -13,8 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use nanotel::internal::{
     accepts_gzip, choose_format, classify_response, container_id_from_cgroup, container_id_from_mountinfo,
-    grpc_outcome, parse_headers, parse_resource_attributes, parse_retry_after, signal_url, ExportOutcome, GrpcMessage,
-    HttpResponse,
+    environment_problems, grpc_outcome, parse_headers, parse_resource_attributes, parse_retry_after, signal_url,
+    ExportOutcome, GrpcMessage, HttpResponse,
 };
 use nanotel::prometheus::Format;
 use nanotel::propagation::{b3, traceparent, B3Propagator, Baggage, BaggagePropagator, TraceContextPropagator};
@@ -295,6 +295,32 @@ fn entries_named(line: &str) -> usize {
 fn assert_log_safe(text: &str, max_chars: usize) {
     assert!(text.chars().count() <= max_chars, "{} chars: {text:?}", text.chars().count());
     assert!(!text.chars().any(char::is_control), "unescaped control character in {text:?}");
+}
+
+/// `environment_problems`: everything a `nanotel::init()` reads from the environment, read from
+/// an environment the input makes, with nothing built.
+///
+/// Layout: values separated by NUL bytes (each lossy UTF-8). A variable's value is the one at
+/// its name's hash modulo their count (none when that value is empty), so one value sets every
+/// variable nanotel reads at once, and each new variable is covered without a list to keep.
+/// Checks: problems in the environment are never errors, and each is one line that names the
+/// variable it is about.
+pub fn environment(data: &[u8]) {
+    let values: Vec<String> =
+        data.split(|&byte| byte == 0).map(|value| String::from_utf8_lossy(value).into()).collect();
+    let lookup = |name: &str| {
+        let hash = name
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
+        let value = &values[(hash % values.len() as u64) as usize];
+        (!value.is_empty()).then(|| value.clone())
+    };
+    let problems =
+        environment_problems(&lookup).unwrap_or_else(|error| panic!("an environment made an error: {error}"));
+    for problem in &problems {
+        assert!(!problem.chars().any(char::is_control), "not one line: {problem:?}");
+        assert!(problem.contains("OTEL_"), "names no variable: {problem:?}");
+    }
 }
 
 /// `parse_headers` on the input read as (lossy) UTF-8, as an environment variable's value.

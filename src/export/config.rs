@@ -377,7 +377,12 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         // Collecting without pause would keep the exporter thread busy and flood the collector;
         // the default is used instead, as the Go SDK does.
         let default = BatchConfig::defaults(signal).schedule_delay;
-        env.report(format!("a metric export interval of 0 is ignored; using {} ms", default.as_millis()));
+        let asked = if overrides.batches[index].is_some() {
+            "a metric export interval of 0 (set in code)"
+        } else {
+            "OTEL_METRIC_EXPORT_INTERVAL=0"
+        };
+        env.report(format!("{asked} is ignored: it would collect without pause; using {} ms", default.as_millis()));
         batch.schedule_delay = default;
     }
     if batch.max_queue_size == 0 || batch.max_export_batch_size == 0 {
@@ -560,11 +565,19 @@ mod tests {
         let default = BatchConfig::defaults(Signal::Metrics).schedule_delay;
         let (config, problems) = resolve_with(&[("OTEL_METRIC_EXPORT_INTERVAL", "0")], &Overrides::default());
         assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, default);
-        assert_eq!(problems, ["a metric export interval of 0 is ignored; using 60000 ms"]);
+        assert_eq!(
+            problems,
+            ["OTEL_METRIC_EXPORT_INTERVAL=0 is ignored: it would collect without pause; using 60000 ms"]
+        );
         let mut overrides = Overrides::default();
         overrides.batches[Signal::Metrics as usize] =
             Some(BatchConfig { schedule_delay: Duration::ZERO, ..BatchConfig::defaults(Signal::Metrics) });
-        assert_eq!(resolve_with(&[], &overrides).0.signal(Signal::Metrics).batch.schedule_delay, default);
+        let (config, problems) = resolve_with(&[], &overrides);
+        assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, default);
+        assert_eq!(
+            problems,
+            ["a metric export interval of 0 (set in code) is ignored: it would collect without pause; using 60000 ms"]
+        );
     }
 
     /// A poll interval of zero (or under a millisecond) would spin the exporter thread.

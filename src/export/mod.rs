@@ -70,6 +70,7 @@ mod worker;
 
 pub use accounting::{BreakerSnapshot, BytesSnapshot, DropReason, LatencySnapshot, SignalSnapshot, Snapshot};
 pub use breaker::{BreakerConfig, BreakerState};
+pub(crate) use config::{resolve as resolve_config, Overrides};
 pub use config::{
     BatchConfig, Compression, ConfigError, ExporterKind, PipelineConfig, PrometheusConfig, Protocol, SignalConfig,
     DEFAULT_BACKLOG_MAX_BYTES,

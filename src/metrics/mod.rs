@@ -117,11 +117,11 @@ pub use histogram::DEFAULT_BOUNDARIES;
 pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};
-pub(crate) use provider::WeakMeterProvider;
 pub use provider::{
     MeterProvider, MeterProviderBuilder, MeterProviderProducer, DEFAULT_CARDINALITY_LIMIT,
     DEFAULT_DELTA_IDLE_COLLECTIONS, MAX_CARDINALITY_LIMIT,
 };
+pub(crate) use provider::{MetricsEnv, WeakMeterProvider};
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;
 pub use series_map::{Forget, OVERFLOW_KEY};

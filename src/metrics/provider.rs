@@ -137,7 +137,39 @@ impl MeterProviderBuilder {
     pub fn build(self) -> MeterProvider {
         let lookup: Lookup<'_> = self.lookup.as_deref().unwrap_or(&process_env);
         let mut env = EnvReader::new(lookup);
-        let from_env = env.choice(
+        let from_env = MetricsEnv::from_env(&mut env);
+        crate::diag::config_problems(&env.problems);
+        let delta_idle = self.delta_idle_collections.or(from_env.delta_idle).unwrap_or(DEFAULT_DELTA_IDLE_COLLECTIONS);
+        MeterProvider {
+            inner: Arc::new(ProviderInner {
+                preference: self.preference.unwrap_or(from_env.preference),
+                limit: usable_cardinality_limit(
+                    self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT),
+                    "the cardinality limit",
+                ),
+                exemplar_filter: self.exemplar_filter.unwrap_or(from_env.exemplar_filter),
+                delta_idle: NonZeroU32::new(delta_idle),
+                enabled: true,
+                views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(from_env.histogram))),
+                meters: Mutex::new(Vec::new()),
+                collecting: Mutex::new(()),
+                statics: StaticReporting::default(),
+            }),
+        }
+    }
+}
+
+/// What a meter provider reads from the environment.
+pub(crate) struct MetricsEnv {
+    preference: TemporalityPreference,
+    histogram: HistogramAggregation,
+    exemplar_filter: ExemplarFilter,
+    delta_idle: Option<u32>,
+}
+
+impl MetricsEnv {
+    pub(crate) fn from_env(env: &mut EnvReader<'_>) -> MetricsEnv {
+        let preference = env.choice(
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
             &[
                 ("cumulative", TemporalityPreference::Cumulative),
@@ -146,7 +178,7 @@ impl MeterProviderBuilder {
             ],
             ("cumulative", TemporalityPreference::Cumulative),
         );
-        let histogram_from_env = env.choice(
+        let histogram = env.choice(
             "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
             &[
                 ("explicit_bucket_histogram", HistogramAggregation::ExplicitBuckets),
@@ -163,25 +195,9 @@ impl MeterProviderBuilder {
             ],
             ("trace_based", ExemplarFilter::TraceBased),
         );
+        // At most 2^31 - 1 (`limit`'s range): the cast keeps the value.
         let delta_idle = env.limit(&["NANOTEL_METRICS_DELTA_IDLE_COLLECTIONS"]).map(|n| n as u32);
-        crate::diag::config_problems(&env.problems);
-        let delta_idle = self.delta_idle_collections.or(delta_idle).unwrap_or(DEFAULT_DELTA_IDLE_COLLECTIONS);
-        MeterProvider {
-            inner: Arc::new(ProviderInner {
-                preference: self.preference.unwrap_or(from_env),
-                limit: usable_cardinality_limit(
-                    self.cardinality_limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT),
-                    "the cardinality limit",
-                ),
-                exemplar_filter: self.exemplar_filter.unwrap_or(exemplar_filter),
-                delta_idle: NonZeroU32::new(delta_idle),
-                enabled: true,
-                views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(histogram_from_env))),
-                meters: Mutex::new(Vec::new()),
-                collecting: Mutex::new(()),
-                statics: StaticReporting::default(),
-            }),
-        }
+        MetricsEnv { preference, histogram, exemplar_filter, delta_idle }
     }
 }
 
