@@ -8,6 +8,7 @@ mod accounting;
 #[path = "support/otlp_attributes.rs"]
 mod otlp_attributes;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use nanotel::export::{
     RecordSource, Verdict,
 };
 use nanotel::logs::{LoggerProvider, Severity};
-use nanotel::metrics::{MeterProvider, Observer};
+use nanotel::metrics::{MeterProvider, Observer, TemporalityPreference};
 use nanotel::proto::collector::logs::v1::ExportLogsServiceRequest;
 use nanotel::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use nanotel::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -193,18 +194,23 @@ impl RecordSource for PanicsAtEveryDrain {
 /// The application's code that the exporter thread runs besides processors and exporters (an
 /// observable instrument's callback, a metric producer or record source of its own) may panic:
 /// the thread goes on exporting every signal. (Before, such a panic ended it: every later span,
-/// log record and data point stayed in its buffers, uncounted, and flushes failed.)
+/// log record and data point stayed in its buffers, uncounted, and flushes failed.) An observable
+/// instrument whose callback panicked is left out of that collection, so that its deltas stay
+/// exact: the callback below panics at every other collection between its two series.
 #[test]
 fn panics_in_callbacks_producers_and_sources_leave_the_exporter_running() {
     let collector = TestCollector::start().unwrap();
     let pipeline =
         pipeline(&collector, |builder| builder.with_compression(Compression::None).with_self_telemetry(false));
-    let meters = MeterProvider::builder().without_env().build();
-    let callback = |observer: &mut Observer<i64>| {
-        observer.observe(7, &[]);
-        panic!("a callback bug");
+    let meters = MeterProvider::builder().without_env().with_temporality(TemporalityPreference::Delta).build();
+    let collections = AtomicU64::new(0);
+    let callback = move |observer: &mut Observer<u64>| {
+        let collection = collections.fetch_add(1, Ordering::Relaxed) + 1;
+        observer.observe(10 * collection, &[KeyValue::new("venue", "XNAS")]);
+        assert!(collection.is_multiple_of(2), "a callback bug");
+        observer.observe(100 * collection, &[KeyValue::new("venue", "ARCA")]);
     };
-    let _kept = meters.meter("gateway").i64_observable_gauge("panicking").with_callback(callback).build().unwrap();
+    let _fills = meters.meter("gateway").u64_observable_counter("fills").with_callback(callback).build().unwrap();
     meters.attach(&pipeline);
     pipeline.add_metric_producer(PanicsEveryOther(0));
     pipeline.add_record_source(PanicsAtEveryDrain);
@@ -223,22 +229,25 @@ fn panics_in_callbacks_producers_and_sources_leave_the_exporter_running() {
     let after = handle.accounting();
     assert_eq!(after.traces.dropped(DropReason::Shutdown), 1, "{}", after.to_json());
     assert_identity(&after);
-    let gauges = received_gauges(&collector);
-    let values = |name: &str| gauges.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect::<Vec<_>>();
-    assert_eq!(values("panicking"), [7; 5], "what the callback observed is kept, every collection");
+    let points = received_points(&collector);
+    let values = |name: &str| points.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect::<Vec<_>>();
+    // Five collections (four flushes, shutdown); the second and fourth completed.
+    assert_eq!(values("fills"), [20, 200, 20, 200], "deltas of the completed collections: XNAS, ARCA, XNAS, ARCA");
     assert_eq!(values("produced"), [2, 4], "the producer's collections that did not panic");
 }
 
-/// Every gauge point the collector received, as (metric name, integer value).
-fn received_gauges(collector: &TestCollector) -> Vec<(String, i64)> {
+/// Every gauge and sum point the collector received, as (metric name, integer value), in order.
+fn received_points(collector: &TestCollector) -> Vec<(String, i64)> {
     let requests = collector.received();
     let metrics = requests.iter().filter_map(|r| r.request.as_ref().ok()?.as_metrics().cloned());
     let metrics = metrics.flat_map(|m| m.resource_metrics).flat_map(|r| r.scope_metrics).flat_map(|s| s.metrics);
-    let gauges = metrics.filter_map(|m| match m.data {
+    let with_points = metrics.filter_map(|m| match m.data {
         Some(metric::Data::Gauge(gauge)) => Some((m.name, gauge.data_points)),
+        Some(metric::Data::Sum(sum)) => Some((m.name, sum.data_points)),
         _ => None,
     });
-    let points = gauges.flat_map(|(name, points)| points.into_iter().map(move |point| (name.clone(), point.value)));
+    let points =
+        with_points.flat_map(|(name, points)| points.into_iter().map(move |point| (name.clone(), point.value)));
     points
         .map(|(name, value)| (name, if let Some(Value::AsInt(v)) = value { v } else { panic!("int gauges only") }))
         .collect()

@@ -480,20 +480,23 @@ fn the_place_set_in_code_wins_over_the_environment() {
 }
 
 /// An observable callback that panics does not take the server's thread with it: every scrape is
-/// answered, with what the callback observed before its panic.
+/// answered, without that instrument, with the others.
 #[test]
 fn a_panicking_callback_leaves_the_endpoint_serving() {
     let provider = MeterProvider::builder().without_env().build();
-    let callback = |observer: &mut nanotel::metrics::Observer<i64>| {
+    let meter = provider.meter("gateway");
+    let panicking = |observer: &mut nanotel::metrics::Observer<i64>| {
         observer.observe(7, &[]);
         panic!("a callback bug");
     };
-    let _gauge = provider.meter("gateway").i64_observable_gauge("book.depth").with_callback(callback).build().unwrap();
+    let _broken = meter.i64_observable_gauge("book.depth").with_callback(panicking).build().unwrap();
+    let _working = meter.i64_observable_gauge("book.levels").with_callback(|o| o.observe(5, &[])).build().unwrap();
     let server = server(&provider);
     for scrape in 0..3 {
         let answer = get(server.local_addr(), "");
         assert_eq!(answer.status, 200, "scrape {scrape}");
-        assert!(answer.text().contains("book_depth{otel_scope_name=\"gateway\"} 7\n"), "{}", answer.text());
+        assert!(answer.text().contains("book_levels{otel_scope_name=\"gateway\"} 5\n"), "{}", answer.text());
+        assert!(!answer.text().contains("book_depth"), "{}", answer.text());
     }
 }
 

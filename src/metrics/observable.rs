@@ -222,16 +222,20 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             }
         };
         for callback in &self.callbacks {
-            // The application's code, on the exporter thread or the Prometheus endpoint's. What it
-            // observed before a panic is kept: each observation is a value it measured.
+            // The application's code, on the exporter thread or the Prometheus endpoint's. After a
+            // panic the instrument reports nothing this time, and keeps what it remembers of the
+            // last collection: a series the callback did not reach would otherwise be forgotten,
+            // and under delta temporality its whole value sent again as one change when it is
+            // next observed. (Under a view's histogram, what was recorded before the panic stays
+            // in the histogram for the next collection.)
             let report = || {
                 diag::error!(
-                    "a callback of observable instrument {:?} panicked; what it observed before is kept, \
-                     and the collection goes on (reported once per instrument)",
+                    "a callback of observable instrument {:?} panicked; the instrument is left out of this \
+                     collection, and the collection goes on (reported once per instrument)",
                     self.descriptor.name
                 );
             };
-            diag::catch_panic(&self.panicked, || callback(&mut observer), report);
+            diag::catch_panic(&self.panicked, || callback(&mut observer), report)?;
         }
         match &self.aggregated {
             Aggregated::Observed { created, memory, .. } => self.points(observer, *created, memory, cx),
