@@ -10,6 +10,7 @@ use crate::resource::ResourceBuilder;
 use super::breaker::BreakerConfig;
 use super::endpoint::{check_base, signal_url_for};
 use super::headers::parse_headers;
+use super::proxy::{proxy_for, Proxy};
 use super::retry::RetryPolicy;
 use super::tls_settings::{self, TlsOrigin, TlsOverrides, TlsSettings};
 use super::Signal;
@@ -130,6 +131,8 @@ pub struct SignalConfig {
     pub tls: TlsSettings,
     /// Where the TLS files were set, for the message about one that cannot be used.
     pub(crate) tls_origin: TlsOrigin,
+    /// The proxy its OTLP/HTTP requests go through (`HTTPS_PROXY`, ...; see `export::proxy`).
+    pub(crate) proxy: Option<Proxy>,
 }
 
 impl SignalConfig {
@@ -389,7 +392,9 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         return Err(ConfigError(format!("{} batch: queue and batch sizes must be at least 1", signal.name())));
     }
 
-    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls, tls_origin })
+    // Only OTLP/HTTP requests go through a proxy (see `proxy`).
+    let proxy = if exporter == ExporterKind::Otlp && protocol != Protocol::Grpc { proxy_for(env, &url) } else { None };
+    Ok(SignalConfig { exporter, url, protocol, compression, headers, timeout, batch, tls, tls_origin, proxy })
 }
 
 /// The signal's URL from `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else from the base endpoint. An
@@ -578,6 +583,22 @@ mod tests {
             problems,
             ["a metric export interval of 0 (set in code) is ignored: it would collect without pause; using 60000 ms"]
         );
+    }
+
+    /// OTLP/HTTP goes through the proxy the variables name, OTLP/gRPC never.
+    #[test]
+    fn only_otlp_over_http_takes_a_proxy() {
+        let vars = |protocol| {
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+                ("HTTPS_PROXY", "http://proxy.example:3128"),
+            ]
+        };
+        let proxy =
+            |protocol| resolve_with(&vars(protocol), &Overrides::default()).0.signal(Signal::Traces).proxy.clone();
+        assert_eq!(proxy("http/protobuf").map(|proxy| proxy.uri).as_deref(), Some("http://proxy.example:3128/"));
+        assert_eq!(proxy("grpc"), None);
     }
 
     /// A poll interval of zero (or under a millisecond) would spin the exporter thread.

@@ -58,6 +58,7 @@ pub(crate) mod grpc;
 mod lane;
 mod pipeline;
 mod processor;
+mod proxy;
 mod retry;
 pub(crate) mod ring_source;
 mod span_queue;

@@ -31,6 +31,7 @@ use bytes::Bytes;
 
 use super::config::{ExporterKind, PipelineConfig, Protocol};
 use super::grpc::GrpcClient;
+use super::proxy::Proxy;
 use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPONSE_BODY};
 use super::tls::TlsError;
 use super::Signal;
@@ -136,32 +137,33 @@ struct Clients {
     unusable: [Option<TlsError>; 3],
 }
 
-/// One TLS setting and HTTP client per distinct TLS setting among the OTLP signals (its files are
-/// read once); the others (which never send) get the first usable one's.
+/// One TLS setting and HTTP client per distinct TLS setting and proxy among the OTLP signals (the
+/// TLS files are read once for each); the others (which never send) get the first usable one's.
 fn clients(config: &PipelineConfig) -> Result<Clients, String> {
     type Made = Result<(Arc<rustls::ClientConfig>, reqwest::Client), TlsError>;
-    let mut built: Vec<(&super::TlsSettings, Made)> = Vec::new();
+    let key = |signal: Signal| (&config.signal(signal).tls, &config.signal(signal).proxy);
+    let mut built: Vec<((&super::TlsSettings, &Option<Proxy>), Made)> = Vec::new();
     for signal in Signal::ALL {
         let settings = config.signal(signal);
-        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(tls, _)| **tls == settings.tls) {
+        if settings.exporter != ExporterKind::Otlp || built.iter().any(|(made_for, _)| *made_for == key(signal)) {
             continue;
         }
         let made = match super::tls::client_config(&settings.tls) {
-            Ok(tls) => http_client(Some(&tls)).map(|client| Ok((tls, client)))?,
+            Ok(tls) => http_client(Some(&tls), settings.proxy.as_ref()).map(|client| Ok((tls, client)))?,
             Err(error) => Err(error),
         };
-        built.push((&settings.tls, made));
+        built.push((key(signal), made));
     }
     let fallback = if let Some((tls, client)) = built.iter().find_map(|(_, made)| made.as_ref().ok()) {
         (Arc::clone(tls), client.clone())
     } else {
         let tls = super::tls::client_config(&super::TlsSettings::default()).map_err(|e| e.to_string())?;
-        (tls, http_client(None)?)
+        (tls, http_client(None, None)?)
     };
     // What an OTLP signal's settings made; `None` for a signal that never sends.
     let made_for = |signal: Signal| {
         let settings = config.signal(signal);
-        let found = built.iter().find(|(tls, _)| **tls == settings.tls).map(|(_, made)| made);
+        let found = built.iter().find(|(made_for, _)| *made_for == key(signal)).map(|(_, made)| made);
         found.filter(|_| settings.exporter == ExporterKind::Otlp)
     };
     let chosen = Signal::ALL.map(|signal| match made_for(signal) {
@@ -175,11 +177,17 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
     })
 }
 
-fn http_client(tls: Option<&rustls::ClientConfig>) -> Result<reqwest::Client, String> {
+fn http_client(tls: Option<&rustls::ClientConfig>, proxy: Option<&Proxy>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(4);
+        .pool_max_idle_per_host(4)
+        // The proxy was decided from the pipeline's environment (see `proxy`); reqwest's own
+        // reading of the process environment would decide again, differently.
+        .no_proxy();
+    if let Some(proxy) = proxy {
+        builder = builder.proxy(reqwest_proxy(proxy)?);
+    }
     if let Some(tls) = tls {
         let mut tls = tls.clone();
         // What reqwest offers with its own TLS setup: HTTP/2 where the collector speaks it.
@@ -187,6 +195,17 @@ fn http_client(tls: Option<&rustls::ClientConfig>) -> Result<reqwest::Client, St
         builder = builder.use_preconfigured_tls(tls);
     }
     builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// `proxy` for every request of a client (made for one signal's collector).
+fn reqwest_proxy(proxy: &Proxy) -> Result<reqwest::Proxy, String> {
+    let mut made = reqwest::Proxy::all(&proxy.uri).map_err(|e| format!("cannot use the proxy {}: {e}", proxy.uri))?;
+    if let Some(authorization) = &proxy.authorization {
+        let value =
+            http::HeaderValue::from_str(authorization).map_err(|_| "a proxy's credentials are not a header value")?;
+        made = made.custom_http_auth(value);
+    }
+    Ok(made)
 }
 
 async fn send(client: reqwest::Client, request: Request) -> SendResult {

@@ -763,12 +763,15 @@ impl Worker {
     /// The first failed attempt of a streak goes to stderr with its cause, the others at `info`.
     fn report_failure(&mut self, index: usize, reason: &str) {
         let lane = &mut self.lanes[index];
-        let url = &self.config.signal(lane.signal).url;
+        let settings = self.config.signal(lane.signal);
+        let url = &settings.url;
+        let through =
+            settings.proxy.as_ref().map_or_else(String::new, |proxy| format!(" through the proxy {}", proxy.uri));
         if lane.failing {
-            diag::info!("{} export to {url} failed again, will retry: {reason}", lane.signal.name());
+            diag::info!("{} export to {url}{through} failed again, will retry: {reason}", lane.signal.name());
         } else {
             lane.failing = true;
-            diag::warning!("{} export to {url} failed, will retry: {reason}", lane.signal.name());
+            diag::warning!("{} export to {url}{through} failed, will retry: {reason}", lane.signal.name());
         }
     }
 
