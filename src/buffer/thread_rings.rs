@@ -236,8 +236,8 @@ impl<O: RingOwner> Rings<O> {
     }
 
     /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and says how
-    /// many items were dropped since the last drain because a ring was full or their thread was
-    /// ending (apart), and how full the fullest ring was (see [`Drained`]).
+    /// many items were dropped since the last drain because a ring was full, how many because
+    /// their thread was ending, and how full the fullest ring was (see [`Drained`]).
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
         // Made first, so dropped last: after the items popped, and the lock.
         let _scope = O::begin_drain();

@@ -2,6 +2,8 @@
 //! build them.
 
 use std::any::{Any, TypeId};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -19,14 +21,26 @@ use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
 use super::view::{HistogramChoice, Instrument, Stream, Views};
 
 /// One instrument in a meter's registry.
+/// The identity of an instrument: its name without case, kind, and Rust type.
+type Key = (String, InstrumentKind, TypeId);
+
 struct Registered {
-    /// The identity of an instrument: its name without case, kind, and Rust type.
-    key: (String, InstrumentKind, TypeId),
     descriptor: Descriptor,
-    /// The name it is exported under (another one when a view renames it).
-    exported: String,
     instrument: Arc<dyn Any + Send + Sync>,
     collect: Arc<dyn Collect>,
+}
+
+/// A meter's instruments, in the order they were made (collections follow it), found by identity
+/// and by exported name: a program that makes instruments of many names (a name per venue
+/// through the `metrics` bridge, say) would otherwise pay a scan of every instrument so far for
+/// each.
+#[derive(Default)]
+struct Instruments {
+    list: Vec<Registered>,
+    by_key: HashMap<Key, usize>,
+    /// The first instrument exported under each name (lower case; another one than its own when a
+    /// view renames it).
+    by_exported: HashMap<String, usize>,
 }
 
 struct MeterInner {
@@ -42,7 +56,7 @@ struct MeterInner {
     /// The provider's: exporting collections a delta series may go without a point before it is
     /// evicted (`None`: never).
     delta_idle: Option<NonZeroU32>,
-    instruments: Mutex<Vec<Registered>>,
+    instruments: Mutex<Instruments>,
 }
 
 /// Creates instruments for one instrumentation scope. Cheap to clone.
@@ -70,7 +84,7 @@ impl Meter {
         preference: TemporalityPreference,
         delta_idle: Option<NonZeroU32>,
     ) -> Self {
-        let instruments = Mutex::new(Vec::new());
+        let instruments = Mutex::default();
         let inner = MeterInner { scope, limit, enabled, views, exemplar_filter, preference, delta_idle, instruments };
         Meter { inner: Arc::new(inner) }
     }
@@ -108,7 +122,7 @@ impl Meter {
     /// This meter's metrics, or `None` when no instrument has a point to report.
     pub(crate) fn collect(&self, cx: &CollectContext) -> Option<ScopeMetrics> {
         let instruments: Vec<Arc<dyn Collect>> =
-            self.inner.instruments.lock().iter().map(|r| r.collect.clone()).collect();
+            self.inner.instruments.lock().list.iter().map(|r| r.collect.clone()).collect();
         let metrics: Vec<_> = instruments.iter().filter_map(|i| i.collect(cx)).collect();
         (!metrics.is_empty()).then(|| ScopeMetrics {
             scope: Some(self.inner.scope.clone()),
@@ -126,30 +140,34 @@ impl Meter {
     ) -> Arc<T> {
         let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>());
         let mut instruments = self.inner.instruments.lock();
-        for registered in instruments.iter() {
-            if registered.key == key {
-                if let Ok(same) = registered.instrument.clone().downcast::<T>() {
-                    if registered.descriptor != descriptor {
-                        crate::diag::warning!(
-                            "instrument {:?} registered again with a different name case, unit or description; \
-                             using the first registration",
-                            descriptor.name
-                        );
-                    }
-                    return same;
+        let Instruments { list, by_key, by_exported } = &mut *instruments;
+        if let Some(registered) = by_key.get(&key).map(|&index| &list[index]) {
+            if let Ok(same) = registered.instrument.clone().downcast::<T>() {
+                if registered.descriptor != descriptor {
+                    crate::diag::warning!(
+                        "instrument {:?} registered again with a different name case, unit or description; \
+                         using the first registration",
+                        descriptor.name
+                    );
                 }
+                return same;
             }
         }
         let (instrument, collect, exported) = make();
-        if let Some(other) = instruments.iter().find(|r| r.exported.eq_ignore_ascii_case(&exported)) {
-            crate::diag::warning!(
+        let index = list.len();
+        match by_exported.entry(exported.to_ascii_lowercase()) {
+            Entry::Occupied(other) => crate::diag::warning!(
                 "instrument {:?} is exported under the same name as instrument {:?} ({exported:?}), as another \
                  instrument, kind or number type (a view may have renamed one): both are exported",
                 descriptor.name,
-                other.descriptor.name
-            );
+                list[*other.get()].descriptor.name
+            ),
+            Entry::Vacant(place) => {
+                place.insert(index);
+            }
         }
-        instruments.push(Registered { key, descriptor, exported, instrument: instrument.clone(), collect });
+        by_key.insert(key, index);
+        list.push(Registered { descriptor, instrument: instrument.clone(), collect });
         instrument
     }
 

@@ -158,6 +158,7 @@ pub(crate) fn owned_slot() -> Option<usize> {
 
 /// The bits of a stack address below this many are ignored by [`by_stack`]: a thread's stack
 /// moves within 64 KiB at most calls, and threads' stacks are usually at least that far apart.
+#[cfg(not(nanotel_loom))]
 const STACK_SHIFT: u32 = 16;
 
 /// A cell number below `cells` (a power of two) for this thread, from the address of its stack:
