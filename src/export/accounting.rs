@@ -13,8 +13,10 @@ use serde::Serialize;
 use super::breaker::BreakerState;
 use super::Signal;
 
-/// Why an item did not reach the collector.
+/// Why an item did not reach the collector. New reasons may come (`thread_exit` did in session 34),
+/// so a `match` on it needs a wildcard arm; [`DropReason::ALL`] lists them all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The pipeline's queue was full when the item was handed over.
     QueueFull,
