@@ -40,19 +40,20 @@ pub(crate) fn proxy_for(env: &mut EnvReader<'_>, url: &reqwest::Url) -> Option<P
     }
     let first = |names: &[&str]| env.first_text(names).map(|(_, value)| value).unwrap_or_default();
     let cgi = env.text("REQUEST_METHOD").is_some();
-    let http = if cgi { String::new() } else { first(&["HTTP_PROXY", "http_proxy"]) };
+    let http_proxy = if cgi { String::new() } else { first(&["HTTP_PROXY", "http_proxy"]) };
     let matcher = Matcher::builder()
         .all(first(&["ALL_PROXY", "all_proxy"]))
-        .http(http)
+        .http(http_proxy)
         .https(first(&["HTTPS_PROXY", "https_proxy"]))
         .no(first(&["NO_PROXY", "no_proxy"]))
         .build();
     let uri: http::Uri = url.as_str().parse().ok()?;
     let intercept = matcher.intercept(&uri)?;
     if !matches!(intercept.uri().scheme_str(), Some("http" | "https")) {
+        // One line for every signal it would have served (the reader keeps one of each line).
         env.report(format!(
-            "the proxy {} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) is not used for {url}: only http:// and https:// \
-             proxies are supported; connecting directly",
+            "the proxy {} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) is not used: only http:// and https:// proxies \
+             are supported; OTLP/HTTP exports connect directly",
             intercept.uri()
         ));
         return None;
