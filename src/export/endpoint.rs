@@ -196,6 +196,14 @@ fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
 
 /// The value with anything between `://` and an `@` before the path replaced, so that a password
 /// in a rejected URL does not end up in logs.
+/// An IPv6 address as URLs write it (`[::1]`; a URL's `host_str`, or
+/// `OTEL_EXPORTER_PROMETHEUS_HOST` as it may be given) without its brackets, which a resolver or
+/// an address parser does not take; any other host as it is.
+pub(crate) fn unbracketed(host: &str) -> &str {
+    let inner = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']'));
+    inner.filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok()).unwrap_or(host)
+}
+
 fn without_credentials(value: &str) -> String {
     let authority_start = value.find("://").map_or(0, |at| at + 3);
     let authority_len = value[authority_start..].find(['/', '?', '#']).unwrap_or(value.len() - authority_start);
@@ -342,5 +350,14 @@ mod tests {
         assert!(message.contains("ftp://***@c:21/x"), "{message}");
         assert_eq!(without_credentials("no-scheme@host"), "***@host");
         assert_eq!(without_credentials("http://c/path@x"), "http://c/path@x");
+    }
+
+    #[test]
+    fn only_an_ipv6_address_loses_its_brackets() {
+        assert_eq!(unbracketed("[::1]"), "::1");
+        assert_eq!(unbracketed("[fe80::1:2]"), "fe80::1:2");
+        for kept in ["::1", "localhost", "127.0.0.1", "[127.0.0.1]", "[localhost]", "[::1", "::1]", "[]", "["] {
+            assert_eq!(unbracketed(kept), kept);
+        }
     }
 }

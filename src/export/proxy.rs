@@ -19,6 +19,7 @@ use std::net::IpAddr;
 
 use hyper_util::client::proxy::matcher::Matcher;
 
+use super::endpoint::unbracketed;
 use crate::config::EnvReader;
 
 /// The proxy a signal's requests go through.
@@ -64,7 +65,7 @@ pub(crate) fn proxy_for(env: &mut EnvReader<'_>, url: &reqwest::Url) -> Option<P
 
 /// Whether `host` (a URL's, IPv6 in brackets) names this machine.
 fn is_loopback(host: &str) -> bool {
-    let bare = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(host);
+    let bare = unbracketed(host);
     bare.eq_ignore_ascii_case("localhost")
         || bare.to_ascii_lowercase().ends_with(".localhost")
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())

@@ -2,7 +2,7 @@
 //! dropped. What runs on that thread is in [`serve`](super::serve).
 
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::text::Format;
+use crate::export::endpoint::unbracketed;
 use crate::export::PrometheusConfig;
 use crate::metrics::MeterProvider;
 use crate::proto::metrics::v1::ScopeMetrics;
@@ -199,27 +200,6 @@ impl Drop for PrometheusServer {
         // closes the listener and every connection before the join returns.
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
-        }
-    }
-}
-
-/// An IPv6 address as URLs write it (`[::1]`, as `OTEL_EXPORTER_PROMETHEUS_HOST` may be given)
-/// without its brackets, which the resolver does not take; any other host as it is.
-fn unbracketed(host: &str) -> &str {
-    let inner = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']'));
-    inner.filter(|inner| inner.parse::<Ipv6Addr>().is_ok()).unwrap_or(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unbracketed;
-
-    #[test]
-    fn only_an_ipv6_address_loses_its_brackets() {
-        assert_eq!(unbracketed("[::1]"), "::1");
-        assert_eq!(unbracketed("[fe80::1:2]"), "fe80::1:2");
-        for kept in ["::1", "localhost", "127.0.0.1", "[127.0.0.1]", "[localhost]", "[::1", "::1]", "[]", "["] {
-            assert_eq!(unbracketed(kept), kept);
         }
     }
 }
