@@ -32,8 +32,8 @@ impl ScopeList {
     pub(crate) fn index_of(&self, scope: InstrumentationScope) -> u32 {
         let mut scopes = self.lock();
         let Scopes { list, by_name } = &mut *scopes;
-        let same_name = by_name.get(&scope.name).into_iter().flatten();
-        if let Some(&index) = same_name.into_iter().find(|&&index| *list[index as usize] == scope) {
+        let mut same_name = by_name.get(&scope.name).into_iter().flatten();
+        if let Some(&index) = same_name.find(|&&index| *list[index as usize] == scope) {
             return index;
         }
         let index = list.len() as u32;

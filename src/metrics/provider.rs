@@ -347,8 +347,8 @@ impl MeterProvider {
     #[must_use]
     pub fn meter_with_version(&self, name: &str, version: &str) -> Meter {
         let mut meters = self.inner.meters.lock();
-        let same_name = meters.by_name.get(name).into_iter().flatten();
-        if let Some(meter) = same_name.into_iter().find(|meter| meter.scope().version == version) {
+        let mut same_name = meters.by_name.get(name).into_iter().flatten();
+        if let Some(meter) = same_name.find(|meter| meter.scope().version == version) {
             return meter.clone();
         }
         let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
