@@ -93,6 +93,7 @@ fn the_pipeline_reports_itself_with_the_users_metrics() {
         "too_large",
         "tls_config",
         "thread_exit",
+        "out_of_memory",
     ] {
         assert_eq!(value(dropped, &[("signal", "traces"), ("reason", reason)]), 0, "{reason}");
     }

@@ -63,10 +63,11 @@ pub(crate) struct Consumer<T> {
     reported_drops: u64,
 }
 
-/// A ring of at least `capacity` slots (rounded up to a power of two, at least 2).
-pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+/// A ring of at least `capacity` slots (rounded up to a power of two, at least 2); `None` when its
+/// slots cannot be allocated (out of memory).
+pub(crate) fn ring<T: Send>(capacity: usize) -> Option<(Producer<T>, Consumer<T>)> {
     let capacity = capacity.max(2).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
-    let slots = empty_slots(capacity);
+    let slots = empty_slots(capacity)?;
     let ring = Arc::new(Ring {
         slots,
         mask: capacity - 1,
@@ -77,23 +78,30 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     // From the whole slice (`as_ptr`), so the pointer may reach every slot, not just the first.
     let slots = NonNull::from(&*ring.slots).cast();
     let producer = Producer { slots, mask: ring.mask, ring: ring.clone(), tail: 0, head: 0, dropped: 0 };
-    (producer, Consumer { ring, reported_drops: 0 })
+    Some((producer, Consumer { ring, reported_drops: 0 }))
 }
 
 /// `capacity` slots holding nothing, allocated and not written, so that their pages are backed
 /// only as items are first written into them (see `backing`). (Made one by one, an unoptimised
-/// build wrote every slot, and so every page, at once.)
+/// build wrote every slot, and so every page, at once.) `None` when the allocator refuses them: a
+/// thread's ring is the largest allocation it makes for telemetry, the one that fails first under
+/// an address-space limit or strict overcommit, and failing there must not abort the program.
 #[cfg(not(nanotel_loom))]
-fn empty_slots<T>(capacity: usize) -> Box<[UnsafeCell<MaybeUninit<T>>]> {
-    // SAFETY: outside loom, `UnsafeCell` is a wrapper of the standard one, so an
-    // `UnsafeCell<MaybeUninit<T>>` holds nothing that has to be initialised.
-    unsafe { Box::<[UnsafeCell<MaybeUninit<T>>]>::new_uninit_slice(capacity).assume_init() }
+fn empty_slots<T>(capacity: usize) -> Option<Box<[UnsafeCell<MaybeUninit<T>>]>> {
+    let mut slots = Vec::new();
+    slots.try_reserve_exact(capacity).ok()?;
+    // SAFETY: room for `capacity` slots was reserved just above, and outside loom `UnsafeCell` is
+    // a wrapper of the standard one, so an `UnsafeCell<MaybeUninit<T>>` holds nothing that has to
+    // be initialised.
+    unsafe { slots.set_len(capacity) };
+    Some(slots.into_boxed_slice())
 }
 
-/// Under loom the cells carry the model's state: made one by one.
+/// Under loom the cells carry the model's state: made one by one (the model's allocations do not
+/// fail).
 #[cfg(nanotel_loom)]
-fn empty_slots<T>(capacity: usize) -> Box<[UnsafeCell<MaybeUninit<T>>]> {
-    (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect()
+fn empty_slots<T>(capacity: usize) -> Option<Box<[UnsafeCell<MaybeUninit<T>>]>> {
+    Some((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect())
 }
 
 impl<T> Producer<T> {
@@ -254,7 +262,7 @@ mod tests {
 
     #[test]
     fn full_ring_drops_and_counts() {
-        let (mut producer, mut consumer) = ring::<String>(3);
+        let (mut producer, mut consumer) = ring::<String>(3).expect("a small ring is allocated");
         assert!((0..4).all(|i| producer.push(i.to_string())));
         assert!(!producer.push("lost".into()));
         assert_eq!(consumer.take_drops(), 1);
@@ -275,7 +283,7 @@ mod tests {
     /// ring and back to its first slot.
     #[test]
     fn the_next_slot_is_the_one_the_next_item_is_written_to() {
-        let (mut producer, mut consumer) = ring::<u64>(2);
+        let (mut producer, mut consumer) = ring::<u64>(2).expect("a small ring is allocated");
         for item in 0..5 {
             let hint = producer.next_slot();
             let mut written_at = std::ptr::null();
@@ -295,7 +303,7 @@ mod tests {
     /// Written whole before its first item, a ring carries items as before.
     #[test]
     fn a_ring_backed_at_start_carries_items_as_before() {
-        let (mut producer, mut consumer) = ring::<String>(1000);
+        let (mut producer, mut consumer) = ring::<String>(1000).expect("a small ring is allocated");
         producer.back_pages();
         assert!((0..1024).all(|i| producer.push(i.to_string())));
         assert!(!producer.push("lost".into()));
@@ -307,7 +315,7 @@ mod tests {
     #[test]
     fn items_left_behind_are_dropped_with_the_ring() {
         let item = Arc::new(());
-        let (mut producer, consumer) = ring(4);
+        let (mut producer, consumer) = ring(4).expect("a small ring is allocated");
         producer.push(item.clone());
         producer.push(item.clone());
         drop((producer, consumer));
@@ -317,7 +325,7 @@ mod tests {
     #[test]
     fn concurrent_push_and_pop_lose_nothing_uncounted() {
         const ITEMS: u64 = 200_000;
-        let (mut producer, mut consumer) = ring::<u64>(64);
+        let (mut producer, mut consumer) = ring::<u64>(64).expect("a small ring is allocated");
         let pusher = std::thread::spawn(move || (0..ITEMS).filter(|i| producer.push(*i)).count() as u64);
         let mut received = Vec::new();
         loop {
@@ -344,7 +352,7 @@ mod loom_models {
     #[test]
     fn loom_push_pop_and_finish() {
         loom::model(|| {
-            let (mut producer, mut consumer) = ring::<usize>(2);
+            let (mut producer, mut consumer) = ring::<usize>(2).expect("a small ring is allocated");
             let pusher = thread::spawn(move || (0..3).filter(|&i| producer.push(i)).count());
             let mut popped = Vec::new();
             loop {
@@ -367,7 +375,7 @@ mod loom_models {
     fn loom_items_left_behind_are_dropped_once() {
         loom::model(|| {
             let item = Arc::new(());
-            let (mut producer, mut consumer) = ring(2);
+            let (mut producer, mut consumer) = ring(2).expect("a small ring is allocated");
             let sent = item.clone();
             let pusher = thread::spawn(move || {
                 producer.push(sent.clone());

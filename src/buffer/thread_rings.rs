@@ -10,6 +10,8 @@
 //! that has exited, or a new one (its ring and whatever else the owner keeps per thread, such as
 //! the span slab). A new ring's consuming end is handed to the drain through a lock-free queue
 //! (`joining`), so registering never waits for a drain in progress, however long the drain takes.
+//! A new side that cannot be allocated (out of memory) is no side: the thread's items are dropped
+//! and counted, and it tries again after [`RETRY_ALLOCATION_AFTER`] of them.
 //! When a thread exits, its sides go back to their owners' spare lists with whatever their rings
 //! still hold, for the drain to take and the next thread to push behind: memory grows with the
 //! number of threads alive at once, never with how many came and went.
@@ -67,8 +69,8 @@ pub(crate) trait RingOwner: Sized + 'static {
     /// destructor, so that reaching it is one address computation).
     fn last() -> &'static LocalKey<LastSide<Self>>;
 
-    /// A new side's `Local` part, beside a ring of `capacity`.
-    fn new_local(owner: &Arc<Self>, capacity: usize) -> Self::Local;
+    /// A new side's `Local` part, beside a ring of `capacity`; `None` when it cannot be allocated.
+    fn new_local(owner: &Arc<Self>, capacity: usize) -> Option<Self::Local>;
 
     /// Whether a thread's ring (and whatever `new_local` makes) is written whole when made, so
     /// that no later item takes a page fault for it (see `backing`).
@@ -91,6 +93,8 @@ pub(crate) struct Rings<O: RingOwner> {
     spare: SegQueue<Box<ThreadRing<O>>>,
     /// Items offered while their thread's locals were being torn down (dropped).
     orphaned: AtomicU64,
+    /// Items offered by a thread whose side could not be allocated (dropped).
+    unallocated: AtomicU64,
     /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
     closed: AtomicBool,
     /// Set once the provider is gone (see the module's protocol).
@@ -104,6 +108,7 @@ struct Consumers<O: RingOwner> {
     /// Where the next drain starts, so a limited drain serves every thread in turn.
     next: usize,
     reported_orphans: u64,
+    reported_unallocated: u64,
 }
 
 /// One thread's side of one owner's rings.
@@ -119,9 +124,15 @@ impl<O: RingOwner> Rings<O> {
         Rings {
             capacity,
             joining: SegQueue::new(),
-            consumers: Mutex::new(Consumers { list: Vec::new(), next: 0, reported_orphans: 0 }),
+            consumers: Mutex::new(Consumers {
+                list: Vec::new(),
+                next: 0,
+                reported_orphans: 0,
+                reported_unallocated: 0,
+            }),
             spare: SegQueue::new(),
             orphaned: AtomicU64::new(0),
+            unallocated: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             retired: HandshakeFlag::new(false),
             late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
@@ -229,15 +240,21 @@ impl<O: RingOwner> Rings<O> {
         }
     }
 
-    /// Counts an item dropped because its thread's locals were being torn down.
-    pub(crate) fn count_orphan(&self) {
+    /// Counts an item dropped because its thread had no side to offer it to.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn count_without_side(&self, why: NoSide) {
+        let counter = match why {
+            NoSide::ThreadExit => &self.orphaned,
+            NoSide::OutOfMemory => &self.unallocated,
+        };
         // Relaxed: a tally.
-        self.orphaned.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and says how
     /// many items were dropped since the last drain because a ring was full, how many because
-    /// their thread was ending, and how full the fullest ring was (see [`Drained`]).
+    /// their thread had no side, and how full the fullest ring was (see [`Drained`]).
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
         // Made first, so dropped last: after the items popped, and the lock.
         let _scope = O::begin_drain();
@@ -246,7 +263,7 @@ impl<O: RingOwner> Rings<O> {
         while let Some(joined) = self.joining.pop() {
             consumers.list.push(joined);
         }
-        let mut drained = Drained { dropped: 0, orphaned: 0, fullest: 0.0, left_behind: false };
+        let mut drained = Drained { dropped: 0, orphaned: 0, unallocated: 0, fullest: 0.0, left_behind: false };
         let mut left = max;
         let count = consumers.list.len();
         for turn in 0..count {
@@ -267,10 +284,13 @@ impl<O: RingOwner> Rings<O> {
         if count > 0 {
             consumers.next = (consumers.next + 1) % count;
         }
-        // Relaxed: a tally; one counted late is reported at the next drain.
+        // Relaxed: tallies; one counted late is reported at the next drain.
         let orphaned = self.orphaned.load(Ordering::Relaxed);
         drained.orphaned = orphaned - consumers.reported_orphans;
         consumers.reported_orphans = orphaned;
+        let unallocated = self.unallocated.load(Ordering::Relaxed);
+        drained.unallocated = unallocated - consumers.reported_unallocated;
+        consumers.reported_unallocated = unallocated;
         drained
     }
 
@@ -288,6 +308,8 @@ pub(crate) struct Drained {
     pub(crate) dropped: u64,
     /// Items dropped since the last drain because their thread's locals were being torn down.
     pub(crate) orphaned: u64,
+    /// Items dropped since the last drain because their thread's side could not be allocated.
+    pub(crate) unallocated: u64,
     /// The most any one ring held when the drain came to it, as a fraction of its capacity (1 if
     /// it dropped items). The exporter thread drains sooner when rings fill fast.
     pub(crate) fullest: f64,
@@ -298,7 +320,7 @@ pub(crate) struct Drained {
 impl Drained {
     /// Every item dropped since the last drain, whatever the reason.
     pub(crate) fn lost(&self) -> u64 {
-        self.dropped + self.orphaned
+        self.dropped + self.orphaned + self.unallocated
     }
 }
 
@@ -355,13 +377,30 @@ impl Late {
     }
 }
 
-/// Runs `f` on this thread's side of `owner`'s rings, making it on first use; `None` while the
-/// thread's locals are being torn down.
+/// Why an item found no side of its thread's to go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoSide {
+    /// The thread's locals are being torn down (it is exiting).
+    ThreadExit,
+    /// The thread had none, and a new one could not be allocated.
+    OutOfMemory,
+}
+
+/// After a side could not be allocated, how many of the thread's items (of one kind of owner) are
+/// dropped before it tries again: an allocation refused costs system calls, and the hot path
+/// makes none in steady state, so under memory pressure it makes one attempt per this many items.
+pub(crate) const RETRY_ALLOCATION_AFTER: u32 = 256;
+
+/// Runs `f` on this thread's side of `owner`'s rings, making it on first use; [`NoSide`] while
+/// the thread's locals are being torn down, or when a new side cannot be allocated.
 ///
 /// `f` must not offer an item to this kind of owner itself (the crate's callers write one item
 /// and return): it holds the only reference to the side while it runs.
 #[inline(always)]
-pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut ThreadRing<O>) -> R) -> Option<R> {
+pub(crate) fn with_thread<O: RingOwner, R>(
+    owner: &Arc<O>,
+    f: impl FnOnce(&mut ThreadRing<O>) -> R,
+) -> Result<R, NoSide> {
     with_side::<O, R, false>(owner, |side, _| f(side))
 }
 
@@ -372,7 +411,7 @@ pub(crate) fn with_thread<O: RingOwner, R>(owner: &Arc<O>, f: impl FnOnce(&mut T
 pub(crate) fn with_thread_hinted<O: RingOwner, R>(
     owner: &Arc<O>,
     f: impl FnOnce(&mut ThreadRing<O>, &LastSide<O>) -> R,
-) -> Option<R> {
+) -> Result<R, NoSide> {
     with_side::<O, R, true>(owner, f)
 }
 
@@ -395,7 +434,7 @@ fn prefetch(address: *const u8) {
 fn with_side<O: RingOwner, R, const PREFETCH: bool>(
     owner: &Arc<O>,
     f: impl FnOnce(&mut ThreadRing<O>, &LastSide<O>) -> R,
-) -> Option<R> {
+) -> Result<R, NoSide> {
     // Only the address is taken inside `with`, so the access inlines (see `trace::ids`).
     let last = O::last().with(std::ptr::from_ref::<LastSide<O>>);
     // SAFETY: a thread-local without a destructor lives as long as its thread.
@@ -410,14 +449,14 @@ fn with_side<O: RingOwner, R, const PREFETCH: bool>(
     // SAFETY: `side` is a live side of `owner` on this thread (`LastSide`'s invariant), reached
     // only through these functions, which do not come back to themselves (see `with_thread`): no
     // other reference to it exists while `f` runs.
-    Some(f(unsafe { &mut *side.as_ptr() }, last))
+    Ok(f(unsafe { &mut *side.as_ptr() }, last))
 }
 
-/// This thread's side of `owner`'s rings, made on first use, remembered in `last`; `None` while
-/// the thread's locals are being torn down.
+/// This thread's side of `owner`'s rings, made on first use, remembered in `last`; [`NoSide`]
+/// while the thread's locals are being torn down, or when a new side cannot be allocated.
 #[cold]
 #[inline(never)]
-fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Option<NonNull<ThreadRing<O>>> {
+fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Result<NonNull<ThreadRing<O>>, NoSide> {
     // Before the list changes: a side it pointed at may go below.
     last.forget();
     O::threads()
@@ -430,17 +469,21 @@ fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Option<
             let found = threads.list.iter().find(|side| unsafe { side.as_ref() }.owner.as_ptr() == this);
             let side = match found {
                 Some(side) => *side,
-                None => register(owner, &mut threads),
+                None => register(owner, &mut threads)?,
             };
             last.remember(this, side);
-            side
+            Ok(side)
         })
-        .ok()
+        .unwrap_or(Err(NoSide::ThreadExit))
 }
 
 /// The slow path of a thread's first item for `owner`: takes a spare side, or makes one.
 #[cold]
-fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNull<ThreadRing<O>> {
+fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> Result<NonNull<ThreadRing<O>>, NoSide> {
+    if threads.refusals_left > 0 {
+        threads.refusals_left -= 1;
+        return Err(NoSide::OutOfMemory);
+    }
     // Those of owners whose providers are gone are of no further use to this thread.
     threads.list.retain(|side| {
         // SAFETY: the list owns its sides (see `ThreadSides`), and none is borrowed here.
@@ -456,18 +499,26 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
         }
         live
     });
-    let rings = owner.rings();
-    let side = rings.spare.pop().unwrap_or_else(|| {
-        let (mut producer, consumer) = ring(rings.capacity);
-        if owner.backs_pages() {
-            producer.back_pages();
-        }
-        rings.joining.push(consumer);
-        Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local: O::new_local(owner, rings.capacity) })
-    });
+    let Some(side) = owner.rings().spare.pop().or_else(|| new_side(owner)) else {
+        threads.refusals_left = RETRY_ALLOCATION_AFTER - 1;
+        return Err(NoSide::OutOfMemory);
+    };
     let side = NonNull::from(Box::leak(side));
     threads.list.push(side);
-    side
+    Ok(side)
+}
+
+/// A new side of `owner`'s rings, its ring's consuming end handed to the drain; `None` when its
+/// ring or local part cannot be allocated.
+fn new_side<O: RingOwner>(owner: &Arc<O>) -> Option<Box<ThreadRing<O>>> {
+    let rings = owner.rings();
+    let (mut producer, consumer) = ring(rings.capacity)?;
+    let local = O::new_local(owner, rings.capacity)?;
+    if owner.backs_pages() {
+        producer.back_pages();
+    }
+    rings.joining.push(consumer);
+    Some(Box::new(ThreadRing { owner: Arc::downgrade(owner), producer, local }))
 }
 
 /// One thread's sides of one kind of owner's rings, one per owner the thread used.
@@ -477,12 +528,15 @@ fn register<O: RingOwner>(owner: &Arc<O>, threads: &mut ThreadSides<O>) -> NonNu
 /// it.
 pub(crate) struct ThreadSides<O: RingOwner> {
     list: Vec<NonNull<ThreadRing<O>>>,
+    /// How many more items are dropped without trying to allocate a side, after one could not be
+    /// (see [`RETRY_ALLOCATION_AFTER`]).
+    refusals_left: u32,
 }
 
 impl<O: RingOwner> ThreadSides<O> {
     /// No sides yet.
     pub(crate) const fn new() -> ThreadSides<O> {
-        ThreadSides { list: Vec::new() }
+        ThreadSides { list: Vec::new(), refusals_left: 0 }
     }
 }
 
@@ -577,9 +631,9 @@ mod loom_models {
     fn loom_a_side_given_back_while_its_provider_retires_is_dropped() {
         loom::model(|| {
             let owner = Arc::new(Recorder::new(1, SpanLimits::default(), false));
-            let (producer, consumer) = ring(1);
+            let (producer, consumer) = ring(1).unwrap();
             owner.rings().joining.push(consumer);
-            let local = Recorder::new_local(&owner, 1);
+            let local = Recorder::new_local(&owner, 1).unwrap();
             let side = Box::new(ThreadRing { owner: Arc::downgrade(&owner), producer, local });
             let giver = {
                 let owner = owner.clone();

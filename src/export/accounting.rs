@@ -40,11 +40,14 @@ pub enum DropReason {
     /// Recorded by a thread-local destructor after its thread's own span or log buffer was torn
     /// down (the thread was exiting): there was nowhere to keep it.
     ThreadExit,
+    /// Recorded by a thread that had no span or log buffer yet when one could not be allocated
+    /// (the process was out of memory, or at its address-space limit).
+    OutOfMemory,
 }
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
@@ -54,6 +57,7 @@ impl DropReason {
         DropReason::TlsConfig,
         DropReason::Processor,
         DropReason::ThreadExit,
+        DropReason::OutOfMemory,
     ];
 
     /// The key in the accounting JSON.
@@ -69,6 +73,7 @@ impl DropReason {
             DropReason::TlsConfig => "tls_config",
             DropReason::Processor => "processor",
             DropReason::ThreadExit => "thread_exit",
+            DropReason::OutOfMemory => "out_of_memory",
         }
     }
 }

@@ -83,5 +83,6 @@ fn explain(reason: DropReason) -> &'static str {
         DropReason::TlsConfig => "the signal's TLS certificate or key file cannot be used; its export is off",
         DropReason::Processor => "a processor dropped them",
         DropReason::ThreadExit => "recorded by a thread-local destructor after the thread's buffers were gone",
+        DropReason::OutOfMemory => "the recording thread's buffer could not be allocated (out of memory)",
     }
 }

@@ -164,6 +164,12 @@ impl RecordSink<'_> {
         self.shared.count_refused(signal, items, DropReason::ThreadExit);
     }
 
+    /// Counts `items` the source could not keep because their thread's buffer could not be
+    /// allocated (out of memory): handed over and dropped as `out_of_memory`.
+    pub fn count_dropped_out_of_memory(&mut self, signal: Signal, items: u64) {
+        self.shared.count_refused(signal, items, DropReason::OutOfMemory);
+    }
+
     /// Says how full the source's fullest buffer was at this drain (`fullest`: what it held as a
     /// fraction of its capacity, 1.0 if it dropped items), and whether the source left items in
     /// it for want of room in the queue. The exporter thread drains again at once when items

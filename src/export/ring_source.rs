@@ -99,6 +99,7 @@ impl<P: RingProvider> RecordSource for RingSource<P> {
         });
         sink.count_dropped(P::SIGNAL, drained.dropped + refused);
         sink.count_dropped_at_thread_exit(P::SIGNAL, drained.orphaned);
+        sink.count_dropped_out_of_memory(P::SIGNAL, drained.unallocated);
         sink.report_fill(drained.fullest, drained.left_behind);
     }
 

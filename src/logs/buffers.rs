@@ -47,7 +47,9 @@ impl RingOwner for Buffers {
         &LAST
     }
 
-    fn new_local(_owner: &Arc<Buffers>, _capacity: usize) {}
+    fn new_local(_owner: &Arc<Buffers>, _capacity: usize) -> Option<()> {
+        Some(())
+    }
 
     fn backs_pages(&self) -> bool {
         self.backed
@@ -64,8 +66,9 @@ impl Buffers {
     /// Builds a record through `init` straight in a free slot of this thread's ring (no copy of
     /// it on the stack, and only the lines of the slot its fields reach are written); or counts
     /// it instead: dropped when the ring is full, late when every pipeline it fed has shut down,
-    /// orphaned when the thread's ring is gone. `init` runs only when the ring has room, so a
-    /// record that is not written costs neither its clock read nor its clones.
+    /// without a side when the thread's ring is gone or cannot be allocated. `init` runs only
+    /// when the ring has room, so a record that is not written costs neither its clock read nor
+    /// its clones.
     ///
     /// # Safety
     /// `init` must initialise the whole record at the address it is given.
@@ -86,8 +89,8 @@ impl Buffers {
             // session 31).
             last.set_next(thread.producer.next_slot());
         });
-        if written.is_none() {
-            self.rings.count_orphan();
+        if let Err(why) = written {
+            self.rings.count_without_side(why);
         }
     }
 

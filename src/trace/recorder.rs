@@ -111,7 +111,7 @@ impl RingOwner for Recorder {
         self.backed
     }
 
-    fn new_local(owner: &Arc<Recorder>, capacity: usize) -> Slab {
+    fn new_local(owner: &Arc<Recorder>, capacity: usize) -> Option<Slab> {
         // As many slots as ring entries: every span that got a slot fits in the ring.
         Slab::new(capacity, owner)
     }
@@ -187,14 +187,14 @@ impl Recorder {
             slot
         });
         match opened {
-            Some(Some(slot)) => Some(slot),
-            Some(None) => {
+            Ok(Some(slot)) => Some(slot),
+            Ok(None) => {
                 drop(ManuallyDrop::into_inner(name));
                 None
             }
-            None => {
+            Err(why) => {
                 drop(ManuallyDrop::into_inner(name));
-                self.rings.count_orphan();
+                self.rings.count_without_side(why);
                 None
             }
         }
@@ -219,7 +219,7 @@ impl Recorder {
             return;
         }
         let mut slot = Some(slot);
-        let orphaned = thread_rings::with_thread(recorder, |thread| {
+        let written = thread_rings::with_thread(recorder, |thread| {
             let Some(mut slot) = slot.take() else { return };
             if let Some(reservation) = thread.producer.reserve() {
                 // Finished only now, after the loads that found the ring: the end is a clock read,
@@ -228,10 +228,9 @@ impl Recorder {
                 // SAFETY: the record's one field is written.
                 unsafe { reservation.write_in_place(|record| addr_of_mut!((*record).slot).write(slot)) };
             }
-        })
-        .is_none();
-        if orphaned {
-            recorder.rings.count_orphan();
+        });
+        if let Err(why) = written {
+            recorder.rings.count_without_side(why);
             drop(slot.take());
         }
     }

@@ -68,20 +68,25 @@ struct Slot {
 const REWIND_EVERY: usize = 64;
 
 /// `count` free slots; with `backed`, every page of them written once (see `buffer::backing`).
+/// `None` when they cannot be allocated (see `SlotArray::zeroed`).
 #[cfg(not(nanotel_loom))]
-fn free_slots(count: usize, backed: bool) -> SlotArray {
-    let slots = SlotArray::zeroed(count);
+fn free_slots(count: usize, backed: bool) -> Option<SlotArray> {
+    let slots = SlotArray::zeroed(count)?;
     if backed {
         slots.back_pages();
     }
-    slots
+    Some(slots)
 }
 
 /// Under loom the atomics are loom's, which are not plain integers: made one by one (and backed,
-/// as anything written is).
+/// as anything written is; the model's allocations do not fail).
 #[cfg(nanotel_loom)]
-fn free_slots(count: usize, _backed: bool) -> Box<[Slot]> {
-    (0..count).map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) }).collect()
+fn free_slots(count: usize, _backed: bool) -> Option<Box<[Slot]>> {
+    Some(
+        (0..count)
+            .map(|_| Slot { in_use: AtomicBool::new(false), data: UnsafeCell::new(MaybeUninit::uninit()) })
+            .collect(),
+    )
 }
 
 /// A slab's slots in memory the allocator hands out zeroed, which is a valid free slot (`in_use`
@@ -91,6 +96,11 @@ fn free_slots(count: usize, _backed: bool) -> Box<[Slot]> {
 /// slots it has used, not for its capacity (`tests/trace_resident_memory.rs`). (Asked for with the
 /// slots' own 64-byte alignment, the standard allocator zeroes the block itself, touching every
 /// page.) The first slot is placed at the first 64-byte boundary inside.
+///
+/// A slab is the largest allocation a thread makes for telemetry (10 MiB at the defaults), the one
+/// that fails first under an address-space limit (`ulimit -v`) or strict overcommit
+/// (`vm.overcommit_memory=2`, where the whole block is committed when mapped): `zeroed` then says
+/// so rather than abort the program, and the thread records no spans until one can be allocated.
 #[cfg(not(nanotel_loom))]
 struct SlotArray {
     memory: NonNull<u8>,
@@ -101,19 +111,15 @@ struct SlotArray {
 
 #[cfg(not(nanotel_loom))]
 impl SlotArray {
-    fn zeroed(count: usize) -> SlotArray {
-        let bytes = count
-            .checked_mul(std::mem::size_of::<Slot>())
-            .and_then(|bytes| bytes.checked_add(std::mem::align_of::<Slot>()))
-            .expect("a slab's size fits in memory");
-        let layout = std::alloc::Layout::from_size_align(bytes, 1).expect("a slab's size fits in memory");
+    fn zeroed(count: usize) -> Option<SlotArray> {
+        let bytes = count.checked_mul(std::mem::size_of::<Slot>())?.checked_add(std::mem::align_of::<Slot>())?;
+        let layout = std::alloc::Layout::from_size_align(bytes, 1).ok()?;
         // SAFETY: `layout` has a non-zero size (at least one slot's alignment).
-        let memory = unsafe { std::alloc::alloc_zeroed(layout) };
-        let Some(memory) = NonNull::new(memory) else { std::alloc::handle_alloc_error(layout) };
+        let memory = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
         let offset = memory.as_ptr().align_offset(std::mem::align_of::<Slot>());
         // SAFETY: `offset` is below the alignment, which the block has room for beyond the slots.
         let first = unsafe { memory.add(offset) }.cast::<Slot>();
-        SlotArray { memory, layout, first, count }
+        Some(SlotArray { memory, layout, first, count })
     }
 
     /// Has the kernel back every page of the block now.
@@ -210,9 +216,10 @@ unsafe impl Send for SlotRef {}
 unsafe impl Sync for SlotRef {}
 
 impl Slab {
-    /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`.
-    pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Slab {
-        let slots = free_slots(capacity.max(1), recorder.backs_pages());
+    /// A slab of `capacity` slots (at least 1) for spans that end into `recorder`; `None` when the
+    /// slots cannot be allocated (out of memory).
+    pub(crate) fn new(capacity: usize, recorder: &Arc<Recorder>) -> Option<Slab> {
+        let slots = free_slots(capacity.max(1), recorder.backs_pages())?;
         let slots = Box::new(Slots {
             slots,
             released: AtomicUsize::new(0),
@@ -229,7 +236,7 @@ impl Slab {
         // SAFETY: `slots` holds a counted reference to the recorder until the slots are freed,
         // which is after every span in them has let go of its slot.
         let recorder = unsafe { RecorderRef::new(recorder) };
-        Slab { slots, first, count, cursor: 0, taken: 0, recorder, clock: TickReader::new() }
+        Some(Slab { slots, first, count, cursor: 0, taken: 0, recorder, clock: TickReader::new() })
     }
 
     #[inline(always)]
@@ -563,6 +570,7 @@ fn take_named(slab: &mut Slab, name: &'static str) -> Option<SlotRef> {
 #[cfg(test)]
 fn test_slab(capacity: usize) -> Slab {
     Slab::new(capacity, &Arc::new(Recorder::new(capacity, Default::default(), false)))
+        .expect("a test's slab is allocated")
 }
 
 #[cfg(all(test, not(nanotel_loom)))]
@@ -575,7 +583,7 @@ mod tests {
     #[test]
     fn a_slab_backed_at_start_hands_out_every_slot() {
         let recorder = std::sync::Arc::new(super::Recorder::new(100, Default::default(), true));
-        let mut slab = super::Slab::new(100, &recorder);
+        let mut slab = super::Slab::new(100, &recorder).expect("allocated");
         assert!(!slab.in_use());
         let taken: Vec<_> = (0..100).map(|_| take(&mut slab, "backed").expect("a free slot")).collect();
         assert!(take(&mut slab, "one more").is_none());
