@@ -62,7 +62,8 @@ impl std::fmt::Display for TransportError {
 pub(crate) struct Transport {
     clients: [reqwest::Client; 3],
     grpc: GrpcClient,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until the transport is dropped (see `drop`).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// What to send.
@@ -95,7 +96,12 @@ impl Transport {
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
         let clients = clients(config)?;
-        Ok((Transport { clients: clients.http, grpc: GrpcClient::new(clients.tls), runtime }, clients.unusable))
+        let transport = Transport { clients: clients.http, grpc: GrpcClient::new(clients.tls), runtime: Some(runtime) };
+        Ok((transport, clients.unusable))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime is taken only when the transport is dropped")
     }
 
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
@@ -125,7 +131,21 @@ impl Transport {
                 Poll::Ready(done)
             }
         });
-        self.runtime.block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
+        self.runtime().block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
+    }
+}
+
+impl Drop for Transport {
+    /// Lets go of the runtime without waiting for its blocking threads. A collector's name is
+    /// looked up on one (`getaddrinfo`, which cannot be cancelled), and while DNS is down a lookup
+    /// takes the resolver's timeouts (5 s per try and server by default, tens of seconds in all):
+    /// a runtime dropped the ordinary way waits for it, and so would the exporter thread's end,
+    /// `shutdown` and the program's exit, long past the shutdown's deadline. The lookup's thread
+    /// ends on its own when the lookup does.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -319,5 +339,34 @@ fn classify_error(error: reqwest::Error) -> TransportError {
         TransportError::Timeout(text)
     } else {
         TransportError::Connection(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::Transport;
+
+    /// A lookup under way on the runtime's blocking threads (a `getaddrinfo` waiting on a DNS
+    /// server that does not answer, which no test can arrange) holds the transport's drop no
+    /// longer than it takes to let go: the lookup is released only after the drop returns, and
+    /// gives up by itself after a minute, so a drop that waited for it finds it gone.
+    #[test]
+    fn dropping_the_transport_does_not_wait_for_a_lookup_under_way() {
+        let (config, _) = crate::export::config::resolve(&|_| None, &Default::default()).unwrap();
+        let (transport, _) = Transport::new(&config).unwrap();
+        let (started, running) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let lookup = transport.runtime().spawn_blocking(move || {
+            started.send(()).unwrap();
+            released.recv_timeout(Duration::from_secs(60)).is_ok()
+        });
+        running.recv().unwrap();
+        drop(transport);
+        let was_waiting = release.send(()).is_ok();
+        assert!(was_waiting, "the drop waited until the lookup gave up");
+        drop(lookup);
     }
 }
