@@ -48,6 +48,7 @@ pub mod proto;
 pub mod resource;
 mod sync;
 mod telemetry;
+mod thread_cpus;
 mod thread_words;
 pub mod trace;
 #[cfg(feature = "tracing")]

@@ -325,6 +325,9 @@ fn start_prometheus(
     if let Some(self_metrics) = pipeline.self_metrics() {
         builder = builder.with_source(self_metrics);
     }
+    if let Some(cpus) = &pipeline.config().thread_cpus {
+        builder = builder.with_thread_cpus(cpus.iter().copied());
+    }
     match builder.start() {
         Ok(server) => {
             server.add_provider(meters);

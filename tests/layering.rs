@@ -28,13 +28,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("thread_words", &[]),
     ("proto", &["hex"]),
     ("config", &["diag"]),
+    // Where nanotel's own threads run (`NANOTEL_THREAD_CPUS`): the exporter's, the endpoint's.
+    ("thread_cpus", &["diag"]),
     ("attributes", &["proto"]),
     // What spans and logs share on their way to the exporter thread.
     ("buffer", &["attributes", "proto", "sync"]),
     ("resource", &["attributes", "config", "diag", "percent", "proto"]),
     // The pipeline: drains `buffer/`'s rings through `RecordSource`s the providers give it.
     // Its queues' count of places taken is loom-modelled (`sync`).
-    ("export", &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource", "sync"]),
+    (
+        "export",
+        &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource", "sync", "thread_cpus"],
+    ),
     // The recording modules, each handing its items to `export/`.
     (
         "trace",
@@ -58,7 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "thread_words", "trace"]),
     ("propagation", &["config", "header_text", "percent", "trace"]),
     // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`.
-    ("prometheus", &["diag", "export", "metrics", "own_threads", "proto"]),
+    ("prometheus", &["diag", "export", "metrics", "own_threads", "proto", "thread_cpus"]),
     ("global", &["logs", "metrics", "trace"]),
     // What `nanotel::init()` builds: everything wired together.
     (

@@ -179,6 +179,11 @@ pub struct PipelineConfig {
     /// Whether the pipeline reports its own metrics under the scope `nanotel`
     /// (`NANOTEL_SELF_TELEMETRY`, default `true`).
     pub self_telemetry: bool,
+    /// The CPUs nanotel's own threads run on (`NANOTEL_THREAD_CPUS`, e.g. `0-1`; sorted, each
+    /// once): the exporter thread, the threads it starts, and the Prometheus endpoint's thread of
+    /// a [`Telemetry`](crate::Telemetry) built on it. `None` (the default): where the thread that
+    /// started them could run.
+    pub thread_cpus: Option<Vec<usize>>,
 }
 
 /// Where the Prometheus scrape endpoint listens.
@@ -229,6 +234,7 @@ pub(crate) struct Overrides {
     pub poll_interval: Option<Duration>,
     pub self_telemetry: Option<bool>,
     pub backlog_max_bytes: Option<usize>,
+    pub thread_cpus: Option<Vec<usize>>,
     pub tls: TlsOverrides,
 }
 
@@ -300,6 +306,7 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
     let backlog_max_bytes = overrides
         .backlog_max_bytes
         .unwrap_or_else(|| env.positive_integer("NANOTEL_BACKLOG_MAX_BYTES", DEFAULT_BACKLOG_MAX_BYTES));
+    let thread_cpus = thread_cpus(&mut env, overrides);
     let config = PipelineConfig {
         signals,
         retry: overrides.retry.clone().map(RetryPolicy::at_most_a_day).unwrap_or_default(),
@@ -310,8 +317,23 @@ pub(crate) fn resolve(lookup: Lookup<'_>, overrides: &Overrides) -> Result<(Pipe
         backlog_max_bytes,
         prometheus,
         self_telemetry,
+        thread_cpus,
     };
     Ok((config, env.problems))
+}
+
+/// [`PipelineConfig::thread_cpus`]: set in code, or `NANOTEL_THREAD_CPUS`; a list that names no
+/// usable CPU number is reported and left out.
+fn thread_cpus(env: &mut EnvReader<'_>, overrides: &Overrides) -> Option<Vec<usize>> {
+    let (setting, checked) = if let Some(cpus) = &overrides.thread_cpus {
+        (format!("with_thread_cpus({cpus:?})"), crate::thread_cpus::checked(cpus.clone()))
+    } else {
+        let text = env.text("NANOTEL_THREAD_CPUS")?;
+        (format!("NANOTEL_THREAD_CPUS={text:?}"), crate::thread_cpus::parse(&text))
+    };
+    checked
+        .map_err(|why| env.report(format!("{setting} is ignored: {why}; nanotel's threads run where they start")))
+        .ok()
 }
 
 fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal) -> Result<SignalConfig, ConfigError> {
@@ -562,6 +584,28 @@ mod tests {
         assert_eq!(config.signal(Signal::Logs).batch.schedule_delay, Duration::from_secs(1));
         assert_eq!(config.signal(Signal::Metrics).batch.schedule_delay, Duration::from_secs(60));
         assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::Otlp);
+    }
+
+    /// The CPU list of nanotel's threads: from the environment, or from code over it; one that
+    /// names no usable CPU is reported and left out (the threads run where they start).
+    #[test]
+    fn thread_cpus_come_from_code_or_the_environment_and_a_bad_list_is_reported() {
+        let from_env = |value: &str| resolve_with(&[("NANOTEL_THREAD_CPUS", value)], &Overrides::default());
+        assert_eq!(resolve_with(&[], &Overrides::default()).0.thread_cpus, None);
+        assert_eq!(from_env("2-3,0").0.thread_cpus, Some(vec![0, 2, 3]));
+        let (config, problems) = from_env("3-1");
+        assert_eq!(config.thread_cpus, None);
+        let expected = "NANOTEL_THREAD_CPUS=\"3-1\" is ignored: the range \"3-1\" runs backwards; nanotel's threads run where they start";
+        assert_eq!(problems, [expected]);
+        let in_code = |cpus: Vec<usize>| Overrides { thread_cpus: Some(cpus), ..Overrides::default() };
+        let (config, problems) = resolve_with(&[("NANOTEL_THREAD_CPUS", "0")], &in_code(vec![1]));
+        assert_eq!((config.thread_cpus, problems.len()), (Some(vec![1]), 0), "code wins");
+        let (config, problems) = resolve_with(&[], &in_code(vec![]));
+        assert_eq!(config.thread_cpus, None);
+        assert_eq!(
+            problems,
+            ["with_thread_cpus([]) is ignored: no CPU is named; nanotel's threads run where they start"]
+        );
     }
 
     /// A metric export interval of zero, from the environment or from code, is the default.

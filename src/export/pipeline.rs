@@ -744,6 +744,17 @@ impl PipelineBuilder {
         self
     }
 
+    /// The CPUs nanotel's own threads run on (overrides `NANOTEL_THREAD_CPUS`; default: where the
+    /// thread that builds the pipeline may run): the exporter thread and the threads it starts,
+    /// and a [`Telemetry`](crate::Telemetry)'s Prometheus endpoint. For a program that pins its
+    /// hot threads to cores of their own, so that exporting never takes a turn on them. An empty
+    /// list, or one with a number past 1023, is reported and ignored (see
+    /// [`PipelineConfig::thread_cpus`](super::PipelineConfig::thread_cpus)).
+    pub fn with_thread_cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.overrides.thread_cpus = Some(cpus.into_iter().collect());
+        self
+    }
+
     /// The circuit breaker's settings.
     pub fn with_breaker(mut self, breaker: BreakerConfig) -> Self {
         self.overrides.breaker = Some(breaker);
@@ -863,6 +874,10 @@ impl Pipeline {
             .name("nanotel-export".into())
             .spawn(move || {
                 crate::own_threads::mark_current();
+                // First, so that the threads it starts (name lookups) inherit the placement.
+                if let Some(cpus) = &worker_config.thread_cpus {
+                    crate::thread_cpus::place_current_thread(cpus);
+                }
                 // The HTTP client is made on this thread: reqwest's blocking client must not be
                 // created or dropped inside a caller's async runtime.
                 match Worker::new(worker_shared, worker_config, commands, console, strict_tls, extensions) {

@@ -91,7 +91,8 @@ impl Transport {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
-            // Its blocking threads (name resolution) are nanotel's too.
+            // Its blocking threads (name resolution) are nanotel's too, and say so in `top -H`.
+            .thread_name("nanotel-lookup")
             .on_thread_start(crate::own_threads::mark_current)
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;

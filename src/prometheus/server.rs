@@ -43,9 +43,25 @@ pub struct PrometheusServerBuilder {
     sources: Vec<Source>,
     request_timeout: Duration,
     max_connections: usize,
+    thread_cpus: Option<Vec<usize>>,
 }
 
 impl PrometheusServerBuilder {
+    /// The CPUs the endpoint's thread runs on (default: where the thread that starts it may run),
+    /// as [`PipelineBuilder::with_thread_cpus`](crate::export::PipelineBuilder::with_thread_cpus)
+    /// for the exporter; an empty list, or one with a number past 1023, is reported and ignored.
+    pub fn with_thread_cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        let cpus: Vec<usize> = cpus.into_iter().collect();
+        self.thread_cpus = crate::thread_cpus::checked(cpus.clone())
+            .map_err(|why| {
+                crate::diag::warning!(
+                    "with_thread_cpus({cpus:?}) is ignored: {why}; the endpoint's thread runs where it starts"
+                );
+            })
+            .ok();
+        self
+    }
+
     /// The host (name or address) and port to listen on (default `localhost:9464`; port 0 picks
     /// a free one, see [`PrometheusServer::local_addr`]).
     pub fn with_address(mut self, host: impl Into<String>, port: u16) -> Self {
@@ -113,8 +129,12 @@ impl PrometheusServerBuilder {
             max_connections: self.max_connections,
         };
         let (stop, stopped) = oneshot::channel();
+        let thread_cpus = self.thread_cpus;
         let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
             crate::own_threads::mark_current();
+            if let Some(cpus) = &thread_cpus {
+                crate::thread_cpus::place_current_thread(cpus);
+            }
             runtime.block_on(serve(listener, settings, stopped));
         })?;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
@@ -166,6 +186,7 @@ impl PrometheusServer {
             sources: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            thread_cpus: None,
         }
     }
 
