@@ -95,6 +95,9 @@ const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "NVDA", "AMZN"];
 /// few enough that the timing itself does not shape the run.
 const SAMPLE_EVERY: u64 = 4;
 
+/// The longest run `--duration` asks for: a century.
+const MAX_DURATION_SECS: u64 = 100 * 365 * 24 * 3600;
+
 struct Options {
     duration: Duration,
     orders_per_sec: u64,
@@ -110,7 +113,9 @@ fn parse_options() -> Result<Options, String> {
             value.parse().map_err(|_| format!("{name}: {value:?} is not a whole number"))
         };
         match flag.as_str() {
-            "--duration" => options.duration = Duration::from_secs(number("--duration")?),
+            // Past a century (`u64::MAX` meant as "until stopped"), a century: the run's deadline
+            // must fit the clock.
+            "--duration" => options.duration = Duration::from_secs(number("--duration")?.min(MAX_DURATION_SECS)),
             "--orders-per-sec" => options.orders_per_sec = number("--orders-per-sec")?.clamp(1, 1_000_000),
             "--seed" => options.seed = number("--seed")?,
             "--help" | "-h" => {

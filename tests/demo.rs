@@ -249,3 +249,36 @@ fn otlp_and_prometheus_serves_the_demos_own_metrics() {
     let summary = summary(&rest);
     assert!(number(&summary, Signal::Metrics, "exported") > 0, "OTLP metrics still go out: {summary}");
 }
+
+/// `--duration` past what a deadline can hold (`u64::MAX` seconds, meant as "run until stopped")
+/// runs, a century at most: it used to panic as the run began (a deadline past the clock's range).
+#[test]
+fn a_duration_past_the_clocks_range_runs_until_stopped() {
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut child = demo()
+        .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
+        .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+        .env("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
+        .args(["--duration", &u64::MAX.to_string(), "--orders-per-sec", "200"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok);
+    let url = lines.find_map(|line| Some(line.strip_prefix("Prometheus metrics at ")?.to_owned()));
+    // Orders counted twice, a second apart: the run is under way past where its deadline is set.
+    let orders = || -> Option<u64> {
+        let body = reqwest::blocking::get(url.as_deref()?).and_then(reqwest::blocking::Response::text).ok()?;
+        let counts = body.lines().filter(|line| line.starts_with("trading_orders_total{"));
+        Some(counts.filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok()).sum())
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let first = orders();
+    std::thread::sleep(Duration::from_secs(1));
+    let (second, running) = (orders(), child.try_wait().expect("the demo's status").is_none());
+    let _ = child.kill();
+    let stderr = child.wait_with_output().map(|output| String::from_utf8_lossy(&output.stderr).into_owned());
+    drop(serial);
+    assert!(running, "the demo ended: {stderr:?}");
+    assert!(first.zip(second).is_some_and(|(first, second)| second > first), "{first:?} then {second:?}: {stderr:?}");
+}

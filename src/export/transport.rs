@@ -22,6 +22,7 @@
 //! whose cause says what was wrong with the certificate ([`super::tls::explain`]).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -117,14 +118,27 @@ impl Transport {
 
     /// Drives the requests in `requests` for at most `slice`, or until one or more finish: those
     /// are taken out of their place and returned with its index.
+    ///
+    /// A request whose code panics (the libraries' under it: tokio's, for one, panics when it
+    /// cannot start the thread a name lookup runs on, as when the process is at its thread limit)
+    /// finishes as a failed attempt, retried as any other, rather than ending the exporter thread
+    /// and with it every signal's export for the rest of the program.
     pub(super) fn poll_for(&self, requests: &mut [Option<Pending>], slice: Duration) -> Vec<(usize, SendResult)> {
         let finished = std::future::poll_fn(|cx| {
             let mut done = Vec::new();
             for (index, place) in requests.iter_mut().enumerate() {
-                if let Some(Poll::Ready(result)) = place.as_mut().map(|request| request.as_mut().poll(cx)) {
-                    *place = None;
-                    done.push((index, result));
-                }
+                let Some(request) = place.as_mut() else { continue };
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| request.as_mut().poll(cx)));
+                let result = match polled {
+                    Ok(Poll::Pending) => continue,
+                    Ok(Poll::Ready(result)) => result,
+                    Err(panic) => {
+                        Err(TransportError::Connection(format!("the HTTP client panicked: {}", panic_message(&*panic))))
+                    }
+                };
+                // A request that panicked is dropped here, its state whatever the panic left.
+                *place = None;
+                done.push((index, result));
             }
             if done.is_empty() {
                 Poll::Pending
@@ -133,6 +147,15 @@ impl Transport {
             }
         });
         self.runtime().block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
+    }
+}
+
+/// What a panic said, when it said it with a string (as `panic!` does).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => message,
+        (None, Some(message)) => message,
+        (None, None) => "(no message)",
     }
 }
 
@@ -348,7 +371,28 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use super::Transport;
+    use super::{Pending, Transport, TransportError};
+
+    /// A request whose code panics finishes as a failed attempt; the request beside it, and the
+    /// next one, are driven as before.
+    #[test]
+    fn a_request_that_panics_is_a_failed_attempt_and_the_transport_goes_on() {
+        let (config, _) = crate::export::config::resolve(&|_| None, &Default::default()).unwrap();
+        let (transport, _) = Transport::new(&config).unwrap();
+        let answer = || Err(TransportError::Timeout("answered".into()));
+        let panicking: Pending =
+            Box::pin(async { panic!("OS can't spawn worker thread: Resource temporarily unavailable") });
+        let mut requests = [Some(panicking), Some(Box::pin(async move { answer() }) as Pending), None];
+        let mut finished = transport.poll_for(&mut requests, Duration::from_secs(5));
+        finished.sort_by_key(|(index, _)| *index);
+        let failed = TransportError::Connection(
+            "the HTTP client panicked: OS can't spawn worker thread: Resource temporarily unavailable".into(),
+        );
+        assert_eq!(finished, [(0, Err(failed)), (1, answer())]);
+        assert!(requests.iter().all(Option::is_none), "both taken out");
+        requests[2] = Some(Box::pin(async move { answer() }));
+        assert_eq!(transport.poll_for(&mut requests, Duration::from_secs(5)), [(2, answer())], "the runtime goes on");
+    }
 
     /// A lookup under way on the runtime's blocking threads (a `getaddrinfo` waiting on a DNS
     /// server that does not answer, which no test can arrange) holds the transport's drop no
