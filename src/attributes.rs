@@ -362,6 +362,51 @@ impl Value {
     }
 }
 
+impl Value {
+    /// The OTLP form of the value with its arrays and maps nested deeper than `max_depth` (the
+    /// value itself is at depth 1) each an empty value: the specification's attribute value depth
+    /// limit. The conversion never descends past the limit, however deep the value.
+    pub(crate) fn to_proto_within(&self, max_depth: usize) -> otlp::AnyValue {
+        self.to_proto_at(1, max_depth)
+    }
+
+    fn to_proto_at(&self, depth: usize, max_depth: usize) -> otlp::AnyValue {
+        use otlp::any_value::Value as Any;
+        let value = match self {
+            Value::Array(_) | Value::Map(_) if depth > max_depth => return otlp::AnyValue { value: None },
+            Value::Array(values) => Any::ArrayValue(otlp::ArrayValue {
+                values: values.iter().map(|value| value.to_proto_at(depth + 1, max_depth)).collect(),
+            }),
+            Value::Map(entries) => Any::KvlistValue(otlp::KeyValueList {
+                values: entries
+                    .iter()
+                    .map(|kv| otlp::KeyValue {
+                        key: kv.key.as_str().to_owned(),
+                        value: Some(kv.value.to_proto_at(depth + 1, max_depth)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+            leaf => return leaf.to_proto(),
+        };
+        otlp::AnyValue { value: Some(value) }
+    }
+}
+
+/// The default attribute value depth limit (`SpanLimits` and `LogLimits`'
+/// `attribute_value_depth`), the specification's: 64.
+pub(crate) const DEFAULT_VALUE_DEPTH: usize = 64;
+
+/// How attribute values are cut when exported (the specification's attribute limits): strings to
+/// `length` characters and byte arrays to as many bytes (uncut when `None`), element by element;
+/// arrays and maps nested deeper than `depth` (the attribute's value itself at depth 1) each
+/// replaced with an empty value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ValueLimits {
+    pub(crate) length: Option<usize>,
+    pub(crate) depth: usize,
+}
+
 /// One attribute: a key and its value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyValue {

@@ -162,7 +162,7 @@ fn run(protocol: Protocol) {
     provider.attach(&pipeline);
     let limited = LoggerProvider::builder()
         .without_env()
-        .with_log_limits(LogLimits { attribute_count: 4, attribute_value_length: Some(5) })
+        .with_log_limits(LogLimits { attribute_count: 4, attribute_value_length: Some(5), ..LogLimits::default() })
         .build();
     limited.attach(&pipeline);
     let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();

@@ -215,6 +215,7 @@ fn limits_cut_and_count() {
         link_count: 1,
         attributes_per_event: 1,
         attributes_per_link: 1,
+        ..SpanLimits::default()
     };
     let provider = TracerProvider::builder().without_env().with_span_limits(limits).build();
     let tracer = provider.tracer("gateway");

@@ -1,5 +1,6 @@
 //! Log record limits: how many attributes a record keeps and how long their values may be.
 
+use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH};
 use crate::config::EnvReader;
 
 /// The limits applied to every log record of a provider.
@@ -7,19 +8,23 @@ use crate::config::EnvReader;
 /// The count cuts new attribute keys (overwriting an existing key is always allowed) and what is
 /// cut is counted in the record's `dropped_attributes_count`. The value length limit truncates
 /// attribute strings (in characters) and byte arrays (in bytes), element by element in arrays and
-/// maps; the body, not an attribute, is sent whole. It is applied on the exporter thread, so
-/// emitting never copies a string.
+/// maps, and the depth limit empties arrays and maps nested too deep; the body, not an attribute,
+/// is sent whole. Both are applied on the exporter thread, so emitting never copies a string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLimits {
     /// Attributes per record (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, default 128).
     pub attribute_count: usize,
     /// Length of attribute values (`OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default none).
     pub attribute_value_length: Option<usize>,
+    /// How deep arrays and maps may nest in an attribute value, the value itself at depth 1: one
+    /// nested deeper is sent as an empty value (as [`SpanLimits::attribute_value_depth`](crate::trace::SpanLimits::attribute_value_depth);
+    /// default 64, set in code only; 0 acts as 1).
+    pub attribute_value_depth: usize,
 }
 
 impl Default for LogLimits {
     fn default() -> Self {
-        LogLimits { attribute_count: 128, attribute_value_length: None }
+        LogLimits { attribute_count: 128, attribute_value_length: None, attribute_value_depth: DEFAULT_VALUE_DEPTH }
     }
 }
 
@@ -33,7 +38,13 @@ impl LogLimits {
                 .unwrap_or(LogLimits::default().attribute_count),
             attribute_value_length: env
                 .limit(&["OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]),
+            attribute_value_depth: DEFAULT_VALUE_DEPTH,
         }
+    }
+
+    /// How the exporter cuts attribute values.
+    pub(crate) fn value_limits(&self) -> ValueLimits {
+        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.max(1) }
     }
 }
 

@@ -154,8 +154,8 @@ impl LoggerProvider {
     /// buffers, or emitted by a thread-local destructor after their thread's buffer was gone.
     /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {
-        let max_length = self.inner.limits.attribute_value_length;
-        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, max_length))).lost()
+        let limits = self.inner.limits.value_limits();
+        self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, limits))).lost()
     }
 
     /// The limits in force.
@@ -194,7 +194,7 @@ impl RingProvider for ProviderInner {
     }
 
     fn deliver(&self, sink: &mut RecordSink<'_>, scope: &Scope, item: LogItem) {
-        sink.send_log(scope, record::to_proto(item, self.limits.attribute_value_length));
+        sink.send_log(scope, record::to_proto(item, self.limits.value_limits()));
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::ptr::addr_of_mut;
 
-use crate::attributes::{Text, Value};
+use crate::attributes::{KeyValue, Text, Value, ValueLimits};
 use crate::clock;
-use crate::proto::common::v1::{any_value, AnyValue};
+use crate::proto::common::v1::{self as otlp_common, any_value, AnyValue};
 use crate::proto::logs::v1 as otlp;
 use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -110,13 +110,15 @@ impl LogItem {
     }
 }
 
-/// The OTLP log record, with the attributes' string and byte values cut to `max_length` when set
-/// (the limit is on attributes: the body is sent whole).
-pub(crate) fn to_proto(mut item: LogItem, max_length: Option<usize>) -> otlp::LogRecord {
-    let limited = |value: &mut AnyValue| {
-        if let Some(max) = max_length {
-            cut(value, max);
+/// The OTLP log record, with the attributes' values cut as `limits` says (the limits are on
+/// attributes: the body is sent whole).
+pub(crate) fn to_proto(mut item: LogItem, limits: ValueLimits) -> otlp::LogRecord {
+    let attribute = |kv: &KeyValue| {
+        let mut value = kv.value.to_proto_within(limits.depth);
+        if let Some(max) = limits.length {
+            cut(&mut value, max);
         }
+        otlp_common::KeyValue { key: kv.key.as_str().to_owned(), value: Some(value), ..Default::default() }
     };
     let has_trace = item.trace_id.is_valid();
     otlp::LogRecord {
@@ -129,15 +131,7 @@ pub(crate) fn to_proto(mut item: LogItem, max_length: Option<usize>) -> otlp::Lo
         severity_number: item.severity.number(),
         severity_text: item.severity_text.as_deref().unwrap_or(item.severity.name()).to_owned(),
         body: item.body.as_ref().map(Value::to_proto),
-        attributes: item
-            .attributes
-            .unique()
-            .map(|kv| {
-                let mut attribute = kv.to_proto();
-                attribute.value.iter_mut().for_each(limited);
-                attribute
-            })
-            .collect(),
+        attributes: item.attributes.unique().map(attribute).collect(),
         dropped_attributes_count: item.attributes.dropped,
         // The low byte holds the W3C trace flags; the rest is reserved.
         flags: if has_trace { u32::from(item.flags.bits()) } else { 0 },
@@ -167,7 +161,6 @@ fn cut(value: &mut AnyValue, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attributes::KeyValue;
 
     #[test]
     fn attribute_values_are_cut_by_characters_and_bytes_at_any_depth() {
@@ -176,7 +169,7 @@ mod tests {
         let array = vec![Value::from("héllo"), Value::from(vec![1u8, 2, 3])];
         item.attributes.set(KeyValue::new("array", array), 8);
         item.attributes.set(KeyValue::new("map", vec![KeyValue::new("s", "abcdef"), KeyValue::new("n", 12345)]), 8);
-        let record = to_proto(item, Some(2));
+        let record = to_proto(item, ValueLimits { length: Some(2), depth: 64 });
         assert_eq!(record.body, Some(Value::from("the body is not an attribute").to_proto()));
         let Some(any_value::Value::ArrayValue(array)) = &record.attributes[0].value.as_ref().unwrap().value else {
             panic!("an array attribute")
@@ -190,5 +183,24 @@ mod tests {
         assert_eq!(map.values[1].value.as_ref().unwrap().value, Some(any_value::Value::IntValue(12345)));
         assert_eq!((record.severity_number, record.severity_text.as_str()), (15, "WARN3"));
         assert!(record.trace_id.is_empty() && record.span_id.is_empty() && record.flags == 0);
+    }
+
+    /// Arrays and maps nested past the depth limit are emptied in attributes (the array at the
+    /// limit's depth keeps its elements); the body, not an attribute, is sent whole.
+    #[test]
+    fn attribute_values_nested_past_the_depth_limit_are_emptied() {
+        let nested = Value::from(vec![Value::from(vec![Value::from(vec![Value::from(1)])])]);
+        let mut item = LogItem::new(0, Severity::Info);
+        item.body = Some(nested.clone());
+        item.attributes.set(KeyValue::new("nested", nested.clone()), 8);
+        let record = to_proto(item, ValueLimits { length: None, depth: 2 });
+        assert_eq!(record.body, Some(nested.to_proto()));
+        let Some(any_value::Value::ArrayValue(outer)) = &record.attributes[0].value.as_ref().unwrap().value else {
+            panic!("an array attribute")
+        };
+        let Some(any_value::Value::ArrayValue(second)) = &outer.values[0].value else {
+            panic!("the second level kept")
+        };
+        assert_eq!(second.values, [AnyValue { value: None }], "the third emptied, not an empty array");
     }
 }

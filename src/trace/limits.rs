@@ -1,19 +1,28 @@
 //! Span limits: how much one span may carry before what is added is dropped and counted.
 
+use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH};
 use crate::config::EnvReader;
 
 /// The limits applied to every span of a provider.
 ///
 /// Counts cut new items (overwriting an existing attribute key is always allowed) and what is cut
 /// is counted in the span's dropped counts. The value length limit truncates strings (in
-/// characters) and byte arrays (in bytes), element by element in arrays and maps; it is applied on
-/// the exporter thread, so the hot path never copies a string.
+/// characters) and byte arrays (in bytes), element by element in arrays and maps, and the depth
+/// limit empties arrays and maps nested too deep; both are applied on the exporter thread, so the
+/// hot path never copies a string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanLimits {
     /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, default 128).
     pub attribute_count: usize,
     /// Length of attribute values (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default none).
     pub attribute_value_length: Option<usize>,
+    /// How deep arrays and maps may nest in an attribute value (span, event and link attributes),
+    /// the value itself at depth 1: one nested deeper is sent as an empty value. Default 64, the
+    /// specification's; set in code only (it names no variable); 0 acts as 1. A decoder with a
+    /// recursion limit refuses the whole request a value too deep is in: prost's limit, 100
+    /// nested messages, is passed by maps about 30 deep (each level is three messages), so a
+    /// program whose backend decodes that way sets a lower limit.
+    pub attribute_value_depth: usize,
     /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default 128).
     pub event_count: usize,
     /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`, default 128).
@@ -29,6 +38,7 @@ impl Default for SpanLimits {
         SpanLimits {
             attribute_count: 128,
             attribute_value_length: None,
+            attribute_value_depth: DEFAULT_VALUE_DEPTH,
             event_count: 128,
             link_count: 128,
             attributes_per_event: 128,
@@ -54,7 +64,13 @@ impl SpanLimits {
             attributes_per_link: count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_link),
             attribute_value_length: env
                 .limit(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]),
+            attribute_value_depth: defaults.attribute_value_depth,
         }
+    }
+
+    /// How the exporter cuts attribute values.
+    pub(crate) fn value_limits(&self) -> ValueLimits {
+        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.max(1) }
     }
 }
 

@@ -189,8 +189,8 @@ impl TracerProvider {
     /// room, or ended by a thread-local destructor after their thread's buffer was gone. For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
-        let max_length = self.inner.recorder.limits().attribute_value_length;
-        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, max_length))).lost()
+        let limits = self.inner.recorder.limits().value_limits();
+        self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, limits))).lost()
     }
 
     /// How many heap allocations spans of this provider made on the threads that record them
@@ -242,13 +242,13 @@ impl RingProvider for ProviderInner {
     }
 
     fn deliver(&self, sink: &mut RecordSink<'_>, scope: &Scope, record: SpanRecord) {
-        let max_length = self.recorder.limits().attribute_value_length;
+        let limits = self.recorder.limits().value_limits();
         // The OTLP exporter's protobuf is written straight from the slot when nothing of the
         // user's needs the span's OTLP message (see `export::span_queue`).
         if sink.encodes_spans() {
-            sink.send_encoded_span(scope, |scratch, out| record::write_wire(record, max_length, scratch, out));
+            sink.send_encoded_span(scope, |scratch, out| record::write_wire(record, limits, scratch, out));
         } else {
-            sink.send_span(scope, record::to_proto(record, max_length));
+            sink.send_span(scope, record::to_proto(record, limits));
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::attributes::{KeyValue, Value};
+use crate::attributes::{KeyValue, Value, ValueLimits};
 use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
@@ -24,19 +24,26 @@ const HAS_IS_REMOTE: u32 = 0x100;
 /// `SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK`: the parent (or linked) context came from another process.
 const IS_REMOTE: u32 = 0x200;
 
-/// The OTLP span, with string and byte values cut to `max_length` when set.
-pub(crate) fn to_proto(record: SpanRecord, max_length: Option<usize>) -> otlp::Span {
+/// The OTLP span, its attributes' values cut as `limits` says.
+pub(crate) fn to_proto(record: SpanRecord, limits: ValueLimits) -> otlp::Span {
     // Read in its slot, which is freed (its events-and-links box recycled) right after.
-    record.slot.consume(|data| encode(data, max_length))
+    record.slot.consume(|data| encode(data, limits))
 }
 
-fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
+fn encode(data: &mut SpanData, limits: ValueLimits) -> otlp::Span {
     data.recorder.get().count_heap_allocations(u64::from(data.attributes.spill_allocations()));
     // Usually the first read of this context: its ids are drawn now, on the exporter thread.
     let context = data.context.get();
     let no_extras = SpanExtras::default();
     let extras = data.extras.as_deref().unwrap_or(&no_extras);
-    let attribute = |kv: &KeyValue| limited(kv, max_length).to_proto();
+    let attribute = |kv: &KeyValue| {
+        let kv = limited(kv, limits);
+        otlp_common::KeyValue {
+            key: kv.key.as_str().to_owned(),
+            value: Some(kv.value.to_proto_within(limits.depth)),
+            ..Default::default()
+        }
+    };
     let status = match &data.status {
         Status::Unset => None,
         Status::Ok => Some(otlp::Status { code: otlp::status::StatusCode::Ok as i32, message: String::new() }),
@@ -91,12 +98,12 @@ fn encode(data: &mut SpanData, max_length: Option<usize>) -> otlp::Span {
 
 /// Appends the span's protobuf encoding to `out` as field 2 of a `ScopeSpans` (key, length,
 /// body), read where it lies in its slot, which is freed right after: the bytes
-/// `to_proto(record, max_length)` encodes to, without making the message.
-pub(crate) fn write_wire(record: SpanRecord, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
-    record.slot.consume(|data| write_data(data, max_length, scratch, out));
+/// `to_proto(record, limits)` encodes to, without making the message.
+pub(crate) fn write_wire(record: SpanRecord, limits: ValueLimits, scratch: &mut WireScratch, out: &mut Vec<u8>) {
+    record.slot.consume(|data| write_data(data, limits, scratch, out));
 }
 
-fn write_data(data: &mut SpanData, max_length: Option<usize>, scratch: &mut WireScratch, out: &mut Vec<u8>) {
+fn write_data(data: &mut SpanData, limits: ValueLimits, scratch: &mut WireScratch, out: &mut Vec<u8>) {
     data.recorder.get().count_heap_allocations(u64::from(data.attributes.spill_allocations()));
     // As `encode` reads them: repeated keys folded, the first read of the context drawing its ids.
     data.attributes.fold();
@@ -115,7 +122,7 @@ fn write_data(data: &mut SpanData, max_length: Option<usize>, scratch: &mut Wire
         state.clear();
         context.trace_state().write_header(state);
     }
-    let view = SpanView { data, context, extras, max_length, states };
+    let view = SpanView { data, context, extras, limits, states };
     wire::append_field(2, &view, &mut scratch.lengths, out);
 }
 
@@ -124,14 +131,14 @@ struct SpanView<'a> {
     data: &'a SpanData,
     context: &'a SpanContext,
     extras: &'a SpanExtras,
-    max_length: Option<usize>,
+    limits: ValueLimits,
     /// The span's `tracestate` header, then its links'.
     states: &'a [String],
 }
 
 impl Fields for SpanView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
-        let (data, context, max_length) = (self.data, self.context, self.max_length);
+        let (data, context, limits) = (self.data, self.context, self.limits);
         s.bytes_field(1, &context.trace_id().to_bytes());
         s.bytes_field(2, &context.span_id().to_bytes());
         s.string_field(3, self.states.first().map_or("", String::as_str));
@@ -143,16 +150,16 @@ impl Fields for SpanView<'_> {
         s.fixed64_field(7, clock::ticks_to_unix_nanos(data.start));
         s.fixed64_field(8, if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) });
         for kv in data.attributes.held() {
-            s.message(9, &AttributeView { kv, max_length });
+            s.message(9, &AttributeView::top(kv, limits));
         }
         s.uint32_field(10, data.attributes.dropped);
         for (event, attributes) in self.extras.events() {
-            s.message(11, &EventView { event, attributes, max_length });
+            s.message(11, &EventView { event, attributes, limits });
         }
         s.uint32_field(12, self.extras.dropped_events);
         for (index, (link, attributes)) in self.extras.links().enumerate() {
             let state = self.states.get(index + 1).map_or("", String::as_str);
-            s.message(13, &LinkView { link, attributes, state, max_length });
+            s.message(13, &LinkView { link, attributes, state, limits });
         }
         s.uint32_field(14, self.extras.dropped_links);
         match &data.status {
@@ -171,7 +178,7 @@ impl Fields for SpanView<'_> {
 struct EventView<'a> {
     event: &'a Event,
     attributes: &'a [KeyValue],
-    max_length: Option<usize>,
+    limits: ValueLimits,
 }
 
 impl Fields for EventView<'_> {
@@ -179,7 +186,7 @@ impl Fields for EventView<'_> {
         s.fixed64_field(1, clock::ticks_to_unix_nanos(self.event.ticks));
         s.string_field(2, self.event.name.as_str());
         for kv in self.attributes {
-            s.message(3, &AttributeView { kv, max_length: self.max_length });
+            s.message(3, &AttributeView::top(kv, self.limits));
         }
         s.uint32_field(4, self.event.dropped);
     }
@@ -189,7 +196,7 @@ struct LinkView<'a> {
     link: &'a Link,
     attributes: &'a [KeyValue],
     state: &'a str,
-    max_length: Option<usize>,
+    limits: ValueLimits,
 }
 
 impl Fields for LinkView<'_> {
@@ -199,7 +206,7 @@ impl Fields for LinkView<'_> {
         s.bytes_field(2, &context.span_id().to_bytes());
         s.string_field(3, self.state);
         for kv in self.attributes {
-            s.message(4, &AttributeView { kv, max_length: self.max_length });
+            s.message(4, &AttributeView::top(kv, self.limits));
         }
         s.uint32_field(5, self.link.dropped);
         s.fixed32_field(6, link_flags(context));
@@ -218,30 +225,44 @@ impl Fields for StatusView<'_> {
     }
 }
 
-/// An attribute as an OTLP `KeyValue`, its value cut to `max_length` (see [`truncated`]).
+/// An attribute as an OTLP `KeyValue`, its value cut as `limits` says (see [`truncated`] and
+/// `Value::to_proto_within`); `depth` is its value's (1 for a span's, event's or link's own
+/// attribute, one more for each array or map it is inside).
 struct AttributeView<'a> {
     kv: &'a KeyValue,
-    max_length: Option<usize>,
+    limits: ValueLimits,
+    depth: usize,
+}
+
+impl<'a> AttributeView<'a> {
+    /// A span's, event's or link's own attribute.
+    fn top(kv: &'a KeyValue, limits: ValueLimits) -> Self {
+        AttributeView { kv, limits, depth: 1 }
+    }
 }
 
 impl Fields for AttributeView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
         s.string_field(1, self.kv.key.as_str());
-        s.message(2, &ValueView { value: &self.kv.value, max_length: self.max_length });
+        s.message(2, &ValueView { value: &self.kv.value, limits: self.limits, depth: self.depth });
     }
 }
 
-/// A value as an OTLP `AnyValue`, cut as [`truncated`] cuts it: strings to `max_length`
-/// characters, byte arrays to as many bytes, element by element in arrays and maps.
+/// A value at `depth` as an OTLP `AnyValue`, cut as [`truncated`] cuts it (strings to the length
+/// limit in characters, byte arrays to as many bytes, element by element in arrays and maps), an
+/// array or map past the depth limit an empty value.
 struct ValueView<'a> {
     value: &'a Value,
-    max_length: Option<usize>,
+    limits: ValueLimits,
+    depth: usize,
 }
 
 impl Fields for ValueView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
-        let max_length = self.max_length;
+        let (limits, depth) = (self.limits, self.depth);
+        let max_length = limits.length;
         match self.value {
+            Value::Array(_) | Value::Map(_) if depth > limits.depth => {}
             Value::Str(text) => {
                 let text = text.as_str();
                 let cut = max_length.and_then(|max| text.char_indices().nth(max)).map_or(text.len(), |(at, _)| at);
@@ -250,35 +271,39 @@ impl Fields for ValueView<'_> {
             Value::Bool(value) => s.varint(2, u64::from(*value)),
             Value::I64(value) => s.varint(3, *value as u64),
             Value::F64(value) => s.fixed64(4, value.to_bits()),
-            Value::Array(values) => s.message(5, &ArrayView { values, max_length }),
-            Value::Map(entries) => s.message(6, &MapView { entries, max_length }),
+            Value::Array(values) => s.message(5, &ArrayView { values, limits, depth: depth + 1 }),
+            Value::Map(entries) => s.message(6, &MapView { entries, limits, depth: depth + 1 }),
             Value::Bytes(bytes) => s.bytes(7, &bytes[..max_length.map_or(bytes.len(), |max| max.min(bytes.len()))]),
         }
     }
 }
 
+/// An array's elements, each at `depth`.
 struct ArrayView<'a> {
     values: &'a [Value],
-    max_length: Option<usize>,
+    limits: ValueLimits,
+    depth: usize,
 }
 
 impl Fields for ArrayView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
         for value in self.values {
-            s.message(1, &ValueView { value, max_length: self.max_length });
+            s.message(1, &ValueView { value, limits: self.limits, depth: self.depth });
         }
     }
 }
 
+/// A map's entries, their values at `depth`.
 struct MapView<'a> {
     entries: &'a [KeyValue],
-    max_length: Option<usize>,
+    limits: ValueLimits,
+    depth: usize,
 }
 
 impl Fields for MapView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
         for kv in self.entries {
-            s.message(1, &AttributeView { kv, max_length: self.max_length });
+            s.message(1, &AttributeView { kv, limits: self.limits, depth: self.depth });
         }
     }
 }
@@ -297,31 +322,36 @@ fn kind(kind: SpanKind) -> otlp::span::SpanKind {
     }
 }
 
-/// The attribute with its value cut to `max_length` (a copy only when something is cut).
-fn limited(kv: &KeyValue, max_length: Option<usize>) -> std::borrow::Cow<'_, KeyValue> {
-    match max_length.and_then(|max| truncated(&kv.value, max)) {
+/// The attribute with its value cut to the length limit (a copy only when something is cut), down
+/// to the depth limit: what is deeper is emptied when the value is converted
+/// (`Value::to_proto_within`).
+fn limited(kv: &KeyValue, limits: ValueLimits) -> std::borrow::Cow<'_, KeyValue> {
+    match limits.length.and_then(|max| truncated(&kv.value, max, limits.depth)) {
         Some(value) => std::borrow::Cow::Owned(KeyValue { key: kv.key.clone(), value }),
         None => std::borrow::Cow::Borrowed(kv),
     }
 }
 
 /// The value cut to `max` characters (strings) or bytes (byte arrays), element by element in
-/// arrays and maps; `None` when nothing needs cutting.
-fn truncated(value: &Value, max: usize) -> Option<Value> {
+/// arrays and maps; `room` is how many levels of nesting the depth limit leaves it (the value
+/// itself one), an array or map with none left being emptied anyway, uncut. `None` when nothing
+/// needs cutting.
+fn truncated(value: &Value, max: usize, room: usize) -> Option<Value> {
     match value {
+        Value::Array(_) | Value::Map(_) if room == 0 => None,
         Value::Str(text) => {
             let (cut, _) = text.char_indices().nth(max)?;
             Some(Value::from(text[..cut].to_owned()))
         }
         Value::Bytes(bytes) if bytes.len() > max => Some(Value::Bytes(Arc::from(&bytes[..max]))),
         Value::Array(values) => {
-            let cut: Vec<Option<Value>> = values.iter().map(|v| truncated(v, max)).collect();
+            let cut: Vec<Option<Value>> = values.iter().map(|v| truncated(v, max, room - 1)).collect();
             cut.iter().any(Option::is_some).then(|| {
                 Value::Array(values.iter().zip(cut).map(|(v, cut)| cut.unwrap_or_else(|| v.clone())).collect())
             })
         }
         Value::Map(entries) => {
-            let cut: Vec<Option<Value>> = entries.iter().map(|kv| truncated(&kv.value, max)).collect();
+            let cut: Vec<Option<Value>> = entries.iter().map(|kv| truncated(&kv.value, max, room - 1)).collect();
             cut.iter().any(Option::is_some).then(|| {
                 Value::Map(
                     entries
@@ -425,46 +455,125 @@ mod tests {
 
     /// The span read both ways in its slot: its message encoded by prost as a `ScopeSpans`'
     /// one span, and the bytes `write_data` writes.
-    fn both_ways(record: SpanRecord, max_length: Option<usize>) -> (Vec<u8>, Vec<u8>) {
+    fn both_ways(record: SpanRecord, limits: ValueLimits) -> (Vec<u8>, Vec<u8>) {
         record.slot.consume(|data| {
-            let message = encode(data, max_length);
+            let message = encode(data, limits);
             let expected = otlp::ScopeSpans { spans: vec![message], ..Default::default() }.encode_to_vec();
             let mut written = Vec::new();
-            write_data(data, max_length, &mut WireScratch::default(), &mut written);
+            write_data(data, limits, &mut WireScratch::default(), &mut written);
             (expected, written)
         })
     }
 
     #[test]
     fn spans_written_from_their_slots_are_their_messages_encoded() {
-        for max_length in [None, Some(0), Some(3), Some(64)] {
-            let limits = SpanLimits {
-                attribute_value_length: max_length,
+        let lengths = [None, Some(0), Some(3), Some(64)];
+        let depths = [1, 2, 3, 64];
+        for (length, depth) in lengths.into_iter().flat_map(|length| depths.map(|depth| (length, depth))) {
+            let span_limits = SpanLimits {
+                attribute_value_length: length,
+                attribute_value_depth: depth,
                 event_count: 4,
                 link_count: 2,
                 attributes_per_link: 6,
                 ..SpanLimits::default()
             };
-            let provider = TracerProvider::builder().without_env().with_span_limits(limits).build();
+            let limits = span_limits.value_limits();
+            let provider = TracerProvider::builder().without_env().with_span_limits(span_limits).build();
             record_spans(&provider);
             let mut spans = 0;
             provider.drain_records(|record| {
-                let (expected, written) = both_ways(record, max_length);
-                assert_eq!(written, expected, "max length {max_length:?}");
+                let (expected, written) = both_ways(record, limits);
+                assert_eq!(written, expected, "{limits:?}");
                 spans += 1;
             });
             assert_eq!(spans, 6);
         }
     }
 
+    /// A value `levels` deep: maps inside one another, a string at the bottom.
+    fn nested(levels: usize) -> Value {
+        (1..levels).fold(Value::from("bottom"), |inner, _| Value::from(vec![KeyValue::new("k", inner)]))
+    }
+
+    /// How deep arrays and maps nest in an OTLP value (a string alone is 1).
+    fn depth_of(value: &otlp_common::AnyValue) -> usize {
+        use otlp_common::any_value::Value as Any;
+        1 + match &value.value {
+            Some(Any::KvlistValue(map)) => {
+                map.values.iter().filter_map(|kv| kv.value.as_ref()).map(depth_of).max().unwrap_or(0)
+            }
+            Some(Any::ArrayValue(array)) => array.values.iter().map(depth_of).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// The first span drained from `provider`, as its message and as the bytes written from its
+    /// slot (which must be that message's).
+    fn drained_span(provider: &TracerProvider) -> otlp::Span {
+        let limits = provider.limits().value_limits();
+        let mut spans = Vec::new();
+        provider.drain_records(|record| {
+            spans.push(record.slot.consume(|data| {
+                let message = encode(data, limits);
+                let mut written = Vec::new();
+                write_data(data, limits, &mut WireScratch::default(), &mut written);
+                let expected = otlp::ScopeSpans { spans: vec![message.clone()], ..Default::default() }.encode_to_vec();
+                assert_eq!(written, expected, "{limits:?}");
+                message
+            }));
+        });
+        spans.into_iter().next().expect("a span")
+    }
+
+    /// The specification's attribute value depth limit (64 by default): an array or map nested
+    /// deeper is an empty value, both ways a span is encoded. A lower limit keeps a request within a decoder's recursion
+    /// limit (prost's: 100 nested messages, and a map level is three).
+    #[test]
+    fn values_nested_past_the_depth_limit_are_emptied() {
+        use otlp_common::any_value::Value as Any;
+        let record_deep = |provider: &TracerProvider| {
+            provider.tracer("depth").span("deep").with_attributes([KeyValue::new("doc", nested(100))]).start().end();
+        };
+        let provider = TracerProvider::builder().without_env().build();
+        record_deep(&provider);
+        let span = drained_span(&provider);
+        let value = span.attributes[0].value.as_ref().expect("a value");
+        // 64 levels of maps, the 64th holding an empty value where the 65th map was.
+        assert_eq!(depth_of(value), 65);
+        let mut bottom = value;
+        while let Some(Any::KvlistValue(map)) = &bottom.value {
+            bottom = map.values[0].value.as_ref().expect("a value");
+        }
+        assert_eq!(bottom.value, None, "emptied, not the string below");
+
+        let shallow = SpanLimits { attribute_value_depth: 20, ..SpanLimits::default() };
+        let provider = TracerProvider::builder().without_env().with_span_limits(shallow).build();
+        record_deep(&provider);
+        let request = otlp::ScopeSpans { spans: vec![drained_span(&provider)], ..Default::default() }.encode_to_vec();
+        assert!(otlp::ScopeSpans::decode(&*request).is_ok(), "within prost's recursion limit");
+        let unlimited = otlp::ScopeSpans {
+            spans: vec![otlp::Span {
+                attributes: vec![KeyValue::new("doc", nested(100)).to_proto()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(otlp::ScopeSpans::decode(&*unlimited.encode_to_vec()).is_err(), "past it");
+
+        assert_eq!(depth_of(&nested(1_000).to_proto_within(3)), 4);
+    }
+
     #[test]
     fn values_are_cut_by_characters_and_bytes_recursively() {
-        assert_eq!(truncated(&Value::from("héllo"), 2), Some(Value::from(String::from("hé"))));
-        assert_eq!(truncated(&Value::from("hé"), 2), None);
-        assert_eq!(truncated(&Value::from(vec![1u8, 2, 3]), 2), Some(Value::from(vec![1u8, 2])));
-        assert_eq!(truncated(&Value::from(42), 0), None);
+        assert_eq!(truncated(&Value::from("héllo"), 2, 64), Some(Value::from(String::from("hé"))));
+        assert_eq!(truncated(&Value::from("hé"), 2, 64), None);
+        assert_eq!(truncated(&Value::from(vec![1u8, 2, 3]), 2, 64), Some(Value::from(vec![1u8, 2])));
+        assert_eq!(truncated(&Value::from(42), 0, 64), None);
         let nested = Value::from(vec![KeyValue::new("k", vec![Value::from("abc"), Value::from(true)])]);
         let expected = Value::from(vec![KeyValue::new("k", vec![Value::from(String::from("a")), Value::from(true)])]);
-        assert_eq!(truncated(&nested, 1), Some(expected));
+        assert_eq!(truncated(&nested, 1, 64), Some(expected.clone()));
+        assert_eq!(truncated(&nested, 1, 2), Some(expected), "the array at the limit's depth is cut");
+        assert_eq!(truncated(&nested, 1, 1), None, "the array past it is emptied later, not cut");
     }
 }
