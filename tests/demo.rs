@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -221,15 +221,16 @@ fn a_bad_flag_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--duration: \"soon\" is not a whole number"));
 }
 
-#[test]
-fn otlp_and_prometheus_serves_the_demos_own_metrics() {
-    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// The demo exporting over OTLP and serving Prometheus on a free port, 200 orders a second for
+/// `duration` seconds; its endpoint's URL, read from its output, and the lines after it.
+fn demo_serving_prometheus(duration: &str, stderr: Stdio) -> (Child, impl Iterator<Item = String>, String) {
     let mut child = demo()
         .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
         .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
         .env("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
-        .args(["--duration", "2", "--orders-per-sec", "200"])
+        .args(["--duration", duration, "--orders-per-sec", "200"])
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .expect("the demo starts");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok);
@@ -237,6 +238,13 @@ fn otlp_and_prometheus_serves_the_demos_own_metrics() {
         .by_ref()
         .find_map(|line| Some(line.strip_prefix("Prometheus metrics at ")?.to_owned()))
         .expect("the demo names its Prometheus endpoint");
+    (child, lines, url)
+}
+
+#[test]
+fn otlp_and_prometheus_serves_the_demos_own_metrics() {
+    let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mut child, lines, url) = demo_serving_prometheus("2", Stdio::inherit());
     // Orders are counted within the first tick periods; the endpoint shows the live values.
     std::thread::sleep(Duration::from_millis(500));
     let body = reqwest::blocking::get(&url).and_then(reqwest::blocking::Response::text).expect("a scrape");
@@ -255,20 +263,10 @@ fn otlp_and_prometheus_serves_the_demos_own_metrics() {
 #[test]
 fn a_duration_past_the_clocks_range_runs_until_stopped() {
     let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut child = demo()
-        .env("OTEL_METRICS_EXPORTER", "otlp,prometheus")
-        .env("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
-        .env("OTEL_EXPORTER_PROMETHEUS_PORT", "0")
-        .args(["--duration", &u64::MAX.to_string(), "--orders-per-sec", "200"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the demo starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok);
-    let url = lines.find_map(|line| Some(line.strip_prefix("Prometheus metrics at ")?.to_owned()));
+    let (mut child, _lines, url) = demo_serving_prometheus(&u64::MAX.to_string(), Stdio::piped());
     // Orders counted twice, a second apart: the run is under way past where its deadline is set.
     let orders = || -> Option<u64> {
-        let body = reqwest::blocking::get(url.as_deref()?).and_then(reqwest::blocking::Response::text).ok()?;
+        let body = reqwest::blocking::get(&url).and_then(reqwest::blocking::Response::text).ok()?;
         let counts = body.lines().filter(|line| line.starts_with("trading_orders_total{"));
         Some(counts.filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok()).sum())
     };
