@@ -43,7 +43,7 @@ pub(super) async fn connect(
 ) -> Result<SendRequest<Bytes>, TransportError> {
     let host = url.host_str().unwrap_or_default();
     // The URL parser keeps IPv6 literals in brackets, which resolving does not take.
-    let address = host.trim_start_matches('[').trim_end_matches(']');
+    let address = crate::export::endpoint::unbracketed(host);
     let port = super::port_of(url);
     let failed = |e: io::Error| TransportError::Connection(format!("gRPC, connecting to {host}:{port}: {e}"));
     let addresses = tokio::net::lookup_host((address, port)).await.map_err(failed)?;
