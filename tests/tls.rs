@@ -215,6 +215,78 @@ fn each_signal_connects_with_its_own_tls_settings() {
     assert_eq!(collector.request_count(Signal::Logs), 0);
 }
 
+/// Sends `SPANS` spans through `pipeline` and waits for their export (or their drop).
+fn send_and_flush(pipeline: &Pipeline, first: u64) {
+    let scope = Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    for i in first..first + SPANS {
+        let span =
+            Span { name: format!("order-{i}"), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() };
+        pipeline.handle().send_span(&scope, span);
+    }
+    let _ = pipeline.force_flush(WAIT);
+}
+
+/// Replaces `path`'s contents as a rotation does: a new file renamed over the old one.
+fn rotate(path: &Path, contents: &str) {
+    let fresh = path.with_extension("new");
+    std::fs::write(&fresh, contents).unwrap();
+    std::fs::rename(&fresh, path).unwrap();
+}
+
+/// A client certificate renewed on disk (by cert-manager, SPIRE) is presented at the next
+/// connection, without a restart: the collector trusts only the new certificate's CA.
+#[test]
+fn a_client_certificate_renewed_on_disk_is_presented_at_the_next_connection() {
+    let (servers, old_clients, new_clients) = (ca("server CA"), ca("retired client CA"), ca("client CA"));
+    let files = Files::new("client-renewed");
+    let (certificate, key) = leaf(&servers, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls(&certificate, &key, Some(&new_clients.pem)).unwrap();
+    let (old_certificate, old_key) = leaf(&old_clients, &["gateway-1"], false);
+    let identity = (files.write("client.pem", &old_certificate), files.write("client.key", &old_key));
+    let pipeline = builder(&collector)
+        .with_certificate(files.write("ca.pem", &servers.pem))
+        .with_client_certificate(identity.0.clone(), identity.1.clone())
+        .build()
+        .unwrap();
+    send_and_flush(&pipeline, 0);
+    let refused = pipeline.handle().accounting();
+    assert_eq!(refused.traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", refused.to_json());
+
+    let (new_certificate, new_key) = leaf(&new_clients, &["gateway-1"], false);
+    // Written in place, the key first: the same inodes, only their contents and times change.
+    std::fs::write(&identity.1, new_key).unwrap();
+    std::fs::write(&identity.0, new_certificate).unwrap();
+    send_and_flush(&pipeline, SPANS);
+    let handle = pipeline.handle();
+    pipeline.shutdown(WAIT);
+    let snapshot = handle.accounting();
+    assert_eq!(snapshot.traces.exported, SPANS, "the renewed certificate was presented: {}", snapshot.to_json());
+    assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
+}
+
+/// The collector's CA rotated: the CA file replaced on disk is trusted at the next connection,
+/// over OTLP/gRPC (which shares the HTTP client's TLS settings).
+#[test]
+fn a_ca_file_replaced_on_disk_is_trusted_at_the_next_grpc_connection() {
+    let (old_servers, new_servers, files) = (ca("retired server CA"), ca("server CA"), Files::new("ca-replaced"));
+    let (certificate, key) = leaf(&new_servers, &["127.0.0.1"], false);
+    let collector = TestCollector::start_grpc_tls(&certificate, &key, None).unwrap();
+    let ca_file = files.write("ca.pem", &old_servers.pem);
+    let grpc = builder(&collector).with_protocol(nanotel::export::Protocol::Grpc);
+    let pipeline = grpc.with_certificate(ca_file.clone()).build().unwrap();
+    send_and_flush(&pipeline, 0);
+    let refused = pipeline.handle().accounting();
+    assert_eq!(refused.traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", refused.to_json());
+
+    rotate(&ca_file, &new_servers.pem);
+    send_and_flush(&pipeline, SPANS);
+    let handle = pipeline.handle();
+    pipeline.shutdown(WAIT);
+    let snapshot = handle.accounting();
+    assert_eq!(snapshot.traces.exported, SPANS, "the new CA was trusted: {}", snapshot.to_json());
+    assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
+}
+
 /// Runs `scenario` in a child process and returns its stderr.
 fn stderr_of(scenario: &str) -> String {
     stderr_of_with(scenario, &[])

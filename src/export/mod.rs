@@ -64,6 +64,7 @@ pub(crate) mod ring_source;
 mod span_queue;
 mod telemetry;
 mod tls;
+mod tls_reload;
 mod tls_settings;
 mod transport;
 pub(crate) mod wire;

@@ -1,14 +1,14 @@
 //! Turns a signal's [`TlsSettings`] into the `rustls::ClientConfig` its connections use, and puts
 //! a failed TLS handshake into words.
 //!
-//! [`client_config`] reads the files once, when the pipeline is built: a file that is missing,
+//! [`client_config`] reads the files when the pipeline is built: a file that is missing,
 //! unreadable, not a regular file, larger than 16 MiB, not PEM, or a key that does not match its
 //! certificate is a [`TlsError`] naming the file and (with [`TlsError::describe`]) where it was
-//! set. No export of that signal could
-//! succeed until the program's owner fixes it, so the exporter switches the signal off (or fails
-//! `build()` when asked to be strict) rather than retrying; a signal whose endpoint is plaintext
-//! does not need them, and exports. The roots
-//! trusted are the CA file's certificates plus the built-in roots in
+//! set. No export of that signal could succeed until the program's owner fixes it, so the exporter
+//! switches the signal off (or fails `build()` when asked to be strict) rather than retrying; a
+//! signal whose endpoint is plaintext does not need them, and exports. Files that could be used
+//! are read again when they change ([`super::tls_reload`]): a renewed client certificate, a
+//! rotated CA. The roots trusted are the CA file's certificates plus the built-in roots in
 //! [`TlsSettings::effective_roots`]. The crypto provider is rustls's `ring`, named explicitly so
 //! that another provider compiled into the program cannot make rustls panic over which to use.
 //! ALPN is left to the caller: OTLP/HTTP offers `h2` and `http/1.1`, gRPC needs `h2`.
@@ -18,12 +18,16 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::diag;
 
+use super::tls_reload::{Load, ReloadingIdentity, ReloadingRoots, Watched};
 use super::tls_settings::{TlsOrigin, TlsSettings, TrustRoots};
 
 /// Which of a signal's TLS settings a [`TlsError`] is about.
@@ -80,28 +84,38 @@ impl std::fmt::Display for TlsError {
 }
 
 /// The client TLS configuration for `settings`: what the HTTP client, and any other client of
-/// the same signal, connects with.
+/// the same signal, connects with. A CA file and a client certificate and key are read again when
+/// they change ([`super::tls_reload`]).
 pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
     // rustls 0.23.48 deprecates `ring`'s provider (it has no post-quantum key exchange); the
     // other built-in one, aws-lc-rs, compiles C with cmake, which nanotel's users should not need.
     // The lockfile holds 0.23.46; a build that resolves afresh would warn here without this.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::new(TlsItem::Setup)(format!("cannot set TLS up: {e}")))?
-        .with_root_certificates(root_store(settings).map_err(TlsError::new(TlsItem::Ca))?);
+        .map_err(|e| TlsError::new(TlsItem::Setup)(format!("cannot set TLS up: {e}")))?;
+    let built_in = built_in_roots(settings);
+    let builder = match &settings.certificate {
+        None => builder.with_root_certificates(built_in),
+        Some(path) => {
+            let (file, for_load) = (path.clone(), Arc::clone(&provider));
+            let load: Load<_> = Box::new(move || verifier(&built_in, &file, &for_load));
+            let verifier = Watched::new("the CA certificate file", vec![path.clone()], load)?;
+            let algorithms = provider.signature_verification_algorithms;
+            // "Dangerous" in rustls's words only because the verifier is our own: it is rustls's
+            // web-PKI verifier, whose roots alone are replaced when the file changes.
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(ReloadingRoots { verifier, algorithms }))
+        }
+    };
     let config = match (&settings.client_certificate, &settings.client_key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(certificate), Some(key)) => {
-            let chain = read_certificates(certificate, "client certificate")
-                .map_err(TlsError::new(TlsItem::ClientCertificate))?;
-            let key_der = read_key(key).map_err(TlsError::new(TlsItem::ClientKey))?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
-                TlsError::new(TlsItem::ClientIdentity)(format!(
-                    "the client key {key:?} cannot be used with the client certificate {certificate:?}: {e}"
-                ))
-            })?
+            let paths = vec![certificate.clone(), key.clone()];
+            let (certificate, key) = (certificate.clone(), key.clone());
+            let load: Load<_> = Box::new(move || certified_key(&certificate, &key, &provider));
+            let watched = Watched::new("the client certificate and key files", paths, load)?;
+            builder.with_client_cert_resolver(Arc::new(ReloadingIdentity(watched)))
         }
         (Some(path), None) => {
             let message = format!("a client certificate ({path:?}) is set without its client key");
@@ -115,6 +129,31 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>,
     Ok(Arc::new(config))
 }
 
+/// The certificate chain and key in these files, checked to belong together.
+fn certified_key(certificate: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    let chain =
+        read_certificates(certificate, "client certificate").map_err(TlsError::new(TlsItem::ClientCertificate))?;
+    let key_der = read_key(key).map_err(TlsError::new(TlsItem::ClientKey))?;
+    CertifiedKey::from_der(chain, key_der, provider).map_err(|e| {
+        TlsError::new(TlsItem::ClientIdentity)(format!(
+            "the client key {key:?} cannot be used with the client certificate {certificate:?}: {e}"
+        ))
+    })
+}
+
+/// rustls's web-PKI verifier trusting `built_in` and the CA file's certificates.
+fn verifier(
+    built_in: &RootCertStore,
+    path: &Path,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
+    let mut roots = built_in.clone();
+    add_ca_file(&mut roots, path).map_err(TlsError::new(TlsItem::Ca))?;
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .map_err(|e| TlsError::new(TlsItem::Ca)(format!("the CA certificate file {path:?} cannot be used: {e}")))
+}
+
 /// Which built-in sources are trusted: (the bundled web-pki roots, the operating system's store).
 pub(crate) fn root_sources(settings: &TlsSettings) -> (bool, bool) {
     match settings.effective_roots() {
@@ -125,7 +164,8 @@ pub(crate) fn root_sources(settings: &TlsSettings) -> (bool, bool) {
     }
 }
 
-fn root_store(settings: &TlsSettings) -> Result<RootCertStore, String> {
+/// The built-in roots `settings` trust (none when a CA file alone is trusted).
+fn built_in_roots(settings: &TlsSettings) -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let (webpki, native) = root_sources(settings);
     if webpki {
@@ -134,14 +174,16 @@ fn root_store(settings: &TlsSettings) -> Result<RootCertStore, String> {
     if native {
         add_native_roots(&mut roots, !webpki && settings.certificate.is_none());
     }
-    if let Some(path) = &settings.certificate {
-        for (index, certificate) in read_certificates(path, "CA certificate")?.into_iter().enumerate() {
-            roots.add(certificate).map_err(|e| {
-                format!("the CA certificate file {path:?}: certificate {} is not a usable CA: {e}", index + 1)
-            })?;
-        }
+    roots
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), String> {
+    for (index, certificate) in read_certificates(path, "CA certificate")?.into_iter().enumerate() {
+        roots.add(certificate).map_err(|e| {
+            format!("the CA certificate file {path:?}: certificate {} is not a usable CA: {e}", index + 1)
+        })?;
     }
-    Ok(roots)
+    Ok(())
 }
 
 /// Adds the operating system's roots. Finding none matters only when nothing else is trusted
@@ -254,6 +296,7 @@ fn find_rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option
 
 #[cfg(test)]
 mod tests {
+    use super::super::tls_reload::tests::replace;
     use super::*;
 
     #[test]
@@ -270,7 +313,7 @@ mod tests {
     #[test]
     fn the_web_pki_roots_are_trusted_without_any_file() {
         let settings = TlsSettings { roots: Some(TrustRoots::WebPki), ..TlsSettings::default() };
-        let roots = root_store(&settings).unwrap();
+        let roots = built_in_roots(&settings);
         assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
         assert!(client_config(&settings).is_ok());
     }
@@ -282,6 +325,33 @@ mod tests {
         assert!(error.contains("\"/c.pem\"") && error.contains("without its client key"), "{error}");
         let settings = TlsSettings { client_key: Some("/c.key".into()), ..TlsSettings::default() };
         assert!(client_config(&settings).unwrap_err().message.contains("without its client certificate"));
+    }
+
+    /// A rotation caught half-written (the new certificate beside the old key) keeps presenting
+    /// the identity before it; once the key is written too, the new one is presented.
+    #[test]
+    fn a_client_identity_renewed_half_way_is_taken_once_whole() {
+        let dir = std::env::temp_dir().join(format!("nanotel-tls-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (certificate, key) = (dir.join("client.pem"), dir.join("client.key"));
+        let old = rcgen::generate_simple_self_signed(vec!["gateway-1".to_owned()]).unwrap();
+        let new = rcgen::generate_simple_self_signed(vec!["gateway-1".to_owned()]).unwrap();
+        std::fs::write(&certificate, old.cert.pem()).unwrap();
+        std::fs::write(&key, old.signing_key.serialize_pem()).unwrap();
+        let settings = TlsSettings {
+            client_certificate: Some(certificate.clone()),
+            client_key: Some(key.clone()),
+            roots: Some(TrustRoots::WebPki),
+            ..TlsSettings::default()
+        };
+        let config = client_config(&settings).unwrap();
+        let presented = || config.client_auth_cert_resolver.resolve(&[], &[]).unwrap().cert[0].clone();
+        assert_eq!(presented(), *old.cert.der());
+        replace(&certificate, &new.cert.pem());
+        assert_eq!(presented(), *old.cert.der(), "the new certificate does not match the old key");
+        replace(&key, &new.signing_key.serialize_pem());
+        assert_eq!(presented(), *new.cert.der());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
