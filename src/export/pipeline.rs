@@ -874,7 +874,9 @@ impl Pipeline {
             .name("nanotel-export".into())
             .spawn(move || {
                 crate::own_threads::mark_current();
-                // First, so that the threads it starts (name lookups) inherit the placement.
+                // First, so that the threads it starts (name lookups) inherit the placement and
+                // the signal mask.
+                crate::own_threads::block_sigpipe();
                 if let Some(cpus) = &worker_config.thread_cpus {
                     crate::thread_cpus::place_current_thread(cpus);
                 }

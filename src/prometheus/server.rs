@@ -132,6 +132,7 @@ impl PrometheusServerBuilder {
         let thread_cpus = self.thread_cpus;
         let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
             crate::own_threads::mark_current();
+            crate::own_threads::block_sigpipe();
             if let Some(cpus) = &thread_cpus {
                 crate::thread_cpus::place_current_thread(cpus);
             }
