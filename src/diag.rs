@@ -5,9 +5,14 @@
 //! comes from `OTEL_LOG_LEVEL` (`error`, `warn` (default), `info`, `debug`, or `none`) in the
 //! process environment, read once per process at init ([`check_level`]), so that a bad value is
 //! reported on its own line even when nothing else is ever printed.
+//!
+//! A line is written only when stderr can take it at once ([`write_line`]): a stderr that is a
+//! full pipe (its reader stalled: a log shipper, a terminal paused with Ctrl-S) must not stop the
+//! exporter thread, which would stop every signal's export, nor an `init` on the program's thread.
+//! Lines that could not be written are counted and said by the next one that can be.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// How loud nanotel is about itself.
@@ -101,12 +106,91 @@ pub(crate) fn log(level: Level, message: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes `line` and a newline to stderr, ignoring a failure: `eprintln!` panics when the write
+/// Lines not written because stderr could not take them at once, not yet said.
+static UNWRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `line` and a newline to stderr if it can take them now, else counts the line (the next
+/// line written says how many were not). A failure is ignored: `eprintln!` panics when the write
 /// fails (stderr a pipe whose reader has gone, a full disk), which on the exporter thread would end
-/// exporting, and in a program built with `panic = "abort"` the program.
+/// exporting, and in a program built with `panic = "abort"` the program. The standard library's
+/// stderr lock is not taken: a program thread holding it while its own write waits would hold
+/// this one too.
 fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::fmt::Write;
+    let mut text = String::new();
+    // Relaxed: a count for a message, ordering nothing; a line racing another may say it late.
+    let unwritten = UNWRITTEN.load(Ordering::Relaxed);
+    if unwritten > 0 {
+        let _ = writeln!(text, "nanotel: warning: {unwritten} earlier line(s) not written: stderr was full");
+    }
+    let _ = writeln!(text, "{line}");
+    match write_without_waiting(text.as_bytes()) {
+        Written::All => {
+            UNWRITTEN.fetch_sub(unwritten, Ordering::Relaxed);
+        }
+        Written::Nothing => {
+            UNWRITTEN.fetch_add(1, Ordering::Relaxed);
+        }
+        Written::Nowhere => {}
+    }
+}
+
+/// What became of a line.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    All,
+    /// Stderr was full: nothing (or only a part) was written.
+    Nothing,
+    /// Stderr is closed, or a pipe nobody reads: nothing will ever read the line.
+    Nowhere,
+}
+
+/// The most written at once: a pipe takes a write of up to `PIPE_BUF` bytes whole, without
+/// waiting, once `poll` says it has room.
+const CHUNK: usize = 4096;
+
+/// Writes `bytes` to stderr in chunks, each only once `poll` says stderr has room for it, never
+/// waiting for room.
+#[cfg(target_os = "linux")]
+fn write_without_waiting(mut bytes: &[u8]) -> Written {
+    while !bytes.is_empty() {
+        let mut stderr = libc::pollfd { fd: libc::STDERR_FILENO, events: libc::POLLOUT, revents: 0 };
+        // SAFETY: one valid `pollfd`, owned here; a timeout of 0 returns at once.
+        let ready = unsafe { libc::poll(&raw mut stderr, 1, 0) };
+        if ready < 0 {
+            return Written::Nothing;
+        }
+        if stderr.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            return Written::Nowhere;
+        }
+        if stderr.revents & libc::POLLOUT == 0 {
+            return Written::Nothing;
+        }
+        let chunk = &bytes[..bytes.len().min(CHUNK)];
+        // SAFETY: `chunk` is valid for reads of its length for the call.
+        let written = unsafe { libc::write(libc::STDERR_FILENO, chunk.as_ptr().cast(), chunk.len()) };
+        match usize::try_from(written) {
+            Ok(0) => return Written::Nothing,
+            Ok(written) => bytes = &bytes[written..],
+            Err(_) => match std::io::Error::last_os_error().kind() {
+                std::io::ErrorKind::Interrupted => {}
+                // Stderr was made non-blocking by the program, and is full.
+                std::io::ErrorKind::WouldBlock => return Written::Nothing,
+                _ => return Written::Nowhere,
+            },
+        }
+    }
+    Written::All
+}
+
+/// Elsewhere the line is written through the standard library, which may wait for room.
+#[cfg(not(target_os = "linux"))]
+fn write_without_waiting(bytes: &[u8]) -> Written {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    match std::io::stderr().write_all(bytes) {
+        Ok(()) => Written::All,
+        Err(_) => Written::Nowhere,
+    }
 }
 
 macro_rules! warning {

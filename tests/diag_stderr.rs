@@ -2,12 +2,20 @@
 //! reader has gone (a log shipper that died) keeps running, and keeps exporting. `eprintln!`
 //! panics on such a write; the first configuration warning, or an exporter thread's line about a
 //! failing collector, would then have ended the thread, or the program under `panic = "abort"`.
+//! And one whose stderr is a full pipe (its reader stalled) keeps exporting: until session 36 the
+//! exporter thread's first line waited for room, and every signal's export with it.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
+use nanotel::export::{Pipeline, RetryPolicy};
+use nanotel::proto::common::v1::InstrumentationScope;
+use nanotel::proto::trace::v1::Span;
+use nanotel::Signal;
+use nanotel_testing::{Reply, TestCollector};
 
 /// Set in the child's environment: the child runs its part instead of the check.
 const CHILD: &str = "DIAG_STDERR_CHILD";
@@ -55,4 +63,99 @@ fn a_closed_stderr_neither_panics_nor_stops_the_program() {
     child.stdout.take().expect("piped").read_to_string(&mut stdout).expect("the child's stdout");
     let status = child.wait().expect("the child ends");
     assert!(status.success() && stdout.contains("survived"), "{status}; stdout:\n{stdout}");
+}
+
+/// Set in the second child's environment: its stderr is a pipe the parent does not read.
+const FULL_CHILD: &str = "DIAG_STDERR_FULL_CHILD";
+
+/// Writes to stderr until the pipe is full (non-blocking for that only).
+#[cfg(target_os = "linux")]
+fn fill_stderr() {
+    // SAFETY: fcntl on the process's own stderr descriptor, which stays open; the flags are put
+    // back as they were.
+    let flags = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_GETFL) };
+    assert!(flags >= 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_SETFL, flags | libc::O_NONBLOCK) }, 0);
+    let block = [b'.'; 4096];
+    // SAFETY: `block` is valid for reads of its length.
+    while unsafe { libc::write(libc::STDERR_FILENO, block.as_ptr().cast(), block.len()) } > 0 {}
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_SETFL, flags) }, 0);
+}
+
+fn one_span(pipeline: &Pipeline, name: &str) -> u64 {
+    let scope = std::sync::Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    let span = Span { name: name.into(), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() };
+    pipeline.handle().send_span(&scope, span);
+    let _ = pipeline.force_flush(Duration::from_secs(5));
+    pipeline.handle().accounting().traces.exported
+}
+
+/// The second child's work: with its stderr full, export a span whose first attempt fails (the
+/// exporter thread has a line to write), print how many were exported, wait for the parent to
+/// start reading stderr, and draw another line, which says how many could not be written.
+#[cfg(target_os = "linux")]
+#[test]
+fn child_with_a_full_stderr() {
+    if std::env::var_os(FULL_CHILD).is_none() {
+        return;
+    }
+    let collector = TestCollector::start().unwrap();
+    fill_stderr();
+    let unavailable = Reply::Status { code: 503, retry_after: None, message: "busy".into() };
+    collector.script(Some(Signal::Traces), [unavailable.clone()]);
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_retry(RetryPolicy {
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    println!("exported {}", one_span(&pipeline, "while stderr is full"));
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    collector.script(Some(Signal::Traces), [unavailable]);
+    println!("exported {}", one_span(&pipeline, "after"));
+    pipeline.shutdown(Duration::from_secs(5));
+    println!("done");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stderr_does_not_stop_the_export_and_its_lines_are_counted() {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut child = Command::new(exe)
+        .args(["--exact", "child_with_a_full_stderr", "--nocapture", "--test-threads=1"])
+        .env(FULL_CHILD, "1")
+        .env_remove("OTEL_LOG_LEVEL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the child starts");
+    let (lines, from_child) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(|line| drop(lines.send(line))));
+    // The harness's "test child_with_a_full_stderr ... " starts the line.
+    let first = from_child.iter().find_map(|line| line.split_once("exported ").map(|(_, count)| count.to_owned()));
+    let mut stderr = child.stderr.take().expect("piped");
+    let drained = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let _ = child.stdin.take().expect("piped").write_all(b"go\n");
+    let rest: Vec<String> = from_child.iter().collect();
+    let status = child.wait().expect("the child ends");
+    let stderr = drained.join().unwrap();
+    let stderr_tail = stderr.trim_start_matches('.');
+    assert_eq!(first.as_deref(), Some("1"), "the export went on while stderr was full:\n{stderr_tail}");
+    assert!(status.success() && rest.iter().any(|line| line == "done"), "{status}: {rest:?}\n{stderr_tail}");
+    assert!(rest.iter().any(|line| line == "exported 2"), "{rest:?}");
+    assert!(stderr_tail.contains("earlier line(s) not written: stderr was full"), "{stderr_tail}");
 }
