@@ -11,6 +11,14 @@
 //!
 //! A list is written as Linux writes CPU lists (`/sys/devices/system/cpu/online`, `taskset -c`):
 //! numbers and ranges, separated by commas (`0-3,8`).
+//!
+//! A new thread also inherits its creator's scheduling policy. A program's hot threads often run
+//! under a real-time one (`SCHED_FIFO`, `SCHED_RR`, set with `chrt` or `sched_setscheduler`), and
+//! nanotel's threads started from one would run under it too: the exporter's bursts of encoding and
+//! gzip would then preempt whatever ordinary work shares their CPUs (the kernel's network
+//! processing on the housekeeping cores, say), or, on the core of a hot thread of the same priority
+//! that busy-polls, never run at all. So each of them leaves a real-time policy as it starts
+//! ([`leave_real_time_policy`]); the threads they start inherit the ordinary one.
 
 use std::fmt::Write as _;
 
@@ -88,6 +96,35 @@ pub(crate) fn place_current_thread(cpus: &[usize]) {
             std::thread::current().name().unwrap_or("unnamed"),
             describe(cpus)
         );
+    }
+}
+
+/// Moves the calling thread from a real-time scheduling policy it inherited (`SCHED_FIFO`,
+/// `SCHED_RR`) to the ordinary one (`SCHED_OTHER`), which a thread may always do; says so at the
+/// `info` level. Any other policy is left as it is.
+pub(crate) fn leave_real_time_policy() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: no pointer; 0 is the calling thread.
+        let policy = unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+        let name = match policy {
+            libc::SCHED_FIFO => "SCHED_FIFO",
+            libc::SCHED_RR => "SCHED_RR",
+            _ => return,
+        };
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
+        let ordinary = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `ordinary` is valid for reads for the call; 0 is the calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &raw const ordinary) } == 0 {
+            crate::diag::info!(
+                "nanotel's {thread:?} thread inherited the real-time policy {name} of the thread that started it; \
+                 it runs under the ordinary policy (SCHED_OTHER)"
+            );
+        } else {
+            let why = std::io::Error::last_os_error();
+            crate::diag::warning!("nanotel's {thread:?} thread cannot leave the real-time policy {name}: {why}");
+        }
     }
 }
 

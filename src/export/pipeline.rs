@@ -874,9 +874,10 @@ impl Pipeline {
             .name("nanotel-export".into())
             .spawn(move || {
                 crate::own_threads::mark_current();
-                // First, so that the threads it starts (name lookups) inherit the placement and
-                // the signal mask.
+                // First, so that the threads it starts (name lookups) inherit the signal mask, the
+                // scheduling policy and the placement.
                 crate::own_threads::block_sigpipe();
+                crate::thread_cpus::leave_real_time_policy();
                 if let Some(cpus) = &worker_config.thread_cpus {
                     crate::thread_cpus::place_current_thread(cpus);
                 }

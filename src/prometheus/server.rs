@@ -133,6 +133,7 @@ impl PrometheusServerBuilder {
         let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
             crate::own_threads::mark_current();
             crate::own_threads::block_sigpipe();
+            crate::thread_cpus::leave_real_time_policy();
             if let Some(cpus) = &thread_cpus {
                 crate::thread_cpus::place_current_thread(cpus);
             }

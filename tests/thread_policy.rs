@@ -1,0 +1,62 @@
+//! nanotel's own threads (the exporter, its name-lookup threads, the Prometheus endpoint's) leave
+//! a real-time scheduling policy they inherit from the thread that started them: a program that
+//! runs its hot threads under `SCHED_FIFO` and starts nanotel from one must not get an exporter
+//! that preempts the ordinary work on its CPUs with encoding and gzip, or that never runs beside a
+//! hot thread of the same priority that busy-polls.
+//!
+//! One test in this binary: it reads every thread of the process by name. It needs the right to
+//! set `SCHED_FIFO` (root, `CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` of at least 1); where the system
+//! refuses it, the test says so on stderr and checks nothing (it runs as root in CI).
+#![cfg(target_os = "linux")]
+
+use std::time::Duration;
+
+use nanotel_testing::TestCollector;
+
+#[test]
+fn nanotels_threads_leave_the_real_time_policy_of_the_thread_that_started_them() {
+    let collector = TestCollector::start().unwrap();
+    // Through a name, so that the exporter starts a lookup thread.
+    let endpoint = collector.endpoint().replace("127.0.0.1", "localhost");
+    let starter = std::thread::spawn(move || {
+        let real_time = libc::sched_param { sched_priority: 1 };
+        // SAFETY: `real_time` is valid for reads for the call; 0 is the calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &raw const real_time) } != 0 {
+            let why = std::io::Error::last_os_error();
+            assert_eq!(why.raw_os_error(), Some(libc::EPERM), "{why}");
+            eprintln!("NOT CHECKED: this process may not set SCHED_FIFO ({why})");
+            return false;
+        }
+        let variables = [("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint)];
+        let telemetry = nanotel::builder()
+            .with_env_lookup(move |name| variables.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+            .with_install_global(false)
+            .with_prometheus("127.0.0.1", 0)
+            .build()
+            .unwrap();
+        telemetry.tracer("gateway").span("order").start().end();
+        telemetry.pipeline().expect("exporting").force_flush(Duration::from_secs(10)).unwrap();
+        for thread in ["nanotel-export", "nanotel-lookup", "nanotel-prom"] {
+            let policies = policies_of(thread);
+            assert!(!policies.is_empty(), "no {thread} thread");
+            assert!(policies.iter().all(|policy| *policy == libc::SCHED_OTHER), "{thread}: {policies:?}");
+        }
+        // SAFETY: no pointer; 0 is the calling thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_FIFO, "the starter keeps its policy");
+        drop(telemetry);
+        true
+    });
+    if starter.join().unwrap() {
+        assert_eq!(collector.accepted_items(nanotel::Signal::Traces), 1);
+    }
+}
+
+/// The scheduling policy of each live thread named `name`.
+fn policies_of(name: &str) -> Vec<i32> {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap().filter_map(Result::ok);
+    let named =
+        tasks.filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name));
+    let id = |task: std::fs::DirEntry| task.file_name().to_str()?.parse::<libc::pid_t>().ok();
+    // SAFETY: no pointer; a thread id of this process (one that has exited since gives -1).
+    named.filter_map(id).map(|tid| unsafe { libc::sched_getscheduler(tid) }).filter(|policy| *policy >= 0).collect()
+}
