@@ -253,3 +253,27 @@ fn signals_may_mix_protocols() {
     assert_eq!(content_type(Signal::Logs).as_deref(), Some("application/grpc"));
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
 }
+
+/// Credentials in the endpoint's URL reach the collector as HTTP Basic over both protocols
+/// (before session 36 gRPC left them out, and every failure line printed them).
+#[test]
+fn credentials_in_the_endpoint_are_sent_over_grpc_and_http() {
+    let collector = TestCollector::start().unwrap();
+    let endpoint = collector.endpoint().replace("http://", "http://gateway:s3cr%2Ft@");
+    let pipeline = builder(&collector)
+        .with_endpoint(endpoint)
+        .with_signal_protocol(Signal::Logs, Protocol::HttpProtobuf)
+        .build()
+        .unwrap();
+    assert!(!pipeline.config().signal(Signal::Traces).url().contains("s3cr"));
+    pipeline.handle().send_span(&scope(), span(0));
+    pipeline.handle().send_log(&scope(), log(0));
+    pipeline.force_flush(Duration::from_secs(10)).unwrap();
+    for signal in [Signal::Traces, Signal::Logs] {
+        let received = collector.received();
+        let request = received.iter().find(|r| r.signal == signal).expect("received");
+        // "gateway:s3cr/t", base64.
+        assert_eq!(request.header("authorization"), Some("Basic Z2F0ZXdheTpzM2NyL3Q="), "{signal:?}");
+    }
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}

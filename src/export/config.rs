@@ -8,7 +8,7 @@ use crate::proto::resource::v1::Resource;
 use crate::resource::ResourceBuilder;
 
 use super::breaker::BreakerConfig;
-use super::endpoint::{check_base, signal_url_for};
+use super::endpoint::{check_base, signal_url_for, take_credentials};
 use super::headers::parse_headers;
 use super::proxy::{proxy_for, Proxy};
 use super::retry::RetryPolicy;
@@ -385,6 +385,13 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         let key = key.to_ascii_lowercase();
         headers.retain(|(existing, _)| *existing != key);
         headers.push((key, value.clone()));
+    }
+    // Credentials in the endpoint (`https://user:token@collector:4318`) leave the URL, which
+    // messages show, for an `authorization` header, sent over gRPC too (before session 36 they
+    // were printed in every failure line, and gRPC did not send them); a configured one wins.
+    let (url, credentials) = take_credentials(url);
+    if let Some(basic) = credentials.filter(|_| !headers.iter().any(|(key, _)| key == "authorization")) {
+        headers.push(("authorization".to_owned(), basic));
     }
 
     // From code or the environment alike, a timeout of zero means no limit, and no duration runs
@@ -939,5 +946,29 @@ mod tests {
                 "OTEL_RESOURCE_ATTRIBUTES: entry 2 is skipped: it has no '=' between a key and a value (as is entry 3)",
             ]
         );
+    }
+
+    #[test]
+    fn credentials_in_the_endpoint_become_an_authorization_header_and_leave_the_url() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://gateway:s3cr%2Ft@collector:4318"),
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://:token@logs:4318/v1/logs"),
+                ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "Authorization=Bearer%20abc"),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+            ],
+            &Overrides::default(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let traces = config.signal(Signal::Traces);
+        assert_eq!(traces.url(), "https://collector:4318/v1/traces");
+        // "gateway:s3cr/t", base64.
+        assert_eq!(traces.headers, vec![("authorization".into(), "Basic Z2F0ZXdheTpzM2NyL3Q=".into())]);
+        let metrics = config.signal(Signal::Metrics);
+        assert_eq!(metrics.url(), "https://collector:4318/", "gRPC too");
+        assert_eq!(metrics.headers, vec![("authorization".into(), "Bearer abc".into())], "a configured one wins");
+        let logs = config.signal(Signal::Logs);
+        assert_eq!(logs.url(), "http://logs:4318/v1/logs");
+        assert_eq!(logs.headers, vec![("authorization".into(), "Basic OnRva2Vu".into())], "\":token\"");
     }
 }

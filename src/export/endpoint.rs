@@ -204,6 +204,24 @@ pub(crate) fn unbracketed(host: &str) -> &str {
     inner.filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok()).unwrap_or(host)
 }
 
+/// `url` without its `user:password@` part, and that part as the `authorization` header value
+/// HTTP Basic makes of it (percent-escapes decoded, as reqwest does with a URL's credentials).
+/// The exporter sends the header over either protocol and shows only the URL, so credentials
+/// never reach a message.
+pub(crate) fn take_credentials(mut url: Url) -> (Url, Option<String>) {
+    use base64::Engine;
+    if url.username().is_empty() && url.password().is_none() {
+        return (url, None);
+    }
+    let mut pair = crate::percent::decode_lenient(url.username().as_bytes()).into_owned();
+    pair.push(b':');
+    pair.extend_from_slice(&crate::percent::decode_lenient(url.password().unwrap_or_default().as_bytes()));
+    // Neither can fail on a URL with a host, which every endpoint has (`http` and `https` only).
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    (url, Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))))
+}
+
 fn without_credentials(value: &str) -> String {
     let authority_start = value.find("://").map_or(0, |at| at + 3);
     let authority_len = value[authority_start..].find(['/', '?', '#']).unwrap_or(value.len() - authority_start);
