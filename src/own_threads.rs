@@ -5,8 +5,8 @@
 //! feed itself: every export making new records to export, the last of them dropped at shutdown.
 //! Each such thread marks itself when it starts, and the layer ignores spans and events there.
 //!
-//! The threads that talk to the network (the exporter's, the Prometheus endpoint's) also block
-//! `SIGPIPE` as they start ([`block_sigpipe`]).
+//! The exporter's and the Prometheus endpoint's threads are started with the signals the
+//! program's own threads should get, and `SIGPIPE`, blocked ([`spawn`]).
 
 use std::cell::Cell;
 
@@ -26,31 +26,71 @@ pub(crate) fn is_current() -> bool {
     OWN.try_with(Cell::get).unwrap_or(false)
 }
 
-/// Blocks `SIGPIPE` on the calling thread, and so on the threads it starts afterwards (they
-/// inherit its signal mask), for the rest of its life.
+/// Spawns one of nanotel's threads (`builder`'s, running `body`) with every signal blocked but
+/// those a fault raises on it (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`, `SIGSYS`,
+/// `SIGABRT`), from its first instruction: a new thread inherits its creator's mask, so the mask is
+/// set on the calling thread for the spawn and put back after it. The threads the new one starts
+/// (name lookups) inherit it in turn. Two reasons:
 ///
-/// A write to a connection the peer has reset raises `SIGPIPE` on the writing thread unless the
-/// write says otherwise: the standard library's `send` does (`MSG_NOSIGNAL`), its `writev`, which
-/// hyper uses for every HTTP message, cannot. Rust's runtime ignores the signal before `main`, but
-/// a program may set it back to its default action (a common idiom) and one whose `main` is not
-/// Rust's never ignored it: there, a Prometheus scraper that gave up before its answer, or a
-/// collector that closed a connection while a request was written, killed the process
-/// (tests/sigpipe.rs). Blocked on this thread only, the signal stays pending on it (and goes with
-/// it), the write fails with `EPIPE`, and the program's own disposition is left alone.
+/// - A signal sent to the process goes to any thread that does not block it. A program that waits
+///   for its signals on a thread of its own (`sigwait`, `signalfd`: it blocks them on its threads
+///   and reads them there), set up after nanotel's threads started, had a `SIGTERM` meant for its
+///   orderly shutdown delivered to nanotel's thread instead, where the default action ended the
+///   process (`tests/signal_delivery.rs`). Blocked there, the signal waits for the program's thread.
+/// - A write to a connection the peer has reset raises `SIGPIPE` on the writing thread unless the
+///   write says otherwise: the standard library's `send` does (`MSG_NOSIGNAL`), its `writev`, which
+///   hyper uses for every HTTP message, cannot. Rust's runtime ignores the signal before `main`,
+///   but a program may set it back to its default action (a common idiom) and one whose `main` is
+///   not Rust's never ignored it: there, a Prometheus scraper that gave up before its answer, or a
+///   collector that closed a connection while a request was written, killed the process
+///   (`tests/sigpipe.rs`). Blocked, it stays pending on the writing thread (and goes with it), and
+///   the write fails with `EPIPE`.
+///
+/// The program's own dispositions and its threads' masks are left as they were (a signal sent to
+/// the calling thread during the spawn is delivered when its mask is put back); glibc keeps its
+/// internal signals (thread cancellation, `setuid` across threads) unblockable.
+pub(crate) fn spawn<F, T>(builder: std::thread::Builder, body: F) -> std::io::Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let before = block_signals();
+    let spawned = builder.spawn(body);
+    restore_signals(&before);
+    spawned
+}
+
+/// Blocks the signals [`spawn`] keeps from nanotel's threads on the calling thread; returns the
+/// mask it had.
 #[cfg(target_os = "linux")]
-pub(crate) fn block_sigpipe() {
-    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: `sigemptyset` initialises `set` before `sigaddset` and `pthread_sigmask` read it;
-    // `pthread_sigmask` changes the calling thread's mask only and accepts a null old-set pointer.
-    // With `SIG_BLOCK` and a valid signal none of them can fail (only an unknown `how` or signal
-    // number is refused), so their results are not checked.
+fn block_signals() -> libc::sigset_t {
+    let mut blocked = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut before = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let faults = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT];
+    // SAFETY: `sigfillset` initialises `blocked` before `sigdelset` and `pthread_sigmask` read it;
+    // `pthread_sigmask` writes the old mask into `before` and changes the calling thread's mask
+    // only. With `SIG_BLOCK` and valid signal numbers none of them can fail (only an unknown `how`
+    // or signal number is refused), so `before` is initialised when it is read.
     unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
+        libc::sigfillset(blocked.as_mut_ptr());
+        for fault in faults {
+            libc::sigdelset(blocked.as_mut_ptr(), fault);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, blocked.as_ptr(), before.as_mut_ptr());
+        before.assume_init()
     }
 }
 
-/// Elsewhere nanotel does not depend on a C library binding ([`block_sigpipe`] is Linux's).
+/// Puts back the mask [`block_signals`] returned.
+#[cfg(target_os = "linux")]
+fn restore_signals(before: &libc::sigset_t) {
+    // SAFETY: `before` is a mask `pthread_sigmask` filled; it changes the calling thread's only.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, before, std::ptr::null_mut()) };
+}
+
+/// Elsewhere nanotel does not depend on a C library binding (the masks are Linux's).
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn block_sigpipe() {}
+fn block_signals() {}
+
+#[cfg(not(target_os = "linux"))]
+fn restore_signals(_before: &()) {}

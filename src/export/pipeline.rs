@@ -870,30 +870,27 @@ impl Pipeline {
         let (ready, started) = channel::bounded(1);
         let worker_shared = shared.clone();
         let worker_config = config.clone();
-        let thread = std::thread::Builder::new()
-            .name("nanotel-export".into())
-            .spawn(move || {
-                crate::own_threads::mark_current();
-                // First, so that the threads it starts (name lookups) inherit the signal mask, the
-                // scheduling policy and the placement.
-                crate::own_threads::block_sigpipe();
-                crate::thread_cpus::leave_real_time_policy();
-                if let Some(cpus) = &worker_config.thread_cpus {
-                    crate::thread_cpus::place_current_thread(cpus);
+        let thread = crate::own_threads::spawn(std::thread::Builder::new().name("nanotel-export".into()), move || {
+            crate::own_threads::mark_current();
+            // First, so that the threads it starts (name lookups) inherit the scheduling policy
+            // and the placement.
+            crate::thread_cpus::leave_real_time_policy();
+            if let Some(cpus) = &worker_config.thread_cpus {
+                crate::thread_cpus::place_current_thread(cpus);
+            }
+            // The HTTP client is made on this thread: reqwest's blocking client must not be
+            // created or dropped inside a caller's async runtime.
+            match Worker::new(worker_shared, worker_config, commands, console, strict_tls, extensions) {
+                Ok(worker) => {
+                    let _ = ready.send(Ok(()));
+                    worker.run();
                 }
-                // The HTTP client is made on this thread: reqwest's blocking client must not be
-                // created or dropped inside a caller's async runtime.
-                match Worker::new(worker_shared, worker_config, commands, console, strict_tls, extensions) {
-                    Ok(worker) => {
-                        let _ = ready.send(Ok(()));
-                        worker.run();
-                    }
-                    Err(err) => {
-                        let _ = ready.send(Err(err));
-                    }
+                Err(err) => {
+                    let _ = ready.send(Err(err));
                 }
-            })
-            .map_err(|e| ConfigError(format!("cannot start the exporter thread: {e}")))?;
+            }
+        })
+        .map_err(|e| ConfigError(format!("cannot start the exporter thread: {e}")))?;
         match started.recv() {
             Ok(Ok(())) => {}
             Ok(Err(err)) => return Err(ConfigError(err)),

@@ -130,9 +130,8 @@ impl PrometheusServerBuilder {
         };
         let (stop, stopped) = oneshot::channel();
         let thread_cpus = self.thread_cpus;
-        let thread = std::thread::Builder::new().name("nanotel-prom".into()).spawn(move || {
+        let thread = crate::own_threads::spawn(std::thread::Builder::new().name("nanotel-prom".into()), move || {
             crate::own_threads::mark_current();
-            crate::own_threads::block_sigpipe();
             crate::thread_cpus::leave_real_time_policy();
             if let Some(cpus) = &thread_cpus {
                 crate::thread_cpus::place_current_thread(cpus);
