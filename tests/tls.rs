@@ -287,6 +287,52 @@ fn a_ca_file_replaced_on_disk_is_trusted_at_the_next_grpc_connection() {
     assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
 }
 
+/// A signal switched off because its files could not be used when the pipeline was built (a
+/// sidecar that writes the certificates a moment after the program starts) exports once they
+/// appear, over HTTPS with mTLS and over gRPC alike.
+#[test]
+fn a_signal_switched_off_for_missing_files_exports_once_they_appear() {
+    let (servers, clients, files) = (ca("server CA"), ca("client CA"), Files::new("files-appear"));
+    let (certificate, key) = leaf(&servers, &["127.0.0.1"], false);
+    let (client_certificate, client_key) = leaf(&clients, &["gateway-1"], false);
+    for protocol in [nanotel::export::Protocol::HttpProtobuf, nanotel::export::Protocol::Grpc] {
+        let collector = match protocol {
+            nanotel::export::Protocol::Grpc => TestCollector::start_grpc_tls(&certificate, &key, Some(&clients.pem)),
+            _ => TestCollector::start_tls(&certificate, &key, Some(&clients.pem)),
+        }
+        .unwrap();
+        let (ca_file, identity) = (files.0.join("ca.pem"), (files.0.join("client.pem"), files.0.join("client.key")));
+        let _ = std::fs::remove_file(&ca_file);
+        let _ = std::fs::remove_file(&identity.0);
+        files.write("client.key", &client_key);
+        let pipeline = builder(&collector)
+            .with_protocol(protocol)
+            .with_certificate(&ca_file)
+            .with_client_certificate(&identity.0, &identity.1)
+            .build()
+            .unwrap();
+        send_and_flush(&pipeline, 0);
+        let off = pipeline.handle().accounting();
+        assert_eq!(off.traces.dropped(DropReason::TlsConfig), SPANS, "{protocol:?}: {}", off.to_json());
+
+        files.write("ca.pem", &servers.pem);
+        // The certificate still missing: the files cannot be used yet.
+        std::thread::sleep(Duration::from_millis(1100));
+        send_and_flush(&pipeline, SPANS);
+        let still_off = pipeline.handle().accounting();
+        assert_eq!(still_off.traces.dropped(DropReason::TlsConfig), 2 * SPANS, "{}", still_off.to_json());
+
+        files.write("client.pem", &client_certificate);
+        std::thread::sleep(Duration::from_millis(1100));
+        send_and_flush(&pipeline, 2 * SPANS);
+        let handle = pipeline.handle();
+        pipeline.shutdown(WAIT);
+        let snapshot = handle.accounting();
+        assert_eq!(snapshot.traces.exported, SPANS, "{protocol:?}, on once whole: {}", snapshot.to_json());
+        assert_eq!(collector.accepted_items(Signal::Traces), SPANS, "{protocol:?}");
+    }
+}
+
 /// Runs `scenario` in a child process and returns its stderr.
 fn stderr_of(scenario: &str) -> String {
     stderr_of_with(scenario, &[])

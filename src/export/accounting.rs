@@ -33,7 +33,8 @@ pub enum DropReason {
     TooLarge,
     /// The signal's TLS settings could not be used (a certificate or key file missing, unreadable,
     /// not PEM, or a key that does not match its certificate): its export was switched off when
-    /// the pipeline was built, and everything handed to it is dropped without a request.
+    /// the pipeline was built, and everything handed to it is dropped without a request until the
+    /// files can be used.
     TlsConfig,
     /// A span or log processor dropped it, or panicked on it.
     Processor,

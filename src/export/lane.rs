@@ -14,6 +14,7 @@ use crate::diag::Once;
 use super::accounting::SignalCounters;
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use super::encode::{EncodedBody, Encoder};
+use super::tls_reload::Stamps;
 use super::Signal;
 
 /// An encoded request and the number of items in it.
@@ -56,8 +57,17 @@ pub(super) struct Lane {
     /// One line per kind of trouble, not one per batch.
     pub warned_partial: Once,
     pub warned_failed: Once,
-    /// The signal's TLS settings cannot be used: nothing is sent; what it is handed is dropped.
-    pub tls_unusable: bool,
+    /// The signal's TLS files cannot be used: nothing is sent; what it is handed is dropped,
+    /// until they can be.
+    pub tls_unusable: Option<UnusableTls>,
+}
+
+/// A signal's TLS files that could not be used, as they were then, and when they are next looked
+/// at.
+#[derive(Debug)]
+pub(crate) struct UnusableTls {
+    pub stamps: Stamps,
+    pub next_look: Instant,
 }
 
 impl Lane {
@@ -76,7 +86,7 @@ impl Lane {
             failing: false,
             warned_partial: Once::default(),
             warned_failed: Once::default(),
-            tls_unusable: false,
+            tls_unusable: None,
         }
     }
 

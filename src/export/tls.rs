@@ -4,9 +4,10 @@
 //! [`client_config`] reads the files when the pipeline is built: a file that is missing,
 //! unreadable, not a regular file, larger than 16 MiB, not PEM, or a key that does not match its
 //! certificate is a [`TlsError`] naming the file and (with [`TlsError::describe`]) where it was
-//! set. No export of that signal could succeed until the program's owner fixes it, so the exporter
-//! switches the signal off (or fails `build()` when asked to be strict) rather than retrying; a
-//! signal whose endpoint is plaintext does not need them, and exports. Files that could be used
+//! set. No export of that signal could succeed until the files are fixed, so the exporter switches
+//! the signal off (or fails `build()` when asked to be strict) rather than retrying, and turns it
+//! on when they change into ones that can be used (`Worker::tls_usable_now`); a signal whose
+//! endpoint is plaintext does not need them, and exports. Files that could be used
 //! are read again when they change ([`super::tls_reload`]): a renewed client certificate, a
 //! rotated CA. The roots trusted are the CA file's certificates plus the built-in roots in
 //! [`TlsSettings::effective_roots`]. The crypto provider is rustls's `ring`, named explicitly so

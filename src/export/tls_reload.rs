@@ -3,7 +3,8 @@
 //! Vault agents renew them every few hours and write the new files over the old ones).
 //!
 //! The protocol, once: the files are read when the pipeline is built ([`super::tls`]), and a file
-//! that cannot be used then switches its signal off. Afterwards, at each TLS handshake (a new
+//! that cannot be used then switches its signal off until its files change into ones that can be
+//! ([`Stamps`] tell the exporter thread that they changed). Afterwards, at each TLS handshake (a new
 //! connection to the collector, on the exporter thread; never on a recording thread) the files'
 //! stamps (device, inode, size, modification and change times, through symbolic links, as a
 //! Kubernetes secret volume swaps its `..data` link) are compared with those of the files read.
@@ -67,6 +68,17 @@ impl FileStamp {
     }
 }
 
+/// The stamps of a set of files, compared to tell that one of them changed (or appeared, or went).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stamps(Vec<Option<FileStamp>>);
+
+impl Stamps {
+    /// The stamps of the files `paths` name now.
+    pub(crate) fn of(paths: &[PathBuf]) -> Stamps {
+        Stamps(paths.iter().map(FileStamp::of).collect())
+    }
+}
+
 /// Reads what a set of files holds, or says why it cannot be used.
 pub(crate) type Load<T> = Box<dyn Fn() -> Result<T, TlsError> + Send + Sync>;
 
@@ -83,7 +95,7 @@ struct WatchState<T> {
     current: Arc<T>,
     /// The files' stamps as they were just before the reading that gave `current`. A reading
     /// that fails leaves them, so the files are read again at the next handshake.
-    stamps: Vec<Option<FileStamp>>,
+    stamps: Stamps,
     /// Whether the files changed into something that cannot be used, and that was said.
     failing: bool,
 }
@@ -91,7 +103,7 @@ struct WatchState<T> {
 impl<T> Watched<T> {
     /// Reads the files (`load`) for the first time; its error is the caller's to report.
     pub(crate) fn new(what: &'static str, paths: Vec<PathBuf>, load: Load<T>) -> Result<Watched<T>, TlsError> {
-        let stamps = paths.iter().map(FileStamp::of).collect();
+        let stamps = Stamps::of(&paths);
         let current = Arc::new(load()?);
         Ok(Watched { what, paths, load, state: Mutex::new(WatchState { current, stamps, failing: false }) })
     }
@@ -100,7 +112,7 @@ impl<T> Watched<T> {
     pub(crate) fn current(&self) -> Arc<T> {
         // Stamped before reading: a file written during the reading has a later stamp, so it is
         // read again at the next handshake rather than taken as read.
-        let stamps: Vec<_> = self.paths.iter().map(FileStamp::of).collect();
+        let stamps = Stamps::of(&self.paths);
         let mut state = self.state.lock();
         if stamps != state.stamps {
             self.reload(&mut state, stamps);
@@ -108,7 +120,7 @@ impl<T> Watched<T> {
         Arc::clone(&state.current)
     }
 
-    fn reload(&self, state: &mut WatchState<T>, stamps: Vec<Option<FileStamp>>) {
+    fn reload(&self, state: &mut WatchState<T>, stamps: Stamps) {
         match (self.load)() {
             Ok(loaded) => {
                 state.current = Arc::new(loaded);

@@ -60,6 +60,11 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
+    /// The files these settings name (read when the pipeline is built, and again when they change).
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        [&self.certificate, &self.client_certificate, &self.client_key].into_iter().flatten().cloned().collect()
+    }
+
     /// The built-in roots in force: those chosen, else none when a CA file is given (as the
     /// other OpenTelemetry SDKs do: the file names exactly whom to trust), else
     /// [`TrustRoots::Both`].

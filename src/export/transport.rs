@@ -106,6 +106,18 @@ impl Transport {
         self.runtime.as_ref().expect("the runtime is taken only when the transport is dropped")
     }
 
+    /// Reads `signal`'s TLS files again and, when they can be used now, sends its requests with
+    /// them from now on (a client of its own, even where its settings match another signal's).
+    pub(super) fn use_tls_again(&mut self, config: &PipelineConfig, signal: Signal) -> Result<(), TlsError> {
+        let settings = config.signal(signal);
+        let tls = super::tls::client_config(&settings.tls)?;
+        let http = http_client(Some(&tls), settings.proxy.as_ref())
+            .map_err(|message| TlsError { item: super::tls::TlsItem::Setup, message })?;
+        self.clients[signal as usize] = http;
+        self.grpc.set_tls(signal, &tls);
+        Ok(())
+    }
+
     /// Starts a request; drive it with [`poll_for`](Self::poll_for).
     pub(super) fn start(&self, request: Request) -> Pending {
         match request.protocol {

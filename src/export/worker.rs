@@ -36,6 +36,7 @@
 //! from its slot into this thread's queue of encoded spans instead of the pipeline's queue (see
 //! [`super::span_queue`]), and a batch is assembled around them.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ use super::console;
 use super::drop_report::DropReport;
 use super::encode::{EncodedBody, Encoder};
 use super::exporter::OtlpBatch;
-use super::lane::{Attempt, Batch, Lane};
+use super::lane::{Attempt, Batch, Lane, UnusableTls};
 use super::pipeline::{
     data_point_count, ConsoleOutput, Extensions, FlushError, MetricProducer, Queued, RecordSink, RecordSource, Scope,
     Shared,
@@ -67,6 +68,7 @@ use super::pipeline::{
 use super::response::ExportOutcome;
 use super::span_queue::EncodedSpans;
 use super::tls::TlsError;
+use super::tls_reload::Stamps;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
 use super::Signal;
 
@@ -135,7 +137,7 @@ impl Worker {
             };
             let mut lane = Lane::new(signal, encoder, config.breaker.clone(), now + settings.batch.schedule_delay);
             if let Some(error) = &unusable[signal as usize] {
-                switch_off(&mut lane, &error.describe(&settings.tls_origin));
+                switch_off(&mut lane, &error.describe(&settings.tls_origin), &settings.tls.files(), now);
             }
             lane
         };
@@ -375,6 +377,29 @@ impl Worker {
         Signal::ALL.iter().map(|s| self.shared.accounting.signal(*s).queued.load(Ordering::Relaxed)).sum()
     }
 
+    /// Whether a lane switched off for its TLS files may export now: at most once every
+    /// [`TLS_LOOK_INTERVAL`], and only when one of the files changed (or appeared) since they were
+    /// last found unusable, they are read again; once they can be used, the signal exports again.
+    fn tls_usable_now(&mut self, index: usize, now: Instant) -> bool {
+        let signal = self.lanes[index].signal;
+        let Some(unusable) = &mut self.lanes[index].tls_unusable else { return true };
+        if now < unusable.next_look {
+            return false;
+        }
+        unusable.next_look = now + TLS_LOOK_INTERVAL;
+        let stamps = Stamps::of(&self.config.signal(signal).tls.files());
+        if stamps == unusable.stamps {
+            return false;
+        }
+        unusable.stamps = stamps;
+        if self.transport.use_tls_again(&self.config, signal).is_err() {
+            return false;
+        }
+        self.lanes[index].tls_unusable = None;
+        diag::warning!("{} export is on: its TLS files can be used now", signal.name());
+        true
+    }
+
     /// Moves queued items into encoded batches when a batch is full, its delay has passed, or a
     /// flush or shutdown is draining, within the backlog budget: a lane whose breaker is closed
     /// takes a batch only while the backlogs have room for one as large as its largest so far,
@@ -382,7 +407,7 @@ impl Worker {
     /// open or probing keeps taking batches and sheds its oldest waiting ones past the budget.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
-        if self.lanes[index].tls_unusable {
+        if self.lanes[index].tls_unusable.is_some() && !self.tls_usable_now(index, now) {
             self.discard(signal, DropReason::TlsConfig);
             return;
         }
@@ -843,7 +868,7 @@ impl Worker {
         }
         self.drain_sources();
         for index in 0..self.lanes.len() {
-            if self.lanes[index].tls_unusable {
+            if self.lanes[index].tls_unusable.is_some() {
                 self.discard(self.lanes[index].signal, DropReason::TlsConfig);
             }
         }
@@ -954,12 +979,16 @@ fn needed(config: &PipelineConfig, signal: Signal, error: Option<TlsError>) -> O
     None
 }
 
-/// Switches a lane off for TLS settings that cannot be used, saying so once: what its signal is
-/// handed from now on is dropped as `tls_config`, without a request, a retry or its breaker.
-fn switch_off(lane: &mut Lane, why: &str) {
-    lane.tls_unusable = true;
+/// How often a signal switched off for its TLS files looks whether they changed.
+const TLS_LOOK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Switches a lane off for TLS files that cannot be used (`files`, as they are `now`), saying so
+/// once: what its signal is handed from now on is dropped as `tls_config`, without a request, a
+/// retry or its breaker, until the files change into ones that can be used.
+fn switch_off(lane: &mut Lane, why: &str, files: &[PathBuf], now: Instant) {
+    lane.tls_unusable = Some(UnusableTls { stamps: Stamps::of(files), next_look: now + TLS_LOOK_INTERVAL });
     diag::error!(
-        "{} export is off: {why}; every {} is dropped and counted as {}",
+        "{} export is off: {why}; every {} is dropped and counted as {} until the files can be used",
         lane.signal.name(),
         item_name(lane.signal),
         DropReason::TlsConfig.name()

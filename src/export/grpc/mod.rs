@@ -73,13 +73,19 @@ impl GrpcClient {
             if let Some((_, h2)) = made.iter().find(|(from, _)| *from == Arc::as_ptr(&config)) {
                 return Arc::clone(h2);
             }
-            let mut h2 = (*config).clone();
-            h2.alpn_protocols = vec![b"h2".to_vec()];
-            let h2 = Arc::new(h2);
+            let h2 = with_h2(&config);
             made.push((Arc::as_ptr(&config), Arc::clone(&h2)));
             h2
         });
         GrpcClient { connections: Rc::default(), tls: Rc::new(tls) }
+    }
+
+    /// Connects `signal` with `tls` from now on (its TLS files could not be used before); calls
+    /// under way keep what they started with.
+    pub(super) fn set_tls(&mut self, signal: Signal, tls: &rustls::ClientConfig) {
+        let mut each = (*self.tls).clone();
+        each[signal as usize] = with_h2(tls);
+        self.tls = Rc::new(each);
     }
 
     /// Makes one `Export` call, bounded by the request's timeout.
@@ -141,6 +147,13 @@ impl GrpcClient {
         *current = Some(ready.clone());
         Ok(ready)
     }
+}
+
+/// `config` offering ALPN `h2` only, as gRPC needs.
+fn with_h2(config: &rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    let mut h2 = config.clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(h2)
 }
 
 fn port_of(url: &reqwest::Url) -> u16 {
