@@ -159,3 +159,60 @@ fn a_full_stderr_does_not_stop_the_export_and_its_lines_are_counted() {
     assert!(rest.iter().any(|line| line == "exported 2"), "{rest:?}");
     assert!(stderr_tail.contains("earlier line(s) not written: stderr was full"), "{stderr_tail}");
 }
+
+/// Set in the third child's environment: its observable callback does not return in time.
+const STUCK_CHILD: &str = "DIAG_STDERR_STUCK_CHILD";
+
+/// The third child's work: an observable gauge whose callback waits (for a lock the program
+/// holds, say) until released, a flush that gives up waiting for the exporter thread, then the
+/// callback released and the program shut down.
+#[test]
+fn child_with_a_callback_that_does_not_return() {
+    if std::env::var_os(STUCK_CHILD).is_none() {
+        return;
+    }
+    let collector = TestCollector::start().unwrap();
+    let endpoint = collector.endpoint();
+    let telemetry = nanotel::builder()
+        .with_env_lookup(move |name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_TRACES_EXPORTER" | "OTEL_LOGS_EXPORTER" => Some("none".into()),
+            _ => None,
+        })
+        .with_install_global(false)
+        .build()
+        .expect("built");
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let _book = telemetry
+        .meter("gateway")
+        .i64_observable_gauge("book.depth")
+        .with_callback(move |observer| {
+            let _ = released.lock().unwrap().recv();
+            observer.observe(1, &[]);
+        })
+        .build()
+        .unwrap();
+    let flushed = telemetry.force_flush(Duration::from_millis(1500));
+    println!("flush: {flushed:?}");
+    drop(release);
+    let _ = telemetry.shutdown(Duration::from_secs(5));
+    println!("done");
+}
+
+#[test]
+fn a_flush_that_gives_up_says_which_program_code_holds_the_exporter_thread() {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let output = Command::new(exe)
+        .args(["--exact", "child_with_a_callback_that_does_not_return", "--nocapture", "--test-threads=1"])
+        .env(STUCK_CHILD, "1")
+        .env_remove("OTEL_LOG_LEVEL")
+        .output()
+        .expect("the child runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && stdout.contains("done"), "{}:\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("flush: Err(Timeout"), "{stdout}");
+    let said = "nanotel: warning: a flush gave up waiting for the exporter thread: the exporter thread has been \
+                collecting metrics: an observable instrument's callback or a metric producer for ";
+    assert!(stderr.contains(said), "{stderr}");
+}

@@ -49,6 +49,7 @@ impl Signal {
 mod accounting;
 mod bounded_queue;
 mod breaker;
+mod busy;
 mod config;
 mod console;
 mod drop_report;

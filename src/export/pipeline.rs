@@ -20,6 +20,7 @@ use crate::proto::trace::v1::Span;
 use super::accounting::{Accounting, DropReason, SignalCounters, Snapshot};
 use super::bounded_queue::BoundedQueue;
 use super::breaker::BreakerConfig;
+use super::busy::Busy;
 use super::config::{
     resolve, BatchConfig, Compression, ConfigError, ExporterKind, Overrides, PipelineConfig, Protocol,
 };
@@ -225,6 +226,9 @@ pub(crate) struct Shared {
     pub metrics: Option<BoundedQueue<ScopeMetrics>>,
     /// Set when shutdown begins; items handed over afterwards are dropped as `shutdown`.
     pub closed: AtomicBool,
+    /// What the exporter thread runs of the program's code, said when a flush or shutdown gives
+    /// up waiting for it.
+    pub busy: Busy,
 }
 
 impl Shared {
@@ -264,6 +268,7 @@ impl Shared {
             // limit in data points is enforced by the exporter's backlog.
             metrics: queue(Signal::Metrics).map(|points| BoundedQueue::new(points.clamp(1, 1024))),
             closed: AtomicBool::new(false),
+            busy: Busy::new(),
         }
     }
 
@@ -515,6 +520,7 @@ impl Pipeline {
         match answer.recv_timeout(timeout + Duration::from_millis(100)) {
             Ok(result) => result,
             Err(channel::RecvTimeoutError::Timeout) => {
+                self.say_why_the_thread_is_late("a flush");
                 let pending = Signal::ALL.iter().map(|s| self.accounting().signal(*s).queued).sum();
                 Err(FlushError::Timeout { pending })
             }
@@ -545,8 +551,18 @@ impl Pipeline {
             // The thread has answered and only returns now; joining cannot block for long. A
             // panic on it was already reported by the panic hook.
             let _ = thread.join();
+        } else {
+            self.say_why_the_thread_is_late("shutdown");
         }
         ShutdownReport { completed, accounting: self.accounting() }
+    }
+
+    /// Says on stderr which of the program's code the exporter thread is in, when it has been
+    /// there long enough to be why `waiting` (a flush, shutdown) gave up.
+    fn say_why_the_thread_is_late(&self, waiting: &str) {
+        if let Some(why) = self.handle.shared.busy.describe() {
+            crate::diag::warning!("{waiting} gave up waiting for the exporter thread: {why}");
+        }
     }
 }
 

@@ -55,6 +55,7 @@ use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 use super::accounting::{DropReason, SignalCounters};
 use super::bounded_queue::BoundedQueue;
 use super::breaker::BreakerState;
+use super::busy::Work;
 use super::config::{Compression, ExporterKind, PipelineConfig, Protocol};
 use super::console;
 use super::drop_report::DropReport;
@@ -252,9 +253,11 @@ impl Worker {
     /// of the fullest buffer (see [`RecordSink::report_fill`]) and the time since the last drain.
     fn drain_sources(&mut self) -> (f64, Duration) {
         let mut sink = RecordSink::new(&self.shared, self.encoded_spans.as_mut());
+        let busy = self.shared.busy.enter(Work::Draining);
         for source in &mut self.sources {
             diag::catch_panic(&self.source_panicked, || source.drain(&mut sink), report_source_panic);
         }
+        drop(busy);
         let (fullest, left_behind) = sink.fill();
         let now = Instant::now();
         let since = now.saturating_duration_since(self.last_drain);
@@ -333,9 +336,10 @@ impl Worker {
                      goes on (reported once)"
                 );
             };
-            let Some(scopes) = diag::catch_panic(&self.producer_panicked, || producer.produce(), report) else {
-                continue;
-            };
+            let busy = self.shared.busy.enter(Work::Collecting);
+            let produced = diag::catch_panic(&self.producer_panicked, || producer.produce(), report);
+            drop(busy);
+            let Some(scopes) = produced else { continue };
             for scope in scopes {
                 let points = data_point_count(&scope);
                 if points == 0 {
@@ -438,6 +442,7 @@ impl Worker {
                     continue;
                 }
                 if custom {
+                    let _busy = self.shared.busy.enter(Work::ExportingOwn);
                     self.extensions.exporters.export(taken, items, self.shared.accounting.signal(signal));
                     continue;
                 }
