@@ -46,13 +46,17 @@ fn child_process_entry() {
     println!("survived");
 }
 
+/// This binary run again as a child, running only the test `entry`, with `marker` set so that
+/// the entry does its work, at the default `OTEL_LOG_LEVEL`.
+fn child_command(entry: &str, marker: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test's own path"));
+    command.args(["--exact", entry, "--nocapture", "--test-threads=1"]).env(marker, "1").env_remove("OTEL_LOG_LEVEL");
+    command
+}
+
 #[test]
 fn a_closed_stderr_neither_panics_nor_stops_the_program() {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("OTEL_LOG_LEVEL")
+    let mut child = child_command("child_process_entry", CHILD)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -128,11 +132,7 @@ fn child_with_a_full_stderr() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_stderr_does_not_stop_the_export_and_its_lines_are_counted() {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_with_a_full_stderr", "--nocapture", "--test-threads=1"])
-        .env(FULL_CHILD, "1")
-        .env_remove("OTEL_LOG_LEVEL")
+    let mut child = child_command("child_with_a_full_stderr", FULL_CHILD)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -202,13 +202,8 @@ fn child_with_a_callback_that_does_not_return() {
 
 #[test]
 fn a_flush_that_gives_up_says_which_program_code_holds_the_exporter_thread() {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let output = Command::new(exe)
-        .args(["--exact", "child_with_a_callback_that_does_not_return", "--nocapture", "--test-threads=1"])
-        .env(STUCK_CHILD, "1")
-        .env_remove("OTEL_LOG_LEVEL")
-        .output()
-        .expect("the child runs");
+    let output =
+        child_command("child_with_a_callback_that_does_not_return", STUCK_CHILD).output().expect("the child runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.contains("done"), "{}:\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("flush: Err(Timeout"), "{stdout}");

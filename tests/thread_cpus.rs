@@ -6,10 +6,15 @@
 //! One test in this binary: it reads every thread of the process by name.
 #![cfg(target_os = "linux")]
 
-use std::time::Duration;
+use std::path::PathBuf;
 
 use nanotel::export::Pipeline;
 use nanotel_testing::TestCollector;
+
+#[path = "support/own_threads.rs"]
+mod own_threads;
+
+use own_threads::{tasks_named, telemetry_with_every_thread, OWN_THREADS};
 
 #[test]
 fn nanotels_threads_run_on_the_cpus_named_not_where_their_starter_was_pinned() {
@@ -25,20 +30,8 @@ fn nanotels_threads_run_on_the_cpus_named_not_where_their_starter_was_pinned() {
     assert_eq!(cpus_of("nanotel-export"), [vec![starter]], "without a list, where the starter was pinned");
     drop(unplaced);
 
-    let variables = [
-        ("NANOTEL_THREAD_CPUS".to_owned(), named.to_string()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.clone()),
-    ];
-    let telemetry = nanotel::builder()
-        .with_env_lookup(move |name| variables.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
-        .with_install_global(false)
-        .with_prometheus("127.0.0.1", 0)
-        .build()
-        .unwrap();
-    telemetry.tracer("gateway").span("order").start().end();
-    let pipeline = telemetry.pipeline().expect("exporting");
-    pipeline.force_flush(Duration::from_secs(10)).unwrap();
-    for thread in ["nanotel-export", "nanotel-lookup", "nanotel-prom"] {
+    let _telemetry = telemetry_with_every_thread(&collector.endpoint(), &[("NANOTEL_THREAD_CPUS", named.to_string())]);
+    for thread in OWN_THREADS {
         let placed = cpus_of(thread);
         assert!(!placed.is_empty(), "no {thread} thread");
         assert!(placed.iter().all(|cpus| *cpus == [named]), "{thread}: {placed:?}, not [{named}]");
@@ -52,11 +45,12 @@ fn nanotels_threads_run_on_the_cpus_named_not_where_their_starter_was_pinned() {
 
 /// The CPUs each live thread named `name` may run on.
 fn cpus_of(name: &str) -> Vec<Vec<usize>> {
-    let tasks = std::fs::read_dir("/proc/self/task").unwrap().filter_map(Result::ok);
-    let named =
-        tasks.filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name));
-    let status = |task: std::fs::DirEntry| std::fs::read_to_string(task.path().join("status")).ok();
-    named.filter_map(status).map(|status| cpu_list(&field(&status, "Cpus_allowed_list:"))).collect()
+    let status = |task: PathBuf| std::fs::read_to_string(task.join("status")).ok();
+    tasks_named(name)
+        .into_iter()
+        .filter_map(status)
+        .map(|status| cpu_list(&field(&status, "Cpus_allowed_list:")))
+        .collect()
 }
 
 fn status_line(path: &str, name: &str) -> String {

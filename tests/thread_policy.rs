@@ -9,15 +9,19 @@
 //! refuses it, the test says so on stderr and checks nothing (it runs as root in CI).
 #![cfg(target_os = "linux")]
 
-use std::time::Duration;
+use std::path::PathBuf;
 
 use nanotel_testing::TestCollector;
+
+#[path = "support/own_threads.rs"]
+mod own_threads;
+
+use own_threads::{tasks_named, telemetry_with_every_thread, OWN_THREADS};
 
 #[test]
 fn nanotels_threads_leave_the_real_time_policy_of_the_thread_that_started_them() {
     let collector = TestCollector::start().unwrap();
-    // Through a name, so that the exporter starts a lookup thread.
-    let endpoint = collector.endpoint().replace("127.0.0.1", "localhost");
+    let endpoint = collector.endpoint();
     let starter = std::thread::spawn(move || {
         let real_time = libc::sched_param { sched_priority: 1 };
         // SAFETY: `real_time` is valid for reads for the call; 0 is the calling thread.
@@ -27,16 +31,8 @@ fn nanotels_threads_leave_the_real_time_policy_of_the_thread_that_started_them()
             eprintln!("NOT CHECKED: this process may not set SCHED_FIFO ({why})");
             return false;
         }
-        let variables = [("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint)];
-        let telemetry = nanotel::builder()
-            .with_env_lookup(move |name| variables.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
-            .with_install_global(false)
-            .with_prometheus("127.0.0.1", 0)
-            .build()
-            .unwrap();
-        telemetry.tracer("gateway").span("order").start().end();
-        telemetry.pipeline().expect("exporting").force_flush(Duration::from_secs(10)).unwrap();
-        for thread in ["nanotel-export", "nanotel-lookup", "nanotel-prom"] {
+        let telemetry = telemetry_with_every_thread(&endpoint, &[]);
+        for thread in OWN_THREADS {
             let policies = policies_of(thread);
             assert!(!policies.is_empty(), "no {thread} thread");
             assert!(policies.iter().all(|policy| *policy == libc::SCHED_OTHER), "{thread}: {policies:?}");
@@ -53,10 +49,8 @@ fn nanotels_threads_leave_the_real_time_policy_of_the_thread_that_started_them()
 
 /// The scheduling policy of each live thread named `name`.
 fn policies_of(name: &str) -> Vec<i32> {
-    let tasks = std::fs::read_dir("/proc/self/task").unwrap().filter_map(Result::ok);
-    let named =
-        tasks.filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name));
-    let id = |task: std::fs::DirEntry| task.file_name().to_str()?.parse::<libc::pid_t>().ok();
+    let id = |task: PathBuf| task.file_name()?.to_str()?.parse::<libc::pid_t>().ok();
     // SAFETY: no pointer; a thread id of this process (one that has exited since gives -1).
-    named.filter_map(id).map(|tid| unsafe { libc::sched_getscheduler(tid) }).filter(|policy| *policy >= 0).collect()
+    let policy = |tid| unsafe { libc::sched_getscheduler(tid) };
+    tasks_named(name).into_iter().filter_map(id).map(policy).filter(|policy| *policy >= 0).collect()
 }

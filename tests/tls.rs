@@ -248,20 +248,12 @@ fn a_client_certificate_renewed_on_disk_is_presented_at_the_next_connection() {
         .with_client_certificate(identity.0.clone(), identity.1.clone())
         .build()
         .unwrap();
-    send_and_flush(&pipeline, 0);
-    let refused = pipeline.handle().accounting();
-    assert_eq!(refused.traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", refused.to_json());
-
     let (new_certificate, new_key) = leaf(&new_clients, &["gateway-1"], false);
-    // Written in place, the key first: the same inodes, only their contents and times change.
-    std::fs::write(&identity.1, new_key).unwrap();
-    std::fs::write(&identity.0, new_certificate).unwrap();
-    send_and_flush(&pipeline, SPANS);
-    let handle = pipeline.handle();
-    pipeline.shutdown(WAIT);
-    let snapshot = handle.accounting();
-    assert_eq!(snapshot.traces.exported, SPANS, "the renewed certificate was presented: {}", snapshot.to_json());
-    assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
+    assert_refused_then_exported(pipeline, &collector, || {
+        // Written in place, the key first: the same inodes, only their contents and times change.
+        std::fs::write(&identity.1, new_key).unwrap();
+        std::fs::write(&identity.0, new_certificate).unwrap();
+    });
 }
 
 /// The collector's CA rotated: the CA file replaced on disk is trusted at the next connection,
@@ -274,16 +266,21 @@ fn a_ca_file_replaced_on_disk_is_trusted_at_the_next_grpc_connection() {
     let ca_file = files.write("ca.pem", &old_servers.pem);
     let grpc = builder(&collector).with_protocol(nanotel::export::Protocol::Grpc);
     let pipeline = grpc.with_certificate(ca_file.clone()).build().unwrap();
+    assert_refused_then_exported(pipeline, &collector, || rotate(&ca_file, &new_servers.pem));
+}
+
+/// `SPANS` spans refused at the handshake, then, after `renew` changes the files, `SPANS` more
+/// exported.
+fn assert_refused_then_exported(pipeline: Pipeline, collector: &TestCollector, renew: impl FnOnce()) {
     send_and_flush(&pipeline, 0);
     let refused = pipeline.handle().accounting();
     assert_eq!(refused.traces.dropped(DropReason::RetriesExhausted), SPANS, "{}", refused.to_json());
-
-    rotate(&ca_file, &new_servers.pem);
+    renew();
     send_and_flush(&pipeline, SPANS);
     let handle = pipeline.handle();
     pipeline.shutdown(WAIT);
     let snapshot = handle.accounting();
-    assert_eq!(snapshot.traces.exported, SPANS, "the new CA was trusted: {}", snapshot.to_json());
+    assert_eq!(snapshot.traces.exported, SPANS, "the renewed files were used: {}", snapshot.to_json());
     assert_eq!(collector.accepted_items(Signal::Traces), SPANS);
 }
 
