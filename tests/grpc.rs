@@ -277,3 +277,88 @@ fn credentials_in_the_endpoint_are_sent_over_grpc_and_http() {
     }
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
 }
+
+/// A TCP relay to `target` whose connections can be frozen: a frozen one stays open and takes
+/// what is sent, but passes nothing on either way (the collector's host gone without a word, a
+/// partition); connections made afterwards relay as before.
+struct FreezingRelay {
+    addr: std::net::SocketAddr,
+    /// Connections numbered below this are frozen.
+    frozen_below: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FreezingRelay {
+    fn start(target: std::net::SocketAddr) -> FreezingRelay {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (frozen_below, accepted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (frozen, count) = (Arc::clone(&frozen_below), Arc::clone(&accepted));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(target) else { return };
+                let id = count.fetch_add(1, Ordering::SeqCst);
+                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    let frozen = Arc::clone(&frozen);
+                    std::thread::spawn(move || pump(from, to, || id < frozen.load(Ordering::SeqCst)));
+                }
+            }
+        });
+        FreezingRelay { addr, frozen_below, accepted }
+    }
+
+    fn freeze_existing(&self) {
+        use std::sync::atomic::Ordering;
+        self.frozen_below.store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either closes, dropping what comes while `frozen`.
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, frozen: impl Fn() -> bool) {
+    use std::io::{Read, Write};
+    let mut buffer = [0; 16 * 1024];
+    while let Ok(read) = from.read(&mut buffer) {
+        if read == 0 || (!frozen() && to.write_all(&buffer[..read]).is_err()) {
+            return;
+        }
+    }
+}
+
+/// A collector that stops answering without closing the connection: the call times out, and
+/// the retry goes on a new connection instead of waiting on the dead one again (before session
+/// 36, over gRPC, every retry, and every later batch, timed out on it until the kernel gave it
+/// up). OTLP/HTTP (HTTP/1.1 here) leaves a connection whose request timed out too.
+#[test]
+fn a_connection_that_stops_answering_is_left_after_a_timeout() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let collector = TestCollector::start().unwrap();
+        let relay = FreezingRelay::start(collector.addr());
+        let pipeline = builder(&collector)
+            .with_protocol(protocol)
+            .with_endpoint(format!("http://{}", relay.addr))
+            .with_timeout(Duration::from_millis(300))
+            .with_retry(RetryPolicy {
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(20),
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap();
+        assert_eq!(export_one_span(&pipeline).traces.exported, 1, "{protocol:?}");
+        relay.freeze_existing();
+        pipeline.handle().send_span(&scope(), span(1));
+        assert!(wait_for(|| {
+            let traces = pipeline.accounting().traces;
+            traces.exported + traces.dropped_total() == 2
+        }));
+        let json = pipeline.accounting().to_json();
+        let traces = pipeline.accounting().traces;
+        assert_eq!(traces.exported, 2, "{protocol:?}, retried on a new connection: {json}");
+        assert_eq!(traces.failed_requests, 1, "{protocol:?}, one attempt timed out on the frozen connection");
+        assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+    }
+}

@@ -89,11 +89,36 @@ impl GrpcClient {
     }
 
     /// Makes one `Export` call, bounded by the request's timeout.
+    ///
+    /// A call that times out leaves its connection for no later call: a collector that stopped
+    /// answering without closing it (its host gone, a network partition, a load balancer's
+    /// target removed) would otherwise hold every later call on it until the kernel gave the
+    /// connection up, some fifteen minutes; the next call connects afresh, the collector's name
+    /// looked up again.
     pub(super) async fn send(self, request: Request) -> SendResult {
         let timeout = request.timeout;
         match tokio::time::timeout(timeout, self.call(&request)).await {
             Ok(result) => result,
-            Err(_) => Err(TransportError::Timeout(format!("no gRPC answer within {timeout:?}"))),
+            Err(_) => {
+                self.forget_connection(&request);
+                Err(TransportError::Timeout(format!("no gRPC answer within {timeout:?}")))
+            }
+        }
+    }
+
+    /// The key of the connection `request` goes on: signals with different TLS settings (client
+    /// certificates) need connections of their own.
+    fn connection_key(&self, request: &Request) -> String {
+        let (url, tls) = (&request.url, &self.tls[request.signal as usize]);
+        format!("{}://{}:{} {:p}", url.scheme(), url.host_str().unwrap_or_default(), port_of(url), Arc::as_ptr(tls))
+    }
+
+    /// Lets go of `request`'s connection, unless a call is connecting it now (that one is fresh).
+    fn forget_connection(&self, request: &Request) {
+        if let Some(slot) = self.connections.borrow().get(&self.connection_key(request)) {
+            if let Ok(mut current) = slot.try_lock() {
+                *current = None;
+            }
         }
     }
 
@@ -126,15 +151,7 @@ impl GrpcClient {
     /// none or it has closed.
     async fn ready_sender(&self, request: &Request) -> Result<SendRequest<Bytes>, TransportError> {
         let (url, tls) = (&request.url, &self.tls[request.signal as usize]);
-        // Signals with different TLS settings (client certificates) need connections of their own.
-        let key = format!(
-            "{}://{}:{} {:p}",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            port_of(url),
-            Arc::as_ptr(tls)
-        );
-        let slot = Rc::clone(self.connections.borrow_mut().entry(key).or_default());
+        let slot = Rc::clone(self.connections.borrow_mut().entry(self.connection_key(request)).or_default());
         let mut current = slot.lock().await;
         if let Some(existing) = current.take() {
             if let Ok(ready) = existing.ready().await {
