@@ -97,13 +97,11 @@ impl GrpcClient {
     /// looked up again.
     pub(super) async fn send(self, request: Request) -> SendResult {
         let timeout = request.timeout;
-        match tokio::time::timeout(timeout, self.call(&request)).await {
-            Ok(result) => result,
-            Err(_) => {
-                self.forget_connection(&request);
-                Err(TransportError::Timeout(format!("no gRPC answer within {timeout:?}")))
-            }
+        if let Ok(result) = tokio::time::timeout(timeout, self.call(&request)).await {
+            return result;
         }
+        self.forget_connection(&request);
+        Err(TransportError::Timeout(format!("no gRPC answer within {timeout:?}")))
     }
 
     /// The key of the connection `request` goes on: signals with different TLS settings (client
