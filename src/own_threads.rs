@@ -65,20 +65,21 @@ where
 #[cfg(target_os = "linux")]
 fn block_signals() -> libc::sigset_t {
     let mut blocked = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    let mut before = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: `sigset_t` is a plain bit array, for which all zeroes is the empty set.
+    let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
     let faults = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, libc::SIGSYS, libc::SIGABRT];
     // SAFETY: `sigfillset` initialises `blocked` before `sigdelset` and `pthread_sigmask` read it;
     // `pthread_sigmask` writes the old mask into `before` and changes the calling thread's mask
     // only. With `SIG_BLOCK` and valid signal numbers none of them can fail (only an unknown `how`
-    // or signal number is refused), so `before` is initialised when it is read.
+    // or signal number is refused), so their results are not checked.
     unsafe {
         libc::sigfillset(blocked.as_mut_ptr());
         for fault in faults {
             libc::sigdelset(blocked.as_mut_ptr(), fault);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, blocked.as_ptr(), before.as_mut_ptr());
-        before.assume_init()
+        libc::pthread_sigmask(libc::SIG_BLOCK, blocked.as_ptr(), &raw mut before);
     }
+    before
 }
 
 /// Puts back the mask [`block_signals`] returned.
