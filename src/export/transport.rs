@@ -37,6 +37,14 @@ use super::response::{classify_response, ExportOutcome, HttpResponse, MAX_RESPON
 use super::tls::TlsError;
 use super::Signal;
 
+/// The most threads the collector's name is looked up on at once. While DNS does not answer, a
+/// lookup (`getaddrinfo`, which cannot be cancelled) holds its thread for the resolver's
+/// timeouts, tens of seconds, while attempts keep coming (three signals' retries and probes):
+/// tokio would start up to 512 threads for them, each counted against the process's thread limit
+/// (a container's `pids.max`), which the program's own threads need. More lookups wait their turn;
+/// the request that asked for one is bounded by its timeout meanwhile.
+const MAX_LOOKUP_THREADS: usize = 4;
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-nanotel/", env!("CARGO_PKG_VERSION"));
 
@@ -94,6 +102,7 @@ impl Transport {
             .enable_time()
             // Its blocking threads (name resolution) are nanotel's too, and say so in `top -H`.
             .thread_name("nanotel-lookup")
+            .max_blocking_threads(MAX_LOOKUP_THREADS)
             .on_thread_start(crate::own_threads::mark_current)
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
@@ -404,6 +413,31 @@ mod tests {
         assert!(requests.iter().all(Option::is_none), "both taken out");
         requests[2] = Some(Box::pin(async move { answer() }));
         assert_eq!(transport.poll_for(&mut requests, Duration::from_secs(5)), [(2, answer())], "the runtime goes on");
+    }
+
+    /// Lookups that do not return (DNS down) take at most `MAX_LOOKUP_THREADS` threads; the
+    /// others wait their turn.
+    #[test]
+    fn lookups_run_on_a_few_threads_at_most() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (config, _) = crate::export::config::resolve(&|_| None, &Default::default()).unwrap();
+        let (transport, _) = Transport::new(&config).unwrap();
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let lookups: Vec<_> = (0..16)
+            .map(|_| {
+                let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+                transport.runtime().spawn_blocking(move || {
+                    most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for lookup in lookups {
+            transport.runtime().block_on(lookup).unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), super::MAX_LOOKUP_THREADS);
     }
 
     /// A lookup under way on the runtime's blocking threads (a `getaddrinfo` waiting on a DNS
