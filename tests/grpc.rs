@@ -17,6 +17,11 @@ use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, Numb
 use nanotel::Signal;
 use nanotel_testing::{Reply, TestCollector};
 
+#[path = "support/relay.rs"]
+mod relay;
+
+use relay::FreezingRelay;
+
 fn gauge() -> ScopeMetrics {
     let point = NumberDataPoint { value: Some(number_data_point::Value::AsInt(42)), ..Default::default() };
     ScopeMetrics {
@@ -276,55 +281,6 @@ fn credentials_in_the_endpoint_are_sent_over_grpc_and_http() {
         assert_eq!(request.header("authorization"), Some("Basic Z2F0ZXdheTpzM2NyL3Q="), "{signal:?}");
     }
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
-}
-
-/// A TCP relay to `target` whose connections can be frozen: a frozen one stays open and takes
-/// what is sent, but passes nothing on either way (the collector's host gone without a word, a
-/// partition); connections made afterwards relay as before.
-struct FreezingRelay {
-    addr: std::net::SocketAddr,
-    /// Connections numbered below this are frozen.
-    frozen_below: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl FreezingRelay {
-    fn start(target: std::net::SocketAddr) -> FreezingRelay {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (frozen_below, accepted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (frozen, count) = (Arc::clone(&frozen_below), Arc::clone(&accepted));
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = std::net::TcpStream::connect(target) else { return };
-                let id = count.fetch_add(1, Ordering::SeqCst);
-                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
-                    let frozen = Arc::clone(&frozen);
-                    std::thread::spawn(move || pump(from, to, || id < frozen.load(Ordering::SeqCst)));
-                }
-            }
-        });
-        FreezingRelay { addr, frozen_below, accepted }
-    }
-
-    fn freeze_existing(&self) {
-        use std::sync::atomic::Ordering;
-        self.frozen_below.store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
-    }
-}
-
-/// Copies `from` to `to` until either closes, dropping what comes while `frozen`.
-fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, frozen: impl Fn() -> bool) {
-    use std::io::{Read, Write};
-    let mut buffer = [0; 16 * 1024];
-    while let Ok(read) = from.read(&mut buffer) {
-        if read == 0 || (!frozen() && to.write_all(&buffer[..read]).is_err()) {
-            return;
-        }
-    }
 }
 
 /// A collector that stops answering without closing the connection: the call times out, and

@@ -21,6 +21,11 @@ use nanotel::Signal;
 use nanotel_testing::TestCollector;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
+#[path = "support/relay.rs"]
+mod relay;
+
+use relay::FreezingRelay;
+
 const WAIT: Duration = Duration::from_secs(10);
 const SPANS: u64 = 5;
 /// Attempts per batch in these tests: few and fast, so a refused handshake ends in a drop soon.
@@ -328,6 +333,33 @@ fn a_signal_switched_off_for_missing_files_exports_once_they_appear() {
         assert_eq!(snapshot.traces.exported, SPANS, "{protocol:?}, on once whole: {}", snapshot.to_json());
         assert_eq!(collector.accepted_items(Signal::Traces), SPANS, "{protocol:?}");
     }
+}
+
+/// OTLP/HTTP over HTTP/2 (the collector's TLS offers `h2`, as a Go collector's does): a collector
+/// that stops answering without closing the connection is found out by a ping the request's wait
+/// sends, and the export goes on a new connection. Before session 36 the pool kept the connection,
+/// so every later request timed out on it until the kernel gave it up.
+#[test]
+fn an_http2_connection_that_stops_answering_is_closed_and_the_export_goes_on() {
+    let (authority, files) = (ca("desk CA"), Files::new("h2-frozen"));
+    let (certificate, key) = leaf(&authority, &["127.0.0.1"], false);
+    let collector = TestCollector::start_tls_http2(&certificate, &key, None).unwrap();
+    let relay = FreezingRelay::start(collector.addr());
+    let pipeline = builder(&collector)
+        .with_endpoint(format!("https://{}", relay.addr))
+        .with_certificate(files.write("ca.pem", &authority.pem))
+        .with_timeout(Duration::from_secs(8))
+        .build()
+        .unwrap();
+    send_and_flush(&pipeline, 0);
+    assert_eq!(pipeline.handle().accounting().traces.exported, SPANS);
+    relay.freeze_existing();
+    send_and_flush(&pipeline, SPANS);
+    let handle = pipeline.handle();
+    pipeline.shutdown(WAIT);
+    let snapshot = handle.accounting();
+    assert_eq!(snapshot.traces.exported, 2 * SPANS, "on a new connection: {}", snapshot.to_json());
+    assert_eq!(collector.accepted_items(Signal::Traces), 2 * SPANS);
 }
 
 /// Runs `scenario` in a child process and returns its stderr.

@@ -45,6 +45,12 @@ use super::Signal;
 /// the request that asked for one is bounded by its timeout meanwhile.
 const MAX_LOOKUP_THREADS: usize = 4;
 
+/// How long an HTTP/2 connection with a request out may be silent before it is pinged, and how
+/// long the ping's answer may take before the connection is closed: a live collector answers a
+/// ping at once, however long its answer to the request takes.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(2);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-nanotel/", env!("CARGO_PKG_VERSION"));
 
@@ -247,6 +253,13 @@ fn http_client(tls: Option<&rustls::ClientConfig>, proxy: Option<&Proxy>) -> Res
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(4)
+        // Over HTTP/2 (a collector whose TLS offers `h2`, as Go's HTTPS servers do) a request that
+        // times out leaves its connection open in the pool, and the next request would go on it:
+        // a collector gone without closing it (its host down, a partition) would hold every later
+        // request until the kernel gave the connection up, some fifteen minutes. While a request
+        // is out, a ping goes unanswered past the interval and the timeout closes the connection.
+        .http2_keep_alive_interval(Some(H2_PING_INTERVAL))
+        .http2_keep_alive_timeout(H2_PING_TIMEOUT)
         // The proxy was decided from the pipeline's environment (see `proxy`); reqwest's own
         // reading of the process environment would decide again, differently.
         .no_proxy();

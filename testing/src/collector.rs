@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::otlp::{DecodeError, ExportRequest};
 use crate::server::{self, slot, Shared};
+use crate::tls::Alpn;
 use nanotel::Signal;
 
 /// How the collector answers one export request.
@@ -263,7 +264,23 @@ impl TestCollector {
         key_pem: &str,
         client_ca_pem: Option<&str>,
     ) -> io::Result<TestCollector> {
-        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, false)?))
+        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, Alpn::Http1)?))
+    }
+
+    /// [`start_tls`](Self::start_tls) whose ALPN offers `h2` before `http/1.1`, as the
+    /// OpenTelemetry Collector's HTTPS receiver does: a client that offers `h2` (reqwest does)
+    /// speaks OTLP/HTTP over HTTP/2, with the same replies.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_tls`](Self::start_tls).
+    pub fn start_tls_http2(
+        certificate_chain_pem: &str,
+        key_pem: &str,
+        client_ca_pem: Option<&str>,
+    ) -> io::Result<TestCollector> {
+        let alpn = Alpn::Http2AndHttp1;
+        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, alpn)?))
     }
 
     /// [`start_tls`](Self::start_tls) for OTLP/gRPC: the collector answers gRPC over TLS (its
@@ -277,7 +294,7 @@ impl TestCollector {
         key_pem: &str,
         client_ca_pem: Option<&str>,
     ) -> io::Result<TestCollector> {
-        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, true)?))
+        Self::start_with(Some(crate::tls::server_config(certificate_chain_pem, key_pem, client_ca_pem, Alpn::Grpc)?))
     }
 
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<TestCollector> {

@@ -1,6 +1,7 @@
 //! The OTLP/HTTP side of the [`TestCollector`](crate::TestCollector): HTTP/1.1 served by hyper on
-//! a current-thread tokio runtime of the connection's own thread (over TLS with tokio-rustls), so
-//! a slow or hostile client only ties up its own thread, as on the gRPC side.
+//! a current-thread tokio runtime of the connection's own thread (over TLS with tokio-rustls, and
+//! HTTP/2 there when ALPN settles on `h2`), so a slow or hostile client only ties up its own
+//! thread, as on the gRPC side.
 //!
 //! hyper parses and frames (keep-alive, `Content-Length` or chunked bodies, `Expect:
 //! 100-continue`, HEAD, HTTP/1.0) and answers malformed requests itself (400, or 431 for a head
@@ -81,7 +82,11 @@ pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Optio
             Some(config) => {
                 // A failed handshake closes the connection, with the alert rustls sends.
                 if let Ok(io) = tokio_rustls::TlsAcceptor::from(config).accept(io).await {
-                    serve_requests(&connection, io).await;
+                    if io.get_ref().1.alpn_protocol() == Some(crate::tls::H2) {
+                        serve_http2_requests(&connection, io).await;
+                    } else {
+                        serve_requests(&connection, io).await;
+                    }
                 }
             }
         }
@@ -105,6 +110,21 @@ where
         .max_header_size(MAX_HEAD_BYTES)
         // Bounded by the size anyway; hyper's default of 100 would refuse what fits in it.
         .max_headers(MAX_HEAD_BYTES / 4)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// [`serve_requests`] over HTTP/2, each stream a task of the connection's runtime.
+async fn serve_http2_requests<T>(connection: &Arc<Connection>, io: T)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(|request| {
+        let connection = Arc::clone(connection);
+        async move { answer(&connection, request).await }
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
         .serve_connection(TokioIo::new(io), service)
         .await;
 }

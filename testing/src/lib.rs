@@ -19,7 +19,8 @@
 //! enough to drive an exporter through its retry, throttling, timeout and error paths.
 //!
 //! [`TestCollector::start_tls`] serves the same over HTTPS (rustls), optionally requiring a client
-//! certificate (mTLS).
+//! certificate (mTLS); [`TestCollector::start_tls_http2`] over HTTP/2 as well, to a client that
+//! offers `h2` in ALPN.
 //!
 //! Other requests get the answers a real collector gives: 404 for another path, 405 for another
 //! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does

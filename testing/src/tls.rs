@@ -11,8 +11,20 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-/// The ALPN protocol of a collector that speaks gRPC over TLS.
-const H2: &[u8] = b"h2";
+/// The ALPN protocol of HTTP/2.
+pub(crate) const H2: &[u8] = b"h2";
+
+/// What a TLS collector offers in ALPN, and so what it speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// OTLP/HTTP over HTTP/1.1 only.
+    Http1,
+    /// OTLP/HTTP over HTTP/2 (`h2`) to a client that offers it, else HTTP/1.1: what a Go
+    /// collector's HTTPS receiver does.
+    Http2AndHttp1,
+    /// OTLP/gRPC: `h2` only.
+    Grpc,
+}
 
 /// Whether a collector with this configuration speaks gRPC (its ALPN offers `h2` only).
 pub(crate) fn speaks_grpc(config: &ServerConfig) -> bool {
@@ -20,13 +32,12 @@ pub(crate) fn speaks_grpc(config: &ServerConfig) -> bool {
 }
 
 /// The server's TLS configuration: its certificate chain and key, and, with `client_ca`, client
-/// certificates required and checked against that CA (mTLS). ALPN offers HTTP/1.1, or with
-/// `grpc` HTTP/2 (`h2`) only: a TLS collector speaks one of the two.
+/// certificates required and checked against that CA (mTLS), with `alpn`'s protocols offered.
 pub(crate) fn server_config(
     certificate_chain_pem: &str,
     key_pem: &str,
     client_ca_pem: Option<&str>,
-    grpc: bool,
+    alpn: Alpn,
 ) -> io::Result<Arc<ServerConfig>> {
     // rustls 0.23.48 deprecates `ring`'s provider (it has no post-quantum key exchange); the
     // other built-in one, aws-lc-rs, compiles C with cmake, which nanotel's users should not need.
@@ -51,7 +62,11 @@ pub(crate) fn server_config(
         }
     };
     let mut config = builder.with_single_cert(chain, key).map_err(invalid)?;
-    config.alpn_protocols = if grpc { vec![H2.to_vec()] } else { vec![b"http/1.1".to_vec()] };
+    config.alpn_protocols = match alpn {
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::Http2AndHttp1 => vec![H2.to_vec(), b"http/1.1".to_vec()],
+        Alpn::Grpc => vec![H2.to_vec()],
+    };
     Ok(Arc::new(config))
 }
 
