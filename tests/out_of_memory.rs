@@ -70,8 +70,11 @@ fn a_thread_whose_buffers_cannot_be_allocated_counts_its_items_and_records_once_
 
     let (go, wait) = mpsc::channel::<()>();
     let (done, finished) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
     std::thread::scope(|s| {
-        // Made (its stack, its allocator arena) before the limit.
+        // Made before the limit: its stack, what the standard library maps as it starts (its
+        // signal stack), and its allocator arena (its first allocation); the limit waits for it,
+        // or it could land while the thread is still starting, which then aborts.
         s.spawn(move || {
             let round = |count| {
                 for _ in 0..count {
@@ -79,12 +82,15 @@ fn a_thread_whose_buffers_cannot_be_allocated_counts_its_items_and_records_once_
                     logger.emit(Severity::Info, "order", &[]);
                 }
             };
+            drop(std::hint::black_box(vec![0_u8; 64]));
+            started.send(()).unwrap();
             wait.recv().unwrap();
             round(LIMITED);
             done.send(()).unwrap();
             wait.recv().unwrap();
             round(AFTER);
         });
+        running.recv().unwrap();
         let lifted = limit_address_space(HEADROOM);
         go.send(()).unwrap();
         finished.recv().unwrap();
