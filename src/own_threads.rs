@@ -6,7 +6,8 @@
 //! Each such thread marks itself when it starts, and the layer ignores spans and events there.
 //!
 //! The exporter's and the Prometheus endpoint's threads are started with the signals the
-//! program's own threads should get, and `SIGPIPE`, blocked ([`spawn`]).
+//! program's own threads should get, and `SIGPIPE`, blocked ([`spawn`]), and a panic on one of
+//! nanotel's threads is shown once for each place it comes from ([`show_each_panic_once`]).
 
 use std::cell::Cell;
 
@@ -20,7 +21,6 @@ pub fn mark_current() {
 }
 
 /// Whether the calling thread is one of nanotel's own (false while its locals are torn down).
-#[cfg(feature = "tracing")]
 #[inline(always)]
 pub(crate) fn is_current() -> bool {
     OWN.try_with(Cell::get).unwrap_or(false)
@@ -54,6 +54,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    show_each_panic_once();
     let before = block_signals();
     let spawned = builder.spawn(body);
     restore_signals(&before);
@@ -95,3 +96,40 @@ fn block_signals() {}
 
 #[cfg(not(target_os = "linux"))]
 fn restore_signals(_before: &()) {}
+
+/// The most places in the code whose panics on nanotel's threads are remembered as shown: past
+/// them, every panic is shown again (the memory stays bounded).
+const PANIC_PLACES: usize = 64;
+
+/// Puts, once per process, a panic hook in front of the one in place (the program's, or the
+/// standard library's): a panic on one of nanotel's own threads is handed to it the first time
+/// only for each place in the code it comes from, every other panic always.
+///
+/// The application's code that runs on the exporter thread (a processor, an observable callback,
+/// an exporter of its own) is caught when it panics, and said once on stderr ([`crate::diag`]),
+/// but the hook runs first, at every panic: a processor that panics on every span printed a
+/// message, and with `RUST_BACKTRACE` a backtrace, per span, through the standard library's
+/// blocking stderr, thousands a second on the thread every signal's export waits on. A hook the
+/// program sets afterwards replaces this one, as any hook it sets does.
+fn show_each_panic_once() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let shown = parking_lot::Mutex::new(Vec::<(String, u32, u32)>::new());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if is_current() {
+                let place = info.location().map(|at| (at.file().to_owned(), at.line(), at.column()));
+                let mut shown = shown.lock();
+                if let Some(place) = place {
+                    if shown.contains(&place) {
+                        return;
+                    }
+                    if shown.len() < PANIC_PLACES {
+                        shown.push(place);
+                    }
+                }
+            }
+            previous(info);
+        }));
+    });
+}

@@ -211,3 +211,44 @@ fn a_flush_that_gives_up_says_which_program_code_holds_the_exporter_thread() {
                 collecting metrics: an observable instrument's callback or a metric producer for ";
     assert!(stderr.contains(said), "{stderr}");
 }
+
+/// Set in the fourth child's environment: its span processor panics on every span.
+const PANICKING_CHILD: &str = "DIAG_STDERR_PANICKING_CHILD";
+
+/// The fourth child's work: 200 spans through a span processor that panics on each.
+#[test]
+fn child_with_a_processor_that_always_panics() {
+    if std::env::var_os(PANICKING_CHILD).is_none() {
+        return;
+    }
+    let collector = TestCollector::start().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_span_processor(|_: &InstrumentationScope, span: &mut Span| -> nanotel::export::Verdict {
+            panic!("a processor bug on {}", span.name)
+        })
+        .build()
+        .unwrap();
+    let scope = std::sync::Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    for i in 0..200 {
+        let span =
+            Span { name: format!("order-{i}"), span_id: vec![1; 8], trace_id: vec![2; 16], ..Default::default() };
+        pipeline.handle().send_span(&scope, span);
+    }
+    let accounting = pipeline.shutdown(Duration::from_secs(5)).accounting;
+    println!("dropped by the processor: {}", accounting.traces.dropped(nanotel::export::DropReason::Processor));
+}
+
+/// A processor that panics at every span has its panic shown once, not once per span (the panic
+/// hook runs before nanotel catches the panic; until session 36 it printed every one).
+#[test]
+fn a_processor_that_panics_at_every_span_has_its_panic_shown_once() {
+    let output = child_command("child_with_a_processor_that_always_panics", PANICKING_CHILD).output().expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && stdout.contains("dropped by the processor: 200"), "{stdout}\n{stderr}");
+    let shown = stderr.lines().filter(|line| line.contains("panicked at")).count();
+    assert_eq!(shown, 1, "{stderr}");
+    assert!(stderr.contains("a processor bug on order-0"), "{stderr}");
+}
