@@ -5,7 +5,7 @@
 //! The standard library's sockets pass `MSG_NOSIGNAL` to `send`, but not to `writev`, which hyper
 //! uses for every HTTP message: a scraper that hangs up in the middle of an answer, or a collector
 //! that closes a connection while a request is being written, raised `SIGPIPE` on nanotel's
-//! thread, and the process died.
+//! thread, and until session 36 (when nanotel's threads started blocking it) the process died.
 //!
 //! Each scenario runs in a child process of this binary (ignored in a normal run), which first
 //! sets `SIGPIPE` to its default action; the parent checks that the child ended normally.

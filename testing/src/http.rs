@@ -78,15 +78,12 @@ pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Optio
     let connection = Arc::new(Connection { shared: Arc::clone(shared), raw, id });
     runtime.block_on(async {
         match tls {
-            None => serve_requests(&connection, io).await,
+            None => serve_requests(&connection, io, false).await,
             Some(config) => {
                 // A failed handshake closes the connection, with the alert rustls sends.
                 if let Ok(io) = tokio_rustls::TlsAcceptor::from(config).accept(io).await {
-                    if io.get_ref().1.alpn_protocol() == Some(crate::tls::H2) {
-                        serve_http2_requests(&connection, io).await;
-                    } else {
-                        serve_requests(&connection, io).await;
-                    }
+                    let http2 = io.get_ref().1.alpn_protocol() == Some(crate::tls::H2);
+                    serve_requests(&connection, io, http2).await;
                 }
             }
         }
@@ -96,26 +93,9 @@ pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream, id: u64, tls: Optio
     }
 }
 
-async fn serve_requests<T>(connection: &Arc<Connection>, io: T)
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let service = service_fn(|request| {
-        let connection = Arc::clone(connection);
-        async move { answer(&connection, request).await }
-    });
-    // An error here is the connection's end (the client left, a malformed request was answered,
-    // a scripted reply closed it): there is nobody left to tell.
-    let _ = hyper::server::conn::http1::Builder::new()
-        .max_header_size(MAX_HEAD_BYTES)
-        // Bounded by the size anyway; hyper's default of 100 would refuse what fits in it.
-        .max_headers(MAX_HEAD_BYTES / 4)
-        .serve_connection(TokioIo::new(io), service)
-        .await;
-}
-
-/// [`serve_requests`] over HTTP/2, each stream a task of the connection's runtime.
-async fn serve_http2_requests<T>(connection: &Arc<Connection>, io: T)
+/// Serves the connection's requests over HTTP/1.1, or with `http2` over HTTP/2 (each stream a
+/// task of the connection's runtime).
+async fn serve_requests<T>(connection: &Arc<Connection>, io: T, http2: bool)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -123,8 +103,19 @@ where
         let connection = Arc::clone(connection);
         async move { answer(&connection, request).await }
     });
-    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+    // An error here is the connection's end (the client left, a malformed request was answered,
+    // a scripted reply closed it): there is nobody left to tell.
+    if http2 {
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+            .serve_connection(TokioIo::new(io), service)
+            .await;
+        return;
+    }
+    let _ = hyper::server::conn::http1::Builder::new()
+        .max_header_size(MAX_HEAD_BYTES)
+        // Bounded by the size anyway; hyper's default of 100 would refuse what fits in it.
+        .max_headers(MAX_HEAD_BYTES / 4)
         .serve_connection(TokioIo::new(io), service)
         .await;
 }
