@@ -32,6 +32,10 @@ use std::sync::Arc;
 
 use crate::proto::common::v1 as otlp;
 
+mod nesting;
+
+pub use nesting::MAX_NESTING;
+
 /// Text that is either static or shared: cloning never copies the characters.
 #[derive(Clone)]
 pub enum Text {
@@ -141,8 +145,10 @@ impl From<Cow<'static, str>> for Text {
 /// An attribute value: any of the OTLP `AnyValue` types.
 ///
 /// Equality and hashing treat floating-point values by their bits, so a value can identify a
-/// metric series (`NaN` equals itself, `0.0` and `-0.0` differ).
-#[derive(Clone, Debug)]
+/// metric series (`NaN` equals itself, `0.0` and `-0.0` differ). Arrays and maps may nest as deep
+/// as a program builds them: nanotel reads them to [`MAX_NESTING`] levels, and dropping one never
+/// recurses.
+#[derive(Clone)]
 pub enum Value {
     /// A boolean.
     Bool(bool),
@@ -158,75 +164,6 @@ pub enum Value {
     Array(Arc<[Value]>),
     /// A nested list of key-value pairs.
     Map(Arc<[KeyValue]>),
-}
-
-impl PartialEq for Value {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::I64(a), Value::I64(b)) => a == b,
-            (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
-            (Value::Str(a), Value::Str(b)) => a == b,
-            (Value::Bytes(a), Value::Bytes(b)) => a == b,
-            (Value::Array(a), Value::Array(b)) => a == b,
-            (Value::Map(a), Value::Map(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Value {}
-
-impl Hash for Value {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        std::mem::discriminant(self).hash(state);
-        match self {
-            Value::Bool(v) => v.hash(state),
-            Value::I64(v) => v.hash(state),
-            Value::F64(v) => v.to_bits().hash(state),
-            Value::Str(v) => v.hash(state),
-            Value::Bytes(v) => v.hash(state),
-            Value::Array(v) => v.hash(state),
-            Value::Map(v) => v.hash(state),
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    /// The value as text, the way exporters without typed values (Prometheus labels, console
-    /// lines) show it: arrays and maps as JSON-like lists, bytes as lowercase hex.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Bool(v) => write!(f, "{v}"),
-            Value::I64(v) => write!(f, "{v}"),
-            Value::F64(v) => write!(f, "{v}"),
-            Value::Str(v) => f.write_str(v),
-            Value::Bytes(v) => v.iter().try_for_each(|b| write!(f, "{b:02x}")),
-            Value::Array(values) => {
-                f.write_str("[")?;
-                for (i, v) in values.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    match v {
-                        Value::Str(s) => write!(f, "{:?}", s.as_str())?,
-                        other => write!(f, "{other}")?,
-                    }
-                }
-                f.write_str("]")
-            }
-            Value::Map(entries) => {
-                f.write_str("{")?;
-                for (i, kv) in entries.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{:?}:{}", kv.key.as_str(), kv.value)?;
-                }
-                f.write_str("}")
-            }
-        }
-    }
 }
 
 macro_rules! value_from {
@@ -342,38 +279,29 @@ impl From<Vec<u8>> for Value {
 }
 
 impl Value {
-    /// The OTLP form of the value.
+    /// The OTLP form of the value (its arrays and maps past [`MAX_NESTING`] empty values).
+    #[must_use]
     pub fn to_proto(&self) -> otlp::AnyValue {
-        use otlp::any_value::Value as Any;
-        let value = match self {
-            Value::Bool(v) => Any::BoolValue(*v),
-            Value::I64(v) => Any::IntValue(*v),
-            Value::F64(v) => Any::DoubleValue(*v),
-            Value::Str(v) => Any::StringValue(v.as_str().to_owned()),
-            Value::Bytes(v) => Any::BytesValue(v.to_vec()),
-            Value::Array(values) => {
-                Any::ArrayValue(otlp::ArrayValue { values: values.iter().map(Value::to_proto).collect() })
-            }
-            Value::Map(entries) => {
-                Any::KvlistValue(otlp::KeyValueList { values: entries.iter().map(KeyValue::to_proto).collect() })
-            }
-        };
-        otlp::AnyValue { value: Some(value) }
+        self.to_proto_at(1, MAX_NESTING)
     }
-}
 
-impl Value {
     /// The OTLP form of the value with its arrays and maps nested deeper than `max_depth` (the
-    /// value itself is at depth 1) each an empty value: the specification's attribute value depth
-    /// limit. The conversion never descends past the limit, however deep the value.
+    /// value itself is at depth 1; at most [`MAX_NESTING`]) each an empty value: the
+    /// specification's attribute value depth limit. The conversion never descends past the
+    /// limit, however deep the value.
     pub(crate) fn to_proto_within(&self, max_depth: usize) -> otlp::AnyValue {
-        self.to_proto_at(1, max_depth)
+        self.to_proto_at(1, max_depth.min(MAX_NESTING))
     }
 
     fn to_proto_at(&self, depth: usize, max_depth: usize) -> otlp::AnyValue {
         use otlp::any_value::Value as Any;
         let value = match self {
             Value::Array(_) | Value::Map(_) if depth > max_depth => return otlp::AnyValue { value: None },
+            Value::Bool(v) => Any::BoolValue(*v),
+            Value::I64(v) => Any::IntValue(*v),
+            Value::F64(v) => Any::DoubleValue(*v),
+            Value::Str(v) => Any::StringValue(v.as_str().to_owned()),
+            Value::Bytes(v) => Any::BytesValue(v.to_vec()),
             Value::Array(values) => Any::ArrayValue(otlp::ArrayValue {
                 values: values.iter().map(|value| value.to_proto_at(depth + 1, max_depth)).collect(),
             }),
@@ -387,7 +315,6 @@ impl Value {
                     })
                     .collect(),
             }),
-            leaf => return leaf.to_proto(),
         };
         otlp::AnyValue { value: Some(value) }
     }
@@ -408,7 +335,7 @@ pub(crate) struct ValueLimits {
 }
 
 /// One attribute: a key and its value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct KeyValue {
     /// The attribute's name, for example `http.request.method`.
     pub key: Text,

@@ -1,6 +1,6 @@
 //! Log record limits: how many attributes a record keeps and how long their values may be.
 
-use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH};
+use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH, MAX_NESTING};
 use crate::config::EnvReader;
 
 /// The limits applied to every log record of a provider.
@@ -9,7 +9,7 @@ use crate::config::EnvReader;
 /// cut is counted in the record's `dropped_attributes_count`. The value length limit truncates
 /// attribute strings (in characters) and byte arrays (in bytes), element by element in arrays and
 /// maps, and the depth limit empties arrays and maps nested too deep; the body, not an attribute,
-/// is sent whole. Both are applied on the exporter thread, so emitting never copies a string.
+/// is sent whole (but for arrays and maps past [`MAX_NESTING`], which nanotel never reads). Both are applied on the exporter thread, so emitting never copies a string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLimits {
     /// Attributes per record (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`, default 128).
@@ -18,7 +18,8 @@ pub struct LogLimits {
     pub attribute_value_length: Option<usize>,
     /// How deep arrays and maps may nest in an attribute value, the value itself at depth 1: one
     /// nested deeper is sent as an empty value (as [`SpanLimits::attribute_value_depth`](crate::trace::SpanLimits::attribute_value_depth);
-    /// default 64, set in code only; 0 acts as 1).
+    /// default 64, set in code only; 0 acts as 1, more than
+    /// [`MAX_NESTING`](crate::attributes::MAX_NESTING) as that).
     pub attribute_value_depth: usize,
 }
 
@@ -44,7 +45,7 @@ impl LogLimits {
 
     /// How the exporter cuts attribute values.
     pub(crate) fn value_limits(&self) -> ValueLimits {
-        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.max(1) }
+        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.clamp(1, MAX_NESTING) }
     }
 }
 
@@ -73,5 +74,15 @@ mod tests {
             limits(&[("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "-1"), ("OTEL_ATTRIBUTE_COUNT_LIMIT", "5")]);
         assert_eq!(l.attribute_count, 128, "the first variable set is the one read");
         assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn the_depth_limit_acts_as_one_from_1_to_the_nesting_ceiling() {
+        let depth =
+            |attribute_value_depth| LogLimits { attribute_value_depth, ..LogLimits::default() }.value_limits().depth;
+        assert_eq!(
+            [depth(0), depth(1), depth(64), depth(MAX_NESTING), depth(usize::MAX)],
+            [1, 1, 64, MAX_NESTING, MAX_NESTING]
+        );
     }
 }

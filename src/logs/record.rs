@@ -111,7 +111,7 @@ impl LogItem {
 }
 
 /// The OTLP log record, with the attributes' values cut as `limits` says (the limits are on
-/// attributes: the body is sent whole).
+/// attributes: the body is sent whole, to [`MAX_NESTING`](crate::attributes::MAX_NESTING)).
 pub(crate) fn to_proto(mut item: LogItem, limits: ValueLimits) -> otlp::LogRecord {
     let attribute = |kv: &KeyValue| {
         let mut value = kv.value.to_proto_within(limits.depth);

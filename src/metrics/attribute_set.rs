@@ -2,7 +2,7 @@
 //! duplicate keys resolved (the last value wins, as the specification says), and comparison of a
 //! caller's unsorted slice against a stored set, all without allocating.
 
-use crate::attributes::{KeyValue, Text, Value};
+use crate::attributes::{KeyValue, Text, Value, MAX_NESTING};
 
 /// `attributes` as a canonical set, to compare with another as a whole: sorted by key, each key
 /// once (the last value given wins).
@@ -136,14 +136,23 @@ fn text_word(bytes: &[u8]) -> u64 {
 }
 
 fn value_word(value: &Value) -> u64 {
+    value_word_at(value, 1)
+}
+
+/// A value at `depth` as one word: arrays and maps past [`MAX_NESTING`] all alike, as they
+/// compare (`Value`'s equality), and no recursion past it.
+fn value_word_at(value: &Value, depth: usize) -> u64 {
     match value {
+        Value::Array(_) | Value::Map(_) if depth > MAX_NESTING => 8,
         Value::Str(v) => text_word(v.as_bytes()),
         Value::Bool(v) => mix(1, u64::from(*v)),
         Value::I64(v) => mix(2, *v as u64),
         Value::F64(v) => mix(3, v.to_bits()),
         Value::Bytes(v) => hash_bytes(v, 5),
-        Value::Array(values) => values.iter().fold(6, |h, v| mix(h, value_word(v))),
-        Value::Map(entries) => entries.iter().fold(7, |h, kv| h.wrapping_add(hash_pair(kv))),
+        Value::Array(values) => values.iter().fold(6, |h, v| mix(h, value_word_at(v, depth + 1))),
+        Value::Map(entries) => entries
+            .iter()
+            .fold(7, |h, kv| h.wrapping_add(mix(kv.key.as_str().len() as u64, value_word_at(&kv.value, depth + 1)))),
     }
 }
 

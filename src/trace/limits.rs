@@ -1,6 +1,6 @@
 //! Span limits: how much one span may carry before what is added is dropped and counted.
 
-use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH};
+use crate::attributes::{ValueLimits, DEFAULT_VALUE_DEPTH, MAX_NESTING};
 use crate::config::EnvReader;
 
 /// The limits applied to every span of a provider.
@@ -18,7 +18,8 @@ pub struct SpanLimits {
     pub attribute_value_length: Option<usize>,
     /// How deep arrays and maps may nest in an attribute value (span, event and link attributes),
     /// the value itself at depth 1: one nested deeper is sent as an empty value. Default 64, the
-    /// specification's; set in code only (it names no variable); 0 acts as 1. A decoder with a
+    /// specification's; set in code only (it names no variable); 0 acts as 1, and more than
+    /// [`MAX_NESTING`](crate::attributes::MAX_NESTING) (128) as that. A decoder with a
     /// recursion limit refuses the whole request a value too deep is in: prost's limit, 100
     /// nested messages, is passed by maps about 30 deep (each level is three messages), so a
     /// program whose backend decodes that way sets a lower limit.
@@ -70,7 +71,7 @@ impl SpanLimits {
 
     /// How the exporter cuts attribute values.
     pub(crate) fn value_limits(&self) -> ValueLimits {
-        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.max(1) }
+        ValueLimits { length: self.attribute_value_length, depth: self.attribute_value_depth.clamp(1, MAX_NESTING) }
     }
 }
 
@@ -106,5 +107,15 @@ mod tests {
         let (l, problems) = limits(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long")]);
         assert_eq!(l.attribute_value_length, None);
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn the_depth_limit_acts_as_one_from_1_to_the_nesting_ceiling() {
+        let depth =
+            |attribute_value_depth| SpanLimits { attribute_value_depth, ..SpanLimits::default() }.value_limits().depth;
+        assert_eq!(
+            [depth(0), depth(1), depth(64), depth(MAX_NESTING), depth(usize::MAX)],
+            [1, 1, 64, MAX_NESTING, MAX_NESTING]
+        );
     }
 }

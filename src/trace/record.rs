@@ -541,6 +541,8 @@ mod tests {
         let value = span.attributes[0].value.as_ref().expect("a value");
         // 64 levels of maps, the 64th holding an empty value where the 65th map was.
         assert_eq!(depth_of(value), 65);
+        let request = otlp::ScopeSpans { spans: vec![span.clone()], ..Default::default() }.encode_to_vec();
+        assert!(otlp::ScopeSpans::decode(&*request).is_err(), "past prost's recursion limit at the default");
         let mut bottom = value;
         while let Some(Any::KvlistValue(map)) = &bottom.value {
             bottom = map.values[0].value.as_ref().expect("a value");

@@ -2,7 +2,7 @@
 
 use tracing::{Event, Level};
 
-use crate::attributes::{KeyValue, Text, Value};
+use crate::attributes::{KeyValue, Text};
 use crate::logs::{Logger, Severity};
 use crate::trace::Context;
 
@@ -65,8 +65,9 @@ pub(super) fn span_event(event: &Event<'_>) -> (Text, EventAttributes) {
     attributes.push(KeyValue::new("level", metadata.level().as_str()));
     attributes.push(KeyValue::new(TARGET, metadata.target()));
     event.record(&mut Typed(|field, value| match (field, value) {
-        (MESSAGE, Value::Str(text)) => name = Some(text),
-        (MESSAGE, other) => name = Some(formatted(format_args!("{other}"))),
+        (MESSAGE, value) => {
+            name = Some(value.into_text().unwrap_or_else(|other| formatted(format_args!("{other}"))));
+        }
         (field, value) => attributes.push(KeyValue { key: Text::Static(field), value }),
     }));
     (name.unwrap_or(Text::Static(metadata.name())), attributes)

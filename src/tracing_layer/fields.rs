@@ -2,6 +2,7 @@
 //! fields of a span.
 
 use std::cell::RefCell;
+use std::convert;
 use std::error::Error;
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -127,23 +128,24 @@ pub(super) fn span_field(name: &'static str, value: Value, mut sink: impl FnMut(
     if !matches!(name.as_bytes().first(), Some(b'o' | b'e')) {
         return sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value }));
     }
-    match (name, value) {
-        ("otel.name", Value::Str(text)) => sink(SpanField::Name(text)),
-        ("otel.kind", Value::Str(text)) => {
+    match (name, value.into_text()) {
+        ("otel.name", Ok(text)) => sink(SpanField::Name(text)),
+        ("otel.kind", Ok(text)) => {
             if let Some(kind) = kind(&text) {
                 sink(SpanField::Kind(kind));
             }
         }
-        ("otel.status_code", Value::Str(text)) => {
+        ("otel.status_code", Ok(text)) => {
             if let Some(status) = status_code(&text) {
                 sink(SpanField::Status(status));
             }
         }
-        ("otel.status_message" | "otel.status_description", Value::Str(text)) => {
+        ("otel.status_message" | "otel.status_description", Ok(text)) => {
             sink(SpanField::Status(Status::Error { description: text }));
         }
         ("otel.name" | "otel.kind" | "otel.status_code" | "otel.status_message" | "otel.status_description", _) => {}
         ("error", value) => {
+            let value = value.map_or_else(convert::identity, Value::Str);
             match &value {
                 Value::Bool(false) => {}
                 Value::Str(text) => sink(SpanField::Status(Status::Error { description: text.clone() })),
@@ -151,7 +153,10 @@ pub(super) fn span_field(name: &'static str, value: Value, mut sink: impl FnMut(
             }
             sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value }));
         }
-        (name, value) => sink(SpanField::Attribute(KeyValue { key: Text::Static(name), value })),
+        (name, value) => sink(SpanField::Attribute(KeyValue {
+            key: Text::Static(name),
+            value: value.map_or_else(convert::identity, Value::Str),
+        })),
     }
 }
 
