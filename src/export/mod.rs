@@ -47,6 +47,7 @@ impl Signal {
 }
 
 mod accounting;
+mod at_exit;
 mod bounded_queue;
 mod breaker;
 mod busy;

@@ -18,6 +18,7 @@ use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
 
 use super::accounting::{Accounting, DropReason, SignalCounters, Snapshot};
+use super::at_exit::ExitFlush;
 use super::bounded_queue::BoundedQueue;
 use super::breaker::BreakerConfig;
 use super::busy::Busy;
@@ -455,6 +456,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     control: Sender<Command>,
     thread: Option<JoinHandle<()>>,
+    /// This pipeline's place in the list flushed at exit (`None` when it asked for no flush then).
+    exit_flush: Option<Arc<ExitFlush>>,
     /// The pipeline's own metrics, when it reports them (for a Prometheus endpoint beside it).
     #[cfg(feature = "prometheus")]
     self_telemetry: Option<SelfTelemetry>,
@@ -513,19 +516,7 @@ impl Pipeline {
     /// [`FlushError::CircuitOpen`] when the breaker holds them back, or [`FlushError::Stopped`]
     /// when the exporter thread has stopped.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let (reply, answer) = channel::bounded(1);
-        let deadline = Instant::now() + timeout;
-        self.control.send(Command::Flush { deadline, reply }).map_err(|_| FlushError::Stopped)?;
-        // A little grace beyond the deadline: the thread answers at the deadline itself.
-        match answer.recv_timeout(timeout + Duration::from_millis(100)) {
-            Ok(result) => result,
-            Err(channel::RecvTimeoutError::Timeout) => {
-                self.say_why_the_thread_is_late("a flush");
-                let pending = Signal::ALL.iter().map(|s| self.accounting().signal(*s).queued).sum();
-                Err(FlushError::Timeout { pending })
-            }
-            Err(channel::RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
-        }
+        request_flush(&self.control, &self.handle.shared, timeout)
     }
 
     /// Stops accepting items, delivers what it can before the deadline, drops (and counts) the
@@ -540,6 +531,8 @@ impl Pipeline {
     }
 
     fn shutdown_within(&mut self, timeout: Duration) -> ShutdownReport {
+        // Off the list flushed at exit: an exit while this runs has nothing more to do for it.
+        self.exit_flush = None;
         let Some(thread) = self.thread.take() else {
             return ShutdownReport { completed: true, accounting: self.accounting() };
         };
@@ -552,17 +545,36 @@ impl Pipeline {
             // panic on it was already reported by the panic hook.
             let _ = thread.join();
         } else {
-            self.say_why_the_thread_is_late("shutdown");
+            say_why_the_thread_is_late(&self.handle.shared, "shutdown");
         }
         ShutdownReport { completed, accounting: self.accounting() }
     }
+}
 
-    /// Says on stderr which of the program's code the exporter thread is in, when it has been
-    /// there long enough to be why `waiting` (a flush, shutdown) gave up.
-    fn say_why_the_thread_is_late(&self, waiting: &str) {
-        if let Some(why) = self.handle.shared.busy.describe() {
-            crate::diag::warning!("{waiting} gave up waiting for the exporter thread: {why}");
+/// Asks the exporter thread behind `control` to flush (see [`Pipeline::force_flush`]) and waits
+/// for its answer, `timeout` at most.
+pub(crate) fn request_flush(control: &Sender<Command>, shared: &Shared, timeout: Duration) -> Result<(), FlushError> {
+    let (reply, answer) = channel::bounded(1);
+    let deadline = Instant::now() + timeout;
+    control.send(Command::Flush { deadline, reply }).map_err(|_| FlushError::Stopped)?;
+    // A little grace beyond the deadline: the thread answers at the deadline itself.
+    match answer.recv_timeout(timeout + Duration::from_millis(100)) {
+        Ok(result) => result,
+        Err(channel::RecvTimeoutError::Timeout) => {
+            say_why_the_thread_is_late(shared, "a flush");
+            let accounting = shared.accounting.snapshot();
+            let pending = Signal::ALL.iter().map(|s| accounting.signal(*s).queued).sum();
+            Err(FlushError::Timeout { pending })
         }
+        Err(channel::RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
+    }
+}
+
+/// Says on stderr which of the program's code the exporter thread is in, when it has been there
+/// long enough to be why `waiting` (a flush, shutdown) gave up.
+fn say_why_the_thread_is_late(shared: &Shared, waiting: &str) {
+    if let Some(why) = shared.busy.describe() {
+        crate::diag::warning!("{waiting} gave up waiting for the exporter thread: {why}");
     }
 }
 
@@ -598,6 +610,8 @@ pub struct PipelineBuilder {
     console: Option<ConsoleOutput>,
     strict_tls: bool,
     extensions: Extensions,
+    /// `None` until set: [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    exit_flush: Option<Duration>,
 }
 
 /// Where the console exporter writes.
@@ -621,6 +635,15 @@ impl PipelineBuilder {
     /// or a program that keeps its configuration elsewhere).
     pub fn with_env_lookup(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
         self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// How long the process's exit waits for this pipeline to flush when it is still running then
+    /// (`std::process::exit`, or a `Telemetry` kept in a `static`): 5 s by default, as long as
+    /// dropping it waits; zero for no flush at exit. A pipeline shut down or dropped before the
+    /// exit is not waited for. See `export::at_exit`'s notes in the README (Guarantees).
+    pub fn with_exit_flush(mut self, timeout: Duration) -> Self {
+        self.exit_flush = Some(timeout);
         self
     }
 
@@ -870,7 +893,8 @@ impl PipelineBuilder {
         let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;
         crate::diag::config_problems(&problems);
         let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
-        Pipeline::start(config, console, self.strict_tls, self.extensions)
+        let exit_flush = crate::config::at_most_a_day(self.exit_flush.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT));
+        Pipeline::start(config, console, self.strict_tls, self.extensions, exit_flush)
     }
 }
 
@@ -880,6 +904,7 @@ impl Pipeline {
         console: ConsoleOutput,
         strict_tls: bool,
         extensions: Extensions,
+        exit_flush: Duration,
     ) -> Result<Pipeline, ConfigError> {
         let shared = Arc::new(Shared::new(&config));
         let (control, commands) = channel::unbounded();
@@ -922,6 +947,7 @@ impl Pipeline {
         Ok(Pipeline {
             #[cfg(feature = "prometheus")]
             self_telemetry: telemetry,
+            exit_flush: ExitFlush::register(control.clone(), shared.clone(), exit_flush),
             handle: PipelineHandle { shared },
             config,
             control,
