@@ -20,6 +20,8 @@ const ENDPOINT: &str = "EXIT_FLUSH_ENDPOINT";
 const TIMEOUT_MS: &str = "EXIT_FLUSH_TIMEOUT_MS";
 /// Set when the child exits from a span processor, on the exporter thread.
 const FROM_PROCESSOR: &str = "EXIT_FLUSH_FROM_PROCESSOR";
+/// Set when the child first forks a process of its own that exits at once.
+const FORKED: &str = "EXIT_FLUSH_FORKED";
 
 /// The child's work: telemetry to the parent's endpoint, a span, a log record and a counter add,
 /// then `process::exit` with the `Telemetry` still alive (no destructor runs); or, with
@@ -48,6 +50,10 @@ fn child_process_entry() {
     telemetry.meter("exit").u64_counter("exits").build().expect("a counter").add(1, &[]);
     if std::env::var_os(FROM_PROCESSOR).is_some() {
         telemetry.force_flush(Duration::from_secs(30)).expect("no answer: the process exits first");
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os(FORKED).is_some() {
+        fork_and_exit();
     }
     std::process::exit(3);
 }
@@ -114,4 +120,32 @@ fn an_exit_on_the_exporter_thread_does_not_wait_for_itself() {
     let collector = TestCollector::start().unwrap();
     let stderr = run_child_with(&collector.endpoint(), 2_000, &[(FROM_PROCESSOR, "1")]);
     assert!(!stderr.contains("exiting"), "{stderr}");
+}
+
+/// Forks a process that exits at once through `process::exit` (its exporter thread is not copied:
+/// only the forking thread is), and waits for it.
+#[cfg(target_os = "linux")]
+fn fork_and_exit() {
+    // SAFETY: the new process only calls `exit`, which runs the `atexit` functions; this test's
+    // other threads (the exporter's) hold no lock those functions take.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        std::process::exit(4);
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is this process's child; `status` is a valid place for its status.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 4, "the forked process exited: {status}");
+}
+
+/// A process forked from one with a running pipeline has no exporter thread: its exit does not
+/// wait for one, nor say that a flush gave up; the parent's own exit still sends.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_forked_process_exits_without_waiting_for_its_parents_pipeline() {
+    let collector = TestCollector::start().unwrap();
+    let stderr = run_child_with(&collector.endpoint(), 2_000, &[(FORKED, "1")]);
+    assert!(!stderr.contains("exiting"), "{stderr}");
+    assert_eq!(collector.accepted_items(Signal::Traces), 1, "{stderr}");
 }

@@ -11,7 +11,8 @@
 //! not finish says on stderr how many items the exit leaves unsent.
 //!
 //! What it cannot cover: `abort` (and a panic under `panic = "abort"`), `_exit`, a signal's
-//! default action: none of them runs `atexit` functions. A pipeline dropped or shut down before
+//! default action: none of them runs `atexit` functions. A child made by `fork` inherits the
+//! hook and the list but not the exporter threads: its exit skips the pipelines of its parent. A pipeline dropped or shut down before
 //! the exit is no longer listed, so a program that shuts down first waits for nothing here.
 
 use std::sync::{Arc, Mutex, Once, Weak};
@@ -28,6 +29,9 @@ pub(crate) struct ExitFlush {
     control: Sender<Command>,
     shared: Arc<Shared>,
     timeout: Duration,
+    /// The process the pipeline's exporter thread runs in: a child made by `fork` has no such
+    /// thread, and its exit would wait the whole timeout for an answer that cannot come.
+    process: u32,
 }
 
 /// The pipelines to flush at exit. Dead entries are pruned as new ones come.
@@ -40,7 +44,7 @@ impl ExitFlush {
             return None;
         }
         install_hook();
-        let entry = Arc::new(ExitFlush { control, shared, timeout });
+        let entry = Arc::new(ExitFlush { control, shared, timeout, process: std::process::id() });
         let mut live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         live.retain(|weak| weak.strong_count() > 0);
         live.push(Arc::downgrade(&entry));
@@ -79,16 +83,18 @@ fn install_hook() {
     });
 }
 
-/// Flushes each pipeline still alive, one after another. Not on one of nanotel's own threads: an
-/// exit called from the exporter thread (a callback, a processor) would wait for that thread
-/// itself, and an exit from any other of them has no pipeline work to wait for.
+/// Flushes each pipeline still alive and started by this process, one after another. Not on one
+/// of nanotel's own threads: an exit called from the exporter thread (a callback, a processor)
+/// would wait for that thread itself, and an exit from any other of them has no pipeline work to
+/// wait for.
 fn flush_live_pipelines() {
     if crate::own_threads::is_current() {
         return;
     }
+    let process = std::process::id();
     let live: Vec<Arc<ExitFlush>> = {
         let live = LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        live.iter().filter_map(Weak::upgrade).collect()
+        live.iter().filter_map(Weak::upgrade).filter(|pipeline| pipeline.process == process).collect()
     };
     for pipeline in live {
         pipeline.flush();
