@@ -135,7 +135,7 @@ fn fork_and_exit() {
     }
     let mut status = 0;
     // SAFETY: `pid` is this process's child; `status` is a valid place for its status.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 4, "the forked process exited: {status}");
 }
 
