@@ -83,6 +83,7 @@ mod attribute_set;
 mod builder;
 mod claimed;
 mod collect;
+mod collection_lock;
 mod descriptor;
 mod exemplar;
 pub mod exponential;
@@ -110,6 +111,7 @@ mod sync;
 mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
+pub(crate) use collection_lock::Busy;
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
 pub use exemplar::{ExemplarFilter, FILTERED_LEFT_OUT_KEY};
 pub(crate) use histogram::bucket_index;

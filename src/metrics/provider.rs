@@ -15,6 +15,7 @@ use crate::proto::metrics::v1::ScopeMetrics;
 use crate::Signal;
 
 use super::collect::CollectContext;
+use super::collection_lock::{Busy, CollectionLock};
 use super::descriptor::TemporalityPreference;
 use super::exemplar::ExemplarFilter;
 use super::meter::Meter;
@@ -153,7 +154,7 @@ impl MeterProviderBuilder {
                 enabled: true,
                 views: Arc::new(Views::new(self.views, self.default_histogram.unwrap_or(from_env.histogram))),
                 meters: Mutex::default(),
-                collecting: Mutex::new(()),
+                collecting: CollectionLock::default(),
                 statics: StaticReporting::default(),
             }),
         }
@@ -222,7 +223,7 @@ struct ProviderInner {
     views: Arc<Views>,
     meters: Mutex<Meters>,
     /// Serializes collections: delta windows must not interleave.
-    collecting: Mutex<()>,
+    collecting: CollectionLock,
     /// The [`StaticCounter`](super::StaticCounter)s it reports, if it is the installed one.
     statics: StaticReporting,
 }
@@ -313,7 +314,7 @@ impl MeterProvider {
                 enabled: false,
                 views: Arc::default(),
                 meters: Mutex::default(),
-                collecting: Mutex::new(()),
+                collecting: CollectionLock::default(),
                 statics: StaticReporting::default(),
             }),
         }
@@ -370,7 +371,27 @@ impl MeterProvider {
         if !self.inner.enabled {
             return Vec::new();
         }
-        let _serial = self.inner.collecting.lock();
+        let _serial = self.inner.collecting.hold();
+        self.collect_held(reset, timeout)
+    }
+
+    /// [`collect_with`](Self::collect_with) for one of nanotel's threads, which waits for another
+    /// collection only so long (see `collection_lock`): `who` names it in the line on stderr.
+    pub(crate) fn collect_without_waiting_long(
+        &self,
+        reset: bool,
+        timeout: Duration,
+        who: &str,
+    ) -> Result<Vec<ScopeMetrics>, Busy> {
+        if !self.inner.enabled {
+            return Ok(Vec::new());
+        }
+        let _serial = self.inner.collecting.try_hold(who)?;
+        Ok(self.collect_held(reset, timeout))
+    }
+
+    /// Collects, the collection lock held.
+    fn collect_held(&self, reset: bool, timeout: Duration) -> Vec<ScopeMetrics> {
         self.inner.statics.register_new(self);
         let cx = CollectContext {
             now: unix_nanos(),
@@ -398,6 +419,12 @@ impl MeterProvider {
     #[must_use]
     pub fn snapshot(&self) -> Vec<ScopeMetrics> {
         self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
+    }
+
+    /// [`snapshot`](Self::snapshot) for a Prometheus scrape, which waits for another collection
+    /// only so long (see `collection_lock`).
+    pub(crate) fn snapshot_for_scrape(&self) -> Result<Vec<ScopeMetrics>, Busy> {
+        self.collect_without_waiting_long(false, DEFAULT_CALLBACK_TIMEOUT, "a Prometheus scrape")
     }
 
     /// The current values as OTLP/JSON (a `MetricsData` message without a resource).
@@ -443,8 +470,11 @@ pub struct MeterProviderProducer {
 }
 
 impl MetricProducer for MeterProviderProducer {
+    /// Nothing when another collection of the provider holds it past `collection_lock::WAIT`: the
+    /// next interval collects what this one would have.
     fn produce(&mut self) -> Vec<ScopeMetrics> {
-        self.provider.collect_with(true, self.callback_timeout)
+        let who = "the exporter's metric collection";
+        self.provider.collect_without_waiting_long(true, self.callback_timeout, who).unwrap_or_default()
     }
 }
 

@@ -11,13 +11,33 @@ use http_body_util::Full;
 use parking_lot::RwLock;
 
 use super::text::{encode, Format};
+use crate::metrics::{Busy, MeterProvider};
 use crate::proto::metrics::v1::ScopeMetrics;
 use crate::proto::resource::v1::Resource;
 
 use super::negotiate::{accepts_gzip, choose_format};
 
 /// A source of metrics read at every scrape.
-pub(super) type Source = Arc<dyn Fn() -> Vec<ScopeMetrics> + Send + Sync>;
+#[derive(Clone)]
+pub(super) enum Source {
+    /// A meter provider: a scrape waits for another collection of it only so long (see
+    /// `metrics::collection_lock`).
+    Provider(MeterProvider),
+    /// The program's own function.
+    Function(Arc<dyn Fn() -> Vec<ScopeMetrics> + Send + Sync>),
+}
+
+impl Source {
+    /// What the source holds now; [`Busy`] when a provider's collection waited too long for
+    /// another and `patient` is false (a scrape's).
+    fn read(&self, patient: bool) -> Result<Vec<ScopeMetrics>, Busy> {
+        match self {
+            Source::Provider(provider) if patient => Ok(provider.snapshot()),
+            Source::Provider(provider) => provider.snapshot_for_scrape(),
+            Source::Function(function) => Ok(function()),
+        }
+    }
+}
 
 /// What every scrape reads.
 pub(super) struct State {
@@ -26,10 +46,15 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn render(&self, format: Format) -> String {
+    /// The exposition in `format`; for a scrape (`patient` false), [`Busy`] when a provider's
+    /// collection waited too long for another.
+    pub(super) fn render(&self, format: Format, patient: bool) -> Result<String, Busy> {
         let sources: Vec<Source> = self.sources.read().clone();
-        let scopes: Vec<ScopeMetrics> = sources.iter().flat_map(|source| source()).collect();
-        encode(&scopes, self.resource.as_ref(), format)
+        let mut scopes: Vec<ScopeMetrics> = Vec::new();
+        for source in &sources {
+            scopes.extend(source.read(patient)?);
+        }
+        Ok(encode(&scopes, self.resource.as_ref(), format))
     }
 }
 
@@ -44,7 +69,10 @@ pub(super) fn answer<B>(state: &State, request: &Request<B>) -> Response<Full<By
         return answer;
     }
     let format = choose_format(header(request, ACCEPT).as_deref());
-    let text = state.render(format);
+    // A partial page would read as series gone; 503 reads as a failed scrape, which it is.
+    let Ok(text) = state.render(format, false) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE);
+    };
     let mut answer =
         Response::builder().header(CONTENT_TYPE, format.content_type()).header(VARY, "Accept, Accept-Encoding");
     let body = match accepts_gzip(header(request, ACCEPT_ENCODING).as_deref()).then(|| gzip(text.as_bytes())) {

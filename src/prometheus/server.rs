@@ -81,15 +81,17 @@ impl PrometheusServerBuilder {
         self
     }
 
-    /// Serves the current values of a meter provider (its [`MeterProvider::snapshot`]).
-    pub fn with_provider(self, provider: &MeterProvider) -> Self {
-        let provider = provider.clone();
-        self.with_source(move || provider.snapshot())
+    /// Serves the current values of a meter provider (its [`MeterProvider::snapshot`]). A scrape
+    /// that finds another collection of it running (the exporter's) waits for it at most 1 s,
+    /// then is answered 503, so that a callback stuck there does not hold every scrape.
+    pub fn with_provider(mut self, provider: &MeterProvider) -> Self {
+        self.sources.push(Source::Provider(provider.clone()));
+        self
     }
 
     /// Serves what `source` returns, called at every scrape on a handler thread.
     pub fn with_source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
-        self.sources.push(Arc::new(source));
+        self.sources.push(Source::Function(Arc::new(source)));
         self
     }
 
@@ -197,21 +199,22 @@ impl PrometheusServer {
         self.local_addr
     }
 
-    /// Adds a meter provider to what every later scrape shows.
+    /// Adds a meter provider to what every later scrape shows (as
+    /// [`PrometheusServerBuilder::with_provider`] does).
     pub fn add_provider(&self, provider: &MeterProvider) {
-        let provider = provider.clone();
-        self.add_source(move || provider.snapshot());
+        self.state.sources.write().push(Source::Provider(provider.clone()));
     }
 
     /// Adds a source of metrics to what every later scrape shows.
     pub fn add_source(&self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) {
-        self.state.sources.write().push(Arc::new(source));
+        self.state.sources.write().push(Source::Function(Arc::new(source)));
     }
 
-    /// The exposition a scrape in `format` gets now.
+    /// The exposition a scrape in `format` gets now (waiting for a collection in progress as long
+    /// as it takes, where a scrape would be answered 503 after 1 s).
     #[must_use]
     pub fn render(&self, format: Format) -> String {
-        self.state.render(format)
+        self.state.render(format, true).unwrap_or_default()
     }
 }
 

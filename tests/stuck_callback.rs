@@ -1,0 +1,128 @@
+//! An observable callback that does not return, in one collection of a meter provider, holds
+//! only that collection: the exporter thread, collecting the same provider, gives up waiting for
+//! it after a second and goes on exporting every signal; a Prometheus scrape that finds the
+//! exporter's collection stuck is answered 503 instead of hanging. Before, either waited for ever
+//! (a stuck scrape stopped the export of traces and logs too).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nanotel::export::Pipeline;
+use nanotel::metrics::MeterProvider;
+use nanotel::prometheus::PrometheusServer;
+use nanotel::trace::TracerProvider;
+use nanotel::Signal;
+use nanotel_testing::TestCollector;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A gauge whose callback, on the thread named `stuck_on`, tells `entered` and then waits until
+/// `release` is dropped.
+struct StuckGauge {
+    entered: Receiver<()>,
+    release: Option<Sender<()>>,
+}
+
+impl StuckGauge {
+    fn register(provider: &MeterProvider, stuck_on: &'static str) -> StuckGauge {
+        let (entered_tx, entered) = channel::<()>();
+        let (release, released) = channel::<()>();
+        let (entered_tx, released) = (Mutex::new(entered_tx), Arc::new(Mutex::new(released)));
+        let gauge = provider
+            .meter("book")
+            .i64_observable_gauge("book.depth")
+            .with_callback(move |observer| {
+                if std::thread::current().name() == Some(stuck_on) {
+                    let _ = entered_tx.lock().unwrap().send(());
+                    let _ = released.lock().unwrap().recv();
+                }
+                observer.observe(7, &[]);
+            })
+            .build()
+            .unwrap();
+        std::mem::forget(gauge);
+        StuckGauge { entered, release: Some(release) }
+    }
+
+    fn wait_until_stuck(&self) {
+        self.entered.recv_timeout(WAIT).expect("the callback was called on the thread it sticks on");
+    }
+
+    fn release(&mut self) {
+        self.release = None;
+    }
+}
+
+fn scrape(server: &PrometheusServer) -> String {
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer before the read timeout");
+    answer
+}
+
+struct Setup {
+    collector: TestCollector,
+    pipeline: Pipeline,
+    meters: MeterProvider,
+    tracers: TracerProvider,
+    server: PrometheusServer,
+}
+
+fn setup() -> Setup {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .build()
+        .unwrap();
+    let meters = MeterProvider::builder().without_env().build();
+    let tracers = TracerProvider::builder().without_env().build();
+    meters.attach(&pipeline);
+    tracers.attach(&pipeline);
+    let server = PrometheusServer::builder().with_address("127.0.0.1", 0).with_provider(&meters).start().unwrap();
+    Setup { collector, pipeline, meters, tracers, server }
+}
+
+#[test]
+fn a_callback_stuck_in_a_scrape_does_not_hold_the_exporter() {
+    let Setup { collector, pipeline, meters, tracers, server } = setup();
+    let mut gauge = StuckGauge::register(&meters, "nanotel-prom");
+    let server = Arc::new(server);
+    let scraper = std::thread::spawn({
+        let server = server.clone();
+        move || scrape(&server)
+    });
+    gauge.wait_until_stuck();
+    tracers.tracer("orders").span("order").start().end();
+    pipeline.force_flush(WAIT).expect("the exporter thread is not held by the scrape");
+    assert_eq!(collector.accepted_items(Signal::Traces), 1);
+    assert_eq!(collector.accepted_items(Signal::Metrics), 0, "that collection gave up");
+    gauge.release();
+    assert!(scraper.join().unwrap().starts_with("HTTP/1.1 200"));
+    pipeline.force_flush(WAIT).expect("flushed");
+    assert_eq!(collector.accepted_items(Signal::Metrics), 1, "the next collection goes through");
+}
+
+#[test]
+fn a_scrape_finding_the_exporters_collection_stuck_is_answered_503() {
+    let Setup { collector: _collector, pipeline, meters, server, .. } = setup();
+    let mut gauge = StuckGauge::register(&meters, "nanotel-export");
+    let pipeline = Arc::new(pipeline);
+    let flusher = std::thread::spawn({
+        let pipeline = pipeline.clone();
+        move || pipeline.force_flush(WAIT)
+    });
+    gauge.wait_until_stuck();
+    let answer = scrape(&server);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    gauge.release();
+    flusher.join().unwrap().expect("flushed once the callback returned");
+    let answer = scrape(&server);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("book_depth"), "{answer}");
+}
