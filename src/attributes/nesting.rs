@@ -20,7 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::mem;
 use std::sync::Arc;
 
-use super::{KeyValue, Text, Value};
+use super::{KeyValue, Value};
 
 /// The deepest level of a value nanotel reads (the value itself is at depth 1): an array or map
 /// nested deeper is sent as an empty value and compared, hashed and shown as one. A limit set
@@ -81,12 +81,13 @@ fn take_nested(value: &mut Value, into: &mut Vec<Value>) {
     }
 }
 
+#[cfg(feature = "tracing")]
 impl Value {
     /// The text of a string value, moved out without a copy or a reference count; any other
     /// value back as it was. (A value cannot be taken apart by a pattern: it implements `Drop`.)
-    pub(crate) fn into_text(mut self) -> Result<Text, Value> {
+    pub(crate) fn into_text(mut self) -> Result<super::Text, Value> {
         match &mut self {
-            Value::Str(text) => Ok(mem::replace(text, Text::Static(""))),
+            Value::Str(text) => Ok(mem::replace(text, super::Text::Static(""))),
             _ => Err(self),
         }
     }
@@ -342,6 +343,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tracing")]
     #[test]
     fn a_string_value_gives_up_its_text_and_any_other_comes_back() {
         assert_eq!(Value::from(String::from("XNAS")).into_text().map(|t| t.to_string()), Ok("XNAS".to_owned()));

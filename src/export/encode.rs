@@ -4,7 +4,7 @@
 //! capacity, so a steady stream of batches allocates nothing but each finished body. The body is
 //! `Bytes` because a retry re-sends it: cloning it is a reference-count increment, not a copy.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -143,6 +143,20 @@ impl Encoder {
     /// Whether bodies are protobuf (OTLP/HTTP with protobuf, or gRPC), not JSON.
     pub(crate) fn is_protobuf(&self) -> bool {
         matches!(self.protocol, Protocol::HttpProtobuf | Protocol::Grpc)
+    }
+
+    /// What `body` (one of this encoder's) holds before compression, read back: at most its
+    /// `uncompressed_len` bytes; `None` if it does not decompress to that.
+    pub(crate) fn decompressed(&self, body: &EncodedBody) -> Option<Vec<u8>> {
+        match self.compression {
+            Compression::None => Some(body.body.to_vec()),
+            Compression::Gzip => {
+                let mut plain = Vec::with_capacity(body.uncompressed_len);
+                let limit = body.uncompressed_len as u64 + 1;
+                flate2::read::GzDecoder::new(&body.body[..]).take(limit).read_to_end(&mut plain).ok()?;
+                (plain.len() == body.uncompressed_len).then_some(plain)
+            }
+        }
     }
 
     /// The body of what the encode buffer holds, compressed as configured.

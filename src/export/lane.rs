@@ -57,6 +57,7 @@ pub(super) struct Lane {
     /// One line per kind of trouble, not one per batch.
     pub warned_partial: Once,
     pub warned_failed: Once,
+    pub warned_split: Once,
     /// The signal's TLS files cannot be used: nothing is sent; what it is handed is dropped,
     /// until they can be.
     pub tls_unusable: Option<UnusableTls>,
@@ -86,6 +87,7 @@ impl Lane {
             failing: false,
             warned_partial: Once::default(),
             warned_failed: Once::default(),
+            warned_split: Once::default(),
             tls_unusable: None,
         }
     }
@@ -115,6 +117,17 @@ impl Lane {
     }
 
     /// Takes the head batch out, with its retry state.
+    /// Puts `batches` at the head of the backlog, in their order, with a fresh retry state: the
+    /// halves of a head batch the collector found too large, which take its place.
+    pub(super) fn push_front(&mut self, batches: impl DoubleEndedIterator<Item = Batch>) {
+        self.head = None;
+        for batch in batches.rev() {
+            self.backlog_items += batch.items;
+            self.backlog_bytes += batch.body.body.len();
+            self.backlog.push_front(batch);
+        }
+    }
+
     pub(super) fn pop_head(&mut self) -> Option<Batch> {
         self.head = None;
         let batch = self.backlog.pop_front()?;

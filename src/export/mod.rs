@@ -64,6 +64,7 @@ mod proxy;
 mod retry;
 pub(crate) mod ring_source;
 mod span_queue;
+mod split;
 mod telemetry;
 mod tls;
 mod tls_reload;

@@ -13,7 +13,7 @@ use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::logs::v1::LogRecord;
-use crate::proto::metrics::v1::{metric, ScopeMetrics};
+use crate::proto::metrics::v1::{metric, Metric, ScopeMetrics};
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
 
@@ -328,18 +328,19 @@ impl Drop for Shared {
 /// The number of data points in a scope's metrics: the unit metrics are counted in.
 #[must_use]
 pub fn data_point_count(scope: &ScopeMetrics) -> u64 {
-    scope
-        .metrics
-        .iter()
-        .map(|m| match &m.data {
-            Some(metric::Data::Gauge(g)) => g.data_points.len(),
-            Some(metric::Data::Sum(s)) => s.data_points.len(),
-            Some(metric::Data::Histogram(h)) => h.data_points.len(),
-            Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
-            Some(metric::Data::Summary(s)) => s.data_points.len(),
-            None => 0,
-        } as u64)
-        .sum()
+    scope.metrics.iter().map(data_point_count_of).sum()
+}
+
+/// The number of data points in one metric.
+pub(crate) fn data_point_count_of(metric: &Metric) -> u64 {
+    (match &metric.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }) as u64
 }
 
 /// A cheap, cloneable, `Send + Sync` way to hand data to the pipeline from any thread.

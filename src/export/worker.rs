@@ -68,6 +68,7 @@ use super::pipeline::{
 };
 use super::response::ExportOutcome;
 use super::span_queue::EncodedSpans;
+use super::split;
 use super::tls::TlsError;
 use super::tls_reload::Stamps;
 use super::transport::{Pending, Request, SendResult, Transport, TransportError};
@@ -448,8 +449,12 @@ impl Worker {
                 }
                 self.encode_batch(signal, taken, items)
             };
-            let Some(next) = next else { break };
-            self.lanes[index].push(next);
+            if next.is_empty() {
+                break;
+            }
+            for batch in next {
+                self.lanes[index].push(batch);
+            }
             if tripped {
                 self.shed_past_budget(index);
             }
@@ -493,13 +498,9 @@ impl Worker {
 
     /// A batch of up to `max_items` of the spans waiting encoded (see [`super::span_queue`]),
     /// once the pipeline's queue holds no span messages (spans handed over by a
-    /// [`super::PipelineHandle`] go first); `None` when there is none to take. `Some(None)`:
-    /// one was taken but cannot be sent (its spans were counted as dropped).
-    #[expect(
-        clippy::option_option,
-        reason = "the outer `Option` says whether there was anything, the inner what it held"
-    )]
-    fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<Option<Batch>> {
+    /// [`super::PipelineHandle`] go first): the batches made of it (see
+    /// [`checked_batch`](Self::checked_batch)), or `None` when there is none to take.
+    fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<Vec<Batch>> {
         if signal != Signal::Traces || self.shared.spans.as_ref().is_some_and(|queue| !queue.is_empty()) {
             return None;
         }
@@ -569,9 +570,9 @@ impl Worker {
         }
     }
 
-    /// Encodes a request of `items` items for its lane; `None` (the items counted as dropped)
-    /// when it cannot be sent.
-    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> Option<Batch> {
+    /// Encodes a request of `items` items for its lane: its batches (see
+    /// [`checked_batch`](Self::checked_batch)).
+    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> Vec<Batch> {
         let encoder = &mut self.lanes[signal as usize].encoder;
         let encoded = match &batch {
             OtlpBatch::Traces(request) => encoder.encode(request),
@@ -581,30 +582,37 @@ impl Worker {
         self.checked_batch(signal, encoded, items)
     }
 
-    /// The batch of an encoded request of `items` items; `None` (the items counted as dropped)
-    /// when it is over the request size limit, or could not be encoded.
-    fn checked_batch(&self, signal: Signal, encoded: std::io::Result<EncodedBody>, items: u64) -> Option<Batch> {
-        let counters = self.shared.accounting.signal(signal);
-        match encoded {
-            Ok(body) if body.uncompressed_len <= self.config.max_request_size => Some(Batch { body, items }),
-            Ok(body) => {
-                diag::error!(
-                    "{} batch of {items} items encodes to {} bytes, over the {} byte request limit; dropped",
-                    signal.name(),
-                    body.uncompressed_len,
-                    self.config.max_request_size
-                );
-                counters.drop_queued(DropReason::TooLarge, items);
-                None
-            }
+    /// The batches of an encoded request of `items` items: itself, or, over the request size
+    /// limit, its halves (split again as needed, see [`super::split`]); none (the items counted
+    /// as dropped) when it could not be encoded, or one item alone is over the limit.
+    fn checked_batch(&mut self, signal: Signal, encoded: std::io::Result<EncodedBody>, items: u64) -> Vec<Batch> {
+        let body = match encoded {
+            Ok(body) if body.uncompressed_len <= self.config.max_request_size => return vec![Batch { body, items }],
+            Ok(body) => body,
             Err(err) => {
                 // Encoding into memory fails only if compression does; count it with oversize
                 // requests, the other batches the exporter could not form.
                 diag::error!("{} batch of {items} items could not be encoded: {err}; dropped", signal.name());
-                counters.drop_queued(DropReason::TooLarge, items);
-                None
+                self.shared.accounting.signal(signal).drop_queued(DropReason::TooLarge, items);
+                return Vec::new();
             }
+        };
+        let halves = (items > 1).then(|| split::split(signal, &mut self.lanes[signal as usize].encoder, &body));
+        if let Some(Some(halves)) = halves {
+            let mut batches = Vec::new();
+            for half in halves {
+                batches.extend(self.checked_batch(signal, Ok(half.body), half.items));
+            }
+            return batches;
         }
+        diag::error!(
+            "{} batch of {items} items encodes to {} bytes, over the {} byte request limit; dropped",
+            signal.name(),
+            body.uncompressed_len,
+            self.config.max_request_size
+        );
+        self.shared.accounting.signal(signal).drop_queued(DropReason::TooLarge, items);
+        Vec::new()
     }
 
     /// Starts sending the batch at the head of a lane if its time has come and its breaker
@@ -727,11 +735,16 @@ impl Worker {
         }
     }
 
-    /// An answer that must not be retried: the batch is dropped as rejected.
+    /// An answer that must not be retried: the batch is dropped as rejected, or, when the
+    /// collector found it too large, sent again in halves (see [`super::split`]).
     fn on_refused(&mut self, index: usize, items: u64, status: u16, reason: &str) {
+        let signal = self.lanes[index].signal;
+        self.shared.accounting.signal(signal).failed_requests.fetch_add(1, Ordering::Relaxed);
+        if says_too_large(status) && items > 1 && self.split_head(index, items, reason) {
+            return;
+        }
         let lane = &mut self.lanes[index];
-        let counters = self.shared.accounting.signal(lane.signal);
-        counters.failed_requests.fetch_add(1, Ordering::Relaxed);
+        let counters = self.shared.accounting.signal(signal);
         let was = lane.breaker.state();
         // A 5xx says the collector is unwell; any other answer says it is up.
         if status >= 500 {
@@ -750,6 +763,28 @@ impl Worker {
                 lane.signal.name()
             );
         }
+    }
+
+    /// Replaces the head batch, which the collector refused as too large, with its two halves;
+    /// false when it cannot be split. The collector answered, so the breaker hears of a success.
+    fn split_head(&mut self, index: usize, items: u64, reason: &str) -> bool {
+        let lane = &mut self.lanes[index];
+        let Some(head) = lane.backlog.front() else { return false };
+        let Some(halves) = split::split(lane.signal, &mut lane.encoder, &head.body) else { return false };
+        lane.pop_head();
+        lane.push_front(halves.into_iter().map(|half| Batch { body: half.body, items: half.items }));
+        let was = lane.breaker.state();
+        lane.breaker.on_success();
+        lane.publish_breaker(self.shared.accounting.signal(lane.signal));
+        if lane.warned_split.first() {
+            diag::warning!(
+                "the collector refused a batch of {items} {} as too large ({reason}); sending it in smaller \
+                 batches, each item too large alone dropped as rejected (reported once)",
+                lane.signal.name()
+            );
+        }
+        self.report_breaker(index, was);
+        true
     }
 
     /// A failed attempt that may be retried. With a `Retry-After`, the collector is pacing us:
@@ -998,6 +1033,14 @@ fn switch_off(lane: &mut Lane, why: &str, files: &[PathBuf], now: Instant) {
         item_name(lane.signal),
         DropReason::TlsConfig.name()
     );
+}
+
+/// Whether a refusal says the request was too large: HTTP 413, or gRPC `RESOURCE_EXHAUSTED`
+/// without `RetryInfo` (refused with the HTTP status 429 stands for: over OTLP/HTTP a 429 is
+/// retried, never refused), which is how grpc-go, the OpenTelemetry Collector's, refuses a
+/// message over its 4 MiB limit.
+fn says_too_large(status: u16) -> bool {
+    matches!(status, 413 | 429)
 }
 
 fn item_name(signal: Signal) -> &'static str {

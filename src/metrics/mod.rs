@@ -111,6 +111,7 @@ mod sync;
 mod view;
 
 pub use builder::{InstrumentBuilder, ObservableBuilder};
+#[cfg(feature = "prometheus")]
 pub(crate) use collection_lock::Busy;
 pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPreference};
 pub use exemplar::{ExemplarFilter, FILTERED_LEFT_OUT_KEY};

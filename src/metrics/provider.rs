@@ -421,6 +421,7 @@ impl MeterProvider {
         self.collect_with(false, DEFAULT_CALLBACK_TIMEOUT)
     }
 
+    #[cfg(feature = "prometheus")]
     /// [`snapshot`](Self::snapshot) for a Prometheus scrape, which waits for another collection
     /// only so long (see `collection_lock`).
     pub(crate) fn snapshot_for_scrape(&self) -> Result<Vec<ScopeMetrics>, Busy> {

@@ -351,6 +351,14 @@ impl TestCollector {
         }
     }
 
+    /// Refuses request messages larger than `bytes` after decompression (at most the 64 MiB
+    /// default), as a gRPC server past its largest receive message does (grpc-go's, the
+    /// OpenTelemetry Collector's, is 4 MiB): 413 over HTTP, `RESOURCE_EXHAUSTED` over gRPC. Such
+    /// requests are recorded, with [`DecodeError::TooLarge`](crate::DecodeError::TooLarge).
+    pub fn set_max_message_bytes(&self, bytes: usize) {
+        self.shared.set_max_message(bytes);
+    }
+
     /// Sets the reply used when no script is left; initially [`Reply::Accept`].
     pub fn set_default(&self, reply: Reply) {
         self.shared.lock().default = reply;

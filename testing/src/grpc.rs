@@ -129,13 +129,14 @@ impl Stream {
             Err(answer) => return trailers_only(respond, &answer),
         };
         let encoding = head.headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let decoded = decode(signal, encoding.as_deref(), &body);
+        let decoded = decode(signal, encoding.as_deref(), &body, self.shared.max_message());
         let reply = self.record(signal, &head, encoding, body.len(), decoded);
         self.answer(signal, reply, respond).await;
     }
 
     /// Records the request and takes its reply, as the HTTP server does: an undecodable message
-    /// is answered `INVALID_ARGUMENT` without consuming the script.
+    /// is answered `INVALID_ARGUMENT` (`RESOURCE_EXHAUSTED` when it is too large) without
+    /// consuming the script.
     fn record(
         &self,
         signal: Signal,
@@ -147,6 +148,10 @@ impl Stream {
         let mut state = self.shared.lock();
         let reply = match &request {
             Ok(_) => state.next_reply(signal),
+            // Too large after decompression is grpc-go's RESOURCE_EXHAUSTED.
+            Err(error @ DecodeError::TooLarge(_)) => {
+                Reply::GrpcStatus { code: 8, message: error.to_string(), retry_delay: None }
+            }
             Err(error) => Reply::GrpcStatus { code: 3, message: error.to_string(), retry_delay: None },
         };
         state.received.push(ReceivedRequest {
@@ -233,14 +238,19 @@ async fn read_body(mut body: RecvStream) -> Result<Vec<u8>, Answer> {
 }
 
 /// Decodes one length-prefixed request message.
-fn decode(signal: Signal, encoding: Option<&str>, body: &[u8]) -> Result<otlp::ExportRequest, DecodeError> {
+fn decode(
+    signal: Signal,
+    encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Result<otlp::ExportRequest, DecodeError> {
     let (prefix, message) = body.split_at_checked(5).ok_or_else(|| DecodeError::Protobuf("no message".into()))?;
     let declared = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
     if declared != message.len() {
         return Err(DecodeError::Protobuf(format!("{} message bytes, {declared} declared", message.len())));
     }
     let encoding = if prefix[0] == 1 { Some(encoding.unwrap_or("identity")) } else { None };
-    otlp::decode(signal, Some(Format::Protobuf.content_type()), encoding, message, MAX_BODY_BYTES)
+    otlp::decode(signal, Some(Format::Protobuf.content_type()), encoding, message, limit)
 }
 
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {

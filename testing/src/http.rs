@@ -184,7 +184,8 @@ async fn answer(connection: &Connection, request: Request<Incoming>) -> Answer {
     };
     let arrived = Instant::now();
     let content_encoding = header(&head.headers, "content-encoding");
-    let request = otlp::decode(signal, content_type.as_deref(), content_encoding.as_deref(), &body, MAX_BODY_BYTES);
+    let limit = connection.shared.max_message();
+    let request = otlp::decode(signal, content_type.as_deref(), content_encoding.as_deref(), &body, limit);
     let reply = {
         let mut state = connection.shared.lock();
         // An undecodable body is answered with its error whatever the script says, and leaves

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -22,6 +23,9 @@ pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Everything the collector's threads and its handle share.
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// The largest request message it decodes, after decompression (see
+    /// `TestCollector::set_max_message_bytes`).
+    max_message: AtomicUsize,
     /// Signalled when a request is recorded and when the collector stops.
     changed: Condvar,
     connections: Mutex<Connections>,
@@ -79,7 +83,17 @@ impl Shared {
             }),
             changed: Condvar::new(),
             connections: Mutex::new(Connections::default()),
+            max_message: AtomicUsize::new(MAX_BODY_BYTES),
         }
+    }
+
+    /// The largest request message decoded, after decompression.
+    pub(crate) fn max_message(&self) -> usize {
+        self.max_message.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_max_message(&self, bytes: usize) {
+        self.max_message.store(bytes.min(MAX_BODY_BYTES), Ordering::Relaxed);
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {

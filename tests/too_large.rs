@@ -1,0 +1,104 @@
+//! Batches too large for the collector (its message limit: grpc-go's 4 MiB in the OpenTelemetry
+//! Collector) or for the pipeline's own request limit are sent in halves, split again as needed,
+//! over gRPC and OTLP/HTTP; only an item too large alone is dropped. Before, the whole batch was.
+
+#[path = "support/accounting.rs"]
+mod accounting;
+#[path = "support/items.rs"]
+mod items;
+
+use accounting::{assert_identity, wait_for};
+use items::{log, scope, span};
+
+use nanotel::export::{Compression, DropReason, Pipeline, Protocol};
+use nanotel::proto::common::v1::{any_value, AnyValue, KeyValue};
+use nanotel::Signal;
+use nanotel_testing::TestCollector;
+
+/// The collector's message limit in these tests.
+const LIMIT: usize = 64 * 1024;
+
+fn pipeline(collector: &TestCollector, protocol: Protocol, compression: Compression) -> Pipeline {
+    Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_protocol(protocol)
+        .with_compression(compression)
+        .with_endpoint(collector.endpoint())
+        .build()
+        .unwrap()
+}
+
+fn text(bytes: usize) -> AnyValue {
+    AnyValue { value: Some(any_value::Value::StringValue("x".repeat(bytes))) }
+}
+
+#[test]
+fn a_batch_over_the_collectors_limit_is_sent_in_halves_and_only_an_item_too_large_alone_is_dropped() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let collector = TestCollector::start().unwrap();
+        collector.set_max_message_bytes(LIMIT);
+        let pipeline = pipeline(&collector, protocol, Compression::Gzip);
+        // 100 spans of about 2 KiB (some 200 KiB together, over three times the limit) and,
+        // among them, one of 100 KiB.
+        for i in 0..101 {
+            let mut span = span(i);
+            let size = if i == 50 { 100 * 1024 } else { 2 * 1024 };
+            span.attributes = vec![KeyValue { key: "doc".into(), value: Some(text(size)), ..Default::default() }];
+            assert!(pipeline.handle().send_span(&scope(), span));
+        }
+        let _ = pipeline.force_flush(accounting::WAIT);
+        assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{protocol:?}");
+        let traces = pipeline.accounting().traces;
+        assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (100, 1), "{protocol:?}: {traces:?}");
+        assert_eq!(collector.accepted_items(Signal::Traces), 100, "{protocol:?}");
+        let requests = collector.request_count(Signal::Traces);
+        assert!(requests <= 2 * 101, "{protocol:?}: {requests} requests");
+        assert_identity(&pipeline.accounting());
+    }
+}
+
+#[test]
+fn a_batch_of_one_metric_is_split_between_its_data_points() {
+    use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ScopeMetrics};
+    let collector = TestCollector::start().unwrap();
+    collector.set_max_message_bytes(LIMIT);
+    let pipeline = pipeline(&collector, Protocol::Grpc, Compression::None);
+    // 400 points with a 512-byte attribute each: about 220 KiB in one metric.
+    let points = (0..400)
+        .map(|i| NumberDataPoint {
+            attributes: vec![KeyValue { key: format!("series.{i}"), value: Some(text(512)), ..Default::default() }],
+            value: Some(number_data_point::Value::AsInt(i)),
+            ..Default::default()
+        })
+        .collect();
+    let gauge = Metric {
+        name: "book.depth".into(),
+        data: Some(metric::Data::Gauge(Gauge { data_points: points })),
+        ..Default::default()
+    };
+    assert!(pipeline.handle().send_metrics(ScopeMetrics { metrics: vec![gauge], ..Default::default() }));
+    let _ = pipeline.force_flush(accounting::WAIT);
+    assert!(wait_for(|| pipeline.accounting().metrics.queued == 0));
+    let metrics = pipeline.accounting().metrics;
+    assert_eq!((metrics.exported, metrics.dropped_total()), (400, 0), "{metrics:?}");
+    assert_eq!(collector.accepted_items(Signal::Metrics), 400);
+}
+
+/// Over the pipeline's own request limit (64 MiB), a batch is split before it is sent.
+#[test]
+fn a_batch_over_the_request_limit_is_split_before_it_is_sent() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = pipeline(&collector, Protocol::HttpProtobuf, Compression::None);
+    // 512 records (one default batch) of 140 KiB: some 70 MiB.
+    for i in 0..512 {
+        let mut record = log(i);
+        record.body = Some(text(140 * 1024));
+        assert!(pipeline.handle().send_log(&scope(), record));
+    }
+    let _ = pipeline.force_flush(accounting::WAIT);
+    assert!(wait_for(|| pipeline.accounting().logs.queued == 0));
+    let logs = pipeline.accounting().logs;
+    assert_eq!((logs.exported, logs.dropped_total()), (512, 0), "{logs:?}");
+    assert_eq!(collector.request_count(Signal::Logs), 2, "two halves, each under the limit");
+}
