@@ -3,13 +3,14 @@
 //! range as an integer, and homogeneous arrays as OTLP arrays; the requests are checked by the
 //! official Python decoders (protobuf and OTLP/JSON) when available.
 
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "conformance/oracle.rs"]
 mod oracle;
 
 use std::time::Duration;
 
 use nanotel::attributes::KeyValue;
-use nanotel::export::Pipeline;
 use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue, ArrayValue};
 use nanotel::trace::TracerProvider;
 use nanotel::Signal;
@@ -24,12 +25,7 @@ fn array(values: Vec<Any>) -> Any {
 #[test]
 fn wide_integers_and_arrays_arrive_as_the_specification_maps_them() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .with_self_telemetry(false)
-        .with_endpoint(collector.endpoint())
-        .build()
-        .unwrap();
+    let pipeline = loopback::pipeline_to(&collector);
     let provider = TracerProvider::builder().without_env().build();
     provider.attach(&pipeline);
     let tracer = provider.tracer("wire");

@@ -4,12 +4,12 @@
 //! exporting. Before, the exporter thread's stack overflowed (20,000 levels were enough) while
 //! it encoded or dropped the value, and a stack overflow aborts the process.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+#[path = "support/loopback.rs"]
+mod loopback;
+
 use std::time::Duration;
 
 use nanotel::attributes::{KeyValue, Value, MAX_NESTING};
-use nanotel::export::Pipeline;
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::metrics::MeterProvider;
 use nanotel::prometheus::PrometheusServer;
@@ -33,24 +33,10 @@ fn nested(levels: usize) -> Value {
     })
 }
 
-fn scrape(server: &PrometheusServer) -> String {
-    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
-
 #[test]
 fn values_nested_past_any_stack_are_exported_and_dropped_without_overflowing_it() {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .with_self_telemetry(false)
-        .with_endpoint(collector.endpoint())
-        .build()
-        .unwrap();
+    let pipeline = loopback::pipeline_to(&collector);
     let tracer_provider = TracerProvider::builder().without_env().build();
     let logger_provider = LoggerProvider::builder().without_env().build();
     let meter_provider = MeterProvider::builder().without_env().build();
@@ -69,7 +55,7 @@ fn values_nested_past_any_stack_are_exported_and_dropped_without_overflowing_it(
     orders.add(1, &[KeyValue::new("doc", deep.clone())]);
     // Differs from `deep` only at its bottom, far past what is read: the same series.
     orders.add(1, &[KeyValue::new("doc", nested(LEVELS - 2))]);
-    let page = scrape(&server);
+    let page = loopback::scrape(server.local_addr());
     assert!(page.starts_with("HTTP/1.1 200"), "{page:.200}");
     let series: Vec<&str> = page.lines().filter(|line| line.starts_with("orders_total{")).collect();
     assert_eq!(series.len(), 1, "{series:?}");

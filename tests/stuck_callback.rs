@@ -4,8 +4,9 @@
 //! exporter's collection stuck is answered 503 instead of hanging. Before, either waited for ever
 //! (a stuck scrape stopped the export of traces and logs too).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+#[path = "support/loopback.rs"]
+mod loopback;
+
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,15 +57,6 @@ impl StuckGauge {
     }
 }
 
-fn scrape(server: &PrometheusServer) -> String {
-    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("an answer before the read timeout");
-    answer
-}
-
 struct Setup {
     collector: TestCollector,
     pipeline: Pipeline,
@@ -75,12 +67,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let collector = TestCollector::start().unwrap();
-    let pipeline = Pipeline::builder()
-        .without_env()
-        .with_self_telemetry(false)
-        .with_endpoint(collector.endpoint())
-        .build()
-        .unwrap();
+    let pipeline = loopback::pipeline_to(&collector);
     let meters = MeterProvider::builder().without_env().build();
     let tracers = TracerProvider::builder().without_env().build();
     meters.attach(&pipeline);
@@ -96,7 +83,7 @@ fn a_callback_stuck_in_a_scrape_does_not_hold_the_exporter() {
     let server = Arc::new(server);
     let scraper = std::thread::spawn({
         let server = server.clone();
-        move || scrape(&server)
+        move || loopback::scrape(server.local_addr())
     });
     gauge.wait_until_stuck();
     tracers.tracer("orders").span("order").start().end();
@@ -119,10 +106,10 @@ fn a_scrape_finding_the_exporters_collection_stuck_is_answered_503() {
         move || pipeline.force_flush(WAIT)
     });
     gauge.wait_until_stuck();
-    let answer = scrape(&server);
+    let answer = loopback::scrape(server.local_addr());
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     gauge.release();
     flusher.join().unwrap().expect("flushed once the callback returned");
-    let answer = scrape(&server);
+    let answer = loopback::scrape(server.local_addr());
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("book_depth"), "{answer}");
 }
