@@ -63,13 +63,17 @@ fn severity(level: log::Level) -> Severity {
 }
 
 impl log::Log for LogBridge {
+    /// Not on nanotel's own threads (the exporter's, the Prometheus endpoint's): what reqwest
+    /// logs there while exporting is not the program's telemetry, and recorded it would be
+    /// exported in turn, making more (until session 37 a flush never finished at `debug`: each
+    /// export's connection lines were the next export's records, thousands a second).
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        self.logger.enabled(severity(metadata.level()))
+        self.logger.enabled(severity(metadata.level())) && !crate::own_threads::is_current()
     }
 
     fn log(&self, record: &log::Record<'_>) {
         let severity = severity(record.level());
-        if !self.logger.enabled(severity) {
+        if !self.logger.enabled(severity) || crate::own_threads::is_current() {
             return;
         }
         let body = match record.args().as_str() {
