@@ -642,7 +642,7 @@ impl PipelineBuilder {
     /// How long the process's exit waits for this pipeline to flush when it is still running then
     /// (`std::process::exit`, or a `Telemetry` kept in a `static`): 5 s by default, as long as
     /// dropping it waits; zero for no flush at exit. A pipeline shut down or dropped before the
-    /// exit is not waited for. See `export::at_exit`'s notes in the README (Guarantees).
+    /// exit is not waited for (the README, "The process's exit").
     pub fn with_exit_flush(mut self, timeout: Duration) -> Self {
         self.exit_flush = Some(timeout);
         self
