@@ -3,11 +3,13 @@
 //! What they do goes through libraries instrumented with `tracing` (reqwest, hyper, h2, rustls,
 //! tokio). Recorded by the `tracing` layer, it would not be the program's telemetry, and it would
 //! feed itself: every export making new records to export, the last of them dropped at shutdown.
-//! Each such thread marks itself when it starts, and the layer ignores spans and events there.
+//! Each such thread marks itself when it starts, and the layer ignores spans and events there (the
+//! `log` bridge, records).
 //!
 //! The exporter's and the Prometheus endpoint's threads are started with the signals the
 //! program's own threads should get, and `SIGPIPE`, blocked ([`spawn`]), and a panic on one of
-//! nanotel's threads is shown once for each place it comes from ([`show_each_panic_once`]).
+//! nanotel's threads is shown once for each place it comes from ([`show_each_panic_once`]), and
+//! they have a stack of at least 2 MiB whatever `RUST_MIN_STACK` says ([`stack_size`]).
 
 use std::cell::Cell;
 
@@ -56,9 +58,24 @@ where
 {
     show_each_panic_once();
     let before = block_signals();
-    let spawned = builder.spawn(body);
+    let spawned = builder.stack_size(stack_size()).spawn(body);
     restore_signals(&before);
     spawned
+}
+
+/// The stack of nanotel's threads when the environment asks for less: the standard library's
+/// default, 2 MiB, which they are tested with.
+const STACK_SIZE: usize = 2 * 1024 * 1024;
+
+/// The stack size of nanotel's threads, [`spawn`]'s and the exporter's name lookups': at least
+/// [`STACK_SIZE`], more when `RUST_MIN_STACK` asks for more. A thread built without a size gets
+/// `RUST_MIN_STACK` itself, which a program sets for its own threads: set low (a program with many
+/// threads, 128 KiB say), the exporter thread overflowed its stack in its first request, and a
+/// stack overflow aborts the process (`tests/small_stacks.rs`); set high, it may be for code of the
+/// program's that runs there (a processor), so that is kept.
+pub(crate) fn stack_size() -> usize {
+    let asked = std::env::var("RUST_MIN_STACK").ok().and_then(|bytes| bytes.trim().parse::<usize>().ok());
+    asked.unwrap_or(0).max(STACK_SIZE)
 }
 
 /// Blocks the signals [`spawn`] keeps from nanotel's threads on the calling thread; returns the

@@ -109,6 +109,7 @@ impl Transport {
             // Its blocking threads (name resolution) are nanotel's too, and say so in `top -H`.
             .thread_name("nanotel-lookup")
             .max_blocking_threads(MAX_LOOKUP_THREADS)
+            .thread_stack_size(crate::own_threads::stack_size())
             .on_thread_start(crate::own_threads::mark_current)
             .build()
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
