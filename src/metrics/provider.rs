@@ -371,7 +371,8 @@ impl MeterProvider {
         if !self.inner.enabled {
             return Vec::new();
         }
-        let _serial = self.inner.collecting.hold();
+        // Refused only inside a collection of this provider on this thread (said on stderr).
+        let Ok(_serial) = self.inner.collecting.hold() else { return Vec::new() };
         self.collect_held(reset, timeout)
     }
 
@@ -669,6 +670,32 @@ mod tests {
         assert_eq!(gauge.data_points.len(), 4, "three sets and the overflow one");
         assert_eq!(gauge.data_points[3].value, Some(PointValue::AsInt(9)), "a gauge's overflow keeps the last value");
         assert!(provider.collect_with(true, Duration::ZERO).is_empty(), "past the deadline: skipped");
+    }
+
+    /// A callback that collects its own provider gets nothing back, where it waited for itself
+    /// for ever; the collection it runs in goes on.
+    #[test]
+    fn a_collection_inside_a_collection_of_the_same_provider_returns_nothing_at_once() {
+        let provider = provider(TemporalityPreference::Cumulative);
+        let inner = Arc::new(Mutex::new(None));
+        let (seen, weak) = (inner.clone(), provider.downgrade());
+        provider
+            .meter("m")
+            .i64_observable_gauge("g")
+            .with_callback(move |o| {
+                let nested = weak.upgrade().map(|provider| (provider.snapshot().len(), provider.to_json()));
+                *seen.lock() = nested;
+                o.observe(1, &[]);
+            })
+            .build()
+            .unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let collecting = provider.clone();
+        std::thread::spawn(move || done.send(collecting.collect().len()));
+        let outer = finished.recv_timeout(Duration::from_secs(10)).expect("the collection ended");
+        assert_eq!(outer, 1, "the outer collection has its scope");
+        assert_eq!(*inner.lock(), Some((0, super::super::json::render(&[]))), "the inner ones: nothing");
+        assert_eq!(provider.collect().len(), 1, "the lock was let go");
     }
 
     #[test]
