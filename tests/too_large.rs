@@ -61,28 +61,30 @@ fn a_batch_over_the_collectors_limit_is_sent_in_halves_and_only_an_item_too_larg
 #[test]
 fn a_batch_of_one_metric_is_split_between_its_data_points() {
     use nanotel::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ScopeMetrics};
-    let collector = TestCollector::start().unwrap();
-    collector.set_max_message_bytes(LIMIT);
-    let pipeline = pipeline(&collector, Protocol::Grpc, Compression::None);
-    // 400 points with a 512-byte attribute each: about 220 KiB in one metric.
-    let points = (0..400)
-        .map(|i| NumberDataPoint {
-            attributes: vec![KeyValue { key: format!("series.{i}"), value: Some(text(512)), ..Default::default() }],
-            value: Some(number_data_point::Value::AsInt(i)),
+    for protocol in [Protocol::Grpc, Protocol::HttpJson] {
+        let collector = TestCollector::start().unwrap();
+        collector.set_max_message_bytes(LIMIT);
+        let pipeline = pipeline(&collector, protocol, Compression::None);
+        // 400 points with a 512-byte attribute each: about 220 KiB in one metric.
+        let points = (0..400)
+            .map(|i| NumberDataPoint {
+                attributes: vec![KeyValue { key: format!("series.{i}"), value: Some(text(512)), ..Default::default() }],
+                value: Some(number_data_point::Value::AsInt(i)),
+                ..Default::default()
+            })
+            .collect();
+        let gauge = Metric {
+            name: "book.depth".into(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: points })),
             ..Default::default()
-        })
-        .collect();
-    let gauge = Metric {
-        name: "book.depth".into(),
-        data: Some(metric::Data::Gauge(Gauge { data_points: points })),
-        ..Default::default()
-    };
-    assert!(pipeline.handle().send_metrics(ScopeMetrics { metrics: vec![gauge], ..Default::default() }));
-    let _ = pipeline.force_flush(accounting::WAIT);
-    assert!(wait_for(|| pipeline.accounting().metrics.queued == 0));
-    let metrics = pipeline.accounting().metrics;
-    assert_eq!((metrics.exported, metrics.dropped_total()), (400, 0), "{metrics:?}");
-    assert_eq!(collector.accepted_items(Signal::Metrics), 400);
+        };
+        assert!(pipeline.handle().send_metrics(ScopeMetrics { metrics: vec![gauge], ..Default::default() }));
+        let _ = pipeline.force_flush(accounting::WAIT);
+        assert!(wait_for(|| pipeline.accounting().metrics.queued == 0), "{protocol:?}");
+        let metrics = pipeline.accounting().metrics;
+        assert_eq!((metrics.exported, metrics.dropped_total()), (400, 0), "{protocol:?}: {metrics:?}");
+        assert_eq!(collector.accepted_items(Signal::Metrics), 400, "{protocol:?}");
+    }
 }
 
 /// Over the pipeline's own request limit (64 MiB), a batch is split before it is sent.
