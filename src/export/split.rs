@@ -19,6 +19,7 @@ use prost::Message;
 use serde::de::DeserializeOwned;
 
 use super::encode::{EncodedBody, Encoder, ExportRequest};
+use super::lane::Batch;
 use super::pipeline::data_point_count_of;
 use super::Signal;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
@@ -28,15 +29,9 @@ use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{metric, Metric, ResourceMetrics, ScopeMetrics};
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 
-/// One half of a split batch: its body and how many items it holds.
-pub(super) struct Half {
-    pub body: EncodedBody,
-    pub items: u64,
-}
-
 /// `body` (of `signal`, made by `encoder`) as two bodies of about half its items each, or `None`
 /// when it cannot be split (one item, or a body that does not read back).
-pub(super) fn split(signal: Signal, encoder: &mut Encoder, body: &EncodedBody) -> Option<[Half; 2]> {
+pub(super) fn split(signal: Signal, encoder: &mut Encoder, body: &EncodedBody) -> Option<[Batch; 2]> {
     let plain = encoder.decompressed(body)?;
     match signal {
         Signal::Traces => {
@@ -68,10 +63,10 @@ fn halves<M: ExportRequest>(
     encoder: &mut Encoder,
     mut request: M,
     cut: fn(&mut M) -> Option<(M, u64, u64)>,
-) -> Option<[Half; 2]> {
+) -> Option<[Batch; 2]> {
     let (second, first_items, second_items) = cut(&mut request)?;
-    let first = Half { body: encoder.encode(&request).ok()?, items: first_items };
-    let second = Half { body: encoder.encode(&second).ok()?, items: second_items };
+    let first = Batch { body: encoder.encode(&request).ok()?, items: first_items };
+    let second = Batch { body: encoder.encode(&second).ok()?, items: second_items };
     Some([first, second])
 }
 
@@ -324,7 +319,7 @@ mod tests {
                 let body = encoder.encode(&traces(&[&[2, 3]])).unwrap();
                 let [first, second] = split(Signal::Traces, &mut encoder, &body).expect("five spans");
                 assert_eq!((first.items, second.items), (2, 3), "{protocol:?} {compression:?}");
-                let read = |half: &Half| -> ExportTraceServiceRequest {
+                let read = |half: &Batch| -> ExportTraceServiceRequest {
                     decode(&encoder, &encoder.decompressed(&half.body).unwrap()).unwrap()
                 };
                 assert_eq!(placed(&read(&second)).0.len(), 3);

@@ -772,7 +772,7 @@ impl Worker {
         let Some(head) = lane.backlog.front() else { return false };
         let Some(halves) = split::split(lane.signal, &mut lane.encoder, &head.body) else { return false };
         lane.pop_head();
-        lane.push_front(halves.into_iter().map(|half| Batch { body: half.body, items: half.items }));
+        lane.push_front(halves.into_iter());
         let was = lane.breaker.state();
         lane.breaker.on_success();
         lane.publish_breaker(self.shared.accounting.signal(lane.signal));
