@@ -24,7 +24,9 @@
 //!
 //! Other requests get the answers a real collector gives: 404 for another path, 405 for another
 //! method, 415 for an unsupported `Content-Type` or `Content-Encoding`, 400 for a body that does
-//! not decode, 413 for a body over 64 MiB (on the wire or after decompression). Their bodies are
+//! not decode, 413 for a body over 64 MiB (on the wire or after decompression; a smaller limit on
+//! the decompressed message with [`TestCollector::set_max_message_bytes`], which its gRPC side
+//! answers `RESOURCE_EXHAUSTED`, as grpc-go does past its 4 MiB). Their bodies are
 //! a `google.rpc.Status`. Malformed HTTP gets hyper's own bodiless answer: 400, or 431 for a
 //! request line and header section over 64 KiB. No input makes it panic, and a slow client only
 //! ties up its own thread.
