@@ -145,39 +145,16 @@ enum Written {
     Nowhere,
 }
 
-/// The most written at once: a pipe takes a write of up to `PIPE_BUF` bytes whole, without
-/// waiting, once `poll` says it has room.
-const CHUNK: usize = 4096;
-
-/// Writes `bytes` to stderr in chunks, each only once `poll` says stderr has room for it, never
+/// Writes `bytes` to stderr, each part only once `poll` says stderr has room for it, never
 /// waiting for room.
 #[cfg(target_os = "linux")]
 fn write_without_waiting(mut bytes: &[u8]) -> Written {
+    use crate::write_now::{write_now, WriteNow};
     while !bytes.is_empty() {
-        let mut stderr = libc::pollfd { fd: libc::STDERR_FILENO, events: libc::POLLOUT, revents: 0 };
-        // SAFETY: one valid `pollfd`, owned here; a timeout of 0 returns at once.
-        let ready = unsafe { libc::poll(&raw mut stderr, 1, 0) };
-        if ready < 0 {
-            return Written::Nothing;
-        }
-        if stderr.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return Written::Nowhere;
-        }
-        if stderr.revents & libc::POLLOUT == 0 {
-            return Written::Nothing;
-        }
-        let chunk = &bytes[..bytes.len().min(CHUNK)];
-        // SAFETY: `chunk` is valid for reads of its length for the call.
-        let written = unsafe { libc::write(libc::STDERR_FILENO, chunk.as_ptr().cast(), chunk.len()) };
-        match usize::try_from(written) {
-            Ok(0) => return Written::Nothing,
-            Ok(written) => bytes = &bytes[written..],
-            Err(_) => match std::io::Error::last_os_error().kind() {
-                std::io::ErrorKind::Interrupted => {}
-                // Stderr was made non-blocking by the program, and is full.
-                std::io::ErrorKind::WouldBlock => return Written::Nothing,
-                _ => return Written::Nowhere,
-            },
+        match write_now(libc::STDERR_FILENO, bytes) {
+            WriteNow::Wrote(written) => bytes = &bytes[written..],
+            WriteNow::Full => return Written::Nothing,
+            WriteNow::Closed => return Written::Nowhere,
         }
     }
     Written::All

@@ -53,6 +53,8 @@ mod thread_words;
 pub mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
+#[cfg(target_os = "linux")]
+mod write_now;
 
 pub use export::Signal;
 

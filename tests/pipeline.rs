@@ -675,3 +675,47 @@ fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
     assert_eq!(pipeline.accounting().traces.exported, 3);
     assert_eq!(collector.request_count(Signal::Traces), 0);
 }
+
+/// An output that takes a few bytes at a time and is full every other call (a pipe whose reader
+/// lags): each line is finished at later passes, none is dropped or broken.
+#[test]
+fn the_console_exporter_finishes_a_line_the_output_had_no_room_for() {
+    #[derive(Clone, Default)]
+    struct Lagging(Arc<std::sync::Mutex<(Vec<u8>, u64)>>);
+    impl std::io::Write for Lagging {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let mut state = self.0.lock().unwrap();
+            state.1 += 1;
+            if state.1.is_multiple_of(2) {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let taken = bytes.len().min(7);
+            state.0.extend_from_slice(&bytes[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let output = Lagging::default();
+    let collector = TestCollector::start().unwrap();
+    let pipeline = builder(&collector)
+        .with_exporter(Signal::Traces, ExporterKind::Console)
+        .with_console_output(output.clone())
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        pipeline.handle().send_span(&scope("gateway"), span(i));
+    }
+    pipeline.force_flush(WAIT).unwrap();
+    let text = String::from_utf8(output.0.lock().unwrap().0.clone()).unwrap();
+    let spans: Vec<_> = text
+        .lines()
+        .map(serde_json::from_str::<nanotel::proto::collector::trace::v1::ExportTraceServiceRequest>)
+        .map(|request| request.expect("each line whole"))
+        .flat_map(|request| request.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans))
+        .collect();
+    assert_eq!(spans, (0..3).map(span).collect::<Vec<_>>());
+    assert_eq!(pipeline.accounting().traces.exported, 3);
+    assert!(output.0.lock().unwrap().1 > 20, "written over many calls");
+}

@@ -58,6 +58,8 @@ pub(super) struct Lane {
     pub warned_partial: Once,
     pub warned_failed: Once,
     pub warned_split: Once,
+    /// For the console exporter: the bytes of the head batch's line written so far.
+    pub console_written: usize,
     /// The signal's TLS files cannot be used: nothing is sent; what it is handed is dropped,
     /// until they can be.
     pub tls_unusable: Option<UnusableTls>,
@@ -88,6 +90,7 @@ impl Lane {
             warned_partial: Once::default(),
             warned_failed: Once::default(),
             warned_split: Once::default(),
+            console_written: 0,
             tls_unusable: None,
         }
     }
@@ -100,10 +103,10 @@ impl Lane {
     }
 
     /// Takes out the oldest batch no request is out for, to make room: the head, or while the
-    /// head is being sent (a half-open breaker's probe) the one behind it. The newest batch is
-    /// never taken, so what was just pushed stays.
+    /// head is being sent (a half-open breaker's probe, a line the console exporter has begun) the
+    /// one behind it. The newest batch is never taken, so what was just pushed stays.
     pub(super) fn shed_oldest_waiting(&mut self) -> Option<Batch> {
-        let oldest_waiting = usize::from(self.in_flight.is_some());
+        let oldest_waiting = usize::from(self.in_flight.is_some() || self.console_written > 0);
         if oldest_waiting + 1 >= self.backlog.len() {
             return None;
         }
@@ -116,7 +119,6 @@ impl Lane {
         Some(batch)
     }
 
-    /// Takes the head batch out, with its retry state.
     /// Puts `batches` at the head of the backlog, in their order, with a fresh retry state: the
     /// halves of a head batch the collector found too large, which take its place.
     pub(super) fn push_front(&mut self, batches: impl DoubleEndedIterator<Item = Batch>) {
@@ -128,8 +130,11 @@ impl Lane {
         }
     }
 
+    /// Takes the head batch out, with its retry state (and what of its line the console exporter
+    /// wrote).
     pub(super) fn pop_head(&mut self) -> Option<Batch> {
         self.head = None;
+        self.console_written = 0;
         let batch = self.backlog.pop_front()?;
         self.backlog_items -= batch.items;
         self.backlog_bytes -= batch.body.body.len();

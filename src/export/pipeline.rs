@@ -893,7 +893,7 @@ impl PipelineBuilder {
         }
         let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;
         crate::diag::config_problems(&problems);
-        let console = self.console.unwrap_or_else(|| Box::new(std::io::stdout()));
+        let console = self.console.unwrap_or_else(super::console::standard_output);
         let exit_flush = crate::config::at_most_a_day(self.exit_flush.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT));
         Pipeline::start(config, console, self.strict_tls, self.extensions, exit_flush)
     }

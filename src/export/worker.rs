@@ -681,13 +681,16 @@ impl Worker {
     }
 
     fn write_to_console(&mut self, index: usize) {
-        let counters = self.shared.accounting.signal(self.lanes[index].signal);
-        if let Some(batch) = self.lanes[index].pop_head() {
-            match console::write_batch(&mut self.console, &batch) {
-                Ok(()) => counters.export_queued(batch.items),
-                Err(_) => counters.drop_queued(DropReason::Rejected, batch.items),
-            }
+        let lane = &mut self.lanes[index];
+        let counters = self.shared.accounting.signal(lane.signal);
+        let Some(batch) = lane.backlog.front() else { return };
+        let items = batch.items;
+        match console::write_line(&mut self.console, batch, &mut lane.console_written) {
+            console::Progress::Waiting => return,
+            console::Progress::Written => counters.export_queued(items),
+            console::Progress::Failed => counters.drop_queued(DropReason::Rejected, items),
         }
+        lane.pop_head();
     }
 
     /// Acts on the answer to a lane's request.
