@@ -168,8 +168,8 @@ pub struct PipelineConfig {
     /// waiting batches (`circuit_open`); one whose breaker is closed leaves items in the queue,
     /// which fills. A shedding signal keeps its newest batch and, while its probe is out, the
     /// probe's, so it passes the budget only by those; a closed breaker's signal takes a batch
-    /// only while there is room for one as large as its largest so far, so it passes the budget
-    /// only with a batch larger than any before it.
+    /// only while there is room for one an eighth larger than its largest so far, so it passes
+    /// the budget only with a batch more than an eighth larger than any before it.
     pub backlog_max_bytes: usize,
     /// The Prometheus scrape endpoint, when `prometheus` is listed in `OTEL_METRICS_EXPORTER`.
     /// The pipeline does not serve it: the [`Telemetry`](crate::Telemetry) built on it does

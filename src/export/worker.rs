@@ -407,9 +407,10 @@ impl Worker {
 
     /// Moves queued items into encoded batches when a batch is full, its delay has passed, or a
     /// flush or shutdown is draining, within the backlog budget: a lane whose breaker is closed
-    /// takes a batch only while the backlogs have room for one as large as its largest so far,
-    /// and leaves the rest in the queue (which pushes back on producers); one whose breaker is
-    /// open or probing keeps taking batches and sheds its oldest waiting ones past the budget.
+    /// takes a batch only while the backlogs have room for one an eighth larger than its largest
+    /// so far, and leaves the rest in the queue (which pushes back on producers); one whose
+    /// breaker is open or probing keeps taking batches and sheds its oldest waiting ones past the
+    /// budget.
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
         if self.lanes[index].tls_unusable.is_some() && !self.tls_usable_now(index, now) {
@@ -462,11 +463,14 @@ impl Worker {
     }
 
     /// Whether the backlogs can take another of lane `index`'s batches within the budget, judged
-    /// by the largest it has made (an empty backlog always can: a batch larger than the whole
-    /// budget is still sent rather than stuck).
+    /// by the largest it has made and an eighth more (batches of the same items compress to
+    /// sizes a few per cent apart: judged by the largest alone, the next one passed the budget by
+    /// some bytes now and then). An empty backlog always can: a batch larger than the whole
+    /// budget is still sent rather than stuck.
     fn has_room_for_a_batch(&self, index: usize) -> bool {
         let held = self.backlog_bytes();
-        held == 0 || held + self.lanes[index].largest_batch <= self.config.backlog_max_bytes
+        let largest = self.lanes[index].largest_batch;
+        held == 0 || held + largest + largest / 8 <= self.config.backlog_max_bytes
     }
 
     /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, counted
