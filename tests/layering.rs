@@ -19,7 +19,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sync", &[]),
     ("hex", &[]),
     ("header_text", &[]),
-    ("diag", &[]),
+    // Writing stderr (`diag`) and stdout (the console exporter) without waiting for room.
+    ("write_now", &[]),
+    ("diag", &["write_now"]),
     ("own_threads", &[]),
     ("percent", &[]),
     ("clock", &[]),
@@ -38,7 +40,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Its queues' count of places taken is loom-modelled (`sync`).
     (
         "export",
-        &["buffer", "clock", "config", "diag", "own_threads", "percent", "proto", "resource", "sync", "thread_cpus"],
+        &[
+            "buffer",
+            "clock",
+            "config",
+            "diag",
+            "own_threads",
+            "percent",
+            "proto",
+            "resource",
+            "sync",
+            "thread_cpus",
+            "write_now",
+        ],
     ),
     // The recording modules, each handing its items to `export/`.
     (
@@ -57,8 +71,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "thread_words",
         ],
     ),
-    // A log record carries the span context it was emitted in.
-    ("logs", &["attributes", "buffer", "clock", "config", "diag", "export", "proto", "trace"]),
+    // A log record carries the span context it was emitted in; the `log` bridge leaves out
+    // what nanotel's own threads log.
+    ("logs", &["attributes", "buffer", "clock", "config", "diag", "export", "own_threads", "proto", "trace"]),
     // Exemplars carry the span context a measurement was taken in.
     ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "thread_words", "trace"]),
     ("propagation", &["config", "header_text", "percent", "trace"]),
