@@ -638,20 +638,36 @@ fn many_producer_threads_lose_nothing() {
     assert_identity(&snapshot);
 }
 
-#[test]
-fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
-    #[derive(Clone, Default)]
-    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
+/// A console output the tests read back: it takes all it is given or, `lagging`, a few bytes at a
+/// time and nothing every other call (a pipe whose reader lags).
+#[derive(Clone, Default)]
+struct ConsoleCapture {
+    /// What was written, and how many calls wrote it.
+    written: Arc<std::sync::Mutex<(Vec<u8>, u64)>>,
+    lagging: bool,
+}
+
+impl std::io::Write for ConsoleCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut written = self.written.lock().unwrap();
+        written.1 += 1;
+        if self.lagging && written.1.is_multiple_of(2) {
+            return Err(std::io::ErrorKind::WouldBlock.into());
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        let taken = if self.lagging { bytes.len().min(7) } else { bytes.len() };
+        written.0.extend_from_slice(&bytes[..taken]);
+        Ok(taken)
     }
-    let output = Shared::default();
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Spans 0 to 2 through the console exporter into `output`, flushed; what it wrote, each line
+/// read back as a whole request, and the pipeline.
+fn three_spans_through_the_console(
+    output: &ConsoleCapture,
+) -> (String, Vec<nanotel::proto::trace::v1::Span>, Pipeline) {
     let collector = TestCollector::start().unwrap();
     let pipeline = builder(&collector)
         .with_exporter(Signal::Traces, ExporterKind::Console)
@@ -662,60 +678,33 @@ fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
         pipeline.handle().send_span(&scope("gateway"), span(i));
     }
     pipeline.force_flush(WAIT).unwrap();
-    let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(collector.request_count(Signal::Traces), 0);
+    let text = String::from_utf8(output.written.lock().unwrap().0.clone()).unwrap();
     // One request per line; how the three spans fell into batches depends on timing.
-    let mut spans = Vec::new();
-    for line in text.lines() {
-        let request: nanotel::proto::collector::trace::v1::ExportTraceServiceRequest =
-            serde_json::from_str(line).unwrap();
-        spans.extend(request.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans));
-    }
+    let spans = text
+        .lines()
+        .map(serde_json::from_str::<nanotel::proto::collector::trace::v1::ExportTraceServiceRequest>)
+        .map(|request| request.expect("each line a whole request"))
+        .flat_map(|request| request.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans))
+        .collect();
+    (text, spans, pipeline)
+}
+
+#[test]
+fn the_console_exporter_writes_one_otlp_json_line_per_batch() {
+    let (text, spans, pipeline) = three_spans_through_the_console(&ConsoleCapture::default());
     assert_eq!(spans, (0..3).map(span).collect::<Vec<_>>());
     assert!(text.contains(r#""traceId":"00000000000000010000000000000000""#), "ids are hex in OTLP/JSON: {text}");
     assert_eq!(pipeline.accounting().traces.exported, 3);
-    assert_eq!(collector.request_count(Signal::Traces), 0);
 }
 
-/// An output that takes a few bytes at a time and is full every other call (a pipe whose reader
-/// lags): each line is finished at later passes, none is dropped or broken.
+/// An output that has room for a few bytes at a time: each line is finished at later passes,
+/// none is dropped or broken.
 #[test]
 fn the_console_exporter_finishes_a_line_the_output_had_no_room_for() {
-    #[derive(Clone, Default)]
-    struct Lagging(Arc<std::sync::Mutex<(Vec<u8>, u64)>>);
-    impl std::io::Write for Lagging {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let mut state = self.0.lock().unwrap();
-            state.1 += 1;
-            if state.1.is_multiple_of(2) {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-            let taken = bytes.len().min(7);
-            state.0.extend_from_slice(&bytes[..taken]);
-            Ok(taken)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let output = Lagging::default();
-    let collector = TestCollector::start().unwrap();
-    let pipeline = builder(&collector)
-        .with_exporter(Signal::Traces, ExporterKind::Console)
-        .with_console_output(output.clone())
-        .build()
-        .unwrap();
-    for i in 0..3 {
-        pipeline.handle().send_span(&scope("gateway"), span(i));
-    }
-    pipeline.force_flush(WAIT).unwrap();
-    let text = String::from_utf8(output.0.lock().unwrap().0.clone()).unwrap();
-    let spans: Vec<_> = text
-        .lines()
-        .map(serde_json::from_str::<nanotel::proto::collector::trace::v1::ExportTraceServiceRequest>)
-        .map(|request| request.expect("each line whole"))
-        .flat_map(|request| request.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans))
-        .collect();
+    let output = ConsoleCapture { lagging: true, ..ConsoleCapture::default() };
+    let (_, spans, pipeline) = three_spans_through_the_console(&output);
     assert_eq!(spans, (0..3).map(span).collect::<Vec<_>>());
     assert_eq!(pipeline.accounting().traces.exported, 3);
-    assert!(output.0.lock().unwrap().1 > 20, "written over many calls");
+    assert!(output.written.lock().unwrap().1 > 20, "written over many calls");
 }
