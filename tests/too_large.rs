@@ -13,7 +13,7 @@ use items::{log, scope, span};
 use nanotel::export::{Compression, DropReason, Pipeline, Protocol};
 use nanotel::proto::common::v1::{any_value, AnyValue, KeyValue};
 use nanotel::Signal;
-use nanotel_testing::TestCollector;
+use nanotel_testing::{Reply, TestCollector};
 
 /// The collector's message limit in these tests.
 const LIMIT: usize = 64 * 1024;
@@ -103,4 +103,28 @@ fn a_batch_over_the_request_limit_is_split_before_it_is_sent() {
     let logs = pipeline.accounting().logs;
     assert_eq!((logs.exported, logs.dropped_total()), (512, 0), "{logs:?}");
     assert_eq!(collector.request_count(Signal::Logs), 2, "two halves, each under the limit");
+}
+
+/// A refusal of a batch no larger than one the collector accepted before is not about its size
+/// (`RESOURCE_EXHAUSTED` may be a quota): it is not split into more requests to refuse.
+#[test]
+fn a_refused_batch_no_larger_than_one_accepted_before_is_not_split() {
+    let collector = TestCollector::start().unwrap();
+    let pipeline = pipeline(&collector, Protocol::Grpc, Compression::Gzip);
+    let send = |spans: std::ops::Range<u64>| {
+        for i in spans {
+            let mut span = span(i);
+            span.attributes = vec![KeyValue { key: "doc".into(), value: Some(text(2 * 1024)), ..Default::default() }];
+            assert!(pipeline.handle().send_span(&scope(), span));
+        }
+        let _ = pipeline.force_flush(accounting::WAIT);
+    };
+    send(0..50);
+    assert_eq!(collector.accepted_items(Signal::Traces), 50);
+    let quota = Reply::GrpcStatus { code: 8, message: "quota exceeded".into(), retry_delay: None };
+    collector.script(Some(Signal::Traces), [quota]);
+    send(100..140);
+    let traces = pipeline.accounting().traces;
+    assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (50, 40), "{traces:?}");
+    assert_eq!(collector.request_count(Signal::Traces), 2, "one request for the refused batch");
 }

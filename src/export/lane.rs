@@ -60,6 +60,9 @@ pub(super) struct Lane {
     pub warned_split: Once,
     /// For the console exporter: the bytes of the head batch's line written so far.
     pub console_written: usize,
+    /// The largest batch the collector accepted, before compression: one refused as too large
+    /// that is no larger is not split (see `Worker::split_head`).
+    pub largest_accepted: usize,
     /// The signal's TLS files cannot be used: nothing is sent; what it is handed is dropped,
     /// until they can be.
     pub tls_unusable: Option<UnusableTls>,
@@ -91,6 +94,7 @@ impl Lane {
             warned_failed: Once::default(),
             warned_split: Once::default(),
             console_written: 0,
+            largest_accepted: 0,
             tls_unusable: None,
         }
     }

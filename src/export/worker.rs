@@ -726,7 +726,9 @@ impl Worker {
         self.report_breaker(index, was);
         let lane = &mut self.lanes[index];
         let rejected = rejected.min(items);
-        lane.pop_head();
+        if let Some(accepted) = lane.pop_head() {
+            lane.largest_accepted = lane.largest_accepted.max(accepted.body.uncompressed_len);
+        }
         counters.export_queued(items - rejected);
         if rejected > 0 {
             counters.drop_queued(DropReason::Rejected, rejected);
@@ -773,10 +775,16 @@ impl Worker {
     }
 
     /// Replaces the head batch, which the collector refused as too large, with its two halves;
-    /// false when it cannot be split. The collector answered, so the breaker hears of a success.
+    /// false when it cannot be split, or is no larger than one the collector accepted before (the
+    /// refusal is then not about its size: `RESOURCE_EXHAUSTED` may be a quota, and halving would
+    /// only make more requests to refuse). The collector answered, so the breaker hears of a
+    /// success.
     fn split_head(&mut self, index: usize, items: u64, reason: &str) -> bool {
         let lane = &mut self.lanes[index];
         let Some(head) = lane.backlog.front() else { return false };
+        if head.body.uncompressed_len <= lane.largest_accepted {
+            return false;
+        }
         let Some(halves) = split::split(lane.signal, &mut lane.encoder, &head.body) else { return false };
         lane.pop_head();
         lane.push_front(halves.into_iter());
