@@ -13,7 +13,8 @@
 //! attribute value depth limit does, which is clamped to this), comparison and hashing treat any
 //! two such as the same (values that differ only below the ceiling are sent alike, so as metric
 //! series they are one), and text shows it as `null`. Dropping moves, level by level, the arrays
-//! and maps a value alone owns into a list and drops them from there, one level at a time.
+//! and maps a value alone owns into a list and drops them from there, one level at a time (the
+//! list held in place for the first few, so a chain of nested arrays drops without allocating).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -52,10 +53,10 @@ impl Drop for Value {
 
 /// Drops what `value` alone owns a level at a time: each array or map taken out of it waits in a
 /// list, and is dropped only once the arrays and maps inside it are taken out in turn, so no drop
-/// goes deeper than one level. (The list is allocated only when arrays or maps nest.) What is
-/// shared with another clone is left to the last clone, whose drop does the same.
+/// goes deeper than one level. What is shared with another clone is left to the last clone, whose
+/// drop does the same.
 fn drop_without_recursion(value: &mut Value) {
-    let mut pending = Vec::new();
+    let mut pending = Pending::default();
     take_nested(value, &mut pending);
     while let Some(mut next) = pending.pop() {
         take_nested(&mut next, &mut pending);
@@ -64,20 +65,62 @@ fn drop_without_recursion(value: &mut Value) {
 
 /// Moves the arrays and maps inside `value` into `into` (a `false` left in their place), when
 /// `value` is their only owner.
-fn take_nested(value: &mut Value, into: &mut Vec<Value>) {
-    let take = |v: &mut Value| v.is_nested().then(|| mem::replace(v, Value::Bool(false)));
+fn take_nested(value: &mut Value, into: &mut Pending) {
+    let mut take = |v: &mut Value| {
+        if v.is_nested() {
+            into.push(mem::replace(v, Value::Bool(false)));
+        }
+    };
     match value {
         Value::Array(values) => {
             if let Some(values) = Arc::get_mut(values) {
-                into.extend(values.iter_mut().filter_map(take));
+                values.iter_mut().for_each(&mut take);
             }
         }
         Value::Map(entries) => {
             if let Some(entries) = Arc::get_mut(entries) {
-                into.extend(entries.iter_mut().filter_map(|kv| take(&mut kv.value)));
+                entries.iter_mut().for_each(|kv| take(&mut kv.value));
             }
         }
         _ => {}
+    }
+}
+
+/// The arrays and maps waiting to be dropped: [`Pending::INLINE`] of them in place, the rest in a
+/// list allocated only then. Drops on a recording thread (a refused span's attributes, an
+/// overwritten one) allocate nothing for a value whose arrays and maps nest one inside the other,
+/// however deep, or a few side by side.
+struct Pending {
+    inline: [Value; Pending::INLINE],
+    len: usize,
+    spilled: Vec<Value>,
+}
+
+impl Pending {
+    const INLINE: usize = 8;
+
+    fn push(&mut self, value: Value) {
+        if self.len < Pending::INLINE {
+            self.inline[self.len] = value;
+            self.len += 1;
+        } else {
+            self.spilled.push(value);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Value> {
+        if let Some(value) = self.spilled.pop() {
+            return Some(value);
+        }
+        self.len = self.len.checked_sub(1)?;
+        Some(mem::replace(&mut self.inline[self.len], Value::Bool(false)))
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        const EMPTY: Value = Value::Bool(false);
+        Pending { inline: [EMPTY; Pending::INLINE], len: 0, spilled: Vec::new() }
     }
 }
 
