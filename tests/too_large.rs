@@ -10,7 +10,7 @@ mod items;
 use accounting::{assert_identity, wait_for};
 use items::{log, scope, span};
 
-use nanotel::export::{Compression, DropReason, Pipeline, Protocol};
+use nanotel::export::{Compression, DropReason, Pipeline, Protocol, SignalSnapshot};
 use nanotel::proto::common::v1::{any_value, AnyValue, KeyValue};
 use nanotel::Signal;
 use nanotel_testing::{Reply, TestCollector};
@@ -33,6 +33,20 @@ fn text(bytes: usize) -> AnyValue {
     AnyValue { value: Some(any_value::Value::StringValue("x".repeat(bytes))) }
 }
 
+/// Span `i` with a `doc` attribute of `bytes` characters.
+fn span_of(i: u64, bytes: usize) -> nanotel::proto::trace::v1::Span {
+    let mut span = span(i);
+    span.attributes = vec![KeyValue { key: "doc".into(), value: Some(text(bytes)), ..Default::default() }];
+    span
+}
+
+/// Flushes `pipeline` and waits until nothing of `signal` is queued; its accounting then.
+fn settled(pipeline: &Pipeline, signal: Signal) -> SignalSnapshot {
+    let _ = pipeline.force_flush(accounting::WAIT);
+    assert!(wait_for(|| pipeline.accounting().signal(signal).queued == 0), "{signal:?} settled");
+    pipeline.accounting().signal(signal).clone()
+}
+
 #[test]
 fn a_batch_over_the_collectors_limit_is_sent_in_halves_and_only_an_item_too_large_alone_is_dropped() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
@@ -42,14 +56,10 @@ fn a_batch_over_the_collectors_limit_is_sent_in_halves_and_only_an_item_too_larg
         // 100 spans of about 2 KiB (some 200 KiB together, over three times the limit) and,
         // among them, one of 100 KiB.
         for i in 0..101 {
-            let mut span = span(i);
             let size = if i == 50 { 100 * 1024 } else { 2 * 1024 };
-            span.attributes = vec![KeyValue { key: "doc".into(), value: Some(text(size)), ..Default::default() }];
-            assert!(pipeline.handle().send_span(&scope(), span));
+            assert!(pipeline.handle().send_span(&scope(), span_of(i, size)));
         }
-        let _ = pipeline.force_flush(accounting::WAIT);
-        assert!(wait_for(|| pipeline.accounting().traces.queued == 0), "{protocol:?}");
-        let traces = pipeline.accounting().traces;
+        let traces = settled(&pipeline, Signal::Traces);
         assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (100, 1), "{protocol:?}: {traces:?}");
         assert_eq!(collector.accepted_items(Signal::Traces), 100, "{protocol:?}");
         let requests = collector.request_count(Signal::Traces);
@@ -79,9 +89,7 @@ fn a_batch_of_one_metric_is_split_between_its_data_points() {
             ..Default::default()
         };
         assert!(pipeline.handle().send_metrics(ScopeMetrics { metrics: vec![gauge], ..Default::default() }));
-        let _ = pipeline.force_flush(accounting::WAIT);
-        assert!(wait_for(|| pipeline.accounting().metrics.queued == 0), "{protocol:?}");
-        let metrics = pipeline.accounting().metrics;
+        let metrics = settled(&pipeline, Signal::Metrics);
         assert_eq!((metrics.exported, metrics.dropped_total()), (400, 0), "{protocol:?}: {metrics:?}");
         assert_eq!(collector.accepted_items(Signal::Metrics), 400, "{protocol:?}");
     }
@@ -98,9 +106,7 @@ fn a_batch_over_the_request_limit_is_split_before_it_is_sent() {
         record.body = Some(text(140 * 1024));
         assert!(pipeline.handle().send_log(&scope(), record));
     }
-    let _ = pipeline.force_flush(accounting::WAIT);
-    assert!(wait_for(|| pipeline.accounting().logs.queued == 0));
-    let logs = pipeline.accounting().logs;
+    let logs = settled(&pipeline, Signal::Logs);
     assert_eq!((logs.exported, logs.dropped_total()), (512, 0), "{logs:?}");
     assert_eq!(collector.request_count(Signal::Logs), 2, "two halves, each under the limit");
 }
@@ -113,18 +119,15 @@ fn a_refused_batch_no_larger_than_one_accepted_before_is_not_split() {
     let pipeline = pipeline(&collector, Protocol::Grpc, Compression::Gzip);
     let send = |spans: std::ops::Range<u64>| {
         for i in spans {
-            let mut span = span(i);
-            span.attributes = vec![KeyValue { key: "doc".into(), value: Some(text(2 * 1024)), ..Default::default() }];
-            assert!(pipeline.handle().send_span(&scope(), span));
+            assert!(pipeline.handle().send_span(&scope(), span_of(i, 2 * 1024)));
         }
-        let _ = pipeline.force_flush(accounting::WAIT);
+        settled(&pipeline, Signal::Traces)
     };
     send(0..50);
     assert_eq!(collector.accepted_items(Signal::Traces), 50);
     let quota = Reply::GrpcStatus { code: 8, message: "quota exceeded".into(), retry_delay: None };
     collector.script(Some(Signal::Traces), [quota]);
-    send(100..140);
-    let traces = pipeline.accounting().traces;
+    let traces = send(100..140);
     assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (50, 40), "{traces:?}");
     assert_eq!(collector.request_count(Signal::Traces), 2, "one request for the refused batch");
 }
