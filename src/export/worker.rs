@@ -435,8 +435,8 @@ impl Worker {
             if !tripped && !custom && !self.has_room_for_a_batch(index) {
                 break;
             }
-            let next = if let Some(encoded) = self.take_encoded_batch(signal, batch.max_export_batch_size) {
-                encoded
+            let formed = if let Some(formed) = self.take_encoded_batch(signal, batch.max_export_batch_size) {
+                formed
             } else {
                 let Some((taken, items)) = self.take_batch(signal, batch.max_export_batch_size) else { break };
                 if items == 0 {
@@ -450,11 +450,8 @@ impl Worker {
                 }
                 self.encode_batch(signal, taken, items)
             };
-            if next.is_empty() {
+            if !formed {
                 break;
-            }
-            for batch in next {
-                self.lanes[index].push(batch);
             }
             if tripped {
                 self.shed_past_budget(index);
@@ -502,9 +499,9 @@ impl Worker {
 
     /// A batch of up to `max_items` of the spans waiting encoded (see [`super::span_queue`]),
     /// once the pipeline's queue holds no span messages (spans handed over by a
-    /// [`super::PipelineHandle`] go first): the batches made of it (see
-    /// [`checked_batch`](Self::checked_batch)), or `None` when there is none to take.
-    fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<Vec<Batch>> {
+    /// [`super::PipelineHandle`] go first), into the lane's backlog: whether it made a batch
+    /// (see [`checked_batch`](Self::checked_batch)), or `None` when there is none to take.
+    fn take_encoded_batch(&mut self, signal: Signal, max_items: usize) -> Option<bool> {
         if signal != Signal::Traces || self.shared.spans.as_ref().is_some_and(|queue| !queue.is_empty()) {
             return None;
         }
@@ -574,9 +571,9 @@ impl Worker {
         }
     }
 
-    /// Encodes a request of `items` items for its lane: its batches (see
+    /// Encodes a request of `items` items into its lane's backlog: whether it made a batch (see
     /// [`checked_batch`](Self::checked_batch)).
-    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> Vec<Batch> {
+    fn encode_batch(&mut self, signal: Signal, batch: OtlpBatch, items: u64) -> bool {
         let encoder = &mut self.lanes[signal as usize].encoder;
         let encoded = match &batch {
             OtlpBatch::Traces(request) => encoder.encode(request),
@@ -586,28 +583,30 @@ impl Worker {
         self.checked_batch(signal, encoded, items)
     }
 
-    /// The batches of an encoded request of `items` items: itself, or, over the request size
-    /// limit, its halves (split again as needed, see [`super::split`]); none (the items counted
-    /// as dropped) when it could not be encoded, or one item alone is over the limit.
-    fn checked_batch(&mut self, signal: Signal, encoded: std::io::Result<EncodedBody>, items: u64) -> Vec<Batch> {
+    /// Puts an encoded request of `items` items in its lane's backlog: itself, or, over the
+    /// request size limit, its halves (split again as needed, see [`super::split`]). False (the
+    /// items counted as dropped) when it could not be encoded, or one item alone is over the
+    /// limit.
+    fn checked_batch(&mut self, signal: Signal, encoded: std::io::Result<EncodedBody>, items: u64) -> bool {
         let body = match encoded {
-            Ok(body) if body.uncompressed_len <= self.config.max_request_size => return vec![Batch { body, items }],
+            Ok(body) if body.uncompressed_len <= self.config.max_request_size => {
+                self.lanes[signal as usize].push(Batch { body, items });
+                return true;
+            }
             Ok(body) => body,
             Err(err) => {
                 // Encoding into memory fails only if compression does; count it with oversize
                 // requests, the other batches the exporter could not form.
                 diag::error!("{} batch of {items} items could not be encoded: {err}; dropped", signal.name());
                 self.shared.accounting.signal(signal).drop_queued(DropReason::TooLarge, items);
-                return Vec::new();
+                return false;
             }
         };
         let halves = (items > 1).then(|| split::split(signal, &mut self.lanes[signal as usize].encoder, &body));
-        if let Some(Some(halves)) = halves {
-            let mut batches = Vec::new();
-            for half in halves {
-                batches.extend(self.checked_batch(signal, Ok(half.body), half.items));
-            }
-            return batches;
+        if let Some(Some([first, second])) = halves {
+            let first = self.checked_batch(signal, Ok(first.body), first.items);
+            let second = self.checked_batch(signal, Ok(second.body), second.items);
+            return first || second;
         }
         diag::error!(
             "{} batch of {items} items encodes to {} bytes, over the {} byte request limit; dropped",
@@ -616,7 +615,7 @@ impl Worker {
             self.config.max_request_size
         );
         self.shared.accounting.signal(signal).drop_queued(DropReason::TooLarge, items);
-        Vec::new()
+        false
     }
 
     /// Starts sending the batch at the head of a lane if its time has come and its breaker
