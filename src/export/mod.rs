@@ -70,6 +70,8 @@ mod tls;
 mod tls_reload;
 mod tls_settings;
 mod transport;
+#[cfg(test)]
+mod unanswered;
 pub(crate) mod wire;
 mod worker;
 

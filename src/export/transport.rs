@@ -51,6 +51,15 @@ const MAX_LOOKUP_THREADS: usize = 4;
 const H2_PING_INTERVAL: Duration = Duration::from_secs(2);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The most time a new connection's TCP handshakes may take, shared among the addresses of the
+/// collector's name (or the signals' shortest timeout, when shorter). Without it, the HTTP client
+/// tries the addresses of one family one after the other, each for as long as the request's
+/// timeout leaves: a name whose first address drops packets (a collector node gone, behind a
+/// round-robin name) held every attempt until it timed out, and the addresses after it were never
+/// tried. With it, each address has its share (5 s each of two): a live collector answers a
+/// handshake in one round trip, and the share still covers two lost SYNs' retransmissions.
+const MAX_CONNECT_TIME: Duration = Duration::from_secs(10);
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-nanotel/", env!("CARGO_PKG_VERSION"));
 
@@ -127,7 +136,7 @@ impl Transport {
     pub(super) fn use_tls_again(&mut self, config: &PipelineConfig, signal: Signal) -> Result<(), TlsError> {
         let settings = config.signal(signal);
         let tls = super::tls::client_config(&settings.tls)?;
-        let http = http_client(Some(&tls), settings.proxy.as_ref())
+        let http = http_client(Some(&tls), settings.proxy.as_ref(), connect_time(config, |other| other == signal))
             .map_err(|message| TlsError { item: super::tls::TlsItem::Setup, message })?;
         self.clients[signal as usize] = http;
         self.grpc.set_tls(signal, &tls);
@@ -221,7 +230,10 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
             continue;
         }
         let made = match super::tls::client_config(&settings.tls) {
-            Ok(tls) => http_client(Some(&tls), settings.proxy.as_ref()).map(|client| Ok((tls, client)))?,
+            Ok(tls) => {
+                let connect_time = connect_time(config, |other| key(other) == key(signal));
+                http_client(Some(&tls), settings.proxy.as_ref(), connect_time).map(|client| Ok((tls, client)))?
+            }
             Err(error) => Err(error),
         };
         built.push((key(signal), made));
@@ -230,7 +242,7 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
         (Arc::clone(tls), client.clone())
     } else {
         let tls = super::tls::client_config(&super::TlsSettings::default()).map_err(|e| e.to_string())?;
-        (tls, http_client(None, None)?)
+        (tls, http_client(None, None, MAX_CONNECT_TIME)?)
     };
     // What an OTLP signal's settings made; `None` for a signal that never sends.
     let made_for = |signal: Signal| {
@@ -249,9 +261,33 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
     })
 }
 
-fn http_client(tls: Option<&rustls::ClientConfig>, proxy: Option<&Proxy>) -> Result<reqwest::Client, String> {
+/// The connect timeout of a client the OTLP signals that `shares` picks send through:
+/// [`MAX_CONNECT_TIME`], or the shortest of their timeouts.
+fn connect_time(config: &PipelineConfig, shares: impl Fn(Signal) -> bool) -> Duration {
+    let sending = Signal::ALL.into_iter().filter(|&signal| config.signal(signal).exporter == ExporterKind::Otlp);
+    sending
+        .filter(|&signal| shares(signal))
+        .map(|signal| config.signal(signal).timeout)
+        .fold(MAX_CONNECT_TIME, Duration::min)
+}
+
+fn http_client(
+    tls: Option<&rustls::ClientConfig>,
+    proxy: Option<&Proxy>,
+    connect_time: Duration,
+) -> Result<reqwest::Client, String> {
+    http_client_builder(tls, proxy, connect_time)?.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+fn http_client_builder(
+    tls: Option<&rustls::ClientConfig>,
+    proxy: Option<&Proxy>,
+    connect_time: Duration,
+) -> Result<reqwest::ClientBuilder, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        // Shared among the name's addresses (see `MAX_CONNECT_TIME`).
+        .connect_timeout(connect_time)
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(4)
         // Over HTTP/2 (a collector whose TLS offers `h2`, as Go's HTTPS servers do) a request that
@@ -273,7 +309,7 @@ fn http_client(tls: Option<&rustls::ClientConfig>, proxy: Option<&Proxy>) -> Res
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         builder = builder.use_preconfigured_tls(tls);
     }
-    builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+    Ok(builder)
 }
 
 /// `proxy` for every request of a client (made for one signal's collector).
@@ -427,6 +463,53 @@ mod tests {
         assert!(requests.iter().all(Option::is_none), "both taken out");
         requests[2] = Some(Box::pin(async move { answer() }));
         assert_eq!(transport.poll_for(&mut requests, Duration::from_secs(5)), [(2, answer())], "the runtime goes on");
+    }
+
+    /// A collector's name whose first address drops the handshake (a node gone behind a
+    /// round-robin name) is reached at its next address within the request's timeout: each
+    /// address has its share of the connect timeout. Without one, the request waited on the first
+    /// address until its timeout, every time. Linux: 127.0.0.2 is a loopback address there.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_name_whose_first_address_does_not_answer_is_reached_at_the_next() {
+        use std::io::{Read, Write};
+        let (unanswered, _held) = crate::export::unanswered::listener_with_full_backlog("127.0.0.1");
+        let answering = std::net::TcpListener::bind(("127.0.0.2", unanswered.port())).unwrap();
+        let next = answering.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = answering.accept().unwrap();
+            let mut request = Vec::new();
+            let mut chunk = [0; 1024];
+            while !request.ends_with(b"\r\n\r\nbody") {
+                let read = stream.read(&mut chunk).unwrap();
+                assert!(read > 0, "the request ended early: {}", String::from_utf8_lossy(&request));
+                request.extend_from_slice(&chunk[..read]);
+            }
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+        });
+        let client = super::http_client_builder(None, None, Duration::from_secs(4))
+            .unwrap()
+            .resolve_to_addrs("collector.test", &[unanswered, next])
+            .build()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let url = format!("http://collector.test:{}/v1/traces", next.port());
+        let sent =
+            runtime.block_on(async { client.post(url).timeout(Duration::from_secs(8)).body("body").send().await });
+        assert_eq!(sent.expect("answered by the next address").status(), 200);
+        server.join().unwrap();
+    }
+
+    /// The connect time is the signals' shortest timeout when shorter than `MAX_CONNECT_TIME`.
+    #[test]
+    fn the_connect_time_is_at_most_the_shortest_timeout_of_the_signals_sharing_the_client() {
+        use crate::export::{config::resolve, Signal};
+        let (defaults, _) = resolve(&|_| None, &Default::default()).unwrap();
+        assert_eq!(super::connect_time(&defaults, |_| true), super::MAX_CONNECT_TIME);
+        let short_traces = |name: &str| (name == "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").then(|| "2500".to_owned());
+        let (config, _) = resolve(&short_traces, &Default::default()).unwrap();
+        assert_eq!(super::connect_time(&config, |_| true), Duration::from_millis(2500));
+        assert_eq!(super::connect_time(&config, |signal| signal == Signal::Logs), super::MAX_CONNECT_TIME);
     }
 
     /// Lookups that do not return (DNS down) take at most `MAX_LOOKUP_THREADS` threads; the

@@ -3,11 +3,10 @@
 //! thread's runtime.
 //!
 //! A name with several addresses (IPv6 and IPv4, say) is connected to as Happy Eyeballs does
-//! (RFC 8305), as the HTTP client does for OTLP/HTTP: the addresses in turn, families alternating,
-//! the next started beside the last when that one has not connected within
-//! [`ATTEMPT_DELAY`], the first connection made kept. Tried one after the other, an address whose
-//! packets are dropped (an IPv6 route that is down) held each attempt until the request's
-//! timeout, and the address after it was never reached.
+//! (RFC 8305): the addresses in turn, families alternating, the next started beside the last when
+//! that one has not connected within [`ATTEMPT_DELAY`], the first connection made kept. Tried one
+//! after the other, an address whose packets are dropped (an IPv6 route that is down) held each
+//! attempt until the request's timeout, and the address after it was never reached.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -159,7 +158,7 @@ mod tests {
     #[test]
     fn an_address_that_does_not_answer_leaves_the_next_one_tried() {
         let runtime = runtime();
-        let (unanswered, _held) = listener_with_full_backlog();
+        let (unanswered, _held) = crate::export::unanswered::listener_with_full_backlog("127.0.0.1");
         let answering = TcpListener::bind("127.0.0.1:0").unwrap();
         let good = answering.local_addr().unwrap();
         let connected = runtime.block_on(async {
@@ -179,22 +178,5 @@ mod tests {
         assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
         let error = runtime.block_on(connect_first(&[])).expect_err("no address");
         assert_eq!(error.to_string(), "the name has no address");
-    }
-
-    /// A listener with a backlog of none, filled: further connection attempts to it go
-    /// unanswered. The connections that filled it are held with it.
-    fn listener_with_full_backlog() -> (SocketAddr, (TcpListener, Vec<std::net::TcpStream>)) {
-        let runtime = runtime();
-        let _entered = runtime.enter();
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        // Back to a standard listener while the runtime it was made in still runs.
-        let listener = socket.listen(0).unwrap().into_std().unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut held = Vec::new();
-        while let Ok(stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
-            held.push(stream);
-        }
-        (address, (listener, held))
     }
 }
