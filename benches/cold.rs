@@ -47,6 +47,11 @@
 //! - `nanotel/histogram_record_static`: a [`StaticHistogram`]'s record (default boundaries, the
 //!   same values; one of 64 statics, each on pages of its own): no handle, its stripe chosen from
 //!   the stack's address, its bucket from boundaries compiled into the code.
+//! - `nanotel/counter_add_static/in_struct`, `nanotel/histogram_record_static/in_struct`: the same
+//!   static instruments with attributes made at run time, each inside a structure of the program
+//!   leaked for the rest of the process (`Box::leak`; each on pages of its own), as a program whose
+//!   series are named by its configuration keeps them (README, `StaticCounter`): the reference to
+//!   the structure warm, as a method has `self` in a register, the structure as cold as the rest.
 //! - `…/from_library`: the bound counter add, the bound histogram record and the span, called
 //!   from a library crate (`library_calls.rs`) instead of this benchmark's own: without
 //!   link-time optimisation, a library reaches each thread-local through the thread pointer read
@@ -488,6 +493,26 @@ impl Nanotel {
             |run| STATIC_HISTOGRAMS[run % SERIES].0.record(black_box(spread(run))),
             |_| {},
         ));
+        rows.push(Row::handle_hot(
+            "nanotel/counter_add_static/in_struct",
+            own_series(|symbol| {
+                leaked(PageCounter(
+                    StaticCounter::new("cold.leaked_counter").with_attributes(leaked_attributes(symbol)),
+                ))
+            }),
+            #[inline(always)]
+            |venue: &&'static PageCounter, _| venue.0.add(black_box(1)),
+        ));
+        rows.push(Row::handle_hot(
+            "nanotel/histogram_record_static/in_struct",
+            own_series(|symbol| {
+                leaked(PageHistogram(
+                    StaticHistogram::new("cold.leaked_histogram").with_attributes(leaked_attributes(symbol)),
+                ))
+            }),
+            #[inline(always)]
+            |venue: &&'static PageHistogram, run| venue.0.record(black_box(spread(run))),
+        ));
         rows.extend(placements(
             "nanotel/counter_add_bound/from_library",
             || own_series(|symbol| self.counter.bind(&attributes(symbol))),
@@ -586,6 +611,17 @@ fn own_series<T>(make: impl Fn(String) -> T) -> [T; SERIES] {
 /// The attributes of the series of `symbol`.
 fn attributes(symbol: String) -> [KeyValue; 3] {
     [KeyValue::new("venue", "XNAS"), KeyValue::new("side", "buy"), KeyValue::new("symbol", symbol)]
+}
+
+/// `value` for the rest of the process: a static instrument inside a structure of the program
+/// that lives as long as it (the README's pattern for attributes made at run time).
+fn leaked<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// [`attributes`] made at run time and kept for the rest of the process, for a static instrument.
+fn leaked_attributes(symbol: String) -> &'static [KeyValue] {
+    Vec::leak(attributes(symbol).to_vec())
 }
 
 /// The value a histogram row records in run `run`: every default bucket in turn, in a scrambled
@@ -775,24 +811,27 @@ fn report(rows: &[Row]) {
             );
         }
     }
-    let ours = "nanotel/counter_add_static";
-    println!(
-        "  {ours:<52} {:>5.2}x floor/fetch_add (goal <= 1.2), {:>5.2}x prometheus/counter_inc_by (handle cold), {:>5.2}x \
-         (handle warm); p99 {:>5.2}x",
-        net(ours, 0.5) / fetch_add,
-        net(ours, 0.5) / net("prometheus/counter_inc_by", 0.5),
-        net(ours, 0.5) / net(&hot("prometheus/counter_inc_by"), 0.5),
-        net(ours, 0.99) / net("opentelemetry_sdk/counter_add", 0.99),
-    );
-    let ours = "nanotel/histogram_record_static";
-    println!(
-        "  {ours:<52} {:>5.2}x floor/fetch_add (goal <= 1.5), {:>5.2}x prometheus/histogram_observe (handle cold), \
-         {:>5.2}x (handle warm); p99 {:>5.2}x",
-        net(ours, 0.5) / fetch_add,
-        net(ours, 0.5) / net("prometheus/histogram_observe", 0.5),
-        net(ours, 0.5) / net(&hot("prometheus/histogram_observe"), 0.5),
-        net(ours, 0.99) / net("opentelemetry_sdk/histogram_record", 0.99),
-    );
+    let statics = [
+        ("nanotel/counter_add_static", 1.2, "prometheus/counter_inc_by", "opentelemetry_sdk/counter_add"),
+        ("nanotel/counter_add_static/in_struct", 1.2, "prometheus/counter_inc_by", "opentelemetry_sdk/counter_add"),
+        ("nanotel/histogram_record_static", 1.5, "prometheus/histogram_observe", "opentelemetry_sdk/histogram_record"),
+        (
+            "nanotel/histogram_record_static/in_struct",
+            1.5,
+            "prometheus/histogram_observe",
+            "opentelemetry_sdk/histogram_record",
+        ),
+    ];
+    for (ours, goal, prometheus, sdk) in statics {
+        println!(
+            "  {ours:<52} {:>5.2}x floor/fetch_add (goal <= {goal}), {:>5.2}x {prometheus} (handle cold), {:>5.2}x \
+             (handle warm); p99 {:>5.2}x",
+            net(ours, 0.5) / fetch_add,
+            net(ours, 0.5) / net(prometheus, 0.5),
+            net(ours, 0.5) / net(&hot(prometheus), 0.5),
+            net(ours, 0.99) / net(sdk, 0.99),
+        );
+    }
     let others = [
         ("nanotel/span_start_end", 1.3, "opentelemetry_sdk/span_start_end"),
         ("nanotel/span_start_end/from_library", 1.3, "opentelemetry_sdk/span_start_end"),

@@ -162,6 +162,41 @@ fn attributes_make_series_exported_over_http_and_a_view_filter_merges_them() {
     assert_eq!(by_venue, [(strings(&["venue=XNAS"]), 22)], "the view kept only the venue: one series");
 }
 
+/// A part of a program that lives as long as the program, with a counter of its own whose
+/// attributes come from the program's configuration: the README's pattern for run-time attributes
+/// at a static's cold cost.
+struct Venue {
+    fills: StaticCounter,
+}
+
+impl Venue {
+    /// The venues named in `names`, leaked for the rest of the process, each counter's attributes
+    /// made at run time and leaked with it.
+    fn leaked(names: &[&str]) -> &'static [Venue] {
+        let venue = |name: &&str| {
+            let attributes = Vec::leak(vec![KeyValue::new("venue", (*name).to_owned())]);
+            Venue { fills: StaticCounter::new("static.leaked_fills").with_attributes(attributes) }
+        };
+        Vec::leak(names.iter().map(venue).collect())
+    }
+}
+
+#[test]
+fn attributes_made_at_run_time_in_a_structure_leaked_for_the_process_make_series() {
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).build().unwrap();
+    let names = [String::from("XNAS"), String::from("ARCA")];
+    let venues = Venue::leaked(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    venues[0].fills.add(3);
+    venues[1].fills.add(40);
+    venues[0].fills.add(4);
+    telemetry.shutdown(WAIT);
+    let fills = last_exported(&collector, "static.leaked_fills", points_by_attributes).expect("exported");
+    let series = |venue: &str, total| (vec![format!("venue={venue}")], total);
+    assert_eq!(fills, [series("ARCA", 40), series("XNAS", 7)], "one series per venue named at run time");
+}
+
 #[test]
 fn a_provider_never_installed_or_replaced_reports_no_static_counter() {
     static QUOTES: StaticCounter = StaticCounter::new("static.quotes");

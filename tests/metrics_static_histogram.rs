@@ -278,6 +278,45 @@ fn attributes_make_series_each_with_its_own_delta_window() {
 }
 
 #[test]
+fn attributes_made_at_run_time_in_a_structure_leaked_for_the_process_make_series() {
+    /// A part of the program that lives as long as it, with its histogram inline (the README's
+    /// pattern for attributes known only at run time at a static's cold cost).
+    struct Venue {
+        acks: StaticHistogram<Micros>,
+    }
+    let _turn = turn();
+    let collector = TestCollector::start().unwrap();
+    let telemetry = builder(&collector).build().unwrap();
+    let configured = [String::from("XNAS"), String::from("ARCA")];
+    let venue = |name: &String| {
+        let attributes = Vec::leak(vec![KeyValue::new("venue", name.clone())]);
+        Venue { acks: StaticHistogram::new("static.leaked_acks").with_attributes(attributes) }
+    };
+    let venues: &'static [Venue] = Vec::leak(configured.iter().map(venue).collect());
+    venues[0].acks.record(5);
+    venues[1].acks.record(30);
+    venues[0].acks.record(9);
+    let scopes = telemetry.meter_provider().collect();
+    let found = named(&scopes, "static.leaked_acks");
+    let Some(Data::Histogram(histogram)) = found.first().and_then(|(_, metric)| metric.data.as_ref()) else {
+        panic!("one histogram: {found:?}")
+    };
+    let mut by_venue: Vec<(String, u64, u64)> = histogram
+        .data_points
+        .iter()
+        .map(|point| {
+            let [venue] = &point.attributes[..] else { panic!("one attribute: {point:?}") };
+            (format!("{:?}", venue.value), point.count, point.sum.expect("a sum") as u64)
+        })
+        .collect();
+    by_venue.sort();
+    assert_eq!(by_venue.len(), 2, "one series per venue named at run time: {by_venue:?}");
+    assert!(by_venue[0].0.contains("\"ARCA\"") && by_venue[1].0.contains("\"XNAS\""), "{by_venue:?}");
+    assert_eq!((by_venue[0].1, by_venue[0].2, by_venue[1].1, by_venue[1].2), (1, 30, 2, 14));
+    telemetry.shutdown(WAIT);
+}
+
+#[test]
 fn the_prometheus_text_labels_each_series_of_static_histograms_with_its_attributes() {
     const XNAS: &[KeyValue] = &[KeyValue::static_str("venue", "XNAS")];
     const ARCA: &[KeyValue] = &[KeyValue::static_str("venue", "ARCA")];

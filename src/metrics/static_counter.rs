@@ -64,8 +64,11 @@ struct Cell {
 /// With cold caches it touches one line where a [`BoundCounter`](super::BoundCounter) touches two,
 /// one after the other; with warm ones it costs a locked add where a bound counter's integer add is
 /// a plain load and store (benches/README.md, `cold` and `metrics`). It keeps no exemplars; its
-/// attributes are fixed (one static per series: for attributes known only at run time, use a
-/// bound counter).
+/// attributes are fixed when it is made (one counter per series). It need not be a `static`
+/// item: an add asks for a `&'static` counter, which a structure of the program leaked for the
+/// rest of the process holds as well, so a series named at run time (a venue the configuration
+/// lists) can be a counter inside that structure, with attributes leaked with it (see
+/// [`with_attributes`](Self::with_attributes)), at the static's cold cost.
 ///
 /// The counter counts from its first add whether or not telemetry runs. The meter provider
 /// installed as the global one ([`init`](crate::init), or a built [`Telemetry`](crate::Telemetry)
@@ -159,10 +162,12 @@ impl StaticCounter {
         self
     }
 
-    /// The attributes of its series (none if not given), made in `const` context: a `const`
-    /// item, or a list written in the static's initializer inside a `const { .. }` block (a bare
-    /// `&[..]` there is not accepted, since `KeyValue` has a destructor). Statics of one name and
-    /// scope with the same attributes are one series; a duplicate key's last value counts.
+    /// The attributes of its series (none if not given). For a `static` item, made in `const`
+    /// context: a `const` item, or a list written in the static's initializer inside a
+    /// `const { .. }` block (a bare `&[..]` there is not accepted, since `KeyValue` has a
+    /// destructor). For a counter made at run time inside a structure leaked for the rest of the
+    /// process, a list leaked with it (`Vec::leak`). Counters of one name and scope with the same
+    /// attributes are one series; a duplicate key's last value counts.
     ///
     /// ```
     /// use nanotel::attributes::KeyValue;
@@ -174,6 +179,16 @@ impl StaticCounter {
     ///     .with_attributes(const { &[KeyValue::static_str("venue", "ARCA")] });
     /// FILLS_XNAS.add(1);
     /// FILLS_ARCA.add(2);
+    ///
+    /// // A venue named by the configuration, kept for the rest of the process.
+    /// struct Venue {
+    ///     fills: StaticCounter,
+    /// }
+    /// let configured = String::from("BATS");
+    /// let attributes = Vec::leak(vec![KeyValue::new("venue", configured)]);
+    /// let venue: &'static Venue =
+    ///     Box::leak(Box::new(Venue { fills: StaticCounter::new("orders.filled").with_attributes(attributes) }));
+    /// venue.fills.add(3);
     /// ```
     #[must_use]
     pub const fn with_attributes(mut self, attributes: &'static [KeyValue]) -> Self {

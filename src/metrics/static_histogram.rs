@@ -242,7 +242,10 @@ impl StaticHistogramCells {
 /// held by records at once (then one extra stripe, kept; see the module's protocol). With cold
 /// caches it waits for one line where a [`BoundHistogram`](super::BoundHistogram) waits for two,
 /// one after the other (benches/README.md, `cold`). It keeps no exemplars; its attributes are
-/// fixed (one static per series).
+/// fixed when it is made (one histogram per series). It need not be a `static` item: inside a
+/// structure of the program leaked for the rest of the process, with attributes made at run time
+/// and leaked with it, it records at the same cold cost (as for
+/// [`StaticCounter`](super::StaticCounter)).
 ///
 /// It counts from its first record whether or not telemetry runs. The meter provider installed
 /// as the global one reports it, in the meter of its scope, from its first collection after that
@@ -348,9 +351,10 @@ impl<B: Boundaries> StaticHistogram<B> {
         self
     }
 
-    /// The attributes of its series (none if not given), made in `const` context as for
-    /// [`StaticCounter::with_attributes`](super::StaticCounter::with_attributes). Statics of one
-    /// name and scope with the same attributes are one series; a duplicate key's last value counts.
+    /// The attributes of its series (none if not given), made in `const` context, or at run time
+    /// and leaked, as for [`StaticCounter::with_attributes`](super::StaticCounter::with_attributes).
+    /// Histograms of one name, scope and boundaries with the same attributes are one series; a
+    /// duplicate key's last value counts.
     ///
     /// ```
     /// use nanotel::attributes::KeyValue;
