@@ -273,3 +273,42 @@ fn the_prometheus_text_shows_a_static_counter_with_its_scope() {
     assert!(sample.contains("otel_scope_name=\"gateway\"") && sample.ends_with(" 7"), "{sample}");
     telemetry.shutdown(WAIT);
 }
+
+/// A signal handler may add to a `StaticCounter` (README, Guarantees): the handler's adds and
+/// those of the code it interrupts, the same counter's, all count. A thread sends the recording
+/// thread `SIGUSR2` while it adds in a loop; each handler adds one.
+#[cfg(target_os = "linux")]
+#[test]
+fn adds_from_a_signal_handler_interrupting_adds_to_the_same_counter_all_count() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    static INTERRUPTED: StaticCounter = StaticCounter::new("static.interrupted");
+    static HANDLED: AtomicU64 = AtomicU64::new(0);
+    const ADDS: u64 = 20_000_000;
+    extern "C" fn on_signal(_: libc::c_int) {
+        INTERRUPTED.add(1);
+        HANDLED.fetch_add(1, Ordering::Relaxed);
+    }
+    // SAFETY: the handler does only what a handler may: atomic adds (the claim under test).
+    let installed =
+        unsafe { libc::signal(libc::SIGUSR2, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    assert_ne!(installed, libc::SIG_ERR);
+    // SAFETY: `pthread_self` has no preconditions.
+    let recording = unsafe { libc::pthread_self() };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                // SAFETY: the recording thread runs until `done` is set, after its last add.
+                unsafe { libc::pthread_kill(recording, libc::SIGUSR2) };
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        });
+        for _ in 0..ADDS {
+            INTERRUPTED.add(1);
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    let handled = HANDLED.load(Ordering::Relaxed);
+    assert!(handled > 100, "the handler ran {handled} times: too few to interrupt adds");
+    assert_eq!(INTERRUPTED.total(), ADDS + handled);
+}

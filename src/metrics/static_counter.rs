@@ -60,7 +60,8 @@ struct Cell {
 /// [`with_attributes`](Self::with_attributes)): a bound counter fixed at compile time.
 ///
 /// An add is one relaxed `fetch_add` on a cell inside the static, chosen without reading memory,
-/// and a read of a flag in the same line: no lock, no allocation, no syscall, no thread-local.
+/// and a read of a flag in the same line: no lock, no allocation, no syscall, no thread-local. So
+/// it may be called from a signal handler, the one record that may (README, Guarantees).
 /// With cold caches it touches one line where a [`BoundCounter`](super::BoundCounter) touches two,
 /// one after the other; with warm ones it costs a locked add where a bound counter's integer add is
 /// a plain load and store (benches/README.md, `cold` and `metrics`). It keeps no exemplars; its
