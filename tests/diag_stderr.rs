@@ -144,11 +144,19 @@ fn a_full_stderr_does_not_stop_the_export_and_its_lines_are_counted() {
     // The harness's "test child_with_a_full_stderr ... " starts the line.
     let first = from_child.iter().find_map(|line| line.split_once("exported ").map(|(_, count)| count.to_owned()));
     let mut stderr = child.stderr.take().expect("piped");
+    let (emptied, wait_until_emptied) = mpsc::channel();
     let drained = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
+        let (mut text, mut chunk) = (Vec::new(), vec![0; 1 << 20]);
+        // One read takes all the pipe holds (the child writes nothing meanwhile): then it has room.
+        while let Ok(read @ 1..) = stderr.read(&mut chunk) {
+            text.extend_from_slice(&chunk[..read]);
+            let _ = emptied.send(());
+        }
         String::from_utf8_lossy(&text).into_owned()
     });
+    // Told to go on before the pipe had room, the child's next line found it full again (the
+    // test failed about one run in six on a loaded machine).
+    wait_until_emptied.recv_timeout(Duration::from_secs(10)).expect("the child's stderr was read");
     let _ = child.stdin.take().expect("piped").write_all(b"go\n");
     let rest: Vec<String> = from_child.iter().collect();
     let status = child.wait().expect("the child ends");
