@@ -1,8 +1,9 @@
 //! An observable callback that does not return, in one collection of a meter provider, holds
 //! only that collection: the exporter thread, collecting the same provider, gives up waiting for
 //! it after a second and goes on exporting every signal; a Prometheus scrape that finds the
-//! exporter's collection stuck is answered 503 instead of hanging. Before, either waited for ever
-//! (a stuck scrape stopped the export of traces and logs too).
+//! exporter's collection, or another scrape's, stuck is answered 503 instead of hanging. Before,
+//! either waited for ever (a stuck scrape stopped the export of traces and logs too, and every
+//! later scrape until session 38).
 
 #[path = "support/loopback.rs"]
 mod loopback;
@@ -79,7 +80,7 @@ fn setup() -> Setup {
 #[test]
 fn a_callback_stuck_in_a_scrape_does_not_hold_the_exporter() {
     let Setup { collector, pipeline, meters, tracers, server } = setup();
-    let mut gauge = StuckGauge::register(&meters, "nanotel-prom");
+    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
     let server = Arc::new(server);
     let scraper = std::thread::spawn({
         let server = server.clone();
@@ -111,5 +112,22 @@ fn a_scrape_finding_the_exporters_collection_stuck_is_answered_503() {
     gauge.release();
     flusher.join().unwrap().expect("flushed once the callback returned");
     let answer = loopback::scrape(server.local_addr());
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("book_depth"), "{answer}");
+}
+
+#[test]
+fn a_callback_stuck_in_a_scrape_leaves_the_endpoint_answering_the_next_503() {
+    let Setup { meters, server, .. } = setup();
+    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
+    let address = server.local_addr();
+    let first = std::thread::spawn(move || loopback::scrape(address));
+    gauge.wait_until_stuck();
+    let asked = std::time::Instant::now();
+    let answer = loopback::scrape(address);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(asked.elapsed() < Duration::from_secs(5), "answered after the collection's second of waiting");
+    gauge.release();
+    assert!(first.join().unwrap().starts_with("HTTP/1.1 200"));
+    let answer = loopback::scrape(address);
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("book_depth"), "{answer}");
 }

@@ -96,7 +96,7 @@ fn header<B>(request: &Request<B>, name: http::header::HeaderName) -> Option<Str
     (!values.is_empty()).then(|| values.join(","))
 }
 
-fn error(status: StatusCode) -> Response<Full<Bytes>> {
+pub(super) fn error(status: StatusCode) -> Response<Full<Bytes>> {
     let text = format!("{} {}\n", status.as_str(), status.canonical_reason().unwrap_or(""));
     let mut answer = Response::new(Full::new(Bytes::from(text)));
     *answer.status_mut() = status;

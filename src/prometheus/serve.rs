@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,7 +22,7 @@ use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::answer::{answer, State};
+use super::answer::{answer, error, State};
 use super::connections::{Connections, Ticket};
 
 /// The largest request head: hyper answers 431 past it (and 8 KiB is its smallest buffer).
@@ -95,10 +97,23 @@ fn http1_settings(header_timeout: Duration) -> Http {
 
 /// Serves one request on `stream`, then closes it. `ticket` holds the connection's place in the
 /// bound until the task ends, or is aborted when the connection is shed while idle.
+///
+/// The answer is made on one of the runtime's blocking threads (`nanotel-scrape`), not on the
+/// endpoint's: it collects, and a callback that does not return holds the thread it runs on.
+/// Made here, it held every later scrape (each waiting in the accept queue, answered by
+/// nothing); made there, the endpoint goes on, and the next scrape's collection, waiting for the
+/// stuck one, gives up after its second and is answered 503, said on stderr.
 async fn serve_connection(mut stream: TcpStream, state: Arc<State>, http: Http, ticket: Ticket) {
-    let service = service_fn(|request| {
+    let service = service_fn(|request: Request<Incoming>| {
         ticket.busy();
-        std::future::ready(Ok::<_, std::convert::Infallible>(answer(&state, &request)))
+        let state = Arc::clone(&state);
+        // The body is not read (a scrape has none): only the head goes to the other thread.
+        let head = Request::from_parts(request.into_parts().0, ());
+        async move {
+            let answered = tokio::task::spawn_blocking(move || answer(&state, &head)).await;
+            // A panic there (the collection catches the callbacks' own) is a failed scrape.
+            Ok::<_, std::convert::Infallible>(answered.unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR)))
+        }
     });
     let connection = http.builder.serve_connection(TokioIo::new(&mut stream), service);
     // The header timeout bounds the wait for a head; this bounds the answer too, for a client

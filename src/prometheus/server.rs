@@ -11,6 +11,11 @@ use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::text::Format;
+
+/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback does
+/// not return keeps its thread, and each later one takes another for the second its collection
+/// waits; more scrapes than this wait their turn, within their connection's time.
+const MAX_SCRAPE_THREADS: usize = 4;
 use crate::export::endpoint::unbracketed;
 use crate::export::PrometheusConfig;
 use crate::metrics::MeterProvider;
@@ -123,7 +128,16 @@ impl PrometheusServerBuilder {
         let local_addr = listener.local_addr()?;
         // tokio takes the socket over only in non-blocking mode.
         listener.set_nonblocking(true)?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            // Scrapes are answered on these (see `serve::serve_connection`), made by the
+            // endpoint's thread, whose placement and blocked signals they inherit.
+            .thread_name("nanotel-scrape")
+            .max_blocking_threads(MAX_SCRAPE_THREADS)
+            .thread_stack_size(crate::own_threads::stack_size())
+            .on_thread_start(crate::own_threads::mark_current)
+            .build()?;
         let state = Arc::new(State { sources: RwLock::new(self.sources), resource: self.resource });
         let settings = Settings {
             state: state.clone(),
