@@ -246,7 +246,7 @@ impl ExpoCells {
     pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         let float = value.to_f64();
         if !float.is_finite() {
-            return;
+            return super::ignored_values::ignore();
         }
         let exemplar = self.exemplars.filter.admit();
         let size = Self::reservoir_size(self.exemplars.filter);
@@ -328,7 +328,7 @@ impl ExpoShortcut {
     ) {
         let float = value.to_f64();
         if !float.is_finite() {
-            return;
+            return super::ignored_values::ignore();
         }
         let exemplar = self.exemplars.filter.admit();
         // SAFETY: the caller guarantees the cells, and with them their stripes, are alive for as

@@ -230,7 +230,7 @@ impl HistogramCells {
     #[inline]
     pub(crate) fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
         if !value.is_finite() {
-            return;
+            return super::ignored_values::ignore();
         }
         let bucket = bucket_index(&self.bounds, value.to_f64());
         let keep = self.exemplars.filter.admits();
@@ -381,7 +381,7 @@ impl HistogramShortcut {
         elsewhere: impl FnOnce(),
     ) {
         if !value.is_finite() {
-            return;
+            return super::ignored_values::ignore();
         }
         // SAFETY: the caller guarantees the cells are alive.
         let bucket = unsafe { self.bounds.bucket(value.to_f64()) };

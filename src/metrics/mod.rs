@@ -91,6 +91,7 @@ mod exponential_cells;
 mod exponential_table;
 mod gauge;
 mod histogram;
+mod ignored_values;
 mod json;
 mod listing;
 mod meter;
@@ -117,6 +118,7 @@ pub use descriptor::{InstrumentError, InstrumentKind, Temporality, TemporalityPr
 pub use exemplar::{ExemplarFilter, FILTERED_LEFT_OUT_KEY};
 pub(crate) use histogram::bucket_index;
 pub use histogram::DEFAULT_BOUNDARIES;
+pub use ignored_values::ignored_values;
 pub use meter::Meter;
 pub use number::Number;
 pub use observable::{Observable, Observer};

@@ -59,7 +59,7 @@ impl<N: Number> Observer<N> {
     /// instrument's histogram, in the series of its attributes (after the view's filter).
     pub fn observe(&mut self, value: N, attributes: &[KeyValue]) {
         if !value.is_finite() {
-            return;
+            return super::ignored_values::ignore();
         }
         if let Some(histogram) = &self.histogram {
             histogram.record(attributes, value);

@@ -18,6 +18,27 @@ const MAX_INTERVAL: Duration = Duration::from_secs(600);
 /// What one instrument reported so far.
 #[derive(Default)]
 pub(crate) struct OverflowReport {
+    due: DoublingReport,
+}
+
+impl OverflowReport {
+    /// The line to print now about `name`, whose table (of at most `limit` series) has sent
+    /// `total` measurements to its overflow series so far, if one is due.
+    pub(crate) fn due(&self, name: &str, limit: usize, total: u64, now: Instant) -> Option<String> {
+        let new = self.due.due(total, now)?;
+        Some(format!(
+            "instrument {name:?} reached its cardinality limit of {limit} series: {new} more measurements went to \
+             the overflow series (otel.metric.overflow=true), {total} in all; raise the limit (a view's or the \
+             provider's) or record fewer attribute sets"
+        ))
+    }
+}
+
+/// When a tally that only grows is due to be reported again: at once the first time it grows,
+/// then only after intervals that double from [`FIRST_INTERVAL`] up to [`MAX_INTERVAL`] (also for
+/// `ignored_values`).
+#[derive(Default)]
+pub(crate) struct DoublingReport {
     state: Mutex<State>,
 }
 
@@ -28,10 +49,16 @@ struct State {
     interval: Duration,
 }
 
-impl OverflowReport {
-    /// The line to print now about `name`, whose table (of at most `limit` series) has sent
-    /// `total` measurements to its overflow series so far, if one is due.
-    pub(crate) fn due(&self, name: &str, limit: usize, total: u64, now: Instant) -> Option<String> {
+impl DoublingReport {
+    /// Nothing reported yet.
+    pub(crate) const fn new() -> DoublingReport {
+        DoublingReport {
+            state: parking_lot::const_mutex(State { reported: 0, next_at: None, interval: Duration::ZERO }),
+        }
+    }
+
+    /// How much the tally, now `total`, grew since it was last reported, if a report is due.
+    pub(crate) fn due(&self, total: u64, now: Instant) -> Option<u64> {
         let mut state = self.state.lock();
         if total <= state.reported || state.next_at.is_some_and(|at| now < at) {
             return None;
@@ -40,11 +67,7 @@ impl OverflowReport {
         state.reported = total;
         state.interval = (state.interval * 2).clamp(FIRST_INTERVAL, MAX_INTERVAL);
         state.next_at = Some(now + state.interval);
-        Some(format!(
-            "instrument {name:?} reached its cardinality limit of {limit} series: {new} more measurements went to \
-             the overflow series (otel.metric.overflow=true), {total} in all; raise the limit (a view's or the \
-             provider's) or record fewer attribute sets"
-        ))
+        Some(new)
     }
 }
 

@@ -401,7 +401,11 @@ impl MeterProvider {
             deadline: Instant::now() + timeout,
         };
         let meters: Vec<Meter> = self.inner.meters.lock().list.clone();
-        meters.iter().filter_map(|meter| meter.collect(&cx)).collect()
+        let collected = meters.iter().filter_map(|meter| meter.collect(&cx)).collect();
+        if reset {
+            super::ignored_values::report_if_due(Instant::now());
+        }
+        collected
     }
 
     /// Collects every instrument for export: delta instruments start a new window. This is what

@@ -20,6 +20,7 @@ use super::exponential::Buckets;
 use super::exponential_cells::{ExpoCells, ExpoShortcut};
 use super::gauge::GaugeCell;
 use super::histogram::{HistogramCells, HistogramShortcut};
+use super::ignored_values::ignore;
 use super::number::Number;
 use super::overflow_report::OverflowReport;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
@@ -279,7 +280,10 @@ macro_rules! bound_sum {
 
             #[inline(always)]
             fn add_checked(&self, value: N, valid: bool) {
-                if let Some((series, shortcut, removed)) = self.series.as_ref().filter(|_| valid) {
+                if !valid {
+                    return ignore();
+                }
+                if let Some((series, shortcut, removed)) = &self.series {
                     // SAFETY: the shortcut was taken from these cells (`of`), which `series`
                     // keeps alive; `home` is this handle's own (a clone gets a new one), so it
                     // only ever meets this shortcut.
@@ -339,6 +343,8 @@ impl<N: Number> Counter<N> {
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_increment() {
             self.inner.record(attributes, value);
+        } else {
+            ignore();
         }
     }
 
@@ -384,6 +390,8 @@ impl<N: Number> UpDownCounter<N> {
     pub fn add(&self, value: N, attributes: &[KeyValue]) {
         if value.is_finite() {
             self.inner.record(attributes, value);
+        } else {
+            ignore();
         }
     }
 
@@ -452,7 +460,10 @@ impl<N: Number> BoundGauge<N> {
     #[cfg(feature = "metrics")]
     #[inline]
     pub(crate) fn add(&self, delta: N) {
-        if let Some((series, _)) = self.series.as_ref().filter(|_| delta.is_finite()) {
+        if !delta.is_finite() {
+            return ignore();
+        }
+        if let Some((series, _)) = &self.series {
             series.cells.add(delta);
         }
     }
@@ -574,7 +585,7 @@ impl HistogramKind {
             HistogramKind::Exponential(cells) => cells.record(value, removed),
             // Negative values are left out, as a counter leaves them: the sum is monotonic.
             HistogramKind::Sum(cells) if value.is_increment() => cells.add(value, removed),
-            HistogramKind::Sum(_) => {}
+            HistogramKind::Sum(_) => ignore(),
         }
     }
 }
