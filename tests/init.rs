@@ -147,3 +147,33 @@ fn the_guard_can_be_shared_across_threads() {
     std::thread::spawn(move || shared.tracer("worker").span("job").start().end()).join().unwrap();
     assert!(telemetry.is_disabled());
 }
+
+/// A program that sets nanotel up inside its async runtime (`#[tokio::main]`), records, is
+/// scraped and shuts down there. Nothing nanotel makes or drops on the caller's thread may be a
+/// runtime or a blocking HTTP client: tokio panics when one is dropped inside another runtime's
+/// async context (the exporter's client and runtime are made and dropped on its own thread).
+#[cfg(feature = "prometheus")]
+#[test]
+fn set_up_used_scraped_and_shut_down_inside_an_async_runtime() {
+    use std::io::{Read, Write};
+    let collector = TestCollector::start().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let telemetry = nanotel::builder()
+            .without_env()
+            .with_endpoint(collector.endpoint())
+            .with_prometheus("127.0.0.1", 0)
+            .build()
+            .unwrap();
+        telemetry.tracer("gateway").span("order").start().end();
+        telemetry.meter("gateway").u64_counter("orders").build().unwrap().add(1, &[]);
+        let address = telemetry.prometheus().expect("the endpoint started").local_addr();
+        let mut scrape = std::net::TcpStream::connect(address).unwrap();
+        scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        scrape.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("orders_total"), "{answer}");
+        telemetry.shutdown(Duration::from_secs(5));
+    });
+    assert_eq!(collector.accepted_items(Signal::Traces), 1);
+}

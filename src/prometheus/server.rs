@@ -128,16 +128,6 @@ impl PrometheusServerBuilder {
         let local_addr = listener.local_addr()?;
         // tokio takes the socket over only in non-blocking mode.
         listener.set_nonblocking(true)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            // Scrapes are answered on these (see `serve::serve_connection`), made by the
-            // endpoint's thread, whose placement and blocked signals they inherit.
-            .thread_name("nanotel-scrape")
-            .max_blocking_threads(MAX_SCRAPE_THREADS)
-            .thread_stack_size(crate::own_threads::stack_size())
-            .on_thread_start(crate::own_threads::mark_current)
-            .build()?;
         let state = Arc::new(State { sources: RwLock::new(self.sources), resource: self.resource });
         let settings = Settings {
             state: state.clone(),
@@ -145,6 +135,7 @@ impl PrometheusServerBuilder {
             max_connections: self.max_connections,
         };
         let (stop, stopped) = oneshot::channel();
+        let (started, wait_until_started) = std::sync::mpsc::sync_channel(1);
         let thread_cpus = self.thread_cpus;
         let thread = crate::own_threads::spawn(std::thread::Builder::new().name("nanotel-prom".into()), move || {
             crate::own_threads::mark_current();
@@ -152,10 +143,34 @@ impl PrometheusServerBuilder {
             if let Some(cpus) = &thread_cpus {
                 crate::thread_cpus::place_current_thread(cpus);
             }
-            runtime.block_on(serve(listener, settings, stopped));
+            // Made here, not on the caller's thread: a runtime dropped there (had this thread not
+            // started) panics when the caller runs inside an async runtime of its own.
+            match scrape_runtime() {
+                Ok(runtime) => {
+                    let _ = started.send(Ok(()));
+                    runtime.block_on(serve(listener, settings, stopped));
+                }
+                Err(error) => drop(started.send(Err(error))),
+            }
         })?;
+        let stopped_early = || io::Error::other("the Prometheus endpoint's thread stopped while starting");
+        wait_until_started.recv().map_err(|_| stopped_early())??;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
     }
+}
+
+/// The endpoint's runtime: its I/O, its timers, and the threads scrapes are answered on (see
+/// `serve::serve_connection`), made by the endpoint's thread, whose placement and blocked signals
+/// they inherit.
+fn scrape_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .thread_name("nanotel-scrape")
+        .max_blocking_threads(MAX_SCRAPE_THREADS)
+        .thread_stack_size(crate::own_threads::stack_size())
+        .on_thread_start(crate::own_threads::mark_current)
+        .build()
 }
 
 /// A Prometheus scrape endpoint serving `/metrics` on a thread of its own, in text format 0.0.4
