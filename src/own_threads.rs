@@ -63,6 +63,21 @@ where
     spawned
 }
 
+/// A current-thread tokio runtime (I/O and timers) for the nanotel thread that will run it, whose
+/// blocking threads are nanotel's too: named `name` (as `top -H` shows them), at most `max` of
+/// them, with [`stack_size`]'s stack, marked as nanotel's. The thread that runs the runtime makes
+/// them, so they inherit its placement, scheduling policy and blocked signals.
+pub(crate) fn runtime(name: &str, max: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .thread_name(name)
+        .max_blocking_threads(max)
+        .thread_stack_size(stack_size())
+        .on_thread_start(mark_current)
+        .build()
+}
+
 /// The stack of nanotel's threads when the environment asks for less: the standard library's
 /// default, 2 MiB, which they are tested with.
 const STACK_SIZE: usize = 2 * 1024 * 1024;

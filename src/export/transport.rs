@@ -112,15 +112,8 @@ impl Transport {
     /// Reads the TLS files of the signals exporting over OTLP, and returns, per signal, why its
     /// TLS settings cannot be used (the error names the file): such a signal must not send.
     pub(super) fn new(config: &PipelineConfig) -> Result<(Self, [Option<TlsError>; 3]), String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            // Its blocking threads (name resolution) are nanotel's too, and say so in `top -H`.
-            .thread_name("nanotel-lookup")
-            .max_blocking_threads(MAX_LOOKUP_THREADS)
-            .thread_stack_size(crate::own_threads::stack_size())
-            .on_thread_start(crate::own_threads::mark_current)
-            .build()
+        // Its blocking threads look up the collector's name.
+        let runtime = crate::own_threads::runtime("nanotel-lookup", MAX_LOOKUP_THREADS)
             .map_err(|e| format!("cannot start the exporter's I/O runtime: {e}"))?;
         let clients = clients(config)?;
         let transport = Transport { clients: clients.http, grpc: GrpcClient::new(clients.tls), runtime: Some(runtime) };

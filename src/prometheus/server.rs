@@ -145,7 +145,8 @@ impl PrometheusServerBuilder {
             }
             // Made here, not on the caller's thread: a runtime dropped there (had this thread not
             // started) panics when the caller runs inside an async runtime of its own.
-            match scrape_runtime() {
+            // Its blocking threads answer the scrapes (see `serve::serve_connection`).
+            match crate::own_threads::runtime("nanotel-scrape", MAX_SCRAPE_THREADS) {
                 Ok(runtime) => {
                     let _ = started.send(Ok(()));
                     runtime.block_on(serve(listener, settings, stopped));
@@ -157,20 +158,6 @@ impl PrometheusServerBuilder {
         wait_until_started.recv().map_err(|_| stopped_early())??;
         Ok(PrometheusServer { local_addr, state, stop: Some(stop), thread: Some(thread) })
     }
-}
-
-/// The endpoint's runtime: its I/O, its timers, and the threads scrapes are answered on (see
-/// `serve::serve_connection`), made by the endpoint's thread, whose placement and blocked signals
-/// they inherit.
-fn scrape_runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .thread_name("nanotel-scrape")
-        .max_blocking_threads(MAX_SCRAPE_THREADS)
-        .thread_stack_size(crate::own_threads::stack_size())
-        .on_thread_start(crate::own_threads::mark_current)
-        .build()
 }
 
 /// A Prometheus scrape endpoint serving `/metrics` on a thread of its own, in text format 0.0.4
