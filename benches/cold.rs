@@ -767,7 +767,8 @@ fn report(rows: &[Row]) {
     let net = |name: &str, p: f64| (row(name).percentile(p) as f64 - empty).max(1.0);
     let (mib, passes) = (evict_bytes() >> 20, evict_passes());
     println!("\ncold caches: one operation per sample after {passes} writes over {mib} MiB; {} samples", samples());
-    if let Some(cache) = reported_cache_bytes().filter(|&cache| evict_bytes() < cache) {
+    let measuring = !CHECK_ONLY.load(Ordering::Relaxed);
+    if let Some(cache) = reported_cache_bytes().filter(|&cache| measuring && evict_bytes() < cache) {
         // A guest that reports its host's whole cache (300 MiB on session 38's VM) may have less.
         println!(
             "note: that is less than the {} MiB last-level cache the machine reports, and lines may survive it \
