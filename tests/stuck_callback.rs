@@ -131,3 +131,21 @@ fn a_callback_stuck_in_a_scrape_leaves_the_endpoint_answering_the_next_503() {
     let answer = loopback::scrape(address);
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("book_depth"), "{answer}");
 }
+
+#[test]
+fn an_endpoint_with_a_scrape_stuck_in_a_callback_stops_when_dropped() {
+    let Setup { meters, server, .. } = setup();
+    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
+    let address = server.local_addr();
+    let first = std::thread::spawn(move || loopback::scrape(address));
+    gauge.wait_until_stuck();
+    let (dropped, wait_until_dropped) = channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = dropped.send(());
+    });
+    let stopped = wait_until_dropped.recv_timeout(Duration::from_secs(5));
+    gauge.release();
+    assert!(stopped.is_ok(), "the drop waited for the stuck scrape");
+    assert!(!first.join().unwrap().starts_with("HTTP/1.1 200"), "the connection closed unanswered");
+}

@@ -11,11 +11,6 @@ use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
 use super::text::Format;
-
-/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback does
-/// not return keeps its thread, and each later one takes another for the second its collection
-/// waits; more scrapes than this wait their turn, within their connection's time.
-const MAX_SCRAPE_THREADS: usize = 4;
 use crate::export::endpoint::unbracketed;
 use crate::export::PrometheusConfig;
 use crate::metrics::MeterProvider;
@@ -24,6 +19,11 @@ use crate::proto::resource::v1::Resource;
 
 use super::answer::{Source, State};
 use super::serve::{serve, Settings};
+
+/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback does
+/// not return keeps its thread, and each later one takes another for the second its collection
+/// waits; more scrapes than this wait their turn, within their connection's time.
+const MAX_SCRAPE_THREADS: usize = 4;
 
 /// The most connections open at once by default; past it the oldest idle one is closed.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -150,6 +150,10 @@ impl PrometheusServerBuilder {
                 Ok(runtime) => {
                     let _ = started.send(Ok(()));
                     runtime.block_on(serve(listener, settings, stopped));
+                    // A scrape whose callback does not return keeps its thread; the endpoint
+                    // stops without waiting for it (dropped, a runtime waits for its blocking
+                    // threads, and the server's drop, and a shutdown, would wait for ever).
+                    runtime.shutdown_background();
                 }
                 Err(error) => drop(started.send(Err(error))),
             }
