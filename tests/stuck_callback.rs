@@ -8,8 +8,10 @@
 #[path = "support/loopback.rs"]
 mod loopback;
 
+use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nanotel::export::Pipeline;
@@ -77,16 +79,20 @@ fn setup() -> Setup {
     Setup { collector, pipeline, meters, tracers, server }
 }
 
+/// A scrape of `server` whose callback (of a gauge registered in `meters`) is stuck: the gauge
+/// that holds it, the endpoint's address, and the thread that scraped, which returns its answer.
+fn a_stuck_scrape(meters: &MeterProvider, server: &PrometheusServer) -> (StuckGauge, SocketAddr, JoinHandle<String>) {
+    let gauge = StuckGauge::register(meters, "nanotel-scrape");
+    let address = server.local_addr();
+    let scraper = std::thread::spawn(move || loopback::scrape(address));
+    gauge.wait_until_stuck();
+    (gauge, address, scraper)
+}
+
 #[test]
 fn a_callback_stuck_in_a_scrape_does_not_hold_the_exporter() {
     let Setup { collector, pipeline, meters, tracers, server } = setup();
-    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
-    let server = Arc::new(server);
-    let scraper = std::thread::spawn({
-        let server = server.clone();
-        move || loopback::scrape(server.local_addr())
-    });
-    gauge.wait_until_stuck();
+    let (mut gauge, _, scraper) = a_stuck_scrape(&meters, &server);
     tracers.tracer("orders").span("order").start().end();
     pipeline.force_flush(WAIT).expect("the exporter thread is not held by the scrape");
     assert_eq!(collector.accepted_items(Signal::Traces), 1);
@@ -118,10 +124,7 @@ fn a_scrape_finding_the_exporters_collection_stuck_is_answered_503() {
 #[test]
 fn a_callback_stuck_in_a_scrape_leaves_the_endpoint_answering_the_next_503() {
     let Setup { meters, server, .. } = setup();
-    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
-    let address = server.local_addr();
-    let first = std::thread::spawn(move || loopback::scrape(address));
-    gauge.wait_until_stuck();
+    let (mut gauge, address, first) = a_stuck_scrape(&meters, &server);
     let asked = std::time::Instant::now();
     let answer = loopback::scrape(address);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -135,10 +138,7 @@ fn a_callback_stuck_in_a_scrape_leaves_the_endpoint_answering_the_next_503() {
 #[test]
 fn an_endpoint_with_a_scrape_stuck_in_a_callback_stops_when_dropped() {
     let Setup { meters, server, .. } = setup();
-    let mut gauge = StuckGauge::register(&meters, "nanotel-scrape");
-    let address = server.local_addr();
-    let first = std::thread::spawn(move || loopback::scrape(address));
-    gauge.wait_until_stuck();
+    let (mut gauge, _, first) = a_stuck_scrape(&meters, &server);
     let (dropped, wait_until_dropped) = channel();
     std::thread::spawn(move || {
         drop(server);
