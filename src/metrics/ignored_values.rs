@@ -29,8 +29,9 @@ pub(crate) fn ignore() {
 }
 
 /// How many measured values were left out since the process started because no measurement can
-/// hold them: NaN or infinite values given to a counter, up-down counter, histogram or an
-/// observable instrument's observer, and negative increments of a counter. A gauge's `record`
+/// hold them: NaN or infinite values given to a counter, up-down counter, histogram, an
+/// observable instrument's observer or (through the `metrics` bridge) a gauge's increment, and
+/// negative increments of a counter. A gauge's `record`
 /// keeps a NaN as its last value; a static counter or histogram takes only `u64`.
 ///
 /// ```
