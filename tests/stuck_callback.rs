@@ -149,3 +149,96 @@ fn an_endpoint_with_a_scrape_stuck_in_a_callback_stops_when_dropped() {
     assert!(stopped.is_ok(), "the drop waited for the stuck scrape");
     assert!(!first.join().unwrap().starts_with("HTTP/1.1 200"), "the connection closed unanswered");
 }
+
+/// A source of the program's whose calls wait while its gate is shut, and count themselves.
+struct GatedSource {
+    shut: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    entered: Receiver<()>,
+}
+
+impl GatedSource {
+    fn serve(request_timeout: Duration) -> (GatedSource, PrometheusServer) {
+        let shut = Arc::new((Mutex::new(true), std::sync::Condvar::new()));
+        let (entered_tx, entered) = channel::<()>();
+        let entered_tx = Mutex::new(entered_tx);
+        let gate = shut.clone();
+        let server = PrometheusServer::builder()
+            .with_address("127.0.0.1", 0)
+            .with_request_timeout(request_timeout)
+            .with_source(move || {
+                let _ = entered_tx.lock().unwrap().send(());
+                let (shut, opened) = &*gate;
+                let _unused = opened.wait_while(shut.lock().unwrap(), |shut| *shut).unwrap();
+                Vec::new()
+            })
+            .start()
+            .unwrap();
+        (GatedSource { shut, entered }, server)
+    }
+
+    fn wait_until_entered(&self) {
+        self.entered.recv_timeout(WAIT).expect("the source was called");
+    }
+
+    fn open(&self) {
+        *self.shut.0.lock().unwrap() = false;
+        self.shut.1.notify_all();
+    }
+}
+
+/// Set in the child's environment: the child runs the scrapes, the parent reads its stderr.
+const CHILD: &str = "STUCK_CALLBACK_CHILD";
+
+#[test]
+fn a_source_that_does_not_return_gets_its_scrapes_answered_503_said_once() {
+    if std::env::var_os(CHILD).is_some() {
+        let (source, server) = GatedSource::serve(Duration::from_secs(1));
+        for _ in 0..2 {
+            let asked = std::time::Instant::now();
+            let answer = loopback::scrape(server.local_addr());
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+            assert!(asked.elapsed() >= Duration::from_secs(1), "answered when the answer's time was up");
+            source.wait_until_entered();
+        }
+        source.open();
+        let answer = loopback::scrape(server.local_addr());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_source_that_does_not_return_gets_its_scrapes_answered_503_said_once", "--nocapture"])
+        .env(CHILD, "1")
+        .env("OTEL_LOG_LEVEL", "info")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let said: Vec<&str> = stderr.lines().filter(|line| line.contains("Prometheus endpoint")).collect();
+    assert_eq!(
+        said,
+        [
+            "nanotel: warning: the Prometheus endpoint answered a scrape 503: an answer was not made within 1s (a \
+             source of metrics given to it may not be returning; said once until an answer is made in time)",
+            "nanotel: info: the Prometheus endpoint answers scrapes again; 2 were answered 503 before",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_scrape_finding_every_scrape_thread_held_is_answered_503_at_once() {
+    let (source, server) = GatedSource::serve(Duration::from_secs(60));
+    let address = server.local_addr();
+    let held: Vec<JoinHandle<String>> = (0..4).map(|_| std::thread::spawn(move || loopback::scrape(address))).collect();
+    for _ in &held {
+        source.wait_until_entered();
+    }
+    // Queued behind the four, it would wait their minute; the scrape's read gives up in 10 s.
+    let answer = loopback::scrape(address);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    source.open();
+    for scrape in held {
+        assert!(scrape.join().unwrap().starts_with("HTTP/1.1 200"));
+    }
+    assert!(loopback::scrape(address).starts_with("HTTP/1.1 200"));
+}

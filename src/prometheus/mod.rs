@@ -15,7 +15,8 @@
 //! HTTP/1 server, so nothing async reaches the user and an idle or slow client costs a socket,
 //! never a thread. Each connection gets one request, answered with `Connection: close`; its head
 //! must be at most 8 KiB (else 431) and arrive within the request timeout (default 5 s, else the
-//! connection is closed unanswered); other paths get 404, methods other than GET and HEAD 405,
+//! connection is closed unanswered), and its answer be made within as long again (else 503, see
+//! `late_answers`); other paths get 404, methods other than GET and HEAD 405,
 //! anything that is not HTTP/1.x 400. At most `DEFAULT_MAX_CONNECTIONS` connections are open at
 //! once (see `PrometheusServerBuilder::with_max_connections`): a new one past that closes the oldest
 //! idle connection (no request in progress), never one with a request in progress; when all are
@@ -29,6 +30,8 @@
 mod answer;
 #[cfg(feature = "prometheus")]
 mod connections;
+#[cfg(feature = "prometheus")]
+mod late_answers;
 // Built without the feature too: the `scrape_negotiation` fuzz target reads it either way.
 pub(crate) mod negotiate;
 #[cfg(feature = "prometheus")]

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use http::{Request, StatusCode};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,6 +26,7 @@ use tokio::sync::oneshot;
 
 use super::answer::{answer, error, State};
 use super::connections::{Connections, Ticket};
+use super::late_answers::LateAnswers;
 
 /// The largest request head: hyper answers 431 past it (and 8 KiB is its smallest buffer).
 const MAX_HEAD: usize = 8 * 1024;
@@ -36,6 +39,8 @@ pub(super) struct Settings {
     pub(super) state: Arc<State>,
     pub(super) header_timeout: Duration,
     pub(super) max_connections: usize,
+    /// The runtime's blocking threads, which make the answers.
+    pub(super) scrape_threads: usize,
 }
 
 /// Serves `listener` until `stop` fires or its sender is dropped. Returning drops the runtime's
@@ -44,6 +49,7 @@ pub(super) async fn serve(listener: std::net::TcpListener, settings: Settings, m
     let Ok(listener) = TcpListener::from_std(listener) else { return };
     let connections = Connections::new(settings.max_connections);
     let http = http1_settings(settings.header_timeout);
+    let answers = LateAnswers::new(settings.scrape_threads);
     loop {
         let Some(accepted) = unless_stopped(&mut stop, listener.accept()).await else { return };
         let Ok((stream, _)) = accepted else {
@@ -58,7 +64,9 @@ pub(super) async fn serve(listener: std::net::TcpListener, settings: Settings, m
         }
         let ticket = connections.admit();
         let id = ticket.id();
-        let task = tokio::spawn(serve_connection(stream, settings.state.clone(), http.clone(), ticket));
+        let answering =
+            Answering { state: settings.state.clone(), answers: answers.clone(), time: http.header_timeout };
+        let task = tokio::spawn(serve_connection(stream, answering, http.clone(), ticket));
         connections.spawned(id, task.abort_handle());
     }
 }
@@ -95,30 +103,60 @@ fn http1_settings(header_timeout: Duration) -> Http {
     Http { builder, header_timeout }
 }
 
+/// What a connection's answer is made from: the sources, and the bound on answers in progress
+/// and on the time each may take (the request timeout; see [`LateAnswers`]).
+struct Answering {
+    state: Arc<State>,
+    answers: Arc<LateAnswers>,
+    time: Duration,
+}
+
+impl Answering {
+    /// The answer to `head`, made on one of the runtime's blocking threads (`nanotel-scrape`), not
+    /// on the endpoint's: it collects, and a source that does not return holds the thread it runs
+    /// on. Made inline, it held every later scrape (each waiting in the accept queue, answered by
+    /// nothing); made there within [`Answering::time`], the endpoint goes on, and a scrape
+    /// whose answer is not made by then, or finds every scrape thread held, is answered 503.
+    async fn answer(&self, head: Request<()>) -> Response<Full<Bytes>> {
+        let Some(place) = self.answers.start() else { return error(StatusCode::SERVICE_UNAVAILABLE) };
+        let state = Arc::clone(&self.state);
+        let made = tokio::task::spawn_blocking(move || {
+            let _place = place;
+            answer(&state, &head)
+        });
+        match tokio::time::timeout(self.time, made).await {
+            Ok(Ok(answer)) => {
+                // A 503 made in time (a provider's collection that gave up) ends no episode.
+                if answer.status().is_success() {
+                    self.answers.in_time();
+                }
+                answer
+            }
+            // A panic there (the collection catches the callbacks' own) is a failed scrape.
+            Ok(Err(_)) => error(StatusCode::INTERNAL_SERVER_ERROR),
+            Err(_) => {
+                self.answers.late(self.time);
+                error(StatusCode::SERVICE_UNAVAILABLE)
+            }
+        }
+    }
+}
+
 /// Serves one request on `stream`, then closes it. `ticket` holds the connection's place in the
 /// bound until the task ends, or is aborted when the connection is shed while idle.
-///
-/// The answer is made on one of the runtime's blocking threads (`nanotel-scrape`), not on the
-/// endpoint's: it collects, and a callback that does not return holds the thread it runs on.
-/// Made here, it held every later scrape (each waiting in the accept queue, answered by
-/// nothing); made there, the endpoint goes on, and the next scrape's collection, waiting for the
-/// stuck one, gives up after its second and is answered 503, said on stderr.
-async fn serve_connection(mut stream: TcpStream, state: Arc<State>, http: Http, ticket: Ticket) {
+async fn serve_connection(mut stream: TcpStream, answering: Answering, http: Http, ticket: Ticket) {
+    let answering = &answering;
     let service = service_fn(|request: Request<Incoming>| {
         ticket.busy();
-        let state = Arc::clone(&state);
         // The body is not read (a scrape has none): only the head goes to the other thread.
         let head = Request::from_parts(request.into_parts().0, ());
-        async move {
-            let answered = tokio::task::spawn_blocking(move || answer(&state, &head)).await;
-            // A panic there (the collection catches the callbacks' own) is a failed scrape.
-            Ok::<_, std::convert::Infallible>(answered.unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR)))
-        }
+        async move { Ok::<_, std::convert::Infallible>(answering.answer(head).await) }
     });
     let connection = http.builder.serve_connection(TokioIo::new(&mut stream), service);
-    // The header timeout bounds the wait for a head; this bounds the answer too, for a client
-    // that never reads it: a busy connection is never shed, so it must end by itself.
-    let _ = tokio::time::timeout(http.header_timeout * 2, connection).await;
+    // The header timeout bounds the wait for a head, and [`Answering`] the answer's making; this
+    // bounds the writing too, for a client that never reads it: a busy connection is never shed,
+    // so it must end by itself.
+    let _ = tokio::time::timeout(http.header_timeout * 3, connection).await;
     close_gently(&mut stream).await;
 }
 

@@ -20,9 +20,10 @@ use crate::proto::resource::v1::Resource;
 use super::answer::{Source, State};
 use super::serve::{serve, Settings};
 
-/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback does
-/// not return keeps its thread, and each later one takes another for the second its collection
-/// waits; more scrapes than this wait their turn, within their connection's time.
+/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback or
+/// source does not return keeps its thread, and each later one takes another for as long as it
+/// waits (a provider's collection its second, a function the request timeout); a scrape that
+/// finds them all held is answered 503 at once (see `late_answers`).
 const MAX_SCRAPE_THREADS: usize = 4;
 
 /// The most connections open at once by default; past it the oldest idle one is closed.
@@ -94,15 +95,17 @@ impl PrometheusServerBuilder {
         self
     }
 
-    /// Serves what `source` returns, called at every scrape on a handler thread.
+    /// Serves what `source` returns, called at every scrape on a handler thread. A scrape whose
+    /// sources have not returned within the request timeout is answered 503 (said on stderr),
+    /// while the call goes on, on its thread, until it returns.
     pub fn with_source(mut self, source: impl Fn() -> Vec<ScopeMetrics> + Send + Sync + 'static) -> Self {
         self.sources.push(Source::Function(Arc::new(source)));
         self
     }
 
     /// The longest a client may take to send its request head (default 5 s): the connection is
-    /// closed then, unanswered. An answer the client does not read is given up on after as long
-    /// again.
+    /// closed then, unanswered. An answer not made within as long again (a source that does not
+    /// return) is a 503, and one the client does not read is given up on after as long again.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -133,6 +136,7 @@ impl PrometheusServerBuilder {
             state: state.clone(),
             header_timeout: self.request_timeout,
             max_connections: self.max_connections,
+            scrape_threads: MAX_SCRAPE_THREADS,
         };
         let (stop, stopped) = oneshot::channel();
         let (started, wait_until_started) = std::sync::mpsc::sync_channel(1);
