@@ -226,19 +226,29 @@ fn a_source_that_does_not_return_gets_its_scrapes_answered_503_said_once() {
 }
 
 #[test]
-fn a_scrape_finding_every_scrape_thread_held_is_answered_503_at_once() {
-    let (source, server) = GatedSource::serve(Duration::from_secs(60));
+fn a_scrape_finding_every_scrape_thread_stuck_is_answered_503_at_once() {
+    let request_timeout = Duration::from_secs(6);
+    let (source, server) = GatedSource::serve(request_timeout);
     let address = server.local_addr();
-    let held: Vec<JoinHandle<String>> = (0..4).map(|_| std::thread::spawn(move || loopback::scrape(address))).collect();
-    for _ in &held {
+    let stuck: Vec<JoinHandle<String>> =
+        (0..4).map(|_| std::thread::spawn(move || loopback::scrape(address))).collect();
+    for _ in &stuck {
         source.wait_until_entered();
     }
-    // Queued behind the four, it would wait their minute; the scrape's read gives up in 10 s.
+    for scrape in stuck {
+        let answer = scrape.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "answered when its time was up: {answer}");
+    }
+    // Queued behind the four stuck threads, it would be answered when its own time was up.
+    let asked = std::time::Instant::now();
     let answer = loopback::scrape(address);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(asked.elapsed() < request_timeout / 2, "answered at once, after {:?}", asked.elapsed());
     source.open();
-    for scrape in held {
-        assert!(scrape.join().unwrap().starts_with("HTTP/1.1 200"));
+    // The four threads are free again once their answers are made.
+    let answered = std::time::Instant::now();
+    while !loopback::scrape(address).starts_with("HTTP/1.1 200") {
+        assert!(answered.elapsed() < WAIT, "never answered again");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(loopback::scrape(address).starts_with("HTTP/1.1 200"));
 }

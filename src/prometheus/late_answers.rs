@@ -1,75 +1,105 @@
 //! Answers made in time, or 503.
 //!
 //! A scrape's answer is made on one of the endpoint runtime's blocking threads (`nanotel-scrape`,
-//! at most `MAX_SCRAPE_THREADS`), and a source that does not return (a function of the
-//! program's, given with `with_source`, waiting on a lock its program holds) keeps its thread:
-//! nothing can take it back. A provider's collection gives up on another after its second
-//! (`metrics::collection_lock`), a function has no such bound. So each answer is given the
-//! request timeout to be made: past it the scrape is answered 503 and the answer goes on being
-//! made on its thread, thrown away when done. While every scrape thread holds an answer, a new
-//! scrape is answered 503 at once rather than queued behind them: queued, it would wait for as
-//! long as they do, and the queue would grow by a task at every scrape.
+//! at most `MAX_SCRAPE_THREADS`; more answers wait for one in the runtime's queue), and a source
+//! that does not return (a function of the program's, given with `with_source`, waiting on a lock
+//! its program holds) keeps its thread: nothing can take it back. A provider's collection gives up
+//! on another after its second (`metrics::collection_lock`); a function has no such bound. So each
+//! answer is given the request timeout, waiting for a thread included: past it the scrape is
+//! answered 503, an answer not begun yet is never begun, and one being made goes on on its thread,
+//! thrown away when done, that thread *stuck* until then. While every scrape thread is stuck a
+//! new scrape is answered 503 at once: queued, it could never be answered, and the queue would
+//! grow by a task at every scrape.
 //!
-//! The first 503 of an episode says so on stderr; the next answer made in time says how many
-//! were not.
+//! Each answer's [`Progress`] moves `WAITING → MAKING → DONE` on the thread that makes it, and
+//! the scrape whose time is up moves it `WAITING → ABANDONED` (never begun) or `MAKING → LATE`
+//! (a stuck thread: counted until `DONE`). The first 503 of an episode says so on stderr; the
+//! next answer made in time says how many were not.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::diag;
 
-/// The answers in progress and those not made in time.
+const WAITING: u8 = 0;
+const MAKING: u8 = 1;
+const LATE: u8 = 2;
+const DONE: u8 = 3;
+const ABANDONED: u8 = 4;
+
+/// The scrape threads stuck in late answers, and the scrapes answered 503.
 pub(super) struct LateAnswers {
-    /// Answers being made (each holds a scrape thread).
-    in_progress: AtomicUsize,
-    /// The most answers made at once: the scrape threads.
-    max_in_progress: usize,
+    /// Threads making an answer whose scrape was answered 503 already.
+    stuck: AtomicUsize,
+    /// The scrape threads there are.
+    threads: usize,
     /// Scrapes answered 503 since the last answer made in time.
     late: AtomicU64,
 }
 
-/// One answer's place among those in progress, given back when dropped (when the answer is
-/// made, in time or not).
-pub(super) struct Answering(Arc<LateAnswers>);
+/// Where one answer is, shared by its scrape and the thread that makes it.
+pub(super) struct Progress(AtomicU8);
 
-impl Drop for Answering {
+/// Marks an answer being made `DONE` when dropped: a stuck thread is free again.
+struct Done<'a> {
+    answers: &'a LateAnswers,
+    progress: &'a Progress,
+}
+
+impl Drop for Done<'_> {
     fn drop(&mut self) {
-        // Relaxed: a count compared with a bound; nothing else is published through it.
-        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+        // Relaxed: see the note on `LateAnswers`' methods.
+        if self.progress.0.swap(DONE, Ordering::Relaxed) == LATE {
+            self.answers.stuck.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
+// Relaxed throughout: every transition is a read-modify-write of the one `Progress`, which the
+// atomics order among themselves; the counts are a bound and a tally, and publish nothing (the
+// answer itself travels through the runtime's join handle).
 impl LateAnswers {
-    pub(super) fn new(max_in_progress: usize) -> Arc<LateAnswers> {
-        Arc::new(LateAnswers { in_progress: AtomicUsize::new(0), max_in_progress, late: AtomicU64::new(0) })
+    pub(super) fn new(threads: usize) -> LateAnswers {
+        LateAnswers { stuck: AtomicUsize::new(0), threads, late: AtomicU64::new(0) }
     }
 
-    /// A place for one more answer, or `None` (said on stderr) while every scrape thread holds
-    /// one.
-    pub(super) fn start(self: &Arc<Self>) -> Option<Answering> {
-        // Relaxed: a bound on threads held, not a lock; the runtime orders the answers' work.
-        let taken = self
-            .in_progress
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| (now < self.max_in_progress).then_some(now + 1));
-        if taken.is_err() {
-            self.not_made(format_args!(
-                "all {} of its scrape threads are still making earlier answers",
-                self.max_in_progress
-            ));
+    /// Progress for a new answer, or `None` (the scrape answered 503, said on stderr) while
+    /// every scrape thread is stuck.
+    pub(super) fn admit(&self) -> Option<Progress> {
+        if self.stuck.load(Ordering::Relaxed) >= self.threads {
+            self.not_made(format_args!("all {} of its scrape threads are still making earlier answers", self.threads));
             return None;
         }
-        Some(Answering(Arc::clone(self)))
+        Some(Progress(AtomicU8::new(WAITING)))
     }
 
-    /// An answer not made within `limit`: its scrape was answered 503.
-    pub(super) fn late(&self, limit: Duration) {
+    /// On the thread that makes the answer: `make` it, unless its scrape was answered 503 while
+    /// it waited for a thread (`None` then).
+    pub(super) fn make<R>(&self, progress: &Progress, make: impl FnOnce() -> R) -> Option<R> {
+        if progress.0.compare_exchange(WAITING, MAKING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return None;
+        }
+        // Done even when `make` panics (a source of the program's): else its thread, free again,
+        // would count as stuck for ever.
+        let _done = Done { answers: self, progress };
+        Some(make())
+    }
+
+    /// The answer was not made within `limit`: its scrape is answered 503.
+    pub(super) fn late(&self, progress: &Progress, limit: Duration) {
+        if progress.0.compare_exchange(WAITING, ABANDONED, Ordering::Relaxed, Ordering::Relaxed) == Err(MAKING) {
+            // Counted before it is marked, so that an `end` between the two finds it counted.
+            self.stuck.fetch_add(1, Ordering::Relaxed);
+            if progress.0.compare_exchange(MAKING, LATE, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+                // Made meanwhile: nothing stuck.
+                self.stuck.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         self.not_made(format_args!("an answer was not made within {limit:?}"));
     }
 
-    /// An answer made in time: an episode of 503s ends.
+    /// A scrape answered in time: an episode of 503s ends.
     pub(super) fn in_time(&self) {
-        // Relaxed: a count for a message.
         let late = self.late.swap(0, Ordering::Relaxed);
         if late > 0 {
             diag::info!("the Prometheus endpoint answers scrapes again; {late} were answered 503 before");
@@ -77,7 +107,6 @@ impl LateAnswers {
     }
 
     fn not_made(&self, why: std::fmt::Arguments<'_>) {
-        // Relaxed: a count for a message.
         if self.late.fetch_add(1, Ordering::Relaxed) == 0 {
             diag::warning!(
                 "the Prometheus endpoint answered a scrape 503: {why} (a source of metrics given to it may not be \
@@ -91,17 +120,63 @@ impl LateAnswers {
 mod tests {
     use super::*;
 
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    fn stuck(answers: &LateAnswers) -> usize {
+        answers.stuck.load(Ordering::Relaxed)
+    }
+
     #[test]
-    fn places_are_given_back_when_answers_are_made() {
+    fn threads_stuck_in_late_answers_refuse_new_scrapes_until_one_is_made() {
         let answers = LateAnswers::new(2);
-        let first = answers.start().expect("a place");
-        let second = answers.start().expect("a place");
-        assert!(answers.start().is_none(), "both threads hold answers");
-        assert_eq!(answers.late.load(Ordering::Relaxed), 1, "counted as a 503");
-        drop(first);
-        let third = answers.start().expect("a place given back");
-        drop((second, third));
+        let (first, second) = (answers.admit().unwrap(), answers.admit().unwrap());
+        let made = answers.make(&first, || {
+            answers.late(&first, LIMIT);
+            answers.make(&second, || {
+                answers.late(&second, LIMIT);
+                assert_eq!(stuck(&answers), 2);
+                assert!(answers.admit().is_none(), "both threads are stuck");
+            });
+            assert_eq!(stuck(&answers), 1, "the second made at last: its thread is free");
+        });
+        assert_eq!(made, Some(()));
+        assert_eq!(stuck(&answers), 0);
+        assert!(answers.admit().is_some());
+        assert_eq!(answers.late.load(Ordering::Relaxed), 3, "two late, one refused");
         answers.in_time();
         assert_eq!(answers.late.load(Ordering::Relaxed), 0, "the episode ended");
+    }
+
+    #[test]
+    fn an_answer_late_before_a_thread_took_it_is_never_begun_and_holds_nothing() {
+        let answers = LateAnswers::new(1);
+        let progress = answers.admit().unwrap();
+        answers.late(&progress, LIMIT);
+        assert_eq!(answers.make(&progress, || unreachable!("made")), None, "its scrape was answered already");
+        assert_eq!(stuck(&answers), 0);
+    }
+
+    #[test]
+    fn an_answer_made_in_time_leaves_nothing_stuck() {
+        let answers = LateAnswers::new(1);
+        let progress = answers.admit().unwrap();
+        answers.make(&progress, || ());
+        answers.late(&progress, LIMIT);
+        assert_eq!(stuck(&answers), 0, "a late call after the answer was made (a race) counts no thread");
+    }
+
+    #[test]
+    fn a_late_answer_that_panics_frees_its_thread() {
+        let answers = LateAnswers::new(1);
+        let progress = answers.admit().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            answers.make(&progress, || {
+                answers.late(&progress, LIMIT);
+                panic!("a source of the program's");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(stuck(&answers), 0);
+        assert!(answers.admit().is_some());
     }
 }

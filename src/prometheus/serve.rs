@@ -49,7 +49,7 @@ pub(super) async fn serve(listener: std::net::TcpListener, settings: Settings, m
     let Ok(listener) = TcpListener::from_std(listener) else { return };
     let connections = Connections::new(settings.max_connections);
     let http = http1_settings(settings.header_timeout);
-    let answers = LateAnswers::new(settings.scrape_threads);
+    let answers = Arc::new(LateAnswers::new(settings.scrape_threads));
     loop {
         let Some(accepted) = unless_stopped(&mut stop, listener.accept()).await else { return };
         let Ok((stream, _)) = accepted else {
@@ -116,26 +116,28 @@ impl Answering {
     /// on the endpoint's: it collects, and a source that does not return holds the thread it runs
     /// on. Made inline, it held every later scrape (each waiting in the accept queue, answered by
     /// nothing); made there within [`Answering::time`], the endpoint goes on, and a scrape
-    /// whose answer is not made by then, or finds every scrape thread held, is answered 503.
+    /// whose answer is not made by then, or that finds every scrape thread stuck in such answers,
+    /// is answered 503.
     async fn answer(&self, head: Request<()>) -> Response<Full<Bytes>> {
-        let Some(place) = self.answers.start() else { return error(StatusCode::SERVICE_UNAVAILABLE) };
-        let state = Arc::clone(&self.state);
-        let made = tokio::task::spawn_blocking(move || {
-            let _place = place;
-            answer(&state, &head)
+        let Some(progress) = self.answers.admit() else { return error(StatusCode::SERVICE_UNAVAILABLE) };
+        let progress = Arc::new(progress);
+        let made = tokio::task::spawn_blocking({
+            let (state, answers, progress) = (Arc::clone(&self.state), Arc::clone(&self.answers), progress.clone());
+            move || answers.make(&progress, || answer(&state, &head))
         });
         match tokio::time::timeout(self.time, made).await {
-            Ok(Ok(answer)) => {
+            Ok(Ok(Some(answer))) => {
                 // A 503 made in time (a provider's collection that gave up) ends no episode.
                 if answer.status().is_success() {
                     self.answers.in_time();
                 }
                 answer
             }
-            // A panic there (the collection catches the callbacks' own) is a failed scrape.
-            Ok(Err(_)) => error(StatusCode::INTERNAL_SERVER_ERROR),
+            // A panic there (the collection catches the callbacks' own) is a failed scrape; an
+            // answer never begun was abandoned by a `late`, after which this is not polled.
+            Ok(Ok(None) | Err(_)) => error(StatusCode::INTERNAL_SERVER_ERROR),
             Err(_) => {
-                self.answers.late(self.time);
+                self.answers.late(&progress, self.time);
                 error(StatusCode::SERVICE_UNAVAILABLE)
             }
         }

@@ -20,10 +20,9 @@ use crate::proto::resource::v1::Resource;
 use super::answer::{Source, State};
 use super::serve::{serve, Settings};
 
-/// The most scrapes answered at once (each on a `nanotel-scrape` thread). One whose callback or
-/// source does not return keeps its thread, and each later one takes another for as long as it
-/// waits (a provider's collection its second, a function the request timeout); a scrape that
-/// finds them all held is answered 503 at once (see `late_answers`).
+/// The most scrapes answered at once (each on a `nanotel-scrape` thread); more wait for a thread,
+/// within their time. One whose callback or source does not return keeps its thread; while all
+/// of them are kept so, a scrape is answered 503 at once (see `late_answers`).
 const MAX_SCRAPE_THREADS: usize = 4;
 
 /// The most connections open at once by default; past it the oldest idle one is closed.
