@@ -65,18 +65,27 @@ where
 
 /// A current-thread tokio runtime (I/O and timers) for the nanotel thread that will run it, whose
 /// blocking threads are nanotel's too: named `name` (as `top -H` shows them), at most `max` of
-/// them, with [`stack_size`]'s stack, marked as nanotel's. The thread that runs the runtime makes
-/// them, so they inherit its placement, scheduling policy and blocked signals.
+/// them, with [`stack_size`]'s stack, marked as nanotel's, kept [`BLOCKING_KEEP_ALIVE`] when idle.
+/// The thread that runs the runtime makes them, so they inherit its placement, scheduling policy
+/// and blocked signals.
 pub(crate) fn runtime(name: &str, max: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .thread_name(name)
         .max_blocking_threads(max)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .thread_stack_size(stack_size())
         .on_thread_start(mark_current)
         .build()
 }
+
+/// How long an idle blocking thread of [`runtime`]'s waits for work before it ends. Tokio's 10 s
+/// is shorter than Prometheus's usual scrape interval (15 s to a minute): each scrape made a thread
+/// and the next ended it, a stack mapped and unmapped in the program's address space (taking the
+/// lock its threads' page faults take) four times a minute. Idle, a thread costs its stack's
+/// touched pages.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The stack of nanotel's threads when the environment asks for less: the standard library's
 /// default, 2 MiB, which they are tested with.

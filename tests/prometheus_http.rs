@@ -525,3 +525,28 @@ fn a_bracketed_ipv6_host_is_served() {
     assert_eq!(get(address, "").status, 200);
     telemetry.shutdown(Duration::from_secs(1));
 }
+
+/// Scrapes further apart than tokio's 10 s keep-alive of an idle blocking thread are answered
+/// on the same `nanotel-scrape` thread: until session 39 each made a thread, its stack mapped and
+/// unmapped in the program's address space, at every scrape of a 15 s interval.
+#[test]
+fn scrapes_fifteen_seconds_apart_are_answered_on_the_same_thread() {
+    let answered_on = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = PrometheusServer::builder()
+        .with_address("127.0.0.1", 0)
+        .with_source({
+            let answered_on = answered_on.clone();
+            move || {
+                answered_on.lock().unwrap().push(std::thread::current().id());
+                Vec::new()
+            }
+        })
+        .start()
+        .unwrap();
+    assert_eq!(get(server.local_addr(), "").status, 200);
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(get(server.local_addr(), "").status, 200);
+    let answered_on = answered_on.lock().unwrap();
+    assert_eq!(answered_on.len(), 2);
+    assert_eq!(answered_on[0], answered_on[1], "the thread was kept between the scrapes");
+}
