@@ -9,8 +9,8 @@ use nanotel::metrics::{ignored_values, Aggregation, MeterProvider, View};
 /// Set in the child's environment: the child records and collects.
 const CHILD: &str = "METRICS_IGNORED_VALUES_CHILD";
 
-/// Records `value` through every path that leaves such a value out (and a gauge, which keeps it),
-/// collects, and says how many it left out.
+/// Records `value` through every path that leaves such a value out, collects, and says how many
+/// it left out.
 fn record_everywhere(provider: &MeterProvider, value: f64) -> u64 {
     let meter = provider.meter("gateway");
     let counter = meter.f64_counter("fills").build().unwrap();
@@ -29,13 +29,14 @@ fn record_everywhere(provider: &MeterProvider, value: f64) -> u64 {
     summed.record(value, &[]);
     let spread = meter.f64_gauge("spread").build().unwrap();
     spread.record(value, &[]);
+    spread.bind(&[]).record(value);
     let observed =
         meter.f64_observable_gauge("depth").with_callback(move |observer| observer.observe(value, &[])).build();
     std::mem::forget(observed.unwrap());
     let _ = provider.collect();
     // The counter's two, the up-down counter's two, each histogram's two, the summed histogram's
-    // one, the observation's one; the gauge keeps its value.
-    10
+    // one, the gauge's two, the observation's one.
+    12
 }
 
 #[test]
@@ -63,6 +64,12 @@ fn values_no_measurement_can_hold_are_counted_and_said_on_stderr() {
         meter.f64_up_down_counter("open").build().unwrap().add(-1.0, &[]);
         meter.f64_histogram("latency").build().unwrap().record(-1.0, &[]);
         assert_eq!(ignored_values() - before, 3, "a counter's negatives (and a monotonic sum's), not the others'");
+        let level = negative.meter("gateway").f64_gauge("level").build().unwrap();
+        level.record(1.5, &[]);
+        level.record(f64::NAN, &[]);
+        level.bind(&[]).record(f64::INFINITY);
+        let shown = nanotel::prometheus::render(&negative);
+        assert!(shown.contains("level{otel_scope_name=\"gateway\"} 1.5\n"), "the gauge kept its value:\n{shown}");
         println!("ignored {}", ignored_values());
         return;
     }
@@ -74,11 +81,11 @@ fn values_no_measurement_can_hold_are_counted_and_said_on_stderr() {
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("ignored 23"), "{stdout}");
+    assert!(stdout.contains("ignored 29"), "{stdout}");
     let said: Vec<&str> = stderr.lines().filter(|line| line.contains("metric values were left out")).collect();
     assert_eq!(said.len(), 1, "said once, the next line not due within 10 s:\n{stderr}");
     assert!(
-        said[0].starts_with("nanotel: warning: 10 metric values were left out since the last report (10 in all)"),
+        said[0].starts_with("nanotel: warning: 12 metric values were left out since the last report (12 in all)"),
         "{stderr}"
     );
 }

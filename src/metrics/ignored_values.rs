@@ -1,5 +1,6 @@
 //! Values no measurement can hold: NaN and infinities (in a sum or a histogram they would poison
-//! every later reading) and a counter's negative increments (its sum only grows). The data model
+//! every later reading; as a gauge's value, many backends refuse them) and a counter's negative
+//! increments (its sum only grows). The data model
 //! has no place for them, so they are left out, as the specification lets an SDK do; left out
 //! silently, a program computing a latency as NaN by mistake saw nothing of it anywhere. Each is
 //! counted here, process-wide (a relaxed add on the refusal's own out-of-line path, never on a
@@ -29,10 +30,10 @@ pub(crate) fn ignore() {
 }
 
 /// How many measured values were left out since the process started because no measurement can
-/// hold them: NaN or infinite values given to a counter, up-down counter, histogram, an
-/// observable instrument's observer or (through the `metrics` bridge) a gauge's increment, and
-/// negative increments of a counter. A gauge's `record`
-/// keeps a NaN as its last value; a static counter or histogram takes only `u64`.
+/// hold them: NaN or infinite values given to a counter, up-down counter, histogram, gauge
+/// (which keeps its last value; since session 39), an observable instrument's observer or
+/// (through the `metrics` bridge) a gauge's increment, and negative increments of a counter. A
+/// static counter or histogram takes only `u64`.
 ///
 /// ```
 /// use nanotel::metrics::{ignored_values, MeterProvider};

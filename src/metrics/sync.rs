@@ -617,8 +617,13 @@ impl GaugeKind {
     }
 
     /// Sets the value: stores it, or records it in the histogram (its exemplars keep `removed`).
+    /// NaN and infinities are left out and counted, the value kept (many backends refuse them:
+    /// a gauge's last value sent as NaN made collectors' exporters drop the point or the batch).
     #[inline]
     fn record<'r, N: Number>(&self, value: N, removed: impl Removes<'r>) {
+        if !value.is_finite() {
+            return ignore();
+        }
         match self {
             GaugeKind::LastValue(cell) => cell.record(value),
             GaugeKind::Histogram(histogram) => histogram.record(value, removed),
