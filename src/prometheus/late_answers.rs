@@ -13,13 +13,14 @@
 //!
 //! Each answer's [`Progress`] moves `WAITING → MAKING → DONE` on the thread that makes it, and
 //! the scrape whose time is up moves it `WAITING → ABANDONED` (never begun) or `MAKING → LATE`
-//! (a stuck thread: counted until `DONE`). The first 503 of an episode says so on stderr; the
+//! (a stuck thread: counted until `DONE`; the race of the two has loom models). The first 503 of an episode says so on stderr; the
 //! next answer made in time says how many were not.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::diag;
+// loom's under its model (`loom_` tests below, scripts/loom.sh).
+use crate::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 const WAITING: u8 = 0;
 const MAKING: u8 = 1;
@@ -116,7 +117,7 @@ impl LateAnswers {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
 
@@ -178,5 +179,60 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(stuck(&answers), 0);
         assert!(answers.admit().is_some());
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    /// The answer made on one thread while its time runs out on another, in every order: once
+    /// both are done no thread counts as stuck, and the count never goes below zero meanwhile
+    /// (it would wrap, and a scrape that came then would be refused: of two threads, at most
+    /// this one is ever stuck).
+    #[test]
+    fn loom_an_answer_made_while_its_time_runs_out_leaves_nothing_stuck() {
+        loom::model(|| {
+            let answers = Arc::new(LateAnswers::new(2));
+            let progress = Arc::new(answers.admit().expect("no thread stuck yet"));
+            let maker = thread::spawn({
+                let (answers, progress) = (answers.clone(), progress.clone());
+                move || {
+                    let made = answers.make(&progress, || ()).is_some();
+                    assert!(answers.admit().is_some(), "a scrape refused with one thread stuck at most");
+                    made
+                }
+            });
+            answers.late(&progress, Duration::from_secs(5));
+            let made = maker.join().unwrap();
+            assert_eq!(answers.stuck.load(Ordering::Relaxed), 0, "made: {made}");
+            assert!(answers.admit().is_some());
+        });
+    }
+
+    /// Two answers late on one thread while a third thread makes them: the stuck count stays
+    /// within the threads there are and ends at zero.
+    #[test]
+    fn loom_two_late_answers_free_their_threads_when_made() {
+        loom::model(|| {
+            let answers = Arc::new(LateAnswers::new(2));
+            let first = Arc::new(answers.admit().expect("a place"));
+            let second = Arc::new(answers.admit().expect("a place"));
+            let maker = thread::spawn({
+                let (answers, first, second) = (answers.clone(), first.clone(), second.clone());
+                move || {
+                    answers.make(&first, || ());
+                    answers.make(&second, || ());
+                }
+            });
+            answers.late(&first, Duration::from_secs(5));
+            answers.late(&second, Duration::from_secs(5));
+            assert!(answers.stuck.load(Ordering::Relaxed) <= 2);
+            maker.join().unwrap();
+            assert_eq!(answers.stuck.load(Ordering::Relaxed), 0);
+        });
     }
 }
