@@ -77,8 +77,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Exemplars carry the span context a measurement was taken in.
     ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "thread_words", "trace"]),
     ("propagation", &["config", "header_text", "percent", "trace"]),
-    // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`.
-    ("prometheus", &["diag", "export", "metrics", "own_threads", "proto", "thread_cpus"]),
+    // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`; its late
+    // answers' atomics come from `sync` (loom's under the models).
+    ("prometheus", &["diag", "export", "metrics", "own_threads", "proto", "sync", "thread_cpus"]),
     ("global", &["logs", "metrics", "trace"]),
     // What `nanotel::init()` builds: everything wired together.
     (
