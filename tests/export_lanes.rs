@@ -162,6 +162,56 @@ fn a_retry_after_beyond_the_retry_budget_holds_the_lane_and_loses_nothing() {
     assert_eq!(snapshot.traces.breaker.consecutive_failures, 0, "a collector pacing us is not failing");
 }
 
+/// The breaker's probe answered with a `Retry-After`: the breaker opens again, probes when the
+/// collector asked, and the batch goes out. (Until session 39 the probe stayed in flight for
+/// ever: the lane never sent again, every later batch was shed as `circuit_open`, and the
+/// exporter thread spun, woken at once for a retry already due that the breaker refused.)
+#[test]
+fn a_probe_answered_with_retry_after_probes_again_when_asked() {
+    let collector = TestCollector::start().unwrap();
+    let down = Reply::Status { code: 503, retry_after: None, message: "down".into() };
+    let starting = Reply::Status { code: 503, retry_after: Some("1".into()), message: "starting".into() };
+    collector.script(Some(Signal::Traces), [down.clone(), down, starting]);
+    let pipeline = builder(&collector)
+        .with_breaker(BreakerConfig {
+            failure_threshold: 2,
+            reset_timeout: Duration::from_millis(200),
+            ..BreakerConfig::default()
+        })
+        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| collector.request_count(Signal::Traces) == 3), "two failures, then the probe");
+    let paced_at = Instant::now();
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 1), "{}", pipeline.accounting().to_json());
+    assert!(paced_at.elapsed() >= Duration::from_millis(800), "probed again when the collector asked");
+    assert_eq!(collector.request_count(Signal::Traces), 4);
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+}
+
+/// A collector answering `Retry-After: 0` (or a date already past) is retried after the first
+/// backoff, not at once: until session 39 one answering every attempt so was sent the batch back
+/// to back, as fast as it answered, for ever.
+#[test]
+fn a_retry_after_of_zero_waits_the_first_backoff() {
+    let collector = TestCollector::start().unwrap();
+    let now_please = Reply::Status { code: 429, retry_after: Some("0".into()), message: "now".into() };
+    collector.script(Some(Signal::Traces), [now_please.clone(), now_please]);
+    let pipeline = builder(&collector)
+        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(300), ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 1), "{}", pipeline.accounting().to_json());
+    let arrivals: Vec<Instant> = collector.received().iter().map(|r| r.arrived).collect();
+    assert_eq!(arrivals.len(), 3);
+    for pair in arrivals.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(300), "retried after {:?}", pair[1] - pair[0]);
+    }
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+}
+
 /// Sends `per_second` spans a second for `duration` from another thread; returns how many.
 fn produce(handle: &nanotel::export::PipelineHandle, per_second: u64, duration: Duration) -> u64 {
     let started = Instant::now();

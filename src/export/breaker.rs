@@ -196,6 +196,18 @@ impl CircuitBreaker {
         }
     }
 
+    /// The collector answered asking to be left alone until `until` (a `Retry-After`): neither
+    /// a failure nor a success, so a closed breaker stays as it is. A probe answered so was
+    /// still answered: the breaker is open again, its next probe at `until` (until session 39
+    /// the probe stayed in flight for ever, and the lane never sent again).
+    pub(super) fn on_paced(&mut self, until: Instant) {
+        if self.state == BreakerState::HalfOpen {
+            self.probe_in_flight = false;
+            self.reopens_at = Some(until);
+            self.set(BreakerState::Open);
+        }
+    }
+
     /// The collector failed an attempt.
     pub(super) fn on_failure(&mut self, now: Instant) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
@@ -294,6 +306,24 @@ mod tests {
         assert_eq!(b.transitions(), 7);
         (0..3).for_each(|_| b.on_failure(t3));
         assert_eq!(b.reopens_at(), Some(t3 + Duration::from_secs(10)), "short again once closed");
+    }
+
+    #[test]
+    fn a_probe_answered_with_retry_after_reopens_until_then_and_a_closed_breaker_ignores_it() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        b.on_paced(t0 + Duration::from_secs(5));
+        assert_eq!((b.state(), b.consecutive_failures()), (BreakerState::Closed, 0), "pacing is not failing");
+        (0..3).for_each(|_| b.on_failure(t0));
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(b.try_acquire(t1));
+        b.on_paced(t1 + Duration::from_secs(3));
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.reopens_at(), Some(t1 + Duration::from_secs(3)), "the next probe when the collector asked");
+        assert!(!b.try_acquire(t1 + Duration::from_secs(2)));
+        assert!(b.try_acquire(t1 + Duration::from_secs(3)), "the probe is not held in flight for ever");
+        b.on_failure(t1 + Duration::from_secs(3));
+        assert_eq!(b.reopens_at(), Some(t1 + Duration::from_secs(23)), "the wait doubles as after any failed probe");
     }
 
     #[test]

@@ -20,8 +20,9 @@ use crate::config::at_most_a_day;
 /// assert_eq!(next - start, Duration::from_millis(50));
 /// // The fifth failure is the last one allowed.
 /// assert!(policy.next_attempt(5, start, start, 0.5).is_none());
-/// // A collector's Retry-After is honoured up to 30 s.
+/// // A collector's Retry-After is honoured up to 30 s, and from the first backoff.
 /// assert_eq!(policy.retry_after(Duration::from_secs(3600)), Duration::from_secs(30));
+/// assert_eq!(policy.retry_after(Duration::ZERO), Duration::from_millis(100));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -39,7 +40,7 @@ pub struct RetryPolicy {
     /// not count.
     pub max_elapsed: Duration,
     /// The longest `Retry-After` honoured (default 30 s); a server asking for more waits this
-    /// long. A `Retry-After` holds the signal's lane back for that time, and the batch waits for
+    /// long, one asking for less than `initial_backoff` waits that. A `Retry-After` holds the signal's lane back for that time, and the batch waits for
     /// it: it counts neither against the attempts nor against `max_elapsed`.
     pub max_retry_after: Duration,
 }
@@ -81,11 +82,12 @@ impl RetryPolicy {
         (at <= first_attempt + self.max_elapsed).then_some(at)
     }
 
-    /// How long to hold back for a collector's `Retry-After` of `asked` (at most
-    /// `max_retry_after`).
+    /// How long to hold back for a collector's `Retry-After` of `asked`: at most
+    /// `max_retry_after`, at least `initial_backoff` (a collector answering every attempt with
+    /// `Retry-After: 0`, or a date past, was retried at once, back to back, for ever).
     #[must_use]
     pub fn retry_after(&self, asked: Duration) -> Duration {
-        asked.min(self.max_retry_after)
+        asked.min(self.max_retry_after).max(self.initial_backoff)
     }
 
     /// This policy with no duration past a day (`crate::config::at_most_a_day`), as the

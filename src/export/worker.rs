@@ -803,9 +803,9 @@ impl Worker {
 
     /// A failed attempt that may be retried. With a `Retry-After`, the collector is pacing us:
     /// the lane holds back for that long and the batch waits, its retry budget starting afresh
-    /// after the wait (the breaker does not hear of it). Otherwise the breaker hears of the
-    /// failure, and the batch is tried again when the retry policy says, or dropped when its
-    /// time is up.
+    /// after the wait (the breaker hears of it only as a probe's answer: its next probe then).
+    /// Otherwise the breaker hears of the failure, and the batch is tried again when the retry
+    /// policy says, or dropped when its time is up.
     fn on_failed(&mut self, index: usize, items: u64, reason: &str, retry_after: Option<Duration>) {
         let now = Instant::now();
         self.report_failure(index, reason);
@@ -817,6 +817,10 @@ impl Worker {
             let next_at = now + self.config.retry.retry_after(asked);
             let timeout = self.config.signal(lane.signal).batch.export_timeout;
             lane.head = Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
+            let was = lane.breaker.state();
+            lane.breaker.on_paced(next_at);
+            lane.publish_breaker(counters);
+            self.report_breaker(index, was);
             return;
         }
         let was = lane.breaker.state();
