@@ -613,3 +613,21 @@ fn warnings_are_printed_once_each() {
     }
     assert_eq!(lines.len(), needles.len(), "other lines:\n{stderr}");
 }
+
+/// A cumulative up-down counter's overflow series back at zero is still reported: until session
+/// 39 its point vanished once its sum returned to zero, and a series once exported read as gone.
+#[test]
+fn an_up_down_counters_overflow_back_at_zero_is_still_reported() {
+    let provider = MeterProvider::builder().without_env().with_cardinality_limit(2).build();
+    let open = provider.meter("gateway").i64_up_down_counter("orders.open").build().unwrap();
+    let overflow_point = |provider: &MeterProvider| {
+        let text = nanotel::prometheus::render(provider);
+        text.lines().find(|line| line.starts_with("orders_open{otel_metric_overflow=\"true\"")).map(str::to_owned)
+    };
+    open.add(1, &[KeyValue::new("venue", "XNAS")]);
+    assert_eq!(overflow_point(&provider), None, "not used yet");
+    open.add(5, &[KeyValue::new("venue", "BATS")]);
+    assert!(overflow_point(&provider).is_some_and(|line| line.ends_with("} 5")));
+    open.add(-5, &[KeyValue::new("venue", "IEXG")]);
+    assert!(overflow_point(&provider).is_some_and(|line| line.ends_with("} 0")), "{:?}", overflow_point(&provider));
+}

@@ -796,6 +796,8 @@ struct Window<'a> {
     delta: bool,
     /// Unix nanoseconds of the delta window's start.
     start: u64,
+    /// Whether the overflow series was ever used (its cumulative sum may be back at zero).
+    overflow_used: bool,
 }
 
 impl Window<'_> {
@@ -821,8 +823,10 @@ impl Points {
     /// Adds the point of a sum series, unless there is nothing to report; says whether it did.
     fn push_sum<A, N: Number>(&mut self, w: &Window<'_>, series: &Series<A>, overflow: bool, cells: &SumCells) -> bool {
         let value: N = cells.read(w.reset);
-        // A delta point only for series that changed; the overflow series only once used.
-        if (w.delta || overflow) && value == N::ZERO {
+        // A delta point only for series that changed; the overflow series only once used (an
+        // up-down counter's may be back at zero: until session 39 its point then vanished, a
+        // cumulative series read as gone).
+        if (w.delta || (overflow && !w.overflow_used)) && value == N::ZERO {
             return false;
         }
         self.sums.push(NumberDataPoint {
@@ -916,7 +920,8 @@ impl Points {
 impl<N: Number> Collect for SyncInstrument<SumKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let (temporality, start, reset) = self.window(cx);
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let overflow_used = self.map.overflowed() > 0;
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
         let counter = self.descriptor.kind.never_negative();
         let mut points = Points::default();
         self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
@@ -933,7 +938,8 @@ impl<N: Number> Collect for SyncInstrument<GaugeKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         // A gauge's window never resets (see `Meter::is_delta`): its histogram is cumulative.
         let (temporality, start, reset) = self.window(cx);
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let overflow_used = self.map.overflowed() > 0;
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
         let mut last_values = Vec::new();
         let mut histograms = Points::default();
         self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
@@ -970,7 +976,8 @@ fn otlp_buckets(buckets: &Buckets) -> Option<OtlpBuckets> {
 impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         let (temporality, start, reset) = self.window(cx);
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start };
+        let overflow_used = self.map.overflowed() > 0;
+        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
         let mut points = Points::default();
         // The histogram of an observable instrument whose values may be negative reports no sum.
         let with_sum = self.descriptor.kind.never_negative();
