@@ -136,7 +136,7 @@ impl GrpcClient {
             return Ok(status::outcome(request.signal, &parts.headers, &parts.headers, &Message::default()));
         }
         if parts.status != http::StatusCode::OK {
-            return Ok(status::http_outcome(parts.status.as_u16()));
+            return Ok(status::http_outcome(parts.status.as_u16(), &parts.headers));
         }
         let (message, trailers) = read_body(body).await?;
         let trailers = trailers

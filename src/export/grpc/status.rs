@@ -18,6 +18,7 @@ use http::HeaderMap;
 
 use super::{Message, PREFIX_LEN};
 use crate::export::response::{classify_response, printable, ExportOutcome, HttpResponse};
+use crate::export::retry_after::parse_retry_after;
 use crate::export::Signal;
 
 /// The gRPC status codes, by number, for reasons.
@@ -67,8 +68,9 @@ pub fn outcome(signal: Signal, headers: &HeaderMap, trailers: &HeaderMap, messag
 }
 
 /// The outcome of an answer that is not gRPC at all (a proxy's error page, say), by the HTTP
-/// to gRPC status mapping of the gRPC specification.
-pub(super) fn http_outcome(status: u16) -> ExportOutcome {
+/// to gRPC status mapping of the gRPC specification; a retryable one's `Retry-After` (in
+/// `headers`) is honoured as OTLP/HTTP honours it.
+pub(super) fn http_outcome(status: u16, headers: &HeaderMap) -> ExportOutcome {
     let code = match status {
         400 => 13,
         401 => 16,
@@ -79,7 +81,11 @@ pub(super) fn http_outcome(status: u16) -> ExportOutcome {
     };
     let reason = format!("{} (HTTP {status}, not a gRPC answer)", reason(code, None));
     match code {
-        14 => ExportOutcome::Retryable { retry_after: None, reason },
+        14 => {
+            let retry_after = headers.get(http::header::RETRY_AFTER).and_then(|value| value.to_str().ok());
+            let retry_after = retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()));
+            ExportOutcome::Retryable { retry_after, reason }
+        }
         _ => ExportOutcome::Failed { status: http_equivalent(code), reason },
     }
 }
@@ -280,7 +286,15 @@ mod tests {
 
     #[test]
     fn non_grpc_answers() {
-        assert!(matches!(http_outcome(503), ExportOutcome::Retryable { retry_after: None, .. }));
-        assert!(matches!(http_outcome(404), ExportOutcome::Failed { status: 501, .. }));
+        let none = HeaderMap::new();
+        assert!(matches!(http_outcome(503, &none), ExportOutcome::Retryable { retry_after: None, .. }));
+        assert!(matches!(http_outcome(404, &none), ExportOutcome::Failed { status: 501, .. }));
+        let mut paced = HeaderMap::new();
+        paced.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
+        let seven = Some(Duration::from_secs(7));
+        assert!(
+            matches!(http_outcome(429, &paced), ExportOutcome::Retryable { retry_after, .. } if retry_after == seven)
+        );
+        assert!(matches!(http_outcome(400, &paced), ExportOutcome::Failed { .. }), "only a retryable answer waits");
     }
 }
