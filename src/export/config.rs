@@ -445,7 +445,9 @@ fn url_from_env(
     let base = base_from_env(env, protocol, insecure)?;
     let url = signal_url_for(protocol, signal, base.as_deref(), None).map_err(|e| ConfigError(e.to_string()))?;
     if let Some(err) = exact_error {
-        env.report(format!("{err}; using {url}"));
+        // The base's credentials leave the URL only later (`take_credentials`); not in the line.
+        let shown = take_credentials(url.clone()).0;
+        env.report(format!("{err}; using {shown}"));
     }
     Ok(url)
 }
@@ -902,6 +904,19 @@ mod tests {
         assert!(problems[0].starts_with("invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT \"localhost:4318\""));
         assert!(problems[0].ends_with("; using http://collector:4318/base/v1/traces"), "{}", problems[0]);
         assert!(problems[1].ends_with("; using http://collector:4318/base/v1/metrics"), "{}", problems[1]);
+
+        // The base's credentials stay out of the line (until session 39 they were printed).
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://gateway:s3cret@collector:4318"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "localhost:4318"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(config.signal(Signal::Traces).url.as_str(), "https://collector:4318/v1/traces");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].ends_with("; using https://collector:4318/v1/traces"), "{}", problems[0]);
+        assert!(!problems[0].contains("s3cret"), "{}", problems[0]);
 
         // With the base invalid too, both are reported and the default is used.
         let (config, problems) = resolve_with(
