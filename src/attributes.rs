@@ -36,6 +36,17 @@ mod nesting;
 
 pub use nesting::MAX_NESTING;
 
+/// A program's value as text, for the bridges and error descriptions. `ToString` panics when a
+/// `Display` impl returns an error (a formatter of the program's that fails, or one of a
+/// library's that reports a broken invariant so): inside a log call or an error report that
+/// panic was the program's. Here what it wrote before failing is kept.
+pub(crate) fn display_text(value: &(impl fmt::Display + ?Sized)) -> String {
+    use fmt::Write;
+    let mut text = String::new();
+    let _ = write!(text, "{value}");
+    text
+}
+
 /// Text that is either static or shared: cloning never copies the characters.
 #[derive(Clone)]
 pub enum Text {
@@ -396,6 +407,22 @@ impl<K: Into<Text>, V: Into<Value>> From<(K, V)> for KeyValue {
 
 #[cfg(test)]
 mod tests {
+    /// A value whose `Display` writes part of itself, then fails.
+    struct Failing;
+
+    impl fmt::Display for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("half")?;
+            Err(fmt::Error)
+        }
+    }
+
+    #[test]
+    fn a_failing_display_keeps_what_it_wrote() {
+        assert_eq!(display_text(&Failing), "half");
+        assert_eq!(display_text(&format_args!("{} and {}", 1, Failing)), "1 and half");
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,17 @@ use nanotel::proto::common::v1::{any_value::Value as Any, AnyValue};
 use nanotel::proto::logs::v1::LogRecord;
 use nanotel::trace::{Sampler, TracerProvider};
 
+/// A value whose `Display` writes part of itself, then fails: `to_string` panics on it (inside
+/// the program's log call, until session 39); the record keeps what it wrote.
+struct Failing;
+
+impl std::fmt::Display for Failing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half")?;
+        Err(std::fmt::Error)
+    }
+}
+
 fn any(value: &Option<AnyValue>) -> &Any {
     value.as_ref().and_then(|v| v.value.as_ref()).expect("a value")
 }
@@ -31,7 +42,7 @@ fn log_macros_become_log_records() {
         log::info!(order_id = 42, venue = "XNAS", price = 187.25, ioc = true, big = u64::MAX, why:% = std::io::Error::other("closed"); "order {} accepted", 7);
     }
     log::warn!(target: "venue", "disconnected");
-    log::error!("rejected");
+    log::error!(why:% = Failing; "rejected: {}", Failing);
     log::debug!("below the level");
     assert!(!log::log_enabled!(log::Level::Debug));
 
@@ -68,4 +79,6 @@ fn log_macros_become_log_records() {
 
     let error = &records[2];
     assert_eq!((error.severity_number, error.severity_text.as_str()), (Severity::Error.number(), "ERROR"));
+    assert_eq!(any(&error.body), &Any::StringValue("rejected: half".into()));
+    assert_eq!(attributes(error)["why"], &Any::StringValue("half".into()));
 }

@@ -273,6 +273,7 @@ fn conventional_fields_set_name_kind_and_status() {
         tracing::info_span!("errored.source", error = &io as &(dyn std::error::Error + 'static));
         tracing::info_span!("not.errored", error = false);
         tracing::info_span!("error.event").in_scope(|| tracing::error!("venue down"));
+        tracing::info_span!("errored.then.event", error = %"timed out").in_scope(|| tracing::error!("retry failed"));
         tracing::info_span!("warn.event").in_scope(|| tracing::warn!("venue slow"));
         let late = tracing::info_span!("late.kind", otel.kind = tracing::field::Empty);
         late.record("otel.kind", "producer");
@@ -291,6 +292,11 @@ fn conventional_fields_set_name_kind_and_status() {
     assert_eq!(status("not.errored"), None);
     assert_eq!(status("error.event"), Some((StatusCode::Error as i32, String::new())), "an error event fails its span");
     assert_eq!(status("warn.event"), None);
+    assert_eq!(
+        status("errored.then.event"),
+        Some((StatusCode::Error as i32, "timed out".to_owned())),
+        "an error event keeps the description set before (until session 39 it wiped it)"
+    );
     assert_eq!(exported.span("late.kind").kind, OtlpKind::Producer as i32, "otel.kind recorded later");
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use log::kv::{Error as KvError, Key, Value as KvValue, VisitSource, VisitValue};
 
-use crate::attributes::{KeyValue, Text, Value};
+use crate::attributes::{display_text, KeyValue, Text, Value};
 
 use super::logger::Logger;
 use super::severity::Severity;
@@ -78,7 +78,7 @@ impl log::Log for LogBridge {
         }
         let body = match record.args().as_str() {
             Some(message) => Value::from(message),
-            None => Value::from(record.args().to_string()),
+            None => Value::from(display_text(record.args())),
         };
         // The usual target is the module path, which is static: then it is not copied.
         let target = match record.module_path_static() {
@@ -110,7 +110,7 @@ impl<'kvs> VisitSource<'kvs> for Pairs {
     fn visit_pair(&mut self, key: Key<'kvs>, value: KvValue<'kvs>) -> Result<(), KvError> {
         let mut converted = Converted(None);
         value.visit(&mut converted)?;
-        let value = converted.0.unwrap_or_else(|| Value::from(value.to_string()));
+        let value = converted.0.unwrap_or_else(|| Value::from(display_text(&value)));
         self.0.push(KeyValue::new(Arc::<str>::from(key.as_str()), value));
         Ok(())
     }
@@ -121,7 +121,7 @@ struct Converted(Option<Value>);
 
 impl VisitValue<'_> for Converted {
     fn visit_any(&mut self, value: KvValue<'_>) -> Result<(), KvError> {
-        self.0 = Some(Value::from(value.to_string()));
+        self.0 = Some(Value::from(display_text(&value)));
         Ok(())
     }
 

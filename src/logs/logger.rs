@@ -248,7 +248,7 @@ impl LogRecordBuilder<'_> {
     /// record sets itself win). Formats the message, so it allocates.
     pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
         if self.live {
-            self.exception = Some((std::any::type_name::<E>(), error.to_string()));
+            self.exception = Some((std::any::type_name::<E>(), crate::attributes::display_text(error)));
         }
         self
     }

@@ -592,6 +592,18 @@ impl Span {
         data.status = status;
     }
 
+    /// Marks the span failed, with no description, unless its status was set: the `tracing`
+    /// layer's error events, which keep a description set before (`otel.status_message`, an
+    /// `error` field) as `tracing-opentelemetry` does; until session 39 they wiped it.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn fail_unless_set(&mut self) {
+        let Some(slot) = &mut *self.data else { return };
+        let data = slot.data();
+        if data.status == Status::Unset {
+            data.status = Status::error("");
+        }
+    }
+
     /// Records an error as the semantic conventions' `exception` event, with `exception.type` (the
     /// error's Rust type) and `exception.message` (its text, with its sources after `: `). The
     /// status is left to the caller.
@@ -599,11 +611,11 @@ impl Span {
         if self.data.is_none() {
             return;
         }
-        let mut message = error.to_string();
+        let mut message = crate::attributes::display_text(error);
         let mut source = error.source();
         while let Some(cause) = source {
             message.push_str(": ");
-            message.push_str(&cause.to_string());
+            message.push_str(&crate::attributes::display_text(cause));
             source = cause.source();
         }
         self.add_event(

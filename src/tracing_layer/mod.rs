@@ -351,9 +351,10 @@ where
         }
         if *event.metadata().level() == tracing::Level::ERROR {
             // An error event marks its span failed, as tracing-opentelemetry does by default (the
-            // description stays empty: the event itself says what went wrong).
+            // description stays empty: the event itself says what went wrong), unless a status
+            // was set already.
             if let Some(registered) = ctx.event_span(event) {
-                self.with_span(&registered.id(), &ctx, |span| span.set_status(Status::error("")));
+                self.with_span(&registered.id(), &ctx, Span::fail_unless_set);
             }
         }
         if self.span_events {
