@@ -42,7 +42,7 @@ fn log_macros_become_log_records() {
         log::info!(order_id = 42, venue = "XNAS", price = 187.25, ioc = true, big = u64::MAX, why:% = std::io::Error::other("closed"); "order {} accepted", 7);
     }
     log::warn!(target: "venue", "disconnected");
-    log::error!(why:% = Failing; "rejected: {}", Failing);
+    log::error!(why:% = Failing; "rejected: {Failing}");
     log::debug!("below the level");
     assert!(!log::log_enabled!(log::Level::Debug));
 
