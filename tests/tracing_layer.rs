@@ -565,3 +565,52 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].span_id, spans["inner"].span_id);
 }
+
+/// A sampler of the program's that keeps server spans and spans marked `keep`, and tells what it
+/// was shown: the name, kind and attribute keys of each span.
+struct ServersAndMarked {
+    seen: std::sync::Mutex<Vec<(String, nanotel::trace::SpanKind, Vec<String>)>>,
+}
+
+impl nanotel::trace::ShouldSample for ServersAndMarked {
+    fn should_sample(&self, input: &nanotel::trace::SamplingInput<'_>) -> nanotel::trace::SamplingResult {
+        let keys = input.attributes().iter().map(|kv| kv.key.as_str().to_owned()).collect::<Vec<_>>();
+        let keep = input.kind() == nanotel::trace::SpanKind::Server || keys.iter().any(|key| key == "keep");
+        self.seen.lock().unwrap().push((input.name().to_owned(), input.kind(), keys));
+        if keep {
+            nanotel::trace::SamplingResult::RECORD_AND_SAMPLE
+        } else {
+            nanotel::trace::SamplingResult::DROP
+        }
+    }
+
+    fn description(&self) -> String {
+        "ServersAndMarked".into()
+    }
+}
+
+/// Under a sampler of the program's, the layer's spans are decided with their name (`otel.name`
+/// included), kind and initial fields, as `tracing-opentelemetry` passes them: until session 39
+/// the sampler saw every one as `Internal` with no attributes, and could keep none by them.
+#[test]
+fn a_custom_sampler_sees_the_kind_name_and_fields_of_a_tracing_span() {
+    use nanotel::trace::SpanKind;
+    let sampler = std::sync::Arc::new(ServersAndMarked { seen: std::sync::Mutex::new(Vec::new()) });
+    let exported = exported(Sampler::Custom(sampler.clone()), false, |_| {
+        let request = tracing::info_span!("request", otel.kind = "server", otel.name = "GET /orders", qty = 1);
+        request.in_scope(|| {
+            tracing::info_span!("internal.step").in_scope(|| {});
+            tracing::info_span!("marked.step", keep = true, otel.status_code = "ok");
+        });
+        tracing::info_span!(parent: None, "root.marked", keep = true);
+    });
+    let names: std::collections::BTreeSet<&str> = exported.spans.keys().map(String::as_str).collect();
+    assert_eq!(names, ["GET /orders", "marked.step", "root.marked"].into_iter().collect());
+    assert_eq!(exported.span("marked.step").status.clone().map(|s| s.code), Some(StatusCode::Ok as i32));
+    assert_eq!(exported.span("marked.step").trace_id, exported.span("GET /orders").trace_id, "under its parent");
+    assert_ne!(exported.span("root.marked").trace_id, exported.span("GET /orders").trace_id, "a root");
+    let seen = sampler.seen.lock().unwrap();
+    let request = seen.iter().find(|(name, ..)| name == "GET /orders").expect("asked about the request");
+    assert_eq!(request.1, SpanKind::Server);
+    assert_eq!(request.2, ["tracing.target", "qty"]);
+}

@@ -19,7 +19,8 @@
 //! - `follows_from` links the span to the other span.
 //! - Conventional fields: `otel.name` names the span; `otel.kind` (`server`, `client`,
 //!   `producer`, `consumer`, `internal`, any case) sets its kind (recorded later too: the
-//!   sampler decided with the kind the span was made with);
+//!   sampler decided with the kind the span was made with; a sampler of the program's is told
+//!   the kind, name and fields the span is made with, read first, one allocation a span);
 //!   `otel.status_code` (`ok` or `error`) and `otel.status_message` (also spelled
 //!   `otel.status_description`, which implies `error`) set its status. None of these becomes an
 //!   attribute. An `error` field (other than `false`) sets the status to error, its text the
@@ -67,7 +68,7 @@ use tracing_subscriber::Layer;
 use crate::attributes::{KeyValue, Text};
 use crate::logs::Logger;
 use crate::own_threads;
-use crate::trace::{Context, Span, SpanBuilder, SpanContext, Status, Tracer};
+use crate::trace::{Context, Span, SpanBuilder, SpanContext, SpanKind, Status, Tracer};
 
 use fields::{span_field, SpanField, Typed};
 use spans::SpanTable;
@@ -159,23 +160,91 @@ impl NanotelLayer {
         self
     }
 
-    /// The builder of the span for a `tracing` span with `attributes`, under its parent: an
-    /// explicit parent's span, none for an explicit root, else the current context.
+    /// The parent of the span for a `tracing` span with `attributes`: an explicit parent's span,
+    /// none for an explicit root, else the current context (`None` both: see [`Parent`]).
+    fn parent_of<S>(&self, attributes: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> Parent
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if attributes.is_root() {
+            return Parent::Root;
+        }
+        match attributes.parent().and_then(|parent| self.context_of(parent, ctx)) {
+            Some(parent) => Parent::Explicit(Context::from_span_context(parent)),
+            // The current `tracing` span, if any, made its span current when entered; a nanotel
+            // span entered since is the innermost, and current.
+            None => Parent::Current,
+        }
+    }
+
+    /// The builder of the span for a `tracing` span with `attributes`, under its parent.
     fn builder<S>(&self, attributes: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> SpanBuilder<'_>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let name = attributes.metadata().name();
-        if attributes.is_root() {
-            return self.tracer.root_span(name);
+        match self.parent_of(attributes, ctx) {
+            Parent::Root => self.tracer.root_span(name),
+            Parent::Explicit(parent) => self.tracer.span_with_parent(name, &parent),
+            Parent::Current => self.tracer.span(name),
         }
-        let explicit = attributes.parent().and_then(|parent| self.context_of(parent, ctx));
-        match explicit {
-            Some(parent) => self.tracer.span_with_parent(name, &Context::from_span_context(parent)),
-            // The current `tracing` span, if any, made its span current when entered; a nanotel
-            // span entered since is the innermost, and current.
-            None => self.tracer.span(name),
+    }
+
+    /// The span for a `tracing` span under a sampler of the program's, which decides on the
+    /// span's name, kind and initial attributes: the fields are read first (into a vector, one
+    /// allocation, on this path only), then the span is asked for with them. Until session 39
+    /// such a sampler saw every span as `Internal` and without attributes (`otel.kind` set
+    /// after its decision), as it does for `Tracer::span`.
+    #[cold]
+    #[inline(never)]
+    fn new_span_asking<S>(&self, attributes: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> Span
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let metadata = attributes.metadata();
+        let mut initial = vec![KeyValue::new(events::TARGET, Text::Static(metadata.target()))];
+        let (mut kind, mut name, mut status) = (SpanKind::Internal, None, None);
+        attributes.record(&mut Typed(|field, value| {
+            span_field(field, value, |field| match field {
+                SpanField::Attribute(attribute) => initial.push(attribute),
+                SpanField::Kind(set) => kind = set,
+                SpanField::Name(text) => name = Some(text),
+                SpanField::Status(set) => status = later_status(status.take(), set),
+            });
+        }));
+        let name = name.unwrap_or(Text::Static(metadata.name()));
+        let mut builder = match self.parent_of(attributes, ctx) {
+            Parent::Root => {
+                self.tracer.span_with_in(&Context::from_span_context(SpanContext::invalid()), name, kind, &initial)
+            }
+            Parent::Explicit(parent) => self.tracer.span_with_in(&parent, name, kind, &initial),
+            Parent::Current => self.tracer.span_with(name, kind, &initial),
+        };
+        let mut span = builder.start();
+        if let Some(status) = status {
+            span.set_status(status);
         }
+        span
+    }
+}
+
+/// Where a span for a `tracing` span goes.
+enum Parent {
+    /// `parent: None`: a new trace.
+    Root,
+    /// An explicit `parent:` the layer made a span for.
+    Explicit(Context),
+    /// The current context.
+    Current,
+}
+
+/// The status to set once the span starts, after `set` comes: as the span's own rule, `Ok` is
+/// final, otherwise the last one wins.
+fn later_status(before: Option<Status>, set: Status) -> Option<Status> {
+    if before == Some(Status::Ok) {
+        before
+    } else {
+        Some(set)
     }
 }
 
@@ -267,6 +336,10 @@ where
         if own_threads::is_current() {
             return;
         }
+        if self.tracer.asks_custom() {
+            let span = self.new_span_asking(attributes, &ctx);
+            return self.keep(id, span, &ctx);
+        }
         let mut builder = self.builder(attributes, &ctx);
         let metadata = attributes.metadata();
         builder.with_attribute(KeyValue::new(events::TARGET, Text::Static(metadata.target())));
@@ -280,12 +353,7 @@ where
                     builder.with_kind(kind);
                 }
                 SpanField::Name(text) => name = Some(text),
-                // As the span will: `Ok` is final, otherwise the last one wins.
-                SpanField::Status(set) => {
-                    if status != Some(Status::Ok) {
-                        status = Some(set);
-                    }
-                }
+                SpanField::Status(set) => status = later_status(status.take(), set),
             });
         }));
         let mut span = builder.start();
