@@ -522,6 +522,12 @@ fn an_instrumented_task_polled_on_two_threads_is_the_parent_on_each() {
     assert_eq!(exported.span("nanotel.in_task").span_id, id(&child));
 }
 
+/// A layer that takes every span and event and does nothing with them: beside it, a span the
+/// nanotel layer's own filter skips is still made (alone, its callsite is off altogether).
+struct TakesEverything;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TakesEverything {}
+
 #[test]
 fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_the_span_above() {
     use tracing_subscriber::filter::LevelFilter;
@@ -534,12 +540,17 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
         .build()
         .unwrap();
     let layer = telemetry.tracing_layer().with_filter(LevelFilter::INFO);
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer).with(TakesEverything), || {
         tracing::info_span!("outer").in_scope(|| {
             tracing::debug_span!("filtered").in_scope(|| {
                 tracing::debug!("filtered event");
                 tracing::info_span!("inner").in_scope(|| tracing::info!("kept event"));
             });
+        });
+        // An explicit parent the filter skipped: a new trace, not the span current here.
+        let skipped = tracing::debug_span!(parent: None, "skipped.parent");
+        tracing::info_span!("unrelated").in_scope(|| {
+            tracing::info_span!(parent: &skipped, "explicit.child");
         });
     });
     telemetry.force_flush(WAIT).unwrap();
@@ -553,8 +564,10 @@ fn a_level_filter_on_the_layer_skips_spans_and_events_and_their_children_reach_t
         .flat_map(|s| &s.spans)
         .map(|span| (span.name.as_str(), span))
         .collect();
-    assert_eq!(spans.len(), 2, "{:?}", spans.keys());
+    assert_eq!(spans.len(), 4, "{:?}", spans.keys());
     assert_eq!(spans["inner"].parent_span_id, spans["outer"].span_id);
+    assert!(spans["explicit.child"].parent_span_id.is_empty(), "a root: {:?}", spans["explicit.child"]);
+    assert_ne!(spans["explicit.child"].trace_id, spans["unrelated"].trace_id);
     let logs: Vec<&LogRecord> = requests
         .iter()
         .filter_map(|r| r.as_logs())

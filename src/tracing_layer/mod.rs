@@ -161,7 +161,10 @@ impl NanotelLayer {
     }
 
     /// The parent of the span for a `tracing` span with `attributes`: an explicit parent's span,
-    /// none for an explicit root, else the current context (`None` both: see [`Parent`]).
+    /// none for an explicit root, else the current context. An explicit parent the layer made no
+    /// span for (one its per-layer filter skipped) starts a new trace, as `tracing-opentelemetry`
+    /// does: until session 39 the span went under whatever was current on the thread, another
+    /// task's span as often as not.
     fn parent_of<S>(&self, attributes: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> Parent
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -169,11 +172,14 @@ impl NanotelLayer {
         if attributes.is_root() {
             return Parent::Root;
         }
-        match attributes.parent().and_then(|parent| self.context_of(parent, ctx)) {
-            Some(parent) => Parent::Explicit(Context::from_span_context(parent)),
+        let Some(explicit) = attributes.parent() else {
             // The current `tracing` span, if any, made its span current when entered; a nanotel
             // span entered since is the innermost, and current.
-            None => Parent::Current,
+            return Parent::Current;
+        };
+        match self.context_of(explicit, ctx) {
+            Some(parent) => Parent::Explicit(Context::from_span_context(parent)),
+            None => Parent::Root,
         }
     }
 
