@@ -20,6 +20,13 @@ thread_local! {
     // `current_ids`), one thread-local load with no borrow to check. Whether `CURRENT` is sampled,
     // which the record asks first, is in `thread_words`, beside the record's stripe slot.
     static CURRENT_IDS: Cell<CurrentIds> = const { Cell::new(CurrentIds::NONE) };
+    // How many guards are alive on this thread: each knows its place, so that one dropped while a
+    // guard made after it lives (out of order) is told apart.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    // What the guards dropped out of order would have restored, by their place: due when every
+    // guard made after them is gone. Empty but after such a drop (its count in `EARLY`).
+    static DROPPED_EARLY: RefCell<Vec<(u32, Option<SpanContext>)>> = const { RefCell::new(Vec::new()) };
+    static EARLY: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Where this thread's current-span flag and ids live (for `metrics::series_cache`'s layout test).
@@ -132,10 +139,20 @@ pub(crate) fn current_span_context() -> Option<SpanContext> {
 
 /// Keeps a context current on this thread; dropping it restores the one it replaced.
 ///
+/// Guards are meant to be dropped in the reverse order of their making. One dropped while a
+/// guard made after it still lives (guards in a `Vec`, or fields of a struct, drop first to last)
+/// changes nothing then: what it restores waits until the guards made after it are gone too, so
+/// that the current context is always that of the innermost guard alive, and nothing once all
+/// are dropped. (Until session 39 such a guard restored its context at once, and the later
+/// guard's drop made the first span current again, ended, for the rest of the thread.)
+///
 /// Bound to the thread it was made on (it is neither `Send` nor `Sync`).
 #[must_use = "the context is current only while the guard lives"]
 pub struct ContextGuard {
     previous: Option<SpanContext>,
+    /// Its place among the guards alive on the thread (1 for the outermost); 0 for a guard made
+    /// while the thread's locals were torn down, which restores nothing.
+    depth: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -148,24 +165,66 @@ impl ContextGuard {
             current.replace(Some(span))
         });
         let Ok(previous) = entered else {
-            return ContextGuard { previous: None, _not_send: PhantomData };
+            return ContextGuard { previous: None, depth: 0, _not_send: PhantomData };
         };
         HAS_CURRENT.with(|has| has.set(true));
-        ContextGuard { previous, _not_send: PhantomData }
+        let depth = DEPTH.with(|depth| {
+            depth.set(depth.get() + 1);
+            depth.get()
+        });
+        ContextGuard { previous, depth, _not_send: PhantomData }
     }
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take();
+        if self.depth == 0 {
+            return;
+        }
+        let mut previous = self.previous.take();
         // `try_with`: a guard dropped while the thread's locals are being torn down has nothing to
         // restore.
+        let Ok(alive) = DEPTH.try_with(Cell::get) else { return };
+        if self.depth < alive {
+            return drop_early(self.depth, previous);
+        }
+        let mut depth = self.depth - 1;
+        // The guards made before this one and dropped already restore now, innermost first.
+        if EARLY.try_with(Cell::get).is_ok_and(|early| early > 0) {
+            while let Some(theirs) = take_dropped_early(depth) {
+                previous = theirs;
+                depth -= 1;
+            }
+        }
+        let _ = DEPTH.try_with(|alive| alive.set(depth));
         let has_previous = previous.is_some();
         set_current_ids(previous.as_ref());
         if CURRENT.try_with(|current| current.replace(previous)).is_ok() {
             HAS_CURRENT.with(|has| has.set(has_previous));
         }
     }
+}
+
+/// Keeps what the guard at place `depth`, dropped while a guard made after it lives, restores.
+#[cold]
+fn drop_early(depth: u32, previous: Option<SpanContext>) {
+    let kept = DROPPED_EARLY.try_with(|early| early.borrow_mut().push((depth, previous)));
+    if kept.is_ok() {
+        EARLY.with(|early| early.set(early.get() + 1));
+    }
+}
+
+/// What the guard at place `depth` left to restore when it was dropped early, if it was.
+#[cold]
+fn take_dropped_early(depth: u32) -> Option<Option<SpanContext>> {
+    let taken = DROPPED_EARLY.try_with(|early| {
+        let mut early = early.borrow_mut();
+        let index = early.iter().position(|(place, _)| *place == depth)?;
+        Some(early.swap_remove(index).1)
+    });
+    let taken = taken.ok().flatten()?;
+    EARLY.with(|early| early.set(early.get() - 1));
+    Some(taken)
 }
 
 /// Runs futures with a [`Context`] current on every poll, so spans started inside (on whatever
@@ -237,6 +296,31 @@ mod tests {
         }
         assert_eq!(Context::current(), Context::default());
         assert_eq!(current_ids(), CurrentIds::NONE);
+    }
+
+    /// Guards dropped out of order: the current context is the innermost guard's still alive,
+    /// and none once all are gone (until session 39 the first span stayed current, ended).
+    #[test]
+    fn guards_dropped_out_of_order_leave_the_innermost_alive_current() {
+        assert_eq!(Context::current(), Context::default());
+        let guards: Vec<ContextGuard> = (1..=3).map(|n| context(n).attach()).collect();
+        drop(guards); // a `Vec` drops its first element first
+        assert_eq!(Context::current(), Context::default());
+        assert_eq!(current_ids(), CurrentIds::NONE);
+
+        let a = context(1).attach();
+        let b = context(2).attach();
+        let c = context(3).attach();
+        drop(b);
+        assert_eq!(Context::current(), context(3), "c still lives");
+        drop(c);
+        assert_eq!(Context::current(), context(1), "b went before c; a is the innermost left");
+        let d = context(4).attach();
+        drop(a);
+        assert_eq!(Context::current(), context(4));
+        drop(d);
+        assert_eq!(Context::current(), Context::default());
+        assert_eq!(EARLY.with(Cell::get), 0, "nothing left waiting");
     }
 
     #[test]
