@@ -191,7 +191,7 @@ impl Drop for ContextGuard {
         let mut depth = self.depth - 1;
         // The guards made before this one and dropped already restore now, innermost first.
         if EARLY.try_with(Cell::get).is_ok_and(|early| early > 0) {
-            while let Some(theirs) = take_dropped_early(depth) {
+            while let Some(LeftToRestore(theirs)) = take_dropped_early(depth) {
                 previous = theirs;
                 depth -= 1;
             }
@@ -214,13 +214,16 @@ fn drop_early(depth: u32, previous: Option<SpanContext>) {
     }
 }
 
+/// What a guard dropped early left to restore (a context, or none).
+struct LeftToRestore(Option<SpanContext>);
+
 /// What the guard at place `depth` left to restore when it was dropped early, if it was.
 #[cold]
-fn take_dropped_early(depth: u32) -> Option<Option<SpanContext>> {
+fn take_dropped_early(depth: u32) -> Option<LeftToRestore> {
     let taken = DROPPED_EARLY.try_with(|early| {
         let mut early = early.borrow_mut();
         let index = early.iter().position(|(place, _)| *place == depth)?;
-        Some(early.swap_remove(index).1)
+        Some(LeftToRestore(early.swap_remove(index).1))
     });
     let taken = taken.ok().flatten()?;
     EARLY.with(|early| early.set(early.get() - 1));
