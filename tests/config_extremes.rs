@@ -182,3 +182,18 @@ fn every_duration_set_in_code_at_zero_or_max_still_exports() {
         assert_eq!(report.accounting.signal(Signal::Traces).exported, 10, "{value:?}: {}", report.accounting.to_json());
     }
 }
+
+/// `force_flush` and `shutdown` given `Duration::MAX` ("as long as it takes") wait as a day
+/// does: until session 39 the deadline overflowed, a panic in the program's call.
+#[test]
+fn a_flush_and_a_shutdown_of_duration_max_do_not_panic() {
+    let collector = TestCollector::start().expect("a loopback collector");
+    let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
+    let tracers = TracerProvider::builder().without_env().build();
+    tracers.attach(&pipeline);
+    drop(tracers.tracer("extremes").span("order").start());
+    pipeline.force_flush(Duration::MAX).expect("flushed");
+    let report = pipeline.shutdown(Duration::MAX);
+    assert!(report.completed);
+    assert_eq!(report.accounting.signal(Signal::Traces).exported, 1, "{}", report.accounting.to_json());
+}

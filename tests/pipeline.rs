@@ -511,6 +511,10 @@ fn shutdown_returns_within_its_deadline_against_a_hung_collector() {
     assert!(report.completed);
     assert_eq!(report.accounting.traces.dropped(DropReason::Shutdown), 40);
     assert_eq!(report.accounting.traces.exported, 0);
+    assert_eq!(
+        report.accounting.traces.in_flight, 0,
+        "the abandoned request is not in flight (until session 39 it was)"
+    );
     assert_identity(&report.accounting);
 }
 

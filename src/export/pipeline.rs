@@ -537,6 +537,8 @@ impl Pipeline {
         let Some(thread) = self.thread.take() else {
             return ShutdownReport { completed: true, accounting: self.accounting() };
         };
+        // `Duration::MAX` for "as long as it takes" would overflow the deadline: a day is that.
+        let timeout = crate::config::at_most_a_day(timeout);
         let deadline = Instant::now() + timeout;
         let (reply, done) = channel::bounded(1);
         let completed = self.control.send(Command::Shutdown { deadline, reply }).is_ok()
@@ -556,6 +558,8 @@ impl Pipeline {
 /// for its answer, `timeout` at most.
 pub(crate) fn request_flush(control: &Sender<Command>, shared: &Shared, timeout: Duration) -> Result<(), FlushError> {
     let (reply, answer) = channel::bounded(1);
+    // As in `shutdown_within`: no deadline past a day.
+    let timeout = crate::config::at_most_a_day(timeout);
     let deadline = Instant::now() + timeout;
     control.send(Command::Flush { deadline, reply }).map_err(|_| FlushError::Stopped)?;
     // A little grace beyond the deadline: the thread answers at the deadline itself.

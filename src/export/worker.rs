@@ -918,8 +918,14 @@ impl Worker {
         // drain them again); then the records ended since the last pass are taken: the queues
         // are closed, so they too are counted as dropped at shutdown instead of being left
         // uncounted in their threads' buffers.
-        // Requests still out are abandoned: their batches are at their lanes' heads.
+        // Requests still out are abandoned: their batches are at their lanes' heads, dropped
+        // below, and nothing is in flight any more (`settle`, which zeroes the gauge, never
+        // comes for them: until session 39 the final report still showed them in flight).
         self.requests = [None, None, None];
+        for lane in &mut self.lanes {
+            lane.in_flight = None;
+            self.shared.accounting.signal(lane.signal).in_flight.store(0, Ordering::Relaxed);
+        }
         let mut sink = RecordSink::new(&self.shared, None);
         for source in &mut self.sources {
             diag::catch_panic(&self.source_panicked, || source.close(&mut sink), report_source_panic);
