@@ -5,7 +5,7 @@
 #[path = "support/accounting.rs"]
 mod accounting;
 
-use accounting::{assert_identity, WAIT};
+use accounting::{assert_identity, wait_for, WAIT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -348,6 +348,31 @@ fn the_breaker_opens_rejects_half_opens_and_closes_on_a_good_probe() {
     assert_eq!(snapshot.breaker.transitions, 3, "closed → open → half-open → closed");
     assert_eq!(snapshot.traces.exported, 1);
     assert_identity(&snapshot);
+}
+
+/// A flush while one signal's breaker is open waits for the other signals to deliver what they
+/// hold, then says the breaker blocks the rest: until session 39 it answered at once, and a flush
+/// at the process's exit ended with a healthy collector's last batches still out.
+#[test]
+fn a_flush_blocked_by_one_breaker_still_waits_for_the_other_signals() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::Status { code: 503, retry_after: None, message: "down".into() });
+    // The log's answer drips in, byte by byte: its request is out for a while.
+    collector.script(Some(Signal::Logs), [Reply::Drip(Duration::from_millis(10))]);
+    let pipeline = builder(&collector)
+        .with_breaker(BreakerConfig {
+            failure_threshold: 1,
+            reset_timeout: Duration::from_secs(30),
+            ..BreakerConfig::default()
+        })
+        .build()
+        .unwrap();
+    pipeline.handle().send_span(&scope("gateway"), span(1));
+    assert!(wait_for(|| pipeline.accounting().traces.breaker.state == "open"));
+    pipeline.handle().send_log(&scope("gateway"), log(1));
+    let flushed = pipeline.force_flush(WAIT);
+    assert!(matches!(flushed, Err(FlushError::CircuitOpen { pending: 1 })), "{flushed:?}");
+    assert_eq!(pipeline.accounting().logs.exported, 1, "{}", pipeline.accounting().to_json());
 }
 
 #[test]

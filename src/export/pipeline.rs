@@ -399,7 +399,8 @@ pub enum FlushError {
         /// Items of all signals not yet delivered.
         pending: u64,
     },
-    /// The circuit breaker is open: nothing can be sent until it half-opens.
+    /// A circuit breaker is open: what is left (of the signals it holds back; the others have
+    /// delivered theirs) cannot be sent until it half-opens.
     CircuitOpen {
         /// Items of all signals held back.
         pending: u64,
@@ -514,8 +515,9 @@ impl Pipeline {
     /// # Errors
     ///
     /// [`FlushError::Timeout`] when the deadline passes with items still queued,
-    /// [`FlushError::CircuitOpen`] when the breaker holds them back, or [`FlushError::Stopped`]
-    /// when the exporter thread has stopped.
+    /// [`FlushError::CircuitOpen`] when what is left is held back by open breakers (once the
+    /// other signals delivered what they hold), or [`FlushError::Stopped`] when the exporter
+    /// thread has stopped.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
         request_flush(&self.control, &self.handle.shared, timeout)
     }

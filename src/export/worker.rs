@@ -895,8 +895,14 @@ impl Worker {
         }
         let empty = self.is_empty();
         let pending = self.pending_items();
-        // Blocked: a signal with something to send whose breaker is open.
-        let open = self.lanes.iter().any(|lane| lane.breaker_is_open() && !lane.backlog.is_empty());
+        // Blocked: a signal with something to send whose breaker is open, and every other one
+        // done. Answered while another signal still had batches to deliver (until session 39), a
+        // flush at the process's exit ended with a healthy collector's last batches still out.
+        let blocked = |lane: &Lane| lane.breaker_is_open() && !lane.backlog.is_empty();
+        let done = |lane: &Lane| lane.backlog.is_empty() && self.queue_len(lane.signal) == 0;
+        let open = self.lanes.iter().any(blocked)
+            && !self.sources_behind
+            && self.lanes.iter().all(|lane| blocked(lane) || done(lane));
         self.flushes.retain(|(deadline, reply)| {
             let answer = if empty {
                 Ok(())
