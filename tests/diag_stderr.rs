@@ -260,3 +260,48 @@ fn a_processor_that_panics_at_every_span_has_its_panic_shown_once() {
     assert_eq!(shown, 1, "{stderr}");
     assert!(stderr.contains("a processor bug on order-0"), "{stderr}");
 }
+
+/// Set in the fifth child's environment: its span processor waits until released.
+const BLOCKING_CHILD: &str = "DIAG_STDERR_BLOCKING_CHILD";
+
+/// The fifth child's work: a span through a processor that waits (on a lock the program holds,
+/// say) until released, a flush that gives up waiting, then the processor released.
+#[test]
+fn child_with_a_processor_that_does_not_return() {
+    if std::env::var_os(BLOCKING_CHILD).is_none() {
+        return;
+    }
+    let collector = TestCollector::start().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let pipeline = Pipeline::builder()
+        .without_env()
+        .with_self_telemetry(false)
+        .with_endpoint(collector.endpoint())
+        .with_span_processor(move |_: &InstrumentationScope, _: &mut Span| -> nanotel::export::Verdict {
+            let _ = released.lock().unwrap().recv();
+            nanotel::export::Verdict::Keep
+        })
+        .build()
+        .unwrap();
+    let scope = std::sync::Arc::new(InstrumentationScope { name: "gateway".into(), ..Default::default() });
+    pipeline.handle().send_span(&scope, Span { name: "order".into(), ..Default::default() });
+    let flushed = pipeline.force_flush(Duration::from_millis(1500));
+    println!("flush: {flushed:?}");
+    drop(release);
+    let _ = pipeline.shutdown(Duration::from_secs(5));
+    println!("done");
+}
+
+/// A flush held by a span processor that does not return says so (until session 39 the
+/// processors ran outside the marked work, and nothing was said).
+#[test]
+fn a_flush_held_by_a_processor_says_so() {
+    let output = child_command("child_with_a_processor_that_does_not_return", BLOCKING_CHILD).output().expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && stdout.contains("done"), "{}:\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("flush: Err(Timeout"), "{stdout}");
+    let said = "nanotel: warning: a flush gave up waiting for the exporter thread: the exporter thread has been \
+                draining spans and log records through the span and log processors for ";
+    assert!(stderr.contains(said), "{stderr}");
+}

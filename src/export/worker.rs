@@ -526,7 +526,10 @@ impl Worker {
         match signal {
             Signal::Traces => {
                 let mut groups = group_by_scope(self.shared.spans.as_ref()?, max_items);
+                // The program's processors run here: a flush that gives up says so if they hold it.
+                let busy = self.shared.busy.enter(Work::Draining);
                 count_processed(counters, self.extensions.spans.run(&mut groups));
+                drop(busy);
                 let items = groups.iter().map(|(_, spans)| spans.len() as u64).sum();
                 let scope_spans = groups
                     .into_iter()
@@ -539,7 +542,9 @@ impl Worker {
             }
             Signal::Logs => {
                 let mut groups = group_by_scope(self.shared.logs.as_ref()?, max_items);
+                let busy = self.shared.busy.enter(Work::Draining);
                 count_processed(counters, self.extensions.logs.run(&mut groups));
+                drop(busy);
                 let items = groups.iter().map(|(_, records)| records.len() as u64).sum();
                 let scope_logs = groups
                     .into_iter()
