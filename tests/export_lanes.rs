@@ -280,6 +280,43 @@ fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
     assert!(most_held <= BUDGET as u64, "held {most_held} bytes, budget {BUDGET}");
 }
 
+/// One signal's outage does not starve the others of the backlog they share: while the traces
+/// collector is down and its spans fill the budget, log records still go out. (Until session 39
+/// the traces backlog took the whole budget, and the logs lane, finding no room, formed no batch:
+/// its records waited until its queue overflowed, though their collector answered.)
+#[test]
+fn an_outage_of_one_signal_leaves_the_others_room_in_the_backlog() {
+    const BUDGET: usize = 16 * 1024;
+    let collector = TestCollector::start().unwrap();
+    let down = Reply::Status { code: 503, retry_after: None, message: "down".into() };
+    collector.script(Some(Signal::Traces), (0..1000).map(|_| down.clone()));
+    // Uncompressed, so that sizes are as sent: a first log batch of about 6 KB leaves the logs
+    // lane asking for that much room again, more than the traces' smaller batches leave free.
+    let pipeline = builder(&collector)
+        .with_compression(nanotel::export::Compression::None)
+        .with_backlog_max_bytes(BUDGET)
+        .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let mut large = log(0);
+    large.body = Some(nanotel::proto::common::v1::AnyValue {
+        value: Some(nanotel::proto::common::v1::any_value::Value::StringValue("x".repeat(6000))),
+    });
+    handle.send_log(&scope(), large);
+    assert!(wait_for(|| pipeline.accounting().logs.exported == 1), "the logs lane has formed a batch");
+    produce_watching(&pipeline, 1000, Duration::from_millis(800), |_| {});
+    let traces = pipeline.accounting().traces;
+    assert!(traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "the spans filled their part of the budget");
+    for i in 1..=20 {
+        handle.send_log(&scope(), log(i));
+    }
+    assert!(wait_for(|| pipeline.accounting().logs.exported == 21), "{}", pipeline.accounting().to_json());
+    let held = |snapshot: &nanotel::export::Snapshot| snapshot.traces.backlog_bytes + snapshot.logs.backlog_bytes;
+    let snapshot = pipeline.accounting();
+    assert!(held(&snapshot) <= BUDGET as u64, "{}", snapshot.to_json());
+}
+
 /// The breaker's probe hangs for 2 s while spans keep coming: all that time the breaker is half
 /// open with a request out, the backlog still sheds its oldest waiting batches past the budget
 /// (never the probe's), and the probe's batch is accounted like any other. (Before: a half-open

@@ -470,11 +470,19 @@ impl Worker {
         held == 0 || held + largest + largest / 8 <= self.config.backlog_max_bytes
     }
 
-    /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, counted
-    /// as `circuit_open`; its newest batch, and one a request is out for, stay.
+    /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, less the
+    /// room the lanes whose breakers are closed need for their next batch, counted as
+    /// `circuit_open`; its newest batch, and one a request is out for, stay. (Until session 39 a
+    /// lane in a long outage filled the whole budget, and the healthy signals, finding no room,
+    /// stopped forming batches: their queues overflowed while their collector answered.)
     fn shed_past_budget(&mut self, index: usize) {
         let counters = self.shared.accounting.signal(self.lanes[index].signal);
-        while self.backlog_bytes() > self.config.backlog_max_bytes {
+        let for_the_others: usize = (self.lanes.iter().enumerate())
+            .filter(|&(other, lane)| other != index && !lane.breaker_is_tripped())
+            .map(|(_, lane)| lane.largest_batch + lane.largest_batch / 8)
+            .sum();
+        let budget = self.config.backlog_max_bytes.saturating_sub(for_the_others);
+        while self.backlog_bytes() > budget {
             let Some(oldest) = self.lanes[index].shed_oldest_waiting() else { break };
             counters.drop_queued(DropReason::CircuitOpen, oldest.items);
         }
