@@ -313,8 +313,13 @@ fn exceptions_and_status_follow_the_rules() {
 fn a_full_ring_drops_and_counts() {
     let provider = TracerProvider::builder().without_env().with_ring_capacity(4).build();
     let tracer = provider.tracer("gateway");
-    for _ in 0..10 {
-        tracer.span("burst").start().end();
+    for i in 0..10 {
+        let span = tracer.span("burst").start();
+        // A span that found no slot does not record, and so does not say it is sampled (until
+        // session 39 it did: its children and downstream services sampled a hole in the trace).
+        assert_eq!(span.is_recording(), i < 4);
+        assert_eq!(span.context().is_sampled(), span.is_recording(), "span {i}");
+        span.end();
     }
     let mut kept = 0;
     let dropped = provider.drain(usize::MAX, |_, _| kept += 1);
@@ -322,6 +327,12 @@ fn a_full_ring_drops_and_counts() {
     tracer.span("after").start().end();
     assert_eq!(collect(&provider).len(), 1);
     assert_eq!(provider.drain(usize::MAX, |_, _| {}), 0, "drops are reported once");
+    // A child that finds no slot (its parent's context held in its builder) says the same.
+    let held: Vec<_> = (0..4).map(|_| tracer.span("held").start()).collect();
+    let parent = nanotel::trace::Context::from_span_context(held[0].context().clone());
+    let child = tracer.span_with_parent("child", &parent).start();
+    assert!(!child.is_recording() && !child.context().is_sampled());
+    assert_eq!(child.context().trace_id(), parent.span_context().trace_id(), "in its parent's trace");
 }
 
 #[test]

@@ -181,6 +181,31 @@ impl LazyContext {
         taken
     }
 
+    /// This context, not sampled: that of a sampled span that found no slot to record in, which
+    /// must not say it is sampled while it does not record (the specification forbids the two
+    /// together; until session 39 its children and downstream services took it as sampled, and
+    /// the trace had a hole where it was).
+    #[cold]
+    pub(crate) fn into_unsampled(mut self) -> LazyContext {
+        let state = *self.state.get_mut();
+        if state == NEW_SAMPLED_ROOT {
+            *self.state.get_mut() = NEW_ROOT;
+        } else if holds_context(state) {
+            // SAFETY: a state that holds a context has it initialised (see `holds_context`), and
+            // `self` is owned: nothing else reads it while it is rewritten.
+            let context = unsafe { self.context.get_mut().assume_init_mut() };
+            let flags = context.trace_flags().with_sampled(false);
+            *context = SpanContext::new(
+                context.trace_id(),
+                context.span_id(),
+                flags,
+                context.is_remote(),
+                context.trace_state().clone(),
+            );
+        }
+        self
+    }
+
     #[cold]
     fn draw_shared(&self) {
         loop {

@@ -356,7 +356,7 @@ impl<'t> SpanBuilder<'t> {
         // SAFETY: `context` is moved out of below only when no slot took it.
         match unsafe { tracer.open(name, &context, parent_span_id, parent_is_remote) } {
             Some(slot) => SpanBuilder::holding(tracer, LazyContext::elsewhere(), Some(slot)),
-            None => SpanBuilder::holding(tracer, ManuallyDrop::into_inner(context), None),
+            None => SpanBuilder::holding(tracer, ManuallyDrop::into_inner(context).into_unsampled(), None),
         }
     }
 
