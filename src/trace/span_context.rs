@@ -185,6 +185,12 @@ pub struct SpanContext {
 }
 
 impl SpanContext {
+    /// Clears the sampled flag, in place (see `LazyContext::into_unsampled`).
+    #[inline(always)]
+    pub(crate) fn clear_sampled(&mut self) {
+        self.trace_flags = self.trace_flags.with_sampled(false);
+    }
+
     /// A span context from its parts.
     #[must_use]
     pub fn new(
