@@ -210,14 +210,24 @@ fn child_with_a_callback_that_does_not_return() {
 
 #[test]
 fn a_flush_that_gives_up_says_which_program_code_holds_the_exporter_thread() {
-    let output =
-        child_command("child_with_a_callback_that_does_not_return", STUCK_CHILD).output().expect("the child runs");
+    assert_the_flush_gave_up_in(
+        "child_with_a_callback_that_does_not_return",
+        STUCK_CHILD,
+        "collecting metrics: an observable instrument's callback or a metric producer",
+    );
+}
+
+/// Runs the child `entry` (with `marker` set), whose flush gives up while the program's code
+/// holds the exporter thread, and checks that stderr names `work` as what holds it.
+fn assert_the_flush_gave_up_in(entry: &str, marker: &str, work: &str) {
+    let output = child_command(entry, marker).output().expect("the child runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && stdout.contains("done"), "{}:\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("flush: Err(Timeout"), "{stdout}");
-    let said = "nanotel: warning: a flush gave up waiting for the exporter thread: the exporter thread has been \
-                collecting metrics: an observable instrument's callback or a metric producer for ";
-    assert!(stderr.contains(said), "{stderr}");
+    let said = format!(
+        "nanotel: warning: a flush gave up waiting for the exporter thread: the exporter thread has been {work} for "
+    );
+    assert!(stderr.contains(&said), "{stderr}");
 }
 
 /// Set in the fourth child's environment: its span processor panics on every span.
@@ -297,11 +307,9 @@ fn child_with_a_processor_that_does_not_return() {
 /// processors ran outside the marked work, and nothing was said).
 #[test]
 fn a_flush_held_by_a_processor_says_so() {
-    let output = child_command("child_with_a_processor_that_does_not_return", BLOCKING_CHILD).output().expect("runs");
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && stdout.contains("done"), "{}:\n{stdout}\n{stderr}", output.status);
-    assert!(stdout.contains("flush: Err(Timeout"), "{stdout}");
-    let said = "nanotel: warning: a flush gave up waiting for the exporter thread: the exporter thread has been \
-                draining spans and log records through the span and log processors for ";
-    assert!(stderr.contains(said), "{stderr}");
+    assert_the_flush_gave_up_in(
+        "child_with_a_processor_that_does_not_return",
+        BLOCKING_CHILD,
+        "draining spans and log records through the span and log processors",
+    );
 }
