@@ -487,7 +487,7 @@ fn a_recorded_span_keeps_the_ids_it_was_seen_with_and_gets_ids_when_never_seen()
 }
 
 #[test]
-fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
+fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept_unless_before_the_start() {
     let provider = provider();
     let tracer = provider.tracer("gateway");
     let before = unix_nanos_now();
@@ -495,7 +495,10 @@ fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
     span.add_event("ack", []);
     drop(span);
     let after = unix_nanos_now();
-    tracer.span("replayed").start().end_at(1_700_000_000_123_456_789);
+    let later = after + 5_000_000_000;
+    tracer.span("replayed").start().end_at(later);
+    // An end before the start (until session 39 sent as given) is taken as the start.
+    tracer.span("ended.before.started").start().end_at(1_700_000_000_123_456_789);
     let spans = collect(&provider);
     let order = by_name(&spans, "order");
     // The clock is calibrated to the wall clock within microseconds; a millisecond is generous.
@@ -504,7 +507,9 @@ fn timestamps_are_wall_clock_nanoseconds_and_an_explicit_end_is_kept() {
     assert!(window.contains(&order.end_time_unix_nano));
     assert!(order.start_time_unix_nano <= order.events[0].time_unix_nano);
     assert!(order.events[0].time_unix_nano <= order.end_time_unix_nano);
-    assert_eq!(by_name(&spans, "replayed").end_time_unix_nano, 1_700_000_000_123_456_789);
+    assert_eq!(by_name(&spans, "replayed").end_time_unix_nano, later);
+    let backwards = by_name(&spans, "ended.before.started");
+    assert_eq!(backwards.end_time_unix_nano, backwards.start_time_unix_nano, "{backwards:?}");
 }
 
 #[test]

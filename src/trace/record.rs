@@ -19,6 +19,15 @@ use super::extras::{Event, Link, SpanExtras};
 use super::span::{SpanData, SpanKind, SpanRecord, Status};
 use super::span_context::SpanContext;
 
+/// The span's end in Unix nanoseconds, never before its start: a time given to `Span::end_at`
+/// that is earlier (a replayed span's original end, a zero) is taken as the start, a span of no
+/// duration, as the JavaScript SDK does; until session 39 it went out as given, an end before
+/// the start, which the OTLP message says is not expected.
+fn end_unix_nanos(data: &SpanData) -> u64 {
+    let start = clock::ticks_to_unix_nanos(data.start);
+    let end = if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) };
+    end.max(start)
+}
 /// `SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK`: the is-remote bit below is meaningful.
 const HAS_IS_REMOTE: u32 = 0x100;
 /// `SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK`: the parent (or linked) context came from another process.
@@ -67,7 +76,7 @@ fn encode(data: &mut SpanData, limits: ValueLimits) -> otlp::Span {
         name: data.name.as_str().to_owned(),
         kind: kind(data.kind) as i32,
         start_time_unix_nano: clock::ticks_to_unix_nanos(data.start),
-        end_time_unix_nano: if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) },
+        end_time_unix_nano: end_unix_nanos(data),
         attributes: data.attributes.unique().map(attribute).collect(),
         dropped_attributes_count: data.attributes.dropped,
         events: extras
@@ -148,7 +157,7 @@ impl Fields for SpanView<'_> {
         s.string_field(5, data.name.as_str());
         s.int32_field(6, kind(data.kind) as i32);
         s.fixed64_field(7, clock::ticks_to_unix_nanos(data.start));
-        s.fixed64_field(8, if data.end_is_unix_nanos { data.end } else { clock::ticks_to_unix_nanos(data.end) });
+        s.fixed64_field(8, end_unix_nanos(data));
         for kv in data.attributes.held() {
             s.message(9, &AttributeView::top(kv, limits));
         }

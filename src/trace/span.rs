@@ -628,7 +628,8 @@ impl Span {
     #[inline(always)]
     pub fn end(self) {}
 
-    /// Ends the span at a given time, in nanoseconds since the Unix epoch.
+    /// Ends the span at a given time, in nanoseconds since the Unix epoch (a time before the
+    /// span's start is taken as its start).
     pub fn end_at(mut self, unix_nanos: u64) {
         if let Some(slot) = self.data.take() {
             record(slot, Some(unix_nanos));
