@@ -47,6 +47,19 @@ pub(crate) fn display_text(value: &(impl fmt::Display + ?Sized)) -> String {
     text
 }
 
+/// An error's text with its sources after `: `, each by [`display_text`]: the
+/// `exception.message` of a span's exception event and of a log record alike.
+pub(crate) fn error_text<E: std::error::Error + ?Sized>(error: &E) -> String {
+    let mut text = display_text(error);
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&display_text(cause));
+        source = cause.source();
+    }
+    text
+}
+
 /// Text that is either static or shared: cloning never copies the characters.
 #[derive(Clone)]
 pub enum Text {

@@ -245,10 +245,11 @@ impl LogRecordBuilder<'_> {
     }
 
     /// Describes an error with the `exception.type` and `exception.message` attributes (those the
-    /// record sets itself win). Formats the message, so it allocates.
+    /// record sets itself win), the message with the error's sources after `: ` (as
+    /// `Span::record_exception`'s; since session 39). Formats the message, so it allocates.
     pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
         if self.live {
-            self.exception = Some((std::any::type_name::<E>(), crate::attributes::display_text(error)));
+            self.exception = Some((std::any::type_name::<E>(), crate::attributes::error_text(error)));
         }
         self
     }
@@ -317,6 +318,36 @@ mod tests {
 
     use super::*;
     use crate::logs::LoggerProvider;
+
+    /// An error and its source, as a program's error type chains them.
+    #[derive(Debug)]
+    struct Rejected(std::io::Error);
+
+    impl std::fmt::Display for Rejected {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("order rejected by venue")
+        }
+    }
+
+    impl Error for Rejected {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_exceptions_message_carries_its_sources_as_a_spans_does() {
+        let provider = LoggerProvider::builder().without_env().build();
+        let error = Rejected(std::io::Error::other("connection reset"));
+        provider.logger("gateway").record(Severity::Error).exception(&error).emit();
+        let mut records = Vec::new();
+        provider.drain(usize::MAX, |_, record| records.push(record));
+        let message =
+            records[0].attributes.iter().find(|kv| kv.key == "exception.message").and_then(|kv| kv.value.clone());
+        let expected =
+            crate::proto::common::v1::any_value::Value::StringValue("order rejected by venue: connection reset".into());
+        assert_eq!(message.and_then(|value| value.value), Some(expected));
+    }
 
     #[test]
     fn records_not_stored_are_dropped_once() {

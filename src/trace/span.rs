@@ -611,13 +611,7 @@ impl Span {
         if self.data.is_none() {
             return;
         }
-        let mut message = crate::attributes::display_text(error);
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&crate::attributes::display_text(cause));
-            source = cause.source();
-        }
+        let message = crate::attributes::error_text(error);
         self.add_event(
             "exception",
             [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
