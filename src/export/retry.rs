@@ -40,8 +40,9 @@ pub struct RetryPolicy {
     /// not count.
     pub max_elapsed: Duration,
     /// The longest `Retry-After` honoured (default 30 s); a server asking for more waits this
-    /// long, one asking for less than `initial_backoff` waits that. A `Retry-After` holds the signal's lane back for that time, and the batch waits for
-    /// it: it counts neither against the attempts nor against `max_elapsed`.
+    /// long, one asking for less than `initial_backoff` waits that. A `Retry-After` holds the
+    /// signal's lane back for that time, and the batch waits for it: it counts neither against
+    /// the attempts nor against `max_elapsed`.
     pub max_retry_after: Duration,
 }
 

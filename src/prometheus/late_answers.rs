@@ -13,8 +13,8 @@
 //!
 //! Each answer's [`Progress`] moves `WAITING → MAKING → DONE` on the thread that makes it, and
 //! the scrape whose time is up moves it `WAITING → ABANDONED` (never begun) or `MAKING → LATE`
-//! (a stuck thread: counted until `DONE`; the race of the two has loom models). The first 503 of an episode says so on stderr; the
-//! next answer made in time says how many were not.
+//! (a stuck thread: counted until `DONE`; the race of the two has loom models). The first 503
+//! of an episode says so on stderr; the next answer made in time says how many were not.
 
 use std::time::Duration;
 
