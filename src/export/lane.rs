@@ -164,6 +164,12 @@ impl Lane {
         }
     }
 
+    /// The room this lane's next batch is judged to need: its largest so far and an eighth more
+    /// (see `Worker::has_room_for_a_batch`).
+    pub(super) fn room_for_a_batch(&self) -> usize {
+        self.largest_batch + self.largest_batch / 8
+    }
+
     pub(super) fn breaker_is_open(&self) -> bool {
         self.breaker.state() == BreakerState::Open
     }

@@ -466,8 +466,7 @@ impl Worker {
     /// budget is still sent rather than stuck.
     fn has_room_for_a_batch(&self, index: usize) -> bool {
         let held = self.backlog_bytes();
-        let largest = self.lanes[index].largest_batch;
-        held == 0 || held + largest + largest / 8 <= self.config.backlog_max_bytes
+        held == 0 || held + self.lanes[index].room_for_a_batch() <= self.config.backlog_max_bytes
     }
 
     /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, less the
@@ -479,7 +478,7 @@ impl Worker {
         let counters = self.shared.accounting.signal(self.lanes[index].signal);
         let for_the_others: usize = (self.lanes.iter().enumerate())
             .filter(|&(other, lane)| other != index && !lane.breaker_is_tripped())
-            .map(|(_, lane)| lane.largest_batch + lane.largest_batch / 8)
+            .map(|(_, lane)| lane.room_for_a_batch())
             .sum();
         let budget = self.config.backlog_max_bytes.saturating_sub(for_the_others);
         while self.backlog_bytes() > budget {

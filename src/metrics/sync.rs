@@ -178,8 +178,9 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         metric
     }
 
-    /// The temporality, the start of a delta window, and whether this collection resets cells.
-    fn window(&self, cx: &CollectContext) -> (Temporality, u64, bool) {
+    /// The temporality, and the window this collection reads: the start of a delta window,
+    /// whether it resets cells, whether the overflow series was ever used.
+    fn window<'a>(&self, cx: &'a CollectContext) -> (Temporality, Window<'a>) {
         let temporality = cx.preference.temporality(self.descriptor.kind);
         // Relaxed: only collections (serialized by the provider) touch it.
         let start = self.window_start.load(Ordering::Relaxed);
@@ -187,7 +188,8 @@ impl<A: Send + Sync + 'static, N: Number> SyncInstrument<A, N> {
         if reset {
             self.window_start.store(cx.now, Ordering::Relaxed);
         }
-        (temporality, start, reset)
+        let delta = temporality == Temporality::Delta;
+        (temporality, Window { cx, reset, delta, start, overflow_used: self.map.overflowed() > 0 })
     }
 }
 
@@ -919,12 +921,10 @@ impl Points {
 
 impl<N: Number> Collect for SyncInstrument<SumKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, start, reset) = self.window(cx);
-        let overflow_used = self.map.overflowed() > 0;
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
+        let (temporality, w) = self.window(cx);
         let counter = self.descriptor.kind.never_negative();
         let mut points = Points::default();
-        self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
+        self.map.collect(Self::pass(cx, w.reset), |series, overflow| match &series.cells {
             SumKind::Sum(cells) => points.push_sum::<_, N>(&w, series, overflow, cells),
             // An up-down counter's increments may be negative: no sum.
             SumKind::Histogram(cells) => points.push_histogram::<_, N>(&w, series, overflow, cells, counter),
@@ -937,12 +937,10 @@ impl<N: Number> Collect for SyncInstrument<SumKind, N> {
 impl<N: Number> Collect for SyncInstrument<GaugeKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
         // A gauge's window never resets (see `Meter::is_delta`): its histogram is cumulative.
-        let (temporality, start, reset) = self.window(cx);
-        let overflow_used = self.map.overflowed() > 0;
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
+        let (temporality, w) = self.window(cx);
         let mut last_values = Vec::new();
         let mut histograms = Points::default();
-        self.map.collect(Self::pass(cx, reset), |series, overflow| match &series.cells {
+        self.map.collect(Self::pass(cx, w.reset), |series, overflow| match &series.cells {
             GaugeKind::LastValue(cell) => {
                 let Some(value) = cell.read::<N>() else { return false };
                 last_values.push(NumberDataPoint {
@@ -975,13 +973,11 @@ fn otlp_buckets(buckets: &Buckets) -> Option<OtlpBuckets> {
 
 impl<N: Number> Collect for SyncInstrument<HistogramKind, N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        let (temporality, start, reset) = self.window(cx);
-        let overflow_used = self.map.overflowed() > 0;
-        let w = Window { cx, reset, delta: temporality == Temporality::Delta, start, overflow_used };
+        let (temporality, w) = self.window(cx);
         let mut points = Points::default();
         // The histogram of an observable instrument whose values may be negative reports no sum.
         let with_sum = self.descriptor.kind.never_negative();
-        self.map.collect(Self::pass(cx, reset), |series, overflow| {
+        self.map.collect(Self::pass(cx, w.reset), |series, overflow| {
             points.push_histogram::<_, N>(&w, series, overflow, &series.cells, with_sum)
         });
         self.report_overflow(cx);
