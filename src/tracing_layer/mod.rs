@@ -208,7 +208,9 @@ impl NanotelLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let metadata = attributes.metadata();
-        let mut initial = vec![KeyValue::new(events::TARGET, Text::Static(metadata.target()))];
+        // Room for the target and every field at once: the one allocation.
+        let mut initial = Vec::with_capacity(1 + metadata.fields().len());
+        initial.push(KeyValue::new(events::TARGET, Text::Static(metadata.target())));
         let (mut kind, mut name, mut status) = (SpanKind::Internal, None, None);
         attributes.record(&mut Typed(|field, value| {
             span_field(field, value, |field| match field {
