@@ -24,7 +24,38 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
     // here, and `draw` (ids.rs's own closures, which only draw numbers) never comes back to
     // `with_rng`, so this is the only reference to it while it lives.
     let rng = unsafe { &mut *rng };
-    draw(rng.get_or_insert_with(SmallRng::from_os_rng))
+    draw(rng.get_or_insert_with(seeded))
+}
+
+/// A new generator from the OS, on a thread's first id (and again after a fork).
+#[cold]
+fn seeded() -> SmallRng {
+    forget_the_generator_in_a_forked_child();
+    SmallRng::from_os_rng()
+}
+
+/// Makes a forked child seed its own generator: `fork` copies the forking thread's generator
+/// state, so without this the child's next ids would be the very ids the parent draws next (two
+/// processes sending spans with one trace id). Only the forking thread lives on in the child, so
+/// its generator is the only one to forget. Registered once per process, from the first seeding.
+fn forget_the_generator_in_a_forked_child() {
+    #[cfg(all(unix, not(nanotel_loom)))]
+    {
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        REGISTERED.call_once(|| {
+            extern "C" fn in_the_child() {
+                // SAFETY: this runs in the child on the thread that called `fork`, outside any
+                // `with_rng` (nanotel never forks, and a program's fork is not made from inside
+                // a draw), so nothing borrows this thread's generator. Clearing it only writes
+                // the thread-local (a `const` one: no lazy initialisation, no allocation).
+                RNG.with(|rng| unsafe { *rng.get() = None });
+            }
+            // SAFETY: `in_the_child` is a plain `extern "C" fn()` in the binary, valid for the
+            // program's life; `pthread_atfork` only stores it. A failure (ENOMEM) leaves a
+            // forked child drawing the parent's sequence, as before.
+            let _ = unsafe { libc::pthread_atfork(None, None, Some(in_the_child)) };
+        });
+    }
 }
 
 /// Where this thread's generator lives (for `metrics::series_cache`'s layout test).
@@ -84,5 +115,40 @@ mod tests {
         assert!(traces.iter().all(TraceId::is_valid));
         assert_eq!(spans.len(), 1000);
         assert!(spans.iter().all(SpanId::is_valid));
+    }
+
+    /// A forked child's ids are its own, not the ones the parent draws next.
+    #[cfg(all(target_os = "linux", not(nanotel_loom)))]
+    #[test]
+    fn a_forked_child_draws_ids_of_its_own() {
+        let _seeded = span_id();
+        let mut ends = [0; 2];
+        // SAFETY: a pipe into a local array of two descriptors.
+        assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+        // SAFETY: the child only draws an id (a getrandom syscall for the new seed), writes it to
+        // the pipe and leaves with `_exit`: no lock, allocation or destructor of the harness's
+        // threads is touched.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork failed");
+        if child == 0 {
+            let ids = [span_id().to_bytes(), span_id().to_bytes()];
+            // SAFETY: writes the 16 bytes of `ids` to the pipe's write end; then leaves at once.
+            unsafe {
+                libc::write(ends[1], ids.as_ptr().cast(), 16);
+                libc::_exit(0);
+            }
+        }
+        let parents = [span_id().to_bytes(), span_id().to_bytes()];
+        let mut childs = [[0u8; 8]; 2];
+        // SAFETY: reads at most 16 bytes into `childs`, then reaps the child.
+        let read = unsafe {
+            libc::close(ends[1]);
+            let read = libc::read(ends[0], childs.as_mut_ptr().cast(), 16);
+            libc::close(ends[0]);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+            read
+        };
+        assert_eq!(read, 16, "the child wrote its ids");
+        assert_ne!(childs, parents, "the child drew the parent's next ids");
     }
 }
