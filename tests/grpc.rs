@@ -130,6 +130,19 @@ fn final_codes_are_rejected_without_a_retry() {
     }
 }
 
+/// A 200 whose stream ends without a `grpc-status` is `UNKNOWN` (the gRPC spec's mapping), a
+/// final code: not retried as a broken connection would be.
+#[test]
+fn an_answer_without_a_grpc_status_is_unknown_and_not_retried() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::NoGrpcStatus]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.dropped["rejected"], traces.retries), (0, 1, 0));
+    assert_eq!(collector.request_count(Signal::Traces), 1);
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
 #[test]
 fn resource_exhausted_is_retried_after_its_delay_only_with_retry_info() {
     let collector = TestCollector::start().unwrap();

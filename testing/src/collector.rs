@@ -69,6 +69,9 @@ pub enum Reply {
     /// message) follows one byte at a time, this long apart (or until the collector shuts down):
     /// a collector, or a proxy, dripping its answer.
     Drip(Duration),
+    /// Over gRPC, an `OK` head and an accepting message, then the stream ended without trailers
+    /// (no `grpc-status`): a broken server or proxy. Over OTLP/HTTP, [`Reply::Garbage`]'s answer.
+    NoGrpcStatus,
     /// The [`Reply::Accept`] answer, without `Connection: close`, then the connection closed:
     /// a collector that closes keep-alive connections after answering (HTTP/1.1 allows it), so
     /// the client's next request on it can race with the close.

@@ -193,6 +193,7 @@ impl Stream {
                 let _ = self.raw.shutdown(Shutdown::Both);
             }
             Reply::Garbage => ok(respond, otlp::GARBAGE.to_vec(), None).await,
+            Reply::NoGrpcStatus => without_trailers(respond, &otlp::success_body(signal, Format::Protobuf, None)),
             Reply::Drip(every) => {
                 let body = otlp::success_body(signal, Format::Protobuf, Some((0, "this answer drips")));
                 ok(respond, body, Some((self, every))).await;
@@ -261,9 +262,7 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
 /// An `OK` answer carrying `message`, dripped a byte at a time when asked.
 async fn ok(mut respond: SendResponse<Bytes>, message: Vec<u8>, drip: Option<(&Stream, Duration)>) {
     let Ok(mut stream) = respond.send_response(response_head(), false) else { return };
-    let mut framed = vec![0];
-    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
-    framed.extend_from_slice(&message);
+    let framed = framed(&message);
     match drip {
         None => {
             if stream.send_data(framed.into(), false).is_err() {
@@ -280,6 +279,21 @@ async fn ok(mut respond: SendResponse<Bytes>, message: Vec<u8>, drip: Option<(&S
         }
     }
     let _ = stream.send_trailers(status_trailers(&Answer { code: 0, message: String::new(), retry_delay: None }));
+}
+
+/// `message` behind its uncompressed gRPC length prefix.
+fn framed(message: &[u8]) -> Vec<u8> {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+    framed.extend_from_slice(message);
+    framed
+}
+
+/// An `OK` head and `message`, the stream ended by the message: no trailers, no `grpc-status`.
+fn without_trailers(mut respond: SendResponse<Bytes>, message: &[u8]) {
+    if let Ok(mut stream) = respond.send_response(response_head(), false) {
+        let _ = stream.send_data(framed(message).into(), true);
+    }
 }
 
 fn trailers_only(mut respond: SendResponse<Bytes>, answer: &Answer) {

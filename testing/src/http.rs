@@ -230,7 +230,7 @@ fn play(connection: &Connection, reply: Reply, signal: Signal, format: Format) -
             let (status, retry_after) = grpc::http_status_of_grpc(code, retry_delay);
             status_response(format, status, retry_after, &message)
         }
-        Reply::Garbage => response(200, Format::Protobuf, Bytes::from_static(otlp::GARBAGE)),
+        Reply::Garbage | Reply::NoGrpcStatus => response(200, Format::Protobuf, Bytes::from_static(otlp::GARBAGE)),
         Reply::Hang(duration) => {
             // Blocking is fine here: this runtime serves this one connection, whose requests
             // come one at a time, and the pause ends early when the collector stops.

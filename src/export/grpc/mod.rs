@@ -139,10 +139,10 @@ impl GrpcClient {
             return Ok(status::http_outcome(parts.status.as_u16(), &parts.headers));
         }
         let (message, trailers) = read_body(body).await?;
-        let trailers = trailers
-            .filter(|t| t.contains_key("grpc-status"))
-            .ok_or_else(|| TransportError::Connection("the gRPC answer ended without a grpc-status".to_owned()))?;
-        Ok(status::outcome(request.signal, &parts.headers, &trailers, &message))
+        match trailers.filter(|t| t.contains_key("grpc-status")) {
+            Some(trailers) => Ok(status::outcome(request.signal, &parts.headers, &trailers, &message)),
+            None => Ok(status::without_status()),
+        }
     }
 
     /// A sender ready for a new stream on the collector's connection, connecting when there is

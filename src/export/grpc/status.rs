@@ -67,6 +67,14 @@ pub fn outcome(signal: Signal, headers: &HeaderMap, trailers: &HeaderMap, messag
     }
 }
 
+/// The outcome of an `OK` (HTTP 200) answer that ended without a `grpc-status`, in trailers
+/// or headers: `UNKNOWN`, as the gRPC specification's HTTP to gRPC status mapping reads a 200
+/// without one, and like every `UNKNOWN` not retried (OTLP's retryable codes do not include it).
+pub(super) fn without_status() -> ExportOutcome {
+    let reason = format!("{}: the answer ended without a grpc-status", reason(UNKNOWN, None));
+    ExportOutcome::Failed { status: http_equivalent(UNKNOWN), reason }
+}
+
 /// The outcome of an answer that is not gRPC at all (a proxy's error page, say), by the HTTP
 /// to gRPC status mapping of the gRPC specification; a retryable one's `Retry-After` (in
 /// `headers`) is honoured as OTLP/HTTP honours it.
@@ -282,6 +290,16 @@ mod tests {
             outcome(Signal::Traces, &HeaderMap::new(), &ok, &cut),
             ExportOutcome::Accepted { rejected: 0, message: Some(_) }
         ));
+    }
+
+    #[test]
+    fn an_answer_without_a_status_is_unknown() {
+        match without_status() {
+            ExportOutcome::Failed { status: 500, reason } => {
+                assert_eq!(reason, "gRPC UNKNOWN (2): the answer ended without a grpc-status");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
