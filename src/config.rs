@@ -120,19 +120,38 @@ impl<'a> EnvReader<'a> {
         names.iter().find_map(|name| self.text(name).map(|value| (name.to_string(), value)))
     }
 
-    /// A span or log record limit (0 to 2³¹−1, as the specification allows) from the first of
-    /// `names` that is set; `None` when none is set or the value is invalid (reported, so the
-    /// caller's default applies). One wording for both providers, which read the general
-    /// `OTEL_ATTRIBUTE_*` variables alike: the line is then reported once.
-    pub(crate) fn limit(&mut self, names: &[&str]) -> Option<usize> {
-        let (name, value) = self.first_text(names)?;
-        match value.parse::<u32>() {
-            Ok(n) if i32::try_from(n).is_ok() => Some(n as usize),
-            _ => {
-                self.reject(&name, &value, "not a whole number between 0 and 2147483647", "the default");
-                None
+    /// The value of the first of `names` (most specific first) that is set and valid. An invalid
+    /// one is reported and treated as unset, as the specification asks, so the next name set
+    /// applies (a per-signal variable with a typo falls back to the general one, not past it to
+    /// the built-in default); `None` when none is set and valid, the caller's `default` then.
+    pub(crate) fn first_valid<T>(
+        &mut self,
+        names: &[&str],
+        default: impl std::fmt::Display,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let set: Vec<(&str, String)> = names.iter().filter_map(|name| Some((*name, self.text(name)?))).collect();
+        for (position, (name, value)) in set.iter().enumerate() {
+            match parse(value) {
+                Ok(parsed) => return Some(parsed),
+                Err(why) => match set.get(position + 1) {
+                    Some((next, _)) => self.reject(name, value, &why, format_args!("{next} instead")),
+                    None => self.reject(name, value, &why, &default),
+                },
             }
         }
+        None
+    }
+
+    /// A span or log record limit (0 to 2³¹−1, as the specification allows) from the first of
+    /// `names` that is set and valid ([`EnvReader::first_valid`]); `None` leaves the caller's
+    /// default. One wording for both providers, which read the general `OTEL_ATTRIBUTE_*`
+    /// variables alike: the line is then reported once.
+    pub(crate) fn limit(&mut self, names: &[&str]) -> Option<usize> {
+        self.first_valid(names, "the default", |value| match value.parse::<u32>() {
+            Ok(n) if i32::try_from(n).is_ok() => Ok(n as usize),
+            _ => Err("not a whole number between 0 and 2147483647".to_owned()),
+        })
     }
 
     fn reject(&mut self, name: &str, value: &str, why: &str, instead: impl std::fmt::Display) {
@@ -141,23 +160,27 @@ impl<'a> EnvReader<'a> {
 
     /// A non-negative number of milliseconds.
     pub(crate) fn duration_ms(&mut self, name: &str, default: Duration) -> Duration {
-        let Some(value) = self.text(name) else { return default };
-        if let Ok(ms) = value.parse::<u64>() {
-            Duration::from_millis(ms)
-        } else {
-            self.reject(
-                name,
-                &value,
-                "not a whole, non-negative number of milliseconds",
-                format_args!("{} ms", default.as_millis()),
-            );
-            default
-        }
+        self.first_duration_ms(&[name], default)
+    }
+
+    /// A non-negative number of milliseconds from the first of `names` set and valid
+    /// ([`EnvReader::first_valid`]).
+    pub(crate) fn first_duration_ms(&mut self, names: &[&str], default: Duration) -> Duration {
+        let parse = |value: &str| {
+            let ms = value.parse::<u64>().map_err(|_| "not a whole, non-negative number of milliseconds".to_owned());
+            ms.map(Duration::from_millis)
+        };
+        self.first_valid(names, format_args!("{} ms", default.as_millis()), parse).unwrap_or(default)
     }
 
     /// A timeout in milliseconds, where 0 means no limit.
     pub(crate) fn timeout_ms(&mut self, name: &str, default: Duration) -> Duration {
-        usable_timeout(self.duration_ms(name, default))
+        self.first_timeout_ms(&[name], default)
+    }
+
+    /// A timeout in milliseconds, where 0 means no limit, from the first of `names` set and valid.
+    pub(crate) fn first_timeout_ms(&mut self, names: &[&str], default: Duration) -> Duration {
+        usable_timeout(self.first_duration_ms(names, default))
     }
 
     /// An integer in `1..=i32::MAX`, the range the specification requires SDKs to accept.
@@ -174,15 +197,21 @@ impl<'a> EnvReader<'a> {
 
     /// One of a fixed set of case-insensitive words.
     pub(crate) fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)], default: (&str, T)) -> T {
-        let Some(value) = self.text(name) else { return default.1 };
-        let wanted = value.to_ascii_lowercase();
-        if let Some((_, choice)) = choices.iter().find(|(word, _)| *word == wanted) {
-            *choice
-        } else {
-            let known: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
-            self.reject(name, &value, &format!("expected one of {}", known.join(", ")), default.0);
-            default.1
-        }
+        self.first_choice(&[name], choices, default)
+    }
+
+    /// One of a fixed set of case-insensitive words, from the first of `names` set and valid
+    /// ([`EnvReader::first_valid`]).
+    pub(crate) fn first_choice<T: Copy>(&mut self, names: &[&str], choices: &[(&str, T)], default: (&str, T)) -> T {
+        let parse = |value: &str| {
+            let wanted = value.to_ascii_lowercase();
+            let found = choices.iter().find(|(word, _)| *word == wanted).map(|(_, choice)| *choice);
+            found.ok_or_else(|| {
+                let known: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+                format!("expected one of {}", known.join(", "))
+            })
+        };
+        self.first_valid(names, default.0, parse).unwrap_or(default.1)
     }
 
     /// Records a problem found by a caller-specific parser, unless it was recorded already: a
@@ -230,6 +259,31 @@ mod tests {
         assert_eq!(env.choice("Q", &choices, ("http/protobuf", 1)), 1);
         assert_eq!(env.problems.len(), 1);
         assert!(env.problems[0].contains("expected one of http/protobuf, http/json"));
+    }
+
+    #[test]
+    fn an_invalid_specific_value_falls_back_to_the_general_one() {
+        let (map, _) =
+            reader(&[("SPECIFIC", "grcp"), ("GENERAL", "grpc"), ("SPECIFIC_MS", "soon"), ("GENERAL_MS", "7")]);
+        let lookup = |name: &str| map.get(name).cloned();
+        let mut env = EnvReader::new(&lookup);
+        let choices = [("http/protobuf", 1), ("grpc", 2)];
+        assert_eq!(env.first_choice(&["SPECIFIC", "GENERAL"], &choices, ("http/protobuf", 1)), 2);
+        assert_eq!(
+            env.first_timeout_ms(&["SPECIFIC_MS", "GENERAL_MS"], Duration::from_secs(1)),
+            Duration::from_millis(7)
+        );
+        assert_eq!(env.limit(&["SPECIFIC_MS", "GENERAL_MS"]), Some(7));
+        assert_eq!(env.limit(&["SPECIFIC_MS", "UNSET"]), None);
+        assert_eq!(
+            env.problems,
+            [
+                "SPECIFIC=\"grcp\" is ignored: expected one of http/protobuf, grpc; using GENERAL instead",
+                "SPECIFIC_MS=\"soon\" is ignored: not a whole, non-negative number of milliseconds; using GENERAL_MS instead",
+                "SPECIFIC_MS=\"soon\" is ignored: not a whole number between 0 and 2147483647; using GENERAL_MS instead",
+                "SPECIFIC_MS=\"soon\" is ignored: not a whole number between 0 and 2147483647; using the default",
+            ]
+        );
     }
 
     #[test]

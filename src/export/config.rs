@@ -345,11 +345,11 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
         None => exporter_from_env(env, signal),
     };
 
+    // Each per-signal variable wins over its general one; an invalid one is treated as unset (the
+    // general one applies), as the specification asks of invalid values.
     let protocol = overrides.signal_protocols[index].or(overrides.protocol).unwrap_or_else(|| {
-        let name = format!("OTEL_EXPORTER_OTLP_{sig}_PROTOCOL");
-        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned() };
-        env.choice(
-            &name,
+        env.first_choice(
+            &[&format!("OTEL_EXPORTER_OTLP_{sig}_PROTOCOL"), "OTEL_EXPORTER_OTLP_PROTOCOL"],
             &[("http/protobuf", Protocol::HttpProtobuf), ("http/json", Protocol::HttpJson), ("grpc", Protocol::Grpc)],
             ("http/protobuf", Protocol::HttpProtobuf),
         )
@@ -366,9 +366,12 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     };
 
     let compression = overrides.compression.unwrap_or_else(|| {
-        let name = format!("OTEL_EXPORTER_OTLP_{sig}_COMPRESSION");
-        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned() };
-        env.choice(&name, &[("gzip", Compression::Gzip), ("none", Compression::None)], ("gzip", Compression::Gzip))
+        let names = [&format!("OTEL_EXPORTER_OTLP_{sig}_COMPRESSION"), "OTEL_EXPORTER_OTLP_COMPRESSION"];
+        env.first_choice(
+            &names,
+            &[("gzip", Compression::Gzip), ("none", Compression::None)],
+            ("gzip", Compression::Gzip),
+        )
     });
 
     let mut headers = Vec::new();
@@ -397,9 +400,8 @@ fn resolve_signal(env: &mut EnvReader<'_>, overrides: &Overrides, signal: Signal
     // From code or the environment alike, a timeout of zero means no limit, and no duration runs
     // past a day (see `at_most_a_day`).
     let timeout = usable_timeout(overrides.timeout.unwrap_or_else(|| {
-        let name = format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT");
-        let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned() };
-        env.timeout_ms(&name, Duration::from_secs(10))
+        let names = [&format!("OTEL_EXPORTER_OTLP_{sig}_TIMEOUT"), "OTEL_EXPORTER_OTLP_TIMEOUT"];
+        env.first_timeout_ms(&names, Duration::from_secs(10))
     }));
 
     let mut batch = overrides.batches[index].clone().unwrap_or_else(|| batch_from_env(env, signal));
@@ -706,6 +708,26 @@ mod tests {
         assert_eq!(config.signal(Signal::Metrics).exporter, ExporterKind::None);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("OTEL_BSP_MAX_EXPORT_BATCH_SIZE=500"));
+    }
+
+    #[test]
+    fn an_invalid_signal_value_leaves_the_general_one_in_force() {
+        let (config, problems) = resolve_with(
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grcp"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2.5s"),
+            ],
+            &Overrides::default(),
+        );
+        let traces = config.signal(Signal::Traces);
+        assert_eq!((traces.protocol, traces.compression), (Protocol::Grpc, Compression::None));
+        assert_eq!(traces.timeout, Duration::from_millis(2500));
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].ends_with("using OTEL_EXPORTER_OTLP_PROTOCOL instead"), "{problems:?}");
     }
 
     #[test]

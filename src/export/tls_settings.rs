@@ -164,9 +164,8 @@ fn roots_from_env(env: &mut EnvReader<'_>) -> Option<TrustRoots> {
 }
 
 fn insecure_from_env(env: &mut EnvReader<'_>, sig: &str) -> bool {
-    let name = format!("OTEL_EXPORTER_OTLP_{sig}_INSECURE");
-    let name = if env.text(&name).is_some() { name } else { "OTEL_EXPORTER_OTLP_INSECURE".to_owned() };
-    env.choice(&name, &[("true", true), ("false", false)], ("false", false))
+    let names = [&format!("OTEL_EXPORTER_OTLP_{sig}_INSECURE"), "OTEL_EXPORTER_OTLP_INSECURE"];
+    env.first_choice(&names, &[("true", true), ("false", false)], ("false", false))
 }
 
 #[cfg(test)]

@@ -61,8 +61,16 @@ impl SpanLimits {
             ),
             event_count: count(&["OTEL_SPAN_EVENT_COUNT_LIMIT"], defaults.event_count),
             link_count: count(&["OTEL_SPAN_LINK_COUNT_LIMIT"], defaults.link_count),
-            attributes_per_event: count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_event),
-            attributes_per_link: count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"], defaults.attributes_per_link),
+            // Event and link attributes are attributes: the general limit applies to them too
+            // (as the Python SDK reads it); until session 40 only their own variables did.
+            attributes_per_event: count(
+                &["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"],
+                defaults.attributes_per_event,
+            ),
+            attributes_per_link: count(
+                &["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"],
+                defaults.attributes_per_link,
+            ),
             attribute_value_length: env
                 .limit(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]),
             attribute_value_depth: defaults.attribute_value_depth,
@@ -103,10 +111,19 @@ mod tests {
         assert_eq!(l.event_count, 0);
         assert_eq!(l.link_count, 128);
         assert_eq!(l.attributes_per_event, 2);
+        assert_eq!(l.attributes_per_link, 10, "the general limit");
         assert_eq!(problems.len(), 1, "{problems:?}");
         let (l, problems) = limits(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long")]);
         assert_eq!(l.attribute_value_length, None);
         assert_eq!(problems.len(), 1);
+        let (l, problems) = limits(&[
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "many"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "5"),
+        ]);
+        assert_eq!((l.attribute_value_length, l.attributes_per_event, l.attribute_count), (Some(64), 5, 5));
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]
