@@ -60,6 +60,14 @@ pub(crate) fn error_text<E: std::error::Error + ?Sized>(error: &E) -> String {
     text
 }
 
+/// An error's Rust type for `exception.type`, or `None` for a trait object (`&dyn Error`, the
+/// error of a `Box<dyn Error>` or an `anyhow::Error`): its type name is the trait's
+/// (`dyn core::error::Error`), the same for every error, which would group them all as one kind.
+/// The semantic conventions ask for the type only where there is no message, and there always is.
+pub(crate) fn error_type<E: std::error::Error + ?Sized>() -> Option<&'static str> {
+    Some(std::any::type_name::<E>()).filter(|name| !name.starts_with("dyn "))
+}
+
 /// Text that is either static or shared: cloning never copies the characters.
 #[derive(Clone)]
 pub enum Text {

@@ -293,6 +293,10 @@ fn exceptions_and_status_follow_the_rules() {
     ok.end();
     let plain = tracer.span("plain").start();
     drop(plain);
+    let mut boxed = tracer.span("boxed").start();
+    let error: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("reset"));
+    boxed.record_exception(&*error);
+    boxed.end();
 
     let spans = collect(&provider);
     let failed = by_name(&spans, "failed");
@@ -304,6 +308,9 @@ fn exceptions_and_status_follow_the_rules() {
     let attribute = |key: &str| string(&event.attributes.iter().find(|kv| kv.key == key).unwrap().value).to_owned();
     assert!(attribute("exception.type").ends_with("VenueError"), "{}", attribute("exception.type"));
     assert_eq!(attribute("exception.message"), "order rejected by venue: connection reset");
+    let boxed = by_name(&spans, "boxed");
+    let keys: Vec<&str> = boxed.events[0].attributes.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["exception.message"], "a trait object's type name (dyn core::error::Error) is left out");
     let ok = by_name(&spans, "ok").status.as_ref().unwrap();
     assert_eq!((ok.code, ok.message.as_str()), (StatusCode::Ok as i32, ""));
     assert_eq!(by_name(&spans, "plain").status, None);

@@ -157,7 +157,7 @@ pub struct LogRecordBuilder<'l> {
     live: bool,
     context: Option<Context>,
     /// The `exception.type` and `exception.message` to add at emit, unless the record has its own.
-    exception: Option<(&'static str, String)>,
+    exception: Option<(Option<&'static str>, String)>,
 }
 
 impl LogRecordBuilder<'_> {
@@ -246,10 +246,11 @@ impl LogRecordBuilder<'_> {
 
     /// Describes an error with the `exception.type` and `exception.message` attributes (those the
     /// record sets itself win), the message with the error's sources after `: ` (as
-    /// `Span::record_exception`'s; since session 39). Formats the message, so it allocates.
+    /// `Span::record_exception`'s; since session 39), the type left out for a trait object (as
+    /// there). Formats the message, so it allocates.
     pub fn exception<E: Error + ?Sized>(&mut self, error: &E) -> &mut Self {
         if self.live {
-            self.exception = Some((std::any::type_name::<E>(), crate::attributes::error_text(error)));
+            self.exception = Some((crate::attributes::error_type::<E>(), crate::attributes::error_text(error)));
         }
         self
     }
@@ -274,7 +275,8 @@ impl LogRecordBuilder<'_> {
         }
         let limit = logger.provider.limits.attribute_count;
         if let Some((kind, message)) = exception {
-            for (key, value) in [("exception.type", Value::from(kind)), ("exception.message", Value::from(message))] {
+            let kind = kind.map(|kind| ("exception.type", Value::from(kind)));
+            for (key, value) in kind.into_iter().chain([("exception.message", Value::from(message))]) {
                 if !item.attributes.contains_key(key) {
                     item.attributes.set(KeyValue::new(key, value), limit);
                 }
@@ -347,6 +349,19 @@ mod tests {
         let expected =
             crate::proto::common::v1::any_value::Value::StringValue("order rejected by venue: connection reset".into());
         assert_eq!(message.and_then(|value| value.value), Some(expected));
+    }
+
+    #[test]
+    fn an_exception_behind_a_trait_object_has_no_type() {
+        let provider = LoggerProvider::builder().without_env().build();
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(std::io::Error::other("connection reset"));
+        provider.logger("gateway").record(Severity::Error).exception(&*boxed).emit();
+        provider.logger("gateway").record(Severity::Error).exception(&std::io::Error::other("typed")).emit();
+        let mut keys = Vec::new();
+        provider.drain(usize::MAX, |_, record| {
+            keys.push(record.attributes.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>());
+        });
+        assert_eq!(keys, [vec!["exception.message"], vec!["exception.type", "exception.message"]]);
     }
 
     #[test]

@@ -605,17 +605,16 @@ impl Span {
     }
 
     /// Records an error as the semantic conventions' `exception` event, with `exception.type` (the
-    /// error's Rust type) and `exception.message` (its text, with its sources after `: `). The
+    /// error's Rust type; left out for a trait object such as `&dyn Error`, whose type name says
+    /// nothing of the error) and `exception.message` (its text, with its sources after `: `). The
     /// status is left to the caller.
     pub fn record_exception<E: Error + ?Sized>(&mut self, error: &E) {
         if self.data.is_none() {
             return;
         }
-        let message = crate::attributes::error_text(error);
-        self.add_event(
-            "exception",
-            [KeyValue::new("exception.type", std::any::type_name::<E>()), KeyValue::new("exception.message", message)],
-        );
+        let message = KeyValue::new("exception.message", crate::attributes::error_text(error));
+        let kind = crate::attributes::error_type::<E>().map(|kind| KeyValue::new("exception.type", kind));
+        self.add_event("exception", kind.into_iter().chain([message]));
     }
 
     /// Ends the span now (dropping it does the same).
