@@ -131,3 +131,20 @@ fn a_refused_batch_no_larger_than_one_accepted_before_is_not_split() {
     assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (50, 40), "{traces:?}");
     assert_eq!(collector.request_count(Signal::Traces), 2, "one request for the refused batch");
 }
+
+/// A quota refusal (`RESOURCE_EXHAUSTED` without `RetryInfo`) of a lane's first batch, before any
+/// was accepted, is not split down to single items: a batch no larger than the smallest limit a
+/// collector is taken to have (64 KiB) is dropped in one request. Until session 40: 2N-1 requests.
+#[test]
+fn a_quota_refusal_of_a_first_batch_is_not_split_to_single_items() {
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(Reply::GrpcStatus { code: 8, message: "quota exceeded".into(), retry_delay: None });
+    let pipeline = pipeline(&collector, Protocol::Grpc, Compression::Gzip);
+    for i in 0..20 {
+        assert!(pipeline.handle().send_span(&scope(), span_of(i, 2 * 1024)));
+    }
+    let traces = settled(&pipeline, Signal::Traces);
+    assert_eq!((traces.exported, traces.dropped(DropReason::Rejected)), (0, 20), "{traces:?}");
+    assert_eq!(collector.request_count(Signal::Traces), 1, "one request for the refused batch");
+    assert_identity(&pipeline.shutdown(accounting::WAIT).accounting);
+}

@@ -786,14 +786,14 @@ impl Worker {
     }
 
     /// Replaces the head batch, which the collector refused as too large, with its two halves;
-    /// false when it cannot be split, or is no larger than one the collector accepted before (the
-    /// refusal is then not about its size: `RESOURCE_EXHAUSTED` may be a quota, and halving would
-    /// only make more requests to refuse). The collector answered, so the breaker hears of a
-    /// success.
+    /// false when it cannot be split, or is no larger than one the collector accepted before or
+    /// than [`SMALLEST_REQUEST_LIMIT`] (the refusal is then not about its size:
+    /// `RESOURCE_EXHAUSTED` may be a quota, and halving would only make more requests to refuse).
+    /// The collector answered, so the breaker hears of a success.
     fn split_head(&mut self, index: usize, items: u64, reason: &str) -> bool {
         let lane = &mut self.lanes[index];
         let Some(head) = lane.backlog.front() else { return false };
-        if head.body.uncompressed_len <= lane.largest_accepted {
+        if head.body.uncompressed_len <= lane.largest_accepted.max(SMALLEST_REQUEST_LIMIT) {
             return false;
         }
         let Some(halves) = split::split(lane.signal, &mut lane.encoder, &head.body) else { return false };
@@ -1076,6 +1076,15 @@ fn switch_off(lane: &mut Lane, why: &str, files: &[PathBuf], now: Instant) {
         DropReason::TlsConfig.name()
     );
 }
+
+/// The smallest request size limit a collector is taken to have: a batch refused as too large
+/// is split only when larger. Without it a quota refusal (gRPC `RESOURCE_EXHAUSTED` without
+/// `RetryInfo`, which reads as "too large") of a lane's first batch, before any batch was
+/// accepted, was split down to single items: 2N-1 requests for N items, each refused (until
+/// session 40). Now a refused batch costs at most about twice its size over this many requests.
+/// No receiver limits requests this small (the Collector's gRPC receiver 4 MiB, its HTTP one
+/// 20 MiB, nginx 1 MiB by default); the tests' collector limit is this size.
+const SMALLEST_REQUEST_LIMIT: usize = 64 * 1024;
 
 /// Whether a refusal says the request was too large: HTTP 413, or gRPC `RESOURCE_EXHAUSTED`
 /// without `RetryInfo` (refused with the HTTP status 429 stands for: over OTLP/HTTP a 429 is
