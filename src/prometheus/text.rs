@@ -131,21 +131,36 @@ fn unit_suffix(unit: &str) -> String {
 }
 
 /// The Prometheus name of an OTLP metric (without the `_bucket`/`_sum`/`_count` of histograms).
+///
+/// The unit's suffix comes before a counter's `_total`, also when the name has one already
+/// (`cpu_seconds_total` in seconds stays as it is; until session 40 it became
+/// `cpu_seconds_total_seconds_total`), and underscores never double (`requests.` as a counter is
+/// `requests_total`), as the specification's Prometheus compatibility rules say.
 #[must_use]
 pub fn metric_name(name: &str, unit: &str, counter: bool) -> String {
     let mut out = sanitize(name, true);
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
+    if counter && out.ends_with("_total") {
+        out.truncate(out.len() - "_total".len());
+    }
     let suffix = unit_suffix(unit);
     if !suffix.is_empty() && !out.ends_with(&format!("_{suffix}")) && out != suffix {
-        out.push('_');
-        out.push_str(&suffix);
+        push_word(&mut out, &suffix);
     }
-    if counter && !out.ends_with("_total") {
-        out.push_str("_total");
+    if counter {
+        push_word(&mut out, "total");
     }
     out
+}
+
+/// Appends `_word` to a name, without a second `_` where the name ends with one.
+fn push_word(name: &mut String, word: &str) {
+    if !name.ends_with('_') {
+        name.push('_');
+    }
+    name.push_str(word);
 }
 
 fn label_name(key: &str) -> String {
@@ -596,6 +611,11 @@ mod tests {
         assert_eq!(metric_name("ratio", "1", false), "ratio");
         assert_eq!(metric_name("pkts", "{packet}/s", true), "pkts_per_second_total");
         assert_eq!(metric_name("requests_total", "", true), "requests_total");
+        assert_eq!(metric_name("cpu_seconds_total", "s", true), "cpu_seconds_total");
+        assert_eq!(metric_name("bytes_sent_total", "By", true), "bytes_sent_bytes_total");
+        assert_eq!(metric_name("requests.", "", true), "requests_total");
+        assert_eq!(metric_name("wait_", "s", false), "wait_seconds");
+        assert_eq!(metric_name("total", "", true), "total_total");
         assert_eq!(metric_name("temp", "Cel", false), "temp_celsius");
         assert_eq!(label_name("http.method"), "http_method");
         assert_eq!(label_name("0day"), "key_0day");

@@ -128,8 +128,9 @@ impl B3Propagator {
     /// Writes the context in this propagator's encoding: `b3: {traceid}-{spanid}-{1|0|d}`, or
     /// `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled` (`X-B3-Flags: 1` instead for debug),
     /// removing any `X-B3-ParentSpanId`, `X-B3-Flags` or `X-B3-Sampled` the carrier holds that
-    /// would not describe this context. An invalid context writes nothing. Values are formatted
-    /// on the stack.
+    /// would not describe this context. An invalid context writes nothing and leaves the carrier
+    /// as it is, as the OpenTelemetry SDKs do: a carrier reused across requests is its owner's to
+    /// clear before a request sent without a span. Values are formatted on the stack.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
         if !context.is_valid() {
             return;

@@ -40,8 +40,10 @@ impl TraceContextPropagator {
 
     /// Writes `traceparent` (version `00`) and, when the trace state is not empty, `tracestate`
     /// (otherwise it removes any `tracestate` the carrier holds). An invalid context writes
-    /// nothing. The `traceparent` value is formatted on the stack, so with a carrier that reuses
-    /// its storage this does not allocate.
+    /// nothing and leaves the carrier as it is, as the OpenTelemetry SDKs do: a carrier reused
+    /// across requests is its owner's to clear before a request sent without a span. The
+    /// `traceparent` value is formatted on the stack, so with a carrier that reuses its storage
+    /// this does not allocate.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
         if !context.is_valid() {
             return;
