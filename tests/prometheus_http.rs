@@ -550,3 +550,20 @@ fn scrapes_fifteen_seconds_apart_are_answered_on_the_same_thread() {
     assert_eq!(answered_on.len(), 2);
     assert_eq!(answered_on[0], answered_on[1], "the thread was kept between the scrapes");
 }
+
+/// A request timeout of `Duration::MAX` ("never") or zero ("no limit") still answers scrapes.
+#[test]
+fn a_request_timeout_of_never_or_zero_still_answers() {
+    let provider = provider();
+    for timeout in [Duration::MAX, Duration::ZERO] {
+        let server = PrometheusServer::builder()
+            .with_address("127.0.0.1", 0)
+            .with_provider(&provider)
+            .with_request_timeout(timeout)
+            .start()
+            .unwrap();
+        let answer = get(server.local_addr(), "");
+        assert_eq!(answer.status, 200, "{timeout:?}");
+        assert!(answer.text().contains("orders_total"), "{timeout:?}");
+    }
+}

@@ -105,8 +105,11 @@ impl PrometheusServerBuilder {
     /// The longest a client may take to send its request head (default 5 s): the connection is
     /// closed then, unanswered. An answer not made within as long again (a source that does not
     /// return) is a 503, and one the client does not read is given up on after as long again.
+    /// Zero means no limit, and no limit (or `Duration::MAX`) is a day, as for the exporter's
+    /// timeouts (until session 40 `Duration::MAX` panicked every connection's task, unanswered,
+    /// and zero closed every connection at once).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = crate::config::usable_timeout(timeout);
         self
     }
 
