@@ -66,11 +66,15 @@ fn under_delta_temporality_each_add_is_reported_once() {
         let collected = provider.collect();
         for scopes in [&snapshot, &collected] {
             let found = named(scopes, "static.fills");
+            if adds == 0 {
+                assert!(found.is_empty(), "a window without adds has no point (since session 40)");
+                continue;
+            }
             assert_eq!(found.len(), 1);
             assert_eq!(found[0].0, "gateway", "reported in its scope's meter");
             assert_eq!(point(found[0].1), (2 * adds, AggregationTemporality::Delta));
         }
-        reported += point(named(&collected, "static.fills")[0].1).0;
+        reported += named(&collected, "static.fills").first().map_or(0, |found| point(found.1).0);
     }
     assert_eq!(reported, FILLS.total());
     telemetry.shutdown(WAIT);

@@ -282,14 +282,22 @@ impl Collect for StaticInstrument<StaticCounter> {
                 counter.total()
             }
         };
-        let point = |series: &Series<StaticCounter>| NumberDataPoint {
-            attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),
-            start_time_unix_nano,
-            time_unix_nano: cx.now,
-            value: Some(series.statics.iter().map(|counter| value(counter)).fold(0, u64::wrapping_add).to_point()),
-            ..Default::default()
+        // A delta point only for a series added to in its window, as for every other delta sum
+        // (until session 40 each window sent a 0); every series' window is taken all the same.
+        let point = |series: &Series<StaticCounter>| {
+            let sum = series.statics.iter().map(|counter| value(counter)).fold(0, u64::wrapping_add);
+            (temporality == Temporality::Cumulative || sum != 0).then(|| NumberDataPoint {
+                attributes: series.attributes.iter().map(KeyValue::to_proto).collect(),
+                start_time_unix_nano,
+                time_unix_nano: cx.now,
+                value: Some(sum.to_point()),
+                ..Default::default()
+            })
         };
-        let data_points = self.series.lock().iter().map(point).collect();
+        let data_points: Vec<_> = self.series.lock().iter().filter_map(point).collect();
+        if data_points.is_empty() {
+            return None;
+        }
         let sum = Sum { data_points, aggregation_temporality: temporality.to_proto(), is_monotonic: true };
         Some(metric(&self.descriptor, metric::Data::Sum(sum)))
     }
