@@ -233,13 +233,29 @@ impl StaticCounter {
 
     /// What was added since the last resetting reading (since the start for the first); with
     /// `reset`, starts a new one. Resetting readers are serialized by their provider; two providers
-    /// reading at once split the adds between them, never count one twice.
+    /// reading at once (an old one's last collection beside a new one's) split the adds between
+    /// them, never count one twice: `reported` only moves forward, by a compare-exchange from the
+    /// value the delta was taken against. (Until session 40 it was swapped in: a reader whose
+    /// total was older than the other's moved it back, reporting a wrapped, negative delta, and
+    /// the other's next delta counted those adds again.)
     fn delta(&self, reset: bool) -> u64 {
-        let total = self.total();
-        // Relaxed: the running totals alone carry the value.
-        let reported =
-            if reset { self.reported.swap(total, Ordering::Relaxed) } else { self.reported.load(Ordering::Relaxed) };
-        total.wrapping_sub(reported)
+        // Relaxed throughout: the running totals alone carry the value.
+        let mut reported = self.reported.load(Ordering::Relaxed);
+        loop {
+            let total = self.total();
+            let delta = total.wrapping_sub(reported);
+            // "Behind" in wrapping order: another reader reported a later total than this read.
+            if delta > u64::MAX / 2 {
+                return 0;
+            }
+            if !reset {
+                return delta;
+            }
+            match self.reported.compare_exchange_weak(reported, total, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return delta,
+                Err(moved) => reported = moved,
+            }
+        }
     }
 }
 
@@ -324,5 +340,32 @@ mod tests {
         assert_eq!(COUNTER.delta(true), 0);
         assert_eq!(COUNTER.total(), 24_005);
         assert!(LISTED.walk(None).iter().any(|listed| std::ptr::eq(*listed, &raw const COUNTER)));
+    }
+
+    /// Two resetting readers at once (two providers' collections overlapping) split the adds:
+    /// no delta wraps below zero, and together they count each add once.
+    #[test]
+    fn two_readers_at_once_count_each_add_once() {
+        static COUNTER: StaticCounter = StaticCounter::new("static_counter.two_readers");
+        let done = AtomicBool::new(false);
+        let read = || {
+            let mut sum = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let delta = COUNTER.delta(true);
+                assert!(delta <= COUNTER.total(), "a delta wrapped: {delta}");
+                sum += delta;
+            }
+            sum
+        };
+        let read = &read;
+        let sums = std::thread::scope(|s| {
+            let readers = [s.spawn(read), s.spawn(read)];
+            s.spawn(|| {
+                (0..2_000_000).for_each(|_| COUNTER.add(1));
+                done.store(true, Ordering::Relaxed);
+            });
+            readers.map(|reader| reader.join().unwrap())
+        });
+        assert_eq!(sums[0] + sums[1] + COUNTER.delta(true), 2_000_000);
     }
 }
