@@ -34,7 +34,9 @@
 //!    was recorded again meanwhile: step 1). A retired series is freed after the first reading
 //!    that follows the setting of its flag (observed with Acquire): no record can reach it any
 //!    more, and all that did happen before that reading. A cumulative table (which only
-//!    `forget` unlinks) does not export retired series: a forgotten series' values go with it.
+//!    `forget` unlinks) does not export retired series: a forgotten series' values go with it,
+//!    and it is freed by the first exporting collection or `forget` that sees its flag set (a
+//!    table only pull readers collect has no exporting collection).
 //! 6. *Tombstones.* After unlinks, the mutex holder turns back to empty every tombstone that no
 //!    linked series' probe chain passes through (from its home slot to its own slot): a reader
 //!    looking for a linked set never meets the new empty slot before it, and a reader for a
@@ -92,6 +94,16 @@ pub(crate) struct Reclaim<A> {
     grace: Grace,
     /// Serializes the writers of slots; holds the unlinked series not yet freed.
     retired: Mutex<Vec<Retired<A>>>,
+}
+
+/// Frees the retired series of a cumulative table whose grace period has passed: no record can
+/// reach them, and a cumulative table never reads them (step 5), so nothing waits for an
+/// exporting collection. Called at each `forget`, so that a table only pull readers collect
+/// (Prometheus, `snapshot`: no exporting collection ever runs) holds no more than the series
+/// forgotten within one grace period; until session 40 it kept every series it forgot.
+fn free_passed<A>(retired: &mut Vec<Retired<A>>) {
+    // Acquire: pairs with the Release of `Grace::when_passed`.
+    retired.retain(|batch| !batch.passed.load(Ordering::Acquire));
 }
 
 /// Series unlinked together, and whether their grace period has passed.
@@ -359,13 +371,14 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             }
             // SAFETY: linked, under the mutex.
             if is_series(found) && unsafe { &*found }.attributes.same_as(set) {
-                return match self.try_unlink(slot, found) {
-                    Some(series) => {
-                        self.retire(reclaim, &mut retired, vec![series]);
-                        Forget::Forgotten
-                    }
-                    None => Forget::Bound,
-                };
+                let Some(series) = self.try_unlink(slot, found) else { return Forget::Bound };
+                if !reclaim.delta {
+                    free_passed(&mut retired);
+                }
+                self.retire(reclaim, &mut retired, vec![series]);
+                drop(retired);
+                reclaim.grace.flush();
+                return Forget::Forgotten;
             }
             slot = (slot + 1) & mask;
         }
@@ -533,6 +546,22 @@ mod tests {
         assert_eq!(export(&map), (4, 0));
         export(&map);
         assert_eq!(map.census().0, 0, "evicted once the handle is gone and it idles");
+    }
+
+    /// A cumulative table that no exporting collection reads (a Prometheus-only provider) frees
+    /// what it forgets: the retired series do not pile up.
+    #[test]
+    fn forgotten_series_are_freed_without_an_exporting_collection() {
+        let map: Map = SeriesMap::with_reclaim(8, Some(Reclaim::new(None, false)), || AtomicU64::new(0));
+        for i in 0..10_000 {
+            add(&map, i, 1);
+            assert_eq!(map.forget(&AttributeSet::from_long(&set(i))), Forget::Forgotten);
+            map.collect(Pass::Look, |series, _| series.cells.load(Ordering::Relaxed) != 0);
+        }
+        let (linked, _, retired) = map.census();
+        assert_eq!(linked, 0);
+        // A grace period holds a few forgets back (more while other tests pin the same collector).
+        assert!(retired < 1_000, "{retired} forgotten series still held");
     }
 
     /// Recorders and binders race the exporting collections that evict their series: every add
