@@ -46,6 +46,10 @@ pub(crate) struct Series<A> {
     /// Reclaiming tables: the exporting collections in a row in which the series reported no
     /// point. Only collections (serialized by the provider) touch it.
     idle: AtomicU32,
+    /// Reclaiming tables: the number of the last collection that read the series, so that one
+    /// collection reads it once even when it meets it twice (see `reclaim`'s step 7). Only
+    /// collections touch it.
+    visited: AtomicU64,
     /// Reclaiming tables: raised while the table decides to unlink the series, so that a binder
     /// racing it lets go (see `reclaim`).
     unlinking: AtomicBool,
@@ -58,6 +62,7 @@ impl<A> Series<A> {
             start_unix_nano: unix_nanos(),
             cells,
             idle: AtomicU32::new(0),
+            visited: AtomicU64::new(0),
             unlinking: AtomicBool::new(false),
         }
     }

@@ -43,6 +43,13 @@
 //!    missing set ends its probe sooner, then inserts under the mutex. Chains stay as short as
 //!    the linked series alone make them. Probes still stop after one lap, for the rare table
 //!    whose remaining tombstones leave no empty slot.
+//! 7. *One reading per collection.* A collection's scan is lock-free, so a `forget` racing it can
+//!    retire a series the scan has read (the same collection then meets it again among the
+//!    retired), or relink a retired series into a slot the scan has yet to reach. Each
+//!    collection takes a number and stamps it on each series it reads; a series met again is
+//!    not read again (two points of one attribute set in one export, which backends refuse or
+//!    overwrite: until session 40), and a retired batch holding one is not freed by this
+//!    collection: what was recorded into it since is read by the next.
 
 use std::mem::ManuallyDrop;
 use std::num::NonZeroU32;
@@ -91,6 +98,8 @@ pub(crate) struct Reclaim<A> {
     delta: bool,
     /// The table's current `TableId` in the per-thread cache.
     cache_id: AtomicU64,
+    /// Collections begun, each one's number stamped on the series it reads (step 7).
+    collections: AtomicU64,
     grace: Grace,
     /// Serializes the writers of slots; holds the unlinked series not yet freed.
     retired: Mutex<Vec<Retired<A>>>,
@@ -120,6 +129,7 @@ impl<A> Reclaim<A> {
             idle_limit,
             delta,
             cache_id: AtomicU64::new(TableId::new().raw()),
+            collections: AtomicU64::new(0),
             grace: Grace::new(),
             retired: Mutex::new(Vec::new()),
         }
@@ -297,6 +307,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         // Released before `after_export`, which works under the mutex and would otherwise hold
         // back the grace periods it waits for.
         let pin = self.pin();
+        // Relaxed: only collections, which the provider serializes, touch the numbers (step 7).
+        let number = self.reclaim.as_ref().map(|reclaim| reclaim.collections.fetch_add(1, Ordering::Relaxed) + 1);
+        let first_reading = |series: &Series<A>| number.is_none_or(|n| series.visited.swap(n, Ordering::Relaxed) != n);
         let idle_limit = match (pass, &self.reclaim) {
             (Pass::Export { delta: true }, Some(reclaim)) => reclaim.idle_limit,
             _ => None,
@@ -310,6 +323,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             }
             // SAFETY: loaded under `pin`, a series.
             let series = unsafe { self.linked(&pin, found) };
+            if !first_reading(series) {
+                continue;
+            }
             let reported = visit(series, false);
             if let Some(limit) = idle_limit {
                 // Relaxed: only collections, which the provider serializes, touch it.
@@ -324,18 +340,36 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         visit(&self.overflow, true);
         if let (Pass::Export { delta }, Some(reclaim)) = (pass, &self.reclaim) {
             self.after_export(reclaim, delta, idle, |series| {
-                visit(series, false);
+                let first = first_reading(series);
+                if first {
+                    visit(series, false);
+                }
+                first
             });
         }
     }
 
-    /// The end of an exporting collection of a reclaiming table.
-    fn after_export(&self, reclaim: &Reclaim<A>, delta: bool, idle: Vec<usize>, mut visit: impl FnMut(&Series<A>)) {
+    /// The end of an exporting collection of a reclaiming table; `read` reads a retired series
+    /// unless this collection read it already (false then: step 7).
+    fn after_export(
+        &self,
+        reclaim: &Reclaim<A>,
+        delta: bool,
+        idle: Vec<usize>,
+        mut read: impl FnMut(&Series<A>) -> bool,
+    ) {
         let mut retired = reclaim.retired.lock();
         // Acquire: pairs with the Release of `Grace::when_passed`; read before the last reading.
-        let passed: Vec<bool> = retired.iter().map(|r| r.passed.load(Ordering::Acquire)).collect();
+        let mut passed: Vec<bool> = retired.iter().map(|r| r.passed.load(Ordering::Acquire)).collect();
         if delta {
-            retired.iter().flat_map(|r| &r.series).for_each(|series| visit(series));
+            for (batch, passed) in retired.iter().zip(&mut passed) {
+                for series in &batch.series {
+                    if !read(series) {
+                        // Read earlier in this collection: the next one reads what came since.
+                        *passed = false;
+                    }
+                }
+            }
         }
         let mut passed = passed.into_iter();
         retired.retain(|_| !passed.next().unwrap_or(false));
@@ -546,6 +580,30 @@ mod tests {
         assert_eq!(export(&map), (4, 0));
         export(&map);
         assert_eq!(map.census().0, 0, "evicted once the handle is gone and it idles");
+    }
+
+    /// A series forgotten while a collection runs, after that collection read it, is not read
+    /// again among the retired series by the same collection (one point per attribute set); what
+    /// was recorded into it since comes with the next collection.
+    #[test]
+    fn a_series_forgotten_during_a_collection_is_read_once_by_it() {
+        let map = evicting(8, 5);
+        add(&map, 1, 1);
+        let mut points = 0;
+        map.collect(Pass::Export { delta: true }, |series, overflow| {
+            let value = series.cells.swap(0, Ordering::Relaxed);
+            if !overflow && value != 0 {
+                points += 1;
+                if points == 1 {
+                    add(&map, 1, 10);
+                    assert_eq!(map.forget(&AttributeSet::from_long(&set(1))), Forget::Forgotten);
+                }
+            }
+            value != 0
+        });
+        assert_eq!(points, 1, "one point for the set");
+        assert_eq!(export(&map), (10, 0), "the add after the reading comes with the next collection");
+        assert_eq!(export(&map), (0, 0));
     }
 
     /// A cumulative table that no exporting collection reads (a Prometheus-only provider) frees
