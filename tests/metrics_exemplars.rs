@@ -216,6 +216,37 @@ fn delta_windows_start_without_exemplars() {
     }
 }
 
+/// A cumulative series' exemplars follow its newest measurements: each exporting collection
+/// restarts the reservoirs' count, so the first value after it is kept (the specification's
+/// reset "every collection cycle"). Until session 40 the count ran on: after 10,000 adds a new
+/// one replaced the exemplar one time in 10,001. A scrape-like look restarts nothing.
+#[test]
+fn cumulative_exemplars_follow_the_newest_measurements() {
+    let meters = MeterProvider::builder()
+        .without_env()
+        .with_exemplar_filter(ExemplarFilter::AlwaysOn)
+        .with_temporality(TemporalityPreference::Cumulative)
+        .build();
+    let meter = meters.meter("desk");
+    let orders = meter.u64_counter("orders").build().unwrap();
+    let fine = meter.f64_histogram("latency.fine").with_exponential_buckets().build().unwrap();
+    for value in 1..=10_000 {
+        orders.add(value, &[]);
+        fine.record(value as f64, &[]);
+    }
+    meters.collect();
+    orders.add(777_777, &[]);
+    fine.record(777_777.0, &[]);
+    let looked = meters.snapshot();
+    let values = |scopes: &[nanotel::proto::metrics::v1::ScopeMetrics], name: &str| {
+        let metrics: Vec<Metric> = scopes.iter().flat_map(|s| s.metrics.clone()).collect();
+        exemplars(metric(&metrics, name)).concat().iter().map(value).collect::<Vec<f64>>()
+    };
+    for name in ["orders", "latency.fine"] {
+        assert!(values(&looked, name).contains(&777_777.0), "{name}: {:?}", values(&looked, name));
+    }
+}
+
 /// The in-process OTLP/JSON view shows exemplars with the ids in hex, as OTLP/JSON has them.
 #[test]
 fn the_json_view_shows_exemplar_ids_in_hex() {

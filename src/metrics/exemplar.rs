@@ -31,7 +31,8 @@
 //! Collection merges the stripes' reservoirs into one of the same size, each stripe's samples
 //! weighted by the measurements they stand for, so the result is a uniform sample of the series.
 //! Under delta temporality an exporting collection empties every reservoir and restarts its count
-//! (each window's exemplars are its own); cumulative ones keep theirs. With `AlwaysOff` no storage
+//! (each window's exemplars are its own); a cumulative one restarts the count only, so the next
+//! measurements replace the exemplars kept ([`Restart`]). With `AlwaysOff` no storage
 //! is made at all.
 //!
 //! # Attributes a view removed
@@ -410,15 +411,34 @@ impl Reservoir {
         self.kept.keep(slot as usize, value, ids, removed);
     }
 
-    /// What it holds, and (with `reset`) empties it.
-    pub(crate) fn take(&mut self, reset: bool) -> Sample {
+    /// What it holds, then what `restart` says.
+    pub(crate) fn take(&mut self, restart: Restart) -> Sample {
         let sample = Sample { seen: self.seen, kept: (0..self.kept.len()).filter_map(|i| self.kept.get(i)).collect() };
-        if reset {
-            self.seen = 0;
-            self.kept.clear();
+        match restart {
+            Restart::Nothing => {}
+            Restart::Count => self.seen = 0,
+            Restart::All => {
+                self.seen = 0;
+                self.kept.clear();
+            }
         }
         sample
     }
+}
+
+/// What a collection restarts in the reservoirs it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// An in-process view (a scrape, `snapshot`): nothing.
+    Nothing,
+    /// A cumulative exporting collection: the count of measurements seen, so that the next ones
+    /// replace what is kept (the specification: the sampling state "SHOULD be reset every
+    /// collection cycle"). The exemplars stay until replaced. Until session 40 the count ran for
+    /// the process's life, so after N measurements a new one was kept with probability 1/N and a
+    /// cumulative series' exemplars stopped changing.
+    Count,
+    /// A delta exporting collection: the count and the exemplars (each window's are its own).
+    All,
 }
 
 /// A reservoir's content at a collection: its exemplars, and how many measurements they stand
@@ -467,23 +487,23 @@ mod tests {
         for n in 0..4u64 {
             reservoir.offer(n, ids(1), Removed::None);
         }
-        let first: Vec<u64> = reservoir.take(false).kept.iter().map(|k| k.value).collect();
+        let first: Vec<u64> = reservoir.take(Restart::Nothing).kept.iter().map(|k| k.value).collect();
         assert_eq!(first, [0, 1, 2, 3], "the first four fill it in order");
         // Uniform: over many runs of 40 offers, each value is kept with probability 4/40.
         let mut hits = [0u32; 40];
         for _ in 0..5000 {
             let mut reservoir = Reservoir::new(4, false);
             (0..40u64).for_each(|n| reservoir.offer(n, ids(1), Removed::None));
-            let sample = reservoir.take(true);
+            let sample = reservoir.take(Restart::All);
             assert_eq!((sample.seen, sample.kept.len()), (40, 4));
             sample.kept.iter().for_each(|k| hits[k.value as usize] += 1);
-            assert!(reservoir.take(false).kept.is_empty(), "a reset empties it");
+            assert!(reservoir.take(Restart::Nothing).kept.is_empty(), "a reset empties it");
         }
         // Expected 500 each; 5 standard deviations is about ±106.
         assert!(hits.iter().all(|&h| (390..=610).contains(&h)), "{hits:?}");
         let mut none = Reservoir::new(0, false);
         none.offer(1u64, ids(1), Removed::None);
-        assert!(none.take(false).kept.is_empty());
+        assert!(none.take(Restart::Nothing).kept.is_empty());
     }
 
     #[test]

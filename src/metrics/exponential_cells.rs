@@ -18,7 +18,7 @@
 //! Each stripe also holds an exemplar reservoir (see `exemplar`), offered under the same claim.
 
 use super::claimed::{Held, HomeStripes, Stripes};
-use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, EXPONENTIAL_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, Restart, EXPONENTIAL_RESERVOIR};
 #[cfg(test)]
 use super::exponential::MAX_SCALE;
 use super::exponential::{downscale_needed, index, index_by, Buckets, ExpoState, MAX_SIZE, MIN_SCALE};
@@ -262,8 +262,9 @@ impl ExpoCells {
     }
 
     /// The histogram so far, or (with `reset`) since the last reset: exact, since each stripe
-    /// is copied and zeroed while held; and a sample of its exemplars (see `exemplar::merge`).
-    pub(crate) fn read(&self, reset: bool) -> (ExpoState, Vec<Kept>) {
+    /// is copied and zeroed while held; and a sample of its exemplars (see `exemplar::merge`),
+    /// the reservoirs then restarted as `restart` says.
+    pub(crate) fn read(&self, reset: bool, restart: Restart) -> (ExpoState, Vec<Kept>) {
         let mut merged = ExpoState::default();
         let mut samples = Vec::new();
         for mut held in self.stripes.hold_each() {
@@ -272,7 +273,7 @@ impl ExpoCells {
                 if reset {
                     stripe.clear();
                 }
-                (state, stripe.exemplars.take(reset))
+                (state, stripe.exemplars.take(restart))
             });
             // Merged once released: recorders need not go elsewhere meanwhile.
             drop(held);
@@ -361,7 +362,7 @@ mod tests {
         unsafe { shortcut.record(&home, 0.0, NoneRemoved, || cells.record(0.0, NoneRemoved)) };
         unsafe { shortcut.record(&home, f64::INFINITY, NoneRemoved, || went_elsewhere += 1) };
         drop(held);
-        let state = cells.read(false).0;
+        let state = cells.read(false, Restart::Nothing).0;
         assert_eq!((state.positive.counts.iter().sum::<u64>(), state.zero_count, state.sum), (1, 1, 3.0));
         assert_eq!(went_elsewhere, 0, "an infinity is ignored, not recorded elsewhere");
     }
@@ -379,12 +380,12 @@ mod tests {
             cells.record(v, Removed::None);
             model.record(v);
         }
-        let first = cells.read(true).0;
+        let first = cells.read(true, Restart::All).0;
         assert_eq!(first.count(), 1000);
         for &v in &values[1000..] {
             cells.record(v, Removed::None);
         }
-        let second = cells.read(false).0;
+        let second = cells.read(false, Restart::Nothing).0;
         let mut total = first.clone();
         total.merge(&second);
         for &v in &values[1000..] {
@@ -417,10 +418,10 @@ mod tests {
                 })
                 .collect();
             while workers.iter().any(|w| !w.is_finished()) {
-                collected.merge(&cells.read(true).0);
+                collected.merge(&cells.read(true, Restart::All).0);
             }
         });
-        collected.merge(&cells.read(true).0);
+        collected.merge(&cells.read(true, Restart::All).0);
         assert_eq!(collected.count(), threads as u64 * per_thread);
     }
 }
@@ -455,7 +456,7 @@ mod exit_tests {
         std::thread::scope(|s| s.spawn(|| cells.record(5.0, Removed::None)).join().unwrap());
         assert_eq!(cells.stripes.extra_count(), 1);
         drop(held);
-        let state = cells.read(true).0;
+        let state = cells.read(true, Restart::All).0;
         assert_eq!((state.count(), state.sum, state.min, state.max), (1, 5.0, 5.0, 5.0));
     }
 
@@ -477,7 +478,7 @@ mod exit_tests {
         .join()
         .unwrap();
         drop(held);
-        let state = cells.read(true).0;
+        let state = cells.read(true, Restart::All).0;
         assert_eq!((state.count(), state.sum), (2, 8.0));
     }
 }
@@ -504,9 +505,9 @@ mod loom_models {
                     thread::spawn(move || values.iter().for_each(|&value| cells.record(value, Removed::None)))
                 })
                 .collect();
-            let (mut total, first) = cells.read(true);
+            let (mut total, first) = cells.read(true, Restart::All);
             recorders.into_iter().for_each(|recorder| recorder.join().unwrap());
-            let (second, later) = cells.read(true);
+            let (second, later) = cells.read(true, Restart::All);
             total.merge(&second);
             // Each value is offered to its stripe's reservoir under the same claim, and the
             // reservoir holds 20: every value is an exemplar of exactly one window.

@@ -428,9 +428,9 @@ mod loom_models {
                     thread::spawn(move || sum.add(value, Removed::None))
                 })
                 .collect();
-            let first = sum.exemplars(true);
+            let first = sum.exemplars(Restart::All);
             adders.into_iter().for_each(|adder| adder.join().unwrap());
-            let second = sum.exemplars(true);
+            let second = sum.exemplars(Restart::All);
             assert!(first.len() <= 1 && second.len() <= 1, "{first:?} {second:?}");
             let values: Vec<u64> = first.iter().chain(&second).map(|kept| kept.value).collect();
             assert!(values.iter().all(|v| *v == 1 || *v == 2), "{values:?}");

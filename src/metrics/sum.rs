@@ -21,7 +21,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use super::claimed::Claimable;
-use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, SUM_RESERVOIR};
+use super::exemplar::{merge, ExemplarFilter, Keeping, Kept, Removes, Reservoir, Restart, SUM_RESERVOIR};
 use super::number::Number;
 use super::stripe;
 
@@ -186,10 +186,9 @@ impl SumCells {
         }
     }
 
-    /// A sample of the exemplars so far, or (with `reset`) since the last reset, emptying the
-    /// reservoirs.
-    pub(crate) fn exemplars(&self, reset: bool) -> Vec<Kept> {
-        let samples = self.reservoirs.iter().map(|reservoir| reservoir.claim_waiting().with(|r| r.take(reset)));
+    /// A sample of the exemplars kept, the reservoirs then restarted as `restart` says.
+    pub(crate) fn exemplars(&self, restart: Restart) -> Vec<Kept> {
+        let samples = self.reservoirs.iter().map(|reservoir| reservoir.claim_waiting().with(|r| r.take(restart)));
         merge(samples.collect(), SUM_RESERVOIR)
     }
 

@@ -15,7 +15,7 @@ use crate::proto::metrics::v1::{
 use super::attribute_set::AttributeSet;
 use super::collect::{attributes, metric, Collect, CollectContext};
 use super::descriptor::{Descriptor, Temporality};
-use super::exemplar::{self, NoneRemoved, Removed, Removes};
+use super::exemplar::{self, NoneRemoved, Removed, Removes, Restart};
 use super::exponential::Buckets;
 use super::exponential_cells::{ExpoCells, ExpoShortcut};
 use super::gauge::GaugeCell;
@@ -803,6 +803,15 @@ struct Window<'a> {
 }
 
 impl Window<'_> {
+    /// What this collection restarts in the exemplar reservoirs it reads.
+    fn restart(&self) -> Restart {
+        match (self.reset, self.cx.reset) {
+            (true, _) => Restart::All,
+            (false, true) => Restart::Count,
+            (false, false) => Restart::Nothing,
+        }
+    }
+
     /// The start time of a point of `series`.
     fn start_of<A>(&self, series: &Series<A>) -> u64 {
         if self.delta {
@@ -836,7 +845,7 @@ impl Points {
             start_time_unix_nano: w.start_of(series),
             time_unix_nano: w.cx.now,
             value: Some(value.to_point()),
-            exemplars: exemplar::to_proto::<N>(cells.exemplars(w.reset)),
+            exemplars: exemplar::to_proto::<N>(cells.exemplars(w.restart())),
             ..Default::default()
         });
         true
@@ -877,7 +886,7 @@ impl Points {
                 true
             }
             HistogramKind::Exponential(cells) => {
-                let (state, exemplars) = cells.read(w.reset);
+                let (state, exemplars) = cells.read(w.reset, w.restart());
                 let count = state.count();
                 if (w.delta || overflow) && count == 0 {
                     return false;
