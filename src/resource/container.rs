@@ -69,12 +69,13 @@ fn id_from_cgroup_line(line: &str) -> Option<String> {
 
 /// The container id in the text of a `/proc/self/mountinfo` file.
 ///
-/// A runtime's prefix followed by an id (`/crio-<id>`, `cri-containerd:<id>`,
+/// A runtime's prefix followed by an id in a mount's root (`/crio-<id>`, `cri-containerd:<id>`,
 /// `cri-containerd-<id>`, `/docker-<id>`, `/libpod-<id>`) wins, the first in the file. Otherwise
-/// the lines that mount something from a `/containers/` directory are searched, and the last id
-/// among their path segments is taken: Docker mounts `/var/lib/docker/containers/<id>/hostname`,
-/// Podman `.../overlay-containers/<id>/userdata/hostname`. Kubernetes' sandbox directories hold
-/// the pod's id, not the container's, and are not looked at.
+/// the mounts onto `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` or `/run/.containerenv` from
+/// a `/containers/` directory are searched, and the last id among their roots' path segments is
+/// taken: Docker mounts `/var/lib/docker/containers/<id>/hostname`, Podman
+/// `.../overlay-containers/<id>/userdata/hostname`. Kubernetes' sandbox directories hold the
+/// pod's id, not the container's, and are not looked at.
 ///
 /// ```
 /// use nanotel::internal::container_id_from_mountinfo;
@@ -88,14 +89,28 @@ fn id_from_cgroup_line(line: &str) -> Option<String> {
 /// assert_eq!(container_id_from_mountinfo("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"), None);
 /// ```
 pub fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
-    mountinfo.lines().find_map(id_after_runtime_prefix).or_else(|| {
-        mountinfo
-            .lines()
-            .filter(|line| line.contains("/containers/"))
-            .flat_map(|line| line.split(['/', ' ', '\t']))
+    let mounts = || mountinfo.lines().filter_map(root_and_mount_point);
+    mounts().find_map(|(root, _)| id_after_runtime_prefix(root)).or_else(|| {
+        mounts()
+            .filter(|(root, mount_point)| CONTAINER_FILES.contains(mount_point) && root.contains("/containers/"))
+            .flat_map(|(root, _)| root.split('/'))
             .rfind(|segment| is_container_id(segment))
             .map(str::to_owned)
     })
+}
+
+/// The files a runtime mounts into its container from the container's own directory. Only
+/// mounts onto them are read: a host process's mountinfo (the host's mount namespace) lists every
+/// container's other mounts under `/containers/` too (Docker's `.../containers/<id>/mounts/shm`,
+/// Podman's `.../overlay-containers/<id>/userdata/shm`), and until session 40 the last of their
+/// ids was taken for the host process's own.
+const CONTAINER_FILES: [&str; 4] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/run/.containerenv"];
+
+/// A mountinfo line's root (what of its file system is mounted) and mount point: its fourth and
+/// fifth fields.
+fn root_and_mount_point(line: &str) -> Option<(&str, &str)> {
+    let mut fields = line.split(' ').skip(3);
+    Some((fields.next()?, fields.next()?))
 }
 
 fn id_after_runtime_prefix(line: &str) -> Option<String> {
@@ -261,6 +276,19 @@ mod tests {
 ";
         assert_eq!(mountinfo(text), None);
         assert_eq!(container_id_from_mountinfo(""), None);
+    }
+
+    /// A host process sees every container's mounts: none of them is its own.
+    #[test]
+    fn mountinfo_of_a_host_running_containers_has_no_id() {
+        let layer = "e".repeat(64);
+        let text = format!(
+            "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+             310 22 0:55 / /var/lib/docker/containers/{ID}/mounts/shm rw - tmpfs shm rw,size=65536k\n\
+             311 22 0:56 / /var/lib/containers/storage/overlay-containers/{ID}/userdata/shm rw - tmpfs shm rw\n\
+             312 22 0:57 / /var/lib/containers/storage/overlay/{layer}/merged rw - overlay overlay rw\n"
+        );
+        assert_eq!(container_id_from_mountinfo(&text), None);
     }
 
     #[test]
