@@ -88,6 +88,7 @@ fn id_from_cgroup_line(line: &str) -> Option<String> {
 /// assert_eq!(container_id_from_mountinfo(&mountinfo).as_deref(), Some(id));
 /// assert_eq!(container_id_from_mountinfo("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"), None);
 /// ```
+#[must_use]
 pub fn container_id_from_mountinfo(mountinfo: &str) -> Option<String> {
     let mounts = || mountinfo.lines().filter_map(root_and_mount_point);
     mounts().find_map(|(root, _)| id_after_runtime_prefix(root)).or_else(|| {
