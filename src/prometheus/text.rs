@@ -37,7 +37,7 @@
 //! assert_eq!(metric_name("orders", "{order}", true), "orders_total");
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
@@ -436,6 +436,18 @@ struct Family {
 }
 
 impl Family {
+    /// The family's name and the names its samples are written with, in either format (a
+    /// counter's `_total` is its name in the text format, a suffix in `OpenMetrics`).
+    fn sample_names(&self) -> impl Iterator<Item = String> + '_ {
+        let suffixes: &[&str] = match self.kind {
+            "counter" => &["", "_total"],
+            "histogram" => &["", "_bucket", "_count", "_sum"],
+            "info" => &["", "_info"],
+            _ => &[""],
+        };
+        suffixes.iter().map(|suffix| format!("{}{suffix}", self.name))
+    }
+
     fn write(&self, out: &mut String, format: Format) {
         match format {
             Format::Text => {
@@ -541,9 +553,12 @@ fn target_info(resource: &Resource, format: Format) -> Option<Family> {
 
 /// The exposition of `scopes` in `format`, led by `target_info` from `resource` when there is one.
 ///
-/// Metrics of several scopes that translate to one name share one family; a metric whose name is
-/// already taken by another type is left out (with a warning), as is one named like
-/// `target_info`. An `OpenMetrics` exposition ends with `# EOF`.
+/// Metrics of several scopes that translate to one name share one family (their samples told
+/// apart by the scope's labels); a metric whose name, or one of whose sample names, is already
+/// taken by another metric is left out (with a warning): one of another type, one of the same
+/// scope (`http.requests` beside `http_requests`: one series written twice), a sample name of
+/// another family (in `OpenMetrics` a counter `orders` writes `orders_total`, a gauge's name), or
+/// `target_info`'s. An `OpenMetrics` exposition ends with `# EOF`.
 ///
 /// ```
 /// use nanotel::prometheus::{encode, Format};
@@ -558,26 +573,31 @@ fn target_info(resource: &Resource, format: Format) -> Option<Family> {
 #[must_use]
 pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Format) -> String {
     let mut families: Vec<Family> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    // Every name a family's samples use, and the family using it.
+    let mut claimed: HashMap<String, usize> = HashMap::new();
+    // The families each scope has a metric in.
+    let mut placed: HashSet<(usize, Vec<(String, String)>)> = HashSet::new();
     if let Some(target) = resource.and_then(|r| target_info(r, format)) {
-        by_name.insert(target.name.clone(), 0);
+        claimed.extend(target.sample_names().map(|name| (name, 0)));
         families.push(target);
     }
-    // `target_info` is the resource's, in either format.
-    let reserved = ["target_info", "target"];
+    let target_info = resource.is_some().then_some(0);
     for scope_metrics in scopes {
         let scope = scope_labels(scope_metrics);
         for metric in &scope_metrics.metrics {
             let Some(family) = translate(metric, &scope, format) else { continue };
-            let clashes = match by_name.get(&family.name) {
-                Some(&i) if families[i].kind == family.kind && !reserved.contains(&family.name.as_str()) => {
+            let shared = claimed.get(&family.name).copied().filter(|&i| {
+                Some(i) != target_info && families[i].name == family.name && families[i].kind == family.kind
+            });
+            let taken = match shared {
+                Some(i) if placed.insert((i, scope.clone())) => {
                     families[i].samples.push_str(&family.samples);
                     continue;
                 }
                 Some(_) => true,
-                None => reserved.contains(&family.name.as_str()),
+                None => family.name == "target_info" || family.sample_names().any(|name| claimed.contains_key(&name)),
             };
-            if clashes {
+            if taken {
                 crate::diag::warning!(
                     "Prometheus view: {:?} translates to {:?}, already used by another metric; left out",
                     metric.name,
@@ -585,7 +605,9 @@ pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Form
                 );
                 continue;
             }
-            by_name.insert(family.name.clone(), families.len());
+            let index = families.len();
+            claimed.extend(family.sample_names().map(|name| (name, index)));
+            placed.insert((index, scope.clone()));
             families.push(family);
         }
     }
@@ -639,6 +661,30 @@ mod tests {
             (number(f64::INFINITY), number(-0.5), number(1e21)),
             ("+Inf".into(), "-0.5".into(), "1000000000000000000000".into())
         );
+    }
+
+    /// One series is written once: two metrics of one scope that translate to one name, or a
+    /// name one of another family's samples uses, are left out (the first kept).
+    #[test]
+    fn names_that_would_write_one_series_twice_are_left_out() {
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        let gateway = provider.meter("gateway");
+        gateway.u64_counter("http.requests").build().unwrap().add(1, &[]);
+        gateway.u64_counter("http_requests").build().unwrap().add(2, &[]);
+        provider.meter("venue").u64_counter("http.requests").build().unwrap().add(3, &[]);
+        gateway.u64_counter("orders").build().unwrap().add(4, &[]);
+        gateway.i64_gauge("orders_total").build().unwrap().record(5, &[]);
+        gateway.f64_histogram("lat").build().unwrap().record(1.0, &[]);
+        gateway.i64_gauge("lat_count").build().unwrap().record(6, &[]);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let text = encode(&provider.snapshot(), None, format);
+            let lines = |prefix: &str| text.lines().filter(|line| line.starts_with(prefix)).count();
+            assert_eq!(lines("http_requests_total{otel_scope_name=\"gateway\"}"), 1, "{format:?}: {text}");
+            assert_eq!(lines("http_requests_total{otel_scope_name=\"venue\"}"), 1, "{format:?}: {text}");
+            assert_eq!(lines("orders_total{"), 1, "{format:?}: {text}");
+            assert_eq!(lines("lat_count{"), 1, "{format:?}: {text}");
+            assert!(text.contains("orders_total{otel_scope_name=\"gateway\"} 4"), "{format:?}: {text}");
+        }
     }
 
     #[test]
