@@ -128,7 +128,9 @@ impl PrometheusProcess {
 impl PrometheusProcess {
     /// Waits until `/api/v1/query_exemplars` finds, for `promql` over the last hour, an exemplar
     /// with this trace id, and returns it with the labels of its series.
-    fn wait_for_exemplar(&mut self, promql: &str, trace_id: &str) -> (serde_json::Value, serde_json::Value) {
+    /// Every series of `promql` holding an exemplar of `trace_id`, with that exemplar, once there
+    /// is one.
+    fn wait_for_exemplar(&mut self, promql: &str, trace_id: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
         let give_up = Instant::now() + PATIENCE;
         loop {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
@@ -141,12 +143,16 @@ impl PrometheusProcess {
                 .and_then(reqwest::blocking::Response::text)
                 .unwrap_or_default();
             let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+            let mut found = Vec::new();
             for series in json["data"].as_array().into_iter().flatten() {
                 for exemplar in series["exemplars"].as_array().into_iter().flatten() {
                     if exemplar["labels"]["trace_id"] == trace_id {
-                        return (series["seriesLabels"].clone(), exemplar.clone());
+                        found.push((series["seriesLabels"].clone(), exemplar.clone()));
                     }
                 }
+            }
+            if !found.is_empty() {
+                return found;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("prometheus exited ({status}):\n{}", self.log());
@@ -317,13 +323,20 @@ fn prometheus_reads_back_the_exemplar_of_a_span() {
     let target = telemetry.prometheus().expect("the endpoint was asked for").local_addr();
     let mut prometheus = PrometheusProcess::start(&binary, target, &["--enable-feature=exemplar-storage"]);
     prometheus.wait_for("tick_to_trade_seconds_count{venue=\"XNAS\"}", "2");
-    let (series, exemplar) = prometheus.wait_for_exemplar("tick_to_trade_seconds_bucket", &trace_id);
-    assert_eq!(exemplar["labels"]["span_id"], span_id.as_str(), "{exemplar}");
-    assert_eq!(exemplar["value"], "0.00042", "{exemplar}");
-    assert!(series["le"].as_str().is_some_and(|le| le.starts_with("0.001")), "the bucket of 0.00042: {series}");
-    assert_eq!(series["venue"], "XNAS");
-    assert_eq!((series.get("order_id"), &exemplar["labels"]["order_id"]), (None, &serde_json::json!("4217")));
-    let (_, counted) = prometheus.wait_for_exemplar("orders_total", &trace_id);
+    let found = prometheus.wait_for_exemplar("tick_to_trade_seconds_bucket", &trace_id);
+    // Its own bucket's, and the `+Inf` bucket's, which has none of its own (the specification:
+    // a bucket without one shows the highest of a lower bucket's).
+    let mut buckets: Vec<&str> = found.iter().filter_map(|(series, _)| series["le"].as_str()).collect();
+    buckets.sort_unstable();
+    assert_eq!(buckets.len(), 2, "{found:?}");
+    assert!(buckets[0] == "+Inf" && buckets[1].starts_with("0.001"), "the bucket of 0.00042 and +Inf: {found:?}");
+    for (series, exemplar) in &found {
+        assert_eq!(exemplar["labels"]["span_id"], span_id.as_str(), "{exemplar}");
+        assert_eq!(exemplar["value"], "0.00042", "{exemplar}");
+        assert_eq!(series["venue"], "XNAS");
+        assert_eq!((series.get("order_id"), &exemplar["labels"]["order_id"]), (None, &serde_json::json!("4217")));
+    }
+    let (_, counted) = &prometheus.wait_for_exemplar("orders_total", &trace_id)[0];
     assert_eq!((counted["labels"]["span_id"].as_str(), counted["value"].as_str()), (Some(span_id.as_str()), Some("1")));
     drop(prometheus);
     telemetry.shutdown(Duration::from_secs(5));

@@ -43,7 +43,7 @@ use std::fmt::Write;
 use crate::proto::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use crate::proto::metrics::v1::{exemplar, Exemplar};
 use crate::proto::metrics::v1::{metric::Data, number_data_point::Value as PointValue, AggregationTemporality};
-use crate::proto::metrics::v1::{Metric, ScopeMetrics};
+use crate::proto::metrics::v1::{HistogramDataPoint, Metric, ScopeMetrics};
 use crate::proto::resource::v1::Resource;
 
 /// Replaces characters outside `[a-zA-Z0-9_]` (and `:` when `colon`) with `_`, collapsing runs.
@@ -513,28 +513,54 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                         exemplars.filter(|e| crate::metrics::bucket_index(&p.explicit_bounds, exemplar_value(e)) == i),
                     )
                 };
+                // A bucket without an exemplar of its own shows the highest of a lower bucket's,
+                // as the specification asks (until session 40 it showed none).
+                let mut shown = None;
                 let mut running = 0u64;
                 for (i, (b, count)) in p.explicit_bounds.iter().zip(&p.bucket_counts).enumerate() {
                     running = running.saturating_add(*count);
                     let le = Some(("le", bound(*b)));
                     let le = le.as_ref().map(|(k, v)| (*k, v.as_str()));
-                    write_sample_with(&mut samples, &bucket, &labels, le, &running.to_string(), exemplar(i));
+                    shown = exemplar(i).or(shown);
+                    write_sample_with(&mut samples, &bucket, &labels, le, &running.to_string(), shown);
                 }
                 let last = p.explicit_bounds.len();
                 let inf = Some(("le", "+Inf"));
-                write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last));
-                // No sum (an up-down counter as a histogram: its values may be negative): no
-                // `_count` either, as OpenMetrics has them together or not at all; the `+Inf`
-                // bucket is the count.
-                if let Some(sum) = p.sum {
-                    write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(sum));
-                    write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
-                }
+                write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last).or(shown));
+                write_sum_and_count(&mut samples, &name, &labels, p, format);
             }
         }
         _ => return None,
     }
     Some(Family { name: family, kind, unit, help: help.clone(), samples })
+}
+
+/// A histogram point's `_sum` and `_count`. In `OpenMetrics` both or neither: neither without a
+/// sum (an up-down counter as a histogram: its values may be negative), with a negative one, or
+/// with negative bucket bounds (a histogram with a sum "MUST NOT" have those there; the `+Inf`
+/// bucket is the count). The text format has `_count` always, and `_sum` when there is one
+/// (until session 40 a point without a sum had no `_count` there either, and OpenMetrics showed
+/// negative sums).
+fn write_sum_and_count(
+    out: &mut String,
+    name: &str,
+    labels: &[(String, String)],
+    p: &HistogramDataPoint,
+    format: Format,
+) {
+    let sum = match format {
+        Format::Text => p.sum,
+        Format::OpenMetrics => {
+            let negative_bounds = p.explicit_bounds.first().is_some_and(|&bound| bound < 0.0);
+            p.sum.filter(|&sum| sum >= 0.0 && !negative_bounds)
+        }
+    };
+    if let Some(sum) = sum {
+        write_sample(out, &format!("{name}_sum"), labels, None, &number(sum));
+    }
+    if sum.is_some() || format == Format::Text {
+        write_sample(out, &format!("{name}_count"), labels, None, &p.count.to_string());
+    }
 }
 
 /// The `target_info` family of a resource (none for a resource without attributes).
@@ -773,9 +799,42 @@ mod tests {
             !line("latency_seconds_bucket{otel_scope_name=\"gateway\",le=\"0.5\"}").contains('#'),
             "outside a span: none\n{text}"
         );
+        assert!(
+            line("latency_seconds_bucket{otel_scope_name=\"gateway\",le=\"+Inf\"}")
+                .contains(&format!(" # {{{ids}}} 0.75 ")),
+            "a bucket without one shows a lower bucket's\n{text}"
+        );
         assert!(line("orders_total").contains(&format!(" 3 # {{{ids}}} 3 ")), "{text}");
         assert!(!line("open{").contains('#'), "no exemplars on gauges\n{text}");
         assert!(!encode(&provider.snapshot(), None, Format::Text).contains(" # "), "none in the text format");
+    }
+
+    /// OpenMetrics has a histogram's `_sum` and `_count` together, and neither with a negative sum
+    /// or negative bounds; the text format always has `_count`.
+    #[test]
+    fn histogram_sums_are_left_out_where_openmetrics_forbids_them() {
+        let as_histogram = crate::metrics::Aggregation::ExplicitBucketHistogram { boundaries: vec![0.0] };
+        let view = crate::metrics::View::new("open").with_aggregation(as_histogram);
+        let provider = crate::metrics::MeterProvider::builder().without_env().with_view(view).build();
+        let meter = provider.meter("gateway");
+        meter.f64_histogram("temp").build().unwrap().record(-5.0, &[]);
+        let skewed = meter.f64_histogram("skew").with_boundaries(vec![-10.0, 0.0, 10.0]).build().unwrap();
+        skewed.record(3.0, &[]);
+        meter.f64_histogram("fine").build().unwrap().record(2.0, &[]);
+        meter.i64_up_down_counter("open").build().unwrap().add(1, &[]);
+        let open_metrics = encode(&provider.snapshot(), None, Format::OpenMetrics);
+        for name in ["temp", "skew"] {
+            assert!(!open_metrics.contains(&format!("{name}_sum")), "{open_metrics}");
+            assert!(!open_metrics.contains(&format!("{name}_count")), "{open_metrics}");
+        }
+        assert!(open_metrics.contains("fine_sum{otel_scope_name=\"gateway\"} 2\n"), "{open_metrics}");
+        assert!(open_metrics.contains("fine_count{otel_scope_name=\"gateway\"} 1\n"), "{open_metrics}");
+        let text = encode(&provider.snapshot(), None, Format::Text);
+        assert!(text.contains("temp_sum{otel_scope_name=\"gateway\"} -5\n"), "{text}");
+        for name in ["temp", "skew", "fine", "open"] {
+            assert!(text.contains(&format!("{name}_count{{otel_scope_name=\"gateway\"}} 1\n")), "{text}");
+        }
+        assert!(!text.contains("open_sum") && !open_metrics.contains("open_count"), "{text}");
     }
 
     /// An exemplar's filtered attributes follow its ids as labels, in order, while the label set
