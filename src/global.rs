@@ -61,6 +61,11 @@ pub(crate) fn install(
     tracers: &TracerProvider,
     loggers: &LoggerProvider,
 ) -> &'static Installed {
+    // One install at a time (a cold path): two racing installs each turned their own provider
+    // on after the swap, so the first could turn on a provider the second had already replaced
+    // (both then reported the static counters: every one exported twice), until session 40.
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _installing = ONE_AT_A_TIME.lock();
     let set = Box::leak(Box::new(Installed {
         meters: meters.downgrade(),
         tracers: tracers.downgrade(),
@@ -152,4 +157,32 @@ pub fn logger(name: &str) -> Logger {
 #[must_use]
 pub fn logger_with_version(name: &str, version: &str) -> Logger {
     logger_provider().logger_with_version(name, version)
+}
+
+#[cfg(all(test, not(nanotel_loom)))]
+mod tests {
+    use super::*;
+
+    /// Installs racing leave at most one provider reporting the static counters (other tests'
+    /// installs may replace them all).
+    #[test]
+    fn racing_installs_leave_one_provider_reporting_statics() {
+        for _ in 0..300 {
+            let meters = [(); 8].map(|()| MeterProvider::builder().without_env().build());
+            let (tracers, loggers) = (TracerProvider::disabled(), LoggerProvider::disabled());
+            let barrier = std::sync::Barrier::new(meters.len());
+            let sets: Vec<&'static Installed> = std::thread::scope(|s| {
+                let installs = meters.each_ref().map(|meters| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        install(meters, &tracers, &loggers)
+                    })
+                });
+                installs.into_iter().map(|install| install.join().unwrap()).collect()
+            });
+            let reporting = meters.iter().filter(|meters| meters.reports_static_counters()).count();
+            assert!(reporting <= 1, "{reporting} providers report the static counters");
+            sets.into_iter().for_each(uninstall);
+        }
+    }
 }

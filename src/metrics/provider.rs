@@ -277,6 +277,12 @@ impl MeterProvider {
         self.inner.statics.set(on);
     }
 
+    /// Whether it reports the static counters (for tests).
+    #[cfg(test)]
+    pub(crate) fn reports_static_counters(&self) -> bool {
+        self.inner.statics.is_on()
+    }
+
     /// A reference to this provider that does not keep it alive.
     pub(crate) fn downgrade(&self) -> WeakMeterProvider {
         WeakMeterProvider(Arc::downgrade(&self.inner))

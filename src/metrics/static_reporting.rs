@@ -47,6 +47,12 @@ impl StaticReporting {
         self.on.store(on, Ordering::Relaxed);
     }
 
+    /// Whether it reports (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
     /// When reporting, registers the static counters and histograms that recorded since the last
     /// call in `provider`'s meters (which then collect them as any instrument), oldest first, so
     /// that registration order follows first use.
