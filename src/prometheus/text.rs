@@ -172,7 +172,11 @@ fn label_name(key: &str) -> String {
     }
 }
 
-/// An attribute value as label text (`OTel`'s non-OTLP rules: JSON-like for composites).
+/// An attribute value as label text, by the specification's representation of an `AnyValue` for
+/// non-OTLP protocols: a string as it is, bytes in base64, `NaN`/`Infinity`/`-Infinity` for a
+/// float that is not finite, arrays and maps as JSON (their strings JSON-escaped, an empty value
+/// `null`), an empty value as the empty string. (Until session 40 bytes were hex, infinities
+/// `+Inf`, and strings in arrays and maps written with Rust's escapes.)
 fn value_text(value: Option<&AnyValue>) -> String {
     let mut out = String::new();
     write_value(&mut out, value.and_then(|v| v.value.as_ref()), false);
@@ -180,12 +184,12 @@ fn value_text(value: Option<&AnyValue>) -> String {
 }
 
 fn write_value(out: &mut String, value: Option<&Any>, nested: bool) {
+    use base64::Engine;
     match value {
         // A string-table reference only means something in a profile's dictionary.
+        None | Some(Any::StringValueStrindex(_)) if nested => out.push_str("null"),
         None | Some(Any::StringValueStrindex(_)) => {}
-        Some(Any::StringValue(s)) if nested => {
-            let _ = write!(out, "{s:?}");
-        }
+        Some(Any::StringValue(s)) if nested => write_json_string(out, s),
         Some(Any::StringValue(s)) => out.push_str(s),
         Some(Any::BoolValue(b)) => {
             let _ = write!(out, "{b}");
@@ -193,10 +197,28 @@ fn write_value(out: &mut String, value: Option<&Any>, nested: bool) {
         Some(Any::IntValue(i)) => {
             let _ = write!(out, "{i}");
         }
-        Some(Any::DoubleValue(d)) => out.push_str(&number(*d)),
-        Some(Any::BytesValue(bytes)) => bytes.iter().for_each(|b| {
-            let _ = write!(out, "{b:02x}");
-        }),
+        Some(Any::DoubleValue(d)) => {
+            let text = if d.is_nan() {
+                "NaN".to_owned()
+            } else if d.is_infinite() {
+                if *d > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+            } else {
+                number(*d)
+            };
+            if nested && !d.is_finite() {
+                write_json_string(out, &text);
+            } else {
+                out.push_str(&text);
+            }
+        }
+        Some(Any::BytesValue(bytes)) => {
+            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+            if nested {
+                write_json_string(out, &text);
+            } else {
+                out.push_str(&text);
+            }
+        }
         Some(Any::ArrayValue(array)) => {
             out.push('[');
             for (i, v) in array.values.iter().enumerate() {
@@ -213,12 +235,18 @@ fn write_value(out: &mut String, value: Option<&Any>, nested: bool) {
                 if i > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{:?}:", kv.key);
+                write_json_string(out, &kv.key);
+                out.push(':');
                 write_value(out, kv.value.as_ref().and_then(|v| v.value.as_ref()), true);
             }
             out.push('}');
         }
     }
+}
+
+/// `text` as a JSON string, quotes included.
+fn write_json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::Value::from(text).to_string());
 }
 
 /// A sample value as Go's `ParseFloat` reads it.
@@ -710,6 +738,44 @@ mod tests {
             assert_eq!(lines("orders_total{"), 1, "{format:?}: {text}");
             assert_eq!(lines("lat_count{"), 1, "{format:?}: {text}");
             assert!(text.contains("orders_total{otel_scope_name=\"gateway\"} 4"), "{format:?}: {text}");
+        }
+    }
+
+    /// Attribute values become label text by the specification's non-OTLP representation.
+    #[test]
+    fn values_become_label_text_as_the_specification_represents_them() {
+        let any = |value: Any| AnyValue { value: Some(value) };
+        let array = |values: Vec<AnyValue>| any(Any::ArrayValue(crate::proto::common::v1::ArrayValue { values }));
+        let map = any(Any::KvlistValue(crate::proto::common::v1::KeyValueList {
+            values: vec![KeyValue {
+                key: "k\"ey".into(),
+                value: Some(any(Any::DoubleValue(f64::NAN))),
+                ..Default::default()
+            }],
+        }));
+        let cases = [
+            (any(Any::BytesValue(vec![0xab, 0x01])), "qwE="),
+            (any(Any::DoubleValue(f64::INFINITY)), "Infinity"),
+            (any(Any::DoubleValue(f64::NEG_INFINITY)), "-Infinity"),
+            (any(Any::DoubleValue(1.5)), "1.5"),
+            (any(Any::StringValue("plain \"as is\"".into())), "plain \"as is\""),
+            (
+                array(vec![
+                    any(Any::StringValue("e\u{301}\0".into())),
+                    AnyValue { value: None },
+                    any(Any::IntValue(1)),
+                ]),
+                "[\"e\u{301}\\u0000\",null,1]",
+            ),
+            (
+                array(vec![any(Any::BytesValue(vec![1])), any(Any::DoubleValue(f64::INFINITY))]),
+                "[\"AQ==\",\"Infinity\"]",
+            ),
+            (map, "{\"k\\\"ey\":\"NaN\"}"),
+            (AnyValue { value: None }, ""),
+        ];
+        for (value, text) in cases {
+            assert_eq!(value_text(Some(&value)), text, "{value:?}");
         }
     }
 
