@@ -78,8 +78,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &["attributes", "clock", "config", "diag", "export", "proto", "sync", "thread_words", "trace"]),
     ("propagation", &["config", "header_text", "percent", "trace"]),
     // The scrape endpoint: reads `metrics/`, configured by `export/`'s `PrometheusConfig`; its late
-    // answers' atomics come from `sync` (loom's under the models).
-    ("prometheus", &["diag", "export", "metrics", "own_threads", "proto", "sync", "thread_cpus"]),
+    // answers' atomics come from `sync` (loom's under the models); its request timeout is made
+    // usable as every timeout is (`config::usable_timeout`).
+    ("prometheus", &["config", "diag", "export", "metrics", "own_threads", "proto", "sync", "thread_cpus"]),
     ("global", &["logs", "metrics", "trace"]),
     // What `nanotel::init()` builds: everything wired together.
     (
