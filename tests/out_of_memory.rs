@@ -1,5 +1,5 @@
 //! A thread's span slab and its ring, and its log ring, are the largest allocations telemetry
-//! makes (10.5 MiB and 536 KiB at the defaults), so they are the ones refused first under an
+//! makes (10.3 MiB and 536 KiB at the defaults), so they are the ones refused first under an
 //! address-space limit (`ulimit -v`, set here with `setrlimit`) or strict overcommit
 //! (`vm.overcommit_memory=2`, which this test cannot set). A refused one used to abort the
 //! process (`handle_alloc_error`). Now the program goes on: the thread's spans and log records are

@@ -7,9 +7,10 @@
 //!    a random `service.instance.id`, `host.name`, `host.arch`, `os.type`, `process.pid`,
 //!    `process.executable.name`, `process.runtime.*` (the compiler) and `container.id`;
 //! 2. `OTEL_RESOURCE_ATTRIBUTES` (see [`parse_resource_attributes`]);
-//! 3. attributes set in code;
-//! 4. `OTEL_SERVICE_NAME`, which names the service whatever else does, so that whoever deploys a
-//!    program can always rename it.
+//! 3. `OTEL_SERVICE_NAME`, which names the service over `OTEL_RESOURCE_ATTRIBUTES`;
+//! 4. attributes set in code: the specification gives a resource the user provides priority over
+//!    the environment's (until session 40 `OTEL_SERVICE_NAME` came last and won over a
+//!    `service.name` set here, while `TelemetryBuilder::with_service_name` won over it).
 //!
 //! A pipeline built without a resource of its own uses `ResourceBuilder::new()` with the
 //! pipeline's environment.
@@ -25,7 +26,7 @@ use crate::proto::resource::v1::Resource;
 use env_attributes::parse_resource_attributes;
 
 /// Builds the [`Resource`] a pipeline sends: detected attributes, then `OTEL_RESOURCE_ATTRIBUTES`,
-/// then attributes set here, then `OTEL_SERVICE_NAME` (see the [module documentation](self)).
+/// then `OTEL_SERVICE_NAME`, then attributes set here (see the [module documentation](self)).
 ///
 /// ```
 /// use nanotel::attributes::KeyValue;
@@ -66,7 +67,8 @@ impl ResourceBuilder {
         attributes.into_iter().fold(self, Self::with_attribute)
     }
 
-    /// Sets `service.name`; `OTEL_SERVICE_NAME`, when set, still wins.
+    /// Sets `service.name`, which wins over `OTEL_SERVICE_NAME` (since session 40; it lost to it
+    /// before).
     pub fn with_service_name(self, name: impl Into<String>) -> Self {
         self.with_attribute(KeyValue::new("service.name", name.into()))
     }
@@ -97,7 +99,7 @@ impl ResourceBuilder {
     ///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.name=ignored,desk=fx,oops".to_owned()),
     ///     _ => None,
     /// };
-    /// let (resource, problems) = ResourceBuilder::new().with_service_name("also-ignored").build_with_env(&env);
+    /// let (resource, problems) = ResourceBuilder::new().build_with_env(&env);
     /// let text = |key: &str| {
     ///     let kv = resource.attributes.iter().find(|kv| kv.key == key)?;
     ///     match kv.value.as_ref()?.value.as_ref()? {
@@ -109,6 +111,11 @@ impl ResourceBuilder {
     /// assert_eq!(text("desk").as_deref(), Some("fx"));
     /// assert_eq!(text("telemetry.sdk.name").as_deref(), Some("nanotel"));
     /// assert_eq!(problems, ["OTEL_RESOURCE_ATTRIBUTES: entry 3 is skipped: it has no '=' between a key and a value"]);
+    ///
+    /// // What the program sets wins over the environment.
+    /// let (resource, _) = ResourceBuilder::new().with_service_name("from-code").build_with_env(&env);
+    /// let name = resource.attributes.iter().find(|kv| kv.key == "service.name").and_then(|kv| kv.value.clone());
+    /// assert_eq!(name.and_then(|value| value.value), Some(Value::StringValue("from-code".into())));
     /// ```
     pub fn build_with_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> (Resource, Vec<String>) {
         let text = |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
@@ -121,11 +128,13 @@ impl ResourceBuilder {
             }
             problems.extend(parsed.problems.into_iter().map(|problem| format!("OTEL_RESOURCE_ATTRIBUTES: {problem}")));
         }
-        for attribute in &self.attributes {
-            set(&mut attributes, attribute.to_proto());
-        }
         if let Some(service) = text("OTEL_SERVICE_NAME") {
             set(&mut attributes, string_attribute("service.name".to_owned(), service));
+        }
+        // Last: what the program gives wins over the environment, as the specification asks of
+        // a resource provided by the user (until session 40 `OTEL_SERVICE_NAME` won over it).
+        for attribute in &self.attributes {
+            set(&mut attributes, attribute.to_proto());
         }
         (Resource { attributes, ..Default::default() }, problems)
     }
@@ -247,12 +256,15 @@ mod tests {
         assert_eq!(attributes["service.version"], string("2.1.0"));
     }
 
+    /// `OTEL_SERVICE_NAME` wins over `OTEL_RESOURCE_ATTRIBUTES`; a name set in code wins over
+    /// both (since session 40: the specification's priority of a resource the user provides).
     #[test]
-    fn otel_service_name_wins_over_everything() {
-        let builder = ResourceBuilder::new().with_service_name("from-code");
+    fn otel_service_name_wins_over_the_attributes_variable_and_code_over_both() {
         let vars = [("OTEL_SERVICE_NAME", " pricer "), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")];
-        let (attributes, _) = build(&builder, &vars);
+        let (attributes, _) = build(&ResourceBuilder::new(), &vars);
         assert_eq!(attributes["service.name"], string("pricer"));
+        let (attributes, _) = build(&ResourceBuilder::new().with_service_name("from-code"), &vars);
+        assert_eq!(attributes["service.name"], string("from-code"));
     }
 
     #[test]
