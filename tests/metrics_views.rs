@@ -570,7 +570,7 @@ fn child_process_entry() {
             (name == "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION").then(|| "sideways".to_owned())
         })
         .with_view(View::new("order.*").with_stream_name("orders"))
-        .with_view(View::new("x").with_stream_name("9lives"))
+        .with_view(View::new("x").with_stream_name(""))
         .with_view(View::new("x").with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: vec![2.0, 1.0] }))
         .with_view(
             View::new("x").with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 160, max_scale: 21 }),
@@ -606,11 +606,11 @@ fn warnings_are_printed_once_each() {
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=\"sideways\" is ignored: expected one of \
          explicit_bucket_histogram, base2_exponential_bucket_histogram; using explicit_bucket_histogram",
         "view 1 (\"order.*\") is ignored: a view whose name has a wildcard cannot rename",
-        "view 2 (\"x\") is ignored: invalid instrument name \"9lives\"",
+        "view 2 (\"x\") is ignored: a stream name cannot be empty",
         "view 3 (\"x\") is ignored: histogram \"x\": boundaries must be finite and strictly increasing",
         "view 4 (\"x\") is ignored: max_scale 21 is outside -10..=20",
         "view 5 (\"x\") is ignored: max_size 1 is outside 2..=160",
-        "view 6 (\"latency\"): aggregation LastValue does not apply to Histogram instrument \"latency\"; using its default",
+        "view 6 (\"latency\"): aggregation LastValue does not apply to Histogram instrument \"latency\"; the view is left out for it",
         "instrument \"fills\" is selected by several views; only the first, view 7, applies (not 8)",
         "instrument \"fills\" is exported under the same name as instrument \"orders\" (\"orders\")",
     ];
@@ -619,6 +619,32 @@ fn warnings_are_printed_once_each() {
         assert_eq!(count, 1, "{needle:?} in {count} lines:\n{stderr}");
     }
     assert_eq!(lines.len(), needles.len(), "other lines:\n{stderr}");
+}
+
+/// A stream name need not follow the instrument name syntax (the specification forbids checking
+/// it), and a view whose aggregation does not apply to an instrument is left out for it whole:
+/// its rename and attribute filter too (since session 40; before, the first view was ignored and
+/// `user.id` exported, the second half applied).
+#[test]
+fn a_views_stream_name_is_not_checked_and_a_view_that_cannot_apply_is_left_out_whole() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_view(View::new("c").with_stream_name("c:rate").with_dropped_attributes(["user.id"]))
+        .with_view(
+            View::new("q").with_stream_name("q2").with_kept_attributes(["k"]).with_aggregation(Aggregation::LastValue),
+        )
+        .build();
+    let meter = provider.meter("gateway");
+    meter.u64_counter("c").build().unwrap().add(1, &[KeyValue::new("user.id", 1)]);
+    meter.i64_up_down_counter("q").build().unwrap().add(1, &[KeyValue::new("k", 1), KeyValue::new("j", 2)]);
+    let metrics: Vec<_> = provider.collect().into_iter().flat_map(|scope| scope.metrics).collect();
+    let names: Vec<&str> = metrics.iter().map(|metric| metric.name.as_str()).collect();
+    assert_eq!(names, ["c:rate", "q"]);
+    let attributes = |metric: &nanotel::proto::metrics::v1::Metric| match &metric.data {
+        Some(Data::Sum(sum)) => sum.data_points[0].attributes.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((attributes(&metrics[0]), attributes(&metrics[1])), (0, 2));
 }
 
 /// A cumulative up-down counter's overflow series back at zero is still reported: until session

@@ -23,7 +23,7 @@ use super::descriptor::InstrumentKind;
 /// Which aggregation a view gives the instruments it selects.
 ///
 /// Which kinds each aggregation applies to (another pairing is reported once on stderr and the
-/// instrument keeps its default aggregation):
+/// view is left out for that instrument, as if it did not exist):
 ///
 /// | aggregation | applies to |
 /// |---|---|
@@ -155,8 +155,10 @@ impl View {
         self
     }
 
-    /// Exports the stream under this name. A view whose name has a wildcard cannot rename (every
-    /// instrument it selects would get the same name): such a view is reported and ignored.
+    /// Exports the stream under this name, which need not follow the instrument name syntax (the
+    /// specification forbids checking it); an empty one is refused. A view whose name has a
+    /// wildcard cannot rename (every instrument it selects would get the same name): such a view
+    /// is reported and ignored.
     pub fn with_stream_name(mut self, name: impl Into<String>) -> Self {
         self.rename = Some(name.into());
         self

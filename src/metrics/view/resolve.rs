@@ -3,7 +3,7 @@
 
 use crate::proto::common::v1::InstrumentationScope;
 
-use super::super::descriptor::{check_boundaries, check_name, Descriptor, InstrumentKind};
+use super::super::descriptor::{check_boundaries, Descriptor, InstrumentKind};
 use super::super::exponential::{MAX_SCALE, MAX_SIZE, MIN_SCALE};
 use super::super::histogram::DEFAULT_BOUNDARIES;
 use super::super::provider::usable_cardinality_limit;
@@ -92,9 +92,26 @@ impl Views {
         Views { views, default_histogram }
     }
 
-    /// The stream of `instrument`: the first view that selects it applied, or its defaults.
+    /// The stream of `instrument`: the first view that selects it applied, or its defaults. A
+    /// view whose aggregation does not apply to the instrument's kind is left out for it, as if it
+    /// did not exist (the specification's rule for a view that would make a semantic error; until
+    /// session 40 only its aggregation was, its name, description, attribute filter and limit
+    /// still applied).
     pub(crate) fn stream(&self, instrument: Instrument<'_>) -> Stream {
-        let mut selecting = self.views.iter().filter(|(_, view)| selects(view, &instrument));
+        let kind = instrument.descriptor.kind;
+        let mut selecting = self.views.iter().filter(|(_, view)| selects(view, &instrument)).filter(|(i, view)| {
+            let fits = applies(&view.aggregation, kind);
+            if !fits {
+                crate::diag::warning!(
+                    "view {i} ({:?}): aggregation {:?} does not apply to {kind:?} instrument {:?}; the view is left \
+                     out for it",
+                    view.name,
+                    view.aggregation,
+                    instrument.descriptor.name
+                );
+            }
+            fits
+        });
         let first = selecting.next();
         let others: Vec<String> = selecting.map(|(i, _)| i.to_string()).collect();
         let mut descriptor = instrument.descriptor;
@@ -106,19 +123,7 @@ impl Views {
             );
         }
         let view = first.map(|(_, view)| view);
-        let kind = descriptor.kind;
         let aggregation = view.map_or(&Aggregation::Default, |view| &view.aggregation);
-        let aggregation = if applies(aggregation, kind) {
-            aggregation
-        } else {
-            crate::diag::warning!(
-                "view {} ({:?}): aggregation {aggregation:?} does not apply to {kind:?} instrument {:?}; using its default",
-                first.map_or(0, |(i, _)| *i),
-                view.map_or("", |view| &view.name),
-                descriptor.name
-            );
-            &Aggregation::Default
-        };
         let histogram = match aggregation {
             Aggregation::ExplicitBucketHistogram { boundaries } => HistogramChoice::Explicit(boundaries.clone()),
             &Aggregation::Base2ExponentialHistogram { max_size, max_scale } => {
@@ -188,8 +193,11 @@ fn problem(view: &View) -> Option<String> {
         if view.name.contains(['*', '?']) {
             return Some("a view whose name has a wildcard cannot rename the instruments it selects".into());
         }
-        if let Err(err) = check_name(name) {
-            return Some(err.to_string());
+        // Not the instrument name syntax: the specification says a stream name need not follow
+        // it, and must not be checked against it (until session 40 a name such as `c:rate` made
+        // the whole view ignored, its attribute filter included). Only an empty one is refused.
+        if name.is_empty() {
+            return Some("a stream name cannot be empty".into());
         }
     }
     match &view.aggregation {
