@@ -6,7 +6,7 @@
 //! series (the same cells, windows, limits and eviction as [`Histogram`](super::Histogram)'s),
 //! which the collection reads right after the callbacks ran.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,30 +30,30 @@ type SetKey = Vec<KeyValue>;
 
 /// What a callback reports into: one value per attribute set.
 pub struct Observer<N: Number> {
+    /// Each attribute set observed in this collection (canonical, before the view's filter), with
+    /// its last value.
     values: HashMap<SetKey, N>,
-    /// Attribute sets in the order first observed (the specification prefers them under the limit).
+    /// The attribute sets in the order first observed (the specification prefers them under the
+    /// limit).
     order: Vec<SetKey>,
-    limit: usize,
-    kind: InstrumentKind,
-    /// The view's attribute filter, if any.
-    filter: Option<AttributeFilter>,
     /// Under a view's histogram aggregation, where each observation is recorded instead.
     histogram: Option<Arc<SyncInstrument<HistogramKind, N>>>,
 }
 
 impl<N: Number> Observer<N> {
-    fn new(limit: usize, kind: InstrumentKind, filter: Option<AttributeFilter>) -> Self {
-        Observer { values: HashMap::new(), order: Vec::new(), limit: limit.max(1), kind, filter, histogram: None }
+    fn new(histogram: Option<Arc<SyncInstrument<HistogramKind, N>>>) -> Self {
+        Observer { values: HashMap::new(), order: Vec::new(), histogram }
     }
 
     /// Reports the value of the series of `attributes`: for counters the total so far, for
-    /// gauges the current value. A second observation of the same set in one callback replaces
-    /// the first. Past the cardinality limit, new sets are folded into the overflow series
-    /// (summed for counters, last value for gauges). NaN and infinities are ignored.
+    /// gauges the current value. A second observation of the same set in one collection replaces
+    /// the first, wherever the set's value goes. NaN and infinities are ignored.
     ///
     /// Under a view's attribute filter, sets that differ only by the attributes removed are one
-    /// series: the values observed for them in one callback are summed for counters (the last
-    /// one is kept for gauges).
+    /// series: their values are summed for counters (the last one is kept for gauges). Past the
+    /// cardinality limit, further series are folded into the overflow series (summed for
+    /// counters, last value for gauges); the series exported at the previous collection keep
+    /// their places, whatever order the callback observes them in.
     ///
     /// Under a view's histogram aggregation every observation is one measurement of the
     /// instrument's histogram, in the series of its attributes (after the view's filter).
@@ -65,29 +65,13 @@ impl<N: Number> Observer<N> {
             histogram.record(attributes, value);
             return;
         }
-        let mut key = canonical(attributes);
-        if let Some(filter) = &self.filter {
-            filter.retain(&mut key);
-        }
-        let summed = self.kind != InstrumentKind::ObservableGauge;
+        let key = canonical(attributes);
         if let Some(existing) = self.values.get_mut(&key) {
-            *existing = if summed && self.filter.is_some() { N::plus(*existing, value) } else { value };
+            *existing = value;
             return;
         }
-        if self.order.len() < self.limit - 1 {
-            self.order.push(key.clone());
-            self.values.insert(key, value);
-            return;
-        }
-        let overflow = vec![KeyValue::new(OVERFLOW_KEY, true)];
-        match self.values.get_mut(&overflow) {
-            Some(existing) if summed => *existing = N::plus(*existing, value),
-            Some(existing) => *existing = value,
-            None => {
-                self.order.push(overflow.clone());
-                self.values.insert(overflow, value);
-            }
-        }
+        self.order.push(key.clone());
+        self.values.insert(key, value);
     }
 }
 
@@ -96,10 +80,19 @@ pub(crate) type Callback<N> = Box<dyn Fn(&mut Observer<N>) + Send + Sync>;
 
 /// What an observable instrument keeps between collections to make its own points.
 struct Memory<N> {
-    /// Per series: the last exported observation and the start time of its cumulative points.
-    previous: HashMap<SetKey, (N, u64)>,
+    /// Per series (after the view's filter) observed at the last exporting collection, its own
+    /// point or folded into the overflow series: its value then, the start time of its
+    /// cumulative points, and whether it had a point of its own.
+    previous: HashMap<SetKey, Previous<N>>,
     /// Unix nanoseconds of the last exporting collection (0 before the first).
     last_collect: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Previous<N> {
+    value: N,
+    start: u64,
+    own_point: bool,
 }
 
 /// How an observable instrument makes its points.
@@ -145,50 +138,86 @@ impl<N: Number> ObservableInstrument<N> {
 
     /// The points of what `observer` observed in this collection, under the instrument's own
     /// aggregation.
+    ///
+    /// The observed sets are made series by the view's filter, then the series get points of
+    /// their own up to the limit (those that had one at the last exporting collection first,
+    /// then new ones in the order observed), the rest one overflow point. Every series is
+    /// remembered with its value, so that a delta is the change of the same series, wherever its
+    /// value went: until session 40 the overflow series' delta was taken against whatever sets
+    /// the callback's order had put there the time before (a set moving in or out of it counted
+    /// twice), a set observed twice past the limit was added to it twice, and under a filter a
+    /// set observed twice was summed.
     fn points(
         &self,
         observer: Observer<N>,
+        limit: usize,
+        filter: Option<&AttributeFilter>,
         created: u64,
         memory: &Mutex<Memory<N>>,
         cx: &CollectContext,
     ) -> Option<Metric> {
         let kind = self.descriptor.kind;
         let temporality = cx.preference.temporality(kind);
+        let summed = kind != InstrumentKind::ObservableGauge;
+        let (series, order) = series_of(observer, filter, summed);
         let mut memory = memory.lock();
+        let own_point = places(&order, &memory.previous, limit);
         let first_interval = memory.last_collect == 0;
         // §6.3: a series first seen in the first interval starts at the instrument's creation,
         // a later one at the previous collection.
         let new_series_start = if first_interval { created } else { memory.last_collect };
         let window_start = new_series_start;
-        let mut data_points = Vec::with_capacity(observer.order.len());
-        let mut next = HashMap::with_capacity(observer.order.len());
-        for key in observer.order {
-            let Some(&observed) = observer.values.get(&key) else { continue };
+        let overflow_key = vec![KeyValue::new(OVERFLOW_KEY, true)];
+        let mut points: Vec<(SetKey, N, u64)> = Vec::with_capacity(own_point.len() + 1);
+        let mut overflow: Option<N> = None;
+        let mut next = HashMap::with_capacity(order.len() + 1);
+        for key in order {
+            let observed = series[&key];
             let previous = memory.previous.get(&key).copied();
-            let start = previous.map_or(new_series_start, |(_, start)| start);
-            let (value, start_time_unix_nano) = match (kind, temporality) {
-                (InstrumentKind::ObservableGauge, _) => (observed, 0),
-                // Async + delta: the change since the previous exported observation (§6.2).
-                (_, Temporality::Delta) => (N::minus(observed, previous.map_or(N::ZERO, |(v, _)| v)), window_start),
-                (_, Temporality::Cumulative) => (observed, start),
+            let start = previous.map_or(new_series_start, |previous| previous.start);
+            let value = match (kind, temporality) {
+                (InstrumentKind::ObservableGauge, _) | (_, Temporality::Cumulative) => observed,
+                // Async + delta: the change since the series' previous observation (§6.2).
+                (_, Temporality::Delta) => N::minus(observed, previous.map_or(N::ZERO, |previous| previous.value)),
             };
-            data_points.push(NumberDataPoint {
-                attributes: key.iter().map(KeyValue::to_proto).collect(),
-                start_time_unix_nano,
-                time_unix_nano: cx.now,
-                value: Some(value.to_point()),
-                ..Default::default()
-            });
-            next.insert(key, (observed, start));
+            let own = own_point.contains(&key);
+            if own {
+                points.push((key.clone(), value, start));
+            } else {
+                overflow = Some(match overflow {
+                    Some(folded) if summed => N::plus(folded, value),
+                    _ => value,
+                });
+            }
+            next.insert(key, Previous { value: observed, start, own_point: own });
+        }
+        if let Some(value) = overflow {
+            let start = memory.previous.get(&overflow_key).map_or(new_series_start, |previous| previous.start);
+            next.insert(overflow_key.clone(), Previous { value, start, own_point: false });
+            points.push((overflow_key, value, start));
         }
         if cx.reset {
             // Series not observed this time are forgotten (§6.1: they are not reported either).
             memory.previous = next;
             memory.last_collect = cx.now;
         }
-        if data_points.is_empty() {
+        if points.is_empty() {
             return None;
         }
+        let data_points = points
+            .into_iter()
+            .map(|(key, value, start)| NumberDataPoint {
+                attributes: key.iter().map(KeyValue::to_proto).collect(),
+                start_time_unix_nano: match (kind, temporality) {
+                    (InstrumentKind::ObservableGauge, _) => 0,
+                    (_, Temporality::Delta) => window_start,
+                    (_, Temporality::Cumulative) => start,
+                },
+                time_unix_nano: cx.now,
+                value: Some(value.to_point()),
+                ..Default::default()
+            })
+            .collect();
         let data = if kind == InstrumentKind::ObservableGauge {
             metric::Data::Gauge(OtlpGauge { data_points })
         } else {
@@ -200,6 +229,42 @@ impl<N: Number> ObservableInstrument<N> {
         };
         Some(metric(&self.descriptor, data))
     }
+}
+
+/// The series of what was observed: each set after the view's `filter`, the sets it merges
+/// summed (`summed`) or the last kept; and the series in the order first observed.
+fn series_of<N: Number>(
+    observer: Observer<N>,
+    filter: Option<&AttributeFilter>,
+    summed: bool,
+) -> (HashMap<SetKey, N>, Vec<SetKey>) {
+    let Some(filter) = filter else { return (observer.values, observer.order) };
+    let mut series: HashMap<SetKey, N> = HashMap::with_capacity(observer.order.len());
+    let mut order = Vec::with_capacity(observer.order.len());
+    for mut key in observer.order {
+        let value = observer.values[&key];
+        filter.retain(&mut key);
+        match series.get_mut(&key) {
+            Some(existing) => *existing = if summed { N::plus(*existing, value) } else { value },
+            None => {
+                order.push(key.clone());
+                series.insert(key, value);
+            }
+        }
+    }
+    (series, order)
+}
+
+/// The series that get a point of their own under `limit` (one place is the overflow series'):
+/// those that had one at the last exporting collection, then the others in `order`.
+fn places<N>(order: &[SetKey], previous: &HashMap<SetKey, Previous<N>>, limit: usize) -> HashSet<SetKey> {
+    let room = limit.max(1) - 1;
+    if order.len() <= room {
+        return order.iter().cloned().collect();
+    }
+    let had_one = |key: &&SetKey| previous.get(*key).is_some_and(|previous| previous.own_point);
+    let (kept, others): (Vec<&SetKey>, Vec<&SetKey>) = order.iter().partition(had_one);
+    kept.into_iter().chain(others).take(room).cloned().collect()
 }
 
 impl<N: Number> Collect for ObservableInstrument<N> {
@@ -214,12 +279,9 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             );
             return None;
         }
-        let kind = self.descriptor.kind;
         let mut observer = match &self.aggregated {
-            Aggregated::Observed { limit, filter, .. } => Observer::new(*limit, kind, filter.clone()),
-            Aggregated::Histogram(histogram) => {
-                Observer { histogram: Some(histogram.clone()), ..Observer::new(1, kind, None) }
-            }
+            Aggregated::Observed { .. } => Observer::new(None),
+            Aggregated::Histogram(histogram) => Observer::new(Some(histogram.clone())),
         };
         for callback in &self.callbacks {
             // The application's code, on the exporter thread or the Prometheus endpoint's. After a
@@ -238,7 +300,9 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             diag::catch_panic(&self.panicked, || callback(&mut observer), report)?;
         }
         match &self.aggregated {
-            Aggregated::Observed { created, memory, .. } => self.points(observer, *created, memory, cx),
+            Aggregated::Observed { limit, filter, created, memory } => {
+                self.points(observer, *limit, filter.as_ref(), *created, memory, cx)
+            }
             Aggregated::Histogram(histogram) => histogram.collect(cx),
         }
     }
