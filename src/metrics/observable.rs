@@ -244,12 +244,11 @@ fn series_of<N: Number>(
     for mut key in observer.order {
         let value = observer.values[&key];
         filter.retain(&mut key);
-        match series.get_mut(&key) {
-            Some(existing) => *existing = if summed { N::plus(*existing, value) } else { value },
-            None => {
-                order.push(key.clone());
-                series.insert(key, value);
-            }
+        if let Some(existing) = series.get_mut(&key) {
+            *existing = if summed { N::plus(*existing, value) } else { value };
+        } else {
+            order.push(key.clone());
+            series.insert(key, value);
         }
     }
     (series, order)
