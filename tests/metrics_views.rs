@@ -748,3 +748,20 @@ fn a_set_observed_twice_counts_once_past_the_limit_and_under_a_filter() {
     assert_eq!(fills.last(), Some(&("otel.metric.overflow=true".into(), 7)), "{fills:?}");
     assert_eq!(observed_points(&provider, "orders"), [("venue=X".into(), 10)]);
 }
+
+/// Building an observable instrument again adds the build's callbacks to the instrument: every
+/// registered callback runs (since session 40; the second build's were dropped, silently).
+#[test]
+fn a_second_build_of_an_observable_instrument_adds_its_callbacks() {
+    let provider = MeterProvider::builder().without_env().build();
+    let meter = provider.meter("gateway");
+    let build = |venue: &'static str, total: u64| {
+        meter
+            .u64_observable_counter("fills")
+            .with_callback(move |o| o.observe(total, &[KeyValue::new("venue", venue)]))
+            .build()
+            .unwrap()
+    };
+    let (_first, _second) = (build("A", 1), build("B", 2));
+    assert_eq!(observed_points(&provider, "fills"), [("venue=A".into(), 1), ("venue=B".into(), 2)]);
+}

@@ -288,7 +288,8 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
     }
 
     /// Registers the instrument. Building the same name (ignoring case), kind and type again
-    /// returns the first instrument, which keeps its own callbacks.
+    /// returns the first instrument, its callbacks joined by this build's: each runs at every
+    /// collection (until session 40 a later build's callbacks were dropped).
     ///
     /// # Errors
     ///
@@ -297,8 +298,10 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
         check_name(&self.spec.name)?;
         check_unit(&self.spec.name, &self.spec.unit)?;
         let descriptor = descriptor(self.kind, &self.spec);
-        let callbacks = self.callbacks;
+        let mut callbacks = Some(self.callbacks);
+        let mut taken = || callbacks.take().unwrap_or_default();
         let inner = self.meter.register(descriptor.clone(), || {
+            let callbacks = taken();
             let stream = self.meter.stream(descriptor, None);
             let exported = stream.descriptor.name.clone();
             let instrument = Arc::new(match stream.histogram {
@@ -311,6 +314,8 @@ impl<'m, N: Number> ObservableBuilder<'m, N> {
             });
             (instrument.clone(), instrument as Arc<dyn Collect>, exported)
         });
+        // The instrument was registered before: this build's callbacks join its own.
+        inner.add_callbacks(taken());
         Ok(Observable::new(inner))
     }
 }

@@ -105,8 +105,12 @@ enum Aggregated<N: Number> {
 
 pub(crate) struct ObservableInstrument<N: Number> {
     pub descriptor: Descriptor,
-    /// Not run when the stream is dropped.
-    callbacks: Vec<Callback<N>>,
+    /// Every callback registered for the instrument, by its first build and by each later build
+    /// of the same instrument; none when the stream is dropped. Shared out of the lock for each
+    /// collection, so a callback may build instruments itself.
+    callbacks: Mutex<Vec<Arc<Callback<N>>>>,
+    /// The stream is dropped (a view's `Drop`): callbacks are never kept, nor run.
+    dropped: bool,
     aggregated: Aggregated<N>,
     /// Whether a callback's panic was reported yet.
     panicked: Once,
@@ -115,24 +119,44 @@ pub(crate) struct ObservableInstrument<N: Number> {
 impl<N: Number> ObservableInstrument<N> {
     /// The instrument of `stream` (its view applied) under its own aggregation.
     pub(crate) fn new(stream: Stream, callbacks: Vec<Callback<N>>) -> Self {
-        let (callbacks, filter) = match stream.route {
-            Route::Off => (Vec::new(), None),
-            Route::Direct => (callbacks, None),
-            Route::Filtered(filter) => (callbacks, Some(filter)),
+        let (dropped, filter) = match stream.route {
+            Route::Off => (true, None),
+            Route::Direct => (false, None),
+            Route::Filtered(filter) => (false, Some(filter)),
         };
         let memory = Mutex::new(Memory { previous: HashMap::new(), last_collect: 0 });
         let aggregated = Aggregated::Observed { limit: stream.limit, filter, created: unix_nanos(), memory };
-        ObservableInstrument { descriptor: stream.descriptor, callbacks, aggregated, panicked: Once::default() }
+        let instrument = ObservableInstrument {
+            descriptor: stream.descriptor,
+            callbacks: Mutex::new(Vec::new()),
+            dropped,
+            aggregated,
+            panicked: Once::default(),
+        };
+        instrument.add_callbacks(callbacks);
+        instrument
     }
 
     /// The instrument under a view's histogram aggregation: `histogram` (built for its stream,
     /// with the view's attribute filter and limit) takes the observations.
     pub(crate) fn histogram(histogram: Arc<SyncInstrument<HistogramKind, N>>, callbacks: Vec<Callback<N>>) -> Self {
-        ObservableInstrument {
+        let instrument = ObservableInstrument {
             descriptor: histogram.descriptor.clone(),
-            callbacks,
+            callbacks: Mutex::new(Vec::new()),
+            dropped: false,
             aggregated: Aggregated::Histogram(histogram),
             panicked: Once::default(),
+        };
+        instrument.add_callbacks(callbacks);
+        instrument
+    }
+
+    /// Registers more callbacks: a later build of the same instrument adds its own (every
+    /// registered callback runs at each collection, as the specification requires; until session
+    /// 40 a second build's callbacks were silently dropped).
+    pub(crate) fn add_callbacks(&self, callbacks: Vec<Callback<N>>) {
+        if !self.dropped {
+            self.callbacks.lock().extend(callbacks.into_iter().map(Arc::from));
         }
     }
 
@@ -268,7 +292,8 @@ fn places<N>(order: &[SetKey], previous: &HashMap<SetKey, Previous<N>>, limit: u
 
 impl<N: Number> Collect for ObservableInstrument<N> {
     fn collect(&self, cx: &CollectContext) -> Option<Metric> {
-        if self.callbacks.is_empty() {
+        let callbacks: Vec<Arc<Callback<N>>> = self.callbacks.lock().clone();
+        if callbacks.is_empty() {
             return None;
         }
         if Instant::now() >= cx.deadline {
@@ -282,7 +307,7 @@ impl<N: Number> Collect for ObservableInstrument<N> {
             Aggregated::Observed { .. } => Observer::new(None),
             Aggregated::Histogram(histogram) => Observer::new(Some(histogram.clone())),
         };
-        for callback in &self.callbacks {
+        for callback in &callbacks {
             // The application's code, on the exporter thread or the Prometheus endpoint's. After a
             // panic the instrument reports nothing this time, and keeps what it remembers of the
             // last collection: a series the callback did not reach would otherwise be forgotten,
