@@ -42,11 +42,13 @@ fn record_everywhere(provider: &MeterProvider, value: f64) -> u64 {
 #[test]
 fn values_no_measurement_can_hold_are_counted_and_said_on_stderr() {
     if std::env::var_os(CHILD).is_some() {
-        let provider = MeterProvider::builder()
-            .without_env()
-            .with_view(View::new("summed").with_aggregation(Aggregation::Sum))
-            .build();
         for value in [f64::NAN, f64::INFINITY] {
+            // A provider each: a second build of the observable gauge would add its callback to
+            // the first's (since session 40), and observe twice.
+            let provider = MeterProvider::builder()
+                .without_env()
+                .with_view(View::new("summed").with_aggregation(Aggregation::Sum))
+                .build();
             let before = ignored_values();
             let expected = record_everywhere(&provider, value);
             assert_eq!(ignored_values() - before, expected, "{value}");
