@@ -354,7 +354,7 @@ pub(crate) fn loom_wait_until_all_given_back() {
 #[cfg(all(test, nanotel_loom))]
 mod loom_models {
     use super::*;
-    use crate::metrics::exemplar::Removed;
+    use crate::metrics::exemplar::{Removed, Restart};
     use crate::metrics::sum::SumCells;
     use crate::sync::Arc;
     use loom::thread;

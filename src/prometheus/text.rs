@@ -7,13 +7,14 @@
 //!   `OpenMetrics` the family is named without `_total` and carries a `# UNIT` when the name ends
 //!   with the unit's word);
 //! - monotonic cumulative sums are counters, other cumulative sums and gauges are gauges,
-//!   cumulative explicit histograms are histograms (those without a sum, an up-down counter's
-//!   under a view's histogram aggregation, have no `_sum` and no `_count`); delta sums and histograms (under a delta
-//!   temporality preference) and exponential histograms have no text form and are left out (the
-//!   specification's SHOULD); no `_created` samples;
+//!   cumulative explicit histograms are histograms (in `OpenMetrics` those without a sum or with
+//!   a negative one or negative bounds have no `_sum` and no `_count`; the text format always
+//!   has `_count`), summaries (from a source of one's own) are summaries; delta sums and
+//!   histograms (under a delta temporality preference) and exponential histograms have no text
+//!   form and are left out (the specification's SHOULD); no `_created` samples;
 //! - exemplars, in `OpenMetrics` only (the 0.0.4 text format has none): a counter's `_total` sample
 //!   carries its point's latest exemplar, and each `_bucket` sample the latest exemplar whose
-//!   value falls in that bucket, as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
+//!   value falls in that bucket (else the highest of a lower bucket's), as ` # {trace_id="…",span_id="…"} value timestamp` (ids in
 //!   lowercase hex, the labels left out when the exemplar has no span, the timestamp in seconds),
 //!   followed inside the braces by the exemplar's filtered attributes (the pairs a view removed)
 //!   as labels, in order, as many as fit `OpenMetrics`' limit of 128 characters for an exemplar's
@@ -470,6 +471,7 @@ impl Family {
         let suffixes: &[&str] = match self.kind {
             "counter" => &["", "_total"],
             "histogram" => &["", "_bucket", "_count", "_sum"],
+            "summary" => &["", "_count", "_sum"],
             "info" => &["", "_info"],
             _ => &[""],
         };
@@ -503,6 +505,8 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
         Data::Sum(sum) if sum.is_monotonic => ("counter", true),
         Data::Sum(_) | Data::Gauge(_) => ("gauge", false),
         Data::Histogram(h) if h.aggregation_temporality == cumulative => ("histogram", false),
+        // Only from a source of one's own: nanotel's instruments make none.
+        Data::Summary(_) => ("summary", false),
         _ => return None,
     };
     // The sample name; in OpenMetrics a counter's family drops the `_total` its samples carry.
@@ -556,6 +560,20 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                 let inf = Some(("le", "+Inf"));
                 write_sample_with(&mut samples, &bucket, &labels, inf, &p.count.to_string(), exemplar(last).or(shown));
                 write_sum_and_count(&mut samples, &name, &labels, p, format);
+            }
+        }
+        Data::Summary(summary) => {
+            // The specification's conversion: a sample per quantile, labelled `quantile`, then
+            // `_sum` and `_count` (until session 40 a summary from a source was left out,
+            // silently).
+            for p in &summary.data_points {
+                let labels = labels(&p.attributes, scope, &["quantile"]);
+                for q in &p.quantile_values {
+                    let quantile = number(q.quantile);
+                    write_sample(&mut samples, &name, &labels, Some(("quantile", &quantile)), &number(q.value));
+                }
+                write_sample(&mut samples, &format!("{name}_sum"), &labels, None, &number(p.sum));
+                write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
             }
         }
         _ => return None,
@@ -901,6 +919,42 @@ mod tests {
             assert!(text.contains(&format!("{name}_count{{otel_scope_name=\"gateway\"}} 1\n")), "{text}");
         }
         assert!(!text.contains("open_sum") && !open_metrics.contains("open_count"), "{text}");
+    }
+
+    /// A summary handed over by a source of one's own becomes a summary family: a sample per
+    /// quantile, `_sum` and `_count`.
+    #[test]
+    fn a_summary_from_a_source_becomes_a_summary_family() {
+        use crate::proto::metrics::v1::{summary_data_point::ValueAtQuantile, Summary, SummaryDataPoint};
+        let point = SummaryDataPoint {
+            count: 2,
+            sum: 3.0,
+            quantile_values: vec![
+                ValueAtQuantile { quantile: 0.5, value: 1.0 },
+                ValueAtQuantile { quantile: 1.0, value: 2.0 },
+            ],
+            ..Default::default()
+        };
+        let metric = Metric {
+            name: "rpc".into(),
+            unit: "s".into(),
+            data: Some(Data::Summary(Summary { data_points: vec![point] })),
+            ..Default::default()
+        };
+        let scope = crate::proto::common::v1::InstrumentationScope { name: "src".into(), ..Default::default() };
+        let scopes = [ScopeMetrics { scope: Some(scope), metrics: vec![metric], ..Default::default() }];
+        for format in [Format::Text, Format::OpenMetrics] {
+            let text = encode(&scopes, None, format);
+            assert!(text.contains("# TYPE rpc_seconds summary\n"), "{text}");
+            for line in [
+                "rpc_seconds{otel_scope_name=\"src\",quantile=\"0.5\"} 1\n",
+                "rpc_seconds{otel_scope_name=\"src\",quantile=\"1\"} 2\n",
+                "rpc_seconds_sum{otel_scope_name=\"src\"} 3\n",
+                "rpc_seconds_count{otel_scope_name=\"src\"} 2\n",
+            ] {
+                assert!(text.contains(line), "{format:?}: {line}\n{text}");
+            }
+        }
     }
 
     /// An exemplar's filtered attributes follow its ids as labels, in order, while the label set
