@@ -576,7 +576,7 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
                 write_sample(&mut samples, &format!("{name}_count"), &labels, None, &p.count.to_string());
             }
         }
-        _ => return None,
+        Data::ExponentialHistogram(_) => return None,
     }
     Some(Family { name: family, kind, unit, help: help.clone(), samples })
 }
