@@ -130,6 +130,18 @@ fn final_codes_are_rejected_without_a_retry() {
     }
 }
 
+/// The client refuses server push (h2 allows it by default, unbounded: a hostile collector
+/// pushing streams grew the program's memory until session 40).
+#[test]
+fn a_collector_cannot_push_streams() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::TryPush]);
+    let pipeline = builder(&collector).build().unwrap();
+    let traces = export_one_span(&pipeline).traces;
+    assert_eq!((traces.exported, traces.failed_requests), (1, 0), "{traces:?}");
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
 /// A 200 whose stream ends without a `grpc-status` is `UNKNOWN` (the gRPC spec's mapping), a
 /// final code: not retried as a broken connection would be.
 #[test]

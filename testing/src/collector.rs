@@ -69,6 +69,10 @@ pub enum Reply {
     /// message) follows one byte at a time, this long apart (or until the collector shuts down):
     /// a collector, or a proxy, dripping its answer.
     Drip(Duration),
+    /// Over gRPC, a server push tried before the answer: [`Reply::Accept`]'s answer when the
+    /// client refused it (it disabled push), a final `INTERNAL` status when it was let through.
+    /// Over OTLP/HTTP, [`Reply::Accept`]'s answer.
+    TryPush,
     /// Over gRPC, an `OK` head and an accepting message, then the stream ended without trailers
     /// (no `grpc-status`): a broken server or proxy. Over OTLP/HTTP, [`Reply::Garbage`]'s answer.
     NoGrpcStatus,

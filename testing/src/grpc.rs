@@ -193,6 +193,16 @@ impl Stream {
                 let _ = self.raw.shutdown(Shutdown::Both);
             }
             Reply::Garbage => ok(respond, otlp::GARBAGE.to_vec(), None).await,
+            Reply::TryPush => {
+                let mut respond = respond;
+                let promised = http::Request::get("/pushed").body(()).unwrap_or_default();
+                if respond.push_request(promised).is_ok() {
+                    let message = "the client let a server push through".to_owned();
+                    trailers_only(respond, &Answer { code: 13, message, retry_delay: None });
+                } else {
+                    ok(respond, otlp::success_body(signal, Format::Protobuf, None), None).await;
+                }
+            }
             Reply::NoGrpcStatus => without_trailers(respond, &otlp::success_body(signal, Format::Protobuf, None)),
             Reply::Drip(every) => {
                 let body = otlp::success_body(signal, Format::Protobuf, Some((0, "this answer drips")));

@@ -222,7 +222,7 @@ async fn answer(connection: &Connection, request: Request<Incoming>) -> Answer {
 /// The answer a reply scripts.
 fn play(connection: &Connection, reply: Reply, signal: Signal, format: Format) -> Answer {
     Ok(match reply {
-        Reply::Accept => success(signal, format, None),
+        Reply::Accept | Reply::TryPush => success(signal, format, None),
         Reply::PartialSuccess { rejected, message } => success(signal, format, Some((rejected, &message))),
         Reply::Status { code, retry_after, message } => status_response(format, code, retry_after, &message),
         // A gRPC status is answered as its HTTP counterpart.

@@ -66,8 +66,15 @@ async fn handshake<T>(io: T) -> Result<SendRequest<Bytes>, TransportError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // No server push, and no stream the collector opens: h2 allows both by default, with no
+    // bound, and keeps each pushed stream (its promised request's headers, up to the header
+    // limit) until the call it came with ends, so a collector pushing streams while it holds
+    // its answer back grew the program's memory without bound (until session 40; hyper turns
+    // push off for the HTTP client the same way).
     let (sender, connection) = h2::client::Builder::new()
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
+        .enable_push(false)
+        .max_concurrent_streams(0)
         .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| connection_error("the HTTP/2 handshake", e))?;
