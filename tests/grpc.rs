@@ -242,6 +242,22 @@ fn a_reset_connection_is_retried_on_a_fresh_one() {
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
 }
 
+/// A connection the collector closed while nanotel was idle (a load balancer's idle timeout,
+/// grpc-go's connection age) is replaced within the next attempt: no failed request, no retry.
+#[test]
+fn a_connection_closed_while_idle_is_replaced_within_the_attempt() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::AcceptThenHangUp(Duration::from_millis(100)), Reply::Accept]);
+    let pipeline = builder(&collector).build().unwrap();
+    assert_eq!(export_one_span(&pipeline).traces.exported, 1);
+    std::thread::sleep(Duration::from_millis(400));
+    pipeline.handle().send_span(&scope(), span(1));
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 2), "{}", pipeline.accounting().to_json());
+    let traces = pipeline.accounting().traces;
+    assert_eq!((traces.failed_requests, traces.retries), (0, 0), "{}", pipeline.accounting().to_json());
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
 /// Flush and shutdown deadlines hold over gRPC as over HTTP: against a collector that never
 /// answers, a flush returns at its deadline and shutdown abandons the call at its own, counting
 /// the span as dropped at shutdown.

@@ -69,6 +69,10 @@ pub enum Reply {
     /// message) follows one byte at a time, this long apart (or until the collector shuts down):
     /// a collector, or a proxy, dripping its answer.
     Drip(Duration),
+    /// Over gRPC, [`Reply::Accept`]'s answer, then, this long after, the connection shut down
+    /// without a word (no GOAWAY): a load balancer's idle timeout, while the client is idle. Over
+    /// OTLP/HTTP, [`Reply::AcceptThenClose`]'s answer.
+    AcceptThenHangUp(Duration),
     /// Over gRPC, a server push tried before the answer: [`Reply::Accept`]'s answer when the
     /// client refused it (it disabled push), a final `INTERNAL` status when it was let through.
     /// Over OTLP/HTTP, [`Reply::Accept`]'s answer.
@@ -88,7 +92,10 @@ impl Reply {
     /// cannot read the answer, so it cannot know.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        matches!(self, Reply::Accept | Reply::PartialSuccess { .. } | Reply::AcceptThenClose)
+        matches!(
+            self,
+            Reply::Accept | Reply::PartialSuccess { .. } | Reply::AcceptThenClose | Reply::AcceptThenHangUp(_)
+        )
     }
 }
 
@@ -143,7 +150,7 @@ impl ReceivedRequest {
     #[must_use]
     pub fn accepted_items(&self) -> u64 {
         match &self.reply {
-            Reply::Accept | Reply::AcceptThenClose => self.item_count(),
+            Reply::Accept | Reply::AcceptThenClose | Reply::AcceptThenHangUp(_) => self.item_count(),
             Reply::PartialSuccess { rejected, .. } => {
                 self.item_count().saturating_sub(u64::try_from(*rejected).unwrap_or(0))
             }

@@ -193,6 +193,11 @@ impl Stream {
                 let _ = self.raw.shutdown(Shutdown::Both);
             }
             Reply::Garbage => ok(respond, otlp::GARBAGE.to_vec(), None).await,
+            Reply::AcceptThenHangUp(after) => {
+                ok(respond, otlp::success_body(signal, Format::Protobuf, None), None).await;
+                self.pause(after).await;
+                let _ = self.raw.shutdown(Shutdown::Both);
+            }
             Reply::TryPush => {
                 let mut respond = respond;
                 let promised = http::Request::get("/pushed").body(()).unwrap_or_default();

@@ -245,7 +245,7 @@ fn play(connection: &Connection, reply: Reply, signal: Signal, format: Format) -
             response.headers_mut().insert("content-type", HeaderValue::from_static(format.content_type()));
             closing(response)
         }
-        Reply::AcceptThenClose => closing(success(signal, format, None)),
+        Reply::AcceptThenClose | Reply::AcceptThenHangUp(_) => closing(success(signal, format, None)),
         Reply::Reset => {
             // std cannot set SO_LINGER to 0 on stable Rust, which is what would turn the close
             // into an RST. Shutting both directions down closes at once with a FIN instead, under

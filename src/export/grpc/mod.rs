@@ -16,7 +16,8 @@
 //! request its own stream) and kept for the next export; h2c (prior knowledge) for `http://`, TLS
 //! with ALPN `h2` for `https://`. A connection found closed when a request starts (the collector
 //! went away while idle) is replaced at once, within the same attempt, as OTLP/HTTP does with a
-//! closed keep-alive connection. A connection that fails or goes away under a request (GOAWAY,
+//! closed keep-alive connection; so is one kept from an earlier call that fails before any answer
+//! (closed while idle without a word, which nothing notices until a call runs). A connection that fails or goes away under a request (GOAWAY,
 //! reset) fails that attempt with [`TransportError::Connection`], which is retried and feeds the
 //! circuit breaker.
 
@@ -120,16 +121,23 @@ impl GrpcClient {
         }
     }
 
+    /// One call. A connection kept from an earlier call that fails before any answer (the
+    /// collector, or a load balancer's idle timeout, closed it while the exporter thread was
+    /// idle, so nothing noticed: the connection only makes progress while a call runs) is
+    /// replaced and the request sent once more at once, within the same attempt (until session
+    /// 40 that was a failed attempt: a backoff, a breaker failure and a warning on stderr after
+    /// every idle close). A request it carried that the collector did take would be sent again
+    /// by the next attempt anyway.
     async fn call(&self, request: &Request) -> SendResult {
-        let mut sender = self.ready_sender(request).await?;
-        let head = request_head(request).map_err(|e| connection_error("building the request", e))?;
-        let (response, mut stream) =
-            sender.send_request(head, false).map_err(|e| connection_error("sending the request", e))?;
-        let compressed = request.content_encoding.is_some();
-        let prefix = message_prefix(compressed, request.body.len())?;
-        stream.send_data(prefix, false).map_err(|e| connection_error("sending the request", e))?;
-        stream.send_data(request.body.clone(), true).map_err(|e| connection_error("sending the request", e))?;
-        let response = response.await.map_err(|e| connection_error("waiting for the answer", e))?;
+        let (sender, kept) = self.ready_sender(request).await?;
+        let response = match self.ask(sender, request).await {
+            Err(_) if kept => {
+                self.forget_connection(request);
+                let (sender, _) = self.ready_sender(request).await?;
+                self.ask(sender, request).await?
+            }
+            asked => asked?,
+        };
         let (parts, body) = response.into_parts();
         if parts.headers.contains_key("grpc-status") {
             // Trailers-only: the status is all there is.
@@ -145,22 +153,38 @@ impl GrpcClient {
         }
     }
 
+    /// Sends `request` on `sender`'s connection and waits for the answer's head.
+    async fn ask(
+        &self,
+        mut sender: SendRequest<Bytes>,
+        request: &Request,
+    ) -> Result<http::Response<RecvStream>, TransportError> {
+        let head = request_head(request).map_err(|e| connection_error("building the request", e))?;
+        let (response, mut stream) =
+            sender.send_request(head, false).map_err(|e| connection_error("sending the request", e))?;
+        let compressed = request.content_encoding.is_some();
+        let prefix = message_prefix(compressed, request.body.len())?;
+        stream.send_data(prefix, false).map_err(|e| connection_error("sending the request", e))?;
+        stream.send_data(request.body.clone(), true).map_err(|e| connection_error("sending the request", e))?;
+        response.await.map_err(|e| connection_error("waiting for the answer", e))
+    }
+
     /// A sender ready for a new stream on the collector's connection, connecting when there is
-    /// none or it has closed.
-    async fn ready_sender(&self, request: &Request) -> Result<SendRequest<Bytes>, TransportError> {
+    /// none or it has closed; and whether the connection was kept from an earlier call.
+    async fn ready_sender(&self, request: &Request) -> Result<(SendRequest<Bytes>, bool), TransportError> {
         let (url, tls) = (&request.url, &self.tls[request.signal as usize]);
         let slot = Rc::clone(self.connections.borrow_mut().entry(self.connection_key(request)).or_default());
         let mut current = slot.lock().await;
         if let Some(existing) = current.take() {
             if let Ok(ready) = existing.ready().await {
                 *current = Some(ready.clone());
-                return Ok(ready);
+                return Ok((ready, true));
             }
         }
         let fresh = connect::connect(url, tls).await?;
         let ready = fresh.ready().await.map_err(|e| connection_error("starting HTTP/2", e))?;
         *current = Some(ready.clone());
-        Ok(ready)
+        Ok((ready, false))
     }
 }
 
