@@ -317,6 +317,52 @@ fn an_outage_of_one_signal_leaves_the_others_room_in_the_backlog() {
     assert!(held(&snapshot) <= BUDGET as u64, "{}", snapshot.to_json());
 }
 
+/// A console output that never has room (a reader that stalled).
+struct Stalled;
+
+impl std::io::Write for Stalled {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stalled console output holds its batches in the backlog, but leaves the other signals room
+/// for their next batch: its queue fills instead (`queue_full`), and the spans still go out.
+/// (Until session 40 its backlog took the whole shared budget, as an outage's did before session
+/// 39, and the spans, finding no room, stopped forming batches while their collector answered.)
+#[test]
+fn a_stalled_console_output_leaves_the_other_signals_room_in_the_backlog() {
+    const BUDGET: usize = 16 * 1024;
+    let collector = TestCollector::start().unwrap();
+    let pipeline = builder(&collector)
+        .with_compression(nanotel::export::Compression::None)
+        .with_backlog_max_bytes(BUDGET)
+        .with_exporter(Signal::Logs, nanotel::export::ExporterKind::Console)
+        .with_console_output(Stalled)
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let mut large = log(0);
+    large.body = Some(nanotel::proto::common::v1::AnyValue {
+        value: Some(nanotel::proto::common::v1::any_value::Value::StringValue("x".repeat(1000))),
+    });
+    for _ in 0..100 {
+        handle.send_log(&scope(), large.clone());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(wait_for(|| pipeline.accounting().logs.backlog_bytes > 0), "the console lane holds batches");
+    for i in 0..20 {
+        handle.send_span(&scope(), span(i));
+    }
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 20), "{}", pipeline.accounting().to_json());
+    assert_eq!(pipeline.accounting().logs.exported, 0, "the console output never had room");
+    pipeline.shutdown(Duration::from_millis(100));
+}
+
 /// The breaker's probe hangs for 2 s while spans keep coming: all that time the breaker is half
 /// open with a request out, the backlog still sheds its oldest waiting batches past the budget
 /// (never the probe's), and the probe's batch is accounted like any other. (Before: a half-open

@@ -5,9 +5,10 @@
 //! A line is written as far as the output takes it now, and the rest at the exporter's next
 //! passes: standard output is written only when it has room (`poll`), so a reader that stalls (a
 //! container's log agent, a terminal paused with Ctrl-S) never holds the exporter thread, and the
-//! other signals' export with it. Meanwhile the batches wait in the lane's backlog, within the
-//! backlog budget; past it the queue fills and what comes is dropped and counted (`queue_full`),
-//! as when a collector is slow. A line's items count as exported once all of it is written.
+//! other signals' export with it. Meanwhile the batches wait in the lane's backlog, within a
+//! backlog budget the console lanes share apart from the sending lanes' (so a stalled output
+//! never leaves the sending lanes without room); past it the queue fills and what comes is
+//! dropped and counted (`queue_full`), as when a collector is slow. A line's items count as exported once all of it is written.
 
 use std::io::{ErrorKind, Write};
 

@@ -464,9 +464,29 @@ impl Worker {
     /// sizes a few per cent apart: judged by the largest alone, the next one passed the budget by
     /// some bytes now and then). An empty backlog always can: a batch larger than the whole
     /// budget is still sent rather than stuck.
+    ///
+    /// Console lanes and sending lanes each have the budget to themselves: a console output
+    /// nobody reads (a log agent that stalled) never trips a breaker, and its backlog, taking the
+    /// shared budget, left the sending lanes no room to form a batch while their collector
+    /// answered (until session 40). Its queue fills instead (`queue_full`).
     fn has_room_for_a_batch(&self, index: usize) -> bool {
-        let held = self.backlog_bytes();
+        let held = self.backlog_bytes_beside(index);
         held == 0 || held + self.lanes[index].room_for_a_batch() <= self.config.backlog_max_bytes
+    }
+
+    /// Whether lane `index` writes to the console output instead of sending.
+    fn is_console(&self, index: usize) -> bool {
+        self.config.signal(self.lanes[index].signal).exporter == ExporterKind::Console
+    }
+
+    /// The encoded bytes held by the backlogs that share lane `index`'s budget: the console
+    /// lanes', or the sending lanes'.
+    fn backlog_bytes_beside(&self, index: usize) -> usize {
+        let console = self.is_console(index);
+        (0..self.lanes.len())
+            .filter(|&other| self.is_console(other) == console)
+            .map(|other| self.lanes[other].backlog_bytes)
+            .sum()
     }
 
     /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, less the
@@ -477,11 +497,11 @@ impl Worker {
     fn shed_past_budget(&mut self, index: usize) {
         let counters = self.shared.accounting.signal(self.lanes[index].signal);
         let for_the_others: usize = (self.lanes.iter().enumerate())
-            .filter(|&(other, lane)| other != index && !lane.breaker_is_tripped())
+            .filter(|&(other, lane)| other != index && !lane.breaker_is_tripped() && !self.is_console(other))
             .map(|(_, lane)| lane.room_for_a_batch())
             .sum();
         let budget = self.config.backlog_max_bytes.saturating_sub(for_the_others);
-        while self.backlog_bytes() > budget {
+        while self.backlog_bytes_beside(index) > budget {
             let Some(oldest) = self.lanes[index].shed_oldest_waiting() else { break };
             counters.drop_queued(DropReason::CircuitOpen, oldest.items);
         }
@@ -517,11 +537,6 @@ impl Worker {
         let encoder = &mut self.lanes[signal as usize].encoder;
         let (body, items) = encoder.encode_protobuf_with(|out| encoded.take_request(max_items, resource, out));
         Some(self.checked_batch(signal, body, items as u64))
-    }
-
-    /// The encoded bytes the three backlogs hold.
-    fn backlog_bytes(&self) -> usize {
-        self.lanes.iter().map(|lane| lane.backlog_bytes).sum()
     }
 
     /// Takes up to `max_items` from a queue, passes them through the signal's processors, and
