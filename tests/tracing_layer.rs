@@ -319,6 +319,7 @@ fn events_become_log_records_with_the_span_ids() {
         let other = tracing::info_span!("other");
         tracing::info!(parent: &other, "explicit parent");
         tracing::info!(parent: None, "no parent");
+        tracing::info!(target: "log", { log.target = "gateway::venue", log.file = "src/venue.rs", log.line = 42u64 }, "forwarded");
     });
     let order = exported.span("order");
     let sent = exported.log("order sent");
@@ -333,6 +334,13 @@ fn events_become_log_records_with_the_span_ids() {
     assert!(matches!(fields["code.line.number"], Any::IntValue(line) if *line > 0));
     assert_eq!(fields.len(), 5);
 
+    // A `log` record forwarded by `tracing-log` carries its target and location in fields.
+    let forwarded = attributes(&exported.log("forwarded").attributes);
+    assert_eq!(forwarded["tracing.target"], &text("gateway::venue"));
+    assert_eq!(forwarded["code.file.path"], &text("src/venue.rs"));
+    assert_eq!(forwarded["code.line.number"], &Any::IntValue(42));
+    assert!(!forwarded.contains_key("log.file") && !forwarded.contains_key("log.target"), "{forwarded:?}");
+
     let rejected = exported.log("rejected 42");
     assert_eq!((rejected.severity_number, rejected.severity_text.as_str()), (17, "ERROR"));
     assert_eq!(attributes(&rejected.attributes)["tracing.target"], &text("venue"));
@@ -343,7 +351,7 @@ fn events_become_log_records_with_the_span_ids() {
     assert_eq!(exported.log("in nanotel span").span_id, id(&contexts["inside"]), "the innermost span");
     assert_eq!(exported.log("explicit parent").span_id, exported.span("other").span_id);
     assert!(exported.log("no parent").trace_id.is_empty());
-    assert_eq!(exported.logs.len(), 8);
+    assert_eq!(exported.logs.len(), 9);
 }
 
 #[test]

@@ -50,10 +50,24 @@ pub(super) fn emit_log(logger: &Logger, event: &Event<'_>, context: Option<&Cont
         if name == MESSAGE {
             record.body(value);
         } else {
-            record.attribute(KeyValue { key: Text::Static(name), value });
+            record.attribute(KeyValue { key: Text::Static(from_log_crate(name)), value });
         }
     }));
     record.emit();
+}
+
+/// The attribute a field is recorded as: a `log` crate record forwarded by `tracing-log`'s
+/// `LogTracer` arrives with target `log` and no location of its own, its own target and location
+/// in the fields `log.target`, `log.file` and `log.line`, which become the target and code location
+/// attributes (as `tracing-opentelemetry` normalises them; until session 40 they were exported as
+/// `log.*` attributes beside `tracing.target="log"`). A later attribute of the same key wins.
+fn from_log_crate(field: &'static str) -> &'static str {
+    match field {
+        "log.target" => TARGET,
+        "log.file" => "code.file.path",
+        "log.line" => "code.line.number",
+        other => other,
+    }
 }
 
 /// `event` as a span event: its name, the message (the event's name when it has none), and its

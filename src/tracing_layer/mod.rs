@@ -32,7 +32,8 @@
 //! - An event becomes a log record through the layer's [`Logger`]: the level is the severity
 //!   (`ERROR` 17, `WARN` 13, `INFO` 9, `DEBUG` 5, `TRACE` 1), the `message` field the body, the
 //!   other fields attributes typed as above, plus `tracing.target`, `code.file.path` and
-//!   `code.line.number`. It carries the ids of its explicit `parent:` span, else of the current
+//!   `code.line.number` (for a `log` record forwarded by `tracing-log`, from its `log.target`,
+//!   `log.file` and `log.line` fields). It carries the ids of its explicit `parent:` span, else of the current
 //!   context (the innermost entered span, `tracing` or nanotel). With
 //!   [`NanotelLayer::with_span_events`], an event in a span is instead added to that span as an
 //!   event named by its message, with `level` and `tracing.target` attributes; an event outside
