@@ -242,6 +242,12 @@ impl Clock {
     }
 
     pub(crate) fn recalibrate(&self) {
+        self.recalibrate_with(|| {});
+    }
+
+    /// [`Clock::recalibrate`], running `before_publishing` between the sample and the new line's
+    /// publication (where the exporter thread may be preempted: a test waits there).
+    fn recalibrate_with(&self, before_publishing: impl FnOnce()) {
         let Ok(mut calibration) = self.calibration.lock() else { return };
         calibration.last = Instant::now();
         let (ticks, wall, width) = self.sample();
@@ -254,20 +260,25 @@ impl Clock {
         let predicted = convert(ticks, anchor_ticks, anchor_ns, mult);
         let error = i128::from(wall) - i128::from(predicted);
         let base_rate = rate(calibration.base_ticks, calibration.base_ns, ticks, wall).unwrap_or(mult);
-        let (new_ns, new_mult) = if error.abs() > STEP_THRESHOLD_NS {
+        if error.abs() > STEP_THRESHOLD_NS {
             // The wall clock was stepped: follow it, and measure the rate afresh from here.
             calibration.base_ticks = ticks;
             calibration.base_ns = wall;
-            (wall, mult)
-        } else {
-            // Continue the current line from this instant at a rate that absorbs the error over
-            // the slew period, so readers never see time go back.
-            let period_ticks = (SLEW_PERIOD_NS << SHIFT) / u128::from(base_rate.max(1));
-            let correction = (error << SHIFT) / (period_ticks.max(1) as i128);
-            let slewed = (i128::from(base_rate) + correction).max(1) as u64;
-            (predicted, slewed)
-        };
-        self.publish(ticks, new_ns, new_mult);
+            before_publishing();
+            self.publish(ticks, wall, mult);
+            return;
+        }
+        // Continue the current line at a rate that absorbs the error over the slew period, so
+        // readers never see time go back: from where it is published, read again now, not from
+        // the sample's instant (until session 40: a reader on the old line between the two, the
+        // exporter thread preempted there, could then see the new, slower line behind it, by
+        // the time between them times the rate change).
+        let period_ticks = (SLEW_PERIOD_NS << SHIFT) / u128::from(base_rate.max(1));
+        let correction = (error << SHIFT) / (period_ticks.max(1) as i128);
+        let slewed = (i128::from(base_rate) + correction).max(1) as u64;
+        before_publishing();
+        let now = self.ticks();
+        self.publish(now, convert(now, anchor_ticks, anchor_ns, mult), slewed);
     }
 
     fn publish(&self, ticks: u64, ns: u64, mult: u64) {
@@ -413,6 +424,33 @@ mod tests {
             // 200 µs over one period (1 s): 200 parts per million faster.
             let ppm = (mult as f64 / (1u64 << SHIFT) as f64 - 1.0) * 1e6;
             assert!((180.0..220.0).contains(&ppm), "slewing at {ppm} ppm");
+            return;
+        }
+        panic!("no recalibration got through");
+    }
+
+    /// A slew published a while after its sample (the exporter thread preempted between them)
+    /// continues the line readers used meanwhile: time does not go back.
+    #[test]
+    fn a_slew_published_late_never_steps_back() {
+        let clock = Clock::new(ClockSource::Monotonic);
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..20 {
+            // Put the clock 900 µs ahead of the wall clock: the slew slows it by 900 ppm.
+            let (ticks, wall, _) = clock.sample();
+            clock.publish(ticks, wall + 900_000, 1 << SHIFT);
+            let mut before = 0;
+            clock.recalibrate_with(|| {
+                // Long enough that the old anchoring stepped back 45 µs, far more than the time
+                // between the two readings.
+                std::thread::sleep(Duration::from_millis(50));
+                before = clock.now();
+            });
+            let after = clock.now();
+            if clock.mult.load(Ordering::Relaxed) == 1 << SHIFT {
+                continue; // The sample was interrupted and the recalibration skipped.
+            }
+            assert!(after >= before, "went back {} ns", before - after);
             return;
         }
         panic!("no recalibration got through");
