@@ -11,10 +11,13 @@
 //! accepted before is not split: that refusal is not about size (a quota's `RESOURCE_EXHAUSTED`). The same applies before sending, to a batch over the
 //! pipeline's own request limit (`max_request_size`, counted `too_large` when one item is over it).
 //!
-//! Splitting reads the encoded body back (decompressed, decoded as the protocol wrote it) and
-//! cuts the request after half its items, each half keeping its items' resource and scope; a
-//! batch of one metric is cut between its data points. It runs only on these rare paths, on the
-//! exporter thread.
+//! Splitting reads the encoded body back (decompressed) and cuts the request after half its
+//! items, each half keeping its items' resource and scope: a protobuf body down to its items only,
+//! which stay as encoded ([`envelope`]: a value nested past prost's recursion limit does not stop
+//! it), an OTLP/JSON body decoded whole; a batch of one metric is decoded whole and cut between
+//! its data points. It runs only on these rare paths, on the exporter thread.
+
+mod envelope;
 
 use prost::Message;
 use serde::de::DeserializeOwned;
@@ -34,6 +37,12 @@ use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
 /// when it cannot be split (one item, or a body that does not read back).
 pub(super) fn split(signal: Signal, encoder: &mut Encoder, body: &EncodedBody) -> Option<[Batch; 2]> {
     let plain = encoder.decompressed(body)?;
+    if encoder.is_protobuf() {
+        let request = envelope::Request::decode(&plain[..]).ok()?;
+        if signal != Signal::Metrics || request.items().nth(1).is_some() {
+            return envelope_halves(signal, encoder, request);
+        }
+    }
     match signal {
         Signal::Traces => {
             let request: ExportTraceServiceRequest = decode(encoder, &plain)?;
@@ -68,6 +77,21 @@ fn halves<M: ExportRequest>(
     let (second, first_items, second_items) = cut(&mut request)?;
     let first = Batch { body: encoder.encode(&request).ok()?, items: first_items };
     let second = Batch { body: encoder.encode(&second).ok()?, items: second_items };
+    Some([first, second])
+}
+
+/// `request` (protobuf, read down to its items) cut after about half its items, spans and log
+/// records counted one each, metrics by their data points; both halves encoded.
+fn envelope_halves(signal: Signal, encoder: &mut Encoder, mut request: envelope::Request) -> Option<[Batch; 2]> {
+    let weight = |item: &Vec<u8>| if signal == Signal::Metrics { envelope::data_points(item) } else { 1 };
+    let total = request.items().map(weight).sum();
+    let (rest, first_items, second_items) = cut_in_half(&mut request.resources, total, weight)?;
+    let mut encode = |half: &envelope::Request| match encoder.encode_protobuf_with(|out| half.encode(out)) {
+        (Ok(body), Ok(())) => Some(body),
+        _ => None,
+    };
+    let first = Batch { body: encode(&request)?, items: first_items };
+    let second = Batch { body: encode(&envelope::Request { resources: rest })?, items: second_items };
     Some([first, second])
 }
 
@@ -309,6 +333,67 @@ mod tests {
         let names = |r: &ExportMetricsServiceRequest| r.resource_metrics[0].scope_metrics[0].metrics[0].name.clone();
         assert_eq!((names(&one), names(&rest)), ("a".into(), "a".into()));
         assert!(split_metrics(&mut request(vec![gauge("a", 1)])).is_none());
+    }
+
+    /// Protobuf halves, read down to the items only, are byte for byte what encoding the halves
+    /// of the decoded request makes.
+    #[test]
+    fn protobuf_halves_are_the_encodings_of_the_decoded_halves() {
+        use super::super::config::{Compression, Protocol};
+        for counts in [&[&[3, 2][..], &[1, 4]][..], &[&[1, 1]], &[&[10]], &[&[1, 2], &[5]]] {
+            let mut encoder = Encoder::new(Protocol::HttpProtobuf, Compression::None);
+            let whole = traces(counts);
+            let body = encoder.encode(&whole).unwrap();
+            let [first, second] = split(Signal::Traces, &mut encoder, &body).unwrap();
+            let mut expected = whole.clone();
+            let (rest, a, b) = split_traces(&mut expected).unwrap();
+            assert_eq!((first.items, second.items), (a, b), "{counts:?}");
+            assert_eq!(first.body.body, encoder.encode(&expected).unwrap().body, "{counts:?}");
+            assert_eq!(second.body.body, encoder.encode(&rest).unwrap().body, "{counts:?}");
+        }
+        // Metrics weigh their data points, read without decoding them.
+        let gauge = |name: &str, points: usize| Metric {
+            name: name.into(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: vec![NumberDataPoint::default(); points] })),
+            ..Default::default()
+        };
+        let metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics: vec![gauge("a", 3), gauge("b", 5)], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let mut encoder = Encoder::new(Protocol::Grpc, Compression::Gzip);
+        let body = encoder.encode(&metrics).unwrap();
+        let [first, second] = split(Signal::Metrics, &mut encoder, &body).unwrap();
+        assert_eq!((first.items, second.items), (3, 5));
+    }
+
+    /// A span whose attribute nests maps past prost's recursion limit does not stop the split
+    /// (until session 40 the request did not read back, and the batch was dropped whole).
+    #[test]
+    fn a_value_nested_past_the_decoders_limit_does_not_stop_a_split() {
+        use super::super::config::{Compression, Protocol};
+        use crate::proto::common::v1::{any_value, AnyValue, KeyValue, KeyValueList};
+        let mut value = AnyValue { value: Some(any_value::Value::IntValue(1)) };
+        for _ in 0..40 {
+            let inner = KeyValue { key: "k".into(), value: Some(value), ..Default::default() };
+            value = AnyValue { value: Some(any_value::Value::KvlistValue(KeyValueList { values: vec![inner] })) };
+        }
+        let mut request = traces(&[&[2]]);
+        let deep = KeyValue { key: "deep".into(), value: Some(value), ..Default::default() };
+        request.resource_spans[0].scope_spans[0].spans[1].attributes.push(deep);
+        let mut encoder = Encoder::new(Protocol::HttpProtobuf, Compression::Gzip);
+        let body = encoder.encode(&request).unwrap();
+        assert!(
+            ExportTraceServiceRequest::decode(&encoder.decompressed(&body).unwrap()[..]).is_err(),
+            "past prost's limit"
+        );
+        let [first, second] = split(Signal::Traces, &mut encoder, &body).expect("two spans");
+        assert_eq!((first.items, second.items), (1, 1));
+        let mut expected = request.clone();
+        let (rest, ..) = split_traces(&mut expected).unwrap();
+        assert_eq!(encoder.decompressed(&second.body), Some(encoder.encode_uncompressed(&rest).unwrap().to_vec()));
     }
 
     #[test]
