@@ -243,7 +243,9 @@ pub fn scrape_negotiation(data: &[u8]) {
     let ranges = list_elements(accept.unwrap_or(""));
     let names = |range: &str| ranges.iter().any(|(value, _)| value == range);
     match choose_format(accept) {
-        Format::OpenMetrics => assert!(names("application/openmetrics-text") || names("application/*"), "{accept:?}"),
+        Format::OpenMetrics => {
+            assert!(names("application/openmetrics-text") || names("application/*") || names("*/*"), "{accept:?}");
+        }
         Format::Text => {}
     }
     let serves_any = ["application/openmetrics-text", "application/*", "text/plain", "text/*", "*/*"];
@@ -263,8 +265,13 @@ pub fn scrape_negotiation(data: &[u8]) {
     if gzip {
         assert!(codings.iter().any(|(coding, _)| coding == "gzip" || coding == "*"), "{encoding:?}");
     }
-    if codings.iter().any(|(coding, with_params)| (coding == "gzip" || coding == "*") && !with_params) {
-        assert!(gzip, "gzip or * named without a weight in {encoding:?}");
+    // The first gzip named decides, else the first `*` (RFC 9110: `*` is the codings not named).
+    let decides = codings
+        .iter()
+        .find(|(coding, _)| coding == "gzip")
+        .or_else(|| codings.iter().find(|(coding, _)| coding == "*"));
+    if decides.is_some_and(|(_, with_params)| !with_params) {
+        assert!(gzip, "gzip (or *, gzip not named) without a weight in {encoding:?}");
     }
 }
 
