@@ -258,6 +258,21 @@ fn a_connection_closed_while_idle_is_replaced_within_the_attempt() {
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
 }
 
+/// A stream the collector resets on a kept connection is a failed attempt like any other (only a
+/// connection gone before the request was taken is replaced within the attempt).
+#[test]
+fn a_stream_reset_on_a_kept_connection_is_a_failed_attempt() {
+    let collector = TestCollector::start().unwrap();
+    collector.script(Some(Signal::Traces), [Reply::Accept, Reply::Hang(Duration::from_millis(50)), Reply::Accept]);
+    let pipeline = builder(&collector).build().unwrap();
+    assert_eq!(export_one_span(&pipeline).traces.exported, 1);
+    pipeline.handle().send_span(&scope(), span(1));
+    assert!(wait_for(|| pipeline.accounting().traces.exported == 2), "{}", pipeline.accounting().to_json());
+    let traces = pipeline.accounting().traces;
+    assert_eq!((traces.failed_requests, traces.retries), (1, 1), "{}", pipeline.accounting().to_json());
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
 /// Flush and shutdown deadlines hold over gRPC as over HTTP: against a collector that never
 /// answers, a flush returns at its deadline and shutdown abandons the call at its own, counting
 /// the span as dropped at shutdown.

@@ -8,7 +8,8 @@
 //! split into two halves that take its place at the head of the lane, each sent, and split again
 //! if refused in turn: one item too large is dropped alone (`rejected`), and a batch of many
 //! costs about two requests per halving. A refused batch no larger than one the collector
-//! accepted before is not split: that refusal is not about size (a quota's `RESOURCE_EXHAUSTED`). The same applies before sending, to a batch over the
+//! accepted before, or than 64 KiB (`worker`'s `SMALLEST_REQUEST_LIMIT`), is not split: that
+//! refusal is not about size (a quota's `RESOURCE_EXHAUSTED`). The same applies before sending, to a batch over the
 //! pipeline's own request limit (`max_request_size`, counted `too_large` when one item is over it).
 //!
 //! Splitting reads the encoded body back (decompressed) and cuts the request after half its

@@ -893,7 +893,7 @@ impl Worker {
         if was == BreakerState::Closed && now == BreakerState::Open {
             diag::warning!(
                 "{signal}: the collector failed {} attempts in a row; circuit breaker open: batches are held \
-                 (up to {} KiB for all signals) and the collector is probed now and then",
+                 (up to {} KiB for all the signals sent) and the collector is probed now and then",
                 lane.breaker.consecutive_failures(),
                 self.config.backlog_max_bytes / 1024
             );

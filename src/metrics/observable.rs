@@ -52,8 +52,9 @@ impl<N: Number> Observer<N> {
     /// Under a view's attribute filter, sets that differ only by the attributes removed are one
     /// series: their values are summed for counters (the last one is kept for gauges). Past the
     /// cardinality limit, further series are folded into the overflow series (summed for
-    /// counters, last value for gauges); the series exported at the previous collection keep
-    /// their places, whatever order the callback observes them in.
+    /// counters, last value for gauges); the series that had a point of their own at the last
+    /// exporting collection keep it, whatever order the callback observes them in (a provider
+    /// read only by scrapes or `snapshot` has no exporting collection: there the order decides).
     ///
     /// Under a view's histogram aggregation every observation is one measurement of the
     /// instrument's histogram, in the series of its attributes (after the view's filter).

@@ -35,13 +35,15 @@ fn weighted(header: &str) -> impl Iterator<Item = Weighted<'_>> {
 }
 
 /// The formats a media range names that we serve, each with how specific the range is (an exact
-/// type 3, `type/*` 2, `*/*` 1): `*/*` names both.
+/// type with its version 4, without 3, `type/*` 2, `*/*` 1): `*/*` names both.
 fn formats_of(range: &Weighted<'_>) -> &'static [(Format, u8)] {
     let version = range.params.iter().find(|(key, _)| key == "version").map(|(_, v)| *v);
     match (range.value.as_str(), version) {
-        ("application/openmetrics-text", None | Some("1.0.0")) => &[(Format::OpenMetrics, 3)],
+        ("application/openmetrics-text", Some("1.0.0")) => &[(Format::OpenMetrics, 4)],
+        ("application/openmetrics-text", None) => &[(Format::OpenMetrics, 3)],
         ("application/*", None) => &[(Format::OpenMetrics, 2)],
-        ("text/plain", None | Some("0.0.4")) => &[(Format::Text, 3)],
+        ("text/plain", Some("0.0.4")) => &[(Format::Text, 4)],
+        ("text/plain", None) => &[(Format::Text, 3)],
         ("text/*", None) => &[(Format::Text, 2)],
         ("*/*", None) => &[(Format::Text, 1), (Format::OpenMetrics, 1)],
         _ => &[],
@@ -111,6 +113,11 @@ mod tests {
         assert_eq!(choose_format(Some(",,;;=,text/plain;version=1.0.0")), Format::Text);
         assert_eq!(choose_format(Some("text/plain;q=0, */*")), Format::OpenMetrics, "the most specific range wins");
         assert_eq!(choose_format(Some("*/*")), Format::Text, "a range naming both: the text format");
+        assert_eq!(
+            choose_format(Some("text/plain;q=0, text/plain;version=0.0.4;q=0.5, application/openmetrics-text;q=0.1")),
+            Format::Text,
+            "a range with the version is more specific"
+        );
         assert_eq!(choose_format(Some("text/*;q=0.2, application/*;q=0.3")), Format::OpenMetrics);
         assert!(!accepts_gzip(Some("gzip;q=0, *")), "gzip named and refused");
         assert!(accepts_gzip(Some("br;q=0, *")));

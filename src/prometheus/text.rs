@@ -649,11 +649,11 @@ pub fn encode(scopes: &[ScopeMetrics], resource: Option<&Resource>, format: Form
     let mut claimed: HashMap<String, usize> = HashMap::new();
     // The families each scope has a metric in.
     let mut placed: HashSet<(usize, Vec<(String, String)>)> = HashSet::new();
-    if let Some(target) = resource.and_then(|r| target_info(r, format)) {
+    let target_info = resource.and_then(|r| target_info(r, format)).map(|target| {
         claimed.extend(target.sample_names().map(|name| (name, 0)));
         families.push(target);
-    }
-    let target_info = resource.is_some().then_some(0);
+        0
+    });
     for scope_metrics in scopes {
         let scope = scope_labels(scope_metrics);
         for metric in &scope_metrics.metrics {
@@ -919,6 +919,18 @@ mod tests {
             assert!(text.contains(&format!("{name}_count{{otel_scope_name=\"gateway\"}} 1\n")), "{text}");
         }
         assert!(!text.contains("open_sum") && !open_metrics.contains("open_count"), "{text}");
+    }
+
+    /// With a resource that has no attributes (no `target_info`), metrics of several scopes still
+    /// share their family.
+    #[test]
+    fn scopes_share_a_family_beside_an_empty_resource() {
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        provider.meter("a").u64_counter("orders").build().unwrap().add(1, &[]);
+        provider.meter("b").u64_counter("orders").build().unwrap().add(2, &[]);
+        let text = encode(&provider.snapshot(), Some(&Resource::default()), Format::Text);
+        assert!(text.contains("orders_total{otel_scope_name=\"a\"} 1\n"), "{text}");
+        assert!(text.contains("orders_total{otel_scope_name=\"b\"} 2\n"), "{text}");
     }
 
     /// A summary handed over by a source of one's own becomes a summary family: a sample per

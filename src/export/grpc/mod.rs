@@ -16,10 +16,11 @@
 //! request its own stream) and kept for the next export; h2c (prior knowledge) for `http://`, TLS
 //! with ALPN `h2` for `https://`. A connection found closed when a request starts (the collector
 //! went away while idle) is replaced at once, within the same attempt, as OTLP/HTTP does with a
-//! closed keep-alive connection; so is one kept from an earlier call that fails before any answer
-//! (closed while idle without a word, which nothing notices until a call runs). A connection that fails or goes away under a request (GOAWAY,
-//! reset) fails that attempt with [`TransportError::Connection`], which is retried and feeds the
-//! circuit breaker.
+//! closed keep-alive connection; so is one kept from an earlier call that breaks before any answer
+//! or whose GOAWAY refused the request (closed while idle without a word, which nothing notices
+//! until a call runs). Otherwise a connection that fails or goes away under a request, or a
+//! stream reset, fails that attempt with [`TransportError::Connection`], which is retried and
+//! feeds the circuit breaker.
 
 mod connect;
 pub(crate) mod status;
@@ -121,22 +122,21 @@ impl GrpcClient {
         }
     }
 
-    /// One call. A connection kept from an earlier call that fails before any answer (the
-    /// collector, or a load balancer's idle timeout, closed it while the exporter thread was
+    /// One call. A connection kept from an earlier call that is found gone before any answer
+    /// (the collector, or a load balancer's idle timeout, closed it while the exporter thread was
     /// idle, so nothing noticed: the connection only makes progress while a call runs) is
     /// replaced and the request sent once more at once, within the same attempt (until session
     /// 40 that was a failed attempt: a backoff, a breaker failure and a warning on stderr after
-    /// every idle close). A request it carried that the collector did take would be sent again
-    /// by the next attempt anyway.
+    /// every idle close). Any other failure, a stream reset among them, fails the attempt.
     async fn call(&self, request: &Request) -> SendResult {
         let (sender, kept) = self.ready_sender(request).await?;
         let response = match self.ask(sender, request).await {
-            Err(_) if kept => {
+            Err(Unasked::ConnectionGone(_)) if kept => {
                 self.forget_connection(request);
                 let (sender, _) = self.ready_sender(request).await?;
-                self.ask(sender, request).await?
+                self.ask(sender, request).await.map_err(Unasked::into_error)?
             }
-            asked => asked?,
+            asked => asked.map_err(Unasked::into_error)?,
         };
         let (parts, body) = response.into_parts();
         if parts.headers.contains_key("grpc-status") {
@@ -158,15 +158,26 @@ impl GrpcClient {
         &self,
         mut sender: SendRequest<Bytes>,
         request: &Request,
-    ) -> Result<http::Response<RecvStream>, TransportError> {
-        let head = request_head(request).map_err(|e| connection_error("building the request", e))?;
-        let (response, mut stream) =
-            sender.send_request(head, false).map_err(|e| connection_error("sending the request", e))?;
+    ) -> Result<http::Response<RecvStream>, Unasked> {
+        let head = request_head(request).map_err(|e| Unasked::Other(connection_error("building the request", e)))?;
+        let gone = |e: h2::Error| Unasked::ConnectionGone(connection_error("sending the request", e));
+        let (response, mut stream) = sender.send_request(head, false).map_err(gone)?;
         let compressed = request.content_encoding.is_some();
-        let prefix = message_prefix(compressed, request.body.len())?;
-        stream.send_data(prefix, false).map_err(|e| connection_error("sending the request", e))?;
-        stream.send_data(request.body.clone(), true).map_err(|e| connection_error("sending the request", e))?;
-        response.await.map_err(|e| connection_error("waiting for the answer", e))
+        let prefix = message_prefix(compressed, request.body.len()).map_err(Unasked::Other)?;
+        stream.send_data(prefix, false).map_err(gone)?;
+        stream.send_data(request.body.clone(), true).map_err(gone)?;
+        response.await.map_err(|e| {
+            // The connection broke (closed, reset under it), or the collector's GOAWAY or
+            // REFUSED_STREAM says it did not take the request: no other stream reset (a refusal,
+            // a cancel, ENHANCE_YOUR_CALM) is taken for a connection gone.
+            let gone = e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM);
+            let error = connection_error("waiting for the answer", e);
+            if gone {
+                Unasked::ConnectionGone(error)
+            } else {
+                Unasked::Other(error)
+            }
+        })
     }
 
     /// A sender ready for a new stream on the collector's connection, connecting when there is
@@ -185,6 +196,21 @@ impl GrpcClient {
         let ready = fresh.ready().await.map_err(|e| connection_error("starting HTTP/2", e))?;
         *current = Some(ready.clone());
         Ok((ready, false))
+    }
+}
+
+/// Why a call got no answer: its connection was gone before the collector could take the
+/// request (a kept one is then replaced within the attempt), or anything else.
+enum Unasked {
+    ConnectionGone(TransportError),
+    Other(TransportError),
+}
+
+impl Unasked {
+    fn into_error(self) -> TransportError {
+        match self {
+            Unasked::ConnectionGone(error) | Unasked::Other(error) => error,
+        }
     }
 }
 
