@@ -278,7 +278,7 @@ impl MeterProvider {
     }
 
     /// Whether it reports the static counters (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn reports_static_counters(&self) -> bool {
         self.inner.statics.is_on()
     }

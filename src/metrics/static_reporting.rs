@@ -48,7 +48,7 @@ impl StaticReporting {
     }
 
     /// Whether it reports (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(nanotel_loom)))]
     pub(crate) fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
     }
