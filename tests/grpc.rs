@@ -246,31 +246,34 @@ fn a_reset_connection_is_retried_on_a_fresh_one() {
 /// grpc-go's connection age) is replaced within the next attempt: no failed request, no retry.
 #[test]
 fn a_connection_closed_while_idle_is_replaced_within_the_attempt() {
-    let collector = TestCollector::start().unwrap();
-    collector.script(Some(Signal::Traces), [Reply::AcceptThenHangUp(Duration::from_millis(100)), Reply::Accept]);
-    let pipeline = builder(&collector).build().unwrap();
-    assert_eq!(export_one_span(&pipeline).traces.exported, 1);
-    std::thread::sleep(Duration::from_millis(400));
-    pipeline.handle().send_span(&scope(), span(1));
-    assert!(wait_for(|| pipeline.accounting().traces.exported == 2), "{}", pipeline.accounting().to_json());
-    let traces = pipeline.accounting().traces;
-    assert_eq!((traces.failed_requests, traces.retries), (0, 0), "{}", pipeline.accounting().to_json());
-    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+    let replies = [Reply::AcceptThenHangUp(Duration::from_millis(100)), Reply::Accept];
+    let (failed, retries) = a_second_span_on_a_kept_connection(replies, Duration::from_millis(400));
+    assert_eq!((failed, retries), (0, 0));
 }
 
 /// A stream the collector resets on a kept connection is a failed attempt like any other (only a
 /// connection gone before the request was taken is replaced within the attempt).
 #[test]
 fn a_stream_reset_on_a_kept_connection_is_a_failed_attempt() {
+    let replies = [Reply::Accept, Reply::Hang(Duration::from_millis(50)), Reply::Accept];
+    let (failed, retries) = a_second_span_on_a_kept_connection(replies, Duration::ZERO);
+    assert_eq!((failed, retries), (1, 1));
+}
+
+/// Exports a span to a collector answering the traces with `replies`, waits `pause`, exports a
+/// second on the connection the first kept, and returns the traces' failed requests and retries
+/// once both went out (the accounting checked whole).
+fn a_second_span_on_a_kept_connection(replies: impl IntoIterator<Item = Reply>, pause: Duration) -> (u64, u64) {
     let collector = TestCollector::start().unwrap();
-    collector.script(Some(Signal::Traces), [Reply::Accept, Reply::Hang(Duration::from_millis(50)), Reply::Accept]);
+    collector.script(Some(Signal::Traces), replies);
     let pipeline = builder(&collector).build().unwrap();
     assert_eq!(export_one_span(&pipeline).traces.exported, 1);
+    std::thread::sleep(pause);
     pipeline.handle().send_span(&scope(), span(1));
     assert!(wait_for(|| pipeline.accounting().traces.exported == 2), "{}", pipeline.accounting().to_json());
     let traces = pipeline.accounting().traces;
-    assert_eq!((traces.failed_requests, traces.retries), (1, 1), "{}", pipeline.accounting().to_json());
     assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+    (traces.failed_requests, traces.retries)
 }
 
 /// Flush and shutdown deadlines hold over gRPC as over HTTP: against a collector that never
