@@ -29,7 +29,10 @@ use super::stripe;
 use crossbeam_utils::CachePadded;
 
 mod grace;
+mod inserts;
 mod reclaim;
+
+use inserts::Inserts;
 
 pub use reclaim::Forget;
 pub(crate) use reclaim::{Pass, Reclaim};
@@ -68,6 +71,16 @@ impl<A> Series<A> {
     }
 }
 
+/// What a binder does before it looks again, having met a series being unlinked (the table holds
+/// the flag only while it reads a count, or the series is gone) or an insert in progress (a
+/// bounded number of steps from its end).
+fn let_others_run() {
+    #[cfg(not(nanotel_loom))]
+    std::thread::yield_now();
+    #[cfg(nanotel_loom)]
+    loom::thread::yield_now();
+}
+
 /// Unix time in nanoseconds (0 before the epoch, which a working clock never reports).
 pub(crate) fn unix_nanos() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
@@ -100,6 +113,8 @@ pub(crate) struct SeriesMap<A> {
     slots: Box<[AtomicPtr<Series<A>>]>,
     /// Series in the table, counting reservations of inserts in progress.
     len: AtomicUsize,
+    /// The inserts in progress, for binds (see `inserts`).
+    inserts: Inserts,
     limit: usize,
     overflow: Arc<Series<A>>,
     make: Box<dyn Fn() -> A + Send + Sync>,
@@ -134,6 +149,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         SeriesMap {
             slots: (0..capacity).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
             len: AtomicUsize::new(0),
+            inserts: Inserts::new(),
             limit,
             overflow: Arc::new(Series::new(overflow_set, make())),
             make: Box::new(make),
@@ -333,24 +349,28 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     /// A shared handle to the series for `attributes`, for bound instruments.
     pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series<A>> {
-        loop {
-            let pin = self.pin();
-            if let Some(shared) = self.shared(self.get(&pin, attributes)) {
-                return shared;
-            }
-            reclaim::wait_for_unlink();
-        }
+        self.bind_found(|map, pin| map.get(pin, attributes))
     }
 
     /// A shared handle to the series for the pairs of `attributes` whose keys `keeps` accepts,
     /// for bound instruments of a stream with an attribute filter.
     pub(crate) fn bind_kept(&self, attributes: &[KeyValue], keeps: impl Fn(&str) -> bool) -> Arc<Series<A>> {
+        self.bind_found(|map, pin| map.get_kept(pin, attributes, &keeps))
+    }
+
+    /// A shared handle to the series `find` looks up. A handle keeps its series for good, so it
+    /// takes the overflow series only from a lookup during which no insert ran (see `inserts`),
+    /// and never a series being unlinked.
+    fn bind_found(&self, find: impl for<'g> Fn(&'g Self, &'g Pin) -> &'g Series<A>) -> Arc<Series<A>> {
         loop {
+            let settled = self.inserts.settled();
             let pin = self.pin();
-            if let Some(shared) = self.shared(self.get_kept(&pin, attributes, &keeps)) {
+            let series = find(self, &pin);
+            let raced = ptr::eq(series, Arc::as_ptr(&self.overflow)) && self.inserts.ran_since(settled);
+            if let Some(shared) = self.shared(series).filter(|_| !raced) {
                 return shared;
             }
-            reclaim::wait_for_unlink();
+            let_others_run();
         }
     }
 
@@ -500,11 +520,13 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     ) -> &'g Series<A> {
         // Reserve a place under the limit first, so concurrent inserts can never exceed it (the
         // plain load first keeps measurements past the limit off the shared counter's line).
-        // Relaxed: the count guards no memory; the slots' own CAS publishes the series.
-        if self.len.load(Ordering::Relaxed) >= self.limit - 1 {
+        // SeqCst: the count guards no memory (the slots' own CAS publishes the series), but a
+        // bind reads it in the order of `inserts`' steps (`inserts`, step 3).
+        if self.len.load(Ordering::SeqCst) >= self.limit - 1 {
             return self.overflow_series();
         }
-        if self.len.fetch_add(1, Ordering::Relaxed) >= self.limit - 1 {
+        let _in_progress = self.inserts.begin();
+        if self.len.fetch_add(1, Ordering::SeqCst) >= self.limit - 1 {
             self.len.fetch_sub(1, Ordering::Relaxed);
             return self.overflow_series();
         }
@@ -737,7 +759,8 @@ mod loom_models {
     /// The limit (three series besides the overflow one) is kept out of the race's reach: at a
     /// limit of two, a thread that finds the count raised by another's insert of a set already
     /// there (a reservation about to be handed back) sends its own new set to the overflow series
-    /// although room remains, so that set's measurements are split between the two.
+    /// although room remains, so that set's measurements are split between the two (a bind looks
+    /// again: see the models below).
     #[test]
     fn loom_one_series_per_set_and_exact_counts() {
         loom::model(|| {
@@ -761,6 +784,46 @@ mod loom_models {
             let mut series = Vec::new();
             map.for_each(|s, overflow| series.push((overflow, s.cells.load(Ordering::Relaxed))));
             assert_eq!(series, [(false, 2), (false, 2), (true, 0)]);
+        });
+    }
+
+    /// Whether a bound handle went to the overflow series.
+    fn overflowed<A>(map: &SeriesMap<A>, bound: &Arc<Series<A>>) -> bool {
+        Arc::ptr_eq(bound, &map.overflow)
+    }
+
+    /// Two threads bind the same set into a table with room for exactly one series: whichever
+    /// inserts it, both handles hold that series. (A binder that met the count raised by the
+    /// other's insert, before or after its series was linked, once kept the overflow series for
+    /// good.)
+    #[test]
+    fn loom_binds_of_one_set_at_the_limit_share_its_series() {
+        loom::model(|| {
+            let map = Arc::new(SeriesMap::new(2, || AtomicU64::new(0)));
+            let other = {
+                let map = map.clone();
+                thread::spawn(move || map.bind(&[KeyValue::new("k", 1)]))
+            };
+            let mine = map.bind(&[KeyValue::new("k", 1)]);
+            let theirs = other.join().unwrap();
+            assert!(!overflowed(&map, &mine) && Arc::ptr_eq(&mine, &theirs));
+        });
+    }
+
+    /// A set bound just after its binder lost a race for another set finds the room left for
+    /// it: the winner's reservation about to be handed back is not a full table.
+    #[test]
+    fn loom_a_bind_beside_a_returned_reservation_finds_room() {
+        loom::model(|| {
+            let map = Arc::new(SeriesMap::new(3, || AtomicU64::new(0)));
+            let other = {
+                let map = map.clone();
+                thread::spawn(move || drop(map.bind(&[KeyValue::new("k", 1)])))
+            };
+            drop(map.bind(&[KeyValue::new("k", 1)]));
+            let mine = map.bind(&[KeyValue::new("k", 2)]);
+            other.join().unwrap();
+            assert!(!overflowed(&map, &mine));
         });
     }
 }

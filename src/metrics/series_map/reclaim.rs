@@ -144,15 +144,6 @@ impl<A> Reclaim<A> {
     }
 }
 
-/// What a binder that met a series being unlinked does before it looks again: the table holds
-/// the flag only while it reads a count, or the series is gone (and a new id on its way).
-pub(super) fn wait_for_unlink() {
-    #[cfg(not(nanotel_loom))]
-    std::thread::yield_now();
-    #[cfg(nanotel_loom)]
-    loom::thread::yield_now();
-}
-
 /// `shared` (a new reference to a series found under a pin) unless the table is unlinking it
 /// (step 2).
 pub(super) fn still_linked<A>(shared: Arc<Series<A>>) -> Option<Arc<Series<A>>> {
@@ -172,8 +163,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         make_set: impl FnOnce() -> AttributeSet,
         same: impl Fn(&AttributeSet) -> bool,
     ) -> &'g Series<A> {
-        // Relaxed: a hint; the count is checked again under the mutex.
-        if self.len.load(Ordering::Relaxed) >= self.limit - 1 {
+        // SeqCst: a hint, checked again under the mutex, that a bind reads in the order of
+        // `inserts`' steps (step 3).
+        if self.len.load(Ordering::SeqCst) >= self.limit - 1 {
             return self.overflow_series();
         }
         let mut retired = reclaim.retired.lock();
@@ -203,7 +195,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
         let Some(free) = free.filter(|_| self.len.load(Ordering::Relaxed) < self.limit - 1) else {
             return self.overflow_series();
         };
-        self.len.fetch_add(1, Ordering::Relaxed);
+        let _in_progress = self.inserts.begin();
+        // SeqCst: after the insert's begin, in the order of `inserts`' steps (step 3).
+        self.len.fetch_add(1, Ordering::SeqCst);
         let series = match Self::unretire(reclaim, &mut retired, hash, &same) {
             Some(series) => series,
             None => Arc::new(Series::new(make_set(), (self.make)())),
