@@ -286,16 +286,34 @@ fn an_outage_beyond_the_backlog_budget_drops_only_the_excess() {
 /// its records waited until its queue overflowed, though their collector answered.)
 #[test]
 fn an_outage_of_one_signal_leaves_the_others_room_in_the_backlog() {
+    let down = Reply::Status { code: 503, retry_after: None, message: "down".into() };
+    let breaker = BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() };
+    spans_held_up_leave_the_logs_room(down, breaker, "circuit_open");
+}
+
+/// The same with a collector that paces the spans (`429` with a `Retry-After` longer than the
+/// test), which leaves the breaker closed: the paced lane sheds its oldest batches past the
+/// budget less the others' room, counted as `backlog_full`. (Until session 41 only a tripped
+/// breaker's lane shed: the paced one filled the budget, and the logs formed no batch for as long
+/// as the collector kept pacing.)
+#[test]
+fn a_paced_signal_leaves_the_others_room_in_the_backlog() {
+    let paced = Reply::Status { code: 429, retry_after: Some("60".into()), message: "slow down".into() };
+    spans_held_up_leave_the_logs_room(paced, BreakerConfig::default(), "backlog_full");
+}
+
+/// Spans whose collector answers `held` (every time) fill their part of the backlog budget, and
+/// shed their oldest batches for `reason`; logs still go out, within the budget.
+fn spans_held_up_leave_the_logs_room(held: Reply, breaker: BreakerConfig, reason: &str) {
     const BUDGET: usize = 16 * 1024;
     let collector = TestCollector::start().unwrap();
-    let down = Reply::Status { code: 503, retry_after: None, message: "down".into() };
-    collector.script(Some(Signal::Traces), (0..1000).map(|_| down.clone()));
+    collector.script(Some(Signal::Traces), (0..1000).map(|_| held.clone()));
     // Uncompressed, so that sizes are as sent: a first log batch of about 6 KB leaves the logs
     // lane asking for that much room again, more than the traces' smaller batches leave free.
     let pipeline = builder(&collector)
         .with_compression(nanotel::export::Compression::None)
         .with_backlog_max_bytes(BUDGET)
-        .with_breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() })
+        .with_breaker(breaker)
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -307,7 +325,7 @@ fn an_outage_of_one_signal_leaves_the_others_room_in_the_backlog() {
     assert!(wait_for(|| pipeline.accounting().logs.exported == 1), "the logs lane has formed a batch");
     produce_watching(&pipeline, 1000, Duration::from_millis(800), |_| {});
     let traces = pipeline.accounting().traces;
-    assert!(traces.dropped.get("circuit_open").is_some_and(|n| *n > 0), "the spans filled their part of the budget");
+    assert!(traces.dropped.get(reason).is_some_and(|n| *n > 0), "{}", pipeline.accounting().to_json());
     for i in 1..=20 {
         handle.send_log(&scope(), log(i));
     }

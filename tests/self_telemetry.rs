@@ -89,6 +89,7 @@ fn the_pipeline_reports_itself_with_the_users_metrics() {
         "rejected",
         "retries_exhausted",
         "circuit_open",
+        "backlog_full",
         "shutdown",
         "too_large",
         "tls_config",

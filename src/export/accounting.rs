@@ -27,6 +27,11 @@ pub enum DropReason {
     /// The circuit breaker was open or probing (half open) and the backlog had no room left: the
     /// oldest batch waiting to be sent went.
     CircuitOpen,
+    /// The batch at the head of the signal's backlog waited for a retry (after a failed attempt,
+    /// or for the pause a collector asked for with `Retry-After`) while its breaker stayed closed,
+    /// and the backlog had no room left beside the room the other signals need: the oldest batch
+    /// waiting to be sent went.
+    BacklogFull,
     /// Still queued when shutdown's deadline passed, or handed over after shutdown.
     Shutdown,
     /// The encoded request was larger than the maximum request size.
@@ -48,11 +53,12 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order the JSON lists them.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
         DropReason::CircuitOpen,
+        DropReason::BacklogFull,
         DropReason::Shutdown,
         DropReason::TooLarge,
         DropReason::TlsConfig,
@@ -69,6 +75,7 @@ impl DropReason {
             DropReason::Rejected => "rejected",
             DropReason::RetriesExhausted => "retries_exhausted",
             DropReason::CircuitOpen => "circuit_open",
+            DropReason::BacklogFull => "backlog_full",
             DropReason::Shutdown => "shutdown",
             DropReason::TooLarge => "too_large",
             DropReason::TlsConfig => "tls_config",

@@ -165,8 +165,8 @@ pub struct PipelineConfig {
     /// The most bytes of encoded (compressed) batches the three signals' backlogs hold together
     /// while they wait to be sent (`NANOTEL_BACKLOG_MAX_BYTES`, default 64 MiB): what rides out a
     /// collector outage. Past it, a signal whose breaker is open or probing drops its oldest
-    /// waiting batches (`circuit_open`); one whose breaker is closed leaves items in the queue,
-    /// which fills. A shedding signal keeps its newest batch and, while its probe is out, the
+    /// waiting batches (`circuit_open`), as does one whose head batch waits for a retry or a
+    /// collector's pause (`backlog_full`); any other leaves items in the queue, which fills. A shedding signal keeps its newest batch and, while its probe is out, the
     /// probe's, so it passes the budget only by those; a closed breaker's signal takes a batch
     /// only while there is room for one an eighth larger than its largest so far, so it passes
     /// the budget only with a batch more than an eighth larger than any before it.

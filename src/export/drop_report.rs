@@ -78,6 +78,9 @@ fn explain(reason: DropReason) -> &'static str {
         DropReason::Rejected => "the collector refused them",
         DropReason::RetriesExhausted => "the collector kept failing until their retries ran out",
         DropReason::CircuitOpen => "the collector was down and the backlog was over its budget",
+        DropReason::BacklogFull => {
+            "the collector failed them or asked for a pause, and the backlog was over its budget"
+        }
         DropReason::Shutdown => "still waiting to be sent when shutdown ended",
         DropReason::TooLarge => "a batch was larger than a request may be",
         DropReason::TlsConfig => "the signal's TLS certificate or key file cannot be used; its export is off",

@@ -170,6 +170,14 @@ impl Lane {
         self.largest_batch + self.largest_batch / 8
     }
 
+    /// Whether the lane is held up at `now`: its breaker is open or probing, or its head batch
+    /// waits for a later attempt (a retry after a failure, or the pause a collector asked for).
+    /// Such a lane keeps forming batches and sheds its oldest past the budget less the room the
+    /// lanes that are not held up need (see `Worker::fill_backlog`).
+    pub(super) fn is_held_up(&self, now: Instant) -> bool {
+        self.breaker_is_tripped() || self.head.is_some_and(|attempt| attempt.failures > 0 || attempt.next_at > now)
+    }
+
     pub(super) fn breaker_is_open(&self) -> bool {
         self.breaker.state() == BreakerState::Open
     }

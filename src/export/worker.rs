@@ -406,11 +406,14 @@ impl Worker {
     }
 
     /// Moves queued items into encoded batches when a batch is full, its delay has passed, or a
-    /// flush or shutdown is draining, within the backlog budget: a lane whose breaker is closed
-    /// takes a batch only while the backlogs have room for one an eighth larger than its largest
-    /// so far, and leaves the rest in the queue (which pushes back on producers); one whose
-    /// breaker is open or probing keeps taking batches and sheds its oldest waiting ones past the
-    /// budget.
+    /// flush or shutdown is draining, within the backlog budget: a lane that is not held up takes
+    /// a batch only while the backlogs have room for one an eighth larger than its largest so far,
+    /// and leaves the rest in the queue (which pushes back on producers); one that is held up
+    /// (`Lane::is_held_up`: its breaker open or probing, or its head batch waiting for a retry or
+    /// a pause the collector asked for) keeps taking batches and sheds its oldest waiting ones
+    /// past the budget. (Until session 41 only a tripped breaker's lane shed: a lane paced by
+    /// `Retry-After`, whose breaker stays closed, filled the budget, and the other signals formed
+    /// no batch for as long as its collector paced it.)
     fn fill_backlog(&mut self, index: usize, now: Instant, draining: bool) {
         let signal = self.lanes[index].signal;
         if self.lanes[index].tls_unusable.is_some() && !self.tls_usable_now(index, now) {
@@ -427,12 +430,14 @@ impl Worker {
             return;
         }
         lane.next_batch_due = now + batch.schedule_delay;
-        let tripped = self.lanes[index].breaker_is_tripped();
+        let held_up = self.lanes[index].is_held_up(now);
+        let shed_reason =
+            if self.lanes[index].breaker_is_tripped() { DropReason::CircuitOpen } else { DropReason::BacklogFull };
         // An exporter of the user's own takes each batch at once: it adds nothing to the backlogs,
         // so other signals' backlogs do not hold it back.
         let custom = self.extensions.exporters.has(signal);
         while self.queue_len(signal) > 0 {
-            if !tripped && !custom && !self.has_room_for_a_batch(index) {
+            if !held_up && !custom && !self.has_room_for_a_batch(index) {
                 break;
             }
             let formed = if let Some(formed) = self.take_encoded_batch(signal, batch.max_export_batch_size) {
@@ -453,8 +458,8 @@ impl Worker {
             if !formed {
                 break;
             }
-            if tripped {
-                self.shed_past_budget(index);
+            if held_up {
+                self.shed_past_budget(index, now, shed_reason);
             }
         }
     }
@@ -490,20 +495,20 @@ impl Worker {
     }
 
     /// Drops lane `index`'s oldest waiting batches until the backlogs fit their budget, less the
-    /// room the lanes whose breakers are closed need for their next batch, counted as
-    /// `circuit_open`; its newest batch, and one a request is out for, stay. (Until session 39 a
-    /// lane in a long outage filled the whole budget, and the healthy signals, finding no room,
-    /// stopped forming batches: their queues overflowed while their collector answered.)
-    fn shed_past_budget(&mut self, index: usize) {
+    /// room the lanes not held up at `now` need for their next batch, counted for `reason`; its
+    /// newest batch, and one a request is out for, stay. (Until session 39 a lane in a long
+    /// outage filled the whole budget, and the healthy signals, finding no room, stopped forming
+    /// batches: their queues overflowed while their collector answered.)
+    fn shed_past_budget(&mut self, index: usize, now: Instant, reason: DropReason) {
         let counters = self.shared.accounting.signal(self.lanes[index].signal);
         let for_the_others: usize = (self.lanes.iter().enumerate())
-            .filter(|&(other, lane)| other != index && !lane.breaker_is_tripped() && !self.is_console(other))
+            .filter(|&(other, lane)| other != index && !lane.is_held_up(now) && !self.is_console(other))
             .map(|(_, lane)| lane.room_for_a_batch())
             .sum();
         let budget = self.config.backlog_max_bytes.saturating_sub(for_the_others);
         while self.backlog_bytes_beside(index) > budget {
             let Some(oldest) = self.lanes[index].shed_oldest_waiting() else { break };
-            counters.drop_queued(DropReason::CircuitOpen, oldest.items);
+            counters.drop_queued(reason, oldest.items);
         }
     }
 
