@@ -488,3 +488,21 @@ fn shutdown_with_the_collector_down_returns_without_waiting_for_its_deadline() {
     assert_eq!(report.accounting.traces.dropped_total(), 100, "{}", report.accounting.to_json());
     assert_identity(&report.accounting);
 }
+
+/// A batch whose retries run out while shutdown waits, well before its deadline, is counted as
+/// `retries_exhausted`, not `shutdown`: the reason is the limit it met. (Until session 41 any
+/// batch given up while shutdown ran was counted `shutdown`.)
+#[test]
+fn retries_that_run_out_during_shutdown_are_counted_as_exhausted() {
+    let collector = TestCollector::start().unwrap();
+    let down = Reply::Status { code: 503, retry_after: None, message: "down".into() };
+    collector.script(Some(Signal::Traces), (0..10).map(|_| down.clone()));
+    let retry = RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() };
+    let pipeline = builder(&collector).with_retry(retry).build().unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    let report = pipeline.shutdown(Duration::from_secs(5));
+    let traces = &report.accounting.traces;
+    assert_eq!(collector.request_count(Signal::Traces), 2);
+    assert_eq!(traces.dropped.get("retries_exhausted"), Some(&1), "{}", report.accounting.to_json());
+    assert_identity(&report.accounting);
+}

@@ -673,7 +673,8 @@ impl Worker {
         let Some(items) = self.lanes[index].backlog.front().map(|batch| batch.items) else { return };
         if timeout.is_zero() {
             // Out of time before a request could even start.
-            self.give_up(index, items);
+            let reason = self.out_of_time(&attempt, now);
+            self.give_up(index, items, reason);
             return;
         }
         let counters = self.shared.accounting.signal(signal);
@@ -869,9 +870,11 @@ impl Worker {
         let failures = attempt.failures + 1;
         let deadline = self.export_deadline(&attempt);
         let next = self.config.retry.next_attempt(failures, attempt.first_attempt, now, jitter);
-        match next.filter(|at| *at < deadline) {
-            Some(next_at) => self.lanes[index].head = Some(Attempt { failures, next_at, ..attempt }),
-            None => self.give_up(index, items),
+        if let Some(next_at) = next.filter(|at| *at < deadline) {
+            self.lanes[index].head = Some(Attempt { failures, next_at, ..attempt });
+        } else {
+            let reason = next.map_or(DropReason::RetriesExhausted, |at| self.out_of_time(&attempt, at));
+            self.give_up(index, items, reason);
         }
     }
 
@@ -907,12 +910,23 @@ impl Worker {
         }
     }
 
-    /// Drops the head batch after its retries ran out (or shutdown's deadline did); the drop
-    /// report says so on stderr.
-    fn give_up(&mut self, index: usize, items: u64) {
+    /// Why the head batch, whose next attempt would be at `at`, cannot have it: shutdown's
+    /// deadline comes first while the batch's own would have allowed it, or its own time is up.
+    /// (Until session 41 every batch given up while shutdown ran counted as `shutdown`, one whose
+    /// attempts had run out seconds before the deadline too.)
+    fn out_of_time(&self, attempt: &Attempt, at: Instant) -> DropReason {
+        if self.shutdown.is_some() && at < attempt.deadline {
+            DropReason::Shutdown
+        } else {
+            DropReason::RetriesExhausted
+        }
+    }
+
+    /// Drops the head batch for `reason` (its retries ran out, or shutdown's deadline came); the
+    /// drop report says so on stderr.
+    fn give_up(&mut self, index: usize, items: u64, reason: DropReason) {
         let signal = self.lanes[index].signal;
         self.pop_head(index);
-        let reason = if self.shutdown.is_some() { DropReason::Shutdown } else { DropReason::RetriesExhausted };
         self.shared.accounting.signal(signal).drop_queued(reason, items);
     }
 
