@@ -214,6 +214,21 @@ impl<'a> EnvReader<'a> {
         self.first_valid(names, default.0, parse).unwrap_or(default.1)
     }
 
+    /// A boolean from the first of `names` that is set, by the specification's rule: `true` in
+    /// any case is true, anything else false, reported unless it reads `false`. An odd value is
+    /// not passed over for the next name, as other invalid values are ([`EnvReader::first_valid`]):
+    /// it is false, so a per-signal `_INSECURE=no` is not overruled by a general `true`.
+    pub(crate) fn first_bool(&mut self, names: &[&str]) -> bool {
+        let Some((name, value)) = self.first_text(names) else { return false };
+        if value.eq_ignore_ascii_case("true") {
+            return true;
+        }
+        if !value.eq_ignore_ascii_case("false") {
+            self.reject(&name, &value, "expected true or false", "false");
+        }
+        false
+    }
+
     /// Records a problem found by a caller-specific parser, unless it was recorded already: a
     /// variable shared by the three signals is read three times, and is one problem.
     pub(crate) fn report(&mut self, line: String) {

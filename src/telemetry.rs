@@ -386,14 +386,7 @@ pub fn environment_problems(lookup: Lookup<'_>) -> Result<Vec<String>, ConfigErr
 /// `OTEL_SDK_DISABLED`: a boolean by the specification's rules (only `true` is true; values other
 /// than `true` and `false` are reported).
 fn sdk_disabled(env: &mut EnvReader<'_>) -> bool {
-    let Some(value) = env.text("OTEL_SDK_DISABLED") else { return false };
-    if value.eq_ignore_ascii_case("true") {
-        return true;
-    }
-    if !value.eq_ignore_ascii_case("false") {
-        env.report(format!("OTEL_SDK_DISABLED={value:?} is ignored: expected true or false; using false"));
-    }
-    false
+    env.first_bool(&["OTEL_SDK_DISABLED"])
 }
 
 /// Variables of the specification nanotel does not implement: set, each is reported once, so a

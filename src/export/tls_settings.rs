@@ -165,7 +165,7 @@ fn roots_from_env(env: &mut EnvReader<'_>) -> Option<TrustRoots> {
 
 fn insecure_from_env(env: &mut EnvReader<'_>, sig: &str) -> bool {
     let names = [&format!("OTEL_EXPORTER_OTLP_{sig}_INSECURE"), "OTEL_EXPORTER_OTLP_INSECURE"];
-    env.first_choice(&names, &[("true", true), ("false", false)], ("false", false))
+    env.first_bool(&names)
 }
 
 #[cfg(test)]
@@ -263,6 +263,21 @@ mod tests {
             settings(&[("OTEL_EXPORTER_OTLP_INSECURE", "yes")], &TlsOverrides::default(), Signal::Traces);
         assert!(!bad.insecure);
         assert!(problems[0].contains("OTEL_EXPORTER_OTLP_INSECURE"), "{problems:?}");
+    }
+
+    /// A boolean is false unless it reads `true` (the specification's rule), so a per-signal
+    /// `_INSECURE=no` keeps that signal on TLS even where the general variable says `true`.
+    /// (Session 40's rule for invalid values, the next name set, sent it in plaintext.)
+    #[test]
+    fn a_per_signal_insecure_that_is_not_true_is_false() {
+        let general = ("OTEL_EXPORTER_OTLP_INSECURE", "true");
+        for value in ["no", "0", "off", "FALSE"] {
+            let vars = [general, ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", value)];
+            let (traces, problems) = settings(&vars, &TlsOverrides::default(), Signal::Traces);
+            assert!(!traces.insecure, "{value}");
+            assert_eq!(problems.len(), usize::from(value != "FALSE"), "{value}: {problems:?}");
+            assert!(settings(&vars, &TlsOverrides::default(), Signal::Logs).0.insecure, "{value}");
+        }
     }
 
     #[test]
