@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
 use nanotel::export::{BatchConfig, Compression};
-use nanotel::metrics::{Aggregation, MeterProvider, MetricsRecorder, View};
+use nanotel::metrics::{Aggregation, MeterProvider, MetricsRecorder, TemporalityPreference, View, OVERFLOW_KEY};
 use nanotel::proto::common::v1::any_value::Value;
 use nanotel::proto::metrics::v1::metric::Data;
 use nanotel::proto::metrics::v1::{number_data_point, Metric};
@@ -196,4 +196,115 @@ fn a_gauge_under_a_histogram_view_records_each_value_it_takes() {
     let point = &histogram.data_points[0];
     assert_eq!((point.count, point.bucket_counts.clone()), (3, vec![1, 2]), "1.0, then 3.0 and 2.5");
     assert_eq!((point.min, point.max, point.sum), (Some(1.0), Some(3.0), None));
+}
+
+/// Keys that come and go (a label per peer) under delta temporality: the recorder lets go of the
+/// handles of series an exporting collection found idle, so those series are evicted and their
+/// places taken by new keys, never the overflow series. (Until session 41 the recorder kept every
+/// key's handle for good, and a bound handle keeps its series: once the limit's worth of keys
+/// had been seen, every new one went to the overflow series for the rest of the process.)
+#[test]
+fn idle_keys_are_let_go_so_their_series_can_be_evicted() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_temporality(TemporalityPreference::Delta)
+        .with_delta_idle_collections(1)
+        .with_cardinality_limit(12)
+        .build();
+    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    for wave in 0..12 {
+        metrics::with_local_recorder(&recorder, || {
+            for peer in 0..3 {
+                metrics::counter!("requests", "peer" => format!("{wave}-{peer}")).increment(1);
+                metrics::histogram!("latency", "peer" => format!("{wave}-{peer}")).record(1.0);
+            }
+        });
+        let overflowed: Vec<_> = (provider.collect().iter().flat_map(|scope| &scope.metrics))
+            .flat_map(|metric| match &metric.data {
+                Some(Data::Sum(sum)) => sum.data_points.iter().map(|p| p.attributes.clone()).collect(),
+                Some(Data::Histogram(histogram)) => {
+                    histogram.data_points.iter().map(|p| p.attributes.clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .filter(|attributes| attributes.iter().any(|kv| kv.key == OVERFLOW_KEY))
+            .collect();
+        assert!(overflowed.is_empty(), "wave {wave}: {overflowed:?}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// A key sent to the overflow series while the limit was full gets a series of its own once
+/// evictions make room: the recorder lets go of its handle to the overflow series when the
+/// instrument has room again.
+#[test]
+fn a_key_that_overflowed_finds_room_once_idle_series_are_evicted() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_temporality(TemporalityPreference::Delta)
+        .with_delta_idle_collections(1)
+        .with_cardinality_limit(4)
+        .build();
+    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    let points = |provider: &MeterProvider| -> Vec<String> {
+        let scopes = provider.collect();
+        let Some(Some(Data::Sum(sum))) = scopes.first().map(|scope| scope.metrics[0].data.clone()) else {
+            return Vec::new();
+        };
+        let mut labels: Vec<String> =
+            sum.data_points.iter().flat_map(|p| p.attributes.iter().map(|kv| kv.key.clone())).collect();
+        labels.sort();
+        labels
+    };
+    let add = |peers: &[&str]| {
+        metrics::with_local_recorder(&recorder, || {
+            for peer in peers {
+                metrics::counter!("requests", "peer" => peer.to_string()).increment(1);
+            }
+        });
+    };
+    add(&["a", "b", "c", "d"]);
+    assert_eq!(points(&provider), [OVERFLOW_KEY, "peer", "peer", "peer"]);
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        add(&["d", "e"]);
+        points(&provider);
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    add(&["d", "f"]);
+    assert_eq!(points(&provider), ["peer", "peer"]);
+}
+
+/// A counter raised by `absolute` is never let go, even idle: its handle keeps the highest value
+/// seen, and a handle bound afresh would count the same total again.
+#[test]
+fn a_counter_raised_by_absolute_is_kept_while_idle() {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_temporality(TemporalityPreference::Delta)
+        .with_delta_idle_collections(1)
+        .build();
+    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    let fills = |provider: &MeterProvider| -> Vec<i64> {
+        let scopes = provider.collect();
+        (scopes.iter().flat_map(|scope| &scope.metrics))
+            .filter(|metric| metric.name == "fills")
+            .flat_map(|metric| match &metric.data {
+                Some(Data::Sum(sum)) => sum.data_points.iter().map(|p| match p.value {
+                    Some(number_data_point::Value::AsInt(n)) => n,
+                    other => panic!("{other:?}"),
+                }),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    metrics::with_local_recorder(&recorder, || metrics::counter!("fills").absolute(10));
+    assert_eq!(fills(&provider), [10]);
+    assert_eq!(fills(&provider), [0; 0], "idle");
+    std::thread::sleep(Duration::from_millis(150));
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("other", "new" => "key").increment(1);
+        metrics::counter!("fills").absolute(10);
+    });
+    assert_eq!(fills(&provider), [0; 0], "the same total again: no rise");
 }

@@ -81,6 +81,34 @@ fn let_others_run() {
     loom::thread::yield_now();
 }
 
+/// What a holder of a handle that can bind its set again (the `metrics` recorder) learns of the
+/// series: whether it had best let go of the handle.
+#[cfg(feature = "metrics")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Standing {
+    /// Reported a point at the last exporting collection, or its table never evicts.
+    Live,
+    /// The last exporting collection found it without a point (only reclaiming tables count
+    /// that): it can be evicted once no handle holds it.
+    Idle,
+    /// The overflow series: the set finds a place of its own once there is room.
+    Overflow,
+}
+
+#[cfg(feature = "metrics")]
+impl<A> Series<A> {
+    pub(crate) fn standing(&self) -> Standing {
+        if self.attributes.attributes() == [KeyValue::new(OVERFLOW_KEY, true)] {
+            Standing::Overflow
+        // Relaxed: a hint; eviction checks again under its own protocol.
+        } else if self.idle.load(Ordering::Relaxed) > 0 {
+            Standing::Idle
+        } else {
+            Standing::Live
+        }
+    }
+}
+
 /// Unix time in nanoseconds (0 before the epoch, which a working clock never reports).
 pub(crate) fn unix_nanos() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
@@ -163,6 +191,13 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     pub(crate) fn overflowed(&self) -> u64 {
         // Relaxed: tallies that order nothing.
         self.overflowed.iter().map(|tally| tally.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Whether a new series would find a place now (a hint: others may insert or unlink).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn has_room(&self) -> bool {
+        // Relaxed: a hint.
+        self.len.load(Ordering::Relaxed) < self.limit - 1
     }
 
     /// What keeps the series found under it allocated: see [`Pin`].

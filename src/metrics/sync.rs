@@ -23,6 +23,8 @@ use super::histogram::{HistogramCells, HistogramShortcut};
 use super::ignored_values::ignore;
 use super::number::Number;
 use super::overflow_report::OverflowReport;
+#[cfg(feature = "metrics")]
+use super::series_map::Standing;
 use super::series_map::{unix_nanos, Forget, Pass, Reclaim, Series, SeriesMap};
 use super::stripe;
 use super::sum::{SumCells, SumShortcut};
@@ -245,6 +247,14 @@ macro_rules! bound {
         impl<N: Number> Clone for $name<N> {
             fn clone(&self) -> Self {
                 $name { series: self.series.clone(), _number: PhantomData }
+            }
+        }
+
+        impl<N: Number> $name<N> {
+            /// See `Series::standing` (live without a series: nothing to let go).
+            #[cfg(feature = "metrics")]
+            pub(crate) fn standing(&self) -> Standing {
+                self.series.as_ref().map_or(Standing::Live, |(series, _)| series.standing())
             }
         }
 
@@ -715,6 +725,22 @@ type HistogramBinding = (Arc<Series<HistogramKind>>, Option<KindShortcut>, Optio
 enum KindShortcut {
     Explicit(HistogramShortcut),
     Exponential(ExpoShortcut),
+}
+
+impl<N: Number> BoundCounter<N> {
+    /// See `Series::standing` (live without a series: nothing to let go).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn standing(&self) -> Standing {
+        self.series.as_ref().map_or(Standing::Live, |(series, _, _)| series.standing())
+    }
+}
+
+impl<N: Number> BoundHistogram<N> {
+    /// See `Series::standing` (live without a series: nothing to let go).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn standing(&self) -> Standing {
+        self.series.as_ref().map_or(Standing::Live, |(series, _, _)| series.standing())
+    }
 }
 
 impl<N: Number> Clone for BoundHistogram<N> {

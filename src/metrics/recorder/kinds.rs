@@ -1,9 +1,10 @@
 //! What differs between counters, gauges and histograms for the registry: which instrument a
 //! name builds, how a late description reaches it, and the handle of one of its series.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::attributes::KeyValue;
+use crate::metrics::series_map::Standing;
 use crate::metrics::{Counter, Gauge, Histogram, InstrumentError, Meter};
 
 use super::handles::{CounterHandle, GaugeHandle, HistogramHandle};
@@ -22,6 +23,13 @@ pub(super) trait Kind {
 
     /// The handle of the series of `attributes`.
     fn bind(instrument: &Self::Instrument, attributes: &[KeyValue]) -> Self::Handle;
+
+    /// Whether the registry may drop `handle` (binding its key again on next use) so that its
+    /// series can be evicted or its key find room: see `Series::standing`.
+    fn standing(handle: &Self::Handle) -> Standing;
+
+    /// Whether the instrument's series table has room for another series.
+    fn has_room(instrument: &Self::Instrument) -> bool;
 }
 
 pub(super) struct CounterKind;
@@ -40,6 +48,21 @@ impl Kind for CounterKind {
 
     fn bind(instrument: &Counter<u64>, attributes: &[KeyValue]) -> CounterHandle {
         CounterHandle { series: instrument.bind(attributes), highest: AtomicU64::new(0) }
+    }
+
+    /// Never a counter raised by `absolute`: its highest value would be forgotten, and the next
+    /// `absolute` counted again whole.
+    fn has_room(instrument: &Counter<u64>) -> bool {
+        instrument.inner.map.has_room()
+    }
+
+    fn standing(handle: &CounterHandle) -> Standing {
+        // Relaxed: only zero matters, and a handle that was never raised stays at it.
+        if handle.highest.load(Ordering::Relaxed) == 0 {
+            handle.series.standing()
+        } else {
+            Standing::Live
+        }
     }
 }
 
@@ -60,6 +83,14 @@ impl Kind for GaugeKind {
     fn bind(instrument: &Gauge<f64>, attributes: &[KeyValue]) -> GaugeHandle {
         GaugeHandle(instrument.bind(attributes))
     }
+
+    fn has_room(instrument: &Gauge<f64>) -> bool {
+        instrument.inner.map.has_room()
+    }
+
+    fn standing(handle: &GaugeHandle) -> Standing {
+        handle.0.standing()
+    }
 }
 
 pub(super) struct HistogramKind;
@@ -78,5 +109,13 @@ impl Kind for HistogramKind {
 
     fn bind(instrument: &Histogram<f64>, attributes: &[KeyValue]) -> HistogramHandle {
         HistogramHandle(instrument.bind(attributes))
+    }
+
+    fn has_room(instrument: &Histogram<f64>) -> bool {
+        instrument.inner.map.has_room()
+    }
+
+    fn standing(handle: &HistogramHandle) -> Standing {
+        handle.0.standing()
     }
 }

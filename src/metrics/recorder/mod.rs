@@ -24,8 +24,12 @@
 //!   compare-and-swap loop, atomic with `set`.
 //! - A name the specification refuses (such as `a:b`) is reported once on stderr and its handles
 //!   are no-ops. The `Metadata` (level, target, module) is ignored: every key records.
-//! - Past the instrument's cardinality limit, new keys record into its overflow series; the map
-//!   here still keeps one entry per distinct key.
+//! - Past the instrument's cardinality limit, new keys record into its overflow series. The map
+//!   lets go of handles nothing else holds, at most every 100 ms, when their series was idle at
+//!   the last exporting collection (so that it can be evicted) or is the overflow series and the
+//!   instrument has room again (so that the key gets a series of its own); never of a counter
+//!   raised by `absolute`, whose handle keeps the highest value. A key let go is bound again on
+//!   its next use (see `registry`).
 //!
 //! [`Counter`]: super::Counter
 //! [`Gauge`]: super::Gauge

@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use metrics::Key;
 use parking_lot::{Mutex, RwLock};
 
 use crate::attributes::KeyValue;
+use crate::metrics::series_map::Standing;
 use crate::metrics::Meter;
 
 use super::kinds::Kind;
@@ -35,42 +38,109 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// A key's handle, and whether it was bound to the overflow series.
+struct Entry<H> {
+    handle: Arc<H>,
+    overflow: bool,
+}
+
 /// Handles by key; `None` for a key whose name was refused (its handles are no-ops).
-type Series<H> = HashMap<Key, Option<Arc<H>>, BuildHasherDefault<KeyHasher>>;
+type Handles<H> = HashMap<Key, Option<Entry<H>>, BuildHasherDefault<KeyHasher>>;
+
+/// How often at most the registry looks for handles to let go (see [`Registry::let_go`]).
+const LET_GO_EVERY: Duration = Duration::from_millis(100);
 
 /// One kind's instruments and series handles.
 pub(super) struct Registry<K: Kind> {
     /// Instruments by metric name; `None` for a refused name (reported once).
     instruments: Mutex<HashMap<String, Option<K::Instrument>>>,
-    series: RwLock<Series<K::Handle>>,
+    handles: RwLock<Handles<K::Handle>>,
+    /// When the registry next looks for handles to let go, in nanoseconds from `born`.
+    next_let_go: AtomicU64,
+    born: Instant,
 }
 
 impl<K: Kind> Registry<K> {
     pub(super) fn new() -> Self {
-        Registry { instruments: Mutex::new(HashMap::new()), series: RwLock::new(Series::default()) }
+        Registry {
+            instruments: Mutex::new(HashMap::new()),
+            handles: RwLock::new(Handles::default()),
+            next_let_go: AtomicU64::new(0),
+            born: Instant::now(),
+        }
     }
 
-    /// The handle of `key`'s series, bound on first use; `None` when its name was refused.
+    /// The handle of `key`'s series, bound on first use; `None` when its name was refused. A key
+    /// bound to the overflow series is looked at again when it is time to let go of handles.
     #[inline]
     pub(super) fn handle(&self, meter: &Meter, key: &Key) -> Option<Arc<K::Handle>> {
-        if let Some(found) = self.series.read().get(key) {
-            return found.clone();
+        if let Some(found) = self.handles.read().get(key) {
+            match found {
+                Some(entry) if entry.overflow && self.let_go_is_due() => {}
+                _ => return found.as_ref().map(|entry| entry.handle.clone()),
+            }
         }
         self.register(meter, key)
     }
 
-    /// Binds `key`'s series. Two threads registering one key at once may both bind (the same
-    /// series); the first handle stored is the one both return.
+    /// Binds `key`'s series, letting go of others' handles first when it is time to. Two
+    /// threads registering one key at once may both bind (the same series); the first handle
+    /// stored is the one both return.
     #[cold]
     fn register(&self, meter: &Meter, key: &Key) -> Option<Arc<K::Handle>> {
-        let handle = self.with_instrument(meter, key.name(), |instrument| {
+        self.let_go();
+        if let Some(kept) = self.handles.read().get(key) {
+            // Bound to the overflow series and not let go: the instrument has no room yet.
+            return kept.as_ref().map(|entry| entry.handle.clone());
+        }
+        let entry = self.with_instrument(meter, key.name(), |instrument| {
             let attributes: Vec<KeyValue> = key
                 .labels()
                 .map(|label| KeyValue::new(Arc::<str>::from(label.key()), Arc::<str>::from(label.value())))
                 .collect();
-            Arc::new(K::bind(instrument, &attributes))
+            let handle = K::bind(instrument, &attributes);
+            let overflow = K::standing(&handle) == Standing::Overflow;
+            Entry { handle: Arc::new(handle), overflow }
         });
-        self.series.write().entry(key.to_retained()).or_insert(handle).clone()
+        let mut handles = self.handles.write();
+        handles.entry(key.to_retained()).or_insert(entry).as_ref().map(|entry| entry.handle.clone())
+    }
+
+    /// Nanoseconds since the registry was made.
+    fn now(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn let_go_is_due(&self) -> bool {
+        // Relaxed: a schedule; `let_go` claims each turn with its compare-and-swap.
+        self.now() >= self.next_let_go.load(Ordering::Relaxed)
+    }
+
+    /// At most every [`LET_GO_EVERY`], drops the handles nothing else holds whose series an
+    /// exporting collection found idle, so that those series can be evicted, and those of keys
+    /// sent to the overflow series whose instrument has room now, so that they find a place of
+    /// their own. A bound handle keeps its series: until session 41 a handle kept here for every
+    /// key ever seen kept every series, and keys that come and go filled the cardinality limit
+    /// for good. A key let go is bound again on its next use (an allocation, as at its first).
+    fn let_go(&self) {
+        let now = self.now();
+        // Relaxed: a schedule, as in `let_go_is_due`; the locks below order the work.
+        let due = self.next_let_go.load(Ordering::Relaxed);
+        let next = now.saturating_add(LET_GO_EVERY.as_nanos() as u64);
+        if now < due || self.next_let_go.compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        let instruments = self.instruments.lock();
+        let has_room = |name: &str| instruments.get(name).and_then(Option::as_ref).is_some_and(K::has_room);
+        self.handles.write().retain(|key, entry| {
+            let Some(Entry { handle, .. }) = entry else { return true };
+            Arc::strong_count(handle) > 1
+                || match K::standing(handle) {
+                    Standing::Live => true,
+                    Standing::Idle => false,
+                    Standing::Overflow => !has_room(key.name()),
+                }
+        });
     }
 
     /// Gives `name` a unit and description: built with them when not used yet, described again
