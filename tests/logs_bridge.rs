@@ -45,13 +45,24 @@ fn log_macros_become_log_records() {
     log::error!(why:% = Failing; "rejected: {Failing}");
     log::debug!("below the level");
     assert!(!log::log_enabled!(log::Level::Debug));
+    // A record whose file is borrowed, not static, as `tracing`'s `log` feature makes them.
+    let file = String::from("src/venue.rs");
+    log::logger().log(
+        &log::Record::builder()
+            .args(format_args!("built"))
+            .level(log::Level::Info)
+            .target("venue")
+            .file(Some(&file))
+            .line(Some(3))
+            .build(),
+    );
 
     let mut records = Vec::new();
     provider.drain(usize::MAX, |scope, record| {
         assert_eq!((scope.name.as_str(), scope.version.as_str()), ("log", "0.4"));
         records.push(record);
     });
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
 
     let info = &records[0];
     assert_eq!((info.severity_number, info.severity_text.as_str()), (Severity::Info.number(), "INFO"));
@@ -81,4 +92,8 @@ fn log_macros_become_log_records() {
     assert_eq!((error.severity_number, error.severity_text.as_str()), (Severity::Error.number(), "ERROR"));
     assert_eq!(any(&error.body), &Any::StringValue("rejected: half".into()));
     assert_eq!(attributes(error)["why"], &Any::StringValue("half".into()));
+
+    let built = attributes(&records[3]);
+    assert_eq!(built["code.file.path"], &Any::StringValue("src/venue.rs".into()));
+    assert_eq!(built["code.line.number"], &Any::IntValue(3));
 }

@@ -87,7 +87,11 @@ impl log::Log for LogBridge {
         };
         let mut builder = self.logger.record(severity);
         builder.body(body).attribute(KeyValue::new("log.target", target));
-        if let Some(file) = record.file_static() {
+        // Static from the `log` macros, not copied; borrowed from `tracing`'s `log` feature and
+        // hand-built records, copied (until session 41 those lost the file but kept the line).
+        let file =
+            record.file_static().map(Text::from).or_else(|| record.file().map(|f| Text::from(Arc::<str>::from(f))));
+        if let Some(file) = file {
             builder.attribute(KeyValue::new("code.file.path", file));
         }
         if let Some(line) = record.line() {
