@@ -377,3 +377,16 @@ fn a_connection_that_stops_answering_is_left_after_a_timeout() {
         assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
     }
 }
+
+/// A connection-specific header in `OTEL_EXPORTER_OTLP_HEADERS` is skipped (with a warning), and
+/// the others still go: HTTP/2 forbids it, so h2 refused every request it was in, and each export
+/// failed and dropped its healthy connection (until session 41). In code it fails the build.
+#[test]
+fn a_connection_specific_header_is_skipped_over_grpc() {
+    let collector = TestCollector::start().unwrap();
+    let headers = |name: &str| (name == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "connection=keep-alive,x-desk=fx".into());
+    let pipeline = builder(&collector).with_env_lookup(headers).build().unwrap();
+    assert_eq!(export_one_span(&pipeline).traces.exported, 1);
+    assert_eq!(collector.received()[0].header("x-desk"), Some("fx"));
+    assert!(builder(&collector).with_header("Connection", "keep-alive").build().is_err());
+}

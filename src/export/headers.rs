@@ -81,12 +81,23 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
         return Err(format!("the key {} is not a valid HTTP header name", quoted(&key)));
     }
     let key = key.to_ascii_lowercase();
+    if is_connection_specific(&key) {
+        return Err(format!("{} is a connection-specific header, which HTTP/2 (and so gRPC) forbids", quoted(&key)));
+    }
     let value =
         crate::percent::decode_text(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
     if let Some(bad) = value.chars().find(|&c| c != '\t' && c.is_ascii_control()) {
         return Err(format!("the value of {} contains the control character {:?}", quoted(&key), bad));
     }
     Ok((key, value))
+}
+
+/// Whether `name` (lowercase) is a header of one HTTP/1 connection, which HTTP/2 forbids in a
+/// request (RFC 9113, 8.2.2): h2 refuses the whole request, so over gRPC every export failed and
+/// its healthy connection was dropped each time (until session 41); HTTP/1 clients strip them.
+/// `te` is set by the gRPC client itself (to `trailers`, the one value HTTP/2 allows).
+pub(crate) fn is_connection_specific(name: &str) -> bool {
+    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"].contains(&name)
 }
 
 /// Trims only spaces and tabs: other whitespace is not something the format allows around entries.
@@ -120,6 +131,14 @@ mod tests {
 
     fn pairs(parsed: &ParsedHeaders) -> Vec<(&str, &str)> {
         parsed.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn connection_specific_headers_are_skipped() {
+        let parsed = parse_headers("Connection=keep-alive,x-tenant=blue,upgrade=h2c,TE=gzip");
+        assert_eq!(pairs(&parsed), [("x-tenant", "blue")]);
+        assert_eq!(parsed.errors.len(), 3, "{:?}", parsed.errors);
+        assert!(parsed.errors[0].contains("\"connection\" is a connection-specific header"), "{:?}", parsed.errors);
     }
 
     #[test]

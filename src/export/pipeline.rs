@@ -896,6 +896,9 @@ impl PipelineBuilder {
             if !valid {
                 return Err(ConfigError(format!("header {name:?} has an invalid name or value")));
             }
+            if super::headers::is_connection_specific(&name.to_ascii_lowercase()) {
+                return Err(ConfigError(format!("header {name:?} is connection-specific, which HTTP/2 forbids")));
+            }
         }
         let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;
         crate::diag::config_problems(&problems);
