@@ -139,9 +139,9 @@ pub(crate) fn resolve(
         (None, None) => split(path(env, "CERTIFICATE")),
     };
     let settings = TlsSettings {
-        certificate,
-        client_certificate,
-        client_key,
+        certificate: certificate.map(anchored),
+        client_certificate: client_certificate.map(anchored),
+        client_key: client_key.map(anchored),
         roots: overrides.roots.or_else(|| roots_from_env(env)),
         insecure: own.insecure.or(all.insecure).unwrap_or_else(|| insecure_from_env(env, sig)),
     };
@@ -151,6 +151,14 @@ pub(crate) fn resolve(
         client_key: client_key_origin,
     };
     (settings, origin)
+}
+
+/// `path` made absolute against the working directory now: the files are read again at each
+/// reload, and a program that changes directory later (a daemon's `chdir("/")`) found its
+/// relative paths missing, warned that they could not be used, and never reloaded them again
+/// (until session 41).
+fn anchored(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn split(found: Option<(PathBuf, String)>) -> (Option<PathBuf>, String) {
@@ -278,6 +286,16 @@ mod tests {
             assert_eq!(problems.len(), usize::from(value != "FALSE"), "{value}: {problems:?}");
             assert!(settings(&vars, &TlsOverrides::default(), Signal::Logs).0.insecure, "{value}");
         }
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_where_they_are_read() {
+        let vars = [("OTEL_EXPORTER_OTLP_CERTIFICATE", "certs/ca.pem"), ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem")];
+        let overrides = TlsOverrides::default();
+        let (read, _) = settings(&vars, &overrides, Signal::Traces);
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(read.certificate, Some(here.join("certs/ca.pem")));
+        assert_eq!(read.client_key, Some(PathBuf::from("/k.pem")));
     }
 
     #[test]
