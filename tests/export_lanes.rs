@@ -506,3 +506,21 @@ fn retries_that_run_out_during_shutdown_are_counted_as_exhausted() {
     assert_eq!(traces.dropped.get("retries_exhausted"), Some(&1), "{}", report.accounting.to_json());
     assert_identity(&report.accounting);
 }
+
+/// With retries disabled (`max_attempts: 1`), a `Retry-After` does not bring the batch back: it is
+/// dropped as `retries_exhausted` after its one attempt. (Until session 41 a collector pacing every
+/// attempt had it sent again and again, for as long as it paced.)
+#[test]
+fn retries_disabled_are_not_brought_back_by_retry_after() {
+    let collector = TestCollector::start().unwrap();
+    let paced = Reply::Status { code: 429, retry_after: Some("0".into()), message: "slow down".into() };
+    collector.script(Some(Signal::Traces), (0..2).map(|_| paced.clone()));
+    let retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let pipeline = builder(&collector).with_retry(retry).build().unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| pipeline.accounting().traces.dropped_total() == 1), "{}", pipeline.accounting().to_json());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(collector.request_count(Signal::Traces), 1);
+    let report = pipeline.shutdown(Duration::from_secs(1));
+    assert_eq!(report.accounting.traces.dropped.get("retries_exhausted"), Some(&1), "{}", report.accounting.to_json());
+}

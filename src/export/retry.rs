@@ -26,7 +26,8 @@ use crate::config::at_most_a_day;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included (default 5). 1 disables retries.
+    /// Attempts in all, the first included (default 5). 1 disables retries, those a collector asks
+    /// for with `Retry-After` included.
     pub max_attempts: u32,
     /// The wait after the first failure (default 100 ms).
     pub initial_backoff: Duration,

@@ -846,7 +846,9 @@ impl Worker {
         let counters = self.shared.accounting.signal(lane.signal);
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
         let Some(attempt) = lane.head else { return };
-        if let Some(asked) = retry_after {
+        // Retries disabled: a pause asked for does not bring the batch back (until session 41 a
+        // collector pacing every attempt had it sent again for as long as it paced).
+        if let Some(asked) = retry_after.filter(|_| self.config.retry.max_attempts > 1) {
             let next_at = now + self.config.retry.retry_after(asked);
             let timeout = self.config.signal(lane.signal).batch.export_timeout;
             lane.head = Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
