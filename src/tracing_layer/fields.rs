@@ -81,6 +81,10 @@ impl fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// The most a thread's scratch keeps between uses, in bytes: text past it is formatted in a
+/// buffer given back afterwards.
+const SCRATCH_KEPT: usize = 4096;
+
 thread_local! {
     /// Where text is formatted before it is shared (see `interned`): no allocation for text seen
     /// before, one for new text, instead of a growing `String` and then its copy.
@@ -96,7 +100,13 @@ pub(super) fn formatted(arguments: fmt::Arguments<'_>) -> Text {
         scratch.clear();
         // Writing into a `String` fails only when a `Display` impl does; what it wrote is kept.
         let _ = scratch.write_fmt(arguments);
-        Text::Shared(interned::shared(scratch))
+        let text = Text::Shared(interned::shared(scratch));
+        // One huge value (a 50 MB `Debug` of a struct) would otherwise stay allocated on every
+        // thread that ever formatted one (until session 41).
+        if scratch.capacity() > SCRATCH_KEPT {
+            *scratch = String::new();
+        }
+        text
     };
     // A value whose `Debug` logs an event of its own finds the scratch taken: it gets its own.
     SCRATCH
@@ -104,6 +114,12 @@ pub(super) fn formatted(arguments: fmt::Arguments<'_>) -> Text {
         .ok()
         .flatten()
         .unwrap_or_else(|| format(&mut String::new()))
+}
+
+/// The capacity this thread's scratch keeps now (0 while it is borrowed).
+#[cfg(test)]
+fn scratch_capacity() -> usize {
+    SCRATCH.with(|scratch| scratch.try_borrow().map_or(0, |scratch| scratch.capacity()))
 }
 
 /// What a span's field means to the span.
@@ -221,5 +237,15 @@ mod tests {
         let n = 7;
         assert_eq!(formatted(format_args!("n={n}")).as_str(), "n=7");
         assert_eq!(digits(u64::MAX).to_string(), "18446744073709551615");
+    }
+
+    #[test]
+    fn a_huge_value_does_not_stay_in_the_scratch() {
+        let huge = "x".repeat(1 << 20);
+        assert_eq!(formatted(format_args!("{huge}!")).as_str().len(), (1 << 20) + 1);
+        assert!(scratch_capacity() <= SCRATCH_KEPT, "{}", scratch_capacity());
+        let n = 7;
+        formatted(format_args!("n={n}"));
+        assert!(scratch_capacity() > 0, "a small one keeps its buffer");
     }
 }
