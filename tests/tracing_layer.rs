@@ -360,11 +360,19 @@ fn events_can_be_span_events() {
         tracing::info_span!("order").in_scope(|| {
             tracing::info!(qty = 100, "order sent");
             tracing::warn!(code = 3);
+            tracing::info!(target: "log", { log.target = "gateway::venue", log.file = "src/venue.rs", log.line = 42u64 }, "forwarded");
         });
         tracing::info!("outside any span");
     });
     let events = &exported.span("order").events;
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
+    // A `log` record forwarded by `tracing-log` is normalised as its log record would be (until
+    // session 41 a span event kept `tracing.target="log"` beside raw `log.*` attributes).
+    let forwarded = attributes(&events[2].attributes);
+    assert_eq!(forwarded["tracing.target"], &text("gateway::venue"));
+    assert_eq!(forwarded["code.file.path"], &text("src/venue.rs"));
+    assert_eq!(forwarded["code.line.number"], &Any::IntValue(42));
+    assert_eq!(events[2].attributes.len(), 4, "level, target, file, line: {forwarded:?}");
     assert_eq!(events[0].name, "order sent");
     let fields = attributes(&events[0].attributes);
     assert_eq!(fields["qty"], &Any::IntValue(100));

@@ -71,7 +71,8 @@ fn from_log_crate(field: &'static str) -> &'static str {
 }
 
 /// `event` as a span event: its name, the message (the event's name when it has none), and its
-/// attributes, the other fields, the level (`level`) and the target.
+/// attributes, the other fields, the level (`level`) and the target (a forwarded `log` record's
+/// own, as for its log record: see `from_log_crate`).
 pub(super) fn span_event(event: &Event<'_>) -> (Text, EventAttributes) {
     let metadata = event.metadata();
     let mut name = None;
@@ -82,7 +83,7 @@ pub(super) fn span_event(event: &Event<'_>) -> (Text, EventAttributes) {
         (MESSAGE, value) => {
             name = Some(value.into_text().unwrap_or_else(|other| formatted(format_args!("{other}"))));
         }
-        (field, value) => attributes.push(KeyValue { key: Text::Static(field), value }),
+        (field, value) => attributes.set(KeyValue { key: Text::Static(from_log_crate(field)), value }),
     }));
     (name.unwrap_or(Text::Static(metadata.name())), attributes)
 }
@@ -98,6 +99,18 @@ pub(super) struct EventAttributes {
 impl EventAttributes {
     /// Attributes held without allocating: the level, the target and six fields.
     const INLINE: usize = 8;
+
+    /// `attribute`, in place of one of the same key already held (a forwarded `log` record's
+    /// target replaces `log`): the key is compared only where it can repeat, a field that
+    /// `from_log_crate` renamed, so the usual event compares nothing.
+    fn set(&mut self, attribute: KeyValue) {
+        let renamed = matches!(attribute.key.as_str(), TARGET | "code.file.path" | "code.line.number");
+        let held = self.inline.iter_mut().flatten().chain(&mut self.more);
+        match held.filter(|_| renamed).find(|held| held.key == attribute.key) {
+            Some(held) => *held = attribute,
+            None => self.push(attribute),
+        }
+    }
 
     fn push(&mut self, attribute: KeyValue) {
         match self.inline.iter_mut().find(|slot| slot.is_none()) {
