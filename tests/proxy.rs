@@ -45,6 +45,20 @@ fn a_remote_collector_is_reached_through_the_proxy_with_its_credentials() {
     assert_eq!(traces[0].header("proxy-authorization"), Some("Basic YW15OnNAY3JldA=="));
 }
 
+/// A plaintext endpoint goes through its proxy though a CA file that cannot be used is also set
+/// (a leftover of a shared template): TLS is not used, and the proxy still is. (Until session 41
+/// the signal was given a client without its proxy, and went direct.)
+#[test]
+fn an_unusable_ca_file_does_not_cost_a_plaintext_signal_its_proxy() {
+    let proxy = TestCollector::start().unwrap();
+    let vars = [
+        ("HTTP_PROXY", format!("http://{}", proxy.addr())),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem".to_owned()),
+    ];
+    assert_eq!(export_one_span(REMOTE, &vars), 1);
+    assert_eq!(proxy.request_count(Signal::Traces), 1, "the span reached the proxy");
+}
+
 #[test]
 fn a_collector_on_this_machine_is_reached_directly() {
     let collector = TestCollector::start().unwrap();

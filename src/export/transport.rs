@@ -213,8 +213,11 @@ struct Clients {
 
 /// One TLS setting and HTTP client per distinct TLS setting and proxy among the OTLP signals (the
 /// TLS files are read once for each); the others (which never send) get the first usable one's.
+/// A signal whose TLS files cannot be used gets a client without them but with its own proxy and
+/// connect time: it sends only to a plaintext endpoint (until session 41 it was given another
+/// signal's client, or one without a proxy, and went direct).
 fn clients(config: &PipelineConfig) -> Result<Clients, String> {
-    type Made = Result<(Arc<rustls::ClientConfig>, reqwest::Client), TlsError>;
+    type Made = Result<(Arc<rustls::ClientConfig>, reqwest::Client), (TlsError, reqwest::Client)>;
     let key = |signal: Signal| (&config.signal(signal).tls, &config.signal(signal).proxy);
     let mut built: Vec<((&super::TlsSettings, &Option<Proxy>), Made)> = Vec::new();
     for signal in Signal::ALL {
@@ -222,12 +225,14 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
         if settings.exporter != ExporterKind::Otlp || built.iter().any(|(made_for, _)| *made_for == key(signal)) {
             continue;
         }
+        let connect_time = connect_time(config, |other| key(other) == key(signal));
+        let proxy = settings.proxy.as_ref();
         let made = match super::tls::client_config(&settings.tls) {
             Ok(tls) => {
-                let connect_time = connect_time(config, |other| key(other) == key(signal));
-                http_client(Some(&tls), settings.proxy.as_ref(), connect_time).map(|client| Ok((tls, client)))?
+                let client = http_client(Some(&tls), proxy, connect_time)?;
+                Ok((tls, client))
             }
-            Err(error) => Err(error),
+            Err(error) => Err((error, http_client(None, proxy, connect_time)?)),
         };
         built.push((key(signal), made));
     }
@@ -245,12 +250,14 @@ fn clients(config: &PipelineConfig) -> Result<Clients, String> {
     };
     let chosen = Signal::ALL.map(|signal| match made_for(signal) {
         Some(Ok((tls, client))) => (Arc::clone(tls), client.clone()),
-        _ => fallback.clone(),
+        Some(Err((_, client))) => (Arc::clone(&fallback.0), client.clone()),
+        None => fallback.clone(),
     });
     Ok(Clients {
         http: chosen.clone().map(|(_, client)| client),
         tls: chosen.map(|(tls, _)| tls),
-        unusable: Signal::ALL.map(|signal| made_for(signal).and_then(|made| made.as_ref().err().cloned())),
+        unusable: Signal::ALL
+            .map(|signal| made_for(signal).and_then(|made| made.as_ref().err().map(|(error, _)| error.clone()))),
     })
 }
 
