@@ -338,11 +338,10 @@ impl Value {
                 values: values.iter().map(|value| value.to_proto_at(depth + 1, max_depth)).collect(),
             }),
             Value::Map(entries) => Any::KvlistValue(otlp::KeyValueList {
-                values: entries
-                    .iter()
-                    .map(|kv| otlp::KeyValue {
-                        key: kv.key.as_str().to_owned(),
-                        value: Some(kv.value.to_proto_at(depth + 1, max_depth)),
+                values: unique_entries(entries)
+                    .map(|(key, value)| otlp::KeyValue {
+                        key: key.as_str().to_owned(),
+                        value: Some(value.to_proto_at(depth + 1, max_depth)),
                         ..Default::default()
                     })
                     .collect(),
@@ -350,6 +349,35 @@ impl Value {
         };
         otlp::AnyValue { value: Some(value) }
     }
+}
+
+/// A map's entries as exported: each key once, where its first entry stood, with the last value
+/// given for it, as a record's own attributes are (the specification: exported maps MUST hold
+/// unique keys; until session 41 every entry went). The usual map, without a repeated key, is
+/// walked as it is, after one check of its keys.
+pub(crate) fn unique_entries(entries: &[KeyValue]) -> impl Iterator<Item = (&Text, &Value)> {
+    let repeated = has_repeated_keys(entries);
+    entries.iter().enumerate().filter_map(move |(index, kv)| {
+        if !repeated {
+            return Some((&kv.key, &kv.value));
+        }
+        if entries[..index].iter().any(|earlier| earlier.key == kv.key) {
+            return None;
+        }
+        let last = entries[index..].iter().rev().find(|later| later.key == kv.key).map_or(&kv.value, |kv| &kv.value);
+        Some((&kv.key, last))
+    })
+}
+
+/// Whether a key appears twice among `entries`: compared pair by pair when few, through a set
+/// otherwise (the exporter thread's allocation, for a large map).
+fn has_repeated_keys(entries: &[KeyValue]) -> bool {
+    const PAIRWISE: usize = 16;
+    if entries.len() <= PAIRWISE {
+        return entries.iter().enumerate().any(|(index, kv)| entries[..index].iter().any(|e| e.key == kv.key));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    !entries.iter().all(|kv| seen.insert(kv.key.as_str()))
 }
 
 /// The default attribute value depth limit (`SpanLimits` and `LogLimits`'

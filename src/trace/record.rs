@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::attributes::{KeyValue, Value, ValueLimits};
+use crate::attributes::{KeyValue, Text, Value, ValueLimits};
 use crate::clock;
 use crate::proto::common::v1 as otlp_common;
 use crate::proto::trace::v1 as otlp;
@@ -238,7 +238,8 @@ impl Fields for StatusView<'_> {
 /// `Value::to_proto_within`); `depth` is its value's (1 for a span's, event's or link's own
 /// attribute, one more for each array or map it is inside).
 struct AttributeView<'a> {
-    kv: &'a KeyValue,
+    key: &'a Text,
+    value: &'a Value,
     limits: ValueLimits,
     depth: usize,
 }
@@ -246,14 +247,14 @@ struct AttributeView<'a> {
 impl<'a> AttributeView<'a> {
     /// A span's, event's or link's own attribute.
     fn top(kv: &'a KeyValue, limits: ValueLimits) -> Self {
-        AttributeView { kv, limits, depth: 1 }
+        AttributeView { key: &kv.key, value: &kv.value, limits, depth: 1 }
     }
 }
 
 impl Fields for AttributeView<'_> {
     fn visit<S: Sink>(&self, s: &mut S) {
-        s.string_field(1, self.kv.key.as_str());
-        s.message(2, &ValueView { value: &self.kv.value, limits: self.limits, depth: self.depth });
+        s.string_field(1, self.key.as_str());
+        s.message(2, &ValueView { value: self.value, limits: self.limits, depth: self.depth });
     }
 }
 
@@ -310,9 +311,10 @@ struct MapView<'a> {
 }
 
 impl Fields for MapView<'_> {
+    /// Each key once (see `attributes::unique_entries`).
     fn visit<S: Sink>(&self, s: &mut S) {
-        for kv in self.entries {
-            s.message(1, &AttributeView { kv, limits: self.limits, depth: self.depth });
+        for (key, value) in crate::attributes::unique_entries(self.entries) {
+            s.message(1, &AttributeView { key, value, limits: self.limits, depth: self.depth });
         }
     }
 }
@@ -573,6 +575,20 @@ mod tests {
         assert!(otlp::ScopeSpans::decode(&*unlimited.encode_to_vec()).is_err(), "past it");
 
         assert_eq!(depth_of(&nested(1_000).to_proto_within(3)), 4);
+    }
+
+    /// A map value holding a key twice is exported with the key once, where it first stood, with
+    /// its last value, by the wire encoding and `to_proto` alike (the specification: exported maps
+    /// MUST hold unique keys; until session 41 both kept every entry).
+    #[test]
+    fn a_map_value_exports_each_key_once() {
+        let map = Value::from(vec![KeyValue::new("a", 1), KeyValue::new("b", 2), KeyValue::new("a", 3)]);
+        let provider = TracerProvider::builder().without_env().build();
+        provider.tracer("maps").span("s").with_attributes([KeyValue::new("doc", map.clone())]).start().end();
+        let span = drained_span(&provider);
+        let expected = Value::from(vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]).to_proto();
+        assert_eq!(span.attributes[0].value.as_ref(), Some(&expected));
+        assert_eq!(map.to_proto(), expected);
     }
 
     #[test]
