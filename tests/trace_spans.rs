@@ -260,6 +260,22 @@ fn limits_cut_and_count() {
     assert_eq!(span.links[0].flags, 0x301);
 }
 
+/// A link to an invalid context is recorded only with attributes (or a trace state) on it, as the
+/// specification has it; an empty one, saying nothing, is not exported (until session 41 it was,
+/// with zero ids).
+#[test]
+fn an_empty_link_to_an_invalid_context_is_not_recorded() {
+    let provider = provider();
+    let mut span = provider.tracer("gateway").span("linked").with_link(SpanContext::invalid(), []).start();
+    span.add_link(SpanContext::invalid(), [KeyValue::new("why", "lost upstream")]);
+    span.add_link(SpanContext::invalid(), []);
+    span.end();
+    let spans = collect(&provider);
+    let links = &by_name(&spans, "linked").links;
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].attributes[0].key, "why");
+}
+
 #[derive(Debug)]
 struct VenueError {
     cause: std::io::Error,

@@ -677,7 +677,14 @@ fn discard(attribute: KeyValue) {
     }
 }
 
+/// Adds a link, unless it is to an invalid context and carries neither attributes nor a trace
+/// state: the specification records such a link only with something on it (until session 41 an
+/// empty one was exported, its ids zero).
 fn add_link(slot: &mut SlotRef, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+    let mut attributes = attributes.into_iter().peekable();
+    if !context.is_valid() && context.trace_state().is_empty() && attributes.peek().is_none() {
+        return;
+    }
     with_extras(
         slot,
         |limits| (limits.link_count, limits.attributes_per_link),
