@@ -219,6 +219,28 @@ fn a_bad_flag_is_a_usage_error() {
     let output = demo().args(["--duration", "soon"]).output().expect("the demo runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--duration: \"soon\" is not a whole number"));
+    // An argument that is not UTF-8 is an error too, not a panic (until session 41, exit 101).
+    let output = demo()
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"--seed\xff"))
+        .output()
+        .expect("the demo runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not UTF-8"), "{output:?}");
+    let output = demo().arg("--help").output().expect("the demo runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("usage: trading_client"), "{output:?}");
+}
+
+/// With a signal written to the console output, the demo does not hold its exports against what
+/// the embedded collector accepted (they were never sent there), and succeeds.
+#[test]
+fn a_signal_written_to_the_console_is_not_held_against_the_collector() {
+    let output = demo()
+        .env("OTEL_LOGS_EXPORTER", "console")
+        .args(["--duration", "1", "--orders-per-sec", "50"])
+        .output()
+        .expect("the demo runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// The demo exporting over OTLP and serving Prometheus on a free port, 200 orders a second for
