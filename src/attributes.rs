@@ -47,12 +47,18 @@ pub(crate) fn display_text(value: &(impl fmt::Display + ?Sized)) -> String {
     text
 }
 
-/// An error's text with its sources after `: `, each by [`display_text`]: the
-/// `exception.message` of a span's exception event and of a log record alike.
+/// The most sources [`error_text`] follows: an error whose `source()` leads back to itself (a
+/// cycle its type allows) looped for ever, growing the text, until session 41.
+const MAX_ERROR_SOURCES: usize = 64;
+
+/// An error's text with its sources after `: `, each by [`display_text`], at most
+/// [`MAX_ERROR_SOURCES`] of them: the `exception.message` of a span's exception event and of a
+/// log record alike.
 pub(crate) fn error_text<E: std::error::Error + ?Sized>(error: &E) -> String {
     let mut text = display_text(error);
     let mut source = error.source();
-    while let Some(cause) = source {
+    for _ in 0..MAX_ERROR_SOURCES {
+        let Some(cause) = source else { break };
         text.push_str(": ");
         text.push_str(&display_text(cause));
         source = cause.source();
@@ -473,6 +479,27 @@ mod tests {
     }
 
     use super::*;
+
+    /// An error that is its own source.
+    #[derive(Debug)]
+    struct Cyclic;
+
+    impl fmt::Display for Cyclic {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("again")
+        }
+    }
+
+    impl std::error::Error for Cyclic {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&Cyclic)
+        }
+    }
+
+    #[test]
+    fn an_error_that_is_its_own_source_is_followed_a_bounded_number_of_times() {
+        assert_eq!(error_text(&Cyclic).matches("again").count(), MAX_ERROR_SOURCES + 1);
+    }
 
     #[test]
     fn static_and_shared_text_compare_by_content() {
