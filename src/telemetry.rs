@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::{process_env, EnvReader, Lookup};
 use crate::export::{
-    resolve_config, ConfigError, FlushError, Overrides, Pipeline, PipelineBuilder, PrometheusConfig, ShutdownReport,
-    Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
+    resolve_config, ConfigError, ExporterKind, FlushError, Overrides, Pipeline, PipelineBuilder, PrometheusConfig,
+    ShutdownReport, Snapshot, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use crate::logs::{LogLimits, Logger, LoggerProvider, LoggerProviderBuilder};
 use crate::metrics::{Meter, MeterProvider, MeterProviderBuilder, MetricsEnv, TemporalityPreference};
@@ -18,6 +18,7 @@ use crate::propagation::CompositePropagator;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue as OtlpKeyValue};
 use crate::resource::ResourceBuilder;
 use crate::trace::{Sampler, SpanLimits, Tracer, TracerProvider, TracerProviderBuilder};
+use crate::Signal;
 
 /// Sets up telemetry from the `OTEL_*` environment and the defaults: the same as
 /// `nanotel::builder().build()`.
@@ -293,7 +294,14 @@ impl TelemetryBuilder {
         meters.attach(&pipeline);
         let tracers = tracers.build();
         tracers.attach(&pipeline);
-        let loggers = loggers.build();
+        // Logs not exported (`OTEL_LOGS_EXPORTER=none`): loggers that keep nothing, so that no
+        // record is made and no thread takes a buffer for records nobody sends (until session 41
+        // they were made, buffered and refused).
+        let loggers = if pipeline.config().signal(Signal::Logs).exporter == ExporterKind::None {
+            LoggerProvider::disabled()
+        } else {
+            loggers.build()
+        };
         loggers.attach(&pipeline);
         let prometheus = self.prometheus.or_else(|| pipeline.config().prometheus.clone());
         #[cfg(feature = "prometheus")]
