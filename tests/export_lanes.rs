@@ -199,6 +199,7 @@ fn a_retry_after_of_zero_waits_the_first_backoff() {
     let now_please = Reply::Status { code: 429, retry_after: Some("0".into()), message: "now".into() };
     collector.script(Some(Signal::Traces), [now_please.clone(), now_please]);
     let pipeline = builder(&collector)
+        .with_compression(nanotel::export::Compression::None)
         .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(300), ..RetryPolicy::default() })
         .build()
         .unwrap();
@@ -209,6 +210,11 @@ fn a_retry_after_of_zero_waits_the_first_backoff() {
     for pair in arrivals.windows(2) {
         assert!(pair[1] - pair[0] >= Duration::from_millis(300), "retried after {:?}", pair[1] - pair[0]);
     }
+    // The paced resends are retries, and the batch's bytes count once before compression (until
+    // session 41 a resend after a pause, or a breaker's probe, counted as a first attempt).
+    let traces = pipeline.accounting().traces;
+    assert_eq!(traces.retries, 2);
+    assert_eq!(traces.bytes.sent, 3 * traces.bytes.uncompressed, "uncompressed, each attempt sends it whole");
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
 

@@ -294,7 +294,8 @@ pub struct SignalSnapshot {
     pub in_flight: u64,
     /// Items dropped, by reason (every reason is present, most at 0).
     pub dropped: BTreeMap<&'static str, u64>,
-    /// Attempts made after a first one failed.
+    /// Requests that sent a batch again (after a failure, a pause a collector asked for, or as a
+    /// breaker's probe).
     pub retries: u64,
     /// HTTP requests sent (attempts).
     pub requests: u64,

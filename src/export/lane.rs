@@ -48,6 +48,9 @@ pub(super) struct Lane {
     /// lane leaves in the budget before it takes another batch.
     pub largest_batch: usize,
     pub head: Option<Attempt>,
+    /// Whether the head batch was sent before: a resend is a retry, whatever reset its retry
+    /// state (a breaker's probe, a pause a collector asked for).
+    pub head_was_sent: bool,
     pub next_batch_due: Instant,
     pub breaker: CircuitBreaker,
     /// When the request out now (for the head batch) was started.
@@ -86,6 +89,7 @@ impl Lane {
             backlog_bytes: 0,
             largest_batch: 0,
             head: None,
+            head_was_sent: false,
             next_batch_due,
             breaker: CircuitBreaker::new(breaker),
             in_flight: None,
@@ -127,6 +131,7 @@ impl Lane {
     /// halves of a head batch the collector found too large, which take its place.
     pub(super) fn push_front(&mut self, batches: impl DoubleEndedIterator<Item = Batch>) {
         self.head = None;
+        self.head_was_sent = false;
         for batch in batches.rev() {
             self.backlog_items += batch.items;
             self.backlog_bytes += batch.body.body.len();
@@ -138,6 +143,7 @@ impl Lane {
     /// wrote).
     pub(super) fn pop_head(&mut self) -> Option<Batch> {
         self.head = None;
+        self.head_was_sent = false;
         self.console_written = 0;
         let batch = self.backlog.pop_front()?;
         self.backlog_items -= batch.items;

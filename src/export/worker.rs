@@ -691,11 +691,15 @@ impl Worker {
         lane.in_flight = Some(now);
         let Some(batch) = lane.backlog.front() else { return };
         counters.requests.fetch_add(1, Ordering::Relaxed);
-        if attempt.failures > 0 {
+        // A resend is a retry, counted by whether the batch went before, not by its failures: a
+        // breaker's probe and a resend after a collector's pause start with none (until session
+        // 41 they counted as first attempts, their bytes again before compression).
+        if lane.head_was_sent {
             counters.retries.fetch_add(1, Ordering::Relaxed);
         } else {
             counters.bytes_uncompressed.fetch_add(batch.body.uncompressed_len as u64, Ordering::Relaxed);
         }
+        lane.head_was_sent = true;
         counters.in_flight.store(items, Ordering::Relaxed);
         counters.bytes_sent.fetch_add(batch.body.body.len() as u64, Ordering::Relaxed);
         self.requests[index] = Some(self.transport.start(Request {
