@@ -42,14 +42,19 @@ pub(crate) fn proxy_for(env: &mut EnvReader<'_>, url: &reqwest::Url) -> Option<P
     let first = |names: &[&str]| env.first_text(names).map(|(_, value)| value).unwrap_or_default();
     let cgi = env.text("REQUEST_METHOD").is_some();
     let http_proxy = if cgi { String::new() } else { first(&["HTTP_PROXY", "http_proxy"]) };
+    let (all, https) = (first(&["ALL_PROXY", "all_proxy"]), first(&["HTTPS_PROXY", "https_proxy"]));
     let matcher = Matcher::builder()
-        .all(first(&["ALL_PROXY", "all_proxy"]))
-        .http(http_proxy)
-        .https(first(&["HTTPS_PROXY", "https_proxy"]))
+        .all(all.clone())
+        .http(http_proxy.clone())
+        .https(https.clone())
         .no(first(&["NO_PROXY", "no_proxy"]))
         .build();
     let uri: http::Uri = url.as_str().parse().ok()?;
-    let intercept = matcher.intercept(&uri)?;
+    let Some(intercept) = matcher.intercept(&uri) else {
+        let for_scheme = if url.scheme() == "https" { ("HTTPS_PROXY", https) } else { ("HTTP_PROXY", http_proxy) };
+        report_unreadable(env, &uri, [for_scheme, ("ALL_PROXY", all)]);
+        return None;
+    };
     if !matches!(intercept.uri().scheme_str(), Some("http" | "https")) {
         // One line for every signal it would have served (the reader keeps one of each line).
         env.report(format!(
@@ -61,6 +66,22 @@ pub(crate) fn proxy_for(env: &mut EnvReader<'_>, url: &reqwest::Url) -> Option<P
     }
     let authorization = intercept.basic_auth().and_then(|value| value.to_str().ok()).map(str::to_owned);
     Some(Proxy { uri: intercept.uri().to_string(), authorization })
+}
+
+/// Reports each of `candidates` (a variable's name and value) that is set but that the matcher
+/// passed over, as it does a value it cannot parse or of a scheme it does not know: the request
+/// then goes direct, which until session 41 nothing said. Told apart from a host `NO_PROXY`
+/// excludes by asking a matcher of that value alone. The value is not shown: it may hold
+/// credentials.
+fn report_unreadable<const N: usize>(env: &mut EnvReader<'_>, uri: &http::Uri, candidates: [(&str, String); N]) {
+    for (name, value) in candidates {
+        if !value.is_empty() && Matcher::builder().all(value).build().intercept(uri).is_none() {
+            env.report(format!(
+                "{name} (or its lowercase twin) cannot be read as an http:// or https:// proxy URL and is not used; \
+                 OTLP/HTTP exports it applies to connect directly"
+            ));
+        }
+    }
 }
 
 /// Whether `host` (a URL's, IPv6 in brackets) names this machine.
@@ -128,6 +149,24 @@ mod tests {
         assert_eq!(env.problems.len(), 1);
         assert!(env.problems[0].contains("socks5://relay:1080"), "{:?}", env.problems);
         assert!(!env.problems[0].contains("secret"), "{:?}", env.problems);
+    }
+
+    /// A value the matcher cannot read is reported (by name: it may hold credentials) and not
+    /// used; a host `NO_PROXY` excludes is not a problem.
+    #[test]
+    fn an_unreadable_proxy_is_reported_and_not_used() {
+        for value in ["http://proxy corp:3128", "socks://relay:1080", "http://[bad"] {
+            let lookup = |name: &str| (name == "HTTPS_PROXY").then(|| value.to_owned());
+            let mut env = EnvReader::new(&lookup);
+            assert_eq!(proxy_for(&mut env, &reqwest::Url::parse("https://collector/").expect("a URL")), None);
+            assert_eq!(env.problems.len(), 1, "{value}: {:?}", env.problems);
+            assert!(env.problems[0].starts_with("HTTPS_PROXY (or its lowercase twin) cannot be read"), "{value}");
+        }
+        let vars = [("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "collector")];
+        let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned());
+        let mut env = EnvReader::new(&lookup);
+        assert_eq!(proxy_for(&mut env, &reqwest::Url::parse("https://collector/").expect("a URL")), None);
+        assert!(env.problems.is_empty(), "{:?}", env.problems);
     }
 
     #[test]
