@@ -213,6 +213,19 @@ fn delta_windows_start_without_exemplars() {
         for name in ["latency", "latency.fine", "orders"] {
             assert_eq!(count(&second, name), expected, "{name} {preference:?}");
         }
+        if preference == TemporalityPreference::Delta {
+            // A window whose only add is 0 makes no point, but its exemplar does not carry over
+            // to the next window's point (until session 41 it did: the reservoir was left as it
+            // was when no point was made).
+            {
+                let _entered = span.enter();
+                orders.add(0, &[]);
+            }
+            let scopes = meters.collect();
+            assert!(scopes.iter().flat_map(|s| &s.metrics).all(|m| m.name != "orders"), "no point: {scopes:?}");
+            orders.add(5, &[]);
+            assert_eq!(count(&meters.collect(), "orders"), 0, "the 0's exemplar is not this window's");
+        }
     }
 }
 

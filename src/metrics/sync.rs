@@ -864,6 +864,11 @@ impl Points {
         // up-down counter's may be back at zero: until session 39 its point then vanished, a
         // cumulative series read as gone).
         if (w.delta || (overflow && !w.overflow_used)) && value == N::ZERO {
+            if w.reset {
+                // The window's exemplars go with it, though it makes no point (an `add(0)` is
+                // offered one): until session 41 they were left for the next window's point.
+                drop(cells.exemplars(w.restart()));
+            }
             return false;
         }
         self.sums.push(NumberDataPoint {
