@@ -320,3 +320,26 @@ fn adds_from_a_signal_handler_interrupting_adds_to_the_same_counter_all_count() 
     let handled = HANDLED.load(Ordering::Relaxed);
     assert_eq!(INTERRUPTED.total(), adds + handled, "{handled} handlers");
 }
+
+/// A static's points start no later than its first add, whichever provider reports it: its
+/// cumulative total counts from there (until session 41 the start was when a provider first
+/// collected it, after the adds it counted, and a second provider's later start read as a reset
+/// to backends that watch it).
+#[test]
+fn points_start_no_later_than_the_first_add() {
+    static QUOTES: StaticCounter = StaticCounter::new("static.quotes");
+    let _turn = turn();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    QUOTES.add(3);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _provider in 0..2 {
+        let collector = TestCollector::start().unwrap();
+        let telemetry = builder(&collector).build().unwrap();
+        let scopes = telemetry.meter_provider().collect();
+        let found = named(&scopes, "static.quotes");
+        let Some(Data::Sum(sum)) = &found.first().expect("reported").1.data else { panic!("a sum") };
+        let start = sum.data_points[0].start_time_unix_nano;
+        assert!(start > 0 && start <= before + 1_000_000, "start {start}, first add after {before}");
+        telemetry.shutdown(WAIT);
+    }
+}

@@ -16,11 +16,14 @@
 
 use std::ptr;
 
-use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// An item's place in a [`Listing`].
 pub(crate) struct Link<T: 'static> {
     joined: AtomicBool,
+    /// Unix nanoseconds when the item joined (its first use); 0 before. Written once, before the
+    /// item is published.
+    joined_at: AtomicU64,
     /// The item that was the head when this one joined; null for the first. Written once, before
     /// the item is published.
     next: AtomicPtr<T>,
@@ -30,12 +33,21 @@ impl<T> Link<T> {
     /// The link of an item that has not joined.
     #[cfg(not(nanotel_loom))]
     pub(crate) const fn new() -> Self {
-        Link { joined: AtomicBool::new(false), next: AtomicPtr::new(ptr::null_mut()) }
+        Link { joined: AtomicBool::new(false), joined_at: AtomicU64::new(0), next: AtomicPtr::new(ptr::null_mut()) }
     }
 
     #[cfg(nanotel_loom)]
     pub(crate) fn new() -> Self {
-        Link { joined: AtomicBool::new(false), next: AtomicPtr::new(ptr::null_mut()) }
+        Link { joined: AtomicBool::new(false), joined_at: AtomicU64::new(0), next: AtomicPtr::new(ptr::null_mut()) }
+    }
+}
+
+impl<T> Link<T> {
+    /// Unix nanoseconds when the item joined, for an item found by [`Listing::walk`] (which sees
+    /// it written); 0 for one that has not joined.
+    pub(crate) fn joined_at(&self) -> u64 {
+        // Relaxed: written before the item was published (see `join`), never after.
+        self.joined_at.load(Ordering::Relaxed)
     }
 }
 
@@ -67,6 +79,9 @@ impl<T: Listed> Listing<T> {
         if item.link().joined.swap(true, Ordering::Relaxed) {
             return;
         }
+        // Relaxed: published with the link by the head's Release below. The start of the item's
+        // cumulative points, whichever provider reports it (see `static_reporting`).
+        item.link().joined_at.store(super::series_map::unix_nanos(), Ordering::Relaxed);
         // The pointer is only ever read back as a shared reference (`walk`).
         let node = ptr::from_ref(item).cast_mut();
         let mut head = self.head.load(Ordering::Relaxed);

@@ -20,6 +20,7 @@ use crate::attributes::KeyValue;
 use super::attribute_set::canonical;
 use super::collect::{Collect, CollectContext};
 use super::descriptor::{check_name, check_unit, Descriptor, InstrumentKind, Temporality};
+use super::listing::Listed;
 use super::series_map::unix_nanos;
 use super::static_counter::{self, StaticCounter};
 use super::static_histogram::{self, StaticHistogramCells};
@@ -115,8 +116,9 @@ pub(super) struct StaticInstrument<T: 'static> {
     /// The statics it reports, one series per attribute set, in the order of each set's first
     /// static.
     pub(super) series: Mutex<Vec<Series<T>>>,
-    /// Unix nanoseconds: the start of its cumulative points.
-    created: u64,
+    /// Unix nanoseconds: the start of its cumulative points, the first use of the earliest of its
+    /// statics (their totals count from there, whichever provider reports them).
+    created: AtomicU64,
     /// Unix nanoseconds: the start of the current delta window.
     window_start: AtomicU64,
 }
@@ -132,7 +134,8 @@ impl<T> StaticInstrument<T> {
         }
         let temporality = cx.preference.temporality(self.descriptor.kind);
         if temporality == Temporality::Cumulative {
-            return Some((temporality, self.created));
+            // Relaxed: only registrations and collections, serialized by the provider, touch it.
+            return Some((temporality, self.created.load(Ordering::Relaxed)));
         }
         // Relaxed: only collections, serialized by the provider, touch it.
         let start = self.window_start.load(Ordering::Relaxed);
@@ -149,7 +152,7 @@ impl<T> StaticInstrument<T> {
 /// first static registered under that name if any, whether `item` may join them (in the series of
 /// its attribute set). A name or unit that breaks the specification's syntax is reported on
 /// stderr, and `item` not registered.
-pub(super) fn register<T: Send + Sync>(
+pub(super) fn register<T: Listed + Send + Sync>(
     provider: &MeterProvider,
     reporting: &Arc<AtomicBool>,
     what: &StaticDescription,
@@ -171,11 +174,18 @@ pub(super) fn register<T: Send + Sync>(
         unit: what.unit.to_owned(),
         description: what.description.to_owned(),
     };
+    // When the static was first used: its total counts from there (until session 41 its points
+    // started when a provider first collected it, after the adds they counted, and a second
+    // provider's later start read as a reset).
+    let first_used = match item.link().joined_at() {
+        0 => unix_nanos(),
+        at => at.min(unix_nanos()),
+    };
     let instrument = meter.register(descriptor.clone(), || {
         let stream = meter.stream(descriptor, histogram);
         stream_made(&stream);
         let exported = stream.descriptor.name.clone();
-        let created = unix_nanos();
+        let created = first_used;
         let (dropped, filter) = match stream.route {
             Route::Off => (true, None),
             Route::Direct => (false, None),
@@ -187,11 +197,13 @@ pub(super) fn register<T: Send + Sync>(
             filter,
             reporting: reporting.clone(),
             series: Mutex::new(Vec::new()),
-            created,
+            created: AtomicU64::new(created),
             window_start: AtomicU64::new(created),
         });
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
+    // Relaxed: as in `window`. A static used before those already registered moves the start back.
+    instrument.created.fetch_min(first_used, Ordering::Relaxed);
     let mut series = instrument.series.lock();
     if !admits(series.first().and_then(|first| first.statics.first().copied())) {
         return;
