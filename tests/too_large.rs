@@ -148,3 +148,24 @@ fn a_quota_refusal_of_a_first_batch_is_not_split_to_single_items() {
     assert_eq!(collector.request_count(Signal::Traces), 1, "one request for the refused batch");
     assert_identity(&pipeline.shutdown(accounting::WAIT).accounting);
 }
+
+/// A proxy in front of the collector refusing a body over its own limit with a plain `413` (an
+/// HTML page, no OTLP or gRPC status, as nginx's `client_max_body_size` does) has the batch sent
+/// in halves over gRPC as over OTLP/HTTP, and opens no breaker: the proxy is up. (Until session 41
+/// a gRPC answer that was not gRPC lost its HTTP status: the batch was dropped as `rejected` and
+/// counted against the breaker.)
+#[test]
+fn a_proxys_413_is_split_over_grpc_too() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let collector = TestCollector::start().unwrap();
+        collector.script(Some(Signal::Traces), [Reply::NotOtlp(413)]);
+        let pipeline = pipeline(&collector, protocol, Compression::None);
+        for i in 0..40 {
+            assert!(pipeline.handle().send_span(&scope(), span_of(i, 4 * 1024)));
+        }
+        let traces = settled(&pipeline, Signal::Traces);
+        assert_eq!((traces.exported, traces.dropped_total()), (40, 0), "{protocol:?}: {traces:?}");
+        assert_eq!(traces.breaker.consecutive_failures, 0, "{protocol:?}");
+        assert!(collector.request_count(Signal::Traces) >= 3, "{protocol:?}: refused, then two halves");
+    }
+}

@@ -80,6 +80,10 @@ pub enum Reply {
     /// Over gRPC, an `OK` head and an accepting message, then the stream ended without trailers
     /// (no `grpc-status`): a broken server or proxy. Over OTLP/HTTP, [`Reply::Garbage`]'s answer.
     NoGrpcStatus,
+    /// An answer with this HTTP status from something in front of the collector that speaks
+    /// neither OTLP nor gRPC (a proxy's HTML error page, as nginx's 413 for a body over its
+    /// limit): over gRPC no `grpc-status` at all, over OTLP/HTTP no `google.rpc.Status` body.
+    NotOtlp(u16),
     /// The [`Reply::Accept`] answer, without `Connection: close`, then the connection closed:
     /// a collector that closes keep-alive connections after answering (HTTP/1.1 allows it), so
     /// the client's next request on it can race with the close.

@@ -209,6 +209,7 @@ impl Stream {
                 }
             }
             Reply::NoGrpcStatus => without_trailers(respond, &otlp::success_body(signal, Format::Protobuf, None)),
+            Reply::NotOtlp(status) => not_grpc(respond, status),
             Reply::Drip(every) => {
                 let body = otlp::success_body(signal, Format::Protobuf, Some((0, "this answer drips")));
                 ok(respond, body, Some((self, every))).await;
@@ -308,6 +309,16 @@ fn framed(message: &[u8]) -> Vec<u8> {
 fn without_trailers(mut respond: SendResponse<Bytes>, message: &[u8]) {
     if let Ok(mut stream) = respond.send_response(response_head(), false) {
         let _ = stream.send_data(framed(message).into(), true);
+    }
+}
+
+/// A proxy's HTML error page with `status`: no gRPC head, message or status.
+fn not_grpc(mut respond: SendResponse<Bytes>, status: u16) {
+    let mut head = http::Response::new(());
+    *head.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    head.headers_mut().insert("content-type", HeaderValue::from_static("text/html"));
+    if let Ok(mut stream) = respond.send_response(head, false) {
+        let _ = stream.send_data(Bytes::from_static(otlp::PROXY_PAGE), true);
     }
 }
 

@@ -231,6 +231,7 @@ fn play(connection: &Connection, reply: Reply, signal: Signal, format: Format) -
             status_response(format, status, retry_after, &message)
         }
         Reply::Garbage | Reply::NoGrpcStatus => response(200, Format::Protobuf, Bytes::from_static(otlp::GARBAGE)),
+        Reply::NotOtlp(status) => html(status),
         Reply::Hang(duration) => {
             // Blocking is fine here: this runtime serves this one connection, whose requests
             // come one at a time, and the pause ends early when the collector stops.
@@ -341,6 +342,13 @@ fn response(status: u16, format: Format, body: impl Into<Bytes>) -> Response<Ans
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert("content-type", HeaderValue::from_static(format.content_type()));
     response
+}
+
+/// A proxy's HTML error page with `status`.
+fn html(status: u16) -> Response<AnswerBody> {
+    let mut answer = response(status, Format::Protobuf, Bytes::from_static(otlp::PROXY_PAGE));
+    answer.headers_mut().insert("content-type", HeaderValue::from_static("text/html"));
+    answer
 }
 
 fn error_response(format: Format, status: u16, message: &str) -> Response<AnswerBody> {

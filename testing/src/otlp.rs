@@ -326,6 +326,10 @@ pub(crate) fn status_body(format: Format, http_status: u16, message: &str) -> Ve
 /// 100 bytes of content and only three follow.
 pub(crate) const GARBAGE: &[u8] = &[0x0a, 0x64, 0xde, 0xad, 0xbe];
 
+/// The body of [`Reply::NotOtlp`](crate::Reply::NotOtlp): a proxy's error page.
+pub(crate) const PROXY_PAGE: &[u8] =
+    b"<html><body><h1>Request Entity Too Large or another proxy error</h1></body></html>";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,10 @@ pub(super) fn without_status() -> ExportOutcome {
 
 /// The outcome of an answer that is not gRPC at all (a proxy's error page, say), by the HTTP
 /// to gRPC status mapping of the gRPC specification; a retryable one's `Retry-After` (in
-/// `headers`) is honoured as OTLP/HTTP honours it.
+/// `headers`) is honoured as OTLP/HTTP honours it. A final one keeps its own HTTP status, which
+/// the exporter reads as OTLP/HTTP's: a 413 has its batch sent in halves, a 4xx says the server
+/// is up (until session 41 every final one read as gRPC's HTTP equivalent, 500: a proxy's 413
+/// dropped the batch and counted against the breaker).
 pub(super) fn http_outcome(status: u16, headers: &HeaderMap) -> ExportOutcome {
     let code = match status {
         400 => 13,
@@ -94,7 +97,7 @@ pub(super) fn http_outcome(status: u16, headers: &HeaderMap) -> ExportOutcome {
             let retry_after = retry_after.and_then(|value| parse_retry_after(value, SystemTime::now()));
             ExportOutcome::Retryable { retry_after, reason }
         }
-        _ => ExportOutcome::Failed { status: http_equivalent(code), reason },
+        _ => ExportOutcome::Failed { status, reason },
     }
 }
 
@@ -306,7 +309,12 @@ mod tests {
     fn non_grpc_answers() {
         let none = HeaderMap::new();
         assert!(matches!(http_outcome(503, &none), ExportOutcome::Retryable { retry_after: None, .. }));
-        assert!(matches!(http_outcome(404, &none), ExportOutcome::Failed { status: 501, .. }));
+        // A final answer keeps its own HTTP status (gRPC's UNIMPLEMENTED reads as 501 only in
+        // the reason's name), as OTLP/HTTP would read it.
+        assert!(
+            matches!(http_outcome(404, &none), ExportOutcome::Failed { status: 404, ref reason } if reason.contains("UNIMPLEMENTED"))
+        );
+        assert!(matches!(http_outcome(413, &none), ExportOutcome::Failed { status: 413, .. }));
         let mut paced = HeaderMap::new();
         paced.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
         let seven = Some(Duration::from_secs(7));
