@@ -248,9 +248,11 @@ fn request_head(request: &Request) -> Result<http::Request<()>, http::Error> {
     builder.body(())
 }
 
-/// `grpc-timeout`: at most 8 digits and a unit; milliseconds while they fit, else seconds.
+/// `grpc-timeout`: at most 8 digits and a unit; milliseconds while they fit, else seconds. Rounded
+/// up: the specification's value is a positive integer, and what is left of a shutdown's deadline
+/// can be under a millisecond (until session 41 it was sent as `0m`).
 fn grpc_timeout(timeout: Duration) -> String {
-    let millis = timeout.as_millis();
+    let millis = timeout.as_nanos().div_ceil(1_000_000).max(1);
     if millis < 100_000_000 {
         format!("{millis}m")
     } else {
@@ -305,6 +307,8 @@ mod tests {
     #[test]
     fn timeouts_fit_in_eight_digits() {
         assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
+        assert_eq!(grpc_timeout(Duration::from_micros(400)), "1m");
+        assert_eq!(grpc_timeout(Duration::from_micros(1_400)), "2m");
         assert_eq!(grpc_timeout(Duration::from_millis(99_999_999)), "99999999m");
         assert_eq!(grpc_timeout(Duration::from_secs(100_000)), "100000S");
         assert_eq!(grpc_timeout(Duration::MAX), "99999999S");
