@@ -380,13 +380,25 @@ fn a_connection_that_stops_answering_is_left_after_a_timeout() {
 
 /// A connection-specific header in `OTEL_EXPORTER_OTLP_HEADERS` is skipped (with a warning), and
 /// the others still go: HTTP/2 forbids it, so h2 refused every request it was in, and each export
-/// failed and dropped its healthy connection (until session 41). In code it fails the build.
+/// failed and dropped its healthy connection (until session 41). In code it fails the build. So
+/// do the exporter's own headers (`content-type`, `grpc-*`, ...).
 #[test]
 fn a_connection_specific_header_is_skipped_over_grpc() {
     let collector = TestCollector::start().unwrap();
-    let headers = |name: &str| (name == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "connection=keep-alive,x-desk=fx".into());
+    let headers = |name: &str| {
+        (name == "OTEL_EXPORTER_OTLP_HEADERS")
+            .then(|| "connection=keep-alive,x-desk=fx,grpc-timeout=1S,user-agent=desk/1".into())
+    };
     let pipeline = builder(&collector).with_env_lookup(headers).build().unwrap();
     assert_eq!(export_one_span(&pipeline).traces.exported, 1);
-    assert_eq!(collector.received()[0].header("x-desk"), Some("fx"));
+    let received = &collector.received()[0];
+    assert_eq!(received.header("x-desk"), Some("fx"));
+    // The exporter's own headers are not sent twice (until session 41 they were); a configured
+    // user agent replaces nanotel's, as over OTLP/HTTP.
+    let values =
+        |name: &str| received.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    assert_eq!(values("user-agent"), ["desk/1"]);
+    assert_eq!(values("grpc-timeout").len(), 1);
     assert!(builder(&collector).with_header("Connection", "keep-alive").build().is_err());
+    assert!(builder(&collector).with_header("Content-Type", "text/plain").build().is_err());
 }

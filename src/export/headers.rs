@@ -84,6 +84,9 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
     if is_connection_specific(&key) {
         return Err(format!("{} is a connection-specific header, which HTTP/2 (and so gRPC) forbids", quoted(&key)));
     }
+    if is_the_exporters(&key) {
+        return Err(format!("{} is set by the exporter itself", quoted(&key)));
+    }
     let value =
         crate::percent::decode_text(trim(raw_value)).map_err(|why| format!("the value of {} {why}", quoted(&key)))?;
     if let Some(bad) = value.chars().find(|&c| c != '\t' && c.is_ascii_control()) {
@@ -98,6 +101,13 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
 /// `te` is set by the gRPC client itself (to `trailers`, the one value HTTP/2 allows).
 pub(crate) fn is_connection_specific(name: &str) -> bool {
     ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"].contains(&name)
+}
+
+/// Whether `name` (lowercase) is a header the exporter sets from the request itself (its body's
+/// type, encoding and length, the host, gRPC's own `grpc-*`): given again, it went beside the
+/// exporter's, two values where one is allowed (until session 41).
+pub(crate) fn is_the_exporters(name: &str) -> bool {
+    ["content-type", "content-encoding", "content-length", "host"].contains(&name) || name.starts_with("grpc-")
 }
 
 /// Trims only spaces and tabs: other whitespace is not something the format allows around entries.
@@ -131,6 +141,14 @@ mod tests {
 
     fn pairs(parsed: &ParsedHeaders) -> Vec<(&str, &str)> {
         parsed.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn the_exporters_own_headers_are_skipped() {
+        let parsed = parse_headers("Content-Type=text/plain,grpc-timeout=1S,x-tenant=blue,host=elsewhere");
+        assert_eq!(pairs(&parsed), [("x-tenant", "blue")]);
+        assert_eq!(parsed.errors.len(), 3, "{:?}", parsed.errors);
+        assert!(parsed.errors[0].contains("\"content-type\" is set by the exporter itself"), "{:?}", parsed.errors);
     }
 
     #[test]

@@ -896,8 +896,12 @@ impl PipelineBuilder {
             if !valid {
                 return Err(ConfigError(format!("header {name:?} has an invalid name or value")));
             }
-            if super::headers::is_connection_specific(&name.to_ascii_lowercase()) {
+            let lowercase = name.to_ascii_lowercase();
+            if super::headers::is_connection_specific(&lowercase) {
                 return Err(ConfigError(format!("header {name:?} is connection-specific, which HTTP/2 forbids")));
+            }
+            if super::headers::is_the_exporters(&lowercase) {
+                return Err(ConfigError(format!("header {name:?} is set by the exporter itself")));
             }
         }
         let (config, problems) = resolve(self.lookup.as_deref().unwrap_or(&process_env), &self.overrides)?;

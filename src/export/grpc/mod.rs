@@ -233,12 +233,13 @@ fn request_head(request: &Request) -> Result<http::Request<()>, http::Error> {
         Some(port) => format!("{}://{host}:{port}{}", url.scheme(), method_path(request.signal)),
         None => format!("{}://{host}{}", url.scheme(), method_path(request.signal)),
     };
-    let mut builder = http::Request::post(uri)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("user-agent", USER_AGENT)
-        .header("grpc-timeout", grpc_timeout(request.timeout))
-        .header("grpc-accept-encoding", "gzip");
+    let mut builder = http::Request::post(uri).header("content-type", "application/grpc").header("te", "trailers");
+    // A `user-agent` among the configured headers replaces nanotel's, as over OTLP/HTTP (until
+    // session 41 both were sent).
+    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("user-agent")) {
+        builder = builder.header("user-agent", USER_AGENT);
+    }
+    builder = builder.header("grpc-timeout", grpc_timeout(request.timeout)).header("grpc-accept-encoding", "gzip");
     if let Some(encoding) = request.content_encoding {
         builder = builder.header("grpc-encoding", encoding);
     }
