@@ -189,8 +189,9 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     /// Measurements (and binds) sent to the overflow series so far because the table was full.
     pub(crate) fn overflowed(&self) -> u64 {
-        // Relaxed: tallies that order nothing.
-        self.overflowed.iter().map(|tally| tally.load(Ordering::Relaxed)).sum()
+        // Relaxed: tallies that order nothing. Wrapping: a tally a count was taken back from may
+        // be below zero (see `uncount_overflow`).
+        self.overflowed.iter().fold(0, |sum, tally| sum.wrapping_add(tally.load(Ordering::Relaxed)))
     }
 
     /// Whether a new series would find a place now (a hint: others may insert or unlink).
@@ -394,15 +395,20 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     }
 
     /// A shared handle to the series `find` looks up. A handle keeps its series for good, so it
-    /// takes the overflow series only from a lookup during which no insert ran (see `inserts`),
-    /// and never a series being unlinked.
+    /// takes the overflow series only from a lookup that no insert could have misled (see
+    /// `inserts`; the count of a misled one is taken back), and never a series being unlinked.
     fn bind_found(&self, find: impl for<'g> Fn(&'g Self, &'g Pin) -> &'g Series<A>) -> Arc<Series<A>> {
         loop {
-            let settled = self.inserts.settled();
+            let before = self.inserts.now();
             let pin = self.pin();
             let series = find(self, &pin);
-            let raced = ptr::eq(series, Arc::as_ptr(&self.overflow)) && self.inserts.ran_since(settled);
-            if let Some(shared) = self.shared(series).filter(|_| !raced) {
+            if ptr::eq(series, Arc::as_ptr(&self.overflow)) && !self.inserts.settled_since(before) {
+                self.uncount_overflow();
+                drop(pin);
+                self.inserts.wait_settled();
+                continue;
+            }
+            if let Some(shared) = self.shared(series) {
                 return shared;
             }
             let_others_run();
@@ -539,10 +545,24 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
 
     /// The overflow series, counting the measurement that goes to it for want of room.
     fn overflow_series(&self) -> &Series<A> {
-        let stripe = stripe::owned_slot().map_or(self.overflowed.len() - 1, |slot| slot.min(self.overflowed.len() - 1));
         // Relaxed: a tally.
-        self.overflowed[stripe].fetch_add(1, Ordering::Relaxed);
+        self.overflowed[self.overflow_tally()].fetch_add(1, Ordering::Relaxed);
         &self.overflow
+    }
+
+    /// Takes back the count [`overflow_series`](Self::overflow_series) made for a lookup whose
+    /// answer a bind does not keep (see `bind_found`). The tallies are summed wrapping, so one
+    /// taken back from another tally than it went to (the thread took a stripe in between) still
+    /// leaves the sum right.
+    fn uncount_overflow(&self) {
+        // Relaxed: a tally.
+        self.overflowed[self.overflow_tally()].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// This thread's overflow tally: its stripe's, or the shared one.
+    fn overflow_tally(&self) -> usize {
+        let shared = self.overflowed.len() - 1;
+        stripe::owned_slot().map_or(shared, |slot| slot.min(shared))
     }
 
     /// A plain table's insert: lock-free, at the first empty slot from `slot` on.
@@ -842,6 +862,7 @@ mod loom_models {
             let mine = map.bind(&[KeyValue::new("k", 1)]);
             let theirs = other.join().unwrap();
             assert!(!overflowed(&map, &mine) && Arc::ptr_eq(&mine, &theirs));
+            assert_eq!(map.overflowed(), 0, "a misled lookup's count is taken back");
         });
     }
 
@@ -859,6 +880,7 @@ mod loom_models {
             let mine = map.bind(&[KeyValue::new("k", 2)]);
             other.join().unwrap();
             assert!(!overflowed(&map, &mine));
+            assert_eq!(map.overflowed(), 0, "a misled lookup's count is taken back");
         });
     }
 }

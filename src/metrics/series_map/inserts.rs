@@ -6,27 +6,34 @@
 //! lookup passed its slot), or a reservation about to be handed back (an insert that lost its
 //! slot to the same set) may hold the last place. A measurement sent there is counted as
 //! overflowed, and the next one looks again; a bound handle would keep the overflow series for
-//! good. So a bind that meets the overflow series asks this tally whether any insert ran during
-//! its lookup, and looks again if one did.
+//! good. So a bind that meets the overflow series asks this tally whether an insert could have
+//! misled its lookup, and if so waits for the inserts in progress and looks again.
 //!
 //! The protocol, in one word: its low half counts the inserts in progress, its high half the
 //! inserts ever begun.
 //! 1. An insert calls [`Inserts::begin`] (`SeqCst`) after it passed the table's plain check of the
 //!    count and before it raises the count (`SeqCst`), and ends, through the guard's drop (`SeqCst`,
 //!    so a Release), after its slot holds its series or its reservation is handed back.
-//! 2. A binder waits in [`Inserts::settled`] (`SeqCst` loads) until none is in progress, then looks
-//!    its set up; every insert begun before the word it read has ended, and the load that read it
-//!    synchronises with that end (each later change is a read-modify-write in its release
-//!    sequence), so the lookup sees those inserts' series.
+//! 2. A binder reads the word ([`Inserts::now`], `SeqCst`), then looks its set up. Every insert
+//!    counted as ended in that word has its series linked where the lookup sees it: the load
+//!    synchronises with its end (each later change is a read-modify-write in its release
+//!    sequence).
 //! 3. If the lookup answered the overflow series, having read a count at the limit (`SeqCst`), the
-//!    binder reads the word again ([`Inserts::ran_since`]). An insert whose raised count the
-//!    lookup read had begun before that raise in the single order of `SeqCst` operations, so before
-//!    this read too: the word differs, and the binder looks again. The same word means no insert
-//!    touched the table during the lookup, and the overflow series is the answer.
+//!    binder reads the word again ([`Inserts::settled_since`]). An insert whose raised count the
+//!    lookup read had begun before that raise in the single order of `SeqCst` operations, so
+//!    before this read too. The answer stands only if the word is the same and showed no insert
+//!    in progress: then no insert ran during the lookup, nor was one under way when it began.
+//!    Otherwise the binder waits until none is in progress ([`Inserts::wait_settled`]) and looks
+//!    again.
 //!
 //! Only inserts touch the word (never a measurement past the limit, which stops at the plain
-//! check), so the wait ends once the table is full: each insert in progress takes a bounded
-//! number of steps, none of which waits.
+//! check), and a bind waits only after an overflow answer, so only near the limit. Each insert in
+//! progress has a bounded number of steps left (its allocations among them, none waiting for
+//! another thread); the wait yields, then sleeps, so that an inserter of lower priority on the
+//! same core (a binder under `SCHED_FIFO`) still gets to finish.
+
+#[cfg(not(nanotel_loom))]
+use std::time::Duration;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,15 +41,21 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 const ONE_IN_PROGRESS: u64 = 1;
 const ONE_BEGUN: u64 = 1 << 32;
 
+/// Yields before the wait starts sleeping.
+const YIELDS: u32 = 64;
+/// The sleep between looks once the yields are spent.
+#[cfg(not(nanotel_loom))]
+const NAP: Duration = Duration::from_micros(50);
+
 /// The tally of a table's inserts: see the module's protocol.
 pub(super) struct Inserts(AtomicU64);
 
 /// An insert in progress: ends when dropped, unwinding included.
 pub(super) struct InProgress<'a>(&'a Inserts);
 
-/// The word a binder read with no insert in progress.
+/// The word a binder read before its lookup.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct Settled(u64);
+pub(super) struct Word(u64);
 
 impl Inserts {
     pub(super) fn new() -> Self {
@@ -57,23 +70,38 @@ impl Inserts {
         InProgress(self)
     }
 
-    /// Step 2: waits until no insert is in progress, and returns the word read then.
-    pub(super) fn settled(&self) -> Settled {
-        loop {
-            // SeqCst: synchronises with the ends (step 2), ordered before the lookup's count read.
-            let word = self.0.load(Ordering::SeqCst);
-            if word & (ONE_BEGUN - 1) == 0 {
-                return Settled(word);
-            }
-            super::let_others_run();
-        }
+    /// Step 2: the word before a lookup.
+    pub(super) fn now(&self) -> Word {
+        // SeqCst: synchronises with the ends (step 2), ordered before the lookup's count read.
+        Word(self.0.load(Ordering::SeqCst))
     }
 
-    /// Step 3: whether an insert began (or any ended) since `settled` was read.
-    pub(super) fn ran_since(&self, settled: Settled) -> bool {
+    /// Step 3: whether no insert was in progress at `before` nor has begun or ended since.
+    pub(super) fn settled_since(&self, before: Word) -> bool {
         // SeqCst: after the lookup's count read in the single order (step 3).
-        Settled(self.0.load(Ordering::SeqCst)) != settled
+        before.0 & (ONE_BEGUN - 1) == 0 && self.now() == before
     }
+
+    /// Step 3: waits until no insert is in progress, yielding, then sleeping.
+    pub(super) fn wait_settled(&self) {
+        let mut looks = 0u32;
+        while self.now().0 & (ONE_BEGUN - 1) != 0 {
+            looks = looks.saturating_add(1);
+            if looks <= YIELDS {
+                super::let_others_run();
+            } else {
+                nap();
+            }
+        }
+    }
+}
+
+/// A sleep once yielding has not let the inserter finish (loom models no time: a yield there).
+fn nap() {
+    #[cfg(not(nanotel_loom))]
+    std::thread::sleep(NAP);
+    #[cfg(nanotel_loom)]
+    super::let_others_run();
 }
 
 impl Drop for InProgress<'_> {
