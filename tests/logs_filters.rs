@@ -50,10 +50,10 @@ fn trace_based_providers_drop_the_records_of_spans_not_sampled() {
     assert_eq!(bodies(&every).len(), 4);
 }
 
-/// With `OTEL_LOGS_EXPORTER=none` the telemetry's loggers keep nothing: `enabled` says so, so the
-/// bridges make no record, and no thread is given a buffer for records nobody sends (until
-/// session 41 each emitting thread took its 536 KiB of buffer and every record was made, then
-/// refused).
+/// With `OTEL_LOGS_EXPORTER=none` the telemetry's loggers keep nothing: `enabled` says so (the
+/// bridges then make no record), and the provider is the disabled one, which allocates no buffer
+/// (until session 41 each emitting thread took its 536 KiB of buffer and every record was made,
+/// then refused).
 #[test]
 fn loggers_keep_nothing_when_logs_are_not_exported() {
     let lookup = |name: &str| name.ends_with("_EXPORTER").then(|| "none".to_owned());

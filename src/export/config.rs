@@ -166,10 +166,11 @@ pub struct PipelineConfig {
     /// while they wait to be sent (`NANOTEL_BACKLOG_MAX_BYTES`, default 64 MiB): what rides out a
     /// collector outage. Past it, a signal whose breaker is open or probing drops its oldest
     /// waiting batches (`circuit_open`), as does one whose head batch waits for a retry or a
-    /// collector's pause (`backlog_full`); any other leaves items in the queue, which fills. A shedding signal keeps its newest batch and, while its probe is out, the
-    /// probe's, so it passes the budget only by those; a closed breaker's signal takes a batch
-    /// only while there is room for one an eighth larger than its largest so far, so it passes
-    /// the budget only with a batch more than an eighth larger than any before it.
+    /// collector's pause (`backlog_full`); any other leaves items in the queue, which fills. A
+    /// shedding signal keeps its newest batch and, while its probe is out, the probe's, so it
+    /// passes the budget only by those; any other signal takes a batch only while there is room
+    /// for one an eighth larger than its largest so far, so it passes the budget only with a
+    /// batch more than an eighth larger than any before it.
     pub backlog_max_bytes: usize,
     /// The Prometheus scrape endpoint, when `prometheus` is listed in `OTEL_METRICS_EXPORTER`.
     /// The pipeline does not serve it: the [`Telemetry`](crate::Telemetry) built on it does

@@ -50,12 +50,12 @@ impl Kind for CounterKind {
         CounterHandle { series: instrument.bind(attributes), highest: AtomicU64::new(0) }
     }
 
-    /// Never a counter raised by `absolute`: its highest value would be forgotten, and the next
-    /// `absolute` counted again whole.
     fn has_room(instrument: &Counter<u64>) -> bool {
         instrument.inner.map.has_room()
     }
 
+    /// Never a counter raised by `absolute` (live, whatever its series): its highest value would
+    /// be forgotten, and the next `absolute` counted again whole.
     fn standing(handle: &CounterHandle) -> Standing {
         // Relaxed: only zero matters, and a handle that was never raised stays at it.
         if handle.highest.load(Ordering::Relaxed) == 0 {

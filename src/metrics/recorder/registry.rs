@@ -50,6 +50,19 @@ type Handles<H> = HashMap<Key, Option<Entry<H>>, BuildHasherDefault<KeyHasher>>;
 /// How often at most the registry looks for handles to let go (see [`Registry::let_go`]).
 const LET_GO_EVERY: Duration = Duration::from_millis(100);
 
+/// Whether the registry may let go of `entry`, the handle of `key`: nothing else holds it, and its
+/// series was idle at the last exporting collection, or is the overflow series while the
+/// instrument (`has_room` by name) has room.
+fn may_let_go<K: Kind>(key: &Key, entry: Option<&Entry<K::Handle>>, has_room: impl Fn(&str) -> bool) -> bool {
+    let Some(Entry { handle, .. }) = entry else { return false };
+    Arc::strong_count(handle) == 1
+        && match K::standing(handle) {
+            Standing::Live => false,
+            Standing::Idle => true,
+            Standing::Overflow => has_room(key.name()),
+        }
+}
+
 /// One kind's instruments and series handles.
 pub(super) struct Registry<K: Kind> {
     /// Instruments by metric name; `None` for a refused name (reported once).
@@ -122,6 +135,8 @@ impl<K: Kind> Registry<K> {
     /// their own. A bound handle keeps its series: until session 41 a handle kept here for every
     /// key ever seen kept every series, and keys that come and go filled the cardinality limit
     /// for good. A key let go is bound again on its next use (an allocation, as at its first).
+    /// The keys are looked over under the read lock, so that recording threads finding their
+    /// handles are not held up by the look; only those let go are removed under the write lock.
     fn let_go(&self) {
         let now = self.now();
         // Relaxed: a schedule, as in `let_go_is_due`; the locks below order the work.
@@ -130,17 +145,24 @@ impl<K: Kind> Registry<K> {
         if now < due || self.next_let_go.compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return;
         }
-        let instruments = self.instruments.lock();
-        let has_room = |name: &str| instruments.get(name).and_then(Option::as_ref).is_some_and(K::has_room);
-        self.handles.write().retain(|key, entry| {
-            let Some(Entry { handle, .. }) = entry else { return true };
-            Arc::strong_count(handle) > 1
-                || match K::standing(handle) {
-                    Standing::Live => true,
-                    Standing::Idle => false,
-                    Standing::Overflow => !has_room(key.name()),
-                }
-        });
+        let going: Vec<Key> = {
+            let instruments = self.instruments.lock();
+            let has_room = |name: &str| instruments.get(name).and_then(Option::as_ref).is_some_and(K::has_room);
+            let handles = self.handles.read();
+            let going = handles.iter().filter(|(key, entry)| may_let_go::<K>(key, entry.as_ref(), &has_room));
+            going.map(|(key, _)| key.clone()).collect()
+        };
+        if going.is_empty() {
+            return;
+        }
+        let mut handles = self.handles.write();
+        for key in going {
+            // Held again since the look (a thread took a clone of it): kept.
+            if handles.get(&key).is_some_and(|entry| entry.as_ref().is_some_and(|e| Arc::strong_count(&e.handle) == 1))
+            {
+                handles.remove(&key);
+            }
+        }
     }
 
     /// Gives `name` a unit and description: built with them when not used yet, described again
