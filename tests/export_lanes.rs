@@ -529,4 +529,6 @@ fn retries_disabled_are_not_brought_back_by_retry_after() {
     assert_eq!(collector.request_count(Signal::Traces), 1);
     let report = pipeline.shutdown(Duration::from_secs(1));
     assert_eq!(report.accounting.traces.dropped.get("retries_exhausted"), Some(&1), "{}", report.accounting.to_json());
+    // The pause is not a failure: the breaker did not hear of it.
+    assert_eq!(report.accounting.traces.breaker.consecutive_failures, 0, "{}", report.accounting.to_json());
 }

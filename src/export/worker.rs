@@ -853,16 +853,22 @@ impl Worker {
         let counters = self.shared.accounting.signal(lane.signal);
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
         let Some(attempt) = lane.head else { return };
-        // Retries disabled: a pause asked for does not bring the batch back (until session 41 a
-        // collector pacing every attempt had it sent again for as long as it paced).
-        if let Some(asked) = retry_after.filter(|_| self.config.retry.max_attempts > 1) {
+        if let Some(asked) = retry_after {
             let next_at = now + self.config.retry.retry_after(asked);
-            let timeout = self.config.signal(lane.signal).batch.export_timeout;
-            lane.head = Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
             let was = lane.breaker.state();
             lane.breaker.on_paced(next_at);
             lane.publish_breaker(counters);
             self.report_breaker(index, was);
+            if self.config.retry.max_attempts <= 1 {
+                // Retries disabled: the pause does not bring the batch back, nor count against
+                // the breaker (until session 41 a collector pacing every attempt had it sent
+                // again for as long as it paced).
+                self.give_up(index, items, DropReason::RetriesExhausted);
+                return;
+            }
+            let timeout = self.config.signal(self.lanes[index].signal).batch.export_timeout;
+            self.lanes[index].head =
+                Some(Attempt { first_attempt: next_at, next_at, deadline: next_at + timeout, ..attempt });
             return;
         }
         let was = lane.breaker.state();
