@@ -362,16 +362,21 @@ impl Value {
 /// unique keys; until session 41 every entry went). The usual map, without a repeated key, is
 /// walked as it is, after one check of its keys.
 pub(crate) fn unique_entries(entries: &[KeyValue]) -> impl Iterator<Item = (&Text, &Value)> {
-    let repeated = has_repeated_keys(entries);
-    entries.iter().enumerate().filter_map(move |(index, kv)| {
-        if !repeated {
-            return Some((&kv.key, &kv.value));
+    // With a repeated key, where each key first and last stands (a linear pass, not a scan per
+    // entry: a large map with one repeat stays cheap).
+    let places = has_repeated_keys(entries).then(|| {
+        let mut places: std::collections::HashMap<&str, (usize, usize)> = std::collections::HashMap::new();
+        for (index, kv) in entries.iter().enumerate() {
+            places.entry(kv.key.as_str()).and_modify(|(_, last)| *last = index).or_insert((index, index));
         }
-        if entries[..index].iter().any(|earlier| earlier.key == kv.key) {
-            return None;
+        places
+    });
+    entries.iter().enumerate().filter_map(move |(index, kv)| match &places {
+        None => Some((&kv.key, &kv.value)),
+        Some(places) => {
+            let (first, last) = places.get(kv.key.as_str()).copied().unwrap_or((index, index));
+            (first == index).then(|| (&kv.key, &entries[last].value))
         }
-        let last = entries[index..].iter().rev().find(|later| later.key == kv.key).map_or(&kv.value, |kv| &kv.value);
-        Some((&kv.key, last))
     })
 }
 
@@ -494,6 +499,18 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             Some(&Cyclic)
         }
+    }
+
+    /// Past 16 entries the repeat is found through a set, and the entries kept in one pass.
+    #[test]
+    fn a_large_map_keeps_each_key_once_in_its_first_place_with_its_last_value() {
+        let mut entries: Vec<KeyValue> = (0..20).map(|i| KeyValue::new(format!("k{i}"), i)).collect();
+        entries.push(KeyValue::new("k3", 99));
+        let kept: Vec<(String, Value)> =
+            unique_entries(&entries).map(|(key, value)| (key.as_str().to_owned(), value.clone())).collect();
+        assert_eq!(kept.len(), 20);
+        assert_eq!(kept[3], ("k3".to_owned(), Value::from(99)));
+        assert_eq!(kept[19], ("k19".to_owned(), Value::from(19)));
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl Worker {
         // shedding, and a thread ending spans flat out kept its buffer full, so nothing was sent.)
         self.drain_sources();
         let rounds_end = now + deadline.saturating_duration_since(now) / 2;
-        while self.sources_behind && !self.catch_up(now, true) && Instant::now() < rounds_end {}
+        while self.sources_behind && !self.catch_up(Instant::now(), true) && Instant::now() < rounds_end {}
         // Release pairs with the producers' Acquire load: after this store no new item enters
         // a queue, so the drain below sees everything that will ever be queued.
         self.shared.closed.store(true, Ordering::Release);

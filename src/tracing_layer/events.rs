@@ -62,13 +62,12 @@ pub(super) fn emit_log(logger: &Logger, event: &Event<'_>, context: Option<&Cont
 /// attributes (as `tracing-opentelemetry` normalises them; until session 40 they were exported as
 /// `log.*` attributes beside `tracing.target="log"`). A later attribute of the same key wins.
 fn from_log_crate(field: &'static str) -> &'static str {
-    match field {
-        "log.target" => TARGET,
-        "log.file" => "code.file.path",
-        "log.line" => "code.line.number",
-        other => other,
-    }
+    FROM_LOG_CRATE.iter().find(|(from, _)| *from == field).map_or(field, |(_, to)| to)
 }
+
+/// The fields of a forwarded `log` record and the attributes they become (see [`from_log_crate`]).
+const FROM_LOG_CRATE: [(&str, &str); 3] =
+    [("log.target", TARGET), ("log.file", "code.file.path"), ("log.line", "code.line.number")];
 
 /// `event` as a span event: its name, the message (the event's name when it has none), and its
 /// attributes, the other fields, the level (`level`) and the target (a forwarded `log` record's
@@ -104,7 +103,7 @@ impl EventAttributes {
     /// target replaces `log`): the key is compared only where it can repeat, a field that
     /// `from_log_crate` renamed, so the usual event compares nothing.
     fn set(&mut self, attribute: KeyValue) {
-        let renamed = matches!(attribute.key.as_str(), TARGET | "code.file.path" | "code.line.number");
+        let renamed = FROM_LOG_CRATE.iter().any(|(_, to)| *to == attribute.key.as_str());
         let held = self.inline.iter_mut().flatten().chain(&mut self.more);
         match held.filter(|_| renamed).find(|held| held.key == attribute.key) {
             Some(held) => *held = attribute,
