@@ -343,3 +343,34 @@ fn points_start_no_later_than_the_first_add() {
         telemetry.shutdown(WAIT);
     }
 }
+
+/// Under delta temporality a second provider's first window starts where the first provider's
+/// last one ended, not at the static's first use: the windows do not overlap (until session 41
+/// the second started at the first use, over the first provider's windows).
+#[test]
+fn a_second_providers_first_delta_window_starts_where_the_last_ended() {
+    static TRADES: StaticCounter = StaticCounter::new("static.trades");
+    let _turn = turn();
+    TRADES.add(1);
+    let start_of = |telemetry: &Telemetry| {
+        let scopes = telemetry.meter_provider().collect();
+        let found = named(&scopes, "static.trades");
+        let Some(Data::Sum(sum)) = &found.first().expect("reported").1.data else { panic!("a sum") };
+        sum.data_points[0].start_time_unix_nano
+    };
+    let collector = TestCollector::start().unwrap();
+    let first = builder(&collector).with_temporality(TemporalityPreference::Delta).build().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let last_window_ended_after =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    start_of(&first);
+    TRADES.add(1);
+    let second = builder(&collector).with_temporality(TemporalityPreference::Delta).build().unwrap();
+    let start = start_of(&second);
+    assert!(
+        start >= last_window_ended_after,
+        "start {start}, the first provider's window ended after {last_window_ended_after}"
+    );
+    second.shutdown(WAIT);
+    first.shutdown(WAIT);
+}

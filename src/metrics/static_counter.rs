@@ -30,7 +30,8 @@ use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{InstrumentKind, Temporality};
 use super::listing::{Link, Listed, Listing};
 use super::number::Number;
-use super::static_reporting::{self, Series, StaticDescription, StaticInstrument};
+use super::series_map::unix_nanos;
+use super::static_reporting::{self, Series, StaticDescription, StaticInstrument, Windowed};
 use super::stripe;
 use super::view::{HistogramChoice, Stream};
 use super::MeterProvider;
@@ -102,6 +103,9 @@ pub struct StaticCounter {
     what: StaticDescription,
     /// The total the last delta reading reported (collections only).
     reported: AtomicU64,
+    /// Unix nanoseconds of the last resetting delta reading (0 before any): where the next delta
+    /// window starts, whichever provider reads it.
+    reset_at: AtomicU64,
     link: Link<StaticCounter>,
 }
 
@@ -137,6 +141,7 @@ impl StaticCounter {
             cells: Self::CELLS,
             what: StaticDescription::new(InstrumentKind::Counter, name),
             reported: AtomicU64::new(0),
+            reset_at: AtomicU64::new(0),
             link,
         }
     }
@@ -252,7 +257,10 @@ impl StaticCounter {
                 return delta;
             }
             match self.reported.compare_exchange_weak(reported, total, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return delta,
+                Ok(_) => {
+                    self.reset_at.fetch_max(unix_nanos(), Ordering::Relaxed);
+                    return delta;
+                }
                 Err(moved) => reported = moved,
             }
         }
@@ -262,6 +270,13 @@ impl StaticCounter {
 impl Listed for StaticCounter {
     fn link(&self) -> &Link<Self> {
         &self.link
+    }
+}
+
+impl Windowed for StaticCounter {
+    fn reset_at(&self) -> u64 {
+        // Relaxed: a time stamp; collections are serialized by their provider.
+        self.reset_at.load(Ordering::Relaxed)
     }
 }
 

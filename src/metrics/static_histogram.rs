@@ -28,7 +28,7 @@
 //! of the other temporality).
 
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
@@ -42,7 +42,8 @@ use super::collect::{metric, Collect, CollectContext};
 use super::descriptor::{InstrumentKind, Temporality};
 use super::histogram::{record_inline, FIRST_BUCKET, INLINE, MAX, MIN, SUM};
 use super::listing::{Link, Listed, Listing};
-use super::static_reporting::{self, StaticDescription, StaticInstrument};
+use super::series_map::unix_nanos;
+use super::static_reporting::{self, StaticDescription, StaticInstrument, Windowed};
 use super::stripe;
 use super::view::{HistogramChoice, Stream};
 use super::MeterProvider;
@@ -158,12 +159,22 @@ pub(crate) struct StaticHistogramCells {
     what: StaticDescription,
     /// The counts and sum (in `cells`' places) that the last resetting delta reading reported.
     reported: Mutex<[u64; INLINE]>,
+    /// Unix nanoseconds of the last resetting delta reading (0 before any): where the next delta
+    /// window starts, whichever provider reads it.
+    reset_at: AtomicU64,
     link: Link<StaticHistogramCells>,
 }
 
 impl Listed for StaticHistogramCells {
     fn link(&self) -> &Link<Self> {
         &self.link
+    }
+}
+
+impl Windowed for StaticHistogramCells {
+    fn reset_at(&self) -> u64 {
+        // Relaxed: a time stamp; collections are serialized by their provider.
+        self.reset_at.load(Ordering::Relaxed)
     }
 }
 
@@ -218,6 +229,8 @@ impl StaticHistogramCells {
         }
         if reset {
             *reported = totals;
+            // Relaxed: a time stamp, written under the lock.
+            self.reset_at.store(unix_nanos(), Ordering::Relaxed);
         }
         reading
     }
@@ -324,6 +337,7 @@ impl<B: Boundaries> StaticHistogram<B> {
             bounds: B::BOUNDS,
             what: StaticDescription::new(InstrumentKind::Histogram, name),
             reported: parking_lot::const_mutex([0; INLINE]),
+            reset_at: AtomicU64::new(0),
             link,
         };
         StaticHistogram { cells, boundaries: PhantomData }

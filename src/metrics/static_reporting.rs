@@ -103,6 +103,12 @@ pub(super) struct Series<T: 'static> {
     pub(super) statics: Vec<&'static T>,
 }
 
+/// A static as a delta reporter sees it: when its last delta window ended (its last resetting
+/// reading, by whichever provider), 0 before any.
+pub(super) trait Windowed: Listed {
+    fn reset_at(&self) -> u64;
+}
+
 /// The instrument one provider registers for the statics of one name and scope.
 pub(super) struct StaticInstrument<T: 'static> {
     /// As the views made it.
@@ -152,7 +158,7 @@ impl<T> StaticInstrument<T> {
 /// first static registered under that name if any, whether `item` may join them (in the series of
 /// its attribute set). A name or unit that breaks the specification's syntax is reported on
 /// stderr, and `item` not registered.
-pub(super) fn register<T: Listed + Send + Sync>(
+pub(super) fn register<T: Windowed + Send + Sync>(
     provider: &MeterProvider,
     reporting: &Arc<AtomicBool>,
     what: &StaticDescription,
@@ -186,6 +192,10 @@ pub(super) fn register<T: Listed + Send + Sync>(
         stream_made(&stream);
         let exported = stream.descriptor.name.clone();
         let created = first_used;
+        // A delta window starts where the static's last one ended, under an earlier provider
+        // (until session 41 a second provider's first window started at the first use, over the
+        // earlier provider's windows).
+        let window_start = created.max(item.reset_at());
         let (dropped, filter) = match stream.route {
             Route::Off => (true, None),
             Route::Direct => (false, None),
@@ -198,7 +208,7 @@ pub(super) fn register<T: Listed + Send + Sync>(
             reporting: reporting.clone(),
             series: Mutex::new(Vec::new()),
             created: AtomicU64::new(created),
-            window_start: AtomicU64::new(created),
+            window_start: AtomicU64::new(window_start),
         });
         (instrument.clone(), instrument as Arc<dyn Collect>, exported)
     });
