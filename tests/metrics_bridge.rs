@@ -198,6 +198,19 @@ fn a_gauge_under_a_histogram_view_records_each_value_it_takes() {
     assert_eq!((point.min, point.max, point.sum), (Some(1.0), Some(3.0), None));
 }
 
+/// A recorder into a delta provider that evicts a series after one idle exporting collection,
+/// with `limit` series per instrument.
+fn evicting_recorder(limit: usize) -> (MeterProvider, MetricsRecorder) {
+    let provider = MeterProvider::builder()
+        .without_env()
+        .with_temporality(TemporalityPreference::Delta)
+        .with_delta_idle_collections(1)
+        .with_cardinality_limit(limit)
+        .build();
+    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    (provider, recorder)
+}
+
 /// Keys that come and go (a label per peer) under delta temporality: the recorder lets go of the
 /// handles of series an exporting collection found idle, so those series are evicted and their
 /// places taken by new keys, never the overflow series. (Until session 41 the recorder kept every
@@ -205,13 +218,7 @@ fn a_gauge_under_a_histogram_view_records_each_value_it_takes() {
 /// had been seen, every new one went to the overflow series for the rest of the process.)
 #[test]
 fn idle_keys_are_let_go_so_their_series_can_be_evicted() {
-    let provider = MeterProvider::builder()
-        .without_env()
-        .with_temporality(TemporalityPreference::Delta)
-        .with_delta_idle_collections(1)
-        .with_cardinality_limit(12)
-        .build();
-    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    let (provider, recorder) = evicting_recorder(12);
     for wave in 0..12 {
         metrics::with_local_recorder(&recorder, || {
             for peer in 0..3 {
@@ -239,13 +246,7 @@ fn idle_keys_are_let_go_so_their_series_can_be_evicted() {
 /// instrument has room again.
 #[test]
 fn a_key_that_overflowed_finds_room_once_idle_series_are_evicted() {
-    let provider = MeterProvider::builder()
-        .without_env()
-        .with_temporality(TemporalityPreference::Delta)
-        .with_delta_idle_collections(1)
-        .with_cardinality_limit(4)
-        .build();
-    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    let (provider, recorder) = evicting_recorder(4);
     let points = |provider: &MeterProvider| -> Vec<String> {
         let scopes = provider.collect();
         let Some(Some(Data::Sum(sum))) = scopes.first().map(|scope| scope.metrics[0].data.clone()) else {
@@ -279,12 +280,7 @@ fn a_key_that_overflowed_finds_room_once_idle_series_are_evicted() {
 /// seen, and a handle bound afresh would count the same total again.
 #[test]
 fn a_counter_raised_by_absolute_is_kept_while_idle() {
-    let provider = MeterProvider::builder()
-        .without_env()
-        .with_temporality(TemporalityPreference::Delta)
-        .with_delta_idle_collections(1)
-        .build();
-    let recorder = MetricsRecorder::new(provider.meter("metrics"));
+    let (provider, recorder) = evicting_recorder(nanotel::metrics::DEFAULT_CARDINALITY_LIMIT);
     let fills = |provider: &MeterProvider| -> Vec<i64> {
         let scopes = provider.collect();
         (scopes.iter().flat_map(|scope| &scope.metrics))
