@@ -32,6 +32,8 @@ use std::sync::Arc;
 
 use crate::proto::common::v1 as otlp;
 
+#[cfg(any(feature = "tracing", feature = "log"))]
+pub(crate) mod interned;
 mod nesting;
 
 pub use nesting::MAX_NESTING;

@@ -323,10 +323,7 @@ fn spans_held_up_leave_the_logs_room(held: Reply, breaker: BreakerConfig, reason
         .build()
         .unwrap();
     let handle = pipeline.handle();
-    let mut large = log(0);
-    large.body = Some(nanotel::proto::common::v1::AnyValue {
-        value: Some(nanotel::proto::common::v1::any_value::Value::StringValue("x".repeat(6000))),
-    });
+    let large = log_of(6000);
     handle.send_log(&scope(), large);
     assert!(wait_for(|| pipeline.accounting().logs.exported == 1), "the logs lane has formed a batch");
     produce_watching(&pipeline, 1000, Duration::from_millis(800), |_| {});
@@ -339,6 +336,15 @@ fn spans_held_up_leave_the_logs_room(held: Reply, breaker: BreakerConfig, reason
     let held = |snapshot: &nanotel::export::Snapshot| snapshot.traces.backlog_bytes + snapshot.logs.backlog_bytes;
     let snapshot = pipeline.accounting();
     assert!(held(&snapshot) <= BUDGET as u64, "{}", snapshot.to_json());
+}
+
+/// Log record 0 with a body of `bytes` characters.
+fn log_of(bytes: usize) -> nanotel::proto::logs::v1::LogRecord {
+    let mut large = log(0);
+    large.body = Some(nanotel::proto::common::v1::AnyValue {
+        value: Some(nanotel::proto::common::v1::any_value::Value::StringValue("x".repeat(bytes))),
+    });
+    large
 }
 
 /// A console output that never has room (a reader that stalled).
@@ -370,10 +376,7 @@ fn a_stalled_console_output_leaves_the_other_signals_room_in_the_backlog() {
         .build()
         .unwrap();
     let handle = pipeline.handle();
-    let mut large = log(0);
-    large.body = Some(nanotel::proto::common::v1::AnyValue {
-        value: Some(nanotel::proto::common::v1::any_value::Value::StringValue("x".repeat(1000))),
-    });
+    let large = log_of(1000);
     for _ in 0..100 {
         handle.send_log(&scope(), large.clone());
         std::thread::sleep(Duration::from_millis(1));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use log::kv::{Error as KvError, Key, Value as KvValue, VisitSource, VisitValue};
 
-use crate::attributes::{display_text, KeyValue, Text, Value};
+use crate::attributes::{display_text, interned, KeyValue, Text, Value};
 
 use super::logger::Logger;
 use super::severity::Severity;
@@ -80,17 +80,19 @@ impl log::Log for LogBridge {
             Some(message) => Value::from(message),
             None => Value::from(display_text(record.args())),
         };
-        // The usual target is the module path, which is static: then it is not copied.
+        // The usual target is the module path, which is static: then it is not copied; another
+        // is this thread's shared copy (no allocation for one seen before).
         let target = match record.module_path_static() {
             Some(path) if path == record.target() => Text::from(path),
-            _ => Text::from(Arc::<str>::from(record.target())),
+            _ => Text::from(interned::shared(record.target())),
         };
         let mut builder = self.logger.record(severity);
         builder.body(body).attribute(KeyValue::new("log.target", target));
         // Static from the `log` macros, not copied; borrowed from `tracing`'s `log` feature and
-        // hand-built records, copied (until session 41 those lost the file but kept the line).
+        // hand-built records, this thread's shared copy (until session 41 those lost the file but
+        // kept the line).
         let file =
-            record.file_static().map(Text::from).or_else(|| record.file().map(|f| Text::from(Arc::<str>::from(f))));
+            record.file_static().map(Text::from).or_else(|| record.file().map(|f| Text::from(interned::shared(f))));
         if let Some(file) = file {
             builder.attribute(KeyValue::new("code.file.path", file));
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 
-use super::interned;
+use crate::attributes::interned;
 
 use crate::attributes::{KeyValue, Text, Value};
 use crate::trace::{SpanKind, Status};

@@ -39,7 +39,7 @@
 //!   event named by its message, with `level` and `tracing.target` attributes; an event outside
 //!   any span is still a log record.
 //! - Cost: a string value or message is copied into a shared string, and a short one seen before
-//!   on the thread is that copy again (see `interned.rs`): no allocation. The nanotel span lives
+//!   on the thread is that copy again (see `attributes/interned.rs`): no allocation. The nanotel span lives
 //!   in the layer's own table keyed by the `tracing` span id (see `spans.rs`): no allocation, and
 //!   no registry lookup when the span is entered, recorded or closed. When the table's bucket for
 //!   an id is full (more live spans than [`NanotelLayer::with_span_capacity`] allows for), that
@@ -55,7 +55,6 @@
 mod entered;
 mod events;
 mod fields;
-mod interned;
 mod spans;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,9 +1,10 @@
 //! Shared copies of the short strings a thread records again and again.
 //!
-//! `tracing` hands string fields and formatted messages over as borrowed `&str`, never as
-//! `&'static str`, so each one must be copied into a shared string to outlive the call: an
-//! allocation per field, per span or event, although most are the same few values (a venue, a
-//! side, a static message). Each thread keeps the last shared copies it made in a small
+//! The bridges are handed strings as borrowed `&str`, never as `&'static str` (`tracing`'s fields
+//! and formatted messages; a `log` record's target and file when they come through `tracing`'s
+//! `log` feature or a hand-built record), so each one must be copied into a shared string to
+//! outlive the call: an allocation per field, per span, event or record, although most are the
+//! same few values (a venue, a side, a static message, a module's path and file). Each thread keeps the last shared copies it made in a small
 //! direct-mapped table, looked up by content: a string seen before is a reference-count increment.
 //! Memory stays bounded: [`SLOTS`] strings of at most [`MAX_LEN`] bytes per thread; a string that
 //! misses replaces the one in its slot.
@@ -29,7 +30,7 @@ thread_local! {
 
 /// A shared string with `text`'s content: this thread's copy when it holds one, else a new one
 /// (kept when short).
-pub(super) fn shared(text: &str) -> Arc<str> {
+pub(crate) fn shared(text: &str) -> Arc<str> {
     if text.len() > MAX_LEN {
         return Arc::from(text);
     }
