@@ -427,6 +427,11 @@ fn scenario() {
     if scenario == "init_with_an_unusable_traces_ca" {
         return init_with_an_unusable_traces_ca();
     }
+    if scenario == "build_beside_an_unreadable_ssl_cert_file" {
+        let pipeline = Pipeline::builder().without_env().build().expect("built without SSL_CERT_FILE's file");
+        drop(pipeline.shutdown(WAIT));
+        return;
+    }
     let (authority, files) = (ca("desk CA"), Files::new(&scenario));
     let ca_file = files.write("ca.pem", &authority.pem);
     let (certificate, key) = match scenario.as_str() {
@@ -492,6 +497,44 @@ fn init_succeeds_with_an_unusable_ca_file_and_that_signal_is_switched_off() {
     assert!(lines_with(&stderr, "will retry").is_empty(), "{stderr}");
     assert_eq!(collector.request_count(Signal::Traces), 0);
     assert_eq!(collector.accepted_items(Signal::Logs), 1);
+}
+
+/// An `SSL_CERT_FILE` (read for the operating system's trust store, which every pipeline trusts
+/// by default) that is a FIFO nobody writes to, or a device: the pipeline is built at once with a
+/// warning naming it. Until session 42 rustls-native-certs opened it whatever it was: the FIFO held
+/// `build()` (and `init`) for ever, `/dev/zero` filled memory.
+#[test]
+fn an_ssl_cert_file_that_is_not_a_regular_file_is_left_out() {
+    let files = Files::new("ssl-cert-file");
+    let fifo = files.0.join("fifo.pem");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|status| status.success()), "mkfifo");
+    for file in [fifo, PathBuf::from("/dev/zero")] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "scenario", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("NANOTEL_TLS_SCENARIO", "build_beside_an_unreadable_ssl_cert_file")
+            .env("SSL_CERT_FILE", &file)
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("OTEL_LOG_LEVEL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            let _ = child.kill();
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(finished, "the build with SSL_CERT_FILE={file:?} did not return:\n{stderr}");
+        assert!(output.status.success(), "{stderr}");
+        let said = lines_with(&stderr, "SSL_CERT_FILE");
+        assert_eq!(said.len(), 1, "one line:\n{stderr}");
+        assert!(said[0].contains("not a regular file") && said[0].contains(&format!("{file:?}")), "{}", said[0]);
+    }
 }
 
 /// Sends `SPANS` spans and one log record through `builder`'s pipeline, with logs batched fast.

@@ -190,7 +190,7 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), String> {
 /// Adds the operating system's roots. Finding none matters only when nothing else is trusted
 /// (`alone`): then every https export will fail, which is said now rather than at each export.
 fn add_native_roots(roots: &mut RootCertStore, alone: bool) {
-    let found = rustls_native_certs::load_native_certs();
+    let found = load_native_certs();
     let (added, _) = roots.add_parsable_certificates(found.certs);
     if added == 0 && alone {
         let why = found.errors.first().map(|e| format!(" ({e})")).unwrap_or_default();
@@ -199,6 +199,40 @@ fn add_native_roots(roots: &mut RootCertStore, alone: bool) {
              (set OTEL_EXPORTER_OTLP_CERTIFICATE, or NANOTEL_EXPORTER_TLS_ROOTS=both)"
         );
     }
+}
+
+/// The operating system's roots, as `rustls_native_certs` finds them, but for an `SSL_CERT_FILE`
+/// that is not a regular file of at most [`MAX_PEM_FILE`] bytes: that crate would open and read
+/// it whatever it is, so a FIFO held the pipeline's build (and `init`) for ever and a device
+/// such as `/dev/zero` filled memory (until session 42). Such a file is reported and left out;
+/// `SSL_CERT_DIR`'s directories are still read (the crate reads only their regular files).
+fn load_native_certs() -> rustls_native_certs::CertificateResult {
+    let Some(file) = std::env::var_os("SSL_CERT_FILE") else {
+        return rustls_native_certs::load_native_certs();
+    };
+    let file = Path::new(&file);
+    let unusable = match std::fs::metadata(file) {
+        Ok(metadata) if !metadata.is_file() => Some("not a regular file".to_owned()),
+        Ok(metadata) if metadata.len() > MAX_PEM_FILE => Some(format!("larger than {} MiB", MAX_PEM_FILE >> 20)),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let Some(why) = unusable else {
+        return rustls_native_certs::load_native_certs();
+    };
+    // Said once per process: each signal's settings read the store.
+    diag::config_problems([&format!(
+        "SSL_CERT_FILE {file:?} cannot be read ({why}): left out of the trusted roots (SSL_CERT_DIR's \
+         directories, if any, are still read)"
+    )]);
+    let mut found = rustls_native_certs::CertificateResult::default();
+    let directories = std::env::var_os("SSL_CERT_DIR").unwrap_or_default();
+    for directory in std::env::split_paths(&directories).filter(|d| !d.as_os_str().is_empty()) {
+        let more = rustls_native_certs::load_certs_from_paths(None, Some(&directory));
+        found.certs.extend(more.certs);
+        found.errors.extend(more.errors);
+    }
+    found
 }
 
 /// The most a CA, certificate or key file may hold: far more than any real one (a system's whole
