@@ -6,7 +6,7 @@
 //! outlive the call: an allocation per field, per span, event or record, although most are the
 //! same few values (a venue, a side, a static message, a module's path and file). Each thread keeps the last shared copies it made in a small
 //! table, looked up by content: a string seen before is a reference-count increment.
-//! Memory stays bounded: [`SLOTS`] strings of at most [`MAX_LEN`] bytes per thread.
+//! Memory stays bounded: `SETS * WAYS` (64) strings of at most [`MAX_LEN`] bytes per thread.
 //!
 //! The table is set-associative: a string's hash picks one of [`SETS`] sets of [`WAYS`] entries,
 //! kept most recently used first; a string found moves to its set's front, and one that misses
@@ -27,9 +27,6 @@ const WAYS: usize = 4;
 
 /// Sets per thread.
 const SETS: usize = 16;
-
-/// Table entries per thread.
-const SLOTS: usize = WAYS * SETS;
 
 /// Longer strings are copied every time: they are rarely repeated, and would crowd the table.
 const MAX_LEN: usize = 64;

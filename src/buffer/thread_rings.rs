@@ -95,6 +95,9 @@ pub(crate) struct Rings<O: RingOwner> {
     orphaned: AtomicU64,
     /// Items offered by a thread whose side could not be allocated (dropped).
     unallocated: AtomicU64,
+    /// Items offered by a thread while it was making its side: from inside an allocation the
+    /// making did (a global allocator that records). Dropped, and counted as a full ring's.
+    reentered: AtomicU64,
     /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
     closed: AtomicBool,
     /// Set once the provider is gone (see the module's protocol).
@@ -109,6 +112,7 @@ struct Consumers<O: RingOwner> {
     next: usize,
     reported_orphans: u64,
     reported_unallocated: u64,
+    reported_reentered: u64,
 }
 
 /// One thread's side of one owner's rings.
@@ -129,10 +133,12 @@ impl<O: RingOwner> Rings<O> {
                 next: 0,
                 reported_orphans: 0,
                 reported_unallocated: 0,
+                reported_reentered: 0,
             }),
             spare: SegQueue::new(),
             orphaned: AtomicU64::new(0),
             unallocated: AtomicU64::new(0),
+            reentered: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             retired: HandshakeFlag::new(false),
             late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
@@ -247,6 +253,7 @@ impl<O: RingOwner> Rings<O> {
         let counter = match why {
             NoSide::ThreadExit => &self.orphaned,
             NoSide::OutOfMemory => &self.unallocated,
+            NoSide::Reentered => &self.reentered,
         };
         // Relaxed: a tally.
         counter.fetch_add(1, Ordering::Relaxed);
@@ -291,6 +298,9 @@ impl<O: RingOwner> Rings<O> {
         let unallocated = self.unallocated.load(Ordering::Relaxed);
         drained.unallocated = unallocated - consumers.reported_unallocated;
         consumers.reported_unallocated = unallocated;
+        let reentered = self.reentered.load(Ordering::Relaxed);
+        drained.dropped += reentered - consumers.reported_reentered;
+        consumers.reported_reentered = reentered;
         drained
     }
 
@@ -304,7 +314,8 @@ impl<O: RingOwner> Rings<O> {
 /// What a drain found, beside the items it popped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Drained {
-    /// Items dropped since the last drain because a ring was full.
+    /// Items dropped since the last drain because a ring was full (or, rarer, offered while their
+    /// thread was making its side: [`NoSide::Reentered`]).
     pub(crate) dropped: u64,
     /// Items dropped since the last drain because their thread's locals were being torn down.
     pub(crate) orphaned: u64,
@@ -384,6 +395,9 @@ pub(crate) enum NoSide {
     ThreadExit,
     /// The thread had none, and a new one could not be allocated.
     OutOfMemory,
+    /// The thread was making or finding its side when the item came: offered from inside an
+    /// allocation that the making did (a global allocator that records spans or logs).
+    Reentered,
 }
 
 /// After a side could not be allocated, how many of the thread's items (of one kind of owner) are
@@ -461,7 +475,12 @@ fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Result<
     last.forget();
     O::threads()
         .try_with(|threads| {
-            let mut threads = threads.borrow_mut();
+            // Held while a side is made, which allocates: an item offered from inside one of those
+            // allocations (a global allocator that records) finds it held. Until session 42 that
+            // `borrow_mut` panicked inside the allocator, which aborts the process.
+            let Ok(mut threads) = threads.try_borrow_mut() else {
+                return Err(NoSide::Reentered);
+            };
             // Comparing addresses is sound: a thread's `Weak` keeps its owner's allocation, so no
             // other owner can ever have the same address.
             let this = Arc::as_ptr(owner);

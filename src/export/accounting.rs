@@ -18,7 +18,9 @@ use super::Signal;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum DropReason {
-    /// The pipeline's queue was full when the item was handed over.
+    /// The pipeline's queue, or the recording thread's buffer, was full when the item was handed
+    /// over; or the item was made from inside an allocation of its thread's buffers (a global
+    /// allocator that records), while they were being made.
     QueueFull,
     /// The collector refused it: a partial success, or a status that must not be retried.
     Rejected,

@@ -20,9 +20,17 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
     // Only the address is taken inside `with`: a closure that drew the ids there would be too
     // big to inline, and the access would become a call through the key's accessor.
     let rng = RNG.with(UnsafeCell::get);
-    // SAFETY: the generator is this thread's and lives as long as it does; it is borrowed only
-    // here, and `draw` (ids.rs's own closures, which only draw numbers) never comes back to
-    // `with_rng`, so this is the only reference to it while it lives.
+    // SAFETY: the generator is this thread's and lives as long as it does. No reference to it is
+    // held while `seeded` runs: seeding may allocate (`pthread_atfork`), and a global allocator
+    // that records a span comes back here (its draw seeds and stores a generator of its own, which
+    // this one then replaces). Until session 42 `get_or_insert_with` held a `&mut` across it.
+    if unsafe { (*rng).is_none() } {
+        let fresh = seeded();
+        // SAFETY: as above; nothing borrows the generator now.
+        unsafe { *rng = Some(fresh) };
+    }
+    // SAFETY: as above; `draw` (ids.rs's own closures, which only draw numbers) never comes back
+    // to `with_rng`, so this is the only reference to it while it lives.
     let rng = unsafe { &mut *rng };
     draw(rng.get_or_insert_with(seeded))
 }

@@ -220,18 +220,19 @@ impl Recorder {
         }
         let mut slot = Some(slot);
         let written = thread_rings::with_thread(recorder, |thread| {
+            let Some(reservation) = thread.producer.reserve() else { return };
             let Some(mut slot) = slot.take() else { return };
-            if let Some(reservation) = thread.producer.reserve() {
-                // Finished only now, after the loads that found the ring: the end is a clock read,
-                // which holds up the instructions after it, not those already under way.
-                finish(slot.data());
-                // SAFETY: the record's one field is written.
-                unsafe { reservation.write_in_place(|record| addr_of_mut!((*record).slot).write(slot)) };
-            }
+            // Finished only now, after the loads that found the ring: the end is a clock read,
+            // which holds up the instructions after it, not those already under way.
+            finish(slot.data());
+            // SAFETY: the record's one field is written.
+            unsafe { reservation.write_in_place(|record| addr_of_mut!((*record).slot).write(slot)) };
         });
         if let Err(why) = written {
             recorder.rings.count_without_side(why);
-            drop(slot.take());
         }
+        // A slot the full ring refused is let go of here, outside the side's borrow: freeing it
+        // may free memory, and a global allocator that records must find no side borrowed.
+        drop(slot);
     }
 }

@@ -1,0 +1,120 @@
+//! A global allocator that records spans and log records itself (one that reports large
+//! allocations, say): a thread's first span and first log record make its buffers, allocating
+//! megabytes, and the allocator's own span and record come back into nanotel while they are being
+//! made. They are dropped and counted (as a full buffer's), and nothing panics: until session 42 a
+//! `RefCell` borrowed across the making panicked inside the allocator, which aborts the process.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use nanotel::logs::{Logger, LoggerProvider, Severity};
+use nanotel::trace::{Sampler, Tracer, TracerProvider};
+
+static TRACER: OnceLock<Tracer> = OnceLock::new();
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+thread_local! {
+    /// Set on the test's thread: the allocator reports its large allocations there.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Set while the allocator reports, so its own allocations report nothing.
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What "large" is: a thread's span and log buffers are made of allocations this large or more
+/// (a span slab of megabytes, a log ring of hundreds of KiB); nothing else here comes near.
+const LARGE: usize = 256 << 10;
+
+struct ReportingAllocator;
+
+impl ReportingAllocator {
+    fn report(size: usize) {
+        if size < LARGE || !ARMED.with(Cell::get) || REPORTING.with(|r| r.replace(true)) {
+            return;
+        }
+        if let Some(tracer) = TRACER.get() {
+            tracer.span("large allocation").start().end();
+        }
+        if let Some(logger) = LOGGER.get() {
+            logger.emit(Severity::Warn, "large allocation", &[]);
+        }
+        REPORTING.with(|r| r.set(false));
+    }
+}
+
+// SAFETY: every call goes to `System`; the report around it allocates through this allocator
+// again only with `REPORTING` set, which makes those calls plain ones.
+unsafe impl GlobalAlloc for ReportingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::report(layout.size());
+        // SAFETY: the caller's layout, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::report(layout.size());
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::report(new_size);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: ReportingAllocator = ReportingAllocator;
+
+/// Runs `record` on a new thread with the allocator reporting, once it has recorded; the thread
+/// lives on (keeping its buffers from the next thread, which would take them) until `exit` is
+/// dropped, and the handle joins it.
+fn on_an_armed_thread(
+    record: impl FnOnce() + Send + 'static,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (exit, exited) = std::sync::mpsc::channel::<()>();
+    let (done, recorded) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        ARMED.with(|armed| armed.set(true));
+        record();
+        ARMED.with(|armed| armed.set(false));
+        let _ = done.send(());
+        let _ = exited.recv();
+    });
+    let _ = recorded.recv();
+    (exit, thread)
+}
+
+#[test]
+fn records_made_from_inside_the_allocator_while_buffers_are_made_are_dropped_and_counted() {
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    let loggers = LoggerProvider::builder().without_env().build();
+    assert!(TRACER.set(tracers.tracer("allocator")).is_ok());
+    assert!(LOGGER.set(loggers.logger("allocator")).is_ok());
+    let (tracer, logger) = (tracers.tracer("gateway"), loggers.logger("gateway"));
+    // A log record first: the allocator's log records come back while the thread's log buffers
+    // are made (its spans find their buffers made at once, inside the report).
+    let first = logger.clone();
+    let logs_first = on_an_armed_thread(move || first.emit(Severity::Info, "order sent", &[]));
+    // A span first: the allocator's spans come back while the span buffers are made.
+    let spans_first = on_an_armed_thread(move || tracer.span("order").start().end());
+    for (exit, thread) in [logs_first, spans_first] {
+        drop(exit);
+        assert!(thread.join().is_ok(), "the thread recorded without a panic");
+    }
+    let mut spans = Vec::new();
+    let lost_spans = tracers.drain(usize::MAX, |_, span| spans.push(span.name));
+    let mut records = Vec::new();
+    let lost_records = loggers.drain(usize::MAX, |_, record| records.push(record.body));
+    assert_eq!(spans.iter().filter(|name| *name == "order").count(), 1, "{spans:?}");
+    assert_eq!(records.len() as u64, 1 + lost_spans, "the record, and one per span lost: {records:?}");
+    assert_eq!(spans.len() as u64, 1 + lost_records, "the span, and one per record lost: {spans:?}");
+    assert!(lost_spans >= 1 && lost_records >= 1, "lost while the buffers were made: {lost_spans} {lost_records}");
+    drop(logger);
+}
