@@ -3,20 +3,36 @@
 //! megabytes, and the allocator's own span and record come back into nanotel while they are being
 //! made. They are dropped and counted (as a full buffer's), and nothing panics: until session 42 a
 //! `RefCell` borrowed across the making panicked inside the allocator, which aborts the process.
+//!
+//! The same allocator also shuts a pipeline down while a thread makes its buffers, the widest
+//! window there is between a span's end reading that its pipeline runs and the span reaching its
+//! thread's ring.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
+use nanotel::export::Pipeline;
 use nanotel::logs::{Logger, LoggerProvider, Severity};
 use nanotel::trace::{Sampler, Tracer, TracerProvider};
 
 static TRACER: OnceLock<Tracer> = OnceLock::new();
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// Shut down by the allocator at the next large allocation of a thread armed to.
+static TO_SHUT_DOWN: Mutex<Option<Pipeline>> = Mutex::new(None);
+
+/// What the allocator does at a large allocation on a thread.
+#[derive(Clone, Copy, PartialEq)]
+enum OnLarge {
+    Nothing,
+    Record,
+    ShutDown,
+}
 
 thread_local! {
-    /// Set on the test's thread: the allocator reports its large allocations there.
-    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Set on the test's threads: what the allocator does at their large allocations.
+    static ARMED: Cell<OnLarge> = const { Cell::new(OnLarge::Nothing) };
     /// Set while the allocator reports, so its own allocations report nothing.
     static REPORTING: Cell<bool> = const { Cell::new(false) };
 }
@@ -29,14 +45,22 @@ struct ReportingAllocator;
 
 impl ReportingAllocator {
     fn report(size: usize) {
-        if size < LARGE || !ARMED.with(Cell::get) || REPORTING.with(|r| r.replace(true)) {
+        let armed = ARMED.with(Cell::get);
+        if size < LARGE || armed == OnLarge::Nothing || REPORTING.with(|r| r.replace(true)) {
             return;
         }
-        if let Some(tracer) = TRACER.get() {
-            tracer.span("large allocation").start().end();
+        if armed == OnLarge::Record {
+            if let Some(tracer) = TRACER.get() {
+                tracer.span("large allocation").start().end();
+            }
+            if let Some(logger) = LOGGER.get() {
+                logger.emit(Severity::Warn, "large allocation", &[]);
+            }
         }
-        if let Some(logger) = LOGGER.get() {
-            logger.emit(Severity::Warn, "large allocation", &[]);
+        let pipeline =
+            if armed == OnLarge::ShutDown { TO_SHUT_DOWN.lock().ok().and_then(|mut p| p.take()) } else { None };
+        if let Some(pipeline) = pipeline {
+            pipeline.shutdown(Duration::from_secs(10));
         }
         REPORTING.with(|r| r.set(false));
     }
@@ -76,14 +100,15 @@ static ALLOCATOR: ReportingAllocator = ReportingAllocator;
 /// lives on (keeping its buffers from the next thread, which would take them) until `exit` is
 /// dropped, and the handle joins it.
 fn on_an_armed_thread(
+    armed: OnLarge,
     record: impl FnOnce() + Send + 'static,
 ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (exit, exited) = std::sync::mpsc::channel::<()>();
     let (done, recorded) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
-        ARMED.with(|armed| armed.set(true));
+        ARMED.with(|cell| cell.set(armed));
         record();
-        ARMED.with(|armed| armed.set(false));
+        ARMED.with(|cell| cell.set(OnLarge::Nothing));
         let _ = done.send(());
         let _ = exited.recv();
     });
@@ -101,9 +126,9 @@ fn records_made_from_inside_the_allocator_while_buffers_are_made_are_dropped_and
     // A log record first: the allocator's log records come back while the thread's log buffers
     // are made (its spans find their buffers made at once, inside the report).
     let first = logger.clone();
-    let logs_first = on_an_armed_thread(move || first.emit(Severity::Info, "order sent", &[]));
+    let logs_first = on_an_armed_thread(OnLarge::Record, move || first.emit(Severity::Info, "order sent", &[]));
     // A span first: the allocator's spans come back while the span buffers are made.
-    let spans_first = on_an_armed_thread(move || tracer.span("order").start().end());
+    let spans_first = on_an_armed_thread(OnLarge::Record, move || tracer.span("order").start().end());
     for (exit, thread) in [logs_first, spans_first] {
         drop(exit);
         assert!(thread.join().is_ok(), "the thread recorded without a panic");
@@ -117,4 +142,27 @@ fn records_made_from_inside_the_allocator_while_buffers_are_made_are_dropped_and
     assert_eq!(spans.len() as u64, 1 + lost_records, "the span, and one per record lost: {spans:?}");
     assert!(lost_spans >= 1 && lost_records >= 1, "lost while the buffers were made: {lost_spans} {lost_records}");
     drop(logger);
+}
+
+/// A span started on one thread and ended on a fresh one, whose buffers are being made when the
+/// pipeline shuts down: its end read "running" before, and it reaches the new ring after the
+/// pipeline's last drain. It is counted as dropped at shutdown; until session 42 it stayed in the
+/// ring, neither exported nor counted.
+#[test]
+fn a_span_ended_on_a_fresh_thread_while_the_pipeline_shuts_down_is_counted() {
+    let collector = nanotel_testing::TestCollector::start().unwrap();
+    let pipeline = Pipeline::builder().without_env().with_endpoint(collector.endpoint()).build().unwrap();
+    let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+    tracers.attach(&pipeline);
+    let handle = pipeline.handle();
+    let span = tracers.tracer("gateway").span("handed over").start();
+    *TO_SHUT_DOWN.lock().unwrap() = Some(pipeline);
+    let (exit, thread) = on_an_armed_thread(OnLarge::ShutDown, move || span.end());
+    drop(exit);
+    assert!(thread.join().is_ok());
+    assert!(TO_SHUT_DOWN.lock().unwrap().is_none(), "shut down while the thread made its buffers");
+    let traces = handle.accounting().traces;
+    assert_eq!(traces.enqueued, 1, "{traces:?}");
+    assert_eq!(traces.dropped["shutdown"], 1, "counted, not left in the new ring: {traces:?}");
+    assert_eq!(tracers.drain(usize::MAX, |_, _| ()), 0);
 }

@@ -254,6 +254,7 @@ impl<O: RingOwner> Rings<O> {
             NoSide::ThreadExit => &self.orphaned,
             NoSide::OutOfMemory => &self.unallocated,
             NoSide::Reentered => &self.reentered,
+            NoSide::Closed => return self.count_late(1),
         };
         // Relaxed: a tally.
         counter.fetch_add(1, Ordering::Relaxed);
@@ -398,6 +399,9 @@ pub(crate) enum NoSide {
     /// The thread was making or finding its side when the item came: offered from inside an
     /// allocation that the making did (a global allocator that records spans or logs).
     Reentered,
+    /// The thread made its side, and meanwhile the last pipeline draining the rings shut down
+    /// (see [`find_or_register`]).
+    Closed,
 }
 
 /// After a side could not be allocated, how many of the thread's items (of one kind of owner) are
@@ -486,11 +490,20 @@ fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Result<
             let this = Arc::as_ptr(owner);
             // SAFETY: the list's sides are live (see `ThreadSides`), and none is borrowed here.
             let found = threads.list.iter().find(|side| unsafe { side.as_ref() }.owner.as_ptr() == this);
+            let made = found.is_none();
             let side = match found {
                 Some(side) => *side,
                 None => register(owner, &mut threads)?,
             };
             last.remember(this, side);
+            // The caller read "not closed" before it came here, and making a side takes long
+            // (megabytes allocated, and written whole when pages are backed at start): the last
+            // pipeline's final drain may have run meanwhile, and would never see this item. Read
+            // again now, the window back to the few instructions `Rings::detach` states (until
+            // session 42 a span ended on a fresh thread during shutdown was lost uncounted).
+            if made && owner.rings().is_closed() {
+                return Err(NoSide::Closed);
+            }
             Ok(side)
         })
         .unwrap_or(Err(NoSide::ThreadExit))
