@@ -446,10 +446,15 @@ bound!(
 );
 
 impl<N: Number> Gauge<N> {
-    /// Sets the series of `attributes` to `value`.
+    /// Sets the series of `attributes` to `value`; NaN and infinities are ignored (they make no
+    /// series).
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value);
+        if value.is_finite() {
+            self.inner.record(attributes, value);
+        } else {
+            ignore();
+        }
     }
 
     /// The series of `attributes`, resolved once.
@@ -761,10 +766,15 @@ impl<N: Number> std::fmt::Debug for BoundHistogram<N> {
 }
 
 impl<N: Number> Histogram<N> {
-    /// Records `value` in the series of `attributes`; NaN and infinities are ignored.
+    /// Records `value` in the series of `attributes`; NaN and infinities are ignored (they make
+    /// no series: until session 42 they made one, exported as an empty point).
     #[inline]
     pub fn record(&self, value: N, attributes: &[KeyValue]) {
-        self.inner.record(attributes, value);
+        if value.is_finite() {
+            self.inner.record(attributes, value);
+        } else {
+            ignore();
+        }
     }
 
     /// The series of `attributes`, resolved once.
