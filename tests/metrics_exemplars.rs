@@ -356,3 +356,30 @@ fn exemplars_carry_the_attributes_a_view_removed() {
         );
     }
 }
+
+/// An exponential histogram keeps at most min(20, its view's `max_size`) exemplars, as the
+/// specification recommends; until session 42 it kept 20 whatever `max_size`.
+#[test]
+fn an_exponential_histograms_exemplars_are_at_most_its_max_size() {
+    use nanotel::metrics::Aggregation;
+    let meters = MeterProvider::builder()
+        .without_env()
+        .with_exemplar_filter(ExemplarFilter::AlwaysOn)
+        .with_view(
+            View::new("latency.small")
+                .with_aggregation(Aggregation::Base2ExponentialHistogram { max_size: 4, max_scale: 20 }),
+        )
+        .build();
+    let meter = meters.meter("desk");
+    let (small, fine) = (
+        meter.f64_histogram("latency.small").build().unwrap(),
+        meter.f64_histogram("latency.fine").with_exponential_buckets().build().unwrap(),
+    );
+    for value in 1..=30 {
+        small.record(f64::from(value), &[]);
+        fine.record(f64::from(value), &[]);
+    }
+    let metrics: Vec<Metric> = meters.collect().into_iter().flat_map(|s| s.metrics).collect();
+    assert_eq!(exemplars(metric(&metrics, "latency.small")).concat().len(), 4);
+    assert_eq!(exemplars(metric(&metrics, "latency.fine")).concat().len(), 20, "the default max_size keeps 20");
+}

@@ -82,8 +82,8 @@ pub(crate) const FILTERED_INLINE: usize = 4;
 /// removed than a place keeps for a record with an attribute slice; its value is how many more.
 pub const FILTERED_LEFT_OUT_KEY: &str = "nanotel.exemplar.filtered_attributes.left_out";
 
-/// The size of an exponential histogram stripe's reservoir: min(20, 160 buckets), as the
-/// specification recommends.
+/// The most an exponential histogram stripe's reservoir holds: min(20, its `max_size` buckets), as
+/// the specification recommends.
 pub(crate) const EXPONENTIAL_RESERVOIR: usize = 20;
 /// The size of a sum stripe's reservoir: one, as the specification's default for
 /// `SimpleFixedSizeExemplarReservoir` in most SDKs (a Prometheus sample carries one exemplar).

@@ -226,14 +226,16 @@ impl ExpoCells {
     pub(crate) fn with_stripes(stripes: usize, max_size: usize, max_scale: i32, exemplars: impl Into<Keeping>) -> Self {
         let max_size = max_size.clamp(2, MAX_SIZE);
         let exemplars = exemplars.into();
-        let size = Self::reservoir_size(exemplars.filter);
+        let size = Self::reservoir_size(exemplars.filter, max_size);
         let stripes = Stripes::new(stripes, || Stripe::new(max_scale, size, exemplars.removes));
         ExpoCells { stripes, max_scale, max_size, exemplars }
     }
 
-    fn reservoir_size(exemplars: ExemplarFilter) -> usize {
+    /// A stripe's reservoir: min(20, `max_size`), as the specification recommends (until session
+    /// 42 always 20, whatever a view's `max_size`).
+    fn reservoir_size(exemplars: ExemplarFilter, max_size: usize) -> usize {
         if exemplars.keeps_any() {
-            EXPONENTIAL_RESERVOIR
+            EXPONENTIAL_RESERVOIR.min(max_size)
         } else {
             0
         }
@@ -249,7 +251,7 @@ impl ExpoCells {
             return super::ignored_values::ignore();
         }
         let exemplar = self.exemplars.filter.admit();
-        let size = Self::reservoir_size(self.exemplars.filter);
+        let size = Self::reservoir_size(self.exemplars.filter, self.max_size);
         let removes = self.exemplars.removes;
         let held = self.stripes.claim(stripe::slot(), || Stripe::new(self.max_scale, size, removes));
         record_held(held, value, float, exemplar, removed);
@@ -280,7 +282,7 @@ impl ExpoCells {
             merged.merge_within(&state, self.max_size);
             samples.push(sample);
         }
-        (merged, merge(samples, EXPONENTIAL_RESERVOIR))
+        (merged, merge(samples, EXPONENTIAL_RESERVOIR.min(self.max_size)))
     }
 }
 
