@@ -159,7 +159,10 @@ fn http_equivalent(code: u32) -> u16 {
 }
 
 /// The `RetryInfo` of a `grpc-status-details-bin` value (base64, padded or not, of a
-/// `google.rpc.Status`), if it holds one, as its `retry_delay` (`None` when it has none).
+/// `google.rpc.Status`), if it holds one, as its `retry_delay`: `None` when it has none, or one of
+/// zero or less, which OTLP says to take as no delay asked (the exporter's own backoff applies).
+/// Until session 42 such a delay paced the batch at the shortest pause, its attempts never
+/// counted: a collector answering every call so had it resent every 100 ms for ever.
 #[expect(clippy::option_option, reason = "the outer `Option` says whether there was anything, the inner what it held")]
 fn retry_info(value: &[u8]) -> Option<Option<Duration>> {
     let trimmed = value.trim_ascii();
@@ -168,12 +171,12 @@ fn retry_info(value: &[u8]) -> Option<Option<Duration>> {
     let status = <StatusDetails as prost::Message>::decode(bytes.as_slice()).ok()?;
     let info = status.details.iter().find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))?;
     let info = <RetryInfo as prost::Message>::decode(info.value.as_slice()).ok()?;
-    Some(info.retry_delay.map(|delay| {
-        // A negative delay means "now".
+    let delay = info.retry_delay.map(|delay| {
         let seconds = u64::try_from(delay.seconds).unwrap_or(0);
         let nanos = u32::try_from(delay.nanos).unwrap_or(0).min(999_999_999);
         Duration::new(seconds, nanos)
-    }))
+    });
+    Some(delay.filter(|delay| !delay.is_zero()))
 }
 
 /// `google.rpc.Status`, only its details (field 3).
@@ -255,6 +258,11 @@ mod tests {
             outcome_of(&[("grpc-status", "8"), ("grpc-status-details-bin", "!!not base64")]),
             ExportOutcome::Failed { status: 429, .. }
         ));
+        // A delay of zero or less asks for none: the exporter's backoff applies.
+        for nothing in [(0, 0), (-5, 0), (0, -1)] {
+            let asked = outcome_of(&[("grpc-status", "14"), ("grpc-status-details-bin", &details(Some(nothing)))]);
+            assert!(matches!(asked, ExportOutcome::Retryable { retry_after: None, .. }), "{nothing:?}: {asked:?}");
+        }
         // A delay on another retryable code is honoured as well.
         let unavailable = outcome_of(&[("grpc-status", "14"), ("grpc-status-details-bin", &with)]);
         assert!(matches!(unavailable, ExportOutcome::Retryable { retry_after: Some(d), .. } if d.as_millis() == 2500));
