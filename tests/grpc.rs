@@ -260,6 +260,18 @@ fn a_stream_reset_on_a_kept_connection_is_a_failed_attempt() {
     assert_eq!((failed, retries), (1, 1));
 }
 
+/// An answer that breaks HTTP/2 for nanotel's own h2 (a status over the header limit, so large
+/// that h2 ends the connection with a GOAWAY of its own) is a failed attempt: the collector took
+/// the request, so it is not sent again within the attempt as for a connection the collector
+/// closed. Until session 42 h2's own GOAWAY read as the collector's, and the request went again at
+/// once, uncounted.
+#[test]
+fn a_connection_our_h2_ends_is_a_failed_attempt() {
+    let huge = Reply::Status { code: 400, retry_after: None, message: "x".repeat(300_000) };
+    let (failed, _) = a_second_span_on_a_kept_connection([Reply::Accept, huge, Reply::Accept], Duration::ZERO);
+    assert_eq!(failed, 1);
+}
+
 /// Exports a span to a collector answering the traces with `replies`, waits `pause`, exports a
 /// second on the connection the first kept, and returns the traces' failed requests and retries
 /// once both went out (the accounting checked whole).

@@ -169,8 +169,11 @@ impl GrpcClient {
         response.await.map_err(|e| {
             // The connection broke (closed, reset under it), or the collector's GOAWAY or
             // REFUSED_STREAM says it did not take the request: no other stream reset (a refusal,
-            // a cancel, ENHANCE_YOUR_CALM) is taken for a connection gone.
-            let gone = e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM);
+            // a cancel, ENHANCE_YOUR_CALM) is taken for a connection gone, nor a GOAWAY h2 sent
+            // itself because the answer broke HTTP/2 (the collector took the request: until
+            // session 42 it went again at once, uncounted).
+            let refused = e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM);
+            let gone = e.is_io() || (refused && e.is_remote());
             let error = connection_error("waiting for the answer", e);
             if gone {
                 Unasked::ConnectionGone(error)
