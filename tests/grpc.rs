@@ -414,3 +414,70 @@ fn a_connection_specific_header_is_skipped_over_grpc() {
     assert!(builder(&collector).with_header("Connection", "keep-alive").build().is_err());
     assert!(builder(&collector).with_header("Content-Type", "text/plain").build().is_err());
 }
+
+/// A collector that opens a large flow-control window, then stops reading its socket (a process
+/// stopped, a host whose receive path is stuck): each attempt's connection cannot even send its
+/// goodbye once the call times out. It is closed a grace period after being let go; until
+/// session 42 each attempt left its connection (a socket, and the batch's body queued on it) for
+/// the life of the process.
+#[test]
+fn a_collector_that_stops_reading_leaves_no_connection_behind() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            // SETTINGS (initial window 2^31-1), then a connection WINDOW_UPDATE near the most
+            // allowed; the client's frames are never read.
+            let frames = [
+                &[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff][..],
+                &[0, 0, 4, 8, 0, 0, 0, 0, 0, 0x7f, 0xff, 0, 0][..],
+            ];
+            let _ = frames.iter().try_for_each(|frame| stream.write_all(frame));
+            held.push(stream);
+        }
+    });
+    let collector = TestCollector::start().unwrap();
+    let pipeline = builder(&collector)
+        .with_endpoint(format!("http://127.0.0.1:{port}"))
+        .with_compression(Compression::None)
+        .with_timeout(Duration::from_millis(300))
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    // Far more than the two sockets' buffers take.
+    let mut large = span(0);
+    large.name =
+        (0..16u32 << 20).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    pipeline.handle().send_span(&scope(), large);
+    assert!(wait_for(|| pipeline.accounting().traces.dropped_total() == 1), "{}", pipeline.accounting().to_json());
+    let traces = pipeline.accounting().traces;
+    assert_eq!(traces.failed_requests, 3, "{}", pipeline.accounting().to_json());
+    let established = || established_connections_to(port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while established() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(established(), 0, "every attempt's connection was closed");
+    assert_identity(&pipeline.shutdown(Duration::from_secs(1)).accounting);
+}
+
+/// This process's TCP connections to `port` on 127.0.0.1 that are established.
+fn established_connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}

@@ -176,7 +176,16 @@ impl Transport {
                 Poll::Ready(done)
             }
         });
-        self.runtime().block_on(async { tokio::time::timeout(slice, finished).await.unwrap_or_default() })
+        self.runtime().block_on(async {
+            let done = tokio::time::timeout(slice, finished).await.unwrap_or_default();
+            if !done.is_empty() {
+                // One turn of the runtime for what the finished requests left to it (a gRPC
+                // connection let go of is ended as an aborted task, which runs only while the
+                // runtime does, and it does not run between requests).
+                tokio::task::yield_now().await;
+            }
+            done
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 use tokio_rustls::TlsConnector;
 
 use super::connection_error;
@@ -35,11 +36,11 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
 /// Connects to the collector at `url` (with `tls` for `https`) and starts HTTP/2 on the
-/// connection.
+/// connection; the task driving it (see [`handshake`]) can be ended with the handle returned.
 pub(super) async fn connect(
     url: &reqwest::Url,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<SendRequest<Bytes>, TransportError> {
+) -> Result<(SendRequest<Bytes>, AbortHandle), TransportError> {
     let host = url.host_str().unwrap_or_default();
     // The URL parser keeps IPv6 literals in brackets, which resolving does not take.
     let address = crate::export::endpoint::unbracketed(host);
@@ -62,7 +63,7 @@ pub(super) async fn connect(
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Bytes>, TransportError>
+async fn handshake<T>(io: T) -> Result<(SendRequest<Bytes>, AbortHandle), TransportError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -79,11 +80,12 @@ where
         .await
         .map_err(|e| connection_error("the HTTP/2 handshake", e))?;
     // The connection makes progress whenever the runtime runs, i.e. while requests are driven;
-    // it ends, and its streams fail, when the collector closes it or it breaks.
-    tokio::spawn(async move {
+    // it ends, and its streams fail, when the collector closes it or it breaks, or when the
+    // connection is let go of (a collector that stopped reading never lets it end by itself).
+    let task = tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok(sender)
+    Ok((sender, task.abort_handle()))
 }
 
 /// The addresses in the order to try them (RFC 8305): families alternating, starting with the

@@ -25,7 +25,7 @@
 mod connect;
 pub(crate) mod status;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,6 +35,7 @@ use bytes::{Bytes, BytesMut};
 use h2::client::SendRequest;
 use h2::RecvStream;
 use http::HeaderMap;
+use tokio::task::AbortHandle;
 
 use super::response::MAX_RESPONSE_BODY;
 use super::transport::{Request, SendResult, TransportError, USER_AGENT};
@@ -54,7 +55,61 @@ fn method_path(signal: Signal) -> &'static str {
 
 /// The connection to a collector, or none yet; its lock makes concurrent lanes wait for one
 /// connection rather than each open their own.
-type Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Bytes>>>>;
+type Slot = Rc<tokio::sync::Mutex<Option<Held>>>;
+
+/// A connection kept for the next calls: what opens streams on it, and its state.
+struct Held {
+    sender: SendRequest<Bytes>,
+    state: Rc<ConnectionState>,
+}
+
+/// What a connection's calls share: how many run on it, whether it was let go of, and the task
+/// that drives it.
+///
+/// A connection let go of is closed (its task ended) once no call runs on it: the calls of
+/// other signals on it end first, by their answer or their timeout. A connection let go of after
+/// a timeout may belong to a collector that stopped reading, where h2 can never send its goodbye
+/// and its task (the socket, and the bodies queued on it) would otherwise stay for the life of
+/// the process (until session 42: one per timed-out attempt).
+struct ConnectionState {
+    calls: Cell<usize>,
+    let_go: Cell<bool>,
+    task: AbortHandle,
+}
+
+impl ConnectionState {
+    fn new(task: AbortHandle) -> Rc<Self> {
+        Rc::new(ConnectionState { calls: Cell::new(0), let_go: Cell::new(false), task })
+    }
+
+    /// No later call uses the connection: closed now if no call runs on it, else by the last.
+    fn let_go(&self) {
+        self.let_go.set(true);
+        if self.calls.get() == 0 {
+            self.task.abort();
+        }
+    }
+}
+
+/// A call on a connection, for as long as it runs.
+struct OnConnection(Rc<ConnectionState>);
+
+impl OnConnection {
+    fn new(state: Rc<ConnectionState>) -> Self {
+        state.calls.set(state.calls.get() + 1);
+        OnConnection(state)
+    }
+}
+
+impl Drop for OnConnection {
+    fn drop(&mut self) {
+        let state = &self.0;
+        state.calls.set(state.calls.get() - 1);
+        if state.calls.get() == 0 && state.let_go.get() {
+            state.task.abort();
+        }
+    }
+}
 
 /// The gRPC side of the transport: one connection per collector address (`scheme://host:port`)
 /// and signal TLS setting. Cheap to clone; clones share the connections. Lives on the exporter
@@ -113,11 +168,12 @@ impl GrpcClient {
         format!("{}://{}:{} {:p}", url.scheme(), url.host_str().unwrap_or_default(), port_of(url), Arc::as_ptr(tls))
     }
 
-    /// Lets go of `request`'s connection, unless a call is connecting it now (that one is fresh).
+    /// Lets go of `request`'s connection, unless a call is connecting it now (that one is fresh):
+    /// it is closed once no call runs on it.
     fn forget_connection(&self, request: &Request) {
         if let Some(slot) = self.connections.borrow().get(&self.connection_key(request)) {
-            if let Ok(mut current) = slot.try_lock() {
-                *current = None;
+            if let Some(held) = slot.try_lock().ok().and_then(|mut current| current.take()) {
+                held.state.let_go();
             }
         }
     }
@@ -129,15 +185,18 @@ impl GrpcClient {
     /// 40 that was a failed attempt: a backoff, a breaker failure and a warning on stderr after
     /// every idle close). Any other failure, a stream reset among them, fails the attempt.
     async fn call(&self, request: &Request) -> SendResult {
-        let (sender, kept) = self.ready_sender(request).await?;
+        let (sender, kept, state) = self.ready_sender(request).await?;
+        let mut on = OnConnection::new(state);
         let response = match self.ask(sender, request).await {
             Err(Unasked::ConnectionGone(_)) if kept => {
                 self.forget_connection(request);
-                let (sender, _) = self.ready_sender(request).await?;
+                let (sender, _, state) = self.ready_sender(request).await?;
+                on = OnConnection::new(state);
                 self.ask(sender, request).await.map_err(Unasked::into_error)?
             }
             asked => asked.map_err(Unasked::into_error)?,
         };
+        let _on = on;
         let (parts, body) = response.into_parts();
         if parts.headers.contains_key("grpc-status") {
             // Trailers-only: the status is all there is.
@@ -184,21 +243,30 @@ impl GrpcClient {
     }
 
     /// A sender ready for a new stream on the collector's connection, connecting when there is
-    /// none or it has closed; and whether the connection was kept from an earlier call.
-    async fn ready_sender(&self, request: &Request) -> Result<(SendRequest<Bytes>, bool), TransportError> {
+    /// none or it has closed; whether the connection was kept from an earlier call; its state.
+    async fn ready_sender(
+        &self,
+        request: &Request,
+    ) -> Result<(SendRequest<Bytes>, bool, Rc<ConnectionState>), TransportError> {
         let (url, tls) = (&request.url, &self.tls[request.signal as usize]);
         let slot = Rc::clone(self.connections.borrow_mut().entry(self.connection_key(request)).or_default());
         let mut current = slot.lock().await;
         if let Some(existing) = current.take() {
-            if let Ok(ready) = existing.ready().await {
-                *current = Some(ready.clone());
-                return Ok((ready, true));
+            if let Ok(ready) = existing.sender.ready().await {
+                *current = Some(Held { sender: ready.clone(), state: Rc::clone(&existing.state) });
+                return Ok((ready, true, existing.state));
             }
+            // Closed: its task is ending, or stuck on a collector that stopped reading.
+            existing.state.let_go();
         }
-        let fresh = connect::connect(url, tls).await?;
-        let ready = fresh.ready().await.map_err(|e| connection_error("starting HTTP/2", e))?;
-        *current = Some(ready.clone());
-        Ok((ready, false))
+        let (fresh, task) = connect::connect(url, tls).await?;
+        let state = ConnectionState::new(task);
+        let ready = fresh.ready().await.map_err(|e| {
+            state.let_go();
+            connection_error("starting HTTP/2", e)
+        })?;
+        *current = Some(Held { sender: ready.clone(), state: Rc::clone(&state) });
+        Ok((ready, false, state))
     }
 }
 
