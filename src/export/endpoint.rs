@@ -191,11 +191,18 @@ fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(error("the URL has no host".to_owned()));
     }
+    if url.username().is_empty() && url.password().is_none() && value.contains('@') {
+        // `https://amy:12#34@collector` parses as host `amy`, port 12: the telemetry would go
+        // there, and the password with it.
+        return Err(error(
+            "an '@' after the host: a user name or password holding '/', '?' or '#' must escape them \
+             (%2F, %3F, %23)"
+                .to_owned(),
+        ));
+    }
     Ok(url)
 }
 
-/// The value with anything between `://` and an `@` before the path replaced, so that a password
-/// in a rejected URL does not end up in logs.
 /// An IPv6 address as URLs write it (`[::1]`; a URL's `host_str`, or
 /// `OTEL_EXPORTER_PROMETHEUS_HOST` as it may be given) without its brackets, which a resolver or
 /// an address parser does not take; any other host as it is.
@@ -222,11 +229,14 @@ pub(crate) fn take_credentials(mut url: Url) -> (Url, Option<String>) {
     (url, Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))))
 }
 
+/// The value with anything between `://` and its last `@` replaced, so that a password in a
+/// rejected URL does not end up in logs. The last `@` of the whole value, not of what a URL parser
+/// takes for the authority: a password holding an unescaped `/`, `?` or `#` ends the authority
+/// there (`https://amy:s3cr#t@c` reads as host `amy`, port `s3cr`), and until session 42 the
+/// message quoted it.
 fn without_credentials(value: &str) -> String {
     let authority_start = value.find("://").map_or(0, |at| at + 3);
-    let authority_len = value[authority_start..].find(['/', '?', '#']).unwrap_or(value.len() - authority_start);
-    let authority = &value[authority_start..authority_start + authority_len];
-    match authority.rfind('@') {
+    match value[authority_start..].rfind('@') {
         Some(at) => format!("{}***{}", &value[..authority_start], &value[authority_start + at..]),
         None => value.to_owned(),
     }
@@ -367,7 +377,16 @@ mod tests {
         assert!(!message.contains("hunter2"), "{message}");
         assert!(message.contains("ftp://***@c:21/x"), "{message}");
         assert_eq!(without_credentials("no-scheme@host"), "***@host");
-        assert_eq!(without_credentials("http://c/path@x"), "http://c/path@x");
+        assert_eq!(without_credentials("http://c/path@x"), "http://***@x");
+        // A password with an unescaped '#', '?' or '/' is not what a URL parser takes for one:
+        // it is still left out, and the value refused rather than read as another host.
+        for value in
+            ["https://amy:s3cr#t@collector:4318", "https://amy:12#34@c", "https://amy:12?34@c", "https://amy:1/2@c"]
+        {
+            let message = rejected(Signal::Traces, Some(value), None).to_string();
+            assert!(message.contains("https://***@"), "{message}");
+            assert!(!message.contains("amy") && !message.contains("34") && !message.contains("s3cr"), "{message}");
+        }
     }
 
     #[test]
