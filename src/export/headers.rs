@@ -46,7 +46,7 @@ pub struct ParsedHeaders {
 ///     parsed.errors,
 ///     [
 ///         "header entry 3 skipped: it has no '=' between a key and a value (as is entry 5)",
-///         "header entry 4 skipped: the key \"bad key\" is not a valid HTTP header name",
+///         "header entry 4 skipped: the key \"bad\" is not a valid HTTP header name: ' ' follows (the rest is not shown)",
 ///     ]
 /// );
 /// ```
@@ -77,8 +77,8 @@ fn parse_entry(entry: &str) -> Result<(String, String), String> {
     if key.is_empty() {
         return Err("the key is empty".to_owned());
     }
-    if !key.bytes().all(is_tchar) {
-        return Err(format!("the key {} is not a valid HTTP header name", quoted(&key)));
+    if let Some(at) = key.find(|c: char| !c.is_ascii() || !is_tchar(c as u8)) {
+        return Err(not_a_name(&key, at));
     }
     let key = key.to_ascii_lowercase();
     if is_connection_specific(&key) {
@@ -122,6 +122,20 @@ fn is_tchar(byte: u8) -> bool {
 
 /// A key for an error message: quoted, control characters escaped, and cut short so that a value
 /// pasted where a key belongs cannot flood the log.
+/// Why `key`, whose first character a header name cannot hold is at `at`, is refused. Only what
+/// comes before that character is quoted: a key is cut at the entry's first `=`, so an entry
+/// written as HTTP writes a header (`Authorization: Basic dXNlcjpwYXNz==`) has the credential in
+/// its key (until session 42 quoted whole, on stderr).
+fn not_a_name(key: &str, at: usize) -> String {
+    let bad = key[at..].chars().next().unwrap_or_default().escape_debug();
+    let rest = if key[at..].chars().nth(1).is_some() { " (the rest is not shown)" } else { "" };
+    if at == 0 {
+        format!("the key is not a valid HTTP header name: it starts with '{bad}'{rest}")
+    } else {
+        format!("the key {} is not a valid HTTP header name: '{bad}' follows{rest}", quoted(&key[..at]))
+    }
+}
+
 fn quoted(key: &str) -> String {
     const SHOWN: usize = 64;
     let mut out = String::from("\"");
@@ -245,9 +259,29 @@ mod tests {
         let parsed = parse_headers("bad key=1,=2,x(y)=3,k%0A=4,ünï=5,%20=6,good_key.v1=7");
         assert_eq!(pairs(&parsed), [("good_key.v1", "7")]);
         assert_eq!(parsed.errors.len(), 6, "{:?}", parsed.errors);
-        assert!(parsed.errors[0].contains("\"bad key\" is not a valid HTTP header name"));
+        assert!(parsed.errors[0].contains("\"bad\" is not a valid HTTP header name: ' ' follows (the rest"));
         assert!(parsed.errors[1].contains("the key is empty"), "{}", parsed.errors[1]);
-        assert!(parsed.errors[3].contains("\"k\\n\""), "{}", parsed.errors[3]);
+        assert!(
+            parsed.errors[3].ends_with("the key \"k\" is not a valid HTTP header name: '\\n' follows"),
+            "{}",
+            parsed.errors[3]
+        );
+        assert!(parsed.errors[4].contains("it starts with 'ü' (the rest"), "{}", parsed.errors[4]);
+    }
+
+    /// An entry written as HTTP writes a header has its credential in what is cut as the key
+    /// (at the first `=`, base64's padding): only what comes before the first character a name
+    /// cannot hold is quoted.
+    #[test]
+    fn a_key_holding_a_credential_is_not_quoted_past_its_name() {
+        let parsed = parse_headers("Authorization: Basic dXNlcjpwYXNz==");
+        assert_eq!(parsed.errors.len(), 1);
+        assert!(
+            !parsed.errors[0].contains("dXNlcjpwYXNz") && !parsed.errors[0].contains("Basic"),
+            "{}",
+            parsed.errors[0]
+        );
+        assert!(parsed.errors[0].contains("\"Authorization\""), "{}", parsed.errors[0]);
     }
 
     #[test]
@@ -261,10 +295,10 @@ mod tests {
 
     #[test]
     fn long_keys_are_cut_in_messages() {
-        let key = "k ".repeat(100);
+        let key = format!("{}(x", "k".repeat(100));
         let parsed = parse_headers(&format!("{key}=v"));
         assert_eq!(parsed.errors.len(), 1);
-        assert!(parsed.errors[0].len() < 150, "{}", parsed.errors[0]);
+        assert!(parsed.errors[0].len() < 200, "{}", parsed.errors[0]);
         assert!(parsed.errors[0].contains('…'));
     }
 
