@@ -27,8 +27,12 @@ use std::fmt::Write as _;
 pub(crate) const MAX_CPUS: usize = 1024;
 
 /// The CPUs of a list such as `0-3,8`, sorted, each once; or why it is not one.
+///
+/// Each CPU is marked once in a set of [`MAX_CPUS`], however often the list names it: until
+/// session 42 every range was listed out before duplicates were removed, so `0-1023` written ten
+/// thousand times (70 KB of text) made a list of ten million numbers, kept for the process's life.
 pub(crate) fn parse(text: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
+    let mut named = [false; MAX_CPUS];
     for part in text.split(',').map(str::trim) {
         let (first, last) = match part.split_once('-') {
             Some((first, last)) => (number(first)?, number(last)?),
@@ -37,9 +41,9 @@ pub(crate) fn parse(text: &str) -> Result<Vec<usize>, String> {
         if first > last {
             return Err(format!("the range {part:?} runs backwards"));
         }
-        cpus.extend(first..=last);
+        named[first..=last].fill(true);
     }
-    checked(cpus)
+    checked(named.iter().enumerate().filter_map(|(cpu, named)| named.then_some(cpu)).collect())
 }
 
 /// `cpus` sorted, each once; or why they are not a list to run on (none, or a number past
@@ -176,6 +180,15 @@ mod tests {
         ] {
             assert_eq!(parse(text), Err(why.to_owned()), "{text:?}");
         }
+    }
+
+    /// A list naming the same CPUs again and again takes the memory of the CPUs it names, not of
+    /// its text times the range (until session 42, ten million entries here).
+    #[test]
+    fn a_list_repeating_a_range_keeps_each_cpu_once() {
+        let cpus = parse(&vec!["0-1023"; 10_000].join(",")).unwrap();
+        assert_eq!(cpus.len(), MAX_CPUS);
+        assert!(cpus.capacity() <= MAX_CPUS, "{}", cpus.capacity());
     }
 
     /// A list none of whose CPUs this process may run on is refused (and the thread stays where
