@@ -60,23 +60,28 @@ fn parse_options() -> Result<Options, String> {
         scenarios: Vec::new(),
         ring_capacity: None,
     };
-    let mut args = std::env::args().skip(1);
+    // `args_os`: `args` panics on an argument that is not UTF-8 (until session 42, exit 101).
+    let mut args =
+        std::env::args_os().skip(1).map(|arg| arg.into_string().map_err(|arg| format!("{arg:?} is not UTF-8")));
     while let Some(arg) = args.next() {
+        let arg = arg?;
         let mut seconds = |name: &str| -> Result<Duration, String> {
-            let value = args.next().ok_or_else(|| format!("{name} needs a value"))?;
-            value.parse().map(Duration::from_secs).map_err(|_| format!("{name}: {value:?} is not a whole number"))
+            let value = args.next().ok_or_else(|| format!("{name} needs a value"))??;
+            // At most a century: the run's deadline must fit the clock.
+            let seconds: u64 = value.parse().map_err(|_| format!("{name}: {value:?} is not a whole number"))?;
+            Ok(Duration::from_secs(seconds.min(100 * 365 * 24 * 3600)))
         };
         match arg.as_str() {
             "--duration" => options.duration = seconds("--duration")?,
             "--idle" => options.idle = seconds("--idle")?,
             "--ring-capacity" => {
-                let value = args.next().ok_or("--ring-capacity needs a value")?;
+                let value = args.next().ok_or("--ring-capacity needs a value")??;
                 let capacity =
                     value.parse().map_err(|_| format!("--ring-capacity: {value:?} is not a whole number"))?;
                 options.ring_capacity = Some(capacity);
             }
             "--exporter" => {
-                options.export = match args.next().as_deref() {
+                options.export = match args.next().transpose()?.as_deref() {
                     Some("noop") => Export::Noop,
                     Some("encode") => Export::Encode,
                     Some("collector") => Export::Collector,

@@ -214,6 +214,20 @@ fn a_disabled_sdk_runs_and_reports_nothing() {
     }
 }
 
+/// The sustained-rate example's flags are read as the demo's: an argument that is not UTF-8 is a
+/// usage error (until session 42 it panicked, exit 101).
+#[test]
+fn the_sustained_rate_example_refuses_an_argument_it_cannot_read() {
+    let path = demo().get_program().to_owned();
+    let path = std::path::Path::new(&path).with_file_name(format!("sustained_rate{}", std::env::consts::EXE_SUFFIX));
+    let output = Command::new(path)
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"1x\xff"))
+        .output()
+        .expect("the example runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not UTF-8"), "{output:?}");
+}
+
 #[test]
 fn a_bad_flag_is_a_usage_error() {
     let output = demo().args(["--duration", "soon"]).output().expect("the demo runs");
