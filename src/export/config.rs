@@ -774,7 +774,7 @@ mod tests {
         assert_eq!(traces.batch.schedule_delay, Duration::from_secs(5));
         assert_eq!(traces.exporter, ExporterKind::Otlp);
         let all = problems.join("\n");
-        for needle in ["ftp://nope", "thrift", "brotli", "bad key", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
+        for needle in ["ftp://nope", "thrift", "brotli", "\"bad\"", "OTEL_BSP_SCHEDULE_DELAY", "zipkin"] {
             assert!(all.contains(needle), "no problem mentions {needle}: {all}");
         }
     }
@@ -979,8 +979,8 @@ mod tests {
                  using the first, \"console\" is skipped",
                 "OTEL_EXPORTER_OTLP_HEADERS: header entry 1 skipped: it has no '=' between a key and a value \
                  (as is entry 3)",
-                "OTEL_EXPORTER_OTLP_HEADERS: header entry 4 skipped: the key \"bad key\" is not a valid HTTP \
-                 header name (as is entry 5)",
+                "OTEL_EXPORTER_OTLP_HEADERS: header entry 4 skipped: the key \"bad\" is not a valid HTTP \
+                 header name: ' ' follows (the rest is not shown) (as is entry 5)",
                 "OTEL_RESOURCE_ATTRIBUTES: entry 2 is skipped: it has no '=' between a key and a value (as is entry 3)",
             ]
         );
