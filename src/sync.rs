@@ -62,3 +62,61 @@ impl<T> Mutex<T> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// Waiting for another thread to finish a step this one needs (an insert in progress, a span's
+/// ids being drawn, a span-table entry held), a bounded number of its instructions away: yields
+/// the first [`Patience::YIELDS`] times, then sleeps [`Patience::NAP`] at each look. A yield alone
+/// may never let that thread run: under a real-time policy (`SCHED_FIFO`, `SCHED_RR`)
+/// `sched_yield` hands the core only to threads of the same priority, so a waiter of higher
+/// priority on the core of a holder of lower priority would look for ever (until session 42 the
+/// span ids' and span table's waits only yielded). Under loom, a yield each time (loom models no
+/// time).
+pub(crate) struct Patience {
+    looks: u32,
+}
+
+impl Patience {
+    /// Yields before the waits start sleeping.
+    pub(crate) const YIELDS: u32 = 64;
+    /// The sleep of each look once the yields are spent.
+    #[cfg(not(nanotel_loom))]
+    pub(crate) const NAP: std::time::Duration = std::time::Duration::from_micros(50);
+
+    pub(crate) const fn new() -> Patience {
+        Patience { looks: 0 }
+    }
+
+    /// Lets the other thread run before this one looks again.
+    #[cold]
+    pub(crate) fn wait(&mut self) {
+        self.looks = self.looks.saturating_add(1);
+        #[cfg(not(nanotel_loom))]
+        if self.looks > Self::YIELDS {
+            std::thread::sleep(Self::NAP);
+        } else {
+            std::thread::yield_now();
+        }
+        #[cfg(nanotel_loom)]
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, not(nanotel_loom)))]
+mod tests {
+    use super::Patience;
+
+    /// Past its yields a wait sleeps, which lets a thread of any priority run (a yield lets only
+    /// those of the waiter's own).
+    #[test]
+    fn waits_sleep_once_the_yields_are_spent() {
+        let mut patience = Patience::new();
+        for _ in 0..Patience::YIELDS {
+            patience.wait();
+        }
+        let started = std::time::Instant::now();
+        for _ in 0..4 {
+            patience.wait();
+        }
+        assert!(started.elapsed() >= Patience::NAP * 4, "{:?}", started.elapsed());
+    }
+}

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::attributes::KeyValue;
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::Patience;
 
 use super::attribute_set::{self, AttributeSet, Live};
 use super::series_cache::{self, TableId};
@@ -69,16 +70,6 @@ impl<A> Series<A> {
             unlinking: AtomicBool::new(false),
         }
     }
-}
-
-/// What a binder does before it looks again, having met a series being unlinked (the table holds
-/// the flag only while it reads a count, or the series is gone) or an insert in progress (a
-/// bounded number of steps from its end).
-fn let_others_run() {
-    #[cfg(not(nanotel_loom))]
-    std::thread::yield_now();
-    #[cfg(nanotel_loom)]
-    loom::thread::yield_now();
 }
 
 /// What a holder of a handle that can bind its set again (the `metrics` recorder) learns of the
@@ -398,6 +389,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
     /// takes the overflow series only from a lookup that no insert could have misled (see
     /// `inserts`; the count of a misled one is taken back), and never a series being unlinked.
     fn bind_found(&self, find: impl for<'g> Fn(&'g Self, &'g Pin) -> &'g Series<A>) -> Arc<Series<A>> {
+        let mut patience = Patience::new();
         loop {
             let before = self.inserts.now();
             let pin = self.pin();
@@ -411,7 +403,7 @@ impl<A: Send + Sync + 'static> SeriesMap<A> {
             if let Some(shared) = self.shared(series) {
                 return shared;
             }
-            let_others_run();
+            patience.wait();
         }
     }
 

@@ -15,6 +15,8 @@ use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::sync::Patience;
+
 use super::ids;
 use super::span_context::{SpanContext, TraceFlags};
 use super::TraceState;
@@ -204,11 +206,14 @@ impl LazyContext {
 
     #[cold]
     fn draw_shared(&self) {
+        let mut patience = Patience::new();
         loop {
             // Acquire as in `get`.
             match self.state.load(Ordering::Acquire) {
                 READY => return,
-                DRAWING => std::thread::yield_now(),
+                // Another thread draws: a few instructions (its thread's first draw seeds its
+                // generator, a system call), unless it is preempted, by this one among others.
+                DRAWING => patience.wait(),
                 pending => {
                     // Acquire on success gives this thread the context as the last writer left it.
                     let won = self.state.compare_exchange(pending, DRAWING, Ordering::Acquire, Ordering::Relaxed);

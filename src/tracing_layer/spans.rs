@@ -41,7 +41,7 @@
 //!   yields its time slice.
 
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crate::sync::UnsafeCell;
+use crate::sync::{Patience, UnsafeCell};
 
 /// Entries per bucket: an id can live in any of them.
 const WAYS: usize = 4;
@@ -75,8 +75,9 @@ impl<T> Entry<T> {
         // Acquire pairs with the Release below: the previous holder's accesses happen before ours.
         // A compare-and-swap rather than a swap: as fast here, and under loom a spinning swap
         // kept reading the lock held after it was given back, so the models never ended.
+        let mut patience = Patience::new();
         while self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            Self::wait();
+            Self::wait(&mut patience);
         }
         // Acquire pairs with the insert's Release: a value published under this id is written.
         let result = (self.key.load(Ordering::Acquire) == id).then(|| {
@@ -89,16 +90,14 @@ impl<T> Entry<T> {
         result
     }
 
-    /// Spins a little, then gives up the time slice, while another thread holds the lock.
+    /// Spins a little, then lets the holder run (see [`Patience`]), while another thread holds
+    /// the lock.
     #[cold]
-    fn wait() {
+    fn wait(patience: &mut Patience) {
         for _ in 0..64 {
             std::hint::spin_loop();
         }
-        #[cfg(not(nanotel_loom))]
-        std::thread::yield_now();
-        #[cfg(nanotel_loom)]
-        loom::thread::yield_now();
+        patience.wait();
     }
 }
 

@@ -32,20 +32,12 @@
 //! another thread); the wait yields, then sleeps, so that an inserter of lower priority on the
 //! same core (a binder under `SCHED_FIFO`) still gets to finish.
 
-#[cfg(not(nanotel_loom))]
-use std::time::Duration;
-
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Patience;
 
 /// One insert in the low half, and one begun in the high half.
 const ONE_IN_PROGRESS: u64 = 1;
 const ONE_BEGUN: u64 = 1 << 32;
-
-/// Yields before the wait starts sleeping.
-const YIELDS: u32 = 64;
-/// The sleep between looks once the yields are spent.
-#[cfg(not(nanotel_loom))]
-const NAP: Duration = Duration::from_micros(50);
 
 /// The tally of a table's inserts: see the module's protocol.
 pub(super) struct Inserts(AtomicU64);
@@ -84,24 +76,11 @@ impl Inserts {
 
     /// Step 3: waits until no insert is in progress, yielding, then sleeping.
     pub(super) fn wait_settled(&self) {
-        let mut looks = 0u32;
+        let mut patience = Patience::new();
         while self.now().0 & (ONE_BEGUN - 1) != 0 {
-            looks = looks.saturating_add(1);
-            if looks <= YIELDS {
-                super::let_others_run();
-            } else {
-                nap();
-            }
+            patience.wait();
         }
     }
-}
-
-/// A sleep once yielding has not let the inserter finish (loom models no time: a yield there).
-fn nap() {
-    #[cfg(not(nanotel_loom))]
-    std::thread::sleep(NAP);
-    #[cfg(nanotel_loom)]
-    super::let_others_run();
 }
 
 impl Drop for InProgress<'_> {
