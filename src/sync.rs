@@ -77,6 +77,7 @@ pub(crate) struct Patience {
 
 impl Patience {
     /// Yields before the waits start sleeping.
+    #[cfg(not(nanotel_loom))]
     pub(crate) const YIELDS: u32 = 64;
     /// The sleep of each look once the yields are spent.
     #[cfg(not(nanotel_loom))]

@@ -90,3 +90,33 @@ fn providers_attached_again_after_shutdown_feed_the_new_pipeline() {
     let first_now = first_handle.accounting();
     assert_eq!((first_now.traces.enqueued, first_now.logs.enqueued), (1, 1), "nothing late on the first");
 }
+
+/// A provider's `drain` called from inside its own drain's callback (a sink that drains again,
+/// say to empty the rings before it returns) takes nothing and returns, for spans and log
+/// records alike; until session 42 it waited for itself for ever.
+#[test]
+fn a_drain_from_inside_a_drain_takes_nothing() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tracers = TracerProvider::builder().without_env().with_sampler(Sampler::AlwaysOn).build();
+        let loggers = LoggerProvider::builder().without_env().build();
+        let (tracer, logger) = (tracers.tracer("gateway"), loggers.logger("gateway"));
+        for _ in 0..2 {
+            tracer.span("order").start().end();
+            logger.emit(Severity::Info, "order", &[]);
+        }
+        let (mut spans, mut inner_spans) = (0, 0);
+        tracers.drain(usize::MAX, |_, _| {
+            spans += 1;
+            tracers.drain(usize::MAX, |_, _| inner_spans += 1);
+        });
+        let (mut records, mut inner_records) = (0, 0);
+        loggers.drain(usize::MAX, |_, _| {
+            records += 1;
+            loggers.drain(usize::MAX, |_, _| inner_records += 1);
+        });
+        let _ = done.send((spans, inner_spans, records, inner_records));
+    });
+    let counts = finished.recv_timeout(Duration::from_secs(10)).expect("the drains returned");
+    assert_eq!(counts, (2, 0, 2, 0));
+}

@@ -29,7 +29,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
-use std::sync::atomic::{self, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 // What the retirement handshake uses (see the module's protocol), which the loom model explores.
@@ -98,6 +98,9 @@ pub(crate) struct Rings<O: RingOwner> {
     /// Items offered by a thread while it was making its side: from inside an allocation the
     /// making did (a global allocator that records). Dropped, and counted as a full ring's.
     reentered: AtomicU64,
+    /// Which thread drains now (its [`this_thread`] mark; 0 when none): a drain called from inside
+    /// a drain's sink on the same thread takes nothing, rather than wait for itself.
+    draining: AtomicUsize,
     /// Set while no pipeline drains the rings: items are then counted in `late`, not offered.
     closed: AtomicBool,
     /// Set once the provider is gone (see the module's protocol).
@@ -139,6 +142,7 @@ impl<O: RingOwner> Rings<O> {
             orphaned: AtomicU64::new(0),
             unallocated: AtomicU64::new(0),
             reentered: AtomicU64::new(0),
+            draining: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             retired: HandshakeFlag::new(false),
             late: Late { state: Mutex::new(LateState { attached: 0, drops: None }), pending: AtomicU64::new(0) },
@@ -263,15 +267,24 @@ impl<O: RingOwner> Rings<O> {
     /// Pops up to `max` items (oldest first per thread, threads in turn) into `sink`, and says how
     /// many items were dropped since the last drain because a ring was full, how many because
     /// their thread had no side, and how full the fullest ring was (see [`Drained`]).
+    ///
+    /// A drain that `sink` starts on these rings (through the provider's public `drain`) takes
+    /// nothing: the lock is this thread's already (until session 42 it waited for itself for ever).
     pub(crate) fn drain(&self, max: usize, mut sink: impl FnMut(O::Item)) -> Drained {
+        let nothing = Drained { dropped: 0, orphaned: 0, unallocated: 0, fullest: 0.0, left_behind: false };
+        // Relaxed: only this thread stores its own mark, and reading it back needs no order.
+        if self.draining.load(Ordering::Relaxed) == this_thread() {
+            return nothing;
+        }
         // Made first, so dropped last: after the items popped, and the lock.
         let _scope = O::begin_drain();
         let mut consumers = self.consumers.lock();
+        let _marked = Marked::new(&self.draining);
         let consumers = &mut *consumers;
         while let Some(joined) = self.joining.pop() {
             consumers.list.push(joined);
         }
-        let mut drained = Drained { dropped: 0, orphaned: 0, unallocated: 0, fullest: 0.0, left_behind: false };
+        let mut drained = nothing;
         let mut left = max;
         let count = consumers.list.len();
         for turn in 0..count {
@@ -309,6 +322,31 @@ impl<O: RingOwner> Rings<O> {
     #[cfg(test)]
     pub(crate) fn ring_count(&self) -> usize {
         self.consumers.lock().list.len() + self.joining.len()
+    }
+}
+
+/// A mark of the calling thread, never 0: the address of one of its thread-locals.
+fn this_thread() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|mark| std::ptr::from_ref(mark) as usize)
+}
+
+/// The drain's thread marked in `draining` while it holds the lock (cleared however it ends).
+struct Marked<'a>(&'a AtomicUsize);
+
+impl<'a> Marked<'a> {
+    fn new(draining: &'a AtomicUsize) -> Self {
+        // Relaxed: read back only by this thread; other threads see some other thread's mark.
+        draining.store(this_thread(), Ordering::Relaxed);
+        Marked(draining)
+    }
+}
+
+impl Drop for Marked<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
     }
 }
 
