@@ -153,6 +153,7 @@ impl LoggerProvider {
     /// with their scope, and returns how many records were dropped since the last drain: by full
     /// buffers, or emitted by a thread-local destructor after their thread's buffer was gone.
     /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
+    /// A drain that `sink` itself starts on this provider takes nothing.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {
         let limits = self.inner.limits.value_limits();
         self.inner.drain(max, |scope, item| sink(scope, record::to_proto(item, limits))).lost()

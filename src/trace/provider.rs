@@ -188,6 +188,7 @@ impl TracerProvider {
     /// their scope, and returns how many spans were dropped since the last drain: for want of
     /// room, or ended by a thread-local destructor after their thread's buffer was gone. For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
+    /// A drain that `sink` itself starts on this provider takes nothing.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {
         let limits = self.inner.recorder.limits().value_limits();
         self.inner.drain(max, |scope, record| sink(scope, record::to_proto(record, limits))).lost()
