@@ -142,6 +142,10 @@ impl LoggerProvider {
     /// Sends this provider's records through `pipeline`: its exporter thread drains the buffers at
     /// every poll, on flush and at shutdown, in batches set by the `OTEL_BLRP_*` variables, and
     /// counts records dropped by full buffers as `queue_full`.
+    ///
+    /// One pipeline at a time: attached to a second while the first runs, the two share the items
+    /// (each goes to the pipeline that drains it first), and what the first drains while it shuts
+    /// down is counted `shutdown` there. Attach the next once the first has shut down.
     pub fn attach(&self, pipeline: &Pipeline) {
         if self.inner.enabled {
             self.inner.buffers.rings().attach();

@@ -176,6 +176,10 @@ impl TracerProvider {
     /// `queue_full`.
     ///
     /// A [disabled](TracerProvider::disabled) provider is not registered: it records nothing.
+    ///
+    /// One pipeline at a time: attached to a second while the first runs, the two share the items
+    /// (each goes to the pipeline that drains it first), and what the first drains while it shuts
+    /// down is counted `shutdown` there. Attach the next once the first has shut down.
     pub fn attach(&self, pipeline: &Pipeline) {
         if !self.inner.enabled {
             return;
