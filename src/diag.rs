@@ -71,7 +71,8 @@ fn parse_level(value: Result<String, std::env::VarError>) -> (Level, Option<Stri
 
 /// Reports problems found in the configuration as warnings, each distinct line once per process:
 /// several parts read the same variable (`OTEL_ATTRIBUTE_COUNT_LIMIT` is the tracer's and the
-/// logger's), and a program that sets up twice need not be told twice. Configuration time only.
+/// logger's), and a program that sets up twice need not be told twice. Configuration time, and
+/// the Prometheus view's problems (each scrape would say them again).
 pub(crate) fn config_problems<'a>(problems: impl IntoIterator<Item = &'a String>) {
     static REPORTED: parking_lot::Mutex<BTreeSet<String>> = parking_lot::Mutex::new(BTreeSet::new());
     let mut reported = REPORTED.lock();

@@ -519,18 +519,24 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
     let unit = if family.ends_with(&format!("_{unit}")) { unit } else { String::new() };
     let help = if metric.description.is_empty() { &metric.name } else { &metric.description };
     let mut samples = String::new();
+    let mut sets = LabelSets { seen: HashSet::new(), metric: &metric.name };
     match metric.data.as_ref()? {
         Data::Sum(sum) => {
             for p in &sum.data_points {
                 // OpenMetrics has exemplars on counters, not on gauges.
                 let exemplar = latest(p.exemplars.iter()).filter(|_| counter && format == Format::OpenMetrics);
                 let labels = labels(&p.attributes, scope, &[]);
-                write_sample_with(&mut samples, &name, &labels, None, &point_value(p.value), exemplar);
+                if sets.first(&labels) {
+                    write_sample_with(&mut samples, &name, &labels, None, &point_value(p.value), exemplar);
+                }
             }
         }
         Data::Gauge(gauge) => {
             for p in &gauge.data_points {
-                write_sample(&mut samples, &name, &labels(&p.attributes, scope, &[]), None, &point_value(p.value));
+                let labels = labels(&p.attributes, scope, &[]);
+                if sets.first(&labels) {
+                    write_sample(&mut samples, &name, &labels, None, &point_value(p.value));
+                }
             }
         }
         Data::Histogram(histogram) => {
@@ -538,6 +544,9 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
             let bound = |b: f64| if format == Format::OpenMetrics { canonical_bound(b) } else { number(b) };
             for p in &histogram.data_points {
                 let labels = labels(&p.attributes, scope, &["le"]);
+                if !sets.first(&labels) {
+                    continue;
+                }
                 // The latest exemplar of bucket `i`, in OpenMetrics.
                 let exemplar = |i: usize| {
                     let exemplars = p.exemplars.iter().filter(|_| format == Format::OpenMetrics);
@@ -568,6 +577,9 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
             // silently).
             for p in &summary.data_points {
                 let labels = labels(&p.attributes, scope, &["quantile"]);
+                if !sets.first(&labels) {
+                    continue;
+                }
                 for q in &p.quantile_values {
                     let quantile = number(q.quantile);
                     write_sample(&mut samples, &name, &labels, Some(("quantile", &quantile)), &number(q.value));
@@ -579,6 +591,32 @@ fn translate(metric: &Metric, scope: &[(String, String)], format: Format) -> Opt
         Data::ExponentialHistogram(_) => return None,
     }
     Some(Family { name: family, kind, unit, help: help.clone(), samples })
+}
+
+/// The label sets of one metric's points written so far. Distinct attribute sets can translate to
+/// one label set (`code="200"` as a string and as an integer, keys `a.b` and `a_b`, attributes
+/// left out as reserved, NaNs of different bits); Prometheus drops the second sample of a series
+/// and OpenMetrics makes the whole exposition invalid, so the later point is left out, said once
+/// on stderr (until session 42 both were written).
+struct LabelSets<'m> {
+    seen: HashSet<Vec<(String, String)>>,
+    metric: &'m str,
+}
+
+impl LabelSets<'_> {
+    /// Whether no point of the metric had `labels` before.
+    fn first(&mut self, labels: &[(String, String)]) -> bool {
+        if self.seen.insert(labels.to_vec()) {
+            return true;
+        }
+        let shown: Vec<String> = labels.iter().map(|(name, value)| format!("{name}={value:?}")).collect();
+        crate::diag::config_problems([&format!(
+            "Prometheus view: two points of {:?} have the same labels once translated ({}); the later is left out",
+            self.metric,
+            shown.join(",")
+        )]);
+        false
+    }
 }
 
 /// A histogram point's `_sum` and `_count`. In `OpenMetrics` both or neither: neither without a
@@ -756,6 +794,32 @@ mod tests {
             assert_eq!(lines("orders_total{"), 1, "{format:?}: {text}");
             assert_eq!(lines("lat_count{"), 1, "{format:?}: {text}");
             assert!(text.contains("orders_total{otel_scope_name=\"gateway\"} 4"), "{format:?}: {text}");
+        }
+    }
+
+    /// Attribute sets that translate to one label set write one sample: a code as a string and as
+    /// an integer, keys that differ only in characters a label name cannot hold, a histogram's.
+    #[test]
+    fn points_whose_labels_translate_alike_are_written_once() {
+        use crate::attributes::KeyValue as Kv;
+        let provider = crate::metrics::MeterProvider::builder().without_env().build();
+        let meter = provider.meter("m");
+        let calls = meter.u64_counter("c").build().unwrap();
+        calls.add(1, &[Kv::new("code", "200")]);
+        calls.add(2, &[Kv::new("code", 200_i64)]);
+        let depth = meter.i64_gauge("g").build().unwrap();
+        depth.record(1, &[Kv::new("a.b", 1_i64)]);
+        depth.record(2, &[Kv::new("a_b", 1_i64)]);
+        let latency = meter.f64_histogram("h").build().unwrap();
+        latency.record(1.0, &[Kv::new("x", true)]);
+        latency.record(2.0, &[Kv::new("x", "true")]);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let text = encode(&provider.snapshot(), None, format);
+            let lines = |prefix: &str| text.lines().filter(|line| line.starts_with(prefix)).count();
+            assert_eq!(lines("c_total{"), 1, "{format:?}: {text}");
+            assert_eq!(lines("g{"), 1, "{format:?}: {text}");
+            assert_eq!(lines("h_count{"), 1, "{format:?}: {text}");
+            assert_eq!(text.lines().filter(|l| l.contains("le=\"+Inf\"")).count(), 1, "{format:?}: {text}");
         }
     }
 
