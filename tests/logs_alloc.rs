@@ -113,3 +113,12 @@ fn a_record_allocates_nothing_while_the_exporter_thread_drains() {
     assert_eq!(logs.enqueued, 2 * 1001, "every record reached the pipeline or was counted");
     assert_eq!(logs.enqueued, logs.exported + logs.dropped.values().sum::<u64>() + logs.queued);
 }
+
+/// A logger looked up again allocates nothing (see trace_alloc's tracer test).
+#[test]
+fn a_logger_looked_up_again_allocates_nothing() {
+    let provider = LoggerProvider::builder().without_env().build();
+    drop((provider.logger("gateway"), provider.logger_with_version("gateway", "1.2")));
+    assert_eq!(allocations_in(|| drop(provider.logger("gateway"))), 0);
+    assert_eq!(allocations_in(|| drop(provider.logger_with_version("gateway", "1.2"))), 0);
+}

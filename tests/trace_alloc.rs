@@ -164,3 +164,15 @@ fn a_span_allocates_nothing_while_the_exporter_thread_drains() {
     assert_eq!(traces.enqueued, 3 * 1001, "every span reached the pipeline or was counted");
     assert_eq!(traces.enqueued, traces.exported + traces.dropped.values().sum::<u64>() + traces.queued);
 }
+
+/// A tracer looked up again (as `nanotel::global::tracer(name)` does at each call) allocates
+/// nothing: the scope is found by its name; until session 42 each lookup copied the name and
+/// version first.
+#[test]
+fn a_tracer_looked_up_again_allocates_nothing() {
+    let provider = TracerProvider::builder().without_env().build();
+    drop((provider.tracer("gateway"), provider.tracer_with_version("gateway", "1.2")));
+    assert_eq!(allocations_in(|| drop(provider.tracer("gateway"))), 0);
+    assert_eq!(allocations_in(|| drop(provider.tracer_with_version("gateway", "1.2"))), 0);
+    assert!(allocations_in(|| drop(provider.tracer("venue"))) > 0, "a new scope is made");
+}

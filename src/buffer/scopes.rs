@@ -42,6 +42,23 @@ impl ScopeList {
         index
     }
 
+    /// The index of the scope named `name` at `version` (no attributes), added if
+    /// new: [`index_of`](Self::index_of) without making the scope first, so a tracer or logger
+    /// looked up again (as `nanotel::global::tracer(name)` does at each call) allocates nothing
+    /// (until session 42 it copied the name and version every time).
+    pub(crate) fn index_of_named(&self, name: &str, version: &str) -> u32 {
+        let scopes = self.lock();
+        let plain = |scope: &InstrumentationScope| {
+            scope.version == version && scope.attributes.is_empty() && scope.dropped_attributes_count == 0
+        };
+        let same_name = scopes.by_name.get(name).into_iter().flatten();
+        if let Some(&index) = same_name.into_iter().find(|&&index| plain(&scopes.list[index as usize])) {
+            return index;
+        }
+        drop(scopes);
+        self.index_of(InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() })
+    }
+
     /// A reader for the exporter thread's drain: a copy of the list, extended when it meets an
     /// index made after the copy.
     pub(crate) fn reader(&self) -> ScopeReader<'_> {
@@ -111,6 +128,10 @@ mod tests {
                 .map(|scope| list.index_of(scope))
                 .collect();
         assert_eq!(indices, [0, 1, 2, 3, 1, 2, 0]);
+        assert_eq!(list.index_of_named("a", ""), 0, "the plain scope, not the one with attributes");
+        assert_eq!(list.index_of_named("a", "1.2"), 1);
+        assert_eq!(list.index_of_named("c", ""), 4, "added");
+        assert_eq!(list.index_of(scope("c")), 4);
         let mut reader = list.reader();
         assert_eq!(reader.get(1).map(|s| s.version.as_str()), Some("1.2"));
     }

@@ -7,7 +7,6 @@ use crate::clock::TickReader;
 use crate::config::{process_env, EnvLookup, EnvReader, Lookup};
 use crate::export::ring_source::{RingProvider, RingSource};
 use crate::export::{Pipeline, RecordSink, Scope};
-use crate::proto::common::v1::InstrumentationScope;
 use crate::proto::logs::v1 as otlp;
 use crate::Signal;
 
@@ -135,8 +134,7 @@ impl LoggerProvider {
     }
 
     fn logger_of(&self, name: &str, version: &str) -> Logger {
-        let scope = InstrumentationScope { name: name.to_owned(), version: version.to_owned(), ..Default::default() };
-        Logger::new(self.inner.clone(), self.inner.scopes.index_of(scope))
+        Logger::new(self.inner.clone(), self.inner.scopes.index_of_named(name, version))
     }
 
     /// Sends this provider's records through `pipeline`: its exporter thread drains the buffers at

@@ -156,7 +156,7 @@ impl TracerProvider {
     }
 
     fn tracer_of(&self, name: &str, version: Option<&str>) -> Tracer {
-        let scope = self.inner.scopes.index_of(record::scope(name, version));
+        let scope = self.inner.scopes.index_of_named(name, version.unwrap_or_default());
         let inner = &self.inner;
         let starts = Starts {
             // SAFETY: the tracer keeps the provider, which keeps a counted reference to its

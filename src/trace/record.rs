@@ -380,15 +380,6 @@ fn truncated(value: &Value, max: usize, room: usize) -> Option<Value> {
     }
 }
 
-/// The OTLP instrumentation scope of a tracer.
-pub(crate) fn scope(name: &str, version: Option<&str>) -> otlp_common::InstrumentationScope {
-    otlp_common::InstrumentationScope {
-        name: name.to_owned(),
-        version: version.unwrap_or_default().to_owned(),
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
