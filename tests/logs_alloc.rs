@@ -114,7 +114,7 @@ fn a_record_allocates_nothing_while_the_exporter_thread_drains() {
     assert_eq!(logs.enqueued, logs.exported + logs.dropped.values().sum::<u64>() + logs.queued);
 }
 
-/// A logger looked up again allocates nothing (see trace_alloc's tracer test).
+/// A logger looked up again allocates nothing (see `tests/trace_alloc.rs`'s tracer test).
 #[test]
 fn a_logger_looked_up_again_allocates_nothing() {
     let provider = LoggerProvider::builder().without_env().build();
