@@ -105,11 +105,21 @@ impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
 /// assert_eq!(headers["baggage"], "k=w");
 /// ```
 impl Injector for HeaderMap {
+    /// A header the map holds once already keeps its name (one allocation, the value's copy; until
+    /// session 42 the name was copied too); a new one, or one held several times, is inserted
+    /// afresh, replacing every value it had.
     fn set(&mut self, name: &str, value: &str) {
-        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+        let Ok(value) = HeaderValue::from_str(value) else { return };
+        let mut held = self.get_all(name).iter();
+        if let (Some(_), None) = (held.next(), held.next()) {
+            if let Some(existing) = self.get_mut(name) {
+                *existing = value;
+            }
             return;
-        };
-        self.insert(name, value);
+        }
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            self.insert(name, value);
+        }
     }
 
     fn remove(&mut self, name: &str) {
