@@ -10,6 +10,7 @@
 //! of the process environment that is not UTF-8, which the `Fn(&str) -> Option<String>` lookups
 //! cannot carry, is reported when the process environment is first read ([`process_env`]).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::sync::Once;
 use std::time::Duration;
@@ -68,21 +69,36 @@ fn not_utf8(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<String> {
 }
 
 /// The entries of a comma-separated list that were skipped, kept as one line per distinct reason
-/// so that a mistake repeated along the list is reported once.
+/// so that a mistake repeated along the list is reported once, and at most [`MAX_REASONS`] lines
+/// (a list of thousands of entries each wrong in its own way, a variable filled by mistake, is
+/// otherwise as many lines on stderr, and until session 42 took time quadratic in them to sort).
 #[derive(Default)]
-pub(crate) struct SkippedEntries(Vec<(Vec<usize>, String)>);
+pub(crate) struct SkippedEntries {
+    reasons: Vec<(Vec<usize>, String)>,
+    /// Where each reason is in `reasons`.
+    index: HashMap<String, usize>,
+    /// Entries skipped for reasons past the first [`MAX_REASONS`].
+    unlisted: usize,
+}
+
+/// The most distinct reasons listed, one line each.
+const MAX_REASONS: usize = 8;
 
 impl SkippedEntries {
     /// Records that the entry at `position` (from 1) was skipped for `reason`.
     pub(crate) fn add(&mut self, position: usize, reason: String) {
-        match self.0.iter_mut().find(|(_, known)| *known == reason) {
-            Some((positions, _)) => positions.push(position),
-            None => self.0.push((vec![position], reason)),
+        if let Some(&at) = self.index.get(&reason) {
+            self.reasons[at].0.push(position);
+        } else if self.reasons.len() < MAX_REASONS {
+            self.index.insert(reason.clone(), self.reasons.len());
+            self.reasons.push((vec![position], reason));
+        } else {
+            self.unlisted += 1;
         }
     }
 
     /// One line per reason: `describe(first position, reason)`, followed by the other entries
-    /// skipped for the same reason.
+    /// skipped for the same reason; then how many were skipped for reasons not listed.
     pub(crate) fn lines(self, describe: impl Fn(usize, &str) -> String) -> Vec<String> {
         let line = |(positions, reason): (Vec<usize>, String)| {
             let first = describe(positions[0], &reason);
@@ -93,7 +109,11 @@ impl SkippedEntries {
                 _ => format!("{first} (as are entries {})", others.join(", ")),
             }
         };
-        self.0.into_iter().map(line).collect()
+        let mut lines: Vec<String> = self.reasons.into_iter().map(line).collect();
+        if self.unlisted > 0 {
+            lines.push(format!("{} more entries skipped for other reasons (not listed)", self.unlisted));
+        }
+        lines
     }
 }
 
@@ -325,6 +345,14 @@ mod tests {
             skipped.lines(|position, reason| format!("entry {position}: {reason}")),
             ["entry 2: no '=' (as are entries 5, 7)", "entry 3: bad key (as is entry 8)"]
         );
+        let mut skipped = SkippedEntries::default();
+        for position in 1..=20_000 {
+            skipped.add(position, format!("reason {}", position % 100));
+        }
+        let lines = skipped.lines(|position, reason| format!("entry {position}: {reason}"));
+        assert_eq!(lines.len(), MAX_REASONS + 1, "{lines:?}");
+        assert!(lines[0].starts_with("entry 1: reason 1 (as are entries 101, 201,"), "{}", &lines[0][..60]);
+        assert_eq!(lines[MAX_REASONS], "18400 more entries skipped for other reasons (not listed)");
     }
 
     #[cfg(unix)]
