@@ -150,13 +150,16 @@ fn a_retry_after_beyond_the_retry_budget_holds_the_lane_and_loses_nothing() {
     let handle = pipeline.handle();
     handle.send_span(&scope(), span(0));
     assert!(wait_for(|| collector.request_count(Signal::Traces) == 1));
-    let refused_at = Instant::now();
     handle.send_span(&scope(), span(1));
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(collector.request_count(Signal::Traces), 1, "nothing is sent while the collector asked to wait");
     pipeline.force_flush(WAIT).unwrap();
+    // Timed by the collector's own arrivals (the refusal went out after the first arrived): a
+    // test thread late to notice cannot make the wait look shorter.
     let arrivals: Vec<Instant> = collector.received().iter().map(|r| r.arrived).collect();
-    assert!(arrivals[1] - refused_at >= Duration::from_millis(900), "retried after {:?}", arrivals[1] - refused_at);
+    let waited = arrivals[1] - arrivals[0];
+    assert!(
+        waited >= Duration::from_secs(1),
+        "nothing sent while the collector asked to wait; retried after {waited:?}"
+    );
     let snapshot = pipeline.accounting();
     assert_eq!((snapshot.traces.exported, snapshot.traces.dropped_total()), (2, 0), "{}", snapshot.to_json());
     assert_eq!(snapshot.traces.breaker.consecutive_failures, 0, "a collector pacing us is not failing");
@@ -183,10 +186,11 @@ fn a_probe_answered_with_retry_after_probes_again_when_asked() {
         .unwrap();
     pipeline.handle().send_span(&scope(), span(0));
     assert!(wait_for(|| collector.request_count(Signal::Traces) == 3), "two failures, then the probe");
-    let paced_at = Instant::now();
     assert!(wait_for(|| pipeline.accounting().traces.exported == 1), "{}", pipeline.accounting().to_json());
-    assert!(paced_at.elapsed() >= Duration::from_millis(800), "probed again when the collector asked");
     assert_eq!(collector.request_count(Signal::Traces), 4);
+    // Timed by the collector's own arrivals, as above.
+    let arrivals: Vec<Instant> = collector.received().iter().map(|r| r.arrived).collect();
+    assert!(arrivals[3] - arrivals[2] >= Duration::from_secs(1), "probed again when the collector asked");
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
 
@@ -493,7 +497,8 @@ fn shutdown_with_the_collector_down_returns_without_waiting_for_its_deadline() {
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
     let report = pipeline.shutdown(Duration::from_secs(10));
-    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    // Well under the 10 s deadline (and the half of it its first rounds may take).
+    assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?}", started.elapsed());
     assert_eq!(report.accounting.traces.dropped_total(), 100, "{}", report.accounting.to_json());
     assert_identity(&report.accounting);
 }

@@ -300,10 +300,11 @@ fn flush_and_shutdown_deadlines_hold_against_a_hung_grpc_collector() {
     assert!(wait_for(|| collector.request_count(Signal::Traces) == 1));
     let started = Instant::now();
     assert!(pipeline.force_flush(Duration::from_millis(300)).is_err());
-    assert!(started.elapsed() < Duration::from_secs(2), "flush took {:?}", started.elapsed());
+    // Against a 30 s hang: well under it, with room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(5), "flush took {:?}", started.elapsed());
     let started = Instant::now();
     let report = pipeline.shutdown(Duration::from_millis(500));
-    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
     assert_eq!(report.accounting.traces.dropped(nanotel::export::DropReason::Shutdown), 1);
     assert_identity(&report.accounting);
 }

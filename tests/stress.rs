@@ -133,15 +133,20 @@ fn one_round(collector: &TestCollector, loggers: &LoggerProvider, round: usize) 
             })
             .collect();
         for _ in 0..SHORT_LIVED / SHORT_LIVED_AT_ONCE {
+            // Joined by hand: a scope's end does not wait for thread-local destructors (see
+            // tests/thread_churn_memory.rs).
             std::thread::scope(|wave| {
-                for _ in 0..SHORT_LIVED_AT_ONCE {
-                    wave.spawn(|| {
-                        tracer.span("short-lived").start().end();
-                        logger.emit(Severity::Info, "short-lived", &[]);
-                        created.spans.fetch_add(1, Ordering::Relaxed);
-                        created.logs.fetch_add(1, Ordering::Relaxed);
-                    });
-                }
+                let threads: Vec<_> = (0..SHORT_LIVED_AT_ONCE)
+                    .map(|_| {
+                        wave.spawn(|| {
+                            tracer.span("short-lived").start().end();
+                            logger.emit(Severity::Info, "short-lived", &[]);
+                            created.spans.fetch_add(1, Ordering::Relaxed);
+                            created.logs.fetch_add(1, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                threads.into_iter().for_each(|thread| thread.join().unwrap());
             });
         }
         workers.into_iter().for_each(|worker| worker.join().unwrap());

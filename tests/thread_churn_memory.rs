@@ -41,12 +41,16 @@ fn memory_is_bounded_under_thread_churn_without_a_drain() {
     };
     // One thread's worth first, to learn the footprint of one thread's buffers.
     let before = live_bytes();
-    std::thread::scope(|s| {
-        s.spawn(record);
-    });
+    // Joined by hand: a scope's own end waits for its threads' closures, not for their
+    // thread-local destructors, which give the buffers back (rust-lang/rust#116179); a join waits
+    // for the thread to be gone.
+    std::thread::scope(|s| s.spawn(record).join().unwrap());
     let one_thread = live_bytes() - before;
     for _ in 0..THREADS / AT_ONCE {
-        std::thread::scope(|s| (0..AT_ONCE).for_each(|_| drop(s.spawn(record))));
+        std::thread::scope(|s| {
+            let wave: Vec<_> = (0..AT_ONCE).map(|_| s.spawn(record)).collect();
+            wave.into_iter().for_each(|thread| thread.join().unwrap());
+        });
     }
     let held = live_bytes() - before;
     assert!(

@@ -336,8 +336,9 @@ fn a_short_hang_closes_the_connection_afterwards() {
     let collector = TestCollector::start().unwrap();
     collector.script(None, [Reply::Hang(Duration::from_millis(100))]);
     let (mut stream, mut reader) = connect(&collector);
-    stream.write_all(&raw_post("/v1/logs", PROTOBUF, &logs(1).encode_to_vec())).unwrap();
+    // Taken before the write: the hang starts when the request arrives, after it.
     let started = Instant::now();
+    stream.write_all(&raw_post("/v1/logs", PROTOBUF, &logs(1).encode_to_vec())).unwrap();
     assert!(closed_by_server(&mut reader));
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(90) && waited < Duration::from_secs(5), "{waited:?}");
@@ -634,7 +635,8 @@ fn shutdown_during_a_hang_returns_promptly() {
 
     let started = Instant::now();
     collector.shutdown();
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // The hung client would hold it for ever: well under that, with room for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(client_thread.join().unwrap().is_err(), "the hung client sees its connection close");
 }
 
