@@ -44,6 +44,7 @@ fi
 echo "setup-python: creating $venv" >&2
 rm -rf "$venv"
 python3 -m venv "$venv" >&2
-"$python" -m pip install --disable-pip-version-check --no-input --quiet -r "$requirements" >&2
+"$python" -m pip install --disable-pip-version-check --no-input --quiet --retries 10 --prefer-binary \
+    -r "$requirements" >&2
 echo "$want" >"$stamp"
 echo "$python"

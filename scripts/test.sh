@@ -21,14 +21,18 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
     install_promtool() {
-        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2
+        "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -o Acquire::Retries=5 -y \
+            --no-install-recommends prometheus >&2
     }
-    install_promtool || { "${as_root[@]}" apt-get update >&2 && install_promtool; } || true
+    install_promtool || { "${as_root[@]}" apt-get -o Acquire::Retries=5 update >&2 && install_promtool; } || true
 fi
-# Empty when the install failed: the promtool and scrape tests then fail, since conformance is
-# required.
-NANOTEL_PROMTOOL="$(command -v promtool || true)"
-NANOTEL_PROMETHEUS="$(command -v prometheus || true)"
+# Conformance is required: without them the promtool and scrape tests would fail, minutes later.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+    echo "test.sh: promtool and prometheus could not be installed (apt-get install prometheus)" >&2
+    exit 1
+fi
+NANOTEL_PROMTOOL="$(command -v promtool)"
+NANOTEL_PROMETHEUS="$(command -v prometheus)"
 export NANOTEL_PROMTOOL NANOTEL_PROMETHEUS
 
 echo "== rust-version covers the locked dependencies (scripts/rust-version.sh)" >&2
