@@ -20,6 +20,8 @@ const ENDPOINT: &str = "EXIT_FLUSH_ENDPOINT";
 const TIMEOUT_MS: &str = "EXIT_FLUSH_TIMEOUT_MS";
 /// Set when the child exits from a span processor, on the exporter thread.
 const FROM_PROCESSOR: &str = "EXIT_FLUSH_FROM_PROCESSOR";
+/// The code the span processor exits with, which only it uses.
+const PROCESSORS_EXIT: i32 = 5;
 /// Set when the child first forks a process of its own that exits at once.
 const FORKED: &str = "EXIT_FLUSH_FORKED";
 
@@ -41,7 +43,7 @@ fn child_process_entry() {
             if std::env::var_os(FROM_PROCESSOR).is_none() {
                 return pipeline;
             }
-            pipeline.with_span_processor(|_: &InstrumentationScope, _: &mut Span| std::process::exit(3))
+            pipeline.with_span_processor(|_: &InstrumentationScope, _: &mut Span| std::process::exit(PROCESSORS_EXIT))
         })
         .build()
         .expect("telemetry");
@@ -50,6 +52,8 @@ fn child_process_entry() {
     telemetry.meter("exit").u64_counter("exits").build().expect("a counter").add(1, &[]);
     if std::env::var_os(FROM_PROCESSOR).is_some() {
         telemetry.force_flush(Duration::from_secs(30)).expect("no answer: the process exits first");
+        // Not reached when the processor exits: a code of its own says that it did not.
+        std::process::exit(6);
     }
     #[cfg(target_os = "linux")]
     if std::env::var_os(FORKED).is_some() {
@@ -65,6 +69,7 @@ fn run_child(endpoint: &str, timeout_ms: u64) -> String {
 
 /// [`run_child`] with more variables set.
 fn run_child_with(endpoint: &str, timeout_ms: u64, vars: &[(&str, &str)]) -> String {
+    let expected = if vars.iter().any(|(name, _)| *name == FROM_PROCESSOR) { PROCESSORS_EXIT } else { 3 };
     let mut child = Command::new(std::env::current_exe().expect("the test's own path"))
         .args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
         .env(ENDPOINT, endpoint)
@@ -78,7 +83,7 @@ fn run_child_with(endpoint: &str, timeout_ms: u64, vars: &[(&str, &str)]) -> Str
     let mut stderr = String::new();
     child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("the child's stderr");
     let status = child.wait().expect("the child ends");
-    assert_eq!(status.code(), Some(3), "the child exits through process::exit; stderr:\n{stderr}");
+    assert_eq!(status.code(), Some(expected), "the child exits through process::exit; stderr:\n{stderr}");
     stderr
 }
 

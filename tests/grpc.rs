@@ -457,10 +457,11 @@ fn a_collector_that_stops_reading_leaves_no_connection_behind() {
     large.name =
         (0..16u32 << 20).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
     pipeline.handle().send_span(&scope(), large);
+    let established = || established_connections_to(port);
+    assert!(wait_for(|| established() >= 1), "the attempts' connections are seen while they are open");
     assert!(wait_for(|| pipeline.accounting().traces.dropped_total() == 1), "{}", pipeline.accounting().to_json());
     let traces = pipeline.accounting().traces;
     assert_eq!(traces.failed_requests, 3, "{}", pipeline.accounting().to_json());
-    let established = || established_connections_to(port);
     let deadline = Instant::now() + Duration::from_secs(5);
     while established() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -60,5 +60,11 @@ fn loggers_keep_nothing_when_logs_are_not_exported() {
     let telemetry = nanotel::builder().with_env_lookup(lookup).build().unwrap();
     assert!(!telemetry.logger("filters").enabled(Severity::Fatal));
     assert!(!telemetry.logger_provider().is_enabled());
+    // Records emitted all the same are kept nowhere.
+    let logger = telemetry.logger("filters");
+    for _ in 0..10 {
+        logger.emit(Severity::Fatal, "kept nowhere", &[]);
+    }
+    assert_eq!(telemetry.logger_provider().drain(usize::MAX, |_, _| panic!("a record was kept")), 0);
     telemetry.shutdown(std::time::Duration::from_secs(1));
 }

@@ -819,6 +819,12 @@ mod tests {
             assert_eq!(lines("c_total{"), 1, "{format:?}: {text}");
             assert_eq!(lines("g{"), 1, "{format:?}: {text}");
             assert_eq!(lines("h_count{"), 1, "{format:?}: {text}");
+            // One of the two points, as it was recorded: neither summed with the other nor changed.
+            let value = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next());
+            assert!(matches!(value("c_total{code=\"200\",otel_scope_name=\"m\"}"), Some("1" | "2")), "{text}");
+            assert!(matches!(value("g{a_b=\"1\",otel_scope_name=\"m\"}"), Some("1" | "2")), "{text}");
+            assert_eq!(value("h_count{x=\"true\",otel_scope_name=\"m\"}"), Some("1"), "{text}");
+            assert!(matches!(value("h_sum{x=\"true\",otel_scope_name=\"m\"}"), Some("1" | "2")), "{text}");
             assert_eq!(text.lines().filter(|l| l.contains("le=\"+Inf\"")).count(), 1, "{format:?}: {text}");
         }
     }
