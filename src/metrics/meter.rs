@@ -22,7 +22,11 @@ use super::view::{HistogramChoice, Instrument, Stream, Views};
 
 /// One instrument in a meter's registry.
 /// The identity of an instrument: its name without case, kind, and Rust type.
-type Key = (String, InstrumentKind, TypeId);
+/// An instrument's identity: its name (ignoring case), kind, number type and unit. Two
+/// registrations differing in unit are two instruments, each exported as its own metric (with a
+/// warning: the specification's duplicate registration); until session 42 the second's values,
+/// in its own unit, were added to the first's.
+type Key = (String, InstrumentKind, TypeId, String);
 
 struct Registered {
     descriptor: Descriptor,
@@ -138,14 +142,14 @@ impl Meter {
         descriptor: Descriptor,
         make: impl FnOnce() -> (Arc<T>, Arc<dyn Collect>, String),
     ) -> Arc<T> {
-        let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>());
+        let key = (descriptor.name.to_ascii_lowercase(), descriptor.kind, TypeId::of::<T>(), descriptor.unit.clone());
         let mut instruments = self.inner.instruments.lock();
         let Instruments { list, by_key, by_exported } = &mut *instruments;
         if let Some(registered) = by_key.get(&key).map(|&index| &list[index]) {
             if let Ok(same) = registered.instrument.clone().downcast::<T>() {
                 if registered.descriptor != descriptor {
                     crate::diag::warning!(
-                        "instrument {:?} registered again with a different name case, unit or description; \
+                        "instrument {:?} registered again with a different name case or description; \
                          using the first registration",
                         descriptor.name
                     );
@@ -158,7 +162,7 @@ impl Meter {
         match by_exported.entry(exported.to_ascii_lowercase()) {
             Entry::Occupied(other) => crate::diag::warning!(
                 "instrument {:?} is exported under the same name as instrument {:?} ({exported:?}), as another \
-                 instrument, kind or number type (a view may have renamed one): both are exported",
+                 instrument, kind, number type or unit (a view may have renamed one): both are exported",
                 descriptor.name,
                 list[*other.get()].descriptor.name
             ),

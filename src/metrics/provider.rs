@@ -518,9 +518,27 @@ mod tests {
     fn same_instrument_twice_is_the_same_instrument() {
         let provider = provider(TemporalityPreference::Cumulative);
         let meter = provider.meter("m");
-        let a = meter.u64_counter("Orders").build().unwrap();
-        let b = meter.u64_counter("orders").with_unit("{order}").build().unwrap();
-        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        let a = meter.u64_counter("Orders").with_unit("{order}").build().unwrap();
+        let b = meter.u64_counter("orders").with_unit("{order}").with_description("other").build().unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner), "name case and description do not tell instruments apart");
+        // A unit does: two instruments, two metrics, neither adding to the other (until session
+        // 42 the second's values, in its own unit, were added to the first's).
+        let seconds = meter.f64_histogram("latency").with_unit("s").build().unwrap();
+        let millis = meter.f64_histogram("latency").with_unit("ms").build().unwrap();
+        assert!(!Arc::ptr_eq(&seconds.inner, &millis.inner));
+        seconds.record(0.002, &[]);
+        millis.record(2.0, &[]);
+        let scopes = provider.collect();
+        let latencies: Vec<(String, u64)> = scopes[0]
+            .metrics
+            .iter()
+            .filter(|m| m.name == "latency")
+            .map(|m| match &m.data {
+                Some(Data::Histogram(h)) => (m.unit.clone(), h.data_points[0].count),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(latencies, [("s".to_owned(), 1), ("ms".to_owned(), 1)]);
         let again = provider.meter("m");
         assert!(std::ptr::eq(again.scope(), meter.scope()), "one meter per scope");
         let versions =
