@@ -58,8 +58,9 @@ const NUMERIC: &[&str] = &[
 ];
 
 /// Builds telemetry with every [`NUMERIC`] variable set to `value`, records one of each kind,
-/// flushes and shuts down.
-fn run_with_every_number_set_to(value: &'static str) {
+/// flushes and shuts down. When `value` is no number any of them takes (`defaults`), each is
+/// reported and its default used: the flush succeeds and every item is exported.
+fn run_with_every_number_set_to(value: &'static str, defaults: bool) {
     let collector = TestCollector::start().expect("a loopback collector");
     let endpoint = collector.endpoint();
     let telemetry = nanotel::builder()
@@ -80,8 +81,21 @@ fn run_with_every_number_set_to(value: &'static str) {
     drop(span);
     telemetry.logger("extremes").emit(Severity::Info, "order sent", &[KeyValue::new("qty", 100)]);
 
-    let _ = telemetry.force_flush(Duration::from_secs(5));
-    accounting::assert_identity(&telemetry.shutdown(Duration::from_secs(5)).accounting);
+    let flushed = telemetry.force_flush(Duration::from_secs(5));
+    let accounting = telemetry.shutdown(Duration::from_secs(5)).accounting;
+    accounting::assert_identity(&accounting);
+    if defaults {
+        assert!(flushed.is_ok(), "{value}: {flushed:?}");
+        for (signal, counts) in
+            [("traces", &accounting.traces), ("metrics", &accounting.metrics), ("logs", &accounting.logs)]
+        {
+            assert!(
+                counts.enqueued > 0 && counts.exported == counts.enqueued,
+                "{value}, {signal}: {}",
+                accounting.to_json()
+            );
+        }
+    }
 }
 
 #[test]
@@ -101,7 +115,10 @@ fn every_number_at_the_ends_of_its_range_and_past_them_is_handled() {
         " 7 ",
         "٣",
     ] {
-        run_with_every_number_set_to(value);
+        run_with_every_number_set_to(value, false);
+    }
+    for not_a_number in ["-1", "NaN", "inf", "٣", "seven"] {
+        run_with_every_number_set_to(not_a_number, true);
     }
 }
 
