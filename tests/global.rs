@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use nanotel::export::DropReason;
 use nanotel::logs::Severity;
+use nanotel::proto::metrics::v1::{metric::Data, number_data_point::Value};
 use nanotel::{global, Signal, Telemetry};
 use nanotel_testing::TestCollector;
 
@@ -61,7 +62,6 @@ fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shut
     assert_eq!(accounting.logs.exported, 2, "{}", accounting.to_json());
     assert_eq!(collector.accepted_items(Signal::Traces), 2);
     assert_eq!(collector.accepted_items(Signal::Logs), 2);
-    use nanotel::proto::metrics::v1::{metric::Data, number_data_point::Value};
     let calls = collector
         .received()
         .iter()
