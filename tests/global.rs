@@ -74,7 +74,7 @@ fn the_global_providers_are_no_op_before_init_live_after_it_and_no_op_after_shut
             Data::Sum(sum) => sum.data_points.first()?.value,
             _ => None,
         })
-        .last();
+        .next_back();
     // Cumulative: the last export counts both threads' adds through the global meter.
     assert_eq!(calls, Some(Value::AsInt(2)), "the counter made through the global, from both threads");
 
