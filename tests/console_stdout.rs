@@ -72,8 +72,11 @@ fn a_full_stdout_does_not_stop_the_other_signals() {
         .find(|line| line.starts_with("logs exported"))
         .unwrap_or_default();
     let mut stdout = child.stdout.take().expect("piped");
-    std::io::copy(&mut stdout, &mut std::io::sink()).expect("the child's stdout drained");
+    let written = std::io::copy(&mut stdout, &mut std::io::sink()).expect("the child's stdout drained");
     let status = child.wait().expect("the child ends");
     assert!(status.success(), "{status}: {said}");
     assert!(said.starts_with("logs exported: 1;"), "{said}");
+    // The console did write at least the pipe's 64 KiB (Linux's default): the spans went out,
+    // and the pipe was full while the record was exported.
+    assert!(written > 64 * 1024, "the console wrote {written} bytes; {said}");
 }
