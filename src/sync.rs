@@ -42,6 +42,59 @@ impl<T> UnsafeCell<T> {
 #[cfg(nanotel_loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
+/// What a cell holds, through exclusive access (`&mut`): std's plain reference, or under loom a
+/// pointer its closure gives, its access checked then (the memory is the cell's either way).
+pub(crate) trait ExclusiveCell<T> {
+    fn exclusive(&mut self) -> &mut T;
+}
+
+#[cfg(not(nanotel_loom))]
+impl<T> ExclusiveCell<T> for UnsafeCell<T> {
+    #[inline(always)]
+    fn exclusive(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+#[cfg(nanotel_loom)]
+impl<T> ExclusiveCell<T> for UnsafeCell<T> {
+    fn exclusive(&mut self) -> &mut T {
+        // SAFETY: `&mut self`: nothing else reaches the cell while the reference lives.
+        self.with_mut(|value| unsafe { &mut *value })
+    }
+}
+
+/// A byte atomic read and written through exclusive access (`&mut`): std's plain accesses
+/// (`get_mut`), or loom's `with_mut` under a model (loom's atomics give no lasting reference).
+pub(crate) trait ExclusiveByte {
+    fn read_exclusive(&mut self) -> u8;
+    fn write_exclusive(&mut self, value: u8);
+}
+
+impl ExclusiveByte for atomic::AtomicU8 {
+    #[cfg(not(nanotel_loom))]
+    #[inline(always)]
+    fn read_exclusive(&mut self) -> u8 {
+        *self.get_mut()
+    }
+
+    #[cfg(not(nanotel_loom))]
+    #[inline(always)]
+    fn write_exclusive(&mut self, value: u8) {
+        *self.get_mut() = value;
+    }
+
+    #[cfg(nanotel_loom)]
+    fn read_exclusive(&mut self) -> u8 {
+        self.with_mut(|byte| *byte)
+    }
+
+    #[cfg(nanotel_loom)]
+    fn write_exclusive(&mut self, value: u8) {
+        self.with_mut(|byte| *byte = value);
+    }
+}
+
 /// A lock whose `lock` hands back the guard directly: `parking_lot`'s (no poisoning, one byte,
 /// an uncontended lock and unlock are one compare-and-swap each), or loom's under a model. Used
 /// by the tracing layer's span table and the series tables that reclaim series (cold paths).

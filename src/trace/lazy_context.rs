@@ -11,11 +11,10 @@
 //! A recorded span's context lives in its slot, with the rest of its data (see `SpanData`), and is
 //! never copied on the way to the exporter; the span's own `LazyContext` then holds nothing.
 
-use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::sync::atomic::{AtomicU8, Ordering};
-
-use crate::sync::Patience;
+// From `crate::sync`: the loom model below exercises this very code.
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{ExclusiveByte, ExclusiveCell, Patience, UnsafeCell};
 
 use super::ids;
 use super::span_context::{SpanContext, TraceFlags};
@@ -104,7 +103,7 @@ impl LazyContext {
         }
         // SAFETY: the state is READY, so the context is initialised and nothing writes it while
         // `&self` lives (see the `Sync` impl).
-        unsafe { (*self.context.get()).assume_init_ref() }
+        unsafe { (*self.context.with(|context| context)).assume_init_ref() }
     }
 
     /// [`get`](LazyContext::get) through exclusive access: the ids, if pending, are drawn with
@@ -112,22 +111,22 @@ impl LazyContext {
     #[cfg(feature = "tracing")]
     #[inline(always)]
     pub(crate) fn get_exclusive(&mut self) -> &SpanContext {
-        let state = *self.state.get_mut();
+        let state = self.state.read_exclusive();
         if state == ELSEWHERE {
             return &SpanContext::INVALID;
         }
         if state != READY {
-            draw(self.context.get_mut(), state);
-            *self.state.get_mut() = READY;
+            draw(self.context.exclusive(), state);
+            self.state.write_exclusive(READY);
         }
         // SAFETY: the state is READY, so the context is initialised.
-        unsafe { self.context.get_mut().assume_init_ref() }
+        unsafe { self.context.exclusive().assume_init_ref() }
     }
 
     /// Whether a context is held (it has to be dropped).
     #[inline(always)]
     pub(crate) fn holds_context(&mut self) -> bool {
-        holds_context(*self.state.get_mut())
+        holds_context(self.state.read_exclusive())
     }
 
     /// Records that no context is held here, one having moved elsewhere (a context that was
@@ -136,7 +135,7 @@ impl LazyContext {
     #[inline(always)]
     pub(crate) fn set_elsewhere(&mut self) {
         debug_assert!(!self.holds_context());
-        *self.state.get_mut() = ELSEWHERE;
+        self.state.write_exclusive(ELSEWHERE);
     }
 
     /// What [`take`](LazyContext::take) gives when no context is held (a refused root's: the
@@ -147,11 +146,11 @@ impl LazyContext {
     /// `trace`, session 24).
     #[inline(always)]
     pub(crate) fn take_blank(&mut self) -> Option<LazyContext> {
-        let state = *self.state.get_mut();
+        let state = self.state.read_exclusive();
         if holds_context(state) {
             return None;
         }
-        *self.state.get_mut() = ELSEWHERE;
+        self.state.write_exclusive(ELSEWHERE);
         Some(LazyContext::without_context(state))
     }
 
@@ -172,14 +171,15 @@ impl LazyContext {
     /// The state must hold one (see `holds_context`).
     #[inline(always)]
     unsafe fn take_held(&mut self) -> LazyContext {
-        let state = std::mem::replace(self.state.get_mut(), ELSEWHERE);
+        let state = self.state.read_exclusive();
+        self.state.write_exclusive(ELSEWHERE);
         debug_assert!(holds_context(state));
         let mut taken = LazyContext { context: UnsafeCell::new(MaybeUninit::uninit()), state: AtomicU8::new(state) };
-        let source = self.context.get_mut().as_ptr().cast::<ManuallyDrop<SpanContext>>();
+        let source = self.context.exclusive().as_ptr().cast::<ManuallyDrop<SpanContext>>();
         // SAFETY: the state holds an initialised context (the caller's promise); it moves to
         // `taken`, and `*self`, now ELSEWHERE, no longer owns it (it is neither read nor dropped
         // there). `ManuallyDrop` has the layout of what it wraps.
-        unsafe { SpanContext::move_to(&*source, taken.context.get_mut().as_mut_ptr()) };
+        unsafe { SpanContext::move_to(&*source, taken.context.exclusive().as_mut_ptr()) };
         taken
     }
 
@@ -193,13 +193,13 @@ impl LazyContext {
     /// benches/README.md, session 39).
     #[inline(always)]
     pub(crate) fn into_unsampled(mut self) -> LazyContext {
-        let state = *self.state.get_mut();
+        let state = self.state.read_exclusive();
         if state == NEW_SAMPLED_ROOT {
-            *self.state.get_mut() = NEW_ROOT;
+            self.state.write_exclusive(NEW_ROOT);
         } else if holds_context(state) {
             // SAFETY: a state that holds a context has it initialised (see `holds_context`), and
             // `self` is owned: nothing else reads it while it is rewritten.
-            unsafe { self.context.get_mut().assume_init_mut() }.clear_sampled();
+            unsafe { self.context.exclusive().assume_init_mut() }.clear_sampled();
         }
         self
     }
@@ -220,7 +220,7 @@ impl LazyContext {
                     if won.is_ok() {
                         // SAFETY: winning the exchange gives this thread exclusive access to the
                         // context until it stores READY (see the `Sync` impl).
-                        draw(unsafe { &mut *self.context.get() }, pending);
+                        self.context.with_mut(|context| draw(unsafe { &mut *context }, pending));
                         // Release publishes the ids to every later Acquire load of READY.
                         self.state.store(READY, Ordering::Release);
                         return;
@@ -234,16 +234,16 @@ impl LazyContext {
 impl Drop for LazyContext {
     #[inline(always)]
     fn drop(&mut self) {
-        if holds_context(*self.state.get_mut()) {
+        if holds_context(self.state.read_exclusive()) {
             // SAFETY: the state holds an initialised context, owned here.
-            let held = unsafe { self.context.get_mut().assume_init_mut() };
+            let held = unsafe { self.context.exclusive().assume_init_mut() };
             // The trace state, the part that owns memory, is let go of out of line and by value:
             // dropped in place, its last owner's call that frees it would be given this context's
             // address, and the span or builder around it kept in memory on every path rather
             // than in registers (benches/README.md, tracing, session 26).
             held.take_trace_state().drop_out_of_line();
             // SAFETY: as above; the rest of it (its trace state now empty) is dropped once.
-            unsafe { self.context.get_mut().assume_init_drop() };
+            unsafe { self.context.exclusive().assume_init_drop() };
         }
     }
 }
@@ -278,7 +278,8 @@ fn draw(context: &mut MaybeUninit<SpanContext>, pending: u8) {
     }
 }
 
-#[cfg(test)]
+// Not under loom: these use std's threads, and the context's atomics are loom's there.
+#[cfg(all(test, not(nanotel_loom)))]
 mod tests {
     use super::*;
     use crate::trace::{SpanId, TraceFlags, TraceId};
@@ -311,6 +312,39 @@ mod tests {
                 readers.into_iter().map(|r| r.join().unwrap()).collect()
             });
             assert!(seen.iter().all(|c| c == &seen[0] && c.is_valid() && c.is_sampled()));
+        }
+    }
+}
+
+#[cfg(all(test, nanotel_loom))]
+mod loom_models {
+    use super::*;
+    use crate::trace::{SpanId, TraceFlags, TraceId};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two threads read a context whose ids are pending at the same moment: one wins the exchange
+    /// and draws, the other waits for READY or finds it; both see the same ids (the drawer's
+    /// writes happen before the other's reads, which loom checks on the cell), for a new root and
+    /// for a child whose span id alone is pending.
+    #[test]
+    fn loom_threads_reading_a_pending_context_at_once_see_the_same_ids() {
+        let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let parent = SpanContext::new(trace_id, SpanId::INVALID, TraceFlags::SAMPLED, false, TraceState::default());
+        for make in [
+            |_: &SpanContext| LazyContext::new_root(true),
+            |parent: &SpanContext| LazyContext::span_id_pending(parent.clone()),
+        ] {
+            let parent = parent.clone();
+            loom::model(move || {
+                let lazy = Arc::new(make(&parent));
+                let other = Arc::clone(&lazy);
+                let reader = thread::spawn(move || other.get().clone());
+                let here = lazy.get().clone();
+                let there = reader.join().unwrap();
+                assert!(here.is_valid() && here.is_sampled(), "{here:?}");
+                assert_eq!(here, there);
+            });
         }
     }
 }
