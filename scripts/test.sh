@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The toolchain in use, first: clippy's lints and rustfmt's output change between releases, and
+# `-D warnings` turns a newer release's lints red without a change here (written with 1.95.0).
+echo "== toolchain: $(rustc -V); $(cargo clippy -V 2>/dev/null || echo 'no clippy'); $(rustfmt -V 2>/dev/null || echo 'no rustfmt')" >&2
+
 echo "== python venv for the OTLP conformance tests" >&2
 python="$(scripts/setup-python.sh | tail -n 1)"
 export NANOTEL_PYTHON="$python"

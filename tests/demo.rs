@@ -282,12 +282,19 @@ fn otlp_and_prometheus_serves_the_demos_own_metrics() {
     let serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (mut child, lines, url) = demo_serving_prometheus("2", Stdio::inherit());
     // Orders are counted within the first tick periods; the endpoint shows the live values.
-    std::thread::sleep(Duration::from_millis(500));
-    let body = reqwest::blocking::get(&url).and_then(reqwest::blocking::Response::text).expect("a scrape");
+    // Scraped again until every family is there, for as long as the 2 s run lasts (a loaded
+    // machine may take longer than a tick period to count the first).
+    let families = ["trading_orders_total{", "trading_tick_to_trade_nanoseconds_bucket{", "trading_book_depth{"];
+    let started = std::time::Instant::now();
+    let mut body = String::new();
+    while !families.iter().all(|family| body.contains(family)) && started.elapsed() < Duration::from_millis(1800) {
+        std::thread::sleep(Duration::from_millis(100));
+        body = reqwest::blocking::get(&url).and_then(reqwest::blocking::Response::text).unwrap_or_default();
+    }
     let rest: Vec<String> = lines.collect();
     assert!(child.wait().expect("the demo ends").success());
     drop(serial);
-    for family in ["trading_orders_total{", "trading_tick_to_trade_nanoseconds_bucket{", "trading_book_depth{"] {
+    for family in families {
         assert!(body.contains(family), "{family} missing from:\n{body}");
     }
     let summary = summary(&rest);
@@ -306,10 +313,20 @@ fn a_duration_past_the_clocks_range_runs_until_stopped() {
         let counts = body.lines().filter(|line| line.starts_with("trading_orders_total{"));
         Some(counts.filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok()).sum())
     };
-    std::thread::sleep(Duration::from_millis(500));
-    let first = orders();
-    std::thread::sleep(Duration::from_secs(1));
-    let (second, running) = (orders(), child.try_wait().expect("the demo's status").is_none());
+    // Counted once, then again until the count has grown (up to 10 s: a loaded machine may be
+    // slow to count).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut first = None;
+    while first.is_none_or(|count| count == 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        first = orders();
+    }
+    let mut second = first;
+    while second <= first && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        second = orders();
+    }
+    let running = child.try_wait().expect("the demo's status").is_none();
     let _ = child.kill();
     let stderr = child.wait_with_output().map(|output| String::from_utf8_lossy(&output.stderr).into_owned());
     drop(serial);

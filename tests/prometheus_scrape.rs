@@ -51,7 +51,35 @@ struct PrometheusProcess {
 }
 
 impl PrometheusProcess {
+    /// Starts the server; again, on a new port, when the port it was given was taken between its
+    /// choice and the server's bind (another test's connection, say), at most three times.
     fn start(binary: &str, target: std::net::SocketAddr, extra_args: &[&str]) -> PrometheusProcess {
+        let mut attempts = 1;
+        loop {
+            let mut process = Self::start_once(binary, target, extra_args);
+            if attempts == 3 || !process.lost_its_port() {
+                return process;
+            }
+            attempts += 1;
+        }
+    }
+
+    /// Whether the server ended because its port was taken (waits until it answers or ends).
+    fn lost_its_port(&mut self) -> bool {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < give_up {
+            if self.client.get(format!("{}/-/ready", self.api)).send().is_ok() {
+                return false;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.log().contains("address already in use");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn start_once(binary: &str, target: std::net::SocketAddr, extra_args: &[&str]) -> PrometheusProcess {
         let unique = format!(
             "nanotel-prometheus-{}-{}",
             std::process::id(),
