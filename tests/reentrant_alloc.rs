@@ -19,6 +19,8 @@ use nanotel::trace::{Sampler, Tracer, TracerProvider};
 
 static TRACER: OnceLock<Tracer> = OnceLock::new();
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// The logger of [`OnLarge::LogAtEach`] (a test of its own).
+static EACH_LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Shut down by the allocator at the next large allocation of a thread armed to.
 static TO_SHUT_DOWN: Mutex<Option<Pipeline>> = Mutex::new(None);
 
@@ -28,6 +30,8 @@ enum OnLarge {
     Nothing,
     Record,
     ShutDown,
+    /// A log record at every allocation, large or not.
+    LogAtEach,
 }
 
 thread_local! {
@@ -46,8 +50,14 @@ struct ReportingAllocator;
 impl ReportingAllocator {
     fn report(size: usize) {
         let armed = ARMED.with(Cell::get);
-        if size < LARGE || armed == OnLarge::Nothing || REPORTING.with(|r| r.replace(true)) {
+        let least = if armed == OnLarge::LogAtEach { 1 } else { LARGE };
+        if size < least || armed == OnLarge::Nothing || REPORTING.with(|r| r.replace(true)) {
             return;
+        }
+        if armed == OnLarge::LogAtEach {
+            if let Some(logger) = EACH_LOGGER.get() {
+                logger.emit(Severity::Warn, "allocation", &[]);
+            }
         }
         if armed == OnLarge::Record {
             if let Some(tracer) = TRACER.get() {
@@ -165,4 +175,33 @@ fn a_span_ended_on_a_fresh_thread_while_the_pipeline_shuts_down_is_counted() {
     assert_eq!(traces.enqueued, 1, "{traces:?}");
     assert_eq!(traces.dropped["shutdown"], 1, "counted, not left in the new ring: {traces:?}");
     assert_eq!(tracers.drain(usize::MAX, |_, _| ()), 0);
+}
+
+/// A warm thread emitting a record with more attributes than are held inline, under an allocator
+/// that logs every allocation: keeping the attributes past the inline ones allocates, and that
+/// allocation's record must not reach the ring the first is being written into. Both records
+/// arrive whole; until session 42 the spill was made inside the ring's borrow, and the two were
+/// written into one slot.
+#[test]
+fn a_record_spilling_its_attributes_under_a_logging_allocator_arrives_whole() {
+    let loggers = LoggerProvider::builder().without_env().build();
+    assert!(EACH_LOGGER.set(loggers.logger("allocator")).is_ok());
+    let logger = loggers.logger("gateway");
+    let attributes: Vec<nanotel::attributes::KeyValue> =
+        (0..12).map(|i| nanotel::attributes::KeyValue::new(format!("k{i}"), i64::from(i))).collect();
+    let (exit, thread) = on_an_armed_thread(OnLarge::Nothing, move || {
+        logger.emit(Severity::Info, "warm", &[]);
+        ARMED.with(|cell| cell.set(OnLarge::LogAtEach));
+        logger.emit(Severity::Info, "wide", &attributes);
+    });
+    drop(exit);
+    assert!(thread.join().is_ok());
+    let mut records = Vec::new();
+    loggers.drain(usize::MAX, |_, record| records.push(record));
+    let body = |record: &nanotel::proto::logs::v1::LogRecord| format!("{:?}", record.body);
+    let wide: Vec<_> = records.iter().filter(|r| body(r).contains("wide")).collect();
+    assert_eq!(wide.len(), 1, "{records:?}");
+    assert_eq!(wide[0].attributes.len(), 12, "{:?}", wide[0]);
+    assert!(records.iter().any(|r| body(r).contains("allocation")), "the allocator's own record: {records:?}");
+    assert!(records.iter().all(|r| ["warm", "wide", "allocation"].iter().any(|b| body(r).contains(b))), "{records:?}");
 }

@@ -12,6 +12,7 @@ use crate::trace::Context;
 use super::provider::ProviderInner;
 use super::record::LogItem;
 use super::severity::Severity;
+use crate::buffer::attributes::INLINE_ATTRIBUTES;
 
 /// Emits log records for one instrumentation scope. Cheap to clone; `Send` and `Sync`.
 ///
@@ -67,6 +68,9 @@ impl Logger {
         if !self.keeps(&context) {
             return;
         }
+        if attributes.len() > INLINE_ATTRIBUTES {
+            return self.emit_spilling(severity, body, attributes, &context);
+        }
         let (scope, limit, clock) = (self.scope, self.provider.limits.attribute_count, self.provider.clock);
         let init = |item: *mut LogItem| {
             // SAFETY: `item` is the reserved slot: valid for writes, aligned, holding nothing.
@@ -82,6 +86,17 @@ impl Logger {
         };
         // SAFETY: `init` initialises the whole record (`LogItem::init`, then field by field).
         unsafe { self.provider.buffers.record_in_place(init) };
+    }
+
+    /// [`emit`](Logger::emit) of a record with more attributes than are held inline: built off the
+    /// ring and moved in, as [`record`](Logger::record) builds, since keeping the ones past the
+    /// inline count allocates, and nothing may allocate while the thread's ring is borrowed (a
+    /// global allocator that logs would reach the same ring: until session 42 its record and this
+    /// one were written into one slot).
+    #[cold]
+    #[inline(never)]
+    fn emit_spilling(&self, severity: Severity, body: &'static str, attributes: &[KeyValue], context: &Context) {
+        self.record(severity).body(body).attributes(attributes.iter().cloned()).context(context).emit();
     }
 
     /// Whether a record tied to `context` passes the trace-based filter.
