@@ -194,17 +194,20 @@ fn a_probe_answered_with_retry_after_probes_again_when_asked() {
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
 
-/// A collector answering `Retry-After: 0` (or a date already past) is retried after the first
-/// backoff, not at once: until session 39 one answering every attempt so was sent the batch back
-/// to back, as fast as it answered, for ever.
+/// A collector answering `Retry-After: 0` (or a date already past) asks for no pause: the batch
+/// is retried after the retry policy's backoff (not at once: until session 39 one answering every
+/// attempt so was sent the batch back to back, as fast as it answered, for ever), and the attempts
+/// count, so one answering so for ever has the batch dropped when its retries run out (until
+/// session 42 it was paced at the first backoff without counting, for ever).
 #[test]
-fn a_retry_after_of_zero_waits_the_first_backoff() {
+fn a_retry_after_of_zero_is_retried_with_backoff_and_runs_out() {
     let collector = TestCollector::start().unwrap();
     let now_please = Reply::Status { code: 429, retry_after: Some("0".into()), message: "now".into() };
-    collector.script(Some(Signal::Traces), [now_please.clone(), now_please]);
+    collector.script(Some(Signal::Traces), [now_please.clone(), now_please.clone()]);
+    let backoff = Duration::from_millis(300);
     let pipeline = builder(&collector)
         .with_compression(nanotel::export::Compression::None)
-        .with_retry(RetryPolicy { initial_backoff: Duration::from_millis(300), ..RetryPolicy::default() })
+        .with_retry(RetryPolicy { initial_backoff: backoff, ..RetryPolicy::default() })
         .build()
         .unwrap();
     pipeline.handle().send_span(&scope(), span(0));
@@ -212,13 +215,30 @@ fn a_retry_after_of_zero_waits_the_first_backoff() {
     let arrivals: Vec<Instant> = collector.received().iter().map(|r| r.arrived).collect();
     assert_eq!(arrivals.len(), 3);
     for pair in arrivals.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(300), "retried after {:?}", pair[1] - pair[0]);
+        // The backoff's jitter takes it down to half.
+        assert!(pair[1] - pair[0] >= backoff / 2, "retried after {:?}", pair[1] - pair[0]);
     }
-    // The paced resends are retries, and the batch's bytes count once before compression (until
+    // The resends are retries, and the batch's bytes count once before compression (until
     // session 41 a resend after a pause, or a breaker's probe, counted as a first attempt).
     let traces = pipeline.accounting().traces;
     assert_eq!(traces.retries, 2);
     assert_eq!(traces.bytes.sent, 3 * traces.bytes.uncompressed, "uncompressed, each attempt sends it whole");
+    assert_identity(&pipeline.shutdown(WAIT).accounting);
+
+    let collector = TestCollector::start().unwrap();
+    collector.set_default(now_please);
+    let pipeline = builder(&collector)
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    pipeline.handle().send_span(&scope(), span(0));
+    assert!(wait_for(|| pipeline.accounting().traces.dropped_total() == 1), "{}", pipeline.accounting().to_json());
+    assert_eq!(pipeline.accounting().traces.dropped(nanotel::export::DropReason::RetriesExhausted), 1);
+    assert_eq!(collector.request_count(Signal::Traces), 3, "its attempts counted");
     assert_identity(&pipeline.shutdown(WAIT).accounting);
 }
 
@@ -527,7 +547,8 @@ fn retries_that_run_out_during_shutdown_are_counted_as_exhausted() {
 #[test]
 fn retries_disabled_are_not_brought_back_by_retry_after() {
     let collector = TestCollector::start().unwrap();
-    let paced = Reply::Status { code: 429, retry_after: Some("0".into()), message: "slow down".into() };
+    // A pause of a second: one shorter than the first backoff asks for none (see above).
+    let paced = Reply::Status { code: 429, retry_after: Some("1".into()), message: "slow down".into() };
     collector.script(Some(Signal::Traces), (0..2).map(|_| paced.clone()));
     let retry = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
     let pipeline = builder(&collector).with_retry(retry).build().unwrap();

@@ -853,6 +853,11 @@ impl Worker {
         let counters = self.shared.accounting.signal(lane.signal);
         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
         let Some(attempt) = lane.head else { return };
+        // A pause shorter than the first backoff (`Retry-After: 0`, a date past, a gRPC
+        // `RetryInfo` of a nanosecond) asks for none: the retry policy's backoff applies and the
+        // attempt counts. Until session 42 it paced the batch at the first backoff without
+        // counting, resent for as long as the collector answered so.
+        let retry_after = retry_after.filter(|asked| *asked >= self.config.retry.initial_backoff);
         if let Some(asked) = retry_after {
             let next_at = now + self.config.retry.retry_after(asked);
             let was = lane.breaker.state();
