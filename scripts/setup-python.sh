@@ -33,8 +33,8 @@ fi
 if ! python3 -c 'import ensurepip' 2>/dev/null; then
     if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
         echo "setup-python: installing python3-venv for ensurepip" >&2
-        apt-get update >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv >&2
+        apt-get -o Acquire::Retries=5 update >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 install -y python3-venv >&2
     else
         echo "setup-python: python3 lacks ensurepip; install python3-venv (Debian) and retry" >&2
         exit 1

@@ -255,6 +255,8 @@ impl<O: RingOwner> Rings<O> {
     #[inline(never)]
     pub(crate) fn count_without_side(&self, why: NoSide) {
         let counter = match why {
+            // No drain will come to report it: counted as late as what comes after shutdown.
+            NoSide::Reentered if self.is_closed() => return self.count_late(1),
             NoSide::ThreadExit => &self.orphaned,
             NoSide::OutOfMemory => &self.unallocated,
             NoSide::Reentered => &self.reentered,
@@ -447,8 +449,8 @@ pub(crate) enum NoSide {
 /// makes none in steady state, so under memory pressure it makes one attempt per this many items.
 pub(crate) const RETRY_ALLOCATION_AFTER: u32 = 256;
 
-/// Runs `f` on this thread's side of `owner`'s rings, making it on first use; [`NoSide`] while
-/// the thread's locals are being torn down, or when a new side cannot be allocated.
+/// Runs `f` on this thread's side of `owner`'s rings, making it on first use; [`NoSide`] when
+/// there is none to run on (see its variants).
 ///
 /// `f` must not offer an item to this kind of owner itself (the crate's callers write one item
 /// and return): it holds the only reference to the side while it runs.
@@ -509,7 +511,7 @@ fn with_side<O: RingOwner, R, const PREFETCH: bool>(
 }
 
 /// This thread's side of `owner`'s rings, made on first use, remembered in `last`; [`NoSide`]
-/// while the thread's locals are being torn down, or when a new side cannot be allocated.
+/// when there is none (see its variants).
 #[cold]
 #[inline(never)]
 fn find_or_register<O: RingOwner>(owner: &Arc<O>, last: &LastSide<O>) -> Result<NonNull<ThreadRing<O>>, NoSide> {

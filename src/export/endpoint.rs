@@ -196,7 +196,7 @@ fn parse_http_url(source: Source, value: &str) -> Result<Url, EndpointError> {
         // there, and the password with it.
         return Err(error(
             "an '@' after the host: a user name or password holding '/', '?' or '#' must escape them \
-             (%2F, %3F, %23)"
+             (%2F, %3F, %23), and an '@' in the path or query be written %40"
                 .to_owned(),
         ));
     }

@@ -120,8 +120,6 @@ fn is_tchar(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// A key for an error message: quoted, control characters escaped, and cut short so that a value
-/// pasted where a key belongs cannot flood the log.
 /// Why `key`, whose first character a header name cannot hold is at `at`, is refused. Only what
 /// comes before that character is quoted: a key is cut at the entry's first `=`, so an entry
 /// written as HTTP writes a header (`Authorization: Basic dXNlcjpwYXNz==`) has the credential in
@@ -136,6 +134,8 @@ fn not_a_name(key: &str, at: usize) -> String {
     }
 }
 
+/// A key for an error message: quoted, control characters escaped, and cut short so that a value
+/// pasted where a key belongs cannot flood the log.
 fn quoted(key: &str) -> String {
     const SHOWN: usize = 64;
     let mut out = String::from("\"");

@@ -153,7 +153,9 @@ impl LoggerProvider {
 
     /// Takes up to `max` records out of the buffers on the calling thread, as OTLP log records
     /// with their scope, and returns how many records were dropped since the last drain: by full
-    /// buffers, or emitted by a thread-local destructor after their thread's buffer was gone.
+    /// buffers, or emitted by a thread-local destructor after their thread's buffer was gone, or by a
+    /// thread whose buffers could not be allocated or were being made (from inside an allocation
+    /// they made).
     /// For programs and tests without a pipeline; with one attached, its exporter thread does this.
     /// A drain that `sink` itself starts on this provider takes nothing.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::LogRecord)) -> u64 {

@@ -25,14 +25,14 @@ use std::ptr::{self, NonNull};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use crate::sync::UnsafeCell;
+use crate::sync::{Patience, UnsafeCell};
 
 use super::stripe;
 
 #[cfg(nanotel_loom)]
-use loom::{hint::spin_loop, thread::yield_now};
+use loom::hint::spin_loop;
 #[cfg(not(nanotel_loom))]
-use std::{hint::spin_loop, thread::yield_now};
+use std::hint::spin_loop;
 
 /// One stripe: the holder flag and the contents only the holder reaches. Also used alone, for the
 /// sums' exemplar reservoirs (see `exemplar`), with `claim` and `claim_waiting` as here. The flag
@@ -73,7 +73,7 @@ impl<S> Claimable<S> {
 
     /// The stripe, once its holder (a record, which never waits) releases it.
     pub(crate) fn claim_waiting(&self) -> Held<'_, S> {
-        let mut spins = 0u32;
+        let (mut spins, mut patience) = (0u32, Patience::new());
         loop {
             if let Some(held) = self.claim() {
                 return held;
@@ -82,8 +82,9 @@ impl<S> Claimable<S> {
             if spins < 64 {
                 spin_loop();
             } else {
-                // The holder was preempted mid-record: let it run.
-                yield_now();
+                // The holder was preempted mid-record: let it run, whatever its priority (a
+                // collection on a program's real-time thread, say: see `Patience`).
+                patience.wait();
             }
         }
     }

@@ -20,14 +20,13 @@ use super::number::Number;
 use super::sync::{Counter, Gauge, Histogram, UpDownCounter};
 use super::view::{HistogramChoice, Instrument, Stream, Views};
 
-/// One instrument in a meter's registry.
-/// The identity of an instrument: its name without case, kind, and Rust type.
 /// An instrument's identity: its name (ignoring case), kind, number type and unit. Two
 /// registrations differing in unit are two instruments, each exported as its own metric (with a
 /// warning: the specification's duplicate registration); until session 42 the second's values,
 /// in its own unit, were added to the first's.
 type Key = (String, InstrumentKind, TypeId, String);
 
+/// One instrument in a meter's registry.
 struct Registered {
     descriptor: Descriptor,
     instrument: Arc<dyn Any + Send + Sync>,

@@ -31,8 +31,11 @@ fn with_rng<R>(draw: impl FnOnce(&mut SmallRng) -> R) -> R {
     }
     // SAFETY: as above; `draw` (ids.rs's own closures, which only draw numbers) never comes back
     // to `with_rng`, so this is the only reference to it while it lives.
-    let rng = unsafe { &mut *rng };
-    draw(rng.get_or_insert_with(seeded))
+    match unsafe { &mut *rng } {
+        Some(rng) => draw(rng),
+        // Stored just above: never taken (a store the compiler may not see through the call).
+        None => draw(&mut seeded()),
+    }
 }
 
 /// A new generator from the OS, on a thread's first id (and again after a fork).
@@ -49,8 +52,14 @@ fn seeded() -> SmallRng {
 fn forget_the_generator_in_a_forked_child() {
     #[cfg(all(unix, not(nanotel_loom)))]
     {
-        static REGISTERED: std::sync::Once = std::sync::Once::new();
-        REGISTERED.call_once(|| {
+        // A flag taken, not a `Once` waited on: registering may allocate (musl's
+        // `pthread_atfork` does), and a global allocator that records a span would come back here
+        // on the same thread, where a `Once` in progress waits for itself for ever. A thread that
+        // finds the flag taken goes on without waiting (a fork in that moment's window keeps the
+        // parent's sequence in the child, as when registering fails).
+        static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        // Relaxed: only who registers is decided here; the registration orders nothing else.
+        if !REGISTERED.swap(true, std::sync::atomic::Ordering::Relaxed) {
             extern "C" fn in_the_child() {
                 // SAFETY: this runs in the child on the thread that called `fork`, outside any
                 // `with_rng` (nanotel never forks, and a program's fork is not made from inside
@@ -62,7 +71,7 @@ fn forget_the_generator_in_a_forked_child() {
             // program's life; `pthread_atfork` only stores it. A failure (ENOMEM) leaves a
             // forked child drawing the parent's sequence, as before.
             let _ = unsafe { libc::pthread_atfork(None, None, Some(in_the_child)) };
-        });
+        }
     }
 }
 

@@ -190,7 +190,9 @@ impl TracerProvider {
 
     /// Takes up to `max` ended spans out of the rings on the calling thread, as OTLP spans with
     /// their scope, and returns how many spans were dropped since the last drain: for want of
-    /// room, or ended by a thread-local destructor after their thread's buffer was gone. For programs and tests without a pipeline; with one attached, its exporter thread
+    /// room, or ended by a thread-local destructor after their thread's buffer was gone, or by a
+    /// thread whose buffers could not be allocated or were being made (from inside an allocation
+    /// they made). For programs and tests without a pipeline; with one attached, its exporter thread
     /// does this.
     /// A drain that `sink` itself starts on this provider takes nothing.
     pub fn drain(&self, max: usize, mut sink: impl FnMut(&Scope, otlp::Span)) -> u64 {

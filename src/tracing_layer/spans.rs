@@ -38,7 +38,7 @@
 //!   Held that briefly, and almost never by two threads at once (one span used on two threads at
 //!   the same moment), it is a spin lock: taking it is one compare-and-swap, releasing it a plain
 //!   store (a parking mutex releases with a compare-and-swap); a waiter spins a little, then
-//!   yields its time slice.
+//!   lets the holder run (yields, then sleeps: see `sync::Patience`).
 
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Patience, UnsafeCell};
