@@ -6,6 +6,10 @@
 
 #![cfg(target_os = "linux")]
 
+#[path = "support/huge_pages.rs"]
+mod huge_pages;
+use huge_pages::without_huge_pages;
+
 use nanotel::logs::{LoggerProvider, Severity};
 use nanotel::trace::{Sampler, TracerProvider};
 
@@ -14,15 +18,6 @@ use nanotel::trace::{Sampler, TracerProvider};
 /// (it serves smaller blocks from memory it holds once it has freed blocks of their size), so
 /// that lazily backed buffers do fault.
 const CAPACITY: usize = 65_536;
-
-/// Turns transparent huge pages off for this process: the figures are for 4 KiB pages, and a host
-/// whose huge pages are `always` backs these buffers 2 MiB at a time (README, memory).
-fn without_huge_pages() {
-    // SAFETY: `prctl` with `PR_SET_THP_DISABLE` takes integer arguments only, and changes only how
-    // the kernel backs this process's later mappings.
-    let set = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    assert_eq!(set, 0, "PR_SET_THP_DISABLE: {}", std::io::Error::last_os_error());
-}
 
 /// The calling thread's minor page faults so far.
 fn minor_faults() -> u64 {

@@ -7,16 +7,11 @@
 
 #![cfg(target_os = "linux")]
 
-use nanotel::trace::{Sampler, TracerProvider, DEFAULT_RING_CAPACITY};
+#[path = "support/huge_pages.rs"]
+mod huge_pages;
+use huge_pages::without_huge_pages;
 
-/// Turns transparent huge pages off for this process: the figures are for 4 KiB pages, and a host
-/// whose huge pages are `always` backs these buffers 2 MiB at a time (README, memory).
-fn without_huge_pages() {
-    // SAFETY: `prctl` with `PR_SET_THP_DISABLE` takes integer arguments only, and changes only how
-    // the kernel backs this process's later mappings.
-    let set = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    assert_eq!(set, 0, "PR_SET_THP_DISABLE: {}", std::io::Error::last_os_error());
-}
+use nanotel::trace::{Sampler, TracerProvider, DEFAULT_RING_CAPACITY};
 
 /// This process's resident memory, in KiB.
 fn resident_kib() -> u64 {
