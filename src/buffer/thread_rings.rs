@@ -453,7 +453,10 @@ pub(crate) const RETRY_ALLOCATION_AFTER: u32 = 256;
 /// there is none to run on (see its variants).
 ///
 /// `f` must not offer an item to this kind of owner itself (the crate's callers write one item
-/// and return): it holds the only reference to the side while it runs.
+/// and return), nor allocate or free memory: a global allocator of the program's may record, and
+/// reach the side here again. It holds the only reference to the side while it runs. (Until
+/// session 42 a full ring's refused span slot was freed, and a log record's attributes past the
+/// inline ones allocated, inside `f`; they are now let go of, and built, outside it.)
 #[inline(always)]
 pub(crate) fn with_thread<O: RingOwner, R>(
     owner: &Arc<O>,
@@ -505,8 +508,9 @@ fn with_side<O: RingOwner, R, const PREFETCH: bool>(
         None => find_or_register(owner, last)?,
     };
     // SAFETY: `side` is a live side of `owner` on this thread (`LastSide`'s invariant), reached
-    // only through these functions, which do not come back to themselves (see `with_thread`): no
-    // other reference to it exists while `f` runs.
+    // only through these functions, which do not come back to themselves (see `with_thread`: `f`
+    // neither offers an item nor allocates, so not even a recording allocator re-enters): no other
+    // reference to it exists while `f` runs.
     Ok(f(unsafe { &mut *side.as_ptr() }, last))
 }
 
